@@ -1,0 +1,248 @@
+//! A deployment's recorded state: its phase, its plan (a snapshot of the
+//! spec's policy taken when it was created, so a later `apply` cannot change
+//! a rollout half-way), and the events that moved it.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{Check, HealthSpec, ServiceSpec, Strategy};
+
+/// Where a deployment is in its life (DESIGN.md's phases, exactly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Pending,
+    AwaitingApproval,
+    Progressing,
+    Paused,
+    Succeeded,
+    RollingBack,
+    RolledBack,
+    Rejected,
+    Expired,
+    Cancelled,
+    /// Could not start: the new version never became healthy; no traffic moved.
+    Failed,
+}
+
+impl Phase {
+    /// Every phase.
+    pub const ALL: [Phase; 11] = [
+        Phase::Pending,
+        Phase::AwaitingApproval,
+        Phase::Progressing,
+        Phase::Paused,
+        Phase::Succeeded,
+        Phase::RollingBack,
+        Phase::RolledBack,
+        Phase::Rejected,
+        Phase::Expired,
+        Phase::Cancelled,
+        Phase::Failed,
+    ];
+
+    /// No transition leaves a terminal phase.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Phase::Succeeded
+                | Phase::RolledBack
+                | Phase::Rejected
+                | Phase::Expired
+                | Phase::Cancelled
+                | Phase::Failed
+        )
+    }
+
+    /// The snake_case name used in JSON and on screen.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Pending => "pending",
+            Phase::AwaitingApproval => "awaiting_approval",
+            Phase::Progressing => "progressing",
+            Phase::Paused => "paused",
+            Phase::Succeeded => "succeeded",
+            Phase::RollingBack => "rolling_back",
+            Phase::RolledBack => "rolled_back",
+            Phase::Rejected => "rejected",
+            Phase::Expired => "expired",
+            Phase::Cancelled => "cancelled",
+            Phase::Failed => "failed",
+        }
+    }
+
+    /// Parses a phase name.
+    pub fn from_name(name: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a deployment was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentType {
+    Feature,
+    Hotfix,
+    Config,
+    Rollback,
+}
+
+impl DeploymentType {
+    /// The snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeploymentType::Feature => "feature",
+            DeploymentType::Hotfix => "hotfix",
+            DeploymentType::Config => "config",
+            DeploymentType::Rollback => "rollback",
+        }
+    }
+
+    /// Parses a type name.
+    pub fn from_name(name: &str) -> Option<DeploymentType> {
+        [Self::Feature, Self::Hotfix, Self::Config, Self::Rollback]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+}
+
+/// One step of a plan: a canary weight held for a pause.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanStep {
+    pub weight: u8,
+    /// None on a non-final step: hold until a manual promote.
+    #[serde(with = "crate::duration::serde_opt_duration")]
+    pub pause: Option<Duration>,
+}
+
+/// The policy a deployment follows, frozen when it is created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Empty for a direct deployment (first of a target, or a rollback):
+    /// start, wait for health, send all traffic.
+    pub steps: Vec<PlanStep>,
+    pub replicas: u32,
+    #[serde(with = "crate::duration::serde_duration")]
+    pub start_timeout: Duration,
+    #[serde(with = "crate::duration::serde_duration")]
+    pub interval: Duration,
+    pub failure_limit: u32,
+    pub min_requests: u64,
+    pub checks: Vec<Check>,
+}
+
+impl Plan {
+    /// The canary plan of `service` (its steps and analysis).
+    pub fn canary(service: &ServiceSpec) -> Plan {
+        Plan {
+            steps: service
+                .canary
+                .steps
+                .iter()
+                .map(|s| PlanStep { weight: s.weight.unwrap_or(0), pause: s.pause })
+                .collect(),
+            ..Plan::direct(service)
+        }
+    }
+
+    /// A plan with no steps: start, wait for health, switch all traffic.
+    pub fn direct(service: &ServiceSpec) -> Plan {
+        let health: &HealthSpec = &service.health;
+        Plan {
+            steps: Vec::new(),
+            replicas: service.workload.process.replicas,
+            start_timeout: health.start_timeout,
+            interval: service.analysis.interval,
+            failure_limit: service.analysis.failure_limit,
+            min_requests: service.analysis.min_requests,
+            checks: service.analysis.checks.clone(),
+        }
+    }
+}
+
+/// A deployment as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: i64,
+    pub service: String,
+    pub environment: String,
+    pub version: String,
+    /// The stable version when it was created; None for a target's first.
+    pub previous_version: Option<String>,
+    pub strategy: Strategy,
+    #[serde(rename = "type")]
+    pub kind: DeploymentType,
+    pub phase: Phase,
+    /// Index of the current plan step (0-based), None before the first.
+    pub step: Option<u32>,
+    /// Share of traffic the new version should get now, 0..=100.
+    pub canary_weight: u8,
+    pub requested_by: String,
+    pub created_at: Timestamp,
+    /// When the new version was started.
+    pub started_at: Option<Timestamp>,
+    /// When it reached a terminal phase.
+    pub finished_at: Option<Timestamp>,
+    /// Why it is in its phase (the latest event's reason).
+    pub reason: Option<String>,
+    pub plan: Plan,
+    pub progress: Progress,
+    /// Bumped on every recorded change; stores use it to refuse lost updates.
+    pub revision: u64,
+}
+
+/// Controller bookkeeping that must survive a restart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// When the new version became healthy (all replicas ready).
+    pub ready_at: Option<Timestamp>,
+    /// When the current step's weight was applied (shifted forward by pauses).
+    pub step_started_at: Option<Timestamp>,
+    /// When the deployment was paused, while it is.
+    pub paused_at: Option<Timestamp>,
+    pub last_round_at: Option<Timestamp>,
+    pub rounds: u32,
+    pub consecutive_failures: u32,
+    /// Passing rounds since the current step began.
+    pub step_passes: u32,
+    /// Whether the latest conclusive round of this step failed.
+    pub step_last_failed: bool,
+}
+
+/// One recorded change of a deployment and its cause.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    pub from_phase: Phase,
+    pub to_phase: Phase,
+    pub step: Option<u32>,
+    pub canary_weight: u8,
+    /// `controller` for automatic decisions, else the principal's name.
+    pub actor: String,
+    pub reason: String,
+}
+
+/// What the controller must do to make the world match the recorded state.
+/// Every action is idempotent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Run `replicas` replicas of `version` (no-op if already running).
+    StartVersion { version: String, replicas: u32 },
+    /// Stop every replica of `version` (no-op if none runs).
+    StopVersion { version: String },
+    /// Route `canary_weight`% to `canary`, the rest to `stable`.
+    SetTraffic {
+        stable: Option<String>,
+        canary: Option<String>,
+        canary_weight: u8,
+    },
+}

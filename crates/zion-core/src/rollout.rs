@@ -1,0 +1,617 @@
+//! The deployment state machine: a pure step from (recorded state,
+//! observations, now) to the next state, the events that explain it and the
+//! analysis rounds it ran; manual commands (promote, pause, resume, abort);
+//! and the target's desired state, from which the controller derives its
+//! idempotent actions.
+//!
+//! Nothing here reads a clock or touches the world: the controller passes
+//! `now` and what it observed, persists the outcome, then acts.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{AnalysisRound, CheckResult, Verdict, combine, evaluate_check};
+use crate::deployment::{Action, Deployment, Event, Phase};
+use crate::metrics::{Metric, WindowMetrics};
+
+/// The actor recorded for Zion's own decisions.
+pub const CONTROLLER: &str = "controller";
+
+/// Error rate above which a canary is rolled back at once (seed default).
+pub const IMMEDIATE_ERROR_RATE: f64 = 0.05;
+
+/// Consecutive failed health probes that roll a canary back at once (seed default).
+pub const IMMEDIATE_PROBE_FAILURES: u32 = 2;
+
+/// What the controller saw of one version just now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionObservation {
+    /// Replicas asked for.
+    pub desired: u32,
+    /// Replicas whose latest probe passed.
+    pub ready: u32,
+    /// Every replica has passed a probe since it started.
+    pub ever_ready: bool,
+    /// Longest run of failed probes among its replicas, now.
+    pub consecutive_probe_failures: u32,
+    /// Whether any replica process exists.
+    pub running: bool,
+    /// Its figures over the last analysis interval.
+    pub metrics: WindowMetrics,
+    /// The latest start or probe error, for messages.
+    pub last_error: Option<String>,
+}
+
+/// What the controller observed for one deployment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observations {
+    /// The deployment's new version; None when none of it runs.
+    pub canary: Option<VersionObservation>,
+    /// The stable version (the baseline); None when there is none.
+    pub stable: Option<VersionObservation>,
+}
+
+/// The result of a step or command: the new state and what explains it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub deployment: Deployment,
+    pub events: Vec<Event>,
+    pub rounds: Vec<AnalysisRound>,
+}
+
+impl Outcome {
+    /// Whether anything must be recorded.
+    pub fn changed(&self) -> bool {
+        !self.events.is_empty() || !self.rounds.is_empty()
+    }
+}
+
+/// A manual command on a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// Go to the next step now.
+    Promote,
+    /// Skip the remaining steps and analysis: all traffic to the new version.
+    PromoteFull,
+    Pause,
+    Resume,
+    /// Send traffic back to stable and stop the new version.
+    Abort,
+}
+
+impl Command {
+    /// The name used in the API path.
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Promote => "promote",
+            Command::PromoteFull => "promote --full",
+            Command::Pause => "pause",
+            Command::Resume => "resume",
+            Command::Abort => "abort",
+        }
+    }
+}
+
+/// Why a command was refused; the state is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("deployment {id} is {phase}, which is final; start a new deployment instead")]
+    Terminal { id: i64, phase: Phase },
+    #[error("deployment {id} is {phase}; `{command}` needs a progressing or paused deployment")]
+    WrongPhase { id: i64, phase: Phase, command: &'static str },
+    #[error("deployment {id}: version {version} is not healthy yet; wait for it or abort")]
+    NotReady { id: i64, version: String },
+    #[error("deployment {id} is already paused; use resume")]
+    AlreadyPaused { id: i64 },
+    #[error("deployment {id} is not paused")]
+    NotPaused { id: i64 },
+    #[error("deployment {id} has no steps to promote through; it switches all traffic once healthy")]
+    NoSteps { id: i64 },
+}
+
+/// Builds the outcome of one step, recording an event for every change.
+struct Tx<'a> {
+    before: &'a Deployment,
+    d: Deployment,
+    events: Vec<Event>,
+    rounds: Vec<AnalysisRound>,
+    now: Timestamp,
+}
+
+impl<'a> Tx<'a> {
+    fn new(before: &'a Deployment, now: Timestamp) -> Self {
+        Tx { before, d: before.clone(), events: Vec::new(), rounds: Vec::new(), now }
+    }
+
+    /// Records a change of phase, step or weight, with its cause.
+    fn event(&mut self, to: Phase, actor: &str, reason: String) {
+        let from = self.d.phase;
+        self.d.phase = to;
+        if to.is_terminal() {
+            self.d.finished_at = Some(self.now);
+            self.d.progress.paused_at = None;
+        }
+        self.d.reason = Some(reason.clone());
+        self.events.push(Event {
+            at: self.now,
+            from_phase: from,
+            to_phase: to,
+            step: self.d.step,
+            canary_weight: self.d.canary_weight,
+            actor: actor.to_string(),
+            reason,
+        });
+    }
+
+    fn finish(mut self) -> Outcome {
+        if self.d != *self.before {
+            self.d.revision = self.before.revision + 1;
+        }
+        Outcome { deployment: self.d, events: self.events, rounds: self.rounds }
+    }
+
+    fn steps_text(&self) -> String {
+        let total = self.d.plan.steps.len();
+        match self.d.step {
+            Some(i) => format!("step {}/{total}", i + 1),
+            None => "no step".to_string(),
+        }
+    }
+
+    /// Enters step `i`: applies its weight and restarts its clock.
+    fn enter_step(&mut self, i: u32, actor: &str, why: &str) {
+        let step = &self.d.plan.steps[i as usize];
+        let weight = step.weight;
+        let pause = step.pause;
+        let total = self.d.plan.steps.len();
+        self.d.step = Some(i);
+        self.d.canary_weight = weight;
+        let p = &mut self.d.progress;
+        p.step_started_at = Some(self.now);
+        p.step_passes = 0;
+        p.step_last_failed = false;
+        let hold = match pause {
+            Some(p) => format!("hold {}", crate::duration::format_duration(p)),
+            None if (i as usize) + 1 < total => "hold until promoted".to_string(),
+            None => "final".to_string(),
+        };
+        let phase = self.d.phase;
+        self.event(
+            phase,
+            actor,
+            format!("{why}: step {}/{total}, canary weight {weight}% ({hold})", i + 1),
+        );
+    }
+
+    fn succeed(&mut self, actor: &str, reason: String) {
+        self.d.canary_weight = 100;
+        self.event(Phase::Succeeded, actor, reason);
+    }
+
+    fn roll_back(&mut self, actor: &str, reason: String) {
+        self.d.canary_weight = 0;
+        self.event(Phase::RollingBack, actor, reason);
+    }
+}
+
+/// Advances a deployment by what was observed at `now`.
+pub fn step(before: &Deployment, obs: &Observations, now: Timestamp) -> Outcome {
+    let mut tx = Tx::new(before, now);
+    match before.phase {
+        Phase::Pending => {
+            tx.d.started_at = Some(now);
+            let why = match &before.previous_version {
+                Some(prev) => format!("starting {} beside stable {prev}", before.version),
+                None => format!("starting {}, the target's first version", before.version),
+            };
+            tx.event(Phase::Progressing, CONTROLLER, why);
+        }
+        Phase::Progressing | Phase::Paused => {
+            if before.progress.ready_at.is_none() {
+                await_ready(&mut tx, obs);
+            } else {
+                judge(&mut tx, obs);
+            }
+        }
+        Phase::RollingBack => {
+            let stopped = obs.canary.as_ref().is_none_or(|c| !c.running);
+            if stopped {
+                let serving = match &before.previous_version {
+                    Some(prev) => format!("{prev} serves all traffic"),
+                    None => "no version serves this target".to_string(),
+                };
+                tx.event(
+                    Phase::RolledBack,
+                    CONTROLLER,
+                    format!("{} stopped; {serving}", before.version),
+                );
+            }
+        }
+        // Approvals arrive by command; the rest are final.
+        Phase::AwaitingApproval
+        | Phase::Succeeded
+        | Phase::RolledBack
+        | Phase::Rejected
+        | Phase::Expired
+        | Phase::Cancelled
+        | Phase::Failed => {}
+    }
+    tx.finish()
+}
+
+/// Before the new version is healthy: wait, fail after the deadline, or
+/// start the plan.
+fn await_ready(tx: &mut Tx<'_>, obs: &Observations) {
+    // A deployment paused while starting waits for resume before it moves.
+    if tx.d.phase == Phase::Paused {
+        return;
+    }
+    let d = tx.d.clone();
+    let canary = obs.canary.clone().unwrap_or_default();
+    if canary.ever_ready && canary.ready >= d.plan.replicas.max(1) {
+        tx.d.progress.ready_at = Some(tx.now);
+        tx.d.progress.last_round_at = Some(tx.now);
+        let ready = format!("{} healthy ({}/{} replicas)", d.version, canary.ready, d.plan.replicas);
+        match (&d.previous_version, d.plan.steps.is_empty()) {
+            (None, _) => {
+                let why = format!("{ready}; first version of the target: all traffic to it");
+                tx.succeed(CONTROLLER, why);
+            }
+            (Some(prev), true) => {
+                let why = format!("{ready}; all traffic switched from {prev}");
+                tx.succeed(CONTROLLER, why);
+            }
+            (Some(_), false) => {
+                tx.enter_step(0, CONTROLLER, &ready);
+                finish_if_final(tx, CONTROLLER);
+            }
+        }
+        return;
+    }
+    let started = d.started_at.unwrap_or(d.created_at);
+    if elapsed(started, tx.now) >= d.plan.start_timeout {
+        let detail = match &canary.last_error {
+            Some(e) => format!("; last error: {e}"),
+            None => String::new(),
+        };
+        let why = format!(
+            "{} did not become healthy within {} ({}/{} replicas ready){detail}; no traffic was moved",
+            d.version,
+            crate::duration::format_duration(d.plan.start_timeout),
+            canary.ready,
+            d.plan.replicas,
+        );
+        tx.d.canary_weight = 0;
+        tx.event(Phase::Failed, CONTROLLER, why);
+    }
+}
+
+/// Entering a final step without a pause completes the rollout.
+fn finish_if_final(tx: &mut Tx<'_>, actor: &str) {
+    let Some(i) = tx.d.step else { return };
+    let last = (i as usize) + 1 == tx.d.plan.steps.len();
+    if last && tx.d.plan.steps[i as usize].pause.is_none() {
+        let why = format!("all {} steps passed; {} is stable", tx.d.plan.steps.len(), tx.d.version);
+        tx.succeed(actor, why);
+    }
+}
+
+/// While the new version takes traffic: immediate rollback triggers,
+/// analysis rounds, and step advancement.
+fn judge(tx: &mut Tx<'_>, obs: &Observations) {
+    let canary = obs.canary.clone().unwrap_or_default();
+    if canary.consecutive_probe_failures >= IMMEDIATE_PROBE_FAILURES {
+        let why = format!(
+            "{} failed {} consecutive health checks (limit {IMMEDIATE_PROBE_FAILURES}): immediate rollback",
+            tx.d.version, canary.consecutive_probe_failures
+        );
+        tx.roll_back(CONTROLLER, why);
+        return;
+    }
+    let due = tx
+        .d
+        .progress
+        .last_round_at
+        .is_none_or(|last| elapsed(last, tx.now) >= tx.d.plan.interval);
+    if due && analysis_round(tx, &canary, obs.stable.as_ref().map(|s| &s.metrics)) {
+        return;
+    }
+    if tx.d.phase == Phase::Progressing {
+        advance_if_due(tx);
+    }
+}
+
+/// Runs one round; returns true when it rolled the deployment back.
+fn analysis_round(
+    tx: &mut Tx<'_>,
+    canary: &VersionObservation,
+    stable: Option<&WindowMetrics>,
+) -> bool {
+    let plan = &tx.d.plan;
+    let m = &canary.metrics;
+    let mut checks: Vec<CheckResult> =
+        plan.checks.iter().map(|c| evaluate_check(c, m, stable)).collect();
+    let enough = m.requests >= plan.min_requests;
+    let error_rate = m.value(Metric::ErrorRate).unwrap_or(0.0);
+    let immediate = enough && error_rate > IMMEDIATE_ERROR_RATE;
+    let (verdict, summary) = if !enough {
+        (
+            Verdict::Inconclusive,
+            format!(
+                "only {} canary requests in the last {} (min_requests {})",
+                m.requests,
+                crate::duration::format_duration(plan.interval),
+                plan.min_requests
+            ),
+        )
+    } else if immediate {
+        (
+            Verdict::Fail,
+            format!(
+                "error_rate {:.1}% above the immediate-rollback limit of {:.0}%",
+                error_rate * 100.0,
+                IMMEDIATE_ERROR_RATE * 100.0
+            ),
+        )
+    } else {
+        let v = combine(&checks);
+        let text = checks
+            .iter()
+            .filter(|c| c.verdict == v)
+            .map(|c| c.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ");
+        (v, if text.is_empty() { "no checks".to_string() } else { text })
+    };
+    if !enough {
+        // Too little traffic: the figures are shown, but no check may count.
+        for c in &mut checks {
+            c.verdict = Verdict::Inconclusive;
+        }
+    }
+    let p = &mut tx.d.progress;
+    p.rounds += 1;
+    p.last_round_at = Some(tx.now);
+    match verdict {
+        Verdict::Pass => {
+            p.consecutive_failures = 0;
+            p.step_passes += 1;
+            p.step_last_failed = false;
+        }
+        Verdict::Fail => {
+            p.consecutive_failures += 1;
+            p.step_last_failed = true;
+        }
+        Verdict::Inconclusive => {}
+    }
+    let failures = p.consecutive_failures;
+    let number = p.rounds;
+    tx.rounds.push(AnalysisRound {
+        deployment_id: tx.d.id,
+        number,
+        at: tx.now,
+        step: tx.d.step,
+        canary_weight: tx.d.canary_weight,
+        canary: m.clone(),
+        stable: stable.cloned(),
+        checks,
+        verdict,
+        summary: summary.clone(),
+    });
+    if immediate {
+        let why = format!("analysis round {number}: {summary}: immediate rollback");
+        tx.roll_back(CONTROLLER, why);
+        return true;
+    }
+    if verdict == Verdict::Fail && failures >= tx.d.plan.failure_limit {
+        let why = format!(
+            "{failures} consecutive failed analysis rounds (failure_limit {}): {summary}",
+            tx.d.plan.failure_limit
+        );
+        tx.roll_back(CONTROLLER, why);
+        return true;
+    }
+    false
+}
+
+/// Moves to the next step once the pause has elapsed and the step's
+/// analysis has passed.
+fn advance_if_due(tx: &mut Tx<'_>) {
+    let Some(i) = tx.d.step else { return };
+    let step = &tx.d.plan.steps[i as usize];
+    let Some(pause) = step.pause else { return };
+    let started = tx.d.progress.step_started_at.unwrap_or(tx.now);
+    if elapsed(started, tx.now) < pause {
+        return;
+    }
+    let p = &tx.d.progress;
+    let judged = tx.d.plan.checks.is_empty() || (p.step_passes > 0 && !p.step_last_failed);
+    if !judged {
+        return;
+    }
+    let passes = p.step_passes;
+    if (i as usize) + 1 == tx.d.plan.steps.len() {
+        let why = format!(
+            "all {} steps passed ({passes} passing rounds in the last); {} is stable",
+            tx.d.plan.steps.len(),
+            tx.d.version
+        );
+        tx.succeed(CONTROLLER, why);
+        return;
+    }
+    let why = format!("{} held and passed {passes} analysis rounds", tx.steps_text());
+    tx.enter_step(i + 1, CONTROLLER, &why);
+    finish_if_final(tx, CONTROLLER);
+}
+
+/// Applies a manual command by `actor` (a principal's name).
+pub fn command(
+    before: &Deployment,
+    cmd: Command,
+    actor: &str,
+    now: Timestamp,
+) -> Result<Outcome, CommandError> {
+    let id = before.id;
+    let phase = before.phase;
+    if phase.is_terminal() {
+        return Err(CommandError::Terminal { id, phase });
+    }
+    let mut tx = Tx::new(before, now);
+    let active = matches!(phase, Phase::Progressing | Phase::Paused);
+    match cmd {
+        Command::Abort => match phase {
+            Phase::Pending | Phase::AwaitingApproval => {
+                tx.event(Phase::Cancelled, actor, format!("cancelled by {actor}"));
+            }
+            Phase::Progressing | Phase::Paused => {
+                let back = match &before.previous_version {
+                    Some(prev) => format!("traffic back to {prev}"),
+                    None => "no stable version to go back to".to_string(),
+                };
+                tx.roll_back(actor, format!("aborted by {actor}: {back}"));
+            }
+            _ => return Err(CommandError::WrongPhase { id, phase, command: cmd.name() }),
+        },
+        Command::Pause => match phase {
+            Phase::Progressing => {
+                tx.d.progress.paused_at = Some(now);
+                tx.event(Phase::Paused, actor, format!("paused by {actor}"));
+            }
+            Phase::Paused => return Err(CommandError::AlreadyPaused { id }),
+            _ => return Err(CommandError::WrongPhase { id, phase, command: cmd.name() }),
+        },
+        Command::Resume => match phase {
+            Phase::Paused => {
+                resume_clock(&mut tx);
+                tx.event(Phase::Progressing, actor, format!("resumed by {actor}"));
+                // A resume before the version was ready lets the next step
+                // call start the plan; once ready, the step clock continues.
+            }
+            Phase::Progressing => return Err(CommandError::NotPaused { id }),
+            _ => return Err(CommandError::WrongPhase { id, phase, command: cmd.name() }),
+        },
+        Command::Promote | Command::PromoteFull => {
+            if !active {
+                return Err(CommandError::WrongPhase { id, phase, command: cmd.name() });
+            }
+            if before.progress.ready_at.is_none() {
+                return Err(CommandError::NotReady { id, version: before.version.clone() });
+            }
+            if phase == Phase::Paused {
+                resume_clock(&mut tx);
+                tx.d.phase = Phase::Progressing;
+            }
+            let total = before.plan.steps.len();
+            if cmd == Command::PromoteFull {
+                let skipped = match before.step {
+                    Some(i) if (i as usize) + 1 < total => {
+                        format!(", skipping steps {}–{total} and their analysis", i + 2)
+                    }
+                    _ => String::new(),
+                };
+                tx.succeed(actor, format!("promoted fully by {actor}{skipped}"));
+            } else {
+                let Some(i) = before.step else {
+                    return Err(CommandError::NoSteps { id });
+                };
+                if (i as usize) + 1 >= total {
+                    let why = format!("last step promoted by {actor}; {} is stable", before.version);
+                    tx.succeed(actor, why);
+                } else {
+                    tx.enter_step(i + 1, actor, &format!("promoted by {actor}"));
+                    finish_if_final(&mut tx, actor);
+                }
+            }
+        }
+    }
+    Ok(tx.finish())
+}
+
+/// Time spent paused does not count towards a step's hold.
+fn resume_clock(tx: &mut Tx<'_>) {
+    let p = &mut tx.d.progress;
+    if let (Some(paused), Some(started)) = (p.paused_at, p.step_started_at) {
+        let span = tx.now.duration_since(paused);
+        p.step_started_at = started.checked_add(span).ok();
+    }
+    p.paused_at = None;
+}
+
+/// What a target should look like: which versions run and how traffic is
+/// split, as idempotent actions. `stable` is the target's stable version,
+/// `active` its non-terminal deployment if any, `running` the versions of
+/// the target that run now (so the rest can be stopped).
+pub fn desired_target(
+    stable: Option<&str>,
+    stable_replicas: u32,
+    active: Option<&Deployment>,
+    running: &[String],
+) -> Vec<Action> {
+    let mut run: Vec<(String, u32)> = Vec::new();
+    let traffic;
+    match active {
+        Some(d) if matches!(d.phase, Phase::Progressing | Phase::Paused) => {
+            let base = d.previous_version.clone();
+            if let Some(b) = &base {
+                run.push((b.clone(), stable_replicas));
+            }
+            if base.as_deref() != Some(d.version.as_str()) {
+                run.push((d.version.clone(), d.plan.replicas));
+            }
+            let weight = if d.progress.ready_at.is_some() { d.canary_weight } else { 0 };
+            traffic = Action::SetTraffic {
+                stable: base,
+                canary: Some(d.version.clone()),
+                canary_weight: weight,
+            };
+        }
+        Some(d) if d.phase == Phase::RollingBack => {
+            if let Some(b) = &d.previous_version {
+                run.push((b.clone(), stable_replicas));
+            }
+            traffic = Action::SetTraffic {
+                stable: d.previous_version.clone(),
+                canary: None,
+                canary_weight: 0,
+            };
+        }
+        // Pending or awaiting approval: the target is as if there were none.
+        _ => {
+            if let Some(s) = stable {
+                run.push((s.to_string(), stable_replicas));
+            }
+            traffic = Action::SetTraffic {
+                stable: stable.map(str::to_string),
+                canary: None,
+                canary_weight: 0,
+            };
+        }
+    }
+    let mut actions: Vec<Action> = run
+        .iter()
+        .map(|(v, n)| Action::StartVersion { version: v.clone(), replicas: *n })
+        .collect();
+    // Traffic moves before anything stops, so no request meets a dead pool.
+    actions.push(traffic);
+    for v in running {
+        if !run.iter().any(|(r, _)| r == v) {
+            actions.push(Action::StopVersion { version: v.clone() });
+        }
+    }
+    actions
+}
+
+fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
+    if now <= since {
+        Duration::ZERO
+    } else {
+        now.duration_since(since).unsigned_abs()
+    }
+}
+
+#[cfg(test)]
+#[path = "rollout_tests.rs"]
+mod tests;

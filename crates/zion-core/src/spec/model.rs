@@ -1,0 +1,299 @@
+//! The validated spec: every value here has been checked by `validate`, so
+//! the rest of Zion can rely on it without re-checking.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Metric;
+
+/// A whole `zion.yaml`, validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub server: ServerSpec,
+    pub environments: Vec<EnvironmentSpec>,
+    pub services: Vec<ServiceSpec>,
+}
+
+/// `server:`: where the API listens and where state lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerSpec {
+    /// Default `127.0.0.1:7070`.
+    pub listen: SocketAddr,
+    /// As written in the spec (relative paths are resolved by the caller
+    /// against the spec file's folder). Default `.zion`.
+    pub data_dir: String,
+}
+
+/// One environment and its policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentSpec {
+    pub name: String,
+    pub requires: Vec<String>,
+    pub approvals: Option<ApprovalsSpec>,
+    pub windows: Option<WindowsSpec>,
+    pub checks: Vec<PreCheck>,
+}
+
+/// `approvals:` of an environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalsSpec {
+    pub required: u32,
+    /// Default `[approver, admin]`.
+    pub roles: Vec<Role>,
+    /// Default true.
+    pub prevent_self_approval: bool,
+    /// Default 24h.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub timeout: Duration,
+}
+
+/// A principal's role, from least to most powerful.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Deployer,
+    Approver,
+    Admin,
+}
+
+/// `windows:` of an environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowsSpec {
+    /// An IANA time zone name, checked to exist. Default `UTC`.
+    pub timezone: String,
+    pub allow: Vec<AllowWindow>,
+    pub freeze: Vec<FreezeSpec>,
+}
+
+/// One `allow` entry such as `mon-fri 09:00-17:00` (may wrap midnight,
+/// e.g. `fri 22:00-02:00`, in which case the window starts on the listed days).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllowWindow {
+    /// Days the window starts on, Monday = 0 … Sunday = 6, sorted, unique.
+    pub days: Vec<u8>,
+    /// Minutes after midnight, 0..1440.
+    pub start_minute: u16,
+    /// Minutes after midnight, 0..=1440; `end < start` wraps past midnight.
+    pub end_minute: u16,
+    /// The entry as written, for messages.
+    pub text: String,
+}
+
+/// A one-off freeze: no deployments from `from` (inclusive) to `to` (exclusive).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FreezeSpec {
+    pub from: jiff::Timestamp,
+    pub to: jiff::Timestamp,
+    pub reason: String,
+}
+
+/// Automatic pre-deployment checks an environment may require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreCheck {
+    DeploymentWindow,
+    NoOpenIncident,
+    ServiceHealth,
+    Dependencies,
+    Artifact,
+}
+
+/// One service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub depends_on: Vec<String>,
+    pub workload: WorkloadSpec,
+    pub health: HealthSpec,
+    /// Environment name → target. Every key names a declared environment.
+    pub targets: BTreeMap<String, TargetSpec>,
+    /// Default `canary`.
+    pub strategy: Strategy,
+    pub canary: CanarySpec,
+    pub blue_green: BlueGreenSpec,
+    pub rolling: RollingSpec,
+    pub analysis: AnalysisSpec,
+}
+
+/// `workload:` — only local processes for now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSpec {
+    pub process: ProcessSpec,
+}
+
+/// `workload.process:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSpec {
+    /// Program and arguments; `{port}` and `{version}` are substituted.
+    pub command: Vec<String>,
+    /// As written (relative to the spec file's folder); None = that folder.
+    pub workdir: Option<String>,
+    pub env: BTreeMap<String, String>,
+    /// Default 1.
+    pub replicas: u32,
+    /// Optional artifact file (governance checks act on it later).
+    pub artifact: Option<String>,
+}
+
+/// `health:` — how a replica is probed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthSpec {
+    pub probe: Probe,
+    /// Default 1s.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub interval: Duration,
+    /// Default 500ms; must be below `interval`.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub timeout: Duration,
+    /// How long a new version may take to become healthy before the
+    /// deployment fails. Default 60s.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub start_timeout: Duration,
+}
+
+/// The kind of health probe. Default: TCP connect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Probe {
+    /// GET this path; 2xx/3xx is healthy.
+    Http(String),
+    /// A TCP connect succeeds.
+    Tcp,
+    /// The command exits 0 (`{port}`/`{version}` substituted).
+    Exec(Vec<String>),
+}
+
+/// One service in one environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetSpec {
+    pub listen: SocketAddr,
+    pub preview: Option<SocketAddr>,
+}
+
+/// Rollout strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    Canary,
+    BlueGreen,
+    Rolling,
+}
+
+/// `canary:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CanarySpec {
+    /// Default: 5/30s, 25/30s, 50/60s, 100 (the DESIGN example).
+    pub steps: Vec<CanaryStep>,
+    /// Keep a client on the version it first got (later issue). Default false.
+    pub sticky: bool,
+}
+
+/// One canary step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CanaryStep {
+    /// Share of traffic for the canary, 0..=100 (0 only with `matches`;
+    /// validation enforces strictly increasing, ending at 100).
+    pub weight: Option<u8>,
+    /// Mirror this share of stable's requests to the canary (later issue);
+    /// exclusive with `weight`.
+    pub mirror: Option<u8>,
+    /// None on a non-final step means: wait for a manual `promote`.
+    #[serde(with = "crate::duration::serde_opt_duration")]
+    pub pause: Option<Duration>,
+    /// Header/cookie rules routing matching requests to the canary.
+    pub matches: Vec<MatchRule>,
+}
+
+/// A `match:` rule of a canary step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchRule {
+    HeaderEquals { name: String, value: String },
+    HeaderRegex { name: String, regex: String },
+    CookieEquals { name: String, value: String },
+}
+
+/// `blue_green:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlueGreenSpec {
+    /// Default 30s.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub scale_down_delay: Duration,
+    #[serde(with = "crate::duration::serde_opt_duration")]
+    pub auto_promotion: Option<Duration>,
+}
+
+/// `rolling:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollingSpec {
+    /// Default `Percent(33)`.
+    pub batch: Batch,
+}
+
+/// A rolling batch size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Batch {
+    /// 1..=100 percent of replicas.
+    Percent(u8),
+    /// At least one replica.
+    Count(u32),
+}
+
+/// `analysis:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisSpec {
+    /// Default 5s.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub interval: Duration,
+    /// Default 2.
+    pub failure_limit: u32,
+    /// Default 20.
+    pub min_requests: u64,
+    /// Default: the seed's promotion criteria (error_rate max 0.01,
+    /// latency_p95 max_ratio_to_baseline 1.2, health min 0.95).
+    pub checks: Vec<Check>,
+}
+
+/// One threshold check on a built-in metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub metric: Metric,
+    pub bound: Bound,
+}
+
+/// Exactly one bound per check.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    Max(f64),
+    Min(f64),
+    MaxRatioToBaseline(f64),
+}
+
+impl Spec {
+    /// The environment called `name`.
+    pub fn environment(&self, name: &str) -> Option<&EnvironmentSpec> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    /// The service called `name`.
+    pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+impl AnalysisSpec {
+    /// The seed's promotion criteria, used when a service lists no checks.
+    pub fn default_checks() -> Vec<Check> {
+        vec![
+            Check { metric: Metric::ErrorRate, bound: Bound::Max(0.01) },
+            Check { metric: Metric::LatencyP95, bound: Bound::MaxRatioToBaseline(1.2) },
+            Check { metric: Metric::Health, bound: Bound::Min(0.95) },
+        ]
+    }
+}

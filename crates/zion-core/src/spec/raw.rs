@@ -1,0 +1,562 @@
+//! The spec exactly as written: serde structs mirroring `zion.yaml`.
+//!
+//! Almost everything is optional here and loosely typed (durations,
+//! addresses, names, windows and timestamps stay text; integers are signed)
+//! so that a mistake is not a parse failure: `validate` sees the whole
+//! document and reports every mistake at once, each with its path. Unknown
+//! keys are collected by a flattened [`Unknown`] in every mapping rather than
+//! rejected by serde, for the same reason.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+/// One raw parse failure: the serde path (may be empty) and the parser's
+/// message with its line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ParseFailure {
+    pub path: String,
+    pub message: String,
+}
+
+/// Parses YAML text into the raw model. An empty document is an empty spec.
+pub(super) fn parse(yaml: &str) -> Result<RawSpec, ParseFailure> {
+    // Snippets are multi-line renderings meant for a terminal; a spec error
+    // is one `path: message` line, so the position is appended instead.
+    let options = serde_saphyr::options! { with_snippet: false };
+    let mut failed_path = None;
+    let parsed = serde_saphyr::with_deserializer_from_str_with_options(yaml, options, |de| {
+        serde_path_to_error::deserialize::<_, Option<RawSpec>>(de).map_err(|e| {
+            failed_path = Some(e.path().to_string());
+            e.into_inner()
+        })
+    });
+    match parsed {
+        Ok(spec) => Ok(spec.unwrap_or_default()),
+        Err(err) => {
+            let path = failed_path.filter(|p| p != ".").unwrap_or_default();
+            Err(ParseFailure { path, message: describe(&err) })
+        }
+    }
+}
+
+fn describe(err: &serde_saphyr::Error) -> String {
+    let err = err.without_snippet();
+    let mut text = err.to_string();
+    // The plain rendering may already carry a position; add one only when
+    // it does not, so the user always gets a line and column.
+    if let Some(loc) = err.location()
+        && loc.line() > 0
+        && !text.contains("line ")
+    {
+        text = format!("{text} (line {}, column {})", loc.line(), loc.column());
+    }
+    text
+}
+
+/// A scalar read as its text: `8080`, `true` and `30s` all become strings so
+/// that validation, not the parser, says what is wrong with them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Text(pub String);
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+struct TextVisitor;
+
+impl Visitor<'_> for TextVisitor {
+    type Value = Text;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a single value (text, number or boolean)")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+        Ok(Text(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
+        Ok(Text(v))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
+        Ok(Text(v.to_string()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+        Ok(Text(v.to_string()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+        Ok(Text(v.to_string()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+        Ok(Text(v.to_string()))
+    }
+
+    fn visit_char<E: de::Error>(self, v: char) -> Result<Text, E> {
+        Ok(Text(v.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // deserialize_str keeps the scalar's spelling (`1.10` stays `1.10`).
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+/// The keys of a mapping that no field claimed, in document order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Unknown(pub Vec<String>);
+
+struct UnknownKey(String);
+
+impl<'de> Deserialize<'de> for UnknownKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Buffered keys arrive through serde's content deserializer, which only
+        // honours deserialize_any for non-string keys.
+        d.deserialize_any(TextVisitor).map(|t| UnknownKey(t.0))
+    }
+}
+
+struct UnknownVisitor;
+
+impl<'de> Visitor<'de> for UnknownVisitor {
+    type Value = Unknown;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Unknown, A::Error> {
+        let mut keys = Vec::new();
+        while let Some(UnknownKey(key)) = map.next_key()? {
+            map.next_value::<IgnoredAny>()?;
+            keys.push(key);
+        }
+        Ok(Unknown(keys))
+    }
+}
+
+impl<'de> Deserialize<'de> for Unknown {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(UnknownVisitor)
+    }
+}
+
+/// The keys each mapping accepts, for "did you mean" hints. Kept beside the
+/// structs they describe; a unit test checks every one of them parses.
+pub(super) mod keys {
+    pub const SPEC: &[&str] = &["server", "environments", "services"];
+    pub const SERVER: &[&str] = &["listen", "data_dir"];
+    pub const ENVIRONMENT: &[&str] = &["name", "requires", "approvals", "windows", "checks"];
+    pub const APPROVALS: &[&str] = &["required", "roles", "prevent_self_approval", "timeout"];
+    pub const WINDOWS: &[&str] = &["timezone", "allow", "freeze"];
+    pub const FREEZE: &[&str] = &["from", "to", "reason"];
+    pub const SERVICE: &[&str] = &[
+        "name",
+        "depends_on",
+        "workload",
+        "health",
+        "targets",
+        "strategy",
+        "canary",
+        "blue_green",
+        "rolling",
+        "analysis",
+    ];
+    pub const WORKLOAD: &[&str] = &["process"];
+    pub const PROCESS: &[&str] = &["command", "workdir", "env", "replicas", "artifact"];
+    pub const HEALTH: &[&str] = &["http", "tcp", "exec", "interval", "timeout", "start_timeout"];
+    pub const TARGET: &[&str] = &["listen", "preview"];
+    pub const CANARY: &[&str] = &["steps", "sticky"];
+    pub const STEP: &[&str] = &["weight", "mirror", "pause", "match"];
+    pub const MATCH: &[&str] = &["header", "cookie", "equals", "regex"];
+    pub const BLUE_GREEN: &[&str] = &["scale_down_delay", "auto_promotion"];
+    pub const ROLLING: &[&str] = &["batch"];
+    pub const ANALYSIS: &[&str] = &["interval", "failure_limit", "min_requests", "checks"];
+    pub const CHECK: &[&str] = &["metric", "max", "min", "max_ratio_to_baseline"];
+}
+
+/// The whole document.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawSpec {
+    pub server: Option<RawServer>,
+    pub environments: Option<Vec<RawEnvironment>>,
+    pub services: Option<Vec<RawService>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `server:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawServer {
+    pub listen: Option<Text>,
+    pub data_dir: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `environments[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawEnvironment {
+    pub name: Option<Text>,
+    pub requires: Option<Vec<Text>>,
+    pub approvals: Option<RawApprovals>,
+    pub windows: Option<RawWindows>,
+    pub checks: Option<Vec<Text>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `environments[].approvals`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawApprovals {
+    pub required: Option<i64>,
+    pub roles: Option<Vec<Text>>,
+    pub prevent_self_approval: Option<bool>,
+    pub timeout: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `environments[].windows`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawWindows {
+    pub timezone: Option<Text>,
+    pub allow: Option<Vec<Text>>,
+    pub freeze: Option<Vec<RawFreeze>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `environments[].windows.freeze[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawFreeze {
+    pub from: Option<Text>,
+    pub to: Option<Text>,
+    pub reason: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawService {
+    pub name: Option<Text>,
+    pub depends_on: Option<Vec<Text>>,
+    pub workload: Option<RawWorkload>,
+    pub health: Option<RawHealth>,
+    /// A Vec rather than a map so that the document's order is kept for
+    /// messages; duplicate keys are already refused by the parser.
+    pub targets: Option<Targets>,
+    pub strategy: Option<Text>,
+    pub canary: Option<RawCanary>,
+    pub blue_green: Option<RawBlueGreen>,
+    pub rolling: Option<RawRolling>,
+    pub analysis: Option<RawAnalysis>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].workload`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawWorkload {
+    pub process: Option<RawProcess>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].workload.process`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawProcess {
+    pub command: Option<Vec<Text>>,
+    pub workdir: Option<Text>,
+    pub env: Option<BTreeMap<Text, Text>>,
+    pub replicas: Option<i64>,
+    pub artifact: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].health`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawHealth {
+    pub http: Option<Text>,
+    pub tcp: Option<bool>,
+    pub exec: Option<Vec<Text>>,
+    pub interval: Option<Text>,
+    pub timeout: Option<Text>,
+    pub start_timeout: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].targets`: environment name → target, in document order.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Targets(pub Vec<(Text, RawTarget)>);
+
+impl<'de> Deserialize<'de> for Targets {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TargetsVisitor;
+        impl<'de> Visitor<'de> for TargetsVisitor {
+            type Value = Targets;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of environment name to { listen, preview }")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Targets, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((env, target)) = map.next_entry::<Text, RawTarget>()? {
+                    entries.push((env, target));
+                }
+                Ok(Targets(entries))
+            }
+        }
+        d.deserialize_map(TargetsVisitor)
+    }
+}
+
+/// `services[].targets.<env>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawTarget {
+    pub listen: Option<Text>,
+    pub preview: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].canary`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawCanary {
+    pub steps: Option<Vec<RawStep>>,
+    pub sticky: Option<bool>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].canary.steps[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawStep {
+    pub weight: Option<i64>,
+    pub mirror: Option<i64>,
+    pub pause: Option<Text>,
+    #[serde(rename = "match")]
+    pub matches: Option<Vec<RawMatch>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].canary.steps[].match[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawMatch {
+    pub header: Option<Text>,
+    pub cookie: Option<Text>,
+    pub equals: Option<Text>,
+    pub regex: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].blue_green`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawBlueGreen {
+    pub scale_down_delay: Option<Text>,
+    pub auto_promotion: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].rolling`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawRolling {
+    /// `33%` or a count; both arrive as text.
+    pub batch: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].analysis`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawAnalysis {
+    pub interval: Option<Text>,
+    pub failure_limit: Option<i64>,
+    pub min_requests: Option<i64>,
+    pub checks: Option<Vec<RawCheck>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].analysis.checks[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawCheck {
+    pub metric: Option<Text>,
+    pub max: Option<f64>,
+    pub min: Option<f64>,
+    pub max_ratio_to_baseline: Option<f64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_keep_their_spelling_as_text() {
+        let raw = parse(
+            "server: { listen: 8080, data_dir: 1.10 }\n\
+             environments: [{ name: true }]\n",
+        )
+        .unwrap();
+        let server = raw.server.unwrap();
+        assert_eq!(server.listen.unwrap().0, "8080");
+        assert_eq!(server.data_dir.unwrap().0, "1.10");
+        assert_eq!(raw.environments.unwrap()[0].name.as_ref().unwrap().0, "true");
+    }
+
+    #[test]
+    fn numbers_and_bools_still_parse_next_to_unknown_keys() {
+        let raw = parse(
+            "services:\n\
+             - name: web\n\
+             \x20 bogus: 1\n\
+             \x20 canary:\n\
+             \x20   sticky: true\n\
+             \x20   steps:\n\
+             \x20     - { weight: 5, wieght: 7, pause: 30s }\n\
+             \x20 analysis: { failure_limit: 3, checks: [{ metric: cpu, max: 80, extra: [1, 2] }] }\n",
+        )
+        .unwrap();
+        let svc = &raw.services.unwrap()[0];
+        assert_eq!(svc.unknown.0, vec!["bogus"]);
+        let canary = svc.canary.as_ref().unwrap();
+        assert_eq!(canary.sticky, Some(true));
+        let step = &canary.steps.as_ref().unwrap()[0];
+        assert_eq!(step.weight, Some(5));
+        assert_eq!(step.unknown.0, vec!["wieght"]);
+        assert_eq!(step.pause.as_ref().unwrap().0, "30s");
+        let analysis = svc.analysis.as_ref().unwrap();
+        assert_eq!(analysis.failure_limit, Some(3));
+        let check = &analysis.checks.as_ref().unwrap()[0];
+        assert_eq!(check.max, Some(80.0));
+        assert_eq!(check.unknown.0, vec!["extra"]);
+    }
+
+    #[test]
+    fn unknown_keys_keep_document_order() {
+        let raw = parse("zeta: 1\nalpha: 2\nenvironments: []\nmid: x\n").unwrap();
+        assert_eq!(raw.unknown.0, vec!["zeta", "alpha", "mid"]);
+    }
+
+    #[test]
+    fn targets_keep_document_order() {
+        let raw = parse(
+            "services:\n- name: web\n  targets:\n    zz: { listen: 127.0.0.1:1 }\n    aa: { listen: 127.0.0.1:2 }\n",
+        )
+        .unwrap();
+        let targets = &raw.services.unwrap()[0].targets.clone().unwrap().0;
+        let names: Vec<&str> = targets.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["zz", "aa"]);
+    }
+
+    #[test]
+    fn empty_document_is_an_empty_spec() {
+        let raw = parse("# nothing yet\n").unwrap();
+        assert!(raw.environments.is_none() && raw.services.is_none());
+    }
+
+    #[test]
+    fn type_error_carries_path_and_position() {
+        let err = parse("services:\n  - name: web\n    workload:\n      process:\n        replicas: two\n")
+            .unwrap_err();
+        assert_eq!(err.path, "services[0].workload.process.replicas");
+        assert!(err.message.contains("line 5"), "{}", err.message);
+    }
+
+    #[test]
+    fn syntax_error_carries_position() {
+        let err = parse("environments:\n  - name: [unclosed\n").unwrap_err();
+        assert!(err.message.contains("line "), "{}", err.message);
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        let err = parse("server: { listen: a }\nserver: { listen: b }\n").unwrap_err();
+        assert!(err.message.to_lowercase().contains("duplicate"), "{}", err.message);
+    }
+
+    #[test]
+    fn every_listed_key_is_accepted() {
+        // A key listed in `keys` but missing from its struct would show up as
+        // unknown here.
+        let yaml = r#"
+server: { listen: 127.0.0.1:7070, data_dir: .zion }
+environments:
+  - name: prod
+    requires: []
+    approvals: { required: 1, roles: [admin], prevent_self_approval: true, timeout: 1h }
+    windows:
+      timezone: UTC
+      allow: ["daily 00:00-24:00"]
+      freeze: [{ from: 2026-01-01T00:00:00Z, to: 2026-01-02T00:00:00Z, reason: r }]
+    checks: []
+services:
+  - name: web
+    depends_on: []
+    workload: { process: { command: [x], workdir: ., env: {}, replicas: 1, artifact: a } }
+    health: { http: /, tcp: true, exec: [x], interval: 1s, timeout: 1s, start_timeout: 1s }
+    targets: { prod: { listen: 127.0.0.1:1, preview: 127.0.0.1:2 } }
+    strategy: canary
+    canary:
+      sticky: false
+      steps: [{ weight: 1, mirror: 1, pause: 1s, match: [{ header: a, cookie: b, equals: c, regex: d }] }]
+    blue_green: { scale_down_delay: 1s, auto_promotion: 1s }
+    rolling: { batch: 1 }
+    analysis:
+      interval: 1s
+      failure_limit: 1
+      min_requests: 1
+      checks: [{ metric: cpu, max: 1, min: 1, max_ratio_to_baseline: 1 }]
+"#;
+        let raw = parse(yaml).unwrap();
+        let mut unknown = raw.unknown.0.clone();
+        unknown.extend(raw.server.unwrap().unknown.0);
+        let env = &raw.environments.unwrap()[0];
+        unknown.extend(env.unknown.0.clone());
+        unknown.extend(env.approvals.clone().unwrap().unknown.0);
+        let windows = env.windows.clone().unwrap();
+        unknown.extend(windows.unknown.0);
+        unknown.extend(windows.freeze.unwrap()[0].unknown.0.clone());
+        let svc = raw.services.unwrap()[0].clone();
+        unknown.extend(svc.unknown.0);
+        let workload = svc.workload.unwrap();
+        unknown.extend(workload.unknown.0);
+        unknown.extend(workload.process.unwrap().unknown.0);
+        unknown.extend(svc.health.unwrap().unknown.0);
+        unknown.extend(svc.targets.unwrap().0[0].1.unknown.0.clone());
+        let canary = svc.canary.unwrap();
+        unknown.extend(canary.unknown.0);
+        let step = canary.steps.unwrap()[0].clone();
+        unknown.extend(step.unknown.0);
+        unknown.extend(step.matches.unwrap()[0].unknown.0.clone());
+        unknown.extend(svc.blue_green.unwrap().unknown.0);
+        unknown.extend(svc.rolling.unwrap().unknown.0);
+        let analysis = svc.analysis.unwrap();
+        unknown.extend(analysis.unknown.0);
+        unknown.extend(analysis.checks.unwrap()[0].unknown.0.clone());
+        assert!(unknown.is_empty(), "{unknown:?}");
+    }
+}
