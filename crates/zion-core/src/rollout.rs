@@ -59,12 +59,15 @@ pub struct Outcome {
     pub deployment: Deployment,
     pub events: Vec<Event>,
     pub rounds: Vec<AnalysisRound>,
+    before_revision: u64,
 }
 
 impl Outcome {
-    /// Whether anything must be recorded.
+    /// Whether anything must be recorded (the state or its explanation).
     pub fn changed(&self) -> bool {
-        !self.events.is_empty() || !self.rounds.is_empty()
+        !self.events.is_empty()
+            || !self.rounds.is_empty()
+            || self.deployment.revision != self.before_revision
     }
 }
 
@@ -101,14 +104,20 @@ pub enum CommandError {
     #[error("deployment {id} is {phase}, which is final; start a new deployment instead")]
     Terminal { id: i64, phase: Phase },
     #[error("deployment {id} is {phase}; `{command}` needs a progressing or paused deployment")]
-    WrongPhase { id: i64, phase: Phase, command: &'static str },
+    WrongPhase {
+        id: i64,
+        phase: Phase,
+        command: &'static str,
+    },
     #[error("deployment {id}: version {version} is not healthy yet; wait for it or abort")]
     NotReady { id: i64, version: String },
     #[error("deployment {id} is already paused; use resume")]
     AlreadyPaused { id: i64 },
     #[error("deployment {id} is not paused")]
     NotPaused { id: i64 },
-    #[error("deployment {id} has no steps to promote through; it switches all traffic once healthy")]
+    #[error(
+        "deployment {id} has no steps to promote through; it switches all traffic once healthy"
+    )]
     NoSteps { id: i64 },
 }
 
@@ -123,7 +132,13 @@ struct Tx<'a> {
 
 impl<'a> Tx<'a> {
     fn new(before: &'a Deployment, now: Timestamp) -> Self {
-        Tx { before, d: before.clone(), events: Vec::new(), rounds: Vec::new(), now }
+        Tx {
+            before,
+            d: before.clone(),
+            events: Vec::new(),
+            rounds: Vec::new(),
+            now,
+        }
     }
 
     /// Records a change of phase, step or weight, with its cause.
@@ -150,7 +165,12 @@ impl<'a> Tx<'a> {
         if self.d != *self.before {
             self.d.revision = self.before.revision + 1;
         }
-        Outcome { deployment: self.d, events: self.events, rounds: self.rounds }
+        Outcome {
+            deployment: self.d,
+            events: self.events,
+            rounds: self.rounds,
+            before_revision: self.before.revision,
+        }
     }
 
     fn steps_text(&self) -> String {
@@ -182,7 +202,10 @@ impl<'a> Tx<'a> {
         self.event(
             phase,
             actor,
-            format!("{why}: step {}/{total}, canary weight {weight}% ({hold})", i + 1),
+            format!(
+                "{why}: step {}/{total}, canary weight {weight}% ({hold})",
+                i + 1
+            ),
         );
     }
 
@@ -254,7 +277,10 @@ fn await_ready(tx: &mut Tx<'_>, obs: &Observations) {
     if canary.ever_ready && canary.ready >= d.plan.replicas.max(1) {
         tx.d.progress.ready_at = Some(tx.now);
         tx.d.progress.last_round_at = Some(tx.now);
-        let ready = format!("{} healthy ({}/{} replicas)", d.version, canary.ready, d.plan.replicas);
+        let ready = format!(
+            "{} healthy ({}/{} replicas)",
+            d.version, canary.ready, d.plan.replicas
+        );
         match (&d.previous_version, d.plan.steps.is_empty()) {
             (None, _) => {
                 let why = format!("{ready}; first version of the target: all traffic to it");
@@ -294,7 +320,11 @@ fn finish_if_final(tx: &mut Tx<'_>, actor: &str) {
     let Some(i) = tx.d.step else { return };
     let last = (i as usize) + 1 == tx.d.plan.steps.len();
     if last && tx.d.plan.steps[i as usize].pause.is_none() {
-        let why = format!("all {} steps passed; {} is stable", tx.d.plan.steps.len(), tx.d.version);
+        let why = format!(
+            "all {} steps passed; {} is stable",
+            tx.d.plan.steps.len(),
+            tx.d.version
+        );
         tx.succeed(actor, why);
     }
 }
@@ -303,7 +333,9 @@ fn finish_if_final(tx: &mut Tx<'_>, actor: &str) {
 /// analysis rounds, and step advancement.
 fn judge(tx: &mut Tx<'_>, obs: &Observations) {
     let canary = obs.canary.clone().unwrap_or_default();
-    if canary.consecutive_probe_failures >= IMMEDIATE_PROBE_FAILURES {
+    // Probes of replicas still starting (after a restart of Zion, say) are
+    // not failures of the version; once every replica has passed, they are.
+    if canary.ever_ready && canary.consecutive_probe_failures >= IMMEDIATE_PROBE_FAILURES {
         let why = format!(
             "{} failed {} consecutive health checks (limit {IMMEDIATE_PROBE_FAILURES}): immediate rollback",
             tx.d.version, canary.consecutive_probe_failures
@@ -311,11 +343,10 @@ fn judge(tx: &mut Tx<'_>, obs: &Observations) {
         tx.roll_back(CONTROLLER, why);
         return;
     }
-    let due = tx
-        .d
-        .progress
-        .last_round_at
-        .is_none_or(|last| elapsed(last, tx.now) >= tx.d.plan.interval);
+    let due =
+        tx.d.progress
+            .last_round_at
+            .is_none_or(|last| elapsed(last, tx.now) >= tx.d.plan.interval);
     if due && analysis_round(tx, &canary, obs.stable.as_ref().map(|s| &s.metrics)) {
         return;
     }
@@ -332,8 +363,11 @@ fn analysis_round(
 ) -> bool {
     let plan = &tx.d.plan;
     let m = &canary.metrics;
-    let mut checks: Vec<CheckResult> =
-        plan.checks.iter().map(|c| evaluate_check(c, m, stable)).collect();
+    let mut checks: Vec<CheckResult> = plan
+        .checks
+        .iter()
+        .map(|c| evaluate_check(c, m, stable))
+        .collect();
     let enough = m.requests >= plan.min_requests;
     let error_rate = m.value(Metric::ErrorRate).unwrap_or(0.0);
     let immediate = enough && error_rate > IMMEDIATE_ERROR_RATE;
@@ -364,7 +398,14 @@ fn analysis_round(
             .map(|c| c.message.clone())
             .collect::<Vec<_>>()
             .join("; ");
-        (v, if text.is_empty() { "no checks".to_string() } else { text })
+        (
+            v,
+            if text.is_empty() {
+                "no checks".to_string()
+            } else {
+                text
+            },
+        )
     };
     if !enough {
         // Too little traffic: the figures are shown, but no check may count.
@@ -435,14 +476,18 @@ fn advance_if_due(tx: &mut Tx<'_>) {
     let passes = p.step_passes;
     if (i as usize) + 1 == tx.d.plan.steps.len() {
         let why = format!(
-            "all {} steps passed ({passes} passing rounds in the last); {} is stable",
+            "all {} steps passed ({passes} passing round{} in the last); {} is stable",
             tx.d.plan.steps.len(),
+            if passes == 1 { "" } else { "s" },
             tx.d.version
         );
         tx.succeed(CONTROLLER, why);
         return;
     }
-    let why = format!("{} held and passed {passes} analysis rounds", tx.steps_text());
+    let why = format!(
+        "{} held and passed {passes} analysis rounds",
+        tx.steps_text()
+    );
     tx.enter_step(i + 1, CONTROLLER, &why);
     finish_if_final(tx, CONTROLLER);
 }
@@ -473,7 +518,13 @@ pub fn command(
                 };
                 tx.roll_back(actor, format!("aborted by {actor}: {back}"));
             }
-            _ => return Err(CommandError::WrongPhase { id, phase, command: cmd.name() }),
+            _ => {
+                return Err(CommandError::WrongPhase {
+                    id,
+                    phase,
+                    command: cmd.name(),
+                });
+            }
         },
         Command::Pause => match phase {
             Phase::Progressing => {
@@ -481,7 +532,13 @@ pub fn command(
                 tx.event(Phase::Paused, actor, format!("paused by {actor}"));
             }
             Phase::Paused => return Err(CommandError::AlreadyPaused { id }),
-            _ => return Err(CommandError::WrongPhase { id, phase, command: cmd.name() }),
+            _ => {
+                return Err(CommandError::WrongPhase {
+                    id,
+                    phase,
+                    command: cmd.name(),
+                });
+            }
         },
         Command::Resume => match phase {
             Phase::Paused => {
@@ -491,14 +548,27 @@ pub fn command(
                 // call start the plan; once ready, the step clock continues.
             }
             Phase::Progressing => return Err(CommandError::NotPaused { id }),
-            _ => return Err(CommandError::WrongPhase { id, phase, command: cmd.name() }),
+            _ => {
+                return Err(CommandError::WrongPhase {
+                    id,
+                    phase,
+                    command: cmd.name(),
+                });
+            }
         },
         Command::Promote | Command::PromoteFull => {
             if !active {
-                return Err(CommandError::WrongPhase { id, phase, command: cmd.name() });
+                return Err(CommandError::WrongPhase {
+                    id,
+                    phase,
+                    command: cmd.name(),
+                });
             }
             if before.progress.ready_at.is_none() {
-                return Err(CommandError::NotReady { id, version: before.version.clone() });
+                return Err(CommandError::NotReady {
+                    id,
+                    version: before.version.clone(),
+                });
             }
             if phase == Phase::Paused {
                 resume_clock(&mut tx);
@@ -518,7 +588,10 @@ pub fn command(
                     return Err(CommandError::NoSteps { id });
                 };
                 if (i as usize) + 1 >= total {
-                    let why = format!("last step promoted by {actor}; {} is stable", before.version);
+                    let why = format!(
+                        "last step promoted by {actor}; {} is stable",
+                        before.version
+                    );
                     tx.succeed(actor, why);
                 } else {
                     tx.enter_step(i + 1, actor, &format!("promoted by {actor}"));
@@ -551,8 +624,7 @@ pub fn desired_target(
     running: &[String],
 ) -> Vec<Action> {
     let mut run: Vec<(String, u32)> = Vec::new();
-    let traffic;
-    match active {
+    let traffic = match active {
         Some(d) if matches!(d.phase, Phase::Progressing | Phase::Paused) => {
             let base = d.previous_version.clone();
             if let Some(b) = &base {
@@ -561,38 +633,33 @@ pub fn desired_target(
             if base.as_deref() != Some(d.version.as_str()) {
                 run.push((d.version.clone(), d.plan.replicas));
             }
-            let weight = if d.progress.ready_at.is_some() { d.canary_weight } else { 0 };
-            traffic = Action::SetTraffic {
-                stable: base,
-                canary: Some(d.version.clone()),
-                canary_weight: weight,
+            let weight = if d.progress.ready_at.is_some() {
+                d.canary_weight
+            } else {
+                0
             };
+            Action::SetTraffic { stable: base, canary: Some(d.version.clone()), canary_weight: weight }
         }
         Some(d) if d.phase == Phase::RollingBack => {
             if let Some(b) = &d.previous_version {
                 run.push((b.clone(), stable_replicas));
             }
-            traffic = Action::SetTraffic {
-                stable: d.previous_version.clone(),
-                canary: None,
-                canary_weight: 0,
-            };
+            Action::SetTraffic { stable: d.previous_version.clone(), canary: None, canary_weight: 0 }
         }
         // Pending or awaiting approval: the target is as if there were none.
         _ => {
             if let Some(s) = stable {
                 run.push((s.to_string(), stable_replicas));
             }
-            traffic = Action::SetTraffic {
-                stable: stable.map(str::to_string),
-                canary: None,
-                canary_weight: 0,
-            };
+            Action::SetTraffic { stable: stable.map(str::to_string), canary: None, canary_weight: 0 }
         }
-    }
+    };
     let mut actions: Vec<Action> = run
         .iter()
-        .map(|(v, n)| Action::StartVersion { version: v.clone(), replicas: *n })
+        .map(|(v, n)| Action::StartVersion {
+            version: v.clone(),
+            replicas: *n,
+        })
         .collect();
     // Traffic moves before anything stops, so no request meets a dead pool.
     actions.push(traffic);

@@ -1,0 +1,171 @@
+//! The command line: global flags and subcommands (DESIGN.md's CLI contract).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Zion: progressive delivery and deployment governance in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "zion", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// Flags accepted before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The control plane's URL (default: the spec's server.listen).
+    #[arg(long, global = true, env = "ZION_SERVER")]
+    pub server: Option<String>,
+    /// API token (default: <data_dir>/admin.token).
+    #[arg(long, global = true, env = "ZION_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The spec file.
+    #[arg(short = 'f', long = "file", global = true, default_value = "zion.yaml")]
+    pub file: PathBuf,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// Strategies, as the CLI spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum StrategyArg {
+    Canary,
+    BlueGreen,
+    Rolling,
+}
+
+/// Deployment types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TypeArg {
+    Feature,
+    Hotfix,
+    Config,
+    Rollback,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the control plane (API, controller, proxies) in the foreground.
+    Up,
+    /// Validate the spec; errors as `path: message`.
+    Lint,
+    /// Send the spec to a running server.
+    Apply,
+    /// Deploy VERSION of SERVICE.
+    Deploy {
+        service: String,
+        version: String,
+        /// Environment (optional when the service runs in only one).
+        #[arg(long)]
+        env: Option<String>,
+        /// Override the service's strategy.
+        #[arg(long, value_enum)]
+        strategy: Option<StrategyArg>,
+        /// Why this deployment is made.
+        #[arg(long = "type", value_enum)]
+        kind: Option<TypeArg>,
+        /// Follow the rollout until it ends; exit 0 if it succeeded, 1 if not.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Targets: stable version, active deployment, running versions.
+    Status {
+        service: Option<String>,
+        #[arg(long)]
+        env: Option<String>,
+    },
+    /// One deployment: phase, step, weights, events, analysis rounds.
+    Get { id: i64 },
+    /// Go to the next step now (or, with --full, to 100% at once).
+    Promote {
+        id: i64,
+        /// Skip the remaining steps and analysis.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Hold the deployment at its current step (analysis keeps running).
+    Pause { id: i64 },
+    /// Continue a paused deployment.
+    Resume { id: i64 },
+    /// Send all traffic back to stable and stop the new version.
+    Abort { id: i64 },
+    /// Deploy the last succeeded version before the current one.
+    Rollback {
+        service: String,
+        #[arg(long)]
+        env: Option<String>,
+        /// A specific earlier version.
+        #[arg(long)]
+        to: Option<String>,
+        /// Follow it until it ends.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Past deployments, newest first.
+    History {
+        service: Option<String>,
+        #[arg(long)]
+        env: Option<String>,
+        /// `30d`, `12h`, a date or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// The guided local demonstration: a real canary, a promotion and an
+    /// automatic rollback, in under a minute.
+    Demo {
+        /// Requests per second of the demo's steady load.
+        #[arg(long, default_value_t = 200)]
+        rps: u32,
+    },
+    /// A small HTTP service used by the demo and the tests.
+    #[command(hide = true)]
+    DemoApp {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        version: String,
+        /// Share of requests answered with 500 (default: 0.3 for versions containing "faulty", else 0).
+        #[arg(long)]
+        error_rate: Option<f64>,
+        /// Added latency per request in ms (default: 40 for "faulty" versions, else 0).
+        #[arg(long)]
+        latency_ms: Option<u64>,
+        /// Exit with status 1 at start (a version that cannot start).
+        #[arg(long)]
+        fail_start: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli =
+            Cli::try_parse_from(["zion", "get", "7", "--output", "json", "-f", "x.yaml"]).unwrap();
+        assert_eq!(cli.global.output, Output::Json);
+        assert_eq!(cli.global.file, PathBuf::from("x.yaml"));
+        assert!(matches!(cli.command, Cmd::Get { id: 7 }));
+    }
+}

@@ -1,0 +1,127 @@
+//! The API client: finds the server and the token, sends requests, and turns
+//! failures into errors that carry the CLI's exit code.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cli::Global;
+use crate::exit::Failure;
+
+/// A configured API client.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+/// The spec file's folder (relative paths in the spec resolve against it).
+pub fn spec_dir(file: &Path) -> PathBuf {
+    let abs = if file.is_absolute() {
+        file.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(file)
+    };
+    abs.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+impl Client {
+    /// Server: --server / ZION_SERVER, else the spec's listen. Token:
+    /// --token / ZION_TOKEN, else `<data_dir>/admin.token`.
+    pub fn new(g: &Global) -> Result<Client, Failure> {
+        let spec = std::fs::read_to_string(&g.file)
+            .ok()
+            .and_then(|y| zion_core::spec::parse_spec(&y).ok());
+        let base = match (&g.server, &spec) {
+            (Some(s), _) => s.trim_end_matches('/').to_string(),
+            (None, Some(spec)) => format!("http://{}", spec.server.listen),
+            (None, None) => "http://127.0.0.1:7070".to_string(),
+        };
+        let base = if base.starts_with("http://") || base.starts_with("https://") {
+            base
+        } else {
+            format!("http://{base}")
+        };
+        let token = g.token.clone().or_else(|| {
+            let data_dir = spec_dir(&g.file).join(
+                spec.as_ref()
+                    .map(|s| s.server.data_dir.as_str())
+                    .unwrap_or(".zion"),
+            );
+            std::fs::read_to_string(data_dir.join("admin.token"))
+                .ok()
+                .map(|t| t.trim().to_string())
+        });
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| Failure::usage(format!("cannot build an HTTP client: {e}")))?;
+        Ok(Client { http, base, token })
+    }
+
+    /// A client for a known server and token (the demo, tests).
+    pub fn with(base: String, token: String) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base,
+            token: Some(token),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, Failure> {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.send(self.http.post(self.url(path)).json(body)).await
+    }
+
+    pub async fn put_text(&self, path: &str, body: String) -> Result<Value, Failure> {
+        self.send(self.http.put(self.url(path)).body(body)).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.map_err(|e| {
+            Failure::unreachable(format!(
+                "cannot reach the Zion server at {}: {}; is `zion up` running? (set --server or ZION_SERVER)",
+                self.base,
+                root_cause(&e)
+            ))
+        })?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        let message = body
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| format!("the server answered {status}"));
+        Err(match status.as_u16() {
+            401 => Failure::refused(format!(
+                "{message} (no valid token: pass --token, set ZION_TOKEN, or run next to the spec whose data dir holds admin.token)"
+            )),
+            403 => Failure::refused(message),
+            400..=499 => Failure::usage(message),
+            _ => Failure::negative(message),
+        })
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

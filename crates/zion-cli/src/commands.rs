@@ -1,0 +1,314 @@
+//! The subcommands that run the server, validate specs, or call the API.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use serde_json::{Value, json};
+use zion_core::spec::{Spec, parse_spec, summary};
+use zion_server::ServerOptions;
+
+use crate::cli::{Global, Output, StrategyArg, TypeArg};
+use crate::client::{Client, spec_dir};
+use crate::exit::Failure;
+use crate::{render, wait};
+
+/// Reads and validates the spec file; errors exit 2.
+pub fn load_spec(file: &Path) -> Result<(Spec, String), Failure> {
+    let yaml = std::fs::read_to_string(file).map_err(|e| {
+        Failure::usage(format!(
+            "cannot read the spec {}: {e}; pass -f FILE or run where zion.yaml is",
+            file.display()
+        ))
+    })?;
+    match parse_spec(&yaml) {
+        Ok(spec) => Ok((spec, yaml)),
+        Err(errs) => Err(Failure::usage(format!(
+            "{} is not a valid spec ({} error{}):\n{}",
+            file.display(),
+            errs.0.len(),
+            if errs.0.len() == 1 { "" } else { "s" },
+            errs.to_string().trim_end()
+        ))),
+    }
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ZION_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+pub async fn up(g: &Global) -> Result<(), Failure> {
+    let (spec, yaml) = load_spec(&g.file)?;
+    init_logging();
+    let opts = ServerOptions::new(spec, yaml, spec_dir(&g.file));
+    let data_dir = opts.data_dir.clone();
+    let running = zion_server::start(opts)
+        .await
+        .map_err(|e| Failure::negative(format!("cannot start: {e}")))?;
+    let targets = running.app.target_addrs().await;
+    eprintln!("zion is up: API http://{}", running.api_addr);
+    eprintln!("  admin token: {}", data_dir.join("admin.token").display());
+    for ((svc, env), addr) in &targets {
+        eprintln!("  target {svc}/{env}: http://{addr}");
+    }
+    shutdown_signal().await;
+    eprintln!("zion: stopping replicas and listeners…");
+    running.shutdown().await;
+    eprintln!("zion: stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+pub fn lint(g: &Global) -> Result<(), Failure> {
+    let yaml = std::fs::read_to_string(&g.file)
+        .map_err(|e| Failure::usage(format!("cannot read the spec {}: {e}", g.file.display())))?;
+    match parse_spec(&yaml) {
+        Ok(spec) => {
+            match g.output {
+                Output::Json => println!("{}", json!({ "valid": true, "errors": [] })),
+                Output::Text => {
+                    println!("{}: valid", g.file.display());
+                    print!("{}", summary(&spec));
+                }
+            }
+            Ok(())
+        }
+        Err(errs) => {
+            match g.output {
+                Output::Json => {
+                    let list: Vec<Value> = errs
+                        .0
+                        .iter()
+                        .map(|e| json!({ "path": e.path, "message": e.message }))
+                        .collect();
+                    println!("{}", json!({ "valid": false, "errors": list }));
+                }
+                Output::Text => eprint!("{errs}"),
+            }
+            Err(Failure::usage(String::new()))
+        }
+    }
+}
+
+pub async fn apply(g: &Global) -> Result<(), Failure> {
+    let (_, yaml) = load_spec(&g.file)?;
+    let out = Client::new(g)?.put_text("/spec", yaml).await?;
+    match g.output {
+        Output::Json => println!("{out}"),
+        Output::Text => println!(
+            "applied {}: {} environments, {} services",
+            g.file.display(),
+            out["environments"],
+            out["services"]
+        ),
+    }
+    Ok(())
+}
+
+/// The environment: --env, else the only target of the service in the local spec.
+fn resolve_env(g: &Global, service: &str, env: Option<String>) -> Result<String, Failure> {
+    if let Some(e) = env {
+        return Ok(e);
+    }
+    let spec = std::fs::read_to_string(&g.file)
+        .ok()
+        .and_then(|y| parse_spec(&y).ok());
+    if let Some(svc) = spec.as_ref().and_then(|s| s.service(service)) {
+        if svc.targets.len() == 1 {
+            return Ok(svc.targets.keys().next().cloned().unwrap_or_default());
+        }
+        let envs: Vec<&str> = svc.targets.keys().map(String::as_str).collect();
+        return Err(Failure::usage(format!(
+            "--env is required: {service} runs in {}",
+            envs.join(", ")
+        )));
+    }
+    Err(Failure::usage("--env is required"))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn deploy(
+    g: &Global,
+    service: String,
+    version: String,
+    env: Option<String>,
+    strategy: Option<StrategyArg>,
+    kind: Option<TypeArg>,
+    wait_flag: bool,
+) -> Result<(), Failure> {
+    let env = resolve_env(g, &service, env)?;
+    let client = Client::new(g)?;
+    let mut body = json!({ "service": service, "environment": env, "version": version });
+    if let Some(s) = strategy {
+        body["strategy"] = json!(match s {
+            StrategyArg::Canary => "canary",
+            StrategyArg::BlueGreen => "blue_green",
+            StrategyArg::Rolling => "rolling",
+        });
+    }
+    if let Some(k) = kind {
+        body["type"] = json!(format!("{k:?}").to_lowercase());
+    }
+    let d = client.post("/deployments", &body).await?;
+    finish_creation(g, &client, d, wait_flag).await
+}
+
+async fn finish_creation(
+    g: &Global,
+    client: &Client,
+    d: Value,
+    wait_flag: bool,
+) -> Result<(), Failure> {
+    let id = d["id"].as_i64().unwrap_or_default();
+    if wait_flag {
+        return wait::follow(client, id, g.output).await;
+    }
+    match g.output {
+        Output::Json => println!("{d}"),
+        Output::Text => println!(
+            "deployment {id} created: {}/{} {} → {} ({}); follow it with `zion get {id}`",
+            d["service"].as_str().unwrap_or(""),
+            d["environment"].as_str().unwrap_or(""),
+            d["previous_version"].as_str().unwrap_or("(none)"),
+            d["version"].as_str().unwrap_or(""),
+            d["phase"].as_str().unwrap_or("")
+        ),
+    }
+    Ok(())
+}
+
+pub async fn status(
+    g: &Global,
+    service: Option<String>,
+    env: Option<String>,
+) -> Result<(), Failure> {
+    let all = Client::new(g)?.get("/services").await?;
+    let rows: Vec<Value> = all
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| service.as_deref().is_none_or(|s| t["service"] == s))
+        .filter(|t| env.as_deref().is_none_or(|e| t["environment"] == e))
+        .collect();
+    if let Some(s) = &service {
+        if rows.is_empty() {
+            return Err(Failure::usage(format!(
+                "no target of service `{s}`{}",
+                env.map(|e| format!(" in `{e}`")).unwrap_or_default()
+            )));
+        }
+    }
+    match g.output {
+        Output::Json => println!("{}", Value::Array(rows)),
+        Output::Text => print!("{}", render::status(&rows)),
+    }
+    Ok(())
+}
+
+pub async fn get(g: &Global, id: i64) -> Result<(), Failure> {
+    let d = Client::new(g)?.get(&format!("/deployments/{id}")).await?;
+    match g.output {
+        Output::Json => println!("{d}"),
+        Output::Text => print!("{}", render::deployment(&d)),
+    }
+    Ok(())
+}
+
+pub async fn act(g: &Global, id: i64, command: &str, full: bool) -> Result<(), Failure> {
+    let d = Client::new(g)?
+        .post(
+            &format!("/deployments/{id}/{command}"),
+            &json!({ "full": full }),
+        )
+        .await?;
+    match g.output {
+        Output::Json => println!("{d}"),
+        Output::Text => println!(
+            "deployment {id}: {} ({})",
+            d["phase"].as_str().unwrap_or(""),
+            d["reason"].as_str().unwrap_or("")
+        ),
+    }
+    Ok(())
+}
+
+pub async fn rollback(
+    g: &Global,
+    service: String,
+    env: Option<String>,
+    to: Option<String>,
+    wait_flag: bool,
+) -> Result<(), Failure> {
+    let env = resolve_env(g, &service, env)?;
+    let client = Client::new(g)?;
+    let d = client
+        .post(
+            "/rollback",
+            &json!({ "service": service, "environment": env, "to": to }),
+        )
+        .await?;
+    finish_creation(g, &client, d, wait_flag).await
+}
+
+pub async fn history(
+    g: &Global,
+    service: Option<String>,
+    env: Option<String>,
+    since: Option<String>,
+) -> Result<(), Failure> {
+    let mut query = Vec::new();
+    if let Some(s) = &service {
+        query.push(format!("service={}", urlencode(s)));
+    }
+    if let Some(e) = &env {
+        query.push(format!("environment={}", urlencode(e)));
+    }
+    if let Some(s) = &since {
+        query.push(format!("since={}", urlencode(s)));
+    }
+    let path = if query.is_empty() {
+        "/history".to_string()
+    } else {
+        format!("/history?{}", query.join("&"))
+    };
+    let list = Client::new(g)?.get(&path).await?;
+    match g.output {
+        Output::Json => println!("{list}"),
+        Output::Text => print!(
+            "{}",
+            render::history(list.as_array().map(Vec::as_slice).unwrap_or(&[]))
+        ),
+    }
+    Ok(())
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

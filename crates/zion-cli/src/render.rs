@@ -1,0 +1,278 @@
+//! Text renderings of the API's JSON for people.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("-")
+}
+
+/// `2026-11-22T03:12:01.123Z` → `03:12:01`.
+pub fn clock(v: &Value) -> String {
+    let t = s(v);
+    t.get(11..19).unwrap_or(t).to_string()
+}
+
+/// A table with padded columns.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<String>, out: &mut String| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                let pad = widths[i] - c.chars().count();
+                let _ = write!(l, "{c}{}  ", " ".repeat(pad));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header.iter().map(|h| h.to_string()).collect(), &mut out);
+    for r in rows {
+        line(r.clone(), &mut out);
+    }
+    out
+}
+
+/// One deployment's progress in a few words: `progressing, step 2/4, canary 25%`.
+pub fn progress(d: &Value) -> String {
+    let mut p = s(&d["phase"]).to_string();
+    if let (Some(step), Some(steps)) = (d["step"].as_u64(), d["steps"].as_u64()) {
+        let _ = write!(p, ", step {step}/{steps}");
+    }
+    let _ = write!(p, ", canary {}%", d["canary_weight"].as_u64().unwrap_or(0));
+    p
+}
+
+pub fn status(targets: &[Value]) -> String {
+    if targets.is_empty() {
+        return "no targets: the spec declares no services\n".into();
+    }
+    let rows: Vec<Vec<String>> = targets
+        .iter()
+        .map(|t| {
+            let versions: Vec<String> = t["versions"]
+                .as_array()
+                .map(|vs| {
+                    vs.iter()
+                        .map(|v| {
+                            format!(
+                                "{} {}/{} ready",
+                                s(&v["version"]),
+                                v["ready"].as_u64().unwrap_or(0),
+                                v["replicas"].as_u64().unwrap_or(0)
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let dep = match t["deployment"].as_object() {
+                Some(_) => {
+                    let d = &t["deployment"];
+                    format!("#{} {} ({})", d["id"], s(&d["version"]), progress(d))
+                }
+                None => "-".into(),
+            };
+            vec![
+                format!("{}/{}", s(&t["service"]), s(&t["environment"])),
+                s(&t["listen"]).to_string(),
+                t["stable_version"].as_str().unwrap_or("(none)").to_string(),
+                dep,
+                if versions.is_empty() {
+                    "-".into()
+                } else {
+                    versions.join(", ")
+                },
+            ]
+        })
+        .collect();
+    table(
+        &["TARGET", "LISTEN", "STABLE", "DEPLOYMENT", "RUNNING"],
+        &rows,
+    )
+}
+
+/// An event as one line.
+pub fn event_line(e: &Value) -> String {
+    let from = s(&e["from_phase"]);
+    let to = s(&e["to_phase"]);
+    let phase = if from == to {
+        to.to_string()
+    } else {
+        format!("{from} → {to}")
+    };
+    format!(
+        "{}  {:<26} {:>3}%  {:<10}  {}",
+        clock(&e["at"]),
+        phase,
+        e["canary_weight"].as_u64().unwrap_or(0),
+        s(&e["actor"]),
+        s(&e["reason"])
+    )
+}
+
+fn num(v: &Value, digits: usize) -> String {
+    match v.as_f64() {
+        Some(x) => format!("{x:.digits$}"),
+        None => "-".into(),
+    }
+}
+
+fn pct(requests: &Value, errors: &Value) -> String {
+    match (requests.as_u64(), errors.as_u64()) {
+        (Some(r), Some(e)) if r > 0 => format!("{:.1}%", e as f64 * 100.0 / r as f64),
+        _ => "-".into(),
+    }
+}
+
+pub fn deployment(d: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "deployment {}: {}/{} {} → {} ({}, {})",
+        d["id"],
+        s(&d["service"]),
+        s(&d["environment"]),
+        d["previous_version"].as_str().unwrap_or("(none)"),
+        s(&d["version"]),
+        s(&d["strategy"]),
+        s(&d["type"])
+    );
+    let _ = writeln!(out, "phase:      {}", progress(d));
+    let _ = writeln!(out, "reason:     {}", s(&d["reason"]));
+    let _ = writeln!(
+        out,
+        "requested:  by {} at {}",
+        s(&d["requested_by"]),
+        s(&d["created_at"])
+    );
+    if let Some(t) = d["started_at"].as_str() {
+        let _ = writeln!(out, "started:    {t}");
+    }
+    if let Some(t) = d["finished_at"].as_str() {
+        let _ = writeln!(out, "finished:   {t}");
+    }
+    if let Some(steps) = d["plan"]["steps"].as_array() {
+        if !steps.is_empty() {
+            let plan: Vec<String> = steps
+                .iter()
+                .map(|st| match st["pause"].as_str() {
+                    Some(p) => format!("{}%/{p}", st["weight"]),
+                    None => format!("{}%", st["weight"]),
+                })
+                .collect();
+            let _ = writeln!(out, "plan:       {}", plan.join(" → "));
+        }
+    }
+    let _ = writeln!(out, "\nevents:");
+    for e in d["events"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "  {}", event_line(e));
+    }
+    let rounds = d["rounds"].as_array().cloned().unwrap_or_default();
+    if !rounds.is_empty() {
+        let _ = writeln!(out, "\nanalysis rounds ({}):", rounds.len());
+        let rows: Vec<Vec<String>> = rounds
+            .iter()
+            .map(|r| {
+                vec![
+                    r["number"].to_string(),
+                    clock(&r["at"]),
+                    format!("{}%", r["canary_weight"]),
+                    s(&r["verdict"]).to_string(),
+                    r["canary"]["requests"].to_string(),
+                    pct(&r["canary"]["requests"], &r["canary"]["errors"]),
+                    pct(&r["stable"]["requests"], &r["stable"]["errors"]),
+                    num(&r["canary"]["latency_p95_ms"], 1),
+                    num(&r["stable"]["latency_p95_ms"], 1),
+                    s(&r["summary"]).to_string(),
+                ]
+            })
+            .collect();
+        let t = table(
+            &[
+                "#",
+                "AT",
+                "WEIGHT",
+                "VERDICT",
+                "REQS",
+                "ERR",
+                "STABLE ERR",
+                "P95 MS",
+                "STABLE P95",
+                "SUMMARY",
+            ],
+            &rows,
+        );
+        for l in t.lines() {
+            let _ = writeln!(out, "  {l}");
+        }
+    }
+    out
+}
+
+pub fn history(list: &[Value]) -> String {
+    if list.is_empty() {
+        return "no deployments\n".into();
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|d| {
+            vec![
+                d["id"].to_string(),
+                format!("{}/{}", s(&d["service"]), s(&d["environment"])),
+                format!(
+                    "{} → {}",
+                    d["previous_version"].as_str().unwrap_or("(none)"),
+                    s(&d["version"])
+                ),
+                s(&d["type"]).to_string(),
+                s(&d["phase"]).to_string(),
+                s(&d["created_at"])
+                    .get(0..19)
+                    .unwrap_or("-")
+                    .replace('T', " "),
+                duration(d),
+                s(&d["requested_by"]).to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "TARGET",
+            "VERSION",
+            "TYPE",
+            "PHASE",
+            "CREATED (UTC)",
+            "TOOK",
+            "BY",
+        ],
+        &rows,
+    )
+}
+
+fn duration(d: &Value) -> String {
+    let (Some(a), Some(b)) = (d["created_at"].as_str(), d["finished_at"].as_str()) else {
+        return "-".into();
+    };
+    match (a.parse::<jiff::Timestamp>(), b.parse::<jiff::Timestamp>()) {
+        (Ok(a), Ok(b)) => {
+            let secs = b.duration_since(a).as_secs_f64();
+            if secs < 120.0 {
+                format!("{secs:.1}s")
+            } else {
+                format!("{:.1}m", secs / 60.0)
+            }
+        }
+        _ => "-".into(),
+    }
+}

@@ -1,0 +1,347 @@
+//! The HTTP API under `/api/v1/`: JSON in and out, bearer-token auth on
+//! every route but `/healthz`, role checks per route.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use zion_core::rollout::Command;
+use zion_store::DeploymentFilter;
+
+use crate::app::{App, DeployRequest, strategy_name};
+use crate::auth::{Permission, Principal, authenticate};
+use crate::error::ApiError;
+use crate::view;
+
+type AppState = State<Arc<App>>;
+
+pub(crate) async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let router = router(app);
+    let stop = async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    };
+    if let Err(e) = axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::error!(error = %e, "API server failed");
+    }
+}
+
+/// Every route.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/api/v1/deployments",
+            get(list_deployments).post(create_deployment),
+        )
+        .route("/api/v1/deployments/{id}", get(get_deployment))
+        .route("/api/v1/deployments/{id}/{command}", post(command))
+        .route("/api/v1/rollback", post(rollback))
+        .route("/api/v1/services", get(services))
+        .route("/api/v1/history", get(list_deployments))
+        .route("/api/v1/spec", put(put_spec).get(get_spec))
+        .route("/api/v1/whoami", get(whoami))
+        .fallback(|| async {
+            ApiError::not_found("no such API route; see DESIGN.md's API section")
+        })
+        .with_state(app)
+}
+
+/// The authenticated caller of a request.
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<Arc<App>> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "missing `Authorization: Bearer <token>`; pass --token or set ZION_TOKEN",
+                )
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
+        match authenticate(app.store.as_ref(), token)? {
+            Some(p) => Ok(Auth(p)),
+            None => {
+                tracing::warn!("refused an unknown or revoked token");
+                Err(ApiError::unauthorized("unknown or revoked token"))
+            }
+        }
+    }
+}
+
+fn require(p: &Principal, perm: Permission, what: &str) -> Result<(), ApiError> {
+    if p.may(perm) {
+        Ok(())
+    } else {
+        let needs = match perm {
+            Permission::Read => "any role",
+            Permission::Deploy => "role deployer or admin",
+            Permission::Approve => "role approver or admin",
+            Permission::Admin => "role admin",
+        };
+        Err(ApiError::forbidden(format!(
+            "{} (role {}) may not {what}: it needs {needs}",
+            p.name,
+            serde_json::to_value(p.role)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        )))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    service: Option<String>,
+    #[serde(alias = "env")]
+    environment: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `30d`, `24h` (ago), a date `2026-11-01` (UTC midnight) or an RFC 3339 time.
+fn parse_since(text: &str, now: Timestamp) -> Result<Timestamp, ApiError> {
+    if let Ok(d) = zion_core::duration::parse_duration(text) {
+        let span =
+            jiff::SignedDuration::try_from(d).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        return now
+            .checked_sub(span)
+            .map_err(|e| ApiError::bad_request(format!("since `{text}`: {e}")));
+    }
+    if let Ok(t) = text.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        if let Ok(z) = date.to_zoned(jiff::tz::TimeZone::UTC) {
+            return Ok(z.timestamp());
+        }
+    }
+    Err(ApiError::bad_request(format!(
+        "since `{text}` is neither a duration (30d, 12h), a date (2026-11-01) nor an RFC 3339 time"
+    )))
+}
+
+async fn list_deployments(
+    State(app): AppState,
+    Auth(p): Auth,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    require(&p, Permission::Read, "read deployments")?;
+    let since = q
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, Timestamp::now()))
+        .transpose()?;
+    let filter = DeploymentFilter {
+        service: q.service,
+        environment: q.environment,
+        since,
+        limit: q.limit,
+    };
+    let list = app.deployments(&filter)?;
+    Ok(Json(Value::Array(
+        list.iter().map(view::deployment).collect(),
+    )))
+}
+
+async fn create_deployment(
+    State(app): AppState,
+    Auth(p): Auth,
+    body: Result<Json<DeployRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    require(&p, Permission::Deploy, "deploy")?;
+    let Json(req) = body
+        .map_err(|e| ApiError::bad_request(format!("bad deployment request: {}", e.body_text())))?;
+    let d = app.deploy(req, &p).await?;
+    Ok((StatusCode::CREATED, Json(view::deployment(&d))))
+}
+
+async fn get_deployment(
+    State(app): AppState,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require(&p, Permission::Read, "read deployments")?;
+    let id = parse_id(&id)?;
+    let d = app.load(id)?;
+    let events = app.store.events(id)?;
+    let rounds = app.store.rounds(id)?;
+    Ok(Json(view::deployment_detail(&d, &events, &rounds)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CommandBody {
+    #[serde(default)]
+    full: bool,
+}
+
+async fn command(
+    State(app): AppState,
+    Auth(p): Auth,
+    Path((id, name)): Path<(String, String)>,
+    body: Option<Json<CommandBody>>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let full = body.map(|Json(b)| b.full).unwrap_or(false);
+    let cmd = match (name.as_str(), full) {
+        ("promote", false) => Command::Promote,
+        ("promote", true) => Command::PromoteFull,
+        ("pause", _) => Command::Pause,
+        ("resume", _) => Command::Resume,
+        ("abort", _) => Command::Abort,
+        ("approve" | "reject", _) => {
+            return Err(ApiError::conflict(format!(
+                "deployment {id} does not wait for approval (approval gates are not enabled on this server yet)"
+            )));
+        }
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "unknown command `{name}`; use promote, pause, resume or abort"
+            )));
+        }
+    };
+    require(&p, Permission::Deploy, cmd.name())?;
+    let d = app.command(id, cmd, &p).await?;
+    Ok(Json(view::deployment(&d)))
+}
+
+#[derive(Debug, Deserialize)]
+struct RollbackBody {
+    service: String,
+    environment: String,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+async fn rollback(
+    State(app): AppState,
+    Auth(p): Auth,
+    body: Result<Json<RollbackBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    require(&p, Permission::Deploy, "roll back")?;
+    let Json(b) = body
+        .map_err(|e| ApiError::bad_request(format!("bad rollback request: {}", e.body_text())))?;
+    let d = app.rollback(&b.service, &b.environment, b.to, &p).await?;
+    Ok((StatusCode::CREATED, Json(view::deployment(&d))))
+}
+
+async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+    require(&p, Permission::Read, "read services")?;
+    let spec = app.spec();
+    let addrs = app.target_addrs().await;
+    let active = app.store.active_deployments()?;
+    let mut out = Vec::new();
+    for svc in &spec.services {
+        for (env, t) in &svc.targets {
+            let id = (svc.name.clone(), env.clone());
+            let stable = app.store.stable_version(&svc.name, env)?;
+            let current = active
+                .iter()
+                .find(|d| d.service == svc.name && &d.environment == env);
+            let mut versions = Vec::new();
+            for key in app.workloads.running() {
+                if key.service != svc.name || &key.environment != env {
+                    continue;
+                }
+                let st = app.workloads.status(&key);
+                let (requests, errors) = app
+                    .traffic_totals(&id, &key.version)
+                    .await
+                    .unwrap_or((0, 0));
+                versions.push(json!({
+                    "version": key.version,
+                    "role": if Some(&key.version) == stable.as_ref() { "stable" } else { "canary" },
+                    "replicas": st.as_ref().map(|s| s.desired),
+                    "ready": st.as_ref().map(|s| s.ready),
+                    "restarts": st.as_ref().map(|s| s.replicas.iter().map(|r| r.restarts).sum::<u32>()),
+                    "cpu_percent": st.as_ref().and_then(|s| s.cpu_percent),
+                    "memory_mb": st.as_ref().and_then(|s| s.memory_mb),
+                    "requests": requests,
+                    "errors": errors,
+                }));
+            }
+            out.push(json!({
+                "service": svc.name,
+                "environment": env,
+                "listen": addrs.get(&id).copied().unwrap_or(t.listen).to_string(),
+                "strategy": strategy_name(svc.strategy),
+                "stable_version": stable,
+                "deployment": current.map(view::deployment),
+                "versions": versions,
+            }));
+        }
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+async fn put_spec(
+    State(app): AppState,
+    Auth(p): Auth,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    require(&p, Permission::Admin, "apply a spec")?;
+    let spec = zion_core::spec::parse_spec(&body).map_err(|errs| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_spec",
+        message: errs.to_string().trim_end().to_string(),
+    })?;
+    app.apply_spec(spec, &body, &p.name)
+        .await
+        .map_err(|e| ApiError::conflict(format!("spec not applied: {e}")))?;
+    let spec = app.spec();
+    Ok(Json(json!({
+        "applied": true,
+        "environments": spec.environments.len(),
+        "services": spec.services.len(),
+    })))
+}
+
+async fn get_spec(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+    require(&p, Permission::Read, "read the spec")?;
+    let stored = app.store.latest_spec()?;
+    Ok(Json(json!({
+        "yaml": stored.as_ref().map(|s| s.yaml.clone()),
+        "sha256": stored.as_ref().map(|s| s.sha256_hex.clone()),
+        "applied_by": stored.as_ref().map(|s| s.applied_by.clone()),
+        "applied_at": stored.as_ref().map(|s| s.applied_at),
+    })))
+}
+
+async fn whoami(Auth(p): Auth) -> Json<Value> {
+    Json(json!({ "name": p.name, "role": p.role }))
+}
+
+fn parse_id(text: &str) -> Result<i64, ApiError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`{text}` is not a deployment id (a positive number)"
+            ))
+        })
+}

@@ -1,0 +1,609 @@
+//! The control plane's shared state and the operations the API and the
+//! controller both use. Every change of a deployment goes through
+//! `transition`, which persists first and only then lets the controller act.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+use zion_core::deployment::{Action, Deployment, DeploymentType, Event, Phase, Plan, Progress};
+use zion_core::rollout::{self, Command, Observations, Outcome, VersionObservation};
+use zion_core::spec::{ServiceSpec, Spec, Strategy};
+use zion_providers::{ProcessWorkloads, VersionKey};
+use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
+use zion_store::{DeploymentFilter, Store, StoreError};
+
+use crate::StartError;
+use crate::auth::Principal;
+use crate::error::ApiError;
+
+/// A target's running pieces.
+pub struct TargetRuntime {
+    pub listen: SocketAddr,
+    pub proxy: TargetProxy,
+    pub metrics: Arc<TrafficMetrics>,
+}
+
+/// (service, environment).
+pub type TargetId = (String, String);
+
+/// What a deployment request carries.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct DeployRequest {
+    pub service: String,
+    pub environment: String,
+    pub version: String,
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<DeploymentType>,
+}
+
+/// The control plane.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub workloads: ProcessWorkloads,
+    pub base_dir: PathBuf,
+    spec: RwLock<Arc<Spec>>,
+    targets: tokio::sync::Mutex<BTreeMap<TargetId, TargetRuntime>>,
+    /// Serialises changes of deployments between the API and the controller.
+    pub(crate) writes: tokio::sync::Mutex<()>,
+    /// Wakes the controller at once (after a command).
+    pub(crate) wake: Notify,
+    /// Versions being stopped (a graceful stop takes time; don't restart it).
+    stopping: Arc<Mutex<HashSet<VersionKey>>>,
+}
+
+impl App {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        workloads: ProcessWorkloads,
+        base_dir: PathBuf,
+    ) -> Self {
+        App {
+            store,
+            workloads,
+            base_dir,
+            spec: RwLock::new(Arc::new(Spec {
+                server: zion_core::spec::ServerSpec {
+                    listen: "127.0.0.1:7070".parse().expect("literal address"),
+                    data_dir: ".zion".into(),
+                },
+                environments: Vec::new(),
+                services: Vec::new(),
+            })),
+            targets: tokio::sync::Mutex::new(BTreeMap::new()),
+            writes: tokio::sync::Mutex::new(()),
+            wake: Notify::new(),
+            stopping: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    /// The spec in force.
+    pub fn spec(&self) -> Arc<Spec> {
+        self.spec.read().expect("spec lock").clone()
+    }
+
+    /// Records a spec and brings the targets' listeners in line with it.
+    pub async fn apply_spec(&self, spec: Spec, yaml: &str, by: &str) -> Result<(), StartError> {
+        let sha = hex::encode(Sha256::digest(yaml.as_bytes()));
+        let mut targets = self.targets.lock().await;
+        let mut wanted: BTreeMap<TargetId, SocketAddr> = BTreeMap::new();
+        for s in &spec.services {
+            for (env, t) in &s.targets {
+                wanted.insert((s.name.clone(), env.clone()), t.listen);
+            }
+        }
+        let gone: Vec<TargetId> = targets
+            .iter()
+            .filter(|(id, rt)| wanted.get(*id) != Some(&rt.listen))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            if let Some(rt) = targets.remove(&id) {
+                rt.proxy.shutdown().await;
+            }
+        }
+        for (id, addr) in wanted {
+            if targets.contains_key(&id) {
+                continue;
+            }
+            let metrics = Arc::new(TrafficMetrics::new());
+            let proxy = TargetProxy::bind(addr, metrics.clone())
+                .await
+                .map_err(|e| StartError::Proxy {
+                    service: id.0.clone(),
+                    environment: id.1.clone(),
+                    addr,
+                    message: e.to_string(),
+                })?;
+            tracing::info!(service = %id.0, environment = %id.1, %addr, "target listening");
+            targets.insert(
+                id,
+                TargetRuntime {
+                    listen: addr,
+                    proxy,
+                    metrics,
+                },
+            );
+        }
+        drop(targets);
+        self.store.save_spec(yaml, &sha, by, Timestamp::now())?;
+        *self.spec.write().expect("spec lock") = Arc::new(spec);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// The listen address of every target.
+    pub async fn target_addrs(&self) -> BTreeMap<TargetId, SocketAddr> {
+        let targets = self.targets.lock().await;
+        targets
+            .iter()
+            .map(|(id, rt)| (id.clone(), rt.proxy.local_addr()))
+            .collect()
+    }
+
+    /// Requests totals per version on a target, since start.
+    pub async fn traffic_totals(&self, id: &TargetId, version: &str) -> Option<(u64, u64)> {
+        let targets = self.targets.lock().await;
+        targets.get(id).map(|rt| rt.metrics.totals(version))
+    }
+
+    fn lookup(
+        &self,
+        service: &str,
+        environment: &str,
+    ) -> Result<(Arc<Spec>, ServiceSpec), ApiError> {
+        let spec = self.spec();
+        let Some(svc) = spec.service(service).cloned() else {
+            let known: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
+            return Err(ApiError::not_found(format!(
+                "unknown service `{service}`; the spec declares: {}",
+                list_or_none(&known)
+            )));
+        };
+        if spec.environment(environment).is_none() {
+            let known: Vec<&str> = spec.environments.iter().map(|e| e.name.as_str()).collect();
+            return Err(ApiError::not_found(format!(
+                "unknown environment `{environment}`; the spec declares: {}",
+                list_or_none(&known)
+            )));
+        }
+        if !svc.targets.contains_key(environment) {
+            let known: Vec<&str> = svc.targets.keys().map(String::as_str).collect();
+            return Err(ApiError::not_found(format!(
+                "service `{service}` has no target in `{environment}`; it runs in: {}",
+                list_or_none(&known)
+            )));
+        }
+        Ok((spec, svc))
+    }
+
+    /// Creates a deployment (phase pending) after checking the request.
+    pub async fn deploy(&self, req: DeployRequest, by: &Principal) -> Result<Deployment, ApiError> {
+        let (_, svc) = self.lookup(&req.service, &req.environment)?;
+        check_version(&req.version)?;
+        let strategy = req.strategy.unwrap_or(svc.strategy);
+        if strategy != Strategy::Canary {
+            return Err(ApiError::bad_request(format!(
+                "strategy {} is not available yet; deploy with --strategy canary",
+                strategy_name(strategy)
+            )));
+        }
+        let kind = req.kind.unwrap_or(DeploymentType::Feature);
+        let _w = self.writes.lock().await;
+        let stable = self.store.stable_version(&req.service, &req.environment)?;
+        if stable.as_deref() == Some(req.version.as_str()) {
+            return Err(ApiError::conflict(format!(
+                "{} is already the stable version of {}/{}; nothing to deploy",
+                req.version, req.service, req.environment
+            )));
+        }
+        let plan = if stable.is_none() || kind == DeploymentType::Rollback {
+            Plan::direct(&svc)
+        } else {
+            Plan::canary(&svc)
+        };
+        self.create(&req, stable, strategy, kind, plan, by).await
+    }
+
+    /// A new deployment of the last succeeded version before the current
+    /// one (or `to`), switched over directly once healthy.
+    pub async fn rollback(
+        &self,
+        service: &str,
+        environment: &str,
+        to: Option<String>,
+        by: &Principal,
+    ) -> Result<Deployment, ApiError> {
+        let (_, svc) = self.lookup(service, environment)?;
+        let _w = self.writes.lock().await;
+        let stable = self.store.stable_version(service, environment)?;
+        let Some(current) = stable.clone() else {
+            return Err(ApiError::conflict(format!(
+                "{service}/{environment} has no stable version yet; nothing to roll back"
+            )));
+        };
+        let history = self.store.succeeded(service, environment, 200)?;
+        let target = match to {
+            Some(v) => {
+                if v == current {
+                    return Err(ApiError::conflict(format!(
+                        "{v} is already the stable version of {service}/{environment}"
+                    )));
+                }
+                if !history.iter().any(|d| d.version == v) {
+                    return Err(ApiError::not_found(format!(
+                        "{v} never succeeded on {service}/{environment}; `zion history {service} --env {environment}` lists the versions that did"
+                    )));
+                }
+                v
+            }
+            None => match history.iter().find(|d| d.version != current) {
+                Some(d) => d.version.clone(),
+                None => {
+                    return Err(ApiError::conflict(format!(
+                        "{service}/{environment} has no earlier succeeded version than {current} to roll back to"
+                    )));
+                }
+            },
+        };
+        let req = DeployRequest {
+            service: service.into(),
+            environment: environment.into(),
+            version: target,
+            strategy: Some(Strategy::Canary),
+            kind: Some(DeploymentType::Rollback),
+        };
+        self.create(
+            &req,
+            stable,
+            Strategy::Canary,
+            DeploymentType::Rollback,
+            Plan::direct(&svc),
+            by,
+        )
+        .await
+    }
+
+    async fn create(
+        &self,
+        req: &DeployRequest,
+        stable: Option<String>,
+        strategy: Strategy,
+        kind: DeploymentType,
+        plan: Plan,
+        by: &Principal,
+    ) -> Result<Deployment, ApiError> {
+        let now = Timestamp::now();
+        let how = if plan.steps.is_empty() {
+            "switch all traffic once healthy".to_string()
+        } else {
+            let weights: Vec<String> = plan
+                .steps
+                .iter()
+                .map(|s| format!("{}%", s.weight))
+                .collect();
+            format!("canary {}", weights.join(" → "))
+        };
+        let reason = format!(
+            "{} requested by {}: {} {} → {} ({how})",
+            kind.name(),
+            by.name,
+            req.service,
+            stable.as_deref().unwrap_or("(none)"),
+            req.version
+        );
+        let d = Deployment {
+            id: 0,
+            service: req.service.clone(),
+            environment: req.environment.clone(),
+            version: req.version.clone(),
+            previous_version: stable,
+            strategy,
+            kind,
+            phase: Phase::Pending,
+            step: None,
+            canary_weight: 0,
+            requested_by: by.name.clone(),
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            reason: Some(reason.clone()),
+            plan,
+            progress: Progress::default(),
+            revision: 1,
+        };
+        let first = Event {
+            at: now,
+            from_phase: Phase::Pending,
+            to_phase: Phase::Pending,
+            step: None,
+            canary_weight: 0,
+            actor: by.name.clone(),
+            reason,
+        };
+        let stored = match self.store.create_deployment(&d, &first) {
+            Ok(d) => d,
+            Err(StoreError::TargetBusy { id, .. }) => {
+                let phase = self
+                    .store
+                    .deployment(id)?
+                    .map(|d| d.phase.name())
+                    .unwrap_or("active");
+                return Err(ApiError::conflict(format!(
+                    "{}/{} already has deployment {id} ({phase}); one deployment at a time per target: wait for it (`zion get {id}`) or abort it (`zion abort {id}`)",
+                    req.service, req.environment
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(id = stored.id, service = %stored.service, environment = %stored.environment, version = %stored.version, by = %by.name, "deployment created");
+        self.wake.notify_one();
+        Ok(stored)
+    }
+
+    /// Applies a manual command; persisted before anything moves.
+    pub async fn command(
+        &self,
+        id: i64,
+        cmd: Command,
+        by: &Principal,
+    ) -> Result<Deployment, ApiError> {
+        let _w = self.writes.lock().await;
+        let d = self.load(id)?;
+        let out = rollout::command(&d, cmd, &by.name, Timestamp::now())
+            .map_err(|e| ApiError::conflict(e.to_string()))?;
+        let d = self.persist(out)?;
+        tracing::info!(id, command = cmd.name(), by = %by.name, phase = %d.phase, "command applied");
+        drop(_w);
+        self.wake.notify_one();
+        Ok(d)
+    }
+
+    /// A deployment or a 404 naming the id.
+    pub fn load(&self, id: i64) -> Result<Deployment, ApiError> {
+        self.store.deployment(id)?.ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no deployment {id}; `zion history` lists deployments"
+            ))
+        })
+    }
+
+    fn persist(&self, out: Outcome) -> Result<Deployment, ApiError> {
+        if out.changed() {
+            match self.store.record(&out.deployment, &out.events, &out.rounds) {
+                Ok(()) => {}
+                Err(StoreError::Conflict { id }) => {
+                    return Err(ApiError::conflict(format!(
+                        "deployment {id} changed at the same time; try again"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out.deployment)
+    }
+
+    /// Lists deployments, newest first.
+    pub fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, ApiError> {
+        Ok(self.store.deployments(filter)?)
+    }
+
+    /// One controller pass over every target: observe, step, persist, act.
+    pub(crate) async fn reconcile(&self) {
+        let spec = self.spec();
+        let active = match self.store.active_deployments() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read active deployments");
+                return;
+            }
+        };
+        for svc in &spec.services {
+            for env in svc.targets.keys() {
+                let current = active
+                    .iter()
+                    .find(|d| d.service == svc.name && &d.environment == env)
+                    .cloned();
+                if let Err(e) = self.reconcile_target(svc, env, current).await {
+                    tracing::error!(service = %svc.name, environment = %env, error = %e.message, "reconcile failed");
+                }
+            }
+        }
+    }
+
+    async fn reconcile_target(
+        &self,
+        svc: &ServiceSpec,
+        env: &str,
+        current: Option<Deployment>,
+    ) -> Result<(), ApiError> {
+        let id: TargetId = (svc.name.clone(), env.to_string());
+        let metrics = {
+            let targets = self.targets.lock().await;
+            match targets.get(&id) {
+                Some(rt) => rt.metrics.clone(),
+                None => return Ok(()),
+            }
+        };
+        let mut active = None;
+        if let Some(d) = current {
+            let _w = self.writes.lock().await;
+            // Re-read under the lock: a command may have changed it.
+            let d = self.load(d.id)?;
+            let now = Timestamp::now();
+            let obs = self.observe(&d, &metrics, now);
+            let out = rollout::step(&d, &obs, now);
+            for e in &out.events {
+                tracing::info!(id = d.id, service = %d.service, environment = %d.environment, from = %e.from_phase, to = %e.to_phase, weight = e.canary_weight, reason = %e.reason, "transition");
+            }
+            let d = self.persist(out)?;
+            if !d.phase.is_terminal() {
+                active = Some(d);
+            }
+        }
+        let stable = self.store.stable_version(&svc.name, env)?;
+        let running: Vec<String> = {
+            let stopping = self.stopping.lock().expect("stopping lock");
+            self.workloads
+                .running()
+                .into_iter()
+                .filter(|k| k.service == svc.name && k.environment == env && !stopping.contains(k))
+                .map(|k| k.version)
+                .collect()
+        };
+        let actions = rollout::desired_target(
+            stable.as_deref(),
+            svc.workload.process.replicas,
+            active.as_ref(),
+            &running,
+        );
+        for action in actions {
+            self.act(svc, env, action).await;
+        }
+        Ok(())
+    }
+
+    fn key(svc: &str, env: &str, version: &str) -> VersionKey {
+        VersionKey {
+            service: svc.into(),
+            environment: env.into(),
+            version: version.into(),
+        }
+    }
+
+    fn observe(&self, d: &Deployment, metrics: &TrafficMetrics, now: Timestamp) -> Observations {
+        let interval = d.plan.interval;
+        let end = SystemTime::from(now);
+        let one = |version: &str| -> Option<VersionObservation> {
+            let key = Self::key(&d.service, &d.environment, version);
+            let st = self.workloads.status(&key)?;
+            let mut m = metrics.window(version, end, interval);
+            m.health = self.workloads.health_share(&key, end - interval);
+            m.cpu_percent = st.cpu_percent;
+            m.memory_mb = st.memory_mb;
+            let last_error = st.replicas.iter().rev().find_map(|r| r.last_error.clone());
+            Some(VersionObservation {
+                desired: st.desired,
+                ready: st.ready,
+                ever_ready: st.ever_ready,
+                consecutive_probe_failures: st.consecutive_probe_failures,
+                running: st.replicas.iter().any(|r| r.pid.is_some()),
+                metrics: m,
+                last_error,
+            })
+        };
+        Observations {
+            canary: one(&d.version),
+            stable: d.previous_version.as_deref().and_then(one),
+        }
+    }
+
+    async fn act(&self, svc: &ServiceSpec, env: &str, action: Action) {
+        match action {
+            Action::StartVersion { version, replicas } => {
+                let key = Self::key(&svc.name, env, &version);
+                if self.stopping.lock().expect("stopping lock").contains(&key) {
+                    return;
+                }
+                if let Err(e) = self
+                    .workloads
+                    .ensure(&key, &svc.workload.process, &svc.health, replicas)
+                    .await
+                {
+                    tracing::warn!(service = %svc.name, environment = %env, %version, error = %e, "cannot start version");
+                }
+            }
+            Action::StopVersion { version } => {
+                let key = Self::key(&svc.name, env, &version);
+                if !self
+                    .stopping
+                    .lock()
+                    .expect("stopping lock")
+                    .insert(key.clone())
+                {
+                    return;
+                }
+                tracing::info!(service = %svc.name, environment = %env, %version, "stopping version");
+                let workloads = self.workloads.clone();
+                let stopping = self.stopping.clone();
+                tokio::spawn(async move {
+                    workloads.stop(&key).await;
+                    stopping.lock().expect("stopping lock").remove(&key);
+                });
+            }
+            Action::SetTraffic {
+                stable,
+                canary,
+                canary_weight,
+            } => {
+                let pool = |v: Option<String>| {
+                    v.map(|version| {
+                        let key = Self::key(&svc.name, env, &version);
+                        let endpoints = self
+                            .workloads
+                            .status(&key)
+                            .map(|s| s.healthy_endpoints)
+                            .unwrap_or_default();
+                        Pool { version, endpoints }
+                    })
+                };
+                let route = Route {
+                    stable: pool(stable),
+                    canary: pool(canary),
+                    canary_weight,
+                };
+                let targets = self.targets.lock().await;
+                if let Some(rt) = targets.get(&(svc.name.clone(), env.to_string())) {
+                    rt.proxy.set_route(route);
+                }
+            }
+        }
+    }
+
+    /// Stops every replica and listener (graceful shutdown).
+    pub async fn stop_everything(&self) {
+        self.workloads.stop_all().await;
+        let mut targets = self.targets.lock().await;
+        for (_, rt) in std::mem::take(&mut *targets) {
+            rt.proxy.shutdown().await;
+        }
+    }
+}
+
+fn check_version(v: &str) -> Result<(), ApiError> {
+    let ok = !v.is_empty()
+        && v.len() <= 128
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "version `{v}` is not valid: use 1–128 characters from letters, digits, '.', '-', '_', '+'"
+        )))
+    }
+}
+
+/// The spec's name of a strategy.
+pub fn strategy_name(s: Strategy) -> &'static str {
+    match s {
+        Strategy::Canary => "canary",
+        Strategy::BlueGreen => "blue_green",
+        Strategy::Rolling => "rolling",
+    }
+}
+
+fn list_or_none(items: &[&str]) -> String {
+    if items.is_empty() {
+        "(none)".to_string()
+    } else {
+        items.join(", ")
+    }
+}

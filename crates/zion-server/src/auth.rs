@@ -1,0 +1,139 @@
+//! Bearer tokens: random secrets shown once, stored only as SHA-256 hashes,
+//! each bound to a principal name and a role.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use zion_core::spec::Role;
+use zion_store::{Store, StoreError, TokenRecord};
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub role: Role,
+}
+
+/// What an API operation needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Reading anything.
+    Read,
+    /// deploy, promote, pause, resume, abort, rollback.
+    Deploy,
+    /// approve, reject.
+    Approve,
+    /// tokens and spec.
+    Admin,
+}
+
+impl Principal {
+    /// Whether this principal's role grants `p` (DESIGN.md's role table).
+    pub fn may(&self, p: Permission) -> bool {
+        matches!(
+            (self.role, p),
+            (Role::Admin, _)
+                | (_, Permission::Read)
+                | (Role::Deployer, Permission::Deploy)
+                | (Role::Approver, Permission::Approve)
+        )
+    }
+}
+
+/// SHA-256 of a token, hex.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new random token (256 bits).
+pub fn new_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(format!("zion_{}", hex::encode(bytes)))
+}
+
+/// Looks a bearer token up; None when unknown or revoked.
+pub fn authenticate(store: &dyn Store, token: &str) -> Result<Option<Principal>, StoreError> {
+    let Some(rec) = store.token_by_hash(&hash_token(token))? else {
+        return Ok(None);
+    };
+    if rec.revoked_at.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(Principal {
+        name: rec.name,
+        role: rec.role,
+    }))
+}
+
+/// Makes sure `<data_dir>/admin.token` (mode 0600) holds a working admin
+/// token, creating it on first start; returns the token.
+pub fn ensure_admin_token(store: &dyn Store, data_dir: &Path) -> Result<String, crate::StartError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = data_dir.join("admin.token");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let token = existing.trim().to_string();
+        if authenticate(store, &token)?.is_some_and(|p| p.role == Role::Admin) {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| crate::StartError::io(&path, e))?;
+            return Ok(token);
+        }
+    }
+    let token = new_token().map_err(|e| crate::StartError::Random(e.to_string()))?;
+    let now = jiff::Timestamp::now();
+    // A stale admin token (its file lost or replaced) is revoked, not reused.
+    store.revoke_token("admin", now)?;
+    store.create_token(&TokenRecord {
+        name: "admin".into(),
+        role: Role::Admin,
+        hash_hex: hash_token(&token),
+        github_login: None,
+        created_at: now,
+        revoked_at: None,
+    })?;
+    let tmp = data_dir.join("admin.token.tmp");
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| crate::StartError::io(&tmp, e))?;
+        writeln!(f, "{token}").map_err(|e| crate::StartError::io(&tmp, e))?;
+        f.sync_all().map_err(|e| crate::StartError::io(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, &path).map_err(|e| crate::StartError::io(&path, e))?;
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_follow_the_design_table() {
+        let p = |role| Principal {
+            name: "x".into(),
+            role,
+        };
+        assert!(p(Role::Viewer).may(Permission::Read));
+        assert!(!p(Role::Viewer).may(Permission::Deploy));
+        assert!(p(Role::Deployer).may(Permission::Deploy));
+        assert!(!p(Role::Deployer).may(Permission::Approve));
+        assert!(p(Role::Approver).may(Permission::Approve));
+        assert!(!p(Role::Approver).may(Permission::Deploy));
+        assert!(!p(Role::Approver).may(Permission::Admin));
+        assert!(p(Role::Admin).may(Permission::Admin));
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(hash_token(&a).len(), 64);
+        assert_ne!(hash_token(&a), a);
+    }
+}

@@ -1,0 +1,160 @@
+//! `zion-server` is Zion's control plane: the controller that reconciles
+//! every target towards the state its deployments call for (start and stop
+//! versions, split traffic, run analysis, roll back), and the HTTP API that
+//! the CLI talks to. It composes the store, the proxy and the providers; the
+//! decisions themselves are `zion-core`'s. It is not the CLI.
+
+mod api;
+mod app;
+pub mod auth;
+mod controller;
+mod error;
+mod registry;
+mod view;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use zion_core::spec::Spec;
+use zion_providers::ProcessWorkloads;
+use zion_store::{SqliteStore, Store};
+
+pub use app::App;
+pub use error::ApiError;
+
+/// How to run a control plane.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The validated spec.
+    pub spec: Spec,
+    /// The spec's text, recorded when applied.
+    pub spec_yaml: String,
+    /// The spec file's folder: relative paths resolve against it.
+    pub base_dir: PathBuf,
+    /// Where state lives (already resolved).
+    pub data_dir: PathBuf,
+    /// Overrides `server.listen` (tests and the demo use port 0).
+    pub listen: Option<SocketAddr>,
+    /// Controller tick.
+    pub tick: Duration,
+    /// SIGTERM-to-SIGKILL grace when stopping replicas.
+    pub stop_grace: Duration,
+}
+
+impl ServerOptions {
+    /// Options for `spec` with defaults: data dir from the spec, 100 ms tick.
+    pub fn new(spec: Spec, spec_yaml: String, base_dir: PathBuf) -> Self {
+        let data_dir = base_dir.join(&spec.server.data_dir);
+        ServerOptions {
+            spec,
+            spec_yaml,
+            base_dir,
+            data_dir,
+            listen: None,
+            tick: Duration::from_millis(100),
+            stop_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the control plane could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("could not open the state database: {0}")]
+    Store(#[from] zion_store::StoreError),
+    #[error(
+        "the API cannot listen on {addr}: {source}; is another `zion up` running? change server.listen"
+    )]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("target {service}/{environment} cannot listen on {addr}: {message}")]
+    Proxy {
+        service: String,
+        environment: String,
+        addr: SocketAddr,
+        message: String,
+    },
+    #[error("no randomness for a token: {0}")]
+    Random(String),
+}
+
+impl StartError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        StartError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// A running control plane.
+pub struct Running {
+    pub api_addr: SocketAddr,
+    /// The admin token from `<data_dir>/admin.token`.
+    pub admin_token: String,
+    pub app: Arc<App>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the API and the controller, then every replica and proxy.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.app.stop_everything().await;
+    }
+}
+
+/// Starts the control plane: opens the store, reaps replicas left by a
+/// previous run, binds every target's proxy and the API, and starts the
+/// controller.
+pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
+    std::fs::create_dir_all(&opts.data_dir).map_err(|e| StartError::io(&opts.data_dir, e))?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir.join("zion.db"))?);
+    let admin_token = auth::ensure_admin_token(store.as_ref(), &opts.data_dir)?;
+    let registry = Arc::new(registry::StoreRegistry(store.clone()));
+    let workloads =
+        ProcessWorkloads::new(opts.base_dir.clone(), registry).with_grace(opts.stop_grace);
+    let reaped = workloads.reap_orphans().await;
+    if reaped > 0 {
+        tracing::warn!(reaped, "stopped replicas left running by a previous run");
+    }
+    let app = Arc::new(App::new(store, workloads, opts.base_dir.clone()));
+    app.apply_spec(opts.spec.clone(), &opts.spec_yaml, "zion up")
+        .await?;
+
+    let addr = opts.listen.unwrap_or(opts.spec.server.listen);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })?;
+    let api_addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Listen { addr, source })?;
+    let (tx, rx) = watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(api::serve(app.clone(), listener, rx.clone())),
+        tokio::spawn(controller::run(app.clone(), opts.tick, rx)),
+    ];
+    tracing::info!(%api_addr, "zion control plane up");
+    Ok(Running {
+        api_addr,
+        admin_token,
+        app,
+        shutdown: tx,
+        tasks,
+    })
+}

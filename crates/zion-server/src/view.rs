@@ -1,0 +1,47 @@
+//! JSON views of recorded state, as the API returns them (snake_case keys,
+//! RFC 3339 UTC times, 1-based step numbers).
+
+use serde_json::{Value, json};
+use zion_core::analysis::AnalysisRound;
+use zion_core::deployment::{Deployment, Event};
+
+/// A deployment: DESIGN.md's fields plus its plan; `step` is 1-based.
+pub fn deployment(d: &Deployment) -> Value {
+    let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        map.insert("step".into(), json!(d.step.map(|s| s + 1)));
+        map.insert("steps".into(), json!(d.plan.steps.len()));
+        map.remove("revision");
+    }
+    v
+}
+
+/// A deployment with its events and analysis rounds.
+pub fn deployment_detail(d: &Deployment, events: &[Event], rounds: &[AnalysisRound]) -> Value {
+    let mut v = deployment(d);
+    if let Value::Object(map) = &mut v {
+        let events: Vec<Value> = events
+            .iter()
+            .map(|e| {
+                let mut ev = serde_json::to_value(e).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut ev {
+                    m.insert("step".into(), json!(e.step.map(|s| s + 1)));
+                }
+                ev
+            })
+            .collect();
+        let rounds: Vec<Value> = rounds
+            .iter()
+            .map(|r| {
+                let mut rv = serde_json::to_value(r).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut rv {
+                    m.insert("step".into(), json!(r.step.map(|s| s + 1)));
+                }
+                rv
+            })
+            .collect();
+        map.insert("events".into(), Value::Array(events));
+        map.insert("rounds".into(), Value::Array(rounds));
+    }
+    v
+}

@@ -1,0 +1,97 @@
+//! The store's errors: each says what went wrong and what to do about it.
+
+use std::path::PathBuf;
+
+use zion_core::deployment::Phase;
+
+/// A boxed database driver error, so the trait does not name one engine.
+pub type DriverError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The target already has a deployment that is not finished.
+    #[error(
+        "{service} in {environment} already has deployment #{id} in phase {phase}: \
+         only one deployment at a time per target; wait for it to finish or abort it \
+         (zion abort {id})"
+    )]
+    TargetBusy {
+        id: i64,
+        service: String,
+        environment: String,
+        phase: Phase,
+    },
+
+    /// The deployment changed since the caller read it (lost-update guard).
+    #[error(
+        "deployment #{id} was changed by someone else since it was read; \
+         read it again and retry the change"
+    )]
+    Conflict { id: i64 },
+
+    /// No deployment has this id.
+    #[error("deployment #{id} does not exist; check the id (zion history lists deployments)")]
+    NotFound { id: i64 },
+
+    /// An unrevoked token already has this name.
+    #[error(
+        "a token named `{name}` already exists; choose another name or revoke it first \
+         (zion token revoke {name})"
+    )]
+    Exists { name: String },
+
+    /// The caller asked to store something the store cannot keep exactly.
+    #[error("refused to store this: {0}")]
+    Invalid(String),
+
+    /// Stored data cannot be read back as Zion's types.
+    #[error(
+        "the stored data is corrupt: {0}; restore the database from a backup \
+         or move it aside to start afresh"
+    )]
+    Corrupt(String),
+
+    /// The database file could not be opened or configured.
+    #[error(
+        "cannot open the database {}: {source}; check that its folder exists \
+         and is writable", path.display()
+    )]
+    Open { path: PathBuf, source: DriverError },
+
+    /// The database was written by a newer Zion than this one.
+    #[error(
+        "the database {path} has schema version {found}, but this zion knows only up to \
+         version {known}: it was written by a newer zion; run that newer zion \
+         (or restore a copy made before the upgrade)"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+
+    /// A schema migration failed; nothing of it was applied.
+    #[error(
+        "applying schema migration {version} failed: {source}; the database was left \
+         at the previous version, check the disk and retry"
+    )]
+    Migration { version: i64, source: DriverError },
+
+    /// Another process held the database longer than the busy timeout.
+    #[error(
+        "the database stayed locked while {during}: is another zion using the same \
+         data directory? stop it, or wait and retry"
+    )]
+    Locked { during: &'static str },
+
+    /// Any other database failure.
+    #[error(
+        "database error while {during}: {source}; check that the disk is not full \
+         and the data directory is writable"
+    )]
+    Database {
+        during: &'static str,
+        source: DriverError,
+    },
+}

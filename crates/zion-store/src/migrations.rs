@@ -1,0 +1,9 @@
+//! The SQLite schema's migrations, embedded in the binary. Migration `n`
+//! (1-based) is `MIGRATIONS[n - 1]`; a database's `user_version` is the
+//! number of migrations applied to it.
+
+/// Every migration, in order. Append only: never edit a released one.
+pub(crate) const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+
+/// The schema version this code writes (the number of migrations it knows).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

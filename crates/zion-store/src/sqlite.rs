@@ -1,0 +1,870 @@
+//! The embedded SQLite store: one connection behind a mutex, WAL journal,
+//! `synchronous = FULL` (a commit that returned is on disk, even after a power
+//! cut), foreign keys on, and a busy timeout so that two processes sharing a
+//! file wait for each other instead of failing.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::types::{FromSql, Value};
+use rusqlite::{
+    Connection, ErrorCode, OptionalExtension, Params, Row, Transaction, TransactionBehavior,
+    params, params_from_iter,
+};
+use zion_core::analysis::AnalysisRound;
+use zion_core::deployment::{Deployment, DeploymentType, Event, Phase};
+
+use crate::codec::{
+    from_json, narrow, parse_opt_time, parse_phase, parse_role, parse_strategy, parse_time,
+    role_name, strategy_name, terminal_phases_sql, time_text, to_json, widen,
+};
+use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
+use crate::{DeploymentFilter, Store, StoreError, StoredProcess, StoredSpec, TokenRecord};
+
+/// Long enough to ride out another writer's transaction on a loaded machine;
+/// short enough that a stuck second zion on the same file is reported.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The columns a deployment is written to, in the order of
+/// [`deployment_values`]; `id` is assigned by the database.
+const WRITE_COLUMNS: [&str; 17] = [
+    "service",
+    "environment",
+    "version",
+    "previous_version",
+    "strategy",
+    "type",
+    "phase",
+    "step",
+    "canary_weight",
+    "requested_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "reason",
+    "plan",
+    "progress",
+    "revision",
+];
+
+/// Every column [`read_deployment`] reads.
+const DEPLOYMENT_COLUMNS: &str = "id, service, environment, version, previous_version, strategy, \
+     type, phase, step, canary_weight, requested_by, created_at, started_at, finished_at, \
+     reason, plan, progress, revision";
+
+const EVENT_COLUMNS: &str = "at, from_phase, to_phase, step, canary_weight, actor, reason";
+
+const TOKEN_COLUMNS: &str = "name, role, hash_hex, github_login, created_at, revoked_at";
+
+const PROCESS_COLUMNS: &str = "pid, start_ticks, service, environment, version, port";
+
+/// [`Store`] on an SQLite file (or in memory, for tests).
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    /// The file's path as shown in messages, or `:memory:`.
+    location: String,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database file at `path`, creating it if missing, and brings
+    /// its schema up to date; refuses a database written by a newer Zion.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let location = path.display().to_string();
+        let open_err = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked {
+                during: "opening the database",
+            },
+            _ => StoreError::Open {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            },
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Checked before anything is changed, so a newer database is left
+        // exactly as it was (the migration re-checks under its lock).
+        refuse_newer(read_user_version(&conn)?, &location)?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(
+                database = %location,
+                journal_mode = %mode,
+                "the file system refused write-ahead logging; readers will block writers"
+            );
+        }
+        Self::configure(conn, location)
+    }
+
+    /// A fresh private database in memory, gone when dropped.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|e| StoreError::Open {
+            path: ":memory:".into(),
+            source: Box::new(e),
+        })?;
+        Self::configure(conn, ":memory:".to_string())
+    }
+
+    fn configure(mut conn: Connection, location: String) -> Result<Self, StoreError> {
+        // Per connection, not stored in the file: set on every open. NORMAL
+        // in WAL mode may lose the last commits on power loss; FULL syncs the
+        // log on every commit so nothing acknowledged is lost.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db("configuring the database"))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db("configuring the database"))?;
+        migrate(&mut conn, &location)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            location,
+        })
+    }
+
+    /// The connection. A panic elsewhere while it was held rolled back any
+    /// open transaction (transactions roll back on drop), so it stays usable.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn read_user_version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(db("reading the schema version"))
+}
+
+fn refuse_newer(found: i64, location: &str) -> Result<(), StoreError> {
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: location.to_string(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found < 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{location} has a negative schema version ({found})"
+        )));
+    }
+    Ok(())
+}
+
+/// Applies the missing migrations in one write transaction: either all of
+/// them and the new `user_version`, or nothing. Two processes opening a new
+/// file at once are serialised by the lock, and the second finds nothing to do.
+fn migrate(conn: &mut Connection, location: &str) -> Result<(), StoreError> {
+    let tx = begin(conn, "migrating the schema")?;
+    let found = read_user_version(&tx)?;
+    refuse_newer(found, location)?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = index as i64 + 1;
+        let failed = |e: rusqlite::Error| StoreError::Migration {
+            version,
+            source: Box::new(e),
+        };
+        tx.execute_batch(sql).map_err(failed)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(failed)?;
+        tracing::info!(database = %location, version, "applied schema migration");
+    }
+    tx.commit().map_err(db("migrating the schema"))
+}
+
+/// A write transaction that takes the write lock at once. A deferred one
+/// that reads and then writes can fail with "busy" without waiting when
+/// another connection wrote in between; an immediate one waits its turn.
+fn begin<'c>(
+    conn: &'c mut Connection,
+    during: &'static str,
+) -> Result<Transaction<'c>, StoreError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db(during))
+}
+
+/// Maps a driver error, telling a lock held too long from other failures.
+fn db(during: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked { during },
+        _ => StoreError::Database {
+            during,
+            source: Box::new(e),
+        },
+    }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_extended_error_code(),
+        Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+    )
+}
+
+/// Reads one column, reporting a wrong type as corruption.
+fn col<T: FromSql>(row: &Row<'_>, name: &str) -> Result<T, StoreError> {
+    row.get(name)
+        .map_err(|e| StoreError::Corrupt(format!("column `{name}` cannot be read: {e}")))
+}
+
+/// Runs a query and converts every row.
+fn query_all<T, P: Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    during: &'static str,
+    convert: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db(during))?;
+    let mut rows = stmt.query(params).map_err(db(during))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db(during))? {
+        out.push(convert(row)?);
+    }
+    Ok(out)
+}
+
+/// The values of [`WRITE_COLUMNS`] for `d`.
+fn deployment_values(d: &Deployment) -> Result<Vec<Value>, StoreError> {
+    Ok(vec![
+        d.service.clone().into(),
+        d.environment.clone().into(),
+        d.version.clone().into(),
+        d.previous_version.clone().into(),
+        strategy_name(d.strategy).to_string().into(),
+        d.kind.name().to_string().into(),
+        d.phase.name().to_string().into(),
+        d.step.map(i64::from).into(),
+        i64::from(d.canary_weight).into(),
+        d.requested_by.clone().into(),
+        time_text(d.created_at).into(),
+        d.started_at.map(time_text).into(),
+        d.finished_at.map(time_text).into(),
+        d.reason.clone().into(),
+        to_json(&d.plan, "deployment plan")?.into(),
+        to_json(&d.progress, "deployment progress")?.into(),
+        widen(d.revision, "revision")?.into(),
+    ])
+}
+
+fn read_deployment(row: &Row<'_>) -> Result<Deployment, StoreError> {
+    let kind: String = col(row, "type")?;
+    Ok(Deployment {
+        id: col(row, "id")?,
+        service: col(row, "service")?,
+        environment: col(row, "environment")?,
+        version: col(row, "version")?,
+        previous_version: col(row, "previous_version")?,
+        strategy: parse_strategy(&col::<String>(row, "strategy")?)?,
+        kind: DeploymentType::from_name(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("`{kind}` is not a deployment type")))?,
+        phase: parse_phase(&col::<String>(row, "phase")?)?,
+        step: col::<Option<i64>>(row, "step")?
+            .map(|s| narrow(s, "step"))
+            .transpose()?,
+        canary_weight: narrow(col(row, "canary_weight")?, "canary weight")?,
+        requested_by: col(row, "requested_by")?,
+        created_at: parse_time(&col::<String>(row, "created_at")?, "created_at")?,
+        started_at: parse_opt_time(col(row, "started_at")?, "started_at")?,
+        finished_at: parse_opt_time(col(row, "finished_at")?, "finished_at")?,
+        reason: col(row, "reason")?,
+        plan: from_json(&col::<String>(row, "plan")?, "deployment plan")?,
+        progress: from_json(&col::<String>(row, "progress")?, "deployment progress")?,
+        revision: narrow(col(row, "revision")?, "revision")?,
+    })
+}
+
+fn read_event(row: &Row<'_>) -> Result<Event, StoreError> {
+    Ok(Event {
+        at: parse_time(&col::<String>(row, "at")?, "event time")?,
+        from_phase: parse_phase(&col::<String>(row, "from_phase")?)?,
+        to_phase: parse_phase(&col::<String>(row, "to_phase")?)?,
+        step: col::<Option<i64>>(row, "step")?
+            .map(|s| narrow(s, "event step"))
+            .transpose()?,
+        canary_weight: narrow(col(row, "canary_weight")?, "event canary weight")?,
+        actor: col(row, "actor")?,
+        reason: col(row, "reason")?,
+    })
+}
+
+fn read_token(row: &Row<'_>) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        name: col(row, "name")?,
+        role: parse_role(&col::<String>(row, "role")?)?,
+        hash_hex: col(row, "hash_hex")?,
+        github_login: col(row, "github_login")?,
+        created_at: parse_time(&col::<String>(row, "created_at")?, "token created_at")?,
+        revoked_at: parse_opt_time(col(row, "revoked_at")?, "token revoked_at")?,
+    })
+}
+
+fn read_process(row: &Row<'_>) -> Result<StoredProcess, StoreError> {
+    Ok(StoredProcess {
+        pid: narrow(col(row, "pid")?, "pid")?,
+        start_ticks: narrow(col(row, "start_ticks")?, "start_ticks")?,
+        service: col(row, "service")?,
+        environment: col(row, "environment")?,
+        version: col(row, "version")?,
+        port: narrow(col(row, "port")?, "port")?,
+    })
+}
+
+/// The target's unfinished deployment (other than `except`), if any.
+fn active_of(
+    conn: &Connection,
+    service: &str,
+    environment: &str,
+    except: Option<i64>,
+) -> Result<Option<(i64, Phase)>, StoreError> {
+    let sql = format!(
+        "SELECT id, phase FROM deployments \
+         WHERE service = ?1 AND environment = ?2 AND id <> ?3 AND phase NOT IN ({}) \
+         ORDER BY id LIMIT 1",
+        terminal_phases_sql()
+    );
+    let found: Option<(i64, String)> = conn
+        .query_row(
+            &sql,
+            params![service, environment, except.unwrap_or(-1)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(db("looking for the target's active deployment"))?;
+    found
+        .map(|(id, phase)| Ok((id, parse_phase(&phase)?)))
+        .transpose()
+}
+
+/// Turns a unique-index violation on the one-active-per-target index into
+/// the [`StoreError::TargetBusy`] it means; other errors pass through.
+fn busy_or_db(
+    conn: &Connection,
+    d: &Deployment,
+    except: Option<i64>,
+    during: &'static str,
+    e: rusqlite::Error,
+) -> StoreError {
+    if is_unique_violation(&e) {
+        match active_of(conn, &d.service, &d.environment, except) {
+            Ok(Some((id, phase))) => {
+                return StoreError::TargetBusy {
+                    id,
+                    service: d.service.clone(),
+                    environment: d.environment.clone(),
+                    phase,
+                };
+            }
+            Ok(None) => {}
+            Err(other) => return other,
+        }
+    }
+    db(during)(e)
+}
+
+/// Appends `events` after the deployment's last one.
+fn insert_events(tx: &Transaction<'_>, id: i64, events: &[Event]) -> Result<(), StoreError> {
+    const DURING: &str = "recording events";
+    if events.is_empty() {
+        return Ok(());
+    }
+    let last: i64 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE deployment_id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .map_err(db(DURING))?;
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO events (deployment_id, seq, at, from_phase, to_phase, step, \
+             canary_weight, actor, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .map_err(db(DURING))?;
+    for (seq, e) in (last + 1..).zip(events) {
+        stmt.execute(params![
+            id,
+            seq,
+            time_text(e.at),
+            e.from_phase.name(),
+            e.to_phase.name(),
+            e.step,
+            e.canary_weight,
+            e.actor,
+            e.reason,
+        ])
+        .map_err(db(DURING))?;
+    }
+    Ok(())
+}
+
+/// A round ready to insert: (number, at, verdict, body).
+type RoundRow = (u32, String, &'static str, String);
+
+impl Store for SqliteStore {
+    fn create_deployment(
+        &self,
+        deployment: &Deployment,
+        first_event: &Event,
+    ) -> Result<Deployment, StoreError> {
+        const DURING: &str = "creating a deployment";
+        let mut stored = deployment.clone();
+        stored.revision = 1;
+        let values = deployment_values(&stored)?;
+        let sql = format!(
+            "INSERT INTO deployments ({}) VALUES ({}) RETURNING id",
+            WRITE_COLUMNS.join(", "),
+            (1..=WRITE_COLUMNS.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut conn = self.conn();
+        let tx = begin(&mut conn, DURING)?;
+        // Under the write lock no one can insert between this check and the
+        // insert; the partial unique index is the backstop (see the schema).
+        if let Some((id, phase)) = active_of(&tx, &stored.service, &stored.environment, None)? {
+            return Err(StoreError::TargetBusy {
+                id,
+                service: stored.service,
+                environment: stored.environment,
+                phase,
+            });
+        }
+        let id: i64 = tx
+            .query_row(&sql, params_from_iter(values), |row| row.get(0))
+            .map_err(|e| busy_or_db(&tx, &stored, None, DURING, e))?;
+        insert_events(&tx, id, std::slice::from_ref(first_event))?;
+        tx.commit().map_err(db(DURING))?;
+        stored.id = id;
+        tracing::debug!(
+            id,
+            service = %stored.service,
+            environment = %stored.environment,
+            version = %stored.version,
+            phase = %stored.phase,
+            "deployment created"
+        );
+        Ok(stored)
+    }
+
+    fn deployment(&self, id: i64) -> Result<Option<Deployment>, StoreError> {
+        let sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = ?1");
+        let conn = self.conn();
+        let mut found = query_all(&conn, &sql, [id], "reading a deployment", read_deployment)?;
+        Ok(found.pop())
+    }
+
+    fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
+        let mut clauses = Vec::new();
+        let mut values: Vec<Value> = Vec::new();
+        if let Some(service) = &filter.service {
+            values.push(service.clone().into());
+            clauses.push(format!("service = ?{}", values.len()));
+        }
+        if let Some(environment) = &filter.environment {
+            values.push(environment.clone().into());
+            clauses.push(format!("environment = ?{}", values.len()));
+        }
+        if let Some(since) = filter.since {
+            values.push(time_text(since).into());
+            clauses.push(format!("created_at >= ?{}", values.len()));
+        }
+        let mut sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments");
+        if !clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        sql.push_str(" ORDER BY id DESC");
+        if let Some(limit) = filter.limit {
+            values.push(widen(limit, "limit")?.into());
+            sql.push_str(&format!(" LIMIT ?{}", values.len()));
+        }
+        let conn = self.conn();
+        query_all(
+            &conn,
+            &sql,
+            params_from_iter(values),
+            "listing deployments",
+            read_deployment,
+        )
+    }
+
+    fn active_deployments(&self) -> Result<Vec<Deployment>, StoreError> {
+        let sql = format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE phase NOT IN ({}) ORDER BY id",
+            terminal_phases_sql()
+        );
+        let conn = self.conn();
+        query_all(
+            &conn,
+            &sql,
+            [],
+            "listing active deployments",
+            read_deployment,
+        )
+    }
+
+    fn record(
+        &self,
+        deployment: &Deployment,
+        events: &[Event],
+        rounds: &[AnalysisRound],
+    ) -> Result<(), StoreError> {
+        const DURING: &str = "recording a deployment change";
+        let id = deployment.id;
+        // Everything that can be refused is checked before the transaction,
+        // so a refusal never leaves anything behind.
+        let mut values = deployment_values(deployment)?;
+        let mut round_rows: Vec<RoundRow> = Vec::with_capacity(rounds.len());
+        for round in rounds {
+            if round.deployment_id != id {
+                return Err(StoreError::Invalid(format!(
+                    "analysis round {} belongs to deployment #{}, not #{id}",
+                    round.number, round.deployment_id
+                )));
+            }
+            round_rows.push((
+                round.number,
+                time_text(round.at),
+                round.verdict.name(),
+                to_json(round, "analysis round")?,
+            ));
+        }
+        // A revision of 0 expects -1, which no row has: it ends as Conflict.
+        let expected = widen(deployment.revision, "revision")? - 1;
+        let sets: Vec<String> = WRITE_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ?{}", i + 1))
+            .collect();
+        let n = WRITE_COLUMNS.len();
+        let sql = format!(
+            "UPDATE deployments SET {} WHERE id = ?{} AND revision = ?{}",
+            sets.join(", "),
+            n + 1,
+            n + 2
+        );
+        values.push(id.into());
+        values.push(expected.into());
+
+        let mut conn = self.conn();
+        let tx = begin(&mut conn, DURING)?;
+        // Compare-and-set on the revision: portable optimistic locking that
+        // also holds where transactions do not serialise (PostgreSQL's
+        // default isolation).
+        let changed = tx
+            .execute(&sql, params_from_iter(values))
+            .map_err(|e| busy_or_db(&tx, deployment, Some(id), DURING, e))?;
+        if changed == 0 {
+            let exists = tx
+                .query_row("SELECT 1 FROM deployments WHERE id = ?1", [id], |_| Ok(()))
+                .optional()
+                .map_err(db(DURING))?
+                .is_some();
+            return Err(if exists {
+                StoreError::Conflict { id }
+            } else {
+                StoreError::NotFound { id }
+            });
+        }
+        insert_events(&tx, id, events)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO analysis_rounds (deployment_id, number, at, verdict, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(db(DURING))?;
+            for (number, at, verdict, body) in &round_rows {
+                stmt.execute(params![id, number, at, verdict, body])
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            StoreError::Invalid(format!(
+                                "analysis round {number} of deployment #{id} is already recorded"
+                            ))
+                        } else {
+                            db(DURING)(e)
+                        }
+                    })?;
+            }
+        }
+        tx.commit().map_err(db(DURING))?;
+        tracing::debug!(
+            id,
+            phase = %deployment.phase,
+            revision = deployment.revision,
+            events = events.len(),
+            rounds = rounds.len(),
+            "deployment change recorded"
+        );
+        Ok(())
+    }
+
+    fn events(&self, id: i64) -> Result<Vec<Event>, StoreError> {
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM events WHERE deployment_id = ?1 ORDER BY seq");
+        let conn = self.conn();
+        query_all(&conn, &sql, [id], "reading events", read_event)
+    }
+
+    fn rounds(&self, id: i64) -> Result<Vec<AnalysisRound>, StoreError> {
+        let conn = self.conn();
+        query_all(
+            &conn,
+            "SELECT body FROM analysis_rounds WHERE deployment_id = ?1 ORDER BY number",
+            [id],
+            "reading analysis rounds",
+            |row| from_json(&col::<String>(row, "body")?, "analysis round"),
+        )
+    }
+
+    fn stable_version(
+        &self,
+        service: &str,
+        environment: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT version FROM deployments \
+             WHERE service = ?1 AND environment = ?2 AND phase = ?3 \
+             ORDER BY id DESC LIMIT 1",
+            params![service, environment, Phase::Succeeded.name()],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(db("reading the stable version"))
+    }
+
+    fn succeeded(
+        &self,
+        service: &str,
+        environment: &str,
+        limit: usize,
+    ) -> Result<Vec<Deployment>, StoreError> {
+        let sql = format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments \
+             WHERE service = ?1 AND environment = ?2 AND phase = ?3 \
+             ORDER BY id DESC LIMIT ?4"
+        );
+        let limit = widen(limit, "limit")?;
+        let conn = self.conn();
+        query_all(
+            &conn,
+            &sql,
+            params![service, environment, Phase::Succeeded.name(), limit],
+            "listing succeeded deployments",
+            read_deployment,
+        )
+    }
+
+    fn save_spec(
+        &self,
+        yaml: &str,
+        sha256_hex: &str,
+        applied_by: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO specs (yaml, sha256_hex, applied_by, applied_at) VALUES (?1, ?2, ?3, ?4)",
+            params![yaml, sha256_hex, applied_by, time_text(at)],
+        )
+        .map_err(db("saving the spec"))?;
+        tracing::debug!(sha256 = %sha256_hex, applied_by, "spec saved");
+        Ok(())
+    }
+
+    fn latest_spec(&self) -> Result<Option<StoredSpec>, StoreError> {
+        let conn = self.conn();
+        let mut found = query_all(
+            &conn,
+            "SELECT yaml, sha256_hex, applied_by, applied_at FROM specs ORDER BY id DESC LIMIT 1",
+            [],
+            "reading the latest spec",
+            |row| {
+                Ok(StoredSpec {
+                    yaml: col(row, "yaml")?,
+                    sha256_hex: col(row, "sha256_hex")?,
+                    applied_by: col(row, "applied_by")?,
+                    applied_at: parse_time(&col::<String>(row, "applied_at")?, "spec applied_at")?,
+                })
+            },
+        )?;
+        Ok(found.pop())
+    }
+
+    fn create_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        const DURING: &str = "creating a token";
+        let exists = || StoreError::Exists {
+            name: token.name.clone(),
+        };
+        let mut conn = self.conn();
+        let tx = begin(&mut conn, DURING)?;
+        if token.revoked_at.is_none() {
+            let taken = tx
+                .query_row(
+                    "SELECT 1 FROM tokens WHERE name = ?1 AND revoked_at IS NULL",
+                    [&token.name],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(db(DURING))?
+                .is_some();
+            if taken {
+                return Err(exists());
+            }
+        }
+        tx.execute(
+            &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+            params![
+                token.name,
+                role_name(token.role),
+                token.hash_hex,
+                token.github_login,
+                time_text(token.created_at),
+                token.revoked_at.map(time_text),
+            ],
+        )
+        .map_err(|e| {
+            // The name was checked above, so a unique violation here is the
+            // hash: refuse rather than let two names share one secret.
+            if is_unique_violation(&e) {
+                StoreError::Invalid(format!(
+                    "another token already has the hash of token `{}`; create a new token",
+                    token.name
+                ))
+            } else {
+                db(DURING)(e)
+            }
+        })?;
+        tx.commit().map_err(db(DURING))?;
+        tracing::debug!(name = %token.name, role = role_name(token.role), "token created");
+        Ok(())
+    }
+
+    fn token_by_hash(&self, hash_hex: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let conn = self.conn();
+        let mut found = query_all(
+            &conn,
+            &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash_hex = ?1"),
+            [hash_hex],
+            "looking up a token",
+            read_token,
+        )?;
+        Ok(found.pop())
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let conn = self.conn();
+        query_all(
+            &conn,
+            &format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"),
+            [],
+            "listing tokens",
+            read_token,
+        )
+    }
+
+    fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let changed = conn
+            .execute(
+                "UPDATE tokens SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL",
+                params![time_text(at), name],
+            )
+            .map_err(db("revoking a token"))?;
+        if changed > 0 {
+            tracing::debug!(name, "token revoked");
+        }
+        Ok(changed > 0)
+    }
+
+    fn record_process(&self, p: &StoredProcess) -> Result<(), StoreError> {
+        let start_ticks = widen(p.start_ticks, "start_ticks")?;
+        let conn = self.conn();
+        conn.execute(
+            &format!(
+                "INSERT INTO processes ({PROCESS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (pid) DO UPDATE SET start_ticks = excluded.start_ticks, \
+                 service = excluded.service, environment = excluded.environment, \
+                 version = excluded.version, port = excluded.port"
+            ),
+            params![
+                p.pid,
+                start_ticks,
+                p.service,
+                p.environment,
+                p.version,
+                p.port
+            ],
+        )
+        .map_err(db("recording a process"))?;
+        Ok(())
+    }
+
+    fn forget_process(&self, pid: u32) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute("DELETE FROM processes WHERE pid = ?1", [pid])
+            .map_err(db("forgetting a process"))?;
+        Ok(())
+    }
+
+    fn processes(&self) -> Result<Vec<StoredProcess>, StoreError> {
+        let conn = self.conn();
+        query_all(
+            &conn,
+            &format!("SELECT {PROCESS_COLUMNS} FROM processes ORDER BY pid"),
+            [],
+            "listing processes",
+            read_process,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_connections_are_durable_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("zion.db")).unwrap();
+        let conn = store.conn();
+        let get = |name: &str| -> i64 {
+            conn.pragma_query_value(None, name, |row| row.get(0))
+                .unwrap()
+        };
+        // 2 = FULL: the WAL is synced on every commit.
+        assert_eq!(get("synchronous"), 2);
+        assert_eq!(get("foreign_keys"), 1);
+        assert_eq!(get("busy_timeout"), BUSY_TIMEOUT.as_millis() as i64);
+        assert_eq!(get("user_version"), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn events_of_a_missing_deployment_are_refused_by_the_foreign_key() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let mut conn = store.conn();
+        let tx = begin(&mut conn, "test").unwrap();
+        let event = Event {
+            at: Timestamp::UNIX_EPOCH,
+            from_phase: Phase::Pending,
+            to_phase: Phase::Pending,
+            step: None,
+            canary_weight: 0,
+            actor: "t".into(),
+            reason: "t".into(),
+        };
+        assert!(insert_events(&tx, 77, &[event]).is_err());
+    }
+}

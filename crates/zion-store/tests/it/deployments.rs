@@ -1,0 +1,528 @@
+//! Deployments: exact round-trips, one active deployment per target,
+//! revision-guarded changes that are all-or-nothing, queries and ordering.
+
+use jiff::Timestamp;
+use proptest::prelude::*;
+use zion_core::analysis::Verdict;
+use zion_core::deployment::{DeploymentType, Phase, Progress};
+use zion_core::spec::Strategy;
+use zion_store::{DeploymentFilter, SqliteStore, Store, StoreError};
+
+use crate::support::{created, deployment, event, metrics, moved, open, round, t};
+
+#[test]
+fn create_assigns_id_and_revision_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let d = deployment("web", "staging", "1.0.0", 0);
+    let first = created(&d);
+    let stored = store.create_deployment(&d, &first).unwrap();
+
+    assert_ne!(stored.id, d.id, "the given id is ignored");
+    assert_eq!(stored.revision, 1);
+    assert_eq!(stored, {
+        let mut e = d.clone();
+        e.id = stored.id;
+        e.revision = 1;
+        e
+    });
+    assert_eq!(store.deployment(stored.id).unwrap(), Some(stored.clone()));
+    assert_eq!(store.events(stored.id).unwrap(), vec![first]);
+    assert_eq!(store.rounds(stored.id).unwrap(), vec![]);
+    assert_eq!(store.deployment(stored.id + 1).unwrap(), None);
+
+    let second = store
+        .create_deployment(&deployment("web", "production", "1.0.0", 1), &created(&d))
+        .unwrap();
+    assert!(
+        second.id > stored.id,
+        "ids grow: {} then {}",
+        stored.id,
+        second.id
+    );
+}
+
+#[test]
+fn record_round_trips_every_field_events_and_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let d = deployment("web", "production", "2.0.0", 0);
+    let first = created(&d);
+    let stored = store.create_deployment(&d, &first).unwrap();
+
+    // Every field changed, options set, awkward values throughout.
+    let mut next = stored.clone();
+    next.version = "2.0.0-rc.1+build.7".to_string();
+    next.previous_version = None;
+    next.strategy = Strategy::BlueGreen;
+    next.kind = DeploymentType::Hotfix;
+    next.phase = Phase::Progressing;
+    next.step = Some(u32::MAX);
+    next.canary_weight = 100;
+    next.requested_by = "bob ünïcødé 'quoted'".to_string();
+    next.started_at = Some(t(1));
+    next.finished_at = Some(Timestamp::new(1_750_000_002, 1).unwrap());
+    next.reason = Some("step 1: weight 5%".to_string());
+    next.plan.steps.clear();
+    next.plan.min_requests = u64::MAX;
+    next.progress = Progress {
+        ready_at: Some(t(2)),
+        step_started_at: Some(t(3)),
+        paused_at: None,
+        last_round_at: Some(t(4)),
+        rounds: 7,
+        consecutive_failures: 1,
+        step_passes: 3,
+        step_last_failed: true,
+    };
+    next.revision = 2;
+    let e1 = event(Phase::Pending, Phase::Progressing, 1, "started");
+    let e2 = event(Phase::Progressing, Phase::Progressing, 2, "weight 5%");
+    let r1 = round(stored.id, 1, Verdict::Fail);
+    store
+        .record(&next, &[e1.clone(), e2.clone()], std::slice::from_ref(&r1))
+        .unwrap();
+
+    assert_eq!(store.deployment(stored.id).unwrap(), Some(next.clone()));
+    assert_eq!(
+        store.events(stored.id).unwrap(),
+        vec![first.clone(), e1.clone(), e2.clone()]
+    );
+    assert_eq!(store.rounds(stored.id).unwrap(), vec![r1.clone()]);
+
+    // Events and rounds append in order across changes.
+    let later = moved(&next, Phase::Paused, 5);
+    let e3 = event(Phase::Progressing, Phase::Paused, 5, "paused by bob");
+    let r2 = round(stored.id, 2, Verdict::Inconclusive);
+    store
+        .record(&later, std::slice::from_ref(&e3), std::slice::from_ref(&r2))
+        .unwrap();
+    assert_eq!(store.deployment(stored.id).unwrap(), Some(later));
+    assert_eq!(store.events(stored.id).unwrap(), vec![first, e1, e2, e3]);
+    assert_eq!(store.rounds(stored.id).unwrap(), vec![r1, r2]);
+}
+
+#[test]
+fn target_is_busy_in_every_non_terminal_phase_and_free_in_every_terminal_one() {
+    for phase in Phase::ALL {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let mut first = deployment("web", "production", "1.0.0", 0);
+        first.phase = phase;
+        let first = store.create_deployment(&first, &created(&first)).unwrap();
+
+        let second = deployment("web", "production", "1.1.0", 1);
+        let result = store.create_deployment(&second, &created(&second));
+        if phase.is_terminal() {
+            let ok = result.unwrap_or_else(|e| panic!("{phase} should free the target: {e}"));
+            assert_eq!(ok.version, "1.1.0");
+        } else {
+            match result {
+                Err(StoreError::TargetBusy {
+                    id,
+                    service,
+                    environment,
+                    phase: busy,
+                }) => {
+                    assert_eq!((id, busy), (first.id, phase));
+                    assert_eq!(
+                        (service.as_str(), environment.as_str()),
+                        ("web", "production")
+                    );
+                }
+                other => panic!("{phase}: expected TargetBusy, got {other:?}"),
+            }
+            // The refused creator left nothing behind.
+            assert_eq!(
+                store
+                    .deployments(&DeploymentFilter::default())
+                    .unwrap()
+                    .len(),
+                1
+            );
+        }
+    }
+}
+
+#[test]
+fn busy_target_is_refused_until_its_deployment_finishes() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let a = deployment("web", "production", "1.0.0", 0);
+    let a = store.create_deployment(&a, &created(&a)).unwrap();
+
+    let b = deployment("web", "production", "1.1.0", 1);
+    let err = store.create_deployment(&b, &created(&b)).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, StoreError::TargetBusy { id, .. } if id == a.id),
+        "{err:?}"
+    );
+    assert!(
+        message.contains(&format!("#{}", a.id)) && message.contains("abort"),
+        "{message}"
+    );
+
+    // Other targets are independent.
+    for (service, environment) in [("web", "staging"), ("api", "production")] {
+        let other = deployment(service, environment, "1.1.0", 1);
+        store.create_deployment(&other, &created(&other)).unwrap();
+    }
+
+    let progressing = moved(&a, Phase::Progressing, 2);
+    store.record(&progressing, &[], &[]).unwrap();
+    assert!(matches!(
+        store.create_deployment(&b, &created(&b)),
+        Err(StoreError::TargetBusy { .. })
+    ));
+    store
+        .record(&moved(&progressing, Phase::RolledBack, 3), &[], &[])
+        .unwrap();
+    let b = store.create_deployment(&b, &created(&b)).unwrap();
+    assert_eq!(
+        store.deployment(b.id).unwrap().unwrap().phase,
+        Phase::Pending
+    );
+}
+
+#[test]
+fn a_finished_deployment_cannot_come_back_beside_an_active_one() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let a = deployment("web", "production", "1.0.0", 0);
+    let a = store.create_deployment(&a, &created(&a)).unwrap();
+    let failed = moved(&a, Phase::Failed, 1);
+    store.record(&failed, &[], &[]).unwrap();
+    let b = deployment("web", "production", "1.1.0", 2);
+    let b = store.create_deployment(&b, &created(&b)).unwrap();
+
+    let revived = moved(&failed, Phase::Progressing, 3);
+    let err = store
+        .record(
+            &revived,
+            &[event(Phase::Failed, Phase::Progressing, 3, "x")],
+            &[],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::TargetBusy { id, .. } if id == b.id),
+        "{err:?}"
+    );
+    assert_eq!(store.deployment(a.id).unwrap(), Some(failed));
+    assert_eq!(store.events(a.id).unwrap().len(), 1);
+}
+
+#[test]
+fn stale_revision_is_a_conflict_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let d = deployment("web", "production", "1.0.0", 0);
+    let d = store.create_deployment(&d, &created(&d)).unwrap();
+    let v2 = moved(&d, Phase::Progressing, 1);
+    store
+        .record(
+            &v2,
+            &[event(Phase::Pending, Phase::Progressing, 1, "go")],
+            &[round(d.id, 1, Verdict::Pass)],
+        )
+        .unwrap();
+    let events_before = store.events(d.id).unwrap();
+    let rounds_before = store.rounds(d.id).unwrap();
+
+    // Someone else's change based on revision 1 (also revision 2), then one
+    // that skips a revision, then one from before creation.
+    let stale = moved(&d, Phase::Paused, 2);
+    let mut skipping = moved(&v2, Phase::Paused, 2);
+    skipping.revision += 1;
+    let mut zero = v2.clone();
+    zero.revision = 0;
+    for bad in [stale, skipping, zero] {
+        let err = store
+            .record(
+                &bad,
+                &[event(Phase::Progressing, Phase::Paused, 2, "stale")],
+                &[round(d.id, 2, Verdict::Pass)],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict { id } if id == d.id),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("retry"), "{err}");
+    }
+    assert_eq!(store.deployment(d.id).unwrap(), Some(v2.clone()));
+    assert_eq!(store.events(d.id).unwrap(), events_before);
+    assert_eq!(store.rounds(d.id).unwrap(), rounds_before);
+
+    let mut missing = moved(&v2, Phase::Paused, 3);
+    missing.id = d.id + 100;
+    assert!(matches!(
+        store.record(&missing, &[], &[]),
+        Err(StoreError::NotFound { id }) if id == d.id + 100
+    ));
+}
+
+#[test]
+fn a_change_that_fails_half_way_is_rolled_back_entirely() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let d = deployment("web", "production", "1.0.0", 0);
+    let d = store.create_deployment(&d, &created(&d)).unwrap();
+    let v2 = moved(&d, Phase::Progressing, 1);
+    store
+        .record(&v2, &[], &[round(d.id, 1, Verdict::Pass)])
+        .unwrap();
+
+    // The update and the events succeed inside the transaction; the repeated
+    // round number then fails, and none of it may remain.
+    let v3 = moved(&v2, Phase::Paused, 2);
+    let err = store
+        .record(
+            &v3,
+            &[event(Phase::Progressing, Phase::Paused, 2, "pause")],
+            &[round(d.id, 2, Verdict::Pass), round(d.id, 1, Verdict::Fail)],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(m) if m.contains("round 1")),
+        "{err:?}"
+    );
+    assert_eq!(store.deployment(d.id).unwrap(), Some(v2.clone()));
+    assert_eq!(store.events(d.id).unwrap().len(), 1);
+    assert_eq!(
+        store.rounds(d.id).unwrap(),
+        vec![round(d.id, 1, Verdict::Pass)]
+    );
+
+    // The same revision then records fine: nothing was consumed.
+    store
+        .record(&v3, &[], &[round(d.id, 2, Verdict::Pass)])
+        .unwrap();
+    assert_eq!(store.deployment(d.id).unwrap().unwrap().revision, 3);
+}
+
+#[test]
+fn values_that_would_not_read_back_exactly_are_refused() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let d = deployment("web", "production", "1.0.0", 0);
+    let d = store.create_deployment(&d, &created(&d)).unwrap();
+
+    let mut bad_round = round(d.id, 1, Verdict::Pass);
+    bad_round.canary.health = Some(f64::NAN);
+    let err = store
+        .record(&moved(&d, Phase::Progressing, 1), &[], &[bad_round])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+
+    let other = round(d.id + 1, 1, Verdict::Pass);
+    let err = store
+        .record(&moved(&d, Phase::Progressing, 1), &[], &[other])
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(m) if m.contains("belongs to")),
+        "{err:?}"
+    );
+
+    let mut sub_ms = moved(&d, Phase::Progressing, 1);
+    sub_ms.plan.interval = std::time::Duration::from_micros(1500);
+    assert!(matches!(
+        store.record(&sub_ms, &[], &[]),
+        Err(StoreError::Invalid(_))
+    ));
+
+    assert_eq!(store.deployment(d.id).unwrap(), Some(d.clone()));
+    assert!(store.rounds(d.id).unwrap().is_empty());
+}
+
+/// Creates a finished deployment (so the next one on the target is allowed).
+fn finished(
+    store: &SqliteStore,
+    service: &str,
+    env: &str,
+    version: &str,
+    at: i64,
+    phase: Phase,
+) -> i64 {
+    let d = deployment(service, env, version, at);
+    let d = store.create_deployment(&d, &created(&d)).unwrap();
+    store.record(&moved(&d, phase, at), &[], &[]).unwrap();
+    d.id
+}
+
+fn ids(list: &[zion_core::deployment::Deployment]) -> Vec<i64> {
+    list.iter().map(|d| d.id).collect()
+}
+
+#[test]
+fn deployments_filter_and_order_newest_first() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let a = finished(&store, "web", "staging", "1", 0, Phase::Succeeded);
+    let b = finished(&store, "web", "production", "1", 10, Phase::Succeeded);
+    let c = finished(&store, "api", "staging", "7", 20, Phase::Failed);
+    let d = finished(&store, "web", "staging", "2", 30, Phase::RolledBack);
+    let e = deployment("web", "staging", "3", 40);
+    let e = store.create_deployment(&e, &created(&e)).unwrap().id;
+
+    let all = store.deployments(&DeploymentFilter::default()).unwrap();
+    assert_eq!(ids(&all), vec![e, d, c, b, a]);
+
+    let filter = |service: Option<&str>, env: Option<&str>, since: Option<Timestamp>, limit| {
+        ids(&store
+            .deployments(&DeploymentFilter {
+                service: service.map(String::from),
+                environment: env.map(String::from),
+                since,
+                limit,
+            })
+            .unwrap())
+    };
+    assert_eq!(filter(Some("web"), None, None, None), vec![e, d, b, a]);
+    assert_eq!(filter(None, Some("staging"), None, None), vec![e, d, c, a]);
+    assert_eq!(
+        filter(Some("web"), Some("staging"), None, None),
+        vec![e, d, a]
+    );
+    assert_eq!(filter(Some("nope"), None, None, None), Vec::<i64>::new());
+    // `since` is inclusive and exact to the nanosecond.
+    assert_eq!(filter(None, None, Some(t(20)), None), vec![e, d, c]);
+    let just_after = t(20)
+        .checked_add(jiff::SignedDuration::from_nanos(1))
+        .unwrap();
+    assert_eq!(filter(None, None, Some(just_after), None), vec![e, d]);
+    assert_eq!(filter(None, None, None, Some(2)), vec![e, d]);
+    assert_eq!(filter(None, None, None, Some(0)), Vec::<i64>::new());
+    assert_eq!(filter(Some("web"), None, Some(t(5)), Some(2)), vec![e, d]);
+}
+
+#[test]
+fn active_deployments_are_the_unfinished_ones_oldest_first() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    assert!(store.active_deployments().unwrap().is_empty());
+    finished(&store, "web", "staging", "1", 0, Phase::Succeeded);
+    let mut ids_active = Vec::new();
+    for (i, (service, phase)) in [
+        ("a", Phase::Progressing),
+        ("b", Phase::AwaitingApproval),
+        ("c", Phase::Cancelled),
+        ("d", Phase::RollingBack),
+        ("e", Phase::Expired),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let d = deployment(service, "production", "1", i as i64);
+        let d = store.create_deployment(&d, &created(&d)).unwrap();
+        store.record(&moved(&d, phase, i as i64), &[], &[]).unwrap();
+        if !phase.is_terminal() {
+            ids_active.push(d.id);
+        }
+    }
+    let active = store.active_deployments().unwrap();
+    assert_eq!(ids(&active), ids_active);
+    assert_eq!(
+        active.iter().map(|d| d.phase).collect::<Vec<_>>(),
+        vec![
+            Phase::Progressing,
+            Phase::AwaitingApproval,
+            Phase::RollingBack
+        ]
+    );
+}
+
+#[test]
+fn stable_version_follows_succeeded_deployments_only() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    assert_eq!(store.stable_version("web", "production").unwrap(), None);
+
+    finished(&store, "web", "production", "1.0", 0, Phase::Succeeded);
+    assert_eq!(
+        store
+            .stable_version("web", "production")
+            .unwrap()
+            .as_deref(),
+        Some("1.0")
+    );
+
+    for (i, phase) in [Phase::RolledBack, Phase::Failed, Phase::Cancelled]
+        .into_iter()
+        .enumerate()
+    {
+        finished(
+            &store,
+            "web",
+            "production",
+            &format!("bad-{i}"),
+            1 + i as i64,
+            phase,
+        );
+    }
+    let running = deployment("web", "production", "1.2", 10);
+    let running = store
+        .create_deployment(&running, &created(&running))
+        .unwrap();
+    assert_eq!(
+        store
+            .stable_version("web", "production")
+            .unwrap()
+            .as_deref(),
+        Some("1.0")
+    );
+
+    store
+        .record(&moved(&running, Phase::Succeeded, 11), &[], &[])
+        .unwrap();
+    assert_eq!(
+        store
+            .stable_version("web", "production")
+            .unwrap()
+            .as_deref(),
+        Some("1.2")
+    );
+    // Other targets are their own.
+    assert_eq!(store.stable_version("web", "staging").unwrap(), None);
+    finished(&store, "web", "staging", "9.9", 12, Phase::Succeeded);
+    assert_eq!(
+        store
+            .stable_version("web", "production")
+            .unwrap()
+            .as_deref(),
+        Some("1.2")
+    );
+
+    finished(&store, "web", "production", "1.3", 13, Phase::Succeeded);
+    let versions = |limit| {
+        store
+            .succeeded("web", "production", limit)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.version)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(versions(10), vec!["1.3", "1.2", "1.0"]);
+    assert_eq!(versions(2), vec!["1.3", "1.2"]);
+    assert_eq!(versions(0), Vec::<String>::new());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Any finite figures, any instant: what goes in comes out bit for bit.
+    #[test]
+    fn rounds_and_times_round_trip_exactly(
+        p95 in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO,
+        ratio in proptest::num::f64::POSITIVE,
+        requests in any::<u64>(),
+        secs in -62_000_000_000i64..250_000_000_000i64,
+        nanos in 0i32..1_000_000_000,
+    ) {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let at = Timestamp::new(secs, nanos).unwrap();
+        let mut d = deployment("web", "production", "1", 0);
+        d.created_at = at;
+        let d = store.create_deployment(&d, &created(&d)).unwrap();
+        prop_assert_eq!(store.deployment(d.id).unwrap().unwrap().created_at, at);
+
+        let mut r = round(d.id, 1, Verdict::Pass);
+        r.at = at;
+        r.canary = metrics(requests, p95);
+        r.checks[1].bound = zion_core::spec::Bound::MaxRatioToBaseline(ratio);
+        store.record(&moved(&d, Phase::Progressing, 1), &[], std::slice::from_ref(&r)).unwrap();
+        prop_assert_eq!(store.rounds(d.id).unwrap(), vec![r]);
+    }
+}

@@ -1,0 +1,145 @@
+//! Durability and schema versions: reopened files hold everything; migrations
+//! run once; a database from a newer Zion is refused, untouched.
+
+use rusqlite::Connection;
+use zion_core::analysis::Verdict;
+use zion_core::deployment::Phase;
+use zion_core::spec::Role;
+use zion_store::{SCHEMA_VERSION, SqliteStore, Store, StoreError, StoredProcess, TokenRecord};
+
+use crate::support::{created, deployment, event, moved, open, round, t};
+
+fn user_version(path: &std::path::Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn everything_written_is_there_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = deployment("web", "production", "1.0.0", 0);
+    let token = TokenRecord {
+        name: "ci".into(),
+        role: Role::Deployer,
+        hash_hex: "ab".repeat(32),
+        github_login: Some("octocat".into()),
+        created_at: t(1),
+        revoked_at: None,
+    };
+    let process = StoredProcess {
+        pid: 4321,
+        start_ticks: 987_654_321,
+        service: "web".into(),
+        environment: "production".into(),
+        version: "1.0.0".into(),
+        port: 41_000,
+    };
+    let (stored, next, events, rounds) = {
+        let store = open(dir.path());
+        let stored = store.create_deployment(&d, &created(&d)).unwrap();
+        let next = moved(&stored, Phase::Progressing, 1);
+        let e = event(Phase::Pending, Phase::Progressing, 1, "started");
+        let r = round(stored.id, 1, Verdict::Pass);
+        store
+            .record(&next, std::slice::from_ref(&e), std::slice::from_ref(&r))
+            .unwrap();
+        store
+            .save_spec("services: []\n", &"0f".repeat(32), "admin", t(2))
+            .unwrap();
+        store.create_token(&token).unwrap();
+        store.record_process(&process).unwrap();
+        (stored, next, vec![created(&d), e], vec![r])
+    };
+
+    let store = open(dir.path());
+    assert_eq!(store.deployment(stored.id).unwrap(), Some(next.clone()));
+    assert_eq!(store.active_deployments().unwrap(), vec![next]);
+    assert_eq!(store.events(stored.id).unwrap(), events);
+    assert_eq!(store.rounds(stored.id).unwrap(), rounds);
+    let spec = store.latest_spec().unwrap().unwrap();
+    assert_eq!(
+        (spec.yaml.as_str(), spec.applied_at),
+        ("services: []\n", t(2))
+    );
+    assert_eq!(store.tokens().unwrap(), vec![token]);
+    assert_eq!(store.processes().unwrap(), vec![process]);
+    // The busy rule survives a restart too.
+    let again = deployment("web", "production", "2.0.0", 3);
+    assert!(matches!(
+        store.create_deployment(&again, &created(&again)),
+        Err(StoreError::TargetBusy { id, .. }) if id == stored.id
+    ));
+}
+
+#[test]
+fn the_file_is_in_wal_mode_and_migrated_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zion.db");
+    drop(SqliteStore::open(&path).unwrap());
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    let mode: String = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+
+    // Reopening finds nothing to apply (re-running CREATE TABLE would fail).
+    for _ in 0..3 {
+        let store = SqliteStore::open(&path).unwrap();
+        let d = deployment("web", "staging", "1", 0);
+        let d = store.create_deployment(&d, &created(&d)).unwrap();
+        store
+            .record(&moved(&d, Phase::Succeeded, 1), &[], &[])
+            .unwrap();
+    }
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.succeeded("web", "staging", 10).unwrap().len(), 3);
+}
+
+#[test]
+fn a_database_from_a_newer_zion_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zion.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let newer = SCHEMA_VERSION + 1;
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", newer)
+        .unwrap();
+
+    let err = SqliteStore::open(&path).unwrap_err();
+    match &err {
+        StoreError::TooNew { found, known, .. } => {
+            assert_eq!((*found, *known), (newer, SCHEMA_VERSION))
+        }
+        other => panic!("expected TooNew, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(message.contains("newer zion"), "{message}");
+    assert!(message.contains(&format!("version {newer}")), "{message}");
+    assert_eq!(user_version(&path), newer);
+}
+
+#[test]
+fn a_missing_folder_is_a_clear_open_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-folder").join("zion.db");
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("no-such-folder") && message.contains("writable"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zion.db");
+    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+    assert!(SqliteStore::open(&path).is_err());
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the SQLite store, on real files in temporary folders.
+
+mod concurrency;
+mod deployments;
+mod durability;
+mod records;
+mod support;
