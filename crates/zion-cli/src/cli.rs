@@ -137,15 +137,11 @@ pub enum Cmd {
         port: u16,
         #[arg(long)]
         version: String,
-        /// Share of requests answered with 500 (default: 0.3 for versions containing "faulty", else 0).
-        #[arg(long)]
-        error_rate: Option<f64>,
-        /// Added latency per request in ms (default: 40 for "faulty" versions, else 0).
-        #[arg(long)]
-        latency_ms: Option<u64>,
-        /// Exit with status 1 at start (a version that cannot start).
-        #[arg(long)]
-        fail_start: bool,
+        /// Misbehave when running VERSION: `VERSION:errors=0.3,latency=40ms,after=3s`
+        /// (a share of 500s and added latency, starting `after` the start),
+        /// or `VERSION:crash` (exit at start). Repeatable.
+        #[arg(long = "fault")]
+        faults: Vec<String>,
     },
 }
 

@@ -324,7 +324,8 @@ services:
   - name: {SERVICE}
     workload:
       process:
-        command: ["{exe}", "demo-app", "--port", "{{port}}", "--version", "{{version}}"]
+        command: ["{exe}", "demo-app", "--port", "{{port}}", "--version", "{{version}}",
+                  "--fault", "1.2.0-faulty:errors=0.3,latency=40ms"]
         replicas: 2
     health:
       http: /healthz

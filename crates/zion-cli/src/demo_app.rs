@@ -1,12 +1,14 @@
-//! A small HTTP service for the demo and the tests: answers its version,
-//! `/healthz`, and can be told to be faulty (a share of 500s and added
-//! latency), as a real service under test would be.
+//! A small HTTP service for the demo, the tests and the benchmarks: answers
+//! its version (body and `x-version` header) and `/healthz`, and can be told
+//! to misbehave when it runs a given version — a share of 500s, added
+//! latency, from some time after start, or a crash at start — as a real
+//! faulty release would.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -18,34 +20,75 @@ use hyper_util::rt::TokioIo;
 
 use crate::exit::Failure;
 
+/// How one version misbehaves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fault {
+    pub error_rate: f64,
+    pub latency: Duration,
+    pub after: Duration,
+    pub crash: bool,
+}
+
+/// Parses `VERSION:errors=0.3,latency=40ms,after=3s` or `VERSION:crash`;
+/// returns the fault if it names `version`.
+pub fn fault_for(specs: &[String], version: &str) -> Result<Option<Fault>, String> {
+    for spec in specs {
+        let (v, rest) = spec.rsplit_once(':').ok_or_else(|| {
+            format!(
+                "--fault `{spec}`: expected VERSION:errors=…,latency=…,after=… or VERSION:crash"
+            )
+        })?;
+        if v != version {
+            continue;
+        }
+        let mut f = Fault::default();
+        for part in rest.split(',').filter(|p| !p.is_empty()) {
+            let dur = |t: &str| {
+                zion_core::duration::parse_duration(t).map_err(|e| format!("--fault `{spec}`: {e}"))
+            };
+            match part.split_once('=') {
+                None if part == "crash" => f.crash = true,
+                Some(("errors", x)) => {
+                    f.error_rate = x
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|r| (0.0..=1.0).contains(r))
+                        .ok_or_else(|| {
+                            format!("--fault `{spec}`: errors must be a share in 0..=1")
+                        })?
+                }
+                Some(("latency", t)) => f.latency = dur(t)?,
+                Some(("after", t)) => f.after = dur(t)?,
+                _ => return Err(format!("--fault `{spec}`: unknown part `{part}`")),
+            }
+        }
+        return Ok(Some(f));
+    }
+    Ok(None)
+}
+
 struct Behaviour {
     version: String,
-    error_rate: f64,
-    latency: Duration,
-    served: AtomicU64,
+    fault: Fault,
+    started: Instant,
+    faulty_served: AtomicU64,
 }
 
 /// Serves until killed.
-pub async fn run(
-    port: u16,
-    version: String,
-    error_rate: Option<f64>,
-    latency_ms: Option<u64>,
-    fail_start: bool,
-) -> Result<(), Failure> {
-    if fail_start {
+pub async fn run(port: u16, version: String, faults: &[String]) -> Result<(), Failure> {
+    let fault = fault_for(faults, &version)
+        .map_err(Failure::usage)?
+        .unwrap_or_default();
+    if fault.crash {
         return Err(Failure::negative(format!(
-            "demo-app {version}: told to fail at start"
+            "demo-app {version}: crashing at start as told"
         )));
     }
-    let faulty = version.contains("faulty");
     let b = Arc::new(Behaviour {
-        error_rate: error_rate
-            .unwrap_or(if faulty { 0.3 } else { 0.0 })
-            .clamp(0.0, 1.0),
-        latency: Duration::from_millis(latency_ms.unwrap_or(if faulty { 40 } else { 0 })),
         version,
-        served: AtomicU64::new(0),
+        fault,
+        started: Instant::now(),
+        faulty_served: AtomicU64::new(0),
     });
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)
@@ -80,17 +123,50 @@ async fn answer(
     if req.uri().path() == "/healthz" {
         return Ok(reply(StatusCode::OK, "ok\n".into()));
     }
-    if !b.latency.is_zero() {
-        tokio::time::sleep(b.latency).await;
+    if b.started.elapsed() < b.fault.after {
+        return Ok(reply(StatusCode::OK, format!("hello from {}\n", b.version)));
+    }
+    if !b.fault.latency.is_zero() {
+        tokio::time::sleep(b.fault.latency).await;
     }
     // Deterministic interleave: exactly `error_rate` of requests fail.
-    let n = b.served.fetch_add(1, Ordering::Relaxed);
-    let fails = ((n + 1) as f64 * b.error_rate).floor() > (n as f64 * b.error_rate).floor();
-    if fails {
+    let rate = b.fault.error_rate;
+    let n = b.faulty_served.fetch_add(1, Ordering::Relaxed);
+    if ((n + 1) as f64 * rate).floor() > (n as f64 * rate).floor() {
         return Ok(reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("{} failed\n", b.version),
         ));
     }
     Ok(reply(StatusCode::OK, format!("hello from {}\n", b.version)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_name_a_version() {
+        let specs = vec![
+            "2.0:errors=0.5,after=3s".to_string(),
+            "3.0:crash".to_string(),
+        ];
+        assert_eq!(fault_for(&specs, "1.0").unwrap(), None);
+        let f = fault_for(&specs, "2.0").unwrap().unwrap();
+        assert_eq!(
+            (f.error_rate, f.after, f.crash),
+            (0.5, Duration::from_secs(3), false)
+        );
+        assert!(fault_for(&specs, "3.0").unwrap().unwrap().crash);
+        assert!(
+            fault_for(&["2.0:errors=2".into()], "2.0")
+                .unwrap_err()
+                .contains("0..=1")
+        );
+        assert!(
+            fault_for(&["2.0:boom".into()], "2.0")
+                .unwrap_err()
+                .contains("unknown part")
+        );
+    }
 }

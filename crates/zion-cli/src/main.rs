@@ -1,23 +1,9 @@
-//! `zion`: the command line of Zion — runs the control plane (`up`), talks
-//! to it over its API (deploy, status, get, promote…), validates specs
-//! (`lint`) and runs the guided demo. It holds no deployment logic of its
-//! own: that is `zion-core`'s, driven by `zion-server`.
-
-mod cli;
-mod client;
-mod commands;
-mod demo;
-mod demo_app;
-mod exit;
-mod render;
-mod wait;
+//! The `zion` binary: parses the command line and runs it (see the library).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-
-use crate::cli::{Cli, Cmd};
-use crate::exit::Failure;
+use zion_cli::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -32,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(zion_cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if !f.message.is_empty() {
@@ -40,47 +26,5 @@ fn main() -> ExitCode {
             }
             ExitCode::from(f.code)
         }
-    }
-}
-
-async fn run(cli: Cli) -> Result<(), Failure> {
-    let g = &cli.global;
-    match cli.command {
-        Cmd::Up => commands::up(g).await,
-        Cmd::Lint => commands::lint(g),
-        Cmd::Apply => commands::apply(g).await,
-        Cmd::Deploy {
-            service,
-            version,
-            env,
-            strategy,
-            kind,
-            wait,
-        } => commands::deploy(g, service, version, env, strategy, kind, wait).await,
-        Cmd::Status { service, env } => commands::status(g, service, env).await,
-        Cmd::Get { id } => commands::get(g, id).await,
-        Cmd::Promote { id, full } => commands::act(g, id, "promote", full).await,
-        Cmd::Pause { id } => commands::act(g, id, "pause", false).await,
-        Cmd::Resume { id } => commands::act(g, id, "resume", false).await,
-        Cmd::Abort { id } => commands::act(g, id, "abort", false).await,
-        Cmd::Rollback {
-            service,
-            env,
-            to,
-            wait,
-        } => commands::rollback(g, service, env, to, wait).await,
-        Cmd::History {
-            service,
-            env,
-            since,
-        } => commands::history(g, service, env, since).await,
-        Cmd::Demo { rps } => demo::run(g, rps).await,
-        Cmd::DemoApp {
-            port,
-            version,
-            error_rate,
-            latency_ms,
-            fail_start,
-        } => demo_app::run(port, version, error_rate, latency_ms, fail_start).await,
     }
 }

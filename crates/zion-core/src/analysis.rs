@@ -69,19 +69,34 @@ pub fn evaluate_check(
     let value = canary.value(metric);
     let baseline = stable.and_then(|s| s.value(metric));
     let (verdict, message) = match (check.bound, value) {
-        (_, None) => (Verdict::Inconclusive, format!("{metric}: no data for the canary")),
+        (_, None) => (
+            Verdict::Inconclusive,
+            format!("{metric}: no data for the canary"),
+        ),
         (Bound::Max(max), Some(v)) => {
             if v <= max {
-                (Verdict::Pass, format!("{metric} {} ≤ max {}", fmt(v), fmt(max)))
+                (
+                    Verdict::Pass,
+                    format!("{metric} {} ≤ max {}", fmt(v), fmt(max)),
+                )
             } else {
-                (Verdict::Fail, format!("{metric} {} > max {}", fmt(v), fmt(max)))
+                (
+                    Verdict::Fail,
+                    format!("{metric} {} > max {}", fmt(v), fmt(max)),
+                )
             }
         }
         (Bound::Min(min), Some(v)) => {
             if v >= min {
-                (Verdict::Pass, format!("{metric} {} ≥ min {}", fmt(v), fmt(min)))
+                (
+                    Verdict::Pass,
+                    format!("{metric} {} ≥ min {}", fmt(v), fmt(min)),
+                )
             } else {
-                (Verdict::Fail, format!("{metric} {} < min {}", fmt(v), fmt(min)))
+                (
+                    Verdict::Fail,
+                    format!("{metric} {} < min {}", fmt(v), fmt(min)),
+                )
             }
         }
         (Bound::MaxRatioToBaseline(ratio), Some(v)) => match baseline {
@@ -96,18 +111,35 @@ pub fn evaluate_check(
                 if v <= limit || v <= b {
                     (
                         Verdict::Pass,
-                        format!("{metric} {} ≤ {ratio}× baseline {} ({})", fmt(v), fmt(b), fmt(limit)),
+                        format!(
+                            "{metric} {} ≤ {ratio}× baseline {} ({})",
+                            fmt(v),
+                            fmt(b),
+                            fmt(limit)
+                        ),
                     )
                 } else {
                     (
                         Verdict::Fail,
-                        format!("{metric} {} > {ratio}× baseline {} ({})", fmt(v), fmt(b), fmt(limit)),
+                        format!(
+                            "{metric} {} > {ratio}× baseline {} ({})",
+                            fmt(v),
+                            fmt(b),
+                            fmt(limit)
+                        ),
                     )
                 }
             }
         },
     };
-    CheckResult { metric, bound: check.bound, canary: value, baseline, verdict, message }
+    CheckResult {
+        metric,
+        bound: check.bound,
+        canary: value,
+        baseline,
+        verdict,
+        message,
+    }
 }
 
 /// Combines check verdicts: any fail fails; otherwise any inconclusive is

@@ -147,7 +147,10 @@ impl Plan {
                 .canary
                 .steps
                 .iter()
-                .map(|s| PlanStep { weight: s.weight.unwrap_or(0), pause: s.pause })
+                .map(|s| PlanStep {
+                    weight: s.weight.unwrap_or(0),
+                    pause: s.pause,
+                })
                 .collect(),
             ..Plan::direct(service)
         }

@@ -40,7 +40,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Formats a duration the way the spec writes it (largest exact unit).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    for (unit, per) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, per) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
         if ms >= per && ms % per == 0 {
             return format!("{}{unit}", ms / per);
         }
@@ -98,7 +103,11 @@ mod tests {
     #[test]
     fn rejects_bad_text_with_a_hint() {
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
-        assert!(parse_duration("5 minutes").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_duration("5 minutes")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
         assert!(parse_duration("s").unwrap_err().contains("whole number"));
         assert!(parse_duration("1.5s").unwrap_err().contains("unknown unit"));
     }

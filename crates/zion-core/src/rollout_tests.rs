@@ -15,7 +15,10 @@ fn plan(steps: &[(u8, Option<u64>)]) -> Plan {
     Plan {
         steps: steps
             .iter()
-            .map(|&(weight, pause)| PlanStep { weight, pause: pause.map(Duration::from_secs) })
+            .map(|&(weight, pause)| PlanStep {
+                weight,
+                pause: pause.map(Duration::from_secs),
+            })
             .collect(),
         replicas: 2,
         start_timeout: Duration::from_secs(60),
@@ -101,9 +104,15 @@ fn check_outcome(before: &Deployment, out: &Outcome) {
     let moved = before.phase != after.phase
         || before.step != after.step
         || before.canary_weight != after.canary_weight;
-    assert!(!moved || !out.events.is_empty(), "a change without an event: {before:?} -> {after:?}");
+    assert!(
+        !moved || !out.events.is_empty(),
+        "a change without an event: {before:?} -> {after:?}"
+    );
     for e in &out.events {
-        assert!(!e.actor.is_empty() && !e.reason.is_empty(), "event without cause: {e:?}");
+        assert!(
+            !e.actor.is_empty() && !e.reason.is_empty(),
+            "event without cause: {e:?}"
+        );
     }
     assert!(after.canary_weight <= 100);
     if out.changed() {
@@ -113,12 +122,21 @@ fn check_outcome(before: &Deployment, out: &Outcome) {
 
 #[test]
 fn good_canary_walks_every_step_then_succeeds() {
-    let mut d = deployment(Some("1.0"), plan(&[(5, Some(30)), (25, Some(30)), (50, Some(60)), (100, None)]));
+    let mut d = deployment(
+        Some("1.0"),
+        plan(&[(5, Some(30)), (25, Some(30)), (50, Some(60)), (100, None)]),
+    );
     d = run(&d, &good(), t(0));
     assert_eq!(d.phase, Phase::Progressing);
     assert_eq!(d.started_at, Some(t(0)));
     // Not healthy yet: nothing moves.
-    let starting = Observations { canary: Some(VersionObservation { running: true, ..Default::default() }), ..good() };
+    let starting = Observations {
+        canary: Some(VersionObservation {
+            running: true,
+            ..Default::default()
+        }),
+        ..good()
+    };
     d = run(&d, &starting, t(1));
     assert_eq!((d.step, d.canary_weight), (None, 0));
     d = run(&d, &good(), t(2));
@@ -170,9 +188,15 @@ fn version_that_never_becomes_healthy_fails_without_moving_traffic() {
     assert_eq!(d.phase, Phase::Failed);
     assert_eq!(d.canary_weight, 0);
     let reason = d.reason.clone().unwrap();
-    assert!(reason.contains("did not become healthy within 1m") && reason.contains("connection refused"), "{reason}");
+    assert!(
+        reason.contains("did not become healthy within 1m")
+            && reason.contains("connection refused"),
+        "{reason}"
+    );
     let actions = desired_target(Some("1.0"), 2, None, &["1.0".into(), "2.0".into()]);
-    assert!(actions.contains(&Action::StopVersion { version: "2.0".into() }));
+    assert!(actions.contains(&Action::StopVersion {
+        version: "2.0".into()
+    }));
 }
 
 #[test]
@@ -189,15 +213,27 @@ fn high_error_rate_rolls_back_at_once_and_ends_at_weight_zero() {
     assert_eq!(
         actions,
         vec![
-            Action::StartVersion { version: "1.0".into(), replicas: 2 },
-            Action::SetTraffic { stable: Some("1.0".into()), canary: None, canary_weight: 0 },
-            Action::StopVersion { version: "2.0".into() },
+            Action::StartVersion {
+                version: "1.0".into(),
+                replicas: 2
+            },
+            Action::SetTraffic {
+                stable: Some("1.0".into()),
+                canary: None,
+                canary_weight: 0
+            },
+            Action::StopVersion {
+                version: "2.0".into()
+            },
         ]
     );
     // Still running: stays rolling back.
     d = run(&d, &bad(), t(7));
     assert_eq!(d.phase, Phase::RollingBack);
-    let stopped = Observations { canary: None, stable: good().stable };
+    let stopped = Observations {
+        canary: None,
+        stable: good().stable,
+    };
     d = run(&d, &stopped, t(8));
     assert_eq!(d.phase, Phase::RolledBack);
     assert_eq!(d.finished_at, Some(t(8)));
@@ -209,15 +245,25 @@ fn failed_rounds_roll_back_at_the_failure_limit_and_a_pass_resets_the_count() {
     d = run(&d, &good(), t(0));
     d = run(&d, &good(), t(1));
     // 3% errors: fails error_rate max 0.01 but is below the immediate 5%.
-    let meh = Observations { canary: Some(healthy(metrics(100, 3, 10.0))), ..good() };
+    let meh = Observations {
+        canary: Some(healthy(metrics(100, 3, 10.0))),
+        ..good()
+    };
     d = run(&d, &meh, t(6));
-    assert_eq!((d.phase, d.progress.consecutive_failures), (Phase::Progressing, 1));
+    assert_eq!(
+        (d.phase, d.progress.consecutive_failures),
+        (Phase::Progressing, 1)
+    );
     d = run(&d, &good(), t(11));
     assert_eq!(d.progress.consecutive_failures, 0);
     d = run(&d, &meh, t(16));
     d = run(&d, &meh, t(21));
     assert_eq!(d.phase, Phase::RollingBack);
-    assert!(d.reason.unwrap().contains("2 consecutive failed analysis rounds"));
+    assert!(
+        d.reason
+            .unwrap()
+            .contains("2 consecutive failed analysis rounds")
+    );
 }
 
 #[test]
@@ -225,11 +271,18 @@ fn slow_canary_fails_the_baseline_ratio() {
     let mut d = deployment(Some("1.0"), plan(&[(50, Some(300)), (100, None)]));
     d = run(&d, &good(), t(0));
     d = run(&d, &good(), t(1));
-    let slow = Observations { canary: Some(healthy(metrics(100, 0, 13.0))), ..good() };
+    let slow = Observations {
+        canary: Some(healthy(metrics(100, 0, 13.0))),
+        ..good()
+    };
     let out = step(&d, &slow, t(6));
     let round = &out.rounds[0];
     assert_eq!(round.verdict, Verdict::Fail);
-    let p95 = round.checks.iter().find(|c| c.metric == Metric::LatencyP95).unwrap();
+    let p95 = round
+        .checks
+        .iter()
+        .find(|c| c.metric == Metric::LatencyP95)
+        .unwrap();
     assert_eq!((p95.canary, p95.baseline), (Some(13.0), Some(10.0)));
 }
 
@@ -253,7 +306,10 @@ fn low_traffic_is_inconclusive_and_holds_the_step() {
     let mut d = deployment(Some("1.0"), plan(&[(5, Some(10)), (100, None)]));
     d = run(&d, &good(), t(0));
     d = run(&d, &good(), t(1));
-    let quiet = Observations { canary: Some(healthy(metrics(3, 3, 10.0))), ..good() };
+    let quiet = Observations {
+        canary: Some(healthy(metrics(3, 3, 10.0))),
+        ..good()
+    };
     for s in 2..60 {
         d = run(&d, &quiet, t(s));
     }
@@ -285,14 +341,21 @@ fn pause_holds_the_step_and_resume_continues_the_clock() {
     let mut d = deployment(Some("1.0"), plan(&[(5, Some(30)), (100, None)]));
     d = run(&d, &good(), t(0));
     d = run(&d, &good(), t(1));
-    d = command(&d, Command::Pause, "carol", t(11)).unwrap().deployment;
+    d = command(&d, Command::Pause, "carol", t(11))
+        .unwrap()
+        .deployment;
     assert_eq!(d.phase, Phase::Paused);
-    assert_eq!(command(&d, Command::Pause, "carol", t(12)).unwrap_err(), CommandError::AlreadyPaused { id: 7 });
+    assert_eq!(
+        command(&d, Command::Pause, "carol", t(12)).unwrap_err(),
+        CommandError::AlreadyPaused { id: 7 }
+    );
     for s in 12..100 {
         d = run(&d, &good(), t(s));
     }
     assert_eq!((d.phase, d.step), (Phase::Paused, Some(0)));
-    d = command(&d, Command::Resume, "carol", t(100)).unwrap().deployment;
+    d = command(&d, Command::Resume, "carol", t(100))
+        .unwrap()
+        .deployment;
     // 10 s were held before the pause; 20 s remain.
     for s in 101..119 {
         d = run(&d, &good(), t(s));
@@ -309,31 +372,44 @@ fn paused_canary_still_rolls_back_on_failure() {
     let mut d = deployment(Some("1.0"), plan(&[(5, Some(30)), (100, None)]));
     d = run(&d, &good(), t(0));
     d = run(&d, &good(), t(1));
-    d = command(&d, Command::Pause, "carol", t(2)).unwrap().deployment;
+    d = command(&d, Command::Pause, "carol", t(2))
+        .unwrap()
+        .deployment;
     d = run(&d, &bad(), t(7));
     assert_eq!(d.phase, Phase::RollingBack);
 }
 
 #[test]
 fn promote_full_needs_a_ready_version_and_names_the_principal() {
-    let mut d = deployment(Some("1.0"), plan(&[(5, Some(30)), (50, Some(30)), (100, None)]));
+    let mut d = deployment(
+        Some("1.0"),
+        plan(&[(5, Some(30)), (50, Some(30)), (100, None)]),
+    );
     d = run(&d, &good(), t(0));
     assert_eq!(
         command(&d, Command::PromoteFull, "dave", t(1)).unwrap_err(),
-        CommandError::NotReady { id: 7, version: "2.0".into() }
+        CommandError::NotReady {
+            id: 7,
+            version: "2.0".into()
+        }
     );
     d = run(&d, &good(), t(1));
     let out = command(&d, Command::PromoteFull, "dave", t(2)).unwrap();
     check_outcome(&d, &out);
     let e = out.events.last().unwrap();
-    assert_eq!((e.to_phase, e.actor.as_str(), e.canary_weight), (Phase::Succeeded, "dave", 100));
+    assert_eq!(
+        (e.to_phase, e.actor.as_str(), e.canary_weight),
+        (Phase::Succeeded, "dave", 100)
+    );
     assert!(e.reason.contains("skipping steps 2–3"), "{}", e.reason);
 }
 
 #[test]
 fn abort_rolls_back_and_cancel_before_start() {
     let d0 = deployment(Some("1.0"), plan(&[(5, Some(30)), (100, None)]));
-    let cancelled = command(&d0, Command::Abort, "erin", t(0)).unwrap().deployment;
+    let cancelled = command(&d0, Command::Abort, "erin", t(0))
+        .unwrap()
+        .deployment;
     assert_eq!(cancelled.phase, Phase::Cancelled);
     let mut d = run(&d0, &good(), t(0));
     d = run(&d, &good(), t(1));
@@ -345,7 +421,10 @@ fn abort_rolls_back_and_cancel_before_start() {
     assert_eq!(done.phase, Phase::RolledBack);
     assert!(matches!(
         command(&done, Command::Abort, "erin", t(4)),
-        Err(CommandError::Terminal { phase: Phase::RolledBack, .. })
+        Err(CommandError::Terminal {
+            phase: Phase::RolledBack,
+            ..
+        })
     ));
 }
 
@@ -356,14 +435,24 @@ fn desired_target_routes_by_phase() {
     assert_eq!(
         desired_target(Some("1.0"), 2, Some(&d), &["1.0".into()]),
         vec![
-            Action::StartVersion { version: "1.0".into(), replicas: 2 },
-            Action::SetTraffic { stable: Some("1.0".into()), canary: None, canary_weight: 0 },
+            Action::StartVersion {
+                version: "1.0".into(),
+                replicas: 2
+            },
+            Action::SetTraffic {
+                stable: Some("1.0".into()),
+                canary: None,
+                canary_weight: 0
+            },
         ]
     );
     d = run(&d, &good(), t(0));
     // Starting: the new version runs but gets no traffic yet.
     let starting = desired_target(Some("1.0"), 2, Some(&d), &[]);
-    assert!(starting.contains(&Action::StartVersion { version: "2.0".into(), replicas: 2 }));
+    assert!(starting.contains(&Action::StartVersion {
+        version: "2.0".into(),
+        replicas: 2
+    }));
     assert!(starting.contains(&Action::SetTraffic {
         stable: Some("1.0".into()),
         canary: Some("2.0".into()),
@@ -376,14 +465,27 @@ fn desired_target_routes_by_phase() {
         canary: Some("2.0".into()),
         canary_weight: 5
     }));
-    assert_eq!(split.last(), Some(&Action::StopVersion { version: "0.9".into() }));
+    assert_eq!(
+        split.last(),
+        Some(&Action::StopVersion {
+            version: "0.9".into()
+        })
+    );
 }
 
 // ---- properties ----
 
 #[derive(Debug, Clone)]
 enum Input {
-    Observe { advance: u8, requests: u64, error_pct: u8, p95: u8, probe_failures: u8, ready: bool, running: bool },
+    Observe {
+        advance: u8,
+        requests: u64,
+        error_pct: u8,
+        p95: u8,
+        probe_failures: u8,
+        ready: bool,
+        running: bool,
+    },
     Cmd(Command),
 }
 
@@ -408,9 +510,8 @@ fn steps_strategy() -> impl Strategy<Value = Vec<(u8, Option<u64>)>> {
         let mut weights: Vec<u8> = ws.into_iter().collect();
         weights.push(100);
         let n = weights.len();
-        proptest::collection::vec(proptest::option::weighted(0.8, 1u64..40), n).prop_map(move |pauses| {
-            weights.iter().copied().zip(pauses).collect::<Vec<_>>()
-        })
+        proptest::collection::vec(proptest::option::weighted(0.8, 1u64..40), n)
+            .prop_map(move |pauses| weights.iter().copied().zip(pauses).collect::<Vec<_>>())
     })
 }
 

@@ -278,6 +278,8 @@ async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, Ap
                     "replicas": st.as_ref().map(|s| s.desired),
                     "ready": st.as_ref().map(|s| s.ready),
                     "restarts": st.as_ref().map(|s| s.replicas.iter().map(|r| r.restarts).sum::<u32>()),
+                    "pids": st.as_ref().map(|s| s.replicas.iter().filter_map(|r| r.pid).collect::<Vec<_>>()),
+                    "ports": st.as_ref().map(|s| s.replicas.iter().map(|r| r.port).collect::<Vec<_>>()),
                     "cpu_percent": st.as_ref().and_then(|s| s.cpu_percent),
                     "memory_mb": st.as_ref().and_then(|s| s.memory_mb),
                     "requests": requests,

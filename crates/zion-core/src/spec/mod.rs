@@ -3,6 +3,7 @@
 mod model;
 mod raw;
 mod validate;
+mod windows;
 
 pub use model::*;
 pub use validate::{SpecError, SpecErrors, parse_spec, summary};

@@ -291,9 +291,18 @@ impl AnalysisSpec {
     /// The seed's promotion criteria, used when a service lists no checks.
     pub fn default_checks() -> Vec<Check> {
         vec![
-            Check { metric: Metric::ErrorRate, bound: Bound::Max(0.01) },
-            Check { metric: Metric::LatencyP95, bound: Bound::MaxRatioToBaseline(1.2) },
-            Check { metric: Metric::Health, bound: Bound::Min(0.95) },
+            Check {
+                metric: Metric::ErrorRate,
+                bound: Bound::Max(0.01),
+            },
+            Check {
+                metric: Metric::LatencyP95,
+                bound: Bound::MaxRatioToBaseline(1.2),
+            },
+            Check {
+                metric: Metric::Health,
+                bound: Bound::Min(0.95),
+            },
         ]
     }
 }

@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 /// One raw parse failure: the serde path (may be empty) and the parser's
 /// message with its line and column.
@@ -36,15 +36,60 @@ pub(super) fn parse(yaml: &str) -> Result<RawSpec, ParseFailure> {
     match parsed {
         Ok(spec) => Ok(spec.unwrap_or_default()),
         Err(err) => {
-            let path = failed_path.filter(|p| p != ".").unwrap_or_default();
-            Err(ParseFailure { path, message: describe(&err) })
+            // serde_path_to_error writes `.` for the root and `?` for a key it
+            // could not read; neither helps a reader.
+            let path = failed_path
+                .map(|p| {
+                    p.split('.')
+                        .filter(|s| *s != "?" && !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(".")
+                })
+                .unwrap_or_default();
+            Err(ParseFailure {
+                path,
+                message: describe(&err),
+            })
         }
     }
 }
 
+/// The parser's terse messages, said the way a spec author thinks.
+const REWORDED: &[(&str, &str)] = &[
+    ("invalid i64", "expected a whole number"),
+    ("invalid u64", "expected a whole number"),
+    ("invalid floating point", "expected a number such as 0.5"),
+    ("invalid boolean", "expected true or false"),
+    ("expected sequence start", "expected a list, e.g. `[a, b]`"),
+    (
+        "expected mapping start",
+        "expected a mapping, e.g. `{ key: value }`",
+    ),
+    (
+        "expected string scalar",
+        "expected a single value, not a list or a mapping",
+    ),
+    (
+        "cannot deserialize null into string; use Option<String>",
+        "expected a value, found nothing (null)",
+    ),
+];
+
 fn describe(err: &serde_saphyr::Error) -> String {
     let err = err.without_snippet();
     let mut text = err.to_string();
+    for (terse, plain) in REWORDED {
+        if let Some(rest) = text.strip_prefix(terse) {
+            text = format!("{plain}{rest}");
+            break;
+        }
+    }
+    if let Some(rest) = text.strip_prefix("duplicate mapping key: ")
+        && let Some((key, position)) =
+            rest.split_once(", set DuplicateKeyPolicy in Options if acceptable")
+    {
+        text = format!("duplicate key `{key}`: each key may appear only once{position}");
+    }
     // The plain rendering may already carry a position; add one only when
     // it does not, so the user always gets a line and column.
     if let Some(loc) = err.location()
@@ -180,7 +225,14 @@ pub(super) mod keys {
     ];
     pub const WORKLOAD: &[&str] = &["process"];
     pub const PROCESS: &[&str] = &["command", "workdir", "env", "replicas", "artifact"];
-    pub const HEALTH: &[&str] = &["http", "tcp", "exec", "interval", "timeout", "start_timeout"];
+    pub const HEALTH: &[&str] = &[
+        "http",
+        "tcp",
+        "exec",
+        "interval",
+        "timeout",
+        "start_timeout",
+    ];
     pub const TARGET: &[&str] = &["listen", "preview"];
     pub const CANARY: &[&str] = &["steps", "sticky"];
     pub const STEP: &[&str] = &["weight", "mirror", "pause", "match"];
@@ -424,7 +476,10 @@ mod tests {
         let server = raw.server.unwrap();
         assert_eq!(server.listen.unwrap().0, "8080");
         assert_eq!(server.data_dir.unwrap().0, "1.10");
-        assert_eq!(raw.environments.unwrap()[0].name.as_ref().unwrap().0, "true");
+        assert_eq!(
+            raw.environments.unwrap()[0].name.as_ref().unwrap().0,
+            "true"
+        );
     }
 
     #[test]
@@ -480,10 +535,29 @@ mod tests {
 
     #[test]
     fn type_error_carries_path_and_position() {
-        let err = parse("services:\n  - name: web\n    workload:\n      process:\n        replicas: two\n")
-            .unwrap_err();
+        let err = parse(
+            "services:\n  - name: web\n    workload:\n      process:\n        replicas: two\n",
+        )
+        .unwrap_err();
         assert_eq!(err.path, "services[0].workload.process.replicas");
+        assert!(
+            err.message.starts_with("expected a whole number"),
+            "{}",
+            err.message
+        );
         assert!(err.message.contains("line 5"), "{}", err.message);
+    }
+
+    #[test]
+    fn list_where_a_value_belongs_is_a_type_error() {
+        let err = parse("environments:\n  - name: a\n    requires: staging\n").unwrap_err();
+        assert_eq!(err.path, "environments[0].requires");
+        assert!(
+            err.message.starts_with("expected a list"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("line 3, column"), "{}", err.message);
     }
 
     #[test]
@@ -494,69 +568,105 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_refused() {
-        let err = parse("server: { listen: a }\nserver: { listen: b }\n").unwrap_err();
-        assert!(err.message.to_lowercase().contains("duplicate"), "{}", err.message);
+        let err = parse("environments:\n  - name: a\n    name: b\n").unwrap_err();
+        assert_eq!(err.path, "environments[0]");
+        assert!(
+            err.message.starts_with("duplicate key `name`"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("line 3"), "{}", err.message);
+    }
+
+    fn unknown_keys_of<T: for<'de> Deserialize<'de>>(
+        keys: &[&str],
+        unknown: impl Fn(T) -> Unknown,
+    ) -> Vec<String> {
+        // Every listed key set to null, plus one key no struct has.
+        let mut yaml: String = keys.iter().map(|k| format!("{k}: ~\n")).collect();
+        yaml.push_str("not_a_key: 1\n");
+        let value: T = serde_saphyr::from_str(&yaml).unwrap();
+        unknown(value).0
     }
 
     #[test]
-    fn every_listed_key_is_accepted() {
-        // A key listed in `keys` but missing from its struct would show up as
-        // unknown here.
-        let yaml = r#"
-server: { listen: 127.0.0.1:7070, data_dir: .zion }
-environments:
-  - name: prod
-    requires: []
-    approvals: { required: 1, roles: [admin], prevent_self_approval: true, timeout: 1h }
-    windows:
-      timezone: UTC
-      allow: ["daily 00:00-24:00"]
-      freeze: [{ from: 2026-01-01T00:00:00Z, to: 2026-01-02T00:00:00Z, reason: r }]
-    checks: []
-services:
-  - name: web
-    depends_on: []
-    workload: { process: { command: [x], workdir: ., env: {}, replicas: 1, artifact: a } }
-    health: { http: /, tcp: true, exec: [x], interval: 1s, timeout: 1s, start_timeout: 1s }
-    targets: { prod: { listen: 127.0.0.1:1, preview: 127.0.0.1:2 } }
-    strategy: canary
-    canary:
-      sticky: false
-      steps: [{ weight: 1, mirror: 1, pause: 1s, match: [{ header: a, cookie: b, equals: c, regex: d }] }]
-    blue_green: { scale_down_delay: 1s, auto_promotion: 1s }
-    rolling: { batch: 1 }
-    analysis:
-      interval: 1s
-      failure_limit: 1
-      min_requests: 1
-      checks: [{ metric: cpu, max: 1, min: 1, max_ratio_to_baseline: 1 }]
-"#;
-        let raw = parse(yaml).unwrap();
-        let mut unknown = raw.unknown.0.clone();
-        unknown.extend(raw.server.unwrap().unknown.0);
-        let env = &raw.environments.unwrap()[0];
-        unknown.extend(env.unknown.0.clone());
-        unknown.extend(env.approvals.clone().unwrap().unknown.0);
-        let windows = env.windows.clone().unwrap();
-        unknown.extend(windows.unknown.0);
-        unknown.extend(windows.freeze.unwrap()[0].unknown.0.clone());
-        let svc = raw.services.unwrap()[0].clone();
-        unknown.extend(svc.unknown.0);
-        let workload = svc.workload.unwrap();
-        unknown.extend(workload.unknown.0);
-        unknown.extend(workload.process.unwrap().unknown.0);
-        unknown.extend(svc.health.unwrap().unknown.0);
-        unknown.extend(svc.targets.unwrap().0[0].1.unknown.0.clone());
-        let canary = svc.canary.unwrap();
-        unknown.extend(canary.unknown.0);
-        let step = canary.steps.unwrap()[0].clone();
-        unknown.extend(step.unknown.0);
-        unknown.extend(step.matches.unwrap()[0].unknown.0.clone());
-        unknown.extend(svc.blue_green.unwrap().unknown.0);
-        unknown.extend(svc.rolling.unwrap().unknown.0);
-        let analysis = svc.analysis.unwrap();
-        unknown.extend(analysis.unknown.0);
-        unknown.extend(analysis.checks.unwrap()[0].unknown.0.clone());
-        assert!(unknown.is_empty(), "{unknown:?}");
+    fn every_listed_key_is_a_field() {
+        let cases: Vec<(&str, Vec<String>)> = vec![
+            (
+                "spec",
+                unknown_keys_of::<RawSpec>(keys::SPEC, |r| r.unknown),
+            ),
+            (
+                "server",
+                unknown_keys_of::<RawServer>(keys::SERVER, |r| r.unknown),
+            ),
+            (
+                "env",
+                unknown_keys_of::<RawEnvironment>(keys::ENVIRONMENT, |r| r.unknown),
+            ),
+            (
+                "approvals",
+                unknown_keys_of::<RawApprovals>(keys::APPROVALS, |r| r.unknown),
+            ),
+            (
+                "windows",
+                unknown_keys_of::<RawWindows>(keys::WINDOWS, |r| r.unknown),
+            ),
+            (
+                "freeze",
+                unknown_keys_of::<RawFreeze>(keys::FREEZE, |r| r.unknown),
+            ),
+            (
+                "service",
+                unknown_keys_of::<RawService>(keys::SERVICE, |r| r.unknown),
+            ),
+            (
+                "workload",
+                unknown_keys_of::<RawWorkload>(keys::WORKLOAD, |r| r.unknown),
+            ),
+            (
+                "process",
+                unknown_keys_of::<RawProcess>(keys::PROCESS, |r| r.unknown),
+            ),
+            (
+                "health",
+                unknown_keys_of::<RawHealth>(keys::HEALTH, |r| r.unknown),
+            ),
+            (
+                "target",
+                unknown_keys_of::<RawTarget>(keys::TARGET, |r| r.unknown),
+            ),
+            (
+                "canary",
+                unknown_keys_of::<RawCanary>(keys::CANARY, |r| r.unknown),
+            ),
+            (
+                "step",
+                unknown_keys_of::<RawStep>(keys::STEP, |r| r.unknown),
+            ),
+            (
+                "match",
+                unknown_keys_of::<RawMatch>(keys::MATCH, |r| r.unknown),
+            ),
+            (
+                "blue_green",
+                unknown_keys_of::<RawBlueGreen>(keys::BLUE_GREEN, |r| r.unknown),
+            ),
+            (
+                "rolling",
+                unknown_keys_of::<RawRolling>(keys::ROLLING, |r| r.unknown),
+            ),
+            (
+                "analysis",
+                unknown_keys_of::<RawAnalysis>(keys::ANALYSIS, |r| r.unknown),
+            ),
+            (
+                "check",
+                unknown_keys_of::<RawCheck>(keys::CHECK, |r| r.unknown),
+            ),
+        ];
+        for (what, unknown) in cases {
+            assert_eq!(unknown, vec!["not_a_key"], "{what}");
+        }
     }
 }

@@ -1,33 +1,2998 @@
-//! Validation (being written).
-use super::Spec;
+//! Validation: turns the raw spec into the checked model. Every mistake is
+//! collected with its path (`services[0].canary.steps[2].weight`) and a
+//! message saying what is wrong and how to fix it; validation never stops at
+//! the first one. Defaults documented on the model are applied here.
 
-/// One spec error: `path: message`.
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::raw::{
+    self, RawAnalysis, RawApprovals, RawBlueGreen, RawCanary, RawCheck, RawEnvironment, RawFreeze,
+    RawHealth, RawMatch, RawProcess, RawRolling, RawServer, RawService, RawSpec, RawStep,
+    RawWindows, Targets, Text, Unknown, keys,
+};
+use super::{
+    AllowWindow, AnalysisSpec, ApprovalsSpec, Batch, BlueGreenSpec, Bound, CanarySpec, CanaryStep,
+    Check, EnvironmentSpec, FreezeSpec, HealthSpec, MatchRule, PreCheck, Probe, ProcessSpec, Role,
+    RollingSpec, ServerSpec, ServiceSpec, Spec, Strategy, TargetSpec, WindowsSpec, WorkloadSpec,
+};
+use crate::duration::{format_duration, parse_duration};
+use crate::metrics::Metric;
+
+/// One spec error: where (`services[0].canary.steps[2].weight`) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
+    /// Dotted path of the offending key; empty when the document as a whole
+    /// is at fault.
     pub path: String,
+    /// What is wrong and how to fix it.
     pub message: String,
 }
 
-/// All errors of a spec.
+impl std::fmt::Display for SpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// Every error of a spec, in document order; never empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecErrors(pub Vec<SpecError>);
 
+impl SpecErrors {
+    /// The errors, in document order.
+    pub fn iter(&self) -> std::slice::Iter<'_, SpecError> {
+        self.0.iter()
+    }
+
+    /// True when some error is at `path`.
+    pub fn has_path(&self, path: &str) -> bool {
+        self.0.iter().any(|e| e.path == path)
+    }
+}
+
 impl std::fmt::Display for SpecErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for e in &self.0 {
-            writeln!(f, "{}: {}", e.path, e.message)?;
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
         }
         Ok(())
     }
 }
+
 impl std::error::Error for SpecErrors {}
 
-/// Parses and validates a spec.
-pub fn parse_spec(_yaml: &str) -> Result<Spec, SpecErrors> {
-    Err(SpecErrors(vec![SpecError { path: String::new(), message: "not yet".into() }]))
+/// Parses and validates a `zion.yaml`. A YAML syntax or type error stops
+/// parsing and is the only error returned (with its path and line/column);
+/// otherwise every semantic mistake is reported at once.
+pub fn parse_spec(yaml: &str) -> Result<Spec, SpecErrors> {
+    let raw = raw::parse(yaml).map_err(|failure| {
+        SpecErrors(vec![SpecError {
+            path: failure.path,
+            message: failure.message,
+        }])
+    })?;
+    validate(&raw)
 }
 
-/// One-screen summary.
-pub fn summary(_spec: &Spec) -> String {
-    String::new()
+// Defaults, as documented on the model.
+const DEFAULT_SERVER_LISTEN: &str = "127.0.0.1:7070";
+const DEFAULT_DATA_DIR: &str = ".zion";
+const DEFAULT_REPLICAS: u32 = 1;
+const MAX_REPLICAS: i64 = 64;
+const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_millis(500);
+const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_SCALE_DOWN_DELAY: Duration = Duration::from_secs(30);
+const DEFAULT_BATCH: Batch = Batch::Percent(33);
+const DEFAULT_ANALYSIS_INTERVAL: Duration = Duration::from_secs(5);
+const DEFAULT_FAILURE_LIMIT: u32 = 2;
+const DEFAULT_MIN_REQUESTS: u64 = 20;
+/// An `approvals:` block that does not say how many means one.
+const DEFAULT_REQUIRED_APPROVALS: u32 = 1;
+const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+const DEFAULT_TIMEZONE: &str = "UTC";
+
+fn default_canary_steps() -> Vec<CanaryStep> {
+    let step = |weight: u8, pause: Option<u64>| CanaryStep {
+        weight: Some(weight),
+        mirror: None,
+        pause: pause.map(Duration::from_secs),
+        matches: Vec::new(),
+    };
+    vec![
+        step(5, Some(30)),
+        step(25, Some(30)),
+        step(50, Some(60)),
+        step(100, None),
+    ]
+}
+
+const ROLES: [(&str, Role); 4] = [
+    ("viewer", Role::Viewer),
+    ("deployer", Role::Deployer),
+    ("approver", Role::Approver),
+    ("admin", Role::Admin),
+];
+
+const PRE_CHECKS: [(&str, PreCheck); 5] = [
+    ("deployment_window", PreCheck::DeploymentWindow),
+    ("no_open_incident", PreCheck::NoOpenIncident),
+    ("service_health", PreCheck::ServiceHealth),
+    ("dependencies", PreCheck::Dependencies),
+    ("artifact", PreCheck::Artifact),
+];
+
+const STRATEGIES: [(&str, Strategy); 3] = [
+    ("canary", Strategy::Canary),
+    ("blue_green", Strategy::BlueGreen),
+    ("rolling", Strategy::Rolling),
+];
+
+/// Environment variables Zion sets for every replica itself.
+const RESERVED_ENV: [&str; 2] = ["PORT", "ZION_VERSION"];
+
+/// The errors found so far, plus every listener address for the final
+/// uniqueness check.
+#[derive(Default)]
+struct Report {
+    errors: Vec<SpecError>,
+    listeners: Vec<(String, SocketAddr)>,
+}
+
+fn at(base: &str, key: &str) -> String {
+    if base.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{base}.{key}")
+    }
+}
+
+fn text(t: Option<&Text>) -> Option<&str> {
+    t.map(Text::as_str)
+}
+
+impl Report {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(SpecError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn unknown(&mut self, base: &str, unknown: &Unknown, allowed: &[&str]) {
+        for key in &unknown.0 {
+            let hint = match suggest(key, allowed.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`? "),
+                None => String::new(),
+            };
+            self.add(
+                at(base, key),
+                format!(
+                    "unknown key; {hint}keys allowed here: {}",
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// A duration, or `default` when absent; must be > 0 when `positive`.
+    fn duration(
+        &mut self,
+        path: &str,
+        value: Option<&Text>,
+        default: Duration,
+        positive: bool,
+    ) -> Duration {
+        self.opt_duration(path, value, positive).unwrap_or(default)
+    }
+
+    fn opt_duration(
+        &mut self,
+        path: &str,
+        value: Option<&Text>,
+        positive: bool,
+    ) -> Option<Duration> {
+        let value = value?;
+        match parse_duration(value.as_str()) {
+            Ok(d) if positive && d.is_zero() => {
+                self.add(
+                    path,
+                    format!("`{value}` is zero: give a duration above 0, e.g. 1s"),
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(message) => {
+                self.add(path, message);
+                None
+            }
+        }
+    }
+
+    /// A name that must be a DNS label; reports a missing or malformed one.
+    fn name(&mut self, path: &str, value: Option<&Text>, kind: &str) -> String {
+        match value {
+            None => {
+                self.add(
+                    path,
+                    format!("missing: every {kind} needs a name, e.g. `name: web`"),
+                );
+                String::new()
+            }
+            Some(name) => {
+                if !is_dns_label(name.as_str()) {
+                    self.add(
+                        path,
+                        format!(
+                            "`{name}` is not a valid name: use 1-63 lowercase letters, digits \
+                             and '-', starting and ending with a letter or digit (e.g. `web-api`)"
+                        ),
+                    );
+                }
+                name.0.clone()
+            }
+        }
+    }
+
+    /// Reports names declared twice in one list.
+    fn unique_names(&mut self, base: &str, names: &[String], kind: &str) {
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty() {
+                continue;
+            }
+            if let Some(j) = first.get(name.as_str()) {
+                self.add(
+                    format!("{base}[{i}].name"),
+                    format!(
+                        "{kind} `{name}` is already declared at {base}[{j}]: names must be unique"
+                    ),
+                );
+            } else {
+                first.insert(name, i);
+            }
+        }
+    }
+
+    /// A reference to a declared name (an environment or a service).
+    fn reference(&mut self, path: &str, name: &str, declared: &[String], kind: &str) -> bool {
+        if declared.iter().any(|d| d == name) {
+            return true;
+        }
+        let hint = match suggest(name, declared.iter().map(String::as_str)) {
+            Some(s) => format!("did you mean `{s}`? "),
+            None => String::new(),
+        };
+        let list: Vec<&str> = declared
+            .iter()
+            .map(String::as_str)
+            .filter(|d| !d.is_empty())
+            .collect();
+        let declared_text = if list.is_empty() {
+            "none is declared".to_owned()
+        } else {
+            format!("declared: {}", list.join(", "))
+        };
+        self.add(
+            path,
+            format!("unknown {kind} `{name}`; {hint}{declared_text}"),
+        );
+        false
+    }
+
+    /// One of a fixed set of words (roles, checks, strategies).
+    fn choice<T: Copy>(
+        &mut self,
+        path: &str,
+        value: &str,
+        what: &str,
+        options: &[(&str, T)],
+    ) -> Option<T> {
+        if let Some((_, v)) = options.iter().find(|(n, _)| *n == value) {
+            return Some(*v);
+        }
+        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+        let hint = match suggest(value, names.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`? "),
+            None => String::new(),
+        };
+        self.add(
+            path,
+            format!(
+                "`{value}` is not a {what}; {hint}use one of: {}",
+                names.join(", ")
+            ),
+        );
+        None
+    }
+
+    /// A listener address: an IP and a non-zero port.
+    fn address(&mut self, path: &str, value: &Text, allow_port_zero: bool) -> Option<SocketAddr> {
+        match value.as_str().parse::<SocketAddr>() {
+            Err(_) => {
+                self.add(
+                    path,
+                    format!(
+                        "`{value}` is not an address: write an IP and a port, e.g. 127.0.0.1:8080 \
+                         (host names are not resolved)"
+                    ),
+                );
+                None
+            }
+            Ok(addr) if addr.port() == 0 && !allow_port_zero => {
+                self.add(
+                    path,
+                    format!(
+                        "`{value}` has port 0: give a fixed port, e.g. {}:8080, so clients know \
+                         where to connect",
+                        ip_text(&addr)
+                    ),
+                );
+                None
+            }
+            Ok(addr) => {
+                self.listeners.push((path.to_owned(), addr));
+                Some(addr)
+            }
+        }
+    }
+
+    /// Every listener must be bindable next to all the others.
+    fn check_listeners(&mut self) {
+        let listeners = std::mem::take(&mut self.listeners);
+        for (i, (path, addr)) in listeners.iter().enumerate() {
+            let clash = listeners[..i]
+                .iter()
+                .find(|(_, other)| addresses_clash(addr, other));
+            let Some((other_path, _)) = clash else {
+                continue;
+            };
+            let message = if other_path == "server.listen" {
+                format!(
+                    "{addr} is also server.listen (Zion's API): give this listener another port"
+                )
+            } else {
+                format!(
+                    "{addr} is already used by {other_path}: every listener needs its own address"
+                )
+            };
+            self.add(path.clone(), message);
+        }
+        self.listeners = listeners;
+    }
+}
+
+fn ip_text(addr: &SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    }
+}
+
+/// Two sockets cannot both bind when their ports match and their IPs are
+/// equal or either is a wildcard.
+fn addresses_clash(a: &SocketAddr, b: &SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+fn is_dns_label(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+/// An HTTP token (RFC 9110): what header and cookie names are made of.
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest candidate when it is close enough to be a typo.
+fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = match word.chars().count() {
+        0..=3 => 1,
+        4..=6 => 2,
+        _ => 3,
+    };
+    let lower = word.to_ascii_lowercase().replace('-', "_");
+    candidates
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            (
+                edit_distance(&lower, &c.replace('-', "_")).min(edit_distance(word, c)),
+                c,
+            )
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
+    let mut r = Report::default();
+    r.unknown("", &raw.unknown, keys::SPEC);
+    let server = server(&mut r, raw.server.as_ref());
+    let environments = environments(
+        &mut r,
+        raw.environments.as_deref().unwrap_or(&[]),
+        raw.environments.is_some(),
+    );
+    let env_names: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();
+    let services = services(&mut r, raw.services.as_deref().unwrap_or(&[]), &env_names);
+    r.check_listeners();
+    if r.errors.is_empty() {
+        Ok(Spec {
+            server,
+            environments,
+            services,
+        })
+    } else {
+        Err(SpecErrors(r.errors))
+    }
+}
+
+fn server(r: &mut Report, raw: Option<&RawServer>) -> ServerSpec {
+    let default_listen: SocketAddr = DEFAULT_SERVER_LISTEN
+        .parse()
+        .expect("the default listen address parses");
+    let Some(raw) = raw else {
+        r.listeners
+            .push(("server.listen".to_owned(), default_listen));
+        return ServerSpec {
+            listen: default_listen,
+            data_dir: DEFAULT_DATA_DIR.to_owned(),
+        };
+    };
+    r.unknown("server", &raw.unknown, keys::SERVER);
+    // Port 0 is allowed here: an API on an ephemeral port is useful for tests
+    // and its clients are told the address by other means.
+    let listen = match &raw.listen {
+        Some(text) => r
+            .address("server.listen", text, true)
+            .unwrap_or(default_listen),
+        None => {
+            r.listeners
+                .push(("server.listen".to_owned(), default_listen));
+            default_listen
+        }
+    };
+    let data_dir = match text(raw.data_dir.as_ref()) {
+        Some(d) if d.trim().is_empty() => {
+            r.add(
+                "server.data_dir",
+                "is empty: name a folder for Zion's state, e.g. .zion",
+            );
+            String::new()
+        }
+        Some(d) => d.to_owned(),
+        None => DEFAULT_DATA_DIR.to_owned(),
+    };
+    ServerSpec { listen, data_dir }
+}
+
+fn environments(r: &mut Report, list: &[RawEnvironment], present: bool) -> Vec<EnvironmentSpec> {
+    if list.is_empty() {
+        let what = if present { "is empty" } else { "missing" };
+        r.add(
+            "environments",
+            format!(
+                "{what}: declare at least one environment, e.g. `environments: [{{ name: staging }}]`"
+            ),
+        );
+    }
+    let names: Vec<String> = list
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            r.name(
+                &format!("environments[{i}].name"),
+                e.name.as_ref(),
+                "environment",
+            )
+        })
+        .collect();
+    r.unique_names("environments", &names, "environment");
+
+    let mut requires_edges: Vec<Vec<usize>> = vec![Vec::new(); list.len()];
+    let mut out = Vec::with_capacity(list.len());
+    for (i, raw) in list.iter().enumerate() {
+        let p = format!("environments[{i}]");
+        r.unknown(&p, &raw.unknown, keys::ENVIRONMENT);
+        let name = names[i].clone();
+
+        let mut requires: Vec<String> = Vec::new();
+        for (k, req) in raw.requires.iter().flatten().enumerate() {
+            let rp = format!("{p}.requires[{k}]");
+            let req = req.as_str();
+            if !name.is_empty() && req == name {
+                r.add(
+                    rp,
+                    format!("`{req}` cannot require itself: remove it from requires"),
+                );
+            } else if requires.iter().any(|x| x == req) {
+                r.add(rp, format!("`{req}` is listed twice: list it once"));
+            } else if r.reference(&rp, req, &names, "environment") {
+                if let Some(j) = names.iter().position(|n| n == req) {
+                    requires_edges[i].push(j);
+                }
+                requires.push(req.to_owned());
+            }
+        }
+
+        let approvals = raw
+            .approvals
+            .as_ref()
+            .map(|a| approvals(r, &at(&p, "approvals"), a));
+        let windows = raw
+            .windows
+            .as_ref()
+            .map(|w| windows(r, &at(&p, "windows"), w));
+        let mut checks = Vec::new();
+        for (k, c) in raw.checks.iter().flatten().enumerate() {
+            let cp = format!("{p}.checks[{k}]");
+            if let Some(check) = r.choice(&cp, c.as_str(), "pre-deployment check", &PRE_CHECKS) {
+                if checks.contains(&check) {
+                    r.add(cp, format!("`{c}` is listed twice: list it once"));
+                } else {
+                    checks.push(check);
+                }
+            }
+        }
+        out.push(EnvironmentSpec {
+            name,
+            requires,
+            approvals,
+            windows,
+            checks,
+        });
+    }
+
+    for cycle in find_cycles(&requires_edges) {
+        let names: Vec<&str> = cycle.iter().map(|&i| out[i].name.as_str()).collect();
+        r.add(
+            format!("environments[{}].requires", cycle[0]),
+            format!(
+                "requirement cycle {}: no version could ever reach any of them; remove one of \
+                 these requires",
+                names.join(" -> ")
+            ),
+        );
+    }
+    out
+}
+
+/// Each cycle once, as node indices with the first repeated at the end.
+fn find_cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        New,
+        OnStack,
+        Done,
+    }
+    fn visit(
+        n: usize,
+        edges: &[Vec<usize>],
+        state: &mut [State],
+        stack: &mut Vec<usize>,
+        cycles: &mut Vec<Vec<usize>>,
+    ) {
+        state[n] = State::OnStack;
+        stack.push(n);
+        for &m in &edges[n] {
+            match state[m] {
+                State::New => visit(m, edges, state, stack, cycles),
+                State::OnStack => {
+                    let start = stack.iter().position(|&x| x == m).unwrap_or(0);
+                    let mut cycle = stack[start..].to_vec();
+                    cycle.push(m);
+                    cycles.push(cycle);
+                }
+                State::Done => {}
+            }
+        }
+        stack.pop();
+        state[n] = State::Done;
+    }
+    let mut state = vec![State::New; edges.len()];
+    let mut cycles = Vec::new();
+    for n in 0..edges.len() {
+        if state[n] == State::New {
+            visit(n, edges, &mut state, &mut Vec::new(), &mut cycles);
+        }
+    }
+    cycles
+}
+
+fn approvals(r: &mut Report, p: &str, raw: &RawApprovals) -> ApprovalsSpec {
+    r.unknown(p, &raw.unknown, keys::APPROVALS);
+    let required = match raw.required {
+        None => DEFAULT_REQUIRED_APPROVALS,
+        Some(n) => match u32::try_from(n) {
+            Ok(n) => n,
+            Err(_) => {
+                r.add(
+                    at(p, "required"),
+                    format!("{n} is not a number of approvals: use 0 (none) or more"),
+                );
+                0
+            }
+        },
+    };
+    let roles = match &raw.roles {
+        None => vec![Role::Approver, Role::Admin],
+        Some(list) => {
+            let mut roles = Vec::new();
+            for (k, role) in list.iter().enumerate() {
+                let rp = format!("{p}.roles[{k}]");
+                if let Some(role) = r.choice(&rp, role.as_str(), "role", &ROLES)
+                    && !roles.contains(&role)
+                {
+                    roles.push(role);
+                }
+            }
+            if list.is_empty() && required > 0 {
+                r.add(
+                    at(p, "roles"),
+                    format!(
+                        "is empty, so the {required} required approval(s) could never be given: \
+                         list who may approve, e.g. [approver, admin]"
+                    ),
+                );
+            }
+            roles
+        }
+    };
+    let timeout = r.duration(
+        &at(p, "timeout"),
+        raw.timeout.as_ref(),
+        DEFAULT_APPROVAL_TIMEOUT,
+        true,
+    );
+    ApprovalsSpec {
+        required,
+        roles,
+        prevent_self_approval: raw.prevent_self_approval.unwrap_or(true),
+        timeout,
+    }
+}
+
+fn windows(r: &mut Report, p: &str, raw: &RawWindows) -> WindowsSpec {
+    r.unknown(p, &raw.unknown, keys::WINDOWS);
+    let timezone = text(raw.timezone.as_ref())
+        .unwrap_or(DEFAULT_TIMEZONE)
+        .to_owned();
+    if jiff::tz::TimeZone::get(&timezone).is_err() {
+        r.add(
+            at(p, "timezone"),
+            format!(
+                "`{timezone}` is not a known time zone: use an IANA name such as Europe/Berlin, \
+                 America/New_York or UTC"
+            ),
+        );
+    }
+    let mut allow = Vec::new();
+    for (k, entry) in raw.allow.iter().flatten().enumerate() {
+        match AllowWindow::parse(entry.as_str()) {
+            Ok(w) => allow.push(w),
+            Err(message) => r.add(format!("{p}.allow[{k}]"), message),
+        }
+    }
+    let mut freeze = Vec::new();
+    for (k, f) in raw.freeze.iter().flatten().enumerate() {
+        if let Some(f) = freeze_entry(r, &format!("{p}.freeze[{k}]"), f) {
+            freeze.push(f);
+        }
+    }
+    WindowsSpec {
+        timezone,
+        allow,
+        freeze,
+    }
+}
+
+fn freeze_entry(r: &mut Report, p: &str, raw: &RawFreeze) -> Option<FreezeSpec> {
+    r.unknown(p, &raw.unknown, keys::FREEZE);
+    let mut stamp = |key: &str, value: Option<&Text>| -> Option<jiff::Timestamp> {
+        let path = at(p, key);
+        let Some(value) = value else {
+            r.add(
+                path,
+                "missing: give an RFC 3339 time, e.g. 2026-12-20T00:00:00Z",
+            );
+            return None;
+        };
+        match value.as_str().parse::<jiff::Timestamp>() {
+            Ok(t) => Some(t),
+            Err(_) => {
+                r.add(
+                    path,
+                    format!(
+                        "`{value}` is not a timestamp: write RFC 3339 with a zone, e.g. \
+                         2026-12-20T00:00:00Z"
+                    ),
+                );
+                None
+            }
+        }
+    };
+    let from = stamp("from", raw.from.as_ref());
+    let to = stamp("to", raw.to.as_ref());
+    let reason = match text(raw.reason.as_ref()).map(str::trim) {
+        Some(reason) if !reason.is_empty() => Some(reason.to_owned()),
+        _ => {
+            r.add(
+                at(p, "reason"),
+                "missing: say why deployments are frozen, e.g. `reason: year-end`",
+            );
+            None
+        }
+    };
+    let (from, to) = (from?, to?);
+    if from >= to {
+        r.add(
+            at(p, "to"),
+            format!("{to} is not after from ({from}): a freeze must end after it starts"),
+        );
+        return None;
+    }
+    Some(FreezeSpec {
+        from,
+        to,
+        reason: reason?,
+    })
+}
+
+fn services(r: &mut Report, list: &[RawService], envs: &[String]) -> Vec<ServiceSpec> {
+    let names: Vec<String> = list
+        .iter()
+        .enumerate()
+        .map(|(i, s)| r.name(&format!("services[{i}].name"), s.name.as_ref(), "service"))
+        .collect();
+    r.unique_names("services", &names, "service");
+    list.iter()
+        .enumerate()
+        .map(|(i, raw)| service(r, &format!("services[{i}]"), raw, &names[i], &names, envs))
+        .collect()
+}
+
+fn service(
+    r: &mut Report,
+    p: &str,
+    raw: &RawService,
+    name: &str,
+    services: &[String],
+    envs: &[String],
+) -> ServiceSpec {
+    r.unknown(p, &raw.unknown, keys::SERVICE);
+    let mut depends_on: Vec<String> = Vec::new();
+    for (k, dep) in raw.depends_on.iter().flatten().enumerate() {
+        let dp = format!("{p}.depends_on[{k}]");
+        let dep = dep.as_str();
+        if !name.is_empty() && dep == name {
+            r.add(
+                dp,
+                format!("`{dep}` cannot depend on itself: remove it from depends_on"),
+            );
+        } else if depends_on.iter().any(|d| d == dep) {
+            r.add(dp, format!("`{dep}` is listed twice: list it once"));
+        } else if r.reference(&dp, dep, services, "service") {
+            depends_on.push(dep.to_owned());
+        }
+    }
+
+    let workload = workload(r, p, raw);
+    let health = match &raw.health {
+        Some(h) => health(r, &at(p, "health"), h),
+        None => HealthSpec {
+            probe: Probe::Tcp,
+            interval: DEFAULT_HEALTH_INTERVAL,
+            timeout: DEFAULT_HEALTH_TIMEOUT,
+            start_timeout: DEFAULT_START_TIMEOUT,
+        },
+    };
+    let targets = targets(r, &at(p, "targets"), raw.targets.as_ref(), envs);
+    let strategy = match text(raw.strategy.as_ref()) {
+        None => Strategy::Canary,
+        Some(s) => r
+            .choice(&at(p, "strategy"), s, "strategy", &STRATEGIES)
+            .unwrap_or(Strategy::Canary),
+    };
+    let canary = canary(r, &at(p, "canary"), raw.canary.as_ref());
+    let blue_green = blue_green(r, &at(p, "blue_green"), raw.blue_green.as_ref());
+    let rolling = rolling(r, &at(p, "rolling"), raw.rolling.as_ref());
+    let analysis = analysis(r, &at(p, "analysis"), raw.analysis.as_ref());
+    ServiceSpec {
+        name: name.to_owned(),
+        depends_on,
+        workload,
+        health,
+        targets,
+        strategy,
+        canary,
+        blue_green,
+        rolling,
+        analysis,
+    }
+}
+
+fn workload(r: &mut Report, p: &str, raw: &RawService) -> WorkloadSpec {
+    let wp = at(p, "workload");
+    let empty = ProcessSpec {
+        command: Vec::new(),
+        workdir: None,
+        env: Default::default(),
+        replicas: DEFAULT_REPLICAS,
+        artifact: None,
+    };
+    let Some(w) = &raw.workload else {
+        r.add(
+            wp,
+            "missing: say what to run, e.g. `workload: { process: { command: [\"./app\", \"--port\", \"{port}\"] } }`",
+        );
+        return WorkloadSpec { process: empty };
+    };
+    r.unknown(&wp, &w.unknown, keys::WORKLOAD);
+    let pp = at(&wp, "process");
+    let Some(process) = &w.process else {
+        r.add(
+            pp,
+            "missing: give the process to run, e.g. `process: { command: [\"./app\"] }`",
+        );
+        return WorkloadSpec { process: empty };
+    };
+    WorkloadSpec {
+        process: process_spec(r, &pp, process),
+    }
+}
+
+fn process_spec(r: &mut Report, p: &str, raw: &RawProcess) -> ProcessSpec {
+    r.unknown(p, &raw.unknown, keys::PROCESS);
+    let command: Vec<String> = raw.command.iter().flatten().map(|t| t.0.clone()).collect();
+    match &raw.command {
+        None => r.add(
+            at(p, "command"),
+            "missing: give the program and its arguments, e.g. [\"python3\", \"app.py\", \"--port\", \"{port}\"]",
+        ),
+        Some(c) if c.is_empty() => r.add(
+            at(p, "command"),
+            "is empty: give the program and its arguments, e.g. [\"python3\", \"app.py\"]",
+        ),
+        Some(c) if c[0].as_str().trim().is_empty() => {
+            r.add(format!("{p}.command[0]"), "the program name is empty: name the program to run");
+        }
+        Some(_) => {}
+    }
+    let replicas = match raw.replicas {
+        None => DEFAULT_REPLICAS,
+        Some(n) if (1..=MAX_REPLICAS).contains(&n) => n as u32,
+        Some(n) => {
+            r.add(
+                at(p, "replicas"),
+                format!("{n} replicas is out of range: use 1 to {MAX_REPLICAS}"),
+            );
+            DEFAULT_REPLICAS
+        }
+    };
+    let mut env = std::collections::BTreeMap::new();
+    for (key, value) in raw.env.iter().flatten() {
+        let key = key.as_str();
+        let ep = at(&at(p, "env"), key);
+        if key.is_empty() {
+            r.add(
+                at(p, "env"),
+                "a variable name is empty: give each variable a name",
+            );
+        } else if RESERVED_ENV.contains(&key) {
+            r.add(
+                ep,
+                format!(
+                    "{key} is set by Zion for every replica: remove it (use `{{port}}` or \
+                     `{{version}}` in command if the program needs them as arguments)"
+                ),
+            );
+        } else if key.contains('=') || key.contains('\0') {
+            r.add(ep, "a variable name cannot contain '=' or NUL: rename it");
+        } else {
+            env.insert(key.to_owned(), value.0.clone());
+        }
+    }
+    let path_field = |r: &mut Report, key: &str, value: Option<&Text>| -> Option<String> {
+        let value = value?;
+        if value.as_str().trim().is_empty() {
+            r.add(
+                at(p, key),
+                format!("is empty: name a path or remove `{key}`"),
+            );
+            return None;
+        }
+        Some(value.0.clone())
+    };
+    let workdir = path_field(r, "workdir", raw.workdir.as_ref());
+    let artifact = path_field(r, "artifact", raw.artifact.as_ref());
+    ProcessSpec {
+        command,
+        workdir,
+        env,
+        replicas,
+        artifact,
+    }
+}
+
+fn health(r: &mut Report, p: &str, raw: &RawHealth) -> HealthSpec {
+    r.unknown(p, &raw.unknown, keys::HEALTH);
+    let mut probes: Vec<(&str, Probe)> = Vec::new();
+    if let Some(path) = &raw.http {
+        if !path.as_str().starts_with('/') || path.as_str().contains(char::is_whitespace) {
+            r.add(
+                at(p, "http"),
+                format!("`{path}` is not a request path: start it with '/', e.g. /healthz"),
+            );
+        }
+        probes.push(("http", Probe::Http(path.0.clone())));
+    }
+    match raw.tcp {
+        Some(true) => probes.push(("tcp", Probe::Tcp)),
+        Some(false) => r.add(
+            at(p, "tcp"),
+            "`tcp: false` chooses no probe: write `tcp: true`, or use http or exec instead",
+        ),
+        None => {}
+    }
+    if let Some(cmd) = &raw.exec {
+        if cmd.is_empty() {
+            r.add(
+                at(p, "exec"),
+                "is empty: give a command and its arguments, e.g. [\"./check.sh\", \"{port}\"]",
+            );
+        } else if cmd[0].as_str().trim().is_empty() {
+            r.add(
+                format!("{p}.exec[0]"),
+                "the program name is empty: name the program to run",
+            );
+        }
+        probes.push((
+            "exec",
+            Probe::Exec(cmd.iter().map(|t| t.0.clone()).collect()),
+        ));
+    }
+    if probes.len() > 1 {
+        let found: Vec<&str> = probes.iter().map(|(n, _)| *n).collect();
+        r.add(
+            p,
+            format!(
+                "choose one probe: http, tcp or exec (found {})",
+                found.join(" and ")
+            ),
+        );
+    }
+    let probe = probes
+        .into_iter()
+        .next()
+        .map(|(_, probe)| probe)
+        .unwrap_or(Probe::Tcp);
+
+    let interval_given = r.opt_duration(&at(p, "interval"), raw.interval.as_ref(), true);
+    let timeout_given = r.opt_duration(&at(p, "timeout"), raw.timeout.as_ref(), true);
+    let interval = interval_given.unwrap_or(DEFAULT_HEALTH_INTERVAL);
+    let timeout = timeout_given.unwrap_or(DEFAULT_HEALTH_TIMEOUT);
+    let start_timeout = r.duration(
+        &at(p, "start_timeout"),
+        raw.start_timeout.as_ref(),
+        DEFAULT_START_TIMEOUT,
+        true,
+    );
+    // Only judge the pair when neither side was already reported as bad.
+    let interval_ok = raw.interval.is_none() || interval_given.is_some();
+    let timeout_ok = raw.timeout.is_none() || timeout_given.is_some();
+    if interval_ok && timeout_ok && timeout >= interval {
+        let (path, default_note) = if raw.timeout.is_some() {
+            (at(p, "timeout"), "")
+        } else {
+            (at(p, "interval"), " (the default timeout)")
+        };
+        r.add(
+            path,
+            format!(
+                "timeout {}{default_note} must be shorter than interval {} so one probe ends \
+                 before the next starts: shorten timeout or lengthen interval",
+                format_duration(timeout),
+                format_duration(interval)
+            ),
+        );
+    }
+    HealthSpec {
+        probe,
+        interval,
+        timeout,
+        start_timeout,
+    }
+}
+
+fn targets(
+    r: &mut Report,
+    p: &str,
+    raw: Option<&Targets>,
+    envs: &[String],
+) -> std::collections::BTreeMap<String, TargetSpec> {
+    let mut out = std::collections::BTreeMap::new();
+    let entries = raw.map(|t| t.0.as_slice()).unwrap_or(&[]);
+    if entries.is_empty() {
+        r.add(
+            p,
+            "no targets: say where the service listens in each environment, e.g. \
+             `targets: { staging: { listen: 127.0.0.1:8081 } }`",
+        );
+    }
+    let placeholder: SocketAddr = ([127, 0, 0, 1], 0).into();
+    for (env, target) in entries {
+        let tp = at(p, env.as_str());
+        r.reference(&tp, env.as_str(), envs, "environment");
+        r.unknown(&tp, &target.unknown, keys::TARGET);
+        let listen = match &target.listen {
+            Some(l) => r.address(&at(&tp, "listen"), l, false),
+            None => {
+                r.add(
+                    at(&tp, "listen"),
+                    "missing: give the address clients use, e.g. 127.0.0.1:8080",
+                );
+                None
+            }
+        };
+        let preview = target
+            .preview
+            .as_ref()
+            .and_then(|v| r.address(&at(&tp, "preview"), v, false));
+        out.insert(
+            env.0.clone(),
+            TargetSpec {
+                listen: listen.unwrap_or(placeholder),
+                preview,
+            },
+        );
+    }
+    out
+}
+
+fn canary(r: &mut Report, p: &str, raw: Option<&RawCanary>) -> CanarySpec {
+    let Some(raw) = raw else {
+        return CanarySpec {
+            steps: default_canary_steps(),
+            sticky: false,
+        };
+    };
+    r.unknown(p, &raw.unknown, keys::CANARY);
+    let steps = match &raw.steps {
+        None => default_canary_steps(),
+        Some(list) => canary_steps(r, &at(p, "steps"), list),
+    };
+    CanarySpec {
+        steps,
+        sticky: raw.sticky.unwrap_or(false),
+    }
+}
+
+fn percent(r: &mut Report, path: &str, value: i64, what: &str) -> Option<u8> {
+    match u8::try_from(value) {
+        Ok(v) if v <= 100 => Some(v),
+        _ => {
+            r.add(
+                path,
+                format!("{what} {value} is out of range: use 1 to 100 (percent)"),
+            );
+            None
+        }
+    }
+}
+
+fn canary_steps(r: &mut Report, p: &str, list: &[RawStep]) -> Vec<CanaryStep> {
+    if list.is_empty() {
+        r.add(
+            p,
+            "is empty: list the steps, ending with `{ weight: 100 }`, or remove `steps` for the \
+             default 5% → 25% → 50% → 100%",
+        );
+        return Vec::new();
+    }
+    let mut steps = Vec::with_capacity(list.len());
+    let mut previous_weight: Option<u8> = None;
+    for (j, raw) in list.iter().enumerate() {
+        let sp = format!("{p}[{j}]");
+        r.unknown(&sp, &raw.unknown, keys::STEP);
+        let matches: Vec<MatchRule> = raw
+            .matches
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(k, m)| match_rule(r, &format!("{sp}.match[{k}]"), m))
+            .collect();
+        let has_rules = raw.matches.as_ref().is_some_and(|m| !m.is_empty());
+        match (raw.weight, raw.mirror) {
+            (Some(_), Some(_)) => r.add(
+                &sp,
+                "a step has weight or mirror, not both: split it into two steps",
+            ),
+            (None, None) => r.add(
+                &sp,
+                "a step needs weight (percent of traffic sent to the canary) or mirror (percent \
+                 of requests copied to it), e.g. `{ weight: 10, pause: 30s }`",
+            ),
+            _ => {}
+        }
+        let mut weight = None;
+        if let Some(w) = raw.weight {
+            let wp = at(&sp, "weight");
+            match percent(r, &wp, w, "weight") {
+                Some(0) if !has_rules => r.add(
+                    &wp,
+                    "weight 0 sends no traffic: use 1 to 100, or add `match` rules to send only \
+                     matching requests",
+                ),
+                Some(w) => {
+                    if let Some(prev) = previous_weight
+                        && w <= prev
+                    {
+                        r.add(&wp, format!("weights must increase ({w} after {prev})"));
+                    }
+                    previous_weight = Some(w);
+                    weight = Some(w);
+                }
+                None => {}
+            }
+        }
+        let mirror = raw
+            .mirror
+            .and_then(|m| match percent(r, &at(&sp, "mirror"), m, "mirror") {
+                Some(0) => {
+                    r.add(
+                        at(&sp, "mirror"),
+                        "mirror 0 copies nothing: use 1 to 100 (percent)",
+                    );
+                    None
+                }
+                other => other,
+            });
+        let pause = r.opt_duration(&at(&sp, "pause"), raw.pause.as_ref(), false);
+        steps.push(CanaryStep {
+            weight,
+            mirror,
+            pause,
+            matches,
+        });
+    }
+    let last = list.len() - 1;
+    match list[last].weight {
+        Some(100) => {}
+        Some(w) if (0..100).contains(&w) => r.add(
+            format!("{p}[{last}].weight"),
+            format!(
+                "the last step must send all traffic to the new version: weight 100 (found {w})"
+            ),
+        ),
+        Some(_) => {} // already reported as out of range
+        None => r.add(
+            format!("{p}[{last}]"),
+            "the last step must be `{ weight: 100 }` so the rollout ends with all traffic on the \
+             new version",
+        ),
+    }
+    steps
+}
+
+fn match_rule(r: &mut Report, p: &str, raw: &RawMatch) -> Option<MatchRule> {
+    r.unknown(p, &raw.unknown, keys::MATCH);
+    let mut ok = true;
+    let (header, cookie) = (raw.header.as_ref(), raw.cookie.as_ref());
+    match (header, cookie) {
+        (Some(_), Some(_)) => {
+            r.add(
+                p,
+                "a rule matches a header or a cookie, not both: split it into two rules",
+            );
+            ok = false;
+        }
+        (None, None) => {
+            r.add(p, "a rule needs `header: NAME` or `cookie: NAME`, e.g. `{ header: X-Team, equals: blue }`");
+            ok = false;
+        }
+        _ => {}
+    }
+    if let Some(h) = header
+        && !is_token(h.as_str())
+    {
+        r.add(
+            at(p, "header"),
+            format!("`{h}` is not a valid header name: use letters, digits and -, e.g. X-Team"),
+        );
+        ok = false;
+    }
+    if let Some(c) = cookie
+        && !is_token(c.as_str())
+    {
+        r.add(
+            at(p, "cookie"),
+            format!("`{c}` is not a valid cookie name: use letters, digits, - and _, e.g. beta"),
+        );
+        ok = false;
+    }
+    match (raw.equals.as_ref(), raw.regex.as_ref()) {
+        (Some(_), Some(_)) => {
+            r.add(p, "a rule has equals or regex, not both: keep one");
+            ok = false;
+        }
+        (None, None) => {
+            r.add(p, "a rule needs `equals: VALUE` or `regex: PATTERN`");
+            ok = false;
+        }
+        (None, Some(re)) => {
+            if cookie.is_some() {
+                r.add(
+                    at(p, "regex"),
+                    "regex works on headers only: match a cookie with `equals`",
+                );
+                ok = false;
+            }
+            if let Err(e) = regex::Regex::new(re.as_str()) {
+                r.add(
+                    at(p, "regex"),
+                    format!("`{re}` is not a valid regex: {}", regex_error(&e)),
+                );
+                ok = false;
+            }
+        }
+        (Some(_), None) => {}
+    }
+    if !ok {
+        return None;
+    }
+    let value = |t: Option<&Text>| t.map(|t| t.0.clone()).unwrap_or_default();
+    Some(match (header, raw.regex.as_ref()) {
+        (Some(h), Some(re)) => MatchRule::HeaderRegex {
+            name: h.0.clone(),
+            regex: re.0.clone(),
+        },
+        (Some(h), None) => MatchRule::HeaderEquals {
+            name: h.0.clone(),
+            value: value(raw.equals.as_ref()),
+        },
+        (None, _) => MatchRule::CookieEquals {
+            name: value(cookie),
+            value: value(raw.equals.as_ref()),
+        },
+    })
+}
+
+/// The regex crate renders syntax errors over several lines with a caret;
+/// a spec error is one line, so keep only the explanation.
+fn regex_error(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+fn blue_green(r: &mut Report, p: &str, raw: Option<&RawBlueGreen>) -> BlueGreenSpec {
+    let Some(raw) = raw else {
+        return BlueGreenSpec {
+            scale_down_delay: DEFAULT_SCALE_DOWN_DELAY,
+            auto_promotion: None,
+        };
+    };
+    r.unknown(p, &raw.unknown, keys::BLUE_GREEN);
+    BlueGreenSpec {
+        scale_down_delay: r.duration(
+            &at(p, "scale_down_delay"),
+            raw.scale_down_delay.as_ref(),
+            DEFAULT_SCALE_DOWN_DELAY,
+            false,
+        ),
+        auto_promotion: r.opt_duration(
+            &at(p, "auto_promotion"),
+            raw.auto_promotion.as_ref(),
+            false,
+        ),
+    }
+}
+
+fn rolling(r: &mut Report, p: &str, raw: Option<&RawRolling>) -> RollingSpec {
+    let Some(raw) = raw else {
+        return RollingSpec {
+            batch: DEFAULT_BATCH,
+        };
+    };
+    r.unknown(p, &raw.unknown, keys::ROLLING);
+    let batch = match &raw.batch {
+        None => DEFAULT_BATCH,
+        Some(t) => parse_batch(t.as_str()).unwrap_or_else(|message| {
+            r.add(at(p, "batch"), message);
+            DEFAULT_BATCH
+        }),
+    };
+    RollingSpec { batch }
+}
+
+fn parse_batch(text: &str) -> Result<Batch, String> {
+    let t = text.trim();
+    let bad = || {
+        format!(
+            "`{text}` is not a batch: write a share of replicas such as 33% or a number of \
+             replicas such as 2"
+        )
+    };
+    if let Some(n) = t.strip_suffix('%') {
+        let n: u32 = n.trim().parse().map_err(|_| bad())?;
+        return match n {
+            1..=100 => Ok(Batch::Percent(n as u8)),
+            0 => Err("batch 0% replaces nothing: use 1% to 100%".to_owned()),
+            _ => Err(format!(
+                "batch {n}% is more than all replicas: use 1% to 100%"
+            )),
+        };
+    }
+    let n: u32 = t.parse().map_err(|_| bad())?;
+    if n == 0 {
+        return Err(
+            "batch 0 replaces nothing: use a count of at least 1, or a share such as 33%"
+                .to_owned(),
+        );
+    }
+    Ok(Batch::Count(n))
+}
+
+fn analysis(r: &mut Report, p: &str, raw: Option<&RawAnalysis>) -> AnalysisSpec {
+    let defaults = || AnalysisSpec {
+        interval: DEFAULT_ANALYSIS_INTERVAL,
+        failure_limit: DEFAULT_FAILURE_LIMIT,
+        min_requests: DEFAULT_MIN_REQUESTS,
+        checks: AnalysisSpec::default_checks(),
+    };
+    let Some(raw) = raw else { return defaults() };
+    r.unknown(p, &raw.unknown, keys::ANALYSIS);
+    let interval = r.duration(
+        &at(p, "interval"),
+        raw.interval.as_ref(),
+        DEFAULT_ANALYSIS_INTERVAL,
+        true,
+    );
+    let failure_limit = match raw.failure_limit {
+        None => DEFAULT_FAILURE_LIMIT,
+        Some(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| *n >= 1)
+            .unwrap_or_else(|| {
+                r.add(
+                    at(p, "failure_limit"),
+                    format!("{n} is not a failure limit: use 1 or more consecutive failed rounds"),
+                );
+                DEFAULT_FAILURE_LIMIT
+            }),
+    };
+    let min_requests = match raw.min_requests {
+        None => DEFAULT_MIN_REQUESTS,
+        Some(n) => u64::try_from(n).unwrap_or_else(|_| {
+            r.add(
+                at(p, "min_requests"),
+                format!("{n} is negative: use 0 or more requests"),
+            );
+            DEFAULT_MIN_REQUESTS
+        }),
+    };
+    let checks = match &raw.checks {
+        None => AnalysisSpec::default_checks(),
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .filter_map(|(k, c)| check(r, &format!("{p}.checks[{k}]"), c))
+            .collect(),
+    };
+    AnalysisSpec {
+        interval,
+        failure_limit,
+        min_requests,
+        checks,
+    }
+}
+
+fn check(r: &mut Report, p: &str, raw: &RawCheck) -> Option<Check> {
+    r.unknown(p, &raw.unknown, keys::CHECK);
+    let metric = match text(raw.metric.as_ref()) {
+        None => {
+            r.add(
+                at(p, "metric"),
+                format!("missing: name a built-in metric: {}", metric_names()),
+            );
+            None
+        }
+        Some(name) => Metric::from_name(name).or_else(|| {
+            let hint = match suggest(name, Metric::ALL.iter().map(|m| m.name())) {
+                Some(s) => format!("did you mean `{s}`? "),
+                None => String::new(),
+            };
+            r.add(
+                at(p, "metric"),
+                format!(
+                    "`{name}` is not a built-in metric; {hint}use one of: {}",
+                    metric_names()
+                ),
+            );
+            None
+        }),
+    };
+    let given: Vec<(&str, f64)> = [
+        ("max", raw.max),
+        ("min", raw.min),
+        ("max_ratio_to_baseline", raw.max_ratio_to_baseline),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
+    let [(key, value)] = given.as_slice() else {
+        let found: Vec<&str> = given.iter().map(|(k, _)| *k).collect();
+        let found = if found.is_empty() {
+            "none".to_owned()
+        } else {
+            found.join(", ")
+        };
+        r.add(
+            p,
+            format!(
+                "a check needs exactly one of max, min or max_ratio_to_baseline (found {found}), \
+                 e.g. `{{ metric: error_rate, max: 0.01 }}`"
+            ),
+        );
+        return None;
+    };
+    let (key, value) = (*key, *value);
+    let vp = at(p, key);
+    if !value.is_finite() {
+        r.add(
+            vp,
+            format!("{value} is not a finite number: give a number such as 0.01"),
+        );
+        return None;
+    }
+    let bound = match key {
+        "max_ratio_to_baseline" if value <= 0.0 => {
+            r.add(
+                vp,
+                format!("{value} must be above 0: 1.2 means at most 20% worse than stable"),
+            );
+            return None;
+        }
+        "max_ratio_to_baseline" => Bound::MaxRatioToBaseline(value),
+        _ if value < 0.0 => {
+            r.add(
+                vp,
+                format!("{value} is negative: metrics are never below 0"),
+            );
+            return None;
+        }
+        "max" => Bound::Max(value),
+        _ => Bound::Min(value),
+    };
+    Some(Check {
+        metric: metric?,
+        bound,
+    })
+}
+
+fn metric_names() -> String {
+    Metric::ALL
+        .iter()
+        .map(|m| m.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A one-screen human summary of a validated spec, for `zion lint`.
+pub fn summary(spec: &Spec) -> String {
+    let mut out = Vec::new();
+    out.push(format!(
+        "server: listen {}, data dir {}",
+        spec.server.listen, spec.server.data_dir
+    ));
+    out.push(format!("environments ({}):", spec.environments.len()));
+    for env in &spec.environments {
+        out.push(format!("  {}", environment_line(env)));
+    }
+    out.push(format!("services ({}):", spec.services.len()));
+    for svc in &spec.services {
+        out.extend(service_lines(spec, svc));
+    }
+    out.join("\n")
+}
+
+fn environment_line(env: &EnvironmentSpec) -> String {
+    let mut parts = Vec::new();
+    if !env.requires.is_empty() {
+        parts.push(format!("requires {}", env.requires.join(", ")));
+    }
+    if let Some(a) = &env.approvals {
+        if a.required == 0 {
+            parts.push("no approvals".to_owned());
+        } else {
+            let roles: Vec<&str> = a.roles.iter().map(|r| role_name(*r)).collect();
+            let mut text = format!("{} approval(s) by {}", a.required, roles.join("/"));
+            if a.prevent_self_approval {
+                text.push_str(", not the requester");
+            }
+            text.push_str(&format!(", expire after {}", short(a.timeout)));
+            parts.push(text);
+        }
+    }
+    if let Some(w) = &env.windows {
+        let mut text = format!("windows {}", w.timezone);
+        if w.allow.is_empty() {
+            text.push_str(" any time");
+        } else {
+            let allow: Vec<&str> = w.allow.iter().map(|a| a.text.as_str()).collect();
+            text.push_str(&format!(" allow {}", allow.join(", ")));
+        }
+        if !w.freeze.is_empty() {
+            text.push_str(&format!(", {} freeze(s)", w.freeze.len()));
+        }
+        parts.push(text);
+    }
+    if !env.checks.is_empty() {
+        let checks: Vec<&str> = env.checks.iter().map(|c| pre_check_name(*c)).collect();
+        parts.push(format!("checks {}", checks.join(", ")));
+    }
+    if parts.is_empty() {
+        env.name.clone()
+    } else {
+        format!("{}: {}", env.name, parts.join("; "))
+    }
+}
+
+fn service_lines(spec: &Spec, svc: &ServiceSpec) -> Vec<String> {
+    let process = &svc.workload.process;
+    let probe = match &svc.health.probe {
+        Probe::Http(path) => format!("http {path}"),
+        Probe::Tcp => "tcp".to_owned(),
+        Probe::Exec(cmd) => format!("exec {}", cmd.join(" ")),
+    };
+    let mut head = format!(
+        "  {}: {}, {} replica(s), health {probe} every {}",
+        svc.name,
+        strategy_name(svc.strategy),
+        process.replicas,
+        short(svc.health.interval),
+    );
+    if !svc.depends_on.is_empty() {
+        head.push_str(&format!(", depends on {}", svc.depends_on.join(", ")));
+    }
+    let mut lines = vec![head];
+    // Targets in the order environments are declared (the usual path to
+    // production), not alphabetically.
+    let mut ordered: Vec<(&String, &TargetSpec)> = svc.targets.iter().collect();
+    ordered.sort_by_key(|(env, _)| spec.environments.iter().position(|e| &e.name == *env));
+    let targets: Vec<String> = ordered
+        .into_iter()
+        .map(|(env, t)| match t.preview {
+            Some(preview) => format!("{env} → {} (preview {preview})", t.listen),
+            None => format!("{env} → {}", t.listen),
+        })
+        .collect();
+    lines.push(format!("    targets: {}", targets.join("; ")));
+    let steps: Vec<String> = svc.canary.steps.iter().map(step_text).collect();
+    let sticky = if svc.canary.sticky { " (sticky)" } else { "" };
+    lines.push(format!("    canary: {}{sticky}", steps.join(" → ")));
+    match svc.strategy {
+        Strategy::BlueGreen => {
+            let promotion = match svc.blue_green.auto_promotion {
+                Some(d) => format!("auto-promote after {}", short(d)),
+                None => "manual promotion".to_owned(),
+            };
+            lines.push(format!(
+                "    blue_green: {promotion}, scale down old after {}",
+                short(svc.blue_green.scale_down_delay)
+            ));
+        }
+        Strategy::Rolling => {
+            let batch = match svc.rolling.batch {
+                Batch::Percent(p) => format!("{p}%"),
+                Batch::Count(n) => format!("{n} replica(s)"),
+            };
+            lines.push(format!("    rolling: batches of {batch}"));
+        }
+        Strategy::Canary => {}
+    }
+    let a = &svc.analysis;
+    let checks: Vec<String> = a.checks.iter().map(check_text).collect();
+    let checks = if checks.is_empty() {
+        "no checks".to_owned()
+    } else {
+        checks.join(", ")
+    };
+    lines.push(format!(
+        "    analysis: every {}, roll back after {} failed round(s), min {} requests; {checks}",
+        short(a.interval),
+        a.failure_limit,
+        a.min_requests,
+    ));
+    lines
+}
+
+fn step_text(step: &CanaryStep) -> String {
+    let mut text = match (step.weight, step.mirror) {
+        (Some(w), _) => format!("{w}%"),
+        (None, Some(m)) => format!("mirror {m}%"),
+        (None, None) => "?".to_owned(),
+    };
+    if !step.matches.is_empty() {
+        let rules: Vec<String> = step
+            .matches
+            .iter()
+            .map(|m| match m {
+                MatchRule::HeaderEquals { name, value } => format!("{name}={value}"),
+                MatchRule::HeaderRegex { name, regex } => format!("{name}~/{regex}/"),
+                MatchRule::CookieEquals { name, value } => format!("cookie {name}={value}"),
+            })
+            .collect();
+        text.push_str(&format!(" [{}]", rules.join(", ")));
+    }
+    if let Some(p) = step.pause {
+        text.push_str(&format!("/{}", short(p)));
+    } else if step.weight != Some(100) {
+        // No pause on an intermediate step: it waits for `zion promote`.
+        text.push_str("/manual");
+    }
+    text
+}
+
+fn check_text(check: &Check) -> String {
+    match check.bound {
+        Bound::Max(v) => format!("{} max {v}", check.metric),
+        Bound::Min(v) => format!("{} min {v}", check.metric),
+        Bound::MaxRatioToBaseline(v) => format!("{} max_ratio_to_baseline {v}", check.metric),
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    ROLES
+        .iter()
+        .find(|(_, r)| *r == role)
+        .map(|(n, _)| *n)
+        .unwrap_or("?")
+}
+
+fn pre_check_name(check: PreCheck) -> &'static str {
+    PRE_CHECKS
+        .iter()
+        .find(|(_, c)| *c == check)
+        .map(|(n, _)| *n)
+        .unwrap_or("?")
+}
+
+fn strategy_name(strategy: Strategy) -> &'static str {
+    STRATEGIES
+        .iter()
+        .find(|(_, s)| *s == strategy)
+        .map(|(n, _)| *n)
+        .unwrap_or("?")
+}
+
+/// A duration for reading: like the spec writes it, but staying in the
+/// smaller unit below two of the larger one (`60s`, `90s`, `24h`).
+fn short(d: Duration) -> String {
+    let ms = d.as_millis();
+    let secs = ms / 1000;
+    if ms % 1000 != 0 {
+        format!("{ms}ms")
+    } else if secs < 120 || secs % 60 != 0 {
+        format!("{secs}s")
+    } else if secs < 7200 || secs % 3600 != 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{}h", secs / 3600)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DESIGN_EXAMPLE: &str = r#"
+server:
+  listen: 127.0.0.1:7070          # API and web UI
+  data_dir: .zion                 # state, audit key, admin token
+
+environments:
+  - name: staging
+  - name: production
+    requires: [staging]           # a version must have succeeded there first
+    approvals:
+      required: 2                 # distinct principals
+      roles: [approver, admin]
+      prevent_self_approval: true # the requester can never approve
+      timeout: 24h                # then the deployment expires
+    windows:
+      timezone: Europe/Berlin
+      allow: ["mon-fri 09:00-17:00"]
+      freeze:
+        - { from: 2026-12-20T00:00:00Z, to: 2027-01-04T00:00:00Z, reason: year-end }
+    checks: [deployment_window, no_open_incident, service_health]
+
+services:
+  - name: web
+    workload:
+      process:
+        command: ["python3", "app.py", "--port", "{port}", "--version", "{version}"]
+        workdir: ./web            # relative to the spec file
+        env: { LOG_LEVEL: info }  # plus PORT and ZION_VERSION, always
+        replicas: 2
+    health:
+      http: /healthz              # or tcp: true, or exec: [cmd, args]
+      interval: 1s
+      timeout: 500ms
+    targets:
+      staging:    { listen: 127.0.0.1:8081 }
+      production: { listen: 127.0.0.1:8080, preview: 127.0.0.1:9080 }
+    strategy: canary              # canary | blue_green | rolling
+    canary:
+      steps:
+        - { weight: 5,  pause: 30s }
+        - { weight: 25, pause: 30s }
+        - { weight: 50, pause: 60s }
+        - { weight: 100 }
+    blue_green: { scale_down_delay: 30s }
+    rolling: { batch: 33% }
+    analysis:
+      interval: 5s
+      failure_limit: 2            # consecutive failed rounds, then roll back
+      min_requests: 20            # fewer canary requests: round inconclusive
+      checks:
+        - { metric: error_rate, max: 0.01 }
+        - { metric: latency_p95, max_ratio_to_baseline: 1.2 }
+        - { metric: health, min: 0.95 }
+"#;
+
+    fn indent(lines: &str, by: usize) -> String {
+        let pad = " ".repeat(by);
+        lines.lines().map(|l| format!("{pad}{l}\n")).collect()
+    }
+
+    /// A valid spec with `extra` added to the production environment.
+    fn with_env(extra: &str) -> String {
+        format!(
+            "environments:\n  - name: staging\n  - name: production\n{}services: []\n",
+            indent(extra, 4)
+        )
+    }
+
+    /// A valid spec with `extra` added to its one service.
+    fn with_service(extra: &str) -> String {
+        format!(
+            "environments:\n  - name: staging\n  - name: production\n\
+             services:\n  - name: web\n    workload: {{ process: {{ command: [./app] }} }}\n{}",
+            indent(extra, 4)
+        )
+    }
+
+    /// `with_service`, plus the one target every service needs.
+    fn service(extra: &str) -> String {
+        with_service(&format!(
+            "targets: {{ staging: {{ listen: 127.0.0.1:8081 }} }}\n{extra}"
+        ))
+    }
+
+    fn errors(yaml: &str) -> Vec<SpecError> {
+        match parse_spec(yaml) {
+            Ok(_) => panic!("expected errors for:\n{yaml}"),
+            Err(e) => e.0,
+        }
+    }
+
+    /// Asserts an error at exactly `path` whose message contains `needle`.
+    #[track_caller]
+    fn assert_error(yaml: &str, path: &str, needle: &str) {
+        let errs = errors(yaml);
+        assert!(
+            errs.iter()
+                .any(|e| e.path == path && e.message.contains(needle)),
+            "no error at `{path}` containing `{needle}`; got:\n{}",
+            SpecErrors(errs.clone())
+        );
+    }
+
+    #[track_caller]
+    fn valid(yaml: &str) -> Spec {
+        parse_spec(yaml).unwrap_or_else(|e| panic!("unexpected errors:\n{e}\nfor:\n{yaml}"))
+    }
+
+    #[test]
+    fn design_example_parses_exactly() {
+        let spec = valid(DESIGN_EXAMPLE);
+        assert_eq!(spec.server.listen, "127.0.0.1:7070".parse().unwrap());
+        assert_eq!(spec.server.data_dir, ".zion");
+
+        assert_eq!(spec.environments.len(), 2);
+        let staging = spec.environment("staging").unwrap();
+        assert!(staging.requires.is_empty() && staging.approvals.is_none());
+        assert!(staging.windows.is_none() && staging.checks.is_empty());
+        let prod = spec.environment("production").unwrap();
+        assert_eq!(prod.requires, ["staging"]);
+        let approvals = prod.approvals.as_ref().unwrap();
+        assert_eq!(approvals.required, 2);
+        assert_eq!(approvals.roles, [Role::Approver, Role::Admin]);
+        assert!(approvals.prevent_self_approval);
+        assert_eq!(approvals.timeout, Duration::from_secs(86_400));
+        let windows = prod.windows.as_ref().unwrap();
+        assert_eq!(windows.timezone, "Europe/Berlin");
+        assert_eq!(windows.allow.len(), 1);
+        assert_eq!(windows.allow[0].days, [0, 1, 2, 3, 4]);
+        assert_eq!(
+            (windows.allow[0].start_minute, windows.allow[0].end_minute),
+            (540, 1020)
+        );
+        assert_eq!(windows.freeze.len(), 1);
+        assert_eq!(
+            windows.freeze[0].from,
+            "2026-12-20T00:00:00Z".parse().unwrap()
+        );
+        assert_eq!(
+            windows.freeze[0].to,
+            "2027-01-04T00:00:00Z".parse().unwrap()
+        );
+        assert_eq!(windows.freeze[0].reason, "year-end");
+        assert_eq!(
+            prod.checks,
+            [
+                PreCheck::DeploymentWindow,
+                PreCheck::NoOpenIncident,
+                PreCheck::ServiceHealth
+            ]
+        );
+
+        assert_eq!(spec.services.len(), 1);
+        let web = spec.service("web").unwrap();
+        assert!(web.depends_on.is_empty());
+        let process = &web.workload.process;
+        assert_eq!(
+            process.command,
+            [
+                "python3",
+                "app.py",
+                "--port",
+                "{port}",
+                "--version",
+                "{version}"
+            ]
+        );
+        assert_eq!(process.workdir.as_deref(), Some("./web"));
+        assert_eq!(
+            process.env.get("LOG_LEVEL").map(String::as_str),
+            Some("info")
+        );
+        assert_eq!(process.env.len(), 1);
+        assert_eq!(process.replicas, 2);
+        assert_eq!(process.artifact, None);
+        assert_eq!(web.health.probe, Probe::Http("/healthz".into()));
+        assert_eq!(web.health.interval, Duration::from_secs(1));
+        assert_eq!(web.health.timeout, Duration::from_millis(500));
+        assert_eq!(web.health.start_timeout, Duration::from_secs(60));
+        assert_eq!(web.targets.len(), 2);
+        assert_eq!(
+            web.targets["staging"].listen,
+            "127.0.0.1:8081".parse().unwrap()
+        );
+        assert_eq!(web.targets["staging"].preview, None);
+        assert_eq!(
+            web.targets["production"].listen,
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        assert_eq!(
+            web.targets["production"].preview,
+            Some("127.0.0.1:9080".parse().unwrap())
+        );
+        assert_eq!(web.strategy, Strategy::Canary);
+        assert_eq!(web.canary.steps, default_canary_steps());
+        assert!(!web.canary.sticky);
+        assert_eq!(web.blue_green.scale_down_delay, Duration::from_secs(30));
+        assert_eq!(web.blue_green.auto_promotion, None);
+        assert_eq!(web.rolling.batch, Batch::Percent(33));
+        assert_eq!(web.analysis.interval, Duration::from_secs(5));
+        assert_eq!(web.analysis.failure_limit, 2);
+        assert_eq!(web.analysis.min_requests, 20);
+        assert_eq!(web.analysis.checks, AnalysisSpec::default_checks());
+    }
+
+    #[test]
+    fn defaults_are_applied() {
+        let spec = valid(&service(""));
+        assert_eq!(spec.server.listen, "127.0.0.1:7070".parse().unwrap());
+        assert_eq!(spec.server.data_dir, ".zion");
+        let web = &spec.services[0];
+        assert_eq!(web.workload.process.replicas, 1);
+        assert_eq!(web.workload.process.workdir, None);
+        assert!(web.workload.process.env.is_empty());
+        assert_eq!(web.health.probe, Probe::Tcp);
+        assert_eq!(web.health.interval, Duration::from_secs(1));
+        assert_eq!(web.health.timeout, Duration::from_millis(500));
+        assert_eq!(web.health.start_timeout, Duration::from_secs(60));
+        assert_eq!(web.strategy, Strategy::Canary);
+        let pauses: Vec<_> = web
+            .canary
+            .steps
+            .iter()
+            .map(|s| (s.weight, s.pause))
+            .collect();
+        assert_eq!(
+            pauses,
+            [
+                (Some(5), Some(Duration::from_secs(30))),
+                (Some(25), Some(Duration::from_secs(30))),
+                (Some(50), Some(Duration::from_secs(60))),
+                (Some(100), None),
+            ]
+        );
+        assert_eq!(web.blue_green.scale_down_delay, Duration::from_secs(30));
+        assert_eq!(web.rolling.batch, Batch::Percent(33));
+        assert_eq!(web.analysis.interval, Duration::from_secs(5));
+        assert_eq!(web.analysis.failure_limit, 2);
+        assert_eq!(web.analysis.min_requests, 20);
+        assert_eq!(web.analysis.checks, AnalysisSpec::default_checks());
+    }
+
+    #[test]
+    fn block_defaults_are_applied_inside_partial_blocks() {
+        let spec = valid(&with_env(
+            "approvals: { required: 1 }\nwindows: { allow: [\"daily 00:00-24:00\"] }",
+        ));
+        let prod = &spec.environments[1];
+        let a = prod.approvals.as_ref().unwrap();
+        assert_eq!(a.roles, [Role::Approver, Role::Admin]);
+        assert!(a.prevent_self_approval);
+        assert_eq!(a.timeout, Duration::from_secs(24 * 3600));
+        assert_eq!(prod.windows.as_ref().unwrap().timezone, "UTC");
+
+        let spec = valid(&with_env("approvals: {}"));
+        assert_eq!(spec.environments[1].approvals.as_ref().unwrap().required, 1);
+
+        let spec = valid(&service(
+            "analysis: { interval: 10s }\ncanary: { sticky: true }",
+        ));
+        let web = &spec.services[0];
+        assert_eq!(web.analysis.interval, Duration::from_secs(10));
+        assert_eq!(web.analysis.failure_limit, 2);
+        assert_eq!(web.analysis.checks, AnalysisSpec::default_checks());
+        assert!(web.canary.sticky);
+        assert_eq!(web.canary.steps, default_canary_steps());
+    }
+
+    #[test]
+    fn services_may_be_empty() {
+        let spec = valid("environments: [{ name: dev }]\n");
+        assert!(spec.services.is_empty());
+        valid("environments: [{ name: dev }]\nservices: []\n");
+    }
+
+    #[test]
+    fn at_least_one_environment() {
+        assert_error(
+            "services: []\n",
+            "environments",
+            "missing: declare at least one",
+        );
+        assert_error(
+            "environments: []\n",
+            "environments",
+            "is empty: declare at least one",
+        );
+        assert_error("", "environments", "missing");
+    }
+
+    #[test]
+    fn names_are_dns_labels() {
+        for bad in ["Web", "-web", "web-", "we_b", "web.app", "\"\""] {
+            let yaml = format!("environments: [{{ name: {bad} }}]\n");
+            assert_error(&yaml, "environments[0].name", "is not a valid name");
+        }
+        let long = "a".repeat(64);
+        assert_error(
+            &format!("environments: [{{ name: {long} }}]\n"),
+            "environments[0].name",
+            "1-63 lowercase",
+        );
+        valid(&format!(
+            "environments: [{{ name: {} }}, {{ name: a-1 }}]\n",
+            "a".repeat(63)
+        ));
+        assert_error(
+            &with_service("name2: x").replace("- name: web", "- name: Web"),
+            "services[0].name",
+            "`Web` is not a valid name",
+        );
+        assert_error(
+            "environments: [{ requires: [] }]\n",
+            "environments[0].name",
+            "missing",
+        );
+    }
+
+    #[test]
+    fn names_are_unique() {
+        assert_error(
+            "environments: [{ name: dev }, { name: prod }, { name: dev }]\n",
+            "environments[2].name",
+            "environment `dev` is already declared at environments[0]",
+        );
+        let yaml = format!(
+            "{}  - name: web\n    workload: {{ process: {{ command: [x] }} }}\n    \
+             targets: {{ staging: {{ listen: 127.0.0.1:9999 }} }}\n",
+            service("")
+        );
+        assert_error(
+            &yaml,
+            "services[1].name",
+            "service `web` is already declared at services[0]",
+        );
+    }
+
+    #[test]
+    fn requires_names_other_declared_environments() {
+        assert_error(
+            &with_env("requires: [stagin]"),
+            "environments[1].requires[0]",
+            "unknown environment `stagin`; did you mean `staging`? declared: staging, production",
+        );
+        assert_error(
+            &with_env("requires: [production]"),
+            "environments[1].requires[0]",
+            "cannot require itself",
+        );
+        assert_error(
+            &with_env("requires: [staging, staging]"),
+            "environments[1].requires[1]",
+            "listed twice",
+        );
+    }
+
+    #[test]
+    fn requires_cycles_are_reported_with_their_path() {
+        let yaml = "environments:\n  - { name: a, requires: [b] }\n  - { name: b, requires: [c] }\n  \
+                    - { name: c, requires: [a] }\n  - { name: d, requires: [a] }\n";
+        let errs = errors(yaml);
+        assert_eq!(errs.len(), 1, "{}", SpecErrors(errs.clone()));
+        assert_eq!(errs[0].path, "environments[0].requires");
+        assert!(
+            errs[0]
+                .message
+                .contains("requirement cycle a -> b -> c -> a"),
+            "{}",
+            errs[0].message
+        );
+        let yaml =
+            "environments:\n  - { name: a, requires: [b] }\n  - { name: b, requires: [a] }\n";
+        assert_error(yaml, "environments[0].requires", "a -> b -> a");
+    }
+
+    #[test]
+    fn approvals_rules() {
+        assert_error(
+            &with_env("approvals: { required: -1 }"),
+            "environments[1].approvals.required",
+            "use 0 (none) or more",
+        );
+        assert_eq!(
+            valid(&with_env("approvals: { required: 0 }")).environments[1]
+                .approvals
+                .as_ref()
+                .unwrap()
+                .required,
+            0
+        );
+        assert_error(
+            &with_env("approvals: { roles: [aprover] }"),
+            "environments[1].approvals.roles[0]",
+            "`aprover` is not a role; did you mean `approver`? use one of: viewer, deployer, approver, admin",
+        );
+        assert_error(
+            &with_env("approvals: { required: 2, roles: [] }"),
+            "environments[1].approvals.roles",
+            "could never be given",
+        );
+        assert_error(
+            &with_env("approvals: { timeout: 0s }"),
+            "environments[1].approvals.timeout",
+            "is zero",
+        );
+        assert_error(
+            &with_env("approvals: { timeout: 1 day }"),
+            "environments[1].approvals.timeout",
+            "unknown unit",
+        );
+        let spec = valid(&with_env(
+            "approvals: { required: 1, roles: [admin], prevent_self_approval: false, timeout: 2h }",
+        ));
+        let a = spec.environments[1].approvals.clone().unwrap();
+        assert_eq!(
+            (a.roles, a.prevent_self_approval, a.timeout),
+            (vec![Role::Admin], false, Duration::from_secs(7200))
+        );
+    }
+
+    #[test]
+    fn windows_rules() {
+        assert_error(
+            &with_env("windows: { timezone: Europe/Berln }"),
+            "environments[1].windows.timezone",
+            "`Europe/Berln` is not a known time zone",
+        );
+        assert_error(
+            &with_env("windows: { allow: [\"mon-fri 09:00-17:00\", \"weekdays 9-5\"] }"),
+            "environments[1].windows.allow[1]",
+            "`weekdays` is not a day",
+        );
+        assert_error(
+            &with_env("windows: { allow: [\"mon 10:00-10:00\"] }"),
+            "environments[1].windows.allow[0]",
+            "same time",
+        );
+        let spec = valid(&with_env(
+            "windows: { timezone: America/New_York, allow: [\"fri-mon 22:00-02:00\", \"* 00:00-24:00\"] }",
+        ));
+        let w = spec.environments[1].windows.clone().unwrap();
+        assert_eq!(w.allow[0].days, [0, 4, 5, 6]);
+        assert_eq!(w.allow[1].days.len(), 7);
+    }
+
+    #[test]
+    fn freeze_rules() {
+        let freeze = |f: &str| with_env(&format!("windows:\n  freeze:\n    - {f}"));
+        assert_error(
+            &freeze("{ from: 2027-01-04T00:00:00Z, to: 2026-12-20T00:00:00Z, reason: x }"),
+            "environments[1].windows.freeze[0].to",
+            "a freeze must end after it starts",
+        );
+        assert_error(
+            &freeze("{ from: 2026-12-20T00:00:00Z, to: 2026-12-20T00:00:00Z, reason: x }"),
+            "environments[1].windows.freeze[0].to",
+            "not after from",
+        );
+        assert_error(
+            &freeze("{ from: 2026-12-20, to: 2027-01-04T00:00:00Z, reason: x }"),
+            "environments[1].windows.freeze[0].from",
+            "`2026-12-20` is not a timestamp",
+        );
+        assert_error(
+            &freeze("{ from: 2026-12-20T00:00:00Z, to: 2027-01-04T00:00:00Z }"),
+            "environments[1].windows.freeze[0].reason",
+            "missing",
+        );
+        assert_error(
+            &freeze("{ from: 2026-12-20T00:00:00Z, to: 2027-01-04T00:00:00Z, reason: \" \" }"),
+            "environments[1].windows.freeze[0].reason",
+            "missing",
+        );
+        assert_error(
+            &freeze("{ to: 2027-01-04T00:00:00Z, reason: x }"),
+            "environments[1].windows.freeze[0].from",
+            "missing",
+        );
+        let spec = valid(&freeze(
+            "{ from: \"2026-12-20T00:00:00+01:00\", to: 2027-01-04T00:00:00Z, reason: year-end }",
+        ));
+        let f = &spec.environments[1].windows.as_ref().unwrap().freeze[0];
+        assert_eq!(f.from, "2026-12-19T23:00:00Z".parse().unwrap());
+    }
+
+    #[test]
+    fn environment_checks_are_known() {
+        assert_error(
+            &with_env("checks: [deployment_window, no_open_incidents]"),
+            "environments[1].checks[1]",
+            "did you mean `no_open_incident`? use one of: deployment_window, no_open_incident, \
+             service_health, dependencies, artifact",
+        );
+        assert_error(
+            &with_env("checks: [artifact, artifact]"),
+            "environments[1].checks[1]",
+            "listed twice",
+        );
+        let spec = valid(&with_env("checks: [dependencies, artifact]"));
+        assert_eq!(
+            spec.environments[1].checks,
+            [PreCheck::Dependencies, PreCheck::Artifact]
+        );
+    }
+
+    #[test]
+    fn depends_on_names_other_declared_services() {
+        assert_error(
+            &service("depends_on: [api]"),
+            "services[0].depends_on[0]",
+            "unknown service `api`; declared: web",
+        );
+        assert_error(
+            &service("depends_on: [web]"),
+            "services[0].depends_on[0]",
+            "cannot depend on itself",
+        );
+        let yaml = format!(
+            "{}  - name: api\n    workload: {{ process: {{ command: [x] }} }}\n    \
+             targets: {{ staging: {{ listen: 127.0.0.1:9999 }} }}\n",
+            service("depends_on: [api]")
+        );
+        assert_eq!(valid(&yaml).services[0].depends_on, ["api"]);
+    }
+
+    #[test]
+    fn workload_rules() {
+        let no_workload = "environments: [{ name: staging }]\nservices:\n  - name: web\n    \
+                           targets: { staging: { listen: 127.0.0.1:8081 } }\n";
+        assert_error(
+            no_workload,
+            "services[0].workload",
+            "missing: say what to run",
+        );
+        let process = |p: &str| {
+            format!(
+                "environments: [{{ name: staging }}]\nservices:\n  - name: web\n    \
+                 targets: {{ staging: {{ listen: 127.0.0.1:8081 }} }}\n    workload: {{ process: {p} }}\n"
+            )
+        };
+        assert_error(
+            &process("{ replicas: 2 }"),
+            "services[0].workload.process.command",
+            "missing",
+        );
+        assert_error(
+            &process("{ command: [] }"),
+            "services[0].workload.process.command",
+            "is empty",
+        );
+        assert_error(
+            &process("{ command: [\"\", x] }"),
+            "services[0].workload.process.command[0]",
+            "program name is empty",
+        );
+        assert_error(
+            &process("{ command: [x], replicas: 0 }"),
+            "services[0].workload.process.replicas",
+            "0 replicas is out of range: use 1 to 64",
+        );
+        assert_error(
+            &process("{ command: [x], replicas: 65 }"),
+            "services[0].workload.process.replicas",
+            "use 1 to 64",
+        );
+        valid(&process("{ command: [x], replicas: 64 }"));
+        assert_error(
+            &process("{ command: [x], env: { PORT: 1 } }"),
+            "services[0].workload.process.env.PORT",
+            "set by Zion",
+        );
+        assert_error(
+            &process("{ command: [x], env: { ZION_VERSION: x } }"),
+            "services[0].workload.process.env.ZION_VERSION",
+            "set by Zion",
+        );
+        assert_error(
+            &process("{ command: [x], env: { \"\": x } }"),
+            "services[0].workload.process.env",
+            "name is empty",
+        );
+        let spec = valid(&process(
+            "{ command: [x], env: { WORKERS: 4, RATIO: 1.50 }, artifact: dist/app.tar }",
+        ));
+        let p = &spec.services[0].workload.process;
+        assert_eq!(p.env["WORKERS"], "4");
+        assert_eq!(p.env["RATIO"], "1.50");
+        assert_eq!(p.artifact.as_deref(), Some("dist/app.tar"));
+    }
+
+    #[test]
+    fn health_rules() {
+        assert_error(
+            &service("health: { http: /h, tcp: true }"),
+            "services[0].health",
+            "choose one probe: http, tcp or exec (found http and tcp)",
+        );
+        assert_error(
+            &service("health: { http: healthz }"),
+            "services[0].health.http",
+            "start it with '/'",
+        );
+        assert_error(
+            &service("health: { exec: [] }"),
+            "services[0].health.exec",
+            "is empty",
+        );
+        assert_error(
+            &service("health: { tcp: false }"),
+            "services[0].health.tcp",
+            "write `tcp: true`",
+        );
+        assert_error(
+            &service("health: { interval: 0s }"),
+            "services[0].health.interval",
+            "is zero",
+        );
+        assert_error(
+            &service("health: { start_timeout: soon }"),
+            "services[0].health.start_timeout",
+            "not a duration",
+        );
+        assert_error(
+            &service("health: { interval: 1s, timeout: 1s }"),
+            "services[0].health.timeout",
+            "must be shorter than interval 1s",
+        );
+        assert_error(
+            &service("health: { interval: 300ms }"),
+            "services[0].health.interval",
+            "timeout 500ms (the default timeout) must be shorter than interval 300ms",
+        );
+        let spec = valid(&service(
+            "health: { exec: [./check, \"{port}\"], interval: 2s, timeout: 1s, start_timeout: 5m }",
+        ));
+        let h = &spec.services[0].health;
+        assert_eq!(
+            h.probe,
+            Probe::Exec(vec!["./check".into(), "{port}".into()])
+        );
+        assert_eq!(
+            (h.interval, h.timeout, h.start_timeout),
+            (
+                Duration::from_secs(2),
+                Duration::from_secs(1),
+                Duration::from_secs(300)
+            )
+        );
+        assert_eq!(
+            valid(&service("health: { tcp: true }")).services[0]
+                .health
+                .probe,
+            Probe::Tcp
+        );
+    }
+
+    #[test]
+    fn targets_rules() {
+        assert_error(&with_service(""), "services[0].targets", "no targets");
+        assert_error(
+            &with_service("targets: {}"),
+            "services[0].targets",
+            "no targets",
+        );
+        assert_error(
+            &with_service("targets: { prodution: { listen: 127.0.0.1:8080 } }"),
+            "services[0].targets.prodution",
+            "unknown environment `prodution`; did you mean `production`?",
+        );
+        assert_error(
+            &with_service("targets: { staging: { listen: localhost:8080 } }"),
+            "services[0].targets.staging.listen",
+            "`localhost:8080` is not an address",
+        );
+        assert_error(
+            &with_service("targets: { staging: { listen: 8080 } }"),
+            "services[0].targets.staging.listen",
+            "`8080` is not an address",
+        );
+        assert_error(
+            &with_service("targets: { staging: { listen: 127.0.0.1:0 } }"),
+            "services[0].targets.staging.listen",
+            "has port 0",
+        );
+        assert_error(
+            &with_service("targets: { staging: { preview: 127.0.0.1:9000 } }"),
+            "services[0].targets.staging.listen",
+            "missing",
+        );
+        assert_error(
+            &with_service("targets: { staging: { listen: 127.0.0.1:8080, preview: \"[::1]:0\" } }"),
+            "services[0].targets.staging.preview",
+            "port 0",
+        );
+    }
+
+    #[test]
+    fn listeners_are_unique_everywhere() {
+        assert_error(
+            &with_service(
+                "targets:\n  staging: { listen: 127.0.0.1:8080 }\n  production: { listen: 127.0.0.1:9000, preview: 127.0.0.1:8080 }",
+            ),
+            "services[0].targets.production.preview",
+            "127.0.0.1:8080 is already used by services[0].targets.staging.listen",
+        );
+        assert_error(
+            &with_service("targets: { staging: { listen: 127.0.0.1:7070 } }"),
+            "services[0].targets.staging.listen",
+            "is also server.listen",
+        );
+        assert_error(
+            &format!(
+                "server: {{ listen: 127.0.0.1:6000 }}\n{}",
+                with_service("targets: { staging: { listen: \"0.0.0.0:6000\" } }")
+            ),
+            "services[0].targets.staging.listen",
+            "is also server.listen",
+        );
+        let two = format!(
+            "{}  - name: api\n    workload: {{ process: {{ command: [x] }} }}\n    \
+             targets: {{ production: {{ listen: 127.0.0.1:8081 }} }}\n",
+            service("")
+        );
+        assert_error(
+            &two,
+            "services[1].targets.production.listen",
+            "already used by services[0].targets.staging.listen",
+        );
+        // Same port on another loopback address is a different socket.
+        valid(&with_service(
+            "targets:\n  staging: { listen: 127.0.0.1:8080 }\n  production: { listen: 127.0.0.2:8080 }",
+        ));
+    }
+
+    #[test]
+    fn strategy_is_known() {
+        assert_error(
+            &service("strategy: blue-green"),
+            "services[0].strategy",
+            "`blue-green` is not a strategy; did you mean `blue_green`? use one of: canary, blue_green, rolling",
+        );
+        assert_eq!(
+            valid(&service("strategy: rolling")).services[0].strategy,
+            Strategy::Rolling
+        );
+        assert_eq!(
+            valid(&service("strategy: blue_green")).services[0].strategy,
+            Strategy::BlueGreen
+        );
+    }
+
+    fn steps(list: &str) -> String {
+        service(&format!("canary:\n  steps:\n{}", indent(list, 4)))
+    }
+
+    #[test]
+    fn canary_steps_rules() {
+        assert_error(
+            &service("canary: { steps: [] }"),
+            "services[0].canary.steps",
+            "is empty",
+        );
+        assert_error(
+            &steps(
+                "- { weight: 10, pause: 30s }\n- { weight: 60, pause: 30s }\n- { weight: 50 }\n- { weight: 100 }",
+            ),
+            "services[0].canary.steps[2].weight",
+            "weights must increase (50 after 60)",
+        );
+        assert_error(
+            &steps("- { weight: 10 }\n- { weight: 10 }\n- { weight: 100 }"),
+            "services[0].canary.steps[1].weight",
+            "(10 after 10)",
+        );
+        assert_error(
+            &steps("- { weight: 150 }\n- { weight: 100 }"),
+            "services[0].canary.steps[0].weight",
+            "weight 150 is out of range: use 1 to 100",
+        );
+        assert_error(
+            &steps("- { weight: -5 }\n- { weight: 100 }"),
+            "services[0].canary.steps[0].weight",
+            "out of range",
+        );
+        assert_error(
+            &steps("- { weight: 0 }\n- { weight: 100 }"),
+            "services[0].canary.steps[0].weight",
+            "weight 0 sends no traffic",
+        );
+        assert_error(
+            &steps("- { weight: 10 }\n- { weight: 50 }"),
+            "services[0].canary.steps[1].weight",
+            "weight 100 (found 50)",
+        );
+        assert_error(
+            &steps("- { weight: 10 }\n- { mirror: 50 }"),
+            "services[0].canary.steps[1]",
+            "the last step must be `{ weight: 100 }`",
+        );
+        assert_error(
+            &steps("- { weight: 10, mirror: 10 }\n- { weight: 100 }"),
+            "services[0].canary.steps[0]",
+            "not both",
+        );
+        assert_error(
+            &steps("- { pause: 30s }\n- { weight: 100 }"),
+            "services[0].canary.steps[0]",
+            "needs weight",
+        );
+        assert_error(
+            &steps("- { mirror: 0 }\n- { weight: 100 }"),
+            "services[0].canary.steps[0].mirror",
+            "copies nothing",
+        );
+        assert_error(
+            &steps("- { mirror: 101 }\n- { weight: 100 }"),
+            "services[0].canary.steps[0].mirror",
+            "mirror 101 is out of range",
+        );
+        assert_error(
+            &steps("- { weight: 10, pause: 30 }\n- { weight: 100 }"),
+            "services[0].canary.steps[0].pause",
+            "has no unit",
+        );
+    }
+
+    #[test]
+    fn canary_steps_with_mirror_match_and_manual_pause() {
+        let spec = valid(&steps(
+            "- { mirror: 20, pause: 1m }\n\
+             - { weight: 0, match: [{ header: X-Team, equals: blue }, { cookie: beta, equals: 1 }] }\n\
+             - { weight: 10, match: [{ header: User-Agent, regex: \"(?i)mobile\" }], pause: 30s }\n\
+             - { weight: 100 }",
+        ));
+        let s = &spec.services[0].canary.steps;
+        assert_eq!(
+            (s[0].mirror, s[0].weight, s[0].pause),
+            (Some(20), None, Some(Duration::from_secs(60)))
+        );
+        assert_eq!(s[1].weight, Some(0));
+        assert_eq!(s[1].pause, None);
+        assert_eq!(
+            s[1].matches,
+            [
+                MatchRule::HeaderEquals {
+                    name: "X-Team".into(),
+                    value: "blue".into()
+                },
+                MatchRule::CookieEquals {
+                    name: "beta".into(),
+                    value: "1".into()
+                },
+            ]
+        );
+        assert_eq!(
+            s[2].matches,
+            [MatchRule::HeaderRegex {
+                name: "User-Agent".into(),
+                regex: "(?i)mobile".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn match_rule_rules() {
+        let rule = |m: &str| {
+            steps(&format!(
+                "- {{ weight: 10, match: [{m}] }}\n- {{ weight: 100 }}"
+            ))
+        };
+        let p = "services[0].canary.steps[0].match[0]";
+        assert_error(
+            &rule("{ header: a, cookie: b, equals: x }"),
+            p,
+            "a header or a cookie, not both",
+        );
+        assert_error(
+            &rule("{ equals: x }"),
+            p,
+            "needs `header: NAME` or `cookie: NAME`",
+        );
+        assert_error(
+            &rule("{ header: a, equals: x, regex: y }"),
+            p,
+            "equals or regex, not both",
+        );
+        assert_error(
+            &rule("{ header: a }"),
+            p,
+            "needs `equals: VALUE` or `regex: PATTERN`",
+        );
+        assert_error(
+            &rule("{ cookie: beta, regex: x }"),
+            &format!("{p}.regex"),
+            "regex works on headers only",
+        );
+        assert_error(
+            &rule("{ header: a, regex: \"(unclosed\" }"),
+            &format!("{p}.regex"),
+            "`(unclosed` is not a valid regex: unclosed group",
+        );
+        assert_error(
+            &rule("{ header: \"X Team\", equals: x }"),
+            &format!("{p}.header"),
+            "not a valid header name",
+        );
+        assert_error(
+            &rule("{ cookie: \"a;b\", equals: x }"),
+            &format!("{p}.cookie"),
+            "not a valid cookie name",
+        );
+    }
+
+    #[test]
+    fn blue_green_rules() {
+        assert_error(
+            &service("blue_green: { scale_down_delay: later }"),
+            "services[0].blue_green.scale_down_delay",
+            "not a duration",
+        );
+        assert_error(
+            &service("blue_green: { auto_promotion: 5 }"),
+            "services[0].blue_green.auto_promotion",
+            "has no unit",
+        );
+        let spec = valid(&service(
+            "blue_green: { scale_down_delay: 0s, auto_promotion: 2m }",
+        ));
+        let bg = &spec.services[0].blue_green;
+        assert_eq!(
+            (bg.scale_down_delay, bg.auto_promotion),
+            (Duration::ZERO, Some(Duration::from_secs(120)))
+        );
+    }
+
+    #[test]
+    fn rolling_batch_rules() {
+        assert_error(
+            &service("rolling: { batch: 0% }"),
+            "services[0].rolling.batch",
+            "batch 0% replaces nothing",
+        );
+        assert_error(
+            &service("rolling: { batch: 0 }"),
+            "services[0].rolling.batch",
+            "batch 0 replaces nothing",
+        );
+        assert_error(
+            &service("rolling: { batch: 101% }"),
+            "services[0].rolling.batch",
+            "use 1% to 100%",
+        );
+        assert_error(
+            &service("rolling: { batch: half }"),
+            "services[0].rolling.batch",
+            "`half` is not a batch",
+        );
+        assert_error(
+            &service("rolling: { batch: -1 }"),
+            "services[0].rolling.batch",
+            "is not a batch",
+        );
+        assert_eq!(
+            valid(&service("rolling: { batch: 3 }")).services[0]
+                .rolling
+                .batch,
+            Batch::Count(3)
+        );
+        assert_eq!(
+            valid(&service("rolling: { batch: 100% }")).services[0]
+                .rolling
+                .batch,
+            Batch::Percent(100)
+        );
+    }
+
+    #[test]
+    fn analysis_rules() {
+        assert_error(
+            &service("analysis: { interval: 0s }"),
+            "services[0].analysis.interval",
+            "is zero",
+        );
+        assert_error(
+            &service("analysis: { failure_limit: 0 }"),
+            "services[0].analysis.failure_limit",
+            "use 1 or more",
+        );
+        assert_error(
+            &service("analysis: { min_requests: -1 }"),
+            "services[0].analysis.min_requests",
+            "negative",
+        );
+        let check = |c: &str| service(&format!("analysis: {{ checks: [{c}] }}"));
+        let p = "services[0].analysis.checks[0]";
+        assert_error(
+            &check("{ metric: latency_p90, max: 100 }"),
+            &format!("{p}.metric"),
+            "`latency_p90` is not a built-in metric; did you mean `latency_p50`? use one of: error_rate, \
+             latency_p50, latency_p95, latency_p99, request_rate, health, cpu, memory_mb",
+        );
+        assert_error(&check("{ max: 1 }"), &format!("{p}.metric"), "missing");
+        assert_error(
+            &check("{ metric: cpu, max: 1, min: 0 }"),
+            p,
+            "exactly one of max, min or max_ratio_to_baseline (found max, min)",
+        );
+        assert_error(&check("{ metric: cpu }"), p, "(found none)");
+        assert_error(
+            &check("{ metric: cpu, max: -1 }"),
+            &format!("{p}.max"),
+            "negative",
+        );
+        assert_error(
+            &check("{ metric: cpu, min: -0.5 }"),
+            &format!("{p}.min"),
+            "negative",
+        );
+        assert_error(
+            &check("{ metric: cpu, max_ratio_to_baseline: 0 }"),
+            &format!("{p}.max_ratio_to_baseline"),
+            "must be above 0",
+        );
+        assert_error(
+            &check("{ metric: cpu, max: .nan }"),
+            &format!("{p}.max"),
+            "not a finite number",
+        );
+        assert_error(
+            &check("{ metric: cpu, max: .inf }"),
+            &format!("{p}.max"),
+            "not a finite number",
+        );
+        let spec = valid(&check(
+            "{ metric: memory_mb, max: 512 }, { metric: request_rate, min: 0 }",
+        ));
+        assert_eq!(
+            spec.services[0].analysis.checks,
+            [
+                Check {
+                    metric: Metric::MemoryMb,
+                    bound: Bound::Max(512.0)
+                },
+                Check {
+                    metric: Metric::RequestRate,
+                    bound: Bound::Min(0.0)
+                },
+            ]
+        );
+        assert!(valid(&check("")).services[0].analysis.checks.is_empty());
+    }
+
+    #[test]
+    fn server_rules() {
+        let spec = valid(
+            "server: { listen: \"[::1]:7171\", data_dir: /var/lib/zion }\nenvironments: [{ name: dev }]\n",
+        );
+        assert_eq!(spec.server.listen, "[::1]:7171".parse().unwrap());
+        assert_eq!(spec.server.data_dir, "/var/lib/zion");
+        assert_error(
+            "server: { listen: nowhere }\nenvironments: [{ name: dev }]\n",
+            "server.listen",
+            "`nowhere` is not an address",
+        );
+        assert_error(
+            "server: { data_dir: \"\" }\nenvironments: [{ name: dev }]\n",
+            "server.data_dir",
+            "is empty",
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_all_reported_with_their_paths() {
+        let yaml = "serverr: {}\nserver: { listen: 127.0.0.1:7070, port: 1 }\n\
+                    environments:\n  - name: dev\n    aprovals: {}\n    windows: { alow: [] }\n\
+                    services:\n  - name: web\n    workload: { process: { command: [x], replica: 2 } }\n    \
+                    targets: { dev: { listen: 127.0.0.1:8080, previw: 127.0.0.1:9090 } }\n    \
+                    canary:\n      steps:\n        - { weight: 5 }\n        - { weight: 50 }\n        \
+                    - { wieght: 100, weight: 100, match: [{ header: a, equal: b, equals: b }] }\n    \
+                    analysis: { checks: [{ metric: cpu, max: 1, maxx: 2 }] }\n";
+        let errs = errors(yaml);
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "serverr",
+                "server.port",
+                "environments[0].aprovals",
+                "environments[0].windows.alow",
+                "services[0].workload.process.replica",
+                "services[0].targets.dev.previw",
+                "services[0].canary.steps[2].wieght",
+                "services[0].canary.steps[2].match[0].equal",
+                "services[0].analysis.checks[0].maxx",
+            ]
+        );
+        let wieght = &errs[6];
+        assert_eq!(
+            wieght.to_string(),
+            "services[0].canary.steps[2].wieght: unknown key; did you mean `weight`? keys allowed \
+             here: weight, mirror, pause, match"
+        );
+        assert!(errs[0].message.contains("did you mean `server`?"));
+    }
+
+    #[test]
+    fn several_mistakes_are_reported_at_once() {
+        let yaml = r#"
+environments:
+  - name: Staging
+  - name: production
+    requires: [staging]
+    approvals: { required: 2, roles: [approver, boss] }
+    windows: { timezone: Mars/Olympus, allow: ["mon-fri 9:00-17:00", "mon 18:00"] }
+services:
+  - name: web
+    workload: { process: { command: [./app], replicas: 0, env: { PORT: "80" } } }
+    health: { http: healthz, interval: 1s, timeout: 2s }
+    targets:
+      production: { listen: 127.0.0.1:8080, preview: 127.0.0.1:8080 }
+      qa: { listen: 127.0.0.1:8082 }
+    strategy: canaryy
+    canary:
+      steps:
+        - { weight: 60, pause: 30s }
+        - { weight: 50 }
+    rolling: { batch: 0% }
+    analysis: { failure_limit: 0, checks: [{ metric: errors, max: 0.01 }] }
+"#;
+        let errs = errors(yaml);
+        let expected = [
+            ("environments[0].name", "`Staging` is not a valid name"),
+            (
+                "environments[1].requires[0]",
+                "unknown environment `staging`; did you mean `Staging`?",
+            ),
+            ("environments[1].approvals.roles[1]", "`boss` is not a role"),
+            (
+                "environments[1].windows.timezone",
+                "`Mars/Olympus` is not a known time zone",
+            ),
+            ("environments[1].windows.allow[1]", "is not a time range"),
+            ("services[0].workload.process.replicas", "out of range"),
+            ("services[0].workload.process.env.PORT", "set by Zion"),
+            ("services[0].health.http", "start it with '/'"),
+            (
+                "services[0].health.timeout",
+                "must be shorter than interval",
+            ),
+            ("services[0].targets.qa", "unknown environment `qa`"),
+            ("services[0].strategy", "did you mean `canary`?"),
+            (
+                "services[0].canary.steps[1].weight",
+                "weights must increase (50 after 60)",
+            ),
+            ("services[0].rolling.batch", "0%"),
+            ("services[0].analysis.failure_limit", "use 1 or more"),
+            (
+                "services[0].analysis.checks[0].metric",
+                "`errors` is not a built-in metric",
+            ),
+            (
+                "services[0].targets.production.preview",
+                "already used by services[0].targets.production.listen",
+            ),
+        ];
+        for (path, needle) in expected {
+            assert!(
+                errs.iter()
+                    .any(|e| e.path == path && e.message.contains(needle)),
+                "missing `{path}: …{needle}…` in:\n{}",
+                SpecErrors(errs.clone())
+            );
+        }
+        // The valid first window entry is not reported; the last step's
+        // weight 50 is reported once for increasing and once for not ending at 100.
+        assert!(!errs.iter().any(|e| e.path.ends_with("allow[0]")));
+        assert_eq!(
+            errs.len(),
+            expected.len() + 1,
+            "{}",
+            SpecErrors(errs.clone())
+        );
+    }
+
+    #[test]
+    fn parse_errors_come_through_with_path_and_position() {
+        let errs = errors(&service("canary: { steps: [{ weight: five }] }"));
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].path, "services[0].canary.steps[0].weight");
+        assert!(
+            errs[0].message.contains("expected a whole number"),
+            "{}",
+            errs[0].message
+        );
+        assert!(errs[0].message.contains("line "), "{}", errs[0].message);
+        let errs = errors("environments: [ { name: a }\n");
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].message.contains("line "), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn errors_display_one_per_line() {
+        let errs = SpecErrors(vec![
+            SpecError {
+                path: "a.b".into(),
+                message: "first".into(),
+            },
+            SpecError {
+                path: String::new(),
+                message: "second".into(),
+            },
+        ]);
+        assert_eq!(errs.to_string(), "a.b: first\nsecond");
+        assert!(errs.has_path("a.b"));
+        assert_eq!(errs.iter().count(), 2);
+    }
+
+    #[test]
+    fn summary_of_the_design_example() {
+        let text = summary(&valid(DESIGN_EXAMPLE));
+        let expected = "\
+server: listen 127.0.0.1:7070, data dir .zion
+environments (2):
+  staging
+  production: requires staging; 2 approval(s) by approver/admin, not the requester, expire after 24h; windows Europe/Berlin allow mon-fri 09:00-17:00, 1 freeze(s); checks deployment_window, no_open_incident, service_health
+services (1):
+  web: canary, 2 replica(s), health http /healthz every 1s
+    targets: staging → 127.0.0.1:8081; production → 127.0.0.1:8080 (preview 127.0.0.1:9080)
+    canary: 5%/30s → 25%/30s → 50%/60s → 100%
+    analysis: every 5s, roll back after 2 failed round(s), min 20 requests; error_rate max 0.01, latency_p95 max_ratio_to_baseline 1.2, health min 0.95";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn summary_durations_stay_readable() {
+        let cases = [
+            (500, "500ms"),
+            (1500, "1500ms"),
+            (30_000, "30s"),
+            (60_000, "60s"),
+            (90_000, "90s"),
+            (300_000, "5m"),
+            (3_600_000, "60m"),
+            (7_200_000, "2h"),
+            (86_400_000, "24h"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(short(Duration::from_millis(ms)), text);
+        }
+    }
+
+    #[test]
+    fn summary_shows_the_chosen_strategy_and_special_steps() {
+        let spec = valid(&service(
+            "strategy: blue_green\nblue_green: { auto_promotion: 5m }\ncanary:\n  steps:\n    \
+             - { weight: 0, match: [{ header: X-Team, equals: blue }] }\n    - { mirror: 10, pause: 1m }\n    - { weight: 100 }",
+        ));
+        let text = summary(&spec);
+        assert!(
+            text.contains("    canary: 0% [X-Team=blue]/manual → mirror 10%/60s → 100%"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    blue_green: auto-promote after 5m, scale down old after 30s"),
+            "{text}"
+        );
+        let spec = valid(&service("strategy: rolling\nrolling: { batch: 2 }"));
+        assert!(summary(&spec).contains("    rolling: batches of 2 replica(s)"));
+    }
 }

@@ -1,0 +1,58 @@
+//! `zion`: the command line of Zion — runs the control plane (`up`), talks
+//! to it over its API (deploy, status, get, promote…), validates specs
+//! (`lint`) and runs the guided demo. It holds no deployment logic of its
+//! own: that is `zion-core`'s, driven by `zion-server`. The library form
+//! exists so benchmarks can drive the same demo pieces as the binary.
+
+pub mod cli;
+pub mod client;
+mod commands;
+pub mod demo;
+mod demo_app;
+pub mod exit;
+mod render;
+mod wait;
+
+use crate::cli::{Cli, Cmd};
+use crate::exit::Failure;
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let g = &cli.global;
+    match cli.command {
+        Cmd::Up => commands::up(g).await,
+        Cmd::Lint => commands::lint(g),
+        Cmd::Apply => commands::apply(g).await,
+        Cmd::Deploy {
+            service,
+            version,
+            env,
+            strategy,
+            kind,
+            wait,
+        } => commands::deploy(g, service, version, env, strategy, kind, wait).await,
+        Cmd::Status { service, env } => commands::status(g, service, env).await,
+        Cmd::Get { id } => commands::get(g, id).await,
+        Cmd::Promote { id, full } => commands::act(g, id, "promote", full).await,
+        Cmd::Pause { id } => commands::act(g, id, "pause", false).await,
+        Cmd::Resume { id } => commands::act(g, id, "resume", false).await,
+        Cmd::Abort { id } => commands::act(g, id, "abort", false).await,
+        Cmd::Rollback {
+            service,
+            env,
+            to,
+            wait,
+        } => commands::rollback(g, service, env, to, wait).await,
+        Cmd::History {
+            service,
+            env,
+            since,
+        } => commands::history(g, service, env, since).await,
+        Cmd::Demo { rps } => demo::run(g, rps).await,
+        Cmd::DemoApp {
+            port,
+            version,
+            faults,
+        } => demo_app::run(port, version, &faults).await,
+    }
+}

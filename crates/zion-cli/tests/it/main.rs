@@ -1,0 +1,10 @@
+//! End-to-end tests of the `zion` binary: a real `zion up` child process,
+//! real replicas (the binary's own demo-app), real HTTP traffic through the
+//! built-in proxy, and the CLI as a user runs it.
+
+mod support;
+
+mod bad_input;
+mod canary;
+mod processes;
+mod restart;

@@ -1,0 +1,349 @@
+//! Test harness: a spec in a temporary folder, `zion up` as a child process,
+//! CLI invocations, and raw HTTP requests through a target's proxy.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const ZION: &str = env!("CARGO_BIN_EXE_zion");
+
+/// A free port on 127.0.0.1 (bound, read, released).
+pub fn free_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// Polls `f` until it returns Some, or panics naming `what` after `limit`.
+pub fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A project folder with a spec, and the `zion up` serving it.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    pub api: SocketAddr,
+    pub target: SocketAddr,
+    pub up: Option<Child>,
+}
+
+/// The spec of a `web` service in `staging` whose versions are the zion
+/// binary's demo-app; `steps` and `faults` vary per test.
+pub fn spec(
+    api: SocketAddr,
+    target: SocketAddr,
+    steps: &str,
+    faults: &[&str],
+    start_timeout: &str,
+) -> String {
+    let mut command =
+        format!(r#"["{ZION}", "demo-app", "--port", "{{port}}", "--version", "{{version}}""#);
+    for f in faults {
+        command.push_str(&format!(r#", "--fault", "{f}""#));
+    }
+    command.push(']');
+    format!(
+        r#"server:
+  listen: {api}
+  data_dir: state
+environments:
+  - name: staging
+services:
+  - name: web
+    workload:
+      process:
+        command: {command}
+        replicas: 2
+    health:
+      http: /healthz
+      interval: 200ms
+      timeout: 150ms
+      start_timeout: {start_timeout}
+    targets:
+      staging: {{ listen: {target} }}
+    canary:
+      steps:
+{steps}
+    analysis:
+      interval: 1s
+      failure_limit: 2
+      min_requests: 5
+"#
+    )
+}
+
+impl Project {
+    pub fn new(steps: &str, faults: &[&str], start_timeout: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let api = free_addr();
+        let target = free_addr();
+        std::fs::write(
+            dir.path().join("zion.yaml"),
+            spec(api, target, steps, faults, start_timeout),
+        )
+        .unwrap();
+        Project {
+            dir,
+            api,
+            target,
+            up: None,
+        }
+    }
+
+    pub fn spec_path(&self) -> PathBuf {
+        self.dir.path().join("zion.yaml")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Starts `zion up` and waits until its API answers.
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("up.log"))
+            .unwrap();
+        let child = Command::new(ZION)
+            .args(["up", "-f"])
+            .arg(self.spec_path())
+            .env("ZION_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.up = Some(child);
+        let api = self.api;
+        eventually(Duration::from_secs(30), "the API to answer", || {
+            http_get(api, "/healthz").ok().filter(|(s, _, _)| *s == 200)
+        });
+    }
+
+    /// The server's log so far (for assertion messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("up.log")).unwrap_or_default()
+    }
+
+    /// Runs a CLI command against this project.
+    pub fn zion(&self, args: &[&str]) -> Output {
+        Command::new(ZION)
+            .args(args)
+            .arg("-f")
+            .arg(self.spec_path())
+            .env_remove("ZION_TOKEN")
+            .env_remove("ZION_SERVER")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a CLI command with `--output json` and parses stdout; asserts exit 0.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let out = self.zion(&all);
+        assert!(
+            out.status.success(),
+            "zion {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "zion {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// The deployment `id` with events and rounds.
+    pub fn deployment(&self, id: i64) -> Value {
+        self.json(&["get", &id.to_string()])
+    }
+
+    /// Waits for deployment `id` to satisfy `pred`.
+    pub fn wait_for(
+        &self,
+        id: i64,
+        limit: Duration,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        eventually(limit, what, || {
+            let d = self.deployment(id);
+            pred(&d).then_some(d)
+        })
+    }
+
+    /// The `web/staging` entry of `zion status`.
+    pub fn target_status(&self) -> Value {
+        let all = self.json(&["status"]);
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["service"] == "web")
+            .cloned()
+            .unwrap()
+    }
+
+    /// PIDs and ports of every running replica.
+    pub fn replicas(&self) -> Vec<(u32, u16)> {
+        let t = self.target_status();
+        let mut out = Vec::new();
+        for v in t["versions"].as_array().unwrap() {
+            let pids = v["pids"].as_array().unwrap();
+            let ports = v["ports"].as_array().unwrap();
+            for (p, port) in pids.iter().zip(ports) {
+                out.push((p.as_u64().unwrap() as u32, port.as_u64().unwrap() as u16));
+            }
+        }
+        out
+    }
+
+    /// Sends `signal` to `zion up` and waits for it to exit.
+    pub fn stop(&mut self, signal: nix::sys::signal::Signal) {
+        if let Some(mut child) = self.up.take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, signal);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "zion up did not exit after {signal}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        // Leave nothing running, whatever the test did.
+        self.stop(nix::sys::signal::Signal::SIGTERM);
+    }
+}
+
+/// One HTTP/1.1 GET on a fresh connection: (status, x-version, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {head:?}")))?;
+    let version = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("x-version")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    Ok((status, version, body.to_string()))
+}
+
+/// Whether a process exists.
+pub fn alive(pid: u32) -> bool {
+    // Zombies are gone for our purposes: they hold no port and run nothing.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Whether a port on 127.0.0.1 can be bound (nobody listens on it).
+pub fn port_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// Exit code and both outputs, for messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Steady load through the proxy from a background thread, counting which
+/// version answered; stops when dropped.
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<std::collections::BTreeMap<String, (u64, u64)>>>,
+}
+
+impl Load {
+    pub fn start(addr: SocketAddr) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut seen: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((status, version, _)) = http_get(addr, "/") {
+                    let e = seen.entry(version).or_default();
+                    if status >= 500 {
+                        e.1 += 1;
+                    } else {
+                        e.0 += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            seen
+        });
+        Load {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops and returns version → (ok, errors).
+    pub fn finish(mut self) -> std::collections::BTreeMap<String, (u64, u64)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Reads a file's mode bits.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}

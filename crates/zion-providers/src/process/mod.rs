@@ -1,0 +1,557 @@
+//! Workloads as local processes: each version runs as N replicas, each a
+//! process group of its own on a free port of 127.0.0.1, supervised
+//! (restarted with backoff), probed, measured from `/proc`, and stopped
+//! gracefully. Records in a [`ProcessRegistry`] let the next Zion reap what a
+//! killed Zion left behind.
+
+mod procfs;
+mod supervisor;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use nix::sys::signal::Signal;
+use serde::Serialize;
+use tokio::sync::{OwnedMutexGuard, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+use tracing::{info, warn};
+use zion_core::spec::{HealthSpec, ProcessSpec};
+
+use self::supervisor::{Launch, ProbeHistory, ReplicaCtx, ReplicaShared, lock};
+use crate::{ProcessRecord, ProcessRegistry, VersionKey};
+
+/// Default time between SIGTERM and SIGKILL when stopping.
+const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+/// After SIGKILL of orphans, how long to wait for them to vanish.
+const ORPHAN_KILL_WAIT: Duration = Duration::from_secs(10);
+
+/// Why a version's replicas could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    /// The spec gives no program to run.
+    #[error(
+        "{service}@{version}: workload.process.command is empty; give the program to run and its arguments"
+    )]
+    EmptyCommand { service: String, version: String },
+    /// The working directory is missing or not a folder.
+    #[error(
+        "{service}@{version}: working directory {} is unusable ({error}); fix workload.process.workdir (a relative path is relative to the spec file's folder)",
+        path.display()
+    )]
+    Workdir {
+        service: String,
+        version: String,
+        path: PathBuf,
+        error: io::Error,
+    },
+    /// The program could not be executed.
+    #[error(
+        "{service}@{version}: could not start `{program}` ({error}); check workload.process.command and that the program exists on PATH or as a path relative to the workdir"
+    )]
+    Spawn {
+        service: String,
+        version: String,
+        program: String,
+        error: io::Error,
+    },
+    /// No port on 127.0.0.1 could be reserved.
+    #[error(
+        "{service}@{version}: no free TCP port on 127.0.0.1 ({error}); stop something that holds many local ports and retry"
+    )]
+    NoFreePort {
+        service: String,
+        version: String,
+        error: io::Error,
+    },
+}
+
+/// Where one replica is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaState {
+    /// Spawned, no probe has passed yet.
+    Starting,
+    /// A probe has passed since the process started.
+    Running,
+    /// Exited on its own; waiting before the next restart.
+    Backoff,
+    /// Stopped on request.
+    Stopped,
+}
+
+/// One replica as last observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplicaStatus {
+    /// 0-based position among the version's replicas.
+    pub index: u32,
+    /// Port on 127.0.0.1 the replica listens on (or will, once started).
+    pub port: u16,
+    /// Process id while a process runs; None while backing off or stopped.
+    pub pid: Option<u32>,
+    /// The latest probe of the current process passed.
+    pub healthy: bool,
+    /// Restarts after unexpected exits since the replica was started.
+    pub restarts: u32,
+    /// Where the replica is in its life.
+    pub state: ReplicaState,
+    /// Why it last exited or failed a probe; cleared when a probe passes.
+    pub last_error: Option<String>,
+}
+
+/// One version's replicas as last observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionStatus {
+    /// Replicas asked for by the last `ensure`.
+    pub desired: u32,
+    /// Replicas whose latest probe passed.
+    pub ready: u32,
+    /// 127.0.0.1:port of the ready replicas, in replica order.
+    pub healthy_endpoints: Vec<SocketAddr>,
+    /// Longest current run of failed probes of any replica; 0 after a pass.
+    pub consecutive_probe_failures: u32,
+    /// Every replica has passed a probe at least once since it was started.
+    pub ever_ready: bool,
+    /// Percent of one core, summed over replicas (process group leaders).
+    pub cpu_percent: Option<f64>,
+    /// Resident MiB, summed over replicas (process group leaders).
+    pub memory_mb: Option<f64>,
+    /// Each replica, in index order.
+    pub replicas: Vec<ReplicaStatus>,
+}
+
+/// Runs versions as supervised local processes; cheap to clone (shared inside).
+#[derive(Clone)]
+pub struct ProcessWorkloads {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    base_dir: PathBuf,
+    registry: Arc<dyn ProcessRegistry>,
+    grace: Mutex<Duration>,
+    clk_tck: f64,
+    versions: Mutex<BTreeMap<VersionKey, VersionEntry>>,
+    /// Serialises `ensure`/`stop` per version; status reads never wait on it.
+    key_locks: Mutex<HashMap<VersionKey, Arc<tokio::sync::Mutex<()>>>>,
+    ports: Arc<Mutex<BTreeSet<u16>>>,
+}
+
+struct VersionEntry {
+    desired: u32,
+    /// Sorted by index.
+    replicas: Vec<ReplicaHandle>,
+    history: Arc<Mutex<ProbeHistory>>,
+}
+
+struct ReplicaHandle {
+    index: u32,
+    shared: Arc<Mutex<ReplicaShared>>,
+    /// Carries the grace period when the replica must stop.
+    stop_tx: watch::Sender<Option<Duration>>,
+    /// Turns true once the replica's processes are gone.
+    done_rx: watch::Receiver<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ReplicaHandle {
+    /// Asks the supervisor to stop; the returned receiver says when it has.
+    fn request_stop(&self, grace: Duration) -> watch::Receiver<bool> {
+        self.stop_tx.send_replace(Some(grace));
+        self.done_rx.clone()
+    }
+}
+
+async fn wait_done(mut done: watch::Receiver<bool>) {
+    // An error means the supervisor is gone, which is done as well.
+    let _ = done.wait_for(|d| *d).await;
+}
+
+impl std::fmt::Debug for ProcessWorkloads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessWorkloads")
+            .field("base_dir", &self.inner.base_dir)
+            .field("running", &self.running())
+            .finish()
+    }
+}
+
+impl ProcessWorkloads {
+    /// Workloads whose relative workdirs resolve against `base_dir` (the spec
+    /// file's folder), recording every process in `registry`.
+    pub fn new(base_dir: PathBuf, registry: Arc<dyn ProcessRegistry>) -> Self {
+        ProcessWorkloads {
+            inner: Arc::new(Inner {
+                base_dir,
+                registry,
+                grace: Mutex::new(DEFAULT_GRACE),
+                clk_tck: procfs::clock_ticks_per_second(),
+                versions: Mutex::new(BTreeMap::new()),
+                key_locks: Mutex::new(HashMap::new()),
+                ports: Arc::new(Mutex::new(BTreeSet::new())),
+            }),
+        }
+    }
+
+    /// Sets the time between SIGTERM and SIGKILL when stopping (default 5 s).
+    pub fn with_grace(self, grace: Duration) -> Self {
+        *lock(&self.inner.grace) = grace;
+        self
+    }
+
+    fn grace(&self) -> Duration {
+        *lock(&self.inner.grace)
+    }
+
+    /// Kills every recorded process (and its process group) that is still
+    /// alive and is still the same process (start ticks match — PIDs get
+    /// reused), waits until gone, forgets them all. Returns how many were
+    /// killed. Called at startup before anything else.
+    pub async fn reap_orphans(&self) -> usize {
+        let registry = &self.inner.registry;
+        let own: BTreeSet<u32> = self.own_pids();
+        let mut targets: Vec<ProcessRecord> = Vec::new();
+        for rec in registry.list() {
+            if own.contains(&rec.pid) {
+                continue;
+            }
+            let reused =
+                procfs::read_stat(rec.pid).is_some_and(|s| s.start_ticks != rec.start_ticks);
+            if reused {
+                info!(pid = rec.pid, service = %rec.service, version = %rec.version,
+                      "recorded pid now belongs to another process; leaving it alone");
+            } else if procfs::is_foreign_group(rec.pid)
+                && !procfs::group_members(rec.pid, rec.start_ticks).is_empty()
+            {
+                targets.push(rec);
+                continue;
+            }
+            registry.forget(rec.pid);
+        }
+        if targets.is_empty() {
+            return 0;
+        }
+        let grace = self.grace();
+        for rec in &targets {
+            warn!(pid = rec.pid, port = rec.port, service = %rec.service,
+                  environment = %rec.environment, version = %rec.version,
+                  "stopping a replica left behind by a previous run");
+            procfs::signal_group(rec.pid, rec.start_ticks, Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + grace;
+        for rec in &targets {
+            if !supervisor::wait_group_gone(rec.pid, rec.start_ticks, deadline).await {
+                procfs::signal_group(rec.pid, rec.start_ticks, Signal::SIGKILL);
+            }
+        }
+        let deadline = Instant::now() + ORPHAN_KILL_WAIT;
+        for rec in &targets {
+            if supervisor::wait_group_gone(rec.pid, rec.start_ticks, deadline).await {
+                registry.forget(rec.pid);
+            } else {
+                warn!(
+                    pid = rec.pid,
+                    "left-over replica survived SIGKILL; keeping its record"
+                );
+            }
+        }
+        targets.len()
+    }
+
+    fn own_pids(&self) -> BTreeSet<u32> {
+        lock(&self.inner.versions)
+            .values()
+            .flat_map(|e| e.replicas.iter())
+            .filter_map(|r| lock(&r.shared).pid)
+            .collect()
+    }
+
+    async fn key_lock(&self, key: &VersionKey) -> OwnedMutexGuard<()> {
+        let m = lock(&self.inner.key_locks)
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        m.lock_owned().await
+    }
+
+    fn launch(
+        &self,
+        key: &VersionKey,
+        process: &ProcessSpec,
+        health: &HealthSpec,
+    ) -> Result<Launch, WorkloadError> {
+        if process.command.is_empty() {
+            return Err(WorkloadError::EmptyCommand {
+                service: key.service.clone(),
+                version: key.version.clone(),
+            });
+        }
+        let workdir = match &process.workdir {
+            // join keeps an absolute workdir as it is.
+            Some(w) => self.inner.base_dir.join(Path::new(w)),
+            None => self.inner.base_dir.clone(),
+        };
+        let usable = match std::fs::metadata(&workdir) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(io::Error::other("it is not a folder")),
+            Err(e) => Err(e),
+        };
+        if let Err(error) = usable {
+            return Err(WorkloadError::Workdir {
+                service: key.service.clone(),
+                version: key.version.clone(),
+                path: workdir,
+                error,
+            });
+        }
+        Ok(Launch {
+            key: key.clone(),
+            command: process.command.clone(),
+            workdir,
+            env: process.env.clone(),
+            health: health.clone(),
+        })
+    }
+
+    /// Idempotent: start `replicas` replicas of key.version if not already
+    /// running (scale to `replicas` if different). Running replicas keep the
+    /// spec they were started with; new ones use the given one.
+    pub async fn ensure(
+        &self,
+        key: &VersionKey,
+        process: &ProcessSpec,
+        health: &HealthSpec,
+        replicas: u32,
+    ) -> Result<(), WorkloadError> {
+        let launch = Arc::new(self.launch(key, process, health)?);
+        if replicas == 0 {
+            self.stop(key).await;
+            return Ok(());
+        }
+        let _guard = self.key_lock(key).await;
+        let (surplus, have, history) = {
+            let mut versions = lock(&self.inner.versions);
+            let entry = versions.entry(key.clone()).or_insert_with(|| VersionEntry {
+                desired: replicas,
+                replicas: Vec::new(),
+                history: Arc::default(),
+            });
+            entry.desired = replicas;
+            let keep = usize::try_from(replicas).unwrap_or(usize::MAX);
+            let surplus: Vec<u32> = entry.replicas.iter().skip(keep).map(|r| r.index).collect();
+            let have: BTreeSet<u32> = entry.replicas.iter().take(keep).map(|r| r.index).collect();
+            (surplus, have, entry.history.clone())
+        };
+        if !surplus.is_empty() {
+            info!(%key, replicas, "scaling down");
+            self.stop_replicas(key, &surplus).await;
+        }
+        let missing: Vec<u32> = (0..)
+            .filter(|i| !have.contains(i))
+            .take(
+                usize::try_from(replicas)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(have.len()),
+            )
+            .collect();
+        let mut started = Vec::new();
+        for index in missing {
+            match self.start_replica(&launch, index, history.clone()) {
+                Ok(handle) => started.push(handle),
+                Err(e) => {
+                    let grace = self.grace();
+                    let waits: Vec<_> = started.iter().map(|h| h.request_stop(grace)).collect();
+                    for w in waits {
+                        wait_done(w).await;
+                    }
+                    let mut versions = lock(&self.inner.versions);
+                    if versions.get(key).is_some_and(|e| e.replicas.is_empty()) {
+                        versions.remove(key);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let mut versions = lock(&self.inner.versions);
+        if let Some(entry) = versions.get_mut(key) {
+            entry.replicas.extend(started);
+            entry.replicas.sort_by_key(|r| r.index);
+        }
+        Ok(())
+    }
+
+    fn start_replica(
+        &self,
+        launch: &Arc<Launch>,
+        index: u32,
+        history: Arc<Mutex<ProbeHistory>>,
+    ) -> Result<ReplicaHandle, WorkloadError> {
+        let key = &launch.key;
+        let port = supervisor::pick_port(&self.inner.ports, None).map_err(|error| {
+            WorkloadError::NoFreePort {
+                service: key.service.clone(),
+                version: key.version.clone(),
+                error,
+            }
+        })?;
+        let shared = Arc::new(Mutex::new(ReplicaShared::new(port)));
+        let ctx = Arc::new(ReplicaCtx {
+            launch: launch.clone(),
+            index,
+            registry: self.inner.registry.clone(),
+            shared: shared.clone(),
+            history,
+            ports: self.inner.ports.clone(),
+            clk_tck: self.inner.clk_tck,
+        });
+        let running = match supervisor::start(&ctx, port) {
+            Ok(r) => r,
+            Err(e) => {
+                lock(&self.inner.ports).remove(&port);
+                return Err(e);
+            }
+        };
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let (done_tx, done_rx) = watch::channel(false);
+        let task = tokio::spawn(supervisor::supervise(ctx, running, stop_rx, done_tx));
+        Ok(ReplicaHandle {
+            index,
+            shared,
+            stop_tx,
+            done_rx,
+            task,
+        })
+    }
+
+    /// Stops the listed replicas of `key` and drops them from its entry.
+    async fn stop_replicas(&self, key: &VersionKey, indexes: &[u32]) {
+        let grace = self.grace();
+        let waits: Vec<_> = lock(&self.inner.versions)
+            .get(key)
+            .map(|e| {
+                e.replicas
+                    .iter()
+                    .filter(|r| indexes.contains(&r.index))
+                    .map(|r| r.request_stop(grace))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for w in waits {
+            wait_done(w).await;
+        }
+        if let Some(e) = lock(&self.inner.versions).get_mut(key) {
+            e.replicas.retain(|r| !indexes.contains(&r.index));
+        }
+    }
+
+    /// Graceful stop of every replica of the version: SIGTERM to the process
+    /// group, SIGKILL after the grace period, wait for exit, forget records.
+    /// Idempotent.
+    pub async fn stop(&self, key: &VersionKey) {
+        let _guard = self.key_lock(key).await;
+        let indexes: Vec<u32> = {
+            let mut versions = lock(&self.inner.versions);
+            let Some(entry) = versions.get_mut(key) else {
+                return;
+            };
+            entry.desired = 0;
+            entry.replicas.iter().map(|r| r.index).collect()
+        };
+        info!(%key, "stopping version");
+        self.stop_replicas(key, &indexes).await;
+        lock(&self.inner.versions).remove(key);
+    }
+
+    /// Stops every version, all at once.
+    pub async fn stop_all(&self) {
+        let mut set = JoinSet::new();
+        for key in self.running() {
+            let this = self.clone();
+            set.spawn(async move { this.stop(&key).await });
+        }
+        while set.join_next().await.is_some() {}
+    }
+
+    /// The version's replicas as last observed; None if it is not running.
+    pub fn status(&self, key: &VersionKey) -> Option<VersionStatus> {
+        let versions = lock(&self.inner.versions);
+        let entry = versions.get(key)?;
+        let mut status = VersionStatus {
+            desired: entry.desired,
+            ready: 0,
+            healthy_endpoints: Vec::new(),
+            consecutive_probe_failures: 0,
+            ever_ready: !entry.replicas.is_empty(),
+            cpu_percent: None,
+            memory_mb: None,
+            replicas: Vec::with_capacity(entry.replicas.len()),
+        };
+        for r in &entry.replicas {
+            let s = lock(&r.shared);
+            if s.healthy {
+                status.ready += 1;
+                status
+                    .healthy_endpoints
+                    .push(SocketAddr::from((Ipv4Addr::LOCALHOST, s.port)));
+            }
+            status.consecutive_probe_failures = status
+                .consecutive_probe_failures
+                .max(s.consecutive_failures);
+            status.ever_ready &= s.ever_passed;
+            if let Some(c) = s.cpu_percent {
+                *status.cpu_percent.get_or_insert(0.0) += c;
+            }
+            if let Some(m) = s.memory_mb {
+                *status.memory_mb.get_or_insert(0.0) += m;
+            }
+            status.replicas.push(ReplicaStatus {
+                index: r.index,
+                port: s.port,
+                pid: s.pid,
+                healthy: s.healthy,
+                restarts: s.restarts,
+                state: s.state,
+                last_error: s.last_error.clone(),
+            });
+        }
+        Some(status)
+    }
+
+    /// Share of passing probes of this version's replicas since `since`,
+    /// None if no probe ran.
+    pub fn health_share(&self, key: &VersionKey, since: SystemTime) -> Option<f64> {
+        let history = lock(&self.inner.versions).get(key)?.history.clone();
+        lock(&history).share_since(since)
+    }
+
+    /// Versions with replicas, in key order.
+    pub fn running(&self) -> Vec<VersionKey> {
+        lock(&self.inner.versions).keys().cloned().collect()
+    }
+}
+
+impl Drop for Inner {
+    /// Last handle gone without `stop_all`: kill everything rather than leak
+    /// processes. No grace period is possible without an async context.
+    fn drop(&mut self) {
+        let versions = std::mem::take(&mut *lock(&self.versions));
+        for entry in versions.into_values() {
+            for r in entry.replicas {
+                // Abort first so the supervisor cannot restart what is killed next.
+                r.task.abort();
+                let (pid, ticks) = {
+                    let s = lock(&r.shared);
+                    (s.pid, s.start_ticks)
+                };
+                if let Some(pid) = pid {
+                    procfs::signal_group(pid, ticks, Signal::SIGKILL);
+                    self.registry.forget(pid);
+                }
+            }
+        }
+    }
+}

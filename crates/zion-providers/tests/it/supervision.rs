@@ -1,0 +1,128 @@
+//! Restarts after crashes, and resource sampling.
+
+use zion_providers::{ProcessRegistry, ReplicaState};
+
+use crate::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_replica_is_restarted_counted_and_healthy_again() {
+    let fx = Fixture::new();
+    let k = key("6.0.0");
+    let marker = fx.path("crashed-once");
+    let spec = server(&[("CRASH_ONCE_FILE", marker.to_str().unwrap())]);
+    fx.workloads
+        .ensure(&k, &spec, &http_health(), 1)
+        .await
+        .unwrap();
+    let first_pid = fx.workloads.status(&k).unwrap().replicas[0].pid.unwrap();
+
+    let st = eventually("restarted and ready", WAIT, || {
+        fx.workloads
+            .status(&k)
+            .filter(|s| s.replicas[0].restarts == 1 && s.ready == 1)
+    })
+    .await;
+    assert!(marker.exists(), "the first run did crash");
+    let r = &st.replicas[0];
+    let new_pid = r.pid.unwrap();
+    assert_ne!(new_pid, first_pid);
+    assert!(!alive(first_pid));
+    assert!(alive(new_pid));
+    assert_eq!(r.state, ReplicaState::Running);
+    assert!(r.healthy);
+    assert_eq!(st.consecutive_probe_failures, 0);
+    assert_eq!(st.healthy_endpoints[0].port(), r.port);
+    let (code, _) = get(r.port, "/healthz").await.unwrap();
+    assert_eq!(code, 200);
+    let records = fx.registry.list();
+    assert_eq!(
+        records.iter().map(|r| r.pid).collect::<Vec<_>>(),
+        vec![new_pid],
+        "the dead process is forgotten"
+    );
+    assert_eq!(records[0].port, r.port);
+    fx.workloads.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_keeps_crashing_backs_off_and_reports_why() {
+    let fx = Fixture::new();
+    let k = key("6.1.0");
+    let spec = process(&["sh", "-c", "exit 7"], &[]);
+    fx.workloads
+        .ensure(&k, &spec, &http_health(), 1)
+        .await
+        .unwrap();
+    let st = eventually("two restarts", WAIT, || {
+        fx.workloads
+            .status(&k)
+            .filter(|s| s.replicas[0].restarts >= 2)
+    })
+    .await;
+    assert_eq!(st.ready, 0);
+    assert!(!st.ever_ready);
+    let err = eventually("the exit status reported", WAIT, || {
+        fx.workloads.status(&k)?.replicas[0]
+            .last_error
+            .clone()
+            .filter(|e| e.contains("exit status: 7"))
+    })
+    .await;
+    assert!(err.contains("exited"), "{err}");
+    let st = eventually("a failing count while crashing", WAIT, || {
+        fx.workloads
+            .status(&k)
+            .filter(|s| s.consecutive_probe_failures >= 3)
+    })
+    .await;
+    // 200 ms doubling: three restarts need at least 1.4 s, so a restart
+    // storm would show far more than this.
+    assert!(
+        st.replicas[0].restarts <= 8,
+        "backoff bounds restarts: {}",
+        st.replicas[0].restarts
+    );
+    fx.workloads.stop_all().await;
+    assert!(fx.registry.list().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_and_memory_are_sampled_from_proc() {
+    let fx = Fixture::new();
+    let (busy, idle) = (key("busy"), key("idle"));
+    fx.workloads
+        .ensure(&busy, &server(&[("BURN", "1")]), &http_health(), 1)
+        .await
+        .unwrap();
+    fx.workloads
+        .ensure(&idle, &server(&[]), &http_health(), 2)
+        .await
+        .unwrap();
+
+    let st = eventually("cpu sampled for the busy version", WAIT, || {
+        fx.workloads
+            .status(&busy)
+            .filter(|s| s.cpu_percent.is_some_and(|c| c > 5.0))
+    })
+    .await;
+    let mem = st.memory_mb.expect("memory sampled");
+    assert!(mem > 1.0 && mem < 4096.0, "{mem} MiB");
+
+    let idle_st = eventually("both idle replicas measured", WAIT, || {
+        fx.workloads
+            .status(&idle)
+            .filter(|s| s.ready == 2 && s.memory_mb.is_some() && s.cpu_percent.is_some())
+    })
+    .await;
+    let one = eventually("single-replica memory", WAIT, || {
+        fx.workloads.status(&busy).and_then(|s| s.memory_mb)
+    })
+    .await;
+    // Two python servers are summed: clearly more than one alone would be.
+    assert!(
+        idle_st.memory_mb.unwrap() > one * 1.2,
+        "{:?} vs {one}",
+        idle_st.memory_mb
+    );
+    fx.workloads.stop_all().await;
+}

@@ -1,0 +1,76 @@
+//! Runs one Zion target proxy for benchmarks: `--weight` percent of requests
+//! to the canary address, the rest to the stable one. Prints the bound
+//! address on stdout; on SIGTERM or Ctrl-C prints the requests each version
+//! received on stderr and shuts down.
+//!
+//! Usage: bench_proxy --stable ADDR --canary ADDR [--weight 5] [--listen 127.0.0.1:0]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tokio::signal::unix::{SignalKind, signal};
+use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
+
+struct Args {
+    listen: SocketAddr,
+    stable: SocketAddr,
+    canary: SocketAddr,
+    weight: u8,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut listen = "127.0.0.1:0".parse()?;
+    let (mut stable, mut canary, mut weight) = (None, None, 5);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--listen" => listen = value.parse()?,
+            "--stable" => stable = Some(value.parse()?),
+            "--canary" => canary = Some(value.parse()?),
+            "--weight" => weight = value.parse()?,
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    Ok(Args {
+        listen,
+        stable: stable.context("--stable ADDR is required")?,
+        canary: canary.context("--canary ADDR is required")?,
+        weight,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let metrics = Arc::new(TrafficMetrics::new());
+    let proxy = TargetProxy::bind(args.listen, Arc::clone(&metrics)).await?;
+    proxy.set_route(Route::split(
+        Pool::new("stable", vec![args.stable]),
+        Pool::new("canary", vec![args.canary]),
+        args.weight,
+    ));
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", proxy.local_addr())?;
+        stdout.flush()?;
+    }
+
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    proxy.shutdown().await;
+    let (stable, stable_err) = metrics.totals("stable");
+    let (canary, canary_err) = metrics.totals("canary");
+    let total = (stable + canary).max(1) as f64;
+    eprintln!(
+        "zion proxy served stable={stable} ({:.2}%, {stable_err} errors) canary={canary} ({:.2}%, {canary_err} errors)",
+        100.0 * stable as f64 / total,
+        100.0 * canary as f64 / total,
+    );
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! Zion's built-in traffic router: one HTTP/1.1 listener per target that
+//! splits requests between a stable and a canary pool of upstream replicas by
+//! weight, forwards them over pooled keep-alive connections (WebSocket-style
+//! upgrades included), and records per-version request metrics (counts,
+//! errors, latency histograms in one-second buckets) for the analysis.
+//!
+//! It is not a general-purpose reverse proxy: no TLS, no HTTP/2, no
+//! path or header routing rules, no caching, no retries of failed requests.
+//! It knows nothing about deployments: the controller decides the [`Route`]
+//! and reads the [`TrafficMetrics`]; this crate only carries out the split and
+//! counts what happened.
+
+mod error;
+mod headers;
+mod metrics;
+mod proxy;
+mod route;
+
+pub use error::ProxyError;
+pub use metrics::TrafficMetrics;
+pub use proxy::TargetProxy;
+pub use route::{Pool, Route};

@@ -1,0 +1,344 @@
+//! Per-version request metrics in one-second buckets.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+use zion_core::metrics::WindowMetrics;
+
+/// Seconds of history kept per version; older buckets are dropped (and their
+/// histograms reused) so a busy version costs bounded memory.
+const RETAIN_SECS: u64 = 600;
+/// Latency range in microseconds: 1µs to 60s, longer requests count as 60s.
+const LOWEST_US: u64 = 1;
+const HIGHEST_US: u64 = 60_000_000;
+/// Two significant digits (1% error) keep a bucket near 10 KiB.
+const SIGFIG: u8 = 2;
+
+/// Request counts, errors and latencies of a target, per version, over time.
+/// Shared by the target's listener (which records) and the controller (which
+/// reads windows).
+#[derive(Debug, Default)]
+pub struct TrafficMetrics {
+    versions: RwLock<HashMap<String, Mutex<Series>>>,
+}
+
+/// One version's history. Buckets are sorted by second, newest last, and
+/// allocated only when a request arrives in that second.
+#[derive(Debug, Default)]
+struct Series {
+    buckets: VecDeque<Bucket>,
+    total_requests: u64,
+    total_errors: u64,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    second: u64,
+    requests: u64,
+    errors: u64,
+    latency_us: Histogram<u32>,
+}
+
+fn new_histogram() -> Histogram<u32> {
+    Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG)
+        .expect("constant histogram bounds are valid")
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Series {
+    fn record(&mut self, second: u64, error: bool, latency_us: u64) {
+        self.total_requests += 1;
+        self.total_errors += u64::from(error);
+        let newest = self.buckets.back().map_or(0, |b| b.second);
+        if second + RETAIN_SECS <= newest {
+            // Too old to ever fall inside a window we still answer for.
+            return;
+        }
+        let bucket = self.bucket_for(second);
+        bucket.requests += 1;
+        bucket.errors += u64::from(error);
+        bucket.latency_us.saturating_record(latency_us);
+    }
+
+    /// The bucket of `second`, created in order if missing.
+    fn bucket_for(&mut self, second: u64) -> &mut Bucket {
+        // Records arrive almost in time order, so search from the back.
+        let mut idx = self.buckets.len();
+        while idx > 0 && self.buckets[idx - 1].second > second {
+            idx -= 1;
+        }
+        if idx > 0 && self.buckets[idx - 1].second == second {
+            return &mut self.buckets[idx - 1];
+        }
+        let newest = self.buckets.back().map_or(second, |b| b.second.max(second));
+        let recycled = self.prune(newest);
+        let latency_us = match recycled {
+            Some(mut h) => {
+                h.reset();
+                h
+            }
+            None => new_histogram(),
+        };
+        // Pruning only removes from the front, so recompute the position.
+        let idx = self.buckets.partition_point(|b| b.second < second);
+        self.buckets.insert(
+            idx,
+            Bucket {
+                second,
+                requests: 0,
+                errors: 0,
+                latency_us,
+            },
+        );
+        &mut self.buckets[idx]
+    }
+
+    /// Drops buckets too old for `newest`; returns one freed histogram for reuse.
+    fn prune(&mut self, newest: u64) -> Option<Histogram<u32>> {
+        let mut freed = None;
+        while let Some(front) = self.buckets.front() {
+            if front.second + RETAIN_SECS > newest {
+                break;
+            }
+            freed = self.buckets.pop_front().map(|b| b.latency_us);
+        }
+        if self.buckets.is_empty() {
+            // An idle version should cost almost nothing once its history expired.
+            self.buckets.shrink_to_fit();
+        }
+        freed
+    }
+}
+
+impl TrafficMetrics {
+    /// Empty metrics.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts one request of `version` that got its response headers after
+    /// `latency`, at time `at`; `error` for 5xx answers and failed upstreams.
+    pub fn record(&self, version: &str, error: bool, latency: Duration, at: SystemTime) {
+        let second = unix_secs(at);
+        let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        {
+            let versions = self.versions.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(series) = versions.get(version) {
+                series
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .record(second, error, latency_us);
+                return;
+            }
+        }
+        let mut versions = self
+            .versions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        versions
+            .entry(version.to_owned())
+            .or_default()
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(second, error, latency_us);
+    }
+
+    /// What `version` did in the seconds of (`end` - `length`, `end`], the
+    /// current partial second included so a fault shows at once.
+    pub fn window(&self, version: &str, end: SystemTime, length: Duration) -> WindowMetrics {
+        let mut out = WindowMetrics {
+            window_secs: length.as_secs_f64(),
+            ..WindowMetrics::default()
+        };
+        let last = unix_secs(end);
+        // Seconds at or before `first_excluded` are outside the window.
+        let first_excluded = end.checked_sub(length).map(unix_secs);
+        let versions = self.versions.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(series) = versions.get(version) else {
+            return out;
+        };
+        let mut series = series.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(newest) = series.buckets.back().map(|b| b.second) {
+            // Reading is the only activity an idle version sees; expire here too.
+            series.prune(newest.max(last));
+        }
+        let mut merged: Option<Histogram<u32>> = None;
+        for bucket in series.buckets.iter().filter(|b| {
+            b.second <= last && first_excluded.is_none_or(|excluded| b.second > excluded)
+        }) {
+            out.requests += bucket.requests;
+            out.errors += bucket.errors;
+            match merged.as_mut() {
+                Some(h) => h
+                    .add(&bucket.latency_us)
+                    .expect("histograms with equal bounds always merge"),
+                None => merged = Some(bucket.latency_us.clone()),
+            }
+        }
+        drop(series);
+        drop(versions);
+        if let Some(h) = merged.filter(|h| !h.is_empty()) {
+            let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+            out.latency_p50_ms = Some(ms(0.50));
+            out.latency_p95_ms = Some(ms(0.95));
+            out.latency_p99_ms = Some(ms(0.99));
+        }
+        out
+    }
+
+    /// Requests and errors of `version` since it was first seen (or forgotten).
+    pub fn totals(&self, version: &str) -> (u64, u64) {
+        let versions = self.versions.read().unwrap_or_else(PoisonError::into_inner);
+        versions.get(version).map_or((0, 0), |series| {
+            let series = series.lock().unwrap_or_else(PoisonError::into_inner);
+            (series.total_requests, series.total_errors)
+        })
+    }
+
+    /// Drops everything recorded for `version` (it left the target).
+    pub fn forget(&self, version: &str) {
+        self.versions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(version);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64, millis: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis)
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn unknown_version_is_empty_window() {
+        let m = TrafficMetrics::new();
+        let w = m.window("1.0", at(1000, 0), Duration::from_secs(5));
+        assert_eq!(w.requests, 0);
+        assert_eq!(w.window_secs, 5.0);
+        assert_eq!(w.latency_p95_ms, None);
+        assert_eq!(m.totals("1.0"), (0, 0));
+    }
+
+    #[test]
+    fn window_covers_half_open_interval_of_seconds() {
+        let m = TrafficMetrics::new();
+        // One request in each second 990..=1000.
+        for s in 990..=1000 {
+            m.record("v", s % 2 == 0, MS, at(s, 500));
+        }
+        // (995.3, 1000.3] → seconds 996..=1000.
+        let w = m.window("v", at(1000, 300), Duration::from_secs(5));
+        assert_eq!(w.requests, 5);
+        assert_eq!(w.errors, 3); // 996, 998, 1000
+        // The partial current second counts.
+        let w = m.window("v", at(1000, 0), Duration::from_secs(1));
+        assert_eq!(w.requests, 1);
+        // Nothing in the future of `end`.
+        let w = m.window("v", at(993, 999), Duration::from_secs(2));
+        assert_eq!(w.requests, 2);
+    }
+
+    #[test]
+    fn percentiles_follow_latencies() {
+        let m = TrafficMetrics::new();
+        for i in 1..=100u64 {
+            m.record("v", false, Duration::from_millis(i), at(50, 0));
+        }
+        let w = m.window("v", at(50, 900), Duration::from_secs(10));
+        let p50 = w.latency_p50_ms.unwrap();
+        let p95 = w.latency_p95_ms.unwrap();
+        let p99 = w.latency_p99_ms.unwrap();
+        assert!((49.0..=51.5).contains(&p50), "p50 {p50}");
+        assert!((94.0..=96.5).contains(&p95), "p95 {p95}");
+        assert!((98.0..=100.5).contains(&p99), "p99 {p99}");
+    }
+
+    #[test]
+    fn extreme_latencies_saturate() {
+        let m = TrafficMetrics::new();
+        m.record("v", false, Duration::ZERO, at(10, 0));
+        m.record("v", false, Duration::from_secs(3600), at(10, 0));
+        let w = m.window("v", at(10, 0), Duration::from_secs(1));
+        assert_eq!(w.requests, 2);
+        let p99 = w.latency_p99_ms.unwrap();
+        assert!((59_000.0..=61_000.0).contains(&p99), "p99 {p99}");
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let m = TrafficMetrics::new();
+        for s in 0..(RETAIN_SECS * 2) {
+            m.record("v", false, MS, at(10_000 + s, 0));
+        }
+        let len = m.versions.read().unwrap()["v"]
+            .lock()
+            .unwrap()
+            .buckets
+            .len() as u64;
+        assert_eq!(len, RETAIN_SECS);
+        assert_eq!(m.totals("v"), (RETAIN_SECS * 2, 0));
+        // A record older than the retained history counts in totals only.
+        m.record("v", true, MS, at(10_000, 0));
+        assert_eq!(m.totals("v"), (RETAIN_SECS * 2 + 1, 1));
+        let w = m.window(
+            "v",
+            at(10_000 + RETAIN_SECS * 2 - 1, 0),
+            Duration::from_secs(3600),
+        );
+        assert_eq!(w.requests, RETAIN_SECS);
+        assert_eq!(w.errors, 0);
+    }
+
+    #[test]
+    fn window_expires_idle_history() {
+        let m = TrafficMetrics::new();
+        m.record("v", false, MS, at(100, 0));
+        let w = m.window("v", at(100 + RETAIN_SECS + 5, 0), Duration::from_secs(3600));
+        assert_eq!(w.requests, 0);
+        assert!(
+            m.versions.read().unwrap()["v"]
+                .lock()
+                .unwrap()
+                .buckets
+                .is_empty()
+        );
+        assert_eq!(m.totals("v"), (1, 0));
+    }
+
+    #[test]
+    fn out_of_order_records_land_in_their_second() {
+        let m = TrafficMetrics::new();
+        m.record("v", false, MS, at(20, 0));
+        m.record("v", false, MS, at(18, 0));
+        m.record("v", true, MS, at(19, 0));
+        m.record("v", false, MS, at(20, 0));
+        let w = m.window("v", at(19, 999), Duration::from_secs(1));
+        assert_eq!((w.requests, w.errors), (1, 1));
+        let w = m.window("v", at(20, 0), Duration::from_secs(3));
+        assert_eq!((w.requests, w.errors), (4, 1));
+    }
+
+    #[test]
+    fn versions_are_separate_and_forgettable() {
+        let m = TrafficMetrics::new();
+        m.record("a", false, MS, at(5, 0));
+        m.record("b", true, MS, at(5, 0));
+        m.record("b", false, MS, at(5, 0));
+        assert_eq!(m.totals("a"), (1, 0));
+        assert_eq!(m.totals("b"), (2, 1));
+        m.forget("b");
+        assert_eq!(m.totals("b"), (0, 0));
+        assert_eq!(m.window("b", at(5, 0), Duration::from_secs(1)).requests, 0);
+        assert_eq!(m.totals("a"), (1, 0));
+    }
+}

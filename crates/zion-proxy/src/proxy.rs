@@ -1,0 +1,374 @@
+//! One target's listener: accepts clients, picks a pool per request, forwards
+//! over pooled upstream connections and records the outcome.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::uri::{PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{debug, info, warn};
+
+use crate::error::ProxyError;
+use crate::headers;
+use crate::metrics::TrafficMetrics;
+use crate::route::{Picker, Route, Table};
+
+/// How long `shutdown` waits for in-flight requests before cutting them off.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A replica that does not accept within this is treated as down (502).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Clients must send their request head within this (slow-loris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle upstream connections are closed after this.
+const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Backoff after a failed accept (e.g. out of file descriptors) so the loop
+/// does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// What the proxy answers: the upstream's body, or one it wrote itself.
+type ProxyBody = Either<Incoming, Full<Bytes>>;
+
+/// Lifecycle signal from the handle to the accept loop, connections and tunnels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunState {
+    Running,
+    /// Stop accepting, finish in-flight requests, close idle connections.
+    Draining,
+    /// Everything ends now, upgraded tunnels included.
+    Stopped,
+}
+
+/// State shared by every connection of one listener.
+struct Shared {
+    table: ArcSwap<Table>,
+    picker: Picker,
+    metrics: Arc<TrafficMetrics>,
+    client: Client<HttpConnector, Incoming>,
+    /// Cloned by upgraded tunnels, which outlive their HTTP connection.
+    state: watch::Receiver<RunState>,
+}
+
+/// What a request handler needs: the listener's state and its client's address.
+struct ConnContext {
+    shared: Arc<Shared>,
+    /// Formatted once per connection, cloned (cheaply) per request.
+    client_ip: HeaderValue,
+}
+
+/// One listener of one target: routes its traffic per the current [`Route`].
+pub struct TargetProxy {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    state: watch::Sender<RunState>,
+    accept_task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for TargetProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetProxy")
+            .field("local_addr", &self.local_addr)
+            .field("route", &self.shared.table.load().route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TargetProxy {
+    /// Listens on `addr` (port 0 picks a free one) with nothing routed yet;
+    /// outcomes are recorded into `metrics`.
+    pub async fn bind(
+        addr: SocketAddr,
+        metrics: Arc<TrafficMetrics>,
+    ) -> Result<TargetProxy, ProxyError> {
+        let bind_err = |source| ProxyError::Bind { addr, source };
+        let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+        let local_addr = listener.local_addr().map_err(bind_err)?;
+
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
+            .build(connector);
+
+        let (state, state_rx) = watch::channel(RunState::Running);
+        let shared = Arc::new(Shared {
+            table: ArcSwap::from_pointee(Table::new(Route::default())),
+            picker: Picker::default(),
+            metrics,
+            client,
+            state: state_rx.clone(),
+        });
+        let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), state_rx));
+        info!(%local_addr, "proxy listening");
+        Ok(TargetProxy {
+            shared,
+            local_addr,
+            state,
+            accept_task: Some(accept_task),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Replaces the route for requests that arrive from now on; requests
+    /// already being forwarded finish against the pool they were sent to.
+    pub fn set_route(&self, route: Route) {
+        debug!(
+            addr = %self.local_addr,
+            stable = route.stable.as_ref().map(|p| p.version.as_str()),
+            canary = route.canary.as_ref().map(|p| p.version.as_str()),
+            canary_weight = route.canary_weight,
+            "route changed"
+        );
+        self.shared.table.store(Arc::new(Table::new(route)));
+    }
+
+    /// The route in force.
+    pub fn route(&self) -> Arc<Route> {
+        Arc::clone(&self.shared.table.load().route)
+    }
+
+    /// Stops accepting, lets in-flight requests finish (at most
+    /// [`DRAIN_TIMEOUT`]), then closes everything, upgraded tunnels included.
+    pub async fn shutdown(mut self) {
+        self.state.send_replace(RunState::Draining);
+        if let Some(task) = self.accept_task.take() {
+            if let Err(err) = task.await {
+                warn!(addr = %self.local_addr, %err, "proxy accept loop ended abnormally");
+            }
+        }
+        self.state.send_replace(RunState::Stopped);
+        info!(addr = %self.local_addr, "proxy stopped");
+    }
+}
+
+impl Drop for TargetProxy {
+    /// A proxy dropped without `shutdown` stops at once rather than keep a
+    /// listener nobody can reach any more.
+    fn drop(&mut self) {
+        self.state.send_replace(RunState::Stopped);
+        if let Some(task) = self.accept_task.take() {
+            task.abort();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut state: watch::Receiver<RunState>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    conns.spawn(serve_connection(stream, peer, Arc::clone(&shared), state.clone()));
+                }
+                Err(err) => {
+                    warn!(%err, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            // Reap finished connections so the set does not grow.
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            changed = state.changed() => {
+                if changed.is_err() || *state.borrow() != RunState::Running {
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            connections = conns.len(),
+            "requests still in flight after the drain timeout; closing them"
+        );
+        conns.shutdown().await;
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut state: watch::Receiver<RunState>,
+) {
+    if let Err(err) = stream.set_nodelay(true) {
+        debug!(%err, "set_nodelay failed");
+    }
+    let ctx = Arc::new(ConnContext {
+        shared,
+        client_ip: HeaderValue::try_from(peer.ip().to_canonical().to_string())
+            .expect("an IP address is a valid header value"),
+    });
+    let service = service_fn(move |req| handle(Arc::clone(&ctx), req));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = state.changed() => {
+            // Finishes the request in progress, then closes instead of
+            // waiting for another one.
+            conn.as_mut().graceful_shutdown();
+            conn.as_mut().await
+        }
+    };
+    if let Err(err) = result {
+        debug!(%peer, %err, "client connection ended with an error");
+    }
+}
+
+async fn handle(
+    ctx: Arc<ConnContext>,
+    mut req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let shared = &ctx.shared;
+    let (version, authority) = {
+        let table = shared.table.load();
+        match shared.picker.pick(&table) {
+            Some((pool, authority)) => (Arc::clone(&pool.version), authority.clone()),
+            None => {
+                return Ok(plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no healthy upstream for this target\n",
+                ));
+            }
+        }
+    };
+
+    let upgrade = headers::wants_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers, upgrade);
+    headers::add_forwarding(&mut parts.headers, &ctx.client_ip);
+    let mut uri = std::mem::take(&mut parts.uri).into_parts();
+    uri.scheme = Some(Scheme::HTTP);
+    uri.authority = Some(authority);
+    if uri.path_and_query.is_none() {
+        uri.path_and_query = Some(PathAndQuery::from_static("/"));
+    }
+    parts.uri = Uri::from_parts(uri).expect("scheme, authority and path make a valid URI");
+    // Upstream connections are reused, which HTTP/1.0 framing would prevent.
+    parts.version = Version::HTTP_11;
+
+    let result = shared
+        .client
+        .request(Request::from_parts(parts, body))
+        .await;
+    let latency = started.elapsed();
+    match result {
+        Ok(mut resp) => {
+            let status = resp.status();
+            shared.metrics.record(
+                &version,
+                status.is_server_error(),
+                latency,
+                SystemTime::now(),
+            );
+            let switching = status == StatusCode::SWITCHING_PROTOCOLS;
+            if switching {
+                if let Some(client_upgrade) = client_upgrade {
+                    let upstream_upgrade = hyper::upgrade::on(&mut resp);
+                    tokio::spawn(tunnel(
+                        client_upgrade,
+                        upstream_upgrade,
+                        shared.state.clone(),
+                    ));
+                }
+            }
+            headers::strip_hop_by_hop(resp.headers_mut(), switching && upgrade);
+            Ok(resp.map(Either::Left))
+        }
+        Err(err) => {
+            shared
+                .metrics
+                .record(&version, true, latency, SystemTime::now());
+            warn!(version = %version, error = %error_chain(&err), "upstream request failed");
+            Ok(plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n"))
+        }
+    }
+}
+
+/// Copies bytes both ways between an upgraded client and upstream until
+/// either closes or the proxy stops.
+async fn tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    mut state: watch::Receiver<RunState>,
+) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(err) => {
+            debug!(%err, "upgrade did not complete");
+            return;
+        }
+    };
+    let mut client = TokioIo::new(client);
+    let mut upstream = TokioIo::new(upstream);
+    tokio::select! {
+        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+            match copied {
+                Ok((up, down)) => debug!(up, down, "upgraded connection closed"),
+                Err(err) => debug!(%err, "upgraded connection ended with an error"),
+            }
+        }
+        _ = state.wait_for(|s| *s == RunState::Stopped) => {
+            debug!("upgraded connection closed by proxy shutdown");
+        }
+    }
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::from_static(
+        body.as_bytes(),
+    ))));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// The client's error and its causes on one line ("connection refused" sits
+/// a few levels down).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

@@ -1,0 +1,8 @@
+//! Integration tests: a real proxy on 127.0.0.1:0 in front of real upstream
+//! HTTP servers started by the tests.
+
+mod forwarding;
+mod lifecycle;
+mod metrics;
+mod routing;
+mod support;

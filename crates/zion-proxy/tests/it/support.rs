@@ -1,0 +1,175 @@
+//! Upstream servers and client helpers shared by the tests.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use zion_proxy::{Pool, TargetProxy, TrafficMetrics};
+
+/// Generous bound for anything a test waits on, for a loaded 2-core machine.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A small HTTP server standing in for one replica of one version. It answers
+/// with its name in the body and in `x-version`, and by path:
+/// `/fail` → 500, `/sleep/<ms>` → waits first, `/headers` → echoes the
+/// request headers as `name: value` lines.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    /// TCP connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
+    /// Requests received so far (counted on arrival, before any sleep).
+    pub requests: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start(name: &str) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let name: Arc<str> = Arc::from(name);
+        let task = tokio::spawn({
+            let connections = Arc::clone(&connections);
+            let requests = Arc::clone(&requests);
+            async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    connections.fetch_add(1, Ordering::SeqCst);
+                    let name = Arc::clone(&name);
+                    let requests = Arc::clone(&requests);
+                    tokio::spawn(async move {
+                        let service = service_fn(move |req| {
+                            requests.fetch_add(1, Ordering::SeqCst);
+                            answer(Arc::clone(&name), req)
+                        });
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            }
+        });
+        Upstream {
+            addr,
+            connections,
+            requests,
+            task,
+        }
+    }
+
+    pub fn pool(&self, version: &str) -> Pool {
+        Pool::new(version, vec![self.addr])
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn answer(
+    name: Arc<str>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let (status, body) = if path == "/fail" {
+        (StatusCode::INTERNAL_SERVER_ERROR, name.to_string())
+    } else if let Some(ms) = path.strip_prefix("/sleep/") {
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+        (StatusCode::OK, name.to_string())
+    } else if path == "/headers" {
+        let mut body = String::new();
+        for (k, v) in req.headers() {
+            body.push_str(&format!("{}: {}\n", k, v.to_str().unwrap_or("<binary>")));
+        }
+        (StatusCode::OK, body)
+    } else {
+        (StatusCode::OK, name.to_string())
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert("x-version", name.parse().unwrap());
+    Ok(resp)
+}
+
+/// An address on which nothing listens (bound, then released).
+pub async fn refused_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// A fresh proxy on 127.0.0.1:0 with its own metrics.
+pub async fn proxy() -> (TargetProxy, Arc<TrafficMetrics>) {
+    let metrics = Arc::new(TrafficMetrics::new());
+    let proxy = TargetProxy::bind("127.0.0.1:0".parse().unwrap(), Arc::clone(&metrics))
+        .await
+        .unwrap();
+    (proxy, metrics)
+}
+
+pub type TestClient = Client<HttpConnector, Empty<Bytes>>;
+
+pub fn client() -> TestClient {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+/// GETs `path` from `addr`, failing the test if it takes longer than PATIENCE.
+pub async fn get(client: &TestClient, addr: SocketAddr, path: &str) -> Reply {
+    within(async {
+        let uri = format!("http://{addr}{path}");
+        let resp = client.get(uri.parse().unwrap()).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    })
+    .await
+}
+
+/// Runs `fut`, failing the test if it takes longer than PATIENCE.
+pub async fn within<T>(fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, fut)
+        .await
+        .expect("timed out on a loaded machine's generous budget")
+}
+
+/// Polls `cond` until it holds, failing the test after PATIENCE.
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
