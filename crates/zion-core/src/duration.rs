@@ -37,15 +37,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is too large a duration"))
 }
 
-/// Formats a duration the way the spec writes it (largest exact unit).
+/// Formats a duration the way the spec writes it (largest exact unit up to
+/// hours, so a day reads `24h`).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    for (unit, per) in [
-        ("d", 86_400_000u128),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-    ] {
+    for (unit, per) in [("h", 3_600_000u128), ("m", 60_000), ("s", 1_000)] {
         if ms >= per && ms % per == 0 {
             return format!("{}{unit}", ms / per);
         }

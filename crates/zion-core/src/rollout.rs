@@ -638,20 +638,32 @@ pub fn desired_target(
             } else {
                 0
             };
-            Action::SetTraffic { stable: base, canary: Some(d.version.clone()), canary_weight: weight }
+            Action::SetTraffic {
+                stable: base,
+                canary: Some(d.version.clone()),
+                canary_weight: weight,
+            }
         }
         Some(d) if d.phase == Phase::RollingBack => {
             if let Some(b) = &d.previous_version {
                 run.push((b.clone(), stable_replicas));
             }
-            Action::SetTraffic { stable: d.previous_version.clone(), canary: None, canary_weight: 0 }
+            Action::SetTraffic {
+                stable: d.previous_version.clone(),
+                canary: None,
+                canary_weight: 0,
+            }
         }
         // Pending or awaiting approval: the target is as if there were none.
         _ => {
             if let Some(s) = stable {
                 run.push((s.to_string(), stable_replicas));
             }
-            Action::SetTraffic { stable: stable.map(str::to_string), canary: None, canary_weight: 0 }
+            Action::SetTraffic {
+                stable: stable.map(str::to_string),
+                canary: None,
+                canary_weight: 0,
+            }
         }
     };
     let mut actions: Vec<Action> = run

@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use http::uri::Authority;
-
 /// The healthy replicas of one version.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pool {
@@ -56,50 +54,43 @@ impl Route {
     }
 }
 
-/// A pool made ready for the request path: the version shared cheaply and the
-/// endpoints pre-parsed as URI authorities so forwarding does no formatting.
+/// A pool made ready for the request path: the version shared cheaply and
+/// each endpoint turned into what the forwarding side needs (`E`).
 #[derive(Debug)]
-pub(crate) struct Upstreams {
+pub(crate) struct Upstreams<E> {
     pub(crate) version: Arc<str>,
-    authorities: Vec<Authority>,
+    endpoints: Vec<E>,
 }
 
-impl Upstreams {
+impl<E> Upstreams<E> {
     /// None for an absent pool or one without endpoints: both mean "cannot serve".
-    fn compile(pool: Option<&Pool>) -> Option<Upstreams> {
+    fn compile(pool: Option<&Pool>, make: &mut impl FnMut(SocketAddr) -> E) -> Option<Self> {
         let pool = pool?;
         if pool.endpoints.is_empty() {
             return None;
         }
-        let authorities = pool
-            .endpoints
-            .iter()
-            .map(|addr| {
-                Authority::try_from(addr.to_string())
-                    .expect("a socket address is a valid URI authority")
-            })
-            .collect();
         Some(Upstreams {
             version: Arc::from(pool.version.as_str()),
-            authorities,
+            endpoints: pool.endpoints.iter().map(|addr| make(*addr)).collect(),
         })
     }
 }
 
 /// The route as set by the controller plus its compiled pools.
 #[derive(Debug)]
-pub(crate) struct Table {
+pub(crate) struct Table<E> {
     pub(crate) route: Arc<Route>,
-    stable: Option<Upstreams>,
-    canary: Option<Upstreams>,
+    stable: Option<Upstreams<E>>,
+    canary: Option<Upstreams<E>>,
     weight: u64,
 }
 
-impl Table {
-    pub(crate) fn new(route: Route) -> Table {
+impl<E> Table<E> {
+    /// Compiles `route`, turning each endpoint address into an `E` with `make`.
+    pub(crate) fn new(route: Route, mut make: impl FnMut(SocketAddr) -> E) -> Self {
         Table {
-            stable: Upstreams::compile(route.stable.as_ref()),
-            canary: Upstreams::compile(route.canary.as_ref()),
+            stable: Upstreams::compile(route.stable.as_ref(), &mut make),
+            canary: Upstreams::compile(route.canary.as_ref(), &mut make),
             weight: u64::from(route.canary_weight.min(100)),
             route: Arc::new(route),
         }
@@ -118,7 +109,7 @@ pub(crate) struct Picker {
 
 impl Picker {
     /// The pool and endpoint for the next request, None when nothing can serve it.
-    pub(crate) fn pick<'t>(&self, table: &'t Table) -> Option<(&'t Upstreams, &'t Authority)> {
+    pub(crate) fn pick<'t, E>(&self, table: &'t Table<E>) -> Option<(&'t Upstreams<E>, &'t E)> {
         let to_canary = match (&table.stable, &table.canary) {
             (None, None) => return None,
             (Some(_), None) => false,
@@ -133,7 +124,7 @@ impl Picker {
             (table.stable.as_ref()?, &self.stable_rr)
         };
         let n = rr.fetch_add(1, Ordering::Relaxed);
-        Some((pool, &pool.authorities[n % pool.authorities.len()]))
+        Some((pool, &pool.endpoints[n % pool.endpoints.len()]))
     }
 }
 
@@ -150,6 +141,10 @@ fn canary_turn(n: u64, weight: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn compile(route: Route) -> Table<SocketAddr> {
+        Table::new(route, |addr| addr)
+    }
 
     fn pool(version: &str, ports: &[u16]) -> Pool {
         Pool::new(
@@ -180,7 +175,7 @@ mod tests {
 
     #[test]
     fn weight_above_hundred_counts_as_hundred() {
-        let table = Table::new(Route::split(pool("a", &[1]), pool("b", &[2]), 250));
+        let table = compile(Route::split(pool("a", &[1]), pool("b", &[2]), 250));
         let picker = Picker::default();
         for _ in 0..10 {
             assert_eq!(&*picker.pick(&table).unwrap().0.version, "b");
@@ -189,10 +184,10 @@ mod tests {
 
     #[test]
     fn round_robin_within_pool() {
-        let table = Table::new(Route::stable_only(pool("a", &[1, 2, 3])));
+        let table = compile(Route::stable_only(pool("a", &[1, 2, 3])));
         let picker = Picker::default();
         let ports: Vec<u16> = (0..6)
-            .map(|_| picker.pick(&table).unwrap().1.port_u16().unwrap())
+            .map(|_| picker.pick(&table).unwrap().1.port())
             .collect();
         assert_eq!(ports, vec![1, 2, 3, 1, 2, 3]);
     }
@@ -200,9 +195,9 @@ mod tests {
     #[test]
     fn empty_pool_falls_back_to_other() {
         let picker = Picker::default();
-        let table = Table::new(Route::split(pool("a", &[1]), pool("b", &[]), 100));
+        let table = compile(Route::split(pool("a", &[1]), pool("b", &[]), 100));
         assert_eq!(&*picker.pick(&table).unwrap().0.version, "a");
-        let table = Table::new(Route {
+        let table = compile(Route {
             stable: None,
             canary: Some(pool("b", &[2])),
             canary_weight: 0,
@@ -213,8 +208,8 @@ mod tests {
     #[test]
     fn nothing_routed_picks_nothing() {
         let picker = Picker::default();
-        assert!(picker.pick(&Table::new(Route::default())).is_none());
-        let table = Table::new(Route::split(pool("a", &[]), pool("b", &[]), 50));
+        assert!(picker.pick(&compile(Route::default())).is_none());
+        let table = compile(Route::split(pool("a", &[]), pool("b", &[]), 50));
         assert!(picker.pick(&table).is_none());
     }
 }

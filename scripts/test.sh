@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test of Zion: formatting, lints, unit, property and end-to-end
+# tests. Installs what the tests need when it is missing (run as root on a
+# fresh machine, or install the packages yourself).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+install() {
+  if [ "$(id -u)" = 0 ] && need apt-get; then
+    echo "installing $*" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "missing: $* (install it and run again)" >&2
+    exit 2
+  fi
+}
+
+# The process-workload tests run small Python HTTP servers as replicas.
+need python3 || install python3
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
