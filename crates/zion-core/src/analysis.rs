@@ -59,6 +59,10 @@ pub struct AnalysisRound {
     pub summary: String,
 }
 
+/// Latency differences up to this many milliseconds never fail a
+/// `max_ratio_to_baseline` check.
+pub const LATENCY_NOISE_FLOOR_MS: f64 = 1.0;
+
 /// Evaluates one check. `canary` and `stable` cover the same window.
 pub fn evaluate_check(
     check: &Check,
@@ -105,10 +109,16 @@ pub fn evaluate_check(
                 format!("{metric}: no baseline data from stable in this window"),
             ),
             Some(b) => {
-                let limit = b * ratio;
-                // A zero baseline makes any ratio meaningless; compare values
-                // directly so an idle-fast stable does not fail every canary.
-                if v <= limit || v <= b {
+                // Sub-millisecond latencies differ by scheduler and connection
+                // noise far beyond any ratio; a canary within the noise floor
+                // of stable is not slower (this also covers a zero baseline).
+                let slack = if metric.is_latency() {
+                    LATENCY_NOISE_FLOOR_MS
+                } else {
+                    0.0
+                };
+                let limit = (b * ratio).max(b + slack);
+                if v <= limit {
                     (
                         Verdict::Pass,
                         format!(
@@ -165,5 +175,62 @@ fn fmt(v: f64) -> String {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(requests: u64, errors: u64, p95: f64) -> WindowMetrics {
+        WindowMetrics {
+            window_secs: 1.0,
+            requests,
+            errors,
+            latency_p95_ms: Some(p95),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn bounds_pass_and_fail() {
+        let max = Check {
+            metric: Metric::ErrorRate,
+            bound: Bound::Max(0.01),
+        };
+        assert_eq!(
+            evaluate_check(&max, &window(100, 1, 1.0), None).verdict,
+            Verdict::Pass
+        );
+        assert_eq!(
+            evaluate_check(&max, &window(100, 2, 1.0), None).verdict,
+            Verdict::Fail
+        );
+        assert_eq!(
+            evaluate_check(&max, &window(0, 0, 1.0), None).verdict,
+            Verdict::Inconclusive
+        );
+    }
+
+    #[test]
+    fn latency_ratio_respects_the_noise_floor() {
+        let c = Check {
+            metric: Metric::LatencyP95,
+            bound: Bound::MaxRatioToBaseline(1.2),
+        };
+        let at = |canary: f64, stable: f64| {
+            evaluate_check(&c, &window(100, 0, canary), Some(&window(100, 0, stable))).verdict
+        };
+        // 0.3 ms against 0.15 ms is noise, not a regression.
+        assert_eq!(at(0.3, 0.15), Verdict::Pass);
+        assert_eq!(at(1.14, 0.15), Verdict::Pass);
+        assert_eq!(at(1.2, 0.15), Verdict::Fail);
+        // Above the floor the ratio rules.
+        assert_eq!(at(59.0, 50.0), Verdict::Pass);
+        assert_eq!(at(61.0, 50.0), Verdict::Fail);
+        assert_eq!(
+            evaluate_check(&c, &window(100, 0, 5.0), None).verdict,
+            Verdict::Inconclusive
+        );
     }
 }

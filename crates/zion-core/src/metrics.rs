@@ -49,6 +49,14 @@ impl Metric {
         }
     }
 
+    /// Whether this is a latency percentile (milliseconds).
+    pub fn is_latency(self) -> bool {
+        matches!(
+            self,
+            Metric::LatencyP50 | Metric::LatencyP95 | Metric::LatencyP99
+        )
+    }
+
     /// Parses a spec name.
     pub fn from_name(name: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.name() == name)

@@ -1,7 +1,7 @@
 //! Runs one Zion target proxy for benchmarks: `--weight` percent of requests
 //! to the canary address, the rest to the stable one. Prints the bound
 //! address on stdout; on SIGTERM or Ctrl-C prints the requests each version
-//! received on stderr and shuts down.
+//! received and the peak resident memory on stderr, and shuts down.
 //!
 //! Usage: bench_proxy --stable ADDR --canary ADDR [--weight 5] [--listen 127.0.0.1:0]
 
@@ -25,7 +25,9 @@ fn parse_args() -> anyhow::Result<Args> {
     let (mut stable, mut canary, mut weight) = (None, None, 5);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let value = args.next().with_context(|| format!("{flag} needs a value"))?;
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--listen" => listen = value.parse()?,
             "--stable" => stable = Some(value.parse()?),
@@ -68,9 +70,17 @@ async fn main() -> anyhow::Result<()> {
     let (canary, canary_err) = metrics.totals("canary");
     let total = (stable + canary).max(1) as f64;
     eprintln!(
-        "zion proxy served stable={stable} ({:.2}%, {stable_err} errors) canary={canary} ({:.2}%, {canary_err} errors)",
+        "zion proxy served stable={stable} ({:.2}%, {stable_err} errors) canary={canary} ({:.2}%, {canary_err} errors); peak RSS {}",
         100.0 * stable as f64 / total,
         100.0 * canary as f64 / total,
+        peak_rss().unwrap_or_else(|| "unknown".to_owned()),
     );
     Ok(())
+}
+
+/// The process's peak resident set size as the kernel reports it (Linux).
+fn peak_rss() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.trim_start_matches("VmHWM:").trim().to_owned())
 }

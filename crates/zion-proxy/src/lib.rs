@@ -5,7 +5,9 @@
 //! errors, latency histograms in one-second buckets) for the analysis.
 //!
 //! It is not a general-purpose reverse proxy: no TLS, no HTTP/2, no
-//! path or header routing rules, no caching, no retries of failed requests.
+//! path or header routing rules, no caching, and no retries of failed
+//! requests (beyond sending an idempotent bodyless request once more when a
+//! replica closed the kept-alive connection it went out on).
 //! It knows nothing about deployments: the controller decides the [`Route`]
 //! and reads the [`TrafficMetrics`]; this crate only carries out the split and
 //! counts what happened.
@@ -15,6 +17,7 @@ mod headers;
 mod metrics;
 mod proxy;
 mod route;
+mod upstream;
 
 pub use error::ProxyError;
 pub use metrics::TrafficMetrics;

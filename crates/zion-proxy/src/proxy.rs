@@ -1,23 +1,22 @@
 //! One target's listener: accepts clients, picks a pool per request, forwards
 //! over pooled upstream connections and records the outcome.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
-use http::uri::{PathAndQuery, Scheme};
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -27,21 +26,19 @@ use crate::error::ProxyError;
 use crate::headers;
 use crate::metrics::TrafficMetrics;
 use crate::route::{Picker, Route, Table};
+use crate::upstream::{Endpoint, UpstreamBody};
 
 /// How long `shutdown` waits for in-flight requests before cutting them off.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// A replica that does not accept within this is treated as down (502).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Clients must send their request head within this (slow-loris guard).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// Idle upstream connections are closed after this.
-const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Backoff after a failed accept (e.g. out of file descriptors) so the loop
 /// does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// What the proxy answers: the upstream's body, or one it wrote itself.
-type ProxyBody = Either<Incoming, Full<Bytes>>;
+/// What the proxy answers: the upstream's body (pooled connection or
+/// upgrade), or one it wrote itself.
+type ProxyBody = Either<Either<UpstreamBody, Incoming>, Full<Bytes>>;
 
 /// Lifecycle signal from the handle to the accept loop, connections and tunnels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,10 +52,12 @@ enum RunState {
 
 /// State shared by every connection of one listener.
 struct Shared {
-    table: ArcSwap<Table>,
+    table: ArcSwap<Table<Arc<Endpoint>>>,
+    /// Every endpoint of the current route by address, so a route change
+    /// keeps the idle connections of replicas that stay.
+    endpoints: Mutex<HashMap<SocketAddr, Arc<Endpoint>>>,
     picker: Picker,
     metrics: Arc<TrafficMetrics>,
-    client: Client<HttpConnector, Incoming>,
     /// Cloned by upgraded tunnels, which outlive their HTTP connection.
     state: watch::Receiver<RunState>,
 }
@@ -98,20 +97,14 @@ impl TargetProxy {
         let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
         let local_addr = listener.local_addr().map_err(bind_err)?;
 
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
-            .build(connector);
-
         let (state, state_rx) = watch::channel(RunState::Running);
         let shared = Arc::new(Shared {
-            table: ArcSwap::from_pointee(Table::new(Route::default())),
+            table: ArcSwap::from_pointee(Table::new(Route::default(), |addr| {
+                Arc::new(Endpoint::new(addr))
+            })),
+            endpoints: Mutex::new(HashMap::new()),
             picker: Picker::default(),
             metrics,
-            client,
             state: state_rx.clone(),
         });
         let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), state_rx));
@@ -139,7 +132,31 @@ impl TargetProxy {
             canary_weight = route.canary_weight,
             "route changed"
         );
-        self.shared.table.store(Arc::new(Table::new(route)));
+        let mut endpoints = self
+            .shared
+            .endpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let table = Table::new(route, |addr| {
+            Arc::clone(
+                endpoints
+                    .entry(addr)
+                    .or_insert_with(|| Arc::new(Endpoint::new(addr))),
+            )
+        });
+        {
+            let route = &table.route;
+            let in_route = |addr: &SocketAddr| {
+                [&route.stable, &route.canary]
+                    .into_iter()
+                    .flatten()
+                    .any(|pool| pool.endpoints.contains(addr))
+            };
+            // Replicas that left: their idle connections close once the
+            // requests still using them finish.
+            endpoints.retain(|addr, _| in_route(addr));
+        }
+        self.shared.table.store(Arc::new(table));
     }
 
     /// The route in force.
@@ -147,8 +164,8 @@ impl TargetProxy {
         Arc::clone(&self.shared.table.load().route)
     }
 
-    /// Stops accepting, lets in-flight requests finish (at most
-    /// [`DRAIN_TIMEOUT`]), then closes everything, upgraded tunnels included.
+    /// Stops accepting, lets in-flight requests finish (at most 10 s), then
+    /// closes everything, upgraded tunnels included.
     pub async fn shutdown(mut self) {
         self.state.send_replace(RunState::Draining);
         if let Some(task) = self.accept_task.take() {
@@ -253,10 +270,10 @@ async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let shared = &ctx.shared;
-    let (version, authority) = {
+    let (version, endpoint) = {
         let table = shared.table.load();
         match shared.picker.pick(&table) {
-            Some((pool, authority)) => (Arc::clone(&pool.version), authority.clone()),
+            Some((pool, endpoint)) => (Arc::clone(&pool.version), Arc::clone(endpoint)),
             None => {
                 return Ok(plain(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -271,20 +288,31 @@ async fn handle(
     let (mut parts, body) = req.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
     headers::add_forwarding(&mut parts.headers, &ctx.client_ip);
-    let mut uri = std::mem::take(&mut parts.uri).into_parts();
-    uri.scheme = Some(Scheme::HTTP);
-    uri.authority = Some(authority);
-    if uri.path_and_query.is_none() {
-        uri.path_and_query = Some(PathAndQuery::from_static("/"));
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        // Absolute-form from a client that treats us as a forward proxy:
+        // the upstream expects origin-form.
+        let path = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        parts.uri = Uri::from(path);
     }
-    parts.uri = Uri::from_parts(uri).expect("scheme, authority and path make a valid URI");
     // Upstream connections are reused, which HTTP/1.0 framing would prevent.
     parts.version = Version::HTTP_11;
+    let req = Request::from_parts(parts, body);
 
-    let result = shared
-        .client
-        .request(Request::from_parts(parts, body))
-        .await;
+    let result = if upgrade {
+        endpoint
+            .request_upgrade(req)
+            .await
+            .map(|resp| resp.map(Either::Right))
+    } else {
+        endpoint
+            .request(req)
+            .await
+            .map(|resp| resp.map(Either::Left))
+    };
     let latency = started.elapsed();
     match result {
         Ok(mut resp) => {
@@ -313,7 +341,7 @@ async fn handle(
             shared
                 .metrics
                 .record(&version, true, latency, SystemTime::now());
-            warn!(version = %version, error = %error_chain(&err), "upstream request failed");
+            warn!(version = %version, error = %err, "upstream request failed");
             Ok(plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n"))
         }
     }
@@ -358,17 +386,4 @@ fn plain(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     resp
-}
-
-/// The client's error and its causes on one line ("connection refused" sits
-/// a few levels down).
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }

@@ -4,14 +4,14 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use zion_proxy::{Pool, Route};
 
-use crate::support::{Upstream, client, proxy, within};
+use crate::support::{RawUpstream, Upstream, client, get, proxy, read_head, send, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarding_headers_added_and_hop_by_hop_stripped() {
@@ -26,7 +26,7 @@ async fn forwarding_headers_added_and_hop_by_hop_stripped() {
         .header("x-hop-secret", "do-not-forward")
         .header("keep-alive", "timeout=5")
         .header("x-end-to-end", "kept")
-        .body(Empty::<Bytes>::new())
+        .body(Full::<Bytes>::default())
         .unwrap();
     let resp = within(client().request(req)).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -82,18 +82,6 @@ async fn client_keep_alive_and_pooled_upstream_connections() {
     );
 }
 
-/// Reads from `stream` until the end of an HTTP head.
-async fn read_head(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = stream.read(&mut byte).await.unwrap();
-        assert_eq!(n, 1, "connection closed inside the head: {head:?}");
-        head.push(byte[0]);
-    }
-    String::from_utf8(head).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_is_passed_through_and_bytes_flow_both_ways() {
     // A raw upstream: answers any upgrade with 101, then echoes bytes.
@@ -101,7 +89,7 @@ async fn upgrade_is_passed_through_and_bytes_flow_both_ways() {
     let upstream_addr = listener.local_addr().unwrap();
     let upstream = tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
-        let head = read_head(&mut stream).await.to_ascii_lowercase();
+        let head = read_head(&mut stream).await.unwrap().to_ascii_lowercase();
         stream
             .write_all(
                 b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\
@@ -132,7 +120,7 @@ async fn upgrade_is_passed_through_and_bytes_flow_both_ways() {
         )
         .await
         .unwrap();
-    let head = within(read_head(&mut client)).await;
+    let head = within(read_head(&mut client)).await.unwrap();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     let lower = head.to_ascii_lowercase();
     assert!(lower.contains("upgrade: websocket"), "{head}");
@@ -165,4 +153,117 @@ async fn upgrade_is_passed_through_and_bytes_flow_both_ways() {
         "{upstream_head}"
     );
     assert_eq!(metrics.totals("1.0"), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_and_response_bodies_stream_through() {
+    let up = Upstream::start("stable").await;
+    let (proxy, metrics) = proxy().await;
+    proxy.set_route(Route::stable_only(up.pool("1.0")));
+    let client = client();
+
+    let upload: Vec<u8> = (0..1_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    for _ in 0..2 {
+        let req = Request::post(format!("http://{}/echo", proxy.local_addr()))
+            .body(Full::new(Bytes::from(upload.clone())))
+            .unwrap();
+        let reply = send(&client, req).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body.len(), upload.len());
+        assert!(
+            reply.body.as_bytes() == upload.as_slice(),
+            "echoed body differs"
+        );
+    }
+    let reply = get(&client, proxy.local_addr(), "/big/3000000").await;
+    assert_eq!(reply.body.len(), 3_000_000);
+    assert!(reply.body.bytes().all(|b| b == b'x'));
+
+    // HEAD answers have no body; the connection still goes back to the pool.
+    for _ in 0..3 {
+        let req = Request::head(format!("http://{}/", proxy.local_addr()))
+            .body(Full::default())
+            .unwrap();
+        let reply = send(&client, req).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.headers["content-length"], "6");
+        assert!(reply.body.is_empty());
+    }
+    assert_eq!(get(&client, proxy.local_addr(), "/").await.body, "stable");
+    assert_eq!(metrics.totals("1.0"), (7, 0));
+    let opened = up.connections.load(Ordering::SeqCst);
+    assert_eq!(
+        opened, 1,
+        "sequential requests should share one upstream connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_responses_pass_through_and_release_the_connection() {
+    let up = RawUpstream::start(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        false,
+    )
+    .await;
+    let (proxy, metrics) = proxy().await;
+    proxy.set_route(Route::stable_only(Pool::new("1.0", vec![up.addr])));
+    let client = client();
+    for _ in 0..3 {
+        let reply = get(&client, proxy.local_addr(), "/").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, "hello world");
+    }
+    assert_eq!(metrics.totals("1.0"), (3, 0));
+    assert_eq!(up.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_closing_kept_alive_connections_is_not_an_error() {
+    // Answers as if the connection stayed open, then closes it: the proxy
+    // must notice before reusing it.
+    let up = RawUpstream::start(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true).await;
+    let (proxy, metrics) = proxy().await;
+    proxy.set_route(Route::stable_only(Pool::new("1.0", vec![up.addr])));
+    let client = client();
+    for i in 0..10 {
+        let reply = get(&client, proxy.local_addr(), "/").await;
+        assert_eq!(reply.status, StatusCode::OK, "request {i}: {}", reply.body);
+        assert_eq!(reply.body, "ok");
+    }
+    assert_eq!(metrics.totals("1.0"), (10, 0));
+    assert_eq!(up.connections.load(Ordering::SeqCst), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_cut_short_by_the_upstream_fails_the_client_body_not_the_proxy() {
+    let up = RawUpstream::start(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part of it",
+        true,
+    )
+    .await;
+    let (proxy, _) = proxy().await;
+    proxy.set_route(Route::stable_only(Pool::new("1.0", vec![up.addr])));
+    let client = client();
+    for _ in 0..2 {
+        let req = Request::get(format!("http://{}/", proxy.local_addr()))
+            .body(Full::default())
+            .unwrap();
+        // The client must learn the answer is incomplete (the head may not
+        // even have been flushed when the body failed) rather than wait.
+        let outcome = within(async {
+            let resp = client.request(req).await.map_err(|e| e.to_string())?;
+            resp.into_body()
+                .collect()
+                .await
+                .map(|body| body.to_bytes())
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        assert!(
+            outcome.is_err(),
+            "truncated body delivered as complete: {outcome:?}"
+        );
+    }
+    assert_eq!(up.connections.load(Ordering::SeqCst), 2);
 }

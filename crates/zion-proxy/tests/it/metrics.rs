@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use http::StatusCode;
 use zion_proxy::{Pool, Route};
 
-use crate::support::{Upstream, client, get, proxy, refused_addr};
+use crate::support::{RawUpstream, Upstream, client, get, proxy, refused_addr};
 
 const WINDOW: Duration = Duration::from_secs(60);
 
@@ -107,4 +107,17 @@ async fn window_latency_reflects_a_slow_upstream() {
     );
     assert_eq!(old.requests, 0);
     assert_eq!(old.latency_p95_ms, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_closing_without_answer_is_502_and_an_error() {
+    let up = RawUpstream::start(b"", true).await;
+    let (proxy, metrics) = proxy().await;
+    proxy.set_route(Route::stable_only(Pool::new("1.0", vec![up.addr])));
+    let client = client();
+    for _ in 0..3 {
+        let reply = get(&client, proxy.local_addr(), "/").await;
+        assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    }
+    assert_eq!(metrics.totals("1.0"), (3, 3));
 }

@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use zion_proxy::{Pool, TargetProxy, TrafficMetrics};
 
@@ -26,7 +27,8 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// A small HTTP server standing in for one replica of one version. It answers
 /// with its name in the body and in `x-version`, and by path:
 /// `/fail` → 500, `/sleep/<ms>` → waits first, `/headers` → echoes the
-/// request headers as `name: value` lines.
+/// request headers as `name: value` lines, `/echo` → echoes the request
+/// body, `/big/<n>` → n bytes of `x`.
 pub struct Upstream {
     pub addr: SocketAddr,
     /// TCP connections accepted so far.
@@ -90,11 +92,17 @@ async fn answer(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
+    if path == "/echo" {
+        let body = req.into_body().collect().await.unwrap().to_bytes();
+        return Ok(Response::new(Full::new(body)));
+    }
     let (status, body) = if path == "/fail" {
         (StatusCode::INTERNAL_SERVER_ERROR, name.to_string())
     } else if let Some(ms) = path.strip_prefix("/sleep/") {
         tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
         (StatusCode::OK, name.to_string())
+    } else if let Some(n) = path.strip_prefix("/big/") {
+        (StatusCode::OK, "x".repeat(n.parse().unwrap()))
     } else if path == "/headers" {
         let mut body = String::new();
         for (k, v) in req.headers() {
@@ -109,6 +117,66 @@ async fn answer(
     resp.headers_mut()
         .insert("x-version", name.parse().unwrap());
     Ok(resp)
+}
+
+/// A bare TCP upstream for wire-level cases: for every request head it reads
+/// (requests without a body), it writes `response` verbatim, and with `close`
+/// it then closes the connection without saying so in the response.
+pub struct RawUpstream {
+    pub addr: SocketAddr,
+    /// TCP connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl RawUpstream {
+    pub async fn start(response: &'static [u8], close: bool) -> RawUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn({
+            let connections = Arc::clone(&connections);
+            async move {
+                loop {
+                    let Ok((mut stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    connections.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        while read_head(&mut stream).await.is_some() {
+                            if stream.write_all(response).await.is_err() || close {
+                                break;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        RawUpstream {
+            addr,
+            connections,
+            task,
+        }
+    }
+}
+
+impl Drop for RawUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Reads up to the end of an HTTP head; None if the peer closed first.
+pub async fn read_head(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await.ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(String::from_utf8(head).unwrap())
 }
 
 /// An address on which nothing listens (bound, then released).
@@ -126,7 +194,7 @@ pub async fn proxy() -> (TargetProxy, Arc<TrafficMetrics>) {
     (proxy, metrics)
 }
 
-pub type TestClient = Client<HttpConnector, Empty<Bytes>>;
+pub type TestClient = Client<HttpConnector, Full<Bytes>>;
 
 pub fn client() -> TestClient {
     Client::builder(TokioExecutor::new()).build(HttpConnector::new())
@@ -140,9 +208,16 @@ pub struct Reply {
 
 /// GETs `path` from `addr`, failing the test if it takes longer than PATIENCE.
 pub async fn get(client: &TestClient, addr: SocketAddr, path: &str) -> Reply {
+    let req = Request::get(format!("http://{addr}{path}"))
+        .body(Full::default())
+        .unwrap();
+    send(client, req).await
+}
+
+/// Sends `req`, failing the test if it takes longer than PATIENCE.
+pub async fn send(client: &TestClient, req: Request<Full<Bytes>>) -> Reply {
     within(async {
-        let uri = format!("http://{addr}{path}");
-        let resp = client.get(uri.parse().unwrap()).await.unwrap();
+        let resp = client.request(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.into_body().collect().await.unwrap().to_bytes();

@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# Compares Zion's built-in proxy with nginx on this machine.
+#
+# One fast backend process serves "200 ok" on two ports (the "stable" and
+# "canary" versions). wrk then measures, in the same run:
+#   1. the backend directly (the ceiling),
+#   2. nginx with a 95/5 weighted upstream and keep-alive to the backends,
+#   3. Zion's proxy with a 95/5 route.
+# It prints requests/s and latency percentiles for each, and Zion's ratios to
+# nginx. This is a benchmark for people, not a test: numbers depend on the
+# machine, and wrk, the proxy and the backend share its cores. The three are
+# measured in turn for ROUNDS rounds and each figure is the median, so a
+# burst of other work on the machine skews one round, not the comparison.
+#
+# Tunables (environment): DURATION (10s), WARMUP (2s), ROUNDS (3),
+# CONNECTIONS (64), THREADS (2), WEIGHT (5, the canary percent).
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+ROUNDS=${ROUNDS:-3}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+WEIGHT=${WEIGHT:-5}
+STABLE_WEIGHT=$((100 - WEIGHT))
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+EXAMPLES="$TARGET_DIR/release/examples"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+find_nginx() {
+    command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true
+}
+
+# --- tools -------------------------------------------------------------------
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+[ -n "$(find_nginx)" ] || missing+=(nginx)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        log "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        die "missing ${missing[*]}: install them (e.g. sudo apt-get install -y ${missing[*]}) and run again"
+    fi
+fi
+NGINX="$(find_nginx)"
+[ -n "$NGINX" ] || die "nginx is still not installed"
+command -v wrk >/dev/null 2>&1 || die "wrk is still not installed"
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (https://rustup.rs)"
+
+log "building the backend and the proxy runner (release)"
+(cd "$ROOT" && cargo build --release --quiet -p zion-proxy --example bench_backend --example bench_proxy)
+
+# --- processes and cleanup ---------------------------------------------------
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/zion-bench.XXXXXX")"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Waits until FILE has at least N lines (the child PID printed its
+# addresses); fails if the child exits or takes more than 10 s.
+wait_lines() {
+    local file=$1 n=$2 pid=$3 i
+    for i in $(seq 1 200); do
+        if [ -f "$file" ] && [ "$(wc -l <"$file")" -ge "$n" ]; then return 0; fi
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+# Waits until something accepts on 127.0.0.1:PORT.
+wait_port() {
+    local port=$1 i
+    for i in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    die "nothing listens on 127.0.0.1:$port"
+}
+
+free_port() {
+    local port
+    for port in $(seq 18080 18999); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    die "no free port in 18080-18999"
+}
+
+"$EXAMPLES/bench_backend" >"$WORK/backend.addrs" 2>"$WORK/backend.log" &
+PIDS+=($!)
+wait_lines "$WORK/backend.addrs" 2 "$!" || { cat "$WORK/backend.log" >&2; die "the backend did not start"; }
+STABLE="$(sed -n 1p "$WORK/backend.addrs")"
+CANARY="$(sed -n 2p "$WORK/backend.addrs")"
+log "backend: stable $STABLE, canary $CANARY"
+
+NGINX_PORT="$(free_port)"
+mkdir -p "$WORK/nginx"
+{
+    # Running as root, nginx would switch its workers to "nobody".
+    if [ "$(id -u)" -eq 0 ]; then echo "user $(id -un) $(id -gn);"; fi
+    cat <<EOF
+worker_processes auto;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx/client_body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    upstream backends {
+        server $STABLE weight=$STABLE_WEIGHT;
+        server $CANARY weight=$WEIGHT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://backends;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # The same forwarding headers Zion adds, so both do the same work.
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$host;
+        }
+    }
+}
+EOF
+} >"$WORK/nginx/nginx.conf"
+"$NGINX" -t -q -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" \
+    || die "nginx rejected the generated config"
+"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" &
+PIDS+=($!)
+wait_port "$NGINX_PORT"
+log "nginx ($("$NGINX" -v 2>&1 | sed 's/.*version: //')): 127.0.0.1:$NGINX_PORT"
+
+"$EXAMPLES/bench_proxy" --stable "$STABLE" --canary "$CANARY" --weight "$WEIGHT" \
+    >"$WORK/proxy.addr" 2>"$WORK/proxy.log" &
+ZION_PID=$!
+PIDS+=("$ZION_PID")
+wait_lines "$WORK/proxy.addr" 1 "$ZION_PID" || { cat "$WORK/proxy.log" >&2; die "zion's proxy did not start"; }
+ZION="$(sed -n 1p "$WORK/proxy.addr")"
+log "zion proxy: $ZION"
+
+# --- measurements ------------------------------------------------------------
+# wrk prints latencies as 812.00us, 1.23ms, 1.02s or 1.50m; all become ms.
+summarise() {
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+            if (v ~ /m$/)  return substr(v, 1, length(v) - 1) * 60000
+            if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
+            return v + 0
+        }
+        /^Requests\/sec:/ { rps = $2 }
+        $1 == "50%" { p50 = ms($2) }
+        $1 == "99%" { p99 = ms($2) }
+        /Non-2xx or 3xx responses:/ { bad = $NF }
+        END { printf "%s %s %s %d\n", rps, p50, p99, bad + 0 }
+    ' "$1"
+}
+
+run() {
+    local name=$1 url=$2 round=$3
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$WORK/wrk-$name-$round.txt"
+    if grep -q "Socket errors" "$WORK/wrk-$name-$round.txt"; then
+        log "$name: $(grep 'Socket errors' "$WORK/wrk-$name-$round.txt" | sed 's/^ *//')"
+    fi
+    summarise "$WORK/wrk-$name-$round.txt" >>"$WORK/result-$name.txt"
+    read -r rps _ p99 _ < <(tail -n 1 "$WORK/result-$name.txt")
+    log "round $round $name: $rps requests/s, p99 $p99 ms"
+}
+
+# The median of column COL of FILE (numbers, one row per round).
+median() {
+    sort -g -k"$2","$2" "$1" | awk -v col="$2" '{ v[NR] = $col } END {
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2
+    }'
+}
+
+log "warming up each target for $WARMUP"
+for url in "http://$STABLE/" "http://127.0.0.1:$NGINX_PORT/" "http://$ZION/"; do
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
+done
+log "measuring: $ROUNDS rounds of wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency per target"
+for round in $(seq 1 "$ROUNDS"); do
+    run direct "http://$STABLE/" "$round"
+    run nginx "http://127.0.0.1:$NGINX_PORT/" "$round"
+    run zion "http://$ZION/" "$round"
+done
+
+# Stop Zion's proxy to read how it split the traffic it served.
+kill -TERM "$ZION_PID"
+wait "$ZION_PID" 2>/dev/null || true
+SPLIT="$(grep 'zion proxy served' "$WORK/proxy.log" || echo 'zion proxy printed no summary')"
+
+# --- report ------------------------------------------------------------------
+echo
+echo "machine: $(nproc) cores; wrk -t$THREADS -c$CONNECTIONS -d$DURATION; split $STABLE_WEIGHT/$WEIGHT; median of $ROUNDS rounds"
+printf '%-22s %12s %10s %10s %10s\n' target "requests/s" "p50 ms" "p99 ms" "non-2xx"
+for name in direct nginx zion; do
+    file="$WORK/result-$name.txt"
+    case $name in
+        direct) label="backend direct" ;;
+        nginx) label="nginx $STABLE_WEIGHT/$WEIGHT" ;;
+        zion) label="zion $STABLE_WEIGHT/$WEIGHT" ;;
+    esac
+    bad="$(awk '{ s += $4 } END { print s + 0 }' "$file")"
+    printf '%-22s %12.0f %10.3f %10.3f %10d\n' "$label" \
+        "$(median "$file" 1)" "$(median "$file" 2)" "$(median "$file" 3)" "$bad"
+done
+awk -v zr="$(median "$WORK/result-zion.txt" 1)" -v nr="$(median "$WORK/result-nginx.txt" 1)" \
+    -v zp="$(median "$WORK/result-zion.txt" 3)" -v np="$(median "$WORK/result-nginx.txt" 3)" 'BEGIN {
+    printf "zion / nginx: throughput %.2fx, p99 latency %.2fx (lower is better)\n", zr / nr, zp / np
+}'
+echo "$SPLIT"

@@ -1,0 +1,181 @@
+//! Reaction time: from a canary starting to fail (50% errors) to canary
+//! weight 0, with a 1 s analysis interval. Goal: under 3 s.
+//!
+//! Each run starts a control plane in-process, a stable version and a
+//! canary (real demo-app processes) that turns faulty 3 s after it starts,
+//! under steady load through the proxy. "Fault visible" is the first 5xx the
+//! load generator receives from the canary; "weight 0" is the time of the
+//! recorded `rolling_back` transition (traffic is switched right after it
+//! is persisted); "drained" is the last response the canary served.
+//! Run: `cargo bench -p zion-cli --bench reaction`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+use zion_cli::client::Client;
+use zion_server::ServerOptions;
+
+const RUNS: usize = 5;
+const ZION: &str = env!("CARGO_BIN_EXE_zion");
+
+fn free() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn spec(api: SocketAddr, target: SocketAddr) -> String {
+    format!(
+        r#"server: {{ listen: {api}, data_dir: state }}
+environments: [ {{ name: bench }} ]
+services:
+  - name: web
+    workload:
+      process:
+        command: ["{ZION}", "demo-app", "--port", "{{port}}", "--version", "{{version}}", "--fault", "2.0:errors=0.5,after=3s"]
+        replicas: 2
+    health: {{ http: /healthz, interval: 200ms, timeout: 150ms }}
+    targets: {{ bench: {{ listen: {target} }} }}
+    canary: {{ steps: [ {{ weight: 20, pause: 5m }}, {{ weight: 100 }} ] }}
+    analysis: {{ interval: 1s, failure_limit: 2, min_requests: 10 }}
+"#
+    )
+}
+
+#[derive(Default)]
+struct Seen {
+    first_error: Option<SystemTime>,
+    last_canary: Option<SystemTime>,
+}
+
+async fn wait_phase(client: &Client, id: i64, phases: &[&str]) -> Value {
+    loop {
+        let d = client
+            .get(&format!("/deployments/{id}"))
+            .await
+            .unwrap_or(Value::Null);
+        if phases.iter().any(|p| d["phase"] == *p) {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn one_run() -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, target) = (free(), free());
+    let yaml = spec(api, target);
+    let parsed = zion_core::spec::parse_spec(&yaml).unwrap();
+    let mut opts = ServerOptions::new(parsed, yaml, dir.path().to_path_buf());
+    opts.stop_grace = Duration::from_secs(1);
+    let running = zion_server::start(opts).await.unwrap();
+    let client = Client::with(
+        format!("http://{}", running.api_addr),
+        running.admin_token.clone(),
+    );
+    let d = client
+        .post(
+            "/deployments",
+            &json!({"service": "web", "environment": "bench", "version": "1.0"}),
+        )
+        .await
+        .unwrap();
+    wait_phase(&client, d["id"].as_i64().unwrap(), &["succeeded"]).await;
+
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (seen, stop) = (seen.clone(), stop.clone());
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(5));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let (http, seen) = (http.clone(), seen.clone());
+                tokio::spawn(async move {
+                    if let Ok(r) = http.get(format!("http://{target}/")).send().await {
+                        let now = SystemTime::now();
+                        if r.headers().get("x-version").is_some_and(|v| v == "2.0") {
+                            let mut s = seen.lock().unwrap();
+                            s.last_canary = Some(now);
+                            if r.status().is_server_error() {
+                                s.first_error.get_or_insert(now);
+                            }
+                        }
+                    }
+                });
+            }
+        })
+    };
+    let d = client
+        .post(
+            "/deployments",
+            &json!({"service": "web", "environment": "bench", "version": "2.0"}),
+        )
+        .await
+        .unwrap();
+    let d = wait_phase(
+        &client,
+        d["id"].as_i64().unwrap(),
+        &["rolled_back", "succeeded", "failed"],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let _ = load.await;
+    running.shutdown().await;
+    assert_eq!(
+        d["phase"], "rolled_back",
+        "the faulty canary was not rolled back: {d}"
+    );
+    let rollback: SystemTime = d["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["to_phase"] == "rolling_back")
+        .and_then(|e| e["at"].as_str()?.parse::<jiff::Timestamp>().ok())
+        .map(SystemTime::from)
+        .unwrap();
+    let s = seen.lock().unwrap();
+    let visible = s.first_error.expect("no 5xx seen from the canary");
+    let secs =
+        |a: SystemTime, b: SystemTime| b.duration_since(a).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    (
+        secs(visible, rollback),
+        secs(visible, s.last_canary.unwrap_or(rollback)),
+    )
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut weight0 = Vec::new();
+    let mut drained = Vec::new();
+    for run in 1..=RUNS {
+        let (w, d) = rt.block_on(one_run());
+        println!(
+            "run {run}: fault visible → canary weight 0: {w:.2}s; → last canary response: {d:.2}s"
+        );
+        weight0.push(w);
+        drained.push(d);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mw, md) = (median(&mut weight0), median(&mut drained));
+    let max = weight0.iter().copied().fold(0.0, f64::max);
+    println!("reaction (1 s analysis interval, 50% errors, {RUNS} runs)");
+    println!(
+        "  median to weight 0: {mw:.2}s, max {max:.2}s; goal 3 s → median is {:.2}× the goal",
+        mw / 3.0
+    );
+    println!("  median to the last canary response: {md:.2}s");
+}
