@@ -148,16 +148,22 @@ impl TrafficMetrics {
             .record(second, error, latency_us);
     }
 
-    /// What `version` did in the seconds of (`end` - `length`, `end`], the
-    /// current partial second included so a fault shows at once.
+    /// What `version` did over at least the last `length` before `end`:
+    /// every one-second bucket that overlaps [`end` - `length`, `end`], the
+    /// current partial second included so a fault shows at once, and the
+    /// partial second at the start included so a short window never holds
+    /// only a sliver of a second. `window_secs` is the span really covered.
     pub fn window(&self, version: &str, end: SystemTime, length: Duration) -> WindowMetrics {
+        let last = unix_secs(end);
+        let first = unix_secs(end.checked_sub(length).unwrap_or(UNIX_EPOCH));
+        let covered = end
+            .duration_since(UNIX_EPOCH + Duration::from_secs(first))
+            .unwrap_or(length)
+            .max(length);
         let mut out = WindowMetrics {
-            window_secs: length.as_secs_f64(),
+            window_secs: covered.as_secs_f64(),
             ..WindowMetrics::default()
         };
-        let last = unix_secs(end);
-        // Seconds at or before `first_excluded` are outside the window.
-        let first_excluded = end.checked_sub(length).map(unix_secs);
         let versions = self.versions.read().unwrap_or_else(PoisonError::into_inner);
         let Some(series) = versions.get(version) else {
             return out;
@@ -168,9 +174,11 @@ impl TrafficMetrics {
             series.prune(newest.max(last));
         }
         let mut merged: Option<Histogram<u32>> = None;
-        for bucket in series.buckets.iter().filter(|b| {
-            b.second <= last && first_excluded.is_none_or(|excluded| b.second > excluded)
-        }) {
+        for bucket in series
+            .buckets
+            .iter()
+            .filter(|b| b.second <= last && b.second >= first)
+        {
             out.requests += bucket.requests;
             out.errors += bucket.errors;
             match merged.as_mut() {
@@ -230,22 +238,24 @@ mod tests {
     }
 
     #[test]
-    fn window_covers_half_open_interval_of_seconds() {
+    fn window_covers_every_second_it_overlaps() {
         let m = TrafficMetrics::new();
         // One request in each second 990..=1000.
         for s in 990..=1000 {
             m.record("v", s % 2 == 0, MS, at(s, 500));
         }
-        // (995.3, 1000.3] → seconds 996..=1000.
+        // [995.3, 1000.3] overlaps seconds 995..=1000: 5.3 s covered.
         let w = m.window("v", at(1000, 300), Duration::from_secs(5));
-        assert_eq!(w.requests, 5);
+        assert_eq!(w.requests, 6);
         assert_eq!(w.errors, 3); // 996, 998, 1000
-        // The partial current second counts.
+        assert!((w.window_secs - 5.3).abs() < 1e-9, "{}", w.window_secs);
+        // Both partial seconds count: a 1 s window never holds a sliver.
         let w = m.window("v", at(1000, 0), Duration::from_secs(1));
-        assert_eq!(w.requests, 1);
+        assert_eq!(w.requests, 2);
+        assert_eq!(w.window_secs, 1.0);
         // Nothing in the future of `end`.
         let w = m.window("v", at(993, 999), Duration::from_secs(2));
-        assert_eq!(w.requests, 2);
+        assert_eq!(w.requests, 3);
     }
 
     #[test]
@@ -323,7 +333,7 @@ mod tests {
         m.record("v", true, MS, at(19, 0));
         m.record("v", false, MS, at(20, 0));
         let w = m.window("v", at(19, 999), Duration::from_secs(1));
-        assert_eq!((w.requests, w.errors), (1, 1));
+        assert_eq!((w.requests, w.errors), (2, 1));
         let w = m.window("v", at(20, 0), Duration::from_secs(3));
         assert_eq!((w.requests, w.errors), (4, 1));
     }
