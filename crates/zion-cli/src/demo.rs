@@ -93,6 +93,16 @@ async fn scenario(
         ));
     }
 
+    // The route to 1.0.0 is set just after its success is recorded; start
+    // the load once the proxy answers, so every figure below is about the
+    // rollouts and not about the demo's own start.
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        match http.get(format!("http://{listen}/")).send().await {
+            Ok(r) if r.status().is_success() => break,
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
     let stats = Arc::new(Mutex::new(LoadStats::default()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = tokio::spawn(generate_load(listen, rps, stats.clone(), stop.clone()));

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use zion_core::rollout::Command;
 use zion_store::DeploymentFilter;
 
-use crate::app::{App, DeployRequest, strategy_name};
+use crate::app::{App, DeployRequest};
 use crate::auth::{Permission, Principal, authenticate};
 use crate::error::ApiError;
 use crate::view;
@@ -290,7 +290,7 @@ async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, Ap
                 "service": svc.name,
                 "environment": env,
                 "listen": addrs.get(&id).copied().unwrap_or(t.listen).to_string(),
-                "strategy": strategy_name(svc.strategy),
+                "strategy": svc.strategy.name(),
                 "stable_version": stable,
                 "deployment": current.map(view::deployment),
                 "versions": versions,

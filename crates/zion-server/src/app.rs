@@ -192,7 +192,7 @@ impl App {
         if strategy != Strategy::Canary {
             return Err(ApiError::bad_request(format!(
                 "strategy {} is not available yet; deploy with --strategy canary",
-                strategy_name(strategy)
+                strategy.name()
             )));
         }
         let kind = req.kind.unwrap_or(DeploymentType::Feature);
@@ -588,15 +588,6 @@ fn check_version(v: &str) -> Result<(), ApiError> {
         Err(ApiError::bad_request(format!(
             "version `{v}` is not valid: use 1–128 characters from letters, digits, '.', '-', '_', '+'"
         )))
-    }
-}
-
-/// The spec's name of a strategy.
-pub fn strategy_name(s: Strategy) -> &'static str {
-    match s {
-        Strategy::Canary => "canary",
-        Strategy::BlueGreen => "blue_green",
-        Strategy::Rolling => "rolling",
     }
 }
 

@@ -29,39 +29,15 @@ pub(crate) fn parse_opt_time(
     text.map(|t| parse_time(&t, what)).transpose()
 }
 
-/// The strategy's spec name.
-pub(crate) fn strategy_name(s: Strategy) -> &'static str {
-    match s {
-        Strategy::Canary => "canary",
-        Strategy::BlueGreen => "blue_green",
-        Strategy::Rolling => "rolling",
-    }
-}
-
 /// Parses a strategy's spec name.
 pub(crate) fn parse_strategy(name: &str) -> Result<Strategy, StoreError> {
-    [Strategy::Canary, Strategy::BlueGreen, Strategy::Rolling]
-        .into_iter()
-        .find(|s| strategy_name(*s) == name)
+    Strategy::from_name(name)
         .ok_or_else(|| StoreError::Corrupt(format!("`{name}` is not a strategy")))
-}
-
-/// The role's spec name.
-pub(crate) fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Viewer => "viewer",
-        Role::Deployer => "deployer",
-        Role::Approver => "approver",
-        Role::Admin => "admin",
-    }
 }
 
 /// Parses a role's spec name.
 pub(crate) fn parse_role(name: &str) -> Result<Role, StoreError> {
-    [Role::Viewer, Role::Deployer, Role::Approver, Role::Admin]
-        .into_iter()
-        .find(|r| role_name(*r) == name)
-        .ok_or_else(|| StoreError::Corrupt(format!("`{name}` is not a role")))
+    Role::from_name(name).ok_or_else(|| StoreError::Corrupt(format!("`{name}` is not a role")))
 }
 
 /// Parses a phase name.
@@ -145,18 +121,18 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for s in [Strategy::Canary, Strategy::BlueGreen, Strategy::Rolling] {
-            assert_eq!(parse_strategy(strategy_name(s)).unwrap(), s);
+            assert_eq!(parse_strategy(s.name()).unwrap(), s);
             // The same spelling as the JSON the API shows.
             assert_eq!(
                 serde_json::to_string(&s).unwrap(),
-                format!("\"{}\"", strategy_name(s))
+                format!("\"{}\"", s.name())
             );
         }
         for r in [Role::Viewer, Role::Deployer, Role::Approver, Role::Admin] {
-            assert_eq!(parse_role(role_name(r)).unwrap(), r);
+            assert_eq!(parse_role(r.name()).unwrap(), r);
             assert_eq!(
                 serde_json::to_string(&r).unwrap(),
-                format!("\"{}\"", role_name(r))
+                format!("\"{}\"", r.name())
             );
         }
         assert!(matches!(parse_role("root"), Err(StoreError::Corrupt(_))));

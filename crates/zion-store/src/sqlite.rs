@@ -19,7 +19,7 @@ use zion_core::deployment::{Deployment, DeploymentType, Event, Phase};
 
 use crate::codec::{
     from_json, narrow, parse_opt_time, parse_phase, parse_role, parse_strategy, parse_time,
-    role_name, strategy_name, terminal_phases_sql, time_text, to_json, widen,
+    terminal_phases_sql, time_text, to_json, widen,
 };
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 use crate::{DeploymentFilter, Store, StoreError, StoredProcess, StoredSpec, TokenRecord};
@@ -240,7 +240,7 @@ fn deployment_values(d: &Deployment) -> Result<Vec<Value>, StoreError> {
         d.environment.clone().into(),
         d.version.clone().into(),
         d.previous_version.clone().into(),
-        strategy_name(d.strategy).to_string().into(),
+        d.strategy.name().to_string().into(),
         d.kind.name().to_string().into(),
         d.phase.name().to_string().into(),
         d.step.map(i64::from).into(),
@@ -728,7 +728,7 @@ impl Store for SqliteStore {
             &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
             params![
                 token.name,
-                role_name(token.role),
+                token.role.name(),
                 token.hash_hex,
                 token.github_login,
                 time_text(token.created_at),
@@ -748,7 +748,7 @@ impl Store for SqliteStore {
             }
         })?;
         tx.commit().map_err(db(DURING))?;
-        tracing::debug!(name = %token.name, role = role_name(token.role), "token created");
+        tracing::debug!(name = %token.name, role = token.role.name(), "token created");
         Ok(())
     }
 

@@ -306,3 +306,60 @@ impl AnalysisSpec {
         ]
     }
 }
+
+/// Spec names of enumerations, shared by validation, the store and the API.
+macro_rules! spec_names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The name the spec (and JSON) uses.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+
+            /// Parses a spec name.
+            pub fn from_name(name: &str) -> Option<$ty> {
+                Self::ALL.iter().copied().find(|v| v.name() == name)
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+spec_names!(Role { Viewer => "viewer", Deployer => "deployer", Approver => "approver", Admin => "admin" });
+spec_names!(Strategy { Canary => "canary", BlueGreen => "blue_green", Rolling => "rolling" });
+spec_names!(PreCheck {
+    DeploymentWindow => "deployment_window",
+    NoOpenIncident => "no_open_incident",
+    ServiceHealth => "service_health",
+    Dependencies => "dependencies",
+    Artifact => "artifact",
+});
+
+#[cfg(test)]
+mod names {
+    use super::*;
+
+    #[test]
+    fn names_match_serde() {
+        for r in Role::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.name());
+            assert_eq!(Role::from_name(r.name()), Some(*r));
+        }
+        for s in Strategy::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.name());
+        }
+        for c in PreCheck::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.name());
+        }
+    }
+}

@@ -1544,7 +1544,7 @@ fn environment_line(env: &EnvironmentSpec) -> String {
         if a.required == 0 {
             parts.push("no approvals".to_owned());
         } else {
-            let roles: Vec<&str> = a.roles.iter().map(|r| role_name(*r)).collect();
+            let roles: Vec<&str> = a.roles.iter().map(|r| r.name()).collect();
             let mut text = format!("{} approval(s) by {}", a.required, roles.join("/"));
             if a.prevent_self_approval {
                 text.push_str(", not the requester");
@@ -1567,7 +1567,7 @@ fn environment_line(env: &EnvironmentSpec) -> String {
         parts.push(text);
     }
     if !env.checks.is_empty() {
-        let checks: Vec<&str> = env.checks.iter().map(|c| pre_check_name(*c)).collect();
+        let checks: Vec<&str> = env.checks.iter().map(|c| c.name()).collect();
         parts.push(format!("checks {}", checks.join(", ")));
     }
     if parts.is_empty() {
@@ -1587,7 +1587,7 @@ fn service_lines(spec: &Spec, svc: &ServiceSpec) -> Vec<String> {
     let mut head = format!(
         "  {}: {}, {} replica(s), health {probe} every {}",
         svc.name,
-        strategy_name(svc.strategy),
+        svc.strategy.name(),
         process.replicas,
         short(svc.health.interval),
     );
@@ -1679,30 +1679,6 @@ fn check_text(check: &Check) -> String {
         Bound::Min(v) => format!("{} min {v}", check.metric),
         Bound::MaxRatioToBaseline(v) => format!("{} max_ratio_to_baseline {v}", check.metric),
     }
-}
-
-fn role_name(role: Role) -> &'static str {
-    ROLES
-        .iter()
-        .find(|(_, r)| *r == role)
-        .map(|(n, _)| *n)
-        .unwrap_or("?")
-}
-
-fn pre_check_name(check: PreCheck) -> &'static str {
-    PRE_CHECKS
-        .iter()
-        .find(|(_, c)| *c == check)
-        .map(|(n, _)| *n)
-        .unwrap_or("?")
-}
-
-fn strategy_name(strategy: Strategy) -> &'static str {
-    STRATEGIES
-        .iter()
-        .find(|(_, s)| *s == strategy)
-        .map(|(n, _)| *n)
-        .unwrap_or("?")
 }
 
 /// A duration for reading: like the spec writes it, but staying in the
