@@ -118,26 +118,19 @@ pub fn evaluate_check(
                     0.0
                 };
                 let limit = (b * ratio).max(b + slack);
-                if v <= limit {
-                    (
-                        Verdict::Pass,
-                        format!(
-                            "{metric} {} ≤ {ratio}× baseline {} ({})",
-                            fmt(v),
-                            fmt(b),
-                            fmt(limit)
-                        ),
+                let how = if limit > b * ratio {
+                    format!(
+                        "limit {}: baseline {} + {slack} ms noise floor",
+                        fmt(limit),
+                        fmt(b)
                     )
                 } else {
-                    (
-                        Verdict::Fail,
-                        format!(
-                            "{metric} {} > {ratio}× baseline {} ({})",
-                            fmt(v),
-                            fmt(b),
-                            fmt(limit)
-                        ),
-                    )
+                    format!("limit {}: {ratio}× baseline {}", fmt(limit), fmt(b))
+                };
+                if v <= limit {
+                    (Verdict::Pass, format!("{metric} {} ≤ {how}", fmt(v)))
+                } else {
+                    (Verdict::Fail, format!("{metric} {} > {how}", fmt(v)))
                 }
             }
         },
