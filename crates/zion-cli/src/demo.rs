@@ -67,7 +67,12 @@ pub async fn run(_g: &Global, rps: u32) -> Result<(), Failure> {
         format!("http://{}", running.api_addr),
         running.admin_token.clone(),
     );
-    let result = scenario(&client, listen, rps).await;
+    // Replicas run in their own process groups, so a Ctrl-C at the terminal
+    // does not reach them: stop them ourselves before leaving.
+    let result = tokio::select! {
+        r = scenario(&client, listen, rps) => r,
+        _ = tokio::signal::ctrl_c() => Err(Failure::negative("interrupted")),
+    };
     println!("\nstopping the control plane and every replica…");
     running.shutdown().await;
     drop(dir);
