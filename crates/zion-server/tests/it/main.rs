@@ -1,0 +1,3 @@
+//! The API over real HTTP against an in-process control plane.
+
+mod api;
