@@ -44,7 +44,9 @@ fn parse_args() -> anyhow::Result<Args> {
     })
 }
 
-#[tokio::main]
+// The runtime the zion binary runs its server on; the proxy moves its
+// connections to worker threads of its own, as it does there.
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let metrics = Arc::new(TrafficMetrics::new());

@@ -59,6 +59,8 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 /// Adds `X-Forwarded-For` (the client appended to any earlier hops),
 /// `X-Forwarded-Proto` and, when absent, `X-Forwarded-Host`.
 pub(crate) fn add_forwarding(headers: &mut HeaderMap, client_ip: &HeaderValue) {
+    // The parser sized the map for the fields it read: grow it once, not per field.
+    headers.reserve(3);
     let mut earlier = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
     let xff = if earlier.peek().is_none() {
         client_ip.clone()

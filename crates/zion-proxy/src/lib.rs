@@ -18,6 +18,7 @@ mod metrics;
 mod proxy;
 mod route;
 mod upstream;
+mod workers;
 
 pub use error::ProxyError;
 pub use metrics::TrafficMetrics;

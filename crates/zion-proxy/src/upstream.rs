@@ -25,13 +25,16 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tracing::debug;
 
+use crate::workers::Workers;
+
 /// A replica that does not accept within this is treated as down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections older than this are closed rather than reused: replicas
 /// drop idle keep-alive connections after timeouts of their own, and a
 /// request sent on a connection the peer is closing fails.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Idle connections kept per replica; more are closed when returned.
+/// Idle connections kept per replica and worker thread; more are closed
+/// when returned.
 const MAX_IDLE: usize = 256;
 
 /// What is sent upstream: the client's body streamed through, or nothing
@@ -62,7 +65,10 @@ pub(crate) struct Endpoint {
     pub(crate) addr: SocketAddr,
     /// For requests that came without a Host field (HTTP/1.0 clients).
     host: HeaderValue,
-    idle: Mutex<VecDeque<Lease>>,
+    /// Idle connections per worker thread (see [`Workers::slot`]): a
+    /// connection is served by the reactor of the thread that opened it, so
+    /// it is only reused from that thread.
+    idle: Box<[Mutex<VecDeque<Lease>>]>,
 }
 
 /// A connection in use by one request, or waiting in the pool.
@@ -72,6 +78,8 @@ struct Lease {
     /// error): it must not go back to the pool.
     conn: Option<Pin<Box<Connection>>>,
     since: Instant,
+    /// The worker slot whose reactor serves this connection.
+    slot: usize,
 }
 
 impl std::fmt::Debug for Lease {
@@ -144,7 +152,9 @@ impl Endpoint {
             addr,
             host: HeaderValue::try_from(addr.to_string())
                 .expect("a socket address is a valid header value"),
-            idle: Mutex::new(VecDeque::new()),
+            idle: (0..Workers::slots())
+                .map(|_| Mutex::new(VecDeque::new()))
+                .collect(),
         }
     }
 
@@ -237,23 +247,33 @@ impl Endpoint {
         })
     }
 
-    /// The most recently used idle connection that still works, if any.
+    /// The most recently used idle connection that still works, if any:
+    /// this thread's own first, then another thread's, which beats opening a
+    /// new one (its events then arrive through that thread's reactor, and it
+    /// goes back to that thread's pool afterwards).
     async fn checkout(&self) -> Option<Lease> {
-        loop {
-            // Most recent first: it is the least likely to have been closed.
-            let mut lease = self
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop_back()?;
-            if poll_fn(|cx| Poll::Ready(lease.usable(cx))).await {
-                return Some(lease);
+        let home = Workers::slot();
+        let slots = self.idle.len();
+        for slot in (0..slots).map(|k| (home + k) % slots) {
+            loop {
+                // Most recent first: it is the least likely to have been closed.
+                let popped = self.idle[slot]
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop_back();
+                let Some(mut lease) = popped else { break };
+                if poll_fn(|cx| Poll::Ready(lease.usable(cx))).await {
+                    return Some(lease);
+                }
             }
         }
+        None
     }
 
     fn checkin(&self, lease: Lease) {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut idle = self.idle[lease.slot]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         while idle
             .front()
             .is_some_and(|l| l.since.elapsed() > IDLE_TIMEOUT)
@@ -284,13 +304,17 @@ impl Endpoint {
 
     async fn connect(&self) -> Result<Lease, UpstreamError> {
         let stream = self.connect_tcp().await?;
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        let (sender, conn) = http1::Builder::new()
+            // As towards clients: one buffer and a plain write, not writev.
+            .writev(false)
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(|source| self.http_err(source))?;
         Ok(Lease {
             sender,
             conn: Some(Box::pin(conn)),
             since: Instant::now(),
+            slot: Workers::slot(),
         })
     }
 }
