@@ -22,6 +22,10 @@ use crate::StartError;
 use crate::auth::Principal;
 use crate::error::ApiError;
 
+/// How long a version that lost its traffic keeps running before it is
+/// stopped, so in-flight requests complete.
+const DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A target's running pieces.
 pub struct TargetRuntime {
     pub listen: SocketAddr,
@@ -534,6 +538,10 @@ impl App {
                 let workloads = self.workloads.clone();
                 let stopping = self.stopping.clone();
                 tokio::spawn(async move {
+                    // Traffic has already moved away (SetTraffic comes first);
+                    // let requests still in flight on the old replicas finish
+                    // before they are signalled.
+                    tokio::time::sleep(DRAIN).await;
                     workloads.stop(&key).await;
                     stopping.lock().expect("stopping lock").remove(&key);
                 });

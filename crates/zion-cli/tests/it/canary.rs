@@ -31,6 +31,11 @@ fn good_version_is_promoted_and_faulty_one_rolled_back() {
     let seen = load.finish();
     assert!(seen.get("1.0").is_some_and(|c| c.0 > 0), "{seen:?}");
     assert!(seen.get("2.0").is_some_and(|c| c.0 > 0), "{seen:?}");
+    // Moving traffic and stopping 1.0 dropped no request.
+    assert!(
+        seen.values().all(|(_, errors)| *errors == 0),
+        "errors during a good rollout: {seen:?}"
+    );
     for _ in 0..20 {
         let (status, version, _) = http_get(p.target, "/").unwrap();
         assert_eq!((status, version.as_str()), (200, "2.0"));
