@@ -190,8 +190,9 @@ impl App {
 
     /// Creates a deployment (phase pending) after checking the request.
     pub async fn deploy(&self, req: DeployRequest, by: &Principal) -> Result<Deployment, ApiError> {
-        let (_, svc) = self.lookup(&req.service, &req.environment)?;
+        let (spec, svc) = self.lookup(&req.service, &req.environment)?;
         check_version(&req.version)?;
+        refuse_unenforced_governance(&spec, &req.environment)?;
         let strategy = req.strategy.unwrap_or(svc.strategy);
         if strategy != Strategy::Canary {
             return Err(ApiError::bad_request(format!(
@@ -583,6 +584,35 @@ impl App {
             rt.proxy.shutdown().await;
         }
     }
+}
+
+/// Governance the spec asks for but this server cannot enforce yet must not
+/// be skipped silently: such a deployment is refused, naming what is missing.
+fn refuse_unenforced_governance(spec: &Spec, environment: &str) -> Result<(), ApiError> {
+    let Some(env) = spec.environment(environment) else {
+        return Ok(());
+    };
+    let mut missing = Vec::new();
+    if !env.requires.is_empty() {
+        missing.push("requires");
+    }
+    if env.approvals.as_ref().is_some_and(|a| a.required > 0) {
+        missing.push("approvals");
+    }
+    if env.windows.is_some() {
+        missing.push("windows");
+    }
+    if !env.checks.is_empty() {
+        missing.push("checks");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::conflict(format!(
+        "environment `{environment}` asks for {}, which this server does not enforce yet; \
+         nothing was deployed (remove those keys from the environment to deploy without them)",
+        missing.join(", ")
+    )))
 }
 
 fn check_version(v: &str) -> Result<(), ApiError> {

@@ -21,14 +21,17 @@ fn free() -> String {
 fn yaml() -> String {
     format!(
         r#"server: {{ listen: {}, data_dir: state }}
-environments: [ {{ name: staging }} ]
+environments:
+  - {{ name: staging }}
+  - {{ name: production, requires: [staging], approvals: {{ required: 2 }} }}
 services:
   - name: web
     workload:
       process:
         command: ["python3", "-m", "http.server", "{{port}}", "--bind", "127.0.0.1"]
-    targets: {{ staging: {{ listen: {} }} }}
+    targets: {{ staging: {{ listen: {} }}, production: {{ listen: {} }} }}
 "#,
+        free(),
         free(),
         free()
     )
