@@ -266,6 +266,36 @@ impl Report {
     }
 
     /// A reference to a declared name (an environment or a service).
+    /// A list of names of declared things (`requires`, `depends_on`): each
+    /// must be declared, not the owner itself, and listed once. Returns the
+    /// valid ones. `words` = (kind, verb, key) for the messages.
+    fn name_list(
+        &mut self,
+        path: &str,
+        items: &[Text],
+        own: &str,
+        declared: &[String],
+        words: (&str, &str, &str),
+    ) -> Vec<String> {
+        let (kind, verb, key) = words;
+        let mut out: Vec<String> = Vec::new();
+        for (k, item) in items.iter().enumerate() {
+            let ip = format!("{path}[{k}]");
+            let item = item.as_str();
+            if !own.is_empty() && item == own {
+                self.add(
+                    ip,
+                    format!("`{item}` cannot {verb} itself: remove it from {key}"),
+                );
+            } else if out.iter().any(|x| x == item) {
+                self.add(ip, format!("`{item}` is listed twice: list it once"));
+            } else if self.reference(&ip, item, declared, kind) {
+                out.push(item.to_owned());
+            }
+        }
+        out
+    }
+
     fn reference(&mut self, path: &str, name: &str, declared: &[String], kind: &str) -> bool {
         if declared.iter().any(|d| d == name) {
             return true;
@@ -532,24 +562,18 @@ fn environments(r: &mut Report, list: &[RawEnvironment], present: bool) -> Vec<E
         r.unknown(&p, &raw.unknown, keys::ENVIRONMENT);
         let name = names[i].clone();
 
-        let mut requires: Vec<String> = Vec::new();
-        for (k, req) in raw.requires.iter().flatten().enumerate() {
-            let rp = format!("{p}.requires[{k}]");
-            let req = req.as_str();
-            if !name.is_empty() && req == name {
-                r.add(
-                    rp,
-                    format!("`{req}` cannot require itself: remove it from requires"),
-                );
-            } else if requires.iter().any(|x| x == req) {
-                r.add(rp, format!("`{req}` is listed twice: list it once"));
-            } else if r.reference(&rp, req, &names, "environment") {
-                if let Some(j) = names.iter().position(|n| n == req) {
-                    requires_edges[i].push(j);
-                }
-                requires.push(req.to_owned());
-            }
-        }
+        let requires = r.name_list(
+            &at(&p, "requires"),
+            raw.requires.as_deref().unwrap_or_default(),
+            &name,
+            &names,
+            ("environment", "require", "requires"),
+        );
+        requires_edges[i].extend(
+            requires
+                .iter()
+                .filter_map(|req| names.iter().position(|n| n == req)),
+        );
 
         let approvals = raw
             .approvals
@@ -796,21 +820,13 @@ fn service(
     envs: &[String],
 ) -> ServiceSpec {
     r.unknown(p, &raw.unknown, keys::SERVICE);
-    let mut depends_on: Vec<String> = Vec::new();
-    for (k, dep) in raw.depends_on.iter().flatten().enumerate() {
-        let dp = format!("{p}.depends_on[{k}]");
-        let dep = dep.as_str();
-        if !name.is_empty() && dep == name {
-            r.add(
-                dp,
-                format!("`{dep}` cannot depend on itself: remove it from depends_on"),
-            );
-        } else if depends_on.iter().any(|d| d == dep) {
-            r.add(dp, format!("`{dep}` is listed twice: list it once"));
-        } else if r.reference(&dp, dep, services, "service") {
-            depends_on.push(dep.to_owned());
-        }
-    }
+    let depends_on = r.name_list(
+        &at(p, "depends_on"),
+        raw.depends_on.as_deref().unwrap_or_default(),
+        name,
+        services,
+        ("service", "depend on", "depends_on"),
+    );
 
     let workload = workload(r, p, raw);
     let health = match &raw.health {
