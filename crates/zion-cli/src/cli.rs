@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Zion: progressive delivery and deployment governance in one binary.
 #[derive(Debug, Parser)]
-#[command(name = "zion", version, about)]
+#[command(name = "zion", version)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
