@@ -56,6 +56,82 @@ pub enum TypeArg {
     Rollback,
 }
 
+/// `zion deploy`'s arguments.
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    pub service: String,
+    pub version: String,
+    /// Environment (optional when the service runs in only one).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Override the service's strategy.
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyArg>,
+    /// Why this deployment is made.
+    #[arg(long = "type", value_enum)]
+    pub kind: Option<TypeArg>,
+    /// Follow the rollout until it ends; exit 0 if it succeeded, 1 if not.
+    #[arg(long)]
+    pub wait: bool,
+    /// Outside the deployment window, wait (pending) for it to open instead
+    /// of being refused.
+    #[arg(long)]
+    pub wait_for_window: bool,
+    /// Admin only: skip windows, freezes, approvals and checks; the reason
+    /// is recorded and the deployment is marked everywhere.
+    #[arg(long, value_name = "REASON")]
+    pub break_glass: Option<String>,
+    /// The artifact's expected SHA-256 (hex); the `artifact` check compares.
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+}
+
+/// `zion token …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token for a principal; the token is shown once.
+    Create {
+        /// The principal's name (recorded as the cause of what it does).
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The GitHub login whose `/approve` comments act as this principal.
+        #[arg(long, value_name = "LOGIN")]
+        github: Option<String>,
+    },
+    /// Every token: name, role, GitHub login, created, revoked.
+    List,
+    /// Revoke the live token called NAME.
+    Revoke { name: String },
+}
+
+/// `zion incident …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum IncidentCmd {
+    /// Incidents, open ones first.
+    List {
+        /// Include resolved incidents.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Resolve an open incident.
+    Resolve {
+        id: i64,
+        /// How it was resolved.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+/// Roles, as the CLI spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Viewer,
+    Deployer,
+    Approver,
+    Admin,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Run the control plane (API, controller, proxies) in the foreground.
@@ -65,22 +141,7 @@ pub enum Cmd {
     /// Send the spec to a running server.
     Apply,
     /// Deploy VERSION of SERVICE.
-    Deploy {
-        service: String,
-        version: String,
-        /// Environment (optional when the service runs in only one).
-        #[arg(long)]
-        env: Option<String>,
-        /// Override the service's strategy.
-        #[arg(long, value_enum)]
-        strategy: Option<StrategyArg>,
-        /// Why this deployment is made.
-        #[arg(long = "type", value_enum)]
-        kind: Option<TypeArg>,
-        /// Follow the rollout until it ends; exit 0 if it succeeded, 1 if not.
-        #[arg(long)]
-        wait: bool,
-    },
+    Deploy(DeployArgs),
     /// Targets: stable version, active deployment, running versions.
     Status {
         service: Option<String>,
@@ -113,6 +174,32 @@ pub enum Cmd {
         /// Follow it until it ends.
         #[arg(long)]
         wait: bool,
+    },
+    /// Approve a deployment waiting for approval.
+    Approve {
+        id: i64,
+        /// Why (recorded with the approval).
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a deployment waiting for approval (it ends `rejected`).
+    Reject {
+        id: i64,
+        /// Why (recorded with the rejection).
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Deployments waiting for an approval you may give.
+    Approvals,
+    /// API tokens: create (shown once), list, revoke.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+    /// Incidents: opened when a production deployment rolls back.
+    Incident {
+        #[command(subcommand)]
+        cmd: IncidentCmd,
     },
     /// Past deployments, newest first.
     History {

@@ -77,6 +77,10 @@ impl Client {
         self.send(self.http.post(self.url(path)).json(body)).await
     }
 
+    pub async fn delete(&self, path: &str) -> Result<Value, Failure> {
+        self.send(self.http.delete(self.url(path))).await
+    }
+
     pub async fn put_text(&self, path: &str, body: String) -> Result<Value, Failure> {
         self.send(self.http.put(self.url(path)).body(body)).await
     }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use zion_core::spec::{Spec, parse_spec, summary};
 use zion_server::ServerOptions;
 
-use crate::cli::{Global, Output, StrategyArg, TypeArg};
+use crate::cli::{DeployArgs, Global, Output, StrategyArg};
 use crate::client::{Client, spec_dir};
 use crate::exit::Failure;
 use crate::{render, wait};
@@ -146,30 +146,31 @@ fn resolve_env(g: &Global, service: &str, env: Option<String>) -> Result<String,
 }
 
 #[allow(clippy::too_many_arguments)]
-pub async fn deploy(
-    g: &Global,
-    service: String,
-    version: String,
-    env: Option<String>,
-    strategy: Option<StrategyArg>,
-    kind: Option<TypeArg>,
-    wait_flag: bool,
-) -> Result<(), Failure> {
-    let env = resolve_env(g, &service, env)?;
+pub async fn deploy(g: &Global, a: DeployArgs) -> Result<(), Failure> {
+    let env = resolve_env(g, &a.service, a.env)?;
     let client = Client::new(g)?;
-    let mut body = json!({ "service": service, "environment": env, "version": version });
-    if let Some(s) = strategy {
+    let mut body = json!({ "service": a.service, "environment": env, "version": a.version });
+    if let Some(s) = a.strategy {
         body["strategy"] = json!(match s {
             StrategyArg::Canary => "canary",
             StrategyArg::BlueGreen => "blue_green",
             StrategyArg::Rolling => "rolling",
         });
     }
-    if let Some(k) = kind {
+    if let Some(k) = a.kind {
         body["type"] = json!(format!("{k:?}").to_lowercase());
     }
+    if a.wait_for_window {
+        body["wait_for_window"] = json!(true);
+    }
+    if let Some(reason) = a.break_glass {
+        body["break_glass"] = json!(reason);
+    }
+    if let Some(sha) = a.sha256 {
+        body["sha256"] = json!(sha);
+    }
     let d = client.post("/deployments", &body).await?;
-    finish_creation(g, &client, d, wait_flag).await
+    finish_creation(g, &client, d, a.wait).await
 }
 
 async fn finish_creation(

@@ -10,7 +10,9 @@ mod commands;
 pub mod demo;
 mod demo_app;
 pub mod exit;
+mod governance;
 mod render;
+mod token;
 mod wait;
 
 use crate::cli::{Cli, Cmd};
@@ -23,14 +25,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Up => commands::up(g).await,
         Cmd::Lint => commands::lint(g),
         Cmd::Apply => commands::apply(g).await,
-        Cmd::Deploy {
-            service,
-            version,
-            env,
-            strategy,
-            kind,
-            wait,
-        } => commands::deploy(g, service, version, env, strategy, kind, wait).await,
+        Cmd::Deploy(args) => commands::deploy(g, args).await,
         Cmd::Status { service, env } => commands::status(g, service, env).await,
         Cmd::Get { id } => commands::get(g, id).await,
         Cmd::Promote { id, full } => commands::act(g, id, "promote", full).await,
@@ -43,6 +38,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             to,
             wait,
         } => commands::rollback(g, service, env, to, wait).await,
+        Cmd::Approve { id, comment } => governance::decide(g, id, "approve", comment).await,
+        Cmd::Reject { id, comment } => governance::decide(g, id, "reject", comment).await,
+        Cmd::Approvals => governance::approvals(g).await,
+        Cmd::Token { cmd } => token::run(g, cmd).await,
+        Cmd::Incident { cmd } => governance::incident(g, cmd).await,
         Cmd::History {
             service,
             env,

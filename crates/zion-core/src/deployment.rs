@@ -7,6 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::governance::Gate;
 use crate::spec::{Check, HealthSpec, ServiceSpec, Strategy};
 
 /// Where a deployment is in its life (DESIGN.md's phases, exactly).
@@ -198,6 +199,10 @@ pub struct Deployment {
     pub reason: Option<String>,
     pub plan: Plan,
     pub progress: Progress,
+    /// Approvals, windows, pre-checks and break glass (empty when the
+    /// environment has no governance).
+    #[serde(default)]
+    pub gate: Gate,
     /// Bumped on every recorded change; stores use it to refuse lost updates.
     pub revision: u64,
 }

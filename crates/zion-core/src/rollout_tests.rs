@@ -48,6 +48,7 @@ fn deployment(previous: Option<&str>, plan: Plan) -> Deployment {
         reason: None,
         plan,
         progress: Progress::default(),
+        gate: Default::default(),
         revision: 1,
     }
 }

@@ -322,6 +322,7 @@ impl App {
             reason: Some(reason.clone()),
             plan,
             progress: Progress::default(),
+            gate: Default::default(),
             revision: 1,
         };
         let first = Event {

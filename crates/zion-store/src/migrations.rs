@@ -3,7 +3,10 @@
 //! number of migrations applied to it.
 
 /// Every migration, in order. Append only: never edit a released one.
-pub(crate) const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_governance.sql"),
+];
 
 /// The schema version this code writes (the number of migrations it knows).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

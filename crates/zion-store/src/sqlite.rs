@@ -30,7 +30,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The columns a deployment is written to, in the order of
 /// [`deployment_values`]; `id` is assigned by the database.
-const WRITE_COLUMNS: [&str; 17] = [
+const WRITE_COLUMNS: [&str; 18] = [
     "service",
     "environment",
     "version",
@@ -47,13 +47,14 @@ const WRITE_COLUMNS: [&str; 17] = [
     "reason",
     "plan",
     "progress",
+    "gate",
     "revision",
 ];
 
 /// Every column [`read_deployment`] reads.
 const DEPLOYMENT_COLUMNS: &str = "id, service, environment, version, previous_version, strategy, \
      type, phase, step, canary_weight, requested_by, created_at, started_at, finished_at, \
-     reason, plan, progress, revision";
+     reason, plan, progress, gate, revision";
 
 const EVENT_COLUMNS: &str = "at, from_phase, to_phase, step, canary_weight, actor, reason";
 
@@ -252,6 +253,7 @@ fn deployment_values(d: &Deployment) -> Result<Vec<Value>, StoreError> {
         d.reason.clone().into(),
         to_json(&d.plan, "deployment plan")?.into(),
         to_json(&d.progress, "deployment progress")?.into(),
+        to_json(&d.gate, "deployment gate")?.into(),
         widen(d.revision, "revision")?.into(),
     ])
 }
@@ -279,6 +281,7 @@ fn read_deployment(row: &Row<'_>) -> Result<Deployment, StoreError> {
         reason: col(row, "reason")?,
         plan: from_json(&col::<String>(row, "plan")?, "deployment plan")?,
         progress: from_json(&col::<String>(row, "progress")?, "deployment progress")?,
+        gate: from_json(&col::<String>(row, "gate")?, "deployment gate")?,
         revision: narrow(col(row, "revision")?, "revision")?,
     })
 }

@@ -67,6 +67,7 @@ pub fn deployment(service: &str, environment: &str, version: &str, at: i64) -> D
         reason: None,
         plan: plan(),
         progress: Progress::default(),
+        gate: Default::default(),
         revision: 99,
     }
 }

@@ -1,0 +1,1 @@
+//! Approval decisions: who may approve or reject a waiting deployment.
