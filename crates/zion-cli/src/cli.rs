@@ -171,6 +171,9 @@ pub enum Cmd {
         /// A specific earlier version.
         #[arg(long)]
         to: Option<String>,
+        /// Admin only: skip windows, freezes, approvals and checks (reason required).
+        #[arg(long, value_name = "REASON")]
+        break_glass: Option<String>,
         /// Follow it until it ends.
         #[arg(long)]
         wait: bool,

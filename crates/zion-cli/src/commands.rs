@@ -258,16 +258,14 @@ pub async fn rollback(
     service: String,
     env: Option<String>,
     to: Option<String>,
+    break_glass: Option<String>,
     wait_flag: bool,
 ) -> Result<(), Failure> {
     let env = resolve_env(g, &service, env)?;
     let client = Client::new(g)?;
-    let d = client
-        .post(
-            "/rollback",
-            &json!({ "service": service, "environment": env, "to": to }),
-        )
-        .await?;
+    let body =
+        json!({ "service": service, "environment": env, "to": to, "break_glass": break_glass });
+    let d = client.post("/rollback", &body).await?;
     finish_creation(g, &client, d, wait_flag).await
 }
 

@@ -50,7 +50,93 @@ pub fn progress(d: &Value) -> String {
         let _ = write!(p, ", step {step}/{steps}");
     }
     let _ = write!(p, ", canary {}%", d["canary_weight"].as_u64().unwrap_or(0));
+    let a = &d["approvals"];
+    if let (Some(req), Some(given)) = (a["required"].as_u64(), a["given"].as_array()) {
+        if matches!(s(&d["phase"]), "pending" | "awaiting_approval") {
+            let _ = write!(p, ", approvals {}/{req}", given.len());
+        }
+    }
+    if d["break_glass"].is_object() {
+        p.push_str(", BREAK GLASS");
+    }
     p
+}
+
+/// The gate of a deployment: break glass, approvals, pre-check results.
+fn gate(d: &Value, out: &mut String) {
+    let g = &d["gate"];
+    if let Some(bg) = d["break_glass"].as_object() {
+        let _ = writeln!(
+            out,
+            "BREAK GLASS: by {}: {} (windows, freezes, approvals and checks skipped)",
+            s(&bg["by"]),
+            s(&bg["reason"])
+        );
+    }
+    let a = &d["approvals"];
+    if let Some(required) = a["required"].as_u64() {
+        let decisions = g["decisions"].as_array().cloned().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "approvals:  {}/{required}{}",
+            a["given"].as_array().map_or(0, Vec::len),
+            a["expires_at"]
+                .as_str()
+                .filter(|_| a["still_needed"].is_string())
+                .map(|t| format!(
+                    ", expires at {}",
+                    t.get(0..19).unwrap_or(t).replace('T', " ") + " UTC"
+                ))
+                .unwrap_or_default()
+        );
+        for x in &decisions {
+            let comment = x["comment"]
+                .as_str()
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default();
+            let via = if s(&x["via"]) == "github" {
+                " via GitHub"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  {} by {} ({}) at {}{via}{comment}",
+                if s(&x["kind"]) == "approve" {
+                    "approved"
+                } else {
+                    "rejected"
+                },
+                s(&x["principal"]),
+                s(&x["role"]),
+                clock(&x["at"])
+            );
+        }
+        if let Some(needed) = a["still_needed"].as_str() {
+            let _ = writeln!(out, "  still needed: {needed}");
+        }
+    }
+    let checks = g["check_results"].as_array().cloned().unwrap_or_default();
+    if !checks.is_empty() {
+        let _ = writeln!(out, "pre-checks:");
+        for c in &checks {
+            let _ = writeln!(
+                out,
+                "  {} {:<18} {:<14} {}",
+                if c["passed"].as_bool() == Some(true) {
+                    "pass"
+                } else {
+                    "FAIL"
+                },
+                s(&c["check"]),
+                s(&c["stage"]),
+                s(&c["reason"])
+            );
+        }
+    }
+    if let Some(sha) = g["artifact_sha256"].as_str() {
+        let _ = writeln!(out, "artifact:   sha256 {sha}");
+    }
 }
 
 pub fn status(targets: &[Value]) -> String {
@@ -161,6 +247,7 @@ pub fn deployment(d: &Value) -> String {
     if let Some(t) = d["finished_at"].as_str() {
         let _ = writeln!(out, "finished:   {t}");
     }
+    gate(d, &mut out);
     if let Some(steps) = d["plan"]["steps"].as_array() {
         if !steps.is_empty() {
             let plan: Vec<String> = steps
@@ -235,7 +322,11 @@ pub fn history(list: &[Value]) -> String {
                     s(&d["version"])
                 ),
                 s(&d["type"]).to_string(),
-                s(&d["phase"]).to_string(),
+                if d["break_glass"].is_object() {
+                    format!("{} [BREAK GLASS]", s(&d["phase"]))
+                } else {
+                    s(&d["phase"]).to_string()
+                },
                 s(&d["created_at"])
                     .get(0..19)
                     .unwrap_or("-")

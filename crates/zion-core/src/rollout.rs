@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::{AnalysisRound, CheckResult, Verdict, combine, evaluate_check};
 use crate::deployment::{Action, Deployment, Event, Phase};
+use crate::governance::GateObservation;
 use crate::metrics::{Metric, WindowMetrics};
 
 /// The actor recorded for Zion's own decisions.
@@ -51,6 +52,9 @@ pub struct Observations {
     pub canary: Option<VersionObservation>,
     /// The stable version (the baseline); None when there is none.
     pub stable: Option<VersionObservation>,
+    /// The gate of a pending or awaiting-approval deployment; None means an
+    /// open window and no check results.
+    pub gate: Option<GateObservation>,
 }
 
 /// The result of a step or command: the new state and what explains it.
@@ -122,16 +126,16 @@ pub enum CommandError {
 }
 
 /// Builds the outcome of one step, recording an event for every change.
-struct Tx<'a> {
+pub(crate) struct Tx<'a> {
     before: &'a Deployment,
-    d: Deployment,
+    pub(crate) d: Deployment,
     events: Vec<Event>,
     rounds: Vec<AnalysisRound>,
-    now: Timestamp,
+    pub(crate) now: Timestamp,
 }
 
 impl<'a> Tx<'a> {
-    fn new(before: &'a Deployment, now: Timestamp) -> Self {
+    pub(crate) fn new(before: &'a Deployment, now: Timestamp) -> Self {
         Tx {
             before,
             d: before.clone(),
@@ -142,7 +146,7 @@ impl<'a> Tx<'a> {
     }
 
     /// Records a change of phase, step or weight, with its cause.
-    fn event(&mut self, to: Phase, actor: &str, reason: String) {
+    pub(crate) fn event(&mut self, to: Phase, actor: &str, reason: String) {
         let from = self.d.phase;
         self.d.phase = to;
         if to.is_terminal() {
@@ -161,7 +165,7 @@ impl<'a> Tx<'a> {
         });
     }
 
-    fn finish(mut self) -> Outcome {
+    pub(crate) fn finish(mut self) -> Outcome {
         if self.d != *self.before {
             self.d.revision = self.before.revision + 1;
         }
@@ -224,13 +228,8 @@ impl<'a> Tx<'a> {
 pub fn step(before: &Deployment, obs: &Observations, now: Timestamp) -> Outcome {
     let mut tx = Tx::new(before, now);
     match before.phase {
-        Phase::Pending => {
-            tx.d.started_at = Some(now);
-            let why = match &before.previous_version {
-                Some(prev) => format!("starting {} beside stable {prev}", before.version),
-                None => format!("starting {}, the target's first version", before.version),
-            };
-            tx.event(Phase::Progressing, CONTROLLER, why);
+        Phase::Pending | Phase::AwaitingApproval => {
+            crate::governance::gating::advance(&mut tx, obs.gate.as_ref());
         }
         Phase::Progressing | Phase::Paused => {
             if before.progress.ready_at.is_none() {
@@ -253,9 +252,7 @@ pub fn step(before: &Deployment, obs: &Observations, now: Timestamp) -> Outcome 
                 );
             }
         }
-        // Approvals arrive by command; the rest are final.
-        Phase::AwaitingApproval
-        | Phase::Succeeded
+        Phase::Succeeded
         | Phase::RolledBack
         | Phase::Rejected
         | Phase::Expired

@@ -83,6 +83,7 @@ fn good() -> Observations {
     Observations {
         canary: Some(healthy(metrics(100, 0, 10.0))),
         stable: Some(healthy(metrics(1900, 0, 10.0))),
+        gate: None,
     }
 }
 
@@ -90,6 +91,7 @@ fn bad() -> Observations {
     Observations {
         canary: Some(healthy(metrics(100, 50, 10.0))),
         stable: Some(healthy(metrics(1900, 0, 10.0))),
+        gate: None,
     }
 }
 
@@ -182,6 +184,7 @@ fn version_that_never_becomes_healthy_fails_without_moving_traffic() {
             ..Default::default()
         }),
         stable: good().stable,
+        gate: None,
     };
     d = run(&d, &sick, t(59));
     assert_eq!(d.phase, Phase::Progressing);
@@ -234,6 +237,7 @@ fn high_error_rate_rolls_back_at_once_and_ends_at_weight_zero() {
     let stopped = Observations {
         canary: None,
         stable: good().stable,
+        gate: None,
     };
     d = run(&d, &stopped, t(8));
     assert_eq!(d.phase, Phase::RolledBack);
@@ -544,7 +548,7 @@ proptest! {
                         metrics: metrics(requests, errors, p95 as f64),
                         last_error: None,
                     });
-                    let obs = Observations { canary, stable: Some(healthy(metrics(1000, 0, 10.0))) };
+                    let obs = Observations { canary, stable: Some(healthy(metrics(1000, 0, 10.0))), gate: None };
                     step(&d, &obs, now)
                 }
                 Input::Cmd(cmd) => match command(&d, cmd, "pat", now) {

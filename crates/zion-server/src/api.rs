@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use zion_core::governance::DecisionKind;
 use zion_core::rollout::Command;
 use zion_store::DeploymentFilter;
 
@@ -55,6 +56,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/history", get(list_deployments))
         .route("/api/v1/spec", put(put_spec).get(get_spec))
         .route("/api/v1/whoami", get(whoami))
+        .merge(crate::tokens::routes())
+        .merge(crate::governance_api::routes())
         .fallback(|| async {
             ApiError::not_found("no such API route; see DESIGN.md's API section")
         })
@@ -62,7 +65,7 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// The authenticated caller of a request.
-pub struct Auth(pub Principal);
+pub(crate) struct Auth(pub Principal);
 
 impl FromRequestParts<Arc<App>> for Auth {
     type Rejection = ApiError;
@@ -93,7 +96,7 @@ impl FromRequestParts<Arc<App>> for Auth {
     }
 }
 
-fn require(p: &Principal, perm: Permission, what: &str) -> Result<(), ApiError> {
+pub(crate) fn require(p: &Principal, perm: Permission, what: &str) -> Result<(), ApiError> {
     if p.may(perm) {
         Ok(())
     } else {
@@ -197,6 +200,9 @@ async fn get_deployment(
 struct CommandBody {
     #[serde(default)]
     full: bool,
+    /// Approve/reject: why.
+    #[serde(default)]
+    comment: Option<String>,
 }
 
 async fn command(
@@ -206,21 +212,28 @@ async fn command(
     body: Option<Json<CommandBody>>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let full = body.map(|Json(b)| b.full).unwrap_or(false);
-    let cmd = match (name.as_str(), full) {
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let decision = match name.as_str() {
+        "approve" => Some(DecisionKind::Approve),
+        "reject" => Some(DecisionKind::Reject),
+        _ => None,
+    };
+    if let Some(kind) = decision {
+        // Who may decide is the environment's policy (checked in zion-core).
+        let d = app
+            .decide(id, kind, body.comment.as_deref(), "api", &p)
+            .await?;
+        return Ok(Json(view::deployment(&d)));
+    }
+    let cmd = match (name.as_str(), body.full) {
         ("promote", false) => Command::Promote,
         ("promote", true) => Command::PromoteFull,
         ("pause", _) => Command::Pause,
         ("resume", _) => Command::Resume,
         ("abort", _) => Command::Abort,
-        ("approve" | "reject", _) => {
-            return Err(ApiError::conflict(format!(
-                "deployment {id} does not wait for approval (approval gates are not enabled on this server yet)"
-            )));
-        }
         _ => {
             return Err(ApiError::not_found(format!(
-                "unknown command `{name}`; use promote, pause, resume or abort"
+                "unknown command `{name}`; use promote, pause, resume, abort, approve or reject"
             )));
         }
     };
@@ -235,6 +248,8 @@ struct RollbackBody {
     environment: String,
     #[serde(default)]
     to: Option<String>,
+    #[serde(default)]
+    break_glass: Option<String>,
 }
 
 async fn rollback(
@@ -245,7 +260,9 @@ async fn rollback(
     require(&p, Permission::Deploy, "roll back")?;
     let Json(b) = body
         .map_err(|e| ApiError::bad_request(format!("bad rollback request: {}", e.body_text())))?;
-    let d = app.rollback(&b.service, &b.environment, b.to, &p).await?;
+    let d = app
+        .rollback(&b.service, &b.environment, b.to, b.break_glass, &p)
+        .await?;
     Ok((StatusCode::CREATED, Json(view::deployment(&d))))
 }
 

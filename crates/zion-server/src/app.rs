@@ -12,15 +12,18 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use zion_core::deployment::{Action, Deployment, DeploymentType, Event, Phase, Plan, Progress};
+use zion_core::governance::approvals::{self, Decider};
+use zion_core::governance::{DecisionKind, Gate, GateObservation, window_state};
 use zion_core::rollout::{self, Command, Observations, Outcome, VersionObservation};
 use zion_core::spec::{ServiceSpec, Spec, Strategy};
 use zion_providers::{ProcessWorkloads, VersionKey};
 use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
-use zion_store::{DeploymentFilter, Store, StoreError};
+use zion_store::{Change, DeploymentFilter, IncidentChange, NewIncident, Store, StoreError};
 
 use crate::StartError;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::gatekeeper::{GateRequest, Subject};
 
 /// How long a version that lost its traffic keeps running before it is
 /// stopped, so in-flight requests complete.
@@ -46,6 +49,15 @@ pub struct DeployRequest {
     pub strategy: Option<Strategy>,
     #[serde(default, rename = "type")]
     pub kind: Option<DeploymentType>,
+    /// Outside the window: wait pending for it instead of being refused.
+    #[serde(default)]
+    pub wait_for_window: bool,
+    /// Admin only: skip windows, freezes, approvals and checks, saying why.
+    #[serde(default)]
+    pub break_glass: Option<String>,
+    /// The artifact's expected SHA-256, hex.
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 /// The control plane.
@@ -77,6 +89,7 @@ impl App {
                 server: zion_core::spec::ServerSpec {
                     listen: "127.0.0.1:7070".parse().expect("literal address"),
                     data_dir: ".zion".into(),
+                    github: None,
                 },
                 environments: Vec::new(),
                 services: Vec::new(),
@@ -192,7 +205,6 @@ impl App {
     pub async fn deploy(&self, req: DeployRequest, by: &Principal) -> Result<Deployment, ApiError> {
         let (spec, svc) = self.lookup(&req.service, &req.environment)?;
         check_version(&req.version)?;
-        refuse_unenforced_governance(&spec, &req.environment)?;
         let strategy = req.strategy.unwrap_or(svc.strategy);
         if strategy != Strategy::Canary {
             return Err(ApiError::bad_request(format!(
@@ -201,6 +213,7 @@ impl App {
             )));
         }
         let kind = req.kind.unwrap_or(DeploymentType::Feature);
+        let gate = self.admit_request(&spec, &svc, &req, kind, by).await?;
         let _w = self.writes.lock().await;
         let stable = self.store.stable_version(&req.service, &req.environment)?;
         if stable.as_deref() == Some(req.version.as_str()) {
@@ -214,7 +227,39 @@ impl App {
         } else {
             Plan::canary(&svc)
         };
-        self.create(&req, stable, strategy, kind, plan, by).await
+        let req = DeployRequest {
+            strategy: Some(strategy),
+            kind: Some(kind),
+            ..req
+        };
+        self.create(&req, stable, plan, gate, by).await
+    }
+
+    async fn admit_request(
+        &self,
+        spec: &Spec,
+        svc: &ServiceSpec,
+        req: &DeployRequest,
+        kind: DeploymentType,
+        by: &Principal,
+    ) -> Result<Gate, ApiError> {
+        let env = spec.environment(&req.environment).ok_or_else(|| {
+            ApiError::not_found(format!("unknown environment `{}`", req.environment))
+        })?;
+        let subject = Subject {
+            service: svc,
+            environment: env,
+            version: &req.version,
+            kind,
+            expected_sha256: req.sha256.as_deref(),
+        };
+        let gate_req = GateRequest {
+            wait_for_window: req.wait_for_window,
+            break_glass: req.break_glass.clone(),
+            sha256: req.sha256.clone(),
+        };
+        self.admit(spec, &subject, &gate_req, by, Timestamp::now())
+            .await
     }
 
     /// A new deployment of the last succeeded version before the current
@@ -224,9 +269,10 @@ impl App {
         service: &str,
         environment: &str,
         to: Option<String>,
+        break_glass: Option<String>,
         by: &Principal,
     ) -> Result<Deployment, ApiError> {
-        let (_, svc) = self.lookup(service, environment)?;
+        let (spec, svc) = self.lookup(service, environment)?;
         let _w = self.writes.lock().await;
         let stable = self.store.stable_version(service, environment)?;
         let Some(current) = stable.clone() else {
@@ -264,28 +310,28 @@ impl App {
             version: target,
             strategy: Some(Strategy::Canary),
             kind: Some(DeploymentType::Rollback),
+            wait_for_window: false,
+            break_glass,
+            sha256: None,
         };
-        self.create(
-            &req,
-            stable,
-            Strategy::Canary,
-            DeploymentType::Rollback,
-            Plan::direct(&svc),
-            by,
-        )
-        .await
+        let gate = self
+            .admit_request(&spec, &svc, &req, DeploymentType::Rollback, by)
+            .await?;
+        self.create(&req, stable, Plan::direct(&svc), gate, by)
+            .await
     }
 
     async fn create(
         &self,
         req: &DeployRequest,
         stable: Option<String>,
-        strategy: Strategy,
-        kind: DeploymentType,
         plan: Plan,
+        gate: Gate,
         by: &Principal,
     ) -> Result<Deployment, ApiError> {
         let now = Timestamp::now();
+        let strategy = req.strategy.unwrap_or(Strategy::Canary);
+        let kind = req.kind.unwrap_or(DeploymentType::Feature);
         let how = if plan.steps.is_empty() {
             "switch all traffic once healthy".to_string()
         } else {
@@ -296,7 +342,7 @@ impl App {
                 .collect();
             format!("canary {}", weights.join(" → "))
         };
-        let reason = format!(
+        let mut reason = format!(
             "{} requested by {}: {} {} → {} ({how})",
             kind.name(),
             by.name,
@@ -304,6 +350,14 @@ impl App {
             stable.as_deref().unwrap_or("(none)"),
             req.version
         );
+        if let Some(bg) = &gate.break_glass {
+            reason.push_str(&format!("; BREAK GLASS by {}: {}", bg.by, bg.reason));
+        } else {
+            let passed: Vec<&str> = gate.check_results.iter().map(|r| r.check.name()).collect();
+            if !passed.is_empty() {
+                reason.push_str(&format!("; pre-checks passed: {}", passed.join(", ")));
+            }
+        }
         let d = Deployment {
             id: 0,
             service: req.service.clone(),
@@ -322,7 +376,7 @@ impl App {
             reason: Some(reason.clone()),
             plan,
             progress: Progress::default(),
-            gate: Default::default(),
+            gate,
             revision: 1,
         };
         let first = Event {
@@ -383,7 +437,14 @@ impl App {
 
     fn persist(&self, out: Outcome) -> Result<Deployment, ApiError> {
         if out.changed() {
-            match self.store.record(&out.deployment, &out.events, &out.rounds) {
+            let incidents = self.incident_changes(&out);
+            let change = Change {
+                deployment: &out.deployment,
+                events: &out.events,
+                rounds: &out.rounds,
+                incidents: &incidents,
+            };
+            match self.store.record_change(&change) {
                 Ok(()) => {}
                 Err(StoreError::Conflict { id }) => {
                     return Err(ApiError::conflict(format!(
@@ -394,6 +455,76 @@ impl App {
             }
         }
         Ok(out.deployment)
+    }
+
+    /// A production deployment that rolls back opens an incident on its
+    /// target; a deployment that succeeds there resolves the open ones.
+    fn incident_changes(&self, out: &Outcome) -> Vec<IncidentChange> {
+        let d = &out.deployment;
+        let production = self
+            .spec()
+            .environment(&d.environment)
+            .is_some_and(|e| e.production);
+        let mut changes = Vec::new();
+        for e in &out.events {
+            if e.from_phase == e.to_phase {
+                continue;
+            }
+            match e.to_phase {
+                Phase::RollingBack if production => {
+                    changes.push(IncidentChange::Open(NewIncident {
+                        service: d.service.clone(),
+                        environment: d.environment.clone(),
+                        deployment_id: Some(d.id),
+                        opened_at: e.at,
+                        opened_by: e.actor.clone(),
+                        reason: format!(
+                            "deployment {} of {} rolled back: {}",
+                            d.id, d.version, e.reason
+                        ),
+                    }));
+                }
+                Phase::Succeeded => changes.push(IncidentChange::ResolveTarget {
+                    service: d.service.clone(),
+                    environment: d.environment.clone(),
+                    at: e.at,
+                    by: e.actor.clone(),
+                    resolution: format!("deployment {} of {} succeeded", d.id, d.version),
+                }),
+                _ => {}
+            }
+        }
+        changes
+    }
+
+    /// Records an approval or a rejection by `by`.
+    pub async fn decide(
+        &self,
+        id: i64,
+        kind: DecisionKind,
+        comment: Option<&str>,
+        via: &str,
+        by: &Principal,
+    ) -> Result<Deployment, ApiError> {
+        let _w = self.writes.lock().await;
+        let d = self.load(id)?;
+        let who = Decider {
+            name: &by.name,
+            role: by.role,
+            via,
+        };
+        let out = approvals::decide(&d, kind, &who, comment, Timestamp::now()).map_err(|e| {
+            if e.is_forbidden() {
+                ApiError::forbidden(e.to_string())
+            } else {
+                ApiError::conflict(e.to_string())
+            }
+        })?;
+        let d = self.persist(out)?;
+        tracing::info!(id, decision = kind.name(), by = %by.name, %via, phase = %d.phase, "decision recorded");
+        drop(_w);
+        self.wake.notify_one();
+        Ok(d)
     }
 
     /// Lists deployments, newest first.
@@ -444,7 +575,8 @@ impl App {
             // Re-read under the lock: a command may have changed it.
             let d = self.load(d.id)?;
             let now = Timestamp::now();
-            let obs = self.observe(&d, &metrics, now);
+            let mut obs = self.observe(&d, &metrics, now);
+            obs.gate = self.observe_gate(&d, now).await;
             let out = rollout::step(&d, &obs, now);
             for e in &out.events {
                 tracing::info!(id = d.id, service = %d.service, environment = %d.environment, from = %e.from_phase, to = %e.to_phase, weight = e.canary_weight, reason = %e.reason, "transition");
@@ -508,7 +640,28 @@ impl App {
         Observations {
             canary: one(&d.version),
             stable: d.previous_version.as_deref().and_then(one),
+            gate: None,
         }
+    }
+
+    /// The window and, when the gate asks for them, the before-traffic
+    /// checks of a deployment that waits to start.
+    async fn observe_gate(&self, d: &Deployment, now: Timestamp) -> Option<GateObservation> {
+        if !matches!(d.phase, Phase::Pending | Phase::AwaitingApproval) {
+            return None;
+        }
+        let spec = self.spec();
+        let window = spec
+            .environment(&d.environment)
+            .and_then(|e| e.windows.as_ref())
+            .map(|w| window_state(w, now))
+            .unwrap_or_default();
+        let checks = if d.gate.wants_checks(d.phase, &window) {
+            self.checks_before_traffic(&spec, d, now).await
+        } else {
+            None
+        };
+        Some(GateObservation { window, checks })
     }
 
     async fn act(&self, svc: &ServiceSpec, env: &str, action: Action) {
@@ -585,35 +738,6 @@ impl App {
             rt.proxy.shutdown().await;
         }
     }
-}
-
-/// Governance the spec asks for but this server cannot enforce yet must not
-/// be skipped silently: such a deployment is refused, naming what is missing.
-fn refuse_unenforced_governance(spec: &Spec, environment: &str) -> Result<(), ApiError> {
-    let Some(env) = spec.environment(environment) else {
-        return Ok(());
-    };
-    let mut missing = Vec::new();
-    if !env.requires.is_empty() {
-        missing.push("requires");
-    }
-    if env.approvals.as_ref().is_some_and(|a| a.required > 0) {
-        missing.push("approvals");
-    }
-    if env.windows.is_some() {
-        missing.push("windows");
-    }
-    if !env.checks.is_empty() {
-        missing.push("checks");
-    }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::conflict(format!(
-        "environment `{environment}` asks for {}, which this server does not enforce yet; \
-         nothing was deployed (remove those keys from the environment to deploy without them)",
-        missing.join(", ")
-    )))
 }
 
 fn check_version(v: &str) -> Result<(), ApiError> {

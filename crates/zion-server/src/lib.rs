@@ -9,7 +9,11 @@ mod app;
 pub mod auth;
 mod controller;
 mod error;
+mod gatekeeper;
+pub mod github;
+mod governance_api;
 mod registry;
+mod tokens;
 mod view;
 
 use std::net::SocketAddr;

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 use zion_core::analysis::AnalysisRound;
 use zion_core::deployment::{Deployment, Event};
+use zion_core::governance::approvals::still_needed;
 
 /// A deployment: DESIGN.md's fields plus its plan; `step` is 1-based.
 pub fn deployment(d: &Deployment) -> Value {
@@ -12,6 +13,21 @@ pub fn deployment(d: &Deployment) -> Value {
         map.insert("step".into(), json!(d.step.map(|s| s + 1)));
         map.insert("steps".into(), json!(d.plan.steps.len()));
         map.remove("revision");
+        let g = &d.gate;
+        // Marked at the top level so no reader can miss it.
+        map.insert("break_glass".into(), json!(g.break_glass));
+        if g.approvals_required > 0 {
+            let given: Vec<&str> = g.approvals().map(|a| a.principal.as_str()).collect();
+            map.insert(
+                "approvals".into(),
+                json!({
+                    "required": g.approvals_required,
+                    "given": given,
+                    "still_needed": still_needed(d),
+                    "expires_at": g.expires_at,
+                }),
+            );
+        }
     }
     v
 }

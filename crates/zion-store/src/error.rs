@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use jiff::Timestamp;
 use zion_core::deployment::Phase;
 
 /// A boxed database driver error, so the trait does not name one engine.
@@ -40,6 +41,24 @@ pub enum StoreError {
          (zion token revoke {name})"
     )]
     Exists { name: String },
+
+    /// A live token already stands for this GitHub login.
+    #[error(
+        "the GitHub login `{login}` already belongs to the token `{name}` (logins are \
+         compared case-insensitively); revoke that token first (zion token revoke {name}) \
+         or give this one another login"
+    )]
+    GithubLoginTaken { login: String, name: String },
+
+    /// No incident has this id.
+    #[error(
+        "incident #{id} does not exist; check the id (zion incident list --all lists incidents)"
+    )]
+    IncidentNotFound { id: i64 },
+
+    /// The incident was resolved before; nothing was changed.
+    #[error("incident #{id} was already resolved at {at}; nothing was changed")]
+    AlreadyResolved { id: i64, at: Timestamp },
 
     /// The caller asked to store something the store cannot keep exactly.
     #[error("refused to store this: {0}")]

@@ -1,6 +1,7 @@
 //! `zion-store` is Zion's persistence: the [`Store`] trait the controller and
 //! the API write through (deployments with their events and analysis rounds,
-//! applied specs, API tokens, running processes), and [`SqliteStore`], its
+//! applied specs, API tokens, incidents, running processes), and
+//! [`SqliteStore`], its
 //! embedded SQLite implementation with versioned migrations. Every change of
 //! a deployment is written in one transaction and guarded by its revision, so
 //! a lost update or a half-written change cannot happen. It is not a cache, a
@@ -17,6 +18,7 @@ pub use migrations::SCHEMA_VERSION;
 pub use sqlite::SqliteStore;
 
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 use zion_core::analysis::AnalysisRound;
 use zion_core::deployment::{Deployment, Event};
 use zion_core::spec::Role;
@@ -41,13 +43,22 @@ pub trait Store: Send + Sync + 'static {
     /// Every deployment not in a terminal phase, oldest first.
     fn active_deployments(&self) -> Result<Vec<Deployment>, StoreError>;
 
-    /// Records a change: `deployment` is the new state whose `revision` must be exactly one more than the stored one (else StoreError::Conflict — someone else changed it), plus its new events and analysis rounds, all in ONE transaction.
+    /// Records a change: `change.deployment` is the new state whose `revision` must be exactly one more than the stored one (else StoreError::Conflict — someone else changed it; StoreError::NotFound when there is no such deployment), plus its new events, analysis rounds and incident changes (applied in order), all in ONE transaction: on any error nothing of it is written.
+    fn record_change(&self, change: &Change<'_>) -> Result<(), StoreError>;
+
+    /// [`Store::record_change`] of a change that touches no incident.
     fn record(
         &self,
         deployment: &Deployment,
         events: &[Event],
         rounds: &[AnalysisRound],
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.record_change(&Change {
+            events,
+            rounds,
+            ..Change::new(deployment)
+        })
+    }
 
     /// The deployment's events, in the order they were recorded.
     fn events(&self, id: i64) -> Result<Vec<Event>, StoreError>;
@@ -70,6 +81,14 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Deployment>, StoreError>;
 
+    /// Whether a deployment of `version` reached `succeeded` on the target (what `requires` asks of an earlier environment).
+    fn has_succeeded(
+        &self,
+        service: &str,
+        environment: &str,
+        version: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Keeps an applied spec; the newest one is the one in force.
     fn save_spec(
         &self,
@@ -82,8 +101,11 @@ pub trait Store: Send + Sync + 'static {
     /// The most recently saved spec, if any.
     fn latest_spec(&self) -> Result<Option<StoredSpec>, StoreError>;
 
-    /// Stores a new token; StoreError::Exists when the name is taken by an unrevoked token.
+    /// Stores a new token; StoreError::Exists when the name is taken by an unrevoked token, StoreError::GithubLoginTaken when its GitHub login (compared case-insensitively) is.
     fn create_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+
+    /// The unrevoked token mapped to this GitHub login, compared case-insensitively (GitHub logins are).
+    fn token_by_github(&self, login: &str) -> Result<Option<TokenRecord>, StoreError>;
 
     /// The token with this hash, revoked ones included (the caller checks `revoked_at`).
     fn token_by_hash(&self, hash_hex: &str) -> Result<Option<TokenRecord>, StoreError>;
@@ -94,6 +116,26 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes the unrevoked token called `name`; false when there is none.
     fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool, StoreError>;
 
+    /// Opens an incident on its own (not as part of a deployment change) and returns it with its new id.
+    /// StoreError::Invalid when it names a deployment that does not exist.
+    fn open_incident(&self, incident: &NewIncident) -> Result<Incident, StoreError>;
+
+    /// Incidents matching `filter`, newest (highest id) first.
+    fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
+
+    /// The incident with this id, if any.
+    fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError>;
+
+    /// Resolves the open incident `id` and returns it resolved.
+    /// StoreError::IncidentNotFound when there is no such incident; StoreError::AlreadyResolved (and nothing changes) when it was resolved before.
+    fn resolve_incident(
+        &self,
+        id: i64,
+        by: &str,
+        at: Timestamp,
+        resolution: &str,
+    ) -> Result<Incident, StoreError>;
+
     /// Remembers a process Zion started (replacing any record with the same pid).
     fn record_process(&self, p: &StoredProcess) -> Result<(), StoreError>;
 
@@ -102,6 +144,102 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every remembered process, by pid.
     fn processes(&self) -> Result<Vec<StoredProcess>, StoreError>;
+}
+
+/// Everything one transition writes, atomically (see [`Store::record_change`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    /// The deployment's new state, one revision after the stored one.
+    pub deployment: &'a Deployment,
+    /// Events to append after the deployment's last one.
+    pub events: &'a [Event],
+    /// New analysis rounds of this deployment.
+    pub rounds: &'a [AnalysisRound],
+    /// Incidents to open or resolve, in order.
+    pub incidents: &'a [IncidentChange],
+}
+
+impl<'a> Change<'a> {
+    /// A change of `deployment` alone, with nothing else written; set the
+    /// other fields with struct update syntax (`..Change::new(d)`), which
+    /// keeps working as fields are added.
+    pub fn new(deployment: &'a Deployment) -> Self {
+        Change {
+            deployment,
+            events: &[],
+            rounds: &[],
+            incidents: &[],
+        }
+    }
+}
+
+/// An incident to open: an open production problem on a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewIncident {
+    pub service: String,
+    pub environment: String,
+    /// The deployment that caused it (a rollback), if any; it must exist.
+    pub deployment_id: Option<i64>,
+    pub opened_at: Timestamp,
+    /// Who or what opened it (`controller`, a principal).
+    pub opened_by: String,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// An incident as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Assigned by the store; never reused.
+    pub id: i64,
+    pub service: String,
+    pub environment: String,
+    /// The deployment that caused it, if any.
+    pub deployment_id: Option<i64>,
+    pub opened_at: Timestamp,
+    /// Who or what opened it.
+    pub opened_by: String,
+    /// Why it was opened.
+    pub reason: String,
+    /// Set once resolved, together with `resolved_by` and `resolution`.
+    pub resolved_at: Option<Timestamp>,
+    /// The principal who resolved it.
+    pub resolved_by: Option<String>,
+    /// How it was resolved, in words.
+    pub resolution: Option<String>,
+}
+
+impl Incident {
+    /// Whether it is still open (not resolved).
+    pub fn is_open(&self) -> bool {
+        self.resolved_at.is_none()
+    }
+}
+
+/// An incident change written with a deployment change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncidentChange {
+    /// Open a new incident.
+    Open(NewIncident),
+    /// Resolve every open incident of the target (none open is not an error).
+    ResolveTarget {
+        service: String,
+        environment: String,
+        at: Timestamp,
+        by: String,
+        resolution: String,
+    },
+}
+
+/// Which incidents [`Store::incidents`] returns; the default is all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncidentFilter {
+    /// Only this service.
+    pub service: Option<String>,
+    /// Only this environment.
+    pub environment: Option<String>,
+    /// Only unresolved incidents.
+    pub open_only: bool,
 }
 
 /// Which deployments [`Store::deployments`] returns; the default is all.

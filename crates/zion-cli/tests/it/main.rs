@@ -9,3 +9,4 @@ mod bad_input;
 mod canary;
 mod processes;
 mod restart;
+mod tokens;

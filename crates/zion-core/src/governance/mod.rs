@@ -6,6 +6,7 @@
 //! here reads a clock or a file.
 
 pub mod approvals;
+pub(crate) mod gating;
 pub mod windows;
 
 use std::time::Duration;

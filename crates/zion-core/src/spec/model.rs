@@ -25,12 +25,35 @@ pub struct ServerSpec {
     /// As written in the spec (relative paths are resolved by the caller
     /// against the spec file's folder). Default `.zion`.
     pub data_dir: String,
+    /// `server.github`: where the webhook secret for `/approve` comments is.
+    pub github: Option<GithubSpec>,
+}
+
+/// `server.github:`. The secret itself is never written in the spec (any
+/// viewer may read the spec back); the spec says where to find it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GithubSpec {
+    pub webhook_secret: SecretSource,
+}
+
+/// Where a secret is read from when it is needed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    /// `webhook_secret_env: NAME`: an environment variable of `zion up`.
+    Env(String),
+    /// `webhook_secret_file: PATH`: a file (relative to the spec's folder);
+    /// surrounding whitespace is ignored.
+    File(String),
 }
 
 /// One environment and its policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvironmentSpec {
     pub name: String,
+    /// Rollbacks here open incidents, and delivery metrics count it as
+    /// production. Default: true for `production` and `prod`.
+    pub production: bool,
     pub requires: Vec<String>,
     pub approvals: Option<ApprovalsSpec>,
     pub windows: Option<WindowsSpec>,

@@ -206,8 +206,16 @@ impl<'de> Deserialize<'de> for Unknown {
 /// structs they describe; a unit test checks every one of them parses.
 pub(super) mod keys {
     pub const SPEC: &[&str] = &["server", "environments", "services"];
-    pub const SERVER: &[&str] = &["listen", "data_dir"];
-    pub const ENVIRONMENT: &[&str] = &["name", "requires", "approvals", "windows", "checks"];
+    pub const SERVER: &[&str] = &["listen", "data_dir", "github"];
+    pub const GITHUB: &[&str] = &["webhook_secret_env", "webhook_secret_file"];
+    pub const ENVIRONMENT: &[&str] = &[
+        "name",
+        "production",
+        "requires",
+        "approvals",
+        "windows",
+        "checks",
+    ];
     pub const APPROVALS: &[&str] = &["required", "roles", "prevent_self_approval", "timeout"];
     pub const WINDOWS: &[&str] = &["timezone", "allow", "freeze"];
     pub const FREEZE: &[&str] = &["from", "to", "reason"];
@@ -258,6 +266,16 @@ pub(super) struct RawSpec {
 pub(super) struct RawServer {
     pub listen: Option<Text>,
     pub data_dir: Option<Text>,
+    pub github: Option<RawGithub>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `server.github`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawGithub {
+    pub webhook_secret_env: Option<Text>,
+    pub webhook_secret_file: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -266,6 +284,7 @@ pub(super) struct RawServer {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(super) struct RawEnvironment {
     pub name: Option<Text>,
+    pub production: Option<bool>,
     pub requires: Option<Vec<Text>>,
     pub approvals: Option<RawApprovals>,
     pub windows: Option<RawWindows>,

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use super::raw::{
     self, RawAnalysis, RawApprovals, RawBlueGreen, RawCanary, RawCheck, RawEnvironment, RawFreeze,
-    RawHealth, RawMatch, RawProcess, RawRolling, RawServer, RawService, RawSpec, RawStep,
-    RawWindows, Targets, Text, Unknown, keys,
+    RawGithub, RawHealth, RawMatch, RawProcess, RawRolling, RawServer, RawService, RawSpec,
+    RawStep, RawWindows, Targets, Text, Unknown, keys,
 };
 use super::{
     AllowWindow, AnalysisSpec, ApprovalsSpec, Batch, BlueGreenSpec, Bound, CanarySpec, CanaryStep,
-    Check, EnvironmentSpec, FreezeSpec, HealthSpec, MatchRule, PreCheck, Probe, ProcessSpec, Role,
-    RollingSpec, ServerSpec, ServiceSpec, Spec, Strategy, TargetSpec, WindowsSpec, WorkloadSpec,
+    Check, EnvironmentSpec, FreezeSpec, GithubSpec, HealthSpec, MatchRule, PreCheck, Probe,
+    ProcessSpec, Role, RollingSpec, SecretSource, ServerSpec, ServiceSpec, Spec, Strategy,
+    TargetSpec, WindowsSpec, WorkloadSpec,
 };
 use crate::duration::{format_duration, parse_duration};
 use crate::metrics::Metric;
@@ -503,6 +504,7 @@ fn server(r: &mut Report, raw: Option<&RawServer>) -> ServerSpec {
         return ServerSpec {
             listen: default_listen,
             data_dir: DEFAULT_DATA_DIR.to_owned(),
+            github: None,
         };
     };
     r.unknown("server", &raw.unknown, keys::SERVER);
@@ -529,7 +531,65 @@ fn server(r: &mut Report, raw: Option<&RawServer>) -> ServerSpec {
         Some(d) => d.to_owned(),
         None => DEFAULT_DATA_DIR.to_owned(),
     };
-    ServerSpec { listen, data_dir }
+    let github = raw.github.as_ref().and_then(|g| github(r, g));
+    ServerSpec {
+        listen,
+        data_dir,
+        github,
+    }
+}
+
+fn github(r: &mut Report, raw: &RawGithub) -> Option<GithubSpec> {
+    let p = "server.github";
+    r.unknown(p, &raw.unknown, keys::GITHUB);
+    let env = text(raw.webhook_secret_env.as_ref()).map(str::trim);
+    let file = text(raw.webhook_secret_file.as_ref()).map(str::trim);
+    let source = match (env, file) {
+        (Some(_), Some(_)) => {
+            r.add(
+                p,
+                "has both webhook_secret_env and webhook_secret_file: keep one",
+            );
+            return None;
+        }
+        (None, None) => {
+            r.add(
+                p,
+                "names no secret: add `webhook_secret_env: VAR` (an environment variable of \
+                 `zion up`) or `webhook_secret_file: PATH`",
+            );
+            return None;
+        }
+        (Some(var), None) => {
+            let valid = !var.is_empty()
+                && !var.starts_with(|c: char| c.is_ascii_digit())
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                r.add(
+                    at(p, "webhook_secret_env"),
+                    format!(
+                        "`{var}` is not an environment variable name: use letters, digits and \
+                         `_`, e.g. GITHUB_WEBHOOK_SECRET"
+                    ),
+                );
+                return None;
+            }
+            SecretSource::Env(var.to_owned())
+        }
+        (None, Some(path)) => {
+            if path.is_empty() {
+                r.add(
+                    at(p, "webhook_secret_file"),
+                    "is empty: name the file holding the secret",
+                );
+                return None;
+            }
+            SecretSource::File(path.to_owned())
+        }
+    };
+    Some(GithubSpec {
+        webhook_secret: source,
+    })
 }
 
 fn environments(r: &mut Report, list: &[RawEnvironment], present: bool) -> Vec<EnvironmentSpec> {
@@ -594,8 +654,12 @@ fn environments(r: &mut Report, list: &[RawEnvironment], present: bool) -> Vec<E
                 }
             }
         }
+        let production = raw
+            .production
+            .unwrap_or(matches!(name.as_str(), "production" | "prod"));
         out.push(EnvironmentSpec {
             name,
+            production,
             requires,
             approvals,
             windows,
@@ -1553,6 +1617,13 @@ pub fn summary(spec: &Spec) -> String {
 
 fn environment_line(env: &EnvironmentSpec) -> String {
     let mut parts = Vec::new();
+    // Only say it when the name does not already.
+    let named = matches!(env.name.as_str(), "production" | "prod");
+    if env.production && !named {
+        parts.push("counts as production".to_owned());
+    } else if !env.production && named {
+        parts.push("not counted as production".to_owned());
+    }
     if !env.requires.is_empty() {
         parts.push(format!("requires {}", env.requires.join(", ")));
     }
@@ -2986,5 +3057,58 @@ services (1):
         );
         let spec = valid(&service("strategy: rolling\nrolling: { batch: 2 }"));
         assert!(summary(&spec).contains("    rolling: batches of 2 replica(s)"));
+    }
+
+    #[test]
+    fn production_defaults_by_name_and_can_be_set() {
+        let spec = valid(&with_env(""));
+        assert!(!spec.environments[0].production);
+        assert!(spec.environments[1].production);
+        let spec = valid(&with_env("production: false"));
+        assert!(!spec.environments[1].production);
+        let spec = valid(
+            "environments:\n  - { name: live, production: true }\n  - { name: prod }\nservices: []\n",
+        );
+        assert!(spec.environments.iter().all(|e| e.production));
+        assert_error(
+            &with_env("production: yes please"),
+            "environments[1].production",
+            "",
+        );
+    }
+
+    #[test]
+    fn github_webhook_secret_comes_from_env_or_file_never_inline() {
+        let spec = |server: &str| {
+            format!(
+                "server:\n  github: {server}\nenvironments: [{{ name: staging }}]\nservices: []\n"
+            )
+        };
+        let s = valid(&spec("{ webhook_secret_env: GH_SECRET }"));
+        assert_eq!(
+            s.server.github.unwrap().webhook_secret,
+            SecretSource::Env("GH_SECRET".into())
+        );
+        let s = valid(&spec("{ webhook_secret_file: secrets/gh }"));
+        assert_eq!(
+            s.server.github.unwrap().webhook_secret,
+            SecretSource::File("secrets/gh".into())
+        );
+        assert_error(&spec("{}"), "server.github", "webhook_secret_env");
+        assert_error(
+            &spec("{ webhook_secret_env: A, webhook_secret_file: b }"),
+            "server.github",
+            "keep one",
+        );
+        assert_error(
+            &spec("{ webhook_secret_env: 9-bad }"),
+            "server.github.webhook_secret_env",
+            "not an environment variable name",
+        );
+        assert_error(
+            &spec("{ webhook_secret: hunter2 }"),
+            "server.github.webhook_secret",
+            "",
+        );
     }
 }

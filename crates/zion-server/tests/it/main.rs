@@ -1,3 +1,4 @@
 //! The API over real HTTP against an in-process control plane.
 
 mod api;
+mod tokens;

@@ -499,6 +499,57 @@ fn stable_version_follows_succeeded_deployments_only() {
     assert_eq!(versions(0), Vec::<String>::new());
 }
 
+#[test]
+fn has_succeeded_only_for_that_version_on_that_target() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    assert!(!store.has_succeeded("web", "staging", "1.0").unwrap());
+
+    finished(&store, "web", "staging", "1.0", 0, Phase::Succeeded);
+    finished(&store, "web", "staging", "2.0", 1, Phase::Failed);
+    finished(&store, "web", "staging", "3.0", 2, Phase::RolledBack);
+    finished(&store, "api", "staging", "4.0", 3, Phase::Succeeded);
+    // Still on its way: not succeeded yet.
+    let running = deployment("web", "production", "1.0", 4);
+    let running = store
+        .create_deployment(&running, &created(&running))
+        .unwrap();
+
+    assert!(store.has_succeeded("web", "staging", "1.0").unwrap());
+    assert!(
+        !store.has_succeeded("web", "staging", "2.0").unwrap(),
+        "failed"
+    );
+    assert!(
+        !store.has_succeeded("web", "staging", "3.0").unwrap(),
+        "rolled back"
+    );
+    assert!(
+        !store.has_succeeded("web", "staging", "9.9").unwrap(),
+        "never deployed"
+    );
+    assert!(
+        !store.has_succeeded("web", "staging", "1.0.0").unwrap(),
+        "versions are exact"
+    );
+    assert!(
+        !store.has_succeeded("web", "staging", "4.0").unwrap(),
+        "other service"
+    );
+    assert!(
+        !store.has_succeeded("web", "production", "1.0").unwrap(),
+        "other environment"
+    );
+    assert!(store.has_succeeded("api", "staging", "4.0").unwrap());
+
+    store
+        .record(&moved(&running, Phase::Succeeded, 5), &[], &[])
+        .unwrap();
+    assert!(store.has_succeeded("web", "production", "1.0").unwrap());
+    // A later failure of the same version does not undo an earlier success.
+    finished(&store, "web", "staging", "1.0", 6, Phase::Failed);
+    assert!(store.has_succeeded("web", "staging", "1.0").unwrap());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 

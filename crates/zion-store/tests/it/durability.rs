@@ -3,9 +3,13 @@
 
 use rusqlite::Connection;
 use zion_core::analysis::Verdict;
-use zion_core::deployment::Phase;
+use zion_core::deployment::{Deployment, Phase};
+use zion_core::governance::Gate;
 use zion_core::spec::Role;
-use zion_store::{SCHEMA_VERSION, SqliteStore, Store, StoreError, StoredProcess, TokenRecord};
+use zion_store::{
+    Change, IncidentChange, IncidentFilter, NewIncident, SCHEMA_VERSION, SqliteStore, Store,
+    StoreError, StoredProcess, TokenRecord,
+};
 
 use crate::support::{created, deployment, event, moved, open, round, t};
 
@@ -97,6 +101,100 @@ fn the_file_is_in_wal_mode_and_migrated_once() {
     assert_eq!(user_version(&path), SCHEMA_VERSION);
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.succeeded("web", "staging", 10).unwrap().len(), 3);
+}
+
+/// A database as the first Zion left it: schema 1 only, with one finished
+/// deployment written the way that Zion wrote it (no gate column yet).
+fn schema_1_database(path: &std::path::Path, d: &Deployment) -> i64 {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(include_str!("../../migrations/0001_initial.sql"))
+        .unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    let time = |ts: jiff::Timestamp| format!("{ts:.9}");
+    conn.query_row(
+        "INSERT INTO deployments (service, environment, version, previous_version, strategy, \
+         type, phase, step, canary_weight, requested_by, created_at, started_at, finished_at, \
+         reason, plan, progress, revision) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+         RETURNING id",
+        rusqlite::params![
+            d.service,
+            d.environment,
+            d.version,
+            d.previous_version,
+            d.strategy.name(),
+            d.kind.name(),
+            d.phase.name(),
+            d.step,
+            d.canary_weight,
+            d.requested_by,
+            time(d.created_at),
+            d.started_at.map(time),
+            d.finished_at.map(time),
+            d.reason,
+            serde_json::to_string(&d.plan).unwrap(),
+            serde_json::to_string(&d.progress).unwrap(),
+            i64::try_from(d.revision).unwrap(),
+        ],
+        |row| row.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_schema_1_database_is_migrated_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zion.db");
+    let mut old = moved(
+        &deployment("web", "staging", "1.0.0", 0),
+        Phase::Succeeded,
+        1,
+    );
+    old.revision = 3;
+    old.started_at = Some(t(0));
+    old.step = Some(2);
+    old.canary_weight = 100;
+    let id = schema_1_database(&path, &old);
+    assert_eq!(user_version(&path), 1);
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    let read = store.deployment(id).unwrap().unwrap();
+    assert_eq!(read.gate, Gate::default());
+    assert_eq!(read, Deployment { id, ..old });
+
+    // What the new schema adds works on the migrated file.
+    assert!(store.has_succeeded("web", "staging", "1.0.0").unwrap());
+    let next = deployment("web", "staging", "1.1.0", 2);
+    let next = store.create_deployment(&next, &created(&next)).unwrap();
+    let incident = NewIncident {
+        service: "web".into(),
+        environment: "staging".into(),
+        deployment_id: Some(next.id),
+        opened_at: t(3),
+        opened_by: "controller".into(),
+        reason: "rolled back".into(),
+    };
+    store
+        .record_change(&Change {
+            incidents: &[IncidentChange::Open(incident)],
+            ..Change::new(&moved(&next, Phase::RolledBack, 3))
+        })
+        .unwrap();
+    assert_eq!(
+        store.incidents(&IncidentFilter::default()).unwrap().len(),
+        1
+    );
+    let token = TokenRecord {
+        name: "cat".into(),
+        role: Role::Approver,
+        hash_hex: "cd".repeat(32),
+        github_login: Some("OctoCat".into()),
+        created_at: t(4),
+        revoked_at: None,
+    };
+    store.create_token(&token).unwrap();
+    assert_eq!(store.token_by_github("octocat").unwrap(), Some(token));
 }
 
 #[test]

@@ -3,5 +3,6 @@
 mod concurrency;
 mod deployments;
 mod durability;
+mod incidents;
 mod records;
 mod support;

@@ -94,6 +94,105 @@ fn tokens_create_exist_revoke_and_reuse_names() {
     );
 }
 
+fn with_github(name: &str, hash: &str, login: &str) -> TokenRecord {
+    TokenRecord {
+        github_login: Some(login.to_string()),
+        ..token(name, Role::Approver, hash)
+    }
+}
+
+#[test]
+fn token_by_github_finds_the_live_token_case_insensitively() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    assert_eq!(store.token_by_github("octocat").unwrap(), None);
+    store
+        .create_token(&token("plain", Role::Viewer, "a0"))
+        .unwrap();
+    let cat = with_github("cat", "a1", "OctoCat");
+    store.create_token(&cat).unwrap();
+    let dog = with_github("dog", "a2", "octo-dog");
+    store.create_token(&dog).unwrap();
+
+    for login in ["OctoCat", "octocat", "OCTOCAT", "oCTOcAT"] {
+        assert_eq!(
+            store.token_by_github(login).unwrap(),
+            Some(cat.clone()),
+            "{login}"
+        );
+    }
+    assert_eq!(store.token_by_github("OCTO-DOG").unwrap(), Some(dog));
+    assert_eq!(
+        store.token_by_github("octo").unwrap(),
+        None,
+        "whole logins only"
+    );
+    assert_eq!(store.token_by_github("octocat ").unwrap(), None);
+    assert_eq!(store.token_by_github("").unwrap(), None);
+
+    // A revoked token stands for no one.
+    assert!(store.revoke_token("cat", t(3)).unwrap());
+    assert_eq!(store.token_by_github("octocat").unwrap(), None);
+}
+
+#[test]
+fn a_github_login_belongs_to_one_live_token_until_revoked() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let cat = with_github("cat", "b1", "octocat");
+    store.create_token(&cat).unwrap();
+
+    let err = store
+        .create_token(&with_github("kitten", "b2", "OctoCat"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::GithubLoginTaken { login, name }
+            if login == "OctoCat" && name == "cat"),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("`cat`") && message.contains("zion token revoke cat"),
+        "{message}"
+    );
+    assert_eq!(store.tokens().unwrap(), vec![cat.clone()], "nothing stored");
+
+    // A revoked record may carry the login: it is history, not a mapping.
+    let mut old = with_github("old", "b3", "OCTOCAT");
+    old.revoked_at = Some(t(1));
+    store.create_token(&old).unwrap();
+    assert_eq!(store.token_by_github("octocat").unwrap(), Some(cat));
+
+    // Once the holder is revoked the login may be given to another token.
+    assert!(store.revoke_token("cat", t(2)).unwrap());
+    let kitten = with_github("kitten", "b4", "OctoCat");
+    store.create_token(&kitten).unwrap();
+    assert_eq!(store.token_by_github("OCTOCAT").unwrap(), Some(kitten));
+}
+
+#[test]
+fn the_database_itself_refuses_a_second_live_github_login() {
+    // The store checks first; the unique index holds against any writer.
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::support::open(dir.path());
+    store
+        .create_token(&with_github("cat", "c1", "octocat"))
+        .unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("zion.db")).unwrap();
+    let insert = |name: &str, hash: &str, revoked: Option<&str>| {
+        conn.execute(
+            "INSERT INTO tokens (name, role, hash_hex, github_login, created_at, revoked_at) \
+             VALUES (?1, 'viewer', ?2, 'OCTOCAT', '2025-01-01T00:00:00.000000000Z', ?3)",
+            rusqlite::params![name, hash, revoked],
+        )
+    };
+    let err = insert("dup", "c2", None).unwrap_err();
+    assert_eq!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation),
+        "{err}"
+    );
+    insert("gone", "c3", Some("2025-01-02T00:00:00.000000000Z")).unwrap();
+}
+
 #[test]
 fn processes_record_replace_forget_and_list() {
     let store = SqliteStore::open_in_memory().unwrap();
