@@ -84,10 +84,11 @@ fn line(d: &Value) -> String {
             .as_str()
             .map(|n| format!(" ({n})"))
             .unwrap_or_default(),
-        a["expires_at"]
-            .as_str()
-            .map(|t| format!(", expires {t}"))
-            .unwrap_or_default()
+        if a["expires_at"].is_string() {
+            format!(", expires {}", render::when(&a["expires_at"]))
+        } else {
+            String::new()
+        }
     )
 }
 

@@ -14,6 +14,14 @@ pub fn clock(v: &Value) -> String {
     t.get(11..19).unwrap_or(t).to_string()
 }
 
+/// An RFC 3339 time to the second, `2026-11-22 03:12:01 UTC`.
+pub fn when(v: &Value) -> String {
+    match v.as_str() {
+        Some(t) => format!("{} UTC", t.get(0..19).unwrap_or(t).replace('T', " ")),
+        None => "-".into(),
+    }
+}
+
 /// A table with padded columns.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -197,7 +205,7 @@ pub fn event_line(e: &Value) -> String {
         format!("{from} → {to}")
     };
     format!(
-        "{}  {:<26} {:>3}%  {:<10}  {}",
+        "{}  {:<31} {:>3}%  {:<10}  {}",
         clock(&e["at"]),
         phase,
         e["canary_weight"].as_u64().unwrap_or(0),

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use zion_core::deployment::{Action, Deployment, DeploymentType, Event, Phase, Plan, Progress};
 use zion_core::governance::approvals::{self, Decider};
-use zion_core::governance::{DecisionKind, Gate, GateObservation, window_state};
+use zion_core::governance::{DecisionKind, GateObservation, window_state};
 use zion_core::rollout::{self, Command, Observations, Outcome, VersionObservation};
 use zion_core::spec::{ServiceSpec, Spec, Strategy};
 use zion_providers::{ProcessWorkloads, VersionKey};
@@ -23,7 +23,7 @@ use zion_store::{Change, DeploymentFilter, IncidentChange, NewIncident, Store, S
 use crate::StartError;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::gatekeeper::{GateRequest, Subject};
+use crate::gatekeeper::{Admitted, GateRequest, Subject};
 
 /// How long a version that lost its traffic keeps running before it is
 /// stopped, so in-flight requests complete.
@@ -213,7 +213,7 @@ impl App {
             )));
         }
         let kind = req.kind.unwrap_or(DeploymentType::Feature);
-        let gate = self.admit_request(&spec, &svc, &req, kind, by).await?;
+        let admitted = self.admit_request(&spec, &svc, &req, kind, by).await?;
         let _w = self.writes.lock().await;
         let stable = self.store.stable_version(&req.service, &req.environment)?;
         if stable.as_deref() == Some(req.version.as_str()) {
@@ -232,7 +232,7 @@ impl App {
             kind: Some(kind),
             ..req
         };
-        self.create(&req, stable, plan, gate, by).await
+        self.create(&req, stable, plan, admitted, by).await
     }
 
     async fn admit_request(
@@ -242,7 +242,7 @@ impl App {
         req: &DeployRequest,
         kind: DeploymentType,
         by: &Principal,
-    ) -> Result<Gate, ApiError> {
+    ) -> Result<Admitted, ApiError> {
         let env = spec.environment(&req.environment).ok_or_else(|| {
             ApiError::not_found(format!("unknown environment `{}`", req.environment))
         })?;
@@ -314,10 +314,10 @@ impl App {
             break_glass,
             sha256: None,
         };
-        let gate = self
+        let admitted = self
             .admit_request(&spec, &svc, &req, DeploymentType::Rollback, by)
             .await?;
-        self.create(&req, stable, Plan::direct(&svc), gate, by)
+        self.create(&req, stable, Plan::direct(&svc), admitted, by)
             .await
     }
 
@@ -326,9 +326,10 @@ impl App {
         req: &DeployRequest,
         stable: Option<String>,
         plan: Plan,
-        gate: Gate,
+        admitted: Admitted,
         by: &Principal,
     ) -> Result<Deployment, ApiError> {
+        let Admitted { gate, note } = admitted;
         let now = Timestamp::now();
         let strategy = req.strategy.unwrap_or(Strategy::Canary);
         let kind = req.kind.unwrap_or(DeploymentType::Feature);
@@ -350,6 +351,9 @@ impl App {
             stable.as_deref().unwrap_or("(none)"),
             req.version
         );
+        if let Some(note) = note {
+            reason.push_str(&format!("; {note}"));
+        }
         if let Some(bg) = &gate.break_glass {
             reason.push_str(&format!("; BREAK GLASS by {}: {}", bg.by, bg.reason));
         } else {

@@ -29,6 +29,13 @@ pub(crate) struct GateRequest {
     pub sha256: Option<String>,
 }
 
+/// A request that passed the gate: the gate the deployment carries, and a
+/// note for its first event (e.g. that it is queued for the window).
+pub(crate) struct Admitted {
+    pub gate: Gate,
+    pub note: Option<String>,
+}
+
 /// The results of one evaluation of an environment's checks.
 pub(crate) struct Evaluated {
     pub results: Vec<PreCheckResult>,
@@ -58,8 +65,9 @@ impl App {
         req: &GateRequest,
         by: &Principal,
         now: Timestamp,
-    ) -> Result<Gate, ApiError> {
+    ) -> Result<Admitted, ApiError> {
         let env = subject.environment;
+        let mut note = None;
         self.check_requires(spec, subject)?;
         let mut gate = Gate {
             checks: env.checks.clone(),
@@ -97,9 +105,24 @@ impl App {
                 by: by.name.clone(),
                 reason: reason.to_string(),
             });
-            // The artifact is still hashed so the record says what was run.
-            gate.artifact_sha256 = self.artifact_sha256(subject).await.ok().flatten();
-            return Ok(gate);
+            // Break glass skips the environment's policy, not the requester's
+            // own statement of which build must run.
+            if req.sha256.is_some() {
+                let (r, sha) = self
+                    .artifact_check(subject, CheckStage::Requested, now)
+                    .await;
+                if !r.passed {
+                    return Err(ApiError::conflict(format!(
+                        "artifact: {}. Nothing was deployed",
+                        r.reason
+                    )));
+                }
+                gate.artifact_sha256 = sha;
+            } else {
+                // Hashed anyway, so the record says what was run.
+                gate.artifact_sha256 = self.artifact_sha256(subject).await.ok().flatten();
+            }
+            return Ok(Admitted { gate, note });
         }
 
         let window = env
@@ -123,6 +146,15 @@ impl App {
                 )));
             }
             gate.wait_for_window = true;
+            note = Some(match (next_open, &env.windows) {
+                (Some(at), Some(w)) => format!(
+                    "waiting for the deployment window ({reason}); it opens at {}",
+                    windows::describe_next(w, *at)
+                ),
+                _ => format!(
+                    "queued for the deployment window ({reason}), which does not open within a year"
+                ),
+            });
         }
 
         let Evaluated {
@@ -166,7 +198,7 @@ impl App {
             gate.artifact_sha256 = sha;
         }
         gate.check_results = results;
-        Ok(gate)
+        Ok(Admitted { gate, note })
     }
 
     /// A version must have succeeded in every environment this one requires

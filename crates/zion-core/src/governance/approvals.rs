@@ -82,6 +82,16 @@ pub fn decide(
     let id = before.id;
     let verb = kind.name();
     let gate = &before.gate;
+    // Viewers only read, whatever an environment lists or the phase is.
+    if who.role == Role::Viewer {
+        return Err(DecisionError::RoleNotAllowed {
+            id,
+            name: who.name.to_string(),
+            role: who.role,
+            allowed: allowed_roles(&before.gate.approval_roles),
+            verb,
+        });
+    }
     if !matches!(before.phase, Phase::Pending | Phase::AwaitingApproval) {
         return Err(DecisionError::NotWaiting {
             id,
@@ -92,14 +102,12 @@ pub fn decide(
     if gate.approvals_required == 0 || gate.break_glass.is_some() {
         return Err(DecisionError::NoneRequired { id, verb });
     }
-    // Viewers only read, whatever an environment lists.
-    if who.role == Role::Viewer || !gate.approval_roles.contains(&who.role) {
-        let allowed: Vec<&str> = gate.approval_roles.iter().map(|r| r.name()).collect();
+    if !gate.approval_roles.contains(&who.role) {
         return Err(DecisionError::RoleNotAllowed {
             id,
             name: who.name.to_string(),
             role: who.role,
-            allowed: format!("roles {}", allowed.join(", ")),
+            allowed: allowed_roles(&gate.approval_roles),
             verb,
         });
     }
@@ -117,7 +125,7 @@ pub fn decide(
             id,
             name: who.name.to_string(),
             previous: prev.kind.name(),
-            at: prev.at,
+            at: crate::governance::gating::seconds(prev.at),
         });
     }
     let comment = comment.map(str::trim).filter(|c| !c.is_empty());
@@ -164,6 +172,19 @@ pub fn decide(
         }
     }
     Ok(tx.finish())
+}
+
+fn allowed_roles(roles: &[Role]) -> String {
+    let roles: Vec<&str> = roles
+        .iter()
+        .filter(|r| **r != Role::Viewer)
+        .map(|r| r.name())
+        .collect();
+    if roles.is_empty() {
+        "approvers and admins".to_string()
+    } else {
+        format!("roles {}", roles.join(", "))
+    }
 }
 
 /// Principals who could still approve: a description of who is needed, for

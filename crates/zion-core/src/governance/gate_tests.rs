@@ -239,13 +239,47 @@ fn waiting_for_the_window_holds_pending_with_one_event_then_asks_for_approvals()
 }
 
 #[test]
-fn without_waiting_a_closed_window_does_not_hold() {
-    // The request-time refusal is the server's; once created (e.g. just
-    // inside the window) only the deployment_window check re-checks it.
+fn a_closed_window_holds_unless_the_window_check_blocks() {
+    // The window was open at request (else the server refused); a freeze
+    // that starts before traffic moves holds the deployment…
     let d = gated(0);
+    let out = step(&d, &closed(Some(t(900))), t(1));
+    assert_eq!(out.deployment.phase, Phase::Pending);
+    assert!(
+        out.events[0]
+            .reason
+            .contains("waiting for the deployment window")
+    );
     assert_eq!(
-        step(&d, &closed(None), t(1)).deployment.phase,
+        step(&out.deployment, &open(), t(900)).deployment.phase,
         Phase::Progressing
+    );
+    // …unless the environment lists the deployment_window check, whose
+    // failure (evaluated by the server) blocks it.
+    let mut d = gated(0);
+    d.gate.checks = vec![PreCheck::DeploymentWindow];
+    assert!(d.gate.wants_checks(
+        Phase::Pending,
+        &WindowState::Closed {
+            reason: "x".into(),
+            next_open: None
+        }
+    ));
+    let failed = vec![result(
+        PreCheck::DeploymentWindow,
+        false,
+        "inside freeze `year-end`",
+    )];
+    let closed_with_result = observe(
+        WindowState::Closed {
+            reason: "inside freeze `year-end`".into(),
+            next_open: None,
+        },
+        Some(failed),
+    );
+    assert_eq!(
+        step(&d, &closed_with_result, t(1)).deployment.phase,
+        Phase::Cancelled
     );
 }
 

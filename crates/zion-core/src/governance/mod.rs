@@ -152,9 +152,13 @@ impl Gate {
             && (window.is_open() || !self.holds_for_window())
     }
 
-    /// Whether a closed window holds this deployment (rather than failing
-    /// its `deployment_window` check or being ignored).
+    /// Whether a closed window holds this deployment until it opens. A
+    /// freeze that begins while a deployment waits for approvals must not be
+    /// walked through, so a closed window always holds, except where the
+    /// environment lists the `deployment_window` check without the request
+    /// asking to wait: then the failed check blocks the deployment instead.
     pub fn holds_for_window(&self) -> bool {
-        self.break_glass.is_none() && self.wait_for_window
+        self.break_glass.is_none()
+            && (self.wait_for_window || !self.checks.contains(&PreCheck::DeploymentWindow))
     }
 }

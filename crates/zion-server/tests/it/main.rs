@@ -1,4 +1,5 @@
 //! The API over real HTTP against an in-process control plane.
 
 mod api;
+mod governance;
 mod tokens;
