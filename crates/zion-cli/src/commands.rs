@@ -301,7 +301,8 @@ pub async fn history(
     Ok(())
 }
 
-fn urlencode(s: &str) -> String {
+/// Percent-encodes all but unreserved characters (one path segment or query value).
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-fn s(v: &Value) -> &str {
+pub(crate) fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
 }
 
@@ -23,7 +23,7 @@ pub fn when(v: &Value) -> String {
 }
 
 /// A table with padded columns.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

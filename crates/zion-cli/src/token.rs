@@ -5,7 +5,9 @@ use serde_json::{Value, json};
 
 use crate::cli::{Global, Output, RoleArg, TokenCmd};
 use crate::client::Client;
+use crate::commands::urlencode;
 use crate::exit::Failure;
+use crate::render::{s, table};
 
 /// Runs one `zion token` subcommand.
 pub async fn run(g: &Global, cmd: TokenCmd) -> Result<(), Failure> {
@@ -70,10 +72,10 @@ async fn list(g: &Global, client: &Client) -> Result<(), Failure> {
 }
 
 fn list_text(tokens: &[Value]) -> String {
-    let rows: Vec<[String; 5]> = tokens
+    let rows: Vec<Vec<String>> = tokens
         .iter()
         .map(|t| {
-            [
+            vec![
                 s(&t["name"]).to_string(),
                 s(&t["role"]).to_string(),
                 s(&t["github"]).to_string(),
@@ -85,11 +87,11 @@ fn list_text(tokens: &[Value]) -> String {
             ]
         })
         .collect();
-    table(["NAME", "ROLE", "GITHUB", "CREATED", "STATUS"], &rows)
+    table(&["NAME", "ROLE", "GITHUB", "CREATED", "STATUS"], &rows)
 }
 
 async fn revoke(g: &Global, client: &Client, name: &str) -> Result<(), Failure> {
-    let path = format!("/tokens/{}", path_segment(name));
+    let path = format!("/tokens/{}", urlencode(name));
     let out = client.delete(&path).await?;
     match g.output {
         Output::Json => println!("{out}"),
@@ -98,53 +100,12 @@ async fn revoke(g: &Global, client: &Client, name: &str) -> Result<(), Failure> 
     Ok(())
 }
 
-/// Percent-encodes everything but unreserved characters, so any name the
-/// user typed reaches the server as one path segment.
-fn path_segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("-")
-}
-
 /// `2026-11-22T03:12:01.123Z` → `2026-11-22 03:12:01Z`.
 fn time(v: &Value) -> String {
     match v.as_str() {
         Some(t) if t.len() >= 19 => format!("{} {}Z", &t[..10], &t[11..19]),
         _ => s(v).to_string(),
     }
-}
-
-/// Columns padded to their widest cell.
-fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        format!("{}\n", padded.join("  ").trim_end())
-    };
-    let mut out = line(header.to_vec());
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -182,7 +143,7 @@ mod tests {
 
     #[test]
     fn path_segments_are_encoded() {
-        assert_eq!(path_segment("ci.bot_2-x"), "ci.bot_2-x");
-        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
+        assert_eq!(urlencode("ci.bot_2-x"), "ci.bot_2-x");
+        assert_eq!(urlencode("a/b c"), "a%2Fb%20c");
     }
 }

@@ -7,6 +7,7 @@ mod support;
 mod apply;
 mod bad_input;
 mod canary;
+mod governance;
 mod processes;
 mod restart;
 mod tokens;

@@ -109,6 +109,34 @@ impl Project {
         }
     }
 
+    /// A project whose spec is `make(api, target)` (the one target listens
+    /// on `target`; other listeners come from `free_addr`).
+    pub fn with_spec(make: impl FnOnce(SocketAddr, SocketAddr) -> String) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let api = free_addr();
+        let target = free_addr();
+        std::fs::write(dir.path().join("zion.yaml"), make(api, target)).unwrap();
+        Project {
+            dir,
+            api,
+            target,
+            up: None,
+        }
+    }
+
+    /// Runs a CLI command as the principal holding `token`.
+    pub fn zion_as(&self, token: &str, args: &[&str]) -> Output {
+        let mut all = args.to_vec();
+        all.extend(["--token", token]);
+        self.zion(&all)
+    }
+
+    /// Creates a token for `name` with `role` and returns it.
+    pub fn token(&self, name: &str, role: &str) -> String {
+        let t = self.json(&["token", "create", name, "--role", role]);
+        t["token"].as_str().unwrap().to_string()
+    }
+
     pub fn spec_path(&self) -> PathBuf {
         self.dir.path().join("zion.yaml")
     }

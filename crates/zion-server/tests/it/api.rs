@@ -1,22 +1,14 @@
 //! Authentication, roles and refusals: a wrong or revoked token gets 401, a
 //! missing role 403, a bad spec 400 — and none of them changes anything.
 
-use std::net::TcpListener;
-
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use zion_core::spec::{Role, parse_spec};
+use zion_core::spec::Role;
+use zion_server::Running;
 use zion_server::auth::hash_token;
-use zion_server::{Running, ServerOptions};
 use zion_store::TokenRecord;
 
-fn free() -> String {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string()
-}
+use crate::support::{free, request, start_spec};
 
 fn yaml() -> String {
     format!(
@@ -39,8 +31,7 @@ services:
 
 async fn start(dir: &std::path::Path) -> Running {
     let y = yaml();
-    let opts = ServerOptions::new(parse_spec(&y).unwrap(), y, dir.to_path_buf());
-    zion_server::start(opts).await.unwrap()
+    start_spec(dir, y).await
 }
 
 fn add_token(r: &Running, name: &str, role: Role, token: &str) {
@@ -64,26 +55,8 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let http = reqwest::Client::new();
-    let url = format!("http://{}{path}", r.api_addr);
-    let mut req = match method {
-        "GET" => http.get(url),
-        "POST" => http.post(url),
-        "PUT" => http.put(url),
-        _ => unreachable!(),
-    };
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = match b {
-            Value::String(s) => req.body(s),
-            other => req.json(&other),
-        };
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    let (status, json, _) = request(r, method, path, token, body).await;
+    (status, json)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,6 @@
 //! break glass, and `/approve` comments from a signed GitHub webhook. Every
 //! refusal is also checked to have created or changed nothing.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -17,8 +16,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use zion_core::spec::parse_spec;
-use zion_server::{Running, ServerOptions};
+use zion_server::Running;
+
+use crate::support::{free, request, start_spec};
 
 /// How long any wait may take before the test fails; runs normally finish
 /// far sooner, but a loaded CI machine starts Python slowly.
@@ -34,14 +34,6 @@ const TERMINAL: [&str; 6] = [
     "cancelled",
     "failed",
 ];
-
-fn free() -> String {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string()
-}
 
 /// One service entry with a target in each of `envs`; `extra` holds more
 /// lines: process keys (8 spaces) first, then service keys (4 spaces).
@@ -65,9 +57,7 @@ fn spec(server_extra: &str, environments: &str, services: &str) -> String {
 }
 
 async fn start(dir: &Path, yaml: String) -> Running {
-    let parsed = parse_spec(&yaml).unwrap_or_else(|e| panic!("bad test spec: {e}\n{yaml}"));
-    let opts = ServerOptions::new(parsed, yaml, dir.to_path_buf());
-    zion_server::start(opts).await.unwrap()
+    start_spec(dir, yaml).await
 }
 
 /// One request: (status, JSON body).
@@ -78,22 +68,8 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let http = reqwest::Client::new();
-    let url = format!("http://{}{path}", r.api_addr);
-    let mut req = match method {
-        "GET" => http.get(url),
-        "POST" => http.post(url),
-        _ => unreachable!(),
-    };
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    let (status, json, _) = request(r, method, path, token, body).await;
+    (status, json)
 }
 
 async fn get(r: &Running, path: &str) -> Value {

@@ -1,5 +1,7 @@
 //! The API over real HTTP against an in-process control plane.
 
+mod support;
+
 mod api;
 mod governance;
 mod tokens;

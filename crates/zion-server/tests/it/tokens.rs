@@ -2,20 +2,11 @@
 //! role, lists them without secrets, revokes them; everyone else is refused,
 //! and bad requests name what was wrong and create nothing.
 
-use std::net::TcpListener;
-
 use serde_json::{Value, json};
-use zion_core::spec::parse_spec;
+use zion_server::Running;
 use zion_server::auth::hash_token;
-use zion_server::{Running, ServerOptions};
 
-fn free() -> String {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string()
-}
+use crate::support::{free, request, start_spec};
 
 async fn start(dir: &std::path::Path) -> Running {
     let y = format!(
@@ -32,8 +23,7 @@ services:
         free(),
         free()
     );
-    let opts = ServerOptions::new(parse_spec(&y).unwrap(), y, dir.to_path_buf());
-    zion_server::start(opts).await.unwrap()
+    start_spec(dir, y).await
 }
 
 /// One request: (status, JSON body, raw body text).
@@ -44,28 +34,7 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value, String) {
-    let http = reqwest::Client::new();
-    let url = format!("http://{}{path}", r.api_addr);
-    let mut req = match method {
-        "GET" => http.get(url),
-        "POST" => http.post(url),
-        "DELETE" => http.delete(url),
-        _ => unreachable!(),
-    };
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-    )
+    request(r, method, path, token, body).await
 }
 
 fn message(body: &Value) -> &str {
