@@ -189,10 +189,35 @@ pub fn status(targets: &[Value]) -> String {
             ]
         })
         .collect();
-    table(
+    let mut out = table(
         &["TARGET", "LISTEN", "STABLE", "DEPLOYMENT", "RUNNING"],
         &rows,
-    )
+    );
+    // Who approved and who is still needed, for deployments that wait.
+    for t in targets {
+        let d = &t["deployment"];
+        let Some(needed) = d["approvals"]["still_needed"].as_str() else {
+            continue;
+        };
+        let given: Vec<&str> = d["approvals"]["given"]
+            .as_array()
+            .map(|g| g.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let by = if given.is_empty() {
+            "no approval yet".to_string()
+        } else {
+            format!("approved by {}", given.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "#{} {}/{}: {by}; still needed: {needed}; expires at {}",
+            d["id"],
+            s(&t["service"]),
+            s(&t["environment"]),
+            when(&d["approvals"]["expires_at"])
+        );
+    }
+    out
 }
 
 /// An event as one line.

@@ -120,6 +120,13 @@ fn production_approvals_incidents_and_break_glass_through_the_cli() {
         t.contains("still needed: 1 more approval from roles approver, admin, not alice, dora"),
         "{t}"
     );
+    let t = exits(&p.zion(&["status"]), 0, "approvals 1/2");
+    assert!(
+        t.contains(&format!(
+            "#{id} web/production: approved by alice; still needed: 1 more approval"
+        )) && t.contains("expires at 20"),
+        "{t}"
+    );
     exits(
         &p.zion_as(&bob, &["approve", &ids, "--comment", "ok"]),
         0,
