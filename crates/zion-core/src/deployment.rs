@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::governance::Gate;
-use crate::spec::{Check, HealthSpec, ServiceSpec, Strategy};
+use crate::spec::{Check, HealthSpec, MatchRule, ServiceSpec, Strategy};
 
 /// Where a deployment is in its life (DESIGN.md's phases, exactly).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -122,6 +122,38 @@ pub struct PlanStep {
     /// None on a non-final step: hold until a manual promote.
     #[serde(with = "crate::duration::serde_opt_duration")]
     pub pause: Option<Duration>,
+    /// Requests matching any rule go to the canary whatever the weight.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<MatchRule>,
+    /// Share of stable's requests copied to the canary (weight is then 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<u8>,
+}
+
+impl PlanStep {
+    /// A plain weighted step.
+    pub fn weighted(weight: u8, pause: Option<Duration>) -> PlanStep {
+        PlanStep {
+            weight,
+            pause,
+            matches: Vec::new(),
+            mirror: None,
+        }
+    }
+}
+
+/// How a target's traffic is routed beyond the weighted split.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrafficRules {
+    /// Matching requests go to the canary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<MatchRule>,
+    /// Percent of stable's requests mirrored to the canary.
+    #[serde(default)]
+    pub mirror_percent: u8,
+    /// Keep each client on the version it was first sent to.
+    #[serde(default)]
+    pub sticky: bool,
 }
 
 /// The policy a deployment follows, frozen when it is created.
@@ -138,6 +170,9 @@ pub struct Plan {
     pub failure_limit: u32,
     pub min_requests: u64,
     pub checks: Vec<Check>,
+    /// Keep each client on the version it first got (`canary.sticky`).
+    #[serde(default)]
+    pub sticky: bool,
 }
 
 impl Plan {
@@ -151,8 +186,11 @@ impl Plan {
                 .map(|s| PlanStep {
                     weight: s.weight.unwrap_or(0),
                     pause: s.pause,
+                    matches: s.matches.clone(),
+                    mirror: s.mirror,
                 })
                 .collect(),
+            sticky: service.canary.sticky,
             ..Plan::direct(service)
         }
     }
@@ -168,6 +206,7 @@ impl Plan {
             failure_limit: service.analysis.failure_limit,
             min_requests: service.analysis.min_requests,
             checks: service.analysis.checks.clone(),
+            sticky: false,
         }
     }
 }
@@ -247,10 +286,13 @@ pub enum Action {
     StartVersion { version: String, replicas: u32 },
     /// Stop every replica of `version` (no-op if none runs).
     StopVersion { version: String },
-    /// Route `canary_weight`% to `canary`, the rest to `stable`.
+    /// Route `canary_weight`% to `canary`, the rest to `stable`, with the
+    /// step's header rules, mirroring and stickiness.
     SetTraffic {
         stable: Option<String>,
         canary: Option<String>,
         canary_weight: u8,
+        #[serde(default)]
+        rules: TrafficRules,
     },
 }

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{AnalysisRound, CheckResult, Verdict, combine, evaluate_check};
-use crate::deployment::{Action, Deployment, Event, Phase};
+use crate::deployment::{Action, Deployment, Event, Phase, TrafficRules};
 use crate::governance::GateObservation;
 use crate::metrics::{Metric, WindowMetrics};
 
@@ -190,6 +190,7 @@ impl<'a> Tx<'a> {
         let step = &self.d.plan.steps[i as usize];
         let weight = step.weight;
         let pause = step.pause;
+        let what = step_traffic_text(step);
         let total = self.d.plan.steps.len();
         self.d.step = Some(i);
         self.d.canary_weight = weight;
@@ -206,10 +207,7 @@ impl<'a> Tx<'a> {
         self.event(
             phase,
             actor,
-            format!(
-                "{why}: step {}/{total}, canary weight {weight}% ({hold})",
-                i + 1
-            ),
+            format!("{why}: step {}/{total}, {what} ({hold})", i + 1),
         );
     }
 
@@ -221,6 +219,30 @@ impl<'a> Tx<'a> {
     fn roll_back(&mut self, actor: &str, reason: String) {
         self.d.canary_weight = 0;
         self.event(Phase::RollingBack, actor, reason);
+    }
+}
+
+/// What a step does with traffic, for events: `canary weight 25%`,
+/// `mirroring 20% of stable's requests`, `canary weight 0% + requests
+/// matching X-Team=blue`.
+fn step_traffic_text(step: &crate::deployment::PlanStep) -> String {
+    let mut text = match step.mirror {
+        Some(m) => format!("mirroring {m}% of stable's requests to the canary"),
+        None => format!("canary weight {}%", step.weight),
+    };
+    if !step.matches.is_empty() {
+        let rules: Vec<String> = step.matches.iter().map(match_text).collect();
+        text.push_str(&format!(" + requests matching {}", rules.join(" or ")));
+    }
+    text
+}
+
+fn match_text(rule: &crate::spec::MatchRule) -> String {
+    use crate::spec::MatchRule;
+    match rule {
+        MatchRule::HeaderEquals { name, value } => format!("{name}={value}"),
+        MatchRule::HeaderRegex { name, regex } => format!("{name}~/{regex}/"),
+        MatchRule::CookieEquals { name, value } => format!("cookie {name}={value}"),
     }
 }
 
@@ -630,15 +652,24 @@ pub fn desired_target(
             if base.as_deref() != Some(d.version.as_str()) {
                 run.push((d.version.clone(), d.plan.replicas));
             }
-            let weight = if d.progress.ready_at.is_some() {
-                d.canary_weight
-            } else {
-                0
+            let ready = d.progress.ready_at.is_some();
+            let weight = if ready { d.canary_weight } else { 0 };
+            // Rules only apply once the canary is healthy: before, it gets
+            // no request of any kind.
+            let step = d
+                .step
+                .filter(|_| ready)
+                .and_then(|i| d.plan.steps.get(i as usize));
+            let rules = TrafficRules {
+                matches: step.map(|s| s.matches.clone()).unwrap_or_default(),
+                mirror_percent: step.and_then(|s| s.mirror).unwrap_or(0),
+                sticky: d.plan.sticky && ready,
             };
             Action::SetTraffic {
                 stable: base,
                 canary: Some(d.version.clone()),
                 canary_weight: weight,
+                rules,
             }
         }
         Some(d) if d.phase == Phase::RollingBack => {
@@ -649,6 +680,7 @@ pub fn desired_target(
                 stable: d.previous_version.clone(),
                 canary: None,
                 canary_weight: 0,
+                rules: TrafficRules::default(),
             }
         }
         // Pending or awaiting approval: the target is as if there were none.
@@ -660,6 +692,7 @@ pub fn desired_target(
                 stable: stable.map(str::to_string),
                 canary: None,
                 canary_weight: 0,
+                rules: TrafficRules::default(),
             }
         }
     };

@@ -15,10 +15,7 @@ fn plan(steps: &[(u8, Option<u64>)]) -> Plan {
     Plan {
         steps: steps
             .iter()
-            .map(|&(weight, pause)| PlanStep {
-                weight,
-                pause: pause.map(Duration::from_secs),
-            })
+            .map(|&(weight, pause)| PlanStep::weighted(weight, pause.map(Duration::from_secs)))
             .collect(),
         replicas: 2,
         start_timeout: Duration::from_secs(60),
@@ -26,6 +23,7 @@ fn plan(steps: &[(u8, Option<u64>)]) -> Plan {
         failure_limit: 2,
         min_requests: 20,
         checks: AnalysisSpec::default_checks(),
+        sticky: false,
     }
 }
 
@@ -224,7 +222,8 @@ fn high_error_rate_rolls_back_at_once_and_ends_at_weight_zero() {
             Action::SetTraffic {
                 stable: Some("1.0".into()),
                 canary: None,
-                canary_weight: 0
+                canary_weight: 0,
+                rules: Default::default()
             },
             Action::StopVersion {
                 version: "2.0".into()
@@ -447,7 +446,8 @@ fn desired_target_routes_by_phase() {
             Action::SetTraffic {
                 stable: Some("1.0".into()),
                 canary: None,
-                canary_weight: 0
+                canary_weight: 0,
+                rules: Default::default()
             },
         ]
     );
@@ -461,20 +461,77 @@ fn desired_target_routes_by_phase() {
     assert!(starting.contains(&Action::SetTraffic {
         stable: Some("1.0".into()),
         canary: Some("2.0".into()),
-        canary_weight: 0
+        canary_weight: 0,
+        rules: Default::default()
     }));
     d = run(&d, &good(), t(1));
     let split = desired_target(Some("1.0"), 2, Some(&d), &["0.9".into()]);
     assert!(split.contains(&Action::SetTraffic {
         stable: Some("1.0".into()),
         canary: Some("2.0".into()),
-        canary_weight: 5
+        canary_weight: 5,
+        rules: Default::default()
     }));
     assert_eq!(
         split.last(),
         Some(&Action::StopVersion {
             version: "0.9".into()
         })
+    );
+}
+
+#[test]
+fn header_rules_mirroring_and_stickiness_follow_the_current_step_once_ready() {
+    use crate::deployment::TrafficRules;
+    use crate::spec::MatchRule;
+    let team = MatchRule::HeaderEquals {
+        name: "X-Team".into(),
+        value: "blue".into(),
+    };
+    let mut p = plan(&[(0, Some(5)), (0, Some(5)), (100, None)]);
+    p.steps[0].matches = vec![team.clone()];
+    p.steps[1].mirror = Some(20);
+    p.sticky = true;
+    let mut d = deployment(Some("1.0"), p);
+    let rules = |d: &Deployment| -> TrafficRules {
+        desired_target(Some("1.0"), 2, Some(d), &[])
+            .into_iter()
+            .find_map(|a| match a {
+                Action::SetTraffic { rules, .. } => Some(rules),
+                _ => None,
+            })
+            .unwrap()
+    };
+    d = run(&d, &good(), t(0));
+    // Not ready yet: the canary gets nothing, not even matching requests.
+    assert_eq!(rules(&d), TrafficRules::default());
+    d = run(&d, &good(), t(1));
+    assert_eq!((d.step, d.canary_weight), (Some(0), 0));
+    assert_eq!(
+        rules(&d),
+        TrafficRules {
+            matches: vec![team],
+            mirror_percent: 0,
+            sticky: true
+        }
+    );
+    let out = step(&d, &good(), t(7));
+    d = out.deployment;
+    assert_eq!(d.step, Some(1));
+    assert!(
+        out.events.iter().any(|e| e
+            .reason
+            .contains("mirroring 20% of stable's requests to the canary")),
+        "{:?}",
+        out.events
+    );
+    assert_eq!(
+        rules(&d),
+        TrafficRules {
+            matches: vec![],
+            mirror_percent: 20,
+            sticky: true
+        }
     );
 }
 
@@ -586,8 +643,8 @@ proptest! {
             d = out.deployment;
             if d.phase == Phase::RolledBack || d.phase == Phase::RollingBack {
                 let actions = desired_target(Some("1.0"), 2, (!d.phase.is_terminal()).then_some(&d), &["1.0".into(), "2.0".into()]);
-                let stable_serves = actions.contains(&Action::SetTraffic { stable: d.previous_version.clone(), canary: None, canary_weight: 0 })
-                    || (d.phase.is_terminal() && actions.contains(&Action::SetTraffic { stable: Some("1.0".into()), canary: None, canary_weight: 0 }));
+                let stable_serves = actions.contains(&Action::SetTraffic { stable: d.previous_version.clone(), canary: None, canary_weight: 0 , rules: Default::default() })
+                    || (d.phase.is_terminal() && actions.contains(&Action::SetTraffic { stable: Some("1.0".into()), canary: None, canary_weight: 0 , rules: Default::default() }));
                 prop_assert!(stable_serves, "{actions:?}");
                 let stops_canary = actions.contains(&Action::StopVersion { version: "2.0".into() });
                 prop_assert!(stops_canary, "{:?}", actions);

@@ -39,6 +39,7 @@ fn gated(required: u32) -> Deployment {
             failure_limit: 2,
             min_requests: 20,
             checks: AnalysisSpec::default_checks(),
+            sticky: false,
         },
         progress: Progress::default(),
         gate: Gate {

@@ -24,18 +24,9 @@ pub fn open(dir: &Path) -> SqliteStore {
 pub fn plan() -> Plan {
     Plan {
         steps: vec![
-            PlanStep {
-                weight: 5,
-                pause: Some(Duration::from_secs(30)),
-            },
-            PlanStep {
-                weight: 50,
-                pause: None,
-            },
-            PlanStep {
-                weight: 100,
-                pause: Some(Duration::from_millis(1500)),
-            },
+            PlanStep::weighted(5, Some(Duration::from_secs(30))),
+            PlanStep::weighted(50, None),
+            PlanStep::weighted(100, Some(Duration::from_millis(1500))),
         ],
         replicas: 2,
         start_timeout: Duration::from_secs(60),
@@ -43,6 +34,7 @@ pub fn plan() -> Plan {
         failure_limit: 2,
         min_requests: 20,
         checks: AnalysisSpec::default_checks(),
+        sticky: false,
     }
 }
 
