@@ -709,6 +709,7 @@ impl App {
                 stable,
                 canary,
                 canary_weight,
+                ..
             } => {
                 let pool = |v: Option<String>| {
                     v.map(|version| {
