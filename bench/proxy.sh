@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
-# Compares Zion's built-in proxy with nginx on this machine.
+# Compares Zion's built-in proxy with nginx on this machine (MODE=nginx, the
+# default), or Zion's plain split with the same split plus routing features
+# (MODE=features).
 #
 # One fast backend process serves "200 ok" on two ports (the "stable" and
 # "canary" versions). wrk then measures, in the same run:
-#   1. the backend directly (the ceiling),
-#   2. nginx with a 95/5 weighted upstream and keep-alive to the backends,
-#   3. Zion's proxy with a 95/5 route.
-# It prints requests/s and latency percentiles for each, and Zion's ratios to
-# nginx. This is a benchmark for people, not a test: numbers depend on the
-# machine, and wrk, the proxy and the backend share its cores. The three are
-# measured in turn for ROUNDS rounds and each figure is the median, so a
-# burst of other work on the machine skews one round, not the comparison.
+#   MODE=nginx
+#     1. the backend directly (the ceiling),
+#     2. nginx with a 95/5 weighted upstream and keep-alive to the backends,
+#     3. Zion's proxy with a 95/5 route;
+#   MODE=features
+#     1. Zion's proxy with a 95/5 route (plain),
+#     2. a second Zion proxy with the same split, sticky sessions on and a
+#        header rule no request matches; wrk sends no cookie, so every
+#        request is a new client: checked against the rule, assigned by the
+#        split and answered with a Set-Cookie (the costliest case),
+#     3. the same proxy as 2 with every request carrying the stable cookie
+#        (returning clients, pinned without the split).
+# It prints requests/s and latency percentiles for each, and the ratios
+# (Zion to nginx, or features to plain). This is a benchmark for people, not
+# a test: numbers depend on the machine, and wrk, the proxy and the backend
+# share its cores. The targets are measured in turn for ROUNDS rounds and
+# each figure is the median, so a burst of other work on the machine skews
+# one round, not the comparison.
 #
-# Tunables (environment): DURATION (10s), WARMUP (2s), ROUNDS (3),
-# CONNECTIONS (64), THREADS (2), WEIGHT (5, the canary percent).
+# Tunables (environment): MODE (nginx|features), DURATION (10s), WARMUP (2s),
+# ROUNDS (3), CONNECTIONS (64), THREADS (2), WEIGHT (5, the canary percent).
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -22,6 +34,8 @@ ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 WEIGHT=${WEIGHT:-5}
+MODE=${MODE:-nginx}
+case $MODE in nginx | features) ;; *) printf 'error: MODE must be nginx or features, not %s\n' "$MODE" >&2; exit 2 ;; esac
 STABLE_WEIGHT=$((100 - WEIGHT))
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,7 +52,7 @@ find_nginx() {
 # --- tools -------------------------------------------------------------------
 missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-[ -n "$(find_nginx)" ] || missing+=(nginx)
+if [ "$MODE" = nginx ]; then [ -n "$(find_nginx)" ] || missing+=(nginx); fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         log "installing ${missing[*]}"
@@ -49,7 +63,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 NGINX="$(find_nginx)"
-[ -n "$NGINX" ] || die "nginx is still not installed"
+if [ "$MODE" = nginx ]; then [ -n "$NGINX" ] || die "nginx is still not installed"; fi
 command -v wrk >/dev/null 2>&1 || die "wrk is still not installed"
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (https://rustup.rs)"
 
@@ -112,12 +126,13 @@ STABLE="$(sed -n 1p "$WORK/backend.addrs")"
 CANARY="$(sed -n 2p "$WORK/backend.addrs")"
 log "backend: stable $STABLE, canary $CANARY"
 
-NGINX_PORT="$(free_port)"
-mkdir -p "$WORK/nginx"
-{
-    # Running as root, nginx would switch its workers to "nobody".
-    if [ "$(id -u)" -eq 0 ]; then echo "user $(id -un) $(id -gn);"; fi
-    cat <<EOF
+start_nginx() {
+    NGINX_PORT="$(free_port)"
+    mkdir -p "$WORK/nginx"
+    {
+        # Running as root, nginx would switch its workers to "nobody".
+        if [ "$(id -u)" -eq 0 ]; then echo "user $(id -un) $(id -gn);"; fi
+        cat <<EOF
 worker_processes auto;
 daemon off;
 pid $WORK/nginx/nginx.pid;
@@ -150,21 +165,43 @@ http {
     }
 }
 EOF
-} >"$WORK/nginx/nginx.conf"
-"$NGINX" -t -q -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" \
-    || die "nginx rejected the generated config"
-"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" &
-PIDS+=($!)
-wait_port "$NGINX_PORT"
-log "nginx ($("$NGINX" -v 2>&1 | sed 's/.*version: //')): 127.0.0.1:$NGINX_PORT"
+    } >"$WORK/nginx/nginx.conf"
+    "$NGINX" -t -q -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" \
+        || die "nginx rejected the generated config"
+    "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" &
+    PIDS+=($!)
+    wait_port "$NGINX_PORT"
+    log "nginx ($("$NGINX" -v 2>&1 | sed 's/.*version: //')): 127.0.0.1:$NGINX_PORT"
+}
 
-"$EXAMPLES/bench_proxy" --stable "$STABLE" --canary "$CANARY" --weight "$WEIGHT" \
-    >"$WORK/proxy.addr" 2>"$WORK/proxy.log" &
-ZION_PID=$!
-PIDS+=("$ZION_PID")
-wait_lines "$WORK/proxy.addr" 1 "$ZION_PID" || { cat "$WORK/proxy.log" >&2; die "zion's proxy did not start"; }
-ZION="$(sed -n 1p "$WORK/proxy.addr")"
-log "zion proxy: $ZION"
+# Starts a Zion proxy runner with the split and any further FLAGS; sets
+# ZION_ADDR and ZION_PID.
+start_zion() {
+    local name=$1
+    shift
+    "$EXAMPLES/bench_proxy" --stable "$STABLE" --canary "$CANARY" --weight "$WEIGHT" "$@" \
+        >"$WORK/$name.addr" 2>"$WORK/$name.log" &
+    ZION_PID=$!
+    PIDS+=("$ZION_PID")
+    wait_lines "$WORK/$name.addr" 1 "$ZION_PID" || { cat "$WORK/$name.log" >&2; die "zion's proxy ($name) did not start"; }
+    ZION_ADDR="$(sed -n 1p "$WORK/$name.addr")"
+    log "zion proxy ($name${*:+: $*}): $ZION_ADDR"
+}
+
+# The header rule of the features run: no request of wrk carries it.
+RULE_HEADER=x-zion-bench
+if [ "$MODE" = nginx ]; then
+    start_nginx
+    start_zion proxy
+    ZION="$ZION_ADDR"
+else
+    start_zion plain
+    PLAIN="$ZION_ADDR"
+    PLAIN_PID=$ZION_PID
+    start_zion features --sticky --match-header "$RULE_HEADER=canary"
+    FEATURES="$ZION_ADDR"
+    FEATURES_PID=$ZION_PID
+fi
 
 # --- measurements ------------------------------------------------------------
 # wrk prints latencies as 812.00us, 1.23ms, 1.02s or 1.50m; all become ms.
@@ -185,9 +222,11 @@ summarise() {
     ' "$1"
 }
 
+# Measures URL once as target NAME, round ROUND; further arguments go to wrk.
 run() {
     local name=$1 url=$2 round=$3
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$WORK/wrk-$name-$round.txt"
+    shift 3
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" >"$WORK/wrk-$name-$round.txt"
     if grep -q "Socket errors" "$WORK/wrk-$name-$round.txt"; then
         log "$name: $(grep 'Socket errors' "$WORK/wrk-$name-$round.txt" | sed 's/^ *//')"
     fi
@@ -203,39 +242,91 @@ median() {
     }'
 }
 
-log "warming up each target for $WARMUP"
-for url in "http://$STABLE/" "http://127.0.0.1:$NGINX_PORT/" "http://$ZION/"; do
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
-done
-log "measuring: $ROUNDS rounds of wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency per target"
-for round in $(seq 1 "$ROUNDS"); do
-    run direct "http://$STABLE/" "$round"
-    run nginx "http://127.0.0.1:$NGINX_PORT/" "$round"
-    run zion "http://$ZION/" "$round"
-done
+# Stops the Zion runner PID (in this shell: a subshell cannot wait for it)
+# so it writes its summary line.
+stop_zion() {
+    kill -TERM "$1"
+    wait "$1" 2>/dev/null || true
+}
 
-# Stop Zion's proxy to read how it split the traffic it served.
-kill -TERM "$ZION_PID"
-wait "$ZION_PID" 2>/dev/null || true
-SPLIT="$(grep 'zion proxy served' "$WORK/proxy.log" || echo 'zion proxy printed no summary')"
+# The summary line a stopped Zion runner wrote to LOG.
+zion_summary() {
+    grep 'zion proxy served' "$1" || echo 'zion proxy printed no summary'
+}
 
-# --- report ------------------------------------------------------------------
-echo
-echo "machine: $(nproc) cores; wrk -t$THREADS -c$CONNECTIONS -d$DURATION; split $STABLE_WEIGHT/$WEIGHT; median of $ROUNDS rounds"
-printf '%-22s %12s %10s %10s %10s\n' target "requests/s" "p50 ms" "p99 ms" "non-2xx"
-for name in direct nginx zion; do
-    file="$WORK/result-$name.txt"
-    case $name in
-        direct) label="backend direct" ;;
-        nginx) label="nginx $STABLE_WEIGHT/$WEIGHT" ;;
-        zion) label="zion $STABLE_WEIGHT/$WEIGHT" ;;
-    esac
+# Prints one row of the report: LABEL and the medians of target NAME.
+row() {
+    local label=$1 file="$WORK/result-$2.txt" bad
     bad="$(awk '{ s += $4 } END { print s + 0 }' "$file")"
-    printf '%-22s %12.0f %10.3f %10.3f %10d\n' "$label" \
+    printf '%-34s %12.0f %10.3f %10.3f %10d\n' "$label" \
         "$(median "$file" 1)" "$(median "$file" 2)" "$(median "$file" 3)" "$bad"
-done
-awk -v zr="$(median "$WORK/result-zion.txt" 1)" -v nr="$(median "$WORK/result-nginx.txt" 1)" \
-    -v zp="$(median "$WORK/result-zion.txt" 3)" -v np="$(median "$WORK/result-nginx.txt" 3)" 'BEGIN {
-    printf "zion / nginx: throughput %.2fx, p99 latency %.2fx (lower is better)\n", zr / nr, zp / np
-}'
-echo "$SPLIT"
+}
+
+# Prints "WHAT: throughput Rx, p99 latency Px" for target A over target B.
+ratio() {
+    awk -v what="$1" -v ar="$(median "$WORK/result-$2.txt" 1)" -v br="$(median "$WORK/result-$3.txt" 1)" \
+        -v ap="$(median "$WORK/result-$2.txt" 3)" -v bp="$(median "$WORK/result-$3.txt" 3)" 'BEGIN {
+        printf "%s: throughput %.2fx, p99 latency %.2fx (lower is better)\n", what, ar / br, ap / bp
+    }'
+}
+
+header() {
+    echo
+    echo "machine: $(nproc) cores; wrk -t$THREADS -c$CONNECTIONS -d$DURATION; split $STABLE_WEIGHT/$WEIGHT; median of $ROUNDS rounds"
+    printf '%-34s %12s %10s %10s %10s\n' target "requests/s" "p50 ms" "p99 ms" "non-2xx"
+}
+
+MEASURING="measuring: $ROUNDS rounds of wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency per target"
+log "warming up each target for $WARMUP"
+if [ "$MODE" = nginx ]; then
+    for url in "http://$STABLE/" "http://127.0.0.1:$NGINX_PORT/" "http://$ZION/"; do
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
+    done
+    log "$MEASURING"
+    for round in $(seq 1 "$ROUNDS"); do
+        run direct "http://$STABLE/" "$round"
+        run nginx "http://127.0.0.1:$NGINX_PORT/" "$round"
+        run zion "http://$ZION/" "$round"
+    done
+    # Stop Zion's proxy to read how it split the traffic it served.
+    stop_zion "$ZION_PID"
+    SPLIT="$(zion_summary "$WORK/proxy.log")"
+
+    header
+    row "backend direct" direct
+    row "nginx $STABLE_WEIGHT/$WEIGHT" nginx
+    row "zion $STABLE_WEIGHT/$WEIGHT" zion
+    ratio "zion / nginx" zion nginx
+    echo "$SPLIT"
+else
+    COOKIE="Cookie: zion_version=stable"
+    for url in "http://$PLAIN/" "http://$FEATURES/"; do
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
+    done
+    log "$MEASURING"
+    for round in $(seq 1 "$ROUNDS"); do
+        run plain "http://$PLAIN/" "$round"
+        run sticky-new "http://$FEATURES/" "$round"
+        run sticky-pinned "http://$FEATURES/" "$round" -H "$COOKIE"
+    done
+    # A new client must have been answered with the cookie, and the split
+    # must still be the configured one.
+    NEW_CLIENT_COOKIE="$(exec 3<>"/dev/tcp/${FEATURES%:*}/${FEATURES##*:}" &&
+        printf 'GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' >&3 &&
+        tr -d '\r' <&3 | grep -i '^set-cookie:' || true)"
+    [ -n "$NEW_CLIENT_COOKIE" ] || die "the sticky proxy answered a new client without a Set-Cookie"
+    stop_zion "$PLAIN_PID"
+    stop_zion "$FEATURES_PID"
+    PLAIN_SPLIT="$(zion_summary "$WORK/plain.log")"
+    FEATURES_SPLIT="$(zion_summary "$WORK/features.log")"
+
+    header
+    row "zion $STABLE_WEIGHT/$WEIGHT plain" plain
+    row "zion sticky+rule, new clients" sticky-new
+    row "zion sticky+rule, pinned clients" sticky-pinned
+    ratio "sticky+rule (new clients) / plain" sticky-new plain
+    ratio "sticky+rule (pinned clients) / plain" sticky-pinned plain
+    echo "new client answered with: $NEW_CLIENT_COOKIE"
+    echo "plain:       $PLAIN_SPLIT"
+    echo "sticky+rule: $FEATURES_SPLIT"
+fi

@@ -58,6 +58,18 @@ pub fn progress(d: &Value) -> String {
         let _ = write!(p, ", step {step}/{steps}");
     }
     let _ = write!(p, ", canary {}%", d["canary_weight"].as_u64().unwrap_or(0));
+    // The current step's routing beyond the weight.
+    let step = d["step"]
+        .as_u64()
+        .and_then(|i| d["plan"]["steps"].get(i.checked_sub(1)? as usize));
+    if let Some(step) = step {
+        if let Some(m) = step["mirror"].as_u64() {
+            let _ = write!(p, ", mirroring {m}%");
+        }
+        if let Some(rules) = step["matches"].as_array().filter(|r| !r.is_empty()) {
+            let _ = write!(p, " + {} header/cookie rule(s)", rules.len());
+        }
+    }
     let a = &d["approvals"];
     if let (Some(req), Some(given)) = (a["required"].as_u64(), a["given"].as_array()) {
         if matches!(s(&d["phase"]), "pending" | "awaiting_approval") {

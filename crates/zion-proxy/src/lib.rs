@@ -1,11 +1,13 @@
 //! Zion's built-in traffic router: one HTTP/1.1 listener per target that
 //! splits requests between a stable and a canary pool of upstream replicas by
-//! weight, forwards them over pooled keep-alive connections (WebSocket-style
-//! upgrades included), and records per-version request metrics (counts,
-//! errors, latency histograms in one-second buckets) for the analysis.
+//! weight, header and cookie rules, and sticky-session cookies, optionally
+//! mirrors a share of stable's requests to the canary, forwards them over
+//! pooled keep-alive connections (WebSocket-style upgrades included), and
+//! records per-version request metrics (counts, errors, latency histograms
+//! in one-second buckets) for the analysis.
 //!
 //! It is not a general-purpose reverse proxy: no TLS, no HTTP/2, no
-//! path or header routing rules, no caching, and no retries of failed
+//! path routing, no caching, and no retries of failed
 //! requests (beyond sending an idempotent bodyless request once more when a
 //! replica closed the kept-alive connection it went out on).
 //! It knows nothing about deployments: the controller decides the [`Route`]
@@ -15,12 +17,17 @@
 mod error;
 mod headers;
 mod metrics;
+mod mirror;
 mod proxy;
 mod route;
+mod rules;
 mod upstream;
 mod workers;
 
 pub use error::ProxyError;
-pub use metrics::TrafficMetrics;
+pub use metrics::{MirrorStats, TrafficMetrics};
 pub use proxy::TargetProxy;
 pub use route::{Pool, Route};
+pub use rules::STICKY_COOKIE;
+/// A rule of [`Route::matches`]: the spec's own type.
+pub use zion_core::spec::MatchRule;

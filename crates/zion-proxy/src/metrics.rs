@@ -1,6 +1,8 @@
-//! Per-version request metrics in one-second buckets.
+//! Per-version request metrics in one-second buckets, and the counters of
+//! the target's request mirroring.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,9 +21,40 @@ const SIGFIG: u8 = 2;
 /// Request counts, errors and latencies of a target, per version, over time.
 /// Shared by the target's listener (which records) and the controller (which
 /// reads windows).
+///
+/// Mirrored copies count under the canary's version like the requests it
+/// serves: the analysis judges both alike.
 #[derive(Debug, Default)]
 pub struct TrafficMetrics {
     versions: RwLock<HashMap<String, Mutex<Series>>>,
+    mirror: MirrorCounters,
+}
+
+/// What mirroring did on a target since its metrics were created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MirrorStats {
+    /// Copies sent to the canary (their outcomes are in the canary's metrics).
+    pub mirrored: u64,
+    /// Copies not sent because as many as allowed were already in flight.
+    pub dropped: u64,
+    /// Requests due for a copy whose body was too large or of unknown
+    /// length to be buffered, so not copied.
+    pub skipped: u64,
+}
+
+#[derive(Debug, Default)]
+struct MirrorCounters {
+    mirrored: AtomicU64,
+    dropped: AtomicU64,
+    skipped: AtomicU64,
+}
+
+/// Why a request due for mirroring was or was not copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MirrorOutcome {
+    Mirrored,
+    Dropped,
+    Skipped,
 }
 
 /// One version's history. Buckets are sorted by second, newest last, and
@@ -206,6 +239,25 @@ impl TrafficMetrics {
             let series = series.lock().unwrap_or_else(PoisonError::into_inner);
             (series.total_requests, series.total_errors)
         })
+    }
+
+    /// Counts what became of one request due for mirroring.
+    pub(crate) fn count_mirror(&self, outcome: MirrorOutcome) {
+        let counter = match outcome {
+            MirrorOutcome::Mirrored => &self.mirror.mirrored,
+            MirrorOutcome::Dropped => &self.mirror.dropped,
+            MirrorOutcome::Skipped => &self.mirror.skipped,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The mirroring counters so far.
+    pub fn mirror_stats(&self) -> MirrorStats {
+        MirrorStats {
+            mirrored: self.mirror.mirrored.load(Ordering::Relaxed),
+            dropped: self.mirror.dropped.load(Ordering::Relaxed),
+            skipped: self.mirror.skipped.load(Ordering::Relaxed),
+        }
     }
 
     /// Drops everything recorded for `version` (it left the target).

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderValue, SET_COOKIE};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
@@ -28,8 +28,9 @@ use tracing::{debug, info, warn};
 use crate::error::ProxyError;
 use crate::headers;
 use crate::metrics::TrafficMetrics;
+use crate::mirror::{self, MirrorTarget, Mirrors, X_ZION_MIRROR};
 use crate::route::{Picker, Route, Table};
-use crate::upstream::{Endpoint, UpstreamBody};
+use crate::upstream::{Endpoint, UpstreamBody, streamed};
 use crate::workers::Workers;
 
 /// How long `shutdown` waits for in-flight requests before cutting them off.
@@ -44,9 +45,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// upgrade), or one it wrote itself.
 type ProxyBody = Either<Either<UpstreamBody, Incoming>, Full<Bytes>>;
 
-/// Lifecycle signal from the handle to the accept loop, connections and tunnels.
+/// Lifecycle signal from the handle to the accept loop, connections, tunnels
+/// and mirrored requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RunState {
+pub(crate) enum RunState {
     Running,
     /// Stop accepting, finish in-flight requests, close idle connections.
     Draining,
@@ -62,6 +64,7 @@ struct Shared {
     endpoints: Mutex<HashMap<SocketAddr, Arc<Endpoint>>>,
     picker: Picker,
     metrics: Arc<TrafficMetrics>,
+    mirrors: Mirrors,
     /// Cloned by upgraded tunnels, which outlive their HTTP connection.
     state: watch::Receiver<RunState>,
 }
@@ -109,6 +112,7 @@ impl TargetProxy {
             endpoints: Mutex::new(HashMap::new()),
             picker: Picker::default(),
             metrics,
+            mirrors: Mirrors::new(mirror::MAX_IN_FLIGHT),
             state: state_rx.clone(),
         });
         let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), state_rx));
@@ -134,6 +138,9 @@ impl TargetProxy {
             stable = route.stable.as_ref().map(|p| p.version.as_str()),
             canary = route.canary.as_ref().map(|p| p.version.as_str()),
             canary_weight = route.canary_weight,
+            rules = route.matches.len(),
+            sticky = route.sticky,
+            mirror_percent = route.mirror_percent,
             "route changed"
         );
         let mut endpoints = self
@@ -317,24 +324,36 @@ async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let shared = &ctx.shared;
-    let (version, endpoint) = {
+    let upgrade = headers::wants_upgrade(req.headers());
+    let (version, endpoint, set_cookie, mirror_to) = {
         let table = shared.table.load();
-        match shared.picker.pick(&table) {
-            Some((pool, endpoint)) => (Arc::clone(&pool.version), Arc::clone(endpoint)),
-            None => {
-                return Ok(plain(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "no healthy upstream for this target\n",
-                ));
-            }
-        }
+        let Some(pick) = shared.picker.pick(&table, req.headers()) else {
+            return Ok(plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no healthy upstream for this target\n",
+            ));
+        };
+        // A tunnel cannot be copied.
+        let mirror_to = (pick.stable && !upgrade)
+            .then(|| shared.picker.mirror(&table))
+            .flatten()
+            .map(|(pool, endpoint)| MirrorTarget {
+                version: Arc::clone(&pool.version),
+                endpoint: Arc::clone(endpoint),
+            });
+        (
+            Arc::clone(&pick.pool.version),
+            Arc::clone(pick.endpoint),
+            pick.set_cookie.cloned(),
+            mirror_to,
+        )
     };
 
-    let upgrade = headers::wants_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
     headers::add_forwarding(&mut parts.headers, &ctx.client_ip);
+    parts.headers.remove(&X_ZION_MIRROR);
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
         // Absolute-form from a client that treats us as a forward proxy:
         // the upstream expects origin-form.
@@ -347,21 +366,39 @@ async fn handle(
     }
     // Upstream connections are reused, which HTTP/1.0 framing would prevent.
     parts.version = Version::HTTP_11;
-    let req = Request::from_parts(parts, body);
 
     let result = if upgrade {
         endpoint
-            .request_upgrade(req)
+            .request_upgrade(Request::from_parts(parts, body))
             .await
             .map(|resp| resp.map(Either::Right))
     } else {
-        endpoint
-            .request(req)
-            .await
-            .map(|resp| resp.map(Either::Left))
+        let (req, copy) = match mirror_to {
+            None => (Request::from_parts(parts, streamed(body)), None),
+            Some(target) => {
+                match mirror::prepare(parts, body, target, &shared.mirrors, &shared.metrics).await {
+                    Ok(prepared) => prepared,
+                    Err(err) => {
+                        debug!(%err, "client request body unreadable");
+                        return Ok(plain(
+                            StatusCode::BAD_REQUEST,
+                            "the request body could not be read\n",
+                        ));
+                    }
+                }
+            }
+        };
+        let result = endpoint.request(req).await;
+        // Sent once stable has answered, so the copy takes nothing from the
+        // original's time (the client sees stable's answer whatever the copy
+        // does).
+        if let Some(copy) = copy {
+            copy.send_awaited(Arc::clone(&shared.metrics)).await;
+        }
+        result.map(|resp| resp.map(Either::Left))
     };
     let latency = started.elapsed();
-    match result {
+    let mut resp = match result {
         Ok(mut resp) => {
             let status = resp.status();
             shared.metrics.record(
@@ -382,16 +419,21 @@ async fn handle(
                 }
             }
             headers::strip_hop_by_hop(resp.headers_mut(), switching && upgrade);
-            Ok(resp.map(Either::Left))
+            resp.map(Either::Left)
         }
         Err(err) => {
             shared
                 .metrics
                 .record(&version, true, latency, SystemTime::now());
             warn!(version = %version, error = %err, "upstream request failed");
-            Ok(plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n"))
+            plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n")
         }
+    };
+    if let Some(cookie) = set_cookie {
+        // Appended: the upstream may set cookies of its own.
+        resp.headers_mut().append(SET_COOKIE, cookie);
     }
+    Ok(resp)
 }
 
 /// Copies bytes both ways between an upgraded client and upstream until

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{HOST, HeaderValue};
 use http::{HeaderMap, Request, Response};
-use http_body_util::{Either, Empty};
+use http_body_util::{Either, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -37,9 +37,19 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// when returned.
 const MAX_IDLE: usize = 256;
 
-/// What is sent upstream: the client's body streamed through, or nothing
-/// (bodyless requests, which can then be repeated).
-type OutBody = Either<Incoming, Empty<Bytes>>;
+/// What is sent upstream: the client's body streamed through, or one held
+/// in memory (empty for bodyless requests, which can then be repeated; the
+/// buffered body of a mirrored request).
+pub(crate) type OutBody = Either<Incoming, Full<Bytes>>;
+
+/// The client's body to stream upstream; an empty one becomes no body at all.
+pub(crate) fn streamed(body: Incoming) -> OutBody {
+    if body.is_end_stream() {
+        Either::Right(Full::default())
+    } else {
+        Either::Left(body)
+    }
+}
 type Connection = http1::Connection<TokioIo<TcpStream>, OutBody>;
 
 /// Why a request could not be forwarded (the client gets a 502).
@@ -162,16 +172,10 @@ impl Endpoint {
     /// response whose body keeps driving that connection.
     pub(crate) async fn request(
         self: &Arc<Self>,
-        req: Request<Incoming>,
+        mut req: Request<OutBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        let (mut parts, body) = req.into_parts();
-        self.ensure_host(&mut parts.headers);
-        let bodyless = body.is_end_stream();
-        let mut req = if bodyless {
-            Request::from_parts(parts, Either::Right(Empty::new()))
-        } else {
-            Request::from_parts(parts, Either::Left(body))
-        };
+        self.ensure_host(req.headers_mut());
+        let bodyless = req.body().is_end_stream();
         if let Some(lease) = self.checkout().await {
             // A replica may close an idle connection just as a request goes
             // out on it. A request that is safe to repeat is then sent again
@@ -321,7 +325,7 @@ impl Endpoint {
 
 /// A bodyless request with the same head, for sending it again.
 fn copy_head(req: &Request<OutBody>) -> Request<OutBody> {
-    let mut copy = Request::new(Either::Right(Empty::new()));
+    let mut copy = Request::new(Either::Right(Full::default()));
     *copy.method_mut() = req.method().clone();
     *copy.uri_mut() = req.uri().clone();
     *copy.version_mut() = req.version();

@@ -709,7 +709,7 @@ impl App {
                 stable,
                 canary,
                 canary_weight,
-                ..
+                rules,
             } => {
                 let pool = |v: Option<String>| {
                     v.map(|version| {
@@ -726,6 +726,9 @@ impl App {
                     stable: pool(stable),
                     canary: pool(canary),
                     canary_weight,
+                    matches: rules.matches,
+                    sticky: rules.sticky,
+                    mirror_percent: rules.mirror_percent,
                 };
                 let targets = self.targets.lock().await;
                 if let Some(rt) = targets.get(&(svc.name.clone(), env.to_string())) {

@@ -10,4 +10,5 @@ mod canary;
 mod governance;
 mod processes;
 mod restart;
+mod routing;
 mod tokens;

@@ -276,11 +276,36 @@ impl Drop for Project {
 
 /// One HTTP/1.1 GET on a fresh connection: (status, x-version, body).
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String, String)> {
+    let r = http_request(addr, path, &[])?;
+    Ok((r.status, r.version, r.body))
+}
+
+/// What [`http_request`] got back.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    /// The `x-version` header (the demo-app's version).
+    pub version: String,
+    pub body: String,
+    /// `name=value` of every Set-Cookie header.
+    pub cookies: Vec<String>,
+}
+
+/// One HTTP/1.1 GET with extra headers, on a fresh connection.
+pub fn http_request(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Reply> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
@@ -291,15 +316,25 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String, S
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("no status line in {head:?}")))?;
-    let version = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("x-version")
-                .then(|| v.trim().to_string())
-        })
-        .unwrap_or_default();
-    Ok((status, version, body.to_string()))
+    let header = |name: &str| -> Vec<String> {
+        head.lines()
+            .filter_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+            .collect()
+    };
+    let version = header("x-version").into_iter().next().unwrap_or_default();
+    let cookies = header("set-cookie")
+        .into_iter()
+        .filter_map(|c| c.split(';').next().map(|kv| kv.trim().to_string()))
+        .collect();
+    Ok(Reply {
+        status,
+        version,
+        body: body.to_string(),
+        cookies,
+    })
 }
 
 /// Whether a process exists.

@@ -3,6 +3,9 @@
 
 mod forwarding;
 mod lifecycle;
+mod matching;
 mod metrics;
+mod mirroring;
 mod routing;
+mod sticky;
 mod support;

@@ -108,6 +108,7 @@ async fn empty_pool_falls_back_to_the_other() {
         stable: None,
         canary: Some(canary.pool("1.1")),
         canary_weight: 0,
+        ..Route::default()
     });
     let counts = tally(proxy.local_addr(), 100).await;
     assert_eq!(counts.get("canary"), Some(&100), "{counts:?}");

@@ -3,12 +3,12 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -28,26 +28,53 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// with its name in the body and in `x-version`, and by path:
 /// `/fail` → 500, `/sleep/<ms>` → waits first, `/headers` → echoes the
 /// request headers as `name: value` lines, `/echo` → echoes the request
-/// body, `/big/<n>` → n bytes of `x`.
+/// body, `/big/<n>` → n bytes of `x`, `/record` → keeps the whole request
+/// in `seen`. A [`Behaviour`] can make it slow or failing on every path.
 pub struct Upstream {
     pub addr: SocketAddr,
     /// TCP connections accepted so far.
     pub connections: Arc<AtomicUsize>,
     /// Requests received so far (counted on arrival, before any sleep).
     pub requests: Arc<AtomicUsize>,
+    /// The requests to `/record`, in arrival order.
+    pub seen: Arc<Mutex<Vec<Seen>>>,
     task: JoinHandle<()>,
+}
+
+/// One request as an upstream received it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: Method,
+    pub uri: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// How an [`Upstream`] treats every request, whatever its path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Behaviour {
+    /// Waits this long before answering.
+    pub delay: Duration,
+    /// Answers 500 (after the delay).
+    pub fail: bool,
 }
 
 impl Upstream {
     pub async fn start(name: &str) -> Upstream {
+        Upstream::start_with(name, Behaviour::default()).await
+    }
+
+    pub async fn start_with(name: &str, behaviour: Behaviour) -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
         let name: Arc<str> = Arc::from(name);
         let task = tokio::spawn({
             let connections = Arc::clone(&connections);
             let requests = Arc::clone(&requests);
+            let seen = Arc::clone(&seen);
             async move {
                 loop {
                     let Ok((stream, _)) = listener.accept().await else {
@@ -56,10 +83,20 @@ impl Upstream {
                     connections.fetch_add(1, Ordering::SeqCst);
                     let name = Arc::clone(&name);
                     let requests = Arc::clone(&requests);
+                    let seen = Arc::clone(&seen);
                     tokio::spawn(async move {
                         let service = service_fn(move |req| {
                             requests.fetch_add(1, Ordering::SeqCst);
-                            answer(Arc::clone(&name), req)
+                            let (name, seen) = (Arc::clone(&name), Arc::clone(&seen));
+                            async move {
+                                tokio::time::sleep(behaviour.delay).await;
+                                if behaviour.fail {
+                                    let mut resp = Response::new(Full::new(Bytes::from("failing")));
+                                    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                                    return Ok(resp);
+                                }
+                                answer(name, seen, req).await
+                            }
                         });
                         let _ = http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), service)
@@ -72,6 +109,7 @@ impl Upstream {
             addr,
             connections,
             requests,
+            seen,
             task,
         }
     }
@@ -89,9 +127,21 @@ impl Drop for Upstream {
 
 async fn answer(
     name: Arc<str>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
+    if path == "/record" {
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        seen.lock().unwrap().push(Seen {
+            method: parts.method,
+            uri: parts.uri.to_string(),
+            headers: parts.headers,
+            body,
+        });
+        return Ok(Response::new(Full::new(Bytes::from(name.to_string()))));
+    }
     if path == "/echo" {
         let body = req.into_body().collect().await.unwrap().to_bytes();
         return Ok(Response::new(Full::new(body)));
@@ -247,4 +297,46 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Sends `n` GETs of `/` with the fields `headers` through `addr` from 8
+/// concurrent clients, and counts the answering upstreams by body. Fails
+/// on any answer that is not 200.
+pub async fn tally_with(
+    addr: SocketAddr,
+    n: usize,
+    headers: &[(&str, &str)],
+) -> std::collections::HashMap<String, usize> {
+    let headers: Arc<Vec<(String, String)>> = Arc::new(
+        headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let client = client();
+        let headers = Arc::clone(&headers);
+        let share = n / 8 + usize::from(worker < n % 8);
+        tasks.spawn(async move {
+            let mut seen = Vec::with_capacity(share);
+            for _ in 0..share {
+                let mut req = Request::get(format!("http://{addr}/"));
+                for (k, v) in headers.iter() {
+                    req = req.header(k, v);
+                }
+                let reply = send(&client, req.body(Full::default()).unwrap()).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                seen.push(reply.body);
+            }
+            seen
+        });
+    }
+    let mut counts = std::collections::HashMap::new();
+    for seen in within(tasks.join_all()).await {
+        for body in seen {
+            *counts.entry(body).or_insert(0) += 1;
+        }
+    }
+    counts
 }
