@@ -108,11 +108,6 @@ pub(crate) async fn prepare(
 }
 
 impl MirrorCopy {
-    pub(crate) async fn send_awaited(self, metrics: Arc<TrafficMetrics>) {
-        metrics.count_mirror(MirrorOutcome::Mirrored);
-        exchange(self.req, &self.target, &metrics).await;
-    }
-
     /// Sends the copy on a task of its own, so nothing the canary does can
     /// hold up the client; the outcome is recorded under the canary's
     /// version. The task ends early if the proxy stops.

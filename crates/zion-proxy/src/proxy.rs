@@ -393,7 +393,7 @@ async fn handle(
         // original's time (the client sees stable's answer whatever the copy
         // does).
         if let Some(copy) = copy {
-            copy.send_awaited(Arc::clone(&shared.metrics)).await;
+            copy.send(Arc::clone(&shared.metrics), shared.state.clone());
         }
         result.map(|resp| resp.map(Either::Left))
     };

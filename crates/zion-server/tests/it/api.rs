@@ -2,13 +2,13 @@
 //! missing role 403, a bad spec 400 — and none of them changes anything.
 
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde_json::json;
 use zion_core::spec::Role;
 use zion_server::Running;
 use zion_server::auth::hash_token;
 use zion_store::TokenRecord;
 
-use crate::support::{free, request, start_spec};
+use crate::support::{call, free, start_spec};
 
 fn yaml() -> String {
     format!(
@@ -46,17 +46,6 @@ fn add_token(r: &Running, name: &str, role: Role, token: &str) {
             revoked_at: None,
         })
         .unwrap();
-}
-
-async fn call(
-    r: &Running,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let (status, json, _) = request(r, method, path, token, body).await;
-    (status, json)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

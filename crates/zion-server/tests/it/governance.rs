@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use zion_server::Running;
 
-use crate::support::{free, request, start_spec};
+use crate::support::{call, free, start_spec};
 
 /// How long any wait may take before the test fails; runs normally finish
 /// far sooner, but a loaded CI machine starts Python slowly.
@@ -58,18 +58,6 @@ fn spec(server_extra: &str, environments: &str, services: &str) -> String {
 
 async fn start(dir: &Path, yaml: String) -> Running {
     start_spec(dir, yaml).await
-}
-
-/// One request: (status, JSON body).
-async fn call(
-    r: &Running,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let (status, json, _) = request(r, method, path, token, body).await;
-    (status, json)
 }
 
 async fn get(r: &Running, path: &str) -> Value {

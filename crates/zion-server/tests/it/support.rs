@@ -57,3 +57,15 @@ pub async fn request(
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
     (status, json, text)
 }
+
+/// [`request`] without the raw text: (status, JSON body or Null).
+pub async fn call(
+    r: &Running,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let (status, json, _) = request(r, method, path, token, body).await;
+    (status, json)
+}
