@@ -663,7 +663,8 @@ pub fn desired_target(
             let rules = TrafficRules {
                 matches: step.map(|s| s.matches.clone()).unwrap_or_default(),
                 mirror_percent: step.and_then(|s| s.mirror).unwrap_or(0),
-                sticky: d.plan.sticky && ready,
+                // At 100% every client moves, pinned or not.
+                sticky: d.plan.sticky && ready && weight < 100,
             };
             Action::SetTraffic {
                 stable: base,
