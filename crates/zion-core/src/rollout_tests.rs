@@ -535,6 +535,25 @@ fn header_rules_mirroring_and_stickiness_follow_the_current_step_once_ready() {
     );
 }
 
+#[test]
+fn stickiness_ends_when_the_canary_takes_all_traffic() {
+    let mut p = plan(&[(50, Some(5)), (100, Some(5))]);
+    p.sticky = true;
+    let mut d = deployment(Some("1.0"), p);
+    let sticky = |d: &Deployment| {
+        desired_target(Some("1.0"), 2, Some(d), &[])
+            .into_iter()
+            .any(|a| matches!(a, Action::SetTraffic { rules, .. } if rules.sticky))
+    };
+    d = run(&d, &good(), t(0));
+    d = run(&d, &good(), t(1));
+    assert_eq!(d.canary_weight, 50);
+    assert!(sticky(&d));
+    d = run(&d, &good(), t(7));
+    assert_eq!((d.canary_weight, d.phase), (100, Phase::Progressing));
+    assert!(!sticky(&d), "clients pinned to 1.0 must move at 100%");
+}
+
 // ---- properties ----
 
 #[derive(Debug, Clone)]
