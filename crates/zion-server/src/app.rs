@@ -258,8 +258,7 @@ impl App {
             break_glass: req.break_glass.clone(),
             sha256: req.sha256.clone(),
         };
-        self.admit(spec, &subject, &gate_req, by, Timestamp::now())
-            .await
+        self.admit(&subject, &gate_req, by, Timestamp::now()).await
     }
 
     /// A new deployment of the last succeeded version before the current

@@ -60,7 +60,6 @@ impl App {
     /// every reason. Nothing is written.
     pub(crate) async fn admit(
         &self,
-        spec: &Spec,
         subject: &Subject<'_>,
         req: &GateRequest,
         by: &Principal,
@@ -68,7 +67,7 @@ impl App {
     ) -> Result<Admitted, ApiError> {
         let env = subject.environment;
         let mut note = None;
-        self.check_requires(spec, subject)?;
+        self.check_requires(subject)?;
         let mut gate = Gate {
             checks: env.checks.clone(),
             ..Gate::default()
@@ -203,7 +202,7 @@ impl App {
 
     /// A version must have succeeded in every environment this one requires
     /// (a rollback goes back to a version that already ran here).
-    fn check_requires(&self, _spec: &Spec, subject: &Subject<'_>) -> Result<(), ApiError> {
+    fn check_requires(&self, subject: &Subject<'_>) -> Result<(), ApiError> {
         if subject.kind == DeploymentType::Rollback {
             return Ok(());
         }
