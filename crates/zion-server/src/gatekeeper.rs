@@ -107,16 +107,7 @@ impl App {
             // Break glass skips the environment's policy, not the requester's
             // own statement of which build must run.
             if req.sha256.is_some() {
-                let (r, sha) = self
-                    .artifact_check(subject, CheckStage::Requested, now)
-                    .await;
-                if !r.passed {
-                    return Err(ApiError::conflict(format!(
-                        "artifact: {}. Nothing was deployed",
-                        r.reason
-                    )));
-                }
-                gate.artifact_sha256 = sha;
+                gate.artifact_sha256 = self.verify_requested_sha(subject, now).await?.1;
             } else {
                 // Hashed anyway, so the record says what was run.
                 gate.artifact_sha256 = self.artifact_sha256(subject).await.ok().flatten();
@@ -184,20 +175,30 @@ impl App {
         gate.artifact_sha256 = artifact_sha256;
         if !gate.checks.contains(&PreCheck::Artifact) && req.sha256.is_some() {
             // Asked to verify even where the environment does not list the check.
-            let (r, sha) = self
-                .artifact_check(subject, CheckStage::Requested, now)
-                .await;
-            if !r.passed {
-                return Err(ApiError::conflict(format!(
-                    "artifact: {}. Nothing was deployed",
-                    r.reason
-                )));
-            }
+            let (r, sha) = self.verify_requested_sha(subject, now).await?;
             results.push(r);
             gate.artifact_sha256 = sha;
         }
         gate.check_results = results;
         Ok(Admitted { gate, note })
+    }
+
+    /// Checks the artifact against `--sha256`; a mismatch refuses the request.
+    async fn verify_requested_sha(
+        &self,
+        subject: &Subject<'_>,
+        now: Timestamp,
+    ) -> Result<(PreCheckResult, Option<String>), ApiError> {
+        let (r, sha) = self
+            .artifact_check(subject, CheckStage::Requested, now)
+            .await;
+        if !r.passed {
+            return Err(ApiError::conflict(format!(
+                "artifact: {}. Nothing was deployed",
+                r.reason
+            )));
+        }
+        Ok((r, sha))
     }
 
     /// A version must have succeeded in every environment this one requires

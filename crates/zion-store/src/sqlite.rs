@@ -258,6 +258,20 @@ fn query_all<T, P: Params>(
     Ok(out)
 }
 
+/// WHERE clauses (and their numbered values) selecting a service and/or an
+/// environment; callers append their own clauses after these.
+fn target_clauses(service: Option<&str>, environment: Option<&str>) -> (Vec<String>, Vec<Value>) {
+    let mut clauses = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    for (column, value) in [("service", service), ("environment", environment)] {
+        if let Some(v) = value {
+            values.push(v.to_string().into());
+            clauses.push(format!("{column} = ?{}", values.len()));
+        }
+    }
+    (clauses, values)
+}
+
 /// The values of [`WRITE_COLUMNS`] for `d`.
 fn deployment_values(d: &Deployment) -> Result<Vec<Value>, StoreError> {
     Ok(vec![
@@ -691,16 +705,8 @@ impl Store for SqliteStore {
     }
 
     fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
-        let mut clauses = Vec::new();
-        let mut values: Vec<Value> = Vec::new();
-        if let Some(service) = &filter.service {
-            values.push(service.clone().into());
-            clauses.push(format!("service = ?{}", values.len()));
-        }
-        if let Some(environment) = &filter.environment {
-            values.push(environment.clone().into());
-            clauses.push(format!("environment = ?{}", values.len()));
-        }
+        let (mut clauses, mut values) =
+            target_clauses(filter.service.as_deref(), filter.environment.as_deref());
         if let Some(since) = filter.since {
             values.push(time_text(since).into());
             clauses.push(format!("created_at >= ?{}", values.len()));
@@ -1002,16 +1008,8 @@ impl Store for SqliteStore {
     }
 
     fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
-        let mut clauses = Vec::new();
-        let mut values: Vec<Value> = Vec::new();
-        if let Some(service) = &filter.service {
-            values.push(service.clone().into());
-            clauses.push(format!("service = ?{}", values.len()));
-        }
-        if let Some(environment) = &filter.environment {
-            values.push(environment.clone().into());
-            clauses.push(format!("environment = ?{}", values.len()));
-        }
+        let (mut clauses, values) =
+            target_clauses(filter.service.as_deref(), filter.environment.as_deref());
         if filter.open_only {
             // Spelled as in the partial index `incidents_open`, so it serves.
             clauses.push("resolved_at IS NULL".to_string());
