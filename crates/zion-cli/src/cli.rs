@@ -219,6 +219,9 @@ pub enum Cmd {
         /// Requests per second of the demo's steady load.
         #[arg(long, default_value_t = 200)]
         rps: u32,
+        /// The rollout strategy to show.
+        #[arg(long, value_enum, default_value = "canary")]
+        strategy: StrategyArg,
     },
     /// A small HTTP service used by the demo and the tests.
     #[command(hide = true)]

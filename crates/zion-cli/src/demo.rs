@@ -1,8 +1,10 @@
 //! `zion demo`: a control plane on a temporary data dir and free ports, a
 //! real demo service (this binary's hidden `demo-app`), steady load through
-//! Zion's proxy, then three deployments: the first version, a good one
-//! promoted through every step, and a faulty one that Zion rolls back on its
-//! own. Every figure in the summary is measured during the run.
+//! Zion's proxy, then the deployments: the first version, a good one
+//! promoted through every step (canary steps, a blue-green switch after the
+//! preview passed, or rolling batches), for blue-green an instant rollback
+//! to the old version still running, and a faulty one that Zion rolls back
+//! on its own. Every figure in the summary is measured during the run.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 use zion_server::ServerOptions;
 
-use crate::cli::{Global, Output};
+use crate::cli::{Global, Output, StrategyArg};
 use crate::client::Client;
 use crate::exit::Failure;
 use crate::wait;
@@ -35,7 +37,14 @@ struct LoadStats {
     failed: u64,
 }
 
-pub async fn run(_g: &Global, rps: u32) -> Result<(), Failure> {
+/// Where the demo's traffic goes.
+#[derive(Clone, Copy)]
+struct Addrs {
+    listen: SocketAddr,
+    preview: Option<SocketAddr>,
+}
+
+pub async fn run(_g: &Global, rps: u32, strategy: StrategyArg) -> Result<(), Failure> {
     let started = Instant::now();
     let dir = tempfile::Builder::new()
         .prefix("zion-demo-")
@@ -45,7 +54,12 @@ pub async fn run(_g: &Global, rps: u32) -> Result<(), Failure> {
         .map_err(|e| Failure::negative(format!("cannot find the zion binary: {e}")))?;
     let listen = free_port()?;
     let api = free_port()?;
-    let yaml = spec_yaml(&exe.display().to_string(), api, listen);
+    let preview = match strategy {
+        StrategyArg::BlueGreen => Some(free_port()?),
+        _ => None,
+    };
+    let addrs = Addrs { listen, preview };
+    let yaml = spec_yaml(&exe.display().to_string(), api, addrs, strategy);
     let spec = zion_core::spec::parse_spec(&yaml)
         .map_err(|e| Failure::negative(format!("the demo's own spec is invalid:\n{e}")))?;
     let mut opts = ServerOptions::new(spec, yaml, dir.path().to_path_buf());
@@ -57,12 +71,26 @@ pub async fn run(_g: &Global, rps: u32) -> Result<(), Failure> {
         "Zion demo: control plane at http://{}, data in a temporary directory",
         running.api_addr
     );
+    let replicas = if matches!(strategy, StrategyArg::Rolling) {
+        3
+    } else {
+        2
+    };
     println!(
-        "service `{SERVICE}` in `{ENV}`: 2 replicas per version, traffic through Zion's proxy at http://{listen}"
+        "service `{SERVICE}` in `{ENV}`: {replicas} replicas per version, traffic through Zion's proxy at http://{listen}"
     );
-    println!(
-        "canary plan: 10% for 3s → 50% for 3s → 100%; analysis every 1s (error_rate ≤ 1%, p95 ≤ 1.2× stable, health ≥ 95%)\n"
-    );
+    let plan = match strategy {
+        StrategyArg::Canary => "canary plan: 10% for 3s → 50% for 3s → 100%".to_string(),
+        StrategyArg::BlueGreen => format!(
+            "blue-green plan: the new version runs 2 replicas beside the old one; the preview listener http://{} serves it alone; promoted by itself 3s after it is ready if analysis passes; the old version is kept 20s",
+            preview.map(|p| p.to_string()).unwrap_or_default()
+        ),
+        StrategyArg::Rolling => {
+            "rolling plan: one replica of three at a time; traffic follows the healthy replicas"
+                .to_string()
+        }
+    };
+    println!("{plan}; analysis every 1s (error_rate ≤ 1%, p95 ≤ 1.2× stable, health ≥ 95%)\n");
     let client = Client::with(
         format!("http://{}", running.api_addr),
         running.admin_token.clone(),
@@ -70,7 +98,7 @@ pub async fn run(_g: &Global, rps: u32) -> Result<(), Failure> {
     // Replicas run in their own process groups, so a Ctrl-C at the terminal
     // does not reach them: stop them ourselves before leaving.
     let result = tokio::select! {
-        r = scenario(&client, listen, rps) => r,
+        r = scenario(&client, addrs, rps, strategy) => r,
         _ = tokio::signal::ctrl_c() => Err(Failure::negative("interrupted")),
     };
     println!("\nstopping the control plane and every replica…");
@@ -85,9 +113,11 @@ pub async fn run(_g: &Global, rps: u32) -> Result<(), Failure> {
 /// the inner one whether everything behaved.
 async fn scenario(
     client: &Client,
-    listen: SocketAddr,
+    addrs: Addrs,
     rps: u32,
+    strategy: StrategyArg,
 ) -> Result<Result<(), Failure>, Failure> {
+    let listen = addrs.listen;
     let mut problems = Vec::new();
     println!("1) first version 1.0.0: started, then given all traffic once healthy");
     let first = deploy(client, "1.0.0").await?;
@@ -111,8 +141,24 @@ async fn scenario(
     let stats = Arc::new(Mutex::new(LoadStats::default()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = tokio::spawn(generate_load(listen, rps, stats.clone(), stop.clone()));
+    // Blue-green: testers (here, a quarter of the load) try the preview;
+    // analysis judges the new version on that traffic.
+    let preview_stats = Arc::new(Mutex::new(LoadStats::default()));
+    let preview_load = addrs.preview.map(|p| {
+        tokio::spawn(generate_load(
+            p,
+            (rps / 4).max(20),
+            preview_stats.clone(),
+            stop.clone(),
+        ))
+    });
     tokio::time::sleep(Duration::from_secs(2)).await;
-    println!("\n2) good version 1.1.0 as a canary, under {rps} requests/s of steady load");
+    let how = match strategy {
+        StrategyArg::Canary => "as a canary",
+        StrategyArg::BlueGreen => "blue-green, tried on the preview listener first",
+        StrategyArg::Rolling => "in rolling batches",
+    };
+    println!("\n2) good version 1.1.0 {how}, under {rps} requests/s of steady load");
     let good = deploy(client, "1.1.0").await?;
     if good["phase"] != "succeeded" {
         problems.push(format!(
@@ -121,8 +167,33 @@ async fn scenario(
         ));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut shown = vec![first.clone(), good.clone()];
+    let mut step = 3;
+    if matches!(strategy, StrategyArg::BlueGreen) {
+        println!(
+            "\n3) rollback to 1.0.0 while it still runs (inside scale_down_delay): only a switch back"
+        );
+        match instant_rollback(client, listen).await? {
+            Ok((rollback, switch)) => {
+                println!(
+                    "   rollback command → first response from 1.0.0 on the listener: {:.1} ms",
+                    switch.as_secs_f64() * 1000.0
+                );
+                if rollback["phase"] != "succeeded" {
+                    problems.push(format!(
+                        "the rollback ended {} instead of succeeded",
+                        rollback["phase"]
+                    ));
+                }
+                shown.push(rollback);
+            }
+            Err(p) => problems.push(p),
+        }
+        step += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     println!(
-        "\n3) faulty version 1.2.0-faulty (30% errors, +40 ms): Zion should roll it back by itself"
+        "\n{step}) faulty version 1.2.0-faulty (30% errors, +40 ms): Zion should roll it back by itself"
     );
     let bad = deploy(client, "1.2.0-faulty").await?;
     if bad["phase"] != "rolled_back" {
@@ -134,11 +205,15 @@ async fn scenario(
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = load.await;
+    if let Some(p) = preview_load {
+        let _ = p.await;
+    }
+    shown.push(bad.clone());
 
     let stats = stats.lock().expect("stats lock");
     println!("\nsummary");
     println!("  deployment  version        outcome      took    steps");
-    for d in [&first, &good, &bad] {
+    for d in &shown {
         println!(
             "  #{:<10} {:<14} {:<12} {:>5.1}s  {}",
             d["id"],
@@ -164,11 +239,43 @@ async fn scenario(
     if stats.failed > 0 {
         println!("    {} requests got no response", stats.failed);
     }
-    let faulty = stats
+    if addrs.preview.is_some() {
+        let preview = preview_stats.lock().expect("stats lock");
+        println!("\n  traffic seen on the preview listener:");
+        for (v, s) in &preview.by_version {
+            println!(
+                "    {v:<14} {:>6} responses, {:>5} errors",
+                s.ok + s.errors,
+                s.errors
+            );
+        }
+    }
+    let faulty_live = stats
         .by_version
         .get("1.2.0-faulty")
         .cloned()
         .unwrap_or_default();
+    let faulty = if addrs.preview.is_some() {
+        if faulty_live.ok + faulty_live.errors > 0 {
+            problems.push(format!(
+                "users on the main listener got {} responses from 1.2.0-faulty before any switch",
+                faulty_live.ok + faulty_live.errors
+            ));
+        } else {
+            println!(
+                "\n  users on the main listener never saw 1.2.0-faulty: it failed on the preview"
+            );
+        }
+        preview_stats
+            .lock()
+            .expect("stats lock")
+            .by_version
+            .get("1.2.0-faulty")
+            .cloned()
+            .unwrap_or_default()
+    } else {
+        faulty_live
+    };
     let rollback_at = event_time(&bad, "rolling_back");
     match (faulty.first_error, rollback_at) {
         (Some(visible), Some(zero)) => {
@@ -177,7 +284,7 @@ async fn scenario(
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0);
             println!(
-                "\n  fault visible (first 5xx from 1.2.0-faulty) → canary weight 0: {secs:.2}s"
+                "\n  fault visible (first 5xx from 1.2.0-faulty) → rollback decided: {secs:.2}s"
             );
             if let Some(last) = faulty.last {
                 let drained = last
@@ -197,7 +304,7 @@ async fn scenario(
         problems.push("no request reached 1.1.0".into());
     }
     if problems.is_empty() {
-        println!("\nall three deployments behaved as expected");
+        println!("\nall {} deployments behaved as expected", shown.len());
         Ok(Ok(()))
     } else {
         for p in &problems {
@@ -207,6 +314,51 @@ async fn scenario(
             "the demo did not behave as expected",
         )))
     }
+}
+
+/// `zion rollback` while the old version still runs; returns the rollback
+/// deployment and the time from sending the command to the first response
+/// from the old version on the listener.
+async fn instant_rollback(
+    client: &Client,
+    listen: SocketAddr,
+) -> Result<Result<(Value, Duration), String>, Failure> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap_or_default();
+    let url = format!("http://{listen}/");
+    let version = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    // Warm the connection so the figure is about Zion, not a TCP handshake.
+    let _ = http.get(&url).send().await;
+    let sent = Instant::now();
+    let d = client
+        .post(
+            "/rollback",
+            &json!({ "service": SERVICE, "environment": ENV }),
+        )
+        .await?;
+    let mut switched = None;
+    while sent.elapsed() < Duration::from_secs(10) {
+        if let Ok(r) = http.get(&url).send().await
+            && version(&r).as_deref() == Some("1.0.0")
+        {
+            switched = Some(sent.elapsed());
+            break;
+        }
+    }
+    let id = d["id"].as_i64().unwrap_or_default();
+    let _ = wait::follow(client, id, Output::Text).await;
+    let d = client.get(&format!("/deployments/{id}")).await?;
+    Ok(match switched {
+        Some(t) => Ok((d, t)),
+        None => Err("the listener never answered from 1.0.0 after the rollback".to_string()),
+    })
 }
 
 /// Deploys and follows to the end; returns the final deployment.
@@ -327,8 +479,18 @@ fn free_port() -> Result<SocketAddr, Failure> {
     l.local_addr().map_err(|e| Failure::negative(e.to_string()))
 }
 
-fn spec_yaml(exe: &str, api: SocketAddr, listen: SocketAddr) -> String {
+fn spec_yaml(exe: &str, api: SocketAddr, addrs: Addrs, strategy: StrategyArg) -> String {
     let exe = exe.replace('\\', "\\\\").replace('"', "\\\"");
+    let listen = addrs.listen;
+    let target = match addrs.preview {
+        Some(p) => format!("{{ listen: {listen}, preview: {p} }}"),
+        None => format!("{{ listen: {listen} }}"),
+    };
+    let (name, replicas) = match strategy {
+        StrategyArg::Canary => ("canary", 2),
+        StrategyArg::BlueGreen => ("blue_green", 2),
+        StrategyArg::Rolling => ("rolling", 3),
+    };
     format!(
         r#"server:
   listen: {api}
@@ -341,15 +503,20 @@ services:
       process:
         command: ["{exe}", "demo-app", "--port", "{{port}}", "--version", "{{version}}",
                   "--fault", "1.2.0-faulty:errors=0.3,latency=40ms"]
-        replicas: 2
+        replicas: {replicas}
     health:
       http: /healthz
       interval: 500ms
       timeout: 300ms
       start_timeout: 20s
     targets:
-      {ENV}: {{ listen: {listen} }}
-    strategy: canary
+      {ENV}: {target}
+    strategy: {name}
+    blue_green:
+      auto_promotion: 3s
+      scale_down_delay: 20s
+    rolling:
+      batch: 1
     canary:
       steps:
         - {{ weight: 10, pause: 3s }}

@@ -49,7 +49,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             env,
             since,
         } => commands::history(g, service, env, since).await,
-        Cmd::Demo { rps } => demo::run(g, rps).await,
+        Cmd::Demo { rps, strategy } => demo::run(g, rps, strategy).await,
         Cmd::DemoApp {
             port,
             version,

@@ -54,10 +54,35 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 /// One deployment's progress in a few words: `progressing, step 2/4, canary 25%`.
 pub fn progress(d: &Value) -> String {
     let mut p = s(&d["phase"]).to_string();
-    if let (Some(step), Some(steps)) = (d["step"].as_u64(), d["steps"].as_u64()) {
-        let _ = write!(p, ", step {step}/{steps}");
+    let weight = d["canary_weight"].as_u64().unwrap_or(0);
+    if let (Some(batch), Some(batches)) = (d["batch"].as_u64(), d["batches"].as_u64()) {
+        // Rolling: batch 2/3, 2/3 replicas replaced, 67% of traffic.
+        let starting = if d["batch_ready"].as_bool() == Some(false) && !is_final(d) {
+            " starting"
+        } else {
+            ""
+        };
+        let _ = write!(
+            p,
+            ", batch {batch}/{batches}{starting}, {}/{} replicas replaced, {weight}% of traffic",
+            d["replaced"].as_u64().unwrap_or(0),
+            d["plan"]["replicas"].as_u64().unwrap_or(0)
+        );
+    } else if d["plan"]["blue_green"].is_object() && d["previous_version"].is_string() {
+        match d["preview"].as_str() {
+            Some(state) => {
+                let _ = write!(p, ", preview {state}, live traffic {weight}%");
+            }
+            None => {
+                let _ = write!(p, ", live traffic {weight}%");
+            }
+        }
+    } else {
+        if let (Some(step), Some(steps)) = (d["step"].as_u64(), d["steps"].as_u64()) {
+            let _ = write!(p, ", step {step}/{steps}");
+        }
+        let _ = write!(p, ", canary {weight}%");
     }
-    let _ = write!(p, ", canary {}%", d["canary_weight"].as_u64().unwrap_or(0));
     // The current step's routing beyond the weight.
     let step = d["step"]
         .as_u64()
@@ -80,6 +105,13 @@ pub fn progress(d: &Value) -> String {
         p.push_str(", BREAK GLASS");
     }
     p
+}
+
+fn is_final(d: &Value) -> bool {
+    matches!(
+        s(&d["phase"]),
+        "succeeded" | "rolled_back" | "rejected" | "expired" | "cancelled" | "failed"
+    )
 }
 
 /// The gate of a deployment: break glass, approvals, pre-check results.
@@ -190,7 +222,10 @@ pub fn status(targets: &[Value]) -> String {
             };
             vec![
                 format!("{}/{}", s(&t["service"]), s(&t["environment"])),
-                s(&t["listen"]).to_string(),
+                match t["preview"].as_str() {
+                    Some(preview) => format!("{} (preview {preview})", s(&t["listen"])),
+                    None => s(&t["listen"]).to_string(),
+                },
                 t["stable_version"].as_str().unwrap_or("(none)").to_string(),
                 dep,
                 if versions.is_empty() {
@@ -304,6 +339,27 @@ pub fn deployment(d: &Value) -> String {
                 .collect();
             let _ = writeln!(out, "plan:       {}", plan.join(" → "));
         }
+    }
+    if let Some(bg) = d["plan"]["blue_green"].as_object() {
+        let promote = match bg.get("auto_promotion").and_then(Value::as_str) {
+            Some(after) => format!("promotes by itself {after} after the preview is ready"),
+            None => "promote with `zion promote`".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "plan:       blue-green, {promote}; old version kept {}",
+            bg.get("scale_down_delay")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+        );
+    }
+    if let Some(r) = d["plan"]["rolling"].as_object() {
+        let _ = writeln!(
+            out,
+            "plan:       rolling, {} replica(s) per batch, {} batches",
+            r.get("batch").and_then(Value::as_u64).unwrap_or(0),
+            d["batches"].as_u64().unwrap_or(0)
+        );
     }
     let _ = writeln!(out, "\nevents:");
     for e in d["events"].as_array().into_iter().flatten() {

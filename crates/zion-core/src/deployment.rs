@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::governance::Gate;
-use crate::spec::{Check, HealthSpec, MatchRule, ServiceSpec, Strategy};
+use crate::spec::{Batch, Check, HealthSpec, MatchRule, ServiceSpec, Strategy};
 
 /// Where a deployment is in its life (DESIGN.md's phases, exactly).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -173,6 +173,57 @@ pub struct Plan {
     /// Keep each client on the version it first got (`canary.sticky`).
     #[serde(default)]
     pub sticky: bool,
+    /// Blue-green: full replicas beside the old version, one switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenPlan>,
+    /// Rolling: replicas replaced batch by batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolling: Option<RollingPlan>,
+}
+
+/// A blue-green deployment's policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlueGreenPlan {
+    /// Promote by itself this long after the new version is ready (and its
+    /// analysis passed); None waits for `zion promote`.
+    #[serde(with = "crate::duration::serde_opt_duration")]
+    pub auto_promotion: Option<Duration>,
+    /// How long the old version keeps running after the switch, so a
+    /// rollback is only a switch back.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub scale_down_delay: Duration,
+}
+
+/// A rolling deployment's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollingPlan {
+    /// Replicas replaced per batch (at least 1).
+    pub batch: u32,
+}
+
+impl RollingPlan {
+    /// `batch` as a replica count of `replicas`: a percentage rounds up, so
+    /// 33% of 3 replicas is 1 and never 0; a count is capped at `replicas`.
+    pub fn new(batch: Batch, replicas: u32) -> RollingPlan {
+        let replicas = replicas.max(1);
+        let batch = match batch {
+            Batch::Count(n) => n.clamp(1, replicas),
+            Batch::Percent(p) => (u32::from(p) * replicas).div_ceil(100).clamp(1, replicas),
+        };
+        RollingPlan { batch }
+    }
+
+    /// The number of batches for `replicas` replicas.
+    pub fn batches(&self, replicas: u32) -> u32 {
+        replicas.max(1).div_ceil(self.batch.max(1))
+    }
+
+    /// Replicas of the new version once batch `i` (0-based) is replaced.
+    pub fn replaced(&self, i: u32, replicas: u32) -> u32 {
+        (i.saturating_add(1))
+            .saturating_mul(self.batch.max(1))
+            .min(replicas.max(1))
+    }
 }
 
 impl Plan {
@@ -195,6 +246,38 @@ impl Plan {
         }
     }
 
+    /// The blue-green plan of `service`.
+    pub fn blue_green(service: &ServiceSpec) -> Plan {
+        let bg = &service.blue_green;
+        Plan {
+            blue_green: Some(BlueGreenPlan {
+                auto_promotion: bg.auto_promotion,
+                scale_down_delay: bg.scale_down_delay,
+            }),
+            ..Plan::direct(service)
+        }
+    }
+
+    /// The rolling plan of `service`.
+    pub fn rolling(service: &ServiceSpec) -> Plan {
+        Plan {
+            rolling: Some(RollingPlan::new(
+                service.rolling.batch,
+                service.workload.process.replicas,
+            )),
+            ..Plan::direct(service)
+        }
+    }
+
+    /// The plan of `strategy` for `service`.
+    pub fn for_strategy(strategy: Strategy, service: &ServiceSpec) -> Plan {
+        match strategy {
+            Strategy::Canary => Plan::canary(service),
+            Strategy::BlueGreen => Plan::blue_green(service),
+            Strategy::Rolling => Plan::rolling(service),
+        }
+    }
+
     /// A plan with no steps: start, wait for health, switch all traffic.
     pub fn direct(service: &ServiceSpec) -> Plan {
         let health: &HealthSpec = &service.health;
@@ -207,6 +290,8 @@ impl Plan {
             min_requests: service.analysis.min_requests,
             checks: service.analysis.checks.clone(),
             sticky: false,
+            blue_green: None,
+            rolling: None,
         }
     }
 }
@@ -262,6 +347,9 @@ pub struct Progress {
     pub step_passes: u32,
     /// Whether the latest conclusive round of this step failed.
     pub step_last_failed: bool,
+    /// Rolling: when the current batch's replicas were all ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_ready_at: Option<Timestamp>,
 }
 
 /// One recorded change of a deployment and its cause.
@@ -295,4 +383,6 @@ pub enum Action {
         #[serde(default)]
         rules: TrafficRules,
     },
+    /// Route the target's preview listener to `version` only (none: 503).
+    SetPreview { version: Option<String> },
 }

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{AnalysisRound, CheckResult, Verdict, combine, evaluate_check};
-use crate::deployment::{Action, Deployment, Event, Phase, TrafficRules};
+use crate::deployment::{Action, Deployment, Event, Phase, RollingPlan, TrafficRules};
 use crate::governance::GateObservation;
 use crate::metrics::{Metric, WindowMetrics};
 
@@ -123,6 +123,56 @@ pub enum CommandError {
         "deployment {id} has no steps to promote through; it switches all traffic once healthy"
     )]
     NoSteps { id: i64 },
+    #[error("deployment {id}: batch {batch} is not healthy yet; wait for it or abort")]
+    BatchNotReady { id: i64, batch: String },
+    #[error(
+        "deployment {id}: the preview of {version} is unhealthy ({detail}); fix it or `zion abort {id}`"
+    )]
+    PreviewUnhealthy {
+        id: i64,
+        version: String,
+        detail: String,
+    },
+}
+
+/// Refuses to promote a blue-green deployment whose preview is unhealthy
+/// now: a replica not ready, or the latest analysis round failed.
+pub fn check_promotable(
+    d: &Deployment,
+    canary: Option<&VersionObservation>,
+) -> Result<(), CommandError> {
+    if d.plan.blue_green.is_none() || d.progress.ready_at.is_none() {
+        return Ok(());
+    }
+    let unhealthy = |detail: String| CommandError::PreviewUnhealthy {
+        id: d.id,
+        version: d.version.clone(),
+        detail,
+    };
+    let Some(c) = canary else {
+        return Err(unhealthy("no replica runs".to_string()));
+    };
+    let want = d.plan.replicas.max(1);
+    if c.ready < want || c.consecutive_probe_failures > 0 {
+        let mut detail = format!("{}/{want} replicas ready", c.ready);
+        if c.consecutive_probe_failures > 0 {
+            detail.push_str(&format!(
+                ", {} failed health checks in a row",
+                c.consecutive_probe_failures
+            ));
+        }
+        if let Some(e) = &c.last_error {
+            detail.push_str(&format!("; last error: {e}"));
+        }
+        return Err(unhealthy(detail));
+    }
+    if d.progress.step_last_failed {
+        return Err(unhealthy(format!(
+            "its latest analysis round failed ({} consecutive)",
+            d.progress.consecutive_failures
+        )));
+    }
+    Ok(())
 }
 
 /// Builds the outcome of one step, recording an event for every change.
@@ -293,7 +343,17 @@ fn await_ready(tx: &mut Tx<'_>, obs: &Observations) {
     }
     let d = tx.d.clone();
     let canary = obs.canary.clone().unwrap_or_default();
-    if canary.ever_ready && canary.ready >= d.plan.replicas.max(1) {
+    if let (Some(rolling), Some(_)) = (d.plan.rolling, &d.previous_version) {
+        let first = rolling.replaced(0, d.plan.replicas);
+        if canary.ever_ready && canary.ready >= first {
+            tx.d.progress.ready_at = Some(tx.now);
+            tx.d.progress.last_round_at = Some(tx.now);
+            tx.d.step = Some(0);
+            tx.d.progress.step_started_at = d.started_at.or(Some(d.created_at));
+            batch_ready(tx, rolling);
+            return;
+        }
+    } else if canary.ever_ready && canary.ready >= d.plan.replicas.max(1) {
         tx.d.progress.ready_at = Some(tx.now);
         tx.d.progress.last_round_at = Some(tx.now);
         let ready = format!(
@@ -301,6 +361,19 @@ fn await_ready(tx: &mut Tx<'_>, obs: &Observations) {
             d.version, canary.ready, d.plan.replicas
         );
         match (&d.previous_version, d.plan.steps.is_empty()) {
+            (Some(_), _) if d.plan.blue_green.is_some() => {
+                tx.d.step = Some(0);
+                let next = match d.plan.blue_green.as_ref().and_then(|b| b.auto_promotion) {
+                    Some(after) => format!(
+                        "promotes by itself in {} once analysis passes",
+                        crate::duration::format_duration(after)
+                    ),
+                    None => format!("promote with `zion promote {}`", d.id),
+                };
+                let why = format!("{ready}; preview ready: it takes preview traffic only; {next}");
+                let phase = tx.d.phase;
+                tx.event(phase, CONTROLLER, why);
+            }
             (None, _) => {
                 let why = format!("{ready}; first version of the target: all traffic to it");
                 tx.succeed(CONTROLLER, why);
@@ -360,6 +433,12 @@ fn judge(tx: &mut Tx<'_>, obs: &Observations) {
             tx.d.version, canary.consecutive_probe_failures
         );
         tx.roll_back(CONTROLLER, why);
+        return;
+    }
+    if let Some(rolling) = tx.d.plan.rolling
+        && tx.d.progress.batch_ready_at.is_none()
+        && starting_batch(tx, &canary, rolling)
+    {
         return;
     }
     let due =
@@ -480,6 +559,26 @@ fn analysis_round(
 /// Moves to the next step once the pause has elapsed and the step's
 /// analysis has passed.
 fn advance_if_due(tx: &mut Tx<'_>) {
+    if tx.d.plan.blue_green.is_some() {
+        auto_promote_if_due(tx);
+        return;
+    }
+    if let Some(rolling) = tx.d.plan.rolling {
+        if tx.d.progress.batch_ready_at.is_some() && step_judged(tx) {
+            let why = format!(
+                "batch {} healthy and passed {} analysis round{}",
+                batch_text(&tx.d, rolling),
+                tx.d.progress.step_passes,
+                if tx.d.progress.step_passes == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            );
+            next_batch(tx, rolling, CONTROLLER, &why);
+        }
+        return;
+    }
     let Some(i) = tx.d.step else { return };
     let step = &tx.d.plan.steps[i as usize];
     let Some(pause) = step.pause else { return };
@@ -487,12 +586,10 @@ fn advance_if_due(tx: &mut Tx<'_>) {
     if elapsed(started, tx.now) < pause {
         return;
     }
-    let p = &tx.d.progress;
-    let judged = tx.d.plan.checks.is_empty() || (p.step_passes > 0 && !p.step_last_failed);
-    if !judged {
+    if !step_judged(tx) {
         return;
     }
-    let passes = p.step_passes;
+    let passes = tx.d.progress.step_passes;
     if (i as usize) + 1 == tx.d.plan.steps.len() {
         let why = format!(
             "all {} steps passed ({passes} passing round{} in the last); {} is stable",
@@ -509,6 +606,154 @@ fn advance_if_due(tx: &mut Tx<'_>) {
     );
     tx.enter_step(i + 1, CONTROLLER, &why);
     finish_if_final(tx, CONTROLLER);
+}
+
+/// Whether the current step (or batch, or preview) has been judged good:
+/// no checks, or its latest conclusive round passed.
+fn step_judged(tx: &Tx<'_>) -> bool {
+    let p = &tx.d.progress;
+    tx.d.plan.checks.is_empty() || (p.step_passes > 0 && !p.step_last_failed)
+}
+
+/// Blue-green: promotes by itself once `auto_promotion` has elapsed since
+/// the preview was ready and its analysis passed.
+fn auto_promote_if_due(tx: &mut Tx<'_>) {
+    let Some(after) = tx.d.plan.blue_green.as_ref().and_then(|b| b.auto_promotion) else {
+        return;
+    };
+    let Some(ready) = tx.d.progress.ready_at else {
+        return;
+    };
+    if elapsed(ready, tx.now) < after || !step_judged(tx) {
+        return;
+    }
+    let passes = tx.d.progress.step_passes;
+    let why = format!(
+        "promoted automatically {} after the preview was ready ({passes} passing analysis round{}): {}",
+        crate::duration::format_duration(after),
+        if passes == 1 { "" } else { "s" },
+        switch_text(&tx.d)
+    );
+    tx.succeed(CONTROLLER, why);
+}
+
+/// What a blue-green switch did, for events.
+fn switch_text(d: &Deployment) -> String {
+    let delay = d
+        .plan
+        .blue_green
+        .as_ref()
+        .map(|b| crate::duration::format_duration(b.scale_down_delay))
+        .unwrap_or_default();
+    match &d.previous_version {
+        Some(prev) => format!(
+            "all traffic switched from {prev} to {}; {prev} keeps running for {delay} so a rollback is only a switch back",
+            d.version
+        ),
+        None => format!("all traffic switched to {}", d.version),
+    }
+}
+
+/// `2/3` for batch index 1 of 3.
+fn batch_text(d: &Deployment, rolling: RollingPlan) -> String {
+    format!(
+        "{}/{}",
+        d.step.unwrap_or(0) + 1,
+        rolling.batches(d.plan.replicas)
+    )
+}
+
+/// The share of traffic `new` of `total` replicas get.
+fn replica_weight(new: u32, total: u32) -> u8 {
+    let total = total.max(1);
+    let w = (u64::from(new.min(total)) * 100 + u64::from(total) / 2) / u64::from(total);
+    u8::try_from(w).unwrap_or(100)
+}
+
+/// Rolling: the current batch's replicas are all ready; traffic follows
+/// them, and the old version gives up as many replicas. The last batch
+/// completes the rollout.
+fn batch_ready(tx: &mut Tx<'_>, rolling: RollingPlan) {
+    let n = tx.d.plan.replicas.max(1);
+    let i = tx.d.step.unwrap_or(0);
+    let total = rolling.batches(n);
+    let new = rolling.replaced(i, n);
+    let p = &mut tx.d.progress;
+    p.batch_ready_at = Some(tx.now);
+    p.last_round_at = Some(tx.now);
+    p.step_passes = 0;
+    p.step_last_failed = false;
+    tx.d.canary_weight = replica_weight(new, n);
+    let version = tx.d.version.clone();
+    if i + 1 >= total {
+        let why = format!(
+            "batch {total}/{total} healthy: all {n} replicas run {version}; {version} is stable"
+        );
+        tx.succeed(CONTROLLER, why);
+        return;
+    }
+    let prev = tx.d.previous_version.clone().unwrap_or_default();
+    let why = format!(
+        "batch {}/{total} healthy: {new}/{n} replicas run {version}, {} run {prev}; {}% of traffic to {version}",
+        i + 1,
+        n - new,
+        tx.d.canary_weight
+    );
+    let phase = tx.d.phase;
+    tx.event(phase, CONTROLLER, why);
+}
+
+/// Rolling: starts replacing the next batch.
+fn next_batch(tx: &mut Tx<'_>, rolling: RollingPlan, actor: &str, why: &str) {
+    let n = tx.d.plan.replicas.max(1);
+    let i = tx.d.step.unwrap_or(0) + 1;
+    let total = rolling.batches(n);
+    tx.d.step = Some(i);
+    let p = &mut tx.d.progress;
+    p.batch_ready_at = None;
+    p.step_started_at = Some(tx.now);
+    p.step_passes = 0;
+    p.step_last_failed = false;
+    let reason = format!(
+        "{why}: starting batch {}/{total} ({} of {n} replicas of {})",
+        i + 1,
+        rolling.replaced(i, n),
+        tx.d.version
+    );
+    let phase = tx.d.phase;
+    tx.event(phase, actor, reason);
+}
+
+/// Rolling, while a batch after the first starts: ready → traffic follows;
+/// too slow → every replaced replica goes back. Returns true when it
+/// decided.
+fn starting_batch(tx: &mut Tx<'_>, canary: &VersionObservation, rolling: RollingPlan) -> bool {
+    let n = tx.d.plan.replicas.max(1);
+    let i = tx.d.step.unwrap_or(0);
+    let want = rolling.replaced(i, n);
+    if canary.ever_ready && canary.ready >= want {
+        if tx.d.phase == Phase::Progressing {
+            batch_ready(tx, rolling);
+            return true;
+        }
+        return false;
+    }
+    let started = tx.d.progress.step_started_at.unwrap_or(tx.now);
+    if elapsed(started, tx.now) >= tx.d.plan.start_timeout {
+        let detail = match &canary.last_error {
+            Some(e) => format!("; last error: {e}"),
+            None => String::new(),
+        };
+        let why = format!(
+            "batch {} did not become healthy within {} ({}/{want} replicas ready){detail}: rolling back every replaced replica",
+            batch_text(&tx.d, rolling),
+            crate::duration::format_duration(tx.d.plan.start_timeout),
+            canary.ready,
+        );
+        tx.roll_back(CONTROLLER, why);
+        return true;
+    }
+    false
 }
 
 /// Applies a manual command by `actor` (a principal's name).
@@ -594,6 +839,23 @@ pub fn command(
                 tx.d.phase = Phase::Progressing;
             }
             let total = before.plan.steps.len();
+            if before.plan.blue_green.is_some() {
+                let why = format!("promoted by {actor}: {}", switch_text(before));
+                tx.succeed(actor, why);
+                return Ok(tx.finish());
+            }
+            if let Some(rolling) = before.plan.rolling
+                && cmd == Command::Promote
+            {
+                if before.progress.batch_ready_at.is_none() {
+                    return Err(CommandError::BatchNotReady {
+                        id,
+                        batch: batch_text(before, rolling),
+                    });
+                }
+                next_batch(&mut tx, rolling, actor, &format!("promoted by {actor}"));
+                return Ok(tx.finish());
+            }
             if cmd == Command::PromoteFull {
                 let skipped = match before.step {
                     Some(i) if (i as usize) + 1 < total => {
@@ -634,25 +896,35 @@ fn resume_clock(tx: &mut Tx<'_>) {
 
 /// What a target should look like: which versions run and how traffic is
 /// split, as idempotent actions. `stable` is the target's stable version,
-/// `active` its non-terminal deployment if any, `running` the versions of
-/// the target that run now (so the rest can be stopped).
+/// `active` its non-terminal deployment if any, `retained` a version kept
+/// running without traffic (a blue-green switch's old version, see
+/// [`retained_version`]), `running` the versions of the target that run now
+/// (so the rest can be stopped).
 pub fn desired_target(
     stable: Option<&str>,
     stable_replicas: u32,
     active: Option<&Deployment>,
+    retained: Option<&str>,
     running: &[String],
 ) -> Vec<Action> {
     let mut run: Vec<(String, u32)> = Vec::new();
+    // The preview listener serves the stable version when nothing is being
+    // rolled out, only the new version once it is ready, and nothing before.
+    let mut preview = stable.map(str::to_string);
     let traffic = match active {
         Some(d) if matches!(d.phase, Phase::Progressing | Phase::Paused) => {
             let base = d.previous_version.clone();
-            if let Some(b) = &base {
-                run.push((b.clone(), stable_replicas));
+            let (base_n, new_n) = replica_counts(d, stable_replicas);
+            if let Some(b) = &base
+                && base_n > 0
+            {
+                run.push((b.clone(), base_n));
             }
             if base.as_deref() != Some(d.version.as_str()) {
-                run.push((d.version.clone(), d.plan.replicas));
+                run.push((d.version.clone(), new_n));
             }
             let ready = d.progress.ready_at.is_some();
+            preview = ready.then(|| d.version.clone());
             let weight = if ready { d.canary_weight } else { 0 };
             // Rules only apply once the canary is healthy: before, it gets
             // no request of any kind.
@@ -677,6 +949,7 @@ pub fn desired_target(
             if let Some(b) = &d.previous_version {
                 run.push((b.clone(), stable_replicas));
             }
+            preview = d.previous_version.clone();
             Action::SetTraffic {
                 stable: d.previous_version.clone(),
                 canary: None,
@@ -697,6 +970,11 @@ pub fn desired_target(
             }
         }
     };
+    if let Some(r) = retained
+        && !run.iter().any(|(v, _)| v == r)
+    {
+        run.push((r.to_string(), stable_replicas));
+    }
     let mut actions: Vec<Action> = run
         .iter()
         .map(|(v, n)| Action::StartVersion {
@@ -706,12 +984,49 @@ pub fn desired_target(
         .collect();
     // Traffic moves before anything stops, so no request meets a dead pool.
     actions.push(traffic);
+    actions.push(Action::SetPreview { version: preview });
     for v in running {
         if !run.iter().any(|(r, _)| r == v) {
             actions.push(Action::StopVersion { version: v.clone() });
         }
     }
     actions
+}
+
+/// Replicas of the old and the new version a progressing deployment wants.
+/// Rolling: the new version runs the batches started so far; the old one
+/// gives up a batch's replicas only once that batch is ready, so capacity
+/// never dips.
+fn replica_counts(d: &Deployment, stable_replicas: u32) -> (u32, u32) {
+    match (d.plan.rolling, &d.previous_version) {
+        (Some(r), Some(_)) => {
+            let n = d.plan.replicas.max(1);
+            let i = d.step.unwrap_or(0);
+            let replaced = if d.progress.batch_ready_at.is_some() {
+                r.replaced(i, n)
+            } else if i == 0 {
+                0
+            } else {
+                r.replaced(i - 1, n)
+            };
+            (n - replaced, r.replaced(i, n))
+        }
+        _ => (stable_replicas, d.plan.replicas),
+    }
+}
+
+/// The old version a succeeded blue-green deployment keeps running until
+/// its `scale_down_delay` has passed; `last` is the target's latest
+/// finished deployment.
+pub fn retained_version(last: &Deployment, now: Timestamp) -> Option<&str> {
+    let bg = last.plan.blue_green.as_ref()?;
+    if last.phase != Phase::Succeeded {
+        return None;
+    }
+    let finished = last.finished_at?;
+    (elapsed(finished, now) < bg.scale_down_delay)
+        .then_some(last.previous_version.as_deref())
+        .flatten()
 }
 
 fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
@@ -725,3 +1040,7 @@ fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
 #[cfg(test)]
 #[path = "rollout_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "strategy_tests.rs"]
+mod strategy_tests;

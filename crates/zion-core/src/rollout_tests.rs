@@ -7,11 +7,11 @@ use super::*;
 use crate::deployment::{DeploymentType, Plan, PlanStep, Progress};
 use crate::spec::{AnalysisSpec, Strategy as RolloutStrategy};
 
-fn t(secs: i64) -> Timestamp {
+pub(super) fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + secs).unwrap()
 }
 
-fn plan(steps: &[(u8, Option<u64>)]) -> Plan {
+pub(super) fn plan(steps: &[(u8, Option<u64>)]) -> Plan {
     Plan {
         steps: steps
             .iter()
@@ -24,10 +24,12 @@ fn plan(steps: &[(u8, Option<u64>)]) -> Plan {
         min_requests: 20,
         checks: AnalysisSpec::default_checks(),
         sticky: false,
+        blue_green: None,
+        rolling: None,
     }
 }
 
-fn deployment(previous: Option<&str>, plan: Plan) -> Deployment {
+pub(super) fn deployment(previous: Option<&str>, plan: Plan) -> Deployment {
     Deployment {
         id: 7,
         service: "web".into(),
@@ -51,7 +53,7 @@ fn deployment(previous: Option<&str>, plan: Plan) -> Deployment {
     }
 }
 
-fn metrics(requests: u64, errors: u64, p95: f64) -> WindowMetrics {
+pub(super) fn metrics(requests: u64, errors: u64, p95: f64) -> WindowMetrics {
     WindowMetrics {
         window_secs: 5.0,
         requests,
@@ -65,7 +67,7 @@ fn metrics(requests: u64, errors: u64, p95: f64) -> WindowMetrics {
     }
 }
 
-fn healthy(m: WindowMetrics) -> VersionObservation {
+pub(super) fn healthy(m: WindowMetrics) -> VersionObservation {
     VersionObservation {
         desired: 2,
         ready: 2,
@@ -77,7 +79,7 @@ fn healthy(m: WindowMetrics) -> VersionObservation {
     }
 }
 
-fn good() -> Observations {
+pub(super) fn good() -> Observations {
     Observations {
         canary: Some(healthy(metrics(100, 0, 10.0))),
         stable: Some(healthy(metrics(1900, 0, 10.0))),
@@ -85,7 +87,7 @@ fn good() -> Observations {
     }
 }
 
-fn bad() -> Observations {
+pub(super) fn bad() -> Observations {
     Observations {
         canary: Some(healthy(metrics(100, 50, 10.0))),
         stable: Some(healthy(metrics(1900, 0, 10.0))),
@@ -94,7 +96,7 @@ fn bad() -> Observations {
 }
 
 /// Applies `step` and checks the outcome's bookkeeping on the way.
-fn run(d: &Deployment, obs: &Observations, now: Timestamp) -> Deployment {
+pub(super) fn run(d: &Deployment, obs: &Observations, now: Timestamp) -> Deployment {
     let out = step(d, obs, now);
     check_outcome(d, &out);
     out.deployment
@@ -195,7 +197,7 @@ fn version_that_never_becomes_healthy_fails_without_moving_traffic() {
             && reason.contains("connection refused"),
         "{reason}"
     );
-    let actions = desired_target(Some("1.0"), 2, None, &["1.0".into(), "2.0".into()]);
+    let actions = desired_target(Some("1.0"), 2, None, None, &["1.0".into(), "2.0".into()]);
     assert!(actions.contains(&Action::StopVersion {
         version: "2.0".into()
     }));
@@ -211,7 +213,13 @@ fn high_error_rate_rolls_back_at_once_and_ends_at_weight_zero() {
     assert_eq!(d.phase, Phase::RollingBack);
     assert_eq!(d.canary_weight, 0);
     assert!(d.reason.as_ref().unwrap().contains("immediate rollback"));
-    let actions = desired_target(Some("1.0"), 2, Some(&d), &["1.0".into(), "2.0".into()]);
+    let actions = desired_target(
+        Some("1.0"),
+        2,
+        Some(&d),
+        None,
+        &["1.0".into(), "2.0".into()],
+    );
     assert_eq!(
         actions,
         vec![
@@ -224,6 +232,9 @@ fn high_error_rate_rolls_back_at_once_and_ends_at_weight_zero() {
                 canary: None,
                 canary_weight: 0,
                 rules: Default::default()
+            },
+            Action::SetPreview {
+                version: Some("1.0".into())
             },
             Action::StopVersion {
                 version: "2.0".into()
@@ -437,7 +448,7 @@ fn desired_target_routes_by_phase() {
     let mut d = deployment(Some("1.0"), plan(&[(5, Some(30)), (100, None)]));
     // Pending: untouched target.
     assert_eq!(
-        desired_target(Some("1.0"), 2, Some(&d), &["1.0".into()]),
+        desired_target(Some("1.0"), 2, Some(&d), None, &["1.0".into()]),
         vec![
             Action::StartVersion {
                 version: "1.0".into(),
@@ -449,11 +460,14 @@ fn desired_target_routes_by_phase() {
                 canary_weight: 0,
                 rules: Default::default()
             },
+            Action::SetPreview {
+                version: Some("1.0".into())
+            },
         ]
     );
     d = run(&d, &good(), t(0));
     // Starting: the new version runs but gets no traffic yet.
-    let starting = desired_target(Some("1.0"), 2, Some(&d), &[]);
+    let starting = desired_target(Some("1.0"), 2, Some(&d), None, &[]);
     assert!(starting.contains(&Action::StartVersion {
         version: "2.0".into(),
         replicas: 2
@@ -465,7 +479,7 @@ fn desired_target_routes_by_phase() {
         rules: Default::default()
     }));
     d = run(&d, &good(), t(1));
-    let split = desired_target(Some("1.0"), 2, Some(&d), &["0.9".into()]);
+    let split = desired_target(Some("1.0"), 2, Some(&d), None, &["0.9".into()]);
     assert!(split.contains(&Action::SetTraffic {
         stable: Some("1.0".into()),
         canary: Some("2.0".into()),
@@ -494,7 +508,7 @@ fn header_rules_mirroring_and_stickiness_follow_the_current_step_once_ready() {
     p.sticky = true;
     let mut d = deployment(Some("1.0"), p);
     let rules = |d: &Deployment| -> TrafficRules {
-        desired_target(Some("1.0"), 2, Some(d), &[])
+        desired_target(Some("1.0"), 2, Some(d), None, &[])
             .into_iter()
             .find_map(|a| match a {
                 Action::SetTraffic { rules, .. } => Some(rules),
@@ -541,7 +555,7 @@ fn stickiness_ends_when_the_canary_takes_all_traffic() {
     p.sticky = true;
     let mut d = deployment(Some("1.0"), p);
     let sticky = |d: &Deployment| {
-        desired_target(Some("1.0"), 2, Some(d), &[])
+        desired_target(Some("1.0"), 2, Some(d), None, &[])
             .into_iter()
             .any(|a| matches!(a, Action::SetTraffic { rules, .. } if rules.sticky))
     };
@@ -661,7 +675,7 @@ proptest! {
             }
             d = out.deployment;
             if d.phase == Phase::RolledBack || d.phase == Phase::RollingBack {
-                let actions = desired_target(Some("1.0"), 2, (!d.phase.is_terminal()).then_some(&d), &["1.0".into(), "2.0".into()]);
+                let actions = desired_target(Some("1.0"), 2, (!d.phase.is_terminal()).then_some(&d), None, &["1.0".into(), "2.0".into()]);
                 let stable_serves = actions.contains(&Action::SetTraffic { stable: d.previous_version.clone(), canary: None, canary_weight: 0 , rules: Default::default() })
                     || (d.phase.is_terminal() && actions.contains(&Action::SetTraffic { stable: Some("1.0".into()), canary: None, canary_weight: 0 , rules: Default::default() }));
                 prop_assert!(stable_serves, "{actions:?}");

@@ -270,6 +270,7 @@ async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, Ap
     require(&p, Permission::Read, "read services")?;
     let spec = app.spec();
     let addrs = app.target_addrs().await;
+    let previews = app.preview_addrs().await;
     let active = app.store.active_deployments()?;
     let mut out = Vec::new();
     for svc in &spec.services {
@@ -307,6 +308,7 @@ async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, Ap
                 "service": svc.name,
                 "environment": env,
                 "listen": addrs.get(&id).copied().unwrap_or(t.listen).to_string(),
+                "preview": previews.get(&id).map(|a| a.to_string()),
                 "strategy": svc.strategy.name(),
                 "stable_version": stable,
                 "deployment": current.map(view::deployment),

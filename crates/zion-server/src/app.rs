@@ -32,7 +32,13 @@ const DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
 /// A target's running pieces.
 pub struct TargetRuntime {
     pub listen: SocketAddr,
+    /// The preview address as the spec asks for it.
+    pub preview_addr: Option<SocketAddr>,
     pub proxy: TargetProxy,
+    /// The `preview` listener: only the version being rolled out, once
+    /// ready (the stable one when nothing is). Its requests count in the
+    /// same metrics, so analysis judges preview traffic.
+    pub preview: Option<TargetProxy>,
     pub metrics: Arc<TrafficMetrics>,
 }
 
@@ -110,41 +116,57 @@ impl App {
     pub async fn apply_spec(&self, spec: Spec, yaml: &str, by: &str) -> Result<(), StartError> {
         let sha = hex::encode(Sha256::digest(yaml.as_bytes()));
         let mut targets = self.targets.lock().await;
-        let mut wanted: BTreeMap<TargetId, SocketAddr> = BTreeMap::new();
+        let mut wanted: BTreeMap<TargetId, (SocketAddr, Option<SocketAddr>)> = BTreeMap::new();
         for s in &spec.services {
             for (env, t) in &s.targets {
-                wanted.insert((s.name.clone(), env.clone()), t.listen);
+                wanted.insert((s.name.clone(), env.clone()), (t.listen, t.preview));
             }
         }
         let gone: Vec<TargetId> = targets
             .iter()
-            .filter(|(id, rt)| wanted.get(*id) != Some(&rt.listen))
+            .filter(|(id, rt)| wanted.get(*id) != Some(&(rt.listen, rt.preview_addr)))
             .map(|(id, _)| id.clone())
             .collect();
         for id in gone {
             if let Some(rt) = targets.remove(&id) {
                 rt.proxy.shutdown().await;
+                if let Some(p) = rt.preview {
+                    p.shutdown().await;
+                }
             }
         }
-        for (id, addr) in wanted {
+        for (id, (addr, preview_addr)) in wanted {
             if targets.contains_key(&id) {
                 continue;
             }
+            let bind_err = |addr: SocketAddr, e: zion_proxy::ProxyError| StartError::Proxy {
+                service: id.0.clone(),
+                environment: id.1.clone(),
+                addr,
+                message: e.to_string(),
+            };
             let metrics = Arc::new(TrafficMetrics::new());
             let proxy = TargetProxy::bind(addr, metrics.clone())
                 .await
-                .map_err(|e| StartError::Proxy {
-                    service: id.0.clone(),
-                    environment: id.1.clone(),
-                    addr,
-                    message: e.to_string(),
-                })?;
-            tracing::info!(service = %id.0, environment = %id.1, %addr, "target listening");
+                .map_err(|e| bind_err(addr, e))?;
+            let preview = match preview_addr {
+                Some(p) => match TargetProxy::bind(p, metrics.clone()).await {
+                    Ok(proxy) => Some(proxy),
+                    Err(e) => {
+                        proxy.shutdown().await;
+                        return Err(bind_err(p, e));
+                    }
+                },
+                None => None,
+            };
+            tracing::info!(service = %id.0, environment = %id.1, %addr, preview = ?preview.as_ref().map(|p| p.local_addr()), "target listening");
             targets.insert(
                 id,
                 TargetRuntime {
                     listen: addr,
+                    preview_addr,
                     proxy,
+                    preview,
                     metrics,
                 },
             );
@@ -162,6 +184,15 @@ impl App {
         targets
             .iter()
             .map(|(id, rt)| (id.clone(), rt.proxy.local_addr()))
+            .collect()
+    }
+
+    /// The preview address of every target that has one.
+    pub async fn preview_addrs(&self) -> BTreeMap<TargetId, SocketAddr> {
+        let targets = self.targets.lock().await;
+        targets
+            .iter()
+            .filter_map(|(id, rt)| Some((id.clone(), rt.preview.as_ref()?.local_addr())))
             .collect()
     }
 
@@ -206,12 +237,6 @@ impl App {
         let (spec, svc) = self.lookup(&req.service, &req.environment)?;
         check_version(&req.version)?;
         let strategy = req.strategy.unwrap_or(svc.strategy);
-        if strategy != Strategy::Canary {
-            return Err(ApiError::bad_request(format!(
-                "strategy {} is not available yet; deploy with --strategy canary",
-                strategy.name()
-            )));
-        }
         let kind = req.kind.unwrap_or(DeploymentType::Feature);
         let admitted = self.admit_request(&spec, &svc, &req, kind, by).await?;
         let _w = self.writes.lock().await;
@@ -225,7 +250,7 @@ impl App {
         let plan = if stable.is_none() || kind == DeploymentType::Rollback {
             Plan::direct(&svc)
         } else {
-            Plan::canary(&svc)
+            Plan::for_strategy(strategy, &svc)
         };
         let req = DeployRequest {
             strategy: Some(strategy),
@@ -332,7 +357,26 @@ impl App {
         let now = Timestamp::now();
         let strategy = req.strategy.unwrap_or(Strategy::Canary);
         let kind = req.kind.unwrap_or(DeploymentType::Feature);
-        let how = if plan.steps.is_empty() {
+        let how = if let Some(bg) = &plan.blue_green {
+            let promote = match bg.auto_promotion {
+                Some(after) => format!(
+                    "promoted by itself {} after the preview is ready",
+                    zion_core::duration::format_duration(after)
+                ),
+                None => "promoted with `zion promote`".to_string(),
+            };
+            format!(
+                "blue-green: {} replicas beside the old version, {promote}",
+                plan.replicas
+            )
+        } else if let Some(r) = &plan.rolling {
+            format!(
+                "rolling: {} batches of {} of {} replicas",
+                r.batches(plan.replicas),
+                r.batch,
+                plan.replicas
+            )
+        } else if plan.steps.is_empty() {
             "switch all traffic once healthy".to_string()
         } else {
             let weights: Vec<String> = plan
@@ -420,6 +464,12 @@ impl App {
     ) -> Result<Deployment, ApiError> {
         let _w = self.writes.lock().await;
         let d = self.load(id)?;
+        if matches!(cmd, Command::Promote | Command::PromoteFull) && !d.phase.is_terminal() {
+            let metrics = self.target_metrics(&d.service, &d.environment).await;
+            let canary = metrics.and_then(|m| self.observe(&d, &m, Timestamp::now()).canary);
+            rollout::check_promotable(&d, canary.as_ref())
+                .map_err(|e| ApiError::conflict(e.to_string()))?;
+        }
         let out = rollout::command(&d, cmd, &by.name, Timestamp::now())
             .map_err(|e| ApiError::conflict(e.to_string()))?;
         let d = self.persist(out)?;
@@ -564,32 +614,47 @@ impl App {
         env: &str,
         current: Option<Deployment>,
     ) -> Result<(), ApiError> {
-        let id: TargetId = (svc.name.clone(), env.to_string());
-        let metrics = {
-            let targets = self.targets.lock().await;
-            match targets.get(&id) {
-                Some(rt) => rt.metrics.clone(),
-                None => return Ok(()),
-            }
+        let Some(metrics) = self.target_metrics(&svc.name, env).await else {
+            return Ok(());
         };
         let mut active = None;
         if let Some(d) = current {
             let _w = self.writes.lock().await;
             // Re-read under the lock: a command may have changed it.
-            let d = self.load(d.id)?;
-            let now = Timestamp::now();
-            let mut obs = self.observe(&d, &metrics, now);
-            obs.gate = self.observe_gate(&d, now).await;
-            let out = rollout::step(&d, &obs, now);
-            for e in &out.events {
-                tracing::info!(id = d.id, service = %d.service, environment = %d.environment, from = %e.from_phase, to = %e.to_phase, weight = e.canary_weight, reason = %e.reason, "transition");
+            let mut d = self.load(d.id)?;
+            // A phase change may let the next one happen at once (a
+            // rollback to a version still running is ready the moment it
+            // starts): step again rather than wait for the next tick.
+            for _ in 0..3 {
+                let now = Timestamp::now();
+                let mut obs = self.observe(&d, &metrics, now);
+                obs.gate = self.observe_gate(&d, now).await;
+                let out = rollout::step(&d, &obs, now);
+                for e in &out.events {
+                    tracing::info!(id = d.id, service = %d.service, environment = %d.environment, from = %e.from_phase, to = %e.to_phase, weight = e.canary_weight, reason = %e.reason, "transition");
+                }
+                let before = d.phase;
+                d = self.persist(out)?;
+                if d.phase == before || d.phase.is_terminal() {
+                    break;
+                }
             }
-            let d = self.persist(out)?;
             if !d.phase.is_terminal() {
                 active = Some(d);
             }
         }
         let stable = self.store.stable_version(&svc.name, env)?;
+        let retained = match active {
+            Some(_) => None,
+            None => self
+                .store
+                .succeeded(&svc.name, env, 1)?
+                .into_iter()
+                .next()
+                .and_then(|last| {
+                    rollout::retained_version(&last, Timestamp::now()).map(str::to_string)
+                }),
+        };
         let running: Vec<String> = {
             let stopping = self.stopping.lock().expect("stopping lock");
             self.workloads
@@ -603,12 +668,20 @@ impl App {
             stable.as_deref(),
             svc.workload.process.replicas,
             active.as_ref(),
+            retained.as_deref(),
             &running,
         );
         for action in actions {
             self.act(svc, env, action).await;
         }
         Ok(())
+    }
+
+    async fn target_metrics(&self, service: &str, env: &str) -> Option<Arc<TrafficMetrics>> {
+        let targets = self.targets.lock().await;
+        targets
+            .get(&(service.to_string(), env.to_string()))
+            .map(|rt| rt.metrics.clone())
     }
 
     fn key(svc: &str, env: &str, version: &str) -> VersionKey {
@@ -674,6 +747,27 @@ impl App {
                 if self.stopping.lock().expect("stopping lock").contains(&key) {
                     return;
                 }
+                if self.workloads.lower_desired(&key, replicas) {
+                    // Scaling down: the surplus replicas leave the pool now
+                    // (the SetTraffic that follows no longer lists them) and
+                    // stop after the drain.
+                    self.stopping
+                        .lock()
+                        .expect("stopping lock")
+                        .insert(key.clone());
+                    tracing::info!(service = %svc.name, environment = %env, %version, replicas, "scaling down");
+                    let workloads = self.workloads.clone();
+                    let stopping = self.stopping.clone();
+                    let (process, health) = (svc.workload.process.clone(), svc.health.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(DRAIN).await;
+                        if let Err(e) = workloads.ensure(&key, &process, &health, replicas).await {
+                            tracing::warn!(%key, error = %e, "cannot scale down");
+                        }
+                        stopping.lock().expect("stopping lock").remove(&key);
+                    });
+                    return;
+                }
                 if let Err(e) = self
                     .workloads
                     .ensure(&key, &svc.workload.process, &svc.health, replicas)
@@ -734,6 +828,28 @@ impl App {
                     rt.proxy.set_route(route);
                 }
             }
+            Action::SetPreview { version } => {
+                let targets = self.targets.lock().await;
+                let Some(preview) = targets
+                    .get(&(svc.name.clone(), env.to_string()))
+                    .and_then(|rt| rt.preview.as_ref())
+                else {
+                    return;
+                };
+                let pool = version.map(|version| {
+                    let key = Self::key(&svc.name, env, &version);
+                    let endpoints = self
+                        .workloads
+                        .status(&key)
+                        .map(|s| s.healthy_endpoints)
+                        .unwrap_or_default();
+                    Pool { version, endpoints }
+                });
+                preview.set_route(Route {
+                    stable: pool,
+                    ..Route::default()
+                });
+            }
         }
     }
 
@@ -743,6 +859,9 @@ impl App {
         let mut targets = self.targets.lock().await;
         for (_, rt) in std::mem::take(&mut *targets) {
             rt.proxy.shutdown().await;
+            if let Some(p) = rt.preview {
+                p.shutdown().await;
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use zion_core::analysis::AnalysisRound;
-use zion_core::deployment::{Deployment, Event};
+use zion_core::deployment::{Deployment, Event, Phase};
 use zion_core::governance::approvals::still_needed;
 
 /// A deployment: DESIGN.md's fields plus its plan; `step` is 1-based.
@@ -13,6 +13,33 @@ pub fn deployment(d: &Deployment) -> Value {
         map.insert("step".into(), json!(d.step.map(|s| s + 1)));
         map.insert("steps".into(), json!(d.plan.steps.len()));
         map.remove("revision");
+        // Each strategy's own progress, so readers need not decode the plan.
+        let ready = d.progress.ready_at.is_some();
+        if d.plan.blue_green.is_some() && d.previous_version.is_some() {
+            let preview = match (d.phase, ready) {
+                (Phase::Progressing | Phase::Paused, true) => json!("ready"),
+                (Phase::Progressing | Phase::Paused, false) => json!("starting"),
+                _ => Value::Null,
+            };
+            map.insert("preview".into(), preview);
+        }
+        if let (Some(r), Some(_)) = (d.plan.rolling, &d.previous_version) {
+            let n = d.plan.replicas;
+            let i = d.step.unwrap_or(0);
+            let replaced = match d.phase {
+                Phase::Succeeded => n,
+                _ if d.progress.batch_ready_at.is_some() => r.replaced(i, n),
+                _ if i == 0 => 0,
+                _ => r.replaced(i - 1, n),
+            };
+            map.insert("batch".into(), json!(i + 1));
+            map.insert("batches".into(), json!(r.batches(n)));
+            map.insert(
+                "batch_ready".into(),
+                json!(d.progress.batch_ready_at.is_some()),
+            );
+            map.insert("replaced".into(), json!(replaced));
+        }
         let g = &d.gate;
         // Marked at the top level so no reader can miss it.
         map.insert("break_glass".into(), json!(g.break_glass));

@@ -40,6 +40,8 @@ fn gated(required: u32) -> Deployment {
             min_requests: 20,
             checks: AnalysisSpec::default_checks(),
             sticky: false,
+            blue_green: None,
+            rolling: None,
         },
         progress: Progress::default(),
         gate: Gate {

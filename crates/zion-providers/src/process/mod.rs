@@ -476,6 +476,27 @@ impl ProcessWorkloads {
         while set.join_next().await.is_some() {}
     }
 
+    /// Starts a scale-down: when more than `replicas` (at least 1) replicas
+    /// of `key` exist, lowers the wanted count so that the surplus (the
+    /// highest indexes, as `ensure` stops them) leaves `status`'s ready
+    /// replicas and healthy endpoints at once, before a later `ensure`
+    /// stops them. Returns whether there is a surplus.
+    pub fn lower_desired(&self, key: &VersionKey, replicas: u32) -> bool {
+        if replicas == 0 {
+            return false;
+        }
+        let mut versions = lock(&self.inner.versions);
+        let Some(entry) = versions.get_mut(key) else {
+            return false;
+        };
+        let keep = usize::try_from(replicas).unwrap_or(usize::MAX);
+        if entry.replicas.len() <= keep {
+            return false;
+        }
+        entry.desired = replicas;
+        true
+    }
+
     /// The version's replicas as last observed; None if it is not running.
     pub fn status(&self, key: &VersionKey) -> Option<VersionStatus> {
         let versions = lock(&self.inner.versions);
@@ -490,9 +511,11 @@ impl ProcessWorkloads {
             memory_mb: None,
             replicas: Vec::with_capacity(entry.replicas.len()),
         };
-        for r in &entry.replicas {
+        let wanted = usize::try_from(entry.desired).unwrap_or(usize::MAX);
+        for (position, r) in entry.replicas.iter().enumerate() {
             let s = lock(&r.shared);
-            if s.healthy {
+            // A replica beyond the wanted count is on its way out.
+            if s.healthy && position < wanted {
                 status.ready += 1;
                 status
                     .healthy_endpoints

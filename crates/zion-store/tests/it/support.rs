@@ -35,6 +35,8 @@ pub fn plan() -> Plan {
         min_requests: 20,
         checks: AnalysisSpec::default_checks(),
         sticky: false,
+        blue_green: None,
+        rolling: None,
     }
 }
 
