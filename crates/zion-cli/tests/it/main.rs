@@ -11,4 +11,5 @@ mod governance;
 mod processes;
 mod restart;
 mod routing;
+mod strategies;
 mod tokens;
