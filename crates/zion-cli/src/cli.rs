@@ -105,6 +105,49 @@ pub enum TokenCmd {
     Revoke { name: String },
 }
 
+/// `zion audit …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditCmd {
+    /// Entries, oldest first.
+    Log {
+        /// Only entries since: a duration back (`7d`) or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this action (`deployment.transition`, `token.create`…).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this subject (`deployment/42`, `token/alice`…).
+        #[arg(long)]
+        subject: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// Recompute every leaf hash and root, check every checkpoint; exit 1
+    /// naming the first bad entry.
+    Verify {
+        /// Verify an exported folder instead, offline (no server, no database).
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<std::path::PathBuf>,
+    },
+    /// Inclusion proof of entry INDEX (0-based) as JSON.
+    Proof {
+        index: u64,
+        /// In the tree of this many entries (a signed checkpoint's size);
+        /// default: the latest checkpoint.
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// Consistency proof between two tree sizes.
+    Consistency { old: u64, new: u64 },
+    /// The latest signed checkpoint (a C2SP signed note).
+    Checkpoint,
+    /// The key that verifies the checkpoints (`<name>+<hint>+<key>`).
+    Key,
+    /// Write entries, the latest checkpoint and the verifier key to DIR.
+    Export { dir: std::path::PathBuf },
+}
+
 /// `zion incident …`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum IncidentCmd {
@@ -198,6 +241,11 @@ pub enum Cmd {
     Token {
         #[command(subcommand)]
         cmd: TokenCmd,
+    },
+    /// The tamper-evident audit log: entries, verification, proofs, export.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
     },
     /// Incidents: opened when a production deployment rolls back.
     Incident {

@@ -4,6 +4,7 @@
 //! own: that is `zion-core`'s, driven by `zion-server`. The library form
 //! exists so benchmarks can drive the same demo pieces as the binary.
 
+mod audit;
 pub mod cli;
 pub mod client;
 mod commands;
@@ -44,6 +45,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Approvals => governance::approvals(g).await,
         Cmd::Token { cmd } => token::run(g, cmd).await,
         Cmd::Incident { cmd } => governance::incident(g, cmd).await,
+        Cmd::Audit { cmd } => audit::run(g, cmd).await,
         Cmd::History {
             service,
             env,

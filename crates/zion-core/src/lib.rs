@@ -6,9 +6,11 @@
 //! other crates and call into this one.
 
 pub mod analysis;
+pub mod delivery;
 pub mod deployment;
 pub mod duration;
 pub mod governance;
+pub mod import;
 pub mod metrics;
 pub mod rollout;
 pub mod spec;

@@ -58,6 +58,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/whoami", get(whoami))
         .merge(crate::tokens::routes())
         .merge(crate::governance_api::routes())
+        .merge(crate::audit_api::routes())
         .fallback(|| async {
             ApiError::not_found("no such API route; see DESIGN.md's API section")
         })
@@ -76,6 +77,7 @@ impl FromRequestParts<Arc<App>> for Auth {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
+                app.refused("(no token)");
                 ApiError::unauthorized(
                     "missing `Authorization: Bearer <token>`; pass --token or set ZION_TOKEN",
                 )
@@ -89,6 +91,7 @@ impl FromRequestParts<Arc<App>> for Auth {
         match authenticate(app.store.as_ref(), token)? {
             Some(p) => Ok(Auth(p)),
             None => {
+                app.refused("(unknown or revoked token)");
                 tracing::warn!("refused an unknown or revoked token");
                 Err(ApiError::unauthorized("unknown or revoked token"))
             }
@@ -127,7 +130,7 @@ struct ListQuery {
 }
 
 /// `30d`, `24h` (ago), a date `2026-11-01` (UTC midnight) or an RFC 3339 time.
-fn parse_since(text: &str, now: Timestamp) -> Result<Timestamp, ApiError> {
+pub(crate) fn parse_since(text: &str, now: Timestamp) -> Result<Timestamp, ApiError> {
     if let Ok(d) = zion_core::duration::parse_duration(text) {
         let span =
             jiff::SignedDuration::try_from(d).map_err(|e| ApiError::bad_request(e.to_string()))?;

@@ -21,6 +21,7 @@ use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
 use zion_store::{Change, DeploymentFilter, IncidentChange, NewIncident, Store, StoreError};
 
 use crate::StartError;
+use crate::audit::{AuditLog, Record};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::gatekeeper::{Admitted, GateRequest, Subject};
@@ -79,6 +80,10 @@ pub struct App {
     pub(crate) wake: Notify,
     /// Versions being stopped (a graceful stop takes time; don't restart it).
     stopping: Arc<Mutex<HashSet<VersionKey>>>,
+    /// The transparency log every change is recorded in.
+    pub audit: AuditLog,
+    /// Refused authentications per (principal, minute), not yet logged.
+    refusals: Mutex<BTreeMap<(String, i64), u64>>,
 }
 
 impl App {
@@ -86,8 +91,11 @@ impl App {
         store: Arc<dyn Store>,
         workloads: ProcessWorkloads,
         base_dir: PathBuf,
+        audit: AuditLog,
     ) -> Self {
         App {
+            audit,
+            refusals: Mutex::new(BTreeMap::new()),
             store,
             workloads,
             base_dir,
@@ -99,6 +107,7 @@ impl App {
                 },
                 environments: Vec::new(),
                 services: Vec::new(),
+                audit: Default::default(),
             })),
             targets: tokio::sync::Mutex::new(BTreeMap::new()),
             writes: tokio::sync::Mutex::new(()),
@@ -173,6 +182,16 @@ impl App {
         }
         drop(targets);
         self.store.save_spec(yaml, &sha, by, Timestamp::now())?;
+        let before = serde_json::to_value(&*self.spec()).unwrap_or_default();
+        let after = serde_json::to_value(&spec).unwrap_or_default();
+        let mut changed = Vec::new();
+        changed_paths("", &before, &after, &mut changed);
+        self.audit_soon(Record::new(
+            by,
+            "spec.apply",
+            "spec",
+            serde_json::json!({"sha256": sha, "changed_paths": changed}),
+        ));
         *self.spec.write().expect("spec lock") = Arc::new(spec);
         self.wake.notify_one();
         Ok(())
@@ -450,6 +469,28 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
+        // The id exists only once stored, so the creation's entry follows
+        // it at once (the first transition's entries ride in its change).
+        let record = Record::new(
+            by.name.clone(),
+            "deployment.create",
+            format!("deployment/{}", stored.id),
+            serde_json::json!({
+                "service": stored.service,
+                "environment": stored.environment,
+                "version": stored.version,
+                "previous_version": stored.previous_version,
+                "strategy": stored.strategy,
+                "type": stored.kind,
+                "reason": first.reason,
+                "break_glass": stored.gate.break_glass,
+                "pre_checks": stored.gate.check_results,
+                "artifact_sha256": stored.gate.artifact_sha256,
+            }),
+        );
+        if let Err(e) = self.audit.append(self.store.as_ref(), &[record], now) {
+            tracing::error!(id = stored.id, error = %e, "could not record the deployment's creation in the audit log");
+        }
         tracing::info!(id = stored.id, service = %stored.service, environment = %stored.environment, version = %stored.version, by = %by.name, "deployment created");
         self.wake.notify_one();
         Ok(stored)
@@ -489,23 +530,39 @@ impl App {
     }
 
     fn persist(&self, out: Outcome) -> Result<Deployment, ApiError> {
-        if out.changed() {
+        self.persist_with(out, Vec::new())
+    }
+
+    /// Records an outcome, its audit entries (one per event, plus `extra`)
+    /// in the same transaction.
+    fn persist_with(&self, out: Outcome, extra: Vec<Record>) -> Result<Deployment, ApiError> {
+        if out.changed() || !extra.is_empty() {
             let incidents = self.incident_changes(&out);
-            let change = Change {
-                deployment: &out.deployment,
-                events: &out.events,
-                rounds: &out.rounds,
-                incidents: &incidents,
-            };
-            match self.store.record_change(&change) {
-                Ok(()) => {}
-                Err(StoreError::Conflict { id }) => {
-                    return Err(ApiError::conflict(format!(
-                        "deployment {id} changed at the same time; try again"
-                    )));
-                }
-                Err(e) => return Err(e.into()),
-            }
+            let mut records = extra;
+            records.extend(
+                out.events
+                    .iter()
+                    .map(|e| transition_record(&out.deployment, e)),
+            );
+            records.extend(incidents.iter().filter_map(incident_record));
+            let now = Timestamp::now();
+            self.audit
+                .append_with(self.store.as_ref(), &records, now, |audit| {
+                    let change = Change {
+                        deployment: &out.deployment,
+                        events: &out.events,
+                        rounds: &out.rounds,
+                        incidents: &incidents,
+                        audit,
+                    };
+                    match self.store.record_change(&change) {
+                        Ok(()) => Ok(()),
+                        Err(StoreError::Conflict { id }) => Err(ApiError::conflict(format!(
+                            "deployment {id} changed at the same time; try again"
+                        ))),
+                        Err(e) => Err(e.into()),
+                    }
+                })?;
         }
         Ok(out.deployment)
     }
@@ -573,11 +630,77 @@ impl App {
                 ApiError::conflict(e.to_string())
             }
         })?;
-        let d = self.persist(out)?;
+        let record = Record::new(
+            by.name.clone(),
+            format!("approval.{}", kind.name()),
+            format!("deployment/{id}"),
+            serde_json::json!({
+                "decision": kind.name(),
+                "comment": comment,
+                "via": via,
+                "role": by.role,
+            }),
+        );
+        let d = self.persist_with(out, vec![record])?;
         tracing::info!(id, decision = kind.name(), by = %by.name, %via, phase = %d.phase, "decision recorded");
         drop(_w);
         self.wake.notify_one();
         Ok(d)
+    }
+
+    /// Appends one entry on its own, right after the change it describes
+    /// was stored; a failure is logged (the change stands).
+    pub(crate) fn audit_soon(&self, record: Record) {
+        if let Err(e) = self
+            .audit
+            .append(self.store.as_ref(), &[record], Timestamp::now())
+        {
+            tracing::error!(error = %e, "could not append to the audit log");
+        }
+    }
+
+    /// Counts a refused authentication; the counts are logged once per
+    /// principal and minute (see [`App::flush_refusals`]), so a flood of
+    /// bad tokens cannot bloat the log.
+    pub(crate) fn refused(&self, who: &str) {
+        let minute = Timestamp::now().as_second().div_euclid(60);
+        let mut counts = self.refusals.lock().expect("refusals lock");
+        *counts.entry((who.to_string(), minute)).or_insert(0) += 1;
+    }
+
+    /// Logs the refusal counts of every minute that has ended.
+    pub(crate) fn flush_refusals(&self, force: bool) {
+        let now = Timestamp::now();
+        let current = now.as_second().div_euclid(60);
+        let done: Vec<((String, i64), u64)> = {
+            let mut counts = self.refusals.lock().expect("refusals lock");
+            let keys: Vec<(String, i64)> = counts
+                .keys()
+                .filter(|(_, m)| force || *m < current)
+                .cloned()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| counts.remove(&k).map(|n| (k, n)))
+                .collect()
+        };
+        if done.is_empty() {
+            return;
+        }
+        let records: Vec<Record> = done
+            .into_iter()
+            .map(|((who, minute), count)| {
+                let at = Timestamp::from_second(minute * 60).unwrap_or(now);
+                Record::new(
+                    who.clone(),
+                    "auth.refused",
+                    format!("principal/{who}"),
+                    serde_json::json!({"minute": at, "count": count}),
+                )
+            })
+            .collect();
+        if let Err(e) = self.audit.append(self.store.as_ref(), &records, now) {
+            tracing::error!(error = %e, "could not log refused authentications");
+        }
     }
 
     /// Lists deployments, newest first.
@@ -864,6 +987,75 @@ impl App {
             }
         }
     }
+}
+
+/// The dotted paths at which two JSON documents differ (`services[0].canary.steps`).
+fn changed_paths(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                changed_paths(
+                    &path,
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                changed_paths(&format!("{at}[{i}]"), p, q, out);
+            }
+        }
+        _ if a != b => out.push(if at.is_empty() {
+            "(root)".into()
+        } else {
+            at.to_string()
+        }),
+        _ => {}
+    }
+}
+
+/// The audit entry of one recorded transition and its cause.
+fn transition_record(d: &Deployment, e: &Event) -> Record {
+    Record::new(
+        e.actor.clone(),
+        "deployment.transition",
+        format!("deployment/{}", d.id),
+        serde_json::json!({
+            "service": d.service,
+            "environment": d.environment,
+            "version": d.version,
+            "strategy": d.strategy,
+            "from": e.from_phase,
+            "to": e.to_phase,
+            "step": e.step.map(|s| s + 1),
+            "canary_weight": e.canary_weight,
+            "reason": e.reason,
+        }),
+    )
+}
+
+/// The audit entry of an incident opened or resolved with a change.
+fn incident_record(c: &IncidentChange) -> Option<Record> {
+    Some(match c {
+        IncidentChange::Open(n) => Record::new(
+            n.opened_by.clone(),
+            "incident.open",
+            format!("target/{}/{}", n.service, n.environment),
+            serde_json::json!({"deployment": n.deployment_id, "reason": n.reason}),
+        ),
+        // Resolutions are recorded where they happen: a succeeded
+        // deployment's transition says it, `incident resolve` has its own.
+        IncidentChange::ResolveTarget { .. } => return None,
+    })
 }
 
 fn check_version(v: &str) -> Result<(), ApiError> {

@@ -12,12 +12,17 @@ use crate::app::App;
 pub(crate) async fn run(app: Arc<App>, tick: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
         app.reconcile().await;
+        app.flush_refusals(false);
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = app.wake.notified() => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                app.flush_refusals(true);
+                return;
+            }
         }
         if *shutdown.borrow() {
+            app.flush_refusals(true);
             return;
         }
     }

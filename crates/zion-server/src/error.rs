@@ -59,6 +59,15 @@ impl ApiError {
     }
 }
 
+impl From<crate::audit::AuditError> for ApiError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        match e {
+            crate::audit::AuditError::Store(e) => e.into(),
+            e => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
 impl From<zion_store::StoreError> for ApiError {
     fn from(e: zion_store::StoreError) -> Self {
         tracing::error!(error = %e, "store error");

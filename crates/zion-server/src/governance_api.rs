@@ -126,6 +126,12 @@ async fn resolve_incident(
         .resolve_incident(id, &p.name, Timestamp::now(), &resolution)
     {
         Ok(incident) => {
+            app.audit_soon(crate::audit::Record::new(
+                p.name.clone(),
+                "incident.resolve",
+                format!("incident/{id}"),
+                json!({"service": incident.service, "environment": incident.environment, "resolution": resolution}),
+            ));
             tracing::info!(id, by = %p.name, "incident resolved");
             Ok(Json(json!(incident)))
         }

@@ -6,6 +6,8 @@
 
 mod api;
 mod app;
+pub mod audit;
+mod audit_api;
 pub mod auth;
 mod controller;
 mod error;
@@ -91,10 +93,12 @@ pub enum StartError {
     },
     #[error("no randomness for a token: {0}")]
     Random(String),
+    #[error("audit log: {message}")]
+    Audit { message: String },
 }
 
 impl StartError {
-    fn io(path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         StartError::Io {
             path: path.display().to_string(),
             source,
@@ -130,6 +134,13 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| StartError::io(&opts.data_dir, e))?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir.join("zion.db"))?);
     let admin_token = auth::ensure_admin_token(store.as_ref(), &opts.data_dir)?;
+    let origin = opts
+        .spec
+        .audit
+        .origin
+        .clone()
+        .unwrap_or_else(audit::default_origin);
+    let audit_log = audit::AuditLog::open(store.as_ref(), &opts.data_dir, &origin)?;
     let registry = Arc::new(registry::StoreRegistry(store.clone()));
     let workloads =
         ProcessWorkloads::new(opts.base_dir.clone(), registry).with_grace(opts.stop_grace);
@@ -137,7 +148,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     if reaped > 0 {
         tracing::warn!(reaped, "stopped replicas left running by a previous run");
     }
-    let app = Arc::new(App::new(store, workloads, opts.base_dir.clone()));
+    let app = Arc::new(App::new(store, workloads, opts.base_dir.clone(), audit_log));
     app.apply_spec(opts.spec.clone(), &opts.spec_yaml, "zion up")
         .await?;
 

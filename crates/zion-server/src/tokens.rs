@@ -2,6 +2,7 @@
 //! named principal with a role (the secret is answered once and only its
 //! hash is kept), list tokens without secrets, revoke a live token.
 
+use crate::audit::Record;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -66,6 +67,12 @@ async fn create(
         revoked_at: None,
     };
     app.store.create_token(&record).map_err(create_error)?;
+    app.audit_soon(Record::new(
+        p.name.clone(),
+        "token.create",
+        format!("token/{}", record.name),
+        json!({"role": role.name(), "github": record.github_login}),
+    ));
     tracing::info!(name = %record.name, role = role.name(), by = %p.name, "token created");
     let mut out = summary(&record);
     if let Value::Object(m) = &mut out {
@@ -92,6 +99,12 @@ async fn revoke(
             "no live token is named `{name}`; `zion token list` shows every token"
         )));
     }
+    app.audit_soon(Record::new(
+        p.name.clone(),
+        "token.revoke",
+        format!("token/{name}"),
+        json!({}),
+    ));
     tracing::info!(name = %name, by = %p.name, "token revoked");
     Ok(Json(json!({ "revoked": name })))
 }

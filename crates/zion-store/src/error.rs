@@ -31,6 +31,13 @@ pub enum StoreError {
     )]
     Conflict { id: i64 },
 
+    /// Audit rows that do not continue the log (a lost race or a bug).
+    #[error(
+        "the audit log has {size} entries but the new entries start at index {first}; \
+         nothing was written"
+    )]
+    AuditOutOfOrder { size: u64, first: u64 },
+
     /// No deployment has this id.
     #[error("deployment #{id} does not exist; check the id (zion history lists deployments)")]
     NotFound { id: i64 },

@@ -8,11 +8,16 @@
 //! query engine or a place for policy: it stores and returns exactly what it
 //! is given, and the decisions stay in `zion-core`.
 
+mod audit;
 mod codec;
 mod error;
 mod migrations;
 mod sqlite;
+mod sqlite_audit;
 
+pub use audit::{
+    AuditAppend, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, NodeHash, StoredAuditEntry,
+};
 pub use error::{DriverError, StoreError};
 pub use migrations::SCHEMA_VERSION;
 pub use sqlite::SqliteStore;
@@ -144,6 +149,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every remembered process, by pid.
     fn processes(&self) -> Result<Vec<StoredProcess>, StoreError>;
+
+    /// Appends audit entries, their tree nodes and a checkpoint in one
+    /// transaction. StoreError::AuditOutOfOrder (and nothing is written)
+    /// when the rows do not continue the log exactly.
+    fn append_audit(&self, append: &AuditAppend) -> Result<(), StoreError>;
+
+    /// The number of entries in the audit log.
+    fn audit_size(&self) -> Result<u64, StoreError>;
+
+    /// The stored hashes of these nodes (None for a node not stored), in
+    /// the order asked.
+    fn audit_nodes(&self, ids: &[(u8, u64)]) -> Result<Vec<Option<NodeHash>>, StoreError>;
+
+    /// Entries matching `filter`, oldest first.
+    fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEntry>, StoreError>;
+
+    /// Calls `visit` with every entry from `from` on, in index order, and
+    /// with the stored leaf hash of its index (None when missing), without
+    /// holding them all in memory; stops early when `visit` returns false.
+    fn scan_audit(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(StoredAuditEntry, Option<NodeHash>) -> bool,
+    ) -> Result<(), StoreError>;
+
+    /// Every checkpoint, by size.
+    fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError>;
 }
 
 /// Everything one transition writes, atomically (see [`Store::record_change`]).
@@ -157,6 +189,8 @@ pub struct Change<'a> {
     pub rounds: &'a [AnalysisRound],
     /// Incidents to open or resolve, in order.
     pub incidents: &'a [IncidentChange],
+    /// The audit entries that describe the change.
+    pub audit: Option<&'a AuditAppend>,
 }
 
 impl<'a> Change<'a> {
@@ -169,6 +203,7 @@ impl<'a> Change<'a> {
             events: &[],
             rounds: &[],
             incidents: &[],
+            audit: None,
         }
     }
 }

@@ -22,9 +22,11 @@ use crate::codec::{
     terminal_phases_sql, time_text, to_json, widen,
 };
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
+use crate::sqlite_audit;
 use crate::{
-    Change, DeploymentFilter, Incident, IncidentChange, IncidentFilter, NewIncident, Store,
-    StoreError, StoredProcess, StoredSpec, TokenRecord,
+    AuditAppend, AuditCheckpoint, AuditFilter, Change, DeploymentFilter, Incident, IncidentChange,
+    IncidentFilter, NewIncident, NodeHash, Store, StoreError, StoredAuditEntry, StoredProcess,
+    StoredSpec, TokenRecord,
 };
 
 /// Long enough to ride out another writer's transaction on a loaded machine;
@@ -214,7 +216,7 @@ fn begin<'c>(
 }
 
 /// Maps a driver error, telling a lock held too long from other failures.
-fn db(during: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+pub(crate) fn db(during: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |e| match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked { during },
         _ => StoreError::Database {
@@ -778,6 +780,9 @@ impl Store for SqliteStore {
         insert_events(&tx, id, change.events)?;
         insert_rounds(&tx, id, &rounds)?;
         apply_incident_changes(&tx, change.incidents)?;
+        if let Some(audit) = change.audit {
+            crate::sqlite_audit::write(&tx, audit)?;
+        }
         tx.commit().map_err(db(DURING))?;
         tracing::debug!(
             id,
@@ -1101,6 +1106,38 @@ impl Store for SqliteStore {
             "listing processes",
             read_process,
         )
+    }
+
+    fn append_audit(&self, append: &AuditAppend) -> Result<(), StoreError> {
+        const DURING: &str = "appending to the audit log";
+        let mut conn = self.conn();
+        let tx = begin(&mut conn, DURING)?;
+        sqlite_audit::write(&tx, append)?;
+        tx.commit().map_err(db(DURING))
+    }
+
+    fn audit_size(&self) -> Result<u64, StoreError> {
+        sqlite_audit::size(&self.conn())
+    }
+
+    fn audit_nodes(&self, ids: &[(u8, u64)]) -> Result<Vec<Option<NodeHash>>, StoreError> {
+        sqlite_audit::nodes(&self.conn(), ids)
+    }
+
+    fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEntry>, StoreError> {
+        sqlite_audit::entries(&self.conn(), filter)
+    }
+
+    fn scan_audit(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(StoredAuditEntry, Option<NodeHash>) -> bool,
+    ) -> Result<(), StoreError> {
+        sqlite_audit::scan(&self.conn(), from, visit)
+    }
+
+    fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        sqlite_audit::checkpoints(&self.conn())
     }
 }
 

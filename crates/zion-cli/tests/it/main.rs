@@ -5,6 +5,7 @@
 mod support;
 
 mod apply;
+mod audit;
 mod bad_input;
 mod canary;
 mod governance;

@@ -7,6 +7,7 @@
 
 pub mod approvals;
 pub(crate) mod gating;
+pub mod quality;
 pub mod windows;
 
 use std::time::Duration;

@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::governance::quality::QualityGates;
 use crate::metrics::Metric;
 
 /// A whole `zion.yaml`, validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
     pub server: ServerSpec,
+    /// `audit:`; every key optional.
+    #[serde(default)]
+    pub audit: AuditSpec,
     pub environments: Vec<EnvironmentSpec>,
     pub services: Vec<ServiceSpec>,
 }
@@ -27,6 +31,16 @@ pub struct ServerSpec {
     pub data_dir: String,
     /// `server.github`: where the webhook secret for `/approve` comments is.
     pub github: Option<GithubSpec>,
+}
+
+/// `audit:`: how the transparency log names itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditSpec {
+    /// The log's origin line in its signed checkpoints (C2SP
+    /// `tlog-checkpoint`), e.g. `zion/build-host`: no whitespace, no `+`.
+    /// None: the server picks one from its host name.
+    #[serde(default)]
+    pub origin: Option<String>,
 }
 
 /// `server.github:`. The secret itself is never written in the spec (any
@@ -58,6 +72,10 @@ pub struct EnvironmentSpec {
     pub approvals: Option<ApprovalsSpec>,
     pub windows: Option<WindowsSpec>,
     pub checks: Vec<PreCheck>,
+    /// Release evidence a deployment here must attach and meet; None: no
+    /// evidence is asked for.
+    #[serde(default)]
+    pub gates: Option<QualityGates>,
 }
 
 /// `approvals:` of an environment.

@@ -205,7 +205,7 @@ impl<'de> Deserialize<'de> for Unknown {
 /// The keys each mapping accepts, for "did you mean" hints. Kept beside the
 /// structs they describe; a unit test checks every one of them parses.
 pub(super) mod keys {
-    pub const SPEC: &[&str] = &["server", "environments", "services"];
+    pub const SPEC: &[&str] = &["server", "audit", "environments", "services"];
     pub const SERVER: &[&str] = &["listen", "data_dir", "github"];
     pub const GITHUB: &[&str] = &["webhook_secret_env", "webhook_secret_file"];
     pub const ENVIRONMENT: &[&str] = &[
@@ -215,7 +215,11 @@ pub(super) mod keys {
         "approvals",
         "windows",
         "checks",
+        "gates",
     ];
+    pub const GATES: &[&str] = &["tests_passed", "coverage", "findings"];
+    pub const FINDINGS: &[&str] = &["error", "warning", "note", "none"];
+    pub const AUDIT: &[&str] = &["origin"];
     pub const APPROVALS: &[&str] = &["required", "roles", "prevent_self_approval", "timeout"];
     pub const WINDOWS: &[&str] = &["timezone", "allow", "freeze"];
     pub const FREEZE: &[&str] = &["from", "to", "reason"];
@@ -255,6 +259,7 @@ pub(super) mod keys {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(super) struct RawSpec {
     pub server: Option<RawServer>,
+    pub audit: Option<RawAudit>,
     pub environments: Option<Vec<RawEnvironment>>,
     pub services: Option<Vec<RawService>>,
     #[serde(flatten)]
@@ -289,6 +294,37 @@ pub(super) struct RawEnvironment {
     pub approvals: Option<RawApprovals>,
     pub windows: Option<RawWindows>,
     pub checks: Option<Vec<Text>>,
+    pub gates: Option<RawGates>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `environments[].gates`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawGates {
+    /// `100%` or a ratio such as 0.95; both arrive as text.
+    pub tests_passed: Option<Text>,
+    pub coverage: Option<Text>,
+    pub findings: Option<RawFindings>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `environments[].gates.findings`: the most findings allowed per SARIF level.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawFindings {
+    pub error: Option<i64>,
+    pub warning: Option<i64>,
+    pub note: Option<i64>,
+    pub none: Option<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `audit:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawAudit {
+    pub origin: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -622,6 +658,18 @@ mod tests {
             (
                 "env",
                 unknown_keys_of::<RawEnvironment>(keys::ENVIRONMENT, |r| r.unknown),
+            ),
+            (
+                "gates",
+                unknown_keys_of::<RawGates>(keys::GATES, |r| r.unknown),
+            ),
+            (
+                "findings",
+                unknown_keys_of::<RawFindings>(keys::FINDINGS, |r| r.unknown),
+            ),
+            (
+                "audit",
+                unknown_keys_of::<RawAudit>(keys::AUDIT, |r| r.unknown),
             ),
             (
                 "approvals",

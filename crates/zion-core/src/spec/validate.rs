@@ -8,17 +8,18 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::raw::{
-    self, RawAnalysis, RawApprovals, RawBlueGreen, RawCanary, RawCheck, RawEnvironment, RawFreeze,
-    RawGithub, RawHealth, RawMatch, RawProcess, RawRolling, RawServer, RawService, RawSpec,
-    RawStep, RawWindows, Targets, Text, Unknown, keys,
+    self, RawAnalysis, RawApprovals, RawAudit, RawBlueGreen, RawCanary, RawCheck, RawEnvironment,
+    RawFindings, RawFreeze, RawGates, RawGithub, RawHealth, RawMatch, RawProcess, RawRolling,
+    RawServer, RawService, RawSpec, RawStep, RawWindows, Targets, Text, Unknown, keys,
 };
 use super::{
-    AllowWindow, AnalysisSpec, ApprovalsSpec, Batch, BlueGreenSpec, Bound, CanarySpec, CanaryStep,
-    Check, EnvironmentSpec, FreezeSpec, GithubSpec, HealthSpec, MatchRule, PreCheck, Probe,
-    ProcessSpec, Role, RollingSpec, SecretSource, ServerSpec, ServiceSpec, Spec, Strategy,
+    AllowWindow, AnalysisSpec, ApprovalsSpec, AuditSpec, Batch, BlueGreenSpec, Bound, CanarySpec,
+    CanaryStep, Check, EnvironmentSpec, FreezeSpec, GithubSpec, HealthSpec, MatchRule, PreCheck,
+    Probe, ProcessSpec, Role, RollingSpec, SecretSource, ServerSpec, ServiceSpec, Spec, Strategy,
     TargetSpec, WindowsSpec, WorkloadSpec,
 };
 use crate::duration::{format_duration, parse_duration};
+use crate::governance::quality::{FindingLevel, QualityGates};
 use crate::metrics::Metric;
 
 /// One spec error: where (`services[0].canary.steps[2].weight`) and what.
@@ -475,6 +476,11 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
     let mut r = Report::default();
     r.unknown("", &raw.unknown, keys::SPEC);
     let server = server(&mut r, raw.server.as_ref());
+    let audit = raw
+        .audit
+        .as_ref()
+        .map(|a| audit(&mut r, a))
+        .unwrap_or_default();
     let environments = environments(
         &mut r,
         raw.environments.as_deref().unwrap_or(&[]),
@@ -486,6 +492,7 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
     if r.errors.is_empty() {
         Ok(Spec {
             server,
+            audit,
             environments,
             services,
         })
@@ -654,6 +661,10 @@ fn environments(r: &mut Report, list: &[RawEnvironment], present: bool) -> Vec<E
                 }
             }
         }
+        let gates = raw
+            .gates
+            .as_ref()
+            .and_then(|g| gates(r, &at(&p, "gates"), g));
         let production = raw
             .production
             .unwrap_or(matches!(name.as_str(), "production" | "prod"));
@@ -664,6 +675,7 @@ fn environments(r: &mut Report, list: &[RawEnvironment], present: bool) -> Vec<E
             approvals,
             windows,
             checks,
+            gates,
         });
     }
 
@@ -679,6 +691,149 @@ fn environments(r: &mut Report, list: &[RawEnvironment], present: bool) -> Vec<E
         );
     }
     out
+}
+
+/// `gates:` of an environment; None when it sets no gate (reported).
+fn gates(r: &mut Report, p: &str, raw: &RawGates) -> Option<QualityGates> {
+    r.unknown(p, &raw.unknown, keys::GATES);
+    let mut share = |key: &str, value: Option<&Text>| {
+        let value = value?;
+        parse_share(value.as_str())
+            .map_err(|message| r.add(at(p, key), message))
+            .ok()
+    };
+    let tests_passed = share("tests_passed", raw.tests_passed.as_ref());
+    let coverage = share("coverage", raw.coverage.as_ref());
+    let findings = raw
+        .findings
+        .as_ref()
+        .map(|f| findings(r, &at(p, "findings"), f))
+        .unwrap_or_default();
+    let gates = QualityGates {
+        tests_passed,
+        coverage,
+        findings,
+    };
+    let set_somewhere =
+        raw.tests_passed.is_some() || raw.coverage.is_some() || raw.findings.is_some();
+    if !set_somewhere && raw.unknown.0.is_empty() {
+        r.add(
+            p,
+            "sets no gate: add tests_passed (e.g. 100%), coverage (e.g. 80%) or findings \
+             (e.g. { error: 0 }), or remove `gates`",
+        );
+    }
+    (!gates.is_empty()).then_some(gates)
+}
+
+/// A share written as a percentage (`80%`, `99.5%`) or as a ratio from 0 to
+/// 1 (`0.8`, like the analysis checks' error rates), as a ratio.
+fn parse_share(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let number = |n: &str| n.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+    if let Some(n) = t.strip_suffix('%') {
+        let Some(pct) = number(n) else {
+            return Err(format!(
+                "`{text}` is not a percentage: write one such as 80% or 99.5%"
+            ));
+        };
+        return if pct > 100.0 {
+            Err(format!("{t} is over 100%: use 0% to 100%"))
+        } else if pct < 0.0 {
+            Err(format!("{t} is below 0%: use 0% to 100%"))
+        } else {
+            Ok(pct / 100.0)
+        };
+    }
+    match number(t) {
+        None => Err(format!(
+            "`{text}` is not a share: write a percentage such as 80% or a ratio from 0 to 1 \
+             such as 0.8"
+        )),
+        Some(v) if v > 1.0 => Err(format!(
+            "{t} is over 1: a bare number is a ratio from 0 to 1; write {t}% for a percentage"
+        )),
+        Some(v) if v < 0.0 => Err(format!(
+            "{t} is below 0: use a ratio from 0 to 1 or 0% to 100%"
+        )),
+        Some(v) => Ok(v),
+    }
+}
+
+/// `gates.findings`: the most findings allowed per SARIF level.
+fn findings(
+    r: &mut Report,
+    p: &str,
+    raw: &RawFindings,
+) -> std::collections::BTreeMap<FindingLevel, u64> {
+    r.unknown(p, &raw.unknown, keys::FINDINGS);
+    let mut out = std::collections::BTreeMap::new();
+    let levels = [
+        (FindingLevel::Error, raw.error),
+        (FindingLevel::Warning, raw.warning),
+        (FindingLevel::Note, raw.note),
+        (FindingLevel::None, raw.none),
+    ];
+    for (level, value) in levels {
+        let Some(n) = value else { continue };
+        match u64::try_from(n) {
+            Ok(n) => {
+                out.insert(level, n);
+            }
+            Err(_) => r.add(
+                at(p, level.name()),
+                format!("{n} is not a number of findings: allow 0 or more"),
+            ),
+        }
+    }
+    if levels.iter().all(|(_, v)| v.is_none()) && raw.unknown.0.is_empty() {
+        r.add(
+            p,
+            "limits no level: give the most findings allowed per level, e.g. \
+             { error: 0, warning: 5 } (levels: error, warning, note, none)",
+        );
+    }
+    out
+}
+
+/// `audit:`.
+fn audit(r: &mut Report, raw: &RawAudit) -> AuditSpec {
+    r.unknown("audit", &raw.unknown, keys::AUDIT);
+    let origin = text(raw.origin.as_ref()).and_then(|origin| {
+        let path = "audit.origin";
+        let problem = if origin.trim().is_empty() {
+            Some(
+                "is empty: name the log, e.g. `zion/build-host`, or remove the key to let the \
+                 server use zion/<host name>"
+                    .to_owned(),
+            )
+        } else if origin.chars().any(char::is_whitespace) {
+            Some(format!(
+                "`{origin}` contains whitespace: a log origin is one word such as zion/build-host \
+                 (C2SP checkpoint origins hold no spaces)"
+            ))
+        } else if origin.contains('+') {
+            Some(format!(
+                "`{origin}` contains `+`, which a checkpoint origin and its key name may not \
+                 hold: use e.g. zion/build-host"
+            ))
+        } else if origin.chars().any(char::is_control) {
+            Some(format!(
+                "{origin:?} contains a control character: use printable text such as \
+                 zion/build-host"
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(message) => {
+                r.add(path, message);
+                None
+            }
+            None => Some(origin.to_owned()),
+        }
+    });
+    AuditSpec { origin }
 }
 
 /// Each cycle once, as node indices with the first repeated at the end.
@@ -1604,6 +1759,9 @@ pub fn summary(spec: &Spec) -> String {
         "server: listen {}, data dir {}",
         spec.server.listen, spec.server.data_dir
     ));
+    if let Some(origin) = &spec.audit.origin {
+        out.push(format!("audit: log origin {origin}"));
+    }
     out.push(format!("environments ({}):", spec.environments.len()));
     for env in &spec.environments {
         out.push(format!("  {}", environment_line(env)));
@@ -1657,11 +1815,32 @@ fn environment_line(env: &EnvironmentSpec) -> String {
         let checks: Vec<&str> = env.checks.iter().map(|c| c.name()).collect();
         parts.push(format!("checks {}", checks.join(", ")));
     }
+    if let Some(g) = &env.gates {
+        parts.push(format!("gates {}", gates_text(g)));
+    }
     if parts.is_empty() {
         env.name.clone()
     } else {
         format!("{}: {}", env.name, parts.join("; "))
     }
+}
+
+fn gates_text(g: &QualityGates) -> String {
+    let pct = |ratio: f64| {
+        let text = format!("{:.6}", ratio * 100.0);
+        format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
+    };
+    let mut parts = Vec::new();
+    if let Some(min) = g.tests_passed {
+        parts.push(format!("tests passed >= {}", pct(min)));
+    }
+    if let Some(min) = g.coverage {
+        parts.push(format!("coverage >= {}", pct(min)));
+    }
+    for (level, max) in &g.findings {
+        parts.push(format!("{level} findings <= {max}"));
+    }
+    parts.join(", ")
 }
 
 fn service_lines(spec: &Spec, svc: &ServiceSpec) -> Vec<String> {
@@ -3109,6 +3288,174 @@ services (1):
             &spec("{ webhook_secret: hunter2 }"),
             "server.github.webhook_secret",
             "",
+        );
+    }
+
+    #[test]
+    fn gates_accept_percentages_ratios_and_finding_limits() {
+        let spec = valid(&with_env(
+            "gates:\n  tests_passed: 100%\n  coverage: 72.5%\n  findings: { error: 0, warning: 5 }",
+        ));
+        let g = spec.environments[1].gates.clone().unwrap();
+        assert_eq!(g.tests_passed, Some(1.0));
+        assert_eq!(g.coverage, Some(0.725));
+        assert_eq!(
+            g.findings.into_iter().collect::<Vec<_>>(),
+            [(FindingLevel::Error, 0), (FindingLevel::Warning, 5)]
+        );
+        assert_eq!(spec.environments[0].gates, None);
+        // A bare number is a ratio, as in the analysis checks.
+        let g = valid(&with_env("gates: { tests_passed: 0.95, coverage: 1 }")).environments[1]
+            .gates
+            .clone()
+            .unwrap();
+        assert_eq!((g.tests_passed, g.coverage), (Some(0.95), Some(1.0)));
+        assert!(g.findings.is_empty());
+        let g = valid(&with_env("gates: { findings: { note: 10, none: 0 } }")).environments[1]
+            .gates
+            .clone()
+            .unwrap();
+        assert_eq!(g.tests_passed, None);
+        assert_eq!(
+            g.findings.into_iter().collect::<Vec<_>>(),
+            [(FindingLevel::Note, 10), (FindingLevel::None, 0)]
+        );
+    }
+
+    #[test]
+    fn gates_rules() {
+        let errs = errors(&with_env("gates: { coverage: 120% }"));
+        assert_eq!(
+            errs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["environments[1].gates.coverage: 120% is over 100%: use 0% to 100%"]
+        );
+        assert_error(
+            &with_env("gates: { tests_passed: -1% }"),
+            "environments[1].gates.tests_passed",
+            "-1% is below 0%",
+        );
+        assert_error(
+            &with_env("gates: { coverage: 80 }"),
+            "environments[1].gates.coverage",
+            "80 is over 1: a bare number is a ratio from 0 to 1; write 80% for a percentage",
+        );
+        assert_error(
+            &with_env("gates: { coverage: most }"),
+            "environments[1].gates.coverage",
+            "`most` is not a share",
+        );
+        assert_error(
+            &with_env("gates: { coverage: lots% }"),
+            "environments[1].gates.coverage",
+            "`lots%` is not a percentage",
+        );
+        assert_error(
+            &with_env("gates: { coverage: nan }"),
+            "environments[1].gates.coverage",
+            "is not a share",
+        );
+        assert_error(
+            &with_env("gates: { findings: { error: -1 } }"),
+            "environments[1].gates.findings.error",
+            "-1 is not a number of findings",
+        );
+        assert_error(
+            &with_env("gates: { findings: { errors: 0 } }"),
+            "environments[1].gates.findings.errors",
+            "did you mean `error`?",
+        );
+        assert_error(
+            &with_env("gates: { findings: {} }"),
+            "environments[1].gates.findings",
+            "limits no level",
+        );
+        assert_error(
+            &with_env("gates: {}"),
+            "environments[1].gates",
+            "sets no gate",
+        );
+        assert_error(
+            &with_env("gates: { coverag: 80% }"),
+            "environments[1].gates.coverag",
+            "did you mean `coverage`?",
+        );
+        // A typo is reported once, not also as an empty block.
+        assert_eq!(errors(&with_env("gates: { coverag: 80% }")).len(), 1);
+        // A type error names the path and the line.
+        assert_error(
+            &with_env("gates: { findings: { warning: five } }"),
+            "environments[1].gates.findings.warning",
+            "expected a whole number",
+        );
+    }
+
+    #[test]
+    fn audit_origin_rules() {
+        let spec = |audit: &str| {
+            format!("audit: {audit}\nenvironments: [{{ name: staging }}]\nservices: []\n")
+        };
+        assert_eq!(
+            valid(&spec("{ origin: zion/build-host }"))
+                .audit
+                .origin
+                .as_deref(),
+            Some("zion/build-host")
+        );
+        assert_eq!(
+            valid(&spec("{ origin: example.com/log }"))
+                .audit
+                .origin
+                .as_deref(),
+            Some("example.com/log")
+        );
+        assert_eq!(valid(&spec("{}")).audit, AuditSpec::default());
+        assert_eq!(valid(&with_env("")).audit.origin, None);
+        assert_error(&spec("{ origin: \"\" }"), "audit.origin", "is empty");
+        assert_error(
+            &spec("{ origin: \"zion host\" }"),
+            "audit.origin",
+            "whitespace",
+        );
+        assert_error(
+            &spec("{ origin: \"zion\\thost\" }"),
+            "audit.origin",
+            "whitespace",
+        );
+        assert_error(
+            &spec("{ origin: zion+host }"),
+            "audit.origin",
+            "contains `+`",
+        );
+        assert_error(
+            &spec("{ origin: \"zion\\u0001host\" }"),
+            "audit.origin",
+            "control character",
+        );
+        assert_error(
+            &spec("{ orign: x }"),
+            "audit.orign",
+            "did you mean `origin`?",
+        );
+        assert_error(
+            "audt: {}\nenvironments: [{ name: staging }]\n",
+            "audt",
+            "did you mean `audit`?",
+        );
+    }
+
+    #[test]
+    fn summary_shows_gates_and_audit_origin() {
+        let yaml = format!(
+            "audit: {{ origin: zion/ci }}\n{}",
+            with_env("gates: { tests_passed: 100%, coverage: 0.805, findings: { error: 0 } }")
+        );
+        let text = summary(&valid(&yaml));
+        assert!(text.contains("\naudit: log origin zion/ci\n"), "{text}");
+        assert!(
+            text.contains(
+                "  production: gates tests passed >= 100%, coverage >= 80.5%, error findings <= 0"
+            ),
+            "{text}"
         );
     }
 }

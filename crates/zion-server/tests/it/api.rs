@@ -192,7 +192,7 @@ async fn bad_requests_are_refused_and_change_nothing() {
         ),
         (json!({ "service": "web" }), 400),
         (
-            json!({ "service": "web", "environment": "staging", "version": "1", "strategy": "blue_green" }),
+            json!({ "service": "web", "environment": "staging", "version": "1", "strategy": "big_bang" }),
             400,
         ),
     ] {

@@ -1,5 +1,6 @@
 //! Integration tests of the SQLite store, on real files in temporary folders.
 
+mod audit;
 mod concurrency;
 mod deployments;
 mod durability;

@@ -1,0 +1,331 @@
+//! Streaming verification of a whole log against its signed checkpoints.
+//!
+//! Entries are fed in order and folded into a frontier, so memory stays
+//! O(log n) and time is one leaf hash plus about one node hash per entry.
+//! At each checkpoint's size the recomputed root must equal the signed
+//! one, and each checkpoint must be provably consistent with the one
+//! before it: the consistency proof is rebuilt from nodes captured while
+//! streaming and checked with the RFC 9162 algorithm.
+
+use serde::Deserialize;
+
+use crate::checkpoint::Checkpoint;
+use crate::hash::{Hash, leaf_hash, to_hex};
+use crate::note::{NoteError, Verifier};
+use crate::proof::{ProofError, consistency_plan, verify_consistency};
+use crate::tree::{Frontier, Node, NodeId, fold_right};
+
+/// The first thing wrong with a log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("checkpoint #{position} does not verify: {source}")]
+    Checkpoint {
+        /// Its position in the list given.
+        position: usize,
+        source: NoteError,
+    },
+    #[error("checkpoint #{position} is for log {found:?}, the others for {expected:?}")]
+    OriginMismatch {
+        position: usize,
+        expected: String,
+        found: String,
+    },
+    #[error("two signed checkpoints give different roots for size {size}: the log forked")]
+    ConflictingCheckpoints { size: u64 },
+    #[error(
+        "expected entry {expected} but got entry {found}: entries are missing, repeated or out of order"
+    )]
+    UnexpectedIndex { expected: u64, found: u64 },
+    #[error("entry {index} was altered: its bytes do not hash to the stored leaf hash")]
+    LeafHashMismatch { index: u64 },
+    #[error("entry {index} is unreadable: {reason}")]
+    BadEntry { index: u64, reason: String },
+    #[error("entry {index} says it is entry {seq}: entries were moved or renumbered")]
+    SeqMismatch { index: u64, seq: u64 },
+    #[error(
+        "the first {size} entries hash to root {}, but the signed checkpoint says {}: entries before {size} were altered, added or removed",
+        to_hex(.computed),
+        to_hex(.signed)
+    )]
+    RootMismatch {
+        size: u64,
+        computed: Hash,
+        signed: Hash,
+    },
+    #[error("checkpoint at size {new} is not consistent with checkpoint at size {old}: {source}")]
+    Inconsistent {
+        old: u64,
+        new: u64,
+        source: ProofError,
+    },
+    #[error(
+        "checkpoint at size {size} covers entries that are missing: the log has only {entries}"
+    )]
+    CheckpointBeyondLog { size: u64, entries: u64 },
+}
+
+/// What a successful verification established.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// The root of all of them.
+    pub root: Hash,
+    /// Distinct checkpoints matched (equal duplicates count once).
+    pub checkpoints: usize,
+    /// The largest checkpoint, if any was given.
+    pub latest: Option<Checkpoint>,
+    /// Entries after the latest checkpoint: intact as far as their stored
+    /// hashes go, but not yet covered by a signature.
+    pub unsigned_entries: u64,
+}
+
+/// The nodes a pending consistency proof needs, with the hashes found so far.
+#[derive(Debug, Default)]
+struct Pending {
+    ids: Vec<NodeId>,
+    hashes: Vec<Option<Hash>>,
+    elements: Vec<(usize, usize)>,
+    /// Positions into `ids` in the order the nodes complete while streaming.
+    order: Vec<usize>,
+    next: usize,
+}
+
+impl Pending {
+    fn capture(&mut self, node: &Node) {
+        // Nodes complete in (end, level) order, which is how `order` is
+        // sorted, so only the head needs a look.
+        while let Some(&at) = self.order.get(self.next) {
+            if self.ids[at] != node.id {
+                return;
+            }
+            self.hashes[at] = Some(node.hash);
+            self.next += 1;
+        }
+    }
+}
+
+/// Verifies a log entry by entry.
+#[derive(Debug)]
+pub struct LogVerifier {
+    checkpoints: Vec<Checkpoint>,
+    /// The next checkpoint to reach.
+    next: usize,
+    frontier: Frontier,
+    /// The consistency proof from the last reached checkpoint to `next`.
+    pending: Pending,
+}
+
+#[derive(Deserialize)]
+struct SeqOnly {
+    seq: u64,
+}
+
+impl LogVerifier {
+    /// Checks every checkpoint note's signature with `verifier` and prepares
+    /// to stream the log from entry 0.
+    pub fn new<S: AsRef<str>>(verifier: &Verifier, notes: &[S]) -> Result<Self, VerifyError> {
+        let mut checkpoints = Vec::with_capacity(notes.len());
+        for (position, note) in notes.iter().enumerate() {
+            let cp = verifier
+                .verify(note.as_ref())
+                .map_err(|source| VerifyError::Checkpoint { position, source })?;
+            let other_origin = checkpoints
+                .first()
+                .map(Checkpoint::origin)
+                .filter(|first| *first != cp.origin());
+            if let Some(first) = other_origin {
+                return Err(VerifyError::OriginMismatch {
+                    position,
+                    expected: first.to_string(),
+                    found: cp.origin().to_string(),
+                });
+            }
+            checkpoints.push(cp);
+        }
+        checkpoints.sort_by_key(Checkpoint::size);
+        // One size, two roots: the log showed different histories.
+        for pair in checkpoints.windows(2) {
+            if pair[0].size() == pair[1].size() && pair[0].root() != pair[1].root() {
+                return Err(VerifyError::ConflictingCheckpoints {
+                    size: pair[0].size(),
+                });
+            }
+        }
+        checkpoints.dedup();
+        let mut verifier = Self {
+            checkpoints,
+            next: 0,
+            frontier: Frontier::new(),
+            pending: Pending::default(),
+        };
+        verifier.reach_checkpoints()?;
+        Ok(verifier)
+    }
+
+    /// The number of entries checked so far.
+    pub fn entries(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// Checks the next entry: its position, that `data` hashes to the stored
+    /// leaf hash (when the store keeps one) and that its `seq` is `index`.
+    pub fn push(
+        &mut self,
+        index: u64,
+        data: &[u8],
+        stored_leaf_hash: Option<&Hash>,
+    ) -> Result<(), VerifyError> {
+        let expected = self.frontier.size();
+        if index != expected {
+            return Err(VerifyError::UnexpectedIndex {
+                expected,
+                found: index,
+            });
+        }
+        let leaf = leaf_hash(data);
+        if stored_leaf_hash.is_some_and(|stored| *stored != leaf) {
+            return Err(VerifyError::LeafHashMismatch { index });
+        }
+        let seq = serde_json::from_slice::<SeqOnly>(data)
+            .map_err(|e| VerifyError::BadEntry {
+                index,
+                reason: e.to_string(),
+            })?
+            .seq;
+        if seq != index {
+            return Err(VerifyError::SeqMismatch { index, seq });
+        }
+        let pending = &mut self.pending;
+        self.frontier.push(leaf, |node| pending.capture(&node));
+        self.reach_checkpoints()
+    }
+
+    /// Ends the stream: every checkpoint must have been reached.
+    pub fn finish(self) -> Result<VerifyReport, VerifyError> {
+        let entries = self.frontier.size();
+        if let Some(cp) = self.checkpoints.get(self.next) {
+            return Err(VerifyError::CheckpointBeyondLog {
+                size: cp.size(),
+                entries,
+            });
+        }
+        let latest = self.checkpoints.last().cloned();
+        Ok(VerifyReport {
+            entries,
+            root: self.frontier.root(),
+            checkpoints: self.checkpoints.len(),
+            unsigned_entries: entries - latest.as_ref().map_or(0, Checkpoint::size),
+            latest,
+        })
+    }
+
+    /// Checks every checkpoint whose size the stream has just reached.
+    fn reach_checkpoints(&mut self) -> Result<(), VerifyError> {
+        let size = self.frontier.size();
+        while let Some(cp) = self.checkpoints.get(self.next) {
+            if cp.size() != size {
+                return Ok(());
+            }
+            let computed = self.frontier.root();
+            if computed != *cp.root() {
+                return Err(VerifyError::RootMismatch {
+                    size,
+                    computed,
+                    signed: *cp.root(),
+                });
+            }
+            if self.next > 0 {
+                let old = &self.checkpoints[self.next - 1];
+                self.check_consistency(old, cp)?;
+            }
+            self.next += 1;
+            self.plan_next_consistency();
+        }
+        Ok(())
+    }
+
+    /// The consistency proof planned at the last checkpoint, once the stream
+    /// has reached the next one.
+    fn pending_proof(&self) -> Vec<Hash> {
+        // Every planned node is complete by the new size, so all were seen.
+        let hashes: Vec<Hash> = self
+            .pending
+            .hashes
+            .iter()
+            .map(|h| h.expect("all nodes of a consistency proof complete by its new size"))
+            .collect();
+        self.pending
+            .elements
+            .iter()
+            .map(|&(from, to)| fold_right(&hashes[from..to]))
+            .collect()
+    }
+
+    fn check_consistency(&self, old: &Checkpoint, new: &Checkpoint) -> Result<(), VerifyError> {
+        let proof = self.pending_proof();
+        verify_consistency(old.size(), new.size(), old.root(), new.root(), &proof).map_err(
+            |source| VerifyError::Inconsistent {
+                old: old.size(),
+                new: new.size(),
+                source,
+            },
+        )
+    }
+
+    /// Plans the consistency proof from the checkpoint just reached to the
+    /// next one. Nodes inside the old tree are its frontier, known now; the
+    /// rest are captured as the stream completes them.
+    fn plan_next_consistency(&mut self) {
+        self.pending = Pending::default();
+        let old = self.frontier.size();
+        let Some(new) = self.checkpoints.get(self.next).map(Checkpoint::size) else {
+            return;
+        };
+        if old == 0 || old == new {
+            return;
+        }
+        let plan = consistency_plan(old, new);
+        let known: Vec<Node> = self.frontier.nodes().collect();
+        let hashes: Vec<Option<Hash>> = plan
+            .ids
+            .iter()
+            .map(|id| known.iter().find(|n| n.id == *id).map(|n| n.hash))
+            .collect();
+        let mut order: Vec<usize> = (0..plan.ids.len())
+            .filter(|&i| hashes[i].is_none())
+            .collect();
+        order.sort_by_key(|&i| (plan.ids[i].end(), plan.ids[i].level));
+        self.pending = Pending {
+            ids: plan.ids,
+            hashes,
+            elements: plan.elements,
+            order,
+            next: 0,
+        };
+    }
+}
+
+/// Verifies a whole log: entries as (index, canonical bytes, stored leaf
+/// hash if the store keeps one), in order, against the signed checkpoint
+/// notes.
+pub fn verify_log<S, I, B>(
+    verifier: &Verifier,
+    notes: &[S],
+    entries: I,
+) -> Result<VerifyReport, VerifyError>
+where
+    S: AsRef<str>,
+    I: IntoIterator<Item = (u64, B, Option<Hash>)>,
+    B: AsRef<[u8]>,
+{
+    let mut log = LogVerifier::new(verifier, notes)?;
+    for (index, data, stored) in entries {
+        log.push(index, data.as_ref(), stored.as_ref())?;
+    }
+    log.finish()
+}
+
+#[cfg(test)]
+#[path = "verify_tests.rs"]
+mod tests;

@@ -1,0 +1,228 @@
+//! `zion audit …`: the transparency log's entries, its verification (from
+//! the server, or offline from an exported folder), inclusion and
+//! consistency proofs, the signed checkpoint, the verifier key, and export.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::cli::{AuditCmd, Global, Output};
+use crate::client::Client;
+use crate::commands::urlencode;
+use crate::exit::Failure;
+use crate::render::{s, table};
+
+/// Entries fetched per request while exporting.
+const PAGE: u64 = 10_000;
+
+/// Runs one `zion audit` subcommand.
+pub async fn run(g: &Global, cmd: AuditCmd) -> Result<(), Failure> {
+    if let AuditCmd::Verify {
+        bundle: Some(dir), ..
+    } = &cmd
+    {
+        return verify_bundle(g, dir);
+    }
+    let client = Client::new(g)?;
+    match cmd {
+        AuditCmd::Log {
+            since,
+            action,
+            subject,
+            limit,
+        } => {
+            let mut q = vec![format!("limit={limit}")];
+            for (k, v) in [("since", since), ("action", action), ("subject", subject)] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", urlencode(&v)));
+                }
+            }
+            let list = client
+                .get(&format!("/audit/entries?{}", q.join("&")))
+                .await?;
+            match g.output {
+                Output::Json => println!("{list}"),
+                Output::Text => print!(
+                    "{}",
+                    log_text(list.as_array().map(Vec::as_slice).unwrap_or(&[]))
+                ),
+            }
+            Ok(())
+        }
+        AuditCmd::Verify { .. } => {
+            let r = client.get("/audit/verify").await?;
+            match g.output {
+                Output::Json => println!("{r}"),
+                Output::Text => println!("{}", verify_text(&r)),
+            }
+            if r["ok"] == true {
+                Ok(())
+            } else {
+                Err(Failure::negative(format!(
+                    "the audit log does not verify: {}",
+                    s(&r["error"])
+                )))
+            }
+        }
+        AuditCmd::Proof { index, size } => {
+            let path = match size {
+                Some(n) => format!("/audit/proof/{index}?size={n}"),
+                None => format!("/audit/proof/{index}"),
+            };
+            let p = client.get(&path).await?;
+            println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
+            Ok(())
+        }
+        AuditCmd::Consistency { old, new } => {
+            let p = client
+                .get(&format!("/audit/consistency?old={old}&new={new}"))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
+            Ok(())
+        }
+        AuditCmd::Checkpoint => {
+            let c = client.get("/audit/checkpoint").await?;
+            match g.output {
+                Output::Json => println!("{c}"),
+                Output::Text => print!("{}", s(&c["note"])),
+            }
+            Ok(())
+        }
+        AuditCmd::Key => {
+            let k = client.get("/audit/key").await?;
+            match g.output {
+                Output::Json => println!("{k}"),
+                Output::Text => println!("{}", s(&k["verifier_key"])),
+            }
+            Ok(())
+        }
+        AuditCmd::Export { dir } => export(g, &client, &dir).await,
+    }
+}
+
+fn log_text(list: &[Value]) -> String {
+    if list.is_empty() {
+        return "no audit entries match\n".into();
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|e| {
+            let x = &e["entry"];
+            vec![
+                e["index"].to_string(),
+                s(&x["time"]).to_string(),
+                s(&x["actor"]).to_string(),
+                s(&x["action"]).to_string(),
+                s(&x["subject"]).to_string(),
+                summary(&x["details"]),
+            ]
+        })
+        .collect();
+    table(
+        &["INDEX", "TIME", "ACTOR", "ACTION", "SUBJECT", "DETAILS"],
+        &rows,
+    )
+}
+
+/// A few words of an entry's details.
+fn summary(d: &Value) -> String {
+    if let (Some(from), Some(to)) = (d["from"].as_str(), d["to"].as_str()) {
+        return format!("{from} → {to}: {}", s(&d["reason"]));
+    }
+    let text = d.to_string();
+    if text.chars().count() > 100 {
+        format!("{}…", text.chars().take(100).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn verify_text(r: &Value) -> String {
+    if r["ok"] == true {
+        format!(
+            "audit log verified: {} entries, {} signed checkpoints, root {}",
+            r["entries"],
+            r["checkpoints"],
+            s(&r["root"])
+        )
+    } else {
+        match r["index"].as_u64() {
+            Some(i) => format!(
+                "audit log FAILED verification at entry {i}: {}",
+                s(&r["error"])
+            ),
+            None => format!("audit log FAILED verification: {}", s(&r["error"])),
+        }
+    }
+}
+
+/// Writes every entry, the latest checkpoint and the verifier key.
+async fn export(g: &Global, client: &Client, dir: &Path) -> Result<(), Failure> {
+    let checkpoint = client.get("/audit/checkpoint").await?;
+    let key = client.get("/audit/key").await?;
+    let size = checkpoint["size"].as_u64().unwrap_or(0);
+    let io = |e: zion_audit::BundleError| Failure::negative(format!("{}: {e}", dir.display()));
+    let mut w = zion_audit::BundleWriter::create(dir).map_err(io)?;
+    let mut from = 0;
+    // Only the entries the checkpoint covers: later ones are not signed yet.
+    while from < size {
+        let limit = PAGE.min(size - from);
+        let page = client
+            .get(&format!("/audit/entries?from={from}&limit={limit}"))
+            .await?;
+        let list = page.as_array().cloned().unwrap_or_default();
+        if list.is_empty() {
+            return Err(Failure::negative(format!(
+                "the server returned no entry from index {from} although the checkpoint covers {size}"
+            )));
+        }
+        for e in &list {
+            w.push(s(&e["canonical"]).as_bytes()).map_err(io)?;
+            from += 1;
+        }
+    }
+    let written = w
+        .finish(s(&checkpoint["note"]), s(&key["verifier_key"]))
+        .map_err(io)?;
+    match g.output {
+        Output::Json => println!(
+            "{}",
+            json!({ "dir": dir.display().to_string(), "entries": written })
+        ),
+        Output::Text => println!(
+            "exported {written} entries, the checkpoint at size {size} and the verifier key to {}; check it anywhere with `zion audit verify --bundle {}`",
+            dir.display(),
+            dir.display()
+        ),
+    }
+    Ok(())
+}
+
+/// Offline: no server, no database.
+fn verify_bundle(g: &Global, dir: &Path) -> Result<(), Failure> {
+    match zion_audit::verify_bundle(dir) {
+        Ok(report) => {
+            let out = json!({
+                "ok": true,
+                "entries": report.entries,
+                "root": zion_audit::hash::to_hex(&report.root),
+                "checkpoints": report.checkpoints,
+            });
+            match g.output {
+                Output::Json => println!("{out}"),
+                Output::Text => println!("{}", verify_text(&out)),
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let out = json!({ "ok": false, "error": e.to_string() });
+            if g.output == Output::Json {
+                println!("{out}");
+            }
+            Err(Failure::negative(format!(
+                "the bundle in {} does not verify: {e}",
+                dir.display()
+            )))
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Delivery history maths: the DORA metrics and the deployment report,
+//! computed from plain records of finished deployments and incidents. Pure:
+//! the period, the time zone and every record are passed in; nothing here
+//! reads a clock or a store. Rendering the report (Markdown, HTML) lives
+//! elsewhere.
+
+pub mod calendar;
+pub mod dora;
+pub mod record;
+pub mod report;
+pub mod stats;
+
+#[cfg(test)]
+mod dora_tests;
+#[cfg(test)]
+mod report_tests;
+#[cfg(test)]
+mod test_support;
+
+pub use calendar::Calendar;
+pub use dora::{Cluster, DoraMetrics, FrequencyBucket, dora_metrics};
+pub use record::{
+    DeploymentRecord, DeploymentResult, GateOutcome, IncidentRecord, Names, RollbackInfo,
+};
+pub use report::{Report, ReportQuery, build_report};

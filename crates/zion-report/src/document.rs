@@ -1,0 +1,808 @@
+//! The report laid out once, as sections of facts, tables and charts with
+//! their text already worded, so that the Markdown and the HTML renderers
+//! print the same figures in the same order. Text here is raw; each
+//! renderer escapes it for its format.
+
+use zion_core::delivery::DoraMetrics;
+use zion_core::delivery::dora::{DurationFigure, FrequencyFigure, RateFigure};
+use zion_core::delivery::report::{DurationExtreme, Report};
+use zion_core::spec::Strategy;
+
+use crate::text::{self, NO_DATA, or_no_data};
+
+/// Periods up to this many days also list every day in a table.
+const PER_DAY_TABLE_MAX_DAYS: u64 = 31;
+
+pub(crate) struct Document {
+    pub title: String,
+    /// Lines under the title: the period and the filters.
+    pub lead: Vec<String>,
+    pub sections: Vec<Section>,
+}
+
+/// One `<section>`; no blocks means no data.
+pub(crate) struct Section {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub blocks: Vec<Block>,
+}
+
+pub(crate) enum Block {
+    /// Label and value pairs.
+    Facts(Vec<(String, String)>),
+    Table(Table),
+    /// Drawn in HTML only; the same figures are in a table or facts.
+    Chart(Chart),
+    Note(String),
+    /// Preformatted text (JSON).
+    Code(String),
+}
+
+pub(crate) struct Table {
+    pub headers: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+pub(crate) struct Chart {
+    pub id: &'static str,
+    pub title: String,
+    pub bars: Vec<Bar>,
+    /// How axis values read.
+    pub axis: fn(f64) -> String,
+    /// Rounds the largest bar up to a top whose half reads well.
+    pub nice: fn(f64) -> f64,
+}
+
+pub(crate) struct Bar {
+    pub label: String,
+    /// None: no data for this bar (a gap, not a zero).
+    pub value: Option<f64>,
+    pub tooltip: String,
+}
+
+fn fact(label: &str, value: impl Into<String>) -> (String, String) {
+    (label.to_string(), value.into())
+}
+
+fn of(part: u64, whole: u64, rate: Option<f64>) -> String {
+    match rate {
+        Some(r) => format!(
+            "{} ({} of {})",
+            text::percent(r),
+            text::count(part),
+            text::count(whole)
+        ),
+        None => NO_DATA.to_string(),
+    }
+}
+
+fn strategy_name(s: Strategy) -> &'static str {
+    match s {
+        Strategy::Canary => "Canary",
+        Strategy::BlueGreen => "Blue-green",
+        Strategy::Rolling => "Rolling",
+    }
+}
+
+fn extreme(e: &DurationExtreme) -> String {
+    format!(
+        "{} (#{}, {} in {}, {})",
+        text::duration(e.seconds),
+        e.id,
+        e.service,
+        e.environment,
+        text::kind(e.kind).to_lowercase()
+    )
+}
+
+fn rate_text(f: &Option<RateFigure>) -> String {
+    or_no_data(f.as_ref(), |f| text::percent(f.value))
+}
+
+fn frequency_text(f: &Option<FrequencyFigure>) -> String {
+    or_no_data(f.as_ref(), |f| {
+        format!(
+            "{}/day ({})",
+            text::decimal(f.value),
+            text::bucket(f.bucket)
+        )
+    })
+}
+
+fn duration_text(f: &Option<DurationFigure>) -> String {
+    or_no_data(f.as_ref(), |f| text::duration(f.value))
+}
+
+/// The five metrics as table rows: metric, value, cluster, basis.
+fn dora_rows(m: &DoraMetrics) -> Vec<Vec<String>> {
+    let cluster = |c: Option<zion_core::delivery::Cluster>| {
+        c.map(|c| text::cluster(c).to_string())
+            .unwrap_or_else(|| "—".to_string())
+    };
+    vec![
+        vec![
+            "Deployment frequency".to_string(),
+            frequency_text(&m.deployment_frequency),
+            cluster(m.deployment_frequency.as_ref().map(|f| f.cluster)),
+            or_no_data(m.deployment_frequency.as_ref(), |f| {
+                format!(
+                    "{} successful deployments over {} days",
+                    text::count(f.deployments),
+                    text::count(f.days)
+                )
+            }),
+        ],
+        vec![
+            "Lead time for changes".to_string(),
+            duration_text(&m.lead_time_for_changes),
+            cluster(m.lead_time_for_changes.as_ref().map(|f| f.cluster)),
+            or_no_data(m.lead_time_for_changes.as_ref(), |f| {
+                format!(
+                    "median of {} commit-to-deploy times",
+                    text::count(f.samples)
+                )
+            }),
+        ],
+        vec![
+            "Change failure rate".to_string(),
+            rate_text(&m.change_failure_rate),
+            cluster(m.change_failure_rate.as_ref().and_then(|f| f.cluster)),
+            or_no_data(m.change_failure_rate.as_ref(), |f| {
+                format!(
+                    "{} of {} deployments",
+                    text::count(f.count),
+                    text::count(f.deployments)
+                )
+            }),
+        ],
+        vec![
+            "Failed deployment recovery time".to_string(),
+            duration_text(&m.failed_deployment_recovery_time),
+            cluster(
+                m.failed_deployment_recovery_time
+                    .as_ref()
+                    .map(|f| f.cluster),
+            ),
+            or_no_data(m.failed_deployment_recovery_time.as_ref(), |f| {
+                format!("median of {} restored failures", text::count(f.samples))
+            }),
+        ],
+        vec![
+            "Deployment rework rate".to_string(),
+            rate_text(&m.deployment_rework_rate),
+            cluster(m.deployment_rework_rate.as_ref().and_then(|f| f.cluster)),
+            or_no_data(m.deployment_rework_rate.as_ref(), |f| {
+                format!(
+                    "{} hotfix or rollback of {} deployments",
+                    text::count(f.count),
+                    text::count(f.deployments)
+                )
+            }),
+        ],
+    ]
+}
+
+/// One row per stream: name, then the five values with their clusters.
+fn dora_breakdown_row(name: String, m: &DoraMetrics) -> Vec<String> {
+    let with = |value: String, c: Option<zion_core::delivery::Cluster>| match c {
+        Some(c) => format!("{value}, {}", text::cluster(c).to_lowercase()),
+        None => value,
+    };
+    vec![
+        name,
+        with(
+            frequency_text(&m.deployment_frequency),
+            m.deployment_frequency.as_ref().map(|f| f.cluster),
+        ),
+        with(
+            duration_text(&m.lead_time_for_changes),
+            m.lead_time_for_changes.as_ref().map(|f| f.cluster),
+        ),
+        with(
+            rate_text(&m.change_failure_rate),
+            m.change_failure_rate.as_ref().and_then(|f| f.cluster),
+        ),
+        with(
+            duration_text(&m.failed_deployment_recovery_time),
+            m.failed_deployment_recovery_time
+                .as_ref()
+                .map(|f| f.cluster),
+        ),
+        rate_text(&m.deployment_rework_rate),
+    ]
+}
+
+/// The smallest of 1, 2, 4, 5 or 10 × 10ⁿ at or above `v` (at least 2, so
+/// the half-way tick of a count is whole).
+fn nice_count(v: f64) -> f64 {
+    if v <= 2.0 {
+        return 2.0;
+    }
+    let magnitude = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 4.0, 5.0, 10.0]
+        .into_iter()
+        .map(|f| f * magnitude)
+        .find(|top| *top >= v)
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// A duration top whose half is a round duration.
+fn nice_duration(v: f64) -> f64 {
+    const TOPS: [f64; 16] = [
+        2.0, 10.0, 20.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14_400.0,
+        21_600.0, 43_200.0, 86_400.0, 172_800.0,
+    ];
+    TOPS.into_iter()
+        .find(|top| *top >= v)
+        .unwrap_or_else(|| (v / 172_800.0).ceil() * 172_800.0)
+}
+
+fn nice_rate(_: f64) -> f64 {
+    1.0
+}
+
+fn axis_count(v: f64) -> String {
+    text::decimal(v)
+}
+
+fn axis_percent(v: f64) -> String {
+    text::percent(v)
+}
+
+fn axis_duration(v: f64) -> String {
+    text::duration(v)
+}
+
+impl Document {
+    pub(crate) fn from_report(r: &Report) -> Document {
+        let p = &r.period;
+        let mut lead = vec![format!(
+            "Period: {} to {} ({} days, {})",
+            p.since,
+            p.until,
+            text::count(p.days),
+            p.time_zone
+        )];
+        let mut filters = Vec::new();
+        if let Some(env) = &p.environment {
+            filters.push(format!("environment {env}"));
+        }
+        if let Some(service) = &p.service {
+            filters.push(format!("service {service}"));
+        }
+        if !filters.is_empty() {
+            lead.push(format!("Only {}", filters.join(", ")));
+        }
+        lead.push(format!(
+            "Total deployments: {}",
+            text::count(r.total_deployments)
+        ));
+        Document {
+            title: "Deployment report".to_string(),
+            lead,
+            sections: vec![
+                summary(r),
+                environments(r),
+                types(r),
+                frequency(r),
+                success(r),
+                speed(r),
+                rollbacks(r),
+                approvals(r),
+                quality_gates(r),
+                dora(r),
+                trends(r),
+                audit(r),
+            ],
+        }
+    }
+}
+
+fn section(id: &'static str, title: &'static str, blocks: Vec<Block>) -> Section {
+    Section { id, title, blocks }
+}
+
+fn summary(r: &Report) -> Section {
+    let Some(s) = &r.summary else {
+        return section("summary", "Summary", vec![]);
+    };
+    let facts = vec![
+        fact("Total deployments", text::count(s.total)),
+        fact("Succeeded", text::count(s.succeeded)),
+        fact("Failed to start", text::count(s.failed)),
+        fact("Rolled back", text::count(s.rolled_back)),
+        fact("Cancelled", text::count(s.cancelled)),
+        fact("Rejected", text::count(s.rejected)),
+        fact("Expired", text::count(s.expired)),
+        fact(
+            "Production deployments",
+            format!(
+                "{} ({})",
+                text::count(s.production),
+                text::percent(s.production as f64 / s.total as f64)
+            ),
+        ),
+        fact("Success rate", of(s.succeeded, s.attempted, s.success_rate)),
+    ];
+    section(
+        "summary",
+        "Summary",
+        vec![
+            Block::Facts(facts),
+            Block::Note(
+                "Success rate: succeeded over attempted (succeeded, failed to start, rolled back); \
+                 cancelled, rejected and expired deployments never started."
+                    .to_string(),
+            ),
+        ],
+    )
+}
+
+fn environments(r: &Report) -> Section {
+    let Some(envs) = &r.environments else {
+        return section("environments", "Environments", vec![]);
+    };
+    let rows = envs
+        .iter()
+        .map(|e| {
+            vec![
+                e.environment.clone(),
+                if e.production { "yes" } else { "no" }.to_string(),
+                text::count(e.deployments),
+                text::percent(e.share),
+                of(e.succeeded, e.attempted, e.success_rate),
+                or_no_data(e.mean_duration_seconds, text::duration),
+            ]
+        })
+        .collect();
+    section(
+        "environments",
+        "Environments",
+        vec![Block::Table(Table {
+            headers: vec![
+                "Environment",
+                "Production",
+                "Deployments",
+                "Share",
+                "Success rate",
+                "Mean duration",
+            ],
+            rows,
+        })],
+    )
+}
+
+fn types(r: &Report) -> Section {
+    let mut blocks = Vec::new();
+    if let Some(types) = &r.types {
+        let rows = types
+            .iter()
+            .map(|t| {
+                vec![
+                    text::kind(t.kind).to_string(),
+                    text::count(t.deployments),
+                    text::percent(t.share),
+                    of(t.succeeded, t.attempted, t.success_rate),
+                ]
+            })
+            .collect();
+        blocks.push(Block::Table(Table {
+            headers: vec!["Type", "Deployments", "Share", "Success rate"],
+            rows,
+        }));
+    }
+    if let Some(strategies) = &r.strategies {
+        let rows = strategies
+            .iter()
+            .map(|s| {
+                vec![
+                    strategy_name(s.strategy).to_string(),
+                    text::count(s.deployments),
+                    of(s.succeeded, s.attempted, s.success_rate),
+                    or_no_data(s.mean_analysis_rounds, text::decimal),
+                ]
+            })
+            .collect();
+        blocks.push(Block::Table(Table {
+            headers: vec![
+                "Strategy",
+                "Deployments",
+                "Success rate",
+                "Analysis rounds (mean)",
+            ],
+            rows,
+        }));
+    }
+    section("types", "Deployment types", blocks)
+}
+
+fn frequency(r: &Report) -> Section {
+    let Some(f) = &r.frequency else {
+        return section("frequency", "Frequency", vec![]);
+    };
+    let deployments = |n: u64| if n == 1 { "deployment" } else { "deployments" };
+    let mut blocks = vec![Block::Facts(vec![
+        fact(
+            "Daily average",
+            format!("{} deployments", text::decimal(f.daily_average)),
+        ),
+        fact(
+            "Peak day",
+            format!(
+                "{} {} ({})",
+                text::count(f.peak.deployments),
+                deployments(f.peak.deployments),
+                text::day(f.peak.date)
+            ),
+        ),
+        fact(
+            "Lowest day",
+            format!(
+                "{} {} ({})",
+                text::count(f.lowest.deployments),
+                deployments(f.lowest.deployments),
+                text::day(f.lowest.date)
+            ),
+        ),
+        fact("Days in period", text::count(f.days)),
+    ])];
+    blocks.push(Block::Chart(Chart {
+        id: "chart-per-day",
+        title: "Deployments per day".to_string(),
+        bars: f
+            .per_day
+            .iter()
+            .map(|d| Bar {
+                label: d.date.to_string(),
+                value: Some(d.deployments as f64),
+                tooltip: format!(
+                    "{}{}: {} deployments, {} succeeded",
+                    d.date,
+                    if d.partial { " (partial day)" } else { "" },
+                    text::count(d.deployments),
+                    text::count(d.succeeded)
+                ),
+            })
+            .collect(),
+        axis: axis_count,
+        nice: nice_count,
+    }));
+    if f.days <= PER_DAY_TABLE_MAX_DAYS {
+        blocks.push(Block::Table(Table {
+            headers: vec!["Day", "Deployments", "Succeeded"],
+            rows: f
+                .per_day
+                .iter()
+                .map(|d| {
+                    let day = if d.partial {
+                        format!("{} (partial)", text::day(d.date))
+                    } else {
+                        text::day(d.date)
+                    };
+                    vec![day, text::count(d.deployments), text::count(d.succeeded)]
+                })
+                .collect(),
+        }));
+    }
+    section("frequency", "Frequency", blocks)
+}
+
+fn success(r: &Report) -> Section {
+    let Some(s) = r.summary.as_ref().filter(|s| s.success_rate.is_some()) else {
+        return section("success", "Success rates", vec![]);
+    };
+    let mut facts = vec![fact(
+        "Overall",
+        of(s.succeeded, s.attempted, s.success_rate),
+    )];
+    for e in r.environments.iter().flatten() {
+        facts.push(fact(
+            &e.environment,
+            of(e.succeeded, e.attempted, e.success_rate),
+        ));
+    }
+    let mut blocks = vec![Block::Facts(facts)];
+    if let Some(trends) = &r.trends {
+        blocks.push(Block::Chart(Chart {
+            id: "chart-success-month",
+            title: "Success rate per month".to_string(),
+            bars: trends
+                .iter()
+                .map(|t| Bar {
+                    label: t.month.clone(),
+                    value: t.success_rate,
+                    tooltip: format!(
+                        "{}: {}",
+                        t.month,
+                        of(t.succeeded, t.attempted, t.success_rate)
+                    ),
+                })
+                .collect(),
+            axis: axis_percent,
+            nice: nice_rate,
+        }));
+    }
+    section("success", "Success rates", blocks)
+}
+
+fn speed(r: &Report) -> Section {
+    let Some(s) = &r.speed else {
+        return section("speed", "Deployment speed", vec![]);
+    };
+    let facts = vec![
+        fact(
+            "Measured",
+            format!("{} succeeded deployments", text::count(s.measured)),
+        ),
+        fact("Mean", text::duration(s.mean_seconds)),
+        fact("Fastest", extreme(&s.fastest)),
+        fact("Slowest", extreme(&s.slowest)),
+        fact("Median (p50)", text::duration(s.p50_seconds)),
+        fact("95th percentile", text::duration(s.p95_seconds)),
+    ];
+    let chart = Chart {
+        id: "chart-duration-histogram",
+        title: "Duration distribution".to_string(),
+        bars: s
+            .histogram
+            .iter()
+            .map(|b| Bar {
+                label: text::duration(b.from_seconds),
+                value: Some(b.deployments as f64),
+                tooltip: format!(
+                    "{} to {}: {} deployments",
+                    text::duration(b.from_seconds),
+                    text::duration(b.to_seconds),
+                    text::count(b.deployments)
+                ),
+            })
+            .collect(),
+        axis: axis_count,
+        nice: nice_count,
+    };
+    section(
+        "speed",
+        "Deployment speed",
+        vec![
+            Block::Facts(facts),
+            Block::Note(
+                "Durations run from start to finish of succeeded deployments. Percentiles are \
+                 nearest-rank: the value of rank ⌈p/100 × n⌉ in ascending order."
+                    .to_string(),
+            ),
+            Block::Chart(chart),
+        ],
+    )
+}
+
+fn rollbacks(r: &Report) -> Section {
+    let Some(b) = &r.rollbacks else {
+        return section("rollbacks", "Rollbacks", vec![]);
+    };
+    let mut facts = vec![
+        fact(
+            "Rolled back",
+            match b.share {
+                Some(share) => format!(
+                    "{} ({} of attempted)",
+                    text::count(b.count),
+                    text::percent(share)
+                ),
+                None => text::count(b.count),
+            },
+        ),
+        fact("Automatic", text::count(b.automatic)),
+        fact("Manual", text::count(b.manual)),
+    ];
+    if b.trigger_unknown > 0 {
+        facts.push(fact("Trigger not recorded", text::count(b.trigger_unknown)));
+    }
+    facts.extend([
+        fact(
+            "Mean time to roll back",
+            or_no_data(b.mean_seconds, text::duration),
+        ),
+        fact(
+            "Median time to roll back",
+            or_no_data(b.median_seconds, text::duration),
+        ),
+        fact("Rollback success", of(b.succeeded, b.count, b.success_rate)),
+    ]);
+    if b.rollback_deployments > 0 {
+        facts.push(fact(
+            "Rollback deployments",
+            format!(
+                "{} ({} succeeded)",
+                text::count(b.rollback_deployments),
+                text::count(b.rollback_deployments_succeeded)
+            ),
+        ));
+    }
+    section("rollbacks", "Rollbacks", vec![Block::Facts(facts)])
+}
+
+fn approvals(r: &Report) -> Section {
+    let Some(a) = &r.approvals else {
+        return section("approvals", "Approvals", vec![]);
+    };
+    let facts = vec![
+        fact(
+            "Deployments that waited for approval",
+            text::count(a.with_approval),
+        ),
+        fact(
+            "Median wait",
+            or_no_data(a.median_wait_seconds, text::duration),
+        ),
+        fact("Mean wait", or_no_data(a.mean_wait_seconds, text::duration)),
+        fact(
+            "Longest wait",
+            or_no_data(a.longest_wait_seconds, text::duration),
+        ),
+        fact("Rejected", text::count(a.rejected)),
+        fact("Expired", text::count(a.expired)),
+    ];
+    section("approvals", "Approvals", vec![Block::Facts(facts)])
+}
+
+fn quality_gates(r: &Report) -> Section {
+    let Some(g) = &r.quality_gates else {
+        return section("quality-gates", "Quality gates", vec![]);
+    };
+    let facts = vec![
+        fact("Deployments with evidence", text::count(g.with_evidence)),
+        fact("Passed", of(g.passed, g.with_evidence, Some(g.pass_rate))),
+        fact("Failed", text::count(g.failed)),
+        fact(
+            "Mean coverage",
+            or_no_data(g.mean_coverage, |c| {
+                format!(
+                    "{} (over {})",
+                    text::percent(c),
+                    text::count(g.coverage_samples)
+                )
+            }),
+        ),
+        fact(
+            "Mean tests passed",
+            or_no_data(g.mean_tests_passed_ratio, |t| {
+                format!(
+                    "{} (over {})",
+                    text::percent(t),
+                    text::count(g.tests_samples)
+                )
+            }),
+        ),
+        fact("Error findings", or_no_data(g.findings_error, text::count)),
+        fact(
+            "Warning findings",
+            or_no_data(g.findings_warning, text::count),
+        ),
+    ];
+    section("quality-gates", "Quality gates", vec![Block::Facts(facts)])
+}
+
+fn dora(r: &Report) -> Section {
+    let headline = DoraMetrics {
+        deployment_frequency: r.deployment_frequency.clone(),
+        lead_time_for_changes: r.lead_time_for_changes.clone(),
+        change_failure_rate: r.change_failure_rate.clone(),
+        failed_deployment_recovery_time: r.failed_deployment_recovery_time.clone(),
+        deployment_rework_rate: r.deployment_rework_rate.clone(),
+    };
+    let mut blocks = Vec::new();
+    if !headline.is_empty() {
+        blocks.push(Block::Table(Table {
+            headers: vec!["Metric (production)", "Value", "Cluster", "Based on"],
+            rows: dora_rows(&headline),
+        }));
+    }
+    if let Some(d) = &r.dora {
+        let headers = vec![
+            "",
+            "Frequency",
+            "Lead time",
+            "Change failure rate",
+            "Recovery time",
+            "Rework rate",
+        ];
+        if !d.by_service.is_empty() {
+            let mut h = headers.clone();
+            h[0] = "Service (production)";
+            blocks.push(Block::Table(Table {
+                headers: h,
+                rows: d
+                    .by_service
+                    .iter()
+                    .map(|s| dora_breakdown_row(s.service.clone(), &s.metrics))
+                    .collect(),
+            }));
+        }
+        if !d.by_environment.is_empty() {
+            let mut h = headers;
+            h[0] = "Environment";
+            blocks.push(Block::Table(Table {
+                headers: h,
+                rows: d
+                    .by_environment
+                    .iter()
+                    .map(|e| dora_breakdown_row(e.environment.clone(), &e.metrics))
+                    .collect(),
+            }));
+        }
+    }
+    if !blocks.is_empty() {
+        blocks.push(Block::Note(
+            "Clusters follow the DORA 2024 report. Rework rate has no published clusters."
+                .to_string(),
+        ));
+    }
+    section("dora", "DORA metrics", blocks)
+}
+
+fn trends(r: &Report) -> Section {
+    let Some(trends) = &r.trends else {
+        return section("trends", "Trends by month", vec![]);
+    };
+    let rows = trends
+        .iter()
+        .map(|t| {
+            vec![
+                t.month.clone(),
+                text::count(t.deployments),
+                of(t.succeeded, t.attempted, t.success_rate),
+                or_no_data(t.mean_duration_seconds, text::duration),
+            ]
+        })
+        .collect();
+    let chart = Chart {
+        id: "chart-duration-month",
+        title: "Mean duration per month".to_string(),
+        bars: trends
+            .iter()
+            .map(|t| Bar {
+                label: t.month.clone(),
+                value: t.mean_duration_seconds,
+                tooltip: format!(
+                    "{}: {}",
+                    t.month,
+                    or_no_data(t.mean_duration_seconds, text::duration)
+                ),
+            })
+            .collect(),
+        axis: axis_duration,
+        nice: nice_duration,
+    };
+    section(
+        "trends",
+        "Trends by month",
+        vec![
+            Block::Table(Table {
+                headers: vec!["Month", "Deployments", "Success rate", "Mean duration"],
+                rows,
+            }),
+            Block::Chart(chart),
+        ],
+    )
+}
+
+fn audit(r: &Report) -> Section {
+    let Some(value) = &r.audit else {
+        return section("audit", "Audit log", vec![]);
+    };
+    let block = match value.as_object() {
+        Some(map) if map.values().all(|v| !v.is_object() && !v.is_array()) => Block::Facts(
+            map.iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.replace('_', " "), text)
+                })
+                .collect(),
+        ),
+        _ => Block::Code(serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())),
+    };
+    section("audit", "Audit log", vec![block])
+}

@@ -1,0 +1,244 @@
+//! The audit routes: the log's entries, its verification, inclusion and
+//! consistency proofs, the latest signed checkpoint and the verifier key.
+//! Everything here is read from the store, so a row altered in the
+//! database file is seen as it is.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use zion_audit::hash::to_hex;
+use zion_audit::{LogVerifier, consistency_proof, inclusion_proof, root_at};
+use zion_store::AuditFilter;
+
+use crate::api::{Auth, require};
+use crate::app::App;
+use crate::audit::StoreNodes;
+use crate::auth::Permission;
+use crate::error::ApiError;
+
+type AppState = State<Arc<App>>;
+
+/// The audit routes, merged into the API router.
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/v1/audit/entries", get(entries))
+        .route("/api/v1/audit/verify", get(verify))
+        .route("/api/v1/audit/proof/{index}", get(proof))
+        .route("/api/v1/audit/consistency", get(consistency))
+        .route("/api/v1/audit/checkpoint", get(checkpoint))
+        .route("/api/v1/audit/key", get(key))
+}
+
+#[derive(Debug, Deserialize)]
+struct EntriesQuery {
+    since: Option<String>,
+    action: Option<String>,
+    subject: Option<String>,
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// Entries, oldest first, each with its index and its canonical bytes as
+/// text (what is hashed), plus the parsed entry.
+async fn entries(
+    State(app): AppState,
+    Auth(p): Auth,
+    Query(q): Query<EntriesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    require(&p, Permission::Read, "read the audit log")?;
+    let since = q
+        .since
+        .as_deref()
+        .map(|t| crate::api::parse_since(t, jiff::Timestamp::now()))
+        .transpose()?;
+    let filter = AuditFilter {
+        since,
+        action: q.action,
+        subject: q.subject,
+        from_index: q.from,
+        limit: Some(q.limit.unwrap_or(1000).min(100_000)),
+    };
+    let list: Vec<Value> = app
+        .store
+        .audit_entries(&filter)?
+        .into_iter()
+        .map(|e| {
+            let text = String::from_utf8_lossy(&e.entry).to_string();
+            let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            json!({ "index": e.index, "canonical": text, "entry": parsed })
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+/// Recomputes every leaf hash and the root, and checks every stored
+/// checkpoint's signature and consistency. 200 either way; `ok` says.
+async fn verify(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+    require(&p, Permission::Read, "verify the audit log")?;
+    let app2 = app.clone();
+    // Minutes of hashing must not hold a runtime thread.
+    let out = tokio::task::spawn_blocking(move || verify_blocking(&app2))
+        .await
+        .map_err(|e| ApiError::internal(format!("verification stopped: {e}")))??;
+    Ok(Json(out))
+}
+
+fn verify_blocking(app: &App) -> Result<Value, ApiError> {
+    let notes: Vec<String> = app
+        .store
+        .audit_checkpoints()?
+        .into_iter()
+        .map(|c| c.note)
+        .collect();
+    let mut v = match LogVerifier::new(&app.audit.verifier(), &notes) {
+        Ok(v) => v,
+        Err(e) => return Ok(json!({ "ok": false, "error": e.to_string(), "index": null })),
+    };
+    let mut failure = None;
+    app.store.scan_audit(
+        0,
+        &mut |e, leaf| match v.push(e.index, &e.entry, leaf.as_ref()) {
+            Ok(()) => true,
+            Err(err) => {
+                failure = Some((err, e.index));
+                false
+            }
+        },
+    )?;
+    if let Some((err, index)) = failure {
+        let first_bad = first_bad_index(&err).unwrap_or(index);
+        return Ok(json!({ "ok": false, "error": err.to_string(), "index": first_bad }));
+    }
+    match v.finish() {
+        Ok(report) => Ok(json!({
+            "ok": true,
+            "entries": report.entries,
+            "root": to_hex(&report.root),
+            "checkpoints": report.checkpoints,
+            "latest_checkpoint": report.latest.map(|c| json!({"size": c.size(), "root": c.root_hex()})),
+        })),
+        Err(err) => {
+            Ok(json!({ "ok": false, "error": err.to_string(), "index": first_bad_index(&err) }))
+        }
+    }
+}
+
+/// The entry a verification error points at, when it names one.
+fn first_bad_index(err: &zion_audit::VerifyError) -> Option<u64> {
+    use zion_audit::VerifyError as E;
+    match err {
+        E::UnexpectedIndex { expected, .. } => Some(*expected),
+        E::LeafHashMismatch { index }
+        | E::BadEntry { index, .. }
+        | E::SeqMismatch { index, .. } => Some(*index),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ProofQuery {
+    size: Option<u64>,
+}
+
+/// An inclusion proof of entry `index` in the tree of `size` entries (the
+/// latest checkpoint's size by default), with that checkpoint's note.
+async fn proof(
+    State(app): AppState,
+    Auth(p): Auth,
+    Path(index): Path<u64>,
+    Query(q): Query<ProofQuery>,
+) -> Result<Json<Value>, ApiError> {
+    require(&p, Permission::Read, "read audit proofs")?;
+    let checkpoints = app.store.audit_checkpoints()?;
+    let Some(latest) = checkpoints.last() else {
+        return Err(ApiError::not_found("the audit log is empty"));
+    };
+    let size = q.size.unwrap_or(latest.size);
+    let Some(cp) = checkpoints.iter().find(|c| c.size == size) else {
+        return Err(ApiError::not_found(format!(
+            "no signed checkpoint at size {size}; the latest is at {} (`zion audit checkpoint`)",
+            latest.size
+        )));
+    };
+    if index >= size {
+        return Err(ApiError::bad_request(format!(
+            "entry {index} is not in a tree of {size} entries (indexes start at 0)"
+        )));
+    }
+    let reader = StoreNodes(app.store.as_ref());
+    let hashes =
+        inclusion_proof(&reader, index, size).map_err(|e| ApiError::internal(e.to_string()))?;
+    let leaf = app
+        .store
+        .audit_nodes(&[(0, index)])?
+        .pop()
+        .flatten()
+        .ok_or_else(|| ApiError::internal(format!("the leaf hash of entry {index} is missing")))?;
+    Ok(Json(json!({
+        "index": index,
+        "tree_size": size,
+        "leaf_hash": to_hex(&leaf),
+        "proof": hashes.iter().map(to_hex).collect::<Vec<_>>(),
+        "checkpoint": cp.note,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct ConsistencyQuery {
+    old: u64,
+    new: u64,
+}
+
+/// A consistency proof between two tree sizes, with both roots.
+async fn consistency(
+    State(app): AppState,
+    Auth(p): Auth,
+    Query(q): Query<ConsistencyQuery>,
+) -> Result<Json<Value>, ApiError> {
+    require(&p, Permission::Read, "read audit proofs")?;
+    let size = app.store.audit_size()?;
+    if q.old > q.new || q.new > size {
+        return Err(ApiError::bad_request(format!(
+            "need OLD ≤ NEW ≤ {size} (the log's size); got {} and {}",
+            q.old, q.new
+        )));
+    }
+    let reader = StoreNodes(app.store.as_ref());
+    let internal = |e: zion_audit::TreeError<String>| ApiError::internal(e.to_string());
+    let hashes = consistency_proof(&reader, q.old, q.new).map_err(internal)?;
+    let old_root = root_at(&reader, q.old).map_err(ApiError::internal)?;
+    let new_root = root_at(&reader, q.new).map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "old_size": q.old,
+        "new_size": q.new,
+        "old_root": to_hex(&old_root),
+        "new_root": to_hex(&new_root),
+        "proof": hashes.iter().map(to_hex).collect::<Vec<_>>(),
+    })))
+}
+
+/// The latest signed checkpoint.
+async fn checkpoint(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+    require(&p, Permission::Read, "read audit checkpoints")?;
+    let Some(c) = app.store.audit_checkpoints()?.pop() else {
+        return Err(ApiError::not_found(
+            "the audit log is empty: nothing is signed yet",
+        ));
+    };
+    Ok(Json(
+        json!({ "size": c.size, "signed_at": c.signed_at, "note": c.note }),
+    ))
+}
+
+/// The key that verifies the checkpoints.
+async fn key(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+    require(&p, Permission::Read, "read the audit key")?;
+    Ok(Json(json!({
+        "origin": app.audit.origin(),
+        "verifier_key": app.audit.verifier_key(),
+    })))
+}

@@ -1,0 +1,222 @@
+//! The audit tables of [`crate::SqliteStore`]: appends inside the caller's
+//! transaction, and the reads that verification and proofs need.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::codec::{time_text, widen};
+use crate::sqlite::db;
+use crate::{AuditAppend, AuditCheckpoint, AuditFilter, NodeHash, StoreError, StoredAuditEntry};
+
+/// Entries read per query while scanning, so a million-entry log is never
+/// held in memory at once.
+const SCAN_PAGE: i64 = 50_000;
+
+pub(crate) fn size(conn: &Connection) -> Result<u64, StoreError> {
+    let next: i64 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db("reading the audit log's size"))?;
+    Ok(u64::try_from(next).unwrap_or(0))
+}
+
+/// Writes `append` in `tx`; the caller commits.
+pub(crate) fn write(tx: &Transaction<'_>, append: &AuditAppend) -> Result<(), StoreError> {
+    const DURING: &str = "appending to the audit log";
+    if let Some(first) = append.rows.first() {
+        let size = size(tx)?;
+        let contiguous = append
+            .rows
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.index == first.index + i as u64);
+        if first.index != size || !contiguous {
+            return Err(StoreError::AuditOutOfOrder {
+                size,
+                first: first.index,
+            });
+        }
+    }
+    let mut entries = tx
+        .prepare_cached(
+            "INSERT INTO audit_entries (idx, time, action, subject, entry) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(db(DURING))?;
+    for r in &append.rows {
+        entries
+            .execute(params![
+                widen(r.index, "audit index")?,
+                time_text(r.time),
+                r.action,
+                r.subject,
+                r.entry
+            ])
+            .map_err(db(DURING))?;
+    }
+    // A node is the hash of a fixed set of leaves: writing it again with the
+    // same hash is harmless, with another one is refused by the primary key.
+    let mut nodes = tx
+        .prepare_cached("INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
+        .map_err(db(DURING))?;
+    for n in &append.nodes {
+        nodes
+            .execute(params![
+                n.level,
+                widen(n.index, "audit node index")?,
+                &n.hash[..]
+            ])
+            .map_err(db(DURING))?;
+    }
+    if let Some(c) = &append.checkpoint {
+        tx.execute(
+            "INSERT INTO audit_checkpoints (size, note, signed_at) VALUES (?1, ?2, ?3)",
+            params![
+                widen(c.size, "checkpoint size")?,
+                c.note,
+                time_text(c.signed_at)
+            ],
+        )
+        .map_err(db(DURING))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn nodes(
+    conn: &Connection,
+    ids: &[(u8, u64)],
+) -> Result<Vec<Option<NodeHash>>, StoreError> {
+    const DURING: &str = "reading audit tree nodes";
+    let mut stmt = conn
+        .prepare_cached("SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2")
+        .map_err(db(DURING))?;
+    ids.iter()
+        .map(|&(level, index)| {
+            let blob: Option<Vec<u8>> = stmt
+                .query_row(params![level, widen(index, "audit node index")?], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db(DURING))?;
+            blob.map(|b| to_hash(&b)).transpose()
+        })
+        .collect()
+}
+
+fn to_hash(bytes: &[u8]) -> Result<NodeHash, StoreError> {
+    bytes.try_into().map_err(|_| {
+        StoreError::Corrupt(format!(
+            "an audit node hash has {} bytes instead of 32",
+            bytes.len()
+        ))
+    })
+}
+
+pub(crate) fn entries(
+    conn: &Connection,
+    filter: &AuditFilter,
+) -> Result<Vec<StoredAuditEntry>, StoreError> {
+    const DURING: &str = "reading the audit log";
+    let mut sql = "SELECT idx, entry FROM audit_entries WHERE 1 = 1".to_string();
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(since) = filter.since {
+        values.push(time_text(since).into());
+        sql.push_str(&format!(" AND time >= ?{}", values.len()));
+    }
+    if let Some(action) = &filter.action {
+        values.push(action.clone().into());
+        sql.push_str(&format!(" AND action = ?{}", values.len()));
+    }
+    if let Some(subject) = &filter.subject {
+        values.push(subject.clone().into());
+        sql.push_str(&format!(" AND subject = ?{}", values.len()));
+    }
+    if let Some(from) = filter.from_index {
+        values.push(widen(from, "audit index")?.into());
+        sql.push_str(&format!(" AND idx >= ?{}", values.len()));
+    }
+    sql.push_str(" ORDER BY idx");
+    if let Some(limit) = filter.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    let mut stmt = conn.prepare(&sql).map_err(db(DURING))?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(values), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .map_err(db(DURING))?;
+    rows.map(|r| {
+        let (idx, entry) = r.map_err(db(DURING))?;
+        Ok(StoredAuditEntry {
+            index: u64::try_from(idx).unwrap_or(0),
+            entry,
+        })
+    })
+    .collect()
+}
+
+/// Pages through the entries joined with their leaf hashes. A row whose
+/// index was deleted simply does not appear: the caller sees the gap.
+pub(crate) fn scan(
+    conn: &Connection,
+    from: u64,
+    visit: &mut dyn FnMut(StoredAuditEntry, Option<NodeHash>) -> bool,
+) -> Result<(), StoreError> {
+    const DURING: &str = "scanning the audit log";
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT e.idx, e.entry, n.hash FROM audit_entries e \
+             LEFT JOIN audit_nodes n ON n.level = 0 AND n.idx = e.idx \
+             WHERE e.idx >= ?1 ORDER BY e.idx LIMIT ?2",
+        )
+        .map_err(db(DURING))?;
+    let mut next = widen(from, "audit index")?;
+    loop {
+        let mut rows = stmt.query(params![next, SCAN_PAGE]).map_err(db(DURING))?;
+        let mut seen = 0;
+        while let Some(row) = rows.next().map_err(db(DURING))? {
+            seen += 1;
+            let idx: i64 = row.get(0).map_err(db(DURING))?;
+            let entry: Vec<u8> = row.get(1).map_err(db(DURING))?;
+            let leaf: Option<Vec<u8>> = row.get(2).map_err(db(DURING))?;
+            let leaf = leaf.map(|b| to_hash(&b)).transpose()?;
+            next = idx + 1;
+            let e = StoredAuditEntry {
+                index: u64::try_from(idx).unwrap_or(0),
+                entry,
+            };
+            if !visit(e, leaf) {
+                return Ok(());
+            }
+        }
+        if seen < SCAN_PAGE {
+            return Ok(());
+        }
+    }
+}
+
+pub(crate) fn checkpoints(conn: &Connection) -> Result<Vec<AuditCheckpoint>, StoreError> {
+    const DURING: &str = "reading audit checkpoints";
+    let mut stmt = conn
+        .prepare("SELECT size, note, signed_at FROM audit_checkpoints ORDER BY size")
+        .map_err(db(DURING))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(db(DURING))?;
+    rows.map(|r| {
+        let (size, note, at) = r.map_err(db(DURING))?;
+        Ok(AuditCheckpoint {
+            size: u64::try_from(size).unwrap_or(0),
+            note,
+            signed_at: crate::codec::parse_time(&at, "checkpoint time")?,
+        })
+    })
+    .collect()
+}

@@ -1,0 +1,209 @@
+//! The audit tables: appends continue the log exactly, ride in the
+//! transaction of the change they describe, and read back byte for byte.
+
+use zion_core::deployment::Phase;
+use zion_store::{
+    AuditAppend, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, Change, Store, StoreError,
+};
+
+use crate::support::*;
+
+fn row(index: u64, action: &str, subject: &str) -> AuditRow {
+    AuditRow {
+        index,
+        time: t(index as i64),
+        action: action.into(),
+        subject: subject.into(),
+        entry: format!(r#"{{"action":"{action}","seq":{index},"subject":"{subject}"}}"#)
+            .into_bytes(),
+    }
+}
+
+/// Rows `from..to` with a fake leaf node each (the store does not hash).
+fn batch(from: u64, to: u64) -> AuditAppend {
+    AuditAppend {
+        rows: (from..to)
+            .map(|i| row(i, "test.append", "thing/1"))
+            .collect(),
+        nodes: (from..to)
+            .map(|i| AuditNode {
+                level: 0,
+                index: i,
+                hash: [i as u8; 32],
+            })
+            .collect(),
+        checkpoint: Some(AuditCheckpoint {
+            size: to,
+            note: format!("origin\n{to}\nroot\n\n— sig\n"),
+            signed_at: t(to as i64),
+        }),
+    }
+}
+
+#[test]
+fn appends_continue_the_log_and_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.audit_size().unwrap(), 0);
+    store.append_audit(&batch(0, 3)).unwrap();
+    store.append_audit(&batch(3, 5)).unwrap();
+    assert_eq!(store.audit_size().unwrap(), 5);
+    let all = store.audit_entries(&AuditFilter::default()).unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[4].index, 4);
+    assert_eq!(all[4].entry, row(4, "test.append", "thing/1").entry);
+    let nodes = store.audit_nodes(&[(0, 4), (0, 9), (1, 0)]).unwrap();
+    assert_eq!(nodes, vec![Some([4; 32]), None, None]);
+    let sizes: Vec<u64> = store
+        .audit_checkpoints()
+        .unwrap()
+        .iter()
+        .map(|c| c.size)
+        .collect();
+    assert_eq!(sizes, vec![3, 5]);
+    // Reopening the file reads the same.
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.audit_size().unwrap(), 5);
+}
+
+#[test]
+fn a_gap_an_overlap_or_a_bad_node_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.append_audit(&batch(0, 2)).unwrap();
+    for bad in [batch(3, 4), batch(1, 3)] {
+        let err = store.append_audit(&bad).unwrap_err();
+        assert!(
+            matches!(err, StoreError::AuditOutOfOrder { size: 2, .. }),
+            "{err}"
+        );
+    }
+    let mut holes = batch(2, 4);
+    holes.rows[1].index = 5;
+    assert!(store.append_audit(&holes).is_err());
+    // A node written again with another hash is refused, with its rows.
+    let mut clash = batch(2, 3);
+    clash.nodes.push(AuditNode {
+        level: 0,
+        index: 0,
+        hash: [9; 32],
+    });
+    assert!(store.append_audit(&clash).is_err());
+    assert_eq!(store.audit_size().unwrap(), 2);
+    assert_eq!(store.audit_checkpoints().unwrap().len(), 1);
+}
+
+#[test]
+fn entries_ride_in_the_deployment_change_and_fall_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let d = store
+        .create_deployment(
+            &deployment("web", "staging", "1.0", 0),
+            &event(Phase::Pending, Phase::Pending, 0, "requested"),
+        )
+        .unwrap();
+    let mut next = d.clone();
+    next.phase = Phase::Progressing;
+    next.revision = d.revision + 1;
+    let audit = batch(0, 1);
+    store
+        .record_change(&Change {
+            audit: Some(&audit),
+            ..Change::new(&next)
+        })
+        .unwrap();
+    assert_eq!(store.audit_size().unwrap(), 1);
+    // A stale revision: the change is refused and so are its entries.
+    let audit = batch(1, 2);
+    let err = store
+        .record_change(&Change {
+            audit: Some(&audit),
+            ..Change::new(&next)
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert_eq!(store.audit_size().unwrap(), 1);
+    // Out-of-order entries refuse the deployment change too.
+    let mut later = next.clone();
+    later.phase = Phase::Paused;
+    later.revision = next.revision + 1;
+    let audit = batch(4, 5);
+    assert!(
+        store
+            .record_change(&Change {
+                audit: Some(&audit),
+                ..Change::new(&later)
+            })
+            .is_err()
+    );
+    assert_eq!(
+        store.deployment(d.id).unwrap().unwrap().phase,
+        Phase::Progressing
+    );
+}
+
+#[test]
+fn filters_and_the_scan_see_gaps_and_missing_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut a = batch(0, 6);
+    a.rows[2] = row(2, "token.create", "token/alice");
+    a.rows[4] = row(4, "token.revoke", "token/alice");
+    store.append_audit(&a).unwrap();
+    let by_subject = store
+        .audit_entries(&AuditFilter {
+            subject: Some("token/alice".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        by_subject.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![2, 4]
+    );
+    let by_action = store
+        .audit_entries(&AuditFilter {
+            action: Some("token.create".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(by_action.len(), 1);
+    let since = store
+        .audit_entries(&AuditFilter {
+            since: Some(t(3)),
+            limit: Some(2),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        since.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+
+    // Tampering straight in the file: a deleted row and a deleted leaf.
+    let conn = rusqlite::Connection::open(dir.path().join("zion.db")).unwrap();
+    conn.execute("DELETE FROM audit_entries WHERE idx = 1", [])
+        .unwrap();
+    conn.execute("DELETE FROM audit_nodes WHERE level = 0 AND idx = 3", [])
+        .unwrap();
+    let mut seen = Vec::new();
+    store
+        .scan_audit(0, &mut |e, leaf| {
+            seen.push((e.index, leaf.is_some()));
+            true
+        })
+        .unwrap();
+    assert_eq!(
+        seen,
+        vec![(0, true), (2, true), (3, false), (4, true), (5, true)]
+    );
+    let mut first_two = 0;
+    store
+        .scan_audit(2, &mut |_, _| {
+            first_two += 1;
+            first_two < 2
+        })
+        .unwrap();
+    assert_eq!(first_two, 2);
+}
