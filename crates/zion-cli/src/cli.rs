@@ -105,6 +105,27 @@ pub enum TokenCmd {
     Revoke { name: String },
 }
 
+/// `zion compliance …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ComplianceCmd {
+    /// Change management, access control, deployment control, monitoring
+    /// and log integrity, each with its evidence (deployment ids, entries).
+    Report {
+        /// Only entries since: a duration back (`30d`), a date or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value = "md")]
+        format: ReportFormat,
+    },
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Json,
+}
+
 /// `zion audit …`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum AuditCmd {
@@ -241,6 +262,11 @@ pub enum Cmd {
     Token {
         #[command(subcommand)]
         cmd: TokenCmd,
+    },
+    /// Compliance evidence computed from the audit log.
+    Compliance {
+        #[command(subcommand)]
+        cmd: ComplianceCmd,
     },
     /// The tamper-evident audit log: entries, verification, proofs, export.
     Audit {

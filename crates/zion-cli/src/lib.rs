@@ -46,6 +46,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Token { cmd } => token::run(g, cmd).await,
         Cmd::Incident { cmd } => governance::incident(g, cmd).await,
         Cmd::Audit { cmd } => audit::run(g, cmd).await,
+        Cmd::Compliance { cmd } => audit::compliance(g, cmd).await,
         Cmd::History {
             service,
             env,

@@ -471,11 +471,27 @@ impl App {
         };
         // The id exists only once stored, so the creation's entry follows
         // it at once (the first transition's entries ride in its change).
+        let production = self
+            .spec()
+            .environment(&stored.environment)
+            .is_some_and(|e| e.production);
+        let plan = if stored.plan.blue_green.is_some() {
+            "blue_green"
+        } else if stored.plan.rolling.is_some() {
+            "rolling"
+        } else if stored.plan.steps.is_empty() {
+            "direct"
+        } else {
+            "canary"
+        };
         let record = Record::new(
             by.name.clone(),
             "deployment.create",
             format!("deployment/{}", stored.id),
             serde_json::json!({
+                "production": production,
+                "plan": plan,
+                "approvals_required": stored.gate.approvals_required,
                 "service": stored.service,
                 "environment": stored.environment,
                 "version": stored.version,
@@ -1039,6 +1055,7 @@ fn transition_record(d: &Deployment, e: &Event) -> Record {
             "step": e.step.map(|s| s + 1),
             "canary_weight": e.canary_weight,
             "reason": e.reason,
+            "rounds": d.progress.rounds,
         }),
     )
 }

@@ -31,6 +31,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/api/v1/audit/consistency", get(consistency))
         .route("/api/v1/audit/checkpoint", get(checkpoint))
         .route("/api/v1/audit/key", get(key))
+        .route("/api/v1/compliance", get(compliance))
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +85,58 @@ async fn verify(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiE
     let out = tokio::task::spawn_blocking(move || verify_blocking(&app2))
         .await
         .map_err(|e| ApiError::internal(format!("verification stopped: {e}")))??;
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+struct ComplianceQuery {
+    since: Option<String>,
+}
+
+/// The compliance report, from the audit entries alone, with the log's
+/// verification.
+async fn compliance(
+    State(app): AppState,
+    Auth(p): Auth,
+    Query(q): Query<ComplianceQuery>,
+) -> Result<Json<Value>, ApiError> {
+    require(&p, Permission::Read, "read the compliance report")?;
+    let since = q
+        .since
+        .as_deref()
+        .map(|t| crate::api::parse_since(t, jiff::Timestamp::now()))
+        .transpose()?;
+    let app2 = app.clone();
+    let out = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let v = verify_blocking(&app2)?;
+        let integrity = zion_core::compliance::Integrity {
+            ok: v["ok"] == true,
+            error: v["error"].as_str().map(str::to_string),
+            entries: v["entries"].as_u64().unwrap_or(0),
+            checkpoint_size: v["latest_checkpoint"]["size"].as_u64(),
+            checkpoint_root: v["latest_checkpoint"]["root"].as_str().map(str::to_string),
+        };
+        let mut facts = Vec::new();
+        app2.store.scan_audit(0, &mut |e, _| {
+            if let Ok(x) = zion_audit::Entry::from_json(&e.entry)
+                && let Ok(time) = x.timestamp()
+            {
+                facts.push(zion_core::compliance::Fact {
+                    index: e.index,
+                    time,
+                    actor: x.actor,
+                    action: x.action,
+                    subject: x.subject,
+                    details: x.details,
+                });
+            }
+            true
+        })?;
+        let report = zion_core::compliance::report(&facts, since, integrity);
+        Ok(serde_json::to_value(report).unwrap_or_default())
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the report stopped: {e}")))??;
     Ok(Json(out))
 }
 

@@ -111,6 +111,26 @@ fn the_log_records_changes_proves_them_and_catches_tampering() {
     let out = p.zion(&["audit", "verify"]);
     assert!(out.status.success(), "{}", describe(&out));
 
+    // The compliance report reads the same entries: two staging deployments
+    // switched directly, so no analysis was recorded for either.
+    let r = p.json(&["compliance", "report", "--format", "json"]);
+    assert_eq!(r["monitoring"]["deployments"]["total"], 2, "{r}");
+    assert_eq!(r["monitoring"]["deployments"]["share"], 0.0, "{r}");
+    assert_eq!(
+        r["monitoring"]["without_analysis"],
+        serde_json::json!([1, 2])
+    );
+    assert!(r["change_management"]["production_deployments"]["share"].is_null());
+    assert_eq!(r["log_integrity"]["ok"], true);
+    assert_eq!(r["access_control"]["unattributed"], serde_json::json!([]));
+    let md = String::from_utf8_lossy(&p.zion(&["compliance", "report"]).stdout).to_string();
+    assert!(
+        md.contains("## Change management")
+            && md.contains("no data for this period")
+            && md.contains("## Log integrity"),
+        "{md}"
+    );
+
     // An inclusion proof, checked without Zion's code.
     let n = entries.len() as u64;
     let index = n / 2;

@@ -240,7 +240,9 @@ fn blue_green_promotes_itself_and_rolls_back_a_faulty_preview() {
     let seen = load.finish();
     assert!(!seen.contains_key("2.0"), "users saw 2.0: {seen:?}");
 
-    // Good: promoted by itself once its preview passed.
+    // Good: promoted by itself once its preview passed. Users keep using
+    // 1.0 meanwhile, which gives the latency check its baseline.
+    let load = Load::start(p.target);
     let id = deploy(&p, "2.1");
     let d = eventually(Duration::from_secs(30), "2.1 promoted by itself", || {
         let _ = http_request(preview, "/", &[]);
@@ -254,6 +256,7 @@ fn blue_green_promotes_itself_and_rolls_back_a_faulty_preview() {
             .contains("promoted automatically 2s after"),
         "{d}"
     );
+    load.finish();
     assert_eq!(count(p.target, 20), BTreeMap::from([("2.1".into(), 20)]));
 }
 
