@@ -18,10 +18,11 @@ const PAGE: u64 = 10_000;
 /// Runs one `zion audit` subcommand.
 pub async fn run(g: &Global, cmd: AuditCmd) -> Result<(), Failure> {
     if let AuditCmd::Verify {
-        bundle: Some(dir), ..
+        bundle: Some(dir),
+        key,
     } = &cmd
     {
-        return verify_bundle(g, dir);
+        return verify_bundle(g, dir, key.as_deref());
     }
     let client = Client::new(g)?;
     match cmd {
@@ -198,10 +199,31 @@ async fn export(g: &Global, client: &Client, dir: &Path) -> Result<(), Failure> 
     Ok(())
 }
 
-/// Offline: no server, no database.
-fn verify_bundle(g: &Global, dir: &Path) -> Result<(), Failure> {
-    match zion_audit::verify_bundle(dir) {
+/// Offline: no server, no database. Without a pinned key, the folder's own
+/// key proves the bundle intact, not who signed it: say so.
+fn verify_bundle(g: &Global, dir: &Path, key: Option<&str>) -> Result<(), Failure> {
+    let result = match key {
+        Some(k) => {
+            let v = zion_audit::Verifier::parse(k.trim())
+                .map_err(|e| Failure::usage(format!("--key `{k}` is not a verifier key: {e}")))?;
+            zion_audit::verify_bundle_with(dir, &v)
+        }
+        None => {
+            eprintln!(
+                "note: using the verifier key shipped in {}; pass --key with the key you trust (`zion audit key`) to check who signed it",
+                dir.display()
+            );
+            zion_audit::verify_bundle(dir)
+        }
+    };
+    match result {
         Ok(report) => {
+            if report.unsigned_entries > 0 {
+                eprintln!(
+                    "warning: {} entries after the last checkpoint are not covered by any signature",
+                    report.unsigned_entries
+                );
+            }
             let out = json!({
                 "ok": true,
                 "entries": report.entries,

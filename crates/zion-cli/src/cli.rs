@@ -150,6 +150,10 @@ pub enum AuditCmd {
         /// Verify an exported folder instead, offline (no server, no database).
         #[arg(long, value_name = "DIR")]
         bundle: Option<std::path::PathBuf>,
+        /// With --bundle: the verifier key you trust (`zion audit key`),
+        /// instead of the one shipped in the folder.
+        #[arg(long, value_name = "KEY", requires = "bundle")]
+        key: Option<String>,
     },
     /// Inclusion proof of entry INDEX (0-based) as JSON.
     Proof {

@@ -178,6 +178,26 @@ fn the_log_records_changes_proves_them_and_catches_tampering() {
     assert!(out.status.success(), "{}", describe(&out));
     let out = p.zion(&["audit", "verify", "--bundle", bundle.to_str().unwrap()]);
     assert!(out.status.success(), "{}", describe(&out));
+    let out = p.zion(&[
+        "audit",
+        "verify",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--key",
+        key.trim(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    // A key that did not sign it is refused.
+    let stranger = "zion/else+01234567+AeRkLV2HnfTU5vmR+HF3ghAg5sw3OAbSNBw5aLgFSAEd";
+    let out = p.zion(&[
+        "audit",
+        "verify",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--key",
+        stranger,
+    ]);
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
     let file = bundle.join("entries.jsonl");
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, text.replacen("\"controller\"", "\"mallory\"", 1)).unwrap();
