@@ -84,6 +84,24 @@ pub struct DeployArgs {
     /// The artifact's expected SHA-256 (hex); the `artifact` check compares.
     #[arg(long, value_name = "HEX")]
     pub sha256: Option<String>,
+    /// Test results (JUnit XML) to attach for the environment's quality gates.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Line coverage (LCOV or Cobertura XML) to attach for the quality gates.
+    #[arg(long, value_name = "FILE")]
+    pub coverage: Option<PathBuf>,
+    /// Security or lint findings (SARIF 2.1.0) to attach, counted by level.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// The commit the version was built from.
+    #[arg(long, value_name = "SHA", conflicts_with = "git")]
+    pub commit: Option<String>,
+    /// When that commit was made, RFC 3339 (`2026-03-01T10:15:30+01:00`).
+    #[arg(long, value_name = "TIME", conflicts_with = "git")]
+    pub committed_at: Option<jiff::Timestamp>,
+    /// Take the commit and its time from HEAD of the git repository at PATH.
+    #[arg(long, value_name = "PATH")]
+    pub git: Option<PathBuf>,
 }
 
 /// `zion token …`.
@@ -334,5 +352,64 @@ mod tests {
         assert_eq!(cli.global.output, Output::Json);
         assert_eq!(cli.global.file, PathBuf::from("x.yaml"));
         assert!(matches!(cli.command, Cmd::Get { id: 7 }));
+    }
+
+    #[test]
+    fn deploy_takes_evidence_and_a_commit_or_a_repository() {
+        let cli = Cli::try_parse_from([
+            "zion",
+            "deploy",
+            "web",
+            "2.0",
+            "--junit",
+            "junit.xml",
+            "--coverage",
+            "lcov.info",
+            "--sarif",
+            "clippy.sarif",
+            "--commit",
+            "9fceb02",
+            "--committed-at",
+            "2026-03-01T10:15:30+01:00",
+            "--type",
+            "hotfix",
+        ])
+        .unwrap();
+        let Cmd::Deploy(a) = cli.command else {
+            panic!("not a deploy: {:?}", cli.command);
+        };
+        assert_eq!(a.junit, Some(PathBuf::from("junit.xml")));
+        assert_eq!(a.coverage, Some(PathBuf::from("lcov.info")));
+        assert_eq!(a.sarif, Some(PathBuf::from("clippy.sarif")));
+        assert_eq!(a.commit.as_deref(), Some("9fceb02"));
+        assert_eq!(
+            a.committed_at.map(|t| t.to_string()).as_deref(),
+            Some("2026-03-01T09:15:30Z")
+        );
+        assert_eq!(a.kind, Some(TypeArg::Hotfix));
+        // A time without its offset is not RFC 3339.
+        assert!(
+            Cli::try_parse_from([
+                "zion",
+                "deploy",
+                "web",
+                "2.0",
+                "--committed-at",
+                "2026-03-01 10:15"
+            ])
+            .is_err()
+        );
+        // --git says both; it cannot be mixed with either.
+        for flag in ["--commit", "--committed-at"] {
+            let value = if flag == "--commit" {
+                "9fceb02"
+            } else {
+                "2026-03-01T10:15:30Z"
+            };
+            let err =
+                Cli::try_parse_from(["zion", "deploy", "web", "2.0", "--git", ".", flag, value])
+                    .unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The subcommands that run the server, validate specs, or call the API.
 
+mod evidence;
+
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -148,6 +150,19 @@ fn resolve_env(g: &Global, service: &str, env: Option<String>) -> Result<String,
 #[allow(clippy::too_many_arguments)]
 pub async fn deploy(g: &Global, a: DeployArgs) -> Result<(), Failure> {
     let env = resolve_env(g, &a.service, a.env)?;
+    // Read before anything is sent: a bad report or repository stops here.
+    let evidence = evidence::read(
+        a.junit.as_deref(),
+        a.coverage.as_deref(),
+        a.sarif.as_deref(),
+    )?;
+    let (commit, committed_at) = match &a.git {
+        Some(path) => {
+            let (sha, at) = evidence::from_git(path)?;
+            (Some(sha), Some(at))
+        }
+        None => (a.commit, a.committed_at),
+    };
     let client = Client::new(g)?;
     let mut body = json!({ "service": a.service, "environment": env, "version": a.version });
     if let Some(s) = a.strategy {
@@ -168,6 +183,15 @@ pub async fn deploy(g: &Global, a: DeployArgs) -> Result<(), Failure> {
     }
     if let Some(sha) = a.sha256 {
         body["sha256"] = json!(sha);
+    }
+    if let Some(e) = evidence {
+        body["evidence"] = json!(e);
+    }
+    if let Some(c) = commit {
+        body["commit"] = json!(c);
+    }
+    if let Some(at) = committed_at {
+        body["committed_at"] = json!(at);
     }
     let d = client.post("/deployments", &body).await?;
     finish_creation(g, &client, d, a.wait).await

@@ -327,6 +327,7 @@ pub fn deployment(d: &Value) -> String {
     if let Some(t) = d["finished_at"].as_str() {
         let _ = writeln!(out, "finished:   {t}");
     }
+    provenance(d, &mut out);
     gate(d, &mut out);
     if let Some(steps) = d["plan"]["steps"].as_array() {
         if !steps.is_empty() {
@@ -407,6 +408,81 @@ pub fn deployment(d: &Value) -> String {
     out
 }
 
+/// The commit a deployment was built from and the release evidence it
+/// carried, as the quality gates judged it.
+fn provenance(d: &Value, out: &mut String) {
+    match (d["commit"].as_str(), d["committed_at"].as_str()) {
+        (Some(sha), Some(at)) => {
+            let _ = writeln!(out, "commit:     {sha} (committed {at})");
+        }
+        (Some(sha), None) => {
+            let _ = writeln!(out, "commit:     {sha}");
+        }
+        (None, Some(at)) => {
+            let _ = writeln!(out, "commit:     (unknown) committed {at}");
+        }
+        (None, None) => {}
+    }
+    let e = &d["evidence"];
+    if !e.is_object() {
+        return;
+    }
+    let mut parts = Vec::new();
+    let t = &e["tests"];
+    if let Some(total) = t["total"].as_u64() {
+        let n = |k: &str| t[k].as_u64().unwrap_or(0);
+        let executed = total.saturating_sub(n("skipped"));
+        let mut also = Vec::new();
+        for (count, what) in [
+            (n("failed"), "failed"),
+            (n("errors"), "errored"),
+            (n("skipped"), "skipped"),
+        ] {
+            if count > 0 {
+                also.push(format!("{count} {what}"));
+            }
+        }
+        let also = if also.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", also.join(", "))
+        };
+        parts.push(format!("tests {}/{executed} passed{also}", n("passed")));
+    }
+    let c = &e["coverage"];
+    if let (Some(total), Some(covered)) = (c["lines_total"].as_u64(), c["lines_covered"].as_u64()) {
+        let share = match covered.checked_mul(1000).and_then(|m| m.checked_div(total)) {
+            Some(per_mille) => tenths_percent(per_mille),
+            None => "-".to_string(),
+        };
+        parts.push(format!("coverage {share} ({covered}/{total} lines)"));
+    }
+    let f = &e["findings"];
+    if f.is_object() {
+        let levels: Vec<String> = ["error", "warning", "note", "none"]
+            .into_iter()
+            .filter_map(|level| {
+                let count = f[level].as_u64().unwrap_or(0);
+                // `none` results are not problems; named only when present.
+                (level != "none" || count > 0).then(|| format!("{count} {level}"))
+            })
+            .collect();
+        parts.push(format!("findings {}", levels.join(", ")));
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(out, "evidence:   {}", parts.join("; "));
+    }
+}
+
+/// Tenths of a percent as `72.4%` (`80%` when whole). The caller cuts rather
+/// than rounds, so a share below a gate never reads as reaching it.
+fn tenths_percent(per_mille: u64) -> String {
+    match per_mille % 10 {
+        0 => format!("{}%", per_mille / 10),
+        tenth => format!("{}.{tenth}%", per_mille / 10),
+    }
+}
+
 pub fn history(list: &[Value]) -> String {
     if list.is_empty() {
         return "no deployments\n".into();
@@ -466,5 +542,60 @@ fn duration(d: &Value) -> String {
             }
         }
         _ => "-".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_deployment_shows_its_commit_and_evidence() {
+        let d = json!({
+            "id": 4, "service": "web", "environment": "production", "version": "2.0",
+            "phase": "succeeded", "canary_weight": 100,
+            "commit": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+            "committed_at": "2026-03-01T09:15:30Z",
+            "evidence": {
+                "tests": { "total": 203, "passed": 195, "failed": 4, "skipped": 3, "errors": 1 },
+                "coverage": { "lines_total": 3, "lines_covered": 2 },
+                "findings": { "error": 0, "warning": 5, "note": 17, "none": 0 }
+            }
+        });
+        let text = deployment(&d);
+        assert!(
+            text.contains(
+                "commit:     9fceb02d0ae598e95dc970b74767f19372d61af8 \
+                 (committed 2026-03-01T09:15:30Z)\n"
+            ),
+            "{text}"
+        );
+        // 195 of 203 − 3 = 200 executed; 2 of 3 lines is 66.66…%, cut to 66.6%.
+        assert!(
+            text.contains(
+                "evidence:   tests 195/200 passed (4 failed, 1 errored, 3 skipped); \
+                 coverage 66.6% (2/3 lines); findings 0 error, 5 warning, 17 note\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn evidence_parts_appear_only_when_attached() {
+        let d = json!({
+            "evidence": { "coverage": { "lines_total": 1000, "lines_covered": 800 } }
+        });
+        let text = deployment(&d);
+        assert!(
+            text.contains("evidence:   coverage 80% (800/1000 lines)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("commit:"), "{text}");
+        let none = deployment(&json!({ "evidence": null }));
+        assert!(!none.contains("evidence:"), "{none}");
+        let empty = json!({ "evidence": { "coverage": { "lines_total": 0, "lines_covered": 0 } } });
+        assert!(deployment(&empty).contains("coverage - (0/0 lines)"));
     }
 }

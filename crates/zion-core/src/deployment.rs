@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::governance::Gate;
+use crate::governance::quality::Evidence;
 use crate::spec::{Batch, Check, HealthSpec, MatchRule, ServiceSpec, Strategy};
 
 /// Where a deployment is in its life (DESIGN.md's phases, exactly).
@@ -327,6 +328,16 @@ pub struct Deployment {
     /// environment has no governance).
     #[serde(default)]
     pub gate: Gate,
+    /// Release evidence attached at request (test results, coverage,
+    /// findings by level); what the environment's quality gates judged.
+    #[serde(default)]
+    pub evidence: Option<Evidence>,
+    /// The commit the version was built from.
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// When that commit was made: where lead time for changes starts.
+    #[serde(default)]
+    pub committed_at: Option<Timestamp>,
     /// Bumped on every recorded change; stores use it to refuse lost updates.
     pub revision: u64,
 }

@@ -49,6 +49,9 @@ pub(super) fn deployment(previous: Option<&str>, plan: Plan) -> Deployment {
         plan,
         progress: Progress::default(),
         gate: Default::default(),
+        evidence: None,
+        commit: None,
+        committed_at: None,
         revision: 1,
     }
 }

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use zion_core::deployment::{Action, Deployment, DeploymentType, Event, Phase, Plan, Progress};
 use zion_core::governance::approvals::{self, Decider};
+use zion_core::governance::quality::Evidence;
 use zion_core::governance::{DecisionKind, GateObservation, window_state};
 use zion_core::rollout::{self, Command, Observations, Outcome, VersionObservation};
 use zion_core::spec::{ServiceSpec, Spec, Strategy};
@@ -65,6 +66,16 @@ pub struct DeployRequest {
     /// The artifact's expected SHA-256, hex.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// Release evidence (test results, coverage, findings) that the
+    /// environment's quality gates judge.
+    #[serde(default)]
+    pub evidence: Option<Evidence>,
+    /// The commit the version was built from (hex).
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// When that commit was made.
+    #[serde(default)]
+    pub committed_at: Option<Timestamp>,
 }
 
 /// The control plane.
@@ -301,6 +312,8 @@ impl App {
             wait_for_window: req.wait_for_window,
             break_glass: req.break_glass.clone(),
             sha256: req.sha256.clone(),
+            evidence: req.evidence.clone(),
+            commit: req.commit.clone(),
         };
         self.admit(&subject, &gate_req, by, Timestamp::now()).await
     }
@@ -356,6 +369,9 @@ impl App {
             wait_for_window: false,
             break_glass,
             sha256: None,
+            evidence: None,
+            commit: None,
+            committed_at: None,
         };
         let admitted = self
             .admit_request(&spec, &svc, &req, DeploymentType::Rollback, by)
@@ -443,6 +459,10 @@ impl App {
             plan,
             progress: Progress::default(),
             gate,
+            // An empty summary is no evidence; one commit is written one way.
+            evidence: req.evidence.clone().filter(|e| !e.is_empty()),
+            commit: req.commit.as_deref().map(|c| c.trim().to_ascii_lowercase()),
+            committed_at: req.committed_at,
             revision: 1,
         };
         let first = Event {
@@ -502,6 +522,9 @@ impl App {
                 "break_glass": stored.gate.break_glass,
                 "pre_checks": stored.gate.check_results,
                 "artifact_sha256": stored.gate.artifact_sha256,
+                "evidence": stored.evidence,
+                "commit": stored.commit,
+                "committed_at": stored.committed_at,
             }),
         );
         if let Err(e) = self.audit.append(self.store.as_ref(), &[record], now) {

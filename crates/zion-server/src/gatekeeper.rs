@@ -1,6 +1,7 @@
 //! Governance at the server: what a deployment request must pass before it
-//! is created (the lifecycle's `requires`, deployment windows and freezes,
-//! the environment's pre-checks, break glass), and the pre-checks themselves,
+//! is created (the lifecycle's `requires`, the quality gates over its
+//! release evidence, deployment windows and freezes, the environment's
+//! pre-checks, break glass), and the pre-checks themselves,
 //! evaluated against the running world (incidents, replica health,
 //! dependencies, artifact files). The decisions over the results are
 //! `zion-core`'s; this module only gathers the facts.
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use zion_core::deployment::{Deployment, DeploymentType};
+use zion_core::governance::quality::{self, Evidence, QualityGate};
 use zion_core::governance::{
     BreakGlass, CheckStage, Gate, PreCheckResult, WindowState, window_state, windows,
 };
@@ -27,6 +29,8 @@ pub(crate) struct GateRequest {
     pub wait_for_window: bool,
     pub break_glass: Option<String>,
     pub sha256: Option<String>,
+    pub evidence: Option<Evidence>,
+    pub commit: Option<String>,
 }
 
 /// A request that passed the gate: the gate the deployment carries, and a
@@ -78,6 +82,12 @@ impl App {
             gate.prevent_self_approval = a.prevent_self_approval;
             gate.approval_timeout = Some(a.timeout);
         }
+        if let Some(evidence) = &req.evidence {
+            check_evidence(evidence)?;
+        }
+        if let Some(commit) = &req.commit {
+            check_commit_text(commit)?;
+        }
         if let Some(sha) = &req.sha256 {
             check_sha_text(sha)?;
             if subject.service.workload.process.artifact.is_none() {
@@ -114,6 +124,7 @@ impl App {
             }
             return Ok(Admitted { gate, note });
         }
+        note = self.check_quality_gates(subject, req.evidence.as_ref())?;
 
         let window = env
             .windows
@@ -136,7 +147,7 @@ impl App {
                 )));
             }
             gate.wait_for_window = true;
-            note = Some(match (next_open, &env.windows) {
+            let waiting = match (next_open, &env.windows) {
                 (Some(at), Some(w)) => format!(
                     "waiting for the deployment window ({reason}); it opens at {}",
                     windows::describe_next(w, *at)
@@ -144,6 +155,10 @@ impl App {
                 _ => format!(
                     "queued for the deployment window ({reason}), which does not open within a year"
                 ),
+            };
+            note = Some(match note {
+                Some(gates) => format!("{gates}; {waiting}"),
+                None => waiting,
             });
         }
 
@@ -181,6 +196,45 @@ impl App {
         }
         gate.check_results = results;
         Ok(Admitted { gate, note })
+    }
+
+    /// Judges the request's evidence against the environment's quality
+    /// gates; any miss refuses it, naming every gate missed with the value
+    /// measured. Returns a note for the deployment's first event saying
+    /// what was met (or why the gates were not asked).
+    fn check_quality_gates(
+        &self,
+        subject: &Subject<'_>,
+        evidence: Option<&Evidence>,
+    ) -> Result<Option<String>, ApiError> {
+        let env = subject.environment;
+        let Some(gates) = env.gates.as_ref().filter(|g| !g.is_empty()) else {
+            return Ok(None);
+        };
+        if subject.kind == DeploymentType::Rollback {
+            // The version already ran here; its old evidence is what it has.
+            return Ok(Some(
+                "quality gates skipped: a rollback returns to a version that already ran here"
+                    .to_string(),
+            ));
+        }
+        let none = Evidence::default();
+        let failures = quality::evaluate(gates, evidence.unwrap_or(&none));
+        if failures.is_empty() {
+            let met = quality_gate_names(gates).join(", ");
+            return Ok(Some(format!("quality gates met: {met}")));
+        }
+        let list: Vec<String> = failures.iter().map(ToString::to_string).collect();
+        Err(ApiError::conflict(format!(
+            "quality gate{} failed for {} {} in {}: {}. Nothing was deployed; attach evidence \
+             that meets the gates (--junit, --coverage, --sarif) and deploy again, or (admin) \
+             --break-glass REASON",
+            if failures.len() == 1 { "" } else { "s" },
+            subject.service.name,
+            subject.version,
+            env.name,
+            list.join("; ")
+        )))
     }
 
     /// Checks the artifact against `--sha256`; a mismatch refuses the request.
@@ -524,6 +578,64 @@ fn window_check(env: &EnvironmentSpec, now: Timestamp) -> (bool, String) {
                 .unwrap_or_default();
             (false, format!("{reason}{next}"))
         }
+    }
+}
+
+/// The gates an environment sets, by their spec paths.
+fn quality_gate_names(gates: &quality::QualityGates) -> Vec<String> {
+    let mut set = Vec::new();
+    if gates.tests_passed.is_some() {
+        set.push(QualityGate::TestsPassed);
+    }
+    if gates.coverage.is_some() {
+        set.push(QualityGate::Coverage);
+    }
+    set.extend(
+        gates
+            .findings
+            .keys()
+            .map(|&level| QualityGate::Findings(level)),
+    );
+    set.iter().map(ToString::to_string).collect()
+}
+
+/// Evidence is summarised by the client; figures that cannot come from one
+/// report are refused rather than judged.
+fn check_evidence(e: &Evidence) -> Result<(), ApiError> {
+    if let Some(t) = &e.tests {
+        let outcomes = [t.passed, t.failed, t.skipped, t.errors]
+            .iter()
+            .try_fold(0u64, |sum, n| sum.checked_add(*n));
+        if outcomes != Some(t.total) {
+            return Err(ApiError::bad_request(format!(
+                "evidence.tests: total {} is not passed {} + failed {} + skipped {} + errors {}; \
+                 send the summary of one JUnit report (zion deploy --junit FILE)",
+                t.total, t.passed, t.failed, t.skipped, t.errors
+            )));
+        }
+    }
+    if let Some(c) = &e.coverage {
+        if c.lines_covered > c.lines_total {
+            return Err(ApiError::bad_request(format!(
+                "evidence.coverage: {} lines covered of {} instrumented; covered lines cannot \
+                 exceed instrumented ones (zion deploy --coverage FILE)",
+                c.lines_covered, c.lines_total
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A git object name, full or abbreviated (SHA-1 or SHA-256).
+fn check_commit_text(commit: &str) -> Result<(), ApiError> {
+    let c = commit.trim();
+    if (4..=64).contains(&c.len()) && c.chars().all(|ch| ch.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "--commit `{commit}` is not a commit hash: give 4 to 64 hex digits \
+             (e.g. from `git rev-parse HEAD`), or pass --git PATH"
+        )))
     }
 }
 

@@ -7,6 +7,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_governance.sql"),
     include_str!("../migrations/0003_audit.sql"),
+    include_str!("../migrations/0004_evidence.sql"),
 ];
 
 /// The schema version this code writes (the number of migrations it knows).

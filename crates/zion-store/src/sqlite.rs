@@ -35,7 +35,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The columns a deployment is written to, in the order of
 /// [`deployment_values`]; `id` is assigned by the database.
-const WRITE_COLUMNS: [&str; 18] = [
+const WRITE_COLUMNS: [&str; 21] = [
     "service",
     "environment",
     "version",
@@ -53,13 +53,16 @@ const WRITE_COLUMNS: [&str; 18] = [
     "plan",
     "progress",
     "gate",
+    "evidence",
+    "commit_sha",
+    "committed_at",
     "revision",
 ];
 
 /// Every column [`read_deployment`] reads.
 const DEPLOYMENT_COLUMNS: &str = "id, service, environment, version, previous_version, strategy, \
      type, phase, step, canary_weight, requested_by, created_at, started_at, finished_at, \
-     reason, plan, progress, gate, revision";
+     reason, plan, progress, gate, evidence, commit_sha, committed_at, revision";
 
 const EVENT_COLUMNS: &str = "at, from_phase, to_phase, step, canary_weight, actor, reason";
 
@@ -294,6 +297,13 @@ fn deployment_values(d: &Deployment) -> Result<Vec<Value>, StoreError> {
         to_json(&d.plan, "deployment plan")?.into(),
         to_json(&d.progress, "deployment progress")?.into(),
         to_json(&d.gate, "deployment gate")?.into(),
+        d.evidence
+            .as_ref()
+            .map(|e| to_json(e, "deployment evidence"))
+            .transpose()?
+            .into(),
+        d.commit.clone().into(),
+        d.committed_at.map(time_text).into(),
         widen(d.revision, "revision")?.into(),
     ])
 }
@@ -322,6 +332,11 @@ fn read_deployment(row: &Row<'_>) -> Result<Deployment, StoreError> {
         plan: from_json(&col::<String>(row, "plan")?, "deployment plan")?,
         progress: from_json(&col::<String>(row, "progress")?, "deployment progress")?,
         gate: from_json(&col::<String>(row, "gate")?, "deployment gate")?,
+        evidence: col::<Option<String>>(row, "evidence")?
+            .map(|e| from_json(&e, "deployment evidence"))
+            .transpose()?,
+        commit: col(row, "commit_sha")?,
+        committed_at: parse_opt_time(col(row, "committed_at")?, "committed_at")?,
         revision: narrow(col(row, "revision")?, "revision")?,
     })
 }
@@ -1207,5 +1222,102 @@ mod tests {
             reason: "t".into(),
         };
         assert!(insert_events(&tx, 77, &[event]).is_err());
+    }
+
+    #[test]
+    fn evidence_and_commit_are_stored_with_the_deployment() {
+        use zion_core::deployment::{Plan, Progress};
+        use zion_core::governance::quality::{
+            CoverageSummary, Evidence, FindingCounts, TestSummary,
+        };
+        use zion_core::spec::{AnalysisSpec, Strategy};
+
+        let store = SqliteStore::open_in_memory().unwrap();
+        let at = Timestamp::new(1_750_000_000, 123_456_789).unwrap();
+        let mut d = Deployment {
+            id: 0,
+            service: "web".into(),
+            environment: "production".into(),
+            version: "2.0".into(),
+            previous_version: None,
+            strategy: Strategy::Canary,
+            kind: DeploymentType::Feature,
+            phase: Phase::Pending,
+            step: None,
+            canary_weight: 0,
+            requested_by: "alice".into(),
+            created_at: at,
+            started_at: None,
+            finished_at: None,
+            reason: None,
+            plan: Plan {
+                steps: Vec::new(),
+                replicas: 1,
+                start_timeout: Duration::from_secs(60),
+                interval: Duration::from_secs(5),
+                failure_limit: 2,
+                min_requests: 20,
+                checks: AnalysisSpec::default_checks(),
+                sticky: false,
+                blue_green: None,
+                rolling: None,
+            },
+            progress: Progress::default(),
+            gate: Default::default(),
+            evidence: Some(Evidence {
+                tests: Some(TestSummary {
+                    total: 12,
+                    passed: 10,
+                    failed: 1,
+                    skipped: 1,
+                    errors: 0,
+                }),
+                coverage: Some(CoverageSummary {
+                    lines_total: 1000,
+                    lines_covered: 824,
+                }),
+                findings: Some(FindingCounts {
+                    error: 0,
+                    warning: 3,
+                    note: 7,
+                    none: 1,
+                }),
+            }),
+            commit: Some("9fceb02d0ae598e95dc970b74767f19372d61af8".into()),
+            committed_at: Some(Timestamp::new(1_749_990_000, 5).unwrap()),
+            revision: 1,
+        };
+        let first = Event {
+            at,
+            from_phase: Phase::Pending,
+            to_phase: Phase::Pending,
+            step: None,
+            canary_weight: 0,
+            actor: "alice".into(),
+            reason: "requested".into(),
+        };
+        let stored = store.create_deployment(&d, &first).unwrap();
+        (d.id, d.revision) = (stored.id, stored.revision);
+        assert_eq!(store.deployment(d.id).unwrap().unwrap(), d);
+        // A deployment without any: NULLs, read back as None.
+        let mut bare = d.clone();
+        bare.version = "2.1".into();
+        bare.environment = "staging".into();
+        (bare.evidence, bare.commit, bare.committed_at) = (None, None, None);
+        let stored = store.create_deployment(&bare, &first).unwrap();
+        let read = store.deployment(stored.id).unwrap().unwrap();
+        assert_eq!(
+            (read.evidence, read.commit, read.committed_at),
+            (None, None, None)
+        );
+        let raw: Option<String> = store
+            .conn()
+            .query_row(
+                "SELECT evidence FROM deployments WHERE id = ?1",
+                [stored.id],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(raw, None);
     }
 }

@@ -51,6 +51,9 @@ fn gated(required: u32) -> Deployment {
             approval_timeout: Some(Duration::from_secs(3600)),
             ..Gate::default()
         },
+        evidence: None,
+        commit: None,
+        committed_at: None,
         revision: 1,
     }
 }

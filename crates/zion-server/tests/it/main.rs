@@ -3,5 +3,6 @@
 mod support;
 
 mod api;
+mod gates;
 mod governance;
 mod tokens;

@@ -62,6 +62,9 @@ pub fn deployment(service: &str, environment: &str, version: &str, at: i64) -> D
         plan: plan(),
         progress: Progress::default(),
         gate: Default::default(),
+        evidence: None,
+        commit: None,
+        committed_at: None,
         revision: 99,
     }
 }
