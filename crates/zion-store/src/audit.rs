@@ -49,13 +49,6 @@ pub struct AuditAppend {
     pub checkpoint: Option<AuditCheckpoint>,
 }
 
-impl AuditAppend {
-    /// Whether it writes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.nodes.is_empty() && self.checkpoint.is_none()
-    }
-}
-
 /// Which entries [`crate::Store::audit_entries`] returns; the default is all,
 /// oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
