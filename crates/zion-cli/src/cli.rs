@@ -144,6 +144,42 @@ pub enum ReportFormat {
     Json,
 }
 
+/// Formats of the deployment report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    Md,
+    Html,
+    Json,
+}
+
+/// `zion report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Start of the period: a duration back (`30d`), a date or an RFC 3339
+    /// time [default: 30d].
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End of the period (exclusive): a duration back, a date (the whole
+    /// day is included) or an RFC 3339 time [default: now].
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this environment.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only this service.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Time zone that days and months are cut in: an IANA name
+    /// (`Europe/Paris`) or an offset (`+02:00`) [default: UTC].
+    #[arg(long)]
+    pub tz: Option<String>,
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: HistoryFormat,
+    /// Write to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+}
+
 /// `zion audit …`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum AuditCmd {
@@ -308,6 +344,16 @@ pub enum Cmd {
         /// `30d`, `12h`, a date or an RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
+    },
+    /// The deployment report: volumes, success rates, speed, rollbacks,
+    /// approvals, quality gates, DORA metrics and trends.
+    Report(ReportArgs),
+    /// Store deployments and incidents recorded by other tools (JSON lines:
+    /// one object per line); importing a file again adds nothing.
+    Import {
+        /// The JSON-lines file.
+        #[arg(value_name = "FILE")]
+        history: std::path::PathBuf,
     },
     /// The guided local demonstration: a real canary, a promotion and an
     /// automatic rollback, in under a minute.

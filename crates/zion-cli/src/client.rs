@@ -85,6 +85,28 @@ impl Client {
         self.send(self.http.put(self.url(path)).body(body)).await
     }
 
+    /// A GET that may take up to `timeout` (reports over long histories).
+    pub async fn get_within(&self, path: &str, timeout: Duration) -> Result<Value, Failure> {
+        self.send(self.http.get(self.url(path)).timeout(timeout))
+            .await
+    }
+
+    /// POSTs raw bytes (an import file) that may take up to `timeout`.
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Value, Failure> {
+        let req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/x-ndjson")
+            .timeout(timeout)
+            .body(body);
+        self.send(req).await
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.base)
     }

@@ -12,6 +12,7 @@ pub mod demo;
 mod demo_app;
 pub mod exit;
 mod governance;
+mod history;
 mod render;
 mod token;
 mod wait;
@@ -52,6 +53,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             env,
             since,
         } => commands::history(g, service, env, since).await,
+        Cmd::Report(args) => history::report(g, args).await,
+        Cmd::Import { history: file } => history::import(g, &file).await,
         Cmd::Demo { rps, strategy } => demo::run(g, rps, strategy).await,
         Cmd::DemoApp {
             port,

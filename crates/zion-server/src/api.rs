@@ -59,6 +59,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(crate::tokens::routes())
         .merge(crate::governance_api::routes())
         .merge(crate::audit_api::routes())
+        .merge(crate::report_api::routes())
         .fallback(|| async {
             ApiError::not_found("no such API route; see DESIGN.md's API section")
         })

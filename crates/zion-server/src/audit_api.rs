@@ -140,7 +140,7 @@ async fn compliance(
     Ok(Json(out))
 }
 
-fn verify_blocking(app: &App) -> Result<Value, ApiError> {
+pub(crate) fn verify_blocking(app: &App) -> Result<Value, ApiError> {
     let notes: Vec<String> = app
         .store
         .audit_checkpoints()?

@@ -15,6 +15,7 @@ mod gatekeeper;
 pub mod github;
 mod governance_api;
 mod registry;
+mod report_api;
 mod tokens;
 mod view;
 

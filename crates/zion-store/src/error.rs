@@ -38,6 +38,36 @@ pub enum StoreError {
     )]
     AuditOutOfOrder { size: u64, first: u64 },
 
+    /// An imported record reuses an external id already imported with
+    /// other values; nothing of the import was written.
+    #[error(
+        "record {record} (external id `{external_id}`): `{field}` is `{given}` but that id \
+         was imported before with `{stored}`; an external id names one {kind} forever: \
+         correct the record or give it a new id; nothing was imported"
+    )]
+    ImportConflict {
+        /// 0-based position of the record in the import.
+        record: usize,
+        kind: &'static str,
+        external_id: String,
+        field: &'static str,
+        stored: String,
+        given: String,
+    },
+
+    /// An imported incident blames a deployment that was never imported.
+    #[error(
+        "record {record} (incident `{external_id}`): caused_by `{caused_by}` is not the \
+         external id of any imported deployment; import that deployment first (or in the \
+         same file), or leave caused_by out; nothing was imported"
+    )]
+    UnknownCause {
+        /// 0-based position of the record in the import.
+        record: usize,
+        external_id: String,
+        caused_by: String,
+    },
+
     /// No deployment has this id.
     #[error("deployment #{id} does not exist; check the id (zion history lists deployments)")]
     NotFound { id: i64 },

@@ -11,14 +11,17 @@
 mod audit;
 mod codec;
 mod error;
+mod history;
 mod migrations;
 mod sqlite;
 mod sqlite_audit;
+mod sqlite_history;
 
 pub use audit::{
     AuditAppend, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, NodeHash, StoredAuditEntry,
 };
 pub use error::{DriverError, StoreError};
+pub use history::{HistoryFilter, ImportBatch, ImportOutcome, ImportedDeploymentRow};
 pub use migrations::SCHEMA_VERSION;
 pub use sqlite::SqliteStore;
 
@@ -176,6 +179,36 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every checkpoint, by size.
     fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError>;
+
+    /// Stores history imported from other tools, with its audit entries, in
+    /// one transaction. Records whose external id was imported before with
+    /// the same values add nothing; one with other values refuses the whole
+    /// import (StoreError::ImportConflict), as does an incident blaming an
+    /// unknown deployment (StoreError::UnknownCause). When nothing is new,
+    /// nothing at all is written (not even `audit`) and `import_id` is None.
+    fn import_history(
+        &self,
+        batch: &ImportBatch<'_>,
+        audit: Option<&AuditAppend>,
+    ) -> Result<ImportOutcome, StoreError>;
+
+    /// Calls `visit` with every imported deployment matching `filter`,
+    /// without holding them all in memory.
+    fn scan_imported_deployments(
+        &self,
+        filter: &HistoryFilter,
+        visit: &mut dyn FnMut(&ImportedDeploymentRow<'_>),
+    ) -> Result<(), StoreError>;
+
+    /// Imported incidents of the filter's service and environment, by
+    /// opening time.
+    fn imported_incidents(
+        &self,
+        filter: &HistoryFilter,
+    ) -> Result<Vec<zion_core::import::ImportedIncident>, StoreError>;
+
+    /// How many deployments and incidents were imported in all.
+    fn imported_counts(&self) -> Result<(u64, u64), StoreError>;
 }
 
 /// Everything one transition writes, atomically (see [`Store::record_change`]).

@@ -23,6 +23,8 @@ use crate::codec::{
 };
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 use crate::sqlite_audit;
+use crate::sqlite_history;
+use crate::{HistoryFilter, ImportBatch, ImportOutcome, ImportedDeploymentRow};
 use crate::{
     AuditAppend, AuditCheckpoint, AuditFilter, Change, DeploymentFilter, Incident, IncidentChange,
     IncidentFilter, NewIncident, NodeHash, Store, StoreError, StoredAuditEntry, StoredProcess,
@@ -1153,6 +1155,43 @@ impl Store for SqliteStore {
 
     fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
         sqlite_audit::checkpoints(&self.conn())
+    }
+
+    fn import_history(
+        &self,
+        batch: &ImportBatch<'_>,
+        audit: Option<&AuditAppend>,
+    ) -> Result<ImportOutcome, StoreError> {
+        let mut conn = self.conn();
+        let tx = begin(&mut conn, "importing history")?;
+        let outcome = sqlite_history::import(&tx, batch)?;
+        // Nothing new: dropping the transaction rolls the import row back.
+        if outcome.import_id.is_some() {
+            if let Some(a) = audit {
+                sqlite_audit::write(&tx, a)?;
+            }
+            tx.commit().map_err(db("importing history"))?;
+        }
+        Ok(outcome)
+    }
+
+    fn scan_imported_deployments(
+        &self,
+        filter: &HistoryFilter,
+        visit: &mut dyn FnMut(&ImportedDeploymentRow<'_>),
+    ) -> Result<(), StoreError> {
+        sqlite_history::scan_deployments(&self.conn(), filter, visit)
+    }
+
+    fn imported_incidents(
+        &self,
+        filter: &HistoryFilter,
+    ) -> Result<Vec<zion_core::import::ImportedIncident>, StoreError> {
+        sqlite_history::incidents(&self.conn(), filter)
+    }
+
+    fn imported_counts(&self) -> Result<(u64, u64), StoreError> {
+        sqlite_history::counts(&self.conn())
     }
 }
 

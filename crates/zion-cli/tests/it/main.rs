@@ -10,6 +10,7 @@ mod bad_input;
 mod canary;
 mod gates;
 mod governance;
+mod report;
 mod processes;
 mod restart;
 mod routing;

@@ -6,6 +6,7 @@
 
 pub mod calendar;
 pub mod dora;
+pub mod of_deployment;
 pub mod record;
 pub mod report;
 pub mod stats;
@@ -19,6 +20,7 @@ mod test_support;
 
 pub use calendar::Calendar;
 pub use dora::{Cluster, DoraMetrics, FrequencyBucket, dora_metrics};
+pub use of_deployment::{own_id, record_of_deployment};
 pub use record::{
     DeploymentRecord, DeploymentResult, GateOutcome, IncidentRecord, Names, RollbackInfo,
 };

@@ -112,7 +112,8 @@ pub struct GateOutcome {
 /// One finished deployment as delivery maths sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentRecord {
-    /// Zion's number as text (`"42"`), or the id another tool gave it.
+    /// Zion's number as `#42` (see [`super::own_id`]), or the id another
+    /// tool gave it.
     pub id: String,
     pub service: Arc<str>,
     pub environment: Arc<str>,

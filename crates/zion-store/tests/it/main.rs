@@ -4,6 +4,7 @@ mod audit;
 mod concurrency;
 mod deployments;
 mod durability;
+mod history;
 mod incidents;
 mod records;
 mod support;

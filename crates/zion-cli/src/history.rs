@@ -1,0 +1,176 @@
+//! `zion report` and `zion import`: the delivery report of a period, built
+//! by the server from what it recorded and rendered here, and history made
+//! by other tools sent to the server to be counted from day one.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use zion_core::delivery::Report;
+
+use crate::cli::{Global, HistoryFormat, Output, ReportArgs};
+use crate::client::Client;
+use crate::commands::urlencode;
+use crate::exit::Failure;
+
+/// A report over millions of records takes seconds; an import of millions
+/// of lines, tens of seconds on a slow disk.
+const SLOW_REQUEST: Duration = Duration::from_secs(600);
+
+/// `zion report`.
+pub async fn report(g: &Global, args: ReportArgs) -> Result<(), Failure> {
+    let mut query = Vec::new();
+    for (key, value) in [
+        ("since", &args.since),
+        ("until", &args.until),
+        ("env", &args.env),
+        ("service", &args.service),
+        ("tz", &args.tz),
+    ] {
+        if let Some(v) = value {
+            query.push(format!("{key}={}", urlencode(v)));
+        }
+    }
+    let path = if query.is_empty() {
+        "/report".to_owned()
+    } else {
+        format!("/report?{}", query.join("&"))
+    };
+    let value = Client::new(g)?.get_within(&path, SLOW_REQUEST).await?;
+    let format = if g.output == Output::Json {
+        HistoryFormat::Json
+    } else {
+        args.format
+    };
+    let text = match format {
+        // The server's figures exactly as sent.
+        HistoryFormat::Json => {
+            let mut t = serde_json::to_string_pretty(&value).unwrap_or_default();
+            t.push('\n');
+            t
+        }
+        HistoryFormat::Md | HistoryFormat::Html => {
+            let report: Report = serde_json::from_value(value).map_err(|e| {
+                Failure::negative(format!(
+                    "the server's report cannot be read ({e}); is the server the same Zion version as this command?"
+                ))
+            })?;
+            if format == HistoryFormat::Md {
+                zion_report::render_markdown(&report)
+            } else {
+                zion_report::render_html(&report)
+            }
+        }
+    };
+    match &args.out {
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+        }
+        Some(file) => {
+            write_atomically(file, text.as_bytes())?;
+            eprintln!(
+                "wrote the report to {} ({} bytes)",
+                file.display(),
+                text.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Writes beside the target and renames, so that an interrupted run never
+/// leaves half a report where a whole one was.
+fn write_atomically(file: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let fail = |e: &dyn std::fmt::Display| {
+        Failure::usage(format!(
+            "cannot write the report to {}: {e}; check that the folder exists and is writable",
+            file.display()
+        ))
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| fail(&e))?;
+    tmp.write_all(bytes).map_err(|e| fail(&e))?;
+    tmp.persist(file).map_err(|e| fail(&e.error))?;
+    Ok(())
+}
+
+/// `zion import FILE`.
+pub async fn import(g: &Global, file: &Path) -> Result<(), Failure> {
+    let body = std::fs::read(file).map_err(|e| {
+        Failure::usage(format!(
+            "cannot read {}: {e}; give the path of a JSON-lines file",
+            file.display()
+        ))
+    })?;
+    let lines = bytecount_lines(&body);
+    let name = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let client = Client::new(g)?;
+    let spinner = progress(&format!(
+        "importing {name}: {lines} lines, {:.1} MB…",
+        body.len() as f64 / 1e6
+    ));
+    let started = Instant::now();
+    let sent = client
+        .post_bytes(
+            &format!("/import?source={}", urlencode(&name)),
+            body,
+            SLOW_REQUEST,
+        )
+        .await;
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let r = sent?;
+    let seconds = started.elapsed().as_secs_f64();
+    if g.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        return Ok(());
+    }
+    let n = |key: &str| r[key].as_u64().unwrap_or(0);
+    let records = n("records");
+    if r["import_id"].is_null() {
+        println!(
+            "nothing new in {name}: all {records} records were imported before; nothing was changed"
+        );
+        return Ok(());
+    }
+    println!(
+        "imported {name}: {} deployments and {} incidents added, {} incidents resolved, {} unchanged, in {seconds:.1} s ({:.0} lines/s)",
+        n("deployments_added"),
+        n("incidents_added"),
+        n("incidents_resolved"),
+        n("unchanged"),
+        records as f64 / seconds.max(1e-9),
+    );
+    Ok(())
+}
+
+fn bytecount_lines(body: &[u8]) -> usize {
+    let newlines = body.iter().filter(|&&b| b == b'\n').count();
+    newlines + usize::from(!body.is_empty() && !body.ends_with(b"\n"))
+}
+
+/// A spinner on a terminal; nothing when stderr is piped.
+fn progress(message: &str) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        eprintln!("{message}");
+        return None;
+    }
+    let s = ProgressBar::new_spinner();
+    s.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    s.set_message(message.to_owned());
+    s.enable_steady_tick(Duration::from_millis(120));
+    Some(s)
+}
