@@ -18,6 +18,8 @@ install() {
 
 # The process-workload tests run small Python HTTP servers as replicas.
 need python3 || install python3
+# The report tests open the HTML report in headless Chromium (/usr/bin/chromium).
+need chromium || install chromium
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

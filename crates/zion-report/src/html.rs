@@ -24,9 +24,12 @@ table { border-collapse: collapse; width: 100%; margin: .75rem 0; font-variant-n
 th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; }
 p.note, p.empty { color: var(--muted); font-size: .9rem; }
-figure { margin: 1rem 0; }
+/* On a narrow screen a wide table or chart scrolls sideways inside its own
+   box rather than running off the page, and chart text stays legible. */
+.table { overflow-x: auto; }
+figure { margin: 1rem 0; overflow-x: auto; }
 figcaption { color: var(--muted); font-size: .9rem; }
-svg { width: 100%; height: auto; display: block; }
+svg { width: 100%; min-width: 34rem; height: auto; display: block; }
 svg .axis { stroke: var(--muted); stroke-width: 1; }
 svg .grid { stroke: var(--line); stroke-width: 1; stroke-dasharray: 3 3; }
 svg .bar { fill: var(--bar); }
@@ -34,9 +37,14 @@ svg text { fill: var(--muted); font-size: 11px; font-family: inherit; }
 pre { background: #f5f7fa; padding: .75rem; overflow-x: auto; font-size: .85rem; }
 @media print {
   body { max-width: none; padding: 0; font-size: 10.5pt; }
-  section { break-inside: avoid; page-break-inside: avoid; }
-  figure { break-inside: avoid; }
-  svg .bar { fill: #333333; }
+  section { margin: .8rem 0; break-inside: avoid; page-break-inside: avoid; }
+  p.note, p.empty { margin: .3rem 0; }
+  /* A section too long for one page still never splits a chart, a row or a
+     list of facts, nor leaves its heading alone at the foot of a page. */
+  h2 { font-size: 1.1rem; margin-bottom: .5rem; break-after: avoid; page-break-after: avoid; }
+  figure, tr, dl { break-inside: avoid; page-break-inside: avoid; }
+  .table, figure { overflow: visible; }
+  svg .bar { fill: #4d4d4d; }
   pre { white-space: pre-wrap; }
 }
 "#;
@@ -83,7 +91,7 @@ fn render_block(out: &mut String, block: &Block) {
             out.push_str("</dl>\n");
         }
         Block::Table(table) => {
-            out.push_str("<table>\n<thead><tr>");
+            out.push_str("<div class=\"table\">\n<table>\n<thead><tr>");
             for h in &table.headers {
                 let _ = write!(out, "<th>{}</th>", esc(h));
             }
@@ -95,7 +103,7 @@ fn render_block(out: &mut String, block: &Block) {
                 }
                 out.push_str("</tr>\n");
             }
-            out.push_str("</tbody>\n</table>\n");
+            out.push_str("</tbody>\n</table>\n</div>\n");
         }
         Block::Chart(chart) => {
             let _ = writeln!(

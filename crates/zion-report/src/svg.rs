@@ -11,9 +11,13 @@ const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 220.0;
 const LEFT: f64 = 64.0;
 const RIGHT: f64 = 12.0;
-const TOP: f64 = 12.0;
+/// Room above the tallest bar for its value label.
+const TOP: f64 = 20.0;
 const BOTTOM: f64 = 40.0;
 const MAX_BAR: f64 = 64.0;
+/// The width of one character of an 11px label, a little over the average
+/// of a sans-serif font, to decide whether labels would overlap.
+const CHAR_WIDTH: f64 = 6.6;
 /// Charts with this many bars or fewer print each bar's value above it.
 const VALUE_LABELS_UP_TO: usize = 12;
 
@@ -80,31 +84,41 @@ pub(crate) fn bar_chart(chart: &Chart) -> String {
                 svg,
                 r#"<text class="value" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
                 x + bar_w / 2.0,
-                (base - h - 4.0).max(TOP + 8.0),
+                base - h - 4.0,
                 html_escape(&(chart.axis)(value))
             );
         }
     }
-    // Labels under the first, middle and last bars keep long periods legible.
+    // When every label fits its slot, each bar gets one centred under it;
+    // otherwise only the first, middle and last do, the outer two kept
+    // inside the chart, so long periods stay legible.
+    let longest = chart
+        .bars
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let every_label = longest as f64 * CHAR_WIDTH <= slot - 4.0;
     let last = chart.bars.len().saturating_sub(1);
-    let mut labelled = vec![0, last / 2, last];
-    labelled.dedup();
+    let labelled: Vec<usize> = if every_label {
+        (0..chart.bars.len()).collect()
+    } else {
+        let mut ends = vec![0, last / 2, last];
+        ends.dedup();
+        ends
+    };
     for i in labelled {
         let Some(bar) = chart.bars.get(i) else {
             continue;
         };
-        let x = LEFT + (i as f64 + 0.5) * slot;
-        let anchor = if chart.bars.len() > 2 && i == 0 {
-            "start"
-        } else if chart.bars.len() > 2 && i == last {
-            "end"
+        let (x, anchor) = if every_label {
+            (LEFT + (i as f64 + 0.5) * slot, "middle")
+        } else if i == 0 {
+            (LEFT, "start")
+        } else if i == last {
+            (WIDTH - RIGHT, "end")
         } else {
-            "middle"
-        };
-        let x = match anchor {
-            "start" => LEFT,
-            "end" => WIDTH - RIGHT,
-            _ => x,
+            (LEFT + (i as f64 + 0.5) * slot, "middle")
         };
         let _ = write!(
             svg,
