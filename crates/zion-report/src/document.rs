@@ -257,9 +257,8 @@ impl Document {
     pub(crate) fn from_report(r: &Report) -> Document {
         let p = &r.period;
         let mut lead = vec![format!(
-            "Period: {} to {} ({} days, {})",
-            p.since,
-            p.until,
+            "Period: {} ({} days, {})",
+            period_text(p.since, p.until, &p.time_zone),
             text::count(p.days),
             p.time_zone
         )];
@@ -296,6 +295,27 @@ impl Document {
             ],
         }
     }
+}
+
+/// The period as its reader counts it: whole local days as `first to
+/// last` (the end is exclusive, so the last day is the one before it);
+/// anything else as local times with the end marked exclusive.
+fn period_text(since: jiff::Timestamp, until: jiff::Timestamp, zone: &str) -> String {
+    let Ok(tz) = jiff::fmt::temporal::DateTimeParser::new().parse_time_zone(zone) else {
+        return format!("{since} to {until} (exclusive)");
+    };
+    let (from, to) = (since.to_zoned(tz.clone()), until.to_zoned(tz));
+    let midnight = |z: &jiff::Zoned| z.time() == jiff::civil::Time::midnight();
+    if midnight(&from) && midnight(&to) {
+        if let Ok(last) = to.date().yesterday() {
+            return format!("{} to {last}", from.date());
+        }
+    }
+    format!(
+        "{} to {} (exclusive)",
+        from.strftime("%Y-%m-%d %H:%M:%S"),
+        to.strftime("%Y-%m-%d %H:%M:%S")
+    )
 }
 
 fn section(id: &'static str, title: &'static str, blocks: Vec<Block>) -> Section {
@@ -805,4 +825,34 @@ fn audit(r: &Report) -> Section {
         _ => Block::Code(serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())),
     };
     section("audit", "Audit log", vec![block])
+}
+
+#[cfg(test)]
+mod period_tests {
+    use super::period_text;
+
+    #[test]
+    fn whole_local_days_read_as_first_and_last_day() {
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(
+            period_text(
+                at("2025-12-31T23:00:00Z"),
+                at("2026-03-31T22:00:00Z"),
+                "Europe/Berlin"
+            ),
+            "2026-01-01 to 2026-03-31"
+        );
+        assert_eq!(
+            period_text(at("2026-03-01T00:00:00Z"), at("2026-03-06T00:00:00Z"), "UTC"),
+            "2026-03-01 to 2026-03-05"
+        );
+        assert_eq!(
+            period_text(
+                at("2026-03-01T10:30:00Z"),
+                at("2026-03-02T10:30:00Z"),
+                "+02:00"
+            ),
+            "2026-03-01 12:30:00 to 2026-03-02 12:30:00 (exclusive)"
+        );
+    }
 }
