@@ -10,7 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
 cargo build --release -q -p zion-cli
-ZION="$PWD/${CARGO_TARGET_DIR:-target}/release/zion"
+target_dir=${CARGO_TARGET_DIR:-target}
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+ZION="$target_dir/release/zion"
 work=$(mktemp -d)
 cleanup() { [ -n "${up:-}" ] && kill "$up" 2>/dev/null && wait "$up" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT

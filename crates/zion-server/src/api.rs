@@ -18,7 +18,7 @@ use zion_core::rollout::Command;
 use zion_store::DeploymentFilter;
 
 use crate::app::{App, DeployRequest};
-use crate::auth::{Permission, Principal, authenticate};
+use crate::auth::{Permission, Principal, Refusal, authenticate};
 use crate::error::ApiError;
 use crate::view;
 
@@ -78,7 +78,7 @@ impl FromRequestParts<Arc<App>> for Auth {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
-                app.refused("(no token)");
+                app.refused(Refusal::NoToken);
                 ApiError::unauthorized(
                     "missing `Authorization: Bearer <token>`; pass --token or set ZION_TOKEN",
                 )
@@ -87,12 +87,13 @@ impl FromRequestParts<Arc<App>> for Auth {
             .strip_prefix("Bearer ")
             .map(str::trim)
             .ok_or_else(|| {
+                app.refused(Refusal::NotBearer);
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
         match authenticate(app.store.as_ref(), token)? {
             Some(p) => Ok(Auth(p)),
             None => {
-                app.refused("(unknown or revoked token)");
+                app.refused(Refusal::UnknownToken);
                 tracing::warn!("refused an unknown or revoked token");
                 Err(ApiError::unauthorized("unknown or revoked token"))
             }

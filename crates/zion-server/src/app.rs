@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use jiff::Timestamp;
@@ -22,8 +22,8 @@ use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
 use zion_store::{Change, DeploymentFilter, IncidentChange, NewIncident, Store, StoreError};
 
 use crate::StartError;
-use crate::audit::{AuditLog, Record};
-use crate::auth::Principal;
+use crate::audit::{AuditError, AuditLog, Record};
+use crate::auth::{Principal, Refusal};
 use crate::error::ApiError;
 use crate::gatekeeper::{Admitted, GateRequest, Subject};
 
@@ -93,8 +93,8 @@ pub struct App {
     stopping: Arc<Mutex<HashSet<VersionKey>>>,
     /// The transparency log every change is recorded in.
     pub audit: AuditLog,
-    /// Refused authentications per (principal, minute), not yet logged.
-    refusals: Mutex<BTreeMap<(String, i64), u64>>,
+    /// Refused authentications per (reason, minute), not yet logged.
+    refusals: Mutex<BTreeMap<(Refusal, i64), u64>>,
 }
 
 impl App {
@@ -192,17 +192,31 @@ impl App {
             );
         }
         drop(targets);
-        self.store.save_spec(yaml, &sha, by, Timestamp::now())?;
         let before = serde_json::to_value(&*self.spec()).unwrap_or_default();
         let after = serde_json::to_value(&spec).unwrap_or_default();
         let mut changed = Vec::new();
         changed_paths("", &before, &after, &mut changed);
-        self.audit_soon(Record::new(
+        let record = Record::new(
             by,
             "spec.apply",
             "spec",
             serde_json::json!({"sha256": sha, "changed_paths": changed}),
-        ));
+        );
+        let now = Timestamp::now();
+        self.audit
+            .append_with(self.store.as_ref(), &[record], now, |audit| {
+                self.store
+                    .save_spec(yaml, &sha, by, now, audit)
+                    .map_err(AuditError::from)
+            })
+            .map_err(|e| match e {
+                AuditError::Store(e) if !matches!(e, StoreError::AuditOutOfOrder { .. }) => {
+                    StartError::Store(e)
+                }
+                e => StartError::Audit {
+                    message: e.to_string(),
+                },
+            })?;
         *self.spec.write().expect("spec lock") = Arc::new(spec);
         self.wake.notify_one();
         Ok(())
@@ -474,62 +488,32 @@ impl App {
             actor: by.name.clone(),
             reason,
         };
-        let stored = match self.store.create_deployment(&d, &first) {
-            Ok(d) => d,
-            Err(StoreError::TargetBusy { id, .. }) => {
-                let phase = self
-                    .store
-                    .deployment(id)?
-                    .map(|d| d.phase.name())
-                    .unwrap_or("active");
-                return Err(ApiError::conflict(format!(
-                    "{}/{} already has deployment {id} ({phase}); one deployment at a time per target: wait for it (`zion get {id}`) or abort it (`zion abort {id}`)",
-                    req.service, req.environment
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        // The id exists only once stored, so the creation's entry follows
-        // it at once (the first transition's entries ride in its change).
         let production = self
             .spec()
-            .environment(&stored.environment)
+            .environment(&d.environment)
             .is_some_and(|e| e.production);
-        let plan = if stored.plan.blue_green.is_some() {
-            "blue_green"
-        } else if stored.plan.rolling.is_some() {
-            "rolling"
-        } else if stored.plan.steps.is_empty() {
-            "direct"
-        } else {
-            "canary"
-        };
-        let record = Record::new(
-            by.name.clone(),
-            "deployment.create",
-            format!("deployment/{}", stored.id),
-            serde_json::json!({
-                "production": production,
-                "plan": plan,
-                "approvals_required": stored.gate.approvals_required,
-                "service": stored.service,
-                "environment": stored.environment,
-                "version": stored.version,
-                "previous_version": stored.previous_version,
-                "strategy": stored.strategy,
-                "type": stored.kind,
-                "reason": first.reason,
-                "break_glass": stored.gate.break_glass,
-                "pre_checks": stored.gate.check_results,
-                "artifact_sha256": stored.gate.artifact_sha256,
-                "evidence": stored.evidence,
-                "commit": stored.commit,
-                "committed_at": stored.committed_at,
-            }),
-        );
-        if let Err(e) = self.audit.append(self.store.as_ref(), &[record], now) {
-            tracing::error!(id = stored.id, error = %e, "could not record the deployment's creation in the audit log");
-        }
+        // The entry names the id the store assigns, so the store builds it
+        // inside the transaction that creates the deployment.
+        let stored = self.audit.append_deferred(
+            self.store.as_ref(),
+            now,
+            |stored: &Deployment| vec![creation_record(stored, &first, production)],
+            |audit| match self.store.create_deployment(&d, &first, Some(audit)) {
+                Ok(d) => Ok(d),
+                Err(StoreError::TargetBusy { id, .. }) => {
+                    let phase = self
+                        .store
+                        .deployment(id)?
+                        .map(|d| d.phase.name())
+                        .unwrap_or("active");
+                    Err(ApiError::conflict(format!(
+                        "{}/{} already has deployment {id} ({phase}); one deployment at a time per target: wait for it (`zion get {id}`) or abort it (`zion abort {id}`)",
+                        req.service, req.environment
+                    )))
+                }
+                Err(e) => Err(e.into()),
+            },
+        )?;
         tracing::info!(id = stored.id, service = %stored.service, environment = %stored.environment, version = %stored.version, by = %by.name, "deployment created");
         self.wake.notify_one();
         Ok(stored)
@@ -687,50 +671,47 @@ impl App {
         Ok(d)
     }
 
-    /// Appends one entry on its own, right after the change it describes
-    /// was stored; a failure is logged (the change stands).
-    pub(crate) fn audit_soon(&self, record: Record) {
-        if let Err(e) = self
-            .audit
-            .append(self.store.as_ref(), &[record], Timestamp::now())
-        {
-            tracing::error!(error = %e, "could not append to the audit log");
-        }
-    }
-
     /// Counts a refused authentication; the counts are logged once per
     /// principal and minute (see [`App::flush_refusals`]), so a flood of
     /// bad tokens cannot bloat the log.
-    pub(crate) fn refused(&self, who: &str) {
+    pub(crate) fn refused(&self, why: Refusal) {
+        let mut counts = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        // Read under the lock, as the flush reads it: a count can never land
+        // in a minute that a flush has already logged.
         let minute = Timestamp::now().as_second().div_euclid(60);
-        let mut counts = self.refusals.lock().expect("refusals lock");
-        *counts.entry((who.to_string(), minute)).or_insert(0) += 1;
+        *counts.entry((why, minute)).or_insert(0) += 1;
     }
 
-    /// Logs the refusal counts of every minute that has ended.
+    /// Logs the refusal counts of every minute that has ended (of every
+    /// minute, when `force`d at shutdown).
     pub(crate) fn flush_refusals(&self, force: bool) {
-        let now = Timestamp::now();
-        let current = now.as_second().div_euclid(60);
-        let done: Vec<((String, i64), u64)> = {
-            let mut counts = self.refusals.lock().expect("refusals lock");
-            let keys: Vec<(String, i64)> = counts
+        // Taken out under the lock and logged without it, so that requests
+        // being refused meanwhile do not wait for the disk.
+        let (now, done) = {
+            let mut counts = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = Timestamp::now();
+            let current = now.as_second().div_euclid(60);
+            let keys: Vec<(Refusal, i64)> = counts
                 .keys()
                 .filter(|(_, m)| force || *m < current)
-                .cloned()
+                .copied()
                 .collect();
-            keys.into_iter()
+            let done: Vec<((Refusal, i64), u64)> = keys
+                .into_iter()
                 .filter_map(|k| counts.remove(&k).map(|n| (k, n)))
-                .collect()
+                .collect();
+            (now, done)
         };
         if done.is_empty() {
             return;
         }
         let records: Vec<Record> = done
-            .into_iter()
-            .map(|((who, minute), count)| {
+            .iter()
+            .map(|&((why, minute), count)| {
                 let at = Timestamp::from_second(minute * 60).unwrap_or(now);
+                let who = why.principal();
                 Record::new(
-                    who.clone(),
+                    who,
                     "auth.refused",
                     format!("principal/{who}"),
                     serde_json::json!({"minute": at, "count": count}),
@@ -738,7 +719,9 @@ impl App {
             })
             .collect();
         if let Err(e) = self.audit.append(self.store.as_ref(), &records, now) {
-            tracing::error!(error = %e, "could not log refused authentications");
+            // Reported rather than retried: a broken log would fail each tick.
+            let refused: u64 = done.iter().map(|(_, n)| n).sum();
+            tracing::error!(error = %e, refused, "could not log refused authentications");
         }
     }
 
@@ -1015,8 +998,11 @@ impl App {
         }
     }
 
-    /// Stops every replica and listener (graceful shutdown).
+    /// Stops every replica and listener (graceful shutdown), after logging
+    /// the refusals of requests that were still being answered when the
+    /// controller made its last flush.
     pub async fn stop_everything(&self) {
+        self.flush_refusals(true);
         self.workloads.stop_all().await;
         let mut targets = self.targets.lock().await;
         for (_, rt) in std::mem::take(&mut *targets) {
@@ -1060,6 +1046,43 @@ fn changed_paths(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
         }),
         _ => {}
     }
+}
+
+/// The audit entry of a deployment's creation: the request, its gate and
+/// its evidence, under the id the store assigned.
+fn creation_record(d: &Deployment, first: &Event, production: bool) -> Record {
+    let plan = if d.plan.blue_green.is_some() {
+        "blue_green"
+    } else if d.plan.rolling.is_some() {
+        "rolling"
+    } else if d.plan.steps.is_empty() {
+        "direct"
+    } else {
+        "canary"
+    };
+    Record::new(
+        first.actor.clone(),
+        "deployment.create",
+        format!("deployment/{}", d.id),
+        serde_json::json!({
+            "production": production,
+            "plan": plan,
+            "approvals_required": d.gate.approvals_required,
+            "service": d.service,
+            "environment": d.environment,
+            "version": d.version,
+            "previous_version": d.previous_version,
+            "strategy": d.strategy,
+            "type": d.kind,
+            "reason": first.reason,
+            "break_glass": d.gate.break_glass,
+            "pre_checks": d.gate.check_results,
+            "artifact_sha256": d.gate.artifact_sha256,
+            "evidence": d.evidence,
+            "commit": d.commit,
+            "committed_at": d.committed_at,
+        }),
+    )
 }
 
 /// The audit entry of one recorded transition and its cause.

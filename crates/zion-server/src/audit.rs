@@ -2,7 +2,8 @@
 //! tree's frontier, and the one path by which entries are appended — built
 //! here (canonical JSON, leaf hashes, new nodes, a checkpoint checked for
 //! consistency with the last one, then signed) and written by the store in
-//! the transaction of the change they describe.
+//! the transaction of the change they describe. The frontier advances only
+//! once that transaction has committed.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -10,10 +11,12 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use jiff::Timestamp;
 use serde_json::Value;
 use zion_audit::{
-    Checkpoint, Entry, Frontier, Hash, NodeReader, Signer, Verifier, consistency_proof, root_at,
-    verify_consistency,
+    Checkpoint, Entry, Frontier, Hash, NodeReader, Signer, Verifier, consistency_proof,
+    frontier_ids, root_at, verify_consistency,
 };
-use zion_store::{AuditAppend, AuditCheckpoint, AuditNode, AuditRow, Store, StoreError};
+use zion_store::{
+    AuditAppend, AuditBuilder, AuditCheckpoint, AuditNode, AuditRow, Store, StoreError,
+};
 
 use crate::StartError;
 
@@ -59,10 +62,12 @@ pub enum AuditError {
     Inconsistent(String),
 }
 
-/// Node reads from the store, seen through the nodes of an append that is
-/// not committed yet.
+/// The nodes a consistency proof from the signed size to a grown one
+/// reads: the stored frontier of the signed size (read before the store's
+/// transaction, so that building inside it never calls the store back) and
+/// the nodes the append completes, nothing else.
 struct Overlay<'a> {
-    store: &'a dyn Store,
+    stored: &'a [AuditNode],
     pending: &'a [AuditNode],
 }
 
@@ -70,18 +75,11 @@ impl NodeReader for Overlay<'_> {
     type Error = String;
 
     fn node(&self, level: u8, index: u64) -> Result<Hash, String> {
-        if let Some(n) = self
-            .pending
+        self.pending
             .iter()
+            .chain(self.stored)
             .find(|n| n.level == level && n.index == index)
-        {
-            return Ok(n.hash);
-        }
-        self.store
-            .audit_nodes(&[(level, index)])
-            .map_err(|e| e.to_string())?
-            .pop()
-            .flatten()
+            .map(|n| n.hash)
             .ok_or_else(|| format!("tree node ({level}, {index}) is missing"))
     }
 }
@@ -93,11 +91,12 @@ impl NodeReader for StoreNodes<'_> {
     type Error = String;
 
     fn node(&self, level: u8, index: u64) -> Result<Hash, String> {
-        Overlay {
-            store: self.0,
-            pending: &[],
-        }
-        .node(level, index)
+        self.0
+            .audit_nodes(&[(level, index)])
+            .map_err(|e| e.to_string())?
+            .pop()
+            .flatten()
+            .ok_or_else(|| format!("tree node ({level}, {index}) is missing"))
     }
 
     fn nodes(&self, ids: &[zion_audit::NodeId]) -> Result<Vec<Hash>, String> {
@@ -115,7 +114,9 @@ impl NodeReader for StoreNodes<'_> {
 
 struct State {
     frontier: Frontier,
-    /// The latest signed checkpoint's size and root.
+    /// The latest signed checkpoint's size and root; once the log is open,
+    /// the frontier's own (an older checkpoint is proved consistent with
+    /// the stored tree when the log is opened).
     signed: Option<(u64, Hash)>,
     /// Set when the stored log disagrees with its last checkpoint.
     broken: Option<String>,
@@ -172,6 +173,35 @@ impl AuditLog {
                 }
             }
         }
+        // Entries stored after the last checkpoint (none are, when every
+        // append carries one): prove the stored tree grew from what was
+        // signed, so that appends need only the frontier's stored nodes.
+        if let Some((old_size, old_root)) = signed
+            && broken.is_none()
+            && old_size < frontier.size()
+        {
+            let consistent = consistency_proof(&reader, old_size, frontier.size())
+                .map_err(|e| e.to_string())
+                .and_then(|proof| {
+                    verify_consistency(
+                        old_size,
+                        frontier.size(),
+                        &old_root,
+                        &frontier.root(),
+                        &proof,
+                    )
+                    .map_err(|e| e.to_string())
+                });
+            match consistent {
+                Ok(()) => signed = Some((frontier.size(), frontier.root())),
+                Err(e) => {
+                    broken = Some(format!(
+                        "the stored tree of {} entries is not consistent with the checkpoint of {old_size}: {e}",
+                        frontier.size()
+                    ));
+                }
+            }
+        }
         if let Some(why) = &broken {
             tracing::error!(%why, "audit log inconsistent: appends are refused until it is repaired");
         }
@@ -208,6 +238,7 @@ impl AuditLog {
     /// Appends `records` through `write`, which must store the given
     /// [`AuditAppend`] in the same transaction as the change it describes
     /// (or store nothing and fail). With no records, `write` gets None.
+    /// The log advances only when `write` succeeds.
     pub fn append_with<T, E>(
         &self,
         store: &dyn Store,
@@ -222,11 +253,68 @@ impl AuditLog {
             return write(None);
         }
         let mut st = self.state();
-        let (append, frontier) = self.build(&st, store, records, now)?;
+        let stored = self.prepare(&st, store)?;
+        let (append, frontier) = self.build(&st, &stored, records, now)?;
         let out = write(Some(&append))?;
         st.signed = Some((frontier.size(), frontier.root()));
         st.frontier = frontier;
         Ok(out)
+    }
+
+    /// Appends the records that `records` makes of what the store assigns
+    /// inside its transaction (a new deployment's id): `write` hands the
+    /// builder to the store, which calls it there and writes its
+    /// [`AuditAppend`] with the change. The log advances only when `write`
+    /// succeeds; a failed build fails `write` with the build's own error.
+    ///
+    /// Lock order: the log's lock, then the store's (never the reverse: the
+    /// builder reads nothing from the store).
+    pub fn append_deferred<I, T, E>(
+        &self,
+        store: &dyn Store,
+        now: Timestamp,
+        mut records: impl FnMut(&I) -> Vec<Record>,
+        write: impl FnOnce(&mut AuditBuilder<'_, I>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<AuditError>,
+    {
+        let mut st = self.state();
+        let stored = self.prepare(&st, store)?;
+        let mut grown: Option<Frontier> = None;
+        let mut failed: Option<AuditError> = None;
+        let out = {
+            let st = &*st;
+            let mut build = |input: &I| -> Result<AuditAppend, StoreError> {
+                let records = records(input);
+                if records.is_empty() {
+                    return Ok(AuditAppend::default());
+                }
+                match self.build(st, &stored, &records, now) {
+                    Ok((append, frontier)) => {
+                        grown = Some(frontier);
+                        Ok(append)
+                    }
+                    Err(AuditError::Store(e)) => Err(e),
+                    Err(e) => {
+                        let message = e.to_string();
+                        failed = Some(e);
+                        Err(StoreError::Invalid(message))
+                    }
+                }
+            };
+            write(&mut build)
+        };
+        match out {
+            Ok(out) => {
+                if let Some(frontier) = grown {
+                    st.signed = Some((frontier.size(), frontier.root()));
+                    st.frontier = frontier;
+                }
+                Ok(out)
+            }
+            Err(e) => Err(failed.map_or(e, E::from)),
+        }
     }
 
     /// Appends `records` on their own (for changes the store writes
@@ -243,16 +331,43 @@ impl AuditLog {
         })
     }
 
-    fn build(
-        &self,
-        st: &State,
-        store: &dyn Store,
-        records: &[Record],
-        now: Timestamp,
-    ) -> Result<(AuditAppend, Frontier), AuditError> {
+    /// Refuses a broken log, and reads the stored frontier nodes of the
+    /// signed size: all that [`Self::build`] needs of the store.
+    fn prepare(&self, st: &State, store: &dyn Store) -> Result<Vec<AuditNode>, AuditError> {
         if let Some(why) = &st.broken {
             return Err(AuditError::Inconsistent(why.clone()));
         }
+        let Some((size, _)) = st.signed else {
+            return Ok(Vec::new());
+        };
+        let ids: Vec<(u8, u64)> = frontier_ids(size)
+            .iter()
+            .map(|id| (id.level, id.index))
+            .collect();
+        let hashes = store.audit_nodes(&ids)?;
+        ids.into_iter()
+            .zip(hashes)
+            .map(|((level, index), hash)| {
+                hash.map(|hash| AuditNode { level, index, hash })
+                    .ok_or_else(|| {
+                        AuditError::Inconsistent(format!(
+                            "tree node ({level}, {index}) of the signed tree is missing"
+                        ))
+                    })
+            })
+            .collect()
+    }
+
+    /// The append of `records` and the frontier after it; reads nothing
+    /// but `stored` (from [`Self::prepare`]), so it may run inside the
+    /// store's transaction.
+    fn build(
+        &self,
+        st: &State,
+        stored: &[AuditNode],
+        records: &[Record],
+        now: Timestamp,
+    ) -> Result<(AuditAppend, Frontier), AuditError> {
         let first = st.frontier.size();
         let entries: Vec<Entry> = records
             .iter()
@@ -286,7 +401,7 @@ impl AuditLog {
         // proof, before signing.
         if let Some((old_size, old_root)) = st.signed {
             let reader = Overlay {
-                store,
+                stored,
                 pending: &nodes,
             };
             let proof = consistency_proof(&reader, old_size, new_size)
@@ -361,4 +476,146 @@ pub fn default_origin() -> String {
         .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace) && !h.contains('+'))
         .unwrap_or_else(|| "localhost".to_string());
     format!("zion/{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use zion_store::SqliteStore;
+
+    use super::*;
+
+    const ORIGIN: &str = "zion/test";
+
+    fn record(i: u64) -> Record {
+        Record::new(
+            "alice",
+            "test.change",
+            format!("thing/{i}"),
+            serde_json::json!({ "i": i }),
+        )
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_750_000_000 + secs).unwrap()
+    }
+
+    /// Verifies every stored entry against every stored checkpoint; the
+    /// subjects, in order.
+    fn verified(store: &dyn Store, log: &AuditLog) -> Vec<String> {
+        let notes: Vec<String> = store
+            .audit_checkpoints()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.note)
+            .collect();
+        let mut v = zion_audit::LogVerifier::new(&log.verifier(), &notes).unwrap();
+        let mut subjects = Vec::new();
+        store
+            .scan_audit(0, &mut |e, leaf| {
+                v.push(e.index, &e.entry, leaf.as_ref()).unwrap();
+                subjects.push(Entry::from_json(&e.entry).unwrap().subject);
+                true
+            })
+            .unwrap();
+        v.finish().unwrap();
+        subjects
+    }
+
+    #[test]
+    fn a_deferred_append_advances_the_log_only_when_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_memory().unwrap();
+        let log = AuditLog::open(&store, dir.path(), ORIGIN).unwrap();
+        log.append(&store, &[record(0)], at(0)).unwrap();
+
+        // Built, then the change is refused: nothing is stored and the next
+        // append still continues the stored log.
+        let refused: Result<(), AuditError> = log.append_deferred(
+            &store,
+            at(1),
+            |i: &u64| vec![record(*i)],
+            |build| {
+                let built = build(&7)?;
+                assert_eq!(built.rows.len(), 1);
+                Err(AuditError::Inconsistent("the change was refused".into()))
+            },
+        );
+        assert!(refused.is_err());
+        assert_eq!(store.audit_size().unwrap(), 1);
+
+        // Built from what only the writer knows, and written.
+        let written = log
+            .append_deferred(
+                &store,
+                at(2),
+                |i: &u64| vec![record(*i), record(i + 1)],
+                |build| {
+                    let built = build(&2)?;
+                    store.append_audit(&built)?;
+                    Ok::<_, AuditError>(built.rows.len())
+                },
+            )
+            .unwrap();
+        assert_eq!(written, 2);
+        log.append(&store, &[record(4)], at(3)).unwrap();
+        assert_eq!(
+            verified(&store, &log),
+            ["thing/0", "thing/2", "thing/3", "thing/4"]
+        );
+    }
+
+    #[test]
+    fn entries_stored_after_the_last_checkpoint_are_proved_then_continued() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_memory().unwrap();
+        let log = AuditLog::open(&store, dir.path(), ORIGIN).unwrap();
+        log.append(&store, &[record(0), record(1), record(2)], at(0))
+            .unwrap();
+        // Two entries stored without their checkpoint.
+        log.append_with(&store, &[record(3), record(4)], at(1), |a| {
+            let mut a = a.unwrap().clone();
+            a.checkpoint = None;
+            store.append_audit(&a).map_err(AuditError::from)
+        })
+        .unwrap();
+        drop(log);
+
+        let log = AuditLog::open(&store, dir.path(), ORIGIN).unwrap();
+        log.append(&store, &[record(5)], at(2)).unwrap();
+        assert_eq!(verified(&store, &log).len(), 6);
+        let sizes: Vec<u64> = store
+            .audit_checkpoints()
+            .unwrap()
+            .iter()
+            .map(|c| c.size)
+            .collect();
+        assert_eq!(sizes, [3, 6]);
+    }
+
+    #[test]
+    fn a_log_that_does_not_verify_builds_nothing() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let first = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&store, first.path(), ORIGIN).unwrap();
+        log.append(&store, &[record(0)], at(0)).unwrap();
+        // Another key cannot verify the checkpoint: nothing more is signed,
+        // and the writer is never called.
+        let other = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&store, other.path(), ORIGIN).unwrap();
+        let mut called = false;
+        let err = log
+            .append_deferred(
+                &store,
+                at(1),
+                |i: &u64| vec![record(*i)],
+                |build| {
+                    called = true;
+                    build(&1).map_err(AuditError::from)
+                },
+            )
+            .unwrap_err();
+        assert!(matches!(err, AuditError::Inconsistent(_)), "{err}");
+        assert!(!called);
+        assert_eq!(store.audit_size().unwrap(), 1);
+    }
 }

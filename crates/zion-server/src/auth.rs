@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
+
+use crate::audit::Record;
 use zion_core::spec::Role;
 use zion_store::{Store, StoreError, TokenRecord};
 
@@ -40,6 +42,31 @@ impl Principal {
     }
 }
 
+/// Why a request was refused authentication. Refusals are logged per
+/// reason, never per token sent: what a caller sends is neither a name nor
+/// safe to keep, so made-up tokens, however many and however long, add one
+/// entry per reason and minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Refusal {
+    /// No `Authorization` header (or one that is not text).
+    NoToken,
+    /// An `Authorization` header that is not `Bearer <token>`.
+    NotBearer,
+    /// A token that no live token hashes to.
+    UnknownToken,
+}
+
+impl Refusal {
+    /// The principal its audit entries name.
+    pub fn principal(self) -> &'static str {
+        match self {
+            Refusal::NoToken => "(no token)",
+            Refusal::NotBearer => "(not a bearer token)",
+            Refusal::UnknownToken => "(unknown or revoked token)",
+        }
+    }
+}
+
 /// SHA-256 of a token, hex.
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -68,7 +95,11 @@ pub fn authenticate(store: &dyn Store, token: &str) -> Result<Option<Principal>,
 
 /// Makes sure `<data_dir>/admin.token` (mode 0600) holds a working admin
 /// token, creating it on first start; returns the token.
-pub fn ensure_admin_token(store: &dyn Store, data_dir: &Path) -> Result<String, crate::StartError> {
+pub fn ensure_admin_token(
+    store: &dyn Store,
+    data_dir: &Path,
+    audit: &crate::audit::AuditLog,
+) -> Result<String, crate::StartError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = data_dir.join("admin.token");
     if let Ok(existing) = std::fs::read_to_string(&path) {
@@ -82,14 +113,49 @@ pub fn ensure_admin_token(store: &dyn Store, data_dir: &Path) -> Result<String, 
     let token = new_token().map_err(|e| crate::StartError::Random(e.to_string()))?;
     let now = jiff::Timestamp::now();
     // A stale admin token (its file lost or replaced) is revoked, not reused.
-    store.revoke_token("admin", now)?;
-    store.create_token(&TokenRecord {
+    let actor = "zion up";
+    let stale = store
+        .tokens()?
+        .iter()
+        .any(|t| t.name == "admin" && t.revoked_at.is_none());
+    if stale {
+        let entry = Record::new(
+            actor,
+            "token.revoke",
+            "token/admin",
+            serde_json::json!({"reason": "the admin token file was missing or held another token"}),
+        );
+        audit.append_with(store, &[entry], now, |a| {
+            if store.revoke_token("admin", now, a)? {
+                Ok(())
+            } else {
+                // Revoked by someone else meanwhile: the entry was not
+                // written, so the log must not count it.
+                Err(crate::StartError::Audit {
+                    message: "the admin token changed while it was being replaced; start again"
+                        .into(),
+                })
+            }
+        })?;
+    }
+    let record = TokenRecord {
         name: "admin".into(),
         role: Role::Admin,
         hash_hex: hash_token(&token),
         github_login: None,
         created_at: now,
         revoked_at: None,
+    };
+    let entry = Record::new(
+        actor,
+        "token.create",
+        "token/admin",
+        serde_json::json!({"role": Role::Admin.name(), "github": null}),
+    );
+    audit.append_with(store, &[entry], now, |a| {
+        store
+            .create_token(&record, a)
+            .map_err(crate::StartError::from)
     })?;
     let tmp = data_dir.join("admin.token.tmp");
     {

@@ -121,28 +121,38 @@ async fn resolve_incident(
         Some(c) => format!("resolved by {}: {c}", p.name),
         None => format!("resolved by {}", p.name),
     };
-    match app
-        .store
-        .resolve_incident(id, &p.name, Timestamp::now(), &resolution)
-    {
-        Ok(incident) => {
-            app.audit_soon(crate::audit::Record::new(
-                p.name.clone(),
-                "incident.resolve",
-                format!("incident/{id}"),
-                json!({"service": incident.service, "environment": incident.environment, "resolution": resolution}),
-            ));
-            tracing::info!(id, by = %p.name, "incident resolved");
-            Ok(Json(json!(incident)))
-        }
-        Err(StoreError::IncidentNotFound { .. }) => Err(ApiError::not_found(format!(
+    let not_found = || {
+        ApiError::not_found(format!(
             "no incident {id}; `zion incident list --all` lists them"
-        ))),
-        Err(StoreError::AlreadyResolved { at, .. }) => Err(ApiError::conflict(format!(
-            "incident {id} was already resolved at {at}; nothing changed"
-        ))),
-        Err(e) => Err(e.into()),
-    }
+        ))
+    };
+    // An incident's target never changes, so the entry can name it before
+    // the transaction that resolves it (and refuses a second resolution).
+    let target = app.store.incident(id)?.ok_or_else(not_found)?;
+    let entry = crate::audit::Record::new(
+        p.name.clone(),
+        "incident.resolve",
+        format!("incident/{id}"),
+        json!({"service": target.service, "environment": target.environment, "resolution": resolution}),
+    );
+    let now = Timestamp::now();
+    let incident = app
+        .audit
+        .append_with(app.store.as_ref(), &[entry], now, |audit| {
+            match app
+                .store
+                .resolve_incident(id, &p.name, now, &resolution, audit)
+            {
+                Ok(incident) => Ok(incident),
+                Err(StoreError::IncidentNotFound { .. }) => Err(not_found()),
+                Err(StoreError::AlreadyResolved { at, .. }) => Err(ApiError::conflict(format!(
+                    "incident {id} was already resolved at {at}; nothing changed"
+                ))),
+                Err(e) => Err(e.into()),
+            }
+        })?;
+    tracing::info!(id, by = %p.name, "incident resolved");
+    Ok(Json(json!(incident)))
 }
 
 /// The webhook secret named by the spec, read when a delivery arrives (so a

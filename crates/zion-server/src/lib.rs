@@ -98,6 +98,17 @@ pub enum StartError {
     Audit { message: String },
 }
 
+impl From<audit::AuditError> for StartError {
+    fn from(e: audit::AuditError) -> Self {
+        match e {
+            audit::AuditError::Store(e) => StartError::Store(e),
+            e => StartError::Audit {
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
 impl StartError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         StartError::Io {
@@ -134,7 +145,6 @@ impl Running {
 pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| StartError::io(&opts.data_dir, e))?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir.join("zion.db"))?);
-    let admin_token = auth::ensure_admin_token(store.as_ref(), &opts.data_dir)?;
     let origin = opts
         .spec
         .audit
@@ -142,6 +152,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         .clone()
         .unwrap_or_else(audit::default_origin);
     let audit_log = audit::AuditLog::open(store.as_ref(), &opts.data_dir, &origin)?;
+    let admin_token = auth::ensure_admin_token(store.as_ref(), &opts.data_dir, &audit_log)?;
     let registry = Arc::new(registry::StoreRegistry(store.clone()));
     let workloads =
         ProcessWorkloads::new(opts.base_dir.clone(), registry).with_grace(opts.stop_grace);

@@ -58,21 +58,25 @@ async fn create(
         check_github_login(login)?;
     }
     let token = new_token().map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
+    let now = Timestamp::now();
     let record = TokenRecord {
         name: b.name,
         role,
         hash_hex: hash_token(&token),
         github_login: b.github,
-        created_at: Timestamp::now(),
+        created_at: now,
         revoked_at: None,
     };
-    app.store.create_token(&record).map_err(create_error)?;
-    app.audit_soon(Record::new(
+    let entry = Record::new(
         p.name.clone(),
         "token.create",
         format!("token/{}", record.name),
         json!({"role": role.name(), "github": record.github_login}),
-    ));
+    );
+    app.audit
+        .append_with(app.store.as_ref(), &[entry], now, |audit| {
+            app.store.create_token(&record, audit).map_err(create_error)
+        })?;
     tracing::info!(name = %record.name, role = role.name(), by = %p.name, "token created");
     let mut out = summary(&record);
     if let Value::Object(m) = &mut out {
@@ -94,17 +98,25 @@ async fn revoke(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     require(&p, Permission::Admin, "revoke tokens")?;
-    if !app.store.revoke_token(&name, Timestamp::now())? {
-        return Err(ApiError::not_found(format!(
-            "no live token is named `{name}`; `zion token list` shows every token"
-        )));
-    }
-    app.audit_soon(Record::new(
+    let entry = Record::new(
         p.name.clone(),
         "token.revoke",
         format!("token/{name}"),
         json!({}),
-    ));
+    );
+    let now = Timestamp::now();
+    // No live token: nothing is written, and an error keeps the log from
+    // advancing past the entry the store did not write.
+    app.audit
+        .append_with(app.store.as_ref(), &[entry], now, |audit| {
+            if app.store.revoke_token(&name, now, audit)? {
+                Ok(())
+            } else {
+                Err(ApiError::not_found(format!(
+                    "no live token is named `{name}`; `zion token list` shows every token"
+                )))
+            }
+        })?;
     tracing::info!(name = %name, by = %p.name, "token revoked");
     Ok(Json(json!({ "revoked": name })))
 }

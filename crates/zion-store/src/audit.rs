@@ -6,6 +6,14 @@
 
 use jiff::Timestamp;
 
+use crate::StoreError;
+
+/// Builds the audit entries of a change from what the store assigns inside
+/// the change's transaction (a new deployment with its id): called there,
+/// at most once, and must not call the store; see
+/// [`crate::Store::create_deployment`].
+pub type AuditBuilder<'a, T> = dyn FnMut(&T) -> Result<AuditAppend, StoreError> + 'a;
+
 /// A SHA-256 hash.
 pub type NodeHash = [u8; 32];
 

@@ -18,7 +18,8 @@ mod sqlite_audit;
 mod sqlite_history;
 
 pub use audit::{
-    AuditAppend, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, NodeHash, StoredAuditEntry,
+    AuditAppend, AuditBuilder, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, NodeHash,
+    StoredAuditEntry,
 };
 pub use error::{DriverError, StoreError};
 pub use history::{HistoryFilter, ImportBatch, ImportOutcome, ImportedDeploymentRow};
@@ -36,10 +37,16 @@ use zion_core::spec::Role;
 pub trait Store: Send + Sync + 'static {
     /// Inserts a new deployment (the given id is ignored; the stored one, with its new id and revision 1, is returned) together with its first event, in one transaction.
     /// Refuses with StoreError::TargetBusy { id } when a deployment of the same service+environment is not in a terminal phase (Phase::is_terminal) — atomically, so two racing creators cannot both win.
+    /// `audit`, when given, is called once inside the transaction with the
+    /// stored deployment (its entries name the new id) and what it returns
+    /// is written in the same transaction; it must not call the store. Its
+    /// error, or entries that do not continue the log
+    /// (StoreError::AuditOutOfOrder), refuse the deployment too.
     fn create_deployment(
         &self,
         deployment: &Deployment,
         first_event: &Event,
+        audit: Option<&mut AuditBuilder<'_, Deployment>>,
     ) -> Result<Deployment, StoreError>;
 
     /// The deployment with this id, if any.
@@ -97,20 +104,27 @@ pub trait Store: Send + Sync + 'static {
         version: &str,
     ) -> Result<bool, StoreError>;
 
-    /// Keeps an applied spec; the newest one is the one in force.
+    /// Keeps an applied spec, with the audit entries that describe it, in
+    /// one transaction (entries that do not continue the log refuse both);
+    /// the newest spec is the one in force.
     fn save_spec(
         &self,
         yaml: &str,
         sha256_hex: &str,
         applied_by: &str,
         at: Timestamp,
+        audit: Option<&AuditAppend>,
     ) -> Result<(), StoreError>;
 
     /// The most recently saved spec, if any.
     fn latest_spec(&self) -> Result<Option<StoredSpec>, StoreError>;
 
-    /// Stores a new token; StoreError::Exists when the name is taken by an unrevoked token, StoreError::GithubLoginTaken when its GitHub login (compared case-insensitively) is.
-    fn create_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+    /// Stores a new token with the audit entries that describe it, in one transaction; StoreError::Exists when the name is taken by an unrevoked token, StoreError::GithubLoginTaken when its GitHub login (compared case-insensitively) is, StoreError::AuditOutOfOrder when the entries do not continue the log: then nothing is written.
+    fn create_token(
+        &self,
+        token: &TokenRecord,
+        audit: Option<&AuditAppend>,
+    ) -> Result<(), StoreError>;
 
     /// The unrevoked token mapped to this GitHub login, compared case-insensitively (GitHub logins are).
     fn token_by_github(&self, login: &str) -> Result<Option<TokenRecord>, StoreError>;
@@ -121,8 +135,15 @@ pub trait Store: Send + Sync + 'static {
     /// Every token, revoked ones included, oldest first.
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
 
-    /// Revokes the unrevoked token called `name`; false when there is none.
-    fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool, StoreError>;
+    /// Revokes the unrevoked token called `name` and writes `audit` in the
+    /// same transaction; false (and nothing written, not even `audit`) when
+    /// there is none. Entries that do not continue the log refuse both.
+    fn revoke_token(
+        &self,
+        name: &str,
+        at: Timestamp,
+        audit: Option<&AuditAppend>,
+    ) -> Result<bool, StoreError>;
 
     /// Opens an incident on its own (not as part of a deployment change) and returns it with its new id.
     /// StoreError::Invalid when it names a deployment that does not exist.
@@ -134,14 +155,15 @@ pub trait Store: Send + Sync + 'static {
     /// The incident with this id, if any.
     fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError>;
 
-    /// Resolves the open incident `id` and returns it resolved.
-    /// StoreError::IncidentNotFound when there is no such incident; StoreError::AlreadyResolved (and nothing changes) when it was resolved before.
+    /// Resolves the open incident `id`, writing `audit` in the same transaction, and returns it resolved.
+    /// StoreError::IncidentNotFound when there is no such incident; StoreError::AlreadyResolved when it was resolved before; StoreError::AuditOutOfOrder when the entries do not continue the log: then nothing is written.
     fn resolve_incident(
         &self,
         id: i64,
         by: &str,
         at: Timestamp,
         resolution: &str,
+        audit: Option<&AuditAppend>,
     ) -> Result<Incident, StoreError>;
 
     /// Remembers a process Zion started (replacing any record with the same pid).

@@ -24,12 +24,12 @@ use crate::codec::{
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 use crate::sqlite_audit;
 use crate::sqlite_history;
-use crate::{HistoryFilter, ImportBatch, ImportOutcome, ImportedDeploymentRow};
 use crate::{
-    AuditAppend, AuditCheckpoint, AuditFilter, Change, DeploymentFilter, Incident, IncidentChange,
-    IncidentFilter, NewIncident, NodeHash, Store, StoreError, StoredAuditEntry, StoredProcess,
-    StoredSpec, TokenRecord,
+    AuditAppend, AuditBuilder, AuditCheckpoint, AuditFilter, Change, DeploymentFilter, Incident,
+    IncidentChange, IncidentFilter, NewIncident, NodeHash, Store, StoreError, StoredAuditEntry,
+    StoredProcess, StoredSpec, TokenRecord,
 };
+use crate::{HistoryFilter, ImportBatch, ImportOutcome, ImportedDeploymentRow};
 
 /// Long enough to ride out another writer's transaction on a loaded machine;
 /// short enough that a stuck second zion on the same file is reported.
@@ -674,6 +674,7 @@ impl Store for SqliteStore {
         &self,
         deployment: &Deployment,
         first_event: &Event,
+        audit: Option<&mut AuditBuilder<'_, Deployment>>,
     ) -> Result<Deployment, StoreError> {
         const DURING: &str = "creating a deployment";
         let mut stored = deployment.clone();
@@ -703,8 +704,13 @@ impl Store for SqliteStore {
             .query_row(&sql, params_from_iter(values), |row| row.get(0))
             .map_err(|e| busy_or_db(&tx, &stored, None, DURING, e))?;
         insert_events(&tx, id, std::slice::from_ref(first_event))?;
-        tx.commit().map_err(db(DURING))?;
         stored.id = id;
+        // The entries name the id assigned above, so they are built here,
+        // under the write lock; any failure rolls the deployment back.
+        if let Some(build) = audit {
+            sqlite_audit::write(&tx, &build(&stored)?)?;
+        }
+        tx.commit().map_err(db(DURING))?;
         tracing::debug!(
             id,
             service = %stored.service,
@@ -891,13 +897,20 @@ impl Store for SqliteStore {
         sha256_hex: &str,
         applied_by: &str,
         at: Timestamp,
+        audit: Option<&AuditAppend>,
     ) -> Result<(), StoreError> {
-        let conn = self.conn();
-        conn.execute(
+        const DURING: &str = "saving the spec";
+        let mut conn = self.conn();
+        let tx = begin(&mut conn, DURING)?;
+        tx.execute(
             "INSERT INTO specs (yaml, sha256_hex, applied_by, applied_at) VALUES (?1, ?2, ?3, ?4)",
             params![yaml, sha256_hex, applied_by, time_text(at)],
         )
-        .map_err(db("saving the spec"))?;
+        .map_err(db(DURING))?;
+        if let Some(a) = audit {
+            sqlite_audit::write(&tx, a)?;
+        }
+        tx.commit().map_err(db(DURING))?;
         tracing::debug!(sha256 = %sha256_hex, applied_by, "spec saved");
         Ok(())
     }
@@ -921,7 +934,11 @@ impl Store for SqliteStore {
         Ok(found.pop())
     }
 
-    fn create_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+    fn create_token(
+        &self,
+        token: &TokenRecord,
+        audit: Option<&AuditAppend>,
+    ) -> Result<(), StoreError> {
         const DURING: &str = "creating a token";
         let mut conn = self.conn();
         let tx = begin(&mut conn, DURING)?;
@@ -952,6 +969,9 @@ impl Store for SqliteStore {
                 db(DURING)(e)
             }
         })?;
+        if let Some(a) = audit {
+            sqlite_audit::write(&tx, a)?;
+        }
         tx.commit().map_err(db(DURING))?;
         tracing::debug!(name = %token.name, role = token.role.name(), "token created");
         Ok(())
@@ -992,18 +1012,31 @@ impl Store for SqliteStore {
         )
     }
 
-    fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool, StoreError> {
-        let conn = self.conn();
-        let changed = conn
+    fn revoke_token(
+        &self,
+        name: &str,
+        at: Timestamp,
+        audit: Option<&AuditAppend>,
+    ) -> Result<bool, StoreError> {
+        const DURING: &str = "revoking a token";
+        let mut conn = self.conn();
+        let tx = begin(&mut conn, DURING)?;
+        let changed = tx
             .execute(
                 "UPDATE tokens SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL",
                 params![time_text(at), name],
             )
-            .map_err(db("revoking a token"))?;
-        if changed > 0 {
-            tracing::debug!(name, "token revoked");
+            .map_err(db(DURING))?;
+        // Nothing revoked: dropping the transaction writes no entry either.
+        if changed == 0 {
+            return Ok(false);
         }
-        Ok(changed > 0)
+        if let Some(a) = audit {
+            sqlite_audit::write(&tx, a)?;
+        }
+        tx.commit().map_err(db(DURING))?;
+        tracing::debug!(name, "token revoked");
+        Ok(true)
     }
 
     fn open_incident(&self, incident: &NewIncident) -> Result<Incident, StoreError> {
@@ -1062,6 +1095,7 @@ impl Store for SqliteStore {
         by: &str,
         at: Timestamp,
         resolution: &str,
+        audit: Option<&AuditAppend>,
     ) -> Result<Incident, StoreError> {
         const DURING: &str = "resolving an incident";
         let mut conn = self.conn();
@@ -1076,6 +1110,9 @@ impl Store for SqliteStore {
             params![time_text(at), by, resolution, id],
         )
         .map_err(db(DURING))?;
+        if let Some(a) = audit {
+            sqlite_audit::write(&tx, a)?;
+        }
         tx.commit().map_err(db(DURING))?;
         tracing::debug!(id, by, "incident resolved");
         incident.resolved_at = Some(at);
@@ -1335,7 +1372,7 @@ mod tests {
             actor: "alice".into(),
             reason: "requested".into(),
         };
-        let stored = store.create_deployment(&d, &first).unwrap();
+        let stored = store.create_deployment(&d, &first, None).unwrap();
         (d.id, d.revision) = (stored.id, stored.revision);
         assert_eq!(store.deployment(d.id).unwrap().unwrap(), d);
         // A deployment without any: NULLs, read back as None.
@@ -1343,7 +1380,7 @@ mod tests {
         bare.version = "2.1".into();
         bare.environment = "staging".into();
         (bare.evidence, bare.commit, bare.committed_at) = (None, None, None);
-        let stored = store.create_deployment(&bare, &first).unwrap();
+        let stored = store.create_deployment(&bare, &first, None).unwrap();
         let read = store.deployment(stored.id).unwrap().unwrap();
         assert_eq!(
             (read.evidence, read.commit, read.committed_at),

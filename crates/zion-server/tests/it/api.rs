@@ -37,14 +37,17 @@ async fn start(dir: &std::path::Path) -> Running {
 fn add_token(r: &Running, name: &str, role: Role, token: &str) {
     r.app
         .store
-        .create_token(&TokenRecord {
-            name: name.into(),
-            role,
-            hash_hex: hash_token(token),
-            github_login: None,
-            created_at: Timestamp::now(),
-            revoked_at: None,
-        })
+        .create_token(
+            &TokenRecord {
+                name: name.into(),
+                role,
+                hash_hex: hash_token(token),
+                github_login: None,
+                created_at: Timestamp::now(),
+                revoked_at: None,
+            },
+            None,
+        )
         .unwrap();
 }
 
@@ -112,7 +115,12 @@ async fn tokens_and_roles_guard_every_route() {
     assert_eq!(s, 403);
 
     // Revoked: 401 from then on.
-    assert!(r.app.store.revoke_token("vera", Timestamp::now()).unwrap());
+    assert!(
+        r.app
+            .store
+            .revoke_token("vera", Timestamp::now(), None)
+            .unwrap()
+    );
     let (s, _) = call(
         &r,
         "GET",

@@ -136,7 +136,14 @@ async fn promote_fully(r: &Running, id: i64) {
         if s == 200 {
             return;
         }
-        refused(s, &d, 409, &["not healthy yet"]);
+        // Just created, the controller may not have started it yet.
+        let starting = s == 409
+            && d["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("is pending"));
+        if !starting {
+            refused(s, &d, 409, &["not healthy yet"]);
+        }
         assert!(
             Instant::now() < deadline,
             "deployment {id} never promotable"

@@ -3,6 +3,7 @@
 mod support;
 
 mod api;
+mod audit;
 mod gates;
 mod governance;
 mod tokens;

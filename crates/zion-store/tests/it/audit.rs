@@ -102,6 +102,7 @@ fn entries_ride_in_the_deployment_change_and_fall_with_it() {
         .create_deployment(
             &deployment("web", "staging", "1.0", 0),
             &event(Phase::Pending, Phase::Pending, 0, "requested"),
+            None,
         )
         .unwrap();
     let mut next = d.clone();
@@ -206,4 +207,232 @@ fn filters_and_the_scan_see_gaps_and_missing_leaves() {
         })
         .unwrap();
     assert_eq!(first_two, 2);
+}
+
+/// The subjects of every stored entry, in index order.
+fn subjects(store: &impl Store) -> Vec<String> {
+    store
+        .audit_entries(&AuditFilter::default())
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let entry: serde_json::Value = serde_json::from_slice(&e.entry).unwrap();
+            entry["subject"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// Rows `from..to` about `subject`.
+fn about(from: u64, to: u64, subject: &str) -> AuditAppend {
+    let mut a = batch(from, to);
+    for r in &mut a.rows {
+        *r = row(r.index, "test.change", subject);
+    }
+    a
+}
+
+#[test]
+fn a_new_deployment_and_the_entries_naming_its_id_are_one_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.append_audit(&batch(0, 1)).unwrap();
+    let web = deployment("web", "staging", "1.0", 0);
+    let first = event(Phase::Pending, Phase::Pending, 0, "requested");
+
+    // Entries that skip an index: refused, and the deployment with them.
+    let mut calls = 0;
+    let err = store
+        .create_deployment(
+            &web,
+            &first,
+            Some(&mut |d| {
+                calls += 1;
+                Ok(about(2, 3, &format!("deployment/{}", d.id)))
+            }),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::AuditOutOfOrder { size: 1, first: 2 }),
+        "{err}"
+    );
+    assert_eq!(calls, 1);
+    // A builder that fails refuses it too, with the builder's error.
+    let err = store
+        .create_deployment(
+            &web,
+            &first,
+            Some(&mut |_| Err(StoreError::Invalid("no key".into()))),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid(ref m) if m == "no key"),
+        "{err}"
+    );
+    assert!(store.active_deployments().unwrap().is_empty());
+    assert_eq!(store.audit_size().unwrap(), 1);
+    assert_eq!(store.audit_checkpoints().unwrap().len(), 1);
+
+    // Entries that continue the log: both are written, and the entry names
+    // the id the store assigned.
+    let mut seen = None;
+    let d = store
+        .create_deployment(
+            &web,
+            &first,
+            Some(&mut |d| {
+                seen = Some(d.clone());
+                Ok(about(1, 2, &format!("deployment/{}", d.id)))
+            }),
+        )
+        .unwrap();
+    assert_eq!(seen.as_ref(), Some(&d));
+    assert_ne!(d.id, web.id);
+    assert_eq!(store.deployment(d.id).unwrap().as_ref(), Some(&d));
+    assert_eq!(
+        subjects(&store),
+        vec!["thing/1".to_string(), format!("deployment/{}", d.id)]
+    );
+    assert_eq!(store.audit_checkpoints().unwrap().len(), 2);
+
+    // A busy target is refused before any entry is built.
+    let mut called = false;
+    let err = store
+        .create_deployment(
+            &web,
+            &first,
+            Some(&mut |_| {
+                called = true;
+                Ok(about(2, 3, "deployment/0"))
+            }),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::TargetBusy { .. }), "{err}");
+    assert!(!called);
+    assert_eq!(store.audit_size().unwrap(), 2);
+}
+
+#[test]
+fn specs_tokens_and_incidents_are_written_with_their_entries_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let ahead = |subject: &str| about(7, 8, subject);
+
+    // A spec.
+    let sha = "ab".repeat(32);
+    let err = store
+        .save_spec("a: 1\n", &sha, "alice", t(1), Some(&ahead("spec")))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::AuditOutOfOrder { size: 0, first: 7 }),
+        "{err}"
+    );
+    assert_eq!(store.latest_spec().unwrap(), None);
+    store
+        .save_spec("a: 1\n", &sha, "alice", t(1), Some(&about(0, 1, "spec")))
+        .unwrap();
+    assert_eq!(store.latest_spec().unwrap().unwrap().sha256_hex, sha);
+
+    // A token created.
+    let token = zion_store::TokenRecord {
+        name: "ci".into(),
+        role: zion_core::spec::Role::Deployer,
+        hash_hex: "c1".repeat(32),
+        github_login: None,
+        created_at: t(2),
+        revoked_at: None,
+    };
+    let err = store
+        .create_token(&token, Some(&ahead("token/ci")))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::AuditOutOfOrder { size: 1, .. }),
+        "{err}"
+    );
+    assert!(store.tokens().unwrap().is_empty());
+    store
+        .create_token(&token, Some(&about(1, 2, "token/ci")))
+        .unwrap();
+    assert_eq!(store.tokens().unwrap(), vec![token.clone()]);
+
+    // A token revoked: refused entries leave it live; no live token, no entry.
+    let err = store
+        .revoke_token("ci", t(3), Some(&ahead("token/ci")))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::AuditOutOfOrder { size: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(store.tokens().unwrap()[0].revoked_at, None);
+    assert!(
+        !store
+            .revoke_token("nobody", t(3), Some(&about(2, 3, "token/nobody")))
+            .unwrap()
+    );
+    assert_eq!(store.audit_size().unwrap(), 2);
+    assert!(
+        store
+            .revoke_token("ci", t(3), Some(&about(2, 3, "token/ci")))
+            .unwrap()
+    );
+    assert_eq!(store.tokens().unwrap()[0].revoked_at, Some(t(3)));
+
+    // An incident resolved.
+    let opened = store
+        .open_incident(&zion_store::NewIncident {
+            service: "web".into(),
+            environment: "production".into(),
+            deployment_id: None,
+            opened_at: t(4),
+            opened_by: "controller".into(),
+            reason: "rolled back".into(),
+        })
+        .unwrap();
+    let subject = format!("incident/{}", opened.id);
+    let err = store
+        .resolve_incident(opened.id, "alice", t(5), "fixed", Some(&ahead(&subject)))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::AuditOutOfOrder { size: 3, .. }),
+        "{err}"
+    );
+    assert!(store.incident(opened.id).unwrap().unwrap().is_open());
+    let resolved = store
+        .resolve_incident(
+            opened.id,
+            "alice",
+            t(5),
+            "fixed",
+            Some(&about(3, 4, &subject)),
+        )
+        .unwrap();
+    assert_eq!(resolved.resolved_at, Some(t(5)));
+    assert!(!store.incident(opened.id).unwrap().unwrap().is_open());
+    // Resolving it again is refused, and writes no entry.
+    let err = store
+        .resolve_incident(
+            opened.id,
+            "bob",
+            t(6),
+            "again",
+            Some(&about(4, 5, &subject)),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyResolved { .. }), "{err}");
+
+    assert_eq!(
+        subjects(&store),
+        vec!["spec", "token/ci", "token/ci", subject.as_str()]
+    );
+    let sizes: Vec<u64> = store
+        .audit_checkpoints()
+        .unwrap()
+        .iter()
+        .map(|c| c.size)
+        .collect();
+    assert_eq!(sizes, vec![1, 2, 3, 4]);
+    // All of it survives reopening the file.
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.audit_size().unwrap(), 4);
+    assert_eq!(store.tokens().unwrap()[0].revoked_at, Some(t(3)));
 }

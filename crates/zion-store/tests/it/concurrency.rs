@@ -25,7 +25,7 @@ fn racing_creators_on_two_connections_only_one_wins() {
                 thread::spawn(move || {
                     let d = deployment(&service, "production", &format!("v{i}"), 0);
                     barrier.wait();
-                    store.create_deployment(&d, &created(&d))
+                    store.create_deployment(&d, &created(&d), None)
                 })
             })
             .collect();
@@ -53,7 +53,7 @@ fn racing_changes_of_one_revision_on_two_connections_only_one_lands() {
     let dir = tempfile::tempdir().unwrap();
     let stores = [Arc::new(open(dir.path())), Arc::new(open(dir.path()))];
     let d = deployment("web", "production", "1", 0);
-    let mut current = stores[0].create_deployment(&d, &created(&d)).unwrap();
+    let mut current = stores[0].create_deployment(&d, &created(&d), None).unwrap();
 
     for trial in 0..10 {
         let barrier = Arc::new(Barrier::new(2));

@@ -16,7 +16,7 @@ fn create_assigns_id_and_revision_and_round_trips() {
     let store = open(dir.path());
     let d = deployment("web", "staging", "1.0.0", 0);
     let first = created(&d);
-    let stored = store.create_deployment(&d, &first).unwrap();
+    let stored = store.create_deployment(&d, &first, None).unwrap();
 
     assert_ne!(stored.id, d.id, "the given id is ignored");
     assert_eq!(stored.revision, 1);
@@ -32,7 +32,11 @@ fn create_assigns_id_and_revision_and_round_trips() {
     assert_eq!(store.deployment(stored.id + 1).unwrap(), None);
 
     let second = store
-        .create_deployment(&deployment("web", "production", "1.0.0", 1), &created(&d))
+        .create_deployment(
+            &deployment("web", "production", "1.0.0", 1),
+            &created(&d),
+            None,
+        )
         .unwrap();
     assert!(
         second.id > stored.id,
@@ -48,7 +52,7 @@ fn record_round_trips_every_field_events_and_rounds() {
     let store = open(dir.path());
     let d = deployment("web", "production", "2.0.0", 0);
     let first = created(&d);
-    let stored = store.create_deployment(&d, &first).unwrap();
+    let stored = store.create_deployment(&d, &first, None).unwrap();
 
     // Every field changed, options set, awkward values throughout.
     let mut next = stored.clone();
@@ -109,10 +113,12 @@ fn target_is_busy_in_every_non_terminal_phase_and_free_in_every_terminal_one() {
         let store = SqliteStore::open_in_memory().unwrap();
         let mut first = deployment("web", "production", "1.0.0", 0);
         first.phase = phase;
-        let first = store.create_deployment(&first, &created(&first)).unwrap();
+        let first = store
+            .create_deployment(&first, &created(&first), None)
+            .unwrap();
 
         let second = deployment("web", "production", "1.1.0", 1);
-        let result = store.create_deployment(&second, &created(&second));
+        let result = store.create_deployment(&second, &created(&second), None);
         if phase.is_terminal() {
             let ok = result.unwrap_or_else(|e| panic!("{phase} should free the target: {e}"));
             assert_eq!(ok.version, "1.1.0");
@@ -148,10 +154,10 @@ fn target_is_busy_in_every_non_terminal_phase_and_free_in_every_terminal_one() {
 fn busy_target_is_refused_until_its_deployment_finishes() {
     let store = SqliteStore::open_in_memory().unwrap();
     let a = deployment("web", "production", "1.0.0", 0);
-    let a = store.create_deployment(&a, &created(&a)).unwrap();
+    let a = store.create_deployment(&a, &created(&a), None).unwrap();
 
     let b = deployment("web", "production", "1.1.0", 1);
-    let err = store.create_deployment(&b, &created(&b)).unwrap_err();
+    let err = store.create_deployment(&b, &created(&b), None).unwrap_err();
     let message = err.to_string();
     assert!(
         matches!(err, StoreError::TargetBusy { id, .. } if id == a.id),
@@ -165,19 +171,21 @@ fn busy_target_is_refused_until_its_deployment_finishes() {
     // Other targets are independent.
     for (service, environment) in [("web", "staging"), ("api", "production")] {
         let other = deployment(service, environment, "1.1.0", 1);
-        store.create_deployment(&other, &created(&other)).unwrap();
+        store
+            .create_deployment(&other, &created(&other), None)
+            .unwrap();
     }
 
     let progressing = moved(&a, Phase::Progressing, 2);
     store.record(&progressing, &[], &[]).unwrap();
     assert!(matches!(
-        store.create_deployment(&b, &created(&b)),
+        store.create_deployment(&b, &created(&b), None),
         Err(StoreError::TargetBusy { .. })
     ));
     store
         .record(&moved(&progressing, Phase::RolledBack, 3), &[], &[])
         .unwrap();
-    let b = store.create_deployment(&b, &created(&b)).unwrap();
+    let b = store.create_deployment(&b, &created(&b), None).unwrap();
     assert_eq!(
         store.deployment(b.id).unwrap().unwrap().phase,
         Phase::Pending
@@ -188,11 +196,11 @@ fn busy_target_is_refused_until_its_deployment_finishes() {
 fn a_finished_deployment_cannot_come_back_beside_an_active_one() {
     let store = SqliteStore::open_in_memory().unwrap();
     let a = deployment("web", "production", "1.0.0", 0);
-    let a = store.create_deployment(&a, &created(&a)).unwrap();
+    let a = store.create_deployment(&a, &created(&a), None).unwrap();
     let failed = moved(&a, Phase::Failed, 1);
     store.record(&failed, &[], &[]).unwrap();
     let b = deployment("web", "production", "1.1.0", 2);
-    let b = store.create_deployment(&b, &created(&b)).unwrap();
+    let b = store.create_deployment(&b, &created(&b), None).unwrap();
 
     let revived = moved(&failed, Phase::Progressing, 3);
     let err = store
@@ -215,7 +223,7 @@ fn stale_revision_is_a_conflict_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let d = deployment("web", "production", "1.0.0", 0);
-    let d = store.create_deployment(&d, &created(&d)).unwrap();
+    let d = store.create_deployment(&d, &created(&d), None).unwrap();
     let v2 = moved(&d, Phase::Progressing, 1);
     store
         .record(
@@ -264,7 +272,7 @@ fn stale_revision_is_a_conflict_and_writes_nothing() {
 fn a_change_that_fails_half_way_is_rolled_back_entirely() {
     let store = SqliteStore::open_in_memory().unwrap();
     let d = deployment("web", "production", "1.0.0", 0);
-    let d = store.create_deployment(&d, &created(&d)).unwrap();
+    let d = store.create_deployment(&d, &created(&d), None).unwrap();
     let v2 = moved(&d, Phase::Progressing, 1);
     store
         .record(&v2, &[], &[round(d.id, 1, Verdict::Pass)])
@@ -302,7 +310,7 @@ fn a_change_that_fails_half_way_is_rolled_back_entirely() {
 fn values_that_would_not_read_back_exactly_are_refused() {
     let store = SqliteStore::open_in_memory().unwrap();
     let d = deployment("web", "production", "1.0.0", 0);
-    let d = store.create_deployment(&d, &created(&d)).unwrap();
+    let d = store.create_deployment(&d, &created(&d), None).unwrap();
 
     let mut bad_round = round(d.id, 1, Verdict::Pass);
     bad_round.canary.health = Some(f64::NAN);
@@ -341,7 +349,7 @@ fn finished(
     phase: Phase,
 ) -> i64 {
     let d = deployment(service, env, version, at);
-    let d = store.create_deployment(&d, &created(&d)).unwrap();
+    let d = store.create_deployment(&d, &created(&d), None).unwrap();
     store.record(&moved(&d, phase, at), &[], &[]).unwrap();
     d.id
 }
@@ -358,7 +366,7 @@ fn deployments_filter_and_order_newest_first() {
     let c = finished(&store, "api", "staging", "7", 20, Phase::Failed);
     let d = finished(&store, "web", "staging", "2", 30, Phase::RolledBack);
     let e = deployment("web", "staging", "3", 40);
-    let e = store.create_deployment(&e, &created(&e)).unwrap().id;
+    let e = store.create_deployment(&e, &created(&e), None).unwrap().id;
 
     let all = store.deployments(&DeploymentFilter::default()).unwrap();
     assert_eq!(ids(&all), vec![e, d, c, b, a]);
@@ -408,7 +416,7 @@ fn active_deployments_are_the_unfinished_ones_oldest_first() {
     .enumerate()
     {
         let d = deployment(service, "production", "1", i as i64);
-        let d = store.create_deployment(&d, &created(&d)).unwrap();
+        let d = store.create_deployment(&d, &created(&d), None).unwrap();
         store.record(&moved(&d, phase, i as i64), &[], &[]).unwrap();
         if !phase.is_terminal() {
             ids_active.push(d.id);
@@ -455,7 +463,7 @@ fn stable_version_follows_succeeded_deployments_only() {
     }
     let running = deployment("web", "production", "1.2", 10);
     let running = store
-        .create_deployment(&running, &created(&running))
+        .create_deployment(&running, &created(&running), None)
         .unwrap();
     assert_eq!(
         store
@@ -512,7 +520,7 @@ fn has_succeeded_only_for_that_version_on_that_target() {
     // Still on its way: not succeeded yet.
     let running = deployment("web", "production", "1.0", 4);
     let running = store
-        .create_deployment(&running, &created(&running))
+        .create_deployment(&running, &created(&running), None)
         .unwrap();
 
     assert!(store.has_succeeded("web", "staging", "1.0").unwrap());
@@ -567,7 +575,7 @@ proptest! {
         let at = Timestamp::new(secs, nanos).unwrap();
         let mut d = deployment("web", "production", "1", 0);
         d.created_at = at;
-        let d = store.create_deployment(&d, &created(&d)).unwrap();
+        let d = store.create_deployment(&d, &created(&d), None).unwrap();
         prop_assert_eq!(store.deployment(d.id).unwrap().unwrap().created_at, at);
 
         let mut r = round(d.id, 1, Verdict::Pass);

@@ -42,7 +42,7 @@ fn everything_written_is_there_after_reopening() {
     };
     let (stored, next, events, rounds) = {
         let store = open(dir.path());
-        let stored = store.create_deployment(&d, &created(&d)).unwrap();
+        let stored = store.create_deployment(&d, &created(&d), None).unwrap();
         let next = moved(&stored, Phase::Progressing, 1);
         let e = event(Phase::Pending, Phase::Progressing, 1, "started");
         let r = round(stored.id, 1, Verdict::Pass);
@@ -50,9 +50,9 @@ fn everything_written_is_there_after_reopening() {
             .record(&next, std::slice::from_ref(&e), std::slice::from_ref(&r))
             .unwrap();
         store
-            .save_spec("services: []\n", &"0f".repeat(32), "admin", t(2))
+            .save_spec("services: []\n", &"0f".repeat(32), "admin", t(2), None)
             .unwrap();
-        store.create_token(&token).unwrap();
+        store.create_token(&token, None).unwrap();
         store.record_process(&process).unwrap();
         (stored, next, vec![created(&d), e], vec![r])
     };
@@ -72,7 +72,7 @@ fn everything_written_is_there_after_reopening() {
     // The busy rule survives a restart too.
     let again = deployment("web", "production", "2.0.0", 3);
     assert!(matches!(
-        store.create_deployment(&again, &created(&again)),
+        store.create_deployment(&again, &created(&again), None),
         Err(StoreError::TargetBusy { id, .. }) if id == stored.id
     ));
 }
@@ -93,7 +93,7 @@ fn the_file_is_in_wal_mode_and_migrated_once() {
     for _ in 0..3 {
         let store = SqliteStore::open(&path).unwrap();
         let d = deployment("web", "staging", "1", 0);
-        let d = store.create_deployment(&d, &created(&d)).unwrap();
+        let d = store.create_deployment(&d, &created(&d), None).unwrap();
         store
             .record(&moved(&d, Phase::Succeeded, 1), &[], &[])
             .unwrap();
@@ -166,7 +166,9 @@ fn a_schema_1_database_is_migrated_and_reads_back() {
     // What the new schema adds works on the migrated file.
     assert!(store.has_succeeded("web", "staging", "1.0.0").unwrap());
     let next = deployment("web", "staging", "1.1.0", 2);
-    let next = store.create_deployment(&next, &created(&next)).unwrap();
+    let next = store
+        .create_deployment(&next, &created(&next), None)
+        .unwrap();
     let incident = NewIncident {
         service: "web".into(),
         environment: "staging".into(),
@@ -193,7 +195,7 @@ fn a_schema_1_database_is_migrated_and_reads_back() {
         created_at: t(4),
         revoked_at: None,
     };
-    store.create_token(&token).unwrap();
+    store.create_token(&token, None).unwrap();
     assert_eq!(store.token_by_github("octocat").unwrap(), Some(token));
 }
 

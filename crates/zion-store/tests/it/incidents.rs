@@ -35,7 +35,7 @@ fn all(store: &SqliteStore) -> Vec<Incident> {
 
 fn started(store: &SqliteStore, service: &str, environment: &str) -> Deployment {
     let d = deployment(service, environment, "2.0", 0);
-    store.create_deployment(&d, &created(&d)).unwrap()
+    store.create_deployment(&d, &created(&d), None).unwrap()
 }
 
 #[test]
@@ -200,7 +200,7 @@ fn resolve_target_resolves_only_that_targets_open_incidents() {
     };
     let earlier = open("web", "production", 0);
     let earlier = store
-        .resolve_incident(earlier, "alice", t(1), "restarted")
+        .resolve_incident(earlier, "alice", t(1), "restarted", None)
         .unwrap();
     let a = open("web", "production", 2);
     let b = open("web", "production", 3);
@@ -275,7 +275,7 @@ fn resolving_twice_is_refused_and_changes_nothing() {
         .open_incident(&new_incident("web", "production", 0))
         .unwrap();
     let resolved = store
-        .resolve_incident(opened.id, "alice", t(3), "rolled back to 1.0")
+        .resolve_incident(opened.id, "alice", t(3), "rolled back to 1.0", None)
         .unwrap();
     assert_eq!(
         resolved,
@@ -289,7 +289,7 @@ fn resolving_twice_is_refused_and_changes_nothing() {
     assert_eq!(store.incident(opened.id).unwrap(), Some(resolved.clone()));
 
     let err = store
-        .resolve_incident(opened.id, "bob", t(4), "me too")
+        .resolve_incident(opened.id, "bob", t(4), "me too", None)
         .unwrap_err();
     assert!(
         matches!(err, StoreError::AlreadyResolved { id, at } if id == opened.id && at == t(3)),
@@ -304,7 +304,7 @@ fn an_unknown_incident_is_not_found() {
     let store = SqliteStore::open_in_memory().unwrap();
     assert_eq!(store.incident(31).unwrap(), None);
     let err = store
-        .resolve_incident(31, "alice", t(1), "fixed")
+        .resolve_incident(31, "alice", t(1), "fixed", None)
         .unwrap_err();
     assert!(
         matches!(err, StoreError::IncidentNotFound { id: 31 }),
@@ -334,8 +334,12 @@ fn incidents_filter_and_order_newest_first() {
     let d = open("web", "production", 3);
     // Opened with an earlier time but later: "newest" is the last opened.
     let e = open("api", "staging", -10);
-    store.resolve_incident(a, "alice", t(4), "fixed").unwrap();
-    store.resolve_incident(c, "alice", t(5), "fixed").unwrap();
+    store
+        .resolve_incident(a, "alice", t(4), "fixed", None)
+        .unwrap();
+    store
+        .resolve_incident(c, "alice", t(5), "fixed", None)
+        .unwrap();
 
     let ids = |service: Option<&str>, environment: Option<&str>, open_only| {
         store

@@ -21,12 +21,12 @@ fn latest_spec_is_the_last_saved() {
     let store = SqliteStore::open_in_memory().unwrap();
     assert_eq!(store.latest_spec().unwrap(), None);
     store
-        .save_spec("a: 1\n", &"aa".repeat(32), "alice", t(1))
+        .save_spec("a: 1\n", &"aa".repeat(32), "alice", t(1), None)
         .unwrap();
     // An earlier timestamp saved later still wins: "latest" means last applied.
     let yaml = "services:\n  - name: wéb # ✓\n";
     store
-        .save_spec(yaml, &"bb".repeat(32), "bob", t(0))
+        .save_spec(yaml, &"bb".repeat(32), "bob", t(0), None)
         .unwrap();
     let spec = store.latest_spec().unwrap().unwrap();
     assert_eq!(spec.yaml, yaml);
@@ -40,7 +40,7 @@ fn tokens_create_exist_revoke_and_reuse_names() {
     let store = SqliteStore::open_in_memory().unwrap();
     let mut admin = token("admin", Role::Admin, "a1");
     admin.github_login = Some("octocat".to_string());
-    store.create_token(&admin).unwrap();
+    store.create_token(&admin, None).unwrap();
     assert_eq!(
         store.token_by_hash(&admin.hash_hex).unwrap(),
         Some(admin.clone())
@@ -48,7 +48,7 @@ fn tokens_create_exist_revoke_and_reuse_names() {
     assert_eq!(store.token_by_hash(&"ff".repeat(32)).unwrap(), None);
 
     let err = store
-        .create_token(&token("admin", Role::Viewer, "b2"))
+        .create_token(&token("admin", Role::Viewer, "b2"), None)
         .unwrap_err();
     assert!(
         matches!(&err, StoreError::Exists { name } if name == "admin"),
@@ -62,28 +62,28 @@ fn tokens_create_exist_revoke_and_reuse_names() {
     );
 
     let ci = token("ci", Role::Deployer, "c3");
-    store.create_token(&ci).unwrap();
+    store.create_token(&ci, None).unwrap();
     assert!(matches!(
-        store.create_token(&token("other", Role::Viewer, "c3")),
+        store.create_token(&token("other", Role::Viewer, "c3"), None),
         Err(StoreError::Invalid(_))
     ));
 
-    assert!(store.revoke_token("admin", t(5)).unwrap());
+    assert!(store.revoke_token("admin", t(5), None).unwrap());
     assert!(
-        !store.revoke_token("admin", t(6)).unwrap(),
+        !store.revoke_token("admin", t(6), None).unwrap(),
         "already revoked"
     );
-    assert!(!store.revoke_token("nobody", t(6)).unwrap());
+    assert!(!store.revoke_token("nobody", t(6), None).unwrap());
     let revoked = store.token_by_hash(&admin.hash_hex).unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(t(5)));
     assert_eq!(revoked.role, Role::Admin);
 
     // The name is free again once its holder is revoked.
     let admin2 = token("admin", Role::Approver, "d4");
-    store.create_token(&admin2).unwrap();
+    store.create_token(&admin2, None).unwrap();
     let listed = store.tokens().unwrap();
     assert_eq!(listed, vec![revoked, ci, admin2.clone()]);
-    assert!(store.revoke_token("admin", t(7)).unwrap());
+    assert!(store.revoke_token("admin", t(7), None).unwrap());
     assert_eq!(
         store
             .token_by_hash(&admin2.hash_hex)
@@ -106,12 +106,12 @@ fn token_by_github_finds_the_live_token_case_insensitively() {
     let store = SqliteStore::open_in_memory().unwrap();
     assert_eq!(store.token_by_github("octocat").unwrap(), None);
     store
-        .create_token(&token("plain", Role::Viewer, "a0"))
+        .create_token(&token("plain", Role::Viewer, "a0"), None)
         .unwrap();
     let cat = with_github("cat", "a1", "OctoCat");
-    store.create_token(&cat).unwrap();
+    store.create_token(&cat, None).unwrap();
     let dog = with_github("dog", "a2", "octo-dog");
-    store.create_token(&dog).unwrap();
+    store.create_token(&dog, None).unwrap();
 
     for login in ["OctoCat", "octocat", "OCTOCAT", "oCTOcAT"] {
         assert_eq!(
@@ -130,7 +130,7 @@ fn token_by_github_finds_the_live_token_case_insensitively() {
     assert_eq!(store.token_by_github("").unwrap(), None);
 
     // A revoked token stands for no one.
-    assert!(store.revoke_token("cat", t(3)).unwrap());
+    assert!(store.revoke_token("cat", t(3), None).unwrap());
     assert_eq!(store.token_by_github("octocat").unwrap(), None);
 }
 
@@ -138,10 +138,10 @@ fn token_by_github_finds_the_live_token_case_insensitively() {
 fn a_github_login_belongs_to_one_live_token_until_revoked() {
     let store = SqliteStore::open_in_memory().unwrap();
     let cat = with_github("cat", "b1", "octocat");
-    store.create_token(&cat).unwrap();
+    store.create_token(&cat, None).unwrap();
 
     let err = store
-        .create_token(&with_github("kitten", "b2", "OctoCat"))
+        .create_token(&with_github("kitten", "b2", "OctoCat"), None)
         .unwrap_err();
     assert!(
         matches!(&err, StoreError::GithubLoginTaken { login, name }
@@ -158,13 +158,13 @@ fn a_github_login_belongs_to_one_live_token_until_revoked() {
     // A revoked record may carry the login: it is history, not a mapping.
     let mut old = with_github("old", "b3", "OCTOCAT");
     old.revoked_at = Some(t(1));
-    store.create_token(&old).unwrap();
+    store.create_token(&old, None).unwrap();
     assert_eq!(store.token_by_github("octocat").unwrap(), Some(cat));
 
     // Once the holder is revoked the login may be given to another token.
-    assert!(store.revoke_token("cat", t(2)).unwrap());
+    assert!(store.revoke_token("cat", t(2), None).unwrap());
     let kitten = with_github("kitten", "b4", "OctoCat");
-    store.create_token(&kitten).unwrap();
+    store.create_token(&kitten, None).unwrap();
     assert_eq!(store.token_by_github("OCTOCAT").unwrap(), Some(kitten));
 }
 
@@ -174,7 +174,7 @@ fn the_database_itself_refuses_a_second_live_github_login() {
     let dir = tempfile::tempdir().unwrap();
     let store = crate::support::open(dir.path());
     store
-        .create_token(&with_github("cat", "c1", "octocat"))
+        .create_token(&with_github("cat", "c1", "octocat"), None)
         .unwrap();
     let conn = rusqlite::Connection::open(dir.path().join("zion.db")).unwrap();
     let insert = |name: &str, hash: &str, revoked: Option<&str>| {
