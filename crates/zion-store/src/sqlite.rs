@@ -92,6 +92,8 @@ const LIVE_GITHUB_LOGIN: &str = "lower(github_login) = lower(?1) AND revoked_at 
 /// [`Store`] on an SQLite file (or in memory, for tests).
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// The file, for the side connection of long imports; None in memory.
+    path: Option<std::path::PathBuf>,
     /// The file's path as shown in messages, or `:memory:`.
     location: String,
 }
@@ -133,7 +135,9 @@ impl SqliteStore {
                 "the file system refused write-ahead logging; readers will block writers"
             );
         }
-        Self::configure(conn, location)
+        let mut store = Self::configure(conn, location)?;
+        store.path = Some(path.to_path_buf());
+        Ok(store)
     }
 
     /// A fresh private database in memory, gone when dropped.
@@ -156,8 +160,27 @@ impl SqliteStore {
         migrate(&mut conn, &location)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            path: None,
             location,
         })
+    }
+
+    /// A second connection to the file for work that writes for seconds (a
+    /// million-line import), so that it does not hold [`Self::conn`]: in WAL
+    /// mode every read goes on meanwhile, and other writes wait for the
+    /// commit (up to the busy timeout) instead of queueing on the mutex.
+    fn side_connection(&self) -> Result<Option<Connection>, StoreError> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        const DURING: &str = "opening a connection for the import";
+        let conn = Connection::open(path).map_err(db(DURING))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(db(DURING))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db(DURING))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db(DURING))?;
+        Ok(Some(conn))
     }
 
     /// The connection. A panic elsewhere while it was held rolled back any
@@ -1199,8 +1222,16 @@ impl Store for SqliteStore {
         batch: &ImportBatch<'_>,
         audit: Option<&AuditAppend>,
     ) -> Result<ImportOutcome, StoreError> {
-        let mut conn = self.conn();
-        let tx = begin(&mut conn, "importing history")?;
+        let mut side = self.side_connection()?;
+        let mut shared;
+        let conn: &mut Connection = match side.as_mut() {
+            Some(c) => c,
+            None => {
+                shared = self.conn();
+                &mut shared
+            }
+        };
+        let tx = begin(conn, "importing history")?;
         let outcome = sqlite_history::import(&tx, batch)?;
         // Nothing new: dropping the transaction rolls the import row back.
         if outcome.import_id.is_some() {
