@@ -59,9 +59,35 @@ pub enum VerifyError {
         source: ProofError,
     },
     #[error(
-        "checkpoint at size {size} covers entries that are missing: the log has only {entries}"
+        "checkpoint at size {size} covers entries that are missing: the log has only {entries}, so entries from {entries} on were removed"
     )]
     CheckpointBeyondLog { size: u64, entries: u64 },
+    /// Every append is signed in the transaction that writes it, so entries
+    /// past the latest checkpoint were not written by the log (or the
+    /// checkpoint that covered them was removed).
+    #[error(
+        "entries {first} to {last} are covered by no signed checkpoint (the latest covers {first}): they were added outside the log, or their checkpoint was removed"
+    )]
+    UnsignedEntries { first: u64, last: u64 },
+}
+
+impl VerifyError {
+    /// The first entry the failure points at, when it names one.
+    pub fn first_bad_index(&self) -> Option<u64> {
+        match self {
+            VerifyError::UnexpectedIndex { expected, .. } => Some(*expected),
+            VerifyError::LeafHashMismatch { index }
+            | VerifyError::BadEntry { index, .. }
+            | VerifyError::SeqMismatch { index, .. } => Some(*index),
+            VerifyError::CheckpointBeyondLog { entries, .. } => Some(*entries),
+            VerifyError::UnsignedEntries { first, .. } => Some(*first),
+            VerifyError::Checkpoint { .. }
+            | VerifyError::OriginMismatch { .. }
+            | VerifyError::ConflictingCheckpoints { .. }
+            | VerifyError::RootMismatch { .. }
+            | VerifyError::Inconsistent { .. } => None,
+        }
+    }
 }
 
 /// What a successful verification established.
@@ -76,7 +102,8 @@ pub struct VerifyReport {
     /// The largest checkpoint, if any was given.
     pub latest: Option<Checkpoint>,
     /// Entries after the latest checkpoint: intact as far as their stored
-    /// hashes go, but not yet covered by a signature.
+    /// hashes go, but not covered by a signature. Only
+    /// [`LogVerifier::finish_allowing_unsigned`] reports any.
     pub unsigned_entries: u64,
 }
 
@@ -201,8 +228,23 @@ impl LogVerifier {
         self.reach_checkpoints()
     }
 
-    /// Ends the stream: every checkpoint must have been reached.
+    /// Ends the stream: every checkpoint must have been reached, and every
+    /// entry must be covered by one (Zion signs each append).
     pub fn finish(self) -> Result<VerifyReport, VerifyError> {
+        let report = self.finish_allowing_unsigned()?;
+        if report.unsigned_entries > 0 {
+            return Err(VerifyError::UnsignedEntries {
+                first: report.entries - report.unsigned_entries,
+                last: report.entries - 1,
+            });
+        }
+        Ok(report)
+    }
+
+    /// Ends the stream like [`Self::finish`], but accepts entries past the
+    /// latest checkpoint (a log that signs only now and then), counting
+    /// them in [`VerifyReport::unsigned_entries`].
+    pub fn finish_allowing_unsigned(self) -> Result<VerifyReport, VerifyError> {
         let entries = self.frontier.size();
         if let Some(cp) = self.checkpoints.get(self.next) {
             return Err(VerifyError::CheckpointBeyondLog {

@@ -77,22 +77,52 @@ fn an_intact_log_verifies() {
         log.note(64),
         log.note(90),
     ];
+    let mut notes = notes;
+    notes.push(log.note(100));
     let report = log.verify(&notes, log.rows()).unwrap();
     assert_eq!(report.entries, 100);
     assert_eq!(report.root, log.tree.root());
-    assert_eq!(report.checkpoints, 4);
-    assert_eq!(report.latest.as_ref().map(Checkpoint::size), Some(90));
-    assert_eq!(report.unsigned_entries, 10);
+    assert_eq!(report.checkpoints, 5);
+    assert_eq!(report.latest.as_ref().map(Checkpoint::size), Some(100));
+    assert_eq!(report.unsigned_entries, 0);
     // Without stored leaf hashes (a bundle) too.
-    let rows = log
+    let rows: Vec<_> = log
         .rows()
         .into_iter()
         .map(|(i, e, _)| (i, e, None))
         .collect();
-    assert_eq!(log.verify(&notes, rows).unwrap(), report);
-    // No checkpoints: only the entries themselves.
+    assert_eq!(log.verify(&notes, rows.clone()).unwrap(), report);
+}
+
+#[test]
+fn entries_past_the_latest_checkpoint_fail_unless_allowed() {
+    let log = Log::new(100);
+    let notes = vec![log.note(7), log.note(90)];
+    // Every append is signed, so a tail no checkpoint covers was added
+    // behind the log's back: named from its first entry.
+    let err = log.verify(&notes, log.rows()).unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::UnsignedEntries {
+            first: 90,
+            last: 99
+        }
+    );
+    assert_eq!(err.first_bad_index(), Some(90));
     let none: Vec<String> = vec![];
-    assert_eq!(log.verify(&none, log.rows()).unwrap().unsigned_entries, 100);
+    assert_eq!(
+        log.verify(&none, log.rows()),
+        Err(VerifyError::UnsignedEntries { first: 0, last: 99 })
+    );
+    // A log that signs only now and then may allow it, and is told how
+    // many entries no signature covers.
+    let mut v = LogVerifier::new(&log.signer.verifier(), &notes).unwrap();
+    for (i, e, h) in log.rows() {
+        v.push(i, &e, h.as_ref()).unwrap();
+    }
+    let report = v.finish_allowing_unsigned().unwrap();
+    assert_eq!(report.unsigned_entries, 10);
+    assert_eq!(report.latest.as_ref().map(Checkpoint::size), Some(90));
 }
 
 #[test]
@@ -154,6 +184,14 @@ fn deleted_entries_are_named() {
             size: 40,
             entries: 35
         })
+    );
+    assert_eq!(
+        VerifyError::CheckpointBeyondLog {
+            size: 40,
+            entries: 35
+        }
+        .first_bad_index(),
+        Some(35)
     );
 }
 

@@ -41,12 +41,15 @@ pub async fn run(g: &Global, cmd: AuditCmd) -> Result<(), Failure> {
             let list = client
                 .get(&format!("/audit/entries?{}", q.join("&")))
                 .await?;
+            let shown = list.as_array().map(Vec::as_slice).unwrap_or(&[]);
             match g.output {
                 Output::Json => println!("{list}"),
-                Output::Text => print!(
-                    "{}",
-                    log_text(list.as_array().map(Vec::as_slice).unwrap_or(&[]))
-                ),
+                Output::Text => print!("{}", log_text(shown)),
+            }
+            if shown.len() >= limit {
+                eprintln!(
+                    "note: showing the first {limit} matching entries; pass --limit N for more, or narrow with --since/--action/--subject"
+                );
             }
             Ok(())
         }
@@ -218,12 +221,6 @@ fn verify_bundle(g: &Global, dir: &Path, key: Option<&str>) -> Result<(), Failur
     };
     match result {
         Ok(report) => {
-            if report.unsigned_entries > 0 {
-                eprintln!(
-                    "warning: {} entries after the last checkpoint are not covered by any signature",
-                    report.unsigned_entries
-                );
-            }
             let out = json!({
                 "ok": true,
                 "entries": report.entries,
@@ -302,6 +299,19 @@ fn indexes(v: &Value) -> String {
     }
 }
 
+/// Deployment ids as `#42, #43`.
+fn ids(v: &Value) -> String {
+    let list: Vec<String> = v
+        .as_array()
+        .map(|a| a.iter().map(|x| format!("#{x}")).collect())
+        .unwrap_or_default();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
+}
+
 /// The report as Markdown: every figure with the evidence it rests on.
 fn compliance_markdown(r: &Value) -> String {
     use std::fmt::Write;
@@ -327,9 +337,28 @@ fn compliance_markdown(r: &Value) -> String {
     exceptions(&mut out, &cm["exceptions"], "Exceptions");
     let _ = writeln!(
         out,
-        "- Evidence entries: {}\n",
+        "- Evidence entries: {}",
         indexes(&cm["evidence_entries"])
     );
+    match cm["refused_requests"].as_array().filter(|a| !a.is_empty()) {
+        None => {
+            let _ = writeln!(out, "- Requests refused by policy: none\n");
+        }
+        Some(list) => {
+            let _ = writeln!(out, "- Requests refused by policy: {}", list.len());
+            for x in list {
+                let _ = writeln!(
+                    out,
+                    "  - entry {}: {} on {}: {}",
+                    x["entry"],
+                    s(&x["by"]),
+                    s(&x["subject"]),
+                    s(&x["reason"])
+                );
+            }
+            out.push('\n');
+        }
+    }
     let ac = &r["access_control"];
     let _ = writeln!(out, "## Access control\n");
     let _ = writeln!(
@@ -342,7 +371,11 @@ fn compliance_markdown(r: &Value) -> String {
     );
     if let Some(m) = ac["by_principal"].as_object() {
         for (who, n) in m {
-            let _ = writeln!(out, "  - {who}: {n}");
+            let _ = writeln!(
+                out,
+                "  - {who}: {n} (entries {})",
+                indexes(&ac["principal_entries"][who])
+            );
         }
     }
     let refused = ac["refused"].as_object().cloned().unwrap_or_default();
@@ -354,6 +387,16 @@ fn compliance_markdown(r: &Value) -> String {
             let _ = writeln!(out, "  - {who}: {n}");
         }
         let _ = writeln!(out, "  - entries: {}", indexes(&ac["refused_entries"]));
+    }
+    let forbidden = ac["forbidden"].as_object().cloned().unwrap_or_default();
+    if forbidden.is_empty() {
+        let _ = writeln!(out, "- Actions refused to authenticated principals: none");
+    } else {
+        let _ = writeln!(out, "- Actions refused to authenticated principals:");
+        for (who, n) in forbidden {
+            let _ = writeln!(out, "  - {who}: {n}");
+        }
+        let _ = writeln!(out, "  - entries: {}", indexes(&ac["forbidden_entries"]));
     }
     let dc = &r["deployment_control"];
     let _ = writeln!(out, "\n## Deployment control\n");
@@ -375,10 +418,12 @@ fn compliance_markdown(r: &Value) -> String {
         "- Deployments with recorded analysis: {}",
         share_text(&m["deployments"])
     );
+    let _ = writeln!(out, "- With analysis: {}", ids(&m["with_analysis"]));
+    let _ = writeln!(out, "- Without analysis: {}", ids(&m["without_analysis"]));
     let _ = writeln!(
         out,
-        "- Without analysis: {}\n",
-        indexes(&m["without_analysis"])
+        "- Evidence entries (each deployment's outcome with its rounds): {}\n",
+        indexes(&m["evidence_entries"])
     );
     let li = &r["log_integrity"];
     let _ = writeln!(out, "## Log integrity\n");

@@ -57,6 +57,16 @@ pub struct Exception {
     pub reason: String,
 }
 
+/// A deployment request that the environment's policy refused; nothing
+/// ran, but the attempt is evidence that the control held.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refused {
+    pub entry: u64,
+    pub by: String,
+    pub subject: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChangeManagement {
     /// Production deployments that moved traffic: approvals complete or a
@@ -65,6 +75,8 @@ pub struct ChangeManagement {
     pub break_glass: Vec<Exception>,
     pub exceptions: Vec<Exception>,
     pub evidence_entries: Vec<u64>,
+    /// Requests refused by policy (requires, windows, checks, gates).
+    pub refused_requests: Vec<Refused>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,13 +84,18 @@ pub struct AccessControl {
     /// Entries recording a change, every one with its actor.
     pub mutating_actions: usize,
     pub by_principal: BTreeMap<String, usize>,
+    /// The entries of each principal's actions (not the controller's).
+    pub principal_entries: BTreeMap<String, Vec<u64>>,
     /// Decisions Zion's controller took by itself.
     pub by_controller: usize,
     /// Entries without an actor (should be none).
     pub unattributed: Vec<u64>,
-    /// Refused authentications, per principal (counted per minute).
+    /// Refused authentications (401), per principal (counted per minute).
     pub refused: BTreeMap<String, u64>,
     pub refused_entries: Vec<u64>,
+    /// Actions refused to authenticated principals (403), per principal.
+    pub forbidden: BTreeMap<String, u64>,
+    pub forbidden_entries: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,7 +111,11 @@ pub struct DeploymentControl {
 pub struct Monitoring {
     /// Finished deployments (every environment) with recorded analysis.
     pub deployments: Share,
+    pub with_analysis: Vec<i64>,
     pub without_analysis: Vec<i64>,
+    /// The entry that records each finished deployment's outcome and its
+    /// number of analysis rounds.
+    pub evidence_entries: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -119,6 +140,8 @@ struct Life {
     started: bool,
     terminal: Option<String>,
     rounds: u64,
+    /// The entry of the terminal transition.
+    outcome_entry: Option<u64>,
     entries: Vec<u64>,
 }
 
@@ -145,12 +168,32 @@ pub fn report(facts: &[Fact], since: Option<Timestamp>, integrity: Integrity) ->
         unattributed: Vec::new(),
         refused: BTreeMap::new(),
         refused_entries: Vec::new(),
+        forbidden: BTreeMap::new(),
+        forbidden_entries: Vec::new(),
+        principal_entries: BTreeMap::new(),
     };
+    let mut refused_requests = Vec::new();
+    let mut entries_read = 0;
     for f in facts.iter().filter(|f| since.is_none_or(|s| f.time >= s)) {
-        if f.action == "auth.refused" {
+        entries_read += 1;
+        if f.action == "auth.refused" || f.action == "auth.forbidden" {
             let n = f.details["count"].as_u64().unwrap_or(0);
-            *access.refused.entry(f.actor.clone()).or_insert(0) += n;
-            access.refused_entries.push(f.index);
+            let (counts, entries) = if f.action == "auth.refused" {
+                (&mut access.refused, &mut access.refused_entries)
+            } else {
+                (&mut access.forbidden, &mut access.forbidden_entries)
+            };
+            *counts.entry(f.actor.clone()).or_insert(0) += n;
+            entries.push(f.index);
+            continue;
+        }
+        if f.action == "deployment.refused" {
+            refused_requests.push(Refused {
+                entry: f.index,
+                by: f.actor.clone(),
+                subject: f.subject.clone(),
+                reason: f.details["reason"].as_str().unwrap_or("").to_string(),
+            });
             continue;
         }
         access.mutating_actions += 1;
@@ -160,6 +203,11 @@ pub fn report(facts: &[Fact], since: Option<Timestamp>, integrity: Integrity) ->
             access.by_controller += 1;
         } else {
             *access.by_principal.entry(f.actor.clone()).or_insert(0) += 1;
+            access
+                .principal_entries
+                .entry(f.actor.clone())
+                .or_default()
+                .push(f.index);
         }
         let Some(id) = deployment_id(&f.subject) else {
             continue;
@@ -185,6 +233,7 @@ pub fn report(facts: &[Fact], since: Option<Timestamp>, integrity: Integrity) ->
                 if TERMINAL.contains(&to) {
                     life.terminal = Some(to.to_string());
                     life.rounds = d["rounds"].as_u64().unwrap_or(0);
+                    life.outcome_entry = Some(f.index);
                 }
             }
             _ => {}
@@ -199,6 +248,7 @@ pub fn report(facts: &[Fact], since: Option<Timestamp>, integrity: Integrity) ->
         break_glass: Vec::new(),
         exceptions: Vec::new(),
         evidence_entries: Vec::new(),
+        refused_requests,
     };
     let (mut ok, mut total) = (0, 0);
     for (id, l) in lives
@@ -261,19 +311,20 @@ pub fn report(facts: &[Fact], since: Option<Timestamp>, integrity: Integrity) ->
         .iter()
         .filter(|(_, l)| created(l) && l.started && l.terminal.is_some())
         .collect();
-    let without: Vec<i64> = finished
-        .iter()
-        .filter(|(_, l)| l.rounds == 0)
-        .map(|(id, _)| **id)
-        .collect();
+    let (with, without): (Vec<_>, Vec<_>) = finished.iter().partition(|(_, l)| l.rounds > 0);
     let monitoring = Monitoring {
-        deployments: Share::new(finished.len() - without.len(), finished.len()),
-        without_analysis: without,
+        deployments: Share::new(with.len(), finished.len()),
+        with_analysis: with.iter().map(|(id, _)| **id).collect(),
+        without_analysis: without.iter().map(|(id, _)| **id).collect(),
+        evidence_entries: finished
+            .iter()
+            .filter_map(|(_, l)| l.outcome_entry)
+            .collect(),
     };
 
     ComplianceReport {
         since,
-        entries_read: facts.len(),
+        entries_read,
         change_management: cm,
         access_control: access,
         deployment_control: dc,
@@ -374,20 +425,37 @@ mod tests {
         facts.extend(life(&mut n, 4, "rolling", 0, &[], None, 2, false));
         facts.push(fact(
             n,
-            "(unknown or revoked token)",
+            "(unknown token)",
             "auth.refused",
-            "principal/x",
+            "principal/(unknown token)",
             json!({"count": 40}),
         ));
         n += 1;
         facts.push(fact(
             n,
-            "(unknown or revoked token)",
+            "(unknown token)",
             "auth.refused",
-            "principal/x",
+            "principal/(unknown token)",
             json!({"count": 2}),
         ));
+        n += 1;
+        facts.push(fact(
+            n,
+            "dave",
+            "auth.forbidden",
+            "principal/dave",
+            json!({"count": 3, "route": "POST /api/v1/deployments"}),
+        ));
+        n += 1;
+        facts.push(fact(
+            n,
+            "alice",
+            "deployment.refused",
+            "target/web/production",
+            json!({"reason": "inside freeze year-end"}),
+        ));
         let r = report(&facts, None, clean());
+        assert_eq!(r.entries_read, facts.len());
 
         assert_eq!(r.change_management.production_deployments.compliant, 2);
         assert_eq!(r.change_management.production_deployments.total, 3);
@@ -403,17 +471,35 @@ mod tests {
         assert_eq!(r.deployment_control.production_deployments.total, 3);
         assert_eq!(r.deployment_control.exceptions[0].deployment, 3);
 
-        // 3 of 4 finished deployments had analysis.
+        // 3 of 4 finished deployments had analysis; each outcome entry is
+        // the last of its life (lives of 5, 4, 3 and 3 entries: 4, 8, 11, 14).
         assert_eq!(r.monitoring.deployments.share, Some(0.75));
+        assert_eq!(r.monitoring.with_analysis, vec![1, 2, 4]);
         assert_eq!(r.monitoring.without_analysis, vec![3]);
+        assert_eq!(r.monitoring.evidence_entries, vec![4, 8, 11, 14]);
 
         // Entries: 4 lives of 4 or 5 or 3 entries, all attributed.
         assert_eq!(r.access_control.unattributed, Vec::<u64>::new());
         assert_eq!(r.access_control.by_principal["alice"], 4);
         assert_eq!(r.access_control.by_principal["bob"], 2);
         assert_eq!(r.access_control.by_controller, 8);
-        assert_eq!(r.access_control.refused["(unknown or revoked token)"], 42);
-        assert_eq!(r.access_control.refused_entries.len(), 2);
+        assert_eq!(r.access_control.refused["(unknown token)"], 42);
+        assert_eq!(r.access_control.refused_entries, vec![15, 16]);
+        assert_eq!(r.access_control.forbidden["dave"], 3);
+        assert_eq!(r.access_control.forbidden_entries, vec![17]);
+        // Alice created the four deployments (entries 0, 5, 9, 12); her
+        // refused request is not an action but a refusal.
+        assert_eq!(
+            r.access_control.principal_entries["alice"],
+            vec![0, 5, 9, 12]
+        );
+        assert_eq!(r.access_control.principal_entries["bob"], vec![1, 6]);
+        assert_eq!(r.change_management.refused_requests.len(), 1);
+        assert_eq!(r.change_management.refused_requests[0].entry, 18);
+        assert_eq!(
+            r.change_management.refused_requests[0].reason,
+            "inside freeze year-end"
+        );
     }
 
     #[test]
@@ -434,5 +520,6 @@ mod tests {
         let r = report(&facts, Some(since), clean());
         assert_eq!(r.change_management.production_deployments.total, 0);
         assert_eq!(r.access_control.mutating_actions, 1);
+        assert_eq!(r.entries_read, 1);
     }
 }

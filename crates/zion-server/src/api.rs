@@ -18,7 +18,7 @@ use zion_core::rollout::Command;
 use zion_store::DeploymentFilter;
 
 use crate::app::{App, DeployRequest};
-use crate::auth::{Permission, Principal, Refusal, authenticate};
+use crate::auth::{Lookup, Permission, Principal, Refusal, lookup};
 use crate::error::ApiError;
 use crate::view;
 
@@ -60,6 +60,10 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(crate::governance_api::routes())
         .merge(crate::audit_api::routes())
         .merge(crate::report_api::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            count_forbidden,
+        ))
         .fallback(|| async {
             ApiError::not_found("no such API route; see DESIGN.md's API section")
         })
@@ -90,15 +94,54 @@ impl FromRequestParts<Arc<App>> for Auth {
                 app.refused(Refusal::NotBearer);
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
-        match authenticate(app.store.as_ref(), token)? {
-            Some(p) => Ok(Auth(p)),
-            None => {
+        match lookup(app.store.as_ref(), token)? {
+            Lookup::Live(p) => Ok(Auth(p)),
+            Lookup::Revoked(name) => {
+                tracing::warn!(principal = %name, "refused a revoked token");
+                app.refused(Refusal::RevokedToken(name));
+                Err(ApiError::unauthorized("unknown or revoked token"))
+            }
+            Lookup::Unknown => {
                 app.refused(Refusal::UnknownToken);
-                tracing::warn!("refused an unknown or revoked token");
+                tracing::warn!("refused an unknown token");
                 Err(ApiError::unauthorized("unknown or revoked token"))
             }
         }
     }
+}
+
+/// Counts every refused action (403) of an authenticated principal, by
+/// route, for the audit log. The principal is looked up again only for a
+/// 403, which is rare, so allowed requests pay nothing.
+async fn count_forbidden(
+    State(app): AppState,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = format!(
+        "{} {}",
+        req.method(),
+        req.extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map_or(req.uri().path(), |m| m.as_str())
+    );
+    let token = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    let response = next.run(req).await;
+    if response.status() == StatusCode::FORBIDDEN
+        && let Some(token) = token
+        && let Ok(Lookup::Live(p)) = lookup(app.store.as_ref(), &token)
+    {
+        app.refused(Refusal::Forbidden {
+            principal: p.name,
+            route,
+        });
+    }
+    response
 }
 
 pub(crate) fn require(p: &Principal, perm: Permission, what: &str) -> Result<(), ApiError> {

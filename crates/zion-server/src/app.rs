@@ -192,7 +192,20 @@ impl App {
             );
         }
         drop(targets);
-        let before = serde_json::to_value(&*self.spec()).unwrap_or_default();
+        // The spec in force is the last one stored (the in-memory one is a
+        // placeholder until the first apply): the same text again changes
+        // nothing and records nothing, so a restart logs no spec change.
+        let previous = self.store.latest_spec()?;
+        if previous.as_ref().is_some_and(|p| p.sha256_hex == sha) {
+            *self.spec.write().expect("spec lock") = Arc::new(spec);
+            self.wake.notify_one();
+            return Ok(());
+        }
+        let before = previous
+            .and_then(|p| zion_core::spec::parse_spec(&p.yaml).ok())
+            .map_or(serde_json::Value::Object(Default::default()), |s| {
+                serde_json::to_value(&s).unwrap_or_default()
+            });
         let after = serde_json::to_value(&spec).unwrap_or_default();
         let mut changed = Vec::new();
         changed_paths("", &before, &after, &mut changed);
@@ -282,6 +295,17 @@ impl App {
         check_version(&req.version)?;
         let strategy = req.strategy.unwrap_or(svc.strategy);
         let kind = req.kind.unwrap_or(DeploymentType::Feature);
+        if kind == DeploymentType::Rollback {
+            // Rollbacks skip the quality gates and `requires` because they
+            // return to a version that already ran here: hold them to it.
+            let history = self.store.succeeded(&req.service, &req.environment, 200)?;
+            if !history.iter().any(|d| d.version == req.version) {
+                return Err(ApiError::conflict(format!(
+                    "--type rollback is for a version that already succeeded on {}/{}, and {} did not (among its last 200 successes); deploy it as a feature, hotfix or config change, or use `zion rollback {} --env {}` to return to an earlier version",
+                    req.service, req.environment, req.version, req.service, req.environment
+                )));
+            }
+        }
         let admitted = self.admit_request(&spec, &svc, &req, kind, by).await?;
         let _w = self.writes.lock().await;
         let stable = self.store.stable_version(&req.service, &req.environment)?;
@@ -329,7 +353,44 @@ impl App {
             evidence: req.evidence.clone(),
             commit: req.commit.clone(),
         };
-        self.admit(&subject, &gate_req, by, Timestamp::now()).await
+        let now = Timestamp::now();
+        let admitted = self.admit(&subject, &gate_req, by, now).await;
+        if let Err(e) = &admitted
+            && e.status == axum::http::StatusCode::CONFLICT
+        {
+            self.record_refusal(req, kind, by, e, now);
+        }
+        admitted
+    }
+
+    /// A deployment refused by the environment's policy (requires, window,
+    /// freeze, pre-checks, quality gates) is an audit entry of its own:
+    /// nothing else is stored, but the attempt and its reason are evidence.
+    fn record_refusal(
+        &self,
+        req: &DeployRequest,
+        kind: DeploymentType,
+        by: &Principal,
+        e: &ApiError,
+        now: Timestamp,
+    ) {
+        let record = Record::new(
+            by.name.clone(),
+            "deployment.refused",
+            format!("target/{}/{}", req.service, req.environment),
+            serde_json::json!({
+                "service": req.service,
+                "environment": req.environment,
+                "version": req.version,
+                "type": kind,
+                "reason": e.message,
+                "evidence": req.evidence,
+                "commit": req.commit,
+            }),
+        );
+        if let Err(err) = self.audit.append(self.store.as_ref(), &[record], now) {
+            tracing::error!(error = %err, "could not log a refused deployment");
+        }
     }
 
     /// A new deployment of the last succeeded version before the current
@@ -694,7 +755,7 @@ impl App {
             let keys: Vec<(Refusal, i64)> = counts
                 .keys()
                 .filter(|(_, m)| force || *m < current)
-                .copied()
+                .cloned()
                 .collect();
             let done: Vec<((Refusal, i64), u64)> = keys
                 .into_iter()
@@ -707,15 +768,13 @@ impl App {
         }
         let records: Vec<Record> = done
             .iter()
-            .map(|&((why, minute), count)| {
+            .map(|((why, minute), count)| {
                 let at = Timestamp::from_second(minute * 60).unwrap_or(now);
                 let who = why.principal();
-                Record::new(
-                    who,
-                    "auth.refused",
-                    format!("principal/{who}"),
-                    serde_json::json!({"minute": at, "count": count}),
-                )
+                let mut details = why.details();
+                details["minute"] = serde_json::json!(at);
+                details["count"] = serde_json::json!(count);
+                Record::new(who, why.action(), format!("principal/{who}"), details)
             })
             .collect();
         if let Err(e) = self.audit.append(self.store.as_ref(), &records, now) {
@@ -1087,6 +1146,27 @@ fn creation_record(d: &Deployment, first: &Event, production: bool) -> Record {
 
 /// The audit entry of one recorded transition and its cause.
 fn transition_record(d: &Deployment, e: &Event) -> Record {
+    // Leaving the gate is when the checks ran again, just before traffic
+    // moved: their results are part of this transition's cause.
+    let leaving_gate = matches!(e.from_phase, Phase::Pending | Phase::AwaitingApproval)
+        && !matches!(e.to_phase, Phase::Pending | Phase::AwaitingApproval);
+    let pre_checks: Vec<&zion_core::governance::PreCheckResult> = if leaving_gate {
+        d.gate
+            .check_results
+            .iter()
+            .filter(|r| r.stage == zion_core::governance::CheckStage::BeforeTraffic)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut record = transition_record_plain(d, e);
+    if !pre_checks.is_empty() {
+        record.details["pre_checks"] = serde_json::json!(pre_checks);
+    }
+    record
+}
+
+fn transition_record_plain(d: &Deployment, e: &Event) -> Record {
     Record::new(
         e.actor.clone(),
         "deployment.transition",

@@ -132,9 +132,19 @@ pub struct AuditLog {
 impl AuditLog {
     /// Loads (or creates, mode 0600) `<data_dir>/audit.key` and the tree's
     /// frontier, and checks the stored tree against the last checkpoint.
-    pub fn open(store: &dyn Store, data_dir: &Path, origin: &str) -> Result<AuditLog, StartError> {
-        let signer = load_or_create_key(data_dir, origin)?;
+    ///
+    /// The log's origin is its key's name, for life: `origin` (the spec's
+    /// `audit.origin`) names a new log's key, and must match an existing
+    /// one; without it a new key is named `zion/<hostname>`, and an existing
+    /// key keeps its name when the hostname changes.
+    pub fn open(
+        store: &dyn Store,
+        data_dir: &Path,
+        origin: Option<&str>,
+    ) -> Result<AuditLog, StartError> {
         let size = store.audit_size()?;
+        let signer = load_or_create_key(data_dir, origin, size)?;
+        let origin = signer.name().to_string();
         let reader = StoreNodes(store);
         let mut broken = None;
         let frontier = match Frontier::load(&reader, size) {
@@ -173,41 +183,22 @@ impl AuditLog {
                 }
             }
         }
-        // Entries stored after the last checkpoint (none are, when every
-        // append carries one): prove the stored tree grew from what was
-        // signed, so that appends need only the frontier's stored nodes.
-        if let Some((old_size, old_root)) = signed
-            && broken.is_none()
-            && old_size < frontier.size()
-        {
-            let consistent = consistency_proof(&reader, old_size, frontier.size())
-                .map_err(|e| e.to_string())
-                .and_then(|proof| {
-                    verify_consistency(
-                        old_size,
-                        frontier.size(),
-                        &old_root,
-                        &frontier.root(),
-                        &proof,
-                    )
-                    .map_err(|e| e.to_string())
-                });
-            match consistent {
-                Ok(()) => signed = Some((frontier.size(), frontier.root())),
-                Err(e) => {
-                    broken = Some(format!(
-                        "the stored tree of {} entries is not consistent with the checkpoint of {old_size}: {e}",
-                        frontier.size()
-                    ));
-                }
-            }
+        // Every append writes its checkpoint in its own transaction, so
+        // entries past the last checkpoint were not written by Zion: never
+        // sign over them.
+        let covered = signed.map_or(0, |(size, _)| size);
+        if broken.is_none() && covered < frontier.size() {
+            broken = Some(format!(
+                "entries {covered} to {} are covered by no signed checkpoint: they were added outside Zion, or their checkpoint was removed",
+                frontier.size() - 1
+            ));
         }
         if let Some(why) = &broken {
             tracing::error!(%why, "audit log inconsistent: appends are refused until it is repaired");
         }
         Ok(AuditLog {
             signer,
-            origin: origin.to_string(),
+            origin,
             state: Mutex::new(State {
                 frontier,
                 signed,
@@ -218,6 +209,12 @@ impl AuditLog {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Why appends are refused, when the stored log disagrees with what
+    /// was signed.
+    pub fn broken(&self) -> Option<String> {
+        self.state().broken.clone()
     }
 
     /// The verifier key (`<name>+<hint>+<key>`).
@@ -433,17 +430,44 @@ impl AuditLog {
     }
 }
 
-fn load_or_create_key(data_dir: &Path, origin: &str) -> Result<Signer, StartError> {
+fn load_or_create_key(
+    data_dir: &Path,
+    origin: Option<&str>,
+    entries: u64,
+) -> Result<Signer, StartError> {
     let path = data_dir.join(KEY_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => Signer::parse(text.trim()).map_err(|e| StartError::Audit {
-            message: format!(
-                "{} is not an audit signing key ({e}); restore it from a backup (a new key cannot sign for the old log)",
-                path.display()
-            ),
-        }),
+        Ok(text) => {
+            let signer = Signer::parse(text.trim()).map_err(|e| StartError::Audit {
+                message: format!(
+                    "{} is not an audit signing key ({e}); restore it from a backup (a new key cannot sign for the old log)",
+                    path.display()
+                ),
+            })?;
+            if let Some(wanted) = origin.filter(|o| *o != signer.name()) {
+                return Err(StartError::Audit {
+                    message: format!(
+                        "audit.origin is `{wanted}`, but this log's key ({}) signs as `{}`: a log keeps its name for life; set `audit.origin: {}` (or remove it), or start a new log in another data_dir",
+                        path.display(),
+                        signer.name(),
+                        signer.name()
+                    ),
+                });
+            }
+            warn_if_readable(&path);
+            Ok(signer)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let signer = Signer::generate(origin).map_err(|e| StartError::Audit {
+            if entries > 0 {
+                return Err(StartError::Audit {
+                    message: format!(
+                        "{} is missing, but the audit log already holds {entries} entries signed with it: restore the key from a backup (a new key cannot sign for the old log)",
+                        path.display()
+                    ),
+                });
+            }
+            let origin = origin.map_or_else(default_origin, str::to_string);
+            let signer = Signer::generate(&origin).map_err(|e| StartError::Audit {
                 message: format!("cannot create an audit key named `{origin}`: {e}"),
             })?;
             write_private(&path, &format!("{}\n", signer.to_private_key_string()))
@@ -452,6 +476,20 @@ fn load_or_create_key(data_dir: &Path, origin: &str) -> Result<Signer, StartErro
             Ok(signer)
         }
         Err(e) => Err(StartError::io(&path, e)),
+    }
+}
+
+/// The key must stay private: say so when someone loosened its mode.
+fn warn_if_readable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+            "the audit signing key is readable by others; run `chmod 600` on it"
+        );
     }
 }
 
@@ -525,7 +563,7 @@ mod tests {
     fn a_deferred_append_advances_the_log_only_when_written() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open_in_memory().unwrap();
-        let log = AuditLog::open(&store, dir.path(), ORIGIN).unwrap();
+        let log = AuditLog::open(&store, dir.path(), Some(ORIGIN)).unwrap();
         log.append(&store, &[record(0)], at(0)).unwrap();
 
         // Built, then the change is refused: nothing is stored and the next
@@ -565,13 +603,14 @@ mod tests {
     }
 
     #[test]
-    fn entries_stored_after_the_last_checkpoint_are_proved_then_continued() {
+    fn entries_stored_without_a_checkpoint_are_never_signed_over() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open_in_memory().unwrap();
-        let log = AuditLog::open(&store, dir.path(), ORIGIN).unwrap();
+        let log = AuditLog::open(&store, dir.path(), Some(ORIGIN)).unwrap();
         log.append(&store, &[record(0), record(1), record(2)], at(0))
             .unwrap();
-        // Two entries stored without their checkpoint.
+        // Two entries stored without their checkpoint, as only a writer
+        // going around Zion could.
         log.append_with(&store, &[record(3), record(4)], at(1), |a| {
             let mut a = a.unwrap().clone();
             a.checkpoint = None;
@@ -580,28 +619,70 @@ mod tests {
         .unwrap();
         drop(log);
 
-        let log = AuditLog::open(&store, dir.path(), ORIGIN).unwrap();
-        log.append(&store, &[record(5)], at(2)).unwrap();
-        assert_eq!(verified(&store, &log).len(), 6);
+        let log = AuditLog::open(&store, dir.path(), Some(ORIGIN)).unwrap();
+        let err = log.append(&store, &[record(5)], at(2)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("entries 3 to 4 are covered by no signed checkpoint"),
+            "{err}"
+        );
+        assert_eq!(store.audit_size().unwrap(), 5);
         let sizes: Vec<u64> = store
             .audit_checkpoints()
             .unwrap()
             .iter()
             .map(|c| c.size)
             .collect();
-        assert_eq!(sizes, [3, 6]);
+        assert_eq!(sizes, [3]);
+    }
+
+    #[test]
+    fn the_origin_is_the_keys_name_for_life() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_memory().unwrap();
+        let log = AuditLog::open(&store, dir.path(), Some(ORIGIN)).unwrap();
+        log.append(&store, &[record(0)], at(0)).unwrap();
+        drop(log);
+        // Without audit.origin the key's name holds, whatever the hostname.
+        let log = AuditLog::open(&store, dir.path(), None).unwrap();
+        assert_eq!(log.origin(), ORIGIN);
+        log.append(&store, &[record(1)], at(1)).unwrap();
+        assert_eq!(verified(&store, &log).len(), 2);
+        drop(log);
+        // Another name is refused before anything is signed.
+        let err = AuditLog::open(&store, dir.path(), Some("zion/other"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("audit.origin is `zion/other`") && err.contains("signs as `zion/test`"),
+            "{err}"
+        );
+        // A lost key is never silently replaced while entries exist.
+        std::fs::remove_file(dir.path().join(KEY_FILE)).unwrap();
+        let err = AuditLog::open(&store, dir.path(), Some(ORIGIN))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("is missing, but the audit log already holds 2 entries"),
+            "{err}"
+        );
+        assert!(!dir.path().join(KEY_FILE).exists());
     }
 
     #[test]
     fn a_log_that_does_not_verify_builds_nothing() {
         let store = SqliteStore::open_in_memory().unwrap();
         let first = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(&store, first.path(), ORIGIN).unwrap();
+        let log = AuditLog::open(&store, first.path(), Some(ORIGIN)).unwrap();
         log.append(&store, &[record(0)], at(0)).unwrap();
-        // Another key cannot verify the checkpoint: nothing more is signed,
-        // and the writer is never called.
+        // Another key of the same name cannot verify the checkpoint: nothing
+        // more is signed, and the writer is never called.
         let other = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(&store, other.path(), ORIGIN).unwrap();
+        let key = Signer::generate(ORIGIN).unwrap().to_private_key_string();
+        std::fs::write(other.path().join(KEY_FILE), key).unwrap();
+        let log = AuditLog::open(&store, other.path(), Some(ORIGIN)).unwrap();
         let mut called = false;
         let err = log
             .append_deferred(

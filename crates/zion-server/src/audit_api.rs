@@ -163,7 +163,7 @@ pub(crate) fn verify_blocking(app: &App) -> Result<Value, ApiError> {
         },
     )?;
     if let Some((err, index)) = failure {
-        let first_bad = first_bad_index(&err).unwrap_or(index);
+        let first_bad = err.first_bad_index().unwrap_or(index);
         return Ok(json!({ "ok": false, "error": err.to_string(), "index": first_bad }));
     }
     match v.finish() {
@@ -175,20 +175,8 @@ pub(crate) fn verify_blocking(app: &App) -> Result<Value, ApiError> {
             "latest_checkpoint": report.latest.map(|c| json!({"size": c.size(), "root": c.root_hex()})),
         })),
         Err(err) => {
-            Ok(json!({ "ok": false, "error": err.to_string(), "index": first_bad_index(&err) }))
+            Ok(json!({ "ok": false, "error": err.to_string(), "index": err.first_bad_index() }))
         }
-    }
-}
-
-/// The entry a verification error points at, when it names one.
-fn first_bad_index(err: &zion_audit::VerifyError) -> Option<u64> {
-    use zion_audit::VerifyError as E;
-    match err {
-        E::UnexpectedIndex { expected, .. } => Some(*expected),
-        E::LeafHashMismatch { index }
-        | E::BadEntry { index, .. }
-        | E::SeqMismatch { index, .. } => Some(*index),
-        _ => None,
     }
 }
 

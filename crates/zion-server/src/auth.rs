@@ -42,29 +42,80 @@ impl Principal {
     }
 }
 
-/// Why a request was refused authentication. Refusals are logged per
-/// reason, never per token sent: what a caller sends is neither a name nor
+/// Why a request was refused. Refusals are logged per principal and
+/// minute, never per token sent: what a caller sends is neither a name nor
 /// safe to keep, so made-up tokens, however many and however long, add one
 /// entry per reason and minute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Refusal {
     /// No `Authorization` header (or one that is not text).
     NoToken,
     /// An `Authorization` header that is not `Bearer <token>`.
     NotBearer,
-    /// A token that no live token hashes to.
+    /// A token that no token ever issued hashes to.
     UnknownToken,
+    /// A revoked token: its principal is known, and named.
+    RevokedToken(String),
+    /// An authenticated principal refused an action (403), by route.
+    Forbidden { principal: String, route: String },
 }
 
 impl Refusal {
     /// The principal its audit entries name.
-    pub fn principal(self) -> &'static str {
+    pub fn principal(&self) -> &str {
         match self {
             Refusal::NoToken => "(no token)",
             Refusal::NotBearer => "(not a bearer token)",
-            Refusal::UnknownToken => "(unknown or revoked token)",
+            Refusal::UnknownToken => "(unknown token)",
+            Refusal::RevokedToken(name) => name,
+            Refusal::Forbidden { principal, .. } => principal,
         }
     }
+
+    /// The audit action of its entries: refused authentication (401) or a
+    /// refused action (403).
+    pub fn action(&self) -> &'static str {
+        match self {
+            Refusal::Forbidden { .. } => "auth.forbidden",
+            _ => "auth.refused",
+        }
+    }
+
+    /// What its entries say besides the count.
+    pub fn details(&self) -> serde_json::Value {
+        match self {
+            Refusal::NoToken => serde_json::json!({"reason": "no token"}),
+            Refusal::NotBearer => serde_json::json!({"reason": "not a bearer token"}),
+            Refusal::UnknownToken => serde_json::json!({"reason": "unknown token"}),
+            Refusal::RevokedToken(_) => serde_json::json!({"reason": "revoked token"}),
+            Refusal::Forbidden { route, .. } => {
+                serde_json::json!({"reason": "missing role or refused by policy", "route": route})
+            }
+        }
+    }
+}
+
+/// What a bearer token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Live(Principal),
+    /// Issued to this principal, then revoked.
+    Revoked(String),
+    Unknown,
+}
+
+/// Looks a bearer token up.
+pub fn lookup(store: &dyn Store, token: &str) -> Result<Lookup, StoreError> {
+    let Some(rec) = store.token_by_hash(&hash_token(token))? else {
+        return Ok(Lookup::Unknown);
+    };
+    if rec.revoked_at.is_some() {
+        return Ok(Lookup::Revoked(rec.name));
+    }
+    Ok(Lookup::Live(Principal {
+        name: rec.name,
+        role: rec.role,
+    }))
 }
 
 /// SHA-256 of a token, hex.
@@ -81,16 +132,10 @@ pub fn new_token() -> Result<String, getrandom::Error> {
 
 /// Looks a bearer token up; None when unknown or revoked.
 pub fn authenticate(store: &dyn Store, token: &str) -> Result<Option<Principal>, StoreError> {
-    let Some(rec) = store.token_by_hash(&hash_token(token))? else {
-        return Ok(None);
-    };
-    if rec.revoked_at.is_some() {
-        return Ok(None);
-    }
-    Ok(Some(Principal {
-        name: rec.name,
-        role: rec.role,
-    }))
+    Ok(match lookup(store, token)? {
+        Lookup::Live(p) => Some(p),
+        Lookup::Revoked(_) | Lookup::Unknown => None,
+    })
 }
 
 /// Makes sure `<data_dir>/admin.token` (mode 0600) holds a working admin

@@ -139,19 +139,25 @@ impl Running {
     }
 }
 
+/// The last recorded spec, parsed.
+fn store_spec(app: &App) -> Result<Option<(Spec, String)>, StartError> {
+    Ok(app
+        .store
+        .latest_spec()?
+        .and_then(|s| Some((zion_core::spec::parse_spec(&s.yaml).ok()?, s.yaml))))
+}
+
 /// Starts the control plane: opens the store, reaps replicas left by a
 /// previous run, binds every target's proxy and the API, and starts the
 /// controller.
 pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| StartError::io(&opts.data_dir, e))?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir.join("zion.db"))?);
-    let origin = opts
-        .spec
-        .audit
-        .origin
-        .clone()
-        .unwrap_or_else(audit::default_origin);
-    let audit_log = audit::AuditLog::open(store.as_ref(), &opts.data_dir, &origin)?;
+    let audit_log = audit::AuditLog::open(
+        store.as_ref(),
+        &opts.data_dir,
+        opts.spec.audit.origin.as_deref(),
+    )?;
     let admin_token = auth::ensure_admin_token(store.as_ref(), &opts.data_dir, &audit_log)?;
     let registry = Arc::new(registry::StoreRegistry(store.clone()));
     let workloads =
@@ -161,8 +167,25 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         tracing::warn!(reaped, "stopped replicas left running by a previous run");
     }
     let app = Arc::new(App::new(store, workloads, opts.base_dir.clone(), audit_log));
-    app.apply_spec(opts.spec.clone(), &opts.spec_yaml, "zion up")
-        .await?;
+    if let Err(e) = app
+        .apply_spec(opts.spec.clone(), &opts.spec_yaml, "zion up")
+        .await
+    {
+        // A log that does not verify signs nothing, so a changed spec
+        // cannot be recorded; start on the last recorded one, so that
+        // `zion audit verify` can still say what is wrong.
+        let why = app.audit.broken().ok_or(e)?;
+        let last = store_spec(&app)?;
+        tracing::error!(%why, "the audit log does not verify: the new spec was not applied; running the last recorded spec");
+        match last {
+            Some((spec, yaml)) => app.apply_spec(spec, &yaml, "zion up").await?,
+            None => {
+                return Err(StartError::Audit {
+                    message: format!("{why}; no spec was ever recorded, so there is none to run"),
+                });
+            }
+        }
+    }
 
     let addr = opts.listen.unwrap_or(opts.spec.server.listen);
     let listener = tokio::net::TcpListener::bind(addr)

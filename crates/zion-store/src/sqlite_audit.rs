@@ -70,6 +70,7 @@ pub(crate) fn write(tx: &Transaction<'_>, append: &AuditAppend) -> Result<(), St
             .map_err(db(DURING))?;
     }
     if let Some(c) = &append.checkpoint {
+        thin_checkpoints(tx)?;
         tx.execute(
             "INSERT INTO audit_checkpoints (size, note, signed_at) VALUES (?1, ?2, ?3)",
             params![
@@ -77,6 +78,43 @@ pub(crate) fn write(tx: &Transaction<'_>, append: &AuditAppend) -> Result<(), St
                 c.note,
                 time_text(c.signed_at)
             ],
+        )
+        .map_err(db(DURING))?;
+    }
+    Ok(())
+}
+
+/// The stored checkpoints that a new one makes redundant.
+///
+/// Every append is signed, so a log written one change at a time would keep
+/// a checkpoint per entry, and `zion audit verify` would check a signature
+/// per entry (about 50 µs each: close to a minute for a million). Kept are
+/// the latest checkpoint and the first one signed in each UTC hour: the
+/// latest is what every new append is proved consistent with, the hourly
+/// ones let an auditor see the log as it was, hour by hour, and each kept
+/// pair is still checked for consistency by `verify`. Called before the new
+/// checkpoint is inserted: the current latest goes when it is not the first
+/// of its hour.
+fn thin_checkpoints(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    const DURING: &str = "thinning audit checkpoints";
+    let mut stmt = tx
+        .prepare_cached("SELECT size, signed_at FROM audit_checkpoints ORDER BY size DESC LIMIT 2")
+        .map_err(db(DURING))?;
+    let last_two: Vec<(i64, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db(DURING))?
+        .collect::<Result<_, _>>()
+        .map_err(db(DURING))?;
+    let [(latest, latest_at), (_, before_at)] = last_two.as_slice() else {
+        return Ok(());
+    };
+    let hour = |text: &str| {
+        crate::codec::parse_time(text, "checkpoint time").map(|t| t.as_second().div_euclid(3600))
+    };
+    if hour(latest_at)? == hour(before_at)? {
+        tx.execute(
+            "DELETE FROM audit_checkpoints WHERE size = ?1",
+            params![latest],
         )
         .map_err(db(DURING))?;
     }

@@ -241,9 +241,84 @@ fn the_log_records_changes_proves_them_and_catches_tampering() {
     set(b, &original_b);
     assert!(p.zion(&["audit", "verify"]).status.success());
     // Deleted.
+    let row = |i: u64| -> (String, String, String, Vec<u8>) {
+        db.query_row(
+            "SELECT time, action, subject, entry FROM audit_entries WHERE idx = ?1",
+            [i as i64],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap()
+    };
+    let insert = |i: u64, (time, action, subject, entry): &(String, String, String, Vec<u8>)| {
+        db.execute(
+            "INSERT INTO audit_entries (idx, time, action, subject, entry) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![i as i64, time, action, subject, entry],
+        )
+        .unwrap();
+    };
+    let kept_b = row(b);
     db.execute("DELETE FROM audit_entries WHERE idx = ?1", [b as i64])
         .unwrap();
     verify_fails_at(&p, b);
+    insert(b, &kept_b);
+    assert!(p.zion(&["audit", "verify"]).status.success());
+    // The last entry deleted: the checkpoint names what is missing.
+    let size: i64 = db
+        .query_row("SELECT COUNT(*) FROM audit_entries", [], |r| r.get(0))
+        .unwrap();
+    let size = size as u64;
+    let last = row(size - 1);
+    db.execute(
+        "DELETE FROM audit_entries WHERE idx = ?1",
+        [(size - 1) as i64],
+    )
+    .unwrap();
+    verify_fails_at(&p, size - 1);
+    insert(size - 1, &last);
+    assert!(p.zion(&["audit", "verify"]).status.success());
+
+    // An entry forged at the end, with its leaf hash, as someone with write
+    // access to the file could: no checkpoint covers it, so it is named,
+    // and a restarted server refuses to sign over it.
+    let forged = format!(
+        r#"{{"action":"token.create","actor":"admin","details":{{"github":null,"role":"admin"}},"seq":{size},"subject":"token/mallory","time":"2026-01-01T00:00:00Z"}}"#
+    );
+    insert(
+        size,
+        &(
+            "2026-01-01T00:00:00Z".into(),
+            "token.create".into(),
+            "token/mallory".into(),
+            forged.clone().into_bytes(),
+        ),
+    );
+    db.execute(
+        "INSERT INTO audit_nodes (level, idx, hash) VALUES (0, ?1, ?2)",
+        rusqlite::params![size as i64, &leaf(forged.as_bytes())[..]],
+    )
+    .unwrap();
+    verify_fails_at(&p, size);
+    let out = p.zion(&["audit", "verify"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("covered by no signed checkpoint"),
+        "{}",
+        describe(&out)
+    );
+    let checkpoints = |db: &rusqlite::Connection| -> i64 {
+        db.query_row("SELECT MAX(size) FROM audit_checkpoints", [], |r| r.get(0))
+            .unwrap()
+    };
+    let signed = checkpoints(&db);
+    p.stop(nix::sys::signal::Signal::SIGTERM);
+    p.start();
+    let out = p.zion(&["token", "create", "eve", "--role", "viewer"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    verify_fails_at(&p, size);
+    assert_eq!(
+        checkpoints(&db),
+        signed,
+        "a checkpoint was signed over the forged entry"
+    );
 }
 
 fn hex_of(h: &Hash) -> Value {

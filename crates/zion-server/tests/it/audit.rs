@@ -274,11 +274,11 @@ async fn a_change_whose_entry_is_refused_does_not_happen() {
     r.shutdown().await;
 }
 
-/// The `auth.refused` entries as (principal, minute) → count, refusing a
-/// principal and minute logged twice.
-fn refusals(log: &[(u64, String, String, Value)]) -> BTreeMap<(String, String), u64> {
+/// The `action` entries (`auth.refused`, `auth.forbidden`) as (principal,
+/// minute) → count, refusing a principal and minute logged twice.
+fn refusals(log: &[(u64, String, String, Value)], action: &str) -> BTreeMap<(String, String), u64> {
     let mut counts = BTreeMap::new();
-    for (index, _, subject, entry) in log.iter().filter(|(_, a, _, _)| a == "auth.refused") {
+    for (index, _, subject, entry) in log.iter().filter(|(_, a, _, _)| a == action) {
         let actor = entry["actor"].as_str().unwrap().to_string();
         assert_eq!(subject, &format!("principal/{actor}"));
         let minute = entry["details"]["minute"].as_str().unwrap().to_string();
@@ -335,6 +335,16 @@ async fn refused_authentications_are_one_entry_per_reason_and_minute() {
     )
     .await;
     assert_eq!(s, 200);
+    let (s, created) = call(
+        &r,
+        "POST",
+        "/api/v1/tokens",
+        Some(&r.admin_token),
+        Some(json!({ "name": "reader", "role": "viewer" })),
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    let reader = created["token"].as_str().unwrap().to_string();
     let long = format!("zion_{}", "f".repeat(8192));
     let api = r.api_addr;
     let made_up = tokio::spawn(async move {
@@ -367,6 +377,18 @@ async fn refused_authentications_are_one_entry_per_reason_and_minute() {
     for t in tasks {
         t.await.unwrap();
     }
+    // A viewer trying to deploy, 15 times: authenticated, but refused (403).
+    for _ in 0..15 {
+        let (s, body, _) = request(
+            &r,
+            "POST",
+            "/api/v1/deployments",
+            Some(&reader),
+            Some(json!({ "service": "web", "version": "1.0", "environment": "staging" })),
+        )
+        .await;
+        assert_eq!(s, 403, "{body}");
+    }
     // An authorised request in between is not a refusal.
     let (s, _, _) = request(&r, "GET", "/api/v1/deployments", Some(&r.admin_token), None).await;
     assert_eq!(s, 200);
@@ -375,24 +397,39 @@ async fn refused_authentications_are_one_entry_per_reason_and_minute() {
     r.shutdown().await;
     let r = start_spec(dir.path(), yaml).await;
     let log = entries(&r).await;
-    let counts = refusals(&log);
+    let counts = refusals(&log, "auth.refused");
     let mut per_principal: BTreeMap<&str, u64> = BTreeMap::new();
     for ((who, _), n) in &counts {
         *per_principal.entry(who.as_str()).or_default() += n;
     }
+    // A revoked token's principal is known, and named.
     assert_eq!(
         per_principal,
         BTreeMap::from([
             ("(no token)", 40),
             ("(not a bearer token)", 20),
-            ("(unknown or revoked token)", 140),
+            ("(unknown token)", 120),
+            ("gone", 20),
         ]),
         "{counts:?}"
     );
     assert_eq!(per_principal.values().sum::<u64>(), 200);
-    // One entry a reason, two if the requests straddled a minute: never
+    // One entry a principal, two if the requests straddled a minute: never
     // one a request.
-    assert!(counts.len() <= 6, "{counts:?}");
+    assert!(counts.len() <= 8, "{counts:?}");
+    let forbidden = refusals(&log, "auth.forbidden");
+    assert_eq!(forbidden.values().sum::<u64>(), 15, "{forbidden:?}");
+    assert!(
+        forbidden.keys().all(|(who, _)| who == "reader"),
+        "{forbidden:?}"
+    );
+    assert!(forbidden.len() <= 2, "{forbidden:?}");
+    let route = log
+        .iter()
+        .find(|(_, a, _, _)| a == "auth.forbidden")
+        .map(|(_, _, _, e)| e["details"]["route"].clone())
+        .unwrap();
+    assert_eq!(route, "POST /api/v1/deployments");
     // No secret and nothing the callers made up is kept.
     for (_, _, _, entry) in &log {
         let text = entry.to_string();
@@ -416,7 +453,7 @@ async fn refused_authentications_are_one_entry_per_reason_and_minute() {
         .find(|(_, a, _, _)| a == "auth.refused")
         .map(|(i, _, _, _)| *i)
         .unwrap();
-    assert!(first >= size + 2, "{first} < {size} + 2");
+    assert!(first >= size + 3, "{first} < {size} + 3");
     let v = verified(&r).await;
     assert_eq!(v["entries"].as_u64().unwrap(), log.len() as u64);
     r.shutdown().await;

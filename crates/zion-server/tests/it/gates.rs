@@ -248,8 +248,44 @@ async fn missing_or_short_evidence_is_refused_naming_each_gate_and_nothing_is_st
     let (s, body) = deploy(&r, body).await;
     refused(s, &body, 400, &["committed_at"]);
 
+    // `--type rollback` skips the gates only for a version that already
+    // succeeded here; 1.0 never did.
+    let body = request("1.0", json!({ "type": "rollback" }));
+    let (s, body) = deploy(&r, body).await;
+    refused(
+        s,
+        &body,
+        409,
+        &[
+            "--type rollback is for a version that already succeeded on web/production",
+            "zion rollback web --env production",
+        ],
+    );
+
     // Every refusal left nothing behind, and staging has no gates.
     assert_eq!(get(&r, "/api/v1/deployments").await, json!([]));
+    // But each policy refusal (409) is evidence: one `deployment.refused`
+    // entry each, with the reason and the figures judged; the malformed
+    // requests (400) are not.
+    let log = get(&r, "/api/v1/audit/entries?action=deployment.refused").await;
+    let refusals = log.as_array().unwrap();
+    assert_eq!(refusals.len(), 4, "{log:#}");
+    for e in refusals {
+        assert_eq!(e["entry"]["subject"], "target/web/production");
+        assert_eq!(e["entry"]["actor"], "admin");
+        assert!(
+            e["entry"]["details"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("quality gate"),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        refusals[1]["entry"]["details"]["evidence"]["coverage"],
+        coverage(1000, 724)
+    );
+    assert_eq!(refusals[3]["entry"]["details"]["type"], "hotfix");
     let (s, d) = deploy(
         &r,
         json!({ "service": "web", "environment": "staging", "version": "1.0" }),

@@ -68,6 +68,39 @@ fn appends_continue_the_log_and_read_back_exactly() {
 }
 
 #[test]
+fn checkpoints_thin_to_the_first_of_each_hour_and_the_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // One entry per append, each signed at the given second after t(0),
+    // which is 400 s into an hour H: H gets three appends, H+1 two, H+3 one.
+    let seconds = [10, 20, 3_100, 3_300, 6_000, 10_500];
+    for (i, at) in seconds.iter().enumerate() {
+        let mut b = batch(i as u64, i as u64 + 1);
+        b.checkpoint.as_mut().unwrap().signed_at = t(*at);
+        store.append_audit(&b).unwrap();
+        let kept: Vec<u64> = store
+            .audit_checkpoints()
+            .unwrap()
+            .iter()
+            .map(|c| c.size)
+            .collect();
+        // Hand-computed: the first of each hour so far, then the latest.
+        let expected: &[u64] = match i {
+            0 => &[1],
+            1 => &[1, 2],
+            2 => &[1, 3],
+            3 => &[1, 4],
+            4 => &[1, 4, 5],
+            _ => &[1, 4, 6],
+        };
+        assert_eq!(kept, expected, "after append {i}");
+    }
+    // Thinning never touches entries or nodes.
+    assert_eq!(store.audit_size().unwrap(), 6);
+    assert_eq!(store.audit_nodes(&[(0, 2)]).unwrap(), vec![Some([2; 32])]);
+}
+
+#[test]
 fn a_gap_an_overlap_or_a_bad_node_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
@@ -429,7 +462,9 @@ fn specs_tokens_and_incidents_are_written_with_their_entries_or_not_at_all() {
         .iter()
         .map(|c| c.size)
         .collect();
-    assert_eq!(sizes, vec![1, 2, 3, 4]);
+    // Each change signed its checkpoint; all four in one hour, so the
+    // first of the hour and the latest are kept.
+    assert_eq!(sizes, vec![1, 4]);
     // All of it survives reopening the file.
     drop(store);
     let store = open(dir.path());
