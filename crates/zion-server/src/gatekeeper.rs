@@ -125,6 +125,9 @@ impl App {
             return Ok(Admitted { gate, note });
         }
         note = self.check_quality_gates(subject, req.evidence.as_ref())?;
+        if subject.kind != DeploymentType::Rollback {
+            gate.quality_gates = env.gates.clone().filter(|g| !g.is_empty());
+        }
 
         let window = env
             .windows

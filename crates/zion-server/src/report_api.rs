@@ -173,8 +173,13 @@ pub(crate) fn build(app: &App, query: &ReportQuery) -> Result<Report, ApiError> 
         } else {
             Vec::new()
         };
-        let env = spec.environment(&d.environment);
-        let gates = env.and_then(|e| e.gates.as_ref());
+        // The gates in force when it was admitted; deployments recorded
+        // before Zion kept them are judged by the environment's gates now.
+        let gates = d.gate.quality_gates.as_ref().or_else(|| {
+            spec.environment(&d.environment)
+                .and_then(|e| e.gates.as_ref())
+                .filter(|_| d.evidence.is_some() && d.gate.break_glass.is_none())
+        });
         if let Some(r) =
             record_of_deployment(d, &events, production(&d.environment), gates, &mut names)
         {

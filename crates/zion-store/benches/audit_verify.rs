@@ -3,7 +3,13 @@
 //!
 //! A log of 1,000,000 entries is appended as the control plane appends it
 //! (canonical JSON entries, their leaf hashes, the new tree nodes and a
-//! signed checkpoint per batch of 1,000), then the store is reopened and:
+//! signed checkpoint per append), spread over a year. The server signs a
+//! checkpoint per change and the store keeps the first of each hour and the
+//! latest, so a year of changes leaves at most 8,761 checkpoints whatever
+//! the number of changes: the log is written as 8,772 appends of 114
+//! entries, one an hour, which leaves exactly the checkpoints that a
+//! million single changes spread evenly over the year would. Then the store
+//! is reopened and:
 //!
 //! - the whole log is verified the way `GET /api/v1/audit/verify` does it
 //!   (every checkpoint's signature, every entry against its stored leaf
@@ -31,7 +37,10 @@ use zion_store::{AuditAppend, AuditCheckpoint, AuditNode, AuditRow, SqliteStore,
 
 const ORIGIN: &str = "zion/bench";
 const ENTRIES: u64 = 1_000_000;
-const BATCH: u64 = 1_000;
+/// Entries per hour: a million over a year.
+const BATCH: u64 = 114;
+/// Between appends: each one's checkpoint is the first of its hour.
+const EVERY: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 const PROOFS: usize = 1_000;
 const ROUNDS: usize = 3;
 
@@ -43,9 +52,10 @@ fn build(path: &Path, signer: &Signer) -> (Vec<Hash>, f64) {
     let mut all_leaves = Vec::with_capacity(ENTRIES as usize);
     let mut bytes = 0usize;
     let mut next = 0;
+    let mut now = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * 366);
     while next < ENTRIES {
         let end = (next + BATCH).min(ENTRIES);
-        let now = jiff::Timestamp::now();
+        now = now.checked_add(EVERY).unwrap();
         let entries: Vec<Entry> = (next..end)
             .map(|seq| {
                 Entry::new(
@@ -226,7 +236,12 @@ fn main() {
     let built = start.elapsed();
     println!(
         "audit log of {ENTRIES} entries ({entry_bytes:.0} bytes each on average) in SQLite, \
-         appended in batches of {BATCH} with nodes and a signed checkpoint each"
+         appended {BATCH} an hour over a year, with nodes and a signed checkpoint each; {} checkpoints kept",
+        SqliteStore::open(&path)
+            .unwrap()
+            .audit_checkpoints()
+            .unwrap()
+            .len()
     );
     println!(
         "  building: {:.1} s ({:.0} entries/s)",
@@ -255,7 +270,7 @@ fn main() {
         let verified = verify(&store, &signer);
         verifies.push(start.elapsed());
         assert_eq!(verified.entries, ENTRIES);
-        assert_eq!(verified.checkpoints, (ENTRIES / BATCH) as usize);
+        assert_eq!(verified.checkpoints, ENTRIES.div_ceil(BATCH) as usize);
         assert_eq!(verified.latest_size, Some(ENTRIES));
         assert_eq!(verified.root, memory.root());
     }

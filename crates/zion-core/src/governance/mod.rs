@@ -56,6 +56,12 @@ pub struct Gate {
     /// SHA-256 (hex) of the service's artifact, recorded at request.
     #[serde(default)]
     pub artifact_sha256: Option<String>,
+    /// The environment's quality gates that the evidence was judged
+    /// against and met, as they were when the deployment was admitted (a
+    /// gate tightened later does not rewrite history); None when none were
+    /// set, or they were skipped (break glass, rollback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_gates: Option<quality::QualityGates>,
 }
 
 /// Approve or reject.

@@ -397,6 +397,17 @@ async fn refused_authentications_are_one_entry_per_reason_and_minute() {
     r.shutdown().await;
     let r = start_spec(dir.path(), yaml).await;
     let log = entries(&r).await;
+    // The restart, with the same spec, recorded no spec change.
+    let applies: Vec<&Value> = log
+        .iter()
+        .filter(|(_, a, _, _)| a == "spec.apply")
+        .map(|(_, _, _, e)| e)
+        .collect();
+    assert_eq!(applies.len(), 1, "{applies:#?}");
+    assert_eq!(
+        applies[0]["details"]["changed_paths"],
+        json!(["audit", "environments", "server", "services"])
+    );
     let counts = refusals(&log, "auth.refused");
     let mut per_principal: BTreeMap<&str, u64> = BTreeMap::new();
     for ((who, _), n) in &counts {

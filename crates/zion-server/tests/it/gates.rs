@@ -363,6 +363,33 @@ async fn evidence_that_meets_the_gates_is_deployed_and_recorded_with_its_commit(
     let reason = back["reason"].as_str().unwrap();
     assert!(reason.contains("quality gates skipped"), "{reason}");
     wait_phase(&r, back["id"].as_i64().unwrap(), "succeeded").await;
+
+    // Tightening the gate later does not rewrite history: 1.0 and 2.0 met
+    // the gates in force when they were admitted (80% coverage), and the
+    // report still counts both as passed under a 90% gate; the rollback
+    // skipped the gates and carries no verdict.
+    let tightened = r
+        .app
+        .store
+        .latest_spec()
+        .unwrap()
+        .unwrap()
+        .yaml
+        .replace("coverage: 80%", "coverage: 90%");
+    let (s, body) = call(
+        &r,
+        "PUT",
+        "/api/v1/spec",
+        Some(&r.admin_token),
+        Some(Value::String(tightened)),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let report = get(&r, "/api/v1/report?env=production").await;
+    let g = &report["quality_gates"];
+    assert_eq!(g["with_evidence"], 2, "{report:#}");
+    assert_eq!(g["passed"], 2, "{g}");
+    assert_eq!(g["failed"], 0, "{g}");
     r.shutdown().await;
 }
 
