@@ -36,4 +36,4 @@ pub use proof::{
 pub use tree::{
     Appended, Frontier, FrontierError, Node, NodeId, NodeReader, append, frontier_ids, root_at,
 };
-pub use verify::{LogVerifier, VerifyError, VerifyReport, verify_log};
+pub use verify::{LogVerifier, VerifiedPrefix, VerifyError, VerifyReport, verify_log};

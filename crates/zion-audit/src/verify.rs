@@ -107,6 +107,28 @@ pub struct VerifyReport {
     pub unsigned_entries: u64,
 }
 
+/// A verified prefix of a log: its latest checkpoint and the frontier the
+/// verifier computed there from the entries themselves (never read from a
+/// store). [`LogVerifier::resume`] continues from it, so a log that only
+/// grew is verified again at the cost of what was added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedPrefix {
+    frontier: Frontier,
+    checkpoint: Checkpoint,
+}
+
+impl VerifiedPrefix {
+    /// Entries verified.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// The checkpoint they end at.
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+}
+
 /// The nodes a pending consistency proof needs, with the hashes found so far.
 #[derive(Debug, Default)]
 struct Pending {
@@ -152,8 +174,36 @@ impl LogVerifier {
     /// Checks every checkpoint note's signature with `verifier` and prepares
     /// to stream the log from entry 0.
     pub fn new<S: AsRef<str>>(verifier: &Verifier, notes: &[S]) -> Result<Self, VerifyError> {
-        let mut checkpoints = Vec::with_capacity(notes.len());
+        Self::start(verifier, notes, None)
+    }
+
+    /// Prepares to stream the log from where `prefix` ends: only checkpoints
+    /// past it are read (their signatures checked), the first of them must
+    /// be consistent with the prefix's checkpoint, and the entries pushed
+    /// start at `prefix.size()`. Checkpoints at or below the prefix were
+    /// verified with it and are skipped.
+    pub fn resume<S: AsRef<str>>(
+        verifier: &Verifier,
+        prefix: &VerifiedPrefix,
+        notes: &[S],
+    ) -> Result<Self, VerifyError> {
+        Self::start(verifier, notes, Some(prefix))
+    }
+
+    fn start<S: AsRef<str>>(
+        verifier: &Verifier,
+        notes: &[S],
+        prefix: Option<&VerifiedPrefix>,
+    ) -> Result<Self, VerifyError> {
+        let mut checkpoints: Vec<Checkpoint> =
+            prefix.map(|p| p.checkpoint.clone()).into_iter().collect();
+        let floor = prefix.map_or(0, VerifiedPrefix::size);
         for (position, note) in notes.iter().enumerate() {
+            // Cheap to read without the signature: a signed note's size
+            // line decides whether it is past the prefix at all.
+            if prefix.is_some() && note_size(note.as_ref()).is_some_and(|n| n < floor) {
+                continue;
+            }
             let cp = verifier
                 .verify(note.as_ref())
                 .map_err(|source| VerifyError::Checkpoint { position, source })?;
@@ -183,11 +233,29 @@ impl LogVerifier {
         let mut verifier = Self {
             checkpoints,
             next: 0,
-            frontier: Frontier::new(),
+            frontier: prefix.map(|p| p.frontier.clone()).unwrap_or_default(),
             pending: Pending::default(),
         };
-        verifier.reach_checkpoints()?;
+        if prefix.is_some() {
+            // The prefix's own checkpoint is reached already.
+            verifier.next = 1;
+            verifier.plan_next_consistency();
+        } else {
+            verifier.reach_checkpoints()?;
+        }
         Ok(verifier)
+    }
+
+    /// Ends the stream like [`Self::finish`], and returns what it verified,
+    /// to [`Self::resume`] from next time.
+    pub fn finish_resumable(self) -> Result<(VerifyReport, Option<VerifiedPrefix>), VerifyError> {
+        let frontier = self.frontier.clone();
+        let report = self.finish()?;
+        let prefix = report.latest.clone().map(|checkpoint| VerifiedPrefix {
+            frontier,
+            checkpoint,
+        });
+        Ok((report, prefix))
     }
 
     /// The number of entries checked so far.
@@ -346,6 +414,11 @@ impl LogVerifier {
             next: 0,
         };
     }
+}
+
+/// The tree size a checkpoint note states (its second line), unverified.
+fn note_size(note: &str) -> Option<u64> {
+    note.lines().nth(1)?.parse().ok()
 }
 
 /// Verifies a whole log: entries as (index, canonical bytes, stored leaf

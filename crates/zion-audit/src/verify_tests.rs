@@ -125,6 +125,86 @@ fn entries_past_the_latest_checkpoint_fail_unless_allowed() {
     assert_eq!(report.latest.as_ref().map(Checkpoint::size), Some(90));
 }
 
+/// Verifies `rows[from..]` resuming from `prefix`.
+fn resumed(
+    log: &Log,
+    prefix: &VerifiedPrefix,
+    notes: &[String],
+    rows: &[(u64, Vec<u8>, Option<Hash>)],
+) -> Result<(VerifyReport, Option<VerifiedPrefix>), VerifyError> {
+    let mut v = LogVerifier::resume(&log.signer.verifier(), prefix, notes)?;
+    for (i, e, h) in &rows[prefix.size() as usize..] {
+        v.push(*i, e, h.as_ref())?;
+    }
+    v.finish_resumable()
+}
+
+#[test]
+fn a_grown_log_is_verified_from_where_the_last_verification_ended() {
+    let log = Log::new(100);
+    // Verified in full at 40 entries, with checkpoints at 10 and 40.
+    let early = vec![log.note(10), log.note(40)];
+    let mut v = LogVerifier::new(&log.signer.verifier(), &early).unwrap();
+    for (i, e, h) in &log.rows()[..40] {
+        v.push(*i, e, h.as_ref()).unwrap();
+    }
+    let (_, prefix) = v.finish_resumable().unwrap();
+    let prefix = prefix.unwrap();
+    assert_eq!(prefix.size(), 40);
+
+    // Grown to 100, signed at 70 and 100: only what is past 40 is read,
+    // and the result is the full verification's.
+    let notes = vec![log.note(10), log.note(40), log.note(70), log.note(100)];
+    let full = log.verify(&notes, log.rows()).unwrap();
+    let (report, next) = resumed(&log, &prefix, &notes, &log.rows()).unwrap();
+    assert_eq!(report.entries, full.entries);
+    assert_eq!(report.root, full.root);
+    assert_eq!(report.latest, full.latest);
+    assert_eq!(next.unwrap().size(), 100);
+
+    // An entry past the prefix altered, or a new checkpoint that forks from
+    // the prefix's, is caught; checkpoints below the prefix are not read
+    // again (a garbled one there changes nothing).
+    let mut rows = log.rows();
+    rows[55].1 = b"{\"seq\":55}".to_vec();
+    assert_eq!(
+        resumed(&log, &prefix, &notes, &rows).unwrap_err(),
+        VerifyError::LeafHashMismatch { index: 55 }
+    );
+    let other = Log::new(100);
+    let mut forked_tree = MemoryTree::new();
+    for (i, e) in other.entries.iter().enumerate() {
+        if i == 3 {
+            forked_tree.push(b"forged");
+        } else {
+            forked_tree.push(e);
+        }
+    }
+    let forked = log
+        .signer
+        .sign(&Checkpoint::new(ORIGIN, 100, forked_tree.root()).unwrap());
+    let r = resumed(&log, &prefix, &[log.note(40), forked], &log.rows());
+    assert!(
+        matches!(r, Err(VerifyError::RootMismatch { size: 100, .. })),
+        "{r:?}"
+    );
+    let garbled = vec!["not a note\n3\n".to_string(), log.note(100)];
+    assert!(resumed(&log, &prefix, &garbled, &log.rows()).is_ok());
+    // The same size signed with another root is a fork.
+    let mut fork_at_prefix = MemoryTree::new();
+    fork_at_prefix.push(b"forged");
+    for e in &log.entries[1..40] {
+        fork_at_prefix.push(e);
+    }
+    let forked = log
+        .signer
+        .sign(&Checkpoint::new(ORIGIN, 40, fork_at_prefix.root()).unwrap());
+    assert_eq!(
+        resumed(&log, &prefix, &[forked, log.note(100)], &log.rows()).unwrap_err(),
+        VerifyError::ConflictingCheckpoints { size: 40 }
+    );
+}
+
 #[test]
 fn an_altered_entry_is_named() {
     let log = Log::new(50);

@@ -11,8 +11,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use jiff::Timestamp;
 use serde_json::Value;
 use zion_audit::{
-    Checkpoint, Entry, Frontier, Hash, NodeReader, Signer, Verifier, consistency_proof,
-    frontier_ids, root_at, verify_consistency,
+    Checkpoint, Entry, Frontier, Hash, NodeReader, Signer, VerifiedPrefix, Verifier,
+    consistency_proof, frontier_ids, root_at, verify_consistency,
 };
 use zion_store::{
     AuditAppend, AuditBuilder, AuditCheckpoint, AuditNode, AuditRow, Store, StoreError,
@@ -127,6 +127,9 @@ pub struct AuditLog {
     signer: Signer,
     origin: String,
     state: Mutex<State>,
+    /// The prefix the last successful verification established, and when
+    /// the log was last verified from entry 0 (see [`Self::verified`]).
+    verified: Mutex<Option<(VerifiedPrefix, Timestamp)>>,
 }
 
 impl AuditLog {
@@ -199,6 +202,7 @@ impl AuditLog {
         Ok(AuditLog {
             signer,
             origin,
+            verified: Mutex::new(None),
             state: Mutex::new(State {
                 frontier,
                 signed,
@@ -209,6 +213,20 @@ impl AuditLog {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What the last successful verification established, and when the
+    /// log was last verified in full; None after a failure or a restart.
+    pub fn verified(&self) -> Option<(VerifiedPrefix, Timestamp)> {
+        self.verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records (or, with None, forgets) what a verification established.
+    pub fn set_verified(&self, verified: Option<(VerifiedPrefix, Timestamp)>) {
+        *self.verified.lock().unwrap_or_else(PoisonError::into_inner) = verified;
     }
 
     /// Why appends are refused, when the stored log disagrees with what

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zion_audit::hash::to_hex;
-use zion_audit::{LogVerifier, consistency_proof, inclusion_proof, root_at};
+use zion_audit::{LogVerifier, VerifiedPrefix, consistency_proof, inclusion_proof, root_at};
 use zion_store::AuditFilter;
 
 use crate::api::{Auth, require};
@@ -140,20 +141,45 @@ async fn compliance(
     Ok(Json(out))
 }
 
+/// Verifies the whole log, from entry 0: every entry, every checkpoint.
 pub(crate) fn verify_blocking(app: &App) -> Result<Value, ApiError> {
+    verify_from(app, None)
+}
+
+/// Verifies what was appended since the last successful verification, or
+/// the whole log when there was none since the start (or the log shrank).
+/// For the delivery report, which would otherwise re-verify a log of
+/// millions of entries on every request; `zion audit verify` is always full.
+pub(crate) fn verify_grown(app: &App) -> Result<Value, ApiError> {
+    verify_from(app, app.audit.verified())
+}
+
+fn verify_from(app: &App, prefix: Option<(VerifiedPrefix, Timestamp)>) -> Result<Value, ApiError> {
+    let size = app.store.audit_size()?;
+    let prefix = prefix.filter(|(p, _)| p.size() <= size);
     let notes: Vec<String> = app
         .store
         .audit_checkpoints()?
         .into_iter()
         .map(|c| c.note)
         .collect();
-    let mut v = match LogVerifier::new(&app.audit.verifier(), &notes) {
-        Ok(v) => v,
-        Err(e) => return Ok(json!({ "ok": false, "error": e.to_string(), "index": null })),
+    let verifier = app.audit.verifier();
+    let started = match &prefix {
+        Some((p, _)) => LogVerifier::resume(&verifier, p, &notes),
+        None => LogVerifier::new(&verifier, &notes),
     };
+    let fail = |err: &zion_audit::VerifyError, index: Option<u64>| {
+        app.audit.set_verified(None);
+        json!({ "ok": false, "error": err.to_string(), "index": index })
+    };
+    let mut v = match started {
+        Ok(v) => v,
+        Err(e) => return Ok(fail(&e, e.first_bad_index())),
+    };
+    let from = prefix.as_ref().map_or(0, |(p, _)| p.size());
     let mut failure = None;
     app.store.scan_audit(
-        0,
+        from,
         &mut |e, leaf| match v.push(e.index, &e.entry, leaf.as_ref()) {
             Ok(()) => true,
             Err(err) => {
@@ -164,19 +190,23 @@ pub(crate) fn verify_blocking(app: &App) -> Result<Value, ApiError> {
     )?;
     if let Some((err, index)) = failure {
         let first_bad = err.first_bad_index().unwrap_or(index);
-        return Ok(json!({ "ok": false, "error": err.to_string(), "index": first_bad }));
+        return Ok(fail(&err, Some(first_bad)));
     }
-    match v.finish() {
-        Ok(report) => Ok(json!({
-            "ok": true,
-            "entries": report.entries,
-            "root": to_hex(&report.root),
-            "checkpoints": report.checkpoints,
-            "latest_checkpoint": report.latest.map(|c| json!({"size": c.size(), "root": c.root_hex()})),
-        })),
-        Err(err) => {
-            Ok(json!({ "ok": false, "error": err.to_string(), "index": err.first_bad_index() }))
+    match v.finish_resumable() {
+        Ok((report, next)) => {
+            let full_at = prefix.map_or_else(Timestamp::now, |(_, at)| at);
+            app.audit.set_verified(next.map(|n| (n, full_at)));
+            Ok(json!({
+                "ok": true,
+                "entries": report.entries,
+                "root": to_hex(&report.root),
+                "checkpoints": report.checkpoints,
+                "latest_checkpoint": report.latest.map(|c| json!({"size": c.size(), "root": c.root_hex()})),
+                "verified_from_entry": from,
+                "last_full_verification": full_at,
+            }))
         }
+        Err(err) => Ok(fail(&err, err.first_bad_index())),
     }
 }
 

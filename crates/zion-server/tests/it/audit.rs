@@ -469,3 +469,80 @@ async fn refused_authentications_are_one_entry_per_reason_and_minute() {
     assert_eq!(v["entries"].as_u64().unwrap(), log.len() as u64);
     r.shutdown().await;
 }
+
+async fn report_audit(r: &Running) -> Value {
+    let (s, report) = call(r, "GET", "/api/v1/report", Some(&r.admin_token), None).await;
+    assert_eq!(s, 200, "{report}");
+    report["audit"].clone()
+}
+
+/// The report's audit section: the whole log verified on the first report,
+/// then only what was appended since, until a verification fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_verifies_what_was_appended_since_its_last_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = start_spec(dir.path(), spec(&free(), &free(), STAGING)).await;
+    let first = report_audit(&r).await;
+    let size = r.app.store.audit_size().unwrap();
+    assert_eq!(first["verified"], "yes", "{first}");
+    assert_eq!(first["verified_from_entry"], 0, "{first}");
+    assert_eq!(first["entries"], size, "{first}");
+
+    // Two changes later, only they are read.
+    for name in ["a", "b"] {
+        let body = json!({ "name": name, "role": "viewer" });
+        let (s, v) = call(
+            &r,
+            "POST",
+            "/api/v1/tokens",
+            Some(&r.admin_token),
+            Some(body),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let second = report_audit(&r).await;
+    assert_eq!(second["verified"], "yes", "{second}");
+    assert_eq!(second["verified_from_entry"], size, "{second}");
+    assert_eq!(second["entries"], size + 2, "{second}");
+    assert_eq!(
+        second["last_full_verification"],
+        first["last_full_verification"]
+    );
+
+    // An entry appended since, altered in the file: the report says so and
+    // names it; the next report verifies from entry 0 again.
+    let body = json!({ "name": "c", "role": "viewer" });
+    let (s, v) = call(
+        &r,
+        "POST",
+        "/api/v1/tokens",
+        Some(&r.admin_token),
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let db = rusqlite::Connection::open(dir.path().join("state/zion.db")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE audit_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'viewer', 'admin') AS BLOB) WHERE idx = ?1",
+            [(size + 2) as i64],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let third = report_audit(&r).await;
+    assert_eq!(third["verified"], "NO", "{third}");
+    assert_eq!(third["first_bad_entry"], size + 2, "{third}");
+    let (s, v) = call(
+        &r,
+        "GET",
+        "/api/v1/audit/verify",
+        Some(&r.admin_token),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["verified_from_entry"], Value::Null, "{v}");
+    r.shutdown().await;
+}
