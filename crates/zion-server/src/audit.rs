@@ -264,16 +264,18 @@ impl AuditLog {
     where
         E: From<AuditError>,
     {
-        if records.is_empty() {
-            return write(None);
-        }
-        let mut st = self.state();
-        let stored = self.prepare(&st, store)?;
-        let (append, frontier) = self.build(&st, &stored, records, now)?;
-        let out = write(Some(&append))?;
-        st.signed = Some((frontier.size(), frontier.root()));
-        st.frontier = frontier;
-        Ok(out)
+        off_the_runtime(|| {
+            if records.is_empty() {
+                return write(None);
+            }
+            let mut st = self.state();
+            let stored = self.prepare(&st, store)?;
+            let (append, frontier) = self.build(&st, &stored, records, now)?;
+            let out = write(Some(&append))?;
+            st.signed = Some((frontier.size(), frontier.root()));
+            st.frontier = frontier;
+            Ok(out)
+        })
     }
 
     /// Appends the records that `records` makes of what the store assigns
@@ -289,6 +291,19 @@ impl AuditLog {
         store: &dyn Store,
         now: Timestamp,
         mut records: impl FnMut(&I) -> Vec<Record>,
+        write: impl FnOnce(&mut AuditBuilder<'_, I>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<AuditError>,
+    {
+        off_the_runtime(|| self.append_deferred_here(store, now, &mut records, write))
+    }
+
+    fn append_deferred_here<I, T, E>(
+        &self,
+        store: &dyn Store,
+        now: Timestamp,
+        records: &mut impl FnMut(&I) -> Vec<Record>,
         write: impl FnOnce(&mut AuditBuilder<'_, I>) -> Result<T, E>,
     ) -> Result<T, E>
     where
@@ -445,6 +460,20 @@ impl AuditLog {
             }),
         };
         Ok((append, grown.frontier))
+    }
+}
+
+/// Runs `f`, which writes to the store (and may wait for SQLite's write
+/// lock, or behind a long import holding the log's lock), without stalling
+/// the async runtime: on a multi-threaded runtime the worker hands its
+/// other tasks (proxies, probes, the API) to another thread first. A
+/// current-thread runtime (some tests) and plain threads just run it.
+fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

@@ -6,4 +6,5 @@ mod api;
 mod audit;
 mod gates;
 mod governance;
+mod liveness;
 mod tokens;
