@@ -12,7 +12,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use zion_core::delivery::{
     DeploymentRecord, DeploymentResult, GateOutcome, IncidentRecord, Names, ReportQuery,
-    RollbackInfo, build_report,
+    RollbackInfo, build_report, mark_reversals,
 };
 use zion_core::deployment::DeploymentType;
 use zion_core::spec::Strategy;
@@ -162,7 +162,7 @@ fn main() {
     let start: Timestamp = "2025-01-01T00:00:00Z".parse().expect("valid timestamp");
     let before = peak_rss_mib();
     let t = Instant::now();
-    let (deployments, incidents) = generate(start);
+    let (mut deployments, incidents) = generate(start);
     let generated_in = t.elapsed();
     let after_generate = peak_rss_mib();
     println!(
@@ -204,6 +204,13 @@ fn main() {
     let (html_t, html) = best_of(3, || zion_report::render_html(&report));
     let (json_t, json) = best_of(3, || zion_report::render_json(&report));
     let after_render = peak_rss_mib();
+    // Last, since it changes the records (the report's figures would not
+    // change: build_report finds the same reversals itself).
+    let (reversals_t, ()) = best_of(3, || mark_reversals(&mut deployments));
+    let reversed = deployments
+        .iter()
+        .filter(|r| r.result == DeploymentResult::Succeeded && r.rollback.is_some())
+        .count();
 
     let ratio = |d: Duration| d.as_secs_f64() / baseline.as_secs_f64().max(1e-9);
     println!(
@@ -228,6 +235,10 @@ fn main() {
     );
     println!("render_html:     {} ({} bytes)", ms(html_t), html.len());
     println!("render_json:     {} ({} bytes)", ms(json_t), json.len());
+    println!(
+        "mark_reversals:  {} ({reversed} deployments reversed by a rollback deployment)",
+        ms(reversals_t)
+    );
     println!(
         "peak RSS (VmHWM): start {}, after generating {}, after reports {}, after rendering {}",
         mib(before),

@@ -84,9 +84,11 @@ fn strategy_name(s: Strategy) -> &'static str {
     }
 }
 
+/// A deployment's id is printed as it is: Zion's own already read `#42`,
+/// and an imported one reads as the other tool wrote it (`gh-1234`).
 fn extreme(e: &DurationExtreme) -> String {
     format!(
-        "{} (#{}, {} in {}, {})",
+        "{} ({}, {} in {}, {})",
         text::duration(e.seconds),
         e.id,
         e.service,
@@ -128,7 +130,7 @@ fn dora_rows(m: &DoraMetrics) -> Vec<Vec<String>> {
                 format!(
                     "{} successful deployments over {} days",
                     text::count(f.deployments),
-                    text::count(f.days)
+                    text::decimal(f.length_days)
                 )
             }),
         ],
@@ -184,12 +186,18 @@ fn dora_rows(m: &DoraMetrics) -> Vec<Vec<String>> {
 
 /// One row per stream: name, then the five values with their clusters.
 fn dora_breakdown_row(name: String, m: &DoraMetrics) -> Vec<String> {
+    let mut row = vec![name];
+    row.extend(dora_cells(m));
+    row
+}
+
+/// The five values with their clusters, as table cells.
+fn dora_cells(m: &DoraMetrics) -> [String; 5] {
     let with = |value: String, c: Option<zion_core::delivery::Cluster>| match c {
         Some(c) => format!("{value}, {}", text::cluster(c).to_lowercase()),
         None => value,
     };
-    vec![
-        name,
+    [
         with(
             frequency_text(&m.deployment_frequency),
             m.deployment_frequency.as_ref().map(|f| f.cluster),
@@ -211,6 +219,16 @@ fn dora_breakdown_row(name: String, m: &DoraMetrics) -> Vec<String> {
         rate_text(&m.deployment_rework_rate),
     ]
 }
+
+/// The headings of the five columns [`dora_cells`] fills, shared by every
+/// table that carries them so they read alike.
+const DORA_HEADERS: [&str; 5] = [
+    "Frequency",
+    "Lead time",
+    "Change failure rate",
+    "Recovery time",
+    "Rework rate",
+];
 
 /// The smallest of 1, 2, 4, 5 or 10 × 10ⁿ at or above `v` (at least 2, so
 /// the half-way tick of a count is whole).
@@ -315,6 +333,19 @@ fn period_text(since: jiff::Timestamp, until: jiff::Timestamp, zone: &str) -> St
         "{} to {} (exclusive)",
         from.strftime("%Y-%m-%d %H:%M:%S"),
         to.strftime("%Y-%m-%d %H:%M:%S")
+    )
+}
+
+/// Calendar days listed, with the period's real length when a partial
+/// first or last day makes them differ (averages divide by the length).
+fn days_text(days: u64, length_days: f64) -> String {
+    if (length_days - days as f64).abs() < 1e-9 {
+        return text::count(days);
+    }
+    format!(
+        "{} calendar days, {} days long",
+        text::count(days),
+        text::decimal(length_days)
     )
 }
 
@@ -464,7 +495,7 @@ fn frequency(r: &Report) -> Section {
                 text::day(f.lowest.date)
             ),
         ),
-        fact("Days in period", text::count(f.days)),
+        fact("Days in period", days_text(f.days, f.length_days)),
     ])];
     blocks.push(Block::Chart(Chart {
         id: "chart-per-day",
@@ -718,14 +749,8 @@ fn dora(r: &Report) -> Section {
         }));
     }
     if let Some(d) = &r.dora {
-        let headers = vec![
-            "",
-            "Frequency",
-            "Lead time",
-            "Change failure rate",
-            "Recovery time",
-            "Rework rate",
-        ];
+        let mut headers = vec![""];
+        headers.extend(DORA_HEADERS);
         if !d.by_service.is_empty() {
             let mut h = headers.clone();
             h[0] = "Service (production)";
@@ -767,14 +792,18 @@ fn trends(r: &Report) -> Section {
     let rows = trends
         .iter()
         .map(|t| {
-            vec![
+            let mut row = vec![
                 t.month.clone(),
                 text::count(t.deployments),
                 of(t.succeeded, t.attempted, t.success_rate),
                 or_no_data(t.mean_duration_seconds, text::duration),
-            ]
+            ];
+            row.extend(dora_cells(&t.dora));
+            row
         })
         .collect();
+    let mut headers = vec!["Month", "Deployments", "Success rate", "Mean duration"];
+    headers.extend(DORA_HEADERS);
     let chart = Chart {
         id: "chart-duration-month",
         title: "Mean duration per month".to_string(),
@@ -797,10 +826,13 @@ fn trends(r: &Report) -> Section {
         "trends",
         "Trends by month",
         vec![
-            Block::Table(Table {
-                headers: vec!["Month", "Deployments", "Success rate", "Mean duration"],
-                rows,
-            }),
+            Block::Table(Table { headers, rows }),
+            Block::Note(
+                "Frequency, lead time, change failure rate, recovery time and rework rate are \
+                 the DORA metrics of the month's production deployments, per day of the \
+                 month's part of the period."
+                    .to_string(),
+            ),
             Block::Chart(chart),
         ],
     )

@@ -230,9 +230,16 @@ async fn proof(
     };
     let size = q.size.unwrap_or(latest.size);
     let Some(cp) = checkpoints.iter().find(|c| c.size == size) else {
+        let kept: Vec<String> = checkpoints
+            .iter()
+            .rev()
+            .take(5)
+            .map(|c| c.size.to_string())
+            .collect();
         return Err(ApiError::not_found(format!(
-            "no signed checkpoint at size {size}; the latest is at {} (`zion audit checkpoint`)",
-            latest.size
+            "no signed checkpoint is kept at size {size}: Zion keeps the latest ({}) and the first signed in each hour (the latest kept: {}); pass one of those to --size",
+            latest.size,
+            kept.join(", ")
         )));
     };
     if index >= size {

@@ -197,7 +197,14 @@ pub(crate) fn build(app: &App, query: &ReportQuery) -> Result<Report, ApiError> 
             environment: names.get(&i.environment),
             opened_at: i.opened_at,
             resolved_at: i.resolved_at,
-            caused_by: i.deployment_id.map(own_id),
+            // The controller opens one when a production rollout rolls
+            // back, to hold features until someone looks; service was
+            // restored by the rollback itself, so it is not evidence of a
+            // longer outage (the rollback already counts as a failure).
+            caused_by: i
+                .deployment_id
+                .filter(|_| i.opened_by != zion_core::rollout::CONTROLLER)
+                .map(own_id),
         });
     }
 

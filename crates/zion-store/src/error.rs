@@ -55,11 +55,12 @@ pub enum StoreError {
         given: String,
     },
 
-    /// An imported incident blames a deployment that was never imported.
+    /// An imported incident blames a deployment that was never imported
+    /// and is not one of Zion's own.
     #[error(
         "record {record} (incident `{external_id}`): caused_by `{caused_by}` is not the \
-         external id of any imported deployment; import that deployment first (or in the \
-         same file), or leave caused_by out; nothing was imported"
+         external id of any imported deployment, nor one of Zion's own (`#42`); import that \
+         deployment first (or in the same file), or leave caused_by out; nothing was imported"
     )]
     UnknownCause {
         /// 0-based position of the record in the import.

@@ -84,11 +84,16 @@ pub(crate) fn import(
             continue;
         };
         if let Some(cause) = &inc.caused_by {
+            // An imported deployment's id, or one of Zion's own as the
+            // report names them (`#42`), so an incident tracked elsewhere
+            // can blame a deployment Zion ran.
+            let own: Option<i64> = cause.strip_prefix('#').and_then(|n| n.parse().ok());
             let known: bool = tx
                 .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM imported_deployments WHERE external_id = ?1)",
+                    "SELECT EXISTS (SELECT 1 FROM imported_deployments WHERE external_id = ?1) \
+                     OR EXISTS (SELECT 1 FROM deployments WHERE id = ?2)",
                 )
-                .and_then(|mut s| s.query_row([cause], |r| r.get(0)))
+                .and_then(|mut s| s.query_row(params![cause, own], |r| r.get(0)))
                 .map_err(db(DURING))?;
             if !known {
                 return Err(StoreError::UnknownCause {

@@ -161,7 +161,7 @@ fn imported_history_is_reported_with_exact_figures() {
     // of a 5-day period (shorter than a week: judged on its days).
     assert_eq!(
         r["deployment_frequency"],
-        json!({"value": 0.6, "cluster": "elite", "bucket": "daily", "deployments": 3, "days": 5})
+        json!({"value": 0.6, "cluster": "elite", "bucket": "daily", "deployments": 3, "days": 5, "length_days": 5.0})
     );
     // d1 7800 s and d3 2100 s: the median of an even count is their mean.
     assert_eq!(
@@ -172,10 +172,11 @@ fn imported_history_is_reported_with_exact_figures() {
         r["change_failure_rate"],
         json!({"value": 0.25, "cluster": "high", "count": 1, "deployments": 4})
     );
-    // d2 finished 10:20; its incident was resolved at 11:00.
+    // d2 started 10:00 and was rolled back by 10:20, but its incident was
+    // resolved only at 11:00: service was restored then.
     assert_eq!(
         r["failed_deployment_recovery_time"],
-        json!({"value": 2400.0, "cluster": "elite", "samples": 1})
+        json!({"value": 3600.0, "cluster": "high", "samples": 1})
     );
     assert_eq!(
         r["deployment_rework_rate"],

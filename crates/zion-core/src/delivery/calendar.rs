@@ -8,6 +8,12 @@
 //! day's; days are 23 or 25 hours long across DST changes. Each day's start
 //! is computed once, so placing an instant is a binary search over the
 //! period's days rather than a time-zone conversion per record.
+//!
+//! Listing days and measuring time are kept apart: a period from 13:00 to
+//! 13:00 thirty days later lists 31 calendar days (the chart and the busiest
+//! day need every date it touches) but lasts 30 days, and per-day averages
+//! divide by the latter ([`Calendar::length_days`]) so partial end days do
+//! not dilute them.
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -25,6 +31,9 @@ pub struct Calendar {
     months: Vec<Date>,
     /// Index into `months` of each day.
     month_of_day: Vec<u32>,
+    /// The first day of each month in `months`, plus the day count at the
+    /// end, so month `m` is days `month_start[m]..month_start[m + 1]`.
+    month_start: Vec<u32>,
 }
 
 impl Calendar {
@@ -38,6 +47,7 @@ impl Calendar {
             starts: Vec::new(),
             months: Vec::new(),
             month_of_day: Vec::new(),
+            month_start: Vec::new(),
         };
         if until <= since {
             return cal;
@@ -62,6 +72,7 @@ impl Calendar {
             let month = date.first_of_month();
             if cal.months.last() != Some(&month) {
                 cal.months.push(month);
+                cal.month_start.push(cal.dates.len() as u32 - 1);
             }
             cal.month_of_day.push((cal.months.len() - 1) as u32);
             if date >= last {
@@ -79,6 +90,7 @@ impl Calendar {
             .unwrap_or(until)
             .max(until);
         cal.starts.push(end);
+        cal.month_start.push(cal.dates.len() as u32);
         cal
     }
 
@@ -125,6 +137,30 @@ impl Calendar {
     /// The index into [`Calendar::months`] of day `day`.
     pub fn month_of_day(&self, day: usize) -> usize {
         self.month_of_day[day] as usize
+    }
+
+    /// The days of month `month` (an index into [`Calendar::months`]).
+    pub fn month_days(&self, month: usize) -> std::ops::Range<usize> {
+        self.month_start[month] as usize..self.month_start[month + 1] as usize
+    }
+
+    /// How long the period lasts, in days of 86 400 s: `(until − since) /
+    /// 86 400 s`, fractional, and 0 for an empty period. Per-day averages
+    /// divide by this, not by [`Calendar::days`], which counts a partial
+    /// first or last day as a whole one.
+    pub fn length_days(&self) -> f64 {
+        self.length_days_of(0..self.days())
+    }
+
+    /// How much of the period days `days` cover, in days of 86 400 s (the
+    /// first and last day clipped to the period).
+    pub fn length_days_of(&self, days: std::ops::Range<usize>) -> f64 {
+        if days.is_empty() {
+            return 0.0;
+        }
+        let from = self.starts[days.start].max(self.since);
+        let to = self.starts[days.end].min(self.until);
+        (to.duration_since(from).as_secs_f64() / 86_400.0).max(0.0)
     }
 }
 
@@ -175,6 +211,12 @@ mod tests {
         assert!(!cal.is_whole_day(0));
         assert!(cal.is_whole_day(1));
         assert!(!cal.is_whole_day(2));
+        // Three calendar days, but 13:00 to 01:00 two days later is 36 h:
+        // 1.5 days. The first day holds 11 h of the period, the last 1 h.
+        assert_eq!(cal.length_days(), 1.5);
+        assert_eq!(cal.length_days_of(0..1), 11.0 / 24.0);
+        assert_eq!(cal.length_days_of(2..3), 1.0 / 24.0);
+        assert_eq!(cal.month_days(0), 0..3);
         // An until exactly at midnight does not add the next day.
         let cal = Calendar::new(
             ts("2026-01-01T00:00:00Z"),
@@ -202,6 +244,31 @@ mod tests {
         assert_eq!(cal.day_of(ts("2026-03-29T21:59:00Z")), Some(1));
         // 23:30Z on the 28th is 00:30 CET on the 29th.
         assert_eq!(cal.day_of(ts("2026-03-28T23:30:00Z")), Some(1));
+        // 27th 23:00Z to 30th 22:00Z is 71 h: the 23-hour day is short.
+        assert_eq!(cal.length_days(), 71.0 / 24.0);
+        assert_eq!(cal.length_days_of(1..2), 23.0 / 24.0);
+    }
+
+    #[test]
+    fn months_know_their_days_and_length() {
+        // 30 January 12:00 to 2 March 00:00 (UTC): January has the 30th
+        // (half) and the 31st, February its 28 days, March the 1st.
+        let cal = Calendar::new(
+            ts("2026-01-30T12:00:00Z"),
+            ts("2026-03-02T00:00:00Z"),
+            &TimeZone::UTC,
+        );
+        assert_eq!(cal.days(), 2 + 28 + 1);
+        assert_eq!(cal.months().len(), 3);
+        assert_eq!(
+            (cal.month_days(0), cal.month_days(1), cal.month_days(2)),
+            (0..2, 2..30, 30..31)
+        );
+        assert_eq!(cal.length_days_of(cal.month_days(0)), 1.5);
+        assert_eq!(cal.length_days_of(cal.month_days(1)), 28.0);
+        assert_eq!(cal.length_days_of(cal.month_days(2)), 1.0);
+        // 1.5 + 28 + 1.
+        assert_eq!(cal.length_days(), 30.5);
     }
 
     #[test]
@@ -209,6 +276,7 @@ mod tests {
         let t = ts("2026-01-01T00:00:00Z");
         let cal = Calendar::new(t, t, &TimeZone::UTC);
         assert_eq!(cal.days(), 0);
+        assert_eq!(cal.length_days(), 0.0);
         assert_eq!(cal.day_of(t), None);
         assert!(cal.months().is_empty());
         let cal = Calendar::new(t, ts("2025-01-01T00:00:00Z"), &TimeZone::UTC);

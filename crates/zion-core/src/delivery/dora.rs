@@ -8,31 +8,45 @@
 //! expired ones never changed anything. A deployment belongs to a period by
 //! its `finished_at`.
 //!
-//! - **Deployment frequency**: successful deployments per calendar day of
-//!   the period (see [`Calendar`] for days). Bucketed Four Keys' way by the
-//!   median week: the period's days are cut into weeks of 7 days from its
-//!   first day, and into 30-day months the same way; an incomplete last
-//!   block is left out unless it is the only one (a period shorter than a
-//!   week is judged on the days it has). **Daily** when the median number
-//!   of days with a successful deployment per week is at least 3 (median:
-//!   mean of the two middle weeks for an even count); else **weekly** when
-//!   more than half of the weeks had one; else **monthly** when more than
-//!   half of the months had one; else **yearly**.
+//! - **Deployment frequency**: successful deployments per day the period
+//!   lasted, `(until − since) / 86 400 s` (fractional: a period from 13:00
+//!   to 13:00 thirty days later lasts 30 days, though it touches 31
+//!   calendar days). Bucketed Four Keys' way by the median week: the
+//!   period's calendar days (see [`Calendar`]) are cut into weeks of 7 days
+//!   backwards from its last day, and into 30-day months the same way, so
+//!   the most recent days always count; the incomplete oldest block is left
+//!   out unless it is the only one (a period shorter than a week is judged
+//!   on the days it has). **Daily** when the median number of days with a
+//!   successful deployment per week is at least 3 (median: mean of the two
+//!   middle weeks for an even count); else **weekly** when more than half
+//!   of the weeks had one; else **monthly** when more than half of the
+//!   months had one; else **yearly**.
 //! - **Lead time for changes**: median of `finished_at − committed_at` over
 //!   successful deployments that know their commit time; non-positive
 //!   differences (clock skew, bad data) are ignored.
-//! - **Change failure rate**: deployments that failed, were rolled back or
-//!   caused an incident (the record's flag, or an incident whose
-//!   `caused_by` names it), over all attempted deployments.
+//! - **Change failure rate**: deployments that failed, were rolled back
+//!   (automatically, with rollback info on the record, or by a rollback
+//!   deployment: see [`super::reversal`]) or caused an incident (the
+//!   record's flag, or an incident whose `caused_by` names it), over all
+//!   attempted deployments. Each deployment counts once, however many of
+//!   these apply.
 //! - **Failed deployment recovery time**: median, over those failures, of
-//!   the time from the failure's `finished_at` to restored service. When an
-//!   incident names the deployment as its cause, service is restored when
-//!   the last such incident is resolved (still open: not restored yet, so
-//!   not counted; resolved before the deployment finished: 0). Otherwise it
-//!   is restored by the next successful deployment of the same service and
-//!   environment finishing after it, wherever that falls (a failure on the
-//!   period's last day may be restored after it). A failure that was never
-//!   restored is left out of the median.
+//!   the time from the failure to restored service:
+//!   - failed or rolled back: from its `started_at` (the failing change
+//!     took traffic from then) to its own `finished_at` (the rollback ended
+//!     or the change never became healthy);
+//!   - succeeded and then reversed by a rollback deployment: from its
+//!     `finished_at` to the rollback's `finished_at`;
+//!   - in both cases an incident blaming it (`caused_by`) that was resolved
+//!     later moves the end to that resolution (the last one when several),
+//!     and one still open means not restored yet;
+//!   - succeeded and blamed for an incident (or flagged): until the last
+//!     blaming incident is resolved (still open: not restored; resolved
+//!     before it finished: 0), else until the next successful deployment of
+//!     the same service and environment.
+//!
+//!   What restores service may fall after the period (a failure on its last
+//!   day). A failure that was never restored is left out of the median.
 //! - **Deployment rework rate**: hotfix and rollback deployments over all
 //!   attempted deployments.
 //!
@@ -72,7 +86,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::calendar::Calendar;
-use super::record::{DeploymentRecord, DeploymentResult, IncidentRecord};
+use super::record::{DeploymentRecord, DeploymentResult, IncidentRecord, RollbackInfo};
+use super::reversal::{Reversals, Target, reversal_info, target};
 use super::stats::{median, ratio};
 use crate::deployment::DeploymentType;
 
@@ -128,14 +143,18 @@ impl FrequencyBucket {
 /// Deployment frequency.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FrequencyFigure {
-    /// Successful deployments per day of the period.
+    /// Successful deployments per day the period lasted
+    /// (`deployments / length_days`).
     pub value: f64,
     pub cluster: Cluster,
     pub bucket: FrequencyBucket,
     /// Successful deployments counted.
     pub deployments: u64,
-    /// Calendar days in the period.
+    /// Calendar days in the period (a partial first or last day included);
+    /// the bucket is judged on these.
     pub days: u64,
+    /// How long the period lasted in days of 86 400 s, fractional.
+    pub length_days: f64,
 }
 
 /// A median duration (lead time, recovery time), in seconds.
@@ -248,10 +267,13 @@ pub fn frequency_bucket(deploy_days: &[bool]) -> FrequencyBucket {
     FrequencyBucket::Yearly
 }
 
-/// Consecutive blocks of `len` days; an incomplete last block only when it
-/// is the only one.
+/// Consecutive blocks of `len` days cut backwards from the period's last
+/// day, so the most recent days always sit in a whole block and the
+/// incomplete block, if any, is the oldest. It is left out when there is a
+/// whole block (a partial week would pull the median down), and kept when
+/// it is the only one. Block order does not matter to the callers.
 fn blocks(days: &[bool], len: usize) -> impl Iterator<Item = &[bool]> {
-    let whole = days.chunks_exact(len);
+    let whole = days.rchunks_exact(len);
     let only_partial = (days.len() < len && !days.is_empty()).then_some(days);
     whole.chain(only_partial)
 }
@@ -265,22 +287,33 @@ struct Blame {
     open: bool,
 }
 
-/// What restores service after a failed deployment: resolutions of the
-/// incidents it caused, or the target's next successful deployment.
+/// What makes a deployment a failure, and what restored service after it:
+/// its own end (an automatic rollback), the rollback deployment that
+/// reversed it, the incidents it caused, or the target's next successful
+/// deployment (see the module docs for the rule).
 pub(crate) struct Recovery<'a> {
+    deployments: &'a [DeploymentRecord],
     blame: HashMap<&'a str, Blame>,
-    /// Successful finishes per (service, environment), ascending; only for
-    /// targets that had a failure to recover from.
-    successes: HashMap<(&'a str, &'a str), Vec<Timestamp>>,
+    reversals: Reversals,
+    /// Successful finishes per target, ascending; only for targets with a
+    /// succeeded deployment that failed otherwise than by a reversal (an
+    /// incident), whose restore may be the next success.
+    successes: HashMap<Target<'a>, Vec<Timestamp>>,
 }
 
 impl<'a> Recovery<'a> {
-    /// Indexes `incidents`, then the successes of every target that has a
-    /// failure `in_scope` (successes are looked for in all of `deployments`).
+    /// Indexes `incidents`, the reversals made by the rollback deployments
+    /// of the stream, and the successes that may restore service. `stream`
+    /// keeps the deployments a report reads (production, a filter); it must
+    /// depend on the target only, since a deployment's rollback or its next
+    /// success are of the same target. Successes and rollbacks are looked
+    /// for in all of `deployments`, inside the period or not: a deployment
+    /// on the period's last day may be reversed after it.
     pub(crate) fn new(
         deployments: &'a [DeploymentRecord],
         incidents: &'a [IncidentRecord],
-        in_scope: impl Fn(&DeploymentRecord) -> bool,
+        calendar: &Calendar,
+        stream: impl Fn(&DeploymentRecord) -> bool,
     ) -> Recovery<'a> {
         let mut blame: HashMap<&str, Blame> = HashMap::new();
         for incident in incidents {
@@ -296,34 +329,45 @@ impl<'a> Recovery<'a> {
                 None => entry.open = true,
             }
         }
-        let mut recovery = Recovery {
-            blame,
-            successes: HashMap::new(),
+        let caused = |r: &DeploymentRecord| {
+            r.caused_incident || (!blame.is_empty() && blame.contains_key(r.id.as_str()))
         };
-        let targets: HashSet<(&str, &str)> = deployments
+        let reversals = Reversals::find(deployments, &stream, Some(calendar.since()));
+        // Targets of the stream's succeeded deployments in the period that
+        // caused trouble but were not reversed (or brought rollback info of
+        // their own): the next success there may be what restored service.
+        let targets: HashSet<Target<'a>> = deployments
             .iter()
-            .filter(|r| in_scope(r) && recovery.is_failure(r))
-            .map(|r| (&*r.service, &*r.environment))
+            .enumerate()
+            .filter(|(i, r)| {
+                r.result == DeploymentResult::Succeeded
+                    && (caused(r) || r.rollback.is_some())
+                    && reversals.by(*i).is_none()
+                    && stream(r)
+                    && calendar.day_of(r.finished_at).is_some()
+            })
+            .map(|(_, r)| target(r))
             .collect();
-        if targets.is_empty() {
-            return recovery;
-        }
-        for r in deployments {
-            if r.result == DeploymentResult::Succeeded {
-                let key = (&*r.service, &*r.environment);
-                if targets.contains(&key) {
-                    recovery
-                        .successes
-                        .entry(key)
-                        .or_default()
-                        .push(r.finished_at);
+        let mut successes: HashMap<Target<'a>, Vec<Timestamp>> = HashMap::new();
+        if !targets.is_empty() {
+            for r in deployments {
+                if r.result == DeploymentResult::Succeeded {
+                    let key = target(r);
+                    if targets.contains(&key) {
+                        successes.entry(key).or_default().push(r.finished_at);
+                    }
                 }
             }
+            for finishes in successes.values_mut() {
+                finishes.sort_unstable();
+            }
         }
-        for finishes in recovery.successes.values_mut() {
-            finishes.sort_unstable();
+        Recovery {
+            deployments,
+            blame,
+            reversals,
+            successes,
         }
-        recovery
     }
 
     /// An incident names `r` as its cause, or `r` says it caused one.
@@ -331,30 +375,69 @@ impl<'a> Recovery<'a> {
         r.caused_incident || (!self.blame.is_empty() && self.blame.contains_key(r.id.as_str()))
     }
 
-    /// An attempted deployment that failed, was rolled back or caused an
-    /// incident.
-    pub(crate) fn is_failure(&self, r: &DeploymentRecord) -> bool {
-        r.result.was_attempted() && (r.result.is_failure() || self.caused_incident(r))
+    /// The rollback deployment that reversed deployment `i`.
+    pub(crate) fn reversed_by(&self, i: usize) -> Option<&'a DeploymentRecord> {
+        self.reversals.by(i).map(|rb| &self.deployments[rb])
     }
 
-    /// Seconds from failure `r` to restored service; None when not restored.
-    pub(crate) fn seconds(&self, r: &DeploymentRecord) -> Option<f64> {
-        if let Some(blame) = self.blame.get(r.id.as_str()) {
-            if blame.open {
-                return None;
-            }
-            let resolved = blame.resolved?;
-            return Some(
-                resolved
-                    .duration_since(r.finished_at)
-                    .as_secs_f64()
-                    .max(0.0),
-            );
+    /// How deployment `i` was rolled back: what its record says, else what
+    /// the rollback deployment that reversed it says.
+    pub(crate) fn rollback(&self, i: usize) -> Option<RollbackInfo> {
+        let r = &self.deployments[i];
+        r.rollback
+            .or_else(|| self.reversed_by(i).map(reversal_info))
+    }
+
+    /// Attempted deployment `i` failed, was rolled back (by the controller
+    /// or by a rollback deployment) or caused an incident.
+    pub(crate) fn is_failure(&self, i: usize) -> bool {
+        let r = &self.deployments[i];
+        r.result.was_attempted()
+            && (r.result.is_failure()
+                || r.rollback.is_some()
+                || self.reversals.by(i).is_some()
+                || self.caused_incident(r))
+    }
+
+    /// Seconds from failure `i` to restored service; None when not restored
+    /// (see the module docs).
+    pub(crate) fn seconds(&self, i: usize) -> Option<f64> {
+        let r = &self.deployments[i];
+        let blame = if self.blame.is_empty() {
+            None
+        } else {
+            self.blame.get(r.id.as_str())
+        };
+        if blame.is_some_and(|b| b.open) {
+            return None;
         }
-        let finishes = self.successes.get(&(&*r.service, &*r.environment))?;
-        let next = finishes.partition_point(|t| *t <= r.finished_at);
-        let restored = finishes.get(next)?;
-        Some(restored.duration_since(r.finished_at).as_secs_f64())
+        let resolved = blame.and_then(|b| b.resolved);
+        let (from, restored) = if r.result.is_failure() {
+            // The failing change took traffic from its start until its own
+            // end rolled it back (or it never became healthy).
+            (r.started_at, r.finished_at)
+        } else if let Some(rollback) = self.reversed_by(i) {
+            // It served until the rollback deployment put the previous
+            // version back.
+            (r.finished_at, rollback.finished_at)
+        } else {
+            // Succeeded but caused trouble: restored when the incidents
+            // were resolved, else by the target's next success.
+            if let Some(resolved) = resolved {
+                let s = resolved.duration_since(r.finished_at).as_secs_f64();
+                return Some(s.max(0.0));
+            }
+            let finishes = self.successes.get(&target(r))?;
+            let next = finishes.partition_point(|t| *t <= r.finished_at);
+            let restored = finishes.get(next)?;
+            return Some(restored.duration_since(r.finished_at).as_secs_f64());
+        };
+        // An incident resolved later still had users affected: service was
+        // restored only then.
+        let restored = resolved.map_or(restored, |t| t.max(restored));
+        let s = restored.duration_since(from).as_secs_f64();
+        // A clock that ran backwards (bad imported data) measures nothing.
+        (s >= 0.0).then_some(s)
     }
 }
 
@@ -410,9 +493,11 @@ impl DoraTally {
         }
     }
 
-    /// The five metrics over a period of `days` calendar days.
-    pub(crate) fn finish(mut self, days: usize) -> DoraMetrics {
-        if self.attempted == 0 || days == 0 {
+    /// The five metrics over a period of `days` calendar days lasting
+    /// `length_days` days of 86 400 s (fractional when it starts or ends
+    /// mid-day).
+    pub(crate) fn finish(mut self, days: usize, length_days: f64) -> DoraMetrics {
+        if self.attempted == 0 || days == 0 || length_days <= 0.0 {
             return DoraMetrics::default();
         }
         self.deploy_days.resize(days, false);
@@ -422,11 +507,14 @@ impl DoraTally {
         let recovery_samples = samples(&self.recoveries);
         DoraMetrics {
             deployment_frequency: Some(FrequencyFigure {
-                value: self.succeeded as f64 / days as f64,
+                // Per day the period lasted, not per calendar day listed:
+                // a partial first or last day would otherwise dilute it.
+                value: self.succeeded as f64 / length_days,
                 cluster: frequency_cluster(bucket),
                 bucket,
                 deployments: self.succeeded,
                 days: days as u64,
+                length_days,
             }),
             lead_time_for_changes: median(&mut self.lead_times).map(|value| DurationFigure {
                 value,
@@ -458,22 +546,21 @@ impl DoraTally {
 
 /// The five metrics over the production deployments that finished in
 /// `calendar`'s period. Deployments outside the period still count as the
-/// success that restored service after a failure inside it.
+/// rollback or the success that restored service after a failure inside it.
 pub fn dora_metrics(
     deployments: &[DeploymentRecord],
     incidents: &[IncidentRecord],
     calendar: &Calendar,
 ) -> DoraMetrics {
-    let in_scope = |r: &DeploymentRecord| r.production && calendar.day_of(r.finished_at).is_some();
-    let recovery = Recovery::new(deployments, incidents, in_scope);
+    let recovery = Recovery::new(deployments, incidents, calendar, |r| r.production);
     let mut tally = DoraTally::default();
-    for r in deployments.iter().filter(|r| r.production) {
+    for (i, r) in deployments.iter().enumerate().filter(|(_, r)| r.production) {
         let Some(day) = calendar.day_of(r.finished_at) else {
             continue;
         };
-        let failure = recovery.is_failure(r);
-        let seconds = if failure { recovery.seconds(r) } else { None };
+        let failure = recovery.is_failure(i);
+        let seconds = if failure { recovery.seconds(i) } else { None };
         tally.add(r, day, failure, seconds);
     }
-    tally.finish(calendar.days())
+    tally.finish(calendar.days(), calendar.length_days())
 }

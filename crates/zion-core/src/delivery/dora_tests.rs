@@ -85,10 +85,18 @@ fn frequency_buckets_by_the_median_week() {
         frequency_bucket(&days(5, &[0, 2, 4])),
         FrequencyBucket::Daily
     );
-    // 10 days: the incomplete second week (days 7–9) is left out, so the
-    // only week has no deploy; the only (partial) month has → monthly.
+    // 10 days: weeks are cut back from the last day, so the whole week is
+    // days 3–9 (3 deploy days: median 3 → daily) and the incomplete oldest
+    // one (days 0–2) is left out. Cut from the first day, days 7–9 fell out
+    // and this read monthly.
     assert_eq!(
         frequency_bucket(&days(10, &[7, 8, 9])),
+        FrequencyBucket::Daily
+    );
+    // Deploys only in days 0–2 of 10: those fall in the left-out block; the
+    // only (partial, 10-day) month has one → monthly.
+    assert_eq!(
+        frequency_bucket(&days(10, &[0, 1, 2])),
         FrequencyBucket::Monthly
     );
     assert_eq!(frequency_cluster(FrequencyBucket::Daily), Cluster::Elite);
@@ -130,7 +138,8 @@ fn five_metrics_over_a_known_history() {
             60,
         )
         .committed("2026-03-01T06:00:00Z"),
-        // Rolled back; restored by p3 30 min later: 1 800 s.
+        // Rolled back after 10 min of traffic: its own end restored
+        // service, 600 s (p3's success 30 min later is not the restore).
         dep(
             "p2",
             "web",
@@ -138,10 +147,13 @@ fn five_metrics_over_a_known_history() {
             Feature,
             RolledBack,
             "2026-03-02T10:00:00Z",
-            60,
+            600,
         )
         .rollback(true, 20.0),
-        // Hotfix, lead 30 min = 1 800 s.
+        // Hotfix, lead 30 min = 1 800 s. Reversed by the rollback
+        // deployment p8 (the latest web success before p8 started, p7
+        // having failed): a failure restored when p8 finished, 2 March
+        // 10:30 → 10 March 08:00 = 7 d 21 h 30 min = 682 200 s.
         dep(
             "p3",
             "web",
@@ -184,7 +196,7 @@ fn five_metrics_over_a_known_history() {
             "2026-03-04T09:30:00Z",
             60,
         ),
-        // Failed; restored by p8 a day later: 86 400 s.
+        // Failed after 30 min: 1 800 s (not p8's success a day later).
         dep(
             "p7",
             "web",
@@ -192,9 +204,10 @@ fn five_metrics_over_a_known_history() {
             Feature,
             Failed,
             "2026-03-09T08:00:00Z",
-            60,
+            1800,
         ),
-        // Rollback deployment, lead 1 day = 86 400 s.
+        // Rollback deployment 07:59 – 08:00, lead 1 day = 86 400 s. It
+        // reverses p3, not the failed p7 (never live).
         dep(
             "p8",
             "web",
@@ -215,7 +228,8 @@ fn five_metrics_over_a_known_history() {
             "2026-03-11T08:00:00Z",
             60,
         ),
-        // Failed on the last day; restored after the period by p11: 2 days.
+        // Failed on the last day after 2 min: 120 s (not p11's success
+        // two days later).
         dep(
             "p10",
             "web",
@@ -223,7 +237,7 @@ fn five_metrics_over_a_known_history() {
             Feature,
             Failed,
             "2026-03-14T20:00:00Z",
-            60,
+            120,
         ),
         dep(
             "p11",
@@ -283,18 +297,18 @@ fn five_metrics_over_a_known_history() {
     assert_eq!(lead.samples, 4);
     assert_eq!(lead.cluster, Cluster::Elite);
 
-    // Failures: p2 (rolled back), p5 (incident), p7, p10 (failed), p12
-    // (rolled back) = 5 of 10.
+    // Failures: p2 (rolled back), p3 (reversed by p8), p5 (incident), p7,
+    // p10 (failed), p12 (rolled back) = 6 of 10.
     let cfr = m.change_failure_rate.unwrap();
-    assert_eq!((cfr.value, cfr.count, cfr.deployments), (0.5, 5, 10));
+    assert_eq!((cfr.value, cfr.count, cfr.deployments), (0.6, 6, 10));
     assert_eq!(cfr.cluster, Some(Cluster::Low));
 
-    // Recoveries 1 800, 7 200, 86 400, 172 800 (p12 open): median
-    // (7 200 + 86 400) / 2 = 46 800 s = 13 h → high.
+    // Recoveries p10 120, p2 600, p7 1 800, p5 7 200, p3 682 200 (p12's
+    // incident is open): median 1 800 s = 30 min → elite.
     let rec = m.failed_deployment_recovery_time.unwrap();
-    assert_eq!(rec.value, 46_800.0);
-    assert_eq!(rec.samples, 4);
-    assert_eq!(rec.cluster, Cluster::High);
+    assert_eq!(rec.value, 1800.0);
+    assert_eq!(rec.samples, 5);
+    assert_eq!(rec.cluster, Cluster::Elite);
 
     // Rework: p3 (hotfix) and p8 (rollback) of 10; no published cluster.
     let rework = m.deployment_rework_rate.unwrap();
@@ -345,7 +359,7 @@ fn no_production_deployment_means_no_metric() {
 #[test]
 fn failures_only_still_measure_frequency_as_zero() {
     // Two failed production deployments: 0 successful per day is measured
-    // (the stream exists), and nothing restored them.
+    // (the stream exists); each one's own end restored service.
     let deployments = vec![
         dep(
             "p1",
@@ -374,8 +388,9 @@ fn failures_only_still_measure_frequency_as_zero() {
     );
     assert_eq!(m.lead_time_for_changes, None);
     assert_eq!(m.change_failure_rate.unwrap().value, 1.0);
-    // p1 is not restored by p2 (a failure), so no recovery at all.
-    assert_eq!(m.failed_deployment_recovery_time, None);
+    // Each took traffic for 60 s before it failed: median 60 s.
+    let rec = m.failed_deployment_recovery_time.unwrap();
+    assert_eq!((rec.value, rec.samples), (60.0, 2));
 }
 
 #[test]
@@ -415,13 +430,12 @@ fn change_failure_rate_on_the_elite_boundary_from_counts() {
         m.change_failure_rate.unwrap().cluster,
         Some(Cluster::Medium)
     );
-    // The failures were restored by the next success on the same target:
-    // d0, d1, d2 at 10:00, 10:01, 10:02 by d3 at 10:03 → 180, 120, 60 s;
-    // d40 at 12:00 never → median of 60, 120, 180 = 120 s → elite.
+    // Each failure ended itself after its 60 s (the next success on the
+    // target does not matter): d0, d1, d2 and d40 → median 60 s → elite.
     let rec = m.failed_deployment_recovery_time.unwrap();
     assert_eq!(
         (rec.value, rec.samples, rec.cluster),
-        (120.0, 3, Cluster::Elite)
+        (60.0, 4, Cluster::Elite)
     );
 }
 
@@ -487,4 +501,255 @@ fn recovery_uses_the_latest_resolution_and_clamps_at_zero() {
     )];
     let m = dora_metrics(&deployments[..1], &incidents, &march());
     assert_eq!(m.failed_deployment_recovery_time.unwrap().value, 0.0);
+}
+
+#[test]
+fn a_rollback_deployment_fails_the_deployment_it_reversed() {
+    let deployments = vec![
+        dep(
+            "#1",
+            "web",
+            "production",
+            Feature,
+            Succeeded,
+            "2026-03-02T10:00:00Z",
+            60,
+        ),
+        // Live when the rollback started (09:58 – 10:00 on 3 March).
+        dep(
+            "#2",
+            "web",
+            "production",
+            Feature,
+            Succeeded,
+            "2026-03-03T10:00:00Z",
+            120,
+        ),
+        // `zion rollback` at 10:40, done at 10:45 (300 s): reverses #2.
+        dep(
+            "#3",
+            "web",
+            "production",
+            Rollback,
+            Succeeded,
+            "2026-03-03T10:45:00Z",
+            300,
+        ),
+        // Another target: untouched.
+        dep(
+            "gh-7",
+            "api",
+            "production",
+            Feature,
+            Succeeded,
+            "2026-03-03T10:30:00Z",
+            60,
+        ),
+    ];
+    let m = dora_metrics(&deployments, &[], &march());
+    // Attempted #1 #2 #3 gh-7; #2 failed (reversed): 1 of 4 = 25% → high.
+    // Before reversals were found this read 0 of 4.
+    let cfr = m.change_failure_rate.as_ref().unwrap();
+    assert_eq!(
+        (cfr.value, cfr.count, cfr.deployments, cfr.cluster),
+        (0.25, 1, 4, Some(Cluster::High))
+    );
+    // #2 served from 10:00 until the rollback finished at 10:45: 2 700 s.
+    let rec = m.failed_deployment_recovery_time.as_ref().unwrap();
+    assert_eq!(
+        (rec.value, rec.samples, rec.cluster),
+        (2700.0, 1, Cluster::Elite)
+    );
+    // All four still deployed successfully; #3 is rework.
+    assert_eq!(m.deployment_frequency.as_ref().unwrap().deployments, 4);
+    assert_eq!(m.deployment_rework_rate.as_ref().unwrap().count, 1);
+
+    // Marking the records first changes no figure: the reversal is found
+    // once either way.
+    let mut marked = deployments.clone();
+    super::reversal::mark_reversals(&mut marked);
+    assert!(marked[1].rollback.is_some());
+    assert_eq!(dora_metrics(&marked, &[], &march()), m);
+}
+
+#[test]
+fn recovery_runs_from_the_failing_change_to_restored_service() {
+    let deployments = vec![
+        // Automatic rollback after 30 s of traffic: 30 s, though the next
+        // web success (w2) is three days later. Before: 259 200 s.
+        dep(
+            "w1",
+            "web",
+            "production",
+            Feature,
+            RolledBack,
+            "2026-03-02T10:00:30Z",
+            30,
+        )
+        .rollback(true, 10.0),
+        dep(
+            "w2",
+            "web",
+            "production",
+            Feature,
+            Succeeded,
+            "2026-03-05T10:00:30Z",
+            60,
+        ),
+        // Failed after 120 s; its incident was resolved 1 h after it
+        // ended: restored then, 120 + 3 600 = 3 720 s.
+        dep(
+            "a1",
+            "api",
+            "production",
+            Feature,
+            Failed,
+            "2026-03-03T12:00:00Z",
+            120,
+        ),
+        // Rolled back after 600 s; its incident was resolved before that
+        // (at 09:58, the deployment ended 10:00): its own end, 600 s.
+        dep(
+            "a2",
+            "api",
+            "production",
+            Feature,
+            RolledBack,
+            "2026-03-04T10:00:00Z",
+            600,
+        ),
+        // Failed, blamed for an incident still open: not restored.
+        dep(
+            "a3",
+            "api",
+            "production",
+            Feature,
+            Failed,
+            "2026-03-06T10:00:00Z",
+            60,
+        ),
+        // Succeeded but says it caused an incident none names: restored by
+        // the next billing success 2 h later, 7 200 s (rule unchanged).
+        dep(
+            "b1",
+            "billing",
+            "production",
+            Feature,
+            Succeeded,
+            "2026-03-07T10:00:00Z",
+            60,
+        )
+        .incident(),
+        dep(
+            "b2",
+            "billing",
+            "production",
+            Config,
+            Succeeded,
+            "2026-03-07T12:00:00Z",
+            60,
+        ),
+        // Reversed by s2 (finished 11:00) but its incident was resolved
+        // at 12:30: restored then, 10:00 → 12:30 = 9 000 s.
+        dep(
+            "s1",
+            "search",
+            "production",
+            Feature,
+            Succeeded,
+            "2026-03-08T10:00:00Z",
+            60,
+        ),
+        dep(
+            "s2",
+            "search",
+            "production",
+            Rollback,
+            Succeeded,
+            "2026-03-08T11:00:00Z",
+            120,
+        ),
+    ];
+    let incidents = vec![
+        incident(
+            "i1",
+            "api",
+            "a1",
+            "2026-03-03T11:59:00Z",
+            Some("2026-03-03T13:00:00Z"),
+        ),
+        incident(
+            "i2",
+            "api",
+            "a2",
+            "2026-03-04T09:55:00Z",
+            Some("2026-03-04T09:58:00Z"),
+        ),
+        incident("i3", "api", "a3", "2026-03-06T10:00:00Z", None),
+        incident(
+            "i4",
+            "search",
+            "s1",
+            "2026-03-08T10:10:00Z",
+            Some("2026-03-08T12:30:00Z"),
+        ),
+    ];
+    let m = dora_metrics(&deployments, &incidents, &march());
+    // Failures w1 a1 a2 a3 b1 s1 = 6 of 9 attempted.
+    let cfr = m.change_failure_rate.unwrap();
+    assert_eq!((cfr.count, cfr.deployments), (6, 9));
+    // Restored: 30, 600, 3 720, 7 200, 9 000 (a3 open): median 3 720 s
+    // = 1 h 2 min → high.
+    let rec = m.failed_deployment_recovery_time.unwrap();
+    assert_eq!(
+        (rec.value, rec.samples, rec.cluster),
+        (3720.0, 5, Cluster::High)
+    );
+}
+
+#[test]
+fn the_most_recent_days_always_count_for_the_bucket() {
+    // A 31-day period, 1 – 31 March, with one deployment today (the 31st).
+    let cal = Calendar::new(
+        ts("2026-03-01T00:00:00Z"),
+        ts("2026-04-01T00:00:00Z"),
+        &TimeZone::UTC,
+    );
+    let deployments = vec![dep(
+        "#1",
+        "web",
+        "production",
+        Feature,
+        Succeeded,
+        "2026-03-31T09:00:00Z",
+        60,
+    )];
+    let f = dora_metrics(&deployments, &[], &cal)
+        .deployment_frequency
+        .unwrap();
+    // Cut back from the 31st: weeks 25–31, 18–24, 11–17, 4–10 (1–3 left
+    // out); one of four weeks had a deploy: not more than half → not
+    // weekly. The 30-day month 2–31 had one (1 of 1) → monthly → medium.
+    // Cut from the 1st, the 31st fell out of every block: yearly.
+    assert_eq!(
+        (f.bucket, f.cluster, f.days),
+        (FrequencyBucket::Monthly, Cluster::Medium, 31)
+    );
+    assert_eq!(f.value, 1.0 / 31.0);
+
+    // The oldest incomplete blocks are the ones left out: a deploy on the
+    // 1st only falls in both (weeks with one: 0 of 4; month 2–31: none).
+    let deployments = vec![dep(
+        "#1",
+        "web",
+        "production",
+        Feature,
+        Succeeded,
+        "2026-03-01T09:00:00Z",
+        60,
+    )];
+    let f = dora_metrics(&deployments, &[], &cal)
+        .deployment_frequency
+        .unwrap();
+    assert_eq!(f.bucket, FrequencyBucket::Yearly);
 }

@@ -9,6 +9,7 @@ pub mod dora;
 pub mod of_deployment;
 pub mod record;
 pub mod report;
+pub mod reversal;
 pub mod stats;
 
 #[cfg(test)]
@@ -25,3 +26,4 @@ pub use record::{
     DeploymentRecord, DeploymentResult, GateOutcome, IncidentRecord, Names, RollbackInfo,
 };
 pub use report::{Report, ReportQuery, build_report};
+pub use reversal::mark_reversals;

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::calendar::Calendar;
 use super::dora::{DoraMetrics, DoraTally, DurationFigure, FrequencyFigure, RateFigure, Recovery};
-use super::record::{DeploymentRecord, DeploymentResult, IncidentRecord};
+use super::record::{DeploymentRecord, DeploymentResult, IncidentRecord, RollbackInfo};
 use super::stats::{mean, median, percentile_nearest_rank, ratio};
 use crate::deployment::DeploymentType;
 use crate::spec::Strategy;
@@ -56,7 +56,7 @@ pub struct PeriodInfo {
     pub until: Timestamp,
     /// IANA name, or a fixed offset such as `+02:00`.
     pub time_zone: String,
-    /// Calendar days in the period.
+    /// Calendar days in the period (a partial first or last day included).
     pub days: u64,
     pub environment: Option<String>,
     pub service: Option<String>,
@@ -160,8 +160,11 @@ pub struct DayCount {
 /// How deployments spread over the period's days.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Frequency {
+    /// Calendar days listed (a partial first or last day included).
     pub days: u64,
-    /// All deployments over all days of the period.
+    /// How long the period lasted in days of 86 400 s, fractional.
+    pub length_days: f64,
+    /// All deployments over `length_days`.
     pub daily_average: f64,
     /// The busiest day (the earliest on a tie).
     pub peak: DayCount,
@@ -208,7 +211,10 @@ pub struct Speed {
     pub histogram: Vec<HistogramBin>,
 }
 
-/// Deployments reversed by a rollback, and rollback deployments.
+/// Deployments reversed by a rollback, and rollback deployments. A
+/// deployment a rollback deployment reversed counts here as a manual
+/// rollback timed by that deployment's duration (see
+/// [`super::reversal`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollbacks {
     /// Deployments rolled back, or with a rollback recorded.
@@ -223,7 +229,8 @@ pub struct Rollbacks {
     pub timed: u64,
     pub mean_seconds: Option<f64>,
     pub median_seconds: Option<f64>,
-    /// Rollbacks that brought the previous version back (result rolled back).
+    /// Rollbacks that brought the previous version back (result rolled
+    /// back, or reversed by a rollback deployment that succeeded).
     pub succeeded: u64,
     /// Succeeded over count; None when nothing was rolled back.
     pub success_rate: Option<f64>,
@@ -295,6 +302,13 @@ pub struct MonthTrend {
     pub succeeded: u64,
     pub success_rate: Option<f64>,
     pub mean_duration_seconds: Option<f64>,
+    /// The five DORA metrics of the month's production deployments (those
+    /// passing the filters), as the headline figures are computed for the
+    /// period: frequency per day of the month's part of the period, its
+    /// bucket judged on the month's days, failures restored whenever
+    /// that happened.
+    #[serde(flatten)]
+    pub dora: DoraMetrics,
 }
 
 /// Counts shared by every breakdown.
@@ -402,17 +416,21 @@ pub fn build_report(
         .filter(|(_, r)| wanted(r))
         .filter_map(|(i, r)| Some((i as u32, cal.day_of(r.finished_at)? as u32)))
         .collect();
-    let recovery = Recovery::new(deployments, incidents, |r| {
-        wanted(r) && cal.day_of(r.finished_at).is_some()
-    });
+    // Reversals by rollback deployments are found here, before any tally,
+    // so that every section sees a reversed deployment as rolled back.
+    let recovery = Recovery::new(deployments, incidents, &cal, wanted);
 
     let days = cal.days();
+    let length_days = cal.length_days();
     let mut by_result = [0u64; DeploymentResult::ALL.len()];
     let mut production = 0u64;
     let mut by_type = [Counts::default(); 4];
     let mut by_strategy = [(Counts::default(), 0u64); 3];
     let mut per_day = vec![(0u64, 0u64); days];
     let mut per_month = vec![Counts::default(); cal.months().len()];
+    // Each month's production DORA figures, fed in the same pass as the
+    // headline ones (a day is counted from the month's first day).
+    let mut month_dora = vec![DoraTally::default(); cal.months().len()];
     let mut environments: HashMap<&str, EnvironmentTally> = HashMap::new();
     let mut services: HashMap<&str, DoraTally> = HashMap::new();
     let mut headline = DoraTally::default();
@@ -458,10 +476,15 @@ pub fn build_report(
         if r.result == DeploymentResult::Succeeded {
             today.1 += 1;
         }
-        per_month[cal.month_of_day(day)].add(r, duration);
+        let month = cal.month_of_day(day);
+        per_month[month].add(r, duration);
 
-        let failure = recovery.is_failure(r);
-        let restored = if failure { recovery.seconds(r) } else { None };
+        let failure = recovery.is_failure(index as usize);
+        let restored = if failure {
+            recovery.seconds(index as usize)
+        } else {
+            None
+        };
         let env = environments.entry(&r.environment).or_default();
         env.production |= r.production;
         env.counts.add(r, duration);
@@ -469,12 +492,18 @@ pub fn build_report(
         if r.production {
             production += 1;
             headline.add(r, day, failure, restored);
+            let first_day = cal.month_days(month).start;
+            month_dora[month].add(r, day - first_day, failure, restored);
             services
                 .entry(&r.service)
                 .or_default()
                 .add(r, day, failure, restored);
         }
-        rollbacks.add(r);
+        rollbacks.add(
+            r,
+            recovery.rollback(index as usize),
+            recovery.reversed_by(index as usize).is_some(),
+        );
         approvals.add(r);
         gates.add(r);
     }
@@ -521,7 +550,7 @@ pub fn build_report(
             success_rate: tally.counts.success_rate(),
             mean_duration_seconds: tally.counts.mean_duration(),
         });
-        let metrics = tally.dora.finish(days);
+        let metrics = tally.dora.finish(days, length_days);
         if !metrics.is_empty() {
             env_dora.push(EnvironmentDora {
                 environment: name.to_string(),
@@ -537,7 +566,7 @@ pub fn build_report(
         let Some(tally) = services.remove(name) else {
             continue;
         };
-        let metrics = tally.finish(days);
+        let metrics = tally.finish(days, length_days);
         if !metrics.is_empty() {
             service_dora.push(ServiceDora {
                 service: name.to_string(),
@@ -573,7 +602,7 @@ pub fn build_report(
         })
         .collect();
 
-    let frequency = (total > 0 && days > 0).then(|| {
+    let frequency = (total > 0 && days > 0 && length_days > 0.0).then(|| {
         let per_day: Vec<DayCount> = per_day
             .iter()
             .enumerate()
@@ -595,7 +624,10 @@ pub fn build_report(
             .cloned();
         Frequency {
             days: days as u64,
-            daily_average: total as f64 / days as f64,
+            length_days,
+            // Per day the period lasted: its partial end days are listed
+            // whole above, but an hour of a day holds an hour's deployments.
+            daily_average: total as f64 / length_days,
             peak: peak.unwrap_or_else(|| per_day[0].clone()),
             lowest: lowest.unwrap_or_else(|| per_day[0].clone()),
             per_day,
@@ -635,13 +667,19 @@ pub fn build_report(
         cal.months()
             .iter()
             .zip(per_month.iter())
-            .map(|(month, c)| MonthTrend {
-                month: format!("{:04}-{:02}", month.year(), month.month()),
-                deployments: c.deployments,
-                attempted: c.attempted,
-                succeeded: c.succeeded,
-                success_rate: c.success_rate(),
-                mean_duration_seconds: c.mean_duration(),
+            .zip(month_dora)
+            .enumerate()
+            .map(|(m, ((month, c), dora))| {
+                let month_days = cal.month_days(m);
+                MonthTrend {
+                    month: format!("{:04}-{:02}", month.year(), month.month()),
+                    deployments: c.deployments,
+                    attempted: c.attempted,
+                    succeeded: c.succeeded,
+                    success_rate: c.success_rate(),
+                    mean_duration_seconds: c.mean_duration(),
+                    dora: dora.finish(month_days.len(), cal.length_days_of(month_days)),
+                }
             })
             .collect()
     });
@@ -650,7 +688,7 @@ pub fn build_report(
         by_service: service_dora,
         by_environment: env_dora,
     });
-    let headline = headline.finish(days);
+    let headline = headline.finish(days, length_days);
 
     Report {
         period: PeriodInfo {
@@ -738,21 +776,26 @@ struct RollbackTally {
 }
 
 impl RollbackTally {
-    fn add(&mut self, r: &DeploymentRecord) {
+    /// `rollback` is how `r` was rolled back, from its record or from the
+    /// rollback deployment that reversed it (`reversed`); each deployment
+    /// is counted once whichever it was.
+    fn add(&mut self, r: &DeploymentRecord, rollback: Option<RollbackInfo>, reversed: bool) {
         if r.kind == DeploymentType::Rollback {
             self.rollback_deployments += 1;
             if r.result == DeploymentResult::Succeeded {
                 self.rollback_deployments_succeeded += 1;
             }
         }
-        if r.result != DeploymentResult::RolledBack && r.rollback.is_none() {
+        if r.result != DeploymentResult::RolledBack && rollback.is_none() {
             return;
         }
         self.count += 1;
-        if r.result == DeploymentResult::RolledBack {
+        // A reversal is made only by a rollback deployment that succeeded:
+        // the previous version came back.
+        if r.result == DeploymentResult::RolledBack || reversed {
             self.succeeded += 1;
         }
-        match r.rollback {
+        match rollback {
             Some(info) => {
                 if info.automatic {
                     self.automatic += 1;

@@ -119,7 +119,9 @@ fn history() -> (Vec<DeploymentRecord>, Vec<IncidentRecord>) {
             0,
         )
         .strategy(Canary),
-        // Imported: no strategy.
+        // Imported: no strategy. A rollback deployment (09:59:30 – 10:00):
+        // it reverses d1, the latest web production success before it
+        // started (d2 was rolled back, never live).
         dep(
             "d7",
             "web",
@@ -328,17 +330,20 @@ fn every_section_of_a_known_history() {
 
     let rb = r.rollbacks.as_ref().unwrap();
     // d2 (automatic 30 s, rolled back), d8 (manual 120 s, rolled back),
-    // d9 (automatic 10 s, failed anyway).
+    // d9 (automatic 10 s, failed anyway), d1 (reversed by the rollback
+    // deployment d7: manual, d7's 30 s).
     assert_eq!(
         (rb.count, rb.automatic, rb.manual, rb.trigger_unknown),
-        (3, 2, 1, 0)
+        (4, 2, 2, 0)
     );
-    assert_eq!(rb.share, Some(3.0 / 9.0));
-    assert_eq!(rb.timed, 3);
-    assert_eq!(rb.mean_seconds, Some(160.0 / 3.0));
-    // Sorted 10, 30, 120.
+    assert_eq!(rb.share, Some(4.0 / 9.0));
+    assert_eq!(rb.timed, 4);
+    // (30 + 120 + 10 + 30) / 4 = 47.5; sorted 10, 30, 30, 120 → 30.
+    assert_eq!(rb.mean_seconds, Some(47.5));
     assert_eq!(rb.median_seconds, Some(30.0));
-    assert_eq!((rb.succeeded, rb.success_rate), (2, Some(2.0 / 3.0)));
+    // d2 and d8 came back, and d7 succeeded in bringing back d1's
+    // predecessor: 3 of 4.
+    assert_eq!((rb.succeeded, rb.success_rate), (3, Some(0.75)));
     assert_eq!(
         (rb.rollback_deployments, rb.rollback_deployments_succeeded),
         (1, 1)
@@ -400,20 +405,21 @@ fn every_section_of_a_known_history() {
         (lt.value, lt.samples, lt.cluster),
         (45_000.0, 2, Cluster::Elite)
     );
-    // Failures: d2, d8 (rolled back), d9 (failed), d4 (incident i1) = 4/7.
+    // Failures: d1 (reversed by d7), d2, d8 (rolled back), d9 (failed),
+    // d4 (incident i1) = 5/7.
     let cfr = r.change_failure_rate.as_ref().unwrap();
     assert_eq!(
         (cfr.value, cfr.count, cfr.cluster),
-        (4.0 / 7.0, 4, Some(Cluster::Low))
+        (5.0 / 7.0, 5, Some(Cluster::Low))
     );
-    // Recovery: d2 → d7 (28 Jan 12:00 → 1 Feb 10:00 = 94 h = 338 400 s; the
-    // staging success d3 does not count); d4 → i1 resolved 2 h later
-    // (7 200 s); d8 → d10 (1 Feb 15:00 → 2 Feb 20:00 = 29 h = 104 400 s);
-    // d9: no later api success. Median of 7 200, 104 400, 338 400.
+    // Recovery: d1 until d7 finished (28 Jan 10:00 → 1 Feb 10:00 = 4 days
+    // = 345 600 s); d2, d8 and d9 ended their own failure after 300, 400
+    // and 50 s; d4 until i1 was resolved 2 h after it finished (7 200 s).
+    // Sorted 50, 300, 400, 7 200, 345 600: median 400 s → elite.
     let rec = r.failed_deployment_recovery_time.as_ref().unwrap();
     assert_eq!(
         (rec.value, rec.samples, rec.cluster),
-        (104_400.0, 3, Cluster::Low)
+        (400.0, 5, Cluster::Elite)
     );
     // Rework: d4 hotfix, d7 rollback.
     let rw = r.deployment_rework_rate.as_ref().unwrap();
@@ -431,8 +437,9 @@ fn every_section_of_a_known_history() {
     );
     assert_eq!(api.lead_time_for_changes.as_ref().unwrap().value, 3600.0);
     assert_eq!(api.change_failure_rate.as_ref().unwrap().value, 1.0);
+    // d4 7 200 s, d9 50 s: (50 + 7 200) / 2 = 3 625 s → high.
     let ar = api.failed_deployment_recovery_time.as_ref().unwrap();
-    assert_eq!((ar.value, ar.cluster), (7200.0, Cluster::High));
+    assert_eq!((ar.value, ar.cluster), (3625.0, Cluster::High));
     assert_eq!(api.deployment_rework_rate.as_ref().unwrap().value, 0.5);
     let web = &dora.by_service[1].metrics;
     // web: attempted d1 d2 d7 d8 d10; successes on 3 days → daily.
@@ -441,12 +448,13 @@ fn every_section_of_a_known_history() {
     // Lead exactly one day: high (the boundary belongs to the slower one).
     let wl = web.lead_time_for_changes.as_ref().unwrap();
     assert_eq!((wl.value, wl.cluster), (86_400.0, Cluster::High));
+    // Failures d1 (reversed), d2, d8: 3 of 5.
     let wc = web.change_failure_rate.as_ref().unwrap();
-    assert_eq!((wc.value, wc.cluster), (0.4, Some(Cluster::Low)));
-    // (104 400 + 338 400) / 2.
+    assert_eq!((wc.value, wc.cluster), (0.6, Some(Cluster::Low)));
+    // Sorted 300, 400, 345 600: 400.
     assert_eq!(
         web.failed_deployment_recovery_time.as_ref().unwrap().value,
-        221_400.0
+        400.0
     );
     assert_eq!(web.deployment_rework_rate.as_ref().unwrap().value, 0.2);
 
@@ -481,7 +489,7 @@ fn json_puts_dora_at_the_top_and_round_trips() {
     assert_eq!(json["deployment_frequency"]["bucket"], "daily");
     assert_eq!(json["lead_time_for_changes"]["value"], 45_000.0);
     assert_eq!(json["change_failure_rate"]["cluster"], "low");
-    assert_eq!(json["failed_deployment_recovery_time"]["value"], 104_400.0);
+    assert_eq!(json["failed_deployment_recovery_time"]["value"], 400.0);
     assert_eq!(
         json["deployment_rework_rate"]["cluster"],
         serde_json::Value::Null
@@ -691,6 +699,17 @@ fn days_are_cut_in_the_query_time_zone() {
         .map(|t| (t.month.as_str(), t.deployments))
         .collect();
     assert_eq!(months, [("2026-03", 0), ("2026-04", 1)]);
+    // March has no deployment in the period: no DORA figure, not zeros.
+    assert!(trends[0].dora.is_empty());
+    assert_eq!(
+        trends[1]
+            .dora
+            .deployment_frequency
+            .as_ref()
+            .unwrap()
+            .deployments,
+        1
+    );
 }
 
 #[test]
@@ -805,8 +824,13 @@ fn the_lowest_day_is_a_whole_day_when_there_is_one() {
         .map(|d| (d.deployments, d.partial))
         .collect();
     assert_eq!(days, [(0, true), (1, false), (2, true)]);
-    // 3 deployments over 3 calendar days.
-    assert_eq!(f.daily_average, 1.0);
+    // 3 deployments over a period 48 h long (it lists 3 calendar days):
+    // 1.5 a day. Dividing by calendar days read 1.0.
+    assert_eq!((f.days, f.length_days), (3, 2.0));
+    assert_eq!(f.daily_average, 1.5);
+    // All three succeeded in production: 1.5 a day too.
+    let df = r.deployment_frequency.as_ref().unwrap();
+    assert_eq!((df.value, df.days, df.length_days), (1.5, 3, 2.0));
     // The empty partial 28th does not count as the quietest day.
     assert_eq!(
         (f.lowest.date.to_string(), f.lowest.deployments),
@@ -826,4 +850,266 @@ fn the_lowest_day_is_a_whole_day_when_there_is_one() {
     let f = r.frequency.as_ref().unwrap();
     assert!(f.per_day[0].partial);
     assert_eq!((f.lowest.deployments, f.peak.deployments), (1, 1));
+}
+
+#[test]
+fn a_manual_rollback_counts_once_in_every_section() {
+    let deployments = vec![
+        dep(
+            "#1",
+            "web",
+            "production",
+            Feature,
+            Succeeded,
+            "2026-01-28T10:00:00Z",
+            60,
+        ),
+        // Rolled back by the controller: p1 serves again. Never live, so
+        // the rollback deployment below does not reverse it.
+        dep(
+            "#2",
+            "web",
+            "production",
+            Feature,
+            RolledBack,
+            "2026-01-28T11:00:00Z",
+            120,
+        )
+        .rollback(true, 30.0),
+        // `zion rollback` 12:00 – 12:05: reverses #1.
+        dep(
+            "#3",
+            "web",
+            "production",
+            Rollback,
+            Succeeded,
+            "2026-01-28T12:05:00Z",
+            300,
+        ),
+    ];
+    let r = build_report(&deployments, &[], &six_days());
+    let rb = r.rollbacks.as_ref().unwrap();
+    // #2 (automatic, 30 s) and #1 (manual, #3's 300 s): 2, not 3, and #1
+    // was not counted before.
+    assert_eq!(
+        (rb.count, rb.automatic, rb.manual, rb.trigger_unknown),
+        (2, 1, 1, 0)
+    );
+    assert_eq!(rb.share, Some(2.0 / 3.0));
+    // (30 + 300) / 2 = 165 for both the mean and the median of two.
+    assert_eq!(
+        (rb.timed, rb.mean_seconds, rb.median_seconds),
+        (2, Some(165.0), Some(165.0))
+    );
+    assert_eq!((rb.succeeded, rb.success_rate), (2, Some(1.0)));
+    assert_eq!(
+        (rb.rollback_deployments, rb.rollback_deployments_succeeded),
+        (1, 1)
+    );
+    // Results are what the records say: one rolled back, two succeeded.
+    let s = r.summary.as_ref().unwrap();
+    assert_eq!((s.succeeded, s.rolled_back), (2, 1));
+    // #1 and #2 failed: 2 of 3.
+    let cfr = r.change_failure_rate.as_ref().unwrap();
+    assert_eq!((cfr.count, cfr.deployments), (2, 3));
+    // #1 served 10:00 → 12:05 (7 500 s); #2 took traffic 120 s: median
+    // (120 + 7 500) / 2 = 3 810 s → high.
+    let rec = r.failed_deployment_recovery_time.as_ref().unwrap();
+    assert_eq!(
+        (rec.value, rec.samples, rec.cluster),
+        (3810.0, 2, Cluster::High)
+    );
+
+    // Records marked beforehand (the reversed one now carries the rollback
+    // itself) give the same report: nothing is counted twice.
+    let mut marked = deployments.clone();
+    super::reversal::mark_reversals(&mut marked);
+    assert_eq!(
+        marked[0].rollback,
+        Some(super::record::RollbackInfo {
+            automatic: false,
+            seconds: 300.0
+        })
+    );
+    assert_eq!(build_report(&marked, &[], &six_days()), r);
+}
+
+#[test]
+fn per_day_averages_divide_by_the_periods_real_length() {
+    // The default window: 30 days back from a mid-day "now", 1 January
+    // 12:00 to 31 January 12:00 (UTC). It touches 31 calendar days but
+    // lasts 30.
+    let deployments = vec![
+        dep(
+            "#1",
+            "web",
+            "production",
+            Feature,
+            Succeeded,
+            "2026-01-01T13:00:00Z",
+            60,
+        ),
+        dep(
+            "#2",
+            "web",
+            "production",
+            Feature,
+            Succeeded,
+            "2026-01-10T10:00:00Z",
+            60,
+        ),
+        dep(
+            "#3",
+            "web",
+            "production",
+            Feature,
+            Succeeded,
+            "2026-01-31T11:00:00Z",
+            60,
+        ),
+        dep(
+            "#4",
+            "web",
+            "staging",
+            Feature,
+            Succeeded,
+            "2026-01-15T10:00:00Z",
+            60,
+        ),
+        dep(
+            "#5",
+            "web",
+            "staging",
+            Feature,
+            Succeeded,
+            "2026-01-16T10:00:00Z",
+            60,
+        ),
+        dep(
+            "#6",
+            "web",
+            "staging",
+            Feature,
+            Failed,
+            "2026-01-17T10:00:00Z",
+            60,
+        ),
+    ];
+    let r = build_report(
+        &deployments,
+        &[],
+        &query("2026-01-01T12:00:00Z", "2026-01-31T12:00:00Z"),
+    );
+    let f = r.frequency.as_ref().unwrap();
+    // Every calendar day is still listed, the two ends as partial days.
+    assert_eq!((f.days, f.per_day.len(), f.length_days), (31, 31, 30.0));
+    assert!(f.per_day[0].partial && f.per_day[30].partial);
+    assert_eq!(f.per_day[30].deployments, 1);
+    // 6 deployments over 30 days = 0.2 (over 31 it read 0.194).
+    assert_eq!(f.daily_average, 0.2);
+    // 3 production successes over 30 days = 0.1 a day, the same for the
+    // month (its part of the period is the whole period).
+    let df = r.deployment_frequency.as_ref().unwrap();
+    assert_eq!((df.value, df.days, df.length_days), (0.1, 31, 30.0));
+    let trends = r.trends.as_ref().unwrap();
+    let mf = trends[0].dora.deployment_frequency.as_ref().unwrap();
+    assert_eq!((mf.value, mf.days, mf.length_days), (0.1, 31, 30.0));
+    // staging: 2 successes over 30 days.
+    let dora = r.dora.as_ref().unwrap();
+    let st = dora.by_environment[1].metrics.deployment_frequency.as_ref();
+    assert_eq!(st.unwrap().value, 2.0 / 30.0);
+}
+
+#[test]
+fn trends_carry_each_months_dora_figures() {
+    let (deployments, incidents) = history();
+    let r = build_report(&deployments, &incidents, &six_days());
+    let trends = r.trends.as_ref().unwrap();
+    let (jan, feb) = (&trends[0].dora, &trends[1].dora);
+
+    // January: 28–31 (4 days, 4 days long). Production d1 d2 d4 attempted
+    // (d5 rejected, d12 expired); successes d1 d4 on the 28th and 29th.
+    let f = jan.deployment_frequency.as_ref().unwrap();
+    // 2 / 4 = 0.5 a day; the only (partial) week has 2 deploy days: median
+    // 2 < 3, and 1 of 1 weeks had one → weekly → high.
+    assert_eq!(
+        (f.value, f.deployments, f.days, f.length_days),
+        (0.5, 2, 4, 4.0)
+    );
+    assert_eq!(
+        (f.bucket, f.cluster),
+        (FrequencyBucket::Weekly, Cluster::High)
+    );
+    // Leads d1 86 400, d4 3 600: 45 000 → elite.
+    let lt = jan.lead_time_for_changes.as_ref().unwrap();
+    assert_eq!(
+        (lt.value, lt.samples, lt.cluster),
+        (45_000.0, 2, Cluster::Elite)
+    );
+    // d1 (reversed by d7, in February), d2, d4 (incident): 3 of 3 → low.
+    let cfr = jan.change_failure_rate.as_ref().unwrap();
+    assert_eq!(
+        (cfr.value, cfr.count, cfr.deployments, cfr.cluster),
+        (1.0, 3, 3, Some(Cluster::Low))
+    );
+    // d1 345 600, d2 300, d4 7 200: median 7 200 → high.
+    let rec = jan.failed_deployment_recovery_time.as_ref().unwrap();
+    assert_eq!(
+        (rec.value, rec.samples, rec.cluster),
+        (7200.0, 3, Cluster::High)
+    );
+    // d4 (hotfix) of 3.
+    let rw = jan.deployment_rework_rate.as_ref().unwrap();
+    assert_eq!((rw.value, rw.count, rw.cluster), (1.0 / 3.0, 1, None));
+
+    // February: 1–2 (2 days). Attempted d7 d8 d9 d10; successes d7 d10 on
+    // both days: 2 / 2 = 1 a day; the partial week's 2 days → weekly.
+    let f = feb.deployment_frequency.as_ref().unwrap();
+    assert_eq!(
+        (f.value, f.deployments, f.days, f.length_days),
+        (1.0, 2, 2, 2.0)
+    );
+    assert_eq!(
+        (f.bucket, f.cluster),
+        (FrequencyBucket::Weekly, Cluster::High)
+    );
+    // d10's lead is 0 (ignored) and d7 has no commit: no lead time.
+    assert_eq!(feb.lead_time_for_changes, None);
+    // d8, d9 of 4 → low.
+    let cfr = feb.change_failure_rate.as_ref().unwrap();
+    assert_eq!(
+        (cfr.value, cfr.count, cfr.deployments, cfr.cluster),
+        (0.5, 2, 4, Some(Cluster::Low))
+    );
+    // d8 400, d9 50: 225 s → elite.
+    let rec = feb.failed_deployment_recovery_time.as_ref().unwrap();
+    assert_eq!(
+        (rec.value, rec.samples, rec.cluster),
+        (225.0, 2, Cluster::Elite)
+    );
+    // d7 (rollback) of 4.
+    let rw = feb.deployment_rework_rate.as_ref().unwrap();
+    assert_eq!((rw.value, rw.count), (0.25, 1));
+
+    // The months add up to the period: 3 + 2 failures of 3 + 4.
+    let headline = r.change_failure_rate.as_ref().unwrap();
+    assert_eq!((headline.count, headline.deployments), (5, 7));
+
+    // In the JSON, each month carries the five figures beside its counts.
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["trends"][0]["month"], "2026-01");
+    assert_eq!(json["trends"][0]["change_failure_rate"]["value"], 1.0);
+    assert_eq!(
+        json["trends"][0]["lead_time_for_changes"]["cluster"],
+        "elite"
+    );
+    assert_eq!(
+        json["trends"][1]["deployment_frequency"]["bucket"],
+        "weekly"
+    );
+    assert_eq!(
+        json["trends"][1]["failed_deployment_recovery_time"]["value"],
+        225.0
+    );
+    assert!(json["trends"][1]["lead_time_for_changes"].is_null());
 }

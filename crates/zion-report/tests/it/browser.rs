@@ -219,6 +219,25 @@ fn chromium_parses_every_section_and_draws_every_chart() {
         }
     }
 
+    // The trends table carries each month's DORA figures, one row a month.
+    let trends = element(&dom, "section", "trends");
+    for heading in [
+        "Frequency",
+        "Lead time",
+        "Change failure rate",
+        "Recovery time",
+    ] {
+        assert!(
+            trends.contains(&format!("<th>{heading}</th>")),
+            "trends lack {heading}"
+        );
+    }
+    assert_eq!(
+        trends.matches("<tr>").count(),
+        MONTHS + 1,
+        "a heading row and one per month"
+    );
+
     assert_no_broken_values(&dom);
     assert_self_contained(&dom);
 }

@@ -53,12 +53,13 @@ fn query() -> ReportQuery {
 }
 
 /// A history whose figures are easy to find in the output: 4 deployments,
-/// 3 attempted, 2 succeeded (66.7%), durations 154 s and 47 s.
+/// 3 attempted, 2 succeeded (66.7%), durations 154 s and 47 s. Zion's own
+/// ids read `#1`; the imported one reads as its tool wrote it, `gh-1234`.
 fn report() -> Report {
     use DeploymentResult::*;
     use DeploymentType::*;
     let mut rolled = dep(
-        "3",
+        "#3",
         "web",
         "production",
         Feature,
@@ -71,7 +72,7 @@ fn report() -> Report {
         seconds: 45.0,
     });
     let mut first = dep(
-        "1",
+        "#1",
         "web",
         "production",
         Feature,
@@ -92,7 +93,7 @@ fn report() -> Report {
         first,
         // A service name that would break HTML and Markdown if not escaped.
         dep(
-            "2",
+            "gh-1234",
             "<script>alert('x')</script>|*",
             "staging",
             Hotfix,
@@ -102,7 +103,7 @@ fn report() -> Report {
         ),
         rolled,
         dep(
-            "4",
+            "#4",
             "web",
             "production",
             Feature,
@@ -188,8 +189,8 @@ fn html_has_every_section_chart_and_figure() {
         "Total deployments: 4",
         "66.7% (2 of 3)",
         "1m 41s",
-        "47s (#2",
-        "2m 34s (#1",
+        "47s (gh-1234, ",
+        "2m 34s (#1, web in production, feature)",
         "45s",
         "10m 00s",
         "80.0% (over 1)",
@@ -256,8 +257,15 @@ fn markdown_has_every_section_and_escapes_names() {
 #[test]
 fn dora_figures_render_with_their_clusters() {
     let r = report();
-    // Production attempted: #1 (lead 1 h) and #3 (rolled back).
+    // Production attempted: #1 (lead 1 h) and #3 (rolled back after 300 s
+    // of traffic, which restored service: 5m 00s).
     let md = render_markdown(&r);
+    assert!(
+        md.contains(
+            "| Deployment frequency | 0.17/day (weekly) | High | 1 successful deployments over 6 days |"
+        ),
+        "{md}"
+    );
     assert!(
         md.contains(
             "| Lead time for changes | 1h 00m | Elite | median of 1 commit-to-deploy times |"
@@ -265,11 +273,12 @@ fn dora_figures_render_with_their_clusters() {
         "{md}"
     );
     assert!(md.contains("| Change failure rate | 50.0% | Low | 1 of 2 deployments |"));
-    // No success after the rollback: no recovery figure, said plainly.
-    assert!(md.contains("| Failed deployment recovery time | no data | — | no data |"));
+    assert!(md.contains(
+        "| Failed deployment recovery time | 5m 00s | Elite | median of 1 restored failures |"
+    ));
     let json: serde_json::Value = serde_json::from_str(&render_json(&r)).unwrap();
     assert_eq!(json["change_failure_rate"]["value"], 0.5);
-    assert!(json["failed_deployment_recovery_time"].is_null());
+    assert_eq!(json["failed_deployment_recovery_time"]["value"], 300.0);
 }
 
 #[test]
@@ -292,4 +301,116 @@ fn an_audit_summary_is_rendered_and_escaped() {
     assert!(html.contains("<pre>{\n  &quot;checkpoint&quot;"));
     let md = render_markdown(&r);
     assert!(md.contains("```json\n{\n  \"checkpoint\""));
+}
+
+#[test]
+fn ids_print_as_recorded_without_a_second_hash() {
+    let r = report();
+    let md = render_markdown(&r);
+    let html = render_html(&r);
+    // Slowest #1 (own), fastest gh-1234 (imported). A literal `#` before
+    // the id printed `##1` and `#gh-1234`.
+    assert!(md.contains("- **Slowest**: 2m 34s (#1, web in production, feature)"));
+    assert!(md.contains(r"- **Fastest**: 47s (gh-1234, \<script\>"));
+    assert!(html.contains("<dd>2m 34s (#1, web in production, feature)</dd>"));
+    assert!(html.contains("<dd>47s (gh-1234, &lt;script&gt;"));
+    for out in [&md, &html] {
+        assert!(!out.contains("##1") && !out.contains("#gh-"));
+    }
+}
+
+#[test]
+fn trends_show_each_months_dora_figures() {
+    let r = report();
+    let md = render_markdown(&r);
+    assert!(
+        md.contains(
+            "| Month | Deployments | Success rate | Mean duration | Frequency | Lead time | \
+             Change failure rate | Recovery time | Rework rate |"
+        ),
+        "{md}"
+    );
+    // January (28th–31st, 4 days): #1, gh-1234, #3; (154 + 47) / 2 =
+    // 100.5 s ≈ 1m 41s. Production: #1 succeeded on one day of a partial
+    // week (1 / 4 = 0.25 a day, weekly → high), lead 1 h (elite), #3
+    // failed (1 of 2 = 50.0%, low) and took traffic for 300 s (elite),
+    // no hotfix or rollback (0.0%).
+    assert!(
+        md.contains(
+            "| 2026-01 | 3 | 66.7% (2 of 3) | 1m 41s | 0.25/day (weekly), high | 1h 00m, elite | \
+             50.0%, low | 5m 00s, elite | 0.0% |"
+        ),
+        "{md}"
+    );
+    // February: only the rejected #4, nothing attempted: no DORA figure.
+    assert!(md.contains(
+        "| 2026-02 | 1 | no data | no data | no data | no data | no data | no data | no data |"
+    ));
+    let html = render_html(&r);
+    assert_balanced(&html);
+    let trends = &html[html.find("<section id=\"trends\">").unwrap()..];
+    let trends = &trends[..trends.find("</section>").unwrap()];
+    for cell in [
+        "<th>Change failure rate</th>",
+        "<th>Rework rate</th>",
+        "<td>0.25/day (weekly), high</td>",
+        "<td>5m 00s, elite</td>",
+    ] {
+        assert!(trends.contains(cell), "{cell} in {trends}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&render_json(&r)).unwrap();
+    assert_eq!(json["trends"][0]["deployment_frequency"]["value"], 0.25);
+    assert_eq!(json["trends"][0]["change_failure_rate"]["cluster"], "low");
+    assert!(json["trends"][1]["change_failure_rate"].is_null());
+}
+
+#[test]
+fn partial_end_days_are_listed_but_averages_use_the_real_length() {
+    use DeploymentResult::*;
+    use DeploymentType::*;
+    // 1 January 12:00 to 31 January 12:00 (UTC): 31 calendar days, 30 days
+    // long. 3 deployments, 2 succeeded in production.
+    let deployments = vec![
+        dep(
+            "#1",
+            "web",
+            "production",
+            Feature,
+            Succeeded,
+            "2026-01-01T13:00:00Z",
+            60,
+        ),
+        dep(
+            "#2",
+            "web",
+            "production",
+            Feature,
+            Succeeded,
+            "2026-01-31T11:00:00Z",
+            60,
+        ),
+        dep(
+            "#3",
+            "web",
+            "staging",
+            Feature,
+            Failed,
+            "2026-01-15T10:00:00Z",
+            60,
+        ),
+    ];
+    let q = ReportQuery {
+        since: ts("2026-01-01T12:00:00Z"),
+        until: ts("2026-01-31T12:00:00Z"),
+        ..query()
+    };
+    let md = render_markdown(&build_report(&deployments, &[], &q));
+    // 3 / 30 = 0.1 a day; production 2 / 30 = 0.0667 → 0.07/day.
+    assert!(md.contains("- **Daily average**: 0.1 deployments"), "{md}");
+    assert!(md.contains("- **Days in period**: 31 calendar days, 30 days long"));
+    assert!(md.contains("| Deployment frequency | 0.07/day"));
+    assert!(md.contains("2 successful deployments over 30 days"));
+    // Both partial days are still in the per-day table.
+    assert!(md.contains("| Thursday 2026-01-01 (partial) | 1 | 1 |"));
+    assert!(md.contains("| Saturday 2026-01-31 (partial) | 1 | 1 |"));
 }

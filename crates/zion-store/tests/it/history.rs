@@ -4,7 +4,7 @@
 use zion_core::import::{ImportRecord, parse_all};
 use zion_store::{HistoryFilter, ImportBatch, ImportOutcome, Store, StoreError};
 
-use crate::support::{open, t};
+use crate::support::{created, deployment, open, t};
 
 const FILE: &str = r#"{"external_id":"d1","service":"web","environment":"production","version":"1.0","type":"feature","started_at":"2026-03-01T10:00:00Z","finished_at":"2026-03-01T10:12:00.5Z","result":"succeeded","commit":"abc","committed_at":"2026-02-28T16:20:00Z"}
 {"kind":"incident","external_id":"i1","service":"web","environment":"production","opened_at":"2026-03-02T10:20:00Z","caused_by":"d2"}
@@ -154,6 +154,23 @@ fn an_incident_blaming_an_unknown_deployment_is_refused() {
         "{err:?}"
     );
     assert_eq!(store.imported_counts().unwrap(), (0, 0));
+    // Zion's own deployments are blamed as the report names them: `#1`
+    // once deployment 1 exists, and not before.
+    let own = FILE.replace("\"caused_by\":\"d2\"", "\"caused_by\":\"#1\"");
+    let err = store
+        .import_history(&batch(&parse_all(&own).unwrap()), None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::UnknownCause { caused_by, .. } if caused_by == "#1"),
+        "{err:?}"
+    );
+    let d = deployment("web", "production", "1.0", 0);
+    let created = store.create_deployment(&d, &created(&d), None).unwrap();
+    assert_eq!(created.id, 1);
+    store
+        .import_history(&batch(&parse_all(&own).unwrap()), None)
+        .unwrap();
+    assert_eq!(store.imported_counts().unwrap().1, 1);
 }
 
 #[test]
