@@ -290,12 +290,23 @@ async fn consistency(
     let hashes = consistency_proof(&reader, q.old, q.new).map_err(internal)?;
     let old_root = root_at(&reader, q.old).map_err(ApiError::internal)?;
     let new_root = root_at(&reader, q.new).map_err(ApiError::internal)?;
+    // The roots above are the stored tree's; the signed notes at those
+    // sizes, where kept, are what a verifier should check the proof against.
+    let checkpoints = app.store.audit_checkpoints()?;
+    let signed = |size: u64| {
+        checkpoints
+            .iter()
+            .find(|c| c.size == size)
+            .map(|c| c.note.clone())
+    };
     Ok(Json(json!({
         "old_size": q.old,
         "new_size": q.new,
         "old_root": to_hex(&old_root),
         "new_root": to_hex(&new_root),
         "proof": hashes.iter().map(to_hex).collect::<Vec<_>>(),
+        "old_checkpoint": signed(q.old),
+        "new_checkpoint": signed(q.new),
     })))
 }
 
