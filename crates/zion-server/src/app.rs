@@ -628,7 +628,9 @@ impl App {
                     .iter()
                     .map(|e| transition_record(&out.deployment, e)),
             );
-            records.extend(incidents.iter().filter_map(incident_record));
+            for c in &incidents {
+                records.extend(self.incident_records(c)?);
+            }
             let now = Timestamp::now();
             self.audit
                 .append_with(self.store.as_ref(), &records, now, |audit| {
@@ -649,6 +651,44 @@ impl App {
                 })?;
         }
         Ok(out.deployment)
+    }
+
+    /// The audit entries of an incident change: the one opened, or one for
+    /// each open incident of the target that a success resolves (read
+    /// under the writes lock, which every incident change holds, so they
+    /// are the ones the store resolves).
+    fn incident_records(&self, c: &IncidentChange) -> Result<Vec<Record>, ApiError> {
+        Ok(match c {
+            IncidentChange::Open(n) => vec![Record::new(
+                n.opened_by.clone(),
+                "incident.open",
+                format!("target/{}/{}", n.service, n.environment),
+                serde_json::json!({"deployment": n.deployment_id, "reason": n.reason}),
+            )],
+            IncidentChange::ResolveTarget {
+                service,
+                environment,
+                by,
+                resolution,
+                ..
+            } => self
+                .store
+                .incidents(&zion_store::IncidentFilter {
+                    service: Some(service.clone()),
+                    environment: Some(environment.clone()),
+                    open_only: true,
+                })?
+                .into_iter()
+                .map(|i| {
+                    Record::new(
+                        by.clone(),
+                        "incident.resolve",
+                        format!("incident/{}", i.id),
+                        serde_json::json!({"service": service, "environment": environment, "resolution": resolution, "automatic": true}),
+                    )
+                })
+                .collect(),
+        })
     }
 
     /// A production deployment that rolls back opens an incident on its
@@ -1184,21 +1224,6 @@ fn transition_record_plain(d: &Deployment, e: &Event) -> Record {
             "rounds": d.progress.rounds,
         }),
     )
-}
-
-/// The audit entry of an incident opened or resolved with a change.
-fn incident_record(c: &IncidentChange) -> Option<Record> {
-    Some(match c {
-        IncidentChange::Open(n) => Record::new(
-            n.opened_by.clone(),
-            "incident.open",
-            format!("target/{}/{}", n.service, n.environment),
-            serde_json::json!({"deployment": n.deployment_id, "reason": n.reason}),
-        ),
-        // Resolutions are recorded where they happen: a succeeded
-        // deployment's transition says it, `incident resolve` has its own.
-        IncidentChange::ResolveTarget { .. } => return None,
-    })
 }
 
 fn check_version(v: &str) -> Result<(), ApiError> {

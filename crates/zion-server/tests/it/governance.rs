@@ -1107,6 +1107,22 @@ async fn a_production_rollback_opens_an_incident_that_blocks_features_until_reso
             .contains(&format!("deployment {hotfix} of 3.0 succeeded")),
         "{resolved}"
     );
+    // The audit log names the incident the success resolved.
+    let log = get(
+        &r,
+        &format!("/api/v1/audit/entries?action=incident.resolve&subject=incident/{incident_id}"),
+    )
+    .await;
+    let entries = log.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{log:#}");
+    assert_eq!(entries[0]["entry"]["details"]["automatic"], true);
+    assert!(
+        entries[0]["entry"]["details"]["resolution"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("deployment {hotfix} of 3.0 succeeded")),
+        "{log:#}"
+    );
 
     // A second incident, resolved by hand.
     deploy_and_abort(&r, "4.0").await;
