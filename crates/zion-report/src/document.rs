@@ -696,11 +696,45 @@ fn approvals(r: &Report) -> Section {
     section("approvals", "Approvals", vec![Block::Facts(facts)])
 }
 
+/// The requests the policy refused, by rule, as facts.
+fn refusal_facts(r: &Report) -> Vec<(String, String)> {
+    let Some(x) = &r.refusals else {
+        return Vec::new();
+    };
+    let rules: Vec<String> = x
+        .by_rule
+        .iter()
+        .map(|(rule, n)| format!("{} {}", rule_name(rule), text::count(*n)))
+        .collect();
+    vec![fact(
+        "Requests refused by policy",
+        format!("{} ({})", text::count(x.total), rules.join(", ")),
+    )]
+}
+
+/// A refusal rule's code in words.
+fn rule_name(code: &str) -> &str {
+    match code {
+        "quality_gates_failed" => "quality gates",
+        "pre_checks_failed" => "pre-checks",
+        "window_closed" => "window or freeze",
+        "requires_unmet" => "required environments",
+        "artifact_mismatch" => "artifact",
+        other => other,
+    }
+}
+
 fn quality_gates(r: &Report) -> Section {
     let Some(g) = &r.quality_gates else {
-        return section("quality-gates", "Quality gates", vec![]);
+        let refused = refusal_facts(r);
+        let blocks = if refused.is_empty() {
+            vec![]
+        } else {
+            vec![Block::Facts(refused)]
+        };
+        return section("quality-gates", "Quality gates", blocks);
     };
-    let facts = vec![
+    let mut facts = vec![
         fact("Deployments with evidence", text::count(g.with_evidence)),
         fact("Passed", of(g.passed, g.with_evidence, Some(g.pass_rate))),
         fact("Failed", text::count(g.failed)),
@@ -730,6 +764,7 @@ fn quality_gates(r: &Report) -> Section {
             or_no_data(g.findings_warning, text::count),
         ),
     ];
+    facts.extend(refusal_facts(r));
     section("quality-gates", "Quality gates", vec![Block::Facts(facts)])
 }
 

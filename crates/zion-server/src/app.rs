@@ -383,6 +383,7 @@ impl App {
                 "environment": req.environment,
                 "version": req.version,
                 "type": kind,
+                "refused_by": e.code,
                 "reason": e.message,
                 "evidence": req.evidence,
                 "commit": req.commit,

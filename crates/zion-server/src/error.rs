@@ -50,6 +50,16 @@ impl ApiError {
             message: message.into(),
         }
     }
+    /// A request the environment's policy refused (409), with a code that
+    /// says which rule: `requires_unmet`, `window_closed`,
+    /// `pre_checks_failed`, `quality_gates_failed`, `artifact_mismatch`.
+    pub fn refused(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            code,
+            message: message.into(),
+        }
+    }
     pub fn internal(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,

@@ -142,12 +142,15 @@ impl App {
                     }
                     _ => "no allowed time within a year".to_string(),
                 };
-                return Err(ApiError::conflict(format!(
-                    "{} is closed for deployments: {reason}; {next}. Nothing was deployed: \
+                return Err(ApiError::refused(
+                    "window_closed",
+                    format!(
+                        "{} is closed for deployments: {reason}; {next}. Nothing was deployed: \
                      deploy then, pass --wait-for-window to queue it until then, or (admin) \
                      --break-glass REASON",
-                    env.name
-                )));
+                        env.name
+                    ),
+                ));
             }
             gate.wait_for_window = true;
             let waiting = match (next_open, &env.windows) {
@@ -181,14 +184,17 @@ impl App {
             .map(|r| format!("{}: {}", r.check.name(), r.reason))
             .collect();
         if !failed.is_empty() {
-            return Err(ApiError::conflict(format!(
-                "pre-deployment check{} failed for {}/{}: {}. Nothing was deployed; fix the cause \
+            return Err(ApiError::refused(
+                "pre_checks_failed",
+                format!(
+                    "pre-deployment check{} failed for {}/{}: {}. Nothing was deployed; fix the cause \
                  and deploy again, or (admin) --break-glass REASON",
-                if failed.len() == 1 { "" } else { "s" },
-                subject.service.name,
-                env.name,
-                failed.join("; ")
-            )));
+                    if failed.len() == 1 { "" } else { "s" },
+                    subject.service.name,
+                    env.name,
+                    failed.join("; ")
+                ),
+            ));
         }
         gate.artifact_sha256 = artifact_sha256;
         if !gate.checks.contains(&PreCheck::Artifact) && req.sha256.is_some() {
@@ -228,16 +234,19 @@ impl App {
             return Ok(Some(format!("quality gates met: {met}")));
         }
         let list: Vec<String> = failures.iter().map(ToString::to_string).collect();
-        Err(ApiError::conflict(format!(
-            "quality gate{} failed for {} {} in {}: {}. Nothing was deployed; attach evidence \
+        Err(ApiError::refused(
+            "quality_gates_failed",
+            format!(
+                "quality gate{} failed for {} {} in {}: {}. Nothing was deployed; attach evidence \
              that meets the gates (--junit, --coverage, --sarif) and deploy again, or (admin) \
              --break-glass REASON",
-            if failures.len() == 1 { "" } else { "s" },
-            subject.service.name,
-            subject.version,
-            env.name,
-            list.join("; ")
-        )))
+                if failures.len() == 1 { "" } else { "s" },
+                subject.service.name,
+                subject.version,
+                env.name,
+                list.join("; ")
+            ),
+        ))
     }
 
     /// Checks the artifact against `--sha256`; a mismatch refuses the request.
@@ -250,10 +259,10 @@ impl App {
             .artifact_check(subject, CheckStage::Requested, now)
             .await;
         if !r.passed {
-            return Err(ApiError::conflict(format!(
-                "artifact: {}. Nothing was deployed",
-                r.reason
-            )));
+            return Err(ApiError::refused(
+                "artifact_mismatch",
+                format!("artifact: {}. Nothing was deployed", r.reason),
+            ));
         }
         Ok((r, sha))
     }
@@ -275,15 +284,18 @@ impl App {
         if missing.is_empty() {
             return Ok(());
         }
-        Err(ApiError::conflict(format!(
-            "{svc} {} has not succeeded in {} yet, and {} requires it; nothing was deployed: \
+        Err(ApiError::refused(
+            "requires_unmet",
+            format!(
+                "{svc} {} has not succeeded in {} yet, and {} requires it; nothing was deployed: \
              deploy it there first (`zion deploy {svc} {} --env {}`)",
-            subject.version,
-            missing.join(", "),
-            env.name,
-            subject.version,
-            missing[0]
-        )))
+                subject.version,
+                missing.join(", "),
+                env.name,
+                subject.version,
+                missing[0]
+            ),
+        ))
     }
 
     /// Evaluates every check the environment lists.

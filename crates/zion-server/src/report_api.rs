@@ -249,8 +249,33 @@ pub(crate) fn build(app: &App, query: &ReportQuery) -> Result<Report, ApiError> 
 
     let mut report = build_report(&deployments, &incidents, query);
     drop(deployments);
+    report.refusals = refusals(app, query)?;
     report.audit = Some(audit_summary(app)?);
     Ok(report)
+}
+
+/// The requests the policy refused in the period, from the audit log.
+fn refusals(
+    app: &App,
+    query: &ReportQuery,
+) -> Result<Option<zion_core::delivery::PolicyRefusals>, ApiError> {
+    let stored = app.store.audit_entries(&zion_store::AuditFilter {
+        since: Some(query.since),
+        action: Some("deployment.refused".into()),
+        ..Default::default()
+    })?;
+    let parsed: Vec<(u64, zion_audit::Entry)> = stored
+        .into_iter()
+        .filter_map(|e| Some((e.index, zion_audit::Entry::from_json(&e.entry).ok()?)))
+        .collect();
+    let entries = parsed.iter().filter_map(|(index, e)| {
+        Some(zion_core::delivery::RefusedEntry {
+            index: *index,
+            time: e.timestamp().ok()?,
+            details: &e.details,
+        })
+    });
+    Ok(zion_core::delivery::count_refusals(entries, query))
 }
 
 /// For environments the spec does not name (imported history): the usual

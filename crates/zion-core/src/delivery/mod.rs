@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod dora;
 pub mod of_deployment;
 pub mod record;
+pub mod refusals;
 pub mod report;
 pub mod reversal;
 pub mod stats;
@@ -25,5 +26,6 @@ pub use of_deployment::{own_id, record_of_deployment};
 pub use record::{
     DeploymentRecord, DeploymentResult, GateOutcome, IncidentRecord, Names, RollbackInfo,
 };
-pub use report::{Report, ReportQuery, build_report};
+pub use refusals::{RefusedEntry, count_refusals};
+pub use report::{PolicyRefusals, Report, ReportQuery, build_report};
 pub use reversal::mark_reversals;

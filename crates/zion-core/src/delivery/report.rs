@@ -89,6 +89,24 @@ pub struct Report {
     pub trends: Option<Vec<MonthTrend>>,
     /// Filled by the caller (audit log state); not computed here.
     pub audit: Option<serde_json::Value>,
+    /// Filled by the caller from the audit log's `deployment.refused`
+    /// entries: requests that never became deployments.
+    #[serde(default)]
+    pub refusals: Option<PolicyRefusals>,
+}
+
+/// Deployment requests the environments' policy refused in the period
+/// (quality gates, pre-checks, windows, `requires`, artifacts): how often
+/// each gate held. Nothing ran, so they are in no other figure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PolicyRefusals {
+    pub total: u64,
+    /// By the rule that refused them (`quality_gates_failed`,
+    /// `pre_checks_failed`, `window_closed`, `requires_unmet`,
+    /// `artifact_mismatch`).
+    pub by_rule: std::collections::BTreeMap<String, u64>,
+    /// The audit entries they are recorded in, by index.
+    pub entries: Vec<u64>,
 }
 
 /// Totals by result.
@@ -717,6 +735,7 @@ pub fn build_report(
         dora,
         trends,
         audit: None,
+        refusals: None,
     }
 }
 

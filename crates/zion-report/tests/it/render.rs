@@ -282,6 +282,37 @@ fn dora_figures_render_with_their_clusters() {
 }
 
 #[test]
+fn refusals_are_shown_by_rule_in_the_quality_gates_section() {
+    let mut r = report();
+    r.refusals = Some(zion_core::delivery::PolicyRefusals {
+        total: 3,
+        by_rule: [
+            ("quality_gates_failed".to_string(), 2),
+            ("window_closed".to_string(), 1),
+        ]
+        .into_iter()
+        .collect(),
+        entries: vec![4, 9, 12],
+    });
+    let md = render_markdown(&r);
+    assert!(
+        md.contains("Requests refused by policy**: 3 (quality gates 2, window or freeze 1)"),
+        "{md}"
+    );
+    // An empty period with refusals only still shows them.
+    let mut empty = build_report(&[], &[], &query());
+    empty.refusals = r.refusals.clone();
+    let html = render_html(&empty);
+    assert_balanced(&html);
+    assert!(
+        html.contains(
+            "<dt>Requests refused by policy</dt><dd>3 (quality gates 2, window or freeze 1)</dd>"
+        ),
+        "{html}"
+    );
+}
+
+#[test]
 fn an_audit_summary_is_rendered_and_escaped() {
     let mut r = report();
     r.audit =

@@ -174,7 +174,7 @@ async fn missing_or_short_evidence_is_refused_naming_each_gate_and_nothing_is_st
             "Nothing was deployed",
         ],
     );
-    assert_eq!(body["error"]["code"], "conflict");
+    assert_eq!(body["error"]["code"], "quality_gates_failed");
     assert_eq!(msg.matches("no evidence attached").count(), 4, "{msg}");
 
     // Short on three gates: 195 of 200 executed tests passed is 97.5%, 724
@@ -273,6 +273,7 @@ async fn missing_or_short_evidence_is_refused_naming_each_gate_and_nothing_is_st
     for e in refusals {
         assert_eq!(e["entry"]["subject"], "target/web/production");
         assert_eq!(e["entry"]["actor"], "admin");
+        assert_eq!(e["entry"]["details"]["refused_by"], "quality_gates_failed");
         assert!(
             e["entry"]["details"]["reason"]
                 .as_str()
@@ -286,6 +287,15 @@ async fn missing_or_short_evidence_is_refused_naming_each_gate_and_nothing_is_st
         coverage(1000, 724)
     );
     assert_eq!(refusals[3]["entry"]["details"]["type"], "hotfix");
+    // The report counts how often the gate held, citing the entries.
+    let report = get(&r, "/api/v1/report?env=production").await;
+    let held = &report["refusals"];
+    assert_eq!(held["total"], 4, "{report:#}");
+    assert_eq!(held["by_rule"], json!({ "quality_gates_failed": 4 }));
+    let cited: Vec<Value> = refusals.iter().map(|e| e["index"].clone()).collect();
+    assert_eq!(held["entries"], json!(cited));
+    let staging = get(&r, "/api/v1/report?env=staging").await;
+    assert_eq!(staging["refusals"], Value::Null, "{staging:#}");
     let (s, d) = deploy(
         &r,
         json!({ "service": "web", "environment": "staging", "version": "1.0" }),

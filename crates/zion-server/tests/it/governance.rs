@@ -198,7 +198,7 @@ async fn production_requires_the_version_to_succeed_in_staging_first() {
         409,
         &["has not succeeded in staging", "--env staging"],
     );
-    assert_eq!(body["error"]["code"], "conflict");
+    assert_eq!(body["error"]["code"], "requires_unmet");
     assert_eq!(deployments(&r).await, json!([]));
 
     let staging = deploy_ok(
