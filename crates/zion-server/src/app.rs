@@ -353,12 +353,11 @@ impl App {
             evidence: req.evidence.clone(),
             commit: req.commit.clone(),
         };
-        let now = Timestamp::now();
-        let admitted = self.admit(&subject, &gate_req, by, now).await;
+        let admitted = self.admit(&subject, &gate_req, by, Timestamp::now()).await;
         if let Err(e) = &admitted
             && e.status == axum::http::StatusCode::CONFLICT
         {
-            self.record_refusal(req, kind, by, e, now);
+            self.record_refusal(req, kind, by, e);
         }
         admitted
     }
@@ -372,8 +371,10 @@ impl App {
         kind: DeploymentType,
         by: &Principal,
         e: &ApiError,
-        now: Timestamp,
     ) {
+        // Now, not when the request arrived: the checks may have taken
+        // seconds, and the log's times must not go backwards.
+        let now = Timestamp::now();
         let record = Record::new(
             by.name.clone(),
             "deployment.refused",

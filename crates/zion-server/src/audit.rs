@@ -129,7 +129,17 @@ pub struct AuditLog {
     state: Mutex<State>,
     /// The prefix the last successful verification established, and when
     /// the log was last verified from entry 0 (see [`Self::verified`]).
-    verified: Mutex<Option<(VerifiedPrefix, Timestamp)>>,
+    verified: Mutex<Verified>,
+}
+
+/// What verifications established so far.
+#[derive(Default)]
+struct Verified {
+    /// Bumped by every verification that ends: a run records its success
+    /// only if none ended since it started, so a slow run can never undo
+    /// a failure found meanwhile.
+    generation: u64,
+    last: Option<(VerifiedPrefix, Timestamp)>,
 }
 
 impl AuditLog {
@@ -202,7 +212,7 @@ impl AuditLog {
         Ok(AuditLog {
             signer,
             origin,
-            verified: Mutex::new(None),
+            verified: Mutex::new(Verified::default()),
             state: Mutex::new(State {
                 frontier,
                 signed,
@@ -215,18 +225,34 @@ impl AuditLog {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// What the last successful verification established, and when the
-    /// log was last verified in full; None after a failure or a restart.
-    pub fn verified(&self) -> Option<(VerifiedPrefix, Timestamp)> {
-        self.verified
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The generation of what verifications established, the prefix the
+    /// last successful one verified, and when the log was last verified in
+    /// full; no prefix after a failure or a restart.
+    pub fn verified(&self) -> (u64, Option<(VerifiedPrefix, Timestamp)>) {
+        let v = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        (v.generation, v.last.clone())
     }
 
-    /// Records (or, with None, forgets) what a verification established.
-    pub fn set_verified(&self, verified: Option<(VerifiedPrefix, Timestamp)>) {
-        *self.verified.lock().unwrap_or_else(PoisonError::into_inner) = verified;
+    /// Records a successful verification that started at `generation`,
+    /// unless another one ended meanwhile (its result stands).
+    pub fn verification_succeeded(
+        &self,
+        generation: u64,
+        last: Option<(VerifiedPrefix, Timestamp)>,
+    ) {
+        let mut v = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if v.generation == generation {
+            v.last = last;
+        }
+        v.generation += 1;
+    }
+
+    /// Forgets every verified prefix: the next verification reads the
+    /// whole log.
+    pub fn verification_failed(&self) {
+        let mut v = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        v.last = None;
+        v.generation += 1;
     }
 
     /// Why appends are refused, when the stored log disagrees with what

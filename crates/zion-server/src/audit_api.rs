@@ -143,7 +143,8 @@ async fn compliance(
 
 /// Verifies the whole log, from entry 0: every entry, every checkpoint.
 pub(crate) fn verify_blocking(app: &App) -> Result<Value, ApiError> {
-    verify_from(app, None)
+    let (generation, _) = app.audit.verified();
+    verify_from(app, None, generation)
 }
 
 /// Verifies what was appended since the last successful verification, or
@@ -151,62 +152,101 @@ pub(crate) fn verify_blocking(app: &App) -> Result<Value, ApiError> {
 /// For the delivery report, which would otherwise re-verify a log of
 /// millions of entries on every request; `zion audit verify` is always full.
 pub(crate) fn verify_grown(app: &App) -> Result<Value, ApiError> {
-    verify_from(app, app.audit.verified())
+    let (generation, last) = app.audit.verified();
+    verify_from(app, last, generation)
 }
 
-fn verify_from(app: &App, prefix: Option<(VerifiedPrefix, Timestamp)>) -> Result<Value, ApiError> {
-    let size = app.store.audit_size()?;
-    let prefix = prefix.filter(|(p, _)| p.size() <= size);
-    let notes: Vec<String> = app
-        .store
-        .audit_checkpoints()?
-        .into_iter()
-        .map(|c| c.note)
-        .collect();
+/// What one verification read: its outcome (with the first bad entry on
+/// failure), the prefix to resume from next, where it started, and how
+/// many checkpoints are kept.
+type Read = (
+    Result<zion_audit::VerifyReport, (zion_audit::VerifyError, Option<u64>)>,
+    Option<VerifiedPrefix>,
+    u64,
+    usize,
+);
+
+/// Verifies from `prefix` (from entry 0 without one), reading the
+/// checkpoints and the entries in one snapshot of the store, so that an
+/// append committing meanwhile is seen whole or not at all.
+fn verify_from(
+    app: &App,
+    prefix: Option<(VerifiedPrefix, Timestamp)>,
+    generation: u64,
+) -> Result<Value, ApiError> {
     let verifier = app.audit.verifier();
-    let started = match &prefix {
-        Some((p, _)) => LogVerifier::resume(&verifier, p, &notes),
-        None => LogVerifier::new(&verifier, &notes),
-    };
-    let fail = |err: &zion_audit::VerifyError, index: Option<u64>| {
-        app.audit.set_verified(None);
-        json!({ "ok": false, "error": err.to_string(), "index": index })
-    };
-    let mut v = match started {
-        Ok(v) => v,
-        Err(e) => return Ok(fail(&e, e.first_bad_index())),
-    };
-    let from = prefix.as_ref().map_or(0, |(p, _)| p.size());
-    let mut failure = None;
-    app.store.scan_audit(
-        from,
-        &mut |e, leaf| match v.push(e.index, &e.entry, leaf.as_ref()) {
-            Ok(()) => true,
-            Err(err) => {
-                failure = Some((err, e.index));
-                false
+    let mut result: Option<Read> = None;
+    let mut prefix = prefix;
+    app.store.audit_snapshot(&mut |snap| {
+        let stored = snap.checkpoints()?;
+        // A log whose checkpoints shrank below the prefix is read again
+        // from the start.
+        let latest = stored.last().map_or(0, |c| c.size);
+        if prefix.as_ref().is_some_and(|(p, _)| p.size() > latest) {
+            prefix = None;
+        }
+        let notes: Vec<&str> = stored.iter().map(|c| c.note.as_str()).collect();
+        let from = prefix.as_ref().map_or(0, |(p, _)| p.size());
+        let started = match &prefix {
+            Some((p, _)) => LogVerifier::resume(&verifier, p, &notes),
+            None => LogVerifier::new(&verifier, &notes),
+        };
+        let mut v = match started {
+            Ok(v) => v,
+            Err(e) => {
+                let index = e.first_bad_index();
+                result = Some((Err((e, index)), None, from, stored.len()));
+                return Ok(());
             }
-        },
-    )?;
-    if let Some((err, index)) = failure {
-        let first_bad = err.first_bad_index().unwrap_or(index);
-        return Ok(fail(&err, Some(first_bad)));
-    }
-    match v.finish_resumable() {
-        Ok((report, next)) => {
+        };
+        let mut failure = None;
+        snap.scan(
+            from,
+            &mut |e, leaf| match v.push(e.index, &e.entry, leaf.as_ref()) {
+                Ok(()) => true,
+                Err(err) => {
+                    failure = Some((err, e.index));
+                    false
+                }
+            },
+        )?;
+        result = Some(match failure {
+            Some((err, index)) => {
+                let first_bad = err.first_bad_index().unwrap_or(index);
+                (Err((err, Some(first_bad))), None, from, stored.len())
+            }
+            None => match v.finish_resumable() {
+                Ok((report, next)) => (Ok(report), next, from, stored.len()),
+                Err(err) => {
+                    let index = err.first_bad_index();
+                    (Err((err, index)), None, from, stored.len())
+                }
+            },
+        });
+        Ok(())
+    })?;
+    let Some((outcome, next, from, kept)) = result else {
+        return Err(ApiError::internal("the audit log could not be read"));
+    };
+    match outcome {
+        Ok(report) => {
             let full_at = prefix.map_or_else(Timestamp::now, |(_, at)| at);
-            app.audit.set_verified(next.map(|n| (n, full_at)));
+            app.audit
+                .verification_succeeded(generation, next.map(|n| (n, full_at)));
             Ok(json!({
                 "ok": true,
                 "entries": report.entries,
                 "root": to_hex(&report.root),
-                "checkpoints": report.checkpoints,
+                "checkpoints": kept,
                 "latest_checkpoint": report.latest.map(|c| json!({"size": c.size(), "root": c.root_hex()})),
                 "verified_from_entry": from,
                 "last_full_verification": full_at,
             }))
         }
-        Err(err) => Ok(fail(&err, err.first_bad_index())),
+        Err((err, index)) => {
+            app.audit.verification_failed();
+            Ok(json!({ "ok": false, "error": err.to_string(), "index": index }))
+        }
     }
 }
 

@@ -126,6 +126,10 @@ async fn resolve_incident(
             "no incident {id}; `zion incident list --all` lists them"
         ))
     };
+    // Under the writes lock, as every incident change: a succeeded
+    // deployment resolving the target's incidents at the same moment then
+    // either sees this one resolved or resolves it itself, never both.
+    let _w = app.writes.lock().await;
     // An incident's target never changes, so the entry can name it before
     // the transaction that resolves it (and refuses a second resolution).
     let target = app.store.incident(id)?.ok_or_else(not_found)?;

@@ -139,14 +139,6 @@ impl Running {
     }
 }
 
-/// The last recorded spec, parsed.
-fn store_spec(app: &App) -> Result<Option<(Spec, String)>, StartError> {
-    Ok(app
-        .store
-        .latest_spec()?
-        .and_then(|s| Some((zion_core::spec::parse_spec(&s.yaml).ok()?, s.yaml))))
-}
-
 /// Starts the control plane: opens the store, reaps replicas left by a
 /// previous run, binds every target's proxy and the API, and starts the
 /// controller.
@@ -174,17 +166,23 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         // A log that does not verify signs nothing, so a changed spec
         // cannot be recorded; start on the last recorded one, so that
         // `zion audit verify` can still say what is wrong.
-        let why = app.audit.broken().ok_or(e)?;
-        let last = store_spec(&app)?;
-        tracing::error!(%why, "the audit log does not verify: the new spec was not applied; running the last recorded spec");
-        match last {
-            Some((spec, yaml)) => app.apply_spec(spec, &yaml, "zion up").await?,
-            None => {
-                return Err(StartError::Audit {
-                    message: format!("{why}; no spec was ever recorded, so there is none to run"),
-                });
-            }
-        }
+        let why = match app.audit.broken() {
+            Some(why) if matches!(e, StartError::Audit { .. }) => why,
+            _ => return Err(e),
+        };
+        tracing::error!(%why, error = %e, "the audit log does not verify: the new spec was not applied; running the last recorded spec");
+        let Some(last) = app.store.latest_spec()? else {
+            return Err(StartError::Audit {
+                message: format!("{why}; no spec was ever recorded, so there is none to run"),
+            });
+        };
+        let spec = zion_core::spec::parse_spec(&last.yaml).map_err(|errs| StartError::Audit {
+            message: format!(
+                "{why}; and the last recorded spec no longer parses ({}), so there is none to run",
+                errs.to_string().trim_end()
+            ),
+        })?;
+        app.apply_spec(spec, &last.yaml, "zion up").await?;
     }
 
     let addr = opts.listen.unwrap_or(opts.spec.server.listen);

@@ -79,3 +79,18 @@ pub struct StoredAuditEntry {
     pub index: u64,
     pub entry: Vec<u8>,
 }
+
+/// The audit tables as one read snapshot sees them; see
+/// [`crate::Store::audit_snapshot`].
+pub trait AuditSnapshot {
+    /// Every checkpoint, by size.
+    fn checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError>;
+
+    /// Calls `visit` with every entry from `from` on, as
+    /// [`crate::Store::scan_audit`] does.
+    fn scan(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(StoredAuditEntry, Option<NodeHash>) -> bool,
+    ) -> Result<(), StoreError>;
+}

@@ -18,8 +18,8 @@ mod sqlite_audit;
 mod sqlite_history;
 
 pub use audit::{
-    AuditAppend, AuditBuilder, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, NodeHash,
-    StoredAuditEntry,
+    AuditAppend, AuditBuilder, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, AuditSnapshot,
+    NodeHash, StoredAuditEntry,
 };
 pub use error::{DriverError, StoreError};
 pub use history::{HistoryFilter, ImportBatch, ImportOutcome, ImportedDeploymentRow};
@@ -201,6 +201,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every checkpoint, by size.
     fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError>;
+
+    /// Calls `read` with the audit tables as one read snapshot sees them,
+    /// so that an append committing meanwhile (its entries with their
+    /// checkpoint) is seen whole or not at all: what verification needs.
+    /// On a connection of its own where the store has one, so that other
+    /// reads and writes go on while a long log is read.
+    fn audit_snapshot(
+        &self,
+        read: &mut dyn FnMut(&dyn AuditSnapshot) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
 
     /// Stores history imported from other tools, with its audit entries, in
     /// one transaction. Records whose external id was imported before with

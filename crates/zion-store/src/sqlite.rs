@@ -29,7 +29,7 @@ use crate::{
     IncidentChange, IncidentFilter, NewIncident, NodeHash, Store, StoreError, StoredAuditEntry,
     StoredProcess, StoredSpec, TokenRecord,
 };
-use crate::{HistoryFilter, ImportBatch, ImportOutcome, ImportedDeploymentRow};
+use crate::{AuditSnapshot, HistoryFilter, ImportBatch, ImportOutcome, ImportedDeploymentRow};
 
 /// Long enough to ride out another writer's transaction on a loaded machine;
 /// short enough that a stuck second zion on the same file is reported.
@@ -1215,6 +1215,26 @@ impl Store for SqliteStore {
 
     fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
         sqlite_audit::checkpoints(&self.conn())
+    }
+
+    fn audit_snapshot(
+        &self,
+        read: &mut dyn FnMut(&dyn AuditSnapshot) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        const DURING: &str = "reading the audit log";
+        let mut in_snapshot = |conn: &mut Connection| -> Result<(), StoreError> {
+            // A deferred transaction in WAL mode reads one snapshot, taken
+            // at its first read, until it ends; it writes nothing.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(db(DURING))?;
+            read(&sqlite_audit::Snapshot(&tx))?;
+            tx.rollback().map_err(db(DURING))
+        };
+        match self.side_connection()? {
+            Some(mut own) => in_snapshot(&mut own),
+            None => in_snapshot(&mut self.conn()),
+        }
     }
 
     fn import_history(

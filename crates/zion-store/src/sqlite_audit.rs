@@ -258,3 +258,20 @@ pub(crate) fn checkpoints(conn: &Connection) -> Result<Vec<AuditCheckpoint>, Sto
     })
     .collect()
 }
+
+/// The audit tables through one transaction's snapshot.
+pub(crate) struct Snapshot<'a>(pub &'a Connection);
+
+impl crate::AuditSnapshot for Snapshot<'_> {
+    fn checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        checkpoints(self.0)
+    }
+
+    fn scan(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(StoredAuditEntry, Option<NodeHash>) -> bool,
+    ) -> Result<(), StoreError> {
+        scan(self.0, from, visit)
+    }
+}

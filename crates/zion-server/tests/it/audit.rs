@@ -546,3 +546,100 @@ async fn the_report_verifies_what_was_appended_since_its_last_verification() {
     assert_eq!(v["verified_from_entry"], Value::Null, "{v}");
     r.shutdown().await;
 }
+
+/// Verification reads the checkpoints and the entries in one snapshot: a
+/// change committing meanwhile is seen whole or not at all, never as
+/// entries that no checkpoint covers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifying_while_changes_commit_never_raises_a_false_alarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = start_spec(dir.path(), spec(&free(), &free(), STAGING)).await;
+    let api = r.api_addr;
+    let token = r.admin_token.clone();
+    let writer = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        for i in 0..150 {
+            let resp = http
+                .post(format!("http://{api}/api/v1/tokens"))
+                .bearer_auth(&token)
+                .json(&json!({ "name": format!("t{i}"), "role": "viewer" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 201);
+        }
+    });
+    let mut runs = 0;
+    while !writer.is_finished() {
+        for path in ["/api/v1/audit/verify", "/api/v1/report"] {
+            let (s, v) = call(&r, "GET", path, Some(&r.admin_token), None).await;
+            assert_eq!(s, 200, "{v}");
+            let ok = if path.ends_with("verify") {
+                v["ok"] == true
+            } else {
+                v["audit"]["verified"] == "yes"
+            };
+            assert!(ok, "{path} while changes commit: {v}");
+        }
+        runs += 1;
+    }
+    writer.await.unwrap();
+    assert!(runs >= 3, "only {runs} verifications overlapped the writes");
+    verified(&r).await;
+    r.shutdown().await;
+}
+
+/// A log that does not verify signs nothing, so a changed spec cannot be
+/// recorded at start: Zion starts on the last recorded spec instead, and
+/// says what is wrong, so that `zion audit verify` can still be asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_log_starts_on_the_last_recorded_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, target) = (free(), free());
+    let r = start_spec(dir.path(), spec(&api, &target, STAGING)).await;
+    let size = r.app.store.audit_size().unwrap();
+    r.shutdown().await;
+    // An entry forged at the end, with its leaf hash: no checkpoint covers it.
+    let forged = format!(
+        r#"{{"action":"token.create","actor":"admin","details":{{}},"seq":{size},"subject":"token/x","time":"2026-01-01T00:00:00Z"}}"#
+    );
+    let db = rusqlite::Connection::open(dir.path().join("state/zion.db")).unwrap();
+    db.execute(
+        "INSERT INTO audit_entries (idx, time, action, subject, entry) VALUES (?1, '2026-01-01T00:00:00Z', 'token.create', 'token/x', ?2)",
+        rusqlite::params![size as i64, forged.as_bytes()],
+    )
+    .unwrap();
+    let leaf = {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update([0u8]);
+        h.update(forged.as_bytes());
+        h.finalize().to_vec()
+    };
+    db.execute(
+        "INSERT INTO audit_nodes (level, idx, hash) VALUES (0, ?1, ?2)",
+        rusqlite::params![size as i64, leaf],
+    )
+    .unwrap();
+    drop(db);
+
+    let changed = spec(&api, &target, &format!("{STAGING}  - {{ name: qa }}\n"));
+    let r = start_spec(dir.path(), changed).await;
+    assert_eq!(
+        r.app.spec().environments.len(),
+        1,
+        "the new spec was applied"
+    );
+    let (s, v) = call(
+        &r,
+        "GET",
+        "/api/v1/audit/verify",
+        Some(&r.admin_token),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["index"], size, "{v}");
+    r.shutdown().await;
+}
