@@ -116,40 +116,40 @@ struct Verified {
     latest_size: Option<u64>,
 }
 
-/// The server's verification, line for line: the checkpoints' notes, a
-/// [`LogVerifier`], one scan feeding every entry with its stored leaf hash,
-/// and `finish`.
+/// The server's verification, line for line: in one read snapshot, the
+/// checkpoints' notes, a [`LogVerifier`], one scan feeding every entry with
+/// its stored leaf hash, and `finish`.
 fn verify(store: &dyn Store, signer: &Signer) -> Verified {
-    let notes: Vec<String> = store
-        .audit_checkpoints()
-        .unwrap()
-        .into_iter()
-        .map(|c| c.note)
-        .collect();
-    let mut v = LogVerifier::new(&signer.verifier(), &notes).unwrap();
-    let mut failure = None;
+    let mut out = None;
     store
-        .scan_audit(
-            0,
-            &mut |e, leaf| match v.push(e.index, &e.entry, leaf.as_ref()) {
-                Ok(()) => true,
-                Err(err) => {
-                    failure = Some((err, e.index));
-                    false
-                }
-            },
-        )
+        .audit_snapshot(&mut |snap| {
+            let notes: Vec<String> = snap.checkpoints()?.into_iter().map(|c| c.note).collect();
+            let mut v = LogVerifier::new(&signer.verifier(), &notes).unwrap();
+            let mut failure = None;
+            snap.scan(
+                0,
+                &mut |e, leaf| match v.push(e.index, &e.entry, leaf.as_ref()) {
+                    Ok(()) => true,
+                    Err(err) => {
+                        failure = Some((err, e.index));
+                        false
+                    }
+                },
+            )?;
+            if let Some((err, index)) = failure {
+                panic!("verification failed at entry {index}: {err}");
+            }
+            let report = v.finish().unwrap();
+            out = Some(Verified {
+                entries: report.entries,
+                root: report.root,
+                checkpoints: report.checkpoints,
+                latest_size: report.latest.as_ref().map(Checkpoint::size),
+            });
+            Ok(())
+        })
         .unwrap();
-    if let Some((err, index)) = failure {
-        panic!("verification failed at entry {index}: {err}");
-    }
-    let report = v.finish().unwrap();
-    Verified {
-        entries: report.entries,
-        root: report.root,
-        checkpoints: report.checkpoints,
-        latest_size: report.latest.as_ref().map(Checkpoint::size),
-    }
+    out.unwrap()
 }
 
 /// The baseline: the same scan, only counting the rows.
