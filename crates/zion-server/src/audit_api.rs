@@ -117,22 +117,26 @@ async fn compliance(
             checkpoint_size: v["latest_checkpoint"]["size"].as_u64(),
             checkpoint_root: v["latest_checkpoint"]["root"].as_str().map(str::to_string),
         };
-        let mut facts = Vec::new();
-        app2.store.scan_audit(0, &mut |e, _| {
-            if let Ok(x) = zion_audit::Entry::from_json(&e.entry)
-                && let Ok(time) = x.timestamp()
-            {
-                facts.push(zion_core::compliance::Fact {
+        // Only the period's entries are read (by the indexed time): the
+        // report judges nothing before `since`.
+        let stored = app2.store.audit_entries(&AuditFilter {
+            since,
+            ..AuditFilter::default()
+        })?;
+        let facts: Vec<zion_core::compliance::Fact> = stored
+            .into_iter()
+            .filter_map(|e| {
+                let x = zion_audit::Entry::from_json(&e.entry).ok()?;
+                Some(zion_core::compliance::Fact {
                     index: e.index,
-                    time,
+                    time: x.timestamp().ok()?,
                     actor: x.actor,
                     action: x.action,
                     subject: x.subject,
                     details: x.details,
-                });
-            }
-            true
-        })?;
+                })
+            })
+            .collect();
         let report = zion_core::compliance::report(&facts, since, integrity);
         Ok(serde_json::to_value(report).unwrap_or_default())
     })
