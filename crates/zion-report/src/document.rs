@@ -632,7 +632,7 @@ fn rollbacks(r: &Report) -> Section {
     };
     let mut facts = vec![
         fact(
-            "Rolled back",
+            "Changes rolled back",
             match b.share {
                 Some(share) => format!(
                     "{} ({} of attempted)",
@@ -669,7 +669,19 @@ fn rollbacks(r: &Report) -> Section {
             ),
         ));
     }
-    section("rollbacks", "Rollbacks", vec![Block::Facts(facts)])
+    section(
+        "rollbacks",
+        "Rollbacks",
+        vec![
+            Block::Facts(facts),
+            Block::Note(
+                "Changes rolled back: deployments rolled back during their rollout, and \
+                 succeeded ones that a later rollback deployment (zion rollback) reversed; \
+                 the summary's \"Rolled back\" counts only the first."
+                    .to_string(),
+            ),
+        ],
+    )
 }
 
 fn approvals(r: &Report) -> Section {
@@ -827,18 +839,27 @@ fn trends(r: &Report) -> Section {
     let rows = trends
         .iter()
         .map(|t| {
-            let mut row = vec![
+            vec![
                 t.month.clone(),
                 text::count(t.deployments),
                 of(t.succeeded, t.attempted, t.success_rate),
                 or_no_data(t.mean_duration_seconds, text::duration),
-            ];
+            ]
+        })
+        .collect();
+    let headers = vec!["Month", "Deployments", "Success rate", "Mean duration"];
+    // The DORA figures in a table of their own: nine columns in one would
+    // wrap every cell on a page.
+    let dora_rows = trends
+        .iter()
+        .map(|t| {
+            let mut row = vec![t.month.clone()];
             row.extend(dora_cells(&t.dora));
             row
         })
         .collect();
-    let mut headers = vec!["Month", "Deployments", "Success rate", "Mean duration"];
-    headers.extend(DORA_HEADERS);
+    let mut dora_headers = vec!["Month"];
+    dora_headers.extend(DORA_HEADERS);
     let chart = Chart {
         id: "chart-duration-month",
         title: "Mean duration per month".to_string(),
@@ -862,6 +883,10 @@ fn trends(r: &Report) -> Section {
         "Trends by month",
         vec![
             Block::Table(Table { headers, rows }),
+            Block::Table(Table {
+                headers: dora_headers,
+                rows: dora_rows,
+            }),
             Block::Note(
                 "Frequency, lead time, change failure rate, recovery time and rework rate are \
                  the DORA metrics of the month's production deployments, per day of the \

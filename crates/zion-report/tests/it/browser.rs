@@ -219,7 +219,8 @@ fn chromium_parses_every_section_and_draws_every_chart() {
         }
     }
 
-    // The trends table carries each month's DORA figures, one row a month.
+    // The trends carry each month's DORA figures: two tables (the figures
+    // of the month, then its DORA metrics), one row a month in each.
     let trends = element(&dom, "section", "trends");
     for heading in [
         "Frequency",
@@ -232,10 +233,11 @@ fn chromium_parses_every_section_and_draws_every_chart() {
             "trends lack {heading}"
         );
     }
+    assert_eq!(trends.matches("<table").count(), 2, "two trend tables");
     assert_eq!(
         trends.matches("<tr>").count(),
-        MONTHS + 1,
-        "a heading row and one per month"
+        2 * (MONTHS + 1),
+        "in each, a heading row and one per month"
     );
 
     assert_no_broken_values(&dom);

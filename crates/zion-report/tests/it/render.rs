@@ -355,10 +355,11 @@ fn trends_show_each_months_dora_figures() {
     let r = report();
     let md = render_markdown(&r);
     assert!(
-        md.contains(
-            "| Month | Deployments | Success rate | Mean duration | Frequency | Lead time | \
-             Change failure rate | Recovery time | Rework rate |"
-        ),
+        md.contains("| Month | Deployments | Success rate | Mean duration |")
+            && md.contains(
+                "| Month | Frequency | Lead time | Change failure rate | Recovery time | \
+                 Rework rate |"
+            ),
         "{md}"
     );
     // January (28th–31st, 4 days): #1, gh-1234, #3; (154 + 47) / 2 =
@@ -367,16 +368,22 @@ fn trends_show_each_months_dora_figures() {
     // failed (1 of 2 = 50.0%, low) and took traffic for 300 s (elite),
     // no hotfix or rollback (0.0%).
     assert!(
+        md.contains("| 2026-01 | 3 | 66.7% (2 of 3) | 1m 41s |"),
+        "{md}"
+    );
+    assert!(
         md.contains(
-            "| 2026-01 | 3 | 66.7% (2 of 3) | 1m 41s | 0.25/day (weekly), high | 1h 00m, elite | \
-             50.0%, low | 5m 00s, elite | 0.0% |"
+            "| 2026-01 | 0.25/day (weekly), high | 1h 00m, elite | 50.0%, low | 5m 00s, elite | \
+             0.0% |"
         ),
         "{md}"
     );
     // February: only the rejected #4, nothing attempted: no DORA figure.
-    assert!(md.contains(
-        "| 2026-02 | 1 | no data | no data | no data | no data | no data | no data | no data |"
-    ));
+    assert!(md.contains("| 2026-02 | 1 | no data | no data |"), "{md}");
+    assert!(
+        md.contains("| 2026-02 | no data | no data | no data | no data | no data |"),
+        "{md}"
+    );
     let html = render_html(&r);
     assert_balanced(&html);
     let trends = &html[html.find("<section id=\"trends\">").unwrap()..];
