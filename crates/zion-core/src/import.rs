@@ -397,6 +397,23 @@ impl Fields {
         }
     }
 
+    /// An external id: any text but one that starts with `#`, which names
+    /// Zion's own deployments (`#42`) and must never be mistaken for them.
+    fn external_id(&mut self, value: &Option<Str<'_>>) -> Option<String> {
+        let id = self.text(value, "external_id")?;
+        if id.starts_with('#') {
+            self.error(
+                "external_id",
+                format!(
+                    "`{id}` starts with `#`, which names Zion's own deployments (`#42`); \
+                     drop the `#` or use another prefix"
+                ),
+            );
+            return None;
+        }
+        Some(id)
+    }
+
     fn optional_text(&mut self, value: &Option<Str<'_>>, field: &str) -> Option<String> {
         value.as_ref().and_then(|v| self.non_empty(v, field))
     }
@@ -450,7 +467,7 @@ impl Fields {
 }
 
 fn deployment(f: &mut Fields, raw: &RawLine<'_>) -> Option<ImportRecord> {
-    let external_id = f.text(&raw.external_id, "external_id");
+    let external_id = f.external_id(&raw.external_id);
     let service = f.text(&raw.service, "service");
     let environment = f.text(&raw.environment, "environment");
     let version = f.text(&raw.version, "version");
@@ -509,7 +526,7 @@ fn deployment(f: &mut Fields, raw: &RawLine<'_>) -> Option<ImportRecord> {
 }
 
 fn incident(f: &mut Fields, raw: &RawLine<'_>) -> Option<ImportRecord> {
-    let external_id = f.text(&raw.external_id, "external_id");
+    let external_id = f.external_id(&raw.external_id);
     let service = f.text(&raw.service, "service");
     let environment = f.text(&raw.environment, "environment");
     let opened_at = f.time(&raw.opened_at, "opened_at");
@@ -634,6 +651,11 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("version"));
         assert!(e.message.starts_with("invalid type: integer `2`"), "{e}");
         assert!(!e.message.contains("at line"), "{e}");
+
+        // `#42` names Zion's own deployment 42: never an imported id.
+        let e = err(&deploy("").replace(r#""external_id":"d1""#, r##""external_id":"#42""##));
+        assert_eq!(e.field.as_deref(), Some("external_id"));
+        assert!(e.message.contains("`#42` starts with `#`"), "{e}");
 
         let e = err(&deploy(r#""type":"bugfix""#));
         assert_eq!(e.field.as_deref(), Some("type"));

@@ -103,11 +103,7 @@ fn rate_text(f: &Option<RateFigure>) -> String {
 
 fn frequency_text(f: &Option<FrequencyFigure>) -> String {
     or_no_data(f.as_ref(), |f| {
-        format!(
-            "{}/day ({})",
-            text::decimal(f.value),
-            text::bucket(f.bucket)
-        )
+        format!("{} ({})", text::per_day(f.value), text::bucket(f.bucket))
     })
 }
 
@@ -473,10 +469,10 @@ fn frequency(r: &Report) -> Section {
     };
     let deployments = |n: u64| if n == 1 { "deployment" } else { "deployments" };
     let mut blocks = vec![Block::Facts(vec![
-        fact(
-            "Daily average",
-            format!("{} deployments", text::decimal(f.daily_average)),
-        ),
+        fact("Average", {
+            let (n, per) = text::rate_parts(f.daily_average);
+            format!("{n} deployments a {per}")
+        }),
         fact(
             "Peak day",
             format!(
@@ -718,10 +714,21 @@ fn refusal_facts(r: &Report) -> Vec<(String, String)> {
         .iter()
         .map(|(rule, n)| format!("{} {}", rule_name(rule), text::count(*n)))
         .collect();
-    vec![fact(
-        "Requests refused by policy",
-        format!("{} ({})", text::count(x.total), rules.join(", ")),
-    )]
+    const CITED: usize = 10;
+    let mut cited: Vec<String> = x.entries.iter().take(CITED).map(u64::to_string).collect();
+    if x.entries.len() > CITED {
+        cited.push(format!(
+            "and {} more",
+            text::count((x.entries.len() - CITED) as u64)
+        ));
+    }
+    vec![
+        fact(
+            "Requests refused by policy",
+            format!("{} ({})", text::count(x.total), rules.join(", ")),
+        ),
+        fact("Their audit entries", cited.join(", ")),
+    ]
 }
 
 /// A refusal rule's code in words.

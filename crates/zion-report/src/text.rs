@@ -44,6 +44,25 @@ pub fn decimal(value: f64) -> String {
     }
 }
 
+/// A rate per day as `11.35/day`, or per week, month (30 days) or year
+/// when it is under 0.1 a day, so that one deployment a year never reads
+/// `0/day`.
+pub fn per_day(value: f64) -> String {
+    let (n, per) = rate_parts(value);
+    format!("{n}/{per}")
+}
+
+/// A rate per day as its figure and its unit (`day`, `week`, `month`,
+/// `year`): the shortest unit in which it reads at least 0.1.
+pub fn rate_parts(value: f64) -> (String, &'static str) {
+    for (per, days) in [("day", 1.0), ("week", 7.0), ("month", 30.0)] {
+        if value * days >= 0.1 {
+            return (decimal(value * days), per);
+        }
+    }
+    (decimal(value * 365.0), "year")
+}
+
 /// A duration in seconds as `47s`, `2.5s`, `2m 34s`, `1h 02m`, `3d 4h`.
 pub fn duration(seconds: f64) -> String {
     if seconds < 60.0 {
@@ -178,6 +197,15 @@ mod tests {
         assert_eq!(decimal(41.6), "41.6");
         assert_eq!(decimal(11.0 / 6.0), "1.83");
         assert_eq!(decimal(2.0), "2");
+        assert_eq!(per_day(11.35), "11.35/day");
+        assert_eq!(per_day(0.1), "0.1/day");
+        // One a month is 0.033 a day: 0.23 a week.
+        assert_eq!(per_day(1.0 / 30.0), "0.23/week");
+        // One in 100 days: 0.07 a week, 0.3 a month.
+        assert_eq!(per_day(0.01), "0.3/month");
+        // One a year.
+        assert_eq!(per_day(1.0 / 365.0), "1/year");
+        assert_eq!(per_day(0.0), "0/year");
         assert_eq!(duration(47.0), "47s");
         assert_eq!(duration(2.5), "2.5s");
         assert_eq!(duration(154.0), "2m 34s");

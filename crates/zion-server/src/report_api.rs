@@ -78,6 +78,15 @@ async fn report(
             "the period is empty: until ({until}) must be after since ({since})"
         )));
     }
+    // The report lists every day of its period (a table row and a bar
+    // each): a period of centuries is a mistake, and would cost memory.
+    const MOST_DAYS: i64 = 20 * 366;
+    let days = until.duration_since(since).as_secs() / 86_400;
+    if days > MOST_DAYS {
+        return Err(ApiError::bad_request(format!(
+            "the period spans {days} days, more than the {MOST_DAYS} (20 years) a report covers; narrow --since or --until"
+        )));
+    }
     let query = ReportQuery {
         since,
         until,
@@ -236,7 +245,23 @@ pub(crate) fn build(app: &App, query: &ReportQuery) -> Result<Report, ApiError> 
         r.committed_at = row.committed_at;
         deployments.push(r);
     })?;
-    for i in app.store.imported_incidents(&filter)? {
+    // An incident filed on one service may blame another's deployment: the
+    // filters keep an incident that blames someone, whatever its own
+    // target, so the blamed deployment still counts as a failure.
+    let every_target = HistoryFilter {
+        service: None,
+        environment: None,
+        ..filter.clone()
+    };
+    for i in app.store.imported_incidents(&every_target)? {
+        let own_target = query.service.as_ref().is_none_or(|s| *s == i.service)
+            && query
+                .environment
+                .as_ref()
+                .is_none_or(|e| *e == i.environment);
+        if !own_target && i.caused_by.is_none() {
+            continue;
+        }
         incidents.push(IncidentRecord {
             id: i.external_id,
             service: names.get(&i.service),

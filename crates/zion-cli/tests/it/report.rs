@@ -303,9 +303,49 @@ fn imported_history_is_reported_with_exact_figures() {
         describe(&md)
     );
 
+    // An incident filed on web that blames api's d4 (d4 finished 03-04
+    // 23:40; resolved 03-05 00:30): a report on api alone still sees it,
+    // so d4 is a failed change (1 of 1), restored 3,000 s after it finished.
+    let blame = p.dir.path().join("blame.jsonl");
+    std::fs::write(
+        &blame,
+        r#"{"kind":"incident","external_id":"i2","service":"web","environment":"production","opened_at":"2026-03-04T23:50:00Z","resolved_at":"2026-03-05T00:30:00Z","caused_by":"d4"}
+"#,
+    )
+    .unwrap();
+    let out = p.zion(&["import", blame.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let r = report(
+        &p,
+        &[
+            "--since",
+            "2026-03-01",
+            "--until",
+            "2026-03-05",
+            "--service",
+            "api",
+        ],
+    );
+    assert_eq!(
+        r["change_failure_rate"],
+        json!({"value": 1.0, "cluster": "low", "count": 1, "deployments": 1}),
+        "{r:#}"
+    );
+    assert_eq!(
+        r["failed_deployment_recovery_time"]["value"], 3000.0,
+        "{r:#}"
+    );
+
     // Bad periods are refused with what to write instead.
     let out = p.zion(&["report", "--since", "2026-03-05", "--until", "2026-03-01"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let out = p.zion(&["report", "--since", "1900-01-01", "--until", "2026-03-01"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("more than the 7320 (20 years)"),
+        "{}",
+        describe(&out)
+    );
     let out = p.zion(&["report", "--tz", "Mars/Olympus"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(

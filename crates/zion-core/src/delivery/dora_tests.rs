@@ -80,11 +80,16 @@ fn frequency_buckets_by_the_median_week() {
     // 60 days: 8 whole weeks (1 of 8 with a deploy), 2 months (1 of 2):
     // neither more than half → yearly.
     assert_eq!(frequency_bucket(&days(60, &[0])), FrequencyBucket::Yearly);
-    // Shorter than a week: the partial week is judged: 3 days → daily.
+    // Shorter than a week: the partial week is judged on its rate: 3 deploy
+    // days of 5 are 4.2 a week → daily; 2 of 2 (a report on the last two
+    // days) are 7 a week → daily; 1 of 5 is 1.4 a week, but the only week
+    // has a deploy → weekly.
     assert_eq!(
         frequency_bucket(&days(5, &[0, 2, 4])),
         FrequencyBucket::Daily
     );
+    assert_eq!(frequency_bucket(&days(2, &[0, 1])), FrequencyBucket::Daily);
+    assert_eq!(frequency_bucket(&days(5, &[3])), FrequencyBucket::Weekly);
     // 10 days: weeks are cut back from the last day, so the whole week is
     // days 3–9 (3 deploy days: median 3 → daily) and the incomplete oldest
     // one (days 0–2) is left out. Cut from the first day, days 7–9 fell out

@@ -595,12 +595,12 @@ fn a_single_deployment() {
     let f = r.frequency.as_ref().unwrap();
     assert_eq!((f.days, f.daily_average), (1, 1.0));
     assert_eq!(f.peak, f.lowest);
-    // One day with a deploy in a one-day week: median 1 < 3, the week had
-    // one → weekly → high.
+    // One day with a deploy in a one-day period: judged on its rate, 7
+    // deploy days a week ≥ 3 → daily → elite.
     let df = r.deployment_frequency.as_ref().unwrap();
     assert_eq!(
         (df.value, df.bucket, df.cluster),
-        (1.0, FrequencyBucket::Weekly, Cluster::High)
+        (1.0, FrequencyBucket::Daily, Cluster::Elite)
     );
     assert_eq!(r.lead_time_for_changes, None);
     let cfr = r.change_failure_rate.as_ref().unwrap();
@@ -1030,15 +1030,15 @@ fn trends_carry_each_months_dora_figures() {
     // January: 28–31 (4 days, 4 days long). Production d1 d2 d4 attempted
     // (d5 rejected, d12 expired); successes d1 d4 on the 28th and 29th.
     let f = jan.deployment_frequency.as_ref().unwrap();
-    // 2 / 4 = 0.5 a day; the only (partial) week has 2 deploy days: median
-    // 2 < 3, and 1 of 1 weeks had one → weekly → high.
+    // 2 / 4 = 0.5 a day; the only (partial) week has 2 deploy days in 4,
+    // judged on its rate: 2 × 7 / 4 = 3.5 a week ≥ 3 → daily → elite.
     assert_eq!(
         (f.value, f.deployments, f.days, f.length_days),
         (0.5, 2, 4, 4.0)
     );
     assert_eq!(
         (f.bucket, f.cluster),
-        (FrequencyBucket::Weekly, Cluster::High)
+        (FrequencyBucket::Daily, Cluster::Elite)
     );
     // Leads d1 86 400, d4 3 600: 45 000 → elite.
     let lt = jan.lead_time_for_changes.as_ref().unwrap();
@@ -1063,7 +1063,8 @@ fn trends_carry_each_months_dora_figures() {
     assert_eq!((rw.value, rw.count, rw.cluster), (1.0 / 3.0, 1, None));
 
     // February: 1–2 (2 days). Attempted d7 d8 d9 d10; successes d7 d10 on
-    // both days: 2 / 2 = 1 a day; the partial week's 2 days → weekly.
+    // both days: 2 / 2 = 1 a day; the partial week's 2 deploy days in 2
+    // are 7 a week → daily → elite.
     let f = feb.deployment_frequency.as_ref().unwrap();
     assert_eq!(
         (f.value, f.deployments, f.days, f.length_days),
@@ -1071,7 +1072,7 @@ fn trends_carry_each_months_dora_figures() {
     );
     assert_eq!(
         (f.bucket, f.cluster),
-        (FrequencyBucket::Weekly, Cluster::High)
+        (FrequencyBucket::Daily, Cluster::Elite)
     );
     // d10's lead is 0 (ignored) and d7 has no commit: no lead time.
     assert_eq!(feb.lead_time_for_changes, None);
@@ -1103,10 +1104,7 @@ fn trends_carry_each_months_dora_figures() {
         json["trends"][0]["lead_time_for_changes"]["cluster"],
         "elite"
     );
-    assert_eq!(
-        json["trends"][1]["deployment_frequency"]["bucket"],
-        "weekly"
-    );
+    assert_eq!(json["trends"][1]["deployment_frequency"]["bucket"], "daily");
     assert_eq!(
         json["trends"][1]["failed_deployment_recovery_time"]["value"],
         225.0

@@ -118,7 +118,9 @@ impl Reversals {
     ) -> Reversals {
         let mut targets: HashMap<Target<'_>, TargetRollbacks> = HashMap::new();
         for (i, r) in deployments.iter().enumerate() {
-            if is_reversing(r) && after.is_none_or(|t| r.started_at > t) && stream(r) {
+            // At `after` itself too: a deployment that finished at that
+            // very instant is in the period, and was live when it started.
+            if is_reversing(r) && after.is_none_or(|t| r.started_at >= t) && stream(r) {
                 let t = targets.entry(target(r)).or_default();
                 t.by_start.push((r.started_at, i as u32));
             }
@@ -300,6 +302,26 @@ mod tests {
         let again = records.clone();
         mark_reversals(&mut records);
         assert_eq!(records, again);
+    }
+
+    #[test]
+    fn a_rollback_starting_as_the_period_starts_counts() {
+        let web = |id, kind, result, at, s| dep(id, "web", "production", kind, result, at, s);
+        // #1 finished at the period's first instant, and #2 started then.
+        let records = vec![
+            web("#1", Feature, Succeeded, "2026-03-01T00:00:00Z", 60),
+            web("#2", Rollback, Succeeded, "2026-03-01T00:02:00Z", 120),
+        ];
+        let since: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
+        let found = Reversals::find(&records, |_| true, Some(since));
+        assert_eq!(found.by.first(), Some(&1), "{found:?}");
+        // Started before the period: nothing it reverses is counted.
+        let later: Timestamp = "2026-03-01T00:00:01Z".parse().unwrap();
+        assert!(
+            Reversals::find(&records, |_| true, Some(later))
+                .by
+                .is_empty()
+        );
     }
 
     #[test]

@@ -296,7 +296,8 @@ fn refusals_are_shown_by_rule_in_the_quality_gates_section() {
     });
     let md = render_markdown(&r);
     assert!(
-        md.contains("Requests refused by policy**: 3 (quality gates 2, window or freeze 1)"),
+        md.contains("Requests refused by policy**: 3 (quality gates 2, window or freeze 1)")
+            && md.contains("Their audit entries**: 4, 9, 12"),
         "{md}"
     );
     // An empty period with refusals only still shows them.
@@ -443,10 +444,11 @@ fn partial_end_days_are_listed_but_averages_use_the_real_length() {
         ..query()
     };
     let md = render_markdown(&build_report(&deployments, &[], &q));
-    // 3 / 30 = 0.1 a day; production 2 / 30 = 0.0667 → 0.07/day.
-    assert!(md.contains("- **Daily average**: 0.1 deployments"), "{md}");
+    // 3 / 30 = 0.1 a day; production 2 / 30 = 0.0667 a day, under 0.1, so
+    // per week: 0.0667 × 7 = 0.467 → 0.47/week.
+    assert!(md.contains("- **Average**: 0.1 deployments a day"), "{md}");
     assert!(md.contains("- **Days in period**: 31 calendar days, 30 days long"));
-    assert!(md.contains("| Deployment frequency | 0.07/day"));
+    assert!(md.contains("| Deployment frequency | 0.47/week"), "{md}");
     assert!(md.contains("2 successful deployments over 30 days"));
     // Both partial days are still in the per-day table.
     assert!(md.contains("| Thursday 2026-01-01 (partial) | 1 | 1 |"));
