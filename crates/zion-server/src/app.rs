@@ -623,7 +623,7 @@ impl App {
     /// in the same transaction.
     fn persist_with(&self, out: Outcome, extra: Vec<Record>) -> Result<Deployment, ApiError> {
         if out.changed() || !extra.is_empty() {
-            let incidents = self.incident_changes(&out);
+            let incidents = self.incident_changes(&out)?;
             let mut records = extra;
             records.extend(
                 out.events
@@ -667,6 +667,17 @@ impl App {
                 format!("target/{}/{}", n.service, n.environment),
                 serde_json::json!({"deployment": n.deployment_id, "reason": n.reason}),
             )],
+            IncidentChange::OpenAs { id, incident: n } => vec![Record::new(
+                n.opened_by.clone(),
+                "incident.open",
+                format!("incident/{id}"),
+                serde_json::json!({
+                    "service": n.service,
+                    "environment": n.environment,
+                    "deployment": n.deployment_id,
+                    "reason": n.reason,
+                }),
+            )],
             IncidentChange::ResolveTarget {
                 service,
                 environment,
@@ -695,30 +706,41 @@ impl App {
 
     /// A production deployment that rolls back opens an incident on its
     /// target; a deployment that succeeds there resolves the open ones.
-    fn incident_changes(&self, out: &Outcome) -> Vec<IncidentChange> {
+    /// An incident opened here gets its id now, so that its audit entry
+    /// names it; the store refuses the change if the id was taken meanwhile.
+    fn incident_changes(&self, out: &Outcome) -> Result<Vec<IncidentChange>, ApiError> {
         let d = &out.deployment;
         let production = self
             .spec()
             .environment(&d.environment)
             .is_some_and(|e| e.production);
         let mut changes = Vec::new();
+        let mut next_id = None;
         for e in &out.events {
             if e.from_phase == e.to_phase {
                 continue;
             }
             match e.to_phase {
                 Phase::RollingBack if production => {
-                    changes.push(IncidentChange::Open(NewIncident {
-                        service: d.service.clone(),
-                        environment: d.environment.clone(),
-                        deployment_id: Some(d.id),
-                        opened_at: e.at,
-                        opened_by: e.actor.clone(),
-                        reason: format!(
-                            "deployment {} of {} rolled back: {}",
-                            d.id, d.version, e.reason
-                        ),
-                    }));
+                    let id = match next_id {
+                        Some(id) => id,
+                        None => self.store.next_incident_id()?,
+                    };
+                    next_id = Some(id + 1);
+                    changes.push(IncidentChange::OpenAs {
+                        id,
+                        incident: NewIncident {
+                            service: d.service.clone(),
+                            environment: d.environment.clone(),
+                            deployment_id: Some(d.id),
+                            opened_at: e.at,
+                            opened_by: e.actor.clone(),
+                            reason: format!(
+                                "deployment {} of {} rolled back: {}",
+                                d.id, d.version, e.reason
+                            ),
+                        },
+                    });
                 }
                 Phase::Succeeded => changes.push(IncidentChange::ResolveTarget {
                     service: d.service.clone(),
@@ -730,7 +752,7 @@ impl App {
                 _ => {}
             }
         }
-        changes
+        Ok(changes)
     }
 
     /// Records an approval or a rejection by `by`.

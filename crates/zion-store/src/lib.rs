@@ -202,6 +202,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every checkpoint, by size.
     fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError>;
 
+    /// The id the next incident opened will get: ids are never reused.
+    fn next_incident_id(&self) -> Result<i64, StoreError>;
+
     /// Calls `read` with the audit tables as one read snapshot sees them,
     /// so that an append committing meanwhile (its entries with their
     /// checkpoint) is seen whole or not at all: what verification needs.
@@ -321,6 +324,10 @@ impl Incident {
 pub enum IncidentChange {
     /// Open a new incident.
     Open(NewIncident),
+    /// Open a new incident under this id (from [`Store::next_incident_id`]),
+    /// so that the change's audit entry can name it; an id taken meanwhile
+    /// fails the whole change, which changes nothing.
+    OpenAs { id: i64, incident: NewIncident },
     /// Resolve every open incident of the target (none open is not an error).
     ResolveTarget {
         service: String,

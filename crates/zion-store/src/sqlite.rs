@@ -577,10 +577,19 @@ fn revision_update(d: &Deployment) -> Result<(String, Vec<Value>), StoreError> {
 
 /// Inserts a new incident and returns its id.
 fn insert_incident(conn: &Connection, i: &NewIncident) -> Result<i64, StoreError> {
+    insert_incident_as(conn, None, i)
+}
+
+/// Inserts `i` under `id`, or under the next id when None.
+fn insert_incident_as(
+    conn: &Connection,
+    id: Option<i64>,
+    i: &NewIncident,
+) -> Result<i64, StoreError> {
     const DURING: &str = "opening an incident";
     conn.query_row(
-        "INSERT INTO incidents (service, environment, deployment_id, opened_at, opened_by, \
-         reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        "INSERT INTO incidents (id, service, environment, deployment_id, opened_at, opened_by, \
+         reason) VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
         params![
             i.service,
             i.environment,
@@ -588,6 +597,7 @@ fn insert_incident(conn: &Connection, i: &NewIncident) -> Result<i64, StoreError
             time_text(i.opened_at),
             i.opened_by,
             i.reason,
+            id,
         ],
         |row| row.get(0),
     )
@@ -622,6 +632,10 @@ fn apply_incident_changes(
 ) -> Result<(), StoreError> {
     for change in changes {
         match change {
+            IncidentChange::OpenAs { id, incident } => {
+                let id = insert_incident_as(tx, Some(*id), incident)?;
+                tracing::debug!(id, service = %incident.service, environment = %incident.environment, "incident opened");
+            }
             IncidentChange::Open(new) => {
                 let id = insert_incident(tx, new)?;
                 tracing::debug!(
@@ -1215,6 +1229,19 @@ impl Store for SqliteStore {
 
     fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
         sqlite_audit::checkpoints(&self.conn())
+    }
+
+    fn next_incident_id(&self) -> Result<i64, StoreError> {
+        // AUTOINCREMENT keeps the largest id ever used in sqlite_sequence,
+        // so a deleted last row is not reused either.
+        self.conn()
+            .query_row(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'incidents'), 0), \
+                 COALESCE((SELECT MAX(id) FROM incidents), 0)) + 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db("reading the next incident id"))
     }
 
     fn audit_snapshot(

@@ -1107,7 +1107,16 @@ async fn a_production_rollback_opens_an_incident_that_blocks_features_until_reso
             .contains(&format!("deployment {hotfix} of 3.0 succeeded")),
         "{resolved}"
     );
-    // The audit log names the incident the success resolved.
+    // The audit log names the incident when it opened, and when the
+    // success resolved it.
+    let opened = get(
+        &r,
+        &format!("/api/v1/audit/entries?action=incident.open&subject=incident/{incident_id}"),
+    )
+    .await;
+    let opened = opened.as_array().unwrap();
+    assert_eq!(opened.len(), 1, "{opened:#?}");
+    assert_eq!(opened[0]["entry"]["details"]["environment"], "production");
     let log = get(
         &r,
         &format!("/api/v1/audit/entries?action=incident.resolve&subject=incident/{incident_id}"),

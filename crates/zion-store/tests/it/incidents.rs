@@ -116,6 +116,52 @@ fn record_change_writes_the_deployment_and_its_incidents_together() {
 }
 
 #[test]
+fn an_incident_opened_under_a_given_id_keeps_it_and_a_taken_id_changes_nothing() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    assert_eq!(store.next_incident_id().unwrap(), 1);
+    let first = store
+        .open_incident(&new_incident("web", "production", 1))
+        .unwrap();
+    assert_eq!(first.id, 1);
+    // The next one follows it.
+    assert_eq!(store.next_incident_id().unwrap(), 2);
+
+    let d = started(&store, "web", "production");
+    let rolled_back = moved(&d, Phase::RolledBack, 5);
+    let events = [event(Phase::Pending, Phase::RolledBack, 5, "error rate")];
+    // Id 1 is taken: the whole change is refused, the deployment unmoved.
+    let taken = [IncidentChange::OpenAs {
+        id: 1,
+        incident: new_incident("web", "production", 5),
+    }];
+    let err = store
+        .record_change(&Change {
+            events: &events,
+            incidents: &taken,
+            ..Change::new(&rolled_back)
+        })
+        .unwrap_err();
+    assert!(!err.to_string().is_empty());
+    assert_eq!(store.deployment(d.id).unwrap(), Some(d.clone()));
+    assert_eq!(all(&store).len(), 1);
+    // The next id is the one it gets.
+    let id = store.next_incident_id().unwrap();
+    let opens = [IncidentChange::OpenAs {
+        id,
+        incident: new_incident("web", "production", 5),
+    }];
+    store
+        .record_change(&Change {
+            events: &events,
+            incidents: &opens,
+            ..Change::new(&rolled_back)
+        })
+        .unwrap();
+    assert_eq!(store.incident(id).unwrap().unwrap().id, 2);
+    assert_eq!(store.next_incident_id().unwrap(), 3);
+}
+
+#[test]
 fn a_conflicting_change_leaves_no_incident_behind() {
     let store = SqliteStore::open_in_memory().unwrap();
     let d = started(&store, "web", "production");
