@@ -212,6 +212,7 @@ async fn list_deployments(
         environment: q.environment,
         since,
         limit: q.limit,
+        finished_since: None,
     };
     let list = app.deployments(&filter)?;
     Ok(Json(Value::Array(

@@ -165,9 +165,13 @@ pub(crate) fn build(app: &App, query: &ReportQuery) -> Result<Report, ApiError> 
     let mut deployments: Vec<DeploymentRecord> = Vec::new();
     let mut incidents: Vec<IncidentRecord> = Vec::new();
 
+    // What finished before the period plays no part in it: a rollback in
+    // the period reverses only what was live when it started, and a
+    // failure recovers at a later success (the same cut as for imports).
     let own = app.store.deployments(&DeploymentFilter {
         service: query.service.clone(),
         environment: query.environment.clone(),
+        finished_since: Some(query.since),
         ..DeploymentFilter::default()
     })?;
     for d in own.iter().rev() {

@@ -358,6 +358,9 @@ pub struct DeploymentFilter {
     pub environment: Option<String>,
     /// Only deployments created at or after this instant.
     pub since: Option<Timestamp>,
+    /// Only deployments still running, or that finished at or after this
+    /// instant (what a report over a period needs of them).
+    pub finished_since: Option<Timestamp>,
     /// At most this many (the newest).
     pub limit: Option<usize>,
 }

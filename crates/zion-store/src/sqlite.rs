@@ -773,6 +773,13 @@ impl Store for SqliteStore {
             values.push(time_text(since).into());
             clauses.push(format!("created_at >= ?{}", values.len()));
         }
+        if let Some(since) = filter.finished_since {
+            values.push(time_text(since).into());
+            clauses.push(format!(
+                "(finished_at IS NULL OR finished_at >= ?{})",
+                values.len()
+            ));
+        }
         let mut sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments");
         if !clauses.is_empty() {
             sql.push_str(" WHERE ");

@@ -378,6 +378,7 @@ fn deployments_filter_and_order_newest_first() {
                 environment: env.map(String::from),
                 since,
                 limit,
+                finished_since: None,
             })
             .unwrap())
     };
@@ -397,6 +398,19 @@ fn deployments_filter_and_order_newest_first() {
     assert_eq!(filter(None, None, None, Some(2)), vec![e, d]);
     assert_eq!(filter(None, None, None, Some(0)), Vec::<i64>::new());
     assert_eq!(filter(Some("web"), None, Some(t(5)), Some(2)), vec![e, d]);
+    // Finished at or after an instant, or still running (e): what a
+    // report's period reads.
+    let finished_since = |at| {
+        ids(&store
+            .deployments(&DeploymentFilter {
+                finished_since: Some(at),
+                ..DeploymentFilter::default()
+            })
+            .unwrap())
+    };
+    assert_eq!(finished_since(t(20)), vec![e, d, c]);
+    assert_eq!(finished_since(just_after), vec![e, d]);
+    assert_eq!(finished_since(t(0)), vec![e, d, c, b, a]);
 }
 
 #[test]
