@@ -122,11 +122,6 @@ impl VerifiedPrefix {
     pub fn size(&self) -> u64 {
         self.frontier.size()
     }
-
-    /// The checkpoint they end at.
-    pub fn checkpoint(&self) -> &Checkpoint {
-        &self.checkpoint
-    }
 }
 
 /// The nodes a pending consistency proof needs, with the hashes found so far.

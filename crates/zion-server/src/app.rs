@@ -298,10 +298,12 @@ impl App {
         if kind == DeploymentType::Rollback {
             // Rollbacks skip the quality gates and `requires` because they
             // return to a version that already ran here: hold them to it.
-            let history = self.store.succeeded(&req.service, &req.environment, 200)?;
-            if !history.iter().any(|d| d.version == req.version) {
+            if !self
+                .store
+                .has_succeeded(&req.service, &req.environment, &req.version)?
+            {
                 return Err(ApiError::conflict(format!(
-                    "--type rollback is for a version that already succeeded on {}/{}, and {} did not (among its last 200 successes); deploy it as a feature, hotfix or config change, or use `zion rollback {} --env {}` to return to an earlier version",
+                    "--type rollback is for a version that already succeeded on {}/{}, and {} never did; deploy it as a feature, hotfix or config change, or use `zion rollback {} --env {}` to return to an earlier version",
                     req.service, req.environment, req.version, req.service, req.environment
                 )));
             }
@@ -1210,43 +1212,38 @@ fn creation_record(d: &Deployment, first: &Event, production: bool) -> Record {
 
 /// The audit entry of one recorded transition and its cause.
 fn transition_record(d: &Deployment, e: &Event) -> Record {
+    let mut details = serde_json::json!({
+        "service": d.service,
+        "environment": d.environment,
+        "version": d.version,
+        "strategy": d.strategy,
+        "from": e.from_phase,
+        "to": e.to_phase,
+        "step": e.step.map(|s| s + 1),
+        "canary_weight": e.canary_weight,
+        "reason": e.reason,
+        "rounds": d.progress.rounds,
+    });
     // Leaving the gate is when the checks ran again, just before traffic
     // moved: their results are part of this transition's cause.
     let leaving_gate = matches!(e.from_phase, Phase::Pending | Phase::AwaitingApproval)
         && !matches!(e.to_phase, Phase::Pending | Phase::AwaitingApproval);
-    let pre_checks: Vec<&zion_core::governance::PreCheckResult> = if leaving_gate {
-        d.gate
+    if leaving_gate {
+        let pre_checks: Vec<&zion_core::governance::PreCheckResult> = d
+            .gate
             .check_results
             .iter()
             .filter(|r| r.stage == zion_core::governance::CheckStage::BeforeTraffic)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut record = transition_record_plain(d, e);
-    if !pre_checks.is_empty() {
-        record.details["pre_checks"] = serde_json::json!(pre_checks);
+            .collect();
+        if !pre_checks.is_empty() {
+            details["pre_checks"] = serde_json::json!(pre_checks);
+        }
     }
-    record
-}
-
-fn transition_record_plain(d: &Deployment, e: &Event) -> Record {
     Record::new(
         e.actor.clone(),
         "deployment.transition",
         format!("deployment/{}", d.id),
-        serde_json::json!({
-            "service": d.service,
-            "environment": d.environment,
-            "version": d.version,
-            "strategy": d.strategy,
-            "from": e.from_phase,
-            "to": e.to_phase,
-            "step": e.step.map(|s| s + 1),
-            "canary_weight": e.canary_weight,
-            "reason": e.reason,
-            "rounds": d.progress.rounds,
-        }),
+        details,
     )
 }
 

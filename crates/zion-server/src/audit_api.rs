@@ -119,30 +119,43 @@ async fn compliance(
         };
         // Only the period's entries are read (by the indexed time): the
         // report judges nothing before `since`.
-        let stored = app2.store.audit_entries(&AuditFilter {
-            since,
-            ..AuditFilter::default()
-        })?;
-        let facts: Vec<zion_core::compliance::Fact> = stored
-            .into_iter()
-            .filter_map(|e| {
-                let x = zion_audit::Entry::from_json(&e.entry).ok()?;
-                Some(zion_core::compliance::Fact {
-                    index: e.index,
-                    time: x.timestamp().ok()?,
-                    actor: x.actor,
-                    action: x.action,
-                    subject: x.subject,
-                    details: x.details,
-                })
-            })
-            .collect();
+        let facts = facts(
+            &app2,
+            &AuditFilter {
+                since,
+                ..AuditFilter::default()
+            },
+        )?;
         let report = zion_core::compliance::report(&facts, since, integrity);
         Ok(serde_json::to_value(report).unwrap_or_default())
     })
     .await
     .map_err(|e| ApiError::internal(format!("the report stopped: {e}")))??;
     Ok(Json(out))
+}
+
+/// The entries `filter` selects, parsed for the reports that read them
+/// (an entry that does not parse is the verifier's to report, not theirs).
+pub(crate) fn facts(
+    app: &App,
+    filter: &AuditFilter,
+) -> Result<Vec<zion_core::compliance::Fact>, ApiError> {
+    Ok(app
+        .store
+        .audit_entries(filter)?
+        .into_iter()
+        .filter_map(|e| {
+            let x = zion_audit::Entry::from_json(&e.entry).ok()?;
+            Some(zion_core::compliance::Fact {
+                index: e.index,
+                time: x.timestamp().ok()?,
+                actor: x.actor,
+                action: x.action,
+                subject: x.subject,
+                details: x.details,
+            })
+        })
+        .collect())
 }
 
 /// Verifies the whole log, from entry 0: every entry, every checkpoint.

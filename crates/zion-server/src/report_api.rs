@@ -288,23 +288,15 @@ fn refusals(
     app: &App,
     query: &ReportQuery,
 ) -> Result<Option<zion_core::delivery::PolicyRefusals>, ApiError> {
-    let stored = app.store.audit_entries(&zion_store::AuditFilter {
-        since: Some(query.since),
-        action: Some("deployment.refused".into()),
-        ..Default::default()
-    })?;
-    let parsed: Vec<(u64, zion_audit::Entry)> = stored
-        .into_iter()
-        .filter_map(|e| Some((e.index, zion_audit::Entry::from_json(&e.entry).ok()?)))
-        .collect();
-    let entries = parsed.iter().filter_map(|(index, e)| {
-        Some(zion_core::delivery::RefusedEntry {
-            index: *index,
-            time: e.timestamp().ok()?,
-            details: &e.details,
-        })
-    });
-    Ok(zion_core::delivery::count_refusals(entries, query))
+    let refused = crate::audit_api::facts(
+        app,
+        &zion_store::AuditFilter {
+            since: Some(query.since),
+            action: Some("deployment.refused".into()),
+            ..Default::default()
+        },
+    )?;
+    Ok(zion_core::delivery::count_refusals(&refused, query))
 }
 
 /// For environments the spec does not name (imported history): the usual

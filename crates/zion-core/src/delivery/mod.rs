@@ -26,6 +26,6 @@ pub use of_deployment::{own_id, record_of_deployment};
 pub use record::{
     DeploymentRecord, DeploymentResult, GateOutcome, IncidentRecord, Names, RollbackInfo,
 };
-pub use refusals::{RefusedEntry, count_refusals};
+pub use refusals::count_refusals;
 pub use report::{PolicyRefusals, Report, ReportQuery, build_report};
 pub use reversal::mark_reversals;

@@ -1,24 +1,15 @@
 //! Requests the environments' policy refused, counted from the audit log's
 //! `deployment.refused` entries for the report's period and filters.
 
-use jiff::Timestamp;
 use serde_json::Value;
 
 use super::report::{PolicyRefusals, ReportQuery};
+use crate::compliance::Fact;
 
-/// One `deployment.refused` entry: its index, time and details.
-pub struct RefusedEntry<'a> {
-    pub index: u64,
-    pub time: Timestamp,
-    pub details: &'a Value,
-}
-
-/// The refusals among `entries` that fall in the query's period and match
-/// its environment and service; None when there are none.
-pub fn count_refusals<'a>(
-    entries: impl IntoIterator<Item = RefusedEntry<'a>>,
-    query: &ReportQuery,
-) -> Option<PolicyRefusals> {
+/// The refusals among `entries` (`deployment.refused` entries) that fall in
+/// the query's period and match its environment and service; None when
+/// there are none.
+pub fn count_refusals(entries: &[Fact], query: &ReportQuery) -> Option<PolicyRefusals> {
     let mut out = PolicyRefusals::default();
     let matches = |key: &str, wanted: &Option<String>, d: &Value| {
         wanted.as_deref().is_none_or(|w| d[key].as_str() == Some(w))
@@ -26,8 +17,8 @@ pub fn count_refusals<'a>(
     for e in entries {
         let in_period = e.time >= query.since && e.time < query.until;
         if !in_period
-            || !matches("environment", &query.environment, e.details)
-            || !matches("service", &query.service, e.details)
+            || !matches("environment", &query.environment, &e.details)
+            || !matches("service", &query.service, &e.details)
         {
             continue;
         }
@@ -41,6 +32,7 @@ pub fn count_refusals<'a>(
 
 #[cfg(test)]
 mod tests {
+    use jiff::Timestamp;
     use jiff::tz::TimeZone;
     use serde_json::json;
 
@@ -70,17 +62,19 @@ mod tests {
             "2026-03-06T00:00:00Z",
             "2026-03-05T23:59:59Z",
         ];
-        let entries = || {
-            details
-                .iter()
-                .zip(times)
-                .enumerate()
-                .map(|(i, (d, t))| RefusedEntry {
-                    index: 10 + i as u64,
-                    time: at(t),
-                    details: d,
-                })
-        };
+        let entries: Vec<Fact> = details
+            .iter()
+            .zip(times)
+            .enumerate()
+            .map(|(i, (d, t))| Fact {
+                index: 10 + i as u64,
+                time: at(t),
+                actor: "alice".into(),
+                action: "deployment.refused".into(),
+                subject: "target/web/production".into(),
+                details: d.clone(),
+            })
+            .collect();
         let mut q = ReportQuery {
             since: at("2026-03-01T00:00:00Z"),
             until: at("2026-03-06T00:00:00Z"),
@@ -89,7 +83,7 @@ mod tests {
             tz: TimeZone::UTC,
         };
         // Entries 10 to 13 and 15; 14 is at the exclusive end.
-        let all = count_refusals(entries(), &q).unwrap();
+        let all = count_refusals(&entries, &q).unwrap();
         assert_eq!(all.total, 5);
         assert_eq!(all.entries, vec![10, 11, 12, 13, 15]);
         assert_eq!(all.by_rule["quality_gates_failed"], 2);
@@ -99,12 +93,12 @@ mod tests {
         // web in production: 10, 11 and 15.
         q.environment = Some("production".into());
         q.service = Some("web".into());
-        let web = count_refusals(entries(), &q).unwrap();
+        let web = count_refusals(&entries, &q).unwrap();
         assert_eq!(web.entries, vec![10, 11, 15]);
         assert_eq!(web.total, 3);
         // Nothing in another period.
         q.since = at("2026-04-01T00:00:00Z");
         q.until = at("2026-05-01T00:00:00Z");
-        assert_eq!(count_refusals(entries(), &q), None);
+        assert_eq!(count_refusals(&entries, &q), None);
     }
 }

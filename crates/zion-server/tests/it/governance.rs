@@ -814,6 +814,23 @@ async fn artifact_check_verifies_the_file_at_request_and_before_traffic() {
         .collect();
     assert_eq!(before_traffic.len(), 1, "{d}");
     assert_eq!(before_traffic[0]["passed"], false);
+    // The audit entry of the transition out of the gate carries that check.
+    let log = get(
+        &r,
+        &format!("/api/v1/audit/entries?action=deployment.transition&subject=deployment/{id}"),
+    )
+    .await;
+    let cancelled = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entry"]["details"]["to"] == "cancelled")
+        .unwrap_or_else(|| panic!("no transition to cancelled: {log:#}"));
+    let recorded = &cancelled["entry"]["details"]["pre_checks"];
+    assert_eq!(recorded.as_array().map(Vec::len), Some(1), "{cancelled}");
+    assert_eq!(recorded[0]["stage"], "before_traffic");
+    assert_eq!(recorded[0]["check"], "artifact");
+    assert_eq!(recorded[0]["passed"], false);
     assert_eq!(d["started_at"], Value::Null);
     assert_eq!(version_status(&r, "web", "production", "2.0").await, None);
     r.shutdown().await;
