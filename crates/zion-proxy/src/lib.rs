@@ -14,6 +14,7 @@
 //! and reads the [`TrafficMetrics`]; this crate only carries out the split and
 //! counts what happened.
 
+mod client_body;
 mod error;
 mod headers;
 mod metrics;
@@ -21,13 +22,15 @@ mod mirror;
 mod proxy;
 mod route;
 mod rules;
+mod throttle;
 mod upstream;
 mod workers;
 
 pub use error::ProxyError;
+pub use metrics::InFlight;
 pub use metrics::{MirrorStats, TrafficMetrics};
 pub use proxy::TargetProxy;
-pub use route::{Pool, Route};
+pub use route::{DEFAULT_RESPONSE_TIMEOUT, Pool, Route};
 pub use rules::STICKY_COOKIE;
 /// A rule of [`Route::matches`]: the spec's own type.
 pub use zion_core::spec::MatchRule;

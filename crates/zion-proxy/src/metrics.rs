@@ -1,9 +1,9 @@
 //! Per-version request metrics in one-second buckets, and the counters of
 //! the target's request mirroring.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
@@ -24,9 +24,14 @@ const SIGFIG: u8 = 2;
 ///
 /// Mirrored copies count under the canary's version like the requests it
 /// serves: the analysis judges both alike.
+///
+/// Requests still waiting for their answer count too: a window holds every
+/// request in flight at its end, with the time it has waited so far as its
+/// latency. A version that hangs on every request completes none, so
+/// without them its rounds would see no traffic at all and never judge it.
 #[derive(Debug, Default)]
 pub struct TrafficMetrics {
-    versions: RwLock<HashMap<String, Mutex<Series>>>,
+    versions: RwLock<HashMap<String, Arc<Mutex<Series>>>>,
     mirror: MirrorCounters,
 }
 
@@ -64,6 +69,42 @@ struct Series {
     buckets: VecDeque<Bucket>,
     total_requests: u64,
     total_errors: u64,
+    /// Requests sent and not yet answered, by the millisecond they started.
+    in_flight: BTreeMap<u64, u32>,
+}
+
+/// One request on its way to a version, counted in that version's windows
+/// while it waits. [`InFlight::finish`] records its outcome; dropped
+/// unfinished (the client went away, or the request was the client's
+/// fault), it just stops counting.
+#[derive(Debug)]
+pub struct InFlight {
+    series: Arc<Mutex<Series>>,
+    started_ms: u64,
+    done: bool,
+}
+
+impl InFlight {
+    /// Records the request's outcome: `error` for 5xx answers, failed
+    /// upstreams and timeouts; `latency` until the response head.
+    pub fn finish(mut self, error: bool, latency: Duration, at: SystemTime) {
+        self.done = true;
+        let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        series.land(self.started_ms);
+        series.record(unix_secs(at), error, latency_us);
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.done {
+            self.series
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .land(self.started_ms);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -83,7 +124,25 @@ fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+fn unix_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 impl Series {
+    fn take_off(&mut self, started_ms: u64) {
+        *self.in_flight.entry(started_ms).or_default() += 1;
+    }
+
+    fn land(&mut self, started_ms: u64) {
+        if let Some(n) = self.in_flight.get_mut(&started_ms) {
+            *n -= 1;
+            if *n == 0 {
+                self.in_flight.remove(&started_ms);
+            }
+        }
+    }
+
     fn record(&mut self, second: u64, error: bool, latency_us: u64) {
         self.total_requests += 1;
         self.total_errors += u64::from(error);
@@ -157,28 +216,42 @@ impl TrafficMetrics {
     /// Counts one request of `version` that got its response headers after
     /// `latency`, at time `at`; `error` for 5xx answers and failed upstreams.
     pub fn record(&self, version: &str, error: bool, latency: Duration, at: SystemTime) {
-        let second = unix_secs(at);
         let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.series(version)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(unix_secs(at), error, latency_us);
+    }
+
+    /// Counts a request of `version` sent at `at` as in flight until the
+    /// returned guard is finished or dropped.
+    pub fn begin(&self, version: &str, at: SystemTime) -> InFlight {
+        let series = self.series(version);
+        let started_ms = unix_millis(at);
+        series
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take_off(started_ms);
+        InFlight {
+            series,
+            started_ms,
+            done: false,
+        }
+    }
+
+    /// The series of `version`, created on first use.
+    fn series(&self, version: &str) -> Arc<Mutex<Series>> {
         {
             let versions = self.versions.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(series) = versions.get(version) {
-                series
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .record(second, error, latency_us);
-                return;
+                return Arc::clone(series);
             }
         }
         let mut versions = self
             .versions
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        versions
-            .entry(version.to_owned())
-            .or_default()
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record(second, error, latency_us);
+        Arc::clone(versions.entry(version.to_owned()).or_default())
     }
 
     /// What `version` did over at least the last `length` before `end`:
@@ -220,6 +293,16 @@ impl TrafficMetrics {
                     .expect("histograms with equal bounds always merge"),
                 None => merged = Some(bucket.latency_us.clone()),
             }
+        }
+        // Still waiting at the window's end: requests of this window, as
+        // slow as they have been so far.
+        let end_ms = unix_millis(end);
+        for (&started_ms, &n) in series.in_flight.range(..=end_ms) {
+            out.requests += u64::from(n);
+            let waited_us = (end_ms - started_ms).saturating_mul(1000);
+            merged
+                .get_or_insert_with(new_histogram)
+                .saturating_record_n(waited_us, n);
         }
         drop(series);
         drop(versions);
@@ -388,6 +471,30 @@ mod tests {
         assert_eq!((w.requests, w.errors), (2, 1));
         let w = m.window("v", at(20, 0), Duration::from_secs(3));
         assert_eq!((w.requests, w.errors), (4, 1));
+    }
+
+    #[test]
+    fn in_flight_requests_count_until_they_land() {
+        let m = TrafficMetrics::new();
+        let hanging = m.begin("v", at(100, 0));
+        let gone = m.begin("v", at(101, 0));
+        // Each window they span holds them, as slow as they have been so far.
+        let w = m.window("v", at(103, 0), Duration::from_secs(1));
+        assert_eq!((w.requests, w.errors), (2, 0));
+        let p99 = w.latency_p99_ms.unwrap();
+        assert!((2_950.0..=3_050.0).contains(&p99), "p99 {p99}");
+        // Not yet started at the window's end: not in it.
+        assert_eq!(m.window("v", at(99, 0), Duration::from_secs(1)).requests, 0);
+        // The client went away: no longer counted, nothing recorded.
+        drop(gone);
+        assert_eq!(
+            m.window("v", at(104, 0), Duration::from_secs(1)).requests,
+            1
+        );
+        hanging.finish(true, Duration::from_secs(5), at(105, 0));
+        assert_eq!(m.totals("v"), (1, 1));
+        let w = m.window("v", at(105, 500), Duration::from_secs(1));
+        assert_eq!((w.requests, w.errors), (1, 1));
     }
 
     #[test]

@@ -10,10 +10,11 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, request};
 use http_body_util::{BodyExt, Either, Full};
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tracing::debug;
 
+use crate::client_body::ClientBody;
 use crate::metrics::{MirrorOutcome, TrafficMetrics};
 use crate::proxy::RunState;
 use crate::upstream::{Endpoint, OutBody, streamed};
@@ -70,7 +71,7 @@ pub(crate) struct BodyError(hyper::Error);
 /// stable as usual and not copied.
 pub(crate) async fn prepare(
     parts: request::Parts,
-    body: Incoming,
+    body: ClientBody,
     target: MirrorTarget,
     mirrors: &Mirrors,
     metrics: &TrafficMetrics,
@@ -134,6 +135,7 @@ impl MirrorCopy {
 async fn exchange(req: Request<OutBody>, target: &MirrorTarget, metrics: &TrafficMetrics) {
     let started = Instant::now();
     let answer = tokio::time::timeout(MIRROR_TIMEOUT, target.endpoint.request(req)).await;
+    let answer = answer.map(|sent| sent.map_err(|failed| failed.error));
     let resp = match answer {
         Ok(Ok(resp)) => Some(resp),
         Ok(Err(err)) => {

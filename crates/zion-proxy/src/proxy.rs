@@ -25,12 +25,14 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
+use crate::client_body::{ClientBody, ClientFault};
 use crate::error::ProxyError;
 use crate::headers;
 use crate::metrics::TrafficMetrics;
 use crate::mirror::{self, MirrorTarget, Mirrors, X_ZION_MIRROR};
 use crate::route::{Picker, Route, Table};
-use crate::upstream::{Endpoint, UpstreamBody, streamed};
+use crate::throttle::Throttle;
+use crate::upstream::{Endpoint, Failed, OutBody, UpstreamBody, UpstreamError, streamed};
 use crate::workers::Workers;
 
 /// How long `shutdown` waits for in-flight requests before cutting them off.
@@ -67,6 +69,9 @@ struct Shared {
     mirrors: Mirrors,
     /// Cloned by upgraded tunnels, which outlive their HTTP connection.
     state: watch::Receiver<RunState>,
+    /// Rate limits for lines that could otherwise come once per request.
+    client_faults: Throttle,
+    upstream_failures: Throttle,
 }
 
 /// What a request handler needs: the listener's state and its client's address.
@@ -114,6 +119,8 @@ impl TargetProxy {
             metrics,
             mirrors: Mirrors::new(mirror::MAX_IN_FLIGHT),
             state: state_rx.clone(),
+            client_faults: Throttle::default(),
+            upstream_failures: Throttle::default(),
         });
         let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), state_rx));
         info!(%local_addr, "proxy listening");
@@ -325,7 +332,7 @@ async fn handle(
     let started = Instant::now();
     let shared = &ctx.shared;
     let upgrade = headers::wants_upgrade(req.headers());
-    let (version, endpoint, set_cookie, mirror_to) = {
+    let (version, endpoint, set_cookie, mirror_to, timeout) = {
         let table = shared.table.load();
         let Some(pick) = shared.picker.pick(&table, req.headers()) else {
             return Ok(plain(
@@ -346,6 +353,7 @@ async fn handle(
             Arc::clone(pick.endpoint),
             pick.set_cookie.cloned(),
             mirror_to,
+            table.route.response_timeout,
         )
     };
 
@@ -367,46 +375,49 @@ async fn handle(
     // Upstream connections are reused, which HTTP/1.0 framing would prevent.
     parts.version = Version::HTTP_11;
 
-    let result = if upgrade {
-        endpoint
-            .request_upgrade(Request::from_parts(parts, body))
-            .await
-            .map(|resp| resp.map(Either::Right))
+    let flight = shared.metrics.begin(&version, SystemTime::now());
+    let deadline = started + timeout;
+    let (result, fault) = if upgrade {
+        let answer = tokio::time::timeout_at(
+            deadline.into(),
+            endpoint.request_upgrade(Request::from_parts(parts, body)),
+        )
+        .await;
+        let answer = match answer {
+            Ok(answer) => answer
+                .map(|resp| resp.map(Either::Right))
+                .map_err(Miss::Failed),
+            Err(_) => Err(Miss::TimedOut),
+        };
+        (answer, ClientFault::default())
     } else {
+        let (body, fault) = ClientBody::watch(body);
         let (req, copy) = match mirror_to {
             None => (Request::from_parts(parts, streamed(body)), None),
             Some(target) => {
                 match mirror::prepare(parts, body, target, &shared.mirrors, &shared.metrics).await {
                     Ok(prepared) => prepared,
                     Err(err) => {
-                        debug!(%err, "client request body unreadable");
-                        return Ok(plain(
-                            StatusCode::BAD_REQUEST,
-                            "the request body could not be read\n",
-                        ));
+                        drop(flight);
+                        return Ok(client_fault(shared, &err));
                     }
                 }
             }
         };
-        let result = endpoint.request(req).await;
+        let result = forward(shared, &version, &endpoint, req, deadline).await;
         // Sent once stable has answered, so the copy takes nothing from the
         // original's time (the client sees stable's answer whatever the copy
         // does).
         if let Some(copy) = copy {
             copy.send(Arc::clone(&shared.metrics), shared.state.clone());
         }
-        result.map(|resp| resp.map(Either::Left))
+        (result.map(|resp| resp.map(Either::Left)), fault)
     };
     let latency = started.elapsed();
     let mut resp = match result {
         Ok(mut resp) => {
             let status = resp.status();
-            shared.metrics.record(
-                &version,
-                status.is_server_error(),
-                latency,
-                SystemTime::now(),
-            );
+            flight.finish(status.is_server_error(), latency, SystemTime::now());
             let switching = status == StatusCode::SWITCHING_PROTOCOLS;
             if switching {
                 if let Some(client_upgrade) = client_upgrade {
@@ -421,12 +432,33 @@ async fn handle(
             headers::strip_hop_by_hop(resp.headers_mut(), switching && upgrade);
             resp.map(Either::Left)
         }
-        Err(err) => {
-            shared
-                .metrics
-                .record(&version, true, latency, SystemTime::now());
-            warn!(version = %version, error = %err, "upstream request failed");
-            plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n")
+        // The client's own doing: not the version's error.
+        Err(Miss::Failed(err)) if fault.happened() => {
+            drop(flight);
+            return Ok(client_fault(shared, &err));
+        }
+        Err(Miss::TimedOut) if fault.stalled() => {
+            drop(flight);
+            if let Some(n) = shared.client_faults.hit(Instant::now()) {
+                info!(version = %version, requests = n, "client stopped sending its request body; answered 408, not counted against the version (rate-limited)");
+            }
+            return Ok(plain(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body stopped arriving\n",
+            ));
+        }
+        Err(miss) => {
+            flight.finish(true, latency, SystemTime::now());
+            if let Some(n) = shared.upstream_failures.hit(Instant::now()) {
+                warn!(version = %version, error = %miss, requests = n, "upstream request failed (rate-limited: requests counts them since the last line)");
+            }
+            match miss {
+                Miss::TimedOut => plain(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream did not answer in time\n",
+                ),
+                Miss::Failed(_) => plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
+            }
         }
     };
     if let Some(cookie) = set_cookie {
@@ -434,6 +466,74 @@ async fn handle(
         resp.headers_mut().append(SET_COOKIE, cookie);
     }
     Ok(resp)
+}
+
+/// Why a request got no answer from its replica.
+#[derive(Debug, thiserror::Error)]
+enum Miss {
+    #[error(transparent)]
+    Failed(UpstreamError),
+    #[error("no response head within the target's response timeout")]
+    TimedOut,
+}
+
+/// Sends `req` to `endpoint` (a replica of `version`) and waits for the
+/// response head until `deadline`. When no connection could be made, a
+/// request that is safe to repeat goes once to another ready replica of the
+/// same version (as nginx's `proxy_next_upstream error`), the failed
+/// connection still counting against the version.
+async fn forward(
+    shared: &Shared,
+    version: &str,
+    endpoint: &Arc<Endpoint>,
+    req: Request<OutBody>,
+    deadline: Instant,
+) -> Result<Response<UpstreamBody>, Miss> {
+    let sent = Instant::now();
+    let attempt = async {
+        match endpoint.request(req).await {
+            Ok(resp) => Ok(resp),
+            Err(Failed {
+                error,
+                unsent: Some(req),
+            }) if req.method().is_idempotent() => {
+                let other = {
+                    let table = shared.table.load();
+                    table
+                        .pool_of(version)
+                        .and_then(|pool| pool.other_than(|e| e.addr == endpoint.addr))
+                        .map(Arc::clone)
+                };
+                let Some(other) = other else {
+                    return Err(error);
+                };
+                shared
+                    .metrics
+                    .record(version, true, sent.elapsed(), SystemTime::now());
+                debug!(%version, from = %endpoint.addr, to = %other.addr, %error, "connection failed; sending the request to another replica");
+                other.request(req).await.map_err(|failed| failed.error)
+            }
+            Err(failed) => Err(failed.error),
+        }
+    };
+    match tokio::time::timeout_at(deadline.into(), attempt).await {
+        Ok(answer) => answer.map_err(Miss::Failed),
+        Err(_) => Err(Miss::TimedOut),
+    }
+}
+
+/// The answer to a request whose body the client failed to send: a 400 (a
+/// client that went away never reads it), counted against no version, and
+/// logged at most once per period.
+fn client_fault(shared: &Shared, err: &dyn std::fmt::Display) -> Response<ProxyBody> {
+    debug!(error = %err, "client request body unreadable");
+    if let Some(n) = shared.client_faults.hit(Instant::now()) {
+        info!(requests = n, error = %err, "client sent a malformed or incomplete request body; answered 400, not counted against the version (rate-limited: requests counts them since the last line)");
+    }
+    plain(
+        StatusCode::BAD_REQUEST,
+        "the request body was malformed or cut short\n",
+    )
 }
 
 /// Copies bytes both ways between an upgraded client and upstream until

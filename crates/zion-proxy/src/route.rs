@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use http::HeaderMap;
 use http::header::HeaderValue;
@@ -32,6 +33,11 @@ impl Pool {
     }
 }
 
+/// How long a replica may take to send its response head when a route does
+/// not say: nginx's `proxy_read_timeout` is 60 s; a version that keeps its
+/// users waiting half a minute is failing them.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How one target splits its traffic. The default routes nothing (every
 /// request is answered 503).
 ///
@@ -39,7 +45,7 @@ impl Pool {
 /// `matches`; on a `sticky` route, to the version its `zion_version` cookie
 /// names (if that version is one of the two pools); else by the weighted
 /// split. `..Route::default()` fills the fields a caller does not use.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     pub stable: Option<Pool>,
     pub canary: Option<Pool>,
@@ -54,6 +60,23 @@ pub struct Route {
     /// Percent of stable-served requests also copied to the canary, whose
     /// answers are measured and thrown away, 0..=100 (larger values count as 100).
     pub mirror_percent: u8,
+    /// How long a replica may take to answer (its response head): then the
+    /// client gets a 504 and the version an error.
+    pub response_timeout: Duration,
+}
+
+impl Default for Route {
+    fn default() -> Self {
+        Route {
+            stable: None,
+            canary: None,
+            canary_weight: 0,
+            matches: Vec::new(),
+            sticky: false,
+            mirror_percent: 0,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+        }
+    }
 }
 
 impl Route {
@@ -92,6 +115,12 @@ impl Route {
         self.mirror_percent = mirror_percent;
         self
     }
+
+    /// This route giving replicas `timeout` to answer.
+    pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
 }
 
 /// A pool made ready for the request path: the version shared cheaply and
@@ -106,6 +135,21 @@ pub(crate) struct Upstreams<E> {
 }
 
 impl<E> Upstreams<E> {
+    /// An endpoint other than the one `is_failed` picks out (the one after
+    /// it, so retries spread), for trying a request again elsewhere; None
+    /// when the pool has no other.
+    pub(crate) fn other_than(&self, is_failed: impl Fn(&E) -> bool) -> Option<&E> {
+        let n = self.endpoints.len();
+        let start = self
+            .endpoints
+            .iter()
+            .position(&is_failed)
+            .map_or(0, |i| i + 1);
+        (0..n)
+            .map(|k| &self.endpoints[(start + k) % n])
+            .find(|e| !is_failed(e))
+    }
+
     /// None for an absent pool or one without endpoints: both mean "cannot serve".
     fn compile(pool: Option<&Pool>, make: &mut impl FnMut(SocketAddr) -> E) -> Option<Self> {
         let pool = pool?;
@@ -134,6 +178,14 @@ pub(crate) struct Table<E> {
 }
 
 impl<E> Table<E> {
+    /// The pool serving `version`, if the route has one.
+    pub(crate) fn pool_of(&self, version: &str) -> Option<&Upstreams<E>> {
+        [&self.stable, &self.canary]
+            .into_iter()
+            .flatten()
+            .find(|pool| &*pool.version == version)
+    }
+
     /// Compiles `route`, turning each endpoint address into an `E` with `make`.
     pub(crate) fn new(route: Route, mut make: impl FnMut(SocketAddr) -> E) -> Self {
         let stable = Upstreams::compile(route.stable.as_ref(), &mut make);

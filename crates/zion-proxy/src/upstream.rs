@@ -25,6 +25,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tracing::debug;
 
+use crate::client_body::ClientBody;
 use crate::workers::Workers;
 
 /// A replica that does not accept within this is treated as down.
@@ -40,10 +41,10 @@ const MAX_IDLE: usize = 256;
 /// What is sent upstream: the client's body streamed through, or one held
 /// in memory (empty for bodyless requests, which can then be repeated; the
 /// buffered body of a mirrored request).
-pub(crate) type OutBody = Either<Incoming, Full<Bytes>>;
+pub(crate) type OutBody = Either<ClientBody, Full<Bytes>>;
 
 /// The client's body to stream upstream; an empty one becomes no body at all.
-pub(crate) fn streamed(body: Incoming) -> OutBody {
+pub(crate) fn streamed(body: ClientBody) -> OutBody {
     if body.is_end_stream() {
         Either::Right(Full::default())
     } else {
@@ -67,6 +68,23 @@ pub(crate) enum UpstreamError {
         addr: SocketAddr,
         source: hyper::Error,
     },
+}
+
+/// A request that could not be forwarded: why, and the request itself when
+/// it never left (no connection could be made), so it can go elsewhere.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub(crate) error: UpstreamError,
+    pub(crate) unsent: Option<Request<OutBody>>,
+}
+
+impl From<UpstreamError> for Failed {
+    fn from(error: UpstreamError) -> Self {
+        Failed {
+            error,
+            unsent: None,
+        }
+    }
 }
 
 /// One replica address and its idle connections.
@@ -173,7 +191,7 @@ impl Endpoint {
     pub(crate) async fn request(
         self: &Arc<Self>,
         mut req: Request<OutBody>,
-    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+    ) -> Result<Response<UpstreamBody>, Failed> {
         self.ensure_host(req.headers_mut());
         let bodyless = req.body().is_end_stream();
         if let Some(lease) = self.checkout().await {
@@ -193,14 +211,22 @@ impl Endpoint {
                         debug!(addr = %self.addr, %err, "pooled connection failed; repeating the request");
                         req = again;
                     }
-                    None => return Err(self.http_err(err)),
+                    None => return Err(self.http_err(err).into()),
                 },
             }
         }
-        let lease = self.connect().await?;
+        let lease = match self.connect().await {
+            Ok(lease) => lease,
+            Err(error) => {
+                return Err(Failed {
+                    error,
+                    unsent: Some(req),
+                });
+            }
+        };
         match lease.send(req).await {
             Ok((resp, lease)) => Ok(self.wrap(resp, lease)),
-            Err((err, _)) => Err(self.http_err(err)),
+            Err((err, _)) => Err(self.http_err(err).into()),
         }
     }
 
@@ -213,6 +239,7 @@ impl Endpoint {
     ) -> Result<Response<Incoming>, UpstreamError> {
         let (mut parts, body) = req.into_parts();
         self.ensure_host(&mut parts.headers);
+        let (body, _) = ClientBody::watch(body);
         let req: Request<OutBody> = Request::from_parts(parts, Either::Left(body));
         let stream = self.connect_tcp().await?;
         let (mut sender, conn) = http1::handshake(TokioIo::new(stream))

@@ -1092,6 +1092,7 @@ impl App {
                     matches: rules.matches,
                     sticky: rules.sticky,
                     mirror_percent: rules.mirror_percent,
+                    response_timeout: response_timeout(svc, env),
                 };
                 let targets = self.targets.lock().await;
                 if let Some(rt) = targets.get(&(svc.name.clone(), env.to_string())) {
@@ -1117,6 +1118,7 @@ impl App {
                 });
                 preview.set_route(Route {
                     stable: pool,
+                    response_timeout: response_timeout(svc, env),
                     ..Route::default()
                 });
             }
@@ -1175,6 +1177,13 @@ fn changed_paths(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
 
 /// The audit entry of a deployment's creation: the request, its gate and
 /// its evidence, under the id the store assigned.
+/// How long the target's proxy gives a replica to answer.
+fn response_timeout(svc: &ServiceSpec, env: &str) -> std::time::Duration {
+    svc.targets
+        .get(env)
+        .map_or(zion_proxy::DEFAULT_RESPONSE_TIMEOUT, |t| t.response_timeout)
+}
+
 fn creation_record(d: &Deployment, first: &Event, production: bool) -> Record {
     let plan = if d.plan.blue_green.is_some() {
         "blue_green"

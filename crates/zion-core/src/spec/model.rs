@@ -213,6 +213,25 @@ pub enum Probe {
 pub struct TargetSpec {
     pub listen: SocketAddr,
     pub preview: Option<SocketAddr>,
+    /// How long a replica may take to send its response head through the
+    /// built-in proxy: then the client gets a 504 and the version an error.
+    #[serde(
+        with = "crate::duration::serde_duration",
+        default = "TargetSpec::default_response_timeout"
+    )]
+    pub response_timeout: Duration,
+}
+
+impl TargetSpec {
+    /// `response_timeout` when the spec does not say.
+    pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The shortest and longest `response_timeout` accepted.
+    pub const RESPONSE_TIMEOUT_RANGE: (Duration, Duration) =
+        (Duration::from_millis(100), Duration::from_secs(3600));
+
+    fn default_response_timeout() -> Duration {
+        Self::DEFAULT_RESPONSE_TIMEOUT
+    }
 }
 
 /// Rollout strategy.

@@ -245,7 +245,7 @@ pub(super) mod keys {
         "timeout",
         "start_timeout",
     ];
-    pub const TARGET: &[&str] = &["listen", "preview"];
+    pub const TARGET: &[&str] = &["listen", "preview", "response_timeout"];
     pub const CANARY: &[&str] = &["steps", "sticky"];
     pub const STEP: &[&str] = &["weight", "mirror", "pause", "match"];
     pub const MATCH: &[&str] = &["header", "cookie", "equals", "regex"];
@@ -441,6 +441,7 @@ impl<'de> Deserialize<'de> for Targets {
 pub(super) struct RawTarget {
     pub listen: Option<Text>,
     pub preview: Option<Text>,
+    pub response_timeout: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

@@ -1309,15 +1309,39 @@ fn targets(
             .preview
             .as_ref()
             .and_then(|v| r.address(&at(&tp, "preview"), v, false));
+        let response_timeout = response_timeout(r, &tp, target.response_timeout.as_ref());
         out.insert(
             env.0.clone(),
             TargetSpec {
                 listen: listen.unwrap_or(placeholder),
                 preview,
+                response_timeout,
             },
         );
     }
     out
+}
+
+/// `targets.<env>.response_timeout`, within its range.
+fn response_timeout(r: &mut Report, tp: &str, raw: Option<&Text>) -> Duration {
+    let path = at(tp, "response_timeout");
+    let default = TargetSpec::DEFAULT_RESPONSE_TIMEOUT;
+    let d = r.duration(&path, raw, default, true);
+    let (min, max) = TargetSpec::RESPONSE_TIMEOUT_RANGE;
+    if d < min || d > max {
+        r.add(
+            path,
+            format!(
+                "`{}` is out of range: give {} to {} (default {})",
+                raw.map_or("", |t| t.as_str()),
+                format_duration(min),
+                format_duration(max),
+                format_duration(default)
+            ),
+        );
+        return default;
+    }
+    d
 }
 
 fn canary(r: &mut Report, p: &str, raw: Option<&RawCanary>) -> CanarySpec {
@@ -3456,6 +3480,36 @@ services (1):
                 "  production: gates tests passed >= 100%, coverage >= 80.5%, error findings <= 0"
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn response_timeout_has_a_default_and_a_range() {
+        let spec = valid(&with_service(
+            "targets: { staging: { listen: 127.0.0.1:8080 } }",
+        ));
+        assert_eq!(
+            spec.services[0].targets["staging"].response_timeout,
+            Duration::from_secs(30)
+        );
+        let spec = valid(&with_service(
+            "targets: { staging: { listen: 127.0.0.1:8080, response_timeout: 2s } }",
+        ));
+        assert_eq!(
+            spec.services[0].targets["staging"].response_timeout,
+            Duration::from_secs(2)
+        );
+        assert_error(
+            &with_service("targets: { staging: { listen: 127.0.0.1:8080, response_timeout: 2h } }"),
+            "services[0].targets.staging.response_timeout",
+            "`2h` is out of range: give 100ms to 1h (default 30s)",
+        );
+        assert_error(
+            &with_service(
+                "targets: { staging: { listen: 127.0.0.1:8080, response_timeout: 5ms } }",
+            ),
+            "services[0].targets.staging.response_timeout",
+            "out of range",
         );
     }
 }

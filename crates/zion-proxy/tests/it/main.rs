@@ -1,6 +1,7 @@
 //! Integration tests: a real proxy on 127.0.0.1:0 in front of real upstream
 //! HTTP servers started by the tests.
 
+mod faults;
 mod forwarding;
 mod lifecycle;
 mod matching;
