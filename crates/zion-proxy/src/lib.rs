@@ -6,10 +6,16 @@
 //! records per-version request metrics (counts, errors, latency histograms
 //! in one-second buckets) for the analysis.
 //!
+//! Each request has a response timeout (504, the version's error); a
+//! client's broken or stalled body is answered 400/408 and counted against
+//! no version; requests in flight count in the windows they span.
+//!
 //! It is not a general-purpose reverse proxy: no TLS, no HTTP/2, no
-//! path routing, no caching, and no retries of failed
-//! requests (beyond sending an idempotent bodyless request once more when a
-//! replica closed the kept-alive connection it went out on).
+//! path routing, no caching, and no retries of failed requests beyond two:
+//! an idempotent bodyless request is sent once more when a replica closed
+//! the kept-alive connection it went out on, and an idempotent request
+//! whose connection could not be made goes once to another replica of the
+//! same version.
 //! It knows nothing about deployments: the controller decides the [`Route`]
 //! and reads the [`TrafficMetrics`]; this crate only carries out the split and
 //! counts what happened.

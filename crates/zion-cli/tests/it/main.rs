@@ -10,6 +10,7 @@ mod bad_input;
 mod canary;
 mod gates;
 mod governance;
+mod hostile;
 mod processes;
 mod report;
 mod restart;

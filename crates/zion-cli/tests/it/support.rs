@@ -366,8 +366,12 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
+/// The key under which [`Load`] counts requests that got no answer at all.
+pub const NO_ANSWER: &str = "(no answer)";
+
 /// Steady load through the proxy from a background thread, counting which
-/// version answered; stops when dropped.
+/// version answered (requests without an answer as errors under
+/// [`NO_ANSWER`]); stops when dropped.
 pub struct Load {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handle: Option<std::thread::JoinHandle<std::collections::BTreeMap<String, (u64, u64)>>>,
@@ -380,13 +384,18 @@ impl Load {
         let handle = std::thread::spawn(move || {
             let mut seen: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok((status, version, _)) = http_get(addr, "/") {
-                    let e = seen.entry(version).or_default();
-                    if status >= 500 {
-                        e.1 += 1;
-                    } else {
-                        e.0 += 1;
+                match http_get(addr, "/") {
+                    Ok((status, version, _)) => {
+                        let e = seen.entry(version).or_default();
+                        if status >= 500 {
+                            e.1 += 1;
+                        } else {
+                            e.0 += 1;
+                        }
                     }
+                    // Refused, reset, timed out or closed without an answer:
+                    // a dropped request, whichever version it went to.
+                    Err(_) => seen.entry(NO_ANSWER.to_owned()).or_default().1 += 1,
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
