@@ -8,6 +8,11 @@
 //! load generator receives from the canary; "weight 0" is the time of the
 //! recorded `rolling_back` transition (traffic is switched right after it
 //! is persisted); "drained" is the last response the canary served.
+//!
+//! The baseline, measured in the same run on the same machine, is an
+//! operator's `zion abort` of a healthy canary under the same load: from the
+//! command to the recorded transition and to the last canary response. The
+//! ratio is what detecting the fault costs over being told.
 //! Run: `cargo bench -p zion-cli --bench reaction`.
 
 use std::net::{SocketAddr, TcpListener};
@@ -66,7 +71,23 @@ async fn wait_phase(client: &Client, id: i64, phases: &[&str]) -> Value {
     }
 }
 
-async fn one_run(after_ms: u64) -> (f64, f64) {
+/// How the canary's traffic is ended: by Zion on a fault, or by an operator.
+#[derive(Clone, Copy, PartialEq)]
+enum Ending {
+    /// The canary fails `after_ms` after it starts; Zion rolls it back.
+    Fault { after_ms: u64 },
+    /// A healthy canary, aborted by `POST …/abort` once it serves.
+    Abort,
+}
+
+/// Seconds from the fault becoming visible (or the abort being sent) to
+/// the recorded rollback and to the last canary response.
+async fn one_run(ending: Ending) -> (f64, f64) {
+    let after_ms = match ending {
+        Ending::Fault { after_ms } => after_ms,
+        // Never within the run.
+        Ending::Abort => 600_000,
+    };
     let dir = tempfile::tempdir().unwrap();
     let (api, target) = (free(), free());
     let yaml = spec(api, target, after_ms);
@@ -119,12 +140,25 @@ async fn one_run(after_ms: u64) -> (f64, f64) {
         )
         .await
         .unwrap();
-    let d = wait_phase(
-        &client,
-        d["id"].as_i64().unwrap(),
-        &["rolled_back", "succeeded", "failed"],
-    )
-    .await;
+    let id = d["id"].as_i64().unwrap();
+    let mut aborted_at = None;
+    if ending == Ending::Abort {
+        // Aborted once the canary has served for a while.
+        loop {
+            let serving = seen.lock().unwrap().last_canary.is_some();
+            if serving {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        aborted_at = Some(SystemTime::now());
+        client
+            .post(&format!("/deployments/{id}/abort"), &json!({}))
+            .await
+            .unwrap();
+    }
+    let d = wait_phase(&client, id, &["rolled_back", "succeeded", "failed"]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let _ = load.await;
@@ -142,7 +176,10 @@ async fn one_run(after_ms: u64) -> (f64, f64) {
         .map(SystemTime::from)
         .unwrap();
     let s = seen.lock().unwrap();
-    let visible = s.first_error.expect("no 5xx seen from the canary");
+    let visible = match ending {
+        Ending::Fault { .. } => s.first_error.expect("no 5xx seen from the canary"),
+        Ending::Abort => aborted_at.expect("the abort was sent"),
+    };
     let secs =
         |a: SystemTime, b: SystemTime| b.duration_since(a).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     (
@@ -159,28 +196,45 @@ fn main() {
         .unwrap();
     let mut weight0 = Vec::new();
     let mut drained = Vec::new();
+    let mut abort_weight0 = Vec::new();
+    let mut abort_drained = Vec::new();
     for run in 1..=RUNS {
         // The fault starts at a different point of the analysis cycle in
         // each run (sweeping the 1 s interval), so the figures are not one
         // lucky phase repeated.
         let after_ms = 3000 + (run as u64 - 1) * 1000 / RUNS as u64 + 100;
-        let (w, d) = rt.block_on(one_run(after_ms));
+        let (w, d) = rt.block_on(one_run(Ending::Fault { after_ms }));
         println!(
             "run {run}: fault visible → canary weight 0: {w:.2}s; → last canary response: {d:.2}s"
         );
         weight0.push(w);
         drained.push(d);
+        let (w, d) = rt.block_on(one_run(Ending::Abort));
+        println!(
+            "run {run}: baseline, abort sent → canary weight 0: {w:.2}s; → last canary response: {d:.2}s"
+        );
+        abort_weight0.push(w);
+        abort_drained.push(d);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
     let (mw, md) = (median(&mut weight0), median(&mut drained));
+    let (bw, bd) = (median(&mut abort_weight0), median(&mut abort_drained));
     let max = weight0.iter().copied().fold(0.0, f64::max);
-    println!("reaction (1 s analysis interval, 50% errors, {RUNS} runs)");
+    println!("reaction (1 s analysis interval, 50% errors, {RUNS} runs of each)");
     println!(
         "  median to weight 0: {mw:.2}s, max {max:.2}s; goal 3 s → median is {:.2}× the goal",
         mw / 3.0
     );
     println!("  median to the last canary response: {md:.2}s");
+    println!(
+        "  baseline, an operator's abort: median {bw:.2}s to weight 0, {bd:.2}s to the last canary response"
+    );
+    println!(
+        "  detecting the fault vs being told: {:.1}× to the last canary response (+{:.2}s)",
+        md / bd.max(1e-3),
+        md - bd
+    );
 }

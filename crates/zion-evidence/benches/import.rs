@@ -111,6 +111,7 @@ fn main() {
         }
     });
     let rate = |d: Duration| lines as f64 / d.as_secs_f64();
+    println!("best of {runs} runs each:");
     println!(
         "parse_all (checked records):        {:>10.0} lines/s  ({:.3} s)",
         rate(parse),
