@@ -212,15 +212,18 @@ async fn scenario(
 
     let stats = stats.lock().expect("stats lock");
     println!("\nsummary");
-    println!("  deployment  version        outcome      took    steps");
+    // One layout for the heading and the rows, so the columns line up.
+    let row = |id: &str, version: &str, outcome: &str, took: &str, steps: &str| {
+        println!("  {id:<11} {version:<14} {outcome:<12} {took:>6}  {steps}");
+    };
+    row("deployment", "version", "outcome", "took", "steps");
     for d in &shown {
-        println!(
-            "  #{:<10} {:<14} {:<12} {:>5.1}s  {}",
-            d["id"],
+        row(
+            &format!("#{}", d["id"]),
             d["version"].as_str().unwrap_or(""),
             d["phase"].as_str().unwrap_or(""),
-            took(d),
-            steps_seen(d)
+            &format!("{:.1}s", took(d)),
+            &steps_seen(d),
         );
     }
     println!("\n  traffic seen by the load generator (through Zion's proxy):");

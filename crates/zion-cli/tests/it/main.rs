@@ -12,6 +12,7 @@ mod gates;
 mod governance;
 mod hostile;
 mod processes;
+mod promises;
 mod report;
 mod restart;
 mod routing;
