@@ -49,6 +49,7 @@ pub async fn up(g: &Global) -> Result<(), Failure> {
     init_logging();
     let opts = ServerOptions::new(spec, yaml, spec_dir(&g.file));
     let data_dir = opts.data_dir.clone();
+    check_data_dir(&data_dir)?;
     let running = zion_server::start(opts)
         .await
         .map_err(|e| Failure::negative(format!("cannot start: {e}")))?;
@@ -62,6 +63,38 @@ pub async fn up(g: &Global) -> Result<(), Failure> {
     eprintln!("zion: stopping replicas and listeners…");
     running.shutdown().await;
     eprintln!("zion: stopped");
+    Ok(())
+}
+
+/// `server.data_dir` must be a folder, or not exist yet (it is created):
+/// said here, because creating it over a file only reports "File exists".
+fn check_data_dir(dir: &Path) -> Result<(), Failure> {
+    for part in dir.ancestors() {
+        match std::fs::metadata(part) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) => {
+                let subject = if part == dir {
+                    format!("server.data_dir {}", dir.display())
+                } else {
+                    format!("server.data_dir {}: {}", dir.display(), part.display())
+                };
+                return Err(Failure::usage(format!(
+                    "{subject} is a file, not a folder: point server.data_dir at a folder (it is \
+                     created when missing), or move the file away"
+                )));
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                continue;
+            }
+            // Anything else (permissions…) is for start to report.
+            Err(_) => return Ok(()),
+        }
+    }
     Ok(())
 }
 
@@ -89,7 +122,7 @@ pub fn lint(g: &Global) -> Result<(), Failure> {
                 Output::Json => println!("{}", json!({ "valid": true, "errors": [] })),
                 Output::Text => {
                     println!("{}: valid", g.file.display());
-                    print!("{}", summary(&spec));
+                    println!("{}", summary(&spec));
                 }
             }
             Ok(())
@@ -104,7 +137,7 @@ pub fn lint(g: &Global) -> Result<(), Failure> {
                         .collect();
                     println!("{}", json!({ "valid": false, "errors": list }));
                 }
-                Output::Text => eprint!("{errs}"),
+                Output::Text => eprintln!("{errs}"),
             }
             Err(Failure::usage(String::new()))
         }
@@ -117,34 +150,64 @@ pub async fn apply(g: &Global) -> Result<(), Failure> {
     match g.output {
         Output::Json => println!("{out}"),
         Output::Text => println!(
-            "applied {}: {} environments, {} services",
+            "applied {}: {}, {}",
             g.file.display(),
-            out["environments"],
-            out["services"]
+            count(&out["environments"], "environment"),
+            count(&out["services"], "service")
         ),
     }
     Ok(())
 }
 
-/// The environment: --env, else the only target of the service in the local spec.
+/// A count and its noun, singular for one (`1 environment`, `2 services`).
+fn count(n: &Value, noun: &str) -> String {
+    match n.as_u64() {
+        Some(1) => format!("1 {noun}"),
+        Some(n) => format!("{n} {noun}s"),
+        None => format!("? {noun}s"),
+    }
+}
+
+/// The environment: --env, else the only target of the service in the
+/// local spec. Without --env the service is looked up first, so a typo in
+/// its name is named as such rather than as a missing --env.
 fn resolve_env(g: &Global, service: &str, env: Option<String>) -> Result<String, Failure> {
     if let Some(e) = env {
         return Ok(e);
     }
-    let spec = std::fs::read_to_string(&g.file)
-        .ok()
-        .and_then(|y| parse_spec(&y).ok());
-    if let Some(svc) = spec.as_ref().and_then(|s| s.service(service)) {
-        if svc.targets.len() == 1 {
-            return Ok(svc.targets.keys().next().cloned().unwrap_or_default());
+    let file = g.file.display();
+    let spec = match std::fs::read_to_string(&g.file) {
+        Err(e) => {
+            return Err(Failure::usage(format!(
+                "--env is required: cannot read {file} ({e}) to find where {service} runs"
+            )));
         }
-        let envs: Vec<&str> = svc.targets.keys().map(String::as_str).collect();
+        Ok(yaml) => parse_spec(&yaml).map_err(|_| {
+            Failure::usage(format!(
+                "--env is required: {file} is not a valid spec (see `zion lint`), so where \
+                 {service} runs is unknown"
+            ))
+        })?,
+    };
+    let Some(svc) = spec.service(service) else {
+        let known: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
+        let known = if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        };
         return Err(Failure::usage(format!(
-            "--env is required: {service} runs in {}",
-            envs.join(", ")
+            "unknown service `{service}`; {file} declares: {known}"
         )));
+    };
+    if svc.targets.len() == 1 {
+        return Ok(svc.targets.keys().next().cloned().unwrap_or_default());
     }
-    Err(Failure::usage("--env is required"))
+    let envs: Vec<&str> = svc.targets.keys().map(String::as_str).collect();
+    Err(Failure::usage(format!(
+        "--env is required: {service} runs in {}",
+        envs.join(", ")
+    )))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -2,19 +2,24 @@
 
 use std::time::Duration;
 
-/// Parses `500ms`, `30s`, `5m`, `24h`, `2d`. Whole numbers only.
+use crate::text::excerpt;
+
+/// Parses `500ms`, `30s`, `5m`, `24h`, `2d`. Whole numbers only. A number
+/// too large for a duration is refused, never wrapped; errors repeat only
+/// the start of a long text.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
+    let shown = excerpt(text);
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
     if digits.is_empty() {
         return Err(format!(
-            "`{text}` is not a duration: write a whole number and a unit, e.g. 500ms, 30s, 5m, 24h"
+            "`{shown}` is not a duration: write a whole number and a unit, e.g. 500ms, 30s, 5m, 24h"
         ));
     }
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("`{text}` is too large a duration"))?;
+        .map_err(|_| format!("`{shown}` is too large a duration"))?;
     let ms_per = match unit {
         "ms" => 1,
         "s" => 1_000,
@@ -23,18 +28,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "d" => 86_400_000,
         "" => {
             return Err(format!(
-                "`{text}` has no unit: add ms, s, m, h or d (e.g. {n}s)"
+                "`{shown}` has no unit: add ms, s, m, h or d (e.g. {n}s)"
             ));
         }
         other => {
             return Err(format!(
-                "`{text}` has an unknown unit `{other}`: use ms, s, m, h or d"
+                "`{shown}` has an unknown unit `{}`: use ms, s, m, h or d",
+                excerpt(other)
             ));
         }
     };
     n.checked_mul(ms_per)
         .map(Duration::from_millis)
-        .ok_or_else(|| format!("`{text}` is too large a duration"))
+        .ok_or_else(|| format!("`{shown}` is too large a duration"))
 }
 
 /// Formats a duration the way the spec writes it (largest exact unit up to
@@ -106,6 +112,33 @@ mod tests {
         );
         assert!(parse_duration("s").unwrap_err().contains("whole number"));
         assert!(parse_duration("1.5s").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn overflow_is_refused_never_wrapped() {
+        // Past u64 in the number itself, and past u64 milliseconds once
+        // multiplied by the unit.
+        for t in [
+            "18446744073709551616ms",
+            "18446744073709551615s",
+            "99999999999999999d",
+        ] {
+            let e = parse_duration(t).unwrap_err();
+            assert!(e.contains("too large a duration"), "{t}: {e}");
+        }
+        assert_eq!(
+            parse_duration("18446744073709551615ms").unwrap(),
+            Duration::from_millis(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn a_long_text_is_not_repeated_whole() {
+        let long = format!("{}s", "9".repeat(10_000));
+        let e = parse_duration(&long).unwrap_err();
+        assert!(e.contains("too large") && e.len() < 200, "{e}");
+        let e = parse_duration(&format!("5{}", "x".repeat(10_000))).unwrap_err();
+        assert!(e.len() < 300, "{e}");
     }
 
     #[test]

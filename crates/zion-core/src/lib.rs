@@ -15,3 +15,5 @@ pub mod import;
 pub mod metrics;
 pub mod rollout;
 pub mod spec;
+pub mod text;
+pub mod version;

@@ -418,6 +418,7 @@ impl App {
         let history = self.store.succeeded(service, environment, 200)?;
         let target = match to {
             Some(v) => {
+                check_version(&v)?;
                 if v == current {
                     return Err(ApiError::conflict(format!(
                         "{v} is already the stable version of {service}/{environment}"
@@ -1257,17 +1258,7 @@ fn transition_record(d: &Deployment, e: &Event) -> Record {
 }
 
 fn check_version(v: &str) -> Result<(), ApiError> {
-    let ok = !v.is_empty()
-        && v.len() <= 128
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "version `{v}` is not valid: use 1–128 characters from letters, digits, '.', '-', '_', '+'"
-        )))
-    }
+    zion_core::version::check_version(v).map_err(ApiError::bad_request)
 }
 
 fn list_or_none(items: &[&str]) -> String {

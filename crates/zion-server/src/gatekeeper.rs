@@ -487,12 +487,13 @@ impl App {
         }
     }
 
-    /// The artifact's path for this version, when the service declares one.
-    fn artifact_path(&self, subject: &Subject<'_>) -> Option<PathBuf> {
+    /// The artifact's path for this version, when the service declares
+    /// one; an error when the version would move it out of its folder.
+    fn artifact_path(&self, subject: &Subject<'_>) -> Option<Result<PathBuf, String>> {
         let pattern = subject.service.workload.process.artifact.as_ref()?;
         Some(
-            self.base_dir
-                .join(pattern.replace("{version}", subject.version)),
+            zion_core::spec::artifact_path(pattern, subject.version)
+                .map(|path| self.base_dir.join(path)),
         )
     }
 
@@ -501,6 +502,7 @@ impl App {
         let Some(path) = self.artifact_path(subject) else {
             return Ok(None);
         };
+        let path = path.map_err(std::io::Error::other)?;
         let sha = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
             let mut file = std::fs::File::open(&path)?;
             let mut hasher = Sha256::new();
@@ -527,7 +529,8 @@ impl App {
                     subject.service.name
                 ),
             ),
-            Some(path) => {
+            Some(Err(refused)) => (false, refused),
+            Some(Ok(path)) => {
                 let shown = path
                     .strip_prefix(&self.base_dir)
                     .unwrap_or(&path)

@@ -1,9 +1,13 @@
 //! The `zion.yaml` spec: the validated model, parsing and validation.
 
+mod artifact;
 mod model;
+mod ranges;
 mod raw;
 mod validate;
 mod windows;
+mod yaml_error;
 
+pub use artifact::artifact_path;
 pub use model::*;
 pub use validate::{SpecError, SpecErrors, parse_spec, summary};

@@ -46,59 +46,20 @@ pub(super) fn parse(yaml: &str) -> Result<RawSpec, ParseFailure> {
                         .join(".")
                 })
                 .unwrap_or_default();
-            Err(ParseFailure {
-                path,
-                message: describe(&err),
-            })
+            match super::yaml_error::too_large(&err) {
+                // The document as a whole is at fault, not the key the
+                // parser happened to be in when it gave up.
+                Some(message) => Err(ParseFailure {
+                    path: String::new(),
+                    message,
+                }),
+                None => Err(ParseFailure {
+                    path,
+                    message: super::yaml_error::describe(&err, yaml),
+                }),
+            }
         }
     }
-}
-
-/// The parser's terse messages, said the way a spec author thinks.
-const REWORDED: &[(&str, &str)] = &[
-    ("invalid i64", "expected a whole number"),
-    ("invalid u64", "expected a whole number"),
-    ("invalid floating point", "expected a number such as 0.5"),
-    ("invalid boolean", "expected true or false"),
-    ("expected sequence start", "expected a list, e.g. `[a, b]`"),
-    (
-        "expected mapping start",
-        "expected a mapping, e.g. `{ key: value }`",
-    ),
-    (
-        "expected string scalar",
-        "expected a single value, not a list or a mapping",
-    ),
-    (
-        "cannot deserialize null into string; use Option<String>",
-        "expected a value, found nothing (null)",
-    ),
-];
-
-fn describe(err: &serde_saphyr::Error) -> String {
-    let err = err.without_snippet();
-    let mut text = err.to_string();
-    for (terse, plain) in REWORDED {
-        if let Some(rest) = text.strip_prefix(terse) {
-            text = format!("{plain}{rest}");
-            break;
-        }
-    }
-    if let Some(rest) = text.strip_prefix("duplicate mapping key: ")
-        && let Some((key, position)) =
-            rest.split_once(", set DuplicateKeyPolicy in Options if acceptable")
-    {
-        text = format!("duplicate key `{key}`: each key may appear only once{position}");
-    }
-    // The plain rendering may already carry a position; add one only when
-    // it does not, so the user always gets a line and column.
-    if let Some(loc) = err.location()
-        && loc.line() > 0
-        && !text.contains("line ")
-    {
-        text = format!("{text} (line {}, column {})", loc.line(), loc.column());
-    }
-    text
 }
 
 /// A scalar read as its text: `8080`, `true` and `30s` all become strings so

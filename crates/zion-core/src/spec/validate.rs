@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::ranges::{self, Range};
 use super::raw::{
     self, RawAnalysis, RawApprovals, RawAudit, RawBlueGreen, RawCanary, RawCheck, RawEnvironment,
     RawFindings, RawFreeze, RawGates, RawGithub, RawHealth, RawMatch, RawProcess, RawRolling,
@@ -21,6 +22,7 @@ use super::{
 use crate::duration::{format_duration, parse_duration};
 use crate::governance::quality::{FindingLevel, QualityGates};
 use crate::metrics::Metric;
+use crate::text::excerpt;
 
 /// One spec error: where (`services[0].canary.steps[2].weight`) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,38 +190,28 @@ impl Report {
         }
     }
 
-    /// A duration, or `default` when absent; must be > 0 when `positive`.
+    /// A duration, or `default` when absent; must lie in `range`.
     fn duration(
         &mut self,
         path: &str,
         value: Option<&Text>,
         default: Duration,
-        positive: bool,
+        range: Range,
     ) -> Duration {
-        self.opt_duration(path, value, positive).unwrap_or(default)
+        self.opt_duration(path, value, range).unwrap_or(default)
     }
 
-    fn opt_duration(
-        &mut self,
-        path: &str,
-        value: Option<&Text>,
-        positive: bool,
-    ) -> Option<Duration> {
+    fn opt_duration(&mut self, path: &str, value: Option<&Text>, range: Range) -> Option<Duration> {
         let value = value?;
-        match parse_duration(value.as_str()) {
-            Ok(d) if positive && d.is_zero() => {
-                self.add(
-                    path,
-                    format!("`{value}` is zero: give a duration above 0, e.g. 1s"),
-                );
-                None
-            }
-            Ok(d) => Some(d),
-            Err(message) => {
-                self.add(path, message);
-                None
-            }
-        }
+        let refusal = match parse_duration(value.as_str()) {
+            Ok(d) => match range.refuse(d, &excerpt(value.as_str())) {
+                None => return Some(d),
+                Some(message) => message,
+            },
+            Err(message) => message,
+        };
+        self.add(path, refusal);
+        None
     }
 
     /// A name that must be a DNS label; reports a missing or malformed one.
@@ -921,7 +913,7 @@ fn approvals(r: &mut Report, p: &str, raw: &RawApprovals) -> ApprovalsSpec {
         &at(p, "timeout"),
         raw.timeout.as_ref(),
         DEFAULT_APPROVAL_TIMEOUT,
-        true,
+        ranges::APPROVAL_TIMEOUT,
     );
     ApprovalsSpec {
         required,
@@ -1176,6 +1168,12 @@ fn process_spec(r: &mut Report, p: &str, raw: &RawProcess) -> ProcessSpec {
     };
     let workdir = path_field(r, "workdir", raw.workdir.as_ref());
     let artifact = path_field(r, "artifact", raw.artifact.as_ref());
+    if let Some(message) = artifact
+        .as_deref()
+        .and_then(super::artifact::pattern_escapes)
+    {
+        r.add(at(p, "artifact"), message);
+    }
     ProcessSpec {
         command,
         workdir,
@@ -1238,15 +1236,23 @@ fn health(r: &mut Report, p: &str, raw: &RawHealth) -> HealthSpec {
         .map(|(_, probe)| probe)
         .unwrap_or(Probe::Tcp);
 
-    let interval_given = r.opt_duration(&at(p, "interval"), raw.interval.as_ref(), true);
-    let timeout_given = r.opt_duration(&at(p, "timeout"), raw.timeout.as_ref(), true);
+    let interval_given = r.opt_duration(
+        &at(p, "interval"),
+        raw.interval.as_ref(),
+        ranges::HEALTH_INTERVAL,
+    );
+    let timeout_given = r.opt_duration(
+        &at(p, "timeout"),
+        raw.timeout.as_ref(),
+        ranges::HEALTH_TIMEOUT,
+    );
     let interval = interval_given.unwrap_or(DEFAULT_HEALTH_INTERVAL);
     let timeout = timeout_given.unwrap_or(DEFAULT_HEALTH_TIMEOUT);
     let start_timeout = r.duration(
         &at(p, "start_timeout"),
         raw.start_timeout.as_ref(),
         DEFAULT_START_TIMEOUT,
-        true,
+        ranges::START_TIMEOUT,
     );
     // Only judge the pair when neither side was already reported as bad.
     let interval_ok = raw.interval.is_none() || interval_given.is_some();
@@ -1442,7 +1448,7 @@ fn canary_steps(r: &mut Report, p: &str, list: &[RawStep]) -> Vec<CanaryStep> {
                 }
                 other => other,
             });
-        let pause = r.opt_duration(&at(&sp, "pause"), raw.pause.as_ref(), false);
+        let pause = r.opt_duration(&at(&sp, "pause"), raw.pause.as_ref(), ranges::STEP_PAUSE);
         steps.push(CanaryStep {
             weight,
             mirror,
@@ -1576,12 +1582,12 @@ fn blue_green(r: &mut Report, p: &str, raw: Option<&RawBlueGreen>) -> BlueGreenS
             &at(p, "scale_down_delay"),
             raw.scale_down_delay.as_ref(),
             DEFAULT_SCALE_DOWN_DELAY,
-            false,
+            ranges::SCALE_DOWN_DELAY,
         ),
         auto_promotion: r.opt_duration(
             &at(p, "auto_promotion"),
             raw.auto_promotion.as_ref(),
-            false,
+            ranges::AUTO_PROMOTION,
         ),
     }
 }
@@ -1644,7 +1650,7 @@ fn analysis(r: &mut Report, p: &str, raw: Option<&RawAnalysis>) -> AnalysisSpec 
         &at(p, "interval"),
         raw.interval.as_ref(),
         DEFAULT_ANALYSIS_INTERVAL,
-        true,
+        ranges::ANALYSIS_INTERVAL,
     );
     let failure_limit = match raw.failure_limit {
         None => DEFAULT_FAILURE_LIMIT,
@@ -1928,10 +1934,11 @@ fn service_lines(spec: &Spec, svc: &ServiceSpec) -> Vec<String> {
         checks.join(", ")
     };
     lines.push(format!(
-        "    analysis: every {}, roll back after {} failed round(s), min {} requests; {checks}",
+        "    analysis: every {}, roll back after {} failed round(s), min {} request{}; {checks}",
         short(a.interval),
         a.failure_limit,
         a.min_requests,
+        if a.min_requests == 1 { "" } else { "s" },
     ));
     lines
 }
