@@ -59,11 +59,17 @@ pub async fn up(g: &Global) -> Result<(), Failure> {
     for ((svc, env), addr) in &targets {
         eprintln!("  target {svc}/{env}: http://{addr}");
     }
-    shutdown_signal().await;
+    let failed = tokio::select! {
+        _ = shutdown_signal() => None,
+        why = running.failed() => Some(why),
+    };
     eprintln!("zion: stopping replicas and listeners…");
     running.shutdown().await;
     eprintln!("zion: stopped");
-    Ok(())
+    match failed {
+        Some(why) => Err(Failure::negative(format!("zion up stopped: {why}"))),
+        None => Ok(()),
+    }
 }
 
 /// `server.data_dir` must be a folder, or not exist yet (it is created):

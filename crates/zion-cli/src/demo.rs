@@ -100,6 +100,7 @@ pub async fn run(_g: &Global, rps: u32, strategy: StrategyArg) -> Result<(), Fai
     let result = tokio::select! {
         r = scenario(&client, addrs, rps, strategy) => r,
         _ = tokio::signal::ctrl_c() => Err(Failure::negative("interrupted")),
+        why = running.failed() => Err(Failure::negative(why)),
     };
     println!("\nstopping the control plane and every replica…");
     running.shutdown().await;

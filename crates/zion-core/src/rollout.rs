@@ -26,6 +26,11 @@ pub const IMMEDIATE_ERROR_RATE: f64 = 0.05;
 /// Consecutive failed health probes that roll a canary back at once (seed default).
 pub const IMMEDIATE_PROBE_FAILURES: u32 = 2;
 
+/// Exits of one replica before it was ever healthy that fail a starting
+/// version at once: a process that dies this often at start is not slow, it
+/// is broken, and waiting out `start_timeout` would only delay saying so.
+pub const CRASH_LOOP_EXITS: u32 = 3;
+
 /// What the controller saw of one version just now.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VersionObservation {
@@ -43,6 +48,34 @@ pub struct VersionObservation {
     pub metrics: WindowMetrics,
     /// The latest start or probe error, for messages.
     pub last_error: Option<String>,
+    /// The most times one replica exited before it was ever healthy.
+    #[serde(default)]
+    pub exits_before_ready: u32,
+    /// The last lines of output of the replica `last_error` is about.
+    #[serde(default)]
+    pub output: Vec<String>,
+}
+
+impl VersionObservation {
+    /// `; last error: …` when there is one.
+    fn error_detail(&self) -> String {
+        match &self.last_error {
+            Some(e) => format!("; last error: {e}"),
+            None => String::new(),
+        }
+    }
+
+    /// `why`, then the replica's last output lines, one per line.
+    fn with_output(&self, mut why: String) -> String {
+        if !self.output.is_empty() {
+            why.push_str("; its last output:");
+            for line in &self.output {
+                why.push_str("\n  | ");
+                why.push_str(line);
+            }
+        }
+        why
+    }
 }
 
 /// What the controller observed for one deployment.
@@ -390,21 +423,25 @@ fn await_ready(tx: &mut Tx<'_>, obs: &Observations) {
         return;
     }
     let started = d.started_at.unwrap_or(d.created_at);
-    if elapsed(started, tx.now) >= d.plan.start_timeout {
-        let detail = match &canary.last_error {
-            Some(e) => format!("; last error: {e}"),
-            None => String::new(),
-        };
-        let why = format!(
+    let detail = canary.error_detail();
+    let why = if canary.exits_before_ready >= CRASH_LOOP_EXITS {
+        format!(
+            "{} exited {} times before it was ever healthy ({}/{} replicas ready){detail}; no traffic was moved",
+            d.version, canary.exits_before_ready, canary.ready, d.plan.replicas,
+        )
+    } else if elapsed(started, tx.now) >= d.plan.start_timeout {
+        format!(
             "{} did not become healthy within {} ({}/{} replicas ready){detail}; no traffic was moved",
             d.version,
             crate::duration::format_duration(d.plan.start_timeout),
             canary.ready,
             d.plan.replicas,
-        );
-        tx.d.canary_weight = 0;
-        tx.event(Phase::Failed, CONTROLLER, why);
-    }
+        )
+    } else {
+        return;
+    };
+    tx.d.canary_weight = 0;
+    tx.event(Phase::Failed, CONTROLLER, canary.with_output(why));
 }
 
 /// Entering a final step without a pause completes the rollout.
@@ -739,21 +776,26 @@ fn starting_batch(tx: &mut Tx<'_>, canary: &VersionObservation, rolling: Rolling
         return false;
     }
     let started = tx.d.progress.step_started_at.unwrap_or(tx.now);
-    if elapsed(started, tx.now) >= tx.d.plan.start_timeout {
-        let detail = match &canary.last_error {
-            Some(e) => format!("; last error: {e}"),
-            None => String::new(),
-        };
-        let why = format!(
+    let detail = canary.error_detail();
+    let why = if canary.exits_before_ready >= CRASH_LOOP_EXITS {
+        format!(
+            "batch {}: a replica exited {} times before it was ever healthy ({}/{want} replicas ready){detail}: rolling back every replaced replica",
+            batch_text(&tx.d, rolling),
+            canary.exits_before_ready,
+            canary.ready,
+        )
+    } else if elapsed(started, tx.now) >= tx.d.plan.start_timeout {
+        format!(
             "batch {} did not become healthy within {} ({}/{want} replicas ready){detail}: rolling back every replaced replica",
             batch_text(&tx.d, rolling),
             crate::duration::format_duration(tx.d.plan.start_timeout),
             canary.ready,
-        );
-        tx.roll_back(CONTROLLER, why);
-        return true;
-    }
-    false
+        )
+    } else {
+        return false;
+    };
+    tx.roll_back(CONTROLLER, canary.with_output(why));
+    true
 }
 
 /// Applies a manual command by `actor` (a principal's name).

@@ -79,6 +79,8 @@ pub(super) fn healthy(m: WindowMetrics) -> VersionObservation {
         running: true,
         metrics: m,
         last_error: None,
+        exits_before_ready: 0,
+        output: Vec::new(),
     }
 }
 
@@ -204,6 +206,36 @@ fn version_that_never_becomes_healthy_fails_without_moving_traffic() {
     assert!(actions.contains(&Action::StopVersion {
         version: "2.0".into()
     }));
+}
+
+#[test]
+fn version_that_keeps_exiting_at_start_fails_at_once_with_its_output() {
+    let mut d = deployment(Some("1.0"), plan(&[(5, Some(30)), (100, None)]));
+    d = run(&d, &good(), t(0));
+    let crashing = |exits| Observations {
+        canary: Some(VersionObservation {
+            desired: 2,
+            last_error: Some("process exited unexpectedly (exit status: 3)".into()),
+            exits_before_ready: exits,
+            output: vec!["starting".into(), "fatal: no config".into()],
+            ..Default::default()
+        }),
+        stable: good().stable,
+        gate: None,
+    };
+    // Two exits may be bad luck: it waits.
+    d = run(&d, &crashing(CRASH_LOOP_EXITS - 1), t(1));
+    assert_eq!(d.phase, Phase::Progressing);
+    // The third fails it, long before the 1m start timeout.
+    d = run(&d, &crashing(CRASH_LOOP_EXITS), t(2));
+    assert_eq!((d.phase, d.canary_weight), (Phase::Failed, 0));
+    let reason = d.reason.clone().unwrap();
+    assert_eq!(
+        reason,
+        "2.0 exited 3 times before it was ever healthy (0/2 replicas ready); \
+         last error: process exited unexpectedly (exit status: 3); no traffic was moved; \
+         its last output:\n  | starting\n  | fatal: no config"
+    );
 }
 
 #[test]
@@ -640,6 +672,8 @@ proptest! {
                         running,
                         metrics: metrics(requests, errors, p95 as f64),
                         last_error: None,
+                        exits_before_ready: 0,
+                        output: Vec::new(),
                     });
                     let obs = Observations { canary, stable: Some(healthy(metrics(1000, 0, 10.0))), gate: None };
                     step(&d, &obs, now)

@@ -306,6 +306,29 @@ fn a_failing_batch_rolls_every_replaced_replica_back() {
 }
 
 #[test]
+fn a_batch_whose_replica_keeps_exiting_rolls_back_at_once() {
+    let mut d = deployment(Some("1.0"), rolling(4, 2));
+    d = run(&d, &starting(), t(0));
+    d = run(&d, &with_ready(2, good()), t(1));
+    d = run(&d, &with_ready(2, good()), t(6));
+    assert_eq!(d.step, Some(1));
+    let mut s = with_ready(2, good());
+    let c = s.canary.as_mut().unwrap();
+    c.ever_ready = false;
+    c.exits_before_ready = CRASH_LOOP_EXITS;
+    c.last_error = Some("process exited unexpectedly (exit status: 3)".into());
+    c.output = vec!["panic: bad flag".into()];
+    d = run(&d, &s, t(8));
+    assert_eq!(d.phase, Phase::RollingBack);
+    let why = d.reason.clone().unwrap();
+    assert!(
+        why.starts_with("batch 2/2: a replica exited 3 times before it was ever healthy")
+            && why.ends_with("every replaced replica; its last output:\n  | panic: bad flag"),
+        "{why}"
+    );
+}
+
+#[test]
 fn a_batch_that_never_gets_healthy_rolls_back_after_start_timeout() {
     let mut d = deployment(Some("1.0"), rolling(4, 2));
     d = run(&d, &starting(), t(0));

@@ -973,7 +973,7 @@ impl App {
             m.health = self.workloads.health_share(&key, end - interval);
             m.cpu_percent = st.cpu_percent;
             m.memory_mb = st.memory_mb;
-            let last_error = st.replicas.iter().rev().find_map(|r| r.last_error.clone());
+            let erring = st.replicas.iter().rev().find(|r| r.last_error.is_some());
             Some(VersionObservation {
                 desired: st.desired,
                 ready: st.ready,
@@ -981,7 +981,9 @@ impl App {
                 consecutive_probe_failures: st.consecutive_probe_failures,
                 running: st.replicas.iter().any(|r| r.pid.is_some()),
                 metrics: m,
-                last_error,
+                last_error: erring.and_then(|r| r.last_error.clone()),
+                exits_before_ready: st.exits_before_ready,
+                output: erring.map(|r| r.output.clone()).unwrap_or_default(),
             })
         };
         Observations {

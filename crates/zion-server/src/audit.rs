@@ -149,7 +149,8 @@ impl AuditLog {
     /// The log's origin is its key's name, for life: `origin` (the spec's
     /// `audit.origin`) names a new log's key, and must match an existing
     /// one; without it a new key is named `zion/<hostname>`, and an existing
-    /// key keeps its name when the hostname changes.
+    /// key keeps its name when the hostname changes. An existing key with
+    /// an empty log is refused: its database was replaced or emptied.
     pub fn open(
         store: &dyn Store,
         data_dir: &Path,
@@ -510,6 +511,13 @@ fn load_or_create_key(
 ) -> Result<Signer, StartError> {
     let path = data_dir.join(KEY_FILE);
     match std::fs::read_to_string(&path) {
+        Ok(_) if entries == 0 => {
+            // Every first start appends (the admin token) right after making
+            // the key: a key without entries outlived its database.
+            Err(StartError::DataDir {
+                message: crate::datadir::empty_log_message(data_dir),
+            })
+        }
         Ok(text) => {
             let signer = Signer::parse(text.trim()).map_err(|e| StartError::Audit {
                 message: format!(
@@ -742,6 +750,26 @@ mod tests {
             "{err}"
         );
         assert!(!dir.path().join(KEY_FILE).exists());
+    }
+
+    #[test]
+    fn a_key_whose_log_is_empty_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_memory().unwrap();
+        let log = AuditLog::open(&store, dir.path(), Some(ORIGIN)).unwrap();
+        log.append(&store, &[record(0)], at(0)).unwrap();
+        drop(log);
+        // The same key over a new, empty database: the history is gone.
+        let empty = SqliteStore::open_in_memory().unwrap();
+        let err = AuditLog::open(&empty, dir.path(), Some(ORIGIN))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("holds no audit entry") && err.contains("from a backup"),
+            "{err}"
+        );
+        assert_eq!(empty.audit_size().unwrap(), 0);
     }
 
     #[test]

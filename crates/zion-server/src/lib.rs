@@ -10,6 +10,7 @@ pub mod audit;
 mod audit_api;
 pub mod auth;
 mod controller;
+pub mod datadir;
 mod error;
 mod gatekeeper;
 pub mod github;
@@ -96,6 +97,9 @@ pub enum StartError {
     Random(String),
     #[error("audit log: {message}")]
     Audit { message: String },
+    /// The data directory is another server's, or lost its database.
+    #[error("{message}")]
+    DataDir { message: String },
 }
 
 impl From<audit::AuditError> for StartError {
@@ -126,9 +130,25 @@ pub struct Running {
     pub app: Arc<App>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Why the server cannot go on, once it cannot (see [`Running::failed`]).
+    fatal: watch::Receiver<Option<String>>,
+    /// Released last, once every replica is stopped.
+    _lock: datadir::DataDirLock,
 }
 
 impl Running {
+    /// Resolves, with why, when the server cannot go on: its database was
+    /// deleted or replaced, or its lock file removed. The caller should shut
+    /// it down and exit with an error. Never resolves otherwise.
+    pub async fn failed(&self) -> String {
+        let mut fatal = self.fatal.clone();
+        match fatal.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            // The watcher ended with the server: nothing more can fail.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
     /// Stops the API and the controller, then every replica and proxy.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
@@ -139,12 +159,17 @@ impl Running {
     }
 }
 
-/// Starts the control plane: opens the store, reaps replicas left by a
-/// previous run, binds every target's proxy and the API, and starts the
-/// controller.
+/// Starts the control plane: locks the data directory, opens the store,
+/// reaps replicas left by a previous run, binds every target's proxy and
+/// the API, and starts the controller.
 pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| StartError::io(&opts.data_dir, e))?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir.join("zion.db"))?);
+    // Before anything reads or changes the directory: a second server must
+    // not reap the first one's replicas nor write into its database.
+    let lock = datadir::lock(&opts.data_dir)?;
+    datadir::check_database_present(&opts.data_dir)?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir.join(datadir::DB_FILE))?);
+    let watched = datadir::Watched::now(&opts.data_dir)?;
     let audit_log = audit::AuditLog::open(
         store.as_ref(),
         &opts.data_dir,
@@ -193,8 +218,10 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         .local_addr()
         .map_err(|source| StartError::Listen { addr, source })?;
     let (tx, rx) = watch::channel(false);
+    let (fatal_tx, fatal) = watch::channel(None);
     let tasks = vec![
         tokio::spawn(api::serve(app.clone(), listener, rx.clone())),
+        tokio::spawn(datadir::watch_files(watched, fatal_tx, rx.clone())),
         tokio::spawn(controller::run(app.clone(), opts.tick, rx)),
     ];
     tracing::info!(%api_addr, "zion control plane up");
@@ -204,5 +231,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         app,
         shutdown: tx,
         tasks,
+        fatal,
+        _lock: lock,
     })
 }

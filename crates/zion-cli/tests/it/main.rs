@@ -8,6 +8,8 @@ mod apply;
 mod audit;
 mod bad_input;
 mod canary;
+mod crashes;
+mod datadir;
 mod gates;
 mod governance;
 mod hostile;

@@ -4,6 +4,7 @@
 //! gracefully. Records in a [`ProcessRegistry`] let the next Zion reap what a
 //! killed Zion left behind.
 
+mod output;
 mod procfs;
 mod supervisor;
 
@@ -22,6 +23,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 use zion_core::spec::{HealthSpec, ProcessSpec};
 
+pub use self::output::{OUTPUT_LINE_BYTES, OUTPUT_LINES};
 use self::supervisor::{Launch, ProbeHistory, ReplicaCtx, ReplicaShared, lock};
 use crate::{ProcessRecord, ProcessRegistry, VersionKey};
 
@@ -101,6 +103,12 @@ pub struct ReplicaStatus {
     pub state: ReplicaState,
     /// Why it last exited or failed a probe; cleared when a probe passes.
     pub last_error: Option<String>,
+    /// The last lines (at most [`OUTPUT_LINES`], each cut at
+    /// [`OUTPUT_LINE_BYTES`]) its latest process to write any wrote to
+    /// stdout and stderr.
+    pub output: Vec<String>,
+    /// Times it exited on its own before it ever passed a probe.
+    pub exits_before_ready: u32,
 }
 
 /// One version's replicas as last observed.
@@ -116,6 +124,9 @@ pub struct VersionStatus {
     pub consecutive_probe_failures: u32,
     /// Every replica has passed a probe at least once since it was started.
     pub ever_ready: bool,
+    /// The most times one replica exited on its own before it ever passed
+    /// a probe: a version that crashes at start shows it at once.
+    pub exits_before_ready: u32,
     /// Percent of one core, summed over replicas (process group leaders).
     pub cpu_percent: Option<f64>,
     /// Resident MiB, summed over replicas (process group leaders).
@@ -507,6 +518,7 @@ impl ProcessWorkloads {
             healthy_endpoints: Vec::new(),
             consecutive_probe_failures: 0,
             ever_ready: !entry.replicas.is_empty(),
+            exits_before_ready: 0,
             cpu_percent: None,
             memory_mb: None,
             replicas: Vec::with_capacity(entry.replicas.len()),
@@ -525,6 +537,7 @@ impl ProcessWorkloads {
                 .consecutive_probe_failures
                 .max(s.consecutive_failures);
             status.ever_ready &= s.ever_passed;
+            status.exits_before_ready = status.exits_before_ready.max(s.exits_before_ready);
             if let Some(c) = s.cpu_percent {
                 *status.cpu_percent.get_or_insert(0.0) += c;
             }
@@ -539,6 +552,8 @@ impl ProcessWorkloads {
                 restarts: s.restarts,
                 state: s.state,
                 last_error: s.last_error.clone(),
+                output: s.output.lines(),
+                exits_before_ready: s.exits_before_ready,
             });
         }
         Some(status)

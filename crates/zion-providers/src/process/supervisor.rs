@@ -17,6 +17,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 use zion_core::spec::HealthSpec;
 
+use super::output::OutputTail;
 use super::{ReplicaState, WorkloadError, procfs};
 use crate::probe::{self, ExecEnv};
 use crate::{ProcessRecord, ProcessRegistry, VersionKey};
@@ -39,6 +40,9 @@ const FIRST_PROBE_DELAY: Duration = Duration::from_millis(100);
 const KILL_WAIT: Duration = Duration::from_secs(10);
 /// Longest output line forwarded to the log; longer lines are split.
 const MAX_LINE: u64 = 16 * 1024;
+/// After an unexpected exit, how long its output may take to drain before
+/// the exit is reported (a grandchild outside the group may hold the pipe).
+const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
 
 /// Locks a mutex, ignoring poisoning: every guarded value stays consistent
 /// between statements, so a panicked holder leaves nothing half-written.
@@ -115,6 +119,10 @@ pub(crate) struct ReplicaShared {
     pub healthy_since: Option<Instant>,
     pub cpu_percent: Option<f64>,
     pub memory_mb: Option<f64>,
+    /// Unexpected exits while `ever_passed` is false.
+    pub exits_before_ready: u32,
+    /// The last lines the latest process that wrote any wrote.
+    pub output: OutputTail,
 }
 
 impl ReplicaShared {
@@ -132,6 +140,8 @@ impl ReplicaShared {
             healthy_since: None,
             cpu_percent: None,
             memory_mb: None,
+            exits_before_ready: 0,
+            output: OutputTail::default(),
         }
     }
 }
@@ -154,6 +164,8 @@ pub(crate) struct Running {
     child: Child,
     pid: u32,
     start_ticks: u64,
+    /// The tasks draining its stdout and stderr.
+    output: Vec<JoinHandle<()>>,
 }
 
 /// Aborts a task when dropped, so a supervisor never leaves its prober behind.
@@ -260,11 +272,12 @@ pub(crate) fn start(ctx: &ReplicaCtx, port: u16) -> Result<Running, WorkloadErro
         version: key.version.clone(),
         port,
     });
+    let mut output = Vec::new();
     if let Some(out) = child.stdout.take() {
-        forward_output(out, "stdout", key.clone(), ctx.index);
+        output.push(forward_output(out, "stdout", ctx, pid));
     }
     if let Some(err) = child.stderr.take() {
-        forward_output(err, "stderr", key.clone(), ctx.index);
+        output.push(forward_output(err, "stderr", ctx, pid));
     }
     info!(service = %key.service, environment = %key.environment, version = %key.version,
           replica = ctx.index, pid, port, "started replica");
@@ -281,14 +294,19 @@ pub(crate) fn start(ctx: &ReplicaCtx, port: u16) -> Result<Running, WorkloadErro
         child,
         pid,
         start_ticks,
+        output,
     })
 }
 
-/// Drains a child's output into the log so the child never blocks on a full pipe.
-fn forward_output<R>(reader: R, stream: &'static str, key: VersionKey, replica: u32)
+/// Drains a child's output into the log, so the child never blocks on a
+/// full pipe, and keeps its last lines to say why it failed.
+fn forward_output<R>(reader: R, stream: &'static str, ctx: &ReplicaCtx, pid: u32) -> JoinHandle<()>
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
+    let key = ctx.launch.key.clone();
+    let replica = ctx.index;
+    let shared = ctx.shared.clone();
     tokio::spawn(async move {
         let mut reader = BufReader::new(reader);
         let mut line = Vec::new();
@@ -304,10 +322,11 @@ where
                     let text = String::from_utf8_lossy(&line);
                     debug!(service = %key.service, environment = %key.environment,
                            version = %key.version, replica, stream, "{}", text.trim_end());
+                    lock(&shared).output.push(pid, &text);
                 }
             }
         }
-    });
+    })
 }
 
 enum Event {
@@ -355,7 +374,10 @@ pub(crate) async fn supervise(
         match event {
             Event::Stop(grace) => break grace,
             Event::Exited(status) => {
-                let healthy_for = current.take().and_then(|run| on_exit(&ctx, run, status));
+                let healthy_for = match current.take() {
+                    Some(run) => on_exit(&ctx, run, status).await,
+                    None => None,
+                };
                 let (wait, next) = next_backoff(backoff, healthy_for);
                 backoff = next;
                 retry_at = Instant::now() + wait;
@@ -401,23 +423,44 @@ pub(crate) async fn supervise(
     done_tx.send_replace(true);
 }
 
-/// Books an unexpected exit; returns how long the process had been healthy.
-fn on_exit(ctx: &ReplicaCtx, run: Running, status: io::Result<ExitStatus>) -> Option<Duration> {
+/// Books an unexpected exit once its output is in; returns how long the
+/// process had been healthy.
+async fn on_exit(
+    ctx: &ReplicaCtx,
+    run: Running,
+    status: io::Result<ExitStatus>,
+) -> Option<Duration> {
     // Whatever the dead leader started may still hold the port.
     procfs::signal_group(run.pid, run.start_ticks, Signal::SIGKILL);
     ctx.registry.forget(run.pid);
+    // Its last words explain the exit: wait for them before telling it.
+    let drained = async {
+        for task in run.output {
+            let _ = task.await;
+        }
+    };
+    let _ = tokio::time::timeout(OUTPUT_DRAIN, drained).await;
     let message = match status {
         Ok(s) => format!("process exited unexpectedly ({s})"),
         Err(e) => format!("could not wait for the process: {e}"),
     };
-    warn!(key = %ctx.launch.key, replica = ctx.index, pid = run.pid, "{message}");
     let mut s = lock(&ctx.shared);
+    let output = s.output.lines_of(run.pid);
+    if output.is_empty() {
+        warn!(key = %ctx.launch.key, replica = ctx.index, pid = run.pid, "{message}");
+    } else {
+        warn!(key = %ctx.launch.key, replica = ctx.index, pid = run.pid,
+              "{message}; its last output:\n  {}", output.join("\n  "));
+    }
     s.pid = None;
     s.healthy = false;
     s.state = ReplicaState::Backoff;
     s.last_error = Some(message);
     s.cpu_percent = None;
     s.memory_mb = None;
+    if !s.ever_passed {
+        s.exits_before_ready = s.exits_before_ready.saturating_add(1);
+    }
     s.healthy_since.take().map(|t| t.elapsed())
 }
 

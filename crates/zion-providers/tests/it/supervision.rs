@@ -87,6 +87,84 @@ async fn a_replica_that_keeps_crashing_backs_off_and_reports_why() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_dies_at_start_reports_its_last_output_and_its_exits() {
+    let fx = Fixture::new();
+    let k = key("6.2.0");
+    // Both streams, more lines than are kept, a blank line, and the exit
+    // right after the last line: the report must wait for the output.
+    let script = "for i in $(seq 1 30); do echo \"out $i\"; done; \
+                  echo; echo 'fatal: cannot open /etc/app.conf' >&2; exit 3";
+    let spec = process(&["sh", "-c", script], &[]);
+    fx.workloads
+        .ensure(&k, &spec, &http_health(), 2)
+        .await
+        .unwrap();
+    // While it backs off, its latest process is dead and its output read.
+    let (st, r) = eventually("a replica backing off after three exits", WAIT, || {
+        let st = fx.workloads.status(&k)?;
+        let r = st
+            .replicas
+            .iter()
+            .find(|r| r.state == ReplicaState::Backoff && r.exits_before_ready >= 3)?
+            .clone();
+        Some((st, r))
+    })
+    .await;
+    assert!(!st.ever_ready);
+    assert!(st.exits_before_ready >= 3);
+    assert!(
+        r.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("exit status: 3")),
+        "{r:?}"
+    );
+    // Each exit is reported with the whole of what that process wrote.
+    assert_eq!(
+        r.output.len(),
+        zion_providers::process::OUTPUT_LINES,
+        "{r:?}"
+    );
+    assert_eq!(r.output.last().unwrap(), "fatal: cannot open /etc/app.conf");
+    assert_eq!(r.output[0], "out 12");
+    fx.workloads.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exits_after_being_healthy_are_not_exits_before_ready() {
+    let fx = Fixture::new();
+    let k = key("6.3.0");
+    fx.workloads
+        .ensure(&k, &server(&[]), &http_health(), 1)
+        .await
+        .unwrap();
+    let st = ready(&fx.workloads, &k, 1).await;
+    let first = st.replicas[0].pid.unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let st = eventually("restarted and ready again", WAIT, || {
+        fx.workloads
+            .status(&k)
+            .filter(|s| s.replicas[0].restarts == 1 && s.ready == 1)
+    })
+    .await;
+    assert_eq!(st.exits_before_ready, 0, "{st:?}");
+    // What the new process says, once it says anything.
+    let port = st.replicas[0].port;
+    let output = eventually("the new process's output", WAIT, || {
+        fx.workloads
+            .status(&k)
+            .map(|s| s.replicas[0].output.clone())
+            .filter(|o| !o.is_empty())
+    })
+    .await;
+    assert_eq!(output, [format!("listening on {port}")]);
+    fx.workloads.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cpu_and_memory_are_sampled_from_proc() {
     let fx = Fixture::new();
     let (busy, idle) = (key("busy"), key("idle"));
