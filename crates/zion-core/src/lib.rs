@@ -15,3 +15,4 @@ pub mod import;
 pub mod metrics;
 pub mod rollout;
 pub mod spec;
+pub mod traffic;

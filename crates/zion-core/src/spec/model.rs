@@ -295,6 +295,10 @@ pub struct AnalysisSpec {
     pub failure_limit: u32,
     /// Default 20.
     pub min_requests: u64,
+    /// How long rounds may stay inconclusive in a row before a deployment
+    /// that waits on them pauses. Default 10m, 1s to 24h.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub inconclusive_limit: Duration,
     /// Default: the seed's promotion criteria (error_rate max 0.01,
     /// latency_p95 max_ratio_to_baseline 1.2, health min 0.95).
     pub checks: Vec<Check>,
@@ -329,6 +333,13 @@ impl Spec {
 }
 
 impl AnalysisSpec {
+    /// `inconclusive_limit` when the spec gives none.
+    pub const DEFAULT_INCONCLUSIVE_LIMIT: Duration = Duration::from_secs(600);
+    /// The shortest and longest `inconclusive_limit`: below a second the
+    /// first quiet round would pause; beyond a day nobody is waiting.
+    pub const INCONCLUSIVE_LIMIT_RANGE: (Duration, Duration) =
+        (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+
     /// The seed's promotion criteria, used when a service lists no checks.
     pub fn default_checks() -> Vec<Check> {
         vec![
