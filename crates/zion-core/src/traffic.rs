@@ -48,19 +48,24 @@ pub fn rate_text(per_second: f64) -> String {
 /// step needs about 200 requests/s through the listener; it gets 120`.
 pub fn shortfall(d: &Deployment, canary: &WindowMetrics, stable: Option<&WindowMetrics>) -> String {
     let plan = &d.plan;
-    let window = if canary.window_secs > 0.0 {
-        Duration::from_millis((canary.window_secs * 1000.0).round() as u64)
-    } else {
-        plan.interval
-    };
+    // The need is stated per `interval`, the window a round is said to look
+    // at; what it gets is measured over the span the figures really cover
+    // (whole seconds, so a little longer), which keeps the text of quiet
+    // rounds identical from one to the next.
+    let window = plan.interval;
     let secs = window.as_secs_f64().max(f64::MIN_POSITIVE);
+    let covered = if canary.window_secs > 0.0 {
+        canary.window_secs
+    } else {
+        secs
+    };
     let min = plan.min_requests;
     let seen = format!(
         "{} of {min} requests in {}",
         canary.requests,
         format_duration(window)
     );
-    let own = rate_text(canary.requests as f64 / secs);
+    let own = rate_text(canary.requests as f64 / covered);
     let stable_requests = stable.map_or(0, |s| s.requests);
     let step = d.step.and_then(|i| plan.steps.get(i as usize));
     if plan.blue_green.is_some() {
@@ -74,7 +79,7 @@ pub fn shortfall(d: &Deployment, canary: &WindowMetrics, stable: Option<&WindowM
         return format!(
             "{seen} mirroring {m}%: the step needs about {} requests/s through the listener; it gets {}",
             rate_text(need),
-            rate_text(stable_requests as f64 / secs)
+            rate_text(stable_requests as f64 / covered)
         );
     }
     match needed_rate(min, window, d.canary_weight) {
@@ -82,7 +87,7 @@ pub fn shortfall(d: &Deployment, canary: &WindowMetrics, stable: Option<&WindowM
             "{seen} at {}%: the step needs about {} requests/s through the listener; it gets {}",
             d.canary_weight,
             rate_text(need),
-            rate_text((canary.requests + stable_requests) as f64 / secs)
+            rate_text((canary.requests + stable_requests) as f64 / covered)
         ),
         // Weight 0: only requests matching the step's rules reach it.
         None => format!(

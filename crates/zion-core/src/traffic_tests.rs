@@ -27,12 +27,21 @@ fn at_step(weight: u8, min_requests: u64) -> Deployment {
 
 #[test]
 fn shortfall_says_what_the_round_saw_and_what_the_step_needs() {
-    // The example of the issue: 12 canary requests in 2 s at 5%, 240 in all.
-    let d = at_step(5, 20);
+    // 12 canary requests in a 2 s round at 5%, 240 through the listener.
+    let mut d = at_step(5, 20);
+    d.plan.interval = Duration::from_secs(2);
     assert_eq!(
         shortfall(&d, &window(2.0, 12), Some(&window(2.0, 228))),
         "12 of 20 requests in 2s at 5%: the step needs about 200 requests/s through the listener; it gets 120"
     );
+    // What it gets is measured over the span the figures cover (whole
+    // seconds, a little longer than the interval); the need stays per
+    // interval, so quiet rounds read the same.
+    assert_eq!(
+        shortfall(&d, &window(2.4, 12), Some(&window(2.4, 228))),
+        "12 of 20 requests in 2s at 5%: the step needs about 200 requests/s through the listener; it gets 100"
+    );
+    let d = at_step(5, 20);
     // The README's numbers: 20 requests every 5 s at 5% need 80 per second.
     assert_eq!(
         shortfall(&d, &window(5.0, 0), Some(&window(5.0, 0))),
@@ -46,8 +55,8 @@ fn shortfall_says_what_the_round_saw_and_what_the_step_needs() {
     assert_eq!(needed_rate(20, Duration::from_secs(5), 0), None);
     // Slow rates keep their decimals.
     assert_eq!(
-        shortfall(&at_step(25, 5), &window(1.0, 1), Some(&window(1.0, 2))),
-        "1 of 5 requests in 1s at 25%: the step needs about 20 requests/s through the listener; it gets 3"
+        shortfall(&at_step(25, 5), &window(5.0, 1), Some(&window(5.0, 1))),
+        "1 of 5 requests in 5s at 25%: the step needs about 4 requests/s through the listener; it gets 0.4"
     );
     assert_eq!(rate_text(0.4), "0.4");
     assert_eq!(rate_text(2.25), "2.2");

@@ -10,6 +10,7 @@ mod bad_input;
 mod canary;
 mod gates;
 mod governance;
+mod no_traffic;
 mod processes;
 mod report;
 mod restart;
