@@ -73,6 +73,10 @@ pub struct DeployArgs {
     /// Follow the rollout until it ends; exit 0 if it succeeded, 1 if not.
     #[arg(long)]
     pub wait: bool,
+    /// With --wait: stop following after this long (`90s`, `10m`) and exit
+    /// 1; the deployment goes on (`zion wait ID` follows it again).
+    #[arg(long, value_name = "DURATION", requires = "wait", value_parser = parse_wait_timeout)]
+    pub timeout: Option<std::time::Duration>,
     /// Outside the deployment window, wait (pending) for it to open instead
     /// of being refused.
     #[arg(long)]
@@ -271,7 +275,20 @@ pub enum Cmd {
         env: Option<String>,
     },
     /// One deployment: phase, step, weights, events, analysis rounds.
-    Get { id: i64 },
+    Get {
+        id: i64,
+        /// Analysis round records to list: the last N, or `all`.
+        #[arg(long, value_name = "N|all", default_value = "10", value_parser = parse_rounds)]
+        rounds: Rounds,
+    },
+    /// Follow a deployment until it ends, as `deploy --wait` does; exit 0
+    /// if it succeeded, 1 if not.
+    Wait {
+        id: i64,
+        /// Stop following after this long and exit 1; the deployment goes on.
+        #[arg(long, value_name = "DURATION", value_parser = parse_wait_timeout)]
+        timeout: Option<std::time::Duration>,
+    },
     /// Go to the next step now (or, with --full, to 100% at once).
     Promote {
         id: i64,
@@ -299,6 +316,9 @@ pub enum Cmd {
         /// Follow it until it ends.
         #[arg(long)]
         wait: bool,
+        /// With --wait: stop following after this long and exit 1.
+        #[arg(long, value_name = "DURATION", requires = "wait", value_parser = parse_wait_timeout)]
+        timeout: Option<std::time::Duration>,
     },
     /// Approve a deployment waiting for approval.
     Approve {
@@ -380,6 +400,32 @@ pub enum Cmd {
     },
 }
 
+/// How many analysis round records `zion get` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rounds {
+    All,
+    Last(usize),
+}
+
+fn parse_rounds(text: &str) -> Result<Rounds, String> {
+    if text == "all" {
+        return Ok(Rounds::All);
+    }
+    text.parse()
+        .map(Rounds::Last)
+        .map_err(|_| format!("`{text}` is not a count: give a number of round records, or `all`"))
+}
+
+/// A `--timeout`: a spec duration above zero.
+fn parse_wait_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match zion_core::duration::parse_duration(text)? {
+        d if d.is_zero() => Err(format!(
+            "`{text}` is zero: give how long to follow, e.g. 90s or 10m"
+        )),
+        d => Ok(d),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -397,7 +443,42 @@ mod tests {
             Cli::try_parse_from(["zion", "get", "7", "--output", "json", "-f", "x.yaml"]).unwrap();
         assert_eq!(cli.global.output, Output::Json);
         assert_eq!(cli.global.file, PathBuf::from("x.yaml"));
-        assert!(matches!(cli.command, Cmd::Get { id: 7 }));
+        assert!(matches!(
+            cli.command,
+            Cmd::Get {
+                id: 7,
+                rounds: Rounds::Last(10)
+            }
+        ));
+    }
+
+    #[test]
+    fn wait_timeouts_and_round_counts_are_checked() {
+        let cli =
+            Cli::try_parse_from(["zion", "deploy", "web", "2.0", "--wait", "--timeout", "2s"])
+                .unwrap();
+        let Cmd::Deploy(a) = cli.command else {
+            panic!("not a deploy: {:?}", cli.command);
+        };
+        assert_eq!(a.timeout, Some(std::time::Duration::from_secs(2)));
+        // A timeout without --wait has nothing to limit.
+        let err =
+            Cli::try_parse_from(["zion", "deploy", "web", "2.0", "--timeout", "2s"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        for bad in ["0s", "2", "soon"] {
+            let err = Cli::try_parse_from(["zion", "wait", "7", "--timeout", bad]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+        }
+        let cli = Cli::try_parse_from(["zion", "get", "7", "--rounds", "all"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Cmd::Get {
+                rounds: Rounds::All,
+                ..
+            }
+        ));
+        let err = Cli::try_parse_from(["zion", "get", "7", "--rounds", "some"]).unwrap_err();
+        assert!(err.to_string().contains("or `all`"), "{err}");
     }
 
     #[test]

@@ -4,12 +4,13 @@ mod evidence;
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use zion_core::spec::{Spec, parse_spec, summary};
 use zion_server::ServerOptions;
 
-use crate::cli::{DeployArgs, Global, Output, StrategyArg};
+use crate::cli::{DeployArgs, Global, Output, Rounds, StrategyArg};
 use crate::client::{Client, spec_dir};
 use crate::exit::Failure;
 use crate::{render, wait};
@@ -263,18 +264,21 @@ pub async fn deploy(g: &Global, a: DeployArgs) -> Result<(), Failure> {
         body["committed_at"] = json!(at);
     }
     let d = client.post("/deployments", &body).await?;
-    finish_creation(g, &client, d, a.wait).await
+    finish_creation(g, &client, d, (a.wait, a.timeout)).await
 }
+
+/// `--wait` and its `--timeout`.
+type WaitFlags = (bool, Option<Duration>);
 
 async fn finish_creation(
     g: &Global,
     client: &Client,
     d: Value,
-    wait_flag: bool,
+    (wait_flag, timeout): WaitFlags,
 ) -> Result<(), Failure> {
     let id = d["id"].as_i64().unwrap_or_default();
     if wait_flag {
-        return wait::follow(client, id, g.output).await;
+        return wait::follow_until(client, id, g.output, timeout).await;
     }
     match g.output {
         Output::Json => println!("{d}"),
@@ -319,13 +323,18 @@ pub async fn status(
     Ok(())
 }
 
-pub async fn get(g: &Global, id: i64) -> Result<(), Failure> {
+pub async fn get(g: &Global, id: i64, rounds: Rounds) -> Result<(), Failure> {
     let d = Client::new(g)?.get(&format!("/deployments/{id}")).await?;
     match g.output {
         Output::Json => println!("{d}"),
-        Output::Text => print!("{}", render::deployment(&d)),
+        Output::Text => print!("{}", render::deployment(&d, rounds)),
     }
     Ok(())
+}
+
+/// `zion wait ID`: follows a deployment already under way.
+pub async fn wait(g: &Global, id: i64, timeout: Option<Duration>) -> Result<(), Failure> {
+    wait::follow_until(&Client::new(g)?, id, g.output, timeout).await
 }
 
 pub async fn act(g: &Global, id: i64, command: &str, full: bool) -> Result<(), Failure> {
@@ -352,14 +361,14 @@ pub async fn rollback(
     env: Option<String>,
     to: Option<String>,
     break_glass: Option<String>,
-    wait_flag: bool,
+    wait_flags: WaitFlags,
 ) -> Result<(), Failure> {
     let env = resolve_env(g, &service, env)?;
     let client = Client::new(g)?;
     let body =
         json!({ "service": service, "environment": env, "to": to, "break_glass": break_glass });
     let d = client.post("/rollback", &body).await?;
-    finish_creation(g, &client, d, wait_flag).await
+    finish_creation(g, &client, d, wait_flags).await
 }
 
 pub async fn history(

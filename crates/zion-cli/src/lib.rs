@@ -14,6 +14,7 @@ pub mod exit;
 mod governance;
 mod history;
 mod render;
+mod rounds;
 mod token;
 mod wait;
 
@@ -29,7 +30,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Apply => commands::apply(g).await,
         Cmd::Deploy(args) => commands::deploy(g, args).await,
         Cmd::Status { service, env } => commands::status(g, service, env).await,
-        Cmd::Get { id } => commands::get(g, id).await,
+        Cmd::Get { id, rounds } => commands::get(g, id, rounds).await,
+        Cmd::Wait { id, timeout } => commands::wait(g, id, timeout).await,
         Cmd::Promote { id, full } => commands::act(g, id, "promote", full).await,
         Cmd::Pause { id } => commands::act(g, id, "pause", false).await,
         Cmd::Resume { id } => commands::act(g, id, "resume", false).await,
@@ -40,7 +42,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             to,
             break_glass,
             wait,
-        } => commands::rollback(g, service, env, to, break_glass, wait).await,
+            timeout,
+        } => commands::rollback(g, service, env, to, break_glass, (wait, timeout)).await,
         Cmd::Approve { id, comment } => governance::decide(g, id, "approve", comment).await,
         Cmd::Reject { id, comment } => governance::decide(g, id, "reject", comment).await,
         Cmd::Approvals => governance::approvals(g).await,

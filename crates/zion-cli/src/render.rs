@@ -286,21 +286,7 @@ pub fn event_line(e: &Value) -> String {
     )
 }
 
-fn num(v: &Value, digits: usize) -> String {
-    match v.as_f64() {
-        Some(x) => format!("{x:.digits$}"),
-        None => "-".into(),
-    }
-}
-
-fn pct(requests: &Value, errors: &Value) -> String {
-    match (requests.as_u64(), errors.as_u64()) {
-        (Some(r), Some(e)) if r > 0 => format!("{:.1}%", e as f64 * 100.0 / r as f64),
-        _ => "-".into(),
-    }
-}
-
-pub fn deployment(d: &Value) -> String {
+pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -315,6 +301,9 @@ pub fn deployment(d: &Value) -> String {
     );
     let _ = writeln!(out, "phase:      {}", progress(d));
     let _ = writeln!(out, "reason:     {}", s(&d["reason"]));
+    if let Some(w) = crate::rounds::waiting(d) {
+        let _ = writeln!(out, "waiting:    {w}");
+    }
     let _ = writeln!(
         out,
         "requested:  by {} at {}",
@@ -366,45 +355,7 @@ pub fn deployment(d: &Value) -> String {
     for e in d["events"].as_array().into_iter().flatten() {
         let _ = writeln!(out, "  {}", event_line(e));
     }
-    let rounds = d["rounds"].as_array().cloned().unwrap_or_default();
-    if !rounds.is_empty() {
-        let _ = writeln!(out, "\nanalysis rounds ({}):", rounds.len());
-        let rows: Vec<Vec<String>> = rounds
-            .iter()
-            .map(|r| {
-                vec![
-                    r["number"].to_string(),
-                    clock(&r["at"]),
-                    format!("{}%", r["canary_weight"]),
-                    s(&r["verdict"]).to_string(),
-                    r["canary"]["requests"].to_string(),
-                    pct(&r["canary"]["requests"], &r["canary"]["errors"]),
-                    pct(&r["stable"]["requests"], &r["stable"]["errors"]),
-                    num(&r["canary"]["latency_p95_ms"], 1),
-                    num(&r["stable"]["latency_p95_ms"], 1),
-                    s(&r["summary"]).to_string(),
-                ]
-            })
-            .collect();
-        let t = table(
-            &[
-                "#",
-                "AT",
-                "WEIGHT",
-                "VERDICT",
-                "REQS",
-                "ERR",
-                "STABLE ERR",
-                "P95 MS",
-                "STABLE P95",
-                "SUMMARY",
-            ],
-            &rows,
-        );
-        for l in t.lines() {
-            let _ = writeln!(out, "  {l}");
-        }
-    }
+    out.push_str(&crate::rounds::section(d, rounds));
     out
 }
 
@@ -550,6 +501,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::cli::Rounds;
 
     #[test]
     fn a_deployment_shows_its_commit_and_evidence() {
@@ -564,7 +516,7 @@ mod tests {
                 "findings": { "error": 0, "warning": 5, "note": 17, "none": 0 }
             }
         });
-        let text = deployment(&d);
+        let text = deployment(&d, Rounds::All);
         assert!(
             text.contains(
                 "commit:     9fceb02d0ae598e95dc970b74767f19372d61af8 \
@@ -587,15 +539,15 @@ mod tests {
         let d = json!({
             "evidence": { "coverage": { "lines_total": 1000, "lines_covered": 800 } }
         });
-        let text = deployment(&d);
+        let text = deployment(&d, Rounds::All);
         assert!(
             text.contains("evidence:   coverage 80% (800/1000 lines)\n"),
             "{text}"
         );
         assert!(!text.contains("commit:"), "{text}");
-        let none = deployment(&json!({ "evidence": null }));
+        let none = deployment(&json!({ "evidence": null }), Rounds::All);
         assert!(!none.contains("evidence:"), "{none}");
         let empty = json!({ "evidence": { "coverage": { "lines_total": 0, "lines_covered": 0 } } });
-        assert!(deployment(&empty).contains("coverage - (0/0 lines)"));
+        assert!(deployment(&empty, Rounds::All).contains("coverage - (0/0 lines)"));
     }
 }

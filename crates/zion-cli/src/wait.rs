@@ -1,9 +1,13 @@
-//! `--wait`: follows a deployment until it ends. On a terminal: a live bar
-//! (canary weight) with the phase, step and latest round; otherwise one line
-//! per event. Exit 0 when it succeeded, 1 when it did not.
+//! `--wait` and `zion wait ID`: follows a deployment until it ends. On a
+//! terminal: a live bar (canary weight) with the phase, step and latest
+//! round; otherwise one line per event, failed round and run of
+//! inconclusive rounds. Exit 0 when it succeeded, 1 when it did not, or
+//! when `--timeout` passed first (the deployment goes on).
 
 use std::io::IsTerminal;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
@@ -11,7 +15,7 @@ use serde_json::Value;
 use crate::cli::Output;
 use crate::client::Client;
 use crate::exit::Failure;
-use crate::render;
+use crate::{render, rounds};
 
 const FINAL: [&str; 6] = [
     "succeeded",
@@ -24,6 +28,17 @@ const FINAL: [&str; 6] = [
 
 /// Polls deployment `id` until it reaches a final phase.
 pub async fn follow(client: &Client, id: i64, output: Output) -> Result<(), Failure> {
+    follow_until(client, id, output, None).await
+}
+
+/// [`follow`], giving up after `timeout` (exit 1, the deployment untouched).
+pub async fn follow_until(
+    client: &Client,
+    id: i64,
+    output: Output,
+    timeout: Option<Duration>,
+) -> Result<(), Failure> {
+    let deadline = timeout.map(|t| Instant::now() + t);
     let text = output == Output::Text;
     let bar = (text && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(100);
@@ -50,10 +65,14 @@ pub async fn follow(client: &Client, id: i64, output: Output) -> Result<(), Fail
         }
         seen_events = events.len();
         let rounds = d["rounds"].as_array().cloned().unwrap_or_default();
-        let latest = rounds.last().map(round_text).unwrap_or_default();
+        let latest = rounds::latest_text(&d);
         if bar.is_none() && text {
-            // Without a bar, failed rounds are worth a line of their own.
-            for r in rounds.iter().skip(seen_rounds) {
+            // Without a bar, failed rounds are worth a line of their own, and
+            // so is the start of a run of inconclusive ones: why it holds.
+            for (i, r) in rounds.iter().enumerate().skip(seen_rounds) {
+                // Attaching to a deployment that already holds says so too.
+                let starts_run = r["verdict"] == "inconclusive"
+                    && (i == 0 || seen_rounds == 0 || rounds[i - 1]["verdict"] != "inconclusive");
                 if r["verdict"] == "fail" {
                     println!(
                         "{}  round {} failed: {}",
@@ -61,6 +80,8 @@ pub async fn follow(client: &Client, id: i64, output: Output) -> Result<(), Fail
                         r["number"],
                         r["summary"].as_str().unwrap_or("")
                     );
+                } else if starts_run && i + 1 == rounds.len() {
+                    println!("{}  {latest}", render::clock(&r["at"]));
                 }
             }
         }
@@ -87,15 +108,37 @@ pub async fn follow(client: &Client, id: i64, output: Output) -> Result<(), Fail
                 Err(Failure::negative(String::new()))
             };
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut pause = Duration::from_millis(200);
+        if let (Some(at), Some(limit)) = (deadline, timeout) {
+            let left = at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                if let Some(b) = &bar {
+                    b.finish_and_clear();
+                }
+                return Err(timed_out(&d, limit, output));
+            }
+            pause = pause.min(left);
+        }
+        tokio::time::sleep(pause).await;
     }
 }
 
-fn round_text(r: &Value) -> String {
-    format!(
-        "round {}: {} ({} reqs)",
-        r["number"],
-        r["verdict"].as_str().unwrap_or(""),
-        r["canary"]["requests"]
-    )
+/// `--timeout` passed first: where the deployment is, and that it goes on.
+fn timed_out(d: &Value, limit: Duration, output: Output) -> Failure {
+    if output == Output::Json {
+        println!("{d}");
+    }
+    let id = &d["id"];
+    let mut state = render::progress(d);
+    // What holds it, if its rounds do; else the latest cause.
+    match (rounds::waiting(d), d["reason"].as_str()) {
+        (Some(w), _) => state.push_str(&format!("; {w}")),
+        (None, Some(reason)) => state.push_str(&format!(" ({reason})")),
+        (None, None) => {}
+    }
+    Failure::negative(format!(
+        "deployment {id} has not finished within {}: {state}. It goes on: \
+         `zion wait {id}` follows it again, `zion abort {id}` stops it",
+        zion_core::duration::format_duration(limit)
+    ))
 }

@@ -57,6 +57,50 @@ pub struct AnalysisRound {
     pub verdict: Verdict,
     /// One line: why this verdict.
     pub summary: String,
+    /// How many rounds in a row this record stands for: a run of identical
+    /// inconclusive rounds is kept as one record (see [`AnalysisRound::absorbs`]).
+    #[serde(default = "one")]
+    pub count: u32,
+    /// When the last round of the run ran; None for a single round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<Timestamp>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl AnalysisRound {
+    /// The number of the last round this record stands for.
+    pub fn last_number(&self) -> u32 {
+        self.number.saturating_add(self.count.max(1) - 1)
+    }
+
+    /// Whether `next` only repeats this record: both inconclusive for the
+    /// same reasons (summary and every check's verdict and message) at the
+    /// same step and weight, and `next` is the round right after the last
+    /// one this record covers. A quiet canary then leaves one record per
+    /// run, not one per interval, and nothing it saw is lost.
+    pub fn absorbs(&self, next: &AnalysisRound) -> bool {
+        let same_checks = self.checks.len() == next.checks.len()
+            && self.checks.iter().zip(&next.checks).all(|(a, b)| {
+                a.metric == b.metric && a.verdict == b.verdict && a.message == b.message
+            });
+        self.verdict == Verdict::Inconclusive
+            && next.verdict == Verdict::Inconclusive
+            && self.deployment_id == next.deployment_id
+            && u64::from(next.number) == u64::from(self.last_number()) + 1
+            && self.step == next.step
+            && self.canary_weight == next.canary_weight
+            && self.summary == next.summary
+            && same_checks
+    }
+
+    /// Extends this record over `next`, which it [`absorbs`](Self::absorbs).
+    pub fn absorb(&mut self, next: &AnalysisRound) {
+        self.count = self.count.max(1).saturating_add(next.count.max(1));
+        self.last_at = Some(next.last_at.unwrap_or(next.at));
+    }
 }
 
 /// Latency differences up to this many milliseconds never fail a
@@ -202,6 +246,64 @@ mod tests {
         assert_eq!(
             evaluate_check(&max, &window(0, 0, 1.0), None).verdict,
             Verdict::Inconclusive
+        );
+    }
+
+    fn quiet_round(number: u32) -> AnalysisRound {
+        let check = Check {
+            metric: Metric::ErrorRate,
+            bound: Bound::Max(0.01),
+        };
+        let canary = window(0, 0, 1.0);
+        AnalysisRound {
+            deployment_id: 7,
+            number,
+            at: Timestamp::from_second(1_800_000_000 + i64::from(number) * 5).unwrap(),
+            step: Some(0),
+            canary_weight: 5,
+            checks: vec![evaluate_check(&check, &canary, None)],
+            canary,
+            stable: None,
+            verdict: Verdict::Inconclusive,
+            summary: "0 of 20 requests in 5s at 5%".into(),
+            count: 1,
+            last_at: None,
+        }
+    }
+
+    #[test]
+    fn a_run_of_identical_inconclusive_rounds_is_one_record() {
+        let mut run = quiet_round(3);
+        for n in 4..=6 {
+            let next = quiet_round(n);
+            assert!(run.absorbs(&next), "round {n}");
+            run.absorb(&next);
+        }
+        assert_eq!((run.number, run.count, run.last_number()), (3, 4, 6));
+        assert_eq!(run.at, quiet_round(3).at);
+        assert_eq!(run.last_at, Some(quiet_round(6).at));
+        // Only the round right after the run continues it.
+        assert!(!run.absorbs(&quiet_round(6)));
+        assert!(!run.absorbs(&quiet_round(8)));
+        // Anything that differs starts a new record.
+        let differs: [fn(&mut AnalysisRound); 6] = [
+            |r| r.summary = "1 of 20 requests in 5s at 5%".into(),
+            |r| r.step = Some(1),
+            |r| r.canary_weight = 25,
+            |r| r.verdict = Verdict::Pass,
+            |r| r.checks[0].message = "error_rate 0 ≤ max 0.01".into(),
+            |r| r.deployment_id = 8,
+        ];
+        for change in differs {
+            let mut next = quiet_round(7);
+            change(&mut next);
+            assert!(!run.absorbs(&next), "{next:?}");
+        }
+        let mut failed = quiet_round(1);
+        failed.verdict = Verdict::Fail;
+        assert!(
+            !failed.absorbs(&quiet_round(2)),
+            "only inconclusive runs fold"
         );
     }
 

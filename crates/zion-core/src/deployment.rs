@@ -170,6 +170,13 @@ pub struct Plan {
     pub interval: Duration,
     pub failure_limit: u32,
     pub min_requests: u64,
+    /// Inconclusive rounds in a row for this long pause a deployment that
+    /// waits on them (plans recorded before it existed get the default).
+    #[serde(
+        with = "crate::duration::serde_duration",
+        default = "default_inconclusive_limit"
+    )]
+    pub inconclusive_limit: Duration,
     pub checks: Vec<Check>,
     /// Keep each client on the version it first got (`canary.sticky`).
     #[serde(default)]
@@ -289,12 +296,17 @@ impl Plan {
             interval: service.analysis.interval,
             failure_limit: service.analysis.failure_limit,
             min_requests: service.analysis.min_requests,
+            inconclusive_limit: service.analysis.inconclusive_limit,
             checks: service.analysis.checks.clone(),
             sticky: false,
             blue_green: None,
             rolling: None,
         }
     }
+}
+
+fn default_inconclusive_limit() -> Duration {
+    crate::spec::AnalysisSpec::DEFAULT_INCONCLUSIVE_LIMIT
 }
 
 /// A deployment as recorded.
@@ -358,6 +370,11 @@ pub struct Progress {
     pub step_passes: u32,
     /// Whether the latest conclusive round of this step failed.
     pub step_last_failed: bool,
+    /// Where the current run of inconclusive rounds began (the start of
+    /// the first one's window); None after a conclusive round, a new step
+    /// or a resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconclusive_since: Option<Timestamp>,
     /// Rolling: when the current batch's replicas were all ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_ready_at: Option<Timestamp>,

@@ -17,3 +17,4 @@ pub mod rollout;
 pub mod spec;
 pub mod text;
 pub mod version;
+pub mod traffic;

@@ -281,6 +281,7 @@ impl<'a> Tx<'a> {
         p.step_started_at = Some(self.now);
         p.step_passes = 0;
         p.step_last_failed = false;
+        p.inconclusive_since = None;
         let hold = match pause {
             Some(p) => format!("hold {}", crate::duration::format_duration(p)),
             None if (i as usize) + 1 < total => "hold until promoted".to_string(),
@@ -482,8 +483,16 @@ fn judge(tx: &mut Tx<'_>, obs: &Observations) {
         tx.d.progress
             .last_round_at
             .is_none_or(|last| elapsed(last, tx.now) >= tx.d.plan.interval);
-    if due && analysis_round(tx, &canary, obs.stable.as_ref().map(|s| &s.metrics)) {
-        return;
+    if due {
+        if analysis_round(tx, &canary, obs.stable.as_ref().map(|s| &s.metrics)) {
+            return;
+        }
+        let summary = tx
+            .rounds
+            .last()
+            .map(|r| r.summary.clone())
+            .unwrap_or_default();
+        crate::traffic::pause_if_starved(tx, &canary.metrics, &summary);
     }
     if tx.d.phase == Phase::Progressing {
         advance_if_due(tx);
@@ -509,12 +518,7 @@ fn analysis_round(
     let (verdict, summary) = if !enough {
         (
             Verdict::Inconclusive,
-            format!(
-                "only {} canary requests in the last {} (min_requests {})",
-                m.requests,
-                crate::duration::format_duration(plan.interval),
-                plan.min_requests
-            ),
+            crate::traffic::shortfall(&tx.d, m, stable),
         )
     } else if immediate {
         (
@@ -565,6 +569,7 @@ fn analysis_round(
     }
     let failures = p.consecutive_failures;
     let number = p.rounds;
+    crate::traffic::track(&mut tx.d, verdict, tx.now);
     tx.rounds.push(AnalysisRound {
         deployment_id: tx.d.id,
         number,
@@ -576,6 +581,8 @@ fn analysis_round(
         checks,
         verdict,
         summary: summary.clone(),
+        count: 1,
+        last_at: None,
     });
     if immediate {
         let why = format!("analysis round {number}: {summary}: immediate rollback");
@@ -720,6 +727,7 @@ fn batch_ready(tx: &mut Tx<'_>, rolling: RollingPlan) {
     p.last_round_at = Some(tx.now);
     p.step_passes = 0;
     p.step_last_failed = false;
+    p.inconclusive_since = None;
     tx.d.canary_weight = replica_weight(new, n);
     let version = tx.d.version.clone();
     if i + 1 >= total {
@@ -751,6 +759,7 @@ fn next_batch(tx: &mut Tx<'_>, rolling: RollingPlan, actor: &str, why: &str) {
     p.step_started_at = Some(tx.now);
     p.step_passes = 0;
     p.step_last_failed = false;
+    p.inconclusive_since = None;
     let reason = format!(
         "{why}: starting batch {}/{total} ({} of {n} replicas of {})",
         i + 1,
@@ -934,6 +943,8 @@ fn resume_clock(tx: &mut Tx<'_>) {
         p.step_started_at = started.checked_add(span).ok();
     }
     p.paused_at = None;
+    // Whoever resumes or promotes has seen the quiet: it starts over.
+    p.inconclusive_since = None;
 }
 
 /// What a target should look like: which versions run and how traffic is
@@ -1071,7 +1082,7 @@ pub fn retained_version(last: &Deployment, now: Timestamp) -> Option<&str> {
         .flatten()
 }
 
-fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
+pub(crate) fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
     if now <= since {
         Duration::ZERO
     } else {
@@ -1081,7 +1092,7 @@ fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
 
 #[cfg(test)]
 #[path = "rollout_tests.rs"]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 #[path = "strategy_tests.rs"]

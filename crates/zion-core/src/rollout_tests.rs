@@ -7,11 +7,11 @@ use super::*;
 use crate::deployment::{DeploymentType, Plan, PlanStep, Progress};
 use crate::spec::{AnalysisSpec, Strategy as RolloutStrategy};
 
-pub(super) fn t(secs: i64) -> Timestamp {
+pub(crate) fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + secs).unwrap()
 }
 
-pub(super) fn plan(steps: &[(u8, Option<u64>)]) -> Plan {
+pub(crate) fn plan(steps: &[(u8, Option<u64>)]) -> Plan {
     Plan {
         steps: steps
             .iter()
@@ -22,6 +22,7 @@ pub(super) fn plan(steps: &[(u8, Option<u64>)]) -> Plan {
         interval: Duration::from_secs(5),
         failure_limit: 2,
         min_requests: 20,
+        inconclusive_limit: Duration::from_secs(600),
         checks: AnalysisSpec::default_checks(),
         sticky: false,
         blue_green: None,
@@ -29,7 +30,7 @@ pub(super) fn plan(steps: &[(u8, Option<u64>)]) -> Plan {
     }
 }
 
-pub(super) fn deployment(previous: Option<&str>, plan: Plan) -> Deployment {
+pub(crate) fn deployment(previous: Option<&str>, plan: Plan) -> Deployment {
     Deployment {
         id: 7,
         service: "web".into(),
@@ -56,7 +57,7 @@ pub(super) fn deployment(previous: Option<&str>, plan: Plan) -> Deployment {
     }
 }
 
-pub(super) fn metrics(requests: u64, errors: u64, p95: f64) -> WindowMetrics {
+pub(crate) fn metrics(requests: u64, errors: u64, p95: f64) -> WindowMetrics {
     WindowMetrics {
         window_secs: 5.0,
         requests,
@@ -70,7 +71,7 @@ pub(super) fn metrics(requests: u64, errors: u64, p95: f64) -> WindowMetrics {
     }
 }
 
-pub(super) fn healthy(m: WindowMetrics) -> VersionObservation {
+pub(crate) fn healthy(m: WindowMetrics) -> VersionObservation {
     VersionObservation {
         desired: 2,
         ready: 2,
@@ -84,7 +85,7 @@ pub(super) fn healthy(m: WindowMetrics) -> VersionObservation {
     }
 }
 
-pub(super) fn good() -> Observations {
+pub(crate) fn good() -> Observations {
     Observations {
         canary: Some(healthy(metrics(100, 0, 10.0))),
         stable: Some(healthy(metrics(1900, 0, 10.0))),
@@ -92,7 +93,7 @@ pub(super) fn good() -> Observations {
     }
 }
 
-pub(super) fn bad() -> Observations {
+pub(crate) fn bad() -> Observations {
     Observations {
         canary: Some(healthy(metrics(100, 50, 10.0))),
         stable: Some(healthy(metrics(1900, 0, 10.0))),
@@ -101,7 +102,7 @@ pub(super) fn bad() -> Observations {
 }
 
 /// Applies `step` and checks the outcome's bookkeeping on the way.
-pub(super) fn run(d: &Deployment, obs: &Observations, now: Timestamp) -> Deployment {
+pub(crate) fn run(d: &Deployment, obs: &Observations, now: Timestamp) -> Deployment {
     let out = step(d, obs, now);
     check_outcome(d, &out);
     out.deployment

@@ -40,6 +40,11 @@ pub fn deployment(d: &Deployment) -> Value {
             );
             map.insert("replaced".into(), json!(replaced));
         }
+        // When a run of inconclusive rounds will pause it, if it goes on.
+        map.insert(
+            "inconclusive_pause_at".into(),
+            json!(zion_core::traffic::pause_due_at(d)),
+        );
         let g = &d.gate;
         // Marked at the top level so no reader can miss it.
         map.insert("break_glass".into(), json!(g.break_glass));

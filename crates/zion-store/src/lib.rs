@@ -16,6 +16,7 @@ mod migrations;
 mod sqlite;
 mod sqlite_audit;
 mod sqlite_history;
+mod sqlite_rounds;
 
 pub use audit::{
     AuditAppend, AuditBuilder, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, AuditSnapshot,
@@ -78,7 +79,9 @@ pub trait Store: Send + Sync + 'static {
     /// The deployment's events, in the order they were recorded.
     fn events(&self, id: i64) -> Result<Vec<Event>, StoreError>;
 
-    /// The deployment's analysis rounds, by round number.
+    /// The deployment's analysis rounds, by round number. A round that
+    /// only repeats the latest record (`AnalysisRound::absorbs`) is kept in
+    /// it: one record with its `count` and `last_at`, not a row each.
     fn rounds(&self, id: i64) -> Result<Vec<AnalysisRound>, StoreError>;
 
     /// The version of the newest succeeded deployment of the target, if any.

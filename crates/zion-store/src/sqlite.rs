@@ -24,6 +24,7 @@ use crate::codec::{
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 use crate::sqlite_audit;
 use crate::sqlite_history;
+use crate::sqlite_rounds;
 use crate::{
     AuditAppend, AuditBuilder, AuditCheckpoint, AuditFilter, Change, DeploymentFilter, Incident,
     IncidentChange, IncidentFilter, NewIncident, NodeHash, Store, StoreError, StoredAuditEntry,
@@ -505,53 +506,6 @@ fn insert_events(tx: &Transaction<'_>, id: i64, events: &[Event]) -> Result<(), 
     Ok(())
 }
 
-/// A round ready to insert: (number, at, verdict, body).
-type RoundRow = (u32, String, &'static str, String);
-
-/// Encodes the deployment's rounds, refusing one of another deployment.
-fn round_rows(id: i64, rounds: &[AnalysisRound]) -> Result<Vec<RoundRow>, StoreError> {
-    rounds
-        .iter()
-        .map(|round| {
-            if round.deployment_id != id {
-                return Err(StoreError::Invalid(format!(
-                    "analysis round {} belongs to deployment #{}, not #{id}",
-                    round.number, round.deployment_id
-                )));
-            }
-            Ok((
-                round.number,
-                time_text(round.at),
-                round.verdict.name(),
-                to_json(round, "analysis round")?,
-            ))
-        })
-        .collect()
-}
-
-fn insert_rounds(tx: &Transaction<'_>, id: i64, rows: &[RoundRow]) -> Result<(), StoreError> {
-    const DURING: &str = "recording analysis rounds";
-    let mut stmt = tx
-        .prepare_cached(
-            "INSERT INTO analysis_rounds (deployment_id, number, at, verdict, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .map_err(db(DURING))?;
-    for (number, at, verdict, body) in rows {
-        stmt.execute(params![id, number, at, verdict, body])
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Invalid(format!(
-                        "analysis round {number} of deployment #{id} is already recorded"
-                    ))
-                } else {
-                    db(DURING)(e)
-                }
-            })?;
-    }
-    Ok(())
-}
-
 /// The compare-and-set update that writes `d` over its previous revision,
 /// with its parameters.
 fn revision_update(d: &Deployment) -> Result<(String, Vec<Value>), StoreError> {
@@ -822,7 +776,7 @@ impl Store for SqliteStore {
         // What can be refused without the database is checked before the
         // transaction; whatever fails inside it rolls all of it back.
         let (sql, values) = revision_update(deployment)?;
-        let rounds = round_rows(id, change.rounds)?;
+        let rounds = sqlite_rounds::rows(id, change.rounds)?;
 
         let mut conn = self.conn();
         let tx = begin(&mut conn, DURING)?;
@@ -845,7 +799,7 @@ impl Store for SqliteStore {
             });
         }
         insert_events(&tx, id, change.events)?;
-        insert_rounds(&tx, id, &rounds)?;
+        sqlite_rounds::insert(&tx, id, &rounds)?;
         apply_incident_changes(&tx, change.incidents)?;
         if let Some(audit) = change.audit {
             crate::sqlite_audit::write(&tx, audit)?;
@@ -871,14 +825,7 @@ impl Store for SqliteStore {
     }
 
     fn rounds(&self, id: i64) -> Result<Vec<AnalysisRound>, StoreError> {
-        let conn = self.conn();
-        query_all(
-            &conn,
-            "SELECT body FROM analysis_rounds WHERE deployment_id = ?1 ORDER BY number",
-            [id],
-            "reading analysis rounds",
-            |row| from_json(&col::<String>(row, "body")?, "analysis round"),
-        )
+        sqlite_rounds::all(&self.conn(), id)
     }
 
     fn stable_version(
@@ -1418,6 +1365,7 @@ mod tests {
                 interval: Duration::from_secs(5),
                 failure_limit: 2,
                 min_requests: 20,
+                inconclusive_limit: Duration::from_secs(600),
                 checks: AnalysisSpec::default_checks(),
                 sticky: false,
                 blue_green: None,

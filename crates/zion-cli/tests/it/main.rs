@@ -13,6 +13,7 @@ mod datadir;
 mod gates;
 mod governance;
 mod hostile;
+mod no_traffic;
 mod processes;
 mod promises;
 mod report;

@@ -121,6 +121,7 @@ mod tests {
             "plan": crate::deployment::Plan {
                 steps: vec![], replicas: 1, start_timeout: std::time::Duration::from_secs(1),
                 interval: std::time::Duration::from_secs(1), failure_limit: 1, min_requests: 1,
+                inconclusive_limit: std::time::Duration::from_secs(600),
                 checks: vec![], sticky: false, blue_green: None, rolling: None,
             },
             "progress": { "rounds": 4, "consecutive_failures": 0, "step_passes": 0,

@@ -38,6 +38,7 @@ fn gated(required: u32) -> Deployment {
             interval: Duration::from_secs(5),
             failure_limit: 2,
             min_requests: 20,
+            inconclusive_limit: Duration::from_secs(600),
             checks: AnalysisSpec::default_checks(),
             sticky: false,
             blue_green: None,

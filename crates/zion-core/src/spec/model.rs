@@ -225,9 +225,6 @@ pub struct TargetSpec {
 impl TargetSpec {
     /// `response_timeout` when the spec does not say.
     pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
-    /// The shortest and longest `response_timeout` accepted.
-    pub const RESPONSE_TIMEOUT_RANGE: (Duration, Duration) =
-        (Duration::from_millis(100), Duration::from_secs(3600));
 
     fn default_response_timeout() -> Duration {
         Self::DEFAULT_RESPONSE_TIMEOUT
@@ -314,6 +311,10 @@ pub struct AnalysisSpec {
     pub failure_limit: u32,
     /// Default 20.
     pub min_requests: u64,
+    /// How long rounds may stay inconclusive in a row before a deployment
+    /// that waits on them pauses. Default 10m, 1s to 24h.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub inconclusive_limit: Duration,
     /// Default: the seed's promotion criteria (error_rate max 0.01,
     /// latency_p95 max_ratio_to_baseline 1.2, health min 0.95).
     pub checks: Vec<Check>,
@@ -348,6 +349,9 @@ impl Spec {
 }
 
 impl AnalysisSpec {
+    /// `inconclusive_limit` when the spec gives none.
+    pub const DEFAULT_INCONCLUSIVE_LIMIT: Duration = Duration::from_secs(600);
+
     /// The seed's promotion criteria, used when a service lists no checks.
     pub fn default_checks() -> Vec<Check> {
         vec![

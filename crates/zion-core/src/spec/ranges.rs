@@ -45,6 +45,12 @@ pub(super) const AUTO_PROMOTION: Range = range(0, 30 * DAY);
 pub(super) const ANALYSIS_INTERVAL: Range = range(SECOND, HOUR);
 /// `approvals.timeout`.
 pub(super) const APPROVAL_TIMEOUT: Range = range(SECOND, 30 * DAY);
+/// `targets.<env>.response_timeout`: under 100 ms fails healthy versions
+/// on a busy machine; beyond an hour, users have long given up.
+pub(super) const RESPONSE_TIMEOUT: Range = range(100 * MS, HOUR);
+/// `analysis.inconclusive_limit`: how long a rollout may see too little
+/// traffic before it pauses.
+pub(super) const INCONCLUSIVE_LIMIT: Range = range(SECOND, DAY);
 
 impl Range {
     /// Why `d` (written `written`) is outside the range, or None.

@@ -212,7 +212,13 @@ pub(super) mod keys {
     pub const MATCH: &[&str] = &["header", "cookie", "equals", "regex"];
     pub const BLUE_GREEN: &[&str] = &["scale_down_delay", "auto_promotion"];
     pub const ROLLING: &[&str] = &["batch"];
-    pub const ANALYSIS: &[&str] = &["interval", "failure_limit", "min_requests", "checks"];
+    pub const ANALYSIS: &[&str] = &[
+        "interval",
+        "failure_limit",
+        "min_requests",
+        "inconclusive_limit",
+        "checks",
+    ];
     pub const CHECK: &[&str] = &["metric", "max", "min", "max_ratio_to_baseline"];
 }
 
@@ -463,6 +469,7 @@ pub(super) struct RawAnalysis {
     pub interval: Option<Text>,
     pub failure_limit: Option<i64>,
     pub min_requests: Option<i64>,
+    pub inconclusive_limit: Option<Text>,
     pub checks: Option<Vec<RawCheck>>,
     #[serde(flatten)]
     pub unknown: Unknown,

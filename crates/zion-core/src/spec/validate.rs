@@ -1332,22 +1332,7 @@ fn targets(
 fn response_timeout(r: &mut Report, tp: &str, raw: Option<&Text>) -> Duration {
     let path = at(tp, "response_timeout");
     let default = TargetSpec::DEFAULT_RESPONSE_TIMEOUT;
-    let d = r.duration(&path, raw, default, true);
-    let (min, max) = TargetSpec::RESPONSE_TIMEOUT_RANGE;
-    if d < min || d > max {
-        r.add(
-            path,
-            format!(
-                "`{}` is out of range: give {} to {} (default {})",
-                raw.map_or("", |t| t.as_str()),
-                format_duration(min),
-                format_duration(max),
-                format_duration(default)
-            ),
-        );
-        return default;
-    }
-    d
+    r.duration(&path, raw, default, ranges::RESPONSE_TIMEOUT)
 }
 
 fn canary(r: &mut Report, p: &str, raw: Option<&RawCanary>) -> CanarySpec {
@@ -1642,6 +1627,7 @@ fn analysis(r: &mut Report, p: &str, raw: Option<&RawAnalysis>) -> AnalysisSpec 
         interval: DEFAULT_ANALYSIS_INTERVAL,
         failure_limit: DEFAULT_FAILURE_LIMIT,
         min_requests: DEFAULT_MIN_REQUESTS,
+        inconclusive_limit: AnalysisSpec::DEFAULT_INCONCLUSIVE_LIMIT,
         checks: AnalysisSpec::default_checks(),
     };
     let Some(raw) = raw else { return defaults() };
@@ -1675,6 +1661,11 @@ fn analysis(r: &mut Report, p: &str, raw: Option<&RawAnalysis>) -> AnalysisSpec 
             DEFAULT_MIN_REQUESTS
         }),
     };
+    let inconclusive_limit = inconclusive_limit(
+        r,
+        &at(p, "inconclusive_limit"),
+        raw.inconclusive_limit.as_ref(),
+    );
     let checks = match &raw.checks {
         None => AnalysisSpec::default_checks(),
         Some(list) => list
@@ -1687,8 +1678,15 @@ fn analysis(r: &mut Report, p: &str, raw: Option<&RawAnalysis>) -> AnalysisSpec 
         interval,
         failure_limit,
         min_requests,
+        inconclusive_limit,
         checks,
     }
+}
+
+/// `analysis.inconclusive_limit`: a duration within its range.
+fn inconclusive_limit(r: &mut Report, p: &str, raw: Option<&Text>) -> Duration {
+    let default = AnalysisSpec::DEFAULT_INCONCLUSIVE_LIMIT;
+    r.duration(p, raw, default, ranges::INCONCLUSIVE_LIMIT)
 }
 
 fn check(r: &mut Report, p: &str, raw: &RawCheck) -> Option<Check> {
@@ -1934,12 +1932,30 @@ fn service_lines(spec: &Spec, svc: &ServiceSpec) -> Vec<String> {
         checks.join(", ")
     };
     lines.push(format!(
-        "    analysis: every {}, roll back after {} failed round(s), min {} request{}; {checks}",
+        "    analysis: every {}, roll back after {} failed round(s), min {} request{}, pause after {} inconclusive; {checks}",
         short(a.interval),
         a.failure_limit,
         a.min_requests,
         if a.min_requests == 1 { "" } else { "s" },
+        short(a.inconclusive_limit),
     ));
+    // What leaving the first weighted step takes, which nothing else says.
+    let first = svc
+        .canary
+        .steps
+        .iter()
+        .find_map(|s| s.weight.filter(|w| *w > 0));
+    if let (Strategy::Canary, Some(w), false) = (svc.strategy, first, a.checks.is_empty())
+        && let Some(need) = crate::traffic::needed_rate(a.min_requests, a.interval, w)
+        && a.min_requests > 0
+    {
+        lines.push(format!(
+            "    traffic: {} requests every {} at {w}% need about {} requests/s through the listener",
+            a.min_requests,
+            short(a.interval),
+            crate::traffic::rate_text(need)
+        ));
+    }
     lines
 }
 
@@ -3051,6 +3067,38 @@ services:
     }
 
     #[test]
+    fn inconclusive_limit_has_a_default_and_a_range() {
+        let limit = |yaml: &str| {
+            valid(&service(yaml)).services[0]
+                .analysis
+                .inconclusive_limit
+        };
+        assert_eq!(limit(""), Duration::from_secs(600));
+        assert_eq!(
+            limit("analysis: { inconclusive_limit: 1s }"),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            limit("analysis: { inconclusive_limit: 24h }"),
+            Duration::from_secs(86_400)
+        );
+        let p = "services[0].analysis.inconclusive_limit";
+        for (value, needle) in [
+            ("500ms", "`500ms` is too short: use 1s to 24h"),
+            ("25h", "`25h` is too long: use 1s to 24h"),
+            ("99999999999h", ""),
+            ("0s", "is zero"),
+            ("soon", ""),
+        ] {
+            assert_error(
+                &service(&format!("analysis: {{ inconclusive_limit: {value} }}")),
+                p,
+                needle,
+            );
+        }
+    }
+
+    #[test]
     fn server_rules() {
         let spec = valid(
             "server: { listen: \"[::1]:7171\", data_dir: /var/lib/zion }\nenvironments: [{ name: dev }]\n",
@@ -3228,7 +3276,8 @@ services (1):
   web: canary, 2 replica(s), health http /healthz every 1s
     targets: staging → 127.0.0.1:8081; production → 127.0.0.1:8080 (preview 127.0.0.1:9080)
     canary: 5%/30s → 25%/30s → 50%/60s → 100%
-    analysis: every 5s, roll back after 2 failed round(s), min 20 requests; error_rate max 0.01, latency_p95 max_ratio_to_baseline 1.2, health min 0.95";
+    analysis: every 5s, roll back after 2 failed round(s), min 20 requests, pause after 10m inconclusive; error_rate max 0.01, latency_p95 max_ratio_to_baseline 1.2, health min 0.95
+    traffic: 20 requests every 5s at 5% need about 80 requests/s through the listener";
         assert_eq!(text, expected);
     }
 
@@ -3509,7 +3558,7 @@ services (1):
         assert_error(
             &with_service("targets: { staging: { listen: 127.0.0.1:8080, response_timeout: 2h } }"),
             "services[0].targets.staging.response_timeout",
-            "`2h` is out of range: give 100ms to 1h (default 30s)",
+            "`2h` is too long: use 100ms to 1h",
         );
         assert_error(
             &with_service(

@@ -79,6 +79,7 @@ fn record_round_trips_every_field_events_and_rounds() {
         step_passes: 3,
         step_last_failed: true,
         batch_ready_at: Some(t(5)),
+        inconclusive_since: Some(t(6)),
     };
     next.revision = 2;
     let e1 = event(Phase::Pending, Phase::Progressing, 1, "started");

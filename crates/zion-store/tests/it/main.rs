@@ -7,4 +7,5 @@ mod durability;
 mod history;
 mod incidents;
 mod records;
+mod rounds;
 mod support;

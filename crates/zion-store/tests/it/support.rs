@@ -33,6 +33,7 @@ pub fn plan() -> Plan {
         interval: Duration::from_secs(5),
         failure_limit: 2,
         min_requests: 20,
+        inconclusive_limit: Duration::from_secs(600),
         checks: AnalysisSpec::default_checks(),
         sticky: false,
         blue_green: None,
@@ -137,6 +138,8 @@ pub fn round(deployment_id: i64, number: u32, verdict: Verdict) -> AnalysisRound
         ],
         verdict,
         summary: format!("round {number}"),
+        count: 1,
+        last_at: None,
     }
 }
 
