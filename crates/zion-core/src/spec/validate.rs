@@ -3565,7 +3565,7 @@ services (1):
                 "targets: { staging: { listen: 127.0.0.1:8080, response_timeout: 5ms } }",
             ),
             "services[0].targets.staging.response_timeout",
-            "out of range",
+            "`5ms` is too short: use 100ms to 1h",
         );
     }
 }
