@@ -11,9 +11,11 @@ mod audit_api;
 pub mod auth;
 mod controller;
 mod error;
+mod extract;
 mod gatekeeper;
 pub mod github;
 mod governance_api;
+mod listener;
 mod registry;
 mod report_api;
 mod tokens;
@@ -32,6 +34,7 @@ use zion_store::{SqliteStore, Store};
 
 pub use app::App;
 pub use error::ApiError;
+pub use listener::ApiLimits;
 
 /// How to run a control plane.
 #[derive(Debug, Clone)]
@@ -50,6 +53,8 @@ pub struct ServerOptions {
     pub tick: Duration,
     /// SIGTERM-to-SIGKILL grace when stopping replicas.
     pub stop_grace: Duration,
+    /// The API's header-read timeout and connection cap.
+    pub api_limits: ApiLimits,
 }
 
 impl ServerOptions {
@@ -64,6 +69,7 @@ impl ServerOptions {
             listen: None,
             tick: Duration::from_millis(100),
             stop_grace: Duration::from_secs(5),
+            api_limits: ApiLimits::default(),
         }
     }
 }
@@ -194,7 +200,12 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         .map_err(|source| StartError::Listen { addr, source })?;
     let (tx, rx) = watch::channel(false);
     let tasks = vec![
-        tokio::spawn(api::serve(app.clone(), listener, rx.clone())),
+        tokio::spawn(api::serve(
+            app.clone(),
+            listener,
+            opts.api_limits,
+            rx.clone(),
+        )),
         tokio::spawn(controller::run(app.clone(), opts.tick, rx)),
     ];
     tracing::info!(%api_addr, "zion control plane up");
