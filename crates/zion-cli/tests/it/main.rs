@@ -8,6 +8,7 @@ mod apply;
 mod audit;
 mod bad_input;
 mod canary;
+mod exit_codes;
 mod gates;
 mod governance;
 mod processes;
