@@ -50,9 +50,9 @@ impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for ApiJson<T> 
 fn json_error(e: &JsonRejection) -> ApiError {
     let detail = shorten_quoted(&inner_message(e).unwrap_or_else(|| e.body_text()));
     match e {
-        JsonRejection::JsonDataError(_) => {
-            ApiError::bad_request(format!("the request body does not fit: {detail}"))
-        }
+        JsonRejection::JsonDataError(_) => ApiError::bad_request(format!(
+            "the request body is not what this route takes: {detail}"
+        )),
         JsonRejection::JsonSyntaxError(_) => {
             ApiError::bad_request(format!("the request body is not valid JSON: {detail}"))
         }

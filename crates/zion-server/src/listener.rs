@@ -128,10 +128,15 @@ async fn connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
-    let head = match first_head(&mut stream, limits.header_read_timeout).await {
-        First::Head(head) => head,
-        First::Closed => return,
-        First::Refused(answer) => {
+    let first = tokio::select! {
+        first = first_head(&mut stream, limits.header_read_timeout) => Some(first),
+        // A stop does not wait for a head that is still coming.
+        _ = shutdown.wait_for(|s| *s) => None,
+    };
+    let head = match first {
+        Some(First::Head(head)) => head,
+        Some(First::Closed) | None => return,
+        Some(First::Refused(answer)) => {
             refuse(stream, answer).await;
             return;
         }
