@@ -1,4 +1,4 @@
-//! The command line: global flags and subcommands (DESIGN.md's CLI contract).
+//! The command line: global flags and subcommands (the README shows them in use).
 
 use std::path::PathBuf;
 

@@ -9,6 +9,9 @@ use serde_json::Value;
 use crate::cli::Global;
 use crate::exit::Failure;
 
+/// Where the server is when neither --server nor a spec says.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
+
 /// A configured API client.
 pub struct Client {
     http: reqwest::Client,
@@ -30,13 +33,28 @@ impl Client {
     /// Server: --server / ZION_SERVER, else the spec's listen. Token:
     /// --token / ZION_TOKEN, else `<data_dir>/admin.token`.
     pub fn new(g: &Global) -> Result<Client, Failure> {
-        let spec = std::fs::read_to_string(&g.file)
+        let text = std::fs::read_to_string(&g.file);
+        let spec = text
+            .as_ref()
             .ok()
-            .and_then(|y| zion_core::spec::parse_spec(&y).ok());
+            .and_then(|y| zion_core::spec::parse_spec(y).ok());
         let base = match (&g.server, &spec) {
             (Some(s), _) => s.trim_end_matches('/').to_string(),
             (None, Some(spec)) => format!("http://{}", spec.server.listen),
-            (None, None) => "http://127.0.0.1:7070".to_string(),
+            (None, None) => {
+                // Said, not silent: the server there may not be this project's.
+                let why = match &text {
+                    Ok(_) => format!(
+                        "{} is not a valid spec (`zion lint` says why)",
+                        g.file.display()
+                    ),
+                    Err(_) => format!("no spec at {}", g.file.display()),
+                };
+                eprintln!(
+                    "note: {why}, so the server is taken to be at {DEFAULT_SERVER}; pass --server URL (or set ZION_SERVER) or -f FILE"
+                );
+                DEFAULT_SERVER.to_string()
+            }
         };
         let base = if base.starts_with("http://") || base.starts_with("https://") {
             base
@@ -133,14 +151,15 @@ impl Client {
             .and_then(Value::as_str)
             .map(String::from)
             .unwrap_or_else(|| format!("the server answered {status}"));
-        Err(match status.as_u16() {
-            401 => Failure::refused(format!(
+        let message = if status.as_u16() == 401 {
+            format!(
                 "{message} (no valid token: pass --token, set ZION_TOKEN, or run next to the spec whose data dir holds admin.token)"
-            )),
-            403 => Failure::refused(message),
-            400..=499 => Failure::usage(message),
-            _ => Failure::negative(message),
-        })
+            )
+        } else {
+            message
+        };
+        let code = body.pointer("/error/code").and_then(Value::as_str);
+        Err(Failure::answered(status.as_u16(), code, message))
     }
 }
 

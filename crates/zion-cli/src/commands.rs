@@ -55,10 +55,14 @@ pub async fn up(g: &Global) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::negative(format!("cannot start: {e}")))?;
     let targets = running.app.target_addrs().await;
+    let previews = running.app.preview_addrs().await;
     eprintln!("zion is up: API http://{}", running.api_addr);
     eprintln!("  admin token: {}", data_dir.join("admin.token").display());
     for ((svc, env), addr) in &targets {
         eprintln!("  target {svc}/{env}: http://{addr}");
+        if let Some(preview) = previews.get(&(svc.clone(), env.clone())) {
+            eprintln!("  preview {svc}/{env}: http://{preview}");
+        }
     }
     let failed = tokio::select! {
         _ = shutdown_signal() => None,

@@ -11,7 +11,7 @@ use crate::governance::Gate;
 use crate::governance::quality::Evidence;
 use crate::spec::{Batch, Check, HealthSpec, MatchRule, ServiceSpec, Strategy};
 
-/// Where a deployment is in its life (DESIGN.md's phases, exactly).
+/// Where a deployment is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -19,7 +19,8 @@ use zion_store::DeploymentFilter;
 
 use crate::app::{App, DeployRequest};
 use crate::auth::{Lookup, Permission, Principal, Refusal, lookup};
-use crate::error::ApiError;
+use crate::error::{ApiError, excerpt};
+use crate::extract::{ApiJson, ApiQuery, json_errors, not_found};
 use crate::view;
 
 type AppState = State<Arc<App>>;
@@ -27,23 +28,15 @@ type AppState = State<Arc<App>>;
 pub(crate) async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
-    mut shutdown: watch::Receiver<bool>,
+    limits: crate::listener::ApiLimits,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let router = router(app);
-    let stop = async move {
-        let _ = shutdown.wait_for(|s| *s).await;
-    };
-    if let Err(e) = axum::serve(listener, router)
-        .with_graceful_shutdown(stop)
-        .await
-    {
-        tracing::error!(error = %e, "API server failed");
-    }
+    crate::listener::serve(router(app), listener, limits, shutdown).await;
 }
 
 /// Every route.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/api/v1/deployments",
@@ -64,10 +57,22 @@ pub fn router(app: Arc<App>) -> Router {
             app.clone(),
             count_forbidden,
         ))
-        .fallback(|| async {
-            ApiError::not_found("no such API route; see DESIGN.md's API section")
-        })
-        .with_state(app)
+        .fallback(|method: Method, uri: Uri| async move { not_found(&method, uri.path()) })
+        .with_state(app);
+    // `Router::layer` wraps each route on its own, inside what the router
+    // adds (a 405's `Allow`); as the fallback of an outer router, this
+    // layer sees every answer as it leaves.
+    Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn(json_errors))
+}
+
+/// The token of an `Authorization: Bearer <token>` header; the scheme is
+/// case-insensitive (RFC 9110, section 11.1).
+pub(crate) fn bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim_start().split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The authenticated caller of a request.
@@ -87,13 +92,10 @@ impl FromRequestParts<Arc<App>> for Auth {
                     "missing `Authorization: Bearer <token>`; pass --token or set ZION_TOKEN",
                 )
             })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .ok_or_else(|| {
-                app.refused(Refusal::NotBearer);
-                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
+        let token = bearer(header).ok_or_else(|| {
+            app.refused(Refusal::NotBearer);
+            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
         match lookup(app.store.as_ref(), token)? {
             Lookup::Live(p) => Ok(Auth(p)),
             Lookup::Revoked(name) => {
@@ -129,8 +131,8 @@ async fn count_forbidden(
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string());
+        .and_then(bearer)
+        .map(str::to_string);
     let response = next.run(req).await;
     if response.status() == StatusCode::FORBIDDEN
         && let Some(token) = token
@@ -166,6 +168,7 @@ pub(crate) fn require(p: &Principal, perm: Permission, what: &str) -> Result<(),
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ListQuery {
     service: Option<String>,
     #[serde(alias = "env")]
@@ -181,7 +184,7 @@ pub(crate) fn parse_since(text: &str, now: Timestamp) -> Result<Timestamp, ApiEr
             jiff::SignedDuration::try_from(d).map_err(|e| ApiError::bad_request(e.to_string()))?;
         return now
             .checked_sub(span)
-            .map_err(|e| ApiError::bad_request(format!("since `{text}`: {e}")));
+            .map_err(|e| ApiError::bad_request(format!("since `{}`: {e}", excerpt(text))));
     }
     if let Ok(t) = text.parse::<Timestamp>() {
         return Ok(t);
@@ -192,14 +195,15 @@ pub(crate) fn parse_since(text: &str, now: Timestamp) -> Result<Timestamp, ApiEr
         }
     }
     Err(ApiError::bad_request(format!(
-        "since `{text}` is neither a duration (30d, 12h), a date (2026-11-01) nor an RFC 3339 time"
+        "since `{}` is neither a duration (30d, 12h), a date (2026-11-01) nor an RFC 3339 time",
+        excerpt(text)
     )))
 }
 
 async fn list_deployments(
     State(app): AppState,
     Auth(p): Auth,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require(&p, Permission::Read, "read deployments")?;
     let since = q
@@ -223,11 +227,10 @@ async fn list_deployments(
 async fn create_deployment(
     State(app): AppState,
     Auth(p): Auth,
-    body: Result<Json<DeployRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<ApiJson<DeployRequest>, ApiError>,
 ) -> Result<impl IntoResponse, ApiError> {
     require(&p, Permission::Deploy, "deploy")?;
-    let Json(req) = body
-        .map_err(|e| ApiError::bad_request(format!("bad deployment request: {}", e.body_text())))?;
+    let ApiJson(req) = body.map_err(|e| e.context("bad deployment request"))?;
     let d = app.deploy(req, &p).await?;
     Ok((StatusCode::CREATED, Json(view::deployment(&d))))
 }
@@ -246,6 +249,7 @@ async fn get_deployment(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CommandBody {
     #[serde(default)]
     full: bool,
@@ -258,10 +262,10 @@ async fn command(
     State(app): AppState,
     Auth(p): Auth,
     Path((id, name)): Path<(String, String)>,
-    body: Option<Json<CommandBody>>,
+    body: Option<ApiJson<CommandBody>>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let body = body.map(|ApiJson(b)| b).unwrap_or_default();
     let decision = match name.as_str() {
         "approve" => Some(DecisionKind::Approve),
         "reject" => Some(DecisionKind::Reject),
@@ -282,7 +286,8 @@ async fn command(
         ("abort", _) => Command::Abort,
         _ => {
             return Err(ApiError::not_found(format!(
-                "unknown command `{name}`; use promote, pause, resume, abort, approve or reject"
+                "unknown command `{}`; use promote, pause, resume, abort, approve or reject",
+                excerpt(&name)
             )));
         }
     };
@@ -292,6 +297,7 @@ async fn command(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RollbackBody {
     service: String,
     environment: String,
@@ -304,11 +310,10 @@ struct RollbackBody {
 async fn rollback(
     State(app): AppState,
     Auth(p): Auth,
-    body: Result<Json<RollbackBody>, axum::extract::rejection::JsonRejection>,
+    body: Result<ApiJson<RollbackBody>, ApiError>,
 ) -> Result<impl IntoResponse, ApiError> {
     require(&p, Permission::Deploy, "roll back")?;
-    let Json(b) = body
-        .map_err(|e| ApiError::bad_request(format!("bad rollback request: {}", e.body_text())))?;
+    let ApiJson(b) = body.map_err(|e| e.context("bad rollback request"))?;
     let d = app
         .rollback(&b.service, &b.environment, b.to, b.break_glass, &p)
         .await?;
@@ -411,7 +416,8 @@ fn parse_id(text: &str) -> Result<i64, ApiError> {
         .filter(|id| *id > 0)
         .ok_or_else(|| {
             ApiError::bad_request(format!(
-                "`{text}` is not a deployment id (a positive number)"
+                "`{}` is not a deployment id (a positive number)",
+                excerpt(text)
             ))
         })
 }

@@ -49,6 +49,7 @@ pub type TargetId = (String, String);
 
 /// What a deployment request carries.
 #[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeployRequest {
     pub service: String,
     pub environment: String,
@@ -268,14 +269,16 @@ impl App {
         let Some(svc) = spec.service(service).cloned() else {
             let known: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
             return Err(ApiError::not_found(format!(
-                "unknown service `{service}`; the spec declares: {}",
+                "unknown service `{}`; the spec declares: {}",
+                crate::error::excerpt(service),
                 list_or_none(&known)
             )));
         };
         if spec.environment(environment).is_none() {
             let known: Vec<&str> = spec.environments.iter().map(|e| e.name.as_str()).collect();
             return Err(ApiError::not_found(format!(
-                "unknown environment `{environment}`; the spec declares: {}",
+                "unknown environment `{}`; the spec declares: {}",
+                crate::error::excerpt(environment),
                 list_or_none(&known)
             )));
         }

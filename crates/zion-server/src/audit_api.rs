@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use jiff::Timestamp;
@@ -20,6 +20,7 @@ use crate::app::App;
 use crate::audit::StoreNodes;
 use crate::auth::Permission;
 use crate::error::ApiError;
+use crate::extract::ApiQuery;
 
 type AppState = State<Arc<App>>;
 
@@ -36,6 +37,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EntriesQuery {
     since: Option<String>,
     action: Option<String>,
@@ -49,7 +51,7 @@ struct EntriesQuery {
 async fn entries(
     State(app): AppState,
     Auth(p): Auth,
-    Query(q): Query<EntriesQuery>,
+    ApiQuery(q): ApiQuery<EntriesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require(&p, Permission::Read, "read the audit log")?;
     let since = q
@@ -90,6 +92,7 @@ async fn verify(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiE
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ComplianceQuery {
     since: Option<String>,
 }
@@ -99,7 +102,7 @@ struct ComplianceQuery {
 async fn compliance(
     State(app): AppState,
     Auth(p): Auth,
-    Query(q): Query<ComplianceQuery>,
+    ApiQuery(q): ApiQuery<ComplianceQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require(&p, Permission::Read, "read the compliance report")?;
     let since = q
@@ -268,6 +271,7 @@ fn verify_from(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ProofQuery {
     size: Option<u64>,
 }
@@ -278,7 +282,7 @@ async fn proof(
     State(app): AppState,
     Auth(p): Auth,
     Path(index): Path<u64>,
-    Query(q): Query<ProofQuery>,
+    ApiQuery(q): ApiQuery<ProofQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require(&p, Permission::Read, "read audit proofs")?;
     let checkpoints = app.store.audit_checkpoints()?;
@@ -323,6 +327,7 @@ async fn proof(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ConsistencyQuery {
     old: u64,
     new: u64,
@@ -332,7 +337,7 @@ struct ConsistencyQuery {
 async fn consistency(
     State(app): AppState,
     Auth(p): Auth,
-    Query(q): Query<ConsistencyQuery>,
+    ApiQuery(q): ApiQuery<ConsistencyQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require(&p, Permission::Read, "read audit proofs")?;
     let size = app.store.audit_size()?;

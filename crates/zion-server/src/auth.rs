@@ -30,7 +30,7 @@ pub enum Permission {
 }
 
 impl Principal {
-    /// Whether this principal's role grants `p` (DESIGN.md's role table).
+    /// Whether this principal's role grants `p` (the README's roles).
     pub fn may(&self, p: Permission) -> bool {
         matches!(
             (self.role, p),

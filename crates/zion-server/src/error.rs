@@ -15,6 +15,13 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
@@ -85,9 +92,92 @@ impl From<zion_store::StoreError> for ApiError {
     }
 }
 
+/// How much of a caller's input an error message repeats.
+const ECHO_CHARS: usize = 64;
+
+/// `text` as an error message may repeat it: whole when short, else its
+/// first 64 characters and "…", so that a 10 KB value does not come back.
+pub(crate) fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(ECHO_CHARS) {
+        None => text.into(),
+        Some((cut, _)) => format!("{}…", &text[..cut]).into(),
+    }
+}
+
+/// A parser's message with every quoted span (serde quotes what it read
+/// in backticks or double quotes) cut as [`excerpt`] cuts.
+pub(crate) fn shorten_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(1024));
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = &rest[open..open + 1];
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        match rest.find(quote) {
+            Some(close) => {
+                out.push_str(&excerpt(&rest[..close]));
+                out.push_str(quote);
+                rest = &rest[close + 1..];
+            }
+            None => {
+                out.push_str(&excerpt(rest));
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl ApiError {
+    /// The same error, its message preceded by what was being read.
+    pub(crate) fn context(self, what: &str) -> Self {
+        Self {
+            message: format!("{what}: {}", self.message),
+            ..self
+        }
+    }
+
+    /// `{"error": {"code", "message"}}`.
+    pub(crate) fn body(&self) -> serde_json::Value {
+        json!({ "error": { "code": self.code, "message": self.message } })
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        (self.status, Json(self.body())).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_input_is_cut_to_a_prefix() {
+        assert_eq!(excerpt("1.2.3"), "1.2.3");
+        let long = "é".repeat(10_000);
+        let cut = excerpt(&long);
+        assert_eq!(cut.chars().count(), 65);
+        assert!(cut.ends_with('…'));
+        let exact = "a".repeat(64);
+        assert_eq!(excerpt(&exact), exact);
+    }
+
+    #[test]
+    fn quoted_spans_of_a_parser_message_are_cut() {
+        let long = "x".repeat(5_000);
+        let msg = format!("unknown variant `{long}`, expected `canary` or \"{long}\" at line 1");
+        let short = shorten_quoted(&msg);
+        assert!(short.len() < 300, "{short}");
+        assert!(
+            short.starts_with(&format!("unknown variant `{}…`", "x".repeat(64))),
+            "{short}"
+        );
+        assert!(short.contains("expected `canary` or \""), "{short}");
+        assert!(short.ends_with("…\" at line 1"), "{short}");
+        assert_eq!(shorten_quoted("no quotes"), "no quotes");
+        assert_eq!(shorten_quoted(&format!("open `{long}")).chars().count(), 71);
     }
 }

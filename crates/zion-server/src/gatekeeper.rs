@@ -651,8 +651,9 @@ fn check_commit_text(commit: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(
-            "--commit `{commit}` is not a commit hash: give 4 to 64 hex digits \
-             (e.g. from `git rev-parse HEAD`), or pass --git PATH"
+            "--commit `{}` is not a commit hash: give 4 to 64 hex digits \
+             (e.g. from `git rev-parse HEAD`), or pass --git PATH",
+            crate::error::excerpt(commit)
         )))
     }
 }
@@ -662,7 +663,8 @@ fn check_sha_text(sha: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(
-            "--sha256 `{sha}` is not a SHA-256: give 64 hex digits (e.g. from `sha256sum FILE`)"
+            "--sha256 `{}` is not a SHA-256: give 64 hex digits (e.g. from `sha256sum FILE`)",
+            crate::error::excerpt(sha)
         )))
     }
 }

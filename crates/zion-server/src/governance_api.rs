@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -21,7 +21,8 @@ use zion_store::{IncidentFilter, StoreError};
 use crate::api::{Auth, require};
 use crate::app::App;
 use crate::auth::{Permission, Principal};
-use crate::error::ApiError;
+use crate::error::{ApiError, excerpt};
+use crate::extract::{ApiJson, ApiQuery};
 use crate::{github, view};
 
 type AppState = State<Arc<App>>;
@@ -74,6 +75,7 @@ async fn approvals(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, A
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct IncidentQuery {
     service: Option<String>,
     #[serde(alias = "env")]
@@ -85,7 +87,7 @@ struct IncidentQuery {
 async fn incidents(
     State(app): AppState,
     Auth(p): Auth,
-    Query(q): Query<IncidentQuery>,
+    ApiQuery(q): ApiQuery<IncidentQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require(&p, Permission::Read, "read incidents")?;
     let filter = IncidentFilter {
@@ -98,6 +100,7 @@ async fn incidents(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ResolveBody {
     #[serde(default)]
     comment: Option<String>,
@@ -107,14 +110,17 @@ async fn resolve_incident(
     State(app): AppState,
     Auth(p): Auth,
     Path(id): Path<String>,
-    body: Option<Json<ResolveBody>>,
+    body: Option<ApiJson<ResolveBody>>,
 ) -> Result<Json<Value>, ApiError> {
     require(&p, Permission::Deploy, "resolve incidents")?;
     let id = id.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
-        ApiError::bad_request(format!("`{id}` is not an incident id (a positive number)"))
+        ApiError::bad_request(format!(
+            "`{}` is not an incident id (a positive number)",
+            excerpt(&id)
+        ))
     })?;
     let comment = body
-        .and_then(|Json(b)| b.comment)
+        .and_then(|ApiJson(b)| b.comment)
         .map(|c| c.trim().to_string())
         .filter(|c| !c.is_empty());
     let resolution = match comment {

@@ -12,9 +12,11 @@ pub mod auth;
 mod controller;
 pub mod datadir;
 mod error;
+mod extract;
 mod gatekeeper;
 pub mod github;
 mod governance_api;
+mod listener;
 mod registry;
 mod report_api;
 mod tokens;
@@ -33,6 +35,7 @@ use zion_store::{SqliteStore, Store};
 
 pub use app::App;
 pub use error::ApiError;
+pub use listener::ApiLimits;
 
 /// How to run a control plane.
 #[derive(Debug, Clone)]
@@ -51,6 +54,8 @@ pub struct ServerOptions {
     pub tick: Duration,
     /// SIGTERM-to-SIGKILL grace when stopping replicas.
     pub stop_grace: Duration,
+    /// The API's header-read timeout and connection cap.
+    pub api_limits: ApiLimits,
 }
 
 impl ServerOptions {
@@ -65,6 +70,7 @@ impl ServerOptions {
             listen: None,
             tick: Duration::from_millis(100),
             stop_grace: Duration::from_secs(5),
+            api_limits: ApiLimits::default(),
         }
     }
 }
@@ -220,7 +226,12 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     let (tx, rx) = watch::channel(false);
     let (fatal_tx, fatal) = watch::channel(None);
     let tasks = vec![
-        tokio::spawn(api::serve(app.clone(), listener, rx.clone())),
+        tokio::spawn(api::serve(
+            app.clone(),
+            listener,
+            opts.api_limits,
+            rx.clone(),
+        )),
         tokio::spawn(datadir::watch_files(watched, fatal_tx, rx.clone())),
         tokio::spawn(controller::run(app.clone(), opts.tick, rx)),
     ];

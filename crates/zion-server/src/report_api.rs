@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use jiff::Timestamp;
@@ -28,7 +28,8 @@ use crate::api::{Auth, require};
 use crate::app::App;
 use crate::audit::{AuditError, Record};
 use crate::auth::Permission;
-use crate::error::ApiError;
+use crate::error::{ApiError, excerpt};
+use crate::extract::ApiQuery;
 
 type AppState = State<Arc<App>>;
 
@@ -44,6 +45,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ReportParams {
     since: Option<String>,
     until: Option<String>,
@@ -57,7 +59,7 @@ struct ReportParams {
 async fn report(
     State(app): AppState,
     Auth(p): Auth,
-    Query(q): Query<ReportParams>,
+    ApiQuery(q): ApiQuery<ReportParams>,
 ) -> Result<Json<Report>, ApiError> {
     require(&p, Permission::Read, "read the deployment report")?;
     let now = Timestamp::now();
@@ -110,7 +112,8 @@ fn time_zone(name: &str) -> Result<TimeZone, ApiError> {
         return Ok(tz);
     }
     Err(ApiError::bad_request(format!(
-        "tz `{name}` is neither an IANA time zone (Europe/Paris, America/New_York) nor an offset (+02:00)"
+        "tz `{}` is neither an IANA time zone (Europe/Paris, America/New_York) nor an offset (+02:00)",
+        excerpt(name)
     )))
 }
 
@@ -135,7 +138,7 @@ fn bound(
             jiff::SignedDuration::try_from(d).map_err(|e| ApiError::bad_request(e.to_string()))?;
         return now
             .checked_sub(span)
-            .map_err(|e| ApiError::bad_request(format!("{what} `{text}`: {e}")));
+            .map_err(|e| ApiError::bad_request(format!("{what} `{}`: {e}", excerpt(text))));
     }
     if let Ok(t) = text.parse::<Timestamp>() {
         return Ok(t);
@@ -150,7 +153,8 @@ fn bound(
         }
     }
     Err(ApiError::bad_request(format!(
-        "{what} `{text}` is neither a duration (30d, 12h), a date (2026-11-01) nor an RFC 3339 time"
+        "{what} `{}` is neither a duration (30d, 12h), a date (2026-11-01) nor an RFC 3339 time",
+        excerpt(text)
     )))
 }
 
@@ -342,6 +346,7 @@ fn audit_summary(app: &App) -> Result<Value, ApiError> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ImportParams {
     /// The file's name, for the record.
     source: Option<String>,
@@ -364,7 +369,7 @@ impl From<AuditError> for ImportStop {
 async fn import(
     State(app): AppState,
     Auth(p): Auth,
-    Query(q): Query<ImportParams>,
+    ApiQuery(q): ApiQuery<ImportParams>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     require(&p, Permission::Admin, "import delivery history")?;

@@ -5,7 +5,6 @@
 use crate::audit::Record;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
@@ -19,7 +18,8 @@ use zion_store::{StoreError, TokenRecord};
 use crate::api::{Auth, require};
 use crate::app::App;
 use crate::auth::{Permission, hash_token, new_token};
-use crate::error::ApiError;
+use crate::error::{ApiError, excerpt};
+use crate::extract::ApiJson;
 
 /// The actor name of the controller's own decisions; no token may claim it.
 const RESERVED_NAME: &str = "controller";
@@ -43,14 +43,15 @@ struct CreateBody {
 async fn create(
     State(app): State<Arc<App>>,
     Auth(p): Auth,
-    body: Result<Json<CreateBody>, JsonRejection>,
+    body: Result<ApiJson<CreateBody>, ApiError>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     require(&p, Permission::Admin, "create tokens")?;
-    let Json(b) = body.map_err(|e| {
-        ApiError::bad_request(format!(
+    let ApiJson(b) = body.map_err(|e| ApiError {
+        message: format!(
             "bad token request: {}; send {{\"name\": \"alice\", \"role\": \"approver\", \"github\": \"alice-gh\"}}",
-            e.body_text()
-        ))
+            e.message
+        ),
+        ..e
     })?;
     check_name(&b.name)?;
     let role = parse_role(&b.role)?;
@@ -113,7 +114,8 @@ async fn revoke(
                 Ok(())
             } else {
                 Err(ApiError::not_found(format!(
-                    "no live token is named `{name}`; `zion token list` shows every token"
+                    "no live token is named `{}`; `zion token list` shows every token",
+                    excerpt(&name)
                 )))
             }
         })?;
@@ -143,8 +145,9 @@ fn check_name(name: &str) -> Result<(), ApiError> {
         .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if name.is_empty() || name.len() > 64 || !valid_chars || !valid_first {
         return Err(ApiError::bad_request(format!(
-            "token name `{name}` is invalid: use 1 to 64 characters of a-z, 0-9, `.`, `_` and `-`, \
-             starting with a letter or digit (e.g. `alice`)"
+            "token name `{}` is invalid: use 1 to 64 characters of a-z, 0-9, `.`, `_` and `-`, \
+             starting with a letter or digit (e.g. `alice`)",
+            excerpt(name)
         )));
     }
     if name == RESERVED_NAME {
@@ -159,7 +162,8 @@ fn parse_role(role: &str) -> Result<Role, ApiError> {
     Role::from_name(role).ok_or_else(|| {
         let all: Vec<&str> = Role::ALL.iter().map(|r| r.name()).collect();
         ApiError::bad_request(format!(
-            "role `{role}` is unknown: use one of {}",
+            "role `{}` is unknown: use one of {}",
+            excerpt(role),
             all.join(", ")
         ))
     })
@@ -176,7 +180,8 @@ fn check_github_login(login: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(
-            "GitHub login `{login}` is invalid: GitHub logins are 1 to 39 letters, digits or hyphens"
+            "GitHub login `{}` is invalid: GitHub logins are 1 to 39 letters, digits or hyphens",
+            excerpt(login)
         )))
     }
 }

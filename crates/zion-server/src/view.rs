@@ -6,7 +6,7 @@ use zion_core::analysis::AnalysisRound;
 use zion_core::deployment::{Deployment, Event, Phase};
 use zion_core::governance::approvals::still_needed;
 
-/// A deployment: DESIGN.md's fields plus its plan; `step` is 1-based.
+/// A deployment: its fields plus its plan; `step` is 1-based.
 pub fn deployment(d: &Deployment) -> Value {
     let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {

@@ -141,12 +141,12 @@ fn refusals_name_what_was_wrong_and_change_nothing() {
             .success()
     );
 
-    // A second deployment to a busy target is refused.
+    // A second deployment to a busy target is refused (409: exit 3).
     let id = p.json(&["deploy", "web", "2.0", "--env", "staging"])["id"]
         .as_i64()
         .unwrap();
     let out = p.zion(&["deploy", "web", "2.1", "--env", "staging"]);
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!("already has deployment {id}")) && err.contains("zion abort"),

@@ -135,8 +135,9 @@ fn manual_promote_pause_resume_abort_and_rollback() {
     });
     let paused = p.json(&["pause", &sid]);
     assert_eq!(paused["phase"], "paused");
+    // Refused by the deployment's state (409): exit 3.
     let again = p.zion(&["pause", &sid]);
-    assert_eq!(again.status.code(), Some(2), "{}", describe(&again));
+    assert_eq!(again.status.code(), Some(3), "{}", describe(&again));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already paused"));
     assert_eq!(p.json(&["resume", &sid])["phase"], "progressing");
     let done = p.json(&["promote", &sid]);

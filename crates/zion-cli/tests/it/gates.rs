@@ -182,10 +182,11 @@ fn deploy_attaches_reports_and_the_commit_and_the_gates_judge_them() {
         p.zion(&args)
     };
 
-    // No evidence: every gate says what to attach.
+    // No evidence: every gate says what to attach. Refused by policy
+    // (409): exit 3.
     exits(
         &deploy(&[]),
-        2,
+        3,
         &[
             "tests_passed gate: no evidence attached",
             "coverage gate: no evidence attached",
@@ -196,7 +197,7 @@ fn deploy_attaches_reports_and_the_commit_and_the_gates_judge_them() {
     // 60% coverage is named with the required 80%; the rest is met.
     let t = exits(
         &deploy(&["--junit", &junit, "--coverage", &low, "--sarif", &sarif]),
-        2,
+        3,
         &[
             "quality gate failed",
             "coverage 60% is below the required 80%",

@@ -76,7 +76,8 @@ fn production_approvals_incidents_and_break_glass_through_the_cli() {
 
     // The lifecycle: production only takes what succeeded in staging.
     let out = p.zion_as(&dora, &["deploy", "web", "1.0", "--env", "production"]);
-    exits(&out, 2, "has not succeeded in staging");
+    // Refused by policy (409): exit 3.
+    exits(&out, 3, "has not succeeded in staging");
     assert_eq!(p.json(&["history"]).as_array().unwrap().len(), 0);
     let out = p.zion_as(
         &dora,
@@ -104,7 +105,7 @@ fn production_approvals_incidents_and_break_glass_through_the_cli() {
         "approvals 1/2",
     );
     assert!(t.contains("still needed: 1 more approval"), "{t}");
-    exits(&p.zion_as(&alice, &["approve", &ids]), 2, "already decided");
+    exits(&p.zion_as(&alice, &["approve", &ids]), 3, "already decided");
     let t = exits(
         &p.zion_as(&alice, &["approvals"]),
         0,
@@ -213,7 +214,7 @@ fn production_approvals_incidents_and_break_glass_through_the_cli() {
     let incident = incidents[0]["id"].as_i64().unwrap().to_string();
     let before = p.json(&["history"]).as_array().unwrap().len();
     let out = p.zion_as(&dora, &["deploy", "web", "2.0", "--env", "production"]);
-    exits(&out, 2, &format!("incident {incident}"));
+    exits(&out, 3, &format!("incident {incident}"));
     assert_eq!(
         p.json(&["history"]).as_array().unwrap().len(),
         before,
@@ -237,7 +238,7 @@ fn production_approvals_incidents_and_break_glass_through_the_cli() {
     exits(&p.zion(&["incident", "list"]), 0, "no open incidents");
     exits(
         &p.zion_as(&dora, &["incident", "resolve", &incident]),
-        2,
+        3,
         "already resolved",
     );
 

@@ -10,6 +10,7 @@ mod bad_input;
 mod canary;
 mod crashes;
 mod datadir;
+mod exit_codes;
 mod gates;
 mod governance;
 mod hostile;

@@ -145,7 +145,7 @@ fn imported_history_is_reported_with_exact_figures() {
     )
     .unwrap();
     let out = p.zion(&["import", changed.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("changed.jsonl: line 3 (external id `d2`): `result` is `succeeded` but that id was imported before with `rolled_back`"),

@@ -90,9 +90,10 @@ fn token_round_trip_through_the_cli() {
     assert_eq!(names, ["admin", "alice", "bob"]);
     assert!(!json_list.to_string().contains(&token));
 
-    // Mistakes exit 2, name the problem, and create nothing.
+    // Refusals name the problem and create nothing: a name taken (409)
+    // exits 3, a malformed request (400, 404) exits 2.
     let out = p.zion(&["token", "create", "alice", "--role", "viewer"]);
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert!(
         stderr(&out).contains("zion token revoke alice"),
         "{}",

@@ -243,7 +243,7 @@ pub enum Strategy {
 /// `canary:`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CanarySpec {
-    /// Default: 5/30s, 25/30s, 50/60s, 100 (the DESIGN example).
+    /// Default: 5/30s, 25/30s, 50/60s, 100 (the README's 5% → 25% → 50% → 100%).
     pub steps: Vec<CanaryStep>,
     /// Keep a client on the version it first got (later issue). Default false.
     pub sticky: bool,

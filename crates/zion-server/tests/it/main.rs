@@ -6,5 +6,6 @@ mod api;
 mod audit;
 mod gates;
 mod governance;
+mod http;
 mod liveness;
 mod tokens;
