@@ -16,5 +16,5 @@ pub mod metrics;
 pub mod rollout;
 pub mod spec;
 pub mod text;
-pub mod version;
 pub mod traffic;
+pub mod version;

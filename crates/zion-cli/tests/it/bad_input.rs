@@ -232,7 +232,8 @@ fn lint_refuses_durations_out_of_range_and_ends_its_lines() {
     assert!(out.status.success(), "{}", describe(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.ends_with("\n") && !text.ends_with("\n\n"), "{text:?}");
-    assert!(text.contains("min 1 request;"), "{text}");
+    assert!(text.contains("min 1 request,"), "{text}");
+    assert!(text.contains("traffic: 1 request every 60m"), "{text}");
 }
 
 #[test]

@@ -42,7 +42,7 @@ fn the_demo_runs_to_the_end_and_its_summary_lines_up() {
     let lines: Vec<&str> = text.lines().collect();
     let head = lines
         .iter()
-        .position(|l| l.trim_start().starts_with("deployment"))
+        .position(|l| l.starts_with("  deployment ") && l.contains("version"))
         .unwrap_or_else(|| panic!("no summary table: {text}"));
     let heading = lines[head];
     let col = |name: &str| heading.find(name).unwrap();

@@ -1950,8 +1950,9 @@ fn service_lines(spec: &Spec, svc: &ServiceSpec) -> Vec<String> {
         && a.min_requests > 0
     {
         lines.push(format!(
-            "    traffic: {} requests every {} at {w}% need about {} requests/s through the listener",
+            "    traffic: {} request{} every {} at {w}% need about {} requests/s through the listener",
             a.min_requests,
+            if a.min_requests == 1 { "" } else { "s" },
             short(a.interval),
             crate::traffic::rate_text(need)
         ));

@@ -461,7 +461,7 @@ async fn every_error_is_a_json_error() {
     let m = resp["error"]["message"].as_str().unwrap();
     assert_eq!(s, 400, "{m}");
     assert!(
-        m.len() < 400 && m.contains(&format!("`1.{}…`", "9".repeat(62))),
+        m.len() < 400 && m.contains("is 10002 characters long") && m.contains("`1.999"),
         "{m}"
     );
     let (s, resp) = call(
