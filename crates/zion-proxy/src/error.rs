@@ -17,6 +17,16 @@ pub enum ProxyError {
     },
 }
 
+impl ProxyError {
+    /// What went wrong and what to do, without the address (for messages
+    /// that name it already).
+    pub fn cause(&self) -> String {
+        match self {
+            ProxyError::Bind { source, .. } => bind_hint(source),
+        }
+    }
+}
+
 /// Says what the bind failure means for a person and what to do about it.
 fn bind_hint(err: &io::Error) -> String {
     match err.kind() {

@@ -164,7 +164,7 @@ impl App {
                 service: id.0.clone(),
                 environment: id.1.clone(),
                 addr,
-                message: e.to_string(),
+                message: e.cause(),
             };
             let metrics = Arc::new(TrafficMetrics::new());
             let proxy = TargetProxy::bind(addr, metrics.clone())

@@ -303,3 +303,33 @@ fn up_refuses_a_data_dir_that_is_a_file() {
     );
     assert_eq!(std::fs::read_to_string(&state).unwrap(), "not a folder");
 }
+
+#[test]
+fn a_target_address_in_use_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("zion.yaml");
+    // Something else already listens where the target should.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let spec = format!(
+        "server: {{ listen: {}, data_dir: state }}\nenvironments: [{{ name: staging }}]\n\
+         services:\n  - name: web\n    workload: {{ process: {{ command: [./app, --port, \"{{port}}\"] }} }}\n\
+         \x20   targets: {{ staging: {{ listen: {addr} }} }}\n",
+        free_addr()
+    );
+    std::fs::write(&file, spec).unwrap();
+    let out = zion_on(&file, &["up"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("cannot listen on").count(),
+        1,
+        "the address and its cause once: {err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "web/staging cannot listen on {addr}: address in use"
+        )),
+        "{err}"
+    );
+}
