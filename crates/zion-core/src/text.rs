@@ -2,7 +2,7 @@
 
 /// How much of an offending input a message repeats: enough to recognise
 /// it, never enough to flood a terminal or a log.
-const ECHO_CHARS: usize = 40;
+pub const ECHO_CHARS: usize = 40;
 
 /// The start of an untrusted text for a message, marked when cut; control
 /// characters are escaped so that it cannot break a line or steer a

@@ -92,17 +92,9 @@ impl From<zion_store::StoreError> for ApiError {
     }
 }
 
-/// How much of a caller's input an error message repeats.
-const ECHO_CHARS: usize = 64;
-
-/// `text` as an error message may repeat it: whole when short, else its
-/// first 64 characters and "…", so that a 10 KB value does not come back.
-pub(crate) fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
-    match text.char_indices().nth(ECHO_CHARS) {
-        None => text.into(),
-        Some((cut, _)) => format!("{}…", &text[..cut]).into(),
-    }
-}
+/// `text` as an error message may repeat it: the core's one rule for every
+/// echo of a caller's input (a short prefix, control characters escaped).
+pub(crate) use zion_core::text::excerpt;
 
 /// A parser's message with every quoted span (serde quotes what it read
 /// in backticks or double quotes) cut as [`excerpt`] cuts.
@@ -153,17 +145,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn long_input_is_cut_to_a_prefix() {
-        assert_eq!(excerpt("1.2.3"), "1.2.3");
-        let long = "é".repeat(10_000);
-        let cut = excerpt(&long);
-        assert_eq!(cut.chars().count(), 65);
-        assert!(cut.ends_with('…'));
-        let exact = "a".repeat(64);
-        assert_eq!(excerpt(&exact), exact);
-    }
+    use zion_core::text::ECHO_CHARS;
 
     #[test]
     fn quoted_spans_of_a_parser_message_are_cut() {
@@ -172,12 +154,16 @@ mod tests {
         let short = shorten_quoted(&msg);
         assert!(short.len() < 300, "{short}");
         assert!(
-            short.starts_with(&format!("unknown variant `{}…`", "x".repeat(64))),
+            short.starts_with(&format!("unknown variant `{}…`", "x".repeat(ECHO_CHARS))),
             "{short}"
         );
         assert!(short.contains("expected `canary` or \""), "{short}");
         assert!(short.ends_with("…\" at line 1"), "{short}");
         assert_eq!(shorten_quoted("no quotes"), "no quotes");
-        assert_eq!(shorten_quoted(&format!("open `{long}")).chars().count(), 71);
+        // "open `" and the excerpt with its ellipsis.
+        assert_eq!(
+            shorten_quoted(&format!("open `{long}")).chars().count(),
+            6 + ECHO_CHARS + 1
+        );
     }
 }

@@ -109,7 +109,7 @@ pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
         return refusal.into_response();
     }
     let method = req.method().clone();
-    let path = excerpt(req.uri().path()).into_owned();
+    let path = excerpt(req.uri().path());
     let response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {

@@ -449,7 +449,7 @@ async fn every_error_is_a_json_error() {
 
     // Long input comes back as a short prefix.
     let long = "9".repeat(10_000);
-    let cut = format!("`{}…`", "9".repeat(64));
+    let cut = format!("`{}…`", "9".repeat(zion_core::text::ECHO_CHARS));
     let (s, resp) = call(
         &r,
         "POST",
