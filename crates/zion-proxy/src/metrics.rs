@@ -217,10 +217,22 @@ impl TrafficMetrics {
     /// `latency`, at time `at`; `error` for 5xx answers and failed upstreams.
     pub fn record(&self, version: &str, error: bool, latency: Duration, at: SystemTime) {
         let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        let second = unix_secs(at);
+        {
+            // The common case, on every request: no Arc to count.
+            let versions = self.versions.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(series) = versions.get(version) {
+                series
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .record(second, error, latency_us);
+                return;
+            }
+        }
         self.series(version)
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .record(unix_secs(at), error, latency_us);
+            .record(second, error, latency_us);
     }
 
     /// Counts a request of `version` sent at `at` as in flight until the

@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 use crate::client_body::{ClientBody, ClientFault};
 use crate::error::ProxyError;
 use crate::headers;
-use crate::metrics::TrafficMetrics;
+use crate::metrics::{InFlight, TrafficMetrics};
 use crate::mirror::{self, MirrorTarget, Mirrors, X_ZION_MIRROR};
 use crate::route::{Picker, Route, Table};
 use crate::throttle::Throttle;
@@ -39,6 +39,9 @@ use crate::workers::Workers;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Clients must send their request head within this (slow-loris guard).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A request answered within this is counted when answered; one still
+/// waiting is counted as in flight from then on (see [`watched`]).
+const IN_FLIGHT_AFTER: Duration = Duration::from_millis(500);
 /// Backoff after a failed accept (e.g. out of file descriptors) so the loop
 /// does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -375,21 +378,17 @@ async fn handle(
     // Upstream connections are reused, which HTTP/1.0 framing would prevent.
     parts.version = Version::HTTP_11;
 
-    let flight = shared.metrics.begin(&version, SystemTime::now());
     let deadline = started + timeout;
-    let (result, fault) = if upgrade {
-        let answer = tokio::time::timeout_at(
-            deadline.into(),
-            endpoint.request_upgrade(Request::from_parts(parts, body)),
-        )
-        .await;
-        let answer = match answer {
-            Ok(answer) => answer
+    let (result, fault, flight) = if upgrade {
+        let answer = async {
+            endpoint
+                .request_upgrade(Request::from_parts(parts, body))
+                .await
                 .map(|resp| resp.map(Either::Right))
-                .map_err(Miss::Failed),
-            Err(_) => Err(Miss::TimedOut),
+                .map_err(Miss::Failed)
         };
-        (answer, ClientFault::default())
+        let (answer, flight) = watched(shared, &version, started, deadline, answer).await;
+        (answer, ClientFault::default(), flight)
     } else {
         let (body, fault) = ClientBody::watch(body);
         let (req, copy) = match mirror_to {
@@ -397,27 +396,32 @@ async fn handle(
             Some(target) => {
                 match mirror::prepare(parts, body, target, &shared.mirrors, &shared.metrics).await {
                     Ok(prepared) => prepared,
-                    Err(err) => {
-                        drop(flight);
-                        return Ok(client_fault(shared, &err));
-                    }
+                    Err(err) => return Ok(client_fault(shared, &err)),
                 }
             }
         };
-        let result = forward(shared, &version, &endpoint, req, deadline).await;
+        let answer = forward(shared, &version, &endpoint, req);
+        let (result, flight) = watched(shared, &version, started, deadline, answer).await;
         // Sent once stable has answered, so the copy takes nothing from the
         // original's time (the client sees stable's answer whatever the copy
         // does).
         if let Some(copy) = copy {
             copy.send(Arc::clone(&shared.metrics), shared.state.clone());
         }
-        (result.map(|resp| resp.map(Either::Left)), fault)
+        (result.map(|resp| resp.map(Either::Left)), fault, flight)
+    };
+    // Counted when answered: as a request that was in flight, or plainly.
+    let count = |error: bool, latency: Duration| match flight {
+        Some(flight) => flight.finish(error, latency, SystemTime::now()),
+        None => shared
+            .metrics
+            .record(&version, error, latency, SystemTime::now()),
     };
     let latency = started.elapsed();
     let mut resp = match result {
         Ok(mut resp) => {
             let status = resp.status();
-            flight.finish(status.is_server_error(), latency, SystemTime::now());
+            count(status.is_server_error(), latency);
             let switching = status == StatusCode::SWITCHING_PROTOCOLS;
             if switching {
                 if let Some(client_upgrade) = client_upgrade {
@@ -434,11 +438,9 @@ async fn handle(
         }
         // The client's own doing: not the version's error.
         Err(Miss::Failed(err)) if fault.happened() => {
-            drop(flight);
             return Ok(client_fault(shared, &err));
         }
         Err(Miss::TimedOut) if fault.stalled() => {
-            drop(flight);
             if let Some(n) = shared.client_faults.hit(Instant::now()) {
                 info!(version = %version, requests = n, "client stopped sending its request body; answered 408, not counted against the version (rate-limited)");
             }
@@ -448,7 +450,7 @@ async fn handle(
             ));
         }
         Err(miss) => {
-            flight.finish(true, latency, SystemTime::now());
+            count(true, latency);
             if let Some(n) = shared.upstream_failures.hit(Instant::now()) {
                 warn!(version = %version, error = %miss, requests = n, "upstream request failed (rate-limited: requests counts them since the last line)");
             }
@@ -477,49 +479,72 @@ enum Miss {
     TimedOut,
 }
 
+/// Waits for `answer` until `deadline`. A request still unanswered after
+/// [`IN_FLIGHT_AFTER`] is counted as in flight from then on, with the time
+/// it started, so a version that hangs shows in every window it spans; one
+/// answered sooner costs no bookkeeping and is counted when answered. The
+/// guard comes back for the caller to finish.
+async fn watched<T>(
+    shared: &Shared,
+    version: &str,
+    started: Instant,
+    deadline: Instant,
+    answer: impl Future<Output = Result<T, Miss>>,
+) -> (Result<T, Miss>, Option<InFlight>) {
+    let mut answer = pin!(answer);
+    let watch_from = (started + IN_FLIGHT_AFTER).min(deadline);
+    tokio::select! {
+        biased;
+        answered = &mut answer => return (answered, None),
+        () = tokio::time::sleep_until(watch_from.into()) => {}
+    }
+    let since = SystemTime::now()
+        .checked_sub(started.elapsed())
+        .unwrap_or_else(SystemTime::now);
+    let flight = shared.metrics.begin(version, since);
+    let answered = tokio::time::timeout_at(deadline.into(), answer)
+        .await
+        .unwrap_or(Err(Miss::TimedOut));
+    (answered, Some(flight))
+}
+
 /// Sends `req` to `endpoint` (a replica of `version`) and waits for the
-/// response head until `deadline`. When no connection could be made, a
-/// request that is safe to repeat goes once to another ready replica of the
-/// same version (as nginx's `proxy_next_upstream error`), the failed
-/// connection still counting against the version.
+/// response head. When no connection could be made, a request that is safe
+/// to repeat goes once to another ready replica of the same version (as
+/// nginx's `proxy_next_upstream error`), the failed connection still
+/// counting against the version.
 async fn forward(
     shared: &Shared,
     version: &str,
     endpoint: &Arc<Endpoint>,
     req: Request<OutBody>,
-    deadline: Instant,
 ) -> Result<Response<UpstreamBody>, Miss> {
     let sent = Instant::now();
-    let attempt = async {
-        match endpoint.request(req).await {
-            Ok(resp) => Ok(resp),
-            Err(Failed {
-                error,
-                unsent: Some(req),
-            }) if req.method().is_idempotent() => {
-                let other = {
-                    let table = shared.table.load();
-                    table
-                        .pool_of(version)
-                        .and_then(|pool| pool.other_than(|e| e.addr == endpoint.addr))
-                        .map(Arc::clone)
-                };
-                let Some(other) = other else {
-                    return Err(error);
-                };
-                shared
-                    .metrics
-                    .record(version, true, sent.elapsed(), SystemTime::now());
-                debug!(%version, from = %endpoint.addr, to = %other.addr, %error, "connection failed; sending the request to another replica");
-                other.request(req).await.map_err(|failed| failed.error)
-            }
-            Err(failed) => Err(failed.error),
+    let answer = match endpoint.request(req).await {
+        Ok(resp) => Ok(resp),
+        Err(Failed {
+            error,
+            unsent: Some(req),
+        }) if req.method().is_idempotent() => {
+            let other = {
+                let table = shared.table.load();
+                table
+                    .pool_of(version)
+                    .and_then(|pool| pool.other_than(|e| e.addr == endpoint.addr))
+                    .map(Arc::clone)
+            };
+            let Some(other) = other else {
+                return Err(Miss::Failed(error));
+            };
+            shared
+                .metrics
+                .record(version, true, sent.elapsed(), SystemTime::now());
+            debug!(%version, from = %endpoint.addr, to = %other.addr, %error, "connection failed; sending the request to another replica");
+            other.request(req).await.map_err(|failed| failed.error)
         }
+        Err(failed) => Err(failed.error),
     };
-    match tokio::time::timeout_at(deadline.into(), attempt).await {
-        Ok(answer) => answer.map_err(Miss::Failed),
-        Err(_) => Err(Miss::TimedOut),
-    }
+    answer.map_err(Miss::Failed)
 }
 
 /// The answer to a request whose body the client failed to send: a 400 (a
