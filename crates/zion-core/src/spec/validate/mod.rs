@@ -3,6 +3,12 @@
 //! message saying what is wrong and how to fix it; validation never stops at
 //! the first one. Defaults documented on the model are applied here.
 
+mod summary;
+#[cfg(test)]
+mod test_support;
+
+pub use summary::summary;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -1780,240 +1786,6 @@ fn metric_names() -> String {
         .join(", ")
 }
 
-/// A one-screen human summary of a validated spec, for `zion lint`.
-pub fn summary(spec: &Spec) -> String {
-    let mut out = Vec::new();
-    out.push(format!(
-        "server: listen {}, data dir {}",
-        spec.server.listen, spec.server.data_dir
-    ));
-    if let Some(origin) = &spec.audit.origin {
-        out.push(format!("audit: log origin {origin}"));
-    }
-    out.push(format!("environments ({}):", spec.environments.len()));
-    for env in &spec.environments {
-        out.push(format!("  {}", environment_line(env)));
-    }
-    out.push(format!("services ({}):", spec.services.len()));
-    for svc in &spec.services {
-        out.extend(service_lines(spec, svc));
-    }
-    out.join("\n")
-}
-
-fn environment_line(env: &EnvironmentSpec) -> String {
-    let mut parts = Vec::new();
-    // Only say it when the name does not already.
-    let named = matches!(env.name.as_str(), "production" | "prod");
-    if env.production && !named {
-        parts.push("counts as production".to_owned());
-    } else if !env.production && named {
-        parts.push("not counted as production".to_owned());
-    }
-    if !env.requires.is_empty() {
-        parts.push(format!("requires {}", env.requires.join(", ")));
-    }
-    if let Some(a) = &env.approvals {
-        if a.required == 0 {
-            parts.push("no approvals".to_owned());
-        } else {
-            let roles: Vec<&str> = a.roles.iter().map(|r| r.name()).collect();
-            let mut text = format!("{} approval(s) by {}", a.required, roles.join("/"));
-            if a.prevent_self_approval {
-                text.push_str(", not the requester");
-            }
-            text.push_str(&format!(", expire after {}", short(a.timeout)));
-            parts.push(text);
-        }
-    }
-    if let Some(w) = &env.windows {
-        let mut text = format!("windows {}", w.timezone);
-        if w.allow.is_empty() {
-            text.push_str(" any time");
-        } else {
-            let allow: Vec<&str> = w.allow.iter().map(|a| a.text.as_str()).collect();
-            text.push_str(&format!(" allow {}", allow.join(", ")));
-        }
-        if !w.freeze.is_empty() {
-            text.push_str(&format!(", {} freeze(s)", w.freeze.len()));
-        }
-        parts.push(text);
-    }
-    if !env.checks.is_empty() {
-        let checks: Vec<&str> = env.checks.iter().map(|c| c.name()).collect();
-        parts.push(format!("checks {}", checks.join(", ")));
-    }
-    if let Some(g) = &env.gates {
-        parts.push(format!("gates {}", gates_text(g)));
-    }
-    if parts.is_empty() {
-        env.name.clone()
-    } else {
-        format!("{}: {}", env.name, parts.join("; "))
-    }
-}
-
-fn gates_text(g: &QualityGates) -> String {
-    let pct = |ratio: f64| {
-        let text = format!("{:.6}", ratio * 100.0);
-        format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
-    };
-    let mut parts = Vec::new();
-    if let Some(min) = g.tests_passed {
-        parts.push(format!("tests passed >= {}", pct(min)));
-    }
-    if let Some(min) = g.coverage {
-        parts.push(format!("coverage >= {}", pct(min)));
-    }
-    for (level, max) in &g.findings {
-        parts.push(format!("{level} findings <= {max}"));
-    }
-    parts.join(", ")
-}
-
-fn service_lines(spec: &Spec, svc: &ServiceSpec) -> Vec<String> {
-    let process = &svc.workload.process;
-    let probe = match &svc.health.probe {
-        Probe::Http(path) => format!("http {path}"),
-        Probe::Tcp => "tcp".to_owned(),
-        Probe::Exec(cmd) => format!("exec {}", cmd.join(" ")),
-    };
-    let mut head = format!(
-        "  {}: {}, {} replica(s), health {probe} every {}",
-        svc.name,
-        svc.strategy.name(),
-        process.replicas,
-        short(svc.health.interval),
-    );
-    if !svc.depends_on.is_empty() {
-        head.push_str(&format!(", depends on {}", svc.depends_on.join(", ")));
-    }
-    let mut lines = vec![head];
-    // Targets in the order environments are declared (the usual path to
-    // production), not alphabetically.
-    let mut ordered: Vec<(&String, &TargetSpec)> = svc.targets.iter().collect();
-    ordered.sort_by_key(|(env, _)| spec.environments.iter().position(|e| &e.name == *env));
-    let targets: Vec<String> = ordered
-        .into_iter()
-        .map(|(env, t)| match t.preview {
-            Some(preview) => format!("{env} → {} (preview {preview})", t.listen),
-            None => format!("{env} → {}", t.listen),
-        })
-        .collect();
-    lines.push(format!("    targets: {}", targets.join("; ")));
-    let steps: Vec<String> = svc.canary.steps.iter().map(step_text).collect();
-    let sticky = if svc.canary.sticky { " (sticky)" } else { "" };
-    lines.push(format!("    canary: {}{sticky}", steps.join(" → ")));
-    match svc.strategy {
-        Strategy::BlueGreen => {
-            let promotion = match svc.blue_green.auto_promotion {
-                Some(d) => format!("auto-promote after {}", short(d)),
-                None => "manual promotion".to_owned(),
-            };
-            lines.push(format!(
-                "    blue_green: {promotion}, scale down old after {}",
-                short(svc.blue_green.scale_down_delay)
-            ));
-        }
-        Strategy::Rolling => {
-            let batch = match svc.rolling.batch {
-                Batch::Percent(p) => format!("{p}%"),
-                Batch::Count(n) => format!("{n} replica(s)"),
-            };
-            lines.push(format!("    rolling: batches of {batch}"));
-        }
-        Strategy::Canary => {}
-    }
-    let a = &svc.analysis;
-    let checks: Vec<String> = a.checks.iter().map(check_text).collect();
-    let checks = if checks.is_empty() {
-        "no checks".to_owned()
-    } else {
-        checks.join(", ")
-    };
-    lines.push(format!(
-        "    analysis: every {}, roll back after {} failed round(s), min {} request{}, pause after {} inconclusive; {checks}",
-        short(a.interval),
-        a.failure_limit,
-        a.min_requests,
-        if a.min_requests == 1 { "" } else { "s" },
-        short(a.inconclusive_limit),
-    ));
-    // What leaving the first weighted step takes, which nothing else says.
-    let first = svc
-        .canary
-        .steps
-        .iter()
-        .find_map(|s| s.weight.filter(|w| *w > 0));
-    if let (Strategy::Canary, Some(w), false) = (svc.strategy, first, a.checks.is_empty())
-        && let Some(need) = crate::traffic::needed_rate(a.min_requests, a.interval, w)
-        && a.min_requests > 0
-    {
-        lines.push(format!(
-            "    traffic: {} request{} every {} at {w}% need about {} requests/s through the listener",
-            a.min_requests,
-            if a.min_requests == 1 { "" } else { "s" },
-            short(a.interval),
-            crate::traffic::rate_text(need)
-        ));
-    }
-    lines
-}
-
-fn step_text(step: &CanaryStep) -> String {
-    let mut text = match (step.weight, step.mirror) {
-        (Some(w), _) => format!("{w}%"),
-        (None, Some(m)) => format!("mirror {m}%"),
-        (None, None) => "?".to_owned(),
-    };
-    if !step.matches.is_empty() {
-        let rules: Vec<String> = step
-            .matches
-            .iter()
-            .map(|m| match m {
-                MatchRule::HeaderEquals { name, value } => format!("{name}={value}"),
-                MatchRule::HeaderRegex { name, regex } => format!("{name}~/{regex}/"),
-                MatchRule::CookieEquals { name, value } => format!("cookie {name}={value}"),
-            })
-            .collect();
-        text.push_str(&format!(" [{}]", rules.join(", ")));
-    }
-    if let Some(p) = step.pause {
-        text.push_str(&format!("/{}", short(p)));
-    } else if step.weight != Some(100) {
-        // No pause on an intermediate step: it waits for `zion promote`.
-        text.push_str("/manual");
-    }
-    text
-}
-
-fn check_text(check: &Check) -> String {
-    match check.bound {
-        Bound::Max(v) => format!("{} max {v}", check.metric),
-        Bound::Min(v) => format!("{} min {v}", check.metric),
-        Bound::MaxRatioToBaseline(v) => format!("{} max_ratio_to_baseline {v}", check.metric),
-    }
-}
-
-/// A duration for reading: like the spec writes it, but staying in the
-/// smaller unit below two of the larger one (`60s`, `90s`, `24h`).
-fn short(d: Duration) -> String {
-    let ms = d.as_millis();
-    let secs = ms / 1000;
-    if ms % 1000 != 0 {
-        format!("{ms}ms")
-    } else if secs < 120 || secs % 60 != 0 {
-        format!("{secs}s")
-    } else if secs < 7200 || secs % 3600 != 0 {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{}h", secs / 3600)
-    }
-}
-
-#[cfg(test)]
-mod test_support;
-
 #[cfg(test)]
 mod tests {
     use super::test_support::service;
@@ -3163,60 +2935,6 @@ services:
     }
 
     #[test]
-    fn summary_of_the_design_example() {
-        let text = summary(&valid(DESIGN_EXAMPLE));
-        let expected = "\
-server: listen 127.0.0.1:7070, data dir .zion
-environments (2):
-  staging
-  production: requires staging; 2 approval(s) by approver/admin, not the requester, expire after 24h; windows Europe/Berlin allow mon-fri 09:00-17:00, 1 freeze(s); checks deployment_window, no_open_incident, service_health
-services (1):
-  web: canary, 2 replica(s), health http /healthz every 1s
-    targets: staging → 127.0.0.1:8081; production → 127.0.0.1:8080 (preview 127.0.0.1:9080)
-    canary: 5%/30s → 25%/30s → 50%/60s → 100%
-    analysis: every 5s, roll back after 2 failed round(s), min 20 requests, pause after 10m inconclusive; error_rate max 0.01, latency_p95 max_ratio_to_baseline 1.2, health min 0.95
-    traffic: 20 requests every 5s at 5% need about 80 requests/s through the listener";
-        assert_eq!(text, expected);
-    }
-
-    #[test]
-    fn summary_durations_stay_readable() {
-        let cases = [
-            (500, "500ms"),
-            (1500, "1500ms"),
-            (30_000, "30s"),
-            (60_000, "60s"),
-            (90_000, "90s"),
-            (300_000, "5m"),
-            (3_600_000, "60m"),
-            (7_200_000, "2h"),
-            (86_400_000, "24h"),
-        ];
-        for (ms, text) in cases {
-            assert_eq!(short(Duration::from_millis(ms)), text);
-        }
-    }
-
-    #[test]
-    fn summary_shows_the_chosen_strategy_and_special_steps() {
-        let spec = valid(&service(
-            "strategy: blue_green\nblue_green: { auto_promotion: 5m }\ncanary:\n  steps:\n    \
-             - { weight: 0, match: [{ header: X-Team, equals: blue }] }\n    - { mirror: 10, pause: 1m }\n    - { weight: 100 }",
-        ));
-        let text = summary(&spec);
-        assert!(
-            text.contains("    canary: 0% [X-Team=blue]/manual → mirror 10%/60s → 100%"),
-            "{text}"
-        );
-        assert!(
-            text.contains("    blue_green: auto-promote after 5m, scale down old after 30s"),
-            "{text}"
-        );
-        let spec = valid(&service("strategy: rolling\nrolling: { batch: 2 }"));
-        assert!(summary(&spec).contains("    rolling: batches of 2 replica(s)"));
-    }
-
-    #[test]
     fn production_defaults_by_name_and_can_be_set() {
         let spec = valid(&with_env(""));
         assert!(!spec.environments[0].production);
@@ -3418,22 +3136,6 @@ services (1):
             "audt: {}\nenvironments: [{ name: staging }]\n",
             "audt",
             "did you mean `audit`?",
-        );
-    }
-
-    #[test]
-    fn summary_shows_gates_and_audit_origin() {
-        let yaml = format!(
-            "audit: {{ origin: zion/ci }}\n{}",
-            with_env("gates: { tests_passed: 100%, coverage: 0.805, findings: { error: 0 } }")
-        );
-        let text = summary(&valid(&yaml));
-        assert!(text.contains("\naudit: log origin zion/ci\n"), "{text}");
-        assert!(
-            text.contains(
-                "  production: gates tests passed >= 100%, coverage >= 80.5%, error findings <= 0"
-            ),
-            "{text}"
         );
     }
 
