@@ -3,6 +3,7 @@
 //! message saying what is wrong and how to fix it; validation never stops at
 //! the first one. Defaults documented on the model are applied here.
 
+mod analysis;
 mod summary;
 #[cfg(test)]
 mod test_support;
@@ -15,20 +16,20 @@ use std::time::Duration;
 
 use super::ranges::{self, Range};
 use super::raw::{
-    self, RawAnalysis, RawApprovals, RawAudit, RawBlueGreen, RawCanary, RawCheck, RawEnvironment,
-    RawFindings, RawFreeze, RawGates, RawGithub, RawHealth, RawMatch, RawProcess, RawRolling,
-    RawServer, RawService, RawSpec, RawStep, RawWindows, Targets, Text, Unknown, keys,
+    self, RawApprovals, RawAudit, RawBlueGreen, RawCanary, RawEnvironment, RawFindings, RawFreeze,
+    RawGates, RawGithub, RawHealth, RawMatch, RawProcess, RawRolling, RawServer, RawService,
+    RawSpec, RawStep, RawWindows, Targets, Text, Unknown, keys,
 };
 use super::{
-    AllowWindow, AnalysisSpec, ApprovalsSpec, AuditSpec, Batch, BlueGreenSpec, Bound, CanarySpec,
-    CanaryStep, Check, EnvironmentSpec, FreezeSpec, GithubSpec, HealthSpec, MatchRule, PreCheck,
-    Probe, ProcessSpec, Role, RollingSpec, SecretSource, ServerSpec, ServiceSpec, Spec, Strategy,
-    TargetSpec, WindowsSpec, WorkloadSpec,
+    AllowWindow, ApprovalsSpec, AuditSpec, Batch, BlueGreenSpec, CanarySpec, CanaryStep,
+    EnvironmentSpec, FreezeSpec, GithubSpec, HealthSpec, MatchRule, PreCheck, Probe, ProcessSpec,
+    Role, RollingSpec, SecretSource, ServerSpec, ServiceSpec, Spec, Strategy, TargetSpec,
+    WindowsSpec, WorkloadSpec,
 };
 use crate::duration::{format_duration, parse_duration};
 use crate::governance::quality::{FindingLevel, QualityGates};
-use crate::metrics::Metric;
 use crate::text::excerpt;
+use analysis::analysis;
 
 /// One spec error: where (`services[0].canary.steps[2].weight`) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,9 +106,6 @@ const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_millis(500);
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_SCALE_DOWN_DELAY: Duration = Duration::from_secs(30);
 const DEFAULT_BATCH: Batch = Batch::Percent(33);
-const DEFAULT_ANALYSIS_INTERVAL: Duration = Duration::from_secs(5);
-const DEFAULT_FAILURE_LIMIT: u32 = 2;
-const DEFAULT_MIN_REQUESTS: u64 = 20;
 /// An `approvals:` block that does not say how many means one.
 const DEFAULT_REQUIRED_APPROVALS: u32 = 1;
 const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -1628,169 +1626,12 @@ fn parse_batch(text: &str) -> Result<Batch, String> {
     Ok(Batch::Count(n))
 }
 
-fn analysis(r: &mut Report, p: &str, raw: Option<&RawAnalysis>) -> AnalysisSpec {
-    let defaults = || AnalysisSpec {
-        interval: DEFAULT_ANALYSIS_INTERVAL,
-        failure_limit: DEFAULT_FAILURE_LIMIT,
-        min_requests: DEFAULT_MIN_REQUESTS,
-        inconclusive_limit: AnalysisSpec::DEFAULT_INCONCLUSIVE_LIMIT,
-        checks: AnalysisSpec::default_checks(),
-    };
-    let Some(raw) = raw else { return defaults() };
-    r.unknown(p, &raw.unknown, keys::ANALYSIS);
-    let interval = r.duration(
-        &at(p, "interval"),
-        raw.interval.as_ref(),
-        DEFAULT_ANALYSIS_INTERVAL,
-        ranges::ANALYSIS_INTERVAL,
-    );
-    let failure_limit = match raw.failure_limit {
-        None => DEFAULT_FAILURE_LIMIT,
-        Some(n) => u32::try_from(n)
-            .ok()
-            .filter(|n| *n >= 1)
-            .unwrap_or_else(|| {
-                r.add(
-                    at(p, "failure_limit"),
-                    format!("{n} is not a failure limit: use 1 or more consecutive failed rounds"),
-                );
-                DEFAULT_FAILURE_LIMIT
-            }),
-    };
-    let min_requests = match raw.min_requests {
-        None => DEFAULT_MIN_REQUESTS,
-        Some(n) => u64::try_from(n).unwrap_or_else(|_| {
-            r.add(
-                at(p, "min_requests"),
-                format!("{n} is negative: use 0 or more requests"),
-            );
-            DEFAULT_MIN_REQUESTS
-        }),
-    };
-    let inconclusive_limit = inconclusive_limit(
-        r,
-        &at(p, "inconclusive_limit"),
-        raw.inconclusive_limit.as_ref(),
-    );
-    let checks = match &raw.checks {
-        None => AnalysisSpec::default_checks(),
-        Some(list) => list
-            .iter()
-            .enumerate()
-            .filter_map(|(k, c)| check(r, &format!("{p}.checks[{k}]"), c))
-            .collect(),
-    };
-    AnalysisSpec {
-        interval,
-        failure_limit,
-        min_requests,
-        inconclusive_limit,
-        checks,
-    }
-}
-
-/// `analysis.inconclusive_limit`: a duration within its range.
-fn inconclusive_limit(r: &mut Report, p: &str, raw: Option<&Text>) -> Duration {
-    let default = AnalysisSpec::DEFAULT_INCONCLUSIVE_LIMIT;
-    r.duration(p, raw, default, ranges::INCONCLUSIVE_LIMIT)
-}
-
-fn check(r: &mut Report, p: &str, raw: &RawCheck) -> Option<Check> {
-    r.unknown(p, &raw.unknown, keys::CHECK);
-    let metric = match text(raw.metric.as_ref()) {
-        None => {
-            r.add(
-                at(p, "metric"),
-                format!("missing: name a built-in metric: {}", metric_names()),
-            );
-            None
-        }
-        Some(name) => Metric::from_name(name).or_else(|| {
-            let hint = match suggest(name, Metric::ALL.iter().map(|m| m.name())) {
-                Some(s) => format!("did you mean `{s}`? "),
-                None => String::new(),
-            };
-            r.add(
-                at(p, "metric"),
-                format!(
-                    "`{name}` is not a built-in metric; {hint}use one of: {}",
-                    metric_names()
-                ),
-            );
-            None
-        }),
-    };
-    let given: Vec<(&str, f64)> = [
-        ("max", raw.max),
-        ("min", raw.min),
-        ("max_ratio_to_baseline", raw.max_ratio_to_baseline),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.map(|v| (k, v)))
-    .collect();
-    let [(key, value)] = given.as_slice() else {
-        let found: Vec<&str> = given.iter().map(|(k, _)| *k).collect();
-        let found = if found.is_empty() {
-            "none".to_owned()
-        } else {
-            found.join(", ")
-        };
-        r.add(
-            p,
-            format!(
-                "a check needs exactly one of max, min or max_ratio_to_baseline (found {found}), \
-                 e.g. `{{ metric: error_rate, max: 0.01 }}`"
-            ),
-        );
-        return None;
-    };
-    let (key, value) = (*key, *value);
-    let vp = at(p, key);
-    if !value.is_finite() {
-        r.add(
-            vp,
-            format!("{value} is not a finite number: give a number such as 0.01"),
-        );
-        return None;
-    }
-    let bound = match key {
-        "max_ratio_to_baseline" if value <= 0.0 => {
-            r.add(
-                vp,
-                format!("{value} must be above 0: 1.2 means at most 20% worse than stable"),
-            );
-            return None;
-        }
-        "max_ratio_to_baseline" => Bound::MaxRatioToBaseline(value),
-        _ if value < 0.0 => {
-            r.add(
-                vp,
-                format!("{value} is negative: metrics are never below 0"),
-            );
-            return None;
-        }
-        "max" => Bound::Max(value),
-        _ => Bound::Min(value),
-    };
-    Some(Check {
-        metric: metric?,
-        bound,
-    })
-}
-
-fn metric_names() -> String {
-    Metric::ALL
-        .iter()
-        .map(|m| m.name())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::test_support::service;
     use super::test_support::*;
     use super::*;
+    use crate::spec::AnalysisSpec;
 
     #[test]
     fn design_example_parses_exactly() {
@@ -2658,114 +2499,6 @@ mod tests {
                 .batch,
             Batch::Percent(100)
         );
-    }
-
-    #[test]
-    fn analysis_rules() {
-        assert_error(
-            &service("analysis: { interval: 0s }"),
-            "services[0].analysis.interval",
-            "is zero",
-        );
-        assert_error(
-            &service("analysis: { failure_limit: 0 }"),
-            "services[0].analysis.failure_limit",
-            "use 1 or more",
-        );
-        assert_error(
-            &service("analysis: { min_requests: -1 }"),
-            "services[0].analysis.min_requests",
-            "negative",
-        );
-        let check = |c: &str| service(&format!("analysis: {{ checks: [{c}] }}"));
-        let p = "services[0].analysis.checks[0]";
-        assert_error(
-            &check("{ metric: latency_p90, max: 100 }"),
-            &format!("{p}.metric"),
-            "`latency_p90` is not a built-in metric; did you mean `latency_p50`? use one of: error_rate, \
-             latency_p50, latency_p95, latency_p99, request_rate, health, cpu, memory_mb",
-        );
-        assert_error(&check("{ max: 1 }"), &format!("{p}.metric"), "missing");
-        assert_error(
-            &check("{ metric: cpu, max: 1, min: 0 }"),
-            p,
-            "exactly one of max, min or max_ratio_to_baseline (found max, min)",
-        );
-        assert_error(&check("{ metric: cpu }"), p, "(found none)");
-        assert_error(
-            &check("{ metric: cpu, max: -1 }"),
-            &format!("{p}.max"),
-            "negative",
-        );
-        assert_error(
-            &check("{ metric: cpu, min: -0.5 }"),
-            &format!("{p}.min"),
-            "negative",
-        );
-        assert_error(
-            &check("{ metric: cpu, max_ratio_to_baseline: 0 }"),
-            &format!("{p}.max_ratio_to_baseline"),
-            "must be above 0",
-        );
-        assert_error(
-            &check("{ metric: cpu, max: .nan }"),
-            &format!("{p}.max"),
-            "not a finite number",
-        );
-        assert_error(
-            &check("{ metric: cpu, max: .inf }"),
-            &format!("{p}.max"),
-            "not a finite number",
-        );
-        let spec = valid(&check(
-            "{ metric: memory_mb, max: 512 }, { metric: request_rate, min: 0 }",
-        ));
-        assert_eq!(
-            spec.services[0].analysis.checks,
-            [
-                Check {
-                    metric: Metric::MemoryMb,
-                    bound: Bound::Max(512.0)
-                },
-                Check {
-                    metric: Metric::RequestRate,
-                    bound: Bound::Min(0.0)
-                },
-            ]
-        );
-        assert!(valid(&check("")).services[0].analysis.checks.is_empty());
-    }
-
-    #[test]
-    fn inconclusive_limit_has_a_default_and_a_range() {
-        let limit = |yaml: &str| {
-            valid(&service(yaml)).services[0]
-                .analysis
-                .inconclusive_limit
-        };
-        assert_eq!(limit(""), Duration::from_secs(600));
-        assert_eq!(
-            limit("analysis: { inconclusive_limit: 1s }"),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            limit("analysis: { inconclusive_limit: 24h }"),
-            Duration::from_secs(86_400)
-        );
-        let p = "services[0].analysis.inconclusive_limit";
-        for (value, needle) in [
-            ("500ms", "`500ms` is too short: use 1s to 24h"),
-            ("25h", "`25h` is too long: use 1s to 24h"),
-            ("99999999999h", ""),
-            ("0s", "is zero"),
-            ("soon", ""),
-        ] {
-            assert_error(
-                &service(&format!("analysis: {{ inconclusive_limit: {value} }}")),
-                p,
-                needle,
-            );
-        }
     }
 
     #[test]
