@@ -4,6 +4,7 @@
 //! the first one. Defaults documented on the model are applied here.
 
 mod analysis;
+mod rollout;
 mod summary;
 #[cfg(test)]
 mod test_support;
@@ -16,20 +17,20 @@ use std::time::Duration;
 
 use super::ranges::{self, Range};
 use super::raw::{
-    self, RawApprovals, RawAudit, RawBlueGreen, RawCanary, RawEnvironment, RawFindings, RawFreeze,
-    RawGates, RawGithub, RawHealth, RawMatch, RawProcess, RawRolling, RawServer, RawService,
-    RawSpec, RawStep, RawWindows, Targets, Text, Unknown, keys,
+    self, RawApprovals, RawAudit, RawEnvironment, RawFindings, RawFreeze, RawGates, RawGithub,
+    RawHealth, RawProcess, RawServer, RawService, RawSpec, RawWindows, Targets, Text, Unknown,
+    keys,
 };
 use super::{
-    AllowWindow, ApprovalsSpec, AuditSpec, Batch, BlueGreenSpec, CanarySpec, CanaryStep,
-    EnvironmentSpec, FreezeSpec, GithubSpec, HealthSpec, MatchRule, PreCheck, Probe, ProcessSpec,
-    Role, RollingSpec, SecretSource, ServerSpec, ServiceSpec, Spec, Strategy, TargetSpec,
-    WindowsSpec, WorkloadSpec,
+    AllowWindow, ApprovalsSpec, AuditSpec, EnvironmentSpec, FreezeSpec, GithubSpec, HealthSpec,
+    PreCheck, Probe, ProcessSpec, Role, SecretSource, ServerSpec, ServiceSpec, Spec, Strategy,
+    TargetSpec, WindowsSpec, WorkloadSpec,
 };
 use crate::duration::{format_duration, parse_duration};
 use crate::governance::quality::{FindingLevel, QualityGates};
 use crate::text::excerpt;
 use analysis::analysis;
+use rollout::{STRATEGIES, blue_green, canary, rolling};
 
 /// One spec error: where (`services[0].canary.steps[2].weight`) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,27 +105,10 @@ const MAX_REPLICAS: i64 = 64;
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_millis(500);
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
-const DEFAULT_SCALE_DOWN_DELAY: Duration = Duration::from_secs(30);
-const DEFAULT_BATCH: Batch = Batch::Percent(33);
 /// An `approvals:` block that does not say how many means one.
 const DEFAULT_REQUIRED_APPROVALS: u32 = 1;
 const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 const DEFAULT_TIMEZONE: &str = "UTC";
-
-fn default_canary_steps() -> Vec<CanaryStep> {
-    let step = |weight: u8, pause: Option<u64>| CanaryStep {
-        weight: Some(weight),
-        mirror: None,
-        pause: pause.map(Duration::from_secs),
-        matches: Vec::new(),
-    };
-    vec![
-        step(5, Some(30)),
-        step(25, Some(30)),
-        step(50, Some(60)),
-        step(100, None),
-    ]
-}
 
 const ROLES: [(&str, Role); 4] = [
     ("viewer", Role::Viewer),
@@ -139,12 +123,6 @@ const PRE_CHECKS: [(&str, PreCheck); 5] = [
     ("service_health", PreCheck::ServiceHealth),
     ("dependencies", PreCheck::Dependencies),
     ("artifact", PreCheck::Artifact),
-];
-
-const STRATEGIES: [(&str, Strategy); 3] = [
-    ("canary", Strategy::Canary),
-    ("blue_green", Strategy::BlueGreen),
-    ("rolling", Strategy::Rolling),
 ];
 
 /// Environment variables Zion sets for every replica itself.
@@ -423,14 +401,6 @@ fn is_dns_label(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
-}
-
-/// An HTTP token (RFC 9110): what header and cookie names are made of.
-fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -1339,299 +1309,13 @@ fn response_timeout(r: &mut Report, tp: &str, raw: Option<&Text>) -> Duration {
     r.duration(&path, raw, default, ranges::RESPONSE_TIMEOUT)
 }
 
-fn canary(r: &mut Report, p: &str, raw: Option<&RawCanary>) -> CanarySpec {
-    let Some(raw) = raw else {
-        return CanarySpec {
-            steps: default_canary_steps(),
-            sticky: false,
-        };
-    };
-    r.unknown(p, &raw.unknown, keys::CANARY);
-    let steps = match &raw.steps {
-        None => default_canary_steps(),
-        Some(list) => canary_steps(r, &at(p, "steps"), list),
-    };
-    CanarySpec {
-        steps,
-        sticky: raw.sticky.unwrap_or(false),
-    }
-}
-
-fn percent(r: &mut Report, path: &str, value: i64, what: &str) -> Option<u8> {
-    match u8::try_from(value) {
-        Ok(v) if v <= 100 => Some(v),
-        _ => {
-            r.add(
-                path,
-                format!("{what} {value} is out of range: use 1 to 100 (percent)"),
-            );
-            None
-        }
-    }
-}
-
-fn canary_steps(r: &mut Report, p: &str, list: &[RawStep]) -> Vec<CanaryStep> {
-    if list.is_empty() {
-        r.add(
-            p,
-            "is empty: list the steps, ending with `{ weight: 100 }`, or remove `steps` for the \
-             default 5% → 25% → 50% → 100%",
-        );
-        return Vec::new();
-    }
-    let mut steps = Vec::with_capacity(list.len());
-    let mut previous_weight: Option<u8> = None;
-    for (j, raw) in list.iter().enumerate() {
-        let sp = format!("{p}[{j}]");
-        r.unknown(&sp, &raw.unknown, keys::STEP);
-        let matches: Vec<MatchRule> = raw
-            .matches
-            .iter()
-            .flatten()
-            .enumerate()
-            .filter_map(|(k, m)| match_rule(r, &format!("{sp}.match[{k}]"), m))
-            .collect();
-        let has_rules = raw.matches.as_ref().is_some_and(|m| !m.is_empty());
-        match (raw.weight, raw.mirror) {
-            (Some(_), Some(_)) => r.add(
-                &sp,
-                "a step has weight or mirror, not both: split it into two steps",
-            ),
-            (None, None) => r.add(
-                &sp,
-                "a step needs weight (percent of traffic sent to the canary) or mirror (percent \
-                 of requests copied to it), e.g. `{ weight: 10, pause: 30s }`",
-            ),
-            _ => {}
-        }
-        let mut weight = None;
-        if let Some(w) = raw.weight {
-            let wp = at(&sp, "weight");
-            match percent(r, &wp, w, "weight") {
-                Some(0) if !has_rules => r.add(
-                    &wp,
-                    "weight 0 sends no traffic: use 1 to 100, or add `match` rules to send only \
-                     matching requests",
-                ),
-                Some(w) => {
-                    if let Some(prev) = previous_weight
-                        && w <= prev
-                    {
-                        r.add(&wp, format!("weights must increase ({w} after {prev})"));
-                    }
-                    previous_weight = Some(w);
-                    weight = Some(w);
-                }
-                None => {}
-            }
-        }
-        let mirror = raw
-            .mirror
-            .and_then(|m| match percent(r, &at(&sp, "mirror"), m, "mirror") {
-                Some(0) => {
-                    r.add(
-                        at(&sp, "mirror"),
-                        "mirror 0 copies nothing: use 1 to 100 (percent)",
-                    );
-                    None
-                }
-                other => other,
-            });
-        let pause = r.opt_duration(&at(&sp, "pause"), raw.pause.as_ref(), ranges::STEP_PAUSE);
-        steps.push(CanaryStep {
-            weight,
-            mirror,
-            pause,
-            matches,
-        });
-    }
-    let last = list.len() - 1;
-    match list[last].weight {
-        Some(100) => {}
-        Some(w) if (0..100).contains(&w) => r.add(
-            format!("{p}[{last}].weight"),
-            format!(
-                "the last step must send all traffic to the new version: weight 100 (found {w})"
-            ),
-        ),
-        Some(_) => {} // already reported as out of range
-        None => r.add(
-            format!("{p}[{last}]"),
-            "the last step must be `{ weight: 100 }` so the rollout ends with all traffic on the \
-             new version",
-        ),
-    }
-    steps
-}
-
-fn match_rule(r: &mut Report, p: &str, raw: &RawMatch) -> Option<MatchRule> {
-    r.unknown(p, &raw.unknown, keys::MATCH);
-    let mut ok = true;
-    let (header, cookie) = (raw.header.as_ref(), raw.cookie.as_ref());
-    match (header, cookie) {
-        (Some(_), Some(_)) => {
-            r.add(
-                p,
-                "a rule matches a header or a cookie, not both: split it into two rules",
-            );
-            ok = false;
-        }
-        (None, None) => {
-            r.add(p, "a rule needs `header: NAME` or `cookie: NAME`, e.g. `{ header: X-Team, equals: blue }`");
-            ok = false;
-        }
-        _ => {}
-    }
-    if let Some(h) = header
-        && !is_token(h.as_str())
-    {
-        r.add(
-            at(p, "header"),
-            format!("`{h}` is not a valid header name: use letters, digits and -, e.g. X-Team"),
-        );
-        ok = false;
-    }
-    if let Some(c) = cookie
-        && !is_token(c.as_str())
-    {
-        r.add(
-            at(p, "cookie"),
-            format!("`{c}` is not a valid cookie name: use letters, digits, - and _, e.g. beta"),
-        );
-        ok = false;
-    }
-    match (raw.equals.as_ref(), raw.regex.as_ref()) {
-        (Some(_), Some(_)) => {
-            r.add(p, "a rule has equals or regex, not both: keep one");
-            ok = false;
-        }
-        (None, None) => {
-            r.add(p, "a rule needs `equals: VALUE` or `regex: PATTERN`");
-            ok = false;
-        }
-        (None, Some(re)) => {
-            if cookie.is_some() {
-                r.add(
-                    at(p, "regex"),
-                    "regex works on headers only: match a cookie with `equals`",
-                );
-                ok = false;
-            }
-            if let Err(e) = regex::Regex::new(re.as_str()) {
-                r.add(
-                    at(p, "regex"),
-                    format!("`{re}` is not a valid regex: {}", regex_error(&e)),
-                );
-                ok = false;
-            }
-        }
-        (Some(_), None) => {}
-    }
-    if !ok {
-        return None;
-    }
-    let value = |t: Option<&Text>| t.map(|t| t.0.clone()).unwrap_or_default();
-    Some(match (header, raw.regex.as_ref()) {
-        (Some(h), Some(re)) => MatchRule::HeaderRegex {
-            name: h.0.clone(),
-            regex: re.0.clone(),
-        },
-        (Some(h), None) => MatchRule::HeaderEquals {
-            name: h.0.clone(),
-            value: value(raw.equals.as_ref()),
-        },
-        (None, _) => MatchRule::CookieEquals {
-            name: value(cookie),
-            value: value(raw.equals.as_ref()),
-        },
-    })
-}
-
-/// The regex crate renders syntax errors over several lines with a caret;
-/// a spec error is one line, so keep only the explanation.
-fn regex_error(e: &regex::Error) -> String {
-    let text = e.to_string();
-    text.lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("error: "))
-        .map(str::to_owned)
-        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
-fn blue_green(r: &mut Report, p: &str, raw: Option<&RawBlueGreen>) -> BlueGreenSpec {
-    let Some(raw) = raw else {
-        return BlueGreenSpec {
-            scale_down_delay: DEFAULT_SCALE_DOWN_DELAY,
-            auto_promotion: None,
-        };
-    };
-    r.unknown(p, &raw.unknown, keys::BLUE_GREEN);
-    BlueGreenSpec {
-        scale_down_delay: r.duration(
-            &at(p, "scale_down_delay"),
-            raw.scale_down_delay.as_ref(),
-            DEFAULT_SCALE_DOWN_DELAY,
-            ranges::SCALE_DOWN_DELAY,
-        ),
-        auto_promotion: r.opt_duration(
-            &at(p, "auto_promotion"),
-            raw.auto_promotion.as_ref(),
-            ranges::AUTO_PROMOTION,
-        ),
-    }
-}
-
-fn rolling(r: &mut Report, p: &str, raw: Option<&RawRolling>) -> RollingSpec {
-    let Some(raw) = raw else {
-        return RollingSpec {
-            batch: DEFAULT_BATCH,
-        };
-    };
-    r.unknown(p, &raw.unknown, keys::ROLLING);
-    let batch = match &raw.batch {
-        None => DEFAULT_BATCH,
-        Some(t) => parse_batch(t.as_str()).unwrap_or_else(|message| {
-            r.add(at(p, "batch"), message);
-            DEFAULT_BATCH
-        }),
-    };
-    RollingSpec { batch }
-}
-
-fn parse_batch(text: &str) -> Result<Batch, String> {
-    let t = text.trim();
-    let bad = || {
-        format!(
-            "`{text}` is not a batch: write a share of replicas such as 33% or a number of \
-             replicas such as 2"
-        )
-    };
-    if let Some(n) = t.strip_suffix('%') {
-        let n: u32 = n.trim().parse().map_err(|_| bad())?;
-        return match n {
-            1..=100 => Ok(Batch::Percent(n as u8)),
-            0 => Err("batch 0% replaces nothing: use 1% to 100%".to_owned()),
-            _ => Err(format!(
-                "batch {n}% is more than all replicas: use 1% to 100%"
-            )),
-        };
-    }
-    let n: u32 = t.parse().map_err(|_| bad())?;
-    if n == 0 {
-        return Err(
-            "batch 0 replaces nothing: use a count of at least 1, or a share such as 33%"
-                .to_owned(),
-        );
-    }
-    Ok(Batch::Count(n))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::rollout::default_canary_steps;
     use super::test_support::service;
     use super::test_support::*;
     use super::*;
-    use crate::spec::AnalysisSpec;
+    use crate::spec::{AnalysisSpec, Batch};
 
     #[test]
     fn design_example_parses_exactly() {
@@ -2257,248 +1941,6 @@ mod tests {
         valid(&with_service(
             "targets:\n  staging: { listen: 127.0.0.1:8080 }\n  production: { listen: 127.0.0.2:8080 }",
         ));
-    }
-
-    #[test]
-    fn strategy_is_known() {
-        assert_error(
-            &service("strategy: blue-green"),
-            "services[0].strategy",
-            "`blue-green` is not a strategy; did you mean `blue_green`? use one of: canary, blue_green, rolling",
-        );
-        assert_eq!(
-            valid(&service("strategy: rolling")).services[0].strategy,
-            Strategy::Rolling
-        );
-        assert_eq!(
-            valid(&service("strategy: blue_green")).services[0].strategy,
-            Strategy::BlueGreen
-        );
-    }
-
-    fn steps(list: &str) -> String {
-        service(&format!("canary:\n  steps:\n{}", indent(list, 4)))
-    }
-
-    #[test]
-    fn canary_steps_rules() {
-        assert_error(
-            &service("canary: { steps: [] }"),
-            "services[0].canary.steps",
-            "is empty",
-        );
-        assert_error(
-            &steps(
-                "- { weight: 10, pause: 30s }\n- { weight: 60, pause: 30s }\n- { weight: 50 }\n- { weight: 100 }",
-            ),
-            "services[0].canary.steps[2].weight",
-            "weights must increase (50 after 60)",
-        );
-        assert_error(
-            &steps("- { weight: 10 }\n- { weight: 10 }\n- { weight: 100 }"),
-            "services[0].canary.steps[1].weight",
-            "(10 after 10)",
-        );
-        assert_error(
-            &steps("- { weight: 150 }\n- { weight: 100 }"),
-            "services[0].canary.steps[0].weight",
-            "weight 150 is out of range: use 1 to 100",
-        );
-        assert_error(
-            &steps("- { weight: -5 }\n- { weight: 100 }"),
-            "services[0].canary.steps[0].weight",
-            "out of range",
-        );
-        assert_error(
-            &steps("- { weight: 0 }\n- { weight: 100 }"),
-            "services[0].canary.steps[0].weight",
-            "weight 0 sends no traffic",
-        );
-        assert_error(
-            &steps("- { weight: 10 }\n- { weight: 50 }"),
-            "services[0].canary.steps[1].weight",
-            "weight 100 (found 50)",
-        );
-        assert_error(
-            &steps("- { weight: 10 }\n- { mirror: 50 }"),
-            "services[0].canary.steps[1]",
-            "the last step must be `{ weight: 100 }`",
-        );
-        assert_error(
-            &steps("- { weight: 10, mirror: 10 }\n- { weight: 100 }"),
-            "services[0].canary.steps[0]",
-            "not both",
-        );
-        assert_error(
-            &steps("- { pause: 30s }\n- { weight: 100 }"),
-            "services[0].canary.steps[0]",
-            "needs weight",
-        );
-        assert_error(
-            &steps("- { mirror: 0 }\n- { weight: 100 }"),
-            "services[0].canary.steps[0].mirror",
-            "copies nothing",
-        );
-        assert_error(
-            &steps("- { mirror: 101 }\n- { weight: 100 }"),
-            "services[0].canary.steps[0].mirror",
-            "mirror 101 is out of range",
-        );
-        assert_error(
-            &steps("- { weight: 10, pause: 30 }\n- { weight: 100 }"),
-            "services[0].canary.steps[0].pause",
-            "has no unit",
-        );
-    }
-
-    #[test]
-    fn canary_steps_with_mirror_match_and_manual_pause() {
-        let spec = valid(&steps(
-            "- { mirror: 20, pause: 1m }\n\
-             - { weight: 0, match: [{ header: X-Team, equals: blue }, { cookie: beta, equals: 1 }] }\n\
-             - { weight: 10, match: [{ header: User-Agent, regex: \"(?i)mobile\" }], pause: 30s }\n\
-             - { weight: 100 }",
-        ));
-        let s = &spec.services[0].canary.steps;
-        assert_eq!(
-            (s[0].mirror, s[0].weight, s[0].pause),
-            (Some(20), None, Some(Duration::from_secs(60)))
-        );
-        assert_eq!(s[1].weight, Some(0));
-        assert_eq!(s[1].pause, None);
-        assert_eq!(
-            s[1].matches,
-            [
-                MatchRule::HeaderEquals {
-                    name: "X-Team".into(),
-                    value: "blue".into()
-                },
-                MatchRule::CookieEquals {
-                    name: "beta".into(),
-                    value: "1".into()
-                },
-            ]
-        );
-        assert_eq!(
-            s[2].matches,
-            [MatchRule::HeaderRegex {
-                name: "User-Agent".into(),
-                regex: "(?i)mobile".into()
-            }]
-        );
-    }
-
-    #[test]
-    fn match_rule_rules() {
-        let rule = |m: &str| {
-            steps(&format!(
-                "- {{ weight: 10, match: [{m}] }}\n- {{ weight: 100 }}"
-            ))
-        };
-        let p = "services[0].canary.steps[0].match[0]";
-        assert_error(
-            &rule("{ header: a, cookie: b, equals: x }"),
-            p,
-            "a header or a cookie, not both",
-        );
-        assert_error(
-            &rule("{ equals: x }"),
-            p,
-            "needs `header: NAME` or `cookie: NAME`",
-        );
-        assert_error(
-            &rule("{ header: a, equals: x, regex: y }"),
-            p,
-            "equals or regex, not both",
-        );
-        assert_error(
-            &rule("{ header: a }"),
-            p,
-            "needs `equals: VALUE` or `regex: PATTERN`",
-        );
-        assert_error(
-            &rule("{ cookie: beta, regex: x }"),
-            &format!("{p}.regex"),
-            "regex works on headers only",
-        );
-        assert_error(
-            &rule("{ header: a, regex: \"(unclosed\" }"),
-            &format!("{p}.regex"),
-            "`(unclosed` is not a valid regex: unclosed group",
-        );
-        assert_error(
-            &rule("{ header: \"X Team\", equals: x }"),
-            &format!("{p}.header"),
-            "not a valid header name",
-        );
-        assert_error(
-            &rule("{ cookie: \"a;b\", equals: x }"),
-            &format!("{p}.cookie"),
-            "not a valid cookie name",
-        );
-    }
-
-    #[test]
-    fn blue_green_rules() {
-        assert_error(
-            &service("blue_green: { scale_down_delay: later }"),
-            "services[0].blue_green.scale_down_delay",
-            "not a duration",
-        );
-        assert_error(
-            &service("blue_green: { auto_promotion: 5 }"),
-            "services[0].blue_green.auto_promotion",
-            "has no unit",
-        );
-        let spec = valid(&service(
-            "blue_green: { scale_down_delay: 0s, auto_promotion: 2m }",
-        ));
-        let bg = &spec.services[0].blue_green;
-        assert_eq!(
-            (bg.scale_down_delay, bg.auto_promotion),
-            (Duration::ZERO, Some(Duration::from_secs(120)))
-        );
-    }
-
-    #[test]
-    fn rolling_batch_rules() {
-        assert_error(
-            &service("rolling: { batch: 0% }"),
-            "services[0].rolling.batch",
-            "batch 0% replaces nothing",
-        );
-        assert_error(
-            &service("rolling: { batch: 0 }"),
-            "services[0].rolling.batch",
-            "batch 0 replaces nothing",
-        );
-        assert_error(
-            &service("rolling: { batch: 101% }"),
-            "services[0].rolling.batch",
-            "use 1% to 100%",
-        );
-        assert_error(
-            &service("rolling: { batch: half }"),
-            "services[0].rolling.batch",
-            "`half` is not a batch",
-        );
-        assert_error(
-            &service("rolling: { batch: -1 }"),
-            "services[0].rolling.batch",
-            "is not a batch",
-        );
-        assert_eq!(
-            valid(&service("rolling: { batch: 3 }")).services[0]
-                .rolling
-                .batch,
-            Batch::Count(3)
-        );
-        assert_eq!(
-            valid(&service("rolling: { batch: 100% }")).services[0]
-                .rolling
-                .batch,
-            Batch::Percent(100)
-        );
     }
 
     #[test]
