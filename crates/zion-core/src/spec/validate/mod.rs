@@ -4,8 +4,10 @@
 //! the first one. Defaults documented on the model are applied here.
 
 mod analysis;
+mod audit;
 mod environments;
 mod rollout;
+mod server;
 mod services;
 mod summary;
 #[cfg(test)]
@@ -17,12 +19,14 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::Spec;
 use super::ranges::Range;
-use super::raw::{self, RawAudit, RawGithub, RawServer, RawSpec, Text, Unknown, keys};
-use super::{AuditSpec, GithubSpec, SecretSource, ServerSpec, Spec};
+use super::raw::{self, RawSpec, Text, Unknown, keys};
 use crate::duration::parse_duration;
 use crate::text::excerpt;
+use audit::audit;
 use environments::environments;
+use server::server;
 use services::services;
 
 /// One spec error: where (`services[0].canary.steps[2].weight`) and what.
@@ -90,9 +94,6 @@ pub fn parse_spec(yaml: &str) -> Result<Spec, SpecErrors> {
     validate(&raw)
 }
 
-// Defaults, as documented on the model.
-const DEFAULT_SERVER_LISTEN: &str = "127.0.0.1:7070";
-const DEFAULT_DATA_DIR: &str = ".zion";
 /// The errors found so far, plus every listener address for the final
 /// uniqueness check.
 #[derive(Default)]
@@ -432,144 +433,6 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
     }
 }
 
-fn server(r: &mut Report, raw: Option<&RawServer>) -> ServerSpec {
-    let default_listen: SocketAddr = DEFAULT_SERVER_LISTEN
-        .parse()
-        .expect("the default listen address parses");
-    let Some(raw) = raw else {
-        r.listeners
-            .push(("server.listen".to_owned(), default_listen));
-        return ServerSpec {
-            listen: default_listen,
-            data_dir: DEFAULT_DATA_DIR.to_owned(),
-            github: None,
-        };
-    };
-    r.unknown("server", &raw.unknown, keys::SERVER);
-    // Port 0 is allowed here: an API on an ephemeral port is useful for tests
-    // and its clients are told the address by other means.
-    let listen = match &raw.listen {
-        Some(text) => r
-            .address("server.listen", text, true)
-            .unwrap_or(default_listen),
-        None => {
-            r.listeners
-                .push(("server.listen".to_owned(), default_listen));
-            default_listen
-        }
-    };
-    let data_dir = match text(raw.data_dir.as_ref()) {
-        Some(d) if d.trim().is_empty() => {
-            r.add(
-                "server.data_dir",
-                "is empty: name a folder for Zion's state, e.g. .zion",
-            );
-            String::new()
-        }
-        Some(d) => d.to_owned(),
-        None => DEFAULT_DATA_DIR.to_owned(),
-    };
-    let github = raw.github.as_ref().and_then(|g| github(r, g));
-    ServerSpec {
-        listen,
-        data_dir,
-        github,
-    }
-}
-
-fn github(r: &mut Report, raw: &RawGithub) -> Option<GithubSpec> {
-    let p = "server.github";
-    r.unknown(p, &raw.unknown, keys::GITHUB);
-    let env = text(raw.webhook_secret_env.as_ref()).map(str::trim);
-    let file = text(raw.webhook_secret_file.as_ref()).map(str::trim);
-    let source = match (env, file) {
-        (Some(_), Some(_)) => {
-            r.add(
-                p,
-                "has both webhook_secret_env and webhook_secret_file: keep one",
-            );
-            return None;
-        }
-        (None, None) => {
-            r.add(
-                p,
-                "names no secret: add `webhook_secret_env: VAR` (an environment variable of \
-                 `zion up`) or `webhook_secret_file: PATH`",
-            );
-            return None;
-        }
-        (Some(var), None) => {
-            let valid = !var.is_empty()
-                && !var.starts_with(|c: char| c.is_ascii_digit())
-                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
-                r.add(
-                    at(p, "webhook_secret_env"),
-                    format!(
-                        "`{var}` is not an environment variable name: use letters, digits and \
-                         `_`, e.g. GITHUB_WEBHOOK_SECRET"
-                    ),
-                );
-                return None;
-            }
-            SecretSource::Env(var.to_owned())
-        }
-        (None, Some(path)) => {
-            if path.is_empty() {
-                r.add(
-                    at(p, "webhook_secret_file"),
-                    "is empty: name the file holding the secret",
-                );
-                return None;
-            }
-            SecretSource::File(path.to_owned())
-        }
-    };
-    Some(GithubSpec {
-        webhook_secret: source,
-    })
-}
-
-/// `audit:`.
-fn audit(r: &mut Report, raw: &RawAudit) -> AuditSpec {
-    r.unknown("audit", &raw.unknown, keys::AUDIT);
-    let origin = text(raw.origin.as_ref()).and_then(|origin| {
-        let path = "audit.origin";
-        let problem = if origin.trim().is_empty() {
-            Some(
-                "is empty: name the log, e.g. `zion/build-host`, or remove the key to let the \
-                 server use zion/<host name>"
-                    .to_owned(),
-            )
-        } else if origin.chars().any(char::is_whitespace) {
-            Some(format!(
-                "`{origin}` contains whitespace: a log origin is one word such as zion/build-host \
-                 (C2SP checkpoint origins hold no spaces)"
-            ))
-        } else if origin.contains('+') {
-            Some(format!(
-                "`{origin}` contains `+`, which a checkpoint origin and its key name may not \
-                 hold: use e.g. zion/build-host"
-            ))
-        } else if origin.chars().any(char::is_control) {
-            Some(format!(
-                "{origin:?} contains a control character: use printable text such as \
-                 zion/build-host"
-            ))
-        } else {
-            None
-        };
-        match problem {
-            Some(message) => {
-                r.add(path, message);
-                None
-            }
-            None => Some(origin.to_owned()),
-        }
-    });
-    AuditSpec { origin }
-}
-
 #[cfg(test)]
 mod tests {
     use super::rollout::default_canary_steps;
@@ -824,25 +687,6 @@ mod tests {
     }
 
     #[test]
-    fn server_rules() {
-        let spec = valid(
-            "server: { listen: \"[::1]:7171\", data_dir: /var/lib/zion }\nenvironments: [{ name: dev }]\n",
-        );
-        assert_eq!(spec.server.listen, "[::1]:7171".parse().unwrap());
-        assert_eq!(spec.server.data_dir, "/var/lib/zion");
-        assert_error(
-            "server: { listen: nowhere }\nenvironments: [{ name: dev }]\n",
-            "server.listen",
-            "`nowhere` is not an address",
-        );
-        assert_error(
-            "server: { data_dir: \"\" }\nenvironments: [{ name: dev }]\n",
-            "server.data_dir",
-            "is empty",
-        );
-    }
-
-    #[test]
     fn unknown_keys_are_all_reported_with_their_paths() {
         let yaml = "serverr: {}\nserver: { listen: 127.0.0.1:7070, port: 1 }\n\
                     environments:\n  - name: dev\n    aprovals: {}\n    windows: { alow: [] }\n\
@@ -987,94 +831,5 @@ services:
         assert_eq!(errs.to_string(), "a.b: first\nsecond");
         assert!(errs.has_path("a.b"));
         assert_eq!(errs.iter().count(), 2);
-    }
-
-    #[test]
-    fn github_webhook_secret_comes_from_env_or_file_never_inline() {
-        let spec = |server: &str| {
-            format!(
-                "server:\n  github: {server}\nenvironments: [{{ name: staging }}]\nservices: []\n"
-            )
-        };
-        let s = valid(&spec("{ webhook_secret_env: GH_SECRET }"));
-        assert_eq!(
-            s.server.github.unwrap().webhook_secret,
-            SecretSource::Env("GH_SECRET".into())
-        );
-        let s = valid(&spec("{ webhook_secret_file: secrets/gh }"));
-        assert_eq!(
-            s.server.github.unwrap().webhook_secret,
-            SecretSource::File("secrets/gh".into())
-        );
-        assert_error(&spec("{}"), "server.github", "webhook_secret_env");
-        assert_error(
-            &spec("{ webhook_secret_env: A, webhook_secret_file: b }"),
-            "server.github",
-            "keep one",
-        );
-        assert_error(
-            &spec("{ webhook_secret_env: 9-bad }"),
-            "server.github.webhook_secret_env",
-            "not an environment variable name",
-        );
-        assert_error(
-            &spec("{ webhook_secret: hunter2 }"),
-            "server.github.webhook_secret",
-            "",
-        );
-    }
-
-    #[test]
-    fn audit_origin_rules() {
-        let spec = |audit: &str| {
-            format!("audit: {audit}\nenvironments: [{{ name: staging }}]\nservices: []\n")
-        };
-        assert_eq!(
-            valid(&spec("{ origin: zion/build-host }"))
-                .audit
-                .origin
-                .as_deref(),
-            Some("zion/build-host")
-        );
-        assert_eq!(
-            valid(&spec("{ origin: example.com/log }"))
-                .audit
-                .origin
-                .as_deref(),
-            Some("example.com/log")
-        );
-        assert_eq!(valid(&spec("{}")).audit, AuditSpec::default());
-        assert_eq!(valid(&with_env("")).audit.origin, None);
-        assert_error(&spec("{ origin: \"\" }"), "audit.origin", "is empty");
-        assert_error(
-            &spec("{ origin: \"zion host\" }"),
-            "audit.origin",
-            "whitespace",
-        );
-        assert_error(
-            &spec("{ origin: \"zion\\thost\" }"),
-            "audit.origin",
-            "whitespace",
-        );
-        assert_error(
-            &spec("{ origin: zion+host }"),
-            "audit.origin",
-            "contains `+`",
-        );
-        assert_error(
-            &spec("{ origin: \"zion\\u0001host\" }"),
-            "audit.origin",
-            "control character",
-        );
-        assert_error(
-            &spec("{ orign: x }"),
-            "audit.orign",
-            "did you mean `origin`?",
-        );
-        assert_error(
-            "audt: {}\nenvironments: [{ name: staging }]\n",
-            "audt",
-            "did you mean `audit`?",
-        );
     }
 }
