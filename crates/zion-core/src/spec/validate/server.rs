@@ -1,0 +1,114 @@
+//! `server:`: where Zion's API listens, its data directory, and the GitHub
+//! webhook's secret (named, never written inline).
+
+use std::net::SocketAddr;
+
+use super::{Report, at, text};
+use crate::spec::raw::{RawGithub, RawServer, keys};
+use crate::spec::{GithubSpec, SecretSource, ServerSpec};
+
+// Defaults, as documented on the model.
+const DEFAULT_SERVER_LISTEN: &str = "127.0.0.1:7070";
+const DEFAULT_DATA_DIR: &str = ".zion";
+
+pub(super) fn server(r: &mut Report, raw: Option<&RawServer>) -> ServerSpec {
+    let default_listen: SocketAddr = DEFAULT_SERVER_LISTEN
+        .parse()
+        .expect("the default listen address parses");
+    let Some(raw) = raw else {
+        r.listeners
+            .push(("server.listen".to_owned(), default_listen));
+        return ServerSpec {
+            listen: default_listen,
+            data_dir: DEFAULT_DATA_DIR.to_owned(),
+            github: None,
+        };
+    };
+    r.unknown("server", &raw.unknown, keys::SERVER);
+    // Port 0 is allowed here: an API on an ephemeral port is useful for tests
+    // and its clients are told the address by other means.
+    let listen = match &raw.listen {
+        Some(text) => r
+            .address("server.listen", text, true)
+            .unwrap_or(default_listen),
+        None => {
+            r.listeners
+                .push(("server.listen".to_owned(), default_listen));
+            default_listen
+        }
+    };
+    let data_dir = match text(raw.data_dir.as_ref()) {
+        Some(d) if d.trim().is_empty() => {
+            r.add(
+                "server.data_dir",
+                "is empty: name a folder for Zion's state, e.g. .zion",
+            );
+            String::new()
+        }
+        Some(d) => d.to_owned(),
+        None => DEFAULT_DATA_DIR.to_owned(),
+    };
+    let github = raw.github.as_ref().and_then(|g| github(r, g));
+    ServerSpec {
+        listen,
+        data_dir,
+        github,
+    }
+}
+
+fn github(r: &mut Report, raw: &RawGithub) -> Option<GithubSpec> {
+    let p = "server.github";
+    r.unknown(p, &raw.unknown, keys::GITHUB);
+    let env = text(raw.webhook_secret_env.as_ref()).map(str::trim);
+    let file = text(raw.webhook_secret_file.as_ref()).map(str::trim);
+    let source = match (env, file) {
+        (Some(_), Some(_)) => {
+            r.add(
+                p,
+                "has both webhook_secret_env and webhook_secret_file: keep one",
+            );
+            return None;
+        }
+        (None, None) => {
+            r.add(
+                p,
+                "names no secret: add `webhook_secret_env: VAR` (an environment variable of \
+                 `zion up`) or `webhook_secret_file: PATH`",
+            );
+            return None;
+        }
+        (Some(var), None) => {
+            let valid = !var.is_empty()
+                && !var.starts_with(|c: char| c.is_ascii_digit())
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                r.add(
+                    at(p, "webhook_secret_env"),
+                    format!(
+                        "`{var}` is not an environment variable name: use letters, digits and \
+                         `_`, e.g. GITHUB_WEBHOOK_SECRET"
+                    ),
+                );
+                return None;
+            }
+            SecretSource::Env(var.to_owned())
+        }
+        (None, Some(path)) => {
+            if path.is_empty() {
+                r.add(
+                    at(p, "webhook_secret_file"),
+                    "is empty: name the file holding the secret",
+                );
+                return None;
+            }
+            SecretSource::File(path.to_owned())
+        }
+    };
+    Some(GithubSpec {
+        webhook_secret: source,
+    })
+}
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;

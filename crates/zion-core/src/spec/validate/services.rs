@@ -1,0 +1,355 @@
+//! `services:`: each service's workload, health probe and targets, with its
+//! strategy and analysis (validated in `rollout` and `analysis`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::analysis::analysis;
+use super::rollout::{STRATEGIES, blue_green, canary, rolling};
+use super::{Report, at, text};
+use crate::duration::format_duration;
+use crate::spec::ranges;
+use crate::spec::raw::{RawHealth, RawProcess, RawService, Targets, Text, keys};
+use crate::spec::{
+    HealthSpec, Probe, ProcessSpec, ServiceSpec, Strategy, TargetSpec, WorkloadSpec,
+};
+
+// Defaults, as documented on the model.
+const DEFAULT_REPLICAS: u32 = 1;
+const MAX_REPLICAS: i64 = 64;
+const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_millis(500);
+const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Environment variables Zion sets for every replica itself.
+const RESERVED_ENV: [&str; 2] = ["PORT", "ZION_VERSION"];
+
+pub(super) fn services(r: &mut Report, list: &[RawService], envs: &[String]) -> Vec<ServiceSpec> {
+    let names: Vec<String> = list
+        .iter()
+        .enumerate()
+        .map(|(i, s)| r.name(&format!("services[{i}].name"), s.name.as_ref(), "service"))
+        .collect();
+    r.unique_names("services", &names, "service");
+    list.iter()
+        .enumerate()
+        .map(|(i, raw)| service(r, &format!("services[{i}]"), raw, &names[i], &names, envs))
+        .collect()
+}
+
+fn service(
+    r: &mut Report,
+    p: &str,
+    raw: &RawService,
+    name: &str,
+    services: &[String],
+    envs: &[String],
+) -> ServiceSpec {
+    r.unknown(p, &raw.unknown, keys::SERVICE);
+    let depends_on = r.name_list(
+        &at(p, "depends_on"),
+        raw.depends_on.as_deref().unwrap_or_default(),
+        name,
+        services,
+        ("service", "depend on", "depends_on"),
+    );
+
+    let workload = workload(r, p, raw);
+    let health = match &raw.health {
+        Some(h) => health(r, &at(p, "health"), h),
+        None => HealthSpec {
+            probe: Probe::Tcp,
+            interval: DEFAULT_HEALTH_INTERVAL,
+            timeout: DEFAULT_HEALTH_TIMEOUT,
+            start_timeout: DEFAULT_START_TIMEOUT,
+        },
+    };
+    let targets = targets(r, &at(p, "targets"), raw.targets.as_ref(), envs);
+    let strategy = match text(raw.strategy.as_ref()) {
+        None => Strategy::Canary,
+        Some(s) => r
+            .choice(&at(p, "strategy"), s, "strategy", &STRATEGIES)
+            .unwrap_or(Strategy::Canary),
+    };
+    let canary = canary(r, &at(p, "canary"), raw.canary.as_ref());
+    let blue_green = blue_green(r, &at(p, "blue_green"), raw.blue_green.as_ref());
+    let rolling = rolling(r, &at(p, "rolling"), raw.rolling.as_ref());
+    let analysis = analysis(r, &at(p, "analysis"), raw.analysis.as_ref());
+    ServiceSpec {
+        name: name.to_owned(),
+        depends_on,
+        workload,
+        health,
+        targets,
+        strategy,
+        canary,
+        blue_green,
+        rolling,
+        analysis,
+    }
+}
+
+fn workload(r: &mut Report, p: &str, raw: &RawService) -> WorkloadSpec {
+    let wp = at(p, "workload");
+    let empty = ProcessSpec {
+        command: Vec::new(),
+        workdir: None,
+        env: Default::default(),
+        replicas: DEFAULT_REPLICAS,
+        artifact: None,
+    };
+    let Some(w) = &raw.workload else {
+        r.add(
+            wp,
+            "missing: say what to run, e.g. `workload: { process: { command: [\"./app\", \"--port\", \"{port}\"] } }`",
+        );
+        return WorkloadSpec { process: empty };
+    };
+    r.unknown(&wp, &w.unknown, keys::WORKLOAD);
+    let pp = at(&wp, "process");
+    let Some(process) = &w.process else {
+        r.add(
+            pp,
+            "missing: give the process to run, e.g. `process: { command: [\"./app\"] }`",
+        );
+        return WorkloadSpec { process: empty };
+    };
+    WorkloadSpec {
+        process: process_spec(r, &pp, process),
+    }
+}
+
+fn process_spec(r: &mut Report, p: &str, raw: &RawProcess) -> ProcessSpec {
+    r.unknown(p, &raw.unknown, keys::PROCESS);
+    let command: Vec<String> = raw.command.iter().flatten().map(|t| t.0.clone()).collect();
+    match &raw.command {
+        None => r.add(
+            at(p, "command"),
+            "missing: give the program and its arguments, e.g. [\"python3\", \"app.py\", \"--port\", \"{port}\"]",
+        ),
+        Some(c) if c.is_empty() => r.add(
+            at(p, "command"),
+            "is empty: give the program and its arguments, e.g. [\"python3\", \"app.py\"]",
+        ),
+        Some(c) if c[0].as_str().trim().is_empty() => {
+            r.add(format!("{p}.command[0]"), "the program name is empty: name the program to run");
+        }
+        Some(_) => {}
+    }
+    let replicas = match raw.replicas {
+        None => DEFAULT_REPLICAS,
+        Some(n) if (1..=MAX_REPLICAS).contains(&n) => n as u32,
+        Some(n) => {
+            r.add(
+                at(p, "replicas"),
+                format!("{n} replicas is out of range: use 1 to {MAX_REPLICAS}"),
+            );
+            DEFAULT_REPLICAS
+        }
+    };
+    let mut env = std::collections::BTreeMap::new();
+    for (key, value) in raw.env.iter().flatten() {
+        let key = key.as_str();
+        let ep = at(&at(p, "env"), key);
+        if key.is_empty() {
+            r.add(
+                at(p, "env"),
+                "a variable name is empty: give each variable a name",
+            );
+        } else if RESERVED_ENV.contains(&key) {
+            r.add(
+                ep,
+                format!(
+                    "{key} is set by Zion for every replica: remove it (use `{{port}}` or \
+                     `{{version}}` in command if the program needs them as arguments)"
+                ),
+            );
+        } else if key.contains('=') || key.contains('\0') {
+            r.add(ep, "a variable name cannot contain '=' or NUL: rename it");
+        } else {
+            env.insert(key.to_owned(), value.0.clone());
+        }
+    }
+    let path_field = |r: &mut Report, key: &str, value: Option<&Text>| -> Option<String> {
+        let value = value?;
+        if value.as_str().trim().is_empty() {
+            r.add(
+                at(p, key),
+                format!("is empty: name a path or remove `{key}`"),
+            );
+            return None;
+        }
+        Some(value.0.clone())
+    };
+    let workdir = path_field(r, "workdir", raw.workdir.as_ref());
+    let artifact = path_field(r, "artifact", raw.artifact.as_ref());
+    if let Some(message) = artifact
+        .as_deref()
+        .and_then(crate::spec::artifact::pattern_escapes)
+    {
+        r.add(at(p, "artifact"), message);
+    }
+    ProcessSpec {
+        command,
+        workdir,
+        env,
+        replicas,
+        artifact,
+    }
+}
+
+fn health(r: &mut Report, p: &str, raw: &RawHealth) -> HealthSpec {
+    r.unknown(p, &raw.unknown, keys::HEALTH);
+    let mut probes: Vec<(&str, Probe)> = Vec::new();
+    if let Some(path) = &raw.http {
+        if !path.as_str().starts_with('/') || path.as_str().contains(char::is_whitespace) {
+            r.add(
+                at(p, "http"),
+                format!("`{path}` is not a request path: start it with '/', e.g. /healthz"),
+            );
+        }
+        probes.push(("http", Probe::Http(path.0.clone())));
+    }
+    match raw.tcp {
+        Some(true) => probes.push(("tcp", Probe::Tcp)),
+        Some(false) => r.add(
+            at(p, "tcp"),
+            "`tcp: false` chooses no probe: write `tcp: true`, or use http or exec instead",
+        ),
+        None => {}
+    }
+    if let Some(cmd) = &raw.exec {
+        if cmd.is_empty() {
+            r.add(
+                at(p, "exec"),
+                "is empty: give a command and its arguments, e.g. [\"./check.sh\", \"{port}\"]",
+            );
+        } else if cmd[0].as_str().trim().is_empty() {
+            r.add(
+                format!("{p}.exec[0]"),
+                "the program name is empty: name the program to run",
+            );
+        }
+        probes.push((
+            "exec",
+            Probe::Exec(cmd.iter().map(|t| t.0.clone()).collect()),
+        ));
+    }
+    if probes.len() > 1 {
+        let found: Vec<&str> = probes.iter().map(|(n, _)| *n).collect();
+        r.add(
+            p,
+            format!(
+                "choose one probe: http, tcp or exec (found {})",
+                found.join(" and ")
+            ),
+        );
+    }
+    let probe = probes
+        .into_iter()
+        .next()
+        .map(|(_, probe)| probe)
+        .unwrap_or(Probe::Tcp);
+
+    let interval_given = r.opt_duration(
+        &at(p, "interval"),
+        raw.interval.as_ref(),
+        ranges::HEALTH_INTERVAL,
+    );
+    let timeout_given = r.opt_duration(
+        &at(p, "timeout"),
+        raw.timeout.as_ref(),
+        ranges::HEALTH_TIMEOUT,
+    );
+    let interval = interval_given.unwrap_or(DEFAULT_HEALTH_INTERVAL);
+    let timeout = timeout_given.unwrap_or(DEFAULT_HEALTH_TIMEOUT);
+    let start_timeout = r.duration(
+        &at(p, "start_timeout"),
+        raw.start_timeout.as_ref(),
+        DEFAULT_START_TIMEOUT,
+        ranges::START_TIMEOUT,
+    );
+    // Only judge the pair when neither side was already reported as bad.
+    let interval_ok = raw.interval.is_none() || interval_given.is_some();
+    let timeout_ok = raw.timeout.is_none() || timeout_given.is_some();
+    if interval_ok && timeout_ok && timeout >= interval {
+        let (path, default_note) = if raw.timeout.is_some() {
+            (at(p, "timeout"), "")
+        } else {
+            (at(p, "interval"), " (the default timeout)")
+        };
+        r.add(
+            path,
+            format!(
+                "timeout {}{default_note} must be shorter than interval {} so one probe ends \
+                 before the next starts: shorten timeout or lengthen interval",
+                format_duration(timeout),
+                format_duration(interval)
+            ),
+        );
+    }
+    HealthSpec {
+        probe,
+        interval,
+        timeout,
+        start_timeout,
+    }
+}
+
+fn targets(
+    r: &mut Report,
+    p: &str,
+    raw: Option<&Targets>,
+    envs: &[String],
+) -> std::collections::BTreeMap<String, TargetSpec> {
+    let mut out = std::collections::BTreeMap::new();
+    let entries = raw.map(|t| t.0.as_slice()).unwrap_or(&[]);
+    if entries.is_empty() {
+        r.add(
+            p,
+            "no targets: say where the service listens in each environment, e.g. \
+             `targets: { staging: { listen: 127.0.0.1:8081 } }`",
+        );
+    }
+    let placeholder: SocketAddr = ([127, 0, 0, 1], 0).into();
+    for (env, target) in entries {
+        let tp = at(p, env.as_str());
+        r.reference(&tp, env.as_str(), envs, "environment");
+        r.unknown(&tp, &target.unknown, keys::TARGET);
+        let listen = match &target.listen {
+            Some(l) => r.address(&at(&tp, "listen"), l, false),
+            None => {
+                r.add(
+                    at(&tp, "listen"),
+                    "missing: give the address clients use, e.g. 127.0.0.1:8080",
+                );
+                None
+            }
+        };
+        let preview = target
+            .preview
+            .as_ref()
+            .and_then(|v| r.address(&at(&tp, "preview"), v, false));
+        let response_timeout = response_timeout(r, &tp, target.response_timeout.as_ref());
+        out.insert(
+            env.0.clone(),
+            TargetSpec {
+                listen: listen.unwrap_or(placeholder),
+                preview,
+                response_timeout,
+            },
+        );
+    }
+    out
+}
+
+/// `targets.<env>.response_timeout`, within its range.
+fn response_timeout(r: &mut Report, tp: &str, raw: Option<&Text>) -> Duration {
+    let path = at(tp, "response_timeout");
+    let default = TargetSpec::DEFAULT_RESPONSE_TIMEOUT;
+    r.duration(&path, raw, default, ranges::RESPONSE_TIMEOUT)
+}
+
+#[cfg(test)]
+#[path = "services_tests.rs"]
+mod tests;
