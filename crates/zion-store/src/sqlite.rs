@@ -26,9 +26,10 @@ use crate::sqlite_audit;
 use crate::sqlite_history;
 use crate::sqlite_rounds;
 use crate::{
-    AuditAppend, AuditBuilder, AuditCheckpoint, AuditFilter, Change, DeploymentFilter, Incident,
-    IncidentChange, IncidentFilter, NewIncident, NodeHash, Store, StoreError, StoredAuditEntry,
-    StoredProcess, StoredSpec, TokenRecord,
+    AuditAppend, AuditBuilder, AuditCheckpoint, AuditFilter, AuditStore, Change, DeploymentFilter,
+    DeploymentStore, HistoryStore, Incident, IncidentChange, IncidentFilter, IncidentStore,
+    NewIncident, NodeHash, ProcessStore, SpecStore, StoreError, StoredAuditEntry, StoredProcess,
+    StoredSpec, TokenRecord, TokenStore,
 };
 use crate::{AuditSnapshot, HistoryFilter, ImportBatch, ImportOutcome, ImportedDeploymentRow};
 
@@ -90,7 +91,7 @@ const RESOLVE_TARGET_SQL: &str = "UPDATE incidents \
 /// so that the index serves the lookup.
 const LIVE_GITHUB_LOGIN: &str = "lower(github_login) = lower(?1) AND revoked_at IS NULL";
 
-/// [`Store`] on an SQLite file (or in memory, for tests).
+/// [`crate::Store`] on an SQLite file (or in memory, for tests).
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     /// The file, for the side connection of long imports; None in memory.
@@ -660,7 +661,7 @@ fn refuse_taken(tx: &Transaction<'_>, token: &TokenRecord) -> Result<(), StoreEr
     }
 }
 
-impl Store for SqliteStore {
+impl DeploymentStore for SqliteStore {
     fn create_deployment(
         &self,
         deployment: &Deployment,
@@ -881,7 +882,9 @@ impl Store for SqliteStore {
         )
         .map_err(db("looking for a succeeded deployment"))
     }
+}
 
+impl SpecStore for SqliteStore {
     fn save_spec(
         &self,
         yaml: &str,
@@ -924,7 +927,9 @@ impl Store for SqliteStore {
         )?;
         Ok(found.pop())
     }
+}
 
+impl TokenStore for SqliteStore {
     fn create_token(
         &self,
         token: &TokenRecord,
@@ -1029,7 +1034,9 @@ impl Store for SqliteStore {
         tracing::debug!(name, "token revoked");
         Ok(true)
     }
+}
 
+impl IncidentStore for SqliteStore {
     fn open_incident(&self, incident: &NewIncident) -> Result<Incident, StoreError> {
         let conn = self.conn();
         let id = insert_incident(&conn, incident)?;
@@ -1112,6 +1119,21 @@ impl Store for SqliteStore {
         Ok(incident)
     }
 
+    fn next_incident_id(&self) -> Result<i64, StoreError> {
+        // AUTOINCREMENT keeps the largest id ever used in sqlite_sequence,
+        // so a deleted last row is not reused either.
+        self.conn()
+            .query_row(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'incidents'), 0), \
+                 COALESCE((SELECT MAX(id) FROM incidents), 0)) + 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db("reading the next incident id"))
+    }
+}
+
+impl ProcessStore for SqliteStore {
     fn record_process(&self, p: &StoredProcess) -> Result<(), StoreError> {
         let start_ticks = widen(p.start_ticks, "start_ticks")?;
         let conn = self.conn();
@@ -1152,7 +1174,9 @@ impl Store for SqliteStore {
             read_process,
         )
     }
+}
 
+impl AuditStore for SqliteStore {
     fn append_audit(&self, append: &AuditAppend) -> Result<(), StoreError> {
         const DURING: &str = "appending to the audit log";
         let mut conn = self.conn();
@@ -1185,19 +1209,6 @@ impl Store for SqliteStore {
         sqlite_audit::checkpoints(&self.conn())
     }
 
-    fn next_incident_id(&self) -> Result<i64, StoreError> {
-        // AUTOINCREMENT keeps the largest id ever used in sqlite_sequence,
-        // so a deleted last row is not reused either.
-        self.conn()
-            .query_row(
-                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'incidents'), 0), \
-                 COALESCE((SELECT MAX(id) FROM incidents), 0)) + 1",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(db("reading the next incident id"))
-    }
-
     fn audit_snapshot(
         &self,
         read: &mut dyn FnMut(&dyn AuditSnapshot) -> Result<(), StoreError>,
@@ -1217,7 +1228,9 @@ impl Store for SqliteStore {
             None => in_snapshot(&mut self.conn()),
         }
     }
+}
 
+impl HistoryStore for SqliteStore {
     fn import_history(
         &self,
         batch: &ImportBatch<'_>,

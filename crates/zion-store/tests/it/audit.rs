@@ -3,7 +3,8 @@
 
 use zion_core::deployment::Phase;
 use zion_store::{
-    AuditAppend, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, Change, Store, StoreError,
+    AuditAppend, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, AuditStore, Change,
+    DeploymentStore, IncidentStore, SpecStore, Store, StoreError, TokenStore,
 };
 
 use crate::support::*;

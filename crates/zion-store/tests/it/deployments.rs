@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use zion_core::analysis::Verdict;
 use zion_core::deployment::{DeploymentType, Phase, Progress};
 use zion_core::spec::Strategy;
-use zion_store::{DeploymentFilter, SqliteStore, Store, StoreError};
+use zion_store::{DeploymentFilter, DeploymentStore, SqliteStore, StoreError};
 
 use crate::support::{created, deployment, event, metrics, moved, open, round, t};
 

@@ -7,8 +7,9 @@ use zion_core::deployment::{Deployment, Phase};
 use zion_core::governance::Gate;
 use zion_core::spec::Role;
 use zion_store::{
-    Change, IncidentChange, IncidentFilter, NewIncident, SCHEMA_VERSION, SqliteStore, Store,
-    StoreError, StoredProcess, TokenRecord,
+    Change, DeploymentStore, IncidentChange, IncidentFilter, IncidentStore, NewIncident,
+    ProcessStore, SCHEMA_VERSION, SpecStore, SqliteStore, StoreError, StoredProcess, TokenRecord,
+    TokenStore,
 };
 
 use crate::support::{created, deployment, event, moved, open, round, t};

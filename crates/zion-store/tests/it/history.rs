@@ -2,7 +2,9 @@
 //! back exactly.
 
 use zion_core::import::{ImportRecord, parse_all};
-use zion_store::{HistoryFilter, ImportBatch, ImportOutcome, Store, StoreError};
+use zion_store::{
+    DeploymentStore, HistoryFilter, HistoryStore, ImportBatch, ImportOutcome, StoreError,
+};
 
 use crate::support::{created, deployment, open, t};
 

@@ -3,7 +3,8 @@
 
 use zion_core::deployment::{Deployment, Phase};
 use zion_store::{
-    Change, Incident, IncidentChange, IncidentFilter, NewIncident, SqliteStore, Store, StoreError,
+    Change, DeploymentStore, Incident, IncidentChange, IncidentFilter, IncidentStore, NewIncident,
+    SqliteStore, StoreError,
 };
 
 use crate::support::{created, deployment, event, moved, open, t};

@@ -1,7 +1,9 @@
 //! Specs, tokens and processes.
 
 use zion_core::spec::Role;
-use zion_store::{SqliteStore, Store, StoreError, StoredProcess, TokenRecord};
+use zion_store::{
+    ProcessStore, SpecStore, SqliteStore, StoreError, StoredProcess, TokenRecord, TokenStore,
+};
 
 use crate::support::t;
 

@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 use zion_core::analysis::{AnalysisRound, Verdict};
 use zion_core::deployment::{Deployment, Phase};
-use zion_store::{SqliteStore, Store, StoreError};
+use zion_store::{DeploymentStore, SqliteStore, StoreError};
 
 use crate::support::{created, deployment, moved, open, round, t};
 
