@@ -22,9 +22,6 @@ mod migrations;
 mod processes;
 mod specs;
 mod sqlite;
-mod sqlite_audit;
-mod sqlite_history;
-mod sqlite_rounds;
 mod tokens;
 
 pub use audit::{
