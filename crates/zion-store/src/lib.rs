@@ -14,6 +14,8 @@
 
 mod audit;
 mod codec;
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
 mod deployments;
 mod error;
 mod history;
@@ -43,7 +45,9 @@ pub use tokens::{TokenRecord, TokenStore};
 /// may call them directly. Implementations must make each call atomic, and
 /// keep the invariants each area trait states.
 ///
-/// Implemented for every type that implements all the areas.
+/// Implemented for every type that implements all the areas. The contract
+/// tests of the areas (`zion_store::contract`, with the `contract` feature)
+/// are what a new backend runs to show that it keeps them.
 pub trait Store:
     DeploymentStore
     + SpecStore
