@@ -599,7 +599,7 @@ pub fn default_origin() -> String {
 
 #[cfg(test)]
 mod tests {
-    use zion_store::SqliteStore;
+    use zion_store::{AuditStore, SqliteStore};
 
     use super::*;
 

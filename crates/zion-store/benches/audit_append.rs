@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use serde_json::json;
 use zion_audit::{Checkpoint, Entry, Frontier, Signer, append};
-use zion_store::{AuditAppend, AuditCheckpoint, AuditNode, AuditRow, SqliteStore, Store};
+use zion_store::{AuditAppend, AuditCheckpoint, AuditNode, AuditRow, AuditStore, SqliteStore};
 
 /// Appends `total` entries in batches of `batch`; returns entries/s.
 fn run(total: u64, batch: u64) -> f64 {

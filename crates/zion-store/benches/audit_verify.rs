@@ -33,7 +33,9 @@ use zion_audit::{
     Checkpoint, Entry, Frontier, Hash, LogVerifier, MemoryTree, NodeId, NodeReader, Signer, append,
     inclusion_proof, verify_inclusion,
 };
-use zion_store::{AuditAppend, AuditCheckpoint, AuditNode, AuditRow, SqliteStore, Store};
+use zion_store::{
+    AuditAppend, AuditCheckpoint, AuditNode, AuditRow, AuditStore, SqliteStore, Store,
+};
 
 const ORIGIN: &str = "zion/bench";
 const ENTRIES: u64 = 1_000_000;

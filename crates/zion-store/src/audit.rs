@@ -11,8 +11,67 @@ use crate::StoreError;
 /// Builds the audit entries of a change from what the store assigns inside
 /// the change's transaction (a new deployment with its id): called there,
 /// at most once, and must not call the store; see
-/// [`crate::Store::create_deployment`].
+/// [`crate::DeploymentStore::create_deployment`].
 pub type AuditBuilder<'a, T> = dyn FnMut(&T) -> Result<AuditAppend, StoreError> + 'a;
+
+/// The audit log's storage: entries, the nodes of their Merkle tree and the
+/// signed checkpoints. The store neither hashes nor signs (`zion-audit`
+/// does); it keeps what it is given.
+///
+/// Every implementation keeps these:
+/// - **Appends continue the log exactly.** The first row's index is the
+///   log's size and the indexes follow each other; otherwise
+///   `StoreError::AuditOutOfOrder` and nothing is written. The same holds
+///   for the entries every other area writes with its change (a spec, a
+///   token, an incident, a deployment): they go in that change's
+///   transaction, and a refusal of either refuses both.
+/// - **Appends are atomic.** Rows, nodes and the checkpoint of one append
+///   are written together or not at all; a node written again with another
+///   hash refuses the whole append.
+/// - **Exact reads.** Entries read back byte for byte, in index order.
+/// - **Checkpoints are thinned** as each new one is written: kept are the
+///   latest and the first one signed in each UTC hour, so that verifying a
+///   log written one entry at a time does not check a signature per entry.
+/// - **Snapshots.** [`AuditStore::audit_snapshot`] sees an append whole or
+///   not at all.
+pub trait AuditStore: Send + Sync {
+    /// Appends audit entries, their tree nodes and a checkpoint in one
+    /// transaction. StoreError::AuditOutOfOrder (and nothing is written)
+    /// when the rows do not continue the log exactly.
+    fn append_audit(&self, append: &AuditAppend) -> Result<(), StoreError>;
+
+    /// The number of entries in the audit log.
+    fn audit_size(&self) -> Result<u64, StoreError>;
+
+    /// The stored hashes of these nodes (None for a node not stored), in
+    /// the order asked.
+    fn audit_nodes(&self, ids: &[(u8, u64)]) -> Result<Vec<Option<NodeHash>>, StoreError>;
+
+    /// Entries matching `filter`, oldest first.
+    fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEntry>, StoreError>;
+
+    /// Calls `visit` with every entry from `from` on, in index order, and
+    /// with the stored leaf hash of its index (None when missing), without
+    /// holding them all in memory; stops early when `visit` returns false.
+    fn scan_audit(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(StoredAuditEntry, Option<NodeHash>) -> bool,
+    ) -> Result<(), StoreError>;
+
+    /// Every checkpoint, by size.
+    fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError>;
+
+    /// Calls `read` with the audit tables as one read snapshot sees them,
+    /// so that an append committing meanwhile (its entries with their
+    /// checkpoint) is seen whole or not at all: what verification needs.
+    /// On a connection of its own where the store has one, so that other
+    /// reads and writes go on while a long log is read.
+    fn audit_snapshot(
+        &self,
+        read: &mut dyn FnMut(&dyn AuditSnapshot) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
 
 /// A SHA-256 hash.
 pub type NodeHash = [u8; 32];
@@ -57,7 +116,7 @@ pub struct AuditAppend {
     pub checkpoint: Option<AuditCheckpoint>,
 }
 
-/// Which entries [`crate::Store::audit_entries`] returns; the default is all,
+/// Which entries [`AuditStore::audit_entries`] returns; the default is all,
 /// oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
@@ -81,13 +140,13 @@ pub struct StoredAuditEntry {
 }
 
 /// The audit tables as one read snapshot sees them; see
-/// [`crate::Store::audit_snapshot`].
+/// [`AuditStore::audit_snapshot`].
 pub trait AuditSnapshot {
     /// Every checkpoint, by size.
     fn checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError>;
 
     /// Calls `visit` with every entry from `from` on, as
-    /// [`crate::Store::scan_audit`] does.
+    /// [`AuditStore::scan_audit`] does.
     fn scan(
         &self,
         from: u64,

@@ -3,7 +3,56 @@
 
 use jiff::Timestamp;
 use zion_core::deployment::DeploymentType;
-use zion_core::import::{ImportRecord, ImportResult};
+use zion_core::import::{ImportRecord, ImportResult, ImportedIncident};
+
+use crate::{AuditAppend, StoreError};
+
+/// Delivery history made by other tools (deployments and incidents under
+/// their own external ids), stored apart from Zion's own deployments so
+/// that a report can count both.
+///
+/// Every implementation keeps these:
+/// - **All or nothing.** An import and its audit entries are one
+///   transaction: a record that conflicts with one imported before
+///   (`StoreError::ImportConflict`), an incident blaming a deployment that
+///   is neither imported nor Zion's own (`StoreError::UnknownCause`) or
+///   entries that do not continue the log refuse the whole import.
+/// - **Idempotent by external id.** A record imported again with the same
+///   values adds nothing; an import that adds nothing writes nothing, not
+///   even its audit entries. The one change a later export may bring is the
+///   resolution of an incident imported open.
+/// - **Exact reads**, and scans that do not hold a million rows in memory.
+pub trait HistoryStore: Send + Sync {
+    /// Stores history imported from other tools, with its audit entries, in
+    /// one transaction. Records whose external id was imported before with
+    /// the same values add nothing; one with other values refuses the whole
+    /// import (StoreError::ImportConflict), as does an incident blaming an
+    /// unknown deployment (StoreError::UnknownCause). When nothing is new,
+    /// nothing at all is written (not even `audit`) and `import_id` is None.
+    fn import_history(
+        &self,
+        batch: &ImportBatch<'_>,
+        audit: Option<&AuditAppend>,
+    ) -> Result<ImportOutcome, StoreError>;
+
+    /// Calls `visit` with every imported deployment matching `filter`,
+    /// without holding them all in memory.
+    fn scan_imported_deployments(
+        &self,
+        filter: &HistoryFilter,
+        visit: &mut dyn FnMut(&ImportedDeploymentRow<'_>),
+    ) -> Result<(), StoreError>;
+
+    /// Imported incidents of the filter's service and environment, by
+    /// opening time.
+    fn imported_incidents(
+        &self,
+        filter: &HistoryFilter,
+    ) -> Result<Vec<ImportedIncident>, StoreError>;
+
+    /// How many deployments and incidents were imported in all.
+    fn imported_counts(&self) -> Result<(u64, u64), StoreError>;
+}
 
 /// One import: its records, where they came from and who brought them.
 #[derive(Debug, Clone, Copy)]

@@ -4,7 +4,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use zion_core::deployment::Phase;
-use zion_store::{Store, StoreError};
+use zion_store::{DeploymentStore, StoreError};
 
 use crate::support::{created, deployment, moved, open};
 

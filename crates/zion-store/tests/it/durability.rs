@@ -5,13 +5,18 @@ use rusqlite::Connection;
 use zion_core::analysis::Verdict;
 use zion_core::deployment::{Deployment, Phase};
 use zion_core::governance::Gate;
+use zion_core::import::parse_all;
 use zion_core::spec::Role;
 use zion_store::{
-    Change, IncidentChange, IncidentFilter, NewIncident, SCHEMA_VERSION, SqliteStore, Store,
-    StoreError, StoredProcess, TokenRecord,
+    AuditFilter, AuditStore, Change, DeploymentStore, HistoryFilter, HistoryStore, IncidentChange,
+    IncidentFilter, IncidentStore, NewIncident, ProcessStore, SCHEMA_VERSION, SpecStore,
+    SqliteStore, StoreError, StoredProcess, TokenRecord, TokenStore,
 };
 
-use crate::support::{created, deployment, event, moved, open, round, t};
+use crate::support::{
+    HISTORY, audit_about, audit_batch, created, deployment, event, import_batch, moved,
+    new_incident, open, round, t,
+};
 
 fn user_version(path: &std::path::Path) -> i64 {
     Connection::open(path)
@@ -75,6 +80,159 @@ fn everything_written_is_there_after_reopening() {
         store.create_deployment(&again, &created(&again), None),
         Err(StoreError::TargetBusy { id, .. }) if id == stored.id
     ));
+}
+
+#[test]
+fn the_audit_log_reads_the_same_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let (entries, checkpoints) = {
+        let store = open(dir.path());
+        store.append_audit(&audit_batch(0, 3)).unwrap();
+        store.append_audit(&audit_batch(3, 5)).unwrap();
+        (
+            store.audit_entries(&AuditFilter::default()).unwrap(),
+            store.audit_checkpoints().unwrap(),
+        )
+    };
+    let store = open(dir.path());
+    assert_eq!(store.audit_size().unwrap(), 5);
+    assert_eq!(
+        store.audit_entries(&AuditFilter::default()).unwrap(),
+        entries
+    );
+    assert_eq!(store.audit_checkpoints().unwrap(), checkpoints);
+    assert_eq!(store.audit_nodes(&[(0, 4)]).unwrap(), vec![Some([4; 32])]);
+    // The log goes on from where it was.
+    store.append_audit(&audit_batch(5, 6)).unwrap();
+    assert_eq!(store.audit_size().unwrap(), 6);
+}
+
+#[test]
+fn specs_tokens_and_incidents_with_their_entries_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let incident = {
+        let store = open(dir.path());
+        store
+            .save_spec(
+                "a: 1\n",
+                &"ab".repeat(32),
+                "alice",
+                t(1),
+                Some(&audit_about(0, 1, "spec")),
+            )
+            .unwrap();
+        let token = TokenRecord {
+            name: "ci".into(),
+            role: Role::Deployer,
+            hash_hex: "c1".repeat(32),
+            github_login: None,
+            created_at: t(2),
+            revoked_at: None,
+        };
+        store
+            .create_token(&token, Some(&audit_about(1, 2, "token/ci")))
+            .unwrap();
+        assert!(
+            store
+                .revoke_token("ci", t(3), Some(&audit_about(2, 3, "token/ci")))
+                .unwrap()
+        );
+        let opened = store
+            .open_incident(&new_incident("web", "production", 4))
+            .unwrap();
+        store
+            .resolve_incident(
+                opened.id,
+                "alice",
+                t(5),
+                "fixed",
+                Some(&audit_about(3, 4, &format!("incident/{}", opened.id))),
+            )
+            .unwrap()
+    };
+    let store = open(dir.path());
+    assert_eq!(store.audit_size().unwrap(), 4);
+    assert_eq!(store.latest_spec().unwrap().unwrap().yaml, "a: 1\n");
+    assert_eq!(store.tokens().unwrap()[0].revoked_at, Some(t(3)));
+    assert_eq!(store.incident(incident.id).unwrap(), Some(incident));
+}
+
+#[test]
+fn an_incident_reads_the_same_after_reopening_and_ids_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = {
+        let store = open(dir.path());
+        let d = deployment("web", "production", "2.0", 0);
+        let d = store.create_deployment(&d, &created(&d), None).unwrap();
+        store
+            .open_incident(&NewIncident {
+                deployment_id: Some(d.id),
+                reason: "latency ✗ — p95 3× baseline".to_string(),
+                ..new_incident("web", "production", 7)
+            })
+            .unwrap()
+    };
+    let store = open(dir.path());
+    assert_eq!(store.incident(opened.id).unwrap(), Some(opened.clone()));
+    let second = store
+        .open_incident(&new_incident("web", "production", 8))
+        .unwrap();
+    assert!(second.id > opened.id, "ids grow");
+}
+
+#[test]
+fn imported_history_reads_back_exactly_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = parse_all(HISTORY).unwrap();
+    open(dir.path())
+        .import_history(&import_batch(&records), None)
+        .unwrap();
+
+    let store = open(dir.path());
+    assert_eq!(store.imported_counts().unwrap(), (2, 1));
+    let mut rows = Vec::new();
+    store
+        .scan_imported_deployments(&HistoryFilter::default(), &mut |d| {
+            rows.push((
+                d.external_id.to_owned(),
+                d.environment.to_owned(),
+                d.kind.name(),
+                d.result.name(),
+                d.finished_at.to_string(),
+                d.commit.map(str::to_owned),
+                d.committed_at.map(|c| c.to_string()),
+            ))
+        })
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "d1".to_owned(),
+                "production".to_owned(),
+                "feature",
+                "succeeded",
+                "2026-03-01T10:12:00.5Z".to_owned(),
+                Some("abc".to_owned()),
+                Some("2026-02-28T16:20:00Z".to_owned()),
+            ),
+            (
+                "d2".to_owned(),
+                "staging".to_owned(),
+                "hotfix",
+                "rolled_back",
+                "2026-03-02T10:05:00Z".to_owned(),
+                None,
+                None,
+            ),
+        ]
+    );
+    let incidents = store.imported_incidents(&HistoryFilter::default()).unwrap();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].caused_by.as_deref(), Some("d2"));
+    // The same records again add nothing, after the reopen too.
+    let again = store.import_history(&import_batch(&records), None).unwrap();
+    assert_eq!((again.import_id, again.unchanged), (None, 3));
 }
 
 #[test]

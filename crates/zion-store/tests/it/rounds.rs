@@ -1,28 +1,13 @@
-//! Analysis rounds: a run of identical inconclusive rounds is one row with a
-//! count and a time range, across changes, reopens and migrated files;
-//! anything else keeps a row of its own.
+//! Analysis rounds in the SQLite file: a run is one row, across reopens
+//! and files written before runs existed.
 
 use rusqlite::Connection;
-use zion_core::analysis::{AnalysisRound, Verdict};
-use zion_core::deployment::{Deployment, Phase};
-use zion_store::{SqliteStore, Store, StoreError};
+use zion_core::analysis::Verdict;
+use zion_store::DeploymentStore;
 
-use crate::support::{created, deployment, moved, open, round, t};
-
-/// Round `number` of a canary without traffic: the same every time.
-fn quiet(id: i64, number: u32) -> AnalysisRound {
-    let mut r = round(id, number, Verdict::Inconclusive);
-    r.summary = "0 of 20 requests in 5s at 5%: the step needs about 80 requests/s \
-                 through the listener; it gets 0"
-        .into();
-    r
-}
-
-/// Records `rounds` as one change of `d` (the next revision).
-fn record(store: &SqliteStore, d: &mut Deployment, rounds: &[AnalysisRound]) {
-    *d = moved(d, Phase::Progressing, 1);
-    store.record(d, &[], rounds).unwrap();
-}
+use crate::support::{
+    created, deployment, open, quiet_round as quiet, record_rounds as record, round, t,
+};
 
 fn rows(path: &std::path::Path) -> Vec<(u32, u32, Option<String>)> {
     let conn = Connection::open(path).unwrap();
@@ -36,70 +21,37 @@ fn rows(path: &std::path::Path) -> Vec<(u32, u32, Option<String>)> {
 }
 
 #[test]
-fn a_run_of_identical_inconclusive_rounds_is_one_row() {
+fn a_run_is_one_row_and_goes_on_across_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("zion.db");
     let store = open(dir.path());
     let d = deployment("web", "staging", "2.0.0", 0);
     let mut d = store.create_deployment(&d, &created(&d), None).unwrap();
     let id = d.id;
-
     record(&store, &mut d, &[round(id, 1, Verdict::Pass)]);
-    // One round per change, as the controller records them, then several
-    // in one change.
     for n in 2..=4 {
         record(&store, &mut d, &[quiet(id, n)]);
     }
     record(&store, &mut d, &[quiet(id, 5), quiet(id, 6)]);
-    // A round that differs (one request came) starts a row of its own, and
-    // the quiet after it another.
-    let mut one = quiet(id, 7);
-    one.summary = "1 of 20 requests in 5s at 5%".into();
-    record(&store, &mut d, &[one.clone(), quiet(id, 8), quiet(id, 9)]);
-    record(&store, &mut d, &[round(id, 10, Verdict::Fail)]);
-
     let read = store.rounds(id).unwrap();
-    let shape: Vec<(u32, u32, Verdict)> = read
-        .iter()
-        .map(|r| (r.number, r.count, r.verdict))
-        .collect();
+    assert_eq!(read.len(), 2);
     assert_eq!(
-        shape,
-        vec![
-            (1, 1, Verdict::Pass),
-            (2, 5, Verdict::Inconclusive),
-            (7, 1, Verdict::Inconclusive),
-            (8, 2, Verdict::Inconclusive),
-            (10, 1, Verdict::Fail),
-        ]
+        rows(&path),
+        vec![(1, 1, None), (2, 5, Some(format!("{:.9}", t(106))))],
+        "one row per record"
     );
-    // The run keeps its first round as recorded and the last one's time.
-    let mut run = quiet(id, 2);
-    run.count = 5;
-    run.last_at = Some(quiet(id, 6).at);
-    assert_eq!(read[1], run);
-    assert_eq!(read[2], one);
-    assert_eq!((read[0].last_at, read[4].last_at), (None, None));
-    assert_eq!(rows(&path).len(), 5, "one row per record");
 
-    // A round inside a run is already recorded; nothing of its change is.
-    let before = d.clone();
-    let next = moved(&d, Phase::Paused, 2);
-    let err = store.record(&next, &[], &[quiet(id, 4)]).unwrap_err();
-    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
-    assert!(err.to_string().contains("round 4"), "{err}");
-    assert_eq!(store.deployment(id).unwrap(), Some(before));
-
-    // A reopened file reads the same, and a run goes on across it.
+    // A reopened file reads the same, and the run goes on across it.
     drop(store);
     let store = open(dir.path());
     assert_eq!(store.rounds(id).unwrap(), read);
-    record(&store, &mut d, &[quiet(id, 11), quiet(id, 12)]);
+    record(&store, &mut d, &[quiet(id, 7), quiet(id, 8)]);
     let last = store.rounds(id).unwrap().pop().unwrap();
     assert_eq!(
         (last.number, last.count, last.last_at),
-        (11, 2, Some(t(112)))
+        (2, 7, Some(t(108)))
     );
+    assert_eq!(rows(&path).len(), 2);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The imported-history tables of [`crate::SqliteStore`]: an import written
+//! The imported-history tables of [`SqliteStore`]: an import written
 //! in the caller's transaction, idempotent by external id, and the reads the
 //! report makes.
 
@@ -7,9 +7,12 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use zion_core::deployment::DeploymentType;
 use zion_core::import::{ImportRecord, ImportResult, ImportedDeployment, ImportedIncident};
 
+use super::{SqliteStore, begin, db};
 use crate::codec::{parse_opt_time, parse_time, time_text};
-use crate::sqlite::db;
-use crate::{HistoryFilter, ImportBatch, ImportOutcome, ImportedDeploymentRow, StoreError};
+use crate::{
+    AuditAppend, HistoryFilter, HistoryStore, ImportBatch, ImportOutcome, ImportedDeploymentRow,
+    StoreError,
+};
 
 const DURING: &str = "importing history";
 
@@ -410,4 +413,51 @@ pub(crate) fn counts(conn: &Connection) -> Result<(u64, u64), StoreError> {
     .optional()
     .map_err(db("counting imported history"))
     .map(|c| c.unwrap_or((0, 0)))
+}
+
+impl HistoryStore for SqliteStore {
+    fn import_history(
+        &self,
+        batch: &ImportBatch<'_>,
+        audit: Option<&AuditAppend>,
+    ) -> Result<ImportOutcome, StoreError> {
+        let mut side = self.side_connection()?;
+        let mut shared;
+        let conn: &mut Connection = match side.as_mut() {
+            Some(c) => c,
+            None => {
+                shared = self.conn();
+                &mut shared
+            }
+        };
+        let tx = begin(conn, "importing history")?;
+        let outcome = import(&tx, batch)?;
+        // Nothing new: dropping the transaction rolls the import row back.
+        if outcome.import_id.is_some() {
+            if let Some(a) = audit {
+                super::audit::write(&tx, a)?;
+            }
+            tx.commit().map_err(db("importing history"))?;
+        }
+        Ok(outcome)
+    }
+
+    fn scan_imported_deployments(
+        &self,
+        filter: &HistoryFilter,
+        visit: &mut dyn FnMut(&ImportedDeploymentRow<'_>),
+    ) -> Result<(), StoreError> {
+        scan_deployments(&self.conn(), filter, visit)
+    }
+
+    fn imported_incidents(
+        &self,
+        filter: &HistoryFilter,
+    ) -> Result<Vec<zion_core::import::ImportedIncident>, StoreError> {
+        incidents(&self.conn(), filter)
+    }
+
+    fn imported_counts(&self) -> Result<(u64, u64), StoreError> {
+        counts(&self.conn())
+    }
 }

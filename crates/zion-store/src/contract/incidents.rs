@@ -1,23 +1,14 @@
-//! Incidents: opened alone or with a deployment change (atomically),
-//! resolved one by one or a whole target at once, listed and filtered.
+//! [`IncidentStore`]: incidents opened alone or with a deployment change
+//! (atomically), resolved one by one or a whole target at once, listed and
+//! filtered.
 
 use zion_core::deployment::{Deployment, Phase};
-use zion_store::{
-    Change, Incident, IncidentChange, IncidentFilter, NewIncident, SqliteStore, Store, StoreError,
+
+use super::fixtures::{created, deployment, event, moved, new_incident, t};
+use crate::{
+    Change, DeploymentStore, Incident, IncidentChange, IncidentFilter, IncidentStore, NewIncident,
+    StoreError,
 };
-
-use crate::support::{created, deployment, event, moved, open, t};
-
-fn new_incident(service: &str, environment: &str, at: i64) -> NewIncident {
-    NewIncident {
-        service: service.to_string(),
-        environment: environment.to_string(),
-        deployment_id: None,
-        opened_at: t(at),
-        opened_by: "controller".to_string(),
-        reason: format!("{service} in {environment} rolled back: error_rate 0.2 > max 0.01"),
-    }
-}
 
 fn resolve_target(service: &str, environment: &str, at: i64, by: &str) -> IncidentChange {
     IncidentChange::ResolveTarget {
@@ -29,19 +20,20 @@ fn resolve_target(service: &str, environment: &str, at: i64, by: &str) -> Incide
     }
 }
 
-fn all(store: &SqliteStore) -> Vec<Incident> {
+fn all(store: &impl IncidentStore) -> Vec<Incident> {
     store.incidents(&IncidentFilter::default()).unwrap()
 }
 
-fn started(store: &SqliteStore, service: &str, environment: &str) -> Deployment {
+fn started(store: &impl DeploymentStore, service: &str, environment: &str) -> Deployment {
     let d = deployment(service, environment, "2.0", 0);
     store.create_deployment(&d, &created(&d), None).unwrap()
 }
 
-#[test]
-fn an_incident_opened_alone_round_trips() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+/// An incident opened alone reads back exactly, open, and ids grow.
+pub fn an_incident_opened_alone_round_trips<S: DeploymentStore + IncidentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     let d = started(&store, "web", "production");
     let new = NewIncident {
         deployment_id: Some(d.id),
@@ -65,9 +57,6 @@ fn an_incident_opened_alone_round_trips() {
         }
     );
     assert!(opened.is_open());
-    drop(store);
-
-    let store = open(dir.path());
     assert_eq!(store.incident(opened.id).unwrap(), Some(opened.clone()));
     let second = store
         .open_incident(&new_incident("web", "production", 8))
@@ -75,9 +64,12 @@ fn an_incident_opened_alone_round_trips() {
     assert!(second.id > opened.id, "ids grow");
 }
 
-#[test]
-fn an_incident_naming_a_missing_deployment_is_refused() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// An incident naming a deployment that does not exist is refused as
+/// `Invalid` (naming it) and nothing is stored.
+pub fn an_incident_naming_a_missing_deployment_is_refused<S: DeploymentStore + IncidentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     let new = NewIncident {
         deployment_id: Some(404),
         ..new_incident("web", "production", 1)
@@ -88,9 +80,13 @@ fn an_incident_naming_a_missing_deployment_is_refused() {
     assert!(all(&store).is_empty());
 }
 
-#[test]
-fn record_change_writes_the_deployment_and_its_incidents_together() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// A deployment change with an incident writes both.
+pub fn record_change_writes_the_deployment_and_its_incidents_together<
+    S: DeploymentStore + IncidentStore,
+>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     let d = started(&store, "web", "production");
     let rolled_back = moved(&d, Phase::RolledBack, 5);
     let events = [event(Phase::Pending, Phase::RolledBack, 5, "error rate")];
@@ -115,9 +111,14 @@ fn record_change_writes_the_deployment_and_its_incidents_together() {
     assert!(listed[0].is_open());
 }
 
-#[test]
-fn an_incident_opened_under_a_given_id_keeps_it_and_a_taken_id_changes_nothing() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// `next_incident_id` is the id the next incident gets; opening under a
+/// taken id refuses the whole change.
+pub fn an_incident_opened_under_a_given_id_keeps_it_and_a_taken_id_changes_nothing<
+    S: DeploymentStore + IncidentStore,
+>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     assert_eq!(store.next_incident_id().unwrap(), 1);
     let first = store
         .open_incident(&new_incident("web", "production", 1))
@@ -161,9 +162,11 @@ fn an_incident_opened_under_a_given_id_keeps_it_and_a_taken_id_changes_nothing()
     assert_eq!(store.next_incident_id().unwrap(), 3);
 }
 
-#[test]
-fn a_conflicting_change_leaves_no_incident_behind() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// A change refused for its revision opens no incident and records no event.
+pub fn a_conflicting_change_leaves_no_incident_behind<S: DeploymentStore + IncidentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     let d = started(&store, "web", "production");
     let mut stale = moved(&d, Phase::RolledBack, 5);
     stale.revision += 1;
@@ -185,10 +188,15 @@ fn a_conflicting_change_leaves_no_incident_behind() {
     assert_eq!(store.deployment(d.id).unwrap(), Some(d));
 }
 
-#[test]
-fn an_incident_refused_inside_the_change_rolls_the_whole_change_back() {
+/// An incident refused after the deployment row was written rolls the whole
+/// change back; without it the same change goes through.
+pub fn an_incident_refused_inside_the_change_rolls_the_whole_change_back<
+    S: DeploymentStore + IncidentStore,
+>(
+    fresh: impl Fn() -> S,
+) {
     // Here the deployment row was already updated when the incident failed.
-    let store = SqliteStore::open_in_memory().unwrap();
+    let store = fresh();
     let d = started(&store, "web", "production");
     let next = moved(&d, Phase::RolledBack, 5);
     let events = [event(Phase::Pending, Phase::RolledBack, 5, "error rate")];
@@ -222,9 +230,11 @@ fn an_incident_refused_inside_the_change_rolls_the_whole_change_back() {
     assert_eq!(all(&store).len(), 1);
 }
 
-#[test]
-fn record_without_incidents_still_records() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// A change without incidents leaves the open ones alone.
+pub fn record_without_incidents_still_records<S: DeploymentStore + IncidentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     store
         .open_incident(&new_incident("web", "production", 0))
         .unwrap();
@@ -235,9 +245,14 @@ fn record_without_incidents_still_records() {
     assert!(all(&store)[0].is_open(), "incidents untouched");
 }
 
-#[test]
-fn resolve_target_resolves_only_that_targets_open_incidents() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// Resolving a target resolves its open incidents only, keeps earlier
+/// resolutions, and is a no-op when none is open.
+pub fn resolve_target_resolves_only_that_targets_open_incidents<
+    S: DeploymentStore + IncidentStore,
+>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     let open = |service: &str, env: &str, at: i64| {
         store
             .open_incident(&new_incident(service, env, at))
@@ -289,9 +304,12 @@ fn resolve_target_resolves_only_that_targets_open_incidents() {
     assert_eq!(all(&store), before);
 }
 
-#[test]
-fn changes_apply_in_order_within_one_transition() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// A change's incident changes apply in order: resolve then open leaves the
+/// new one open.
+pub fn changes_apply_in_order_within_one_transition<S: DeploymentStore + IncidentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     store
         .open_incident(&new_incident("web", "production", 0))
         .unwrap();
@@ -314,9 +332,10 @@ fn changes_apply_in_order_within_one_transition() {
     );
 }
 
-#[test]
-fn resolving_twice_is_refused_and_changes_nothing() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// An incident is resolved once: the resolution reads back, a second one is
+/// `AlreadyResolved` and changes nothing.
+pub fn resolving_twice_is_refused_and_changes_nothing<S: IncidentStore>(fresh: impl Fn() -> S) {
+    let store = fresh();
     let opened = store
         .open_incident(&new_incident("web", "production", 0))
         .unwrap();
@@ -345,9 +364,10 @@ fn resolving_twice_is_refused_and_changes_nothing() {
     assert_eq!(store.incident(opened.id).unwrap(), Some(resolved));
 }
 
-#[test]
-fn an_unknown_incident_is_not_found() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// An unknown incident reads as None, and resolving it is
+/// `IncidentNotFound` with a message saying how to list them.
+pub fn an_unknown_incident_is_not_found<S: IncidentStore>(fresh: impl Fn() -> S) {
+    let store = fresh();
     assert_eq!(store.incident(31).unwrap(), None);
     let err = store
         .resolve_incident(31, "alice", t(1), "fixed", None)
@@ -364,9 +384,10 @@ fn an_unknown_incident_is_not_found() {
     assert!(all(&store).is_empty());
 }
 
-#[test]
-fn incidents_filter_and_order_newest_first() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// `incidents` filters by service, environment and openness, newest (last
+/// opened) first.
+pub fn incidents_filter_and_order_newest_first<S: IncidentStore>(fresh: impl Fn() -> S) {
+    let store = fresh();
     assert!(all(&store).is_empty());
     let open = |service: &str, env: &str, at: i64| {
         store

@@ -1,4 +1,4 @@
-//! The analysis rounds of [`crate::SqliteStore`], written inside a
+//! The analysis rounds of [`super::SqliteStore`], written inside a
 //! deployment change's transaction. A run of identical inconclusive rounds
 //! (a canary without traffic, one round per interval) is kept as one row
 //! that counts them (`round_count`) from the first (`at`) to the last
@@ -7,9 +7,9 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use zion_core::analysis::AnalysisRound;
 
+use super::db;
 use crate::StoreError;
 use crate::codec::{from_json, parse_opt_time, time_text, to_json};
-use crate::sqlite::db;
 
 /// A round ready to write, with its encoded body.
 pub(crate) struct RoundRow<'a> {

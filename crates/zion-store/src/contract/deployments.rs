@@ -1,19 +1,19 @@
-//! Deployments: exact round-trips, one active deployment per target,
-//! revision-guarded changes that are all-or-nothing, queries and ordering.
+//! [`DeploymentStore`]: exact round-trips, one active deployment per
+//! target, revision-guarded changes that are all-or-nothing, queries and
+//! ordering.
 
 use jiff::Timestamp;
-use proptest::prelude::*;
 use zion_core::analysis::Verdict;
-use zion_core::deployment::{DeploymentType, Phase, Progress};
-use zion_core::spec::Strategy;
-use zion_store::{DeploymentFilter, SqliteStore, Store, StoreError};
+use zion_core::deployment::{Deployment, DeploymentType, Phase, Progress};
+use zion_core::spec::{Bound, Strategy};
 
-use crate::support::{created, deployment, event, metrics, moved, open, round, t};
+use super::fixtures::{created, deployment, event, metrics, moved, round, t};
+use crate::{DeploymentFilter, DeploymentStore, StoreError};
 
-#[test]
-fn create_assigns_id_and_revision_and_round_trips() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+/// A created deployment gets a new id (the given one is ignored) and revision
+/// 1, reads back equal with its first event, and ids grow.
+pub fn create_assigns_id_and_revision_and_round_trips<S: DeploymentStore>(fresh: impl Fn() -> S) {
+    let store = fresh();
     let d = deployment("web", "staging", "1.0.0", 0);
     let first = created(&d);
     let stored = store.create_deployment(&d, &first, None).unwrap();
@@ -46,10 +46,10 @@ fn create_assigns_id_and_revision_and_round_trips() {
     );
 }
 
-#[test]
-fn record_round_trips_every_field_events_and_rounds() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+/// A change of every field reads back exactly; events and rounds append in
+/// order across changes.
+pub fn record_round_trips_every_field_events_and_rounds<S: DeploymentStore>(fresh: impl Fn() -> S) {
+    let store = fresh();
     let d = deployment("web", "production", "2.0.0", 0);
     let first = created(&d);
     let stored = store.create_deployment(&d, &first, None).unwrap();
@@ -108,10 +108,16 @@ fn record_round_trips_every_field_events_and_rounds() {
     assert_eq!(store.rounds(stored.id).unwrap(), vec![r1, r2]);
 }
 
-#[test]
-fn target_is_busy_in_every_non_terminal_phase_and_free_in_every_terminal_one() {
+/// One active deployment per target: a deployment in any non-terminal phase
+/// refuses a second one (`TargetBusy` naming it, nothing written); one in a
+/// terminal phase does not.
+pub fn target_is_busy_in_every_non_terminal_phase_and_free_in_every_terminal_one<
+    S: DeploymentStore,
+>(
+    fresh: impl Fn() -> S,
+) {
     for phase in Phase::ALL {
-        let store = SqliteStore::open_in_memory().unwrap();
+        let store = fresh();
         let mut first = deployment("web", "production", "1.0.0", 0);
         first.phase = phase;
         let first = store
@@ -151,9 +157,12 @@ fn target_is_busy_in_every_non_terminal_phase_and_free_in_every_terminal_one() {
     }
 }
 
-#[test]
-fn busy_target_is_refused_until_its_deployment_finishes() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// A busy target stays refused while its deployment moves on, frees up once
+/// it finishes, and other targets are independent.
+pub fn busy_target_is_refused_until_its_deployment_finishes<S: DeploymentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     let a = deployment("web", "production", "1.0.0", 0);
     let a = store.create_deployment(&a, &created(&a), None).unwrap();
 
@@ -193,9 +202,12 @@ fn busy_target_is_refused_until_its_deployment_finishes() {
     );
 }
 
-#[test]
-fn a_finished_deployment_cannot_come_back_beside_an_active_one() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// A finished deployment moved back to an active phase beside the target's
+/// new active one is refused, and nothing of that change is written.
+pub fn a_finished_deployment_cannot_come_back_beside_an_active_one<S: DeploymentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     let a = deployment("web", "production", "1.0.0", 0);
     let a = store.create_deployment(&a, &created(&a), None).unwrap();
     let failed = moved(&a, Phase::Failed, 1);
@@ -219,10 +231,10 @@ fn a_finished_deployment_cannot_come_back_beside_an_active_one() {
     assert_eq!(store.events(a.id).unwrap().len(), 1);
 }
 
-#[test]
-fn stale_revision_is_a_conflict_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+/// A change whose revision is not exactly the next one (stale, skipping,
+/// zero) is a `Conflict` that writes nothing; an unknown id is `NotFound`.
+pub fn stale_revision_is_a_conflict_and_writes_nothing<S: DeploymentStore>(fresh: impl Fn() -> S) {
+    let store = fresh();
     let d = deployment("web", "production", "1.0.0", 0);
     let d = store.create_deployment(&d, &created(&d), None).unwrap();
     let v2 = moved(&d, Phase::Progressing, 1);
@@ -269,9 +281,12 @@ fn stale_revision_is_a_conflict_and_writes_nothing() {
     ));
 }
 
-#[test]
-fn a_change_that_fails_half_way_is_rolled_back_entirely() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// A change refused after part of it was written (a round recorded twice)
+/// leaves nothing behind, and the same revision can then be recorded.
+pub fn a_change_that_fails_half_way_is_rolled_back_entirely<S: DeploymentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     let d = deployment("web", "production", "1.0.0", 0);
     let d = store.create_deployment(&d, &created(&d), None).unwrap();
     let v2 = moved(&d, Phase::Progressing, 1);
@@ -307,9 +322,12 @@ fn a_change_that_fails_half_way_is_rolled_back_entirely() {
     assert_eq!(store.deployment(d.id).unwrap().unwrap().revision, 3);
 }
 
-#[test]
-fn values_that_would_not_read_back_exactly_are_refused() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// A NaN, a round of another deployment or a sub-millisecond duration is
+/// refused as `Invalid` rather than stored altered.
+pub fn values_that_would_not_read_back_exactly_are_refused<S: DeploymentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     let d = deployment("web", "production", "1.0.0", 0);
     let d = store.create_deployment(&d, &created(&d), None).unwrap();
 
@@ -342,7 +360,7 @@ fn values_that_would_not_read_back_exactly_are_refused() {
 
 /// Creates a finished deployment (so the next one on the target is allowed).
 fn finished(
-    store: &SqliteStore,
+    store: &impl DeploymentStore,
     service: &str,
     env: &str,
     version: &str,
@@ -355,13 +373,14 @@ fn finished(
     d.id
 }
 
-fn ids(list: &[zion_core::deployment::Deployment]) -> Vec<i64> {
+fn ids(list: &[Deployment]) -> Vec<i64> {
     list.iter().map(|d| d.id).collect()
 }
 
-#[test]
-fn deployments_filter_and_order_newest_first() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// `deployments` filters by service, environment, creation time (inclusive,
+/// to the nanosecond), finishing time and limit, newest first.
+pub fn deployments_filter_and_order_newest_first<S: DeploymentStore>(fresh: impl Fn() -> S) {
+    let store = fresh();
     let a = finished(&store, "web", "staging", "1", 0, Phase::Succeeded);
     let b = finished(&store, "web", "production", "1", 10, Phase::Succeeded);
     let c = finished(&store, "api", "staging", "7", 20, Phase::Failed);
@@ -414,9 +433,11 @@ fn deployments_filter_and_order_newest_first() {
     assert_eq!(finished_since(t(0)), vec![e, d, c, b, a]);
 }
 
-#[test]
-fn active_deployments_are_the_unfinished_ones_oldest_first() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// `active_deployments` lists the non-terminal ones, oldest first.
+pub fn active_deployments_are_the_unfinished_ones_oldest_first<S: DeploymentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     assert!(store.active_deployments().unwrap().is_empty());
     finished(&store, "web", "staging", "1", 0, Phase::Succeeded);
     let mut ids_active = Vec::new();
@@ -449,9 +470,12 @@ fn active_deployments_are_the_unfinished_ones_oldest_first() {
     );
 }
 
-#[test]
-fn stable_version_follows_succeeded_deployments_only() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// `stable_version` and `succeeded` follow succeeded deployments only, per
+/// target, newest first.
+pub fn stable_version_follows_succeeded_deployments_only<S: DeploymentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     assert_eq!(store.stable_version("web", "production").unwrap(), None);
 
     finished(&store, "web", "production", "1.0", 0, Phase::Succeeded);
@@ -523,9 +547,12 @@ fn stable_version_follows_succeeded_deployments_only() {
     assert_eq!(versions(0), Vec::<String>::new());
 }
 
-#[test]
-fn has_succeeded_only_for_that_version_on_that_target() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// `has_succeeded` is true only for that exact version on that target, and
+/// stays true after a later failure of the same version.
+pub fn has_succeeded_only_for_that_version_on_that_target<S: DeploymentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     assert!(!store.has_succeeded("web", "staging", "1.0").unwrap());
 
     finished(&store, "web", "staging", "1.0", 0, Phase::Succeeded);
@@ -574,30 +601,82 @@ fn has_succeeded_only_for_that_version_on_that_target() {
     assert!(store.has_succeeded("web", "staging", "1.0").unwrap());
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+/// One sample of [`round_trips_exactly`]: an instant and figures that
+/// must come back bit for bit.
+#[derive(Debug, Clone, Copy)]
+pub struct RoundTripSample {
+    /// The canary's p95 latency: any finite figure.
+    pub p95: f64,
+    /// A baseline ratio bound: any positive figure.
+    pub ratio: f64,
+    pub requests: u64,
+    /// The deployment's creation and the round's time.
+    pub at: Timestamp,
+}
 
-    /// Any finite figures, any instant: what goes in comes out bit for bit.
-    #[test]
-    fn rounds_and_times_round_trip_exactly(
-        p95 in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO,
-        ratio in proptest::num::f64::POSITIVE,
-        requests in any::<u64>(),
-        secs in -62_000_000_000i64..250_000_000_000i64,
-        nanos in 0i32..1_000_000_000,
-    ) {
-        let store = SqliteStore::open_in_memory().unwrap();
-        let at = Timestamp::new(secs, nanos).unwrap();
-        let mut d = deployment("web", "production", "1", 0);
-        d.created_at = at;
-        let d = store.create_deployment(&d, &created(&d), None).unwrap();
-        prop_assert_eq!(store.deployment(d.id).unwrap().unwrap().created_at, at);
+/// A deployment created at `sample.at` and a round of its figures read
+/// back exactly (what the property test of an implementation feeds with
+/// generated samples).
+pub fn round_trips_exactly<S: DeploymentStore>(fresh: impl Fn() -> S, sample: RoundTripSample) {
+    let store = fresh();
+    let mut d = deployment("web", "production", "1", 0);
+    d.created_at = sample.at;
+    let d = store.create_deployment(&d, &created(&d), None).unwrap();
+    assert_eq!(
+        store.deployment(d.id).unwrap().unwrap().created_at,
+        sample.at
+    );
 
-        let mut r = round(d.id, 1, Verdict::Pass);
-        r.at = at;
-        r.canary = metrics(requests, p95);
-        r.checks[1].bound = zion_core::spec::Bound::MaxRatioToBaseline(ratio);
-        store.record(&moved(&d, Phase::Progressing, 1), &[], std::slice::from_ref(&r)).unwrap();
-        prop_assert_eq!(store.rounds(d.id).unwrap(), vec![r]);
+    let mut r = round(d.id, 1, Verdict::Pass);
+    r.at = sample.at;
+    r.canary = metrics(sample.requests, sample.p95);
+    r.checks[1].bound = Bound::MaxRatioToBaseline(sample.ratio);
+    store
+        .record(
+            &moved(&d, Phase::Progressing, 1),
+            &[],
+            std::slice::from_ref(&r),
+        )
+        .unwrap();
+    assert_eq!(store.rounds(d.id).unwrap(), vec![r]);
+}
+
+/// Extreme instants and figures (the ends of the supported range,
+/// subnormal, zero and huge floats) read back exactly.
+pub fn extreme_values_round_trip_exactly<S: DeploymentStore>(fresh: impl Fn() -> S) {
+    let at = |secs, nanos| Timestamp::new(secs, nanos).unwrap();
+    for sample in [
+        RoundTripSample {
+            p95: 0.1 + 0.2,
+            ratio: 1.0 / 3.0,
+            requests: 0,
+            at: at(-62_000_000_000, 0),
+        },
+        RoundTripSample {
+            p95: 5e-324,
+            ratio: f64::MIN_POSITIVE,
+            requests: u64::MAX,
+            at: at(249_999_999_999, 999_999_999),
+        },
+        RoundTripSample {
+            p95: -0.0,
+            ratio: f64::MAX,
+            requests: 1,
+            at: at(0, 1),
+        },
+        RoundTripSample {
+            p95: f64::MAX,
+            ratio: 1e-300,
+            requests: 1 << 53,
+            at: at(-1, 999_999_999),
+        },
+        RoundTripSample {
+            p95: -1.5e300,
+            ratio: 17.000_000_000_000_004,
+            requests: (1 << 53) + 1,
+            at: at(1_750_000_000, 123_456_789),
+        },
+    ] {
+        round_trips_exactly(&fresh, sample);
     }
 }

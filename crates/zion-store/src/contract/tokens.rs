@@ -1,9 +1,10 @@
-//! Specs, tokens and processes.
+//! [`TokenStore`]: tokens created, looked up by hash and by GitHub login,
+//! revoked, and the names and logins that stay unique among live tokens.
 
 use zion_core::spec::Role;
-use zion_store::{SqliteStore, Store, StoreError, StoredProcess, TokenRecord};
 
-use crate::support::t;
+use super::fixtures::t;
+use crate::{StoreError, TokenRecord, TokenStore};
 
 fn token(name: &str, role: Role, hash: &str) -> TokenRecord {
     TokenRecord {
@@ -16,28 +17,11 @@ fn token(name: &str, role: Role, hash: &str) -> TokenRecord {
     }
 }
 
-#[test]
-fn latest_spec_is_the_last_saved() {
-    let store = SqliteStore::open_in_memory().unwrap();
-    assert_eq!(store.latest_spec().unwrap(), None);
-    store
-        .save_spec("a: 1\n", &"aa".repeat(32), "alice", t(1), None)
-        .unwrap();
-    // An earlier timestamp saved later still wins: "latest" means last applied.
-    let yaml = "services:\n  - name: wéb # ✓\n";
-    store
-        .save_spec(yaml, &"bb".repeat(32), "bob", t(0), None)
-        .unwrap();
-    let spec = store.latest_spec().unwrap().unwrap();
-    assert_eq!(spec.yaml, yaml);
-    assert_eq!(spec.sha256_hex, "bb".repeat(32));
-    assert_eq!(spec.applied_by, "bob");
-    assert_eq!(spec.applied_at, t(0));
-}
-
-#[test]
-fn tokens_create_exist_revoke_and_reuse_names() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// Tokens are created and found by hash; a live name or a hash taken is
+/// refused and stores nothing; revoking is once, keeps the record, and frees
+/// the name.
+pub fn tokens_create_exist_revoke_and_reuse_names<S: TokenStore>(fresh: impl Fn() -> S) {
+    let store = fresh();
     let mut admin = token("admin", Role::Admin, "a1");
     admin.github_login = Some("octocat".to_string());
     store.create_token(&admin, None).unwrap();
@@ -101,9 +85,12 @@ fn with_github(name: &str, hash: &str, login: &str) -> TokenRecord {
     }
 }
 
-#[test]
-fn token_by_github_finds_the_live_token_case_insensitively() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// `token_by_github` finds the live token by whole login, in any case, and
+/// not once revoked.
+pub fn token_by_github_finds_the_live_token_case_insensitively<S: TokenStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     assert_eq!(store.token_by_github("octocat").unwrap(), None);
     store
         .create_token(&token("plain", Role::Viewer, "a0"), None)
@@ -134,9 +121,12 @@ fn token_by_github_finds_the_live_token_case_insensitively() {
     assert_eq!(store.token_by_github("octocat").unwrap(), None);
 }
 
-#[test]
-fn a_github_login_belongs_to_one_live_token_until_revoked() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// A GitHub login belongs to one live token (`GithubLoginTaken` names the
+/// holder); a revoked record may carry it; revoking the holder frees it.
+pub fn a_github_login_belongs_to_one_live_token_until_revoked<S: TokenStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
     let cat = with_github("cat", "b1", "octocat");
     store.create_token(&cat, None).unwrap();
 
@@ -166,69 +156,4 @@ fn a_github_login_belongs_to_one_live_token_until_revoked() {
     let kitten = with_github("kitten", "b4", "OctoCat");
     store.create_token(&kitten, None).unwrap();
     assert_eq!(store.token_by_github("OCTOCAT").unwrap(), Some(kitten));
-}
-
-#[test]
-fn the_database_itself_refuses_a_second_live_github_login() {
-    // The store checks first; the unique index holds against any writer.
-    let dir = tempfile::tempdir().unwrap();
-    let store = crate::support::open(dir.path());
-    store
-        .create_token(&with_github("cat", "c1", "octocat"), None)
-        .unwrap();
-    let conn = rusqlite::Connection::open(dir.path().join("zion.db")).unwrap();
-    let insert = |name: &str, hash: &str, revoked: Option<&str>| {
-        conn.execute(
-            "INSERT INTO tokens (name, role, hash_hex, github_login, created_at, revoked_at) \
-             VALUES (?1, 'viewer', ?2, 'OCTOCAT', '2025-01-01T00:00:00.000000000Z', ?3)",
-            rusqlite::params![name, hash, revoked],
-        )
-    };
-    let err = insert("dup", "c2", None).unwrap_err();
-    assert_eq!(
-        err.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::ConstraintViolation),
-        "{err}"
-    );
-    insert("gone", "c3", Some("2025-01-02T00:00:00.000000000Z")).unwrap();
-}
-
-#[test]
-fn processes_record_replace_forget_and_list() {
-    let store = SqliteStore::open_in_memory().unwrap();
-    let p = |pid: u32, version: &str, port: u16| StoredProcess {
-        pid,
-        start_ticks: u64::from(pid) * 1000,
-        service: "web".to_string(),
-        environment: "production".to_string(),
-        version: version.to_string(),
-        port,
-    };
-    assert!(store.processes().unwrap().is_empty());
-    store.record_process(&p(300, "1.1", 40_002)).unwrap();
-    store.record_process(&p(20, "1.0", 40_001)).unwrap();
-    let mut big = p(u32::MAX, "2.0", u16::MAX);
-    big.start_ticks = i64::MAX as u64;
-    store.record_process(&big).unwrap();
-    assert_eq!(
-        store.processes().unwrap(),
-        vec![p(20, "1.0", 40_001), p(300, "1.1", 40_002), big.clone()]
-    );
-
-    // A reused pid replaces the old record.
-    let reused = StoredProcess {
-        start_ticks: 5,
-        ..p(20, "1.2", 40_003)
-    };
-    store.record_process(&reused).unwrap();
-    store.forget_process(300).unwrap();
-    store.forget_process(999).unwrap();
-    assert_eq!(store.processes().unwrap(), vec![reused, big]);
-
-    let mut too_big = p(7, "x", 1);
-    too_big.start_ticks = u64::MAX;
-    assert!(matches!(
-        store.record_process(&too_big),
-        Err(StoreError::Invalid(_))
-    ));
 }

@@ -1,11 +1,14 @@
-//! The audit tables of [`crate::SqliteStore`]: appends inside the caller's
+//! The audit tables of [`SqliteStore`]: appends inside the caller's
 //! transaction, and the reads that verification and proofs need.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use super::{SqliteStore, begin, db};
 use crate::codec::{time_text, widen};
-use crate::sqlite::db;
-use crate::{AuditAppend, AuditCheckpoint, AuditFilter, NodeHash, StoreError, StoredAuditEntry};
+use crate::{
+    AuditAppend, AuditCheckpoint, AuditFilter, AuditSnapshot, AuditStore, NodeHash, StoreError,
+    StoredAuditEntry,
+};
 
 /// Entries read per query while scanning, so a million-entry log is never
 /// held in memory at once.
@@ -262,7 +265,7 @@ pub(crate) fn checkpoints(conn: &Connection) -> Result<Vec<AuditCheckpoint>, Sto
 /// The audit tables through one transaction's snapshot.
 pub(crate) struct Snapshot<'a>(pub &'a Connection);
 
-impl crate::AuditSnapshot for Snapshot<'_> {
+impl AuditSnapshot for Snapshot<'_> {
     fn checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
         checkpoints(self.0)
     }
@@ -273,5 +276,59 @@ impl crate::AuditSnapshot for Snapshot<'_> {
         visit: &mut dyn FnMut(StoredAuditEntry, Option<NodeHash>) -> bool,
     ) -> Result<(), StoreError> {
         scan(self.0, from, visit)
+    }
+}
+
+impl AuditStore for SqliteStore {
+    fn append_audit(&self, append: &AuditAppend) -> Result<(), StoreError> {
+        const DURING: &str = "appending to the audit log";
+        let mut conn = self.conn();
+        let tx = begin(&mut conn, DURING)?;
+        write(&tx, append)?;
+        tx.commit().map_err(db(DURING))
+    }
+
+    fn audit_size(&self) -> Result<u64, StoreError> {
+        size(&self.conn())
+    }
+
+    fn audit_nodes(&self, ids: &[(u8, u64)]) -> Result<Vec<Option<NodeHash>>, StoreError> {
+        nodes(&self.conn(), ids)
+    }
+
+    fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEntry>, StoreError> {
+        entries(&self.conn(), filter)
+    }
+
+    fn scan_audit(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(StoredAuditEntry, Option<NodeHash>) -> bool,
+    ) -> Result<(), StoreError> {
+        scan(&self.conn(), from, visit)
+    }
+
+    fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        checkpoints(&self.conn())
+    }
+
+    fn audit_snapshot(
+        &self,
+        read: &mut dyn FnMut(&dyn AuditSnapshot) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        const DURING: &str = "reading the audit log";
+        let mut in_snapshot = |conn: &mut Connection| -> Result<(), StoreError> {
+            // A deferred transaction in WAL mode reads one snapshot, taken
+            // at its first read, until it ends; it writes nothing.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(db(DURING))?;
+            read(&Snapshot(&tx))?;
+            tx.rollback().map_err(db(DURING))
+        };
+        match self.side_connection()? {
+            Some(mut own) => in_snapshot(&mut own),
+            None => in_snapshot(&mut self.conn()),
+        }
     }
 }

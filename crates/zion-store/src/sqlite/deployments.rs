@@ -1,0 +1,591 @@
+//! The deployments, events and analysis rounds of [`SqliteStore`]: one
+//! active deployment per target (checked under the write lock, backed by a
+//! partial unique index) and changes guarded by their revision.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+use zion_core::analysis::AnalysisRound;
+use zion_core::deployment::{Deployment, DeploymentType, Event, Phase};
+
+use super::incidents::apply_incident_changes;
+use super::{
+    SqliteStore, audit, begin, col, db, is_unique_violation, query_all, rounds, target_clauses,
+};
+use crate::codec::{
+    from_json, narrow, parse_opt_time, parse_phase, parse_strategy, parse_time,
+    terminal_phases_sql, time_text, to_json, widen,
+};
+use crate::{AuditBuilder, Change, DeploymentFilter, DeploymentStore, StoreError};
+
+/// The columns a deployment is written to, in the order of
+/// [`deployment_values`]; `id` is assigned by the database.
+const WRITE_COLUMNS: [&str; 21] = [
+    "service",
+    "environment",
+    "version",
+    "previous_version",
+    "strategy",
+    "type",
+    "phase",
+    "step",
+    "canary_weight",
+    "requested_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "reason",
+    "plan",
+    "progress",
+    "gate",
+    "evidence",
+    "commit_sha",
+    "committed_at",
+    "revision",
+];
+
+/// Every column [`read_deployment`] reads.
+const DEPLOYMENT_COLUMNS: &str = "id, service, environment, version, previous_version, strategy, \
+     type, phase, step, canary_weight, requested_by, created_at, started_at, finished_at, \
+     reason, plan, progress, gate, evidence, commit_sha, committed_at, revision";
+
+const EVENT_COLUMNS: &str = "at, from_phase, to_phase, step, canary_weight, actor, reason";
+
+/// Answered from the index `deployments_target_version` alone.
+pub(super) const HAS_SUCCEEDED_SQL: &str = "SELECT EXISTS (SELECT 1 FROM deployments \
+     WHERE service = ?1 AND environment = ?2 AND version = ?3 AND phase = ?4)";
+
+/// The values of [`WRITE_COLUMNS`] for `d`.
+fn deployment_values(d: &Deployment) -> Result<Vec<Value>, StoreError> {
+    Ok(vec![
+        d.service.clone().into(),
+        d.environment.clone().into(),
+        d.version.clone().into(),
+        d.previous_version.clone().into(),
+        d.strategy.name().to_string().into(),
+        d.kind.name().to_string().into(),
+        d.phase.name().to_string().into(),
+        d.step.map(i64::from).into(),
+        i64::from(d.canary_weight).into(),
+        d.requested_by.clone().into(),
+        time_text(d.created_at).into(),
+        d.started_at.map(time_text).into(),
+        d.finished_at.map(time_text).into(),
+        d.reason.clone().into(),
+        to_json(&d.plan, "deployment plan")?.into(),
+        to_json(&d.progress, "deployment progress")?.into(),
+        to_json(&d.gate, "deployment gate")?.into(),
+        d.evidence
+            .as_ref()
+            .map(|e| to_json(e, "deployment evidence"))
+            .transpose()?
+            .into(),
+        d.commit.clone().into(),
+        d.committed_at.map(time_text).into(),
+        widen(d.revision, "revision")?.into(),
+    ])
+}
+
+fn read_deployment(row: &Row<'_>) -> Result<Deployment, StoreError> {
+    let kind: String = col(row, "type")?;
+    Ok(Deployment {
+        id: col(row, "id")?,
+        service: col(row, "service")?,
+        environment: col(row, "environment")?,
+        version: col(row, "version")?,
+        previous_version: col(row, "previous_version")?,
+        strategy: parse_strategy(&col::<String>(row, "strategy")?)?,
+        kind: DeploymentType::from_name(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("`{kind}` is not a deployment type")))?,
+        phase: parse_phase(&col::<String>(row, "phase")?)?,
+        step: col::<Option<i64>>(row, "step")?
+            .map(|s| narrow(s, "step"))
+            .transpose()?,
+        canary_weight: narrow(col(row, "canary_weight")?, "canary weight")?,
+        requested_by: col(row, "requested_by")?,
+        created_at: parse_time(&col::<String>(row, "created_at")?, "created_at")?,
+        started_at: parse_opt_time(col(row, "started_at")?, "started_at")?,
+        finished_at: parse_opt_time(col(row, "finished_at")?, "finished_at")?,
+        reason: col(row, "reason")?,
+        plan: from_json(&col::<String>(row, "plan")?, "deployment plan")?,
+        progress: from_json(&col::<String>(row, "progress")?, "deployment progress")?,
+        gate: from_json(&col::<String>(row, "gate")?, "deployment gate")?,
+        evidence: col::<Option<String>>(row, "evidence")?
+            .map(|e| from_json(&e, "deployment evidence"))
+            .transpose()?,
+        commit: col(row, "commit_sha")?,
+        committed_at: parse_opt_time(col(row, "committed_at")?, "committed_at")?,
+        revision: narrow(col(row, "revision")?, "revision")?,
+    })
+}
+
+fn read_event(row: &Row<'_>) -> Result<Event, StoreError> {
+    Ok(Event {
+        at: parse_time(&col::<String>(row, "at")?, "event time")?,
+        from_phase: parse_phase(&col::<String>(row, "from_phase")?)?,
+        to_phase: parse_phase(&col::<String>(row, "to_phase")?)?,
+        step: col::<Option<i64>>(row, "step")?
+            .map(|s| narrow(s, "event step"))
+            .transpose()?,
+        canary_weight: narrow(col(row, "canary_weight")?, "event canary weight")?,
+        actor: col(row, "actor")?,
+        reason: col(row, "reason")?,
+    })
+}
+
+/// The target's unfinished deployment (other than `except`), if any.
+fn active_of(
+    conn: &Connection,
+    service: &str,
+    environment: &str,
+    except: Option<i64>,
+) -> Result<Option<(i64, Phase)>, StoreError> {
+    let sql = format!(
+        "SELECT id, phase FROM deployments \
+         WHERE service = ?1 AND environment = ?2 AND id <> ?3 AND phase NOT IN ({}) \
+         ORDER BY id LIMIT 1",
+        terminal_phases_sql()
+    );
+    let found: Option<(i64, String)> = conn
+        .query_row(
+            &sql,
+            params![service, environment, except.unwrap_or(-1)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(db("looking for the target's active deployment"))?;
+    found
+        .map(|(id, phase)| Ok((id, parse_phase(&phase)?)))
+        .transpose()
+}
+
+/// Turns a unique-index violation on the one-active-per-target index into
+/// the [`StoreError::TargetBusy`] it means; other errors pass through.
+fn busy_or_db(
+    conn: &Connection,
+    d: &Deployment,
+    except: Option<i64>,
+    during: &'static str,
+    e: rusqlite::Error,
+) -> StoreError {
+    if is_unique_violation(&e) {
+        match active_of(conn, &d.service, &d.environment, except) {
+            Ok(Some((id, phase))) => {
+                return StoreError::TargetBusy {
+                    id,
+                    service: d.service.clone(),
+                    environment: d.environment.clone(),
+                    phase,
+                };
+            }
+            Ok(None) => {}
+            Err(other) => return other,
+        }
+    }
+    db(during)(e)
+}
+
+/// Appends `events` after the deployment's last one.
+fn insert_events(tx: &Transaction<'_>, id: i64, events: &[Event]) -> Result<(), StoreError> {
+    const DURING: &str = "recording events";
+    if events.is_empty() {
+        return Ok(());
+    }
+    let last: i64 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE deployment_id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .map_err(db(DURING))?;
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO events (deployment_id, seq, at, from_phase, to_phase, step, \
+             canary_weight, actor, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .map_err(db(DURING))?;
+    for (seq, e) in (last + 1..).zip(events) {
+        stmt.execute(params![
+            id,
+            seq,
+            time_text(e.at),
+            e.from_phase.name(),
+            e.to_phase.name(),
+            e.step,
+            e.canary_weight,
+            e.actor,
+            e.reason,
+        ])
+        .map_err(db(DURING))?;
+    }
+    Ok(())
+}
+
+/// The compare-and-set update that writes `d` over its previous revision,
+/// with its parameters.
+fn revision_update(d: &Deployment) -> Result<(String, Vec<Value>), StoreError> {
+    let mut values = deployment_values(d)?;
+    // A revision of 0 expects -1, which no row has: it ends as Conflict.
+    let expected = widen(d.revision, "revision")? - 1;
+    let sets: Vec<String> = WRITE_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ?{}", i + 1))
+        .collect();
+    let n = WRITE_COLUMNS.len();
+    let sql = format!(
+        "UPDATE deployments SET {} WHERE id = ?{} AND revision = ?{}",
+        sets.join(", "),
+        n + 1,
+        n + 2
+    );
+    values.push(d.id.into());
+    values.push(expected.into());
+    Ok((sql, values))
+}
+
+impl DeploymentStore for SqliteStore {
+    fn create_deployment(
+        &self,
+        deployment: &Deployment,
+        first_event: &Event,
+        audit: Option<&mut AuditBuilder<'_, Deployment>>,
+    ) -> Result<Deployment, StoreError> {
+        const DURING: &str = "creating a deployment";
+        let mut stored = deployment.clone();
+        stored.revision = 1;
+        let values = deployment_values(&stored)?;
+        let sql = format!(
+            "INSERT INTO deployments ({}) VALUES ({}) RETURNING id",
+            WRITE_COLUMNS.join(", "),
+            (1..=WRITE_COLUMNS.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut conn = self.conn();
+        let tx = begin(&mut conn, DURING)?;
+        // Under the write lock no one can insert between this check and the
+        // insert; the partial unique index is the backstop (see the schema).
+        if let Some((id, phase)) = active_of(&tx, &stored.service, &stored.environment, None)? {
+            return Err(StoreError::TargetBusy {
+                id,
+                service: stored.service,
+                environment: stored.environment,
+                phase,
+            });
+        }
+        let id: i64 = tx
+            .query_row(&sql, params_from_iter(values), |row| row.get(0))
+            .map_err(|e| busy_or_db(&tx, &stored, None, DURING, e))?;
+        insert_events(&tx, id, std::slice::from_ref(first_event))?;
+        stored.id = id;
+        // The entries name the id assigned above, so they are built here,
+        // under the write lock; any failure rolls the deployment back.
+        if let Some(build) = audit {
+            audit::write(&tx, &build(&stored)?)?;
+        }
+        tx.commit().map_err(db(DURING))?;
+        tracing::debug!(
+            id,
+            service = %stored.service,
+            environment = %stored.environment,
+            version = %stored.version,
+            phase = %stored.phase,
+            "deployment created"
+        );
+        Ok(stored)
+    }
+
+    fn deployment(&self, id: i64) -> Result<Option<Deployment>, StoreError> {
+        let sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = ?1");
+        let conn = self.conn();
+        let mut found = query_all(&conn, &sql, [id], "reading a deployment", read_deployment)?;
+        Ok(found.pop())
+    }
+
+    fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
+        let (mut clauses, mut values) =
+            target_clauses(filter.service.as_deref(), filter.environment.as_deref());
+        if let Some(since) = filter.since {
+            values.push(time_text(since).into());
+            clauses.push(format!("created_at >= ?{}", values.len()));
+        }
+        if let Some(since) = filter.finished_since {
+            values.push(time_text(since).into());
+            clauses.push(format!(
+                "(finished_at IS NULL OR finished_at >= ?{})",
+                values.len()
+            ));
+        }
+        let mut sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments");
+        if !clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        sql.push_str(" ORDER BY id DESC");
+        if let Some(limit) = filter.limit {
+            values.push(widen(limit, "limit")?.into());
+            sql.push_str(&format!(" LIMIT ?{}", values.len()));
+        }
+        let conn = self.conn();
+        query_all(
+            &conn,
+            &sql,
+            params_from_iter(values),
+            "listing deployments",
+            read_deployment,
+        )
+    }
+
+    fn active_deployments(&self) -> Result<Vec<Deployment>, StoreError> {
+        let sql = format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE phase NOT IN ({}) ORDER BY id",
+            terminal_phases_sql()
+        );
+        let conn = self.conn();
+        query_all(
+            &conn,
+            &sql,
+            [],
+            "listing active deployments",
+            read_deployment,
+        )
+    }
+
+    fn record_change(&self, change: &Change<'_>) -> Result<(), StoreError> {
+        const DURING: &str = "recording a deployment change";
+        let deployment = change.deployment;
+        let id = deployment.id;
+        // What can be refused without the database is checked before the
+        // transaction; whatever fails inside it rolls all of it back.
+        let (sql, values) = revision_update(deployment)?;
+        let round_rows = rounds::rows(id, change.rounds)?;
+
+        let mut conn = self.conn();
+        let tx = begin(&mut conn, DURING)?;
+        // Compare-and-set on the revision: portable optimistic locking that
+        // also holds where transactions do not serialise (PostgreSQL's
+        // default isolation).
+        let changed = tx
+            .execute(&sql, params_from_iter(values))
+            .map_err(|e| busy_or_db(&tx, deployment, Some(id), DURING, e))?;
+        if changed == 0 {
+            let exists = tx
+                .query_row("SELECT 1 FROM deployments WHERE id = ?1", [id], |_| Ok(()))
+                .optional()
+                .map_err(db(DURING))?
+                .is_some();
+            return Err(if exists {
+                StoreError::Conflict { id }
+            } else {
+                StoreError::NotFound { id }
+            });
+        }
+        insert_events(&tx, id, change.events)?;
+        rounds::insert(&tx, id, &round_rows)?;
+        apply_incident_changes(&tx, change.incidents)?;
+        if let Some(audit) = change.audit {
+            audit::write(&tx, audit)?;
+        }
+        tx.commit().map_err(db(DURING))?;
+        tracing::debug!(
+            id,
+            phase = %deployment.phase,
+            revision = deployment.revision,
+            events = change.events.len(),
+            rounds = change.rounds.len(),
+            incidents = change.incidents.len(),
+            "deployment change recorded"
+        );
+        Ok(())
+    }
+
+    fn events(&self, id: i64) -> Result<Vec<Event>, StoreError> {
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM events WHERE deployment_id = ?1 ORDER BY seq");
+        let conn = self.conn();
+        query_all(&conn, &sql, [id], "reading events", read_event)
+    }
+
+    fn rounds(&self, id: i64) -> Result<Vec<AnalysisRound>, StoreError> {
+        rounds::all(&self.conn(), id)
+    }
+
+    fn stable_version(
+        &self,
+        service: &str,
+        environment: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT version FROM deployments \
+             WHERE service = ?1 AND environment = ?2 AND phase = ?3 \
+             ORDER BY id DESC LIMIT 1",
+            params![service, environment, Phase::Succeeded.name()],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(db("reading the stable version"))
+    }
+
+    fn succeeded(
+        &self,
+        service: &str,
+        environment: &str,
+        limit: usize,
+    ) -> Result<Vec<Deployment>, StoreError> {
+        let sql = format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments \
+             WHERE service = ?1 AND environment = ?2 AND phase = ?3 \
+             ORDER BY id DESC LIMIT ?4"
+        );
+        let limit = widen(limit, "limit")?;
+        let conn = self.conn();
+        query_all(
+            &conn,
+            &sql,
+            params![service, environment, Phase::Succeeded.name(), limit],
+            "listing succeeded deployments",
+            read_deployment,
+        )
+    }
+
+    fn has_succeeded(
+        &self,
+        service: &str,
+        environment: &str,
+        version: &str,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        conn.query_row(
+            HAS_SUCCEEDED_SQL,
+            params![service, environment, version, Phase::Succeeded.name()],
+            |row| row.get(0),
+        )
+        .map_err(db("looking for a succeeded deployment"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use jiff::Timestamp;
+
+    use super::*;
+
+    #[test]
+    fn events_of_a_missing_deployment_are_refused_by_the_foreign_key() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let mut conn = store.conn();
+        let tx = begin(&mut conn, "test").unwrap();
+        let event = Event {
+            at: Timestamp::UNIX_EPOCH,
+            from_phase: Phase::Pending,
+            to_phase: Phase::Pending,
+            step: None,
+            canary_weight: 0,
+            actor: "t".into(),
+            reason: "t".into(),
+        };
+        assert!(insert_events(&tx, 77, &[event]).is_err());
+    }
+
+    #[test]
+    fn evidence_and_commit_are_stored_with_the_deployment() {
+        use zion_core::deployment::{Plan, Progress};
+        use zion_core::governance::quality::{
+            CoverageSummary, Evidence, FindingCounts, TestSummary,
+        };
+        use zion_core::spec::{AnalysisSpec, Strategy};
+
+        let store = SqliteStore::open_in_memory().unwrap();
+        let at = Timestamp::new(1_750_000_000, 123_456_789).unwrap();
+        let mut d = Deployment {
+            id: 0,
+            service: "web".into(),
+            environment: "production".into(),
+            version: "2.0".into(),
+            previous_version: None,
+            strategy: Strategy::Canary,
+            kind: DeploymentType::Feature,
+            phase: Phase::Pending,
+            step: None,
+            canary_weight: 0,
+            requested_by: "alice".into(),
+            created_at: at,
+            started_at: None,
+            finished_at: None,
+            reason: None,
+            plan: Plan {
+                steps: Vec::new(),
+                replicas: 1,
+                start_timeout: Duration::from_secs(60),
+                interval: Duration::from_secs(5),
+                failure_limit: 2,
+                min_requests: 20,
+                inconclusive_limit: Duration::from_secs(600),
+                checks: AnalysisSpec::default_checks(),
+                sticky: false,
+                blue_green: None,
+                rolling: None,
+            },
+            progress: Progress::default(),
+            gate: Default::default(),
+            evidence: Some(Evidence {
+                tests: Some(TestSummary {
+                    total: 12,
+                    passed: 10,
+                    failed: 1,
+                    skipped: 1,
+                    errors: 0,
+                }),
+                coverage: Some(CoverageSummary {
+                    lines_total: 1000,
+                    lines_covered: 824,
+                }),
+                findings: Some(FindingCounts {
+                    error: 0,
+                    warning: 3,
+                    note: 7,
+                    none: 1,
+                }),
+            }),
+            commit: Some("9fceb02d0ae598e95dc970b74767f19372d61af8".into()),
+            committed_at: Some(Timestamp::new(1_749_990_000, 5).unwrap()),
+            revision: 1,
+        };
+        let first = Event {
+            at,
+            from_phase: Phase::Pending,
+            to_phase: Phase::Pending,
+            step: None,
+            canary_weight: 0,
+            actor: "alice".into(),
+            reason: "requested".into(),
+        };
+        let stored = store.create_deployment(&d, &first, None).unwrap();
+        (d.id, d.revision) = (stored.id, stored.revision);
+        assert_eq!(store.deployment(d.id).unwrap().unwrap(), d);
+        // A deployment without any: NULLs, read back as None.
+        let mut bare = d.clone();
+        bare.version = "2.1".into();
+        bare.environment = "staging".into();
+        (bare.evidence, bare.commit, bare.committed_at) = (None, None, None);
+        let stored = store.create_deployment(&bare, &first, None).unwrap();
+        let read = store.deployment(stored.id).unwrap().unwrap();
+        assert_eq!(
+            (read.evidence, read.commit, read.committed_at),
+            (None, None, None)
+        );
+        let raw: Option<String> = store
+            .conn()
+            .query_row(
+                "SELECT evidence FROM deployments WHERE id = ?1",
+                [stored.id],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(raw, None);
+    }
+}

@@ -1,0 +1,63 @@
+//! The workload processes of [`SqliteStore`], keyed by pid.
+
+use rusqlite::{Row, params};
+
+use super::{SqliteStore, col, db, query_all};
+use crate::codec::{narrow, widen};
+use crate::{ProcessStore, StoreError, StoredProcess};
+
+const PROCESS_COLUMNS: &str = "pid, start_ticks, service, environment, version, port";
+
+fn read_process(row: &Row<'_>) -> Result<StoredProcess, StoreError> {
+    Ok(StoredProcess {
+        pid: narrow(col(row, "pid")?, "pid")?,
+        start_ticks: narrow(col(row, "start_ticks")?, "start_ticks")?,
+        service: col(row, "service")?,
+        environment: col(row, "environment")?,
+        version: col(row, "version")?,
+        port: narrow(col(row, "port")?, "port")?,
+    })
+}
+
+impl ProcessStore for SqliteStore {
+    fn record_process(&self, p: &StoredProcess) -> Result<(), StoreError> {
+        let start_ticks = widen(p.start_ticks, "start_ticks")?;
+        let conn = self.conn();
+        conn.execute(
+            &format!(
+                "INSERT INTO processes ({PROCESS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (pid) DO UPDATE SET start_ticks = excluded.start_ticks, \
+                 service = excluded.service, environment = excluded.environment, \
+                 version = excluded.version, port = excluded.port"
+            ),
+            params![
+                p.pid,
+                start_ticks,
+                p.service,
+                p.environment,
+                p.version,
+                p.port
+            ],
+        )
+        .map_err(db("recording a process"))?;
+        Ok(())
+    }
+
+    fn forget_process(&self, pid: u32) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute("DELETE FROM processes WHERE pid = ?1", [pid])
+            .map_err(db("forgetting a process"))?;
+        Ok(())
+    }
+
+    fn processes(&self) -> Result<Vec<StoredProcess>, StoreError> {
+        let conn = self.conn();
+        query_all(
+            &conn,
+            &format!("SELECT {PROCESS_COLUMNS} FROM processes ORDER BY pid"),
+            [],
+            "listing processes",
+            read_process,
+        )
+    }
+}
