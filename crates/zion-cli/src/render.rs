@@ -51,11 +51,49 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// One deployment's progress in a few words: `progressing, step 2/4, canary 25%`.
+/// What a deployment really does (`first`, `canary`, `blue_green`,
+/// `rolling`, `rollback`, `direct`): the server's `rollout`, else read from
+/// the plan as the server does.
+pub(crate) fn rollout(d: &Value) -> &str {
+    if let Some(r) = d["rollout"].as_str() {
+        return r;
+    }
+    let plan = &d["plan"];
+    if !d["previous_version"].is_string() {
+        "first"
+    } else if plan["blue_green"].is_object() {
+        "blue_green"
+    } else if plan["rolling"].is_object() {
+        "rolling"
+    } else if plan["steps"].as_array().is_some_and(|s| !s.is_empty()) {
+        "canary"
+    } else if d["type"] == "rollback" {
+        "rollback"
+    } else {
+        "direct"
+    }
+}
+
+/// What the live bar's percentage is a share of: `to 2.0`.
+pub fn bar_label(d: &Value) -> String {
+    format!("to {}", s(&d["version"]))
+}
+
+/// One deployment's progress in a few words: `progressing, step 2/4, canary
+/// 25%`, `progressing, first version of the target, 0% of traffic`.
 pub fn progress(d: &Value) -> String {
     let mut p = s(&d["phase"]).to_string();
     let weight = d["canary_weight"].as_u64().unwrap_or(0);
-    if let (Some(batch), Some(batches)) = (d["batch"].as_u64(), d["batches"].as_u64()) {
+    let rollout = rollout(d);
+    if matches!(rollout, "first" | "rollback" | "direct") {
+        // No steps: all traffic moves at once when the version is healthy.
+        let what = match rollout {
+            "first" => "first version of the target".to_string(),
+            "rollback" => format!("rollback to {}", s(&d["version"])),
+            _ => "all traffic once healthy".to_string(),
+        };
+        let _ = write!(p, ", {what}, {weight}% of traffic");
+    } else if let (Some(batch), Some(batches)) = (d["batch"].as_u64(), d["batches"].as_u64()) {
         // Rolling: batch 2/3, 2/3 replicas replaced, 67% of traffic.
         let starting = if d["batch_ready"].as_bool() == Some(false) && !is_final(d) {
             " starting"
@@ -532,6 +570,76 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn progress_names_what_each_rollout_does() {
+        let first = json!({
+            "phase": "progressing", "version": "1.0", "previous_version": null,
+            "strategy": "canary", "type": "feature", "rollout": "first",
+            "canary_weight": 0, "step": null, "steps": 0, "plan": { "steps": [] }
+        });
+        assert_eq!(
+            progress(&first),
+            "progressing, first version of the target, 0% of traffic"
+        );
+        let rollback = json!({
+            "phase": "succeeded", "version": "1.2", "previous_version": "1.4",
+            "strategy": "canary", "type": "rollback", "rollout": "rollback",
+            "canary_weight": 100, "step": null, "steps": 0, "plan": { "steps": [] }
+        });
+        assert_eq!(
+            progress(&rollback),
+            "succeeded, rollback to 1.2, 100% of traffic"
+        );
+        let canary = json!({
+            "phase": "progressing", "version": "2.0", "previous_version": "1.0",
+            "strategy": "canary", "type": "feature", "rollout": "canary",
+            "canary_weight": 25, "step": 2, "steps": 3,
+            "plan": { "steps": [{ "weight": 5 }, { "weight": 25 }, { "weight": 100 }] }
+        });
+        assert_eq!(progress(&canary), "progressing, step 2/3, canary 25%");
+        let blue_green = json!({
+            "phase": "progressing", "version": "2.0", "previous_version": "1.0",
+            "strategy": "blue_green", "rollout": "blue_green", "preview": "ready",
+            "canary_weight": 0, "step": 1, "steps": 0,
+            "plan": { "steps": [], "blue_green": { "scale_down_delay": "30s" } }
+        });
+        assert_eq!(
+            progress(&blue_green),
+            "progressing, preview ready, live traffic 0%"
+        );
+        for d in [&first, &rollback, &blue_green] {
+            assert!(!progress(d).contains("canary"), "{}", progress(d));
+        }
+    }
+
+    #[test]
+    fn without_a_rollout_field_the_plan_tells_what_happens() {
+        let mut d = json!({
+            "phase": "progressing", "version": "1.2", "previous_version": "1.4",
+            "type": "rollback", "canary_weight": 0, "plan": { "steps": [] }
+        });
+        assert_eq!(rollout(&d), "rollback");
+        d["type"] = json!("feature");
+        assert_eq!(rollout(&d), "direct");
+        assert_eq!(
+            progress(&d),
+            "progressing, all traffic once healthy, 0% of traffic"
+        );
+        d["previous_version"] = Value::Null;
+        assert_eq!(rollout(&d), "first");
+        d["previous_version"] = json!("1.4");
+        d["plan"] = json!({ "steps": [], "rolling": { "batch": 1 } });
+        assert_eq!(rollout(&d), "rolling");
+        d["plan"] = json!({ "steps": [{ "weight": 10 }] });
+        assert_eq!(rollout(&d), "canary");
+    }
+
+    #[test]
+    fn the_live_bar_counts_traffic_to_the_new_version_not_a_canary() {
+        let d = json!({ "version": "1.2", "rollout": "rollback" });
+        assert_eq!(bar_label(&d), "to 1.2");
     }
 
     #[test]
