@@ -22,6 +22,15 @@ pub fn when(v: &Value) -> String {
     }
 }
 
+/// An approval deadline from the API as every view prints it, the same
+/// way the server's events do (`2026-11-22 03:12:02 UTC`).
+pub fn expiry(v: &Value) -> String {
+    match v.as_str().map(str::parse::<jiff::Timestamp>) {
+        Some(Ok(at)) => zion_core::governance::expiry_text(at),
+        _ => when(v),
+    }
+}
+
 /// A table with padded columns.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -170,14 +179,11 @@ fn gate(d: &Value, out: &mut String) {
             out,
             "approvals:  {}/{required}{}",
             a["given"].as_array().map_or(0, Vec::len),
-            a["expires_at"]
-                .as_str()
-                .filter(|_| a["still_needed"].is_string())
-                .map(|t| format!(
-                    ", expires at {}",
-                    t.get(0..19).unwrap_or(t).replace('T', " ") + " UTC"
-                ))
-                .unwrap_or_default()
+            if a["expires_at"].is_string() && a["still_needed"].is_string() {
+                format!(", expires at {}", expiry(&a["expires_at"]))
+            } else {
+                String::new()
+            }
         );
         for x in &decisions {
             let comment = x["comment"]
@@ -299,7 +305,7 @@ pub fn status(targets: &[Value]) -> String {
             d["id"],
             s(&t["service"]),
             s(&t["environment"]),
-            when(&d["approvals"]["expires_at"])
+            expiry(&d["approvals"]["expires_at"])
         );
     }
     out
@@ -640,6 +646,36 @@ mod tests {
     fn the_live_bar_counts_traffic_to_the_new_version_not_a_canary() {
         let d = json!({ "version": "1.2", "rollout": "rollback" });
         assert_eq!(bar_label(&d), "to 1.2");
+    }
+
+    #[test]
+    fn every_view_prints_an_approval_deadline_the_same_way() {
+        // A deadline stored before it was whole seconds; rounded up, as
+        // the server's event reason says it.
+        let d = json!({
+            "id": 9, "service": "web", "environment": "production", "version": "2.0",
+            "previous_version": "1.0", "requested_by": "dora", "phase": "awaiting_approval",
+            "approvals": {
+                "required": 2, "given": ["alice"], "still_needed": "1 more",
+                "expires_at": "2026-11-22T03:12:01.600Z"
+            }
+        });
+        let want = "expires at 2026-11-22 03:12:02 UTC";
+        let get = deployment(&d, Rounds::All);
+        assert!(get.contains(&format!("approvals:  1/2, {want}\n")), "{get}");
+        let target = json!({ "service": "web", "environment": "production", "deployment": d });
+        let status = status(&[target]);
+        assert!(
+            status.contains(&format!("still needed: 1 more; {want}\n")),
+            "{status}"
+        );
+        let approvals = crate::governance::line(&d);
+        assert!(approvals.ends_with(&format!(", {want}")), "{approvals}");
+        let at: jiff::Timestamp = "2026-11-22T03:12:01.600Z".parse().unwrap();
+        assert_eq!(
+            format!("expires at {}", zion_core::governance::expiry_text(at)),
+            want
+        );
     }
 
     #[test]

@@ -73,7 +73,8 @@ pub(crate) fn advance(
         let expires = gate
             .approval_timeout
             .and_then(|t| SignedDuration::try_from(t).ok())
-            .and_then(|t| now.checked_add(t).ok());
+            .and_then(|t| now.checked_add(t).ok())
+            .map(crate::governance::expiry_second);
         tx.d.gate.expires_at = expires;
         let roles: Vec<&str> = gate.approval_roles.iter().map(|r| r.name()).collect();
         let mut why = format!(
@@ -90,7 +91,10 @@ pub(crate) fn advance(
             why.push_str(&format!(" (not {})", tx.d.requested_by));
         }
         if let Some(at) = expires {
-            why.push_str(&format!("; expires at {}", seconds(at)));
+            why.push_str(&format!(
+                "; expires at {}",
+                crate::governance::expiry_text(at)
+            ));
         }
         tx.event(Phase::AwaitingApproval, CONTROLLER, why);
         return;
