@@ -31,6 +31,19 @@ pub fn expiry(v: &Value) -> String {
     }
 }
 
+/// `n` and its noun, singular for one: `1 entry`, `0 entries`, `2 entries`.
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// [`count`] of a JSON number (`? entries` when it is not one).
+pub(crate) fn counted(n: &Value, one: &str, many: &str) -> String {
+    match n.as_u64() {
+        Some(n) => count(n, one, many),
+        None => format!("? {many}"),
+    }
+}
+
 /// A table with padded columns.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -390,9 +403,13 @@ pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
     if let Some(r) = d["plan"]["rolling"].as_object() {
         let _ = writeln!(
             out,
-            "plan:       rolling, {} replica(s) per batch, {} batches",
-            r.get("batch").and_then(Value::as_u64).unwrap_or(0),
-            d["batches"].as_u64().unwrap_or(0)
+            "plan:       rolling, {} per batch, {}",
+            count(
+                r.get("batch").and_then(Value::as_u64).unwrap_or(0),
+                "replica",
+                "replicas"
+            ),
+            count(d["batches"].as_u64().unwrap_or(0), "batch", "batches")
         );
     }
     let _ = writeln!(out, "\nevents:");
@@ -675,6 +692,21 @@ mod tests {
         assert_eq!(
             format!("expires at {}", zion_core::governance::expiry_text(at)),
             want
+        );
+    }
+
+    #[test]
+    fn counts_take_the_singular_for_one_only() {
+        assert_eq!(count(1, "entry", "entries"), "1 entry");
+        assert_eq!(count(0, "entry", "entries"), "0 entries");
+        assert_eq!(count(2, "batch", "batches"), "2 batches");
+        assert_eq!(counted(&json!(1), "byte", "bytes"), "1 byte");
+        assert_eq!(counted(&Value::Null, "byte", "bytes"), "? bytes");
+        let d = json!({ "plan": { "steps": [], "rolling": { "batch": 1 } }, "batches": 1 });
+        let text = deployment(&d, Rounds::All);
+        assert!(
+            text.contains("plan:       rolling, 1 replica per batch, 1 batch\n"),
+            "{text}"
         );
     }
 
