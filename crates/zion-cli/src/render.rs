@@ -353,7 +353,13 @@ pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
         s(&d["environment"]),
         d["previous_version"].as_str().unwrap_or("(none)"),
         s(&d["version"]),
-        s(&d["strategy"]),
+        // What happens, not `strategy`: a first version or a rollback is
+        // switched directly even when the service's strategy is canary.
+        match rollout(d) {
+            "first" => "first version",
+            "rollback" | "direct" => "direct switch",
+            other => other,
+        },
         s(&d["type"])
     );
     let _ = writeln!(out, "phase:      {}", progress(d));
@@ -635,6 +641,25 @@ mod tests {
         for d in [&first, &rollback, &blue_green] {
             assert!(!progress(d).contains("canary"), "{}", progress(d));
         }
+        // `zion get`'s first line too.
+        let head = |d: &Value| {
+            deployment(d, Rounds::All)
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            head(&rollback).ends_with("1.4 → 1.2 (direct switch, rollback)"),
+            "{}",
+            head(&rollback)
+        );
+        assert!(
+            head(&first).ends_with("(none) → 1.0 (first version, feature)"),
+            "{}",
+            head(&first)
+        );
+        assert!(head(&canary).ends_with("1.0 → 2.0 (canary, feature)"));
     }
 
     #[test]
