@@ -10,7 +10,7 @@ use crate::cli::{AuditCmd, Global, Output};
 use crate::client::Client;
 use crate::commands::urlencode;
 use crate::exit::Failure;
-use crate::render::{s, table};
+use crate::render::{self, s, table};
 
 /// Entries fetched per request while exporting.
 const PAGE: u64 = 10_000;
@@ -144,9 +144,9 @@ fn summary(d: &Value) -> String {
 fn verify_text(r: &Value) -> String {
     if r["ok"] == true {
         format!(
-            "audit log verified: {} entries, {} signed checkpoints, root {}",
-            r["entries"],
-            r["checkpoints"],
+            "audit log verified: {}, {}, root {}",
+            render::counted(&r["entries"], "entry", "entries"),
+            render::counted(&r["checkpoints"], "signed checkpoint", "signed checkpoints"),
             s(&r["root"])
         )
     } else {
@@ -194,7 +194,8 @@ async fn export(g: &Global, client: &Client, dir: &Path) -> Result<(), Failure> 
             json!({ "dir": dir.display().to_string(), "entries": written })
         ),
         Output::Text => println!(
-            "exported {written} entries, the checkpoint at size {size} and the verifier key to {}; check it anywhere with `zion audit verify --bundle {}`",
+            "exported {}, the checkpoint at size {size} and the verifier key to {}; check it anywhere with `zion audit verify --bundle {}`",
+            render::count(written as u64, "entry", "entries"),
             dir.display(),
             dir.display()
         ),
@@ -430,8 +431,8 @@ fn compliance_markdown(r: &Value) -> String {
     if li["ok"] == true {
         let _ = writeln!(
             out,
-            "- `zion audit verify`: clean over {} entries",
-            li["entries"]
+            "- `zion audit verify`: clean over {}",
+            render::counted(&li["entries"], "entry", "entries")
         );
     } else {
         let _ = writeln!(out, "- `zion audit verify`: FAILED: {}", s(&li["error"]));
@@ -449,4 +450,25 @@ fn compliance_markdown(r: &Value) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_verified_log_counts_in_the_singular_for_one() {
+        let one = json!({ "ok": true, "entries": 1, "checkpoints": 1, "root": "ab" });
+        assert_eq!(
+            verify_text(&one),
+            "audit log verified: 1 entry, 1 signed checkpoint, root ab"
+        );
+        let many = json!({ "ok": true, "entries": 12, "checkpoints": 0, "root": "cd" });
+        assert_eq!(
+            verify_text(&many),
+            "audit log verified: 12 entries, 0 signed checkpoints, root cd"
+        );
+    }
 }

@@ -231,8 +231,10 @@ async fn scenario(
     for (v, s) in &stats.by_version {
         let total = s.ok + s.errors;
         println!(
-            "    {v:<14} {total:>6} responses, {:>5} errors ({:.1}%)",
+            "    {v:<14} {total:>6} {:<9}  {:>5} {:<6} ({:.1}%)",
+            noun(total, "response", "responses"),
             s.errors,
+            noun(s.errors, "error", "errors"),
             if total > 0 {
                 s.errors as f64 * 100.0 / total as f64
             } else {
@@ -241,16 +243,21 @@ async fn scenario(
         );
     }
     if stats.failed > 0 {
-        println!("    {} requests got no response", stats.failed);
+        println!(
+            "    {} got no response",
+            crate::render::count(stats.failed, "request", "requests")
+        );
     }
     if addrs.preview.is_some() {
         let preview = preview_stats.lock().expect("stats lock");
         println!("\n  traffic seen on the preview listener:");
         for (v, s) in &preview.by_version {
+            let total = s.ok + s.errors;
             println!(
-                "    {v:<14} {:>6} responses, {:>5} errors",
-                s.ok + s.errors,
-                s.errors
+                "    {v:<14} {total:>6} {:<9}  {:>5} {}",
+                noun(total, "response", "responses"),
+                s.errors,
+                noun(s.errors, "error", "errors")
             );
         }
     }
@@ -262,8 +269,8 @@ async fn scenario(
     let faulty = if addrs.preview.is_some() {
         if faulty_live.ok + faulty_live.errors > 0 {
             problems.push(format!(
-                "users on the main listener got {} responses from 1.2.0-faulty before any switch",
-                faulty_live.ok + faulty_live.errors
+                "users on the main listener got {} from 1.2.0-faulty before any switch",
+                crate::render::count(faulty_live.ok + faulty_live.errors, "response", "responses")
             ));
         } else {
             println!(
@@ -467,6 +474,11 @@ fn event_time(d: &Value, phase: &str) -> Option<SystemTime> {
                 .ok()
                 .map(SystemTime::from)
         })
+}
+
+/// The noun for `n`, singular for one (columns keep their own numbers).
+fn noun<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
 }
 
 fn event_reason(d: &Value, phase: &str) -> Option<String> {

@@ -68,7 +68,7 @@ pub async fn approvals(g: &Global) -> Result<(), Failure> {
     Ok(())
 }
 
-fn line(d: &Value) -> String {
+pub(crate) fn line(d: &Value) -> String {
     let a = &d["approvals"];
     format!(
         "#{} {}/{} {} → {} requested by {}: {}/{} approvals{}{}",
@@ -85,7 +85,7 @@ fn line(d: &Value) -> String {
             .map(|n| format!(" ({n})"))
             .unwrap_or_default(),
         if a["expires_at"].is_string() {
-            format!(", expires {}", render::when(&a["expires_at"]))
+            format!(", expires at {}", render::expiry(&a["expires_at"]))
         } else {
             String::new()
         }

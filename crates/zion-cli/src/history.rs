@@ -13,6 +13,7 @@ use crate::cli::{Global, HistoryFormat, Output, ReportArgs};
 use crate::client::Client;
 use crate::commands::urlencode;
 use crate::exit::Failure;
+use crate::render;
 
 /// A report over millions of records takes seconds; an import of millions
 /// of lines, tens of seconds on a slow disk.
@@ -72,9 +73,9 @@ pub async fn report(g: &Global, args: ReportArgs) -> Result<(), Failure> {
         Some(file) => {
             write_atomically(file, text.as_bytes())?;
             eprintln!(
-                "wrote the report to {} ({} bytes)",
+                "wrote the report to {} ({})",
                 file.display(),
-                text.len()
+                render::count(text.len() as u64, "byte", "bytes")
             );
         }
     }
@@ -115,7 +116,8 @@ pub async fn import(g: &Global, file: &Path) -> Result<(), Failure> {
     );
     let client = Client::new(g)?;
     let spinner = progress(&format!(
-        "importing {name}: {lines} lines, {:.1} MB…",
+        "importing {name}: {}, {:.1} MB…",
+        render::count(lines as u64, "line", "lines"),
         body.len() as f64 / 1e6
     ));
     let started = Instant::now();
@@ -135,23 +137,29 @@ pub async fn import(g: &Global, file: &Path) -> Result<(), Failure> {
         println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
         return Ok(());
     }
+    println!("{}", import_text(&name, &r, seconds));
+    Ok(())
+}
+
+/// The summary of an import the server answered, in `seconds`.
+fn import_text(name: &str, r: &serde_json::Value, seconds: f64) -> String {
     let n = |key: &str| r[key].as_u64().unwrap_or(0);
     let records = n("records");
     if r["import_id"].is_null() {
-        println!(
-            "nothing new in {name}: all {records} records were imported before; nothing was changed"
-        );
-        return Ok(());
+        let all = match records {
+            1 => "its one record was".to_string(),
+            n => format!("all {n} records were"),
+        };
+        return format!("nothing new in {name}: {all} imported before; nothing was changed");
     }
-    println!(
-        "imported {name}: {} deployments and {} incidents added, {} incidents resolved, {} unchanged, in {seconds:.1} s ({:.0} lines/s)",
-        n("deployments_added"),
-        n("incidents_added"),
-        n("incidents_resolved"),
-        n("unchanged"),
+    format!(
+        "imported {name}: {} and {} added, {} resolved, {} unchanged, in {seconds:.1} s ({:.0} lines/s)",
+        render::count(n("deployments_added"), "deployment", "deployments"),
+        render::count(n("incidents_added"), "incident", "incidents"),
+        render::count(n("incidents_resolved"), "incident", "incidents"),
+        render::count(n("unchanged"), "record", "records"),
         records as f64 / seconds.max(1e-9),
-    );
-    Ok(())
+    )
 }
 
 fn bytecount_lines(body: &[u8]) -> usize {
@@ -173,4 +181,47 @@ fn progress(message: &str) -> Option<ProgressBar> {
     s.set_message(message.to_owned());
     s.enable_steady_tick(Duration::from_millis(120));
     Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn one_of_a_kind_is_named_in_the_singular() {
+        let r = json!({
+            "import_id": 3, "records": 2, "deployments_added": 1, "incidents_added": 1,
+            "incidents_resolved": 1, "unchanged": 1
+        });
+        assert_eq!(
+            import_text("h.jsonl", &r, 2.0),
+            "imported h.jsonl: 1 deployment and 1 incident added, 1 incident resolved, \
+             1 record unchanged, in 2.0 s (1 lines/s)"
+        );
+        let r = json!({
+            "import_id": 4, "records": 9, "deployments_added": 2, "incidents_added": 0,
+            "incidents_resolved": 3, "unchanged": 4
+        });
+        assert!(
+            import_text("h.jsonl", &r, 1.0)
+                .starts_with("imported h.jsonl: 2 deployments and 0 incidents added, 3 incidents resolved, 4 records unchanged")
+        );
+        let again = |records: u64| {
+            import_text(
+                "h.jsonl",
+                &json!({ "import_id": null, "records": records }),
+                1.0,
+            )
+        };
+        assert_eq!(
+            again(1),
+            "nothing new in h.jsonl: its one record was imported before; nothing was changed"
+        );
+        assert_eq!(
+            again(7),
+            "nothing new in h.jsonl: all 7 records were imported before; nothing was changed"
+        );
+    }
 }

@@ -22,6 +22,28 @@ pub fn when(v: &Value) -> String {
     }
 }
 
+/// An approval deadline from the API as every view prints it, the same
+/// way the server's events do (`2026-11-22 03:12:02 UTC`).
+pub fn expiry(v: &Value) -> String {
+    match v.as_str().map(str::parse::<jiff::Timestamp>) {
+        Some(Ok(at)) => zion_core::governance::expiry_text(at),
+        _ => when(v),
+    }
+}
+
+/// `n` and its noun, singular for one: `1 entry`, `0 entries`, `2 entries`.
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// [`count`] of a JSON number (`? entries` when it is not one).
+pub(crate) fn counted(n: &Value, one: &str, many: &str) -> String {
+    match n.as_u64() {
+        Some(n) => count(n, one, many),
+        None => format!("? {many}"),
+    }
+}
+
 /// A table with padded columns.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -51,11 +73,49 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// One deployment's progress in a few words: `progressing, step 2/4, canary 25%`.
+/// What a deployment really does (`first`, `canary`, `blue_green`,
+/// `rolling`, `rollback`, `direct`): the server's `rollout`, else read from
+/// the plan as the server does.
+pub(crate) fn rollout(d: &Value) -> &str {
+    if let Some(r) = d["rollout"].as_str() {
+        return r;
+    }
+    let plan = &d["plan"];
+    if !d["previous_version"].is_string() {
+        "first"
+    } else if plan["blue_green"].is_object() {
+        "blue_green"
+    } else if plan["rolling"].is_object() {
+        "rolling"
+    } else if plan["steps"].as_array().is_some_and(|s| !s.is_empty()) {
+        "canary"
+    } else if d["type"] == "rollback" {
+        "rollback"
+    } else {
+        "direct"
+    }
+}
+
+/// What the live bar's percentage is a share of: `to 2.0`.
+pub fn bar_label(d: &Value) -> String {
+    format!("to {}", s(&d["version"]))
+}
+
+/// One deployment's progress in a few words: `progressing, step 2/4, canary
+/// 25%`, `progressing, first version of the target, 0% of traffic`.
 pub fn progress(d: &Value) -> String {
     let mut p = s(&d["phase"]).to_string();
     let weight = d["canary_weight"].as_u64().unwrap_or(0);
-    if let (Some(batch), Some(batches)) = (d["batch"].as_u64(), d["batches"].as_u64()) {
+    let rollout = rollout(d);
+    if matches!(rollout, "first" | "rollback" | "direct") {
+        // No steps: all traffic moves at once when the version is healthy.
+        let what = match rollout {
+            "first" => "first version of the target".to_string(),
+            "rollback" => format!("rollback to {}", s(&d["version"])),
+            _ => "all traffic once healthy".to_string(),
+        };
+        let _ = write!(p, ", {what}, {weight}% of traffic");
+    } else if let (Some(batch), Some(batches)) = (d["batch"].as_u64(), d["batches"].as_u64()) {
         // Rolling: batch 2/3, 2/3 replicas replaced, 67% of traffic.
         let starting = if d["batch_ready"].as_bool() == Some(false) && !is_final(d) {
             " starting"
@@ -132,14 +192,11 @@ fn gate(d: &Value, out: &mut String) {
             out,
             "approvals:  {}/{required}{}",
             a["given"].as_array().map_or(0, Vec::len),
-            a["expires_at"]
-                .as_str()
-                .filter(|_| a["still_needed"].is_string())
-                .map(|t| format!(
-                    ", expires at {}",
-                    t.get(0..19).unwrap_or(t).replace('T', " ") + " UTC"
-                ))
-                .unwrap_or_default()
+            if a["expires_at"].is_string() && a["still_needed"].is_string() {
+                format!(", expires at {}", expiry(&a["expires_at"]))
+            } else {
+                String::new()
+            }
         );
         for x in &decisions {
             let comment = x["comment"]
@@ -261,7 +318,7 @@ pub fn status(targets: &[Value]) -> String {
             d["id"],
             s(&t["service"]),
             s(&t["environment"]),
-            when(&d["approvals"]["expires_at"])
+            expiry(&d["approvals"]["expires_at"])
         );
     }
     out
@@ -296,7 +353,13 @@ pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
         s(&d["environment"]),
         d["previous_version"].as_str().unwrap_or("(none)"),
         s(&d["version"]),
-        s(&d["strategy"]),
+        // What happens, not `strategy`: a first version or a rollback is
+        // switched directly even when the service's strategy is canary.
+        match rollout(d) {
+            "first" => "first version",
+            "rollback" | "direct" => "direct switch",
+            other => other,
+        },
         s(&d["type"])
     );
     let _ = writeln!(out, "phase:      {}", progress(d));
@@ -346,9 +409,13 @@ pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
     if let Some(r) = d["plan"]["rolling"].as_object() {
         let _ = writeln!(
             out,
-            "plan:       rolling, {} replica(s) per batch, {} batches",
-            r.get("batch").and_then(Value::as_u64).unwrap_or(0),
-            d["batches"].as_u64().unwrap_or(0)
+            "plan:       rolling, {} per batch, {}",
+            count(
+                r.get("batch").and_then(Value::as_u64).unwrap_or(0),
+                "replica",
+                "replicas"
+            ),
+            count(d["batches"].as_u64().unwrap_or(0), "batch", "batches")
         );
     }
     let _ = writeln!(out, "\nevents:");
@@ -530,6 +597,140 @@ mod tests {
                 "evidence:   tests 195/200 passed (4 failed, 1 errored, 3 skipped); \
                  coverage 66.6% (2/3 lines); findings 0 error, 5 warning, 17 note\n"
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn progress_names_what_each_rollout_does() {
+        let first = json!({
+            "phase": "progressing", "version": "1.0", "previous_version": null,
+            "strategy": "canary", "type": "feature", "rollout": "first",
+            "canary_weight": 0, "step": null, "steps": 0, "plan": { "steps": [] }
+        });
+        assert_eq!(
+            progress(&first),
+            "progressing, first version of the target, 0% of traffic"
+        );
+        let rollback = json!({
+            "phase": "succeeded", "version": "1.2", "previous_version": "1.4",
+            "strategy": "canary", "type": "rollback", "rollout": "rollback",
+            "canary_weight": 100, "step": null, "steps": 0, "plan": { "steps": [] }
+        });
+        assert_eq!(
+            progress(&rollback),
+            "succeeded, rollback to 1.2, 100% of traffic"
+        );
+        let canary = json!({
+            "phase": "progressing", "version": "2.0", "previous_version": "1.0",
+            "strategy": "canary", "type": "feature", "rollout": "canary",
+            "canary_weight": 25, "step": 2, "steps": 3,
+            "plan": { "steps": [{ "weight": 5 }, { "weight": 25 }, { "weight": 100 }] }
+        });
+        assert_eq!(progress(&canary), "progressing, step 2/3, canary 25%");
+        let blue_green = json!({
+            "phase": "progressing", "version": "2.0", "previous_version": "1.0",
+            "strategy": "blue_green", "rollout": "blue_green", "preview": "ready",
+            "canary_weight": 0, "step": 1, "steps": 0,
+            "plan": { "steps": [], "blue_green": { "scale_down_delay": "30s" } }
+        });
+        assert_eq!(
+            progress(&blue_green),
+            "progressing, preview ready, live traffic 0%"
+        );
+        for d in [&first, &rollback, &blue_green] {
+            assert!(!progress(d).contains("canary"), "{}", progress(d));
+        }
+        // `zion get`'s first line too.
+        let head = |d: &Value| {
+            deployment(d, Rounds::All)
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            head(&rollback).ends_with("1.4 → 1.2 (direct switch, rollback)"),
+            "{}",
+            head(&rollback)
+        );
+        assert!(
+            head(&first).ends_with("(none) → 1.0 (first version, feature)"),
+            "{}",
+            head(&first)
+        );
+        assert!(head(&canary).ends_with("1.0 → 2.0 (canary, feature)"));
+    }
+
+    #[test]
+    fn without_a_rollout_field_the_plan_tells_what_happens() {
+        let mut d = json!({
+            "phase": "progressing", "version": "1.2", "previous_version": "1.4",
+            "type": "rollback", "canary_weight": 0, "plan": { "steps": [] }
+        });
+        assert_eq!(rollout(&d), "rollback");
+        d["type"] = json!("feature");
+        assert_eq!(rollout(&d), "direct");
+        assert_eq!(
+            progress(&d),
+            "progressing, all traffic once healthy, 0% of traffic"
+        );
+        d["previous_version"] = Value::Null;
+        assert_eq!(rollout(&d), "first");
+        d["previous_version"] = json!("1.4");
+        d["plan"] = json!({ "steps": [], "rolling": { "batch": 1 } });
+        assert_eq!(rollout(&d), "rolling");
+        d["plan"] = json!({ "steps": [{ "weight": 10 }] });
+        assert_eq!(rollout(&d), "canary");
+    }
+
+    #[test]
+    fn the_live_bar_counts_traffic_to_the_new_version_not_a_canary() {
+        let d = json!({ "version": "1.2", "rollout": "rollback" });
+        assert_eq!(bar_label(&d), "to 1.2");
+    }
+
+    #[test]
+    fn every_view_prints_an_approval_deadline_the_same_way() {
+        // A deadline stored before it was whole seconds; rounded up, as
+        // the server's event reason says it.
+        let d = json!({
+            "id": 9, "service": "web", "environment": "production", "version": "2.0",
+            "previous_version": "1.0", "requested_by": "dora", "phase": "awaiting_approval",
+            "approvals": {
+                "required": 2, "given": ["alice"], "still_needed": "1 more",
+                "expires_at": "2026-11-22T03:12:01.600Z"
+            }
+        });
+        let want = "expires at 2026-11-22 03:12:02 UTC";
+        let get = deployment(&d, Rounds::All);
+        assert!(get.contains(&format!("approvals:  1/2, {want}\n")), "{get}");
+        let target = json!({ "service": "web", "environment": "production", "deployment": d });
+        let status = status(&[target]);
+        assert!(
+            status.contains(&format!("still needed: 1 more; {want}\n")),
+            "{status}"
+        );
+        let approvals = crate::governance::line(&d);
+        assert!(approvals.ends_with(&format!(", {want}")), "{approvals}");
+        let at: jiff::Timestamp = "2026-11-22T03:12:01.600Z".parse().unwrap();
+        assert_eq!(
+            format!("expires at {}", zion_core::governance::expiry_text(at)),
+            want
+        );
+    }
+
+    #[test]
+    fn counts_take_the_singular_for_one_only() {
+        assert_eq!(count(1, "entry", "entries"), "1 entry");
+        assert_eq!(count(0, "entry", "entries"), "0 entries");
+        assert_eq!(count(2, "batch", "batches"), "2 batches");
+        assert_eq!(counted(&json!(1), "byte", "bytes"), "1 byte");
+        assert_eq!(counted(&Value::Null, "byte", "bytes"), "? bytes");
+        let d = json!({ "plan": { "steps": [], "rolling": { "batch": 1 } }, "batches": 1 });
+        let text = deployment(&d, Rounds::All);
+        assert!(
+            text.contains("plan:       rolling, 1 replica per batch, 1 batch\n"),
             "{text}"
         );
     }

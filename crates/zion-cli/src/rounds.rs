@@ -33,7 +33,7 @@ fn times(r: &Value) -> String {
 }
 
 /// The latest record in a few words, for the live display: `round 12:
-/// pass (340 reqs)`, or an inconclusive one with what it lacked.
+/// pass (340 requests)`, or an inconclusive one with what it lacked.
 pub fn latest_text(d: &Value) -> String {
     let Some(r) = d["rounds"].as_array().and_then(|r| r.last()) else {
         return String::new();
@@ -41,9 +41,9 @@ pub fn latest_text(d: &Value) -> String {
     let verdict = s(&r["verdict"]);
     if verdict != "inconclusive" {
         return format!(
-            "round {}: {verdict} ({} reqs)",
+            "round {}: {verdict} ({})",
             numbers(r),
-            r["canary"]["requests"]
+            crate::render::counted(&r["canary"]["requests"], "request", "requests")
         );
     }
     let mut text = format!("round {}: inconclusive: {}", numbers(r), s(&r["summary"]));
@@ -264,6 +264,12 @@ mod tests {
         assert_eq!(waiting(&done), None);
         let passing = deployment(vec![record(1, "pass", 1, None)]);
         assert_eq!(waiting(&passing), None);
-        assert_eq!(latest_text(&passing), "round 1: pass (0 reqs)");
+        assert_eq!(latest_text(&passing), "round 1: pass (0 requests)");
+        let mut one = record(2, "pass", 1, None);
+        one["canary"]["requests"] = json!(1);
+        assert_eq!(
+            latest_text(&deployment(vec![one])),
+            "round 2: pass (1 request)"
+        );
     }
 }

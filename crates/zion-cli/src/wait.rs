@@ -1,7 +1,7 @@
 //! `--wait` and `zion wait ID`: follows a deployment until it ends. On a
-//! terminal: a live bar (canary weight) with the phase, step and latest
-//! round; otherwise one line per event, failed round and run of
-//! inconclusive rounds. Exit 0 when it succeeded, 1 when it did not, or
+//! terminal: a live bar (the new version's share of traffic) with the
+//! phase, step and latest round; otherwise one line per event, failed round
+//! and run of inconclusive rounds. Exit 0 when it succeeded, 1 when it did not, or
 //! when `--timeout` passed first (the deployment goes on).
 
 use std::io::IsTerminal;
@@ -43,7 +43,7 @@ pub async fn follow_until(
     let bar = (text && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(100);
         b.set_style(
-            ProgressStyle::with_template("{spinner} [{bar:30}] {pos:>3}% canary  {msg}")
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos:>3}% {prefix}  {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
@@ -89,6 +89,7 @@ pub async fn follow_until(
         let phase = d["phase"].as_str().unwrap_or("").to_string();
         if let Some(b) = &bar {
             b.set_position(d["canary_weight"].as_u64().unwrap_or(0));
+            b.set_prefix(render::bar_label(&d));
             b.set_message(format!("{}  {latest}", render::progress(&d)));
         }
         if FINAL.contains(&phase.as_str()) {

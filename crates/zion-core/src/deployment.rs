@@ -309,6 +309,40 @@ fn default_inconclusive_limit() -> Duration {
     crate::spec::AnalysisSpec::DEFAULT_INCONCLUSIVE_LIMIT
 }
 
+/// What a deployment really does with its new version. `strategy` keeps
+/// what was asked for, but a target's first version and a rollback are
+/// switched over directly whatever it says, so messages name this instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rollout {
+    /// The target's first version: all traffic once healthy.
+    First,
+    /// Weighted steps beside the stable version.
+    Canary,
+    /// Full replicas beside the stable version, one switch.
+    BlueGreen,
+    /// The stable version's replicas replaced batch by batch.
+    Rolling,
+    /// Back to a version that already succeeded here: all traffic once healthy.
+    Rollback,
+    /// All traffic once healthy, beside a stable version.
+    Direct,
+}
+
+impl Rollout {
+    /// The snake_case name used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rollout::First => "first",
+            Rollout::Canary => "canary",
+            Rollout::BlueGreen => "blue_green",
+            Rollout::Rolling => "rolling",
+            Rollout::Rollback => "rollback",
+            Rollout::Direct => "direct",
+        }
+    }
+}
+
 /// A deployment as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
@@ -352,6 +386,28 @@ pub struct Deployment {
     pub committed_at: Option<Timestamp>,
     /// Bumped on every recorded change; stores use it to refuse lost updates.
     pub revision: u64,
+}
+
+impl Deployment {
+    /// What this deployment does, read from its plan (the plan decides
+    /// what happens; `kind` only tells a direct switch-over that returns to
+    /// an earlier version from one that does not).
+    pub fn rollout(&self) -> Rollout {
+        let plan = &self.plan;
+        if self.previous_version.is_none() {
+            Rollout::First
+        } else if plan.blue_green.is_some() {
+            Rollout::BlueGreen
+        } else if plan.rolling.is_some() {
+            Rollout::Rolling
+        } else if !plan.steps.is_empty() {
+            Rollout::Canary
+        } else if self.kind == DeploymentType::Rollback {
+            Rollout::Rollback
+        } else {
+            Rollout::Direct
+        }
+    }
 }
 
 /// Controller bookkeeping that must survive a restart.

@@ -13,7 +13,9 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{AnalysisRound, CheckResult, Verdict, combine, evaluate_check};
-use crate::deployment::{Action, Deployment, Event, Phase, RollingPlan, TrafficRules};
+use crate::deployment::{
+    Action, Deployment, DeploymentType, Event, Phase, RollingPlan, TrafficRules,
+};
 use crate::governance::GateObservation;
 use crate::metrics::{Metric, WindowMetrics};
 
@@ -335,7 +337,7 @@ pub fn step(before: &Deployment, obs: &Observations, now: Timestamp) -> Outcome 
     let mut tx = Tx::new(before, now);
     match before.phase {
         Phase::Pending | Phase::AwaitingApproval => {
-            crate::governance::gating::advance(&mut tx, obs.gate.as_ref());
+            crate::governance::gating::advance(&mut tx, obs.gate.as_ref(), obs.canary.as_ref());
         }
         Phase::Progressing | Phase::Paused => {
             if before.progress.ready_at.is_none() {
@@ -413,7 +415,11 @@ fn await_ready(tx: &mut Tx<'_>, obs: &Observations) {
                 tx.succeed(CONTROLLER, why);
             }
             (Some(prev), true) => {
-                let why = format!("{ready}; all traffic switched from {prev}");
+                let why = if d.kind == DeploymentType::Rollback {
+                    format!("{ready}; rolled back: all traffic switched from {prev} to it")
+                } else {
+                    format!("{ready}; all traffic switched from {prev}")
+                };
                 tx.succeed(CONTROLLER, why);
             }
             (Some(_), false) => {
@@ -1097,3 +1103,7 @@ pub(crate) mod tests;
 #[cfg(test)]
 #[path = "strategy_tests.rs"]
 mod strategy_tests;
+
+#[cfg(test)]
+#[path = "naming_tests.rs"]
+mod naming_tests;

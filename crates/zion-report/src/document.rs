@@ -271,9 +271,11 @@ impl Document {
     pub(crate) fn from_report(r: &Report) -> Document {
         let p = &r.period;
         let mut lead = vec![format!(
-            "Period: {} ({} days, {})",
+            "Period: {} ({}, {})",
             period_text(p.since, p.until, &p.time_zone),
-            text::count(p.days),
+            // As the body says it: calendar days and length differ when
+            // the period starts or ends within a day.
+            period_days_text(p.days, p.length_days()),
             p.time_zone
         )];
         let mut filters = Vec::new();
@@ -335,13 +337,35 @@ fn period_text(since: jiff::Timestamp, until: jiff::Timestamp, zone: &str) -> St
 /// Calendar days listed, with the period's real length when a partial
 /// first or last day makes them differ (averages divide by the length).
 fn days_text(days: u64, length_days: f64) -> String {
-    if (length_days - days as f64).abs() < 1e-9 {
+    if same_days(days, length_days) {
         return text::count(days);
     }
     format!(
-        "{} calendar days, {} days long",
+        "{} calendar {}, {} days long",
         text::count(days),
+        if days == 1 { "day" } else { "days" },
         text::decimal(length_days)
+    )
+}
+
+/// [`days_text`] with its unit when the two agree: `5 days`.
+fn period_days_text(days: u64, length_days: f64) -> String {
+    if same_days(days, length_days) {
+        return calendar_days(days);
+    }
+    days_text(days, length_days)
+}
+
+fn same_days(days: u64, length_days: f64) -> bool {
+    (length_days - days as f64).abs() < 1e-9
+}
+
+/// `1 day`, `31 days`.
+fn calendar_days(days: u64) -> String {
+    format!(
+        "{} day{}",
+        text::count(days),
+        if days == 1 { "" } else { "s" }
     )
 }
 

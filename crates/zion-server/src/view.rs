@@ -13,6 +13,9 @@ pub fn deployment(d: &Deployment) -> Value {
         map.insert("step".into(), json!(d.step.map(|s| s + 1)));
         map.insert("steps".into(), json!(d.plan.steps.len()));
         map.remove("revision");
+        // What really happens: `strategy` says `canary` for a first version
+        // or a rollback too.
+        map.insert("rollout".into(), json!(d.rollout().name()));
         // Each strategy's own progress, so readers need not decode the plan.
         let ready = d.progress.ready_at.is_some();
         if d.plan.blue_green.is_some() && d.previous_version.is_some() {

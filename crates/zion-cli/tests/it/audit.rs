@@ -269,6 +269,13 @@ fn the_log_records_changes_proves_them_and_catches_tampering() {
     assert!(out.status.success(), "{}", describe(&out));
     let out = p.zion(&["audit", "verify", "--bundle", bundle.to_str().unwrap()]);
     assert!(out.status.success(), "{}", describe(&out));
+    // A bundle holds one checkpoint, and says so in the singular.
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(" entries, 1 signed checkpoint, root "),
+        "{}",
+        describe(&out)
+    );
     let out = p.zion(&[
         "audit",
         "verify",

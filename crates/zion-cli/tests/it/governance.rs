@@ -128,6 +128,26 @@ fn production_approvals_incidents_and_break_glass_through_the_cli() {
         )) && t.contains("expires at 20"),
         "{t}"
     );
+    // One deadline, printed one way by every view and by the event that
+    // set it.
+    let deadline = t
+        .split("expires at ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap()
+        .to_string();
+    assert!(deadline.ends_with(" UTC"), "{t}");
+    let shown = format!("expires at {deadline}");
+    let get = exits(
+        &p.zion(&["get", &ids]),
+        0,
+        &format!("approvals:  1/2, {shown}"),
+    );
+    assert!(
+        get.contains(&format!("from roles approver, admin (not dora); {shown}")),
+        "{get}"
+    );
+    exits(&p.zion_as(&bob, &["approvals"]), 0, &shown);
     exits(
         &p.zion_as(&bob, &["approve", &ids, "--comment", "ok"]),
         0,

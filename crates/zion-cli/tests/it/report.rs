@@ -315,6 +315,14 @@ fn imported_history_is_reported_with_exact_figures() {
     .unwrap();
     let out = p.zion(&["import", blame.to_str().unwrap()]);
     assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(
+            "imported blame.jsonl: 0 deployments and 1 incident added, 0 incidents resolved, \
+             0 records unchanged"
+        ),
+        "{}",
+        describe(&out)
+    );
     let r = report(
         &p,
         &[

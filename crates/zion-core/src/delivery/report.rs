@@ -62,6 +62,18 @@ pub struct PeriodInfo {
     pub service: Option<String>,
 }
 
+impl PeriodInfo {
+    /// How long the period lasts, `(until − since) / 24 h`: what per-day
+    /// figures divide by (a partial first or last day counts in `days`
+    /// as a whole one).
+    pub fn length_days(&self) -> f64 {
+        if self.until <= self.since {
+            return 0.0;
+        }
+        self.until.duration_since(self.since).as_secs_f64() / 86_400.0
+    }
+}
+
 /// The whole report. The five DORA figures sit at the top level (for the
 /// production deployments that pass the filters) beside the total.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -329,3 +329,25 @@ fn wants_checks_only_when_ready_to_move() {
     );
     assert!(!d.gate.wants_checks(Phase::Progressing, &WindowState::Open));
 }
+
+#[test]
+fn the_approval_deadline_is_a_whole_second_printed_one_way() {
+    // Requested 0.4 s past a second: the deadline rounds up, never down,
+    // and the reason prints the very instant the JSON stores.
+    let now = t(1)
+        .checked_add(jiff::SignedDuration::from_millis(400))
+        .unwrap();
+    let d = step(&gated(1), &open(), now).deployment;
+    assert_eq!(d.gate.expires_at, Some(t(3602)));
+    let why = d.reason.as_deref().unwrap();
+    assert!(
+        why.ends_with("; expires at 2027-01-15 09:00:02 UTC"),
+        "{why}"
+    );
+    assert_eq!(
+        crate::governance::expiry_text(d.gate.expires_at.unwrap()),
+        "2027-01-15 09:00:02 UTC"
+    );
+    // Exactly on a second stays there.
+    assert_eq!(crate::governance::expiry_second(t(5)), t(5));
+}

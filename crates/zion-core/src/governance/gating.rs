@@ -5,13 +5,19 @@
 
 use jiff::{SignedDuration, Timestamp, Unit};
 
-use crate::deployment::Phase;
+use crate::deployment::{Deployment, Phase, Rollout};
 use crate::governance::{GateObservation, WindowState};
-use crate::rollout::{CONTROLLER, Tx};
+use crate::rollout::{CONTROLLER, Tx, VersionObservation};
 
 /// Advances a pending or awaiting-approval deployment by what the
 /// controller observed of its gate.
-pub(crate) fn advance(tx: &mut Tx<'_>, obs: Option<&GateObservation>) {
+/// `canary` is what runs of the new version already (a rollback inside a
+/// blue-green `scale_down_delay` finds it running and only switches back).
+pub(crate) fn advance(
+    tx: &mut Tx<'_>,
+    obs: Option<&GateObservation>,
+    canary: Option<&VersionObservation>,
+) {
     let open = GateObservation::default();
     let obs = obs.unwrap_or(&open);
     let gate = tx.d.gate.clone();
@@ -41,7 +47,7 @@ pub(crate) fn advance(tx: &mut Tx<'_>, obs: Option<&GateObservation>) {
             "break glass by {}: {} (windows, freezes, approvals and checks skipped)",
             bg.by, bg.reason
         );
-        start(tx, &why);
+        start(tx, &why, canary);
         return;
     }
 
@@ -67,7 +73,8 @@ pub(crate) fn advance(tx: &mut Tx<'_>, obs: Option<&GateObservation>) {
         let expires = gate
             .approval_timeout
             .and_then(|t| SignedDuration::try_from(t).ok())
-            .and_then(|t| now.checked_add(t).ok());
+            .and_then(|t| now.checked_add(t).ok())
+            .map(crate::governance::expiry_second);
         tx.d.gate.expires_at = expires;
         let roles: Vec<&str> = gate.approval_roles.iter().map(|r| r.name()).collect();
         let mut why = format!(
@@ -84,7 +91,10 @@ pub(crate) fn advance(tx: &mut Tx<'_>, obs: Option<&GateObservation>) {
             why.push_str(&format!(" (not {})", tx.d.requested_by));
         }
         if let Some(at) = expires {
-            why.push_str(&format!("; expires at {}", seconds(at)));
+            why.push_str(&format!(
+                "; expires at {}",
+                crate::governance::expiry_text(at)
+            ));
         }
         tx.event(Phase::AwaitingApproval, CONTROLLER, why);
         return;
@@ -119,21 +129,53 @@ pub(crate) fn advance(tx: &mut Tx<'_>, obs: Option<&GateObservation>) {
     } else {
         String::new()
     };
-    start(tx, &why);
+    start(tx, &why, canary);
 }
 
 /// Starts the new version (pending/awaiting → progressing).
-fn start(tx: &mut Tx<'_>, cause: &str) {
+fn start(tx: &mut Tx<'_>, cause: &str, canary: Option<&VersionObservation>) {
     tx.d.started_at = Some(tx.now);
-    let d = &tx.d;
-    let mut why = match &d.previous_version {
-        Some(prev) => format!("starting {} beside stable {prev}", d.version),
-        None => format!("starting {}, the target's first version", d.version),
-    };
+    let mut why = starting_text(&tx.d, canary);
     if !cause.is_empty() {
         why = format!("{cause}; {why}");
     }
     tx.event(Phase::Progressing, CONTROLLER, why);
+}
+
+/// What starting `d` does, named after its rollout rather than its
+/// `strategy` field (which says `canary` for a first version or a rollback).
+fn starting_text(d: &Deployment, canary: Option<&VersionObservation>) -> String {
+    let v = &d.version;
+    let prev = d.previous_version.as_deref().unwrap_or_default();
+    // Healthy already: nothing starts, the switch is all that happens.
+    let running = canary.is_some_and(|c| c.ever_ready && c.ready >= d.plan.replicas.max(1));
+    match d.rollout() {
+        Rollout::First => format!("starting {v}, the target's first version"),
+        Rollout::Canary => format!("starting {v} as a canary beside stable {prev}"),
+        Rollout::BlueGreen => format!(
+            "starting {v} (blue-green) beside stable {prev}; once healthy the preview listener \
+             serves it alone while live traffic stays on {prev} until the switch"
+        ),
+        Rollout::Rolling => {
+            let n = d.plan.replicas.max(1);
+            let batches = d.plan.rolling.map_or(1, |r| r.batches(n));
+            format!(
+                "replacing replicas of {prev} with {v} batch by batch ({batches} batch{} for {n} replica{})",
+                if batches == 1 { "" } else { "es" },
+                if n == 1 { "" } else { "s" }
+            )
+        }
+        Rollout::Rollback if running => {
+            format!("switching traffic back to {v} (still running) from {prev}")
+        }
+        Rollout::Rollback => format!("rolling back to {v}: starting it beside {prev}"),
+        Rollout::Direct if running => {
+            format!("switching all traffic to {v} (already running) from {prev}")
+        }
+        Rollout::Direct => {
+            format!("starting {v} beside stable {prev}; all traffic switches to it once healthy")
+        }
+    }
 }
 
 fn hold_text(reason: &str, next_open: Option<Timestamp>) -> String {

@@ -19,6 +19,24 @@ use crate::spec::{PreCheck, Role};
 
 pub use windows::{WindowState, window_state};
 
+/// An approval deadline to the whole second, rounded up so that it never
+/// reads earlier than it is. Deadlines are stored this way, so the JSON,
+/// the events and every CLI view name the same instant.
+pub fn expiry_second(at: Timestamp) -> Timestamp {
+    let up = jiff::TimestampRound::new()
+        .smallest(jiff::Unit::Second)
+        .mode(jiff::RoundMode::Ceil);
+    at.round(up).unwrap_or(at)
+}
+
+/// An approval deadline as every message prints it: `2026-11-22 03:12:02
+/// UTC` (see [`expiry_second`]).
+pub fn expiry_text(at: Timestamp) -> String {
+    expiry_second(at)
+        .strftime("%Y-%m-%d %H:%M:%S UTC")
+        .to_string()
+}
+
 /// The governance a deployment carries, frozen when it is requested (like
 /// its plan) so a later `apply` cannot loosen a pending approval.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -448,9 +448,38 @@ fn partial_end_days_are_listed_but_averages_use_the_real_length() {
     // per week: 0.0667 × 7 = 0.467 → 0.47/week.
     assert!(md.contains("- **Average**: 0.1 deployments a day"), "{md}");
     assert!(md.contains("- **Days in period**: 31 calendar days, 30 days long"));
+    // The header counts the period as the body does.
+    assert!(
+        md.contains(
+            "Period: 2026-01-01 12:00:00 to 2026-01-31 12:00:00 (exclusive) \
+             (31 calendar days, 30 days long, UTC)"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("(31 days"), "{md}");
     assert!(md.contains("| Deployment frequency | 0.47/week"), "{md}");
     assert!(md.contains("2 successful deployments over 30 days"));
     // Both partial days are still in the per-day table.
     assert!(md.contains("| Thursday 2026-01-01 (partial) | 1 | 1 |"));
     assert!(md.contains("| Saturday 2026-01-31 (partial) | 1 | 1 |"));
+}
+
+#[test]
+fn the_header_counts_one_day_and_part_of_a_day_in_words() {
+    let whole = ReportQuery {
+        since: ts("2026-01-01T00:00:00Z"),
+        until: ts("2026-01-02T00:00:00Z"),
+        ..query()
+    };
+    let md = render_markdown(&build_report(&[], &[], &whole));
+    assert!(
+        md.contains("Period: 2026-01-01 to 2026-01-01 (1 day, UTC)"),
+        "{md}"
+    );
+    let half = ReportQuery {
+        until: ts("2026-01-01T12:00:00Z"),
+        ..whole
+    };
+    let md = render_markdown(&build_report(&[], &[], &half));
+    assert!(md.contains("(1 calendar day, 0.5 days long, UTC)"), "{md}");
 }

@@ -369,6 +369,9 @@ async fn evidence_that_meets_the_gates_is_deployed_and_recorded_with_its_commit(
     assert_eq!(s, 201, "{back}");
     assert_eq!(back["version"], "1.0");
     assert_eq!(back["type"], "rollback");
+    // `strategy` keeps its value; `rollout` names what happens.
+    assert_eq!(back["rollout"], "rollback");
+    assert_eq!(back["strategy"], "canary");
     assert_eq!(back["evidence"], Value::Null);
     let reason = back["reason"].as_str().unwrap();
     assert!(reason.contains("quality gates skipped"), "{reason}");

@@ -714,6 +714,36 @@ async fn outside_the_allowed_windows_a_deploy_names_the_next_allowed_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artifact_path_is_relative_to_the_spec_folder_not_to_workdir() {
+    // As the README says: `workdir` does not move the artifact.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("app/dist")).unwrap();
+    std::fs::write(dir.path().join("app/dist/web-1.0.txt"), b"in the workdir\n").unwrap();
+    let envs = "  - { name: staging, checks: [artifact] }\n";
+    let svc = service(
+        "web",
+        &["staging"],
+        "        workdir: ./app\n        artifact: dist/web-{version}.txt\n",
+    );
+    let r = start(dir.path(), spec("", envs, &svc)).await;
+    let body = json!({ "service": "web", "environment": "staging", "version": "1.0" });
+    let (s, refusal) = deploy(&r, &r.admin_token, body.clone()).await;
+    refused(
+        s,
+        &refusal,
+        409,
+        &["artifact", "cannot read artifact dist/web-1.0.txt"],
+    );
+    std::fs::create_dir_all(dir.path().join("dist")).unwrap();
+    let content = b"beside the spec\n";
+    std::fs::write(dir.path().join("dist/web-1.0.txt"), content).unwrap();
+    let (s, d) = deploy(&r, &r.admin_token, body).await;
+    assert_eq!(s, 201, "{d}");
+    assert_eq!(d["gate"]["artifact_sha256"], sha256_hex(content));
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn artifact_check_verifies_the_file_at_request_and_before_traffic() {
     let dir = tempfile::tempdir().unwrap();
     let envs = "  - { name: staging, checks: [artifact] }\n  - name: production\n    approvals: { required: 1, roles: [approver] }\n    checks: [artifact]\n";
