@@ -10,13 +10,17 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::audit::AuditAction;
+
 /// One audit entry, as the report reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fact {
     pub index: u64,
     pub time: Timestamp,
     pub actor: String,
-    pub action: String,
+    /// None for an action this version does not know (written by a newer
+    /// one): it counts as a change, and no control reads it further.
+    pub action: Option<AuditAction>,
     pub subject: String,
     pub details: Value,
 }
@@ -176,9 +180,9 @@ pub fn report(facts: &[Fact], since: Option<Timestamp>, integrity: Integrity) ->
     let mut entries_read = 0;
     for f in facts.iter().filter(|f| since.is_none_or(|s| f.time >= s)) {
         entries_read += 1;
-        if f.action == "auth.refused" || f.action == "auth.forbidden" {
+        if let Some(a @ (AuditAction::AuthRefused | AuditAction::AuthForbidden)) = f.action {
             let n = f.details["count"].as_u64().unwrap_or(0);
-            let (counts, entries) = if f.action == "auth.refused" {
+            let (counts, entries) = if a == AuditAction::AuthRefused {
                 (&mut access.refused, &mut access.refused_entries)
             } else {
                 (&mut access.forbidden, &mut access.forbidden_entries)
@@ -187,7 +191,7 @@ pub fn report(facts: &[Fact], since: Option<Timestamp>, integrity: Integrity) ->
             entries.push(f.index);
             continue;
         }
-        if f.action == "deployment.refused" {
+        if f.action == Some(AuditAction::DeploymentRefused) {
             refused_requests.push(Refused {
                 entry: f.index,
                 by: f.actor.clone(),
@@ -215,17 +219,17 @@ pub fn report(facts: &[Fact], since: Option<Timestamp>, integrity: Integrity) ->
         let life = lives.entry(id).or_default();
         life.entries.push(f.index);
         let d = &f.details;
-        match f.action.as_str() {
-            "deployment.create" => {
+        match f.action {
+            Some(AuditAction::DeploymentCreate) => {
                 life.production = d["production"].as_bool().unwrap_or(false);
                 life.plan = d["plan"].as_str().unwrap_or("").to_string();
                 life.approvals_required = d["approvals_required"].as_u64().unwrap_or(0);
                 life.break_glass = d["break_glass"]["reason"].as_str().map(str::to_string);
             }
-            "approval.approve" => {
+            Some(AuditAction::ApprovalApprove) => {
                 life.approvers.insert(f.actor.clone());
             }
-            "deployment.transition" => {
+            Some(AuditAction::DeploymentTransition) => {
                 let to = d["to"].as_str().unwrap_or("");
                 if to == "progressing" {
                     life.started = true;
@@ -339,12 +343,12 @@ mod tests {
 
     use super::*;
 
-    fn fact(index: u64, actor: &str, action: &str, subject: &str, details: Value) -> Fact {
+    fn fact(index: u64, actor: &str, action: AuditAction, subject: &str, details: Value) -> Fact {
         Fact {
             index,
             time: Timestamp::from_second(1_800_000_000 + index as i64).unwrap(),
             actor: actor.into(),
-            action: action.into(),
+            action: Some(action),
             subject: subject.into(),
             details,
         }
@@ -375,27 +379,27 @@ mod tests {
     ) -> Vec<Fact> {
         let subject = format!("deployment/{id}");
         let mut out = Vec::new();
-        let mut push = |actor: &str, action: &str, details: Value| {
+        let mut push = |actor: &str, action: AuditAction, details: Value| {
             out.push(fact(*next, actor, action, &subject, details));
             *next += 1;
         };
         push(
             "alice",
-            "deployment.create",
+            AuditAction::DeploymentCreate,
             json!({"production": production, "plan": plan, "approvals_required": required,
                    "break_glass": break_glass.map(|r| json!({"by": "root", "reason": r}))}),
         );
         for a in approvers {
-            push(a, "approval.approve", json!({}));
+            push(a, AuditAction::ApprovalApprove, json!({}));
         }
         push(
             "controller",
-            "deployment.transition",
+            AuditAction::DeploymentTransition,
             json!({"from": "pending", "to": "progressing"}),
         );
         push(
             "controller",
-            "deployment.transition",
+            AuditAction::DeploymentTransition,
             json!({"from": "progressing", "to": "succeeded", "rounds": rounds}),
         );
         out
@@ -426,7 +430,7 @@ mod tests {
         facts.push(fact(
             n,
             "(unknown token)",
-            "auth.refused",
+            AuditAction::AuthRefused,
             "principal/(unknown token)",
             json!({"count": 40}),
         ));
@@ -434,7 +438,7 @@ mod tests {
         facts.push(fact(
             n,
             "(unknown token)",
-            "auth.refused",
+            AuditAction::AuthRefused,
             "principal/(unknown token)",
             json!({"count": 2}),
         ));
@@ -442,7 +446,7 @@ mod tests {
         facts.push(fact(
             n,
             "dave",
-            "auth.forbidden",
+            AuditAction::AuthForbidden,
             "principal/dave",
             json!({"count": 3, "route": "POST /api/v1/deployments"}),
         ));
@@ -450,7 +454,7 @@ mod tests {
         facts.push(fact(
             n,
             "alice",
-            "deployment.refused",
+            AuditAction::DeploymentRefused,
             "target/web/production",
             json!({"reason": "inside freeze year-end"}),
         ));
@@ -500,6 +504,38 @@ mod tests {
             r.change_management.refused_requests[0].reason,
             "inside freeze year-end"
         );
+    }
+
+    #[test]
+    fn an_unknown_action_counts_as_a_change_and_changes_no_control() {
+        let mut n = 0;
+        let mut facts = life(&mut n, 1, "canary", 0, &[], None, 2, true);
+        let known = report(&facts, None, clean());
+        // Written by a newer version, between creation and start.
+        let mut newer = fact(
+            n,
+            "alice",
+            AuditAction::ApprovalApprove,
+            "deployment/1",
+            json!({}),
+        );
+        newer.action = None;
+        facts.insert(1, newer);
+        let r = report(&facts, None, clean());
+        assert_eq!(
+            r.access_control.mutating_actions,
+            known.access_control.mutating_actions + 1
+        );
+        assert_eq!(r.access_control.by_principal["alice"], 2);
+        assert_eq!(
+            r.change_management.production_deployments,
+            known.change_management.production_deployments
+        );
+        assert_eq!(
+            r.deployment_control.production_deployments,
+            known.deployment_control.production_deployments
+        );
+        assert_eq!(r.monitoring.deployments, known.monitoring.deployments);
     }
 
     #[test]

@@ -212,7 +212,7 @@ impl App {
         changed_paths("", &before, &after, &mut changed);
         let record = Record::new(
             by,
-            "spec.apply",
+            zion_core::audit::AuditAction::SpecApply,
             "spec",
             serde_json::json!({"sha256": sha, "changed_paths": changed}),
         );
@@ -382,7 +382,7 @@ impl App {
         let now = Timestamp::now();
         let record = Record::new(
             by.name.clone(),
-            "deployment.refused",
+            zion_core::audit::AuditAction::DeploymentRefused,
             format!("target/{}/{}", req.service, req.environment),
             serde_json::json!({
                 "service": req.service,
@@ -669,13 +669,13 @@ impl App {
         Ok(match c {
             IncidentChange::Open(n) => vec![Record::new(
                 n.opened_by.clone(),
-                "incident.open",
+                zion_core::audit::AuditAction::IncidentOpen,
                 format!("target/{}/{}", n.service, n.environment),
                 serde_json::json!({"deployment": n.deployment_id, "reason": n.reason}),
             )],
             IncidentChange::OpenAs { id, incident: n } => vec![Record::new(
                 n.opened_by.clone(),
-                "incident.open",
+                zion_core::audit::AuditAction::IncidentOpen,
                 format!("incident/{id}"),
                 serde_json::json!({
                     "service": n.service,
@@ -701,7 +701,7 @@ impl App {
                 .map(|i| {
                     Record::new(
                         by.clone(),
-                        "incident.resolve",
+                        zion_core::audit::AuditAction::IncidentResolve,
                         format!("incident/{}", i.id),
                         serde_json::json!({"service": service, "environment": environment, "resolution": resolution, "automatic": true}),
                     )
@@ -786,7 +786,7 @@ impl App {
         })?;
         let record = Record::new(
             by.name.clone(),
-            format!("approval.{}", kind.name()),
+            zion_core::audit::AuditAction::from(kind),
             format!("deployment/{id}"),
             serde_json::json!({
                 "decision": kind.name(),
@@ -1202,7 +1202,7 @@ fn creation_record(d: &Deployment, first: &Event, production: bool) -> Record {
     };
     Record::new(
         first.actor.clone(),
-        "deployment.create",
+        zion_core::audit::AuditAction::DeploymentCreate,
         format!("deployment/{}", d.id),
         serde_json::json!({
             "production": production,
@@ -1256,7 +1256,7 @@ fn transition_record(d: &Deployment, e: &Event) -> Record {
     }
     Record::new(
         e.actor.clone(),
-        "deployment.transition",
+        zion_core::audit::AuditAction::DeploymentTransition,
         format!("deployment/{}", d.id),
         details,
     )

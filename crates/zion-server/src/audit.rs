@@ -14,6 +14,7 @@ use zion_audit::{
     Checkpoint, Entry, Frontier, Hash, NodeReader, Signer, VerifiedPrefix, Verifier,
     consistency_proof, frontier_ids, root_at, verify_consistency,
 };
+use zion_core::audit::AuditAction;
 use zion_store::{
     AuditAppend, AuditBuilder, AuditCheckpoint, AuditNode, AuditRow, Store, StoreError,
 };
@@ -28,7 +29,7 @@ pub const KEY_FILE: &str = "audit.key";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub actor: String,
-    pub action: String,
+    pub action: AuditAction,
     pub subject: String,
     pub details: Value,
 }
@@ -36,13 +37,13 @@ pub struct Record {
 impl Record {
     pub fn new(
         actor: impl Into<String>,
-        action: impl Into<String>,
+        action: AuditAction,
         subject: impl Into<String>,
         details: Value,
     ) -> Self {
         Record {
             actor: actor.into(),
-            action: action.into(),
+            action,
             subject: subject.into(),
             details,
         }
@@ -434,7 +435,7 @@ impl AuditLog {
                     first + i as u64,
                     now,
                     r.actor.clone(),
-                    r.action.clone(),
+                    r.action.to_string(),
                     r.subject.clone(),
                     r.details.clone(),
                 )
@@ -608,7 +609,7 @@ mod tests {
     fn record(i: u64) -> Record {
         Record::new(
             "alice",
-            "test.change",
+            AuditAction::SpecApply,
             format!("thing/{i}"),
             serde_json::json!({ "i": i }),
         )

@@ -138,7 +138,8 @@ async fn compliance(
 }
 
 /// The entries `filter` selects, parsed for the reports that read them
-/// (an entry that does not parse is the verifier's to report, not theirs).
+/// (an entry that does not parse is the verifier's to report, not theirs;
+/// an action this version does not know is read as none).
 pub(crate) fn facts(
     app: &App,
     filter: &AuditFilter,
@@ -153,7 +154,7 @@ pub(crate) fn facts(
                 index: e.index,
                 time: x.timestamp().ok()?,
                 actor: x.actor,
-                action: x.action,
+                action: x.action.parse().ok(),
                 subject: x.subject,
                 details: x.details,
             })

@@ -6,6 +6,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::audit::Record;
+use zion_core::audit::AuditAction;
 use zion_core::spec::Role;
 use zion_store::{Store, StoreError, TokenRecord};
 
@@ -74,10 +75,10 @@ impl Refusal {
 
     /// The audit action of its entries: refused authentication (401) or a
     /// refused action (403).
-    pub fn action(&self) -> &'static str {
+    pub fn action(&self) -> AuditAction {
         match self {
-            Refusal::Forbidden { .. } => "auth.forbidden",
-            _ => "auth.refused",
+            Refusal::Forbidden { .. } => AuditAction::AuthForbidden,
+            _ => AuditAction::AuthRefused,
         }
     }
 
@@ -166,7 +167,7 @@ pub fn ensure_admin_token(
     if stale {
         let entry = Record::new(
             actor,
-            "token.revoke",
+            AuditAction::TokenRevoke,
             "token/admin",
             serde_json::json!({"reason": "the admin token file was missing or held another token"}),
         );
@@ -193,7 +194,7 @@ pub fn ensure_admin_token(
     };
     let entry = Record::new(
         actor,
-        "token.create",
+        AuditAction::TokenCreate,
         "token/admin",
         serde_json::json!({"role": Role::Admin.name(), "github": null}),
     );

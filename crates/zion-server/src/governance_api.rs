@@ -141,7 +141,7 @@ async fn resolve_incident(
     let target = app.store.incident(id)?.ok_or_else(not_found)?;
     let entry = crate::audit::Record::new(
         p.name.clone(),
-        "incident.resolve",
+        zion_core::audit::AuditAction::IncidentResolve,
         format!("incident/{id}"),
         json!({"service": target.service, "environment": target.environment, "resolution": resolution}),
     );

@@ -15,6 +15,7 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use zion_core::audit::AuditAction;
 use zion_core::delivery::{
     DeploymentRecord, IncidentRecord, Names, Report, ReportQuery, build_report, own_id,
     record_of_deployment,
@@ -296,7 +297,7 @@ fn refusals(
         app,
         &zion_store::AuditFilter {
             since: Some(query.since),
-            action: Some("deployment.refused".into()),
+            action: Some(AuditAction::DeploymentRefused.to_string()),
             ..Default::default()
         },
     )?;
@@ -414,7 +415,7 @@ fn import_blocking(app: &App, body: &[u8], source: &str, by: &str) -> Result<Val
     };
     let record = Record::new(
         by,
-        "history.import",
+        AuditAction::HistoryImport,
         "history",
         json!({
             "source": source,

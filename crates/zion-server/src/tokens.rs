@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use zion_core::audit::AuditAction;
 use zion_core::spec::Role;
 use zion_store::{StoreError, TokenRecord};
 
@@ -70,7 +71,7 @@ async fn create(
     };
     let entry = Record::new(
         p.name.clone(),
-        "token.create",
+        AuditAction::TokenCreate,
         format!("token/{}", record.name),
         json!({"role": role.name(), "github": record.github_login}),
     );
@@ -101,7 +102,7 @@ async fn revoke(
     require(&p, Permission::Admin, "revoke tokens")?;
     let entry = Record::new(
         p.name.clone(),
-        "token.revoke",
+        AuditAction::TokenRevoke,
         format!("token/{name}"),
         json!({}),
     );

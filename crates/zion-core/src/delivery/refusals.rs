@@ -4,11 +4,12 @@
 use serde_json::Value;
 
 use super::report::{PolicyRefusals, ReportQuery};
+use crate::audit::AuditAction;
 use crate::compliance::Fact;
 
-/// The refusals among `entries` (`deployment.refused` entries) that fall in
-/// the query's period and match its environment and service; None when
-/// there are none.
+/// The refusals among `entries` (the `deployment.refused` ones; the others
+/// are skipped) that fall in the query's period and match its environment
+/// and service; None when there are none.
 pub fn count_refusals(entries: &[Fact], query: &ReportQuery) -> Option<PolicyRefusals> {
     let mut out = PolicyRefusals::default();
     let matches = |key: &str, wanted: &Option<String>, d: &Value| {
@@ -16,7 +17,8 @@ pub fn count_refusals(entries: &[Fact], query: &ReportQuery) -> Option<PolicyRef
     };
     for e in entries {
         let in_period = e.time >= query.since && e.time < query.until;
-        if !in_period
+        if e.action != Some(AuditAction::DeploymentRefused)
+            || !in_period
             || !matches("environment", &query.environment, &e.details)
             || !matches("service", &query.service, &e.details)
         {
@@ -70,7 +72,7 @@ mod tests {
                 index: 10 + i as u64,
                 time: at(t),
                 actor: "alice".into(),
-                action: "deployment.refused".into(),
+                action: Some(AuditAction::DeploymentRefused),
                 subject: "target/web/production".into(),
                 details: d.clone(),
             })
@@ -100,5 +102,33 @@ mod tests {
         q.since = at("2026-04-01T00:00:00Z");
         q.until = at("2026-05-01T00:00:00Z");
         assert_eq!(count_refusals(&entries, &q), None);
+    }
+
+    #[test]
+    fn only_refused_deployments_are_counted() {
+        let entry = |index, action| Fact {
+            index,
+            time: at("2026-03-02T00:00:00Z"),
+            actor: "alice".into(),
+            action,
+            subject: "target/web/production".into(),
+            details: json!({"service": "web", "environment": "production", "refused_by": "window_closed"}),
+        };
+        let entries = [
+            entry(1, Some(AuditAction::DeploymentCreate)),
+            entry(2, Some(AuditAction::DeploymentRefused)),
+            entry(3, None),
+            entry(4, Some(AuditAction::AuthForbidden)),
+        ];
+        let q = ReportQuery {
+            since: at("2026-03-01T00:00:00Z"),
+            until: at("2026-03-06T00:00:00Z"),
+            environment: None,
+            service: None,
+            tz: TimeZone::UTC,
+        };
+        let r = count_refusals(&entries, &q).unwrap();
+        assert_eq!(r.entries, vec![2]);
+        assert_eq!(r.total, 1);
     }
 }
