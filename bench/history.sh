@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `zion import` and `zion report` over 1,000,000 deployments, through the
 # binary and a real `zion up`. Goals: import at >= 100,000 lines/s; the
-# report in under 2 s with the server under 500 MB resident.
+# report in under 2 s with the server under 500 MB resident; live traffic
+# through the target's proxy answered as fast during the import as idle.
 # Baselines measured in the same run, on the same file and database:
 #   - import: Python's json.loads over every line (parsing alone, no store);
-#   - report: Python's sqlite3 reading every imported row (reading alone).
+#   - report: Python's sqlite3 reading every imported row (reading alone);
+#   - traffic: the same requests to the same version with the server idle.
 # N=200000 bench/history.sh runs a smaller history.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,10 +72,46 @@ stop_up() { kill "$up"; wait "$up" 2>/dev/null || true; up=; }
 now() { date +%s.%N; }
 hwm_mb() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 
+# GETs through the target's proxy, one connection each, every 10 ms until
+# the file STOP exists; prints the count and p50, p99 and max in ms.
+sample() {
+  python3 - "$target" "$1" <<'PY'
+import http.client, os, sys, time
+port, stop = int(sys.argv[1]), sys.argv[2]
+lat = []
+while not os.path.exists(stop):
+    t = time.perf_counter()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c.request("GET", "/")
+    r = c.getresponse()
+    r.read()
+    c.close()
+    if r.status != 200:
+        sys.exit(f"the proxy answered {r.status}")
+    lat.append((time.perf_counter() - t) * 1000)
+    time.sleep(0.01)
+lat.sort()
+q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
+print(f"{len(lat)} {q(0.5):.2f} {q(0.99):.2f} {lat[-1]:.2f}")
+PY
+}
+
 start_up
+"$ZION" -f "$work/zion.yaml" deploy web 1.0 --env production --wait >/dev/null 2>>"$work/up.log"
+rm -f "$work/stop"
+sample "$work/stop" >"$work/idle.out" &
+sampler=$!
+sleep 5
+touch "$work/stop"
+wait "$sampler"
+rm -f "$work/stop"
+sample "$work/stop" >"$work/busy.out" &
+sampler=$!
 t0=$(now)
 "$ZION" -f "$work/zion.yaml" import "$work/history.jsonl" >"$work/import.out" 2>/dev/null
 t1=$(now)
+touch "$work/stop"
+wait "$sampler"
 import_s=$(echo "$t1 - $t0" | bc -l)
 import_hwm=$(hwm_mb "$up")
 t0=$(now)
@@ -122,6 +160,10 @@ printf 'history: %s lines (%s MB), %s deployments in the report\n' "$lines" "$si
 printf 'import:  %.2f s = %.0f lines/s (goal >= 100000); server peak %s MB\n' "$import_s" "$(echo "$lines / $import_s" | bc -l)" "$import_hwm"
 printf '         again (nothing new): %.2f s\n' "$again_s"
 printf '         baseline, Python json.loads of every line: %.2f s; ratio %.2fx\n' "$parse_s" "$(echo "$import_s / $parse_s" | bc -l)"
+read -r busy_n busy_p50 busy_p99 busy_max <"$work/busy.out"
+read -r idle_n idle_p50 idle_p99 idle_max <"$work/idle.out"
+printf 'traffic: during the import, %s requests through the proxy: p50 %s ms, p99 %s ms, max %s ms\n' "$busy_n" "$busy_p50" "$busy_p99" "$busy_max"
+printf '         baseline, idle for 5 s: %s requests: p50 %s ms, p99 %s ms, max %s ms; p99 ratio %.2fx\n' "$idle_n" "$idle_p50" "$idle_p99" "$idle_max" "$(echo "$busy_p99 / $idle_p99" | bc -l)"
 printf 'report:  best of 3 %.2f s (goal < 2 s); server peak %s MB (goal < 500 MB)\n' "$best" "$report_hwm"
 printf '         baseline, Python sqlite3 reading every row: %.2f s; ratio %.2fx\n' "$scan_s" "$(echo "$best / $scan_s" | bc -l)"
 printf '         HTML report: %s KB\n' "$(( $(stat -c %s "$work/report.html") / 1024 ))"

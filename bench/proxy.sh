@@ -16,7 +16,11 @@
 #        request is a new client: checked against the rule, assigned by the
 #        split and answered with a Set-Cookie (the costliest case),
 #     3. the same proxy as 2 with every request carrying the stable cookie
-#        (returning clients, pinned without the split).
+#        (returning clients, pinned without the split),
+#     4. a third Zion proxy sending every request to stable and a copy of
+#        each to a canary that answers after SLOW_MS (mirroring to a slow
+#        canary: clients should not wait for the copies; copies beyond the
+#        proxy's in-flight bound are dropped, as its summary line says).
 # It prints requests/s and latency percentiles for each, and the ratios
 # (Zion to nginx, or features to plain). This is a benchmark for people, not
 # a test: numbers depend on the machine, and wrk, the proxy and the backend
@@ -25,7 +29,8 @@
 # one round, not the comparison.
 #
 # Tunables (environment): MODE (nginx|features), DURATION (10s), WARMUP (2s),
-# ROUNDS (3), CONNECTIONS (64), THREADS (2), WEIGHT (5, the canary percent).
+# ROUNDS (3), CONNECTIONS (64), THREADS (2), WEIGHT (5, the canary percent),
+# SLOW_MS (300, the mirrored canary's answer time in MODE=features).
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -34,6 +39,7 @@ ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 WEIGHT=${WEIGHT:-5}
+SLOW_MS=${SLOW_MS:-300}
 MODE=${MODE:-nginx}
 case $MODE in nginx | features) ;; *) printf 'error: MODE must be nginx or features, not %s\n' "$MODE" >&2; exit 2 ;; esac
 STABLE_WEIGHT=$((100 - WEIGHT))
@@ -119,12 +125,13 @@ free_port() {
     die "no free port in 18080-18999"
 }
 
-"$EXAMPLES/bench_backend" >"$WORK/backend.addrs" 2>"$WORK/backend.log" &
+"$EXAMPLES/bench_backend" --slow "$SLOW_MS" >"$WORK/backend.addrs" 2>"$WORK/backend.log" &
 PIDS+=($!)
-wait_lines "$WORK/backend.addrs" 2 "$!" || { cat "$WORK/backend.log" >&2; die "the backend did not start"; }
+wait_lines "$WORK/backend.addrs" 3 "$!" || { cat "$WORK/backend.log" >&2; die "the backend did not start"; }
 STABLE="$(sed -n 1p "$WORK/backend.addrs")"
 CANARY="$(sed -n 2p "$WORK/backend.addrs")"
-log "backend: stable $STABLE, canary $CANARY"
+SLOW="$(sed -n 3p "$WORK/backend.addrs")"
+log "backend: stable $STABLE, canary $CANARY, slow canary ($SLOW_MS ms) $SLOW"
 
 start_nginx() {
     NGINX_PORT="$(free_port)"
@@ -201,6 +208,9 @@ else
     start_zion features --sticky --match-header "$RULE_HEADER=canary"
     FEATURES="$ZION_ADDR"
     FEATURES_PID=$ZION_PID
+    start_zion mirror --canary "$SLOW" --weight 0 --mirror 100
+    MIRROR="$ZION_ADDR"
+    MIRROR_PID=$ZION_PID
 fi
 
 # --- measurements ------------------------------------------------------------
@@ -300,7 +310,7 @@ if [ "$MODE" = nginx ]; then
     echo "$SPLIT"
 else
     COOKIE="Cookie: zion_version=stable"
-    for url in "http://$PLAIN/" "http://$FEATURES/"; do
+    for url in "http://$PLAIN/" "http://$FEATURES/" "http://$MIRROR/"; do
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
     done
     log "$MEASURING"
@@ -308,6 +318,7 @@ else
         run plain "http://$PLAIN/" "$round"
         run sticky-new "http://$FEATURES/" "$round"
         run sticky-pinned "http://$FEATURES/" "$round" -H "$COOKIE"
+        run mirror "http://$MIRROR/" "$round"
     done
     # A new client must have been answered with the cookie, and the split
     # must still be the configured one.
@@ -317,16 +328,21 @@ else
     [ -n "$NEW_CLIENT_COOKIE" ] || die "the sticky proxy answered a new client without a Set-Cookie"
     stop_zion "$PLAIN_PID"
     stop_zion "$FEATURES_PID"
+    stop_zion "$MIRROR_PID"
     PLAIN_SPLIT="$(zion_summary "$WORK/plain.log")"
     FEATURES_SPLIT="$(zion_summary "$WORK/features.log")"
+    MIRROR_SPLIT="$(zion_summary "$WORK/mirror.log")"
 
     header
     row "zion $STABLE_WEIGHT/$WEIGHT plain" plain
     row "zion sticky+rule, new clients" sticky-new
     row "zion sticky+rule, pinned clients" sticky-pinned
+    row "zion mirror 100% to a ${SLOW_MS} ms canary" mirror
     ratio "sticky+rule (new clients) / plain" sticky-new plain
     ratio "sticky+rule (pinned clients) / plain" sticky-pinned plain
+    ratio "mirror to a slow canary / plain" mirror plain
     echo "new client answered with: $NEW_CLIENT_COOKIE"
     echo "plain:       $PLAIN_SPLIT"
     echo "sticky+rule: $FEATURES_SPLIT"
+    echo "mirror:      $MIRROR_SPLIT"
 fi

@@ -48,7 +48,8 @@ pub fn init_logging() {
 pub async fn up(g: &Global) -> Result<(), Failure> {
     let (spec, yaml) = load_spec(&g.file)?;
     init_logging();
-    let opts = ServerOptions::new(spec, yaml, spec_dir(&g.file));
+    let mut opts = ServerOptions::new(spec, yaml, spec_dir(&g.file));
+    opts.clock = zion_server::Clock::from_env().map_err(Failure::usage)?;
     let data_dir = opts.data_dir.clone();
     check_data_dir(&data_dir)?;
     let running = zion_server::start(opts)

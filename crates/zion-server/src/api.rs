@@ -209,7 +209,7 @@ async fn list_deployments(
     let since = q
         .since
         .as_deref()
-        .map(|s| parse_since(s, Timestamp::now()))
+        .map(|s| parse_since(s, app.clock.now()))
         .transpose()?;
     let filter = DeploymentFilter {
         service: q.service,

@@ -96,6 +96,8 @@ pub struct App {
     pub audit: AuditLog,
     /// Refused authentications per (reason, minute), not yet logged.
     refusals: Mutex<BTreeMap<(Refusal, i64), u64>>,
+    /// The time every decision and record goes by.
+    pub clock: crate::Clock,
 }
 
 impl App {
@@ -104,9 +106,11 @@ impl App {
         workloads: ProcessWorkloads,
         base_dir: PathBuf,
         audit: AuditLog,
+        clock: crate::Clock,
     ) -> Self {
         App {
             audit,
+            clock,
             refusals: Mutex::new(BTreeMap::new()),
             store,
             workloads,
@@ -216,7 +220,7 @@ impl App {
             "spec",
             serde_json::json!({"sha256": sha, "changed_paths": changed}),
         );
-        let now = Timestamp::now();
+        let now = self.clock.now();
         self.audit
             .append_with(self.store.as_ref(), &[record], now, |audit| {
                 self.store
@@ -358,7 +362,7 @@ impl App {
             evidence: req.evidence.clone(),
             commit: req.commit.clone(),
         };
-        let admitted = self.admit(&subject, &gate_req, by, Timestamp::now()).await;
+        let admitted = self.admit(&subject, &gate_req, by, self.clock.now()).await;
         if let Err(e) = &admitted
             && e.status == axum::http::StatusCode::CONFLICT
         {
@@ -379,7 +383,7 @@ impl App {
     ) {
         // Now, not when the request arrived: the checks may have taken
         // seconds, and the log's times must not go backwards.
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let record = Record::new(
             by.name.clone(),
             zion_core::audit::AuditAction::DeploymentRefused,
@@ -472,7 +476,7 @@ impl App {
         by: &Principal,
     ) -> Result<Deployment, ApiError> {
         let Admitted { gate, note } = admitted;
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let strategy = req.strategy.unwrap_or(Strategy::Canary);
         let kind = req.kind.unwrap_or(DeploymentType::Feature);
         let how = if let Some(bg) = &plan.blue_green {
@@ -599,11 +603,11 @@ impl App {
         let d = self.load(id)?;
         if matches!(cmd, Command::Promote | Command::PromoteFull) && !d.phase.is_terminal() {
             let metrics = self.target_metrics(&d.service, &d.environment).await;
-            let canary = metrics.and_then(|m| self.observe(&d, &m, Timestamp::now()).canary);
+            let canary = metrics.and_then(|m| self.observe(&d, &m).canary);
             rollout::check_promotable(&d, canary.as_ref())
                 .map_err(|e| ApiError::conflict(e.to_string()))?;
         }
-        let out = rollout::command(&d, cmd, &by.name, Timestamp::now())
+        let out = rollout::command(&d, cmd, &by.name, self.clock.now())
             .map_err(|e| ApiError::conflict(e.to_string()))?;
         let d = self.persist(out)?;
         tracing::info!(id, command = cmd.name(), by = %by.name, phase = %d.phase, "command applied");
@@ -639,7 +643,7 @@ impl App {
             for c in &incidents {
                 records.extend(self.incident_records(c)?);
             }
-            let now = Timestamp::now();
+            let now = self.clock.now();
             self.audit
                 .append_with(self.store.as_ref(), &records, now, |audit| {
                     let change = Change {
@@ -777,7 +781,7 @@ impl App {
             role: by.role,
             via,
         };
-        let out = approvals::decide(&d, kind, &who, comment, Timestamp::now()).map_err(|e| {
+        let out = approvals::decide(&d, kind, &who, comment, self.clock.now()).map_err(|e| {
             if e.is_forbidden() {
                 ApiError::forbidden(e.to_string())
             } else {
@@ -809,7 +813,7 @@ impl App {
         let mut counts = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
         // Read under the lock, as the flush reads it: a count can never land
         // in a minute that a flush has already logged.
-        let minute = Timestamp::now().as_second().div_euclid(60);
+        let minute = self.clock.now().as_second().div_euclid(60);
         *counts.entry((why, minute)).or_insert(0) += 1;
     }
 
@@ -820,7 +824,7 @@ impl App {
         // being refused meanwhile do not wait for the disk.
         let (now, done) = {
             let mut counts = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
-            let now = Timestamp::now();
+            let now = self.clock.now();
             let current = now.as_second().div_euclid(60);
             let keys: Vec<(Refusal, i64)> = counts
                 .keys()
@@ -900,8 +904,8 @@ impl App {
             // rollback to a version still running is ready the moment it
             // starts): step again rather than wait for the next tick.
             for _ in 0..3 {
-                let now = Timestamp::now();
-                let mut obs = self.observe(&d, &metrics, now);
+                let now = self.clock.now();
+                let mut obs = self.observe(&d, &metrics);
                 obs.gate = self.observe_gate(&d, now).await;
                 let out = rollout::step(&d, &obs, now);
                 for e in &out.events {
@@ -926,7 +930,7 @@ impl App {
                 .into_iter()
                 .next()
                 .and_then(|last| {
-                    rollout::retained_version(&last, Timestamp::now()).map(str::to_string)
+                    rollout::retained_version(&last, self.clock.now()).map(str::to_string)
                 }),
         };
         let running: Vec<String> = {
@@ -966,9 +970,12 @@ impl App {
         }
     }
 
-    fn observe(&self, d: &Deployment, metrics: &TrafficMetrics, now: Timestamp) -> Observations {
+    fn observe(&self, d: &Deployment, metrics: &TrafficMetrics) -> Observations {
         let interval = d.plan.interval;
-        let end = SystemTime::from(now);
+        // The proxy and the probes stamp traffic and health in real time:
+        // their windows end now on the system clock, whatever time the
+        // decisions go by (a test's clock may run ahead of it).
+        let end = SystemTime::now();
         let one = |version: &str| -> Option<VersionObservation> {
             let key = Self::key(&d.service, &d.environment, version);
             let st = self.workloads.status(&key)?;

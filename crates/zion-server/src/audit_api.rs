@@ -57,7 +57,7 @@ async fn entries(
     let since = q
         .since
         .as_deref()
-        .map(|t| crate::api::parse_since(t, jiff::Timestamp::now()))
+        .map(|t| crate::api::parse_since(t, app.clock.now()))
         .transpose()?;
     let filter = AuditFilter {
         since,
@@ -108,7 +108,7 @@ async fn compliance(
     let since = q
         .since
         .as_deref()
-        .map(|t| crate::api::parse_since(t, jiff::Timestamp::now()))
+        .map(|t| crate::api::parse_since(t, app.clock.now()))
         .transpose()?;
     let app2 = app.clone();
     let out = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
@@ -251,7 +251,7 @@ fn verify_from(
     };
     match outcome {
         Ok(report) => {
-            let full_at = prefix.map_or_else(Timestamp::now, |(_, at)| at);
+            let full_at = prefix.map_or_else(|| app.clock.now(), |(_, at)| at);
             app.audit
                 .verification_succeeded(generation, next.map(|n| (n, full_at)));
             Ok(json!({

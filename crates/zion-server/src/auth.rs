@@ -145,6 +145,7 @@ pub fn ensure_admin_token(
     store: &dyn Store,
     data_dir: &Path,
     audit: &crate::audit::AuditLog,
+    clock: &crate::Clock,
 ) -> Result<String, crate::StartError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = data_dir.join("admin.token");
@@ -157,7 +158,7 @@ pub fn ensure_admin_token(
         }
     }
     let token = new_token().map_err(|e| crate::StartError::Random(e.to_string()))?;
-    let now = jiff::Timestamp::now();
+    let now = clock.now();
     // A stale admin token (its file lost or replaced) is revoked, not reused.
     let actor = "zion up";
     let stale = store

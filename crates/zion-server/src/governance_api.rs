@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zion_core::deployment::{Deployment, Phase};
@@ -145,7 +144,7 @@ async fn resolve_incident(
         format!("incident/{id}"),
         json!({"service": target.service, "environment": target.environment, "resolution": resolution}),
     );
-    let now = Timestamp::now();
+    let now = app.clock.now();
     let incident = app
         .audit
         .append_with(app.store.as_ref(), &[entry], now, |audit| {

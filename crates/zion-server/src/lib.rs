@@ -9,6 +9,7 @@ mod app;
 pub mod audit;
 mod audit_api;
 pub mod auth;
+mod clock;
 mod controller;
 pub mod datadir;
 mod error;
@@ -34,6 +35,7 @@ use zion_providers::ProcessWorkloads;
 use zion_store::{SqliteStore, Store};
 
 pub use app::App;
+pub use clock::{Clock, TEST_CLOCK_FILE};
 pub use error::ApiError;
 pub use listener::ApiLimits;
 
@@ -56,6 +58,8 @@ pub struct ServerOptions {
     pub stop_grace: Duration,
     /// The API's header-read timeout and connection cap.
     pub api_limits: ApiLimits,
+    /// Where the time of day comes from: the system clock, or a test's.
+    pub clock: Clock,
 }
 
 impl ServerOptions {
@@ -71,6 +75,7 @@ impl ServerOptions {
             tick: Duration::from_millis(100),
             stop_grace: Duration::from_secs(5),
             api_limits: ApiLimits::default(),
+            clock: Clock::system(),
         }
     }
 }
@@ -181,7 +186,11 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         &opts.data_dir,
         opts.spec.audit.origin.as_deref(),
     )?;
-    let admin_token = auth::ensure_admin_token(store.as_ref(), &opts.data_dir, &audit_log)?;
+    if !opts.clock.is_system() {
+        tracing::warn!(now = %opts.clock.now(), "running on a test clock, not the system clock");
+    }
+    let admin_token =
+        auth::ensure_admin_token(store.as_ref(), &opts.data_dir, &audit_log, &opts.clock)?;
     let registry = Arc::new(registry::StoreRegistry(store.clone()));
     let workloads =
         ProcessWorkloads::new(opts.base_dir.clone(), registry).with_grace(opts.stop_grace);
@@ -189,7 +198,13 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     if reaped > 0 {
         tracing::warn!(reaped, "stopped replicas left running by a previous run");
     }
-    let app = Arc::new(App::new(store, workloads, opts.base_dir.clone(), audit_log));
+    let app = Arc::new(App::new(
+        store,
+        workloads,
+        opts.base_dir.clone(),
+        audit_log,
+        opts.clock.clone(),
+    ));
     if let Err(e) = app
         .apply_spec(opts.spec.clone(), &opts.spec_yaml, "zion up")
         .await

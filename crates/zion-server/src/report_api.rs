@@ -63,7 +63,7 @@ async fn report(
     ApiQuery(q): ApiQuery<ReportParams>,
 ) -> Result<Json<Report>, ApiError> {
     require(&p, Permission::Read, "read the deployment report")?;
-    let now = Timestamp::now();
+    let now = app.clock.now();
     let tz = match q.tz.as_deref() {
         None | Some("UTC" | "utc") => TimeZone::UTC,
         Some(name) => time_zone(name)?,
@@ -411,7 +411,7 @@ fn import_blocking(app: &App, body: &[u8], source: &str, by: &str) -> Result<Val
         source,
         sha256_hex: &sha,
         imported_by: by,
-        at: Timestamp::now(),
+        at: app.clock.now(),
     };
     let record = Record::new(
         by,

@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zion_core::audit::AuditAction;
@@ -60,7 +59,7 @@ async fn create(
         check_github_login(login)?;
     }
     let token = new_token().map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
-    let now = Timestamp::now();
+    let now = app.clock.now();
     let record = TokenRecord {
         name: b.name,
         role,
@@ -106,7 +105,7 @@ async fn revoke(
         format!("token/{name}"),
         json!({}),
     );
-    let now = Timestamp::now();
+    let now = app.clock.now();
     // No live token: nothing is written, and an error keeps the log from
     // advancing past the entry the store did not write.
     app.audit

@@ -366,6 +366,11 @@ fn imported_history_is_reported_with_exact_figures() {
 #[test]
 fn zions_own_deployments_are_reported_beside_imported_ones_in_every_format() {
     let mut p = Project::with_spec(spec);
+    // The default period ends now: the server runs on a clock pinned at
+    // 2026-04-01 11:00 UTC, so that what falls in it does not depend on
+    // the day the test runs.
+    let pinned: jiff::Timestamp = "2026-04-01T11:00:00Z".parse().unwrap();
+    p.set_clock(pinned.as_second() - jiff::Timestamp::now().as_second());
     p.start();
     let out = p.zion(&["deploy", "web", "1.0", "--env", "production", "--wait"]);
     assert!(out.status.success(), "{}", describe(&out));
@@ -373,11 +378,32 @@ fn zions_own_deployments_are_reported_beside_imported_ones_in_every_format() {
     std::fs::write(&file, HISTORY).unwrap();
     p.json(&["import", file.to_str().unwrap()]);
 
-    // The default period is the last 30 days: Zion's deployment only.
+    // The default period is the last 30 days, from 03-02 11:00 (and the
+    // few seconds the test took): d3, d4, d5 and Zion's own deployment;
+    // d0, d1 and d2 are older.
     let r = report(&p, &[]);
-    assert_eq!(r["total_deployments"], 1);
+    let at = |k: &str| {
+        r["period"][k]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+    };
+    assert_eq!(
+        at("until").duration_since(at("since")),
+        jiff::SignedDuration::from_hours(30 * 24),
+        "{:#}",
+        r["period"]
+    );
+    assert!(
+        at("until") >= pinned && at("until") < "2026-04-01T12:00:00Z".parse().unwrap(),
+        "{:#}",
+        r["period"]
+    );
+    assert_eq!(r["total_deployments"], 4);
     assert_eq!(r["speed"]["fastest"]["id"], "#1");
-    assert_eq!(r["summary"]["production"], 1);
+    assert_eq!(r["summary"]["production"], 3, "d3, d4 and Zion's own");
+    // Imported deployments name no strategy: Zion's own is the only one.
     assert_eq!(r["strategies"][0]["strategy"], "canary");
 
     let r = report(&p, &["--since", "2026-02-01"]);

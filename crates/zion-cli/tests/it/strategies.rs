@@ -31,7 +31,7 @@ fn strategy_spec(
         .replace(
             "    canary:\n",
             &format!(
-                "    strategy: {strategy}\n    blue_green:\n      scale_down_delay: 8s\n    rolling:\n      batch: 1\n    canary:\n"
+                "    strategy: {strategy}\n    blue_green:\n      scale_down_delay: 1h\n    rolling:\n      batch: 1\n    canary:\n"
             ),
         )
         // A failed round must not end the rollout here: the tests look at
@@ -84,6 +84,9 @@ fn blue_green_preview_promotion_refusal_and_instant_rollback() {
             &["2.0:latency=60ms"],
         )
     });
+    // The hour of scale_down_delay passes when the test moves the server's
+    // clock: a rollback inside it is inside it however slow the machine.
+    p.set_clock(0);
     p.start();
     let out = p.zion(&["deploy", "web", "1.0", "--env", "staging", "--wait"]);
     assert!(out.status.success(), "{}", describe(&out));
@@ -149,11 +152,12 @@ fn blue_green_preview_promotion_refusal_and_instant_rollback() {
     let old = pids(&p, "1.0");
     assert_eq!(old.len(), 2, "1.0 keeps running during scale_down_delay");
 
-    // Rollback inside the delay: a switch back, no process started.
+    // Rollback inside the delay: a switch back, no process started (how
+    // fast is the switchback benchmark's to measure).
     let sent = Instant::now();
     let out = p.zion(&["rollback", "web", "--env", "staging"]);
     assert!(out.status.success(), "{}", describe(&out));
-    let switched = eventually(Duration::from_secs(5), "1.0 answering again", || {
+    let switched = eventually(Duration::from_secs(20), "1.0 answering again", || {
         let r = http_request(p.target, "/", &[]).ok()?;
         (r.version == "1.0").then(|| sent.elapsed())
     });
@@ -188,7 +192,12 @@ fn blue_green_preview_promotion_refusal_and_instant_rollback() {
     });
     let out = p.zion(&["promote", &id.to_string()]);
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(pids(&p, "1.0").len(), 2);
+    let old = pids(&p, "1.0");
+    assert_eq!(old.len(), 2);
+    // A while later, but inside the delay, 1.0 still runs.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(pids(&p, "1.0"), old, "1.0 stopped inside scale_down_delay");
+    p.advance_clock(3660);
     eventually(
         Duration::from_secs(20),
         "1.0 stopped after the delay",
@@ -216,8 +225,8 @@ fn blue_green_promotes_itself_and_rolls_back_a_faulty_preview() {
             &["2.0:errors=0.5"],
         )
         .replace(
-            "scale_down_delay: 8s",
-            "scale_down_delay: 8s\n      auto_promotion: 2s",
+            "scale_down_delay: 1h",
+            "scale_down_delay: 1h\n      auto_promotion: 2s",
         )
         .replace("failure_limit: 100", "failure_limit: 2")
     });

@@ -145,6 +145,29 @@ impl Project {
         self.dir.path().join("state")
     }
 
+    fn clock_file(&self) -> PathBuf {
+        self.dir.path().join("clock")
+    }
+
+    /// Runs the server (once started) on a test clock `offset` seconds off
+    /// the system clock; [`Project::advance_clock`] moves it forward.
+    pub fn set_clock(&self, offset: i64) {
+        // A whole new file renamed over the old: the server never reads
+        // half of one.
+        let next = self.dir.path().join("clock.next");
+        std::fs::write(&next, offset.to_string()).unwrap();
+        std::fs::rename(next, self.clock_file()).unwrap();
+    }
+
+    /// Moves the server's test clock `seconds` forward.
+    pub fn advance_clock(&self, seconds: i64) {
+        let now: i64 = std::fs::read_to_string(self.clock_file())
+            .expect("set_clock before start")
+            .parse()
+            .unwrap();
+        self.set_clock(now + seconds);
+    }
+
     /// Starts `zion up` and waits until its API answers.
     pub fn start(&mut self) {
         let log = std::fs::OpenOptions::new()
@@ -152,14 +175,15 @@ impl Project {
             .append(true)
             .open(self.dir.path().join("up.log"))
             .unwrap();
-        let child = Command::new(ZION)
-            .args(["up", "-f"])
+        let mut up = Command::new(ZION);
+        up.args(["up", "-f"])
             .arg(self.spec_path())
             .env("ZION_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .env_remove("ZION_TEST_CLOCK_FILE");
+        if self.clock_file().exists() {
+            up.env("ZION_TEST_CLOCK_FILE", self.clock_file());
+        }
+        let child = up.stdout(Stdio::null()).stderr(log).spawn().unwrap();
         self.up = Some(child);
         let api = self.api;
         eventually(Duration::from_secs(30), "the API to answer", || {

@@ -51,12 +51,35 @@ pub struct Seen {
 }
 
 /// How an [`Upstream`] treats every request, whatever its path.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Behaviour {
     /// Waits this long before answering.
     pub delay: Duration,
     /// Answers 500 (after the delay).
     pub fail: bool,
+    /// Answers nothing until the test opens this gate (then the delay).
+    pub gate: Option<Gate>,
+}
+
+/// Holds requests until opened: a test decides when an upstream answers,
+/// rather than a delay that a busy machine may outrun or fall behind.
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    /// Lets every request held, and every later one, through.
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    async fn pass(&self) {
+        let mut open = self.0.subscribe();
+        let _ = open.wait_for(|o| *o).await;
+    }
 }
 
 impl Upstream {
@@ -84,11 +107,16 @@ impl Upstream {
                     let name = Arc::clone(&name);
                     let requests = Arc::clone(&requests);
                     let seen = Arc::clone(&seen);
+                    let behaviour = behaviour.clone();
                     tokio::spawn(async move {
                         let service = service_fn(move |req| {
                             requests.fetch_add(1, Ordering::SeqCst);
                             let (name, seen) = (Arc::clone(&name), Arc::clone(&seen));
+                            let behaviour = behaviour.clone();
                             async move {
+                                if let Some(gate) = &behaviour.gate {
+                                    gate.pass().await;
+                                }
                                 tokio::time::sleep(behaviour.delay).await;
                                 if behaviour.fail {
                                     let mut resp = Response::new(Full::new(Bytes::from("failing")));

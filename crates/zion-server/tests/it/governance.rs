@@ -10,15 +10,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use zion_server::Running;
+use zion_server::{Clock, Running};
 
-use crate::support::{call, free, start_spec};
+use crate::support::{call, free, start_spec, start_spec_on};
 
 /// How long any wait may take before the test fails; runs normally finish
 /// far sooner, but a loaded CI machine starts Python slowly.
@@ -438,15 +438,24 @@ async fn approvals_need_two_distinct_allowed_principals() {
     r.shutdown().await;
 }
 
+/// How far `clock` must move for its time to be `at` plus `past`.
+fn until(clock: &Clock, at: Timestamp, past: SignedDuration) -> Duration {
+    let gap = (at + past).duration_since(clock.now());
+    Duration::try_from(gap).unwrap_or(Duration::ZERO)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvals_not_given_in_time_expire() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = spec(
         "",
-        &approvals_env("production", "3s"),
+        &approvals_env("production", "1h"),
         &service("web", &["production"], ""),
     );
-    let r = start(dir.path(), yaml.clone()).await;
+    // The hour passes when the test says so, not while a busy machine
+    // applies a spec and an approval.
+    let clock = Clock::shifted(SignedDuration::ZERO);
+    let r = start_spec_on(dir.path(), yaml.clone(), clock.clone()).await;
     let dana = token(&r, "dana", "deployer", None).await;
     let alice = token(&r, "alice", "approver", None).await;
     let id = deploy_ok(
@@ -461,6 +470,19 @@ async fn approvals_not_given_in_time_expire() {
         .unwrap()
         .parse()
         .unwrap();
+    // The hour runs from when the deployment began to wait (to the second
+    // at most above).
+    let began: Timestamp = events(&waiting).last().unwrap()["at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let hour = SignedDuration::from_hours(1);
+    let waits = expires.duration_since(began);
+    assert!(
+        waits >= hour && waits <= hour + SignedDuration::from_secs(1),
+        "expires {waits} after it began to wait: {waiting}"
+    );
     // A spec applied later that asks for one approval does not loosen the
     // gate this deployment was requested under.
     let looser = yaml.replace("required: 2", "required: 1");
@@ -473,7 +495,9 @@ async fn approvals_not_given_in_time_expire() {
         .await
         .unwrap();
     assert_eq!(applied.status().as_u16(), 200);
-    // One approval of two is not enough.
+    // A minute before the hour is up, one approval of two is not enough,
+    // and the deployment still waits.
+    clock.advance(until(&clock, expires, SignedDuration::from_secs(-60)));
     let (s, d) = post(
         &r,
         &alice,
@@ -484,7 +508,11 @@ async fn approvals_not_given_in_time_expire() {
     assert_eq!(s, 200, "{d}");
     assert_eq!(d["approvals"]["required"], 2, "{d}");
     assert_eq!(d["phase"], "awaiting_approval", "{d}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let d = get(&r, &format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(d["phase"], "awaiting_approval", "expired early: {d:#}");
 
+    clock.advance(until(&clock, expires, SignedDuration::from_secs(1)));
     let d = wait_phase(&r, id, "expired").await;
     let finished: Timestamp = d["finished_at"].as_str().unwrap().parse().unwrap();
     assert!(
@@ -493,7 +521,7 @@ async fn approvals_not_given_in_time_expire() {
     );
     let reason = d["reason"].as_str().unwrap();
     assert!(
-        reason.contains("expired: 1/2 approvals after 3s") && reason.contains("alice"),
+        reason.contains("expired: 1/2 approvals after 1h") && reason.contains("alice"),
         "{reason}"
     );
     let last = events(&d).last().unwrap();
@@ -515,13 +543,15 @@ async fn approvals_not_given_in_time_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freeze_refuses_or_holds_deployments_until_it_ends() {
     let dir = tempfile::tempdir().unwrap();
+    // The freeze ends when the test moves the server's clock past it.
+    let clock = Clock::shifted(SignedDuration::ZERO);
     let from = in_seconds(-3600);
-    let to = in_seconds(8);
+    let to = in_seconds(3600);
     let envs = format!(
         "  - name: production\n    windows: {{ timezone: UTC, freeze: [{{ from: \"{from}\", to: \"{to}\", reason: test-freeze }}] }}\n"
     );
     let yaml = spec("", &envs, &service("web", &["production"], ""));
-    let r = start(dir.path(), yaml).await;
+    let r = start_spec_on(dir.path(), yaml, clock.clone()).await;
     let admin = r.admin_token.clone();
     let body = json!({ "service": "web", "environment": "production", "version": "1.0" });
 
@@ -539,10 +569,6 @@ async fn a_freeze_refuses_or_holds_deployments_until_it_ends() {
     waiting["wait_for_window"] = json!(true);
     let (s, d) = deploy(&r, &admin, waiting).await;
     assert_eq!(s, 201, "{d}");
-    assert!(
-        Timestamp::now() < to,
-        "the machine was too slow: the freeze ended before the test could use it"
-    );
     assert_eq!(d["phase"], "pending");
     assert_eq!(d["gate"]["wait_for_window"], true);
     let id = d["id"].as_i64().unwrap();
@@ -553,14 +579,22 @@ async fn a_freeze_refuses_or_holds_deployments_until_it_ends() {
             .is_some_and(|r| r.contains("waiting for the deployment window"))
     })
     .await;
-    if Timestamp::now() < to {
-        assert_eq!(held["phase"], "pending", "{held}");
-    }
+    assert_eq!(held["phase"], "pending", "{held}");
     let reason = held["reason"].as_str().unwrap();
     assert!(
         reason.contains("test-freeze") && reason.contains(&format!("it opens at {to}")),
         "{reason}"
     );
+    // Still held a moment later: nothing but the freeze's end lets it go.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let d = get(&r, &format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(
+        (&d["phase"], &d["started_at"]),
+        (&json!("pending"), &Value::Null)
+    );
+    assert_eq!(version_status(&r, "web", "production", "1.0").await, None);
+
+    clock.advance(until(&clock, to, SignedDuration::from_secs(1)));
     let d = wait_phase(&r, id, "succeeded").await;
     let started: Timestamp = d["started_at"].as_str().unwrap().parse().unwrap();
     assert!(
@@ -632,13 +666,15 @@ async fn a_deploy_queued_for_the_window_says_so_when_created() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freeze_that_begins_while_approvals_wait_cancels_before_traffic() {
     let dir = tempfile::tempdir().unwrap();
-    let from = in_seconds(4);
+    // The freeze begins when the test moves the server's clock into it.
+    let clock = Clock::shifted(SignedDuration::ZERO);
+    let from = in_seconds(3600);
     let envs = format!(
         "  - name: production\n    approvals: {{ required: 1, roles: [approver] }}\n    windows: {{ freeze: [{{ from: \"{from}\", to: \"{}\", reason: late-freeze }}] }}\n    checks: [deployment_window]\n",
-        in_seconds(3600)
+        in_seconds(3 * 3600)
     );
     let yaml = spec("", &envs, &service("web", &["production"], ""));
-    let r = start(dir.path(), yaml).await;
+    let r = start_spec_on(dir.path(), yaml, clock.clone()).await;
     let alice = token(&r, "alice", "approver", None).await;
     let (s, d) = deploy(
         &r,
@@ -647,10 +683,6 @@ async fn a_freeze_that_begins_while_approvals_wait_cancels_before_traffic() {
     )
     .await;
     assert_eq!(s, 201, "{d}");
-    assert!(
-        Timestamp::now() < from,
-        "the machine was too slow: the freeze began before the request"
-    );
     let result = &d["gate"]["check_results"][0];
     assert_eq!(result["check"], "deployment_window");
     assert_eq!(result["passed"], true, "{result}");
@@ -659,9 +691,7 @@ async fn a_freeze_that_begins_while_approvals_wait_cancels_before_traffic() {
 
     // Approved once the freeze has begun: the window is checked again
     // before any traffic moves.
-    while Timestamp::now() < from {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    clock.advance(until(&clock, from, SignedDuration::from_secs(1)));
     let (s, d) = post(
         &r,
         &alice,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use zion_core::spec::parse_spec;
-use zion_server::{Running, ServerOptions};
+use zion_server::{Clock, Running, ServerOptions};
 
 /// A free `127.0.0.1:port` (bound, read, released).
 pub fn free() -> String {
@@ -19,8 +19,15 @@ pub fn free() -> String {
 
 /// Starts a control plane for `yaml` with its base dir at `dir`.
 pub async fn start_spec(dir: &Path, yaml: String) -> Running {
+    start_spec_on(dir, yaml, Clock::system()).await
+}
+
+/// [`start_spec`] on `clock`: a test moves a `Clock::shifted` forward
+/// instead of waiting for a timeout, a window or a delay to pass.
+pub async fn start_spec_on(dir: &Path, yaml: String, clock: Clock) -> Running {
     let parsed = parse_spec(&yaml).unwrap_or_else(|e| panic!("bad test spec: {e}\n{yaml}"));
-    let opts = ServerOptions::new(parsed, yaml, dir.to_path_buf());
+    let mut opts = ServerOptions::new(parsed, yaml, dir.to_path_buf());
+    opts.clock = clock;
     zion_server::start(opts).await.unwrap()
 }
 
