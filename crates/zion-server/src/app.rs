@@ -326,7 +326,6 @@ impl App {
             Plan::for_strategy(strategy, &svc)
         };
         let req = DeployRequest {
-            strategy: Some(strategy),
             kind: Some(kind),
             ..req
         };
@@ -447,7 +446,8 @@ impl App {
             service: service.into(),
             environment: environment.into(),
             version: target,
-            strategy: Some(Strategy::Canary),
+            // A rollback runs a direct plan whatever the service's strategy.
+            strategy: None,
             kind: Some(DeploymentType::Rollback),
             wait_for_window: false,
             break_glass,
@@ -473,9 +473,8 @@ impl App {
     ) -> Result<Deployment, ApiError> {
         let Admitted { gate, note } = admitted;
         let now = Timestamp::now();
-        let strategy = req.strategy.unwrap_or(Strategy::Canary);
         let kind = req.kind.unwrap_or(DeploymentType::Feature);
-        let how = if let Some(bg) = &plan.blue_green {
+        let how = if let Some(bg) = plan.blue_green_plan() {
             let promote = match bg.auto_promotion {
                 Some(after) => format!(
                     "promoted by itself {} after the preview is ready",
@@ -485,20 +484,20 @@ impl App {
             };
             format!(
                 "blue-green: {} replicas beside the old version, {promote}",
-                plan.replicas
+                plan.replicas()
             )
-        } else if let Some(r) = &plan.rolling {
+        } else if let Some(r) = plan.rolling_plan() {
             format!(
                 "rolling: {} batches of {} of {} replicas",
-                r.batches(plan.replicas),
+                r.batches(plan.replicas()),
                 r.batch,
-                plan.replicas
+                plan.replicas()
             )
-        } else if plan.steps.is_empty() {
+        } else if plan.steps().is_empty() {
             "switch all traffic once healthy".to_string()
         } else {
             let weights: Vec<String> = plan
-                .steps
+                .steps()
                 .iter()
                 .map(|s| format!("{}%", s.weight))
                 .collect();
@@ -529,7 +528,6 @@ impl App {
             environment: req.environment.clone(),
             version: req.version.clone(),
             previous_version: stable,
-            strategy,
             kind,
             phase: Phase::Pending,
             step: None,
@@ -967,7 +965,7 @@ impl App {
     }
 
     fn observe(&self, d: &Deployment, metrics: &TrafficMetrics, now: Timestamp) -> Observations {
-        let interval = d.plan.interval;
+        let interval = d.plan.common().interval;
         let end = SystemTime::from(now);
         let one = |version: &str| -> Option<VersionObservation> {
             let key = Self::key(&d.service, &d.environment, version);
@@ -1191,28 +1189,19 @@ fn response_timeout(svc: &ServiceSpec, env: &str) -> std::time::Duration {
 }
 
 fn creation_record(d: &Deployment, first: &Event, production: bool) -> Record {
-    let plan = if d.plan.blue_green.is_some() {
-        "blue_green"
-    } else if d.plan.rolling.is_some() {
-        "rolling"
-    } else if d.plan.steps.is_empty() {
-        "direct"
-    } else {
-        "canary"
-    };
     Record::new(
         first.actor.clone(),
         zion_core::audit::AuditAction::DeploymentCreate,
         format!("deployment/{}", d.id),
         serde_json::json!({
             "production": production,
-            "plan": plan,
+            "plan": d.strategy(),
             "approvals_required": d.gate.approvals_required,
             "service": d.service,
             "environment": d.environment,
             "version": d.version,
             "previous_version": d.previous_version,
-            "strategy": d.strategy,
+            "strategy": d.strategy(),
             "type": d.kind,
             "reason": first.reason,
             "break_glass": d.gate.break_glass,
@@ -1231,7 +1220,7 @@ fn transition_record(d: &Deployment, e: &Event) -> Record {
         "service": d.service,
         "environment": d.environment,
         "version": d.version,
-        "strategy": d.strategy,
+        "strategy": d.strategy(),
         "from": e.from_phase,
         "to": e.to_phase,
         "step": e.step.map(|s| s + 1),
