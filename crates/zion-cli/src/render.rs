@@ -353,8 +353,8 @@ pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
         s(&d["environment"]),
         d["previous_version"].as_str().unwrap_or("(none)"),
         s(&d["version"]),
-        // What happens, not `strategy`: a first version or a rollback is
-        // switched directly even when the service's strategy is canary.
+        // What happens: `strategy` says `direct` for a first version and a
+        // rollback alike; `rollout` tells them apart.
         match rollout(d) {
             "first" => "first version",
             "rollback" | "direct" => "direct switch",
@@ -605,7 +605,7 @@ mod tests {
     fn progress_names_what_each_rollout_does() {
         let first = json!({
             "phase": "progressing", "version": "1.0", "previous_version": null,
-            "strategy": "canary", "type": "feature", "rollout": "first",
+            "strategy": "direct", "type": "feature", "rollout": "first",
             "canary_weight": 0, "step": null, "steps": 0, "plan": { "steps": [] }
         });
         assert_eq!(
@@ -614,7 +614,7 @@ mod tests {
         );
         let rollback = json!({
             "phase": "succeeded", "version": "1.2", "previous_version": "1.4",
-            "strategy": "canary", "type": "rollback", "rollout": "rollback",
+            "strategy": "direct", "type": "rollback", "rollout": "rollback",
             "canary_weight": 100, "step": null, "steps": 0, "plan": { "steps": [] }
         });
         assert_eq!(

@@ -2,14 +2,16 @@
 //! spec's policy taken when it was created, so a later `apply` cannot change
 //! a rollout half-way), and the events that moved it.
 
-use std::time::Duration;
-
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::governance::Gate;
 use crate::governance::quality::Evidence;
-use crate::spec::{Batch, Check, HealthSpec, MatchRule, ServiceSpec, Strategy};
+use crate::spec::MatchRule;
+
+mod plan;
+
+pub use plan::{BlueGreenPlan, CanaryPlan, Plan, PlanCommon, PlanKind, PlanStep, RollingPlan};
 
 /// Where a deployment is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -116,33 +118,6 @@ impl DeploymentType {
     }
 }
 
-/// One step of a plan: a canary weight held for a pause.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlanStep {
-    pub weight: u8,
-    /// None on a non-final step: hold until a manual promote.
-    #[serde(with = "crate::duration::serde_opt_duration")]
-    pub pause: Option<Duration>,
-    /// Requests matching any rule go to the canary whatever the weight.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub matches: Vec<MatchRule>,
-    /// Share of stable's requests copied to the canary (weight is then 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mirror: Option<u8>,
-}
-
-impl PlanStep {
-    /// A plain weighted step.
-    pub fn weighted(weight: u8, pause: Option<Duration>) -> PlanStep {
-        PlanStep {
-            weight,
-            pause,
-            matches: Vec::new(),
-            mirror: None,
-        }
-    }
-}
-
 /// How a target's traffic is routed beyond the weighted split.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrafficRules {
@@ -157,161 +132,9 @@ pub struct TrafficRules {
     pub sticky: bool,
 }
 
-/// The policy a deployment follows, frozen when it is created.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Plan {
-    /// Empty for a direct deployment (first of a target, or a rollback):
-    /// start, wait for health, send all traffic.
-    pub steps: Vec<PlanStep>,
-    pub replicas: u32,
-    #[serde(with = "crate::duration::serde_duration")]
-    pub start_timeout: Duration,
-    #[serde(with = "crate::duration::serde_duration")]
-    pub interval: Duration,
-    pub failure_limit: u32,
-    pub min_requests: u64,
-    /// Inconclusive rounds in a row for this long pause a deployment that
-    /// waits on them (plans recorded before it existed get the default).
-    #[serde(
-        with = "crate::duration::serde_duration",
-        default = "default_inconclusive_limit"
-    )]
-    pub inconclusive_limit: Duration,
-    pub checks: Vec<Check>,
-    /// Keep each client on the version it first got (`canary.sticky`).
-    #[serde(default)]
-    pub sticky: bool,
-    /// Blue-green: full replicas beside the old version, one switch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blue_green: Option<BlueGreenPlan>,
-    /// Rolling: replicas replaced batch by batch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rolling: Option<RollingPlan>,
-}
-
-/// A blue-green deployment's policy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BlueGreenPlan {
-    /// Promote by itself this long after the new version is ready (and its
-    /// analysis passed); None waits for `zion promote`.
-    #[serde(with = "crate::duration::serde_opt_duration")]
-    pub auto_promotion: Option<Duration>,
-    /// How long the old version keeps running after the switch, so a
-    /// rollback is only a switch back.
-    #[serde(with = "crate::duration::serde_duration")]
-    pub scale_down_delay: Duration,
-}
-
-/// A rolling deployment's policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RollingPlan {
-    /// Replicas replaced per batch (at least 1).
-    pub batch: u32,
-}
-
-impl RollingPlan {
-    /// `batch` as a replica count of `replicas`: a percentage rounds up, so
-    /// 33% of 3 replicas is 1 and never 0; a count is capped at `replicas`.
-    pub fn new(batch: Batch, replicas: u32) -> RollingPlan {
-        let replicas = replicas.max(1);
-        let batch = match batch {
-            Batch::Count(n) => n.clamp(1, replicas),
-            Batch::Percent(p) => (u32::from(p) * replicas).div_ceil(100).clamp(1, replicas),
-        };
-        RollingPlan { batch }
-    }
-
-    /// The number of batches for `replicas` replicas.
-    pub fn batches(&self, replicas: u32) -> u32 {
-        replicas.max(1).div_ceil(self.batch.max(1))
-    }
-
-    /// Replicas of the new version once batch `i` (0-based) is replaced.
-    pub fn replaced(&self, i: u32, replicas: u32) -> u32 {
-        (i.saturating_add(1))
-            .saturating_mul(self.batch.max(1))
-            .min(replicas.max(1))
-    }
-}
-
-impl Plan {
-    /// The canary plan of `service` (its steps and analysis).
-    pub fn canary(service: &ServiceSpec) -> Plan {
-        Plan {
-            steps: service
-                .canary
-                .steps
-                .iter()
-                .map(|s| PlanStep {
-                    weight: s.weight.unwrap_or(0),
-                    pause: s.pause,
-                    matches: s.matches.clone(),
-                    mirror: s.mirror,
-                })
-                .collect(),
-            sticky: service.canary.sticky,
-            ..Plan::direct(service)
-        }
-    }
-
-    /// The blue-green plan of `service`.
-    pub fn blue_green(service: &ServiceSpec) -> Plan {
-        let bg = &service.blue_green;
-        Plan {
-            blue_green: Some(BlueGreenPlan {
-                auto_promotion: bg.auto_promotion,
-                scale_down_delay: bg.scale_down_delay,
-            }),
-            ..Plan::direct(service)
-        }
-    }
-
-    /// The rolling plan of `service`.
-    pub fn rolling(service: &ServiceSpec) -> Plan {
-        Plan {
-            rolling: Some(RollingPlan::new(
-                service.rolling.batch,
-                service.workload.process.replicas,
-            )),
-            ..Plan::direct(service)
-        }
-    }
-
-    /// The plan of `strategy` for `service`.
-    pub fn for_strategy(strategy: Strategy, service: &ServiceSpec) -> Plan {
-        match strategy {
-            Strategy::Canary => Plan::canary(service),
-            Strategy::BlueGreen => Plan::blue_green(service),
-            Strategy::Rolling => Plan::rolling(service),
-        }
-    }
-
-    /// A plan with no steps: start, wait for health, switch all traffic.
-    pub fn direct(service: &ServiceSpec) -> Plan {
-        let health: &HealthSpec = &service.health;
-        Plan {
-            steps: Vec::new(),
-            replicas: service.workload.process.replicas,
-            start_timeout: health.start_timeout,
-            interval: service.analysis.interval,
-            failure_limit: service.analysis.failure_limit,
-            min_requests: service.analysis.min_requests,
-            inconclusive_limit: service.analysis.inconclusive_limit,
-            checks: service.analysis.checks.clone(),
-            sticky: false,
-            blue_green: None,
-            rolling: None,
-        }
-    }
-}
-
-fn default_inconclusive_limit() -> Duration {
-    crate::spec::AnalysisSpec::DEFAULT_INCONCLUSIVE_LIMIT
-}
-
-/// What a deployment really does with its new version. `strategy` keeps
-/// what was asked for, but a target's first version and a rollback are
-/// switched over directly whatever it says, so messages name this instead.
+/// What a deployment really does with its new version: its plan's kind,
+/// told apart further for a direct plan (a target's first version, a
+/// rollback, or neither), so messages can say which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rollout {
@@ -344,7 +167,14 @@ impl Rollout {
 }
 
 /// A deployment as recorded.
+///
+/// Its JSON also carries `strategy`, its plan's kind ([`Deployment::strategy`]):
+/// derived on every write, never read back, so it cannot disagree with the
+/// plan.
+// `remote = "Self"` makes the derives plain functions, which the trait
+// impls below wrap to add `strategy`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Deployment {
     pub id: i64,
     pub service: String,
@@ -352,7 +182,6 @@ pub struct Deployment {
     pub version: String,
     /// The stable version when it was created; None for a target's first.
     pub previous_version: Option<String>,
-    pub strategy: Strategy,
     #[serde(rename = "type")]
     pub kind: DeploymentType,
     pub phase: Phase,
@@ -388,24 +217,57 @@ pub struct Deployment {
     pub revision: u64,
 }
 
+impl Serialize for Deployment {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Fields<'a>(&'a Deployment);
+        impl Serialize for Fields<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                Deployment::serialize(self.0, s)
+            }
+        }
+        #[derive(Serialize)]
+        struct Labelled<'a> {
+            #[serde(flatten)]
+            fields: Fields<'a>,
+            strategy: PlanKind,
+        }
+        Labelled {
+            fields: Fields(self),
+            strategy: self.strategy(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Deployment {
+    /// A `strategy` key, written by this version or stored by an earlier
+    /// one, is ignored: the plan says it.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Deployment, D::Error> {
+        Deployment::deserialize(d)
+    }
+}
+
 impl Deployment {
+    /// Its strategy label: the kind of its plan. A target's first version
+    /// and a rollback are `direct`, whatever strategy the service names.
+    pub fn strategy(&self) -> PlanKind {
+        self.plan.kind()
+    }
+
     /// What this deployment does, read from its plan (the plan decides
     /// what happens; `kind` only tells a direct switch-over that returns to
     /// an earlier version from one that does not).
     pub fn rollout(&self) -> Rollout {
-        let plan = &self.plan;
         if self.previous_version.is_none() {
-            Rollout::First
-        } else if plan.blue_green.is_some() {
-            Rollout::BlueGreen
-        } else if plan.rolling.is_some() {
-            Rollout::Rolling
-        } else if !plan.steps.is_empty() {
-            Rollout::Canary
-        } else if self.kind == DeploymentType::Rollback {
-            Rollout::Rollback
-        } else {
-            Rollout::Direct
+            return Rollout::First;
+        }
+        match &self.plan {
+            Plan::BlueGreen { .. } => Rollout::BlueGreen,
+            Plan::Rolling { .. } => Rollout::Rolling,
+            // A canary without steps switches directly, like a direct plan.
+            Plan::Canary { canary, .. } if !canary.steps.is_empty() => Rollout::Canary,
+            _ if self.kind == DeploymentType::Rollback => Rollout::Rollback,
+            _ => Rollout::Direct,
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::analysis::Verdict;
-use crate::deployment::{Deployment, Phase};
+use crate::deployment::{Deployment, Phase, Plan, PlanKind};
 use crate::duration::format_duration;
 use crate::metrics::WindowMetrics;
 use crate::rollout::{CONTROLLER, Tx, elapsed};
@@ -47,7 +47,7 @@ pub fn rate_text(per_second: f64) -> String {
 /// inconclusive, from its own figures: `12 of 20 requests in 2s at 5%: the
 /// step needs about 200 requests/s through the listener; it gets 120`.
 pub fn shortfall(d: &Deployment, canary: &WindowMetrics, stable: Option<&WindowMetrics>) -> String {
-    let plan = &d.plan;
+    let plan = d.plan.common();
     // The need is stated per `interval`, the window a round is said to look
     // at; what it gets is measured over the span the figures really cover
     // (whole seconds, so a little longer), which keeps the text of quiet
@@ -67,8 +67,8 @@ pub fn shortfall(d: &Deployment, canary: &WindowMetrics, stable: Option<&WindowM
     );
     let own = rate_text(canary.requests as f64 / covered);
     let stable_requests = stable.map_or(0, |s| s.requests);
-    let step = d.step.and_then(|i| plan.steps.get(i as usize));
-    if plan.blue_green.is_some() {
+    let step = d.step.and_then(|i| d.plan.steps().get(i as usize));
+    if d.plan.kind() == PlanKind::BlueGreen {
         return format!(
             "{seen} through the preview listener: the preview needs about {} requests/s; it gets {own}",
             rate_text(min as f64 / secs)
@@ -102,18 +102,18 @@ pub fn shortfall(d: &Deployment, canary: &WindowMetrics, stable: Option<&WindowM
 /// `auto_promotion`. Without checks, or when it waits for a promote anyway,
 /// a quiet canary holds nothing up.
 pub fn waits_on_analysis(d: &Deployment) -> bool {
-    if d.plan.checks.is_empty() || d.progress.ready_at.is_none() {
+    if d.plan.common().checks.is_empty() || d.progress.ready_at.is_none() {
         return false;
     }
-    if let Some(bg) = &d.plan.blue_green {
-        return bg.auto_promotion.is_some();
+    match &d.plan {
+        Plan::BlueGreen { blue_green, .. } => blue_green.auto_promotion.is_some(),
+        Plan::Rolling { .. } => d.progress.batch_ready_at.is_some(),
+        Plan::Canary { canary, .. } => d
+            .step
+            .and_then(|i| canary.steps.get(i as usize))
+            .is_some_and(|s| s.pause.is_some()),
+        Plan::Direct { .. } => false,
     }
-    if d.plan.rolling.is_some() {
-        return d.progress.batch_ready_at.is_some();
-    }
-    d.step
-        .and_then(|i| d.plan.steps.get(i as usize))
-        .is_some_and(|s| s.pause.is_some())
 }
 
 /// When the current run of inconclusive rounds will pause the deployment,
@@ -123,7 +123,7 @@ pub fn pause_due_at(d: &Deployment) -> Option<Timestamp> {
         return None;
     }
     let since = d.progress.inconclusive_since?;
-    let limit = SignedDuration::try_from(d.plan.inconclusive_limit).ok()?;
+    let limit = SignedDuration::try_from(d.plan.common().inconclusive_limit).ok()?;
     since.checked_add(limit).ok()
 }
 
@@ -135,7 +135,8 @@ pub(crate) fn track(d: &mut Deployment, verdict: Verdict, now: Timestamp) {
     if verdict != Verdict::Inconclusive {
         p.inconclusive_since = None;
     } else if p.inconclusive_since.is_none() {
-        let window = SignedDuration::try_from(d.plan.interval).unwrap_or(SignedDuration::ZERO);
+        let window =
+            SignedDuration::try_from(d.plan.common().interval).unwrap_or(SignedDuration::ZERO);
         p.inconclusive_since = Some(now.checked_sub(window).unwrap_or(now));
     }
 }
@@ -150,14 +151,14 @@ pub(crate) fn pause_if_starved(tx: &mut Tx<'_>, canary: &WindowMetrics, summary:
     let Some(since) = tx.d.progress.inconclusive_since else {
         return;
     };
-    let limit = tx.d.plan.inconclusive_limit;
+    let limit = tx.d.plan.common().inconclusive_limit;
     if elapsed(since, tx.now) < limit {
         return;
     }
     let version = &tx.d.version;
     let lacked = if canary.requests == 0 {
         format!("no traffic reached {version}")
-    } else if canary.requests < tx.d.plan.min_requests {
+    } else if canary.requests < tx.d.plan.common().min_requests {
         format!("too little traffic reached {version}")
     } else {
         format!("the analysis of {version} stayed inconclusive")

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::deployment::{BlueGreenPlan, PlanStep};
-use crate::rollout::tests::{deployment, good, healthy, metrics, plan, run, t};
+use crate::rollout::tests::{canary_of, deployment, good, healthy, metrics, plan, run, t};
 use crate::rollout::{Command, Observations, command, step};
 
 fn window(secs: f64, requests: u64) -> WindowMetrics {
@@ -16,7 +16,7 @@ fn window(secs: f64, requests: u64) -> WindowMetrics {
 /// A deployment at step 1 (`weight`%) of a plan with `min_requests`.
 fn at_step(weight: u8, min_requests: u64) -> Deployment {
     let mut p = plan(&[(weight, Some(30)), (100, None)]);
-    p.min_requests = min_requests;
+    p.common_mut().min_requests = min_requests;
     let mut d = deployment(Some("1.0"), p);
     d.phase = Phase::Progressing;
     d.step = Some(0);
@@ -29,7 +29,7 @@ fn at_step(weight: u8, min_requests: u64) -> Deployment {
 fn shortfall_says_what_the_round_saw_and_what_the_step_needs() {
     // 12 canary requests in a 2 s round at 5%, 240 through the listener.
     let mut d = at_step(5, 20);
-    d.plan.interval = Duration::from_secs(2);
+    d.plan.common_mut().interval = Duration::from_secs(2);
     assert_eq!(
         shortfall(&d, &window(2.0, 12), Some(&window(2.0, 228))),
         "12 of 20 requests in 2s at 5%: the step needs about 200 requests/s through the listener; it gets 120"
@@ -66,7 +66,7 @@ fn shortfall_says_what_the_round_saw_and_what_the_step_needs() {
     // A mirror step copies a share of stable's requests: stable's are the
     // listener's.
     let mut mirror = at_step(0, 20);
-    mirror.plan.steps[0] = PlanStep {
+    canary_of(&mut mirror.plan).steps[0] = PlanStep {
         mirror: Some(20),
         ..PlanStep::weighted(0, Some(Duration::from_secs(30)))
     };
@@ -82,11 +82,13 @@ fn shortfall_says_what_the_round_saw_and_what_the_step_needs() {
     );
     // Blue-green: the preview listener feeds the new version.
     let mut bg = at_step(0, 20);
-    bg.plan.steps.clear();
-    bg.plan.blue_green = Some(BlueGreenPlan {
-        auto_promotion: Some(Duration::from_secs(30)),
-        scale_down_delay: Duration::from_secs(30),
-    });
+    bg.plan = Plan::BlueGreen {
+        common: bg.plan.common().clone(),
+        blue_green: BlueGreenPlan {
+            auto_promotion: Some(Duration::from_secs(30)),
+            scale_down_delay: Duration::from_secs(30),
+        },
+    };
     assert_eq!(
         shortfall(&bg, &window(5.0, 5), Some(&window(5.0, 900))),
         "5 of 20 requests in 5s through the preview listener: the preview needs about 4 requests/s; it gets 1"
@@ -105,7 +107,7 @@ fn quiet() -> Observations {
 /// stay inconclusive for `limit` seconds; ready at t(1), rounds from t(6).
 fn started(limit: u64, steps: &[(u8, Option<u64>)]) -> Deployment {
     let mut p = plan(steps);
-    p.inconclusive_limit = Duration::from_secs(limit);
+    p.common_mut().inconclusive_limit = Duration::from_secs(limit);
     let mut d = deployment(Some("1.0"), p);
     d = run(&d, &good(), t(0));
     d = run(&d, &good(), t(1));
@@ -209,8 +211,8 @@ fn nothing_pauses_when_nothing_waits_on_the_analysis() {
 
     // Without checks a step needs no passing round: it moves on.
     let mut p = plan(&[(5, Some(20)), (100, None)]);
-    p.checks.clear();
-    p.inconclusive_limit = Duration::from_secs(10);
+    p.common_mut().checks.clear();
+    p.common_mut().inconclusive_limit = Duration::from_secs(10);
     let mut d = deployment(Some("1.0"), p);
     d = run(&d, &good(), t(0));
     d = run(&d, &good(), t(1));

@@ -15,7 +15,7 @@ use zion_core::delivery::{
     RollbackInfo, build_report, mark_reversals,
 };
 use zion_core::deployment::DeploymentType;
-use zion_core::spec::Strategy;
+use zion_core::deployment::PlanKind;
 
 const RECORDS: usize = 1_000_000;
 const SERVICES: usize = 40;
@@ -83,9 +83,9 @@ fn generate(start: Timestamp) -> (Vec<DeploymentRecord>, Vec<IncidentRecord>) {
             finished_at,
         );
         r.strategy = match rng.below(4) {
-            0 => Some(Strategy::Canary),
-            1 => Some(Strategy::BlueGreen),
-            2 => Some(Strategy::Rolling),
+            0 => Some(PlanKind::Canary),
+            1 => Some(PlanKind::BlueGreen),
+            2 => Some(PlanKind::Rolling),
             _ => None,
         };
         if rng.chance(70) {

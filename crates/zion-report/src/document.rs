@@ -6,7 +6,7 @@
 use zion_core::delivery::DoraMetrics;
 use zion_core::delivery::dora::{DurationFigure, FrequencyFigure, RateFigure};
 use zion_core::delivery::report::{DurationExtreme, Report};
-use zion_core::spec::Strategy;
+use zion_core::deployment::PlanKind;
 
 use crate::text::{self, NO_DATA, or_no_data};
 
@@ -76,11 +76,13 @@ fn of(part: u64, whole: u64, rate: Option<f64>) -> String {
     }
 }
 
-fn strategy_name(s: Strategy) -> &'static str {
+fn strategy_name(s: PlanKind) -> &'static str {
     match s {
-        Strategy::Canary => "Canary",
-        Strategy::BlueGreen => "Blue-green",
-        Strategy::Rolling => "Rolling",
+        PlanKind::Canary => "Canary",
+        PlanKind::BlueGreen => "Blue-green",
+        PlanKind::Rolling => "Rolling",
+        // A target's first version and rollbacks: no steps, one switch.
+        PlanKind::Direct => "Direct",
     }
 }
 

@@ -330,7 +330,6 @@ impl App {
             Plan::for_strategy(strategy, &svc)
         };
         let req = DeployRequest {
-            strategy: Some(strategy),
             kind: Some(kind),
             ..req
         };
@@ -451,7 +450,8 @@ impl App {
             service: service.into(),
             environment: environment.into(),
             version: target,
-            strategy: Some(Strategy::Canary),
+            // A rollback runs a direct plan whatever the service's strategy.
+            strategy: None,
             kind: Some(DeploymentType::Rollback),
             wait_for_window: false,
             break_glass,
@@ -477,9 +477,8 @@ impl App {
     ) -> Result<Deployment, ApiError> {
         let Admitted { gate, note } = admitted;
         let now = self.clock.now();
-        let strategy = req.strategy.unwrap_or(Strategy::Canary);
         let kind = req.kind.unwrap_or(DeploymentType::Feature);
-        let how = if let Some(bg) = &plan.blue_green {
+        let how = if let Some(bg) = plan.blue_green_plan() {
             let promote = match bg.auto_promotion {
                 Some(after) => format!(
                     "promoted by itself {} after the preview is ready",
@@ -489,20 +488,20 @@ impl App {
             };
             format!(
                 "blue-green: {} replicas beside the old version, {promote}",
-                plan.replicas
+                plan.replicas()
             )
-        } else if let Some(r) = &plan.rolling {
+        } else if let Some(r) = plan.rolling_plan() {
             format!(
                 "rolling: {} batches of {} of {} replicas",
-                r.batches(plan.replicas),
+                r.batches(plan.replicas()),
                 r.batch,
-                plan.replicas
+                plan.replicas()
             )
-        } else if plan.steps.is_empty() {
+        } else if plan.steps().is_empty() {
             "switch all traffic once healthy".to_string()
         } else {
             let weights: Vec<String> = plan
-                .steps
+                .steps()
                 .iter()
                 .map(|s| format!("{}%", s.weight))
                 .collect();
@@ -533,7 +532,6 @@ impl App {
             environment: req.environment.clone(),
             version: req.version.clone(),
             previous_version: stable,
-            strategy,
             kind,
             phase: Phase::Pending,
             step: None,
@@ -971,7 +969,7 @@ impl App {
     }
 
     fn observe(&self, d: &Deployment, metrics: &TrafficMetrics) -> Observations {
-        let interval = d.plan.interval;
+        let interval = d.plan.common().interval;
         // The proxy and the probes stamp traffic and health in real time:
         // their windows end now on the system clock, whatever time the
         // decisions go by (a test's clock may run ahead of it).
@@ -1198,28 +1196,19 @@ fn response_timeout(svc: &ServiceSpec, env: &str) -> std::time::Duration {
 }
 
 fn creation_record(d: &Deployment, first: &Event, production: bool) -> Record {
-    let plan = if d.plan.blue_green.is_some() {
-        "blue_green"
-    } else if d.plan.rolling.is_some() {
-        "rolling"
-    } else if d.plan.steps.is_empty() {
-        "direct"
-    } else {
-        "canary"
-    };
     Record::new(
         first.actor.clone(),
         zion_core::audit::AuditAction::DeploymentCreate,
         format!("deployment/{}", d.id),
         serde_json::json!({
             "production": production,
-            "plan": plan,
+            "plan": d.strategy(),
             "approvals_required": d.gate.approvals_required,
             "service": d.service,
             "environment": d.environment,
             "version": d.version,
             "previous_version": d.previous_version,
-            "strategy": d.strategy,
+            "strategy": d.strategy(),
             "type": d.kind,
             "reason": first.reason,
             "break_glass": d.gate.break_glass,
@@ -1238,7 +1227,7 @@ fn transition_record(d: &Deployment, e: &Event) -> Record {
         "service": d.service,
         "environment": d.environment,
         "version": d.version,
-        "strategy": d.strategy,
+        "strategy": d.strategy(),
         "from": e.from_phase,
         "to": e.to_phase,
         "step": e.step.map(|s| s + 1),

@@ -11,14 +11,14 @@ pub fn deployment(d: &Deployment) -> Value {
     let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
         map.insert("step".into(), json!(d.step.map(|s| s + 1)));
-        map.insert("steps".into(), json!(d.plan.steps.len()));
+        map.insert("steps".into(), json!(d.plan.steps().len()));
         map.remove("revision");
-        // What really happens: `strategy` says `canary` for a first version
-        // or a rollback too.
+        // `strategy` is the plan's kind (`direct` for a first version and a
+        // rollback alike); `rollout` tells those two apart.
         map.insert("rollout".into(), json!(d.rollout().name()));
         // Each strategy's own progress, so readers need not decode the plan.
         let ready = d.progress.ready_at.is_some();
-        if d.plan.blue_green.is_some() && d.previous_version.is_some() {
+        if d.plan.blue_green_plan().is_some() && d.previous_version.is_some() {
             let preview = match (d.phase, ready) {
                 (Phase::Progressing | Phase::Paused, true) => json!("ready"),
                 (Phase::Progressing | Phase::Paused, false) => json!("starting"),
@@ -26,8 +26,8 @@ pub fn deployment(d: &Deployment) -> Value {
             };
             map.insert("preview".into(), preview);
         }
-        if let (Some(r), Some(_)) = (d.plan.rolling, &d.previous_version) {
-            let n = d.plan.replicas;
+        if let (Some(r), Some(_)) = (d.plan.rolling_plan(), &d.previous_version) {
+            let n = d.plan.replicas();
             let i = d.step.unwrap_or(0);
             let replaced = match d.phase {
                 Phase::Succeeded => n,

@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zion_core::deployment::Phase;
-use zion_core::spec::{Role, Strategy};
+use zion_core::spec::Role;
 
 use crate::StoreError;
 
@@ -27,12 +27,6 @@ pub(crate) fn parse_opt_time(
     what: &str,
 ) -> Result<Option<Timestamp>, StoreError> {
     text.map(|t| parse_time(&t, what)).transpose()
-}
-
-/// Parses a strategy's spec name.
-pub(crate) fn parse_strategy(name: &str) -> Result<Strategy, StoreError> {
-    Strategy::from_name(name)
-        .ok_or_else(|| StoreError::Corrupt(format!("`{name}` is not a strategy")))
 }
 
 /// Parses a role's spec name.
@@ -120,14 +114,6 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for s in [Strategy::Canary, Strategy::BlueGreen, Strategy::Rolling] {
-            assert_eq!(parse_strategy(s.name()).unwrap(), s);
-            // The same spelling as the JSON the API shows.
-            assert_eq!(
-                serde_json::to_string(&s).unwrap(),
-                format!("\"{}\"", s.name())
-            );
-        }
         for r in [Role::Viewer, Role::Deployer, Role::Approver, Role::Admin] {
             assert_eq!(parse_role(r.name()).unwrap(), r);
             assert_eq!(

@@ -403,8 +403,10 @@ fn zions_own_deployments_are_reported_beside_imported_ones_in_every_format() {
     assert_eq!(r["total_deployments"], 4);
     assert_eq!(r["speed"]["fastest"]["id"], "#1");
     assert_eq!(r["summary"]["production"], 3, "d3, d4 and Zion's own");
-    // Imported deployments name no strategy: Zion's own is the only one.
-    assert_eq!(r["strategies"][0]["strategy"], "canary");
+    // Imported deployments name no strategy, and the target's first
+    // version switches directly: it is no canary.
+    assert_eq!(r["strategies"][0]["strategy"], "direct");
+    assert_eq!(r["strategies"].as_array().map(Vec::len), Some(1));
 
     let r = report(&p, &["--since", "2026-02-01"]);
     assert_eq!(r["total_deployments"], 7, "6 imported and Zion's own");
@@ -432,6 +434,7 @@ fn zions_own_deployments_are_reported_beside_imported_ones_in_every_format() {
         md.starts_with('#') && md.contains("Change failure rate"),
         "{md}"
     );
+    assert!(md.contains("| Direct |"), "{md}");
 
     // A viewer may read the report but not import.
     let viewer = p.token("vera", "viewer");

@@ -44,7 +44,7 @@ pub fn record_of_deployment(
         started_at,
         finished_at,
     );
-    r.strategy = Some(d.strategy);
+    r.strategy = Some(d.strategy());
     r.committed_at = d.committed_at;
     r.analysis_rounds = d.progress.rounds;
     r.rollback = rollback_of(events);
@@ -118,12 +118,8 @@ mod tests {
             "phase": phase, "step": null, "canary_weight": 0, "requested_by": "ann",
             "created_at": "2026-03-01T09:00:00Z", "started_at": "2026-03-01T09:10:00Z",
             "finished_at": "2026-03-01T09:20:30Z", "reason": null,
-            "plan": crate::deployment::Plan {
-                steps: vec![], replicas: 1, start_timeout: std::time::Duration::from_secs(1),
-                interval: std::time::Duration::from_secs(1), failure_limit: 1, min_requests: 1,
-                inconclusive_limit: std::time::Duration::from_secs(600),
-                checks: vec![], sticky: false, blue_green: None, rolling: None,
-            },
+            "plan": { "steps": [], "replicas": 1, "start_timeout": "1s", "interval": "1s",
+                      "failure_limit": 1, "min_requests": 1, "checks": [] },
             "progress": { "rounds": 4, "consecutive_failures": 0, "step_passes": 0,
                           "step_last_failed": false },
             "revision": 3,
@@ -250,5 +246,67 @@ mod tests {
         let r = record_of_deployment(&d, &[], false, None, &mut Names::new()).unwrap();
         assert!(r.gates.unwrap().passed);
         assert!(!r.production);
+    }
+
+    /// A succeeded deployment of web/production as the server stored it
+    /// before plans had a kind: every one labelled `canary`, whatever its
+    /// plan did.
+    fn stored(id: i64, previous: Option<&str>, kind: &str, steps: serde_json::Value) -> Deployment {
+        let json = serde_json::json!({
+            "id": id, "service": "web", "environment": "production",
+            "version": format!("{id}.0"), "previous_version": previous,
+            "strategy": "canary", "type": kind, "phase": "succeeded", "step": null,
+            "canary_weight": 100, "requested_by": "ann",
+            "created_at": "2026-03-01T09:00:00Z", "started_at": "2026-03-01T09:00:00Z",
+            "finished_at": format!("2026-03-01T1{id}:00:00Z"), "reason": null,
+            "plan": { "steps": steps, "replicas": 1, "start_timeout": "1s", "interval": "1s",
+                      "failure_limit": 1, "min_requests": 1, "checks": [], "sticky": false },
+            "progress": { "rounds": 0, "consecutive_failures": 0, "step_passes": 0,
+                          "step_last_failed": false },
+            "revision": 3,
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn first_versions_and_rollbacks_are_direct_in_the_strategy_table() {
+        // A target's first version, one real canary, and a rollback: only
+        // the second has canary steps; the others switched directly.
+        let canary_steps = serde_json::json!([
+            { "weight": 25, "pause": "1s" },
+            { "weight": 100, "pause": null },
+        ]);
+        let history = [
+            stored(1, None, "feature", serde_json::json!([])),
+            stored(2, Some("1.0"), "feature", canary_steps),
+            stored(3, Some("2.0"), "rollback", serde_json::json!([])),
+        ];
+        let mut names = Names::new();
+        let records: Vec<_> = history
+            .iter()
+            .map(|d| record_of_deployment(d, &[], true, None, &mut names).unwrap())
+            .collect();
+        let query = crate::delivery::ReportQuery {
+            since: at("2026-03-01T00:00:00Z"),
+            until: at("2026-03-02T00:00:00Z"),
+            environment: None,
+            service: None,
+            tz: jiff::tz::TimeZone::UTC,
+        };
+        let report = crate::delivery::build_report(&records, &[], &query);
+        let rows: Vec<(String, u64)> = report
+            .strategies
+            .iter()
+            .flatten()
+            .map(|s| {
+                let v = serde_json::to_value(s).unwrap();
+                (v["strategy"].as_str().unwrap().to_string(), s.deployments)
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [("canary".to_string(), 1), ("direct".to_string(), 2)],
+            "one canary; the first version and the rollback switched directly"
+        );
     }
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::deployment::PlanKind;
 use crate::deployment::{DeploymentType, Phase};
-use crate::spec::Strategy;
 
 /// How a deployment ended. Only terminal outcomes: a deployment still
 /// running has no place in a history.
@@ -120,8 +120,10 @@ pub struct DeploymentRecord {
     /// The environment serves users; DORA metrics read only these.
     pub production: bool,
     pub kind: DeploymentType,
-    /// None for imported deployments (the other tool's strategy is unknown).
-    pub strategy: Option<Strategy>,
+    /// How it rolled out: its plan's kind, `direct` for a target's first
+    /// version and a rollback. None for imported deployments (the other
+    /// tool's strategy is unknown).
+    pub strategy: Option<PlanKind>,
     pub result: DeploymentResult,
     pub started_at: Timestamp,
     /// When it reached its result; this instant places it in a period.

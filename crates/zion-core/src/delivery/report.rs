@@ -31,8 +31,7 @@ use super::calendar::Calendar;
 use super::dora::{DoraMetrics, DoraTally, DurationFigure, FrequencyFigure, RateFigure, Recovery};
 use super::record::{DeploymentRecord, DeploymentResult, IncidentRecord, RollbackInfo};
 use super::stats::{mean, median, percentile_nearest_rank, ratio};
-use crate::deployment::DeploymentType;
-use crate::spec::Strategy;
+use crate::deployment::{DeploymentType, PlanKind};
 
 /// What to report on.
 #[derive(Debug, Clone)]
@@ -165,10 +164,11 @@ pub struct TypeStats {
     pub success_rate: Option<f64>,
 }
 
-/// One rollout strategy's deployments.
+/// One rollout strategy's deployments: the kind of their plans, so a
+/// target's first version and a rollback count as `direct`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyStats {
-    pub strategy: Strategy,
+    pub strategy: PlanKind,
     pub deployments: u64,
     pub attempted: u64,
     pub succeeded: u64,
@@ -399,15 +399,23 @@ const TYPES: [DeploymentType; 4] = [
     DeploymentType::Rollback,
 ];
 
-fn strategy_index(strategy: Strategy) -> usize {
+fn strategy_index(strategy: PlanKind) -> usize {
     match strategy {
-        Strategy::Canary => 0,
-        Strategy::BlueGreen => 1,
-        Strategy::Rolling => 2,
+        PlanKind::Canary => 0,
+        PlanKind::BlueGreen => 1,
+        PlanKind::Rolling => 2,
+        PlanKind::Direct => 3,
     }
 }
 
-const STRATEGIES: [Strategy; 3] = [Strategy::Canary, Strategy::BlueGreen, Strategy::Rolling];
+/// The table's rows in order: the progressive strategies, then the direct
+/// switches.
+const STRATEGIES: [PlanKind; 4] = [
+    PlanKind::Canary,
+    PlanKind::BlueGreen,
+    PlanKind::Rolling,
+    PlanKind::Direct,
+];
 
 /// The name a report prints for a time zone.
 fn time_zone_name(tz: &TimeZone) -> String {
@@ -455,7 +463,7 @@ pub fn build_report(
     let mut by_result = [0u64; DeploymentResult::ALL.len()];
     let mut production = 0u64;
     let mut by_type = [Counts::default(); 4];
-    let mut by_strategy = [(Counts::default(), 0u64); 3];
+    let mut by_strategy = [(Counts::default(), 0u64); STRATEGIES.len()];
     let mut per_day = vec![(0u64, 0u64); days];
     let mut per_month = vec![Counts::default(); cal.months().len()];
     // Each month's production DORA figures, fed in the same pass as the

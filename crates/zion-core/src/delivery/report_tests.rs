@@ -8,7 +8,7 @@ use super::record::{DeploymentRecord, GateOutcome, IncidentRecord};
 use super::report::*;
 use super::test_support::*;
 use crate::deployment::DeploymentType::{self, *};
-use crate::spec::Strategy::*;
+use crate::deployment::PlanKind::*;
 
 fn query(since: &str, until: &str) -> ReportQuery {
     ReportQuery {

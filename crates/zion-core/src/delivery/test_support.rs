@@ -8,7 +8,7 @@ use super::record::{
     DeploymentRecord, DeploymentResult, GateOutcome, IncidentRecord, RollbackInfo,
 };
 use crate::deployment::DeploymentType;
-use crate::spec::Strategy;
+use crate::deployment::PlanKind;
 
 pub fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -42,7 +42,7 @@ pub fn dep(
 /// Chainable setters for the optional facts.
 pub trait With {
     fn committed(self, at: &str) -> Self;
-    fn strategy(self, s: Strategy) -> Self;
+    fn strategy(self, s: PlanKind) -> Self;
     fn rollback(self, automatic: bool, seconds: f64) -> Self;
     fn approval_wait(self, seconds: f64) -> Self;
     fn rounds(self, n: u32) -> Self;
@@ -55,7 +55,7 @@ impl With for DeploymentRecord {
         self.committed_at = Some(ts(at));
         self
     }
-    fn strategy(mut self, s: Strategy) -> Self {
+    fn strategy(mut self, s: PlanKind) -> Self {
         self.strategy = Some(s);
         self
     }

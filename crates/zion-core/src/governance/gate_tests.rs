@@ -2,13 +2,13 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::deployment::{Deployment, DeploymentType, Phase, Plan, Progress};
+use crate::deployment::{Deployment, DeploymentType, Phase, Plan, PlanCommon, Progress};
 use crate::governance::approvals::{Decider, DecisionError, decide};
 use crate::governance::{
     BreakGlass, CheckStage, DecisionKind, Gate, GateObservation, PreCheckResult, WindowState,
 };
 use crate::rollout::{Observations, step};
-use crate::spec::{AnalysisSpec, PreCheck, Role, Strategy};
+use crate::spec::{AnalysisSpec, PreCheck, Role};
 
 fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + secs).unwrap()
@@ -21,7 +21,6 @@ fn gated(required: u32) -> Deployment {
         environment: "production".into(),
         version: "2.0".into(),
         previous_version: Some("1.0".into()),
-        strategy: Strategy::Canary,
         kind: DeploymentType::Feature,
         phase: Phase::Pending,
         step: None,
@@ -31,18 +30,16 @@ fn gated(required: u32) -> Deployment {
         started_at: None,
         finished_at: None,
         reason: None,
-        plan: Plan {
-            steps: Vec::new(),
-            replicas: 1,
-            start_timeout: Duration::from_secs(60),
-            interval: Duration::from_secs(5),
-            failure_limit: 2,
-            min_requests: 20,
-            inconclusive_limit: Duration::from_secs(600),
-            checks: AnalysisSpec::default_checks(),
-            sticky: false,
-            blue_green: None,
-            rolling: None,
+        plan: Plan::Direct {
+            common: PlanCommon {
+                replicas: 1,
+                start_timeout: Duration::from_secs(60),
+                interval: Duration::from_secs(5),
+                failure_limit: 2,
+                min_requests: 20,
+                inconclusive_limit: Duration::from_secs(600),
+                checks: AnalysisSpec::default_checks(),
+            },
         },
         progress: Progress::default(),
         gate: Gate {

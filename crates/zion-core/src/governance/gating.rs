@@ -142,13 +142,13 @@ fn start(tx: &mut Tx<'_>, cause: &str, canary: Option<&VersionObservation>) {
     tx.event(Phase::Progressing, CONTROLLER, why);
 }
 
-/// What starting `d` does, named after its rollout rather than its
-/// `strategy` field (which says `canary` for a first version or a rollback).
+/// What starting `d` does, named after its rollout: its plan's kind, told
+/// apart further for a first version and a rollback.
 fn starting_text(d: &Deployment, canary: Option<&VersionObservation>) -> String {
     let v = &d.version;
     let prev = d.previous_version.as_deref().unwrap_or_default();
     // Healthy already: nothing starts, the switch is all that happens.
-    let running = canary.is_some_and(|c| c.ever_ready && c.ready >= d.plan.replicas.max(1));
+    let running = canary.is_some_and(|c| c.ever_ready && c.ready >= d.plan.replicas().max(1));
     match d.rollout() {
         Rollout::First => format!("starting {v}, the target's first version"),
         Rollout::Canary => format!("starting {v} as a canary beside stable {prev}"),
@@ -157,8 +157,8 @@ fn starting_text(d: &Deployment, canary: Option<&VersionObservation>) -> String 
              serves it alone while live traffic stays on {prev} until the switch"
         ),
         Rollout::Rolling => {
-            let n = d.plan.replicas.max(1);
-            let batches = d.plan.rolling.map_or(1, |r| r.batches(n));
+            let n = d.plan.replicas().max(1);
+            let batches = d.plan.rolling_plan().map_or(1, |r| r.batches(n));
             format!(
                 "replacing replicas of {prev} with {v} batch by batch ({batches} batch{} for {n} replica{})",
                 if batches == 1 { "" } else { "es" },

@@ -13,7 +13,7 @@ use zion_core::delivery::{
     RollbackInfo, build_report,
 };
 use zion_core::deployment::DeploymentType;
-use zion_core::spec::Strategy;
+use zion_core::deployment::PlanKind;
 
 /// Days from 2026-01-01 to 2026-03-31: 31 + 28 + 31.
 pub const DAYS: usize = 90;
@@ -133,9 +133,9 @@ fn deployment(draw: &mut Draw, id: String, date: civil::Date) -> DeploymentRecor
     use DeploymentResult::*;
     let service = SERVICES[draw.below(SERVICES.len() as u64) as usize];
     let (environment, strategy) = match draw.below(10) {
-        0..=3 => ("dev", Strategy::Rolling),
-        4..=6 => ("staging", Strategy::BlueGreen),
-        _ => ("production", Strategy::Canary),
+        0..=3 => ("dev", PlanKind::Rolling),
+        4..=6 => ("staging", PlanKind::BlueGreen),
+        _ => ("production", PlanKind::Canary),
     };
     let production = environment == "production";
     let kind = match draw.below(20) {
@@ -159,7 +159,7 @@ fn deployment(draw: &mut Draw, id: String, date: civil::Date) -> DeploymentRecor
     // Mostly a few minutes; canaries wait on analysis; now and then a slow one.
     let seconds = match (strategy, draw.below(20)) {
         (_, 0) => draw.between(1800.0, 5400.0),
-        (Strategy::Canary, _) => draw.between(420.0, 1500.0),
+        (PlanKind::Canary, _) => draw.between(420.0, 1500.0),
         (_, _) => draw.between(35.0, 480.0),
     };
     let seconds = if matches!(result, Rejected | Expired | Cancelled) {

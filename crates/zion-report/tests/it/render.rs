@@ -9,7 +9,7 @@ use zion_core::delivery::{
     RollbackInfo, build_report,
 };
 use zion_core::deployment::DeploymentType;
-use zion_core::spec::Strategy;
+use zion_core::deployment::PlanKind;
 use zion_report::{render_html, render_json, render_markdown};
 
 use crate::{CHARTS, NO_DATA, SECTIONS};
@@ -38,7 +38,7 @@ fn dep(
         finished_at - jiff::SignedDuration::from_secs(seconds),
         finished_at,
     );
-    r.strategy = Some(Strategy::Canary);
+    r.strategy = Some(PlanKind::Canary);
     r
 }
 

@@ -352,10 +352,15 @@ async fn evidence_that_meets_the_gates_is_deployed_and_recorded_with_its_commit(
     assert_eq!(details["evidence"], good_evidence());
     assert_eq!(details["commit"], sha.to_ascii_lowercase());
     assert_eq!(details["committed_at"], "2026-03-01T09:15:30Z");
+    // The target's first version switches directly, whatever the
+    // service's strategy (canary here), and says so.
+    assert_eq!(created["strategy"], "direct");
+    assert_eq!(details["strategy"], "direct");
 
     // 2.0 also meets them; then a rollback to 1.0 needs no evidence.
     let (s, second) = deploy(&r, request("2.0", json!({ "evidence": good_evidence() }))).await;
     assert_eq!(s, 201, "{second}");
+    assert_eq!(second["strategy"], "canary");
     let second = second["id"].as_i64().unwrap();
     promote_fully(&r, second).await;
     wait_phase(&r, second, "succeeded").await;
@@ -369,9 +374,10 @@ async fn evidence_that_meets_the_gates_is_deployed_and_recorded_with_its_commit(
     assert_eq!(s, 201, "{back}");
     assert_eq!(back["version"], "1.0");
     assert_eq!(back["type"], "rollback");
-    // `strategy` keeps its value; `rollout` names what happens.
+    // `strategy` is the plan's kind: a rollback switches directly, whatever
+    // the service's strategy; `rollout` says it is a rollback.
     assert_eq!(back["rollout"], "rollback");
-    assert_eq!(back["strategy"], "canary");
+    assert_eq!(back["strategy"], "direct");
     assert_eq!(back["evidence"], Value::Null);
     let reason = back["reason"].as_str().unwrap();
     assert!(reason.contains("quality gates skipped"), "{reason}");
@@ -403,6 +409,20 @@ async fn evidence_that_meets_the_gates_is_deployed_and_recorded_with_its_commit(
     assert_eq!(g["with_evidence"], 2, "{report:#}");
     assert_eq!(g["passed"], 2, "{g}");
     assert_eq!(g["failed"], 0, "{g}");
+    // By strategy: one canary (2.0); the first version and the rollback
+    // switched directly, so they are not counted as canaries.
+    let rows: Vec<(&str, u64)> = report["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["strategy"].as_str().unwrap(),
+                s["deployments"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, [("canary", 1), ("direct", 2)], "{report:#}");
     r.shutdown().await;
 }
 

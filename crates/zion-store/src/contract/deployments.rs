@@ -4,8 +4,10 @@
 
 use jiff::Timestamp;
 use zion_core::analysis::Verdict;
-use zion_core::deployment::{Deployment, DeploymentType, Phase, Progress};
-use zion_core::spec::{Bound, Strategy};
+use zion_core::deployment::{
+    BlueGreenPlan, Deployment, DeploymentType, Phase, Plan, PlanCommon, Progress,
+};
+use zion_core::spec::Bound;
 
 use super::fixtures::{created, deployment, event, metrics, moved, round, t};
 use crate::{DeploymentFilter, DeploymentStore, StoreError};
@@ -58,7 +60,6 @@ pub fn record_round_trips_every_field_events_and_rounds<S: DeploymentStore>(fres
     let mut next = stored.clone();
     next.version = "2.0.0-rc.1+build.7".to_string();
     next.previous_version = None;
-    next.strategy = Strategy::BlueGreen;
     next.kind = DeploymentType::Hotfix;
     next.phase = Phase::Progressing;
     next.step = Some(u32::MAX);
@@ -67,8 +68,17 @@ pub fn record_round_trips_every_field_events_and_rounds<S: DeploymentStore>(fres
     next.started_at = Some(t(1));
     next.finished_at = Some(Timestamp::new(1_750_000_002, 1).unwrap());
     next.reason = Some("step 1: weight 5%".to_string());
-    next.plan.steps.clear();
-    next.plan.min_requests = u64::MAX;
+    // Another kind of plan, so the derived strategy changes too.
+    next.plan = Plan::BlueGreen {
+        common: PlanCommon {
+            min_requests: u64::MAX,
+            ..next.plan.common().clone()
+        },
+        blue_green: BlueGreenPlan {
+            auto_promotion: Some(std::time::Duration::from_millis(1500)),
+            scale_down_delay: std::time::Duration::from_secs(30),
+        },
+    };
     next.progress = Progress {
         ready_at: Some(t(2)),
         step_started_at: Some(t(3)),
@@ -348,7 +358,7 @@ pub fn values_that_would_not_read_back_exactly_are_refused<S: DeploymentStore>(
     );
 
     let mut sub_ms = moved(&d, Phase::Progressing, 1);
-    sub_ms.plan.interval = std::time::Duration::from_micros(1500);
+    sub_ms.plan.common_mut().interval = std::time::Duration::from_micros(1500);
     assert!(matches!(
         store.record(&sub_ms, &[], &[]),
         Err(StoreError::Invalid(_))

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use zion_core::analysis::{AnalysisRound, CheckResult, Verdict};
-use zion_core::deployment::{Deployment, DeploymentType, Event, Phase, Plan, PlanStep, Progress};
+use zion_core::deployment::{
+    CanaryPlan, Deployment, DeploymentType, Event, Phase, Plan, PlanCommon, PlanStep, Progress,
+};
 use zion_core::import::ImportRecord;
 use zion_core::metrics::{Metric, WindowMetrics};
-use zion_core::spec::{AnalysisSpec, Bound, Strategy};
+use zion_core::spec::{AnalysisSpec, Bound};
 
 use crate::{
     AuditAppend, AuditCheckpoint, AuditNode, AuditRow, DeploymentStore, ImportBatch, NewIncident,
@@ -21,22 +23,24 @@ pub fn t(secs: i64) -> Timestamp {
 }
 
 pub fn plan() -> Plan {
-    Plan {
-        steps: vec![
-            PlanStep::weighted(5, Some(Duration::from_secs(30))),
-            PlanStep::weighted(50, None),
-            PlanStep::weighted(100, Some(Duration::from_millis(1500))),
-        ],
-        replicas: 2,
-        start_timeout: Duration::from_secs(60),
-        interval: Duration::from_secs(5),
-        failure_limit: 2,
-        min_requests: 20,
-        inconclusive_limit: Duration::from_secs(600),
-        checks: AnalysisSpec::default_checks(),
-        sticky: false,
-        blue_green: None,
-        rolling: None,
+    Plan::Canary {
+        common: PlanCommon {
+            replicas: 2,
+            start_timeout: Duration::from_secs(60),
+            interval: Duration::from_secs(5),
+            failure_limit: 2,
+            min_requests: 20,
+            inconclusive_limit: Duration::from_secs(600),
+            checks: AnalysisSpec::default_checks(),
+        },
+        canary: CanaryPlan {
+            steps: vec![
+                PlanStep::weighted(5, Some(Duration::from_secs(30))),
+                PlanStep::weighted(50, None),
+                PlanStep::weighted(100, Some(Duration::from_millis(1500))),
+            ],
+            sticky: false,
+        },
     }
 }
 
@@ -49,7 +53,6 @@ pub fn deployment(service: &str, environment: &str, version: &str, at: i64) -> D
         environment: environment.to_string(),
         version: version.to_string(),
         previous_version: Some("0.9.0".to_string()),
-        strategy: Strategy::Canary,
         kind: DeploymentType::Feature,
         phase: Phase::Pending,
         step: None,

@@ -12,8 +12,8 @@ use super::{
     SqliteStore, audit, begin, col, db, is_unique_violation, query_all, rounds, target_clauses,
 };
 use crate::codec::{
-    from_json, narrow, parse_opt_time, parse_phase, parse_strategy, parse_time,
-    terminal_phases_sql, time_text, to_json, widen,
+    from_json, narrow, parse_opt_time, parse_phase, parse_time, terminal_phases_sql, time_text,
+    to_json, widen,
 };
 use crate::{AuditBuilder, Change, DeploymentFilter, DeploymentStore, StoreError};
 
@@ -44,7 +44,8 @@ const WRITE_COLUMNS: [&str; 21] = [
 ];
 
 /// Every column [`read_deployment`] reads.
-const DEPLOYMENT_COLUMNS: &str = "id, service, environment, version, previous_version, strategy, \
+/// (`strategy` is written but not read: the plan says it.)
+const DEPLOYMENT_COLUMNS: &str = "id, service, environment, version, previous_version, \
      type, phase, step, canary_weight, requested_by, created_at, started_at, finished_at, \
      reason, plan, progress, gate, evidence, commit_sha, committed_at, revision";
 
@@ -61,7 +62,8 @@ fn deployment_values(d: &Deployment) -> Result<Vec<Value>, StoreError> {
         d.environment.clone().into(),
         d.version.clone().into(),
         d.previous_version.clone().into(),
-        d.strategy.name().to_string().into(),
+        // Derived from the plan, for readers of the table; never read back.
+        d.strategy().name().to_string().into(),
         d.kind.name().to_string().into(),
         d.phase.name().to_string().into(),
         d.step.map(i64::from).into(),
@@ -93,7 +95,6 @@ fn read_deployment(row: &Row<'_>) -> Result<Deployment, StoreError> {
         environment: col(row, "environment")?,
         version: col(row, "version")?,
         previous_version: col(row, "previous_version")?,
-        strategy: parse_strategy(&col::<String>(row, "strategy")?)?,
         kind: DeploymentType::from_name(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("`{kind}` is not a deployment type")))?,
         phase: parse_phase(&col::<String>(row, "phase")?)?,
@@ -493,11 +494,11 @@ mod tests {
 
     #[test]
     fn evidence_and_commit_are_stored_with_the_deployment() {
-        use zion_core::deployment::{Plan, Progress};
+        use zion_core::deployment::{Plan, PlanCommon, Progress};
         use zion_core::governance::quality::{
             CoverageSummary, Evidence, FindingCounts, TestSummary,
         };
-        use zion_core::spec::{AnalysisSpec, Strategy};
+        use zion_core::spec::AnalysisSpec;
 
         let store = SqliteStore::open_in_memory().unwrap();
         let at = Timestamp::new(1_750_000_000, 123_456_789).unwrap();
@@ -507,7 +508,6 @@ mod tests {
             environment: "production".into(),
             version: "2.0".into(),
             previous_version: None,
-            strategy: Strategy::Canary,
             kind: DeploymentType::Feature,
             phase: Phase::Pending,
             step: None,
@@ -517,18 +517,16 @@ mod tests {
             started_at: None,
             finished_at: None,
             reason: None,
-            plan: Plan {
-                steps: Vec::new(),
-                replicas: 1,
-                start_timeout: Duration::from_secs(60),
-                interval: Duration::from_secs(5),
-                failure_limit: 2,
-                min_requests: 20,
-                inconclusive_limit: Duration::from_secs(600),
-                checks: AnalysisSpec::default_checks(),
-                sticky: false,
-                blue_green: None,
-                rolling: None,
+            plan: Plan::Direct {
+                common: PlanCommon {
+                    replicas: 1,
+                    start_timeout: Duration::from_secs(60),
+                    interval: Duration::from_secs(5),
+                    failure_limit: 2,
+                    min_requests: 20,
+                    inconclusive_limit: Duration::from_secs(600),
+                    checks: AnalysisSpec::default_checks(),
+                },
             },
             progress: Progress::default(),
             gate: Default::default(),
@@ -587,5 +585,56 @@ mod tests {
             )
             .unwrap();
         assert_eq!(raw, None);
+    }
+
+    #[test]
+    fn the_strategy_column_holds_the_plans_kind_and_is_rewritten_from_it() {
+        use crate::contract::fixtures::{created, deployment, moved};
+        use zion_core::deployment::{Plan, PlanKind};
+
+        let store = SqliteStore::open_in_memory().unwrap();
+        let column = |id: i64| -> String {
+            store
+                .conn()
+                .query_row(
+                    "SELECT strategy FROM deployments WHERE id = ?1",
+                    [id],
+                    |row| row.get(0),
+                )
+                .unwrap()
+        };
+        let canary = deployment("web", "production", "2.0", 0);
+        let canary = store
+            .create_deployment(&canary, &created(&canary), None)
+            .unwrap();
+        assert_eq!(column(canary.id), "canary");
+
+        // A rollback as an earlier version stored it: labelled canary, with
+        // a direct plan of the old shape (no `kind`, no steps).
+        let mut rollback = deployment("web", "staging", "1.0", 0);
+        rollback.kind = DeploymentType::Rollback;
+        rollback.plan = Plan::Direct {
+            common: rollback.plan.common().clone(),
+        };
+        let rollback = store
+            .create_deployment(&rollback, &created(&rollback), None)
+            .unwrap();
+        assert_eq!(column(rollback.id), "direct");
+        let mut old_plan = serde_json::to_value(&rollback.plan).unwrap();
+        old_plan.as_object_mut().unwrap().remove("kind");
+        store
+            .conn()
+            .execute(
+                "UPDATE deployments SET strategy = 'canary', plan = ?2 WHERE id = ?1",
+                rusqlite::params![rollback.id, old_plan.to_string()],
+            )
+            .unwrap();
+        let read = store.deployment(rollback.id).unwrap().unwrap();
+        assert_eq!(read, rollback);
+        assert_eq!(read.strategy(), PlanKind::Direct);
+        store
+            .record(&moved(&read, Phase::Progressing, 1), &[], &[])
+            .unwrap();
+        assert_eq!(column(rollback.id), "direct");
     }
 }

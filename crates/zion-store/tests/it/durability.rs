@@ -261,6 +261,14 @@ fn the_file_is_in_wal_mode_and_migrated_once() {
     assert_eq!(store.succeeded("web", "staging", 10).unwrap().len(), 3);
 }
 
+/// `plan` as the first Zion wrote it: no `kind`; the policy it carries
+/// (steps, `blue_green`, `rolling`) says which.
+fn legacy_plan(plan: &zion_core::deployment::Plan) -> String {
+    let mut v = serde_json::to_value(plan).unwrap();
+    v.as_object_mut().unwrap().remove("kind").unwrap();
+    v.to_string()
+}
+
 /// A database as the first Zion left it: schema 1 only, with one finished
 /// deployment written the way that Zion wrote it (no gate column yet).
 fn schema_1_database(path: &std::path::Path, d: &Deployment) -> i64 {
@@ -280,7 +288,9 @@ fn schema_1_database(path: &std::path::Path, d: &Deployment) -> i64 {
             d.environment,
             d.version,
             d.previous_version,
-            d.strategy.name(),
+            // The first Zion labelled every deployment with the strategy
+            // asked for; the label is now read from the plan instead.
+            "canary",
             d.kind.name(),
             d.phase.name(),
             d.step,
@@ -290,7 +300,7 @@ fn schema_1_database(path: &std::path::Path, d: &Deployment) -> i64 {
             d.started_at.map(time),
             d.finished_at.map(time),
             d.reason,
-            serde_json::to_string(&d.plan).unwrap(),
+            legacy_plan(&d.plan),
             serde_json::to_string(&d.progress).unwrap(),
             i64::try_from(d.revision).unwrap(),
         ],

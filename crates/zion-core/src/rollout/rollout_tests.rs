@@ -4,19 +4,15 @@ use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 
 use super::*;
-use crate::deployment::{DeploymentType, Plan, PlanStep, Progress};
-use crate::spec::{AnalysisSpec, Strategy as RolloutStrategy};
+use crate::deployment::{Action, CanaryPlan, DeploymentType, Plan, PlanCommon, PlanStep, Progress};
+use crate::spec::AnalysisSpec;
 
 pub(crate) fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + secs).unwrap()
 }
 
-pub(crate) fn plan(steps: &[(u8, Option<u64>)]) -> Plan {
-    Plan {
-        steps: steps
-            .iter()
-            .map(|&(weight, pause)| PlanStep::weighted(weight, pause.map(Duration::from_secs)))
-            .collect(),
+pub(crate) fn common() -> PlanCommon {
+    PlanCommon {
         replicas: 2,
         start_timeout: Duration::from_secs(60),
         interval: Duration::from_secs(5),
@@ -24,9 +20,32 @@ pub(crate) fn plan(steps: &[(u8, Option<u64>)]) -> Plan {
         min_requests: 20,
         inconclusive_limit: Duration::from_secs(600),
         checks: AnalysisSpec::default_checks(),
-        sticky: false,
-        blue_green: None,
-        rolling: None,
+    }
+}
+
+/// A canary plan of these (weight, pause) steps; with none, a direct plan.
+pub(crate) fn plan(steps: &[(u8, Option<u64>)]) -> Plan {
+    if steps.is_empty() {
+        return Plan::Direct { common: common() };
+    }
+    let steps = steps
+        .iter()
+        .map(|&(weight, pause)| PlanStep::weighted(weight, pause.map(Duration::from_secs)))
+        .collect();
+    Plan::Canary {
+        common: common(),
+        canary: CanaryPlan {
+            steps,
+            sticky: false,
+        },
+    }
+}
+
+/// The canary policy of `p`, to change.
+pub(crate) fn canary_of(p: &mut Plan) -> &mut CanaryPlan {
+    match p {
+        Plan::Canary { canary, .. } => canary,
+        other => panic!("not a canary plan: {other:?}"),
     }
 }
 
@@ -37,7 +56,6 @@ pub(crate) fn deployment(previous: Option<&str>, plan: Plan) -> Deployment {
         environment: "staging".into(),
         version: "2.0".into(),
         previous_version: previous.map(str::to_string),
-        strategy: RolloutStrategy::Canary,
         kind: DeploymentType::Feature,
         phase: Phase::Pending,
         step: None,
@@ -539,9 +557,9 @@ fn header_rules_mirroring_and_stickiness_follow_the_current_step_once_ready() {
         value: "blue".into(),
     };
     let mut p = plan(&[(0, Some(5)), (0, Some(5)), (100, None)]);
-    p.steps[0].matches = vec![team.clone()];
-    p.steps[1].mirror = Some(20);
-    p.sticky = true;
+    canary_of(&mut p).steps[0].matches = vec![team.clone()];
+    canary_of(&mut p).steps[1].mirror = Some(20);
+    canary_of(&mut p).sticky = true;
     let mut d = deployment(Some("1.0"), p);
     let rules = |d: &Deployment| -> TrafficRules {
         desired_target(Some("1.0"), 2, Some(d), None, &[])
@@ -588,7 +606,7 @@ fn header_rules_mirroring_and_stickiness_follow_the_current_step_once_ready() {
 #[test]
 fn stickiness_ends_when_the_canary_takes_all_traffic() {
     let mut p = plan(&[(50, Some(5)), (100, Some(5))]);
-    p.sticky = true;
+    canary_of(&mut p).sticky = true;
     let mut d = deployment(Some("1.0"), p);
     let sticky = |d: &Deployment| {
         desired_target(Some("1.0"), 2, Some(d), None, &[])

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use super::tests::{deployment, good, healthy, metrics, plan, run, t};
+use super::tests::{common, deployment, good, healthy, metrics, plan, run, t};
 use super::*;
-use crate::deployment::{BlueGreenPlan, DeploymentType, Plan, RollingPlan, Rollout};
+use crate::deployment::{BlueGreenPlan, DeploymentType, Plan, PlanCommon, RollingPlan, Rollout};
 
 /// The new version runs but no replica is ready yet.
 fn starting() -> Observations {
@@ -55,7 +55,7 @@ fn rollback(replicas: u32) -> Deployment {
     let mut d = deployment(Some("1.4"), plan(&[]));
     d.version = "1.2".into();
     d.kind = DeploymentType::Rollback;
-    d.plan.replicas = replicas;
+    d.plan.common_mut().replicas = replicas;
     d
 }
 
@@ -92,12 +92,12 @@ fn a_canary_is_called_a_canary() {
 fn a_blue_green_rollout_says_blue_green_and_never_canary() {
     let d = deployment(
         Some("1.0"),
-        Plan {
-            blue_green: Some(BlueGreenPlan {
+        Plan::BlueGreen {
+            common: common(),
+            blue_green: BlueGreenPlan {
                 auto_promotion: Some(Duration::from_secs(10)),
                 scale_down_delay: Duration::from_secs(30),
-            }),
-            ..plan(&[])
+            },
         },
     );
     assert_eq!(d.rollout(), Rollout::BlueGreen);
@@ -115,10 +115,12 @@ fn a_blue_green_rollout_says_blue_green_and_never_canary() {
 fn a_rolling_rollout_says_it_replaces_replicas_batch_by_batch() {
     let d = deployment(
         Some("1.0"),
-        Plan {
-            rolling: Some(RollingPlan { batch: 1 }),
-            replicas: 3,
-            ..plan(&[])
+        Plan::Rolling {
+            common: PlanCommon {
+                replicas: 3,
+                ..common()
+            },
+            rolling: RollingPlan { batch: 1 },
         },
     );
     assert_eq!(d.rollout(), Rollout::Rolling);

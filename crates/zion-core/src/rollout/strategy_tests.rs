@@ -2,26 +2,28 @@
 
 use std::time::Duration;
 
-use super::tests::{bad, deployment, good, healthy, metrics, plan, run, t};
+use super::tests::{bad, common, deployment, good, healthy, metrics, run, t};
 use super::*;
-use crate::deployment::{BlueGreenPlan, Plan, RollingPlan};
+use crate::deployment::{Action, BlueGreenPlan, Plan, PlanCommon, RollingPlan};
 use crate::spec::Batch;
 
 fn blue_green(auto: Option<u64>) -> Plan {
-    Plan {
-        blue_green: Some(BlueGreenPlan {
+    Plan::BlueGreen {
+        common: common(),
+        blue_green: BlueGreenPlan {
             auto_promotion: auto.map(Duration::from_secs),
             scale_down_delay: Duration::from_secs(30),
-        }),
-        ..plan(&[])
+        },
     }
 }
 
 fn rolling(replicas: u32, batch: u32) -> Plan {
-    Plan {
-        rolling: Some(RollingPlan { batch }),
-        replicas,
-        ..plan(&[])
+    Plan::Rolling {
+        common: PlanCommon {
+            replicas,
+            ..common()
+        },
+        rolling: RollingPlan { batch },
     }
 }
 
