@@ -109,12 +109,13 @@ pub const LATENCY_NOISE_FLOOR_MS: f64 = 1.0;
 
 /// Below this many canary requests in a window, a p95 comparison also
 /// allows up to stable's p99.
-pub const SMALL_SAMPLE_REQUESTS: u64 = 200;
+pub const SMALL_SAMPLE_REQUESTS: u64 = 50;
 
 /// The bound a small sample's p95 is fairly held to. The p95 of 20
 /// requests is their second slowest: with the canary and stable alike, it
 /// lands above stable's p95 × 1.2 in about a quarter of rounds (two
-/// scheduler hiccups suffice), and above stable's own p99 in about 2%. So
+/// scheduler hiccups suffice), and above stable's own p99 in about 2% (of
+/// 50 requests, the third slowest: about 1%). So
 /// while the canary's p95 rests on fewer than [`SMALL_SAMPLE_REQUESTS`]
 /// requests, a p95 within stable's p99 of the same window is not called
 /// slower; a really slower version is above it too.
