@@ -41,8 +41,10 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 /// Longest output line forwarded to the log; longer lines are split.
 const MAX_LINE: u64 = 16 * 1024;
 /// After an unexpected exit, how long its output may take to drain before
-/// the exit is reported (a grandchild outside the group may hold the pipe).
-const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
+/// the exit is reported. The pipes close as soon as the group is killed, so
+/// this is reached only when a grandchild outside the group holds one;
+/// generous so that a busy machine's slow readers still report it whole.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(5);
 
 /// Locks a mutex, ignoring poisoning: every guarded value stays consistent
 /// between statements, so a panicked holder leaves nothing half-written.
