@@ -4,24 +4,17 @@
 //! the CLI talks to. It composes the store, the proxy and the providers; the
 //! decisions themselves are `zion-core`'s. It is not the CLI.
 
-mod api;
 mod app;
 pub mod audit;
-mod audit_api;
 pub mod auth;
 mod clock;
 mod controller;
 pub mod datadir;
 mod error;
-mod extract;
 mod gatekeeper;
 pub mod github;
-mod governance_api;
-mod listener;
+mod http;
 mod registry;
-mod report_api;
-mod tokens;
-mod view;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,7 +30,7 @@ use zion_store::{SqliteStore, Store};
 pub use app::App;
 pub use clock::{Clock, TEST_CLOCK_FILE};
 pub use error::ApiError;
-pub use listener::ApiLimits;
+pub use http::listener::ApiLimits;
 
 /// How to run a control plane.
 #[derive(Debug, Clone)]
@@ -241,7 +234,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     let (tx, rx) = watch::channel(false);
     let (fatal_tx, fatal) = watch::channel(None);
     let tasks = vec![
-        tokio::spawn(api::serve(
+        tokio::spawn(http::api::serve(
             app.clone(),
             listener,
             opts.api_limits,

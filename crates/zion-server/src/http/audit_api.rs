@@ -15,12 +15,12 @@ use zion_audit::hash::to_hex;
 use zion_audit::{LogVerifier, VerifiedPrefix, consistency_proof, inclusion_proof, root_at};
 use zion_store::AuditFilter;
 
-use crate::api::{Auth, require};
 use crate::app::App;
 use crate::audit::StoreNodes;
 use crate::auth::Permission;
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::http::api::{Auth, require};
+use crate::http::extract::ApiQuery;
 
 type AppState = State<Arc<App>>;
 
@@ -57,7 +57,7 @@ async fn entries(
     let since = q
         .since
         .as_deref()
-        .map(|t| crate::api::parse_since(t, app.clock.now()))
+        .map(|t| crate::http::api::parse_since(t, app.clock.now()))
         .transpose()?;
     let filter = AuditFilter {
         since,
@@ -108,7 +108,7 @@ async fn compliance(
     let since = q
         .since
         .as_deref()
-        .map(|t| crate::api::parse_since(t, app.clock.now()))
+        .map(|t| crate::http::api::parse_since(t, app.clock.now()))
         .transpose()?;
     let app2 = app.clone();
     let out = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {

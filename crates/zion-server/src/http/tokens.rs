@@ -15,11 +15,11 @@ use zion_core::audit::AuditAction;
 use zion_core::spec::Role;
 use zion_store::{StoreError, TokenRecord};
 
-use crate::api::{Auth, require};
 use crate::app::App;
 use crate::auth::{Permission, hash_token, new_token};
 use crate::error::{ApiError, excerpt};
-use crate::extract::ApiJson;
+use crate::http::api::{Auth, require};
+use crate::http::extract::ApiJson;
 
 /// The actor name of the controller's own decisions; no token may claim it.
 const RESERVED_NAME: &str = "controller";

@@ -17,12 +17,13 @@ use zion_core::governance::approvals::still_needed;
 use zion_core::spec::{Role, SecretSource};
 use zion_store::{IncidentFilter, StoreError};
 
-use crate::api::{Auth, require};
 use crate::app::App;
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, excerpt};
-use crate::extract::{ApiJson, ApiQuery};
-use crate::{github, view};
+use crate::github;
+use crate::http::api::{Auth, require};
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::view;
 
 type AppState = State<Arc<App>>;
 
