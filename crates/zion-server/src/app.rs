@@ -2,8 +2,7 @@
 //! controller both use. Every change of a deployment goes through
 //! `transition`, which persists first and only then lets the controller act.
 
-use std::collections::{BTreeMap, HashSet};
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
@@ -17,8 +16,8 @@ use zion_core::governance::quality::Evidence;
 use zion_core::governance::{DecisionKind, GateObservation, window_state};
 use zion_core::rollout::{self, Command, Observations, Outcome, VersionObservation};
 use zion_core::spec::{ServiceSpec, Spec, Strategy};
-use zion_providers::{ProcessWorkloads, VersionKey};
-use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
+use zion_providers::ProcessWorkloads;
+use zion_proxy::TrafficMetrics;
 use zion_store::{Change, DeploymentFilter, IncidentChange, NewIncident, Store, StoreError};
 
 use crate::StartError;
@@ -26,26 +25,11 @@ use crate::audit::{AuditError, AuditLog, Record};
 use crate::auth::{Principal, Refusal};
 use crate::error::ApiError;
 use crate::gatekeeper::{Admitted, GateRequest, Subject};
+use crate::targets::{Targets, key};
 
 /// How long a version that lost its traffic keeps running before it is
 /// stopped, so in-flight requests complete.
 const DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// A target's running pieces.
-pub struct TargetRuntime {
-    pub listen: SocketAddr,
-    /// The preview address as the spec asks for it.
-    pub preview_addr: Option<SocketAddr>,
-    pub proxy: TargetProxy,
-    /// The `preview` listener: only the version being rolled out, once
-    /// ready (the stable one when nothing is). Its requests count in the
-    /// same metrics, so analysis judges preview traffic.
-    pub preview: Option<TargetProxy>,
-    pub metrics: Arc<TrafficMetrics>,
-}
-
-/// (service, environment).
-pub type TargetId = (String, String);
 
 /// What a deployment request carries.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -85,13 +69,12 @@ pub struct App {
     pub workloads: ProcessWorkloads,
     pub base_dir: PathBuf,
     spec: RwLock<Arc<Spec>>,
-    targets: tokio::sync::Mutex<BTreeMap<TargetId, TargetRuntime>>,
+    /// The targets' listeners, metrics and routes.
+    pub targets: Targets,
     /// Serialises changes of deployments between the API and the controller.
     pub(crate) writes: tokio::sync::Mutex<()>,
     /// Wakes the controller at once (after a command).
     pub(crate) wake: Notify,
-    /// Versions being stopped (a graceful stop takes time; don't restart it).
-    stopping: Arc<Mutex<HashSet<VersionKey>>>,
     /// The transparency log every change is recorded in.
     pub audit: AuditLog,
     /// Refused authentications per (reason, minute), not yet logged.
@@ -108,6 +91,7 @@ impl App {
         audit: AuditLog,
         clock: crate::Clock,
     ) -> Self {
+        let targets = Targets::new(workloads.clone());
         App {
             audit,
             clock,
@@ -125,10 +109,9 @@ impl App {
                 services: Vec::new(),
                 audit: Default::default(),
             })),
-            targets: tokio::sync::Mutex::new(BTreeMap::new()),
+            targets,
             writes: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
-            stopping: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -140,63 +123,7 @@ impl App {
     /// Records a spec and brings the targets' listeners in line with it.
     pub async fn apply_spec(&self, spec: Spec, yaml: &str, by: &str) -> Result<(), StartError> {
         let sha = hex::encode(Sha256::digest(yaml.as_bytes()));
-        let mut targets = self.targets.lock().await;
-        let mut wanted: BTreeMap<TargetId, (SocketAddr, Option<SocketAddr>)> = BTreeMap::new();
-        for s in &spec.services {
-            for (env, t) in &s.targets {
-                wanted.insert((s.name.clone(), env.clone()), (t.listen, t.preview));
-            }
-        }
-        let gone: Vec<TargetId> = targets
-            .iter()
-            .filter(|(id, rt)| wanted.get(*id) != Some(&(rt.listen, rt.preview_addr)))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in gone {
-            if let Some(rt) = targets.remove(&id) {
-                rt.proxy.shutdown().await;
-                if let Some(p) = rt.preview {
-                    p.shutdown().await;
-                }
-            }
-        }
-        for (id, (addr, preview_addr)) in wanted {
-            if targets.contains_key(&id) {
-                continue;
-            }
-            let bind_err = |addr: SocketAddr, e: zion_proxy::ProxyError| StartError::Proxy {
-                service: id.0.clone(),
-                environment: id.1.clone(),
-                addr,
-                message: e.cause(),
-            };
-            let metrics = Arc::new(TrafficMetrics::new());
-            let proxy = TargetProxy::bind(addr, metrics.clone())
-                .await
-                .map_err(|e| bind_err(addr, e))?;
-            let preview = match preview_addr {
-                Some(p) => match TargetProxy::bind(p, metrics.clone()).await {
-                    Ok(proxy) => Some(proxy),
-                    Err(e) => {
-                        proxy.shutdown().await;
-                        return Err(bind_err(p, e));
-                    }
-                },
-                None => None,
-            };
-            tracing::info!(service = %id.0, environment = %id.1, %addr, preview = ?preview.as_ref().map(|p| p.local_addr()), "target listening");
-            targets.insert(
-                id,
-                TargetRuntime {
-                    listen: addr,
-                    preview_addr,
-                    proxy,
-                    preview,
-                    metrics,
-                },
-            );
-        }
-        drop(targets);
+        self.targets.bind(&spec).await?;
         // The spec in force is the last one stored (the in-memory one is a
         // placeholder until the first apply): the same text again changes
         // nothing and records nothing, so a restart logs no spec change.
@@ -238,30 +165,6 @@ impl App {
         *self.spec.write().expect("spec lock") = Arc::new(spec);
         self.wake.notify_one();
         Ok(())
-    }
-
-    /// The listen address of every target.
-    pub async fn target_addrs(&self) -> BTreeMap<TargetId, SocketAddr> {
-        let targets = self.targets.lock().await;
-        targets
-            .iter()
-            .map(|(id, rt)| (id.clone(), rt.proxy.local_addr()))
-            .collect()
-    }
-
-    /// The preview address of every target that has one.
-    pub async fn preview_addrs(&self) -> BTreeMap<TargetId, SocketAddr> {
-        let targets = self.targets.lock().await;
-        targets
-            .iter()
-            .filter_map(|(id, rt)| Some((id.clone(), rt.preview.as_ref()?.local_addr())))
-            .collect()
-    }
-
-    /// Requests totals per version on a target, since start.
-    pub async fn traffic_totals(&self, id: &TargetId, version: &str) -> Option<(u64, u64)> {
-        let targets = self.targets.lock().await;
-        targets.get(id).map(|rt| rt.metrics.totals(version))
     }
 
     fn lookup(
@@ -602,7 +505,7 @@ impl App {
         let _w = self.writes.lock().await;
         let d = self.load(id)?;
         if matches!(cmd, Command::Promote | Command::PromoteFull) && !d.phase.is_terminal() {
-            let metrics = self.target_metrics(&d.service, &d.environment).await;
+            let metrics = self.targets.metrics(&d.service, &d.environment).await;
             let canary = metrics.and_then(|m| self.observe(&d, &m).canary);
             rollout::check_promotable(&d, canary.as_ref())
                 .map_err(|e| ApiError::conflict(e.to_string()))?;
@@ -892,7 +795,7 @@ impl App {
         env: &str,
         current: Option<Deployment>,
     ) -> Result<(), ApiError> {
-        let Some(metrics) = self.target_metrics(&svc.name, env).await else {
+        let Some(metrics) = self.targets.metrics(&svc.name, env).await else {
             return Ok(());
         };
         let mut active = None;
@@ -934,7 +837,7 @@ impl App {
                 }),
         };
         let running: Vec<String> = {
-            let stopping = self.stopping.lock().expect("stopping lock");
+            let stopping = &self.targets.stopping;
             self.workloads
                 .running()
                 .into_iter()
@@ -955,21 +858,6 @@ impl App {
         Ok(())
     }
 
-    async fn target_metrics(&self, service: &str, env: &str) -> Option<Arc<TrafficMetrics>> {
-        let targets = self.targets.lock().await;
-        targets
-            .get(&(service.to_string(), env.to_string()))
-            .map(|rt| rt.metrics.clone())
-    }
-
-    fn key(svc: &str, env: &str, version: &str) -> VersionKey {
-        VersionKey {
-            service: svc.into(),
-            environment: env.into(),
-            version: version.into(),
-        }
-    }
-
     fn observe(&self, d: &Deployment, metrics: &TrafficMetrics) -> Observations {
         let interval = d.plan.interval;
         // The proxy and the probes stamp traffic and health in real time:
@@ -977,7 +865,7 @@ impl App {
         // decisions go by (a test's clock may run ahead of it).
         let end = SystemTime::now();
         let one = |version: &str| -> Option<VersionObservation> {
-            let key = Self::key(&d.service, &d.environment, version);
+            let key = key(&d.service, &d.environment, version);
             let st = self.workloads.status(&key)?;
             let mut m = metrics.window(version, end, interval);
             m.health = self.workloads.health_share(&key, end - interval);
@@ -1026,28 +914,25 @@ impl App {
     async fn act(&self, svc: &ServiceSpec, env: &str, action: Action) {
         match action {
             Action::StartVersion { version, replicas } => {
-                let key = Self::key(&svc.name, env, &version);
-                if self.stopping.lock().expect("stopping lock").contains(&key) {
+                let key = key(&svc.name, env, &version);
+                if self.targets.stopping.contains(&key) {
                     return;
                 }
                 if self.workloads.lower_desired(&key, replicas) {
                     // Scaling down: the surplus replicas leave the pool now
                     // (the SetTraffic that follows no longer lists them) and
                     // stop after the drain.
-                    self.stopping
-                        .lock()
-                        .expect("stopping lock")
-                        .insert(key.clone());
+                    self.targets.stopping.insert(key.clone());
                     tracing::info!(service = %svc.name, environment = %env, %version, replicas, "scaling down");
                     let workloads = self.workloads.clone();
-                    let stopping = self.stopping.clone();
+                    let stopping = self.targets.stopping.clone();
                     let (process, health) = (svc.workload.process.clone(), svc.health.clone());
                     tokio::spawn(async move {
                         tokio::time::sleep(DRAIN).await;
                         if let Err(e) = workloads.ensure(&key, &process, &health, replicas).await {
                             tracing::warn!(%key, error = %e, "cannot scale down");
                         }
-                        stopping.lock().expect("stopping lock").remove(&key);
+                        stopping.remove(&key);
                     });
                     return;
                 }
@@ -1060,25 +945,20 @@ impl App {
                 }
             }
             Action::StopVersion { version } => {
-                let key = Self::key(&svc.name, env, &version);
-                if !self
-                    .stopping
-                    .lock()
-                    .expect("stopping lock")
-                    .insert(key.clone())
-                {
+                let key = key(&svc.name, env, &version);
+                if !self.targets.stopping.insert(key.clone()) {
                     return;
                 }
                 tracing::info!(service = %svc.name, environment = %env, %version, "stopping version");
                 let workloads = self.workloads.clone();
-                let stopping = self.stopping.clone();
+                let stopping = self.targets.stopping.clone();
                 tokio::spawn(async move {
                     // Traffic has already moved away (SetTraffic comes first);
                     // let requests still in flight on the old replicas finish
                     // before they are signalled.
                     tokio::time::sleep(DRAIN).await;
                     workloads.stop(&key).await;
-                    stopping.lock().expect("stopping lock").remove(&key);
+                    stopping.remove(&key);
                 });
             }
             Action::SetTraffic {
@@ -1087,53 +967,12 @@ impl App {
                 canary_weight,
                 rules,
             } => {
-                let pool = |v: Option<String>| {
-                    v.map(|version| {
-                        let key = Self::key(&svc.name, env, &version);
-                        let endpoints = self
-                            .workloads
-                            .status(&key)
-                            .map(|s| s.healthy_endpoints)
-                            .unwrap_or_default();
-                        Pool { version, endpoints }
-                    })
-                };
-                let route = Route {
-                    stable: pool(stable),
-                    canary: pool(canary),
-                    canary_weight,
-                    matches: rules.matches,
-                    sticky: rules.sticky,
-                    mirror_percent: rules.mirror_percent,
-                    response_timeout: response_timeout(svc, env),
-                };
-                let targets = self.targets.lock().await;
-                if let Some(rt) = targets.get(&(svc.name.clone(), env.to_string())) {
-                    rt.proxy.set_route(route);
-                }
+                self.targets
+                    .set_traffic(svc, env, stable, canary, canary_weight, rules)
+                    .await;
             }
             Action::SetPreview { version } => {
-                let targets = self.targets.lock().await;
-                let Some(preview) = targets
-                    .get(&(svc.name.clone(), env.to_string()))
-                    .and_then(|rt| rt.preview.as_ref())
-                else {
-                    return;
-                };
-                let pool = version.map(|version| {
-                    let key = Self::key(&svc.name, env, &version);
-                    let endpoints = self
-                        .workloads
-                        .status(&key)
-                        .map(|s| s.healthy_endpoints)
-                        .unwrap_or_default();
-                    Pool { version, endpoints }
-                });
-                preview.set_route(Route {
-                    stable: pool,
-                    response_timeout: response_timeout(svc, env),
-                    ..Route::default()
-                });
+                self.targets.set_preview(svc, env, version).await;
             }
         }
     }
@@ -1144,13 +983,7 @@ impl App {
     pub async fn stop_everything(&self) {
         self.flush_refusals(true);
         self.workloads.stop_all().await;
-        let mut targets = self.targets.lock().await;
-        for (_, rt) in std::mem::take(&mut *targets) {
-            rt.proxy.shutdown().await;
-            if let Some(p) = rt.preview {
-                p.shutdown().await;
-            }
-        }
+        self.targets.shutdown().await;
     }
 }
 
@@ -1190,13 +1023,6 @@ fn changed_paths(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
 
 /// The audit entry of a deployment's creation: the request, its gate and
 /// its evidence, under the id the store assigned.
-/// How long the target's proxy gives a replica to answer.
-fn response_timeout(svc: &ServiceSpec, env: &str) -> std::time::Duration {
-    svc.targets
-        .get(env)
-        .map_or(zion_proxy::DEFAULT_RESPONSE_TIMEOUT, |t| t.response_timeout)
-}
-
 fn creation_record(d: &Deployment, first: &Event, production: bool) -> Record {
     let plan = if d.plan.blue_green.is_some() {
         "blue_green"

@@ -15,6 +15,7 @@ mod gatekeeper;
 pub mod github;
 mod http;
 mod registry;
+mod targets;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

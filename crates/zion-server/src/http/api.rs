@@ -323,8 +323,8 @@ async fn rollback(
 async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
     require(&p, Permission::Read, "read services")?;
     let spec = app.spec();
-    let addrs = app.target_addrs().await;
-    let previews = app.preview_addrs().await;
+    let addrs = app.targets.addrs().await;
+    let previews = app.targets.preview_addrs().await;
     let active = app.store.active_deployments()?;
     let mut out = Vec::new();
     for svc in &spec.services {
@@ -341,6 +341,7 @@ async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, Ap
                 }
                 let st = app.workloads.status(&key);
                 let (requests, errors) = app
+                    .targets
                     .traffic_totals(&id, &key.version)
                     .await
                     .unwrap_or((0, 0));
