@@ -14,17 +14,18 @@ use zion_core::deployment::{Action, Deployment, DeploymentType, Event, Phase, Pl
 use zion_core::governance::approvals::{self, Decider};
 use zion_core::governance::quality::Evidence;
 use zion_core::governance::{DecisionKind, GateObservation, window_state};
-use zion_core::rollout::{self, Command, Observations, Outcome, VersionObservation};
+use zion_core::rollout::{self, Command, Observations, VersionObservation};
 use zion_core::spec::{ServiceSpec, Spec, Strategy};
 use zion_providers::ProcessWorkloads;
 use zion_proxy::TrafficMetrics;
-use zion_store::{Change, DeploymentFilter, IncidentChange, NewIncident, Store, StoreError};
+use zion_store::{DeploymentFilter, Store, StoreError};
 
 use crate::StartError;
 use crate::audit::{AuditError, AuditLog, Record};
 use crate::auth::{Principal, Refusal};
 use crate::error::ApiError;
 use crate::gatekeeper::{Admitted, GateRequest, Subject};
+use crate::journal::Journal;
 use crate::targets::{Targets, key};
 
 /// How long a version that lost its traffic keeps running before it is
@@ -71,12 +72,10 @@ pub struct App {
     spec: RwLock<Arc<Spec>>,
     /// The targets' listeners, metrics and routes.
     pub targets: Targets,
-    /// Serialises changes of deployments between the API and the controller.
-    pub(crate) writes: tokio::sync::Mutex<()>,
+    /// The only way to write: rows and their audit entries, under one lock.
+    pub journal: Journal,
     /// Wakes the controller at once (after a command).
     pub(crate) wake: Notify,
-    /// The transparency log every change is recorded in.
-    pub audit: AuditLog,
     /// Refused authentications per (reason, minute), not yet logged.
     refusals: Mutex<BTreeMap<(Refusal, i64), u64>>,
     /// The time every decision and record goes by.
@@ -93,7 +92,7 @@ impl App {
     ) -> Self {
         let targets = Targets::new(workloads.clone());
         App {
-            audit,
+            journal: Journal::new(store.clone(), audit, clock.clone()),
             clock,
             refusals: Mutex::new(BTreeMap::new()),
             store,
@@ -110,7 +109,6 @@ impl App {
                 audit: Default::default(),
             })),
             targets,
-            writes: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
         }
     }
@@ -148,12 +146,13 @@ impl App {
             serde_json::json!({"sha256": sha, "changed_paths": changed}),
         );
         let now = self.clock.now();
-        self.audit
-            .append_with(self.store.as_ref(), &[record], now, |audit| {
-                self.store
+        self.journal
+            .commit_with(&[record], now, |store, audit| {
+                store
                     .save_spec(yaml, &sha, by, now, audit)
                     .map_err(AuditError::from)
             })
+            .await
             .map_err(|e| match e {
                 AuditError::Store(e) if !matches!(e, StoreError::AuditOutOfOrder { .. }) => {
                     StartError::Store(e)
@@ -165,6 +164,14 @@ impl App {
         *self.spec.write().expect("spec lock") = Arc::new(spec);
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Whether `environment` is a production one (for the incidents a
+    /// change opens and for the audit entry of a creation).
+    fn production(&self, environment: &str) -> bool {
+        self.spec()
+            .environment(environment)
+            .is_some_and(|e| e.production)
     }
 
     fn lookup(
@@ -219,7 +226,6 @@ impl App {
             }
         }
         let admitted = self.admit_request(&spec, &svc, &req, kind, by).await?;
-        let _w = self.writes.lock().await;
         let stable = self.store.stable_version(&req.service, &req.environment)?;
         if stable.as_deref() == Some(req.version.as_str()) {
             return Err(ApiError::conflict(format!(
@@ -269,7 +275,7 @@ impl App {
         if let Err(e) = &admitted
             && e.status == axum::http::StatusCode::CONFLICT
         {
-            self.record_refusal(req, kind, by, e);
+            self.record_refusal(req, kind, by, e).await;
         }
         admitted
     }
@@ -277,7 +283,7 @@ impl App {
     /// A deployment refused by the environment's policy (requires, window,
     /// freeze, pre-checks, quality gates) is an audit entry of its own:
     /// nothing else is stored, but the attempt and its reason are evidence.
-    fn record_refusal(
+    async fn record_refusal(
         &self,
         req: &DeployRequest,
         kind: DeploymentType,
@@ -302,7 +308,7 @@ impl App {
                 "commit": req.commit,
             }),
         );
-        if let Err(err) = self.audit.append(self.store.as_ref(), &[record], now) {
+        if let Err(err) = self.journal.record(&[record], now).await {
             tracing::error!(error = %err, "could not log a refused deployment");
         }
     }
@@ -318,7 +324,6 @@ impl App {
         by: &Principal,
     ) -> Result<Deployment, ApiError> {
         let (spec, svc) = self.lookup(service, environment)?;
-        let _w = self.writes.lock().await;
         let stable = self.store.stable_version(service, environment)?;
         let Some(current) = stable.clone() else {
             return Err(ApiError::conflict(format!(
@@ -464,32 +469,25 @@ impl App {
             actor: by.name.clone(),
             reason,
         };
-        let production = self
-            .spec()
-            .environment(&d.environment)
-            .is_some_and(|e| e.production);
-        // The entry names the id the store assigns, so the store builds it
-        // inside the transaction that creates the deployment.
-        let stored = self.audit.append_deferred(
-            self.store.as_ref(),
-            now,
-            |stored: &Deployment| vec![creation_record(stored, &first, production)],
-            |audit| match self.store.create_deployment(&d, &first, Some(audit)) {
-                Ok(d) => Ok(d),
-                Err(StoreError::TargetBusy { id, .. }) => {
-                    let phase = self
-                        .store
-                        .deployment(id)?
-                        .map(|d| d.phase.name())
-                        .unwrap_or("active");
-                    Err(ApiError::conflict(format!(
-                        "{}/{} already has deployment {id} ({phase}); one deployment at a time per target: wait for it (`zion get {id}`) or abort it (`zion abort {id}`)",
-                        req.service, req.environment
-                    )))
+        let production = self.production(&d.environment);
+        // The plan was chosen for the stable version read before: if it
+        // changed meanwhile, the request is decided again.
+        let expected = d.previous_version.clone();
+        let stored = self
+            .journal
+            .create(&d, &first, production, |store| {
+                let now = store.stable_version(&d.service, &d.environment)?;
+                if now != expected {
+                    return Err(ApiError::conflict(format!(
+                        "the stable version of {}/{} changed while the request was decided (now {}); try again",
+                        d.service,
+                        d.environment,
+                        now.as_deref().unwrap_or("none")
+                    )));
                 }
-                Err(e) => Err(e.into()),
-            },
-        )?;
+                Ok(())
+            })
+            .await?;
         tracing::info!(id = stored.id, service = %stored.service, environment = %stored.environment, version = %stored.version, by = %by.name, "deployment created");
         self.wake.notify_one();
         Ok(stored)
@@ -502,19 +500,27 @@ impl App {
         cmd: Command,
         by: &Principal,
     ) -> Result<Deployment, ApiError> {
-        let _w = self.writes.lock().await;
+        // The metrics are the target's, read before the lock: the
+        // deployment itself is read again under it.
         let d = self.load(id)?;
-        if matches!(cmd, Command::Promote | Command::PromoteFull) && !d.phase.is_terminal() {
-            let metrics = self.targets.metrics(&d.service, &d.environment).await;
-            let canary = metrics.and_then(|m| self.observe(&d, &m).canary);
-            rollout::check_promotable(&d, canary.as_ref())
-                .map_err(|e| ApiError::conflict(e.to_string()))?;
-        }
-        let out = rollout::command(&d, cmd, &by.name, self.clock.now())
-            .map_err(|e| ApiError::conflict(e.to_string()))?;
-        let d = self.persist(out)?;
+        let metrics = self.targets.metrics(&d.service, &d.environment).await;
+        let production = self.production(&d.environment);
+        let now = self.clock.now();
+        let d = self
+            .journal
+            .change(id, production, |d| {
+                if matches!(cmd, Command::Promote | Command::PromoteFull) && !d.phase.is_terminal()
+                {
+                    let canary = metrics.and_then(|m| self.observe(d, &m).canary);
+                    rollout::check_promotable(d, canary.as_ref())
+                        .map_err(|e| ApiError::conflict(e.to_string()))?;
+                }
+                let out = rollout::command(d, cmd, &by.name, now)
+                    .map_err(|e| ApiError::conflict(e.to_string()))?;
+                Ok(Some((out, Vec::new())))
+            })
+            .await?;
         tracing::info!(id, command = cmd.name(), by = %by.name, phase = %d.phase, "command applied");
-        drop(_w);
         self.wake.notify_one();
         Ok(d)
     }
@@ -528,146 +534,6 @@ impl App {
         })
     }
 
-    fn persist(&self, out: Outcome) -> Result<Deployment, ApiError> {
-        self.persist_with(out, Vec::new())
-    }
-
-    /// Records an outcome, its audit entries (one per event, plus `extra`)
-    /// in the same transaction.
-    fn persist_with(&self, out: Outcome, extra: Vec<Record>) -> Result<Deployment, ApiError> {
-        if out.changed() || !extra.is_empty() {
-            let incidents = self.incident_changes(&out)?;
-            let mut records = extra;
-            records.extend(
-                out.events
-                    .iter()
-                    .map(|e| transition_record(&out.deployment, e)),
-            );
-            for c in &incidents {
-                records.extend(self.incident_records(c)?);
-            }
-            let now = self.clock.now();
-            self.audit
-                .append_with(self.store.as_ref(), &records, now, |audit| {
-                    let change = Change {
-                        deployment: &out.deployment,
-                        events: &out.events,
-                        rounds: &out.rounds,
-                        incidents: &incidents,
-                        audit,
-                    };
-                    match self.store.record_change(&change) {
-                        Ok(()) => Ok(()),
-                        Err(StoreError::Conflict { id }) => Err(ApiError::conflict(format!(
-                            "deployment {id} changed at the same time; try again"
-                        ))),
-                        Err(e) => Err(e.into()),
-                    }
-                })?;
-        }
-        Ok(out.deployment)
-    }
-
-    /// The audit entries of an incident change: the one opened, or one for
-    /// each open incident of the target that a success resolves (read
-    /// under the writes lock, which every incident change holds, so they
-    /// are the ones the store resolves).
-    fn incident_records(&self, c: &IncidentChange) -> Result<Vec<Record>, ApiError> {
-        Ok(match c {
-            IncidentChange::Open(n) => vec![Record::new(
-                n.opened_by.clone(),
-                zion_core::audit::AuditAction::IncidentOpen,
-                format!("target/{}/{}", n.service, n.environment),
-                serde_json::json!({"deployment": n.deployment_id, "reason": n.reason}),
-            )],
-            IncidentChange::OpenAs { id, incident: n } => vec![Record::new(
-                n.opened_by.clone(),
-                zion_core::audit::AuditAction::IncidentOpen,
-                format!("incident/{id}"),
-                serde_json::json!({
-                    "service": n.service,
-                    "environment": n.environment,
-                    "deployment": n.deployment_id,
-                    "reason": n.reason,
-                }),
-            )],
-            IncidentChange::ResolveTarget {
-                service,
-                environment,
-                by,
-                resolution,
-                ..
-            } => self
-                .store
-                .incidents(&zion_store::IncidentFilter {
-                    service: Some(service.clone()),
-                    environment: Some(environment.clone()),
-                    open_only: true,
-                })?
-                .into_iter()
-                .map(|i| {
-                    Record::new(
-                        by.clone(),
-                        zion_core::audit::AuditAction::IncidentResolve,
-                        format!("incident/{}", i.id),
-                        serde_json::json!({"service": service, "environment": environment, "resolution": resolution, "automatic": true}),
-                    )
-                })
-                .collect(),
-        })
-    }
-
-    /// A production deployment that rolls back opens an incident on its
-    /// target; a deployment that succeeds there resolves the open ones.
-    /// An incident opened here gets its id now, so that its audit entry
-    /// names it; the store refuses the change if the id was taken meanwhile.
-    fn incident_changes(&self, out: &Outcome) -> Result<Vec<IncidentChange>, ApiError> {
-        let d = &out.deployment;
-        let production = self
-            .spec()
-            .environment(&d.environment)
-            .is_some_and(|e| e.production);
-        let mut changes = Vec::new();
-        let mut next_id = None;
-        for e in &out.events {
-            if e.from_phase == e.to_phase {
-                continue;
-            }
-            match e.to_phase {
-                Phase::RollingBack if production => {
-                    let id = match next_id {
-                        Some(id) => id,
-                        None => self.store.next_incident_id()?,
-                    };
-                    next_id = Some(id + 1);
-                    changes.push(IncidentChange::OpenAs {
-                        id,
-                        incident: NewIncident {
-                            service: d.service.clone(),
-                            environment: d.environment.clone(),
-                            deployment_id: Some(d.id),
-                            opened_at: e.at,
-                            opened_by: e.actor.clone(),
-                            reason: format!(
-                                "deployment {} of {} rolled back: {}",
-                                d.id, d.version, e.reason
-                            ),
-                        },
-                    });
-                }
-                Phase::Succeeded => changes.push(IncidentChange::ResolveTarget {
-                    service: d.service.clone(),
-                    environment: d.environment.clone(),
-                    at: e.at,
-                    by: e.actor.clone(),
-                    resolution: format!("deployment {} of {} succeeded", d.id, d.version),
-                }),
-                _ => {}
-            }
-        }
-        Ok(changes)
-    }
-
     /// Records an approval or a rejection by `by`.
     pub async fn decide(
         &self,
@@ -677,34 +543,39 @@ impl App {
         via: &str,
         by: &Principal,
     ) -> Result<Deployment, ApiError> {
-        let _w = self.writes.lock().await;
         let d = self.load(id)?;
-        let who = Decider {
-            name: &by.name,
-            role: by.role,
-            via,
-        };
-        let out = approvals::decide(&d, kind, &who, comment, self.clock.now()).map_err(|e| {
-            if e.is_forbidden() {
-                ApiError::forbidden(e.to_string())
-            } else {
-                ApiError::conflict(e.to_string())
-            }
-        })?;
-        let record = Record::new(
-            by.name.clone(),
-            zion_core::audit::AuditAction::from(kind),
-            format!("deployment/{id}"),
-            serde_json::json!({
-                "decision": kind.name(),
-                "comment": comment,
-                "via": via,
-                "role": by.role,
-            }),
-        );
-        let d = self.persist_with(out, vec![record])?;
+        let production = self.production(&d.environment);
+        let now = self.clock.now();
+        let d = self
+            .journal
+            .change(id, production, |d| {
+                let who = Decider {
+                    name: &by.name,
+                    role: by.role,
+                    via,
+                };
+                let out = approvals::decide(d, kind, &who, comment, now).map_err(|e| {
+                    if e.is_forbidden() {
+                        ApiError::forbidden(e.to_string())
+                    } else {
+                        ApiError::conflict(e.to_string())
+                    }
+                })?;
+                let record = Record::new(
+                    by.name.clone(),
+                    zion_core::audit::AuditAction::from(kind),
+                    format!("deployment/{id}"),
+                    serde_json::json!({
+                        "decision": kind.name(),
+                        "comment": comment,
+                        "via": via,
+                        "role": by.role,
+                    }),
+                );
+                Ok(Some((out, vec![record])))
+            })
+            .await?;
         tracing::info!(id, decision = kind.name(), by = %by.name, %via, phase = %d.phase, "decision recorded");
-        drop(_w);
         self.wake.notify_one();
         Ok(d)
     }
@@ -722,7 +593,7 @@ impl App {
 
     /// Logs the refusal counts of every minute that has ended (of every
     /// minute, when `force`d at shutdown).
-    pub(crate) fn flush_refusals(&self, force: bool) {
+    pub(crate) async fn flush_refusals(&self, force: bool) {
         // Taken out under the lock and logged without it, so that requests
         // being refused meanwhile do not wait for the disk.
         let (now, done) = {
@@ -754,7 +625,7 @@ impl App {
                 Record::new(who, why.action(), format!("principal/{who}"), details)
             })
             .collect();
-        if let Err(e) = self.audit.append(self.store.as_ref(), &records, now) {
+        if let Err(e) = self.journal.record(&records, now).await {
             // Reported rather than retried: a broken log would fail each tick.
             let refused: u64 = done.iter().map(|(_, n)| n).sum();
             tracing::error!(error = %e, refused, "could not log refused authentications");
@@ -799,24 +670,38 @@ impl App {
             return Ok(());
         };
         let mut active = None;
-        if let Some(d) = current {
-            let _w = self.writes.lock().await;
-            // Re-read under the lock: a command may have changed it.
-            let mut d = self.load(d.id)?;
+        if let Some(mut d) = current {
+            let production = self.production(env);
             // A phase change may let the next one happen at once (a
             // rollback to a version still running is ready the moment it
             // starts): step again rather than wait for the next tick.
             for _ in 0..3 {
+                // Observed without the lock (the checks before traffic may
+                // take seconds); stepped and committed under it, on the
+                // deployment read again there: if a command changed it
+                // meanwhile, these observations are not its, and the next
+                // pass observes it afresh.
                 let now = self.clock.now();
                 let mut obs = self.observe(&d, &metrics);
                 obs.gate = self.observe_gate(&d, now).await;
-                let out = rollout::step(&d, &obs, now);
-                for e in &out.events {
-                    tracing::info!(id = d.id, service = %d.service, environment = %d.environment, from = %e.from_phase, to = %e.to_phase, weight = e.canary_weight, reason = %e.reason, "transition");
-                }
+                let seen = d.revision;
+                let mut stepped = false;
                 let before = d.phase;
-                d = self.persist(out)?;
-                if d.phase == before || d.phase.is_terminal() {
+                d = self
+                    .journal
+                    .change(d.id, production, |current| {
+                        if current.revision != seen {
+                            return Ok(None);
+                        }
+                        stepped = true;
+                        let out = rollout::step(current, &obs, now);
+                        for e in &out.events {
+                            tracing::info!(id = current.id, service = %current.service, environment = %current.environment, from = %e.from_phase, to = %e.to_phase, weight = e.canary_weight, reason = %e.reason, "transition");
+                        }
+                        Ok(Some((out, Vec::new())))
+                    })
+                    .await?;
+                if !stepped || d.phase == before || d.phase.is_terminal() {
                     break;
                 }
             }
@@ -981,7 +866,7 @@ impl App {
     /// the refusals of requests that were still being answered when the
     /// controller made its last flush.
     pub async fn stop_everything(&self) {
-        self.flush_refusals(true);
+        self.flush_refusals(true).await;
         self.workloads.stop_all().await;
         self.targets.shutdown().await;
     }
@@ -1019,80 +904,6 @@ fn changed_paths(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
         }),
         _ => {}
     }
-}
-
-/// The audit entry of a deployment's creation: the request, its gate and
-/// its evidence, under the id the store assigned.
-fn creation_record(d: &Deployment, first: &Event, production: bool) -> Record {
-    let plan = if d.plan.blue_green.is_some() {
-        "blue_green"
-    } else if d.plan.rolling.is_some() {
-        "rolling"
-    } else if d.plan.steps.is_empty() {
-        "direct"
-    } else {
-        "canary"
-    };
-    Record::new(
-        first.actor.clone(),
-        zion_core::audit::AuditAction::DeploymentCreate,
-        format!("deployment/{}", d.id),
-        serde_json::json!({
-            "production": production,
-            "plan": plan,
-            "approvals_required": d.gate.approvals_required,
-            "service": d.service,
-            "environment": d.environment,
-            "version": d.version,
-            "previous_version": d.previous_version,
-            "strategy": d.strategy,
-            "type": d.kind,
-            "reason": first.reason,
-            "break_glass": d.gate.break_glass,
-            "pre_checks": d.gate.check_results,
-            "artifact_sha256": d.gate.artifact_sha256,
-            "evidence": d.evidence,
-            "commit": d.commit,
-            "committed_at": d.committed_at,
-        }),
-    )
-}
-
-/// The audit entry of one recorded transition and its cause.
-fn transition_record(d: &Deployment, e: &Event) -> Record {
-    let mut details = serde_json::json!({
-        "service": d.service,
-        "environment": d.environment,
-        "version": d.version,
-        "strategy": d.strategy,
-        "from": e.from_phase,
-        "to": e.to_phase,
-        "step": e.step.map(|s| s + 1),
-        "canary_weight": e.canary_weight,
-        "reason": e.reason,
-        "rounds": d.progress.rounds,
-    });
-    // Leaving the gate is when the checks ran again, just before traffic
-    // moved: their results are part of this transition's cause.
-    let leaving_gate = matches!(e.from_phase, Phase::Pending | Phase::AwaitingApproval)
-        && !matches!(e.to_phase, Phase::Pending | Phase::AwaitingApproval);
-    if leaving_gate {
-        let pre_checks: Vec<&zion_core::governance::PreCheckResult> = d
-            .gate
-            .check_results
-            .iter()
-            .filter(|r| r.stage == zion_core::governance::CheckStage::BeforeTraffic)
-            .collect();
-        if !pre_checks.is_empty() {
-            details["pre_checks"] = serde_json::json!(pre_checks);
-        }
-    }
-    Record::new(
-        e.actor.clone(),
-        zion_core::audit::AuditAction::DeploymentTransition,
-        format!("deployment/{}", d.id),
-        details,
-    )
 }
 
 fn check_version(v: &str) -> Result<(), ApiError> {

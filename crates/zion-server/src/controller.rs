@@ -12,17 +12,17 @@ use crate::app::App;
 pub(crate) async fn run(app: Arc<App>, tick: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
         app.reconcile().await;
-        app.flush_refusals(false);
+        app.flush_refusals(false).await;
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = app.wake.notified() => {}
             _ = shutdown.changed() => {
-                app.flush_refusals(true);
+                app.flush_refusals(true).await;
                 return;
             }
         }
         if *shutdown.borrow() {
-            app.flush_refusals(true);
+            app.flush_refusals(true).await;
             return;
         }
     }

@@ -14,6 +14,7 @@ mod error;
 mod gatekeeper;
 pub mod github;
 mod http;
+mod journal;
 mod registry;
 mod targets;
 
@@ -206,7 +207,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         // A log that does not verify signs nothing, so a changed spec
         // cannot be recorded; start on the last recorded one, so that
         // `zion audit verify` can still say what is wrong.
-        let why = match app.audit.broken() {
+        let why = match app.journal.audit.broken() {
             Some(why) if matches!(e, StartError::Audit { .. }) => why,
             _ => return Err(e),
         };

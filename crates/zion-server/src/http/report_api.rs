@@ -424,13 +424,11 @@ fn import_blocking(app: &App, body: &[u8], source: &str, by: &str) -> Result<Val
             "incidents": records.len() - deployments,
         }),
     );
-    let stored = app.audit.append_with(
-        app.store.as_ref(),
+    let stored = app.journal.commit_blocking(
         &[record],
         batch.at,
-        |audit| -> Result<ImportOutcome, ImportStop> {
-            let out = app
-                .store
+        |store, audit| -> Result<ImportOutcome, ImportStop> {
+            let out = store
                 .import_history(&batch, audit)
                 .map_err(|e| ImportStop::Audit(e.into()))?;
             if out.import_id.is_none() {
