@@ -5,19 +5,17 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::SystemTime;
 
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
-use zion_core::deployment::{Action, Deployment, DeploymentType, Event, Phase, Plan, Progress};
+use zion_core::deployment::{Deployment, DeploymentType, Event, Phase, Plan, Progress};
+use zion_core::governance::DecisionKind;
 use zion_core::governance::approvals::{self, Decider};
 use zion_core::governance::quality::Evidence;
-use zion_core::governance::{DecisionKind, GateObservation, window_state};
-use zion_core::rollout::{self, Command, Observations, VersionObservation};
+use zion_core::rollout::{self, Command};
 use zion_core::spec::{ServiceSpec, Spec, Strategy};
 use zion_providers::ProcessWorkloads;
-use zion_proxy::TrafficMetrics;
 use zion_store::{DeploymentFilter, Store, StoreError};
 
 use crate::StartError;
@@ -26,11 +24,7 @@ use crate::auth::{Principal, Refusal};
 use crate::error::ApiError;
 use crate::gatekeeper::{Admitted, GateRequest, Subject};
 use crate::journal::Journal;
-use crate::targets::{Targets, key};
-
-/// How long a version that lost its traffic keeps running before it is
-/// stopped, so in-flight requests complete.
-const DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
+use crate::targets::Targets;
 
 /// What a deployment request carries.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -168,7 +162,7 @@ impl App {
 
     /// Whether `environment` is a production one (for the incidents a
     /// change opens and for the audit entry of a creation).
-    fn production(&self, environment: &str) -> bool {
+    pub(crate) fn production(&self, environment: &str) -> bool {
         self.spec()
             .environment(environment)
             .is_some_and(|e| e.production)
@@ -511,7 +505,8 @@ impl App {
             .change(id, production, |d| {
                 if matches!(cmd, Command::Promote | Command::PromoteFull) && !d.phase.is_terminal()
                 {
-                    let canary = metrics.and_then(|m| self.observe(d, &m).canary);
+                    let canary = metrics
+                        .and_then(|m| crate::controller::observe(&self.workloads, d, &m).canary);
                     rollout::check_promotable(d, canary.as_ref())
                         .map_err(|e| ApiError::conflict(e.to_string()))?;
                 }
@@ -635,231 +630,6 @@ impl App {
     /// Lists deployments, newest first.
     pub fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, ApiError> {
         Ok(self.store.deployments(filter)?)
-    }
-
-    /// One controller pass over every target: observe, step, persist, act.
-    pub(crate) async fn reconcile(&self) {
-        let spec = self.spec();
-        let active = match self.store.active_deployments() {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read active deployments");
-                return;
-            }
-        };
-        for svc in &spec.services {
-            for env in svc.targets.keys() {
-                let current = active
-                    .iter()
-                    .find(|d| d.service == svc.name && &d.environment == env)
-                    .cloned();
-                if let Err(e) = self.reconcile_target(svc, env, current).await {
-                    tracing::error!(service = %svc.name, environment = %env, error = %e.message, "reconcile failed");
-                }
-            }
-        }
-    }
-
-    async fn reconcile_target(
-        &self,
-        svc: &ServiceSpec,
-        env: &str,
-        current: Option<Deployment>,
-    ) -> Result<(), ApiError> {
-        let Some(metrics) = self.targets.metrics(&svc.name, env).await else {
-            return Ok(());
-        };
-        let mut active = None;
-        if let Some(mut d) = current {
-            let production = self.production(env);
-            // A phase change may let the next one happen at once (a
-            // rollback to a version still running is ready the moment it
-            // starts): step again rather than wait for the next tick.
-            for _ in 0..3 {
-                // Observed without the lock (the checks before traffic may
-                // take seconds); stepped and committed under it, on the
-                // deployment read again there: if a command changed it
-                // meanwhile, these observations are not its, and the next
-                // pass observes it afresh.
-                let now = self.clock.now();
-                let mut obs = self.observe(&d, &metrics);
-                obs.gate = self.observe_gate(&d, now).await;
-                let seen = d.revision;
-                let mut stepped = false;
-                let before = d.phase;
-                d = self
-                    .journal
-                    .change(d.id, production, |current| {
-                        if current.revision != seen {
-                            return Ok(None);
-                        }
-                        stepped = true;
-                        let out = rollout::step(current, &obs, now);
-                        for e in &out.events {
-                            tracing::info!(id = current.id, service = %current.service, environment = %current.environment, from = %e.from_phase, to = %e.to_phase, weight = e.canary_weight, reason = %e.reason, "transition");
-                        }
-                        Ok(Some((out, Vec::new())))
-                    })
-                    .await?;
-                if !stepped || d.phase == before || d.phase.is_terminal() {
-                    break;
-                }
-            }
-            if !d.phase.is_terminal() {
-                active = Some(d);
-            }
-        }
-        let stable = self.store.stable_version(&svc.name, env)?;
-        let retained = match active {
-            Some(_) => None,
-            None => self
-                .store
-                .succeeded(&svc.name, env, 1)?
-                .into_iter()
-                .next()
-                .and_then(|last| {
-                    rollout::retained_version(&last, self.clock.now()).map(str::to_string)
-                }),
-        };
-        let running: Vec<String> = {
-            let stopping = &self.targets.stopping;
-            self.workloads
-                .running()
-                .into_iter()
-                .filter(|k| k.service == svc.name && k.environment == env && !stopping.contains(k))
-                .map(|k| k.version)
-                .collect()
-        };
-        let actions = rollout::desired_target(
-            stable.as_deref(),
-            svc.workload.process.replicas,
-            active.as_ref(),
-            retained.as_deref(),
-            &running,
-        );
-        for action in actions {
-            self.act(svc, env, action).await;
-        }
-        Ok(())
-    }
-
-    fn observe(&self, d: &Deployment, metrics: &TrafficMetrics) -> Observations {
-        let interval = d.plan.interval;
-        // The proxy and the probes stamp traffic and health in real time:
-        // their windows end now on the system clock, whatever time the
-        // decisions go by (a test's clock may run ahead of it).
-        let end = SystemTime::now();
-        let one = |version: &str| -> Option<VersionObservation> {
-            let key = key(&d.service, &d.environment, version);
-            let st = self.workloads.status(&key)?;
-            let mut m = metrics.window(version, end, interval);
-            m.health = self.workloads.health_share(&key, end - interval);
-            m.cpu_percent = st.cpu_percent;
-            m.memory_mb = st.memory_mb;
-            let erring = st.replicas.iter().rev().find(|r| r.last_error.is_some());
-            Some(VersionObservation {
-                desired: st.desired,
-                ready: st.ready,
-                ever_ready: st.ever_ready,
-                consecutive_probe_failures: st.consecutive_probe_failures,
-                running: st.replicas.iter().any(|r| r.pid.is_some()),
-                metrics: m,
-                last_error: erring.and_then(|r| r.last_error.clone()),
-                exits_before_ready: st.exits_before_ready,
-                output: erring.map(|r| r.output.clone()).unwrap_or_default(),
-            })
-        };
-        Observations {
-            canary: one(&d.version),
-            stable: d.previous_version.as_deref().and_then(one),
-            gate: None,
-        }
-    }
-
-    /// The window and, when the gate asks for them, the before-traffic
-    /// checks of a deployment that waits to start.
-    async fn observe_gate(&self, d: &Deployment, now: Timestamp) -> Option<GateObservation> {
-        if !matches!(d.phase, Phase::Pending | Phase::AwaitingApproval) {
-            return None;
-        }
-        let spec = self.spec();
-        let window = spec
-            .environment(&d.environment)
-            .and_then(|e| e.windows.as_ref())
-            .map(|w| window_state(w, now))
-            .unwrap_or_default();
-        let checks = if d.gate.wants_checks(d.phase, &window) {
-            self.checks_before_traffic(&spec, d, now).await
-        } else {
-            None
-        };
-        Some(GateObservation { window, checks })
-    }
-
-    async fn act(&self, svc: &ServiceSpec, env: &str, action: Action) {
-        match action {
-            Action::StartVersion { version, replicas } => {
-                let key = key(&svc.name, env, &version);
-                if self.targets.stopping.contains(&key) {
-                    return;
-                }
-                if self.workloads.lower_desired(&key, replicas) {
-                    // Scaling down: the surplus replicas leave the pool now
-                    // (the SetTraffic that follows no longer lists them) and
-                    // stop after the drain.
-                    self.targets.stopping.insert(key.clone());
-                    tracing::info!(service = %svc.name, environment = %env, %version, replicas, "scaling down");
-                    let workloads = self.workloads.clone();
-                    let stopping = self.targets.stopping.clone();
-                    let (process, health) = (svc.workload.process.clone(), svc.health.clone());
-                    tokio::spawn(async move {
-                        tokio::time::sleep(DRAIN).await;
-                        if let Err(e) = workloads.ensure(&key, &process, &health, replicas).await {
-                            tracing::warn!(%key, error = %e, "cannot scale down");
-                        }
-                        stopping.remove(&key);
-                    });
-                    return;
-                }
-                if let Err(e) = self
-                    .workloads
-                    .ensure(&key, &svc.workload.process, &svc.health, replicas)
-                    .await
-                {
-                    tracing::warn!(service = %svc.name, environment = %env, %version, error = %e, "cannot start version");
-                }
-            }
-            Action::StopVersion { version } => {
-                let key = key(&svc.name, env, &version);
-                if !self.targets.stopping.insert(key.clone()) {
-                    return;
-                }
-                tracing::info!(service = %svc.name, environment = %env, %version, "stopping version");
-                let workloads = self.workloads.clone();
-                let stopping = self.targets.stopping.clone();
-                tokio::spawn(async move {
-                    // Traffic has already moved away (SetTraffic comes first);
-                    // let requests still in flight on the old replicas finish
-                    // before they are signalled.
-                    tokio::time::sleep(DRAIN).await;
-                    workloads.stop(&key).await;
-                    stopping.remove(&key);
-                });
-            }
-            Action::SetTraffic {
-                stable,
-                canary,
-                canary_weight,
-                rules,
-            } => {
-                self.targets
-                    .set_traffic(svc, env, stable, canary, canary_weight, rules)
-                    .await;
-            }
-            Action::SetPreview { version } => {
-                self.targets.set_preview(svc, env, version).await;
-            }
-        }
     }
 
     /// Stops every replica and listener (graceful shutdown), after logging
