@@ -55,8 +55,8 @@ pub async fn up(g: &Global) -> Result<(), Failure> {
     let running = zion_server::start(opts)
         .await
         .map_err(|e| Failure::negative(format!("cannot start: {e}")))?;
-    let targets = running.app.target_addrs().await;
-    let previews = running.app.preview_addrs().await;
+    let targets = running.app.targets.addrs().await;
+    let previews = running.app.targets.preview_addrs().await;
     eprintln!("zion is up: API http://{}", running.api_addr);
     eprintln!("  admin token: {}", data_dir.join("admin.token").display());
     for ((svc, env), addr) in &targets {

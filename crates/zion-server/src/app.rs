@@ -2,50 +2,29 @@
 //! controller both use. Every change of a deployment goes through
 //! `transition`, which persists first and only then lets the controller act.
 
-use std::collections::{BTreeMap, HashSet};
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::SystemTime;
 
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
-use zion_core::deployment::{Action, Deployment, DeploymentType, Event, Phase, Plan, Progress};
+use zion_core::deployment::{Deployment, DeploymentType, Event, Phase, Plan, Progress};
+use zion_core::governance::DecisionKind;
 use zion_core::governance::approvals::{self, Decider};
 use zion_core::governance::quality::Evidence;
-use zion_core::governance::{DecisionKind, GateObservation, window_state};
-use zion_core::rollout::{self, Command, Observations, Outcome, VersionObservation};
+use zion_core::rollout::{self, Command};
 use zion_core::spec::{ServiceSpec, Spec, Strategy};
-use zion_providers::{ProcessWorkloads, VersionKey};
-use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
-use zion_store::{Change, DeploymentFilter, IncidentChange, NewIncident, Store, StoreError};
+use zion_providers::ProcessWorkloads;
+use zion_store::{DeploymentFilter, Store, StoreError};
 
 use crate::StartError;
 use crate::audit::{AuditError, AuditLog, Record};
 use crate::auth::{Principal, Refusal};
 use crate::error::ApiError;
 use crate::gatekeeper::{Admitted, GateRequest, Subject};
-
-/// How long a version that lost its traffic keeps running before it is
-/// stopped, so in-flight requests complete.
-const DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// A target's running pieces.
-pub struct TargetRuntime {
-    pub listen: SocketAddr,
-    /// The preview address as the spec asks for it.
-    pub preview_addr: Option<SocketAddr>,
-    pub proxy: TargetProxy,
-    /// The `preview` listener: only the version being rolled out, once
-    /// ready (the stable one when nothing is). Its requests count in the
-    /// same metrics, so analysis judges preview traffic.
-    pub preview: Option<TargetProxy>,
-    pub metrics: Arc<TrafficMetrics>,
-}
-
-/// (service, environment).
-pub type TargetId = (String, String);
+use crate::journal::Journal;
+use crate::targets::Targets;
 
 /// What a deployment request carries.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -85,15 +64,12 @@ pub struct App {
     pub workloads: ProcessWorkloads,
     pub base_dir: PathBuf,
     spec: RwLock<Arc<Spec>>,
-    targets: tokio::sync::Mutex<BTreeMap<TargetId, TargetRuntime>>,
-    /// Serialises changes of deployments between the API and the controller.
-    pub(crate) writes: tokio::sync::Mutex<()>,
+    /// The targets' listeners, metrics and routes.
+    pub targets: Targets,
+    /// The only way to write: rows and their audit entries, under one lock.
+    pub journal: Journal,
     /// Wakes the controller at once (after a command).
     pub(crate) wake: Notify,
-    /// Versions being stopped (a graceful stop takes time; don't restart it).
-    stopping: Arc<Mutex<HashSet<VersionKey>>>,
-    /// The transparency log every change is recorded in.
-    pub audit: AuditLog,
     /// Refused authentications per (reason, minute), not yet logged.
     refusals: Mutex<BTreeMap<(Refusal, i64), u64>>,
     /// The time every decision and record goes by.
@@ -108,8 +84,9 @@ impl App {
         audit: AuditLog,
         clock: crate::Clock,
     ) -> Self {
+        let targets = Targets::new(workloads.clone());
         App {
-            audit,
+            journal: Journal::new(store.clone(), audit, clock.clone()),
             clock,
             refusals: Mutex::new(BTreeMap::new()),
             store,
@@ -125,10 +102,8 @@ impl App {
                 services: Vec::new(),
                 audit: Default::default(),
             })),
-            targets: tokio::sync::Mutex::new(BTreeMap::new()),
-            writes: tokio::sync::Mutex::new(()),
+            targets,
             wake: Notify::new(),
-            stopping: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -140,63 +115,7 @@ impl App {
     /// Records a spec and brings the targets' listeners in line with it.
     pub async fn apply_spec(&self, spec: Spec, yaml: &str, by: &str) -> Result<(), StartError> {
         let sha = hex::encode(Sha256::digest(yaml.as_bytes()));
-        let mut targets = self.targets.lock().await;
-        let mut wanted: BTreeMap<TargetId, (SocketAddr, Option<SocketAddr>)> = BTreeMap::new();
-        for s in &spec.services {
-            for (env, t) in &s.targets {
-                wanted.insert((s.name.clone(), env.clone()), (t.listen, t.preview));
-            }
-        }
-        let gone: Vec<TargetId> = targets
-            .iter()
-            .filter(|(id, rt)| wanted.get(*id) != Some(&(rt.listen, rt.preview_addr)))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in gone {
-            if let Some(rt) = targets.remove(&id) {
-                rt.proxy.shutdown().await;
-                if let Some(p) = rt.preview {
-                    p.shutdown().await;
-                }
-            }
-        }
-        for (id, (addr, preview_addr)) in wanted {
-            if targets.contains_key(&id) {
-                continue;
-            }
-            let bind_err = |addr: SocketAddr, e: zion_proxy::ProxyError| StartError::Proxy {
-                service: id.0.clone(),
-                environment: id.1.clone(),
-                addr,
-                message: e.cause(),
-            };
-            let metrics = Arc::new(TrafficMetrics::new());
-            let proxy = TargetProxy::bind(addr, metrics.clone())
-                .await
-                .map_err(|e| bind_err(addr, e))?;
-            let preview = match preview_addr {
-                Some(p) => match TargetProxy::bind(p, metrics.clone()).await {
-                    Ok(proxy) => Some(proxy),
-                    Err(e) => {
-                        proxy.shutdown().await;
-                        return Err(bind_err(p, e));
-                    }
-                },
-                None => None,
-            };
-            tracing::info!(service = %id.0, environment = %id.1, %addr, preview = ?preview.as_ref().map(|p| p.local_addr()), "target listening");
-            targets.insert(
-                id,
-                TargetRuntime {
-                    listen: addr,
-                    preview_addr,
-                    proxy,
-                    preview,
-                    metrics,
-                },
-            );
-        }
-        drop(targets);
+        self.targets.bind(&spec).await?;
         // The spec in force is the last one stored (the in-memory one is a
         // placeholder until the first apply): the same text again changes
         // nothing and records nothing, so a restart logs no spec change.
@@ -221,12 +140,13 @@ impl App {
             serde_json::json!({"sha256": sha, "changed_paths": changed}),
         );
         let now = self.clock.now();
-        self.audit
-            .append_with(self.store.as_ref(), &[record], now, |audit| {
-                self.store
+        self.journal
+            .commit_with(&[record], now, |store, audit| {
+                store
                     .save_spec(yaml, &sha, by, now, audit)
                     .map_err(AuditError::from)
             })
+            .await
             .map_err(|e| match e {
                 AuditError::Store(e) if !matches!(e, StoreError::AuditOutOfOrder { .. }) => {
                     StartError::Store(e)
@@ -240,28 +160,12 @@ impl App {
         Ok(())
     }
 
-    /// The listen address of every target.
-    pub async fn target_addrs(&self) -> BTreeMap<TargetId, SocketAddr> {
-        let targets = self.targets.lock().await;
-        targets
-            .iter()
-            .map(|(id, rt)| (id.clone(), rt.proxy.local_addr()))
-            .collect()
-    }
-
-    /// The preview address of every target that has one.
-    pub async fn preview_addrs(&self) -> BTreeMap<TargetId, SocketAddr> {
-        let targets = self.targets.lock().await;
-        targets
-            .iter()
-            .filter_map(|(id, rt)| Some((id.clone(), rt.preview.as_ref()?.local_addr())))
-            .collect()
-    }
-
-    /// Requests totals per version on a target, since start.
-    pub async fn traffic_totals(&self, id: &TargetId, version: &str) -> Option<(u64, u64)> {
-        let targets = self.targets.lock().await;
-        targets.get(id).map(|rt| rt.metrics.totals(version))
+    /// Whether `environment` is a production one (for the incidents a
+    /// change opens and for the audit entry of a creation).
+    pub(crate) fn production(&self, environment: &str) -> bool {
+        self.spec()
+            .environment(environment)
+            .is_some_and(|e| e.production)
     }
 
     fn lookup(
@@ -316,7 +220,6 @@ impl App {
             }
         }
         let admitted = self.admit_request(&spec, &svc, &req, kind, by).await?;
-        let _w = self.writes.lock().await;
         let stable = self.store.stable_version(&req.service, &req.environment)?;
         if stable.as_deref() == Some(req.version.as_str()) {
             return Err(ApiError::conflict(format!(
@@ -365,7 +268,7 @@ impl App {
         if let Err(e) = &admitted
             && e.status == axum::http::StatusCode::CONFLICT
         {
-            self.record_refusal(req, kind, by, e);
+            self.record_refusal(req, kind, by, e).await;
         }
         admitted
     }
@@ -373,7 +276,7 @@ impl App {
     /// A deployment refused by the environment's policy (requires, window,
     /// freeze, pre-checks, quality gates) is an audit entry of its own:
     /// nothing else is stored, but the attempt and its reason are evidence.
-    fn record_refusal(
+    async fn record_refusal(
         &self,
         req: &DeployRequest,
         kind: DeploymentType,
@@ -398,7 +301,7 @@ impl App {
                 "commit": req.commit,
             }),
         );
-        if let Err(err) = self.audit.append(self.store.as_ref(), &[record], now) {
+        if let Err(err) = self.journal.record(&[record], now).await {
             tracing::error!(error = %err, "could not log a refused deployment");
         }
     }
@@ -414,7 +317,6 @@ impl App {
         by: &Principal,
     ) -> Result<Deployment, ApiError> {
         let (spec, svc) = self.lookup(service, environment)?;
-        let _w = self.writes.lock().await;
         let stable = self.store.stable_version(service, environment)?;
         let Some(current) = stable.clone() else {
             return Err(ApiError::conflict(format!(
@@ -559,32 +461,25 @@ impl App {
             actor: by.name.clone(),
             reason,
         };
-        let production = self
-            .spec()
-            .environment(&d.environment)
-            .is_some_and(|e| e.production);
-        // The entry names the id the store assigns, so the store builds it
-        // inside the transaction that creates the deployment.
-        let stored = self.audit.append_deferred(
-            self.store.as_ref(),
-            now,
-            |stored: &Deployment| vec![creation_record(stored, &first, production)],
-            |audit| match self.store.create_deployment(&d, &first, Some(audit)) {
-                Ok(d) => Ok(d),
-                Err(StoreError::TargetBusy { id, .. }) => {
-                    let phase = self
-                        .store
-                        .deployment(id)?
-                        .map(|d| d.phase.name())
-                        .unwrap_or("active");
-                    Err(ApiError::conflict(format!(
-                        "{}/{} already has deployment {id} ({phase}); one deployment at a time per target: wait for it (`zion get {id}`) or abort it (`zion abort {id}`)",
-                        req.service, req.environment
-                    )))
+        let production = self.production(&d.environment);
+        // The plan was chosen for the stable version read before: if it
+        // changed meanwhile, the request is decided again.
+        let expected = d.previous_version.clone();
+        let stored = self
+            .journal
+            .create(&d, &first, production, |store| {
+                let now = store.stable_version(&d.service, &d.environment)?;
+                if now != expected {
+                    return Err(ApiError::conflict(format!(
+                        "the stable version of {}/{} changed while the request was decided (now {}); try again",
+                        d.service,
+                        d.environment,
+                        now.as_deref().unwrap_or("none")
+                    )));
                 }
-                Err(e) => Err(e.into()),
-            },
-        )?;
+                Ok(())
+            })
+            .await?;
         tracing::info!(id = stored.id, service = %stored.service, environment = %stored.environment, version = %stored.version, by = %by.name, "deployment created");
         self.wake.notify_one();
         Ok(stored)
@@ -597,19 +492,28 @@ impl App {
         cmd: Command,
         by: &Principal,
     ) -> Result<Deployment, ApiError> {
-        let _w = self.writes.lock().await;
+        // The metrics are the target's, read before the lock: the
+        // deployment itself is read again under it.
         let d = self.load(id)?;
-        if matches!(cmd, Command::Promote | Command::PromoteFull) && !d.phase.is_terminal() {
-            let metrics = self.target_metrics(&d.service, &d.environment).await;
-            let canary = metrics.and_then(|m| self.observe(&d, &m).canary);
-            rollout::check_promotable(&d, canary.as_ref())
-                .map_err(|e| ApiError::conflict(e.to_string()))?;
-        }
-        let out = rollout::command(&d, cmd, &by.name, self.clock.now())
-            .map_err(|e| ApiError::conflict(e.to_string()))?;
-        let d = self.persist(out)?;
+        let metrics = self.targets.metrics(&d.service, &d.environment).await;
+        let production = self.production(&d.environment);
+        let now = self.clock.now();
+        let d = self
+            .journal
+            .change(id, production, |d| {
+                if matches!(cmd, Command::Promote | Command::PromoteFull) && !d.phase.is_terminal()
+                {
+                    let canary = metrics
+                        .and_then(|m| crate::controller::observe(&self.workloads, d, &m).canary);
+                    rollout::check_promotable(d, canary.as_ref())
+                        .map_err(|e| ApiError::conflict(e.to_string()))?;
+                }
+                let out = rollout::command(d, cmd, &by.name, now)
+                    .map_err(|e| ApiError::conflict(e.to_string()))?;
+                Ok(Some((out, Vec::new())))
+            })
+            .await?;
         tracing::info!(id, command = cmd.name(), by = %by.name, phase = %d.phase, "command applied");
-        drop(_w);
         self.wake.notify_one();
         Ok(d)
     }
@@ -623,146 +527,6 @@ impl App {
         })
     }
 
-    fn persist(&self, out: Outcome) -> Result<Deployment, ApiError> {
-        self.persist_with(out, Vec::new())
-    }
-
-    /// Records an outcome, its audit entries (one per event, plus `extra`)
-    /// in the same transaction.
-    fn persist_with(&self, out: Outcome, extra: Vec<Record>) -> Result<Deployment, ApiError> {
-        if out.changed() || !extra.is_empty() {
-            let incidents = self.incident_changes(&out)?;
-            let mut records = extra;
-            records.extend(
-                out.events
-                    .iter()
-                    .map(|e| transition_record(&out.deployment, e)),
-            );
-            for c in &incidents {
-                records.extend(self.incident_records(c)?);
-            }
-            let now = self.clock.now();
-            self.audit
-                .append_with(self.store.as_ref(), &records, now, |audit| {
-                    let change = Change {
-                        deployment: &out.deployment,
-                        events: &out.events,
-                        rounds: &out.rounds,
-                        incidents: &incidents,
-                        audit,
-                    };
-                    match self.store.record_change(&change) {
-                        Ok(()) => Ok(()),
-                        Err(StoreError::Conflict { id }) => Err(ApiError::conflict(format!(
-                            "deployment {id} changed at the same time; try again"
-                        ))),
-                        Err(e) => Err(e.into()),
-                    }
-                })?;
-        }
-        Ok(out.deployment)
-    }
-
-    /// The audit entries of an incident change: the one opened, or one for
-    /// each open incident of the target that a success resolves (read
-    /// under the writes lock, which every incident change holds, so they
-    /// are the ones the store resolves).
-    fn incident_records(&self, c: &IncidentChange) -> Result<Vec<Record>, ApiError> {
-        Ok(match c {
-            IncidentChange::Open(n) => vec![Record::new(
-                n.opened_by.clone(),
-                zion_core::audit::AuditAction::IncidentOpen,
-                format!("target/{}/{}", n.service, n.environment),
-                serde_json::json!({"deployment": n.deployment_id, "reason": n.reason}),
-            )],
-            IncidentChange::OpenAs { id, incident: n } => vec![Record::new(
-                n.opened_by.clone(),
-                zion_core::audit::AuditAction::IncidentOpen,
-                format!("incident/{id}"),
-                serde_json::json!({
-                    "service": n.service,
-                    "environment": n.environment,
-                    "deployment": n.deployment_id,
-                    "reason": n.reason,
-                }),
-            )],
-            IncidentChange::ResolveTarget {
-                service,
-                environment,
-                by,
-                resolution,
-                ..
-            } => self
-                .store
-                .incidents(&zion_store::IncidentFilter {
-                    service: Some(service.clone()),
-                    environment: Some(environment.clone()),
-                    open_only: true,
-                })?
-                .into_iter()
-                .map(|i| {
-                    Record::new(
-                        by.clone(),
-                        zion_core::audit::AuditAction::IncidentResolve,
-                        format!("incident/{}", i.id),
-                        serde_json::json!({"service": service, "environment": environment, "resolution": resolution, "automatic": true}),
-                    )
-                })
-                .collect(),
-        })
-    }
-
-    /// A production deployment that rolls back opens an incident on its
-    /// target; a deployment that succeeds there resolves the open ones.
-    /// An incident opened here gets its id now, so that its audit entry
-    /// names it; the store refuses the change if the id was taken meanwhile.
-    fn incident_changes(&self, out: &Outcome) -> Result<Vec<IncidentChange>, ApiError> {
-        let d = &out.deployment;
-        let production = self
-            .spec()
-            .environment(&d.environment)
-            .is_some_and(|e| e.production);
-        let mut changes = Vec::new();
-        let mut next_id = None;
-        for e in &out.events {
-            if e.from_phase == e.to_phase {
-                continue;
-            }
-            match e.to_phase {
-                Phase::RollingBack if production => {
-                    let id = match next_id {
-                        Some(id) => id,
-                        None => self.store.next_incident_id()?,
-                    };
-                    next_id = Some(id + 1);
-                    changes.push(IncidentChange::OpenAs {
-                        id,
-                        incident: NewIncident {
-                            service: d.service.clone(),
-                            environment: d.environment.clone(),
-                            deployment_id: Some(d.id),
-                            opened_at: e.at,
-                            opened_by: e.actor.clone(),
-                            reason: format!(
-                                "deployment {} of {} rolled back: {}",
-                                d.id, d.version, e.reason
-                            ),
-                        },
-                    });
-                }
-                Phase::Succeeded => changes.push(IncidentChange::ResolveTarget {
-                    service: d.service.clone(),
-                    environment: d.environment.clone(),
-                    at: e.at,
-                    by: e.actor.clone(),
-                    resolution: format!("deployment {} of {} succeeded", d.id, d.version),
-                }),
-                _ => {}
-            }
-        }
-        Ok(changes)
-    }
-
     /// Records an approval or a rejection by `by`.
     pub async fn decide(
         &self,
@@ -772,34 +536,39 @@ impl App {
         via: &str,
         by: &Principal,
     ) -> Result<Deployment, ApiError> {
-        let _w = self.writes.lock().await;
         let d = self.load(id)?;
-        let who = Decider {
-            name: &by.name,
-            role: by.role,
-            via,
-        };
-        let out = approvals::decide(&d, kind, &who, comment, self.clock.now()).map_err(|e| {
-            if e.is_forbidden() {
-                ApiError::forbidden(e.to_string())
-            } else {
-                ApiError::conflict(e.to_string())
-            }
-        })?;
-        let record = Record::new(
-            by.name.clone(),
-            zion_core::audit::AuditAction::from(kind),
-            format!("deployment/{id}"),
-            serde_json::json!({
-                "decision": kind.name(),
-                "comment": comment,
-                "via": via,
-                "role": by.role,
-            }),
-        );
-        let d = self.persist_with(out, vec![record])?;
+        let production = self.production(&d.environment);
+        let now = self.clock.now();
+        let d = self
+            .journal
+            .change(id, production, |d| {
+                let who = Decider {
+                    name: &by.name,
+                    role: by.role,
+                    via,
+                };
+                let out = approvals::decide(d, kind, &who, comment, now).map_err(|e| {
+                    if e.is_forbidden() {
+                        ApiError::forbidden(e.to_string())
+                    } else {
+                        ApiError::conflict(e.to_string())
+                    }
+                })?;
+                let record = Record::new(
+                    by.name.clone(),
+                    zion_core::audit::AuditAction::from(kind),
+                    format!("deployment/{id}"),
+                    serde_json::json!({
+                        "decision": kind.name(),
+                        "comment": comment,
+                        "via": via,
+                        "role": by.role,
+                    }),
+                );
+                Ok(Some((out, vec![record])))
+            })
+            .await?;
         tracing::info!(id, decision = kind.name(), by = %by.name, %via, phase = %d.phase, "decision recorded");
-        drop(_w);
         self.wake.notify_one();
         Ok(d)
     }
@@ -817,7 +586,7 @@ impl App {
 
     /// Logs the refusal counts of every minute that has ended (of every
     /// minute, when `force`d at shutdown).
-    pub(crate) fn flush_refusals(&self, force: bool) {
+    pub(crate) async fn flush_refusals(&self, force: bool) {
         // Taken out under the lock and logged without it, so that requests
         // being refused meanwhile do not wait for the disk.
         let (now, done) = {
@@ -849,7 +618,7 @@ impl App {
                 Record::new(who, why.action(), format!("principal/{who}"), details)
             })
             .collect();
-        if let Err(e) = self.audit.append(self.store.as_ref(), &records, now) {
+        if let Err(e) = self.journal.record(&records, now).await {
             // Reported rather than retried: a broken log would fail each tick.
             let refused: u64 = done.iter().map(|(_, n)| n).sum();
             tracing::error!(error = %e, refused, "could not log refused authentications");
@@ -861,294 +630,13 @@ impl App {
         Ok(self.store.deployments(filter)?)
     }
 
-    /// One controller pass over every target: observe, step, persist, act.
-    pub(crate) async fn reconcile(&self) {
-        let spec = self.spec();
-        let active = match self.store.active_deployments() {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read active deployments");
-                return;
-            }
-        };
-        for svc in &spec.services {
-            for env in svc.targets.keys() {
-                let current = active
-                    .iter()
-                    .find(|d| d.service == svc.name && &d.environment == env)
-                    .cloned();
-                if let Err(e) = self.reconcile_target(svc, env, current).await {
-                    tracing::error!(service = %svc.name, environment = %env, error = %e.message, "reconcile failed");
-                }
-            }
-        }
-    }
-
-    async fn reconcile_target(
-        &self,
-        svc: &ServiceSpec,
-        env: &str,
-        current: Option<Deployment>,
-    ) -> Result<(), ApiError> {
-        let Some(metrics) = self.target_metrics(&svc.name, env).await else {
-            return Ok(());
-        };
-        let mut active = None;
-        if let Some(d) = current {
-            let _w = self.writes.lock().await;
-            // Re-read under the lock: a command may have changed it.
-            let mut d = self.load(d.id)?;
-            // A phase change may let the next one happen at once (a
-            // rollback to a version still running is ready the moment it
-            // starts): step again rather than wait for the next tick.
-            for _ in 0..3 {
-                let now = self.clock.now();
-                let mut obs = self.observe(&d, &metrics);
-                obs.gate = self.observe_gate(&d, now).await;
-                let out = rollout::step(&d, &obs, now);
-                for e in &out.events {
-                    tracing::info!(id = d.id, service = %d.service, environment = %d.environment, from = %e.from_phase, to = %e.to_phase, weight = e.canary_weight, reason = %e.reason, "transition");
-                }
-                let before = d.phase;
-                d = self.persist(out)?;
-                if d.phase == before || d.phase.is_terminal() {
-                    break;
-                }
-            }
-            if !d.phase.is_terminal() {
-                active = Some(d);
-            }
-        }
-        let stable = self.store.stable_version(&svc.name, env)?;
-        let retained = match active {
-            Some(_) => None,
-            None => self
-                .store
-                .succeeded(&svc.name, env, 1)?
-                .into_iter()
-                .next()
-                .and_then(|last| {
-                    rollout::retained_version(&last, self.clock.now()).map(str::to_string)
-                }),
-        };
-        let running: Vec<String> = {
-            let stopping = self.stopping.lock().expect("stopping lock");
-            self.workloads
-                .running()
-                .into_iter()
-                .filter(|k| k.service == svc.name && k.environment == env && !stopping.contains(k))
-                .map(|k| k.version)
-                .collect()
-        };
-        let actions = rollout::desired_target(
-            stable.as_deref(),
-            svc.workload.process.replicas,
-            active.as_ref(),
-            retained.as_deref(),
-            &running,
-        );
-        for action in actions {
-            self.act(svc, env, action).await;
-        }
-        Ok(())
-    }
-
-    async fn target_metrics(&self, service: &str, env: &str) -> Option<Arc<TrafficMetrics>> {
-        let targets = self.targets.lock().await;
-        targets
-            .get(&(service.to_string(), env.to_string()))
-            .map(|rt| rt.metrics.clone())
-    }
-
-    fn key(svc: &str, env: &str, version: &str) -> VersionKey {
-        VersionKey {
-            service: svc.into(),
-            environment: env.into(),
-            version: version.into(),
-        }
-    }
-
-    fn observe(&self, d: &Deployment, metrics: &TrafficMetrics) -> Observations {
-        let interval = d.plan.common().interval;
-        // The proxy and the probes stamp traffic and health in real time:
-        // their windows end now on the system clock, whatever time the
-        // decisions go by (a test's clock may run ahead of it).
-        let end = SystemTime::now();
-        let one = |version: &str| -> Option<VersionObservation> {
-            let key = Self::key(&d.service, &d.environment, version);
-            let st = self.workloads.status(&key)?;
-            let mut m = metrics.window(version, end, interval);
-            m.health = self.workloads.health_share(&key, end - interval);
-            m.cpu_percent = st.cpu_percent;
-            m.memory_mb = st.memory_mb;
-            let erring = st.replicas.iter().rev().find(|r| r.last_error.is_some());
-            Some(VersionObservation {
-                desired: st.desired,
-                ready: st.ready,
-                ever_ready: st.ever_ready,
-                consecutive_probe_failures: st.consecutive_probe_failures,
-                running: st.replicas.iter().any(|r| r.pid.is_some()),
-                metrics: m,
-                last_error: erring.and_then(|r| r.last_error.clone()),
-                exits_before_ready: st.exits_before_ready,
-                output: erring.map(|r| r.output.clone()).unwrap_or_default(),
-            })
-        };
-        Observations {
-            canary: one(&d.version),
-            stable: d.previous_version.as_deref().and_then(one),
-            gate: None,
-        }
-    }
-
-    /// The window and, when the gate asks for them, the before-traffic
-    /// checks of a deployment that waits to start.
-    async fn observe_gate(&self, d: &Deployment, now: Timestamp) -> Option<GateObservation> {
-        if !matches!(d.phase, Phase::Pending | Phase::AwaitingApproval) {
-            return None;
-        }
-        let spec = self.spec();
-        let window = spec
-            .environment(&d.environment)
-            .and_then(|e| e.windows.as_ref())
-            .map(|w| window_state(w, now))
-            .unwrap_or_default();
-        let checks = if d.gate.wants_checks(d.phase, &window) {
-            self.checks_before_traffic(&spec, d, now).await
-        } else {
-            None
-        };
-        Some(GateObservation { window, checks })
-    }
-
-    async fn act(&self, svc: &ServiceSpec, env: &str, action: Action) {
-        match action {
-            Action::StartVersion { version, replicas } => {
-                let key = Self::key(&svc.name, env, &version);
-                if self.stopping.lock().expect("stopping lock").contains(&key) {
-                    return;
-                }
-                if self.workloads.lower_desired(&key, replicas) {
-                    // Scaling down: the surplus replicas leave the pool now
-                    // (the SetTraffic that follows no longer lists them) and
-                    // stop after the drain.
-                    self.stopping
-                        .lock()
-                        .expect("stopping lock")
-                        .insert(key.clone());
-                    tracing::info!(service = %svc.name, environment = %env, %version, replicas, "scaling down");
-                    let workloads = self.workloads.clone();
-                    let stopping = self.stopping.clone();
-                    let (process, health) = (svc.workload.process.clone(), svc.health.clone());
-                    tokio::spawn(async move {
-                        tokio::time::sleep(DRAIN).await;
-                        if let Err(e) = workloads.ensure(&key, &process, &health, replicas).await {
-                            tracing::warn!(%key, error = %e, "cannot scale down");
-                        }
-                        stopping.lock().expect("stopping lock").remove(&key);
-                    });
-                    return;
-                }
-                if let Err(e) = self
-                    .workloads
-                    .ensure(&key, &svc.workload.process, &svc.health, replicas)
-                    .await
-                {
-                    tracing::warn!(service = %svc.name, environment = %env, %version, error = %e, "cannot start version");
-                }
-            }
-            Action::StopVersion { version } => {
-                let key = Self::key(&svc.name, env, &version);
-                if !self
-                    .stopping
-                    .lock()
-                    .expect("stopping lock")
-                    .insert(key.clone())
-                {
-                    return;
-                }
-                tracing::info!(service = %svc.name, environment = %env, %version, "stopping version");
-                let workloads = self.workloads.clone();
-                let stopping = self.stopping.clone();
-                tokio::spawn(async move {
-                    // Traffic has already moved away (SetTraffic comes first);
-                    // let requests still in flight on the old replicas finish
-                    // before they are signalled.
-                    tokio::time::sleep(DRAIN).await;
-                    workloads.stop(&key).await;
-                    stopping.lock().expect("stopping lock").remove(&key);
-                });
-            }
-            Action::SetTraffic {
-                stable,
-                canary,
-                canary_weight,
-                rules,
-            } => {
-                let pool = |v: Option<String>| {
-                    v.map(|version| {
-                        let key = Self::key(&svc.name, env, &version);
-                        let endpoints = self
-                            .workloads
-                            .status(&key)
-                            .map(|s| s.healthy_endpoints)
-                            .unwrap_or_default();
-                        Pool { version, endpoints }
-                    })
-                };
-                let route = Route {
-                    stable: pool(stable),
-                    canary: pool(canary),
-                    canary_weight,
-                    matches: rules.matches,
-                    sticky: rules.sticky,
-                    mirror_percent: rules.mirror_percent,
-                    response_timeout: response_timeout(svc, env),
-                };
-                let targets = self.targets.lock().await;
-                if let Some(rt) = targets.get(&(svc.name.clone(), env.to_string())) {
-                    rt.proxy.set_route(route);
-                }
-            }
-            Action::SetPreview { version } => {
-                let targets = self.targets.lock().await;
-                let Some(preview) = targets
-                    .get(&(svc.name.clone(), env.to_string()))
-                    .and_then(|rt| rt.preview.as_ref())
-                else {
-                    return;
-                };
-                let pool = version.map(|version| {
-                    let key = Self::key(&svc.name, env, &version);
-                    let endpoints = self
-                        .workloads
-                        .status(&key)
-                        .map(|s| s.healthy_endpoints)
-                        .unwrap_or_default();
-                    Pool { version, endpoints }
-                });
-                preview.set_route(Route {
-                    stable: pool,
-                    response_timeout: response_timeout(svc, env),
-                    ..Route::default()
-                });
-            }
-        }
-    }
-
     /// Stops every replica and listener (graceful shutdown), after logging
     /// the refusals of requests that were still being answered when the
     /// controller made its last flush.
     pub async fn stop_everything(&self) {
-        self.flush_refusals(true);
+        self.flush_refusals(true).await;
         self.workloads.stop_all().await;
-        let mut targets = self.targets.lock().await;
-        for (_, rt) in std::mem::take(&mut *targets) {
-            rt.proxy.shutdown().await;
-            if let Some(p) = rt.preview {
-                p.shutdown().await;
-            }
-        }
+        self.targets.shutdown().await;
     }
 }
 
@@ -1184,78 +672,6 @@ fn changed_paths(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
         }),
         _ => {}
     }
-}
-
-/// The audit entry of a deployment's creation: the request, its gate and
-/// its evidence, under the id the store assigned.
-/// How long the target's proxy gives a replica to answer.
-fn response_timeout(svc: &ServiceSpec, env: &str) -> std::time::Duration {
-    svc.targets
-        .get(env)
-        .map_or(zion_proxy::DEFAULT_RESPONSE_TIMEOUT, |t| t.response_timeout)
-}
-
-fn creation_record(d: &Deployment, first: &Event, production: bool) -> Record {
-    Record::new(
-        first.actor.clone(),
-        zion_core::audit::AuditAction::DeploymentCreate,
-        format!("deployment/{}", d.id),
-        serde_json::json!({
-            "production": production,
-            "plan": d.strategy(),
-            "approvals_required": d.gate.approvals_required,
-            "service": d.service,
-            "environment": d.environment,
-            "version": d.version,
-            "previous_version": d.previous_version,
-            "strategy": d.strategy(),
-            "type": d.kind,
-            "reason": first.reason,
-            "break_glass": d.gate.break_glass,
-            "pre_checks": d.gate.check_results,
-            "artifact_sha256": d.gate.artifact_sha256,
-            "evidence": d.evidence,
-            "commit": d.commit,
-            "committed_at": d.committed_at,
-        }),
-    )
-}
-
-/// The audit entry of one recorded transition and its cause.
-fn transition_record(d: &Deployment, e: &Event) -> Record {
-    let mut details = serde_json::json!({
-        "service": d.service,
-        "environment": d.environment,
-        "version": d.version,
-        "strategy": d.strategy(),
-        "from": e.from_phase,
-        "to": e.to_phase,
-        "step": e.step.map(|s| s + 1),
-        "canary_weight": e.canary_weight,
-        "reason": e.reason,
-        "rounds": d.progress.rounds,
-    });
-    // Leaving the gate is when the checks ran again, just before traffic
-    // moved: their results are part of this transition's cause.
-    let leaving_gate = matches!(e.from_phase, Phase::Pending | Phase::AwaitingApproval)
-        && !matches!(e.to_phase, Phase::Pending | Phase::AwaitingApproval);
-    if leaving_gate {
-        let pre_checks: Vec<&zion_core::governance::PreCheckResult> = d
-            .gate
-            .check_results
-            .iter()
-            .filter(|r| r.stage == zion_core::governance::CheckStage::BeforeTraffic)
-            .collect();
-        if !pre_checks.is_empty() {
-            details["pre_checks"] = serde_json::json!(pre_checks);
-        }
-    }
-    Record::new(
-        e.actor.clone(),
-        zion_core::audit::AuditAction::DeploymentTransition,
-        format!("deployment/{}", d.id),
-        details,
-    )
 }
 
 fn check_version(v: &str) -> Result<(), ApiError> {

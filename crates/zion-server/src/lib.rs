@@ -4,24 +4,19 @@
 //! the CLI talks to. It composes the store, the proxy and the providers; the
 //! decisions themselves are `zion-core`'s. It is not the CLI.
 
-mod api;
 mod app;
 pub mod audit;
-mod audit_api;
 pub mod auth;
 mod clock;
 mod controller;
 pub mod datadir;
 mod error;
-mod extract;
 mod gatekeeper;
 pub mod github;
-mod governance_api;
-mod listener;
+mod http;
+mod journal;
 mod registry;
-mod report_api;
-mod tokens;
-mod view;
+mod targets;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,7 +32,7 @@ use zion_store::{SqliteStore, Store};
 pub use app::App;
 pub use clock::{Clock, TEST_CLOCK_FILE};
 pub use error::ApiError;
-pub use listener::ApiLimits;
+pub use http::listener::ApiLimits;
 
 /// How to run a control plane.
 #[derive(Debug, Clone)]
@@ -212,7 +207,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         // A log that does not verify signs nothing, so a changed spec
         // cannot be recorded; start on the last recorded one, so that
         // `zion audit verify` can still say what is wrong.
-        let why = match app.audit.broken() {
+        let why = match app.journal.audit.broken() {
             Some(why) if matches!(e, StartError::Audit { .. }) => why,
             _ => return Err(e),
         };
@@ -241,7 +236,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     let (tx, rx) = watch::channel(false);
     let (fatal_tx, fatal) = watch::channel(None);
     let tasks = vec![
-        tokio::spawn(api::serve(
+        tokio::spawn(http::api::serve(
             app.clone(),
             listener,
             opts.api_limits,

@@ -20,18 +20,18 @@ use zion_store::DeploymentFilter;
 use crate::app::{App, DeployRequest};
 use crate::auth::{Lookup, Permission, Principal, Refusal, lookup};
 use crate::error::{ApiError, excerpt};
-use crate::extract::{ApiJson, ApiQuery, json_errors, not_found};
-use crate::view;
+use crate::http::extract::{ApiJson, ApiQuery, json_errors, not_found};
+use crate::http::view;
 
 type AppState = State<Arc<App>>;
 
 pub(crate) async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
-    limits: crate::listener::ApiLimits,
+    limits: crate::http::listener::ApiLimits,
     shutdown: watch::Receiver<bool>,
 ) {
-    crate::listener::serve(router(app), listener, limits, shutdown).await;
+    crate::http::listener::serve(router(app), listener, limits, shutdown).await;
 }
 
 /// Every route.
@@ -49,10 +49,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/history", get(list_deployments))
         .route("/api/v1/spec", put(put_spec).get(get_spec))
         .route("/api/v1/whoami", get(whoami))
-        .merge(crate::tokens::routes())
-        .merge(crate::governance_api::routes())
-        .merge(crate::audit_api::routes())
-        .merge(crate::report_api::routes())
+        .merge(crate::http::tokens::routes())
+        .merge(crate::http::governance_api::routes())
+        .merge(crate::http::audit_api::routes())
+        .merge(crate::http::report_api::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             count_forbidden,
@@ -323,8 +323,8 @@ async fn rollback(
 async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
     require(&p, Permission::Read, "read services")?;
     let spec = app.spec();
-    let addrs = app.target_addrs().await;
-    let previews = app.preview_addrs().await;
+    let addrs = app.targets.addrs().await;
+    let previews = app.targets.preview_addrs().await;
     let active = app.store.active_deployments()?;
     let mut out = Vec::new();
     for svc in &spec.services {
@@ -341,6 +341,7 @@ async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, Ap
                 }
                 let st = app.workloads.status(&key);
                 let (requests, errors) = app
+                    .targets
                     .traffic_totals(&id, &key.version)
                     .await
                     .unwrap_or((0, 0));

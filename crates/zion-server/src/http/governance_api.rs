@@ -17,12 +17,13 @@ use zion_core::governance::approvals::still_needed;
 use zion_core::spec::{Role, SecretSource};
 use zion_store::{IncidentFilter, StoreError};
 
-use crate::api::{Auth, require};
 use crate::app::App;
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, excerpt};
-use crate::extract::{ApiJson, ApiQuery};
-use crate::{github, view};
+use crate::github;
+use crate::http::api::{Auth, require};
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::view;
 
 type AppState = State<Arc<App>>;
 
@@ -131,10 +132,6 @@ async fn resolve_incident(
             "no incident {id}; `zion incident list --all` lists them"
         ))
     };
-    // Under the writes lock, as every incident change: a succeeded
-    // deployment resolving the target's incidents at the same moment then
-    // either sees this one resolved or resolves it itself, never both.
-    let _w = app.writes.lock().await;
     // An incident's target never changes, so the entry can name it before
     // the transaction that resolves it (and refuses a second resolution).
     let target = app.store.incident(id)?.ok_or_else(not_found)?;
@@ -145,13 +142,14 @@ async fn resolve_incident(
         json!({"service": target.service, "environment": target.environment, "resolution": resolution}),
     );
     let now = app.clock.now();
+    // Committed under the journal's lock, as every incident change: a
+    // succeeded deployment resolving the target's incidents at the same
+    // moment then either sees this one resolved or resolves it itself,
+    // never both.
     let incident = app
-        .audit
-        .append_with(app.store.as_ref(), &[entry], now, |audit| {
-            match app
-                .store
-                .resolve_incident(id, &p.name, now, &resolution, audit)
-            {
+        .journal
+        .commit_with(&[entry], now, |store, audit| {
+            match store.resolve_incident(id, &p.name, now, &resolution, audit) {
                 Ok(incident) => Ok(incident),
                 Err(StoreError::IncidentNotFound { .. }) => Err(not_found()),
                 Err(StoreError::AlreadyResolved { at, .. }) => Err(ApiError::conflict(format!(
@@ -159,7 +157,8 @@ async fn resolve_incident(
                 ))),
                 Err(e) => Err(e.into()),
             }
-        })?;
+        })
+        .await?;
     tracing::info!(id, by = %p.name, "incident resolved");
     Ok(Json(json!(incident)))
 }

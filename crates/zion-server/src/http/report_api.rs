@@ -25,12 +25,12 @@ use zion_store::{
     DeploymentFilter, HistoryFilter, ImportBatch, ImportOutcome, IncidentFilter, StoreError,
 };
 
-use crate::api::{Auth, require};
 use crate::app::App;
 use crate::audit::{AuditError, Record};
 use crate::auth::Permission;
 use crate::error::{ApiError, excerpt};
-use crate::extract::ApiQuery;
+use crate::http::api::{Auth, require};
+use crate::http::extract::ApiQuery;
 
 type AppState = State<Arc<App>>;
 
@@ -293,7 +293,7 @@ fn refusals(
     app: &App,
     query: &ReportQuery,
 ) -> Result<Option<zion_core::delivery::PolicyRefusals>, ApiError> {
-    let refused = crate::audit_api::facts(
+    let refused = crate::http::audit_api::facts(
         app,
         &zion_store::AuditFilter {
             since: Some(query.since),
@@ -315,7 +315,7 @@ fn looks_like_production(env: &str) -> bool {
 
 /// The log's verification, flattened for the report's audit section.
 fn audit_summary(app: &App) -> Result<Value, ApiError> {
-    let v = crate::audit_api::verify_grown(app)?;
+    let v = crate::http::audit_api::verify_grown(app)?;
     let mut out = serde_json::Map::new();
     out.insert(
         "verified".into(),
@@ -424,13 +424,11 @@ fn import_blocking(app: &App, body: &[u8], source: &str, by: &str) -> Result<Val
             "incidents": records.len() - deployments,
         }),
     );
-    let stored = app.audit.append_with(
-        app.store.as_ref(),
+    let stored = app.journal.commit_blocking(
         &[record],
         batch.at,
-        |audit| -> Result<ImportOutcome, ImportStop> {
-            let out = app
-                .store
+        |store, audit| -> Result<ImportOutcome, ImportStop> {
+            let out = store
                 .import_history(&batch, audit)
                 .map_err(|e| ImportStop::Audit(e.into()))?;
             if out.import_id.is_none() {

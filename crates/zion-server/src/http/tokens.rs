@@ -15,11 +15,11 @@ use zion_core::audit::AuditAction;
 use zion_core::spec::Role;
 use zion_store::{StoreError, TokenRecord};
 
-use crate::api::{Auth, require};
 use crate::app::App;
 use crate::auth::{Permission, hash_token, new_token};
 use crate::error::{ApiError, excerpt};
-use crate::extract::ApiJson;
+use crate::http::api::{Auth, require};
+use crate::http::extract::ApiJson;
 
 /// The actor name of the controller's own decisions; no token may claim it.
 const RESERVED_NAME: &str = "controller";
@@ -74,10 +74,11 @@ async fn create(
         format!("token/{}", record.name),
         json!({"role": role.name(), "github": record.github_login}),
     );
-    app.audit
-        .append_with(app.store.as_ref(), &[entry], now, |audit| {
-            app.store.create_token(&record, audit).map_err(create_error)
-        })?;
+    app.journal
+        .commit_with(&[entry], now, |store, audit| {
+            store.create_token(&record, audit).map_err(create_error)
+        })
+        .await?;
     tracing::info!(name = %record.name, role = role.name(), by = %p.name, "token created");
     let mut out = summary(&record);
     if let Value::Object(m) = &mut out {
@@ -108,9 +109,9 @@ async fn revoke(
     let now = app.clock.now();
     // No live token: nothing is written, and an error keeps the log from
     // advancing past the entry the store did not write.
-    app.audit
-        .append_with(app.store.as_ref(), &[entry], now, |audit| {
-            if app.store.revoke_token(&name, now, audit)? {
+    app.journal
+        .commit_with(&[entry], now, |store, audit| {
+            if store.revoke_token(&name, now, audit)? {
                 Ok(())
             } else {
                 Err(ApiError::not_found(format!(
@@ -118,7 +119,8 @@ async fn revoke(
                     excerpt(&name)
                 )))
             }
-        })?;
+        })
+        .await?;
     tracing::info!(name = %name, by = %p.name, "token revoked");
     Ok(Json(json!({ "revoked": name })))
 }

@@ -15,12 +15,12 @@ use zion_audit::hash::to_hex;
 use zion_audit::{LogVerifier, VerifiedPrefix, consistency_proof, inclusion_proof, root_at};
 use zion_store::AuditFilter;
 
-use crate::api::{Auth, require};
 use crate::app::App;
 use crate::audit::StoreNodes;
 use crate::auth::Permission;
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::http::api::{Auth, require};
+use crate::http::extract::ApiQuery;
 
 type AppState = State<Arc<App>>;
 
@@ -57,7 +57,7 @@ async fn entries(
     let since = q
         .since
         .as_deref()
-        .map(|t| crate::api::parse_since(t, app.clock.now()))
+        .map(|t| crate::http::api::parse_since(t, app.clock.now()))
         .transpose()?;
     let filter = AuditFilter {
         since,
@@ -108,7 +108,7 @@ async fn compliance(
     let since = q
         .since
         .as_deref()
-        .map(|t| crate::api::parse_since(t, app.clock.now()))
+        .map(|t| crate::http::api::parse_since(t, app.clock.now()))
         .transpose()?;
     let app2 = app.clone();
     let out = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
@@ -164,7 +164,7 @@ pub(crate) fn facts(
 
 /// Verifies the whole log, from entry 0: every entry, every checkpoint.
 pub(crate) fn verify_blocking(app: &App) -> Result<Value, ApiError> {
-    let (generation, _) = app.audit.verified();
+    let (generation, _) = app.journal.audit.verified();
     verify_from(app, None, generation)
 }
 
@@ -173,7 +173,7 @@ pub(crate) fn verify_blocking(app: &App) -> Result<Value, ApiError> {
 /// For the delivery report, which would otherwise re-verify a log of
 /// millions of entries on every request; `zion audit verify` is always full.
 pub(crate) fn verify_grown(app: &App) -> Result<Value, ApiError> {
-    let (generation, last) = app.audit.verified();
+    let (generation, last) = app.journal.audit.verified();
     verify_from(app, last, generation)
 }
 
@@ -195,7 +195,7 @@ fn verify_from(
     prefix: Option<(VerifiedPrefix, Timestamp)>,
     generation: u64,
 ) -> Result<Value, ApiError> {
-    let verifier = app.audit.verifier();
+    let verifier = app.journal.audit.verifier();
     let mut result: Option<Read> = None;
     let mut prefix = prefix;
     app.store.audit_snapshot(&mut |snap| {
@@ -252,7 +252,8 @@ fn verify_from(
     match outcome {
         Ok(report) => {
             let full_at = prefix.map_or_else(|| app.clock.now(), |(_, at)| at);
-            app.audit
+            app.journal
+                .audit
                 .verification_succeeded(generation, next.map(|n| (n, full_at)));
             Ok(json!({
                 "ok": true,
@@ -265,7 +266,7 @@ fn verify_from(
             }))
         }
         Err((err, index)) => {
-            app.audit.verification_failed();
+            app.journal.audit.verification_failed();
             Ok(json!({ "ok": false, "error": err.to_string(), "index": index }))
         }
     }
@@ -390,7 +391,7 @@ async fn checkpoint(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, 
 async fn key(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
     require(&p, Permission::Read, "read the audit key")?;
     Ok(Json(json!({
-        "origin": app.audit.origin(),
-        "verifier_key": app.audit.verifier_key(),
+        "origin": app.journal.audit.origin(),
+        "verifier_key": app.journal.audit.verifier_key(),
     })))
 }

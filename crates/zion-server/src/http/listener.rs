@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::error::{ApiError, excerpt};
-use crate::extract::{MAX_URI, uri_too_long};
+use crate::http::extract::{MAX_URI, uri_too_long};
 
 /// Limits on the API's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,11 @@
+//! The HTTP edge: the router, the listener, and handlers that parse,
+//! authorize, call the owners and return views.
+
+pub(crate) mod api;
+mod audit_api;
+mod extract;
+mod governance_api;
+pub(crate) mod listener;
+mod report_api;
+mod tokens;
+mod view;

@@ -1,0 +1,247 @@
+//! The targets: one listener (and optionally a preview listener) per
+//! service and environment, their traffic metrics, their routes, and the
+//! versions being stopped. Kept in line with the spec by [`Targets::bind`].
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use zion_core::deployment::TrafficRules;
+use zion_core::spec::{ServiceSpec, Spec};
+use zion_providers::{ProcessWorkloads, VersionKey};
+use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
+
+use crate::StartError;
+
+/// (service, environment).
+pub type TargetId = (String, String);
+
+/// A target's running pieces.
+pub struct TargetRuntime {
+    pub listen: SocketAddr,
+    /// The preview address as the spec asks for it.
+    pub preview_addr: Option<SocketAddr>,
+    pub proxy: TargetProxy,
+    /// The `preview` listener: only the version being rolled out, once
+    /// ready (the stable one when nothing is). Its requests count in the
+    /// same metrics, so analysis judges preview traffic.
+    pub preview: Option<TargetProxy>,
+    pub metrics: Arc<TrafficMetrics>,
+}
+
+/// Versions being stopped (a graceful stop takes time; don't restart it).
+/// Shared with the tasks that finish the stops.
+#[derive(Clone, Default)]
+pub(crate) struct Stopping(Arc<Mutex<HashSet<VersionKey>>>);
+
+impl Stopping {
+    pub(crate) fn contains(&self, key: &VersionKey) -> bool {
+        self.0.lock().expect("stopping lock").contains(key)
+    }
+
+    /// False when it was already being stopped.
+    pub(crate) fn insert(&self, key: VersionKey) -> bool {
+        self.0.lock().expect("stopping lock").insert(key)
+    }
+
+    pub(crate) fn remove(&self, key: &VersionKey) {
+        self.0.lock().expect("stopping lock").remove(key);
+    }
+}
+
+/// Every target's listeners, metrics and routes.
+pub struct Targets {
+    map: tokio::sync::Mutex<BTreeMap<TargetId, TargetRuntime>>,
+    /// Where the routes' endpoints come from.
+    workloads: ProcessWorkloads,
+    pub(crate) stopping: Stopping,
+}
+
+impl Targets {
+    pub(crate) fn new(workloads: ProcessWorkloads) -> Self {
+        Targets {
+            map: tokio::sync::Mutex::new(BTreeMap::new()),
+            workloads,
+            stopping: Stopping::default(),
+        }
+    }
+
+    /// Binds the listeners `spec` asks for and closes the ones it no longer
+    /// does (or asks for at another address).
+    pub(crate) async fn bind(&self, spec: &Spec) -> Result<(), StartError> {
+        let mut targets = self.map.lock().await;
+        let mut wanted: BTreeMap<TargetId, (SocketAddr, Option<SocketAddr>)> = BTreeMap::new();
+        for s in &spec.services {
+            for (env, t) in &s.targets {
+                wanted.insert((s.name.clone(), env.clone()), (t.listen, t.preview));
+            }
+        }
+        let gone: Vec<TargetId> = targets
+            .iter()
+            .filter(|(id, rt)| wanted.get(*id) != Some(&(rt.listen, rt.preview_addr)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            if let Some(rt) = targets.remove(&id) {
+                rt.proxy.shutdown().await;
+                if let Some(p) = rt.preview {
+                    p.shutdown().await;
+                }
+            }
+        }
+        for (id, (addr, preview_addr)) in wanted {
+            if targets.contains_key(&id) {
+                continue;
+            }
+            let bind_err = |addr: SocketAddr, e: zion_proxy::ProxyError| StartError::Proxy {
+                service: id.0.clone(),
+                environment: id.1.clone(),
+                addr,
+                message: e.cause(),
+            };
+            let metrics = Arc::new(TrafficMetrics::new());
+            let proxy = TargetProxy::bind(addr, metrics.clone())
+                .await
+                .map_err(|e| bind_err(addr, e))?;
+            let preview = match preview_addr {
+                Some(p) => match TargetProxy::bind(p, metrics.clone()).await {
+                    Ok(proxy) => Some(proxy),
+                    Err(e) => {
+                        proxy.shutdown().await;
+                        return Err(bind_err(p, e));
+                    }
+                },
+                None => None,
+            };
+            tracing::info!(service = %id.0, environment = %id.1, %addr, preview = ?preview.as_ref().map(|p| p.local_addr()), "target listening");
+            targets.insert(
+                id,
+                TargetRuntime {
+                    listen: addr,
+                    preview_addr,
+                    proxy,
+                    preview,
+                    metrics,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The listen address of every target.
+    pub async fn addrs(&self) -> BTreeMap<TargetId, SocketAddr> {
+        let targets = self.map.lock().await;
+        targets
+            .iter()
+            .map(|(id, rt)| (id.clone(), rt.proxy.local_addr()))
+            .collect()
+    }
+
+    /// The preview address of every target that has one.
+    pub async fn preview_addrs(&self) -> BTreeMap<TargetId, SocketAddr> {
+        let targets = self.map.lock().await;
+        targets
+            .iter()
+            .filter_map(|(id, rt)| Some((id.clone(), rt.preview.as_ref()?.local_addr())))
+            .collect()
+    }
+
+    /// Requests totals per version on a target, since start.
+    pub async fn traffic_totals(&self, id: &TargetId, version: &str) -> Option<(u64, u64)> {
+        let targets = self.map.lock().await;
+        targets.get(id).map(|rt| rt.metrics.totals(version))
+    }
+
+    /// The traffic metrics of a target, if it is listening.
+    pub(crate) async fn metrics(&self, service: &str, env: &str) -> Option<Arc<TrafficMetrics>> {
+        let targets = self.map.lock().await;
+        targets
+            .get(&(service.to_string(), env.to_string()))
+            .map(|rt| rt.metrics.clone())
+    }
+
+    /// Splits the target's traffic between the healthy replicas of
+    /// `stable` and `canary`.
+    pub(crate) async fn set_traffic(
+        &self,
+        svc: &ServiceSpec,
+        env: &str,
+        stable: Option<String>,
+        canary: Option<String>,
+        canary_weight: u8,
+        rules: TrafficRules,
+    ) {
+        let route = Route {
+            stable: pool(&self.workloads, svc, env, stable),
+            canary: pool(&self.workloads, svc, env, canary),
+            canary_weight,
+            matches: rules.matches,
+            sticky: rules.sticky,
+            mirror_percent: rules.mirror_percent,
+            response_timeout: response_timeout(svc, env),
+        };
+        let targets = self.map.lock().await;
+        if let Some(rt) = targets.get(&(svc.name.clone(), env.to_string())) {
+            rt.proxy.set_route(route);
+        }
+    }
+
+    /// Routes the target's preview listener, if it has one, to `version`.
+    pub(crate) async fn set_preview(&self, svc: &ServiceSpec, env: &str, version: Option<String>) {
+        let targets = self.map.lock().await;
+        let Some(preview) = targets
+            .get(&(svc.name.clone(), env.to_string()))
+            .and_then(|rt| rt.preview.as_ref())
+        else {
+            return;
+        };
+        preview.set_route(Route {
+            stable: pool(&self.workloads, svc, env, version),
+            response_timeout: response_timeout(svc, env),
+            ..Route::default()
+        });
+    }
+
+    /// Closes every listener (graceful shutdown).
+    pub(crate) async fn shutdown(&self) {
+        let mut targets = self.map.lock().await;
+        for (_, rt) in std::mem::take(&mut *targets) {
+            rt.proxy.shutdown().await;
+            if let Some(p) = rt.preview {
+                p.shutdown().await;
+            }
+        }
+    }
+}
+
+/// The key of one version of a target.
+pub(crate) fn key(svc: &str, env: &str, version: &str) -> VersionKey {
+    VersionKey {
+        service: svc.into(),
+        environment: env.into(),
+        version: version.into(),
+    }
+}
+
+/// The healthy replicas of `version`, as the proxy's pool.
+fn pool(
+    workloads: &ProcessWorkloads,
+    svc: &ServiceSpec,
+    env: &str,
+    version: Option<String>,
+) -> Option<Pool> {
+    version.map(|version| {
+        let endpoints = workloads
+            .status(&key(&svc.name, env, &version))
+            .map(|s| s.healthy_endpoints)
+            .unwrap_or_default();
+        Pool { version, endpoints }
+    })
+}
+
+/// How long the target's proxy gives a replica to answer.
+fn response_timeout(svc: &ServiceSpec, env: &str) -> std::time::Duration {
+    svc.targets
+        .get(env)
+        .map_or(zion_proxy::DEFAULT_RESPONSE_TIMEOUT, |t| t.response_timeout)
+}
