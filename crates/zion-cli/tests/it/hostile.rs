@@ -155,6 +155,7 @@ fn a_version_that_hangs_is_rolled_back_within_a_few_rounds() {
     assert_eq!(d["phase"], "rolled_back", "{d}\n{}", p.log());
     // Analysis runs every second; 60 s is the step's pause, never reached,
     // and the 30 s response timeout is not what caught it.
+    eprintln!("a version hanging on every request: rolled back after {took:?}");
     assert!(took < Duration::from_secs(25), "rolled back after {took:?}");
     let failed = d["rounds"]
         .as_array()
