@@ -23,6 +23,7 @@
 mod client_body;
 mod error;
 mod headers;
+pub mod http2;
 mod metrics;
 mod mirror;
 mod proxy;

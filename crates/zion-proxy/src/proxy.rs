@@ -20,6 +20,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -28,6 +29,7 @@ use tracing::{debug, info, warn};
 use crate::client_body::{ClientBody, ClientFault};
 use crate::error::ProxyError;
 use crate::headers;
+use crate::http2::{H2_PREFACE, http2_refusal};
 use crate::metrics::{InFlight, TrafficMetrics};
 use crate::mirror::{self, MirrorTarget, Mirrors, X_ZION_MIRROR};
 use crate::route::{Picker, Route, Table};
@@ -278,6 +280,9 @@ async fn serve_connection(
     if let Err(err) = stream.set_nodelay(true) {
         debug!(%err, "set_nodelay failed");
     }
+    let Some(stream) = refuse_http2(stream).await else {
+        return;
+    };
     let ctx = Arc::new(ConnContext {
         shared,
         client_ip: HeaderValue::try_from(peer.ip().to_canonical().to_string())
@@ -559,6 +564,34 @@ fn client_fault(shared: &Shared, err: &dyn std::fmt::Display) -> Response<ProxyB
         StatusCode::BAD_REQUEST,
         "the request body was malformed or cut short\n",
     )
+}
+
+/// Answers a client that opens with HTTP/2's preface with HTTP/2's own
+/// refusal (see [`crate::http2`]) and closes; any other connection comes
+/// back untouched (its bytes were only peeked at) for hyper to serve.
+async fn refuse_http2(mut stream: TcpStream) -> Option<TcpStream> {
+    let mut first = [0u8; 24];
+    let peeked = tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await;
+    let n = match peeked {
+        Ok(Ok(n)) => n,
+        // Nothing came in time, or the peer is gone: hyper says the rest.
+        _ => return Some(stream),
+    };
+    // "PRI" opens no HTTP/1.1 request a server could serve, only the preface.
+    if n < 3 || !H2_PREFACE.starts_with(&first[..n.min(H2_PREFACE.len())]) {
+        return Some(stream);
+    }
+    let mut preface = [0u8; 24];
+    let read = tokio::time::timeout(HEADER_READ_TIMEOUT, stream.read_exact(&mut preface)).await;
+    if matches!(read, Ok(Ok(_))) {
+        let refusal = http2_refusal(
+            b"this Zion listener does not speak HTTP/2 yet: send HTTP/1.1 (curl: drop --http2-prior-knowledge)",
+        );
+        let _ = stream.write_all(&refusal).await;
+        let _ = stream.shutdown().await;
+    }
+    debug!("refused an HTTP/2 prior-knowledge connection");
+    None
 }
 
 /// Copies bytes both ways between an upgraded client and upstream until

@@ -56,7 +56,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// After a refusal, how long the client's unread bytes are drained so that
 /// closing does not reset the connection before the answer is read.
 const LINGER: Duration = Duration::from_secs(1);
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+use zion_proxy::http2::{H2_PREFACE, http2_refusal};
 
 /// Serves `router` on `listener` until `shutdown` turns true, then lets the
 /// requests in flight finish (at most [`DRAIN_TIMEOUT`]).
@@ -320,7 +320,7 @@ async fn refuse(mut stream: TcpStream, answer: Answer) {
             )
             .into_bytes()
         }
-        Answer::Http2 => http2_refusal(),
+        Answer::Http2 => api_http2_refusal(),
     };
     if stream.write_all(&bytes).await.is_err() || stream.shutdown().await.is_err() {
         return;
@@ -340,31 +340,14 @@ async fn refuse(mut stream: TcpStream, answer: Answer) {
     .await;
 }
 
-/// The answer HTTP/2 has for this (RFC 9113): the server's preface (an
-/// empty SETTINGS frame), then GOAWAY with HTTP_1_1_REQUIRED, its debug
-/// data the API's JSON error.
-fn http2_refusal() -> Vec<u8> {
-    const SETTINGS: u8 = 0x4;
-    const GOAWAY: u8 = 0x7;
-    const HTTP_1_1_REQUIRED: u32 = 0xd;
+/// HTTP/2's refusal, its debug data the API's JSON error.
+fn api_http2_refusal() -> Vec<u8> {
     let error = ApiError::new(
         StatusCode::HTTP_VERSION_NOT_SUPPORTED,
         "http2_not_supported",
         "the Zion API does not speak HTTP/2 yet: send HTTP/1.1 (curl: drop --http2-prior-knowledge)",
     );
-    let debug = error.body().to_string().into_bytes();
-    let frame = |kind: u8, payload: &[u8]| {
-        let len = u32::try_from(payload.len()).unwrap_or(0).to_be_bytes();
-        let mut f = vec![len[1], len[2], len[3], kind, 0, 0, 0, 0, 0];
-        f.extend_from_slice(payload);
-        f
-    };
-    let mut payload = 0u32.to_be_bytes().to_vec();
-    payload.extend_from_slice(&HTTP_1_1_REQUIRED.to_be_bytes());
-    payload.extend_from_slice(&debug);
-    let mut out = frame(SETTINGS, &[]);
-    out.extend(frame(GOAWAY, &payload));
-    out
+    http2_refusal(error.body().to_string().as_bytes())
 }
 
 /// A connection whose first bytes were already read: they are read again
