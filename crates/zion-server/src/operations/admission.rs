@@ -1,21 +1,19 @@
-//! Governance at the server: what a deployment request must pass before it
-//! is created (the lifecycle's `requires`, the quality gates over its
-//! release evidence, deployment windows and freezes, the environment's
-//! pre-checks, break glass), and the pre-checks themselves,
-//! evaluated against the running world (incidents, replica health,
-//! dependencies, artifact files). The decisions over the results are
-//! `zion-core`'s; this module only gathers the facts.
+//! Admission at the server: the facts a deployment request is judged on
+//! (which required environments the version has not succeeded in, the
+//! environment's pre-checks evaluated against the running world:
+//! incidents, replica health, dependencies, artifact files). The decision
+//! itself (`requires`, quality gates, windows and freezes, pre-checks,
+//! break glass) is `zion_core::governance::admission::admit`'s.
 
 use std::path::PathBuf;
 
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use zion_core::deployment::{Deployment, DeploymentType};
-use zion_core::governance::quality::{self, Evidence, QualityGate};
-use zion_core::governance::{
-    BreakGlass, CheckStage, Gate, PreCheckResult, WindowState, window_state, windows,
-};
-use zion_core::spec::{EnvironmentSpec, PreCheck, Role, ServiceSpec, Spec};
+use zion_core::governance::admission;
+use zion_core::governance::quality::Evidence;
+use zion_core::governance::{CheckStage, Gate, PreCheckResult, WindowState, window_state, windows};
+use zion_core::spec::{EnvironmentSpec, PreCheck, ServiceSpec, Spec};
 use zion_providers::VersionKey;
 use zion_store::IncidentFilter;
 
@@ -59,9 +57,10 @@ pub(crate) struct Subject<'a> {
 }
 
 impl App {
-    /// Checks a deployment request against its environment's governance and
-    /// returns the gate the deployment will carry, or the refusal naming
-    /// every reason. Nothing is written.
+    /// Gathers the facts a request is judged on and lets
+    /// `zion_core::governance::admission::admit` decide: the gate the
+    /// deployment will carry, or the refusal naming every reason. Nothing
+    /// is written.
     pub(crate) async fn admit(
         &self,
         subject: &Subject<'_>,
@@ -70,235 +69,71 @@ impl App {
         now: Timestamp,
     ) -> Result<Admitted, ApiError> {
         let env = subject.environment;
-        let mut note = None;
-        self.check_requires(subject)?;
-        let mut gate = Gate {
-            checks: env.checks.clone(),
-            ..Gate::default()
-        };
-        if let Some(a) = &env.approvals {
-            gate.approvals_required = a.required;
-            gate.approval_roles = a.roles.clone();
-            gate.prevent_self_approval = a.prevent_self_approval;
-            gate.approval_timeout = Some(a.timeout);
-        }
-        if let Some(evidence) = &req.evidence {
-            check_evidence(evidence)?;
-        }
-        if let Some(commit) = &req.commit {
-            check_commit_text(commit)?;
-        }
-        if let Some(sha) = &req.sha256 {
-            check_sha_text(sha)?;
-            if subject.service.workload.process.artifact.is_none() {
-                return Err(ApiError::bad_request(format!(
-                    "--sha256 was given but service `{}` declares no workload.process.artifact to check it against",
-                    subject.service.name
-                )));
-            }
-        }
-        if let Some(reason) = &req.break_glass {
-            let reason = reason.trim();
-            if by.role != Role::Admin {
-                return Err(ApiError::forbidden(format!(
-                    "{} (role {}) may not break glass: only an admin may skip windows, freezes, approvals and checks",
-                    by.name, by.role
-                )));
-            }
-            if reason.is_empty() {
-                return Err(ApiError::bad_request(
-                    "--break-glass needs a reason, e.g. --break-glass \"checkout down, hotfix for INC-42\"",
-                ));
-            }
-            gate.break_glass = Some(BreakGlass {
-                by: by.name.clone(),
-                reason: reason.to_string(),
-            });
-            // Break glass skips the environment's policy, not the requester's
-            // own statement of which build must run.
-            if req.sha256.is_some() {
-                gate.artifact_sha256 = self.verify_requested_sha(subject, now).await?.1;
-            } else {
-                // Hashed anyway, so the record says what was run.
-                gate.artifact_sha256 = self.artifact_sha256(subject).await.ok().flatten();
-            }
-            return Ok(Admitted { gate, note });
-        }
-        note = self.check_quality_gates(subject, req.evidence.as_ref())?;
-        if subject.kind != DeploymentType::Rollback {
-            gate.quality_gates = env.gates.clone().filter(|g| !g.is_empty());
-        }
-
-        let window = env
-            .windows
-            .as_ref()
-            .map(|w| window_state(w, now))
-            .unwrap_or_default();
-        if let WindowState::Closed { reason, next_open } = &window {
-            if !req.wait_for_window {
-                let next = match (next_open, &env.windows) {
-                    (Some(at), Some(w)) => {
-                        format!("next allowed at {}", windows::describe_next(w, *at))
-                    }
-                    _ => "no allowed time within a year".to_string(),
-                };
-                return Err(ApiError::refused(
-                    "window_closed",
-                    format!(
-                        "{} is closed for deployments: {reason}; {next}. Nothing was deployed: \
-                     deploy then, pass --wait-for-window to queue it until then, or (admin) \
-                     --break-glass REASON",
-                        env.name
-                    ),
-                ));
-            }
-            gate.wait_for_window = true;
-            let waiting = match (next_open, &env.windows) {
-                (Some(at), Some(w)) => format!(
-                    "waiting for the deployment window ({reason}); it opens at {}",
-                    windows::describe_next(w, *at)
-                ),
-                _ => format!(
-                    "queued for the deployment window ({reason}), which does not open within a year"
-                ),
-            };
-            note = Some(match note {
-                Some(gates) => format!("{gates}; {waiting}"),
-                None => waiting,
-            });
-        }
-
-        let Evaluated {
-            mut results,
-            artifact_sha256,
-        } = self
-            .evaluate_checks(subject, CheckStage::Requested, now)
-            .await;
-        if gate.wait_for_window {
-            // Closed now by request: it is checked again once the window opens.
-            results.retain(|r| r.check != PreCheck::DeploymentWindow);
-        }
-        let failed: Vec<String> = results
-            .iter()
-            .filter(|r| !r.passed)
-            .map(|r| format!("{}: {}", r.check.name(), r.reason))
-            .collect();
-        if !failed.is_empty() {
-            return Err(ApiError::refused(
-                "pre_checks_failed",
-                format!(
-                    "pre-deployment check{} failed for {}/{}: {}. Nothing was deployed; fix the cause \
-                 and deploy again, or (admin) --break-glass REASON",
-                    if failed.len() == 1 { "" } else { "s" },
-                    subject.service.name,
-                    env.name,
-                    failed.join("; ")
-                ),
-            ));
-        }
-        gate.artifact_sha256 = artifact_sha256;
-        if !gate.checks.contains(&PreCheck::Artifact) && req.sha256.is_some() {
-            // Asked to verify even where the environment does not list the check.
-            let (r, sha) = self.verify_requested_sha(subject, now).await?;
-            results.push(r);
-            gate.artifact_sha256 = sha;
-        }
-        gate.check_results = results;
-        Ok(Admitted { gate, note })
-    }
-
-    /// Judges the request's evidence against the environment's quality
-    /// gates; any miss refuses it, naming every gate missed with the value
-    /// measured. Returns a note for the deployment's first event saying
-    /// what was met (or why the gates were not asked).
-    fn check_quality_gates(
-        &self,
-        subject: &Subject<'_>,
-        evidence: Option<&Evidence>,
-    ) -> Result<Option<String>, ApiError> {
-        let env = subject.environment;
-        let Some(gates) = env.gates.as_ref().filter(|g| !g.is_empty()) else {
-            return Ok(None);
-        };
-        if subject.kind == DeploymentType::Rollback {
-            // The version already ran here; its old evidence is what it has.
-            return Ok(Some(
-                "quality gates skipped: a rollback returns to a version that already ran here"
-                    .to_string(),
-            ));
-        }
-        let none = Evidence::default();
-        let failures = quality::evaluate(gates, evidence.unwrap_or(&none));
-        if failures.is_empty() {
-            let met = quality_gate_names(gates).join(", ");
-            return Ok(Some(format!("quality gates met: {met}")));
-        }
-        let list: Vec<String> = failures.iter().map(ToString::to_string).collect();
-        Err(ApiError::refused(
-            "quality_gates_failed",
-            format!(
-                "quality gate{} failed for {} {} in {}: {}. Nothing was deployed; attach evidence \
-             that meets the gates (--junit, --coverage, --sarif) and deploy again, or (admin) \
-             --break-glass REASON",
-                if failures.len() == 1 { "" } else { "s" },
-                subject.service.name,
-                subject.version,
-                env.name,
-                list.join("; ")
-            ),
-        ))
-    }
-
-    /// Checks the artifact against `--sha256`; a mismatch refuses the request.
-    async fn verify_requested_sha(
-        &self,
-        subject: &Subject<'_>,
-        now: Timestamp,
-    ) -> Result<(PreCheckResult, Option<String>), ApiError> {
-        let (r, sha) = self
-            .artifact_check(subject, CheckStage::Requested, now)
-            .await;
-        if !r.passed {
-            return Err(ApiError::refused(
-                "artifact_mismatch",
-                format!("artifact: {}. Nothing was deployed", r.reason),
-            ));
-        }
-        Ok((r, sha))
-    }
-
-    /// A version must have succeeded in every environment this one requires
-    /// (a rollback goes back to a version that already ran here).
-    fn check_requires(&self, subject: &Subject<'_>) -> Result<(), ApiError> {
-        if subject.kind == DeploymentType::Rollback {
-            return Ok(());
-        }
-        let env = subject.environment;
-        let svc = &subject.service.name;
-        let mut missing = Vec::new();
+        let mut unmet_requires = Vec::new();
         for required in &env.requires {
-            if !self.store.has_succeeded(svc, required, subject.version)? {
-                missing.push(required.as_str());
+            if !self
+                .store
+                .has_succeeded(&subject.service.name, required, subject.version)?
+            {
+                unmet_requires.push(required.clone());
             }
         }
-        if missing.is_empty() {
-            return Ok(());
-        }
-        Err(ApiError::refused(
-            "requires_unmet",
-            format!(
-                "{svc} {} has not succeeded in {} yet, and {} requires it; nothing was deployed: \
-             deploy it there first (`zion deploy {svc} {} --env {}`)",
-                subject.version,
-                missing.join(", "),
-                env.name,
-                subject.version,
-                missing[0]
+        // Only what the decision can use is read: the checks are skipped
+        // under break glass, and the artifact is hashed only when it is
+        // checked or recorded.
+        let breaks_glass = req.break_glass.is_some();
+        let (checks, listed_artifact) = if breaks_glass {
+            (Vec::new(), None)
+        } else {
+            let e = self
+                .evaluate_checks(subject, CheckStage::Requested, now)
+                .await;
+            let artifact = e
+                .results
+                .iter()
+                .find(|r| r.check == PreCheck::Artifact)
+                .cloned()
+                .map(|r| (r, e.artifact_sha256.clone()));
+            (e.results, artifact)
+        };
+        let artifact = match listed_artifact {
+            Some(a) => Some(a),
+            None if breaks_glass || req.sha256.is_some() => Some(
+                self.artifact_check(subject, CheckStage::Requested, now)
+                    .await,
             ),
-        ))
+            None => None,
+        };
+        let facts = admission::Facts {
+            unmet_requires,
+            artifact_declared: subject.service.workload.process.artifact.is_some(),
+            checks,
+            artifact,
+        };
+        let request = admission::Request {
+            service: &subject.service.name,
+            version: subject.version,
+            kind: subject.kind,
+            wait_for_window: req.wait_for_window,
+            break_glass: req.break_glass.as_deref(),
+            sha256: req.sha256.as_deref(),
+            evidence: req.evidence.as_ref(),
+            commit: req.commit.as_deref(),
+        };
+        let requester = admission::Requester {
+            name: &by.name,
+            role: by.role,
+        };
+        match admission::admit(&request, env, &facts, &requester, now) {
+            Ok(admission::Admission { gate, note }) => Ok(Admitted { gate, note }),
+            Err(admission::Refusal::Invalid(m)) => Err(ApiError::bad_request(m)),
+            Err(admission::Refusal::Forbidden(m)) => Err(ApiError::forbidden(m)),
+            Err(admission::Refusal::Policy { code, message }) => {
+                Err(ApiError::refused(code, message))
+            }
+        }
     }
 
-    /// Evaluates every check the environment lists.
     pub(crate) async fn evaluate_checks(
         &self,
         subject: &Subject<'_>,
@@ -368,7 +203,7 @@ impl App {
     }
 
     fn incident_check(&self, subject: &Subject<'_>) -> (bool, String) {
-        if let Some(why) = remedy(subject.kind) {
+        if let Some(why) = admission::skip(PreCheck::NoOpenIncident, subject.kind) {
             return (true, format!("skipped: {why}"));
         }
         let filter = IncidentFilter {
@@ -404,7 +239,7 @@ impl App {
     }
 
     fn health_check(&self, subject: &Subject<'_>) -> (bool, String) {
-        if let Some(why) = remedy(subject.kind) {
+        if let Some(why) = admission::skip(PreCheck::ServiceHealth, subject.kind) {
             return (true, format!("skipped: {why}"));
         }
         let svc = &subject.service.name;
@@ -574,16 +409,6 @@ impl App {
     }
 }
 
-/// Rollbacks and hotfixes are how an incident or an unhealthy stable gets
-/// fixed; the checks that look for trouble must not block the remedy.
-fn remedy(kind: DeploymentType) -> Option<&'static str> {
-    match kind {
-        DeploymentType::Rollback => Some("a rollback is the remedy for trouble on the target"),
-        DeploymentType::Hotfix => Some("a hotfix is the remedy for trouble on the target"),
-        _ => None,
-    }
-}
-
 fn window_check(env: &EnvironmentSpec, now: Timestamp) -> (bool, String) {
     let Some(w) = &env.windows else {
         return (true, format!("{} has no deployment windows", env.name));
@@ -596,75 +421,5 @@ fn window_check(env: &EnvironmentSpec, now: Timestamp) -> (bool, String) {
                 .unwrap_or_default();
             (false, format!("{reason}{next}"))
         }
-    }
-}
-
-/// The gates an environment sets, by their spec paths.
-fn quality_gate_names(gates: &quality::QualityGates) -> Vec<String> {
-    let mut set = Vec::new();
-    if gates.tests_passed.is_some() {
-        set.push(QualityGate::TestsPassed);
-    }
-    if gates.coverage.is_some() {
-        set.push(QualityGate::Coverage);
-    }
-    set.extend(
-        gates
-            .findings
-            .keys()
-            .map(|&level| QualityGate::Findings(level)),
-    );
-    set.iter().map(ToString::to_string).collect()
-}
-
-/// Evidence is summarised by the client; figures that cannot come from one
-/// report are refused rather than judged.
-fn check_evidence(e: &Evidence) -> Result<(), ApiError> {
-    if let Some(t) = &e.tests {
-        let outcomes = [t.passed, t.failed, t.skipped, t.errors]
-            .iter()
-            .try_fold(0u64, |sum, n| sum.checked_add(*n));
-        if outcomes != Some(t.total) {
-            return Err(ApiError::bad_request(format!(
-                "evidence.tests: total {} is not passed {} + failed {} + skipped {} + errors {}; \
-                 send the summary of one JUnit report (zion deploy --junit FILE)",
-                t.total, t.passed, t.failed, t.skipped, t.errors
-            )));
-        }
-    }
-    if let Some(c) = &e.coverage {
-        if c.lines_covered > c.lines_total {
-            return Err(ApiError::bad_request(format!(
-                "evidence.coverage: {} lines covered of {} instrumented; covered lines cannot \
-                 exceed instrumented ones (zion deploy --coverage FILE)",
-                c.lines_covered, c.lines_total
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// A git object name, full or abbreviated (SHA-1 or SHA-256).
-fn check_commit_text(commit: &str) -> Result<(), ApiError> {
-    let c = commit.trim();
-    if (4..=64).contains(&c.len()) && c.chars().all(|ch| ch.is_ascii_hexdigit()) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "--commit `{}` is not a commit hash: give 4 to 64 hex digits \
-             (e.g. from `git rev-parse HEAD`), or pass --git PATH",
-            crate::error::excerpt(commit)
-        )))
-    }
-}
-
-fn check_sha_text(sha: &str) -> Result<(), ApiError> {
-    if sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "--sha256 `{}` is not a SHA-256: give 64 hex digits (e.g. from `sha256sum FILE`)",
-            crate::error::excerpt(sha)
-        )))
     }
 }
