@@ -11,10 +11,10 @@ mod clock;
 mod controller;
 pub mod datadir;
 mod error;
-mod gatekeeper;
 pub mod github;
 mod http;
 mod journal;
+mod operations;
 mod registry;
 mod targets;
 

@@ -5,6 +5,7 @@
 //! the world (health, incidents, artifact hashes) and passes it in; nothing
 //! here reads a clock or a file.
 
+pub mod admission;
 pub mod approvals;
 pub(crate) mod gating;
 pub mod quality;

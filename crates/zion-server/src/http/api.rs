@@ -17,11 +17,12 @@ use zion_core::governance::DecisionKind;
 use zion_core::rollout::Command;
 use zion_store::DeploymentFilter;
 
-use crate::app::{App, DeployRequest};
+use crate::app::App;
 use crate::auth::{Lookup, Permission, Principal, Refusal, lookup};
 use crate::error::{ApiError, excerpt};
 use crate::http::extract::{ApiJson, ApiQuery, json_errors, not_found};
 use crate::http::view;
+use crate::operations::DeployRequest;
 
 type AppState = State<Arc<App>>;
 

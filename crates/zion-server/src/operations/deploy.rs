@@ -1,0 +1,269 @@
+//! A deployment request: checked, admitted, given its plan and created.
+
+use jiff::Timestamp;
+use zion_core::deployment::{Deployment, DeploymentType, Event, Phase, Plan, Progress};
+use zion_core::governance::quality::Evidence;
+use zion_core::spec::{ServiceSpec, Spec, Strategy};
+
+use super::admission::{Admitted, GateRequest, Subject};
+use super::check_version;
+use crate::app::App;
+use crate::audit::Record;
+use crate::auth::Principal;
+use crate::error::ApiError;
+
+/// What a deployment request carries.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    pub service: String,
+    pub environment: String,
+    pub version: String,
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<DeploymentType>,
+    /// Outside the window: wait pending for it instead of being refused.
+    #[serde(default)]
+    pub wait_for_window: bool,
+    /// Admin only: skip windows, freezes, approvals and checks, saying why.
+    #[serde(default)]
+    pub break_glass: Option<String>,
+    /// The artifact's expected SHA-256, hex.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Release evidence (test results, coverage, findings) that the
+    /// environment's quality gates judge.
+    #[serde(default)]
+    pub evidence: Option<Evidence>,
+    /// The commit the version was built from (hex).
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// When that commit was made.
+    #[serde(default)]
+    pub committed_at: Option<Timestamp>,
+}
+
+impl App {
+    /// Creates a deployment (phase pending) after checking the request.
+    pub async fn deploy(&self, req: DeployRequest, by: &Principal) -> Result<Deployment, ApiError> {
+        let (spec, svc) = self.lookup(&req.service, &req.environment)?;
+        check_version(&req.version)?;
+        let strategy = req.strategy.unwrap_or(svc.strategy);
+        let kind = req.kind.unwrap_or(DeploymentType::Feature);
+        if kind == DeploymentType::Rollback {
+            // Rollbacks skip the quality gates and `requires` because they
+            // return to a version that already ran here: hold them to it.
+            if !self
+                .store
+                .has_succeeded(&req.service, &req.environment, &req.version)?
+            {
+                return Err(ApiError::conflict(format!(
+                    "--type rollback is for a version that already succeeded on {}/{}, and {} never did; deploy it as a feature, hotfix or config change, or use `zion rollback {} --env {}` to return to an earlier version",
+                    req.service, req.environment, req.version, req.service, req.environment
+                )));
+            }
+        }
+        let admitted = self.admit_request(&spec, &svc, &req, kind, by).await?;
+        let stable = self.store.stable_version(&req.service, &req.environment)?;
+        if stable.as_deref() == Some(req.version.as_str()) {
+            return Err(ApiError::conflict(format!(
+                "{} is already the stable version of {}/{}; nothing to deploy",
+                req.version, req.service, req.environment
+            )));
+        }
+        let plan = if stable.is_none() || kind == DeploymentType::Rollback {
+            Plan::direct(&svc)
+        } else {
+            Plan::for_strategy(strategy, &svc)
+        };
+        let req = DeployRequest {
+            kind: Some(kind),
+            ..req
+        };
+        self.create(&req, stable, plan, admitted, by).await
+    }
+
+    pub(super) async fn admit_request(
+        &self,
+        spec: &Spec,
+        svc: &ServiceSpec,
+        req: &DeployRequest,
+        kind: DeploymentType,
+        by: &Principal,
+    ) -> Result<Admitted, ApiError> {
+        let env = spec.environment(&req.environment).ok_or_else(|| {
+            ApiError::not_found(format!("unknown environment `{}`", req.environment))
+        })?;
+        let subject = Subject {
+            service: svc,
+            environment: env,
+            version: &req.version,
+            kind,
+            expected_sha256: req.sha256.as_deref(),
+        };
+        let gate_req = GateRequest {
+            wait_for_window: req.wait_for_window,
+            break_glass: req.break_glass.clone(),
+            sha256: req.sha256.clone(),
+            evidence: req.evidence.clone(),
+            commit: req.commit.clone(),
+        };
+        let admitted = self.admit(&subject, &gate_req, by, self.clock.now()).await;
+        if let Err(e) = &admitted
+            && e.status == axum::http::StatusCode::CONFLICT
+        {
+            self.record_refusal(req, kind, by, e).await;
+        }
+        admitted
+    }
+
+    /// A deployment refused by the environment's policy (requires, window,
+    /// freeze, pre-checks, quality gates) is an audit entry of its own:
+    /// nothing else is stored, but the attempt and its reason are evidence.
+    async fn record_refusal(
+        &self,
+        req: &DeployRequest,
+        kind: DeploymentType,
+        by: &Principal,
+        e: &ApiError,
+    ) {
+        // Now, not when the request arrived: the checks may have taken
+        // seconds, and the log's times must not go backwards.
+        let now = self.clock.now();
+        let record = Record::new(
+            by.name.clone(),
+            zion_core::audit::AuditAction::DeploymentRefused,
+            format!("target/{}/{}", req.service, req.environment),
+            serde_json::json!({
+                "service": req.service,
+                "environment": req.environment,
+                "version": req.version,
+                "type": kind,
+                "refused_by": e.code,
+                "reason": e.message,
+                "evidence": req.evidence,
+                "commit": req.commit,
+            }),
+        );
+        if let Err(err) = self.journal.record(&[record], now).await {
+            tracing::error!(error = %err, "could not log a refused deployment");
+        }
+    }
+
+    pub(super) async fn create(
+        &self,
+        req: &DeployRequest,
+        stable: Option<String>,
+        plan: Plan,
+        admitted: Admitted,
+        by: &Principal,
+    ) -> Result<Deployment, ApiError> {
+        let Admitted { gate, note } = admitted;
+        let now = self.clock.now();
+        let kind = req.kind.unwrap_or(DeploymentType::Feature);
+        let how = if let Some(bg) = plan.blue_green_plan() {
+            let promote = match bg.auto_promotion {
+                Some(after) => format!(
+                    "promoted by itself {} after the preview is ready",
+                    zion_core::duration::format_duration(after)
+                ),
+                None => "promoted with `zion promote`".to_string(),
+            };
+            format!(
+                "blue-green: {} replicas beside the old version, {promote}",
+                plan.replicas()
+            )
+        } else if let Some(r) = plan.rolling_plan() {
+            format!(
+                "rolling: {} batches of {} of {} replicas",
+                r.batches(plan.replicas()),
+                r.batch,
+                plan.replicas()
+            )
+        } else if plan.steps().is_empty() {
+            "switch all traffic once healthy".to_string()
+        } else {
+            let weights: Vec<String> = plan
+                .steps()
+                .iter()
+                .map(|s| format!("{}%", s.weight))
+                .collect();
+            format!("canary {}", weights.join(" → "))
+        };
+        let mut reason = format!(
+            "{} requested by {}: {} {} → {} ({how})",
+            kind.name(),
+            by.name,
+            req.service,
+            stable.as_deref().unwrap_or("(none)"),
+            req.version
+        );
+        if let Some(note) = note {
+            reason.push_str(&format!("; {note}"));
+        }
+        if let Some(bg) = &gate.break_glass {
+            reason.push_str(&format!("; BREAK GLASS by {}: {}", bg.by, bg.reason));
+        } else {
+            let passed: Vec<&str> = gate.check_results.iter().map(|r| r.check.name()).collect();
+            if !passed.is_empty() {
+                reason.push_str(&format!("; pre-checks passed: {}", passed.join(", ")));
+            }
+        }
+        let d = Deployment {
+            id: 0,
+            service: req.service.clone(),
+            environment: req.environment.clone(),
+            version: req.version.clone(),
+            previous_version: stable,
+            kind,
+            phase: Phase::Pending,
+            step: None,
+            canary_weight: 0,
+            requested_by: by.name.clone(),
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            reason: Some(reason.clone()),
+            plan,
+            progress: Progress::default(),
+            gate,
+            // An empty summary is no evidence; one commit is written one way.
+            evidence: req.evidence.clone().filter(|e| !e.is_empty()),
+            commit: req.commit.as_deref().map(|c| c.trim().to_ascii_lowercase()),
+            committed_at: req.committed_at,
+            revision: 1,
+        };
+        let first = Event {
+            at: now,
+            from_phase: Phase::Pending,
+            to_phase: Phase::Pending,
+            step: None,
+            canary_weight: 0,
+            actor: by.name.clone(),
+            reason,
+        };
+        let production = self.production(&d.environment);
+        // The plan was chosen for the stable version read before: if it
+        // changed meanwhile, the request is decided again.
+        let expected = d.previous_version.clone();
+        let stored = self
+            .journal
+            .create(&d, &first, production, |store| {
+                let now = store.stable_version(&d.service, &d.environment)?;
+                if now != expected {
+                    return Err(ApiError::conflict(format!(
+                        "the stable version of {}/{} changed while the request was decided (now {}); try again",
+                        d.service,
+                        d.environment,
+                        now.as_deref().unwrap_or("none")
+                    )));
+                }
+                Ok(())
+            })
+            .await?;
+        tracing::info!(id = stored.id, service = %stored.service, environment = %stored.environment, version = %stored.version, by = %by.name, "deployment created");
+        self.wake.notify_one();
+        Ok(stored)
+    }
+}
