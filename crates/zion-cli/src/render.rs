@@ -168,10 +168,9 @@ pub fn progress(d: &Value) -> String {
 }
 
 fn is_final(d: &Value) -> bool {
-    matches!(
-        s(&d["phase"]),
-        "succeeded" | "rolled_back" | "rejected" | "expired" | "cancelled" | "failed"
-    )
+    // The core's list of terminal phases is the only one.
+    zion_core::deployment::Phase::from_name(s(&d["phase"]))
+        .is_some_and(zion_core::deployment::Phase::is_terminal)
 }
 
 /// The gate of a deployment: break glass, approvals, pre-check results.

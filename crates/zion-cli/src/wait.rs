@@ -12,19 +12,12 @@ use tokio::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
+use zion_core::deployment::Phase;
+
 use crate::cli::Output;
 use crate::client::Client;
 use crate::exit::Failure;
 use crate::{render, rounds};
-
-const FINAL: [&str; 6] = [
-    "succeeded",
-    "rolled_back",
-    "rejected",
-    "expired",
-    "cancelled",
-    "failed",
-];
 
 /// Polls deployment `id` until it reaches a final phase.
 pub async fn follow(client: &Client, id: i64, output: Output) -> Result<(), Failure> {
@@ -92,7 +85,8 @@ pub async fn follow_until(
             b.set_prefix(render::bar_label(&d));
             b.set_message(format!("{}  {latest}", render::progress(&d)));
         }
-        if FINAL.contains(&phase.as_str()) {
+        // The core's list of terminal phases is the only one.
+        if Phase::from_name(&phase).is_some_and(Phase::is_terminal) {
             if let Some(b) = &bar {
                 b.finish_and_clear();
             }
