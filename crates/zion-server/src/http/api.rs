@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use zion_core::api::{DeploymentDetail, DeploymentView};
 use zion_core::governance::DecisionKind;
 use zion_core::rollout::Command;
 use zion_store::DeploymentFilter;
@@ -21,7 +22,6 @@ use crate::app::{App, DeployRequest};
 use crate::auth::{Lookup, Permission, Principal, Refusal, lookup};
 use crate::error::{ApiError, excerpt};
 use crate::http::extract::{ApiJson, ApiQuery, json_errors, not_found};
-use crate::http::view;
 
 type AppState = State<Arc<App>>;
 
@@ -204,7 +204,7 @@ async fn list_deployments(
     State(app): AppState,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<DeploymentView>>, ApiError> {
     require(&p, Permission::Read, "read deployments")?;
     let since = q
         .since
@@ -219,9 +219,7 @@ async fn list_deployments(
         finished_since: None,
     };
     let list = app.deployments(&filter)?;
-    Ok(Json(Value::Array(
-        list.iter().map(view::deployment).collect(),
-    )))
+    Ok(Json(list.iter().map(DeploymentView::of).collect()))
 }
 
 async fn create_deployment(
@@ -232,20 +230,20 @@ async fn create_deployment(
     require(&p, Permission::Deploy, "deploy")?;
     let ApiJson(req) = body.map_err(|e| e.context("bad deployment request"))?;
     let d = app.deploy(req, &p).await?;
-    Ok((StatusCode::CREATED, Json(view::deployment(&d))))
+    Ok((StatusCode::CREATED, Json(DeploymentView::of(&d))))
 }
 
 async fn get_deployment(
     State(app): AppState,
     Auth(p): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeploymentDetail>, ApiError> {
     require(&p, Permission::Read, "read deployments")?;
     let id = parse_id(&id)?;
     let d = app.load(id)?;
     let events = app.store.events(id)?;
     let rounds = app.store.rounds(id)?;
-    Ok(Json(view::deployment_detail(&d, &events, &rounds)))
+    Ok(Json(DeploymentDetail::of(&d, &events, &rounds)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,7 +261,7 @@ async fn command(
     Auth(p): Auth,
     Path((id, name)): Path<(String, String)>,
     body: Option<ApiJson<CommandBody>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeploymentView>, ApiError> {
     let id = parse_id(&id)?;
     let body = body.map(|ApiJson(b)| b).unwrap_or_default();
     let decision = match name.as_str() {
@@ -276,7 +274,7 @@ async fn command(
         let d = app
             .decide(id, kind, body.comment.as_deref(), "api", &p)
             .await?;
-        return Ok(Json(view::deployment(&d)));
+        return Ok(Json(DeploymentView::of(&d)));
     }
     let cmd = match (name.as_str(), body.full) {
         ("promote", false) => Command::Promote,
@@ -293,7 +291,7 @@ async fn command(
     };
     require(&p, Permission::Deploy, cmd.name())?;
     let d = app.command(id, cmd, &p).await?;
-    Ok(Json(view::deployment(&d)))
+    Ok(Json(DeploymentView::of(&d)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -317,7 +315,7 @@ async fn rollback(
     let d = app
         .rollback(&b.service, &b.environment, b.to, b.break_glass, &p)
         .await?;
-    Ok((StatusCode::CREATED, Json(view::deployment(&d))))
+    Ok((StatusCode::CREATED, Json(DeploymentView::of(&d))))
 }
 
 async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
@@ -366,7 +364,7 @@ async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, Ap
                 "preview": previews.get(&id).map(|a| a.to_string()),
                 "strategy": svc.strategy.name(),
                 "stable_version": stable,
-                "deployment": current.map(view::deployment),
+                "deployment": current.map(DeploymentView::of),
                 "versions": versions,
             }));
         }
