@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use serde_json::Value;
+use zion_core::api::EventView;
 
 pub(crate) fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
@@ -12,6 +13,11 @@ pub(crate) fn s(v: &Value) -> &str {
 pub fn clock(v: &Value) -> String {
     let t = s(v);
     t.get(11..19).unwrap_or(t).to_string()
+}
+
+/// A time as [`clock`] shows it.
+pub fn clock_of(at: jiff::Timestamp) -> String {
+    clock(&Value::String(at.to_string()))
 }
 
 /// An RFC 3339 time to the second, `2026-11-22 03:12:01 UTC`.
@@ -324,21 +330,19 @@ pub fn status(targets: &[Value]) -> String {
 }
 
 /// An event as one line.
-pub fn event_line(e: &Value) -> String {
-    let from = s(&e["from_phase"]);
-    let to = s(&e["to_phase"]);
-    let phase = if from == to {
-        to.to_string()
+pub fn event_line(e: &EventView) -> String {
+    let phase = if e.from_phase == e.to_phase {
+        e.to_phase.to_string()
     } else {
-        format!("{from} → {to}")
+        format!("{} → {}", e.from_phase, e.to_phase)
     };
     format!(
         "{}  {:<31} {:>3}%  {:<10}  {}",
-        clock(&e["at"]),
+        clock_of(e.at),
         phase,
-        e["canary_weight"].as_u64().unwrap_or(0),
-        s(&e["actor"]),
-        s(&e["reason"])
+        e.canary_weight,
+        e.actor,
+        e.reason
     )
 }
 
@@ -418,7 +422,8 @@ pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
         );
     }
     let _ = writeln!(out, "\nevents:");
-    for e in d["events"].as_array().into_iter().flatten() {
+    let events: Vec<EventView> = serde_json::from_value(d["events"].clone()).unwrap_or_default();
+    for e in &events {
         let _ = writeln!(out, "  {}", event_line(e));
     }
     out.push_str(&crate::rounds::section(d, rounds));
