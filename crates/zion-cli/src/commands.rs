@@ -329,10 +329,13 @@ pub async fn status(
 }
 
 pub async fn get(g: &Global, id: i64, rounds: Rounds) -> Result<(), Failure> {
-    let d = Client::new(g)?.get(&format!("/deployments/{id}")).await?;
+    let d: zion_core::api::DeploymentDetail = Client::new(g)?
+        .get_view(&format!("/deployments/{id}"))
+        .await?;
+    let json = serde_json::to_value(&d).unwrap_or_default();
     match g.output {
-        Output::Json => println!("{d}"),
-        Output::Text => print!("{}", render::deployment(&d, rounds)),
+        Output::Json => println!("{json}"),
+        Output::Text => print!("{}", render::deployment(&json, rounds)),
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use serde_json::Value;
-use zion_core::api::EventView;
+use zion_core::api::{DeploymentDetail, EventView};
 
 pub(crate) fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
@@ -347,6 +347,9 @@ pub fn event_line(e: &EventView) -> String {
 }
 
 pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
+    // Events and rounds are read as fields of the typed view; the rest
+    // still reads the JSON (a partial view, as in tests, shows neither).
+    let detail: Option<DeploymentDetail> = serde_json::from_value(d.clone()).ok();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -367,7 +370,7 @@ pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
     );
     let _ = writeln!(out, "phase:      {}", progress(d));
     let _ = writeln!(out, "reason:     {}", s(&d["reason"]));
-    if let Some(w) = crate::rounds::waiting(d) {
+    if let Some(w) = detail.as_ref().and_then(crate::rounds::waiting) {
         let _ = writeln!(out, "waiting:    {w}");
     }
     let _ = writeln!(
@@ -422,11 +425,12 @@ pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
         );
     }
     let _ = writeln!(out, "\nevents:");
-    let events: Vec<EventView> = serde_json::from_value(d["events"].clone()).unwrap_or_default();
-    for e in &events {
+    for e in detail.iter().flat_map(|d| &d.events) {
         let _ = writeln!(out, "  {}", event_line(e));
     }
-    out.push_str(&crate::rounds::section(d, rounds));
+    if let Some(detail) = &detail {
+        out.push_str(&crate::rounds::section(detail, rounds));
+    }
     out
 }
 

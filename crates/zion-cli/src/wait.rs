@@ -61,7 +61,7 @@ pub async fn follow_until(
         }
         seen_events = detail.events.len();
         let rounds = &detail.rounds;
-        let latest = rounds::latest_text(&d);
+        let latest = rounds::latest_text(&detail);
         if bar.is_none() && text {
             // Without a bar, failed rounds are worth a line of their own, and
             // so is the start of a run of inconclusive ones: why it holds.
@@ -131,7 +131,7 @@ fn timed_out(detail: &DeploymentDetail, d: &Value, limit: Duration, output: Outp
     let id = detail.deployment.id;
     let mut state = render::progress(d);
     // What holds it, if its rounds do; else the latest cause.
-    match (rounds::waiting(d), detail.deployment.reason.as_deref()) {
+    match (rounds::waiting(detail), detail.deployment.reason.as_deref()) {
         (Some(w), _) => state.push_str(&format!("; {w}")),
         (None, Some(reason)) => state.push_str(&format!(" ({reason})")),
         (None, None) => {}
