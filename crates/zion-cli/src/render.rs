@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use serde_json::Value;
-use zion_core::api::{DeploymentDetail, EventView};
+use zion_core::api::{DeploymentDetail, EventView, TargetView};
 
 pub(crate) fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
@@ -253,42 +253,40 @@ fn gate(d: &Value, out: &mut String) {
     }
 }
 
-pub fn status(targets: &[Value]) -> String {
+pub fn status(targets: &[TargetView]) -> String {
     if targets.is_empty() {
         return "no targets: the spec declares no services\n".into();
     }
     let rows: Vec<Vec<String>> = targets
         .iter()
         .map(|t| {
-            let versions: Vec<String> = t["versions"]
-                .as_array()
-                .map(|vs| {
-                    vs.iter()
-                        .map(|v| {
-                            format!(
-                                "{} {}/{} ready",
-                                s(&v["version"]),
-                                v["ready"].as_u64().unwrap_or(0),
-                                v["replicas"].as_u64().unwrap_or(0)
-                            )
-                        })
-                        .collect()
+            let versions: Vec<String> = t
+                .versions
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{} {}/{} ready",
+                        v.version,
+                        v.ready.unwrap_or(0),
+                        v.replicas.unwrap_or(0)
+                    )
                 })
-                .unwrap_or_default();
-            let dep = match t["deployment"].as_object() {
-                Some(_) => {
-                    let d = &t["deployment"];
-                    format!("#{} {} ({})", d["id"], s(&d["version"]), progress(d))
+                .collect();
+            let dep = match &t.deployment {
+                Some(d) => {
+                    // `progress` still reads the view as JSON.
+                    let json = serde_json::to_value(d).unwrap_or_default();
+                    format!("#{} {} ({})", d.id, d.version, progress(&json))
                 }
                 None => "-".into(),
             };
             vec![
-                format!("{}/{}", s(&t["service"]), s(&t["environment"])),
-                match t["preview"].as_str() {
-                    Some(preview) => format!("{} (preview {preview})", s(&t["listen"])),
-                    None => s(&t["listen"]).to_string(),
+                format!("{}/{}", t.service, t.environment),
+                match &t.preview {
+                    Some(preview) => format!("{} (preview {preview})", t.listen),
+                    None => t.listen.clone(),
                 },
-                t["stable_version"].as_str().unwrap_or("(none)").to_string(),
+                t.stable_version.as_deref().unwrap_or("(none)").to_string(),
                 dep,
                 if versions.is_empty() {
                     "-".into()
@@ -304,26 +302,24 @@ pub fn status(targets: &[Value]) -> String {
     );
     // Who approved and who is still needed, for deployments that wait.
     for t in targets {
-        let d = &t["deployment"];
-        let Some(needed) = d["approvals"]["still_needed"].as_str() else {
+        let Some(d) = &t.deployment else { continue };
+        let Some(a) = &d.approvals else { continue };
+        let Some(needed) = &a.still_needed else {
             continue;
         };
-        let given: Vec<&str> = d["approvals"]["given"]
-            .as_array()
-            .map(|g| g.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let by = if given.is_empty() {
+        let by = if a.given.is_empty() {
             "no approval yet".to_string()
         } else {
-            format!("approved by {}", given.join(", "))
+            format!("approved by {}", a.given.join(", "))
+        };
+        let expires = match a.expires_at {
+            Some(at) => zion_core::governance::expiry_text(at),
+            None => "-".into(),
         };
         let _ = writeln!(
             out,
-            "#{} {}/{}: {by}; still needed: {needed}; expires at {}",
-            d["id"],
-            s(&t["service"]),
-            s(&t["environment"]),
-            expiry(&d["approvals"]["expires_at"])
+            "#{} {}/{}: {by}; still needed: {needed}; expires at {expires}",
+            d.id, t.service, t.environment,
         );
     }
     out
@@ -713,7 +709,15 @@ mod tests {
         let want = "expires at 2026-11-22 03:12:02 UTC";
         let get = deployment(&d, Rounds::All);
         assert!(get.contains(&format!("approvals:  1/2, {want}\n")), "{get}");
-        let target = json!({ "service": "web", "environment": "production", "deployment": d });
+        let mut target = crate::rounds::tests::target();
+        let view = target.deployment.as_mut().unwrap();
+        view.id = 9;
+        view.approvals = Some(zion_core::api::ApprovalsView {
+            required: 2,
+            given: vec!["alice".into()],
+            still_needed: Some("1 more".into()),
+            expires_at: Some("2026-11-22T03:12:01.600Z".parse().unwrap()),
+        });
         let status = status(&[target]);
         assert!(
             status.contains(&format!("still needed: 1 more; {want}\n")),

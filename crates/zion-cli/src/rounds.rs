@@ -191,7 +191,7 @@ pub fn section(d: &DeploymentDetail, shown: Rounds) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use jiff::Timestamp;
@@ -265,6 +265,20 @@ mod tests {
             deployment,
             events: Vec::new(),
             rounds,
+        }
+    }
+
+    /// `web` in `production` with a deployment under way.
+    pub(crate) fn target() -> zion_core::api::TargetView {
+        zion_core::api::TargetView {
+            service: "web".into(),
+            environment: "production".into(),
+            listen: "127.0.0.1:8080".into(),
+            preview: None,
+            strategy: zion_core::deployment::PlanKind::Canary,
+            stable_version: Some("1.0".into()),
+            deployment: Some(deployment(Phase::AwaitingApproval, Vec::new()).deployment),
+            versions: Vec::new(),
         }
     }
 

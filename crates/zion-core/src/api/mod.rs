@@ -5,11 +5,13 @@
 //! 1-based step numbers); no I/O.
 
 mod deployment;
+mod target;
 
 pub use deployment::{
     ApprovalsView, AwaitingApproval, DeploymentDetail, DeploymentView, EventView, Preview,
     RollingView, RoundView,
 };
+pub use target::{RunningVersion, TargetView, VersionRole};
 
 /// For an `Option<Option<T>>` field: a key given as `null` is `Some(None)`
 /// (present, empty), a missing key `None` (with `#[serde(default)]`), so a

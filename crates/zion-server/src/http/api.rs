@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use zion_core::api::{DeploymentDetail, DeploymentView};
+use zion_core::api::{DeploymentDetail, DeploymentView, RunningVersion, TargetView, VersionRole};
 use zion_core::governance::DecisionKind;
 use zion_core::rollout::Command;
 use zion_store::DeploymentFilter;
@@ -318,7 +318,7 @@ async fn rollback(
     Ok((StatusCode::CREATED, Json(DeploymentView::of(&d))))
 }
 
-async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Vec<TargetView>>, ApiError> {
     require(&p, Permission::Read, "read services")?;
     let spec = app.spec();
     let addrs = app.targets.addrs().await;
@@ -343,33 +343,44 @@ async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, Ap
                     .traffic_totals(&id, &key.version)
                     .await
                     .unwrap_or((0, 0));
-                versions.push(json!({
-                    "version": key.version,
-                    "role": if Some(&key.version) == stable.as_ref() { "stable" } else { "canary" },
-                    "replicas": st.as_ref().map(|s| s.desired),
-                    "ready": st.as_ref().map(|s| s.ready),
-                    "restarts": st.as_ref().map(|s| s.replicas.iter().map(|r| r.restarts).sum::<u32>()),
-                    "pids": st.as_ref().map(|s| s.replicas.iter().filter_map(|r| r.pid).collect::<Vec<_>>()),
-                    "ports": st.as_ref().map(|s| s.replicas.iter().map(|r| r.port).collect::<Vec<_>>()),
-                    "cpu_percent": st.as_ref().and_then(|s| s.cpu_percent),
-                    "memory_mb": st.as_ref().and_then(|s| s.memory_mb),
-                    "requests": requests,
-                    "errors": errors,
-                }));
+                let role = if Some(&key.version) == stable.as_ref() {
+                    VersionRole::Stable
+                } else {
+                    VersionRole::Canary
+                };
+                versions.push(RunningVersion {
+                    version: key.version.clone(),
+                    role,
+                    replicas: st.as_ref().map(|s| s.desired),
+                    ready: st.as_ref().map(|s| s.ready),
+                    restarts: st
+                        .as_ref()
+                        .map(|s| s.replicas.iter().map(|r| r.restarts).sum::<u32>()),
+                    pids: st
+                        .as_ref()
+                        .map(|s| s.replicas.iter().filter_map(|r| r.pid).collect()),
+                    ports: st
+                        .as_ref()
+                        .map(|s| s.replicas.iter().map(|r| r.port).collect()),
+                    cpu_percent: st.as_ref().and_then(|s| s.cpu_percent),
+                    memory_mb: st.as_ref().and_then(|s| s.memory_mb),
+                    requests,
+                    errors,
+                });
             }
-            out.push(json!({
-                "service": svc.name,
-                "environment": env,
-                "listen": addrs.get(&id).copied().unwrap_or(t.listen).to_string(),
-                "preview": previews.get(&id).map(|a| a.to_string()),
-                "strategy": svc.strategy.name(),
-                "stable_version": stable,
-                "deployment": current.map(DeploymentView::of),
-                "versions": versions,
-            }));
+            out.push(TargetView {
+                service: svc.name.clone(),
+                environment: env.clone(),
+                listen: addrs.get(&id).copied().unwrap_or(t.listen).to_string(),
+                preview: previews.get(&id).map(|a| a.to_string()),
+                strategy: svc.strategy.into(),
+                stable_version: stable,
+                deployment: current.map(DeploymentView::of),
+                versions,
+            });
         }
     }
-    Ok(Json(Value::Array(out)))
+    Ok(Json(out))
 }
 
 async fn put_spec(
