@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use zion_core::api::TargetView;
+use zion_core::api::{DeploymentView, TargetView};
 use zion_core::spec::{Spec, parse_spec, summary};
 use zion_server::ServerOptions;
 
@@ -398,13 +398,10 @@ pub async fn history(
     } else {
         format!("/history?{}", query.join("&"))
     };
-    let list = Client::new(g)?.get(&path).await?;
+    let list: Vec<DeploymentView> = Client::new(g)?.get_view(&path).await?;
     match g.output {
-        Output::Json => println!("{list}"),
-        Output::Text => print!(
-            "{}",
-            render::history(list.as_array().map(Vec::as_slice).unwrap_or(&[]))
-        ),
+        Output::Json => println!("{}", serde_json::to_value(&list).unwrap_or_default()),
+        Output::Text => print!("{}", render::history(&list)),
     }
     Ok(())
 }

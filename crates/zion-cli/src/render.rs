@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use serde_json::Value;
-use zion_core::api::{DeploymentDetail, EventView, TargetView};
+use zion_core::api::{DeploymentDetail, DeploymentView, EventView, TargetView};
 
 pub(crate) fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
@@ -505,33 +505,31 @@ fn tenths_percent(per_mille: u64) -> String {
     }
 }
 
-pub fn history(list: &[Value]) -> String {
+pub fn history(list: &[DeploymentView]) -> String {
     if list.is_empty() {
         return "no deployments\n".into();
     }
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|d| {
+            let created = d.created_at.to_string();
             vec![
-                d["id"].to_string(),
-                format!("{}/{}", s(&d["service"]), s(&d["environment"])),
+                d.id.to_string(),
+                format!("{}/{}", d.service, d.environment),
                 format!(
                     "{} → {}",
-                    d["previous_version"].as_str().unwrap_or("(none)"),
-                    s(&d["version"])
+                    d.previous_version.as_deref().unwrap_or("(none)"),
+                    d.version
                 ),
-                s(&d["type"]).to_string(),
-                if d["break_glass"].is_object() {
-                    format!("{} [BREAK GLASS]", s(&d["phase"]))
+                d.kind.name().to_string(),
+                if d.break_glass.is_some() {
+                    format!("{} [BREAK GLASS]", d.phase)
                 } else {
-                    s(&d["phase"]).to_string()
+                    d.phase.to_string()
                 },
-                s(&d["created_at"])
-                    .get(0..19)
-                    .unwrap_or("-")
-                    .replace('T', " "),
-                duration(d),
-                s(&d["requested_by"]).to_string(),
+                created.get(0..19).unwrap_or("-").replace('T', " "),
+                duration(d.created_at, d.finished_at),
+                d.requested_by.clone(),
             ]
         })
         .collect();
@@ -550,20 +548,17 @@ pub fn history(list: &[Value]) -> String {
     )
 }
 
-fn duration(d: &Value) -> String {
-    let (Some(a), Some(b)) = (d["created_at"].as_str(), d["finished_at"].as_str()) else {
-        return "-".into();
-    };
-    match (a.parse::<jiff::Timestamp>(), b.parse::<jiff::Timestamp>()) {
-        (Ok(a), Ok(b)) => {
-            let secs = b.duration_since(a).as_secs_f64();
+fn duration(created: jiff::Timestamp, finished: Option<jiff::Timestamp>) -> String {
+    match finished {
+        Some(b) => {
+            let secs = b.duration_since(created).as_secs_f64();
             if secs < 120.0 {
                 format!("{secs:.1}s")
             } else {
                 format!("{:.1}m", secs / 60.0)
             }
         }
-        _ => "-".into(),
+        None => "-".into(),
     }
 }
 
