@@ -91,6 +91,19 @@ impl Client {
         self.send(self.http.get(self.url(path))).await
     }
 
+    /// A GET whose answer is one of the API's views (`zion_core::api`),
+    /// parsed by the struct the server wrote it with.
+    pub async fn get_view<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        let body = self.get(path).await?;
+        serde_json::from_value(body).map_err(|e| {
+            Failure::unreachable(format!(
+                "the server at {} answered GET /api/v1{path} with a body this zion cannot read \
+                 ({e}); are `zion` and the server the same version?",
+                self.base
+            ))
+        })
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
         self.send(self.http.post(self.url(path)).json(body)).await
     }

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use zion_core::api::{DeploymentView, TargetView};
 use zion_core::spec::{Spec, parse_spec, summary};
 use zion_server::ServerOptions;
 
@@ -304,14 +305,11 @@ pub async fn status(
     service: Option<String>,
     env: Option<String>,
 ) -> Result<(), Failure> {
-    let all = Client::new(g)?.get("/services").await?;
-    let rows: Vec<Value> = all
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let all: Vec<TargetView> = Client::new(g)?.get_view("/services").await?;
+    let rows: Vec<TargetView> = all
         .into_iter()
-        .filter(|t| service.as_deref().is_none_or(|s| t["service"] == s))
-        .filter(|t| env.as_deref().is_none_or(|e| t["environment"] == e))
+        .filter(|t| service.as_deref().is_none_or(|s| t.service == s))
+        .filter(|t| env.as_deref().is_none_or(|e| t.environment == e))
         .collect();
     if let Some(s) = &service {
         if rows.is_empty() {
@@ -322,17 +320,20 @@ pub async fn status(
         }
     }
     match g.output {
-        Output::Json => println!("{}", Value::Array(rows)),
+        Output::Json => println!("{}", serde_json::to_value(&rows).unwrap_or_default()),
         Output::Text => print!("{}", render::status(&rows)),
     }
     Ok(())
 }
 
 pub async fn get(g: &Global, id: i64, rounds: Rounds) -> Result<(), Failure> {
-    let d = Client::new(g)?.get(&format!("/deployments/{id}")).await?;
+    let d: zion_core::api::DeploymentDetail = Client::new(g)?
+        .get_view(&format!("/deployments/{id}"))
+        .await?;
+    let json = serde_json::to_value(&d).unwrap_or_default();
     match g.output {
-        Output::Json => println!("{d}"),
-        Output::Text => print!("{}", render::deployment(&d, rounds)),
+        Output::Json => println!("{json}"),
+        Output::Text => print!("{}", render::deployment(&json, rounds)),
     }
     Ok(())
 }
@@ -397,13 +398,10 @@ pub async fn history(
     } else {
         format!("/history?{}", query.join("&"))
     };
-    let list = Client::new(g)?.get(&path).await?;
+    let list: Vec<DeploymentView> = Client::new(g)?.get_view(&path).await?;
     match g.output {
-        Output::Json => println!("{list}"),
-        Output::Text => print!(
-            "{}",
-            render::history(list.as_array().map(Vec::as_slice).unwrap_or(&[]))
-        ),
+        Output::Json => println!("{}", serde_json::to_value(&list).unwrap_or_default()),
+        Output::Text => print!("{}", render::history(&list)),
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use serde_json::Value;
+use zion_core::api::{DeploymentDetail, DeploymentView, EventView, TargetView};
 
 pub(crate) fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
@@ -12,6 +13,11 @@ pub(crate) fn s(v: &Value) -> &str {
 pub fn clock(v: &Value) -> String {
     let t = s(v);
     t.get(11..19).unwrap_or(t).to_string()
+}
+
+/// A time as [`clock`] shows it.
+pub fn clock_of(at: jiff::Timestamp) -> String {
+    clock(&Value::String(at.to_string()))
 }
 
 /// An RFC 3339 time to the second, `2026-11-22 03:12:01 UTC`.
@@ -168,10 +174,9 @@ pub fn progress(d: &Value) -> String {
 }
 
 fn is_final(d: &Value) -> bool {
-    matches!(
-        s(&d["phase"]),
-        "succeeded" | "rolled_back" | "rejected" | "expired" | "cancelled" | "failed"
-    )
+    // The core's list of terminal phases is the only one.
+    zion_core::deployment::Phase::from_name(s(&d["phase"]))
+        .is_some_and(zion_core::deployment::Phase::is_terminal)
 }
 
 /// The gate of a deployment: break glass, approvals, pre-check results.
@@ -248,42 +253,40 @@ fn gate(d: &Value, out: &mut String) {
     }
 }
 
-pub fn status(targets: &[Value]) -> String {
+pub fn status(targets: &[TargetView]) -> String {
     if targets.is_empty() {
         return "no targets: the spec declares no services\n".into();
     }
     let rows: Vec<Vec<String>> = targets
         .iter()
         .map(|t| {
-            let versions: Vec<String> = t["versions"]
-                .as_array()
-                .map(|vs| {
-                    vs.iter()
-                        .map(|v| {
-                            format!(
-                                "{} {}/{} ready",
-                                s(&v["version"]),
-                                v["ready"].as_u64().unwrap_or(0),
-                                v["replicas"].as_u64().unwrap_or(0)
-                            )
-                        })
-                        .collect()
+            let versions: Vec<String> = t
+                .versions
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{} {}/{} ready",
+                        v.version,
+                        v.ready.unwrap_or(0),
+                        v.replicas.unwrap_or(0)
+                    )
                 })
-                .unwrap_or_default();
-            let dep = match t["deployment"].as_object() {
-                Some(_) => {
-                    let d = &t["deployment"];
-                    format!("#{} {} ({})", d["id"], s(&d["version"]), progress(d))
+                .collect();
+            let dep = match &t.deployment {
+                Some(d) => {
+                    // `progress` still reads the view as JSON.
+                    let json = serde_json::to_value(d).unwrap_or_default();
+                    format!("#{} {} ({})", d.id, d.version, progress(&json))
                 }
                 None => "-".into(),
             };
             vec![
-                format!("{}/{}", s(&t["service"]), s(&t["environment"])),
-                match t["preview"].as_str() {
-                    Some(preview) => format!("{} (preview {preview})", s(&t["listen"])),
-                    None => s(&t["listen"]).to_string(),
+                format!("{}/{}", t.service, t.environment),
+                match &t.preview {
+                    Some(preview) => format!("{} (preview {preview})", t.listen),
+                    None => t.listen.clone(),
                 },
-                t["stable_version"].as_str().unwrap_or("(none)").to_string(),
+                t.stable_version.as_deref().unwrap_or("(none)").to_string(),
                 dep,
                 if versions.is_empty() {
                     "-".into()
@@ -299,51 +302,50 @@ pub fn status(targets: &[Value]) -> String {
     );
     // Who approved and who is still needed, for deployments that wait.
     for t in targets {
-        let d = &t["deployment"];
-        let Some(needed) = d["approvals"]["still_needed"].as_str() else {
+        let Some(d) = &t.deployment else { continue };
+        let Some(a) = &d.approvals else { continue };
+        let Some(needed) = &a.still_needed else {
             continue;
         };
-        let given: Vec<&str> = d["approvals"]["given"]
-            .as_array()
-            .map(|g| g.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let by = if given.is_empty() {
+        let by = if a.given.is_empty() {
             "no approval yet".to_string()
         } else {
-            format!("approved by {}", given.join(", "))
+            format!("approved by {}", a.given.join(", "))
+        };
+        let expires = match a.expires_at {
+            Some(at) => zion_core::governance::expiry_text(at),
+            None => "-".into(),
         };
         let _ = writeln!(
             out,
-            "#{} {}/{}: {by}; still needed: {needed}; expires at {}",
-            d["id"],
-            s(&t["service"]),
-            s(&t["environment"]),
-            expiry(&d["approvals"]["expires_at"])
+            "#{} {}/{}: {by}; still needed: {needed}; expires at {expires}",
+            d.id, t.service, t.environment,
         );
     }
     out
 }
 
 /// An event as one line.
-pub fn event_line(e: &Value) -> String {
-    let from = s(&e["from_phase"]);
-    let to = s(&e["to_phase"]);
-    let phase = if from == to {
-        to.to_string()
+pub fn event_line(e: &EventView) -> String {
+    let phase = if e.from_phase == e.to_phase {
+        e.to_phase.to_string()
     } else {
-        format!("{from} → {to}")
+        format!("{} → {}", e.from_phase, e.to_phase)
     };
     format!(
         "{}  {:<31} {:>3}%  {:<10}  {}",
-        clock(&e["at"]),
+        clock_of(e.at),
         phase,
-        e["canary_weight"].as_u64().unwrap_or(0),
-        s(&e["actor"]),
-        s(&e["reason"])
+        e.canary_weight,
+        e.actor,
+        e.reason
     )
 }
 
 pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
+    // Events and rounds are read as fields of the typed view; the rest
+    // still reads the JSON (a partial view, as in tests, shows neither).
+    let detail: Option<DeploymentDetail> = serde_json::from_value(d.clone()).ok();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -364,7 +366,7 @@ pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
     );
     let _ = writeln!(out, "phase:      {}", progress(d));
     let _ = writeln!(out, "reason:     {}", s(&d["reason"]));
-    if let Some(w) = crate::rounds::waiting(d) {
+    if let Some(w) = detail.as_ref().and_then(crate::rounds::waiting) {
         let _ = writeln!(out, "waiting:    {w}");
     }
     let _ = writeln!(
@@ -419,10 +421,12 @@ pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
         );
     }
     let _ = writeln!(out, "\nevents:");
-    for e in d["events"].as_array().into_iter().flatten() {
+    for e in detail.iter().flat_map(|d| &d.events) {
         let _ = writeln!(out, "  {}", event_line(e));
     }
-    out.push_str(&crate::rounds::section(d, rounds));
+    if let Some(detail) = &detail {
+        out.push_str(&crate::rounds::section(detail, rounds));
+    }
     out
 }
 
@@ -501,33 +505,31 @@ fn tenths_percent(per_mille: u64) -> String {
     }
 }
 
-pub fn history(list: &[Value]) -> String {
+pub fn history(list: &[DeploymentView]) -> String {
     if list.is_empty() {
         return "no deployments\n".into();
     }
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|d| {
+            let created = d.created_at.to_string();
             vec![
-                d["id"].to_string(),
-                format!("{}/{}", s(&d["service"]), s(&d["environment"])),
+                d.id.to_string(),
+                format!("{}/{}", d.service, d.environment),
                 format!(
                     "{} → {}",
-                    d["previous_version"].as_str().unwrap_or("(none)"),
-                    s(&d["version"])
+                    d.previous_version.as_deref().unwrap_or("(none)"),
+                    d.version
                 ),
-                s(&d["type"]).to_string(),
-                if d["break_glass"].is_object() {
-                    format!("{} [BREAK GLASS]", s(&d["phase"]))
+                d.kind.name().to_string(),
+                if d.break_glass.is_some() {
+                    format!("{} [BREAK GLASS]", d.phase)
                 } else {
-                    s(&d["phase"]).to_string()
+                    d.phase.to_string()
                 },
-                s(&d["created_at"])
-                    .get(0..19)
-                    .unwrap_or("-")
-                    .replace('T', " "),
-                duration(d),
-                s(&d["requested_by"]).to_string(),
+                created.get(0..19).unwrap_or("-").replace('T', " "),
+                duration(d.created_at, d.finished_at),
+                d.requested_by.clone(),
             ]
         })
         .collect();
@@ -546,20 +548,17 @@ pub fn history(list: &[Value]) -> String {
     )
 }
 
-fn duration(d: &Value) -> String {
-    let (Some(a), Some(b)) = (d["created_at"].as_str(), d["finished_at"].as_str()) else {
-        return "-".into();
-    };
-    match (a.parse::<jiff::Timestamp>(), b.parse::<jiff::Timestamp>()) {
-        (Ok(a), Ok(b)) => {
-            let secs = b.duration_since(a).as_secs_f64();
+fn duration(created: jiff::Timestamp, finished: Option<jiff::Timestamp>) -> String {
+    match finished {
+        Some(b) => {
+            let secs = b.duration_since(created).as_secs_f64();
             if secs < 120.0 {
                 format!("{secs:.1}s")
             } else {
                 format!("{:.1}m", secs / 60.0)
             }
         }
-        _ => "-".into(),
+        None => "-".into(),
     }
 }
 
@@ -705,7 +704,15 @@ mod tests {
         let want = "expires at 2026-11-22 03:12:02 UTC";
         let get = deployment(&d, Rounds::All);
         assert!(get.contains(&format!("approvals:  1/2, {want}\n")), "{get}");
-        let target = json!({ "service": "web", "environment": "production", "deployment": d });
+        let mut target = crate::rounds::tests::target();
+        let view = target.deployment.as_mut().unwrap();
+        view.id = 9;
+        view.approvals = Some(zion_core::api::ApprovalsView {
+            required: 2,
+            given: vec!["alice".into()],
+            still_needed: Some("1 more".into()),
+            expires_at: Some("2026-11-22T03:12:01.600Z".parse().unwrap()),
+        });
         let status = status(&[target]);
         assert!(
             status.contains(&format!("still needed: 1 more; {want}\n")),

@@ -5,19 +5,22 @@
 
 use std::fmt::Write;
 
-use serde_json::Value;
+use zion_core::analysis::Verdict;
+use zion_core::api::{DeploymentDetail, RoundView};
+use zion_core::deployment::Phase;
+use zion_core::metrics::WindowMetrics;
 
 use crate::cli::Rounds;
-use crate::render::{clock, s, table};
+use crate::render::{clock_of, table};
 
 /// How many rounds a record stands for (records from before runs: one).
-fn count(r: &Value) -> u64 {
-    r["count"].as_u64().unwrap_or(1).max(1)
+fn count(r: &RoundView) -> u64 {
+    u64::from(r.count.max(1))
 }
 
 /// `12`, or `12–51` for a run.
-fn numbers(r: &Value) -> String {
-    let first = r["number"].as_u64().unwrap_or(0);
+fn numbers(r: &RoundView) -> String {
+    let first = u64::from(r.number);
     match count(r) {
         1 => first.to_string(),
         n => format!("{first}–{}", first + n - 1),
@@ -25,105 +28,102 @@ fn numbers(r: &Value) -> String {
 }
 
 /// `03:12:01`, or `03:12:01–03:15:16` for a run.
-fn times(r: &Value) -> String {
-    match r["last_at"].as_str() {
-        Some(_) if count(r) > 1 => format!("{}–{}", clock(&r["at"]), clock(&r["last_at"])),
-        _ => clock(&r["at"]),
+fn times(r: &RoundView) -> String {
+    match r.last_at {
+        Some(last) if count(r) > 1 => format!("{}–{}", clock_of(r.at), clock_of(last)),
+        _ => clock_of(r.at),
+    }
+}
+
+/// `; pauses at 03:10:00 if it stays so`, when a run of inconclusive
+/// rounds will pause the deployment.
+fn pauses(d: &DeploymentDetail) -> String {
+    match d.deployment.inconclusive_pause_at {
+        Some(at) => format!("; pauses at {} if it stays so", clock_of(at)),
+        None => String::new(),
     }
 }
 
 /// The latest record in a few words, for the live display: `round 12:
 /// pass (340 requests)`, or an inconclusive one with what it lacked.
-pub fn latest_text(d: &Value) -> String {
-    let Some(r) = d["rounds"].as_array().and_then(|r| r.last()) else {
+pub fn latest_text(d: &DeploymentDetail) -> String {
+    let Some(r) = d.rounds.last() else {
         return String::new();
     };
-    let verdict = s(&r["verdict"]);
-    if verdict != "inconclusive" {
+    if r.verdict != Verdict::Inconclusive {
         return format!(
-            "round {}: {verdict} ({})",
+            "round {}: {} ({})",
             numbers(r),
-            crate::render::counted(&r["canary"]["requests"], "request", "requests")
+            r.verdict.name(),
+            crate::render::count(r.canary.requests, "request", "requests")
         );
     }
-    let mut text = format!("round {}: inconclusive: {}", numbers(r), s(&r["summary"]));
-    if d["inconclusive_pause_at"].is_string() {
-        let _ = write!(
-            text,
-            "; pauses at {} if it stays so",
-            clock(&d["inconclusive_pause_at"])
-        );
-    }
-    text
+    format!(
+        "round {}: inconclusive: {}{}",
+        numbers(r),
+        r.summary,
+        pauses(d)
+    )
 }
 
 /// `waiting:` — why a running deployment holds: the latest record is
 /// inconclusive (since when, what it lacked, when it will pause).
-pub fn waiting(d: &Value) -> Option<String> {
-    if !matches!(s(&d["phase"]), "progressing" | "paused") {
+pub fn waiting(d: &DeploymentDetail) -> Option<String> {
+    let view = &d.deployment;
+    if !matches!(view.phase, Phase::Progressing | Phase::Paused) {
         return None;
     }
-    let records = d["rounds"].as_array()?;
-    let last = records.last().filter(|r| r["verdict"] == "inconclusive")?;
-    let rounds: u64 = records
+    let last = d
+        .rounds
+        .last()
+        .filter(|r| r.verdict == Verdict::Inconclusive)?;
+    let rounds: u64 = d
+        .rounds
         .iter()
         .rev()
-        .take_while(|r| r["verdict"] == "inconclusive")
+        .take_while(|r| r.verdict == Verdict::Inconclusive)
         .map(count)
         .sum();
     let mut text = format!(
         "inconclusive for {rounds} round{}",
         if rounds == 1 { "" } else { "s" }
     );
-    if d["progress"]["inconclusive_since"].is_string() {
-        let _ = write!(
-            text,
-            " since {}",
-            clock(&d["progress"]["inconclusive_since"])
-        );
+    if let Some(since) = view.progress.inconclusive_since {
+        let _ = write!(text, " since {}", clock_of(since));
     }
-    let _ = write!(text, ": {}", s(&last["summary"]));
-    if d["inconclusive_pause_at"].is_string() {
-        let _ = write!(
-            text,
-            "; pauses at {} if it stays so",
-            clock(&d["inconclusive_pause_at"])
-        );
-    }
+    let _ = write!(text, ": {}{}", last.summary, pauses(d));
     Some(text)
 }
 
-fn pct(requests: &Value, errors: &Value) -> String {
-    match (requests.as_u64(), errors.as_u64()) {
-        (Some(r), Some(e)) if r > 0 => format!("{:.1}%", e as f64 * 100.0 / r as f64),
+/// The error rate of a window, `-` without one or without requests.
+fn pct(w: Option<&WindowMetrics>) -> String {
+    match w {
+        Some(w) if w.requests > 0 => format!("{:.1}%", w.errors as f64 * 100.0 / w.requests as f64),
         _ => "-".into(),
     }
 }
 
-fn num(v: &Value, digits: usize) -> String {
-    match v.as_f64() {
+fn num(v: Option<f64>, digits: usize) -> String {
+    match v {
         Some(x) => format!("{x:.digits$}"),
         None => "-".into(),
     }
 }
 
 /// `zion get`'s rounds: how many by verdict, then the last `shown` records.
-pub fn section(d: &Value, shown: Rounds) -> String {
-    let records = d["rounds"].as_array().cloned().unwrap_or_default();
+pub fn section(d: &DeploymentDetail, shown: Rounds) -> String {
+    let records = &d.rounds;
+    let id = d.deployment.id;
     if records.is_empty() {
         return String::new();
     }
     let mut out = String::new();
     let total: u64 = records.iter().map(count).sum();
-    let by_verdict: Vec<String> = ["pass", "fail", "inconclusive"]
+    let by_verdict: Vec<String> = [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive]
         .into_iter()
         .filter_map(|v| {
-            let n: u64 = records
-                .iter()
-                .filter(|r| r["verdict"] == v)
-                .map(count)
-                .sum();
-            (n > 0).then(|| format!("{n} {v}"))
+            let n: u64 = records.iter().filter(|r| r.verdict == v).map(count).sum();
+            (n > 0).then(|| format!("{n} {}", v.name()))
         })
         .collect();
     let _ = write!(
@@ -138,13 +138,12 @@ pub fn section(d: &Value, shown: Rounds) -> String {
         Rounds::Last(n) => records.len().saturating_sub(n),
     };
     if skip == records.len() {
-        let _ = write!(out, "; `zion get {} --rounds all` lists every one", d["id"]);
+        let _ = write!(out, "; `zion get {id} --rounds all` lists every one");
     } else if skip > 0 {
         let _ = write!(
             out,
-            "; the last {} below (`zion get {} --rounds all` lists every one)",
+            "; the last {} below (`zion get {id} --rounds all` lists every one)",
             records.len() - skip,
-            d["id"]
         );
     }
     if skip == records.len() {
@@ -159,14 +158,14 @@ pub fn section(d: &Value, shown: Rounds) -> String {
             vec![
                 numbers(r),
                 times(r),
-                format!("{}%", r["canary_weight"]),
-                s(&r["verdict"]).to_string(),
-                r["canary"]["requests"].to_string(),
-                pct(&r["canary"]["requests"], &r["canary"]["errors"]),
-                pct(&r["stable"]["requests"], &r["stable"]["errors"]),
-                num(&r["canary"]["latency_p95_ms"], 1),
-                num(&r["stable"]["latency_p95_ms"], 1),
-                s(&r["summary"]).to_string(),
+                format!("{}%", r.canary_weight),
+                r.verdict.name().to_string(),
+                r.canary.requests.to_string(),
+                pct(Some(&r.canary)),
+                pct(r.stable.as_ref()),
+                num(r.canary.latency_p95_ms, 1),
+                num(r.stable.as_ref().and_then(|s| s.latency_p95_ms), 1),
+                r.summary.clone(),
             ]
         })
         .collect();
@@ -192,42 +191,108 @@ pub fn section(d: &Value, shown: Rounds) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use jiff::Timestamp;
+    use zion_core::api::DeploymentView;
+    use zion_core::deployment::{Deployment, DeploymentType, Plan, PlanCommon, Progress};
+    use zion_core::spec::AnalysisSpec;
 
     use super::*;
 
-    fn record(number: u64, verdict: &str, count: u64, last_at: Option<&str>) -> Value {
-        json!({
-            "number": number,
-            "at": "2026-11-22T03:00:05.000000000Z",
-            "last_at": last_at,
-            "count": count,
-            "canary_weight": 5,
-            "verdict": verdict,
-            "canary": { "requests": 0, "errors": 0 },
-            "stable": { "requests": 0, "errors": 0 },
-            "summary": format!("{verdict} {number}"),
-        })
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
     }
 
-    fn deployment(records: Vec<Value>) -> Value {
-        json!({
-            "id": 7,
-            "phase": "progressing",
-            "progress": { "inconclusive_since": "2026-11-22T03:00:00Z" },
-            "inconclusive_pause_at": "2026-11-22T03:10:00Z",
-            "rounds": records,
-        })
+    fn record(number: u32, verdict: Verdict, count: u32, last_at: Option<&str>) -> RoundView {
+        RoundView {
+            deployment_id: 7,
+            number,
+            at: at("2026-11-22T03:00:05Z"),
+            step: None,
+            canary_weight: 5,
+            canary: WindowMetrics::default(),
+            stable: Some(WindowMetrics::default()),
+            checks: Vec::new(),
+            verdict,
+            summary: format!("{} {number}", verdict.name()),
+            count,
+            last_at: last_at.map(at),
+        }
+    }
+
+    fn deployment(phase: Phase, rounds: Vec<RoundView>) -> DeploymentDetail {
+        let d = Deployment {
+            id: 7,
+            service: "web".into(),
+            environment: "staging".into(),
+            version: "2.0".into(),
+            previous_version: Some("1.0".into()),
+            kind: DeploymentType::Feature,
+            phase,
+            step: None,
+            canary_weight: 5,
+            requested_by: "alice".into(),
+            created_at: at("2026-11-22T02:59:00Z"),
+            started_at: None,
+            finished_at: None,
+            reason: None,
+            plan: Plan::Direct {
+                common: PlanCommon {
+                    replicas: 1,
+                    start_timeout: Duration::from_secs(60),
+                    interval: Duration::from_secs(5),
+                    failure_limit: 2,
+                    min_requests: 20,
+                    inconclusive_limit: Duration::from_secs(600),
+                    checks: AnalysisSpec::default_checks(),
+                },
+            },
+            progress: Progress {
+                inconclusive_since: Some(at("2026-11-22T03:00:00Z")),
+                ..Progress::default()
+            },
+            gate: Default::default(),
+            evidence: None,
+            commit: None,
+            committed_at: None,
+            revision: 1,
+        };
+        let mut deployment = DeploymentView::of(&d);
+        deployment.inconclusive_pause_at = Some(at("2026-11-22T03:10:00Z"));
+        DeploymentDetail {
+            deployment,
+            events: Vec::new(),
+            rounds,
+        }
+    }
+
+    /// `web` in `production` with a deployment under way.
+    pub(crate) fn target() -> zion_core::api::TargetView {
+        zion_core::api::TargetView {
+            service: "web".into(),
+            environment: "production".into(),
+            listen: "127.0.0.1:8080".into(),
+            preview: None,
+            strategy: zion_core::deployment::PlanKind::Canary,
+            stable_version: Some("1.0".into()),
+            deployment: Some(deployment(Phase::AwaitingApproval, Vec::new()).deployment),
+            versions: Vec::new(),
+        }
     }
 
     #[test]
     fn a_run_reads_as_one_line_with_its_range_and_the_totals_count_rounds() {
-        let d = deployment(vec![
-            record(1, "pass", 1, None),
-            record(2, "inconclusive", 40, Some("2026-11-22T03:03:20.5Z")),
-            record(42, "inconclusive", 1, None),
-        ]);
+        let inconclusive = Verdict::Inconclusive;
+        let d = deployment(
+            Phase::Progressing,
+            vec![
+                record(1, Verdict::Pass, 1, None),
+                record(2, inconclusive, 40, Some("2026-11-22T03:03:20.5Z")),
+                record(42, inconclusive, 1, None),
+            ],
+        );
         let all = section(&d, Rounds::All);
         assert!(
             all.starts_with("\nanalysis rounds: 42 (1 pass, 41 inconclusive) in 3 records:\n"),
@@ -260,15 +325,15 @@ mod tests {
             latest_text(&d),
             "round 42: inconclusive: inconclusive 42; pauses at 03:10:00 if it stays so"
         );
-        let done = json!({ "phase": "succeeded", "rounds": [record(1, "inconclusive", 1, None)] });
+        let done = deployment(Phase::Succeeded, vec![record(1, inconclusive, 1, None)]);
         assert_eq!(waiting(&done), None);
-        let passing = deployment(vec![record(1, "pass", 1, None)]);
+        let passing = deployment(Phase::Progressing, vec![record(1, Verdict::Pass, 1, None)]);
         assert_eq!(waiting(&passing), None);
         assert_eq!(latest_text(&passing), "round 1: pass (0 requests)");
-        let mut one = record(2, "pass", 1, None);
-        one["canary"]["requests"] = json!(1);
+        let mut one = record(2, Verdict::Pass, 1, None);
+        one.canary.requests = 1;
         assert_eq!(
-            latest_text(&deployment(vec![one])),
+            latest_text(&deployment(Phase::Progressing, vec![one])),
             "round 2: pass (1 request)"
         );
     }

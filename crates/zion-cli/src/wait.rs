@@ -12,19 +12,14 @@ use tokio::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
+use zion_core::analysis::Verdict;
+use zion_core::api::DeploymentDetail;
+use zion_core::deployment::Phase;
+
 use crate::cli::Output;
 use crate::client::Client;
 use crate::exit::Failure;
 use crate::{render, rounds};
-
-const FINAL: [&str; 6] = [
-    "succeeded",
-    "rolled_back",
-    "rejected",
-    "expired",
-    "cancelled",
-    "failed",
-];
 
 /// Polls deployment `id` until it reaches a final phase.
 pub async fn follow(client: &Client, id: i64, output: Output) -> Result<(), Failure> {
@@ -53,9 +48,10 @@ pub async fn follow_until(
     let mut seen_events = 0usize;
     let mut seen_rounds = 0usize;
     loop {
-        let d = client.get(&format!("/deployments/{id}")).await?;
-        let events = d["events"].as_array().cloned().unwrap_or_default();
-        for e in events.iter().skip(seen_events) {
+        let detail: DeploymentDetail = client.get_view(&format!("/deployments/{id}")).await?;
+        // The renderers below still read the view as JSON.
+        let d = serde_json::to_value(&detail).unwrap_or_default();
+        for e in detail.events.iter().skip(seen_events) {
             let line = render::event_line(e);
             match (&bar, text) {
                 (Some(b), _) => b.println(line),
@@ -63,47 +59,50 @@ pub async fn follow_until(
                 _ => {}
             }
         }
-        seen_events = events.len();
-        let rounds = d["rounds"].as_array().cloned().unwrap_or_default();
-        let latest = rounds::latest_text(&d);
+        seen_events = detail.events.len();
+        let rounds = &detail.rounds;
+        let latest = rounds::latest_text(&detail);
         if bar.is_none() && text {
             // Without a bar, failed rounds are worth a line of their own, and
             // so is the start of a run of inconclusive ones: why it holds.
+            let inconclusive = |i: usize| rounds[i].verdict == Verdict::Inconclusive;
             for (i, r) in rounds.iter().enumerate().skip(seen_rounds) {
                 // Attaching to a deployment that already holds says so too.
-                let starts_run = r["verdict"] == "inconclusive"
-                    && (i == 0 || seen_rounds == 0 || rounds[i - 1]["verdict"] != "inconclusive");
-                if r["verdict"] == "fail" {
+                let starts_run =
+                    inconclusive(i) && (i == 0 || seen_rounds == 0 || !inconclusive(i - 1));
+                if r.verdict == Verdict::Fail {
                     println!(
                         "{}  round {} failed: {}",
-                        render::clock(&r["at"]),
-                        r["number"],
-                        r["summary"].as_str().unwrap_or("")
+                        render::clock_of(r.at),
+                        r.number,
+                        r.summary
                     );
                 } else if starts_run && i + 1 == rounds.len() {
-                    println!("{}  {latest}", render::clock(&r["at"]));
+                    println!("{}  {latest}", render::clock_of(r.at));
                 }
             }
         }
         seen_rounds = rounds.len();
-        let phase = d["phase"].as_str().unwrap_or("").to_string();
+        let view = &detail.deployment;
         if let Some(b) = &bar {
-            b.set_position(d["canary_weight"].as_u64().unwrap_or(0));
+            b.set_position(u64::from(view.canary_weight));
             b.set_prefix(render::bar_label(&d));
             b.set_message(format!("{}  {latest}", render::progress(&d)));
         }
-        if FINAL.contains(&phase.as_str()) {
+        // The core's list of terminal phases is the only one.
+        if view.phase.is_terminal() {
             if let Some(b) = &bar {
                 b.finish_and_clear();
             }
             match output {
                 Output::Json => println!("{d}"),
                 Output::Text => println!(
-                    "deployment {id} {phase}: {}",
-                    d["reason"].as_str().unwrap_or("")
+                    "deployment {id} {}: {}",
+                    view.phase,
+                    view.reason.as_deref().unwrap_or("")
                 ),
             }
-            return if phase == "succeeded" {
+            return if view.phase == Phase::Succeeded {
                 Ok(())
             } else {
                 Err(Failure::negative(String::new()))
@@ -116,7 +115,7 @@ pub async fn follow_until(
                 if let Some(b) = &bar {
                     b.finish_and_clear();
                 }
-                return Err(timed_out(&d, limit, output));
+                return Err(timed_out(&detail, &d, limit, output));
             }
             pause = pause.min(left);
         }
@@ -125,14 +124,14 @@ pub async fn follow_until(
 }
 
 /// `--timeout` passed first: where the deployment is, and that it goes on.
-fn timed_out(d: &Value, limit: Duration, output: Output) -> Failure {
+fn timed_out(detail: &DeploymentDetail, d: &Value, limit: Duration, output: Output) -> Failure {
     if output == Output::Json {
         println!("{d}");
     }
-    let id = &d["id"];
+    let id = detail.deployment.id;
     let mut state = render::progress(d);
     // What holds it, if its rounds do; else the latest cause.
-    match (rounds::waiting(d), d["reason"].as_str()) {
+    match (rounds::waiting(detail), detail.deployment.reason.as_deref()) {
         (Some(w), _) => state.push_str(&format!("; {w}")),
         (None, Some(reason)) => state.push_str(&format!(" ({reason})")),
         (None, None) => {}

@@ -6,6 +6,7 @@
 //! other crates and call into this one.
 
 pub mod analysis;
+pub mod api;
 pub mod audit;
 pub mod compliance;
 pub mod delivery;

@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use zion_core::api::{DeploymentDetail, DeploymentView, RunningVersion, TargetView, VersionRole};
 use zion_core::governance::DecisionKind;
 use zion_core::rollout::Command;
 use zion_store::DeploymentFilter;
@@ -21,7 +22,6 @@ use crate::app::App;
 use crate::auth::{Lookup, Permission, Principal, Refusal, lookup};
 use crate::error::{ApiError, excerpt};
 use crate::http::extract::{ApiJson, ApiQuery, json_errors, not_found};
-use crate::http::view;
 use crate::operations::DeployRequest;
 
 type AppState = State<Arc<App>>;
@@ -205,7 +205,7 @@ async fn list_deployments(
     State(app): AppState,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<DeploymentView>>, ApiError> {
     require(&p, Permission::Read, "read deployments")?;
     let since = q
         .since
@@ -220,9 +220,7 @@ async fn list_deployments(
         finished_since: None,
     };
     let list = app.deployments(&filter)?;
-    Ok(Json(Value::Array(
-        list.iter().map(view::deployment).collect(),
-    )))
+    Ok(Json(list.iter().map(DeploymentView::of).collect()))
 }
 
 async fn create_deployment(
@@ -233,20 +231,20 @@ async fn create_deployment(
     require(&p, Permission::Deploy, "deploy")?;
     let ApiJson(req) = body.map_err(|e| e.context("bad deployment request"))?;
     let d = app.deploy(req, &p).await?;
-    Ok((StatusCode::CREATED, Json(view::deployment(&d))))
+    Ok((StatusCode::CREATED, Json(DeploymentView::of(&d))))
 }
 
 async fn get_deployment(
     State(app): AppState,
     Auth(p): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeploymentDetail>, ApiError> {
     require(&p, Permission::Read, "read deployments")?;
     let id = parse_id(&id)?;
     let d = app.load(id)?;
     let events = app.store.events(id)?;
     let rounds = app.store.rounds(id)?;
-    Ok(Json(view::deployment_detail(&d, &events, &rounds)))
+    Ok(Json(DeploymentDetail::of(&d, &events, &rounds)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -264,7 +262,7 @@ async fn command(
     Auth(p): Auth,
     Path((id, name)): Path<(String, String)>,
     body: Option<ApiJson<CommandBody>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeploymentView>, ApiError> {
     let id = parse_id(&id)?;
     let body = body.map(|ApiJson(b)| b).unwrap_or_default();
     let decision = match name.as_str() {
@@ -277,7 +275,7 @@ async fn command(
         let d = app
             .decide(id, kind, body.comment.as_deref(), "api", &p)
             .await?;
-        return Ok(Json(view::deployment(&d)));
+        return Ok(Json(DeploymentView::of(&d)));
     }
     let cmd = match (name.as_str(), body.full) {
         ("promote", false) => Command::Promote,
@@ -294,7 +292,7 @@ async fn command(
     };
     require(&p, Permission::Deploy, cmd.name())?;
     let d = app.command(id, cmd, &p).await?;
-    Ok(Json(view::deployment(&d)))
+    Ok(Json(DeploymentView::of(&d)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -318,10 +316,10 @@ async fn rollback(
     let d = app
         .rollback(&b.service, &b.environment, b.to, b.break_glass, &p)
         .await?;
-    Ok((StatusCode::CREATED, Json(view::deployment(&d))))
+    Ok((StatusCode::CREATED, Json(DeploymentView::of(&d))))
 }
 
-async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Vec<TargetView>>, ApiError> {
     require(&p, Permission::Read, "read services")?;
     let spec = app.spec();
     let addrs = app.targets.addrs().await;
@@ -346,33 +344,44 @@ async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, Ap
                     .traffic_totals(&id, &key.version)
                     .await
                     .unwrap_or((0, 0));
-                versions.push(json!({
-                    "version": key.version,
-                    "role": if Some(&key.version) == stable.as_ref() { "stable" } else { "canary" },
-                    "replicas": st.as_ref().map(|s| s.desired),
-                    "ready": st.as_ref().map(|s| s.ready),
-                    "restarts": st.as_ref().map(|s| s.replicas.iter().map(|r| r.restarts).sum::<u32>()),
-                    "pids": st.as_ref().map(|s| s.replicas.iter().filter_map(|r| r.pid).collect::<Vec<_>>()),
-                    "ports": st.as_ref().map(|s| s.replicas.iter().map(|r| r.port).collect::<Vec<_>>()),
-                    "cpu_percent": st.as_ref().and_then(|s| s.cpu_percent),
-                    "memory_mb": st.as_ref().and_then(|s| s.memory_mb),
-                    "requests": requests,
-                    "errors": errors,
-                }));
+                let role = if Some(&key.version) == stable.as_ref() {
+                    VersionRole::Stable
+                } else {
+                    VersionRole::Canary
+                };
+                versions.push(RunningVersion {
+                    version: key.version.clone(),
+                    role,
+                    replicas: st.as_ref().map(|s| s.desired),
+                    ready: st.as_ref().map(|s| s.ready),
+                    restarts: st
+                        .as_ref()
+                        .map(|s| s.replicas.iter().map(|r| r.restarts).sum::<u32>()),
+                    pids: st
+                        .as_ref()
+                        .map(|s| s.replicas.iter().filter_map(|r| r.pid).collect()),
+                    ports: st
+                        .as_ref()
+                        .map(|s| s.replicas.iter().map(|r| r.port).collect()),
+                    cpu_percent: st.as_ref().and_then(|s| s.cpu_percent),
+                    memory_mb: st.as_ref().and_then(|s| s.memory_mb),
+                    requests,
+                    errors,
+                });
             }
-            out.push(json!({
-                "service": svc.name,
-                "environment": env,
-                "listen": addrs.get(&id).copied().unwrap_or(t.listen).to_string(),
-                "preview": previews.get(&id).map(|a| a.to_string()),
-                "strategy": svc.strategy.name(),
-                "stable_version": stable,
-                "deployment": current.map(view::deployment),
-                "versions": versions,
-            }));
+            out.push(TargetView {
+                service: svc.name.clone(),
+                environment: env.clone(),
+                listen: addrs.get(&id).copied().unwrap_or(t.listen).to_string(),
+                preview: previews.get(&id).map(|a| a.to_string()),
+                strategy: svc.strategy.into(),
+                stable_version: stable,
+                deployment: current.map(DeploymentView::of),
+                versions,
+            });
         }
     }
-    Ok(Json(Value::Array(out)))
+    Ok(Json(out))
 }
 
 async fn put_spec(

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use zion_core::api::{AwaitingApproval, DeploymentView};
 use zion_core::deployment::{Deployment, Phase};
 use zion_core::governance::approvals::still_needed;
 use zion_core::spec::{Role, SecretSource};
@@ -23,7 +24,6 @@ use crate::error::{ApiError, excerpt};
 use crate::github;
 use crate::http::api::{Auth, require};
 use crate::http::extract::{ApiJson, ApiQuery};
-use crate::http::view;
 
 type AppState = State<Arc<App>>;
 
@@ -54,24 +54,28 @@ fn why_not(d: &Deployment, p: &Principal) -> Option<String> {
 
 /// Deployments waiting for approvals, each saying whether the caller may
 /// give one (and if not, why).
-async fn approvals(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+async fn approvals(
+    State(app): AppState,
+    Auth(p): Auth,
+) -> Result<Json<Vec<AwaitingApproval>>, ApiError> {
     require(&p, Permission::Read, "read approvals")?;
-    let waiting: Vec<Value> = app
+    let waiting = app
         .store
         .active_deployments()?
         .into_iter()
         .filter(|d| matches!(d.phase, Phase::Pending | Phase::AwaitingApproval))
         .filter(|d| d.gate.approvals_required > 0 && !d.gate.approved())
         .map(|d| {
-            let reason = why_not(&d, &p);
-            let mut v = view::deployment(&d);
-            v["you_may_approve"] = json!(reason.is_none());
-            v["why_not"] = json!(reason);
-            v["still_needed"] = json!(still_needed(&d));
-            v
+            let why_not = why_not(&d, &p);
+            AwaitingApproval {
+                deployment: DeploymentView::of(&d),
+                you_may_approve: why_not.is_none(),
+                why_not,
+                still_needed: still_needed(&d),
+            }
         })
         .collect();
-    Ok(Json(Value::Array(waiting)))
+    Ok(Json(waiting))
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,6 +253,6 @@ async fn github_webhook(
         .await?;
     Ok((
         StatusCode::OK,
-        Json(json!({ "recorded": true, "deployment": view::deployment(&d) })),
+        Json(json!({ "recorded": true, "deployment": DeploymentView::of(&d) })),
     ))
 }

@@ -8,4 +8,3 @@ mod governance_api;
 pub(crate) mod listener;
 mod report_api;
 mod tokens;
-mod view;

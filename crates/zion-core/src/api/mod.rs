@@ -1,0 +1,25 @@
+//! The HTTP API's views: the request and response bodies, as one set of
+//! structs the server serializes and the CLI parses, so the two cannot
+//! disagree about a field's name or shape. They are plain data built by
+//! pure functions of recorded state (snake_case keys, RFC 3339 UTC times,
+//! 1-based step numbers); no I/O.
+
+mod deployment;
+mod target;
+
+pub use deployment::{
+    ApprovalsView, AwaitingApproval, DeploymentDetail, DeploymentView, EventView, Preview,
+    RollingView, RoundView,
+};
+pub use target::{RunningVersion, TargetView, VersionRole};
+
+/// For an `Option<Option<T>>` field: a key given as `null` is `Some(None)`
+/// (present, empty), a missing key `None` (with `#[serde(default)]`), so a
+/// view that writes `null` reads back as it was.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
+}

@@ -1,0 +1,52 @@
+//! A target as `GET /api/v1/services` (`zion status`) returns it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::deployment::PlanKind;
+
+use super::DeploymentView;
+
+/// One target: its listeners, its stable version, its active deployment
+/// and the versions running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetView {
+    pub service: String,
+    pub environment: String,
+    /// The listener's address.
+    pub listen: String,
+    /// The preview listener's address, when the target has one bound.
+    pub preview: Option<String>,
+    /// The strategy the spec names for the service.
+    pub strategy: PlanKind,
+    pub stable_version: Option<String>,
+    /// The active deployment, if any.
+    pub deployment: Option<DeploymentView>,
+    pub versions: Vec<RunningVersion>,
+}
+
+/// A version with running replicas on a target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunningVersion {
+    pub version: String,
+    pub role: VersionRole,
+    /// The workload's figures; None when it has no status (yet).
+    pub replicas: Option<u32>,
+    pub ready: Option<u32>,
+    pub restarts: Option<u32>,
+    pub pids: Option<Vec<u32>>,
+    pub ports: Option<Vec<u16>>,
+    pub cpu_percent: Option<f64>,
+    pub memory_mb: Option<f64>,
+    /// Requests and errors the target's listener sent it.
+    pub requests: u64,
+    pub errors: u64,
+}
+
+/// Whether a running version is the stable one or the one rolling out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionRole {
+    Stable,
+    /// The new version (named `canary` in the JSON whatever the strategy).
+    Canary,
+}
