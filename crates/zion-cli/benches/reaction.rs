@@ -211,7 +211,9 @@ fn main() {
         drained.push(d);
         let (w, d) = rt.block_on(one_run(Ending::Abort));
         println!(
-            "run {run}: baseline, abort sent → canary weight 0: {w:.2}s; → last canary response: {d:.2}s"
+            "run {run}: baseline, abort sent → canary weight 0: {:.1} ms; → last canary response: {:.1} ms",
+            w * 1000.0,
+            d * 1000.0
         );
         abort_weight0.push(w);
         abort_drained.push(d);
@@ -230,7 +232,9 @@ fn main() {
     );
     println!("  median to the last canary response: {md:.2}s");
     println!(
-        "  baseline, an operator's abort: median {bw:.2}s to weight 0, {bd:.2}s to the last canary response"
+        "  baseline, an operator's abort: median {:.1} ms to weight 0, {:.1} ms to the last canary response",
+        bw * 1000.0,
+        bd * 1000.0
     );
     println!(
         "  detecting the fault vs being told: {:.1}× to the last canary response (+{:.2}s)",
