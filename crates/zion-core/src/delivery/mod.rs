@@ -10,6 +10,7 @@ pub mod of_deployment;
 pub mod record;
 pub mod refusals;
 pub mod report;
+mod report_model;
 pub mod reversal;
 pub mod stats;
 
