@@ -8,7 +8,8 @@
 //!
 //! Each request has a response timeout (504, the version's error); a
 //! client's broken or stalled body is answered 400/408 and counted against
-//! no version; requests in flight count in the windows they span.
+//! no version; a request that has waited 500 ms counts in flight in the
+//! windows it spans.
 //!
 //! It is not a general-purpose reverse proxy: no TLS, no HTTP/2, no
 //! path routing, no caching, and no retries of failed requests beyond two:
