@@ -56,6 +56,27 @@ pub enum TypeArg {
     Rollback,
 }
 
+impl From<StrategyArg> for zion_core::spec::Strategy {
+    fn from(s: StrategyArg) -> Self {
+        match s {
+            StrategyArg::Canary => Self::Canary,
+            StrategyArg::BlueGreen => Self::BlueGreen,
+            StrategyArg::Rolling => Self::Rolling,
+        }
+    }
+}
+
+impl From<TypeArg> for zion_core::deployment::DeploymentType {
+    fn from(t: TypeArg) -> Self {
+        match t {
+            TypeArg::Feature => Self::Feature,
+            TypeArg::Hotfix => Self::Hotfix,
+            TypeArg::Config => Self::Config,
+            TypeArg::Rollback => Self::Rollback,
+        }
+    }
+}
+
 /// `zion deploy`'s arguments.
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {

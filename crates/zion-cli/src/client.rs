@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use zion_core::api::ErrorBody;
 
 use crate::cli::Global;
 use crate::exit::Failure;
@@ -93,18 +96,38 @@ impl Client {
 
     /// A GET whose answer is one of the API's views (`zion_core::api`),
     /// parsed by the struct the server wrote it with.
-    pub async fn get_view<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+    pub async fn get_view<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
         let body = self.get(path).await?;
+        self.view("GET", path, body)
+    }
+
+    /// A POST of one of the API's request bodies whose answer is a view.
+    pub async fn post_view<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Failure> {
+        let answer = self.post(path, body).await?;
+        self.view("POST", path, answer)
+    }
+
+    /// The answer to `method path` read as the view `T`.
+    pub fn view<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> Result<T, Failure> {
         serde_json::from_value(body).map_err(|e| {
             Failure::unreachable(format!(
-                "the server at {} answered GET /api/v1{path} with a body this zion cannot read \
-                 ({e}); are `zion` and the server the same version?",
+                "the server at {} answered {method} /api/v1{path} with a body this zion cannot \
+                 read ({e}); are `zion` and the server the same version?",
                 self.base
             ))
         })
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+    pub async fn post(&self, path: &str, body: &impl Serialize) -> Result<Value, Failure> {
         self.send(self.http.post(self.url(path)).json(body)).await
     }
 
@@ -159,10 +182,12 @@ impl Client {
         if status.is_success() {
             return Ok(body);
         }
-        let message = body
-            .pointer("/error/message")
-            .and_then(Value::as_str)
-            .map(String::from)
+        let error = serde_json::from_value::<ErrorBody>(body)
+            .ok()
+            .map(|b| b.error);
+        let message = error
+            .as_ref()
+            .map(|e| e.message.clone())
             .unwrap_or_else(|| format!("the server answered {status}"));
         let message = if status.as_u16() == 401 {
             format!(
@@ -171,7 +196,7 @@ impl Client {
         } else {
             message
         };
-        let code = body.pointer("/error/code").and_then(Value::as_str);
+        let code = error.as_ref().map(|e| e.code.as_str());
         Err(Failure::answered(status.as_u16(), code, message))
     }
 }

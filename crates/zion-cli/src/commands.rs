@@ -7,13 +7,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use zion_core::api::{DeploymentView, TargetView};
+use zion_core::api::{
+    CommandRequest, DeployRequest, DeploymentDetail, DeploymentView, RollbackRequest, SpecApplied,
+    TargetView,
+};
 use zion_core::spec::{Spec, parse_spec, summary};
 use zion_server::ServerOptions;
 
-use crate::cli::{DeployArgs, Global, Output, Rounds, StrategyArg};
+use crate::cli::{DeployArgs, Global, Output, Rounds};
 use crate::client::{Client, spec_dir};
 use crate::exit::Failure;
+use crate::render::count;
 use crate::{render, wait};
 
 /// Reads and validates the spec file; errors exit 2.
@@ -159,26 +163,19 @@ pub fn lint(g: &Global) -> Result<(), Failure> {
 
 pub async fn apply(g: &Global) -> Result<(), Failure> {
     let (_, yaml) = load_spec(&g.file)?;
-    let out = Client::new(g)?.put_text("/spec", yaml).await?;
+    let client = Client::new(g)?;
+    let answer = client.put_text("/spec", yaml).await?;
+    let out: SpecApplied = client.view("PUT", "/spec", answer)?;
     match g.output {
-        Output::Json => println!("{out}"),
+        Output::Json => println!("{}", render::json(&out)),
         Output::Text => println!(
             "applied {}: {}, {}",
             g.file.display(),
-            count(&out["environments"], "environment"),
-            count(&out["services"], "service")
+            count(out.environments as u64, "environment", "environments"),
+            count(out.services as u64, "service", "services")
         ),
     }
     Ok(())
-}
-
-/// A count and its noun, singular for one (`1 environment`, `2 services`).
-fn count(n: &Value, noun: &str) -> String {
-    match n.as_u64() {
-        Some(1) => format!("1 {noun}"),
-        Some(n) => format!("{n} {noun}s"),
-        None => format!("? {noun}s"),
-    }
 }
 
 /// The environment: --env, else the only target of the service in the
@@ -240,36 +237,18 @@ pub async fn deploy(g: &Global, a: DeployArgs) -> Result<(), Failure> {
         None => (a.commit, a.committed_at),
     };
     let client = Client::new(g)?;
-    let mut body = json!({ "service": a.service, "environment": env, "version": a.version });
-    if let Some(s) = a.strategy {
-        body["strategy"] = json!(match s {
-            StrategyArg::Canary => "canary",
-            StrategyArg::BlueGreen => "blue_green",
-            StrategyArg::Rolling => "rolling",
-        });
-    }
-    if let Some(k) = a.kind {
-        body["type"] = json!(format!("{k:?}").to_lowercase());
-    }
-    if a.wait_for_window {
-        body["wait_for_window"] = json!(true);
-    }
-    if let Some(reason) = a.break_glass {
-        body["break_glass"] = json!(reason);
-    }
-    if let Some(sha) = a.sha256 {
-        body["sha256"] = json!(sha);
-    }
-    if let Some(e) = evidence {
-        body["evidence"] = json!(e);
-    }
-    if let Some(c) = commit {
-        body["commit"] = json!(c);
-    }
-    if let Some(at) = committed_at {
-        body["committed_at"] = json!(at);
-    }
-    let d = client.post("/deployments", &body).await?;
+    let body = DeployRequest {
+        strategy: a.strategy.map(Into::into),
+        kind: a.kind.map(Into::into),
+        wait_for_window: a.wait_for_window,
+        break_glass: a.break_glass,
+        sha256: a.sha256,
+        evidence,
+        commit,
+        committed_at,
+        ..DeployRequest::new(&a.service, &env, &a.version)
+    };
+    let d = client.post_view("/deployments", &body).await?;
     finish_creation(g, &client, d, (a.wait, a.timeout)).await
 }
 
@@ -279,22 +258,22 @@ type WaitFlags = (bool, Option<Duration>);
 async fn finish_creation(
     g: &Global,
     client: &Client,
-    d: Value,
+    d: DeploymentView,
     (wait_flag, timeout): WaitFlags,
 ) -> Result<(), Failure> {
-    let id = d["id"].as_i64().unwrap_or_default();
+    let id = d.id;
     if wait_flag {
         return wait::follow_until(client, id, g.output, timeout).await;
     }
     match g.output {
-        Output::Json => println!("{d}"),
+        Output::Json => println!("{}", render::json(&d)),
         Output::Text => println!(
             "deployment {id} created: {}/{} {} → {} ({}); follow it with `zion get {id}`",
-            d["service"].as_str().unwrap_or(""),
-            d["environment"].as_str().unwrap_or(""),
-            d["previous_version"].as_str().unwrap_or("(none)"),
-            d["version"].as_str().unwrap_or(""),
-            d["phase"].as_str().unwrap_or("")
+            d.service,
+            d.environment,
+            d.previous_version.as_deref().unwrap_or("(none)"),
+            d.version,
+            d.phase
         ),
     }
     Ok(())
@@ -320,20 +299,19 @@ pub async fn status(
         }
     }
     match g.output {
-        Output::Json => println!("{}", serde_json::to_value(&rows).unwrap_or_default()),
+        Output::Json => println!("{}", render::json(&rows)),
         Output::Text => print!("{}", render::status(&rows)),
     }
     Ok(())
 }
 
 pub async fn get(g: &Global, id: i64, rounds: Rounds) -> Result<(), Failure> {
-    let d: zion_core::api::DeploymentDetail = Client::new(g)?
+    let d: DeploymentDetail = Client::new(g)?
         .get_view(&format!("/deployments/{id}"))
         .await?;
-    let json = serde_json::to_value(&d).unwrap_or_default();
     match g.output {
-        Output::Json => println!("{json}"),
-        Output::Text => print!("{}", render::deployment(&json, rounds)),
+        Output::Json => println!("{}", render::json(&d)),
+        Output::Text => print!("{}", render::deployment(&d, rounds)),
     }
     Ok(())
 }
@@ -344,18 +322,19 @@ pub async fn wait(g: &Global, id: i64, timeout: Option<Duration>) -> Result<(), 
 }
 
 pub async fn act(g: &Global, id: i64, command: &str, full: bool) -> Result<(), Failure> {
-    let d = Client::new(g)?
-        .post(
-            &format!("/deployments/{id}/{command}"),
-            &json!({ "full": full }),
-        )
+    let body = CommandRequest {
+        full,
+        comment: None,
+    };
+    let d: DeploymentView = Client::new(g)?
+        .post_view(&format!("/deployments/{id}/{command}"), &body)
         .await?;
     match g.output {
-        Output::Json => println!("{d}"),
+        Output::Json => println!("{}", render::json(&d)),
         Output::Text => println!(
             "deployment {id}: {} ({})",
-            d["phase"].as_str().unwrap_or(""),
-            d["reason"].as_str().unwrap_or("")
+            d.phase,
+            d.reason.as_deref().unwrap_or("")
         ),
     }
     Ok(())
@@ -371,9 +350,13 @@ pub async fn rollback(
 ) -> Result<(), Failure> {
     let env = resolve_env(g, &service, env)?;
     let client = Client::new(g)?;
-    let body =
-        json!({ "service": service, "environment": env, "to": to, "break_glass": break_glass });
-    let d = client.post("/rollback", &body).await?;
+    let body = RollbackRequest {
+        service,
+        environment: env,
+        to,
+        break_glass,
+    };
+    let d = client.post_view("/rollback", &body).await?;
     finish_creation(g, &client, d, wait_flags).await
 }
 
@@ -400,7 +383,7 @@ pub async fn history(
     };
     let list: Vec<DeploymentView> = Client::new(g)?.get_view(&path).await?;
     match g.output {
-        Output::Json => println!("{}", serde_json::to_value(&list).unwrap_or_default()),
+        Output::Json => println!("{}", render::json(&list)),
         Output::Text => print!("{}", render::history(&list)),
     }
     Ok(())

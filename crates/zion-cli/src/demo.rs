@@ -11,7 +11,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Value, json};
+use zion_core::api::{DeployRequest, DeploymentDetail, DeploymentView, RollbackRequest};
+use zion_core::deployment::Phase;
 use zion_server::ServerOptions;
 
 use crate::cli::{Global, Output, StrategyArg};
@@ -122,11 +123,8 @@ async fn scenario(
     let mut problems = Vec::new();
     println!("1) first version 1.0.0: started, then given all traffic once healthy");
     let first = deploy(client, "1.0.0").await?;
-    if first["phase"] != "succeeded" {
-        problems.push(format!(
-            "1.0.0 ended {} instead of succeeded",
-            first["phase"]
-        ));
+    if first.deployment.phase != Phase::Succeeded {
+        problems.push(ended(&first, "1.0.0", Phase::Succeeded));
     }
 
     // The route to 1.0.0 is set just after its success is recorded; start
@@ -161,11 +159,8 @@ async fn scenario(
     };
     println!("\n2) good version 1.1.0 {how}, under {rps} requests/s of steady load");
     let good = deploy(client, "1.1.0").await?;
-    if good["phase"] != "succeeded" {
-        problems.push(format!(
-            "1.1.0 ended {} instead of succeeded",
-            good["phase"]
-        ));
+    if good.deployment.phase != Phase::Succeeded {
+        problems.push(ended(&good, "1.1.0", Phase::Succeeded));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut shown = vec![first.clone(), good.clone()];
@@ -180,11 +175,8 @@ async fn scenario(
                     "   rollback command → first response from 1.0.0 on the listener: {:.1} ms",
                     switch.as_secs_f64() * 1000.0
                 );
-                if rollback["phase"] != "succeeded" {
-                    problems.push(format!(
-                        "the rollback ended {} instead of succeeded",
-                        rollback["phase"]
-                    ));
+                if rollback.deployment.phase != Phase::Succeeded {
+                    problems.push(ended(&rollback, "the rollback", Phase::Succeeded));
                 }
                 shown.push(rollback);
             }
@@ -197,11 +189,8 @@ async fn scenario(
         "\n{step}) faulty version 1.2.0-faulty (30% errors, +40 ms): Zion should roll it back by itself"
     );
     let bad = deploy(client, "1.2.0-faulty").await?;
-    if bad["phase"] != "rolled_back" {
-        problems.push(format!(
-            "1.2.0-faulty ended {} instead of rolled_back",
-            bad["phase"]
-        ));
+    if bad.deployment.phase != Phase::RolledBack {
+        problems.push(ended(&bad, "1.2.0-faulty", Phase::RolledBack));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -219,11 +208,12 @@ async fn scenario(
     };
     row("deployment", "version", "outcome", "took", "steps");
     for d in &shown {
+        let view = &d.deployment;
         row(
-            &format!("#{}", d["id"]),
-            d["version"].as_str().unwrap_or(""),
-            d["phase"].as_str().unwrap_or(""),
-            &format!("{:.1}s", took(d)),
+            &format!("#{}", view.id),
+            &view.version,
+            view.phase.name(),
+            &format!("{:.1}s", took(view)),
             &steps_seen(d),
         );
     }
@@ -287,7 +277,7 @@ async fn scenario(
     } else {
         faulty_live
     };
-    let rollback_at = event_time(&bad, "rolling_back");
+    let rollback_at = event_time(&bad, Phase::RollingBack);
     match (faulty.first_error, rollback_at) {
         (Some(visible), Some(zero)) => {
             let secs = zero
@@ -304,7 +294,7 @@ async fn scenario(
                     .unwrap_or(0.0);
                 println!("  fault visible → last response from 1.2.0-faulty: {drained:.2}s");
             }
-            if let Some(reason) = event_reason(&bad, "rolling_back") {
+            if let Some(reason) = event_reason(&bad, Phase::RollingBack) {
                 println!("  why: {reason}");
             }
         }
@@ -333,7 +323,7 @@ async fn scenario(
 async fn instant_rollback(
     client: &Client,
     listen: SocketAddr,
-) -> Result<Result<(Value, Duration), String>, Failure> {
+) -> Result<Result<(DeploymentDetail, Duration), String>, Failure> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()
@@ -348,12 +338,13 @@ async fn instant_rollback(
     // Warm the connection so the figure is about Zion, not a TCP handshake.
     let _ = http.get(&url).send().await;
     let sent = Instant::now();
-    let d = client
-        .post(
-            "/rollback",
-            &json!({ "service": SERVICE, "environment": ENV }),
-        )
-        .await?;
+    let body = RollbackRequest {
+        service: SERVICE.into(),
+        environment: ENV.into(),
+        to: None,
+        break_glass: None,
+    };
+    let d: DeploymentView = client.post_view("/rollback", &body).await?;
     let mut switched = None;
     while sent.elapsed() < Duration::from_secs(10) {
         if let Ok(r) = http.get(&url).send().await
@@ -363,9 +354,9 @@ async fn instant_rollback(
             break;
         }
     }
-    let id = d["id"].as_i64().unwrap_or_default();
+    let id = d.id;
     let _ = wait::follow(client, id, Output::Text).await;
-    let d = client.get(&format!("/deployments/{id}")).await?;
+    let d = client.get_view(&format!("/deployments/{id}")).await?;
     Ok(match switched {
         Some(t) => Ok((d, t)),
         None => Err("the listener never answered from 1.0.0 after the rollback".to_string()),
@@ -373,17 +364,21 @@ async fn instant_rollback(
 }
 
 /// Deploys and follows to the end; returns the final deployment.
-async fn deploy(client: &Client, version: &str) -> Result<Value, Failure> {
-    let d = client
-        .post(
-            "/deployments",
-            &json!({ "service": SERVICE, "environment": ENV, "version": version }),
-        )
-        .await?;
-    let id = d["id"].as_i64().unwrap_or_default();
+async fn deploy(client: &Client, version: &str) -> Result<DeploymentDetail, Failure> {
+    let body = DeployRequest::new(SERVICE, ENV, version);
+    let d: DeploymentView = client.post_view("/deployments", &body).await?;
     // A rollback is an expected outcome here, not a failure of the demo.
-    let _ = wait::follow(client, id, Output::Text).await;
-    client.get(&format!("/deployments/{id}")).await
+    let _ = wait::follow(client, d.id, Output::Text).await;
+    client.get_view(&format!("/deployments/{}", d.id)).await
+}
+
+/// A deployment that ended otherwise than `expected`, in words (the phase
+/// quoted, as the summary has always shown it).
+fn ended(d: &DeploymentDetail, what: &str, expected: Phase) -> String {
+    format!(
+        "{what} ended \"{}\" instead of {expected}",
+        d.deployment.phase
+    )
 }
 
 async fn generate_load(
@@ -432,22 +427,18 @@ async fn generate_load(
     }
 }
 
-fn took(d: &Value) -> f64 {
-    let parse = |k: &str| {
-        d[k].as_str()
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-    };
-    match (parse("created_at"), parse("finished_at")) {
-        (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
-        _ => 0.0,
+fn took(d: &DeploymentView) -> f64 {
+    match d.finished_at {
+        Some(b) => b.duration_since(d.created_at).as_secs_f64(),
+        None => 0.0,
     }
 }
 
-fn steps_seen(d: &Value) -> String {
-    let mut weights: Vec<u64> = Vec::new();
-    for e in d["events"].as_array().into_iter().flatten() {
-        let w = e["canary_weight"].as_u64().unwrap_or(0);
-        if e["step"].is_u64() && weights.last() != Some(&w) {
+fn steps_seen(d: &DeploymentDetail) -> String {
+    let mut weights: Vec<u8> = Vec::new();
+    for e in &d.events {
+        let w = e.canary_weight;
+        if e.step.is_some() && weights.last() != Some(&w) {
             weights.push(w);
         }
     }
@@ -462,18 +453,11 @@ fn steps_seen(d: &Value) -> String {
     }
 }
 
-fn event_time(d: &Value, phase: &str) -> Option<SystemTime> {
-    d["events"]
-        .as_array()?
+fn event_time(d: &DeploymentDetail, phase: Phase) -> Option<SystemTime> {
+    d.events
         .iter()
-        .find(|e| e["to_phase"] == phase)
-        .and_then(|e| {
-            e["at"]
-                .as_str()?
-                .parse::<jiff::Timestamp>()
-                .ok()
-                .map(SystemTime::from)
-        })
+        .find(|e| e.to_phase == phase)
+        .map(|e| SystemTime::from(e.at))
 }
 
 /// The noun for `n`, singular for one (columns keep their own numbers).
@@ -481,12 +465,11 @@ fn noun<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
-fn event_reason(d: &Value, phase: &str) -> Option<String> {
-    d["events"]
-        .as_array()?
+fn event_reason(d: &DeploymentDetail, phase: Phase) -> Option<String> {
+    d.events
         .iter()
-        .find(|e| e["to_phase"] == phase)
-        .and_then(|e| e["reason"].as_str().map(String::from))
+        .find(|e| e.to_phase == phase)
+        .map(|e| e.reason.clone())
 }
 
 fn free_port() -> Result<SocketAddr, Failure> {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use zion_core::api::ImportSummary;
 use zion_core::delivery::Report;
 
 use crate::cli::{Global, HistoryFormat, Output, ReportArgs};
@@ -131,10 +132,13 @@ pub async fn import(g: &Global, file: &Path) -> Result<(), Failure> {
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
-    let r = sent?;
+    let r: ImportSummary = client.view("POST", "/import", sent?)?;
     let seconds = started.elapsed().as_secs_f64();
     if g.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&render::json(&r)).unwrap_or_default()
+        );
         return Ok(());
     }
     println!("{}", import_text(&name, &r, seconds));
@@ -142,10 +146,9 @@ pub async fn import(g: &Global, file: &Path) -> Result<(), Failure> {
 }
 
 /// The summary of an import the server answered, in `seconds`.
-fn import_text(name: &str, r: &serde_json::Value, seconds: f64) -> String {
-    let n = |key: &str| r[key].as_u64().unwrap_or(0);
-    let records = n("records");
-    if r["import_id"].is_null() {
+fn import_text(name: &str, r: &ImportSummary, seconds: f64) -> String {
+    let records = r.records;
+    if r.import_id.is_none() {
         let all = match records {
             1 => "its one record was".to_string(),
             n => format!("all {n} records were"),
@@ -154,10 +157,10 @@ fn import_text(name: &str, r: &serde_json::Value, seconds: f64) -> String {
     }
     format!(
         "imported {name}: {} and {} added, {} resolved, {} unchanged, in {seconds:.1} s ({:.0} lines/s)",
-        render::count(n("deployments_added"), "deployment", "deployments"),
-        render::count(n("incidents_added"), "incident", "incidents"),
-        render::count(n("incidents_resolved"), "incident", "incidents"),
-        render::count(n("unchanged"), "record", "records"),
+        render::count(r.deployments_added, "deployment", "deployments"),
+        render::count(r.incidents_added, "incident", "incidents"),
+        render::count(r.incidents_resolved, "incident", "incidents"),
+        render::count(r.unchanged, "record", "records"),
         records as f64 / seconds.max(1e-9),
     )
 }
@@ -185,36 +188,42 @@ fn progress(message: &str) -> Option<ProgressBar> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
+
+    fn summary(import_id: Option<i64>, records: u64, added: [u64; 4]) -> ImportSummary {
+        let [
+            deployments_added,
+            incidents_added,
+            incidents_resolved,
+            unchanged,
+        ] = added;
+        ImportSummary {
+            source: "h.jsonl".into(),
+            sha256: "00".repeat(32),
+            records,
+            import_id,
+            deployments_added,
+            incidents_added,
+            incidents_resolved,
+            unchanged,
+            seconds: 0.5,
+        }
+    }
 
     #[test]
     fn one_of_a_kind_is_named_in_the_singular() {
-        let r = json!({
-            "import_id": 3, "records": 2, "deployments_added": 1, "incidents_added": 1,
-            "incidents_resolved": 1, "unchanged": 1
-        });
+        let r = summary(Some(3), 2, [1, 1, 1, 1]);
         assert_eq!(
             import_text("h.jsonl", &r, 2.0),
             "imported h.jsonl: 1 deployment and 1 incident added, 1 incident resolved, \
              1 record unchanged, in 2.0 s (1 lines/s)"
         );
-        let r = json!({
-            "import_id": 4, "records": 9, "deployments_added": 2, "incidents_added": 0,
-            "incidents_resolved": 3, "unchanged": 4
-        });
+        let r = summary(Some(4), 9, [2, 0, 3, 4]);
         assert!(
             import_text("h.jsonl", &r, 1.0)
                 .starts_with("imported h.jsonl: 2 deployments and 0 incidents added, 3 incidents resolved, 4 records unchanged")
         );
-        let again = |records: u64| {
-            import_text(
-                "h.jsonl",
-                &json!({ "import_id": null, "records": records }),
-                1.0,
-            )
-        };
+        let again = |records: u64| import_text("h.jsonl", &summary(None, records, [0; 4]), 1.0);
         assert_eq!(
             again(1),
             "nothing new in h.jsonl: its one record was imported before; nothing was changed"

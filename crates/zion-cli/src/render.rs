@@ -1,23 +1,30 @@
-//! Text renderings of the API's JSON for people.
+//! Text renderings of the API's views for people.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use serde_json::Value;
 use zion_core::api::{DeploymentDetail, DeploymentView, EventView, TargetView};
+use zion_core::deployment::{Phase, Rollout};
+use zion_core::duration::format_duration;
+use zion_core::governance::quality::FindingLevel;
+use zion_core::governance::{DecisionKind, expiry_text};
 
+/// A JSON string, or `-` (for the commands whose answers are not views yet).
 pub(crate) fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
 }
 
-/// `2026-11-22T03:12:01.123Z` → `03:12:01`.
-pub fn clock(v: &Value) -> String {
-    let t = s(v);
-    t.get(11..19).unwrap_or(t).to_string()
+/// A view as `--output json` prints it: as a JSON value, so its keys come
+/// sorted whatever the struct's order (as they always have).
+pub(crate) fn json(view: &impl serde::Serialize) -> Value {
+    serde_json::to_value(view).unwrap_or_default()
 }
 
-/// A time as [`clock`] shows it.
+/// A time as `03:12:01` (`2026-11-22T03:12:01.123Z`).
 pub fn clock_of(at: jiff::Timestamp) -> String {
-    clock(&Value::String(at.to_string()))
+    let t = at.to_string();
+    t.get(11..19).unwrap_or(&t).to_string()
 }
 
 /// An RFC 3339 time to the second, `2026-11-22 03:12:01 UTC`.
@@ -32,7 +39,7 @@ pub fn when(v: &Value) -> String {
 /// way the server's events do (`2026-11-22 03:12:02 UTC`).
 pub fn expiry(v: &Value) -> String {
     match v.as_str().map(str::parse::<jiff::Timestamp>) {
-        Some(Ok(at)) => zion_core::governance::expiry_text(at),
+        Some(Ok(at)) => expiry_text(at),
         _ => when(v),
     }
 }
@@ -79,176 +86,163 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// What a deployment really does (`first`, `canary`, `blue_green`,
-/// `rolling`, `rollback`, `direct`): the server's `rollout`, else read from
-/// the plan as the server does.
-pub(crate) fn rollout(d: &Value) -> &str {
-    if let Some(r) = d["rollout"].as_str() {
-        return r;
+/// What [`progress`] reads: a view, or the JSON of one from a command
+/// whose answer is not parsed into a view yet (read as the view).
+pub trait AsDeploymentView {
+    fn as_view(&self) -> Option<Cow<'_, DeploymentView>>;
+}
+
+impl AsDeploymentView for DeploymentView {
+    fn as_view(&self) -> Option<Cow<'_, DeploymentView>> {
+        Some(Cow::Borrowed(self))
     }
-    let plan = &d["plan"];
-    if !d["previous_version"].is_string() {
-        "first"
-    } else if plan["blue_green"].is_object() {
-        "blue_green"
-    } else if plan["rolling"].is_object() {
-        "rolling"
-    } else if plan["steps"].as_array().is_some_and(|s| !s.is_empty()) {
-        "canary"
-    } else if d["type"] == "rollback" {
-        "rollback"
-    } else {
-        "direct"
+}
+
+impl AsDeploymentView for Value {
+    fn as_view(&self) -> Option<Cow<'_, DeploymentView>> {
+        serde_json::from_value(self.clone()).ok().map(Cow::Owned)
     }
 }
 
 /// What the live bar's percentage is a share of: `to 2.0`.
-pub fn bar_label(d: &Value) -> String {
-    format!("to {}", s(&d["version"]))
+pub fn bar_label(d: &DeploymentView) -> String {
+    format!("to {}", d.version)
 }
 
 /// One deployment's progress in a few words: `progressing, step 2/4, canary
 /// 25%`, `progressing, first version of the target, 0% of traffic`.
-pub fn progress(d: &Value) -> String {
-    let mut p = s(&d["phase"]).to_string();
-    let weight = d["canary_weight"].as_u64().unwrap_or(0);
-    let rollout = rollout(d);
-    if matches!(rollout, "first" | "rollback" | "direct") {
+pub fn progress(d: &(impl AsDeploymentView + ?Sized)) -> String {
+    match d.as_view() {
+        Some(view) => progress_of(&view),
+        None => "-".into(),
+    }
+}
+
+fn progress_of(d: &DeploymentView) -> String {
+    let mut p = d.phase.to_string();
+    let weight = d.canary_weight;
+    if matches!(
+        d.rollout,
+        Rollout::First | Rollout::Rollback | Rollout::Direct
+    ) {
         // No steps: all traffic moves at once when the version is healthy.
-        let what = match rollout {
-            "first" => "first version of the target".to_string(),
-            "rollback" => format!("rollback to {}", s(&d["version"])),
+        let what = match d.rollout {
+            Rollout::First => "first version of the target".to_string(),
+            Rollout::Rollback => format!("rollback to {}", d.version),
             _ => "all traffic once healthy".to_string(),
         };
         let _ = write!(p, ", {what}, {weight}% of traffic");
-    } else if let (Some(batch), Some(batches)) = (d["batch"].as_u64(), d["batches"].as_u64()) {
+    } else if let Some(r) = &d.rolling {
         // Rolling: batch 2/3, 2/3 replicas replaced, 67% of traffic.
-        let starting = if d["batch_ready"].as_bool() == Some(false) && !is_final(d) {
+        let starting = if !r.batch_ready && !d.phase.is_terminal() {
             " starting"
         } else {
             ""
         };
         let _ = write!(
             p,
-            ", batch {batch}/{batches}{starting}, {}/{} replicas replaced, {weight}% of traffic",
-            d["replaced"].as_u64().unwrap_or(0),
-            d["plan"]["replicas"].as_u64().unwrap_or(0)
+            ", batch {}/{}{starting}, {}/{} replicas replaced, {weight}% of traffic",
+            r.batch,
+            r.batches,
+            r.replaced,
+            d.plan.replicas()
         );
-    } else if d["plan"]["blue_green"].is_object() && d["previous_version"].is_string() {
-        match d["preview"].as_str() {
+    } else if d.plan.blue_green_plan().is_some() && d.previous_version.is_some() {
+        match d.preview.flatten() {
             Some(state) => {
-                let _ = write!(p, ", preview {state}, live traffic {weight}%");
+                let _ = write!(p, ", preview {}, live traffic {weight}%", state.name());
             }
             None => {
                 let _ = write!(p, ", live traffic {weight}%");
             }
         }
     } else {
-        if let (Some(step), Some(steps)) = (d["step"].as_u64(), d["steps"].as_u64()) {
-            let _ = write!(p, ", step {step}/{steps}");
+        if let Some(step) = d.step {
+            let _ = write!(p, ", step {step}/{}", d.steps);
         }
         let _ = write!(p, ", canary {weight}%");
     }
     // The current step's routing beyond the weight.
-    let step = d["step"]
-        .as_u64()
-        .and_then(|i| d["plan"]["steps"].get(i.checked_sub(1)? as usize));
+    let step = d
+        .step
+        .and_then(|i| d.plan.steps().get(i.checked_sub(1)? as usize));
     if let Some(step) = step {
-        if let Some(m) = step["mirror"].as_u64() {
+        if let Some(m) = step.mirror {
             let _ = write!(p, ", mirroring {m}%");
         }
-        if let Some(rules) = step["matches"].as_array().filter(|r| !r.is_empty()) {
-            let _ = write!(p, " + {} header/cookie rule(s)", rules.len());
+        if !step.matches.is_empty() {
+            let _ = write!(p, " + {} header/cookie rule(s)", step.matches.len());
         }
     }
-    let a = &d["approvals"];
-    if let (Some(req), Some(given)) = (a["required"].as_u64(), a["given"].as_array()) {
-        if matches!(s(&d["phase"]), "pending" | "awaiting_approval") {
-            let _ = write!(p, ", approvals {}/{req}", given.len());
+    if let Some(a) = &d.approvals {
+        if matches!(d.phase, Phase::Pending | Phase::AwaitingApproval) {
+            let _ = write!(p, ", approvals {}/{}", a.given.len(), a.required);
         }
     }
-    if d["break_glass"].is_object() {
+    if d.break_glass.is_some() {
         p.push_str(", BREAK GLASS");
     }
     p
 }
 
-fn is_final(d: &Value) -> bool {
-    // The core's list of terminal phases is the only one.
-    zion_core::deployment::Phase::from_name(s(&d["phase"]))
-        .is_some_and(zion_core::deployment::Phase::is_terminal)
-}
-
 /// The gate of a deployment: break glass, approvals, pre-check results.
-fn gate(d: &Value, out: &mut String) {
-    let g = &d["gate"];
-    if let Some(bg) = d["break_glass"].as_object() {
+fn gate(d: &DeploymentView, out: &mut String) {
+    let g = &d.gate;
+    if let Some(bg) = &d.break_glass {
         let _ = writeln!(
             out,
             "BREAK GLASS: by {}: {} (windows, freezes, approvals and checks skipped)",
-            s(&bg["by"]),
-            s(&bg["reason"])
+            bg.by, bg.reason
         );
     }
-    let a = &d["approvals"];
-    if let Some(required) = a["required"].as_u64() {
-        let decisions = g["decisions"].as_array().cloned().unwrap_or_default();
+    if let Some(a) = &d.approvals {
         let _ = writeln!(
             out,
-            "approvals:  {}/{required}{}",
-            a["given"].as_array().map_or(0, Vec::len),
-            if a["expires_at"].is_string() && a["still_needed"].is_string() {
-                format!(", expires at {}", expiry(&a["expires_at"]))
-            } else {
-                String::new()
+            "approvals:  {}/{}{}",
+            a.given.len(),
+            a.required,
+            match (a.expires_at, &a.still_needed) {
+                (Some(at), Some(_)) => format!(", expires at {}", expiry_text(at)),
+                _ => String::new(),
             }
         );
-        for x in &decisions {
-            let comment = x["comment"]
-                .as_str()
+        for x in &g.decisions {
+            let comment = x
+                .comment
+                .as_deref()
                 .map(|c| format!(": {c}"))
                 .unwrap_or_default();
-            let via = if s(&x["via"]) == "github" {
-                " via GitHub"
-            } else {
-                ""
-            };
+            let via = if x.via == "github" { " via GitHub" } else { "" };
             let _ = writeln!(
                 out,
                 "  {} by {} ({}) at {}{via}{comment}",
-                if s(&x["kind"]) == "approve" {
-                    "approved"
-                } else {
-                    "rejected"
+                match x.kind {
+                    DecisionKind::Approve => "approved",
+                    DecisionKind::Reject => "rejected",
                 },
-                s(&x["principal"]),
-                s(&x["role"]),
-                clock(&x["at"])
+                x.principal,
+                x.role,
+                clock_of(x.at)
             );
         }
-        if let Some(needed) = a["still_needed"].as_str() {
+        if let Some(needed) = &a.still_needed {
             let _ = writeln!(out, "  still needed: {needed}");
         }
     }
-    let checks = g["check_results"].as_array().cloned().unwrap_or_default();
-    if !checks.is_empty() {
+    if !g.check_results.is_empty() {
         let _ = writeln!(out, "pre-checks:");
-        for c in &checks {
+        for c in &g.check_results {
             let _ = writeln!(
                 out,
                 "  {} {:<18} {:<14} {}",
-                if c["passed"].as_bool() == Some(true) {
-                    "pass"
-                } else {
-                    "FAIL"
-                },
-                s(&c["check"]),
-                s(&c["stage"]),
-                s(&c["reason"])
+                if c.passed { "pass" } else { "FAIL" },
+                c.check.name(),
+                c.stage.name(),
+                c.reason
             );
         }
     }
-    if let Some(sha) = g["artifact_sha256"].as_str() {
+    if let Some(sha) = &g.artifact_sha256 {
         let _ = writeln!(out, "artifact:   sha256 {sha}");
     }
 }
@@ -273,11 +267,7 @@ pub fn status(targets: &[TargetView]) -> String {
                 })
                 .collect();
             let dep = match &t.deployment {
-                Some(d) => {
-                    // `progress` still reads the view as JSON.
-                    let json = serde_json::to_value(d).unwrap_or_default();
-                    format!("#{} {} ({})", d.id, d.version, progress(&json))
-                }
+                Some(d) => format!("#{} {} ({})", d.id, d.version, progress(d)),
                 None => "-".into(),
             };
             vec![
@@ -342,98 +332,89 @@ pub fn event_line(e: &EventView) -> String {
     )
 }
 
-pub fn deployment(d: &Value, rounds: crate::cli::Rounds) -> String {
-    // Events and rounds are read as fields of the typed view; the rest
-    // still reads the JSON (a partial view, as in tests, shows neither).
-    let detail: Option<DeploymentDetail> = serde_json::from_value(d.clone()).ok();
+pub fn deployment(detail: &DeploymentDetail, rounds: crate::cli::Rounds) -> String {
+    let d = &detail.deployment;
     let mut out = String::new();
     let _ = writeln!(
         out,
         "deployment {}: {}/{} {} → {} ({}, {})",
-        d["id"],
-        s(&d["service"]),
-        s(&d["environment"]),
-        d["previous_version"].as_str().unwrap_or("(none)"),
-        s(&d["version"]),
+        d.id,
+        d.service,
+        d.environment,
+        d.previous_version.as_deref().unwrap_or("(none)"),
+        d.version,
         // What happens: `strategy` says `direct` for a first version and a
         // rollback alike; `rollout` tells them apart.
-        match rollout(d) {
-            "first" => "first version",
-            "rollback" | "direct" => "direct switch",
-            other => other,
+        match d.rollout {
+            Rollout::First => "first version",
+            Rollout::Rollback | Rollout::Direct => "direct switch",
+            other => other.name(),
         },
-        s(&d["type"])
+        d.kind.name()
     );
     let _ = writeln!(out, "phase:      {}", progress(d));
-    let _ = writeln!(out, "reason:     {}", s(&d["reason"]));
-    if let Some(w) = detail.as_ref().and_then(crate::rounds::waiting) {
+    let _ = writeln!(out, "reason:     {}", d.reason.as_deref().unwrap_or("-"));
+    if let Some(w) = crate::rounds::waiting(detail) {
         let _ = writeln!(out, "waiting:    {w}");
     }
-    let _ = writeln!(
-        out,
-        "requested:  by {} at {}",
-        s(&d["requested_by"]),
-        s(&d["created_at"])
-    );
-    if let Some(t) = d["started_at"].as_str() {
+    let _ = writeln!(out, "requested:  by {} at {}", d.requested_by, d.created_at);
+    if let Some(t) = d.started_at {
         let _ = writeln!(out, "started:    {t}");
     }
-    if let Some(t) = d["finished_at"].as_str() {
+    if let Some(t) = d.finished_at {
         let _ = writeln!(out, "finished:   {t}");
     }
     provenance(d, &mut out);
     gate(d, &mut out);
-    if let Some(steps) = d["plan"]["steps"].as_array() {
-        if !steps.is_empty() {
-            let plan: Vec<String> = steps
-                .iter()
-                .map(|st| match st["pause"].as_str() {
-                    Some(p) => format!("{}%/{p}", st["weight"]),
-                    None => format!("{}%", st["weight"]),
-                })
-                .collect();
-            let _ = writeln!(out, "plan:       {}", plan.join(" → "));
-        }
+    let steps = d.plan.steps();
+    if !steps.is_empty() {
+        let plan: Vec<String> = steps
+            .iter()
+            .map(|st| match st.pause {
+                Some(p) => format!("{}%/{}", st.weight, format_duration(p)),
+                None => format!("{}%", st.weight),
+            })
+            .collect();
+        let _ = writeln!(out, "plan:       {}", plan.join(" → "));
     }
-    if let Some(bg) = d["plan"]["blue_green"].as_object() {
-        let promote = match bg.get("auto_promotion").and_then(Value::as_str) {
-            Some(after) => format!("promotes by itself {after} after the preview is ready"),
+    if let Some(bg) = d.plan.blue_green_plan() {
+        let promote = match bg.auto_promotion {
+            Some(after) => format!(
+                "promotes by itself {} after the preview is ready",
+                format_duration(after)
+            ),
             None => "promote with `zion promote`".to_string(),
         };
         let _ = writeln!(
             out,
             "plan:       blue-green, {promote}; old version kept {}",
-            bg.get("scale_down_delay")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
+            format_duration(bg.scale_down_delay)
         );
     }
-    if let Some(r) = d["plan"]["rolling"].as_object() {
+    if let Some(r) = d.plan.rolling_plan() {
         let _ = writeln!(
             out,
             "plan:       rolling, {} per batch, {}",
+            count(u64::from(r.batch), "replica", "replicas"),
             count(
-                r.get("batch").and_then(Value::as_u64).unwrap_or(0),
-                "replica",
-                "replicas"
-            ),
-            count(d["batches"].as_u64().unwrap_or(0), "batch", "batches")
+                d.rolling.map_or(0, |v| u64::from(v.batches)),
+                "batch",
+                "batches"
+            )
         );
     }
     let _ = writeln!(out, "\nevents:");
-    for e in detail.iter().flat_map(|d| &d.events) {
+    for e in &detail.events {
         let _ = writeln!(out, "  {}", event_line(e));
     }
-    if let Some(detail) = &detail {
-        out.push_str(&crate::rounds::section(detail, rounds));
-    }
+    out.push_str(&crate::rounds::section(detail, rounds));
     out
 }
 
 /// The commit a deployment was built from and the release evidence it
 /// carried, as the quality gates judged it.
-fn provenance(d: &Value, out: &mut String) {
-    match (d["commit"].as_str(), d["committed_at"].as_str()) {
+fn provenance(d: &DeploymentView, out: &mut String) {
+    match (&d.commit, d.committed_at) {
         (Some(sha), Some(at)) => {
             let _ = writeln!(out, "commit:     {sha} (committed {at})");
         }
@@ -445,20 +426,17 @@ fn provenance(d: &Value, out: &mut String) {
         }
         (None, None) => {}
     }
-    let e = &d["evidence"];
-    if !e.is_object() {
+    let Some(e) = &d.evidence else {
         return;
-    }
+    };
     let mut parts = Vec::new();
-    let t = &e["tests"];
-    if let Some(total) = t["total"].as_u64() {
-        let n = |k: &str| t[k].as_u64().unwrap_or(0);
-        let executed = total.saturating_sub(n("skipped"));
+    if let Some(t) = &e.tests {
+        let executed = t.total.saturating_sub(t.skipped);
         let mut also = Vec::new();
         for (count, what) in [
-            (n("failed"), "failed"),
-            (n("errors"), "errored"),
-            (n("skipped"), "skipped"),
+            (t.failed, "failed"),
+            (t.errors, "errored"),
+            (t.skipped, "skipped"),
         ] {
             if count > 0 {
                 also.push(format!("{count} {what}"));
@@ -469,24 +447,23 @@ fn provenance(d: &Value, out: &mut String) {
         } else {
             format!(" ({})", also.join(", "))
         };
-        parts.push(format!("tests {}/{executed} passed{also}", n("passed")));
+        parts.push(format!("tests {}/{executed} passed{also}", t.passed));
     }
-    let c = &e["coverage"];
-    if let (Some(total), Some(covered)) = (c["lines_total"].as_u64(), c["lines_covered"].as_u64()) {
+    if let Some(c) = &e.coverage {
+        let (total, covered) = (c.lines_total, c.lines_covered);
         let share = match covered.checked_mul(1000).and_then(|m| m.checked_div(total)) {
             Some(per_mille) => tenths_percent(per_mille),
             None => "-".to_string(),
         };
         parts.push(format!("coverage {share} ({covered}/{total} lines)"));
     }
-    let f = &e["findings"];
-    if f.is_object() {
-        let levels: Vec<String> = ["error", "warning", "note", "none"]
+    if let Some(f) = &e.findings {
+        let levels: Vec<String> = FindingLevel::ALL
             .into_iter()
             .filter_map(|level| {
-                let count = f[level].as_u64().unwrap_or(0);
+                let count = f.get(level);
                 // `none` results are not problems; named only when present.
-                (level != "none" || count > 0).then(|| format!("{count} {level}"))
+                (level != FindingLevel::None || count > 0).then(|| format!("{count} {level}"))
             })
             .collect();
         parts.push(format!("findings {}", levels.join(", ")));
@@ -564,25 +541,115 @@ fn duration(created: jiff::Timestamp, finished: Option<jiff::Timestamp>) -> Stri
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use serde_json::json;
+    use zion_core::api::ApprovalsView;
+    use zion_core::deployment::{
+        BlueGreenPlan, CanaryPlan, Deployment, DeploymentType, Plan, PlanCommon, PlanStep,
+        Progress, RollingPlan,
+    };
+    use zion_core::governance::quality::{CoverageSummary, Evidence, FindingCounts, TestSummary};
+    use zion_core::spec::AnalysisSpec;
 
     use super::*;
     use crate::cli::Rounds;
 
+    fn at(text: &str) -> jiff::Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn common(replicas: u32) -> PlanCommon {
+        PlanCommon {
+            replicas,
+            start_timeout: Duration::from_secs(60),
+            interval: Duration::from_secs(5),
+            failure_limit: 2,
+            min_requests: 20,
+            inconclusive_limit: Duration::from_secs(600),
+            checks: AnalysisSpec::default_checks(),
+        }
+    }
+
+    fn canary(weights: &[u8]) -> Plan {
+        Plan::Canary {
+            common: common(1),
+            canary: CanaryPlan {
+                steps: weights
+                    .iter()
+                    .map(|w| PlanStep::weighted(*w, None))
+                    .collect(),
+                sticky: false,
+            },
+        }
+    }
+
+    /// `web` in `production`: 1.0 → 2.0, a direct plan, progressing; `edit`
+    /// changes what a test is about before the view is built.
+    fn view(edit: impl FnOnce(&mut Deployment)) -> DeploymentView {
+        let mut d = Deployment {
+            id: 4,
+            service: "web".into(),
+            environment: "production".into(),
+            version: "2.0".into(),
+            previous_version: Some("1.0".into()),
+            kind: DeploymentType::Feature,
+            phase: Phase::Progressing,
+            step: None,
+            canary_weight: 0,
+            requested_by: "dora".into(),
+            created_at: at("2026-11-22T03:00:00Z"),
+            started_at: None,
+            finished_at: None,
+            reason: None,
+            plan: Plan::Direct { common: common(1) },
+            progress: Progress::default(),
+            gate: Default::default(),
+            evidence: None,
+            commit: None,
+            committed_at: None,
+            revision: 1,
+        };
+        edit(&mut d);
+        DeploymentView::of(&d)
+    }
+
+    fn detail(deployment: DeploymentView) -> DeploymentDetail {
+        DeploymentDetail {
+            deployment,
+            events: Vec::new(),
+            rounds: Vec::new(),
+        }
+    }
+
     #[test]
     fn a_deployment_shows_its_commit_and_evidence() {
-        let d = json!({
-            "id": 4, "service": "web", "environment": "production", "version": "2.0",
-            "phase": "succeeded", "canary_weight": 100,
-            "commit": "9fceb02d0ae598e95dc970b74767f19372d61af8",
-            "committed_at": "2026-03-01T09:15:30Z",
-            "evidence": {
-                "tests": { "total": 203, "passed": 195, "failed": 4, "skipped": 3, "errors": 1 },
-                "coverage": { "lines_total": 3, "lines_covered": 2 },
-                "findings": { "error": 0, "warning": 5, "note": 17, "none": 0 }
-            }
+        let d = view(|d| {
+            d.phase = Phase::Succeeded;
+            d.canary_weight = 100;
+            d.commit = Some("9fceb02d0ae598e95dc970b74767f19372d61af8".into());
+            d.committed_at = Some(at("2026-03-01T09:15:30Z"));
+            d.evidence = Some(Evidence {
+                tests: Some(TestSummary {
+                    total: 203,
+                    passed: 195,
+                    failed: 4,
+                    skipped: 3,
+                    errors: 1,
+                }),
+                coverage: Some(CoverageSummary {
+                    lines_total: 3,
+                    lines_covered: 2,
+                }),
+                findings: Some(FindingCounts {
+                    error: 0,
+                    warning: 5,
+                    note: 17,
+                    none: 0,
+                }),
+            });
         });
-        let text = deployment(&d, Rounds::All);
+        let text = deployment(&detail(d), Rounds::All);
         assert!(
             text.contains(
                 "commit:     9fceb02d0ae598e95dc970b74767f19372d61af8 \
@@ -602,36 +669,41 @@ mod tests {
 
     #[test]
     fn progress_names_what_each_rollout_does() {
-        let first = json!({
-            "phase": "progressing", "version": "1.0", "previous_version": null,
-            "strategy": "direct", "type": "feature", "rollout": "first",
-            "canary_weight": 0, "step": null, "steps": 0, "plan": { "steps": [] }
+        let first = view(|d| {
+            d.version = "1.0".into();
+            d.previous_version = None;
         });
         assert_eq!(
             progress(&first),
             "progressing, first version of the target, 0% of traffic"
         );
-        let rollback = json!({
-            "phase": "succeeded", "version": "1.2", "previous_version": "1.4",
-            "strategy": "direct", "type": "rollback", "rollout": "rollback",
-            "canary_weight": 100, "step": null, "steps": 0, "plan": { "steps": [] }
+        let rollback = view(|d| {
+            d.version = "1.2".into();
+            d.previous_version = Some("1.4".into());
+            d.kind = DeploymentType::Rollback;
+            d.phase = Phase::Succeeded;
+            d.canary_weight = 100;
         });
         assert_eq!(
             progress(&rollback),
             "succeeded, rollback to 1.2, 100% of traffic"
         );
-        let canary = json!({
-            "phase": "progressing", "version": "2.0", "previous_version": "1.0",
-            "strategy": "canary", "type": "feature", "rollout": "canary",
-            "canary_weight": 25, "step": 2, "steps": 3,
-            "plan": { "steps": [{ "weight": 5 }, { "weight": 25 }, { "weight": 100 }] }
+        let canary = view(|d| {
+            d.plan = canary(&[5, 25, 100]);
+            d.step = Some(1);
+            d.canary_weight = 25;
         });
         assert_eq!(progress(&canary), "progressing, step 2/3, canary 25%");
-        let blue_green = json!({
-            "phase": "progressing", "version": "2.0", "previous_version": "1.0",
-            "strategy": "blue_green", "rollout": "blue_green", "preview": "ready",
-            "canary_weight": 0, "step": 1, "steps": 0,
-            "plan": { "steps": [], "blue_green": { "scale_down_delay": "30s" } }
+        let blue_green = view(|d| {
+            d.plan = Plan::BlueGreen {
+                common: common(1),
+                blue_green: BlueGreenPlan {
+                    auto_promotion: None,
+                    scale_down_delay: Duration::from_secs(30),
+                },
+            };
+            d.step = Some(0);
+            d.progress.ready_at = Some(at("2026-11-22T03:00:10Z"));
         });
         assert_eq!(
             progress(&blue_green),
@@ -641,8 +713,8 @@ mod tests {
             assert!(!progress(d).contains("canary"), "{}", progress(d));
         }
         // `zion get`'s first line too.
-        let head = |d: &Value| {
-            deployment(d, Rounds::All)
+        let head = |d: &DeploymentView| {
+            deployment(&detail(d.clone()), Rounds::All)
                 .lines()
                 .next()
                 .unwrap()
@@ -659,33 +731,43 @@ mod tests {
             head(&first)
         );
         assert!(head(&canary).ends_with("1.0 → 2.0 (canary, feature)"));
+        // A command's answer not yet parsed reads as its view.
+        let json = serde_json::to_value(&canary).unwrap();
+        assert_eq!(progress(&json), progress(&canary));
     }
 
     #[test]
-    fn without_a_rollout_field_the_plan_tells_what_happens() {
-        let mut d = json!({
-            "phase": "progressing", "version": "1.2", "previous_version": "1.4",
-            "type": "rollback", "canary_weight": 0, "plan": { "steps": [] }
+    fn the_rollout_tells_what_the_plan_does() {
+        let rollback = view(|d| {
+            d.version = "1.2".into();
+            d.previous_version = Some("1.4".into());
+            d.kind = DeploymentType::Rollback;
         });
-        assert_eq!(rollout(&d), "rollback");
-        d["type"] = json!("feature");
-        assert_eq!(rollout(&d), "direct");
+        assert_eq!(rollback.rollout, Rollout::Rollback);
+        let direct = view(|d| d.previous_version = Some("1.4".into()));
+        assert_eq!(direct.rollout, Rollout::Direct);
         assert_eq!(
-            progress(&d),
+            progress(&direct),
             "progressing, all traffic once healthy, 0% of traffic"
         );
-        d["previous_version"] = Value::Null;
-        assert_eq!(rollout(&d), "first");
-        d["previous_version"] = json!("1.4");
-        d["plan"] = json!({ "steps": [], "rolling": { "batch": 1 } });
-        assert_eq!(rollout(&d), "rolling");
-        d["plan"] = json!({ "steps": [{ "weight": 10 }] });
-        assert_eq!(rollout(&d), "canary");
+        assert_eq!(view(|d| d.previous_version = None).rollout, Rollout::First);
+        let rolling = view(|d| {
+            d.plan = Plan::Rolling {
+                common: common(1),
+                rolling: RollingPlan { batch: 1 },
+            }
+        });
+        assert_eq!(rolling.rollout, Rollout::Rolling);
+        assert_eq!(view(|d| d.plan = canary(&[10])).rollout, Rollout::Canary);
     }
 
     #[test]
     fn the_live_bar_counts_traffic_to_the_new_version_not_a_canary() {
-        let d = json!({ "version": "1.2", "rollout": "rollback" });
+        let d = view(|d| {
+            d.version = "1.2".into();
+            d.kind = DeploymentType::Rollback;
+        });
+        assert_eq!(d.rollout, Rollout::Rollback);
         assert_eq!(bar_label(&d), "to 1.2");
     }
 
@@ -693,32 +775,29 @@ mod tests {
     fn every_view_prints_an_approval_deadline_the_same_way() {
         // A deadline stored before it was whole seconds; rounded up, as
         // the server's event reason says it.
-        let d = json!({
-            "id": 9, "service": "web", "environment": "production", "version": "2.0",
-            "previous_version": "1.0", "requested_by": "dora", "phase": "awaiting_approval",
-            "approvals": {
-                "required": 2, "given": ["alice"], "still_needed": "1 more",
-                "expires_at": "2026-11-22T03:12:01.600Z"
-            }
+        let mut d = view(|d| {
+            d.id = 9;
+            d.phase = Phase::AwaitingApproval;
+        });
+        d.approvals = Some(ApprovalsView {
+            required: 2,
+            given: vec!["alice".into()],
+            still_needed: Some("1 more".into()),
+            expires_at: Some(at("2026-11-22T03:12:01.600Z")),
         });
         let want = "expires at 2026-11-22 03:12:02 UTC";
-        let get = deployment(&d, Rounds::All);
+        let get = deployment(&detail(d.clone()), Rounds::All);
         assert!(get.contains(&format!("approvals:  1/2, {want}\n")), "{get}");
         let mut target = crate::rounds::tests::target();
         let view = target.deployment.as_mut().unwrap();
         view.id = 9;
-        view.approvals = Some(zion_core::api::ApprovalsView {
-            required: 2,
-            given: vec!["alice".into()],
-            still_needed: Some("1 more".into()),
-            expires_at: Some("2026-11-22T03:12:01.600Z".parse().unwrap()),
-        });
+        view.approvals = d.approvals.clone();
         let status = status(&[target]);
         assert!(
             status.contains(&format!("still needed: 1 more; {want}\n")),
             "{status}"
         );
-        let approvals = crate::governance::line(&d);
+        let approvals = crate::governance::line(&serde_json::to_value(&d).unwrap());
         assert!(approvals.ends_with(&format!(", {want}")), "{approvals}");
         let at: jiff::Timestamp = "2026-11-22T03:12:01.600Z".parse().unwrap();
         assert_eq!(
@@ -734,8 +813,13 @@ mod tests {
         assert_eq!(count(2, "batch", "batches"), "2 batches");
         assert_eq!(counted(&json!(1), "byte", "bytes"), "1 byte");
         assert_eq!(counted(&Value::Null, "byte", "bytes"), "? bytes");
-        let d = json!({ "plan": { "steps": [], "rolling": { "batch": 1 } }, "batches": 1 });
-        let text = deployment(&d, Rounds::All);
+        let d = view(|d| {
+            d.plan = Plan::Rolling {
+                common: common(1),
+                rolling: RollingPlan { batch: 1 },
+            }
+        });
+        let text = deployment(&detail(d), Rounds::All);
         assert!(
             text.contains("plan:       rolling, 1 replica per batch, 1 batch\n"),
             "{text}"
@@ -744,18 +828,26 @@ mod tests {
 
     #[test]
     fn evidence_parts_appear_only_when_attached() {
-        let d = json!({
-            "evidence": { "coverage": { "lines_total": 1000, "lines_covered": 800 } }
-        });
-        let text = deployment(&d, Rounds::All);
+        let with = |lines_total, lines_covered| {
+            detail(view(|d| {
+                d.evidence = Some(Evidence {
+                    tests: None,
+                    coverage: Some(CoverageSummary {
+                        lines_total,
+                        lines_covered,
+                    }),
+                    findings: None,
+                });
+            }))
+        };
+        let text = deployment(&with(1000, 800), Rounds::All);
         assert!(
             text.contains("evidence:   coverage 80% (800/1000 lines)\n"),
             "{text}"
         );
         assert!(!text.contains("commit:"), "{text}");
-        let none = deployment(&json!({ "evidence": null }), Rounds::All);
+        let none = deployment(&detail(view(|d| d.evidence = None)), Rounds::All);
         assert!(!none.contains("evidence:"), "{none}");
-        let empty = json!({ "evidence": { "coverage": { "lines_total": 0, "lines_covered": 0 } } });
-        assert!(deployment(&empty, Rounds::All).contains("coverage - (0/0 lines)"));
+        assert!(deployment(&with(0, 0), Rounds::All).contains("coverage - (0/0 lines)"));
     }
 }

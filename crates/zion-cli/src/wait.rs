@@ -10,8 +10,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Value;
-
 use zion_core::analysis::Verdict;
 use zion_core::api::DeploymentDetail;
 use zion_core::deployment::Phase;
@@ -49,8 +47,6 @@ pub async fn follow_until(
     let mut seen_rounds = 0usize;
     loop {
         let detail: DeploymentDetail = client.get_view(&format!("/deployments/{id}")).await?;
-        // The renderers below still read the view as JSON.
-        let d = serde_json::to_value(&detail).unwrap_or_default();
         for e in detail.events.iter().skip(seen_events) {
             let line = render::event_line(e);
             match (&bar, text) {
@@ -86,8 +82,8 @@ pub async fn follow_until(
         let view = &detail.deployment;
         if let Some(b) = &bar {
             b.set_position(u64::from(view.canary_weight));
-            b.set_prefix(render::bar_label(&d));
-            b.set_message(format!("{}  {latest}", render::progress(&d)));
+            b.set_prefix(render::bar_label(view));
+            b.set_message(format!("{}  {latest}", render::progress(view)));
         }
         // The core's list of terminal phases is the only one.
         if view.phase.is_terminal() {
@@ -95,7 +91,7 @@ pub async fn follow_until(
                 b.finish_and_clear();
             }
             match output {
-                Output::Json => println!("{d}"),
+                Output::Json => println!("{}", render::json(&detail)),
                 Output::Text => println!(
                     "deployment {id} {}: {}",
                     view.phase,
@@ -115,7 +111,7 @@ pub async fn follow_until(
                 if let Some(b) = &bar {
                     b.finish_and_clear();
                 }
-                return Err(timed_out(&detail, &d, limit, output));
+                return Err(timed_out(&detail, limit, output));
             }
             pause = pause.min(left);
         }
@@ -124,12 +120,12 @@ pub async fn follow_until(
 }
 
 /// `--timeout` passed first: where the deployment is, and that it goes on.
-fn timed_out(detail: &DeploymentDetail, d: &Value, limit: Duration, output: Output) -> Failure {
+fn timed_out(detail: &DeploymentDetail, limit: Duration, output: Output) -> Failure {
     if output == Output::Json {
-        println!("{d}");
+        println!("{}", render::json(detail));
     }
     let id = detail.deployment.id;
-    let mut state = render::progress(d);
+    let mut state = render::progress(&detail.deployment);
     // What holds it, if its rounds do; else the latest cause.
     match (rounds::waiting(detail), detail.deployment.reason.as_deref()) {
         (Some(w), _) => state.push_str(&format!("; {w}")),

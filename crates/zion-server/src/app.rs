@@ -10,15 +10,13 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
-use zion_core::deployment::Deployment;
 use zion_core::spec::Spec;
 use zion_providers::ProcessWorkloads;
-use zion_store::{DeploymentFilter, Store, StoreError};
+use zion_store::{Store, StoreError};
 
 use crate::StartError;
 use crate::audit::{AuditError, AuditLog, Record};
 use crate::auth::Refusal;
-use crate::error::ApiError;
 use crate::journal::Journal;
 use crate::targets::Targets;
 
@@ -182,11 +180,6 @@ impl App {
             let refused: u64 = done.iter().map(|(_, n)| n).sum();
             tracing::error!(error = %e, refused, "could not log refused authentications");
         }
-    }
-
-    /// Lists deployments, newest first.
-    pub fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, ApiError> {
-        Ok(self.store.deployments(filter)?)
     }
 
     /// Stops every replica and listener (graceful shutdown), after logging

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use zion_core::api::{ErrorBody, ErrorDetail};
 
 /// An error answered by the API.
 #[derive(Debug, Clone)]
@@ -130,9 +130,15 @@ impl ApiError {
         }
     }
 
-    /// `{"error": {"code", "message"}}`.
+    /// `{"error": {"code", "message"}}`, the view the CLI reads errors with.
     pub(crate) fn body(&self) -> serde_json::Value {
-        json!({ "error": { "code": self.code, "message": self.message } })
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+            },
+        };
+        serde_json::to_value(body).unwrap_or_default()
     }
 }
 

@@ -73,6 +73,16 @@ pub enum Preview {
     Ready,
 }
 
+impl Preview {
+    /// The snake_case name used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preview::Starting => "starting",
+            Preview::Ready => "ready",
+        }
+    }
+}
+
 /// A rolling deployment's batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollingView {

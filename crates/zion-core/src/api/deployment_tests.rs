@@ -200,3 +200,14 @@ fn the_detail_carries_events_and_rounds_with_one_based_steps() {
     let read: DeploymentDetail = serde_json::from_value(written).unwrap();
     assert_eq!(read, detail);
 }
+
+#[test]
+fn the_names_readers_print_are_the_ones_the_json_writes() {
+    for p in [Preview::Starting, Preview::Ready] {
+        assert_eq!(serde_json::to_value(p).unwrap(), p.name());
+    }
+    use crate::governance::CheckStage;
+    for s in [CheckStage::Requested, CheckStage::BeforeTraffic] {
+        assert_eq!(serde_json::to_value(s).unwrap(), s.name());
+    }
+}

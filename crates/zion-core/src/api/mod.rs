@@ -5,11 +5,16 @@
 //! 1-based step numbers); no I/O.
 
 mod deployment;
+mod requests;
 mod target;
 
 pub use deployment::{
     ApprovalsView, AwaitingApproval, DeploymentDetail, DeploymentView, EventView, Preview,
     RollingView, RoundView,
+};
+pub use requests::{
+    CommandRequest, DeployRequest, ErrorBody, ErrorDetail, ImportSummary, RollbackRequest,
+    SpecApplied, SpecView, WhoAmI,
 };
 pub use target::{RunningVersion, TargetView, VersionRole};
 

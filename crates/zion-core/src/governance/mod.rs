@@ -131,6 +131,16 @@ pub enum CheckStage {
     BeforeTraffic,
 }
 
+impl CheckStage {
+    /// The snake_case name used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckStage::Requested => "requested",
+            CheckStage::BeforeTraffic => "before_traffic",
+        }
+    }
+}
+
 /// One evaluation of one pre-deployment check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreCheckResult {

@@ -11,9 +11,11 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use jiff::Timestamp;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::sync::watch;
-use zion_core::api::{DeploymentDetail, DeploymentView, RunningVersion, TargetView, VersionRole};
+use zion_core::api::{
+    CommandRequest, DeployRequest, DeploymentDetail, DeploymentView, RollbackRequest, SpecApplied,
+    SpecView, TargetView, WhoAmI,
+};
 use zion_core::governance::DecisionKind;
 use zion_core::rollout::Command;
 use zion_store::DeploymentFilter;
@@ -22,7 +24,6 @@ use crate::app::App;
 use crate::auth::{Lookup, Permission, Principal, Refusal, lookup};
 use crate::error::{ApiError, excerpt};
 use crate::http::extract::{ApiJson, ApiQuery, json_errors, not_found};
-use crate::operations::DeployRequest;
 
 type AppState = State<Arc<App>>;
 
@@ -219,8 +220,7 @@ async fn list_deployments(
         limit: q.limit,
         finished_since: None,
     };
-    let list = app.deployments(&filter)?;
-    Ok(Json(list.iter().map(DeploymentView::of).collect()))
+    Ok(Json(app.deployment_views(&filter)?))
 }
 
 async fn create_deployment(
@@ -240,28 +240,14 @@ async fn get_deployment(
     Path(id): Path<String>,
 ) -> Result<Json<DeploymentDetail>, ApiError> {
     require(&p, Permission::Read, "read deployments")?;
-    let id = parse_id(&id)?;
-    let d = app.load(id)?;
-    let events = app.store.events(id)?;
-    let rounds = app.store.rounds(id)?;
-    Ok(Json(DeploymentDetail::of(&d, &events, &rounds)))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CommandBody {
-    #[serde(default)]
-    full: bool,
-    /// Approve/reject: why.
-    #[serde(default)]
-    comment: Option<String>,
+    Ok(Json(app.deployment_detail(parse_id(&id)?)?))
 }
 
 async fn command(
     State(app): AppState,
     Auth(p): Auth,
     Path((id, name)): Path<(String, String)>,
-    body: Option<ApiJson<CommandBody>>,
+    body: Option<ApiJson<CommandRequest>>,
 ) -> Result<Json<DeploymentView>, ApiError> {
     let id = parse_id(&id)?;
     let body = body.map(|ApiJson(b)| b).unwrap_or_default();
@@ -295,100 +281,27 @@ async fn command(
     Ok(Json(DeploymentView::of(&d)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RollbackBody {
-    service: String,
-    environment: String,
-    #[serde(default)]
-    to: Option<String>,
-    #[serde(default)]
-    break_glass: Option<String>,
-}
-
 async fn rollback(
     State(app): AppState,
     Auth(p): Auth,
-    body: Result<ApiJson<RollbackBody>, ApiError>,
+    body: Result<ApiJson<RollbackRequest>, ApiError>,
 ) -> Result<impl IntoResponse, ApiError> {
     require(&p, Permission::Deploy, "roll back")?;
-    let ApiJson(b) = body.map_err(|e| e.context("bad rollback request"))?;
-    let d = app
-        .rollback(&b.service, &b.environment, b.to, b.break_glass, &p)
-        .await?;
+    let ApiJson(req) = body.map_err(|e| e.context("bad rollback request"))?;
+    let d = app.rollback(req, &p).await?;
     Ok((StatusCode::CREATED, Json(DeploymentView::of(&d))))
 }
 
 async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Vec<TargetView>>, ApiError> {
     require(&p, Permission::Read, "read services")?;
-    let spec = app.spec();
-    let addrs = app.targets.addrs().await;
-    let previews = app.targets.preview_addrs().await;
-    let active = app.store.active_deployments()?;
-    let mut out = Vec::new();
-    for svc in &spec.services {
-        for (env, t) in &svc.targets {
-            let id = (svc.name.clone(), env.clone());
-            let stable = app.store.stable_version(&svc.name, env)?;
-            let current = active
-                .iter()
-                .find(|d| d.service == svc.name && &d.environment == env);
-            let mut versions = Vec::new();
-            for key in app.workloads.running() {
-                if key.service != svc.name || &key.environment != env {
-                    continue;
-                }
-                let st = app.workloads.status(&key);
-                let (requests, errors) = app
-                    .targets
-                    .traffic_totals(&id, &key.version)
-                    .await
-                    .unwrap_or((0, 0));
-                let role = if Some(&key.version) == stable.as_ref() {
-                    VersionRole::Stable
-                } else {
-                    VersionRole::Canary
-                };
-                versions.push(RunningVersion {
-                    version: key.version.clone(),
-                    role,
-                    replicas: st.as_ref().map(|s| s.desired),
-                    ready: st.as_ref().map(|s| s.ready),
-                    restarts: st
-                        .as_ref()
-                        .map(|s| s.replicas.iter().map(|r| r.restarts).sum::<u32>()),
-                    pids: st
-                        .as_ref()
-                        .map(|s| s.replicas.iter().filter_map(|r| r.pid).collect()),
-                    ports: st
-                        .as_ref()
-                        .map(|s| s.replicas.iter().map(|r| r.port).collect()),
-                    cpu_percent: st.as_ref().and_then(|s| s.cpu_percent),
-                    memory_mb: st.as_ref().and_then(|s| s.memory_mb),
-                    requests,
-                    errors,
-                });
-            }
-            out.push(TargetView {
-                service: svc.name.clone(),
-                environment: env.clone(),
-                listen: addrs.get(&id).copied().unwrap_or(t.listen).to_string(),
-                preview: previews.get(&id).map(|a| a.to_string()),
-                strategy: svc.strategy.into(),
-                stable_version: stable,
-                deployment: current.map(DeploymentView::of),
-                versions,
-            });
-        }
-    }
-    Ok(Json(out))
+    Ok(Json(app.target_views().await?))
 }
 
 async fn put_spec(
     State(app): AppState,
     Auth(p): Auth,
     body: String,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SpecApplied>, ApiError> {
     require(&p, Permission::Admin, "apply a spec")?;
     let spec = zion_core::spec::parse_spec(&body).map_err(|errs| ApiError {
         status: StatusCode::BAD_REQUEST,
@@ -398,27 +311,19 @@ async fn put_spec(
     app.apply_spec(spec, &body, &p.name)
         .await
         .map_err(|e| ApiError::conflict(format!("spec not applied: {e}")))?;
-    let spec = app.spec();
-    Ok(Json(json!({
-        "applied": true,
-        "environments": spec.environments.len(),
-        "services": spec.services.len(),
-    })))
+    Ok(Json(SpecApplied::of(&app.spec())))
 }
 
-async fn get_spec(State(app): AppState, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+async fn get_spec(State(app): AppState, Auth(p): Auth) -> Result<Json<SpecView>, ApiError> {
     require(&p, Permission::Read, "read the spec")?;
-    let stored = app.store.latest_spec()?;
-    Ok(Json(json!({
-        "yaml": stored.as_ref().map(|s| s.yaml.clone()),
-        "sha256": stored.as_ref().map(|s| s.sha256_hex.clone()),
-        "applied_by": stored.as_ref().map(|s| s.applied_by.clone()),
-        "applied_at": stored.as_ref().map(|s| s.applied_at),
-    })))
+    Ok(Json(app.spec_view()?))
 }
 
-async fn whoami(Auth(p): Auth) -> Json<Value> {
-    Json(json!({ "name": p.name, "role": p.role }))
+async fn whoami(Auth(p): Auth) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        name: p.name,
+        role: p.role,
+    })
 }
 
 fn parse_id(text: &str) -> Result<i64, ApiError> {

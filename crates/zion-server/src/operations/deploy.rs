@@ -1,9 +1,8 @@
 //! A deployment request: checked, admitted, given its plan and created.
 
-use jiff::Timestamp;
+use zion_core::api::DeployRequest;
 use zion_core::deployment::{Deployment, DeploymentType, Event, Phase, Plan, Progress};
-use zion_core::governance::quality::Evidence;
-use zion_core::spec::{ServiceSpec, Spec, Strategy};
+use zion_core::spec::{ServiceSpec, Spec};
 
 use super::admission::{Admitted, GateRequest, Subject};
 use super::check_version;
@@ -11,38 +10,6 @@ use crate::app::App;
 use crate::audit::Record;
 use crate::auth::Principal;
 use crate::error::ApiError;
-
-/// What a deployment request carries.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeployRequest {
-    pub service: String,
-    pub environment: String,
-    pub version: String,
-    #[serde(default)]
-    pub strategy: Option<Strategy>,
-    #[serde(default, rename = "type")]
-    pub kind: Option<DeploymentType>,
-    /// Outside the window: wait pending for it instead of being refused.
-    #[serde(default)]
-    pub wait_for_window: bool,
-    /// Admin only: skip windows, freezes, approvals and checks, saying why.
-    #[serde(default)]
-    pub break_glass: Option<String>,
-    /// The artifact's expected SHA-256, hex.
-    #[serde(default)]
-    pub sha256: Option<String>,
-    /// Release evidence (test results, coverage, findings) that the
-    /// environment's quality gates judge.
-    #[serde(default)]
-    pub evidence: Option<Evidence>,
-    /// The commit the version was built from (hex).
-    #[serde(default)]
-    pub commit: Option<String>,
-    /// When that commit was made.
-    #[serde(default)]
-    pub committed_at: Option<Timestamp>,
-}
 
 impl App {
     /// Creates a deployment (phase pending) after checking the request.

@@ -1,7 +1,8 @@
 //! The operations: what a caller asks of the control plane (deploy, roll
 //! back, command a deployment, approve or reject one). Each gathers the
 //! facts, calls `zion-core` for the decision and commits the outcome
-//! through the journal; the handlers in `http/` call them.
+//! through the journal; the handlers in `http/` call them, and read the
+//! views of recorded state through `views.rs`.
 
 use std::sync::Arc;
 
@@ -15,8 +16,7 @@ mod commands;
 mod decisions;
 mod deploy;
 mod rollback;
-
-pub use deploy::DeployRequest;
+mod views;
 
 impl App {
     pub(crate) fn lookup(

@@ -1,9 +1,9 @@
 //! A rollback: a new deployment of an earlier succeeded version.
 
+use zion_core::api::{DeployRequest, RollbackRequest};
 use zion_core::deployment::{Deployment, DeploymentType, Plan};
 
 use super::check_version;
-use super::deploy::DeployRequest;
 use crate::app::App;
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -13,12 +13,16 @@ impl App {
     /// one (or `to`), switched over directly once healthy.
     pub async fn rollback(
         &self,
-        service: &str,
-        environment: &str,
-        to: Option<String>,
-        break_glass: Option<String>,
+        req: RollbackRequest,
         by: &Principal,
     ) -> Result<Deployment, ApiError> {
+        let RollbackRequest {
+            service,
+            environment,
+            to,
+            break_glass,
+        } = req;
+        let (service, environment) = (service.as_str(), environment.as_str());
         let (spec, svc) = self.lookup(service, environment)?;
         let stable = self.store.stable_version(service, environment)?;
         let Some(current) = stable.clone() else {
@@ -51,19 +55,11 @@ impl App {
                 }
             },
         };
+        // A rollback runs a direct plan whatever the service's strategy.
         let req = DeployRequest {
-            service: service.into(),
-            environment: environment.into(),
-            version: target,
-            // A rollback runs a direct plan whatever the service's strategy.
-            strategy: None,
             kind: Some(DeploymentType::Rollback),
-            wait_for_window: false,
             break_glass,
-            sha256: None,
-            evidence: None,
-            commit: None,
-            committed_at: None,
+            ..DeployRequest::new(service, environment, &target)
         };
         let admitted = self
             .admit_request(&spec, &svc, &req, DeploymentType::Rollback, by)

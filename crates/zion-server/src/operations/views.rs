@@ -1,0 +1,107 @@
+//! What the read routes show: the views of recorded state (deployments,
+//! a deployment's detail, each target's status, the spec in force), read
+//! here so that the handlers only parse, authorize, call and return.
+
+use zion_core::api::{
+    DeploymentDetail, DeploymentView, RunningVersion, SpecView, TargetView, VersionRole,
+};
+use zion_store::DeploymentFilter;
+
+use crate::app::App;
+use crate::error::ApiError;
+
+impl App {
+    /// The deployments `filter` selects, newest first.
+    pub fn deployment_views(
+        &self,
+        filter: &DeploymentFilter,
+    ) -> Result<Vec<DeploymentView>, ApiError> {
+        let list = self.store.deployments(filter)?;
+        Ok(list.iter().map(DeploymentView::of).collect())
+    }
+
+    /// Deployment `id` with its events and rounds, or a 404 naming it.
+    pub fn deployment_detail(&self, id: i64) -> Result<DeploymentDetail, ApiError> {
+        let d = self.load(id)?;
+        let events = self.store.events(id)?;
+        let rounds = self.store.rounds(id)?;
+        Ok(DeploymentDetail::of(&d, &events, &rounds))
+    }
+
+    /// Every target the spec declares: its listeners, stable version,
+    /// active deployment and the versions running, with their traffic.
+    pub async fn target_views(&self) -> Result<Vec<TargetView>, ApiError> {
+        let spec = self.spec();
+        let addrs = self.targets.addrs().await;
+        let previews = self.targets.preview_addrs().await;
+        let active = self.store.active_deployments()?;
+        let mut out = Vec::new();
+        for svc in &spec.services {
+            for (env, t) in &svc.targets {
+                let id = (svc.name.clone(), env.clone());
+                let stable = self.store.stable_version(&svc.name, env)?;
+                let current = active
+                    .iter()
+                    .find(|d| d.service == svc.name && &d.environment == env);
+                let mut versions = Vec::new();
+                for key in self.workloads.running() {
+                    if key.service != svc.name || &key.environment != env {
+                        continue;
+                    }
+                    let st = self.workloads.status(&key);
+                    let (requests, errors) = self
+                        .targets
+                        .traffic_totals(&id, &key.version)
+                        .await
+                        .unwrap_or((0, 0));
+                    let role = if Some(&key.version) == stable.as_ref() {
+                        VersionRole::Stable
+                    } else {
+                        VersionRole::Canary
+                    };
+                    versions.push(RunningVersion {
+                        version: key.version.clone(),
+                        role,
+                        replicas: st.as_ref().map(|s| s.desired),
+                        ready: st.as_ref().map(|s| s.ready),
+                        restarts: st
+                            .as_ref()
+                            .map(|s| s.replicas.iter().map(|r| r.restarts).sum::<u32>()),
+                        pids: st
+                            .as_ref()
+                            .map(|s| s.replicas.iter().filter_map(|r| r.pid).collect()),
+                        ports: st
+                            .as_ref()
+                            .map(|s| s.replicas.iter().map(|r| r.port).collect()),
+                        cpu_percent: st.as_ref().and_then(|s| s.cpu_percent),
+                        memory_mb: st.as_ref().and_then(|s| s.memory_mb),
+                        requests,
+                        errors,
+                    });
+                }
+                out.push(TargetView {
+                    service: svc.name.clone(),
+                    environment: env.clone(),
+                    listen: addrs.get(&id).copied().unwrap_or(t.listen).to_string(),
+                    preview: previews.get(&id).map(|a| a.to_string()),
+                    strategy: svc.strategy.into(),
+                    stable_version: stable,
+                    deployment: current.map(DeploymentView::of),
+                    versions,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The spec last applied, as stored (every field None before any).
+    pub fn spec_view(&self) -> Result<SpecView, ApiError> {
+        let stored = self.store.latest_spec()?;
+        Ok(SpecView {
+            yaml: stored.as_ref().map(|s| s.yaml.clone()),
+            sha256: stored.as_ref().map(|s| s.sha256_hex.clone()),
+            applied_by: stored.as_ref().map(|s| s.applied_by.clone()),
+            applied_at: stored.as_ref().map(|s| s.applied_at),
+        })
+    }
+}
