@@ -1,7 +1,9 @@
 //! The operations: what a caller asks of the control plane (deploy, roll
-//! back, command a deployment, approve or reject one). Each gathers the
-//! facts, calls `zion-core` for the decision and commits the outcome
-//! through the journal; the handlers in `http/` call them.
+//! back, command a deployment, approve or reject one, resolve an incident)
+//! and the reads the API answers (what waits for approval, incidents, the
+//! audit log). A change gathers the facts, calls `zion-core` for the
+//! decision and commits the outcome through the journal; a read returns a
+//! view of `zion_core::api`. The handlers in `http/` call them.
 
 use std::sync::Arc;
 
@@ -11,9 +13,11 @@ use crate::app::App;
 use crate::error::ApiError;
 
 pub(crate) mod admission;
+mod audit;
 mod commands;
 mod decisions;
 mod deploy;
+mod incidents;
 mod rollback;
 
 pub use deploy::DeployRequest;
