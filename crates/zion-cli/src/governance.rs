@@ -99,7 +99,7 @@ pub(crate) fn line(d: &impl Serialize) -> String {
             a.still_needed.as_deref(),
             a.expires_at,
         ),
-        None => (0, "null".to_string(), None, None),
+        None => (0, "-".to_string(), None, None),
     };
     format!(
         "#{} {}/{} {} → {} requested by {}: {}/{} approvals{}{}",
