@@ -1,7 +1,12 @@
 //! `zion approve|reject|approvals|incident`: the governance commands.
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use zion_core::api::{
+    ApprovalsView, AwaitingApproval, DeploymentView, IncidentView, ResolveIncident,
+};
 
+use crate::answer;
 use crate::cli::{Global, IncidentCmd, Output};
 use crate::client::Client;
 use crate::exit::Failure;
@@ -15,19 +20,20 @@ pub async fn decide(
     comment: Option<String>,
 ) -> Result<(), Failure> {
     let body = json!({ "comment": comment });
-    let d = Client::new(g)?
-        .post(&format!("/deployments/{id}/{kind}"), &body)
-        .await?;
+    let path = format!("/deployments/{id}/{kind}");
+    let answer = Client::new(g)?.post(&path, &body).await?;
+    let d: DeploymentView = answer::view(answer, &format!("POST /api/v1{path}"))?;
+    let json = answer::json(&d);
     match g.output {
-        Output::Json => println!("{d}"),
+        Output::Json => println!("{json}"),
         Output::Text => {
             let done = if kind == "approve" {
                 "approved"
             } else {
                 "rejected"
             };
-            println!("deployment {id} {done}: {}", render::progress(&d));
-            if let Some(needed) = d["approvals"]["still_needed"].as_str() {
+            println!("deployment {id} {done}: {}", render::progress(&json));
+            if let Some(needed) = d.approvals.as_ref().and_then(|a| a.still_needed.as_ref()) {
                 println!("still needed: {needed}");
             }
         }
@@ -37,57 +43,78 @@ pub async fn decide(
 
 /// `zion approvals`: what waits for an approval, the caller's first.
 pub async fn approvals(g: &Global) -> Result<(), Failure> {
-    let list = Client::new(g)?.get("/approvals").await?;
+    let all: Vec<AwaitingApproval> = Client::new(g)?.get_view("/approvals").await?;
     if g.output == Output::Json {
-        println!("{list}");
+        println!("{}", answer::json(&all));
         return Ok(());
     }
-    let all = list.as_array().cloned().unwrap_or_default();
-    let (mine, others): (Vec<Value>, Vec<Value>) = all
-        .into_iter()
-        .partition(|d| d["you_may_approve"].as_bool() == Some(true));
+    let (mine, others): (Vec<AwaitingApproval>, Vec<AwaitingApproval>) =
+        all.into_iter().partition(|a| a.you_may_approve);
     if mine.is_empty() {
         println!("nothing waits for your approval");
     } else {
         println!("waiting for your approval:");
-        for d in &mine {
-            println!("  {}", line(d));
+        for a in &mine {
+            println!("  {}", line(&a.deployment));
         }
         println!("approve with `zion approve ID --comment …`, or `zion reject ID --comment …`");
     }
     if !others.is_empty() {
         println!("waiting for others:");
-        for d in &others {
+        for a in &others {
             println!(
                 "  {} (not you: {})",
-                line(d),
-                d["why_not"].as_str().unwrap_or("-")
+                line(&a.deployment),
+                a.why_not.as_deref().unwrap_or("-")
             );
         }
     }
     Ok(())
 }
 
-pub(crate) fn line(d: &Value) -> String {
-    let a = &d["approvals"];
+/// What a waiting deployment's line shows: fields every deployment body
+/// has (`DeploymentView` and the bodies that flatten it).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Waiting {
+    id: i64,
+    service: Option<String>,
+    environment: Option<String>,
+    previous_version: Option<String>,
+    version: Option<String>,
+    requested_by: Option<String>,
+    approvals: Option<ApprovalsView>,
+}
+
+/// One deployment waiting for approvals, on a line. It takes any body of
+/// a deployment (the view, or a part of one) and reads what it shows.
+pub(crate) fn line(d: &impl Serialize) -> String {
+    let w: Waiting = serde_json::to_value(d)
+        .and_then(serde_json::from_value)
+        .unwrap_or_default();
+    let (given, required, needed, expires) = match &w.approvals {
+        Some(a) => (
+            a.given.len(),
+            a.required.to_string(),
+            a.still_needed.as_deref(),
+            a.expires_at,
+        ),
+        None => (0, "-".to_string(), None, None),
+    };
     format!(
         "#{} {}/{} {} → {} requested by {}: {}/{} approvals{}{}",
-        d["id"],
-        d["service"].as_str().unwrap_or("-"),
-        d["environment"].as_str().unwrap_or("-"),
-        d["previous_version"].as_str().unwrap_or("(none)"),
-        d["version"].as_str().unwrap_or("-"),
-        d["requested_by"].as_str().unwrap_or("-"),
-        a["given"].as_array().map_or(0, Vec::len),
-        a["required"],
-        a["still_needed"]
-            .as_str()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default(),
-        if a["expires_at"].is_string() {
-            format!(", expires at {}", render::expiry(&a["expires_at"]))
-        } else {
-            String::new()
+        w.id,
+        w.service.as_deref().unwrap_or("-"),
+        w.environment.as_deref().unwrap_or("-"),
+        w.previous_version.as_deref().unwrap_or("(none)"),
+        w.version.as_deref().unwrap_or("-"),
+        w.requested_by.as_deref().unwrap_or("-"),
+        given,
+        required,
+        needed.map(|n| format!(" ({n})")).unwrap_or_default(),
+        match expires {
+            Some(at) => format!(", expires at {}", zion_core::governance::expiry_text(at)),
+            None => String::new(),
         }
     )
 }
@@ -102,26 +129,24 @@ pub async fn incident(g: &Global, cmd: IncidentCmd) -> Result<(), Failure> {
             } else {
                 "/incidents"
             };
-            let list = client.get(path).await?;
+            let list: Vec<IncidentView> = client.get_view(path).await?;
             match g.output {
-                Output::Json => println!("{list}"),
+                Output::Json => println!("{}", answer::json(&list)),
                 Output::Text => print!("{}", incidents_table(&list, all)),
             }
         }
         IncidentCmd::Resolve { id, comment } => {
-            let i = client
-                .post(
-                    &format!("/incidents/{id}/resolve"),
-                    &json!({ "comment": comment }),
-                )
-                .await?;
+            let path = format!("/incidents/{id}/resolve");
+            let body = answer::json(&ResolveIncident { comment });
+            let answer = client.post(&path, &body).await?;
+            let i: IncidentView = answer::view(answer, &format!("POST /api/v1{path}"))?;
             match g.output {
-                Output::Json => println!("{i}"),
+                Output::Json => println!("{}", answer::json(&i)),
                 Output::Text => println!(
                     "incident {id} on {}/{} resolved: {}",
-                    i["service"].as_str().unwrap_or("-"),
-                    i["environment"].as_str().unwrap_or("-"),
-                    i["resolution"].as_str().unwrap_or("-")
+                    i.service,
+                    i.environment,
+                    i.resolution.as_deref().unwrap_or("-")
                 ),
             }
         }
@@ -129,9 +154,14 @@ pub async fn incident(g: &Global, cmd: IncidentCmd) -> Result<(), Failure> {
     Ok(())
 }
 
-fn incidents_table(list: &Value, all: bool) -> String {
-    let items = list.as_array().cloned().unwrap_or_default();
-    if items.is_empty() {
+/// `2026-11-22T03:12:01.123Z` → `2026-11-22 03:12:01`.
+fn when(at: jiff::Timestamp) -> String {
+    let t = at.to_string();
+    t.get(0..19).unwrap_or(&t).replace('T', " ")
+}
+
+fn incidents_table(list: &[IncidentView], all: bool) -> String {
+    if list.is_empty() {
         return if all {
             "no incidents\n".into()
         } else {
@@ -139,27 +169,24 @@ fn incidents_table(list: &Value, all: bool) -> String {
         };
     }
     let mut out = String::new();
-    for i in &items {
-        let state = match i["resolved_at"].as_str() {
+    for i in list {
+        let state = match i.resolved_at {
             Some(at) => format!(
                 "resolved {} by {}",
-                at.get(0..19).unwrap_or(at).replace('T', " "),
-                i["resolved_by"].as_str().unwrap_or("-")
+                when(at),
+                i.resolved_by.as_deref().unwrap_or("-")
             ),
             None => "OPEN".into(),
         };
         out.push_str(&format!(
             "#{} {}/{} opened {} ({}): {}\n    {}\n",
-            i["id"],
-            i["service"].as_str().unwrap_or("-"),
-            i["environment"].as_str().unwrap_or("-"),
-            i["opened_at"]
-                .as_str()
-                .map(|t| t.get(0..19).unwrap_or(t).replace('T', " "))
-                .unwrap_or_default(),
+            i.id,
+            i.service,
+            i.environment,
+            when(i.opened_at),
             state,
-            i["reason"].as_str().unwrap_or("-"),
-            i["resolution"].as_str().unwrap_or(""),
+            i.reason,
+            i.resolution.as_deref().unwrap_or(""),
         ));
     }
     out

@@ -1,13 +1,15 @@
 //! `zion token create|list|revoke`: API tokens for named principals, each
 //! with a role; a new token is printed once and never again.
 
-use serde_json::{Value, json};
+use jiff::Timestamp;
+use zion_core::api::{CreateToken, CreatedToken, RevokedToken, TokenView};
 
+use crate::answer;
 use crate::cli::{Global, Output, RoleArg, TokenCmd};
 use crate::client::Client;
 use crate::commands::urlencode;
 use crate::exit::Failure;
-use crate::render::{s, table};
+use crate::render::table;
 
 /// Runs one `zion token` subcommand.
 pub async fn run(g: &Global, cmd: TokenCmd) -> Result<(), Failure> {
@@ -35,53 +37,55 @@ async fn create(
     role: RoleArg,
     github: Option<String>,
 ) -> Result<(), Failure> {
-    let body = json!({ "name": name, "role": role_name(role), "github": github });
-    let created = client.post("/tokens", &body).await?;
+    let body = CreateToken {
+        name: name.to_string(),
+        role: role_name(role).to_string(),
+        github,
+    };
+    let answer = client.post("/tokens", &answer::json(&body)).await?;
+    let created: CreatedToken = answer::view(answer, "POST /api/v1/tokens")?;
     match g.output {
-        Output::Json => println!("{created}"),
+        Output::Json => println!("{}", answer::json(&created)),
         Output::Text => print!("{}", created_text(&created)),
     }
     Ok(())
 }
 
 /// The secret on a line of its own (easy to copy or pipe), then how to use it.
-fn created_text(t: &Value) -> String {
-    let token = t["token"].as_str().unwrap_or("-");
-    let github = match t["github"].as_str() {
+fn created_text(t: &CreatedToken) -> String {
+    let token = &t.token;
+    let github = match &t.github {
         Some(login) => format!(", GitHub {login}"),
         None => String::new(),
     };
     format!(
         "{token}\ntoken `{}` (role {}{github}) created; it is shown only once, store it now. \
          Use it as: ZION_TOKEN={token} zion …\n",
-        s(&t["name"]),
-        s(&t["role"]),
+        t.name,
+        t.role.name(),
     )
 }
 
 async fn list(g: &Global, client: &Client) -> Result<(), Failure> {
-    let tokens = client.get("/tokens").await?;
+    let tokens: Vec<TokenView> = client.get_view("/tokens").await?;
     match g.output {
-        Output::Json => println!("{tokens}"),
-        Output::Text => print!(
-            "{}",
-            list_text(tokens.as_array().map_or(&[], Vec::as_slice))
-        ),
+        Output::Json => println!("{}", answer::json(&tokens)),
+        Output::Text => print!("{}", list_text(&tokens)),
     }
     Ok(())
 }
 
-fn list_text(tokens: &[Value]) -> String {
+fn list_text(tokens: &[TokenView]) -> String {
     let rows: Vec<Vec<String>> = tokens
         .iter()
         .map(|t| {
             vec![
-                s(&t["name"]).to_string(),
-                s(&t["role"]).to_string(),
-                s(&t["github"]).to_string(),
-                time(&t["created_at"]),
-                match t["revoked_at"].as_str() {
-                    Some(_) => format!("revoked {}", time(&t["revoked_at"])),
+                t.name.clone(),
+                t.role.name().to_string(),
+                t.github.as_deref().unwrap_or("-").to_string(),
+                time(t.created_at),
+                match t.revoked_at {
+                    Some(at) => format!("revoked {}", time(at)),
                     None => "live".to_string(),
                 },
             ]
@@ -92,30 +96,43 @@ fn list_text(tokens: &[Value]) -> String {
 
 async fn revoke(g: &Global, client: &Client, name: &str) -> Result<(), Failure> {
     let path = format!("/tokens/{}", urlencode(name));
-    let out = client.delete(&path).await?;
+    let answer = client.delete(&path).await?;
+    let revoked: RevokedToken = answer::view(answer, &format!("DELETE /api/v1{path}"))?;
     match g.output {
-        Output::Json => println!("{out}"),
+        Output::Json => println!("{}", answer::json(&revoked)),
         Output::Text => println!("token `{name}` revoked: it no longer authorises anything"),
     }
     Ok(())
 }
 
 /// `2026-11-22T03:12:01.123Z` → `2026-11-22 03:12:01Z`.
-fn time(v: &Value) -> String {
-    match v.as_str() {
-        Some(t) if t.len() >= 19 => format!("{} {}Z", &t[..10], &t[11..19]),
-        _ => s(v).to_string(),
+fn time(at: Timestamp) -> String {
+    let t = at.to_string();
+    match (t.get(..10), t.get(11..19)) {
+        (Some(day), Some(clock)) => format!("{day} {clock}Z"),
+        _ => t,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use zion_core::spec::Role;
+
     use super::*;
+
+    fn at(t: &str) -> Timestamp {
+        t.parse().unwrap()
+    }
 
     #[test]
     fn created_text_puts_the_token_alone_on_the_first_line() {
-        let t = json!({ "name": "alice", "role": "approver", "github": "alice-gh",
-                        "created_at": "2026-01-02T03:04:05Z", "token": "zion_abc" });
+        let t = CreatedToken {
+            created_at: at("2026-01-02T03:04:05Z"),
+            github: Some("alice-gh".into()),
+            name: "alice".into(),
+            role: Role::Approver,
+            token: "zion_abc".into(),
+        };
         let text = created_text(&t);
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("zion_abc"));
@@ -123,15 +140,26 @@ mod tests {
         assert!(rest.contains("shown only once"), "{rest}");
         assert!(rest.contains("ZION_TOKEN=zion_abc zion"), "{rest}");
         assert!(rest.contains("GitHub alice-gh"), "{rest}");
+        assert!(rest.contains("token `alice` (role approver, "), "{rest}");
     }
 
     #[test]
     fn list_text_aligns_columns_and_marks_revoked() {
         let text = list_text(&[
-            json!({ "name": "admin", "role": "admin", "github": null,
-                    "created_at": "2026-01-02T03:04:05.123Z", "revoked_at": null }),
-            json!({ "name": "alice-long", "role": "approver", "github": "alice-gh",
-                    "created_at": "2026-01-02T03:04:05Z", "revoked_at": "2026-01-03T00:00:00Z" }),
+            TokenView {
+                created_at: at("2026-01-02T03:04:05.123Z"),
+                github: None,
+                name: "admin".into(),
+                revoked_at: None,
+                role: Role::Admin,
+            },
+            TokenView {
+                created_at: at("2026-01-02T03:04:05Z"),
+                github: Some("alice-gh".into()),
+                name: "alice-long".into(),
+                revoked_at: Some(at("2026-01-03T00:00:00Z")),
+                role: Role::Approver,
+            },
         ]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::audit::AuditAction;
@@ -26,7 +26,7 @@ pub struct Fact {
 }
 
 /// What verification of the whole log found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Integrity {
     pub ok: bool,
     pub error: Option<String>,
@@ -36,7 +36,7 @@ pub struct Integrity {
 }
 
 /// A share with what it counts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Share {
     pub compliant: usize,
     pub total: usize,
@@ -55,7 +55,7 @@ impl Share {
 }
 
 /// A deployment that does not meet a control, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Exception {
     pub deployment: i64,
     pub reason: String,
@@ -63,7 +63,7 @@ pub struct Exception {
 
 /// A deployment request that the environment's policy refused; nothing
 /// ran, but the attempt is evidence that the control held.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Refused {
     pub entry: u64,
     pub by: String,
@@ -71,7 +71,7 @@ pub struct Refused {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeManagement {
     /// Production deployments that moved traffic: approvals complete or a
     /// break-glass reason recorded.
@@ -83,7 +83,7 @@ pub struct ChangeManagement {
     pub refused_requests: Vec<Refused>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessControl {
     /// Entries recording a change, every one with its actor.
     pub mutating_actions: usize,
@@ -102,7 +102,7 @@ pub struct AccessControl {
     pub forbidden_entries: Vec<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentControl {
     /// Finished production deployments that used a progressive strategy
     /// (canary, blue-green, rolling) and ran analysis rounds.
@@ -111,7 +111,7 @@ pub struct DeploymentControl {
     pub evidence_entries: Vec<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Monitoring {
     /// Finished deployments (every environment) with recorded analysis.
     pub deployments: Share,
@@ -122,7 +122,7 @@ pub struct Monitoring {
     pub evidence_entries: Vec<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComplianceReport {
     pub since: Option<Timestamp>,
     pub entries_read: usize,

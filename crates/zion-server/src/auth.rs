@@ -1,14 +1,21 @@
 //! Bearer tokens: random secrets shown once, stored only as SHA-256 hashes,
-//! each bound to a principal name and a role.
+//! each bound to a principal name and a role; creating, listing and
+//! revoking them, and the principal a GitHub login stands for.
 
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::app::App;
 use crate::audit::Record;
+use crate::error::{ApiError, excerpt};
+use zion_core::api::{CreateToken, CreatedToken, TokenView};
 use zion_core::audit::AuditAction;
 use zion_core::spec::Role;
 use zion_store::{Store, StoreError, TokenRecord};
+
+/// The actor name of the controller's own decisions; no token may claim it.
+const RESERVED_NAME: &str = "controller";
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +228,165 @@ pub fn ensure_admin_token(
     Ok(token)
 }
 
+impl App {
+    /// Creates a token for the principal `req` names, by `by`; answers its
+    /// secret, which is never kept (only its hash is).
+    pub async fn create_token(
+        &self,
+        req: CreateToken,
+        by: &Principal,
+    ) -> Result<CreatedToken, ApiError> {
+        check_name(&req.name)?;
+        let role = parse_role(&req.role)?;
+        if let Some(login) = &req.github {
+            check_github_login(login)?;
+        }
+        let token = new_token().map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
+        let now = self.clock.now();
+        let record = TokenRecord {
+            name: req.name,
+            role,
+            hash_hex: hash_token(&token),
+            github_login: req.github,
+            created_at: now,
+            revoked_at: None,
+        };
+        let entry = Record::new(
+            by.name.clone(),
+            AuditAction::TokenCreate,
+            format!("token/{}", record.name),
+            serde_json::json!({"role": role.name(), "github": record.github_login}),
+        );
+        self.journal
+            .commit_with(&[entry], now, |store, audit| {
+                store.create_token(&record, audit).map_err(create_error)
+            })
+            .await?;
+        tracing::info!(name = %record.name, role = role.name(), by = %by.name, "token created");
+        Ok(CreatedToken {
+            created_at: record.created_at,
+            github: record.github_login,
+            name: record.name,
+            role,
+            token,
+        })
+    }
+
+    /// Every token ever created, live or revoked, without secrets.
+    pub fn tokens(&self) -> Result<Vec<TokenView>, ApiError> {
+        Ok(self.store.tokens()?.iter().map(view).collect())
+    }
+
+    /// Revokes the live token named `name`, by `by`.
+    pub async fn revoke_token(&self, name: &str, by: &Principal) -> Result<(), ApiError> {
+        let entry = Record::new(
+            by.name.clone(),
+            AuditAction::TokenRevoke,
+            format!("token/{name}"),
+            serde_json::json!({}),
+        );
+        let now = self.clock.now();
+        // No live token: nothing is written, and an error keeps the log
+        // from advancing past the entry the store did not write.
+        self.journal
+            .commit_with(&[entry], now, |store, audit| {
+                if store.revoke_token(name, now, audit)? {
+                    Ok(())
+                } else {
+                    Err(ApiError::not_found(format!(
+                        "no live token is named `{}`; `zion token list` shows every token",
+                        excerpt(name)
+                    )))
+                }
+            })
+            .await?;
+        tracing::info!(name = %name, by = %by.name, "token revoked");
+        Ok(())
+    }
+
+    /// The principal whose token is mapped to GitHub login `login`.
+    pub fn principal_of_github(&self, login: &str) -> Result<Option<Principal>, ApiError> {
+        Ok(self.store.token_by_github(login)?.map(|t| Principal {
+            name: t.name,
+            role: t.role,
+        }))
+    }
+}
+
+/// A token as listed: never its secret nor its hash.
+fn view(t: &TokenRecord) -> TokenView {
+    TokenView {
+        created_at: t.created_at,
+        github: t.github_login.clone(),
+        name: t.name.clone(),
+        revoked_at: t.revoked_at,
+        role: t.role,
+    }
+}
+
+/// Names are what audit records and approvals show: short, lowercase, plain.
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let valid_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    let valid_first = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if name.is_empty() || name.len() > 64 || !valid_chars || !valid_first {
+        return Err(ApiError::bad_request(format!(
+            "token name `{}` is invalid: use 1 to 64 characters of a-z, 0-9, `.`, `_` and `-`, \
+             starting with a letter or digit (e.g. `alice`)",
+            excerpt(name)
+        )));
+    }
+    if name == RESERVED_NAME {
+        return Err(ApiError::bad_request(format!(
+            "token name `{RESERVED_NAME}` is reserved: it names Zion's own automatic decisions; choose another name"
+        )));
+    }
+    Ok(())
+}
+
+fn parse_role(role: &str) -> Result<Role, ApiError> {
+    Role::from_name(role).ok_or_else(|| {
+        let all: Vec<&str> = Role::ALL.iter().map(|r| r.name()).collect();
+        ApiError::bad_request(format!(
+            "role `{}` is unknown: use one of {}",
+            excerpt(role),
+            all.join(", ")
+        ))
+    })
+}
+
+/// GitHub's own rule for logins: 1 to 39 letters, digits and hyphens.
+fn check_github_login(login: &str) -> Result<(), ApiError> {
+    let valid = !login.is_empty()
+        && login.len() <= 39
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "GitHub login `{}` is invalid: GitHub logins are 1 to 39 letters, digits or hyphens",
+            excerpt(login)
+        )))
+    }
+}
+
+fn create_error(e: StoreError) -> ApiError {
+    match e {
+        // A GitHub login stands for one principal, so `/approve` comments are
+        // never ambiguous; the store checks it in the same transaction.
+        StoreError::Exists { .. } | StoreError::GithubLoginTaken { .. } => {
+            ApiError::conflict(e.to_string())
+        }
+        other => other.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +414,41 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(hash_token(&a).len(), 64);
         assert_ne!(hash_token(&a), a);
+    }
+
+    #[test]
+    fn names_follow_the_rule() {
+        for ok in ["alice", "a", "0ps", "ci.bot_2-x", &"a".repeat(64)] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Alice",
+            "-x",
+            ".x",
+            "_x",
+            "a b",
+            "a/b",
+            "é",
+            &"a".repeat(65),
+        ] {
+            let e = check_name(bad).unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{bad}");
+            assert!(e.message.contains("a-z, 0-9"), "{bad}: {}", e.message);
+        }
+        let e = check_name("controller").unwrap_err();
+        assert!(e.message.contains("reserved"), "{}", e.message);
+    }
+
+    #[test]
+    fn roles_and_logins_are_checked() {
+        assert_eq!(parse_role("approver").unwrap(), Role::Approver);
+        let e = parse_role("root").unwrap_err();
+        assert!(e.message.contains("viewer, deployer, approver, admin"));
+        assert!(check_github_login("Alice-GH-1").is_ok());
+        assert!(check_github_login(&"a".repeat(39)).is_ok());
+        for bad in ["", "a_b", "a b", "a@b", &"a".repeat(40)] {
+            assert!(check_github_login(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -4,9 +4,12 @@
 //! pure functions of recorded state (snake_case keys, RFC 3339 UTC times,
 //! 1-based step numbers); no I/O.
 
+mod audit;
 mod deployment;
+mod governance;
 mod requests;
 mod target;
+mod tokens;
 
 pub use deployment::{
     ApprovalsView, AwaitingApproval, DeploymentDetail, DeploymentView, EventView, Preview,
@@ -17,6 +20,13 @@ pub use requests::{
     SpecApplied, SpecView, WhoAmI,
 };
 pub use target::{RunningVersion, TargetView, VersionRole};
+
+pub use audit::{
+    AuditEntryFields, AuditEntryView, AuditKey, AuditVerification, CheckpointView,
+    ConsistencyProof, InclusionProof, TreeHead, VerificationFailed, Verified,
+};
+pub use governance::{GithubDelivery, IncidentView, ResolveIncident};
+pub use tokens::{CreateToken, CreatedToken, RevokedToken, TokenView};
 
 /// For an `Option<Option<T>>` field: a key given as `null` is `Some(None)`
 /// (present, empty), a missing key `None` (with `#[serde(default)]`), so a

@@ -11,15 +11,14 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use zion_core::api::{AwaitingApproval, DeploymentView};
-use zion_core::deployment::{Deployment, Phase};
-use zion_core::governance::approvals::still_needed;
-use zion_core::spec::{Role, SecretSource};
-use zion_store::{IncidentFilter, StoreError};
+use zion_core::api::{
+    AwaitingApproval, DeploymentView, GithubDelivery, IncidentView, ResolveIncident,
+};
+use zion_core::spec::SecretSource;
+use zion_store::IncidentFilter;
 
 use crate::app::App;
-use crate::auth::{Permission, Principal};
+use crate::auth::Permission;
 use crate::error::{ApiError, excerpt};
 use crate::github;
 use crate::http::api::{Auth, require};
@@ -36,22 +35,6 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/api/v1/webhooks/github", post(github_webhook))
 }
 
-/// Why `p` could not approve `d` now, or None when they could.
-fn why_not(d: &Deployment, p: &Principal) -> Option<String> {
-    let g = &d.gate;
-    if p.role == Role::Viewer || !g.approval_roles.contains(&p.role) {
-        let roles: Vec<&str> = g.approval_roles.iter().map(|r| r.name()).collect();
-        return Some(format!("needs role {}", roles.join(" or ")));
-    }
-    if g.prevent_self_approval && d.requested_by == p.name {
-        return Some("you requested it".into());
-    }
-    if let Some(prev) = g.decisions.iter().find(|x| x.principal == p.name) {
-        return Some(format!("you already decided ({})", prev.kind.name()));
-    }
-    None
-}
-
 /// Deployments waiting for approvals, each saying whether the caller may
 /// give one (and if not, why).
 async fn approvals(
@@ -59,23 +42,7 @@ async fn approvals(
     Auth(p): Auth,
 ) -> Result<Json<Vec<AwaitingApproval>>, ApiError> {
     require(&p, Permission::Read, "read approvals")?;
-    let waiting = app
-        .store
-        .active_deployments()?
-        .into_iter()
-        .filter(|d| matches!(d.phase, Phase::Pending | Phase::AwaitingApproval))
-        .filter(|d| d.gate.approvals_required > 0 && !d.gate.approved())
-        .map(|d| {
-            let why_not = why_not(&d, &p);
-            AwaitingApproval {
-                deployment: DeploymentView::of(&d),
-                you_may_approve: why_not.is_none(),
-                why_not,
-                still_needed: still_needed(&d),
-            }
-        })
-        .collect();
-    Ok(Json(waiting))
+    Ok(Json(app.awaiting_approval(&p)?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,30 +59,22 @@ async fn incidents(
     State(app): AppState,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<IncidentQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<IncidentView>>, ApiError> {
     require(&p, Permission::Read, "read incidents")?;
     let filter = IncidentFilter {
         service: q.service,
         environment: q.environment,
         open_only: !q.all,
     };
-    let list = app.store.incidents(&filter)?;
-    Ok(Json(json!(list)))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResolveBody {
-    #[serde(default)]
-    comment: Option<String>,
+    Ok(Json(app.incidents(&filter)?))
 }
 
 async fn resolve_incident(
     State(app): AppState,
     Auth(p): Auth,
     Path(id): Path<String>,
-    body: Option<ApiJson<ResolveBody>>,
-) -> Result<Json<Value>, ApiError> {
+    body: Option<ApiJson<ResolveIncident>>,
+) -> Result<Json<IncidentView>, ApiError> {
     require(&p, Permission::Deploy, "resolve incidents")?;
     let id = id.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -123,48 +82,11 @@ async fn resolve_incident(
             excerpt(&id)
         ))
     })?;
-    let comment = body
-        .and_then(|ApiJson(b)| b.comment)
-        .map(|c| c.trim().to_string())
-        .filter(|c| !c.is_empty());
-    let resolution = match comment {
-        Some(c) => format!("resolved by {}: {c}", p.name),
-        None => format!("resolved by {}", p.name),
-    };
-    let not_found = || {
-        ApiError::not_found(format!(
-            "no incident {id}; `zion incident list --all` lists them"
-        ))
-    };
-    // An incident's target never changes, so the entry can name it before
-    // the transaction that resolves it (and refuses a second resolution).
-    let target = app.store.incident(id)?.ok_or_else(not_found)?;
-    let entry = crate::audit::Record::new(
-        p.name.clone(),
-        zion_core::audit::AuditAction::IncidentResolve,
-        format!("incident/{id}"),
-        json!({"service": target.service, "environment": target.environment, "resolution": resolution}),
-    );
-    let now = app.clock.now();
-    // Committed under the journal's lock, as every incident change: a
-    // succeeded deployment resolving the target's incidents at the same
-    // moment then either sees this one resolved or resolves it itself,
-    // never both.
-    let incident = app
-        .journal
-        .commit_with(&[entry], now, |store, audit| {
-            match store.resolve_incident(id, &p.name, now, &resolution, audit) {
-                Ok(incident) => Ok(incident),
-                Err(StoreError::IncidentNotFound { .. }) => Err(not_found()),
-                Err(StoreError::AlreadyResolved { at, .. }) => Err(ApiError::conflict(format!(
-                    "incident {id} was already resolved at {at}; nothing changed"
-                ))),
-                Err(e) => Err(e.into()),
-            }
-        })
-        .await?;
-    tracing::info!(id, by = %p.name, "incident resolved");
-    Ok(Json(json!(incident)))
+    let body = body.map(|ApiJson(b)| b).unwrap_or_default();
+    Ok(Json(
+        app.resolve_incident(id, body.comment.as_deref(), &p)
+            .await?,
+    ))
 }
 
 /// The webhook secret named by the spec, read when a delivery arrives (so a
@@ -220,11 +142,11 @@ async fn github_webhook(
         Err(ignored) => {
             return Ok((
                 StatusCode::ACCEPTED,
-                Json(json!({ "recorded": false, "ignored": ignored.0 })),
+                Json(GithubDelivery::ignored(ignored.0)),
             ));
         }
     };
-    let Some(token) = app.store.token_by_github(&cmd.login)? else {
+    let Some(principal) = app.principal_of_github(&cmd.login)? else {
         return Err(ApiError::forbidden(format!(
             "GitHub user {} is not mapped to a Zion principal, so their /{} was not recorded; \
              an admin can map them with `zion token create NAME --role approver --github {}`",
@@ -232,10 +154,6 @@ async fn github_webhook(
             cmd.kind.name(),
             cmd.login
         )));
-    };
-    let principal = Principal {
-        name: token.name,
-        role: token.role,
     };
     let comment = match (&cmd.comment, &cmd.url) {
         (Some(c), _) => Some(c.clone()),
@@ -253,6 +171,6 @@ async fn github_webhook(
         .await?;
     Ok((
         StatusCode::OK,
-        Json(json!({ "recorded": true, "deployment": DeploymentView::of(&d) })),
+        Json(GithubDelivery::recorded(DeploymentView::of(&d))),
     ))
 }

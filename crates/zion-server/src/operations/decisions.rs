@@ -1,8 +1,10 @@
-//! Approvals and rejections of a deployment.
+//! Approvals and rejections of a deployment, and what waits for them.
 
-use zion_core::deployment::Deployment;
+use zion_core::api::{AwaitingApproval, DeploymentView};
+use zion_core::deployment::{Deployment, Phase};
 use zion_core::governance::DecisionKind;
-use zion_core::governance::approvals::{self, Decider};
+use zion_core::governance::approvals::{self, Decider, still_needed};
+use zion_core::spec::Role;
 
 use crate::app::App;
 use crate::audit::Record;
@@ -10,6 +12,27 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 
 impl App {
+    /// Deployments waiting for approvals, each saying whether `caller` may
+    /// give one (and if not, why).
+    pub fn awaiting_approval(&self, caller: &Principal) -> Result<Vec<AwaitingApproval>, ApiError> {
+        Ok(self
+            .store
+            .active_deployments()?
+            .into_iter()
+            .filter(|d| matches!(d.phase, Phase::Pending | Phase::AwaitingApproval))
+            .filter(|d| d.gate.approvals_required > 0 && !d.gate.approved())
+            .map(|d| {
+                let why_not = why_not(&d, caller);
+                AwaitingApproval {
+                    deployment: DeploymentView::of(&d),
+                    you_may_approve: why_not.is_none(),
+                    why_not,
+                    still_needed: still_needed(&d),
+                }
+            })
+            .collect())
+    }
+
     /// Records an approval or a rejection by `by`.
     pub async fn decide(
         &self,
@@ -55,4 +78,20 @@ impl App {
         self.wake.notify_one();
         Ok(d)
     }
+}
+
+/// Why `p` could not approve `d` now, or None when they could.
+fn why_not(d: &Deployment, p: &Principal) -> Option<String> {
+    let g = &d.gate;
+    if p.role == Role::Viewer || !g.approval_roles.contains(&p.role) {
+        let roles: Vec<&str> = g.approval_roles.iter().map(|r| r.name()).collect();
+        return Some(format!("needs role {}", roles.join(" or ")));
+    }
+    if g.prevent_self_approval && d.requested_by == p.name {
+        return Some("you requested it".into());
+    }
+    if let Some(prev) = g.decisions.iter().find(|x| x.principal == p.name) {
+        return Some(format!("you already decided ({})", prev.kind.name()));
+    }
+    None
 }

@@ -1,8 +1,10 @@
 //! The operations: what a caller asks of the control plane (deploy, roll
-//! back, command a deployment, approve or reject one). Each gathers the
-//! facts, calls `zion-core` for the decision and commits the outcome
-//! through the journal; the handlers in `http/` call them, and read the
-//! views of recorded state through `views.rs`.
+//! back, command a deployment, approve or reject one, resolve an incident)
+//! and the reads the API answers (what waits for approval, incidents, the
+//! audit log). A change gathers the facts, calls `zion-core` for the
+//! decision and commits the outcome through the journal; a read returns a
+//! view of `zion_core::api`. The handlers in `http/` call them; the views
+//! of deployments and targets are read in `views.rs`.
 
 use std::sync::Arc;
 
@@ -12,9 +14,11 @@ use crate::app::App;
 use crate::error::ApiError;
 
 pub(crate) mod admission;
+mod audit;
 mod commands;
 mod decisions;
 mod deploy;
+mod incidents;
 mod rollback;
 mod views;
 
