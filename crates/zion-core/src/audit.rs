@@ -75,6 +75,33 @@ audit_actions! {
     AuthForbidden => "auth.forbidden",
 }
 
+/// One audit entry to append, as a decision leaves it: who caused the
+/// change, what it was, what it concerns (`deployment/7`, `incident/3`) and
+/// its details. The log adds the index, the time and the hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub actor: String,
+    pub action: AuditAction,
+    pub subject: String,
+    pub details: serde_json::Value,
+}
+
+impl Record {
+    pub fn new(
+        actor: impl Into<String>,
+        action: AuditAction,
+        subject: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Self {
+        Record {
+            actor: actor.into(),
+            action,
+            subject: subject.into(),
+            details,
+        }
+    }
+}
+
 /// A name that is not one of [`AuditAction::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not an audit action; the actions are {list}", list = names())]

@@ -14,6 +14,7 @@ pub mod deployment;
 pub mod duration;
 pub mod governance;
 pub mod import;
+pub mod incident;
 pub mod metrics;
 pub mod rollout;
 pub mod spec;

@@ -117,8 +117,5 @@ fn render_block(out: &mut String, block: &Block) {
         Block::Note(note) => {
             let _ = writeln!(out, "<p class=\"note\">{}</p>", esc(note));
         }
-        Block::Code(code) => {
-            let _ = writeln!(out, "<pre>{}</pre>", esc(code));
-        }
     }
 }

@@ -47,12 +47,6 @@ pub(crate) fn render(doc: &Document) -> String {
                 Block::Note(note) => {
                     out.push_str(&format!("_{}_\n", esc(note)));
                 }
-                Block::Code(code) => {
-                    // A fence longer than any run of backticks inside.
-                    let longest = code.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-                    let fence = "`".repeat(longest.max(2) + 1);
-                    out.push_str(&format!("{fence}json\n{code}\n{fence}\n"));
-                }
                 Block::Chart(_) => {}
             }
         }

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
 use zion_core::spec::Spec;
 use zion_providers::ProcessWorkloads;
 use zion_store::{Store, StoreError};
@@ -30,8 +29,10 @@ pub struct App {
     pub targets: Targets,
     /// The only way to write: rows and their audit entries, under one lock.
     pub journal: Journal,
-    /// Wakes the controller at once (after a command).
-    pub(crate) wake: Notify,
+    /// Wakes the controller at once (after a command): every target is due.
+    pub(crate) wake: crate::controller::Wake,
+    /// How many times the controller reconciled each target.
+    pub(crate) reconciled: crate::controller::Counts,
     /// Refused authentications per (reason, minute), not yet logged.
     refusals: Mutex<BTreeMap<(Refusal, i64), u64>>,
     /// The time every decision and record goes by.
@@ -65,7 +66,8 @@ impl App {
                 audit: Default::default(),
             })),
             targets,
-            wake: Notify::new(),
+            wake: Default::default(),
+            reconciled: Default::default(),
         }
     }
 
@@ -180,6 +182,12 @@ impl App {
             let refused: u64 = done.iter().map(|(_, n)| n).sum();
             tracing::error!(error = %e, refused, "could not log refused authentications");
         }
+    }
+
+    /// How many times the controller has reconciled the target since the
+    /// server started (an idle target is not reconciled on every tick).
+    pub fn reconciles(&self, service: &str, environment: &str) -> u64 {
+        self.reconciled.get(service, environment)
     }
 
     /// Stops every replica and listener (graceful shutdown), after logging

@@ -9,12 +9,10 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use jiff::Timestamp;
-use serde_json::Value;
 use zion_audit::{
     Checkpoint, Entry, Frontier, Hash, NodeReader, Signer, VerifiedPrefix, Verifier,
     consistency_proof, frontier_ids, root_at, verify_consistency,
 };
-use zion_core::audit::AuditAction;
 use zion_store::{
     AuditAppend, AuditBuilder, AuditCheckpoint, AuditNode, AuditRow, Store, StoreError,
 };
@@ -25,30 +23,9 @@ use crate::StartError;
 /// note format, mode 0600.
 pub const KEY_FILE: &str = "audit.key";
 
-/// What one entry says; `seq` and `time` are given when it is appended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    pub actor: String,
-    pub action: AuditAction,
-    pub subject: String,
-    pub details: Value,
-}
-
-impl Record {
-    pub fn new(
-        actor: impl Into<String>,
-        action: AuditAction,
-        subject: impl Into<String>,
-        details: Value,
-    ) -> Self {
-        Record {
-            actor: actor.into(),
-            action,
-            subject: subject.into(),
-            details,
-        }
-    }
-}
+/// What one entry says (decided in the core); `seq` and `time` are given
+/// when it is appended.
+pub use zion_core::audit::Record;
 
 /// Why an append was refused; nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -600,6 +577,7 @@ pub fn default_origin() -> String {
 
 #[cfg(test)]
 mod tests {
+    use zion_core::audit::AuditAction;
     use zion_store::{AuditStore, SqliteStore};
 
     use super::*;

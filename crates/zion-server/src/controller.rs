@@ -1,34 +1,112 @@
-//! The reconcile loop: every tick (or at once when a command wakes it), each
-//! target is observed, stepped, persisted, then acted upon.
+//! The reconcile loop. Each target is reconciled (observed, stepped,
+//! committed, then acted upon) when it is due: when what it last returned
+//! (`zion_core::rollout::requeue`: every tick while a deployment moves, at
+//! an approval's expiry or the end of a `scale_down_delay`, else only on a
+//! change) says so, when a change made through the API wakes the
+//! controller, or when its versions' replicas changed (one became healthy,
+//! failed its probe, started or stopped), which its routes follow. Every
+//! tick looks at each target's due time and replicas, which costs no store
+//! read; a test's clock moved forward makes a due time come at the next
+//! tick.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use jiff::Timestamp;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use zion_core::deployment::{Action, Deployment, Phase};
 use zion_core::governance::{GateObservation, window_state};
-use zion_core::rollout::{self, Observations, VersionObservation};
+use zion_core::rollout::{self, Observations, Requeue, VersionObservation};
 use zion_core::spec::ServiceSpec;
 use zion_providers::ProcessWorkloads;
 use zion_proxy::TrafficMetrics;
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::targets::key;
+use crate::targets::{TargetId, key};
 
 /// How long a version that lost its traffic keeps running before it is
 /// stopped, so in-flight requests complete.
 const DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// Wakes the controller at once: a change made through the API (a
+/// deployment created, a command, a decision, a spec applied) makes every
+/// target due.
+#[derive(Default)]
+pub(crate) struct Wake {
+    notify: Notify,
+    changed: AtomicBool,
+}
+
+impl Wake {
+    /// Something changed: reconcile every target now.
+    pub(crate) fn notify_one(&self) {
+        self.changed.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+
+    /// Whether a change was announced since the last call.
+    fn take(&self) -> bool {
+        self.changed.swap(false, Ordering::SeqCst)
+    }
+}
+
+/// How many times the controller reconciled each target since start.
+#[derive(Default)]
+pub(crate) struct Counts(Mutex<HashMap<TargetId, u64>>);
+
+impl Counts {
+    fn add(&self, id: &TargetId) {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *counts.entry(id.clone()).or_insert(0) += 1;
+    }
+
+    pub(crate) fn get(&self, service: &str, environment: &str) -> u64 {
+        let counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        counts
+            .get(&(service.to_string(), environment.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// What the controller saw of a target's replicas: each version's desired
+/// count, its healthy endpoints (the route's pool) and whether it is being
+/// stopped. When it changes, the target's routes and versions are brought
+/// in line again.
+type Replicas = Vec<(String, u32, Vec<SocketAddr>, bool)>;
+
+fn replicas(app: &App, service: &str, environment: &str) -> Replicas {
+    app.workloads
+        .running()
+        .into_iter()
+        .filter(|k| k.service == service && k.environment == environment)
+        .map(|k| {
+            let st = app.workloads.status(&k);
+            let stopping = app.targets.stopping.contains(&k);
+            let (desired, healthy) =
+                st.map_or((0, Vec::new()), |s| (s.desired, s.healthy_endpoints));
+            (k.version, desired, healthy, stopping)
+        })
+        .collect()
+}
+
+/// When each target is next due, and its replicas as last reconciled.
+#[derive(Default)]
+struct Schedule(BTreeMap<TargetId, (Requeue, Replicas)>);
+
 /// Runs until `shutdown` turns true.
 pub(crate) async fn run(app: Arc<App>, tick: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut schedule = Schedule::default();
     loop {
-        reconcile(&app).await;
+        reconcile(&app, &mut schedule).await;
         app.flush_refusals(false).await;
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
-            _ = app.wake.notified() => {}
+            _ = app.wake.notify.notified() => {}
             _ = shutdown.changed() => {
                 app.flush_refusals(true).await;
                 return;
@@ -41,37 +119,71 @@ pub(crate) async fn run(app: Arc<App>, tick: Duration, mut shutdown: watch::Rece
     }
 }
 
-/// One controller pass over every target: observe, step, persist, act.
-pub(crate) async fn reconcile(app: &App) {
+/// One controller pass: every target that is due is observed, stepped,
+/// persisted and acted upon.
+async fn reconcile(app: &App, schedule: &mut Schedule) {
     let spec = app.spec();
+    let woken = app.wake.take();
+    let now = app.clock.now();
+    let mut due = Vec::new();
+    let mut seen = BTreeMap::new();
+    for svc in &spec.services {
+        for env in svc.targets.keys() {
+            let id: TargetId = (svc.name.clone(), env.clone());
+            let now_replicas = replicas(app, &svc.name, env);
+            let is_due = woken
+                || schedule
+                    .0
+                    .get(&id)
+                    .is_none_or(|(next, last)| next.is_due(now) || *last != now_replicas);
+            if is_due {
+                due.push((svc, env));
+            } else if let Some(entry) = schedule.0.remove(&id) {
+                seen.insert(id, entry);
+            }
+        }
+    }
+    if due.is_empty() {
+        schedule.0 = seen;
+        return;
+    }
     let active = match app.store.active_deployments() {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "cannot read active deployments");
+            // The due targets stay due: looked at again on the next tick.
+            schedule.0.extend(seen);
             return;
         }
     };
-    for svc in &spec.services {
-        for env in svc.targets.keys() {
-            let current = active
-                .iter()
-                .find(|d| d.service == svc.name && &d.environment == env)
-                .cloned();
-            if let Err(e) = reconcile_target(app, svc, env, current).await {
+    for (svc, env) in due {
+        let id: TargetId = (svc.name.clone(), env.clone());
+        let current = active
+            .iter()
+            .find(|d| d.service == svc.name && &d.environment == env)
+            .cloned();
+        app.reconciled.add(&id);
+        let next = match reconcile_target(app, svc, env, current).await {
+            Ok(next) => next,
+            Err(e) => {
                 tracing::error!(service = %svc.name, environment = %env, error = %e.message, "reconcile failed");
+                Requeue::NextTick
             }
-        }
+        };
+        seen.insert(id, (next, replicas(app, &svc.name, env)));
     }
+    schedule.0 = seen;
 }
 
+/// Reconciles one target; returns when it is next due.
 async fn reconcile_target(
     app: &App,
     svc: &ServiceSpec,
     env: &str,
     current: Option<Deployment>,
-) -> Result<(), ApiError> {
+) -> Result<Requeue, ApiError> {
     let Some(metrics) = app.targets.metrics(&svc.name, env).await else {
-        return Ok(());
+        return Ok(Requeue::OnChange);
     };
     let mut active = None;
     if let Some(mut d) = current {
@@ -114,15 +226,13 @@ async fn reconcile_target(
         }
     }
     let stable = app.store.stable_version(&svc.name, env)?;
-    let retained = match active {
+    let last = match active {
         Some(_) => None,
-        None => app
-            .store
-            .succeeded(&svc.name, env, 1)?
-            .into_iter()
-            .next()
-            .and_then(|last| rollout::retained_version(&last, app.clock.now()).map(str::to_string)),
+        None => app.store.succeeded(&svc.name, env, 1)?.into_iter().next(),
     };
+    let retained = last
+        .as_ref()
+        .and_then(|last| rollout::retained_version(last, app.clock.now()).map(str::to_string));
     let running: Vec<String> = {
         let stopping = &app.targets.stopping;
         app.workloads
@@ -139,10 +249,26 @@ async fn reconcile_target(
         retained.as_deref(),
         &running,
     );
+    // A version that could not be started (or is still being scaled
+    // down) is tried again at the next tick, whatever the state says.
+    let mut settled = true;
     for action in actions {
-        act(app, svc, env, action).await;
+        if let Action::StartVersion { version, replicas } = &action {
+            let key = key(&svc.name, env, version);
+            settled &= !app.targets.stopping.contains(&key);
+            act(app, svc, env, action.clone()).await;
+            settled &= app
+                .workloads
+                .status(&key)
+                .is_some_and(|st| st.desired == *replicas);
+        } else {
+            act(app, svc, env, action).await;
+        }
     }
-    Ok(())
+    if !settled {
+        return Ok(Requeue::NextTick);
+    }
+    Ok(rollout::requeue(active.as_ref(), last.as_ref()))
 }
 
 pub(crate) fn observe(
@@ -195,7 +321,7 @@ async fn observe_gate(app: &App, d: &Deployment, now: Timestamp) -> Option<GateO
         .map(|w| window_state(w, now))
         .unwrap_or_default();
     let checks = if d.gate.wants_checks(d.phase, &window) {
-        app.checks_before_traffic(&spec, d, now).await
+        app.prechecks().before_traffic(d, now).await
     } else {
         None
     };

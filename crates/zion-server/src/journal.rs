@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use zion_core::deployment::{Deployment, Event, Phase};
+use zion_core::deployment::{Deployment, Event};
+use zion_core::incident::{self, TargetIncidents, incident_effects, transition_record};
 use zion_core::rollout::Outcome;
 use zion_store::{AuditAppend, Change, IncidentChange, NewIncident, Store, StoreError};
 
@@ -142,7 +143,11 @@ impl Journal {
 
     /// Records an outcome and its audit entries (one per event, one per
     /// incident it opens or resolves, plus `extra`) in one transaction.
-    /// The caller holds the lock.
+    /// Which incidents those are is the core's decision
+    /// (`zion_core::incident`); the journal reads what it is made on (the
+    /// target's open incidents and the next incident id, under the lock, so
+    /// they are the ones the store changes) and writes it. The caller
+    /// holds the lock.
     fn write(
         &self,
         out: Outcome,
@@ -150,16 +155,27 @@ impl Journal {
         production: bool,
     ) -> Result<Deployment, ApiError> {
         if out.changed() || !extra.is_empty() {
-            let incidents = self.incident_changes(&out, production)?;
+            let d = &out.deployment;
+            let open: Vec<i64> = self
+                .store
+                .incidents(&zion_store::IncidentFilter {
+                    service: Some(d.service.clone()),
+                    environment: Some(d.environment.clone()),
+                    open_only: true,
+                })?
+                .into_iter()
+                .map(|i| i.id)
+                .collect();
+            let facts = TargetIncidents {
+                production,
+                open: &open,
+                next_id: self.store.next_incident_id()?,
+            };
+            let effects = incident_effects(d, &out.events, facts);
             let mut records = extra;
-            records.extend(
-                out.events
-                    .iter()
-                    .map(|e| transition_record(&out.deployment, e)),
-            );
-            for c in &incidents {
-                records.extend(self.incident_records(c)?);
-            }
+            records.extend(out.events.iter().map(|e| transition_record(d, e)));
+            records.extend(effects.audit);
+            let incidents: Vec<IncidentChange> = effects.changes.into_iter().map(stored).collect();
             let now = self.clock.now();
             self.audit
                 .append_with(self.store.as_ref(), &records, now, |audit| {
@@ -181,105 +197,43 @@ impl Journal {
         }
         Ok(out.deployment)
     }
+}
 
-    /// The audit entries of an incident change: the one opened, or one for
-    /// each open incident of the target that a success resolves (read
-    /// under the lock, which every incident change holds, so they are the
-    /// ones the store resolves).
-    fn incident_records(&self, c: &IncidentChange) -> Result<Vec<Record>, ApiError> {
-        Ok(match c {
-            IncidentChange::Open(n) => vec![Record::new(
-                n.opened_by.clone(),
-                zion_core::audit::AuditAction::IncidentOpen,
-                format!("target/{}/{}", n.service, n.environment),
-                serde_json::json!({"deployment": n.deployment_id, "reason": n.reason}),
-            )],
-            IncidentChange::OpenAs { id, incident: n } => vec![Record::new(
-                n.opened_by.clone(),
-                zion_core::audit::AuditAction::IncidentOpen,
-                format!("incident/{id}"),
-                serde_json::json!({
-                    "service": n.service,
-                    "environment": n.environment,
-                    "deployment": n.deployment_id,
-                    "reason": n.reason,
-                }),
-            )],
-            IncidentChange::ResolveTarget {
+/// The store's form of an incident change the core decided.
+fn stored(c: incident::IncidentChange) -> IncidentChange {
+    match c {
+        incident::IncidentChange::Open {
+            id,
+            service,
+            environment,
+            deployment_id,
+            opened_at,
+            opened_by,
+            reason,
+        } => IncidentChange::OpenAs {
+            id,
+            incident: NewIncident {
                 service,
                 environment,
-                by,
-                resolution,
-                ..
-            } => self
-                .store
-                .incidents(&zion_store::IncidentFilter {
-                    service: Some(service.clone()),
-                    environment: Some(environment.clone()),
-                    open_only: true,
-                })?
-                .into_iter()
-                .map(|i| {
-                    Record::new(
-                        by.clone(),
-                        zion_core::audit::AuditAction::IncidentResolve,
-                        format!("incident/{}", i.id),
-                        serde_json::json!({"service": service, "environment": environment, "resolution": resolution, "automatic": true}),
-                    )
-                })
-                .collect(),
-        })
-    }
-
-    /// A production deployment that rolls back opens an incident on its
-    /// target; a deployment that succeeds there resolves the open ones.
-    /// An incident opened here gets its id now, so that its audit entry
-    /// names it; the store refuses the change if the id was taken meanwhile.
-    fn incident_changes(
-        &self,
-        out: &Outcome,
-        production: bool,
-    ) -> Result<Vec<IncidentChange>, ApiError> {
-        let d = &out.deployment;
-        let mut changes = Vec::new();
-        let mut next_id = None;
-        for e in &out.events {
-            if e.from_phase == e.to_phase {
-                continue;
-            }
-            match e.to_phase {
-                Phase::RollingBack if production => {
-                    let id = match next_id {
-                        Some(id) => id,
-                        None => self.store.next_incident_id()?,
-                    };
-                    next_id = Some(id + 1);
-                    changes.push(IncidentChange::OpenAs {
-                        id,
-                        incident: NewIncident {
-                            service: d.service.clone(),
-                            environment: d.environment.clone(),
-                            deployment_id: Some(d.id),
-                            opened_at: e.at,
-                            opened_by: e.actor.clone(),
-                            reason: format!(
-                                "deployment {} of {} rolled back: {}",
-                                d.id, d.version, e.reason
-                            ),
-                        },
-                    });
-                }
-                Phase::Succeeded => changes.push(IncidentChange::ResolveTarget {
-                    service: d.service.clone(),
-                    environment: d.environment.clone(),
-                    at: e.at,
-                    by: e.actor.clone(),
-                    resolution: format!("deployment {} of {} succeeded", d.id, d.version),
-                }),
-                _ => {}
-            }
-        }
-        Ok(changes)
+                deployment_id: Some(deployment_id),
+                opened_at,
+                opened_by,
+                reason,
+            },
+        },
+        incident::IncidentChange::ResolveTarget {
+            service,
+            environment,
+            at,
+            by,
+            resolution,
+        } => IncidentChange::ResolveTarget {
+            service,
+            environment,
+            at,
+            by,
+            resolution,
+        },
     }
 }
 
@@ -308,42 +262,5 @@ fn creation_record(d: &Deployment, first: &Event, production: bool) -> Record {
             "commit": d.commit,
             "committed_at": d.committed_at,
         }),
-    )
-}
-
-/// The audit entry of one recorded transition and its cause.
-fn transition_record(d: &Deployment, e: &Event) -> Record {
-    let mut details = serde_json::json!({
-        "service": d.service,
-        "environment": d.environment,
-        "version": d.version,
-        "strategy": d.strategy(),
-        "from": e.from_phase,
-        "to": e.to_phase,
-        "step": e.step.map(|s| s + 1),
-        "canary_weight": e.canary_weight,
-        "reason": e.reason,
-        "rounds": d.progress.rounds,
-    });
-    // Leaving the gate is when the checks ran again, just before traffic
-    // moved: their results are part of this transition's cause.
-    let leaving_gate = matches!(e.from_phase, Phase::Pending | Phase::AwaitingApproval)
-        && !matches!(e.to_phase, Phase::Pending | Phase::AwaitingApproval);
-    if leaving_gate {
-        let pre_checks: Vec<&zion_core::governance::PreCheckResult> = d
-            .gate
-            .check_results
-            .iter()
-            .filter(|r| r.stage == zion_core::governance::CheckStage::BeforeTraffic)
-            .collect();
-        if !pre_checks.is_empty() {
-            details["pre_checks"] = serde_json::json!(pre_checks);
-        }
-    }
-    Record::new(
-        e.actor.clone(),
-        zion_core::audit::AuditAction::DeploymentTransition,
-        format!("deployment/{}", d.id),
-        details,
     )
 }

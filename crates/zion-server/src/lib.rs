@@ -15,6 +15,7 @@ pub mod github;
 mod http;
 mod journal;
 mod operations;
+mod prechecks;
 mod registry;
 mod targets;
 

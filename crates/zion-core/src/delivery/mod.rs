@@ -4,6 +4,7 @@
 //! reads a clock or a store. Rendering the report (Markdown, HTML) lives
 //! elsewhere.
 
+pub mod assemble;
 pub mod calendar;
 pub mod dora;
 pub mod of_deployment;
@@ -21,6 +22,9 @@ mod report_tests;
 #[cfg(test)]
 mod test_support;
 
+pub use assemble::{
+    Assembly, AuditVerification, ImportedDeployment, OwnIncident, is_production, report_period,
+};
 pub use calendar::Calendar;
 pub use dora::{Cluster, DoraMetrics, FrequencyBucket, dora_metrics};
 pub use of_deployment::{own_id, record_of_deployment};
@@ -28,5 +32,5 @@ pub use record::{
     DeploymentRecord, DeploymentResult, GateOutcome, IncidentRecord, Names, RollbackInfo,
 };
 pub use refusals::count_refusals;
-pub use report::{PolicyRefusals, Report, ReportQuery, build_report};
+pub use report::{AuditSummary, PolicyRefusals, Report, ReportQuery, Verified, build_report};
 pub use reversal::mark_reversals;

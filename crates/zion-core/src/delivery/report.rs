@@ -31,9 +31,10 @@ use super::stats::{mean, median, percentile_nearest_rank, ratio};
 use crate::deployment::{DeploymentType, PlanKind};
 
 pub use super::report_model::{
-    Approvals, DayCount, DoraBreakdown, DurationExtreme, EnvironmentDora, EnvironmentStats,
-    Frequency, HistogramBin, MonthTrend, PeriodInfo, PolicyRefusals, QualityGateStats, Report,
-    ReportQuery, Rollbacks, ServiceDora, Speed, StrategyStats, Summary, TypeStats,
+    Approvals, AuditSummary, DayCount, DoraBreakdown, DurationExtreme, EnvironmentDora,
+    EnvironmentStats, Frequency, HistogramBin, MonthTrend, PeriodInfo, PolicyRefusals,
+    QualityGateStats, Report, ReportQuery, Rollbacks, ServiceDora, Speed, StrategyStats, Summary,
+    TypeStats, Verified,
 };
 
 /// Counts shared by every breakdown.

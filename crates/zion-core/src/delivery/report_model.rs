@@ -76,12 +76,64 @@ pub struct Report {
     pub dora: Option<DoraBreakdown>,
     /// One entry per calendar month the period touches.
     pub trends: Option<Vec<MonthTrend>>,
-    /// Filled by the caller (audit log state); not computed here.
-    pub audit: Option<serde_json::Value>,
+    /// The audit log's state, from its verification (see
+    /// [`AuditSummary::of`]); not computed from the history.
+    pub audit: Option<AuditSummary>,
     /// Filled by the caller from the audit log's `deployment.refused`
     /// entries: requests that never became deployments.
     #[serde(default)]
     pub refusals: Option<PolicyRefusals>,
+}
+
+/// The audit log's verification as the report shows it: whether it held,
+/// how far it read, and the first bad entry when it did not. The fields
+/// are in the order the report lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditSummary {
+    /// Signed checkpoints kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoints: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<u64>,
+    /// Why verification failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_bad_entry: Option<u64>,
+    /// When the whole log was last read from its first entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_verification: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_checkpoint_root: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_checkpoint_size: Option<u64>,
+    /// The tree's root hash, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    pub verified: Verified,
+    /// Where this verification started reading (it resumes from the last
+    /// one's end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_from_entry: Option<u64>,
+}
+
+/// Whether the audit log verified, as the report writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verified {
+    #[serde(rename = "yes")]
+    Yes,
+    /// Capitals, so that a failure stands out in the report.
+    #[serde(rename = "NO")]
+    No,
+}
+
+impl Verified {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verified::Yes => "yes",
+            Verified::No => "NO",
+        }
+    }
 }
 
 /// Deployment requests the environments' policy refused in the period

@@ -106,6 +106,17 @@ pub fn retained_version(last: &Deployment, now: Timestamp) -> Option<&str> {
         .flatten()
 }
 
+/// When [`retained_version`] stops keeping `last`'s old version: the end
+/// of its `scale_down_delay`, if it keeps one at all.
+pub(crate) fn scale_down_at(last: &Deployment) -> Option<Timestamp> {
+    let bg = last.plan.blue_green_plan()?;
+    if last.phase != Phase::Succeeded || last.previous_version.is_none() {
+        return None;
+    }
+    let delay = jiff::SignedDuration::try_from(bg.scale_down_delay).ok()?;
+    last.finished_at?.checked_add(delay).ok()
+}
+
 /// What a blue-green switch did, for events.
 fn switch_text(d: &Deployment) -> String {
     let delay = d

@@ -29,11 +29,13 @@ use crate::metrics::{Metric, WindowMetrics};
 mod blue_green;
 mod canary;
 mod command;
+mod requeue;
 mod rolling;
 mod target;
 
 pub use blue_green::{check_promotable, retained_version};
 pub use command::{Command, CommandError, command};
+pub use requeue::{Requeue, requeue};
 pub use target::desired_target;
 
 /// The actor recorded for Zion's own decisions.

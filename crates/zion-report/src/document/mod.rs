@@ -35,8 +35,6 @@ pub(crate) enum Block {
     /// Drawn in HTML only; the same figures are in a table or facts.
     Chart(Chart),
     Note(String),
-    /// Preformatted text (JSON).
-    Code(String),
 }
 
 pub(crate) struct Table {
@@ -724,23 +722,32 @@ fn trends(r: &Report) -> Section {
 }
 
 fn audit(r: &Report) -> Section {
-    let Some(value) = &r.audit else {
+    let Some(a) = &r.audit else {
         return section("audit", "Audit log", vec![]);
     };
-    let block = match value.as_object() {
-        Some(map) if map.values().all(|v| !v.is_object() && !v.is_array()) => Block::Facts(
-            map.iter()
-                .map(|(k, v)| {
-                    let text = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (k.replace('_', " "), text)
-                })
-                .collect(),
+    let number = |n: Option<u64>| n.map(|n| n.to_string());
+    // In the order of the summary's fields; the absent ones are left out.
+    let facts = [
+        ("checkpoints", number(a.checkpoints)),
+        ("entries", number(a.entries)),
+        ("error", a.error.clone()),
+        ("first bad entry", number(a.first_bad_entry)),
+        (
+            "last full verification",
+            a.last_full_verification.map(|t| t.to_string()),
         ),
-        _ => Block::Code(serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())),
-    };
+        ("latest checkpoint root", a.latest_checkpoint_root.clone()),
+        ("latest checkpoint size", number(a.latest_checkpoint_size)),
+        ("root", a.root.clone()),
+        ("verified", Some(a.verified.as_str().to_string())),
+        ("verified from entry", number(a.verified_from_entry)),
+    ];
+    let block = Block::Facts(
+        facts
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+            .collect(),
+    );
     section("audit", "Audit log", vec![block])
 }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan, civil};
 use zion_core::delivery::{
-    DeploymentRecord, DeploymentResult, GateOutcome, IncidentRecord, Report, ReportQuery,
-    RollbackInfo, build_report,
+    AuditSummary, DeploymentRecord, DeploymentResult, GateOutcome, IncidentRecord, Report,
+    ReportQuery, RollbackInfo, Verified, build_report,
 };
 use zion_core::deployment::DeploymentType;
 use zion_core::deployment::PlanKind;
@@ -78,11 +78,18 @@ impl History {
     pub fn report(&self) -> Report {
         let mut report = build_report(&self.deployments, &self.incidents, &query());
         // The audit summary comes from the audit log, not from the history.
-        report.audit = Some(serde_json::json!({
-            "tree_size": self.deployments.len() * 6,
-            "verified": true,
-            "checkpoint": "zion.local/audit 2026-03-31T22:00:00Z",
-        }));
+        report.audit = Some(AuditSummary {
+            checkpoints: Some(90),
+            entries: Some(self.deployments.len() as u64 * 6),
+            error: None,
+            first_bad_entry: None,
+            last_full_verification: Some("2026-03-31T22:00:00Z".parse().unwrap()),
+            latest_checkpoint_root: Some("9f".repeat(32)),
+            latest_checkpoint_size: Some(self.deployments.len() as u64 * 6),
+            root: Some("9f".repeat(32)),
+            verified: Verified::Yes,
+            verified_from_entry: Some(0),
+        });
         report
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use zion_core::delivery::{
-    DeploymentRecord, DeploymentResult, GateOutcome, IncidentRecord, Report, ReportQuery,
-    RollbackInfo, build_report,
+    AuditSummary, DeploymentRecord, DeploymentResult, GateOutcome, IncidentRecord, Report,
+    ReportQuery, RollbackInfo, Verified, build_report,
 };
 use zion_core::deployment::DeploymentType;
 use zion_core::deployment::PlanKind;
@@ -316,23 +316,42 @@ fn refusals_are_shown_by_rule_in_the_quality_gates_section() {
 #[test]
 fn an_audit_summary_is_rendered_and_escaped() {
     let mut r = report();
-    r.audit =
-        Some(serde_json::json!({ "tree_size": 42, "verified": true, "origin": "zion <local>" }));
+    r.audit = Some(AuditSummary {
+        checkpoints: None,
+        entries: Some(42),
+        error: Some("entry 7 does not match <local> checkpoint".into()),
+        first_bad_entry: Some(7),
+        last_full_verification: None,
+        latest_checkpoint_root: None,
+        latest_checkpoint_size: Some(40),
+        root: None,
+        verified: Verified::No,
+        verified_from_entry: None,
+    });
     let html = render_html(&r);
     assert_balanced(&html);
-    assert!(html.contains("<dt>tree size</dt><dd>42</dd>"));
-    assert!(html.contains("zion &lt;local&gt;"));
+    assert!(
+        html.contains("<dt>latest checkpoint size</dt><dd>40</dd>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<dt>first bad entry</dt><dd>7</dd>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("does not match &lt;local&gt; checkpoint"),
+        "{html}"
+    );
+    // What the verification did not report is left out.
+    assert!(!html.contains("<dt>root</dt>"), "{html}");
     let md = render_markdown(&r);
-    assert!(md.contains(r"- **verified**: true"));
-    assert!(md.contains(r"zion \<local\>"));
-
-    // Nested values are shown as JSON.
-    r.audit = Some(serde_json::json!({ "checkpoint": { "size": 7 } }));
-    let html = render_html(&r);
-    assert_balanced(&html);
-    assert!(html.contains("<pre>{\n  &quot;checkpoint&quot;"));
-    let md = render_markdown(&r);
-    assert!(md.contains("```json\n{\n  \"checkpoint\""));
+    assert!(md.contains(r"- **verified**: NO"), "{md}");
+    assert!(md.contains(r"- **entries**: 42"), "{md}");
+    assert!(md.contains(r"does not match \<local\> checkpoint"), "{md}");
+    // In the order of the summary's fields (the JSON's order).
+    let at = |k: &str| md.find(&format!("**{k}**")).unwrap();
+    assert!(at("entries") < at("error") && at("error") < at("first bad entry"));
+    assert!(at("latest checkpoint size") < at("verified"));
 }
 
 #[test]

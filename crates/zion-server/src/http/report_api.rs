@@ -10,15 +10,14 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use zion_core::audit::AuditAction;
 use zion_core::delivery::{
-    DeploymentRecord, IncidentRecord, Names, Report, ReportQuery, build_report, own_id,
-    record_of_deployment,
+    Assembly, AuditSummary, AuditVerification, ImportedDeployment, OwnIncident, Report,
+    ReportQuery, report_period,
 };
 use zion_core::import::{ImportRecord, parse_all};
 use zion_store::{
@@ -68,28 +67,8 @@ async fn report(
         None | Some("UTC" | "utc") => TimeZone::UTC,
         Some(name) => time_zone(name)?,
     };
-    let since = match q.since.as_deref() {
-        Some(t) => bound(t, now, &tz, Edge::Start, "since")?,
-        None => now - jiff::SignedDuration::from_hours(30 * 24),
-    };
-    let until = match q.until.as_deref() {
-        Some(t) => bound(t, now, &tz, Edge::End, "until")?,
-        None => now,
-    };
-    if until <= since {
-        return Err(ApiError::bad_request(format!(
-            "the period is empty: until ({until}) must be after since ({since})"
-        )));
-    }
-    // The report lists every day of its period (a table row and a bar
-    // each): a period of centuries is a mistake, and would cost memory.
-    const MOST_DAYS: i64 = 20 * 366;
-    let days = until.duration_since(since).as_secs() / 86_400;
-    if days > MOST_DAYS {
-        return Err(ApiError::bad_request(format!(
-            "the period spans {days} days, more than the {MOST_DAYS} (20 years) a report covers; narrow --since or --until"
-        )));
-    }
+    let (since, until) = report_period(q.since.as_deref(), q.until.as_deref(), &tz, now)
+        .map_err(ApiError::bad_request)?;
     let query = ReportQuery {
         since,
         until,
@@ -118,57 +97,11 @@ fn time_zone(name: &str) -> Result<TimeZone, ApiError> {
     )))
 }
 
-#[derive(Clone, Copy)]
-enum Edge {
-    Start,
-    End,
-}
-
-/// `30d` (ago), an RFC 3339 time, or a date in the report's zone: its
-/// first instant for `since`, the first instant of the next day for `until`
-/// (so `--until 2026-10-31` includes that day).
-fn bound(
-    text: &str,
-    now: Timestamp,
-    tz: &TimeZone,
-    edge: Edge,
-    what: &str,
-) -> Result<Timestamp, ApiError> {
-    if let Ok(d) = zion_core::duration::parse_duration(text) {
-        let span =
-            jiff::SignedDuration::try_from(d).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        return now
-            .checked_sub(span)
-            .map_err(|e| ApiError::bad_request(format!("{what} `{}`: {e}", excerpt(text))));
-    }
-    if let Ok(t) = text.parse::<Timestamp>() {
-        return Ok(t);
-    }
-    if let Ok(date) = text.parse::<jiff::civil::Date>() {
-        let day = match edge {
-            Edge::Start => Some(date),
-            Edge::End => date.tomorrow().ok(),
-        };
-        if let Some(z) = day.and_then(|d| d.to_zoned(tz.clone()).ok()) {
-            return Ok(z.timestamp());
-        }
-    }
-    Err(ApiError::bad_request(format!(
-        "{what} `{}` is neither a duration (30d, 12h), a date (2026-11-01) nor an RFC 3339 time",
-        excerpt(text)
-    )))
-}
-
-/// Reads every record the report needs and builds it.
+/// Reads every record the report needs and hands it to the core's
+/// [`Assembly`], which decides what counts and how.
 pub(crate) fn build(app: &App, query: &ReportQuery) -> Result<Report, ApiError> {
     let spec = app.spec();
-    let production = |env: &str| {
-        spec.environment(env)
-            .map_or_else(|| looks_like_production(env), |e| e.production)
-    };
-    let mut names = Names::new();
-    let mut deployments: Vec<DeploymentRecord> = Vec::new();
-    let mut incidents: Vec<IncidentRecord> = Vec::new();
+    let mut report = Assembly::new(query, &spec);
 
     // What finished before the period plays no part in it: a rollback in
     // the period reverses only what was live when it started, and a
@@ -180,49 +113,27 @@ pub(crate) fn build(app: &App, query: &ReportQuery) -> Result<Report, ApiError> 
         ..DeploymentFilter::default()
     })?;
     for d in own.iter().rev() {
-        if !d.phase.is_terminal() {
-            continue;
-        }
-        // Events are read only where they add something.
-        let events = if d.phase == zion_core::deployment::Phase::RolledBack
-            || d.gate.approvals_required > 0
-        {
+        let events = if Assembly::wants_events(d) {
             app.store.events(d.id)?
         } else {
             Vec::new()
         };
-        // The gates in force when it was admitted; deployments recorded
-        // before Zion kept them are judged by the environment's gates now.
-        let gates = d.gate.quality_gates.as_ref().or_else(|| {
-            spec.environment(&d.environment)
-                .and_then(|e| e.gates.as_ref())
-                .filter(|_| d.evidence.is_some() && d.gate.break_glass.is_none())
-        });
-        if let Some(r) =
-            record_of_deployment(d, &events, production(&d.environment), gates, &mut names)
-        {
-            deployments.push(r);
-        }
+        report.own_deployment(d, &events);
     }
+    drop(own);
     for i in app.store.incidents(&IncidentFilter {
         service: query.service.clone(),
         environment: query.environment.clone(),
         open_only: false,
     })? {
-        incidents.push(IncidentRecord {
-            id: format!("incident #{}", i.id),
-            service: names.get(&i.service),
-            environment: names.get(&i.environment),
+        report.own_incident(OwnIncident {
+            id: i.id,
+            service: &i.service,
+            environment: &i.environment,
+            deployment_id: i.deployment_id,
             opened_at: i.opened_at,
+            opened_by: &i.opened_by,
             resolved_at: i.resolved_at,
-            // The controller opens one when a production rollout rolls
-            // back, to hold features until someone looks; service was
-            // restored by the rollback itself, so it is not evidence of a
-            // longer outage (the rollback already counts as a failure).
-            caused_by: i
-                .deployment_id
-                .filter(|_| i.opened_by != zion_core::rollout::CONTROLLER)
-                .map(own_id),
         });
     }
 
@@ -234,58 +145,29 @@ pub(crate) fn build(app: &App, query: &ReportQuery) -> Result<Report, ApiError> 
         finished_from: Some(query.since),
         finished_until: None,
     };
-    let mut production_of: std::collections::HashMap<String, bool> = Default::default();
     app.store.scan_imported_deployments(&filter, &mut |row| {
-        let env = names.get(row.environment);
-        let prod = *production_of
-            .entry(row.environment.to_owned())
-            .or_insert_with(|| production(row.environment));
-        let mut r = DeploymentRecord::new(
-            row.external_id,
-            names.get(row.service),
-            env,
-            prod,
-            row.kind,
-            zion_core::delivery::DeploymentResult::from_phase(row.result.phase())
-                .unwrap_or(zion_core::delivery::DeploymentResult::Failed),
-            row.started_at,
-            row.finished_at,
-        );
-        r.committed_at = row.committed_at;
-        deployments.push(r);
+        report.imported_deployment(ImportedDeployment {
+            external_id: row.external_id,
+            service: row.service,
+            environment: row.environment,
+            kind: row.kind,
+            result: row.result,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            committed_at: row.committed_at,
+        });
     })?;
-    // An incident filed on one service may blame another's deployment: the
-    // filters keep an incident that blames someone, whatever its own
-    // target, so the blamed deployment still counts as a failure.
+    // Every target's: one filed elsewhere may blame a deployment of this
+    // one (the assembly keeps those).
     let every_target = HistoryFilter {
         service: None,
         environment: None,
-        ..filter.clone()
+        ..filter
     };
     for i in app.store.imported_incidents(&every_target)? {
-        let own_target = query.service.as_ref().is_none_or(|s| *s == i.service)
-            && query
-                .environment
-                .as_ref()
-                .is_none_or(|e| *e == i.environment);
-        if !own_target && i.caused_by.is_none() {
-            continue;
-        }
-        incidents.push(IncidentRecord {
-            id: i.external_id,
-            service: names.get(&i.service),
-            environment: names.get(&i.environment),
-            opened_at: i.opened_at,
-            resolved_at: i.resolved_at,
-            caused_by: i.caused_by,
-        });
+        report.imported_incident(i);
     }
-
-    let mut report = build_report(&deployments, &incidents, query);
-    drop(deployments);
-    report.refusals = refusals(app, query)?;
-    report.audit = Some(audit_summary(app)?);
-    Ok(report)
+    Ok(report.finish(refusals(app, query)?, Some(audit_summary(app)?)))
 }
 
 /// The requests the policy refused in the period, from the audit log.
@@ -304,46 +186,13 @@ fn refusals(
     Ok(zion_core::delivery::count_refusals(&refused, query))
 }
 
-/// For environments the spec does not name (imported history): the usual
-/// names of an environment that serves users.
-fn looks_like_production(env: &str) -> bool {
-    matches!(
-        env.to_ascii_lowercase().as_str(),
-        "production" | "prod" | "live"
-    )
-}
-
-/// The log's verification, flattened for the report's audit section.
-fn audit_summary(app: &App) -> Result<Value, ApiError> {
+/// The log's verification (resumed where the last one ended), as the
+/// report's audit section shows it.
+fn audit_summary(app: &App) -> Result<AuditSummary, ApiError> {
     let v = crate::http::audit_api::verify_grown(app)?;
-    let mut out = serde_json::Map::new();
-    out.insert(
-        "verified".into(),
-        json!(if v["ok"] == true { "yes" } else { "NO" }),
-    );
-    for key in [
-        "entries",
-        "root",
-        "checkpoints",
-        "error",
-        "index",
-        "verified_from_entry",
-        "last_full_verification",
-    ] {
-        if !v[key].is_null() {
-            let name = if key == "index" {
-                "first_bad_entry"
-            } else {
-                key
-            };
-            out.insert(name.into(), v[key].clone());
-        }
-    }
-    if let Some(c) = v["latest_checkpoint"].as_object() {
-        out.insert("latest_checkpoint_size".into(), c["size"].clone());
-        out.insert("latest_checkpoint_root".into(), c["root"].clone());
-    }
-    Ok(Value::Object(out))
+    let v: AuditVerification = serde_json::from_value(v)
+        .map_err(|e| ApiError::internal(format!("the audit log's verification: {e}")))?;
+    Ok(AuditSummary::of(&v))
 }
 
 #[derive(Debug, Deserialize)]

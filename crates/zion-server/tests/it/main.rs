@@ -4,6 +4,7 @@ mod support;
 
 mod api;
 mod audit;
+mod controller;
 mod gates;
 mod governance;
 mod http;
