@@ -64,10 +64,10 @@ pub async fn up(g: &Global) -> Result<(), Failure> {
     let previews = running.app.targets.preview_addrs().await;
     eprintln!("zion is up: API http://{}", running.api_addr);
     eprintln!("  admin token: {}", data_dir.join("admin.token").display());
-    for ((svc, env), addr) in &targets {
-        eprintln!("  target {svc}/{env}: http://{addr}");
-        if let Some(preview) = previews.get(&(svc.clone(), env.clone())) {
-            eprintln!("  preview {svc}/{env}: http://{preview}");
+    for (target, addr) in &targets {
+        eprintln!("  target {target}: http://{addr}");
+        if let Some(preview) = previews.get(target) {
+            eprintln!("  preview {target}: http://{preview}");
         }
     }
     let failed = tokio::select! {

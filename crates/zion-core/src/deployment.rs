@@ -248,6 +248,11 @@ impl<'de> Deserialize<'de> for Deployment {
 }
 
 impl Deployment {
+    /// The target this deployment rolls out to.
+    pub fn target(&self) -> crate::target::TargetId {
+        crate::target::TargetId::new(&self.service, &self.environment)
+    }
+
     /// Its strategy label: the kind of its plan. A target's first version
     /// and a rollback are `direct`, whatever strategy the service names.
     pub fn strategy(&self) -> PlanKind {
@@ -320,12 +325,12 @@ pub enum Action {
     StartVersion { version: String, replicas: u32 },
     /// Stop every replica of `version` (no-op if none runs).
     StopVersion { version: String },
-    /// Route `canary_weight`% to `canary`, the rest to `stable`, with the
+    /// Route `weight`% to `new_version`, the rest to `stable`, with the
     /// step's header rules, mirroring and stickiness.
     SetTraffic {
         stable: Option<String>,
-        canary: Option<String>,
-        canary_weight: u8,
+        new_version: Option<String>,
+        weight: u8,
         #[serde(default)]
         rules: TrafficRules,
     },

@@ -97,7 +97,7 @@ fn shortfall_says_what_the_round_saw_and_what_the_step_needs() {
 
 fn quiet() -> Observations {
     Observations {
-        canary: Some(healthy(metrics(0, 0, 10.0))),
+        new_version: Some(healthy(metrics(0, 0, 10.0))),
         stable: Some(healthy(metrics(0, 0, 10.0))),
         gate: None,
     }
@@ -186,7 +186,7 @@ fn a_conclusive_round_ends_the_run() {
 fn a_trickle_is_too_little_traffic() {
     let d = started(30, &[(5, Some(300)), (100, None)]);
     let trickle = Observations {
-        canary: Some(healthy(metrics(3, 0, 10.0))),
+        new_version: Some(healthy(metrics(3, 0, 10.0))),
         ..quiet()
     };
     let d = run_until(d, &trickle, 2, 31);

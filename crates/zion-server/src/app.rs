@@ -77,7 +77,7 @@ impl App {
     }
 
     /// Records a spec and brings the targets' listeners in line with it.
-    pub async fn apply_spec(&self, spec: Spec, yaml: &str, by: &str) -> Result<(), StartError> {
+    pub async fn apply_spec(&self, spec: Spec, yaml: &str, actor: &str) -> Result<(), StartError> {
         let sha = hex::encode(Sha256::digest(yaml.as_bytes()));
         self.targets.bind(&spec).await?;
         // The spec in force is the last one stored (the in-memory one is a
@@ -98,7 +98,7 @@ impl App {
         let mut changed = Vec::new();
         changed_paths("", &before, &after, &mut changed);
         let record = Record::new(
-            by,
+            actor,
             zion_core::audit::AuditAction::SpecApply,
             "spec",
             serde_json::json!({"sha256": sha, "changed_paths": changed}),
@@ -107,7 +107,7 @@ impl App {
         self.journal
             .commit_with(&[record], now, |store, audit| {
                 store
-                    .save_spec(yaml, &sha, by, now, audit)
+                    .save_spec(yaml, &sha, actor, now, audit)
                     .map_err(AuditError::from)
             })
             .await

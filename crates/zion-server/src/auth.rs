@@ -17,38 +17,7 @@ use zion_store::{Store, StoreError, TokenRecord};
 /// The actor name of the controller's own decisions; no token may claim it.
 const RESERVED_NAME: &str = "controller";
 
-/// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub name: String,
-    pub role: Role,
-}
-
-/// What an API operation needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    /// Reading anything.
-    Read,
-    /// deploy, promote, pause, resume, abort, rollback.
-    Deploy,
-    /// approve, reject.
-    Approve,
-    /// tokens and spec.
-    Admin,
-}
-
-impl Principal {
-    /// Whether this principal's role grants `p` (the README's roles).
-    pub fn may(&self, p: Permission) -> bool {
-        matches!(
-            (self.role, p),
-            (Role::Admin, _)
-                | (_, Permission::Read)
-                | (Role::Deployer, Permission::Deploy)
-                | (Role::Approver, Permission::Approve)
-        )
-    }
-}
+pub use zion_core::principal::{Permission, Principal};
 
 /// Why a request was refused. Refusals are logged per principal and
 /// minute, never per token sent: what a caller sends is neither a name nor
@@ -234,7 +203,7 @@ impl App {
     pub async fn create_token(
         &self,
         req: CreateToken,
-        by: &Principal,
+        principal: &Principal,
     ) -> Result<CreatedToken, ApiError> {
         check_name(&req.name)?;
         let role = parse_role(&req.role)?;
@@ -252,7 +221,7 @@ impl App {
             revoked_at: None,
         };
         let entry = Record::new(
-            by.name.clone(),
+            principal.name.clone(),
             AuditAction::TokenCreate,
             format!("token/{}", record.name),
             serde_json::json!({"role": role.name(), "github": record.github_login}),
@@ -262,7 +231,7 @@ impl App {
                 store.create_token(&record, audit).map_err(create_error)
             })
             .await?;
-        tracing::info!(name = %record.name, role = role.name(), by = %by.name, "token created");
+        tracing::info!(name = %record.name, role = role.name(), by = %principal.name, "token created");
         Ok(CreatedToken {
             created_at: record.created_at,
             github: record.github_login,
@@ -278,9 +247,9 @@ impl App {
     }
 
     /// Revokes the live token named `name`, by `by`.
-    pub async fn revoke_token(&self, name: &str, by: &Principal) -> Result<(), ApiError> {
+    pub async fn revoke_token(&self, name: &str, principal: &Principal) -> Result<(), ApiError> {
         let entry = Record::new(
-            by.name.clone(),
+            principal.name.clone(),
             AuditAction::TokenRevoke,
             format!("token/{name}"),
             serde_json::json!({}),
@@ -300,7 +269,7 @@ impl App {
                 }
             })
             .await?;
-        tracing::info!(name = %name, by = %by.name, "token revoked");
+        tracing::info!(name = %name, by = %principal.name, "token revoked");
         Ok(())
     }
 
@@ -390,22 +359,6 @@ fn create_error(e: StoreError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn roles_follow_the_design_table() {
-        let p = |role| Principal {
-            name: "x".into(),
-            role,
-        };
-        assert!(p(Role::Viewer).may(Permission::Read));
-        assert!(!p(Role::Viewer).may(Permission::Deploy));
-        assert!(p(Role::Deployer).may(Permission::Deploy));
-        assert!(!p(Role::Deployer).may(Permission::Approve));
-        assert!(p(Role::Approver).may(Permission::Approve));
-        assert!(!p(Role::Approver).may(Permission::Deploy));
-        assert!(!p(Role::Approver).may(Permission::Admin));
-        assert!(p(Role::Admin).may(Permission::Admin));
-    }
 
     #[test]
     fn tokens_are_random_and_hashed() {

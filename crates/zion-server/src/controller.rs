@@ -67,7 +67,7 @@ impl Counts {
     pub(crate) fn get(&self, service: &str, environment: &str) -> u64 {
         let counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         counts
-            .get(&(service.to_string(), environment.to_string()))
+            .get(&TargetId::new(service, environment))
             .copied()
             .unwrap_or(0)
     }
@@ -129,7 +129,7 @@ async fn reconcile(app: &App, schedule: &mut Schedule) {
     let mut seen = BTreeMap::new();
     for svc in &spec.services {
         for env in svc.targets.keys() {
-            let id: TargetId = (svc.name.clone(), env.clone());
+            let id = TargetId::new(&svc.name, env);
             let now_replicas = replicas(app, &svc.name, env);
             let is_due = woken
                 || schedule
@@ -157,7 +157,7 @@ async fn reconcile(app: &App, schedule: &mut Schedule) {
         }
     };
     for (svc, env) in due {
-        let id: TargetId = (svc.name.clone(), env.clone());
+        let id = TargetId::new(&svc.name, env);
         let current = active
             .iter()
             .find(|d| d.service == svc.name && &d.environment == env)
@@ -302,7 +302,7 @@ pub(crate) fn observe(
         })
     };
     Observations {
-        canary: one(&d.version),
+        new_version: one(&d.version),
         stable: d.previous_version.as_deref().and_then(one),
         gate: None,
     }
@@ -380,12 +380,12 @@ async fn act(app: &App, svc: &ServiceSpec, env: &str, action: Action) {
         }
         Action::SetTraffic {
             stable,
-            canary,
-            canary_weight,
+            new_version,
+            weight,
             rules,
         } => {
             app.targets
-                .set_traffic(svc, env, stable, canary, canary_weight, rules)
+                .set_traffic(svc, env, stable, new_version, weight, rules)
                 .await;
         }
         Action::SetPreview { version } => {

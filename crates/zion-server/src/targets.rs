@@ -14,7 +14,7 @@ use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
 use crate::StartError;
 
 /// (service, environment).
-pub type TargetId = (String, String);
+pub use zion_core::target::TargetId;
 
 /// A target's running pieces.
 pub struct TargetRuntime {
@@ -73,7 +73,7 @@ impl Targets {
         let mut wanted: BTreeMap<TargetId, (SocketAddr, Option<SocketAddr>)> = BTreeMap::new();
         for s in &spec.services {
             for (env, t) in &s.targets {
-                wanted.insert((s.name.clone(), env.clone()), (t.listen, t.preview));
+                wanted.insert(TargetId::new(&s.name, env), (t.listen, t.preview));
             }
         }
         let gone: Vec<TargetId> = targets
@@ -94,8 +94,8 @@ impl Targets {
                 continue;
             }
             let bind_err = |addr: SocketAddr, e: zion_proxy::ProxyError| StartError::Proxy {
-                service: id.0.clone(),
-                environment: id.1.clone(),
+                service: id.service.clone(),
+                environment: id.environment.clone(),
                 addr,
                 message: e.cause(),
             };
@@ -113,7 +113,7 @@ impl Targets {
                 },
                 None => None,
             };
-            tracing::info!(service = %id.0, environment = %id.1, %addr, preview = ?preview.as_ref().map(|p| p.local_addr()), "target listening");
+            tracing::info!(service = %id.service, environment = %id.environment, %addr, preview = ?preview.as_ref().map(|p| p.local_addr()), "target listening");
             targets.insert(
                 id,
                 TargetRuntime {
@@ -156,7 +156,7 @@ impl Targets {
     pub(crate) async fn metrics(&self, service: &str, env: &str) -> Option<Arc<TrafficMetrics>> {
         let targets = self.map.lock().await;
         targets
-            .get(&(service.to_string(), env.to_string()))
+            .get(&TargetId::new(service, env))
             .map(|rt| rt.metrics.clone())
     }
 
@@ -181,7 +181,7 @@ impl Targets {
             response_timeout: response_timeout(svc, env),
         };
         let targets = self.map.lock().await;
-        if let Some(rt) = targets.get(&(svc.name.clone(), env.to_string())) {
+        if let Some(rt) = targets.get(&TargetId::new(svc.name.as_str(), env)) {
             rt.proxy.set_route(route);
         }
     }
@@ -190,7 +190,7 @@ impl Targets {
     pub(crate) async fn set_preview(&self, svc: &ServiceSpec, env: &str, version: Option<String>) {
         let targets = self.map.lock().await;
         let Some(preview) = targets
-            .get(&(svc.name.clone(), env.to_string()))
+            .get(&TargetId::new(svc.name.as_str(), env))
             .and_then(|rt| rt.preview.as_ref())
         else {
             return;

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use super::quality::{self, Evidence, QualityGate, QualityGates};
 use super::{BreakGlass, Gate, PreCheckResult, WindowState, window_state, windows};
 use crate::deployment::DeploymentType;
+use crate::principal::Principal;
 use crate::spec::{EnvironmentSpec, PreCheck, Role};
 use crate::text::excerpt;
 
@@ -26,13 +27,6 @@ pub struct Request<'a> {
     pub sha256: Option<&'a str>,
     pub evidence: Option<&'a Evidence>,
     pub commit: Option<&'a str>,
-}
-
-/// Who asks.
-#[derive(Debug, Clone, Copy)]
-pub struct Requester<'a> {
-    pub name: &'a str,
-    pub role: Role,
 }
 
 /// What the server found in the world for this request.
@@ -98,7 +92,7 @@ pub fn admit(
     req: &Request<'_>,
     env: &EnvironmentSpec,
     facts: &Facts,
-    by: &Requester<'_>,
+    requester: &Principal,
     now: Timestamp,
 ) -> Result<Admission, Refusal> {
     let mut note = None;
@@ -130,10 +124,10 @@ pub fn admit(
     }
     if let Some(reason) = req.break_glass {
         let reason = reason.trim();
-        if by.role != Role::Admin {
+        if requester.role != Role::Admin {
             return Err(Refusal::Forbidden(format!(
                 "{} (role {}) may not break glass: only an admin may skip windows, freezes, approvals and checks",
-                by.name, by.role
+                requester.name, requester.role
             )));
         }
         if reason.is_empty() {
@@ -142,7 +136,7 @@ pub fn admit(
             ));
         }
         gate.break_glass = Some(BreakGlass {
-            by: by.name.to_string(),
+            by: requester.name.to_string(),
             reason: reason.to_string(),
         });
         // Break glass skips the environment's policy, not the requester's

@@ -50,14 +50,13 @@ fn request(kind: DeploymentType) -> Request<'static> {
     }
 }
 
-const DEPLOYER: Requester<'static> = Requester {
-    name: "dora",
-    role: Role::Deployer,
-};
-const ADMIN: Requester<'static> = Requester {
-    name: "ada",
-    role: Role::Admin,
-};
+fn deployer() -> Principal {
+    Principal::new("dora", Role::Deployer)
+}
+
+fn admin() -> Principal {
+    Principal::new("ada", Role::Admin)
+}
 
 fn result(check: PreCheck, passed: bool, reason: &str) -> PreCheckResult {
     PreCheckResult {
@@ -83,7 +82,7 @@ fn break_glass_is_for_admins_only() {
         ..request(DeploymentType::Hotfix)
     };
     let facts = Facts::default();
-    match admit(&req, &frozen(), &facts, &DEPLOYER, t(0)) {
+    match admit(&req, &frozen(), &facts, &deployer(), t(0)) {
         Err(Refusal::Forbidden(m)) => assert!(m.contains("only an admin"), "{m}"),
         other => panic!("a deployer broke glass: {other:?}"),
     }
@@ -92,7 +91,7 @@ fn break_glass_is_for_admins_only() {
         checks: vec![result(PreCheck::NoOpenIncident, false, "incident 4 open")],
         ..Facts::default()
     };
-    let a = admit(&req, &frozen(), &facts, &ADMIN, t(0)).unwrap();
+    let a = admit(&req, &frozen(), &facts, &admin(), t(0)).unwrap();
     let bg = a.gate.break_glass.expect("break glass recorded");
     assert_eq!(
         (bg.by.as_str(), bg.reason.as_str()),
@@ -111,7 +110,7 @@ fn break_glass_needs_a_reason() {
         requires: Vec::new(),
         ..env()
     };
-    match admit(&req, &env, &Facts::default(), &ADMIN, t(0)) {
+    match admit(&req, &env, &Facts::default(), &admin(), t(0)) {
         Err(Refusal::Invalid(m)) => assert!(m.contains("needs a reason"), "{m}"),
         other => panic!("{other:?}"),
     }
@@ -142,7 +141,7 @@ fn a_closed_window_refuses_unless_asked_to_wait_then_queues() {
     };
     let req = request(DeploymentType::Feature);
     assert_eq!(
-        code(admit(&req, &env, &facts, &DEPLOYER, t(0))),
+        code(admit(&req, &env, &facts, &deployer(), t(0))),
         "window_closed"
     );
     let waiting = Request {
@@ -153,7 +152,7 @@ fn a_closed_window_refuses_unless_asked_to_wait_then_queues() {
         checks: vec![result(PreCheck::DeploymentWindow, false, "launch week")],
         ..Facts::default()
     };
-    let a = admit(&waiting, &env, &facts, &DEPLOYER, t(0)).unwrap();
+    let a = admit(&waiting, &env, &facts, &deployer(), t(0)).unwrap();
     assert!(a.gate.wait_for_window);
     assert!(
         a.note
@@ -163,7 +162,7 @@ fn a_closed_window_refuses_unless_asked_to_wait_then_queues() {
     // The window check is judged again once it opens, not now.
     assert!(a.gate.check_results.is_empty());
     // Once the freeze is over, the same request is admitted at once.
-    let a = admit(&req, &env, &Facts::default(), &DEPLOYER, t(100)).unwrap();
+    let a = admit(&req, &env, &Facts::default(), &deployer(), t(100)).unwrap();
     assert!(!a.gate.wait_for_window);
 }
 
@@ -177,7 +176,7 @@ fn unmet_requires_refuse_except_for_a_rollback() {
         &request(DeploymentType::Feature),
         &env(),
         &facts,
-        &DEPLOYER,
+        &deployer(),
         t(0),
     );
     if let Err(Refusal::Policy { message, .. }) = &r {
@@ -192,7 +191,7 @@ fn unmet_requires_refuse_except_for_a_rollback() {
             &request(DeploymentType::Rollback),
             &env(),
             &facts,
-            &DEPLOYER,
+            &deployer(),
             t(0)
         )
         .is_ok()
@@ -201,7 +200,7 @@ fn unmet_requires_refuse_except_for_a_rollback() {
         &request(DeploymentType::Feature),
         &env(),
         &Facts::default(),
-        &DEPLOYER,
+        &deployer(),
         t(0),
     );
     assert!(met.is_ok());
@@ -220,7 +219,7 @@ fn quality_gates_refuse_missing_or_poor_evidence() {
     let facts = Facts::default();
     let req = request(DeploymentType::Feature);
     assert_eq!(
-        code(admit(&req, &env, &facts, &DEPLOYER, t(0))),
+        code(admit(&req, &env, &facts, &deployer(), t(0))),
         "quality_gates_failed"
     );
     let failing = Evidence {
@@ -238,7 +237,7 @@ fn quality_gates_refuse_missing_or_poor_evidence() {
         ..req
     };
     assert_eq!(
-        code(admit(&with(&failing), &env, &facts, &DEPLOYER, t(0))),
+        code(admit(&with(&failing), &env, &facts, &deployer(), t(0))),
         "quality_gates_failed"
     );
     let passing = Evidence {
@@ -251,7 +250,7 @@ fn quality_gates_refuse_missing_or_poor_evidence() {
         }),
         ..Evidence::default()
     };
-    let a = admit(&with(&passing), &env, &facts, &DEPLOYER, t(0)).unwrap();
+    let a = admit(&with(&passing), &env, &facts, &deployer(), t(0)).unwrap();
     assert!(a.note.unwrap().starts_with("quality gates met"));
     assert!(a.gate.quality_gates.is_some());
     // A rollback returns to a version that already ran here.
@@ -259,7 +258,7 @@ fn quality_gates_refuse_missing_or_poor_evidence() {
         &request(DeploymentType::Rollback),
         &env,
         &facts,
-        &DEPLOYER,
+        &deployer(),
         t(0),
     )
     .unwrap();
@@ -284,7 +283,7 @@ fn failed_pre_checks_refuse_naming_each() {
         &request(DeploymentType::Feature),
         &env,
         &facts,
-        &DEPLOYER,
+        &deployer(),
         t(0),
     );
     let Err(Refusal::Policy { code, message }) = r else {
@@ -315,12 +314,12 @@ fn a_requested_sha_must_match_the_artifact_even_under_break_glass() {
         ..Facts::default()
     };
     assert_eq!(
-        code(admit(&req, &env, &mismatch, &ADMIN, t(0))),
+        code(admit(&req, &env, &mismatch, &admin(), t(0))),
         "artifact_mismatch"
     );
     let undeclared = Facts::default();
     assert!(matches!(
-        admit(&req, &env, &undeclared, &ADMIN, t(0)),
+        admit(&req, &env, &undeclared, &admin(), t(0)),
         Err(Refusal::Invalid(_))
     ));
 }

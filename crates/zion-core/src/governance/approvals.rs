@@ -7,17 +7,9 @@ use jiff::Timestamp;
 
 use crate::deployment::{Deployment, Phase};
 use crate::governance::{Decision, DecisionKind};
+use crate::principal::Principal;
 use crate::rollout::{Outcome, Tx};
 use crate::spec::Role;
-
-/// Who decides, and how the decision reached Zion.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decider<'a> {
-    pub name: &'a str,
-    pub role: Role,
-    /// `api` (the CLI) or `github`.
-    pub via: &'a str,
-}
 
 /// Why a decision was refused; nothing was recorded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,7 +58,8 @@ impl DecisionError {
     }
 }
 
-/// Records an approval or a rejection of `before` by `who`.
+/// Records an approval or a rejection of `before` by `who`, which reached
+/// Zion `via` the API (`api`, the CLI) or `github`.
 ///
 /// Decisions are accepted while the deployment is pending (waiting for its
 /// window) or awaiting approval. A rejection ends it (`rejected`); an
@@ -75,7 +68,8 @@ impl DecisionError {
 pub fn decide(
     before: &Deployment,
     kind: DecisionKind,
-    who: &Decider<'_>,
+    who: &Principal,
+    via: &str,
     comment: Option<&str>,
     now: Timestamp,
 ) -> Result<Outcome, DecisionError> {
@@ -136,10 +130,10 @@ pub fn decide(
         kind,
         comment: comment.map(str::to_string),
         at: now,
-        via: who.via.to_string(),
+        via: via.to_string(),
     });
     let said = comment.map(|c| format!(": {c}")).unwrap_or_default();
-    let via = if who.via == "github" {
+    let via = if via == "github" {
         " (GitHub comment)"
     } else {
         ""
@@ -148,7 +142,7 @@ pub fn decide(
         DecisionKind::Reject => {
             tx.event(
                 Phase::Rejected,
-                who.name,
+                &who.name,
                 format!("rejected by {}{via}{said}; nothing was started", who.name),
             );
         }
@@ -163,7 +157,7 @@ pub fn decide(
             let phase = tx.d.phase;
             tx.event(
                 phase,
-                who.name,
+                &who.name,
                 format!(
                     "approved by {}{via} ({have}/{need}, {status}){said}",
                     who.name

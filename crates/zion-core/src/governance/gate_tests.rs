@@ -3,10 +3,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::deployment::{Deployment, DeploymentType, Phase, Plan, PlanCommon, Progress};
-use crate::governance::approvals::{Decider, DecisionError, decide};
+use crate::governance::approvals::{DecisionError, decide};
 use crate::governance::{
     BreakGlass, CheckStage, DecisionKind, Gate, GateObservation, PreCheckResult, WindowState,
 };
+use crate::principal::Principal;
 use crate::rollout::{Observations, step};
 use crate::spec::{AnalysisSpec, PreCheck, Role};
 
@@ -87,16 +88,20 @@ fn result(check: PreCheck, passed: bool, reason: &str) -> PreCheckResult {
     }
 }
 
-fn who(name: &str, role: Role) -> Decider<'_> {
-    Decider {
-        name,
-        role,
-        via: "api",
-    }
+fn who(name: &str, role: Role) -> Principal {
+    Principal::new(name, role)
 }
 
 fn approve(d: &Deployment, name: &str, role: Role, at: i64) -> Result<Deployment, DecisionError> {
-    decide(d, DecisionKind::Approve, &who(name, role), None, t(at)).map(|o| o.deployment)
+    decide(
+        d,
+        DecisionKind::Approve,
+        &who(name, role),
+        "api",
+        None,
+        t(at),
+    )
+    .map(|o| o.deployment)
 }
 
 #[test]
@@ -167,6 +172,7 @@ fn a_rejection_ends_the_deployment() {
         &d,
         DecisionKind::Reject,
         &who("bob", Role::Approver),
+        "api",
         Some(" not today "),
         t(3),
     )

@@ -103,7 +103,7 @@ impl VersionObservation {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Observations {
     /// The deployment's new version; None when none of it runs.
-    pub canary: Option<VersionObservation>,
+    pub new_version: Option<VersionObservation>,
     /// The stable version (the baseline); None when there is none.
     pub stable: Option<VersionObservation>,
     /// The gate of a pending or awaiting-approval deployment; None means an
@@ -197,7 +197,11 @@ pub fn step(before: &Deployment, obs: &Observations, now: Timestamp) -> Outcome 
     let mut tx = Tx::new(before, now);
     match before.phase {
         Phase::Pending | Phase::AwaitingApproval => {
-            crate::governance::gating::advance(&mut tx, obs.gate.as_ref(), obs.canary.as_ref());
+            crate::governance::gating::advance(
+                &mut tx,
+                obs.gate.as_ref(),
+                obs.new_version.as_ref(),
+            );
         }
         Phase::Progressing | Phase::Paused => {
             if before.progress.ready_at.is_none() {
@@ -207,7 +211,7 @@ pub fn step(before: &Deployment, obs: &Observations, now: Timestamp) -> Outcome 
             }
         }
         Phase::RollingBack => {
-            let stopped = obs.canary.as_ref().is_none_or(|c| !c.running);
+            let stopped = obs.new_version.as_ref().is_none_or(|c| !c.running);
             if stopped {
                 let serving = match &before.previous_version {
                     Some(prev) => format!("{prev} serves all traffic"),
@@ -237,7 +241,7 @@ fn await_ready(tx: &mut Tx<'_>, obs: &Observations) {
     if tx.d.phase == Phase::Paused {
         return;
     }
-    let canary = obs.canary.clone().unwrap_or_default();
+    let canary = obs.new_version.clone().unwrap_or_default();
     let replicas = tx.d.plan.replicas();
     // A rolling plan starts with its first batch; every other plan with
     // all its replicas.
@@ -306,7 +310,7 @@ fn start_plan(tx: &mut Tx<'_>, canary: &VersionObservation) {
 /// While the new version takes traffic: immediate rollback triggers,
 /// analysis rounds, and step advancement.
 fn judge(tx: &mut Tx<'_>, obs: &Observations) {
-    let canary = obs.canary.clone().unwrap_or_default();
+    let canary = obs.new_version.clone().unwrap_or_default();
     // Probes of replicas still starting (after a restart of Zion, say) are
     // not failures of the version; once every replica has passed, they are.
     if canary.ever_ready && canary.consecutive_probe_failures >= IMMEDIATE_PROBE_FAILURES {

@@ -14,7 +14,7 @@ fn starting() -> Observations {
     canary.ready = 0;
     canary.ever_ready = false;
     Observations {
-        canary: Some(canary),
+        new_version: Some(canary),
         ..good()
     }
 }
@@ -22,7 +22,7 @@ fn starting() -> Observations {
 /// Nothing of the new version runs.
 fn nothing_runs() -> Observations {
     Observations {
-        canary: None,
+        new_version: None,
         ..good()
     }
 }
@@ -130,7 +130,7 @@ fn a_rolling_rollout_says_it_replaces_replicas_batch_by_batch() {
         "replacing replicas of 1.0 with 2.0 batch by batch (3 batches for 3 replicas)"
     );
     let mut obs = good();
-    obs.canary.as_mut().unwrap().ready = 3;
+    obs.new_version.as_mut().unwrap().ready = 3;
     let mut d = d;
     let mut reasons = Vec::new();
     for now in 0..2000 {
@@ -174,7 +174,7 @@ fn a_rollback_to_a_version_still_running_is_only_a_switch_back() {
     assert_eq!(d.phase, Phase::Succeeded);
     // Running but not all ready is not a mere switch: it still starts.
     let mut half = good();
-    half.canary.as_mut().unwrap().ready = 1;
+    half.new_version.as_mut().unwrap().ready = 1;
     let (_, why) = start_reason(&rollback(2), &half);
     assert_eq!(why, "rolling back to 1.2: starting it beside 1.4");
 }

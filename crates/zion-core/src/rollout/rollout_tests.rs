@@ -105,7 +105,7 @@ pub(crate) fn healthy(m: WindowMetrics) -> VersionObservation {
 
 pub(crate) fn good() -> Observations {
     Observations {
-        canary: Some(healthy(metrics(100, 0, 10.0))),
+        new_version: Some(healthy(metrics(100, 0, 10.0))),
         stable: Some(healthy(metrics(1900, 0, 10.0))),
         gate: None,
     }
@@ -113,7 +113,7 @@ pub(crate) fn good() -> Observations {
 
 pub(crate) fn bad() -> Observations {
     Observations {
-        canary: Some(healthy(metrics(100, 50, 10.0))),
+        new_version: Some(healthy(metrics(100, 50, 10.0))),
         stable: Some(healthy(metrics(1900, 0, 10.0))),
         gate: None,
     }
@@ -158,7 +158,7 @@ fn good_canary_walks_every_step_then_succeeds() {
     assert_eq!(d.started_at, Some(t(0)));
     // Not healthy yet: nothing moves.
     let starting = Observations {
-        canary: Some(VersionObservation {
+        new_version: Some(VersionObservation {
             running: true,
             ..Default::default()
         }),
@@ -201,7 +201,7 @@ fn version_that_never_becomes_healthy_fails_without_moving_traffic() {
     let mut d = deployment(Some("1.0"), plan(&[(5, Some(30)), (100, None)]));
     d = run(&d, &good(), t(0));
     let sick = Observations {
-        canary: Some(VersionObservation {
+        new_version: Some(VersionObservation {
             desired: 2,
             running: true,
             last_error: Some("connection refused".into()),
@@ -232,7 +232,7 @@ fn version_that_keeps_exiting_at_start_fails_at_once_with_its_output() {
     let mut d = deployment(Some("1.0"), plan(&[(5, Some(30)), (100, None)]));
     d = run(&d, &good(), t(0));
     let crashing = |exits| Observations {
-        canary: Some(VersionObservation {
+        new_version: Some(VersionObservation {
             desired: 2,
             last_error: Some("process exited unexpectedly (exit status: 3)".into()),
             exits_before_ready: exits,
@@ -283,8 +283,8 @@ fn high_error_rate_rolls_back_at_once_and_ends_at_weight_zero() {
             },
             Action::SetTraffic {
                 stable: Some("1.0".into()),
-                canary: None,
-                canary_weight: 0,
+                new_version: None,
+                weight: 0,
                 rules: Default::default()
             },
             Action::SetPreview {
@@ -299,7 +299,7 @@ fn high_error_rate_rolls_back_at_once_and_ends_at_weight_zero() {
     d = run(&d, &bad(), t(7));
     assert_eq!(d.phase, Phase::RollingBack);
     let stopped = Observations {
-        canary: None,
+        new_version: None,
         stable: good().stable,
         gate: None,
     };
@@ -315,7 +315,7 @@ fn failed_rounds_roll_back_at_the_failure_limit_and_a_pass_resets_the_count() {
     d = run(&d, &good(), t(1));
     // 3% errors: fails error_rate max 0.01 but is below the immediate 5%.
     let meh = Observations {
-        canary: Some(healthy(metrics(100, 3, 10.0))),
+        new_version: Some(healthy(metrics(100, 3, 10.0))),
         ..good()
     };
     d = run(&d, &meh, t(6));
@@ -341,7 +341,7 @@ fn slow_canary_fails_the_baseline_ratio() {
     d = run(&d, &good(), t(0));
     d = run(&d, &good(), t(1));
     let slow = Observations {
-        canary: Some(healthy(metrics(100, 0, 13.0))),
+        new_version: Some(healthy(metrics(100, 0, 13.0))),
         ..good()
     };
     let out = step(&d, &slow, t(6));
@@ -361,10 +361,10 @@ fn two_failed_health_checks_roll_back_at_once() {
     d = run(&d, &good(), t(0));
     d = run(&d, &good(), t(1));
     let mut obs = good();
-    obs.canary.as_mut().unwrap().consecutive_probe_failures = 1;
+    obs.new_version.as_mut().unwrap().consecutive_probe_failures = 1;
     d = run(&d, &obs, t(2));
     assert_eq!(d.phase, Phase::Progressing);
-    obs.canary.as_mut().unwrap().consecutive_probe_failures = 2;
+    obs.new_version.as_mut().unwrap().consecutive_probe_failures = 2;
     d = run(&d, &obs, t(3));
     assert_eq!(d.phase, Phase::RollingBack);
     assert!(d.reason.unwrap().contains("2 consecutive health checks"));
@@ -376,7 +376,7 @@ fn low_traffic_is_inconclusive_and_holds_the_step() {
     d = run(&d, &good(), t(0));
     d = run(&d, &good(), t(1));
     let quiet = Observations {
-        canary: Some(healthy(metrics(3, 3, 10.0))),
+        new_version: Some(healthy(metrics(3, 3, 10.0))),
         ..good()
     };
     for s in 2..60 {
@@ -510,8 +510,8 @@ fn desired_target_routes_by_phase() {
             },
             Action::SetTraffic {
                 stable: Some("1.0".into()),
-                canary: None,
-                canary_weight: 0,
+                new_version: None,
+                weight: 0,
                 rules: Default::default()
             },
             Action::SetPreview {
@@ -528,16 +528,16 @@ fn desired_target_routes_by_phase() {
     }));
     assert!(starting.contains(&Action::SetTraffic {
         stable: Some("1.0".into()),
-        canary: Some("2.0".into()),
-        canary_weight: 0,
+        new_version: Some("2.0".into()),
+        weight: 0,
         rules: Default::default()
     }));
     d = run(&d, &good(), t(1));
     let split = desired_target(Some("1.0"), 2, Some(&d), None, &["0.9".into()]);
     assert!(split.contains(&Action::SetTraffic {
         stable: Some("1.0".into()),
-        canary: Some("2.0".into()),
-        canary_weight: 5,
+        new_version: Some("2.0".into()),
+        weight: 5,
         rules: Default::default()
     }));
     assert_eq!(
@@ -694,7 +694,7 @@ proptest! {
                         exits_before_ready: 0,
                         output: Vec::new(),
                     });
-                    let obs = Observations { canary, stable: Some(healthy(metrics(1000, 0, 10.0))), gate: None };
+                    let obs = Observations { new_version: canary, stable: Some(healthy(metrics(1000, 0, 10.0))), gate: None };
                     step(&d, &obs, now)
                 }
                 Input::Cmd(cmd) => match command(&d, cmd, "pat", now) {
@@ -732,8 +732,8 @@ proptest! {
             d = out.deployment;
             if d.phase == Phase::RolledBack || d.phase == Phase::RollingBack {
                 let actions = desired_target(Some("1.0"), 2, (!d.phase.is_terminal()).then_some(&d), None, &["1.0".into(), "2.0".into()]);
-                let stable_serves = actions.contains(&Action::SetTraffic { stable: d.previous_version.clone(), canary: None, canary_weight: 0 , rules: Default::default() })
-                    || (d.phase.is_terminal() && actions.contains(&Action::SetTraffic { stable: Some("1.0".into()), canary: None, canary_weight: 0 , rules: Default::default() }));
+                let stable_serves = actions.contains(&Action::SetTraffic { stable: d.previous_version.clone(), new_version: None, weight: 0 , rules: Default::default() })
+                    || (d.phase.is_terminal() && actions.contains(&Action::SetTraffic { stable: Some("1.0".into()), new_version: None, weight: 0 , rules: Default::default() }));
                 prop_assert!(stable_serves, "{actions:?}");
                 let stops_canary = actions.contains(&Action::StopVersion { version: "2.0".into() });
                 prop_assert!(stops_canary, "{:?}", actions);

@@ -29,10 +29,10 @@ fn rolling(replicas: u32, batch: u32) -> Plan {
 
 /// `ready` of the new version's replicas ready, healthy metrics.
 fn with_ready(ready: u32, obs: Observations) -> Observations {
-    let mut canary = obs.canary.unwrap();
+    let mut canary = obs.new_version.unwrap();
     canary.ready = ready;
     Observations {
-        canary: Some(canary),
+        new_version: Some(canary),
         ..obs
     }
 }
@@ -42,7 +42,7 @@ fn starting() -> Observations {
     canary.ready = 0;
     canary.ever_ready = false;
     Observations {
-        canary: Some(canary),
+        new_version: Some(canary),
         ..good()
     }
 }
@@ -61,7 +61,7 @@ fn weight_of(actions: &[Action]) -> u8 {
     actions
         .iter()
         .find_map(|a| match a {
-            Action::SetTraffic { canary_weight, .. } => Some(*canary_weight),
+            Action::SetTraffic { weight, .. } => Some(*weight),
             _ => None,
         })
         .unwrap()
@@ -116,7 +116,7 @@ fn blue_green_runs_full_replicas_serves_preview_then_switches_on_promote() {
     assert_eq!(d.phase, Phase::Progressing);
     assert_eq!(d.canary_weight, 0);
 
-    check_promotable(&d, good().canary.as_ref()).unwrap();
+    check_promotable(&d, good().new_version.as_ref()).unwrap();
     let out = command(&d, Command::Promote, "bob", t(601)).unwrap();
     let d = out.deployment;
     assert_eq!(d.phase, Phase::Succeeded);
@@ -137,8 +137,8 @@ fn blue_green_runs_full_replicas_serves_preview_then_switches_on_promote() {
     assert!(!a.iter().any(|x| matches!(x, Action::StopVersion { .. })));
     assert!(a.contains(&Action::SetTraffic {
         stable: Some("2.0".into()),
-        canary: None,
-        canary_weight: 0,
+        new_version: None,
+        weight: 0,
         rules: Default::default()
     }));
     let a = desired_target(Some("2.0"), 2, None, None, &running);
@@ -202,7 +202,7 @@ fn a_manual_promote_of_an_unhealthy_preview_is_refused_with_the_reason() {
     let mut d = deployment(Some("1.0"), blue_green(None));
     d = run(&d, &starting(), t(0));
     d = run(&d, &good(), t(1));
-    let mut sick = good().canary.unwrap();
+    let mut sick = good().new_version.unwrap();
     sick.ready = 1;
     sick.consecutive_probe_failures = 1;
     sick.last_error = Some("GET /healthz: 500".into());
@@ -217,10 +217,10 @@ fn a_manual_promote_of_an_unhealthy_preview_is_refused_with_the_reason() {
     // A failed analysis round also blocks the switch: 3% errors fail the
     // 1% check without reaching the 5% immediate rollback.
     let mut failing = good();
-    failing.canary.as_mut().unwrap().metrics = metrics(100, 3, 10.0);
+    failing.new_version.as_mut().unwrap().metrics = metrics(100, 3, 10.0);
     let d = run(&d, &failing, t(7));
     assert_eq!(d.phase, Phase::Progressing);
-    let err = check_promotable(&d, good().canary.as_ref()).unwrap_err();
+    let err = check_promotable(&d, good().new_version.as_ref()).unwrap_err();
     assert!(
         err.to_string().contains("latest analysis round failed"),
         "{err}"
@@ -266,7 +266,7 @@ fn rolling_replaces_a_batch_at_a_time_with_traffic_following_replicas() {
 
     // Batch 2 starting: its new replica has not passed a probe yet.
     let mut s = with_ready(1, good());
-    s.canary.as_mut().unwrap().ever_ready = false;
+    s.new_version.as_mut().unwrap().ever_ready = false;
     d = run(&d, &s, t(7));
     assert_eq!(d.step, Some(1));
     assert_eq!(d.canary_weight, 33);
@@ -315,7 +315,7 @@ fn a_batch_whose_replica_keeps_exiting_rolls_back_at_once() {
     d = run(&d, &with_ready(2, good()), t(6));
     assert_eq!(d.step, Some(1));
     let mut s = with_ready(2, good());
-    let c = s.canary.as_mut().unwrap();
+    let c = s.new_version.as_mut().unwrap();
     c.ever_ready = false;
     c.exits_before_ready = CRASH_LOOP_EXITS;
     c.last_error = Some("process exited unexpectedly (exit status: 3)".into());
@@ -339,8 +339,8 @@ fn a_batch_that_never_gets_healthy_rolls_back_after_start_timeout() {
     d = run(&d, &with_ready(2, good()), t(6));
     assert_eq!(d.step, Some(1));
     let mut s = with_ready(2, good());
-    s.canary.as_mut().unwrap().ever_ready = false;
-    s.canary.as_mut().unwrap().last_error = Some("exited with status 3".into());
+    s.new_version.as_mut().unwrap().ever_ready = false;
+    s.new_version.as_mut().unwrap().last_error = Some("exited with status 3".into());
     d = run(&d, &s, t(30));
     assert_eq!(d.phase, Phase::Progressing);
     d = run(&d, &s, t(67));

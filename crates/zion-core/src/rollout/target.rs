@@ -50,8 +50,8 @@ pub fn desired_target(
             };
             Action::SetTraffic {
                 stable: base,
-                canary: Some(d.version.clone()),
-                canary_weight: weight,
+                new_version: Some(d.version.clone()),
+                weight,
                 rules,
             }
         }
@@ -62,8 +62,8 @@ pub fn desired_target(
             preview = d.previous_version.clone();
             Action::SetTraffic {
                 stable: d.previous_version.clone(),
-                canary: None,
-                canary_weight: 0,
+                new_version: None,
+                weight: 0,
                 rules: TrafficRules::default(),
             }
         }
@@ -74,8 +74,8 @@ pub fn desired_target(
             }
             Action::SetTraffic {
                 stable: stable.map(str::to_string),
-                canary: None,
-                canary_weight: 0,
+                new_version: None,
+                weight: 0,
                 rules: TrafficRules::default(),
             }
         }

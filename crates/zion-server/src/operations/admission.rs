@@ -41,7 +41,7 @@ impl App {
         &self,
         subject: &Subject<'_>,
         req: &GateRequest,
-        by: &Principal,
+        principal: &Principal,
         now: Timestamp,
     ) -> Result<Admitted, ApiError> {
         let env = subject.environment;
@@ -98,11 +98,7 @@ impl App {
             evidence: req.evidence.as_ref(),
             commit: req.commit.as_deref(),
         };
-        let requester = admission::Requester {
-            name: &by.name,
-            role: by.role,
-        };
-        match admission::admit(&request, env, &facts, &requester, now) {
+        match admission::admit(&request, env, &facts, principal, now) {
             Ok(admission::Admission { gate, note }) => Ok(Admitted { gate, note }),
             Err(admission::Refusal::Invalid(m)) => Err(ApiError::bad_request(m)),
             Err(admission::Refusal::Forbidden(m)) => Err(ApiError::forbidden(m)),

@@ -13,7 +13,7 @@ impl App {
         &self,
         id: i64,
         cmd: Command,
-        by: &Principal,
+        principal: &Principal,
     ) -> Result<Deployment, ApiError> {
         // The metrics are the target's, read before the lock: the
         // deployment itself is read again under it.
@@ -26,17 +26,18 @@ impl App {
             .change(id, production, |d| {
                 if matches!(cmd, Command::Promote | Command::PromoteFull) && !d.phase.is_terminal()
                 {
-                    let canary = metrics
-                        .and_then(|m| crate::controller::observe(&self.workloads, d, &m).canary);
-                    rollout::check_promotable(d, canary.as_ref())
+                    let new_version = metrics.and_then(|m| {
+                        crate::controller::observe(&self.workloads, d, &m).new_version
+                    });
+                    rollout::check_promotable(d, new_version.as_ref())
                         .map_err(|e| ApiError::conflict(e.to_string()))?;
                 }
-                let out = rollout::command(d, cmd, &by.name, now)
+                let out = rollout::command(d, cmd, &principal.name, now)
                     .map_err(|e| ApiError::conflict(e.to_string()))?;
                 Ok(Some((out, Vec::new())))
             })
             .await?;
-        tracing::info!(id, command = cmd.name(), by = %by.name, phase = %d.phase, "command applied");
+        tracing::info!(id, command = cmd.name(), by = %principal.name, phase = %d.phase, "command applied");
         self.wake.notify_one();
         Ok(d)
     }

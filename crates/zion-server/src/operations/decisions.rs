@@ -3,7 +3,7 @@
 use zion_core::api::{AwaitingApproval, DeploymentView};
 use zion_core::deployment::{Deployment, Phase};
 use zion_core::governance::DecisionKind;
-use zion_core::governance::approvals::{self, Decider, still_needed};
+use zion_core::governance::approvals::{self, still_needed};
 use zion_core::spec::Role;
 
 use crate::app::App;
@@ -40,7 +40,7 @@ impl App {
         kind: DecisionKind,
         comment: Option<&str>,
         via: &str,
-        by: &Principal,
+        principal: &Principal,
     ) -> Result<Deployment, ApiError> {
         let d = self.load(id)?;
         let production = self.production(&d.environment);
@@ -48,33 +48,29 @@ impl App {
         let d = self
             .journal
             .change(id, production, |d| {
-                let who = Decider {
-                    name: &by.name,
-                    role: by.role,
-                    via,
-                };
-                let out = approvals::decide(d, kind, &who, comment, now).map_err(|e| {
-                    if e.is_forbidden() {
-                        ApiError::forbidden(e.to_string())
-                    } else {
-                        ApiError::conflict(e.to_string())
-                    }
-                })?;
+                let out =
+                    approvals::decide(d, kind, principal, via, comment, now).map_err(|e| {
+                        if e.is_forbidden() {
+                            ApiError::forbidden(e.to_string())
+                        } else {
+                            ApiError::conflict(e.to_string())
+                        }
+                    })?;
                 let record = Record::new(
-                    by.name.clone(),
+                    principal.name.clone(),
                     zion_core::audit::AuditAction::from(kind),
                     format!("deployment/{id}"),
                     serde_json::json!({
                         "decision": kind.name(),
                         "comment": comment,
                         "via": via,
-                        "role": by.role,
+                        "role": principal.role,
                     }),
                 );
                 Ok(Some((out, vec![record])))
             })
             .await?;
-        tracing::info!(id, decision = kind.name(), by = %by.name, %via, phase = %d.phase, "decision recorded");
+        tracing::info!(id, decision = kind.name(), by = %principal.name, %via, phase = %d.phase, "decision recorded");
         self.wake.notify_one();
         Ok(d)
     }

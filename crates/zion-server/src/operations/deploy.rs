@@ -13,7 +13,11 @@ use crate::error::ApiError;
 
 impl App {
     /// Creates a deployment (phase pending) after checking the request.
-    pub async fn deploy(&self, req: DeployRequest, by: &Principal) -> Result<Deployment, ApiError> {
+    pub async fn deploy(
+        &self,
+        req: DeployRequest,
+        principal: &Principal,
+    ) -> Result<Deployment, ApiError> {
         let (spec, svc) = self.lookup(&req.service, &req.environment)?;
         check_version(&req.version)?;
         let strategy = req.strategy.unwrap_or(svc.strategy);
@@ -31,7 +35,9 @@ impl App {
                 )));
             }
         }
-        let admitted = self.admit_request(&spec, &svc, &req, kind, by).await?;
+        let admitted = self
+            .admit_request(&spec, &svc, &req, kind, principal)
+            .await?;
         let stable = self.store.stable_version(&req.service, &req.environment)?;
         if stable.as_deref() == Some(req.version.as_str()) {
             return Err(ApiError::conflict(format!(
@@ -48,7 +54,7 @@ impl App {
             kind: Some(kind),
             ..req
         };
-        self.create(&req, stable, plan, admitted, by).await
+        self.create(&req, stable, plan, admitted, principal).await
     }
 
     pub(super) async fn admit_request(
@@ -57,7 +63,7 @@ impl App {
         svc: &ServiceSpec,
         req: &DeployRequest,
         kind: DeploymentType,
-        by: &Principal,
+        principal: &Principal,
     ) -> Result<Admitted, ApiError> {
         let env = spec.environment(&req.environment).ok_or_else(|| {
             ApiError::not_found(format!("unknown environment `{}`", req.environment))
@@ -76,11 +82,13 @@ impl App {
             evidence: req.evidence.clone(),
             commit: req.commit.clone(),
         };
-        let admitted = self.admit(&subject, &gate_req, by, self.clock.now()).await;
+        let admitted = self
+            .admit(&subject, &gate_req, principal, self.clock.now())
+            .await;
         if let Err(e) = &admitted
             && e.status == axum::http::StatusCode::CONFLICT
         {
-            self.record_refusal(req, kind, by, e).await;
+            self.record_refusal(req, kind, principal, e).await;
         }
         admitted
     }
@@ -92,14 +100,14 @@ impl App {
         &self,
         req: &DeployRequest,
         kind: DeploymentType,
-        by: &Principal,
+        principal: &Principal,
         e: &ApiError,
     ) {
         // Now, not when the request arrived: the checks may have taken
         // seconds, and the log's times must not go backwards.
         let now = self.clock.now();
         let record = Record::new(
-            by.name.clone(),
+            principal.name.clone(),
             zion_core::audit::AuditAction::DeploymentRefused,
             format!("target/{}/{}", req.service, req.environment),
             serde_json::json!({
@@ -124,7 +132,7 @@ impl App {
         stable: Option<String>,
         plan: Plan,
         admitted: Admitted,
-        by: &Principal,
+        principal: &Principal,
     ) -> Result<Deployment, ApiError> {
         let Admitted { gate, note } = admitted;
         let now = self.clock.now();
@@ -161,7 +169,7 @@ impl App {
         let mut reason = format!(
             "{} requested by {}: {} {} → {} ({how})",
             kind.name(),
-            by.name,
+            principal.name,
             req.service,
             stable.as_deref().unwrap_or("(none)"),
             req.version
@@ -187,7 +195,7 @@ impl App {
             phase: Phase::Pending,
             step: None,
             canary_weight: 0,
-            requested_by: by.name.clone(),
+            requested_by: principal.name.clone(),
             created_at: now,
             started_at: None,
             finished_at: None,
@@ -207,7 +215,7 @@ impl App {
             to_phase: Phase::Pending,
             step: None,
             canary_weight: 0,
-            actor: by.name.clone(),
+            actor: principal.name.clone(),
             reason,
         };
         let production = self.production(&d.environment);
@@ -229,7 +237,7 @@ impl App {
                 Ok(())
             })
             .await?;
-        tracing::info!(id = stored.id, service = %stored.service, environment = %stored.environment, version = %stored.version, by = %by.name, "deployment created");
+        tracing::info!(id = stored.id, service = %stored.service, environment = %stored.environment, version = %stored.version, by = %principal.name, "deployment created");
         self.wake.notify_one();
         Ok(stored)
     }

@@ -27,11 +27,11 @@ impl App {
         &self,
         id: i64,
         comment: Option<&str>,
-        by: &Principal,
+        principal: &Principal,
     ) -> Result<IncidentView, ApiError> {
         let resolution = match comment.map(str::trim).filter(|c| !c.is_empty()) {
-            Some(c) => format!("resolved by {}: {c}", by.name),
-            None => format!("resolved by {}", by.name),
+            Some(c) => format!("resolved by {}: {c}", principal.name),
+            None => format!("resolved by {}", principal.name),
         };
         let not_found = || {
             ApiError::not_found(format!(
@@ -43,7 +43,7 @@ impl App {
         // resolution).
         let target = self.store.incident(id)?.ok_or_else(not_found)?;
         let entry = Record::new(
-            by.name.clone(),
+            principal.name.clone(),
             zion_core::audit::AuditAction::IncidentResolve,
             format!("incident/{id}"),
             json!({"service": target.service, "environment": target.environment, "resolution": resolution}),
@@ -56,7 +56,7 @@ impl App {
         let incident = self
             .journal
             .commit_with(&[entry], now, |store, audit| {
-                match store.resolve_incident(id, &by.name, now, &resolution, audit) {
+                match store.resolve_incident(id, &principal.name, now, &resolution, audit) {
                     Ok(incident) => Ok(incident),
                     Err(StoreError::IncidentNotFound { .. }) => Err(not_found()),
                     Err(StoreError::AlreadyResolved { at, .. }) => Err(ApiError::conflict(
@@ -66,7 +66,7 @@ impl App {
                 }
             })
             .await?;
-        tracing::info!(id, by = %by.name, "incident resolved");
+        tracing::info!(id, by = %principal.name, "incident resolved");
         Ok(view(incident))
     }
 }

@@ -14,7 +14,7 @@ impl App {
     pub async fn rollback(
         &self,
         req: RollbackRequest,
-        by: &Principal,
+        principal: &Principal,
     ) -> Result<Deployment, ApiError> {
         let RollbackRequest {
             service,
@@ -62,9 +62,9 @@ impl App {
             ..DeployRequest::new(service, environment, &target)
         };
         let admitted = self
-            .admit_request(&spec, &svc, &req, DeploymentType::Rollback, by)
+            .admit_request(&spec, &svc, &req, DeploymentType::Rollback, principal)
             .await?;
-        self.create(&req, stable, Plan::direct(&svc), admitted, by)
+        self.create(&req, stable, Plan::direct(&svc), admitted, principal)
             .await
     }
 }

@@ -38,7 +38,7 @@ impl App {
         let mut out = Vec::new();
         for svc in &spec.services {
             for (env, t) in &svc.targets {
-                let id = (svc.name.clone(), env.clone());
+                let id = crate::targets::TargetId::new(&svc.name, env);
                 let stable = self.store.stable_version(&svc.name, env)?;
                 let current = active
                     .iter()
