@@ -116,6 +116,14 @@ pub enum StoreError {
     )]
     Open { path: PathBuf, source: DriverError },
 
+    /// The database server could not be reached or refused the connection.
+    /// `url` never holds the password (see [`crate::redacted_url`]).
+    #[error(
+        "cannot connect to the database {url}: {source}; check that PostgreSQL runs there, \
+         accepts this user and the database exists"
+    )]
+    Connect { url: String, source: DriverError },
+
     /// The database was written by a newer Zion than this one.
     #[error(
         "the database {path} has schema version {found}, but this zion knows only up to \

@@ -1,6 +1,7 @@
 //! `zion-store` is Zion's persistence: the [`Store`] trait the controller and
 //! the API write through, and [`SqliteStore`], its embedded SQLite
-//! implementation with versioned migrations. [`Store`] is the union of one
+//! implementation with versioned migrations, and [`PostgresStore`], the same
+//! on a PostgreSQL database (for a control plane beyond one machine). [`Store`] is the union of one
 //! trait per area, each saying what it owns and what every implementation
 //! must keep: [`DeploymentStore`] (deployments with their events and
 //! analysis rounds), [`SpecStore`] (applied specs), [`TokenStore`] (API
@@ -21,9 +22,12 @@ mod error;
 mod history;
 mod incidents;
 mod migrations;
+mod postgres;
 mod processes;
 mod specs;
 mod sqlite;
+#[cfg(any(test, feature = "contract"))]
+pub mod test_cluster;
 mod tokens;
 
 pub use audit::{
@@ -35,6 +39,7 @@ pub use error::{DriverError, StoreError};
 pub use history::{HistoryFilter, HistoryStore, ImportBatch, ImportOutcome, ImportedDeploymentRow};
 pub use incidents::{Incident, IncidentChange, IncidentFilter, IncidentStore, NewIncident};
 pub use migrations::SCHEMA_VERSION;
+pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresStore, redacted_url};
 pub use processes::{ProcessStore, StoredProcess};
 pub use specs::{SpecStore, StoredSpec};
 pub use sqlite::SqliteStore;
