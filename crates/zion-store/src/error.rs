@@ -69,6 +69,21 @@ pub enum StoreError {
         caused_by: String,
     },
 
+    /// A fenced change from a replica that no longer holds the target's
+    /// lease under the epoch it carries; nothing was written.
+    #[error(
+        "{replica} wrote to {service} in {environment} under lease epoch {epoch}, but the \
+         lease is now {current}: this replica lost it (paused or cut off past its lease?) \
+         and must stop driving the target; nothing was written"
+    )]
+    Fenced {
+        service: String,
+        environment: String,
+        replica: String,
+        epoch: u64,
+        current: String,
+    },
+
     /// No deployment has this id.
     #[error("deployment #{id} does not exist; check the id (zion history lists deployments)")]
     NotFound { id: i64 },

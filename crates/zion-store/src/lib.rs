@@ -7,7 +7,8 @@
 //! analysis rounds), [`SpecStore`] (applied specs), [`TokenStore`] (API
 //! tokens), [`IncidentStore`] (incidents), [`AuditStore`] (the audit log),
 //! [`HistoryStore`] (history imported from other tools) and
-//! [`ProcessStore`] (running processes). Every change of a deployment is
+//! [`ProcessStore`] (running processes) and [`LeaseStore`] (which replica
+//! drives each target, fenced by an epoch). Every change of a deployment is
 //! written in one transaction and guarded by its revision, so a lost update
 //! or a half-written change cannot happen. It is not a cache, a query engine
 //! or a place for policy: it stores and returns exactly what it is given,
@@ -21,6 +22,7 @@ mod deployments;
 mod error;
 mod history;
 mod incidents;
+mod leases;
 mod migrations;
 mod postgres;
 mod processes;
@@ -38,6 +40,7 @@ pub use deployments::{Change, DeploymentFilter, DeploymentStore};
 pub use error::{DriverError, StoreError};
 pub use history::{HistoryFilter, HistoryStore, ImportBatch, ImportOutcome, ImportedDeploymentRow};
 pub use incidents::{Incident, IncidentChange, IncidentFilter, IncidentStore, NewIncident};
+pub use leases::{Fence, Lease, LeaseStore, ReplicaBeat};
 pub use migrations::SCHEMA_VERSION;
 pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresStore, redacted_url};
 pub use processes::{ProcessStore, StoredProcess};
@@ -61,6 +64,7 @@ pub trait Store:
     + AuditStore
     + HistoryStore
     + ProcessStore
+    + LeaseStore
     + 'static
 {
 }
@@ -73,6 +77,7 @@ impl<T> Store for T where
         + AuditStore
         + HistoryStore
         + ProcessStore
+        + LeaseStore
         + 'static
 {
 }

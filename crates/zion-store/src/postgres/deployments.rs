@@ -16,7 +16,7 @@ use crate::codec::{
     from_json, narrow, parse_opt_time, parse_phase, parse_time, terminal_phases_sql, time_text,
     to_json, widen,
 };
-use crate::{AuditBuilder, Change, DeploymentFilter, DeploymentStore, StoreError};
+use crate::{AuditBuilder, Change, DeploymentFilter, DeploymentStore, Fence, StoreError};
 
 /// The columns a deployment is written to, in the order of
 /// [`deployment_values`]; `id` is assigned by the database.
@@ -358,52 +358,7 @@ impl DeploymentStore for PostgresStore {
     }
 
     fn record_change(&self, change: &Change<'_>) -> Result<(), StoreError> {
-        const DURING: &str = "recording a deployment change";
-        let deployment = change.deployment;
-        let id = deployment.id;
-        // What can be refused without the database is checked before the
-        // transaction; whatever fails inside it rolls all of it back.
-        let (sql, values) = revision_update(deployment)?;
-        let round_rows = rounds::rows(id, change.rounds)?;
-
-        let mut s = self.begin(DURING)?;
-        if change.audit.is_some() {
-            s.lock_audit(DURING)?;
-        }
-        // Compare-and-set on the revision: under READ COMMITTED a racing
-        // writer's update of the row is waited for, and the condition is
-        // checked again on the row it wrote, so exactly one of them wins.
-        let changed = match s.try_query(&format!("{sql} RETURNING id"), values, DURING)? {
-            Ok(rows) => rows.len(),
-            Err(e) => return Err(busy(&mut s, deployment, Some(id), DURING, e)),
-        };
-        if changed == 0 {
-            let exists = s
-                .query_opt("SELECT 1 FROM deployments WHERE id = $1", args![id], DURING)?
-                .is_some();
-            return Err(if exists {
-                StoreError::Conflict { id }
-            } else {
-                StoreError::NotFound { id }
-            });
-        }
-        insert_events(&mut s, id, change.events)?;
-        rounds::insert(&mut s, id, &round_rows)?;
-        apply_incident_changes(&mut s, change.incidents)?;
-        if let Some(audit) = change.audit {
-            audit::write(&mut s, audit)?;
-        }
-        s.commit(DURING)?;
-        tracing::debug!(
-            id,
-            phase = %deployment.phase,
-            revision = deployment.revision,
-            events = change.events.len(),
-            rounds = change.rounds.len(),
-            incidents = change.incidents.len(),
-            "deployment change recorded"
-        );
-        Ok(())
+        self.record_change_fenced(change, None)
     }
 
     fn events(&self, id: i64) -> Result<Vec<Event>, StoreError> {
@@ -483,5 +438,83 @@ impl DeploymentStore for PostgresStore {
             DURING,
         )?;
         col(&row, "found")
+    }
+}
+
+impl PostgresStore {
+    /// [`DeploymentStore::record_change`], checking `fence` (when given)
+    /// inside the transaction: see [`crate::LeaseStore::record_fenced_change`].
+    pub(super) fn record_change_fenced(
+        &self,
+        change: &Change<'_>,
+        fence: Option<Fence<'_>>,
+    ) -> Result<(), StoreError> {
+        const DURING: &str = "recording a deployment change";
+        let deployment = change.deployment;
+        let id = deployment.id;
+        // What can be refused without the database is checked before the
+        // transaction; whatever fails inside it rolls all of it back.
+        let (sql, values) = revision_update(deployment)?;
+        let round_rows = rounds::rows(id, change.rounds)?;
+
+        let mut s = self.begin(DURING)?;
+        if change.audit.is_some() {
+            s.lock_audit(DURING)?;
+        }
+        if let Some(fence) = &fence {
+            // FOR SHARE: a takeover's update of the lease waits for this
+            // commit, so none lands between the check and the write.
+            let row = s.query_opt(
+                &format!(
+                    "{} FOR SHARE",
+                    crate::leases::sql::postgres(crate::leases::sql::FENCE)
+                ),
+                args![deployment.service.clone(), deployment.environment.clone()],
+                DURING,
+            )?;
+            let current = row
+                .map(|r| Ok::<_, StoreError>((col(&r, "holder")?, col(&r, "epoch")?)))
+                .transpose()?;
+            crate::leases::check_fence(
+                &deployment.service,
+                &deployment.environment,
+                fence,
+                current,
+            )?;
+        }
+        // Compare-and-set on the revision: under READ COMMITTED a racing
+        // writer's update of the row is waited for, and the condition is
+        // checked again on the row it wrote, so exactly one of them wins.
+        let changed = match s.try_query(&format!("{sql} RETURNING id"), values, DURING)? {
+            Ok(rows) => rows.len(),
+            Err(e) => return Err(busy(&mut s, deployment, Some(id), DURING, e)),
+        };
+        if changed == 0 {
+            let exists = s
+                .query_opt("SELECT 1 FROM deployments WHERE id = $1", args![id], DURING)?
+                .is_some();
+            return Err(if exists {
+                StoreError::Conflict { id }
+            } else {
+                StoreError::NotFound { id }
+            });
+        }
+        insert_events(&mut s, id, change.events)?;
+        rounds::insert(&mut s, id, &round_rows)?;
+        apply_incident_changes(&mut s, change.incidents)?;
+        if let Some(audit) = change.audit {
+            audit::write(&mut s, audit)?;
+        }
+        s.commit(DURING)?;
+        tracing::debug!(
+            id,
+            phase = %deployment.phase,
+            revision = deployment.revision,
+            events = change.events.len(),
+            rounds = change.rounds.len(),
+            incidents = change.incidents.len(),
+            "deployment change recorded"
+        );
+        Ok(())
     }
 }

@@ -24,6 +24,7 @@ mod audit;
 mod deployments;
 mod history;
 mod incidents;
+mod leases;
 mod processes;
 mod rounds;
 mod specs;
@@ -43,8 +44,10 @@ use crate::StoreError;
 
 /// Every migration of the PostgreSQL schema, in order. Append only: never
 /// edit a released one. `zion_schema.version` is the number applied.
-pub(crate) const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/postgres/0001_initial.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../migrations/postgres/0002_leases.sql"),
+];
 
 /// The schema version this code writes on PostgreSQL.
 pub const POSTGRES_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
