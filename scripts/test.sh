@@ -20,6 +20,16 @@ install() {
 need python3 || install python3
 # The report tests open the HTML report in headless Chromium (/usr/bin/chromium).
 need chromium || install chromium
+# The PostgreSQL store's tests start throwaway clusters with initdb and pg_ctl
+# (found on PATH or in Debian's /usr/lib/postgresql/*/bin).
+have_postgres() {
+  need initdb && need pg_ctl && return 0
+  for bin in /usr/lib/postgresql/*/bin; do
+    [ -x "$bin/initdb" ] && [ -x "$bin/pg_ctl" ] && return 0
+  done
+  return 1
+}
+have_postgres || install postgresql
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

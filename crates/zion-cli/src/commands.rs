@@ -57,9 +57,14 @@ pub async fn up(g: &Global) -> Result<(), Failure> {
     opts.clock = zion_server::Clock::from_env().map_err(Failure::usage)?;
     let data_dir = opts.data_dir.clone();
     check_data_dir(&data_dir)?;
-    let running = zion_server::start(opts)
-        .await
-        .map_err(|e| Failure::negative(format!("cannot start: {e}")))?;
+    let running = zion_server::start(opts).await.map_err(|e| {
+        // The database could not be reached: as for a server that cannot be.
+        if e.is_database_unreachable() {
+            Failure::unreachable(format!("cannot start: {e}"))
+        } else {
+            Failure::negative(format!("cannot start: {e}"))
+        }
+    })?;
     let targets = running.app.targets.addrs().await;
     let previews = running.app.targets.preview_addrs().await;
     eprintln!("zion is up: API http://{}", running.api_addr);

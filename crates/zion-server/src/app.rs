@@ -59,6 +59,7 @@ impl App {
                 server: zion_core::spec::ServerSpec {
                     listen: "127.0.0.1:7070".parse().expect("literal address"),
                     data_dir: ".zion".into(),
+                    database: None,
                     github: None,
                 },
                 environments: Vec::new(),

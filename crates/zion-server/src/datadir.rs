@@ -165,27 +165,29 @@ impl Identity {
 /// What a running server watches in its data directory.
 pub struct Watched {
     pub data_dir: PathBuf,
-    pub database: Identity,
+    /// The SQLite file; None when the state is in PostgreSQL.
+    pub database: Option<Identity>,
     pub lock: Identity,
 }
 
 impl Watched {
-    /// The files of `data_dir` as this server holds them now.
-    pub fn now(data_dir: &Path) -> Result<Watched, StartError> {
+    /// The files of `data_dir` as this server holds them now; the SQLite
+    /// file only when the state is in it.
+    pub fn now(data_dir: &Path, sqlite: bool) -> Result<Watched, StartError> {
         let at = |name: &str| {
             let path = data_dir.join(name);
             Identity::of(&path).map_err(|e| StartError::io(&path, e))
         };
         Ok(Watched {
             data_dir: data_dir.to_path_buf(),
-            database: at(DB_FILE)?,
+            database: if sqlite { Some(at(DB_FILE)?) } else { None },
             lock: at(LOCK_FILE)?,
         })
     }
 
     /// Why the server must stop, if one of its files is no longer its own.
     pub fn check(&self) -> Option<String> {
-        if let Some(what) = self.database.changed() {
+        if let Some(what) = self.database.as_ref().and_then(Identity::changed) {
             return Some(format!(
                 "{what} while the server ran: the deployments, tokens and audit entries written from now on would go to a database that is no longer there, and the history it held is not in the file there now; stopping. To go on, {}",
                 restore_hint(&self.data_dir)

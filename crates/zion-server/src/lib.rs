@@ -28,12 +28,16 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zion_core::spec::Spec;
 use zion_providers::ProcessWorkloads;
-use zion_store::{SqliteStore, Store};
+use zion_store::{PostgresStore, SqliteStore, Store};
 
 pub use app::App;
 pub use clock::{Clock, TEST_CLOCK_FILE};
 pub use error::ApiError;
 pub use http::listener::ApiLimits;
+
+/// The environment variable whose PostgreSQL URL wins over
+/// `server.database` (it may hold the password, which a spec may not).
+pub const DATABASE_URL_ENV: &str = "ZION_DATABASE_URL";
 
 /// How to run a control plane.
 #[derive(Debug, Clone)]
@@ -44,8 +48,12 @@ pub struct ServerOptions {
     pub spec_yaml: String,
     /// The spec file's folder: relative paths resolve against it.
     pub base_dir: PathBuf,
-    /// Where state lives (already resolved).
+    /// Where state lives (already resolved): the SQLite database, the lock,
+    /// the audit key and the admin token.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL to keep the state in instead of SQLite in
+    /// `data_dir` (which keeps the rest); None: SQLite.
+    pub database: Option<String>,
     /// Overrides `server.listen` (tests and the demo use port 0).
     pub listen: Option<SocketAddr>,
     /// Controller tick.
@@ -59,14 +67,20 @@ pub struct ServerOptions {
 }
 
 impl ServerOptions {
-    /// Options for `spec` with defaults: data dir from the spec, 100 ms tick.
+    /// Options for `spec` with defaults: data dir from the spec, 100 ms tick,
+    /// the database from [`DATABASE_URL_ENV`] when set, else from the spec.
     pub fn new(spec: Spec, spec_yaml: String, base_dir: PathBuf) -> Self {
         let data_dir = base_dir.join(&spec.server.data_dir);
+        let database = std::env::var(DATABASE_URL_ENV)
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .or_else(|| spec.server.database.clone());
         ServerOptions {
             spec,
             spec_yaml,
             base_dir,
             data_dir,
+            database,
             listen: None,
             tick: Duration::from_millis(100),
             stop_grace: Duration::from_secs(5),
@@ -121,6 +135,15 @@ impl From<audit::AuditError> for StartError {
 }
 
 impl StartError {
+    /// Whether the database server could not be reached (or refused the
+    /// connection): `zion up` exits with 3 then, as for an unreachable server.
+    pub fn is_database_unreachable(&self) -> bool {
+        matches!(
+            self,
+            StartError::Store(zion_store::StoreError::Connect { .. })
+        )
+    }
+
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         StartError::Io {
             path: path.display().to_string(),
@@ -174,9 +197,18 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     // Before anything reads or changes the directory: a second server must
     // not reap the first one's replicas nor write into its database.
     let lock = datadir::lock(&opts.data_dir)?;
-    datadir::check_database_present(&opts.data_dir)?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir.join(datadir::DB_FILE))?);
-    let watched = datadir::Watched::now(&opts.data_dir)?;
+    let store: Arc<dyn Store> = match &opts.database {
+        Some(url) => {
+            let store = PostgresStore::connect(url)?;
+            tracing::info!(database = %store.location(), "state in PostgreSQL");
+            Arc::new(store)
+        }
+        None => {
+            datadir::check_database_present(&opts.data_dir)?;
+            Arc::new(SqliteStore::open(&opts.data_dir.join(datadir::DB_FILE))?)
+        }
+    };
+    let watched = datadir::Watched::now(&opts.data_dir, opts.database.is_none())?;
     let audit_log = audit::AuditLog::open(
         store.as_ref(),
         &opts.data_dir,

@@ -69,6 +69,21 @@ pub enum StoreError {
         caused_by: String,
     },
 
+    /// A fenced change from a replica that no longer holds the target's
+    /// lease under the epoch it carries; nothing was written.
+    #[error(
+        "{replica} wrote to {service} in {environment} under lease epoch {epoch}, but the \
+         lease is now {current}: this replica lost it (paused or cut off past its lease?) \
+         and must stop driving the target; nothing was written"
+    )]
+    Fenced {
+        service: String,
+        environment: String,
+        replica: String,
+        epoch: u64,
+        current: String,
+    },
+
     /// No deployment has this id.
     #[error("deployment #{id} does not exist; check the id (zion history lists deployments)")]
     NotFound { id: i64 },
@@ -115,6 +130,14 @@ pub enum StoreError {
          and is writable", path.display()
     )]
     Open { path: PathBuf, source: DriverError },
+
+    /// The database server could not be reached or refused the connection.
+    /// `url` never holds the password (see [`crate::redacted_url`]).
+    #[error(
+        "cannot connect to the database {url}: {source}; check that PostgreSQL runs there, \
+         accepts this user and the database exists"
+    )]
+    Connect { url: String, source: DriverError },
 
     /// The database was written by a newer Zion than this one.
     #[error(

@@ -1,12 +1,14 @@
 //! `zion-store` is Zion's persistence: the [`Store`] trait the controller and
 //! the API write through, and [`SqliteStore`], its embedded SQLite
-//! implementation with versioned migrations. [`Store`] is the union of one
+//! implementation with versioned migrations, and [`PostgresStore`], the same
+//! on a PostgreSQL database (for a control plane beyond one machine). [`Store`] is the union of one
 //! trait per area, each saying what it owns and what every implementation
 //! must keep: [`DeploymentStore`] (deployments with their events and
 //! analysis rounds), [`SpecStore`] (applied specs), [`TokenStore`] (API
 //! tokens), [`IncidentStore`] (incidents), [`AuditStore`] (the audit log),
 //! [`HistoryStore`] (history imported from other tools) and
-//! [`ProcessStore`] (running processes). Every change of a deployment is
+//! [`ProcessStore`] (running processes) and [`LeaseStore`] (which replica
+//! drives each target, fenced by an epoch). Every change of a deployment is
 //! written in one transaction and guarded by its revision, so a lost update
 //! or a half-written change cannot happen. It is not a cache, a query engine
 //! or a place for policy: it stores and returns exactly what it is given,
@@ -20,10 +22,14 @@ mod deployments;
 mod error;
 mod history;
 mod incidents;
+mod leases;
 mod migrations;
+mod postgres;
 mod processes;
 mod specs;
 mod sqlite;
+#[cfg(any(test, feature = "contract"))]
+pub mod test_cluster;
 mod tokens;
 
 pub use audit::{
@@ -34,7 +40,9 @@ pub use deployments::{Change, DeploymentFilter, DeploymentStore};
 pub use error::{DriverError, StoreError};
 pub use history::{HistoryFilter, HistoryStore, ImportBatch, ImportOutcome, ImportedDeploymentRow};
 pub use incidents::{Incident, IncidentChange, IncidentFilter, IncidentStore, NewIncident};
+pub use leases::{Fence, Lease, LeaseStore, ReplicaBeat};
 pub use migrations::SCHEMA_VERSION;
+pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresStore, redacted_url};
 pub use processes::{ProcessStore, StoredProcess};
 pub use specs::{SpecStore, StoredSpec};
 pub use sqlite::SqliteStore;
@@ -56,6 +64,7 @@ pub trait Store:
     + AuditStore
     + HistoryStore
     + ProcessStore
+    + LeaseStore
     + 'static
 {
 }
@@ -68,6 +77,7 @@ impl<T> Store for T where
         + AuditStore
         + HistoryStore
         + ProcessStore
+        + LeaseStore
         + 'static
 {
 }

@@ -15,6 +15,7 @@ mod gates;
 mod governance;
 mod hostile;
 mod no_traffic;
+mod postgres;
 mod processes;
 mod promises;
 mod report;

@@ -29,6 +29,12 @@ pub struct ServerSpec {
     /// As written in the spec (relative paths are resolved by the caller
     /// against the spec file's folder). Default `.zion`.
     pub data_dir: String,
+    /// `server.database`: a PostgreSQL URL (`postgres://user@host:port/db`)
+    /// to keep the state in instead of SQLite in `data_dir`; None: SQLite.
+    /// Never holds a password (any viewer may read the spec back): that
+    /// comes from `PGPASSWORD`, or the whole URL from `ZION_DATABASE_URL`.
+    #[serde(default)]
+    pub database: Option<String>,
     /// `server.github`: where the webhook secret for `/approve` comments is.
     pub github: Option<GithubSpec>,
 }

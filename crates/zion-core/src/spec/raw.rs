@@ -167,7 +167,7 @@ impl<'de> Deserialize<'de> for Unknown {
 /// structs they describe; a unit test checks every one of them parses.
 pub(super) mod keys {
     pub const SPEC: &[&str] = &["server", "audit", "environments", "services"];
-    pub const SERVER: &[&str] = &["listen", "data_dir", "github"];
+    pub const SERVER: &[&str] = &["listen", "data_dir", "database", "github"];
     pub const GITHUB: &[&str] = &["webhook_secret_env", "webhook_secret_file"];
     pub const ENVIRONMENT: &[&str] = &[
         "name",
@@ -238,6 +238,7 @@ pub(super) struct RawSpec {
 pub(super) struct RawServer {
     pub listen: Option<Text>,
     pub data_dir: Option<Text>,
+    pub database: Option<Text>,
     pub github: Option<RawGithub>,
     #[serde(flatten)]
     pub unknown: Unknown,

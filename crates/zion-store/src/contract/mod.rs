@@ -23,6 +23,7 @@ pub mod deployments;
 pub mod fixtures;
 pub mod history;
 pub mod incidents;
+pub mod leases;
 pub mod processes;
 pub mod rounds;
 pub mod specs;
@@ -98,6 +99,12 @@ macro_rules! contract_tests {
             processes [
                 processes_record_replace_forget_and_list,
             ]
+            leases [
+                a_lease_has_one_holder_until_it_expires_then_a_new_epoch,
+                a_released_lease_is_taken_over_at_once_under_a_new_epoch,
+                a_change_under_an_old_epoch_is_refused_and_writes_nothing,
+                replicas_are_listed_with_their_last_heartbeat,
+            ]
         }
     };
     (@areas ($fresh:expr) $($area:ident [$($name:ident),* $(,)?])*) => {
@@ -130,6 +137,7 @@ mod tests {
             ("deployments", include_str!("deployments.rs")),
             ("history", include_str!("history.rs")),
             ("incidents", include_str!("incidents.rs")),
+            ("leases", include_str!("leases.rs")),
             ("processes", include_str!("processes.rs")),
             ("rounds", include_str!("rounds.rs")),
             ("specs", include_str!("specs.rs")),

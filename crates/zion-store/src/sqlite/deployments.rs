@@ -15,7 +15,7 @@ use crate::codec::{
     from_json, narrow, parse_opt_time, parse_phase, parse_time, terminal_phases_sql, time_text,
     to_json, widen,
 };
-use crate::{AuditBuilder, Change, DeploymentFilter, DeploymentStore, StoreError};
+use crate::{AuditBuilder, Change, DeploymentFilter, DeploymentStore, Fence, StoreError};
 
 /// The columns a deployment is written to, in the order of
 /// [`deployment_values`]; `id` is assigned by the database.
@@ -354,51 +354,7 @@ impl DeploymentStore for SqliteStore {
     }
 
     fn record_change(&self, change: &Change<'_>) -> Result<(), StoreError> {
-        const DURING: &str = "recording a deployment change";
-        let deployment = change.deployment;
-        let id = deployment.id;
-        // What can be refused without the database is checked before the
-        // transaction; whatever fails inside it rolls all of it back.
-        let (sql, values) = revision_update(deployment)?;
-        let round_rows = rounds::rows(id, change.rounds)?;
-
-        let mut conn = self.conn();
-        let tx = begin(&mut conn, DURING)?;
-        // Compare-and-set on the revision: portable optimistic locking that
-        // also holds where transactions do not serialise (PostgreSQL's
-        // default isolation).
-        let changed = tx
-            .execute(&sql, params_from_iter(values))
-            .map_err(|e| busy_or_db(&tx, deployment, Some(id), DURING, e))?;
-        if changed == 0 {
-            let exists = tx
-                .query_row("SELECT 1 FROM deployments WHERE id = ?1", [id], |_| Ok(()))
-                .optional()
-                .map_err(db(DURING))?
-                .is_some();
-            return Err(if exists {
-                StoreError::Conflict { id }
-            } else {
-                StoreError::NotFound { id }
-            });
-        }
-        insert_events(&tx, id, change.events)?;
-        rounds::insert(&tx, id, &round_rows)?;
-        apply_incident_changes(&tx, change.incidents)?;
-        if let Some(audit) = change.audit {
-            audit::write(&tx, audit)?;
-        }
-        tx.commit().map_err(db(DURING))?;
-        tracing::debug!(
-            id,
-            phase = %deployment.phase,
-            revision = deployment.revision,
-            events = change.events.len(),
-            rounds = change.rounds.len(),
-            incidents = change.incidents.len(),
-            "deployment change recorded"
-        );
-        Ok(())
+        self.record_change_fenced(change, None)
     }
 
     fn events(&self, id: i64) -> Result<Vec<Event>, StoreError> {
@@ -464,6 +420,79 @@ impl DeploymentStore for SqliteStore {
             |row| row.get(0),
         )
         .map_err(db("looking for a succeeded deployment"))
+    }
+}
+
+impl SqliteStore {
+    /// [`DeploymentStore::record_change`], checking `fence` (when given)
+    /// inside the transaction: see [`crate::LeaseStore::record_fenced_change`].
+    pub(super) fn record_change_fenced(
+        &self,
+        change: &Change<'_>,
+        fence: Option<Fence<'_>>,
+    ) -> Result<(), StoreError> {
+        const DURING: &str = "recording a deployment change";
+        let deployment = change.deployment;
+        let id = deployment.id;
+        // What can be refused without the database is checked before the
+        // transaction; whatever fails inside it rolls all of it back.
+        let (sql, values) = revision_update(deployment)?;
+        let round_rows = rounds::rows(id, change.rounds)?;
+
+        let mut conn = self.conn();
+        let tx = begin(&mut conn, DURING)?;
+        if let Some(fence) = &fence {
+            // Under the write lock: no takeover can land before the commit.
+            let current: Option<(String, i64)> = tx
+                .query_row(
+                    &crate::leases::sql::sqlite(crate::leases::sql::FENCE),
+                    params![deployment.service, deployment.environment],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(db(DURING))?;
+            crate::leases::check_fence(
+                &deployment.service,
+                &deployment.environment,
+                fence,
+                current,
+            )?;
+        }
+        // Compare-and-set on the revision: portable optimistic locking that
+        // also holds where transactions do not serialise (PostgreSQL's
+        // default isolation).
+        let changed = tx
+            .execute(&sql, params_from_iter(values))
+            .map_err(|e| busy_or_db(&tx, deployment, Some(id), DURING, e))?;
+        if changed == 0 {
+            let exists = tx
+                .query_row("SELECT 1 FROM deployments WHERE id = ?1", [id], |_| Ok(()))
+                .optional()
+                .map_err(db(DURING))?
+                .is_some();
+            return Err(if exists {
+                StoreError::Conflict { id }
+            } else {
+                StoreError::NotFound { id }
+            });
+        }
+        insert_events(&tx, id, change.events)?;
+        rounds::insert(&tx, id, &round_rows)?;
+        apply_incident_changes(&tx, change.incidents)?;
+        if let Some(audit) = change.audit {
+            audit::write(&tx, audit)?;
+        }
+        tx.commit().map_err(db(DURING))?;
+        tracing::debug!(
+            id,
+            phase = %deployment.phase,
+            revision = deployment.revision,
+            events = change.events.len(),
+            rounds = change.rounds.len(),
+            incidents = change.incidents.len(),
+            "deployment change recorded"
+        );
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ mod audit;
 mod deployments;
 mod history;
 mod incidents;
+mod leases;
 mod processes;
 mod rounds;
 mod specs;

@@ -1,6 +1,9 @@
 //! The contract suite of the store traits against [`SqliteStore`], on files
 //! (as Zion runs it: a side connection for long reads and imports) and in
-//! memory (one connection for everything).
+//! memory (one connection for everything), and against [`PostgresStore`]
+//! on a throwaway cluster (a new database per test).
+//!
+//! [`PostgresStore`]: zion_store::PostgresStore
 
 use proptest::prelude::*;
 use zion_store::SqliteStore;
@@ -8,6 +11,10 @@ use zion_store::contract::deployments::{RoundTripSample, round_trips_exactly};
 
 mod on_file {
     zion_store::contract_tests!(crate::support::on_file());
+}
+
+mod on_postgres {
+    zion_store::contract_tests!(crate::support::on_postgres());
 }
 
 mod in_memory {

@@ -69,6 +69,8 @@ fn rounds_written_before_runs_existed_count_one_each() {
         conn.execute_batch(
             "ALTER TABLE analysis_rounds DROP COLUMN round_count;
              ALTER TABLE analysis_rounds DROP COLUMN last_at;
+             DROP TABLE leases;
+             DROP TABLE replicas;
              PRAGMA user_version = 5;",
         )
         .unwrap();

@@ -3,8 +3,9 @@
 use std::cell::Cell;
 use std::path::Path;
 
-use zion_store::SqliteStore;
 pub use zion_store::contract::fixtures::*;
+use zion_store::test_cluster::TestCluster;
+use zion_store::{PostgresStore, SqliteStore};
 
 /// Opens (or reopens) the store file in `dir`.
 pub fn open(dir: &Path) -> SqliteStore {
@@ -20,4 +21,10 @@ pub fn on_file() -> impl Fn() -> SqliteStore {
         made.set(made.get() + 1);
         SqliteStore::open(&dir.path().join(format!("zion-{}.db", made.get()))).expect("open store")
     }
+}
+
+/// A factory of new, empty stores, each on a database of its own in the
+/// test binary's throwaway PostgreSQL cluster.
+pub fn on_postgres() -> impl Fn() -> PostgresStore {
+    || PostgresStore::connect(&TestCluster::shared().new_database()).expect("connect to PostgreSQL")
 }

@@ -21,6 +21,7 @@ pub(super) fn server(r: &mut Report, raw: Option<&RawServer>) -> ServerSpec {
         return ServerSpec {
             listen: default_listen,
             data_dir: DEFAULT_DATA_DIR.to_owned(),
+            database: None,
             github: None,
         };
     };
@@ -48,12 +49,85 @@ pub(super) fn server(r: &mut Report, raw: Option<&RawServer>) -> ServerSpec {
         Some(d) => d.to_owned(),
         None => DEFAULT_DATA_DIR.to_owned(),
     };
+    let database = text(raw.database.as_ref()).and_then(|url| database(r, url));
     let github = raw.github.as_ref().and_then(|g| github(r, g));
     ServerSpec {
         listen,
         data_dir,
+        database,
         github,
     }
+}
+
+/// `server.database`: a PostgreSQL URL, checked for its shape here (the
+/// driver parses it at start-up). The messages never repeat the URL: it
+/// could hold a password, which they must not show.
+fn database(r: &mut Report, url: &str) -> Option<String> {
+    let p = "server.database";
+    let url = url.trim();
+    let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    else {
+        r.add(
+            p,
+            "is not a PostgreSQL URL: write postgres://USER@HOST:PORT/DATABASE (leave \
+             server.database out to keep the state in SQLite in data_dir)",
+        );
+        return None;
+    };
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let (userinfo, hostport) = match authority.rfind('@') {
+        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
+        None => (None, authority),
+    };
+    if userinfo.is_some_and(|u| u.contains(':')) || has_password_parameter(rest) {
+        r.add(
+            p,
+            "holds a password, and any viewer may read the spec back: remove it from the \
+             URL and give it in PGPASSWORD, or give the whole URL in ZION_DATABASE_URL",
+        );
+        return None;
+    }
+    let host_ok = match hostport.strip_prefix('[') {
+        // An IPv6 address: `[::1]` or `[::1]:5432`.
+        Some(v6) => v6
+            .split_once(']')
+            .is_some_and(|(addr, port)| !addr.is_empty() && port_ok(port)),
+        None => {
+            let (host, port) = match hostport.split_once(':') {
+                Some((h, port)) => (h, format!(":{port}")),
+                None => (hostport, String::new()),
+            };
+            !host.is_empty() && port_ok(&port) && !host.contains([' ', '/'])
+        }
+    };
+    if !host_ok {
+        r.add(
+            p,
+            "does not name a host and port: write postgres://USER@HOST:PORT/DATABASE \
+             (the port is a number up to 65535)",
+        );
+        return None;
+    }
+    Some(url.to_owned())
+}
+
+/// An empty port, or `:` and a port number.
+fn port_ok(port: &str) -> bool {
+    port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.parse::<u16>().is_ok_and(|n| n > 0))
+}
+
+/// Whether the query string has a `password=` parameter.
+fn has_password_parameter(rest: &str) -> bool {
+    rest.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|kv| kv.split('=').next() == Some("password"))
+    })
 }
 
 fn github(r: &mut Report, raw: &RawGithub) -> Option<GithubSpec> {

@@ -54,3 +54,46 @@ fn github_webhook_secret_comes_from_env_or_file_never_inline() {
         "",
     );
 }
+
+#[test]
+fn database_is_a_postgres_url_without_a_password() {
+    let spec =
+        |url: &str| format!("server: {{ database: \"{url}\" }}\nenvironments: [{{ name: dev }}]\n");
+    assert_eq!(
+        valid("environments: [{ name: dev }]\n").server.database,
+        None
+    );
+    for url in [
+        "postgres://zion@127.0.0.1:5432/zion",
+        "postgresql://zion@db.example/zion?sslmode=disable",
+        "postgres://zion@[::1]:5432/zion",
+        "postgres://db.example/zion",
+    ] {
+        assert_eq!(valid(&spec(url)).server.database.as_deref(), Some(url));
+    }
+    for (url, says) in [
+        ("mysql://zion@127.0.0.1/zion", "is not a PostgreSQL URL"),
+        ("127.0.0.1:5432", "is not a PostgreSQL URL"),
+        ("postgres:///zion", "does not name a host"),
+        (
+            "postgres://zion@127.0.0.1:99999/zion",
+            "does not name a host",
+        ),
+        (
+            "postgres://zion@127.0.0.1:port/zion",
+            "does not name a host",
+        ),
+        ("postgres://zion:s3cret@127.0.0.1/zion", "holds a password"),
+        (
+            "postgres://zion@127.0.0.1/zion?password=s3cret",
+            "holds a password",
+        ),
+    ] {
+        assert_error(&spec(url), "server.database", says);
+        let shown = errors(&spec(url))
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<String>();
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+}

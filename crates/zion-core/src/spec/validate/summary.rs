@@ -15,6 +15,10 @@ pub fn summary(spec: &Spec) -> String {
         "server: listen {}, data dir {}",
         spec.server.listen, spec.server.data_dir
     ));
+    // Validation refused any password in it, so the URL can be shown whole.
+    if let Some(url) = &spec.server.database {
+        out.push(format!("database: PostgreSQL at {url}"));
+    }
     if let Some(origin) = &spec.audit.origin {
         out.push(format!("audit: log origin {origin}"));
     }

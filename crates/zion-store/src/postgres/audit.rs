@@ -1,0 +1,286 @@
+//! The audit tables of [`PostgresStore`]: appends inside the caller's
+//! transaction (serialized by a lock on the log's table, so that several
+//! writers keep one totally ordered log), and the reads that verification
+//! and proofs need.
+
+use std::cell::RefCell;
+
+use super::{Param, PostgresStore, Session, args, col, col_at};
+use crate::codec::{parse_time, time_text, widen};
+use crate::{
+    AuditAppend, AuditCheckpoint, AuditFilter, AuditSnapshot, AuditStore, NodeHash, StoreError,
+    StoredAuditEntry,
+};
+
+/// Entries read per query while scanning, so a million-entry log is never
+/// held in memory at once.
+const SCAN_PAGE: i64 = 10_000;
+
+pub(crate) fn size(s: &mut Session<'_>) -> Result<u64, StoreError> {
+    let row = s.query_one(
+        "SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM audit_entries",
+        args![],
+        "reading the audit log's size",
+    )?;
+    Ok(u64::try_from(col::<i64>(&row, "size")?).unwrap_or(0))
+}
+
+/// Writes `append` in the session's transaction; the caller commits.
+pub(crate) fn write(s: &mut Session<'_>, append: &AuditAppend) -> Result<(), StoreError> {
+    const DURING: &str = "appending to the audit log";
+    s.lock_audit(DURING)?;
+    if let Some(first) = append.rows.first() {
+        let size = size(s)?;
+        let contiguous = append
+            .rows
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.index == first.index + i as u64);
+        if first.index != size || !contiguous {
+            return Err(StoreError::AuditOutOfOrder {
+                size,
+                first: first.index,
+            });
+        }
+    }
+    for r in &append.rows {
+        s.execute(
+            "INSERT INTO audit_entries (idx, time, action, subject, entry) \
+             VALUES ($1, $2, $3, $4, $5)",
+            args![
+                widen(r.index, "audit index")?,
+                time_text(r.time),
+                r.action.clone(),
+                r.subject.clone(),
+                r.entry.clone()
+            ],
+            DURING,
+        )?;
+    }
+    // A node is the hash of a fixed set of leaves: writing it again with the
+    // same hash is harmless, with another one is refused by the primary key.
+    for n in &append.nodes {
+        s.execute(
+            "INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)",
+            args![
+                i64::from(n.level),
+                widen(n.index, "audit node index")?,
+                n.hash.to_vec()
+            ],
+            DURING,
+        )?;
+    }
+    if let Some(c) = &append.checkpoint {
+        thin_checkpoints(s)?;
+        s.execute(
+            "INSERT INTO audit_checkpoints (size, note, signed_at) VALUES ($1, $2, $3)",
+            args![
+                widen(c.size, "checkpoint size")?,
+                c.note.clone(),
+                time_text(c.signed_at)
+            ],
+            DURING,
+        )?;
+    }
+    Ok(())
+}
+
+/// Drops the current latest checkpoint when it is not the first of its UTC
+/// hour (see the SQLite store's `thin_checkpoints` for why).
+fn thin_checkpoints(s: &mut Session<'_>) -> Result<(), StoreError> {
+    const DURING: &str = "thinning audit checkpoints";
+    let rows = s.query(
+        "SELECT size, signed_at FROM audit_checkpoints ORDER BY size DESC LIMIT 2",
+        args![],
+        DURING,
+    )?;
+    let [latest, before] = rows.as_slice() else {
+        return Ok(());
+    };
+    let hour = |row: &tokio_postgres::Row| -> Result<i64, StoreError> {
+        Ok(parse_time(col(row, "signed_at")?, "checkpoint time")?
+            .as_second()
+            .div_euclid(3600))
+    };
+    if hour(latest)? == hour(before)? {
+        let size: i64 = col(latest, "size")?;
+        s.execute(
+            "DELETE FROM audit_checkpoints WHERE size = $1",
+            args![size],
+            DURING,
+        )?;
+    }
+    Ok(())
+}
+
+fn to_hash(bytes: &[u8]) -> Result<NodeHash, StoreError> {
+    bytes.try_into().map_err(|_| {
+        StoreError::Corrupt(format!(
+            "an audit node hash has {} bytes instead of 32",
+            bytes.len()
+        ))
+    })
+}
+
+/// Pages through the entries joined with their leaf hashes. A row whose
+/// index was deleted simply does not appear: the caller sees the gap.
+fn scan(
+    s: &mut Session<'_>,
+    from: u64,
+    visit: &mut dyn FnMut(StoredAuditEntry, Option<NodeHash>) -> bool,
+) -> Result<(), StoreError> {
+    const DURING: &str = "scanning the audit log";
+    let mut next = widen(from, "audit index")?;
+    loop {
+        let rows = s.query(
+            "SELECT e.idx, e.entry, n.hash FROM audit_entries e \
+             LEFT JOIN audit_nodes n ON n.level = 0 AND n.idx = e.idx \
+             WHERE e.idx >= $1 ORDER BY e.idx LIMIT $2",
+            args![next, SCAN_PAGE],
+            DURING,
+        )?;
+        let seen = rows.len() as i64;
+        for row in rows {
+            let idx: i64 = col_at(&row, 0)?;
+            let entry: Vec<u8> = col_at(&row, 1)?;
+            let leaf = col_at::<Option<&[u8]>>(&row, 2)?.map(to_hash).transpose()?;
+            next = idx + 1;
+            let e = StoredAuditEntry {
+                index: u64::try_from(idx).unwrap_or(0),
+                entry,
+            };
+            if !visit(e, leaf) {
+                return Ok(());
+            }
+        }
+        if seen < SCAN_PAGE {
+            return Ok(());
+        }
+    }
+}
+
+fn checkpoints(s: &mut Session<'_>) -> Result<Vec<AuditCheckpoint>, StoreError> {
+    let rows = s.query(
+        "SELECT size, note, signed_at FROM audit_checkpoints ORDER BY size",
+        args![],
+        "reading audit checkpoints",
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditCheckpoint {
+                size: u64::try_from(col::<i64>(r, "size")?).unwrap_or(0),
+                note: col(r, "note")?,
+                signed_at: parse_time(col(r, "signed_at")?, "checkpoint time")?,
+            })
+        })
+        .collect()
+}
+
+/// The audit tables through one REPEATABLE READ transaction's snapshot.
+struct Snapshot<'a, 's>(RefCell<&'a mut Session<'s>>);
+
+impl AuditSnapshot for Snapshot<'_, '_> {
+    fn checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        checkpoints(&mut self.0.borrow_mut())
+    }
+
+    fn scan(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(StoredAuditEntry, Option<NodeHash>) -> bool,
+    ) -> Result<(), StoreError> {
+        scan(&mut self.0.borrow_mut(), from, visit)
+    }
+}
+
+impl AuditStore for PostgresStore {
+    fn append_audit(&self, append: &AuditAppend) -> Result<(), StoreError> {
+        const DURING: &str = "appending to the audit log";
+        let mut s = self.begin(DURING)?;
+        write(&mut s, append)?;
+        s.commit(DURING)
+    }
+
+    fn audit_size(&self) -> Result<u64, StoreError> {
+        size(&mut self.session("reading the audit log's size")?)
+    }
+
+    fn audit_nodes(&self, ids: &[(u8, u64)]) -> Result<Vec<Option<NodeHash>>, StoreError> {
+        const DURING: &str = "reading audit tree nodes";
+        let mut s = self.session(DURING)?;
+        ids.iter()
+            .map(|&(level, index)| {
+                let row = s.query_opt(
+                    "SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2",
+                    args![i64::from(level), widen(index, "audit node index")?],
+                    DURING,
+                )?;
+                row.map(|r| to_hash(col(&r, "hash")?)).transpose()
+            })
+            .collect()
+    }
+
+    fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEntry>, StoreError> {
+        const DURING: &str = "reading the audit log";
+        let mut sql = "SELECT idx, entry FROM audit_entries WHERE 1 = 1".to_string();
+        let mut values: Vec<Param> = Vec::new();
+        if let Some(since) = filter.since {
+            values.push(Box::new(time_text(since)));
+            sql.push_str(&format!(" AND time >= ${}", values.len()));
+        }
+        if let Some(action) = &filter.action {
+            values.push(Box::new(action.clone()));
+            sql.push_str(&format!(" AND action = ${}", values.len()));
+        }
+        if let Some(subject) = &filter.subject {
+            values.push(Box::new(subject.clone()));
+            sql.push_str(&format!(" AND subject = ${}", values.len()));
+        }
+        if let Some(from) = filter.from_index {
+            values.push(Box::new(widen(from, "audit index")?));
+            sql.push_str(&format!(" AND idx >= ${}", values.len()));
+        }
+        sql.push_str(" ORDER BY idx");
+        if let Some(limit) = filter.limit {
+            values.push(Box::new(widen(limit, "limit")?));
+            sql.push_str(&format!(" LIMIT ${}", values.len()));
+        }
+        let rows = self.session(DURING)?.query(&sql, values, DURING)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredAuditEntry {
+                    index: u64::try_from(col::<i64>(r, "idx")?).unwrap_or(0),
+                    entry: col(r, "entry")?,
+                })
+            })
+            .collect()
+    }
+
+    fn scan_audit(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(StoredAuditEntry, Option<NodeHash>) -> bool,
+    ) -> Result<(), StoreError> {
+        // One snapshot for every page: an append committing meanwhile is
+        // not seen half.
+        const DURING: &str = "scanning the audit log";
+        let mut s = self.snapshot(DURING)?;
+        scan(&mut s, from, visit)?;
+        s.commit(DURING)
+    }
+
+    fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        checkpoints(&mut self.session("reading audit checkpoints")?)
+    }
+
+    fn audit_snapshot(
+        &self,
+        read: &mut dyn FnMut(&dyn AuditSnapshot) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        const DURING: &str = "reading the audit log";
+        // A pooled connection of its own: other calls go on meanwhile.
+        let mut s = self.snapshot(DURING)?;
+        read(&Snapshot(RefCell::new(&mut s)))?;
+        s.commit(DURING)
+    }
+}

@@ -1,0 +1,133 @@
+//! The leases and replicas of [`PostgresStore`], by the database's `now()`.
+
+use std::time::Duration;
+
+use tokio_postgres::Row;
+
+use super::{PostgresStore, args, col};
+use crate::leases::{Fence, Lease, LeaseStore, ReplicaBeat, from_micros, sql, ttl_micros};
+use crate::{Change, StoreError};
+
+fn read_lease(row: &Row) -> Result<Lease, StoreError> {
+    Ok(Lease {
+        service: col(row, "service")?,
+        environment: col(row, "environment")?,
+        holder: col(row, "holder")?,
+        epoch: crate::codec::narrow(col(row, "epoch")?, "lease epoch")?,
+        acquired_at: from_micros(col(row, "acquired_us")?, "lease acquired_us")?,
+        expires_at: from_micros(col(row, "expires_us")?, "lease expires_us")?,
+        read_at: from_micros(col(row, "read_us")?, "the database's clock")?,
+    })
+}
+
+impl LeaseStore for PostgresStore {
+    fn acquire_lease(
+        &self,
+        service: &str,
+        environment: &str,
+        replica: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        const DURING: &str = "acquiring a lease";
+        let ttl = ttl_micros(ttl)?;
+        let row = self.session(DURING)?.query_opt(
+            &sql::postgres(sql::ACQUIRE),
+            args![
+                service.to_owned(),
+                environment.to_owned(),
+                replica.to_owned(),
+                ttl
+            ],
+            DURING,
+        )?;
+        row.as_ref().map(read_lease).transpose()
+    }
+
+    fn renew_lease(
+        &self,
+        service: &str,
+        environment: &str,
+        replica: &str,
+        epoch: u64,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        const DURING: &str = "renewing a lease";
+        let ttl = ttl_micros(ttl)?;
+        let epoch = crate::codec::widen(epoch, "lease epoch")?;
+        let changed = self.session(DURING)?.execute(
+            &sql::postgres(sql::RENEW),
+            args![
+                service.to_owned(),
+                environment.to_owned(),
+                replica.to_owned(),
+                epoch,
+                ttl
+            ],
+            DURING,
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn release_lease(
+        &self,
+        service: &str,
+        environment: &str,
+        replica: &str,
+        epoch: u64,
+    ) -> Result<bool, StoreError> {
+        const DURING: &str = "releasing a lease";
+        let epoch = crate::codec::widen(epoch, "lease epoch")?;
+        let changed = self.session(DURING)?.execute(
+            &sql::postgres(sql::RELEASE),
+            args![
+                service.to_owned(),
+                environment.to_owned(),
+                replica.to_owned(),
+                epoch
+            ],
+            DURING,
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+        const DURING: &str = "listing leases";
+        let rows = self
+            .session(DURING)?
+            .query(&sql::postgres(sql::LIST), args![], DURING)?;
+        rows.iter().map(read_lease).collect()
+    }
+
+    fn heartbeat(&self, replica: &str) -> Result<(), StoreError> {
+        const DURING: &str = "recording a heartbeat";
+        self.session(DURING)?.execute(
+            &sql::postgres(sql::HEARTBEAT),
+            args![replica.to_owned()],
+            DURING,
+        )?;
+        Ok(())
+    }
+
+    fn replicas(&self) -> Result<Vec<ReplicaBeat>, StoreError> {
+        const DURING: &str = "listing replicas";
+        let rows = self
+            .session(DURING)?
+            .query(&sql::postgres(sql::REPLICAS), args![], DURING)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ReplicaBeat {
+                    id: col(row, "id")?,
+                    last_heartbeat: from_micros(col(row, "heartbeat_us")?, "heartbeat")?,
+                })
+            })
+            .collect()
+    }
+
+    fn record_fenced_change(
+        &self,
+        change: &Change<'_>,
+        fence: Fence<'_>,
+    ) -> Result<(), StoreError> {
+        self.record_change_fenced(change, Some(fence))
+    }
+}

@@ -1,0 +1,634 @@
+//! The PostgreSQL store, for a control plane that outgrows one file.
+//!
+//! The store traits are synchronous: the server calls them from async
+//! handlers and under its journal lock, and SQLite answers in microseconds.
+//! The driver (tokio-postgres, pooled by deadpool-postgres; sqlx cannot sit
+//! beside the bundled rusqlite, both link `sqlite3`) is async. So the store
+//! owns a small tokio runtime of its own (one worker thread) that runs the
+//! pool and the connections, and a [`Session`] ships each statement there
+//! and waits for its answer on a channel. `Runtime::block_on` is not an
+//! option: it panics when called from inside the server's runtime, and
+//! waiting on a channel does not. Shipping statements one by one, rather
+//! than a whole trait call as one future, keeps every transaction's code
+//! synchronous and lets it call the caller's closures (an audit builder, a
+//! scan's visitor) between statements, exactly as the SQLite store does.
+//!
+//! Each trait call is one transaction where the SQLite store uses one, at
+//! PostgreSQL's default READ COMMITTED: the invariants hold by the data
+//! (a partial unique index for one active deployment per target, a
+//! compare-and-set on the revision, primary keys) and by locks (audit
+//! appends lock the log's table, so they are serialized in the database
+//! even with several writers), not by the isolation level.
+
+mod audit;
+mod deployments;
+mod history;
+mod incidents;
+mod leases;
+mod processes;
+mod rounds;
+mod specs;
+mod tokens;
+
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::{NoTls, Row};
+
+use crate::StoreError;
+
+/// Every migration of the PostgreSQL schema, in order. Append only: never
+/// edit a released one. `zion_schema.version` is the number applied.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../migrations/postgres/0002_leases.sql"),
+];
+
+/// The schema version this code writes on PostgreSQL.
+pub const POSTGRES_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Connections kept by the pool: the API's reads go on beside the
+/// controller's writes, and a long audit scan has one of its own.
+const POOL_SIZE: usize = 8;
+
+/// How long to wait for a connection to the server (when the URL does not
+/// say): long enough for a loaded machine, short enough that an unreachable
+/// database is reported rather than hung on.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serialises schema migrations of one database across processes: the key
+/// of a transaction-scoped advisory lock ("zion" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7a69_6f6e;
+
+/// A value bound to a statement's parameter, owned so that it can travel to
+/// the store's runtime.
+pub(crate) type Param = Box<dyn ToSql + Send + Sync>;
+
+/// The parameters of a statement, each moved into a [`Param`].
+macro_rules! args {
+    ($($value:expr),* $(,)?) => {
+        vec![$(Box::new($value) as $crate::postgres::Param),*]
+    };
+}
+pub(crate) use args;
+
+/// [`crate::Store`] on a PostgreSQL database.
+pub struct PostgresStore {
+    pool: Pool,
+    /// The runtime that runs the pool; shut down without waiting on drop
+    /// (a drop inside the server's runtime must not block).
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    /// The URL with its password hidden, for messages.
+    location: String,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`, or
+    /// the key=value form) and brings its schema up to date; refuses a
+    /// database written by a newer Zion. A URL without a password takes the
+    /// one in `PGPASSWORD`, as libpq does.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let location = redacted_url(url);
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
+            StoreError::Invalid(format!(
+                "the database URL {location} is not valid: {}",
+                hide_password(&e.to_string(), url)
+            ))
+        })?;
+        if config.get_password().is_none() {
+            if let Ok(password) = std::env::var("PGPASSWORD") {
+                config.password(password);
+            }
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("zion");
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("zion-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Connect {
+                url: location.clone(),
+                source: Box::new(e),
+            })?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                // A connection the server closed (a restart) is found
+                // closed and replaced; nothing else is checked per use.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Connect {
+                url: location.clone(),
+                source: Box::new(e),
+            })?;
+        let store = PostgresStore {
+            pool,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+            location,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database's URL with its password hidden.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Runs `fut` on the store's runtime and waits for its output.
+    fn run<T: Send + 'static>(
+        &self,
+        during: &'static str,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv().map_err(|_| StoreError::Database {
+            during,
+            source: "the database driver's runtime stopped".into(),
+        })
+    }
+
+    /// A pooled connection, outside any transaction.
+    fn session(&self, during: &'static str) -> Result<Session<'_>, StoreError> {
+        let pool = self.pool.clone();
+        let client = self.run(during, async move { pool.get().await })?;
+        let client = client.map_err(|e| StoreError::Database {
+            during,
+            source: hide_password(&e.to_string(), "").into(),
+        })?;
+        Ok(Session {
+            store: self,
+            client: Some(client),
+            in_transaction: false,
+        })
+    }
+
+    /// A pooled connection inside a new read-write transaction.
+    fn begin(&self, during: &'static str) -> Result<Session<'_>, StoreError> {
+        let mut s = self.session(during)?;
+        s.batch("BEGIN", during)?;
+        s.in_transaction = true;
+        Ok(s)
+    }
+
+    /// A pooled connection inside a read-only transaction that sees one
+    /// snapshot throughout (what a scan in pages and a verification need).
+    fn snapshot(&self, during: &'static str) -> Result<Session<'_>, StoreError> {
+        let mut s = self.session(during)?;
+        s.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", during)?;
+        s.in_transaction = true;
+        Ok(s)
+    }
+
+    /// Applies the missing migrations in one transaction, under a lock
+    /// that makes two processes starting at once take turns.
+    fn migrate(&self) -> Result<(), StoreError> {
+        const DURING: &str = "migrating the schema";
+        let connect_err = |e: StoreError| match e {
+            StoreError::Database { source, .. } => StoreError::Connect {
+                url: self.location.clone(),
+                source,
+            },
+            other => other,
+        };
+        let mut s = self.begin(DURING).map_err(connect_err)?;
+        s.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            args![MIGRATION_LOCK],
+            DURING,
+        )?;
+        s.batch(
+            "CREATE TABLE IF NOT EXISTS zion_schema (version BIGINT NOT NULL)",
+            DURING,
+        )?;
+        let found: i64 = match s.query_opt("SELECT version FROM zion_schema", args![], DURING)? {
+            Some(row) => col(&row, "version")?,
+            None => {
+                s.execute(
+                    "INSERT INTO zion_schema (version) VALUES (0)",
+                    args![],
+                    DURING,
+                )?;
+                0
+            }
+        };
+        if found > POSTGRES_SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: self.location.clone(),
+                found,
+                known: POSTGRES_SCHEMA_VERSION,
+            });
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+            let version = index as i64 + 1;
+            let failed = |e: StoreError| StoreError::Migration {
+                version,
+                source: Box::new(e),
+            };
+            s.batch(sql, DURING).map_err(failed)?;
+            s.execute(
+                "UPDATE zion_schema SET version = $1",
+                args![version],
+                DURING,
+            )
+            .map_err(failed)?;
+            tracing::info!(database = %self.location, version, "applied schema migration");
+        }
+        s.commit(DURING)
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a statement answers.
+enum Reply {
+    Rows(Vec<Row>),
+    Count(u64),
+    Done,
+}
+
+/// What to do with a statement.
+#[derive(Clone, Copy)]
+enum Kind {
+    Query,
+    Execute,
+    /// The simple protocol: several statements, no parameters.
+    Batch,
+}
+
+/// One pooled connection, used synchronously: each statement is sent to
+/// the store's runtime and answered on a channel. Dropped inside a
+/// transaction that was not committed, it rolls the transaction back before
+/// the connection goes back to the pool (or closes it if that fails).
+pub(crate) struct Session<'s> {
+    store: &'s PostgresStore,
+    client: Option<Object>,
+    in_transaction: bool,
+}
+
+impl Session<'_> {
+    fn send(
+        &mut self,
+        kind: Kind,
+        sql: &str,
+        params: Vec<Param>,
+        during: &'static str,
+    ) -> Result<Reply, StoreError> {
+        let Some(client) = self.client.take() else {
+            return Err(StoreError::Database {
+                during,
+                source: "the connection was lost by an earlier failure".into(),
+            });
+        };
+        let sql = sql.to_owned();
+        let (client, result) = self.store.run(during, async move {
+            let result = async {
+                match kind {
+                    Kind::Batch => client.batch_execute(&sql).await.map(|()| Reply::Done),
+                    Kind::Query | Kind::Execute => {
+                        let statement = client.prepare_cached(&sql).await?;
+                        let refs: Vec<&(dyn ToSql + Sync)> = params
+                            .iter()
+                            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                            .collect();
+                        match kind {
+                            Kind::Execute => {
+                                client.execute(&statement, &refs).await.map(Reply::Count)
+                            }
+                            _ => client.query(&statement, &refs).await.map(Reply::Rows),
+                        }
+                    }
+                }
+            }
+            .await;
+            (client, result)
+        })?;
+        self.client = Some(client);
+        result.map_err(db(during))
+    }
+
+    /// Runs a statement and returns its rows.
+    pub(crate) fn query(
+        &mut self,
+        sql: &str,
+        params: Vec<Param>,
+        during: &'static str,
+    ) -> Result<Vec<Row>, StoreError> {
+        match self.send(Kind::Query, sql, params, during)? {
+            Reply::Rows(rows) => Ok(rows),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Runs a statement and returns its first row, if any.
+    pub(crate) fn query_opt(
+        &mut self,
+        sql: &str,
+        params: Vec<Param>,
+        during: &'static str,
+    ) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, params, during)?.into_iter().next())
+    }
+
+    /// Runs a statement that must return a row.
+    pub(crate) fn query_one(
+        &mut self,
+        sql: &str,
+        params: Vec<Param>,
+        during: &'static str,
+    ) -> Result<Row, StoreError> {
+        self.query_opt(sql, params, during)?
+            .ok_or_else(|| StoreError::Database {
+                during,
+                source: "the statement returned no row".into(),
+            })
+    }
+
+    /// Runs a statement and returns how many rows it changed.
+    pub(crate) fn execute(
+        &mut self,
+        sql: &str,
+        params: Vec<Param>,
+        during: &'static str,
+    ) -> Result<u64, StoreError> {
+        match self.send(Kind::Execute, sql, params, during)? {
+            Reply::Count(n) => Ok(n),
+            _ => Ok(0),
+        }
+    }
+
+    /// Runs statements without parameters (the simple protocol).
+    pub(crate) fn batch(&mut self, sql: &str, during: &'static str) -> Result<(), StoreError> {
+        self.send(Kind::Batch, sql, Vec::new(), during).map(|_| ())
+    }
+
+    /// Runs a statement; a driver error comes back as is (for the callers
+    /// that tell a constraint's violation from other failures).
+    pub(crate) fn try_query(
+        &mut self,
+        sql: &str,
+        params: Vec<Param>,
+        during: &'static str,
+    ) -> Result<Result<Vec<Row>, tokio_postgres::Error>, StoreError> {
+        let Some(client) = self.client.take() else {
+            return Err(StoreError::Database {
+                during,
+                source: "the connection was lost by an earlier failure".into(),
+            });
+        };
+        let sql = sql.to_owned();
+        let (client, result) = self.store.run(during, async move {
+            let result = async {
+                let statement = client.prepare_cached(&sql).await?;
+                let refs: Vec<&(dyn ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                    .collect();
+                client.query(&statement, &refs).await
+            }
+            .await;
+            (client, result)
+        })?;
+        self.client = Some(client);
+        Ok(result)
+    }
+
+    /// Commits the transaction.
+    pub(crate) fn commit(mut self, during: &'static str) -> Result<(), StoreError> {
+        self.batch("COMMIT", during)?;
+        self.in_transaction = false;
+        Ok(())
+    }
+
+    /// Rolls the transaction back now, keeping the connection for more
+    /// statements outside it (to explain a refusal).
+    pub(crate) fn rollback(&mut self, during: &'static str) -> Result<(), StoreError> {
+        self.batch("ROLLBACK", during)?;
+        self.in_transaction = false;
+        Ok(())
+    }
+
+    /// Serialises audit appends in the database: whoever appends holds the
+    /// log's table until commit, so that the log's size it reads stays the
+    /// size when it writes, whatever other connection (or replica) appends.
+    /// Readers are not blocked. Taken first in a transaction that will
+    /// append, so that two writers cannot hold rows the other waits for.
+    pub(crate) fn lock_audit(&mut self, during: &'static str) -> Result<(), StoreError> {
+        self.batch("LOCK TABLE audit_entries IN EXCLUSIVE MODE", during)
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if !self.in_transaction {
+            return;
+        }
+        // Not waited for: the connection goes back to the pool only once
+        // the rollback is done, or is closed when it fails.
+        self.store.handle.spawn(async move {
+            if client.batch_execute("ROLLBACK").await.is_err() {
+                drop(Object::take(client));
+            }
+        });
+    }
+}
+
+/// Maps a driver error.
+pub(crate) fn db(during: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |e| match e.code() {
+        Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => StoreError::Locked { during },
+        _ => StoreError::Database {
+            during,
+            source: Box::new(e),
+        },
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+pub(crate) fn is_foreign_key_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
+}
+
+/// Reads one column, reporting a wrong type as corruption.
+pub(crate) fn col<'r, T: FromSql<'r>>(row: &'r Row, name: &str) -> Result<T, StoreError> {
+    row.try_get(name)
+        .map_err(|e| StoreError::Corrupt(format!("column `{name}` cannot be read: {e}")))
+}
+
+/// Reads one column by position.
+pub(crate) fn col_at<'r, T: FromSql<'r>>(row: &'r Row, i: usize) -> Result<T, StoreError> {
+    row.try_get(i)
+        .map_err(|e| StoreError::Corrupt(format!("column {i} cannot be read: {e}")))
+}
+
+/// WHERE clauses (and their numbered values) selecting a service and/or an
+/// environment; callers append their own clauses after these.
+fn target_clauses(service: Option<&str>, environment: Option<&str>) -> (Vec<String>, Vec<Param>) {
+    let mut clauses = Vec::new();
+    let mut values: Vec<Param> = Vec::new();
+    for (column, value) in [("service", service), ("environment", environment)] {
+        if let Some(v) = value {
+            values.push(Box::new(v.to_string()));
+            clauses.push(format!("{column} = ${}", values.len()));
+        }
+    }
+    (clauses, values)
+}
+
+/// `url` with its password replaced by `***`, in either form of a
+/// PostgreSQL connection string (`postgres://user:secret@host/db`, with a
+/// `password=` query parameter, or `password=secret host=…`): what every
+/// message, log line and lint output shows of a database URL.
+pub fn redacted_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    {
+        let scheme = &url[..url.len() - rest.len()];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        if let Some(at) = authority.rfind('@') {
+            let userinfo = &authority[..at];
+            if let Some(colon) = userinfo.find(':') {
+                out = format!("{scheme}{}:***{}", &userinfo[..colon], &rest[at..]);
+            }
+        }
+    }
+    hide_key_value_password(&out)
+}
+
+/// Hides `password=…` in a query string or a key=value connection string.
+fn hide_key_value_password(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("password=") {
+        let before_ok = i == 0 || matches!(rest.as_bytes()[i - 1], b'?' | b'&' | b' ');
+        out.push_str(&rest[..i + "password=".len()]);
+        rest = &rest[i + "password=".len()..];
+        if before_ok {
+            let end = rest.find(['&', ' ']).unwrap_or(rest.len());
+            out.push_str("***");
+            rest = &rest[end..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `message` with any occurrence of the URL's password hidden (a driver's
+/// message could echo part of what it was given).
+fn hide_password(message: &str, url: &str) -> String {
+    let password = tokio_postgres::Config::from_str(url).ok().and_then(|c| {
+        c.get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+    });
+    match password {
+        Some(p) if !p.is_empty() => message.replace(&p, "***"),
+        _ => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden_in_every_form() {
+        assert_eq!(
+            redacted_url("postgres://zion:s3cret@db.example:5432/zion"),
+            "postgres://zion:***@db.example:5432/zion"
+        );
+        assert_eq!(
+            redacted_url("postgresql://zion:p@ss@127.0.0.1/zion?sslmode=disable"),
+            "postgresql://zion:***@127.0.0.1/zion?sslmode=disable"
+        );
+        assert_eq!(
+            redacted_url("postgres://zion@127.0.0.1/zion?password=s3cret&application_name=x"),
+            "postgres://zion@127.0.0.1/zion?password=***&application_name=x"
+        );
+        assert_eq!(
+            redacted_url("host=127.0.0.1 password=s3cret user=zion"),
+            "host=127.0.0.1 password=*** user=zion"
+        );
+        assert_eq!(
+            redacted_url("postgres://zion@127.0.0.1/zion"),
+            "postgres://zion@127.0.0.1/zion"
+        );
+    }
+
+    #[test]
+    fn a_malformed_url_is_refused_without_its_password() {
+        let err = PostgresStore::connect("postgres://zion:s3cret@127.0.0.1:notaport/zion")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+        assert!(err.contains("zion:***@"), "{err}");
+    }
+
+    #[test]
+    fn an_unreachable_server_is_a_connect_error_without_the_password() {
+        // A port nothing listens on: bound, read, released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = PostgresStore::connect(&format!("postgres://zion:s3cret@127.0.0.1:{port}/zion"))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    }
+
+    #[test]
+    fn the_partial_unique_index_lists_exactly_the_terminal_phases() {
+        let expected = format!(
+            "WHERE phase NOT IN ({})",
+            crate::codec::terminal_phases_sql()
+        );
+        assert!(MIGRATIONS[0].contains(&expected), "{expected}");
+    }
+}

@@ -1,0 +1,65 @@
+//! The workload processes of [`PostgresStore`], keyed by pid.
+
+use tokio_postgres::Row;
+
+use super::{PostgresStore, args, col};
+use crate::codec::{narrow, widen};
+use crate::{ProcessStore, StoreError, StoredProcess};
+
+const PROCESS_COLUMNS: &str = "pid, start_ticks, service, environment, version, port";
+
+fn read_process(row: &Row) -> Result<StoredProcess, StoreError> {
+    Ok(StoredProcess {
+        pid: narrow(col(row, "pid")?, "pid")?,
+        start_ticks: narrow(col(row, "start_ticks")?, "start_ticks")?,
+        service: col(row, "service")?,
+        environment: col(row, "environment")?,
+        version: col(row, "version")?,
+        port: narrow(col(row, "port")?, "port")?,
+    })
+}
+
+impl ProcessStore for PostgresStore {
+    fn record_process(&self, p: &StoredProcess) -> Result<(), StoreError> {
+        const DURING: &str = "recording a process";
+        let start_ticks = widen(p.start_ticks, "start_ticks")?;
+        self.session(DURING)?.execute(
+            &format!(
+                "INSERT INTO processes ({PROCESS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (pid) DO UPDATE SET start_ticks = excluded.start_ticks, \
+                 service = excluded.service, environment = excluded.environment, \
+                 version = excluded.version, port = excluded.port"
+            ),
+            args![
+                i64::from(p.pid),
+                start_ticks,
+                p.service.clone(),
+                p.environment.clone(),
+                p.version.clone(),
+                i64::from(p.port)
+            ],
+            DURING,
+        )?;
+        Ok(())
+    }
+
+    fn forget_process(&self, pid: u32) -> Result<(), StoreError> {
+        const DURING: &str = "forgetting a process";
+        self.session(DURING)?.execute(
+            "DELETE FROM processes WHERE pid = $1",
+            args![i64::from(pid)],
+            DURING,
+        )?;
+        Ok(())
+    }
+
+    fn processes(&self) -> Result<Vec<StoredProcess>, StoreError> {
+        const DURING: &str = "listing processes";
+        let rows = self.session(DURING)?.query(
+            &format!("SELECT {PROCESS_COLUMNS} FROM processes ORDER BY pid"),
+            args![],
+            DURING,
+        )?;
+        rows.iter().map(read_process).collect()
+    }
+}

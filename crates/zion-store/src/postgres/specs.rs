@@ -1,0 +1,58 @@
+//! The applied specs of [`PostgresStore`], the newest in force.
+
+use jiff::Timestamp;
+
+use super::{PostgresStore, args, audit, col};
+use crate::codec::{parse_time, time_text};
+use crate::{AuditAppend, SpecStore, StoreError, StoredSpec};
+
+impl SpecStore for PostgresStore {
+    fn save_spec(
+        &self,
+        yaml: &str,
+        sha256_hex: &str,
+        applied_by: &str,
+        at: Timestamp,
+        audit: Option<&AuditAppend>,
+    ) -> Result<(), StoreError> {
+        const DURING: &str = "saving the spec";
+        let mut s = self.begin(DURING)?;
+        if audit.is_some() {
+            s.lock_audit(DURING)?;
+        }
+        s.execute(
+            "INSERT INTO specs (yaml, sha256_hex, applied_by, applied_at) VALUES ($1, $2, $3, $4)",
+            args![
+                yaml.to_owned(),
+                sha256_hex.to_owned(),
+                applied_by.to_owned(),
+                time_text(at)
+            ],
+            DURING,
+        )?;
+        if let Some(a) = audit {
+            audit::write(&mut s, a)?;
+        }
+        s.commit(DURING)?;
+        tracing::debug!(sha256 = %sha256_hex, applied_by, "spec saved");
+        Ok(())
+    }
+
+    fn latest_spec(&self) -> Result<Option<StoredSpec>, StoreError> {
+        const DURING: &str = "reading the latest spec";
+        let row = self.session(DURING)?.query_opt(
+            "SELECT yaml, sha256_hex, applied_by, applied_at FROM specs ORDER BY id DESC LIMIT 1",
+            args![],
+            DURING,
+        )?;
+        row.map(|row| {
+            Ok(StoredSpec {
+                yaml: col(&row, "yaml")?,
+                sha256_hex: col(&row, "sha256_hex")?,
+                applied_by: col(&row, "applied_by")?,
+                applied_at: parse_time(col(&row, "applied_at")?, "spec applied_at")?,
+            })
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,120 @@
+//! The leases and replicas of [`SqliteStore`], by SQLite's own clock.
+
+use std::time::Duration;
+
+use rusqlite::{Row, params};
+
+use super::{SqliteStore, col, db, query_all};
+use crate::leases::{Fence, Lease, LeaseStore, ReplicaBeat, from_micros, sql, ttl_micros};
+use crate::{Change, StoreError};
+
+fn read_lease(row: &Row<'_>) -> Result<Lease, StoreError> {
+    Ok(Lease {
+        service: col(row, "service")?,
+        environment: col(row, "environment")?,
+        holder: col(row, "holder")?,
+        epoch: crate::codec::narrow(col(row, "epoch")?, "lease epoch")?,
+        acquired_at: from_micros(col(row, "acquired_us")?, "lease acquired_us")?,
+        expires_at: from_micros(col(row, "expires_us")?, "lease expires_us")?,
+        read_at: from_micros(col(row, "read_us")?, "the database's clock")?,
+    })
+}
+
+impl LeaseStore for SqliteStore {
+    fn acquire_lease(
+        &self,
+        service: &str,
+        environment: &str,
+        replica: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let ttl = ttl_micros(ttl)?;
+        let conn = self.conn();
+        let mut got = query_all(
+            &conn,
+            &sql::sqlite(sql::ACQUIRE),
+            params![service, environment, replica, ttl],
+            "acquiring a lease",
+            read_lease,
+        )?;
+        Ok(got.pop())
+    }
+
+    fn renew_lease(
+        &self,
+        service: &str,
+        environment: &str,
+        replica: &str,
+        epoch: u64,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let ttl = ttl_micros(ttl)?;
+        let epoch = crate::codec::widen(epoch, "lease epoch")?;
+        let changed = self
+            .conn()
+            .execute(
+                &sql::sqlite(sql::RENEW),
+                params![service, environment, replica, epoch, ttl],
+            )
+            .map_err(db("renewing a lease"))?;
+        Ok(changed == 1)
+    }
+
+    fn release_lease(
+        &self,
+        service: &str,
+        environment: &str,
+        replica: &str,
+        epoch: u64,
+    ) -> Result<bool, StoreError> {
+        let epoch = crate::codec::widen(epoch, "lease epoch")?;
+        let changed = self
+            .conn()
+            .execute(
+                &sql::sqlite(sql::RELEASE),
+                params![service, environment, replica, epoch],
+            )
+            .map_err(db("releasing a lease"))?;
+        Ok(changed == 1)
+    }
+
+    fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+        query_all(
+            &self.conn(),
+            &sql::sqlite(sql::LIST),
+            [],
+            "listing leases",
+            read_lease,
+        )
+    }
+
+    fn heartbeat(&self, replica: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(&sql::sqlite(sql::HEARTBEAT), [replica])
+            .map_err(db("recording a heartbeat"))?;
+        Ok(())
+    }
+
+    fn replicas(&self) -> Result<Vec<ReplicaBeat>, StoreError> {
+        query_all(
+            &self.conn(),
+            &sql::sqlite(sql::REPLICAS),
+            [],
+            "listing replicas",
+            |row| {
+                Ok(ReplicaBeat {
+                    id: col(row, "id")?,
+                    last_heartbeat: from_micros(col(row, "heartbeat_us")?, "heartbeat")?,
+                })
+            },
+        )
+    }
+
+    fn record_fenced_change(
+        &self,
+        change: &Change<'_>,
+        fence: Fence<'_>,
+    ) -> Result<(), StoreError> {
+        self.record_change_fenced(change, Some(fence))
+    }
+}
