@@ -11,7 +11,6 @@ use zion_core::api::{
 };
 use zion_core::compliance::{ComplianceReport, Exception, Share};
 
-use crate::answer;
 use crate::cli::{AuditCmd, Global, Output};
 use crate::client::Client;
 use crate::commands::urlencode;
@@ -48,7 +47,7 @@ pub async fn run(g: &Global, cmd: AuditCmd) -> Result<(), Failure> {
                 .get_view(&format!("/audit/entries?{}", q.join("&")))
                 .await?;
             match g.output {
-                Output::Json => println!("{}", answer::json(&list)),
+                Output::Json => println!("{}", render::json(&list)),
                 Output::Text => print!("{}", log_text(&list)),
             }
             if list.len() >= limit {
@@ -61,7 +60,7 @@ pub async fn run(g: &Global, cmd: AuditCmd) -> Result<(), Failure> {
         AuditCmd::Verify { .. } => {
             let r: AuditVerification = client.get_view("/audit/verify").await?;
             match g.output {
-                Output::Json => println!("{}", answer::json(&r)),
+                Output::Json => println!("{}", render::json(&r)),
                 Output::Text => println!("{}", verify_text(&r)),
             }
             match r {
@@ -91,7 +90,7 @@ pub async fn run(g: &Global, cmd: AuditCmd) -> Result<(), Failure> {
         AuditCmd::Checkpoint => {
             let c: CheckpointView = client.get_view("/audit/checkpoint").await?;
             match g.output {
-                Output::Json => println!("{}", answer::json(&c)),
+                Output::Json => println!("{}", render::json(&c)),
                 Output::Text => print!("{}", c.note),
             }
             Ok(())
@@ -99,7 +98,7 @@ pub async fn run(g: &Global, cmd: AuditCmd) -> Result<(), Failure> {
         AuditCmd::Key => {
             let k: AuditKey = client.get_view("/audit/key").await?;
             match g.output {
-                Output::Json => println!("{}", answer::json(&k)),
+                Output::Json => println!("{}", render::json(&k)),
                 Output::Text => println!("{}", k.verifier_key),
             }
             Ok(())
@@ -110,7 +109,7 @@ pub async fn run(g: &Global, cmd: AuditCmd) -> Result<(), Failure> {
 
 /// A view as indented JSON, its keys in the order of their names.
 fn pretty<T: serde::Serialize>(view: &T) -> String {
-    serde_json::to_string_pretty(&answer::json(view)).unwrap_or_default()
+    serde_json::to_string_pretty(&render::json(view)).unwrap_or_default()
 }
 
 fn log_text(list: &[AuditEntryView]) -> String {

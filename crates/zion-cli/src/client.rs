@@ -111,6 +111,12 @@ impl Client {
         self.view("POST", path, answer)
     }
 
+    /// A DELETE whose answer is a view.
+    pub async fn delete_view<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        let answer = self.delete(path).await?;
+        self.view("DELETE", path, answer)
+    }
+
     /// The answer to `method path` read as the view `T`.
     pub fn view<T: DeserializeOwned>(
         &self,

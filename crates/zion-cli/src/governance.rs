@@ -1,12 +1,9 @@
 //! `zion approve|reject|approvals|incident`: the governance commands.
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 use zion_core::api::{
-    ApprovalsView, AwaitingApproval, DeploymentView, IncidentView, ResolveIncident,
+    AwaitingApproval, CommandRequest, DeploymentView, IncidentView, ResolveIncident,
 };
 
-use crate::answer;
 use crate::cli::{Global, IncidentCmd, Output};
 use crate::client::Client;
 use crate::exit::Failure;
@@ -19,20 +16,22 @@ pub async fn decide(
     kind: &str,
     comment: Option<String>,
 ) -> Result<(), Failure> {
-    let body = json!({ "comment": comment });
-    let path = format!("/deployments/{id}/{kind}");
-    let answer = Client::new(g)?.post(&path, &body).await?;
-    let d: DeploymentView = answer::view(answer, &format!("POST /api/v1{path}"))?;
-    let json = answer::json(&d);
+    let body = CommandRequest {
+        full: false,
+        comment,
+    };
+    let d: DeploymentView = Client::new(g)?
+        .post_view(&format!("/deployments/{id}/{kind}"), &body)
+        .await?;
     match g.output {
-        Output::Json => println!("{json}"),
+        Output::Json => println!("{}", render::json(&d)),
         Output::Text => {
             let done = if kind == "approve" {
                 "approved"
             } else {
                 "rejected"
             };
-            println!("deployment {id} {done}: {}", render::progress(&json));
+            println!("deployment {id} {done}: {}", render::progress(&d));
             if let Some(needed) = d.approvals.as_ref().and_then(|a| a.still_needed.as_ref()) {
                 println!("still needed: {needed}");
             }
@@ -45,7 +44,7 @@ pub async fn decide(
 pub async fn approvals(g: &Global) -> Result<(), Failure> {
     let all: Vec<AwaitingApproval> = Client::new(g)?.get_view("/approvals").await?;
     if g.output == Output::Json {
-        println!("{}", answer::json(&all));
+        println!("{}", render::json(&all));
         return Ok(());
     }
     let (mine, others): (Vec<AwaitingApproval>, Vec<AwaitingApproval>) =
@@ -72,27 +71,9 @@ pub async fn approvals(g: &Global) -> Result<(), Failure> {
     Ok(())
 }
 
-/// What a waiting deployment's line shows: fields every deployment body
-/// has (`DeploymentView` and the bodies that flatten it).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Waiting {
-    id: i64,
-    service: Option<String>,
-    environment: Option<String>,
-    previous_version: Option<String>,
-    version: Option<String>,
-    requested_by: Option<String>,
-    approvals: Option<ApprovalsView>,
-}
-
-/// One deployment waiting for approvals, on a line. It takes any body of
-/// a deployment (the view, or a part of one) and reads what it shows.
-pub(crate) fn line(d: &impl Serialize) -> String {
-    let w: Waiting = serde_json::to_value(d)
-        .and_then(serde_json::from_value)
-        .unwrap_or_default();
-    let (given, required, needed, expires) = match &w.approvals {
+/// One deployment waiting for approvals, on a line.
+pub(crate) fn line(d: &DeploymentView) -> String {
+    let (given, required, needed, expires) = match &d.approvals {
         Some(a) => (
             a.given.len(),
             a.required.to_string(),
@@ -103,12 +84,12 @@ pub(crate) fn line(d: &impl Serialize) -> String {
     };
     format!(
         "#{} {}/{} {} → {} requested by {}: {}/{} approvals{}{}",
-        w.id,
-        w.service.as_deref().unwrap_or("-"),
-        w.environment.as_deref().unwrap_or("-"),
-        w.previous_version.as_deref().unwrap_or("(none)"),
-        w.version.as_deref().unwrap_or("-"),
-        w.requested_by.as_deref().unwrap_or("-"),
+        d.id,
+        d.service,
+        d.environment,
+        d.previous_version.as_deref().unwrap_or("(none)"),
+        d.version,
+        d.requested_by,
         given,
         required,
         needed.map(|n| format!(" ({n})")).unwrap_or_default(),
@@ -131,17 +112,17 @@ pub async fn incident(g: &Global, cmd: IncidentCmd) -> Result<(), Failure> {
             };
             let list: Vec<IncidentView> = client.get_view(path).await?;
             match g.output {
-                Output::Json => println!("{}", answer::json(&list)),
+                Output::Json => println!("{}", render::json(&list)),
                 Output::Text => print!("{}", incidents_table(&list, all)),
             }
         }
         IncidentCmd::Resolve { id, comment } => {
             let path = format!("/incidents/{id}/resolve");
-            let body = answer::json(&ResolveIncident { comment });
-            let answer = client.post(&path, &body).await?;
-            let i: IncidentView = answer::view(answer, &format!("POST /api/v1{path}"))?;
+            let i: IncidentView = client
+                .post_view(&path, &ResolveIncident { comment })
+                .await?;
             match g.output {
-                Output::Json => println!("{}", answer::json(&i)),
+                Output::Json => println!("{}", render::json(&i)),
                 Output::Text => println!(
                     "incident {id} on {}/{} resolved: {}",
                     i.service,

@@ -4,7 +4,6 @@
 //! own: that is `zion-core`'s, driven by `zion-server`. The library form
 //! exists so benchmarks can drive the same demo pieces as the binary.
 
-mod answer;
 mod audit;
 pub mod cli;
 pub mod client;
@@ -14,9 +13,6 @@ mod demo_app;
 pub mod exit;
 mod governance;
 mod history;
-// `render::counted` (a count read from JSON) lost its last caller when the
-// audit views were typed; it goes when render.rs reads typed views too.
-#[allow(dead_code)]
 mod render;
 mod rounds;
 mod token;

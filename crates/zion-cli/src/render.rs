@@ -1,6 +1,5 @@
 //! Text renderings of the API's views for people.
 
-use std::borrow::Cow;
 use std::fmt::Write;
 
 use serde_json::Value;
@@ -9,11 +8,6 @@ use zion_core::deployment::{Phase, Rollout};
 use zion_core::duration::format_duration;
 use zion_core::governance::quality::FindingLevel;
 use zion_core::governance::{DecisionKind, expiry_text};
-
-/// A JSON string, or `-` (for the commands whose answers are not views yet).
-pub(crate) fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("-")
-}
 
 /// A view as `--output json` prints it: as a JSON value, so its keys come
 /// sorted whatever the struct's order (as they always have).
@@ -27,34 +21,9 @@ pub fn clock_of(at: jiff::Timestamp) -> String {
     t.get(11..19).unwrap_or(&t).to_string()
 }
 
-/// An RFC 3339 time to the second, `2026-11-22 03:12:01 UTC`.
-pub fn when(v: &Value) -> String {
-    match v.as_str() {
-        Some(t) => format!("{} UTC", t.get(0..19).unwrap_or(t).replace('T', " ")),
-        None => "-".into(),
-    }
-}
-
-/// An approval deadline from the API as every view prints it, the same
-/// way the server's events do (`2026-11-22 03:12:02 UTC`).
-pub fn expiry(v: &Value) -> String {
-    match v.as_str().map(str::parse::<jiff::Timestamp>) {
-        Some(Ok(at)) => expiry_text(at),
-        _ => when(v),
-    }
-}
-
 /// `n` and its noun, singular for one: `1 entry`, `0 entries`, `2 entries`.
 pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// [`count`] of a JSON number (`? entries` when it is not one).
-pub(crate) fn counted(n: &Value, one: &str, many: &str) -> String {
-    match n.as_u64() {
-        Some(n) => count(n, one, many),
-        None => format!("? {many}"),
-    }
 }
 
 /// A table with padded columns.
@@ -86,24 +55,6 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// What [`progress`] reads: a view, or the JSON of one from a command
-/// whose answer is not parsed into a view yet (read as the view).
-pub trait AsDeploymentView {
-    fn as_view(&self) -> Option<Cow<'_, DeploymentView>>;
-}
-
-impl AsDeploymentView for DeploymentView {
-    fn as_view(&self) -> Option<Cow<'_, DeploymentView>> {
-        Some(Cow::Borrowed(self))
-    }
-}
-
-impl AsDeploymentView for Value {
-    fn as_view(&self) -> Option<Cow<'_, DeploymentView>> {
-        serde_json::from_value(self.clone()).ok().map(Cow::Owned)
-    }
-}
-
 /// What the live bar's percentage is a share of: `to 2.0`.
 pub fn bar_label(d: &DeploymentView) -> String {
     format!("to {}", d.version)
@@ -111,14 +62,7 @@ pub fn bar_label(d: &DeploymentView) -> String {
 
 /// One deployment's progress in a few words: `progressing, step 2/4, canary
 /// 25%`, `progressing, first version of the target, 0% of traffic`.
-pub fn progress(d: &(impl AsDeploymentView + ?Sized)) -> String {
-    match d.as_view() {
-        Some(view) => progress_of(&view),
-        None => "-".into(),
-    }
-}
-
-fn progress_of(d: &DeploymentView) -> String {
+pub fn progress(d: &DeploymentView) -> String {
     let mut p = d.phase.to_string();
     let weight = d.canary_weight;
     if matches!(

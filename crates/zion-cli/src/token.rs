@@ -4,12 +4,11 @@
 use jiff::Timestamp;
 use zion_core::api::{CreateToken, CreatedToken, RevokedToken, TokenView};
 
-use crate::answer;
 use crate::cli::{Global, Output, RoleArg, TokenCmd};
 use crate::client::Client;
 use crate::commands::urlencode;
 use crate::exit::Failure;
-use crate::render::table;
+use crate::render::{self, table};
 
 /// Runs one `zion token` subcommand.
 pub async fn run(g: &Global, cmd: TokenCmd) -> Result<(), Failure> {
@@ -42,10 +41,9 @@ async fn create(
         role: role_name(role).to_string(),
         github,
     };
-    let answer = client.post("/tokens", &answer::json(&body)).await?;
-    let created: CreatedToken = answer::view(answer, "POST /api/v1/tokens")?;
+    let created: CreatedToken = client.post_view("/tokens", &body).await?;
     match g.output {
-        Output::Json => println!("{}", answer::json(&created)),
+        Output::Json => println!("{}", render::json(&created)),
         Output::Text => print!("{}", created_text(&created)),
     }
     Ok(())
@@ -69,7 +67,7 @@ fn created_text(t: &CreatedToken) -> String {
 async fn list(g: &Global, client: &Client) -> Result<(), Failure> {
     let tokens: Vec<TokenView> = client.get_view("/tokens").await?;
     match g.output {
-        Output::Json => println!("{}", answer::json(&tokens)),
+        Output::Json => println!("{}", render::json(&tokens)),
         Output::Text => print!("{}", list_text(&tokens)),
     }
     Ok(())
@@ -96,10 +94,9 @@ fn list_text(tokens: &[TokenView]) -> String {
 
 async fn revoke(g: &Global, client: &Client, name: &str) -> Result<(), Failure> {
     let path = format!("/tokens/{}", urlencode(name));
-    let answer = client.delete(&path).await?;
-    let revoked: RevokedToken = answer::view(answer, &format!("DELETE /api/v1{path}"))?;
+    let revoked: RevokedToken = client.delete_view(&path).await?;
     match g.output {
-        Output::Json => println!("{}", answer::json(&revoked)),
+        Output::Json => println!("{}", render::json(&revoked)),
         Output::Text => println!("token `{name}` revoked: it no longer authorises anything"),
     }
     Ok(())

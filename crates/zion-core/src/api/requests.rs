@@ -141,22 +141,23 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// `POST /api/v1/import`'s answer: what one import added.
+/// `POST /api/v1/import`'s answer: what one import added. (Fields in the
+/// order the answer has always had: by name.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportSummary {
-    /// The file's name, as given.
-    pub source: String,
-    /// The file's SHA-256, hex.
-    pub sha256: String,
-    pub records: u64,
+    pub deployments_added: u64,
     /// None when every record was imported before: nothing changed.
     pub import_id: Option<i64>,
-    pub deployments_added: u64,
     pub incidents_added: u64,
     pub incidents_resolved: u64,
-    pub unchanged: u64,
+    pub records: u64,
     /// How long the server took.
     pub seconds: f64,
+    /// The file's SHA-256, hex.
+    pub sha256: String,
+    /// The file's name, as given.
+    pub source: String,
+    pub unchanged: u64,
 }
 
 #[cfg(test)]
@@ -200,6 +201,28 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<CommandRequest>("{}").unwrap(),
             CommandRequest::default()
+        );
+    }
+
+    #[test]
+    fn the_import_answer_keeps_its_keys_in_the_order_of_their_names() {
+        let summary = ImportSummary {
+            deployments_added: 2,
+            import_id: Some(7),
+            incidents_added: 1,
+            incidents_resolved: 0,
+            records: 3,
+            seconds: 0.5,
+            sha256: "ab".into(),
+            source: "history.jsonl".into(),
+            unchanged: 0,
+        };
+        let text = serde_json::to_string(&summary).unwrap();
+        let sorted = serde_json::to_value(&summary).unwrap().to_string();
+        assert_eq!(text, sorted);
+        assert!(
+            text.starts_with(r#"{"deployments_added":2,"import_id":7,"#),
+            "{text}"
         );
     }
 }

@@ -9,12 +9,12 @@ use std::collections::HashMap;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use serde::Deserialize;
 
 use super::of_deployment::{own_id, record_of_deployment};
 use super::record::{DeploymentRecord, DeploymentResult, IncidentRecord, Names};
 use super::report::build_report;
 use super::report::{AuditSummary, PolicyRefusals, Report, ReportQuery, Verified};
+use crate::api::AuditVerification;
 use crate::deployment::{Deployment, DeploymentType, Event, Phase};
 use crate::import::{ImportResult, ImportedIncident};
 use crate::spec::Spec;
@@ -260,50 +260,34 @@ impl<'a> Assembly<'a> {
     }
 }
 
-/// The audit log's verification as `GET /api/v1/audit/verify` answers it.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct AuditVerification {
-    pub ok: bool,
-    #[serde(default)]
-    pub entries: Option<u64>,
-    #[serde(default)]
-    pub root: Option<String>,
-    #[serde(default)]
-    pub checkpoints: Option<u64>,
-    #[serde(default)]
-    pub latest_checkpoint: Option<CheckpointHead>,
-    #[serde(default)]
-    pub verified_from_entry: Option<u64>,
-    #[serde(default)]
-    pub last_full_verification: Option<Timestamp>,
-    #[serde(default)]
-    pub error: Option<String>,
-    /// The first bad entry, when verification failed at one.
-    #[serde(default)]
-    pub index: Option<u64>,
-}
-
-/// A signed checkpoint's size and root.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct CheckpointHead {
-    pub size: u64,
-    pub root: String,
-}
-
 impl AuditSummary {
     /// The report's audit section of a verification.
     pub fn of(v: &AuditVerification) -> AuditSummary {
-        AuditSummary {
-            verified: if v.ok { Verified::Yes } else { Verified::No },
-            entries: v.entries,
-            root: v.root.clone(),
-            checkpoints: v.checkpoints,
-            error: v.error.clone(),
-            first_bad_entry: v.index,
-            verified_from_entry: v.verified_from_entry,
-            last_full_verification: v.last_full_verification,
-            latest_checkpoint_size: v.latest_checkpoint.as_ref().map(|c| c.size),
-            latest_checkpoint_root: v.latest_checkpoint.as_ref().map(|c| c.root.clone()),
+        match v {
+            AuditVerification::Verified(v) => AuditSummary {
+                verified: Verified::Yes,
+                entries: Some(v.entries),
+                root: Some(v.root.clone()),
+                checkpoints: Some(v.checkpoints as u64),
+                error: None,
+                first_bad_entry: None,
+                verified_from_entry: Some(v.verified_from_entry),
+                last_full_verification: Some(v.last_full_verification),
+                latest_checkpoint_size: v.latest_checkpoint.as_ref().map(|c| c.size),
+                latest_checkpoint_root: v.latest_checkpoint.as_ref().map(|c| c.root.clone()),
+            },
+            AuditVerification::Failed(f) => AuditSummary {
+                verified: Verified::No,
+                entries: None,
+                root: None,
+                checkpoints: None,
+                error: Some(f.error.clone()),
+                first_bad_entry: f.index,
+                verified_from_entry: None,
+                last_full_verification: None,
+                latest_checkpoint_size: None,
+                latest_checkpoint_root: None,
+            },
         }
     }
 }

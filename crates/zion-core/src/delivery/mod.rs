@@ -22,9 +22,7 @@ mod report_tests;
 #[cfg(test)]
 mod test_support;
 
-pub use assemble::{
-    Assembly, AuditVerification, ImportedDeployment, OwnIncident, is_production, report_period,
-};
+pub use assemble::{Assembly, ImportedDeployment, OwnIncident, is_production, report_period};
 pub use calendar::Calendar;
 pub use dora::{Cluster, DoraMetrics, FrequencyBucket, dora_metrics};
 pub use of_deployment::{own_id, record_of_deployment};

@@ -107,21 +107,6 @@ async fn compliance(
     Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }
 
-/// The entries `filter` selects, for the delivery report (`report_api.rs`).
-pub(crate) fn facts(
-    app: &App,
-    filter: &AuditFilter,
-) -> Result<Vec<zion_core::compliance::Fact>, ApiError> {
-    app.audit_facts(filter)
-}
-
-/// The log's verification since the last one, as JSON, for the delivery
-/// report (`report_api.rs`, which reads it by key until it takes the
-/// typed [`AuditVerification`] from `App::verify_audit_grown`).
-pub(crate) fn verify_grown(app: &App) -> Result<Value, ApiError> {
-    Ok(serde_json::to_value(app.verify_audit_grown()?).unwrap_or_default())
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProofQuery {

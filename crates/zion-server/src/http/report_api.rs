@@ -12,12 +12,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
+use zion_core::api::ImportSummary;
 use zion_core::audit::AuditAction;
 use zion_core::delivery::{
-    Assembly, AuditSummary, AuditVerification, ImportedDeployment, OwnIncident, Report,
-    ReportQuery, report_period,
+    Assembly, AuditSummary, ImportedDeployment, OwnIncident, Report, ReportQuery, report_period,
 };
 use zion_core::import::{ImportRecord, parse_all};
 use zion_store::{
@@ -175,24 +175,18 @@ fn refusals(
     app: &App,
     query: &ReportQuery,
 ) -> Result<Option<zion_core::delivery::PolicyRefusals>, ApiError> {
-    let refused = crate::http::audit_api::facts(
-        app,
-        &zion_store::AuditFilter {
-            since: Some(query.since),
-            action: Some(AuditAction::DeploymentRefused.to_string()),
-            ..Default::default()
-        },
-    )?;
+    let refused = app.audit_facts(&zion_store::AuditFilter {
+        since: Some(query.since),
+        action: Some(AuditAction::DeploymentRefused.to_string()),
+        ..Default::default()
+    })?;
     Ok(zion_core::delivery::count_refusals(&refused, query))
 }
 
 /// The log's verification (resumed where the last one ended), as the
 /// report's audit section shows it.
 fn audit_summary(app: &App) -> Result<AuditSummary, ApiError> {
-    let v = crate::http::audit_api::verify_grown(app)?;
-    let v: AuditVerification = serde_json::from_value(v)
-        .map_err(|e| ApiError::internal(format!("the audit log's verification: {e}")))?;
-    Ok(AuditSummary::of(&v))
+    Ok(AuditSummary::of(&app.verify_audit_grown()?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,7 +215,7 @@ async fn import(
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<ImportParams>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ImportSummary>, ApiError> {
     require(&p, Permission::Admin, "import delivery history")?;
     let source = q.source.unwrap_or_else(|| "(unnamed)".to_owned());
     let by = p.name.clone();
@@ -231,7 +225,12 @@ async fn import(
         .map(Json)
 }
 
-fn import_blocking(app: &App, body: &[u8], source: &str, by: &str) -> Result<Value, ApiError> {
+fn import_blocking(
+    app: &App,
+    body: &[u8],
+    source: &str,
+    by: &str,
+) -> Result<ImportSummary, ApiError> {
     let started = std::time::Instant::now();
     let text = std::str::from_utf8(body).map_err(|e| {
         let line = body[..e.valid_up_to()]
@@ -298,17 +297,17 @@ fn import_blocking(app: &App, body: &[u8], source: &str, by: &str) -> Result<Val
     };
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(%source, by, records = records.len(), added = outcome.deployments_added, seconds, "history imported");
-    Ok(json!({
-        "source": source,
-        "sha256": sha,
-        "records": records.len(),
-        "import_id": outcome.import_id,
-        "deployments_added": outcome.deployments_added,
-        "incidents_added": outcome.incidents_added,
-        "incidents_resolved": outcome.incidents_resolved,
-        "unchanged": outcome.unchanged,
-        "seconds": seconds,
-    }))
+    Ok(ImportSummary {
+        source: source.to_owned(),
+        sha256: sha,
+        records: records.len() as u64,
+        import_id: outcome.import_id,
+        deployments_added: outcome.deployments_added,
+        incidents_added: outcome.incidents_added,
+        incidents_resolved: outcome.incidents_resolved,
+        unchanged: outcome.unchanged,
+        seconds,
+    })
 }
 
 /// A store refusal, with the record's line in the file.
