@@ -18,7 +18,9 @@ mod audit;
 mod commands;
 mod decisions;
 mod deploy;
+mod import;
 mod incidents;
+mod report;
 mod rollback;
 mod views;
 
