@@ -12,20 +12,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use serde_json::json;
-use sha2::{Digest, Sha256};
 use zion_core::api::ImportSummary;
-use zion_core::audit::AuditAction;
-use zion_core::delivery::{
-    Assembly, AuditSummary, ImportedDeployment, OwnIncident, Report, ReportQuery, report_period,
-};
-use zion_core::import::{ImportRecord, parse_all};
-use zion_store::{
-    DeploymentFilter, HistoryFilter, ImportBatch, ImportOutcome, IncidentFilter, StoreError,
-};
+use zion_core::delivery::{Report, ReportQuery, report_period};
 
 use crate::app::App;
-use crate::audit::{AuditError, Record};
 use crate::auth::Permission;
 use crate::error::{ApiError, excerpt};
 use crate::http::api::{Auth, require};
@@ -119,4 +109,3 @@ async fn import(
         .map_err(|e| ApiError::internal(format!("the import stopped: {e}")))?
         .map(Json)
 }
-

@@ -11,7 +11,7 @@ use zion_store::{ImportBatch, ImportOutcome, StoreError};
 
 use crate::app::App;
 use crate::audit::{AuditError, Record};
-use crate::error::{ApiError, excerpt};
+use crate::error::ApiError;
 
 /// Why an import stopped.
 enum ImportStop {
