@@ -279,10 +279,29 @@ pub enum RoleArg {
     Admin,
 }
 
+/// `zion up`'s options: what differs between replicas of Zion that share
+/// one spec and one PostgreSQL database.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct UpArgs {
+    /// The API's address, instead of the spec's server.listen (each
+    /// replica on one host needs its own).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The data directory, instead of the spec's server.data_dir (each
+    /// replica needs its own: it holds the replica's id and lock; copy
+    /// audit.key from the first replica's into it).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// How long a target's lease lasts without renewal: a replica that
+    /// dies has its targets driven by the others after about this long.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_lease_ttl)]
+    pub lease_ttl: std::time::Duration,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Run the control plane (API, controller, proxies) in the foreground.
-    Up,
+    Up(UpArgs),
     /// Validate the spec; errors as `path: message`.
     Lint,
     /// Send the spec to a running server.
@@ -295,6 +314,9 @@ pub enum Cmd {
         #[arg(long)]
         env: Option<String>,
     },
+    /// The replicas of Zion on this database: last heartbeat, live or not,
+    /// how many targets each drives.
+    Replicas,
     /// One deployment: phase, step, weights, events, analysis rounds.
     Get {
         id: i64,
@@ -438,6 +460,15 @@ fn parse_rounds(text: &str) -> Result<Rounds, String> {
 }
 
 /// A `--timeout`: a spec duration above zero.
+fn parse_lease_ttl(text: &str) -> Result<std::time::Duration, String> {
+    match zion_core::duration::parse_duration(text)? {
+        d if d < std::time::Duration::from_millis(300) => Err(format!(
+            "`{text}` is too short for a lease: give at least 300ms (10s is the default)"
+        )),
+        d => Ok(d),
+    }
+}
+
 fn parse_wait_timeout(text: &str) -> Result<std::time::Duration, String> {
     match zion_core::duration::parse_duration(text)? {
         d if d.is_zero() => Err(format!(

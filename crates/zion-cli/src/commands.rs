@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use zion_core::api::{
-    CommandRequest, DeployRequest, DeploymentDetail, DeploymentView, RollbackRequest, SpecApplied,
-    TargetView,
+    CommandRequest, DeployRequest, DeploymentDetail, DeploymentView, ReplicaView, RollbackRequest,
+    SpecApplied, TargetView,
 };
 use zion_core::spec::{Spec, parse_spec, summary};
 use zion_server::ServerOptions;
 
-use crate::cli::{DeployArgs, Global, Output, Rounds};
+use crate::cli::{DeployArgs, Global, Output, Rounds, UpArgs};
 use crate::client::{Client, spec_dir};
 use crate::exit::Failure;
 use crate::render::count;
@@ -50,11 +50,16 @@ pub fn init_logging() {
         .try_init();
 }
 
-pub async fn up(g: &Global) -> Result<(), Failure> {
+pub async fn up(g: &Global, args: UpArgs) -> Result<(), Failure> {
     let (spec, yaml) = load_spec(&g.file)?;
     init_logging();
     let mut opts = ServerOptions::new(spec, yaml, spec_dir(&g.file));
     opts.clock = zion_server::Clock::from_env().map_err(Failure::usage)?;
+    opts.listen = args.listen.or(opts.listen);
+    if let Some(dir) = args.data_dir {
+        opts.data_dir = dir;
+    }
+    opts.lease_ttl = args.lease_ttl;
     let data_dir = opts.data_dir.clone();
     check_data_dir(&data_dir)?;
     let running = zion_server::start(opts).await.map_err(|e| {
@@ -306,6 +311,15 @@ pub async fn status(
     match g.output {
         Output::Json => println!("{}", render::json(&rows)),
         Output::Text => print!("{}", render::status(&rows)),
+    }
+    Ok(())
+}
+
+pub async fn replicas(g: &Global) -> Result<(), Failure> {
+    let rows: Vec<ReplicaView> = Client::new(g)?.get_view("/replicas").await?;
+    match g.output {
+        Output::Json => println!("{}", render::json(&rows)),
+        Output::Text => print!("{}", render::replicas(&rows)),
     }
     Ok(())
 }

@@ -25,11 +25,12 @@ use crate::exit::Failure;
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let g = &cli.global;
     match cli.command {
-        Cmd::Up => commands::up(g).await,
+        Cmd::Up(args) => commands::up(g, args).await,
         Cmd::Lint => commands::lint(g),
         Cmd::Apply => commands::apply(g).await,
         Cmd::Deploy(args) => commands::deploy(g, args).await,
         Cmd::Status { service, env } => commands::status(g, service, env).await,
+        Cmd::Replicas => commands::replicas(g).await,
         Cmd::Get { id, rounds } => commands::get(g, id, rounds).await,
         Cmd::Wait { id, timeout } => commands::wait(g, id, timeout).await,
         Cmd::Promote { id, full } => commands::act(g, id, "promote", full).await,

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use serde_json::Value;
-use zion_core::api::{DeploymentDetail, DeploymentView, EventView, TargetView};
+use zion_core::api::{DeploymentDetail, DeploymentView, EventView, ReplicaView, TargetView};
 use zion_core::deployment::{Phase, Rollout};
 use zion_core::duration::format_duration;
 use zion_core::governance::quality::FindingLevel;
@@ -191,6 +191,33 @@ fn gate(d: &DeploymentView, out: &mut String) {
     }
 }
 
+/// `zion replicas`: one row per replica of Zion on the database.
+pub fn replicas(replicas: &[ReplicaView]) -> String {
+    if replicas.is_empty() {
+        return "no replica has sent a heartbeat yet\n".into();
+    }
+    let rows: Vec<Vec<String>> = replicas
+        .iter()
+        .map(|r| {
+            vec![
+                if r.answering {
+                    format!("{} (this one)", r.id)
+                } else {
+                    r.id.clone()
+                },
+                r.last_heartbeat.to_string(),
+                format!("{:.1}s ago", r.heartbeat_age_seconds),
+                if r.live { "live" } else { "gone" }.into(),
+                r.targets.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &["REPLICA", "LAST HEARTBEAT", "AGE", "STATE", "TARGETS"],
+        &rows,
+    )
+}
+
 pub fn status(targets: &[TargetView]) -> String {
     if targets.is_empty() {
         return "no targets: the spec declares no services\n".into();
@@ -230,10 +257,36 @@ pub fn status(targets: &[TargetView]) -> String {
             ]
         })
         .collect();
-    let mut out = table(
-        &["TARGET", "LISTEN", "STABLE", "DEPLOYMENT", "RUNNING"],
-        &rows,
-    );
+    // Which replica drives each target matters once there are several
+    // (or a target that none drives): with one, the column says nothing.
+    let drivers: std::collections::BTreeSet<Option<&str>> =
+        targets.iter().map(|t| t.driven_by.as_deref()).collect();
+    let mut out = if drivers.len() > 1 {
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .zip(targets)
+            .map(|(mut row, t)| {
+                row.push(t.driven_by.clone().unwrap_or_else(|| "(none yet)".into()));
+                row
+            })
+            .collect();
+        table(
+            &[
+                "TARGET",
+                "LISTEN",
+                "STABLE",
+                "DEPLOYMENT",
+                "RUNNING",
+                "DRIVEN BY",
+            ],
+            &rows,
+        )
+    } else {
+        table(
+            &["TARGET", "LISTEN", "STABLE", "DEPLOYMENT", "RUNNING"],
+            &rows,
+        )
+    };
     // Who approved and who is still needed, for deployments that wait.
     for t in targets {
         let Some(d) = &t.deployment else { continue };

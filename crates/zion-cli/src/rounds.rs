@@ -279,6 +279,7 @@ pub(crate) mod tests {
             stable_version: Some("1.0".into()),
             deployment: Some(deployment(Phase::AwaitingApproval, Vec::new()).deployment),
             versions: Vec::new(),
+            driven_by: None,
         }
     }
 

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod principal;
 pub mod rollout;
 pub mod spec;
+pub mod spread;
 pub mod target;
 pub mod text;
 pub mod traffic;

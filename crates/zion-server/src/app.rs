@@ -25,6 +25,8 @@ pub struct App {
     pub workloads: ProcessWorkloads,
     pub base_dir: PathBuf,
     spec: RwLock<Arc<Spec>>,
+    /// The SHA-256 of the spec in force's text, once one is applied.
+    spec_sha: Mutex<Option<String>>,
     /// The targets' listeners, metrics and routes.
     pub targets: Targets,
     /// The only way to write: rows and their audit entries, under one lock.
@@ -37,6 +39,8 @@ pub struct App {
     refusals: Mutex<BTreeMap<(Refusal, i64), u64>>,
     /// The time every decision and record goes by.
     pub clock: crate::Clock,
+    /// The targets this replica drives.
+    pub(crate) leases: crate::leases::Leases,
 }
 
 impl App {
@@ -46,6 +50,7 @@ impl App {
         base_dir: PathBuf,
         audit: AuditLog,
         clock: crate::Clock,
+        leases: crate::leases::Leases,
     ) -> Self {
         let targets = Targets::new(workloads.clone());
         App {
@@ -55,6 +60,7 @@ impl App {
             store,
             workloads,
             base_dir,
+            spec_sha: Mutex::new(None),
             spec: RwLock::new(Arc::new(Spec {
                 server: zion_core::spec::ServerSpec {
                     listen: "127.0.0.1:7070".parse().expect("literal address"),
@@ -69,7 +75,31 @@ impl App {
             targets,
             wake: Default::default(),
             reconciled: Default::default(),
+            leases,
         }
+    }
+
+    /// This replica's id (see `datadir::replica_id`).
+    pub fn replica_id(&self) -> &str {
+        self.leases.replica()
+    }
+
+    /// How many targets this replica drives now.
+    pub fn driven_targets(&self) -> usize {
+        self.leases.count()
+    }
+
+    /// Takes over the processes a previous holder of the target left on
+    /// this host, as they run; returns how many.
+    pub(crate) fn adopt_target(&self, id: &zion_core::target::TargetId) -> usize {
+        let _ = id;
+        0
+    }
+
+    /// Stops supervising the target's processes without stopping them,
+    /// for the replica that drives it next.
+    pub(crate) fn release_target(&self, id: &zion_core::target::TargetId) {
+        let _ = id;
     }
 
     /// The spec in force.
@@ -86,8 +116,7 @@ impl App {
         // nothing and records nothing, so a restart logs no spec change.
         let previous = self.store.latest_spec()?;
         if previous.as_ref().is_some_and(|p| p.sha256_hex == sha) {
-            *self.spec.write().expect("spec lock") = Arc::new(spec);
-            self.wake.notify_one();
+            self.put_spec(spec, sha);
             return Ok(());
         }
         let before = previous
@@ -120,9 +149,51 @@ impl App {
                     message: e.to_string(),
                 },
             })?;
-        *self.spec.write().expect("spec lock") = Arc::new(spec);
-        self.wake.notify_one();
+        self.put_spec(spec, sha);
         Ok(())
+    }
+
+    /// Puts `spec` in force and lets the controller and the lease loop
+    /// see it at once.
+    fn put_spec(&self, spec: Spec, sha: String) {
+        *self.spec.write().expect("spec lock") = Arc::new(spec);
+        *self.spec_sha.lock().unwrap_or_else(PoisonError::into_inner) = Some(sha);
+        self.wake.notify_one();
+        self.leases.nudge.notify_one();
+    }
+
+    /// Puts in force the spec another replica of Zion recorded since this
+    /// one applied its own (replicas share the spec through the database).
+    pub(crate) async fn follow_spec(&self) {
+        let latest = match self.store.latest_spec() {
+            Ok(Some(latest)) => latest,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the recorded spec");
+                return;
+            }
+        };
+        let current = self
+            .spec_sha
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if current.as_deref() == Some(latest.sha256_hex.as_str()) {
+            return;
+        }
+        let spec = match zion_core::spec::parse_spec(&latest.yaml) {
+            Ok(spec) => spec,
+            Err(errs) => {
+                tracing::error!(errors = %errs.to_string().trim_end(), "the spec another replica recorded does not parse here; keeping this one's");
+                return;
+            }
+        };
+        if let Err(e) = self.targets.bind(&spec).await {
+            tracing::error!(error = %e, "cannot bind the listeners of the spec another replica recorded; keeping this one's");
+            return;
+        }
+        tracing::info!(sha256 = %latest.sha256_hex, applied_by = %latest.applied_by, "following the spec another replica recorded");
+        self.put_spec(spec, latest.sha256_hex);
     }
 
     /// Whether `environment` is a production one (for the incidents a
@@ -198,6 +269,18 @@ impl App {
         self.flush_refusals(true).await;
         self.workloads.stop_all().await;
         self.targets.shutdown().await;
+    }
+
+    /// A clean stop: hands the targets over to the other live replicas
+    /// (their processes left running for them) when there are any, else
+    /// stops everything; releases the leases either way.
+    pub async fn stop(&self) {
+        if crate::leases::retire(self).await {
+            self.flush_refusals(true).await;
+            self.targets.shutdown().await;
+        } else {
+            self.stop_everything().await;
+        }
     }
 }
 

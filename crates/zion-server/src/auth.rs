@@ -122,6 +122,7 @@ pub fn ensure_admin_token(
     data_dir: &Path,
     audit: &crate::audit::AuditLog,
     clock: &crate::Clock,
+    live_replicas: &[String],
 ) -> Result<String, crate::StartError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = data_dir.join("admin.token");
@@ -141,6 +142,18 @@ pub fn ensure_admin_token(
         .tokens()?
         .iter()
         .any(|t| t.name == "admin" && t.revoked_at.is_none());
+    if stale && !live_replicas.is_empty() {
+        // Replacing it would lock the running replicas' operators out:
+        // the token is the database's, shared by every replica.
+        return Err(crate::StartError::DataDir {
+            message: format!(
+                "{} is missing or holds another token, and the admin token is in use by the running replica(s) {} of this database: copy admin.token from one of their data directories to {} (mode 0600), or stop them all to have a new one made",
+                path.display(),
+                live_replicas.join(", "),
+                path.display()
+            ),
+        });
+    }
     if stale {
         let entry = Record::new(
             actor,

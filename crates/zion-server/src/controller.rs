@@ -23,9 +23,11 @@ use zion_core::rollout::{self, Observations, Requeue, VersionObservation};
 use zion_core::spec::ServiceSpec;
 use zion_providers::ProcessWorkloads;
 use zion_proxy::TrafficMetrics;
+use zion_store::Fence;
 
 use crate::app::App;
 use crate::error::ApiError;
+use crate::journal::FENCED;
 use crate::targets::{TargetId, key};
 
 /// How long a version that lost its traffic keeps running before it is
@@ -130,6 +132,11 @@ async fn reconcile(app: &App, schedule: &mut Schedule) {
     for svc in &spec.services {
         for env in svc.targets.keys() {
             let id = TargetId::new(&svc.name, env);
+            if !app.leases.drives(&id) {
+                // Another replica drives it (or no one yet): forgotten
+                // here, so that it is due at once if this one takes it.
+                continue;
+            }
             let now_replicas = replicas(app, &svc.name, env);
             let is_due = woken
                 || schedule
@@ -162,9 +169,22 @@ async fn reconcile(app: &App, schedule: &mut Schedule) {
             .iter()
             .find(|d| d.service == svc.name && &d.environment == env)
             .cloned();
+        // No target changes hands in the middle of its reconcile.
+        let _driving = app.leases.driving.lock().await;
+        let Some(fence) = app.leases.fence(&id) else {
+            continue;
+        };
         app.reconciled.add(&id);
-        let next = match reconcile_target(app, svc, env, current).await {
+        let next = match reconcile_target(app, svc, env, current, fence).await {
             Ok(next) => next,
+            Err(e) if e.code == FENCED => {
+                // Another replica took the target over while this one
+                // could not tell (a pause longer than the lease): nothing
+                // was written, and it stops acting on the target now.
+                tracing::warn!(service = %svc.name, environment = %env, error = %e.message, "the target's lease was taken over; no longer driving it");
+                crate::leases::drop_target_locked(app, &id);
+                continue;
+            }
             Err(e) => {
                 tracing::error!(service = %svc.name, environment = %env, error = %e.message, "reconcile failed");
                 Requeue::NextTick
@@ -181,6 +201,7 @@ async fn reconcile_target(
     svc: &ServiceSpec,
     env: &str,
     current: Option<Deployment>,
+    fence: Fence<'_>,
 ) -> Result<Requeue, ApiError> {
     let Some(metrics) = app.targets.metrics(&svc.name, env).await else {
         return Ok(Requeue::OnChange);
@@ -205,7 +226,7 @@ async fn reconcile_target(
             let before = d.phase;
             d = app
                 .journal
-                .change(d.id, production, |current| {
+                .change(d.id, production, Some(fence), |current| {
                     if current.revision != seen {
                         return Ok(None);
                     }
@@ -224,6 +245,11 @@ async fn reconcile_target(
         if !d.phase.is_terminal() {
             active = Some(d);
         }
+    }
+    if !app.leases.drives(&TargetId::new(&svc.name, env)) {
+        // The lease lapsed on this replica's clock while it observed: it
+        // must not start, stop or route anything of the target now.
+        return Ok(Requeue::NextTick);
     }
     let stable = app.store.stable_version(&svc.name, env)?;
     let last = match active {

@@ -12,11 +12,15 @@ use jiff::Timestamp;
 use zion_core::deployment::{Deployment, Event};
 use zion_core::incident::{self, TargetIncidents, incident_effects, transition_record};
 use zion_core::rollout::Outcome;
-use zion_store::{AuditAppend, Change, IncidentChange, NewIncident, Store, StoreError};
+use zion_store::{AuditAppend, Change, Fence, IncidentChange, NewIncident, Store, StoreError};
 
 use crate::Clock;
 use crate::audit::{AuditError, AuditLog, Record};
 use crate::error::ApiError;
+
+/// The code of a change refused because the writer's lease on the target
+/// is no longer the target's (see [`Journal::change`]).
+pub(crate) const FENCED: &str = "fenced";
 
 pub struct Journal {
     store: Arc<dyn Store>,
@@ -123,10 +127,15 @@ impl Journal {
     /// Reads deployment `id` again under the lock, lets `decide` make its
     /// outcome (and extra entries) of it, and commits that. `decide`
     /// returning None commits nothing and returns the deployment as read.
+    /// With a `fence` (the controller's, which drives the target under a
+    /// lease), the store writes the change only if that lease is still
+    /// the target's; otherwise the error's code is `fenced` and nothing is
+    /// written.
     pub(crate) async fn change(
         &self,
         id: i64,
         production: bool,
+        fence: Option<Fence<'_>>,
         decide: impl FnOnce(&Deployment) -> Result<Option<(Outcome, Vec<Record>)>, ApiError>,
     ) -> Result<Deployment, ApiError> {
         let _w = self.lock.lock().await;
@@ -136,7 +145,7 @@ impl Journal {
             ))
         })?;
         match decide(&d)? {
-            Some((out, extra)) => self.write(out, extra, production),
+            Some((out, extra)) => self.write(out, extra, production, fence),
             None => Ok(d),
         }
     }
@@ -153,6 +162,7 @@ impl Journal {
         out: Outcome,
         extra: Vec<Record>,
         production: bool,
+        fence: Option<Fence<'_>>,
     ) -> Result<Deployment, ApiError> {
         if out.changed() || !extra.is_empty() {
             let d = &out.deployment;
@@ -186,8 +196,17 @@ impl Journal {
                         incidents: &incidents,
                         audit,
                     };
-                    match self.store.record_change(&change) {
+                    let written = match fence {
+                        Some(fence) => self.store.record_fenced_change(&change, fence),
+                        None => self.store.record_change(&change),
+                    };
+                    match written {
                         Ok(()) => Ok(()),
+                        Err(e @ StoreError::Fenced { .. }) => Err(ApiError::new(
+                            axum::http::StatusCode::CONFLICT,
+                            FENCED,
+                            e.to_string(),
+                        )),
                         Err(StoreError::Conflict { id }) => Err(ApiError::conflict(format!(
                             "deployment {id} changed at the same time; try again"
                         ))),

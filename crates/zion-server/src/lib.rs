@@ -14,6 +14,7 @@ mod error;
 pub mod github;
 mod http;
 mod journal;
+mod leases;
 mod operations;
 mod prechecks;
 mod registry;
@@ -34,6 +35,7 @@ pub use app::App;
 pub use clock::{Clock, TEST_CLOCK_FILE};
 pub use error::ApiError;
 pub use http::listener::ApiLimits;
+pub use leases::DEFAULT_LEASE_TTL;
 
 /// The environment variable whose PostgreSQL URL wins over
 /// `server.database` (it may hold the password, which a spec may not).
@@ -64,6 +66,9 @@ pub struct ServerOptions {
     pub api_limits: ApiLimits,
     /// Where the time of day comes from: the system clock, or a test's.
     pub clock: Clock,
+    /// How long a target's lease lasts without renewal: a replica that
+    /// dies has its targets driven again by the others after about this.
+    pub lease_ttl: Duration,
 }
 
 impl ServerOptions {
@@ -86,6 +91,7 @@ impl ServerOptions {
             stop_grace: Duration::from_secs(5),
             api_limits: ApiLimits::default(),
             clock: Clock::system(),
+            lease_ttl: leases::DEFAULT_LEASE_TTL,
         }
     }
 }
@@ -185,7 +191,7 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
-        self.app.stop_everything().await;
+        self.app.stop().await;
     }
 }
 
@@ -217,14 +223,30 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     if !opts.clock.is_system() {
         tracing::warn!(now = %opts.clock.now(), "running on a test clock, not the system clock");
     }
-    let admin_token =
-        auth::ensure_admin_token(store.as_ref(), &opts.data_dir, &audit_log, &opts.clock)?;
+    let replica = datadir::replica_id(&opts.data_dir)?;
+    let live_replicas: Vec<String> = store
+        .replicas()?
+        .into_iter()
+        .filter(|b| b.id != replica && b.is_live(opts.lease_ttl))
+        .map(|b| b.id)
+        .collect();
+    let admin_token = auth::ensure_admin_token(
+        store.as_ref(),
+        &opts.data_dir,
+        &audit_log,
+        &opts.clock,
+        &live_replicas,
+    )?;
     let registry = Arc::new(registry::StoreRegistry(store.clone()));
     let workloads =
         ProcessWorkloads::new(opts.base_dir.clone(), registry).with_grace(opts.stop_grace);
-    let reaped = workloads.reap_orphans().await;
-    if reaped > 0 {
-        tracing::warn!(reaped, "stopped replicas left running by a previous run");
+    // Several replicas may share a PostgreSQL database: one must not stop
+    // the others' processes. With SQLite this one is the only replica.
+    if opts.database.is_none() {
+        let reaped = workloads.reap_orphans().await;
+        if reaped > 0 {
+            tracing::warn!(reaped, "stopped replicas left running by a previous run");
+        }
     }
     let app = Arc::new(App::new(
         store,
@@ -232,6 +254,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         opts.base_dir.clone(),
         audit_log,
         opts.clock.clone(),
+        leases::Leases::new(replica, opts.lease_ttl),
     ));
     if let Err(e) = app
         .apply_spec(opts.spec.clone(), &opts.spec_yaml, "zion up")
@@ -259,6 +282,11 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         app.apply_spec(spec, &last.yaml, "zion up").await?;
     }
 
+    // Takes the targets this replica should drive before the controller
+    // starts, so that a lone replica drives them from its first tick.
+    leases::maintain(&app).await;
+    tracing::info!(replica = %app.replica_id(), driving = app.driven_targets(), "replica of Zion");
+
     let addr = opts.listen.unwrap_or(opts.spec.server.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -276,6 +304,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
             rx.clone(),
         )),
         tokio::spawn(datadir::watch_files(watched, fatal_tx, rx.clone())),
+        tokio::spawn(leases::run(app.clone(), rx.clone())),
         tokio::spawn(controller::run(app.clone(), opts.tick, rx)),
     ];
     tracing::info!(%api_addr, "zion control plane up");

@@ -60,14 +60,24 @@ pub trait LeaseStore: Send + Sync {
         epoch: u64,
     ) -> Result<bool, StoreError>;
 
+    /// Extends every live lease `replica` holds to `ttl` from now, in one
+    /// statement (a replica renews all its targets at once, however many);
+    /// returns them as renewed. Expired leases are not revived.
+    fn renew_leases(&self, replica: &str, ttl: Duration) -> Result<Vec<Lease>, StoreError>;
+
     /// Every lease, live or expired, by target.
     fn leases(&self) -> Result<Vec<Lease>, StoreError>;
 
     /// Records that `replica` is alive, at the database's now.
     fn heartbeat(&self, replica: &str) -> Result<(), StoreError>;
 
-    /// Every replica that ever sent a heartbeat, by id.
+    /// Every replica that sent a heartbeat and has not retired, by id.
     fn replicas(&self) -> Result<Vec<ReplicaBeat>, StoreError>;
+
+    /// Forgets `replica`'s heartbeat (a clean stop): the others stop
+    /// counting it among the live replicas at once instead of after its
+    /// heartbeat expires. Forgetting an unknown replica is not an error.
+    fn retire_replica(&self, replica: &str) -> Result<(), StoreError>;
 
     /// [`crate::DeploymentStore::record_change`], fenced: written only if
     /// `fence.replica` holds the lease of the deployment's target under
@@ -112,6 +122,16 @@ pub struct ReplicaBeat {
     pub id: String,
     /// By the database's clock.
     pub last_heartbeat: Timestamp,
+    /// The database's clock when this was read.
+    pub read_at: Timestamp,
+}
+
+impl ReplicaBeat {
+    /// Whether its last heartbeat is younger than `within` when read.
+    pub fn is_live(&self, within: Duration) -> bool {
+        let age = self.read_at.duration_since(self.last_heartbeat);
+        age.as_secs_f64() < within.as_secs_f64()
+    }
 }
 
 /// What a deployment change carries to be fenced: the replica that writes
@@ -161,13 +181,20 @@ pub(crate) mod sql {
          WHERE service = $1 AND environment = $2 AND holder = $3 AND epoch = $4 \
          AND expires_us > {now}";
 
+    pub const RENEW_ALL: &str = "UPDATE leases SET expires_us = {now} + $2 \
+         WHERE holder = $1 AND expires_us > {now} \
+         RETURNING service, environment, holder, epoch, acquired_us, expires_us, {now} AS read_us";
+
     pub const LIST: &str = "SELECT service, environment, holder, epoch, acquired_us, expires_us, \
          {now} AS read_us FROM leases ORDER BY service, environment";
 
     pub const HEARTBEAT: &str = "INSERT INTO replicas (id, heartbeat_us) VALUES ($1, {now}) \
          ON CONFLICT (id) DO UPDATE SET heartbeat_us = excluded.heartbeat_us";
 
-    pub const REPLICAS: &str = "SELECT id, heartbeat_us FROM replicas ORDER BY id";
+    pub const REPLICAS: &str =
+        "SELECT id, heartbeat_us, {now} AS read_us FROM replicas ORDER BY id";
+
+    pub const RETIRE: &str = "DELETE FROM replicas WHERE id = $1";
 
     /// The target's lease, read inside a fenced change's transaction.
     pub const FENCE: &str = "SELECT holder, epoch FROM leases \

@@ -7,6 +7,7 @@
 mod audit;
 mod deployment;
 mod governance;
+mod replicas;
 mod requests;
 mod target;
 mod tokens;
@@ -15,6 +16,7 @@ pub use deployment::{
     ApprovalsView, AwaitingApproval, DeploymentDetail, DeploymentView, EventView, Preview,
     RollingView, RoundView,
 };
+pub use replicas::ReplicaView;
 pub use requests::{
     CommandRequest, DeployRequest, ErrorBody, ErrorDetail, ImportSummary, RollbackRequest,
     SpecApplied, SpecView, WhoAmI,

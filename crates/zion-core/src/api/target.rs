@@ -22,6 +22,11 @@ pub struct TargetView {
     /// The active deployment, if any.
     pub deployment: Option<DeploymentView>,
     pub versions: Vec<RunningVersion>,
+    /// The replica of Zion that drives the target now (the holder of its
+    /// live lease); None while no replica does (between a replica's death
+    /// and its lease's expiry).
+    #[serde(default)]
+    pub driven_by: Option<String>,
 }
 
 /// A version with running replicas on a target.

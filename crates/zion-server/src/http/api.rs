@@ -13,8 +13,8 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use tokio::sync::watch;
 use zion_core::api::{
-    CommandRequest, DeployRequest, DeploymentDetail, DeploymentView, RollbackRequest, SpecApplied,
-    SpecView, TargetView, WhoAmI,
+    CommandRequest, DeployRequest, DeploymentDetail, DeploymentView, ReplicaView, RollbackRequest,
+    SpecApplied, SpecView, TargetView, WhoAmI,
 };
 use zion_core::governance::DecisionKind;
 use zion_core::rollout::Command;
@@ -48,6 +48,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/deployments/{id}/{command}", post(command))
         .route("/api/v1/rollback", post(rollback))
         .route("/api/v1/services", get(services))
+        .route("/api/v1/replicas", get(replicas))
         .route("/api/v1/history", get(list_deployments))
         .route("/api/v1/spec", put(put_spec).get(get_spec))
         .route("/api/v1/whoami", get(whoami))
@@ -295,6 +296,11 @@ async fn rollback(
 async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Vec<TargetView>>, ApiError> {
     require(&p, Permission::Read, "read services")?;
     Ok(Json(app.target_views().await?))
+}
+
+async fn replicas(State(app): AppState, Auth(p): Auth) -> Result<Json<Vec<ReplicaView>>, ApiError> {
+    require(&p, Permission::Read, "read the replicas")?;
+    Ok(Json(app.replica_views()?))
 }
 
 async fn put_spec(

@@ -23,7 +23,7 @@ impl App {
         let now = self.clock.now();
         let d = self
             .journal
-            .change(id, production, |d| {
+            .change(id, production, None, |d| {
                 if matches!(cmd, Command::Promote | Command::PromoteFull) && !d.phase.is_terminal()
                 {
                     let new_version = metrics.and_then(|m| {

@@ -47,7 +47,7 @@ impl App {
         let now = self.clock.now();
         let d = self
             .journal
-            .change(id, production, |d| {
+            .change(id, production, None, |d| {
                 let out =
                     approvals::decide(d, kind, principal, via, comment, now).map_err(|e| {
                         if e.is_forbidden() {

@@ -3,7 +3,8 @@
 //! here so that the handlers only parse, authorize, call and return.
 
 use zion_core::api::{
-    DeploymentDetail, DeploymentView, RunningVersion, SpecView, TargetView, VersionRole,
+    DeploymentDetail, DeploymentView, ReplicaView, RunningVersion, SpecView, TargetView,
+    VersionRole,
 };
 use zion_store::DeploymentFilter;
 
@@ -35,6 +36,18 @@ impl App {
         let addrs = self.targets.addrs().await;
         let previews = self.targets.preview_addrs().await;
         let active = self.store.active_deployments()?;
+        let drivers: std::collections::BTreeMap<crate::targets::TargetId, String> = self
+            .store
+            .leases()?
+            .into_iter()
+            .filter(|l| l.is_live())
+            .map(|l| {
+                (
+                    crate::targets::TargetId::new(l.service, l.environment),
+                    l.holder,
+                )
+            })
+            .collect();
         let mut out = Vec::new();
         for svc in &spec.services {
             for (env, t) in &svc.targets {
@@ -88,10 +101,34 @@ impl App {
                     stable_version: stable,
                     deployment: current.map(DeploymentView::of),
                     versions,
+                    driven_by: drivers.get(&id).cloned(),
                 });
             }
         }
         Ok(out)
+    }
+
+    /// Every replica of Zion on this database with its last heartbeat and
+    /// how many targets it drives.
+    pub fn replica_views(&self) -> Result<Vec<ReplicaView>, ApiError> {
+        let leases = self.store.leases()?;
+        let ttl = self.leases.ttl();
+        Ok(self
+            .store
+            .replicas()?
+            .into_iter()
+            .map(|b| ReplicaView {
+                targets: leases
+                    .iter()
+                    .filter(|l| l.is_live() && l.holder == b.id)
+                    .count(),
+                live: b.is_live(ttl),
+                heartbeat_age_seconds: b.read_at.duration_since(b.last_heartbeat).as_secs_f64(),
+                answering: b.id == self.replica_id(),
+                last_heartbeat: b.last_heartbeat,
+                id: b.id,
+            })
+            .collect())
     }
 
     /// The spec last applied, as stored (every field None before any).

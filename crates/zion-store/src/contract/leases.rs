@@ -248,5 +248,71 @@ pub fn replicas_are_listed_with_their_last_heartbeat<S: LeaseStore>(fresh: impl 
         second[0].last_heartbeat > first[0].last_heartbeat,
         "{second:?}"
     );
-    assert_eq!(second[1], first[1]);
+    assert_eq!(
+        (&second[1].id, second[1].last_heartbeat),
+        (&first[1].id, first[1].last_heartbeat)
+    );
+    assert!(second.iter().all(|r| r.is_live(LONG)), "{second:?}");
+    assert!(
+        second.iter().all(|r| !r.is_live(Duration::ZERO)),
+        "{second:?}"
+    );
+    store.retire_replica("a").unwrap();
+    store.retire_replica("nobody").unwrap();
+    let left: Vec<String> = store
+        .replicas()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, ["b"], "a retired replica is no longer listed");
+}
+
+/// A replica renews every live lease it holds in one call, under their
+/// epochs; leases that expired or are another's are left alone.
+pub fn a_replica_renews_all_its_live_leases_at_once<S: LeaseStore>(fresh: impl Fn() -> S) {
+    let store = fresh();
+    let short = Duration::from_millis(300);
+    let web = store
+        .acquire_lease("web", "production", "a", short)
+        .unwrap()
+        .unwrap();
+    let api = store
+        .acquire_lease("api", "production", "a", short)
+        .unwrap()
+        .unwrap();
+    store
+        .acquire_lease("db", "production", "b", LONG)
+        .unwrap()
+        .unwrap();
+    store
+        .acquire_lease("old", "production", "a", Duration::from_millis(1))
+        .unwrap()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let mut renewed = store.renew_leases("a", LONG).unwrap();
+    renewed.sort_by(|x, y| x.service.cmp(&y.service));
+    let got: Vec<(&str, u64)> = renewed
+        .iter()
+        .map(|l| (l.service.as_str(), l.epoch))
+        .collect();
+    assert_eq!(got, [("api", api.epoch), ("web", web.epoch)]);
+    assert!(
+        renewed.iter().all(|l| l.expires_at > web.expires_at),
+        "{renewed:?}"
+    );
+    // Past the first grant's expiry, the renewed leases still hold.
+    std::thread::sleep(short);
+    assert_eq!(
+        store.acquire_lease("web", "production", "b", LONG).unwrap(),
+        None
+    );
+    assert!(
+        store
+            .acquire_lease("old", "production", "b", LONG)
+            .unwrap()
+            .is_some(),
+        "an expired lease is not revived by a renewal"
+    );
+    assert!(store.renew_leases("nobody", LONG).unwrap().is_empty());
 }

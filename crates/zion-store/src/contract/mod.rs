@@ -104,6 +104,7 @@ macro_rules! contract_tests {
                 a_released_lease_is_taken_over_at_once_under_a_new_epoch,
                 a_change_under_an_old_epoch_is_refused_and_writes_nothing,
                 replicas_are_listed_with_their_last_heartbeat,
+                a_replica_renews_all_its_live_leases_at_once,
             ]
         }
     };

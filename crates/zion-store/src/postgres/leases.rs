@@ -90,6 +90,17 @@ impl LeaseStore for PostgresStore {
         Ok(changed == 1)
     }
 
+    fn renew_leases(&self, replica: &str, ttl: Duration) -> Result<Vec<Lease>, StoreError> {
+        const DURING: &str = "renewing leases";
+        let ttl = ttl_micros(ttl)?;
+        let rows = self.session(DURING)?.query(
+            &sql::postgres(sql::RENEW_ALL),
+            args![replica.to_owned(), ttl],
+            DURING,
+        )?;
+        rows.iter().map(read_lease).collect()
+    }
+
     fn leases(&self) -> Result<Vec<Lease>, StoreError> {
         const DURING: &str = "listing leases";
         let rows = self
@@ -118,9 +129,20 @@ impl LeaseStore for PostgresStore {
                 Ok(ReplicaBeat {
                     id: col(row, "id")?,
                     last_heartbeat: from_micros(col(row, "heartbeat_us")?, "heartbeat")?,
+                    read_at: from_micros(col(row, "read_us")?, "the database's clock")?,
                 })
             })
             .collect()
+    }
+
+    fn retire_replica(&self, replica: &str) -> Result<(), StoreError> {
+        const DURING: &str = "retiring a replica";
+        self.session(DURING)?.execute(
+            &sql::postgres(sql::RETIRE),
+            args![replica.to_owned()],
+            DURING,
+        )?;
+        Ok(())
     }
 
     fn record_fenced_change(

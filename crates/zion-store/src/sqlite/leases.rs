@@ -78,6 +78,17 @@ impl LeaseStore for SqliteStore {
         Ok(changed == 1)
     }
 
+    fn renew_leases(&self, replica: &str, ttl: Duration) -> Result<Vec<Lease>, StoreError> {
+        let ttl = ttl_micros(ttl)?;
+        query_all(
+            &self.conn(),
+            &sql::sqlite(sql::RENEW_ALL),
+            params![replica, ttl],
+            "renewing leases",
+            read_lease,
+        )
+    }
+
     fn leases(&self) -> Result<Vec<Lease>, StoreError> {
         query_all(
             &self.conn(),
@@ -105,9 +116,17 @@ impl LeaseStore for SqliteStore {
                 Ok(ReplicaBeat {
                     id: col(row, "id")?,
                     last_heartbeat: from_micros(col(row, "heartbeat_us")?, "heartbeat")?,
+                    read_at: from_micros(col(row, "read_us")?, "the database's clock")?,
                 })
             },
         )
+    }
+
+    fn retire_replica(&self, replica: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(&sql::sqlite(sql::RETIRE), [replica])
+            .map_err(db("retiring a replica"))?;
+        Ok(())
     }
 
     fn record_fenced_change(
