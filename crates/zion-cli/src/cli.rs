@@ -1,5 +1,6 @@
 //! The command line: global flags and subcommands (the README shows them in use).
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -279,10 +280,20 @@ pub enum RoleArg {
     Admin,
 }
 
+/// `zion up`'s options.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Bind every target's listener and preview listener on this address,
+    /// with the spec's ports (one address per replica of `zion up` on one
+    /// machine: 127.0.0.1, 127.0.0.2…).
+    #[arg(long, value_name = "IP")]
+    pub targets_host: Option<IpAddr>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Run the control plane (API, controller, proxies) in the foreground.
-    Up,
+    Up(UpArgs),
     /// Validate the spec; errors as `path: message`.
     Lint,
     /// Send the spec to a running server.

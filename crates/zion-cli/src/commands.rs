@@ -14,7 +14,7 @@ use zion_core::api::{
 use zion_core::spec::{Spec, parse_spec, summary};
 use zion_server::ServerOptions;
 
-use crate::cli::{DeployArgs, Global, Output, Rounds};
+use crate::cli::{DeployArgs, Global, Output, Rounds, UpArgs};
 use crate::client::{Client, spec_dir};
 use crate::exit::Failure;
 use crate::render::count;
@@ -50,11 +50,12 @@ pub fn init_logging() {
         .try_init();
 }
 
-pub async fn up(g: &Global) -> Result<(), Failure> {
+pub async fn up(g: &Global, args: &UpArgs) -> Result<(), Failure> {
     let (spec, yaml) = load_spec(&g.file)?;
     init_logging();
     let mut opts = ServerOptions::new(spec, yaml, spec_dir(&g.file));
     opts.clock = zion_server::Clock::from_env().map_err(Failure::usage)?;
+    opts.targets_host = args.targets_host;
     let data_dir = opts.data_dir.clone();
     check_data_dir(&data_dir)?;
     let running = zion_server::start(opts).await.map_err(|e| {

@@ -25,7 +25,7 @@ use crate::exit::Failure;
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let g = &cli.global;
     match cli.command {
-        Cmd::Up => commands::up(g).await,
+        Cmd::Up(args) => commands::up(g, &args).await,
         Cmd::Lint => commands::lint(g),
         Cmd::Apply => commands::apply(g).await,
         Cmd::Deploy(args) => commands::deploy(g, args).await,

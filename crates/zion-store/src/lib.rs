@@ -38,9 +38,7 @@ pub use audit::{
     AuditAppend, AuditBuilder, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, AuditSnapshot,
     AuditStore, NodeHash, StoredAuditEntry,
 };
-pub use data_plane::{
-    DataPlaneStore, PublishedRoute, RouteListener, TrafficBucket, TrafficQuery,
-};
+pub use data_plane::{DataPlaneStore, PublishedRoute, RouteListener, TrafficBucket, TrafficQuery};
 pub use deployments::{Change, DeploymentFilter, DeploymentStore};
 pub use error::{DriverError, StoreError};
 pub use history::{HistoryFilter, HistoryStore, ImportBatch, ImportOutcome, ImportedDeploymentRow};

@@ -96,7 +96,9 @@ impl TrafficMetrics {
             errors += b.errors;
             match decode_latency(&b.latency) {
                 Ok(h) => add(&mut extra, &h),
-                Err(why) => tracing::warn!(version, second = b.second, %why, "a latency histogram from another listener cannot be read; its requests count without latencies"),
+                Err(why) => {
+                    tracing::warn!(version, second = b.second, %why, "a latency histogram from another listener cannot be read; its requests count without latencies")
+                }
             }
         }
         self.window_merged(version, end, length, requests, errors, extra)
@@ -208,7 +210,12 @@ mod tests {
             assert_eq!(back.value_at_quantile(q), h.value_at_quantile(q), "{q}");
         }
         assert_eq!(encode_latency(&back), bytes);
-        assert_eq!(decode_latency(&encode_latency(&new_histogram())).unwrap().len(), 0);
+        assert_eq!(
+            decode_latency(&encode_latency(&new_histogram()))
+                .unwrap()
+                .len(),
+            0
+        );
         for bad in [&[][..], &[9, 0], &[FORMAT, 1, 0x80], &[FORMAT, 0, 7]] {
             assert!(decode_latency(bad).is_err(), "{bad:?}");
         }

@@ -74,7 +74,12 @@ pub fn a_reader_following_revisions_misses_no_racing_publish<S: DataPlaneStore>(
                 scope.spawn(move || {
                     for i in 0..EACH {
                         store
-                            .publish_route(&format!("s{w}"), &format!("e{i}"), RouteListener::Main, "r")
+                            .publish_route(
+                                &format!("s{w}"),
+                                &format!("e{i}"),
+                                RouteListener::Main,
+                                "r",
+                            )
                             .unwrap();
                     }
                 })
@@ -128,7 +133,9 @@ pub fn traffic_reads_a_window_without_the_readers_own<S: DataPlaneStore>(fresh: 
     ];
     store.record_traffic(&flush_a).unwrap();
     store.record_traffic(&flush_b).unwrap();
-    store.record_traffic(&[bucket("c", "1.0", 101, 30)]).unwrap();
+    store
+        .record_traffic(&[bucket("c", "1.0", 101, 30)])
+        .unwrap();
     let mut other_target = bucket("c", "1.0", 101, 99);
     other_target.environment = "staging".to_owned();
     store.record_traffic(&[other_target]).unwrap();

@@ -7,8 +7,8 @@ use super::{PostgresStore, args, col};
 use crate::StoreError;
 use crate::codec::{narrow, widen};
 use crate::data_plane::{
-    DataPlaneStore, PublishedRoute, RouteListener, TrafficBucket, TrafficQuery, check_unique,
-    sql, widened,
+    DataPlaneStore, PublishedRoute, RouteListener, TrafficBucket, TrafficQuery, check_unique, sql,
+    widened,
 };
 
 /// Publishes take their turn on the counter's row from their first read

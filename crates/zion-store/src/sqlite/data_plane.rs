@@ -5,12 +5,12 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteStore, begin, col, db, query_all};
+use crate::StoreError;
 use crate::codec::{narrow, widen};
 use crate::data_plane::{
-    DataPlaneStore, PublishedRoute, RouteListener, TrafficBucket, TrafficQuery, check_unique,
-    sql, widened,
+    DataPlaneStore, PublishedRoute, RouteListener, TrafficBucket, TrafficQuery, check_unique, sql,
+    widened,
 };
-use crate::StoreError;
 
 fn read_route(row: &Row<'_>) -> Result<PublishedRoute, StoreError> {
     Ok(PublishedRoute {
