@@ -124,6 +124,17 @@ impl DataPlane {
         }
     }
 
+    /// Forgets which routes of `id` this replica published, so that the
+    /// next ones it sets are published even when unchanged: to call when
+    /// this replica takes the target (another owner may have published
+    /// since, unseen yet).
+    pub fn forget_published(&self, id: &TargetId) {
+        self.published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(target, _), _| target != id);
+    }
+
     /// Reads the routes published since the last read and sets each on the
     /// listener of this replica, unless this replica owns the target (its
     /// controller sets them) or does not serve it yet: those wait, and are
@@ -133,13 +144,20 @@ impl DataPlane {
         match self.store.routes_since(since) {
             Ok(routes) => {
                 let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut published = self
+                    .published
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 let mut newest = since;
                 for r in routes {
                     newest = newest.max(r.revision);
-                    pending.insert(
-                        (TargetId::new(&r.service, &r.environment), r.listener),
-                        r.route,
-                    );
+                    let key = (TargetId::new(&r.service, &r.environment), r.listener);
+                    // Another owner published since this replica last did:
+                    // the same route set here again must be published anew.
+                    if published.get(&key).is_some_and(|mine| *mine != r.route) {
+                        published.remove(&key);
+                    }
+                    pending.insert(key, r.route);
                 }
                 self.followed.store(newest, Ordering::Release);
             }

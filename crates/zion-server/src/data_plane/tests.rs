@@ -243,3 +243,41 @@ fn a_route_reads_back_as_published() {
     );
     assert!(decode_route("{\"stable\": 1}").is_err());
 }
+
+/// A route this replica published, then another owner changed: set here
+/// again (the target came back), it is published again, not skipped as
+/// already published.
+#[tokio::test]
+async fn a_route_changed_by_another_owner_is_published_again() {
+    let store: Arc<dyn Store> = Arc::new(zion_store::SqliteStore::open_in_memory().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let targets = Targets::new(ProcessWorkloads::new(
+        dir.path().to_path_buf(),
+        Arc::new(StoreRegistry(store.clone())),
+    ));
+    let plane = DataPlane::new(store.clone(), "a".to_owned(), false);
+    let id = TargetId::new("web", "production");
+    let mine = Route::stable_only(Pool::new("1.0", vec!["127.0.0.1:4001".parse().unwrap()]));
+    let latest = |store: &Arc<dyn Store>| store.routes_since(0).unwrap().pop().unwrap();
+    plane.publish(&id, RouteListener::Main, &mine);
+    let first = latest(&store);
+    plane.publish(&id, RouteListener::Main, &mine);
+    assert_eq!(latest(&store), first, "unchanged: nothing written");
+    // Another replica owns the target for a while and routes elsewhere.
+    store
+        .publish_route("web", "production", RouteListener::Main, "{}")
+        .unwrap();
+    let owned: Owned = Arc::new(|_: &TargetId| false);
+    plane.apply_published(&targets, &owned).await;
+    plane.publish(&id, RouteListener::Main, &mine);
+    let again = latest(&store);
+    assert_eq!(again.route, first.route);
+    assert!(again.revision > first.revision + 1, "{again:?}");
+    // The same after a takeover the follower has not seen yet.
+    store
+        .publish_route("web", "production", RouteListener::Main, "{}")
+        .unwrap();
+    plane.forget_published(&id);
+    plane.publish(&id, RouteListener::Main, &mine);
+    assert_eq!(latest(&store).route, first.route);
+}
