@@ -1,5 +1,6 @@
 //! The command line: global flags and subcommands (the README shows them in use).
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -296,6 +297,11 @@ pub struct UpArgs {
     /// dies has its targets driven by the others after about this long.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_lease_ttl)]
     pub lease_ttl: std::time::Duration,
+    /// Bind every target's listener and preview listener on this address,
+    /// with the spec's ports (one address per replica of `zion up` on one
+    /// machine: 127.0.0.1, 127.0.0.2…).
+    #[arg(long, value_name = "IP")]
+    pub targets_host: Option<IpAddr>,
 }
 
 #[derive(Debug, Subcommand)]

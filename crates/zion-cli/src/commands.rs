@@ -60,6 +60,7 @@ pub async fn up(g: &Global, args: UpArgs) -> Result<(), Failure> {
         opts.data_dir = dir;
     }
     opts.lease_ttl = args.lease_ttl;
+    opts.targets_host = args.targets_host;
     let data_dir = opts.data_dir.clone();
     check_data_dir(&data_dir)?;
     let running = zion_server::start(opts).await.map_err(|e| {

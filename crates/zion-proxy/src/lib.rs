@@ -36,7 +36,9 @@ mod workers;
 
 pub use error::ProxyError;
 pub use metrics::InFlight;
-pub use metrics::{MirrorStats, TrafficMetrics};
+pub use metrics::{
+    MirrorStats, SecondBucket, TrafficMetrics, decode_latency, encode_latency, window_seconds,
+};
 pub use proxy::TargetProxy;
 pub use route::{DEFAULT_RESPONSE_TIMEOUT, Pool, Route};
 pub use rules::STICKY_COOKIE;

@@ -1,5 +1,10 @@
 //! Per-version request metrics in one-second buckets, and the counters of
-//! the target's request mirroring.
+//! the target's request mirroring. `buckets` exports completed buckets and
+//! adds other listeners' to a window.
+
+mod buckets;
+
+pub use buckets::{SecondBucket, decode_latency, encode_latency, window_seconds};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -272,51 +277,59 @@ impl TrafficMetrics {
     /// partial second at the start included so a short window never holds
     /// only a sliver of a second. `window_secs` is the span really covered.
     pub fn window(&self, version: &str, end: SystemTime, length: Duration) -> WindowMetrics {
-        let last = unix_secs(end);
-        let first = unix_secs(end.checked_sub(length).unwrap_or(UNIX_EPOCH));
+        self.window_merged(version, end, length, 0, 0, None)
+    }
+
+    /// [`Self::window`] plus `requests`, `errors` and the `latency_us`
+    /// histogram counted elsewhere over the same seconds.
+    fn window_merged(
+        &self,
+        version: &str,
+        end: SystemTime,
+        length: Duration,
+        requests: u64,
+        errors: u64,
+        latency_us: Option<Histogram<u32>>,
+    ) -> WindowMetrics {
+        let (first, last) = buckets::window_seconds(end, length);
         let covered = end
             .duration_since(UNIX_EPOCH + Duration::from_secs(first))
             .unwrap_or(length)
             .max(length);
         let mut out = WindowMetrics {
             window_secs: covered.as_secs_f64(),
+            requests,
+            errors,
             ..WindowMetrics::default()
         };
+        let mut merged = latency_us;
         let versions = self.versions.read().unwrap_or_else(PoisonError::into_inner);
-        let Some(series) = versions.get(version) else {
-            return out;
-        };
-        let mut series = series.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(newest) = series.buckets.back().map(|b| b.second) {
-            // Reading is the only activity an idle version sees; expire here too.
-            series.prune(newest.max(last));
-        }
-        let mut merged: Option<Histogram<u32>> = None;
-        for bucket in series
-            .buckets
-            .iter()
-            .filter(|b| b.second <= last && b.second >= first)
-        {
-            out.requests += bucket.requests;
-            out.errors += bucket.errors;
-            match merged.as_mut() {
-                Some(h) => h
-                    .add(&bucket.latency_us)
-                    .expect("histograms with equal bounds always merge"),
-                None => merged = Some(bucket.latency_us.clone()),
+        if let Some(series) = versions.get(version) {
+            let mut series = series.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(newest) = series.buckets.back().map(|b| b.second) {
+                // Reading is the only activity an idle version sees; expire here too.
+                series.prune(newest.max(last));
+            }
+            for bucket in series
+                .buckets
+                .iter()
+                .filter(|b| b.second <= last && b.second >= first)
+            {
+                out.requests += bucket.requests;
+                out.errors += bucket.errors;
+                buckets::add(&mut merged, &bucket.latency_us);
+            }
+            // Still waiting at the window's end: requests of this window, as
+            // slow as they have been so far.
+            let end_ms = unix_millis(end);
+            for (&started_ms, &n) in series.in_flight.range(..=end_ms) {
+                out.requests += u64::from(n);
+                let waited_us = (end_ms - started_ms).saturating_mul(1000);
+                merged
+                    .get_or_insert_with(new_histogram)
+                    .saturating_record_n(waited_us, n);
             }
         }
-        // Still waiting at the window's end: requests of this window, as
-        // slow as they have been so far.
-        let end_ms = unix_millis(end);
-        for (&started_ms, &n) in series.in_flight.range(..=end_ms) {
-            out.requests += u64::from(n);
-            let waited_us = (end_ms - started_ms).saturating_mul(1000);
-            merged
-                .get_or_insert_with(new_histogram)
-                .saturating_record_n(waited_us, n);
-        }
-        drop(series);
         drop(versions);
         if let Some(h) = merged.filter(|h| !h.is_empty()) {
             let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;

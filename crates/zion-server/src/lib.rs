@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 mod clock;
 mod controller;
+pub mod data_plane;
 pub mod datadir;
 mod error;
 pub mod github;
@@ -20,7 +21,7 @@ mod prechecks;
 mod registry;
 mod targets;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +59,10 @@ pub struct ServerOptions {
     pub database: Option<String>,
     /// Overrides `server.listen` (tests and the demo use port 0).
     pub listen: Option<SocketAddr>,
+    /// Binds every target's listener and preview listener on this address
+    /// with the spec's ports (`zion up --targets-host`): several replicas
+    /// of `zion up` on one machine each take their own.
+    pub targets_host: Option<IpAddr>,
     /// Controller tick.
     pub tick: Duration,
     /// SIGTERM-to-SIGKILL grace when stopping replicas.
@@ -87,6 +92,7 @@ impl ServerOptions {
             data_dir,
             database,
             listen: None,
+            targets_host: None,
             tick: Duration::from_millis(100),
             stop_grace: Duration::from_secs(5),
             api_limits: ApiLimits::default(),
@@ -256,6 +262,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         opts.clock.clone(),
         leases::Leases::new(replica, opts.lease_ttl),
     ));
+    app.targets.set_host(opts.targets_host);
     if let Err(e) = app
         .apply_spec(opts.spec.clone(), &opts.spec_yaml, "zion up")
         .await

@@ -1,17 +1,24 @@
 //! The targets: one listener (and optionally a preview listener) per
 //! service and environment, their traffic metrics, their routes, and the
-//! versions being stopped. Kept in line with the spec by [`Targets::bind`].
+//! versions being stopped. Kept in line with the spec by [`Targets::bind`],
+//! on the spec's addresses or, with `zion up --targets-host`, on its ports
+//! at another address. With several replicas of `zion up`, the routes and
+//! windows go through the data plane (`data_plane.rs`).
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use zion_core::deployment::TrafficRules;
+use zion_core::metrics::WindowMetrics;
 use zion_core::spec::{ServiceSpec, Spec};
 use zion_providers::{ProcessWorkloads, VersionKey};
 use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
+use zion_store::RouteListener;
 
 use crate::StartError;
+use crate::data_plane::{DataPlane, TargetTraffic};
 
 /// (service, environment).
 pub use zion_core::target::TargetId;
@@ -55,6 +62,12 @@ pub struct Targets {
     /// Where the routes' endpoints come from.
     workloads: ProcessWorkloads,
     pub(crate) stopping: Stopping,
+    /// Where every listener binds instead of the spec's address (its port
+    /// kept): `zion up --targets-host`.
+    host: Mutex<Option<IpAddr>>,
+    /// The routes and traffic shared with the other replicas of `zion up`,
+    /// once joined.
+    plane: OnceLock<Arc<DataPlane>>,
 }
 
 impl Targets {
@@ -63,17 +76,44 @@ impl Targets {
             map: tokio::sync::Mutex::new(BTreeMap::new()),
             workloads,
             stopping: Stopping::default(),
+            host: Mutex::new(None),
+            plane: OnceLock::new(),
         }
+    }
+
+    /// Binds every listener (and preview listener) on `host` with the
+    /// spec's port, from the next [`Targets::bind`]; None: the spec's
+    /// addresses. Several replicas of `zion up` on one machine each take
+    /// their own address (127.0.0.1, 127.0.0.2…).
+    pub fn set_host(&self, host: Option<IpAddr>) {
+        *self.host.lock().unwrap_or_else(PoisonError::into_inner) = host;
+    }
+
+    /// Shares routes and traffic through `plane` from now on: the routes
+    /// this replica sets are published, and windows add the other
+    /// replicas' traffic. False (and nothing changed) when already joined.
+    pub fn join_data_plane(&self, plane: Arc<DataPlane>) -> bool {
+        self.plane.set(plane).is_ok()
+    }
+
+    /// The data plane, once joined.
+    pub fn data_plane(&self) -> Option<&Arc<DataPlane>> {
+        self.plane.get()
     }
 
     /// Binds the listeners `spec` asks for and closes the ones it no longer
     /// does (or asks for at another address).
     pub(crate) async fn bind(&self, spec: &Spec) -> Result<(), StartError> {
         let mut targets = self.map.lock().await;
+        let host = *self.host.lock().unwrap_or_else(PoisonError::into_inner);
+        let on_host = |addr: SocketAddr| host.map_or(addr, |ip| SocketAddr::new(ip, addr.port()));
         let mut wanted: BTreeMap<TargetId, (SocketAddr, Option<SocketAddr>)> = BTreeMap::new();
         for s in &spec.services {
             for (env, t) in &s.targets {
-                wanted.insert(TargetId::new(&s.name, env), (t.listen, t.preview));
+                wanted.insert(
+                    TargetId::new(&s.name, env),
+                    (on_host(t.listen), t.preview.map(on_host)),
+                );
             }
         }
         let gone: Vec<TargetId> = targets
@@ -160,6 +200,84 @@ impl Targets {
             .map(|rt| rt.metrics.clone())
     }
 
+    /// The target's traffic as its analysis reads it (every replica's when
+    /// the data plane is shared), if it is listening.
+    pub async fn traffic(&self, service: &str, env: &str) -> Option<TargetTraffic> {
+        let id = TargetId::new(service, env);
+        let metrics = self.map.lock().await.get(&id)?.metrics.clone();
+        Some(TargetTraffic {
+            id,
+            metrics,
+            plane: self.plane.get().cloned(),
+        })
+    }
+
+    /// What `version` did on the target over the `length` before `end`,
+    /// on every replica (see [`TargetTraffic::window`]).
+    pub async fn window(
+        &self,
+        service: &str,
+        env: &str,
+        version: &str,
+        end: SystemTime,
+        length: Duration,
+    ) -> Option<WindowMetrics> {
+        let traffic = self.traffic(service, env).await?;
+        Some(traffic.window(version, end, length))
+    }
+
+    /// Every target's metrics (what the data plane sends).
+    pub(crate) async fn all_metrics(&self) -> Vec<(TargetId, Arc<TrafficMetrics>)> {
+        let targets = self.map.lock().await;
+        targets
+            .iter()
+            .map(|(id, rt)| (id.clone(), rt.metrics.clone()))
+            .collect()
+    }
+
+    /// Sets the route of one of the target's listeners, as its owner
+    /// decided it, and publishes it to the other replicas. Nothing when the
+    /// target (or that listener) is not bound.
+    pub(crate) async fn set_route(&self, id: &TargetId, listener: RouteListener, route: Route) {
+        let published = route.clone();
+        if !self.put_route(id, listener, route).await {
+            return;
+        }
+        if let Some(plane) = self.plane.get() {
+            plane.publish(id, listener, &published);
+        }
+    }
+
+    /// Sets a route another replica published; false when the target is
+    /// not bound here (yet). A target without a preview listener takes no
+    /// preview route (true: nothing to wait for).
+    pub(crate) async fn apply_route(
+        &self,
+        id: &TargetId,
+        listener: RouteListener,
+        route: Route,
+    ) -> bool {
+        let bound = self.map.lock().await.contains_key(id);
+        bound && (self.put_route(id, listener, route).await || listener == RouteListener::Preview)
+    }
+
+    /// Sets `route` on the listener; false when it is not bound.
+    async fn put_route(&self, id: &TargetId, listener: RouteListener, route: Route) -> bool {
+        let targets = self.map.lock().await;
+        let Some(rt) = targets.get(id) else {
+            return false;
+        };
+        let proxy = match listener {
+            RouteListener::Main => &rt.proxy,
+            RouteListener::Preview => match &rt.preview {
+                Some(p) => p,
+                None => return false,
+            },
+        };
+        proxy.set_route(route);
+        true
+    }
+
     /// Splits the target's traffic between the healthy replicas of
     /// `stable` and `canary`.
     pub(crate) async fn set_traffic(
@@ -180,26 +298,27 @@ impl Targets {
             mirror_percent: rules.mirror_percent,
             response_timeout: response_timeout(svc, env),
         };
-        let targets = self.map.lock().await;
-        if let Some(rt) = targets.get(&TargetId::new(svc.name.as_str(), env)) {
-            rt.proxy.set_route(route);
-        }
+        self.set_route(
+            &TargetId::new(svc.name.as_str(), env),
+            RouteListener::Main,
+            route,
+        )
+        .await;
     }
 
     /// Routes the target's preview listener, if it has one, to `version`.
     pub(crate) async fn set_preview(&self, svc: &ServiceSpec, env: &str, version: Option<String>) {
-        let targets = self.map.lock().await;
-        let Some(preview) = targets
-            .get(&TargetId::new(svc.name.as_str(), env))
-            .and_then(|rt| rt.preview.as_ref())
-        else {
-            return;
-        };
-        preview.set_route(Route {
+        let route = Route {
             stable: pool(&self.workloads, svc, env, version),
             response_timeout: response_timeout(svc, env),
             ..Route::default()
-        });
+        };
+        self.set_route(
+            &TargetId::new(svc.name.as_str(), env),
+            RouteListener::Preview,
+            route,
+        )
+        .await;
     }
 
     /// Closes every listener (graceful shutdown).

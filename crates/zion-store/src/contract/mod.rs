@@ -19,6 +19,7 @@
 //! with the backend.
 
 pub mod audit;
+pub mod data_plane;
 pub mod deployments;
 pub mod fixtures;
 pub mod history;
@@ -106,6 +107,12 @@ macro_rules! contract_tests {
                 replicas_are_listed_with_their_last_heartbeat,
                 a_replica_renews_all_its_live_leases_at_once,
             ]
+            data_plane [
+                routes_publish_under_growing_revisions,
+                a_reader_following_revisions_misses_no_racing_publish,
+                traffic_reads_a_window_without_the_readers_own,
+                a_bad_flush_writes_nothing,
+            ]
         }
     };
     (@areas ($fresh:expr) $($area:ident [$($name:ident),* $(,)?])*) => {
@@ -135,6 +142,7 @@ mod tests {
         let suite = &suite[suite.find("@areas ($fresh)").unwrap()..];
         let areas = [
             ("audit", include_str!("audit.rs")),
+            ("data_plane", include_str!("data_plane.rs")),
             ("deployments", include_str!("deployments.rs")),
             ("history", include_str!("history.rs")),
             ("incidents", include_str!("incidents.rs")),

@@ -21,6 +21,7 @@
 //! even with several writers), not by the isolation level.
 
 mod audit;
+mod data_plane;
 mod deployments;
 mod history;
 mod incidents;
@@ -47,6 +48,7 @@ use crate::StoreError;
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_leases.sql"),
+    include_str!("../../migrations/postgres/0004_data_plane.sql"),
 ];
 
 /// The schema version this code writes on PostgreSQL.

@@ -6,6 +6,7 @@
 //! implementation are in a module of their own.
 
 mod audit;
+mod data_plane;
 mod deployments;
 mod history;
 mod incidents;

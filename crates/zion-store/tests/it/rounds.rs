@@ -71,6 +71,9 @@ fn rounds_written_before_runs_existed_count_one_each() {
              ALTER TABLE analysis_rounds DROP COLUMN last_at;
              DROP TABLE leases;
              DROP TABLE replicas;
+             DROP TABLE published_routes;
+             DROP TABLE route_revision;
+             DROP TABLE traffic_buckets;
              PRAGMA user_version = 5;",
         )
         .unwrap();
