@@ -11,6 +11,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_imported_history.sql"),
     include_str!("../migrations/0006_round_runs.sql"),
     include_str!("../migrations/0007_leases.sql"),
+    include_str!("../migrations/0008_process_host.sql"),
 ];
 
 /// The schema version this code writes (the number of migrations it knows).

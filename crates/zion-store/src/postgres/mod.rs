@@ -47,6 +47,7 @@ use crate::StoreError;
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_leases.sql"),
+    include_str!("../../migrations/postgres/0003_process_host.sql"),
 ];
 
 /// The schema version this code writes on PostgreSQL.
