@@ -378,6 +378,12 @@ impl ProcessWorkloads {
     /// fresh process when it dies (noticed through `/proc`: it is not our
     /// child). Its output is not available here (`ReplicaStatus::adopted`).
     ///
+    /// Its stdout and stderr are still pipes to whoever started it: while
+    /// that runs (a release), they are drained; once it is gone (killed),
+    /// a write to them fails (EPIPE, or SIGPIPE for a program that does
+    /// not ignore it). A replica that writes output while serving may then
+    /// fail requests or die — the latter is noticed and restarted here.
+    ///
     /// `versions` gives, for a recorded version, how to run it (used for
     /// probes and restarts); a version it does not know (None) is no longer
     /// wanted: its processes are stopped as `reap_orphans` stops them.
