@@ -7,13 +7,17 @@
 //! records that let a restarted Zion find leftover processes is behind the
 //! [`ProcessRegistry`] trait, implemented by the server's store.
 
+pub mod host;
 mod probe;
 pub mod process;
 pub mod registry;
 
 use serde::{Deserialize, Serialize};
 
-pub use process::{ProcessWorkloads, ReplicaState, ReplicaStatus, VersionStatus, WorkloadError};
+pub use host::HostId;
+pub use process::{
+    Adoption, ProcessWorkloads, ReplicaState, ReplicaStatus, VersionStatus, WorkloadError,
+};
 pub use registry::{MemoryRegistry, ProcessRecord, ProcessRegistry};
 
 /// One version of one service in one environment: the unit Zion starts and stops.

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 /// still the same process (PIDs get reused, start ticks do not repeat).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessRecord {
+    /// The host whose pid space `pid` belongs to: a [`crate::HostId`] as a
+    /// string, or '' for a record written before hosts were recorded.
+    pub host: String,
     /// Process id of the replica, which is also its process group id.
     pub pid: u32,
     /// Field 22 of `/proc/PID/stat`: clock ticks after boot when it started.
@@ -26,10 +29,10 @@ pub struct ProcessRecord {
 
 /// Where process records are kept; the server persists them in its database.
 pub trait ProcessRegistry: Send + Sync + 'static {
-    /// Adds or replaces the record for `rec.pid`.
+    /// Adds or replaces the record for `rec.pid` on `rec.host`.
     fn record(&self, rec: &ProcessRecord);
-    /// Drops the record for `pid`, if any.
-    fn forget(&self, pid: u32);
+    /// Drops the record for `pid` on `host`, if any.
+    fn forget(&self, host: &str, pid: u32);
     /// Every record currently kept.
     fn list(&self) -> Vec<ProcessRecord>;
 }
@@ -38,7 +41,7 @@ pub trait ProcessRegistry: Send + Sync + 'static {
 /// callers that have no database.
 #[derive(Debug, Default)]
 pub struct MemoryRegistry {
-    records: Mutex<BTreeMap<u32, ProcessRecord>>,
+    records: Mutex<BTreeMap<(String, u32), ProcessRecord>>,
 }
 
 impl MemoryRegistry {
@@ -53,14 +56,14 @@ impl ProcessRegistry for MemoryRegistry {
         self.records
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(rec.pid, rec.clone());
+            .insert((rec.host.clone(), rec.pid), rec.clone());
     }
 
-    fn forget(&self, pid: u32) {
+    fn forget(&self, host: &str, pid: u32) {
         self.records
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&pid);
+            .remove(&(host.to_string(), pid));
     }
 
     fn list(&self) -> Vec<ProcessRecord> {
@@ -79,6 +82,7 @@ mod tests {
 
     fn rec(pid: u32, port: u16) -> ProcessRecord {
         ProcessRecord {
+            host: "h/m/b/1".into(),
             pid,
             start_ticks: 7,
             service: "web".into(),
@@ -89,16 +93,21 @@ mod tests {
     }
 
     #[test]
-    fn memory_registry_replaces_and_forgets_by_pid() {
+    fn memory_registry_replaces_and_forgets_by_host_and_pid() {
         let r = MemoryRegistry::new();
         r.record(&rec(10, 1000));
         r.record(&rec(11, 1001));
         r.record(&rec(10, 2000));
+        let elsewhere = ProcessRecord {
+            host: "g/n/c/1".into(),
+            ..rec(10, 3000)
+        };
+        r.record(&elsewhere);
         let list = r.list();
-        assert_eq!(list.len(), 2);
-        assert_eq!(list[0].port, 2000);
-        r.forget(10);
-        r.forget(99);
-        assert_eq!(r.list(), vec![rec(11, 1001)]);
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[1].port, 2000);
+        r.forget("h/m/b/1", 10);
+        r.forget("h/m/b/1", 99);
+        assert_eq!(r.list(), vec![elsewhere, rec(11, 1001)]);
     }
 }

@@ -1,5 +1,6 @@
 //! Replica processes are recorded in the store so that a Zion killed with
-//! SIGKILL can find and stop them when it starts again.
+//! SIGKILL can find and stop them when it starts again, and so that the
+//! controller that takes a target over on the same host adopts them.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ pub struct StoreRegistry(pub Arc<dyn Store>);
 impl ProcessRegistry for StoreRegistry {
     fn record(&self, rec: &ProcessRecord) {
         let p = StoredProcess {
+            host: rec.host.clone(),
             pid: rec.pid,
             start_ticks: rec.start_ticks,
             service: rec.service.clone(),
@@ -24,8 +26,8 @@ impl ProcessRegistry for StoreRegistry {
         }
     }
 
-    fn forget(&self, pid: u32) {
-        if let Err(e) = self.0.forget_process(pid) {
+    fn forget(&self, host: &str, pid: u32) {
+        if let Err(e) = self.0.forget_process(host, pid) {
             tracing::error!(error = %e, pid, "could not forget a replica process");
         }
     }
@@ -35,6 +37,7 @@ impl ProcessRegistry for StoreRegistry {
             Ok(list) => list
                 .into_iter()
                 .map(|p| ProcessRecord {
+                    host: p.host,
                     pid: p.pid,
                     start_ticks: p.start_ticks,
                     service: p.service,

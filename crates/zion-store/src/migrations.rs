@@ -11,6 +11,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_imported_history.sql"),
     include_str!("../migrations/0006_round_runs.sql"),
     include_str!("../migrations/0007_leases.sql"),
+    include_str!("../migrations/0008_process_host.sql"),
     include_str!("../migrations/0009_data_plane.sql"),
 ];
 

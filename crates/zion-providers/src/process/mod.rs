@@ -2,7 +2,22 @@
 //! process group of its own on a free port of 127.0.0.1, supervised
 //! (restarted with backoff), probed, measured from `/proc`, and stopped
 //! gracefully. Records in a [`ProcessRegistry`] let the next Zion reap what a
-//! killed Zion left behind.
+//! killed Zion left behind, or adopt it without a restart.
+//!
+//! Several controllers may share one registry, each driving some targets
+//! (service and environment). Each record names its host ([`HostId`]); a
+//! controller only ever signals or adopts processes of its own host. Which
+//! call fits when:
+//!
+//! - taking a target over (a lease acquired; after a restart):
+//!   [`ProcessWorkloads::adopt_target`], before the first `ensure` of it;
+//! - giving a target up (a clean hand-over, or a lease found lost):
+//!   [`ProcessWorkloads::release_target`], which leaves its processes
+//!   running and recorded for the next owner to adopt;
+//! - at start: [`ProcessWorkloads::reap_orphans_where`] for the records
+//!   of targets no controller will adopt (no longer in the spec), or
+//!   [`ProcessWorkloads::reap_orphans`] (every record of this host) when
+//!   this is the only controller and it does not adopt.
 
 mod output;
 mod procfs;
@@ -24,8 +39,8 @@ use tracing::{info, warn};
 use zion_core::spec::{HealthSpec, ProcessSpec};
 
 pub use self::output::{OUTPUT_LINE_BYTES, OUTPUT_LINES};
-use self::supervisor::{Launch, ProbeHistory, ReplicaCtx, ReplicaShared, lock};
-use crate::{ProcessRecord, ProcessRegistry, VersionKey};
+use self::supervisor::{Halt, Launch, ProbeHistory, ReplicaCtx, ReplicaShared, lock};
+use crate::{HostId, ProcessRecord, ProcessRegistry, VersionKey};
 
 /// Default time between SIGTERM and SIGKILL when stopping.
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -109,6 +124,11 @@ pub struct ReplicaStatus {
     pub output: Vec<String>,
     /// Times it exited on its own before it ever passed a probe.
     pub exits_before_ready: u32,
+    /// Its current process was adopted (started by an earlier run or
+    /// another controller, see [`ProcessWorkloads::adopt_target`]): its
+    /// output goes to whoever started it, so `output` holds none of it.
+    /// Cleared when the replica is restarted here.
+    pub adopted: bool,
 }
 
 /// One version's replicas as last observed.
@@ -135,6 +155,18 @@ pub struct VersionStatus {
     pub replicas: Vec<ReplicaStatus>,
 }
 
+/// What [`ProcessWorkloads::adopt_target`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Adoption {
+    /// Live replicas now supervised here, without a restart.
+    pub adopted: usize,
+    /// Records of the target's processes that are gone (or whose pid
+    /// another process now has), forgotten.
+    pub forgotten: usize,
+    /// Live replicas of versions no longer wanted, stopped.
+    pub reaped: usize,
+}
+
 /// Runs versions as supervised local processes; cheap to clone (shared inside).
 #[derive(Clone)]
 pub struct ProcessWorkloads {
@@ -144,6 +176,9 @@ pub struct ProcessWorkloads {
 struct Inner {
     base_dir: PathBuf,
     registry: Arc<dyn ProcessRegistry>,
+    host: HostId,
+    /// `host` as recorded.
+    host_record: Arc<str>,
     grace: Mutex<Duration>,
     clk_tck: f64,
     versions: Mutex<BTreeMap<VersionKey, VersionEntry>>,
@@ -162,8 +197,8 @@ struct VersionEntry {
 struct ReplicaHandle {
     index: u32,
     shared: Arc<Mutex<ReplicaShared>>,
-    /// Carries the grace period when the replica must stop.
-    stop_tx: watch::Sender<Option<Duration>>,
+    /// Says when the replica must stop (with the grace period) or be released.
+    stop_tx: watch::Sender<Option<Halt>>,
     /// Turns true once the replica's processes are gone.
     done_rx: watch::Receiver<bool>,
     task: JoinHandle<()>,
@@ -172,7 +207,13 @@ struct ReplicaHandle {
 impl ReplicaHandle {
     /// Asks the supervisor to stop; the returned receiver says when it has.
     fn request_stop(&self, grace: Duration) -> watch::Receiver<bool> {
-        self.stop_tx.send_replace(Some(grace));
+        self.stop_tx.send_replace(Some(Halt::Stop(grace)));
+        self.done_rx.clone()
+    }
+
+    /// Asks the supervisor to let go of the process without signalling it.
+    fn request_release(&self) -> watch::Receiver<bool> {
+        self.stop_tx.send_replace(Some(Halt::Release));
         self.done_rx.clone()
     }
 }
@@ -195,10 +236,13 @@ impl ProcessWorkloads {
     /// Workloads whose relative workdirs resolve against `base_dir` (the spec
     /// file's folder), recording every process in `registry`.
     pub fn new(base_dir: PathBuf, registry: Arc<dyn ProcessRegistry>) -> Self {
+        let host = HostId::current();
         ProcessWorkloads {
             inner: Arc::new(Inner {
                 base_dir,
                 registry,
+                host_record: host.to_string().into(),
+                host,
                 grace: Mutex::new(DEFAULT_GRACE),
                 clk_tck: procfs::clock_ticks_per_second(),
                 versions: Mutex::new(BTreeMap::new()),
@@ -218,15 +262,57 @@ impl ProcessWorkloads {
         *lock(&self.inner.grace)
     }
 
-    /// Kills every recorded process (and its process group) that is still
-    /// alive and is still the same process (start ticks match — PIDs get
-    /// reused), waits until gone, forgets them all. Returns how many were
-    /// killed. Called at startup before anything else.
+    /// This host, as recorded with every process started here.
+    pub fn host(&self) -> &HostId {
+        &self.inner.host
+    }
+
+    /// Whether a record's pid is in this host's pid space. A record from
+    /// before hosts were recorded ('') counts as this host's only when
+    /// `legacy_is_local`: such records were written by a lone controller.
+    fn is_local(&self, rec: &ProcessRecord, legacy_is_local: bool) -> bool {
+        *rec.host == *self.inner.host_record || (legacy_is_local && rec.host.is_empty())
+    }
+
+    /// A record of this machine before its latest reboot names a process
+    /// that is certainly gone.
+    fn is_earlier_boot(&self, rec: &ProcessRecord) -> bool {
+        HostId::parse(&rec.host).is_some_and(|h| self.inner.host.is_earlier_boot(&h))
+    }
+
+    /// [`Self::reap_orphans_where`] for every record: for a lone controller
+    /// that does not adopt (it ends whatever an earlier run left behind).
+    /// Called at startup before anything else.
     pub async fn reap_orphans(&self) -> usize {
+        self.reap_orphans_where(|_| true).await
+    }
+
+    /// Kills every recorded process that `which` selects, runs on this host,
+    /// is not supervised here, and is still the same process (start ticks
+    /// match — PIDs get reused): SIGTERM to its process group, SIGKILL
+    /// after the grace period; waits until gone. Forgets the records of
+    /// those and of selected processes that are gone; records of this
+    /// machine's earlier boots are forgotten too. Records of other hosts
+    /// are never touched. Returns how many were killed.
+    ///
+    /// At startup, select the targets no controller will adopt (no longer
+    /// in the spec, say): with several controllers on one host, a target
+    /// another controller drives must not be selected. A record from
+    /// before hosts were recorded counts as this host's.
+    pub async fn reap_orphans_where(&self, which: impl Fn(&ProcessRecord) -> bool) -> usize {
         let registry = &self.inner.registry;
         let own: BTreeSet<u32> = self.own_pids();
         let mut targets: Vec<ProcessRecord> = Vec::new();
         for rec in registry.list() {
+            if !which(&rec) {
+                continue;
+            }
+            if !self.is_local(&rec, true) {
+                if self.is_earlier_boot(&rec) {
+                    registry.forget(&rec.host, rec.pid);
+                }
+                continue;
+            }
             if own.contains(&rec.pid) {
                 continue;
             }
@@ -241,28 +327,37 @@ impl ProcessWorkloads {
                 targets.push(rec);
                 continue;
             }
-            registry.forget(rec.pid);
+            registry.forget(&rec.host, rec.pid);
         }
         if targets.is_empty() {
             return 0;
         }
-        let grace = self.grace();
         for rec in &targets {
             warn!(pid = rec.pid, port = rec.port, service = %rec.service,
                   environment = %rec.environment, version = %rec.version,
                   "stopping a replica left behind by a previous run");
+        }
+        self.kill_recorded(&targets).await;
+        targets.len()
+    }
+
+    /// SIGTERM to each recorded group, SIGKILL after the grace period,
+    /// forgets each record once its group is gone.
+    async fn kill_recorded(&self, targets: &[ProcessRecord]) {
+        let registry = &self.inner.registry;
+        for rec in targets {
             procfs::signal_group(rec.pid, rec.start_ticks, Signal::SIGTERM);
         }
-        let deadline = Instant::now() + grace;
-        for rec in &targets {
+        let deadline = Instant::now() + self.grace();
+        for rec in targets {
             if !supervisor::wait_group_gone(rec.pid, rec.start_ticks, deadline).await {
                 procfs::signal_group(rec.pid, rec.start_ticks, Signal::SIGKILL);
             }
         }
         let deadline = Instant::now() + ORPHAN_KILL_WAIT;
-        for rec in &targets {
+        for rec in targets {
             if supervisor::wait_group_gone(rec.pid, rec.start_ticks, deadline).await {
-                registry.forget(rec.pid);
+                registry.forget(&rec.host, rec.pid);
             } else {
                 warn!(
                     pid = rec.pid,
@@ -270,7 +365,177 @@ impl ProcessWorkloads {
                 );
             }
         }
-        targets.len()
+    }
+
+    /// Takes over the target's (service and environment) replicas that an
+    /// earlier run or another controller on this host left running: each
+    /// recorded process of the target on this host that is still the same
+    /// process (start ticks match) and not already supervised here is
+    /// supervised as a replica of its version without a restart — probed
+    /// once before this returns (a healthy one is among the healthy
+    /// endpoints at once), then like any replica: counted by `status`,
+    /// stopped by `stop` or an `ensure` that scales down, replaced by a
+    /// fresh process when it dies (noticed through `/proc`: it is not our
+    /// child). Its output is not available here (`ReplicaStatus::adopted`).
+    ///
+    /// Its stdout and stderr are still pipes to whoever started it: while
+    /// that runs (a release), they are drained; once it is gone (killed),
+    /// a write to them fails (EPIPE, or SIGPIPE for a program that does
+    /// not ignore it). A replica that writes output while serving may then
+    /// fail requests or die — the latter is noticed and restarted here.
+    ///
+    /// `versions` gives, for a recorded version, how to run it (used for
+    /// probes and restarts); a version it does not know (None) is no longer
+    /// wanted: its processes are stopped as `reap_orphans` stops them.
+    /// Records of the target's processes that are gone are forgotten.
+    /// Records of other hosts are left alone.
+    ///
+    /// Call it when taking the target over, before the first `ensure` of
+    /// it: `ensure` then finds the adopted replicas (a version's adopted
+    /// replicas set its wanted count, so an `ensure` for as many restarts
+    /// nothing). Adopted replicas join any the version already has here.
+    pub async fn adopt_target<F>(&self, service: &str, environment: &str, versions: F) -> Adoption
+    where
+        F: Fn(&str) -> Option<(ProcessSpec, HealthSpec)>,
+    {
+        let registry = &self.inner.registry;
+        let own = self.own_pids();
+        let mut result = Adoption::default();
+        let mut live: BTreeMap<String, Vec<ProcessRecord>> = BTreeMap::new();
+        for rec in registry.list() {
+            if rec.service != service || rec.environment != environment {
+                continue;
+            }
+            if !self.is_local(&rec, false) {
+                if self.is_earlier_boot(&rec) {
+                    registry.forget(&rec.host, rec.pid);
+                    result.forgotten += 1;
+                }
+                continue;
+            }
+            if own.contains(&rec.pid) {
+                continue;
+            }
+            if procfs::is_running(rec.pid, rec.start_ticks) && procfs::is_foreign_group(rec.pid) {
+                live.entry(rec.version.clone()).or_default().push(rec);
+                continue;
+            }
+            // Gone (or its pid reused). Whatever the dead leader started may
+            // still hold the port, unless the pid now names another process.
+            if procfs::read_stat(rec.pid).is_none_or(|s| s.start_ticks == rec.start_ticks) {
+                procfs::signal_group(rec.pid, rec.start_ticks, Signal::SIGKILL);
+            }
+            info!(pid = rec.pid, service = %rec.service, environment = %rec.environment,
+                  version = %rec.version, "recorded replica is gone; forgetting it");
+            registry.forget(&rec.host, rec.pid);
+            result.forgotten += 1;
+        }
+        let mut unwanted = Vec::new();
+        for (version, recs) in live {
+            let key = VersionKey::new(service, environment, version.as_str());
+            let Some((process, health)) = versions(&version) else {
+                for rec in &recs {
+                    warn!(pid = rec.pid, port = rec.port, %key,
+                          "stopping a replica of a version no longer wanted");
+                }
+                unwanted.extend(recs);
+                continue;
+            };
+            let launch = match self.launch(&key, &process, &health) {
+                Ok(l) => Arc::new(l),
+                Err(e) => {
+                    // It runs, but could not be restarted: leave it to the
+                    // `ensure` that will report the same error.
+                    warn!(%key, error = %e, "not adopting replicas of a version that cannot be run");
+                    continue;
+                }
+            };
+            result.adopted += self.adopt_version(&launch, recs).await;
+        }
+        if !unwanted.is_empty() {
+            self.kill_recorded(&unwanted).await;
+            result.reaped = unwanted.len();
+        }
+        result
+    }
+
+    /// Supervises `recs` as replicas of `launch`'s version; returns how many.
+    async fn adopt_version(&self, launch: &Arc<Launch>, recs: Vec<ProcessRecord>) -> usize {
+        let key = &launch.key;
+        let _guard = self.key_lock(key).await;
+        let (mut used, history) = {
+            let mut versions = lock(&self.inner.versions);
+            let entry = versions.entry(key.clone()).or_insert_with(|| VersionEntry {
+                desired: 0,
+                replicas: Vec::new(),
+                history: Arc::default(),
+            });
+            let used: BTreeSet<u32> = entry.replicas.iter().map(|r| r.index).collect();
+            (used, entry.history.clone())
+        };
+        let mut adopted = Vec::with_capacity(recs.len());
+        for rec in recs {
+            let index = (0..).find(|i| !used.contains(i)).unwrap_or(u32::MAX);
+            used.insert(index);
+            lock(&self.inner.ports).insert(rec.port);
+            let shared = Arc::new(Mutex::new(ReplicaShared::new(rec.port)));
+            let ctx = Arc::new(ReplicaCtx {
+                launch: launch.clone(),
+                host: self.inner.host_record.clone(),
+                index,
+                registry: self.inner.registry.clone(),
+                shared: shared.clone(),
+                history: history.clone(),
+                ports: self.inner.ports.clone(),
+                clk_tck: self.inner.clk_tck,
+            });
+            let running = supervisor::adopt(&ctx, rec.pid, rec.start_ticks).await;
+            adopted.push(self.supervised(ctx, running, index, shared));
+        }
+        let count = adopted.len();
+        let mut versions = lock(&self.inner.versions);
+        if let Some(entry) = versions.get_mut(key) {
+            entry.replicas.extend(adopted);
+            entry.replicas.sort_by_key(|r| r.index);
+            let have = u32::try_from(entry.replicas.len()).unwrap_or(u32::MAX);
+            entry.desired = entry.desired.max(have);
+        }
+        count
+    }
+
+    /// Gives up the target (service and environment): its replicas stop
+    /// being supervised and probed here, WITHOUT being signalled and
+    /// without forgetting their records, so that the controller that takes
+    /// the target over adopts them ([`Self::adopt_target`]). Its versions
+    /// leave `status` and `running`. Returns how many processes were left
+    /// running (a replica backing off after a crash has none).
+    ///
+    /// Call it on a clean hand-over, or on learning that the lease on the
+    /// target is lost (the new owner adopts what runs).
+    pub async fn release_target(&self, service: &str, environment: &str) -> usize {
+        let keys: Vec<VersionKey> = self
+            .running()
+            .into_iter()
+            .filter(|k| k.service == service && k.environment == environment)
+            .collect();
+        let mut released = 0;
+        for key in keys {
+            let _guard = self.key_lock(&key).await;
+            let Some(entry) = lock(&self.inner.versions).remove(&key) else {
+                continue;
+            };
+            released += entry
+                .replicas
+                .iter()
+                .filter(|r| lock(&r.shared).pid.is_some())
+                .count();
+            let waits: Vec<_> = entry.replicas.iter().map(|r| r.request_release()).collect();
+            for w in waits {
+                wait_done(w).await;
+            }
+            info!(%key, "released version");
+        }
+        released
     }
 
     fn own_pids(&self) -> BTreeSet<u32> {
@@ -412,6 +677,7 @@ impl ProcessWorkloads {
         let shared = Arc::new(Mutex::new(ReplicaShared::new(port)));
         let ctx = Arc::new(ReplicaCtx {
             launch: launch.clone(),
+            host: self.inner.host_record.clone(),
             index,
             registry: self.inner.registry.clone(),
             shared: shared.clone(),
@@ -426,16 +692,27 @@ impl ProcessWorkloads {
                 return Err(e);
             }
         };
+        Ok(self.supervised(ctx, running, index, shared))
+    }
+
+    /// Starts supervising a running replica process.
+    fn supervised(
+        &self,
+        ctx: Arc<ReplicaCtx>,
+        running: supervisor::Running,
+        index: u32,
+        shared: Arc<Mutex<ReplicaShared>>,
+    ) -> ReplicaHandle {
         let (stop_tx, stop_rx) = watch::channel(None);
         let (done_tx, done_rx) = watch::channel(false);
         let task = tokio::spawn(supervisor::supervise(ctx, running, stop_rx, done_tx));
-        Ok(ReplicaHandle {
+        ReplicaHandle {
             index,
             shared,
             stop_tx,
             done_rx,
             task,
-        })
+        }
     }
 
     /// Stops the listed replicas of `key` and drops them from its entry.
@@ -554,6 +831,7 @@ impl ProcessWorkloads {
                 last_error: s.last_error.clone(),
                 output: s.output.lines(),
                 exits_before_ready: s.exits_before_ready,
+                adopted: s.adopted,
             });
         }
         Some(status)
@@ -587,7 +865,7 @@ impl Drop for Inner {
                 };
                 if let Some(pid) = pid {
                     procfs::signal_group(pid, ticks, Signal::SIGKILL);
-                    self.registry.forget(pid);
+                    self.registry.forget(&self.host_record, pid);
                 }
             }
         }

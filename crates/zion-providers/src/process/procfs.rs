@@ -46,6 +46,12 @@ pub(crate) fn read_stat(pid: u32) -> Option<Stat> {
     parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// Whether `pid` is still the process that started at `start_ticks` and
+/// still runs (a zombie has ended).
+pub(crate) fn is_running(pid: u32, start_ticks: u64) -> bool {
+    read_stat(pid).is_some_and(|s| s.is_live() && s.start_ticks == start_ticks)
+}
+
 /// Resident set size in KiB from the `VmRSS:` line of `/proc/PID/status`.
 pub(crate) fn parse_rss_kib(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -141,6 +147,9 @@ mod tests {
         assert!(s.start_ticks > 0);
         assert!(read_rss_kib(me).expect("own rss") > 0);
         assert!(read_stat(u32::MAX).is_none());
+        assert!(is_running(me, s.start_ticks));
+        assert!(!is_running(me, s.start_ticks + 1));
+        assert!(!is_running(u32::MAX, 0));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! One replica's life: spawn, watch, probe, restart with backoff, stop.
+//! One replica's life: spawn (or adopt), watch, probe, restart with
+//! backoff, stop (or release).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
@@ -45,6 +46,9 @@ const MAX_LINE: u64 = 16 * 1024;
 /// this is reached only when a grandchild outside the group holds one;
 /// generous so that a busy machine's slow readers still report it whole.
 const OUTPUT_DRAIN: Duration = Duration::from_secs(5);
+/// How often an adopted replica, which is not our child and so cannot be
+/// waited for, is looked up in `/proc` to notice its exit.
+const ADOPTED_POLL: Duration = Duration::from_millis(50);
 
 /// Locks a mutex, ignoring poisoning: every guarded value stays consistent
 /// between statements, so a panicked holder leaves nothing half-written.
@@ -125,6 +129,9 @@ pub(crate) struct ReplicaShared {
     pub exits_before_ready: u32,
     /// The last lines the latest process that wrote any wrote.
     pub output: OutputTail,
+    /// The current process was adopted: started by another controller (or
+    /// an earlier run), so its output goes there and none is read here.
+    pub adopted: bool,
 }
 
 impl ReplicaShared {
@@ -144,6 +151,7 @@ impl ReplicaShared {
             memory_mb: None,
             exits_before_ready: 0,
             output: OutputTail::default(),
+            adopted: false,
         }
     }
 }
@@ -152,6 +160,8 @@ impl ReplicaShared {
 /// `ProcessWorkloads`, so dropping that still tears replicas down.
 pub(crate) struct ReplicaCtx {
     pub launch: Arc<Launch>,
+    /// This host as recorded with every process (see [`crate::HostId`]).
+    pub host: Arc<str>,
     pub index: u32,
     pub registry: Arc<dyn ProcessRegistry>,
     pub shared: Arc<Mutex<ReplicaShared>>,
@@ -161,13 +171,47 @@ pub(crate) struct ReplicaCtx {
     pub clk_tck: f64,
 }
 
-/// A spawned replica process.
+/// A replica process: spawned here, or adopted (running, but not our child).
 pub(crate) struct Running {
-    child: Child,
+    /// None for an adopted process: it is watched through `/proc`.
+    child: Option<Child>,
     pid: u32,
     start_ticks: u64,
-    /// The tasks draining its stdout and stderr.
+    /// The tasks draining its stdout and stderr (none when adopted).
     output: Vec<JoinHandle<()>>,
+    guard: KillOnDrop,
+}
+
+/// Kills the replica's process group when dropped while armed: the safety
+/// net for a supervisor dropped without stopping (what `kill_on_drop` would
+/// give, but a released replica must outlive its supervisor).
+struct KillOnDrop {
+    pid: u32,
+    start_ticks: u64,
+    armed: bool,
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            procfs::signal_group(self.pid, self.start_ticks, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Running {
+    /// Waits until the process ends; its exit status when it was our child.
+    async fn wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        match self.child.as_mut() {
+            Some(child) => child.wait().await.map(Some),
+            None => {
+                while procfs::is_running(self.pid, self.start_ticks) {
+                    tokio::time::sleep(ADOPTED_POLL).await;
+                }
+                Ok(None)
+            }
+        }
+    }
 }
 
 /// Aborts a task when dropped, so a supervisor never leaves its prober behind.
@@ -244,10 +288,10 @@ pub(crate) fn start(ctx: &ReplicaCtx, port: u16) -> Result<Running, WorkloadErro
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Its own group: stopping signals everything the replica started.
+        // Its own group: stopping signals everything the replica started,
+        // and it outlives this controller, for the next one to adopt.
+        // (No kill_on_drop: `KillOnDrop` is the safety net, disarmed on release.)
         .process_group(0)
-        // Safety net if the supervisor is dropped without stopping.
-        .kill_on_drop(true)
         .spawn()
         .map_err(|error| WorkloadError::Spawn {
             service: key.service.clone(),
@@ -266,7 +310,14 @@ pub(crate) fn start(ctx: &ReplicaCtx, port: u16) -> Result<Running, WorkloadErro
     };
     // Unreaped, so /proc/PID still exists even if it already exited.
     let start_ticks = procfs::read_stat(pid).map_or(0, |s| s.start_ticks);
+    // Armed before anything can fail, so that an early return kills it.
+    let guard = KillOnDrop {
+        pid,
+        start_ticks,
+        armed: true,
+    };
     ctx.registry.record(&ProcessRecord {
+        host: ctx.host.to_string(),
         pid,
         start_ticks,
         service: key.service.clone(),
@@ -291,13 +342,61 @@ pub(crate) fn start(ctx: &ReplicaCtx, port: u16) -> Result<Running, WorkloadErro
         s.state = ReplicaState::Starting;
         s.healthy = false;
         s.healthy_since = None;
+        s.adopted = false;
     }
     Ok(Running {
-        child,
+        child: Some(child),
         pid,
         start_ticks,
         output,
+        guard,
     })
+}
+
+/// Takes over a live replica process another controller started (its
+/// record names this host; the caller checked its start ticks): probes it
+/// once, so that a healthy one counts as ready as soon as this returns.
+pub(crate) async fn adopt(ctx: &ReplicaCtx, pid: u32, start_ticks: u64) -> Running {
+    let port = {
+        let mut s = lock(&ctx.shared);
+        s.pid = Some(pid);
+        s.start_ticks = start_ticks;
+        s.state = ReplicaState::Starting;
+        s.adopted = true;
+        s.port
+    };
+    let health = &ctx.launch.health;
+    let outcome = probe::check(&health.probe, port, health.timeout, &ctx.launch.exec_env()).await;
+    lock(&ctx.history).push(SystemTime::now(), outcome.is_ok());
+    {
+        let mut s = lock(&ctx.shared);
+        match outcome {
+            Ok(()) => {
+                s.healthy = true;
+                s.ever_passed = true;
+                s.healthy_since = Some(Instant::now());
+                s.state = ReplicaState::Running;
+            }
+            Err(why) => {
+                s.consecutive_failures = 1;
+                s.last_error = Some(format!("health probe failed: {why}"));
+            }
+        }
+    }
+    let key = &ctx.launch.key;
+    info!(service = %key.service, environment = %key.environment, version = %key.version,
+          replica = ctx.index, pid, port, "adopted replica");
+    Running {
+        child: None,
+        pid,
+        start_ticks,
+        output: Vec::new(),
+        guard: KillOnDrop {
+            pid,
+            start_ticks,
+            armed: true,
+        },
+    }
 }
 
 /// Drains a child's output into the log, so the child never blocks on a
@@ -331,30 +430,40 @@ where
     })
 }
 
-enum Event {
-    Exited(io::Result<ExitStatus>),
+/// What the owner asks of a replica's supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Halt {
+    /// Stop the process: SIGTERM, SIGKILL after the grace period.
     Stop(Duration),
+    /// Stop watching it, leaving it running and recorded for another
+    /// controller to adopt.
+    Release,
+}
+
+enum Event {
+    Exited(io::Result<Option<ExitStatus>>),
+    Halt(Halt),
     RetryDue,
 }
 
-fn requested_grace(
+fn requested_halt(
     changed: Result<(), watch::error::RecvError>,
-    rx: &watch::Receiver<Option<Duration>>,
-) -> Duration {
+    rx: &watch::Receiver<Option<Halt>>,
+) -> Halt {
     match changed {
-        Ok(()) => rx.borrow().unwrap_or(Duration::ZERO),
+        Ok(()) => rx.borrow().unwrap_or(Halt::Stop(Duration::ZERO)),
         // The owner is gone without asking: nobody will wait for a grace period.
-        Err(_) => Duration::ZERO,
+        Err(_) => Halt::Stop(Duration::ZERO),
     }
 }
 
-/// Watches the replica until asked to stop (the grace period arrives on
-/// `stop_rx`), restarting it when it exits on its own. Sets `done_tx` when
-/// the replica's processes are gone.
+/// Watches the replica until asked to halt (on `halt_rx`), restarting it
+/// when it exits on its own. Sets `done_tx` when the replica's processes
+/// are gone, or released.
 pub(crate) async fn supervise(
     ctx: Arc<ReplicaCtx>,
     first: Running,
-    mut stop_rx: watch::Receiver<Option<Duration>>,
+    mut stop_rx: watch::Receiver<Option<Halt>>,
     done_tx: watch::Sender<bool>,
 ) {
     let _prober = AbortOnDrop(tokio::spawn(probe_loop(ctx.clone())));
@@ -362,19 +471,19 @@ pub(crate) async fn supervise(
     let mut current = Some(first);
     let mut backoff = INITIAL_BACKOFF;
     let mut retry_at = Instant::now();
-    let grace = loop {
+    let halt = loop {
         let event = match current.as_mut() {
             Some(run) => tokio::select! {
-                status = run.child.wait() => Event::Exited(status),
-                changed = stop_rx.changed() => Event::Stop(requested_grace(changed, &stop_rx)),
+                status = run.wait() => Event::Exited(status),
+                changed = stop_rx.changed() => Event::Halt(requested_halt(changed, &stop_rx)),
             },
             None => tokio::select! {
                 _ = tokio::time::sleep_until(retry_at) => Event::RetryDue,
-                changed = stop_rx.changed() => Event::Stop(requested_grace(changed, &stop_rx)),
+                changed = stop_rx.changed() => Event::Halt(requested_halt(changed, &stop_rx)),
             },
         };
         match event {
-            Event::Stop(grace) => break grace,
+            Event::Halt(halt) => break halt,
             Event::Exited(status) => {
                 let healthy_for = match current.take() {
                     Some(run) => on_exit(&ctx, run, status).await,
@@ -410,7 +519,10 @@ pub(crate) async fn supervise(
         }
     };
     if let Some(run) = current.take() {
-        terminate(&ctx, run, grace).await;
+        match halt {
+            Halt::Stop(grace) => terminate(&ctx, run, grace).await,
+            Halt::Release => release(&ctx, run),
+        }
     }
     let port = {
         let mut s = lock(&ctx.shared);
@@ -430,11 +542,11 @@ pub(crate) async fn supervise(
 async fn on_exit(
     ctx: &ReplicaCtx,
     run: Running,
-    status: io::Result<ExitStatus>,
+    status: io::Result<Option<ExitStatus>>,
 ) -> Option<Duration> {
     // Whatever the dead leader started may still hold the port.
     procfs::signal_group(run.pid, run.start_ticks, Signal::SIGKILL);
-    ctx.registry.forget(run.pid);
+    ctx.registry.forget(&ctx.host, run.pid);
     // Its last words explain the exit: wait for them before telling it.
     let drained = async {
         for task in run.output {
@@ -443,7 +555,10 @@ async fn on_exit(
     };
     let _ = tokio::time::timeout(OUTPUT_DRAIN, drained).await;
     let message = match status {
-        Ok(s) => format!("process exited unexpectedly ({s})"),
+        Ok(Some(s)) => format!("process exited unexpectedly ({s})"),
+        Ok(None) => "adopted process exited unexpectedly (its exit status is unknown: \
+                     it was not started by this controller)"
+            .to_string(),
         Err(e) => format!("could not wait for the process: {e}"),
     };
     let mut s = lock(&ctx.shared);
@@ -473,26 +588,36 @@ async fn terminate(ctx: &ReplicaCtx, mut run: Running, grace: Duration) {
     let (pid, ticks) = (run.pid, run.start_ticks);
     procfs::signal_group(pid, ticks, Signal::SIGTERM);
     let deadline = Instant::now() + grace;
-    let exited = tokio::time::timeout_at(deadline, run.child.wait())
-        .await
-        .is_ok();
+    let exited = tokio::time::timeout_at(deadline, run.wait()).await.is_ok();
     let mut gone = exited && wait_group_gone(pid, ticks, deadline).await;
     if !gone {
         if procfs::signal_group(pid, ticks, Signal::SIGKILL) {
             info!(%key, replica = ctx.index, pid, ?grace, "replica outlived its grace period; killed");
         }
         if !exited {
-            let _ = tokio::time::timeout(KILL_WAIT, run.child.wait()).await;
+            let _ = tokio::time::timeout(KILL_WAIT, run.wait()).await;
         }
         gone = wait_group_gone(pid, ticks, Instant::now() + KILL_WAIT).await;
     }
     if gone {
-        ctx.registry.forget(pid);
+        ctx.registry.forget(&ctx.host, pid);
         info!(%key, replica = ctx.index, pid, "stopped replica");
     } else {
         // Kept in the registry so the next start's reaping finds it.
         warn!(%key, replica = ctx.index, pid, "replica processes survived SIGKILL");
     }
+}
+
+/// Leaves the replica running and recorded, for another controller to
+/// adopt: nothing will kill it on drop, its output keeps being drained (a
+/// closed pipe would fail its next write), and a child's exit is reaped by
+/// the runtime in the background.
+fn release(ctx: &ReplicaCtx, mut run: Running) {
+    run.guard.armed = false;
+    // Dropping a JoinHandle detaches the task: it drains until the pipe closes.
+    run.output.clear();
+    let key = &ctx.launch.key;
+    info!(%key, replica = ctx.index, pid = run.pid, "released replica");
 }
 
 /// Polls until group `pgid` has no live member or `deadline` passes.

@@ -1,6 +1,7 @@
 //! Integration tests of process workloads with real child processes: a small
 //! Python HTTP server (steerable through its environment) and `/bin/sh`.
 
+mod adopt;
 mod lifecycle;
 mod probes;
 mod reap;
@@ -289,6 +290,7 @@ impl FileRegistry {
                     service: f.get(3)?.to_string(),
                     environment: f.get(4)?.to_string(),
                     version: f.get(5)?.to_string(),
+                    host: f.get(6).unwrap_or(&"").to_string(),
                 })
             })
             .collect()
@@ -299,8 +301,8 @@ impl FileRegistry {
             .iter()
             .map(|r| {
                 format!(
-                    "{} {} {} {} {} {}\n",
-                    r.pid, r.start_ticks, r.port, r.service, r.environment, r.version
+                    "{} {} {} {} {} {} {}\n",
+                    r.pid, r.start_ticks, r.port, r.service, r.environment, r.version, r.host
                 )
             })
             .collect();
@@ -314,15 +316,15 @@ impl ProcessRegistry for FileRegistry {
     fn record(&self, rec: &ProcessRecord) {
         let _g = self.lock.lock().unwrap();
         let mut all = self.read();
-        all.retain(|r| r.pid != rec.pid);
+        all.retain(|r| (&r.host, r.pid) != (&rec.host, rec.pid));
         all.push(rec.clone());
         self.write(&all);
     }
 
-    fn forget(&self, pid: u32) {
+    fn forget(&self, host: &str, pid: u32) {
         let _g = self.lock.lock().unwrap();
         let mut all = self.read();
-        all.retain(|r| r.pid != pid);
+        all.retain(|r| (r.host.as_str(), r.pid) != (host, pid));
         self.write(&all);
     }
 

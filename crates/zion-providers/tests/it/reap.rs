@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use zion_providers::{MemoryRegistry, ProcessRecord, ProcessRegistry, ProcessWorkloads};
+use zion_providers::{HostId, MemoryRegistry, ProcessRecord, ProcessRegistry, ProcessWorkloads};
 
 use crate::*;
 
 /// Set (to a folder) when this test binary runs as a Zion that will be killed.
-const HELPER_ENV: &str = "ZION_PROVIDERS_IT_ORPHAN_HELPER_DIR";
-const HELPER_TEST: &str = "reap::helper_zion_that_gets_killed";
+pub(crate) const HELPER_ENV: &str = "ZION_PROVIDERS_IT_ORPHAN_HELPER_DIR";
+pub(crate) const HELPER_TEST: &str = "reap::helper_zion_that_gets_killed";
 
 /// Not a test of its own: `reap_orphans_after_zion_was_killed` runs this in a
 /// child process (the same test binary) and kills it with SIGKILL.
@@ -45,7 +45,7 @@ fn helper_zion_that_gets_killed() {
 }
 
 /// Kills a child on drop, so a failing test leaves no helper running.
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -55,7 +55,7 @@ impl Drop for KillOnDrop {
 }
 
 /// Kills the given process groups on drop (cleanup for failing tests).
-struct KillGroupsOnDrop(Vec<u32>);
+pub(crate) struct KillGroupsOnDrop(pub(crate) Vec<u32>);
 
 impl Drop for KillGroupsOnDrop {
     fn drop(&mut self) {
@@ -124,11 +124,11 @@ async fn reap_orphans_after_zion_was_killed() {
     assert_eq!(next.reap_orphans().await, 0, "nothing left to reap");
 }
 
-fn start_ticks(pid: u32) -> u64 {
+pub(crate) fn start_ticks(pid: u32) -> u64 {
     stat(pid).expect("process exists").2
 }
 
-fn spawn_group(script: &str) -> Child {
+pub(crate) fn spawn_group(script: &str) -> Child {
     Command::new("sh")
         .args(["-c", script])
         .process_group(0)
@@ -137,8 +137,10 @@ fn spawn_group(script: &str) -> Child {
         .expect("spawn sh")
 }
 
-fn record(pid: u32, start_ticks: u64) -> ProcessRecord {
+/// A record of this host.
+pub(crate) fn record(pid: u32, start_ticks: u64) -> ProcessRecord {
     ProcessRecord {
+        host: HostId::current().to_string(),
         pid,
         start_ticks,
         service: "web".into(),
@@ -169,6 +171,23 @@ async fn reap_orphans_kills_only_processes_whose_start_ticks_match() {
     registry.record(&record(99_999_999, 5));
     // A corrupt record naming Zion itself must never be acted on.
     registry.record(&record(std::process::id(), start_ticks(std::process::id())));
+    // The stranger's pid and start ticks, but on another host: another
+    // process, never to be signalled from here.
+    let elsewhere = ProcessRecord {
+        host: "elsewhere/0badc0de/1111/4026531836".into(),
+        ..record(stranger_pid, start_ticks(stranger_pid))
+    };
+    registry.record(&elsewhere);
+    // This machine before its latest reboot: gone whatever its pid says.
+    let me = HostId::current();
+    let before_reboot = HostId {
+        boot: format!("{}-before", me.boot),
+        ..me
+    };
+    registry.record(&ProcessRecord {
+        host: before_reboot.to_string(),
+        ..record(stranger_pid, start_ticks(stranger_pid))
+    });
 
     let workloads = ProcessWorkloads::new(std::env::temp_dir(), registry.clone())
         .with_grace(Duration::from_secs(5));
@@ -180,8 +199,15 @@ async fn reap_orphans_kills_only_processes_whose_start_ticks_match() {
     );
     let status = orphan.wait().unwrap();
     assert!(status.signal().is_some(), "killed by a signal: {status:?}");
-    assert!(alive(stranger_pid), "a reused pid is not killed");
-    assert!(registry.list().is_empty(), "every record is forgotten");
+    assert!(
+        alive(stranger_pid),
+        "a reused pid, a pid of another host or of an earlier boot is not killed"
+    );
+    assert_eq!(
+        registry.list(),
+        vec![elsewhere],
+        "every record of this host is forgotten; another host's is kept"
+    );
 
     stranger.kill().unwrap();
     stranger.wait().unwrap();

@@ -48,6 +48,7 @@ use crate::StoreError;
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_leases.sql"),
+    include_str!("../../migrations/postgres/0003_process_host.sql"),
     include_str!("../../migrations/postgres/0004_data_plane.sql"),
 ];
 

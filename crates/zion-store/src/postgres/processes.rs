@@ -1,4 +1,4 @@
-//! The workload processes of [`PostgresStore`], keyed by pid.
+//! The workload processes of [`PostgresStore`], keyed by host and pid.
 
 use tokio_postgres::Row;
 
@@ -6,10 +6,11 @@ use super::{PostgresStore, args, col};
 use crate::codec::{narrow, widen};
 use crate::{ProcessStore, StoreError, StoredProcess};
 
-const PROCESS_COLUMNS: &str = "pid, start_ticks, service, environment, version, port";
+const PROCESS_COLUMNS: &str = "host, pid, start_ticks, service, environment, version, port";
 
 fn read_process(row: &Row) -> Result<StoredProcess, StoreError> {
     Ok(StoredProcess {
+        host: col(row, "host")?,
         pid: narrow(col(row, "pid")?, "pid")?,
         start_ticks: narrow(col(row, "start_ticks")?, "start_ticks")?,
         service: col(row, "service")?,
@@ -25,12 +26,13 @@ impl ProcessStore for PostgresStore {
         let start_ticks = widen(p.start_ticks, "start_ticks")?;
         self.session(DURING)?.execute(
             &format!(
-                "INSERT INTO processes ({PROCESS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (pid) DO UPDATE SET start_ticks = excluded.start_ticks, \
+                "INSERT INTO processes ({PROCESS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (host, pid) DO UPDATE SET start_ticks = excluded.start_ticks, \
                  service = excluded.service, environment = excluded.environment, \
                  version = excluded.version, port = excluded.port"
             ),
             args![
+                p.host.clone(),
                 i64::from(p.pid),
                 start_ticks,
                 p.service.clone(),
@@ -43,11 +45,11 @@ impl ProcessStore for PostgresStore {
         Ok(())
     }
 
-    fn forget_process(&self, pid: u32) -> Result<(), StoreError> {
+    fn forget_process(&self, host: &str, pid: u32) -> Result<(), StoreError> {
         const DURING: &str = "forgetting a process";
         self.session(DURING)?.execute(
-            "DELETE FROM processes WHERE pid = $1",
-            args![i64::from(pid)],
+            "DELETE FROM processes WHERE host = $1 AND pid = $2",
+            args![host.to_string(), i64::from(pid)],
             DURING,
         )?;
         Ok(())
@@ -56,7 +58,7 @@ impl ProcessStore for PostgresStore {
     fn processes(&self) -> Result<Vec<StoredProcess>, StoreError> {
         const DURING: &str = "listing processes";
         let rows = self.session(DURING)?.query(
-            &format!("SELECT {PROCESS_COLUMNS} FROM processes ORDER BY pid"),
+            &format!("SELECT {PROCESS_COLUMNS} FROM processes ORDER BY host, pid"),
             args![],
             DURING,
         )?;

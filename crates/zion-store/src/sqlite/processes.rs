@@ -1,4 +1,4 @@
-//! The workload processes of [`SqliteStore`], keyed by pid.
+//! The workload processes of [`SqliteStore`], keyed by host and pid.
 
 use rusqlite::{Row, params};
 
@@ -6,10 +6,11 @@ use super::{SqliteStore, col, db, query_all};
 use crate::codec::{narrow, widen};
 use crate::{ProcessStore, StoreError, StoredProcess};
 
-const PROCESS_COLUMNS: &str = "pid, start_ticks, service, environment, version, port";
+const PROCESS_COLUMNS: &str = "host, pid, start_ticks, service, environment, version, port";
 
 fn read_process(row: &Row<'_>) -> Result<StoredProcess, StoreError> {
     Ok(StoredProcess {
+        host: col(row, "host")?,
         pid: narrow(col(row, "pid")?, "pid")?,
         start_ticks: narrow(col(row, "start_ticks")?, "start_ticks")?,
         service: col(row, "service")?,
@@ -25,12 +26,13 @@ impl ProcessStore for SqliteStore {
         let conn = self.conn();
         conn.execute(
             &format!(
-                "INSERT INTO processes ({PROCESS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                 ON CONFLICT (pid) DO UPDATE SET start_ticks = excluded.start_ticks, \
+                "INSERT INTO processes ({PROCESS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (host, pid) DO UPDATE SET start_ticks = excluded.start_ticks, \
                  service = excluded.service, environment = excluded.environment, \
                  version = excluded.version, port = excluded.port"
             ),
             params![
+                p.host,
                 p.pid,
                 start_ticks,
                 p.service,
@@ -43,10 +45,13 @@ impl ProcessStore for SqliteStore {
         Ok(())
     }
 
-    fn forget_process(&self, pid: u32) -> Result<(), StoreError> {
+    fn forget_process(&self, host: &str, pid: u32) -> Result<(), StoreError> {
         let conn = self.conn();
-        conn.execute("DELETE FROM processes WHERE pid = ?1", [pid])
-            .map_err(db("forgetting a process"))?;
+        conn.execute(
+            "DELETE FROM processes WHERE host = ?1 AND pid = ?2",
+            params![host, pid],
+        )
+        .map_err(db("forgetting a process"))?;
         Ok(())
     }
 
@@ -54,7 +59,7 @@ impl ProcessStore for SqliteStore {
         let conn = self.conn();
         query_all(
             &conn,
-            &format!("SELECT {PROCESS_COLUMNS} FROM processes ORDER BY pid"),
+            &format!("SELECT {PROCESS_COLUMNS} FROM processes ORDER BY host, pid"),
             [],
             "listing processes",
             read_process,

@@ -38,6 +38,7 @@ fn everything_written_is_there_after_reopening() {
         revoked_at: None,
     };
     let process = StoredProcess {
+        host: "box/0f/1a2b/4026531836".into(),
         pid: 4321,
         start_ticks: 987_654_321,
         service: "web".into(),
@@ -324,9 +325,32 @@ fn a_schema_1_database_is_migrated_and_reads_back() {
     old.canary_weight = 100;
     let id = schema_1_database(&path, &old);
     assert_eq!(user_version(&path), 1);
+    // A process recorded before hosts were: it keeps its fields, host ''.
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO processes (pid, start_ticks, service, environment, version, port) \
+             VALUES (77, 12345, 'web', 'staging', '1.0.0', 41000)",
+            [],
+        )
+        .unwrap();
 
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(user_version(&path), SCHEMA_VERSION);
+    let legacy = StoredProcess {
+        host: String::new(),
+        pid: 77,
+        start_ticks: 12_345,
+        service: "web".into(),
+        environment: "staging".into(),
+        version: "1.0.0".into(),
+        port: 41_000,
+    };
+    assert_eq!(store.processes().unwrap(), vec![legacy.clone()]);
+    store.forget_process("elsewhere", 77).unwrap();
+    assert_eq!(store.processes().unwrap(), vec![legacy]);
+    store.forget_process("", 77).unwrap();
+    assert!(store.processes().unwrap().is_empty());
     let read = store.deployment(id).unwrap().unwrap();
     assert_eq!(read.gate, Gate::default());
     assert_eq!(read, Deployment { id, ..old });
