@@ -8,7 +8,8 @@
 //! tokens), [`IncidentStore`] (incidents), [`AuditStore`] (the audit log),
 //! [`HistoryStore`] (history imported from other tools) and
 //! [`ProcessStore`] (running processes) and [`LeaseStore`] (which replica
-//! drives each target, fenced by an epoch). Every change of a deployment is
+//! drives each target, fenced by an epoch), and [`Database`] says where the
+//! state is and when another process changed it. Every change of a deployment is
 //! written in one transaction and guarded by its revision, so a lost update
 //! or a half-written change cannot happen. It is not a cache, a query engine
 //! or a place for policy: it stores and returns exactly what it is given,
@@ -18,6 +19,7 @@ mod audit;
 mod codec;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
+mod database;
 mod deployments;
 mod error;
 mod history;
@@ -36,6 +38,7 @@ pub use audit::{
     AuditAppend, AuditBuilder, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, AuditSnapshot,
     AuditStore, NodeHash, StoredAuditEntry,
 };
+pub use database::Database;
 pub use deployments::{Change, DeploymentFilter, DeploymentStore};
 pub use error::{DriverError, StoreError};
 pub use history::{HistoryFilter, HistoryStore, ImportBatch, ImportOutcome, ImportedDeploymentRow};
@@ -65,6 +68,7 @@ pub trait Store:
     + HistoryStore
     + ProcessStore
     + LeaseStore
+    + Database
     + 'static
 {
 }
@@ -78,6 +82,7 @@ impl<T> Store for T where
         + HistoryStore
         + ProcessStore
         + LeaseStore
+        + Database
         + 'static
 {
 }
