@@ -189,7 +189,18 @@ fn a_database_down_answers_503_keeps_the_routes_and_loses_nothing() {
         "the history changed across the outage"
     );
     // Writes work again, on new connections.
-    let second = p.zion(&["deploy", "web", "2.0", "--env", "staging", "--wait"]);
+    let load = Load::start(p.target);
+    let second = p.zion(&[
+        "deploy",
+        "web",
+        "2.0",
+        "--env",
+        "staging",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]);
+    drop(load);
     assert!(
         second.status.success(),
         "{}\n{}",
