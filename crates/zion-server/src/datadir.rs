@@ -289,4 +289,23 @@ mod tests {
         std::fs::write(dir.path().join(DB_FILE), "").unwrap();
         check_database_present(dir.path()).unwrap();
     }
+
+    #[test]
+    fn an_empty_log_names_the_database_the_state_is_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = dir.path().join(DB_FILE).display().to_string();
+        let said = empty_log_message(dir.path(), &sqlite);
+        assert!(
+            said.contains(&format!("the database {sqlite} holds")),
+            "{said}"
+        );
+        assert!(said.contains("zion.db-wal"), "{said}");
+        let url = "postgres://zion:***@db.example:5432/zion";
+        let said = empty_log_message(dir.path(), url);
+        assert!(
+            said.contains(&format!("the database {url} holds")),
+            "{said}"
+        );
+        assert!(!said.contains("zion.db"), "{said}");
+    }
 }
