@@ -135,7 +135,8 @@ impl AuditLog {
         origin: Option<&str>,
     ) -> Result<AuditLog, StartError> {
         let size = store.audit_size()?;
-        let signer = load_or_create_key(data_dir, origin, size)?;
+        let database = zion_store::Database::location(store);
+        let signer = load_or_create_key(data_dir, &database, origin, size)?;
         let origin = signer.name().to_string();
         let reader = StoreNodes(store);
         let mut broken = None;
@@ -484,6 +485,7 @@ fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
 
 fn load_or_create_key(
     data_dir: &Path,
+    database: &str,
     origin: Option<&str>,
     entries: u64,
 ) -> Result<Signer, StartError> {
@@ -493,7 +495,7 @@ fn load_or_create_key(
             // Every first start appends (the admin token) right after making
             // the key: a key without entries outlived its database.
             Err(StartError::DataDir {
-                message: crate::datadir::empty_log_message(data_dir),
+                message: crate::datadir::empty_log_message(data_dir, database),
             })
         }
         Ok(text) => {

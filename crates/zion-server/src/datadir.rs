@@ -114,13 +114,22 @@ pub fn check_database_present(data_dir: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Why an existing audit key meets an empty log (see [`crate::audit`]).
-pub fn empty_log_message(data_dir: &Path) -> String {
-    format!(
-        "the audit key {} exists, but the database {} holds no audit entry: the database was replaced or emptied since this key started its log, and the deployments, tokens and audit entries it held are not in it; {}",
-        data_dir.join(KEY_FILE).display(),
-        data_dir.join(DB_FILE).display(),
+/// Why an existing audit key meets an empty log (see [`crate::audit`]) in
+/// `database`, as the store names it (the SQLite file, or the PostgreSQL
+/// URL with its password hidden).
+pub fn empty_log_message(data_dir: &Path, database: &str) -> String {
+    let hint = if Path::new(database) == data_dir.join(DB_FILE) {
         restore_hint(data_dir)
+    } else {
+        format!(
+            "restore that database from a backup (or point server.database at the one this key belongs to) and start again; or, to start a new, empty history and audit log on purpose, move {} out of {} (keep it: it verifies copies of the old log) and start again",
+            data_dir.join(KEY_FILE).display(),
+            data_dir.display()
+        )
+    };
+    format!(
+        "the audit key {} exists, but the database {database} holds no audit entry: the database was replaced or emptied since this key started its log, and the deployments, tokens and audit entries it held are not in it; {hint}",
+        data_dir.join(KEY_FILE).display(),
     )
 }
 
@@ -279,6 +288,25 @@ mod tests {
         );
         std::fs::write(dir.path().join(DB_FILE), "").unwrap();
         check_database_present(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn an_empty_log_names_the_database_the_state_is_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = dir.path().join(DB_FILE).display().to_string();
+        let said = empty_log_message(dir.path(), &sqlite);
+        assert!(
+            said.contains(&format!("the database {sqlite} holds")),
+            "{said}"
+        );
+        assert!(said.contains("zion.db-wal"), "{said}");
+        let url = "postgres://zion:***@db.example:5432/zion";
+        let said = empty_log_message(dir.path(), url);
+        assert!(
+            said.contains(&format!("the database {url} holds")),
+            "{said}"
+        );
+        assert!(!said.contains("zion.db"), "{said}");
     }
 }
 

@@ -67,6 +67,15 @@ impl ApiError {
             message: message.into(),
         }
     }
+    /// The state's database cannot be reached (503): the request may
+    /// succeed unchanged once it is back.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "database_unavailable",
+            message: message.into(),
+        }
+    }
     pub fn internal(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,6 +96,13 @@ impl From<crate::audit::AuditError> for ApiError {
 
 impl From<zion_store::StoreError> for ApiError {
     fn from(e: zion_store::StoreError) -> Self {
+        // A database that is down is no fault of the request nor of Zion:
+        // 503, naming the database (its password hidden), so that callers
+        // retry and operators know where to look.
+        if e.is_unreachable() {
+            tracing::warn!(error = %e, "the database cannot be reached");
+            return ApiError::unavailable(e.to_string());
+        }
         tracing::error!(error = %e, "store error");
         ApiError::internal(format!("state store failed: {e}"))
     }

@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zion_core::spec::Spec;
 use zion_providers::ProcessWorkloads;
-use zion_store::{PostgresStore, SqliteStore, Store};
+use zion_store::{Database, PostgresStore, SqliteStore, Store};
 
 pub use app::App;
 pub use clock::{Clock, TEST_CLOCK_FILE};
@@ -152,7 +152,7 @@ impl StartError {
     pub fn is_database_unreachable(&self) -> bool {
         matches!(
             self,
-            StartError::Store(zion_store::StoreError::Connect { .. })
+            StartError::Store(e) if e.is_unreachable()
         )
     }
 

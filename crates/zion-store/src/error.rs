@@ -139,6 +139,21 @@ pub enum StoreError {
     )]
     Connect { url: String, source: DriverError },
 
+    /// The database server stopped answering while the server ran (it is
+    /// down, restarting, or cut off): the change asked for was not made,
+    /// or not confirmed. Temporary: the same call succeeds once the
+    /// database is back, with no restart of Zion. `url` never holds the
+    /// password (see [`crate::redacted_url`]).
+    #[error(
+        "the database {url} cannot be reached ({during}): {source}; check that PostgreSQL \
+         runs there, then retry: Zion reconnects by itself once it is back"
+    )]
+    Unreachable {
+        url: String,
+        during: &'static str,
+        source: DriverError,
+    },
+
     /// The database was written by a newer Zion than this one.
     #[error(
         "the database {path} has schema version {found}, but this zion knows only up to \
@@ -174,4 +189,17 @@ pub enum StoreError {
         during: &'static str,
         source: DriverError,
     },
+}
+
+impl StoreError {
+    /// Whether the database could not be reached, at start
+    /// ([`StoreError::Connect`]) or since ([`StoreError::Unreachable`]):
+    /// a condition of the database, not of the request, which the same
+    /// call outlives once the database is back.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Connect { .. } | StoreError::Unreachable { .. }
+        )
+    }
 }

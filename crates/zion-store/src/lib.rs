@@ -8,8 +8,9 @@
 //! tokens), [`IncidentStore`] (incidents), [`AuditStore`] (the audit log),
 //! [`HistoryStore`] (history imported from other tools) and
 //! [`ProcessStore`] (running processes) and [`LeaseStore`] (which replica
-//! drives each target, fenced by an epoch) and [`DataPlaneStore`] (the
-//! routes and traffic the replicas share). Every change of a deployment is
+//! drives each target, fenced by an epoch), [`DataPlaneStore`] (the
+//! routes and traffic the replicas share), and [`Database`] says where the
+//! state is and when another process changed it. Every change of a deployment is
 //! written in one transaction and guarded by its revision, so a lost update
 //! or a half-written change cannot happen. It is not a cache, a query engine
 //! or a place for policy: it stores and returns exactly what it is given,
@@ -20,6 +21,7 @@ mod codec;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 mod data_plane;
+mod database;
 mod deployments;
 mod error;
 mod history;
@@ -39,6 +41,7 @@ pub use audit::{
     AuditStore, NodeHash, StoredAuditEntry,
 };
 pub use data_plane::{DataPlaneStore, PublishedRoute, RouteListener, TrafficBucket, TrafficQuery};
+pub use database::Database;
 pub use deployments::{Change, DeploymentFilter, DeploymentStore};
 pub use error::{DriverError, StoreError};
 pub use history::{HistoryFilter, HistoryStore, ImportBatch, ImportOutcome, ImportedDeploymentRow};
@@ -69,6 +72,7 @@ pub trait Store:
     + ProcessStore
     + LeaseStore
     + DataPlaneStore
+    + Database
     + 'static
 {
 }
@@ -83,6 +87,7 @@ impl<T> Store for T where
         + ProcessStore
         + LeaseStore
         + DataPlaneStore
+        + Database
         + 'static
 {
 }

@@ -22,6 +22,9 @@ pub struct TestCluster {
     dir: PathBuf,
     port: u16,
     made: AtomicU64,
+    /// The server's settings (`-o` of `pg_ctl start`), to start it again
+    /// on the same port and socket after [`TestCluster::stop`].
+    options: String,
 }
 
 /// Settings of a cluster made for tests: nothing survives it, so nothing
@@ -38,6 +41,13 @@ impl TestCluster {
     pub fn shared() -> &'static TestCluster {
         static SHARED: OnceLock<TestCluster> = OnceLock::new();
         SHARED.get_or_init(|| TestCluster::start(FAST).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// A cluster of the caller's own (with the shared one's fast settings),
+    /// for a test that stops or restarts it: the shared one must keep
+    /// running for the other tests of the binary.
+    pub fn own() -> TestCluster {
+        TestCluster::start(FAST).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A new cluster with these extra settings (`name=value`); `&[]` keeps
@@ -88,18 +98,41 @@ impl TestCluster {
         for s in settings {
             options.push_str(&format!(" -c {s}"));
         }
-        run(as_user(&bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(dir.join("postgres.log"))
-            .args(["-w", "-t", "60", "-o", &options, "start"]))?;
-        watch(&dir);
-        Ok(TestCluster {
+        let cluster = TestCluster {
             dir,
             port,
             made: AtomicU64::new(0),
-        })
+            options,
+        };
+        cluster.start_again()?;
+        watch(&cluster.dir);
+        Ok(cluster)
+    }
+
+    /// Stops the server (`pg_ctl stop`, fast: open sessions are ended and
+    /// their transactions rolled back, as in a routine restart), keeping
+    /// its data for [`TestCluster::start_again`].
+    pub fn stop(&self) -> Result<(), String> {
+        self.pg_ctl(&["-m", "fast", "stop"])
+    }
+
+    /// Starts the stopped server again, on the same port, socket and data.
+    pub fn start_again(&self) -> Result<(), String> {
+        self.pg_ctl(&[
+            "-l",
+            &self.dir.join("postgres.log").display().to_string(),
+            "-t",
+            "60",
+            "-o",
+            &self.options,
+            "start",
+        ])
+    }
+
+    /// Stops the server and starts it again.
+    pub fn restart(&self) -> Result<(), String> {
+        self.stop()?;
+        self.start_again()
     }
 
     /// The URL of `database` on this cluster, as user `zion` (trusted: no

@@ -9,8 +9,7 @@ use zion_core::deployment::{Deployment, DeploymentType, Event, Phase};
 
 use super::incidents::apply_incident_changes;
 use super::{
-    Param, PostgresStore, Session, args, audit, col, db, is_unique_violation, rounds,
-    target_clauses,
+    Param, PostgresStore, Session, args, audit, col, is_unique_violation, rounds, target_clauses,
 };
 use crate::codec::{
     from_json, narrow, parse_opt_time, parse_phase, parse_time, terminal_phases_sql, time_text,
@@ -188,7 +187,7 @@ fn busy(
             Err(other) => return other,
         }
     }
-    db(during)(e)
+    s.error(during, e)
 }
 
 /// Appends `events` after the deployment's last one.

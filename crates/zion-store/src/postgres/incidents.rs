@@ -6,9 +6,7 @@
 use jiff::Timestamp;
 use tokio_postgres::Row;
 
-use super::{
-    PostgresStore, Session, args, audit, col, db, is_foreign_key_violation, target_clauses,
-};
+use super::{PostgresStore, Session, args, audit, col, is_foreign_key_violation, target_clauses};
 use crate::codec::{parse_opt_time, parse_time, time_text};
 use crate::{
     AuditAppend, Incident, IncidentChange, IncidentFilter, IncidentStore, NewIncident, StoreError,
@@ -71,7 +69,7 @@ fn insert_incident(
             "the incident on {} in {} names deployment #{deployment}, which does not exist",
             i.service, i.environment
         )),
-        _ => db(DURING)(e),
+        _ => s.error(DURING, e),
     })?;
     s.execute(
         "UPDATE incident_ids SET last = GREATEST(last, $1)",

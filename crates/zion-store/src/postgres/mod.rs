@@ -19,6 +19,13 @@
 //! compare-and-set on the revision, primary keys) and by locks (audit
 //! appends lock the log's table, so they are serialized in the database
 //! even with several writers), not by the isolation level.
+//!
+//! Several `zion up` may share one database. Every read-write transaction
+//! sends a notification on [`CHANNEL`] as it commits (in [`Session::commit`],
+//! the one door of every area's writes), and [`Database::changes`] listens
+//! for the others' on a connection of its own (`listen.rs`). A database
+//! that cannot be reached is [`StoreError::Unreachable`], whatever the
+//! statement: the pool makes new connections once it is back.
 
 mod audit;
 mod data_plane;
@@ -26,6 +33,7 @@ mod deployments;
 mod history;
 mod incidents;
 mod leases;
+mod listen;
 mod processes;
 mod rounds;
 mod specs;
@@ -34,14 +42,16 @@ mod tokens;
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio::sync::watch;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
 
-use crate::StoreError;
+use crate::{Database, StoreError};
 
 /// Every migration of the PostgreSQL schema, in order. Append only: never
 /// edit a released one. `zion_schema.version` is the number applied.
@@ -63,6 +73,10 @@ const POOL_SIZE: usize = 8;
 /// say): long enough for a loaded machine, short enough that an unreachable
 /// database is reported rather than hung on.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The channel every committed change is notified on, its payload the
+/// committing store's [`PostgresStore::id`].
+const CHANNEL: &str = "zion_changes";
 
 /// Serialises schema migrations of one database across processes: the key
 /// of a transaction-scoped advisory lock ("zion" in ASCII).
@@ -89,6 +103,13 @@ pub struct PostgresStore {
     handle: tokio::runtime::Handle,
     /// The URL with its password hidden, for messages.
     location: String,
+    /// What the listening connection connects with (the pool's settings).
+    config: tokio_postgres::Config,
+    /// Names this store in its notifications, so that its listener can
+    /// tell them from other processes' (letters and digits only).
+    id: String,
+    /// The counter of others' changes, once someone asked for it.
+    changes: OnceLock<watch::Receiver<u64>>,
 }
 
 impl PostgresStore {
@@ -125,7 +146,7 @@ impl PostgresStore {
                 source: Box::new(e),
             })?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 // A connection the server closed (a restart) is found
@@ -146,14 +167,12 @@ impl PostgresStore {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
             location,
+            config,
+            id: listen::store_id(),
+            changes: OnceLock::new(),
         };
         store.migrate()?;
         Ok(store)
-    }
-
-    /// The database's URL with its password hidden.
-    pub fn location(&self) -> &str {
-        &self.location
     }
 
     /// Runs `fut` on the store's runtime and waits for its output.
@@ -176,22 +195,28 @@ impl PostgresStore {
     fn session(&self, during: &'static str) -> Result<Session<'_>, StoreError> {
         let pool = self.pool.clone();
         let client = self.run(during, async move { pool.get().await })?;
-        let client = client.map_err(|e| StoreError::Database {
+        // Whatever kept the pool from giving a connection (refused, timed
+        // out, the server shutting down), the database cannot be used now.
+        let client = client.map_err(|e| StoreError::Unreachable {
+            url: self.location.clone(),
             during,
-            source: hide_password(&e.to_string(), "").into(),
+            source: e.to_string().into(),
         })?;
         Ok(Session {
             store: self,
             client: Some(client),
             in_transaction: false,
+            notify: false,
         })
     }
 
-    /// A pooled connection inside a new read-write transaction.
+    /// A pooled connection inside a new read-write transaction, which
+    /// notifies the other processes when it commits.
     fn begin(&self, during: &'static str) -> Result<Session<'_>, StoreError> {
         let mut s = self.session(during)?;
         s.batch("BEGIN", during)?;
         s.in_transaction = true;
+        s.notify = true;
         Ok(s)
     }
 
@@ -209,10 +234,12 @@ impl PostgresStore {
     fn migrate(&self) -> Result<(), StoreError> {
         const DURING: &str = "migrating the schema";
         let connect_err = |e: StoreError| match e {
-            StoreError::Database { source, .. } => StoreError::Connect {
-                url: self.location.clone(),
-                source,
-            },
+            StoreError::Database { source, .. } | StoreError::Unreachable { source, .. } => {
+                StoreError::Connect {
+                    url: self.location.clone(),
+                    source,
+                }
+            }
             other => other,
         };
         let mut s = self.begin(DURING).map_err(connect_err)?;
@@ -262,6 +289,28 @@ impl PostgresStore {
     }
 }
 
+impl Database for PostgresStore {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    /// Starts the listening connection on the first call; later calls
+    /// share its counter.
+    fn changes(&self) -> Option<watch::Receiver<u64>> {
+        let changes = self.changes.get_or_init(|| {
+            let (tx, rx) = watch::channel(0);
+            self.handle.spawn(listen::listen(
+                self.config.clone(),
+                self.id.clone(),
+                self.location.clone(),
+                tx,
+            ));
+            rx
+        });
+        Some(changes.clone())
+    }
+}
+
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
@@ -302,6 +351,9 @@ pub(crate) struct Session<'s> {
     store: &'s PostgresStore,
     client: Option<Object>,
     in_transaction: bool,
+    /// Whether committing notifies the other processes (a read-write
+    /// transaction: [`PostgresStore::begin`]).
+    notify: bool,
 }
 
 impl Session<'_> {
@@ -342,7 +394,12 @@ impl Session<'_> {
             (client, result)
         })?;
         self.client = Some(client);
-        result.map_err(db(during))
+        result.map_err(|e| self.error(during, e))
+    }
+
+    /// A driver error of this session's statement as the store reports it.
+    pub(crate) fn error(&self, during: &'static str, e: tokio_postgres::Error) -> StoreError {
+        driver_error(&self.store.location, during, e)
     }
 
     /// Runs a statement and returns its rows.
@@ -431,9 +488,16 @@ impl Session<'_> {
         Ok(result)
     }
 
-    /// Commits the transaction.
+    /// Commits the transaction; a read-write one notifies the other
+    /// processes in the same round trip (PostgreSQL delivers the
+    /// notification when, and only if, the transaction commits).
     pub(crate) fn commit(mut self, during: &'static str) -> Result<(), StoreError> {
-        self.batch("COMMIT", during)?;
+        if self.notify {
+            let sql = format!("NOTIFY {CHANNEL}, '{}'; COMMIT", self.store.id);
+            self.batch(&sql, during)?;
+        } else {
+            self.batch("COMMIT", during)?;
+        }
         self.in_transaction = false;
         Ok(())
     }
@@ -443,6 +507,7 @@ impl Session<'_> {
     pub(crate) fn rollback(&mut self, during: &'static str) -> Result<(), StoreError> {
         self.batch("ROLLBACK", during)?;
         self.in_transaction = false;
+        self.notify = false;
         Ok(())
     }
 
@@ -474,15 +539,49 @@ impl Drop for Session<'_> {
     }
 }
 
-/// Maps a driver error.
-pub(crate) fn db(during: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
-    move |e| match e.code() {
+/// Maps a driver error of the database at `location`.
+fn driver_error(location: &str, during: &'static str, e: tokio_postgres::Error) -> StoreError {
+    match e.code() {
         Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => StoreError::Locked { during },
+        _ if is_unreachable(&e) => StoreError::Unreachable {
+            url: location.to_owned(),
+            during,
+            source: Box::new(e),
+        },
         _ => StoreError::Database {
             during,
             source: Box::new(e),
         },
     }
+}
+
+/// Whether `e` says that the server is gone rather than that the statement
+/// failed: the connection closed or broke, or the server is shutting down,
+/// restarting or not accepting connections yet.
+fn is_unreachable(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        // Class 08: connection exception; 57P01-57P03: the server shuts
+        // down, crashed, or is starting.
+        return code.code().starts_with("08")
+            || [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+            ]
+            .contains(code);
+    }
+    // Without an SQL state, an I/O error underneath is a broken socket.
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {

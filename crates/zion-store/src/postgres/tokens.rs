@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use tokio_postgres::Row;
 
-use super::{PostgresStore, Session, args, audit, col, db, is_unique_violation};
+use super::{PostgresStore, Session, args, audit, col, is_unique_violation};
 use crate::codec::{parse_opt_time, parse_role, parse_time, time_text};
 use crate::{AuditAppend, StoreError, TokenRecord, TokenStore};
 
@@ -86,7 +86,7 @@ impl TokenStore for PostgresStore {
         )?;
         if let Err(e) = inserted {
             if !is_unique_violation(&e) {
-                return Err(db(DURING)(e));
+                return Err(s.error(DURING, e));
             }
             // Which index refused it: a racing creator took the name or the
             // login after the check above, or another token has the hash.

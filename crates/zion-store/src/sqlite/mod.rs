@@ -124,6 +124,18 @@ impl SqliteStore {
     }
 }
 
+impl crate::Database for SqliteStore {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    /// One process holds an SQLite file (the data directory's lock): no
+    /// one else changes it.
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+}
+
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")

@@ -8,6 +8,7 @@ mod concurrency;
 mod contract;
 mod durability;
 mod history;
+mod postgres_faults;
 mod rounds;
 mod support;
 mod tokens;

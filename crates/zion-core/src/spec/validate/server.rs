@@ -110,7 +110,52 @@ fn database(r: &mut Report, url: &str) -> Option<String> {
         );
         return None;
     }
+    if let Some(bad) = unknown_parameter(rest) {
+        r.add(
+            p,
+            format!(
+                "has the parameter `{}`, which the PostgreSQL driver does not know \
+                 (it would refuse to start): use only {}",
+                crate::text::excerpt(bad),
+                PARAMETERS.join(", ")
+            ),
+        );
+        return None;
+    }
     Some(url.to_owned())
+}
+
+/// The query parameters of a URL that the PostgreSQL driver reads (its
+/// connection settings, less `password`, refused above).
+const PARAMETERS: &[&str] = &[
+    "user",
+    "dbname",
+    "options",
+    "application_name",
+    "sslmode",
+    "sslnegotiation",
+    "host",
+    "hostaddr",
+    "port",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
+
+/// The first query parameter of the URL that is not one of [`PARAMETERS`].
+fn unknown_parameter(rest: &str) -> Option<&str> {
+    let (_, query) = rest.split_once('?')?;
+    query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| kv.split('=').next().unwrap_or(kv))
+        .find(|key| !PARAMETERS.contains(key))
 }
 
 /// An empty port, or `:` and a port number.

@@ -88,6 +88,10 @@ fn database_is_a_postgres_url_without_a_password() {
             "postgres://zion@127.0.0.1/zion?password=s3cret",
             "holds a password",
         ),
+        (
+            "postgres://zion@127.0.0.1/zion?sslmode=disable&pool=4",
+            "has the parameter `pool`, which the PostgreSQL driver does not know",
+        ),
     ] {
         assert_error(&spec(url), "server.database", says);
         let shown = errors(&spec(url))
