@@ -91,15 +91,39 @@ impl App {
 
     /// Takes over the processes a previous holder of the target left on
     /// this host, as they run; returns how many.
-    pub(crate) fn adopt_target(&self, id: &zion_core::target::TargetId) -> usize {
-        let _ = id;
-        0
+    pub(crate) async fn adopt_target(&self, id: &zion_core::target::TargetId) -> usize {
+        if let Some(plane) = self.targets.data_plane() {
+            // Another replica published this target's routes meanwhile:
+            // the next route set here must be written, even if unchanged.
+            plane.forget_published(id);
+        }
+        let spec = self.spec();
+        let Some(svc) = spec.service(&id.service) else {
+            return 0;
+        };
+        // Every version is adopted as it runs: the reconcile that follows
+        // stops the ones the target's state no longer wants.
+        let process = (svc.workload.process.clone(), svc.health.clone());
+        let got = self
+            .workloads
+            .adopt_target(&id.service, &id.environment, |_| Some(process.clone()))
+            .await;
+        if got.reaped > 0 || got.forgotten > 0 {
+            tracing::info!(target = %id, reaped = got.reaped, forgotten = got.forgotten, "cleaned up the processes the target's previous holder left");
+        }
+        got.adopted
     }
 
     /// Stops supervising the target's processes without stopping them,
     /// for the replica that drives it next.
-    pub(crate) fn release_target(&self, id: &zion_core::target::TargetId) {
-        let _ = id;
+    pub(crate) async fn release_target(&self, id: &zion_core::target::TargetId) {
+        let left = self
+            .workloads
+            .release_target(&id.service, &id.environment)
+            .await;
+        if left > 0 {
+            tracing::info!(target = %id, processes = left, "left the target's processes running for its next holder");
+        }
     }
 
     /// The spec in force.

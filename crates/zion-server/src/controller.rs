@@ -22,10 +22,10 @@ use zion_core::governance::{GateObservation, window_state};
 use zion_core::rollout::{self, Observations, Requeue, VersionObservation};
 use zion_core::spec::ServiceSpec;
 use zion_providers::ProcessWorkloads;
-use zion_proxy::TrafficMetrics;
 use zion_store::Fence;
 
 use crate::app::App;
+use crate::data_plane::TargetTraffic;
 use crate::error::ApiError;
 use crate::journal::FENCED;
 use crate::targets::{TargetId, key};
@@ -182,7 +182,7 @@ async fn reconcile(app: &App, schedule: &mut Schedule) {
                 // could not tell (a pause longer than the lease): nothing
                 // was written, and it stops acting on the target now.
                 tracing::warn!(service = %svc.name, environment = %env, error = %e.message, "the target's lease was taken over; no longer driving it");
-                crate::leases::drop_target_locked(app, &id);
+                crate::leases::drop_target_locked(app, &id).await;
                 continue;
             }
             Err(e) => {
@@ -203,7 +203,7 @@ async fn reconcile_target(
     current: Option<Deployment>,
     fence: Fence<'_>,
 ) -> Result<Requeue, ApiError> {
-    let Some(metrics) = app.targets.metrics(&svc.name, env).await else {
+    let Some(metrics) = app.targets.traffic(&svc.name, env).await else {
         return Ok(Requeue::OnChange);
     };
     let mut active = None;
@@ -300,7 +300,7 @@ async fn reconcile_target(
 pub(crate) fn observe(
     workloads: &ProcessWorkloads,
     d: &Deployment,
-    metrics: &TrafficMetrics,
+    metrics: &TargetTraffic,
 ) -> Observations {
     let interval = d.plan.common().interval;
     // The proxy and the probes stamp traffic and health in real time:

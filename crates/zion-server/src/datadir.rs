@@ -235,6 +235,45 @@ pub(crate) async fn watch_files(
     }
 }
 
+/// The file that names this data directory's replica of Zion.
+pub const REPLICA_FILE: &str = "replica.id";
+
+/// This replica's id: the data directory's for life (written once, as
+/// `<hostname>-<8 hex digits>`), so that a restarted `zion up` is the same
+/// replica and renews its leases at once instead of waiting for them to
+/// expire. Two replicas never share it: the data directory's lock keeps a
+/// second server out.
+pub fn replica_id(data_dir: &Path) -> Result<String, StartError> {
+    let path = data_dir.join(REPLICA_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let id = text.trim();
+            if id.is_empty()
+                || id.len() > 128
+                || id.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(StartError::DataDir {
+                    message: format!(
+                        "{} does not hold a replica id (one line, no spaces, at most 128 characters); delete it and a new one is made",
+                        path.display()
+                    ),
+                });
+            }
+            Ok(id.to_owned())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 4];
+            getrandom::fill(&mut bytes).map_err(|e| StartError::Random(e.to_string()))?;
+            let host = crate::audit::default_origin();
+            let host = host.trim_start_matches("zion/");
+            let id = format!("{host}-{}", hex::encode(bytes));
+            std::fs::write(&path, format!("{id}\n")).map_err(|e| StartError::io(&path, e))?;
+            Ok(id)
+        }
+        Err(e) => Err(StartError::io(&path, e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,44 +346,5 @@ mod tests {
             "{said}"
         );
         assert!(!said.contains("zion.db"), "{said}");
-    }
-}
-
-/// The file that names this data directory's replica of Zion.
-pub const REPLICA_FILE: &str = "replica.id";
-
-/// This replica's id: the data directory's for life (written once, as
-/// `<hostname>-<8 hex digits>`), so that a restarted `zion up` is the same
-/// replica and renews its leases at once instead of waiting for them to
-/// expire. Two replicas never share it: the data directory's lock keeps a
-/// second server out.
-pub fn replica_id(data_dir: &Path) -> Result<String, StartError> {
-    let path = data_dir.join(REPLICA_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let id = text.trim();
-            if id.is_empty()
-                || id.len() > 128
-                || id.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(StartError::DataDir {
-                    message: format!(
-                        "{} does not hold a replica id (one line, no spaces, at most 128 characters); delete it and a new one is made",
-                        path.display()
-                    ),
-                });
-            }
-            Ok(id.to_owned())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut bytes = [0u8; 4];
-            getrandom::fill(&mut bytes).map_err(|e| StartError::Random(e.to_string()))?;
-            let host = crate::audit::default_origin();
-            let host = host.trim_start_matches("zion/");
-            let id = format!("{host}-{}", hex::encode(bytes));
-            std::fs::write(&path, format!("{id}\n")).map_err(|e| StartError::io(&path, e))?;
-            Ok(id)
-        }
-        Err(e) => Err(StartError::io(&path, e)),
     }
 }

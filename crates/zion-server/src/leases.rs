@@ -238,7 +238,7 @@ async fn take(app: &App, id: TargetId) -> bool {
             }
         };
     let _driving = leases.driving.lock().await;
-    let adopted = app.adopt_target(&id);
+    let adopted = app.adopt_target(&id).await;
     leases.keep(id.clone(), lease.epoch, sent);
     tracing::info!(target = %id, epoch = lease.epoch, adopted, "driving the target");
     true
@@ -269,13 +269,13 @@ async fn hand_over(app: &App, id: &TargetId) {
 /// and its routes follow the database.
 pub(crate) async fn drop_target(app: &App, id: &TargetId) {
     let _driving = app.leases.driving.lock().await;
-    drop_target_locked(app, id);
+    drop_target_locked(app, id).await;
 }
 
 /// [`drop_target`] for a caller that holds [`Leases::driving`].
-pub(crate) fn drop_target_locked(app: &App, id: &TargetId) {
+pub(crate) async fn drop_target_locked(app: &App, id: &TargetId) {
     if app.leases.forget(id) {
-        app.release_target(id);
+        app.release_target(id).await;
     }
 }
 
@@ -322,4 +322,34 @@ pub(crate) async fn retire(app: &App) -> bool {
         );
     }
     others
+}
+
+/// Until `shutdown`: when another process commits to the database
+/// (PostgreSQL's notifications, `zion_store::Database::changes`), wakes
+/// the controller, the lease loop and the routes' follower at once
+/// instead of waiting for their next period. Nothing to do on SQLite.
+pub(crate) async fn follow_changes(
+    app: std::sync::Arc<App>,
+    routes: std::sync::Arc<tokio::sync::Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(mut changes) = app.store.changes() else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                app.wake.notify_one();
+                app.leases.nudge.notify_one();
+                routes.notify_one();
+            }
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
 }

@@ -246,13 +246,22 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     let registry = Arc::new(registry::StoreRegistry(store.clone()));
     let workloads =
         ProcessWorkloads::new(opts.base_dir.clone(), registry).with_grace(opts.stop_grace);
-    // Several replicas may share a PostgreSQL database: one must not stop
-    // the others' processes. With SQLite this one is the only replica.
-    if opts.database.is_none() {
-        let reaped = workloads.reap_orphans().await;
-        if reaped > 0 {
-            tracing::warn!(reaped, "stopped replicas left running by a previous run");
-        }
+    // Processes of targets the spec no longer has are stopped; the others
+    // are adopted, as they run, by whichever replica of `zion up` takes
+    // their target (this one, after a restart), never stopped here: with
+    // several replicas on one host, another may be driving them.
+    let reaped = workloads
+        .reap_orphans_where(|r| {
+            opts.spec
+                .service(&r.service)
+                .is_none_or(|s| !s.targets.contains_key(&r.environment))
+        })
+        .await;
+    if reaped > 0 {
+        tracing::warn!(
+            reaped,
+            "stopped processes a previous run left for targets the spec no longer has"
+        );
     }
     let app = Arc::new(App::new(
         store,
@@ -263,6 +272,14 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         leases::Leases::new(replica, opts.lease_ttl),
     ));
     app.targets.set_host(opts.targets_host);
+    // Every replica serves every target's listeners: the routes and the
+    // traffic go through the database when it is shared.
+    app.targets
+        .join_data_plane(Arc::new(data_plane::DataPlane::new(
+            app.store.clone(),
+            app.replica_id().to_owned(),
+            opts.database.is_some(),
+        )));
     if let Err(e) = app
         .apply_spec(opts.spec.clone(), &opts.spec_yaml, "zion up")
         .await
@@ -303,6 +320,11 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         .map_err(|source| StartError::Listen { addr, source })?;
     let (tx, rx) = watch::channel(false);
     let (fatal_tx, fatal) = watch::channel(None);
+    let owned: data_plane::Owned = {
+        let app = app.clone();
+        Arc::new(move |id| app.leases.drives(id))
+    };
+    let routes_changed = Arc::new(tokio::sync::Notify::new());
     let tasks = vec![
         tokio::spawn(http::api::serve(
             app.clone(),
@@ -312,6 +334,18 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         )),
         tokio::spawn(datadir::watch_files(watched, fatal_tx, rx.clone())),
         tokio::spawn(leases::run(app.clone(), rx.clone())),
+        tokio::spawn(data_plane::follow_routes(
+            app.clone(),
+            owned,
+            routes_changed.clone(),
+            rx.clone(),
+        )),
+        tokio::spawn(data_plane::flush_traffic(app.clone(), rx.clone())),
+        tokio::spawn(leases::follow_changes(
+            app.clone(),
+            routes_changed,
+            rx.clone(),
+        )),
         tokio::spawn(controller::run(app.clone(), opts.tick, rx)),
     ];
     tracing::info!(%api_addr, "zion control plane up");

@@ -192,14 +192,6 @@ impl Targets {
         targets.get(id).map(|rt| rt.metrics.totals(version))
     }
 
-    /// The traffic metrics of a target, if it is listening.
-    pub(crate) async fn metrics(&self, service: &str, env: &str) -> Option<Arc<TrafficMetrics>> {
-        let targets = self.map.lock().await;
-        targets
-            .get(&TargetId::new(service, env))
-            .map(|rt| rt.metrics.clone())
-    }
-
     /// The target's traffic as its analysis reads it (every replica's when
     /// the data plane is shared), if it is listening.
     pub async fn traffic(&self, service: &str, env: &str) -> Option<TargetTraffic> {

@@ -18,7 +18,7 @@ impl App {
         // The metrics are the target's, read before the lock: the
         // deployment itself is read again under it.
         let d = self.load(id)?;
-        let metrics = self.targets.metrics(&d.service, &d.environment).await;
+        let metrics = self.targets.traffic(&d.service, &d.environment).await;
         let production = self.production(&d.environment);
         let now = self.clock.now();
         let d = self
