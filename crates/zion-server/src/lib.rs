@@ -14,6 +14,7 @@ mod error;
 pub mod github;
 mod http;
 mod journal;
+pub use journal::Journal;
 mod operations;
 mod prechecks;
 mod registry;

@@ -34,7 +34,7 @@ mod tokens;
 
 pub use audit::{
     AuditAppend, AuditBuilder, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, AuditSnapshot,
-    AuditStore, NodeHash, StoredAuditEntry,
+    AuditStore, AuditTail, GroupAudit, GroupWrite, NodeHash, StoredAuditEntry,
 };
 pub use deployments::{Change, DeploymentFilter, DeploymentStore};
 pub use error::{DriverError, StoreError};
