@@ -1024,15 +1024,18 @@ mod tests {
     #[test]
     fn a_log_that_does_not_verify_builds_nothing() {
         let store = SqliteStore::open_in_memory().unwrap();
-        let first = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(&store, first.path(), Some(ORIGIN)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&store, dir.path(), Some(ORIGIN)).unwrap();
         log.append(&store, &[record(0)], at(0)).unwrap();
-        // Another key of the same name cannot verify the checkpoint: nothing
-        // more is signed, and the writer is never called.
-        let other = tempfile::tempdir().unwrap();
-        let key = Signer::generate(ORIGIN).unwrap().to_private_key_string();
-        std::fs::write(other.path().join(KEY_FILE), key).unwrap();
-        let log = AuditLog::open(&store, other.path(), Some(ORIGIN)).unwrap();
+        // An entry stored without its checkpoint: nothing more is signed,
+        // and the writer is never called.
+        log.append_with(&store, &[record(1)], at(1), |a| {
+            let mut a = a.unwrap().clone();
+            a.checkpoint = None;
+            store.append_audit(&a).map_err(AuditError::from)
+        })
+        .unwrap();
+        let log = AuditLog::open(&store, dir.path(), Some(ORIGIN)).unwrap();
         let mut called = false;
         let err = log
             .append_deferred(
@@ -1047,6 +1050,89 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, AuditError::Inconsistent(_)), "{err}");
         assert!(!called);
+        assert_eq!(store.audit_size().unwrap(), 2);
+    }
+
+    #[test]
+    fn a_key_that_did_not_sign_the_shared_log_is_refused_at_open() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let first = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&store, first.path(), Some(ORIGIN)).unwrap();
+        log.append(&store, &[record(0)], at(0)).unwrap();
+        // Another replica's data dir with a key of its own (same name).
+        let other = tempfile::tempdir().unwrap();
+        let key = Signer::generate(ORIGIN).unwrap().to_private_key_string();
+        std::fs::write(other.path().join(KEY_FILE), &key).unwrap();
+        let err = AuditLog::open(&store, other.path(), Some(ORIGIN))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("is not the key that signed this database's audit log")
+                && err.contains("copy audit.key")
+                && err.contains("data dir of a replica"),
+            "{err}"
+        );
+        assert!(!err.contains(key.trim()), "the key leaked: {err}");
+        // None at all: refused too, naming the same fix, and none is made.
+        let none = tempfile::tempdir().unwrap();
+        let err = AuditLog::open(&store, none.path(), Some(ORIGIN))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("copy audit.key"), "{err}");
+        assert!(!none.path().join(KEY_FILE).exists());
+        // The right key (copied) opens and continues the log.
+        std::fs::copy(first.path().join(KEY_FILE), none.path().join(KEY_FILE)).unwrap();
+        let copied = AuditLog::open(&store, none.path(), Some(ORIGIN)).unwrap();
+        copied.append(&store, &[record(1)], at(1)).unwrap();
+        assert_eq!(verified(&store, &copied), ["thing/0", "thing/1"]);
+    }
+
+    #[test]
+    fn logs_sharing_a_database_catch_up_with_each_other() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let a = AuditLog::open(&store, dir.path(), Some(ORIGIN)).unwrap();
+        a.append(&store, &[record(0)], at(0)).unwrap();
+        let b = AuditLog::open(&store, dir.path(), Some(ORIGIN)).unwrap();
+        a.append(&store, &[record(1)], at(0)).unwrap();
+        // b has not seen a's entries: it catches up before it builds.
+        b.append(&store, &[record(2)], at(1)).unwrap();
+        // a catches up inside a group's transaction, from what it sees.
+        let group = [record(3), record(4)];
+        let results = a
+            .append_group(&[(at(2), &group[..])], |audit| {
+                store.commit_group(&[zion_store::GroupWrite::Entries], audit)
+            })
+            .unwrap();
+        assert_eq!(results.len(), 1);
+        b.append(&store, &[record(5)], at(3)).unwrap();
+        let subjects = verified(&store, &a);
+        assert_eq!(
+            subjects,
+            ["thing/0", "thing/1", "thing/2", "thing/3", "thing/4", "thing/5"]
+        );
+        assert!(a.broken().is_none() && b.broken().is_none());
+    }
+
+    #[test]
+    fn a_writer_with_another_key_is_refused_when_it_meets_the_log() {
+        // Two replicas started at once on an empty database, each making a
+        // key: the second to append finds the log signed by the other key.
+        let store = SqliteStore::open_in_memory().unwrap();
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = AuditLog::open(&store, one.path(), Some(ORIGIN)).unwrap();
+        let b = AuditLog::open(&store, two.path(), Some(ORIGIN)).unwrap();
+        a.append(&store, &[record(0)], at(0)).unwrap();
+        let err = b.append(&store, &[record(1)], at(1)).unwrap_err().to_string();
+        assert!(
+            err.contains("with another key") && err.contains("same audit.key"),
+            "{err}"
+        );
         assert_eq!(store.audit_size().unwrap(), 1);
+        assert!(b.broken().is_some());
+        a.append(&store, &[record(2)], at(2)).unwrap();
+        assert_eq!(verified(&store, &a), ["thing/0", "thing/2"]);
     }
 }
