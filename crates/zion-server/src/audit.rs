@@ -160,7 +160,8 @@ impl AuditLog {
     /// Loads (or creates, mode 0600) `<data_dir>/audit.key` and the tree's
     /// frontier, and checks the stored tree against the last checkpoint.
     ///
-    /// Replicas that share a database sign one log with one key: a key that
+    /// The replicas of `zion up` on one database sign one log with one key:
+    /// a key that
     /// did not sign the stored log's latest checkpoint, or none while the
     /// log has entries, is refused, naming the fix (copy the key from a
     /// replica's data dir).
@@ -554,7 +555,7 @@ impl AuditLog {
             Ok(cp) => cp,
             Err(NoteError::NotSigned { .. }) => {
                 return Err(format!(
-                    "another writer signed the log at {} entries with another key: every replica on one database must use the same {KEY_FILE} (copy it from an existing replica's data dir)",
+                    "another writer signed the log at {} entries with another key: every replica of `zion up` on one database must use the same {KEY_FILE} (copy it from the data dir of a replica of `zion up` already on it)",
                     latest.size
                 ));
             }
@@ -782,7 +783,7 @@ fn load_or_create_key(
             if entries > 0 {
                 return Err(StartError::Audit {
                     message: format!(
-                        "{} is missing, but the audit log already holds {entries} entries signed with its key: copy {KEY_FILE} (mode 0600) from the data dir of a replica that shares this database, or restore it from a backup (a new key cannot sign for the old log)",
+                        "{} is missing, but the audit log already holds {entries} entries signed with its key: copy {KEY_FILE} (mode 0600) from the data dir of a replica of `zion up` already on this database, or restore it from a backup (a new key cannot sign for the old log)",
                         path.display()
                     ),
                 });
@@ -803,7 +804,7 @@ fn load_or_create_key(
 /// Why a key that did not sign the stored log may not open it.
 fn another_key_message(path: &Path, entries: u64) -> String {
     format!(
-        "{} is not the key that signed this database's audit log ({entries} entries): replicas that share a database sign one log with one key; copy {KEY_FILE} (mode 0600) from the data dir of a replica already running on this database, or restore it from a backup",
+        "{} is not the key that signed this database's audit log ({entries} entries): the replicas of `zion up` on one database sign one log with one key; copy {KEY_FILE} (mode 0600) from the data dir of a replica of `zion up` already on this database, or restore it from a backup",
         path.display()
     )
 }
@@ -1070,7 +1071,7 @@ mod tests {
         assert!(
             err.contains("is not the key that signed this database's audit log")
                 && err.contains("copy audit.key")
-                && err.contains("data dir of a replica"),
+                && err.contains("data dir of a replica of `zion up`"),
             "{err}"
         );
         assert!(!err.contains(key.trim()), "the key leaked: {err}");
