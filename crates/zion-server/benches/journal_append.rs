@@ -91,7 +91,9 @@ fn bench_dir() -> PathBuf {
 }
 
 fn report(store: &str, baseline: f64, grouped: f64) {
-    println!("{store}, {WRITERS} concurrent writers, durable appends (entry + nodes + signed checkpoint):");
+    println!(
+        "{store}, {WRITERS} concurrent writers, durable appends (entry + nodes + signed checkpoint):"
+    );
     println!("  one at a time (baseline): {baseline:>9.0} appends/s");
     println!(
         "  journal, group commit:    {grouped:>9.0} appends/s ({:.1}x the baseline; goal 10,000/s)",

@@ -548,9 +548,9 @@ impl AuditLog {
         }
         let frontier = Frontier::load(stored.nodes, size)
             .map_err(|e| format!("cannot load the tree of {size} entries: {e}"))?;
-        let latest = stored.latest.ok_or_else(|| {
-            format!("the log grew to {size} entries without a signed checkpoint")
-        })?;
+        let latest = stored
+            .latest
+            .ok_or_else(|| format!("the log grew to {size} entries without a signed checkpoint"))?;
         let cp = match self.signer.verifier().verify(&latest.note) {
             Ok(cp) => cp,
             Err(NoteError::NotSigned { .. }) => {
@@ -578,11 +578,16 @@ impl AuditLog {
             ));
         }
         if let Some((old_size, old_root)) = st.signed {
-            let proof = consistency_proof(stored.nodes, old_size, size).map_err(|e| e.to_string())?;
+            let proof =
+                consistency_proof(stored.nodes, old_size, size).map_err(|e| e.to_string())?;
             verify_consistency(old_size, size, &old_root, cp.root(), &proof)
                 .map_err(|e| format!("the log another writer grew is not consistent with the one signed at {old_size} entries: {e}"))?;
         }
-        tracing::debug!(from = ours, to = size, "audit log caught up with another writer's entries");
+        tracing::debug!(
+            from = ours,
+            to = size,
+            "audit log caught up with another writer's entries"
+        );
         st.signed = Some((size, *cp.root()));
         st.frontier = frontier;
         Ok(())
@@ -1112,7 +1117,9 @@ mod tests {
         let subjects = verified(&store, &a);
         assert_eq!(
             subjects,
-            ["thing/0", "thing/1", "thing/2", "thing/3", "thing/4", "thing/5"]
+            [
+                "thing/0", "thing/1", "thing/2", "thing/3", "thing/4", "thing/5"
+            ]
         );
         assert!(a.broken().is_none() && b.broken().is_none());
     }
@@ -1126,7 +1133,10 @@ mod tests {
         let a = AuditLog::open(&store, one.path(), Some(ORIGIN)).unwrap();
         let b = AuditLog::open(&store, two.path(), Some(ORIGIN)).unwrap();
         a.append(&store, &[record(0)], at(0)).unwrap();
-        let err = b.append(&store, &[record(1)], at(1)).unwrap_err().to_string();
+        let err = b
+            .append(&store, &[record(1)], at(1))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("with another key") && err.contains("same audit.key"),
             "{err}"

@@ -69,16 +69,17 @@ struct Queue {
 
 /// A decided write, owned until its group commits.
 struct Queued {
-    write: Queuedwrite,
+    write: QueuedWrite,
     records: Vec<Record>,
     now: Timestamp,
     answer: oneshot::Sender<Answer>,
 }
 
-enum Queuedwrite {
+enum QueuedWrite {
     Entries,
     Change {
-        deployment: Deployment,
+        /// Boxed: a deployment is large, and most queued writes are changes.
+        deployment: Box<Deployment>,
         events: Vec<Event>,
         rounds: Vec<AnalysisRound>,
         incidents: Vec<IncidentChange>,
@@ -89,8 +90,8 @@ enum Queuedwrite {
 impl Queued {
     fn group_write(&self) -> GroupWrite<'_> {
         match &self.write {
-            Queuedwrite::Entries => GroupWrite::Entries,
-            Queuedwrite::Change {
+            QueuedWrite::Entries => GroupWrite::Entries,
+            QueuedWrite::Change {
                 deployment,
                 events,
                 rounds,
@@ -133,13 +134,13 @@ impl Journal {
     /// Queues a decided write; its answer comes once its group commits.
     fn enqueue(
         &self,
-        write: Queuedwrite,
+        write: QueuedWrite,
         records: Vec<Record>,
         now: Timestamp,
     ) -> oneshot::Receiver<Answer> {
         let (answer, rx) = oneshot::channel();
         let mut q = self.queue();
-        if let Queuedwrite::Change {
+        if let QueuedWrite::Change {
             deployment,
             incidents,
             ..
@@ -203,7 +204,7 @@ impl Journal {
         tracing::debug!(writes = group.len(), "group committed");
         let mut q = self.queue();
         for g in &group {
-            if let Queuedwrite::Change { deployment, .. } = &g.write {
+            if let QueuedWrite::Change { deployment, .. } = &g.write {
                 q.deployments.remove(&deployment.id);
                 q.targets
                     .remove(&(deployment.service.clone(), deployment.environment.clone()));
@@ -240,8 +241,7 @@ impl Journal {
     fn in_flight(&self, d: &Deployment) -> bool {
         let q = self.queue();
         q.deployments.contains(&d.id)
-            || q
-                .targets
+            || q.targets
                 .contains(&(d.service.clone(), d.environment.clone()))
     }
 
@@ -291,7 +291,7 @@ impl Journal {
         if records.is_empty() {
             return Ok(());
         }
-        let rx = self.enqueue(Queuedwrite::Entries, records.to_vec(), now);
+        let rx = self.enqueue(QueuedWrite::Entries, records.to_vec(), now);
         match self.committed(rx).await {
             Ok(()) => Ok(()),
             Err(Refusal::Own(e)) => Err(e.into()),
@@ -413,7 +413,10 @@ impl Journal {
             let facts = TargetIncidents {
                 production,
                 open: &open,
-                next_id: self.queue().next_incident.map_or(next_id, |q| q.max(next_id)),
+                next_id: self
+                    .queue()
+                    .next_incident
+                    .map_or(next_id, |q| q.max(next_id)),
             };
             let effects = incident_effects(d, &out.events, facts);
             let mut records = extra;
@@ -422,8 +425,8 @@ impl Journal {
             let incidents: Vec<IncidentChange> = effects.changes.into_iter().map(stored).collect();
             let now = self.clock.now();
             let rx = self.enqueue(
-                Queuedwrite::Change {
-                    deployment: out.deployment.clone(),
+                QueuedWrite::Change {
+                    deployment: Box::new(out.deployment.clone()),
                     events: out.events,
                     rounds: out.rounds,
                     incidents,
@@ -509,9 +512,9 @@ mod tests {
     use zion_core::audit::AuditAction;
     use zion_core::deployment::Phase;
     use zion_core::rollout::{Command, command};
+    use zion_store::PostgresStore;
     use zion_store::contract::fixtures::{deployment, event};
     use zion_store::test_cluster::TestCluster;
-    use zion_store::PostgresStore;
 
     use super::*;
 
@@ -542,7 +545,11 @@ mod tests {
         let mut d = deployment("web", "prod", "2.0", 0);
         d.phase = Phase::Progressing;
         let d = first
-            .create_deployment(&d, &event(Phase::Pending, Phase::Progressing, 0, "go"), None)
+            .create_deployment(
+                &d,
+                &event(Phase::Pending, Phase::Progressing, 0, "go"),
+                None,
+            )
             .unwrap();
         let journals = [
             Arc::new(Journal::new(first.clone(), a, Clock::system())),
@@ -592,7 +599,10 @@ mod tests {
         }
         // 1 + 320 records + 20 commands of one entry each.
         let store = first.as_ref();
-        assert_eq!(store.audit_size().unwrap(), 1 + writers as u64 * each as u64 + 20);
+        assert_eq!(
+            store.audit_size().unwrap(),
+            1 + writers as u64 * each as u64 + 20
+        );
         assert_eq!(store.deployment(d.id).unwrap().unwrap().revision, 1 + 20);
         let notes: Vec<String> = store
             .audit_checkpoints()
@@ -600,8 +610,7 @@ mod tests {
             .into_iter()
             .map(|c| c.note)
             .collect();
-        let mut v =
-            zion_audit::LogVerifier::new(&journals[0].audit.verifier(), &notes).unwrap();
+        let mut v = zion_audit::LogVerifier::new(&journals[0].audit.verifier(), &notes).unwrap();
         let mut subjects = std::collections::HashSet::new();
         store
             .scan_audit(0, &mut |e, leaf| {

@@ -538,7 +538,12 @@ pub fn a_group_writes_each_change_or_refuses_it_alone<S: AuditStore + Deployment
         .unwrap();
     assert_eq!(
         seen,
-        Some((1, vec![Some([0; 32]), None], Some(1), vec![true, false, true]))
+        Some((
+            1,
+            vec![Some([0; 32]), None],
+            Some(1),
+            vec![true, false, true]
+        ))
     );
     assert!(results[0].is_ok(), "{:?}", results[0]);
     assert!(
@@ -550,7 +555,12 @@ pub fn a_group_writes_each_change_or_refuses_it_alone<S: AuditStore + Deployment
     assert_eq!(store.deployment(a.id).unwrap().unwrap().revision, 2);
     assert_eq!(store.deployment(b.id).unwrap().unwrap().revision, 1);
     assert_eq!(store.audit_size().unwrap(), 3);
-    let sizes: Vec<u64> = store.audit_checkpoints().unwrap().iter().map(|c| c.size).collect();
+    let sizes: Vec<u64> = store
+        .audit_checkpoints()
+        .unwrap()
+        .iter()
+        .map(|c| c.size)
+        .collect();
     assert_eq!(sizes.last(), Some(&3));
 
     // A build that fails, or entries that do not continue the log, refuse
@@ -572,7 +582,9 @@ pub fn a_group_writes_each_change_or_refuses_it_alone<S: AuditStore + Deployment
     assert_eq!(store.audit_size().unwrap(), 3);
     // And the same group, built right, is written.
     let results = store
-        .commit_group(&writes, &mut |tail, _| Ok(batch(tail.size(), tail.size() + 1)))
+        .commit_group(&writes, &mut |tail, _| {
+            Ok(batch(tail.size(), tail.size() + 1))
+        })
         .unwrap();
     assert!(results[0].is_ok());
     assert_eq!(store.deployment(b.id).unwrap().unwrap().revision, 2);

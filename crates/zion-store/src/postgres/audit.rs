@@ -5,9 +5,9 @@
 
 use std::cell::RefCell;
 
+use super::deployments::{GROUP_SAVEPOINT, Scope, apply_change};
 use super::{Param, PostgresStore, Session, args, col, col_at};
 use crate::codec::{parse_time, time_text, widen};
-use super::deployments::{GROUP_SAVEPOINT, Scope, apply_change};
 use crate::{
     AuditAppend, AuditCheckpoint, AuditFilter, AuditSnapshot, AuditStore, AuditTail, GroupAudit,
     GroupWrite, NodeHash, StoreError, StoredAuditEntry,
@@ -56,10 +56,26 @@ pub(crate) fn write(s: &mut Session<'_>, append: &AuditAppend) -> Result<(), Sto
              SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BYTEA[])",
             args![
                 idx,
-                append.rows.iter().map(|r| time_text(r.time)).collect::<Vec<_>>(),
-                append.rows.iter().map(|r| r.action.clone()).collect::<Vec<_>>(),
-                append.rows.iter().map(|r| r.subject.clone()).collect::<Vec<_>>(),
-                append.rows.iter().map(|r| r.entry.clone()).collect::<Vec<_>>()
+                append
+                    .rows
+                    .iter()
+                    .map(|r| time_text(r.time))
+                    .collect::<Vec<_>>(),
+                append
+                    .rows
+                    .iter()
+                    .map(|r| r.action.clone())
+                    .collect::<Vec<_>>(),
+                append
+                    .rows
+                    .iter()
+                    .map(|r| r.subject.clone())
+                    .collect::<Vec<_>>(),
+                append
+                    .rows
+                    .iter()
+                    .map(|r| r.entry.clone())
+                    .collect::<Vec<_>>()
             ],
             DURING,
         )?;
@@ -75,9 +91,17 @@ pub(crate) fn write(s: &mut Session<'_>, append: &AuditAppend) -> Result<(), Sto
             "INSERT INTO audit_nodes (level, idx, hash) \
              SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BYTEA[])",
             args![
-                append.nodes.iter().map(|n| i64::from(n.level)).collect::<Vec<_>>(),
+                append
+                    .nodes
+                    .iter()
+                    .map(|n| i64::from(n.level))
+                    .collect::<Vec<_>>(),
                 idx,
-                append.nodes.iter().map(|n| n.hash.to_vec()).collect::<Vec<_>>()
+                append
+                    .nodes
+                    .iter()
+                    .map(|n| n.hash.to_vec())
+                    .collect::<Vec<_>>()
             ],
             DURING,
         )?;

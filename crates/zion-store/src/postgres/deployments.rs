@@ -196,10 +196,9 @@ fn busy_in(
     if is_unique_violation(&e) {
         let undone = match scope {
             Scope::Transaction => s.rollback(during),
-            Scope::Savepoint => s.batch(
-                &format!("ROLLBACK TO SAVEPOINT {GROUP_SAVEPOINT}"),
-                during,
-            ),
+            Scope::Savepoint => {
+                s.batch(&format!("ROLLBACK TO SAVEPOINT {GROUP_SAVEPOINT}"), during)
+            }
         };
         let holder = undone.and_then(|()| active_of(s, &d.service, &d.environment, except));
         match holder {
@@ -517,12 +516,7 @@ pub(super) fn apply_change(
         let current = row
             .map(|r| Ok::<_, StoreError>((col(&r, "holder")?, col(&r, "epoch")?)))
             .transpose()?;
-        crate::leases::check_fence(
-            &deployment.service,
-            &deployment.environment,
-            fence,
-            current,
-        )?;
+        crate::leases::check_fence(&deployment.service, &deployment.environment, fence, current)?;
     }
     // Compare-and-set on the revision: under READ COMMITTED a racing
     // writer's update of the row is waited for, and the condition is
@@ -532,7 +526,8 @@ pub(super) fn apply_change(
         Err(e) => return Err(busy_in(s, deployment, Some(id), DURING, e, scope)),
     };
     if changed == 0 {
-        let exists = s.query_opt("SELECT 1 FROM deployments WHERE id = $1", args![id], DURING)?
+        let exists = s
+            .query_opt("SELECT 1 FROM deployments WHERE id = $1", args![id], DURING)?
             .is_some();
         return Err(if exists {
             StoreError::Conflict { id }
