@@ -57,6 +57,9 @@ enum Refusal {
     Group(Arc<AuditError>),
 }
 
+/// The longest a committer waits for more writes to join its group.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+
 #[derive(Default)]
 struct Queue {
     waiting: Vec<Queued>,
@@ -181,7 +184,27 @@ impl Journal {
             if let Ok(answer) = rx.try_recv() {
                 return answer;
             }
+            self.gather().await;
             self.commit_queue();
+        }
+    }
+
+    /// Lets the writers that are about to queue join the group: those the
+    /// previous group's answers just woke decide again within microseconds,
+    /// and committing before they queue would make a group of one or two.
+    /// Waits while the queue still grows, never more than [`GATHER`].
+    async fn gather(&self) {
+        let deadline = std::time::Instant::now() + GATHER;
+        let mut seen = self.queue().waiting.len();
+        let mut still = 0;
+        while still < 3 && std::time::Instant::now() < deadline {
+            tokio::task::yield_now().await;
+            let n = self.queue().waiting.len();
+            if n == seen {
+                still += 1;
+            } else {
+                (seen, still) = (n, 0);
+            }
         }
     }
 

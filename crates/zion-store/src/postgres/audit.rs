@@ -215,26 +215,35 @@ fn checkpoints(s: &mut Session<'_>) -> Result<Vec<AuditCheckpoint>, StoreError> 
 /// The stored hashes of `ids`, in one query.
 fn nodes(s: &mut Session<'_>, ids: &[(u8, u64)]) -> Result<Vec<Option<NodeHash>>, StoreError> {
     const DURING: &str = "reading audit tree nodes";
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut idx = Vec::with_capacity(ids.len());
-    for &(_, index) in ids {
-        idx.push(widen(index, "audit node index")?);
-    }
-    let levels: Vec<i64> = ids.iter().map(|&(level, _)| i64::from(level)).collect();
-    let rows = s.query(
-        "SELECT n.level, n.idx, n.hash FROM audit_nodes n \
-         JOIN UNNEST($1::BIGINT[], $2::BIGINT[]) AS w(level, idx) \
-         ON n.level = w.level AND n.idx = w.idx",
-        args![levels, idx],
-        DURING,
-    )?;
-    let mut found = std::collections::HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let level: i64 = col(r, "level")?;
-        let index: i64 = col(r, "idx")?;
-        found.insert((level, index), to_hash(col(r, "hash")?)?);
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    // A query per few hundred ids (the driver's parameters are bounded),
+    // with one condition per id on the primary key (a bitmap of index
+    // scans): a join with an array was planned as a scan of the table.
+    for chunk in ids.chunks(500) {
+        let mut values: Vec<Param> = Vec::with_capacity(chunk.len() * 2);
+        let mut conditions = Vec::with_capacity(chunk.len());
+        for &(level, index) in chunk {
+            values.push(Box::new(i64::from(level)));
+            values.push(Box::new(widen(index, "audit node index")?));
+            conditions.push(format!(
+                "(level = ${} AND idx = ${})",
+                values.len() - 1,
+                values.len()
+            ));
+        }
+        let rows = s.query(
+            &format!(
+                "SELECT level, idx, hash FROM audit_nodes WHERE {}",
+                conditions.join(" OR ")
+            ),
+            values,
+            DURING,
+        )?;
+        for r in &rows {
+            let level: i64 = col(r, "level")?;
+            let index: i64 = col(r, "idx")?;
+            found.insert((level, index), to_hash(col(r, "hash")?)?);
+        }
     }
     Ok(ids
         .iter()
