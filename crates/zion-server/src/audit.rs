@@ -6,15 +6,16 @@
 //! once that transaction has committed.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use jiff::Timestamp;
 use zion_audit::{
-    Checkpoint, Entry, Frontier, Hash, NodeReader, Signer, VerifiedPrefix, Verifier,
+    Checkpoint, Entry, Frontier, Hash, NodeReader, NoteError, Signer, VerifiedPrefix, Verifier,
     consistency_proof, frontier_ids, root_at, verify_consistency,
 };
 use zion_store::{
-    AuditAppend, AuditBuilder, AuditCheckpoint, AuditNode, AuditRow, Store, StoreError,
+    AuditAppend, AuditBuilder, AuditCheckpoint, AuditNode, AuditRow, AuditTail, GroupAudit, Store,
+    StoreError,
 };
 
 use crate::StartError;
@@ -38,6 +39,10 @@ pub enum AuditError {
         "the audit log is inconsistent ({0}); nothing more is signed until `zion audit verify` is clean"
     )]
     Inconsistent(String),
+    /// A group commit failed as a whole: every writer of the group gets
+    /// the same error.
+    #[error(transparent)]
+    Group(Arc<AuditError>),
 }
 
 /// The nodes a consistency proof from the signed size to a grown one
@@ -90,6 +95,37 @@ impl NodeReader for StoreNodes<'_> {
     }
 }
 
+/// The log under a group's lock as a [`NodeReader`].
+struct TailNodes<'a>(&'a dyn AuditTail);
+
+impl NodeReader for TailNodes<'_> {
+    type Error = String;
+
+    fn node(&self, level: u8, index: u64) -> Result<Hash, String> {
+        self.nodes(&[zion_audit::NodeId { level, index }])
+            .map(|mut h| h.remove(0))
+    }
+
+    fn nodes(&self, ids: &[zion_audit::NodeId]) -> Result<Vec<Hash>, String> {
+        let asked: Vec<(u8, u64)> = ids.iter().map(|id| (id.level, id.index)).collect();
+        let found = self.0.nodes(&asked).map_err(|e| e.to_string())?;
+        found
+            .into_iter()
+            .zip(&asked)
+            .map(|(h, (level, index))| {
+                h.ok_or_else(|| format!("tree node ({level}, {index}) is missing"))
+            })
+            .collect()
+    }
+}
+
+/// What [`AuditLog::catch_up`] reads of the stored log.
+struct Stored<'a, R> {
+    size: u64,
+    nodes: &'a R,
+    latest: Option<AuditCheckpoint>,
+}
+
 struct State {
     frontier: Frontier,
     /// The latest signed checkpoint's size and root; once the log is open,
@@ -123,6 +159,12 @@ struct Verified {
 impl AuditLog {
     /// Loads (or creates, mode 0600) `<data_dir>/audit.key` and the tree's
     /// frontier, and checks the stored tree against the last checkpoint.
+    ///
+    /// The replicas of `zion up` on one database sign one log with one key:
+    /// a key that
+    /// did not sign the stored log's latest checkpoint, or none while the
+    /// log has entries, is refused, naming the fix (copy the key from a
+    /// replica's data dir).
     ///
     /// The log's origin is its key's name, for life: `origin` (the spec's
     /// `audit.origin`) names a new log's key, and must match an existing
@@ -168,6 +210,11 @@ impl AuditLog {
                         }
                     }
                     signed = Some((cp.size(), *cp.root()));
+                }
+                Err(NoteError::NotSigned { .. }) => {
+                    return Err(StartError::Audit {
+                        message: another_key_message(&data_dir.join(KEY_FILE), size),
+                    });
                 }
                 Err(e) => {
                     broken.get_or_insert(format!(
@@ -275,6 +322,7 @@ impl AuditLog {
                 return write(None);
             }
             let mut st = self.state();
+            self.catch_up_with_store(&mut st, store)?;
             let stored = self.prepare(&st, store)?;
             let (append, frontier) = self.build(&st, &stored, records, now)?;
             let out = write(Some(&append))?;
@@ -316,6 +364,7 @@ impl AuditLog {
         E: From<AuditError>,
     {
         let mut st = self.state();
+        self.catch_up_with_store(&mut st, store)?;
         let stored = self.prepare(&st, store)?;
         let mut grown: Option<Frontier> = None;
         let mut failed: Option<AuditError> = None;
@@ -353,6 +402,198 @@ impl AuditLog {
         }
     }
 
+    /// Appends the entries of a group of writes committed together (see
+    /// [`zion_store::AuditStore::commit_group`]): `records` holds each
+    /// write's entries and time, in the group's order. `commit` hands the
+    /// builder to the store, which calls it inside the group's transaction
+    /// under the log's write lock, with which writes were written: the
+    /// entries of those are built there, on the log as stored (caught up
+    /// first when another writer appended), under one checkpoint. The log
+    /// advances only when `commit` succeeds.
+    pub fn append_group<T>(
+        &self,
+        records: &[(Timestamp, &[Record])],
+        commit: impl FnOnce(&mut GroupAudit<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, AuditError> {
+        off_the_runtime(|| {
+            let mut st = self.state();
+            let mut grown: Option<Frontier> = None;
+            let mut failed: Option<AuditError> = None;
+            let out = {
+                let st = &mut *st;
+                let mut build = |tail: &dyn AuditTail, written: &[bool]| {
+                    self.build_group(st, tail, records, written)
+                        .map(|(append, frontier)| {
+                            grown = frontier;
+                            append
+                        })
+                        .map_err(|e| match e {
+                            AuditError::Store(e) => e,
+                            e => {
+                                let message = e.to_string();
+                                failed = Some(e);
+                                StoreError::Invalid(message)
+                            }
+                        })
+                };
+                commit(&mut build)
+            };
+            match out {
+                Ok(out) => {
+                    if let Some(frontier) = grown {
+                        st.signed = Some((frontier.size(), frontier.root()));
+                        st.frontier = frontier;
+                    }
+                    Ok(out)
+                }
+                Err(e) => Err(failed.unwrap_or(AuditError::Store(e))),
+            }
+        })
+    }
+
+    /// The append of the written writes' entries, on the log as `tail`
+    /// shows it; None for the frontier when nothing is appended.
+    fn build_group(
+        &self,
+        st: &mut State,
+        tail: &dyn AuditTail,
+        records: &[(Timestamp, &[Record])],
+        written: &[bool],
+    ) -> Result<(AuditAppend, Option<Frontier>), AuditError> {
+        let reader = TailNodes(tail);
+        let latest = if tail.size() == st.frontier.size() {
+            None
+        } else {
+            tail.latest_checkpoint()?
+        };
+        self.catch_up(
+            st,
+            Stored {
+                size: tail.size(),
+                nodes: &reader,
+                latest,
+            },
+        )?;
+        let timed: Vec<(Timestamp, &Record)> = records
+            .iter()
+            .zip(written)
+            .filter(|(_, w)| **w)
+            .flat_map(|((now, rs), _)| rs.iter().map(move |r| (*now, r)))
+            .collect();
+        if timed.is_empty() {
+            return Ok((AuditAppend::default(), None));
+        }
+        let stored = self.signed_frontier(st, |ids| tail.nodes(ids))?;
+        let (append, frontier) = self.build_timed(st, &stored, &timed)?;
+        Ok((append, Some(frontier)))
+    }
+
+    /// Catches up with the stored log when another writer (another replica
+    /// on the same database) appended since this one last did.
+    fn catch_up_with_store(&self, st: &mut State, store: &dyn Store) -> Result<(), AuditError> {
+        if st.broken.is_some() {
+            return Ok(());
+        }
+        let size = store.audit_size()?;
+        if size == st.frontier.size() {
+            return Ok(());
+        }
+        let latest = store.audit_checkpoints()?.pop();
+        self.catch_up(
+            st,
+            Stored {
+                size,
+                nodes: &StoreNodes(store),
+                latest,
+            },
+        )
+    }
+
+    /// Moves the frontier to the stored log's, once its latest checkpoint
+    /// is proved to be signed by this key, to cover every stored entry and
+    /// to be consistent with what this log signed last: another writer
+    /// continued the log. Anything else marks the log inconsistent.
+    fn catch_up<R: NodeReader<Error = String>>(
+        &self,
+        st: &mut State,
+        stored: Stored<'_, R>,
+    ) -> Result<(), AuditError> {
+        if let Some(why) = &st.broken {
+            return Err(AuditError::Inconsistent(why.clone()));
+        }
+        let ours = st.frontier.size();
+        if stored.size == ours {
+            return Ok(());
+        }
+        match self.caught_up(st, stored) {
+            Ok(()) => Ok(()),
+            Err(why) => {
+                tracing::error!(%why, "audit log inconsistent: appends are refused until it is repaired");
+                st.broken = Some(why.clone());
+                Err(AuditError::Inconsistent(why))
+            }
+        }
+    }
+
+    fn caught_up<R: NodeReader<Error = String>>(
+        &self,
+        st: &mut State,
+        stored: Stored<'_, R>,
+    ) -> Result<(), String> {
+        let ours = st.frontier.size();
+        let size = stored.size;
+        if size < ours {
+            return Err(format!(
+                "the stored log holds {size} entries, fewer than the {ours} already signed: entries were removed"
+            ));
+        }
+        let frontier = Frontier::load(stored.nodes, size)
+            .map_err(|e| format!("cannot load the tree of {size} entries: {e}"))?;
+        let latest = stored
+            .latest
+            .ok_or_else(|| format!("the log grew to {size} entries without a signed checkpoint"))?;
+        let cp = match self.signer.verifier().verify(&latest.note) {
+            Ok(cp) => cp,
+            Err(NoteError::NotSigned { .. }) => {
+                return Err(format!(
+                    "another writer signed the log at {} entries with another key: every replica of `zion up` on one database must use the same {KEY_FILE} (copy it from the data dir of a replica of `zion up` already on it)",
+                    latest.size
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "the latest checkpoint does not verify with {KEY_FILE}: {e}"
+                ));
+            }
+        };
+        if cp.size() != size {
+            return Err(format!(
+                "entries {} to {} are covered by no signed checkpoint: they were added outside Zion, or their checkpoint was removed",
+                cp.size(),
+                size - 1
+            ));
+        }
+        if *cp.root() != frontier.root() {
+            return Err(format!(
+                "the tree's root at {size} entries differs from its signed checkpoint"
+            ));
+        }
+        if let Some((old_size, old_root)) = st.signed {
+            let proof =
+                consistency_proof(stored.nodes, old_size, size).map_err(|e| e.to_string())?;
+            verify_consistency(old_size, size, &old_root, cp.root(), &proof)
+                .map_err(|e| format!("the log another writer grew is not consistent with the one signed at {old_size} entries: {e}"))?;
+        }
+        tracing::debug!(
+            from = ours,
+            to = size,
+            "audit log caught up with another writer's entries"
+        );
+        st.signed = Some((size, *cp.root()));
+        st.frontier = frontier;
+        Ok(())
+    }
+
     /// Appends `records` on their own (for changes the store writes
     /// elsewhere, or that change nothing else).
     pub fn append(
@@ -373,6 +614,15 @@ impl AuditLog {
         if let Some(why) = &st.broken {
             return Err(AuditError::Inconsistent(why.clone()));
         }
+        self.signed_frontier(st, |ids| store.audit_nodes(ids))
+    }
+
+    /// The stored frontier nodes of the signed size, read with `read`.
+    fn signed_frontier(
+        &self,
+        st: &State,
+        read: impl FnOnce(&[(u8, u64)]) -> Result<Vec<Option<zion_store::NodeHash>>, StoreError>,
+    ) -> Result<Vec<AuditNode>, AuditError> {
         let Some((size, _)) = st.signed else {
             return Ok(Vec::new());
         };
@@ -380,7 +630,7 @@ impl AuditLog {
             .iter()
             .map(|id| (id.level, id.index))
             .collect();
-        let hashes = store.audit_nodes(&ids)?;
+        let hashes = read(&ids)?;
         ids.into_iter()
             .zip(hashes)
             .map(|((level, index), hash)| {
@@ -404,14 +654,31 @@ impl AuditLog {
         records: &[Record],
         now: Timestamp,
     ) -> Result<(AuditAppend, Frontier), AuditError> {
+        let timed: Vec<(Timestamp, &Record)> = records.iter().map(|r| (now, r)).collect();
+        self.build_timed(st, stored, &timed)
+    }
+
+    /// [`Self::build`] of records with a time each (a group's writers'
+    /// own); the checkpoint is signed at the latest.
+    fn build_timed(
+        &self,
+        st: &State,
+        stored: &[AuditNode],
+        records: &[(Timestamp, &Record)],
+    ) -> Result<(AuditAppend, Frontier), AuditError> {
         let first = st.frontier.size();
+        let now = records
+            .iter()
+            .map(|(t, _)| *t)
+            .max()
+            .unwrap_or_else(Timestamp::now);
         let entries: Vec<Entry> = records
             .iter()
             .enumerate()
-            .map(|(i, r)| {
+            .map(|(i, (at, r))| {
                 Entry::new(
                     first + i as u64,
-                    now,
+                    *at,
                     r.actor.clone(),
                     r.action.to_string(),
                     r.subject.clone(),
@@ -450,9 +717,10 @@ impl AuditLog {
         let append = AuditAppend {
             rows: entries
                 .iter()
-                .map(|e| AuditRow {
+                .zip(records)
+                .map(|(e, (at, _))| AuditRow {
                     index: e.seq,
-                    time: now,
+                    time: *at,
                     action: e.action.clone(),
                     subject: e.subject.clone(),
                     entry: e.canonical_json(),
@@ -522,7 +790,7 @@ fn load_or_create_key(
             if entries > 0 {
                 return Err(StartError::Audit {
                     message: format!(
-                        "{} is missing, but the audit log already holds {entries} entries signed with it: restore the key from a backup (a new key cannot sign for the old log)",
+                        "{} is missing, but the audit log already holds {entries} entries signed with its key: copy {KEY_FILE} (mode 0600) from the data dir of a replica of `zion up` already on this database, or restore it from a backup (a new key cannot sign for the old log)",
                         path.display()
                     ),
                 });
@@ -538,6 +806,14 @@ fn load_or_create_key(
         }
         Err(e) => Err(StartError::io(&path, e)),
     }
+}
+
+/// Why a key that did not sign the stored log may not open it.
+fn another_key_message(path: &Path, entries: u64) -> String {
+    format!(
+        "{} is not the key that signed this database's audit log ({entries} entries): the replicas of `zion up` on one database sign one log with one key; copy {KEY_FILE} (mode 0600) from the data dir of a replica of `zion up` already on this database, or restore it from a backup",
+        path.display()
+    )
 }
 
 /// The key must stay private: say so when someone loosened its mode.
@@ -756,15 +1032,18 @@ mod tests {
     #[test]
     fn a_log_that_does_not_verify_builds_nothing() {
         let store = SqliteStore::open_in_memory().unwrap();
-        let first = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(&store, first.path(), Some(ORIGIN)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&store, dir.path(), Some(ORIGIN)).unwrap();
         log.append(&store, &[record(0)], at(0)).unwrap();
-        // Another key of the same name cannot verify the checkpoint: nothing
-        // more is signed, and the writer is never called.
-        let other = tempfile::tempdir().unwrap();
-        let key = Signer::generate(ORIGIN).unwrap().to_private_key_string();
-        std::fs::write(other.path().join(KEY_FILE), key).unwrap();
-        let log = AuditLog::open(&store, other.path(), Some(ORIGIN)).unwrap();
+        // An entry stored without its checkpoint: nothing more is signed,
+        // and the writer is never called.
+        log.append_with(&store, &[record(1)], at(1), |a| {
+            let mut a = a.unwrap().clone();
+            a.checkpoint = None;
+            store.append_audit(&a).map_err(AuditError::from)
+        })
+        .unwrap();
+        let log = AuditLog::open(&store, dir.path(), Some(ORIGIN)).unwrap();
         let mut called = false;
         let err = log
             .append_deferred(
@@ -779,6 +1058,94 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, AuditError::Inconsistent(_)), "{err}");
         assert!(!called);
+        assert_eq!(store.audit_size().unwrap(), 2);
+    }
+
+    #[test]
+    fn a_key_that_did_not_sign_the_shared_log_is_refused_at_open() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let first = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&store, first.path(), Some(ORIGIN)).unwrap();
+        log.append(&store, &[record(0)], at(0)).unwrap();
+        // Another replica's data dir with a key of its own (same name).
+        let other = tempfile::tempdir().unwrap();
+        let key = Signer::generate(ORIGIN).unwrap().to_private_key_string();
+        std::fs::write(other.path().join(KEY_FILE), &key).unwrap();
+        let err = AuditLog::open(&store, other.path(), Some(ORIGIN))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("is not the key that signed this database's audit log")
+                && err.contains("copy audit.key")
+                && err.contains("data dir of a replica of `zion up`"),
+            "{err}"
+        );
+        assert!(!err.contains(key.trim()), "the key leaked: {err}");
+        // None at all: refused too, naming the same fix, and none is made.
+        let none = tempfile::tempdir().unwrap();
+        let err = AuditLog::open(&store, none.path(), Some(ORIGIN))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("copy audit.key"), "{err}");
+        assert!(!none.path().join(KEY_FILE).exists());
+        // The right key (copied) opens and continues the log.
+        std::fs::copy(first.path().join(KEY_FILE), none.path().join(KEY_FILE)).unwrap();
+        let copied = AuditLog::open(&store, none.path(), Some(ORIGIN)).unwrap();
+        copied.append(&store, &[record(1)], at(1)).unwrap();
+        assert_eq!(verified(&store, &copied), ["thing/0", "thing/1"]);
+    }
+
+    #[test]
+    fn logs_sharing_a_database_catch_up_with_each_other() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let a = AuditLog::open(&store, dir.path(), Some(ORIGIN)).unwrap();
+        a.append(&store, &[record(0)], at(0)).unwrap();
+        let b = AuditLog::open(&store, dir.path(), Some(ORIGIN)).unwrap();
+        a.append(&store, &[record(1)], at(0)).unwrap();
+        // b has not seen a's entries: it catches up before it builds.
+        b.append(&store, &[record(2)], at(1)).unwrap();
+        // a catches up inside a group's transaction, from what it sees.
+        let group = [record(3), record(4)];
+        let results = a
+            .append_group(&[(at(2), &group[..])], |audit| {
+                store.commit_group(&[zion_store::GroupWrite::Entries], audit)
+            })
+            .unwrap();
+        assert_eq!(results.len(), 1);
+        b.append(&store, &[record(5)], at(3)).unwrap();
+        let subjects = verified(&store, &a);
+        assert_eq!(
+            subjects,
+            [
+                "thing/0", "thing/1", "thing/2", "thing/3", "thing/4", "thing/5"
+            ]
+        );
+        assert!(a.broken().is_none() && b.broken().is_none());
+    }
+
+    #[test]
+    fn a_writer_with_another_key_is_refused_when_it_meets_the_log() {
+        // Two replicas started at once on an empty database, each making a
+        // key: the second to append finds the log signed by the other key.
+        let store = SqliteStore::open_in_memory().unwrap();
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = AuditLog::open(&store, one.path(), Some(ORIGIN)).unwrap();
+        let b = AuditLog::open(&store, two.path(), Some(ORIGIN)).unwrap();
+        a.append(&store, &[record(0)], at(0)).unwrap();
+        let err = b
+            .append(&store, &[record(1)], at(1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("with another key") && err.contains("same audit.key"),
+            "{err}"
+        );
         assert_eq!(store.audit_size().unwrap(), 1);
+        assert!(b.broken().is_some());
+        a.append(&store, &[record(2)], at(2)).unwrap();
+        assert_eq!(verified(&store, &a), ["thing/0", "thing/2"]);
     }
 }

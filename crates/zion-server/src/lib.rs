@@ -16,6 +16,7 @@ pub mod github;
 mod http;
 mod journal;
 mod leases;
+pub use journal::Journal;
 mod operations;
 mod prechecks;
 mod registry;

@@ -6,7 +6,7 @@
 
 use jiff::Timestamp;
 
-use crate::StoreError;
+use crate::{Change, Fence, StoreError};
 
 /// Builds the audit entries of a change from what the store assigns inside
 /// the change's transaction (a new deployment with its id): called there,
@@ -34,11 +34,31 @@ pub type AuditBuilder<'a, T> = dyn FnMut(&T) -> Result<AuditAppend, StoreError> 
 ///   log written one entry at a time does not check a signature per entry.
 /// - **Snapshots.** [`AuditStore::audit_snapshot`] sees an append whole or
 ///   not at all.
+/// - **Group commits.** [`AuditStore::commit_group`] writes each of its
+///   writes or refuses it alone, then builds the entries of the written
+///   ones on the log as it is under the log's write lock (whoever appended
+///   last, on any connection or replica) and commits all of it at once.
 pub trait AuditStore: Send + Sync {
     /// Appends audit entries, their tree nodes and a checkpoint in one
     /// transaction. StoreError::AuditOutOfOrder (and nothing is written)
     /// when the rows do not continue the log exactly.
     fn append_audit(&self, append: &AuditAppend) -> Result<(), StoreError>;
+
+    /// Commits `writes` and their audit entries in one transaction, with one
+    /// checkpoint. The log's write lock is taken first (held until the
+    /// commit, so appends stay one totally ordered log whatever else
+    /// appends). Each write is tried in a savepoint of its own: one that is
+    /// refused (a stale revision, a fence, invalid data) is rolled back
+    /// alone and its error is returned in its slot, the others go on. Then
+    /// `audit` is called once, with the log as the transaction sees it and
+    /// which writes were written, and its append is written before the
+    /// commit. The outer error (the database failed, `audit` failed, its
+    /// entries do not continue the log) writes nothing of any write.
+    fn commit_group(
+        &self,
+        writes: &[GroupWrite<'_>],
+        audit: &mut GroupAudit<'_>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError>;
 
     /// The number of entries in the audit log.
     fn audit_size(&self) -> Result<u64, StoreError>;
@@ -71,6 +91,43 @@ pub trait AuditStore: Send + Sync {
         &self,
         read: &mut dyn FnMut(&dyn AuditSnapshot) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+}
+
+/// One write of [`AuditStore::commit_group`].
+#[derive(Debug, Clone, Copy)]
+pub enum GroupWrite<'a> {
+    /// Audit entries that change nothing else (a refusal's, a record's).
+    Entries,
+    /// A deployment change, as [`crate::DeploymentStore::record_change`]
+    /// writes it, fenced as [`crate::LeaseStore::record_fenced_change`]
+    /// when `fence` is given. Its `audit` must be None: the group's entries
+    /// are built once its writes are done.
+    Change {
+        change: Change<'a>,
+        fence: Option<Fence<'a>>,
+    },
+}
+
+/// Builds a group's entries inside its transaction, under the log's write
+/// lock: given the log as the transaction sees it and, for each write of
+/// the group, whether it was written. It must not call the store (it reads
+/// through the tail).
+pub type GroupAudit<'a> =
+    dyn FnMut(&dyn AuditTail, &[bool]) -> Result<AuditAppend, StoreError> + 'a;
+
+/// The audit log as an appending transaction sees it once it holds the
+/// log's write lock: what entries are built on when several writers (other
+/// replicas) share the database, so that each append continues the log
+/// whoever appended last.
+pub trait AuditTail {
+    /// The log's size under the lock.
+    fn size(&self) -> u64;
+
+    /// The stored hashes of these nodes, as [`AuditStore::audit_nodes`].
+    fn nodes(&self, ids: &[(u8, u64)]) -> Result<Vec<Option<NodeHash>>, StoreError>;
+
+    /// The latest checkpoint, if any.
+    fn latest_checkpoint(&self) -> Result<Option<AuditCheckpoint>, StoreError>;
 }
 
 /// A SHA-256 hash.

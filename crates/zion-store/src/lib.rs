@@ -38,7 +38,7 @@ mod tokens;
 
 pub use audit::{
     AuditAppend, AuditBuilder, AuditCheckpoint, AuditFilter, AuditNode, AuditRow, AuditSnapshot,
-    AuditStore, NodeHash, StoredAuditEntry,
+    AuditStore, AuditTail, GroupAudit, GroupWrite, NodeHash, StoredAuditEntry,
 };
 pub use data_plane::{DataPlaneStore, PublishedRoute, RouteListener, TrafficBucket, TrafficQuery};
 pub use database::Database;

@@ -8,8 +8,8 @@ use super::fixtures::{
     audit_about as about, audit_batch as batch, audit_row as row, deployment, event, t,
 };
 use crate::{
-    AuditFilter, AuditNode, AuditStore, Change, DeploymentStore, IncidentStore, NewIncident,
-    SpecStore, StoreError, TokenRecord, TokenStore,
+    AuditFilter, AuditNode, AuditStore, Change, DeploymentStore, GroupWrite, IncidentStore,
+    NewIncident, SpecStore, StoreError, TokenRecord, TokenStore,
 };
 
 /// Appends continue the log: size, entries byte for byte, nodes (None when
@@ -489,4 +489,104 @@ pub fn a_snapshot_reads_what_the_log_holds<S: AuditStore>(fresh: impl Fn() -> S)
         matches!(err, StoreError::Invalid(ref m) if m == "stop"),
         "{err}"
     );
+}
+
+/// A group commit writes each of its changes or refuses it alone (its
+/// savepoint), builds the entries of the written ones on the log as the
+/// transaction sees it, and commits them with one checkpoint; a failed
+/// build, or entries that do not continue the log, write nothing at all.
+pub fn a_group_writes_each_change_or_refuses_it_alone<S: AuditStore + DeploymentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
+    let create = |service: &str| {
+        store
+            .create_deployment(
+                &deployment(service, "staging", "1.0", 0),
+                &event(Phase::Pending, Phase::Pending, 0, "requested"),
+                None,
+            )
+            .unwrap()
+    };
+    let (a, b) = (create("web"), create("api"));
+    store.append_audit(&batch(0, 1)).unwrap();
+    let next_a = super::fixtures::moved(&a, Phase::Progressing, 1);
+    let mut stale_b = super::fixtures::moved(&b, Phase::Progressing, 1);
+    stale_b.revision += 1;
+    let writes = [
+        GroupWrite::Change {
+            change: Change::new(&next_a),
+            fence: None,
+        },
+        GroupWrite::Change {
+            change: Change::new(&stale_b),
+            fence: None,
+        },
+        GroupWrite::Entries,
+    ];
+    let mut seen = None;
+    let results = store
+        .commit_group(&writes, &mut |tail, written| {
+            seen = Some((
+                tail.size(),
+                tail.nodes(&[(0, 0), (0, 1)])?,
+                tail.latest_checkpoint()?.map(|c| c.size),
+                written.to_vec(),
+            ));
+            Ok(batch(1, 3))
+        })
+        .unwrap();
+    assert_eq!(
+        seen,
+        Some((
+            1,
+            vec![Some([0; 32]), None],
+            Some(1),
+            vec![true, false, true]
+        ))
+    );
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(
+        matches!(results[1], Err(StoreError::Conflict { id }) if id == b.id),
+        "{:?}",
+        results[1]
+    );
+    assert!(results[2].is_ok());
+    assert_eq!(store.deployment(a.id).unwrap().unwrap().revision, 2);
+    assert_eq!(store.deployment(b.id).unwrap().unwrap().revision, 1);
+    assert_eq!(store.audit_size().unwrap(), 3);
+    let sizes: Vec<u64> = store
+        .audit_checkpoints()
+        .unwrap()
+        .iter()
+        .map(|c| c.size)
+        .collect();
+    assert_eq!(sizes.last(), Some(&3));
+
+    // A build that fails, or entries that do not continue the log, refuse
+    // the whole group: no change, no entry.
+    let next_b = super::fixtures::moved(&b, Phase::Progressing, 2);
+    let writes = [GroupWrite::Change {
+        change: Change::new(&next_b),
+        fence: None,
+    }];
+    let err = store
+        .commit_group(&writes, &mut |_, _| Err(StoreError::Invalid("no".into())))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    let err = store
+        .commit_group(&writes, &mut |_, _| Ok(batch(7, 8)))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AuditOutOfOrder { .. }), "{err}");
+    assert_eq!(store.deployment(b.id).unwrap().unwrap().revision, 1);
+    assert_eq!(store.audit_size().unwrap(), 3);
+    // And the same group, built right, is written.
+    let results = store
+        .commit_group(&writes, &mut |tail, _| {
+            Ok(batch(tail.size(), tail.size() + 1))
+        })
+        .unwrap();
+    assert!(results[0].is_ok());
+    assert_eq!(store.deployment(b.id).unwrap().unwrap().revision, 2);
+    assert_eq!(store.audit_size().unwrap(), 4);
 }

@@ -89,6 +89,7 @@ macro_rules! contract_tests {
                 a_new_deployment_and_the_entries_naming_its_id_are_one_write,
                 specs_tokens_and_incidents_are_written_with_their_entries_or_not_at_all,
                 a_snapshot_reads_what_the_log_holds,
+                a_group_writes_each_change_or_refuses_it_alone,
             ]
             history [
                 a_second_import_of_the_same_file_adds_nothing,

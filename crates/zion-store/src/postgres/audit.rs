@@ -5,11 +5,12 @@
 
 use std::cell::RefCell;
 
+use super::deployments::{GROUP_SAVEPOINT, Scope, apply_change};
 use super::{Param, PostgresStore, Session, args, col, col_at};
 use crate::codec::{parse_time, time_text, widen};
 use crate::{
-    AuditAppend, AuditCheckpoint, AuditFilter, AuditSnapshot, AuditStore, NodeHash, StoreError,
-    StoredAuditEntry,
+    AuditAppend, AuditCheckpoint, AuditFilter, AuditSnapshot, AuditStore, AuditTail, GroupAudit,
+    GroupWrite, NodeHash, StoreError, StoredAuditEntry,
 };
 
 /// Entries read per query while scanning, so a million-entry log is never
@@ -43,29 +44,64 @@ pub(crate) fn write(s: &mut Session<'_>, append: &AuditAppend) -> Result<(), Sto
             });
         }
     }
-    for r in &append.rows {
+    // One statement for all the rows and one for all the nodes: a round
+    // trip each, however many entries a group appends.
+    if !append.rows.is_empty() {
+        let mut idx = Vec::with_capacity(append.rows.len());
+        for r in &append.rows {
+            idx.push(widen(r.index, "audit index")?);
+        }
         s.execute(
             "INSERT INTO audit_entries (idx, time, action, subject, entry) \
-             VALUES ($1, $2, $3, $4, $5)",
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BYTEA[])",
             args![
-                widen(r.index, "audit index")?,
-                time_text(r.time),
-                r.action.clone(),
-                r.subject.clone(),
-                r.entry.clone()
+                idx,
+                append
+                    .rows
+                    .iter()
+                    .map(|r| time_text(r.time))
+                    .collect::<Vec<_>>(),
+                append
+                    .rows
+                    .iter()
+                    .map(|r| r.action.clone())
+                    .collect::<Vec<_>>(),
+                append
+                    .rows
+                    .iter()
+                    .map(|r| r.subject.clone())
+                    .collect::<Vec<_>>(),
+                append
+                    .rows
+                    .iter()
+                    .map(|r| r.entry.clone())
+                    .collect::<Vec<_>>()
             ],
             DURING,
         )?;
     }
-    // A node is the hash of a fixed set of leaves: writing it again with the
-    // same hash is harmless, with another one is refused by the primary key.
-    for n in &append.nodes {
+    // A node is the hash of a fixed set of leaves: writing it again with
+    // another hash is refused by the primary key.
+    if !append.nodes.is_empty() {
+        let mut idx = Vec::with_capacity(append.nodes.len());
+        for n in &append.nodes {
+            idx.push(widen(n.index, "audit node index")?);
+        }
         s.execute(
-            "INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)",
+            "INSERT INTO audit_nodes (level, idx, hash) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BYTEA[])",
             args![
-                i64::from(n.level),
-                widen(n.index, "audit node index")?,
-                n.hash.to_vec()
+                append
+                    .nodes
+                    .iter()
+                    .map(|n| i64::from(n.level))
+                    .collect::<Vec<_>>(),
+                idx,
+                append
+                    .nodes
+                    .iter()
+                    .map(|n| n.hash.to_vec())
+                    .collect::<Vec<_>>()
             ],
             DURING,
         )?;
@@ -176,6 +212,81 @@ fn checkpoints(s: &mut Session<'_>) -> Result<Vec<AuditCheckpoint>, StoreError> 
         .collect()
 }
 
+/// The stored hashes of `ids`, in one query.
+fn nodes(s: &mut Session<'_>, ids: &[(u8, u64)]) -> Result<Vec<Option<NodeHash>>, StoreError> {
+    const DURING: &str = "reading audit tree nodes";
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    // A query per few hundred ids (the driver's parameters are bounded),
+    // with one condition per id on the primary key (a bitmap of index
+    // scans): a join with an array was planned as a scan of the table.
+    for chunk in ids.chunks(500) {
+        let mut values: Vec<Param> = Vec::with_capacity(chunk.len() * 2);
+        let mut conditions = Vec::with_capacity(chunk.len());
+        for &(level, index) in chunk {
+            values.push(Box::new(i64::from(level)));
+            values.push(Box::new(widen(index, "audit node index")?));
+            conditions.push(format!(
+                "(level = ${} AND idx = ${})",
+                values.len() - 1,
+                values.len()
+            ));
+        }
+        let rows = s.query(
+            &format!(
+                "SELECT level, idx, hash FROM audit_nodes WHERE {}",
+                conditions.join(" OR ")
+            ),
+            values,
+            DURING,
+        )?;
+        for r in &rows {
+            let level: i64 = col(r, "level")?;
+            let index: i64 = col(r, "idx")?;
+            found.insert((level, index), to_hash(col(r, "hash")?)?);
+        }
+    }
+    Ok(ids
+        .iter()
+        .map(|&(level, index)| {
+            i64::try_from(index)
+                .ok()
+                .and_then(|index| found.get(&(i64::from(level), index)).copied())
+        })
+        .collect())
+}
+
+/// The log as a group's transaction sees it, once it holds the log's lock.
+struct Tail<'a, 's> {
+    session: RefCell<&'a mut Session<'s>>,
+    size: u64,
+}
+
+impl AuditTail for Tail<'_, '_> {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn nodes(&self, ids: &[(u8, u64)]) -> Result<Vec<Option<NodeHash>>, StoreError> {
+        nodes(&mut self.session.borrow_mut(), ids)
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<AuditCheckpoint>, StoreError> {
+        let row = self.session.borrow_mut().query_opt(
+            "SELECT size, note, signed_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+            args![],
+            "reading the latest audit checkpoint",
+        )?;
+        row.map(|r| {
+            Ok(AuditCheckpoint {
+                size: u64::try_from(col::<i64>(&r, "size")?).unwrap_or(0),
+                note: col(&r, "note")?,
+                signed_at: parse_time(col(&r, "signed_at")?, "checkpoint time")?,
+            })
+        })
+        .transpose()
+    }
+}
+
 /// The audit tables through one REPEATABLE READ transaction's snapshot.
 struct Snapshot<'a, 's>(RefCell<&'a mut Session<'s>>);
 
@@ -201,23 +312,52 @@ impl AuditStore for PostgresStore {
         s.commit(DURING)
     }
 
+    fn commit_group(
+        &self,
+        writes: &[GroupWrite<'_>],
+        audit: &mut GroupAudit<'_>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        const DURING: &str = "committing a group of changes";
+        let mut s = self.begin(DURING)?;
+        // First, as every appending transaction does: see lock_audit.
+        s.lock_audit(DURING)?;
+        let mut results = Vec::with_capacity(writes.len());
+        for w in writes {
+            results.push(match w {
+                GroupWrite::Entries => Ok(()),
+                GroupWrite::Change { change, fence } => {
+                    // A savepoint per write: a refused one is undone alone
+                    // (and the transaction leaves its aborted state).
+                    s.batch(&format!("SAVEPOINT {GROUP_SAVEPOINT}"), DURING)?;
+                    let written = apply_change(&mut s, change, *fence, Scope::Savepoint);
+                    if written.is_err() {
+                        s.batch(&format!("ROLLBACK TO SAVEPOINT {GROUP_SAVEPOINT}"), DURING)?;
+                    }
+                    s.batch(&format!("RELEASE SAVEPOINT {GROUP_SAVEPOINT}"), DURING)?;
+                    written
+                }
+            });
+        }
+        let written: Vec<bool> = results.iter().map(Result::is_ok).collect();
+        let size = size(&mut s)?;
+        let append = {
+            let tail = Tail {
+                session: RefCell::new(&mut s),
+                size,
+            };
+            audit(&tail, &written)?
+        };
+        write(&mut s, &append)?;
+        s.commit(DURING)?;
+        Ok(results)
+    }
+
     fn audit_size(&self) -> Result<u64, StoreError> {
         size(&mut self.session("reading the audit log's size")?)
     }
 
     fn audit_nodes(&self, ids: &[(u8, u64)]) -> Result<Vec<Option<NodeHash>>, StoreError> {
-        const DURING: &str = "reading audit tree nodes";
-        let mut s = self.session(DURING)?;
-        ids.iter()
-            .map(|&(level, index)| {
-                let row = s.query_opt(
-                    "SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2",
-                    args![i64::from(level), widen(index, "audit node index")?],
-                    DURING,
-                )?;
-                row.map(|r| to_hash(col(&r, "hash")?)).transpose()
-            })
-            .collect()
+        nodes(&mut self.session("reading audit tree nodes")?, ids)
     }
 
     fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEntry>, StoreError> {

@@ -170,10 +170,36 @@ fn busy(
     during: &'static str,
     e: tokio_postgres::Error,
 ) -> StoreError {
+    busy_in(s, d, except, during, e, Scope::Transaction)
+}
+
+/// What a refused write rolls back before the store reads why: its own
+/// transaction, or its savepoint in a group's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scope {
+    Transaction,
+    Savepoint,
+}
+
+/// The savepoint of one write of a group (see [`crate::AuditStore::commit_group`]).
+pub(super) const GROUP_SAVEPOINT: &str = "group_write";
+
+fn busy_in(
+    s: &mut Session<'_>,
+    d: &Deployment,
+    except: Option<i64>,
+    during: &'static str,
+    e: tokio_postgres::Error,
+    scope: Scope,
+) -> StoreError {
     if is_unique_violation(&e) {
-        let holder = s
-            .rollback(during)
-            .and_then(|()| active_of(s, &d.service, &d.environment, except));
+        let undone = match scope {
+            Scope::Transaction => s.rollback(during),
+            Scope::Savepoint => {
+                s.batch(&format!("ROLLBACK TO SAVEPOINT {GROUP_SAVEPOINT}"), during)
+            }
+        };
+        let holder = undone.and_then(|()| active_of(s, &d.service, &d.environment, except));
         match holder {
             Ok(Some((id, phase))) => {
                 return StoreError::TargetBusy {
@@ -448,72 +474,80 @@ impl PostgresStore {
         change: &Change<'_>,
         fence: Option<Fence<'_>>,
     ) -> Result<(), StoreError> {
-        const DURING: &str = "recording a deployment change";
-        let deployment = change.deployment;
-        let id = deployment.id;
-        // What can be refused without the database is checked before the
-        // transaction; whatever fails inside it rolls all of it back.
-        let (sql, values) = revision_update(deployment)?;
-        let round_rows = rounds::rows(id, change.rounds)?;
-
-        let mut s = self.begin(DURING)?;
+        let mut s = self.begin(RECORDING)?;
         if change.audit.is_some() {
-            s.lock_audit(DURING)?;
+            s.lock_audit(RECORDING)?;
         }
-        if let Some(fence) = &fence {
-            // FOR SHARE: a takeover's update of the lease waits for this
-            // commit, so none lands between the check and the write.
-            let row = s.query_opt(
-                &format!(
-                    "{} FOR SHARE",
-                    crate::leases::sql::postgres(crate::leases::sql::FENCE)
-                ),
-                args![deployment.service.clone(), deployment.environment.clone()],
-                DURING,
-            )?;
-            let current = row
-                .map(|r| Ok::<_, StoreError>((col(&r, "holder")?, col(&r, "epoch")?)))
-                .transpose()?;
-            crate::leases::check_fence(
-                &deployment.service,
-                &deployment.environment,
-                fence,
-                current,
-            )?;
-        }
-        // Compare-and-set on the revision: under READ COMMITTED a racing
-        // writer's update of the row is waited for, and the condition is
-        // checked again on the row it wrote, so exactly one of them wins.
-        let changed = match s.try_query(&format!("{sql} RETURNING id"), values, DURING)? {
-            Ok(rows) => rows.len(),
-            Err(e) => return Err(busy(&mut s, deployment, Some(id), DURING, e)),
-        };
-        if changed == 0 {
-            let exists = s
-                .query_opt("SELECT 1 FROM deployments WHERE id = $1", args![id], DURING)?
-                .is_some();
-            return Err(if exists {
-                StoreError::Conflict { id }
-            } else {
-                StoreError::NotFound { id }
-            });
-        }
-        insert_events(&mut s, id, change.events)?;
-        rounds::insert(&mut s, id, &round_rows)?;
-        apply_incident_changes(&mut s, change.incidents)?;
-        if let Some(audit) = change.audit {
-            audit::write(&mut s, audit)?;
-        }
-        s.commit(DURING)?;
-        tracing::debug!(
-            id,
-            phase = %deployment.phase,
-            revision = deployment.revision,
-            events = change.events.len(),
-            rounds = change.rounds.len(),
-            incidents = change.incidents.len(),
-            "deployment change recorded"
-        );
-        Ok(())
+        apply_change(&mut s, change, fence, Scope::Transaction)?;
+        s.commit(RECORDING)
     }
+}
+
+const RECORDING: &str = "recording a deployment change";
+
+/// Writes `change` (fenced when `fence` is given) in the session's
+/// transaction, which the caller commits (having taken the log's lock first
+/// when the change carries entries); on an error the caller rolls back what
+/// it wrote: `scope`.
+pub(super) fn apply_change(
+    s: &mut Session<'_>,
+    change: &Change<'_>,
+    fence: Option<Fence<'_>>,
+    scope: Scope,
+) -> Result<(), StoreError> {
+    const DURING: &str = RECORDING;
+    let deployment = change.deployment;
+    let id = deployment.id;
+    // What can be refused without the database is checked first.
+    let (sql, values) = revision_update(deployment)?;
+    let round_rows = rounds::rows(id, change.rounds)?;
+    if let Some(fence) = &fence {
+        // FOR SHARE: a takeover's update of the lease waits for this
+        // commit, so none lands between the check and the write.
+        let row = s.query_opt(
+            &format!(
+                "{} FOR SHARE",
+                crate::leases::sql::postgres(crate::leases::sql::FENCE)
+            ),
+            args![deployment.service.clone(), deployment.environment.clone()],
+            DURING,
+        )?;
+        let current = row
+            .map(|r| Ok::<_, StoreError>((col(&r, "holder")?, col(&r, "epoch")?)))
+            .transpose()?;
+        crate::leases::check_fence(&deployment.service, &deployment.environment, fence, current)?;
+    }
+    // Compare-and-set on the revision: under READ COMMITTED a racing
+    // writer's update of the row is waited for, and the condition is
+    // checked again on the row it wrote, so exactly one of them wins.
+    let changed = match s.try_query(&format!("{sql} RETURNING id"), values, DURING)? {
+        Ok(rows) => rows.len(),
+        Err(e) => return Err(busy_in(s, deployment, Some(id), DURING, e, scope)),
+    };
+    if changed == 0 {
+        let exists = s
+            .query_opt("SELECT 1 FROM deployments WHERE id = $1", args![id], DURING)?
+            .is_some();
+        return Err(if exists {
+            StoreError::Conflict { id }
+        } else {
+            StoreError::NotFound { id }
+        });
+    }
+    insert_events(s, id, change.events)?;
+    rounds::insert(s, id, &round_rows)?;
+    apply_incident_changes(s, change.incidents)?;
+    if let Some(audit) = change.audit {
+        audit::write(s, audit)?;
+    }
+    tracing::debug!(
+        id,
+        phase = %deployment.phase,
+        revision = deployment.revision,
+        events = change.events.len(),
+        rounds = change.rounds.len(),
+        incidents = change.incidents.len(),
+        "deployment change written"
+    );
+    Ok(())
 }

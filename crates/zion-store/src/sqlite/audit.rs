@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use super::{SqliteStore, begin, db};
 use crate::codec::{time_text, widen};
 use crate::{
-    AuditAppend, AuditCheckpoint, AuditFilter, AuditSnapshot, AuditStore, NodeHash, StoreError,
-    StoredAuditEntry,
+    AuditAppend, AuditCheckpoint, AuditFilter, AuditSnapshot, AuditStore, AuditTail, GroupAudit,
+    GroupWrite, NodeHash, StoreError, StoredAuditEntry,
 };
 
 /// Entries read per query while scanning, so a million-entry log is never
@@ -262,6 +262,45 @@ pub(crate) fn checkpoints(conn: &Connection) -> Result<Vec<AuditCheckpoint>, Sto
     .collect()
 }
 
+/// The log as a writing transaction sees it: BEGIN IMMEDIATE took the
+/// database's write lock, so no other connection (or process) appends
+/// until the commit.
+struct Tail<'a> {
+    conn: &'a Connection,
+    size: u64,
+}
+
+impl AuditTail for Tail<'_> {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn nodes(&self, ids: &[(u8, u64)]) -> Result<Vec<Option<NodeHash>>, StoreError> {
+        nodes(self.conn, ids)
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<AuditCheckpoint>, StoreError> {
+        const DURING: &str = "reading the latest audit checkpoint";
+        let row: Option<(i64, String, String)> = self
+            .conn
+            .query_row(
+                "SELECT size, note, signed_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(db(DURING))?;
+        row.map(|(size, note, at)| {
+            Ok(AuditCheckpoint {
+                size: u64::try_from(size).unwrap_or(0),
+                note,
+                signed_at: crate::codec::parse_time(&at, "checkpoint time")?,
+            })
+        })
+        .transpose()
+    }
+}
+
 /// The audit tables through one transaction's snapshot.
 pub(crate) struct Snapshot<'a>(pub &'a Connection);
 
@@ -286,6 +325,44 @@ impl AuditStore for SqliteStore {
         let tx = begin(&mut conn, DURING)?;
         write(&tx, append)?;
         tx.commit().map_err(db(DURING))
+    }
+
+    fn commit_group(
+        &self,
+        writes: &[GroupWrite<'_>],
+        audit: &mut GroupAudit<'_>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        const DURING: &str = "committing a group of changes";
+        let mut conn = self.conn();
+        let tx = begin(&mut conn, DURING)?;
+        let mut results = Vec::with_capacity(writes.len());
+        for w in writes {
+            results.push(match w {
+                GroupWrite::Entries => Ok(()),
+                GroupWrite::Change { change, fence } => {
+                    // A savepoint per write: a refused one is undone alone.
+                    tx.execute_batch("SAVEPOINT group_write")
+                        .map_err(db(DURING))?;
+                    let written = super::deployments::apply_change(&tx, change, *fence);
+                    if written.is_err() {
+                        tx.execute_batch("ROLLBACK TO group_write")
+                            .map_err(db(DURING))?;
+                    }
+                    tx.execute_batch("RELEASE group_write")
+                        .map_err(db(DURING))?;
+                    written
+                }
+            });
+        }
+        let written: Vec<bool> = results.iter().map(Result::is_ok).collect();
+        let tail = Tail {
+            conn: &tx,
+            size: size(&tx)?,
+        };
+        let append = audit(&tail, &written)?;
+        write(&tx, &append)?;
+        tx.commit().map_err(db(DURING))?;
+        Ok(results)
     }
 
     fn audit_size(&self) -> Result<u64, StoreError> {

@@ -431,69 +431,76 @@ impl SqliteStore {
         change: &Change<'_>,
         fence: Option<Fence<'_>>,
     ) -> Result<(), StoreError> {
-        const DURING: &str = "recording a deployment change";
-        let deployment = change.deployment;
-        let id = deployment.id;
-        // What can be refused without the database is checked before the
-        // transaction; whatever fails inside it rolls all of it back.
-        let (sql, values) = revision_update(deployment)?;
-        let round_rows = rounds::rows(id, change.rounds)?;
-
         let mut conn = self.conn();
-        let tx = begin(&mut conn, DURING)?;
-        if let Some(fence) = &fence {
-            // Under the write lock: no takeover can land before the commit.
-            let current: Option<(String, i64)> = tx
-                .query_row(
-                    &crate::leases::sql::sqlite(crate::leases::sql::FENCE),
-                    params![deployment.service, deployment.environment],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()
-                .map_err(db(DURING))?;
-            crate::leases::check_fence(
-                &deployment.service,
-                &deployment.environment,
-                fence,
-                current,
-            )?;
-        }
-        // Compare-and-set on the revision: portable optimistic locking that
-        // also holds where transactions do not serialise (PostgreSQL's
-        // default isolation).
-        let changed = tx
-            .execute(&sql, params_from_iter(values))
-            .map_err(|e| busy_or_db(&tx, deployment, Some(id), DURING, e))?;
-        if changed == 0 {
-            let exists = tx
-                .query_row("SELECT 1 FROM deployments WHERE id = ?1", [id], |_| Ok(()))
-                .optional()
-                .map_err(db(DURING))?
-                .is_some();
-            return Err(if exists {
-                StoreError::Conflict { id }
-            } else {
-                StoreError::NotFound { id }
-            });
-        }
-        insert_events(&tx, id, change.events)?;
-        rounds::insert(&tx, id, &round_rows)?;
-        apply_incident_changes(&tx, change.incidents)?;
-        if let Some(audit) = change.audit {
-            audit::write(&tx, audit)?;
-        }
-        tx.commit().map_err(db(DURING))?;
-        tracing::debug!(
-            id,
-            phase = %deployment.phase,
-            revision = deployment.revision,
-            events = change.events.len(),
-            rounds = change.rounds.len(),
-            incidents = change.incidents.len(),
-            "deployment change recorded"
-        );
-        Ok(())
+        let tx = begin(&mut conn, RECORDING)?;
+        apply_change(&tx, change, fence)?;
+        tx.commit().map_err(db(RECORDING))
     }
+}
+
+const RECORDING: &str = "recording a deployment change";
+
+/// Writes `change` (fenced when `fence` is given) in `tx`, which the
+/// caller commits; on an error the caller rolls back what it wrote (the
+/// transaction, or the savepoint of one write of a group).
+pub(super) fn apply_change(
+    tx: &Transaction<'_>,
+    change: &Change<'_>,
+    fence: Option<Fence<'_>>,
+) -> Result<(), StoreError> {
+    const DURING: &str = RECORDING;
+    let deployment = change.deployment;
+    let id = deployment.id;
+    // What can be refused without the database is checked first; whatever
+    // fails after it is rolled back by the caller.
+    let (sql, values) = revision_update(deployment)?;
+    let round_rows = rounds::rows(id, change.rounds)?;
+    if let Some(fence) = &fence {
+        // Under the write lock: no takeover can land before the commit.
+        let current: Option<(String, i64)> = tx
+            .query_row(
+                &crate::leases::sql::sqlite(crate::leases::sql::FENCE),
+                params![deployment.service, deployment.environment],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(db(DURING))?;
+        crate::leases::check_fence(&deployment.service, &deployment.environment, fence, current)?;
+    }
+    // Compare-and-set on the revision: portable optimistic locking that
+    // also holds where transactions do not serialise (PostgreSQL's
+    // default isolation).
+    let changed = tx
+        .execute(&sql, params_from_iter(values))
+        .map_err(|e| busy_or_db(tx, deployment, Some(id), DURING, e))?;
+    if changed == 0 {
+        let exists = tx
+            .query_row("SELECT 1 FROM deployments WHERE id = ?1", [id], |_| Ok(()))
+            .optional()
+            .map_err(db(DURING))?
+            .is_some();
+        return Err(if exists {
+            StoreError::Conflict { id }
+        } else {
+            StoreError::NotFound { id }
+        });
+    }
+    insert_events(tx, id, change.events)?;
+    rounds::insert(tx, id, &round_rows)?;
+    apply_incident_changes(tx, change.incidents)?;
+    if let Some(audit) = change.audit {
+        audit::write(tx, audit)?;
+    }
+    tracing::debug!(
+        id,
+        phase = %deployment.phase,
+        revision = deployment.revision,
+        events = change.events.len(),
+        rounds = change.rounds.len(),
+        incidents = change.incidents.len(),
+        "deployment change written"
+    );
+    Ok(())
 }
 
 #[cfg(test)]
