@@ -165,8 +165,18 @@ pub(crate) async fn maintain(app: &App) {
     };
     let before = leases.snapshot();
     let mut kept = BTreeMap::new();
+    let mut gained = false;
     for l in &renewed {
         let id = TargetId::new(&l.service, &l.environment);
+        if before.get(&id) != Some(&l.epoch) {
+            // Held under this replica's id but not known here: this
+            // replica restarted within the lease. Its processes are taken
+            // back as they run, as any holder's would be.
+            let _driving = leases.driving.lock().await;
+            let adopted = app.adopt_target(&id).await;
+            tracing::info!(target = %id, epoch = l.epoch, adopted, "driving the target again");
+            gained = true;
+        }
         leases.keep(id.clone(), l.epoch, sent);
         kept.insert(id, l.epoch);
     }
@@ -193,7 +203,6 @@ pub(crate) async fn maintain(app: &App) {
     }
     app.follow_spec().await;
     let spec = app.spec();
-    let mut gained = false;
     for svc in &spec.services {
         for env in svc.targets.keys() {
             let id = TargetId::new(&svc.name, env);

@@ -18,6 +18,7 @@ mod no_traffic;
 mod postgres;
 mod processes;
 mod promises;
+mod replicas;
 mod report;
 mod restart;
 mod routing;
