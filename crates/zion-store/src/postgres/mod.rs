@@ -78,6 +78,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// committing store's [`PostgresStore::id`].
 const CHANNEL: &str = "zion_changes";
 
+/// How long a session may sit idle inside a transaction before the server
+/// ends it (see [`PostgresStore::connect`]).
+const IDLE_IN_TRANSACTION: &str = "-c idle_in_transaction_session_timeout=5s";
+
 /// Serialises schema migrations of one database across processes: the key
 /// of a transaction-scoped advisory lock ("zion" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7a69_6f6e;
@@ -136,6 +140,17 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("zion");
         }
+        // A replica of `zion up` stopped (SIGSTOP, a frozen VM) in the middle
+        // of a transaction would hold its locks, the audit log's among them,
+        // and stall every other replica until it woke: the server ends such
+        // a session after this long idle in a transaction, and its writes
+        // are rolled back. Zion's transactions never wait between
+        // statements for anything but the database.
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {IDLE_IN_TRANSACTION}"),
+            None => IDLE_IN_TRANSACTION.to_owned(),
+        };
+        config.options(options);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("zion-postgres")
