@@ -303,3 +303,49 @@ fn evidence_parts_appear_only_when_attached() {
     assert!(!none.contains("evidence:"), "{none}");
     assert!(deployment(&with(0, 0), Rounds::All).contains("coverage - (0/0 lines)"));
 }
+
+#[test]
+fn status_names_the_driving_replica_only_when_there_are_several() {
+    let mut one = crate::rounds::tests::target();
+    one.driven_by = Some("host-a".into());
+    let mut two = one.clone();
+    two.environment = "staging".into();
+    let alone = status(&[one.clone(), two.clone()]);
+    assert!(!alone.contains("DRIVEN BY"), "{alone}");
+    two.driven_by = Some("host-b".into());
+    let several = status(&[one.clone(), two.clone()]);
+    assert!(
+        several.lines().next().unwrap().ends_with("DRIVEN BY"),
+        "{several}"
+    );
+    assert!(several.contains("host-b"), "{several}");
+    two.driven_by = None;
+    let orphan = status(&[one, two]);
+    assert!(orphan.contains("(none yet)"), "{orphan}");
+}
+
+#[test]
+fn replicas_show_their_heartbeat_state_and_targets() {
+    let row = |id: &str, live: bool, answering: bool| zion_core::api::ReplicaView {
+        id: id.into(),
+        last_heartbeat: at("2026-12-02T10:00:00Z"),
+        heartbeat_age_seconds: if live { 0.4 } else { 31.0 },
+        live,
+        targets: if live { 3 } else { 0 },
+        answering,
+    };
+    let out = replicas(&[row("host-a", true, true), row("host-b", false, false)]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("REPLICA"), "{out}");
+    assert!(
+        lines[1].contains("host-a (this one)")
+            && lines[1].contains("0.4s ago")
+            && lines[1].contains("live"),
+        "{out}"
+    );
+    assert!(
+        lines[2].contains("host-b") && lines[2].contains("gone") && lines[2].contains("31.0s ago"),
+        "{out}"
+    );
+    assert_eq!(replicas(&[]), "no replica has sent a heartbeat yet\n");
+}

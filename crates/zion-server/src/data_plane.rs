@@ -57,7 +57,7 @@ pub struct DataPlane {
     replica: String,
     /// Whether other replicas may share the store (PostgreSQL): only then
     /// is traffic sent and read.
-    shared: bool,
+    pub(crate) shared: bool,
     /// The route last published for each listener, so that a tick that
     /// sets the same route writes nothing.
     published: Mutex<BTreeMap<(TargetId, RouteListener), String>>,
@@ -319,7 +319,8 @@ pub async fn follow_routes<T: AsRef<Targets> + Send + Sync + 'static>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let targets: &Targets = (*host).as_ref();
-    let Some(plane) = targets.data_plane() else {
+    // With SQLite this replica is the only one: nothing to follow.
+    let Some(plane) = targets.data_plane().filter(|p| p.shared) else {
         return;
     };
     loop {

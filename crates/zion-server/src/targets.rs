@@ -235,7 +235,8 @@ impl Targets {
         if !self.put_route(id, listener, route).await {
             return;
         }
-        if let Some(plane) = self.plane.get() {
+        // Only a shared database has other replicas to tell (SQLite has one).
+        if let Some(plane) = self.plane.get().filter(|p| p.shared) {
             plane.publish(id, listener, &published);
         }
     }
