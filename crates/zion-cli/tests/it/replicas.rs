@@ -29,11 +29,16 @@ struct Fleet {
     /// The port every replica binds `web/staging` on, each on its address.
     port: u16,
     ups: Vec<Option<Child>>,
+    lease: &'static str,
     _machine: std::sync::RwLockReadGuard<'static, ()>,
 }
 
 impl Fleet {
     fn new(n: usize, steps: &str) -> Fleet {
+        Fleet::with_lease(n, steps, LEASE)
+    }
+
+    fn with_lease(n: usize, steps: &str, lease: &'static str) -> Fleet {
         let url = TestCluster::shared().new_database();
         let dir = tempfile::tempdir().unwrap();
         let apis: Vec<SocketAddr> = (0..n).map(|_| free_addr()).collect();
@@ -51,6 +56,7 @@ impl Fleet {
             apis,
             port: target.port(),
             ups: (0..n).map(|_| None).collect(),
+            lease,
             _machine: machine,
         };
         // The first makes the audit key and the admin token; the others
@@ -108,7 +114,7 @@ impl Fleet {
             .arg(self.data_dir(i))
             .arg("--targets-host")
             .arg(format!("127.0.0.{}", i + 1))
-            .args(["--lease-ttl", LEASE])
+            .args(["--lease-ttl", self.lease])
             .env("ZION_LOG", "info")
             .env_remove("ZION_TEST_CLOCK_FILE")
             .env_remove("ZION_DATABASE_URL")
@@ -356,4 +362,65 @@ fn a_paused_driver_resumed_after_its_lease_writes_nothing_and_stops_acting() {
     }
     let verify = fleet.zion(taken, &["audit", "verify"]);
     assert!(verify.status.success(), "{}\n{logs}", describe(&verify));
+}
+
+#[test]
+fn a_driver_stopped_cleanly_hands_its_target_over_at_once_without_a_failed_request() {
+    // A lease far longer than the hand-over may take: only the hand-over
+    // itself, not an expiry, can give the target to the other replica.
+    let mut fleet = Fleet::with_lease(2, STEPS, "30s");
+    let first = fleet.zion(0, &["deploy", "web", "1.0", "--env", "staging", "--wait"]);
+    assert!(
+        first.status.success(),
+        "{}\n{}",
+        describe(&first),
+        fleet.logs()
+    );
+    let driver = eventually(Duration::from_secs(30), "a settled driver", || {
+        let first = fleet.driver(0)?;
+        std::thread::sleep(Duration::from_secs(1));
+        (fleet.driver(1)? == first).then_some(first)
+    });
+    let other = 1 - driver;
+    eventually(Duration::from_secs(20), "the published route", || {
+        http_get(fleet.target(other), "/")
+            .ok()
+            .filter(|(s, v, _)| *s == 200 && v == "1.0")
+    });
+    let load = Load::start(fleet.target(other));
+    let mut child = fleet.ups[driver].take().unwrap();
+    let stopped = Instant::now();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let _ = child.wait();
+    eventually(
+        Duration::from_secs(10),
+        "the other replica to drive",
+        || (fleet.driver(other)? == other).then_some(()),
+    );
+    let handed = stopped.elapsed();
+    assert!(
+        handed < Duration::from_secs(5),
+        "handed over after {handed:?}"
+    );
+    // Its processes were left running and adopted: the version still serves.
+    std::thread::sleep(Duration::from_secs(1));
+    let seen = load.finish();
+    let logs = fleet.logs();
+    assert_eq!(
+        seen.get("1.0").map(|(_, e)| *e),
+        Some(0),
+        "{seen:?}\n{logs}"
+    );
+    assert!(!seen.contains_key(NO_ANSWER), "{seen:?}\n{logs}");
+    assert!(
+        fleet.log(driver).contains("handed every target over"),
+        "{logs}"
+    );
+    let status = fleet.json(other, &["status"]);
+    assert_eq!(status[0]["stable_version"], "1.0", "{status}");
+    assert_eq!(
+        status[0]["versions"][0]["ready"], 2,
+        "the adopted replicas are ready: {status}"
+    );
+    eprintln!("hand-over on a clean stop: {handed:?} (lease 30s)");
 }
