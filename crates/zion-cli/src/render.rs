@@ -228,13 +228,13 @@ pub fn status(targets: &[TargetView]) -> String {
             let versions: Vec<String> = t
                 .versions
                 .iter()
-                .map(|v| {
-                    format!(
-                        "{} {}/{} ready",
-                        v.version,
-                        v.ready.unwrap_or(0),
-                        v.replicas.unwrap_or(0)
-                    )
+                .map(|v| match v.ready {
+                    Some(ready) => {
+                        format!("{} {}/{} ready", v.version, ready, v.replicas.unwrap_or(0))
+                    }
+                    // Listed by a replica of `zion up` that does not drive
+                    // the target: it knows the processes, not their health.
+                    None => format!("{} {} running", v.version, v.replicas.unwrap_or(0)),
                 })
                 .collect();
             let dep = match &t.deployment {

@@ -57,6 +57,12 @@ impl App {
                     .iter()
                     .find(|d| d.service == svc.name && &d.environment == env);
                 let mut versions = Vec::new();
+                if !self.leases.drives(&id) {
+                    // Another replica of `zion up` supervises them: what the
+                    // database records of them (no readiness or restarts:
+                    // those are the driver's to know).
+                    versions = self.recorded_versions(&id, stable.as_deref()).await?;
+                }
                 for key in self.workloads.running() {
                     if key.service != svc.name || &key.environment != env {
                         continue;
@@ -104,6 +110,51 @@ impl App {
                     driven_by: drivers.get(&id).cloned(),
                 });
             }
+        }
+        Ok(out)
+    }
+
+    /// The versions of a target this replica does not drive, from the
+    /// processes the database records for it.
+    async fn recorded_versions(
+        &self,
+        id: &crate::targets::TargetId,
+        stable: Option<&str>,
+    ) -> Result<Vec<RunningVersion>, ApiError> {
+        let mut by_version: std::collections::BTreeMap<String, Vec<(u32, u16)>> =
+            std::collections::BTreeMap::new();
+        for p in self.store.processes()? {
+            if p.service == id.service && p.environment == id.environment {
+                by_version
+                    .entry(p.version)
+                    .or_default()
+                    .push((p.pid, p.port));
+            }
+        }
+        let mut out = Vec::new();
+        for (version, procs) in by_version {
+            let (requests, errors) = self
+                .targets
+                .traffic_totals(id, &version)
+                .await
+                .unwrap_or((0, 0));
+            out.push(RunningVersion {
+                role: if Some(version.as_str()) == stable {
+                    VersionRole::Stable
+                } else {
+                    VersionRole::Canary
+                },
+                replicas: Some(procs.len() as u32),
+                ready: None,
+                restarts: None,
+                pids: Some(procs.iter().map(|(pid, _)| *pid).collect()),
+                ports: Some(procs.iter().map(|(_, port)| *port).collect()),
+                cpu_percent: None,
+                memory_mb: None,
+                requests,
+                errors,
+                version,
+            });
         }
         Ok(out)
     }
