@@ -742,7 +742,7 @@ impl AuditLog {
 /// the async runtime: on a multi-threaded runtime the worker hands its
 /// other tasks (proxies, probes, the API) to another thread first. A
 /// current-thread runtime (some tests) and plain threads just run it.
-fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)

@@ -36,6 +36,7 @@ use zion_core::target::TargetId;
 use zion_store::{Fence, Lease};
 
 use crate::app::App;
+use crate::audit::off_the_runtime;
 
 /// The default lease time: a dead replica's targets are driven again
 /// after about this long (plus a lease-loop period).
@@ -149,10 +150,13 @@ pub(crate) async fn maintain(app: &App) {
     let leases = &app.leases;
     let me = leases.replica();
     let sent = Instant::now();
-    let renewed = app
-        .store
-        .heartbeat(me)
-        .and_then(|()| app.store.renew_leases(me, leases.ttl));
+    // Off the runtime: a write may wait for the disk (SQLite's fsync), and
+    // the listeners accept connections on this runtime.
+    let renewed = off_the_runtime(|| {
+        app.store
+            .heartbeat(me)
+            .and_then(|()| app.store.renew_leases(me, leases.ttl))
+    });
     let renewed = match renewed {
         Ok(r) => r,
         Err(e) => {
@@ -233,19 +237,18 @@ pub(crate) async fn maintain(app: &App) {
 async fn take(app: &App, id: TargetId) -> bool {
     let leases = &app.leases;
     let sent = Instant::now();
-    let lease: Lease =
-        match app
-            .store
+    let lease: Lease = match off_the_runtime(|| {
+        app.store
             .acquire_lease(&id.service, &id.environment, leases.replica(), leases.ttl)
-        {
-            Ok(Some(lease)) => lease,
-            // Another replica still holds it: it hands it over, or it expires.
-            Ok(None) => return false,
-            Err(e) => {
-                tracing::warn!(target = %id, error = %e, "cannot take a target's lease");
-                return false;
-            }
-        };
+    }) {
+        Ok(Some(lease)) => lease,
+        // Another replica still holds it: it hands it over, or it expires.
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!(target = %id, error = %e, "cannot take a target's lease");
+            return false;
+        }
+    };
     let _driving = leases.driving.lock().await;
     let adopted = app.adopt_target(&id).await;
     leases.keep(id.clone(), lease.epoch, sent);
@@ -262,10 +265,10 @@ async fn hand_over(app: &App, id: &TargetId) {
         return;
     };
     drop_target(app, id).await;
-    match app
-        .store
-        .release_lease(&id.service, &id.environment, leases.replica(), fence)
-    {
+    match off_the_runtime(|| {
+        app.store
+            .release_lease(&id.service, &id.environment, leases.replica(), fence)
+    }) {
         Ok(_) => tracing::info!(target = %id, "handed the target over"),
         Err(e) => {
             tracing::warn!(target = %id, error = %e, "cannot release a target's lease; it expires instead")
