@@ -87,6 +87,7 @@ mod tests {
         let ts = targets(10_000);
         let counts = spread(&ts, &["zion-1", "zion-2", "zion-3"]);
         assert_eq!(counts.len(), 3);
+        eprintln!("10,000 targets over 3 replicas: {counts:?}");
         for (replica, n) in counts {
             assert!(
                 (3_167..=3_500).contains(&n),
