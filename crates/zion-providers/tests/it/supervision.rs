@@ -124,12 +124,11 @@ async fn a_replica_that_dies_at_start_reports_its_last_output_and_its_exits() {
         zion_providers::process::OUTPUT_LINES,
         "{r:?}"
     );
-    // stdout and stderr are two pipes: which of the last stdout line and
-    // the stderr line is read first is not defined, so either may end it.
+    // stdout and stderr go to one file, in the order they were written.
     let tail = &r.output[r.output.len() - 2..];
-    assert!(
-        tail.iter().any(|l| l == "fatal: cannot open /etc/app.conf")
-            && tail.iter().any(|l| l == "out 30"),
+    assert_eq!(
+        tail,
+        ["out 30", "fatal: cannot open /etc/app.conf"],
         "{r:?}"
     );
     assert_eq!(r.output[0], "out 12");
