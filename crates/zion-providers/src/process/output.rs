@@ -197,8 +197,9 @@ pub(crate) fn read_last_lines(path: &Path) -> io::Result<Vec<String>> {
 
 /// Cuts the file down to its last lines within [`OUTPUT_KEPT_BYTES`] once
 /// it is over [`OUTPUT_FILE_BYTES`]; whether it did. The process appends
-/// (O_APPEND), so its next write lands after the kept lines; a line written
-/// during the cut itself may be lost.
+/// (O_APPEND), so its next write lands after the kept lines (or, written
+/// during the cut, just before them); a line written during the cut itself
+/// may be lost, never split.
 pub(crate) fn bound(path: &Path) -> io::Result<bool> {
     bound_to(path, OUTPUT_FILE_BYTES, OUTPUT_KEPT_BYTES)
 }
@@ -213,10 +214,13 @@ fn bound_to(path: &Path, max: u64, keep: u64) -> io::Result<bool> {
     file.seek(SeekFrom::Start(start))?;
     let mut kept = Vec::new();
     (&mut file).take(keep).read_to_end(&mut kept)?;
-    // Keep whole lines only.
+    // Whole lines only: the first may have begun before `start`, and the
+    // size may have been read in the middle of a write (it grows a page at
+    // a time), whose rest the cut would lose.
     let from = kept.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let to = kept.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     file.set_len(0)?;
-    file.write_all(&kept[from..])?;
+    file.write_all(kept.get(from..to).unwrap_or_default())?;
     debug!(path = %path.display(), len, "cut a replica's output file");
     Ok(true)
 }
@@ -309,14 +313,17 @@ mod tests {
         for i in 100..200 {
             writeln!(file, "line {i:03}").unwrap();
         }
+        // A line still being written when the size is read.
+        write!(file, "line 2").unwrap();
         assert!(bound_to(&path, 1000, 50).unwrap());
-        // 50 bytes hold the last five lines of nine bytes, and part of one.
+        // 50 bytes hold the last four whole lines of nine bytes, and parts
+        // of two: those are dropped.
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "line 195\nline 196\nline 197\nline 198\nline 199\n");
+        assert_eq!(text, "line 196\nline 197\nline 198\nline 199\n");
         writeln!(file, "after").unwrap();
         let lines = read_last_lines(&path).unwrap();
         assert_eq!(lines.last().map(String::as_str), Some("after"));
-        assert_eq!(lines.len(), 6);
+        assert_eq!(lines.len(), 5);
     }
 
     #[test]
