@@ -22,6 +22,9 @@ use crate::audit::KEY_FILE;
 pub const LOCK_FILE: &str = "zion.lock";
 /// The state database.
 pub const DB_FILE: &str = "zion.db";
+/// The folder of the files replicas started by this server write their
+/// stdout and stderr to (one per replica process, size-bounded).
+pub const OUTPUT_DIR: &str = "output";
 
 /// How often a running server checks that its files are still its own.
 const WATCH_EVERY: Duration = Duration::from_secs(1);

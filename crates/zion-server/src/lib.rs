@@ -245,8 +245,9 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         &live_replicas,
     )?;
     let registry = Arc::new(registry::StoreRegistry(store.clone()));
-    let workloads =
-        ProcessWorkloads::new(opts.base_dir.clone(), registry).with_grace(opts.stop_grace);
+    let workloads = ProcessWorkloads::new(opts.base_dir.clone(), registry)
+        .with_grace(opts.stop_grace)
+        .with_output_dir(opts.data_dir.join(datadir::OUTPUT_DIR));
     // Processes of targets the spec no longer has are stopped; the others
     // are adopted, as they run, by whichever replica of `zion up` takes
     // their target (this one, after a restart), never stopped here: with

@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 use zion_core::spec::{HealthSpec, ProcessSpec};
 
-pub use self::output::{OUTPUT_LINE_BYTES, OUTPUT_LINES};
+pub use self::output::{OUTPUT_FILE_BYTES, OUTPUT_KEPT_BYTES, OUTPUT_LINE_BYTES, OUTPUT_LINES};
 use self::supervisor::{Halt, Launch, ProbeHistory, ReplicaCtx, ReplicaShared, lock};
 use crate::{HostId, ProcessRecord, ProcessRegistry, VersionKey};
 
@@ -74,6 +74,17 @@ pub enum WorkloadError {
         service: String,
         version: String,
         program: String,
+        error: io::Error,
+    },
+    /// The file for the replica's output could not be created.
+    #[error(
+        "{service}@{version}: could not create a file for the replica's output in {} ({error}); make that folder writable, or free disk space",
+        dir.display()
+    )]
+    OutputFile {
+        service: String,
+        version: String,
+        dir: PathBuf,
         error: io::Error,
     },
     /// No port on 127.0.0.1 could be reserved.
@@ -120,13 +131,13 @@ pub struct ReplicaStatus {
     pub last_error: Option<String>,
     /// The last lines (at most [`OUTPUT_LINES`], each cut at
     /// [`OUTPUT_LINE_BYTES`]) its latest process to write any wrote to
-    /// stdout and stderr.
+    /// stdout and stderr, read from its output file (see
+    /// [`ProcessWorkloads::with_output_dir`]).
     pub output: Vec<String>,
     /// Times it exited on its own before it ever passed a probe.
     pub exits_before_ready: u32,
     /// Its current process was adopted (started by an earlier run or
-    /// another controller, see [`ProcessWorkloads::adopt_target`]): its
-    /// output goes to whoever started it, so `output` holds none of it.
+    /// another controller, see [`ProcessWorkloads::adopt_target`]).
     /// Cleared when the replica is restarted here.
     pub adopted: bool,
 }
@@ -180,6 +191,8 @@ struct Inner {
     /// `host` as recorded.
     host_record: Arc<str>,
     grace: Mutex<Duration>,
+    /// Where the output files of replicas started here go.
+    output_dir: Mutex<Arc<Path>>,
     clk_tck: f64,
     versions: Mutex<BTreeMap<VersionKey, VersionEntry>>,
     /// Serialises `ensure`/`stop` per version; status reads never wait on it.
@@ -244,6 +257,7 @@ impl ProcessWorkloads {
                 host_record: host.to_string().into(),
                 host,
                 grace: Mutex::new(DEFAULT_GRACE),
+                output_dir: Mutex::new(default_output_dir().into()),
                 clk_tck: procfs::clock_ticks_per_second(),
                 versions: Mutex::new(BTreeMap::new()),
                 key_locks: Mutex::new(HashMap::new()),
@@ -260,6 +274,24 @@ impl ProcessWorkloads {
 
     fn grace(&self) -> Duration {
         *lock(&self.inner.grace)
+    }
+
+    /// Sets the folder (created when first needed) for the files replicas
+    /// started here write their stdout and stderr to: one file per replica
+    /// process, `replica-PID-STARTTICKS.log`, appended to by the process,
+    /// cut to its last [`OUTPUT_KEPT_BYTES`] once over
+    /// [`OUTPUT_FILE_BYTES`] (checked every 200 ms while supervised), and
+    /// deleted when the replica is stopped (a crashed process's file is
+    /// kept until the replica's next process starts). A released replica
+    /// keeps its file; whoever adopts it reads it where it is. Default: a
+    /// folder of the system's temporary directory.
+    pub fn with_output_dir(self, dir: PathBuf) -> Self {
+        *lock(&self.inner.output_dir) = dir.into();
+        self
+    }
+
+    fn output_dir(&self) -> Arc<Path> {
+        lock(&self.inner.output_dir).clone()
     }
 
     /// This host, as recorded with every process started here.
@@ -330,6 +362,7 @@ impl ProcessWorkloads {
             registry.forget(&rec.host, rec.pid);
         }
         if targets.is_empty() {
+            self.sweep_output_files();
             return 0;
         }
         for rec in &targets {
@@ -338,13 +371,30 @@ impl ProcessWorkloads {
                   "stopping a replica left behind by a previous run");
         }
         self.kill_recorded(&targets).await;
+        self.sweep_output_files();
         targets.len()
+    }
+
+    /// Deletes the output files in this controller's folder of processes
+    /// that no longer run: left by a run that was killed, say. Those of
+    /// live processes stay, whoever supervises them.
+    fn sweep_output_files(&self) {
+        let dir = self.output_dir();
+        let removed = output::sweep(&dir, procfs::is_running);
+        if removed > 0 {
+            info!(removed, dir = %dir.display(), "removed output files of processes that are gone");
+        }
     }
 
     /// SIGTERM to each recorded group, SIGKILL after the grace period,
     /// forgets each record once its group is gone.
     async fn kill_recorded(&self, targets: &[ProcessRecord]) {
         let registry = &self.inner.registry;
+        // Found while the processes still run; deleted once they are gone.
+        let files: Vec<Option<PathBuf>> = targets
+            .iter()
+            .map(|rec| output::of_process(rec.pid, rec.start_ticks))
+            .collect();
         for rec in targets {
             procfs::signal_group(rec.pid, rec.start_ticks, Signal::SIGTERM);
         }
@@ -355,9 +405,12 @@ impl ProcessWorkloads {
             }
         }
         let deadline = Instant::now() + ORPHAN_KILL_WAIT;
-        for rec in targets {
+        for (rec, file) in targets.iter().zip(files) {
             if supervisor::wait_group_gone(rec.pid, rec.start_ticks, deadline).await {
                 registry.forget(&rec.host, rec.pid);
+                if let Some(file) = file {
+                    output::remove(&file);
+                }
             } else {
                 warn!(
                     pid = rec.pid,
@@ -376,13 +429,11 @@ impl ProcessWorkloads {
     /// endpoints at once), then like any replica: counted by `status`,
     /// stopped by `stop` or an `ensure` that scales down, replaced by a
     /// fresh process when it dies (noticed through `/proc`: it is not our
-    /// child). Its output is not available here (`ReplicaStatus::adopted`).
-    ///
-    /// Its stdout and stderr are still pipes to whoever started it: while
-    /// that runs (a release), they are drained; once it is gone (killed),
-    /// a write to them fails (EPIPE, or SIGPIPE for a program that does
-    /// not ignore it). A replica that writes output while serving may then
-    /// fail requests or die — the latter is noticed and restarted here.
+    /// child). Its last lines are read from the output file it was
+    /// started with (found through `/proc/PID/fd`), which is kept under its
+    /// bound and deleted as if it had been started here: its stdout and
+    /// stderr are files, not pipes, so it writes on whether or not the
+    /// controller that started it is alive.
     ///
     /// `versions` gives, for a recorded version, how to run it (used for
     /// probes and restarts); a version it does not know (None) is no longer
@@ -488,6 +539,7 @@ impl ProcessWorkloads {
                 history: history.clone(),
                 ports: self.inner.ports.clone(),
                 clk_tck: self.inner.clk_tck,
+                output_dir: self.output_dir(),
             });
             let running = supervisor::adopt(&ctx, rec.pid, rec.start_ticks).await;
             adopted.push(self.supervised(ctx, running, index, shared));
@@ -684,6 +736,7 @@ impl ProcessWorkloads {
             history,
             ports: self.inner.ports.clone(),
             clk_tck: self.inner.clk_tck,
+            output_dir: self.output_dir(),
         });
         let running = match supervisor::start(&ctx, port) {
             Ok(r) => r,
@@ -850,6 +903,14 @@ impl ProcessWorkloads {
     }
 }
 
+/// A folder of the temporary directory, one per user: replicas started by
+/// different users never share files.
+fn default_output_dir() -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let user = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+    std::env::temp_dir().join(format!("zion-output-{user}"))
+}
+
 impl Drop for Inner {
     /// Last handle gone without `stop_all`: kill everything rather than leak
     /// processes. No grace period is possible without an async context.
@@ -859,13 +920,16 @@ impl Drop for Inner {
             for r in entry.replicas {
                 // Abort first so the supervisor cannot restart what is killed next.
                 r.task.abort();
-                let (pid, ticks) = {
-                    let s = lock(&r.shared);
-                    (s.pid, s.start_ticks)
+                let (pid, ticks, file) = {
+                    let mut s = lock(&r.shared);
+                    (s.pid, s.start_ticks, s.output_file.take())
                 };
                 if let Some(pid) = pid {
                     procfs::signal_group(pid, ticks, Signal::SIGKILL);
                     self.registry.forget(&self.host_record, pid);
+                }
+                if let Some(file) = file {
+                    output::remove(&file);
                 }
             }
         }

@@ -4,21 +4,20 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 use zion_core::spec::HealthSpec;
 
-use super::output::OutputTail;
+use super::output::{self, OUTPUT_CHECK, OutputTail};
 use super::{ReplicaState, WorkloadError, procfs};
 use crate::probe::{self, ExecEnv};
 use crate::{ProcessRecord, ProcessRegistry, VersionKey};
@@ -39,13 +38,6 @@ const MIN_INTERVAL: Duration = Duration::from_millis(10);
 const FIRST_PROBE_DELAY: Duration = Duration::from_millis(100);
 /// After SIGKILL, how long to wait for a group to vanish before giving up.
 const KILL_WAIT: Duration = Duration::from_secs(10);
-/// Longest output line forwarded to the log; longer lines are split.
-const MAX_LINE: u64 = 16 * 1024;
-/// After an unexpected exit, how long its output may take to drain before
-/// the exit is reported. The pipes close as soon as the group is killed, so
-/// this is reached only when a grandchild outside the group holds one;
-/// generous so that a busy machine's slow readers still report it whole.
-const OUTPUT_DRAIN: Duration = Duration::from_secs(5);
 /// How often an adopted replica, which is not our child and so cannot be
 /// waited for, is looked up in `/proc` to notice its exit.
 const ADOPTED_POLL: Duration = Duration::from_millis(50);
@@ -129,8 +121,11 @@ pub(crate) struct ReplicaShared {
     pub exits_before_ready: u32,
     /// The last lines the latest process that wrote any wrote.
     pub output: OutputTail,
+    /// The output file of the current process, or of the latest one while
+    /// backing off after a crash (deleted when the next one starts).
+    pub output_file: Option<PathBuf>,
     /// The current process was adopted: started by another controller (or
-    /// an earlier run), so its output goes there and none is read here.
+    /// an earlier run); its output file is wherever that one put it.
     pub adopted: bool,
 }
 
@@ -151,6 +146,7 @@ impl ReplicaShared {
             memory_mb: None,
             exits_before_ready: 0,
             output: OutputTail::default(),
+            output_file: None,
             adopted: false,
         }
     }
@@ -169,6 +165,8 @@ pub(crate) struct ReplicaCtx {
     /// Ports held by any replica of this `ProcessWorkloads`.
     pub ports: Arc<Mutex<BTreeSet<u16>>>,
     pub clk_tck: f64,
+    /// Where the output files of processes started here go.
+    pub output_dir: Arc<Path>,
 }
 
 /// A replica process: spawned here, or adopted (running, but not our child).
@@ -177,8 +175,6 @@ pub(crate) struct Running {
     child: Option<Child>,
     pid: u32,
     start_ticks: u64,
-    /// The tasks draining its stdout and stderr (none when adopted).
-    output: Vec<JoinHandle<()>>,
     guard: KillOnDrop,
 }
 
@@ -279,28 +275,52 @@ pub(crate) fn start(ctx: &ReplicaCtx, port: u16) -> Result<Running, WorkloadErro
             version: key.version.clone(),
         });
     };
-    let mut child = Command::new(program)
+    let output_error = |error: io::Error| WorkloadError::OutputFile {
+        service: key.service.clone(),
+        version: key.version.clone(),
+        dir: ctx.output_dir.to_path_buf(),
+        error,
+    };
+    // A file rather than a pipe: a pipe breaks when this controller dies,
+    // and a replica that writes to it then fails (EPIPE) or dies (SIGPIPE).
+    let (file_path, file) = output::create(&ctx.output_dir).map_err(output_error)?;
+    let streams = file.try_clone().map(|err| (file, err));
+    let (out, err) = match streams {
+        Ok(s) => s,
+        Err(e) => {
+            output::remove(&file_path);
+            return Err(output_error(e));
+        }
+    };
+    let spawned = Command::new(program)
         .args(args)
         .current_dir(&launch.workdir)
         .envs(&launch.env)
         .env("PORT", port.to_string())
         .env("ZION_VERSION", &key.version)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(out)
+        .stderr(err)
         // Its own group: stopping signals everything the replica started,
         // and it outlives this controller, for the next one to adopt.
         // (No kill_on_drop: `KillOnDrop` is the safety net, disarmed on release.)
         .process_group(0)
-        .spawn()
-        .map_err(|error| WorkloadError::Spawn {
-            service: key.service.clone(),
-            version: key.version.clone(),
-            program: program.clone(),
-            error,
-        })?;
+        .spawn();
+    let child = match spawned {
+        Ok(c) => c,
+        Err(error) => {
+            output::remove(&file_path);
+            return Err(WorkloadError::Spawn {
+                service: key.service.clone(),
+                version: key.version.clone(),
+                program: program.clone(),
+                error,
+            });
+        }
+    };
     let Some(pid) = child.id() else {
         // Only possible once the child has been reaped, which cannot have happened yet.
+        output::remove(&file_path);
         return Err(WorkloadError::Spawn {
             service: key.service.clone(),
             version: key.version.clone(),
@@ -310,6 +330,8 @@ pub(crate) fn start(ctx: &ReplicaCtx, port: u16) -> Result<Running, WorkloadErro
     };
     // Unreaped, so /proc/PID still exists even if it already exited.
     let start_ticks = procfs::read_stat(pid).map_or(0, |s| s.start_ticks);
+    // Named before recorded, so that whoever adopts it finds its output.
+    let file_path = output::name_for_process(file_path, pid, start_ticks);
     // Armed before anything can fail, so that an early return kills it.
     let guard = KillOnDrop {
         pid,
@@ -325,16 +347,9 @@ pub(crate) fn start(ctx: &ReplicaCtx, port: u16) -> Result<Running, WorkloadErro
         version: key.version.clone(),
         port,
     });
-    let mut output = Vec::new();
-    if let Some(out) = child.stdout.take() {
-        output.push(forward_output(out, "stdout", ctx, pid));
-    }
-    if let Some(err) = child.stderr.take() {
-        output.push(forward_output(err, "stderr", ctx, pid));
-    }
     info!(service = %key.service, environment = %key.environment, version = %key.version,
-          replica = ctx.index, pid, port, "started replica");
-    {
+          replica = ctx.index, pid, port, output = %file_path.display(), "started replica");
+    let replaced = {
         let mut s = lock(&ctx.shared);
         s.port = port;
         s.pid = Some(pid);
@@ -343,12 +358,16 @@ pub(crate) fn start(ctx: &ReplicaCtx, port: u16) -> Result<Running, WorkloadErro
         s.healthy = false;
         s.healthy_since = None;
         s.adopted = false;
+        s.output_file.replace(file_path)
+    };
+    // The file of the process this one replaces (kept for its last words).
+    if let Some(old) = replaced {
+        output::remove(&old);
     }
     Ok(Running {
         child: Some(child),
         pid,
         start_ticks,
-        output,
         guard,
     })
 }
@@ -357,12 +376,16 @@ pub(crate) fn start(ctx: &ReplicaCtx, port: u16) -> Result<Running, WorkloadErro
 /// record names this host; the caller checked its start ticks): probes it
 /// once, so that a healthy one counts as ready as soon as this returns.
 pub(crate) async fn adopt(ctx: &ReplicaCtx, pid: u32, start_ticks: u64) -> Running {
+    let file = output::of_process(pid, start_ticks);
+    let lines = file.as_deref().map(read_lines).unwrap_or_default();
     let port = {
         let mut s = lock(&ctx.shared);
         s.pid = Some(pid);
         s.start_ticks = start_ticks;
         s.state = ReplicaState::Starting;
         s.adopted = true;
+        s.output.set(pid, lines);
+        s.output_file = file;
         s.port
     };
     let health = &ctx.launch.health;
@@ -390,7 +413,6 @@ pub(crate) async fn adopt(ctx: &ReplicaCtx, pid: u32, start_ticks: u64) -> Runni
         child: None,
         pid,
         start_ticks,
-        output: Vec::new(),
         guard: KillOnDrop {
             pid,
             start_ticks,
@@ -399,35 +421,52 @@ pub(crate) async fn adopt(ctx: &ReplicaCtx, pid: u32, start_ticks: u64) -> Runni
     }
 }
 
-/// Drains a child's output into the log, so the child never blocks on a
-/// full pipe, and keeps its last lines to say why it failed.
-fn forward_output<R>(reader: R, stream: &'static str, ctx: &ReplicaCtx, pid: u32) -> JoinHandle<()>
-where
-    R: AsyncRead + Unpin + Send + 'static,
-{
-    let key = ctx.launch.key.clone();
-    let replica = ctx.index;
-    let shared = ctx.shared.clone();
-    tokio::spawn(async move {
-        let mut reader = BufReader::new(reader);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match (&mut reader)
-                .take(MAX_LINE)
-                .read_until(b'\n', &mut line)
-                .await
-            {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&line);
-                    debug!(service = %key.service, environment = %key.environment,
-                           version = %key.version, replica, stream, "{}", text.trim_end());
-                    lock(&shared).output.push(pid, &text);
-                }
+/// A file's last lines; none if it cannot be read (a replica's file that
+/// someone deleted says nothing more).
+fn read_lines(path: &Path) -> Vec<String> {
+    output::read_last_lines(path).unwrap_or_default()
+}
+
+/// Keeps the current process's output file under its bound and its last
+/// lines in `output`, until aborted.
+async fn output_loop(ctx: Arc<ReplicaCtx>) {
+    let mut ticker = tokio::time::interval(OUTPUT_CHECK);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // What the file looked like when last read: unchanged files are not read again.
+    let mut seen: Option<(PathBuf, u64, Option<SystemTime>)> = None;
+    loop {
+        ticker.tick().await;
+        let (pid, path) = {
+            let s = lock(&ctx.shared);
+            (s.pid, s.output_file.clone())
+        };
+        // A process that ended is read once more where its exit is booked.
+        let (Some(pid), Some(path)) = (pid, path) else {
+            continue;
+        };
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let now = (path, meta.len(), meta.modified().ok());
+        if seen.as_ref() == Some(&now) {
+            continue;
+        }
+        let cut = output::bound(&now.0).unwrap_or_else(|e| {
+            warn!(key = %ctx.launch.key, replica = ctx.index, path = %now.0.display(),
+                  error = %e, "could not keep a replica's output file under its bound");
+            false
+        });
+        let lines = read_lines(&now.0);
+        {
+            let mut s = lock(&ctx.shared);
+            if s.pid == Some(pid) {
+                s.output.set(pid, lines);
             }
         }
-    })
+        // A write after the look above changes the size: read again then.
+        // A cut changed it already: read again next time.
+        seen = (!cut).then_some(now);
+    }
 }
 
 /// What the owner asks of a replica's supervisor.
@@ -467,6 +506,7 @@ pub(crate) async fn supervise(
     done_tx: watch::Sender<bool>,
 ) {
     let _prober = AbortOnDrop(tokio::spawn(probe_loop(ctx.clone())));
+    let _output = AbortOnDrop(tokio::spawn(output_loop(ctx.clone())));
     let key = &ctx.launch.key;
     let mut current = Some(first);
     let mut backoff = INITIAL_BACKOFF;
@@ -524,15 +564,19 @@ pub(crate) async fn supervise(
             Halt::Release => release(&ctx, run),
         }
     }
-    let port = {
+    let (port, file) = {
         let mut s = lock(&ctx.shared);
         s.pid = None;
         s.healthy = false;
         s.state = ReplicaState::Stopped;
         s.cpu_percent = None;
         s.memory_mb = None;
-        s.port
+        (s.port, s.output_file.take())
     };
+    // A released process keeps writing to its file, for its next owner.
+    if let (Halt::Stop(_), Some(file)) = (halt, file) {
+        output::remove(&file);
+    }
     lock(&ctx.ports).remove(&port);
     done_tx.send_replace(true);
 }
@@ -547,13 +591,9 @@ async fn on_exit(
     // Whatever the dead leader started may still hold the port.
     procfs::signal_group(run.pid, run.start_ticks, Signal::SIGKILL);
     ctx.registry.forget(&ctx.host, run.pid);
-    // Its last words explain the exit: wait for them before telling it.
-    let drained = async {
-        for task in run.output {
-            let _ = task.await;
-        }
-    };
-    let _ = tokio::time::timeout(OUTPUT_DRAIN, drained).await;
+    // Its last words explain the exit: all it wrote is in its file now.
+    let file = lock(&ctx.shared).output_file.clone();
+    let lines = file.as_deref().map(read_lines).unwrap_or_default();
     let message = match status {
         Ok(Some(s)) => format!("process exited unexpectedly ({s})"),
         Ok(None) => "adopted process exited unexpectedly (its exit status is unknown: \
@@ -562,6 +602,7 @@ async fn on_exit(
         Err(e) => format!("could not wait for the process: {e}"),
     };
     let mut s = lock(&ctx.shared);
+    s.output.set(run.pid, lines);
     let output = s.output.lines_of(run.pid);
     if output.is_empty() {
         warn!(key = %ctx.launch.key, replica = ctx.index, pid = run.pid, "{message}");
@@ -609,13 +650,10 @@ async fn terminate(ctx: &ReplicaCtx, mut run: Running, grace: Duration) {
 }
 
 /// Leaves the replica running and recorded, for another controller to
-/// adopt: nothing will kill it on drop, its output keeps being drained (a
-/// closed pipe would fail its next write), and a child's exit is reaped by
-/// the runtime in the background.
+/// adopt: nothing will kill it on drop, it keeps writing to its output
+/// file, and a child's exit is reaped by the runtime in the background.
 fn release(ctx: &ReplicaCtx, mut run: Running) {
     run.guard.armed = false;
-    // Dropping a JoinHandle detaches the task: it drains until the pipe closes.
-    run.output.clear();
     let key = &ctx.launch.key;
     info!(%key, replica = ctx.index, pid = run.pid, "released replica");
 }

@@ -15,7 +15,8 @@ use zion_providers::{
 };
 
 use crate::reap::{
-    HELPER_ENV, HELPER_TEST, KillGroupsOnDrop, KillOnDrop, record, spawn_group, start_ticks,
+    HELPER_ENV, HELPER_LOG_ENV, HELPER_OUTPUT, HELPER_TEST, KillGroupsOnDrop, KillOnDrop,
+    output_files, record, spawn_group, start_ticks,
 };
 use crate::*;
 
@@ -119,7 +120,9 @@ async fn released_replicas_are_adopted_without_a_restart_and_serve_throughout() 
     let endpoints: Vec<u16> = status.healthy_endpoints.iter().map(|a| a.port()).collect();
     assert_eq!(endpoints, ports);
     for r in &status.replicas {
-        assert!(r.adopted && r.output.is_empty() && r.restarts == 0, "{r:?}");
+        assert!(r.adopted && r.restarts == 0, "{r:?}");
+        // Read from the file the releasing side started it with.
+        assert_eq!(r.output, [format!("listening on {}", r.port)], "{r:?}");
     }
     assert_eq!(second.running(), vec![k.clone()]);
     // Adopting again finds nothing new; ensure for as many restarts nothing.
@@ -369,4 +372,101 @@ async fn replicas_of_a_killed_owner_are_adopted_and_never_stop_serving() {
         assert!(group(pid).is_empty() && port_is_free(port));
     }
     assert!(registry.list().is_empty());
+}
+
+/// A replica that writes a line per request (to stderr, as Python's
+/// http.server does) keeps answering after the Zion that started it is
+/// killed with SIGKILL: its output goes to a file, not to a pipe that
+/// breaks with its reader. Whoever adopts it reads its last lines from
+/// that file, and deletes the file when it stops the replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_logs_each_request_serves_on_after_its_owner_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_server(dir.path());
+    let helper = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", HELPER_TEST, "--test-threads", "1"])
+        .env(HELPER_ENV, dir.path())
+        .env(HELPER_LOG_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start helper");
+    let mut helper = KillOnDrop(helper);
+    let ready_file = dir.path().join("ready");
+    eventually(
+        "the helper's replicas are ready",
+        Duration::from_secs(90),
+        || ready_file.exists().then_some(()),
+    )
+    .await;
+    let registry = Arc::new(FileRegistry::new(dir.path().join("registry")));
+    let records = registry.list();
+    assert_eq!(records.len(), 2, "{records:?}");
+    let _cleanup = KillGroupsOnDrop(records.iter().map(|r| r.pid).collect());
+    let started_with = dir.path().join(HELPER_OUTPUT);
+    let mut expected: Vec<String> = records
+        .iter()
+        .map(|r| format!("replica-{}-{}.log", r.pid, r.start_ticks))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        output_files(&started_with),
+        expected,
+        "one file per replica"
+    );
+
+    let client = Client::start(records.iter().map(|r| r.port).collect());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    helper.0.kill().unwrap();
+    helper.0.wait().unwrap();
+    // Nobody supervises them now; every request is still logged.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let members: Vec<u32> = records.iter().flat_map(|r| group(r.pid)).collect();
+    assert!(
+        members.len() >= 4,
+        "shell and server per replica: {members:?}"
+    );
+
+    let adopted_into = dir.path().join("output-of-the-next");
+    let next = ProcessWorkloads::new(dir.path().to_path_buf(), registry.clone())
+        .with_output_dir(adopted_into.clone());
+    let spec = process(
+        &["sh", "-c", "python3 server.py & wait"],
+        &[("EXIT_AFTER", "120"), ("LOG_REQUESTS", "1")],
+    );
+    let adoption = next
+        .adopt_target("web", "staging", |v| {
+            (v == "9.9.9").then(|| (spec.clone(), http_health()))
+        })
+        .await;
+    assert_eq!(adoption.adopted, 2, "{adoption:?}");
+    let k = key("9.9.9");
+    // Their last lines are the requests they serve now.
+    let status = eventually("adopted replicas' latest requests", WAIT, || {
+        next.status(&k).filter(|s| {
+            s.replicas.iter().all(|r| {
+                r.output.len() == zion_providers::process::OUTPUT_LINES
+                    && r.output
+                        .iter()
+                        .any(|l| l.contains("\"GET /info HTTP/1.0\" 200"))
+            })
+        })
+    })
+    .await;
+    assert_eq!(status.ready, 2, "{status:?}");
+    assert!(status.replicas.iter().all(|r| r.adopted && r.restarts == 0));
+    let (passed, failed) = client.finish().await;
+    assert!(failed.is_empty(), "requests failed: {failed:?}");
+    assert!(passed > 50, "the client kept asking ({passed} answers)");
+    assert!(members.iter().all(|&p| alive(p)), "no replica process died");
+
+    next.stop_all().await;
+    assert!(registry.list().is_empty());
+    assert_eq!(
+        output_files(&started_with),
+        Vec::<String>::new(),
+        "stopped replicas' files are deleted"
+    );
+    assert_eq!(output_files(&adopted_into), Vec::<String>::new());
 }

@@ -23,7 +23,8 @@ use zion_providers::{
 /// The test service. Environment knobs: `HEALTHY_IF_FILE` (healthy only while
 /// that file exists), `FAIL_HEALTH`, `TERM_FILE` (written on SIGTERM, then
 /// exit 0), `IGNORE_TERM`, `CRASH_ONCE_FILE` (first run exits 3 after 0.5 s),
-/// `EXIT_AFTER` (seconds, then exit 4), `BURN` (spin a thread).
+/// `EXIT_AFTER` (seconds, then exit 4), `BURN` (spin a thread),
+/// `LOG_REQUESTS` (a line on stderr per request, as http.server does).
 /// `/info` echoes its arguments, environment and folder.
 pub const SERVER_PY: &str = r#"
 import http.server, json, os, signal, sys, threading
@@ -57,7 +58,8 @@ if env.get("BURN"):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
-        pass
+        if env.get("LOG_REQUESTS"):
+            super().log_message(*args)
 
     def do_GET(self):
         if self.path == "/healthz":

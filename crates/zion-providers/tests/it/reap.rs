@@ -14,6 +14,10 @@ use crate::*;
 
 /// Set (to a folder) when this test binary runs as a Zion that will be killed.
 pub(crate) const HELPER_ENV: &str = "ZION_PROVIDERS_IT_ORPHAN_HELPER_DIR";
+/// Set when the helper's replicas are to write a line per request.
+pub(crate) const HELPER_LOG_ENV: &str = "ZION_PROVIDERS_IT_ORPHAN_HELPER_LOGS";
+/// Where the helper's replicas write their output, under its folder.
+pub(crate) const HELPER_OUTPUT: &str = "output";
 pub(crate) const HELPER_TEST: &str = "reap::helper_zion_that_gets_killed";
 
 /// Not a test of its own: `reap_orphans_after_zion_was_killed` runs this in a
@@ -27,13 +31,15 @@ fn helper_zion_that_gets_killed() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let registry = Arc::new(FileRegistry::new(dir.join("registry")));
-        let workloads = ProcessWorkloads::new(dir.clone(), registry);
+        let workloads =
+            ProcessWorkloads::new(dir.clone(), registry).with_output_dir(dir.join(HELPER_OUTPUT));
         // The server runs under a shell, so each replica is a group of two;
         // it exits by itself after a while should the parent test go away.
-        let spec = process(
-            &["sh", "-c", "python3 server.py & wait"],
-            &[("EXIT_AFTER", "120")],
-        );
+        let mut env = vec![("EXIT_AFTER", "120")];
+        if std::env::var_os(HELPER_LOG_ENV).is_some() {
+            env.push(("LOG_REQUESTS", "1"));
+        }
+        let spec = process(&["sh", "-c", "python3 server.py & wait"], &env);
         workloads
             .ensure(&key("9.9.9"), &spec, &http_health(), 2)
             .await
@@ -121,7 +127,26 @@ async fn reap_orphans_after_zion_was_killed() {
         assert!(port_is_free(r.port), "port {} is free again", r.port);
     }
     assert!(registry.list().is_empty());
+    assert_eq!(
+        output_files(&dir.path().join(HELPER_OUTPUT)),
+        Vec::<String>::new(),
+        "the output files of reaped replicas are deleted"
+    );
     assert_eq!(next.reap_orphans().await, 0, "nothing left to reap");
+}
+
+/// The names of the files in `dir`, sorted; none if it does not exist.
+pub(crate) fn output_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 pub(crate) fn start_ticks(pid: u32) -> u64 {

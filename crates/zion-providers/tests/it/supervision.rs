@@ -1,6 +1,6 @@
 //! Restarts after crashes, and resource sampling.
 
-use zion_providers::{ProcessRegistry, ReplicaState};
+use zion_providers::{ProcessRegistry, ProcessWorkloads, ReplicaState};
 
 use crate::*;
 
@@ -124,12 +124,11 @@ async fn a_replica_that_dies_at_start_reports_its_last_output_and_its_exits() {
         zion_providers::process::OUTPUT_LINES,
         "{r:?}"
     );
-    // stdout and stderr are two pipes: which of the last stdout line and
-    // the stderr line is read first is not defined, so either may end it.
+    // stdout and stderr go to one file, in the order they were written.
     let tail = &r.output[r.output.len() - 2..];
-    assert!(
-        tail.iter().any(|l| l == "fatal: cannot open /etc/app.conf")
-            && tail.iter().any(|l| l == "out 30"),
+    assert_eq!(
+        tail,
+        ["out 30", "fatal: cannot open /etc/app.conf"],
         "{r:?}"
     );
     assert_eq!(r.output[0], "out 12");
@@ -210,4 +209,91 @@ async fn cpu_and_memory_are_sampled_from_proc() {
         idle_st.memory_mb
     );
     fx.workloads.stop_all().await;
+}
+
+/// The files of the replica's processes in `dir`, with their sizes.
+fn files_in(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let len = e.metadata().map_or(0, |m| m.len());
+                    (e.file_name().to_string_lossy().into_owned(), len)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_goes_to_one_file_per_process_kept_after_a_crash_until_replaced() {
+    let fx = Fixture::new();
+    let dir = fx.path("output");
+    let workloads = ProcessWorkloads::new(fx.dir.path().to_path_buf(), fx.registry.clone())
+        .with_output_dir(dir.clone());
+    let k = key("6.5.0");
+    let spec = process(&["sh", "-c", "echo \"attempt $$\"; exit 3"], &[]);
+    workloads
+        .ensure(&k, &spec, &http_health(), 1)
+        .await
+        .unwrap();
+    // After four exits the next attempt is 1.6 s away: time to look.
+    let r = eventually("a replica backing off after four exits", WAIT, || {
+        let r = workloads.status(&k)?.replicas[0].clone();
+        (r.state == ReplicaState::Backoff && r.exits_before_ready >= 4).then_some(r)
+    })
+    .await;
+    // The dead process's file stays (its last words), the earlier ones do not.
+    let files = files_in(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(dir.join(&files[0].0)).unwrap();
+    let pid = text.trim().strip_prefix("attempt ").expect("its output");
+    assert!(
+        files[0].0.starts_with(&format!("replica-{pid}-")),
+        "{files:?}"
+    );
+    assert_eq!(r.output, [format!("attempt {pid}")], "{r:?}");
+    workloads.stop(&k).await;
+    assert_eq!(files_in(&dir), [], "a stopped replica's files are deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chatty_replica_cannot_grow_its_file_past_the_bound() {
+    let fx = Fixture::new();
+    let dir = fx.path("output");
+    let workloads = ProcessWorkloads::new(fx.dir.path().to_path_buf(), fx.registry.clone())
+        .with_output_dir(dir.clone());
+    let k = key("6.6.0");
+    // Three times the bound in lines of 100 bytes, then a last line, then quiet.
+    let script = "i=0; line=$(head -c 99 /dev/zero | tr '\\0' x); \
+                  while [ $i -lt 3 ]; do \
+                    n=0; while [ $n -lt 42000 ]; do echo $line; n=$((n+1)); done; i=$((i+1)); \
+                  done; echo 'last words'; exec sleep 60";
+    let spec = process(&["sh", "-c", script], &[]);
+    workloads
+        .ensure(&k, &spec, &http_health(), 1)
+        .await
+        .unwrap();
+    let r = eventually("the replica's last line", Duration::from_secs(120), || {
+        let r = workloads.status(&k)?.replicas[0].clone();
+        (r.output.last().map(String::as_str) == Some("last words")).then_some(r)
+    })
+    .await;
+    assert_eq!(r.output.len(), zion_providers::process::OUTPUT_LINES);
+    assert!(r.output[0].starts_with("xxxx"), "{r:?}");
+    // The last check may have come before the last line: wait for the next.
+    let files = eventually("the file within its bound", WAIT, || {
+        let files = files_in(&dir);
+        (files.len() == 1 && files[0].1 <= zion_providers::process::OUTPUT_FILE_BYTES)
+            .then_some(files)
+    })
+    .await;
+    let text = std::fs::read_to_string(dir.join(&files[0].0)).unwrap();
+    assert!(text.ends_with("last words\n"));
+    assert!(text.lines().all(|l| l.len() == 99 || l == "last words"));
+    workloads.stop(&k).await;
+    assert_eq!(files_in(&dir), []);
 }
