@@ -21,7 +21,6 @@ use zion_core::deployment::{Action, Deployment, Phase};
 use zion_core::governance::{GateObservation, window_state};
 use zion_core::rollout::{self, Observations, Requeue, VersionObservation};
 use zion_core::spec::ServiceSpec;
-use zion_providers::ProcessWorkloads;
 use zion_store::Fence;
 
 use crate::app::App;
@@ -29,6 +28,7 @@ use crate::data_plane::TargetTraffic;
 use crate::error::ApiError;
 use crate::journal::FENCED;
 use crate::targets::{TargetId, key};
+use crate::workloads::Workloads;
 
 /// How long a version that lost its traffic keeps running before it is
 /// stopped, so in-flight requests complete.
@@ -83,9 +83,8 @@ type Replicas = Vec<(String, u32, Vec<SocketAddr>, bool)>;
 
 fn replicas(app: &App, service: &str, environment: &str) -> Replicas {
     app.workloads
-        .running()
+        .running_in(service, environment)
         .into_iter()
-        .filter(|k| k.service == service && k.environment == environment)
         .map(|k| {
             let st = app.workloads.status(&k);
             let stopping = app.targets.stopping.contains(&k);
@@ -262,9 +261,9 @@ async fn reconcile_target(
     let running: Vec<String> = {
         let stopping = &app.targets.stopping;
         app.workloads
-            .running()
+            .running_in(&svc.name, env)
             .into_iter()
-            .filter(|k| k.service == svc.name && k.environment == env && !stopping.contains(k))
+            .filter(|k| !stopping.contains(k))
             .map(|k| k.version)
             .collect()
     };
@@ -298,7 +297,7 @@ async fn reconcile_target(
 }
 
 pub(crate) fn observe(
-    workloads: &ProcessWorkloads,
+    workloads: &Workloads,
     d: &Deployment,
     metrics: &TargetTraffic,
 ) -> Observations {

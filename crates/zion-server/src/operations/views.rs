@@ -57,10 +57,7 @@ impl App {
                     .iter()
                     .find(|d| d.service == svc.name && &d.environment == env);
                 let mut versions = Vec::new();
-                for key in self.workloads.running() {
-                    if key.service != svc.name || &key.environment != env {
-                        continue;
-                    }
+                for key in self.workloads.running_in(&svc.name, env) {
                     let st = self.workloads.status(&key);
                     let (requests, errors) = self
                         .targets
