@@ -186,7 +186,7 @@ async fn wait_until(r: &Running, limit: Duration, done: impl Fn(&Running) -> boo
         if done(r) {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     false
 }

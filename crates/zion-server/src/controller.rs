@@ -162,12 +162,17 @@ async fn reconcile(app: &App, schedule: &mut Schedule) {
             return;
         }
     };
+    // Each target's first active deployment, found by key: a search of the
+    // list per due target is quadratic in targets.
+    let mut active_by_target: HashMap<TargetId, Deployment> = HashMap::new();
+    for d in active {
+        active_by_target
+            .entry(TargetId::new(&d.service, &d.environment))
+            .or_insert(d);
+    }
     for (svc, env) in due {
         let id = TargetId::new(&svc.name, env);
-        let current = active
-            .iter()
-            .find(|d| d.service == svc.name && &d.environment == env)
-            .cloned();
+        let current = active_by_target.remove(&id);
         // No target changes hands in the middle of its reconcile.
         let _driving = app.leases.driving.lock().await;
         let Some(fence) = app.leases.fence(&id) else {
