@@ -297,3 +297,59 @@ pub(crate) async fn send_traffic(sim: SimulatedWorkloads, mut shutdown: watch::R
         last = now;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use zion_proxy::Pool;
+
+    use super::*;
+
+    fn pool(version: &str) -> Option<Pool> {
+        Some(Pool::new(version, vec![endpoint(0)]))
+    }
+
+    #[test]
+    fn a_started_version_is_ready_and_healthy_and_a_stopped_one_gone() {
+        let w = SimulatedWorkloads::new(Simulation::default());
+        let key = VersionKey::new("web", "staging", "1.0");
+        assert!(w.status(&key).is_none());
+        w.ensure(&key, 2);
+        let st = w.status(&key).unwrap();
+        assert_eq!((st.desired, st.ready, st.healthy_endpoints.len()), (2, 2, 2));
+        assert_eq!(w.health_share(&key), Some(1.0));
+        assert_eq!(w.running_in("web", "staging"), vec![key.clone()]);
+        assert!(w.running_in("web", "production").is_empty());
+        assert!(w.lower_desired(&key, 1));
+        assert!(!w.lower_desired(&key, 1));
+        w.stop(&key);
+        assert!(w.status(&key).is_none());
+    }
+
+    #[test]
+    fn traffic_goes_through_targets_with_a_canary_split_by_weight() {
+        let sim = Simulation {
+            requests_per_second: 1000,
+            ..Simulation::default()
+        };
+        let w = SimulatedWorkloads::new(sim);
+        let (with, without) = (TargetId::new("a", "s"), TargetId::new("b", "s"));
+        let (m1, m2) = (Arc::new(TrafficMetrics::new()), Arc::new(TrafficMetrics::new()));
+        w.bind(with.clone(), m1.clone());
+        w.bind(without.clone(), m2.clone());
+        let split = Route {
+            stable: pool("1.0"),
+            canary: pool("2.0"),
+            canary_weight: 20,
+            ..Route::default()
+        };
+        assert!(w.set_route(&with, RouteListener::Main, split));
+        let stable_only = Route::stable_only(Pool::new("1.0", vec![endpoint(0)]));
+        assert!(w.set_route(&without, RouteListener::Main, stable_only));
+        w.send(Duration::from_secs(1), SystemTime::now());
+        assert_eq!(m1.totals("2.0"), (200, 0));
+        assert_eq!(m1.totals("1.0"), (800, 0));
+        assert_eq!(m2.totals("1.0"), (0, 0));
+        w.unbind(&with);
+        assert!(!w.set_route(&with, RouteListener::Main, Route::default()));
+    }
+}
