@@ -72,8 +72,8 @@ fn spec(targets: usize) -> (Spec, String) {
         )
     };
     let head = "server: { listen: 127.0.0.1:7070, data_dir: state }\nenvironments:\n  - name: staging\nservices:\n";
-    let mut spec = parse_spec(&format!("{head}{}", service(0)))
-        .unwrap_or_else(|e| panic!("bad spec: {e}"));
+    let mut spec =
+        parse_spec(&format!("{head}{}", service(0))).unwrap_or_else(|e| panic!("bad spec: {e}"));
     let one = spec.services.pop().unwrap();
     let mut yaml = head.to_string();
     for i in 0..targets {
@@ -112,7 +112,11 @@ fn postgres_cpu(cluster: &TestCluster) -> f64 {
     };
     let mut total = cpu_seconds(master);
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -162,7 +166,8 @@ async fn deploy_all(r: &Running, count: usize, version: &str, parallel: usize) -
     for i in 0..count {
         let permit = gate.clone().acquire_owned().await.unwrap();
         let (http, url, token) = (http.clone(), url.clone(), r.admin_token.clone());
-        let body = json!({"service": format!("s{i:05}"), "environment": "staging", "version": version});
+        let body =
+            json!({"service": format!("s{i:05}"), "environment": "staging", "version": version});
         tasks.push(tokio::spawn(async move {
             let resp = http
                 .post(url)
@@ -226,9 +231,10 @@ async fn run_case(store: &str, targets: usize, canaries: usize, seconds: u64) {
     eprintln!("[{store} {targets}] {stable} stable versions in {stable_settled:.1?}");
     let canary_time = deploy_all(&r, canaries, "2.0", 32).await;
     let progressing = wait_until(&r, Duration::from_secs(120), |r| {
-        r.app.store.active_deployments().is_ok_and(|a| {
-            a.iter().filter(|d| d.phase == Phase::Progressing).count() == canaries
-        })
+        r.app
+            .store
+            .active_deployments()
+            .is_ok_and(|a| a.iter().filter(|d| d.phase == Phase::Progressing).count() == canaries)
     })
     .await;
     assert!(progressing, "the canaries did not all progress");

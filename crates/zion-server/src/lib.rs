@@ -275,7 +275,9 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     }
     #[cfg(feature = "simulated")]
     let workloads = match &opts.simulation {
-        Some(sim) => workloads::Workloads::Simulated(simulated::SimulatedWorkloads::new(sim.clone())),
+        Some(sim) => {
+            workloads::Workloads::Simulated(simulated::SimulatedWorkloads::new(sim.clone()))
+        }
         None => workloads::Workloads::Process(workloads),
     };
     #[cfg(not(feature = "simulated"))]
@@ -368,7 +370,10 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
     ];
     #[cfg(feature = "simulated")]
     if let Some(sim) = app.workloads.simulated() {
-        tasks.push(tokio::spawn(simulated::send_traffic(sim.clone(), tx.subscribe())));
+        tasks.push(tokio::spawn(simulated::send_traffic(
+            sim.clone(),
+            tx.subscribe(),
+        )));
     }
     tracing::info!(%api_addr, "zion control plane up");
     Ok(Running {

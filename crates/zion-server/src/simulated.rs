@@ -251,7 +251,9 @@ impl SimulatedWorkloads {
                     stable.as_ref().unwrap_or(&canary)
                 };
                 // Up to 10% slower than the fastest, spread evenly.
-                let slower = sim.latency.mul_f64(f64::from((front.sent % 11) as u32) / 100.0);
+                let slower = sim
+                    .latency
+                    .mul_f64(f64::from((front.sent % 11) as u32) / 100.0);
                 front
                     .metrics
                     .record(version, false, sim.latency + slower, at);
@@ -315,7 +317,10 @@ mod tests {
         assert!(w.status(&key).is_none());
         w.ensure(&key, 2);
         let st = w.status(&key).unwrap();
-        assert_eq!((st.desired, st.ready, st.healthy_endpoints.len()), (2, 2, 2));
+        assert_eq!(
+            (st.desired, st.ready, st.healthy_endpoints.len()),
+            (2, 2, 2)
+        );
         assert_eq!(w.health_share(&key), Some(1.0));
         assert_eq!(w.running_in("web", "staging"), vec![key.clone()]);
         assert!(w.running_in("web", "production").is_empty());
@@ -333,7 +338,10 @@ mod tests {
         };
         let w = SimulatedWorkloads::new(sim);
         let (with, without) = (TargetId::new("a", "s"), TargetId::new("b", "s"));
-        let (m1, m2) = (Arc::new(TrafficMetrics::new()), Arc::new(TrafficMetrics::new()));
+        let (m1, m2) = (
+            Arc::new(TrafficMetrics::new()),
+            Arc::new(TrafficMetrics::new()),
+        );
         w.bind(with.clone(), m1.clone());
         w.bind(without.clone(), m2.clone());
         let split = Route {

@@ -72,7 +72,9 @@ async fn replica(
     let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(url).unwrap());
     let workloads =
         ProcessWorkloads::new(dir.to_path_buf(), Arc::new(StoreRegistry(store.clone())));
-    let targets = Arc::new(Targets::new(crate::workloads::Workloads::Process(workloads)));
+    let targets = Arc::new(Targets::new(crate::workloads::Workloads::Process(
+        workloads,
+    )));
     targets.set_host(Some(host.parse::<IpAddr>().unwrap()));
     assert!(targets.join_data_plane(Arc::new(DataPlane::new(store, name.to_owned(), true))));
     targets.bind(spec).await.unwrap();
