@@ -35,5 +35,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== simulated workloads (the scale bench): clippy and their tests"
+cargo clippy -p zion-server --features simulated --all-targets --locked -- -D warnings
+cargo test -p zion-server --features simulated --locked --lib simulated::
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use zion_core::spec::Spec;
-use zion_providers::ProcessWorkloads;
 use zion_store::{Store, StoreError};
 
 use crate::StartError;
@@ -18,11 +17,12 @@ use crate::audit::{AuditError, AuditLog, Record};
 use crate::auth::Refusal;
 use crate::journal::Journal;
 use crate::targets::Targets;
+use crate::workloads::Workloads;
 
 /// The control plane.
 pub struct App {
     pub store: Arc<dyn Store>,
-    pub workloads: ProcessWorkloads,
+    pub workloads: Workloads,
     pub base_dir: PathBuf,
     spec: RwLock<Arc<Spec>>,
     /// The SHA-256 of the spec in force's text, once one is applied.
@@ -46,7 +46,7 @@ pub struct App {
 impl App {
     pub(crate) fn new(
         store: Arc<dyn Store>,
-        workloads: ProcessWorkloads,
+        workloads: Workloads,
         base_dir: PathBuf,
         audit: AuditLog,
         clock: crate::Clock,

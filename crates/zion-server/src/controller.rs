@@ -21,7 +21,6 @@ use zion_core::deployment::{Action, Deployment, Phase};
 use zion_core::governance::{GateObservation, window_state};
 use zion_core::rollout::{self, Observations, Requeue, VersionObservation};
 use zion_core::spec::ServiceSpec;
-use zion_providers::ProcessWorkloads;
 use zion_store::Fence;
 
 use crate::app::App;
@@ -29,6 +28,7 @@ use crate::data_plane::TargetTraffic;
 use crate::error::ApiError;
 use crate::journal::FENCED;
 use crate::targets::{TargetId, key};
+use crate::workloads::Workloads;
 
 /// How long a version that lost its traffic keeps running before it is
 /// stopped, so in-flight requests complete.
@@ -83,9 +83,8 @@ type Replicas = Vec<(String, u32, Vec<SocketAddr>, bool)>;
 
 fn replicas(app: &App, service: &str, environment: &str) -> Replicas {
     app.workloads
-        .running()
+        .running_in(service, environment)
         .into_iter()
-        .filter(|k| k.service == service && k.environment == environment)
         .map(|k| {
             let st = app.workloads.status(&k);
             let stopping = app.targets.stopping.contains(&k);
@@ -163,12 +162,17 @@ async fn reconcile(app: &App, schedule: &mut Schedule) {
             return;
         }
     };
+    // Each target's first active deployment, found by key: a search of the
+    // list per due target is quadratic in targets.
+    let mut active_by_target: HashMap<TargetId, Deployment> = HashMap::new();
+    for d in active {
+        active_by_target
+            .entry(TargetId::new(&d.service, &d.environment))
+            .or_insert(d);
+    }
     for (svc, env) in due {
         let id = TargetId::new(&svc.name, env);
-        let current = active
-            .iter()
-            .find(|d| d.service == svc.name && &d.environment == env)
-            .cloned();
+        let current = active_by_target.remove(&id);
         // No target changes hands in the middle of its reconcile.
         let _driving = app.leases.driving.lock().await;
         let Some(fence) = app.leases.fence(&id) else {
@@ -262,9 +266,9 @@ async fn reconcile_target(
     let running: Vec<String> = {
         let stopping = &app.targets.stopping;
         app.workloads
-            .running()
+            .running_in(&svc.name, env)
             .into_iter()
-            .filter(|k| k.service == svc.name && k.environment == env && !stopping.contains(k))
+            .filter(|k| !stopping.contains(k))
             .map(|k| k.version)
             .collect()
     };
@@ -298,7 +302,7 @@ async fn reconcile_target(
 }
 
 pub(crate) fn observe(
-    workloads: &ProcessWorkloads,
+    workloads: &Workloads,
     d: &Deployment,
     metrics: &TargetTraffic,
 ) -> Observations {

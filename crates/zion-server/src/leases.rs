@@ -207,9 +207,11 @@ pub(crate) async fn maintain(app: &App) {
     }
     app.follow_spec().await;
     let spec = app.spec();
+    let mut wanted = std::collections::BTreeSet::new();
     for svc in &spec.services {
         for env in svc.targets.keys() {
             let id = TargetId::new(&svc.name, env);
+            wanted.insert(id.clone());
             let should = spread::owner(&id, &live) == Some(me);
             let holds = kept.contains_key(&id);
             if should && !holds {
@@ -219,12 +221,10 @@ pub(crate) async fn maintain(app: &App) {
             }
         }
     }
-    // Leases of targets the spec no longer has are given back.
+    // Leases of targets the spec no longer has are given back (looked up
+    // in a set: a search of the spec per lease is quadratic in targets).
     for id in kept.keys() {
-        if spec
-            .service(&id.service)
-            .is_none_or(|s| !s.targets.contains_key(&id.environment))
-        {
+        if !wanted.contains(id) {
             hand_over(app, id).await;
         }
     }

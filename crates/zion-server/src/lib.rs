@@ -20,7 +20,10 @@ pub use journal::Journal;
 mod operations;
 mod prechecks;
 mod registry;
+#[cfg(feature = "simulated")]
+pub mod simulated;
 mod targets;
+pub mod workloads;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -75,6 +78,10 @@ pub struct ServerOptions {
     /// How long a target's lease lasts without renewal: a replica that
     /// dies has its targets driven again by the others after about this.
     pub lease_ttl: Duration,
+    /// Simulated versions and traffic instead of processes and listeners
+    /// (benchmarks only); None: processes.
+    #[cfg(feature = "simulated")]
+    pub simulation: Option<simulated::Simulation>,
 }
 
 impl ServerOptions {
@@ -99,6 +106,8 @@ impl ServerOptions {
             api_limits: ApiLimits::default(),
             clock: Clock::system(),
             lease_ttl: leases::DEFAULT_LEASE_TTL,
+            #[cfg(feature = "simulated")]
+            simulation: None,
         }
     }
 }
@@ -265,6 +274,15 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
             "stopped processes a previous run left for targets the spec no longer has"
         );
     }
+    #[cfg(feature = "simulated")]
+    let workloads = match &opts.simulation {
+        Some(sim) => {
+            workloads::Workloads::Simulated(simulated::SimulatedWorkloads::new(sim.clone()))
+        }
+        None => workloads::Workloads::Process(workloads),
+    };
+    #[cfg(not(feature = "simulated"))]
+    let workloads = workloads::Workloads::Process(workloads);
     let app = Arc::new(App::new(
         store,
         workloads,
@@ -327,7 +345,8 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         Arc::new(move |id| app.leases.drives(id))
     };
     let routes_changed = Arc::new(tokio::sync::Notify::new());
-    let tasks = vec![
+    #[allow(unused_mut)] // Only the simulation adds a task.
+    let mut tasks = vec![
         tokio::spawn(http::api::serve(
             app.clone(),
             listener,
@@ -350,6 +369,13 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         )),
         tokio::spawn(controller::run(app.clone(), opts.tick, rx)),
     ];
+    #[cfg(feature = "simulated")]
+    if let Some(sim) = app.workloads.simulated() {
+        tasks.push(tokio::spawn(simulated::send_traffic(
+            sim.clone(),
+            tx.subscribe(),
+        )));
+    }
     tracing::info!(%api_addr, "zion control plane up");
     Ok(Running {
         api_addr,

@@ -14,7 +14,7 @@ use zion_core::deployment::{Deployment, DeploymentType};
 use zion_core::governance::admission;
 use zion_core::governance::{CheckStage, PreCheckResult, WindowState, window_state, windows};
 use zion_core::spec::{EnvironmentSpec, PreCheck, ServiceSpec, Spec};
-use zion_providers::{ProcessWorkloads, VersionKey};
+use zion_providers::VersionKey;
 use zion_store::{IncidentFilter, Store};
 
 use crate::app::App;
@@ -41,7 +41,7 @@ pub(crate) struct Subject<'a> {
 /// directory's base (artifacts are relative to it) and the spec in force.
 pub(crate) struct PreChecks<'a> {
     store: &'a dyn Store,
-    workloads: &'a ProcessWorkloads,
+    workloads: &'a crate::workloads::Workloads,
     base_dir: &'a Path,
     spec: Arc<Spec>,
 }

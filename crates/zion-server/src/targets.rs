@@ -13,12 +13,13 @@ use std::time::{Duration, SystemTime};
 use zion_core::deployment::TrafficRules;
 use zion_core::metrics::WindowMetrics;
 use zion_core::spec::{ServiceSpec, Spec};
-use zion_providers::{ProcessWorkloads, VersionKey};
+use zion_providers::VersionKey;
 use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
 use zion_store::RouteListener;
 
 use crate::StartError;
 use crate::data_plane::{DataPlane, TargetTraffic};
+use crate::workloads::Workloads;
 
 /// (service, environment).
 pub use zion_core::target::TargetId;
@@ -28,7 +29,8 @@ pub struct TargetRuntime {
     pub listen: SocketAddr,
     /// The preview address as the spec asks for it.
     pub preview_addr: Option<SocketAddr>,
-    pub proxy: TargetProxy,
+    /// The listener; None when the traffic is simulated (benchmarks).
+    pub proxy: Option<TargetProxy>,
     /// The `preview` listener: only the version being rolled out, once
     /// ready (the stable one when nothing is). Its requests count in the
     /// same metrics, so analysis judges preview traffic.
@@ -60,7 +62,7 @@ impl Stopping {
 pub struct Targets {
     map: tokio::sync::Mutex<BTreeMap<TargetId, TargetRuntime>>,
     /// Where the routes' endpoints come from.
-    workloads: ProcessWorkloads,
+    workloads: Workloads,
     pub(crate) stopping: Stopping,
     /// Where every listener binds instead of the spec's address (its port
     /// kept): `zion up --targets-host`.
@@ -71,7 +73,7 @@ pub struct Targets {
 }
 
 impl Targets {
-    pub(crate) fn new(workloads: ProcessWorkloads) -> Self {
+    pub(crate) fn new(workloads: Workloads) -> Self {
         Targets {
             map: tokio::sync::Mutex::new(BTreeMap::new()),
             workloads,
@@ -123,7 +125,13 @@ impl Targets {
             .collect();
         for id in gone {
             if let Some(rt) = targets.remove(&id) {
-                rt.proxy.shutdown().await;
+                #[cfg(feature = "simulated")]
+                if let Some(sim) = self.workloads.simulated() {
+                    sim.unbind(&id);
+                }
+                if let Some(p) = rt.proxy {
+                    p.shutdown().await;
+                }
                 if let Some(p) = rt.preview {
                     p.shutdown().await;
                 }
@@ -140,6 +148,22 @@ impl Targets {
                 message: e.cause(),
             };
             let metrics = Arc::new(TrafficMetrics::new());
+            #[cfg(feature = "simulated")]
+            if let Some(sim) = self.workloads.simulated() {
+                // No listener: the simulation records the target's traffic.
+                sim.bind(id.clone(), metrics.clone());
+                targets.insert(
+                    id,
+                    TargetRuntime {
+                        listen: addr,
+                        preview_addr,
+                        proxy: None,
+                        preview: None,
+                        metrics,
+                    },
+                );
+                continue;
+            }
             let proxy = TargetProxy::bind(addr, metrics.clone())
                 .await
                 .map_err(|e| bind_err(addr, e))?;
@@ -159,7 +183,7 @@ impl Targets {
                 TargetRuntime {
                     listen: addr,
                     preview_addr,
-                    proxy,
+                    proxy: Some(proxy),
                     preview,
                     metrics,
                 },
@@ -173,7 +197,7 @@ impl Targets {
         let targets = self.map.lock().await;
         targets
             .iter()
-            .map(|(id, rt)| (id.clone(), rt.proxy.local_addr()))
+            .filter_map(|(id, rt)| Some((id.clone(), rt.proxy.as_ref()?.local_addr())))
             .collect()
     }
 
@@ -260,8 +284,15 @@ impl Targets {
         let Some(rt) = targets.get(id) else {
             return false;
         };
+        #[cfg(feature = "simulated")]
+        if let Some(sim) = self.workloads.simulated() {
+            return sim.set_route(id, listener, route);
+        }
         let proxy = match listener {
-            RouteListener::Main => &rt.proxy,
+            RouteListener::Main => match &rt.proxy {
+                Some(p) => p,
+                None => return false,
+            },
             RouteListener::Preview => match &rt.preview {
                 Some(p) => p,
                 None => return false,
@@ -318,7 +349,9 @@ impl Targets {
     pub(crate) async fn shutdown(&self) {
         let mut targets = self.map.lock().await;
         for (_, rt) in std::mem::take(&mut *targets) {
-            rt.proxy.shutdown().await;
+            if let Some(p) = rt.proxy {
+                p.shutdown().await;
+            }
             if let Some(p) = rt.preview {
                 p.shutdown().await;
             }
@@ -337,7 +370,7 @@ pub(crate) fn key(svc: &str, env: &str, version: &str) -> VersionKey {
 
 /// The healthy replicas of `version`, as the proxy's pool.
 fn pool(
-    workloads: &ProcessWorkloads,
+    workloads: &Workloads,
     svc: &ServiceSpec,
     env: &str,
     version: Option<String>,

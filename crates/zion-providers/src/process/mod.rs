@@ -901,6 +901,19 @@ impl ProcessWorkloads {
     pub fn running(&self) -> Vec<VersionKey> {
         lock(&self.inner.versions).keys().cloned().collect()
     }
+
+    /// The versions of one target with replicas, in version order: a
+    /// range of the key order, so that a controller looking at each of
+    /// many targets does not walk every target's versions each time.
+    pub fn running_in(&self, service: &str, environment: &str) -> Vec<VersionKey> {
+        let from = VersionKey::new(service, environment, "");
+        lock(&self.inner.versions)
+            .range(from..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.service == service && k.environment == environment)
+            .cloned()
+            .collect()
+    }
 }
 
 /// A folder of the temporary directory, one per user: replicas started by

@@ -72,7 +72,9 @@ async fn replica(
     let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(url).unwrap());
     let workloads =
         ProcessWorkloads::new(dir.to_path_buf(), Arc::new(StoreRegistry(store.clone())));
-    let targets = Arc::new(Targets::new(workloads));
+    let targets = Arc::new(Targets::new(crate::workloads::Workloads::Process(
+        workloads,
+    )));
     targets.set_host(Some(host.parse::<IpAddr>().unwrap()));
     assert!(targets.join_data_plane(Arc::new(DataPlane::new(store, name.to_owned(), true))));
     targets.bind(spec).await.unwrap();
@@ -251,10 +253,10 @@ fn a_route_reads_back_as_published() {
 async fn a_route_changed_by_another_owner_is_published_again() {
     let store: Arc<dyn Store> = Arc::new(zion_store::SqliteStore::open_in_memory().unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let targets = Targets::new(ProcessWorkloads::new(
+    let targets = Targets::new(crate::workloads::Workloads::Process(ProcessWorkloads::new(
         dir.path().to_path_buf(),
         Arc::new(StoreRegistry(store.clone())),
-    ));
+    )));
     let plane = DataPlane::new(store.clone(), "a".to_owned(), false);
     let id = TargetId::new("web", "production");
     let mine = Route::stable_only(Pool::new("1.0", vec!["127.0.0.1:4001".parse().unwrap()]));

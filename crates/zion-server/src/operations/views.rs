@@ -63,10 +63,7 @@ impl App {
                     // those are the driver's to know).
                     versions = self.recorded_versions(&id, stable.as_deref()).await?;
                 }
-                for key in self.workloads.running() {
-                    if key.service != svc.name || &key.environment != env {
-                        continue;
-                    }
+                for key in self.workloads.running_in(&svc.name, env) {
                     let st = self.workloads.status(&key);
                     let (requests, errors) = self
                         .targets
