@@ -19,8 +19,10 @@ use zion_store::test_cluster::TestCluster;
 
 use crate::support::*;
 
-const LEASE: &str = "2s";
-const LEASE_SECS: u64 = 2;
+// Long enough that a busy machine (the whole suite at once on two cores)
+// does not make a live replica miss its renewals.
+const LEASE: &str = "3s";
+const LEASE_SECS: u64 = 3;
 
 /// Replicas of `zion up` sharing one spec and one database.
 struct Fleet {
@@ -169,6 +171,22 @@ impl Fleet {
         (0..self.ups.len()).find(|&i| self.replica_id(i) == id)
     }
 
+    /// [`eventually`], with every replica's log when it times out.
+    fn eventually<T>(&self, limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "timed out after {limit:?} waiting for {what}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn phase(&self, ask: usize, id: i64) -> Value {
         self.json(ask, &["get", &id.to_string()])
     }
@@ -307,7 +325,7 @@ fn the_driver_killed_mid_canary_is_replaced_within_the_lease_and_the_rollout_com
         "replica {} took over after {takeover:?}",
         taken + 1
     );
-    let done = eventually(Duration::from_secs(90), "the rollout to end", || {
+    let done = fleet.eventually(Duration::from_secs(90), "the rollout to end", || {
         let d = fleet.phase(others[0], id);
         (d["phase"] != "progressing" && d["phase"] != "pending").then_some(d)
     });
@@ -332,13 +350,13 @@ fn a_paused_driver_resumed_after_its_lease_writes_nothing_and_stops_acting() {
         fleet.driver(others[0]).filter(|i| others.contains(i))
     });
     // The new driver moves the rollout on while the old one sleeps.
-    eventually(Duration::from_secs(30), "the rollout to move on", || {
+    fleet.eventually(Duration::from_secs(30), "the rollout to move on", || {
         let d = fleet.phase(others[0], id);
         (d["events"].as_array().unwrap().len() > before).then_some(())
     });
     let resumed_at = fleet.log(driver).len();
     kill(fleet.pid(driver), Signal::SIGCONT).unwrap();
-    let done = eventually(Duration::from_secs(90), "the rollout to end", || {
+    let done = fleet.eventually(Duration::from_secs(90), "the rollout to end", || {
         let d = fleet.phase(others[0], id);
         (d["phase"] != "progressing" && d["phase"] != "pending").then_some(d)
     });
