@@ -290,7 +290,7 @@ pub struct UpArgs {
     pub listen: Option<std::net::SocketAddr>,
     /// The data directory, instead of the spec's server.data_dir (each
     /// replica needs its own: it holds the replica's id and lock; copy
-    /// audit.key from the first replica's into it).
+    /// audit.key and admin.token from the first replica's into it).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<std::path::PathBuf>,
     /// How long a target's lease lasts without renewal: a replica that

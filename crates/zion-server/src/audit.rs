@@ -85,14 +85,19 @@ impl NodeReader for StoreNodes<'_> {
     fn nodes(&self, ids: &[zion_audit::NodeId]) -> Result<Vec<Hash>, String> {
         let asked: Vec<(u8, u64)> = ids.iter().map(|id| (id.level, id.index)).collect();
         let found = self.0.audit_nodes(&asked).map_err(|e| e.to_string())?;
-        found
-            .into_iter()
-            .zip(&asked)
-            .map(|(h, (level, index))| {
-                h.ok_or_else(|| format!("tree node ({level}, {index}) is missing"))
-            })
-            .collect()
+        every_node(found, &asked)
     }
+}
+
+/// The nodes read for `asked`, in order, or which one is missing.
+fn every_node(found: Vec<Option<Hash>>, asked: &[(u8, u64)]) -> Result<Vec<Hash>, String> {
+    found
+        .into_iter()
+        .zip(asked)
+        .map(|(h, (level, index))| {
+            h.ok_or_else(|| format!("tree node ({level}, {index}) is missing"))
+        })
+        .collect()
 }
 
 /// The log under a group's lock as a [`NodeReader`].
@@ -109,13 +114,7 @@ impl NodeReader for TailNodes<'_> {
     fn nodes(&self, ids: &[zion_audit::NodeId]) -> Result<Vec<Hash>, String> {
         let asked: Vec<(u8, u64)> = ids.iter().map(|id| (id.level, id.index)).collect();
         let found = self.0.nodes(&asked).map_err(|e| e.to_string())?;
-        found
-            .into_iter()
-            .zip(&asked)
-            .map(|(h, (level, index))| {
-                h.ok_or_else(|| format!("tree node ({level}, {index}) is missing"))
-            })
-            .collect()
+        every_node(found, &asked)
     }
 }
 
