@@ -9,11 +9,16 @@
 //! replica), and the owner's analysis reads the sum of its own metrics and
 //! the others' buckets ([`TargetTraffic::window`]).
 //!
+//! The others' buckets reach the database up to about two seconds after
+//! their second ends, so the owner reads them over a window of the same
+//! length ending [`OTHERS_BEHIND`] seconds earlier than its own: each
+//! replica's traffic counts over as many complete seconds, and a window
+//! shorter than the delay is never empty on an owner that forwards
+//! nothing itself.
+//!
 //! What is not shared: requests still in flight on other replicas (a
 //! version that hangs is seen hanging by the replicas that forward to it,
-//! and by the owner through its own share of the traffic), and the
-//! replicas' own buckets until they are complete (up to about two seconds
-//! behind).
+//! and by the owner through its own share of the traffic).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -43,6 +48,15 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// A second is sent once it ended this long ago, so that the requests that
 /// finished at its very end are in it (they are counted a moment after).
 const SETTLE: Duration = Duration::from_millis(250);
+
+/// How many seconds behind its own window the owner reads the other
+/// replicas' buckets: a second is sent [`SETTLE`] after it ends, at the
+/// next flush (up to [`FLUSH_EVERY`] later), so the seconds that ended
+/// more than `SETTLE + FLUSH_EVERY` ago are all in the database; one more
+/// covers the window's last second, which is still filling.
+pub const OTHERS_BEHIND: u64 = 3;
+const _: () =
+    assert!((SETTLE.as_millis() + FLUSH_EVERY.as_millis()) < (OTHERS_BEHIND as u128 - 1) * 1000);
 
 /// Buckets older than this are deleted: the longest analysis interval
 /// reads far less, and the table stays small.
@@ -240,9 +254,11 @@ impl DataPlane {
         }
     }
 
-    /// The other replicas' buckets of `version` on `id` over the window,
-    /// as the proxy adds them; none when the store is not shared. A failed
-    /// read is logged and judged on this replica's traffic alone.
+    /// The other replicas' buckets of `version` on `id` over the window
+    /// [`OTHERS_BEHIND`] seconds before the one ending at `end`, each
+    /// labelled with the second of this window it stands for, so that the
+    /// proxy adds them to this window; none when the store is not shared.
+    /// A failed read is logged and judged on this replica's traffic alone.
     fn others(
         &self,
         id: &TargetId,
@@ -253,13 +269,13 @@ impl DataPlane {
         if !self.shared {
             return Vec::new();
         }
-        let (first_second, last_second) = zion_proxy::window_seconds(end, length);
+        let (first, last) = zion_proxy::window_seconds(end, length);
         let query = TrafficQuery {
             service: &id.service,
             environment: &id.environment,
             version,
-            first_second,
-            last_second,
+            first_second: first.saturating_sub(OTHERS_BEHIND),
+            last_second: last.saturating_sub(OTHERS_BEHIND),
             excluding_replica: &self.replica,
         };
         match self.store.traffic(&query) {
@@ -267,7 +283,7 @@ impl DataPlane {
                 .into_iter()
                 .map(|b| SecondBucket {
                     version: b.version,
-                    second: b.second,
+                    second: b.second + OTHERS_BEHIND,
                     requests: b.requests,
                     errors: b.errors,
                     latency: b.latency,

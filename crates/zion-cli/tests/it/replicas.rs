@@ -339,7 +339,6 @@ fn the_driver_killed_mid_canary_is_replaced_within_the_lease_and_the_rollout_com
 }
 
 #[test]
-#[ignore = "known broken: when the resumed replica is handed the target back (it is the spread's owner again) and none of the load runs through its own listener, the rollout can stall there; run with --ignored"]
 fn a_paused_driver_resumed_after_its_lease_writes_nothing_and_stops_acting() {
     let (fleet, driver, others, loads, id) = canary_under_load();
     let before = fleet.phase(others[0], id)["events"]

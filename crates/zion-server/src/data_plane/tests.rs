@@ -178,7 +178,9 @@ services:
         r.data_plane().unwrap().flush(&r.all_metrics().await, later);
     }
 
-    let end = SystemTime::now() + Duration::from_secs(1);
+    // The others' seconds are read OTHERS_BEHIND seconds behind: a window
+    // ending that much later holds both replicas' requests.
+    let end = SystemTime::now() + Duration::from_secs(OTHERS_BEHIND + 1);
     let length = Duration::from_secs(60);
     let a_local = a
         .traffic("web", "production")
@@ -211,6 +213,19 @@ services:
         .await
         .unwrap();
     assert_eq!(from_b.requests, judged.requests);
+    // A window shorter than the others' delay: an owner that forwards
+    // nothing itself still judges on what the others forwarded.
+    let short = Duration::from_secs(2);
+    let short_end = SystemTime::now() + Duration::from_secs(OTHERS_BEHIND);
+    let a_short = a
+        .window("web", "production", "1.0", short_end, short)
+        .await
+        .unwrap();
+    assert_eq!(
+        (a_short.requests, a_short.errors),
+        (b_local.requests, 5),
+        "a's short window holds b's requests"
+    );
 
     let _ = stop.send(true);
     follower.await.unwrap();
