@@ -41,11 +41,21 @@ impl Fleet {
     }
 
     fn with_lease(n: usize, steps: &str, lease: &'static str) -> Fleet {
+        Fleet::with_spec(n, steps, lease, |yaml| yaml)
+    }
+
+    /// A fleet whose spec is the tests' own, changed by `edit`.
+    fn with_spec(
+        n: usize,
+        steps: &str,
+        lease: &'static str,
+        edit: impl Fn(String) -> String,
+    ) -> Fleet {
         let url = TestCluster::shared().new_database();
         let dir = tempfile::tempdir().unwrap();
         let apis: Vec<SocketAddr> = (0..n).map(|_| free_addr()).collect();
         let target = free_addr();
-        let yaml = spec(apis[0], target, steps, &[], "20s").replace(
+        let yaml = edit(spec(apis[0], target, steps, &[], "20s")).replace(
             "  data_dir: state\n",
             &format!("  data_dir: state\n  database: {url}\n"),
         );
@@ -441,4 +451,55 @@ fn a_driver_stopped_cleanly_hands_its_target_over_at_once_without_a_failed_reque
         "the adopted replicas are ready: {status}"
     );
     eprintln!("hand-over on a clean stop: {handed:?} (lease 30s)");
+}
+
+#[test]
+fn a_blue_green_promote_sent_to_a_replica_that_does_not_drive_the_target_is_applied() {
+    let fleet = Fleet::with_spec(2, "        - { weight: 100 }", LEASE, |yaml| {
+        yaml.replace(
+            "    canary:\n",
+            "    strategy: blue_green\n    blue_green:\n      scale_down_delay: 1h\n    canary:\n",
+        )
+    });
+    let first = fleet.zion(0, &["deploy", "web", "1.0", "--env", "staging", "--wait"]);
+    assert!(
+        first.status.success(),
+        "{}\n{}",
+        describe(&first),
+        fleet.logs()
+    );
+    let driver = eventually(Duration::from_secs(30), "a settled driver", || {
+        let first = fleet.driver(0)?;
+        std::thread::sleep(Duration::from_secs(LEASE_SECS));
+        (fleet.driver(1)? == first).then_some(first)
+    });
+    let other = 1 - driver;
+    let id = fleet.json(other, &["deploy", "web", "2.0", "--env", "staging"])["id"]
+        .as_i64()
+        .unwrap();
+    fleet.eventually(Duration::from_secs(30), "2.0's preview ready", || {
+        (fleet.phase(other, id)["preview"] == "ready").then_some(())
+    });
+    // The replica that does not drive the target probes nothing: it judges
+    // the promote by what the driver recorded, and the driver switches.
+    let promote = fleet.zion(other, &["promote", &id.to_string()]);
+    assert!(
+        promote.status.success(),
+        "{}\n{}",
+        describe(&promote),
+        fleet.logs()
+    );
+    fleet.eventually(Duration::from_secs(30), "the switch", || {
+        (fleet.phase(other, id)["phase"] == "succeeded").then_some(())
+    });
+    fleet.eventually(Duration::from_secs(30), "2.0 served by both", || {
+        [driver, other]
+            .iter()
+            .all(|&i| {
+                http_get(fleet.target(i), "/")
+                    .ok()
+                    .is_some_and(|(s, v, _)| s == 200 && v == "2.0")
+            })
+            .then_some(())
+    });
 }

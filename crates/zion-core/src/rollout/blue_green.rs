@@ -52,12 +52,21 @@ pub(super) fn promote(tx: &mut Tx<'_>, actor: &str) {
     tx.succeed(actor, why);
 }
 
+/// What the replica checking a promote knows of the preview.
+#[derive(Debug, Clone, Copy)]
+pub enum PreviewSeen<'a> {
+    /// Observed now, by the replica that drives the target and probes its
+    /// replicas (None: no replica of the new version runs).
+    Live(Option<&'a VersionObservation>),
+    /// Only what the driver last recorded on the deployment (that the
+    /// preview became ready, and whether its latest round failed): a
+    /// replica of `zion up` that does not drive the target probes nothing.
+    Recorded,
+}
+
 /// Refuses to promote a blue-green deployment whose preview is unhealthy
 /// now: a replica not ready, or the latest analysis round failed.
-pub fn check_promotable(
-    d: &Deployment,
-    canary: Option<&VersionObservation>,
-) -> Result<(), CommandError> {
+pub fn check_promotable(d: &Deployment, preview: PreviewSeen<'_>) -> Result<(), CommandError> {
     if d.plan.blue_green_plan().is_none() || d.progress.ready_at.is_none() {
         return Ok(());
     }
@@ -65,6 +74,10 @@ pub fn check_promotable(
         id: d.id,
         version: d.version.clone(),
         detail,
+    };
+    let canary = match preview {
+        PreviewSeen::Live(canary) => canary,
+        PreviewSeen::Recorded => return last_round_passed(d).map_err(unhealthy),
     };
     let Some(c) = canary else {
         return Err(unhealthy("no replica runs".to_string()));
@@ -83,11 +96,15 @@ pub fn check_promotable(
         }
         return Err(unhealthy(detail));
     }
+    last_round_passed(d).map_err(unhealthy)
+}
+
+fn last_round_passed(d: &Deployment) -> Result<(), String> {
     if d.progress.step_last_failed {
-        return Err(unhealthy(format!(
+        return Err(format!(
             "its latest analysis round failed ({} consecutive)",
             d.progress.consecutive_failures
-        )));
+        ));
     }
     Ok(())
 }

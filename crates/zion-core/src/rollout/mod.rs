@@ -33,7 +33,7 @@ mod requeue;
 mod rolling;
 mod target;
 
-pub use blue_green::{check_promotable, retained_version};
+pub use blue_green::{PreviewSeen, check_promotable, retained_version};
 pub use command::{Command, CommandError, command};
 pub use requeue::{Requeue, requeue};
 pub use target::desired_target;

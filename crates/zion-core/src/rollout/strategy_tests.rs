@@ -91,7 +91,7 @@ fn blue_green_runs_full_replicas_serves_preview_then_switches_on_promote() {
         "no preview before the new version is ready"
     );
     assert_eq!(
-        check_promotable(&d, None),
+        check_promotable(&d, PreviewSeen::Live(None)),
         Ok(()),
         "not ready yet: command() refuses it"
     );
@@ -116,7 +116,7 @@ fn blue_green_runs_full_replicas_serves_preview_then_switches_on_promote() {
     assert_eq!(d.phase, Phase::Progressing);
     assert_eq!(d.canary_weight, 0);
 
-    check_promotable(&d, good().new_version.as_ref()).unwrap();
+    check_promotable(&d, PreviewSeen::Live(good().new_version.as_ref())).unwrap();
     let out = command(&d, Command::Promote, "bob", t(601)).unwrap();
     let d = out.deployment;
     assert_eq!(d.phase, Phase::Succeeded);
@@ -206,25 +206,48 @@ fn a_manual_promote_of_an_unhealthy_preview_is_refused_with_the_reason() {
     sick.ready = 1;
     sick.consecutive_probe_failures = 1;
     sick.last_error = Some("GET /healthz: 500".into());
-    let err = check_promotable(&d, Some(&sick)).unwrap_err().to_string();
+    let err = check_promotable(&d, PreviewSeen::Live(Some(&sick)))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("preview of 2.0 is unhealthy")
             && err.contains("1/2 replicas ready")
             && err.contains("GET /healthz: 500"),
         "{err}"
     );
-    assert!(check_promotable(&d, None).is_err());
+    assert!(check_promotable(&d, PreviewSeen::Live(None)).is_err());
     // A failed analysis round also blocks the switch: 3% errors fail the
     // 1% check without reaching the 5% immediate rollback.
     let mut failing = good();
     failing.new_version.as_mut().unwrap().metrics = metrics(100, 3, 10.0);
     let d = run(&d, &failing, t(7));
     assert_eq!(d.phase, Phase::Progressing);
-    let err = check_promotable(&d, good().new_version.as_ref()).unwrap_err();
+    let err = check_promotable(&d, PreviewSeen::Live(good().new_version.as_ref())).unwrap_err();
     assert!(
         err.to_string().contains("latest analysis round failed"),
         "{err}"
     );
+    // A replica that does not drive the target judges by what the driver
+    // recorded: the failed round refuses it as well.
+    let err = check_promotable(&d, PreviewSeen::Recorded).unwrap_err();
+    assert!(
+        err.to_string().contains("latest analysis round failed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_promote_judged_on_the_recorded_state_needs_a_ready_preview_whose_last_round_passed() {
+    let mut d = deployment(Some("1.0"), blue_green(None));
+    d = run(&d, &starting(), t(0));
+    d = run(&d, &good(), t(1));
+    assert!(d.progress.ready_at.is_some());
+    check_promotable(&d, PreviewSeen::Recorded).unwrap();
+    // The live view of the driver still refuses a preview gone sick since
+    // its last round; the record cannot tell (documented).
+    let mut sick = good().new_version.unwrap();
+    sick.ready = 0;
+    assert!(check_promotable(&d, PreviewSeen::Live(Some(&sick))).is_err());
 }
 
 #[test]

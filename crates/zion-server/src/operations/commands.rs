@@ -1,7 +1,7 @@
 //! The manual commands on a deployment (pause, resume, promote, abort…).
 
 use zion_core::deployment::Deployment;
-use zion_core::rollout::{self, Command};
+use zion_core::rollout::{self, Command, PreviewSeen};
 
 use crate::app::App;
 use crate::auth::Principal;
@@ -19,6 +19,11 @@ impl App {
         // deployment itself is read again under it.
         let d = self.load(id)?;
         let metrics = self.targets.traffic(&d.service, &d.environment).await;
+        // Only the target's driver probes its replicas; another replica
+        // judges a promote by what the driver last recorded.
+        let drives = self
+            .leases
+            .drives(&crate::targets::TargetId::new(&d.service, &d.environment));
         let production = self.production(&d.environment);
         let now = self.clock.now();
         let d = self
@@ -26,10 +31,15 @@ impl App {
             .change(id, production, None, |d| {
                 if matches!(cmd, Command::Promote | Command::PromoteFull) && !d.phase.is_terminal()
                 {
-                    let new_version = metrics.and_then(|m| {
-                        crate::controller::observe(&self.workloads, d, &m).new_version
+                    let new_version = metrics.as_ref().and_then(|m| {
+                        crate::controller::observe(&self.workloads, d, m).new_version
                     });
-                    rollout::check_promotable(d, new_version.as_ref())
+                    let preview = if drives {
+                        PreviewSeen::Live(new_version.as_ref())
+                    } else {
+                        PreviewSeen::Recorded
+                    };
+                    rollout::check_promotable(d, preview)
                         .map_err(|e| ApiError::conflict(e.to_string()))?;
                 }
                 let out = rollout::command(d, cmd, &principal.name, now)
