@@ -25,7 +25,18 @@ pub(super) struct ParseFailure {
 pub(super) fn parse(yaml: &str) -> Result<RawSpec, ParseFailure> {
     // Snippets are multi-line renderings meant for a terminal; a spec error
     // is one `path: message` line, so the position is appended instead.
-    let options = serde_saphyr::options! { with_snippet: false };
+    // The parser's default budget (250,000 nodes) guards against alias
+    // bombs, but it also refuses a plain spec of some 7,000 services (a realistic size for one spec of Zion's 10,000-target scale). A
+    // document without aliases has fewer nodes than bytes (and fewer than
+    // two events a byte), so a budget as large as the text itself still
+    // bounds what aliases may expand a small document into.
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_nodes: yaml.len().max(250_000),
+            max_events: yaml.len().saturating_mul(2).max(1_000_000),
+        },
+    };
     let mut failed_path = None;
     let parsed = serde_saphyr::with_deserializer_from_str_with_options(yaml, options, |de| {
         serde_path_to_error::deserialize::<_, Option<RawSpec>>(de).map_err(|e| {

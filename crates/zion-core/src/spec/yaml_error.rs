@@ -150,6 +150,26 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_spec_beyond_the_parsers_default_budget_is_not_too_large() {
+        // About 35 nodes a service: 8,000 services pass the parser's default
+        // of 250,000 nodes, which refused them.
+        let mut yaml = String::from("environments: [{ name: staging }]\nservices:\n");
+        for i in 0..8_000 {
+            yaml.push_str(&format!(
+                "  - name: s{i:05}
+    workload: {{ process: {{ command: [./serve, \"{{port}}\"] }} }}
+    targets: {{ staging: {{ listen: 127.0.0.1:{} }} }}
+    canary: {{ steps: [{{ weight: 20, pause: 1h }}, {{ weight: 100 }}] }}
+    analysis: {{ interval: 10s, min_requests: 10 }}
+",
+                20_000 + i
+            ));
+        }
+        let spec = parse(&yaml).unwrap_or_else(|e| panic!("{}: {}", e.path, e.message));
+        assert_eq!(spec.services.map(|s| s.len()), Some(8_000));
+    }
+
+    #[test]
     fn an_alias_bomb_is_called_too_large() {
         // Nine anchors, each a list of nine aliases of the one before: a
         // few hundred bytes that expand to nine to the ninth nodes.
