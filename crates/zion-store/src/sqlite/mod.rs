@@ -21,11 +21,12 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rusqlite::types::{FromSql, Value};
+use rusqlite::types::{FromSql, Value, ValueRef};
 use rusqlite::{Connection, ErrorCode, Params, Row, Transaction, TransactionBehavior};
 
 use crate::StoreError;
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
+use crate::tables::{Field, StoredRow, unreadable};
 
 /// Long enough to ride out another writer's transaction on a loaded machine;
 /// short enough that a stuck second zion on the same file is reported.
@@ -221,8 +222,53 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 /// Reads one column, reporting a wrong type as corruption.
 fn col<T: FromSql>(row: &Row<'_>, name: &str) -> Result<T, StoreError> {
-    row.get(name)
-        .map_err(|e| StoreError::Corrupt(format!("column `{name}` cannot be read: {e}")))
+    row.get(name).map_err(|e| unreadable(name, e))
+}
+
+/// A column's value as SQLite holds it, borrowed from the row.
+fn value<'r>(row: &'r Row<'_>, column: &str) -> Result<ValueRef<'r>, StoreError> {
+    row.get_ref(column).map_err(|e| unreadable(column, e))
+}
+
+impl StoredRow for Row<'_> {
+    fn text(&self, column: &str) -> Result<&str, StoreError> {
+        value(self, column)?
+            .as_str()
+            .map_err(|e| unreadable(column, e))
+    }
+
+    fn opt_text(&self, column: &str) -> Result<Option<&str>, StoreError> {
+        value(self, column)?
+            .as_str_or_null()
+            .map_err(|e| unreadable(column, e))
+    }
+
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        value(self, column)?
+            .as_i64()
+            .map_err(|e| unreadable(column, e))
+    }
+
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        value(self, column)?
+            .as_i64_or_null()
+            .map_err(|e| unreadable(column, e))
+    }
+
+    fn bytes(&self, column: &str) -> Result<&[u8], StoreError> {
+        value(self, column)?
+            .as_blob()
+            .map_err(|e| unreadable(column, e))
+    }
+}
+
+impl From<Field> for Value {
+    fn from(field: Field) -> Self {
+        match field {
+            Field::Text(text) => text.into(),
+            Field::Int(n) => n.into(),
+        }
+    }
 }
 
 /// Runs a query and converts every row.
@@ -242,26 +288,11 @@ fn query_all<T, P: Params>(
     Ok(out)
 }
 
-/// WHERE clauses (and their numbered values) selecting a service and/or an
-/// environment; callers append their own clauses after these.
-fn target_clauses(service: Option<&str>, environment: Option<&str>) -> (Vec<String>, Vec<Value>) {
-    let mut clauses = Vec::new();
-    let mut values: Vec<Value> = Vec::new();
-    for (column, value) in [("service", service), ("environment", environment)] {
-        if let Some(v) = value {
-            values.push(v.to_string().into());
-            clauses.push(format!("{column} = ?{}", values.len()));
-        }
-    }
-    (clauses, values)
-}
-
 #[cfg(test)]
 mod tests {
     use super::deployments::HAS_SUCCEEDED_SQL;
-    use super::incidents::RESOLVE_TARGET_SQL;
-    use super::tokens::{LIVE_GITHUB_LOGIN, TOKEN_COLUMNS};
     use super::*;
+    use crate::tables::{self, LIVE_GITHUB_LOGIN, RESOLVE_TARGET, TOKEN_COLUMNS};
     use rusqlite::params_from_iter;
 
     #[test]
@@ -304,10 +335,12 @@ mod tests {
         );
         let plan = plan_of(
             &store,
-            &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {LIVE_GITHUB_LOGIN}"),
+            &tables::sqlite(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE {LIVE_GITHUB_LOGIN}"
+            )),
         );
         assert!(plan.contains("INDEX tokens_live_github"), "{plan}");
-        let plan = plan_of(&store, RESOLVE_TARGET_SQL);
+        let plan = plan_of(&store, &tables::sqlite(RESOLVE_TARGET));
         assert!(plan.contains("INDEX incidents_open"), "{plan}");
     }
 }
