@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use zion_core::import::{ImportRecord, ImportedDeployment, ImportedIncident};
 
-use super::{SqliteStore, begin, db};
+use super::{ScannedRow, SqliteStore, begin, db};
 use crate::codec::time_text;
 use crate::history::reimport::{self, DeploymentText};
 use crate::tables::{self, IMPORTED_DEPLOYMENT_COLUMNS, IMPORTED_INCIDENT_COLUMNS};
@@ -209,11 +209,13 @@ pub(crate) fn scan_deployments(
         bind(&mut sql, "finished_at <=", time_text(t));
     }
     let mut stmt = conn.prepare(&sql).map_err(db(READ))?;
+    let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     let mut rows = stmt
         .query(rusqlite::params_from_iter(args.iter()))
         .map_err(db(READ))?;
     while let Some(row) = rows.next().map_err(db(READ))? {
-        visit(&tables::imported_deployment(row)?);
+        let row = ScannedRow { row, names: &names };
+        visit(&tables::imported_deployment(&row)?);
     }
     Ok(())
 }
