@@ -42,7 +42,8 @@ pub(crate) fn unreadable(column: &str, e: impl std::fmt::Display) -> StoreError 
 }
 
 /// `statement`, written with PostgreSQL's `$N` parameters, with SQLite's
-/// `?N` ones (the statements here hold no other `$`).
+/// `?N` ones. Only for the stores' own statements, which hold no other `$`
+/// (values always travel as parameters).
 pub(crate) fn sqlite(statement: &str) -> String {
     statement.replace('$', "?")
 }
