@@ -173,6 +173,29 @@ pub struct AuditAppend {
     pub checkpoint: Option<AuditCheckpoint>,
 }
 
+impl AuditAppend {
+    /// Refuses rows that do not continue a log of `size` entries exactly
+    /// (checked by both stores inside the appending transaction, where the
+    /// size cannot change before the commit).
+    pub(crate) fn check_continues(&self, size: u64) -> Result<(), StoreError> {
+        let Some(first) = self.rows.first() else {
+            return Ok(());
+        };
+        let contiguous = self
+            .rows
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.index == first.index + i as u64);
+        if first.index != size || !contiguous {
+            return Err(StoreError::AuditOutOfOrder {
+                size,
+                first: first.index,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Which entries [`AuditStore::audit_entries`] returns; the default is all,
 /// oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

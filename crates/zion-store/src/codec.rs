@@ -23,10 +23,10 @@ pub(crate) fn parse_time(text: &str, what: &str) -> Result<Timestamp, StoreError
 
 /// Reads back an optional time.
 pub(crate) fn parse_opt_time(
-    text: Option<String>,
+    text: Option<&str>,
     what: &str,
 ) -> Result<Option<Timestamp>, StoreError> {
-    text.map(|t| parse_time(&t, what)).transpose()
+    text.map(|t| parse_time(t, what)).transpose()
 }
 
 /// Parses a role's spec name.

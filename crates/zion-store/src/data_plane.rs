@@ -166,9 +166,4 @@ pub(crate) mod sql {
          ORDER BY second, replica";
 
     pub const PRUNE: &str = "DELETE FROM traffic_buckets WHERE second < $1";
-
-    /// `template` with SQLite's `?N` parameters.
-    pub fn sqlite(template: &str) -> String {
-        template.replace('$', "?")
-    }
 }

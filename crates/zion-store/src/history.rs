@@ -114,3 +114,151 @@ pub struct HistoryFilter {
     /// Only deployments finished at or before this instant.
     pub finished_until: Option<Timestamp>,
 }
+
+/// What both stores compare when a record's external id was imported
+/// before: the stored row (read with [`crate::tables::StoredRow`]) against
+/// the record as it would be stored.
+pub(crate) mod reimport {
+    use zion_core::import::{ImportedDeployment, ImportedIncident};
+
+    use crate::StoreError;
+    use crate::codec::time_text;
+    use crate::tables::StoredRow;
+
+    /// The stored deployment imported under an external id, as
+    /// [`same_deployment`] compares it.
+    pub(crate) const DEPLOYMENT: &str = "SELECT service, environment, version, type, \
+         started_at, finished_at, result, commit_sha, committed_at \
+         FROM imported_deployments WHERE external_id = $1";
+
+    /// The stored incident imported under an external id, as
+    /// [`same_incident`] compares it.
+    pub(crate) const INCIDENT: &str = "SELECT service, environment, opened_at, caused_by, \
+         resolved_at FROM imported_incidents WHERE external_id = $1";
+
+    /// Records how an incident imported open ended.
+    pub(crate) const RESOLVE_INCIDENT: &str =
+        "UPDATE imported_incidents SET resolved_at = $1 WHERE external_id = $2";
+
+    /// An imported deployment's values that are not stored as given.
+    pub(crate) struct DeploymentText {
+        pub kind: &'static str,
+        pub started_at: String,
+        pub finished_at: String,
+        pub result: &'static str,
+        pub committed_at: Option<String>,
+    }
+
+    impl DeploymentText {
+        pub(crate) fn of(d: &ImportedDeployment) -> Self {
+            DeploymentText {
+                kind: d.kind.name(),
+                started_at: time_text(d.started_at),
+                finished_at: time_text(d.finished_at),
+                result: d.result.name(),
+                committed_at: d.committed_at.map(time_text),
+            }
+        }
+    }
+
+    /// Refuses a deployment whose id was imported before (`stored`, a row
+    /// of [`DEPLOYMENT`]) with other values; `record` is its place in the
+    /// file, for the message.
+    pub(crate) fn same_deployment(
+        record: usize,
+        d: &ImportedDeployment,
+        v: &DeploymentText,
+        stored: &(impl StoredRow + ?Sized),
+    ) -> Result<(), StoreError> {
+        // (field as the message names it, its column, the value given)
+        let given = [
+            ("service", "service", Some(d.service.as_str())),
+            ("environment", "environment", Some(d.environment.as_str())),
+            ("version", "version", Some(d.version.as_str())),
+            ("type", "type", Some(v.kind)),
+            ("started_at", "started_at", Some(v.started_at.as_str())),
+            ("finished_at", "finished_at", Some(v.finished_at.as_str())),
+            ("result", "result", Some(v.result)),
+            ("commit", "commit_sha", d.commit.as_deref()),
+            ("committed_at", "committed_at", v.committed_at.as_deref()),
+        ];
+        for (field, column, given) in given {
+            let stored = stored.opt_text(column)?;
+            if given != stored {
+                return Err(conflict(
+                    record,
+                    "deployment",
+                    &d.external_id,
+                    field,
+                    stored,
+                    given,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Compares an incident with the one imported before under its id
+    /// (`stored`, a row of [`INCIDENT`]). An incident that was open then
+    /// and is resolved now is to be updated: its resolution time comes back
+    /// for [`RESOLVE_INCIDENT`] (an export taken later says how it ended).
+    /// None when it is the same; any other difference is refused.
+    pub(crate) fn same_incident(
+        record: usize,
+        inc: &ImportedIncident,
+        stored: &(impl StoredRow + ?Sized),
+    ) -> Result<Option<String>, StoreError> {
+        let opened = time_text(inc.opened_at);
+        let given = [
+            ("service", Some(inc.service.as_str())),
+            ("environment", Some(inc.environment.as_str())),
+            ("opened_at", Some(opened.as_str())),
+            ("caused_by", inc.caused_by.as_deref()),
+        ];
+        for (field, given) in given {
+            let stored = stored.opt_text(field)?;
+            if given != stored {
+                return Err(conflict(
+                    record,
+                    "incident",
+                    &inc.external_id,
+                    field,
+                    stored,
+                    given,
+                ));
+            }
+        }
+        let resolved = inc.resolved_at.map(time_text);
+        match (stored.opt_text("resolved_at")?, resolved) {
+            (None, Some(at)) => Ok(Some(at)),
+            (a, b) if a == b.as_deref() => Ok(None),
+            (a, b) => Err(conflict(
+                record,
+                "incident",
+                &inc.external_id,
+                "resolved_at",
+                a,
+                b.as_deref(),
+            )),
+        }
+    }
+
+    fn conflict(
+        record: usize,
+        kind: &'static str,
+        external_id: &str,
+        field: &'static str,
+        stored: Option<&str>,
+        given: Option<&str>,
+    ) -> StoreError {
+        let show = |v: Option<&str>| v.map_or_else(|| "(none)".to_owned(), str::to_owned);
+        StoreError::ImportConflict {
+            record,
+            kind,
+            external_id: external_id.to_owned(),
+            field,
+            stored: show(stored),
+            given: show(given),
+        }
+    }
+}

@@ -88,6 +88,25 @@ impl Incident {
     }
 }
 
+impl NewIncident {
+    /// The incident as stored once opened under `id` (what both stores
+    /// return from [`IncidentStore::open_incident`]).
+    pub(crate) fn opened(&self, id: i64) -> Incident {
+        Incident {
+            id,
+            service: self.service.clone(),
+            environment: self.environment.clone(),
+            deployment_id: self.deployment_id,
+            opened_at: self.opened_at,
+            opened_by: self.opened_by.clone(),
+            reason: self.reason.clone(),
+            resolved_at: None,
+            resolved_by: None,
+            resolution: None,
+        }
+    }
+}
+
 /// An incident change written with a deployment change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IncidentChange {

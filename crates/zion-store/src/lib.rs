@@ -24,6 +24,7 @@ mod data_plane;
 mod database;
 mod deployments;
 mod error;
+mod filters;
 mod history;
 mod incidents;
 mod leases;
@@ -32,6 +33,7 @@ mod postgres;
 mod processes;
 mod specs;
 mod sqlite;
+mod tables;
 #[cfg(any(test, feature = "contract"))]
 pub mod test_cluster;
 mod tokens;

@@ -6,8 +6,10 @@
 use std::cell::RefCell;
 
 use super::deployments::{GROUP_SAVEPOINT, Scope, apply_change};
-use super::{Param, PostgresStore, Session, args, col, col_at};
+use super::{Param, PostgresStore, Session, args, col, col_at, param};
 use crate::codec::{parse_time, time_text, widen};
+use crate::filters;
+use crate::tables::{self, CHECKPOINTS, INSERT_CHECKPOINT, LATEST_CHECKPOINT};
 use crate::{
     AuditAppend, AuditCheckpoint, AuditFilter, AuditSnapshot, AuditStore, AuditTail, GroupAudit,
     GroupWrite, NodeHash, StoreError, StoredAuditEntry,
@@ -30,19 +32,8 @@ pub(crate) fn size(s: &mut Session<'_>) -> Result<u64, StoreError> {
 pub(crate) fn write(s: &mut Session<'_>, append: &AuditAppend) -> Result<(), StoreError> {
     const DURING: &str = "appending to the audit log";
     s.lock_audit(DURING)?;
-    if let Some(first) = append.rows.first() {
-        let size = size(s)?;
-        let contiguous = append
-            .rows
-            .iter()
-            .enumerate()
-            .all(|(i, r)| r.index == first.index + i as u64);
-        if first.index != size || !contiguous {
-            return Err(StoreError::AuditOutOfOrder {
-                size,
-                first: first.index,
-            });
-        }
+    if !append.rows.is_empty() {
+        append.check_continues(size(s)?)?;
     }
     // One statement for all the rows and one for all the nodes: a round
     // trip each, however many entries a group appends.
@@ -109,7 +100,7 @@ pub(crate) fn write(s: &mut Session<'_>, append: &AuditAppend) -> Result<(), Sto
     if let Some(c) = &append.checkpoint {
         thin_checkpoints(s)?;
         s.execute(
-            "INSERT INTO audit_checkpoints (size, note, signed_at) VALUES ($1, $2, $3)",
+            INSERT_CHECKPOINT,
             args![
                 widen(c.size, "checkpoint size")?,
                 c.note.clone(),
@@ -196,20 +187,8 @@ fn scan(
 }
 
 fn checkpoints(s: &mut Session<'_>) -> Result<Vec<AuditCheckpoint>, StoreError> {
-    let rows = s.query(
-        "SELECT size, note, signed_at FROM audit_checkpoints ORDER BY size",
-        args![],
-        "reading audit checkpoints",
-    )?;
-    rows.iter()
-        .map(|r| {
-            Ok(AuditCheckpoint {
-                size: u64::try_from(col::<i64>(r, "size")?).unwrap_or(0),
-                note: col(r, "note")?,
-                signed_at: parse_time(col(r, "signed_at")?, "checkpoint time")?,
-            })
-        })
-        .collect()
+    let rows = s.query(CHECKPOINTS, args![], "reading audit checkpoints")?;
+    rows.iter().map(tables::checkpoint).collect()
 }
 
 /// The stored hashes of `ids`, in one query.
@@ -272,18 +251,11 @@ impl AuditTail for Tail<'_, '_> {
 
     fn latest_checkpoint(&self) -> Result<Option<AuditCheckpoint>, StoreError> {
         let row = self.session.borrow_mut().query_opt(
-            "SELECT size, note, signed_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+            LATEST_CHECKPOINT,
             args![],
             "reading the latest audit checkpoint",
         )?;
-        row.map(|r| {
-            Ok(AuditCheckpoint {
-                size: u64::try_from(col::<i64>(&r, "size")?).unwrap_or(0),
-                note: col(&r, "note")?,
-                signed_at: parse_time(col(&r, "signed_at")?, "checkpoint time")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(tables::checkpoint).transpose()
     }
 }
 
@@ -362,38 +334,10 @@ impl AuditStore for PostgresStore {
 
     fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEntry>, StoreError> {
         const DURING: &str = "reading the audit log";
-        let mut sql = "SELECT idx, entry FROM audit_entries WHERE 1 = 1".to_string();
-        let mut values: Vec<Param> = Vec::new();
-        if let Some(since) = filter.since {
-            values.push(Box::new(time_text(since)));
-            sql.push_str(&format!(" AND time >= ${}", values.len()));
-        }
-        if let Some(action) = &filter.action {
-            values.push(Box::new(action.clone()));
-            sql.push_str(&format!(" AND action = ${}", values.len()));
-        }
-        if let Some(subject) = &filter.subject {
-            values.push(Box::new(subject.clone()));
-            sql.push_str(&format!(" AND subject = ${}", values.len()));
-        }
-        if let Some(from) = filter.from_index {
-            values.push(Box::new(widen(from, "audit index")?));
-            sql.push_str(&format!(" AND idx >= ${}", values.len()));
-        }
-        sql.push_str(" ORDER BY idx");
-        if let Some(limit) = filter.limit {
-            values.push(Box::new(widen(limit, "limit")?));
-            sql.push_str(&format!(" LIMIT ${}", values.len()));
-        }
+        let (sql, values) = filters::audit_entries(filter)?;
+        let values = values.into_iter().map(param).collect();
         let rows = self.session(DURING)?.query(&sql, values, DURING)?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredAuditEntry {
-                    index: u64::try_from(col::<i64>(r, "idx")?).unwrap_or(0),
-                    entry: col(r, "entry")?,
-                })
-            })
-            .collect()
+        rows.iter().map(tables::audit_entry).collect()
     }
 
     fn scan_audit(

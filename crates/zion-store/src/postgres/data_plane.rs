@@ -1,8 +1,6 @@
 //! The published routes and traffic buckets of [`PostgresStore`], shared by
 //! every replica of `zion up` on the database.
 
-use tokio_postgres::Row;
-
 use super::{PostgresStore, args, col};
 use crate::StoreError;
 use crate::codec::{narrow, widen};
@@ -10,6 +8,7 @@ use crate::data_plane::{
     DataPlaneStore, PublishedRoute, RouteListener, TrafficBucket, TrafficQuery, check_unique, sql,
     widened,
 };
+use crate::tables;
 
 /// Publishes take their turn on the counter's row from their first read
 /// to their commit, so that revisions commit in the order they grow.
@@ -22,29 +21,6 @@ const RECORD: &str = "INSERT INTO traffic_buckets \
      $5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[]) \
      ON CONFLICT (service, environment, version, second, replica) DO UPDATE SET \
      requests = excluded.requests, errors = excluded.errors, latency = excluded.latency";
-
-fn read_route(row: &Row) -> Result<PublishedRoute, StoreError> {
-    Ok(PublishedRoute {
-        service: col(row, "service")?,
-        environment: col(row, "environment")?,
-        listener: RouteListener::from_name(col(row, "listener")?)?,
-        route: col(row, "route")?,
-        revision: narrow(col(row, "revision")?, "a route's revision")?,
-    })
-}
-
-fn read_bucket(row: &Row) -> Result<TrafficBucket, StoreError> {
-    Ok(TrafficBucket {
-        replica: col(row, "replica")?,
-        service: col(row, "service")?,
-        environment: col(row, "environment")?,
-        version: col(row, "version")?,
-        second: narrow(col(row, "second")?, "a bucket's second")?,
-        requests: narrow(col(row, "requests")?, "a bucket's requests")?,
-        errors: narrow(col(row, "errors")?, "a bucket's errors")?,
-        latency: col(row, "latency")?,
-    })
-}
 
 impl DataPlaneStore for PostgresStore {
     fn publish_route(
@@ -95,7 +71,7 @@ impl DataPlaneStore for PostgresStore {
         let rows = self
             .session(DURING)?
             .query(sql::SINCE, args![revision], DURING)?;
-        rows.iter().map(read_route).collect()
+        rows.iter().map(tables::route).collect()
     }
 
     fn record_traffic(&self, buckets: &[TrafficBucket]) -> Result<(), StoreError> {
@@ -161,7 +137,7 @@ impl DataPlaneStore for PostgresStore {
             ],
             DURING,
         )?;
-        rows.iter().map(read_bucket).collect()
+        rows.iter().map(tables::bucket).collect()
     }
 
     fn prune_traffic(&self, before_second: u64) -> Result<u64, StoreError> {

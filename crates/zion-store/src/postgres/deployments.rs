@@ -3,135 +3,22 @@
 //! partial unique index across connections and replicas) and changes
 //! guarded by their revision.
 
-use tokio_postgres::Row;
 use zion_core::analysis::AnalysisRound;
-use zion_core::deployment::{Deployment, DeploymentType, Event, Phase};
+use zion_core::deployment::{Deployment, Event, Phase};
 
 use super::incidents::apply_incident_changes;
-use super::{
-    Param, PostgresStore, Session, args, audit, col, is_unique_violation, rounds, target_clauses,
-};
-use crate::codec::{
-    from_json, narrow, parse_opt_time, parse_phase, parse_time, terminal_phases_sql, time_text,
-    to_json, widen,
+use super::{Param, PostgresStore, Session, args, audit, col, is_unique_violation, param, rounds};
+use crate::codec::{parse_phase, terminal_phases_sql, time_text, widen};
+use crate::filters;
+use crate::tables::{
+    self, DEPLOYMENT_COLUMNS, EVENT_COLUMNS, INSERT_EVENT, deployment_fields,
+    insert_deployment_sql, update_deployment_sql,
 };
 use crate::{AuditBuilder, Change, DeploymentFilter, DeploymentStore, Fence, StoreError};
 
-/// The columns a deployment is written to, in the order of
-/// [`deployment_values`]; `id` is assigned by the database.
-const WRITE_COLUMNS: [&str; 21] = [
-    "service",
-    "environment",
-    "version",
-    "previous_version",
-    "strategy",
-    "type",
-    "phase",
-    "step",
-    "canary_weight",
-    "requested_by",
-    "created_at",
-    "started_at",
-    "finished_at",
-    "reason",
-    "plan",
-    "progress",
-    "gate",
-    "evidence",
-    "commit_sha",
-    "committed_at",
-    "revision",
-];
-
-/// Every column [`read_deployment`] reads.
-const DEPLOYMENT_COLUMNS: &str = "id, service, environment, version, previous_version, \
-     type, phase, step, canary_weight, requested_by, created_at, started_at, finished_at, \
-     reason, plan, progress, gate, evidence, commit_sha, committed_at, revision";
-
-const EVENT_COLUMNS: &str = "at, from_phase, to_phase, step, canary_weight, actor, reason";
-
-/// The values of [`WRITE_COLUMNS`] for `d`.
+/// `d`'s values, bound as PostgreSQL binds them.
 fn deployment_values(d: &Deployment) -> Result<Vec<Param>, StoreError> {
-    Ok(args![
-        d.service.clone(),
-        d.environment.clone(),
-        d.version.clone(),
-        d.previous_version.clone(),
-        // Derived from the plan, for readers of the table; never read back.
-        d.strategy().name().to_string(),
-        d.kind.name().to_string(),
-        d.phase.name().to_string(),
-        d.step.map(i64::from),
-        i64::from(d.canary_weight),
-        d.requested_by.clone(),
-        time_text(d.created_at),
-        d.started_at.map(time_text),
-        d.finished_at.map(time_text),
-        d.reason.clone(),
-        to_json(&d.plan, "deployment plan")?,
-        to_json(&d.progress, "deployment progress")?,
-        to_json(&d.gate, "deployment gate")?,
-        d.evidence
-            .as_ref()
-            .map(|e| to_json(e, "deployment evidence"))
-            .transpose()?,
-        d.commit.clone(),
-        d.committed_at.map(time_text),
-        widen(d.revision, "revision")?,
-    ])
-}
-
-fn read_deployment(row: &Row) -> Result<Deployment, StoreError> {
-    let kind: String = col(row, "type")?;
-    Ok(Deployment {
-        id: col(row, "id")?,
-        service: col(row, "service")?,
-        environment: col(row, "environment")?,
-        version: col(row, "version")?,
-        previous_version: col(row, "previous_version")?,
-        kind: DeploymentType::from_name(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("`{kind}` is not a deployment type")))?,
-        phase: parse_phase(col(row, "phase")?)?,
-        step: col::<Option<i64>>(row, "step")?
-            .map(|s| narrow(s, "step"))
-            .transpose()?,
-        canary_weight: narrow(col(row, "canary_weight")?, "canary weight")?,
-        requested_by: col(row, "requested_by")?,
-        created_at: parse_time(col(row, "created_at")?, "created_at")?,
-        started_at: parse_opt_time(col(row, "started_at")?, "started_at")?,
-        finished_at: parse_opt_time(col(row, "finished_at")?, "finished_at")?,
-        reason: col(row, "reason")?,
-        plan: from_json(col(row, "plan")?, "deployment plan")?,
-        progress: from_json(col(row, "progress")?, "deployment progress")?,
-        gate: from_json(col(row, "gate")?, "deployment gate")?,
-        evidence: col::<Option<&str>>(row, "evidence")?
-            .map(|e| from_json(e, "deployment evidence"))
-            .transpose()?,
-        commit: col(row, "commit_sha")?,
-        committed_at: parse_opt_time(col(row, "committed_at")?, "committed_at")?,
-        revision: narrow(col(row, "revision")?, "revision")?,
-    })
-}
-
-fn read_event(row: &Row) -> Result<Event, StoreError> {
-    Ok(Event {
-        at: parse_time(col(row, "at")?, "event time")?,
-        from_phase: parse_phase(col(row, "from_phase")?)?,
-        to_phase: parse_phase(col(row, "to_phase")?)?,
-        step: col::<Option<i64>>(row, "step")?
-            .map(|s| narrow(s, "event step"))
-            .transpose()?,
-        canary_weight: narrow(col(row, "canary_weight")?, "event canary weight")?,
-        actor: col(row, "actor")?,
-        reason: col(row, "reason")?,
-    })
-}
-
-fn read_all<T>(
-    rows: Vec<Row>,
-    convert: impl Fn(&Row) -> Result<T, StoreError>,
-) -> Result<Vec<T>, StoreError> {
-    rows.iter().map(convert).collect()
+    Ok(deployment_fields(d)?.into_iter().map(param).collect())
 }
 
 /// The target's unfinished deployment (other than `except`), if any.
@@ -230,8 +117,7 @@ fn insert_events(s: &mut Session<'_>, id: i64, events: &[Event]) -> Result<(), S
     let last: i64 = col(&row, "last")?;
     for (seq, e) in (last + 1..).zip(events) {
         s.execute(
-            "INSERT INTO events (deployment_id, seq, at, from_phase, to_phase, step, \
-             canary_weight, actor, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            INSERT_EVENT,
             args![
                 id,
                 seq,
@@ -255,18 +141,7 @@ fn revision_update(d: &Deployment) -> Result<(String, Vec<Param>), StoreError> {
     let mut values = deployment_values(d)?;
     // A revision of 0 expects -1, which no row has: it ends as Conflict.
     let expected = widen(d.revision, "revision")? - 1;
-    let sets: Vec<String> = WRITE_COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{c} = ${}", i + 1))
-        .collect();
-    let n = WRITE_COLUMNS.len();
-    let sql = format!(
-        "UPDATE deployments SET {} WHERE id = ${} AND revision = ${}",
-        sets.join(", "),
-        n + 1,
-        n + 2
-    );
+    let sql = update_deployment_sql();
     values.push(Box::new(d.id));
     values.push(Box::new(expected));
     Ok((sql, values))
@@ -283,14 +158,7 @@ impl DeploymentStore for PostgresStore {
         let mut stored = deployment.clone();
         stored.revision = 1;
         let values = deployment_values(&stored)?;
-        let sql = format!(
-            "INSERT INTO deployments ({}) VALUES ({}) RETURNING id",
-            WRITE_COLUMNS.join(", "),
-            (1..=WRITE_COLUMNS.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let sql = insert_deployment_sql();
         let mut s = self.begin(DURING)?;
         if audit.is_some() {
             s.lock_audit(DURING)?;
@@ -340,36 +208,15 @@ impl DeploymentStore for PostgresStore {
         const DURING: &str = "reading a deployment";
         let sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = $1");
         let row = self.session(DURING)?.query_opt(&sql, args![id], DURING)?;
-        row.as_ref().map(read_deployment).transpose()
+        row.as_ref().map(tables::deployment).transpose()
     }
 
     fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
         const DURING: &str = "listing deployments";
-        let (mut clauses, mut values) =
-            target_clauses(filter.service.as_deref(), filter.environment.as_deref());
-        if let Some(since) = filter.since {
-            values.push(Box::new(time_text(since)));
-            clauses.push(format!("created_at >= ${}", values.len()));
-        }
-        if let Some(since) = filter.finished_since {
-            values.push(Box::new(time_text(since)));
-            clauses.push(format!(
-                "(finished_at IS NULL OR finished_at >= ${})",
-                values.len()
-            ));
-        }
-        let mut sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments");
-        if !clauses.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&clauses.join(" AND "));
-        }
-        sql.push_str(" ORDER BY id DESC");
-        if let Some(limit) = filter.limit {
-            values.push(Box::new(widen(limit, "limit")?));
-            sql.push_str(&format!(" LIMIT ${}", values.len()));
-        }
+        let (sql, values) = filters::deployments(filter)?;
+        let values = values.into_iter().map(param).collect();
         let rows = self.session(DURING)?.query(&sql, values, DURING)?;
-        read_all(rows, read_deployment)
+        rows.iter().map(tables::deployment).collect()
     }
 
     fn active_deployments(&self) -> Result<Vec<Deployment>, StoreError> {
@@ -379,7 +226,7 @@ impl DeploymentStore for PostgresStore {
             terminal_phases_sql()
         );
         let rows = self.session(DURING)?.query(&sql, args![], DURING)?;
-        read_all(rows, read_deployment)
+        rows.iter().map(tables::deployment).collect()
     }
 
     fn record_change(&self, change: &Change<'_>) -> Result<(), StoreError> {
@@ -391,7 +238,7 @@ impl DeploymentStore for PostgresStore {
         let sql =
             format!("SELECT {EVENT_COLUMNS} FROM events WHERE deployment_id = $1 ORDER BY seq");
         let rows = self.session(DURING)?.query(&sql, args![id], DURING)?;
-        read_all(rows, read_event)
+        rows.iter().map(tables::event).collect()
     }
 
     fn rounds(&self, id: i64) -> Result<Vec<AnalysisRound>, StoreError> {
@@ -441,7 +288,7 @@ impl DeploymentStore for PostgresStore {
             ],
             DURING,
         )?;
-        read_all(rows, read_deployment)
+        rows.iter().map(tables::deployment).collect()
     }
 
     fn has_succeeded(
@@ -500,7 +347,7 @@ pub(super) fn apply_change(
     let id = deployment.id;
     // What can be refused without the database is checked first.
     let (sql, values) = revision_update(deployment)?;
-    let round_rows = rounds::rows(id, change.rounds)?;
+    let round_rows = tables::round_rows(id, change.rounds)?;
     if let Some(fence) = &fence {
         // FOR SHARE: a takeover's update of the lease waits for this
         // commit, so none lands between the check and the write.

@@ -2,21 +2,18 @@
 //! transaction, idempotent by external id, and the reads the report makes
 //! (in pages, inside one snapshot).
 
-use tokio_postgres::Row;
-use zion_core::deployment::DeploymentType;
-use zion_core::import::{ImportRecord, ImportResult, ImportedDeployment, ImportedIncident};
+use zion_core::import::{ImportRecord, ImportedDeployment, ImportedIncident};
 
-use super::{Param, PostgresStore, Session, args, col, col_at};
-use crate::codec::{parse_opt_time, parse_time, time_text};
+use super::{Param, PostgresStore, Session, args, col};
+use crate::codec::time_text;
+use crate::history::reimport::{self, DeploymentText};
+use crate::tables::{self, IMPORTED_DEPLOYMENT_COLUMNS, IMPORTED_INCIDENT_COLUMNS};
 use crate::{
     AuditAppend, HistoryFilter, HistoryStore, ImportBatch, ImportOutcome, ImportedDeploymentRow,
     StoreError,
 };
 
 const DURING: &str = "importing history";
-
-const DEPLOYMENT_COLUMNS: &str = "external_id, service, environment, version, type, started_at, \
-     finished_at, result, commit_sha, committed_at";
 
 /// Imported deployments read per query while scanning.
 const SCAN_PAGE: i64 = 10_000;
@@ -45,7 +42,7 @@ fn import(s: &mut Session<'_>, batch: &ImportBatch<'_>) -> Result<ImportOutcome,
         let values = DeploymentText::of(d);
         let added = s.execute(
             &format!(
-                "INSERT INTO imported_deployments ({DEPLOYMENT_COLUMNS}, import_id) \
+                "INSERT INTO imported_deployments ({IMPORTED_DEPLOYMENT_COLUMNS}, import_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                  ON CONFLICT (external_id) DO NOTHING"
             ),
@@ -131,27 +128,6 @@ fn import(s: &mut Session<'_>, batch: &ImportBatch<'_>) -> Result<ImportOutcome,
     Ok(out)
 }
 
-/// A deployment's non-text values as stored.
-struct DeploymentText {
-    kind: &'static str,
-    started_at: String,
-    finished_at: String,
-    result: &'static str,
-    committed_at: Option<String>,
-}
-
-impl DeploymentText {
-    fn of(d: &ImportedDeployment) -> Self {
-        DeploymentText {
-            kind: d.kind.name(),
-            started_at: time_text(d.started_at),
-            finished_at: time_text(d.finished_at),
-            result: d.result.name(),
-            committed_at: d.committed_at.map(time_text),
-        }
-    }
-}
-
 /// Refuses a deployment whose id was imported before with other values.
 fn same_deployment(
     s: &mut Session<'_>,
@@ -159,49 +135,8 @@ fn same_deployment(
     d: &ImportedDeployment,
     v: &DeploymentText,
 ) -> Result<(), StoreError> {
-    let row = s.query_one(
-        &format!("SELECT {DEPLOYMENT_COLUMNS} FROM imported_deployments WHERE external_id = $1"),
-        args![d.external_id.clone()],
-        DURING,
-    )?;
-    let stored: Vec<Option<String>> = (1..10)
-        .map(|i| col_at::<Option<String>>(&row, i))
-        .collect::<Result<_, _>>()?;
-    let given = [
-        Some(d.service.as_str()),
-        Some(d.environment.as_str()),
-        Some(d.version.as_str()),
-        Some(v.kind),
-        Some(v.started_at.as_str()),
-        Some(v.finished_at.as_str()),
-        Some(v.result),
-        d.commit.as_deref(),
-        v.committed_at.as_deref(),
-    ];
-    const FIELDS: [&str; 9] = [
-        "service",
-        "environment",
-        "version",
-        "type",
-        "started_at",
-        "finished_at",
-        "result",
-        "commit",
-        "committed_at",
-    ];
-    for ((field, given), stored) in FIELDS.iter().zip(given).zip(&stored) {
-        if given != stored.as_deref() {
-            return Err(conflict(
-                record,
-                "deployment",
-                &d.external_id,
-                field,
-                stored.as_deref(),
-                given,
-            ));
-        }
-    }
-    Ok(())
+    let row = s.query_one(reimport::DEPLOYMENT, args![d.external_id.clone()], DURING)?;
+    reimport::same_deployment(record, d, v, &row)
 }
 
 /// Compares an incident with the one imported before under its id; an
@@ -211,94 +146,16 @@ fn same_incident(
     record: usize,
     inc: &ImportedIncident,
 ) -> Result<bool, StoreError> {
-    let row = s.query_one(
-        "SELECT service, environment, opened_at, caused_by, resolved_at \
-         FROM imported_incidents WHERE external_id = $1",
-        args![inc.external_id.clone()],
+    let row = s.query_one(reimport::INCIDENT, args![inc.external_id.clone()], DURING)?;
+    let Some(at) = reimport::same_incident(record, inc, &row)? else {
+        return Ok(false);
+    };
+    s.execute(
+        reimport::RESOLVE_INCIDENT,
+        args![at, inc.external_id.clone()],
         DURING,
     )?;
-    let stored: Vec<Option<String>> = (0..5)
-        .map(|i| col_at::<Option<String>>(&row, i))
-        .collect::<Result<_, _>>()?;
-    let opened = time_text(inc.opened_at);
-    let resolved = inc.resolved_at.map(time_text);
-    let given = [
-        ("service", Some(inc.service.as_str())),
-        ("environment", Some(inc.environment.as_str())),
-        ("opened_at", Some(opened.as_str())),
-        ("caused_by", inc.caused_by.as_deref()),
-    ];
-    for ((field, given), stored) in given.into_iter().zip(&stored) {
-        if given != stored.as_deref() {
-            return Err(conflict(
-                record,
-                "incident",
-                &inc.external_id,
-                field,
-                stored.as_deref(),
-                given,
-            ));
-        }
-    }
-    match (&stored[4], &resolved) {
-        (None, Some(at)) => {
-            s.execute(
-                "UPDATE imported_incidents SET resolved_at = $1 WHERE external_id = $2",
-                args![at.clone(), inc.external_id.clone()],
-                DURING,
-            )?;
-            Ok(true)
-        }
-        (a, b) if a == b => Ok(false),
-        (a, b) => Err(conflict(
-            record,
-            "incident",
-            &inc.external_id,
-            "resolved_at",
-            a.as_deref(),
-            b.as_deref(),
-        )),
-    }
-}
-
-fn conflict(
-    record: usize,
-    kind: &'static str,
-    external_id: &str,
-    field: &'static str,
-    stored: Option<&str>,
-    given: Option<&str>,
-) -> StoreError {
-    let show = |v: Option<&str>| v.map_or_else(|| "(none)".to_owned(), str::to_owned);
-    StoreError::ImportConflict {
-        record,
-        kind,
-        external_id: external_id.to_owned(),
-        field,
-        stored: show(stored),
-        given: show(given),
-    }
-}
-
-fn read_deployment(row: &Row) -> Result<ImportedDeploymentRow<'_>, StoreError> {
-    let kind: &str = col(row, "type")?;
-    let result: &str = col(row, "result")?;
-    Ok(ImportedDeploymentRow {
-        external_id: col(row, "external_id")?,
-        service: col(row, "service")?,
-        environment: col(row, "environment")?,
-        version: col(row, "version")?,
-        kind: DeploymentType::from_name(kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("`{kind}` is not a deployment type")))?,
-        started_at: parse_time(col(row, "started_at")?, "started_at")?,
-        finished_at: parse_time(col(row, "finished_at")?, "finished_at")?,
-        result: ImportResult::from_name(result)
-            .ok_or_else(|| StoreError::Corrupt(format!("`{result}` is not an import result")))?,
-        commit: col(row, "commit_sha")?,
-        committed_at: col::<Option<&str>>(row, "committed_at")?
-            .map(|t| parse_time(t, "committed_at"))
-            .transpose()?,
-    })
+    Ok(true)
 }
 
 impl HistoryStore for PostgresStore {
@@ -332,8 +189,9 @@ impl HistoryStore for PostgresStore {
         let mut s = self.snapshot(READ)?;
         let mut after: Option<String> = None;
         loop {
-            let mut sql =
-                format!("SELECT {DEPLOYMENT_COLUMNS} FROM imported_deployments WHERE 1 = 1");
+            let mut sql = format!(
+                "SELECT {IMPORTED_DEPLOYMENT_COLUMNS} FROM imported_deployments WHERE 1 = 1"
+            );
             let mut values: Vec<Param> = Vec::new();
             let mut bind = |sql: &mut String, clause: &str, value: String| {
                 values.push(Box::new(value));
@@ -357,7 +215,7 @@ impl HistoryStore for PostgresStore {
             sql.push_str(&format!(" ORDER BY external_id LIMIT {SCAN_PAGE}"));
             let rows = s.query(&sql, values, READ)?;
             for row in &rows {
-                visit(&read_deployment(row)?);
+                visit(&tables::imported_deployment(row)?);
             }
             if (rows.len() as i64) < SCAN_PAGE {
                 break;
@@ -373,25 +231,16 @@ impl HistoryStore for PostgresStore {
     ) -> Result<Vec<ImportedIncident>, StoreError> {
         const READ: &str = "reading imported incidents";
         let rows = self.session(READ)?.query(
-            "SELECT external_id, service, environment, opened_at, resolved_at, caused_by \
-             FROM imported_incidents \
-             WHERE ($1::text IS NULL OR service = $1) AND ($2::text IS NULL OR environment = $2) \
-             ORDER BY opened_at, external_id",
+            &format!(
+                "SELECT {IMPORTED_INCIDENT_COLUMNS} FROM imported_incidents \
+                 WHERE ($1::text IS NULL OR service = $1) \
+                 AND ($2::text IS NULL OR environment = $2) \
+                 ORDER BY opened_at, external_id"
+            ),
             args![filter.service.clone(), filter.environment.clone()],
             READ,
         )?;
-        rows.iter()
-            .map(|row| {
-                Ok(ImportedIncident {
-                    external_id: col(row, "external_id")?,
-                    service: col(row, "service")?,
-                    environment: col(row, "environment")?,
-                    opened_at: parse_time(col(row, "opened_at")?, "opened_at")?,
-                    resolved_at: parse_opt_time(col(row, "resolved_at")?, "resolved_at")?,
-                    caused_by: col(row, "caused_by")?,
-                })
-            })
-            .collect()
+        rows.iter().map(tables::imported_incident).collect()
     }
 
     fn imported_counts(&self) -> Result<(u64, u64), StoreError> {

@@ -4,32 +4,14 @@
 //! transaction, so a refused change gives back the id it took.
 
 use jiff::Timestamp;
-use tokio_postgres::Row;
 
-use super::{PostgresStore, Session, args, audit, col, is_foreign_key_violation, target_clauses};
-use crate::codec::{parse_opt_time, parse_time, time_text};
+use super::{PostgresStore, Session, args, audit, col, is_foreign_key_violation, param};
+use crate::codec::time_text;
+use crate::filters;
+use crate::tables::{self, INCIDENT_COLUMNS, RESOLVE_INCIDENT, RESOLVE_TARGET};
 use crate::{
     AuditAppend, Incident, IncidentChange, IncidentFilter, IncidentStore, NewIncident, StoreError,
 };
-
-/// Every column [`read_incident`] reads.
-const INCIDENT_COLUMNS: &str = "id, service, environment, deployment_id, opened_at, opened_by, \
-     reason, resolved_at, resolved_by, resolution";
-
-fn read_incident(row: &Row) -> Result<Incident, StoreError> {
-    Ok(Incident {
-        id: col(row, "id")?,
-        service: col(row, "service")?,
-        environment: col(row, "environment")?,
-        deployment_id: col(row, "deployment_id")?,
-        opened_at: parse_time(col(row, "opened_at")?, "incident opened_at")?,
-        opened_by: col(row, "opened_by")?,
-        reason: col(row, "reason")?,
-        resolved_at: parse_opt_time(col(row, "resolved_at")?, "incident resolved_at")?,
-        resolved_by: col(row, "resolved_by")?,
-        resolution: col(row, "resolution")?,
-    })
-}
 
 /// Inserts `i` under `id`, or under the next id when None, and returns the
 /// id; the counter follows an id given explicitly.
@@ -103,8 +85,7 @@ pub(super) fn apply_incident_changes(
                 resolution,
             } => {
                 let resolved = s.execute(
-                    "UPDATE incidents SET resolved_at = $1, resolved_by = $2, resolution = $3 \
-                     WHERE service = $4 AND environment = $5 AND resolved_at IS NULL",
+                    RESOLVE_TARGET,
                     args![
                         time_text(*at),
                         by.clone(),
@@ -131,7 +112,7 @@ fn incident_by_id(
         if lock { " FOR UPDATE" } else { "" }
     );
     let row = s.query_opt(&sql, args![id], "reading an incident")?;
-    row.as_ref().map(read_incident).transpose()
+    row.as_ref().map(tables::incident).transpose()
 }
 
 impl IncidentStore for PostgresStore {
@@ -146,35 +127,15 @@ impl IncidentStore for PostgresStore {
             environment = %incident.environment,
             "incident opened"
         );
-        Ok(Incident {
-            id,
-            service: incident.service.clone(),
-            environment: incident.environment.clone(),
-            deployment_id: incident.deployment_id,
-            opened_at: incident.opened_at,
-            opened_by: incident.opened_by.clone(),
-            reason: incident.reason.clone(),
-            resolved_at: None,
-            resolved_by: None,
-            resolution: None,
-        })
+        Ok(incident.opened(id))
     }
 
     fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         const DURING: &str = "listing incidents";
-        let (mut clauses, values) =
-            target_clauses(filter.service.as_deref(), filter.environment.as_deref());
-        if filter.open_only {
-            clauses.push("resolved_at IS NULL".to_string());
-        }
-        let mut sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents");
-        if !clauses.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&clauses.join(" AND "));
-        }
-        sql.push_str(" ORDER BY id DESC");
+        let (sql, values) = filters::incidents(filter);
+        let values = values.into_iter().map(param).collect();
         let rows = self.session(DURING)?.query(&sql, values, DURING)?;
-        rows.iter().map(read_incident).collect()
+        rows.iter().map(tables::incident).collect()
     }
 
     fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError> {
@@ -201,8 +162,7 @@ impl IncidentStore for PostgresStore {
             return Err(StoreError::AlreadyResolved { id, at });
         }
         s.execute(
-            "UPDATE incidents SET resolved_at = $1, resolved_by = $2, resolution = $3 \
-             WHERE id = $4",
+            RESOLVE_INCIDENT,
             args![time_text(at), by.to_owned(), resolution.to_owned(), id],
             DURING,
         )?;

@@ -51,6 +51,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
 
+use crate::tables::{Field, StoredRow, unreadable};
 use crate::{Database, StoreError};
 
 /// Every migration of the PostgreSQL schema, in order. Append only: never
@@ -609,28 +610,44 @@ pub(crate) fn is_foreign_key_violation(e: &tokio_postgres::Error) -> bool {
 
 /// Reads one column, reporting a wrong type as corruption.
 pub(crate) fn col<'r, T: FromSql<'r>>(row: &'r Row, name: &str) -> Result<T, StoreError> {
-    row.try_get(name)
-        .map_err(|e| StoreError::Corrupt(format!("column `{name}` cannot be read: {e}")))
+    row.try_get(name).map_err(|e| unreadable(name, e))
+}
+
+impl StoredRow for Row {
+    fn text(&self, column: &str) -> Result<&str, StoreError> {
+        col(self, column)
+    }
+
+    fn opt_text(&self, column: &str) -> Result<Option<&str>, StoreError> {
+        col(self, column)
+    }
+
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        col(self, column)
+    }
+
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        col(self, column)
+    }
+
+    fn bytes(&self, column: &str) -> Result<&[u8], StoreError> {
+        col(self, column)
+    }
+}
+
+/// A written column's value as a statement's parameter (typed even when
+/// NULL, as PostgreSQL wants).
+pub(crate) fn param(field: Field) -> Param {
+    match field {
+        Field::Text(text) => Box::new(text),
+        Field::Int(n) => Box::new(n),
+    }
 }
 
 /// Reads one column by position.
 pub(crate) fn col_at<'r, T: FromSql<'r>>(row: &'r Row, i: usize) -> Result<T, StoreError> {
     row.try_get(i)
         .map_err(|e| StoreError::Corrupt(format!("column {i} cannot be read: {e}")))
-}
-
-/// WHERE clauses (and their numbered values) selecting a service and/or an
-/// environment; callers append their own clauses after these.
-fn target_clauses(service: Option<&str>, environment: Option<&str>) -> (Vec<String>, Vec<Param>) {
-    let mut clauses = Vec::new();
-    let mut values: Vec<Param> = Vec::new();
-    for (column, value) in [("service", service), ("environment", environment)] {
-        if let Some(v) = value {
-            values.push(Box::new(v.to_string()));
-            clauses.push(format!("{column} = ${}", values.len()));
-        }
-    }
-    (clauses, values)
 }
 
 /// `url` with its password replaced by `***`, in either form of a

@@ -1,24 +1,9 @@
 //! The workload processes of [`PostgresStore`], keyed by host and pid.
 
-use tokio_postgres::Row;
-
-use super::{PostgresStore, args, col};
-use crate::codec::{narrow, widen};
+use super::{PostgresStore, args};
+use crate::codec::widen;
+use crate::tables::{self, PROCESS_COLUMNS};
 use crate::{ProcessStore, StoreError, StoredProcess};
-
-const PROCESS_COLUMNS: &str = "host, pid, start_ticks, service, environment, version, port";
-
-fn read_process(row: &Row) -> Result<StoredProcess, StoreError> {
-    Ok(StoredProcess {
-        host: col(row, "host")?,
-        pid: narrow(col(row, "pid")?, "pid")?,
-        start_ticks: narrow(col(row, "start_ticks")?, "start_ticks")?,
-        service: col(row, "service")?,
-        environment: col(row, "environment")?,
-        version: col(row, "version")?,
-        port: narrow(col(row, "port")?, "port")?,
-    })
-}
 
 impl ProcessStore for PostgresStore {
     fn record_process(&self, p: &StoredProcess) -> Result<(), StoreError> {
@@ -62,6 +47,6 @@ impl ProcessStore for PostgresStore {
             args![],
             DURING,
         )?;
-        rows.iter().map(read_process).collect()
+        rows.iter().map(tables::process).collect()
     }
 }

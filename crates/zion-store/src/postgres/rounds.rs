@@ -4,35 +4,10 @@
 
 use zion_core::analysis::AnalysisRound;
 
-use super::{Session, args, col};
+use super::{Session, args};
 use crate::StoreError;
-use crate::codec::{from_json, narrow, parse_opt_time, time_text, to_json};
-
-/// A round ready to write, with its encoded body.
-pub(crate) struct RoundRow<'a> {
-    round: &'a AnalysisRound,
-    body: String,
-}
-
-/// Encodes the deployment's rounds, refusing one of another deployment
-/// (before any transaction begins).
-pub(crate) fn rows(id: i64, rounds: &[AnalysisRound]) -> Result<Vec<RoundRow<'_>>, StoreError> {
-    rounds
-        .iter()
-        .map(|round| {
-            if round.deployment_id != id {
-                return Err(StoreError::Invalid(format!(
-                    "analysis round {} belongs to deployment #{}, not #{id}",
-                    round.number, round.deployment_id
-                )));
-            }
-            Ok(RoundRow {
-                round,
-                body: to_json(round, "analysis round")?,
-            })
-        })
-        .collect()
-}
+use crate::codec::time_text;
+use crate::tables::{self, EXTEND_ROUND, INSERT_ROUND, LATEST_ROUND, ROUNDS_OF, RoundRow};
 
 /// Appends `rows`: a round that repeats the deployment's latest record
 /// extends it, any other gets a row of its own.
@@ -53,8 +28,7 @@ pub(crate) fn insert(
             if last.absorbs(round) {
                 last.absorb(round);
                 s.execute(
-                    "UPDATE analysis_rounds SET round_count = $1, last_at = $2 \
-                     WHERE deployment_id = $3 AND number = $4",
+                    EXTEND_ROUND,
                     args![
                         i64::from(last.count),
                         last.last_at.map(time_text),
@@ -67,9 +41,7 @@ pub(crate) fn insert(
             }
         }
         s.execute(
-            "INSERT INTO analysis_rounds \
-             (deployment_id, number, at, verdict, body, round_count, last_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            INSERT_ROUND,
             args![
                 id,
                 i64::from(round.number),
@@ -85,39 +57,14 @@ pub(crate) fn insert(
     Ok(())
 }
 
-const ROUND_COLUMNS: &str = "body, round_count, last_at";
-
 /// The deployment's latest round record, if any.
 fn latest(s: &mut Session<'_>, id: i64) -> Result<Option<AnalysisRound>, StoreError> {
-    let row = s.query_opt(
-        &format!(
-            "SELECT {ROUND_COLUMNS} FROM analysis_rounds \
-             WHERE deployment_id = $1 ORDER BY number DESC LIMIT 1"
-        ),
-        args![id],
-        "reading the latest analysis round",
-    )?;
-    row.map(|r| decode(&r)).transpose()
+    let row = s.query_opt(LATEST_ROUND, args![id], "reading the latest analysis round")?;
+    row.as_ref().map(tables::round).transpose()
 }
 
 /// Every round record of the deployment, by number.
 pub(crate) fn all(s: &mut Session<'_>, id: i64) -> Result<Vec<AnalysisRound>, StoreError> {
-    let rows = s.query(
-        &format!(
-            "SELECT {ROUND_COLUMNS} FROM analysis_rounds WHERE deployment_id = $1 ORDER BY number"
-        ),
-        args![id],
-        "reading analysis rounds",
-    )?;
-    rows.iter().map(decode).collect()
-}
-
-/// A record from its body and the columns that say how many rounds it
-/// stands for (the body is the first round's, as it was recorded).
-fn decode(row: &tokio_postgres::Row) -> Result<AnalysisRound, StoreError> {
-    let mut round: AnalysisRound = from_json(col(row, "body")?, "analysis round")?;
-    let count: u32 = narrow(col(row, "round_count")?, "analysis round count")?;
-    round.count = count.max(1);
-    round.last_at = parse_opt_time(col(row, "last_at")?, "analysis round last_at")?;
-    Ok(round)
+    let rows = s.query(ROUNDS_OF, args![id], "reading analysis rounds")?;
+    rows.iter().map(tables::round).collect()
 }

@@ -2,8 +2,9 @@
 
 use jiff::Timestamp;
 
-use super::{PostgresStore, args, audit, col};
-use crate::codec::{parse_time, time_text};
+use super::{PostgresStore, args, audit};
+use crate::codec::time_text;
+use crate::tables::{self, INSERT_SPEC, LATEST_SPEC};
 use crate::{AuditAppend, SpecStore, StoreError, StoredSpec};
 
 impl SpecStore for PostgresStore {
@@ -21,7 +22,7 @@ impl SpecStore for PostgresStore {
             s.lock_audit(DURING)?;
         }
         s.execute(
-            "INSERT INTO specs (yaml, sha256_hex, applied_by, applied_at) VALUES ($1, $2, $3, $4)",
+            INSERT_SPEC,
             args![
                 yaml.to_owned(),
                 sha256_hex.to_owned(),
@@ -40,19 +41,9 @@ impl SpecStore for PostgresStore {
 
     fn latest_spec(&self) -> Result<Option<StoredSpec>, StoreError> {
         const DURING: &str = "reading the latest spec";
-        let row = self.session(DURING)?.query_opt(
-            "SELECT yaml, sha256_hex, applied_by, applied_at FROM specs ORDER BY id DESC LIMIT 1",
-            args![],
-            DURING,
-        )?;
-        row.map(|row| {
-            Ok(StoredSpec {
-                yaml: col(&row, "yaml")?,
-                sha256_hex: col(&row, "sha256_hex")?,
-                applied_by: col(&row, "applied_by")?,
-                applied_at: parse_time(col(&row, "applied_at")?, "spec applied_at")?,
-            })
-        })
-        .transpose()
+        let row = self
+            .session(DURING)?
+            .query_opt(LATEST_SPEC, args![], DURING)?;
+        row.as_ref().map(tables::spec).transpose()
     }
 }

@@ -3,27 +3,11 @@
 //! held by unique indexes across connections).
 
 use jiff::Timestamp;
-use tokio_postgres::Row;
 
 use super::{PostgresStore, Session, args, audit, col, is_unique_violation};
-use crate::codec::{parse_opt_time, parse_role, parse_time, time_text};
+use crate::codec::time_text;
+use crate::tables::{self, LIVE_GITHUB_LOGIN, TOKEN_COLUMNS};
 use crate::{AuditAppend, StoreError, TokenRecord, TokenStore};
-
-const TOKEN_COLUMNS: &str = "name, role, hash_hex, github_login, created_at, revoked_at";
-
-/// The condition of the index `tokens_live_github`, spelled as it is there.
-const LIVE_GITHUB_LOGIN: &str = "lower(github_login) = lower($1) AND revoked_at IS NULL";
-
-fn read_token(row: &Row) -> Result<TokenRecord, StoreError> {
-    Ok(TokenRecord {
-        name: col(row, "name")?,
-        role: parse_role(col(row, "role")?)?,
-        hash_hex: col(row, "hash_hex")?,
-        github_login: col(row, "github_login")?,
-        created_at: parse_time(col(row, "created_at")?, "token created_at")?,
-        revoked_at: parse_opt_time(col(row, "revoked_at")?, "token revoked_at")?,
-    })
-}
 
 /// Refuses a live token whose name or GitHub login a live token holds.
 fn refuse_taken(s: &mut Session<'_>, token: &TokenRecord) -> Result<(), StoreError> {
@@ -112,7 +96,7 @@ impl TokenStore for PostgresStore {
             args![hash_hex.to_owned()],
             DURING,
         )?;
-        row.as_ref().map(read_token).transpose()
+        row.as_ref().map(tables::token).transpose()
     }
 
     fn token_by_github(&self, login: &str) -> Result<Option<TokenRecord>, StoreError> {
@@ -122,7 +106,7 @@ impl TokenStore for PostgresStore {
             args![login.to_owned()],
             DURING,
         )?;
-        row.as_ref().map(read_token).transpose()
+        row.as_ref().map(tables::token).transpose()
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
@@ -132,7 +116,7 @@ impl TokenStore for PostgresStore {
             args![],
             DURING,
         )?;
-        rows.iter().map(read_token).collect()
+        rows.iter().map(tables::token).collect()
     }
 
     fn revoke_token(

@@ -3,8 +3,10 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::{SqliteStore, begin, db};
+use super::{SqliteStore, begin, db, query_all};
 use crate::codec::{time_text, widen};
+use crate::filters;
+use crate::tables::{self, CHECKPOINTS, INSERT_CHECKPOINT, LATEST_CHECKPOINT};
 use crate::{
     AuditAppend, AuditCheckpoint, AuditFilter, AuditSnapshot, AuditStore, AuditTail, GroupAudit,
     GroupWrite, NodeHash, StoreError, StoredAuditEntry,
@@ -28,19 +30,8 @@ pub(crate) fn size(conn: &Connection) -> Result<u64, StoreError> {
 /// Writes `append` in `tx`; the caller commits.
 pub(crate) fn write(tx: &Transaction<'_>, append: &AuditAppend) -> Result<(), StoreError> {
     const DURING: &str = "appending to the audit log";
-    if let Some(first) = append.rows.first() {
-        let size = size(tx)?;
-        let contiguous = append
-            .rows
-            .iter()
-            .enumerate()
-            .all(|(i, r)| r.index == first.index + i as u64);
-        if first.index != size || !contiguous {
-            return Err(StoreError::AuditOutOfOrder {
-                size,
-                first: first.index,
-            });
-        }
+    if !append.rows.is_empty() {
+        append.check_continues(size(tx)?)?;
     }
     let mut entries = tx
         .prepare_cached(
@@ -75,7 +66,7 @@ pub(crate) fn write(tx: &Transaction<'_>, append: &AuditAppend) -> Result<(), St
     if let Some(c) = &append.checkpoint {
         thin_checkpoints(tx)?;
         tx.execute(
-            "INSERT INTO audit_checkpoints (size, note, signed_at) VALUES (?1, ?2, ?3)",
+            &tables::sqlite(INSERT_CHECKPOINT),
             params![
                 widen(c.size, "checkpoint size")?,
                 c.note,
@@ -158,43 +149,14 @@ pub(crate) fn entries(
     conn: &Connection,
     filter: &AuditFilter,
 ) -> Result<Vec<StoredAuditEntry>, StoreError> {
-    const DURING: &str = "reading the audit log";
-    let mut sql = "SELECT idx, entry FROM audit_entries WHERE 1 = 1".to_string();
-    let mut values: Vec<rusqlite::types::Value> = Vec::new();
-    if let Some(since) = filter.since {
-        values.push(time_text(since).into());
-        sql.push_str(&format!(" AND time >= ?{}", values.len()));
-    }
-    if let Some(action) = &filter.action {
-        values.push(action.clone().into());
-        sql.push_str(&format!(" AND action = ?{}", values.len()));
-    }
-    if let Some(subject) = &filter.subject {
-        values.push(subject.clone().into());
-        sql.push_str(&format!(" AND subject = ?{}", values.len()));
-    }
-    if let Some(from) = filter.from_index {
-        values.push(widen(from, "audit index")?.into());
-        sql.push_str(&format!(" AND idx >= ?{}", values.len()));
-    }
-    sql.push_str(" ORDER BY idx");
-    if let Some(limit) = filter.limit {
-        sql.push_str(&format!(" LIMIT {limit}"));
-    }
-    let mut stmt = conn.prepare(&sql).map_err(db(DURING))?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(values), |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })
-        .map_err(db(DURING))?;
-    rows.map(|r| {
-        let (idx, entry) = r.map_err(db(DURING))?;
-        Ok(StoredAuditEntry {
-            index: u64::try_from(idx).unwrap_or(0),
-            entry,
-        })
-    })
-    .collect()
+    let (sql, values) = filters::audit_entries(filter)?;
+    query_all(
+        conn,
+        &tables::sqlite(&sql),
+        rusqlite::params_from_iter(values.into_iter().map(rusqlite::types::Value::from)),
+        "reading the audit log",
+        |row| tables::audit_entry(row),
+    )
 }
 
 /// Pages through the entries joined with their leaf hashes. A row whose
@@ -238,28 +200,9 @@ pub(crate) fn scan(
 }
 
 pub(crate) fn checkpoints(conn: &Connection) -> Result<Vec<AuditCheckpoint>, StoreError> {
-    const DURING: &str = "reading audit checkpoints";
-    let mut stmt = conn
-        .prepare("SELECT size, note, signed_at FROM audit_checkpoints ORDER BY size")
-        .map_err(db(DURING))?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })
-        .map_err(db(DURING))?;
-    rows.map(|r| {
-        let (size, note, at) = r.map_err(db(DURING))?;
-        Ok(AuditCheckpoint {
-            size: u64::try_from(size).unwrap_or(0),
-            note,
-            signed_at: crate::codec::parse_time(&at, "checkpoint time")?,
-        })
+    query_all(conn, CHECKPOINTS, [], "reading audit checkpoints", |row| {
+        tables::checkpoint(row)
     })
-    .collect()
 }
 
 /// The log as a writing transaction sees it: BEGIN IMMEDIATE took the
@@ -280,24 +223,14 @@ impl AuditTail for Tail<'_> {
     }
 
     fn latest_checkpoint(&self) -> Result<Option<AuditCheckpoint>, StoreError> {
-        const DURING: &str = "reading the latest audit checkpoint";
-        let row: Option<(i64, String, String)> = self
-            .conn
-            .query_row(
-                "SELECT size, note, signed_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(db(DURING))?;
-        row.map(|(size, note, at)| {
-            Ok(AuditCheckpoint {
-                size: u64::try_from(size).unwrap_or(0),
-                note,
-                signed_at: crate::codec::parse_time(&at, "checkpoint time")?,
-            })
-        })
-        .transpose()
+        let mut found = query_all(
+            self.conn,
+            LATEST_CHECKPOINT,
+            [],
+            "reading the latest audit checkpoint",
+            |row| tables::checkpoint(row),
+        )?;
+        Ok(found.pop())
     }
 }
 

@@ -2,38 +2,16 @@
 //! database file has one replica of `zion up`, so nothing here is shared
 //! in practice; it is kept so that both stores answer alike.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, params};
 
-use super::{SqliteStore, begin, col, db, query_all};
+use super::{SqliteStore, begin, db, query_all};
 use crate::StoreError;
 use crate::codec::{narrow, widen};
 use crate::data_plane::{
     DataPlaneStore, PublishedRoute, RouteListener, TrafficBucket, TrafficQuery, check_unique, sql,
     widened,
 };
-
-fn read_route(row: &Row<'_>) -> Result<PublishedRoute, StoreError> {
-    Ok(PublishedRoute {
-        service: col(row, "service")?,
-        environment: col(row, "environment")?,
-        listener: RouteListener::from_name(&col::<String>(row, "listener")?)?,
-        route: col(row, "route")?,
-        revision: narrow(col(row, "revision")?, "a route's revision")?,
-    })
-}
-
-fn read_bucket(row: &Row<'_>) -> Result<TrafficBucket, StoreError> {
-    Ok(TrafficBucket {
-        replica: col(row, "replica")?,
-        service: col(row, "service")?,
-        environment: col(row, "environment")?,
-        version: col(row, "version")?,
-        second: narrow(col(row, "second")?, "a bucket's second")?,
-        requests: narrow(col(row, "requests")?, "a bucket's requests")?,
-        errors: narrow(col(row, "errors")?, "a bucket's errors")?,
-        latency: col(row, "latency")?,
-    })
-}
+use crate::tables;
 
 impl DataPlaneStore for SqliteStore {
     fn publish_route(
@@ -49,7 +27,7 @@ impl DataPlaneStore for SqliteStore {
         let tx = begin(&mut conn, DURING)?;
         let current: Option<(String, i64)> = tx
             .query_row(
-                &sql::sqlite(sql::CURRENT),
+                &tables::sqlite(sql::CURRENT),
                 params![service, environment, listener.name()],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
@@ -59,10 +37,10 @@ impl DataPlaneStore for SqliteStore {
             return narrow(revision, "a route's revision");
         }
         let revision: i64 = tx
-            .query_row(&sql::sqlite(sql::BUMP), [], |row| row.get(0))
+            .query_row(&tables::sqlite(sql::BUMP), [], |row| row.get(0))
             .map_err(db(DURING))?;
         tx.execute(
-            &sql::sqlite(sql::UPSERT),
+            &tables::sqlite(sql::UPSERT),
             params![service, environment, listener.name(), route, revision],
         )
         .map_err(db(DURING))?;
@@ -74,10 +52,10 @@ impl DataPlaneStore for SqliteStore {
         let revision = widen(revision, "a route's revision")?;
         query_all(
             &self.conn(),
-            &sql::sqlite(sql::SINCE),
+            &tables::sqlite(sql::SINCE),
             [revision],
             "reading the published routes",
-            read_route,
+            |row| tables::route(row),
         )
     }
 
@@ -122,7 +100,7 @@ impl DataPlaneStore for SqliteStore {
         let last = widen(q.last_second, "a window's last second")?;
         query_all(
             &self.conn(),
-            &sql::sqlite(sql::TRAFFIC),
+            &tables::sqlite(sql::TRAFFIC),
             params![
                 q.service,
                 q.environment,
@@ -132,7 +110,7 @@ impl DataPlaneStore for SqliteStore {
                 q.excluding_replica
             ],
             "reading traffic",
-            read_bucket,
+            |row| tables::bucket(row),
         )
     }
 
@@ -140,7 +118,7 @@ impl DataPlaneStore for SqliteStore {
         let before = widen(before_second, "a pruning second")?;
         let n = self
             .conn()
-            .execute(&sql::sqlite(sql::PRUNE), [before])
+            .execute(&tables::sqlite(sql::PRUNE), [before])
             .map_err(db("pruning traffic"))?;
         Ok(n as u64)
     }

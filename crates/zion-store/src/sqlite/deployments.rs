@@ -3,134 +3,27 @@
 //! partial unique index) and changes guarded by their revision.
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 use zion_core::analysis::AnalysisRound;
-use zion_core::deployment::{Deployment, DeploymentType, Event, Phase};
+use zion_core::deployment::{Deployment, Event, Phase};
 
 use super::incidents::apply_incident_changes;
-use super::{
-    SqliteStore, audit, begin, col, db, is_unique_violation, query_all, rounds, target_clauses,
-};
-use crate::codec::{
-    from_json, narrow, parse_opt_time, parse_phase, parse_time, terminal_phases_sql, time_text,
-    to_json, widen,
+use super::{SqliteStore, audit, begin, db, is_unique_violation, query_all, rounds};
+use crate::codec::{parse_phase, terminal_phases_sql, time_text, widen};
+use crate::filters;
+use crate::tables::{
+    self, DEPLOYMENT_COLUMNS, EVENT_COLUMNS, INSERT_EVENT, deployment_fields,
+    insert_deployment_sql, update_deployment_sql,
 };
 use crate::{AuditBuilder, Change, DeploymentFilter, DeploymentStore, Fence, StoreError};
-
-/// The columns a deployment is written to, in the order of
-/// [`deployment_values`]; `id` is assigned by the database.
-const WRITE_COLUMNS: [&str; 21] = [
-    "service",
-    "environment",
-    "version",
-    "previous_version",
-    "strategy",
-    "type",
-    "phase",
-    "step",
-    "canary_weight",
-    "requested_by",
-    "created_at",
-    "started_at",
-    "finished_at",
-    "reason",
-    "plan",
-    "progress",
-    "gate",
-    "evidence",
-    "commit_sha",
-    "committed_at",
-    "revision",
-];
-
-/// Every column [`read_deployment`] reads.
-/// (`strategy` is written but not read: the plan says it.)
-const DEPLOYMENT_COLUMNS: &str = "id, service, environment, version, previous_version, \
-     type, phase, step, canary_weight, requested_by, created_at, started_at, finished_at, \
-     reason, plan, progress, gate, evidence, commit_sha, committed_at, revision";
-
-const EVENT_COLUMNS: &str = "at, from_phase, to_phase, step, canary_weight, actor, reason";
 
 /// Answered from the index `deployments_target_version` alone.
 pub(super) const HAS_SUCCEEDED_SQL: &str = "SELECT EXISTS (SELECT 1 FROM deployments \
      WHERE service = ?1 AND environment = ?2 AND version = ?3 AND phase = ?4)";
 
-/// The values of [`WRITE_COLUMNS`] for `d`.
+/// `d`'s values, bound as SQLite binds them.
 fn deployment_values(d: &Deployment) -> Result<Vec<Value>, StoreError> {
-    Ok(vec![
-        d.service.clone().into(),
-        d.environment.clone().into(),
-        d.version.clone().into(),
-        d.previous_version.clone().into(),
-        // Derived from the plan, for readers of the table; never read back.
-        d.strategy().name().to_string().into(),
-        d.kind.name().to_string().into(),
-        d.phase.name().to_string().into(),
-        d.step.map(i64::from).into(),
-        i64::from(d.canary_weight).into(),
-        d.requested_by.clone().into(),
-        time_text(d.created_at).into(),
-        d.started_at.map(time_text).into(),
-        d.finished_at.map(time_text).into(),
-        d.reason.clone().into(),
-        to_json(&d.plan, "deployment plan")?.into(),
-        to_json(&d.progress, "deployment progress")?.into(),
-        to_json(&d.gate, "deployment gate")?.into(),
-        d.evidence
-            .as_ref()
-            .map(|e| to_json(e, "deployment evidence"))
-            .transpose()?
-            .into(),
-        d.commit.clone().into(),
-        d.committed_at.map(time_text).into(),
-        widen(d.revision, "revision")?.into(),
-    ])
-}
-
-fn read_deployment(row: &Row<'_>) -> Result<Deployment, StoreError> {
-    let kind: String = col(row, "type")?;
-    Ok(Deployment {
-        id: col(row, "id")?,
-        service: col(row, "service")?,
-        environment: col(row, "environment")?,
-        version: col(row, "version")?,
-        previous_version: col(row, "previous_version")?,
-        kind: DeploymentType::from_name(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("`{kind}` is not a deployment type")))?,
-        phase: parse_phase(&col::<String>(row, "phase")?)?,
-        step: col::<Option<i64>>(row, "step")?
-            .map(|s| narrow(s, "step"))
-            .transpose()?,
-        canary_weight: narrow(col(row, "canary_weight")?, "canary weight")?,
-        requested_by: col(row, "requested_by")?,
-        created_at: parse_time(&col::<String>(row, "created_at")?, "created_at")?,
-        started_at: parse_opt_time(col(row, "started_at")?, "started_at")?,
-        finished_at: parse_opt_time(col(row, "finished_at")?, "finished_at")?,
-        reason: col(row, "reason")?,
-        plan: from_json(&col::<String>(row, "plan")?, "deployment plan")?,
-        progress: from_json(&col::<String>(row, "progress")?, "deployment progress")?,
-        gate: from_json(&col::<String>(row, "gate")?, "deployment gate")?,
-        evidence: col::<Option<String>>(row, "evidence")?
-            .map(|e| from_json(&e, "deployment evidence"))
-            .transpose()?,
-        commit: col(row, "commit_sha")?,
-        committed_at: parse_opt_time(col(row, "committed_at")?, "committed_at")?,
-        revision: narrow(col(row, "revision")?, "revision")?,
-    })
-}
-
-fn read_event(row: &Row<'_>) -> Result<Event, StoreError> {
-    Ok(Event {
-        at: parse_time(&col::<String>(row, "at")?, "event time")?,
-        from_phase: parse_phase(&col::<String>(row, "from_phase")?)?,
-        to_phase: parse_phase(&col::<String>(row, "to_phase")?)?,
-        step: col::<Option<i64>>(row, "step")?
-            .map(|s| narrow(s, "event step"))
-            .transpose()?,
-        canary_weight: narrow(col(row, "canary_weight")?, "event canary weight")?,
-        actor: col(row, "actor")?,
-        reason: col(row, "reason")?,
-    })
+    Ok(deployment_fields(d)?.into_iter().map(Value::from).collect())
 }
 
 /// The target's unfinished deployment (other than `except`), if any.
@@ -199,10 +92,7 @@ fn insert_events(tx: &Transaction<'_>, id: i64, events: &[Event]) -> Result<(), 
         )
         .map_err(db(DURING))?;
     let mut stmt = tx
-        .prepare_cached(
-            "INSERT INTO events (deployment_id, seq, at, from_phase, to_phase, step, \
-             canary_weight, actor, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
+        .prepare_cached(&tables::sqlite(INSERT_EVENT))
         .map_err(db(DURING))?;
     for (seq, e) in (last + 1..).zip(events) {
         stmt.execute(params![
@@ -227,18 +117,7 @@ fn revision_update(d: &Deployment) -> Result<(String, Vec<Value>), StoreError> {
     let mut values = deployment_values(d)?;
     // A revision of 0 expects -1, which no row has: it ends as Conflict.
     let expected = widen(d.revision, "revision")? - 1;
-    let sets: Vec<String> = WRITE_COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{c} = ?{}", i + 1))
-        .collect();
-    let n = WRITE_COLUMNS.len();
-    let sql = format!(
-        "UPDATE deployments SET {} WHERE id = ?{} AND revision = ?{}",
-        sets.join(", "),
-        n + 1,
-        n + 2
-    );
+    let sql = tables::sqlite(&update_deployment_sql());
     values.push(d.id.into());
     values.push(expected.into());
     Ok((sql, values))
@@ -255,14 +134,7 @@ impl DeploymentStore for SqliteStore {
         let mut stored = deployment.clone();
         stored.revision = 1;
         let values = deployment_values(&stored)?;
-        let sql = format!(
-            "INSERT INTO deployments ({}) VALUES ({}) RETURNING id",
-            WRITE_COLUMNS.join(", "),
-            (1..=WRITE_COLUMNS.len())
-                .map(|i| format!("?{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let sql = tables::sqlite(&insert_deployment_sql());
         let mut conn = self.conn();
         let tx = begin(&mut conn, DURING)?;
         // Under the write lock no one can insert between this check and the
@@ -300,41 +172,21 @@ impl DeploymentStore for SqliteStore {
     fn deployment(&self, id: i64) -> Result<Option<Deployment>, StoreError> {
         let sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = ?1");
         let conn = self.conn();
-        let mut found = query_all(&conn, &sql, [id], "reading a deployment", read_deployment)?;
+        let mut found = query_all(&conn, &sql, [id], "reading a deployment", |row| {
+            tables::deployment(row)
+        })?;
         Ok(found.pop())
     }
 
     fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
-        let (mut clauses, mut values) =
-            target_clauses(filter.service.as_deref(), filter.environment.as_deref());
-        if let Some(since) = filter.since {
-            values.push(time_text(since).into());
-            clauses.push(format!("created_at >= ?{}", values.len()));
-        }
-        if let Some(since) = filter.finished_since {
-            values.push(time_text(since).into());
-            clauses.push(format!(
-                "(finished_at IS NULL OR finished_at >= ?{})",
-                values.len()
-            ));
-        }
-        let mut sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments");
-        if !clauses.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&clauses.join(" AND "));
-        }
-        sql.push_str(" ORDER BY id DESC");
-        if let Some(limit) = filter.limit {
-            values.push(widen(limit, "limit")?.into());
-            sql.push_str(&format!(" LIMIT ?{}", values.len()));
-        }
+        let (sql, values) = filters::deployments(filter)?;
         let conn = self.conn();
         query_all(
             &conn,
-            &sql,
-            params_from_iter(values),
+            &tables::sqlite(&sql),
+            params_from_iter(values.into_iter().map(Value::from)),
             "listing deployments",
-            read_deployment,
+            |row| tables::deployment(row),
         )
     }
 
@@ -344,13 +196,9 @@ impl DeploymentStore for SqliteStore {
             terminal_phases_sql()
         );
         let conn = self.conn();
-        query_all(
-            &conn,
-            &sql,
-            [],
-            "listing active deployments",
-            read_deployment,
-        )
+        query_all(&conn, &sql, [], "listing active deployments", |row| {
+            tables::deployment(row)
+        })
     }
 
     fn record_change(&self, change: &Change<'_>) -> Result<(), StoreError> {
@@ -361,7 +209,9 @@ impl DeploymentStore for SqliteStore {
         let sql =
             format!("SELECT {EVENT_COLUMNS} FROM events WHERE deployment_id = ?1 ORDER BY seq");
         let conn = self.conn();
-        query_all(&conn, &sql, [id], "reading events", read_event)
+        query_all(&conn, &sql, [id], "reading events", |row| {
+            tables::event(row)
+        })
     }
 
     fn rounds(&self, id: i64) -> Result<Vec<AnalysisRound>, StoreError> {
@@ -403,7 +253,7 @@ impl DeploymentStore for SqliteStore {
             &sql,
             params![service, environment, Phase::Succeeded.name(), limit],
             "listing succeeded deployments",
-            read_deployment,
+            |row| tables::deployment(row),
         )
     }
 
@@ -454,7 +304,7 @@ pub(super) fn apply_change(
     // What can be refused without the database is checked first; whatever
     // fails after it is rolled back by the caller.
     let (sql, values) = revision_update(deployment)?;
-    let round_rows = rounds::rows(id, change.rounds)?;
+    let round_rows = tables::round_rows(id, change.rounds)?;
     if let Some(fence) = &fence {
         // Under the write lock: no takeover can land before the commit.
         let current: Option<(String, i64)> = tx
@@ -508,6 +358,7 @@ mod tests {
     use std::time::Duration;
 
     use jiff::Timestamp;
+    use zion_core::deployment::DeploymentType;
 
     use super::*;
 

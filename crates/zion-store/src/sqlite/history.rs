@@ -2,22 +2,19 @@
 //! in the caller's transaction, idempotent by external id, and the reads the
 //! report makes.
 
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-use zion_core::deployment::DeploymentType;
-use zion_core::import::{ImportRecord, ImportResult, ImportedDeployment, ImportedIncident};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use zion_core::import::{ImportRecord, ImportedDeployment, ImportedIncident};
 
-use super::{SqliteStore, begin, db};
-use crate::codec::{parse_opt_time, parse_time, time_text};
+use super::{ScannedRow, SqliteStore, begin, db};
+use crate::codec::time_text;
+use crate::history::reimport::{self, DeploymentText};
+use crate::tables::{self, IMPORTED_DEPLOYMENT_COLUMNS, IMPORTED_INCIDENT_COLUMNS};
 use crate::{
     AuditAppend, HistoryFilter, HistoryStore, ImportBatch, ImportOutcome, ImportedDeploymentRow,
     StoreError,
 };
 
 const DURING: &str = "importing history";
-
-const DEPLOYMENT_COLUMNS: &str = "external_id, service, environment, version, type, started_at, \
-     finished_at, result, commit_sha, committed_at";
 
 /// Writes `batch` in `tx` (the caller commits, and should not when nothing
 /// was added). Deployments go first so that incidents anywhere in the file
@@ -42,7 +39,7 @@ pub(crate) fn import(
     {
         let mut insert = tx
             .prepare_cached(&format!(
-                "INSERT INTO imported_deployments ({DEPLOYMENT_COLUMNS}, import_id) \
+                "INSERT INTO imported_deployments ({IMPORTED_DEPLOYMENT_COLUMNS}, import_id) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
                  ON CONFLICT (external_id) DO NOTHING"
             ))
@@ -140,27 +137,6 @@ pub(crate) fn import(
     Ok(out)
 }
 
-/// A deployment's non-text values as stored.
-struct DeploymentText {
-    kind: &'static str,
-    started_at: String,
-    finished_at: String,
-    result: &'static str,
-    committed_at: Option<String>,
-}
-
-impl DeploymentText {
-    fn of(d: &ImportedDeployment) -> Self {
-        DeploymentText {
-            kind: d.kind.name(),
-            started_at: time_text(d.started_at),
-            finished_at: time_text(d.finished_at),
-            result: d.result.name(),
-            committed_at: d.committed_at.map(time_text),
-        }
-    }
-}
-
 /// Refuses a deployment whose id was imported before with other values.
 fn same_deployment(
     tx: &Transaction<'_>,
@@ -169,129 +145,41 @@ fn same_deployment(
     v: &DeploymentText,
 ) -> Result<(), StoreError> {
     let mut stmt = tx
-        .prepare_cached(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM imported_deployments WHERE external_id = ?1"
-        ))
+        .prepare_cached(&tables::sqlite(reimport::DEPLOYMENT))
         .map_err(db(DURING))?;
-    let stored: Vec<Option<String>> = stmt
-        .query_row([&d.external_id], |r| {
-            (1..10).map(|i| r.get::<_, Option<String>>(i)).collect()
-        })
-        .map_err(db(DURING))?;
-    let given = [
-        Some(d.service.as_str()),
-        Some(d.environment.as_str()),
-        Some(d.version.as_str()),
-        Some(v.kind),
-        Some(v.started_at.as_str()),
-        Some(v.finished_at.as_str()),
-        Some(v.result),
-        d.commit.as_deref(),
-        v.committed_at.as_deref(),
-    ];
-    const FIELDS: [&str; 9] = [
-        "service",
-        "environment",
-        "version",
-        "type",
-        "started_at",
-        "finished_at",
-        "result",
-        "commit",
-        "committed_at",
-    ];
-    for ((field, given), stored) in FIELDS.iter().zip(given).zip(&stored) {
-        if given != stored.as_deref() {
-            return Err(conflict(
-                record,
-                "deployment",
-                &d.external_id,
-                field,
-                stored.as_deref(),
-                given,
-            ));
-        }
-    }
-    Ok(())
+    let mut rows = stmt.query([&d.external_id]).map_err(db(DURING))?;
+    let row = rows.next().map_err(db(DURING))?.ok_or_else(|| {
+        StoreError::Corrupt(format!("imported deployment `{}` vanished", d.external_id))
+    })?;
+    reimport::same_deployment(record, d, v, row)
 }
 
-/// Compares an incident with the one imported before under its id. An
-/// incident that was open then and is resolved now is updated (true): an
-/// export taken later says how it ended. Any other difference is refused.
+/// Compares an incident with the one imported before under its id; an
+/// incident open then and resolved now is updated (true).
 fn same_incident(
     tx: &Transaction<'_>,
     record: usize,
     inc: &ImportedIncident,
 ) -> Result<bool, StoreError> {
-    let stored: [Option<String>; 5] = tx
-        .prepare_cached(
-            "SELECT service, environment, opened_at, caused_by, resolved_at \
-             FROM imported_incidents WHERE external_id = ?1",
-        )
-        .and_then(|mut s| {
-            s.query_row([&inc.external_id], |r| {
-                Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
-            })
-        })
-        .map_err(db(DURING))?;
-    let opened = time_text(inc.opened_at);
-    let resolved = inc.resolved_at.map(time_text);
-    let given = [
-        ("service", Some(inc.service.as_str())),
-        ("environment", Some(inc.environment.as_str())),
-        ("opened_at", Some(opened.as_str())),
-        ("caused_by", inc.caused_by.as_deref()),
-    ];
-    for ((field, given), stored) in given.into_iter().zip(&stored) {
-        if given != stored.as_deref() {
-            return Err(conflict(
-                record,
-                "incident",
-                &inc.external_id,
-                field,
-                stored.as_deref(),
-                given,
-            ));
-        }
-    }
-    match (&stored[4], &resolved) {
-        (None, Some(at)) => {
-            tx.execute(
-                "UPDATE imported_incidents SET resolved_at = ?1 WHERE external_id = ?2",
-                params![at, inc.external_id],
-            )
+    let resolved = {
+        let mut stmt = tx
+            .prepare_cached(&tables::sqlite(reimport::INCIDENT))
             .map_err(db(DURING))?;
-            Ok(true)
-        }
-        (a, b) if a == b => Ok(false),
-        (a, b) => Err(conflict(
-            record,
-            "incident",
-            &inc.external_id,
-            "resolved_at",
-            a.as_deref(),
-            b.as_deref(),
-        )),
-    }
-}
-
-fn conflict(
-    record: usize,
-    kind: &'static str,
-    external_id: &str,
-    field: &'static str,
-    stored: Option<&str>,
-    given: Option<&str>,
-) -> StoreError {
-    let show = |v: Option<&str>| v.map_or_else(|| "(none)".to_owned(), str::to_owned);
-    StoreError::ImportConflict {
-        record,
-        kind,
-        external_id: external_id.to_owned(),
-        field,
-        stored: show(stored),
-        given: show(given),
-    }
+        let mut rows = stmt.query([&inc.external_id]).map_err(db(DURING))?;
+        let row = rows.next().map_err(db(DURING))?.ok_or_else(|| {
+            StoreError::Corrupt(format!("imported incident `{}` vanished", inc.external_id))
+        })?;
+        reimport::same_incident(record, inc, row)?
+    };
+    let Some(at) = resolved else {
+        return Ok(false);
+    };
+    tx.execute(
+        &tables::sqlite(reimport::RESOLVE_INCIDENT),
+        params![at, inc.external_id],
+    )
+    .map_err(db(DURING))?;
+    Ok(true)
 }
 
 /// Calls `visit` with every imported deployment matching `filter`.
@@ -301,7 +189,8 @@ pub(crate) fn scan_deployments(
     visit: &mut dyn FnMut(&ImportedDeploymentRow<'_>),
 ) -> Result<(), StoreError> {
     const READ: &str = "reading imported deployments";
-    let mut sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM imported_deployments WHERE 1 = 1");
+    let mut sql =
+        format!("SELECT {IMPORTED_DEPLOYMENT_COLUMNS} FROM imported_deployments WHERE 1 = 1");
     let mut args: Vec<String> = Vec::new();
     let mut bind = |sql: &mut String, clause: &str, value: String| {
         args.push(value);
@@ -320,51 +209,15 @@ pub(crate) fn scan_deployments(
         bind(&mut sql, "finished_at <=", time_text(t));
     }
     let mut stmt = conn.prepare(&sql).map_err(db(READ))?;
+    let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     let mut rows = stmt
         .query(rusqlite::params_from_iter(args.iter()))
         .map_err(db(READ))?;
     while let Some(row) = rows.next().map_err(db(READ))? {
-        visit(&read_deployment(row)?);
+        let row = ScannedRow { row, names: &names };
+        visit(&tables::imported_deployment(&row)?);
     }
     Ok(())
-}
-
-fn text<'r>(row: &'r Row<'_>, i: usize, name: &str) -> Result<&'r str, StoreError> {
-    match row.get_ref(i) {
-        Ok(ValueRef::Text(t)) => std::str::from_utf8(t)
-            .map_err(|_| StoreError::Corrupt(format!("imported `{name}` is not UTF-8"))),
-        _ => Err(StoreError::Corrupt(format!(
-            "imported `{name}` cannot be read as text"
-        ))),
-    }
-}
-
-fn opt_text<'r>(row: &'r Row<'_>, i: usize, name: &str) -> Result<Option<&'r str>, StoreError> {
-    match row.get_ref(i) {
-        Ok(ValueRef::Null) => Ok(None),
-        _ => text(row, i, name).map(Some),
-    }
-}
-
-fn read_deployment<'r>(row: &'r Row<'_>) -> Result<ImportedDeploymentRow<'r>, StoreError> {
-    let kind = text(row, 4, "type")?;
-    let result = text(row, 7, "result")?;
-    Ok(ImportedDeploymentRow {
-        external_id: text(row, 0, "external_id")?,
-        service: text(row, 1, "service")?,
-        environment: text(row, 2, "environment")?,
-        version: text(row, 3, "version")?,
-        kind: DeploymentType::from_name(kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("`{kind}` is not a deployment type")))?,
-        started_at: parse_time(text(row, 5, "started_at")?, "started_at")?,
-        finished_at: parse_time(text(row, 6, "finished_at")?, "finished_at")?,
-        result: ImportResult::from_name(result)
-            .ok_or_else(|| StoreError::Corrupt(format!("`{result}` is not an import result")))?,
-        commit: opt_text(row, 8, "commit_sha")?,
-        committed_at: opt_text(row, 9, "committed_at")?
-            .map(|t| parse_time(t, "committed_at"))
-            .transpose()?,
-    })
 }
 
 /// Every imported incident matching the filter's service and environment.
@@ -374,30 +227,18 @@ pub(crate) fn incidents(
 ) -> Result<Vec<ImportedIncident>, StoreError> {
     const READ: &str = "reading imported incidents";
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT external_id, service, environment, opened_at, resolved_at, caused_by \
-             FROM imported_incidents \
+        .prepare_cached(&format!(
+            "SELECT {IMPORTED_INCIDENT_COLUMNS} FROM imported_incidents \
              WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR environment = ?2) \
-             ORDER BY opened_at, external_id",
-        )
+                 ORDER BY opened_at, external_id"
+        ))
         .map_err(db(READ))?;
     let mut rows = stmt
         .query(params![filter.service, filter.environment])
         .map_err(db(READ))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(db(READ))? {
-        let get = |i: usize| -> Result<Option<String>, StoreError> {
-            row.get(i)
-                .map_err(|e| StoreError::Corrupt(format!("imported incident: {e}")))
-        };
-        out.push(ImportedIncident {
-            external_id: get(0)?.unwrap_or_default(),
-            service: get(1)?.unwrap_or_default(),
-            environment: get(2)?.unwrap_or_default(),
-            opened_at: parse_time(&get(3)?.unwrap_or_default(), "opened_at")?,
-            resolved_at: parse_opt_time(get(4)?, "resolved_at")?,
-            caused_by: get(5)?,
-        });
+        out.push(tables::imported_incident(row)?);
     }
     Ok(out)
 }

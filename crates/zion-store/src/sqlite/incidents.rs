@@ -2,39 +2,16 @@
 //! change's transaction, resolved one by one or a whole target at once.
 
 use jiff::Timestamp;
-use rusqlite::{Connection, Row, Transaction, params, params_from_iter};
+use rusqlite::types::Value;
+use rusqlite::{Connection, Transaction, params, params_from_iter};
 
-use super::{
-    SqliteStore, audit, begin, col, db, is_foreign_key_violation, query_all, target_clauses,
-};
-use crate::codec::{parse_opt_time, parse_time, time_text};
+use super::{SqliteStore, audit, begin, db, is_foreign_key_violation, query_all};
+use crate::codec::time_text;
+use crate::filters;
+use crate::tables::{self, INCIDENT_COLUMNS, RESOLVE_INCIDENT, RESOLVE_TARGET};
 use crate::{
     AuditAppend, Incident, IncidentChange, IncidentFilter, IncidentStore, NewIncident, StoreError,
 };
-
-/// Every column [`read_incident`] reads.
-const INCIDENT_COLUMNS: &str = "id, service, environment, deployment_id, opened_at, opened_by, \
-     reason, resolved_at, resolved_by, resolution";
-
-/// Resolves a target's open incidents through the index `incidents_open`.
-pub(super) const RESOLVE_TARGET_SQL: &str = "UPDATE incidents \
-     SET resolved_at = ?1, resolved_by = ?2, resolution = ?3 \
-     WHERE service = ?4 AND environment = ?5 AND resolved_at IS NULL";
-
-fn read_incident(row: &Row<'_>) -> Result<Incident, StoreError> {
-    Ok(Incident {
-        id: col(row, "id")?,
-        service: col(row, "service")?,
-        environment: col(row, "environment")?,
-        deployment_id: col(row, "deployment_id")?,
-        opened_at: parse_time(&col::<String>(row, "opened_at")?, "incident opened_at")?,
-        opened_by: col(row, "opened_by")?,
-        reason: col(row, "reason")?,
-        resolved_at: parse_opt_time(col(row, "resolved_at")?, "incident resolved_at")?,
-        resolved_by: col(row, "resolved_by")?,
-        resolution: col(row, "resolution")?,
-    })
-}
 
 /// Inserts a new incident and returns its id.
 fn insert_incident(conn: &Connection, i: &NewIncident) -> Result<i64, StoreError> {
@@ -81,7 +58,7 @@ fn resolve_target(
     resolution: &str,
 ) -> Result<usize, StoreError> {
     conn.execute(
-        RESOLVE_TARGET_SQL,
+        &tables::sqlite(RESOLVE_TARGET),
         params![time_text(at), by, resolution, service, environment],
     )
     .map_err(db("resolving the target's incidents"))
@@ -125,7 +102,9 @@ pub(super) fn apply_incident_changes(
 
 fn incident_by_id(conn: &Connection, id: i64) -> Result<Option<Incident>, StoreError> {
     let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1");
-    let mut found = query_all(conn, &sql, [id], "reading an incident", read_incident)?;
+    let mut found = query_all(conn, &sql, [id], "reading an incident", |row| {
+        tables::incident(row)
+    })?;
     Ok(found.pop())
 }
 
@@ -139,40 +118,18 @@ impl IncidentStore for SqliteStore {
             environment = %incident.environment,
             "incident opened"
         );
-        Ok(Incident {
-            id,
-            service: incident.service.clone(),
-            environment: incident.environment.clone(),
-            deployment_id: incident.deployment_id,
-            opened_at: incident.opened_at,
-            opened_by: incident.opened_by.clone(),
-            reason: incident.reason.clone(),
-            resolved_at: None,
-            resolved_by: None,
-            resolution: None,
-        })
+        Ok(incident.opened(id))
     }
 
     fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
-        let (mut clauses, values) =
-            target_clauses(filter.service.as_deref(), filter.environment.as_deref());
-        if filter.open_only {
-            // Spelled as in the partial index `incidents_open`, so it serves.
-            clauses.push("resolved_at IS NULL".to_string());
-        }
-        let mut sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents");
-        if !clauses.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&clauses.join(" AND "));
-        }
-        sql.push_str(" ORDER BY id DESC");
+        let (sql, values) = filters::incidents(filter);
         let conn = self.conn();
         query_all(
             &conn,
-            &sql,
-            params_from_iter(values),
+            &tables::sqlite(&sql),
+            params_from_iter(values.into_iter().map(Value::from)),
             "listing incidents",
-            read_incident,
+            |row| tables::incident(row),
         )
     }
 
@@ -196,8 +153,7 @@ impl IncidentStore for SqliteStore {
             return Err(StoreError::AlreadyResolved { id, at });
         }
         tx.execute(
-            "UPDATE incidents SET resolved_at = ?1, resolved_by = ?2, resolution = ?3 \
-             WHERE id = ?4",
+            &tables::sqlite(RESOLVE_INCIDENT),
             params![time_text(at), by, resolution, id],
         )
         .map_err(db(DURING))?;

@@ -1,24 +1,11 @@
 //! The workload processes of [`SqliteStore`], keyed by host and pid.
 
-use rusqlite::{Row, params};
+use rusqlite::params;
 
-use super::{SqliteStore, col, db, query_all};
-use crate::codec::{narrow, widen};
+use super::{SqliteStore, db, query_all};
+use crate::codec::widen;
+use crate::tables::{self, PROCESS_COLUMNS};
 use crate::{ProcessStore, StoreError, StoredProcess};
-
-const PROCESS_COLUMNS: &str = "host, pid, start_ticks, service, environment, version, port";
-
-fn read_process(row: &Row<'_>) -> Result<StoredProcess, StoreError> {
-    Ok(StoredProcess {
-        host: col(row, "host")?,
-        pid: narrow(col(row, "pid")?, "pid")?,
-        start_ticks: narrow(col(row, "start_ticks")?, "start_ticks")?,
-        service: col(row, "service")?,
-        environment: col(row, "environment")?,
-        version: col(row, "version")?,
-        port: narrow(col(row, "port")?, "port")?,
-    })
-}
 
 impl ProcessStore for SqliteStore {
     fn record_process(&self, p: &StoredProcess) -> Result<(), StoreError> {
@@ -62,7 +49,7 @@ impl ProcessStore for SqliteStore {
             &format!("SELECT {PROCESS_COLUMNS} FROM processes ORDER BY host, pid"),
             [],
             "listing processes",
-            read_process,
+            |row| tables::process(row),
         )
     }
 }

@@ -4,38 +4,13 @@
 //! that counts them (`round_count`) from the first (`at`) to the last
 //! (`last_at`), as [`AnalysisRound::absorbs`] defines the run.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, Transaction, params};
 use zion_core::analysis::AnalysisRound;
 
-use super::db;
+use super::{db, query_all};
 use crate::StoreError;
-use crate::codec::{from_json, parse_opt_time, time_text, to_json};
-
-/// A round ready to write, with its encoded body.
-pub(crate) struct RoundRow<'a> {
-    round: &'a AnalysisRound,
-    body: String,
-}
-
-/// Encodes the deployment's rounds, refusing one of another deployment
-/// (before any transaction begins).
-pub(crate) fn rows(id: i64, rounds: &[AnalysisRound]) -> Result<Vec<RoundRow<'_>>, StoreError> {
-    rounds
-        .iter()
-        .map(|round| {
-            if round.deployment_id != id {
-                return Err(StoreError::Invalid(format!(
-                    "analysis round {} belongs to deployment #{}, not #{id}",
-                    round.number, round.deployment_id
-                )));
-            }
-            Ok(RoundRow {
-                round,
-                body: to_json(round, "analysis round")?,
-            })
-        })
-        .collect()
-}
+use crate::codec::time_text;
+use crate::tables::{self, EXTEND_ROUND, INSERT_ROUND, LATEST_ROUND, ROUNDS_OF, RoundRow};
 
 /// Appends `rows` in `tx`: a round that repeats the deployment's latest
 /// record extends it, any other gets a row of its own.
@@ -55,80 +30,55 @@ pub(crate) fn insert(
             }
             if last.absorbs(round) {
                 last.absorb(round);
-                tx.prepare_cached(
-                    "UPDATE analysis_rounds SET round_count = ?1, last_at = ?2 \
-                     WHERE deployment_id = ?3 AND number = ?4",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        last.count,
-                        last.last_at.map(time_text),
-                        id,
-                        last.number
-                    ])
-                })
-                .map_err(db(DURING))?;
+                tx.prepare_cached(&tables::sqlite(EXTEND_ROUND))
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            last.count,
+                            last.last_at.map(time_text),
+                            id,
+                            last.number
+                        ])
+                    })
+                    .map_err(db(DURING))?;
                 continue;
             }
         }
-        tx.prepare_cached(
-            "INSERT INTO analysis_rounds \
-             (deployment_id, number, at, verdict, body, round_count, last_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                id,
-                round.number,
-                time_text(round.at),
-                round.verdict.name(),
-                body,
-                round.count.max(1),
-                round.last_at.map(time_text),
-            ])
-        })
-        .map_err(db(DURING))?;
+        tx.prepare_cached(&tables::sqlite(INSERT_ROUND))
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    id,
+                    round.number,
+                    time_text(round.at),
+                    round.verdict.name(),
+                    body,
+                    round.count.max(1),
+                    round.last_at.map(time_text),
+                ])
+            })
+            .map_err(db(DURING))?;
     }
     Ok(())
 }
 
 /// The deployment's latest round record, if any.
 fn latest(conn: &Connection, id: i64) -> Result<Option<AnalysisRound>, StoreError> {
-    let row: Option<(String, u32, Option<String>)> = conn
-        .prepare_cached(
-            "SELECT body, round_count, last_at FROM analysis_rounds \
-             WHERE deployment_id = ?1 ORDER BY number DESC LIMIT 1",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()
-        })
-        .map_err(db("reading the latest analysis round"))?;
-    row.map(decode).transpose()
+    let mut found = query_all(
+        conn,
+        &tables::sqlite(LATEST_ROUND),
+        [id],
+        "reading the latest analysis round",
+        |row| tables::round(row),
+    )?;
+    Ok(found.pop())
 }
 
 /// Every round record of the deployment, by number.
 pub(crate) fn all(conn: &Connection, id: i64) -> Result<Vec<AnalysisRound>, StoreError> {
-    const DURING: &str = "reading analysis rounds";
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT body, round_count, last_at FROM analysis_rounds \
-             WHERE deployment_id = ?1 ORDER BY number",
-        )
-        .map_err(db(DURING))?;
-    let rows = stmt
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .map_err(db(DURING))?;
-    rows.map(|row| decode(row.map_err(db(DURING))?)).collect()
-}
-
-/// A record from its body and the columns that say how many rounds it
-/// stands for (the body is the first round's, as it was recorded).
-fn decode(
-    (body, count, last_at): (String, u32, Option<String>),
-) -> Result<AnalysisRound, StoreError> {
-    let mut round: AnalysisRound = from_json(&body, "analysis round")?;
-    round.count = count.max(1);
-    round.last_at = parse_opt_time(last_at, "analysis round last_at")?;
-    Ok(round)
+    query_all(
+        conn,
+        &tables::sqlite(ROUNDS_OF),
+        [id],
+        "reading analysis rounds",
+        |row| tables::round(row),
+    )
 }

@@ -3,8 +3,9 @@
 use jiff::Timestamp;
 use rusqlite::params;
 
-use super::{SqliteStore, audit, begin, col, db, query_all};
-use crate::codec::{parse_time, time_text};
+use super::{SqliteStore, audit, begin, db, query_all};
+use crate::codec::time_text;
+use crate::tables::{self, INSERT_SPEC, LATEST_SPEC};
 use crate::{AuditAppend, SpecStore, StoreError, StoredSpec};
 
 impl SpecStore for SqliteStore {
@@ -20,7 +21,7 @@ impl SpecStore for SqliteStore {
         let mut conn = self.conn();
         let tx = begin(&mut conn, DURING)?;
         tx.execute(
-            "INSERT INTO specs (yaml, sha256_hex, applied_by, applied_at) VALUES (?1, ?2, ?3, ?4)",
+            &tables::sqlite(INSERT_SPEC),
             params![yaml, sha256_hex, applied_by, time_text(at)],
         )
         .map_err(db(DURING))?;
@@ -34,20 +35,9 @@ impl SpecStore for SqliteStore {
 
     fn latest_spec(&self) -> Result<Option<StoredSpec>, StoreError> {
         let conn = self.conn();
-        let mut found = query_all(
-            &conn,
-            "SELECT yaml, sha256_hex, applied_by, applied_at FROM specs ORDER BY id DESC LIMIT 1",
-            [],
-            "reading the latest spec",
-            |row| {
-                Ok(StoredSpec {
-                    yaml: col(row, "yaml")?,
-                    sha256_hex: col(row, "sha256_hex")?,
-                    applied_by: col(row, "applied_by")?,
-                    applied_at: parse_time(&col::<String>(row, "applied_at")?, "spec applied_at")?,
-                })
-            },
-        )?;
+        let mut found = query_all(&conn, LATEST_SPEC, [], "reading the latest spec", |row| {
+            tables::spec(row)
+        })?;
         Ok(found.pop())
     }
 }

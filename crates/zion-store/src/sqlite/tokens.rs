@@ -3,28 +3,12 @@
 //! backed by unique indexes).
 
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{SqliteStore, audit, begin, col, db, is_unique_violation, query_all};
-use crate::codec::{parse_opt_time, parse_role, parse_time, time_text};
+use super::{SqliteStore, audit, begin, db, is_unique_violation, query_all};
+use crate::codec::time_text;
+use crate::tables::{self, LIVE_GITHUB_LOGIN, TOKEN_COLUMNS};
 use crate::{AuditAppend, StoreError, TokenRecord, TokenStore};
-
-pub(super) const TOKEN_COLUMNS: &str = "name, role, hash_hex, github_login, created_at, revoked_at";
-
-/// The condition of the index `tokens_live_github`, spelled as it is there
-/// so that the index serves the lookup.
-pub(super) const LIVE_GITHUB_LOGIN: &str = "lower(github_login) = lower(?1) AND revoked_at IS NULL";
-
-fn read_token(row: &Row<'_>) -> Result<TokenRecord, StoreError> {
-    Ok(TokenRecord {
-        name: col(row, "name")?,
-        role: parse_role(&col::<String>(row, "role")?)?,
-        hash_hex: col(row, "hash_hex")?,
-        github_login: col(row, "github_login")?,
-        created_at: parse_time(&col::<String>(row, "created_at")?, "token created_at")?,
-        revoked_at: parse_opt_time(col(row, "revoked_at")?, "token revoked_at")?,
-    })
-}
 
 /// Refuses a live token whose name or GitHub login a live token holds.
 fn refuse_taken(tx: &Transaction<'_>, token: &TokenRecord) -> Result<(), StoreError> {
@@ -51,7 +35,9 @@ fn refuse_taken(tx: &Transaction<'_>, token: &TokenRecord) -> Result<(), StoreEr
     };
     let holder: Option<String> = tx
         .query_row(
-            &format!("SELECT name FROM tokens WHERE {LIVE_GITHUB_LOGIN}"),
+            &tables::sqlite(&format!(
+                "SELECT name FROM tokens WHERE {LIVE_GITHUB_LOGIN}"
+            )),
             [login],
             |row| row.get(0),
         )
@@ -117,7 +103,7 @@ impl TokenStore for SqliteStore {
             &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash_hex = ?1"),
             [hash_hex],
             "looking up a token",
-            read_token,
+            |row| tables::token(row),
         )?;
         Ok(found.pop())
     }
@@ -126,10 +112,12 @@ impl TokenStore for SqliteStore {
         let conn = self.conn();
         let mut found = query_all(
             &conn,
-            &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {LIVE_GITHUB_LOGIN}"),
+            &tables::sqlite(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE {LIVE_GITHUB_LOGIN}"
+            )),
             [login],
             "looking up a token by GitHub login",
-            read_token,
+            |row| tables::token(row),
         )?;
         Ok(found.pop())
     }
@@ -141,7 +129,7 @@ impl TokenStore for SqliteStore {
             &format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"),
             [],
             "listing tokens",
-            read_token,
+            |row| tables::token(row),
         )
     }
 
