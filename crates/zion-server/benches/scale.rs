@@ -230,7 +230,7 @@ async fn run_case(store: &str, targets: usize, canaries: usize, seconds: u64) {
     let stable_settled = started.elapsed() - startup;
     eprintln!("[{store} {targets}] {stable} stable versions in {stable_settled:.1?}");
     let canary_time = deploy_all(&r, canaries, "2.0", 32).await;
-    let progressing = wait_until(&r, Duration::from_secs(120), |r| {
+    let progressing = wait_until(&r, Duration::from_secs(600), |r| {
         r.app
             .store
             .active_deployments()
