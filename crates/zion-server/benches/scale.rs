@@ -406,6 +406,9 @@ fn main() {
             let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT "));
             match line {
                 Some(l) if out.status.success() => {
+                    // Printed at once too: a later case that fails does
+                    // not lose this one's figures.
+                    eprintln!("RESULT {l}");
                     results.push(serde_json::from_str::<Value>(l).unwrap())
                 }
                 _ => panic!("case {store},{t},{c} failed ({}):\n{stdout}", out.status),
