@@ -1,12 +1,14 @@
 //! Per-version request metrics in one-second buckets, and the counters of
-//! the target's request mirroring. `buckets` exports completed buckets and
+//! the target's request mirroring. `series` keeps one version's buckets
+//! (completed seconds compacted); `buckets` exports completed buckets and
 //! adds other listeners' to a window.
 
 mod buckets;
+mod series;
 
 pub use buckets::{SecondBucket, decode_latency, encode_latency, window_seconds};
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,9 +16,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use zion_core::metrics::WindowMetrics;
 
-/// Seconds of history kept per version; older buckets are dropped (and their
-/// histograms reused) so a busy version costs bounded memory.
-const RETAIN_SECS: u64 = 600;
+use series::Series;
+#[cfg(test)]
+use series::{LIVE_SECS, RETAIN_SECS};
+
 /// Latency range in microseconds: 1µs to 60s, longer requests count as 60s.
 const LOWEST_US: u64 = 1;
 const HIGHEST_US: u64 = 60_000_000;
@@ -67,17 +70,6 @@ pub(crate) enum MirrorOutcome {
     Skipped,
 }
 
-/// One version's history. Buckets are sorted by second, newest last, and
-/// allocated only when a request arrives in that second.
-#[derive(Debug, Default)]
-struct Series {
-    buckets: VecDeque<Bucket>,
-    total_requests: u64,
-    total_errors: u64,
-    /// Requests sent and not yet answered, by the millisecond they started.
-    in_flight: BTreeMap<u64, u32>,
-}
-
 /// One request on its way to a version, counted in that version's windows
 /// while it waits. [`InFlight::finish`] records its outcome; dropped
 /// unfinished (the client went away, or the request was the client's
@@ -112,14 +104,6 @@ impl Drop for InFlight {
     }
 }
 
-#[derive(Debug)]
-struct Bucket {
-    second: u64,
-    requests: u64,
-    errors: u64,
-    latency_us: Histogram<u32>,
-}
-
 fn new_histogram() -> Histogram<u32> {
     Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG)
         .expect("constant histogram bounds are valid")
@@ -132,84 +116,6 @@ fn unix_secs(t: SystemTime) -> u64 {
 fn unix_millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-impl Series {
-    fn take_off(&mut self, started_ms: u64) {
-        *self.in_flight.entry(started_ms).or_default() += 1;
-    }
-
-    fn land(&mut self, started_ms: u64) {
-        if let Some(n) = self.in_flight.get_mut(&started_ms) {
-            *n -= 1;
-            if *n == 0 {
-                self.in_flight.remove(&started_ms);
-            }
-        }
-    }
-
-    fn record(&mut self, second: u64, error: bool, latency_us: u64) {
-        self.total_requests += 1;
-        self.total_errors += u64::from(error);
-        let newest = self.buckets.back().map_or(0, |b| b.second);
-        if second + RETAIN_SECS <= newest {
-            // Too old to ever fall inside a window we still answer for.
-            return;
-        }
-        let bucket = self.bucket_for(second);
-        bucket.requests += 1;
-        bucket.errors += u64::from(error);
-        bucket.latency_us.saturating_record(latency_us);
-    }
-
-    /// The bucket of `second`, created in order if missing.
-    fn bucket_for(&mut self, second: u64) -> &mut Bucket {
-        // Records arrive almost in time order, so search from the back.
-        let mut idx = self.buckets.len();
-        while idx > 0 && self.buckets[idx - 1].second > second {
-            idx -= 1;
-        }
-        if idx > 0 && self.buckets[idx - 1].second == second {
-            return &mut self.buckets[idx - 1];
-        }
-        let newest = self.buckets.back().map_or(second, |b| b.second.max(second));
-        let recycled = self.prune(newest);
-        let latency_us = match recycled {
-            Some(mut h) => {
-                h.reset();
-                h
-            }
-            None => new_histogram(),
-        };
-        // Pruning only removes from the front, so recompute the position.
-        let idx = self.buckets.partition_point(|b| b.second < second);
-        self.buckets.insert(
-            idx,
-            Bucket {
-                second,
-                requests: 0,
-                errors: 0,
-                latency_us,
-            },
-        );
-        &mut self.buckets[idx]
-    }
-
-    /// Drops buckets too old for `newest`; returns one freed histogram for reuse.
-    fn prune(&mut self, newest: u64) -> Option<Histogram<u32>> {
-        let mut freed = None;
-        while let Some(front) = self.buckets.front() {
-            if front.second + RETAIN_SECS > newest {
-                break;
-            }
-            freed = self.buckets.pop_front().map(|b| b.latency_us);
-        }
-        if self.buckets.is_empty() {
-            // An idle version should cost almost nothing once its history expired.
-            self.buckets.shrink_to_fit();
-        }
-        freed
-    }
 }
 
 impl TrafficMetrics {
@@ -306,18 +212,12 @@ impl TrafficMetrics {
         let versions = self.versions.read().unwrap_or_else(PoisonError::into_inner);
         if let Some(series) = versions.get(version) {
             let mut series = series.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(newest) = series.buckets.back().map(|b| b.second) {
-                // Reading is the only activity an idle version sees; expire here too.
-                series.prune(newest.max(last));
-            }
-            for bucket in series
-                .buckets
-                .iter()
-                .filter(|b| b.second <= last && b.second >= first)
-            {
-                out.requests += bucket.requests;
-                out.errors += bucket.errors;
-                buckets::add(&mut merged, &bucket.latency_us);
+            // Reading is the only activity an idle version sees; expire here too.
+            series.settle(last);
+            for bucket in series.between(first, last) {
+                out.requests += u64::from(bucket.requests);
+                out.errors += u64::from(bucket.errors);
+                bucket.latency.add_to(&mut merged);
             }
             // Still waiting at the window's end: requests of this window, as
             // slow as they have been so far.
@@ -387,6 +287,11 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    /// How many buckets `version` keeps, and how many of them live.
+    fn kept(m: &TrafficMetrics, version: &str) -> (usize, usize) {
+        m.versions.read().unwrap()[version].lock().unwrap().kept()
+    }
+
     #[test]
     fn unknown_version_is_empty_window() {
         let m = TrafficMetrics::new();
@@ -450,12 +355,9 @@ mod tests {
         for s in 0..(RETAIN_SECS * 2) {
             m.record("v", false, MS, at(10_000 + s, 0));
         }
-        let len = m.versions.read().unwrap()["v"]
-            .lock()
-            .unwrap()
-            .buckets
-            .len() as u64;
-        assert_eq!(len, RETAIN_SECS);
+        let (kept, live) = kept(&m, "v");
+        assert_eq!(kept as u64, RETAIN_SECS);
+        assert_eq!(live as u64, LIVE_SECS);
         assert_eq!(m.totals("v"), (RETAIN_SECS * 2, 0));
         // A record older than the retained history counts in totals only.
         m.record("v", true, MS, at(10_000, 0));
@@ -475,13 +377,7 @@ mod tests {
         m.record("v", false, MS, at(100, 0));
         let w = m.window("v", at(100 + RETAIN_SECS + 5, 0), Duration::from_secs(3600));
         assert_eq!(w.requests, 0);
-        assert!(
-            m.versions.read().unwrap()["v"]
-                .lock()
-                .unwrap()
-                .buckets
-                .is_empty()
-        );
+        assert_eq!(kept(&m, "v"), (0, 0));
         assert_eq!(m.totals("v"), (1, 0));
     }
 
@@ -534,5 +430,118 @@ mod tests {
         assert_eq!(m.totals("b"), (0, 0));
         assert_eq!(m.window("b", at(5, 0), Duration::from_secs(1)).requests, 0);
         assert_eq!(m.totals("a"), (1, 0));
+    }
+
+    /// A latency between 1 µs and about 4 s, spread over the scale.
+    fn spread(n: u64) -> Duration {
+        let x = n
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        Duration::from_micros(1 + (x >> 40) % (1 << ((x >> 20) % 22)))
+    }
+
+    /// Windows read the same counts and percentiles whether their seconds
+    /// are compacted, live, or both, as one histogram of all their
+    /// requests would give: compaction loses nothing.
+    #[test]
+    fn compacted_and_live_seconds_read_as_one_histogram() {
+        let m = TrafficMetrics::new();
+        let mut all: Vec<(u64, bool, Duration)> = Vec::new();
+        let mut n = 0;
+        for s in 1_000..1_100u64 {
+            for i in 0..(s % 7) * 13 + 1 {
+                n += 1;
+                let (error, latency) = (n % 9 == 0, spread(n));
+                m.record("v", error, latency, at(s, (i * 7) % 1_000));
+                all.push((s, error, latency));
+            }
+            if s % 10 == 0 {
+                // Late, into a second compacted already.
+                m.record("v", true, spread(s), at(s - 4, 0));
+                all.push((s - 4, true, spread(s)));
+            }
+        }
+        assert!(kept(&m, "v").1 as u64 <= LIVE_SECS);
+        for end in [at(1_099, 500), at(1_099, 999), at(1_050, 0), at(1_003, 10)] {
+            for secs in [1, 3, 10, 60, 200] {
+                let length = Duration::from_secs(secs);
+                let (first, last) = window_seconds(end, length);
+                let mut h = new_histogram();
+                let (mut requests, mut errors) = (0, 0);
+                for (s, error, latency) in &all {
+                    if (first..=last).contains(s) {
+                        requests += 1;
+                        errors += u64::from(*error);
+                        h.saturating_record(latency.as_micros() as u64);
+                    }
+                }
+                let w = m.window("v", end, length);
+                let ms = |q: f64| Some(h.value_at_quantile(q) as f64 / 1000.0);
+                let expected = (requests, errors, ms(0.5), ms(0.95), ms(0.99));
+                let got = (
+                    w.requests,
+                    w.errors,
+                    w.latency_p50_ms,
+                    w.latency_p95_ms,
+                    w.latency_p99_ms,
+                );
+                assert_eq!(got, expected, "{secs}s to {end:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_late_record_reopens_its_compacted_second_until_the_next_one() {
+        let m = TrafficMetrics::new();
+        for s in 10..=13 {
+            m.record("v", false, MS * 10, at(s, 0));
+        }
+        // 12 and 13 are still filling; 10 and 11 are compacted.
+        assert_eq!(kept(&m, "v"), (4, 2));
+        m.record("v", true, MS * 30, at(10, 900));
+        assert_eq!(kept(&m, "v"), (4, 3));
+        let w = m.window("v", at(10, 999), Duration::from_millis(500));
+        assert_eq!((w.requests, w.errors), (2, 1));
+        let p99 = w.latency_p99_ms.unwrap();
+        assert!((29.5..=30.5).contains(&p99), "p99 {p99}");
+        // The next second compacts every completed one again.
+        m.record("v", false, MS, at(14, 0));
+        assert_eq!(kept(&m, "v"), (5, 2));
+        let w = m.window("v", at(14, 999), Duration::from_secs(5));
+        assert_eq!((w.requests, w.errors), (6, 1));
+        assert_eq!(m.totals("v"), (6, 1));
+    }
+
+    /// Ten minutes of steady traffic (20 requests a second, latencies of
+    /// 20 to 22 ms as the simulated versions answer) keep a few dozen bytes
+    /// per completed second, against a live histogram's 10 KiB; once the
+    /// version is idle, a read compacts its last seconds too.
+    #[test]
+    fn memory_per_completed_second_is_bounded() {
+        let m = TrafficMetrics::new();
+        let histogram_bytes = new_histogram().distinct_values() * 4;
+        assert!(histogram_bytes > 8_000, "{histogram_bytes}");
+        let mut n = 0u64;
+        for s in 0..RETAIN_SECS {
+            for i in 0..20 {
+                n += 1;
+                let latency = MS * 20 + MS * 20 * u32::try_from(n % 11).unwrap() / 100;
+                m.record("v", false, latency, at(50_000 + s, i * 50));
+            }
+        }
+        let bytes =
+            |m: &TrafficMetrics| m.versions.read().unwrap()["v"].lock().unwrap().heap_bytes();
+        let (kept_now, live) = kept(&m, "v");
+        assert_eq!((kept_now as u64, live as u64), (RETAIN_SECS, LIVE_SECS));
+        let compacted = bytes(&m) - live * histogram_bytes;
+        let per_second = compacted / (kept_now - live);
+        assert!(per_second < 100, "{per_second} bytes per completed second");
+        // Idle: the next read compacts the last seconds and frees their
+        // histograms, and what was recorded reads the same.
+        let end = at(50_000 + RETAIN_SECS + 5, 0);
+        let w = m.window("v", end, Duration::from_secs(RETAIN_SECS - 10));
+        assert_eq!(w.requests, (RETAIN_SECS - 15) * 20);
+        assert_eq!(kept(&m, "v").1, 0);
+        assert!(bytes(&m) < (RETAIN_SECS as usize) * 100, "{}", bytes(&m));
     }
 }

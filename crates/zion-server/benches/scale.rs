@@ -230,7 +230,7 @@ async fn run_case(store: &str, targets: usize, canaries: usize, seconds: u64) {
     let stable_settled = started.elapsed() - startup;
     eprintln!("[{store} {targets}] {stable} stable versions in {stable_settled:.1?}");
     let canary_time = deploy_all(&r, canaries, "2.0", 32).await;
-    let progressing = wait_until(&r, Duration::from_secs(120), |r| {
+    let progressing = wait_until(&r, Duration::from_secs(600), |r| {
         r.app
             .store
             .active_deployments()
@@ -406,6 +406,9 @@ fn main() {
             let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT "));
             match line {
                 Some(l) if out.status.success() => {
+                    // Printed at once too: a later case that fails does
+                    // not lose this one's figures.
+                    eprintln!("RESULT {l}");
                     results.push(serde_json::from_str::<Value>(l).unwrap())
                 }
                 _ => panic!("case {store},{t},{c} failed ({}):\n{stdout}", out.status),

@@ -37,40 +37,29 @@ pub fn window_seconds(end: SystemTime, length: Duration) -> (u64, u64) {
 impl TrafficMetrics {
     /// Every bucket of every version whose second is `since` or later and
     /// ended before `before` (a second still filling is not exported: it
-    /// would be sent again, different). Histograms are copied under the
-    /// version's lock and encoded after it is released.
+    /// would be sent again, different).
     pub fn completed_buckets(&self, since: u64, before: SystemTime) -> Vec<SecondBucket> {
         let until = unix_secs(before);
-        let mut copied: Vec<(String, u64, u64, u64, Histogram<u32>)> = Vec::new();
-        {
-            let versions = self.versions.read().unwrap_or_else(|e| e.into_inner());
-            for (version, series) in versions.iter() {
-                let series = series.lock().unwrap_or_else(|e| e.into_inner());
-                for b in series
-                    .buckets
-                    .iter()
-                    .filter(|b| b.second >= since && b.second < until)
-                {
-                    copied.push((
-                        version.clone(),
-                        b.second,
-                        b.requests,
-                        b.errors,
-                        b.latency_us.clone(),
-                    ));
-                }
+        let mut out = Vec::new();
+        let versions = self.versions.read().unwrap_or_else(|e| e.into_inner());
+        for (version, series) in versions.iter() {
+            let mut series = series.lock().unwrap_or_else(|e| e.into_inner());
+            // An idle version's last seconds are compacted here if no
+            // window read them.
+            series.settle(until);
+            for b in series.between(since, until).filter(|b| b.second < until) {
+                out.push(SecondBucket {
+                    version: version.clone(),
+                    second: b.second,
+                    requests: u64::from(b.requests),
+                    errors: u64::from(b.errors),
+                    // A completed second is compacted already (a copy of
+                    // its bytes); one still live is encoded now.
+                    latency: b.latency.encoded(),
+                });
             }
         }
-        copied
-            .into_iter()
-            .map(|(version, second, requests, errors, h)| SecondBucket {
-                version,
-                second,
-                requests,
-                errors,
-                latency: encode_latency(&h),
-            })
-            .collect()
+        out
     }
 
     /// [`TrafficMetrics::window`] with `others` added: the buckets of the
@@ -143,6 +132,14 @@ pub fn encode_latency(h: &Histogram<u32>) -> Vec<u8> {
 /// Reads back what [`encode_latency`] wrote, into a histogram of the same
 /// bounds as the local ones.
 pub fn decode_latency(bytes: &[u8]) -> Result<Histogram<u32>, String> {
+    let mut h = new_histogram();
+    add_encoded(&mut h, bytes)?;
+    Ok(h)
+}
+
+/// Adds what [`encode_latency`] wrote to `into`, bucket by bucket (no
+/// histogram is allocated). On an error, part of it may have been added.
+pub(super) fn add_encoded(into: &mut Histogram<u32>, bytes: &[u8]) -> Result<(), String> {
     let mut rest = bytes;
     match rest.split_first() {
         Some((&FORMAT, tail)) => rest = tail,
@@ -150,19 +147,18 @@ pub fn decode_latency(bytes: &[u8]) -> Result<Histogram<u32>, String> {
         None => return Err("an empty histogram".to_owned()),
     }
     let n = take_varint(&mut rest)?;
-    let mut h = new_histogram();
     let mut value = 0u64;
     for _ in 0..n {
         value = value
             .checked_add(take_varint(&mut rest)?)
             .ok_or("a latency beyond range")?;
         let count = u32::try_from(take_varint(&mut rest)?).unwrap_or(u32::MAX);
-        h.saturating_record_n(value, count);
+        into.saturating_record_n(value, count);
     }
     if !rest.is_empty() {
         return Err(format!("{} bytes after the histogram", rest.len()));
     }
-    Ok(h)
+    Ok(())
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
