@@ -6,7 +6,12 @@
 //! holds every lease.
 //!
 //! The lease loop, every third of the lease time: a heartbeat, every held
-//! lease renewed in one statement, then each target of the spec looked at.
+//! lease renewed in one statement, then each target of the spec looked at;
+//! the targets to take are taken in one statement, those to give handed
+//! over in one. It looks again sooner when a live replica's heartbeat is
+//! about to turn stale (a dead replica's targets are taken as its leases
+//! expire, not up to a period later) and while targets it should drive
+//! are still another's.
 //! Who should drive a target is `zion_core::spread::owner` over the live
 //! replicas (those whose heartbeat is younger than the lease time), so
 //! every replica reaches the same answer alone. A replica takes the
@@ -33,7 +38,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use zion_core::spread;
 use zion_core::target::TargetId;
-use zion_store::{Fence, Lease};
+use zion_store::Fence;
 
 use crate::app::App;
 use crate::audit::off_the_runtime;
@@ -120,6 +125,11 @@ impl Leases {
         self.held().insert(id, Held { epoch, until });
     }
 
+    /// The epoch of the target's lease, if held.
+    fn epoch(&self, id: &TargetId) -> Option<u64> {
+        self.held().get(id).map(|h| h.epoch)
+    }
+
     /// The targets held, with their epochs.
     fn snapshot(&self) -> BTreeMap<TargetId, u64> {
         self.held()
@@ -129,13 +139,20 @@ impl Leases {
     }
 }
 
+impl App {
+    /// Whether this replica drives the target now: it holds the target's
+    /// lease and still trusts it (see the top of `leases.rs`).
+    pub fn drives(&self, id: &TargetId) -> bool {
+        self.leases.drives(id)
+    }
+}
+
 /// Runs the lease loop until `shutdown` turns true.
 pub(crate) async fn run(app: std::sync::Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    let period = (app.leases.ttl / 3).max(Duration::from_millis(20));
     loop {
-        maintain(&app).await;
+        let next = maintain(&app).await;
         tokio::select! {
-            _ = tokio::time::sleep(period) => {}
+            _ = tokio::time::sleep(next) => {}
             _ = app.leases.nudge.notified() => {}
             _ = shutdown.changed() => return,
         }
@@ -145,10 +162,32 @@ pub(crate) async fn run(app: std::sync::Arc<App>, mut shutdown: watch::Receiver<
     }
 }
 
+/// The lease loop's period: a third of the lease time, so that a lease
+/// is renewed twice before it could expire.
+fn period(ttl: Duration) -> Duration {
+    (ttl / 3).max(Duration::from_millis(20))
+}
+
+/// How long after another replica's heartbeat turns stale the lease loop
+/// looks again: that replica renewed its leases just after its heartbeat,
+/// so they expire a moment later (one statement later) by the database's
+/// clock.
+const AFTER_STALE: Duration = Duration::from_millis(50);
+
+/// How many targets change hands under one hold of [`Leases::driving`]:
+/// the controller waits for the whole chunk, not for every target.
+const CHUNK: usize = 256;
+
 /// One pass: heartbeat, renewals, then takes and hands over targets.
-pub(crate) async fn maintain(app: &App) {
+/// Returns how soon the next pass should run: a period, or sooner when a
+/// live replica's heartbeat is about to turn stale (it stopped beating:
+/// its targets are taken as soon as its leases expire, not up to a period
+/// later), or when targets this replica should drive were refused (their
+/// holder's lease is about to expire, or it is handing them over).
+pub(crate) async fn maintain(app: &App) -> Duration {
     let leases = &app.leases;
     let me = leases.replica();
+    let period = period(leases.ttl);
     let sent = Instant::now();
     // Off the runtime: a write may wait for the disk (SQLite's fsync), and
     // the listeners accept connections on this runtime.
@@ -164,127 +203,167 @@ pub(crate) async fn maintain(app: &App) {
             // stays out of reach: it stops acting on them, and another
             // replica may take them over once they expire there.
             tracing::warn!(error = %e, "cannot renew this replica's leases");
-            return;
+            return period;
         }
     };
     let before = leases.snapshot();
     let mut kept = BTreeMap::new();
-    let mut gained = false;
+    let mut unknown = Vec::new();
     for l in &renewed {
         let id = TargetId::new(&l.service, &l.environment);
         if before.get(&id) != Some(&l.epoch) {
             // Held under this replica's id but not known here: this
             // replica restarted within the lease. Its processes are taken
             // back as they run, as any holder's would be.
-            let _driving = leases.driving.lock().await;
-            let adopted = app.adopt_target(&id).await;
-            tracing::info!(target = %id, epoch = l.epoch, adopted, "driving the target again");
-            gained = true;
+            unknown.push((id.clone(), l.epoch));
         }
-        leases.keep(id.clone(), l.epoch, sent);
         kept.insert(id, l.epoch);
     }
-    for (id, epoch) in &before {
-        if kept.get(id) != Some(epoch) {
+    for chunk in unknown.chunks(CHUNK) {
+        let _driving = leases.driving.lock().await;
+        for (id, epoch) in chunk {
+            let adopted = app.adopt_target(id).await;
+            tracing::info!(target = %id, epoch, adopted, "driving the target again");
+        }
+    }
+    for (id, epoch) in &kept {
+        leases.keep(id.clone(), *epoch, sent);
+    }
+    let lost: Vec<&TargetId> = before
+        .iter()
+        .filter(|(id, epoch)| kept.get(*id) != Some(*epoch))
+        .map(|(id, _)| id)
+        .collect();
+    for chunk in lost.chunks(CHUNK) {
+        let _driving = leases.driving.lock().await;
+        for (id, epoch) in chunk.iter().map(|id| (*id, before[*id])) {
             tracing::warn!(target = %id, epoch, "lost the lease of a target: another replica drives it now");
-            drop_target(app, id).await;
+            drop_target_locked(app, id).await;
         }
     }
     let beats = match app.store.replicas() {
         Ok(b) => b,
         Err(e) => {
             tracing::warn!(error = %e, "cannot list the replicas");
-            return;
+            return period;
         }
     };
-    let mut live: Vec<&str> = beats
-        .iter()
-        .filter(|b| b.is_live(leases.ttl))
-        .map(|b| b.id.as_str())
-        .collect();
+    let mut next = period;
+    let mut live: Vec<&str> = Vec::new();
+    for b in beats.iter().filter(|b| b.is_live(leases.ttl)) {
+        live.push(b.id.as_str());
+        if b.id != me {
+            let age = b.read_at.duration_since(b.last_heartbeat).as_secs_f64();
+            let stale_in = Duration::from_secs_f64((leases.ttl.as_secs_f64() - age).max(0.0));
+            next = next.min(stale_in + AFTER_STALE);
+        }
+    }
     if !live.contains(&me) {
         live.push(me);
     }
     app.follow_spec().await;
     let spec = app.spec();
     let mut wanted = std::collections::BTreeSet::new();
+    let (mut to_take, mut to_give) = (Vec::new(), Vec::new());
     for svc in &spec.services {
         for env in svc.targets.keys() {
             let id = TargetId::new(&svc.name, env);
-            wanted.insert(id.clone());
             let should = spread::owner(&id, &live) == Some(me);
             let holds = kept.contains_key(&id);
             if should && !holds {
-                gained |= take(app, id).await;
+                to_take.push(id.clone());
             } else if !should && holds {
-                hand_over(app, &id).await;
+                to_give.push(id.clone());
             }
+            wanted.insert(id);
         }
     }
     // Leases of targets the spec no longer has are given back (looked up
     // in a set: a search of the spec per lease is quadratic in targets).
-    for id in kept.keys() {
-        if !wanted.contains(id) {
-            hand_over(app, id).await;
-        }
+    to_give.extend(kept.keys().filter(|id| !wanted.contains(*id)).cloned());
+    hand_over(app, &to_give).await;
+    let taken = take(app, &to_take).await;
+    if taken < to_take.len() {
+        // Held by another replica still: it hands them over (and says
+        // so through the database), or its leases are about to expire.
+        next = next.min(period / 10);
     }
-    if gained {
+    if !unknown.is_empty() || taken > 0 {
         app.wake.notify_one();
     }
+    next
 }
 
-/// Takes the target's lease if it is free or expired; true if taken.
-async fn take(app: &App, id: TargetId) -> bool {
+/// Takes the targets' leases that are free or expired, in one statement;
+/// returns how many were taken.
+async fn take(app: &App, ids: &[TargetId]) -> usize {
+    if ids.is_empty() {
+        return 0;
+    }
     let leases = &app.leases;
     let sent = Instant::now();
-    let lease: Lease = match off_the_runtime(|| {
-        app.store
-            .acquire_lease(&id.service, &id.environment, leases.replica(), leases.ttl)
-    }) {
-        Ok(Some(lease)) => lease,
-        // Another replica still holds it: it hands it over, or it expires.
-        Ok(None) => return false,
-        Err(e) => {
-            tracing::warn!(target = %id, error = %e, "cannot take a target's lease");
-            return false;
+    let granted =
+        match off_the_runtime(|| app.store.acquire_leases(ids, leases.replica(), leases.ttl)) {
+            Ok(granted) => granted,
+            Err(e) => {
+                tracing::warn!(targets = ids.len(), error = %e, "cannot take the targets' leases");
+                return 0;
+            }
+        };
+    for chunk in granted.chunks(CHUNK) {
+        let _driving = leases.driving.lock().await;
+        for lease in chunk {
+            let id = TargetId::new(&lease.service, &lease.environment);
+            let adopted = app.adopt_target(&id).await;
+            leases.keep(id.clone(), lease.epoch, sent);
+            tracing::info!(target = %id, epoch = lease.epoch, adopted, "driving the target");
         }
-    };
-    let _driving = leases.driving.lock().await;
-    let adopted = app.adopt_target(&id).await;
-    leases.keep(id.clone(), lease.epoch, sent);
-    tracing::info!(target = %id, epoch = lease.epoch, adopted, "driving the target");
-    true
+    }
+    granted.len()
 }
 
-/// Gives the target to the replica that should drive it: stops driving
-/// it, leaves its processes running for the next holder, and ends the
-/// lease now so that it is taken at once.
-async fn hand_over(app: &App, id: &TargetId) {
+/// Gives the targets to the replicas that should drive them: stops
+/// driving them, leaves their processes running for the next holders,
+/// and ends their leases now, in one statement, so that they are taken at
+/// once.
+async fn hand_over(app: &App, ids: &[TargetId]) {
     let leases = &app.leases;
-    let Some(fence) = leases.snapshot().get(id).copied() else {
+    let mut given = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let _driving = leases.driving.lock().await;
+        for id in chunk {
+            let Some(epoch) = leases.epoch(id) else {
+                continue;
+            };
+            drop_target_locked(app, id).await;
+            given.push((id.clone(), epoch));
+        }
+    }
+    release(app, &given, "handed the target over");
+}
+
+/// Ends the leases given up, in one statement; they expire instead if the
+/// database cannot be reached.
+fn release(app: &App, given: &[(TargetId, u64)], what: &'static str) {
+    if given.is_empty() {
         return;
-    };
-    drop_target(app, id).await;
-    match off_the_runtime(|| {
-        app.store
-            .release_lease(&id.service, &id.environment, leases.replica(), fence)
-    }) {
-        Ok(_) => tracing::info!(target = %id, "handed the target over"),
+    }
+    match off_the_runtime(|| app.store.release_leases(app.leases.replica(), given)) {
+        Ok(_) => {
+            for (id, epoch) in given {
+                tracing::info!(target = %id, epoch, "{}", what);
+            }
+        }
         Err(e) => {
-            tracing::warn!(target = %id, error = %e, "cannot release a target's lease; it expires instead")
+            tracing::warn!(targets = given.len(), error = %e, "cannot release the targets' leases; they expire instead")
         }
     }
 }
 
-/// Stops driving the target (its lease lost or given): from now on the
-/// controller leaves it alone, its processes are left to the next holder
-/// and its routes follow the database.
-pub(crate) async fn drop_target(app: &App, id: &TargetId) {
-    let _driving = app.leases.driving.lock().await;
-    drop_target_locked(app, id).await;
-}
-
-/// [`drop_target`] for a caller that holds [`Leases::driving`].
+/// Stops driving the target (its lease lost or given), for a caller that
+/// holds [`Leases::driving`]: from now on the controller leaves it alone,
+/// its processes are left to the next holder and its routes follow the
+/// database.
 pub(crate) async fn drop_target_locked(app: &App, id: &TargetId) {
     if app.leases.forget(id) {
         app.release_target(id).await;
@@ -313,20 +392,20 @@ pub(crate) async fn retire(app: &App) -> bool {
     if let Err(e) = app.store.retire_replica(me) {
         tracing::warn!(error = %e, "cannot retire this replica's heartbeat");
     }
-    let held = leases.snapshot();
-    for (id, epoch) in &held {
-        if others {
-            drop_target(app, id).await;
-        } else {
+    let held: Vec<(TargetId, u64)> = leases.snapshot().into_iter().collect();
+    if others {
+        for chunk in held.chunks(CHUNK) {
+            let _driving = leases.driving.lock().await;
+            for (id, _) in chunk {
+                drop_target_locked(app, id).await;
+            }
+        }
+    } else {
+        for (id, _) in &held {
             leases.forget(id);
         }
-        if let Err(e) = app
-            .store
-            .release_lease(&id.service, &id.environment, me, *epoch)
-        {
-            tracing::warn!(target = %id, error = %e, "cannot release a target's lease; it expires instead");
-        }
     }
+    release(app, &held, "released the target's lease");
     if others && !held.is_empty() {
         tracing::info!(
             targets = held.len(),

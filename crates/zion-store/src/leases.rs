@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
+use zion_core::target::TargetId;
 
 use crate::StoreError;
 
@@ -37,6 +38,20 @@ pub trait LeaseStore: Send + Sync {
         ttl: Duration,
     ) -> Result<Option<Lease>, StoreError>;
 
+    /// [`LeaseStore::acquire_lease`] for many targets in one statement (a
+    /// replica takes a dead one's thousands of targets at once), under the
+    /// same rules for each: granted when free, expired or already
+    /// `replica`'s, under a new epoch unless it renews a live lease of its
+    /// own. Returns the leases granted, in no particular order; a target
+    /// another replica holds live is left out. A target named twice counts
+    /// once.
+    fn acquire_leases(
+        &self,
+        targets: &[TargetId],
+        replica: &str,
+        ttl: Duration,
+    ) -> Result<Vec<Lease>, StoreError>;
+
     /// Extends the live lease `replica` holds under `epoch` to `ttl` from
     /// now; false (and nothing changed) when it expired, was released or
     /// was taken over.
@@ -59,6 +74,16 @@ pub trait LeaseStore: Send + Sync {
         replica: &str,
         epoch: u64,
     ) -> Result<bool, StoreError>;
+
+    /// [`LeaseStore::release_lease`] for many leases in one statement (a
+    /// replica that stops hands all its targets over at once): ends each
+    /// live lease `replica` holds of the target under the epoch given.
+    /// Returns how many were ended.
+    fn release_leases(
+        &self,
+        replica: &str,
+        leases: &[(TargetId, u64)],
+    ) -> Result<usize, StoreError>;
 
     /// Extends every live lease `replica` holds to `ttl` from now, in one
     /// statement (a replica renews all its targets at once, however many);
@@ -172,6 +197,59 @@ pub(crate) mod sql {
          expires_us = excluded.expires_us \
          WHERE leases.holder = excluded.holder OR leases.expires_us <= {now} \
          RETURNING service, environment, holder, epoch, acquired_us, expires_us, {now} AS read_us";
+
+    /// [`ACQUIRE`] for many targets at once, PostgreSQL only (SQLite,
+    /// with one writer, runs [`ACQUIRE`] per target in one transaction):
+    /// `$1` and `$2` the targets' services and environments as arrays. The
+    /// rows to take over are locked first in the key's order, and only
+    /// those that are free, expired or the replica's own, so that two
+    /// replicas taking overlapping targets wait for each other rather than
+    /// deadlock, and a live lease of another replica is neither locked nor
+    /// changed (its holder's renewals never wait for a taker). The epoch
+    /// rule is [`ACQUIRE`]'s; a target without a lease row is inserted,
+    /// and one another replica inserts meanwhile is left to it.
+    pub const ACQUIRE_MANY_POSTGRES: &str = "WITH wanted AS ( \
+             SELECT DISTINCT w.service, w.environment \
+             FROM unnest($1::text[], $2::text[]) AS w(service, environment)), \
+         locked AS MATERIALIZED ( \
+             SELECT l.service, l.environment FROM leases l \
+             JOIN wanted w ON l.service = w.service AND l.environment = w.environment \
+             WHERE l.holder = $3::text OR l.expires_us <= {now} \
+             ORDER BY l.service, l.environment FOR UPDATE OF l), \
+         taken AS ( \
+             UPDATE leases SET \
+             epoch = CASE WHEN leases.holder = $3::text AND leases.expires_us > {now} \
+                 THEN leases.epoch ELSE leases.epoch + 1 END, \
+             acquired_us = CASE WHEN leases.holder = $3::text AND leases.expires_us > {now} \
+                 THEN leases.acquired_us ELSE {now} END, \
+             holder = $3::text, \
+             expires_us = {now} + $4::bigint \
+             FROM locked \
+             WHERE leases.service = locked.service AND leases.environment = locked.environment \
+             AND (leases.holder = $3::text OR leases.expires_us <= {now}) \
+             RETURNING leases.service, leases.environment, leases.holder, leases.epoch, \
+                 leases.acquired_us, leases.expires_us), \
+         added AS ( \
+             INSERT INTO leases (service, environment, holder, epoch, acquired_us, expires_us) \
+             SELECT w.service, w.environment, $3::text, 1, {now}, {now} + $4::bigint \
+             FROM wanted w WHERE NOT EXISTS (SELECT 1 FROM leases l \
+                 WHERE l.service = w.service AND l.environment = w.environment) \
+             ORDER BY w.service, w.environment \
+             ON CONFLICT (service, environment) DO NOTHING \
+             RETURNING service, environment, holder, epoch, acquired_us, expires_us) \
+         SELECT service, environment, holder, epoch, acquired_us, expires_us, {now} AS read_us \
+             FROM taken \
+         UNION ALL \
+         SELECT service, environment, holder, epoch, acquired_us, expires_us, {now} AS read_us \
+             FROM added";
+
+    /// [`RELEASE`] for many leases at once, PostgreSQL only (SQLite runs
+    /// [`RELEASE`] per lease in one transaction): `$2`, `$3` and `$4` the
+    /// services, environments and epochs as arrays.
+    pub const RELEASE_MANY_POSTGRES: &str = "UPDATE leases SET expires_us = {now} \
+         FROM unnest($2::text[], $3::text[], $4::bigint[]) AS r(service, environment, epoch) \
+         WHERE leases.service = r.service AND leases.environment = r.environment \
+         AND leases.holder = $1::text AND leases.epoch = r.epoch AND leases.expires_us > {now}";
 
     pub const RENEW: &str = "UPDATE leases SET expires_us = {now} + $5 \
          WHERE service = $1 AND environment = $2 AND holder = $3 AND epoch = $4 \

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use zion_core::deployment::Phase;
+use zion_core::target::TargetId;
 
 use super::fixtures::{created, deployment, event, moved};
-use crate::{Change, DeploymentStore, Fence, LeaseStore, StoreError};
+use crate::{Change, DeploymentStore, Fence, Lease, LeaseStore, StoreError};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -315,4 +316,146 @@ pub fn a_replica_renews_all_its_live_leases_at_once<S: LeaseStore>(fresh: impl F
         "an expired lease is not revived by a renewal"
     );
     assert!(store.renew_leases("nobody", LONG).unwrap().is_empty());
+}
+
+/// Many leases are taken in one call under the rules of one: free targets
+/// are granted under epoch 1, the caller's own live lease is renewed under
+/// its epoch, an expired one is taken over under a new epoch, and another
+/// replica's live lease is left to it, untouched. Many are released in one
+/// call, only those the caller holds under the epochs given.
+pub fn many_leases_are_taken_and_released_at_once_under_the_rules_of_one<S: LeaseStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
+    let t = |service: &str| TargetId::new(service, "production");
+    let theirs = store
+        .acquire_lease("theirs", "production", "a", LONG)
+        .unwrap()
+        .unwrap();
+    let own = store
+        .acquire_lease("own", "production", "b", LONG)
+        .unwrap()
+        .unwrap();
+    let expired = store
+        .acquire_lease("expired", "production", "a", Duration::from_millis(1))
+        .unwrap()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(store.acquire_leases(&[], "b", LONG).unwrap().is_empty());
+    let wanted = [t("theirs"), t("own"), t("expired"), t("free"), t("free")];
+    let mut got = store.acquire_leases(&wanted, "b", LONG).unwrap();
+    got.sort_by(|x, y| x.service.cmp(&y.service));
+    let summary: Vec<(&str, &str, u64)> = got
+        .iter()
+        .map(|l| (l.service.as_str(), l.holder.as_str(), l.epoch))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("expired", "b", expired.epoch + 1),
+            ("free", "b", 1),
+            ("own", "b", own.epoch),
+        ]
+    );
+    assert!(got.iter().all(Lease::is_live), "{got:?}");
+    let renewed = got.iter().find(|l| l.service == "own").unwrap();
+    assert_eq!(renewed.acquired_at, own.acquired_at, "a renewal");
+    assert!(renewed.expires_at > own.expires_at, "{renewed:?}");
+    let after = store.leases().unwrap();
+    let kept = after.iter().find(|l| l.service == "theirs").unwrap();
+    assert_eq!(
+        (kept.holder.as_str(), kept.epoch, kept.expires_at),
+        ("a", theirs.epoch, theirs.expires_at),
+        "another replica's live lease is never taken nor changed"
+    );
+    // a, whose lease expired, gets nothing back by asking again.
+    assert!(
+        store
+            .acquire_leases(&[t("expired"), t("free")], "a", LONG)
+            .unwrap()
+            .is_empty()
+    );
+
+    // Released: only b's, under their epochs.
+    let epoch = |service: &str| got.iter().find(|l| l.service == service).unwrap().epoch;
+    let released = store
+        .release_leases(
+            "b",
+            &[
+                (t("free"), epoch("free")),
+                (t("own"), epoch("own") + 1),
+                (t("theirs"), theirs.epoch),
+                (t("nothing"), 1),
+            ],
+        )
+        .unwrap();
+    assert_eq!(released, 1);
+    assert_eq!(store.release_leases("b", &[]).unwrap(), 0);
+    let mut again = store
+        .acquire_leases(&[t("free"), t("own")], "a", LONG)
+        .unwrap();
+    again.sort_by(|x, y| x.service.cmp(&y.service));
+    let summary: Vec<(&str, u64)> = again
+        .iter()
+        .map(|l| (l.service.as_str(), l.epoch))
+        .collect();
+    assert_eq!(
+        summary,
+        [("free", 2)],
+        "released: free at once under a new epoch; b's other lease still b's"
+    );
+}
+
+/// Replicas racing to take the same targets at once each get some and
+/// none twice: every target is granted to exactly one of them.
+pub fn replicas_racing_for_many_targets_get_each_one_once<S: LeaseStore>(fresh: impl Fn() -> S) {
+    let store = fresh();
+    let targets: Vec<TargetId> = (0..200)
+        .map(|i| TargetId::new(format!("s{i:03}"), "production"))
+        .collect();
+    // Half of them exist already, expired: a takeover, not an insert.
+    for t in targets.iter().step_by(2) {
+        store
+            .acquire_lease(&t.service, &t.environment, "old", Duration::from_millis(1))
+            .unwrap()
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let replicas = ["a", "b", "c"];
+    let granted: Vec<Vec<Lease>> = std::thread::scope(|s| {
+        let racers: Vec<_> = replicas
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let (store, targets) = (&store, &targets);
+                s.spawn(move || {
+                    // Each asks in its own order.
+                    let mut mine = targets.clone();
+                    mine.rotate_left(i * 67);
+                    store.acquire_leases(&mine, r, LONG).unwrap()
+                })
+            })
+            .collect();
+        racers.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut seen = std::collections::BTreeMap::new();
+    for (r, got) in replicas.iter().zip(&granted) {
+        for l in got {
+            assert_eq!(l.holder, *r);
+            let was = seen.insert((l.service.clone(), l.environment.clone()), *r);
+            assert_eq!(was, None, "{l:?} granted twice");
+        }
+    }
+    assert_eq!(seen.len(), targets.len(), "every target granted once");
+    let stored: Vec<(String, String)> = store
+        .leases()
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.service, l.holder))
+        .collect();
+    let expected: Vec<(String, String)> = seen
+        .into_iter()
+        .map(|((s, _), r)| (s, r.to_owned()))
+        .collect();
+    assert_eq!(stored, expected, "the store agrees with the grants");
 }

@@ -107,6 +107,8 @@ macro_rules! contract_tests {
                 a_change_under_an_old_epoch_is_refused_and_writes_nothing,
                 replicas_are_listed_with_their_last_heartbeat,
                 a_replica_renews_all_its_live_leases_at_once,
+                many_leases_are_taken_and_released_at_once_under_the_rules_of_one,
+                replicas_racing_for_many_targets_get_each_one_once,
             ]
             data_plane [
                 routes_publish_under_growing_revisions,

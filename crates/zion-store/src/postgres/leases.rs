@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use tokio_postgres::Row;
+use zion_core::target::TargetId;
 
 use super::{PostgresStore, args, col};
 use crate::leases::{Fence, Lease, LeaseStore, ReplicaBeat, from_micros, sql, ttl_micros};
@@ -56,6 +57,54 @@ impl LeaseStore for PostgresStore {
             DURING,
         )?;
         row.as_ref().map(read_lease).transpose()
+    }
+
+    fn acquire_leases(
+        &self,
+        targets: &[TargetId],
+        replica: &str,
+        ttl: Duration,
+    ) -> Result<Vec<Lease>, StoreError> {
+        const DURING: &str = "acquiring leases";
+        let ttl = ttl_micros(ttl)?;
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let services: Vec<String> = targets.iter().map(|t| t.service.clone()).collect();
+        let environments: Vec<String> = targets.iter().map(|t| t.environment.clone()).collect();
+        let rows = self.session(DURING)?.query(
+            &sql::postgres(sql::ACQUIRE_MANY_POSTGRES),
+            args![services, environments, replica.to_owned(), ttl],
+            DURING,
+        )?;
+        rows.iter().map(read_lease).collect()
+    }
+
+    fn release_leases(
+        &self,
+        replica: &str,
+        leases: &[(TargetId, u64)],
+    ) -> Result<usize, StoreError> {
+        const DURING: &str = "releasing leases";
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        let services: Vec<String> = leases.iter().map(|(t, _)| t.service.clone()).collect();
+        let environments: Vec<String> = leases.iter().map(|(t, _)| t.environment.clone()).collect();
+        let epochs = leases
+            .iter()
+            .map(|(_, e)| crate::codec::widen(*e, "lease epoch"))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let changed = self.session(DURING)?.execute(
+            &sql::postgres(sql::RELEASE_MANY_POSTGRES),
+            args![replica.to_owned(), services, environments, epochs],
+            DURING,
+        )?;
+        if changed > 0 {
+            self.announce(DURING)?;
+        }
+        usize::try_from(changed)
+            .map_err(|_| StoreError::Corrupt(format!("{changed} leases released")))
     }
 
     fn renew_lease(

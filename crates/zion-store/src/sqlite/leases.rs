@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use rusqlite::{Row, params};
+use zion_core::target::TargetId;
 
-use super::{SqliteStore, col, db, query_all};
+use super::{SqliteStore, begin, col, db, query_all};
 use crate::leases::{Fence, Lease, LeaseStore, ReplicaBeat, from_micros, sql, ttl_micros};
 use crate::{Change, StoreError};
 
@@ -38,6 +39,62 @@ impl LeaseStore for SqliteStore {
             read_lease,
         )?;
         Ok(got.pop())
+    }
+
+    fn acquire_leases(
+        &self,
+        targets: &[TargetId],
+        replica: &str,
+        ttl: Duration,
+    ) -> Result<Vec<Lease>, StoreError> {
+        const DURING: &str = "acquiring leases";
+        let ttl = ttl_micros(ttl)?;
+        let mut conn = self.conn();
+        // One writer: the single-target statement per target, in one
+        // transaction (one commit, one sync) is as atomic as PostgreSQL's
+        // one statement.
+        let tx = begin(&mut conn, DURING)?;
+        let sql = sql::sqlite(sql::ACQUIRE);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut granted = Vec::new();
+        for t in targets {
+            if !seen.insert(t) {
+                continue;
+            }
+            granted.extend(query_all(
+                &tx,
+                &sql,
+                params![t.service, t.environment, replica, ttl],
+                DURING,
+                read_lease,
+            )?);
+        }
+        tx.commit().map_err(db(DURING))?;
+        Ok(granted)
+    }
+
+    fn release_leases(
+        &self,
+        replica: &str,
+        leases: &[(TargetId, u64)],
+    ) -> Result<usize, StoreError> {
+        const DURING: &str = "releasing leases";
+        let mut conn = self.conn();
+        let tx = begin(&mut conn, DURING)?;
+        let mut released = 0;
+        {
+            let mut release = tx
+                .prepare_cached(&sql::sqlite(sql::RELEASE))
+                .map_err(db(DURING))?;
+            for (t, epoch) in leases {
+                let epoch = crate::codec::widen(*epoch, "lease epoch")?;
+                released += release
+                    .execute(params![t.service, t.environment, replica, epoch])
+                    .map_err(db(DURING))?;
+            }
+        }
+        tx.commit().map_err(db(DURING))?;
+        Ok(released)
     }
 
     fn renew_lease(
