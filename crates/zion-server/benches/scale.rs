@@ -28,7 +28,6 @@
 //! the large case; `ZION_SCALE_STORES` (default `sqlite,postgres`) which
 //! stores; `ZION_BENCH_DIR` where the SQLite databases go.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,57 +35,15 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use zion_core::analysis::Verdict;
 use zion_core::deployment::Phase;
-use zion_core::spec::{Spec, parse_spec};
 use zion_server::simulated::Simulation;
 use zion_server::{Running, ServerOptions};
 use zion_store::test_cluster::TestCluster;
 
+mod support;
+use support::{bench_dir, env_or, spec};
+
 /// The analysis interval of every canary.
 const INTERVAL: Duration = Duration::from_secs(10);
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn bench_dir() -> PathBuf {
-    std::env::var_os("ZION_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
-}
-
-/// A spec of `targets` services with one target each (the port of each
-/// target's listener is never bound: its traffic is simulated), and its
-/// text. The spec is built from one parsed service: the YAML parser's
-/// budget against alias bombs refuses a document this large.
-fn spec(targets: usize) -> (Spec, String) {
-    let service = |i: usize| {
-        format!(
-            "  - name: s{i:05}
-    workload: {{ process: {{ command: [simulated] }} }}
-    targets: {{ staging: {{ listen: 127.0.0.1:{} }} }}
-    canary: {{ steps: [{{ weight: 20, pause: 1h }}, {{ weight: 100 }}] }}
-    analysis: {{ interval: 10s, min_requests: 10 }}
-",
-            20_000 + i
-        )
-    };
-    let head = "server: { listen: 127.0.0.1:7070, data_dir: state }\nenvironments:\n  - name: staging\nservices:\n";
-    let mut spec =
-        parse_spec(&format!("{head}{}", service(0))).unwrap_or_else(|e| panic!("bad spec: {e}"));
-    let one = spec.services.pop().unwrap();
-    let mut yaml = head.to_string();
-    for i in 0..targets {
-        let mut s = one.clone();
-        s.name = format!("s{i:05}");
-        for t in s.targets.values_mut() {
-            t.listen = format!("127.0.0.1:{}", 20_000 + i).parse().unwrap();
-        }
-        spec.services.push(s);
-        yaml.push_str(&service(i));
-    }
-    (spec, yaml)
-}
 
 /// utime + stime of a process, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {

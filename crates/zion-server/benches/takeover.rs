@@ -30,11 +30,10 @@
 //! `ZION_BENCH_DIR` where the data directories go.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use zion_core::spec::{Spec, parse_spec};
 use zion_core::spread;
 use zion_core::target::TargetId;
 use zion_server::simulated::Simulation;
@@ -42,52 +41,11 @@ use zion_server::{Running, ServerOptions};
 use zion_store::test_cluster::TestCluster;
 use zion_store::{DeploymentStore, LeaseStore, PostgresStore};
 
+mod support;
+use support::{bench_dir, env_or, spec};
+
 /// How often the database and the replicas' views are looked at.
 const POLL: Duration = Duration::from_millis(100);
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn bench_dir() -> PathBuf {
-    std::env::var_os("ZION_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
-}
-
-/// A spec of `targets` services with one target each (their listeners are
-/// never bound: the traffic is simulated), and its text; built from one
-/// parsed service, as the YAML parser's budget refuses a document this
-/// large.
-fn spec(targets: usize) -> (Spec, String) {
-    let service = |i: usize| {
-        format!(
-            "  - name: s{i:05}
-    workload: {{ process: {{ command: [simulated] }} }}
-    targets: {{ staging: {{ listen: 127.0.0.1:{} }} }}
-    canary: {{ steps: [{{ weight: 20, pause: 1h }}, {{ weight: 100 }}] }}
-    analysis: {{ interval: 10s, min_requests: 10 }}
-",
-            20_000 + i
-        )
-    };
-    let head = "server: { listen: 127.0.0.1:7070, data_dir: state }\nenvironments:\n  - name: staging\nservices:\n";
-    let mut spec =
-        parse_spec(&format!("{head}{}", service(0))).unwrap_or_else(|e| panic!("bad spec: {e}"));
-    let one = spec.services.pop().unwrap();
-    let mut yaml = head.to_string();
-    for i in 0..targets {
-        let mut s = one.clone();
-        s.name = format!("s{i:05}");
-        for t in s.targets.values_mut() {
-            t.listen = format!("127.0.0.1:{}", 20_000 + i).parse().unwrap();
-        }
-        spec.services.push(s);
-        yaml.push_str(&service(i));
-    }
-    (spec, yaml)
-}
 
 /// One replica of `zion up`: its control plane on a runtime of its own, so
 /// that it can be killed alone.
@@ -138,7 +96,7 @@ impl Replica {
 fn start_replicas(
     names: &[String],
     root: &Path,
-    parsed: &Spec,
+    parsed: &zion_core::spec::Spec,
     yaml: &str,
     url: &str,
     lease: Duration,

@@ -197,6 +197,24 @@ impl Fleet {
         }
     }
 
+    /// Rolls out 1.0 and returns the replica that drives `web/staging` once
+    /// the driver stays the same `settle` apart (the target may be handed
+    /// over once as the replicas join).
+    fn first_rollout(&self, settle: Duration) -> usize {
+        let first = self.zion(0, &["deploy", "web", "1.0", "--env", "staging", "--wait"]);
+        assert!(
+            first.status.success(),
+            "{}\n{}",
+            describe(&first),
+            self.logs()
+        );
+        eventually(Duration::from_secs(30), "a settled driver", || {
+            let first = self.driver(0)?;
+            std::thread::sleep(settle);
+            (self.driver(1)? == first).then_some(first)
+        })
+    }
+
     fn phase(&self, ask: usize, id: i64) -> Value {
         self.json(ask, &["get", &id.to_string()])
     }
@@ -254,13 +272,6 @@ fn assert_each_transition_once(d: &Value, logs: &str) {
 /// others, the loads, the deployment id).
 fn canary_under_load() -> (Fleet, usize, [usize; 2], Vec<Load>, i64) {
     let fleet = Fleet::new(3, STEPS);
-    let first = fleet.zion(0, &["deploy", "web", "1.0", "--env", "staging", "--wait"]);
-    assert!(
-        first.status.success(),
-        "{}\n{}",
-        describe(&first),
-        fleet.logs()
-    );
     eventually(Duration::from_secs(20), "three live replicas", || {
         let rows = fleet.json(1, &["replicas"]);
         let live = rows
@@ -271,13 +282,7 @@ fn canary_under_load() -> (Fleet, usize, [usize; 2], Vec<Load>, i64) {
             .count();
         (live == 3).then_some(())
     });
-    // Settled: the same driver a lease period apart (the target may be
-    // handed over once as the replicas join).
-    let driver = eventually(Duration::from_secs(30), "a settled driver", || {
-        let first = fleet.driver(0)?;
-        std::thread::sleep(Duration::from_secs(LEASE_SECS));
-        (fleet.driver(1)? == first).then_some(first)
-    });
+    let driver = fleet.first_rollout(Duration::from_secs(LEASE_SECS));
     let others: Vec<usize> = (0..3).filter(|&i| i != driver).collect();
     let others = [others[0], others[1]];
     // Every replica serves the target: the others route as the driver
@@ -397,18 +402,7 @@ fn a_driver_stopped_cleanly_hands_its_target_over_at_once_without_a_failed_reque
     // A lease far longer than the hand-over may take: only the hand-over
     // itself, not an expiry, can give the target to the other replica.
     let mut fleet = Fleet::with_lease(2, STEPS, "30s");
-    let first = fleet.zion(0, &["deploy", "web", "1.0", "--env", "staging", "--wait"]);
-    assert!(
-        first.status.success(),
-        "{}\n{}",
-        describe(&first),
-        fleet.logs()
-    );
-    let driver = eventually(Duration::from_secs(30), "a settled driver", || {
-        let first = fleet.driver(0)?;
-        std::thread::sleep(Duration::from_secs(1));
-        (fleet.driver(1)? == first).then_some(first)
-    });
+    let driver = fleet.first_rollout(Duration::from_secs(1));
     let other = 1 - driver;
     eventually(Duration::from_secs(20), "the published route", || {
         http_get(fleet.target(other), "/")
@@ -461,18 +455,7 @@ fn a_blue_green_promote_sent_to_a_replica_that_does_not_drive_the_target_is_appl
             "    strategy: blue_green\n    blue_green:\n      scale_down_delay: 1h\n    canary:\n",
         )
     });
-    let first = fleet.zion(0, &["deploy", "web", "1.0", "--env", "staging", "--wait"]);
-    assert!(
-        first.status.success(),
-        "{}\n{}",
-        describe(&first),
-        fleet.logs()
-    );
-    let driver = eventually(Duration::from_secs(30), "a settled driver", || {
-        let first = fleet.driver(0)?;
-        std::thread::sleep(Duration::from_secs(LEASE_SECS));
-        (fleet.driver(1)? == first).then_some(first)
-    });
+    let driver = fleet.first_rollout(Duration::from_secs(LEASE_SECS));
     let other = 1 - driver;
     let id = fleet.json(other, &["deploy", "web", "2.0", "--env", "staging"])["id"]
         .as_i64()
