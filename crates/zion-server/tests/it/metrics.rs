@@ -18,6 +18,12 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// A target `web/production` whose replica is a Python HTTP server: it
 /// answers GET, and 501 (a 5xx) to DELETE.
 async fn start_with_web(dir: &Path) -> (Running, String) {
+    start_with(dir, "").await
+}
+
+/// [`start_with_web`] with more of the service's spec (`canary:`,
+/// `analysis:`), indented as its fields.
+async fn start_with(dir: &Path, more: &str) -> (Running, String) {
     let listen = free();
     let yaml = format!(
         r#"server: {{ listen: {}, data_dir: state }}
@@ -29,7 +35,7 @@ services:
       process:
         command: ["python3", "-m", "http.server", "{{port}}", "--bind", "127.0.0.1"]
     targets: {{ production: {{ listen: {listen} }} }}
-"#,
+{more}"#,
         free()
     );
     (start_spec(dir, yaml).await, listen)
@@ -37,7 +43,12 @@ services:
 
 /// Deploys `web` 1.0 to production and waits until it succeeded.
 async fn deploy_web(r: &Running) {
-    let body = json!({ "service": "web", "environment": "production", "version": "1.0" });
+    deploy(r, "1.0", "succeeded").await;
+}
+
+/// Deploys `web` `version` to production and waits for `phase`.
+async fn deploy(r: &Running, version: &str, phase: &str) {
+    let body = json!({ "service": "web", "environment": "production", "version": version });
     let (s, d) = call(
         r,
         "POST",
@@ -51,10 +62,10 @@ async fn deploy_web(r: &Running) {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let (_, d) = call(r, "GET", &path, Some(&r.admin_token), None).await;
-        if d["phase"] == "succeeded" {
+        if d["phase"] == phase {
             return;
         }
-        assert!(Instant::now() < deadline, "not succeeded: {d}");
+        assert!(Instant::now() < deadline, "not {phase}: {d}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -225,6 +236,63 @@ async fn metrics_name_the_traffic_and_rollouts_and_pass_promtool() {
     let (_, services) = call(&r, "GET", "/api/v1/services", Some(&r.admin_token), None).await;
     let port = &services[0]["versions"][0]["ports"][0];
     assert_eq!(groups[0]["targets"], json!([format!("127.0.0.1:{port}")]));
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_shows_its_phase_weights_and_analysis_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let more = "    canary:
+      steps:
+        - { weight: 40, pause: 1h }
+        - { weight: 100 }
+    analysis:
+      interval: 1s
+      min_requests: 1
+      checks:
+        - { metric: error_rate, max: 0.5 }
+";
+    let (r, listen) = start_with(dir.path(), more).await;
+    deploy_web(&r).await;
+    deploy(&r, "2.0", "progressing").await;
+    let deadline = Instant::now() + PATIENCE;
+    let passed = r#"zion_analysis_checks_total{service="web",environment="production",check="error_rate",verdict="pass"}"#;
+    let text = loop {
+        traffic(&listen, 20, 0).await;
+        let (s, _, text) = scrape(&r, Some(&r.admin_token), None).await;
+        assert_eq!(s, 200, "{text}");
+        if sample(&text, passed).is_some_and(|n| n >= 1.0) {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no passed check yet:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let target = |version: &str| {
+        format!(r#"{{service="web",environment="production",version="{version}"}}"#)
+    };
+    assert_eq!(
+        sample(
+            &text,
+            &format!("zion_traffic_weight_ratio{}", target("2.0"))
+        ),
+        Some(0.4),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("zion_traffic_weight_ratio{}", target("1.0"))
+        ),
+        Some(0.6),
+        "{text}"
+    );
+    let phase = r#"zion_rollout_phase{service="web",environment="production",version="2.0",phase="progressing"}"#;
+    assert_eq!(sample(&text, phase), Some(1.0), "{text}");
+    // Both versions served, each counted apart.
+    for version in ["1.0", "2.0"] {
+        let n = sample(&text, &format!("zion_requests_total{}", target(version)));
+        assert!(n.is_some_and(|n| n >= 1.0), "{version}: {text}");
+    }
     r.shutdown().await;
 }
 
