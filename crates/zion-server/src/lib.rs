@@ -23,6 +23,7 @@ mod registry;
 #[cfg(feature = "simulated")]
 pub mod simulated;
 mod targets;
+mod telemetry;
 pub mod workloads;
 
 use std::net::{IpAddr, SocketAddr};
