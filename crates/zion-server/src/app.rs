@@ -298,11 +298,12 @@ impl App {
         self.targets.shutdown().await;
     }
 
-    /// A clean stop: hands the targets over to the other live replicas
-    /// (their processes left running for them) when there are any, else
-    /// stops everything; releases the leases either way.
-    pub async fn stop(&self) {
-        if crate::leases::retire(self).await {
+    /// The end of a clean stop, once the targets were handed over to the
+    /// other live replicas (`leases::retire`, which says whether there were
+    /// any: then their processes are left running for them) or their
+    /// leases released: else stops everything.
+    pub(crate) async fn stop(&self, handed_over: bool) {
+        if handed_over {
             self.flush_refusals(true).await;
             self.targets.shutdown().await;
         } else {

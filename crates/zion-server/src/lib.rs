@@ -183,6 +183,8 @@ pub struct Running {
     pub app: Arc<App>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Stopped first at shutdown (see [`Running::shutdown`]).
+    lease_loop: JoinHandle<()>,
     /// Why the server cannot go on, once it cannot (see [`Running::failed`]).
     fatal: watch::Receiver<Option<String>>,
     /// Released last, once every replica is stopped.
@@ -203,12 +205,18 @@ impl Running {
     }
 
     /// Stops the API and the controller, then every replica and proxy.
+    /// The targets are handed over (or their leases released) as soon as
+    /// the lease loop has stopped, which would take them back: not after
+    /// the controller's pass in progress, which may be long (every target
+    /// is due after a wake) and no longer acts on a target given up.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        let _ = self.lease_loop.await;
+        let handed_over = leases::retire(&self.app).await;
         for t in self.tasks {
             let _ = t.await;
         }
-        self.app.stop().await;
+        self.app.stop(handed_over).await;
     }
 }
 
@@ -346,6 +354,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         Arc::new(move |id| app.leases.drives(id))
     };
     let routes_changed = Arc::new(tokio::sync::Notify::new());
+    let lease_loop = tokio::spawn(leases::run(app.clone(), rx.clone()));
     #[allow(unused_mut)] // Only the simulation adds a task.
     let mut tasks = vec![
         tokio::spawn(http::api::serve(
@@ -355,7 +364,6 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
             rx.clone(),
         )),
         tokio::spawn(datadir::watch_files(watched, fatal_tx, rx.clone())),
-        tokio::spawn(leases::run(app.clone(), rx.clone())),
         tokio::spawn(data_plane::follow_routes(
             app.clone(),
             owned,
@@ -384,6 +392,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         app,
         shutdown: tx,
         tasks,
+        lease_loop,
         fatal,
         _lock: lock,
     })
