@@ -22,6 +22,7 @@ mod prechecks;
 mod registry;
 #[cfg(feature = "simulated")]
 pub mod simulated;
+mod sources;
 mod targets;
 pub mod workloads;
 

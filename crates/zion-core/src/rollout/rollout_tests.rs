@@ -100,6 +100,7 @@ pub(crate) fn healthy(m: WindowMetrics) -> VersionObservation {
         last_error: None,
         exits_before_ready: 0,
         output: Vec::new(),
+        readings: Vec::new(),
     }
 }
 
@@ -350,7 +351,7 @@ fn slow_canary_fails_the_baseline_ratio() {
     let p95 = round
         .checks
         .iter()
-        .find(|c| c.metric == Metric::LatencyP95)
+        .find(|c| c.metric == Some(Metric::LatencyP95))
         .unwrap();
     assert_eq!((p95.canary, p95.baseline), (Some(13.0), Some(10.0)));
 }
@@ -693,6 +694,7 @@ proptest! {
                         last_error: None,
                         exits_before_ready: 0,
                         output: Vec::new(),
+                        readings: Vec::new(),
                     });
                     let obs = Observations { new_version: canary, stable: Some(healthy(metrics(1000, 0, 10.0))), gate: None };
                     step(&d, &obs, now)

@@ -221,9 +221,9 @@ fn step_text(step: &CanaryStep) -> String {
 
 fn check_text(check: &Check) -> String {
     match check.bound {
-        Bound::Max(v) => format!("{} max {v}", check.metric),
-        Bound::Min(v) => format!("{} min {v}", check.metric),
-        Bound::MaxRatioToBaseline(v) => format!("{} max_ratio_to_baseline {v}", check.metric),
+        Bound::Max(v) => format!("{} max {v}", check.name),
+        Bound::Min(v) => format!("{} min {v}", check.name),
+        Bound::MaxRatioToBaseline(v) => format!("{} max_ratio_to_baseline {v}", check.name),
     }
 }
 
