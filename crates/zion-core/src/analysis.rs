@@ -372,6 +372,25 @@ mod tests {
     }
 
     #[test]
+    fn records_from_before_metric_sources_still_read() {
+        let old = r#"{"metric":"error_rate","bound":{"max":0.01},"canary":0.02,
+            "baseline":null,"verdict":"fail","message":"error_rate 0.02 > max 0.01"}"#;
+        let r: CheckResult = serde_json::from_str(old).unwrap();
+        assert_eq!(r.metric, Some(Metric::ErrorRate));
+        assert_eq!((r.name.as_str(), r.label()), ("", "error_rate".to_string()));
+        assert_eq!((r.source, r.query), (None, None));
+        // A built-in check's record names it and writes no external fields.
+        let c = Check::builtin(Metric::ErrorRate, Bound::Max(0.01));
+        let now = evaluate_check(&c, &window(100, 1, 1.0), None, &[]);
+        let json = serde_json::to_string(&now).unwrap();
+        assert!(json.contains(r#""name":"error_rate""#), "{json}");
+        assert!(
+            !json.contains("query") && !json.contains("source"),
+            "{json}"
+        );
+    }
+
+    #[test]
     fn a_small_samples_p95_is_held_to_stables_p99() {
         let c = Check::builtin(Metric::LatencyP95, Bound::MaxRatioToBaseline(1.2));
         let at = |requests: u64, p95: f64| {
