@@ -743,3 +743,64 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn external_readings_judge_the_round_only_when_one_is_due() {
+    use crate::sources::{Outcome, Reading};
+    use crate::spec::{Bound, Check, CheckSource, PrometheusQuery};
+    let mut p = plan(&[(50, Some(300)), (100, None)]);
+    match &mut p {
+        Plan::Canary { common, .. } => {
+            common.checks = vec![Check {
+                name: "checkout_ok".into(),
+                source: CheckSource::Prometheus(PrometheusQuery {
+                    provider: "prom".into(),
+                    query: "sum(ok)".into(),
+                }),
+                bound: Bound::Min(5.0),
+            }]
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut d = deployment(Some("1.0"), p);
+    assert!(!round_due(&d, t(0)), "not started");
+    d = run(&d, &good(), t(0));
+    assert!(!round_due(&d, t(0)), "not healthy yet");
+    d = run(&d, &good(), t(1));
+    assert!(!round_due(&d, t(5)), "an interval has not passed");
+    assert!(round_due(&d, t(6)));
+    let reading = |outcome: Outcome| Observations {
+        new_version: Some(VersionObservation {
+            readings: vec![Reading {
+                check: "checkout_ok".into(),
+                query: "sum(ok)".into(),
+                outcome,
+            }],
+            ..healthy(metrics(100, 0, 10.0))
+        }),
+        ..good()
+    };
+    // Prometheus down: inconclusive, the failure count untouched.
+    let out = step(
+        &d,
+        &reading(Outcome::Unavailable("did not answer".into())),
+        t(6),
+    );
+    let round = &out.rounds[0];
+    assert_eq!(round.verdict, Verdict::Inconclusive);
+    assert_eq!(round.checks[0].message, "checkout_ok: did not answer");
+    d = out.deployment;
+    assert!(!round_due(&d, t(7)));
+    d = run(&d, &reading(Outcome::Value(2.0)), t(11));
+    assert_eq!(d.progress.consecutive_failures, 1);
+    // A round without its reading (not read) is inconclusive, not a pass.
+    let out = step(&d, &good(), t(16));
+    assert_eq!(out.rounds[0].verdict, Verdict::Inconclusive);
+    assert_eq!(
+        out.rounds[0].checks[0].message,
+        "checkout_ok: not read this round"
+    );
+    d = out.deployment;
+    d = run(&d, &reading(Outcome::Value(1.0)), t(21));
+    assert_eq!(d.phase, Phase::RollingBack, "{:?}", d.reason);
+}

@@ -100,3 +100,147 @@ fn auth(p: &PrometheusProvider, base_dir: &Path) -> Result<Vec<(String, String)>
     };
     Ok(vec![("authorization".into(), value)])
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio::sync::mpsc;
+    use zion_core::spec::SecretSource;
+
+    use super::*;
+
+    /// A server answering every connection with `status` and `body` (or
+    /// never, for `None`), sending each request's head to the test.
+    async fn fake(
+        answer: Option<(u16, &'static str)>,
+    ) -> (String, mpsc::UnboundedReceiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let n = conn.read(&mut buf).await.unwrap_or(0);
+                    let _ = tx.send(String::from_utf8_lossy(&buf[..n]).to_string());
+                    let Some((status, body)) = answer else {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        return;
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        (url, rx)
+    }
+
+    fn provider(url: &str, auth: Option<ProviderAuth>) -> PrometheusProvider {
+        PrometheusProvider {
+            url: url.to_string(),
+            timeout: Duration::from_millis(300),
+            auth,
+        }
+    }
+
+    #[tokio::test]
+    async fn every_fault_is_a_reason_not_a_panic() {
+        let dir = Path::new(".");
+        let q = r#"sum(x{version="2.0"})"#;
+        let (url, mut seen) = fake(Some((
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"7"]}]}}"#,
+        )))
+        .await;
+        assert_eq!(
+            query(&provider(&url, None), dir, q).await,
+            Outcome::Value(7.0)
+        );
+        let head = seen.recv().await.unwrap();
+        assert!(
+            head.starts_with("GET /api/v1/query?query=sum%28x%7Bversion%3D%222.0%22%7D%29&time="),
+            "{head}"
+        );
+
+        let (url, _) = fake(Some((
+            400,
+            r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#,
+        )))
+        .await;
+        let Outcome::Error(e) = query(&provider(&url, None), dir, q).await else {
+            panic!("a 4xx fails the check")
+        };
+        assert!(e.contains("refused") && e.contains("parse error"), "{e}");
+
+        let (url, _) = fake(Some((503, "overloaded"))).await;
+        let Outcome::Unavailable(e) = query(&provider(&url, None), dir, q).await else {
+            panic!("a 5xx is inconclusive")
+        };
+        assert!(
+            e.contains("answered 503") && e.contains("overloaded"),
+            "{e}"
+        );
+
+        let (url, _) = fake(None).await;
+        let Outcome::Unavailable(e) = query(&provider(&url, None), dir, q).await else {
+            panic!("no answer is inconclusive")
+        };
+        assert!(e.contains("did not answer: no answer within 300ms"), "{e}");
+
+        // A closed port.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let Outcome::Unavailable(e) = query(&provider(&closed, None), dir, q).await else {
+            panic!("a refused connection is inconclusive")
+        };
+        assert!(
+            e.contains("did not answer") && e.to_lowercase().contains("refused"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn credentials_come_from_the_environment_or_a_file_and_stay_out_of_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "s3cret-pw\n").unwrap();
+        let ok = r#"{"status":"success","data":{"resultType":"scalar","result":[1,"1"]}}"#;
+        let (url, mut seen) = fake(Some((200, ok))).await;
+        let basic = ProviderAuth::Basic {
+            username: "zion".into(),
+            password: SecretSource::File("pw".into()),
+        };
+        assert_eq!(
+            query(&provider(&url, Some(basic)), dir.path(), "1").await,
+            Outcome::Value(1.0)
+        );
+        let head = seen.recv().await.unwrap().to_lowercase();
+        let expected = format!("authorization: basic {}", STANDARD.encode("zion:s3cret-pw"));
+        assert!(head.contains(&expected.to_lowercase()), "{head}");
+
+        let missing = ProviderAuth::Bearer(SecretSource::Env("ZION_TEST_UNSET_PROM_TOKEN".into()));
+        let Outcome::Unavailable(e) = query(&provider(&url, Some(missing)), dir.path(), "1").await
+        else {
+            panic!("a missing secret is inconclusive")
+        };
+        assert!(e.contains("ZION_TEST_UNSET_PROM_TOKEN is not set"), "{e}");
+        let unreadable = ProviderAuth::Bearer(SecretSource::File("nope".into()));
+        let Outcome::Unavailable(e) =
+            query(&provider(&url, Some(unreadable)), dir.path(), "1").await
+        else {
+            panic!("an unreadable secret file is inconclusive")
+        };
+        assert!(e.contains("cannot read the secret file nope"), "{e}");
+    }
+}
