@@ -22,8 +22,9 @@ pub struct Spec {
     pub audit: AuditSpec,
     pub environments: Vec<EnvironmentSpec>,
     pub services: Vec<ServiceSpec>,
-    /// `providers:`: external engines checks read from, by name.
-    #[serde(default)]
+    /// `providers:`: external engines checks read from, by name. Left out
+    /// of the JSON when empty, so a spec without any reads as before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub providers: BTreeMap<String, Provider>,
 }
 
@@ -334,7 +335,7 @@ pub struct AnalysisSpec {
 
 /// One threshold check: a value read from its source, held to its bound.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "StoredCheck")]
+#[serde(try_from = "StoredCheck", into = "StoredCheck")]
 pub struct Check {
     /// What rounds call it: the metric's name for a built-in check, the
     /// spec's `name` for any other.
@@ -362,17 +363,38 @@ impl Check {
     }
 }
 
-/// A check as stored: deployments recorded before metric sources hold
-/// `{ metric, bound }` only.
-#[derive(Deserialize)]
+/// A check as stored: a built-in one as `{ metric, bound }` (as every
+/// deployment and audit entry recorded before metric sources holds it),
+/// plus its `name` when it differs from the metric's; an external one as
+/// `{ name, source, bound }`.
+#[derive(Serialize, Deserialize)]
 struct StoredCheck {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     source: Option<CheckSource>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     metric: Option<Metric>,
     bound: Bound,
+}
+
+impl From<Check> for StoredCheck {
+    fn from(c: Check) -> StoredCheck {
+        match c.source {
+            CheckSource::Builtin(m) => StoredCheck {
+                name: (c.name != m.name()).then_some(c.name),
+                source: None,
+                metric: Some(m),
+                bound: c.bound,
+            },
+            source => StoredCheck {
+                name: Some(c.name),
+                source: Some(source),
+                metric: None,
+                bound: c.bound,
+            },
+        }
+    }
 }
 
 impl TryFrom<StoredCheck> for Check {

@@ -24,6 +24,13 @@ impl Provider {
             Provider::Prometheus(_) => "prometheus",
         }
     }
+
+    /// Its Prometheus settings, if it is a Prometheus.
+    pub fn prometheus(&self) -> Option<&PrometheusProvider> {
+        match self {
+            Provider::Prometheus(p) => Some(p),
+        }
+    }
 }
 
 /// `providers.<name>.prometheus`.

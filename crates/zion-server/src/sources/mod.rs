@@ -34,7 +34,11 @@ pub(crate) async fn read(spec: &Spec, base_dir: &Path, d: &Deployment) -> Vec<Re
         let vars = vars.clone();
         let base_dir = base_dir.to_path_buf();
         let provider = match &source {
-            CheckSource::Prometheus(q) => spec.providers.get(&q.provider).cloned(),
+            CheckSource::Prometheus(q) => spec
+                .providers
+                .get(&q.provider)
+                .and_then(Provider::prometheus)
+                .cloned(),
             _ => None,
         };
         tasks.spawn(async move {
@@ -42,11 +46,9 @@ pub(crate) async fn read(spec: &Spec, base_dir: &Path, d: &Deployment) -> Vec<Re
                 CheckSource::Prometheus(q) => {
                     let query = render(&q.query, &vars);
                     let outcome = match provider {
-                        Some(Provider::Prometheus(p)) => {
-                            prometheus::query(&p, &base_dir, &query).await
-                        }
+                        Some(p) => prometheus::query(&p, &base_dir, &query).await,
                         None => Outcome::Unavailable(format!(
-                            "the provider `{}` is no longer in the spec",
+                            "the provider `{}` is no longer a prometheus in the spec",
                             q.provider
                         )),
                     };

@@ -50,9 +50,14 @@ pub(crate) async fn check_queries(
             let CheckSource::Prometheus(q) = &check.source else {
                 continue;
             };
-            let Some(Provider::Prometheus(p)) = spec.providers.get(&q.provider).cloned() else {
+            let Some(p) = spec
+                .providers
+                .get(&q.provider)
+                .and_then(Provider::prometheus)
+            else {
                 continue;
             };
+            let p = p.clone();
             let path = format!("services[{i}].analysis.checks[{k}].prometheus.query");
             let rendered = render(&q.query, &vars);
             let base_dir = base_dir.to_path_buf();

@@ -33,7 +33,7 @@ fn external_checks_and_providers_parse() {
             auth: Some(ProviderAuth::Bearer(SecretSource::Env("PROM_TOKEN".into()))),
         })
     );
-    let Provider::Prometheus(plain) = &s.providers["plain"];
+    let plain = s.providers["plain"].prometheus().unwrap();
     assert_eq!(
         (plain.timeout, &plain.auth),
         (PrometheusProvider::DEFAULT_TIMEOUT, &None)
@@ -75,6 +75,11 @@ fn old_stored_checks_still_read() {
         serde_json::from_str(r#"{"metric":"error_rate","bound":{"max":0.01}}"#).unwrap();
     assert_eq!(old.name, "error_rate");
     assert_eq!(old.metric(), Some(crate::metrics::Metric::ErrorRate));
+    // And a built-in check is written as before.
+    assert_eq!(
+        serde_json::to_string(&old).unwrap(),
+        r#"{"metric":"error_rate","bound":{"max":0.01}}"#
+    );
 }
 
 #[test]
@@ -222,7 +227,7 @@ fn wrong_providers_are_named_with_their_path() {
     let s = valid(&with(
         "p: { prometheus: { url: 'http://x', basic_auth: { username: u, password_file: secrets/p } } }",
     ));
-    let Provider::Prometheus(p) = &s.providers["p"];
+    let p = s.providers["p"].prometheus().unwrap();
     assert_eq!(
         p.auth,
         Some(ProviderAuth::Basic {
