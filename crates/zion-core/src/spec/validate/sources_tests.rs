@@ -63,6 +63,11 @@ fn external_checks_and_providers_parse() {
     assert_eq!(web.header_env["Authorization"], "WEB_AUTH");
     assert_eq!(web.timeout, Duration::from_secs(5));
     assert_eq!(checks[3].bound, Bound::Min(-1.0));
+    let lint = crate::spec::summary(&s);
+    assert!(
+        lint.contains("checkout_ok (prometheus) min 5") && lint.contains("smoke (exec) max 0"),
+        "{lint}"
+    );
     // The validated spec survives a JSON round trip (deployments store it).
     let back: crate::spec::Spec =
         serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
