@@ -32,6 +32,9 @@ have_postgres() {
   return 1
 }
 have_postgres || install postgresql
+# The metrics tests lint /metrics with promtool and start a Prometheus that
+# scrapes it and discovers the replicas (both in Debian's prometheus).
+{ need promtool && need prometheus; } || install prometheus
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

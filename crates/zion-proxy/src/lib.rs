@@ -37,7 +37,8 @@ mod workers;
 pub use error::ProxyError;
 pub use metrics::InFlight;
 pub use metrics::{
-    MirrorStats, SecondBucket, TrafficMetrics, decode_latency, encode_latency, window_seconds,
+    LATENCY_BOUNDS_SECONDS, MirrorStats, SecondBucket, TrafficMetrics, VersionTotals,
+    decode_latency, encode_latency, window_seconds,
 };
 pub use proxy::TargetProxy;
 pub use route::{DEFAULT_RESPONSE_TIMEOUT, Pool, Route};

@@ -1,12 +1,15 @@
 //! Per-version request metrics in one-second buckets, and the counters of
 //! the target's request mirroring. `series` keeps one version's buckets
 //! (completed seconds compacted); `buckets` exports completed buckets and
-//! adds other listeners' to a window.
+//! adds other listeners' to a window; `cumulative` keeps each version's
+//! totals since it was first seen, for a Prometheus scrape.
 
 mod buckets;
+mod cumulative;
 mod series;
 
 pub use buckets::{SecondBucket, decode_latency, encode_latency, window_seconds};
+pub use cumulative::{LATENCY_BOUNDS_SECONDS, VersionTotals};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

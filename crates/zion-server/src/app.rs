@@ -41,6 +41,8 @@ pub struct App {
     pub clock: crate::Clock,
     /// The targets this replica drives.
     pub(crate) leases: crate::leases::Leases,
+    /// The API's requests and durations, for `GET /metrics`.
+    pub(crate) api_counts: crate::telemetry::ApiCounts,
 }
 
 impl App {
@@ -77,6 +79,7 @@ impl App {
             wake: Default::default(),
             reconciled: Default::default(),
             leases,
+            api_counts: Default::default(),
         }
     }
 

@@ -32,6 +32,7 @@ use zion_store::{
 use crate::Clock;
 use crate::audit::{AuditError, AuditLog, Record};
 use crate::error::ApiError;
+use crate::telemetry::CheckCounts;
 
 /// The code of a change refused because the writer's lease on the target
 /// is no longer the target's (see [`Journal::change`]).
@@ -48,6 +49,9 @@ pub struct Journal {
     queue: Mutex<Queue>,
     /// Held by whoever commits the queue (or writes alone).
     committer: tokio::sync::Mutex<()>,
+    /// The verdicts of the analysis checks committed through
+    /// [`Journal::change`], for `GET /metrics`.
+    pub(crate) checks: crate::telemetry::CheckCounts,
 }
 
 /// What each caller of a group is answered.
@@ -131,6 +135,7 @@ impl Journal {
             lock: tokio::sync::Mutex::new(()),
             queue: Mutex::new(Queue::default()),
             committer: tokio::sync::Mutex::new(()),
+            checks: Default::default(),
         }
     }
 
@@ -392,8 +397,11 @@ impl Journal {
             drop(w);
             drop(self.alone().await);
         };
-        let queued = match decide(&d)? {
-            Some((out, extra)) => self.write(out, extra, production, fence)?,
+        let (queued, checks) = match decide(&d)? {
+            Some((out, extra)) => {
+                let checks = CheckCounts::tally(&d.service, &d.environment, &out.rounds);
+                (self.write(out, extra, production, fence)?, checks)
+            }
             None => return Ok(d),
         };
         drop(w);
@@ -416,6 +424,8 @@ impl Journal {
                 Err(Refusal::Own(e)) => return Err(e.into()),
                 Err(Refusal::Group(e)) => return Err(AuditError::Group(e).into()),
             }
+            // Counted once written: a refused round was never judged.
+            self.checks.add(&checks);
         }
         Ok(deployment)
     }

@@ -27,8 +27,8 @@
 //!   epoch, and the store refuses it if another replica took the target
 //!   over meanwhile. The controller then drops the target at once.
 //!
-//! A target changes hands only under [`Leases::driving`], which the
-//! controller holds while it reconciles one: never in the middle of a
+//! A target changes hands only while [`Leases::driving`] is held alone;
+//! the controller shares it while it reconciles: never in the middle of a
 //! reconcile.
 
 use std::collections::BTreeMap;
@@ -57,8 +57,10 @@ pub(crate) struct Leases {
     replica: String,
     ttl: Duration,
     held: Mutex<BTreeMap<TargetId, Held>>,
-    /// Held while a target is reconciled, and while one changes hands.
-    pub(crate) driving: tokio::sync::Mutex<()>,
+    /// Shared by the reconciles in progress (each of its own target), held
+    /// alone while targets change hands: never in the middle of a
+    /// reconcile.
+    pub(crate) driving: tokio::sync::RwLock<()>,
     /// Wakes the lease loop before its next period (a spec applied, a
     /// change another replica announced).
     pub(crate) nudge: tokio::sync::Notify,
@@ -76,7 +78,7 @@ impl Leases {
             replica,
             ttl,
             held: Mutex::new(BTreeMap::new()),
-            driving: tokio::sync::Mutex::new(()),
+            driving: tokio::sync::RwLock::new(()),
             nudge: tokio::sync::Notify::new(),
         }
     }
@@ -220,7 +222,7 @@ pub(crate) async fn maintain(app: &App) -> Duration {
         kept.insert(id, l.epoch);
     }
     for chunk in unknown.chunks(CHUNK) {
-        let _driving = leases.driving.lock().await;
+        let _driving = leases.driving.write().await;
         for (id, epoch) in chunk {
             let adopted = app.adopt_target(id).await;
             tracing::info!(target = %id, epoch, adopted, "driving the target again");
@@ -235,7 +237,7 @@ pub(crate) async fn maintain(app: &App) -> Duration {
         .map(|(id, _)| id)
         .collect();
     for chunk in lost.chunks(CHUNK) {
-        let _driving = leases.driving.lock().await;
+        let _driving = leases.driving.write().await;
         for (id, epoch) in chunk.iter().map(|id| (*id, before[*id])) {
             tracing::warn!(target = %id, epoch, "lost the lease of a target: another replica drives it now");
             drop_target_locked(app, id).await;
@@ -311,7 +313,7 @@ async fn take(app: &App, ids: &[TargetId]) -> usize {
             }
         };
     for chunk in granted.chunks(CHUNK) {
-        let _driving = leases.driving.lock().await;
+        let _driving = leases.driving.write().await;
         for lease in chunk {
             let id = TargetId::new(&lease.service, &lease.environment);
             let adopted = app.adopt_target(&id).await;
@@ -330,7 +332,7 @@ async fn hand_over(app: &App, ids: &[TargetId]) {
     let leases = &app.leases;
     let mut given = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        let _driving = leases.driving.lock().await;
+        let _driving = leases.driving.write().await;
         for id in chunk {
             let Some(epoch) = leases.epoch(id) else {
                 continue;
@@ -361,7 +363,8 @@ fn release(app: &App, given: &[(TargetId, u64)], what: &'static str) {
 }
 
 /// Stops driving the target (its lease lost or given), for a caller that
-/// holds [`Leases::driving`]: from now on the controller leaves it alone,
+/// holds [`Leases::driving`] (alone, or shared while it reconciles that
+/// very target): from now on the controller leaves it alone,
 /// its processes are left to the next holder and its routes follow the
 /// database.
 pub(crate) async fn drop_target_locked(app: &App, id: &TargetId) {
@@ -395,7 +398,7 @@ pub(crate) async fn retire(app: &App) -> bool {
     let held: Vec<(TargetId, u64)> = leases.snapshot().into_iter().collect();
     if others {
         for chunk in held.chunks(CHUNK) {
-            let _driving = leases.driving.lock().await;
+            let _driving = leases.driving.write().await;
             for (id, _) in chunk {
                 drop_target_locked(app, id).await;
             }

@@ -24,6 +24,7 @@ mod registry;
 pub mod simulated;
 mod sources;
 mod targets;
+mod telemetry;
 pub mod workloads;
 
 use std::net::{IpAddr, SocketAddr};

@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 use zion_core::analysis::AnalysisRound;
-use zion_core::deployment::{Deployment, Event};
+use zion_core::deployment::{Deployment, Event, Phase};
 
 use crate::{AuditAppend, AuditBuilder, IncidentChange, StoreError};
 
@@ -72,6 +72,12 @@ pub trait DeploymentStore: Send + Sync {
         })
     }
 
+    /// How many deployments ended in each terminal phase, per target
+    /// (targets and phases with none are left out), by service,
+    /// environment, then phase. Counted in the database, so every replica
+    /// of `zion up` on it answers the same.
+    fn outcome_counts(&self) -> Result<Vec<OutcomeCount>, StoreError>;
+
     /// The deployment's events, in the order they were recorded.
     fn events(&self, id: i64) -> Result<Vec<Event>, StoreError>;
 
@@ -102,6 +108,16 @@ pub trait DeploymentStore: Send + Sync {
         environment: &str,
         version: &str,
     ) -> Result<bool, StoreError>;
+}
+
+/// How many deployments of a target ended in one terminal phase (see
+/// [`DeploymentStore::outcome_counts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeCount {
+    pub service: String,
+    pub environment: String,
+    pub phase: Phase,
+    pub count: u64,
 }
 
 /// Everything one transition writes, atomically (see

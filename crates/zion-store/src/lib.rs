@@ -44,7 +44,7 @@ pub use audit::{
 };
 pub use data_plane::{DataPlaneStore, PublishedRoute, RouteListener, TrafficBucket, TrafficQuery};
 pub use database::Database;
-pub use deployments::{Change, DeploymentFilter, DeploymentStore};
+pub use deployments::{Change, DeploymentFilter, DeploymentStore, OutcomeCount};
 pub use error::{DriverError, StoreError};
 pub use history::{HistoryFilter, HistoryStore, ImportBatch, ImportOutcome, ImportedDeploymentRow};
 pub use incidents::{Incident, IncidentChange, IncidentFilter, IncidentStore, NewIncident};

@@ -14,8 +14,8 @@ use zion_core::deployment::{Deployment, DeploymentType, Event};
 use zion_core::import::{ImportResult, ImportedIncident};
 
 use crate::codec::{
-    from_json, narrow, parse_opt_time, parse_phase, parse_role, parse_time, time_text, to_json,
-    widen,
+    from_json, narrow, parse_opt_time, parse_phase, parse_role, parse_time, terminal_phases_sql,
+    time_text, to_json, widen,
 };
 use crate::data_plane::{PublishedRoute, RouteListener, TrafficBucket};
 use crate::{
@@ -207,6 +207,28 @@ pub(crate) fn deployment(row: &(impl StoredRow + ?Sized)) -> Result<Deployment, 
         commit: row.opt_text("commit_sha")?.map(str::to_owned),
         committed_at: parse_opt_time(row.opt_text("committed_at")?, "committed_at")?,
         revision: narrow(row.int("revision")?, "revision")?,
+    })
+}
+
+/// How many deployments ended in each terminal phase, per target
+/// ([`crate::DeploymentStore::outcome_counts`]); read by [`outcome_count`].
+pub(crate) fn outcome_counts_sql() -> String {
+    format!(
+        "SELECT service, environment, phase, COUNT(*) AS n FROM deployments \
+         WHERE phase IN ({}) GROUP BY service, environment, phase \
+         ORDER BY service, environment, phase",
+        terminal_phases_sql()
+    )
+}
+
+pub(crate) fn outcome_count(
+    row: &(impl StoredRow + ?Sized),
+) -> Result<crate::OutcomeCount, StoreError> {
+    Ok(crate::OutcomeCount {
+        service: row.text("service")?.to_owned(),
+        environment: row.text("environment")?.to_owned(),
+        phase: parse_phase(row.text("phase")?)?,
+        count: narrow(row.int("n")?, "deployment count")?,
     })
 }
 

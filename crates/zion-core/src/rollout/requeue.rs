@@ -8,15 +8,14 @@
 use jiff::Timestamp;
 
 use super::blue_green;
-use crate::deployment::{Deployment, Phase};
+use crate::deployment::{Deployment, Phase, PlanKind};
 
 /// When a target is next reconciled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requeue {
     /// At the next tick: the deployment waits on what only observing
-    /// tells (health, traffic, the analysis round, the gate's window and
-    /// checks, a version stopping), and a failing canary must be rolled
-    /// back the moment its round fails.
+    /// tells (a version becoming healthy, the gate's window and checks, a
+    /// version stopping, a batch or a preview's rounds).
     NextTick,
     /// Once the clock reaches this time (an approval expires, a retained
     /// version's `scale_down_delay` ends), or on a change.
@@ -47,6 +46,7 @@ pub fn requeue(active: Option<&Deployment>, last_succeeded: Option<&Deployment>)
             Phase::AwaitingApproval if !d.gate.approved() => {
                 d.gate.expires_at.map_or(Requeue::OnChange, Requeue::At)
             }
+            Phase::Progressing | Phase::Paused => judged_canary_due(d).unwrap_or(Requeue::NextTick),
             _ => Requeue::NextTick,
         },
         _ => match last_succeeded.and_then(blue_green::scale_down_at) {
@@ -54,6 +54,32 @@ pub fn requeue(active: Option<&Deployment>, last_succeeded: Option<&Deployment>)
             None => Requeue::OnChange,
         },
     }
+}
+
+/// A canary whose new version is healthy and takes traffic moves by
+/// itself only at its next analysis round or at the end of its step's
+/// pause (`super::judge`); between them only what its replicas do matters
+/// (a probe failing, a replica exiting), and the controller looks at once
+/// when they change. Looking every tick instead costs a thousand canaries
+/// a thousand reads a tick for nothing. None: every tick (other
+/// strategies, a version not yet healthy).
+fn judged_canary_due(d: &Deployment) -> Option<Requeue> {
+    if d.plan.kind() != PlanKind::Canary || d.progress.ready_at.is_none() {
+        return None;
+    }
+    let round = d.progress.last_round_at? + d.plan.common().interval;
+    let pause_end = match (d.phase, d.step) {
+        (Phase::Progressing, Some(i)) => d
+            .plan
+            .steps()
+            .get(i as usize)
+            .and_then(|s| s.pause)
+            .zip(d.progress.step_started_at)
+            .map(|(pause, started)| started + pause),
+        _ => None,
+    };
+    let at = pause_end.map_or(round, |end| end.min(round));
+    Some(Requeue::At(at))
 }
 
 #[cfg(test)]
@@ -76,6 +102,40 @@ mod tests {
             d.phase = phase;
             assert_eq!(requeue(Some(&d), None), Requeue::NextTick, "{phase}");
         }
+    }
+
+    #[test]
+    fn a_healthy_canary_is_due_at_its_next_round_or_its_pause_end() {
+        // Interval 5 s (`common`), step 0 held 60 s from t(10).
+        let mut d = deployment(Some("1.0"), plan(&[(10, Some(60)), (50, Some(60))]));
+        d.phase = Phase::Progressing;
+        d.step = Some(0);
+        d.progress.ready_at = Some(t(10));
+        d.progress.step_started_at = Some(t(10));
+        d.progress.last_round_at = Some(t(12));
+        assert_eq!(requeue(Some(&d), None), Requeue::At(t(17)));
+        // The pause ends before the next round: due then.
+        d.progress.last_round_at = Some(t(68));
+        assert_eq!(requeue(Some(&d), None), Requeue::At(t(70)));
+        // Paused: no step moves by itself, rounds still run.
+        d.phase = Phase::Paused;
+        assert_eq!(requeue(Some(&d), None), Requeue::At(t(73)));
+        // A step held until promoted: the next round.
+        let mut held = deployment(Some("1.0"), plan(&[(10, None)]));
+        held.phase = Phase::Progressing;
+        held.step = Some(0);
+        held.progress.ready_at = Some(t(10));
+        held.progress.step_started_at = Some(t(10));
+        held.progress.last_round_at = Some(t(10));
+        assert_eq!(requeue(Some(&held), None), Requeue::At(t(15)));
+        // Not yet healthy, or another strategy: every tick.
+        held.progress.ready_at = None;
+        assert_eq!(requeue(Some(&held), None), Requeue::NextTick);
+        let mut direct = deployment(Some("1.0"), plan(&[]));
+        direct.phase = Phase::Progressing;
+        direct.progress.ready_at = Some(t(10));
+        direct.progress.last_round_at = Some(t(10));
+        assert_eq!(requeue(Some(&direct), None), Requeue::NextTick);
     }
 
     #[test]

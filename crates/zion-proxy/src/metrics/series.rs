@@ -36,6 +36,10 @@ pub(super) struct Series {
     live: usize,
     pub(super) total_requests: u64,
     pub(super) total_errors: u64,
+    /// Every answered request's latency since the series began, in the
+    /// fixed buckets of [`super::cumulative`]: what a Prometheus histogram
+    /// exposes (monotonic, unlike the seconds kept above, which expire).
+    pub(super) total_latency: super::cumulative::LatencyTotals,
     /// Requests sent and not yet answered, by the millisecond they started.
     pub(super) in_flight: BTreeMap<u64, u32>,
 }
@@ -97,6 +101,7 @@ impl Series {
     pub(super) fn record(&mut self, second: u64, error: bool, latency_us: u64) {
         self.total_requests += 1;
         self.total_errors += u64::from(error);
+        self.total_latency.record(latency_us);
         if second + RETAIN_SECS <= self.newest().unwrap_or(0) {
             // Too old to ever fall inside a window we still answer for.
             return;

@@ -56,9 +56,14 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(crate::http::governance_api::routes())
         .merge(crate::http::audit_api::routes())
         .merge(crate::http::report_api::routes())
+        .merge(crate::http::metrics_api::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             count_forbidden,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::http::metrics_api::count_requests,
         ))
         .fallback(|method: Method, uri: Uri| async move { not_found(&method, uri.path()) })
         .with_state(app);

@@ -3,8 +3,10 @@
 
 pub(crate) mod api;
 mod audit_api;
+mod exposition;
 mod extract;
 mod governance_api;
 pub(crate) mod listener;
+mod metrics_api;
 mod report_api;
 mod tokens;

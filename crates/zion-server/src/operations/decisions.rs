@@ -11,6 +11,13 @@ use crate::audit::Record;
 use crate::auth::Principal;
 use crate::error::ApiError;
 
+/// Whether `d` waits for approvals it has not got yet.
+pub(crate) fn waits_for_approval(d: &Deployment) -> bool {
+    matches!(d.phase, Phase::Pending | Phase::AwaitingApproval)
+        && d.gate.approvals_required > 0
+        && !d.gate.approved()
+}
+
 impl App {
     /// Deployments waiting for approvals, each saying whether `caller` may
     /// give one (and if not, why).
@@ -19,8 +26,7 @@ impl App {
             .store
             .active_deployments()?
             .into_iter()
-            .filter(|d| matches!(d.phase, Phase::Pending | Phase::AwaitingApproval))
-            .filter(|d| d.gate.approvals_required > 0 && !d.gate.approved())
+            .filter(waits_for_approval)
             .map(|d| {
                 let why_not = why_not(&d, caller);
                 AwaitingApproval {

@@ -18,11 +18,15 @@ mod audit;
 mod commands;
 mod decisions;
 mod deploy;
+mod discovery;
 mod import;
 mod incidents;
+mod metrics;
 mod report;
 mod rollback;
 mod views;
+
+pub use discovery::DiscoveryGroup;
 
 impl App {
     pub(crate) fn lookup(

@@ -9,4 +9,5 @@ mod gates;
 mod governance;
 mod http;
 mod liveness;
+mod metrics;
 mod tokens;

@@ -480,6 +480,47 @@ pub fn active_deployments_are_the_unfinished_ones_oldest_first<S: DeploymentStor
     );
 }
 
+/// `outcome_counts` counts the deployments that ended, per target and
+/// terminal phase, in order; active ones and empty counts are left out.
+pub fn outcome_counts_count_the_finished_ones_per_target_and_phase<S: DeploymentStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
+    assert!(store.outcome_counts().unwrap().is_empty());
+    let mut at = 0;
+    for (service, env, phase) in [
+        ("web", "staging", Phase::Succeeded),
+        ("web", "production", Phase::Succeeded),
+        ("web", "production", Phase::RolledBack),
+        ("web", "production", Phase::Succeeded),
+        ("api", "production", Phase::Failed),
+    ] {
+        finished(&store, service, env, &at.to_string(), at, phase);
+        at += 1;
+    }
+    let d = deployment("api", "production", "9", at);
+    let d = store.create_deployment(&d, &created(&d), None).unwrap();
+    store
+        .record(&moved(&d, Phase::Progressing, at), &[], &[])
+        .unwrap();
+    let counts: Vec<(String, String, Phase, u64)> = store
+        .outcome_counts()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.service, c.environment, c.phase, c.count))
+        .collect();
+    let row = |s: &str, e: &str, p, n| (s.to_owned(), e.to_owned(), p, n);
+    let mut expected = vec![
+        row("api", "production", Phase::Failed, 1),
+        row("web", "production", Phase::RolledBack, 1),
+        row("web", "production", Phase::Succeeded, 2),
+        row("web", "staging", Phase::Succeeded, 1),
+    ];
+    // By phase name, as the database orders text.
+    expected.sort_by(|a, b| (&a.0, &a.1, a.2.name()).cmp(&(&b.0, &b.1, b.2.name())));
+    assert_eq!(counts, expected);
+}
+
 /// `stable_version` and `succeeded` follow succeeded deployments only, per
 /// target, newest first.
 pub fn stable_version_follows_succeeded_deployments_only<S: DeploymentStore>(

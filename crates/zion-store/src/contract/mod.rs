@@ -51,6 +51,7 @@ macro_rules! contract_tests {
                 values_that_would_not_read_back_exactly_are_refused,
                 deployments_filter_and_order_newest_first,
                 active_deployments_are_the_unfinished_ones_oldest_first,
+                outcome_counts_count_the_finished_ones_per_target_and_phase,
                 stable_version_follows_succeeded_deployments_only,
                 has_succeeded_only_for_that_version_on_that_target,
                 extreme_values_round_trip_exactly,

@@ -14,7 +14,9 @@ use crate::tables::{
     self, DEPLOYMENT_COLUMNS, EVENT_COLUMNS, INSERT_EVENT, deployment_fields,
     insert_deployment_sql, update_deployment_sql,
 };
-use crate::{AuditBuilder, Change, DeploymentFilter, DeploymentStore, Fence, StoreError};
+use crate::{
+    AuditBuilder, Change, DeploymentFilter, DeploymentStore, Fence, OutcomeCount, StoreError,
+};
 
 /// `d`'s values, bound as PostgreSQL binds them.
 fn deployment_values(d: &Deployment) -> Result<Vec<Param>, StoreError> {
@@ -227,6 +229,14 @@ impl DeploymentStore for PostgresStore {
         );
         let rows = self.session(DURING)?.query(&sql, args![], DURING)?;
         rows.iter().map(tables::deployment).collect()
+    }
+
+    fn outcome_counts(&self) -> Result<Vec<OutcomeCount>, StoreError> {
+        const DURING: &str = "counting deployments by outcome";
+        let rows = self
+            .session(DURING)?
+            .query(&tables::outcome_counts_sql(), args![], DURING)?;
+        rows.iter().map(tables::outcome_count).collect()
     }
 
     fn record_change(&self, change: &Change<'_>) -> Result<(), StoreError> {

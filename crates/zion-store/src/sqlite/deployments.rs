@@ -15,7 +15,9 @@ use crate::tables::{
     self, DEPLOYMENT_COLUMNS, EVENT_COLUMNS, INSERT_EVENT, deployment_fields,
     insert_deployment_sql, update_deployment_sql,
 };
-use crate::{AuditBuilder, Change, DeploymentFilter, DeploymentStore, Fence, StoreError};
+use crate::{
+    AuditBuilder, Change, DeploymentFilter, DeploymentStore, Fence, OutcomeCount, StoreError,
+};
 
 /// Answered from the index `deployments_target_version` alone.
 pub(super) const HAS_SUCCEEDED_SQL: &str = "SELECT EXISTS (SELECT 1 FROM deployments \
@@ -199,6 +201,17 @@ impl DeploymentStore for SqliteStore {
         query_all(&conn, &sql, [], "listing active deployments", |row| {
             tables::deployment(row)
         })
+    }
+
+    fn outcome_counts(&self) -> Result<Vec<OutcomeCount>, StoreError> {
+        let conn = self.conn();
+        query_all(
+            &conn,
+            &tables::outcome_counts_sql(),
+            [],
+            "counting deployments by outcome",
+            |row| tables::outcome_count(row),
+        )
     }
 
     fn record_change(&self, change: &Change<'_>) -> Result<(), StoreError> {
