@@ -18,6 +18,8 @@ install() {
 
 # The process-workload tests run small Python HTTP servers as replicas.
 need python3 || install python3
+# The metric-source tests start a real Prometheus scraping a test service.
+need prometheus || install prometheus
 # The report tests open the HTML report in headless Chromium (/usr/bin/chromium).
 need chromium || install chromium
 # The PostgreSQL store's tests start throwaway clusters with initdb and pg_ctl

@@ -179,12 +179,17 @@ pub async fn apply(g: &Global) -> Result<(), Failure> {
     let out: SpecApplied = client.view("PUT", "/spec", answer)?;
     match g.output {
         Output::Json => println!("{}", render::json(&out)),
-        Output::Text => println!(
-            "applied {}: {}, {}",
-            g.file.display(),
-            count(out.environments as u64, "environment", "environments"),
-            count(out.services as u64, "service", "services")
-        ),
+        Output::Text => {
+            println!(
+                "applied {}: {}, {}",
+                g.file.display(),
+                count(out.environments as u64, "environment", "environments"),
+                count(out.services as u64, "service", "services")
+            );
+            for w in &out.warnings {
+                eprintln!("warning: {w}");
+            }
+        }
     }
     Ok(())
 }

@@ -187,6 +187,31 @@ pub fn section(d: &DeploymentDetail, shown: Rounds) -> String {
     for l in t.lines() {
         let _ = writeln!(out, "  {l}");
     }
+    out.push_str(&external_checks(&records[skip..]));
+    out
+}
+
+/// The external checks of `records`, one line each: the round, the
+/// check's name, value and verdict, and what was asked.
+fn external_checks(records: &[RoundView]) -> String {
+    let mut out = String::new();
+    for r in records {
+        for c in r.checks.iter().filter(|c| c.query.is_some()) {
+            if out.is_empty() {
+                out.push_str("  external checks:\n");
+            }
+            let _ = writeln!(
+                out,
+                "    round {}: {} {} = {} ({}) ← {}",
+                numbers(r),
+                c.source.as_deref().unwrap_or("external"),
+                c.label(),
+                num(c.canary, 4),
+                c.verdict.name(),
+                c.query.as_deref().unwrap_or_default(),
+            );
+        }
+    }
     out
 }
 
@@ -220,6 +245,14 @@ pub(crate) mod tests {
             count,
             last_at: last_at.map(at),
         }
+    }
+
+    pub(crate) fn record_for_external() -> RoundView {
+        record(3, Verdict::Fail, 1, None)
+    }
+
+    pub(crate) fn deployment_for_external(rounds: Vec<RoundView>) -> DeploymentDetail {
+        deployment(Phase::Progressing, rounds)
     }
 
     fn deployment(phase: Phase, rounds: Vec<RoundView>) -> DeploymentDetail {
@@ -336,6 +369,39 @@ pub(crate) mod tests {
         assert_eq!(
             latest_text(&deployment(Phase::Progressing, vec![one])),
             "round 2: pass (1 request)"
+        );
+    }
+}
+
+#[cfg(test)]
+mod external_tests {
+    use zion_core::analysis::CheckResult;
+    use zion_core::spec::Bound;
+
+    use super::tests::*;
+    use super::*;
+
+    #[test]
+    fn external_checks_show_their_query_and_value() {
+        let mut r = record_for_external();
+        r.checks.push(CheckResult {
+            name: "checkout_ok".into(),
+            source: Some("prometheus".into()),
+            query: Some(r#"sum(rate(ok{version="2.0"}[5s]))"#.into()),
+            metric: None,
+            bound: Bound::Min(5.0),
+            canary: Some(2.5),
+            baseline: None,
+            verdict: Verdict::Fail,
+            message: "checkout_ok 2.5 < min 5".into(),
+        });
+        let d = deployment_for_external(vec![r]);
+        let text = section(&d, Rounds::All);
+        assert!(
+            text.contains(
+                "    round 3: prometheus checkout_ok = 2.5000 (fail) ← sum(rate(ok{version=\"2.0\"}[5s]))"
+            ),
+            "{text}"
         );
     }
 }

@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{Metric, WindowMetrics};
+use crate::sources::Reading;
 use crate::spec::{Bound, Check};
 
 /// The outcome of one check or one round.
@@ -31,9 +32,24 @@ impl Verdict {
 /// One check's figures and verdict within a round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
-    pub metric: Metric,
+    /// The check's name (records from before metric sources: empty, and
+    /// the metric names it).
+    #[serde(default)]
+    pub name: String,
+    /// The external source's kind (`prometheus`, `web`, `exec`); None for
+    /// a built-in metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// What an external check asked: the rendered PromQL, the URL, or the
+    /// command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The built-in metric; None for an external check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<Metric>,
     pub bound: Bound,
-    /// The canary's value, None when it had no data.
+    /// The canary's value (an external check's value), None when it had no
+    /// data.
     pub canary: Option<f64>,
     /// Stable's value in the same window (shown for every check, used by
     /// `max_ratio_to_baseline`).
@@ -84,7 +100,10 @@ impl AnalysisRound {
     pub fn absorbs(&self, next: &AnalysisRound) -> bool {
         let same_checks = self.checks.len() == next.checks.len()
             && self.checks.iter().zip(&next.checks).all(|(a, b)| {
-                a.metric == b.metric && a.verdict == b.verdict && a.message == b.message
+                a.metric == b.metric
+                    && a.name == b.name
+                    && a.verdict == b.verdict
+                    && a.message == b.message
             });
         self.verdict == Verdict::Inconclusive
             && next.verdict == Verdict::Inconclusive
@@ -130,13 +149,30 @@ fn small_sample_tail(
     stable?.latency_p99_ms
 }
 
-/// Evaluates one check. `canary` and `stable` cover the same window.
+impl CheckResult {
+    /// What rounds call the check: its name, or for a record from before
+    /// metric sources its metric.
+    pub fn label(&self) -> String {
+        match (&self.metric, self.name.is_empty()) {
+            (Some(m), true) => m.name().to_string(),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+/// Evaluates one check: a built-in one on the windows (`canary` and
+/// `stable` cover the same window), an external one on its reading among
+/// `readings`.
 pub fn evaluate_check(
     check: &Check,
     canary: &WindowMetrics,
     stable: Option<&WindowMetrics>,
+    readings: &[Reading],
 ) -> CheckResult {
-    let metric = check.metric;
+    let Some(metric) = check.metric() else {
+        let reading = readings.iter().find(|r| r.check == check.name);
+        return crate::sources::judge(check, reading);
+    };
     let value = canary.value(metric);
     let baseline = stable.and_then(|s| s.value(metric));
     let (verdict, message) = match (check.bound, value) {
@@ -211,7 +247,10 @@ pub fn evaluate_check(
         },
     };
     CheckResult {
-        metric,
+        name: check.name.clone(),
+        source: None,
+        query: None,
+        metric: Some(metric),
         bound: check.bound,
         canary: value,
         baseline,
@@ -233,7 +272,7 @@ pub fn combine(results: &[CheckResult]) -> Verdict {
 }
 
 /// Four significant figures, no trailing noise.
-fn fmt(v: f64) -> String {
+pub(crate) fn fmt(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return format!("{v}");
     }
@@ -262,29 +301,23 @@ mod tests {
 
     #[test]
     fn bounds_pass_and_fail() {
-        let max = Check {
-            metric: Metric::ErrorRate,
-            bound: Bound::Max(0.01),
-        };
+        let max = Check::builtin(Metric::ErrorRate, Bound::Max(0.01));
         assert_eq!(
-            evaluate_check(&max, &window(100, 1, 1.0), None).verdict,
+            evaluate_check(&max, &window(100, 1, 1.0), None, &[]).verdict,
             Verdict::Pass
         );
         assert_eq!(
-            evaluate_check(&max, &window(100, 2, 1.0), None).verdict,
+            evaluate_check(&max, &window(100, 2, 1.0), None, &[]).verdict,
             Verdict::Fail
         );
         assert_eq!(
-            evaluate_check(&max, &window(0, 0, 1.0), None).verdict,
+            evaluate_check(&max, &window(0, 0, 1.0), None, &[]).verdict,
             Verdict::Inconclusive
         );
     }
 
     fn quiet_round(number: u32) -> AnalysisRound {
-        let check = Check {
-            metric: Metric::ErrorRate,
-            bound: Bound::Max(0.01),
-        };
+        let check = Check::builtin(Metric::ErrorRate, Bound::Max(0.01));
         let canary = window(0, 0, 1.0);
         AnalysisRound {
             deployment_id: 7,
@@ -292,7 +325,7 @@ mod tests {
             at: Timestamp::from_second(1_800_000_000 + i64::from(number) * 5).unwrap(),
             step: Some(0),
             canary_weight: 5,
-            checks: vec![evaluate_check(&check, &canary, None)],
+            checks: vec![evaluate_check(&check, &canary, None, &[])],
             canary,
             stable: None,
             verdict: Verdict::Inconclusive,
@@ -339,11 +372,27 @@ mod tests {
     }
 
     #[test]
+    fn records_from_before_metric_sources_still_read() {
+        let old = r#"{"metric":"error_rate","bound":{"max":0.01},"canary":0.02,
+            "baseline":null,"verdict":"fail","message":"error_rate 0.02 > max 0.01"}"#;
+        let r: CheckResult = serde_json::from_str(old).unwrap();
+        assert_eq!(r.metric, Some(Metric::ErrorRate));
+        assert_eq!((r.name.as_str(), r.label()), ("", "error_rate".to_string()));
+        assert_eq!((r.source, r.query), (None, None));
+        // A built-in check's record names it and writes no external fields.
+        let c = Check::builtin(Metric::ErrorRate, Bound::Max(0.01));
+        let now = evaluate_check(&c, &window(100, 1, 1.0), None, &[]);
+        let json = serde_json::to_string(&now).unwrap();
+        assert!(json.contains(r#""name":"error_rate""#), "{json}");
+        assert!(
+            !json.contains("query") && !json.contains("source"),
+            "{json}"
+        );
+    }
+
+    #[test]
     fn a_small_samples_p95_is_held_to_stables_p99() {
-        let c = Check {
-            metric: Metric::LatencyP95,
-            bound: Bound::MaxRatioToBaseline(1.2),
-        };
+        let c = Check::builtin(Metric::LatencyP95, Bound::MaxRatioToBaseline(1.2));
         let at = |requests: u64, p95: f64| {
             let canary = WindowMetrics {
                 requests,
@@ -353,7 +402,7 @@ mod tests {
                 latency_p99_ms: Some(3.0),
                 ..window(2_000, 0, 0.65)
             };
-            evaluate_check(&c, &canary, Some(&stable))
+            evaluate_check(&c, &canary, Some(&stable), &[])
         };
         // Twenty requests, two of them slowed by the scheduler: within
         // what stable itself shows at its p99.
@@ -375,12 +424,15 @@ mod tests {
 
     #[test]
     fn latency_ratio_respects_the_noise_floor() {
-        let c = Check {
-            metric: Metric::LatencyP95,
-            bound: Bound::MaxRatioToBaseline(1.2),
-        };
+        let c = Check::builtin(Metric::LatencyP95, Bound::MaxRatioToBaseline(1.2));
         let at = |canary: f64, stable: f64| {
-            evaluate_check(&c, &window(100, 0, canary), Some(&window(100, 0, stable))).verdict
+            evaluate_check(
+                &c,
+                &window(100, 0, canary),
+                Some(&window(100, 0, stable)),
+                &[],
+            )
+            .verdict
         };
         // 0.3 ms against 0.15 ms is noise, not a regression.
         assert_eq!(at(0.3, 0.15), Verdict::Pass);
@@ -390,7 +442,7 @@ mod tests {
         assert_eq!(at(59.0, 50.0), Verdict::Pass);
         assert_eq!(at(61.0, 50.0), Verdict::Fail);
         assert_eq!(
-            evaluate_check(&c, &window(100, 0, 5.0), None).verdict,
+            evaluate_check(&c, &window(100, 0, 5.0), None, &[]).verdict,
             Verdict::Inconclusive
         );
     }

@@ -73,6 +73,7 @@ impl App {
                 environments: Vec::new(),
                 services: Vec::new(),
                 audit: Default::default(),
+                providers: Default::default(),
             })),
             targets,
             wake: Default::default(),

@@ -278,6 +278,7 @@ async fn reconcile_target(
             let now = app.clock.now();
             let mut obs = observe(&app.workloads, &d, &metrics);
             obs.gate = observe_gate(app, &d, now).await;
+            read_sources(app, &d, now, &mut obs).await;
             let seen = d.revision;
             let mut stepped = false;
             let before = d.phase;
@@ -382,6 +383,7 @@ pub(crate) fn observe(
             last_error: erring.and_then(|r| r.last_error.clone()),
             exits_before_ready: st.exits_before_ready,
             output: erring.map(|r| r.output.clone()).unwrap_or_default(),
+            readings: Vec::new(),
         })
     };
     Observations {
@@ -389,6 +391,20 @@ pub(crate) fn observe(
         stable: d.previous_version.as_deref().and_then(one),
         gate: None,
     }
+}
+
+/// Asks the external checks' sources about the new version, only when the
+/// step about to run may hold a round (a query per tick would load
+/// Prometheus for nothing). Like the gate's checks, without the lock.
+async fn read_sources(app: &App, d: &Deployment, now: Timestamp, obs: &mut Observations) {
+    let Some(canary) = obs.new_version.as_mut() else {
+        return;
+    };
+    let checks = &d.plan.common().checks;
+    if zion_core::sources::external(checks).next().is_none() || !rollout::round_due(d, now) {
+        return;
+    }
+    canary.readings = crate::sources::read(&app.spec(), &app.base_dir, d).await;
 }
 
 /// The window and, when the gate asks for them, the before-traffic

@@ -22,6 +22,7 @@ mod prechecks;
 mod registry;
 #[cfg(feature = "simulated")]
 pub mod simulated;
+mod sources;
 mod targets;
 mod telemetry;
 pub mod workloads;

@@ -92,7 +92,7 @@ impl CheckCounts {
                 vec![
                     ("service", service.to_owned()),
                     ("environment", environment.to_owned()),
-                    ("check", c.metric.name().to_owned()),
+                    ("check", c.label()),
                     ("verdict", c.verdict.name().to_owned()),
                 ]
             })

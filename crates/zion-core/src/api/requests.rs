@@ -96,6 +96,10 @@ pub struct SpecApplied {
     pub applied: bool,
     pub environments: usize,
     pub services: usize,
+    /// What could not be checked (a Prometheus that did not answer), one
+    /// line each with the check's path; checked again in every round.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl SpecApplied {
@@ -105,6 +109,7 @@ impl SpecApplied {
             applied: true,
             environments: spec.environments.len(),
             services: spec.services.len(),
+            warnings: Vec::new(),
         }
     }
 }

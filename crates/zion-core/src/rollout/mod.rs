@@ -25,6 +25,7 @@ use crate::analysis::{AnalysisRound, CheckResult, Verdict, combine, evaluate_che
 use crate::deployment::{Deployment, DeploymentType, Event, Phase, Plan, PlanKind};
 use crate::governance::GateObservation;
 use crate::metrics::{Metric, WindowMetrics};
+use crate::sources::Reading;
 
 mod blue_green;
 mod canary;
@@ -75,6 +76,10 @@ pub struct VersionObservation {
     /// The last lines of output of the replica `last_error` is about.
     #[serde(default)]
     pub output: Vec<String>,
+    /// What the external checks' sources answered about it, read only
+    /// when a round is due (see [`round_due`]).
+    #[serde(default)]
+    pub readings: Vec<Reading>,
 }
 
 impl VersionObservation {
@@ -327,11 +332,7 @@ fn judge(tx: &mut Tx<'_>, obs: &Observations) {
     {
         return;
     }
-    let due =
-        tx.d.progress
-            .last_round_at
-            .is_none_or(|last| elapsed(last, tx.now) >= tx.d.plan.common().interval);
-    if due {
+    if interval_elapsed(&tx.d, tx.now) {
         if analysis_round(tx, &canary, obs.stable.as_ref().map(|s| &s.metrics)) {
             return;
         }
@@ -347,6 +348,23 @@ fn judge(tx: &mut Tx<'_>, obs: &Observations) {
     }
 }
 
+/// Whether an analysis interval has passed since the last round.
+fn interval_elapsed(d: &Deployment, now: Timestamp) -> bool {
+    d.progress
+        .last_round_at
+        .is_none_or(|last| elapsed(last, now) >= d.plan.common().interval)
+}
+
+/// Whether a step at `now` may run an analysis round: the deployment is
+/// judging its new version and an interval has passed since the last
+/// round. The server reads external checks' sources only then, not at
+/// every tick.
+pub fn round_due(d: &Deployment, now: Timestamp) -> bool {
+    matches!(d.phase, Phase::Progressing | Phase::Paused)
+        && d.progress.ready_at.is_some()
+        && interval_elapsed(d, now)
+}
+
 /// Runs one round; returns true when it rolled the deployment back.
 fn analysis_round(
     tx: &mut Tx<'_>,
@@ -358,7 +376,7 @@ fn analysis_round(
     let mut checks: Vec<CheckResult> = plan
         .checks
         .iter()
-        .map(|c| evaluate_check(c, m, stable))
+        .map(|c| evaluate_check(c, m, stable, &canary.readings))
         .collect();
     let enough = m.requests >= plan.min_requests;
     let error_rate = m.value(Metric::ErrorRate).unwrap_or(0.0);

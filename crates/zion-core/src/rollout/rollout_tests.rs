@@ -100,6 +100,7 @@ pub(crate) fn healthy(m: WindowMetrics) -> VersionObservation {
         last_error: None,
         exits_before_ready: 0,
         output: Vec::new(),
+        readings: Vec::new(),
     }
 }
 
@@ -350,7 +351,7 @@ fn slow_canary_fails_the_baseline_ratio() {
     let p95 = round
         .checks
         .iter()
-        .find(|c| c.metric == Metric::LatencyP95)
+        .find(|c| c.metric == Some(Metric::LatencyP95))
         .unwrap();
     assert_eq!((p95.canary, p95.baseline), (Some(13.0), Some(10.0)));
 }
@@ -693,6 +694,7 @@ proptest! {
                         last_error: None,
                         exits_before_ready: 0,
                         output: Vec::new(),
+                        readings: Vec::new(),
                     });
                     let obs = Observations { new_version: canary, stable: Some(healthy(metrics(1000, 0, 10.0))), gate: None };
                     step(&d, &obs, now)
@@ -740,4 +742,65 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn external_readings_judge_the_round_only_when_one_is_due() {
+    use crate::sources::{Outcome, Reading};
+    use crate::spec::{Bound, Check, CheckSource, PrometheusQuery};
+    let mut p = plan(&[(50, Some(300)), (100, None)]);
+    match &mut p {
+        Plan::Canary { common, .. } => {
+            common.checks = vec![Check {
+                name: "checkout_ok".into(),
+                source: CheckSource::Prometheus(PrometheusQuery {
+                    provider: "prom".into(),
+                    query: "sum(ok)".into(),
+                }),
+                bound: Bound::Min(5.0),
+            }]
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut d = deployment(Some("1.0"), p);
+    assert!(!round_due(&d, t(0)), "not started");
+    d = run(&d, &good(), t(0));
+    assert!(!round_due(&d, t(0)), "not healthy yet");
+    d = run(&d, &good(), t(1));
+    assert!(!round_due(&d, t(5)), "an interval has not passed");
+    assert!(round_due(&d, t(6)));
+    let reading = |outcome: Outcome| Observations {
+        new_version: Some(VersionObservation {
+            readings: vec![Reading {
+                check: "checkout_ok".into(),
+                query: "sum(ok)".into(),
+                outcome,
+            }],
+            ..healthy(metrics(100, 0, 10.0))
+        }),
+        ..good()
+    };
+    // Prometheus down: inconclusive, the failure count untouched.
+    let out = step(
+        &d,
+        &reading(Outcome::Unavailable("did not answer".into())),
+        t(6),
+    );
+    let round = &out.rounds[0];
+    assert_eq!(round.verdict, Verdict::Inconclusive);
+    assert_eq!(round.checks[0].message, "checkout_ok: did not answer");
+    d = out.deployment;
+    assert!(!round_due(&d, t(7)));
+    d = run(&d, &reading(Outcome::Value(2.0)), t(11));
+    assert_eq!(d.progress.consecutive_failures, 1);
+    // A round without its reading (not read) is inconclusive, not a pass.
+    let out = step(&d, &good(), t(16));
+    assert_eq!(out.rounds[0].verdict, Verdict::Inconclusive);
+    assert_eq!(
+        out.rounds[0].checks[0].message,
+        "checkout_ok: not read this round"
+    );
+    d = out.deployment;
+    d = run(&d, &reading(Outcome::Value(1.0)), t(21));
+    assert_eq!(d.phase, Phase::RollingBack, "{:?}", d.reason);
 }

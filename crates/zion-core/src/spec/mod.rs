@@ -2,12 +2,16 @@
 
 mod artifact;
 mod model;
+mod providers;
 mod ranges;
 mod raw;
+mod sources;
 mod validate;
 mod windows;
 mod yaml_error;
 
 pub use artifact::artifact_path;
 pub use model::*;
+pub use providers::*;
+pub use sources::*;
 pub use validate::{SpecError, SpecErrors, parse_spec, summary};

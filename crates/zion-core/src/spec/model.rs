@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::governance::quality::QualityGates;
 use crate::metrics::Metric;
 
+use super::providers::Provider;
+use super::sources::CheckSource;
+
 /// A whole `zion.yaml`, validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
@@ -19,6 +22,10 @@ pub struct Spec {
     pub audit: AuditSpec,
     pub environments: Vec<EnvironmentSpec>,
     pub services: Vec<ServiceSpec>,
+    /// `providers:`: external engines checks read from, by name. Left out
+    /// of the JSON when empty, so a spec without any reads as before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub providers: BTreeMap<String, Provider>,
 }
 
 /// `server:`: where the API listens and where state lives.
@@ -326,11 +333,89 @@ pub struct AnalysisSpec {
     pub checks: Vec<Check>,
 }
 
-/// One threshold check on a built-in metric.
+/// One threshold check: a value read from its source, held to its bound.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredCheck", into = "StoredCheck")]
 pub struct Check {
-    pub metric: Metric,
+    /// What rounds call it: the metric's name for a built-in check, the
+    /// spec's `name` for any other.
+    pub name: String,
+    pub source: CheckSource,
     pub bound: Bound,
+}
+
+impl Check {
+    /// A check on a built-in metric, named after it.
+    pub fn builtin(metric: Metric, bound: Bound) -> Check {
+        Check {
+            name: metric.name().to_string(),
+            source: CheckSource::Builtin(metric),
+            bound,
+        }
+    }
+
+    /// The built-in metric it reads, if it reads one.
+    pub fn metric(&self) -> Option<Metric> {
+        match self.source {
+            CheckSource::Builtin(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// A check as stored: a built-in one as `{ metric, bound }` (as every
+/// deployment and audit entry recorded before metric sources holds it),
+/// plus its `name` when it differs from the metric's; an external one as
+/// `{ name, source, bound }`.
+#[derive(Serialize, Deserialize)]
+struct StoredCheck {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<CheckSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    metric: Option<Metric>,
+    bound: Bound,
+}
+
+impl From<Check> for StoredCheck {
+    fn from(c: Check) -> StoredCheck {
+        match c.source {
+            CheckSource::Builtin(m) => StoredCheck {
+                name: (c.name != m.name()).then_some(c.name),
+                source: None,
+                metric: Some(m),
+                bound: c.bound,
+            },
+            source => StoredCheck {
+                name: Some(c.name),
+                source: Some(source),
+                metric: None,
+                bound: c.bound,
+            },
+        }
+    }
+}
+
+impl TryFrom<StoredCheck> for Check {
+    type Error = String;
+
+    fn try_from(c: StoredCheck) -> Result<Check, String> {
+        let source = match (c.source, c.metric) {
+            (Some(s), _) => s,
+            (None, Some(m)) => CheckSource::Builtin(m),
+            (None, None) => return Err("a check needs a source or a metric".into()),
+        };
+        let name = c.name.unwrap_or_else(|| match &source {
+            CheckSource::Builtin(m) => m.name().to_string(),
+            other => other.kind().to_string(),
+        });
+        Ok(Check {
+            name,
+            source,
+            bound: c.bound,
+        })
+    }
 }
 
 /// Exactly one bound per check.
@@ -361,18 +446,9 @@ impl AnalysisSpec {
     /// The seed's promotion criteria, used when a service lists no checks.
     pub fn default_checks() -> Vec<Check> {
         vec![
-            Check {
-                metric: Metric::ErrorRate,
-                bound: Bound::Max(0.01),
-            },
-            Check {
-                metric: Metric::LatencyP95,
-                bound: Bound::MaxRatioToBaseline(1.2),
-            },
-            Check {
-                metric: Metric::Health,
-                bound: Bound::Min(0.95),
-            },
+            Check::builtin(Metric::ErrorRate, Bound::Max(0.01)),
+            Check::builtin(Metric::LatencyP95, Bound::MaxRatioToBaseline(1.2)),
+            Check::builtin(Metric::Health, Bound::Min(0.95)),
         ]
     }
 }

@@ -51,6 +51,8 @@ pub(super) const RESPONSE_TIMEOUT: Range = range(100 * MS, HOUR);
 /// `analysis.inconclusive_limit`: how long a rollout may see too little
 /// traffic before it pauses.
 pub(super) const INCONCLUSIVE_LIMIT: Range = range(SECOND, DAY);
+/// How long a provider or an external check's source may take to answer.
+pub(super) const SOURCE_TIMEOUT: Range = range(100 * MS, 10 * MINUTE);
 
 impl Range {
     /// Why `d` (written `written`) is outside the range, or None.

@@ -177,7 +177,7 @@ impl<'de> Deserialize<'de> for Unknown {
 /// The keys each mapping accepts, for "did you mean" hints. Kept beside the
 /// structs they describe; a unit test checks every one of them parses.
 pub(super) mod keys {
-    pub const SPEC: &[&str] = &["server", "audit", "environments", "services"];
+    pub const SPEC: &[&str] = &["server", "audit", "environments", "services", "providers"];
     pub const SERVER: &[&str] = &["listen", "data_dir", "database", "github"];
     pub const GITHUB: &[&str] = &["webhook_secret_env", "webhook_secret_file"];
     pub const ENVIRONMENT: &[&str] = &[
@@ -230,7 +230,36 @@ pub(super) mod keys {
         "inconclusive_limit",
         "checks",
     ];
-    pub const CHECK: &[&str] = &["metric", "max", "min", "max_ratio_to_baseline"];
+    pub const CHECK: &[&str] = &[
+        "name",
+        "metric",
+        "prometheus",
+        "web",
+        "exec",
+        "max",
+        "min",
+        "max_ratio_to_baseline",
+    ];
+    pub const PROVIDER: &[&str] = &["prometheus"];
+    pub const PROMETHEUS: &[&str] = &[
+        "url",
+        "timeout",
+        "bearer_token_env",
+        "bearer_token_file",
+        "basic_auth",
+    ];
+    pub const BASIC_AUTH: &[&str] = &["username", "password_env", "password_file"];
+    pub const PROMETHEUS_CHECK: &[&str] = &["provider", "query"];
+    pub const WEB_CHECK: &[&str] = &[
+        "url",
+        "method",
+        "body",
+        "headers",
+        "header_env",
+        "json_path",
+        "timeout",
+    ];
+    pub const EXEC_CHECK: &[&str] = &["command", "timeout"];
 }
 
 /// The whole document.
@@ -240,6 +269,37 @@ pub(super) struct RawSpec {
     pub audit: Option<RawAudit>,
     pub environments: Option<Vec<RawEnvironment>>,
     pub services: Option<Vec<RawService>>,
+    pub providers: Option<BTreeMap<String, RawProvider>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `providers.<name>`: one key naming its kind.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawProvider {
+    pub prometheus: Option<RawPrometheus>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `providers.<name>.prometheus`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawPrometheus {
+    pub url: Option<Text>,
+    pub timeout: Option<Text>,
+    pub bearer_token_env: Option<Text>,
+    pub bearer_token_file: Option<Text>,
+    pub basic_auth: Option<RawBasicAuth>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `basic_auth:` of a provider.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawBasicAuth {
+    pub username: Option<Text>,
+    pub password_env: Option<Text>,
+    pub password_file: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -490,10 +550,46 @@ pub(super) struct RawAnalysis {
 /// `services[].analysis.checks[]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(super) struct RawCheck {
+    pub name: Option<Text>,
     pub metric: Option<Text>,
+    pub prometheus: Option<RawPrometheusCheck>,
+    pub web: Option<RawWebCheck>,
+    pub exec: Option<RawExecCheck>,
     pub max: Option<f64>,
     pub min: Option<f64>,
     pub max_ratio_to_baseline: Option<f64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `checks[].prometheus`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawPrometheusCheck {
+    pub provider: Option<Text>,
+    pub query: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `checks[].web`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawWebCheck {
+    pub url: Option<Text>,
+    pub method: Option<Text>,
+    pub body: Option<Text>,
+    pub headers: Option<BTreeMap<String, Text>>,
+    pub header_env: Option<BTreeMap<String, Text>>,
+    pub json_path: Option<Text>,
+    pub timeout: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `checks[].exec`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawExecCheck {
+    pub command: Option<Vec<Text>>,
+    pub timeout: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -711,6 +807,30 @@ mod tests {
             (
                 "check",
                 unknown_keys_of::<RawCheck>(keys::CHECK, |r| r.unknown),
+            ),
+            (
+                "provider",
+                unknown_keys_of::<RawProvider>(keys::PROVIDER, |r| r.unknown),
+            ),
+            (
+                "prometheus",
+                unknown_keys_of::<RawPrometheus>(keys::PROMETHEUS, |r| r.unknown),
+            ),
+            (
+                "basic_auth",
+                unknown_keys_of::<RawBasicAuth>(keys::BASIC_AUTH, |r| r.unknown),
+            ),
+            (
+                "prometheus_check",
+                unknown_keys_of::<RawPrometheusCheck>(keys::PROMETHEUS_CHECK, |r| r.unknown),
+            ),
+            (
+                "web_check",
+                unknown_keys_of::<RawWebCheck>(keys::WEB_CHECK, |r| r.unknown),
+            ),
+            (
+                "exec_check",
+                unknown_keys_of::<RawExecCheck>(keys::EXEC_CHECK, |r| r.unknown),
             ),
         ];
         for (what, unknown) in cases {

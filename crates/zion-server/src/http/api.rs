@@ -319,10 +319,19 @@ async fn put_spec(
         code: "invalid_spec",
         message: errs.to_string().trim_end().to_string(),
     })?;
+    let warnings = crate::sources::prometheus::check_queries(&spec, &app.base_dir)
+        .await
+        .map_err(|errors| ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_spec",
+            message: errors.join("\n"),
+        })?;
     app.apply_spec(spec, &body, &p.name)
         .await
         .map_err(|e| ApiError::conflict(format!("spec not applied: {e}")))?;
-    Ok(Json(SpecApplied::of(&app.spec())))
+    let mut applied = SpecApplied::of(&app.spec());
+    applied.warnings = warnings;
+    Ok(Json(applied))
 }
 
 async fn get_spec(State(app): AppState, Auth(p): Auth) -> Result<Json<SpecView>, ApiError> {

@@ -69,14 +69,8 @@ fn analysis_rules() {
     assert_eq!(
         spec.services[0].analysis.checks,
         [
-            Check {
-                metric: Metric::MemoryMb,
-                bound: Bound::Max(512.0)
-            },
-            Check {
-                metric: Metric::RequestRate,
-                bound: Bound::Min(0.0)
-            },
+            Check::builtin(Metric::MemoryMb, Bound::Max(512.0)),
+            Check::builtin(Metric::RequestRate, Bound::Min(0.0)),
         ]
     );
     assert!(valid(&check("")).services[0].analysis.checks.is_empty());

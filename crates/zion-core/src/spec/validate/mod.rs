@@ -13,6 +13,7 @@
 mod analysis;
 mod audit;
 mod environments;
+mod providers;
 mod rollout;
 mod server;
 mod services;
@@ -116,6 +117,7 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
         raw.environments.is_some(),
     );
     let env_names: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();
+    let providers = providers::providers(&mut r, raw.providers.as_ref());
     let services = services(&mut r, raw.services.as_deref().unwrap_or(&[]), &env_names);
     r.check_listeners();
     if r.errors.is_empty() {
@@ -124,6 +126,7 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
             audit,
             environments,
             services,
+            providers,
         })
     } else {
         Err(SpecErrors(r.errors))
@@ -135,6 +138,9 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
 #[derive(Default)]
 struct Report {
     errors: Vec<SpecError>,
+    /// Each declared provider's kind (None: written without a valid kind),
+    /// for the checks that name one.
+    providers: std::collections::BTreeMap<String, Option<&'static str>>,
     listeners: Vec<(String, SocketAddr)>,
 }
 

@@ -220,10 +220,15 @@ fn step_text(step: &CanaryStep) -> String {
 }
 
 fn check_text(check: &Check) -> String {
+    // An external check names its source: `checkout_ok (prometheus) min 5`.
+    let name = match check.metric() {
+        Some(_) => check.name.clone(),
+        None => format!("{} ({})", check.name, check.source.kind()),
+    };
     match check.bound {
-        Bound::Max(v) => format!("{} max {v}", check.metric),
-        Bound::Min(v) => format!("{} min {v}", check.metric),
-        Bound::MaxRatioToBaseline(v) => format!("{} max_ratio_to_baseline {v}", check.metric),
+        Bound::Max(v) => format!("{name} max {v}"),
+        Bound::Min(v) => format!("{name} min {v}"),
+        Bound::MaxRatioToBaseline(v) => format!("{name} max_ratio_to_baseline {v}"),
     }
 }
 

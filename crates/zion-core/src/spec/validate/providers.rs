@@ -1,0 +1,193 @@
+//! `providers:`: external engines by name, each of one kind.
+
+use std::collections::BTreeMap;
+
+use super::{Report, at, text};
+use crate::spec::SecretSource;
+use crate::spec::providers::{PrometheusProvider, Provider, ProviderAuth};
+use crate::spec::ranges;
+use crate::spec::raw::{RawBasicAuth, RawPrometheus, RawProvider, Text, keys};
+
+pub(super) fn providers(
+    r: &mut Report,
+    raw: Option<&BTreeMap<String, RawProvider>>,
+) -> BTreeMap<String, Provider> {
+    let mut out = BTreeMap::new();
+    for (name, raw) in raw.into_iter().flatten() {
+        let p = format!("providers.{name}");
+        r.unknown(&p, &raw.unknown, keys::PROVIDER);
+        let provider = match &raw.prometheus {
+            Some(prom) => prometheus(r, &at(&p, "prometheus"), prom).map(Provider::Prometheus),
+            None => {
+                r.add(
+                    &p,
+                    format!(
+                        "names no kind: write one of {}, e.g. `{name}: {{ prometheus: {{ url: http://127.0.0.1:9090 }} }}`",
+                        keys::PROVIDER.join(", ")
+                    ),
+                );
+                None
+            }
+        };
+        // Known even when invalid, so checks naming it get no second error.
+        let kind = raw.prometheus.as_ref().map(|_| "prometheus");
+        r.providers.insert(name.clone(), kind);
+        if let Some(provider) = provider {
+            out.insert(name.clone(), provider);
+        }
+    }
+    out
+}
+
+fn prometheus(r: &mut Report, p: &str, raw: &RawPrometheus) -> Option<PrometheusProvider> {
+    r.unknown(p, &raw.unknown, keys::PROMETHEUS);
+    let url = http_url(r, &at(p, "url"), raw.url.as_ref(), "http://127.0.0.1:9090");
+    let timeout = r.duration(
+        &at(p, "timeout"),
+        raw.timeout.as_ref(),
+        PrometheusProvider::DEFAULT_TIMEOUT,
+        ranges::SOURCE_TIMEOUT,
+    );
+    let bearer = secret(
+        r,
+        p,
+        ("bearer_token_env", raw.bearer_token_env.as_ref()),
+        ("bearer_token_file", raw.bearer_token_file.as_ref()),
+    );
+    let basic = raw
+        .basic_auth
+        .as_ref()
+        .map(|b| basic_auth(r, &at(p, "basic_auth"), b));
+    let auth = match (bearer, basic) {
+        (Some(_), Some(_)) => {
+            r.add(p, "has both a bearer token and basic_auth: keep one");
+            return None;
+        }
+        (Some(b), None) => Some(ProviderAuth::Bearer(b?)),
+        (None, Some(b)) => Some(b?),
+        (None, None) => None,
+    };
+    Some(PrometheusProvider {
+        url: url?,
+        timeout,
+        auth,
+    })
+}
+
+fn basic_auth(r: &mut Report, p: &str, raw: &RawBasicAuth) -> Option<ProviderAuth> {
+    r.unknown(p, &raw.unknown, keys::BASIC_AUTH);
+    let username = match text(raw.username.as_ref()) {
+        Some(u) if !u.is_empty() => Some(u.to_string()),
+        _ => {
+            r.add(
+                at(p, "username"),
+                "missing: name the user, e.g. `username: zion`",
+            );
+            None
+        }
+    };
+    let password = secret(
+        r,
+        p,
+        ("password_env", raw.password_env.as_ref()),
+        ("password_file", raw.password_file.as_ref()),
+    );
+    let password = match password {
+        Some(p) => p,
+        None => {
+            r.add(
+                p,
+                "names no password: add `password_env: VAR` (an environment variable of `zion up`) or `password_file: PATH`",
+            );
+            None
+        }
+    };
+    Some(ProviderAuth::Basic {
+        username: username?,
+        password: password?,
+    })
+}
+
+/// An optional secret given by one of two keys: Some(None) when given but
+/// wrong (reported), None when neither key is there.
+fn secret(
+    r: &mut Report,
+    p: &str,
+    (env_key, env): (&str, Option<&Text>),
+    (file_key, file): (&str, Option<&Text>),
+) -> Option<Option<SecretSource>> {
+    match (text(env).map(str::trim), text(file).map(str::trim)) {
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            r.add(p, format!("has both {env_key} and {file_key}: keep one"));
+            Some(None)
+        }
+        (Some(var), None) => Some(env_var(r, &at(p, env_key), var).map(SecretSource::Env)),
+        (None, Some("")) => {
+            r.add(
+                at(p, file_key),
+                "is empty: name the file holding the secret",
+            );
+            Some(None)
+        }
+        (None, Some(path)) => Some(Some(SecretSource::File(path.to_string()))),
+    }
+}
+
+/// An environment variable's name.
+pub(super) fn env_var(r: &mut Report, p: &str, var: &str) -> Option<String> {
+    let valid = !var.is_empty()
+        && !var.starts_with(|c: char| c.is_ascii_digit())
+        && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        r.add(
+            p,
+            format!(
+                "`{var}` is not an environment variable name: use letters, digits and `_`, e.g. PROM_TOKEN"
+            ),
+        );
+        return None;
+    }
+    Some(var.to_string())
+}
+
+/// An `http://host[:port][/path]` URL (templates allowed in the path),
+/// without a trailing slash.
+pub(super) fn http_url(
+    r: &mut Report,
+    p: &str,
+    raw: Option<&Text>,
+    example: &str,
+) -> Option<String> {
+    let Some(url) = text(raw).map(str::trim) else {
+        r.add(p, format!("missing: give an http:// URL, e.g. `{example}`"));
+        return None;
+    };
+    let host = url.strip_prefix("http://").map(|rest| {
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        &rest[..end]
+    });
+    match host {
+        Some(h) if !h.is_empty() && !h.contains(char::is_whitespace) => {
+            Some(url.trim_end_matches('/').to_string())
+        }
+        _ if url.starts_with("https://") => {
+            r.add(
+                p,
+                format!("`{url}`: https is not supported yet; use http://, e.g. through a local TLS-terminating proxy"),
+            );
+            None
+        }
+        _ => {
+            r.add(
+                p,
+                format!("`{url}` is not an http:// URL with a host, e.g. `{example}`"),
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "sources_tests.rs"]
+mod tests;
