@@ -70,6 +70,7 @@ impl App {
                 },
                 environments: Vec::new(),
                 services: Vec::new(),
+                providers: Default::default(),
                 audit: Default::default(),
             })),
             targets,

@@ -2,6 +2,7 @@
 
 mod artifact;
 mod model;
+mod providers;
 mod ranges;
 mod raw;
 mod validate;
@@ -10,4 +11,5 @@ mod yaml_error;
 
 pub use artifact::artifact_path;
 pub use model::*;
+pub use providers::{HaproxyProvider, Provider};
 pub use validate::{SpecError, SpecErrors, parse_spec, summary};

@@ -19,6 +19,9 @@ pub struct Spec {
     pub audit: AuditSpec,
     pub environments: Vec<EnvironmentSpec>,
     pub services: Vec<ServiceSpec>,
+    /// `providers:`: name → provider, referred to by targets.
+    #[serde(default)]
+    pub providers: BTreeMap<String, super::Provider>,
 }
 
 /// `server:`: where the API listens and where state lives.
@@ -217,8 +220,14 @@ pub enum Probe {
 /// One service in one environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetSpec {
-    pub listen: SocketAddr,
+    /// The built-in router's listener; None when another router serves
+    /// the target.
+    pub listen: Option<SocketAddr>,
     pub preview: Option<SocketAddr>,
+    /// Which router splits the target's traffic. Default: the built-in
+    /// proxy, listening on `listen`.
+    #[serde(default)]
+    pub router: TargetRouter,
     /// How long a replica may take to send its response head through the
     /// built-in proxy: then the client gets a 504 and the version an error.
     #[serde(
@@ -226,6 +235,27 @@ pub struct TargetSpec {
         default = "TargetSpec::default_response_timeout"
     )]
     pub response_timeout: Duration,
+}
+
+/// The router that splits a target's traffic between versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetRouter {
+    /// Zion's own proxy (`zion-proxy`), on the target's `listen`.
+    #[default]
+    Builtin,
+    /// An HAProxy backend whose servers Zion adds, weighs and removes
+    /// through the Runtime API of `provider`.
+    Haproxy(HaproxyTarget),
+}
+
+/// `targets.<env>.haproxy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaproxyTarget {
+    /// A `providers:` entry of kind `haproxy`.
+    pub provider: String,
+    /// The backend of that HAProxy whose servers are the target's.
+    pub backend: String,
 }
 
 impl TargetSpec {

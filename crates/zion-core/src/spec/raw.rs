@@ -177,7 +177,10 @@ impl<'de> Deserialize<'de> for Unknown {
 /// The keys each mapping accepts, for "did you mean" hints. Kept beside the
 /// structs they describe; a unit test checks every one of them parses.
 pub(super) mod keys {
-    pub const SPEC: &[&str] = &["server", "audit", "environments", "services"];
+    pub const SPEC: &[&str] = &["server", "audit", "environments", "services", "providers"];
+    pub const PROVIDER: &[&str] = &["haproxy"];
+    pub const HAPROXY_PROVIDER: &[&str] = &["socket"];
+    pub const HAPROXY_TARGET: &[&str] = &["provider", "backend"];
     pub const SERVER: &[&str] = &["listen", "data_dir", "database", "github"];
     pub const GITHUB: &[&str] = &["webhook_secret_env", "webhook_secret_file"];
     pub const ENVIRONMENT: &[&str] = &[
@@ -217,7 +220,7 @@ pub(super) mod keys {
         "timeout",
         "start_timeout",
     ];
-    pub const TARGET: &[&str] = &["listen", "preview", "response_timeout"];
+    pub const TARGET: &[&str] = &["listen", "preview", "response_timeout", "haproxy"];
     pub const CANARY: &[&str] = &["steps", "sticky"];
     pub const STEP: &[&str] = &["weight", "mirror", "pause", "match"];
     pub const MATCH: &[&str] = &["header", "cookie", "equals", "regex"];
@@ -240,6 +243,32 @@ pub(super) struct RawSpec {
     pub audit: Option<RawAudit>,
     pub environments: Option<Vec<RawEnvironment>>,
     pub services: Option<Vec<RawService>>,
+    pub providers: Option<BTreeMap<Text, RawProvider>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `providers.<name>`: one key, the provider's kind.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawProvider {
+    pub haproxy: Option<RawHaproxyProvider>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `providers.<name>.haproxy`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawHaproxyProvider {
+    pub socket: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].targets.<env>.haproxy`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawHaproxyTarget {
+    pub provider: Option<Text>,
+    pub backend: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -421,6 +450,7 @@ pub(super) struct RawTarget {
     pub listen: Option<Text>,
     pub preview: Option<Text>,
     pub response_timeout: Option<Text>,
+    pub haproxy: Option<RawHaproxyTarget>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

@@ -13,6 +13,7 @@
 mod analysis;
 mod audit;
 mod environments;
+mod providers;
 mod rollout;
 mod server;
 mod services;
@@ -116,7 +117,10 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
         raw.environments.is_some(),
     );
     let env_names: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();
-    let services = services(&mut r, raw.services.as_deref().unwrap_or(&[]), &env_names);
+    let raw_services = raw.services.as_deref().unwrap_or(&[]);
+    let services = services(&mut r, raw_services, &env_names);
+    let providers = providers::providers(&mut r, raw.providers.as_ref());
+    providers::routers(&mut r, raw_services, &services, &providers);
     r.check_listeners();
     if r.errors.is_empty() {
         Ok(Spec {
@@ -124,6 +128,7 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
             audit,
             environments,
             services,
+            providers,
         })
     } else {
         Err(SpecErrors(r.errors))

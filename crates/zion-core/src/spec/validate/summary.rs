@@ -127,9 +127,18 @@ fn service_lines(spec: &Spec, svc: &ServiceSpec) -> Vec<String> {
     ordered.sort_by_key(|(env, _)| spec.environments.iter().position(|e| &e.name == *env));
     let targets: Vec<String> = ordered
         .into_iter()
-        .map(|(env, t)| match t.preview {
-            Some(preview) => format!("{env} → {} (preview {preview})", t.listen),
-            None => format!("{env} → {}", t.listen),
+        .map(|(env, t)| {
+            let to = match (&t.router, t.listen) {
+                (crate::spec::TargetRouter::Haproxy(h), _) => {
+                    format!("haproxy {} backend {}", h.provider, h.backend)
+                }
+                (crate::spec::TargetRouter::Builtin, Some(listen)) => listen.to_string(),
+                (crate::spec::TargetRouter::Builtin, None) => "-".to_owned(),
+            };
+            match t.preview {
+                Some(preview) => format!("{env} → {to} (preview {preview})"),
+                None => format!("{env} → {to}"),
+            }
         })
         .collect();
     lines.push(format!("    targets: {}", targets.join("; ")));
