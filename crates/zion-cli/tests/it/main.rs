@@ -13,6 +13,7 @@ mod datadir;
 mod exit_codes;
 mod gates;
 mod governance;
+mod haproxy;
 mod hostile;
 mod no_traffic;
 mod postgres;
