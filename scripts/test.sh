@@ -30,6 +30,10 @@ have_postgres() {
   return 1
 }
 have_postgres || install postgresql
+# The HAProxy router's tests start their own haproxy (Debian's package, 2.6 in
+# bookworm) in the foreground on free ports, never the system service; it is
+# often in /usr/sbin, off a plain user's PATH.
+need haproxy || [ -x /usr/sbin/haproxy ] || install haproxy
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

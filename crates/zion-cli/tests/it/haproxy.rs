@@ -32,7 +32,7 @@ impl Haproxy {
             socket.display()
         );
         std::fs::write(dir.join("haproxy.cfg"), cfg).unwrap();
-        let child = Command::new("haproxy")
+        let child = Command::new(haproxy_program())
             .arg("-f")
             .arg(dir.join("haproxy.cfg"))
             .arg("-db")
@@ -276,4 +276,16 @@ fn a_missing_admin_socket_is_reported_and_traffic_stays_on_stable() {
         Some(p.target_status()).filter(|t| t["router_error"].is_null())
     });
     assert_eq!(p.deployment(id)["canary_weight"], 10);
+}
+
+/// HAProxy's program: on the PATH, else where Debian puts it (/usr/sbin is
+/// off a plain user's PATH).
+fn haproxy_program() -> PathBuf {
+    let debian = PathBuf::from("/usr/sbin/haproxy");
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("haproxy"))
+            .find(|p| p.is_file())
+    });
+    on_path.unwrap_or(debian)
 }

@@ -32,7 +32,7 @@ impl Haproxy {
              backend web\n  balance roundrobin\n"
         );
         std::fs::write(dir.path().join("haproxy.cfg"), cfg).unwrap();
-        let child = Command::new("haproxy")
+        let child = Command::new(haproxy_program())
             .arg("-f")
             .arg(dir.path().join("haproxy.cfg"))
             .arg("-db")
@@ -225,4 +225,16 @@ async fn statistics_become_per_version_counts() {
     router.sample_once(&metrics, &mut seen).await;
     let (requests, errors) = metrics.totals("1.0");
     assert_eq!((requests, errors), (3, 3));
+}
+
+/// HAProxy's program: on the PATH, else where Debian puts it (/usr/sbin is
+/// off a plain user's PATH).
+fn haproxy_program() -> PathBuf {
+    let debian = PathBuf::from("/usr/sbin/haproxy");
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("haproxy"))
+            .find(|p| p.is_file())
+    });
+    on_path.unwrap_or(debian)
 }
