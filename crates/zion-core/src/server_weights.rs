@@ -20,12 +20,9 @@ pub fn split(stable: usize, new: usize, weight: u8, max: u16) -> (Vec<u16>, Vec<
         _ => (100 - weight, weight),
     };
     // The largest k with both totals within their servers' capacity.
+    // A version with no share puts no bound on k.
     let room = |servers: usize, pct: u64| -> u64 {
-        if pct == 0 {
-            u64::MAX
-        } else {
-            max * servers as u64 / pct
-        }
+        (max * servers as u64).checked_div(pct).unwrap_or(u64::MAX)
     };
     let k = room(stable, stable_pct).min(room(new, new_pct));
     (spread(stable_pct * k, stable), spread(new_pct * k, new))

@@ -154,12 +154,12 @@ impl Targets {
             for (env, t) in &s.targets {
                 let haproxy = match &t.router {
                     TargetRouter::Builtin => None,
-                    TargetRouter::Haproxy(h) => match spec.providers.get(&h.provider) {
-                        Some(Provider::Haproxy(p)) => {
-                            Some((base.join(&p.socket), h.backend.clone()))
-                        }
-                        None => None,
-                    },
+                    // Another kind of provider is not a router (lint refuses it).
+                    TargetRouter::Haproxy(h) => spec
+                        .providers
+                        .get(&h.provider)
+                        .and_then(Provider::haproxy)
+                        .map(|p| (base.join(&p.socket), h.backend.clone())),
                 };
                 wanted.insert(
                     TargetId::new(&s.name, env),

@@ -20,3 +20,13 @@ pub struct HaproxyProvider {
     /// folder.
     pub socket: String,
 }
+
+impl Provider {
+    /// The HAProxy settings, when the provider is an HAProxy.
+    #[allow(clippy::unnecessary_wraps)] // other kinds of provider answer None
+    pub fn haproxy(&self) -> Option<&HaproxyProvider> {
+        match self {
+            Provider::Haproxy(h) => Some(h),
+        }
+    }
+}

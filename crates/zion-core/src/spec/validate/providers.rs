@@ -67,7 +67,11 @@ pub(super) fn routers(
             if h.provider.is_empty() {
                 continue;
             }
-            if !matches!(providers.get(&h.provider), Some(Provider::Haproxy(_))) {
+            if providers
+                .get(&h.provider)
+                .and_then(Provider::haproxy)
+                .is_none()
+            {
                 let declared: Vec<&str> = providers.keys().map(String::as_str).collect();
                 r.add(
                     format!("{p}.targets.{env}.haproxy.provider"),
