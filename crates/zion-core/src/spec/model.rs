@@ -19,8 +19,9 @@ pub struct Spec {
     pub audit: AuditSpec,
     pub environments: Vec<EnvironmentSpec>,
     pub services: Vec<ServiceSpec>,
-    /// `providers:`: name → provider, referred to by targets.
-    #[serde(default)]
+    /// `providers:`: name → provider, referred to by targets. Not written
+    /// when empty, so a spec without any reads as it did before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub providers: BTreeMap<String, super::Provider>,
 }
 
@@ -222,11 +223,13 @@ pub enum Probe {
 pub struct TargetSpec {
     /// The built-in router's listener; None when another router serves
     /// the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
     pub preview: Option<SocketAddr>,
     /// Which router splits the target's traffic. Default: the built-in
-    /// proxy, listening on `listen`.
-    #[serde(default)]
+    /// proxy, listening on `listen` (not written, so a target of the
+    /// built-in router reads as it did before routers were chosen).
+    #[serde(default, skip_serializing_if = "TargetRouter::is_builtin")]
     pub router: TargetRouter,
     /// How long a replica may take to send its response head through the
     /// built-in proxy: then the client gets a 504 and the version an error.
@@ -247,6 +250,12 @@ pub enum TargetRouter {
     /// An HAProxy backend whose servers Zion adds, weighs and removes
     /// through the Runtime API of `provider`.
     Haproxy(HaproxyTarget),
+}
+
+impl TargetRouter {
+    pub fn is_builtin(&self) -> bool {
+        matches!(self, TargetRouter::Builtin)
+    }
 }
 
 /// `targets.<env>.haproxy`.
