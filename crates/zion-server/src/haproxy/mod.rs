@@ -78,6 +78,12 @@ impl HaproxyRouter {
         self.runtime.socket() == socket && self.backend == backend
     }
 
+    /// This replica of `zion up` no longer drives the target: it stops
+    /// reading the statistics (its next driver counts them).
+    pub fn release(&self) {
+        self.driving.store(false, Ordering::Relaxed);
+    }
+
     /// Why the last change failed, if it did.
     pub fn last_error(&self) -> Option<String> {
         self.last_error
@@ -263,6 +269,9 @@ impl HaproxyRouter {
                     return;
                 };
                 if !router.driving.load(Ordering::Relaxed) {
+                    // Counted afresh when driven again: what happened
+                    // meanwhile was another driver's to count.
+                    seen = None;
                     continue;
                 }
                 router.sample_once(&metrics, &mut seen).await;

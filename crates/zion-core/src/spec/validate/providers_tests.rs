@@ -39,6 +39,12 @@ fn a_target_routed_by_a_declared_haproxy_parses() {
             socket: "run/admin.sock".into()
         })
     );
+    let text = crate::spec::summary(&s);
+    assert!(
+        text.contains("provider edge: haproxy, admin socket run/admin.sock")
+            && text.contains("production → haproxy edge backend web"),
+        "{text}"
+    );
     let t = &s.services[0].targets["production"];
     assert_eq!(t.listen, None);
     match &t.router {

@@ -22,6 +22,14 @@ pub fn summary(spec: &Spec) -> String {
     if let Some(origin) = &spec.audit.origin {
         out.push(format!("audit: log origin {origin}"));
     }
+    for (name, provider) in &spec.providers {
+        if let Some(h) = provider.haproxy() {
+            out.push(format!(
+                "provider {name}: haproxy, admin socket {}",
+                h.socket
+            ));
+        }
+    }
     out.push(format!("environments ({}):", spec.environments.len()));
     for env in &spec.environments {
         out.push(format!("  {}", environment_line(env)));
