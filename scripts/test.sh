@@ -33,8 +33,13 @@ have_postgres() {
 }
 have_postgres || install postgresql
 # The metrics tests lint /metrics with promtool and start a Prometheus that
-# scrapes it and discovers the replicas (both in Debian's prometheus).
+# scrapes it and discovers the replicas; the metric sources' tests start one
+# too (both in Debian's prometheus).
 { need promtool && need prometheus; } || install prometheus
+# The HAProxy router's tests start their own haproxy (Debian's package, 2.6 in
+# bookworm) in the foreground on free ports, never the system service; it is
+# often in /usr/sbin, off a plain user's PATH.
+need haproxy || [ -x /usr/sbin/haproxy ] || install haproxy
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -287,6 +287,15 @@ pub fn status(targets: &[TargetView]) -> String {
             &rows,
         )
     };
+    // A router that refuses the traffic's changes: why, under the table.
+    for t in targets {
+        if let Some(why) = &t.router_error {
+            out.push_str(&format!(
+                "{}/{}: traffic unchanged: {why}\n",
+                t.service, t.environment
+            ));
+        }
+    }
     // Who approved and who is still needed, for deployments that wait.
     for t in targets {
         let Some(d) = &t.deployment else { continue };

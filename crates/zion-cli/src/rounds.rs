@@ -313,6 +313,7 @@ pub(crate) mod tests {
             deployment: Some(deployment(Phase::AwaitingApproval, Vec::new()).deployment),
             versions: Vec::new(),
             driven_by: None,
+            router_error: None,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod incident;
 pub mod metrics;
 pub mod principal;
 pub mod rollout;
+pub mod server_weights;
 pub mod sources;
 pub mod spec;
 pub mod spread;

@@ -149,6 +149,18 @@ impl TrafficMetrics {
             .record(second, error, latency_us);
     }
 
+    /// Counts `requests` of `version` answered in the second of `at`,
+    /// `errors` of them failed, without latencies: for a router whose
+    /// statistics give counts only (HAProxy's).
+    pub fn record_counts(&self, version: &str, requests: u64, errors: u64, at: SystemTime) {
+        let requests = u32::try_from(requests).unwrap_or(u32::MAX);
+        let errors = u32::try_from(errors).unwrap_or(u32::MAX).min(requests);
+        self.series(version)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .count(unix_secs(at), requests, errors);
+    }
+
     /// Counts a request of `version` sent at `at` as in flight until the
     /// returned guard is finished or dropped.
     pub fn begin(&self, version: &str, at: SystemTime) -> InFlight {

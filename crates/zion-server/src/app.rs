@@ -72,8 +72,8 @@ impl App {
                 },
                 environments: Vec::new(),
                 services: Vec::new(),
-                audit: Default::default(),
                 providers: Default::default(),
+                audit: Default::default(),
             })),
             targets,
             wake: Default::default(),
@@ -121,6 +121,10 @@ impl App {
     /// Stops supervising the target's processes without stopping them,
     /// for the replica that drives it next.
     pub(crate) async fn release_target(&self, id: &zion_core::target::TargetId) {
+        // Its next driver reads HAProxy's statistics from now on.
+        if let Some(router) = self.targets.haproxy(id).await {
+            router.release();
+        }
         let left = self
             .workloads
             .release_target(&id.service, &id.environment)

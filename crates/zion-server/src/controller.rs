@@ -346,7 +346,9 @@ async fn reconcile_target(
                 .status(&key)
                 .is_some_and(|st| st.desired == *replicas);
         } else {
-            act(app, svc, env, action).await;
+            // A router that refused keeps the target due: tried again at
+            // the next tick, its reason on the target's status.
+            settled &= act(app, svc, env, action).await;
         }
     }
     if !settled {
@@ -427,12 +429,14 @@ async fn observe_gate(app: &App, d: &Deployment, now: Timestamp) -> Option<GateO
     Some(GateObservation { window, checks })
 }
 
-async fn act(app: &App, svc: &ServiceSpec, env: &str, action: Action) {
+/// Carries out `action`; false when it must be tried again (a router that
+/// refused the traffic's change).
+async fn act(app: &App, svc: &ServiceSpec, env: &str, action: Action) -> bool {
     match action {
         Action::StartVersion { version, replicas } => {
             let key = key(&svc.name, env, &version);
             if app.targets.stopping.contains(&key) {
-                return;
+                return true;
             }
             if app.workloads.lower_desired(&key, replicas) {
                 // Scaling down: the surplus replicas leave the pool now
@@ -450,7 +454,7 @@ async fn act(app: &App, svc: &ServiceSpec, env: &str, action: Action) {
                     }
                     stopping.remove(&key);
                 });
-                return;
+                return true;
             }
             if let Err(e) = app
                 .workloads
@@ -463,7 +467,7 @@ async fn act(app: &App, svc: &ServiceSpec, env: &str, action: Action) {
         Action::StopVersion { version } => {
             let key = key(&svc.name, env, &version);
             if !app.targets.stopping.insert(key.clone()) {
-                return;
+                return true;
             }
             tracing::info!(service = %svc.name, environment = %env, %version, "stopping version");
             let workloads = app.workloads.clone();
@@ -483,12 +487,15 @@ async fn act(app: &App, svc: &ServiceSpec, env: &str, action: Action) {
             weight,
             rules,
         } => {
-            app.targets
+            return app
+                .targets
                 .set_traffic(svc, env, stable, new_version, weight, rules)
-                .await;
+                .await
+                .is_ok();
         }
         Action::SetPreview { version } => {
             app.targets.set_preview(svc, env, version).await;
         }
     }
+    true
 }

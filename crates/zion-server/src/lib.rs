@@ -13,6 +13,7 @@ pub mod data_plane;
 pub mod datadir;
 mod error;
 pub mod github;
+pub mod haproxy;
 mod http;
 mod journal;
 mod leases;
@@ -302,6 +303,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
         leases::Leases::new(replica, opts.lease_ttl),
     ));
     app.targets.set_host(opts.targets_host);
+    app.targets.set_base_dir(opts.base_dir.clone());
     // Every replica serves every target's listeners: the routes and the
     // traffic go through the database when it is shared.
     app.targets

@@ -7,18 +7,20 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use zion_core::deployment::TrafficRules;
 use zion_core::metrics::WindowMetrics;
-use zion_core::spec::{ServiceSpec, Spec};
+use zion_core::spec::{Provider, ServiceSpec, Spec, TargetRouter};
 use zion_providers::VersionKey;
 use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
 use zion_store::RouteListener;
 
 use crate::StartError;
 use crate::data_plane::{DataPlane, TargetTraffic};
+use crate::haproxy::HaproxyRouter;
 use crate::workloads::Workloads;
 
 /// (service, environment).
@@ -26,7 +28,9 @@ pub use zion_core::target::TargetId;
 
 /// A target's running pieces.
 pub struct TargetRuntime {
-    pub listen: SocketAddr,
+    /// The built-in listener's address as the spec asks for it; None for
+    /// a target another router serves.
+    pub listen: Option<SocketAddr>,
     /// The preview address as the spec asks for it.
     pub preview_addr: Option<SocketAddr>,
     /// The listener; None when the traffic is simulated (benchmarks).
@@ -36,6 +40,28 @@ pub struct TargetRuntime {
     /// same metrics, so analysis judges preview traffic.
     pub preview: Option<TargetProxy>,
     pub metrics: Arc<TrafficMetrics>,
+    /// The HAProxy backend that routes the target instead of a listener.
+    pub haproxy: Option<Arc<HaproxyRouter>>,
+}
+
+/// What the spec asks of one target's routing: the built-in listener and
+/// preview listener, or an HAProxy backend (admin socket, backend name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Wanted {
+    listen: Option<SocketAddr>,
+    preview: Option<SocketAddr>,
+    haproxy: Option<(PathBuf, String)>,
+}
+
+impl Wanted {
+    fn matches(&self, rt: &TargetRuntime) -> bool {
+        let router = match (&self.haproxy, &rt.haproxy) {
+            (None, None) => true,
+            (Some((socket, backend)), Some(r)) => r.is(socket, backend),
+            _ => false,
+        };
+        router && self.listen == rt.listen && self.preview == rt.preview_addr
+    }
 }
 
 /// Versions being stopped (a graceful stop takes time; don't restart it).
@@ -70,6 +96,8 @@ pub struct Targets {
     /// The routes and traffic shared with the other replicas of `zion up`,
     /// once joined.
     plane: OnceLock<Arc<DataPlane>>,
+    /// The spec file's folder: relative provider paths resolve against it.
+    base_dir: Mutex<PathBuf>,
 }
 
 impl Targets {
@@ -80,7 +108,14 @@ impl Targets {
             stopping: Stopping::default(),
             host: Mutex::new(None),
             plane: OnceLock::new(),
+            base_dir: Mutex::new(PathBuf::new()),
         }
+    }
+
+    /// The folder relative paths of the spec (an HAProxy admin socket)
+    /// resolve against, from the next [`Targets::bind`].
+    pub fn set_base_dir(&self, dir: PathBuf) {
+        *self.base_dir.lock().unwrap_or_else(PoisonError::into_inner) = dir;
     }
 
     /// Binds every listener (and preview listener) on `host` with the
@@ -109,18 +144,36 @@ impl Targets {
         let mut targets = self.map.lock().await;
         let host = *self.host.lock().unwrap_or_else(PoisonError::into_inner);
         let on_host = |addr: SocketAddr| host.map_or(addr, |ip| SocketAddr::new(ip, addr.port()));
-        let mut wanted: BTreeMap<TargetId, (SocketAddr, Option<SocketAddr>)> = BTreeMap::new();
+        let base = self
+            .base_dir
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut wanted: BTreeMap<TargetId, Wanted> = BTreeMap::new();
         for s in &spec.services {
             for (env, t) in &s.targets {
+                let haproxy = match &t.router {
+                    TargetRouter::Builtin => None,
+                    // Another kind of provider is not a router (lint refuses it).
+                    TargetRouter::Haproxy(h) => spec
+                        .providers
+                        .get(&h.provider)
+                        .and_then(Provider::haproxy)
+                        .map(|p| (base.join(&p.socket), h.backend.clone())),
+                };
                 wanted.insert(
                     TargetId::new(&s.name, env),
-                    (on_host(t.listen), t.preview.map(on_host)),
+                    Wanted {
+                        listen: t.listen.map(on_host),
+                        preview: t.preview.map(on_host),
+                        haproxy,
+                    },
                 );
             }
         }
         let gone: Vec<TargetId> = targets
             .iter()
-            .filter(|(id, rt)| wanted.get(*id) != Some(&(rt.listen, rt.preview_addr)))
+            .filter(|(id, rt)| !wanted.get(*id).is_some_and(|w| w.matches(rt)))
             .map(|(id, _)| id.clone())
             .collect();
         for id in gone {
@@ -137,17 +190,44 @@ impl Targets {
                 }
             }
         }
-        for (id, (addr, preview_addr)) in wanted {
+        for (id, want) in wanted {
             if targets.contains_key(&id) {
                 continue;
             }
+            let Wanted {
+                listen,
+                preview: preview_addr,
+                haproxy,
+            } = want;
+            let metrics = Arc::new(TrafficMetrics::new());
+            if let Some((socket, backend)) = haproxy {
+                // No listener of Zion's: HAProxy's frontend takes the
+                // requests, and its statistics are the target's traffic.
+                let router = HaproxyRouter::new(socket, backend);
+                router.sample(&metrics);
+                tracing::info!(service = %id.service, environment = %id.environment, "target routed by HAProxy");
+                targets.insert(
+                    id,
+                    TargetRuntime {
+                        listen: None,
+                        preview_addr: None,
+                        proxy: None,
+                        preview: None,
+                        metrics,
+                        haproxy: Some(router),
+                    },
+                );
+                continue;
+            }
+            let Some(addr) = listen else {
+                continue;
+            };
             let bind_err = |addr: SocketAddr, e: zion_proxy::ProxyError| StartError::Proxy {
                 service: id.service.clone(),
                 environment: id.environment.clone(),
                 addr,
                 message: e.cause(),
             };
-            let metrics = Arc::new(TrafficMetrics::new());
             #[cfg(feature = "simulated")]
             if let Some(sim) = self.workloads.simulated() {
                 // No listener: the simulation records the target's traffic.
@@ -155,11 +235,12 @@ impl Targets {
                 targets.insert(
                     id,
                     TargetRuntime {
-                        listen: addr,
+                        listen: Some(addr),
                         preview_addr,
                         proxy: None,
                         preview: None,
                         metrics,
+                        haproxy: None,
                     },
                 );
                 continue;
@@ -181,11 +262,12 @@ impl Targets {
             targets.insert(
                 id,
                 TargetRuntime {
-                    listen: addr,
+                    listen: Some(addr),
                     preview_addr,
                     proxy: Some(proxy),
                     preview,
                     metrics,
+                    haproxy: None,
                 },
             );
         }
@@ -302,8 +384,14 @@ impl Targets {
         true
     }
 
+    /// The HAProxy backend routing the target, if one does.
+    pub async fn haproxy(&self, id: &TargetId) -> Option<Arc<HaproxyRouter>> {
+        self.map.lock().await.get(id)?.haproxy.clone()
+    }
+
     /// Splits the target's traffic between the healthy replicas of
-    /// `stable` and `canary`.
+    /// `stable` and `canary`, through the target's router. An error says
+    /// why the router refused; traffic then stays as it was.
     pub(crate) async fn set_traffic(
         &self,
         svc: &ServiceSpec,
@@ -312,7 +400,19 @@ impl Targets {
         canary: Option<String>,
         canary_weight: u8,
         rules: TrafficRules,
-    ) {
+    ) -> Result<(), String> {
+        let id = TargetId::new(svc.name.as_str(), env);
+        if let Some(router) = self.haproxy(&id).await {
+            // Only this replica, the target's driver, talks to HAProxy;
+            // nothing is published for the others' listeners.
+            return router
+                .set_traffic(
+                    pool(&self.workloads, svc, env, stable),
+                    pool(&self.workloads, svc, env, canary),
+                    canary_weight,
+                )
+                .await;
+        }
         let route = Route {
             stable: pool(&self.workloads, svc, env, stable),
             canary: pool(&self.workloads, svc, env, canary),
@@ -322,12 +422,8 @@ impl Targets {
             mirror_percent: rules.mirror_percent,
             response_timeout: response_timeout(svc, env),
         };
-        self.set_route(
-            &TargetId::new(svc.name.as_str(), env),
-            RouteListener::Main,
-            route,
-        )
-        .await;
+        self.set_route(&id, RouteListener::Main, route).await;
+        Ok(())
     }
 
     /// Routes the target's preview listener, if it has one, to `version`.

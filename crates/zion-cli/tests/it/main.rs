@@ -13,6 +13,7 @@ mod datadir;
 mod exit_codes;
 mod gates;
 mod governance;
+mod haproxy;
 mod hostile;
 mod metric_sources;
 mod no_traffic;

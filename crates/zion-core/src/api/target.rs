@@ -27,6 +27,11 @@ pub struct TargetView {
     /// and its lease's expiry).
     #[serde(default)]
     pub driven_by: Option<String>,
+    /// Why the target's router refused the last change of traffic (an
+    /// HAProxy admin socket missing or not at admin level, say); None when
+    /// it took it. The traffic stays as it was meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_error: Option<String>,
 }
 
 /// A version with running replicas on a target.

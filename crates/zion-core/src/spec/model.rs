@@ -22,8 +22,9 @@ pub struct Spec {
     pub audit: AuditSpec,
     pub environments: Vec<EnvironmentSpec>,
     pub services: Vec<ServiceSpec>,
-    /// `providers:`: external engines checks read from, by name. Left out
-    /// of the JSON when empty, so a spec without any reads as before.
+    /// `providers:`: external engines by name, which checks read from and
+    /// targets route through. Left out of the JSON when empty, so a spec
+    /// without any reads as before.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub providers: BTreeMap<String, Provider>,
 }
@@ -224,8 +225,16 @@ pub enum Probe {
 /// One service in one environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetSpec {
-    pub listen: SocketAddr,
+    /// The built-in router's listener; None when another router serves
+    /// the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
     pub preview: Option<SocketAddr>,
+    /// Which router splits the target's traffic. Default: the built-in
+    /// proxy, listening on `listen` (not written, so a target of the
+    /// built-in router reads as it did before routers were chosen).
+    #[serde(default, skip_serializing_if = "TargetRouter::is_builtin")]
+    pub router: TargetRouter,
     /// How long a replica may take to send its response head through the
     /// built-in proxy: then the client gets a 504 and the version an error.
     #[serde(
@@ -233,6 +242,33 @@ pub struct TargetSpec {
         default = "TargetSpec::default_response_timeout"
     )]
     pub response_timeout: Duration,
+}
+
+/// The router that splits a target's traffic between versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetRouter {
+    /// Zion's own proxy (`zion-proxy`), on the target's `listen`.
+    #[default]
+    Builtin,
+    /// An HAProxy backend whose servers Zion adds, weighs and removes
+    /// through the Runtime API of `provider`.
+    Haproxy(HaproxyTarget),
+}
+
+impl TargetRouter {
+    pub fn is_builtin(&self) -> bool {
+        matches!(self, TargetRouter::Builtin)
+    }
+}
+
+/// `targets.<env>.haproxy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaproxyTarget {
+    /// A `providers:` entry of kind `haproxy`.
+    pub provider: String,
+    /// The backend of that HAProxy whose servers are the target's.
+    pub backend: String,
 }
 
 impl TargetSpec {

@@ -1,8 +1,11 @@
-//! `providers:`: external engines a check may read its value from, by name.
+//! `providers:`: the systems outside Zion a spec names once, at the top
+//! level, and refers to by name: a Prometheus a check reads its value from
+//! (`prom: { prometheus: {…} }`), an HAProxy a target's traffic goes
+//! through (`edge: { haproxy: {…} }`).
 //!
-//! A provider is an externally tagged enum (`prom: { prometheus: {…} }`):
-//! one variant per kind, each with its own settings. Secrets are never in
-//! the spec, only where to find them (an environment variable or a file).
+//! A provider is an externally tagged enum: one variant per kind, each
+//! with its own settings. Secrets are never in the spec, only where to
+//! find them (an environment variable or a file).
 
 use std::time::Duration;
 
@@ -15,6 +18,8 @@ use super::SecretSource;
 #[serde(rename_all = "snake_case")]
 pub enum Provider {
     Prometheus(PrometheusProvider),
+    /// An HAProxy whose Runtime API (its admin socket) Zion drives.
+    Haproxy(HaproxyProvider),
 }
 
 impl Provider {
@@ -22,6 +27,7 @@ impl Provider {
     pub fn kind(&self) -> &'static str {
         match self {
             Provider::Prometheus(_) => "prometheus",
+            Provider::Haproxy(_) => "haproxy",
         }
     }
 
@@ -29,6 +35,15 @@ impl Provider {
     pub fn prometheus(&self) -> Option<&PrometheusProvider> {
         match self {
             Provider::Prometheus(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Its HAProxy settings, if it is an HAProxy.
+    pub fn haproxy(&self) -> Option<&HaproxyProvider> {
+        match self {
+            Provider::Haproxy(h) => Some(h),
+            _ => None,
         }
     }
 }
@@ -61,4 +76,13 @@ pub enum ProviderAuth {
         username: String,
         password: SecretSource,
     },
+}
+
+/// `providers.<name>.haproxy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaproxyProvider {
+    /// The admin socket (`stats socket … level admin`), as written: a
+    /// relative path is resolved by the caller against the spec file's
+    /// folder.
+    pub socket: String,
 }

@@ -178,6 +178,8 @@ impl<'de> Deserialize<'de> for Unknown {
 /// structs they describe; a unit test checks every one of them parses.
 pub(super) mod keys {
     pub const SPEC: &[&str] = &["server", "audit", "environments", "services", "providers"];
+    pub const HAPROXY_PROVIDER: &[&str] = &["socket"];
+    pub const HAPROXY_TARGET: &[&str] = &["provider", "backend"];
     pub const SERVER: &[&str] = &["listen", "data_dir", "database", "github"];
     pub const GITHUB: &[&str] = &["webhook_secret_env", "webhook_secret_file"];
     pub const ENVIRONMENT: &[&str] = &[
@@ -217,7 +219,7 @@ pub(super) mod keys {
         "timeout",
         "start_timeout",
     ];
-    pub const TARGET: &[&str] = &["listen", "preview", "response_timeout"];
+    pub const TARGET: &[&str] = &["listen", "preview", "response_timeout", "haproxy"];
     pub const CANARY: &[&str] = &["steps", "sticky"];
     pub const STEP: &[&str] = &["weight", "mirror", "pause", "match"];
     pub const MATCH: &[&str] = &["header", "cookie", "equals", "regex"];
@@ -240,7 +242,7 @@ pub(super) mod keys {
         "min",
         "max_ratio_to_baseline",
     ];
-    pub const PROVIDER: &[&str] = &["prometheus"];
+    pub const PROVIDER: &[&str] = &["prometheus", "haproxy"];
     pub const PROMETHEUS: &[&str] = &[
         "url",
         "timeout",
@@ -278,6 +280,7 @@ pub(super) struct RawSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(super) struct RawProvider {
     pub prometheus: Option<RawPrometheus>,
+    pub haproxy: Option<RawHaproxyProvider>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -294,12 +297,29 @@ pub(super) struct RawPrometheus {
     pub unknown: Unknown,
 }
 
+/// `providers.<name>.haproxy`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawHaproxyProvider {
+    pub socket: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
 /// `basic_auth:` of a provider.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(super) struct RawBasicAuth {
     pub username: Option<Text>,
     pub password_env: Option<Text>,
     pub password_file: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].targets.<env>.haproxy`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawHaproxyTarget {
+    pub provider: Option<Text>,
+    pub backend: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -481,6 +501,7 @@ pub(super) struct RawTarget {
     pub listen: Option<Text>,
     pub preview: Option<Text>,
     pub response_timeout: Option<Text>,
+    pub haproxy: Option<RawHaproxyTarget>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

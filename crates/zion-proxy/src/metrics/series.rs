@@ -122,6 +122,20 @@ impl Series {
         }
     }
 
+    /// Counts `requests` of which `errors` failed in `second`, without
+    /// latencies (a router that reports counts only).
+    pub(super) fn count(&mut self, second: u64, requests: u32, errors: u32) {
+        self.total_requests += u64::from(requests);
+        self.total_errors += u64::from(errors);
+        if second + RETAIN_SECS <= self.newest().unwrap_or(0) {
+            return;
+        }
+        let idx = self.bucket_for(second);
+        let bucket = &mut self.buckets[idx];
+        bucket.requests = bucket.requests.saturating_add(requests);
+        bucket.errors = bucket.errors.saturating_add(errors);
+    }
+
     /// The second of the newest bucket.
     pub(super) fn newest(&self) -> Option<u64> {
         self.buckets.back().map(|b| b.second)

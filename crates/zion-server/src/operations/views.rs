@@ -6,6 +6,7 @@ use zion_core::api::{
     DeploymentDetail, DeploymentView, ReplicaView, RunningVersion, SpecView, TargetView,
     VersionRole,
 };
+use zion_core::spec::TargetRouter;
 use zion_store::DeploymentFilter;
 
 use crate::app::App;
@@ -95,16 +96,25 @@ impl App {
                         errors,
                     });
                 }
+                let haproxy = self.targets.haproxy(&id).await;
+                let listen = match (&t.router, addrs.get(&id).copied().or(t.listen)) {
+                    (TargetRouter::Haproxy(h), _) => {
+                        format!("haproxy {} backend {}", h.provider, h.backend)
+                    }
+                    (TargetRouter::Builtin, Some(addr)) => addr.to_string(),
+                    (TargetRouter::Builtin, None) => String::new(),
+                };
                 out.push(TargetView {
                     service: svc.name.clone(),
                     environment: env.clone(),
-                    listen: addrs.get(&id).copied().unwrap_or(t.listen).to_string(),
+                    listen,
                     preview: previews.get(&id).map(|a| a.to_string()),
                     strategy: svc.strategy.into(),
                     stable_version: stable,
                     deployment: current.map(DeploymentView::of),
                     versions,
                     driven_by: drivers.get(&id).cloned(),
+                    router_error: haproxy.and_then(|h| h.last_error()),
                 });
             }
         }

@@ -15,6 +15,7 @@ mod audit;
 mod environments;
 mod providers;
 mod rollout;
+mod routers;
 mod server;
 mod services;
 mod summary;
@@ -118,7 +119,9 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
     );
     let env_names: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();
     let providers = providers::providers(&mut r, raw.providers.as_ref());
-    let services = services(&mut r, raw.services.as_deref().unwrap_or(&[]), &env_names);
+    let raw_services = raw.services.as_deref().unwrap_or(&[]);
+    let services = services(&mut r, raw_services, &env_names);
+    routers::routers(&mut r, raw_services, &services, &providers);
     r.check_listeners();
     if r.errors.is_empty() {
         Ok(Spec {

@@ -1,12 +1,13 @@
-//! `providers:`: external engines by name, each of one kind.
+//! `providers:`: external engines by name, each of one kind (a
+//! Prometheus checks read from, an HAProxy targets route through).
 
 use std::collections::BTreeMap;
 
 use super::{Report, at, text};
 use crate::spec::SecretSource;
-use crate::spec::providers::{PrometheusProvider, Provider, ProviderAuth};
+use crate::spec::providers::{HaproxyProvider, PrometheusProvider, Provider, ProviderAuth};
 use crate::spec::ranges;
-use crate::spec::raw::{RawBasicAuth, RawPrometheus, RawProvider, Text, keys};
+use crate::spec::raw::{RawBasicAuth, RawHaproxyProvider, RawPrometheus, RawProvider, Text, keys};
 
 pub(super) fn providers(
     r: &mut Report,
@@ -16,27 +17,57 @@ pub(super) fn providers(
     for (name, raw) in raw.into_iter().flatten() {
         let p = format!("providers.{name}");
         r.unknown(&p, &raw.unknown, keys::PROVIDER);
-        let provider = match &raw.prometheus {
-            Some(prom) => prometheus(r, &at(&p, "prometheus"), prom).map(Provider::Prometheus),
-            None => {
+        let (provider, kind) = match (&raw.prometheus, &raw.haproxy) {
+            (Some(prom), None) => (
+                prometheus(r, &at(&p, "prometheus"), prom).map(Provider::Prometheus),
+                Some("prometheus"),
+            ),
+            (None, Some(h)) => (
+                haproxy(r, &at(&p, "haproxy"), h).map(Provider::Haproxy),
+                Some("haproxy"),
+            ),
+            (Some(_), Some(_)) => {
+                r.add(
+                    &p,
+                    "names two kinds (prometheus and haproxy): one provider is one engine; declare each under its own name",
+                );
+                (None, None)
+            }
+            (None, None) => {
                 r.add(
                     &p,
                     format!(
-                        "names no kind: write one of {}, e.g. `{name}: {{ prometheus: {{ url: http://127.0.0.1:9090 }} }}`",
+                        "names no kind: write one of {}, e.g. `{name}: {{ prometheus: {{ url: http://127.0.0.1:9090 }} }}` or `{name}: {{ haproxy: {{ socket: /run/haproxy/admin.sock }} }}`",
                         keys::PROVIDER.join(", ")
                     ),
                 );
-                None
+                (None, None)
             }
         };
         // Known even when invalid, so checks naming it get no second error.
-        let kind = raw.prometheus.as_ref().map(|_| "prometheus");
         r.providers.insert(name.clone(), kind);
         if let Some(provider) = provider {
             out.insert(name.clone(), provider);
         }
     }
     out
+}
+
+fn haproxy(r: &mut Report, p: &str, raw: &RawHaproxyProvider) -> Option<HaproxyProvider> {
+    r.unknown(p, &raw.unknown, keys::HAPROXY_PROVIDER);
+    match text(raw.socket.as_ref()) {
+        Some(socket) if !socket.trim().is_empty() => Some(HaproxyProvider {
+            socket: socket.to_owned(),
+        }),
+        _ => {
+            r.add(
+                at(p, "socket"),
+                "missing: the path of HAProxy's admin socket (`stats socket <path> level admin` \
+                 in its configuration), e.g. /run/haproxy/admin.sock",
+            );
+            None
+        }
+    }
 }
 
 fn prometheus(r: &mut Report, p: &str, raw: &RawPrometheus) -> Option<PrometheusProvider> {

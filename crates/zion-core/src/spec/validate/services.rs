@@ -1,7 +1,6 @@
 //! `services:`: each service's workload, health probe and targets, with its
 //! strategy and analysis (validated in `rollout` and `analysis`).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::analysis::analysis;
@@ -9,9 +8,10 @@ use super::rollout::{STRATEGIES, blue_green, canary, rolling};
 use super::{Report, at, text};
 use crate::duration::format_duration;
 use crate::spec::ranges;
-use crate::spec::raw::{RawHealth, RawProcess, RawService, Targets, Text, keys};
+use crate::spec::raw::{RawHaproxyTarget, RawHealth, RawProcess, RawService, Targets, Text, keys};
 use crate::spec::{
-    HealthSpec, Probe, ProcessSpec, ServiceSpec, Strategy, TargetSpec, WorkloadSpec,
+    HaproxyTarget, HealthSpec, Probe, ProcessSpec, ServiceSpec, Strategy, TargetRouter, TargetSpec,
+    WorkloadSpec,
 };
 
 // Defaults, as documented on the model.
@@ -311,36 +311,109 @@ fn targets(
              `targets: { staging: { listen: 127.0.0.1:8081 } }`",
         );
     }
-    let placeholder: SocketAddr = ([127, 0, 0, 1], 0).into();
     for (env, target) in entries {
         let tp = at(p, env.as_str());
         r.reference(&tp, env.as_str(), envs, "environment");
         r.unknown(&tp, &target.unknown, keys::TARGET);
-        let listen = match &target.listen {
-            Some(l) => r.address(&at(&tp, "listen"), l, false),
-            None => {
+        let router = match &target.haproxy {
+            Some(h) => haproxy_target(r, &at(&tp, "haproxy"), h),
+            None => TargetRouter::Builtin,
+        };
+        let listen = match (&target.listen, &router) {
+            (Some(l), TargetRouter::Builtin) => r.address(&at(&tp, "listen"), l, false),
+            (Some(_), TargetRouter::Haproxy(_)) => {
                 r.add(
                     at(&tp, "listen"),
-                    "missing: give the address clients use, e.g. 127.0.0.1:8080",
+                    "a target routed by HAProxy listens on HAProxy's frontend, not on an \
+                     address of Zion's: remove `listen` or `haproxy`",
                 );
                 None
             }
+            (None, TargetRouter::Builtin) => {
+                r.add(
+                    at(&tp, "listen"),
+                    "missing: give the address clients use, e.g. 127.0.0.1:8080 (or route \
+                     the target through HAProxy with `haproxy: { provider, backend }`)",
+                );
+                None
+            }
+            (None, TargetRouter::Haproxy(_)) => None,
         };
         let preview = target
             .preview
             .as_ref()
             .and_then(|v| r.address(&at(&tp, "preview"), v, false));
+        if preview.is_some() && matches!(router, TargetRouter::Haproxy(_)) {
+            r.add(
+                at(&tp, "preview"),
+                "a preview listener is the built-in router's: a target routed by HAProxy \
+                 has none (declare a second HAProxy backend for previews instead)",
+            );
+        }
         let response_timeout = response_timeout(r, &tp, target.response_timeout.as_ref());
+        if target.response_timeout.is_some() && matches!(router, TargetRouter::Haproxy(_)) {
+            r.add(
+                at(&tp, "response_timeout"),
+                "HAProxy's own `timeout server` applies to a target it routes: set it in \
+                 HAProxy's configuration and remove this key",
+            );
+        }
         out.insert(
             env.0.clone(),
             TargetSpec {
-                listen: listen.unwrap_or(placeholder),
+                listen,
                 preview,
+                router,
                 response_timeout,
             },
         );
     }
     out
+}
+
+/// `targets.<env>.haproxy`: which provider and which of its backends.
+/// Whether the provider is declared is checked once every part is read
+/// (`providers::routers`).
+fn haproxy_target(r: &mut Report, p: &str, raw: &RawHaproxyTarget) -> TargetRouter {
+    r.unknown(p, &raw.unknown, keys::HAPROXY_TARGET);
+    let provider = match text(raw.provider.as_ref()) {
+        Some(v) if !v.trim().is_empty() => v.to_owned(),
+        _ => {
+            r.add(
+                at(p, "provider"),
+                "missing: name an entry of `providers:` of kind haproxy, e.g. `provider: edge`",
+            );
+            String::new()
+        }
+    };
+    let backend = match text(raw.backend.as_ref()) {
+        Some(v) if is_haproxy_name(v) => v.to_owned(),
+        Some(v) => {
+            r.add(
+                at(p, "backend"),
+                format!(
+                    "`{v}` is not an HAProxy backend name: use letters, digits and '-', '_', \
+                     '.', ':'"
+                ),
+            );
+            String::new()
+        }
+        None => {
+            r.add(
+                at(p, "backend"),
+                "missing: name the HAProxy backend whose servers Zion manages, e.g. `backend: web`",
+            );
+            String::new()
+        }
+    };
+    TargetRouter::Haproxy(HaproxyTarget { provider, backend })
+}
+
+/// The characters HAProxy accepts in a proxy's name.
+fn is_haproxy_name(v: &str) -> bool {
+    !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
 /// `targets.<env>.response_timeout`, within its range.

@@ -22,6 +22,14 @@ pub fn summary(spec: &Spec) -> String {
     if let Some(origin) = &spec.audit.origin {
         out.push(format!("audit: log origin {origin}"));
     }
+    for (name, provider) in &spec.providers {
+        if let Some(h) = provider.haproxy() {
+            out.push(format!(
+                "provider {name}: haproxy, admin socket {}",
+                h.socket
+            ));
+        }
+    }
     out.push(format!("environments ({}):", spec.environments.len()));
     for env in &spec.environments {
         out.push(format!("  {}", environment_line(env)));
@@ -127,9 +135,18 @@ fn service_lines(spec: &Spec, svc: &ServiceSpec) -> Vec<String> {
     ordered.sort_by_key(|(env, _)| spec.environments.iter().position(|e| &e.name == *env));
     let targets: Vec<String> = ordered
         .into_iter()
-        .map(|(env, t)| match t.preview {
-            Some(preview) => format!("{env} → {} (preview {preview})", t.listen),
-            None => format!("{env} → {}", t.listen),
+        .map(|(env, t)| {
+            let to = match (&t.router, t.listen) {
+                (crate::spec::TargetRouter::Haproxy(h), _) => {
+                    format!("haproxy {} backend {}", h.provider, h.backend)
+                }
+                (crate::spec::TargetRouter::Builtin, Some(listen)) => listen.to_string(),
+                (crate::spec::TargetRouter::Builtin, None) => "-".to_owned(),
+            };
+            match t.preview {
+                Some(preview) => format!("{env} → {to} (preview {preview})"),
+                None => format!("{env} → {to}"),
+            }
         })
         .collect();
     lines.push(format!("    targets: {}", targets.join("; ")));

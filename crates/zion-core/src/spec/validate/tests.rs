@@ -82,12 +82,12 @@ fn design_example_parses_exactly() {
     assert_eq!(web.health.start_timeout, Duration::from_secs(60));
     assert_eq!(web.targets.len(), 2);
     assert_eq!(
-        web.targets["staging"].listen,
+        web.targets["staging"].listen.unwrap(),
         "127.0.0.1:8081".parse().unwrap()
     );
     assert_eq!(web.targets["staging"].preview, None);
     assert_eq!(
-        web.targets["production"].listen,
+        web.targets["production"].listen.unwrap(),
         "127.0.0.1:8080".parse().unwrap()
     );
     assert_eq!(

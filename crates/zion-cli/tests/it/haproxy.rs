@@ -1,0 +1,291 @@
+//! The HAProxy router end to end: a real HAProxy (Debian's package) started
+//! per test in the foreground on free ports, its admin socket in the
+//! project's folder; `zion up` drives its backend's servers through the
+//! Runtime API and judges the versions on its statistics.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+
+/// An HAProxy with one frontend and the backend `web`, sockets in `dir`.
+struct Haproxy {
+    child: Child,
+    frontend: SocketAddr,
+    socket: PathBuf,
+}
+
+impl Haproxy {
+    fn start(dir: &Path) -> Haproxy {
+        let frontend = free_addr();
+        let socket = dir.join("admin.sock");
+        let cfg = format!(
+            "global\n  stats socket {} level admin\n\
+             defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             frontend fe\n  bind {frontend}\n  default_backend web\n\
+             backend web\n  balance roundrobin\n",
+            socket.display()
+        );
+        std::fs::write(dir.join("haproxy.cfg"), cfg).unwrap();
+        let child = Command::new(haproxy_program())
+            .arg("-f")
+            .arg(dir.join("haproxy.cfg"))
+            .arg("-db")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haproxy must be installed (apt-get install haproxy)");
+        let h = Haproxy {
+            child,
+            frontend,
+            socket,
+        };
+        eventually(Duration::from_secs(10), "haproxy's admin socket", || {
+            h.ask("show info").ok()
+        });
+        h
+    }
+
+    /// One Runtime API command on the admin socket.
+    fn ask(&self, command: &str) -> std::io::Result<String> {
+        let mut s = UnixStream::connect(&self.socket)?;
+        s.write_all(format!("{command}\n").as_bytes())?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)?;
+        Ok(answer)
+    }
+
+    /// Each server of `web` and its weight, read back with `get weight`.
+    fn weights(&self) -> BTreeMap<String, u32> {
+        let state = self.ask("show servers state web").unwrap();
+        state
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_whitespace().nth(3))
+            .map(|name| {
+                let w = self.ask(&format!("get weight web/{name}")).unwrap();
+                let w = w.split_whitespace().next().unwrap().parse().unwrap();
+                (name.to_owned(), w)
+            })
+            .collect()
+    }
+
+    /// `version`'s share of the backend's weight, in percent.
+    fn share(&self, version: &str) -> Option<f64> {
+        let w = self.weights();
+        let total: u32 = w.values().sum();
+        let of: u32 = w
+            .iter()
+            .filter(|(n, _)| n.starts_with(&format!("zion-{version}-")))
+            .map(|(_, w)| w)
+            .sum();
+        (total > 0).then(|| f64::from(of) * 100.0 / f64::from(total))
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spec(api: SocketAddr, socket: &str) -> String {
+    format!(
+        r#"server:
+  listen: {api}
+  data_dir: state
+providers:
+  edge: {{ haproxy: {{ socket: {socket} }} }}
+environments:
+  - name: staging
+services:
+  - name: web
+    workload:
+      process:
+        command: ["{ZION}", "demo-app", "--port", "{{port}}", "--version", "{{version}}", "--fault", "3.0:errors=0.5"]
+        replicas: 2
+    health:
+      http: /healthz
+      interval: 300ms
+      timeout: 250ms
+      start_timeout: 20s
+    targets:
+      staging: {{ haproxy: {{ provider: edge, backend: web }} }}
+    canary:
+      steps:
+        - {{ weight: 10 }}
+        - {{ weight: 50 }}
+        - {{ weight: 100 }}
+    analysis:
+      interval: 1s
+      failure_limit: 2
+      min_requests: 5
+      checks:
+        - {{ metric: error_rate, max: 0.01 }}
+"#
+    )
+}
+
+/// `n` requests through HAProxy's frontend, one after another: the share
+/// each version answered, in percent; panics on any failed request.
+fn shares(frontend: SocketAddr, n: u32) -> BTreeMap<String, f64> {
+    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    for _ in 0..n {
+        let (status, version, body) = http_get(frontend, "/").unwrap();
+        assert_eq!(status, 200, "{version}: {body}");
+        *counts.entry(version).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(v, c)| (v, f64::from(c) * 100.0 / f64::from(n)))
+        .collect()
+}
+
+fn no_failure(seen: &BTreeMap<String, (u64, u64)>) {
+    assert!(
+        seen.values().all(|(_, errors)| *errors == 0),
+        "requests failed across the weight change: {seen:?}"
+    );
+}
+
+#[test]
+fn a_canary_through_haproxy_follows_each_step_and_a_faulty_one_is_rolled_back() {
+    let mut p = Project::with_spec(|api, _| spec(api, "admin.sock"));
+    let h = Haproxy::start(p.dir.path());
+    p.start();
+
+    let out = p.zion(&["deploy", "web", "1.0", "--env", "staging", "--wait"]);
+    assert!(out.status.success(), "{}\n{}", describe(&out), p.log());
+    assert_eq!(h.share("1.0"), Some(100.0), "{:?}", h.weights());
+    assert_eq!(
+        shares(h.frontend, 50),
+        BTreeMap::from([("1.0".into(), 100.0)])
+    );
+    assert_eq!(
+        p.target_status()["listen"],
+        "haproxy edge backend web",
+        "{}",
+        p.target_status()
+    );
+
+    // Each step: HAProxy's weights, then 1,000 requests, say the step's
+    // weight; moving between steps under load drops no request.
+    let d = p.json(&["deploy", "web", "2.0", "--env", "staging"]);
+    let id = d["id"].as_i64().unwrap();
+    let mut load = Some(Load::start(h.frontend));
+    for (step, weight) in [(1, 10.0), (2, 50.0)] {
+        p.wait_for(id, Duration::from_secs(30), "the step", |d| {
+            d["step"] == step && d["canary_weight"].as_f64() == Some(weight)
+        });
+        eventually(Duration::from_secs(10), "HAProxy's weights", || {
+            h.share("2.0").filter(|s| (s - weight).abs() <= 1.0)
+        });
+        no_failure(&load.take().unwrap().finish());
+        let seen = shares(h.frontend, 1000);
+        let got = seen.get("2.0").copied().unwrap_or(0.0);
+        assert!((got - weight).abs() <= 2.0, "step {step}: {seen:?}");
+        load = Some(Load::start(h.frontend));
+        p.json(&["promote", &id.to_string()]);
+    }
+    p.wait_for(id, Duration::from_secs(30), "2.0 succeeded", |d| {
+        d["phase"] == "succeeded"
+    });
+    // 1.0's servers leave the backend once its replicas are stopped.
+    eventually(Duration::from_secs(20), "1.0 out of HAProxy", || {
+        (h.share("1.0") == Some(0.0)).then_some(())
+    });
+    no_failure(&load.take().unwrap().finish());
+    assert_eq!(
+        shares(h.frontend, 50),
+        BTreeMap::from([("2.0".into(), 100.0)])
+    );
+
+    // A faulty version (half its answers 500), judged on HAProxy's
+    // statistics: rolled back on its own.
+    let load = Load::start(h.frontend);
+    let out = p.zion(&["deploy", "web", "3.0", "--env", "staging", "--wait"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        describe(&out),
+        p.log()
+    );
+    let seen = load.finish();
+    assert!(seen.get("3.0").is_some_and(|c| c.1 > 0), "{seen:?}");
+    let history = p.json(&["history", "web", "--env", "staging"]);
+    let bad = &history.as_array().unwrap()[0];
+    assert_eq!(bad["phase"], "rolled_back", "{bad}");
+    let d = p.deployment(bad["id"].as_i64().unwrap());
+    let failed = d["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["verdict"] == "fail")
+        .expect("a failed round");
+    assert!(failed["canary"]["errors"].as_u64().unwrap() > 0, "{failed}");
+    eventually(Duration::from_secs(10), "3.0 at weight 0", || {
+        (h.share("3.0").unwrap_or(0.0) == 0.0).then_some(())
+    });
+    assert_eq!(
+        shares(h.frontend, 50),
+        BTreeMap::from([("2.0".into(), 100.0)])
+    );
+}
+
+#[test]
+fn a_missing_admin_socket_is_reported_and_traffic_stays_on_stable() {
+    let mut p = Project::with_spec(|api, _| spec(api, "admin.sock"));
+    let h = Haproxy::start(p.dir.path());
+    p.start();
+    let out = p.zion(&["deploy", "web", "1.0", "--env", "staging", "--wait"]);
+    assert!(out.status.success(), "{}\n{}", describe(&out), p.log());
+
+    // The socket moves away: Zion cannot reach HAProxy's Runtime API.
+    let away = p.dir.path().join("away.sock");
+    std::fs::rename(&h.socket, &away).unwrap();
+    let d = p.json(&["deploy", "web", "2.0", "--env", "staging"]);
+    let id = d["id"].as_i64().unwrap();
+    let t = eventually(Duration::from_secs(30), "the router's reason", || {
+        Some(p.target_status()).filter(|t| t["router_error"].is_string())
+    });
+    let why = t["router_error"].as_str().unwrap();
+    assert!(
+        why.contains("admin.sock") && why.contains("does not exist"),
+        "{why}"
+    );
+    let text = String::from_utf8_lossy(&p.zion(&["status"]).stdout).to_string();
+    assert!(text.contains("traffic unchanged"), "{text}");
+    assert_eq!(
+        shares(h.frontend, 100),
+        BTreeMap::from([("1.0".into(), 100.0)])
+    );
+
+    // Back in place: the step's weight is set, the reason gone.
+    std::fs::rename(&away, &h.socket).unwrap();
+    eventually(Duration::from_secs(10), "HAProxy at 10%", || {
+        h.share("2.0").filter(|s| (s - 10.0).abs() <= 1.0)
+    });
+    eventually(Duration::from_secs(10), "no reason left", || {
+        Some(p.target_status()).filter(|t| t["router_error"].is_null())
+    });
+    assert_eq!(p.deployment(id)["canary_weight"], 10);
+}
+
+/// HAProxy's program: on the PATH, else where Debian puts it (/usr/sbin is
+/// off a plain user's PATH).
+fn haproxy_program() -> PathBuf {
+    let debian = PathBuf::from("/usr/sbin/haproxy");
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("haproxy"))
+            .find(|p| p.is_file())
+    });
+    on_path.unwrap_or(debian)
+}

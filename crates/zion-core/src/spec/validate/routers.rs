@@ -1,0 +1,118 @@
+//! What a target's router can express: a target routed by HAProxy names a
+//! declared `haproxy` provider, and its service asks nothing of the router
+//! that HAProxy, as Zion drives it, cannot do (mirroring, header and
+//! cookie rules, sticky sessions, latency percentiles): `zion lint`
+//! refuses those with the path and the reason.
+
+use std::collections::BTreeMap;
+
+use super::Report;
+use crate::spec::raw::RawService;
+use crate::spec::{Provider, ServiceSpec, TargetRouter};
+
+/// Checks every target's router against `providers` and its service.
+pub(super) fn routers(
+    r: &mut Report,
+    raw: &[RawService],
+    services: &[ServiceSpec],
+    providers: &BTreeMap<String, Provider>,
+) {
+    for (i, svc) in services.iter().enumerate() {
+        let p = format!("services[{i}]");
+        let mut haproxy = false;
+        for (env, target) in &svc.targets {
+            let TargetRouter::Haproxy(h) = &target.router else {
+                continue;
+            };
+            haproxy = true;
+            if h.provider.is_empty() {
+                continue;
+            }
+            if providers
+                .get(&h.provider)
+                .and_then(Provider::haproxy)
+                .is_none()
+            {
+                let declared: Vec<&str> = providers.keys().map(String::as_str).collect();
+                r.add(
+                    format!("{p}.targets.{env}.haproxy.provider"),
+                    format!(
+                        "`{}` is not a haproxy entry of `providers:` (declared: {}): declare it, \
+                         e.g. `providers: {{ {}: {{ haproxy: {{ socket: /run/haproxy/admin.sock }} }} }}`",
+                        h.provider,
+                        if declared.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            declared.join(", ")
+                        },
+                        h.provider
+                    ),
+                );
+            }
+        }
+        if haproxy {
+            haproxy_limits(r, &p, raw.get(i), svc);
+        }
+    }
+}
+
+/// What a service routed by HAProxy asks that HAProxy cannot give.
+fn haproxy_limits(r: &mut Report, p: &str, raw: Option<&RawService>, svc: &ServiceSpec) {
+    const WHY: &str = "a target of this service is routed by HAProxy";
+    if svc.canary.sticky {
+        r.add(
+            format!("{p}.canary.sticky"),
+            format!("{WHY}, and Zion does not set HAProxy's cookies yet: remove `sticky`"),
+        );
+    }
+    for (k, step) in svc.canary.steps.iter().enumerate() {
+        if step.mirror.is_some() {
+            r.add(
+                format!("{p}.canary.steps[{k}].mirror"),
+                format!("{WHY}, which cannot mirror requests to another version: remove `mirror`"),
+            );
+        }
+        if !step.matches.is_empty() {
+            r.add(
+                format!("{p}.canary.steps[{k}].match"),
+                format!(
+                    "{WHY}, and Zion does not write HAProxy's header and cookie rules yet: \
+                     remove `match`"
+                ),
+            );
+        }
+    }
+    let written = raw
+        .and_then(|s| s.analysis.as_ref())
+        .is_some_and(|a| a.checks.is_some());
+    for (k, check) in svc.analysis.checks.iter().enumerate() {
+        // External sources (Prometheus, web, exec) do not need the router.
+        let Some(metric) = check.metric().filter(|m| m.is_latency()) else {
+            continue;
+        };
+        let reason = format!(
+            "{WHY}, whose statistics give requests and 5xx answers but no latency \
+             percentiles: {} cannot be judged",
+            metric.name()
+        );
+        if written {
+            r.add(
+                format!("{p}.analysis.checks[{k}]"),
+                format!("{reason}; remove this check"),
+            );
+        } else {
+            r.add(
+                format!("{p}.analysis.checks"),
+                format!(
+                    "{reason}, and the default checks include it: write `checks:` without \
+                     latency checks, e.g. `[{{ metric: error_rate, max: 0.01 }}]`"
+                ),
+            );
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "routers_tests.rs"]
+mod tests;

@@ -1,0 +1,140 @@
+use crate::spec::{Provider, TargetRouter, parse_spec};
+
+fn spec(providers: &str, target: &str, extra: &str) -> String {
+    format!(
+        r#"{providers}
+environments:
+  - name: production
+services:
+  - name: web
+    workload:
+      process:
+        command: ["app", "{{port}}"]
+    targets:
+      production: {target}
+{extra}"#
+    )
+}
+
+const CHECKS: &str = "    analysis:\n      checks:\n        - { metric: error_rate, max: 0.01 }\n";
+
+fn errors(yaml: &str) -> Vec<(String, String)> {
+    match parse_spec(yaml) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.into_iter().map(|e| (e.path, e.message)).collect(),
+    }
+}
+
+#[test]
+fn a_target_routed_by_a_declared_haproxy_parses() {
+    let yaml = spec(
+        "providers:\n  edge: { haproxy: { socket: run/admin.sock } }",
+        "{ haproxy: { provider: edge, backend: web } }",
+        CHECKS,
+    );
+    let s = parse_spec(&yaml).unwrap();
+    assert_eq!(
+        s.providers["edge"],
+        Provider::Haproxy(crate::spec::HaproxyProvider {
+            socket: "run/admin.sock".into()
+        })
+    );
+    let text = crate::spec::summary(&s);
+    assert!(
+        text.contains("provider edge: haproxy, admin socket run/admin.sock")
+            && text.contains("production → haproxy edge backend web"),
+        "{text}"
+    );
+    let t = &s.services[0].targets["production"];
+    assert_eq!(t.listen, None);
+    match &t.router {
+        TargetRouter::Haproxy(h) => {
+            assert_eq!((h.provider.as_str(), h.backend.as_str()), ("edge", "web"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bad_providers_and_references_name_their_path() {
+    let yaml = spec(
+        "providers:\n  edge: { haproxy: { sockt: x } }\n  other: { nginx: {} }",
+        "{ haproxy: { provider: edg, backend: 'web backend' } }",
+        CHECKS,
+    );
+    let errs = errors(&yaml);
+    let has = |path: &str, words: &str| {
+        assert!(
+            errs.iter().any(|(p, m)| p == path && m.contains(words)),
+            "no {path}: {words} in {errs:?}"
+        );
+    };
+    has("providers.edge.haproxy.sockt", "unknown key");
+    has("providers.edge.haproxy.socket", "missing");
+    has("providers.other.nginx", "unknown key");
+    has("providers.other", "kind");
+    has(
+        "services[0].targets.production.haproxy.backend",
+        "not an HAProxy backend name",
+    );
+    has(
+        "services[0].targets.production.haproxy.provider",
+        "`edg` is not a haproxy entry",
+    );
+}
+
+#[test]
+fn listen_and_haproxy_together_or_neither_are_refused() {
+    let p = "providers:\n  edge: { haproxy: { socket: a.sock } }";
+    let both = errors(&spec(
+        p,
+        "{ listen: 127.0.0.1:8080, haproxy: { provider: edge, backend: web } }",
+        CHECKS,
+    ));
+    assert!(
+        both.iter()
+            .any(|(p, m)| p == "services[0].targets.production.listen" && m.contains("remove")),
+        "{both:?}"
+    );
+    let preview = errors(&spec(
+        p,
+        "{ preview: 127.0.0.1:8081, haproxy: { provider: edge, backend: web } }",
+        CHECKS,
+    ));
+    assert!(
+        preview
+            .iter()
+            .any(|(p, _)| p == "services[0].targets.production.preview"),
+        "{preview:?}"
+    );
+}
+
+#[test]
+fn what_haproxy_cannot_express_is_refused_with_its_path() {
+    let p = "providers:\n  edge: { haproxy: { socket: a.sock } }";
+    let t = "{ haproxy: { provider: edge, backend: web } }";
+    let extra = "    canary:\n      sticky: true\n      steps:\n        - { weight: 0, match: [{ header: x-beta, equals: '1' }] }\n        - { mirror: 20 }\n        - { weight: 10 }\n        - { weight: 100 }\n    analysis:\n      checks:\n        - { metric: error_rate, max: 0.01 }\n        - { metric: latency_p95, max: 300 }\n";
+    let errs = errors(&spec(p, t, extra));
+    for (path, words) in [
+        ("services[0].canary.sticky", "cookies"),
+        ("services[0].canary.steps[1].mirror", "cannot mirror"),
+        ("services[0].canary.steps[0].match", "header and cookie"),
+        (
+            "services[0].analysis.checks[1]",
+            "latency_p95 cannot be judged",
+        ),
+    ] {
+        assert!(
+            errs.iter().any(|(pp, m)| pp == path && m.contains(words)),
+            "no {path}: {words} in {errs:?}"
+        );
+    }
+    // The default checks hold latency_p95: said once, on `checks`.
+    let errs = errors(&spec(p, t, ""));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, "services[0].analysis.checks");
+    assert!(errs[0].1.contains("default checks"), "{errs:?}");
+    // The same service on the built-in router is fine.
+    let builtin = errors(&spec(p, "{ listen: 127.0.0.1:8080 }", extra));
+    assert!(builtin.is_empty(), "{builtin:?}");
+}

@@ -1,0 +1,339 @@
+//! The HAProxy router: a target's traffic split by the weights of the
+//! servers of one HAProxy backend, changed live through HAProxy's Runtime
+//! API (never a reload), and HAProxy's per-server statistics turned into
+//! the target's per-version traffic metrics.
+//!
+//! Zion owns the backend's servers named `zion-<version>-<ip>-<port>`: it
+//! adds one per healthy replica (`add server`, then `enable server`), sets
+//! their weights so that each version's share is the step's
+//! (`zion_core::server_weights`), and puts the ones no longer wanted in
+//! maintenance before deleting them (`del server`, retried while they
+//! still hold connections). Other servers of the backend are left alone.
+//! The stable version's servers are complete and weighed before any server
+//! of the new version gets weight, so a command failing midway never leaves
+//! the new version more traffic than the step gives it; after a failure the
+//! new version's servers are set back to weight 0, when HAProxy still
+//! answers.
+
+pub mod runtime;
+pub mod stats;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, SystemTime};
+
+use zion_proxy::{Pool, TrafficMetrics};
+
+use runtime::Runtime;
+use stats::ServerCounters;
+
+/// HAProxy's largest server weight.
+const MAX_WEIGHT: u16 = 256;
+/// How often the statistics are read.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// The prefix of the servers Zion owns in a backend.
+const PREFIX: &str = "zion-";
+
+/// One target's HAProxy backend.
+pub struct HaproxyRouter {
+    runtime: Runtime,
+    backend: String,
+    /// Server name → version, for the servers Zion placed.
+    servers: Mutex<BTreeMap<String, String>>,
+    /// Set once this replica of `zion up` routed the target: only the
+    /// target's driver reads the statistics (another replica would count
+    /// the same requests twice).
+    driving: AtomicBool,
+    /// Why the last change of weights failed; None once one succeeded.
+    last_error: Mutex<Option<String>>,
+    /// One change at a time.
+    changing: tokio::sync::Mutex<()>,
+}
+
+/// One server Zion wants in the backend.
+struct Wanted {
+    name: String,
+    addr: SocketAddr,
+    version: String,
+    weight: u16,
+}
+
+impl HaproxyRouter {
+    pub fn new(socket: PathBuf, backend: String) -> Arc<Self> {
+        Arc::new(HaproxyRouter {
+            runtime: Runtime::new(socket),
+            backend,
+            servers: Mutex::new(BTreeMap::new()),
+            driving: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+            changing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The admin socket and backend, to tell whether a spec changed them.
+    pub fn is(&self, socket: &std::path::Path, backend: &str) -> bool {
+        self.runtime.socket() == socket && self.backend == backend
+    }
+
+    /// This replica of `zion up` no longer drives the target: it stops
+    /// reading the statistics (its next driver counts them).
+    pub fn release(&self) {
+        self.driving.store(false, Ordering::Relaxed);
+    }
+
+    /// Why the last change failed, if it did.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Gives `new`'s servers `weight` percent of the backend's weight and
+    /// `stable`'s the rest, adding and removing servers to match the
+    /// pools' endpoints.
+    pub async fn set_traffic(
+        &self,
+        stable: Option<Pool>,
+        new: Option<Pool>,
+        weight: u8,
+    ) -> Result<(), String> {
+        let _one = self.changing.lock().await;
+        self.driving.store(true, Ordering::Relaxed);
+        let result = self.apply(stable, new, weight).await;
+        let mut last = self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match &result {
+            Err(e) if last.as_deref() != Some(e) => {
+                tracing::warn!(socket = %self.runtime.socket().display(), backend = %self.backend, error = %e, "cannot set HAProxy's weights");
+            }
+            Ok(()) if last.is_some() => {
+                tracing::info!(backend = %self.backend, "HAProxy's weights set again");
+            }
+            _ => {}
+        }
+        *last = result.as_ref().err().cloned();
+        result
+    }
+
+    async fn apply(
+        &self,
+        stable: Option<Pool>,
+        new: Option<Pool>,
+        weight: u8,
+    ) -> Result<(), String> {
+        let rt = &self.runtime;
+        let be = &self.backend;
+        let answer = rt.command(&format!("show servers state {be}")).await?;
+        let present = stats::parse_servers_state(&answer).map_err(|_| {
+            format!(
+                "HAProxy has no backend `{be}` (`show servers state {be}` answered \"{}\"): \
+                 declare it in HAProxy's configuration or fix the target's `backend`",
+                answer.trim()
+            )
+        })?;
+        let present: HashMap<String, stats::ServerState> =
+            present.into_iter().map(|s| (s.name.clone(), s)).collect();
+        // The same version in both pools (a rollback to the running one):
+        // one set of servers.
+        let new = new.filter(|n| stable.as_ref().is_none_or(|s| s.version != n.version));
+        let stable_eps = stable.as_ref().map_or(&[][..], |p| &p.endpoints[..]);
+        let new_eps = new.as_ref().map_or(&[][..], |p| &p.endpoints[..]);
+        let (sw, nw) =
+            zion_core::server_weights::split(stable_eps.len(), new_eps.len(), weight, MAX_WEIGHT);
+        let wanted = |pool: &Option<Pool>, weights: Vec<u16>| -> Vec<Wanted> {
+            pool.as_ref()
+                .map(|p| {
+                    p.endpoints
+                        .iter()
+                        .zip(weights)
+                        .map(|(addr, weight)| Wanted {
+                            name: server_name(&p.version, *addr),
+                            addr: *addr,
+                            version: p.version.clone(),
+                            weight,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let stable_servers = wanted(&stable, sw);
+        let new_servers = wanted(&new, nw);
+        {
+            let mut names = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
+            for w in stable_servers.iter().chain(&new_servers) {
+                names.insert(w.name.clone(), w.version.clone());
+            }
+        }
+        for w in &stable_servers {
+            self.place(w, present.get(&w.name)).await?;
+        }
+        for w in &new_servers {
+            if let Err(e) = self.place(w, present.get(&w.name)).await {
+                // Never leave the new version more than it had: back to 0.
+                for w in &new_servers {
+                    let _ = rt
+                        .expect_empty(&format!("set weight {be}/{} 0", w.name))
+                        .await;
+                }
+                return Err(e);
+            }
+        }
+        // The servers no longer wanted: out of rotation now, deleted once
+        // their connections are done (a later change tries again).
+        let keep: Vec<&str> = stable_servers
+            .iter()
+            .chain(&new_servers)
+            .map(|w| w.name.as_str())
+            .collect();
+        for (name, state) in &present {
+            if !name.starts_with(PREFIX) || keep.contains(&name.as_str()) {
+                continue;
+            }
+            if !state.in_maintenance() {
+                rt.expect_empty(&format!("set weight {be}/{name} 0"))
+                    .await?;
+                rt.expect_empty(&format!("set server {be}/{name} state maint"))
+                    .await?;
+            }
+            if rt
+                .expect(&format!("del server {be}/{name}"), "Server deleted")
+                .await
+                .is_ok()
+            {
+                self.servers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the server if HAProxy lacks it, then gives it its weight and
+    /// takes it out of maintenance.
+    async fn place(&self, w: &Wanted, present: Option<&stats::ServerState>) -> Result<(), String> {
+        let rt = &self.runtime;
+        let be = &self.backend;
+        let server = format!("{be}/{}", w.name);
+        match present {
+            None => {
+                rt.expect(
+                    &format!("add server {server} {} weight {}", w.addr, w.weight),
+                    "New server registered",
+                )
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{e} (the backend must accept dynamic servers: `balance roundrobin`, \
+                         `leastconn`, `first` or `random`, not `static-rr`)"
+                    )
+                })?;
+                rt.expect_empty(&format!("enable server {server}")).await
+            }
+            Some(state) => {
+                if state.weight != u32::from(w.weight) {
+                    rt.expect_empty(&format!("set weight {server} {}", w.weight))
+                        .await?;
+                }
+                if state.in_maintenance() {
+                    rt.expect_empty(&format!("set server {server} state ready"))
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads the backend's statistics every second while the router and
+    /// `metrics` live, and counts each version's new requests and errors
+    /// in `metrics` (no latency: HAProxy's statistics have none per
+    /// request).
+    pub fn sample(self: &Arc<Self>, metrics: &Arc<TrafficMetrics>) {
+        let router: Weak<Self> = Arc::downgrade(self);
+        let metrics: Weak<TrafficMetrics> = Arc::downgrade(metrics);
+        tokio::spawn(async move {
+            // None until the first reading: the counters HAProxy had before
+            // are not this run's traffic.
+            let mut seen: Option<HashMap<String, ServerCounters>> = None;
+            let mut tick = tokio::time::interval(SAMPLE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let (Some(router), Some(metrics)) = (router.upgrade(), metrics.upgrade()) else {
+                    return;
+                };
+                if !router.driving.load(Ordering::Relaxed) {
+                    // Counted afresh when driven again: what happened
+                    // meanwhile was another driver's to count.
+                    seen = None;
+                    continue;
+                }
+                router.sample_once(&metrics, &mut seen).await;
+            }
+        });
+    }
+
+    async fn sample_once(
+        &self,
+        metrics: &TrafficMetrics,
+        seen: &mut Option<HashMap<String, ServerCounters>>,
+    ) {
+        let be = &self.backend;
+        let Ok(csv) = self.runtime.command(&format!("show stat {be} 4 -1")).await else {
+            return;
+        };
+        let now = SystemTime::now();
+        let versions = self
+            .servers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let rows = stats::parse_stat(&csv, be);
+        let Some(seen) = seen.as_mut() else {
+            *seen = Some(rows.into_iter().collect());
+            return;
+        };
+        for (name, counters) in rows {
+            let Some(version) = versions.get(&name) else {
+                continue;
+            };
+            // A server Zion placed starts at zero; counters that went
+            // down belong to a server deleted and added again.
+            let before = seen.insert(name, counters).unwrap_or_default();
+            let before = if counters.requests < before.requests {
+                ServerCounters::default()
+            } else {
+                before
+            };
+            let requests = counters.requests - before.requests;
+            let errors = counters.errors.saturating_sub(before.errors).min(requests);
+            if requests > 0 {
+                metrics.record_counts(version, requests, errors, now);
+            }
+        }
+    }
+}
+
+/// The name of the server of `version`'s replica at `addr`: HAProxy
+/// accepts letters, digits and `-_.:` in it.
+pub fn server_name(version: &str, addr: SocketAddr) -> String {
+    let raw = format!("{PREFIX}{version}-{}-{}", addr.ip(), addr.port());
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,240 @@
+//! The router against a real HAProxy (Debian's `haproxy` package), started
+//! per test in the foreground on a free port with its sockets in a
+//! temporary folder.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zion_proxy::Pool;
+
+use super::*;
+
+struct Haproxy {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Haproxy {
+    fn start() -> Haproxy {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.path().display();
+        let cfg = format!(
+            "global\n  stats socket {d}/admin.sock level admin\n  stats socket {d}/user.sock level user\n\
+             defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             frontend fe\n  bind 127.0.0.1:{port}\n  default_backend web\n\
+             backend web\n  balance roundrobin\n"
+        );
+        std::fs::write(dir.path().join("haproxy.cfg"), cfg).unwrap();
+        let child = Command::new(haproxy_program())
+            .arg("-f")
+            .arg(dir.path().join("haproxy.cfg"))
+            .arg("-db")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haproxy must be installed (apt-get install haproxy)");
+        let h = Haproxy { child, dir };
+        let start = Instant::now();
+        while !h.path("admin.sock").exists() || !h.path("user.sock").exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "haproxy did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        h
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pool(version: &str, ports: &[u16]) -> Option<Pool> {
+    Some(Pool {
+        version: version.into(),
+        endpoints: ports
+            .iter()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+            .collect(),
+    })
+}
+
+/// Each of the backend's servers and its weight as HAProxy reports them
+/// (`get weight`).
+async fn weights(socket: &Path) -> BTreeMap<String, u32> {
+    let rt = Runtime::new(socket);
+    let state = rt.command("show servers state web").await.unwrap();
+    let mut out = BTreeMap::new();
+    for s in stats::parse_servers_state(&state).unwrap() {
+        let w = rt
+            .command(&format!("get weight web/{}", s.name))
+            .await
+            .unwrap();
+        let w: u32 = w.split_whitespace().next().unwrap().parse().unwrap();
+        out.insert(s.name, w);
+    }
+    out
+}
+
+fn share(weights: &BTreeMap<String, u32>, version: &str) -> f64 {
+    let total: u32 = weights.values().sum();
+    let of: u32 = weights
+        .iter()
+        .filter(|(n, _)| n.starts_with(&format!("zion-{version}-")))
+        .map(|(_, w)| w)
+        .sum();
+    f64::from(of) * 100.0 / f64::from(total)
+}
+
+#[tokio::test]
+async fn weights_are_set_live_and_read_back_from_haproxy() {
+    let h = Haproxy::start();
+    let router = HaproxyRouter::new(h.path("admin.sock"), "web".into());
+    router
+        .set_traffic(pool("1.0", &[9001, 9002]), None, 0)
+        .await
+        .unwrap();
+    let w = weights(&h.path("admin.sock")).await;
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert_eq!(share(&w, "1.0"), 100.0);
+    for step in [10u8, 33, 50, 100] {
+        router
+            .set_traffic(
+                pool("1.0", &[9001, 9002]),
+                pool("2.0", &[9101, 9102, 9103]),
+                step,
+            )
+            .await
+            .unwrap();
+        let w = weights(&h.path("admin.sock")).await;
+        assert_eq!(w.len(), 5, "{w:?}");
+        let got = share(&w, "2.0");
+        assert!((got - f64::from(step)).abs() <= 1.0, "{step}%: {got} {w:?}");
+    }
+    // 2.0 alone: 1.0's servers leave the backend (no connection holds them).
+    router
+        .set_traffic(pool("2.0", &[9101, 9102, 9103]), None, 0)
+        .await
+        .unwrap();
+    let w = weights(&h.path("admin.sock")).await;
+    assert_eq!(
+        w.keys().cloned().collect::<Vec<_>>(),
+        vec![
+            "zion-2.0-127.0.0.1-9101",
+            "zion-2.0-127.0.0.1-9102",
+            "zion-2.0-127.0.0.1-9103"
+        ]
+    );
+    assert_eq!(router.last_error(), None);
+}
+
+#[tokio::test]
+async fn faults_give_a_clear_reason_and_leave_the_weights_alone() {
+    let h = Haproxy::start();
+    let admin = HaproxyRouter::new(h.path("admin.sock"), "web".into());
+    admin
+        .set_traffic(pool("1.0", &[9001]), None, 0)
+        .await
+        .unwrap();
+    let before = weights(&h.path("admin.sock")).await;
+
+    // A socket at user level: HAProxy says "Permission denied".
+    let user = HaproxyRouter::new(h.path("user.sock"), "web".into());
+    let e = user
+        .set_traffic(pool("1.0", &[9001]), pool("2.0", &[9101]), 50)
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("not at admin level") && e.contains("level admin"),
+        "{e}"
+    );
+    assert_eq!(user.last_error().as_deref(), Some(e.as_str()));
+
+    // No socket there.
+    let missing = HaproxyRouter::new(h.path("nothing.sock"), "web".into());
+    let e = missing
+        .set_traffic(pool("1.0", &[9001]), pool("2.0", &[9101]), 50)
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("does not exist") && e.contains("nothing.sock"),
+        "{e}"
+    );
+
+    // A backend HAProxy does not know.
+    let other = HaproxyRouter::new(h.path("admin.sock"), "nope".into());
+    let e = other
+        .set_traffic(pool("1.0", &[9001]), pool("2.0", &[9101]), 50)
+        .await
+        .unwrap_err();
+    assert!(e.contains("no backend `nope`"), "{e}");
+
+    // Nothing changed: the stable version keeps all traffic.
+    assert_eq!(weights(&h.path("admin.sock")).await, before);
+}
+
+#[tokio::test]
+async fn statistics_become_per_version_counts() {
+    let h = Haproxy::start();
+    let router = HaproxyRouter::new(h.path("admin.sock"), "web".into());
+    router
+        .set_traffic(pool("1.0", &[9001]), None, 0)
+        .await
+        .unwrap();
+    let metrics = Arc::new(TrafficMetrics::new());
+    let mut seen = None;
+    router.sample_once(&metrics, &mut seen).await;
+    assert!(seen.is_some());
+    // Requests to a server that refuses connections: HAProxy answers 503
+    // and counts a failed connection on the server (and each retry in
+    // `stot`: one request is still one).
+    let fe = std::fs::read_to_string(h.path("haproxy.cfg")).unwrap();
+    let port = fe
+        .split("bind 127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    }
+    router.sample_once(&metrics, &mut seen).await;
+    let (requests, errors) = metrics.totals("1.0");
+    assert_eq!((requests, errors), (3, 3));
+}
+
+/// HAProxy's program: on the PATH, else where Debian puts it (/usr/sbin is
+/// off a plain user's PATH).
+fn haproxy_program() -> PathBuf {
+    let debian = PathBuf::from("/usr/sbin/haproxy");
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("haproxy"))
+            .find(|p| p.is_file())
+    });
+    on_path.unwrap_or(debian)
+}
