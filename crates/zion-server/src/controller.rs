@@ -230,7 +230,7 @@ async fn reconcile_one(
     let env = env.as_str();
     let id = TargetId::new(&svc.name, env);
     // No target changes hands in the middle of its reconcile.
-    let _driving = app.leases.driving.read().await;
+    let _driving = app.leases.driving(&id).await;
     let fence = app.leases.fence(&id)?;
     app.reconciled.add(&id);
     let next = match reconcile_target(app, svc, env, current, fence).await {

@@ -27,12 +27,12 @@
 //!   epoch, and the store refuses it if another replica took the target
 //!   over meanwhile. The controller then drops the target at once.
 //!
-//! A target changes hands only while [`Leases::driving`] is held alone;
-//! the controller shares it while it reconciles: never in the middle of a
-//! reconcile.
+//! A target changes hands only under its lock ([`Leases::driving`]),
+//! which the controller holds while it reconciles the target: never in
+//! the middle of its reconcile.
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -57,10 +57,11 @@ pub(crate) struct Leases {
     replica: String,
     ttl: Duration,
     held: Mutex<BTreeMap<TargetId, Held>>,
-    /// Shared by the reconciles in progress (each of its own target), held
-    /// alone while targets change hands: never in the middle of a
-    /// reconcile.
-    pub(crate) driving: tokio::sync::RwLock<()>,
+    /// One lock per target, held while it is reconciled and while it
+    /// changes hands: never in the middle of its reconcile. Per target, so
+    /// that a hand-over waits only for that target's reconcile, not for
+    /// the many others in progress.
+    driving: Mutex<HashMap<TargetId, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the lease loop before its next period (a spec applied, a
     /// change another replica announced).
     pub(crate) nudge: tokio::sync::Notify,
@@ -78,9 +79,22 @@ impl Leases {
             replica,
             ttl,
             held: Mutex::new(BTreeMap::new()),
-            driving: tokio::sync::RwLock::new(()),
+            driving: Mutex::new(HashMap::new()),
             nudge: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Holds the target's lock until the guard drops (see
+    /// [`Leases::driving`]).
+    pub(crate) async fn driving(&self, id: &TargetId) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .driving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(id.clone())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
     }
 
     /// This replica's id.
@@ -176,10 +190,6 @@ fn period(ttl: Duration) -> Duration {
 /// clock.
 const AFTER_STALE: Duration = Duration::from_millis(50);
 
-/// How many targets change hands under one hold of [`Leases::driving`]:
-/// the controller waits for the whole chunk, not for every target.
-const CHUNK: usize = 256;
-
 /// One pass: heartbeat, renewals, then takes and hands over targets.
 /// Returns how soon the next pass should run: a period, or sooner when a
 /// live replica's heartbeat is about to turn stale (it stopped beating:
@@ -221,12 +231,10 @@ pub(crate) async fn maintain(app: &App) -> Duration {
         }
         kept.insert(id, l.epoch);
     }
-    for chunk in unknown.chunks(CHUNK) {
-        let _driving = leases.driving.write().await;
-        for (id, epoch) in chunk {
-            let adopted = app.adopt_target(id).await;
-            tracing::info!(target = %id, epoch, adopted, "driving the target again");
-        }
+    for (id, epoch) in &unknown {
+        let _driving = leases.driving(id).await;
+        let adopted = app.adopt_target(id).await;
+        tracing::info!(target = %id, epoch, adopted, "driving the target again");
     }
     for (id, epoch) in &kept {
         leases.keep(id.clone(), *epoch, sent);
@@ -236,12 +244,11 @@ pub(crate) async fn maintain(app: &App) -> Duration {
         .filter(|(id, epoch)| kept.get(*id) != Some(*epoch))
         .map(|(id, _)| id)
         .collect();
-    for chunk in lost.chunks(CHUNK) {
-        let _driving = leases.driving.write().await;
-        for (id, epoch) in chunk.iter().map(|id| (*id, before[*id])) {
-            tracing::warn!(target = %id, epoch, "lost the lease of a target: another replica drives it now");
-            drop_target_locked(app, id).await;
-        }
+    for id in lost {
+        let _driving = leases.driving(id).await;
+        let epoch = before[id];
+        tracing::warn!(target = %id, epoch, "lost the lease of a target: another replica drives it now");
+        drop_target_locked(app, id).await;
     }
     let beats = match app.store.replicas() {
         Ok(b) => b,
@@ -312,14 +319,12 @@ async fn take(app: &App, ids: &[TargetId]) -> usize {
                 return 0;
             }
         };
-    for chunk in granted.chunks(CHUNK) {
-        let _driving = leases.driving.write().await;
-        for lease in chunk {
-            let id = TargetId::new(&lease.service, &lease.environment);
-            let adopted = app.adopt_target(&id).await;
-            leases.keep(id.clone(), lease.epoch, sent);
-            tracing::info!(target = %id, epoch = lease.epoch, adopted, "driving the target");
-        }
+    for lease in &granted {
+        let id = TargetId::new(&lease.service, &lease.environment);
+        let _driving = leases.driving(&id).await;
+        let adopted = app.adopt_target(&id).await;
+        leases.keep(id.clone(), lease.epoch, sent);
+        tracing::info!(target = %id, epoch = lease.epoch, adopted, "driving the target");
     }
     granted.len()
 }
@@ -331,15 +336,13 @@ async fn take(app: &App, ids: &[TargetId]) -> usize {
 async fn hand_over(app: &App, ids: &[TargetId]) {
     let leases = &app.leases;
     let mut given = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
-        let _driving = leases.driving.write().await;
-        for id in chunk {
-            let Some(epoch) = leases.epoch(id) else {
-                continue;
-            };
-            drop_target_locked(app, id).await;
-            given.push((id.clone(), epoch));
-        }
+    for id in ids {
+        let _driving = leases.driving(id).await;
+        let Some(epoch) = leases.epoch(id) else {
+            continue;
+        };
+        drop_target_locked(app, id).await;
+        given.push((id.clone(), epoch));
     }
     release(app, &given, "handed the target over");
 }
@@ -363,8 +366,7 @@ fn release(app: &App, given: &[(TargetId, u64)], what: &'static str) {
 }
 
 /// Stops driving the target (its lease lost or given), for a caller that
-/// holds [`Leases::driving`] (alone, or shared while it reconciles that
-/// very target): from now on the controller leaves it alone,
+/// holds the target's lock ([`Leases::driving`]): from now on the controller leaves it alone,
 /// its processes are left to the next holder and its routes follow the
 /// database.
 pub(crate) async fn drop_target_locked(app: &App, id: &TargetId) {
@@ -397,11 +399,9 @@ pub(crate) async fn retire(app: &App) -> bool {
     }
     let held: Vec<(TargetId, u64)> = leases.snapshot().into_iter().collect();
     if others {
-        for chunk in held.chunks(CHUNK) {
-            let _driving = leases.driving.write().await;
-            for (id, _) in chunk {
-                drop_target_locked(app, id).await;
-            }
+        for (id, _) in &held {
+            let _driving = leases.driving(id).await;
+            drop_target_locked(app, id).await;
         }
     } else {
         for (id, _) in &held {
