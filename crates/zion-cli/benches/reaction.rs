@@ -15,24 +15,18 @@
 //! difference is what detecting the fault costs over being told.
 //! Run: `cargo bench -p zion-cli --bench reaction`.
 
-use std::net::{SocketAddr, TcpListener};
+mod support;
+use support::{free, wait_phase};
+
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Value, json};
-use zion_cli::client::Client;
-use zion_server::ServerOptions;
+use serde_json::json;
 
 const RUNS: usize = 5;
 const ZION: &str = env!("CARGO_BIN_EXE_zion");
-
-fn free() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 fn spec(api: SocketAddr, target: SocketAddr, after_ms: u64) -> String {
     format!(
@@ -58,19 +52,6 @@ struct Seen {
     last_canary: Option<SystemTime>,
 }
 
-async fn wait_phase(client: &Client, id: i64, phases: &[&str]) -> Value {
-    loop {
-        let d = client
-            .get(&format!("/deployments/{id}"))
-            .await
-            .unwrap_or(Value::Null);
-        if phases.iter().any(|p| d["phase"] == *p) {
-            return d;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// How the canary's traffic is ended: by Zion on a fault, or by an operator.
 #[derive(Clone, Copy, PartialEq)]
 enum Ending {
@@ -91,22 +72,7 @@ async fn one_run(ending: Ending) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let (api, target) = (free(), free());
     let yaml = spec(api, target, after_ms);
-    let parsed = zion_core::spec::parse_spec(&yaml).unwrap();
-    let mut opts = ServerOptions::new(parsed, yaml, dir.path().to_path_buf());
-    opts.stop_grace = Duration::from_secs(1);
-    let running = zion_server::start(opts).await.unwrap();
-    let client = Client::with(
-        format!("http://{}", running.api_addr),
-        running.admin_token.clone(),
-    );
-    let d = client
-        .post(
-            "/deployments",
-            &json!({"service": "web", "environment": "bench", "version": "1.0"}),
-        )
-        .await
-        .unwrap();
-    wait_phase(&client, d["id"].as_i64().unwrap(), &["succeeded"]).await;
+    let (running, client) = support::start_with_stable(yaml, dir.path()).await;
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let stop = Arc::new(AtomicBool::new(false));

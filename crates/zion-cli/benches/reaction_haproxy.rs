@@ -13,26 +13,20 @@
 //! canary; "weight 0" is the recorded `rolling_back` transition.
 //! Run: `cargo bench -p zion-cli --bench reaction_haproxy`.
 
-use std::net::{SocketAddr, TcpListener};
+mod support;
+use support::{free, wait_phase};
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Value, json};
-use zion_cli::client::Client;
-use zion_server::ServerOptions;
+use serde_json::json;
 
 const RUNS: usize = 5;
 const ZION: &str = env!("CARGO_BIN_EXE_zion");
-
-fn free() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 /// Where the target's traffic goes through.
 #[derive(Clone, Copy, PartialEq)]
@@ -106,19 +100,6 @@ impl Drop for Haproxy {
     }
 }
 
-async fn wait_phase(client: &Client, id: i64, phases: &[&str]) -> Value {
-    loop {
-        let d = client
-            .get(&format!("/deployments/{id}"))
-            .await
-            .unwrap_or(Value::Null);
-        if phases.iter().any(|p| d["phase"] == *p) {
-            return d;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Seconds from the fault becoming visible to the recorded rollback.
 async fn one_run(router: Router, after_ms: u64) -> f64 {
     let dir = tempfile::tempdir().unwrap();
@@ -138,22 +119,7 @@ async fn one_run(router: Router, after_ms: u64) -> f64 {
             Some(Haproxy::start(dir.path(), target)),
         ),
     };
-    let parsed = zion_core::spec::parse_spec(&yaml).unwrap();
-    let mut opts = ServerOptions::new(parsed, yaml, dir.path().to_path_buf());
-    opts.stop_grace = Duration::from_secs(1);
-    let running = zion_server::start(opts).await.unwrap();
-    let client = Client::with(
-        format!("http://{}", running.api_addr),
-        running.admin_token.clone(),
-    );
-    let d = client
-        .post(
-            "/deployments",
-            &json!({"service": "web", "environment": "bench", "version": "1.0"}),
-        )
-        .await
-        .unwrap();
-    wait_phase(&client, d["id"].as_i64().unwrap(), &["succeeded"]).await;
+    let (running, client) = support::start_with_stable(yaml, dir.path()).await;
 
     let first_error: Arc<Mutex<Option<SystemTime>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));

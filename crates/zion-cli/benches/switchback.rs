@@ -7,7 +7,10 @@
 //! start and pass a health probe first.
 //! Run: `cargo bench -p zion-cli --bench switchback`.
 
-use std::net::{SocketAddr, TcpListener};
+mod support;
+use support::free;
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -16,13 +19,6 @@ use zion_server::ServerOptions;
 
 const RUNS: usize = 5;
 const ZION: &str = env!("CARGO_BIN_EXE_zion");
-
-fn free() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 fn spec(api: SocketAddr, target: SocketAddr, preview: SocketAddr, delay: &str) -> String {
     format!(
