@@ -1,5 +1,6 @@
 //! A small HTTP service for the demo, the tests and the benchmarks: answers
-//! its version (body and `x-version` header) and `/healthz`, and can be told
+//! its version (body and `x-version` header), `/healthz`, and `/metrics`
+//! (its requests by status, for a Prometheus beside it), and can be told
 //! to misbehave when it runs a given version — a share of 500s, added
 //! latency, from some time after start, or a crash at start — as a real
 //! faulty release would.
@@ -72,6 +73,9 @@ struct Behaviour {
     fault: Fault,
     started: Instant,
     faulty_served: AtomicU64,
+    /// Requests answered 2xx and 5xx, `/healthz` and `/metrics` aside.
+    ok: AtomicU64,
+    failed: AtomicU64,
 }
 
 /// Serves until killed.
@@ -89,6 +93,8 @@ pub async fn run(port: u16, version: String, faults: &[String]) -> Result<(), Fa
         fault,
         started: Instant::now(),
         faulty_served: AtomicU64::new(0),
+        ok: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
     });
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)
@@ -120,11 +126,17 @@ async fn answer(
             .body(Full::new(Bytes::from(body)))
             .unwrap_or_default()
     };
-    if req.uri().path() == "/healthz" {
-        return Ok(reply(StatusCode::OK, "ok\n".into()));
+    match req.uri().path() {
+        "/healthz" => return Ok(reply(StatusCode::OK, "ok\n".into())),
+        "/metrics" => return Ok(reply(StatusCode::OK, exposition(&b))),
+        _ => {}
     }
+    let hello = |b: &Behaviour| {
+        b.ok.fetch_add(1, Ordering::Relaxed);
+        Ok(reply(StatusCode::OK, format!("hello from {}\n", b.version)))
+    };
     if b.started.elapsed() < b.fault.after {
-        return Ok(reply(StatusCode::OK, format!("hello from {}\n", b.version)));
+        return hello(&b);
     }
     if !b.fault.latency.is_zero() {
         tokio::time::sleep(b.fault.latency).await;
@@ -133,12 +145,26 @@ async fn answer(
     let rate = b.fault.error_rate;
     let n = b.faulty_served.fetch_add(1, Ordering::Relaxed);
     if ((n + 1) as f64 * rate).floor() > (n as f64 * rate).floor() {
+        b.failed.fetch_add(1, Ordering::Relaxed);
         return Ok(reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("{} failed\n", b.version),
         ));
     }
-    Ok(reply(StatusCode::OK, format!("hello from {}\n", b.version)))
+    hello(&b)
+}
+
+/// The Prometheus text format of the requests answered so far.
+fn exposition(b: &Behaviour) -> String {
+    let v = &b.version;
+    format!(
+        "# HELP demo_app_requests_total Requests answered, by status class.\n\
+         # TYPE demo_app_requests_total counter\n\
+         demo_app_requests_total{{version=\"{v}\",code=\"2xx\"}} {}\n\
+         demo_app_requests_total{{version=\"{v}\",code=\"5xx\"}} {}\n",
+        b.ok.load(Ordering::Relaxed),
+        b.failed.load(Ordering::Relaxed),
+    )
 }
 
 #[cfg(test)]
@@ -167,6 +193,46 @@ mod tests {
             fault_for(&["2.0:boom".into()], "2.0")
                 .unwrap_err()
                 .contains("unknown part")
+        );
+    }
+
+    #[tokio::test]
+    async fn metrics_count_the_answers_by_status() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let faults = vec!["2.0:errors=0.5".to_string()];
+        tokio::spawn(async move { run(port, "2.0".into(), &faults).await });
+        let http = reqwest::Client::new();
+        let get = |path: &'static str| {
+            let http = http.clone();
+            async move {
+                loop {
+                    if let Ok(r) = http
+                        .get(format!("http://127.0.0.1:{port}{path}"))
+                        .send()
+                        .await
+                    {
+                        return r.text().await.unwrap();
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        for _ in 0..4 {
+            get("/").await;
+        }
+        get("/healthz").await;
+        let text = get("/metrics").await;
+        assert!(
+            text.contains("demo_app_requests_total{version=\"2.0\",code=\"2xx\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("demo_app_requests_total{version=\"2.0\",code=\"5xx\"} 2\n"),
+            "{text}"
         );
     }
 }
