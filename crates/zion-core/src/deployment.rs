@@ -301,6 +301,9 @@ pub struct Progress {
     /// Rolling: when the current batch's replicas were all ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_ready_at: Option<Timestamp>,
+    /// Which hooks are over, and when `confirm_promotion` last said no.
+    #[serde(default, skip_serializing_if = "crate::hooks::HookProgress::is_empty")]
+    pub hooks: crate::hooks::HookProgress,
 }
 
 /// One recorded change of a deployment and its cause.

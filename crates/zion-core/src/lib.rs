@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod deployment;
 pub mod duration;
 pub mod governance;
+pub mod hooks;
 pub mod import;
 pub mod incident;
 pub mod metrics;

@@ -392,6 +392,7 @@ pub(crate) fn observe(
         new_version: one(&d.version),
         stable: d.previous_version.as_deref().and_then(one),
         gate: None,
+        hooks: Vec::new(),
     }
 }
 

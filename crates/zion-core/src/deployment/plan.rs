@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::spec::{Batch, Check, MatchRule, ServiceSpec, Strategy};
+use crate::spec::{Batch, Check, HooksSpec, MatchRule, ServiceSpec, Strategy};
 
 /// The name of a plan's kind: the strategy label of a deployment, in its
 /// JSON, the store and the report. `direct` is a target's first version and
@@ -102,6 +102,8 @@ pub struct PlanCommon {
     /// waits on them.
     pub inconclusive_limit: Duration,
     pub checks: Vec<Check>,
+    /// The service's hooks when the deployment was created.
+    pub hooks: HooksSpec,
 }
 
 impl PlanCommon {
@@ -116,6 +118,7 @@ impl PlanCommon {
             min_requests: analysis.min_requests,
             inconclusive_limit: analysis.inconclusive_limit,
             checks: analysis.checks.clone(),
+            hooks: service.hooks.clone(),
         }
     }
 }
@@ -351,6 +354,8 @@ struct PlanOut<'a> {
     #[serde(with = "crate::duration::serde_duration")]
     inconclusive_limit: Duration,
     checks: &'a [Check],
+    #[serde(skip_serializing_if = "HooksSpec::is_empty")]
+    hooks: &'a HooksSpec,
     sticky: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     blue_green: Option<&'a BlueGreenPlan>,
@@ -371,6 +376,7 @@ impl Serialize for Plan {
             min_requests: c.min_requests,
             inconclusive_limit: c.inconclusive_limit,
             checks: &c.checks,
+            hooks: &c.hooks,
             sticky: self.sticky(),
             blue_green: self.blue_green_plan(),
             rolling: self.rolling_plan(),
@@ -401,6 +407,9 @@ struct PlanIn {
     )]
     inconclusive_limit: Duration,
     checks: Vec<Check>,
+    /// Plans recorded before hooks existed have none.
+    #[serde(default)]
+    hooks: HooksSpec,
     #[serde(default)]
     sticky: bool,
     #[serde(default)]
@@ -421,6 +430,7 @@ impl TryFrom<PlanIn> for Plan {
             min_requests: p.min_requests,
             inconclusive_limit: p.inconclusive_limit,
             checks: p.checks,
+            hooks: p.hooks,
         };
         // Before `kind`, the policy a plan carried said its kind, in this
         // order (the constructors never set two of them).

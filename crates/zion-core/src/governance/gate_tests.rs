@@ -40,6 +40,7 @@ fn gated(required: u32) -> Deployment {
                 min_requests: 20,
                 inconclusive_limit: Duration::from_secs(600),
                 checks: AnalysisSpec::default_checks(),
+                hooks: Default::default(),
             },
         },
         progress: Progress::default(),
@@ -60,6 +61,7 @@ fn gated(required: u32) -> Deployment {
 fn observe(window: WindowState, checks: Option<Vec<PreCheckResult>>) -> Observations {
     Observations {
         gate: Some(GateObservation { window, checks }),
+        hooks: Vec::new(),
         ..Observations::default()
     }
 }

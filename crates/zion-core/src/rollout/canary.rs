@@ -2,32 +2,55 @@
 //! step by step, each step held for its pause and judged by analysis, until
 //! it takes all of it.
 
-use super::{CONTROLLER, CommandError, Tx, elapsed, step_judged};
-use crate::deployment::PlanStep;
+use jiff::Timestamp;
+
+use super::{CONTROLLER, CommandError, Tx, elapsed, judged};
+use crate::deployment::{Deployment, PlanStep};
+use crate::hooks;
 use crate::spec::MatchRule;
 
-/// The new version is healthy: enter the first step.
+/// The new version is healthy: enter the first step (a one-step plan
+/// once `confirm_promotion` said yes).
 pub(super) fn start(tx: &mut Tx<'_>, ready: &str) {
+    if let Some(call) = hooks::pending(&tx.d, tx.now) {
+        let why = format!(
+            "{ready}; waiting for its {} hooks to allow the only step",
+            call.point
+        );
+        tx.note(why, true);
+        return;
+    }
     enter_step(tx, 0, CONTROLLER, ready);
     finish_if_final(tx, CONTROLLER);
 }
 
-/// Moves to the next step once the pause has elapsed and the step's
-/// analysis has passed.
+/// Whether `d`'s current step is over: its pause has elapsed and its
+/// analysis has passed (a step without a pause waits for a promote).
+pub(crate) fn step_done(d: &Deployment, now: Timestamp) -> bool {
+    let Some(i) = d.step else { return false };
+    let Some(pause) = d.plan.steps().get(i as usize).and_then(|s| s.pause) else {
+        return false;
+    };
+    let started = d.progress.step_started_at.unwrap_or(now);
+    elapsed(started, now) >= pause && judged(d)
+}
+
+/// Moves to the next step once the pause has elapsed, the step's
+/// analysis has passed and its hooks (`pre_step`, `post_step`, and
+/// `confirm_promotion` before the last step) have said yes.
 pub(super) fn advance_if_due(tx: &mut Tx<'_>) {
-    let Some(i) = tx.d.step else { return };
-    let steps = tx.d.plan.steps();
-    let Some(pause) = steps.get(i as usize).and_then(|s| s.pause) else {
+    let Some(i) = tx.d.step else {
+        // A one-step plan waiting for `confirm_promotion`.
+        if tx.d.plan.steps().len() == 1 && hooks::pending(&tx.d, tx.now).is_none() {
+            enter_step(tx, 0, CONTROLLER, "promotion confirmed");
+            finish_if_final(tx, CONTROLLER);
+        }
         return;
     };
-    let total = steps.len();
-    let started = tx.d.progress.step_started_at.unwrap_or(tx.now);
-    if elapsed(started, tx.now) < pause {
+    if !step_done(&tx.d, tx.now) || hooks::pending(&tx.d, tx.now).is_some() {
         return;
     }
-    if !step_judged(tx) {
-        return;
-    }
+    let total = tx.d.plan.steps().len();
     let passes = tx.d.progress.step_passes;
     if (i as usize) + 1 == total {
         let why = format!(

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{AnalysisRound, CheckResult, Verdict, combine, evaluate_check};
 use crate::deployment::{Deployment, DeploymentType, Event, Phase, Plan, PlanKind};
 use crate::governance::GateObservation;
+use crate::hooks::HookRun;
 use crate::metrics::{Metric, WindowMetrics};
 use crate::sources::Reading;
 
@@ -114,6 +115,9 @@ pub struct Observations {
     /// The gate of a pending or awaiting-approval deployment; None means an
     /// open window and no check results.
     pub gate: Option<GateObservation>,
+    /// Hook runs finished since the last step (see [`crate::hooks::due`]).
+    #[serde(default)]
+    pub hooks: Vec<HookRun>,
 }
 
 /// The result of a step or command: the new state and what explains it.
@@ -186,12 +190,29 @@ impl<'a> Tx<'a> {
         }
     }
 
+    /// Records an event that changes no phase (a hook's result);
+    /// `explains` makes it the deployment's reason.
+    pub(crate) fn note(&mut self, reason: String, explains: bool) {
+        if explains {
+            self.d.reason = Some(reason.clone());
+        }
+        self.events.push(Event {
+            at: self.now,
+            from_phase: self.d.phase,
+            to_phase: self.d.phase,
+            step: self.d.step,
+            canary_weight: self.d.canary_weight,
+            actor: CONTROLLER.to_string(),
+            reason,
+        });
+    }
+
     fn succeed(&mut self, actor: &str, reason: String) {
         self.d.canary_weight = 100;
         self.event(Phase::Succeeded, actor, reason);
     }
 
-    fn roll_back(&mut self, actor: &str, reason: String) {
+    pub(crate) fn roll_back(&mut self, actor: &str, reason: String) {
         self.d.canary_weight = 0;
         self.event(Phase::RollingBack, actor, reason);
     }
@@ -200,6 +221,9 @@ impl<'a> Tx<'a> {
 /// Advances a deployment by what was observed at `now`.
 pub fn step(before: &Deployment, obs: &Observations, now: Timestamp) -> Outcome {
     let mut tx = Tx::new(before, now);
+    if crate::hooks::apply(&mut tx, &obs.hooks) {
+        return tx.finish();
+    }
     match before.phase {
         Phase::Pending | Phase::AwaitingApproval => {
             crate::governance::gating::advance(
@@ -217,7 +241,9 @@ pub fn step(before: &Deployment, obs: &Observations, now: Timestamp) -> Outcome 
         }
         Phase::RollingBack => {
             let stopped = obs.new_version.as_ref().is_none_or(|c| !c.running);
-            if stopped {
+            // `on_rollback` runs before the deployment is over.
+            let hooked = crate::hooks::pending(&tx.d, now).is_some();
+            if stopped && !hooked {
                 let serving = match &before.previous_version {
                     Some(prev) => format!("{prev} serves all traffic"),
                     None => "no version serves this target".to_string(),
@@ -248,13 +274,18 @@ fn await_ready(tx: &mut Tx<'_>, obs: &Observations) {
     }
     let canary = obs.new_version.clone().unwrap_or_default();
     let replicas = tx.d.plan.replicas();
-    // A rolling plan starts with its first batch; every other plan with
-    // all its replicas.
-    let needed = match (&tx.d.plan, &tx.d.previous_version) {
-        (Plan::Rolling { rolling, .. }, Some(_)) => rolling.replaced(0, replicas),
-        _ => replicas.max(1),
-    };
-    if canary.ever_ready && canary.ready >= needed {
+    if new_version_ready(&tx.d, obs) {
+        if let Some(call) = crate::hooks::pending(&tx.d, tx.now) {
+            // Healthy, but no traffic moves before `pre_rollout` passed.
+            let why = format!(
+                "{} healthy ({}/{replicas} replicas); running its {} hooks before any traffic moves",
+                tx.d.version, canary.ready, call.point
+            );
+            if tx.d.reason.as_deref() != Some(why.as_str()) {
+                tx.note(why, true);
+            }
+            return;
+        }
         tx.d.progress.ready_at = Some(tx.now);
         tx.d.progress.last_round_at = Some(tx.now);
         start_plan(tx, &canary);
@@ -280,6 +311,21 @@ fn await_ready(tx: &mut Tx<'_>, obs: &Observations) {
     };
     tx.d.canary_weight = 0;
     tx.event(Phase::Failed, CONTROLLER, canary.with_output(why));
+}
+
+/// Whether the new version has the replicas its plan starts with, all
+/// healthy: a rolling plan starts with its first batch; every other plan
+/// with all its replicas.
+pub(crate) fn new_version_ready(d: &Deployment, obs: &Observations) -> bool {
+    let Some(canary) = &obs.new_version else {
+        return false;
+    };
+    let replicas = d.plan.replicas();
+    let needed = match (&d.plan, &d.previous_version) {
+        (Plan::Rolling { rolling, .. }, Some(_)) => rolling.replaced(0, replicas),
+        _ => replicas.max(1),
+    };
+    canary.ever_ready && canary.ready >= needed
 }
 
 /// The new version is healthy: a first version or a direct plan takes all
@@ -480,9 +526,15 @@ fn advance_if_due(tx: &mut Tx<'_>) {
 /// Whether the current step (or batch, or preview) has been judged good:
 /// no checks, or its latest conclusive round passed.
 fn step_judged(tx: &Tx<'_>) -> bool {
-    let p = &tx.d.progress;
-    tx.d.plan.common().checks.is_empty() || (p.step_passes > 0 && !p.step_last_failed)
+    judged(&tx.d)
 }
+
+fn judged(d: &Deployment) -> bool {
+    let p = &d.progress;
+    d.plan.common().checks.is_empty() || (p.step_passes > 0 && !p.step_last_failed)
+}
+
+pub(crate) use canary::step_done as canary_step_done;
 
 pub(crate) fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
     if now <= since {

@@ -3,7 +3,8 @@
 //! requeue). A change made through the API (a deploy, a command, a spec
 //! applied) wakes every target whatever this says, and the controller looks
 //! again sooner when the world has not caught up with what it asked
-//! (replicas starting or stopping, a route's pool changing).
+//! (replicas starting or stopping, a route's pool changing). A hook run
+//! that finishes wakes its target too (`crate::hooks`).
 
 use jiff::Timestamp;
 
@@ -78,7 +79,12 @@ fn judged_canary_due(d: &Deployment) -> Option<Requeue> {
             .map(|(pause, started)| started + pause),
         _ => None,
     };
-    let at = pause_end.map_or(round, |end| end.min(round));
+    let mut at = pause_end.map_or(round, |end| end.min(round));
+    // A `confirm_promotion` that said no is asked again then. A hook
+    // that finishes wakes its target by itself (the server's `hooks/`).
+    if let Some(again) = crate::hooks::ask_again_at(d) {
+        at = at.min(again);
+    }
     Some(Requeue::At(at))
 }
 

@@ -1,6 +1,7 @@
 //! The `zion.yaml` spec: the validated model, parsing and validation.
 
 mod artifact;
+pub mod hooks;
 mod model;
 mod providers;
 mod ranges;
@@ -11,6 +12,7 @@ mod windows;
 mod yaml_error;
 
 pub use artifact::artifact_path;
+pub use hooks::{Hook, HookAction, HooksSpec, HttpHook};
 pub use model::*;
 pub use providers::*;
 pub use sources::*;

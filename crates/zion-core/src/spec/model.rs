@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::governance::quality::QualityGates;
 use crate::metrics::Metric;
 
+use super::hooks::HooksSpec;
 use super::providers::Provider;
 use super::sources::CheckSource;
 
@@ -172,6 +173,9 @@ pub struct ServiceSpec {
     pub blue_green: BlueGreenSpec,
     pub rolling: RollingSpec,
     pub analysis: AnalysisSpec,
+    /// Run at points of a deployment's life (`crate::hooks`).
+    #[serde(default, skip_serializing_if = "HooksSpec::is_empty")]
+    pub hooks: HooksSpec,
 }
 
 /// `workload:` — only local processes for now.

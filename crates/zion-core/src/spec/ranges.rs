@@ -53,6 +53,9 @@ pub(super) const RESPONSE_TIMEOUT: Range = range(100 * MS, HOUR);
 pub(super) const INCONCLUSIVE_LIMIT: Range = range(SECOND, DAY);
 /// How long a provider or an external check's source may take to answer.
 pub(super) const SOURCE_TIMEOUT: Range = range(100 * MS, 10 * MINUTE);
+/// A hook's `timeout`, per attempt: a smoke test or a migration may take
+/// minutes; an hour is a hung one.
+pub(super) const HOOK_TIMEOUT: Range = range(100 * MS, HOUR);
 
 impl Range {
     /// Why `d` (written `written`) is outside the range, or None.

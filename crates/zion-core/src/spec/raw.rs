@@ -208,7 +208,18 @@ pub(super) mod keys {
         "blue_green",
         "rolling",
         "analysis",
+        "hooks",
     ];
+    pub const HOOKS: &[&str] = &[
+        "pre_rollout",
+        "pre_step",
+        "post_step",
+        "confirm_promotion",
+        "post_rollout",
+        "on_rollback",
+    ];
+    pub const HOOK: &[&str] = &["exec", "http", "timeout", "retries"];
+    pub const HTTP_HOOK: &[&str] = &["url", "method", "secret_env", "secret_file"];
     pub const WORKLOAD: &[&str] = &["process"];
     pub const PROCESS: &[&str] = &["command", "workdir", "env", "replicas", "artifact"];
     pub const HEALTH: &[&str] = &[
@@ -434,6 +445,42 @@ pub(super) struct RawService {
     pub blue_green: Option<RawBlueGreen>,
     pub rolling: Option<RawRolling>,
     pub analysis: Option<RawAnalysis>,
+    pub hooks: Option<RawHooks>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].hooks`: a list of hooks per point.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawHooks {
+    pub pre_rollout: Option<Vec<RawHook>>,
+    pub pre_step: Option<Vec<RawHook>>,
+    pub post_step: Option<Vec<RawHook>>,
+    pub confirm_promotion: Option<Vec<RawHook>>,
+    pub post_rollout: Option<Vec<RawHook>>,
+    pub on_rollback: Option<Vec<RawHook>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `hooks.<point>[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawHook {
+    pub exec: Option<Vec<Text>>,
+    pub http: Option<RawHttpHook>,
+    pub timeout: Option<Text>,
+    pub retries: Option<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `hooks.<point>[].http`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawHttpHook {
+    pub url: Option<Text>,
+    pub method: Option<Text>,
+    pub secret_env: Option<Text>,
+    pub secret_file: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -852,6 +899,18 @@ mod tests {
             (
                 "exec_check",
                 unknown_keys_of::<RawExecCheck>(keys::EXEC_CHECK, |r| r.unknown),
+            ),
+            (
+                "hooks",
+                unknown_keys_of::<RawHooks>(keys::HOOKS, |r| r.unknown),
+            ),
+            (
+                "hook",
+                unknown_keys_of::<RawHook>(keys::HOOK, |r| r.unknown),
+            ),
+            (
+                "http_hook",
+                unknown_keys_of::<RawHttpHook>(keys::HTTP_HOOK, |r| r.unknown),
             ),
         ];
         for (what, unknown) in cases {

@@ -32,6 +32,7 @@ pub fn plan() -> Plan {
             min_requests: 20,
             inconclusive_limit: Duration::from_secs(600),
             checks: AnalysisSpec::default_checks(),
+            hooks: Default::default(),
         },
         canary: CanaryPlan {
             steps: vec![

@@ -13,6 +13,7 @@
 mod analysis;
 mod audit;
 mod environments;
+mod hooks;
 mod providers;
 mod rollout;
 mod routers;

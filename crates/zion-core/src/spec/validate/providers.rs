@@ -141,7 +141,7 @@ fn basic_auth(r: &mut Report, p: &str, raw: &RawBasicAuth) -> Option<ProviderAut
 
 /// An optional secret given by one of two keys: Some(None) when given but
 /// wrong (reported), None when neither key is there.
-fn secret(
+pub(super) fn secret(
     r: &mut Report,
     p: &str,
     (env_key, env): (&str, Option<&Text>),

@@ -75,6 +75,7 @@ fn service(
     let blue_green = blue_green(r, &at(p, "blue_green"), raw.blue_green.as_ref());
     let rolling = rolling(r, &at(p, "rolling"), raw.rolling.as_ref());
     let analysis = analysis(r, &at(p, "analysis"), raw.analysis.as_ref());
+    let hooks = super::hooks::hooks(r, &at(p, "hooks"), raw.hooks.as_ref());
     ServiceSpec {
         name: name.to_owned(),
         depends_on,
@@ -86,6 +87,7 @@ fn service(
         blue_green,
         rolling,
         analysis,
+        hooks,
     }
 }
 
