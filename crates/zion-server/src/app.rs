@@ -43,6 +43,8 @@ pub struct App {
     pub(crate) leases: crate::leases::Leases,
     /// The API's requests and durations, for `GET /metrics`.
     pub(crate) api_counts: crate::telemetry::ApiCounts,
+    /// The lifecycle hooks this replica runs.
+    pub(crate) hooks: crate::hooks::HookRunner,
 }
 
 impl App {
@@ -80,6 +82,7 @@ impl App {
             reconciled: Default::default(),
             leases,
             api_counts: Default::default(),
+            hooks: Default::default(),
         }
     }
 

@@ -22,6 +22,7 @@ use jiff::Timestamp;
 use tokio::sync::{Notify, watch};
 use zion_core::deployment::{Action, Deployment, Phase};
 use zion_core::governance::{GateObservation, window_state};
+use zion_core::hooks::HookCall;
 use zion_core::rollout::{self, Observations, Requeue, VersionObservation};
 use zion_core::spec::ServiceSpec;
 use zion_store::Fence;
@@ -130,6 +131,7 @@ pub(crate) async fn run(app: Arc<App>, tick: Duration, mut shutdown: watch::Rece
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = app.wake.notify.notified() => {}
+            _ = app.hooks.finished() => {}
             _ = shutdown.changed() => {
                 app.flush_refusals(true).await;
                 return;
@@ -147,6 +149,7 @@ pub(crate) async fn run(app: Arc<App>, tick: Duration, mut shutdown: watch::Rece
 async fn reconcile(app: &App, schedule: &mut Schedule) {
     let spec = app.spec();
     let woken = app.wake.take();
+    let hooked = app.hooks.take_finished();
     let now = app.clock.now();
     let mut due = Vec::new();
     let mut seen = BTreeMap::new();
@@ -160,6 +163,7 @@ async fn reconcile(app: &App, schedule: &mut Schedule) {
             }
             let now_replicas = replicas(app, &svc.name, env);
             let is_due = woken
+                || hooked.contains(&id)
                 || schedule
                     .0
                     .get(&id)
@@ -279,6 +283,7 @@ async fn reconcile_target(
             let mut obs = observe(&app.workloads, &d, &metrics);
             obs.gate = observe_gate(app, &d, now).await;
             read_sources(app, &d, now, &mut obs).await;
+            let hook = poll_hooks(app, &d, now, &mut obs);
             let seen = d.revision;
             let mut stepped = false;
             let before = d.phase;
@@ -296,12 +301,17 @@ async fn reconcile_target(
                     Ok(Some((out, Vec::new())))
                 })
                 .await?;
+            if stepped && let Some(call) = hook {
+                app.hooks.forget(d.id, call);
+            }
             if !stepped || d.phase == before || d.phase.is_terminal() {
                 break;
             }
         }
         if !d.phase.is_terminal() {
             active = Some(d);
+        } else if zion_core::hooks::pending(&d, app.clock.now()).is_none() {
+            app.hooks.forget_deployment(d.id);
         }
     }
     if !app.leases.drives(&TargetId::new(&svc.name, env)) {
@@ -310,10 +320,13 @@ async fn reconcile_target(
         return Ok(Requeue::NextTick);
     }
     let stable = app.store.stable_version(&svc.name, env)?;
-    let last = match active {
+    let mut last = match active {
         Some(_) => None,
         None => app.store.succeeded(&svc.name, env, 1)?.into_iter().next(),
     };
+    if let Some(done) = last.take() {
+        last = Some(record_after_success(app, done, fence).await?);
+    }
     let retained = last
         .as_ref()
         .and_then(|last| rollout::retained_version(last, app.clock.now()).map(str::to_string));
@@ -408,6 +421,63 @@ async fn read_sources(app: &App, d: &Deployment, now: Timestamp, obs: &mut Obser
         return;
     }
     canary.readings = crate::sources::read(&app.spec(), &app.base_dir, d).await;
+}
+
+/// Starts the hooks `d` is due to run, or hands their finished run to
+/// the step in `obs`; returns the call when a run was handed over, to be
+/// forgotten once its step is committed.
+fn poll_hooks(
+    app: &App,
+    d: &Deployment,
+    now: Timestamp,
+    obs: &mut Observations,
+) -> Option<HookCall> {
+    let call = zion_core::hooks::due(d, obs, now)?;
+    let hooks = d.plan.common().hooks.at(call.point).to_vec();
+    let new = key(&d.service, &d.environment, &d.version);
+    let addresses = app
+        .workloads
+        .status(&new)
+        .map(|s| s.healthy_endpoints)
+        .unwrap_or_default();
+    let facts = crate::hooks::Facts::of(d, call, addresses);
+    let run = app
+        .hooks
+        .poll(d, call, hooks, facts, app.base_dir.clone())?;
+    obs.hooks.push(run);
+    Some(call)
+}
+
+/// The hooks of a deployment that succeeded (`post_rollout`, or
+/// `on_rollback` after `zion rollback`): started, and their finished run
+/// recorded on it.
+async fn record_after_success(
+    app: &App,
+    d: Deployment,
+    fence: Fence<'_>,
+) -> Result<Deployment, ApiError> {
+    let now = app.clock.now();
+    let mut obs = Observations::default();
+    let Some(call) = poll_hooks(app, &d, now, &mut obs) else {
+        return Ok(d);
+    };
+    let seen = d.revision;
+    let production = app.production(&d.environment);
+    let mut stepped = false;
+    let d = app
+        .journal
+        .change(d.id, production, Some(fence), |current| {
+            if current.revision != seen {
+                return Ok(None);
+            }
+            stepped = true;
+            Ok(Some((rollout::step(current, &obs, now), Vec::new())))
+        })
+        .await?;
+    if stepped {
+        app.hooks.forget(d.id, call);
+    }
+    Ok(d)
 }
 
 /// The window and, when the gate asks for them, the before-traffic

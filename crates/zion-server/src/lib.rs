@@ -14,6 +14,7 @@ pub mod datadir;
 mod error;
 pub mod github;
 pub mod haproxy;
+mod hooks;
 mod http;
 mod journal;
 mod leases;

@@ -13,7 +13,7 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// Why a request got no answer.
 #[derive(Debug)]
-pub(super) enum Fault {
+pub(crate) enum Fault {
     /// Not answered within the timeout.
     Timeout(Duration),
     /// Not sent, or the connection failed.
@@ -36,7 +36,7 @@ impl std::fmt::Display for Fault {
 }
 
 /// Sends `method url` with `headers` and `body`; the status and body.
-pub(super) async fn send(
+pub(crate) async fn send(
     method: &str,
     url: &str,
     headers: &[(String, String)],

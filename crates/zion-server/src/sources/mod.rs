@@ -4,7 +4,7 @@
 //! `zion_core::sources`; here is only the asking.
 
 mod exec;
-mod http;
+pub(crate) mod http;
 pub(crate) mod prometheus;
 mod web;
 
@@ -75,7 +75,7 @@ pub(crate) async fn read(spec: &Spec, base_dir: &Path, d: &Deployment) -> Vec<Re
 
 /// A secret's value, trimmed; the error names where it was looked for,
 /// never the value.
-fn secret(source: &SecretSource, base_dir: &Path) -> Result<String, String> {
+pub(crate) fn secret(source: &SecretSource, base_dir: &Path) -> Result<String, String> {
     let value = match source {
         SecretSource::Env(var) => std::env::var(var)
             .map_err(|_| format!("the variable {var} is not set in zion up's environment"))?,

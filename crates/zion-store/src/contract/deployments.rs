@@ -90,6 +90,13 @@ pub fn record_round_trips_every_field_events_and_rounds<S: DeploymentStore>(fres
         step_last_failed: true,
         batch_ready_at: Some(t(5)),
         inconclusive_since: Some(t(6)),
+        hooks: zion_core::hooks::HookProgress {
+            done: vec![zion_core::hooks::HookCall::new(
+                zion_core::hooks::HookPoint::PreStep,
+                Some(2),
+            )],
+            refused_at: Some(t(7)),
+        },
     };
     next.revision = 2;
     let e1 = event(Phase::Pending, Phase::Progressing, 1, "started");
