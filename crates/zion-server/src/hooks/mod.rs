@@ -208,3 +208,6 @@ struct Attempt {
     detail: String,
     output: String,
 }
+
+#[cfg(test)]
+mod tests;
