@@ -277,3 +277,58 @@ fn tail_keeps_the_end_on_a_character_boundary() {
     assert_eq!(tail("abcdef", 3), "…def");
     assert_eq!(tail("aé€", 4), "…€");
 }
+
+#[test]
+fn a_rollback_deployment_skips_pre_rollout_and_runs_on_rollback_once_it_succeeds() {
+    let p = with_hooks(
+        plan(&[]),
+        &[
+            HookPoint::PreRollout,
+            HookPoint::PostRollout,
+            HookPoint::OnRollback,
+        ],
+    );
+    let mut d = deployment(Some("2.0"), p);
+    d.kind = crate::deployment::DeploymentType::Rollback;
+    d = run(&d, &good(), t(0));
+    assert_eq!(
+        due(&d, &good(), t(1)),
+        None,
+        "no smoke test holds a rollback"
+    );
+    d = run(&d, &good(), t(1));
+    assert_eq!(d.phase, Phase::Succeeded);
+    let call = HookCall::new(HookPoint::OnRollback, None);
+    assert_eq!(due(&d, &Observations::default(), t(2)), Some(call));
+    let d = run(&d, &obs_with(finished(call, true)), t(3));
+    assert_eq!(due(&d, &Observations::default(), t(4)), None);
+}
+
+#[test]
+fn pre_rollout_holds_a_blue_green_preview_and_a_rolling_first_batch() {
+    let blue_green = Plan::BlueGreen {
+        common: crate::rollout::tests::common(),
+        blue_green: crate::deployment::BlueGreenPlan {
+            auto_promotion: Some(Duration::from_secs(5)),
+            scale_down_delay: Duration::from_secs(30),
+        },
+    };
+    let rolling = Plan::Rolling {
+        common: crate::rollout::tests::common(),
+        rolling: crate::deployment::RollingPlan { batch: 1 },
+    };
+    for p in [blue_green, rolling] {
+        let p = with_hooks(p, &[HookPoint::PreRollout]);
+        let mut d = run(&deployment(Some("1.0"), p), &good(), t(0));
+        d = run(&d, &good(), t(1));
+        assert_eq!(
+            (d.progress.ready_at, d.step, d.canary_weight),
+            (None, None, 0)
+        );
+        assert_eq!(due(&d, &good(), t(2)), Some(PRE));
+        let failed = run(&d, &obs_with(finished(PRE, false)), t(2));
+        assert_eq!((failed.phase, failed.canary_weight), (Phase::Failed, 0));
+        let passed = run(&d, &obs_with(finished(PRE, true)), t(2));
+        assert_eq!(passed.progress.ready_at, Some(t(2)), "{:?}", passed.reason);
+    }
+}

@@ -60,7 +60,7 @@ fn bad_hooks_are_refused_with_their_path() {
     assert_error(
         &service("hooks: { on_rollback: [{ exec: [./a], timeout: 0s }] }"),
         "services[0].hooks.on_rollback[0].timeout",
-        "",
+        "`0s` is zero: use 100ms to 1h",
     );
     assert_error(
         &service("hooks: { post_rollout: [{ exec: [./a], retries: -1 }] }"),
