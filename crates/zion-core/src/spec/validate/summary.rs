@@ -188,6 +188,17 @@ fn service_lines(spec: &Spec, svc: &ServiceSpec) -> Vec<String> {
         if a.min_requests == 1 { "" } else { "s" },
         short(a.inconclusive_limit),
     ));
+    if !svc.hooks.is_empty() {
+        let points: Vec<String> = crate::hooks::HookPoint::ALL
+            .iter()
+            .filter(|p| !svc.hooks.at(**p).is_empty())
+            .map(|p| {
+                let hooks: Vec<String> = svc.hooks.at(*p).iter().map(|h| h.describe()).collect();
+                format!("{p}: {}", hooks.join(", "))
+            })
+            .collect();
+        lines.push(format!("    hooks: {}", points.join("; ")));
+    }
     // What leaving the first weighted step takes, which nothing else says.
     let first = svc
         .canary

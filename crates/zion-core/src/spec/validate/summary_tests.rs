@@ -74,3 +74,19 @@ fn summary_shows_gates_and_audit_origin() {
         "{text}"
     );
 }
+
+#[test]
+fn summary_lists_the_hooks_by_point() {
+    let text = summary(&valid(&service(
+        "hooks:\n\
+         \x20 on_rollback: [{ exec: [./migrate.sh, down] }]\n\
+         \x20 pre_rollout: [{ exec: [./smoke.sh] }, { http: { url: http://127.0.0.1:9000/smoke } }]\n",
+    )));
+    assert!(
+        text.contains(
+            "\n    hooks: pre_rollout: exec ./smoke.sh, POST http://127.0.0.1:9000/smoke; on_rollback: exec ./migrate.sh down"
+        ),
+        "{text}"
+    );
+    assert!(!summary(&valid(&service(""))).contains("hooks:"));
+}
