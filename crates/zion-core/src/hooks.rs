@@ -126,11 +126,16 @@ pub struct HookProgress {
     /// analysis interval later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused_at: Option<jiff::Timestamp>,
+    /// What that no said (the failing hook's detail and output): the same
+    /// no again is not recorded again, so a hold of days does not write
+    /// an event every interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
 }
 
 impl HookProgress {
     pub fn is_empty(&self) -> bool {
-        self.done.is_empty() && self.refused_at.is_none()
+        self.done.is_empty() && self.refused_at.is_none() && self.refusal.is_none()
     }
 }
 
@@ -206,18 +211,30 @@ pub(crate) fn apply(tx: &mut Tx<'_>, runs: &[HookRun]) -> bool {
         return false;
     };
     let total = tx.d.plan.common().hooks.at(call.point).len();
+    let refusal = run
+        .results
+        .iter()
+        .find(|r| !r.passed)
+        .map(|r| format!("{}\n{}", r.detail, r.output));
+    let repeated = call.point == HookPoint::ConfirmPromotion
+        && refusal.is_some()
+        && tx.d.progress.hooks.refusal == refusal;
     let mut failed = None;
     for (k, r) in run.results.iter().enumerate() {
         let text = result_text(call, k, total, r);
         if r.passed {
-            tx.note(text, false);
+            if !repeated {
+                tx.note(text, false);
+            }
         } else {
             failed = Some(text);
         }
     }
     let Some(why) = failed else {
-        tx.d.progress.hooks.done.push(call);
-        tx.d.progress.hooks.refused_at = None;
+        let p = &mut tx.d.progress.hooks;
+        p.done.push(call);
+        p.refused_at = None;
+        p.refusal = None;
         return false;
     };
     match call.point {
@@ -236,6 +253,11 @@ pub(crate) fn apply(tx: &mut Tx<'_>, runs: &[HookRun]) -> bool {
         }
         HookPoint::ConfirmPromotion => {
             tx.d.progress.hooks.refused_at = Some(tx.now);
+            if repeated {
+                // Asked again, the same no: the recorded reason stands.
+                return false;
+            }
+            tx.d.progress.hooks.refusal = refusal;
             let interval = crate::duration::format_duration(tx.d.plan.common().interval);
             tx.note(
                 format!("waiting for promotion: {why}; asking again in {interval}"),

@@ -156,6 +156,27 @@ fn confirm_promotion_holds_the_last_step_until_it_says_yes() {
         assert_eq!(d.canary_weight, 50, "no promotion without a yes");
     }
     now += 60;
+    // The same no again is not recorded again; a different one is.
+    assert_eq!(due(&d, &good(), t(now)), Some(confirm));
+    let out = crate::rollout::step(&d, &obs_with(finished(confirm, false)), t(now));
+    assert!(out.events.is_empty(), "{:?}", out.events);
+    assert_eq!(out.deployment.progress.hooks.refused_at, Some(t(now)));
+    assert_eq!(out.deployment.reason, d.reason);
+    d = out.deployment;
+    now += 5;
+    let mut other = finished(confirm, false);
+    other.results[0].output = "release notes missing".into();
+    let out = crate::rollout::step(&d, &obs_with(other), t(now));
+    assert_eq!(out.events.len(), 1);
+    assert!(
+        out.deployment
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("release notes missing")
+    );
+    d = out.deployment;
+    now += 5;
     assert_eq!(due(&d, &good(), t(now)), Some(confirm));
     d = run(&d, &obs_with(finished(confirm, true)), t(now));
     assert_eq!((d.phase, d.canary_weight), (Phase::Succeeded, 100));

@@ -227,7 +227,7 @@ fn confirm_promotion_holds_the_last_step_until_it_says_yes_and_http_hooks_are_si
             api,
             target,
             &format!(
-                "      confirm_promotion: [{{ exec: [sh, -c, 'test -f promote || {{ echo \"not yet: no promote file\"; exit 1; }}'] }}]\n\
+                "      confirm_promotion: [{{ exec: [sh, -c, 'test -f promote || {{ echo x >> asked; echo \"not yet: no promote file (asked $(wc -l < asked) times)\"; exit 1; }}'] }}]\n\
                  \x20     pre_step: [{{ http: {{ url: http://{hook}/step, secret_file: hook.key }}, timeout: 5s }}]\n\
                  \x20     post_rollout: [{{ http: {{ url: http://{hook}/done, secret_file: hook.key }}, timeout: 5s, retries: 1 }}]\n"
             ),
@@ -254,7 +254,8 @@ fn confirm_promotion_holds_the_last_step_until_it_says_yes_and_http_hooks_are_si
         "{why}"
     );
     assert!(why.contains("not yet: no promote file"), "{why}");
-    // It keeps asking, and keeps waiting.
+    // It keeps asking (each no says something new here: the same no is
+    // recorded once), and keeps waiting.
     let d = p.wait_for(id, Duration::from_secs(30), "a second refusal", |d| {
         reasons(d)
             .iter()

@@ -96,6 +96,7 @@ pub fn record_round_trips_every_field_events_and_rounds<S: DeploymentStore>(fres
                 Some(2),
             )],
             refused_at: Some(t(7)),
+            refusal: Some("exited with 1\nnot yet ünïcødé 'quoted'".to_string()),
         },
     };
     next.revision = 2;
