@@ -326,6 +326,11 @@ async fn reconcile_target(
     };
     if let Some(done) = last.take() {
         last = Some(record_after_success(app, done, fence).await?);
+    } else if let Some(id) = app.hooks.awaiting_record(&TargetId::new(&svc.name, env)) {
+        // The next deployment started while the last one's post_rollout ran.
+        if let Some(done) = app.store.deployment(id)? {
+            record_after_success(app, done, fence).await?;
+        }
     }
     let retained = last
         .as_ref()
@@ -457,6 +462,12 @@ async fn record_after_success(
     fence: Fence<'_>,
 ) -> Result<Deployment, ApiError> {
     let now = app.clock.now();
+    let target = TargetId::new(&d.service, &d.environment);
+    if zion_core::hooks::pending(&d, now).is_none() {
+        app.hooks.after_success(&target, None);
+        return Ok(d);
+    }
+    app.hooks.after_success(&target, Some(d.id));
     let mut obs = Observations::default();
     let Some(call) = poll_hooks(app, &d, now, &mut obs) else {
         return Ok(d);
@@ -476,6 +487,7 @@ async fn record_after_success(
         .await?;
     if stepped {
         app.hooks.forget(d.id, call);
+        app.hooks.after_success(&target, None);
     }
     Ok(d)
 }

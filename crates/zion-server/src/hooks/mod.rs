@@ -48,6 +48,10 @@ struct Shared {
     runs: Mutex<HashMap<Key, Option<HookRun>>>,
     /// Targets with a run finished since the controller last looked.
     finished: Mutex<HashSet<TargetId>>,
+    /// Each target's succeeded deployment whose hooks (`post_rollout`…)
+    /// run or wait to be recorded: looked up by id even once the target's
+    /// next deployment has started.
+    after_success: Mutex<HashMap<TargetId, i64>>,
     notify: Notify,
 }
 
@@ -157,6 +161,34 @@ impl HookRunner {
         if !runs.is_empty() {
             runs.retain(|(d, _), run| *d != id || run.is_none());
         }
+    }
+
+    /// Remembers that `id`, a succeeded deployment of `target`, has a run
+    /// to record (`Some`), or no more (`None`).
+    pub(crate) fn after_success(&self, target: &TargetId, id: Option<i64>) {
+        let mut map = self
+            .shared
+            .after_success
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match id {
+            Some(id) => {
+                map.insert(target.clone(), id);
+            }
+            None => {
+                map.remove(target);
+            }
+        }
+    }
+
+    /// The succeeded deployment of `target` with a run to record, if any.
+    pub(crate) fn awaiting_record(&self, target: &TargetId) -> Option<i64> {
+        let map = self
+            .shared
+            .after_success
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.get(target).copied()
     }
 
     /// The targets with a run finished since the last call: due now.
