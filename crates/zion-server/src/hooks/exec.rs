@@ -21,7 +21,16 @@ pub(super) async fn run(
         return failed("no command".into(), String::new());
     };
     let addresses: Vec<String> = facts.new_addresses.iter().map(|a| a.to_string()).collect();
-    let child = tokio::process::Command::new(program)
+    // `./smoke.sh` is the spec folder's: a relative path with a slash is
+    // made absolute, since where a child resolves it after changing
+    // directory is left to the platform.
+    let path = Path::new(program);
+    let program = if path.is_relative() && program.contains('/') {
+        base_dir.join(path).into_os_string()
+    } else {
+        program.into()
+    };
+    let child = tokio::process::Command::new(&program)
         .args(args)
         .current_dir(base_dir)
         .env("ZION_DEPLOYMENT_ID", facts.deployment_id.to_string())
@@ -47,7 +56,10 @@ pub(super) async fn run(
         .spawn();
     let child = match child {
         Ok(c) => c,
-        Err(e) => return failed(format!("cannot run {program}: {e}"), String::new()),
+        Err(e) => {
+            let program = program.to_string_lossy();
+            return failed(format!("cannot run {program}: {e}"), String::new());
+        }
     };
     let group = child.id().map(|id| Pid::from_raw(id as i32));
     match tokio::time::timeout(timeout, child.wait_with_output()).await {
@@ -63,7 +75,10 @@ pub(super) async fn run(
                 String::new(),
             )
         }
-        Ok(Err(e)) => failed(format!("cannot wait for {program}: {e}"), String::new()),
+        Ok(Err(e)) => failed(
+            format!("cannot wait for {}: {e}", program.to_string_lossy()),
+            String::new(),
+        ),
         Ok(Ok(out)) => {
             let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
             output.push_str(&String::from_utf8_lossy(&out.stderr));

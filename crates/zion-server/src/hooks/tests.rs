@@ -72,6 +72,36 @@ async fn exec_tells_the_facts_and_keeps_the_output_tail() {
 }
 
 #[tokio::test]
+async fn a_relative_program_is_the_spec_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    // A link, not a script written here: a file just written may still be
+    // open in a process another test forks (ETXTBSY).
+    std::os::unix::fs::symlink("/bin/echo", dir.path().join("say")).unwrap();
+    let hook = Hook {
+        action: HookAction::Exec(vec!["./say".into(), "smoke for 2.0".into()]),
+        timeout: Duration::from_secs(5),
+        retries: 0,
+    };
+    let r = run_hook(&hook, &facts(), dir.path()).await;
+    assert_eq!(
+        (r.passed, r.output.as_str()),
+        (true, "smoke for 2.0\n"),
+        "{r:?}"
+    );
+    let missing = Hook {
+        action: HookAction::Exec(vec!["./missing.sh".into()]),
+        ..hook
+    };
+    let r = run_hook(&missing, &facts(), dir.path()).await;
+    assert!(!r.passed);
+    assert!(
+        r.detail.starts_with("cannot run ") && r.detail.contains("missing.sh"),
+        "{}",
+        r.detail
+    );
+}
+
+#[tokio::test]
 async fn exec_past_its_timeout_is_killed_with_its_children() {
     let dir = tempfile::tempdir().unwrap();
     let start = Instant::now();
