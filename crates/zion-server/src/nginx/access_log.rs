@@ -64,7 +64,9 @@ pub fn parse(line: &str) -> Option<Request> {
 /// separated by ", ", internal redirects by " : "; "-" or a unix socket
 /// is none.
 fn last_upstream(value: &str) -> Option<SocketAddr> {
-    let last = value.rsplit([',', ' ']).find(|s| !s.is_empty() && *s != ":")?;
+    let last = value
+        .rsplit([',', ' '])
+        .find(|s| !s.is_empty() && *s != ":")?;
     last.trim().parse().ok()
 }
 
@@ -104,7 +106,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(redirect.upstream, "[::1]:9003".parse().ok());
-        let none = parse(r#"{"time":"1.0","upstream":"","status":"404","request_time":"0"}"#).unwrap();
+        let none =
+            parse(r#"{"time":"1.0","upstream":"","status":"404","request_time":"0"}"#).unwrap();
         assert_eq!(none.upstream, None);
     }
 
@@ -112,7 +115,10 @@ mod tests {
     fn lines_of_another_format_are_skipped() {
         assert_eq!(parse(""), None);
         assert_eq!(parse("127.0.0.1 - - [x] \"GET / HTTP/1.1\" 200"), None);
-        assert_eq!(parse(r#"{"time":"1.0","upstream":"127.0.0.1:1","sta"#), None);
+        assert_eq!(
+            parse(r#"{"time":"1.0","upstream":"127.0.0.1:1","sta"#),
+            None
+        );
         assert_eq!(parse(r#"{"time":"soon","status":"200"}"#), None);
     }
 }

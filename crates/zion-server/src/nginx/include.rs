@@ -26,9 +26,8 @@ const NO_REPLICA: &str = "127.0.0.1:1";
 /// per version giving its share of the traffic.
 pub fn render(upstream: &str, servers: &[Server]) -> String {
     let total: u64 = servers.iter().map(|s| u64::from(s.weight)).sum();
-    let mut out = String::from(
-        "# Written by Zion on every change of the traffic split: edits are lost.\n",
-    );
+    let mut out =
+        String::from("# Written by Zion on every change of the traffic split: edits are lost.\n");
     let _ = writeln!(out, "upstream {upstream} {{");
     let mut last: Option<&str> = None;
     for s in servers {

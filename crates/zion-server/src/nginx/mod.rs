@@ -207,7 +207,8 @@ impl NginxRouter {
 fn servers(stable: Option<Pool>, new: Option<Pool>, weight: u8) -> Vec<Server> {
     let new = new.filter(|n| stable.as_ref().is_none_or(|s| s.version != n.version));
     let count = |p: &Option<Pool>| p.as_ref().map_or(0, |p| p.endpoints.len());
-    let (sw, nw) = zion_core::server_weights::split(count(&stable), count(&new), weight, MAX_WEIGHT);
+    let (sw, nw) =
+        zion_core::server_weights::split(count(&stable), count(&new), weight, MAX_WEIGHT);
     [(stable, sw), (new, nw)]
         .into_iter()
         .flat_map(|(pool, weights)| {
