@@ -16,6 +16,7 @@ mod governance;
 mod haproxy;
 mod hostile;
 mod metric_sources;
+mod nginx;
 mod no_traffic;
 mod postgres;
 mod processes;
