@@ -219,6 +219,7 @@ fn a_canary_through_nginx_follows_each_step_and_a_faulty_one_is_rolled_back() {
         no_failure(&load.take().unwrap().finish());
         let seen = shares(n.frontend, 1000);
         let got = seen.get("2.0").copied().unwrap_or(0.0);
+        eprintln!("step {step} at {weight}%: 2.0 answered {got}% of 1,000 requests");
         assert!(
             (got - weight as f64).abs() <= 2.0,
             "step {step}: {seen:?}\n{}",
@@ -236,7 +237,9 @@ fn a_canary_through_nginx_follows_each_step_and_a_faulty_one_is_rolled_back() {
         (!n.include().contains("version 1.0")).then_some(())
     });
     n.wait_weight("2.0", 100, since);
-    no_failure(&load.take().unwrap().finish());
+    let across = load.take().unwrap().finish();
+    no_failure(&across);
+    eprintln!("requests across the last reloads: {across:?}");
     assert_eq!(
         shares(n.frontend, 50),
         BTreeMap::from([("2.0".into(), 100.0)])
@@ -254,6 +257,7 @@ fn a_canary_through_nginx_follows_each_step_and_a_faulty_one_is_rolled_back() {
         p.log()
     );
     let seen = load.finish();
+    eprintln!("requests during the faulty canary: {seen:?}");
     assert!(seen.get("3.0").is_some_and(|c| c.1 > 0), "{seen:?}");
     let history = p.json(&["history", "web", "--env", "staging"]);
     let bad = &history.as_array().unwrap()[0];

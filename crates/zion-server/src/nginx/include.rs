@@ -37,7 +37,7 @@ pub fn render(upstream: &str, servers: &[Server]) -> String {
                 .filter(|o| o.version == s.version)
                 .map(|o| u64::from(o.weight))
                 .sum();
-            let share = if total == 0 { 0 } else { of * 100 / total };
+            let share = (of * 100).checked_div(total).unwrap_or(0);
             let _ = writeln!(out, "    # version {}: {share}%", s.version);
             last = Some(&s.version);
         }
