@@ -115,8 +115,7 @@ impl Targets {
     }
 
     /// The folder relative paths of the spec (an HAProxy admin socket,
-    /// nginx's files)
-    /// resolve against, from the next [`Targets::bind`].
+    /// nginx's files) resolve against, from the next [`Targets::bind`].
     pub fn set_base_dir(&self, dir: PathBuf) {
         *self.base_dir.lock().unwrap_or_else(PoisonError::into_inner) = dir;
     }
@@ -196,8 +195,8 @@ impl Targets {
             let metrics = Arc::new(TrafficMetrics::new());
             if let Some(settings) = router {
                 // No listener of Zion's: the router's own takes the
-                // requests, and its statistics or log are the target's
-                // traffic.
+                // requests, and its statistics (HAProxy) or access log
+                // (nginx) are the target's traffic.
                 let router = settings.start(&metrics);
                 tracing::info!(service = %id.service, environment = %id.environment, router = router.engine(), "target routed by an external router");
                 targets.insert(
