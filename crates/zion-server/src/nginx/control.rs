@@ -6,7 +6,9 @@
 //! ones finish the requests in flight). A configuration nginx refuses is
 //! never reloaded: the previous include goes back in place.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 /// How long `nginx -t` or `nginx -s reload` may take.
@@ -26,6 +28,11 @@ impl Nginx {
     /// reloads nginx. On any failure the previous include is back in
     /// place (none if there was none) and nginx still runs what it ran.
     pub async fn apply(&self, include: &Path, text: &str) -> Result<(), String> {
+        // Targets sharing this nginx change it one at a time: `nginx -t`
+        // tests every include, so another target's half-done change
+        // would be this one's failure.
+        let lock = one_change_at_a_time(&self.config);
+        let _one = lock.lock().await;
         let previous = match tokio::fs::read(include).await {
             Ok(bytes) => Some(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -103,6 +110,18 @@ impl Nginx {
             complaint(&String::from_utf8_lossy(&out.stderr))
         ))
     }
+}
+
+/// The lock of the nginx whose main configuration is `config`.
+fn one_change_at_a_time(config: &Path) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    LOCKS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(config.to_owned())
+        .or_default()
+        .clone()
 }
 
 /// What nginx said went wrong: its `[emerg]` and `[alert]` lines (the

@@ -18,6 +18,9 @@ pub(super) fn routers(
     services: &[ServiceSpec],
     providers: &BTreeMap<String, Provider>,
 ) {
+    // (provider, upstream) and include file → the first target writing it.
+    let mut upstreams: BTreeMap<(&str, &str), String> = BTreeMap::new();
+    let mut includes: BTreeMap<&str, String> = BTreeMap::new();
     for (i, svc) in services.iter().enumerate() {
         let p = format!("services[{i}]");
         let (mut haproxy, mut nginx) = (false, false);
@@ -38,6 +41,33 @@ pub(super) fn routers(
                 }
                 TargetRouter::Nginx(n) => {
                     nginx = true;
+                    let here = format!("{p}.targets.{env}.nginx");
+                    if let Some(first) = upstreams.get(&(n.provider.as_str(), n.upstream.as_str()))
+                    {
+                        r.add(
+                            format!("{here}.upstream"),
+                            format!(
+                                "`{}` is already the upstream of {first} on the same nginx: \
+                                 nginx refuses two upstreams of one name; give each target \
+                                 its own",
+                                n.upstream
+                            ),
+                        );
+                    } else {
+                        upstreams.insert((&n.provider, &n.upstream), here.clone());
+                    }
+                    if let Some(first) = includes.get(n.include.as_str()) {
+                        r.add(
+                            format!("{here}.include"),
+                            format!(
+                                "`{}` is already the include file of {first}: Zion rewrites \
+                                 it whole for one target; give each target its own file",
+                                n.include
+                            ),
+                        );
+                    } else {
+                        includes.insert(&n.include, here);
+                    }
                     (
                         "nginx",
                         &n.provider,

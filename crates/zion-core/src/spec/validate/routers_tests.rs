@@ -243,3 +243,20 @@ fn what_nginx_cannot_express_is_refused_and_latency_checks_are_kept() {
     }
     assert_eq!(errs.len(), 3, "latency checks are fine: {errs:?}");
 }
+
+#[test]
+fn two_targets_cannot_share_an_upstream_or_an_include() {
+    let yaml = format!(
+        "{NGINX}\nenvironments:\n  - name: staging\n  - name: production\nservices:\n  - name: web\n    workload:\n      process:\n        command: [\"app\", \"{{port}}\"]\n    targets:\n      staging: {{ nginx: {{ provider: edge, upstream: web, include: up/a.conf, access_log: a.json }} }}\n      production: {{ nginx: {{ provider: edge, upstream: web, include: up/a.conf, access_log: b.json }} }}\n{CHECKS}"
+    );
+    let errs = errors(&yaml);
+    for path in ["upstream", "include"] {
+        assert!(
+            errs.iter().any(
+                |(p, m)| p == &format!("services[0].targets.staging.nginx.{path}")
+                    && m.contains("services[0].targets.production.nginx")
+            ),
+            "{path}: {errs:?}"
+        );
+    }
+}
