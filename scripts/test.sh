@@ -40,6 +40,10 @@ have_postgres || install postgresql
 # bookworm) in the foreground on free ports, never the system service; it is
 # often in /usr/sbin, off a plain user's PATH.
 need haproxy || [ -x /usr/sbin/haproxy ] || install haproxy
+# The nginx router's tests start their own nginx (Debian's package, 1.22 in
+# bookworm) in the foreground on free ports with every file in a temporary
+# folder, never the system service; it too is in /usr/sbin.
+need nginx || [ -x /usr/sbin/nginx ] || install nginx
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

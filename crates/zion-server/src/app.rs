@@ -124,8 +124,8 @@ impl App {
     /// Stops supervising the target's processes without stopping them,
     /// for the replica that drives it next.
     pub(crate) async fn release_target(&self, id: &zion_core::target::TargetId) {
-        // Its next driver reads HAProxy's statistics from now on.
-        if let Some(router) = self.targets.haproxy(id).await {
+        // Its next driver reads the router's statistics or log from now on.
+        if let Some(router) = self.targets.router(id).await {
             router.release();
         }
         let left = self

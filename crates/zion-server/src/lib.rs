@@ -18,10 +18,12 @@ mod hooks;
 mod http;
 mod journal;
 mod leases;
+pub mod nginx;
 pub use journal::Journal;
 mod operations;
 mod prechecks;
 mod registry;
+mod routers;
 #[cfg(feature = "simulated")]
 pub mod simulated;
 mod sources;

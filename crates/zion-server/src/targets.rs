@@ -13,14 +13,14 @@ use std::time::{Duration, SystemTime};
 
 use zion_core::deployment::TrafficRules;
 use zion_core::metrics::WindowMetrics;
-use zion_core::spec::{Provider, ServiceSpec, Spec, TargetRouter};
+use zion_core::spec::{ServiceSpec, Spec};
 use zion_providers::VersionKey;
 use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
 use zion_store::RouteListener;
 
 use crate::StartError;
 use crate::data_plane::{DataPlane, TargetTraffic};
-use crate::haproxy::HaproxyRouter;
+use crate::routers::{ExternalRouter, RouterSettings};
 use crate::workloads::Workloads;
 
 /// (service, environment).
@@ -40,24 +40,26 @@ pub struct TargetRuntime {
     /// same metrics, so analysis judges preview traffic.
     pub preview: Option<TargetProxy>,
     pub metrics: Arc<TrafficMetrics>,
-    /// The HAProxy backend that routes the target instead of a listener.
-    pub haproxy: Option<Arc<HaproxyRouter>>,
+    /// The HAProxy backend or nginx upstream that routes the target
+    /// instead of a listener.
+    pub router: Option<ExternalRouter>,
 }
 
 /// What the spec asks of one target's routing: the built-in listener and
-/// preview listener, or an HAProxy backend (admin socket, backend name).
+/// preview listener, or an external router (an HAProxy backend, an nginx
+/// upstream).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Wanted {
     listen: Option<SocketAddr>,
     preview: Option<SocketAddr>,
-    haproxy: Option<(PathBuf, String)>,
+    router: Option<RouterSettings>,
 }
 
 impl Wanted {
     fn matches(&self, rt: &TargetRuntime) -> bool {
-        let router = match (&self.haproxy, &rt.haproxy) {
+        let router = match (&self.router, &rt.router) {
             (None, None) => true,
-            (Some((socket, backend)), Some(r)) => r.is(socket, backend),
+            (Some(settings), Some(r)) => r.is(settings),
             _ => false,
         };
         router && self.listen == rt.listen && self.preview == rt.preview_addr
@@ -112,8 +114,8 @@ impl Targets {
         }
     }
 
-    /// The folder relative paths of the spec (an HAProxy admin socket)
-    /// resolve against, from the next [`Targets::bind`].
+    /// The folder relative paths of the spec (an HAProxy admin socket,
+    /// nginx's files) resolve against, from the next [`Targets::bind`].
     pub fn set_base_dir(&self, dir: PathBuf) {
         *self.base_dir.lock().unwrap_or_else(PoisonError::into_inner) = dir;
     }
@@ -152,21 +154,12 @@ impl Targets {
         let mut wanted: BTreeMap<TargetId, Wanted> = BTreeMap::new();
         for s in &spec.services {
             for (env, t) in &s.targets {
-                let haproxy = match &t.router {
-                    TargetRouter::Builtin => None,
-                    // Another kind of provider is not a router (lint refuses it).
-                    TargetRouter::Haproxy(h) => spec
-                        .providers
-                        .get(&h.provider)
-                        .and_then(Provider::haproxy)
-                        .map(|p| (base.join(&p.socket), h.backend.clone())),
-                };
                 wanted.insert(
                     TargetId::new(&s.name, env),
                     Wanted {
                         listen: t.listen.map(on_host),
                         preview: t.preview.map(on_host),
-                        haproxy,
+                        router: RouterSettings::of(spec, &t.router, &base),
                     },
                 );
             }
@@ -197,15 +190,15 @@ impl Targets {
             let Wanted {
                 listen,
                 preview: preview_addr,
-                haproxy,
+                router,
             } = want;
             let metrics = Arc::new(TrafficMetrics::new());
-            if let Some((socket, backend)) = haproxy {
-                // No listener of Zion's: HAProxy's frontend takes the
-                // requests, and its statistics are the target's traffic.
-                let router = HaproxyRouter::new(socket, backend);
-                router.sample(&metrics);
-                tracing::info!(service = %id.service, environment = %id.environment, "target routed by HAProxy");
+            if let Some(settings) = router {
+                // No listener of Zion's: the router's own takes the
+                // requests, and its statistics (HAProxy) or access log
+                // (nginx) are the target's traffic.
+                let router = settings.start(&metrics);
+                tracing::info!(service = %id.service, environment = %id.environment, router = router.engine(), "target routed by an external router");
                 targets.insert(
                     id,
                     TargetRuntime {
@@ -214,7 +207,7 @@ impl Targets {
                         proxy: None,
                         preview: None,
                         metrics,
-                        haproxy: Some(router),
+                        router: Some(router),
                     },
                 );
                 continue;
@@ -240,7 +233,7 @@ impl Targets {
                         proxy: None,
                         preview: None,
                         metrics,
-                        haproxy: None,
+                        router: None,
                     },
                 );
                 continue;
@@ -267,7 +260,7 @@ impl Targets {
                     proxy: Some(proxy),
                     preview,
                     metrics,
-                    haproxy: None,
+                    router: None,
                 },
             );
         }
@@ -384,9 +377,9 @@ impl Targets {
         true
     }
 
-    /// The HAProxy backend routing the target, if one does.
-    pub async fn haproxy(&self, id: &TargetId) -> Option<Arc<HaproxyRouter>> {
-        self.map.lock().await.get(id)?.haproxy.clone()
+    /// The external router routing the target, if one does.
+    pub async fn router(&self, id: &TargetId) -> Option<ExternalRouter> {
+        self.map.lock().await.get(id)?.router.clone()
     }
 
     /// Splits the target's traffic between the healthy replicas of
@@ -402,8 +395,8 @@ impl Targets {
         rules: TrafficRules,
     ) -> Result<(), String> {
         let id = TargetId::new(svc.name.as_str(), env);
-        if let Some(router) = self.haproxy(&id).await {
-            // Only this replica, the target's driver, talks to HAProxy;
+        if let Some(router) = self.router(&id).await {
+            // Only this replica, the target's driver, drives the router;
             // nothing is published for the others' listeners.
             return router
                 .set_traffic(

@@ -17,6 +17,7 @@ mod haproxy;
 mod hooks;
 mod hostile;
 mod metric_sources;
+mod nginx;
 mod no_traffic;
 mod postgres;
 mod processes;

@@ -258,11 +258,36 @@ pub enum TargetRouter {
     /// An HAProxy backend whose servers Zion adds, weighs and removes
     /// through the Runtime API of `provider`.
     Haproxy(HaproxyTarget),
+    /// An nginx upstream whose include file Zion writes, tests and
+    /// reloads with the nginx of `provider`.
+    Nginx(NginxTarget),
 }
 
 impl TargetRouter {
     pub fn is_builtin(&self) -> bool {
         matches!(self, TargetRouter::Builtin)
+    }
+
+    /// The external router's name in messages (None: the built-in one).
+    pub fn engine(&self) -> Option<&'static str> {
+        match self {
+            TargetRouter::Builtin => None,
+            TargetRouter::Haproxy(_) => Some("HAProxy"),
+            TargetRouter::Nginx(_) => Some("nginx"),
+        }
+    }
+
+    /// Where an external router takes the target's traffic, as status and
+    /// summaries show it: `haproxy edge backend web`, `nginx edge upstream
+    /// web`. None for the built-in router (its address says it).
+    pub fn describe(&self) -> Option<String> {
+        match self {
+            TargetRouter::Builtin => None,
+            TargetRouter::Haproxy(h) => {
+                Some(format!("haproxy {} backend {}", h.provider, h.backend))
+            }
+            TargetRouter::Nginx(n) => Some(format!("nginx {} upstream {}", n.provider, n.upstream)),
+        }
     }
 }
 
@@ -273,6 +298,24 @@ pub struct HaproxyTarget {
     pub provider: String,
     /// The backend of that HAProxy whose servers are the target's.
     pub backend: String,
+}
+
+/// `targets.<env>.nginx`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NginxTarget {
+    /// A `providers:` entry of kind `nginx`.
+    pub provider: String,
+    /// The name of the `upstream` block Zion writes; the main
+    /// configuration's `proxy_pass http://<upstream>` sends traffic to it.
+    pub upstream: String,
+    /// The file Zion writes that block to, which the main configuration
+    /// `include`s (inside `http {}`), as written: a relative path is
+    /// resolved by the caller against the spec file's folder.
+    pub include: String,
+    /// The JSON access log (`log_format zion`) of the server that proxies
+    /// to the upstream, which Zion tails for the versions' requests,
+    /// errors and latencies; relative as `include`.
+    pub access_log: String,
 }
 
 impl TargetSpec {

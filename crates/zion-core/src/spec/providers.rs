@@ -1,7 +1,7 @@
 //! `providers:`: the systems outside Zion a spec names once, at the top
 //! level, and refers to by name: a Prometheus a check reads its value from
 //! (`prom: { prometheus: {…} }`), an HAProxy a target's traffic goes
-//! through (`edge: { haproxy: {…} }`).
+//! through (`edge: { haproxy: {…} }` or `edge: { nginx: {…} }`).
 //!
 //! A provider is an externally tagged enum: one variant per kind, each
 //! with its own settings. Secrets are never in the spec, only where to
@@ -20,6 +20,8 @@ pub enum Provider {
     Prometheus(PrometheusProvider),
     /// An HAProxy whose Runtime API (its admin socket) Zion drives.
     Haproxy(HaproxyProvider),
+    /// An nginx whose configuration Zion tests and reloads.
+    Nginx(NginxProvider),
 }
 
 impl Provider {
@@ -28,6 +30,7 @@ impl Provider {
         match self {
             Provider::Prometheus(_) => "prometheus",
             Provider::Haproxy(_) => "haproxy",
+            Provider::Nginx(_) => "nginx",
         }
     }
 
@@ -43,6 +46,14 @@ impl Provider {
     pub fn haproxy(&self) -> Option<&HaproxyProvider> {
         match self {
             Provider::Haproxy(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// Its nginx settings, if it is an nginx.
+    pub fn nginx(&self) -> Option<&NginxProvider> {
+        match self {
+            Provider::Nginx(n) => Some(n),
             _ => None,
         }
     }
@@ -85,4 +96,22 @@ pub struct HaproxyProvider {
     /// relative path is resolved by the caller against the spec file's
     /// folder.
     pub socket: String,
+}
+
+/// `providers.<name>.nginx`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NginxProvider {
+    /// The nginx program Zion runs to test the configuration (`-t`) and
+    /// reload it (`-s reload`): a name found on the PATH or a path.
+    pub binary: String,
+    /// The main configuration file the running nginx was started with
+    /// (`-c`), as written: a relative path is resolved by the caller
+    /// against the spec file's folder. Its `pid` directive tells
+    /// `nginx -s reload` which master to signal.
+    pub config: String,
+}
+
+impl NginxProvider {
+    /// `binary` when the spec gives none.
+    pub const DEFAULT_BINARY: &'static str = "nginx";
 }

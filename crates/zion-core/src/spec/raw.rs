@@ -180,6 +180,8 @@ pub(super) mod keys {
     pub const SPEC: &[&str] = &["server", "audit", "environments", "services", "providers"];
     pub const HAPROXY_PROVIDER: &[&str] = &["socket"];
     pub const HAPROXY_TARGET: &[&str] = &["provider", "backend"];
+    pub const NGINX_PROVIDER: &[&str] = &["binary", "config"];
+    pub const NGINX_TARGET: &[&str] = &["provider", "upstream", "include", "access_log"];
     pub const SERVER: &[&str] = &["listen", "data_dir", "database", "github"];
     pub const GITHUB: &[&str] = &["webhook_secret_env", "webhook_secret_file"];
     pub const ENVIRONMENT: &[&str] = &[
@@ -230,7 +232,7 @@ pub(super) mod keys {
         "timeout",
         "start_timeout",
     ];
-    pub const TARGET: &[&str] = &["listen", "preview", "response_timeout", "haproxy"];
+    pub const TARGET: &[&str] = &["listen", "preview", "response_timeout", "haproxy", "nginx"];
     pub const CANARY: &[&str] = &["steps", "sticky"];
     pub const STEP: &[&str] = &["weight", "mirror", "pause", "match"];
     pub const MATCH: &[&str] = &["header", "cookie", "equals", "regex"];
@@ -253,7 +255,7 @@ pub(super) mod keys {
         "min",
         "max_ratio_to_baseline",
     ];
-    pub const PROVIDER: &[&str] = &["prometheus", "haproxy"];
+    pub const PROVIDER: &[&str] = &["prometheus", "haproxy", "nginx"];
     pub const PROMETHEUS: &[&str] = &[
         "url",
         "timeout",
@@ -292,6 +294,7 @@ pub(super) struct RawSpec {
 pub(super) struct RawProvider {
     pub prometheus: Option<RawPrometheus>,
     pub haproxy: Option<RawHaproxyProvider>,
+    pub nginx: Option<RawNginxProvider>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -316,6 +319,15 @@ pub(super) struct RawHaproxyProvider {
     pub unknown: Unknown,
 }
 
+/// `providers.<name>.nginx`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawNginxProvider {
+    pub binary: Option<Text>,
+    pub config: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
 /// `basic_auth:` of a provider.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(super) struct RawBasicAuth {
@@ -331,6 +343,17 @@ pub(super) struct RawBasicAuth {
 pub(super) struct RawHaproxyTarget {
     pub provider: Option<Text>,
     pub backend: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].targets.<env>.nginx`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawNginxTarget {
+    pub provider: Option<Text>,
+    pub upstream: Option<Text>,
+    pub include: Option<Text>,
+    pub access_log: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -549,6 +572,7 @@ pub(super) struct RawTarget {
     pub preview: Option<Text>,
     pub response_timeout: Option<Text>,
     pub haproxy: Option<RawHaproxyTarget>,
+    pub nginx: Option<RawNginxTarget>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -911,6 +935,14 @@ mod tests {
             (
                 "http_hook",
                 unknown_keys_of::<RawHttpHook>(keys::HTTP_HOOK, |r| r.unknown),
+            ),
+            (
+                "nginx_provider",
+                unknown_keys_of::<RawNginxProvider>(keys::NGINX_PROVIDER, |r| r.unknown),
+            ),
+            (
+                "nginx_target",
+                unknown_keys_of::<RawNginxTarget>(keys::NGINX_TARGET, |r| r.unknown),
             ),
         ];
         for (what, unknown) in cases {

@@ -6,7 +6,6 @@ use zion_core::api::{
     DeploymentDetail, DeploymentView, ReplicaView, RunningVersion, SpecView, TargetView,
     VersionRole,
 };
-use zion_core::spec::TargetRouter;
 use zion_store::DeploymentFilter;
 
 use crate::app::App;
@@ -96,13 +95,11 @@ impl App {
                         errors,
                     });
                 }
-                let haproxy = self.targets.haproxy(&id).await;
-                let listen = match (&t.router, addrs.get(&id).copied().or(t.listen)) {
-                    (TargetRouter::Haproxy(h), _) => {
-                        format!("haproxy {} backend {}", h.provider, h.backend)
-                    }
-                    (TargetRouter::Builtin, Some(addr)) => addr.to_string(),
-                    (TargetRouter::Builtin, None) => String::new(),
+                let router = self.targets.router(&id).await;
+                let listen = match (t.router.describe(), addrs.get(&id).copied().or(t.listen)) {
+                    (Some(router), _) => router,
+                    (None, Some(addr)) => addr.to_string(),
+                    (None, None) => String::new(),
                 };
                 out.push(TargetView {
                     service: svc.name.clone(),
@@ -114,7 +111,7 @@ impl App {
                     deployment: current.map(DeploymentView::of),
                     versions,
                     driven_by: drivers.get(&id).cloned(),
-                    router_error: haproxy.and_then(|h| h.last_error()),
+                    router_error: router.and_then(|r| r.last_error()),
                 });
             }
         }

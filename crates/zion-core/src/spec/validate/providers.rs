@@ -1,13 +1,17 @@
 //! `providers:`: external engines by name, each of one kind (a
-//! Prometheus checks read from, an HAProxy targets route through).
+//! Prometheus checks read from, an HAProxy or nginx targets route through).
 
 use std::collections::BTreeMap;
 
 use super::{Report, at, text};
 use crate::spec::SecretSource;
-use crate::spec::providers::{HaproxyProvider, PrometheusProvider, Provider, ProviderAuth};
+use crate::spec::providers::{
+    HaproxyProvider, NginxProvider, PrometheusProvider, Provider, ProviderAuth,
+};
 use crate::spec::ranges;
-use crate::spec::raw::{RawBasicAuth, RawHaproxyProvider, RawPrometheus, RawProvider, Text, keys};
+use crate::spec::raw::{
+    RawBasicAuth, RawHaproxyProvider, RawNginxProvider, RawPrometheus, RawProvider, Text, keys,
+};
 
 pub(super) fn providers(
     r: &mut Report,
@@ -17,27 +21,43 @@ pub(super) fn providers(
     for (name, raw) in raw.into_iter().flatten() {
         let p = format!("providers.{name}");
         r.unknown(&p, &raw.unknown, keys::PROVIDER);
-        let (provider, kind) = match (&raw.prometheus, &raw.haproxy) {
-            (Some(prom), None) => (
-                prometheus(r, &at(&p, "prometheus"), prom).map(Provider::Prometheus),
-                Some("prometheus"),
-            ),
-            (None, Some(h)) => (
-                haproxy(r, &at(&p, "haproxy"), h).map(Provider::Haproxy),
-                Some("haproxy"),
-            ),
-            (Some(_), Some(_)) => {
-                r.add(
-                    &p,
-                    "names two kinds (prometheus and haproxy): one provider is one engine; declare each under its own name",
-                );
-                (None, None)
-            }
-            (None, None) => {
+        let given: Vec<&str> = [
+            ("prometheus", raw.prometheus.is_some()),
+            ("haproxy", raw.haproxy.is_some()),
+            ("nginx", raw.nginx.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, on)| on.then_some(k))
+        .collect();
+        let (provider, kind) = match (&raw.prometheus, &raw.haproxy, &raw.nginx) {
+            _ if given.len() > 1 => {
                 r.add(
                     &p,
                     format!(
-                        "names no kind: write one of {}, e.g. `{name}: {{ prometheus: {{ url: http://127.0.0.1:9090 }} }}` or `{name}: {{ haproxy: {{ socket: /run/haproxy/admin.sock }} }}`",
+                        "names {} kinds ({}): one provider is one engine; declare each under its own name",
+                        given.len(),
+                        given.join(" and ")
+                    ),
+                );
+                (None, None)
+            }
+            (Some(prom), _, _) => (
+                prometheus(r, &at(&p, "prometheus"), prom).map(Provider::Prometheus),
+                Some("prometheus"),
+            ),
+            (_, Some(h), _) => (
+                haproxy(r, &at(&p, "haproxy"), h).map(Provider::Haproxy),
+                Some("haproxy"),
+            ),
+            (_, _, Some(n)) => (
+                nginx(r, &at(&p, "nginx"), n).map(Provider::Nginx),
+                Some("nginx"),
+            ),
+            (None, None, None) => {
+                r.add(
+                    &p,
+                    format!(
+                        "names no kind: write one of {}, e.g. `{name}: {{ prometheus: {{ url: http://127.0.0.1:9090 }} }}`, `{name}: {{ haproxy: {{ socket: /run/haproxy/admin.sock }} }}` or `{name}: {{ nginx: {{ config: /etc/nginx/nginx.conf }} }}`",
                         keys::PROVIDER.join(", ")
                     ),
                 );
@@ -68,6 +88,37 @@ fn haproxy(r: &mut Report, p: &str, raw: &RawHaproxyProvider) -> Option<HaproxyP
             None
         }
     }
+}
+
+fn nginx(r: &mut Report, p: &str, raw: &RawNginxProvider) -> Option<NginxProvider> {
+    r.unknown(p, &raw.unknown, keys::NGINX_PROVIDER);
+    let binary = match text(raw.binary.as_ref()).map(str::trim) {
+        None => Some(NginxProvider::DEFAULT_BINARY.to_owned()),
+        Some("") => {
+            r.add(
+                at(p, "binary"),
+                "is empty: name the nginx program (on the PATH, e.g. `nginx`, or a path, e.g. \
+                 /usr/sbin/nginx), or remove the key for `nginx`",
+            );
+            None
+        }
+        Some(b) => Some(b.to_owned()),
+    };
+    let config = match text(raw.config.as_ref()).map(str::trim) {
+        Some(c) if !c.is_empty() => Some(c.to_owned()),
+        _ => {
+            r.add(
+                at(p, "config"),
+                "missing: the main configuration file the running nginx was started with \
+                 (its `-c`), e.g. /etc/nginx/nginx.conf",
+            );
+            None
+        }
+    };
+    Some(NginxProvider {
+        binary: binary?,
+        config: config?,
+    })
 }
 
 fn prometheus(r: &mut Report, p: &str, raw: &RawPrometheus) -> Option<PrometheusProvider> {

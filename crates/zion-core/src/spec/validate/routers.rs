@@ -1,8 +1,9 @@
-//! What a target's router can express: a target routed by HAProxy names a
-//! declared `haproxy` provider, and its service asks nothing of the router
-//! that HAProxy, as Zion drives it, cannot do (mirroring, header and
-//! cookie rules, sticky sessions, latency percentiles): `zion lint`
-//! refuses those with the path and the reason.
+//! What a target's router can express: a target routed by HAProxy or nginx
+//! names a declared provider of that kind, and its service asks nothing of
+//! the router that it, as Zion drives it, cannot do (mirroring, header and
+//! cookie rules, sticky sessions; latency percentiles for HAProxy, whose
+//! statistics have none): `zion lint` refuses those with the path and the
+//! reason.
 
 use std::collections::BTreeMap;
 
@@ -17,41 +18,125 @@ pub(super) fn routers(
     services: &[ServiceSpec],
     providers: &BTreeMap<String, Provider>,
 ) {
+    // (provider, upstream) and include file → the first target writing it.
+    let mut upstreams: BTreeMap<(&str, &str), String> = BTreeMap::new();
+    let mut includes: BTreeMap<&str, String> = BTreeMap::new();
     for (i, svc) in services.iter().enumerate() {
         let p = format!("services[{i}]");
-        let mut haproxy = false;
+        let (mut haproxy, mut nginx) = (false, false);
         for (env, target) in &svc.targets {
-            let TargetRouter::Haproxy(h) = &target.router else {
-                continue;
+            let (key, provider, fits, example) = match &target.router {
+                TargetRouter::Builtin => continue,
+                TargetRouter::Haproxy(h) => {
+                    haproxy = true;
+                    (
+                        "haproxy",
+                        &h.provider,
+                        providers
+                            .get(&h.provider)
+                            .and_then(Provider::haproxy)
+                            .is_some(),
+                        "haproxy: { socket: /run/haproxy/admin.sock }",
+                    )
+                }
+                TargetRouter::Nginx(n) => {
+                    nginx = true;
+                    let here = format!("{p}.targets.{env}.nginx");
+                    if let Some(first) = upstreams.get(&(n.provider.as_str(), n.upstream.as_str()))
+                    {
+                        r.add(
+                            format!("{here}.upstream"),
+                            format!(
+                                "`{}` is already the upstream of {first} on the same nginx: \
+                                 nginx refuses two upstreams of one name; give each target \
+                                 its own",
+                                n.upstream
+                            ),
+                        );
+                    } else {
+                        upstreams.insert((&n.provider, &n.upstream), here.clone());
+                    }
+                    if let Some(first) = includes.get(n.include.as_str()) {
+                        r.add(
+                            format!("{here}.include"),
+                            format!(
+                                "`{}` is already the include file of {first}: Zion rewrites \
+                                 it whole for one target; give each target its own file",
+                                n.include
+                            ),
+                        );
+                    } else {
+                        includes.insert(&n.include, here);
+                    }
+                    (
+                        "nginx",
+                        &n.provider,
+                        providers
+                            .get(&n.provider)
+                            .and_then(Provider::nginx)
+                            .is_some(),
+                        "nginx: { config: /etc/nginx/nginx.conf }",
+                    )
+                }
             };
-            haproxy = true;
-            if h.provider.is_empty() {
+            if provider.is_empty() || fits {
                 continue;
             }
-            if providers
-                .get(&h.provider)
-                .and_then(Provider::haproxy)
-                .is_none()
-            {
-                let declared: Vec<&str> = providers.keys().map(String::as_str).collect();
-                r.add(
-                    format!("{p}.targets.{env}.haproxy.provider"),
-                    format!(
-                        "`{}` is not a haproxy entry of `providers:` (declared: {}): declare it, \
-                         e.g. `providers: {{ {}: {{ haproxy: {{ socket: /run/haproxy/admin.sock }} }} }}`",
-                        h.provider,
-                        if declared.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            declared.join(", ")
-                        },
-                        h.provider
-                    ),
-                );
-            }
+            let declared: Vec<&str> = providers.keys().map(String::as_str).collect();
+            r.add(
+                format!("{p}.targets.{env}.{key}.provider"),
+                format!(
+                    "`{provider}` is not a {key} entry of `providers:` (declared: {}): declare it, \
+                     e.g. `providers: {{ {provider}: {{ {example} }} }}`",
+                    if declared.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        declared.join(", ")
+                    },
+                ),
+            );
         }
         if haproxy {
             haproxy_limits(r, &p, raw.get(i), svc);
+        }
+        if nginx {
+            nginx_limits(r, &p, svc);
+        }
+    }
+}
+
+/// What a service routed by nginx asks that nginx, as Zion drives it (one
+/// weighted `upstream` block, reloaded on each change), cannot give:
+/// mirroring, header and cookie rules, sticky sessions. Its access log
+/// gives request times, so latency checks are judged.
+fn nginx_limits(r: &mut Report, p: &str, svc: &ServiceSpec) {
+    const WHY: &str = "a target of this service is routed by nginx";
+    if svc.canary.sticky {
+        r.add(
+            format!("{p}.canary.sticky"),
+            format!(
+                "{WHY}, and Zion writes a weighted upstream only (no cookie pinning a client \
+                 to a version): remove `sticky`"
+            ),
+        );
+    }
+    for (k, step) in svc.canary.steps.iter().enumerate() {
+        if step.mirror.is_some() {
+            r.add(
+                format!("{p}.canary.steps[{k}].mirror"),
+                format!(
+                    "{WHY}, and Zion does not write nginx's `mirror` directives: remove `mirror`"
+                ),
+            );
+        }
+        if !step.matches.is_empty() {
+            r.add(
+                format!("{p}.canary.steps[{k}].match"),
+                format!(
+                    "{WHY}, and Zion writes a weighted upstream only, not the `map` on headers \
+                     and cookies a rule needs: remove `match`"
+                ),
+            );
         }
     }
 }

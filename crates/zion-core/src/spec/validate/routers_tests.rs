@@ -58,7 +58,7 @@ fn a_target_routed_by_a_declared_haproxy_parses() {
 #[test]
 fn bad_providers_and_references_name_their_path() {
     let yaml = spec(
-        "providers:\n  edge: { haproxy: { sockt: x } }\n  other: { nginx: {} }",
+        "providers:\n  edge: { haproxy: { sockt: x } }\n  other: { traefik: {} }",
         "{ haproxy: { provider: edg, backend: 'web backend' } }",
         CHECKS,
     );
@@ -71,7 +71,7 @@ fn bad_providers_and_references_name_their_path() {
     };
     has("providers.edge.haproxy.sockt", "unknown key");
     has("providers.edge.haproxy.socket", "missing");
-    has("providers.other.nginx", "unknown key");
+    has("providers.other.traefik", "unknown key");
     has("providers.other", "kind");
     has(
         "services[0].targets.production.haproxy.backend",
@@ -137,4 +137,126 @@ fn what_haproxy_cannot_express_is_refused_with_its_path() {
     // The same service on the built-in router is fine.
     let builtin = errors(&spec(p, "{ listen: 127.0.0.1:8080 }", extra));
     assert!(builtin.is_empty(), "{builtin:?}");
+}
+
+const NGINX: &str = "providers:\n  edge: { nginx: { config: nginx.conf } }";
+const NGINX_TARGET: &str =
+    "{ nginx: { provider: edge, upstream: web, include: up/web.conf, access_log: logs/web.json } }";
+
+#[test]
+fn a_target_routed_by_a_declared_nginx_parses() {
+    let s = parse_spec(&spec(NGINX, NGINX_TARGET, "")).unwrap();
+    assert_eq!(
+        s.providers["edge"],
+        Provider::Nginx(crate::spec::NginxProvider {
+            binary: "nginx".into(),
+            config: "nginx.conf".into()
+        })
+    );
+    let text = crate::spec::summary(&s);
+    assert!(
+        text.contains("provider edge: nginx nginx, configuration nginx.conf")
+            && text.contains("production → nginx edge upstream web"),
+        "{text}"
+    );
+    match &s.services[0].targets["production"].router {
+        TargetRouter::Nginx(n) => assert_eq!(
+            (
+                n.provider.as_str(),
+                n.upstream.as_str(),
+                n.include.as_str(),
+                n.access_log.as_str()
+            ),
+            ("edge", "web", "up/web.conf", "logs/web.json")
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bad_nginx_settings_name_their_path() {
+    let errs = errors(&spec(
+        "providers:\n  edge: { nginx: { binary: '', conf: x } }\n  prom: { prometheus: { url: http://127.0.0.1:9090 } }\n  both: { nginx: { config: a }, haproxy: { socket: b } }",
+        "{ nginx: { provider: prom, upstream: 'web up' } }",
+        CHECKS,
+    ));
+    let has = |path: &str, words: &str| {
+        assert!(
+            errs.iter().any(|(p, m)| p == path && m.contains(words)),
+            "no {path}: {words} in {errs:?}"
+        );
+    };
+    has("providers.edge.nginx.conf", "unknown key");
+    has("providers.edge.nginx.config", "missing");
+    has("providers.edge.nginx.binary", "is empty");
+    has("providers.both", "haproxy and nginx");
+    has(
+        "services[0].targets.production.nginx.upstream",
+        "not an nginx upstream name",
+    );
+    has("services[0].targets.production.nginx.include", "missing");
+    has("services[0].targets.production.nginx.access_log", "missing");
+    has(
+        "services[0].targets.production.nginx.provider",
+        "`prom` is not a nginx entry",
+    );
+    // Both routers on one target, and nginx with `listen`.
+    let both = errors(&spec(
+        NGINX,
+        "{ listen: 127.0.0.1:8080, haproxy: { provider: edge, backend: web }, nginx: { provider: edge, upstream: web, include: a, access_log: b } }",
+        CHECKS,
+    ));
+    assert!(
+        both.iter()
+            .any(|(p, m)| p == "services[0].targets.production" && m.contains("two routers")),
+        "{both:?}"
+    );
+    let listen = errors(&spec(
+        NGINX,
+        "{ listen: 127.0.0.1:8080, response_timeout: 5s, nginx: { provider: edge, upstream: web, include: a, access_log: b } }",
+        CHECKS,
+    ));
+    for path in ["listen", "response_timeout"] {
+        assert!(
+            listen.iter().any(
+                |(p, m)| p == &format!("services[0].targets.production.{path}")
+                    && m.contains("nginx")
+            ),
+            "{path}: {listen:?}"
+        );
+    }
+}
+
+#[test]
+fn what_nginx_cannot_express_is_refused_and_latency_checks_are_kept() {
+    let extra = "    canary:\n      sticky: true\n      steps:\n        - { weight: 0, match: [{ cookie: beta, equals: '1' }] }\n        - { mirror: 20 }\n        - { weight: 100 }\n    analysis:\n      checks:\n        - { metric: error_rate, max: 0.01 }\n        - { metric: latency_p95, max: 300 }\n";
+    let errs = errors(&spec(NGINX, NGINX_TARGET, extra));
+    for (path, words) in [
+        ("services[0].canary.sticky", "remove `sticky`"),
+        ("services[0].canary.steps[1].mirror", "`mirror`"),
+        ("services[0].canary.steps[0].match", "`map`"),
+    ] {
+        assert!(
+            errs.iter().any(|(pp, m)| pp == path && m.contains(words)),
+            "no {path}: {words} in {errs:?}"
+        );
+    }
+    assert_eq!(errs.len(), 3, "latency checks are fine: {errs:?}");
+}
+
+#[test]
+fn two_targets_cannot_share_an_upstream_or_an_include() {
+    let yaml = format!(
+        "{NGINX}\nenvironments:\n  - name: staging\n  - name: production\nservices:\n  - name: web\n    workload:\n      process:\n        command: [\"app\", \"{{port}}\"]\n    targets:\n      staging: {{ nginx: {{ provider: edge, upstream: web, include: up/a.conf, access_log: a.json }} }}\n      production: {{ nginx: {{ provider: edge, upstream: web, include: up/a.conf, access_log: b.json }} }}\n{CHECKS}"
+    );
+    let errs = errors(&yaml);
+    for path in ["upstream", "include"] {
+        assert!(
+            errs.iter().any(
+                |(p, m)| p == &format!("services[0].targets.staging.nginx.{path}")
+                    && m.contains("services[0].targets.production.nginx")
+            ),
+            "{path}: {errs:?}"
+        );
+    }
 }

@@ -8,10 +8,12 @@ use super::rollout::{STRATEGIES, blue_green, canary, rolling};
 use super::{Report, at, text};
 use crate::duration::format_duration;
 use crate::spec::ranges;
-use crate::spec::raw::{RawHaproxyTarget, RawHealth, RawProcess, RawService, Targets, Text, keys};
+use crate::spec::raw::{
+    RawHaproxyTarget, RawHealth, RawNginxTarget, RawProcess, RawService, Targets, Text, keys,
+};
 use crate::spec::{
-    HaproxyTarget, HealthSpec, Probe, ProcessSpec, ServiceSpec, Strategy, TargetRouter, TargetSpec,
-    WorkloadSpec,
+    HaproxyTarget, HealthSpec, NginxTarget, Probe, ProcessSpec, ServiceSpec, Strategy,
+    TargetRouter, TargetSpec, WorkloadSpec,
 };
 
 // Defaults, as documented on the model.
@@ -317,47 +319,76 @@ fn targets(
         let tp = at(p, env.as_str());
         r.reference(&tp, env.as_str(), envs, "environment");
         r.unknown(&tp, &target.unknown, keys::TARGET);
-        let router = match &target.haproxy {
-            Some(h) => haproxy_target(r, &at(&tp, "haproxy"), h),
-            None => TargetRouter::Builtin,
+        let router = match (&target.haproxy, &target.nginx) {
+            (Some(h), None) => haproxy_target(r, &at(&tp, "haproxy"), h),
+            (None, Some(n)) => nginx_target(r, &at(&tp, "nginx"), n),
+            (Some(_), Some(_)) => {
+                r.add(
+                    &tp,
+                    "names two routers (haproxy and nginx): a target's traffic goes through \
+                     one; keep one of them",
+                );
+                TargetRouter::Builtin
+            }
+            (None, None) => TargetRouter::Builtin,
         };
-        let listen = match (&target.listen, &router) {
-            (Some(l), TargetRouter::Builtin) => r.address(&at(&tp, "listen"), l, false),
-            (Some(_), TargetRouter::Haproxy(_)) => {
+        let engine = router.engine();
+        let listen = match (&target.listen, engine) {
+            (Some(l), None) => r.address(&at(&tp, "listen"), l, false),
+            (Some(_), Some(engine)) => {
                 r.add(
                     at(&tp, "listen"),
-                    "a target routed by HAProxy listens on HAProxy's frontend, not on an \
-                     address of Zion's: remove `listen` or `haproxy`",
+                    format!(
+                        "a target routed by {engine} listens on {engine}'s own address, not on \
+                         an address of Zion's: remove `listen` or `{}`",
+                        engine.to_lowercase()
+                    ),
                 );
                 None
             }
-            (None, TargetRouter::Builtin) => {
+            (None, None) if target.haproxy.is_some() && target.nginx.is_some() => None,
+            (None, None) => {
                 r.add(
                     at(&tp, "listen"),
                     "missing: give the address clients use, e.g. 127.0.0.1:8080 (or route \
-                     the target through HAProxy with `haproxy: { provider, backend }`)",
+                     the target through HAProxy with `haproxy: { provider, backend }` or \
+                     nginx with `nginx: { provider, upstream, include, access_log }`)",
                 );
                 None
             }
-            (None, TargetRouter::Haproxy(_)) => None,
+            (None, Some(_)) => None,
         };
         let preview = target
             .preview
             .as_ref()
             .and_then(|v| r.address(&at(&tp, "preview"), v, false));
-        if preview.is_some() && matches!(router, TargetRouter::Haproxy(_)) {
+        if let (Some(_), Some(engine)) = (preview, engine) {
             r.add(
                 at(&tp, "preview"),
-                "a preview listener is the built-in router's: a target routed by HAProxy \
-                 has none (declare a second HAProxy backend for previews instead)",
+                format!(
+                    "a preview listener is the built-in router's: a target routed by {engine} \
+                     has none (route previews through a second {engine} {} instead)",
+                    if matches!(router, TargetRouter::Haproxy(_)) {
+                        "backend"
+                    } else {
+                        "upstream"
+                    }
+                ),
             );
         }
         let response_timeout = response_timeout(r, &tp, target.response_timeout.as_ref());
-        if target.response_timeout.is_some() && matches!(router, TargetRouter::Haproxy(_)) {
+        if let (Some(_), Some(engine)) = (&target.response_timeout, engine) {
+            let own = if matches!(router, TargetRouter::Haproxy(_)) {
+                "`timeout server`"
+            } else {
+                "`proxy_read_timeout`"
+            };
             r.add(
                 at(&tp, "response_timeout"),
-                "HAProxy's own `timeout server` applies to a target it routes: set it in \
-                 HAProxy's configuration and remove this key",
+                format!(
+                    "{engine}'s own {own} applies to a target it routes: set it in \
+                     {engine}'s configuration and remove this key"
+                ),
             );
         }
         out.insert(
@@ -409,6 +440,74 @@ fn haproxy_target(r: &mut Report, p: &str, raw: &RawHaproxyTarget) -> TargetRout
         }
     };
     TargetRouter::Haproxy(HaproxyTarget { provider, backend })
+}
+
+/// `targets.<env>.nginx`: which provider, which upstream, the include
+/// file Zion writes it to and the access log Zion reads. Whether the
+/// provider is declared is checked once every part is read
+/// (`routers::routers`).
+fn nginx_target(r: &mut Report, p: &str, raw: &RawNginxTarget) -> TargetRouter {
+    r.unknown(p, &raw.unknown, keys::NGINX_TARGET);
+    let mut required = |key: &str, value: Option<&Text>, what: &str| -> String {
+        match text(value).map(str::trim) {
+            Some(v) if !v.is_empty() => v.to_owned(),
+            _ => {
+                r.add(at(p, key), format!("missing: {what}"));
+                String::new()
+            }
+        }
+    };
+    let provider = required(
+        "provider",
+        raw.provider.as_ref(),
+        "name an entry of `providers:` of kind nginx, e.g. `provider: edge`",
+    );
+    let include = required(
+        "include",
+        raw.include.as_ref(),
+        "the file Zion writes the `upstream` block to, which nginx's configuration \
+         `include`s inside `http {}`, e.g. `include: upstreams/web.conf`",
+    );
+    let access_log = required(
+        "access_log",
+        raw.access_log.as_ref(),
+        "the JSON access log (`access_log <file> zion;`) Zion reads the versions' \
+         requests from, e.g. `access_log: logs/web.json`",
+    );
+    let upstream = match text(raw.upstream.as_ref()).map(str::trim) {
+        Some(v) if is_nginx_name(v) => v.to_owned(),
+        Some(v) => {
+            r.add(
+                at(p, "upstream"),
+                format!(
+                    "`{v}` is not an nginx upstream name Zion writes: use letters, digits and \
+                     '-', '_', '.'"
+                ),
+            );
+            String::new()
+        }
+        None => {
+            r.add(
+                at(p, "upstream"),
+                "missing: name the upstream Zion writes, the one `proxy_pass http://<name>` \
+                 sends to, e.g. `upstream: web`",
+            );
+            String::new()
+        }
+    };
+    TargetRouter::Nginx(NginxTarget {
+        provider,
+        upstream,
+        include,
+        access_log,
+    })
+}
+
+/// An upstream name that needs no quoting in nginx's configuration.
+fn is_nginx_name(v: &str) -> bool {
+    !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// The characters HAProxy accepts in a proxy's name.

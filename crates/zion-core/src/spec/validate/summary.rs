@@ -29,6 +29,12 @@ pub fn summary(spec: &Spec) -> String {
                 h.socket
             ));
         }
+        if let Some(n) = provider.nginx() {
+            out.push(format!(
+                "provider {name}: nginx {}, configuration {}",
+                n.binary, n.config
+            ));
+        }
     }
     out.push(format!("environments ({}):", spec.environments.len()));
     for env in &spec.environments {
@@ -136,12 +142,10 @@ fn service_lines(spec: &Spec, svc: &ServiceSpec) -> Vec<String> {
     let targets: Vec<String> = ordered
         .into_iter()
         .map(|(env, t)| {
-            let to = match (&t.router, t.listen) {
-                (crate::spec::TargetRouter::Haproxy(h), _) => {
-                    format!("haproxy {} backend {}", h.provider, h.backend)
-                }
-                (crate::spec::TargetRouter::Builtin, Some(listen)) => listen.to_string(),
-                (crate::spec::TargetRouter::Builtin, None) => "-".to_owned(),
+            let to = match (t.router.describe(), t.listen) {
+                (Some(router), _) => router,
+                (None, Some(listen)) => listen.to_string(),
+                (None, None) => "-".to_owned(),
             };
             match t.preview {
                 Some(preview) => format!("{env} → {to} (preview {preview})"),

@@ -1,17 +1,17 @@
-//! Reaction time through HAProxy: from a canary starting to fail (50%
-//! errors) to its weight 0, judged on HAProxy's statistics, beside the same
-//! canary through the built-in proxy measured in the same run (the
-//! baseline). Both judge one check, `error_rate max 0.01`, every second
-//! (HAProxy's statistics carry no latency, so the built-in run judges the
-//! same check only).
+//! Reaction time through the external routers: from a canary starting to
+//! fail (50% errors) to its weight 0, judged on HAProxy's statistics and on
+//! nginx's access log, beside the same canary through the built-in proxy
+//! measured in the same run (the baseline). All judge one check,
+//! `error_rate max 0.01`, every second (HAProxy's statistics carry no
+//! latency, so every run judges the same check only).
 //!
 //! Each run starts a control plane in-process and real demo-app replicas;
-//! the HAProxy runs start their own `haproxy` (Debian's package) in the
-//! foreground on free ports. The canary turns faulty 3.1–3.9 s after it
+//! the HAProxy and nginx runs start their own `haproxy` and `nginx`
+//! (Debian's packages) in the foreground on free ports. The canary turns faulty 3.1–3.9 s after it
 //! starts (a different phase of the one-second cycles in each run).
 //! "Fault visible" is the first 5xx the load generator receives from the
 //! canary; "weight 0" is the recorded `rolling_back` transition.
-//! Run: `cargo bench -p zion-cli --bench reaction_haproxy`.
+//! Run: `cargo bench -p zion-cli --bench reaction_routers`.
 
 mod support;
 use support::{free, wait_phase};
@@ -33,6 +33,7 @@ const ZION: &str = env!("CARGO_BIN_EXE_zion");
 enum Router {
     Builtin,
     Haproxy,
+    Nginx,
 }
 
 fn spec(api: SocketAddr, target: &str, providers: &str, after_ms: u64) -> String {
@@ -71,14 +72,7 @@ impl Haproxy {
             socket.display()
         );
         std::fs::write(dir.join("haproxy.cfg"), cfg).unwrap();
-        let program = std::env::var_os("PATH")
-            .and_then(|path| {
-                std::env::split_paths(&path)
-                    .map(|d| d.join("haproxy"))
-                    .find(|p| p.is_file())
-            })
-            .unwrap_or_else(|| PathBuf::from("/usr/sbin/haproxy"));
-        let child = Command::new(program)
+        let child = Command::new(program("haproxy"))
             .arg("-f")
             .arg(dir.join("haproxy.cfg"))
             .arg("-db")
@@ -100,13 +94,85 @@ impl Drop for Haproxy {
     }
 }
 
+/// An nginx whose server on `frontend` proxies to the upstream `web` of
+/// `up/web.conf`, logging in Zion's format to `web.json`.
+struct Nginx {
+    child: Child,
+    config: PathBuf,
+}
+
+impl Nginx {
+    fn start(dir: &Path, frontend: SocketAddr) -> Nginx {
+        let d = dir.display();
+        std::fs::create_dir_all(dir.join("up")).unwrap();
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        let cfg = format!(
+            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n\
+             \x20 fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n\
+             \x20 scgi_temp_path {d}/tmp/scgi;\n  access_log off;\n\
+             \x20 log_format zion escape=json '{{\"time\":\"$msec\",\"upstream\":\"$upstream_addr\",\
+             \"status\":\"$status\",\"request_time\":\"$request_time\"}}';\n\
+             \x20 include {d}/up/*.conf;\n\
+             \x20 server {{ listen {frontend}; access_log {d}/web.json zion;\n\
+             \x20   location / {{ proxy_pass http://web; }} }}\n}}\n"
+        );
+        let config = dir.join("nginx.conf");
+        std::fs::write(&config, cfg).unwrap();
+        std::fs::write(
+            dir.join("up/web.conf"),
+            "upstream web { server 127.0.0.1:1 down; }\n",
+        )
+        .unwrap();
+        let child = Command::new(program("nginx"))
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx must be installed (apt-get install nginx)");
+        while std::net::TcpStream::connect(frontend).is_err() || !dir.join("nginx.pid").exists() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nginx { child, config }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // The master stops its workers (a killed master would leave them).
+        let _ = Command::new(program("nginx"))
+            .args(["-s", "stop", "-c"])
+            .arg(&self.config)
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A program on the PATH, else in /usr/sbin (Debian's, off a plain
+/// user's PATH).
+fn program(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| Path::new("/usr/sbin").join(name))
+}
+
 /// Seconds from the fault becoming visible to the recorded rollback.
 async fn one_run(router: Router, after_ms: u64) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let (api, target) = (free(), free());
-    let (yaml, _haproxy) = match router {
+    let (yaml, _haproxy, _nginx) = match router {
         Router::Builtin => (
             spec(api, &format!("{{ listen: {target} }}"), "", after_ms),
+            None,
             None,
         ),
         Router::Haproxy => (
@@ -117,6 +183,17 @@ async fn one_run(router: Router, after_ms: u64) -> f64 {
                 after_ms,
             ),
             Some(Haproxy::start(dir.path(), target)),
+            None,
+        ),
+        Router::Nginx => (
+            spec(
+                api,
+                "{ nginx: { provider: edge, upstream: web, include: up/web.conf, access_log: web.json } }",
+                "providers: { edge: { nginx: { config: nginx.conf } } }\n",
+                after_ms,
+            ),
+            None,
+            Some(Nginx::start(dir.path(), target)),
         ),
     };
     let (running, client) = support::start_with_stable(yaml, dir.path()).await;
@@ -183,26 +260,39 @@ fn main() {
         .unwrap();
     let mut builtin = Vec::new();
     let mut haproxy = Vec::new();
+    let mut nginx = Vec::new();
     for run in 1..=RUNS {
         let after_ms = 3000 + (run as u64 - 1) * 1000 / RUNS as u64 + 100;
         let b = rt.block_on(one_run(Router::Builtin, after_ms));
         let h = rt.block_on(one_run(Router::Haproxy, after_ms));
+        let n = rt.block_on(one_run(Router::Nginx, after_ms));
         println!(
-            "run {run}: fault visible → weight 0: built-in {b:.2}s, HAProxy statistics {h:.2}s"
+            "run {run}: fault visible → weight 0: built-in {b:.2}s, HAProxy statistics {h:.2}s, \
+             nginx access log {n:.2}s"
         );
         builtin.push(b);
         haproxy.push(h);
+        nginx.push(n);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (mb, mh) = (median(&mut builtin), median(&mut haproxy));
-    println!("reaction through HAProxy (1 s analysis interval, 50% errors, {RUNS} runs of each)");
+    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let (mb, mh, mn) = (
+        median(&mut builtin),
+        median(&mut haproxy),
+        median(&mut nginx),
+    );
     println!(
-        "  median to weight 0: HAProxy {mh:.2}s (max {:.2}s), built-in {mb:.2}s (max {:.2}s): {:.2}× the built-in path",
-        haproxy.iter().copied().fold(0.0, f64::max),
-        builtin.iter().copied().fold(0.0, f64::max),
-        mh / mb.max(1e-6)
+        "reaction through the external routers (1 s analysis interval, 50% errors, {RUNS} runs of each)"
+    );
+    println!(
+        "  median to weight 0: built-in {mb:.2}s (max {:.2}s); HAProxy {mh:.2}s (max {:.2}s): {:.2}× the built-in path; nginx {mn:.2}s (max {:.2}s): {:.2}×",
+        max(&builtin),
+        max(&haproxy),
+        mh / mb.max(1e-6),
+        max(&nginx),
+        mn / mb.max(1e-6)
     );
 }

@@ -1,0 +1,136 @@
+//! The routers outside Zion a target's traffic can go through instead of
+//! the built-in proxy: an HAProxy backend or an nginx upstream. Both take a
+//! traffic split from the target's driver, feed the target's per-version
+//! traffic metrics, and say why their last change failed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use zion_core::spec::{Provider, Spec, TargetRouter};
+use zion_proxy::{Pool, TrafficMetrics};
+
+use crate::haproxy::HaproxyRouter;
+use crate::nginx::control::Nginx;
+use crate::nginx::{NginxRouter, NginxSettings};
+
+/// What the spec asks of a target's external router, with its paths
+/// resolved against the spec file's folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RouterSettings {
+    Haproxy { socket: PathBuf, backend: String },
+    Nginx(NginxSettings),
+}
+
+impl RouterSettings {
+    /// The settings of `router`, None for the built-in one (or a provider
+    /// of another kind, which lint refuses).
+    pub(crate) fn of(spec: &Spec, router: &TargetRouter, base: &Path) -> Option<Self> {
+        match router {
+            TargetRouter::Builtin => None,
+            TargetRouter::Haproxy(h) => spec
+                .providers
+                .get(&h.provider)
+                .and_then(Provider::haproxy)
+                .map(|p| RouterSettings::Haproxy {
+                    socket: base.join(&p.socket),
+                    backend: h.backend.clone(),
+                }),
+            TargetRouter::Nginx(n) => spec
+                .providers
+                .get(&n.provider)
+                .and_then(Provider::nginx)
+                .map(|p| {
+                    // A bare program name is looked up on the PATH; a
+                    // path with a folder is the spec's, like the files.
+                    let binary = if p.binary.contains('/') {
+                        base.join(&p.binary).display().to_string()
+                    } else {
+                        p.binary.clone()
+                    };
+                    RouterSettings::Nginx(NginxSettings {
+                        nginx: Nginx {
+                            binary,
+                            config: base.join(&p.config),
+                        },
+                        upstream: n.upstream.clone(),
+                        include: base.join(&n.include),
+                        access_log: base.join(&n.access_log),
+                    })
+                }),
+        }
+    }
+
+    /// The router, feeding `metrics` while it lives.
+    pub(crate) fn start(self, metrics: &Arc<TrafficMetrics>) -> ExternalRouter {
+        match self {
+            RouterSettings::Haproxy { socket, backend } => {
+                let r = HaproxyRouter::new(socket, backend);
+                r.sample(metrics);
+                ExternalRouter::Haproxy(r)
+            }
+            RouterSettings::Nginx(settings) => {
+                let r = NginxRouter::new(settings);
+                r.sample(metrics);
+                ExternalRouter::Nginx(r)
+            }
+        }
+    }
+}
+
+/// A running external router.
+#[derive(Clone)]
+pub enum ExternalRouter {
+    Haproxy(Arc<HaproxyRouter>),
+    Nginx(Arc<NginxRouter>),
+}
+
+impl ExternalRouter {
+    /// Whether it is the one `settings` asks for.
+    pub(crate) fn is(&self, settings: &RouterSettings) -> bool {
+        match (self, settings) {
+            (ExternalRouter::Haproxy(r), RouterSettings::Haproxy { socket, backend }) => {
+                r.is(socket, backend)
+            }
+            (ExternalRouter::Nginx(r), RouterSettings::Nginx(s)) => r.is(s),
+            _ => false,
+        }
+    }
+
+    /// Its name in logs.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            ExternalRouter::Haproxy(_) => "HAProxy",
+            ExternalRouter::Nginx(_) => "nginx",
+        }
+    }
+
+    /// This replica no longer drives the target: its next driver reads
+    /// the router's traffic.
+    pub fn release(&self) {
+        match self {
+            ExternalRouter::Haproxy(r) => r.release(),
+            ExternalRouter::Nginx(r) => r.release(),
+        }
+    }
+
+    /// Why the last change failed, if it did.
+    pub fn last_error(&self) -> Option<String> {
+        match self {
+            ExternalRouter::Haproxy(r) => r.last_error(),
+            ExternalRouter::Nginx(r) => r.last_error(),
+        }
+    }
+
+    /// Gives `new` `weight` percent of the traffic and `stable` the rest.
+    pub async fn set_traffic(
+        &self,
+        stable: Option<Pool>,
+        new: Option<Pool>,
+        weight: u8,
+    ) -> Result<(), String> {
+        match self {
+            ExternalRouter::Haproxy(r) => r.set_traffic(stable, new, weight).await,
+            ExternalRouter::Nginx(r) => r.set_traffic(stable, new, weight).await,
+        }
+    }
+}
