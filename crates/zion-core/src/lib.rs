@@ -15,6 +15,7 @@ pub mod duration;
 pub mod governance;
 pub mod import;
 pub mod incident;
+pub mod judge;
 pub mod metrics;
 pub mod principal;
 pub mod rollout;
