@@ -26,6 +26,7 @@ fn common(replicas: u32) -> PlanCommon {
         min_requests: 20,
         inconclusive_limit: Duration::from_secs(600),
         checks: AnalysisSpec::default_checks(),
+        judge: Default::default(),
     }
 }
 

@@ -386,6 +386,7 @@ pub(crate) fn observe(
             exits_before_ready: st.exits_before_ready,
             output: erring.map(|r| r.output.clone()).unwrap_or_default(),
             readings: Vec::new(),
+            samples: Default::default(),
         })
     };
     Observations {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::judge::Judge;
 use crate::spec::{Batch, Check, MatchRule, ServiceSpec, Strategy};
 
 /// The name of a plan's kind: the strategy label of a deployment, in its
@@ -102,6 +103,9 @@ pub struct PlanCommon {
     /// waits on them.
     pub inconclusive_limit: Duration,
     pub checks: Vec<Check>,
+    /// How rounds are judged: the checks alone, or the statistical judge
+    /// beside them.
+    pub judge: Judge,
 }
 
 impl PlanCommon {
@@ -116,6 +120,7 @@ impl PlanCommon {
             min_requests: analysis.min_requests,
             inconclusive_limit: analysis.inconclusive_limit,
             checks: analysis.checks.clone(),
+            judge: analysis.judge.clone(),
         }
     }
 }
@@ -351,6 +356,8 @@ struct PlanOut<'a> {
     #[serde(with = "crate::duration::serde_duration")]
     inconclusive_limit: Duration,
     checks: &'a [Check],
+    #[serde(skip_serializing_if = "Judge::is_thresholds")]
+    judge: &'a Judge,
     sticky: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     blue_green: Option<&'a BlueGreenPlan>,
@@ -371,6 +378,7 @@ impl Serialize for Plan {
             min_requests: c.min_requests,
             inconclusive_limit: c.inconclusive_limit,
             checks: &c.checks,
+            judge: &c.judge,
             sticky: self.sticky(),
             blue_green: self.blue_green_plan(),
             rolling: self.rolling_plan(),
@@ -401,6 +409,9 @@ struct PlanIn {
     )]
     inconclusive_limit: Duration,
     checks: Vec<Check>,
+    /// Plans recorded before the statistical judge judged by thresholds.
+    #[serde(default)]
+    judge: Judge,
     #[serde(default)]
     sticky: bool,
     #[serde(default)]
@@ -421,6 +432,7 @@ impl TryFrom<PlanIn> for Plan {
             min_requests: p.min_requests,
             inconclusive_limit: p.inconclusive_limit,
             checks: p.checks,
+            judge: p.judge,
         };
         // Before `kind`, the policy a plan carried said its kind, in this
         // order (the constructors never set two of them).

@@ -18,6 +18,7 @@ fn common() -> PlanCommon {
         min_requests: 20,
         inconclusive_limit: Duration::from_secs(600),
         checks: AnalysisSpec::default_checks(),
+        judge: Default::default(),
     }
 }
 

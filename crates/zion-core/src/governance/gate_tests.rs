@@ -40,6 +40,7 @@ fn gated(required: u32) -> Deployment {
                 min_requests: 20,
                 inconclusive_limit: Duration::from_secs(600),
                 checks: AnalysisSpec::default_checks(),
+                judge: Default::default(),
             },
         },
         progress: Progress::default(),

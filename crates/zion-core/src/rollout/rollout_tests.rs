@@ -20,6 +20,7 @@ pub(crate) fn common() -> PlanCommon {
         min_requests: 20,
         inconclusive_limit: Duration::from_secs(600),
         checks: AnalysisSpec::default_checks(),
+        judge: Default::default(),
     }
 }
 
@@ -101,6 +102,7 @@ pub(crate) fn healthy(m: WindowMetrics) -> VersionObservation {
         exits_before_ready: 0,
         output: Vec::new(),
         readings: Vec::new(),
+        samples: Default::default(),
     }
 }
 
@@ -695,6 +697,7 @@ proptest! {
                         exits_before_ready: 0,
                         output: Vec::new(),
                         readings: Vec::new(),
+                        samples: Default::default(),
                     });
                     let obs = Observations { new_version: canary, stable: Some(healthy(metrics(1000, 0, 10.0))), gate: None };
                     step(&d, &obs, now)

@@ -426,6 +426,7 @@ mod tests {
                     min_requests: 20,
                     inconclusive_limit: Duration::from_secs(600),
                     checks: AnalysisSpec::default_checks(),
+                    judge: Default::default(),
                 },
             },
             progress: Progress::default(),

@@ -13,6 +13,7 @@
 mod analysis;
 mod audit;
 mod environments;
+mod judge;
 mod providers;
 mod rollout;
 mod routers;
