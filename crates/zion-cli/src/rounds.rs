@@ -188,6 +188,7 @@ pub fn section(d: &DeploymentDetail, shown: Rounds) -> String {
         let _ = writeln!(out, "  {l}");
     }
     out.push_str(&external_checks(&records[skip..]));
+    out.push_str(&crate::judge_rounds::section(&records[skip..], numbers));
     out
 }
 
@@ -240,6 +241,7 @@ pub(crate) mod tests {
             canary: WindowMetrics::default(),
             stable: Some(WindowMetrics::default()),
             checks: Vec::new(),
+            judge: None,
             verdict,
             summary: format!("{} {number}", verdict.name()),
             count,
