@@ -127,3 +127,15 @@ fn bad_judge_settings_are_named_by_path() {
         "no metric is in group `speed`",
     );
 }
+
+#[test]
+fn lint_names_the_judge() {
+    let text = crate::spec::validate::summary(&valid(&analysis("{ judge: mann_whitney }")));
+    assert!(
+        text.contains(
+            "    judge: mann_whitney at confidence 0.98, pass 95, marginal 75; \
+             latency (group latency, fails on increase), error_rate (group error_rate, fails on increase)"
+        ),
+        "{text}"
+    );
+}
