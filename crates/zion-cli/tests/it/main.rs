@@ -14,6 +14,7 @@ mod exit_codes;
 mod gates;
 mod governance;
 mod haproxy;
+mod judge;
 mod hostile;
 mod metric_sources;
 mod no_traffic;

@@ -382,7 +382,7 @@ fn verdict_of(checks: &[CheckResult], judged: Option<&JudgeReport>) -> (Verdict,
     let v = match judged.map(JudgeReport::verdict) {
         None => from_checks,
         Some(j) if j == Verdict::Fail || from_checks == Verdict::Fail => Verdict::Fail,
-        Some(j) if j == Verdict::Inconclusive => Verdict::Inconclusive,
+        Some(Verdict::Inconclusive) => Verdict::Inconclusive,
         Some(_) => from_checks,
     };
     let mut lines: Vec<String> = judged.map(JudgeReport::summary).into_iter().collect();
