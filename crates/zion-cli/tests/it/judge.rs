@@ -27,7 +27,13 @@ fn a_slower_version_is_failed_by_the_mann_whitney_judge() {
     let load = Load::start(p.target);
     let out = p.zion(&["deploy", "web", "2.0", "--env", "staging", "--wait"]);
     let seen = load.finish();
-    assert_eq!(out.status.code(), Some(1), "{}\n{}", describe(&out), p.log());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        describe(&out),
+        p.log()
+    );
     assert!(seen.get("2.0").is_some_and(|c| c.0 > 0), "{seen:?}");
     let history = p.json(&["history", "web", "--env", "staging"]);
     let slow = &history.as_array().unwrap()[0];
@@ -56,6 +62,8 @@ fn a_slower_version_is_failed_by_the_mann_whitney_judge() {
     let out = p.zion(&["get", &id.to_string(), "--rounds", "all"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("mann_whitney judge:"), "{text}");
+    let at = text.find("mann_whitney judge:").unwrap();
+    eprintln!("{}", &text[at..]);
     assert!(
         text.lines()
             .any(|l| l.trim_start().starts_with("latency") && l.trim_end().ends_with("high")),
