@@ -13,6 +13,7 @@ mod demo_app;
 pub mod exit;
 mod governance;
 mod history;
+mod judge_rounds;
 mod render;
 mod rounds;
 mod token;

@@ -27,6 +27,7 @@ fn common(replicas: u32) -> PlanCommon {
         inconclusive_limit: Duration::from_secs(600),
         checks: AnalysisSpec::default_checks(),
         hooks: Default::default(),
+        judge: Default::default(),
     }
 }
 

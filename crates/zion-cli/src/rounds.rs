@@ -188,6 +188,7 @@ pub fn section(d: &DeploymentDetail, shown: Rounds) -> String {
         let _ = writeln!(out, "  {l}");
     }
     out.push_str(&external_checks(&records[skip..]));
+    out.push_str(&crate::judge_rounds::section(&records[skip..], numbers));
     out
 }
 
@@ -240,6 +241,7 @@ pub(crate) mod tests {
             canary: WindowMetrics::default(),
             stable: Some(WindowMetrics::default()),
             checks: Vec::new(),
+            judge: None,
             verdict,
             summary: format!("{} {number}", verdict.name()),
             count,
@@ -281,6 +283,7 @@ pub(crate) mod tests {
                     inconclusive_limit: Duration::from_secs(600),
                     checks: AnalysisSpec::default_checks(),
                     hooks: Default::default(),
+                    judge: Default::default(),
                 },
             },
             progress: Progress {

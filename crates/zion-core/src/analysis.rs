@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::judge::JudgeReport;
 use crate::metrics::{Metric, WindowMetrics};
 use crate::sources::Reading;
 use crate::spec::{Bound, Check};
@@ -70,6 +71,9 @@ pub struct AnalysisRound {
     pub canary: WindowMetrics,
     pub stable: Option<WindowMetrics>,
     pub checks: Vec<CheckResult>,
+    /// The statistical judge's figures, when it judged the round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeReport>,
     pub verdict: Verdict,
     /// One line: why this verdict.
     pub summary: String,
@@ -112,6 +116,7 @@ impl AnalysisRound {
             && self.step == next.step
             && self.canary_weight == next.canary_weight
             && self.summary == next.summary
+            && self.judge == next.judge
             && same_checks
     }
 
@@ -326,6 +331,7 @@ mod tests {
             step: Some(0),
             canary_weight: 5,
             checks: vec![evaluate_check(&check, &canary, None, &[])],
+            judge: None,
             canary,
             stable: None,
             verdict: Verdict::Inconclusive,

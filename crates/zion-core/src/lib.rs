@@ -16,6 +16,7 @@ pub mod governance;
 pub mod hooks;
 pub mod import;
 pub mod incident;
+pub mod judge;
 pub mod metrics;
 pub mod principal;
 pub mod rollout;

@@ -6,6 +6,7 @@
 
 mod buckets;
 mod cumulative;
+mod samples;
 mod series;
 
 pub use buckets::{SecondBucket, decode_latency, encode_latency, window_seconds};

@@ -280,7 +280,7 @@ async fn reconcile_target(
             // meanwhile, these observations are not its, and the next
             // pass observes it afresh.
             let now = app.clock.now();
-            let mut obs = observe(&app.workloads, &d, &metrics);
+            let mut obs = observe(&app.workloads, &d, &metrics, now);
             obs.gate = observe_gate(app, &d, now).await;
             read_sources(app, &d, now, &mut obs).await;
             let hook = poll_hooks(app, &d, now, &mut obs);
@@ -379,8 +379,11 @@ pub(crate) fn observe(
     workloads: &Workloads,
     d: &Deployment,
     metrics: &TargetTraffic,
+    now: Timestamp,
 ) -> Observations {
     let interval = d.plan.common().interval;
+    // The statistical judge's samples, only for a round about to run.
+    let judged = d.plan.common().judge.mann_whitney().is_some() && rollout::round_due(d, now);
     // The proxy and the probes stamp traffic and health in real time:
     // their windows end now on the system clock, whatever time the
     // decisions go by (a test's clock may run ahead of it).
@@ -404,6 +407,11 @@ pub(crate) fn observe(
             exits_before_ready: st.exits_before_ready,
             output: erring.map(|r| r.output.clone()).unwrap_or_default(),
             readings: Vec::new(),
+            samples: if judged {
+                metrics.samples(version, end, interval)
+            } else {
+                Default::default()
+            },
         })
     };
     Observations {

@@ -28,6 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
+use zion_core::judge::Samples;
 use zion_core::metrics::WindowMetrics;
 use zion_core::spec::MatchRule;
 use zion_proxy::{Pool, Route, SecondBucket, TrafficMetrics};
@@ -316,6 +317,18 @@ impl TargetTraffic {
                 self.metrics.window_with(version, end, length, &others)
             }
             None => self.metrics.window(version, end, length),
+        }
+    }
+
+    /// The samples of `version` for the statistical judge over the same
+    /// window as [`Self::window`], on every replica.
+    pub fn samples(&self, version: &str, end: SystemTime, length: Duration) -> Samples {
+        match &self.plane {
+            Some(plane) => {
+                let others = plane.others(&self.id, version, end, length);
+                self.metrics.samples_with(version, end, length, &others)
+            }
+            None => self.metrics.samples(version, end, length),
         }
     }
 

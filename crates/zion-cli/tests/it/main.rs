@@ -16,6 +16,7 @@ mod governance;
 mod haproxy;
 mod hooks;
 mod hostile;
+mod judge;
 mod metric_sources;
 mod nginx;
 mod no_traffic;

@@ -10,6 +10,7 @@ use crate::deployment::{
 use crate::governance::approvals::still_needed;
 use crate::governance::quality::Evidence;
 use crate::governance::{BreakGlass, Gate};
+use crate::judge::JudgeReport;
 use crate::metrics::WindowMetrics;
 
 /// A deployment: its recorded fields (but its revision) and its plan, with
@@ -153,6 +154,9 @@ pub struct RoundView {
     pub canary: WindowMetrics,
     pub stable: Option<WindowMetrics>,
     pub checks: Vec<CheckResult>,
+    /// The statistical judge's figures, when it judged the round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeReport>,
     pub verdict: Verdict,
     pub summary: String,
     pub count: u32,
@@ -264,6 +268,7 @@ impl RoundView {
             canary: r.canary.clone(),
             stable: r.stable.clone(),
             checks: r.checks.clone(),
+            judge: r.judge.clone(),
             verdict: r.verdict,
             summary: r.summary.clone(),
             count: r.count,

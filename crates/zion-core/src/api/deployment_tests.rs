@@ -178,6 +178,7 @@ fn the_detail_carries_events_and_rounds_with_one_based_steps() {
         canary: WindowMetrics::default(),
         stable: None,
         checks: Vec::new(),
+        judge: None,
         verdict: Verdict::Inconclusive,
         summary: "too few requests".into(),
         count: 3,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::spec::{Batch, Check, HooksSpec, MatchRule, ServiceSpec, Strategy};
+use crate::judge::Judge;
 
 /// The name of a plan's kind: the strategy label of a deployment, in its
 /// JSON, the store and the report. `direct` is a target's first version and
@@ -104,6 +105,9 @@ pub struct PlanCommon {
     pub checks: Vec<Check>,
     /// The service's hooks when the deployment was created.
     pub hooks: HooksSpec,
+    /// How rounds are judged: the checks alone, or the statistical judge
+    /// beside them.
+    pub judge: Judge,
 }
 
 impl PlanCommon {
@@ -119,6 +123,7 @@ impl PlanCommon {
             inconclusive_limit: analysis.inconclusive_limit,
             checks: analysis.checks.clone(),
             hooks: service.hooks.clone(),
+            judge: analysis.judge.clone(),
         }
     }
 }
@@ -356,6 +361,8 @@ struct PlanOut<'a> {
     checks: &'a [Check],
     #[serde(skip_serializing_if = "HooksSpec::is_empty")]
     hooks: &'a HooksSpec,
+    #[serde(skip_serializing_if = "Judge::is_thresholds")]
+    judge: &'a Judge,
     sticky: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     blue_green: Option<&'a BlueGreenPlan>,
@@ -377,6 +384,7 @@ impl Serialize for Plan {
             inconclusive_limit: c.inconclusive_limit,
             checks: &c.checks,
             hooks: &c.hooks,
+            judge: &c.judge,
             sticky: self.sticky(),
             blue_green: self.blue_green_plan(),
             rolling: self.rolling_plan(),
@@ -410,6 +418,9 @@ struct PlanIn {
     /// Plans recorded before hooks existed have none.
     #[serde(default)]
     hooks: HooksSpec,
+    /// Plans recorded before the statistical judge judged by thresholds.
+    #[serde(default)]
+    judge: Judge,
     #[serde(default)]
     sticky: bool,
     #[serde(default)]
@@ -431,6 +442,7 @@ impl TryFrom<PlanIn> for Plan {
             inconclusive_limit: p.inconclusive_limit,
             checks: p.checks,
             hooks: p.hooks,
+            judge: p.judge,
         };
         // Before `kind`, the policy a plan carried said its kind, in this
         // order (the constructors never set two of them).

@@ -19,6 +19,7 @@ fn common() -> PlanCommon {
         inconclusive_limit: Duration::from_secs(600),
         checks: AnalysisSpec::default_checks(),
         hooks: Default::default(),
+        judge: Default::default(),
     }
 }
 
@@ -215,4 +216,38 @@ fn kind_names_match_serde_and_the_spec() {
     for s in [Strategy::Canary, Strategy::BlueGreen, Strategy::Rolling] {
         assert_eq!(PlanKind::from(s).name(), s.name());
     }
+}
+
+#[test]
+fn a_plan_keeps_its_judge_and_older_plans_judge_by_thresholds() {
+    use crate::judge::{Direction, Judge, JudgedMetric, MannWhitney, SampleMetric};
+    let mut settings = MannWhitney::defaults();
+    settings.groups.insert("latency".into(), 2.0);
+    settings.metrics.push(JudgedMetric {
+        direction: Direction::Decrease,
+        critical_decrease: Some(0.5),
+        must_have_data: true,
+        ..JudgedMetric::new(SampleMetric::RequestRate)
+    });
+    let plan = Plan::Direct {
+        common: PlanCommon {
+            judge: Judge::MannWhitney(settings),
+            ..common()
+        },
+    };
+    let v = serde_json::to_value(&plan).unwrap();
+    assert_eq!(v["judge"]["kind"], "mann_whitney", "{v}");
+    assert_eq!(v["judge"]["metrics"][2]["direction"], "decrease", "{v}");
+    let back: Plan = serde_json::from_value(v).unwrap();
+    assert_eq!(back, plan);
+    // The default is not written, and a plan without one judges by
+    // thresholds.
+    let v = serde_json::to_value(Plan::Direct { common: common() }).unwrap();
+    assert!(v.get("judge").is_none(), "{v}");
+    let old: Plan = serde_json::from_value(with(
+        legacy_common(),
+        json!({ "steps": [], "sticky": false }),
+    ))
+    .unwrap();
+    assert_eq!(old.common().judge, Judge::Thresholds);
 }

@@ -41,6 +41,7 @@ fn gated(required: u32) -> Deployment {
                 inconclusive_limit: Duration::from_secs(600),
                 checks: AnalysisSpec::default_checks(),
                 hooks: Default::default(),
+                judge: Default::default(),
             },
         },
         progress: Progress::default(),

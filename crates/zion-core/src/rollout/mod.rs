@@ -25,6 +25,7 @@ use crate::analysis::{AnalysisRound, CheckResult, Verdict, combine, evaluate_che
 use crate::deployment::{Deployment, DeploymentType, Event, Phase, Plan, PlanKind};
 use crate::governance::GateObservation;
 use crate::hooks::HookRun;
+use crate::judge::{JudgeReport, Samples};
 use crate::metrics::{Metric, WindowMetrics};
 use crate::sources::Reading;
 
@@ -81,6 +82,14 @@ pub struct VersionObservation {
     /// when a round is due (see [`round_due`]).
     #[serde(default)]
     pub readings: Vec<Reading>,
+    /// Its samples over the last analysis interval, for the statistical
+    /// judge (collected only when the plan's judge asks for them).
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub samples: Samples,
+}
+
+fn is_empty(s: &Samples) -> bool {
+    *s == Samples::default()
 }
 
 impl VersionObservation {
@@ -379,7 +388,7 @@ fn judge(tx: &mut Tx<'_>, obs: &Observations) {
         return;
     }
     if interval_elapsed(&tx.d, tx.now) {
-        if analysis_round(tx, &canary, obs.stable.as_ref().map(|s| &s.metrics)) {
+        if analysis_round(tx, &canary, obs.stable.as_ref()) {
             return;
         }
         let summary = tx
@@ -411,12 +420,43 @@ pub fn round_due(d: &Deployment, now: Timestamp) -> bool {
         && interval_elapsed(d, now)
 }
 
+/// A round's verdict and summary from its checks and, when the
+/// statistical judge is on, its report: the worse of the two verdicts
+/// (fail, then inconclusive), the judge's line first.
+fn verdict_of(checks: &[CheckResult], judged: Option<&JudgeReport>) -> (Verdict, String) {
+    let from_checks = combine(checks);
+    let v = match judged.map(JudgeReport::verdict) {
+        None => from_checks,
+        Some(j) if j == Verdict::Fail || from_checks == Verdict::Fail => Verdict::Fail,
+        Some(Verdict::Inconclusive) => Verdict::Inconclusive,
+        Some(_) => from_checks,
+    };
+    let mut lines: Vec<String> = judged.map(JudgeReport::summary).into_iter().collect();
+    lines.extend(
+        checks
+            .iter()
+            .filter(|c| c.verdict == v)
+            .map(|c| c.message.clone()),
+    );
+    let text = lines.join("; ");
+    (
+        v,
+        if text.is_empty() {
+            "no checks".to_string()
+        } else {
+            text
+        },
+    )
+}
+
 /// Runs one round; returns true when it rolled the deployment back.
 fn analysis_round(
     tx: &mut Tx<'_>,
     canary: &VersionObservation,
-    stable: Option<&WindowMetrics>,
+    stable: Option<&VersionObservation>,
 ) -> bool {
+    let stable_samples = stable.map(|s| &s.samples);
+    let stable = stable.map(|s| &s.metrics);
     let plan = tx.d.plan.common();
     let m = &canary.metrics;
     let mut checks: Vec<CheckResult> = plan
@@ -427,6 +467,7 @@ fn analysis_round(
     let enough = m.requests >= plan.min_requests;
     let error_rate = m.value(Metric::ErrorRate).unwrap_or(0.0);
     let immediate = enough && error_rate > IMMEDIATE_ERROR_RATE;
+    let mut judged: Option<JudgeReport> = None;
     let (verdict, summary) = if !enough {
         (
             Verdict::Inconclusive,
@@ -442,21 +483,11 @@ fn analysis_round(
             ),
         )
     } else {
-        let v = combine(&checks);
-        let text = checks
-            .iter()
-            .filter(|c| c.verdict == v)
-            .map(|c| c.message.clone())
-            .collect::<Vec<_>>()
-            .join("; ");
-        (
-            v,
-            if text.is_empty() {
-                "no checks".to_string()
-            } else {
-                text
-            },
-        )
+        judged = plan.judge.mann_whitney().map(|settings| {
+            let empty = Samples::default();
+            crate::judge::judge(settings, &canary.samples, stable_samples.unwrap_or(&empty))
+        });
+        verdict_of(&checks, judged.as_ref())
     };
     if !enough {
         // Too little traffic: the figures are shown, but no check may count.
@@ -491,6 +522,7 @@ fn analysis_round(
         canary: m.clone(),
         stable: stable.cloned(),
         checks,
+        judge: judged,
         verdict,
         summary: summary.clone(),
         count: 1,
@@ -555,3 +587,7 @@ mod strategy_tests;
 #[cfg(test)]
 #[path = "naming_tests.rs"]
 mod naming_tests;
+
+#[cfg(test)]
+#[path = "judge_tests.rs"]
+mod judge_tests;

@@ -21,6 +21,7 @@ pub(crate) fn common() -> PlanCommon {
         inconclusive_limit: Duration::from_secs(600),
         checks: AnalysisSpec::default_checks(),
         hooks: Default::default(),
+        judge: Default::default(),
     }
 }
 
@@ -102,6 +103,7 @@ pub(crate) fn healthy(m: WindowMetrics) -> VersionObservation {
         exits_before_ready: 0,
         output: Vec::new(),
         readings: Vec::new(),
+        samples: Default::default(),
     }
 }
 
@@ -701,6 +703,7 @@ proptest! {
                         exits_before_ready: 0,
                         output: Vec::new(),
                         readings: Vec::new(),
+                        samples: Default::default(),
                     });
                     let obs = Observations { new_version: canary, stable: Some(healthy(metrics(1000, 0, 10.0))), gate: None, hooks: Vec::new() };
                     step(&d, &obs, now)

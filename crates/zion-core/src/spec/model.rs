@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::governance::quality::QualityGates;
+use crate::judge::Judge;
 use crate::metrics::Metric;
 
 use super::hooks::HooksSpec;
@@ -412,8 +413,12 @@ pub struct AnalysisSpec {
     #[serde(with = "crate::duration::serde_duration")]
     pub inconclusive_limit: Duration,
     /// Default: the seed's promotion criteria (error_rate max 0.01,
-    /// latency_p95 max_ratio_to_baseline 1.2, health min 0.95).
+    /// latency_p95 max_ratio_to_baseline 1.2, health min 0.95); none
+    /// when the statistical judge is on.
     pub checks: Vec<Check>,
+    /// Default: thresholds (the checks alone).
+    #[serde(default)]
+    pub judge: Judge,
 }
 
 /// One threshold check: a value read from its source, held to its bound.

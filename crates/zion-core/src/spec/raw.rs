@@ -244,6 +244,20 @@ pub(super) mod keys {
         "min_requests",
         "inconclusive_limit",
         "checks",
+        "judge",
+        "mann_whitney",
+    ];
+    pub const MANN_WHITNEY: &[&str] = &["confidence", "pass", "marginal", "groups", "metrics"];
+    pub const JUDGED_METRIC: &[&str] = &[
+        "metric",
+        "group",
+        "direction",
+        "allowed_increase",
+        "critical_increase",
+        "allowed_decrease",
+        "critical_decrease",
+        "must_have_data",
+        "critical",
     ];
     pub const CHECK: &[&str] = &[
         "name",
@@ -635,6 +649,36 @@ pub(super) struct RawAnalysis {
     pub min_requests: Option<i64>,
     pub inconclusive_limit: Option<Text>,
     pub checks: Option<Vec<RawCheck>>,
+    pub judge: Option<Text>,
+    pub mann_whitney: Option<RawMannWhitney>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].analysis.mann_whitney`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawMannWhitney {
+    pub confidence: Option<f64>,
+    pub pass: Option<f64>,
+    pub marginal: Option<f64>,
+    pub groups: Option<BTreeMap<String, f64>>,
+    pub metrics: Option<Vec<RawJudgedMetric>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].analysis.mann_whitney.metrics[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawJudgedMetric {
+    pub metric: Option<Text>,
+    pub group: Option<Text>,
+    pub direction: Option<Text>,
+    pub allowed_increase: Option<f64>,
+    pub critical_increase: Option<f64>,
+    pub allowed_decrease: Option<f64>,
+    pub critical_decrease: Option<f64>,
+    pub must_have_data: Option<bool>,
+    pub critical: Option<bool>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -899,6 +943,14 @@ mod tests {
             (
                 "check",
                 unknown_keys_of::<RawCheck>(keys::CHECK, |r| r.unknown),
+            ),
+            (
+                "mann_whitney",
+                unknown_keys_of::<RawMannWhitney>(keys::MANN_WHITNEY, |r| r.unknown),
+            ),
+            (
+                "judged_metric",
+                unknown_keys_of::<RawJudgedMetric>(keys::JUDGED_METRIC, |r| r.unknown),
             ),
             (
                 "provider",

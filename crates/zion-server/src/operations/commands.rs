@@ -32,7 +32,7 @@ impl App {
                 if matches!(cmd, Command::Promote | Command::PromoteFull) && !d.phase.is_terminal()
                 {
                     let new_version = metrics.as_ref().and_then(|m| {
-                        crate::controller::observe(&self.workloads, d, m).new_version
+                        crate::controller::observe(&self.workloads, d, m, now).new_version
                     });
                     let preview = if drives {
                         PreviewSeen::Live(new_version.as_ref())

@@ -10,6 +10,7 @@ use zion_core::deployment::{
     CanaryPlan, Deployment, DeploymentType, Event, Phase, Plan, PlanCommon, PlanStep, Progress,
 };
 use zion_core::import::ImportRecord;
+use zion_core::judge::{Classification, JudgeReport, MetricJudgement, SampleMetric};
 use zion_core::metrics::{Metric, WindowMetrics};
 use zion_core::spec::{AnalysisSpec, Bound};
 
@@ -33,6 +34,7 @@ pub fn plan() -> Plan {
             inconclusive_limit: Duration::from_secs(600),
             checks: AnalysisSpec::default_checks(),
             hooks: Default::default(),
+            judge: Default::default(),
         },
         canary: CanaryPlan {
             steps: vec![
@@ -157,6 +159,26 @@ pub fn round(deployment_id: i64, number: u32, verdict: Verdict) -> AnalysisRound
                 message: "checkout_ok 4.25 < min 5".to_string(),
             },
         ],
+        // The statistical judge's figures, kept to the last digit.
+        judge: Some(JudgeReport {
+            score: 50.0,
+            pass: 95.0,
+            marginal: 75.0,
+            confidence: 0.98,
+            metrics: vec![MetricJudgement {
+                metric: SampleMetric::Latency,
+                group: "latency".to_string(),
+                canary_n: 120,
+                baseline_n: 2400,
+                u: Some(201_234.5),
+                p_value: Some(3.141_592_653_589_793e-7),
+                effect_size: Some(1.234_567_890_123_456_7),
+                classification: Classification::High,
+                failed: true,
+                critical_failure: false,
+            }],
+            forced: None,
+        }),
         verdict,
         summary: format!("round {number}"),
         count: 1,

@@ -427,6 +427,7 @@ mod tests {
                     inconclusive_limit: Duration::from_secs(600),
                     checks: AnalysisSpec::default_checks(),
                     hooks: Default::default(),
+                    judge: Default::default(),
                 },
             },
             progress: Progress::default(),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Report, at, suggest, text};
+use crate::judge::Judge;
 use crate::metrics::Metric;
 use crate::spec::ranges;
 use crate::spec::raw::{
@@ -26,6 +27,7 @@ pub(super) fn analysis(r: &mut Report, p: &str, raw: Option<&RawAnalysis>) -> An
         min_requests: DEFAULT_MIN_REQUESTS,
         inconclusive_limit: AnalysisSpec::DEFAULT_INCONCLUSIVE_LIMIT,
         checks: AnalysisSpec::default_checks(),
+        judge: Judge::Thresholds,
     };
     let Some(raw) = raw else { return defaults() };
     r.unknown(p, &raw.unknown, keys::ANALYSIS);
@@ -63,7 +65,11 @@ pub(super) fn analysis(r: &mut Report, p: &str, raw: Option<&RawAnalysis>) -> An
         &at(p, "inconclusive_limit"),
         raw.inconclusive_limit.as_ref(),
     );
+    let judge = super::judge::judge(r, p, raw);
     let checks = match &raw.checks {
+        // The statistical judge replaces the default thresholds; checks
+        // listed beside it still apply.
+        None if !judge.is_thresholds() => Vec::new(),
         None => AnalysisSpec::default_checks(),
         Some(list) => {
             let mut checks: Vec<Check> = Vec::new();
@@ -92,6 +98,7 @@ pub(super) fn analysis(r: &mut Report, p: &str, raw: Option<&RawAnalysis>) -> An
         min_requests,
         inconclusive_limit,
         checks,
+        judge,
     }
 }
 

@@ -14,6 +14,7 @@ mod analysis;
 mod audit;
 mod environments;
 mod hooks;
+mod judge;
 mod providers;
 mod rollout;
 mod routers;

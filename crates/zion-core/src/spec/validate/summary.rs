@@ -203,6 +203,27 @@ fn service_lines(spec: &Spec, svc: &ServiceSpec) -> Vec<String> {
             .collect();
         lines.push(format!("    hooks: {}", points.join("; ")));
     }
+    if let Some(m) = a.judge.mann_whitney() {
+        let metrics: Vec<String> = m
+            .metrics
+            .iter()
+            .map(|j| {
+                format!(
+                    "{} (group {}, fails on {})",
+                    j.metric,
+                    j.group,
+                    j.direction.name()
+                )
+            })
+            .collect();
+        lines.push(format!(
+            "    judge: mann_whitney at confidence {}, pass {}, marginal {}; {}",
+            m.confidence,
+            m.pass,
+            m.marginal,
+            metrics.join(", ")
+        ));
+    }
     // What leaving the first weighted step takes, which nothing else says.
     let first = svc
         .canary
