@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
 use zion_core::deployment::TrafficRules;
@@ -21,6 +21,7 @@ use zion_store::RouteListener;
 use crate::StartError;
 use crate::data_plane::{DataPlane, TargetTraffic};
 use crate::haproxy::HaproxyRouter;
+use crate::haproxy::syslog::RequestLog;
 use crate::workloads::Workloads;
 
 /// (service, environment).
@@ -45,19 +46,28 @@ pub struct TargetRuntime {
 }
 
 /// What the spec asks of one target's routing: the built-in listener and
-/// preview listener, or an HAProxy backend (admin socket, backend name).
+/// preview listener, or an HAProxy backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Wanted {
     listen: Option<SocketAddr>,
     preview: Option<SocketAddr>,
-    haproxy: Option<(PathBuf, String)>,
+    haproxy: Option<HaproxyWanted>,
+}
+
+/// An HAProxy backend: its admin socket, its name, and where Zion
+/// receives its request log, if it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HaproxyWanted {
+    socket: PathBuf,
+    backend: String,
+    syslog: Option<SocketAddr>,
 }
 
 impl Wanted {
     fn matches(&self, rt: &TargetRuntime) -> bool {
         let router = match (&self.haproxy, &rt.haproxy) {
             (None, None) => true,
-            (Some((socket, backend)), Some(r)) => r.is(socket, backend),
+            (Some(h), Some(r)) => r.is(&h.socket, &h.backend, h.syslog),
             _ => false,
         };
         router && self.listen == rt.listen && self.preview == rt.preview_addr
@@ -98,6 +108,9 @@ pub struct Targets {
     plane: OnceLock<Arc<DataPlane>>,
     /// The spec file's folder: relative provider paths resolve against it.
     base_dir: Mutex<PathBuf>,
+    /// The UDP ports receiving HAProxy request logs, shared by the targets
+    /// of one provider (each of its routers holds it open).
+    request_logs: Mutex<BTreeMap<SocketAddr, Weak<RequestLog>>>,
 }
 
 impl Targets {
@@ -109,7 +122,27 @@ impl Targets {
             host: Mutex::new(None),
             plane: OnceLock::new(),
             base_dir: Mutex::new(PathBuf::new()),
+            request_logs: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The request log received on `addr`, bound on first use.
+    async fn request_log(&self, addr: SocketAddr) -> std::io::Result<Arc<RequestLog>> {
+        let open = self
+            .request_logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&addr)
+            .and_then(Weak::upgrade);
+        if let Some(log) = open {
+            return Ok(log);
+        }
+        let log = RequestLog::bind(addr).await?;
+        self.request_logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(addr, Arc::downgrade(&log));
+        Ok(log)
     }
 
     /// The folder relative paths of the spec (an HAProxy admin socket)
@@ -159,7 +192,12 @@ impl Targets {
                         .providers
                         .get(&h.provider)
                         .and_then(Provider::haproxy)
-                        .map(|p| (base.join(&p.socket), h.backend.clone())),
+                        .map(|p| HaproxyWanted {
+                            socket: base.join(&p.socket),
+                            backend: h.backend.clone(),
+                            // Like the listeners, on `--targets-host`.
+                            syslog: p.syslog.map(on_host),
+                        }),
                 };
                 wanted.insert(
                     TargetId::new(&s.name, env),
@@ -200,10 +238,26 @@ impl Targets {
                 haproxy,
             } = want;
             let metrics = Arc::new(TrafficMetrics::new());
-            if let Some((socket, backend)) = haproxy {
+            if let Some(h) = haproxy {
                 // No listener of Zion's: HAProxy's frontend takes the
-                // requests, and its statistics are the target's traffic.
-                let router = HaproxyRouter::new(socket, backend);
+                // requests, and its request log or its statistics are the
+                // target's traffic.
+                let router = HaproxyRouter::new(h.socket, h.backend);
+                if let Some(addr) = h.syslog {
+                    let log = self
+                        .request_log(addr)
+                        .await
+                        .map_err(|e| StartError::Proxy {
+                            service: id.service.clone(),
+                            environment: id.environment.clone(),
+                            addr,
+                            message: format!(
+                                "the UDP port receiving HAProxy's request log (the provider's \
+                             `syslog`): {e}"
+                            ),
+                        })?;
+                    router.receive_log(log, &metrics);
+                }
                 router.sample(&metrics);
                 tracing::info!(service = %id.service, environment = %id.environment, "target routed by HAProxy");
                 targets.insert(

@@ -14,21 +14,31 @@
 //! the new version more traffic than the step gives it; after a failure the
 //! new version's servers are set back to weight 0, when HAProxy still
 //! answers.
+//!
+//! The target's traffic metrics come from one of two sources, never both
+//! (a request would count twice): HAProxy's request log, when its
+//! provider has a `syslog` address (requests, errors and latencies, one
+//! line per request, `syslog.rs`), else its statistics (requests and
+//! errors, read every second, `stats.rs`).
 
+pub mod request_log;
 pub mod runtime;
 pub mod stats;
+pub mod syslog;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
 use zion_proxy::{Pool, TrafficMetrics};
 
+use request_log::Logged;
 use runtime::Runtime;
 use stats::ServerCounters;
+use syslog::RequestLog;
 
 /// HAProxy's largest server weight.
 const MAX_WEIGHT: u16 = 256;
@@ -51,6 +61,9 @@ pub struct HaproxyRouter {
     last_error: Mutex<Option<String>>,
     /// One change at a time.
     changing: tokio::sync::Mutex<()>,
+    /// Where HAProxy's request log arrives, when it is sent to Zion: the
+    /// metrics then come from it, not from the statistics.
+    log: OnceLock<Arc<RequestLog>>,
 }
 
 /// One server Zion wants in the backend.
@@ -70,12 +83,51 @@ impl HaproxyRouter {
             driving: AtomicBool::new(false),
             last_error: Mutex::new(None),
             changing: tokio::sync::Mutex::new(()),
+            log: OnceLock::new(),
         })
     }
 
-    /// The admin socket and backend, to tell whether a spec changed them.
-    pub fn is(&self, socket: &std::path::Path, backend: &str) -> bool {
-        self.runtime.socket() == socket && self.backend == backend
+    /// The admin socket, backend and request log's address, to tell
+    /// whether a spec changed them.
+    pub fn is(&self, socket: &std::path::Path, backend: &str, log: Option<SocketAddr>) -> bool {
+        self.runtime.socket() == socket
+            && self.backend == backend
+            && self.log.get().map(|l| l.addr()) == log
+    }
+
+    /// Counts the backend's requests from HAProxy's request log received
+    /// by `log`, in `metrics`, instead of from the statistics.
+    pub fn receive_log(self: &Arc<Self>, log: Arc<RequestLog>, metrics: &Arc<TrafficMetrics>) {
+        log.serve(&self.backend, self, metrics);
+        let _ = self.log.set(log);
+    }
+
+    /// Counts one request of the log in `metrics`, at `now`, when this
+    /// replica drives the target and the server is one of Zion's; true if
+    /// it counted.
+    pub fn count_logged(
+        &self,
+        line: &Logged<'_>,
+        metrics: &TrafficMetrics,
+        now: SystemTime,
+    ) -> bool {
+        if !self.driving.load(Ordering::Relaxed) {
+            return false;
+        }
+        let version = {
+            let servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
+            match servers.get(line.server) {
+                Some(v) => v.clone(),
+                // `<NOSRV>` or a server of the user's own.
+                None => return false,
+            }
+        };
+        match line.latency {
+            Some(latency) => metrics.record(&version, line.is_error(), latency, now),
+            // No answer from the server: an error without a latency.
+            None => metrics.record_counts(&version, 1, 1, now),
+        }
+        true
     }
 
     /// This replica of `zion up` no longer drives the target: it stops
@@ -268,9 +320,10 @@ impl HaproxyRouter {
                 let (Some(router), Some(metrics)) = (router.upgrade(), metrics.upgrade()) else {
                     return;
                 };
-                if !router.driving.load(Ordering::Relaxed) {
+                if !router.driving.load(Ordering::Relaxed) || router.log.get().is_some() {
                     // Counted afresh when driven again: what happened
-                    // meanwhile was another driver's to count.
+                    // meanwhile was another driver's to count. With a
+                    // request log, the log counts every request.
                     seen = None;
                     continue;
                 }

@@ -5,7 +5,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use zion_proxy::Pool;
 
@@ -18,7 +18,17 @@ struct Haproxy {
 
 impl Haproxy {
     fn start() -> Haproxy {
+        Self::start_logging(None)
+    }
+
+    /// With each request logged over syslog to `log`, in Zion's format.
+    fn start_logging(log: Option<SocketAddr>) -> Haproxy {
         let dir = tempfile::tempdir().unwrap();
+        let log = log
+            .map(|a| {
+                format!("  log {a} local0\n  option httplog\n  log-format \"{ZION_LOG_FORMAT}\"\n")
+            })
+            .unwrap_or_default();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -27,7 +37,7 @@ impl Haproxy {
         let d = dir.path().display();
         let cfg = format!(
             "global\n  stats socket {d}/admin.sock level admin\n  stats socket {d}/user.sock level user\n\
-             defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n{log}\
              frontend fe\n  bind 127.0.0.1:{port}\n  default_backend web\n\
              backend web\n  balance roundrobin\n"
         );
@@ -225,6 +235,109 @@ async fn statistics_become_per_version_counts() {
     router.sample_once(&metrics, &mut seen).await;
     let (requests, errors) = metrics.totals("1.0");
     assert_eq!((requests, errors), (3, 3));
+}
+
+/// The `log-format` the HAProxy router's documentation gives.
+const ZION_LOG_FORMAT: &str = "%b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST";
+
+/// An HTTP server answering every request 200 after `delay`.
+async fn slow_server(delay: Duration) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+async fn get(port: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
+fn frontend_port(h: &Haproxy) -> String {
+    let cfg = std::fs::read_to_string(h.path("haproxy.cfg")).unwrap();
+    cfg.split("bind 127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_request_log_gives_each_version_its_latencies() {
+    let log = RequestLog::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let h = Haproxy::start_logging(Some(log.addr()));
+    let router = HaproxyRouter::new(h.path("admin.sock"), "web".into());
+    let metrics = Arc::new(TrafficMetrics::new());
+    router.receive_log(log.clone(), &metrics);
+    router.sample(&metrics);
+    let fast = slow_server(Duration::ZERO).await;
+    let slow = slow_server(Duration::from_millis(150)).await;
+    router
+        .set_traffic(pool("1.0", &[fast]), pool("2.0", &[slow]), 50)
+        .await
+        .unwrap();
+    // The statistics' first reading, so that a second one would count.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let port = frontend_port(&h);
+    for _ in 0..20 {
+        assert!(get(&port).await.starts_with("HTTP/1.1 200"));
+    }
+    // Not a syslog line: counted, dropped.
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    udp.send_to(b"web/zion-1.0 0/0/0/1/1 200", log.addr())
+        .await
+        .unwrap();
+    let start = Instant::now();
+    while log.counted() < 20 || log.malformed() < 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{} lines counted, {} malformed",
+            log.counted(),
+            log.malformed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let window = |v| metrics.window(v, SystemTime::now(), Duration::from_secs(30));
+    let (old, new) = (window("1.0"), window("2.0"));
+    assert_eq!((old.requests, new.requests), (10, 10), "{old:?} {new:?}");
+    assert_eq!((old.errors, new.errors), (0, 0));
+    assert!(old.latency_p95_ms.unwrap() < 50.0, "{old:?}");
+    assert!(new.latency_p95_ms.unwrap() >= 150.0, "{new:?}");
+    assert_eq!(log.malformed(), 1);
+
+    // The statistics, read all along, count nothing on top: the log does.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(metrics.totals("1.0").0 + metrics.totals("2.0").0, 20);
 }
 
 /// HAProxy's program: on the PATH, else where Debian puts it (/usr/sbin is

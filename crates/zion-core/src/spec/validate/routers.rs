@@ -1,7 +1,8 @@
 //! What a target's router can express: a target routed by HAProxy names a
 //! declared `haproxy` provider, and its service asks nothing of the router
 //! that HAProxy, as Zion drives it, cannot do (mirroring, header and
-//! cookie rules, sticky sessions, latency percentiles): `zion lint`
+//! cookie rules, sticky sessions, and latency percentiles unless its
+//! provider receives HAProxy's request log over `syslog`): `zion lint`
 //! refuses those with the path and the reason.
 
 use std::collections::BTreeMap;
@@ -20,6 +21,8 @@ pub(super) fn routers(
     for (i, svc) in services.iter().enumerate() {
         let p = format!("services[{i}]");
         let mut haproxy = false;
+        // A target whose HAProxy sends Zion no request log: no latencies.
+        let mut without_log: Option<(&str, &str)> = None;
         for (env, target) in &svc.targets {
             let TargetRouter::Haproxy(h) = &target.router else {
                 continue;
@@ -28,11 +31,11 @@ pub(super) fn routers(
             if h.provider.is_empty() {
                 continue;
             }
-            if providers
-                .get(&h.provider)
-                .and_then(Provider::haproxy)
-                .is_none()
-            {
+            if let Some(provider) = providers.get(&h.provider).and_then(Provider::haproxy) {
+                if provider.syslog.is_none() && without_log.is_none() {
+                    without_log = Some((env, &h.provider));
+                }
+            } else {
                 let declared: Vec<&str> = providers.keys().map(String::as_str).collect();
                 r.add(
                     format!("{p}.targets.{env}.haproxy.provider"),
@@ -51,13 +54,16 @@ pub(super) fn routers(
             }
         }
         if haproxy {
-            haproxy_limits(r, &p, raw.get(i), svc);
+            haproxy_limits(r, &p, svc);
+        }
+        if let Some((env, provider)) = without_log {
+            latency_without_log(r, &p, raw.get(i), svc, env, provider);
         }
     }
 }
 
 /// What a service routed by HAProxy asks that HAProxy cannot give.
-fn haproxy_limits(r: &mut Report, p: &str, raw: Option<&RawService>, svc: &ServiceSpec) {
+fn haproxy_limits(r: &mut Report, p: &str, svc: &ServiceSpec) {
     const WHY: &str = "a target of this service is routed by HAProxy";
     if svc.canary.sticky {
         r.add(
@@ -82,6 +88,18 @@ fn haproxy_limits(r: &mut Report, p: &str, raw: Option<&RawService>, svc: &Servi
             );
         }
     }
+}
+
+/// Latency checks of a service whose target `env` goes through HAProxy
+/// `provider`, which sends Zion no request log.
+fn latency_without_log(
+    r: &mut Report,
+    p: &str,
+    raw: Option<&RawService>,
+    svc: &ServiceSpec,
+    env: &str,
+    provider: &str,
+) {
     let written = raw
         .and_then(|s| s.analysis.as_ref())
         .is_some_and(|a| a.checks.is_some());
@@ -91,8 +109,11 @@ fn haproxy_limits(r: &mut Report, p: &str, raw: Option<&RawService>, svc: &Servi
             continue;
         };
         let reason = format!(
-            "{WHY}, whose statistics give requests and 5xx answers but no latency \
-             percentiles: {} cannot be judged",
+            "target {env} is routed by HAProxy `{provider}`, whose statistics give requests \
+             and 5xx answers but no latency percentiles: {} cannot be judged unless HAProxy \
+             sends Zion its request log (set `providers.{provider}.haproxy.syslog`, e.g. \
+             127.0.0.1:5514, and in HAProxy `log 127.0.0.1:5514 local0` with Zion's \
+             `log-format`, see the HAProxy router's documentation)",
             metric.name()
         );
         if written {
