@@ -1,7 +1,8 @@
 //! The HAProxy router end to end: a real HAProxy (Debian's package) started
 //! per test in the foreground on free ports, its admin socket in the
 //! project's folder; `zion up` drives its backend's servers through the
-//! Runtime API and judges the versions on its statistics.
+//! Runtime API and judges the versions on its statistics, or on its
+//! request log sent to Zion over syslog.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -22,11 +23,19 @@ struct Haproxy {
 
 impl Haproxy {
     fn start(dir: &Path) -> Haproxy {
+        Self::start_logging(dir, None)
+    }
+
+    /// With each request logged to `syslog` in Zion's `log-format`.
+    fn start_logging(dir: &Path, syslog: Option<SocketAddr>) -> Haproxy {
         let frontend = free_addr();
         let socket = dir.join("admin.sock");
+        let log = syslog
+            .map(|a| format!("  log {a} local0\n  log-format \"%b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST\"\n"))
+            .unwrap_or_default();
         let cfg = format!(
             "global\n  stats socket {} level admin\n\
-             defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n{log}\
              frontend fe\n  bind {frontend}\n  default_backend web\n\
              backend web\n  balance roundrobin\n",
             socket.display()
@@ -276,6 +285,62 @@ fn a_missing_admin_socket_is_reported_and_traffic_stays_on_stable() {
         Some(p.target_status()).filter(|t| t["router_error"].is_null())
     });
     assert_eq!(p.deployment(id)["canary_weight"], 10);
+}
+
+#[test]
+fn a_slow_canary_is_rolled_back_on_the_latencies_of_haproxys_request_log() {
+    let syslog = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut p = Project::with_spec(|api, _| {
+        spec(api, "admin.sock")
+            .replace(
+                "{ socket: admin.sock }",
+                &format!("{{ socket: admin.sock, syslog: \"{syslog}\" }}"),
+            )
+            .replace("3.0:errors=0.5", "2.0:latency=200ms")
+            .replace(
+                "- { metric: error_rate, max: 0.01 }",
+                "- { metric: error_rate, max: 0.01 }\n        - { metric: latency_p95, max: 100 }",
+            )
+    });
+    let h = Haproxy::start_logging(p.dir.path(), Some(syslog));
+    p.start();
+    let out = p.zion(&["deploy", "web", "1.0", "--env", "staging", "--wait"]);
+    assert!(out.status.success(), "{}\n{}", describe(&out), p.log());
+
+    // 2.0 answers every request after 200 ms: HAProxy's log says so.
+    let load = Load::start(h.frontend);
+    let out = p.zion(&["deploy", "web", "2.0", "--env", "staging", "--wait"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        describe(&out),
+        p.log()
+    );
+    let seen = load.finish();
+    assert!(seen.get("2.0").is_some_and(|c| c.0 > 0), "{seen:?}");
+    let history = p.json(&["history", "web", "--env", "staging"]);
+    let slow = &history.as_array().unwrap()[0];
+    assert_eq!(slow["phase"], "rolled_back", "{slow}");
+    let d = p.deployment(slow["id"].as_i64().unwrap());
+    let failed = d["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["verdict"] == "fail")
+        .expect("a failed round");
+    // Judged on latencies, not errors: none failed.
+    let p95 = failed["canary"]["latency_p95_ms"].as_f64().unwrap();
+    assert!(p95 >= 200.0, "{failed}");
+    assert_eq!(failed["canary"]["errors"], 0, "{failed}");
+    let stable = failed["stable"]["latency_p95_ms"].as_f64().unwrap();
+    assert!(stable < 100.0, "{failed}");
+    eventually(Duration::from_secs(10), "2.0 at weight 0", || {
+        (h.share("2.0").unwrap_or(0.0) == 0.0).then_some(())
+    });
 }
 
 /// HAProxy's program: on the PATH, else where Debian puts it (/usr/sbin is
