@@ -301,6 +301,10 @@ pub struct Progress {
     /// Rolling: when the current batch's replicas were all ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_ready_at: Option<Timestamp>,
+    /// Why the target's router refuses the current weights, while it does
+    /// (recorded once per reason); the step is held meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_refused: Option<String>,
 }
 
 /// One recorded change of a deployment and its cause.

@@ -100,6 +100,7 @@ fn quiet() -> Observations {
         new_version: Some(healthy(metrics(0, 0, 10.0))),
         stable: Some(healthy(metrics(0, 0, 10.0))),
         gate: None,
+        router_error: None,
     }
 }
 

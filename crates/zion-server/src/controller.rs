@@ -278,6 +278,7 @@ async fn reconcile_target(
             let now = app.clock.now();
             let mut obs = observe(&app.workloads, &d, &metrics);
             obs.gate = observe_gate(app, &d, now).await;
+            obs.router_error = app.targets.router_error(&svc.name, env).await;
             read_sources(app, &d, now, &mut obs).await;
             let seen = d.revision;
             let mut stepped = false;
@@ -392,6 +393,7 @@ pub(crate) fn observe(
         new_version: one(&d.version),
         stable: d.previous_version.as_deref().and_then(one),
         gate: None,
+        router_error: None,
     }
 }
 

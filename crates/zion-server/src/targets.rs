@@ -443,6 +443,15 @@ impl Targets {
         self.map.lock().await.get(id)?.haproxy.clone()
     }
 
+    /// Why the target's router refused the last split it was given, while
+    /// it does: the deployment holds its step meanwhile. The built-in
+    /// router never refuses one.
+    pub(crate) async fn router_error(&self, service: &str, env: &str) -> Option<String> {
+        self.haproxy(&TargetId::new(service, env))
+            .await?
+            .last_error()
+    }
+
     /// Splits the target's traffic between the healthy replicas of
     /// `stable` and `canary`, through the target's router. An error says
     /// why the router refused; traffic then stays as it was.

@@ -250,7 +250,10 @@ fn a_canary_through_haproxy_follows_each_step_and_a_faulty_one_is_rolled_back() 
 
 #[test]
 fn a_missing_admin_socket_is_reported_and_traffic_stays_on_stable() {
-    let mut p = Project::with_spec(|api, _| spec(api, "admin.sock"));
+    // A step that would move on after 2 s if its weights were applied.
+    let mut p = Project::with_spec(|api, _| {
+        spec(api, "admin.sock").replace("- { weight: 10 }", "- { weight: 10, pause: 2s }")
+    });
     let h = Haproxy::start(p.dir.path());
     p.start();
     let out = p.zion(&["deploy", "web", "1.0", "--env", "staging", "--wait"]);
@@ -275,6 +278,23 @@ fn a_missing_admin_socket_is_reported_and_traffic_stays_on_stable() {
         shares(h.frontend, 100),
         BTreeMap::from([("1.0".into(), 100.0)])
     );
+    // On the deployment: the reason, once, and the step held past its
+    // pause.
+    std::thread::sleep(Duration::from_secs(4));
+    let d = p.deployment(id);
+    assert_eq!(d["step"], 1, "{d}");
+    let held: Vec<&str> = d["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .filter(|r| r.contains("the router did not apply"))
+        .collect();
+    assert_eq!(held.len(), 1, "{d}");
+    assert!(
+        held[0].contains("does not exist") && held[0].contains("held"),
+        "{held:?}"
+    );
 
     // Back in place: the step's weight is set, the reason gone.
     std::fs::rename(&away, &h.socket).unwrap();
@@ -284,7 +304,22 @@ fn a_missing_admin_socket_is_reported_and_traffic_stays_on_stable() {
     eventually(Duration::from_secs(10), "no reason left", || {
         Some(p.target_status()).filter(|t| t["router_error"].is_null())
     });
-    assert_eq!(p.deployment(id)["canary_weight"], 10);
+    // The step starts then, and moves on after its pause and a passing
+    // round (on traffic).
+    let load = Load::start(h.frontend);
+    p.wait_for(id, Duration::from_secs(20), "step 2", |d| {
+        d["step"] == 2 && d["canary_weight"] == 50
+    });
+    no_failure(&load.finish());
+    let d = p.deployment(id);
+    let said = |words: &str| {
+        d["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"].as_str().is_some_and(|r| r.contains(words)))
+    };
+    assert!(said("the router applied step 1/3's weights"), "{d}");
 }
 
 #[test]

@@ -60,6 +60,7 @@ fn gated(required: u32) -> Deployment {
 fn observe(window: WindowState, checks: Option<Vec<PreCheckResult>>) -> Observations {
     Observations {
         gate: Some(GateObservation { window, checks }),
+        router_error: None,
         ..Observations::default()
     }
 }

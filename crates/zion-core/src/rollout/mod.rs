@@ -32,6 +32,7 @@ mod canary;
 mod command;
 mod requeue;
 mod rolling;
+mod router;
 mod target;
 
 pub use blue_green::{PreviewSeen, check_promotable, retained_version};
@@ -114,6 +115,11 @@ pub struct Observations {
     /// The gate of a pending or awaiting-approval deployment; None means an
     /// open window and no check results.
     pub gate: Option<GateObservation>,
+    /// Why the target's router refused the last split it was given (an
+    /// HAProxy that refused a command, say), while it does: the step's
+    /// weights are not applied, so the step is held.
+    #[serde(default)]
+    pub router_error: Option<String>,
 }
 
 /// The result of a step or command: the new state and what explains it.
@@ -324,6 +330,9 @@ fn judge(tx: &mut Tx<'_>, obs: &Observations) {
             tx.d.version, canary.consecutive_probe_failures
         );
         tx.roll_back(CONTROLLER, why);
+        return;
+    }
+    if router::held(tx, obs.router_error.as_deref()) {
         return;
     }
     if let Some(rolling) = tx.d.plan.rolling_plan()

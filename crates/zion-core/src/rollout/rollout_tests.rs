@@ -109,6 +109,7 @@ pub(crate) fn good() -> Observations {
         new_version: Some(healthy(metrics(100, 0, 10.0))),
         stable: Some(healthy(metrics(1900, 0, 10.0))),
         gate: None,
+        router_error: None,
     }
 }
 
@@ -117,6 +118,7 @@ pub(crate) fn bad() -> Observations {
         new_version: Some(healthy(metrics(100, 50, 10.0))),
         stable: Some(healthy(metrics(1900, 0, 10.0))),
         gate: None,
+        router_error: None,
     }
 }
 
@@ -210,6 +212,7 @@ fn version_that_never_becomes_healthy_fails_without_moving_traffic() {
         }),
         stable: good().stable,
         gate: None,
+        router_error: None,
     };
     d = run(&d, &sick, t(59));
     assert_eq!(d.phase, Phase::Progressing);
@@ -242,6 +245,7 @@ fn version_that_keeps_exiting_at_start_fails_at_once_with_its_output() {
         }),
         stable: good().stable,
         gate: None,
+        router_error: None,
     };
     // Two exits may be bad luck: it waits.
     d = run(&d, &crashing(CRASH_LOOP_EXITS - 1), t(1));
@@ -303,6 +307,7 @@ fn high_error_rate_rolls_back_at_once_and_ends_at_weight_zero() {
         new_version: None,
         stable: good().stable,
         gate: None,
+        router_error: None,
     };
     d = run(&d, &stopped, t(8));
     assert_eq!(d.phase, Phase::RolledBack);
@@ -696,7 +701,7 @@ proptest! {
                         output: Vec::new(),
                         readings: Vec::new(),
                     });
-                    let obs = Observations { new_version: canary, stable: Some(healthy(metrics(1000, 0, 10.0))), gate: None };
+                    let obs = Observations { new_version: canary, stable: Some(healthy(metrics(1000, 0, 10.0))), gate: None, router_error: None };
                     step(&d, &obs, now)
                 }
                 Input::Cmd(cmd) => match command(&d, cmd, "pat", now) {

@@ -90,6 +90,7 @@ pub fn record_round_trips_every_field_events_and_rounds<S: DeploymentStore>(fres
         step_last_failed: true,
         batch_ready_at: Some(t(5)),
         inconclusive_since: Some(t(6)),
+        router_refused: Some("HAProxy refused `set weight`".into()),
     };
     next.revision = 2;
     let e1 = event(Phase::Pending, Phase::Progressing, 1, "started");
