@@ -120,14 +120,14 @@ impl RequestLog {
         else {
             let n = self.malformed.fetch_add(1, Ordering::Relaxed) + 1;
             // The datagram itself is not logged: it may hold a request's URL.
-            if n == 1 || n.is_multiple_of(1000) {
+            if n == 1 || n % 1000 == 0 {
                 tracing::warn!(addr = %self.addr, malformed = n, "a datagram is not a syslog line (RFC 3164 or 5424): dropped");
             }
             return;
         };
         let Some(line) = request_log::request(message) else {
             let n = self.not_requests.fetch_add(1, Ordering::Relaxed) + 1;
-            if n == 1 || n.is_multiple_of(1000) {
+            if n == 1 || n % 1000 == 0 {
                 tracing::debug!(addr = %self.addr, not_requests = n, "an HAProxy line without `%b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST` (Zion's log-format, or `option httplog`): dropped");
             }
             return;
