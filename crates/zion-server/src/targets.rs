@@ -469,10 +469,11 @@ impl Targets {
             // Only this replica, the target's driver, talks to HAProxy;
             // nothing is published for the others' listeners.
             return router
-                .set_traffic(
+                .set_split(
                     pool(&self.workloads, svc, env, stable),
                     pool(&self.workloads, svc, env, canary),
                     canary_weight,
+                    rules.sticky,
                 )
                 .await;
         }

@@ -153,9 +153,21 @@ impl HaproxyRouter {
         new: Option<Pool>,
         weight: u8,
     ) -> Result<(), String> {
+        self.set_split(stable, new, weight, false).await
+    }
+
+    /// [`Self::set_traffic`], and with `sticky` each client kept on the
+    /// server (so the version) it first reached, by the backend's cookie.
+    pub async fn set_split(
+        &self,
+        stable: Option<Pool>,
+        new: Option<Pool>,
+        weight: u8,
+        sticky: bool,
+    ) -> Result<(), String> {
         let _one = self.changing.lock().await;
         self.driving.store(true, Ordering::Relaxed);
-        let result = self.apply(stable, new, weight).await;
+        let result = self.apply(stable, new, weight, sticky).await;
         let mut last = self
             .last_error
             .lock()
@@ -178,9 +190,13 @@ impl HaproxyRouter {
         stable: Option<Pool>,
         new: Option<Pool>,
         weight: u8,
+        sticky: bool,
     ) -> Result<(), String> {
         let rt = &self.runtime;
         let be = &self.backend;
+        if sticky {
+            self.check_cookie_declared().await?;
+        }
         let answer = rt.command(&format!("show servers state {be}")).await?;
         let present = stats::parse_servers_state(&answer).map_err(|_| {
             format!(
@@ -223,10 +239,18 @@ impl HaproxyRouter {
             }
         }
         for w in &stable_servers {
-            self.place(w, present.get(&w.name)).await?;
+            self.place(w, present.get(&w.name), sticky).await?;
+        }
+        if sticky {
+            // The stable servers may have been added before sticky
+            // sessions were asked for; checked before the new version gets
+            // any weight.
+            rt.expect_empty(&format!("enable dynamic-cookie backend {be}"))
+                .await?;
+            self.check_cookies_computed(&stable_servers).await?;
         }
         for w in &new_servers {
-            if let Err(e) = self.place(w, present.get(&w.name)).await {
+            if let Err(e) = self.place(w, present.get(&w.name), sticky).await {
                 // Never leave the new version more than it had: back to 0.
                 for w in &new_servers {
                     let _ = rt
@@ -267,9 +291,68 @@ impl HaproxyRouter {
         Ok(())
     }
 
-    /// Adds the server if HAProxy lacks it, then gives it its weight and
+    /// Sticky sessions need the backend's cookie: `cookie <NAME> insert
+    /// indirect nocache dynamic` (HAProxy 2.6 refuses `cookie` on `add
+    /// server`, but computes a dynamic server's cookie from the backend's
+    /// `dynamic-cookie-key`, its address and port).
+    async fn check_cookie_declared(&self) -> Result<(), String> {
+        let be = &self.backend;
+        let csv = self
+            .runtime
+            .command(&format!("show stat {be} 2 -1"))
+            .await?;
+        let cookies = stats::parse_cookies(&csv, be);
+        let name = cookies
+            .iter()
+            .find(|(sv, _)| sv == "BACKEND")
+            .map(|(_, c)| c.as_str());
+        match name {
+            Some(n) if !n.is_empty() => Ok(()),
+            Some(_) => Err(format!(
+                "HAProxy's backend `{be}` sets no cookie, so it cannot keep a client on one \
+                 version (`canary.sticky`): add `cookie ZION insert indirect nocache dynamic` \
+                 and `dynamic-cookie-key <any text>` to the backend, or remove `sticky`"
+            )),
+            None => Err(format!(
+                "HAProxy has no backend `{be}` (`show stat` lists none): declare it in \
+                 HAProxy's configuration or fix the target's `backend`"
+            )),
+        }
+    }
+
+    /// Every server of `servers` has its cookie: without `dynamic` on the
+    /// backend's `cookie` line or a `dynamic-cookie-key`, HAProxy gives
+    /// the servers Zion adds none.
+    async fn check_cookies_computed(&self, servers: &[Wanted]) -> Result<(), String> {
+        let be = &self.backend;
+        let csv = self
+            .runtime
+            .command(&format!("show stat {be} 4 -1"))
+            .await?;
+        let cookies: HashMap<String, String> = stats::parse_cookies(&csv, be).into_iter().collect();
+        match servers
+            .iter()
+            .find(|w| cookies.get(&w.name).is_none_or(String::is_empty))
+        {
+            None => Ok(()),
+            Some(w) => Err(format!(
+                "HAProxy gave server {be}/{} no cookie, so it cannot keep a client on one \
+                 version (`canary.sticky`): end the backend's `cookie` line with `dynamic` \
+                 and add `dynamic-cookie-key <any text>` to it",
+                w.name
+            )),
+        }
+    }
+
+    /// Adds the server if HAProxy lacks it (with its cookie computed when
+    /// `sticky`, before it takes traffic), then gives it its weight and
     /// takes it out of maintenance.
-    async fn place(&self, w: &Wanted, present: Option<&stats::ServerState>) -> Result<(), String> {
+    async fn place(
+        &self,
+        w: &Wanted,
+        present: Option<&stats::ServerState>,
+        sticky: bool,
+    ) -> Result<(), String> {
         let rt = &self.runtime;
         let be = &self.backend;
         let server = format!("{be}/{}", w.name);
@@ -286,6 +369,11 @@ impl HaproxyRouter {
                          `leastconn`, `first` or `random`, not `static-rr`)"
                     )
                 })?;
+                if sticky {
+                    // Computes the cookies of the servers added since.
+                    rt.expect_empty(&format!("enable dynamic-cookie backend {be}"))
+                        .await?;
+                }
                 rt.expect_empty(&format!("enable server {server}")).await
             }
             Some(state) => {

@@ -1,7 +1,7 @@
 //! What a target's router can express: a target routed by HAProxy names a
 //! declared `haproxy` provider, and its service asks nothing of the router
 //! that HAProxy, as Zion drives it, cannot do (mirroring, header and
-//! cookie rules, sticky sessions, and latency percentiles unless its
+//! cookie rules, and latency percentiles unless its
 //! provider receives HAProxy's request log over `syslog`): `zion lint`
 //! refuses those with the path and the reason.
 
@@ -65,12 +65,8 @@ pub(super) fn routers(
 /// What a service routed by HAProxy asks that HAProxy cannot give.
 fn haproxy_limits(r: &mut Report, p: &str, svc: &ServiceSpec) {
     const WHY: &str = "a target of this service is routed by HAProxy";
-    if svc.canary.sticky {
-        r.add(
-            format!("{p}.canary.sticky"),
-            format!("{WHY}, and Zion does not set HAProxy's cookies yet: remove `sticky`"),
-        );
-    }
+    // `sticky` is HAProxy's own cookie, which the backend declares
+    // (`cookie … dynamic`); the router checks it when it sets a split.
     for (k, step) in svc.canary.steps.iter().enumerate() {
         if step.mirror.is_some() {
             r.add(
