@@ -78,8 +78,11 @@ fn haproxy_limits(r: &mut Report, p: &str, svc: &ServiceSpec) {
             r.add(
                 format!("{p}.canary.steps[{k}].match"),
                 format!(
-                    "{WHY}, and Zion does not write HAProxy's header and cookie rules yet: \
-                     remove `match`"
+                    "{WHY}, whose header and cookie rules (`use_backend`/`use-server` on an \
+                     ACL) live in its configuration: the Runtime API Zion drives can change \
+                     map and ACL entries but not which header or cookie a rule reads nor add \
+                     a rule, so a step's `match` would need a reload of HAProxy, which Zion \
+                     never does; remove `match` (`sticky` is supported)"
                 ),
             );
         }

@@ -118,7 +118,7 @@ fn what_haproxy_cannot_express_is_refused_with_its_path() {
     let errs = errors(&spec(p, t, extra));
     for (path, words) in [
         ("services[0].canary.steps[1].mirror", "cannot mirror"),
-        ("services[0].canary.steps[0].match", "header and cookie"),
+        ("services[0].canary.steps[0].match", "would need a reload"),
         (
             "services[0].analysis.checks[1]",
             "latency_p95 cannot be judged",
