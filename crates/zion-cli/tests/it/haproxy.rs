@@ -28,6 +28,11 @@ impl Haproxy {
 
     /// With each request logged to `syslog` in Zion's `log-format`.
     fn start_logging(dir: &Path, syslog: Option<SocketAddr>) -> Haproxy {
+        Self::start_with(dir, syslog, "")
+    }
+
+    /// With `backend` lines added to the backend `web`.
+    fn start_with(dir: &Path, syslog: Option<SocketAddr>, backend: &str) -> Haproxy {
         let frontend = free_addr();
         let socket = dir.join("admin.sock");
         let log = syslog
@@ -37,7 +42,7 @@ impl Haproxy {
             "global\n  stats socket {} level admin\n\
              defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n{log}\
              frontend fe\n  bind {frontend}\n  default_backend web\n\
-             backend web\n  balance roundrobin\n",
+             backend web\n  balance roundrobin\n{backend}",
             socket.display()
         );
         std::fs::write(dir.join("haproxy.cfg"), cfg).unwrap();
@@ -376,6 +381,54 @@ fn a_slow_canary_is_rolled_back_on_the_latencies_of_haproxys_request_log() {
     eventually(Duration::from_secs(10), "2.0 at weight 0", || {
         (h.share("2.0").unwrap_or(0.0) == 0.0).then_some(())
     });
+}
+
+#[test]
+fn a_sticky_client_keeps_its_version_through_haproxys_cookie_across_steps() {
+    let mut p = Project::with_spec(|api, _| {
+        spec(api, "admin.sock").replace("    canary:\n", "    canary:\n      sticky: true\n")
+    });
+    let h = Haproxy::start_with(
+        p.dir.path(),
+        None,
+        "  cookie ZION insert indirect nocache dynamic\n  dynamic-cookie-key any-text\n",
+    );
+    p.start();
+    let out = p.zion(&["deploy", "web", "1.0", "--env", "staging", "--wait"]);
+    assert!(out.status.success(), "{}\n{}", describe(&out), p.log());
+    let d = p.json(&["deploy", "web", "2.0", "--env", "staging"]);
+    let id = d["id"].as_i64().unwrap();
+    p.wait_for(id, Duration::from_secs(30), "step 1", |d| d["step"] == 1);
+    eventually(Duration::from_secs(10), "HAProxy at 10%", || {
+        h.share("2.0").filter(|s| (s - 10.0).abs() <= 1.0)
+    });
+    // A client of each version, pinned by the cookie of its first answer.
+    let mut pinned: BTreeMap<String, String> = BTreeMap::new();
+    for _ in 0..200 {
+        let r = http_request(h.frontend, "/", &[]).unwrap();
+        if let Some(c) = r.cookies.iter().find(|c| c.starts_with("ZION=")) {
+            pinned.insert(r.version, c.clone());
+        }
+        if pinned.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(pinned.len(), 2, "{pinned:?}");
+    let stays = |weight: u32| {
+        for (version, cookie) in &pinned {
+            for _ in 0..20 {
+                let r = http_request(h.frontend, "/", &[("cookie", cookie.as_str())]).unwrap();
+                assert_eq!(&r.version, version, "at {weight}% with {cookie}");
+            }
+        }
+    };
+    stays(10);
+    p.json(&["promote", &id.to_string()]);
+    p.wait_for(id, Duration::from_secs(30), "step 2", |d| d["step"] == 2);
+    eventually(Duration::from_secs(10), "HAProxy at 50%", || {
+        h.share("2.0").filter(|s| (s - 50.0).abs() <= 1.0)
+    });
+    stays(50);
 }
 
 /// HAProxy's program: on the PATH, else where Debian puts it (/usr/sbin is
