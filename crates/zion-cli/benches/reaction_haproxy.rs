@@ -1,9 +1,9 @@
 //! Reaction time through HAProxy: from a canary starting to fail (50%
-//! errors) to its weight 0, judged on HAProxy's statistics, beside the same
-//! canary through the built-in proxy measured in the same run (the
-//! baseline). Both judge one check, `error_rate max 0.01`, every second
-//! (HAProxy's statistics carry no latency, so the built-in run judges the
-//! same check only).
+//! errors) to its weight 0, judged on HAProxy's statistics and on its
+//! request log sent to Zion over syslog, beside the same canary through the
+//! built-in proxy measured in the same run (the baseline). All judge one
+//! check, `error_rate max 0.01`, every second (HAProxy's statistics carry
+//! no latency, so every run judges the same check only).
 //!
 //! Each run starts a control plane in-process and real demo-app replicas;
 //! the HAProxy runs start their own `haproxy` (Debian's package) in the
@@ -33,6 +33,8 @@ const ZION: &str = env!("CARGO_BIN_EXE_zion");
 enum Router {
     Builtin,
     Haproxy,
+    /// HAProxy sending each request's log line to Zion.
+    HaproxyLog,
 }
 
 fn spec(api: SocketAddr, target: &str, providers: &str, after_ms: u64) -> String {
@@ -61,11 +63,14 @@ services:
 struct Haproxy(Child);
 
 impl Haproxy {
-    fn start(dir: &Path, frontend: SocketAddr) -> Haproxy {
+    fn start(dir: &Path, frontend: SocketAddr, syslog: Option<SocketAddr>) -> Haproxy {
         let socket = dir.join("admin.sock");
+        let log = syslog
+            .map(|a| format!("  log {a} local0\n  log-format \"%b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST\"\n"))
+            .unwrap_or_default();
         let cfg = format!(
             "global\n  stats socket {} level admin\n\
-             defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n{log}\
              frontend fe\n  bind {frontend}\n  default_backend web\n\
              backend web\n  balance roundrobin\n",
             socket.display()
@@ -116,8 +121,25 @@ async fn one_run(router: Router, after_ms: u64) -> f64 {
                 "providers: { edge: { haproxy: { socket: admin.sock } } }\n",
                 after_ms,
             ),
-            Some(Haproxy::start(dir.path(), target)),
+            Some(Haproxy::start(dir.path(), target, None)),
         ),
+        Router::HaproxyLog => {
+            let syslog = std::net::UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap();
+            (
+                spec(
+                    api,
+                    "{ haproxy: { provider: edge, backend: web } }",
+                    &format!(
+                        "providers: {{ edge: {{ haproxy: {{ socket: admin.sock, syslog: \"{syslog}\" }} }} }}\n"
+                    ),
+                    after_ms,
+                ),
+                Some(Haproxy::start(dir.path(), target, Some(syslog))),
+            )
+        }
     };
     let (running, client) = support::start_with_stable(yaml, dir.path()).await;
 
@@ -183,26 +205,38 @@ fn main() {
         .unwrap();
     let mut builtin = Vec::new();
     let mut haproxy = Vec::new();
+    let mut logged = Vec::new();
     for run in 1..=RUNS {
         let after_ms = 3000 + (run as u64 - 1) * 1000 / RUNS as u64 + 100;
         let b = rt.block_on(one_run(Router::Builtin, after_ms));
         let h = rt.block_on(one_run(Router::Haproxy, after_ms));
+        let l = rt.block_on(one_run(Router::HaproxyLog, after_ms));
         println!(
-            "run {run}: fault visible → weight 0: built-in {b:.2}s, HAProxy statistics {h:.2}s"
+            "run {run}: fault visible → weight 0: built-in {b:.2}s, HAProxy statistics {h:.2}s, HAProxy request log {l:.2}s"
         );
         builtin.push(b);
         haproxy.push(h);
+        logged.push(l);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (mb, mh) = (median(&mut builtin), median(&mut haproxy));
+    let (mb, mh, ml) = (
+        median(&mut builtin),
+        median(&mut haproxy),
+        median(&mut logged),
+    );
     println!("reaction through HAProxy (1 s analysis interval, 50% errors, {RUNS} runs of each)");
     println!(
         "  median to weight 0: HAProxy {mh:.2}s (max {:.2}s), built-in {mb:.2}s (max {:.2}s): {:.2}× the built-in path",
         haproxy.iter().copied().fold(0.0, f64::max),
         builtin.iter().copied().fold(0.0, f64::max),
         mh / mb.max(1e-6)
+    );
+    println!(
+        "  median to weight 0 on HAProxy's request log: {ml:.2}s (max {:.2}s): {:.2}× the built-in path",
+        logged.iter().copied().fold(0.0, f64::max),
+        ml / mb.max(1e-6)
     );
 }
