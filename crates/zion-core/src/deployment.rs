@@ -304,6 +304,10 @@ pub struct Progress {
     /// Which hooks are over, and when `confirm_promotion` last said no.
     #[serde(default, skip_serializing_if = "crate::hooks::HookProgress::is_empty")]
     pub hooks: crate::hooks::HookProgress,
+    /// Why the target's router refuses the current weights, while it does
+    /// (recorded once per reason); the step is held meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_refused: Option<String>,
 }
 
 /// One recorded change of a deployment and its cause.

@@ -101,6 +101,7 @@ fn quiet() -> Observations {
         stable: Some(healthy(metrics(0, 0, 10.0))),
         gate: None,
         hooks: Vec::new(),
+        router_error: None,
     }
 }
 

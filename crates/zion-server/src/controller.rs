@@ -282,6 +282,7 @@ async fn reconcile_target(
             let now = app.clock.now();
             let mut obs = observe(&app.workloads, &d, &metrics, now);
             obs.gate = observe_gate(app, &d, now).await;
+            obs.router_error = app.targets.router_error(&svc.name, env).await;
             read_sources(app, &d, now, &mut obs).await;
             let hook = poll_hooks(app, &d, now, &mut obs);
             let seen = d.revision;
@@ -419,6 +420,7 @@ pub(crate) fn observe(
         stable: d.previous_version.as_deref().and_then(one),
         gate: None,
         hooks: Vec::new(),
+        router_error: None,
     }
 }
 

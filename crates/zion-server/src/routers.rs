@@ -3,6 +3,7 @@
 //! traffic split from the target's driver, feed the target's per-version
 //! traffic metrics, and say why their last change failed.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use zion_core::spec::{Provider, Spec, TargetRouter};
 use zion_proxy::{Pool, TrafficMetrics};
 
 use crate::haproxy::HaproxyRouter;
+use crate::haproxy::syslog::RequestLog;
 use crate::nginx::control::Nginx;
 use crate::nginx::{NginxRouter, NginxSettings};
 
@@ -17,14 +19,25 @@ use crate::nginx::{NginxRouter, NginxSettings};
 /// resolved against the spec file's folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RouterSettings {
-    Haproxy { socket: PathBuf, backend: String },
+    Haproxy {
+        socket: PathBuf,
+        backend: String,
+        /// Where Zion receives its request log, if it does.
+        syslog: Option<SocketAddr>,
+    },
     Nginx(NginxSettings),
 }
 
 impl RouterSettings {
     /// The settings of `router`, None for the built-in one (or a provider
-    /// of another kind, which lint refuses).
-    pub(crate) fn of(spec: &Spec, router: &TargetRouter, base: &Path) -> Option<Self> {
+    /// of another kind, which lint refuses). `on_host` moves an address
+    /// Zion listens on to `--targets-host`, as the listeners are.
+    pub(crate) fn of(
+        spec: &Spec,
+        router: &TargetRouter,
+        base: &Path,
+        on_host: &dyn Fn(SocketAddr) -> SocketAddr,
+    ) -> Option<Self> {
         match router {
             TargetRouter::Builtin => None,
             TargetRouter::Haproxy(h) => spec
@@ -34,6 +47,7 @@ impl RouterSettings {
                 .map(|p| RouterSettings::Haproxy {
                     socket: base.join(&p.socket),
                     backend: h.backend.clone(),
+                    syslog: p.syslog.map(on_host),
                 }),
             TargetRouter::Nginx(n) => spec
                 .providers
@@ -60,11 +74,29 @@ impl RouterSettings {
         }
     }
 
-    /// The router, feeding `metrics` while it lives.
-    pub(crate) fn start(self, metrics: &Arc<TrafficMetrics>) -> ExternalRouter {
+    /// The UDP address HAProxy sends its request log to, if any.
+    pub(crate) fn syslog(&self) -> Option<SocketAddr> {
         match self {
-            RouterSettings::Haproxy { socket, backend } => {
+            RouterSettings::Haproxy { syslog, .. } => *syslog,
+            RouterSettings::Nginx(_) => None,
+        }
+    }
+
+    /// The router, feeding `metrics` while it lives, from `log` (the
+    /// request log received on [`RouterSettings::syslog`]) when given.
+    pub(crate) fn start(
+        self,
+        metrics: &Arc<TrafficMetrics>,
+        log: Option<Arc<RequestLog>>,
+    ) -> ExternalRouter {
+        match self {
+            RouterSettings::Haproxy {
+                socket, backend, ..
+            } => {
                 let r = HaproxyRouter::new(socket, backend);
+                if let Some(log) = log {
+                    r.receive_log(log, metrics);
+                }
                 r.sample(metrics);
                 ExternalRouter::Haproxy(r)
             }
@@ -88,9 +120,14 @@ impl ExternalRouter {
     /// Whether it is the one `settings` asks for.
     pub(crate) fn is(&self, settings: &RouterSettings) -> bool {
         match (self, settings) {
-            (ExternalRouter::Haproxy(r), RouterSettings::Haproxy { socket, backend }) => {
-                r.is(socket, backend)
-            }
+            (
+                ExternalRouter::Haproxy(r),
+                RouterSettings::Haproxy {
+                    socket,
+                    backend,
+                    syslog,
+                },
+            ) => r.is(socket, backend, *syslog),
             (ExternalRouter::Nginx(r), RouterSettings::Nginx(s)) => r.is(s),
             _ => false,
         }
@@ -121,15 +158,18 @@ impl ExternalRouter {
         }
     }
 
-    /// Gives `new` `weight` percent of the traffic and `stable` the rest.
-    pub async fn set_traffic(
+    /// Gives `new` `weight` percent of the traffic and `stable` the rest;
+    /// with `sticky`, each client kept on the version it first reached
+    /// (HAProxy's cookie; lint refuses `sticky` on nginx targets).
+    pub async fn set_split(
         &self,
         stable: Option<Pool>,
         new: Option<Pool>,
         weight: u8,
+        sticky: bool,
     ) -> Result<(), String> {
         match self {
-            ExternalRouter::Haproxy(r) => r.set_traffic(stable, new, weight).await,
+            ExternalRouter::Haproxy(r) => r.set_split(stable, new, weight, sticky).await,
             ExternalRouter::Nginx(r) => r.set_traffic(stable, new, weight).await,
         }
     }

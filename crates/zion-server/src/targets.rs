@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
 use zion_core::deployment::TrafficRules;
@@ -21,6 +21,7 @@ use zion_store::RouteListener;
 use crate::StartError;
 use crate::data_plane::{DataPlane, TargetTraffic};
 use crate::routers::{ExternalRouter, RouterSettings};
+use crate::haproxy::syslog::RequestLog;
 use crate::workloads::Workloads;
 
 /// (service, environment).
@@ -100,6 +101,9 @@ pub struct Targets {
     plane: OnceLock<Arc<DataPlane>>,
     /// The spec file's folder: relative provider paths resolve against it.
     base_dir: Mutex<PathBuf>,
+    /// The UDP ports receiving HAProxy request logs, shared by the targets
+    /// of one provider (each of its routers holds it open).
+    request_logs: Mutex<BTreeMap<SocketAddr, Weak<RequestLog>>>,
 }
 
 impl Targets {
@@ -111,7 +115,27 @@ impl Targets {
             host: Mutex::new(None),
             plane: OnceLock::new(),
             base_dir: Mutex::new(PathBuf::new()),
+            request_logs: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The request log received on `addr`, bound on first use.
+    async fn request_log(&self, addr: SocketAddr) -> std::io::Result<Arc<RequestLog>> {
+        let open = self
+            .request_logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&addr)
+            .and_then(Weak::upgrade);
+        if let Some(log) = open {
+            return Ok(log);
+        }
+        let log = RequestLog::bind(addr).await?;
+        self.request_logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(addr, Arc::downgrade(&log));
+        Ok(log)
     }
 
     /// The folder relative paths of the spec (an HAProxy admin socket,
@@ -159,7 +183,7 @@ impl Targets {
                     Wanted {
                         listen: t.listen.map(on_host),
                         preview: t.preview.map(on_host),
-                        router: RouterSettings::of(spec, &t.router, &base),
+                        router: RouterSettings::of(spec, &t.router, &base, &on_host),
                     },
                 );
             }
@@ -195,9 +219,23 @@ impl Targets {
             let metrics = Arc::new(TrafficMetrics::new());
             if let Some(settings) = router {
                 // No listener of Zion's: the router's own takes the
-                // requests, and its statistics (HAProxy) or access log
-                // (nginx) are the target's traffic.
-                let router = settings.start(&metrics);
+                // requests, and its statistics or request log (HAProxy)
+                // or its access log (nginx) are the target's traffic.
+                let log = match settings.syslog() {
+                    Some(addr) => Some(self.request_log(addr).await.map_err(|e| {
+                        StartError::Proxy {
+                            service: id.service.clone(),
+                            environment: id.environment.clone(),
+                            addr,
+                            message: format!(
+                                "the UDP port receiving HAProxy's request log (the provider's \
+                                 `syslog`): {e}"
+                            ),
+                        }
+                    })?),
+                    None => None,
+                };
+                let router = settings.start(&metrics, log);
                 tracing::info!(service = %id.service, environment = %id.environment, router = router.engine(), "target routed by an external router");
                 targets.insert(
                     id,
@@ -382,6 +420,15 @@ impl Targets {
         self.map.lock().await.get(id)?.router.clone()
     }
 
+    /// Why the target's router refused the last split it was given, while
+    /// it does: the deployment holds its step meanwhile. The built-in
+    /// router never refuses one.
+    pub(crate) async fn router_error(&self, service: &str, env: &str) -> Option<String> {
+        self.router(&TargetId::new(service, env))
+            .await?
+            .last_error()
+    }
+
     /// Splits the target's traffic between the healthy replicas of
     /// `stable` and `canary`, through the target's router. An error says
     /// why the router refused; traffic then stays as it was.
@@ -399,10 +446,11 @@ impl Targets {
             // Only this replica, the target's driver, drives the router;
             // nothing is published for the others' listeners.
             return router
-                .set_traffic(
+                .set_split(
                     pool(&self.workloads, svc, env, stable),
                     pool(&self.workloads, svc, env, canary),
                     canary_weight,
+                    rules.sticky,
                 )
                 .await;
         }

@@ -1,7 +1,8 @@
 //! The HAProxy router end to end: a real HAProxy (Debian's package) started
 //! per test in the foreground on free ports, its admin socket in the
 //! project's folder; `zion up` drives its backend's servers through the
-//! Runtime API and judges the versions on its statistics.
+//! Runtime API and judges the versions on its statistics, or on its
+//! request log sent to Zion over syslog.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -22,13 +23,26 @@ struct Haproxy {
 
 impl Haproxy {
     fn start(dir: &Path) -> Haproxy {
+        Self::start_logging(dir, None)
+    }
+
+    /// With each request logged to `syslog` in Zion's `log-format`.
+    fn start_logging(dir: &Path, syslog: Option<SocketAddr>) -> Haproxy {
+        Self::start_with(dir, syslog, "")
+    }
+
+    /// With `backend` lines added to the backend `web`.
+    fn start_with(dir: &Path, syslog: Option<SocketAddr>, backend: &str) -> Haproxy {
         let frontend = free_addr();
         let socket = dir.join("admin.sock");
+        let log = syslog
+            .map(|a| format!("  log {a} local0\n  log-format \"%b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST\"\n"))
+            .unwrap_or_default();
         let cfg = format!(
             "global\n  stats socket {} level admin\n\
-             defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n{log}\
              frontend fe\n  bind {frontend}\n  default_backend web\n\
-             backend web\n  balance roundrobin\n",
+             backend web\n  balance roundrobin\n{backend}",
             socket.display()
         );
         std::fs::write(dir.join("haproxy.cfg"), cfg).unwrap();
@@ -241,7 +255,10 @@ fn a_canary_through_haproxy_follows_each_step_and_a_faulty_one_is_rolled_back() 
 
 #[test]
 fn a_missing_admin_socket_is_reported_and_traffic_stays_on_stable() {
-    let mut p = Project::with_spec(|api, _| spec(api, "admin.sock"));
+    // A step that would move on after 2 s if its weights were applied.
+    let mut p = Project::with_spec(|api, _| {
+        spec(api, "admin.sock").replace("- { weight: 10 }", "- { weight: 10, pause: 2s }")
+    });
     let h = Haproxy::start(p.dir.path());
     p.start();
     let out = p.zion(&["deploy", "web", "1.0", "--env", "staging", "--wait"]);
@@ -266,6 +283,23 @@ fn a_missing_admin_socket_is_reported_and_traffic_stays_on_stable() {
         shares(h.frontend, 100),
         BTreeMap::from([("1.0".into(), 100.0)])
     );
+    // On the deployment: the reason, once, and the step held past its
+    // pause.
+    std::thread::sleep(Duration::from_secs(4));
+    let d = p.deployment(id);
+    assert_eq!(d["step"], 1, "{d}");
+    let held: Vec<&str> = d["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .filter(|r| r.contains("the router did not apply"))
+        .collect();
+    assert_eq!(held.len(), 1, "{d}");
+    assert!(
+        held[0].contains("does not exist") && held[0].contains("held"),
+        "{held:?}"
+    );
 
     // Back in place: the step's weight is set, the reason gone.
     std::fs::rename(&away, &h.socket).unwrap();
@@ -275,7 +309,126 @@ fn a_missing_admin_socket_is_reported_and_traffic_stays_on_stable() {
     eventually(Duration::from_secs(10), "no reason left", || {
         Some(p.target_status()).filter(|t| t["router_error"].is_null())
     });
-    assert_eq!(p.deployment(id)["canary_weight"], 10);
+    // The step starts then, and moves on after its pause and a passing
+    // round (on traffic).
+    let load = Load::start(h.frontend);
+    p.wait_for(id, Duration::from_secs(20), "step 2", |d| {
+        d["step"] == 2 && d["canary_weight"] == 50
+    });
+    no_failure(&load.finish());
+    let d = p.deployment(id);
+    let said = |words: &str| {
+        d["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"].as_str().is_some_and(|r| r.contains(words)))
+    };
+    assert!(said("the router applied step 1/3's weights"), "{d}");
+}
+
+#[test]
+fn a_slow_canary_is_rolled_back_on_the_latencies_of_haproxys_request_log() {
+    let syslog = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut p = Project::with_spec(|api, _| {
+        spec(api, "admin.sock")
+            .replace(
+                "{ socket: admin.sock }",
+                &format!("{{ socket: admin.sock, syslog: \"{syslog}\" }}"),
+            )
+            .replace("3.0:errors=0.5", "2.0:latency=200ms")
+            .replace(
+                "- { metric: error_rate, max: 0.01 }",
+                "- { metric: error_rate, max: 0.01 }\n        - { metric: latency_p95, max: 100 }",
+            )
+    });
+    let h = Haproxy::start_logging(p.dir.path(), Some(syslog));
+    p.start();
+    let out = p.zion(&["deploy", "web", "1.0", "--env", "staging", "--wait"]);
+    assert!(out.status.success(), "{}\n{}", describe(&out), p.log());
+
+    // 2.0 answers every request after 200 ms: HAProxy's log says so.
+    let load = Load::start(h.frontend);
+    let out = p.zion(&["deploy", "web", "2.0", "--env", "staging", "--wait"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        describe(&out),
+        p.log()
+    );
+    let seen = load.finish();
+    assert!(seen.get("2.0").is_some_and(|c| c.0 > 0), "{seen:?}");
+    let history = p.json(&["history", "web", "--env", "staging"]);
+    let slow = &history.as_array().unwrap()[0];
+    assert_eq!(slow["phase"], "rolled_back", "{slow}");
+    let d = p.deployment(slow["id"].as_i64().unwrap());
+    let failed = d["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["verdict"] == "fail")
+        .expect("a failed round");
+    // Judged on latencies, not errors: none failed.
+    let p95 = failed["canary"]["latency_p95_ms"].as_f64().unwrap();
+    assert!(p95 >= 200.0, "{failed}");
+    assert_eq!(failed["canary"]["errors"], 0, "{failed}");
+    let stable = failed["stable"]["latency_p95_ms"].as_f64().unwrap();
+    assert!(stable < 100.0, "{failed}");
+    eventually(Duration::from_secs(10), "2.0 at weight 0", || {
+        (h.share("2.0").unwrap_or(0.0) == 0.0).then_some(())
+    });
+}
+
+#[test]
+fn a_sticky_client_keeps_its_version_through_haproxys_cookie_across_steps() {
+    let mut p = Project::with_spec(|api, _| {
+        spec(api, "admin.sock").replace("    canary:\n", "    canary:\n      sticky: true\n")
+    });
+    let h = Haproxy::start_with(
+        p.dir.path(),
+        None,
+        "  cookie ZION insert indirect nocache dynamic\n  dynamic-cookie-key any-text\n",
+    );
+    p.start();
+    let out = p.zion(&["deploy", "web", "1.0", "--env", "staging", "--wait"]);
+    assert!(out.status.success(), "{}\n{}", describe(&out), p.log());
+    let d = p.json(&["deploy", "web", "2.0", "--env", "staging"]);
+    let id = d["id"].as_i64().unwrap();
+    p.wait_for(id, Duration::from_secs(30), "step 1", |d| d["step"] == 1);
+    eventually(Duration::from_secs(10), "HAProxy at 10%", || {
+        h.share("2.0").filter(|s| (s - 10.0).abs() <= 1.0)
+    });
+    // A client of each version, pinned by the cookie of its first answer.
+    let mut pinned: BTreeMap<String, String> = BTreeMap::new();
+    for _ in 0..200 {
+        let r = http_request(h.frontend, "/", &[]).unwrap();
+        if let Some(c) = r.cookies.iter().find(|c| c.starts_with("ZION=")) {
+            pinned.insert(r.version, c.clone());
+        }
+        if pinned.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(pinned.len(), 2, "{pinned:?}");
+    let stays = |weight: u32| {
+        for (version, cookie) in &pinned {
+            for _ in 0..20 {
+                let r = http_request(h.frontend, "/", &[("cookie", cookie.as_str())]).unwrap();
+                assert_eq!(&r.version, version, "at {weight}% with {cookie}");
+            }
+        }
+    };
+    stays(10);
+    p.json(&["promote", &id.to_string()]);
+    p.wait_for(id, Duration::from_secs(30), "step 2", |d| d["step"] == 2);
+    eventually(Duration::from_secs(10), "HAProxy at 50%", || {
+        h.share("2.0").filter(|s| (s - 50.0).abs() <= 1.0)
+    });
+    stays(50);
 }
 
 /// HAProxy's program: on the PATH, else where Debian puts it (/usr/sbin is

@@ -63,6 +63,7 @@ fn observe(window: WindowState, checks: Option<Vec<PreCheckResult>>) -> Observat
     Observations {
         gate: Some(GateObservation { window, checks }),
         hooks: Vec::new(),
+        router_error: None,
         ..Observations::default()
     }
 }

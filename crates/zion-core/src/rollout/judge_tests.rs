@@ -22,6 +22,7 @@ fn observations(canary_base: f64) -> Observations {
         stable: Some(stable),
         gate: None,
         hooks: Vec::new(),
+        router_error: None,
     }
 }
 

@@ -34,6 +34,7 @@ mod canary;
 mod command;
 mod requeue;
 mod rolling;
+mod router;
 mod target;
 
 pub use blue_green::{PreviewSeen, check_promotable, retained_version};
@@ -127,6 +128,11 @@ pub struct Observations {
     /// Hook runs finished since the last step (see [`crate::hooks::due`]).
     #[serde(default)]
     pub hooks: Vec<HookRun>,
+    /// Why the target's router refused the last split it was given (an
+    /// HAProxy that refused a command, say), while it does: the step's
+    /// weights are not applied, so the step is held.
+    #[serde(default)]
+    pub router_error: Option<String>,
 }
 
 /// The result of a step or command: the new state and what explains it.
@@ -379,6 +385,9 @@ fn judge(tx: &mut Tx<'_>, obs: &Observations) {
             tx.d.version, canary.consecutive_probe_failures
         );
         tx.roll_back(CONTROLLER, why);
+        return;
+    }
+    if router::held(tx, obs.router_error.as_deref()) {
         return;
     }
     if let Some(rolling) = tx.d.plan.rolling_plan()

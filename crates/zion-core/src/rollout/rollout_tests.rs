@@ -113,6 +113,7 @@ pub(crate) fn good() -> Observations {
         stable: Some(healthy(metrics(1900, 0, 10.0))),
         gate: None,
         hooks: Vec::new(),
+        router_error: None,
     }
 }
 
@@ -122,6 +123,7 @@ pub(crate) fn bad() -> Observations {
         stable: Some(healthy(metrics(1900, 0, 10.0))),
         gate: None,
         hooks: Vec::new(),
+        router_error: None,
     }
 }
 
@@ -216,6 +218,7 @@ fn version_that_never_becomes_healthy_fails_without_moving_traffic() {
         stable: good().stable,
         gate: None,
         hooks: Vec::new(),
+        router_error: None,
     };
     d = run(&d, &sick, t(59));
     assert_eq!(d.phase, Phase::Progressing);
@@ -249,6 +252,7 @@ fn version_that_keeps_exiting_at_start_fails_at_once_with_its_output() {
         stable: good().stable,
         gate: None,
         hooks: Vec::new(),
+        router_error: None,
     };
     // Two exits may be bad luck: it waits.
     d = run(&d, &crashing(CRASH_LOOP_EXITS - 1), t(1));
@@ -311,6 +315,7 @@ fn high_error_rate_rolls_back_at_once_and_ends_at_weight_zero() {
         stable: good().stable,
         gate: None,
         hooks: Vec::new(),
+        router_error: None,
     };
     d = run(&d, &stopped, t(8));
     assert_eq!(d.phase, Phase::RolledBack);
@@ -705,7 +710,7 @@ proptest! {
                         readings: Vec::new(),
                         samples: Default::default(),
                     });
-                    let obs = Observations { new_version: canary, stable: Some(healthy(metrics(1000, 0, 10.0))), gate: None, hooks: Vec::new() };
+                    let obs = Observations { new_version: canary, stable: Some(healthy(metrics(1000, 0, 10.0))), gate: None, hooks: Vec::new(), router_error: None };
                     step(&d, &obs, now)
                 }
                 Input::Cmd(cmd) => match command(&d, cmd, "pat", now) {

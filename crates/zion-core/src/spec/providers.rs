@@ -96,6 +96,11 @@ pub struct HaproxyProvider {
     /// relative path is resolved by the caller against the spec file's
     /// folder.
     pub socket: String,
+    /// Where Zion receives HAProxy's request log over syslog (UDP), for
+    /// per-request latencies: `log <addr> local0` and Zion's `log-format`
+    /// in HAProxy's configuration. None: counts from `show stat` only.
+    #[serde(default)]
+    pub syslog: Option<std::net::SocketAddr>,
 }
 
 /// `providers.<name>.nginx`.

@@ -178,7 +178,7 @@ impl<'de> Deserialize<'de> for Unknown {
 /// structs they describe; a unit test checks every one of them parses.
 pub(super) mod keys {
     pub const SPEC: &[&str] = &["server", "audit", "environments", "services", "providers"];
-    pub const HAPROXY_PROVIDER: &[&str] = &["socket"];
+    pub const HAPROXY_PROVIDER: &[&str] = &["socket", "syslog"];
     pub const HAPROXY_TARGET: &[&str] = &["provider", "backend"];
     pub const NGINX_PROVIDER: &[&str] = &["binary", "config"];
     pub const NGINX_TARGET: &[&str] = &["provider", "upstream", "include", "access_log"];
@@ -329,6 +329,7 @@ pub(super) struct RawPrometheus {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(super) struct RawHaproxyProvider {
     pub socket: Option<Text>,
+    pub syslog: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

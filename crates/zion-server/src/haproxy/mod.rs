@@ -14,21 +14,31 @@
 //! the new version more traffic than the step gives it; after a failure the
 //! new version's servers are set back to weight 0, when HAProxy still
 //! answers.
+//!
+//! The target's traffic metrics come from one of two sources, never both
+//! (a request would count twice): HAProxy's request log, when its
+//! provider has a `syslog` address (requests, errors and latencies, one
+//! line per request, `syslog.rs`), else its statistics (requests and
+//! errors, read every second, `stats.rs`).
 
+pub mod request_log;
 pub mod runtime;
 pub mod stats;
+pub mod syslog;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
 use zion_proxy::{Pool, TrafficMetrics};
 
+use request_log::Logged;
 use runtime::Runtime;
 use stats::ServerCounters;
+use syslog::RequestLog;
 
 /// HAProxy's largest server weight.
 const MAX_WEIGHT: u16 = 256;
@@ -51,6 +61,9 @@ pub struct HaproxyRouter {
     last_error: Mutex<Option<String>>,
     /// One change at a time.
     changing: tokio::sync::Mutex<()>,
+    /// Where HAProxy's request log arrives, when it is sent to Zion: the
+    /// metrics then come from it, not from the statistics.
+    log: OnceLock<Arc<RequestLog>>,
 }
 
 /// One server Zion wants in the backend.
@@ -70,12 +83,51 @@ impl HaproxyRouter {
             driving: AtomicBool::new(false),
             last_error: Mutex::new(None),
             changing: tokio::sync::Mutex::new(()),
+            log: OnceLock::new(),
         })
     }
 
-    /// The admin socket and backend, to tell whether a spec changed them.
-    pub fn is(&self, socket: &std::path::Path, backend: &str) -> bool {
-        self.runtime.socket() == socket && self.backend == backend
+    /// The admin socket, backend and request log's address, to tell
+    /// whether a spec changed them.
+    pub fn is(&self, socket: &std::path::Path, backend: &str, log: Option<SocketAddr>) -> bool {
+        self.runtime.socket() == socket
+            && self.backend == backend
+            && self.log.get().map(|l| l.addr()) == log
+    }
+
+    /// Counts the backend's requests from HAProxy's request log received
+    /// by `log`, in `metrics`, instead of from the statistics.
+    pub fn receive_log(self: &Arc<Self>, log: Arc<RequestLog>, metrics: &Arc<TrafficMetrics>) {
+        log.serve(&self.backend, self, metrics);
+        let _ = self.log.set(log);
+    }
+
+    /// Counts one request of the log in `metrics`, at `now`, when this
+    /// replica drives the target and the server is one of Zion's; true if
+    /// it counted.
+    pub fn count_logged(
+        &self,
+        line: &Logged<'_>,
+        metrics: &TrafficMetrics,
+        now: SystemTime,
+    ) -> bool {
+        if !self.driving.load(Ordering::Relaxed) {
+            return false;
+        }
+        let version = {
+            let servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
+            match servers.get(line.server) {
+                Some(v) => v.clone(),
+                // `<NOSRV>` or a server of the user's own.
+                None => return false,
+            }
+        };
+        match line.latency {
+            Some(latency) => metrics.record(&version, line.is_error(), latency, now),
+            // No answer from the server: an error without a latency.
+            None => metrics.record_counts(&version, 1, 1, now),
+        }
+        true
     }
 
     /// This replica of `zion up` no longer drives the target: it stops
@@ -101,9 +153,21 @@ impl HaproxyRouter {
         new: Option<Pool>,
         weight: u8,
     ) -> Result<(), String> {
+        self.set_split(stable, new, weight, false).await
+    }
+
+    /// [`Self::set_traffic`], and with `sticky` each client kept on the
+    /// server (so the version) it first reached, by the backend's cookie.
+    pub async fn set_split(
+        &self,
+        stable: Option<Pool>,
+        new: Option<Pool>,
+        weight: u8,
+        sticky: bool,
+    ) -> Result<(), String> {
         let _one = self.changing.lock().await;
         self.driving.store(true, Ordering::Relaxed);
-        let result = self.apply(stable, new, weight).await;
+        let result = self.apply(stable, new, weight, sticky).await;
         let mut last = self
             .last_error
             .lock()
@@ -126,9 +190,13 @@ impl HaproxyRouter {
         stable: Option<Pool>,
         new: Option<Pool>,
         weight: u8,
+        sticky: bool,
     ) -> Result<(), String> {
         let rt = &self.runtime;
         let be = &self.backend;
+        if sticky {
+            self.check_cookie_declared().await?;
+        }
         let answer = rt.command(&format!("show servers state {be}")).await?;
         let present = stats::parse_servers_state(&answer).map_err(|_| {
             format!(
@@ -171,10 +239,18 @@ impl HaproxyRouter {
             }
         }
         for w in &stable_servers {
-            self.place(w, present.get(&w.name)).await?;
+            self.place(w, present.get(&w.name), sticky).await?;
+        }
+        if sticky {
+            // The stable servers may have been added before sticky
+            // sessions were asked for; checked before the new version gets
+            // any weight.
+            rt.expect_empty(&format!("enable dynamic-cookie backend {be}"))
+                .await?;
+            self.check_cookies_computed(&stable_servers).await?;
         }
         for w in &new_servers {
-            if let Err(e) = self.place(w, present.get(&w.name)).await {
+            if let Err(e) = self.place(w, present.get(&w.name), sticky).await {
                 // Never leave the new version more than it had: back to 0.
                 for w in &new_servers {
                     let _ = rt
@@ -215,9 +291,68 @@ impl HaproxyRouter {
         Ok(())
     }
 
-    /// Adds the server if HAProxy lacks it, then gives it its weight and
+    /// Sticky sessions need the backend's cookie: `cookie <NAME> insert
+    /// indirect nocache dynamic` (HAProxy 2.6 refuses `cookie` on `add
+    /// server`, but computes a dynamic server's cookie from the backend's
+    /// `dynamic-cookie-key`, its address and port).
+    async fn check_cookie_declared(&self) -> Result<(), String> {
+        let be = &self.backend;
+        let csv = self
+            .runtime
+            .command(&format!("show stat {be} 2 -1"))
+            .await?;
+        let cookies = stats::parse_cookies(&csv, be);
+        let name = cookies
+            .iter()
+            .find(|(sv, _)| sv == "BACKEND")
+            .map(|(_, c)| c.as_str());
+        match name {
+            Some(n) if !n.is_empty() => Ok(()),
+            Some(_) => Err(format!(
+                "HAProxy's backend `{be}` sets no cookie, so it cannot keep a client on one \
+                 version (`canary.sticky`): add `cookie ZION insert indirect nocache dynamic` \
+                 and `dynamic-cookie-key <any text>` to the backend, or remove `sticky`"
+            )),
+            None => Err(format!(
+                "HAProxy has no backend `{be}` (`show stat` lists none): declare it in \
+                 HAProxy's configuration or fix the target's `backend`"
+            )),
+        }
+    }
+
+    /// Every server of `servers` has its cookie: without `dynamic` on the
+    /// backend's `cookie` line or a `dynamic-cookie-key`, HAProxy gives
+    /// the servers Zion adds none.
+    async fn check_cookies_computed(&self, servers: &[Wanted]) -> Result<(), String> {
+        let be = &self.backend;
+        let csv = self
+            .runtime
+            .command(&format!("show stat {be} 4 -1"))
+            .await?;
+        let cookies: HashMap<String, String> = stats::parse_cookies(&csv, be).into_iter().collect();
+        match servers
+            .iter()
+            .find(|w| cookies.get(&w.name).is_none_or(String::is_empty))
+        {
+            None => Ok(()),
+            Some(w) => Err(format!(
+                "HAProxy gave server {be}/{} no cookie, so it cannot keep a client on one \
+                 version (`canary.sticky`): end the backend's `cookie` line with `dynamic` \
+                 and add `dynamic-cookie-key <any text>` to it",
+                w.name
+            )),
+        }
+    }
+
+    /// Adds the server if HAProxy lacks it (with its cookie computed when
+    /// `sticky`, before it takes traffic), then gives it its weight and
     /// takes it out of maintenance.
-    async fn place(&self, w: &Wanted, present: Option<&stats::ServerState>) -> Result<(), String> {
+    async fn place(
+        &self,
+        w: &Wanted,
+        present: Option<&stats::ServerState>,
+        sticky: bool,
+    ) -> Result<(), String> {
         let rt = &self.runtime;
         let be = &self.backend;
         let server = format!("{be}/{}", w.name);
@@ -234,6 +369,11 @@ impl HaproxyRouter {
                          `leastconn`, `first` or `random`, not `static-rr`)"
                     )
                 })?;
+                if sticky {
+                    // Computes the cookies of the servers added since.
+                    rt.expect_empty(&format!("enable dynamic-cookie backend {be}"))
+                        .await?;
+                }
                 rt.expect_empty(&format!("enable server {server}")).await
             }
             Some(state) => {
@@ -268,9 +408,10 @@ impl HaproxyRouter {
                 let (Some(router), Some(metrics)) = (router.upgrade(), metrics.upgrade()) else {
                     return;
                 };
-                if !router.driving.load(Ordering::Relaxed) {
+                if !router.driving.load(Ordering::Relaxed) || router.log.get().is_some() {
                     // Counted afresh when driven again: what happened
-                    // meanwhile was another driver's to count.
+                    // meanwhile was another driver's to count. With a
+                    // request log, the log counts every request.
                     seen = None;
                     continue;
                 }

@@ -48,6 +48,26 @@ pub fn parse_stat(csv: &str, backend: &str) -> Vec<(String, ServerCounters)> {
         .collect()
 }
 
+/// The `cookie` column of `backend`'s rows in `show stat`'s CSV, by
+/// `svname`: the cookie's name on the `BACKEND` row (empty when the
+/// backend sets none), each server's value on its own.
+pub fn parse_cookies(csv: &str, backend: &str) -> Vec<(String, String)> {
+    let mut lines = csv.lines();
+    let Some(header) = lines.next().and_then(|h| h.strip_prefix("# ")) else {
+        return Vec::new();
+    };
+    let cols: Vec<&str> = header.split(',').collect();
+    let col = |name: &str| cols.iter().position(|c| *c == name);
+    let (Some(px), Some(sv), Some(cookie)) = (col("pxname"), col("svname"), col("cookie")) else {
+        return Vec::new();
+    };
+    lines
+        .map(|l| l.split(',').collect::<Vec<&str>>())
+        .filter(|f| f.get(px) == Some(&backend))
+        .filter_map(|f| Some((f.get(sv)?.to_string(), f.get(cookie)?.to_string())))
+        .collect()
+}
+
 /// One server of a backend, from `show servers state <backend>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerState {
@@ -117,6 +137,24 @@ mod tests {
             )]
         );
         assert!(parse_stat("Unknown command.\n", "web").is_empty());
+    }
+
+    #[test]
+    fn cookies_are_read_by_server_and_backend() {
+        let csv = "# pxname,svname,lbtot,cookie,\n\
+                   web,zion-a,3,8cd37af4b7bb84b9,\n\
+                   web,zion-b,0,,\n\
+                   web,BACKEND,3,ZION,\n\
+                   api,BACKEND,0,,\n";
+        assert_eq!(
+            parse_cookies(csv, "web"),
+            vec![
+                ("zion-a".to_owned(), "8cd37af4b7bb84b9".to_owned()),
+                ("zion-b".to_owned(), String::new()),
+                ("BACKEND".to_owned(), "ZION".to_owned()),
+            ]
+        );
+        assert!(parse_cookies("No such backend.\n", "web").is_empty());
     }
 
     #[test]

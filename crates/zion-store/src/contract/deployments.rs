@@ -98,6 +98,7 @@ pub fn record_round_trips_every_field_events_and_rounds<S: DeploymentStore>(fres
             refused_at: Some(t(7)),
             refusal: Some("exited with 1\nnot yet ünïcødé 'quoted'".to_string()),
         },
+        router_refused: Some("HAProxy refused `set weight`".into()),
     };
     next.revision = 2;
     let e1 = event(Phase::Pending, Phase::Progressing, 1, "started");

@@ -75,9 +75,15 @@ pub(super) fn providers(
 
 fn haproxy(r: &mut Report, p: &str, raw: &RawHaproxyProvider) -> Option<HaproxyProvider> {
     r.unknown(p, &raw.unknown, keys::HAPROXY_PROVIDER);
+    // A UDP port of Zion's: checked for clashes like the listeners.
+    let syslog = raw
+        .syslog
+        .as_ref()
+        .and_then(|s| r.address(&at(p, "syslog"), s, false));
     match text(raw.socket.as_ref()) {
         Some(socket) if !socket.trim().is_empty() => Some(HaproxyProvider {
             socket: socket.to_owned(),
+            syslog,
         }),
         _ => {
             r.add(

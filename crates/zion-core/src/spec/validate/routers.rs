@@ -1,9 +1,9 @@
 //! What a target's router can express: a target routed by HAProxy or nginx
 //! names a declared provider of that kind, and its service asks nothing of
-//! the router that it, as Zion drives it, cannot do (mirroring, header and
-//! cookie rules, sticky sessions; latency percentiles for HAProxy, whose
-//! statistics have none): `zion lint` refuses those with the path and the
-//! reason.
+//! the router that it, as Zion drives it, cannot do (mirroring and header
+//! and cookie rules on both; sticky sessions on nginx; latency percentiles
+//! on HAProxy unless its provider receives HAProxy's request log over
+//! `syslog`): `zion lint` refuses those with the path and the reason.
 
 use std::collections::BTreeMap;
 
@@ -24,18 +24,21 @@ pub(super) fn routers(
     for (i, svc) in services.iter().enumerate() {
         let p = format!("services[{i}]");
         let (mut haproxy, mut nginx) = (false, false);
+        // A target whose HAProxy sends Zion no request log: no latencies.
+        let mut without_log: Option<(&str, &str)> = None;
         for (env, target) in &svc.targets {
             let (key, provider, fits, example) = match &target.router {
                 TargetRouter::Builtin => continue,
                 TargetRouter::Haproxy(h) => {
                     haproxy = true;
+                    let declared = providers.get(&h.provider).and_then(Provider::haproxy);
+                    if declared.is_some_and(|d| d.syslog.is_none()) && without_log.is_none() {
+                        without_log = Some((env, &h.provider));
+                    }
                     (
                         "haproxy",
                         &h.provider,
-                        providers
-                            .get(&h.provider)
-                            .and_then(Provider::haproxy)
-                            .is_some(),
+                        declared.is_some(),
                         "haproxy: { socket: /run/haproxy/admin.sock }",
                     )
                 }
@@ -97,7 +100,10 @@ pub(super) fn routers(
             );
         }
         if haproxy {
-            haproxy_limits(r, &p, raw.get(i), svc);
+            haproxy_limits(r, &p, svc);
+        }
+        if let Some((env, provider)) = without_log {
+            latency_without_log(r, &p, raw.get(i), svc, env, provider);
         }
         if nginx {
             nginx_limits(r, &p, svc);
@@ -142,14 +148,10 @@ fn nginx_limits(r: &mut Report, p: &str, svc: &ServiceSpec) {
 }
 
 /// What a service routed by HAProxy asks that HAProxy cannot give.
-fn haproxy_limits(r: &mut Report, p: &str, raw: Option<&RawService>, svc: &ServiceSpec) {
+fn haproxy_limits(r: &mut Report, p: &str, svc: &ServiceSpec) {
     const WHY: &str = "a target of this service is routed by HAProxy";
-    if svc.canary.sticky {
-        r.add(
-            format!("{p}.canary.sticky"),
-            format!("{WHY}, and Zion does not set HAProxy's cookies yet: remove `sticky`"),
-        );
-    }
+    // `sticky` is HAProxy's own cookie, which the backend declares
+    // (`cookie … dynamic`); the router checks it when it sets a split.
     for (k, step) in svc.canary.steps.iter().enumerate() {
         if step.mirror.is_some() {
             r.add(
@@ -161,12 +163,27 @@ fn haproxy_limits(r: &mut Report, p: &str, raw: Option<&RawService>, svc: &Servi
             r.add(
                 format!("{p}.canary.steps[{k}].match"),
                 format!(
-                    "{WHY}, and Zion does not write HAProxy's header and cookie rules yet: \
-                     remove `match`"
+                    "{WHY}, whose header and cookie rules (`use_backend`/`use-server` on an \
+                     ACL) live in its configuration: the Runtime API Zion drives can change \
+                     map and ACL entries but not which header or cookie a rule reads nor add \
+                     a rule, so a step's `match` would need a reload of HAProxy, which Zion \
+                     never does; remove `match` (`sticky` is supported)"
                 ),
             );
         }
     }
+}
+
+/// Latency checks of a service whose target `env` goes through HAProxy
+/// `provider`, which sends Zion no request log.
+fn latency_without_log(
+    r: &mut Report,
+    p: &str,
+    raw: Option<&RawService>,
+    svc: &ServiceSpec,
+    env: &str,
+    provider: &str,
+) {
     let written = raw
         .and_then(|s| s.analysis.as_ref())
         .is_some_and(|a| a.checks.is_some());
@@ -176,8 +193,11 @@ fn haproxy_limits(r: &mut Report, p: &str, raw: Option<&RawService>, svc: &Servi
             continue;
         };
         let reason = format!(
-            "{WHY}, whose statistics give requests and 5xx answers but no latency \
-             percentiles: {} cannot be judged",
+            "target {env} is routed by HAProxy `{provider}`, whose statistics give requests \
+             and 5xx answers but no latency percentiles: {} cannot be judged unless HAProxy \
+             sends Zion its request log (set `providers.{provider}.haproxy.syslog`, e.g. \
+             127.0.0.1:5514, and in HAProxy `log 127.0.0.1:5514 local0` with Zion's \
+             `log-format`, see the HAProxy router's documentation)",
             metric.name()
         );
         if written {

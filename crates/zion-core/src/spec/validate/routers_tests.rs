@@ -36,7 +36,8 @@ fn a_target_routed_by_a_declared_haproxy_parses() {
     assert_eq!(
         s.providers["edge"],
         Provider::Haproxy(crate::spec::HaproxyProvider {
-            socket: "run/admin.sock".into()
+            socket: "run/admin.sock".into(),
+            syslog: None,
         })
     );
     let text = crate::spec::summary(&s);
@@ -116,9 +117,8 @@ fn what_haproxy_cannot_express_is_refused_with_its_path() {
     let extra = "    canary:\n      sticky: true\n      steps:\n        - { weight: 0, match: [{ header: x-beta, equals: '1' }] }\n        - { mirror: 20 }\n        - { weight: 10 }\n        - { weight: 100 }\n    analysis:\n      checks:\n        - { metric: error_rate, max: 0.01 }\n        - { metric: latency_p95, max: 300 }\n";
     let errs = errors(&spec(p, t, extra));
     for (path, words) in [
-        ("services[0].canary.sticky", "cookies"),
         ("services[0].canary.steps[1].mirror", "cannot mirror"),
-        ("services[0].canary.steps[0].match", "header and cookie"),
+        ("services[0].canary.steps[0].match", "would need a reload"),
         (
             "services[0].analysis.checks[1]",
             "latency_p95 cannot be judged",
@@ -129,6 +129,10 @@ fn what_haproxy_cannot_express_is_refused_with_its_path() {
             "no {path}: {words} in {errs:?}"
         );
     }
+    assert!(
+        !errs.iter().any(|(pp, _)| pp == "services[0].canary.sticky"),
+        "sticky is HAProxy's cookie: {errs:?}"
+    );
     // The default checks hold latency_p95: said once, on `checks`.
     let errs = errors(&spec(p, t, ""));
     assert_eq!(errs.len(), 1, "{errs:?}");
@@ -259,4 +263,47 @@ fn two_targets_cannot_share_an_upstream_or_an_include() {
             "{path}: {errs:?}"
         );
     }
+}
+
+#[test]
+fn latency_checks_need_the_request_log_of_the_haproxy() {
+    let t = "{ haproxy: { provider: edge, backend: web } }";
+    let latency = "    analysis:\n      checks:\n        - { metric: latency_p95, max: 300 }\n";
+    let logged = "providers:\n  edge: { haproxy: { socket: a.sock, syslog: 127.0.0.1:5514 } }";
+    let s = parse_spec(&spec(logged, t, latency)).unwrap();
+    assert_eq!(
+        s.providers["edge"].haproxy().unwrap().syslog,
+        Some("127.0.0.1:5514".parse().unwrap())
+    );
+    assert!(
+        crate::spec::summary(&s).contains("request log on udp 127.0.0.1:5514"),
+        "{}",
+        crate::spec::summary(&s)
+    );
+    // The default checks (latency_p95 among them) too.
+    assert!(parse_spec(&spec(logged, t, "")).is_ok());
+    // Without `syslog`: refused, saying how to give Zion the log.
+    let errs = errors(&spec(
+        "providers:\n  edge: { haproxy: { socket: a.sock } }",
+        t,
+        latency,
+    ));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, "services[0].analysis.checks[0]");
+    assert!(
+        errs[0].1.contains("target production")
+            && errs[0].1.contains("providers.edge.haproxy.syslog"),
+        "{errs:?}"
+    );
+    // A bad address is named by its path.
+    let bad = errors(&spec(
+        "providers:\n  edge: { haproxy: { socket: a.sock, syslog: localhost } }",
+        t,
+        CHECKS,
+    ));
+    assert!(
+        bad.iter()
+            .any(|(p, m)| p == "providers.edge.haproxy.syslog" && m.contains("not an address")),
+        "{bad:?}"
+    );
 }

@@ -24,8 +24,12 @@ pub fn summary(spec: &Spec) -> String {
     }
     for (name, provider) in &spec.providers {
         if let Some(h) = provider.haproxy() {
+            let log = h
+                .syslog
+                .map(|a| format!(", request log on udp {a}"))
+                .unwrap_or_default();
             out.push(format!(
-                "provider {name}: haproxy, admin socket {}",
+                "provider {name}: haproxy, admin socket {}{log}",
                 h.socket
             ));
         }
