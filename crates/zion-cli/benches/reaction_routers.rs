@@ -1,24 +1,32 @@
-//! Reaction time through the external routers: from a canary starting to
-//! fail (50% errors) to its weight 0, judged on HAProxy's statistics and on
-//! nginx's access log, beside the same canary through the built-in proxy
-//! measured in the same run (the baseline). All judge one check,
-//! `error_rate max 0.01`, every second (HAProxy's statistics carry no
-//! latency, so every run judges the same check only).
+//! Reaction time through each router, in one run: from a canary starting
+//! to fail (50% errors) to its weight 0, with a 1 s analysis interval and
+//! one check on the error rate.
+//!
+//! - **built-in**: Zion's own proxy, judged on what it measured (the
+//!   baseline);
+//! - **HAProxy, statistics**: weights through its Runtime API, judged on
+//!   its per-server statistics, read once a second;
+//! - **HAProxy, request log**: the same, judged on each request's line
+//!   HAProxy sends Zion over syslog;
+//! - **nginx, access log**: weights by an upstream include and a reload,
+//!   judged on nginx's JSON access log, which Zion tails;
+//! - **nginx, Prometheus**: the same routing, judged on a Prometheus query
+//!   over the replicas' own `/metrics`, scraped every second (the replicas
+//!   found through Zion's `GET /api/v1/sd/replicas`).
 //!
 //! Each run starts a control plane in-process and real demo-app replicas;
-//! the HAProxy and nginx runs start their own `haproxy` and `nginx`
-//! (Debian's packages) in the foreground on free ports. The canary turns faulty 3.1–3.9 s after it
-//! starts (a different phase of the one-second cycles in each run).
-//! "Fault visible" is the first 5xx the load generator receives from the
-//! canary; "weight 0" is the recorded `rolling_back` transition.
+//! HAProxy, nginx and Prometheus are Debian's packages, started here in the
+//! foreground on free ports under a temporary directory. The canary turns
+//! faulty 3.1–3.9 s after it starts (a different phase of the one-second
+//! cycles in each run). "Fault visible" is the first 5xx the load
+//! generator receives from the canary; "weight 0" is the recorded
+//! `rolling_back` transition.
 //! Run: `cargo bench -p zion-cli --bench reaction_routers`.
 
 mod support;
-use support::{free, wait_phase};
+use support::{engines, free, wait_phase};
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -28,15 +36,95 @@ use serde_json::json;
 const RUNS: usize = 5;
 const ZION: &str = env!("CARGO_BIN_EXE_zion");
 
-/// Where the target's traffic goes through.
+/// Where the target's traffic goes through, and what judges it.
 #[derive(Clone, Copy, PartialEq)]
-enum Router {
+enum Path {
     Builtin,
-    Haproxy,
-    Nginx,
+    HaproxyStats,
+    HaproxyLog,
+    NginxLog,
+    NginxPrometheus,
 }
 
-fn spec(api: SocketAddr, target: &str, providers: &str, after_ms: u64) -> String {
+impl Path {
+    const ALL: [Path; 5] = [
+        Path::Builtin,
+        Path::HaproxyStats,
+        Path::HaproxyLog,
+        Path::NginxLog,
+        Path::NginxPrometheus,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Path::Builtin => "built-in proxy, its own metrics",
+            Path::HaproxyStats => "HAProxy, its statistics",
+            Path::HaproxyLog => "HAProxy, its request log",
+            Path::NginxLog => "nginx, its access log",
+            Path::NginxPrometheus => "nginx, Prometheus (1 s scrape)",
+        }
+    }
+}
+
+/// The share of the new version's answers that were 5xx over the last 3 s,
+/// from the replicas' own counters (`demo_app_requests_total`): empty (so
+/// inconclusive) until the canary has answered.
+const ERROR_RATIO: &str = r#"sum(increase(demo_app_requests_total{version="{{version}}",code="5xx"}[3s])) / sum(increase(demo_app_requests_total{version="{{version}}"}[3s]))"#;
+
+/// Where the bench's engines listen.
+struct Ports {
+    api: SocketAddr,
+    target: SocketAddr,
+    prometheus: SocketAddr,
+    syslog: SocketAddr,
+}
+
+fn spec(p: &Ports, path: Path, after_ms: u64) -> String {
+    let Ports {
+        api,
+        target,
+        prometheus: prom,
+        syslog,
+    } = p;
+    let error_rate = "[ { metric: error_rate, max: 0.01 } ]".to_owned();
+    let (providers, route, checks, min_requests) = match path {
+        Path::Builtin => (
+            String::new(),
+            format!("{{ listen: {target} }}"),
+            error_rate.clone(),
+            10,
+        ),
+        Path::HaproxyStats => (
+            "providers: { edge: { haproxy: { socket: admin.sock } } }\n".to_owned(),
+            "{ haproxy: { provider: edge, backend: web } }".to_owned(),
+            error_rate,
+            10,
+        ),
+        Path::HaproxyLog => (
+            format!("providers: {{ edge: {{ haproxy: {{ socket: admin.sock, syslog: \"{syslog}\" }} }} }}\n"),
+            "{ haproxy: { provider: edge, backend: web } }".to_owned(),
+            error_rate,
+            10,
+        ),
+        Path::NginxLog => (
+            "providers: { edge: { nginx: { config: nginx.conf } } }\n".to_owned(),
+            "{ nginx: { provider: edge, upstream: web, include: up/web.conf, access_log: web.json } }".to_owned(),
+            error_rate,
+            10,
+        ),
+        // Judged on Prometheus alone: Zion reads no access log here, so it
+        // counts no requests of its own.
+        Path::NginxPrometheus => (
+            format!(
+                "providers:\n  edge: {{ nginx: {{ config: nginx.conf }} }}\n  prom: {{ prometheus: {{ url: \"http://{prom}\", timeout: 900ms }} }}\n"
+            ),
+            "{ nginx: { provider: edge, upstream: web, include: up/web.conf } }".to_owned(),
+            format!(
+                "[ {{ name: errors, prometheus: {{ provider: prom, query: '{ERROR_RATIO}' }}, max: 0.01 }} ]"
+            ),
+            0,
+        ),
+    };
     format!(
         r#"server: {{ listen: {api}, data_dir: state }}
 {providers}environments: [ {{ name: bench }} ]
@@ -47,156 +135,47 @@ services:
         command: ["{ZION}", "demo-app", "--port", "{{port}}", "--version", "{{version}}", "--fault", "2.0:errors=0.5,after={after_ms}ms"]
         replicas: 2
     health: {{ http: /healthz, interval: 200ms, timeout: 150ms }}
-    targets: {{ bench: {target} }}
+    targets: {{ bench: {route} }}
     canary: {{ steps: [ {{ weight: 20, pause: 5m }}, {{ weight: 100 }} ] }}
     analysis:
       interval: 1s
       failure_limit: 2
-      min_requests: 10
-      checks: [ {{ metric: error_rate, max: 0.01 }} ]
+      min_requests: {min_requests}
+      checks: {checks}
 "#
     )
 }
 
-/// An HAProxy with one frontend and the backend `web`.
-struct Haproxy(Child);
-
-impl Haproxy {
-    fn start(dir: &Path, frontend: SocketAddr) -> Haproxy {
-        let socket = dir.join("admin.sock");
-        let cfg = format!(
-            "global\n  stats socket {} level admin\n\
-             defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
-             frontend fe\n  bind {frontend}\n  default_backend web\n\
-             backend web\n  balance roundrobin\n",
-            socket.display()
-        );
-        std::fs::write(dir.join("haproxy.cfg"), cfg).unwrap();
-        let child = Command::new(program("haproxy"))
-            .arg("-f")
-            .arg(dir.join("haproxy.cfg"))
-            .arg("-db")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("haproxy must be installed (apt-get install haproxy)");
-        while !socket.exists() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Haproxy(child)
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// An nginx whose server on `frontend` proxies to the upstream `web` of
-/// `up/web.conf`, logging in Zion's format to `web.json`.
-struct Nginx {
-    child: Child,
-    config: PathBuf,
-}
-
-impl Nginx {
-    fn start(dir: &Path, frontend: SocketAddr) -> Nginx {
-        let d = dir.display();
-        std::fs::create_dir_all(dir.join("up")).unwrap();
-        std::fs::create_dir_all(dir.join("tmp")).unwrap();
-        let cfg = format!(
-            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-             events {{ worker_connections 1024; }}\n\
-             http {{\n  client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n\
-             \x20 fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n\
-             \x20 scgi_temp_path {d}/tmp/scgi;\n  access_log off;\n\
-             \x20 log_format zion escape=json '{{\"time\":\"$msec\",\"upstream\":\"$upstream_addr\",\
-             \"status\":\"$status\",\"request_time\":\"$request_time\"}}';\n\
-             \x20 include {d}/up/*.conf;\n\
-             \x20 server {{ listen {frontend}; access_log {d}/web.json zion;\n\
-             \x20   location / {{ proxy_pass http://web; }} }}\n}}\n"
-        );
-        let config = dir.join("nginx.conf");
-        std::fs::write(&config, cfg).unwrap();
-        std::fs::write(
-            dir.join("up/web.conf"),
-            "upstream web { server 127.0.0.1:1 down; }\n",
-        )
-        .unwrap();
-        let child = Command::new(program("nginx"))
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .arg("-c")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx must be installed (apt-get install nginx)");
-        while std::net::TcpStream::connect(frontend).is_err() || !dir.join("nginx.pid").exists() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Nginx { child, config }
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // The master stops its workers (a killed master would leave them).
-        let _ = Command::new(program("nginx"))
-            .args(["-s", "stop", "-c"])
-            .arg(&self.config)
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// A program on the PATH, else in /usr/sbin (Debian's, off a plain
-/// user's PATH).
-fn program(name: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| Path::new("/usr/sbin").join(name))
+/// A UDP port free on 127.0.0.1 now.
+fn free_udp() -> SocketAddr {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 /// Seconds from the fault becoming visible to the recorded rollback.
-async fn one_run(router: Router, after_ms: u64) -> f64 {
+async fn one_run(path: Path, after_ms: u64) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let (api, target) = (free(), free());
-    let (yaml, _haproxy, _nginx) = match router {
-        Router::Builtin => (
-            spec(api, &format!("{{ listen: {target} }}"), "", after_ms),
-            None,
-            None,
-        ),
-        Router::Haproxy => (
-            spec(
-                api,
-                "{ haproxy: { provider: edge, backend: web } }",
-                "providers: { edge: { haproxy: { socket: admin.sock } } }\n",
-                after_ms,
-            ),
-            Some(Haproxy::start(dir.path(), target)),
-            None,
-        ),
-        Router::Nginx => (
-            spec(
-                api,
-                "{ nginx: { provider: edge, upstream: web, include: up/web.conf, access_log: web.json } }",
-                "providers: { edge: { nginx: { config: nginx.conf } } }\n",
-                after_ms,
-            ),
-            None,
-            Some(Nginx::start(dir.path(), target)),
-        ),
+    let d = dir.path();
+    let ports = Ports {
+        api: free(),
+        target: free(),
+        prometheus: free(),
+        syslog: free_udp(),
     };
-    let (running, client) = support::start_with_stable(yaml, dir.path()).await;
+    let target = ports.target;
+    let router: Option<Box<dyn Send>> = match path {
+        Path::Builtin => None,
+        Path::HaproxyStats => Some(Box::new(engines::haproxy(d, target, None))),
+        Path::HaproxyLog => Some(Box::new(engines::haproxy(d, target, Some(ports.syslog)))),
+        Path::NginxLog => Some(Box::new(engines::nginx(d, target, true))),
+        Path::NginxPrometheus => Some(Box::new(engines::nginx(d, target, false))),
+    };
+    let yaml = spec(&ports, path, after_ms);
+    let (running, client) = support::start_with_stable(yaml, d).await;
+    let _prometheus = (path == Path::NginxPrometheus)
+        .then(|| engines::prometheus(d, ports.prometheus, ports.api, &running.admin_token));
 
     let first_error: Arc<Mutex<Option<SystemTime>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -233,7 +212,13 @@ async fn one_run(router: Router, after_ms: u64) -> f64 {
     stop.store(true, Ordering::Relaxed);
     let _ = load.await;
     running.shutdown().await;
-    assert_eq!(d["phase"], "rolled_back", "not rolled back: {d}");
+    drop(router);
+    assert_eq!(
+        d["phase"],
+        "rolled_back",
+        "{}: not rolled back: {d}",
+        path.name()
+    );
     let rollback: SystemTime = d["events"]
         .as_array()
         .unwrap()
@@ -258,41 +243,33 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let mut builtin = Vec::new();
-    let mut haproxy = Vec::new();
-    let mut nginx = Vec::new();
+    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); Path::ALL.len()];
     for run in 1..=RUNS {
         let after_ms = 3000 + (run as u64 - 1) * 1000 / RUNS as u64 + 100;
-        let b = rt.block_on(one_run(Router::Builtin, after_ms));
-        let h = rt.block_on(one_run(Router::Haproxy, after_ms));
-        let n = rt.block_on(one_run(Router::Nginx, after_ms));
-        println!(
-            "run {run}: fault visible → weight 0: built-in {b:.2}s, HAProxy statistics {h:.2}s, \
-             nginx access log {n:.2}s"
-        );
-        builtin.push(b);
-        haproxy.push(h);
-        nginx.push(n);
+        let mut line = format!("run {run}: fault visible → weight 0:");
+        for (i, path) in Path::ALL.into_iter().enumerate() {
+            let s = rt.block_on(one_run(path, after_ms));
+            line.push_str(&format!(" {} {s:.2}s;", path.name()));
+            figures[i].push(s);
+        }
+        println!("{}", line.trim_end_matches(';'));
     }
-    let median = |v: &mut Vec<f64>| {
+    for v in &mut figures {
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    let (mb, mh, mn) = (
-        median(&mut builtin),
-        median(&mut haproxy),
-        median(&mut nginx),
-    );
+    }
+    let median = |v: &[f64]| v[v.len() / 2];
+    let baseline = median(&figures[0]).max(1e-6);
     println!(
-        "reaction through the external routers (1 s analysis interval, 50% errors, {RUNS} runs of each)"
+        "reaction, fault visible → weight 0 (1 s analysis interval, 50% errors, failure_limit 2, {RUNS} runs of each)"
     );
-    println!(
-        "  median to weight 0: built-in {mb:.2}s (max {:.2}s); HAProxy {mh:.2}s (max {:.2}s): {:.2}× the built-in path; nginx {mn:.2}s (max {:.2}s): {:.2}×",
-        max(&builtin),
-        max(&haproxy),
-        mh / mb.max(1e-6),
-        max(&nginx),
-        mn / mb.max(1e-6)
-    );
+    for (path, v) in Path::ALL.into_iter().zip(&figures) {
+        println!(
+            "  {:<34} median {:.2}s (min {:.2}s, max {:.2}s): {:.2}× the built-in path",
+            path.name(),
+            median(v),
+            v[0],
+            v[v.len() - 1],
+            median(v) / baseline
+        );
+    }
 }

@@ -20,8 +20,8 @@ use zion_store::RouteListener;
 
 use crate::StartError;
 use crate::data_plane::{DataPlane, TargetTraffic};
-use crate::routers::{ExternalRouter, RouterSettings};
 use crate::haproxy::syslog::RequestLog;
+use crate::routers::{ExternalRouter, RouterSettings};
 use crate::workloads::Workloads;
 
 /// (service, environment).

@@ -2,6 +2,8 @@
 //! spec with its first version deployed, and waiting for a phase.
 #![allow(dead_code)] // Each bench uses its own part of this.
 
+pub mod engines;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::Duration;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::spec::{Batch, Check, HooksSpec, MatchRule, ServiceSpec, Strategy};
 use crate::judge::Judge;
+use crate::spec::{Batch, Check, HooksSpec, MatchRule, ServiceSpec, Strategy};
 
 /// The name of a plan's kind: the strategy label of a deployment, in its
 /// JSON, the store and the report. `direct` is a target's first version and
