@@ -443,7 +443,8 @@ pub enum Cmd {
         version: String,
         /// Misbehave when running VERSION: `VERSION:errors=0.3,latency=40ms,after=3s`
         /// (a share of 500s and added latency, starting `after` the start),
-        /// or `VERSION:crash` (exit at start). Repeatable.
+        /// `cpu=1` (threads kept busy) and `memory=200` (MB held), or
+        /// `VERSION:crash` (exit at start). Repeatable.
         #[arg(long = "fault")]
         faults: Vec<String>,
     },

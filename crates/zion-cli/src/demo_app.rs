@@ -2,8 +2,8 @@
 //! its version (body and `x-version` header), `/healthz`, and `/metrics`
 //! (its requests by status, for a Prometheus beside it), and can be told
 //! to misbehave when it runs a given version — a share of 500s, added
-//! latency, from some time after start, or a crash at start — as a real
-//! faulty release would.
+//! latency, busy CPUs or memory held, from some time after start, or a
+//! crash at start — as a real faulty release would.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -27,10 +27,15 @@ pub struct Fault {
     pub error_rate: f64,
     pub latency: Duration,
     pub after: Duration,
+    /// Threads kept busy (each about one core).
+    pub cpu: u32,
+    /// MB allocated, written and held.
+    pub memory_mb: u32,
     pub crash: bool,
 }
 
-/// Parses `VERSION:errors=0.3,latency=40ms,after=3s` or `VERSION:crash`;
+/// Parses `VERSION:errors=0.3,latency=40ms,cpu=1,memory=200,after=3s` or
+/// `VERSION:crash`;
 /// returns the fault if it names `version`.
 pub fn fault_for(specs: &[String], version: &str) -> Result<Option<Fault>, String> {
     for spec in specs {
@@ -59,6 +64,22 @@ pub fn fault_for(specs: &[String], version: &str) -> Result<Option<Fault>, Strin
                         })?
                 }
                 Some(("latency", t)) => f.latency = dur(t)?,
+                Some(("cpu", n)) => {
+                    f.cpu = n
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or_else(|| {
+                            format!("--fault `{spec}`: cpu is a number of busy threads, 1 to 64")
+                        })?
+                }
+                Some(("memory", n)) => {
+                    f.memory_mb = n
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=65_536).contains(n))
+                        .ok_or_else(|| format!("--fault `{spec}`: memory is in MB, 1 to 65536"))?
+                }
                 Some(("after", t)) => f.after = dur(t)?,
                 _ => return Err(format!("--fault `{spec}`: unknown part `{part}`")),
             }
@@ -88,10 +109,12 @@ pub async fn run(port: u16, version: String, faults: &[String]) -> Result<(), Fa
             "demo-app {version}: crashing at start as told"
         )));
     }
+    let started = Instant::now();
+    burn(&fault, started);
     let b = Arc::new(Behaviour {
         version,
         fault,
-        started: Instant::now(),
+        started,
         faulty_served: AtomicU64::new(0),
         ok: AtomicU64::new(0),
         failed: AtomicU64::new(0),
@@ -110,6 +133,35 @@ pub async fn run(port: u16, version: String, faults: &[String]) -> Result<(), Fa
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
+        });
+    }
+}
+
+/// Starts the fault's busy threads and its memory, each `after` the start.
+fn burn(fault: &Fault, started: Instant) {
+    let after = fault.after;
+    for _ in 0..fault.cpu {
+        std::thread::spawn(move || {
+            std::thread::sleep(after.saturating_sub(started.elapsed()));
+            let mut x: u64 = 0;
+            loop {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        });
+    }
+    let mb = fault.memory_mb as usize;
+    if mb > 0 {
+        std::thread::spawn(move || {
+            std::thread::sleep(after.saturating_sub(started.elapsed()));
+            // Written page by page so that it is resident, not only reserved.
+            let mut held = vec![0u8; mb << 20];
+            for page in held.chunks_mut(4096) {
+                page[0] = 1;
+            }
+            std::hint::black_box(&held);
+            loop {
+                std::thread::park();
+            }
         });
     }
 }
@@ -184,6 +236,15 @@ mod tests {
             (0.5, Duration::from_secs(3), false)
         );
         assert!(fault_for(&specs, "3.0").unwrap().unwrap().crash);
+        let busy = fault_for(&["4.0:cpu=2,memory=300".into()], "4.0")
+            .unwrap()
+            .unwrap();
+        assert_eq!((busy.cpu, busy.memory_mb), (2, 300));
+        assert!(
+            fault_for(&["4.0:cpu=0".into()], "4.0")
+                .unwrap_err()
+                .contains("busy threads")
+        );
         assert!(
             fault_for(&["2.0:errors=2".into()], "2.0")
                 .unwrap_err()

@@ -25,6 +25,7 @@ mod processes;
 mod promises;
 mod replicas;
 mod report;
+mod resources;
 mod restart;
 mod routing;
 mod strategies;
