@@ -5,7 +5,8 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use zion_core::spec::{Provider, Spec, TargetRouter};
 use zion_proxy::{Pool, TrafficMetrics};
@@ -172,5 +173,63 @@ impl ExternalRouter {
             ExternalRouter::Haproxy(r) => r.set_split(stable, new, weight, sticky).await,
             ExternalRouter::Nginx(r) => r.set_traffic(stable, new, weight).await,
         }
+    }
+}
+
+/// What every external router keeps alike: whether this replica of `zion
+/// up` drives the target (only the driver reads the router's traffic;
+/// another replica would count the same requests twice), and why its last
+/// change failed.
+#[derive(Default)]
+pub(crate) struct RouterState {
+    driving: AtomicBool,
+    /// None once a change succeeded.
+    last_error: Mutex<Option<String>>,
+}
+
+/// What a change's result tells that was not known before, for the log.
+pub(crate) enum News<'a> {
+    /// It failed, and not for the reason it failed before.
+    Failed(&'a str),
+    /// It succeeded after a failure.
+    Recovered,
+    Nothing,
+}
+
+impl RouterState {
+    /// This replica routed the target: from now on it drives it.
+    pub(crate) fn drive(&self) {
+        self.driving.store(true, Ordering::Relaxed);
+    }
+
+    /// This replica no longer drives the target.
+    pub(crate) fn release(&self) {
+        self.driving.store(false, Ordering::Relaxed);
+    }
+
+    pub(crate) fn driving(&self) -> bool {
+        self.driving.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Keeps `result` as the last change's, saying what is new in it.
+    pub(crate) fn record<'a>(&self, result: &'a Result<(), String>) -> News<'a> {
+        let mut last = self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let news = match result {
+            Err(e) if last.as_deref() != Some(e.as_str()) => News::Failed(e),
+            Ok(()) if last.is_some() => News::Recovered,
+            _ => News::Nothing,
+        };
+        *last = result.as_ref().err().cloned();
+        news
     }
 }

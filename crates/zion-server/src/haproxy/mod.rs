@@ -29,7 +29,6 @@ pub mod syslog;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -38,6 +37,8 @@ use zion_proxy::{Pool, TrafficMetrics};
 use request_log::Logged;
 use runtime::Runtime;
 use stats::ServerCounters;
+
+use crate::routers::{News, RouterState};
 use syslog::RequestLog;
 
 /// HAProxy's largest server weight.
@@ -53,12 +54,9 @@ pub struct HaproxyRouter {
     backend: String,
     /// Server name → version, for the servers Zion placed.
     servers: Mutex<BTreeMap<String, String>>,
-    /// Set once this replica of `zion up` routed the target: only the
-    /// target's driver reads the statistics (another replica would count
-    /// the same requests twice).
-    driving: AtomicBool,
-    /// Why the last change of weights failed; None once one succeeded.
-    last_error: Mutex<Option<String>>,
+    /// Whether this replica drives the target (only its driver reads the
+    /// statistics or the log), and why the last change of weights failed.
+    state: RouterState,
     /// One change at a time.
     changing: tokio::sync::Mutex<()>,
     /// Where HAProxy's request log arrives, when it is sent to Zion: the
@@ -80,8 +78,7 @@ impl HaproxyRouter {
             runtime: Runtime::new(socket),
             backend,
             servers: Mutex::new(BTreeMap::new()),
-            driving: AtomicBool::new(false),
-            last_error: Mutex::new(None),
+            state: RouterState::default(),
             changing: tokio::sync::Mutex::new(()),
             log: OnceLock::new(),
         })
@@ -111,7 +108,7 @@ impl HaproxyRouter {
         metrics: &TrafficMetrics,
         now: SystemTime,
     ) -> bool {
-        if !self.driving.load(Ordering::Relaxed) {
+        if !self.state.driving() {
             return false;
         }
         let version = {
@@ -133,15 +130,12 @@ impl HaproxyRouter {
     /// This replica of `zion up` no longer drives the target: it stops
     /// reading the statistics (its next driver counts them).
     pub fn release(&self) {
-        self.driving.store(false, Ordering::Relaxed);
+        self.state.release();
     }
 
     /// Why the last change failed, if it did.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.state.last_error()
     }
 
     /// Gives `new`'s servers `weight` percent of the backend's weight and
@@ -166,22 +160,17 @@ impl HaproxyRouter {
         sticky: bool,
     ) -> Result<(), String> {
         let _one = self.changing.lock().await;
-        self.driving.store(true, Ordering::Relaxed);
+        self.state.drive();
         let result = self.apply(stable, new, weight, sticky).await;
-        let mut last = self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match &result {
-            Err(e) if last.as_deref() != Some(e) => {
+        match self.state.record(&result) {
+            News::Failed(e) => {
                 tracing::warn!(socket = %self.runtime.socket().display(), backend = %self.backend, error = %e, "cannot set HAProxy's weights");
             }
-            Ok(()) if last.is_some() => {
+            News::Recovered => {
                 tracing::info!(backend = %self.backend, "HAProxy's weights set again");
             }
-            _ => {}
+            News::Nothing => {}
         }
-        *last = result.as_ref().err().cloned();
         result
     }
 
@@ -408,7 +397,7 @@ impl HaproxyRouter {
                 let (Some(router), Some(metrics)) = (router.upgrade(), metrics.upgrade()) else {
                     return;
                 };
-                if !router.driving.load(Ordering::Relaxed) || router.log.get().is_some() {
+                if !router.state.driving() || router.log.get().is_some() {
                     // Counted afresh when driven again: what happened
                     // meanwhile was another driver's to count. With a
                     // request log, the log counts every request.

@@ -19,7 +19,6 @@ pub mod tail;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -27,6 +26,8 @@ use zion_proxy::{Pool, TrafficMetrics};
 
 use control::Nginx;
 use include::Server;
+
+use crate::routers::{News, RouterState};
 
 /// The largest weight Zion gives a server: nginx has no bound, and a
 /// larger range splits the traffic more finely between many replicas.
@@ -53,12 +54,9 @@ pub struct NginxRouter {
     /// Replica address → version, for the servers Zion placed (kept after
     /// they leave: the log's last lines may still name them).
     servers: Mutex<HashMap<SocketAddr, String>>,
-    /// Set once this replica of `zion up` routed the target: only the
-    /// target's driver tails the log (another replica would count the
-    /// same requests twice).
-    driving: AtomicBool,
-    /// Why the last change failed; None once one succeeded.
-    last_error: Mutex<Option<String>>,
+    /// Whether this replica drives the target (only its driver tails the
+    /// log), and why the last change failed.
+    state: RouterState,
     /// The include text nginx runs, as this process last applied it: the
     /// same split again needs no reload.
     applied: tokio::sync::Mutex<Option<String>>,
@@ -69,8 +67,7 @@ impl NginxRouter {
         Arc::new(NginxRouter {
             settings,
             servers: Mutex::new(HashMap::new()),
-            driving: AtomicBool::new(false),
-            last_error: Mutex::new(None),
+            state: RouterState::default(),
             applied: tokio::sync::Mutex::new(None),
         })
     }
@@ -83,15 +80,12 @@ impl NginxRouter {
     /// This replica of `zion up` no longer drives the target: it stops
     /// tailing the log (its next driver reads it).
     pub fn release(&self) {
-        self.driving.store(false, Ordering::Relaxed);
+        self.state.release();
     }
 
     /// Why the last change failed, if it did.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.state.last_error()
     }
 
     /// Gives `new`'s replicas `weight` percent of the upstream's weight and
@@ -104,7 +98,7 @@ impl NginxRouter {
         weight: u8,
     ) -> Result<(), String> {
         let mut applied = self.applied.lock().await;
-        self.driving.store(true, Ordering::Relaxed);
+        self.state.drive();
         let servers = servers(stable, new, weight);
         {
             let mut known = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
@@ -127,20 +121,15 @@ impl NginxRouter {
             }
             r
         };
-        let mut last = self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match &result {
-            Err(e) if last.as_deref() != Some(e) => {
+        match self.state.record(&result) {
+            News::Failed(e) => {
                 tracing::warn!(upstream = %self.settings.upstream, error = %e, "cannot set nginx's upstream");
             }
-            Ok(()) if last.is_some() => {
+            News::Recovered => {
                 tracing::info!(upstream = %self.settings.upstream, "nginx's upstream set again");
             }
-            _ => {}
+            News::Nothing => {}
         }
-        *last = result.as_ref().err().cloned();
         result
     }
 
@@ -161,7 +150,7 @@ impl NginxRouter {
                 let (Some(router), Some(metrics)) = (router.upgrade(), metrics.upgrade()) else {
                     return;
                 };
-                if !router.driving.load(Ordering::Relaxed) {
+                if !router.state.driving() {
                     follower = None;
                     continue;
                 }
