@@ -125,63 +125,12 @@ impl Drop for Nginx {
 }
 
 fn spec(api: SocketAddr) -> String {
-    format!(
-        r#"server:
-  listen: {api}
-  data_dir: state
-providers:
-  edge: {{ nginx: {{ config: nginx.conf }} }}
-environments:
-  - name: staging
-services:
-  - name: web
-    workload:
-      process:
-        command: ["{ZION}", "demo-app", "--port", "{{port}}", "--version", "{{version}}", "--fault", "3.0:errors=0.5"]
-        replicas: 2
-    health:
-      http: /healthz
-      interval: 300ms
-      timeout: 250ms
-      start_timeout: 20s
-    targets:
-      staging: {{ nginx: {{ provider: edge, upstream: web, include: up/web.conf, access_log: logs/web.json }} }}
-    canary:
-      steps:
-        - {{ weight: 10 }}
-        - {{ weight: 50 }}
-        - {{ weight: 100 }}
-    analysis:
-      interval: 1s
-      failure_limit: 2
-      min_requests: 5
-      checks:
-        - {{ metric: error_rate, max: 0.01 }}
-        - {{ metric: latency_p95, max: 2000 }}
-"#
+    routed_spec(
+        api,
+        "edge: { nginx: { config: nginx.conf } }",
+        "{ nginx: { provider: edge, upstream: web, include: up/web.conf, access_log: logs/web.json } }",
+        "        - { metric: latency_p95, max: 2000 }\n",
     )
-}
-
-/// `n` requests through nginx, one after another: the share each version
-/// answered, in percent; panics on any failed request.
-fn shares(frontend: SocketAddr, n: u32) -> BTreeMap<String, f64> {
-    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
-    for _ in 0..n {
-        let (status, version, body) = http_get(frontend, "/").unwrap();
-        assert_eq!(status, 200, "{version}: {body}");
-        *counts.entry(version).or_default() += 1;
-    }
-    counts
-        .into_iter()
-        .map(|(v, c)| (v, f64::from(c) * 100.0 / f64::from(n)))
-        .collect()
-}
-
-fn no_failure(seen: &BTreeMap<String, (u64, u64)>) {
-    assert!(
-        seen.values().all(|(_, errors)| *errors == 0),
-        "requests failed across the reloads: {seen:?}"
-    );
 }
 
 #[test]

@@ -475,3 +475,67 @@ pub fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+/// The spec of a `web` service in `staging` routed by an external router:
+/// the `providers:` entry `provider`, the target's `route`, two replicas of
+/// the demo-app (3.0 answers half its requests with 500s), three canary
+/// steps, and an error-rate check (then `more_checks`, whole lines).
+pub fn routed_spec(api: SocketAddr, provider: &str, route: &str, more_checks: &str) -> String {
+    format!(
+        r#"server:
+  listen: {api}
+  data_dir: state
+providers:
+  {provider}
+environments:
+  - name: staging
+services:
+  - name: web
+    workload:
+      process:
+        command: ["{ZION}", "demo-app", "--port", "{{port}}", "--version", "{{version}}", "--fault", "3.0:errors=0.5"]
+        replicas: 2
+    health:
+      http: /healthz
+      interval: 300ms
+      timeout: 250ms
+      start_timeout: 20s
+    targets:
+      staging: {route}
+    canary:
+      steps:
+        - {{ weight: 10 }}
+        - {{ weight: 50 }}
+        - {{ weight: 100 }}
+    analysis:
+      interval: 1s
+      failure_limit: 2
+      min_requests: 5
+      checks:
+        - {{ metric: error_rate, max: 0.01 }}
+{more_checks}"#
+    )
+}
+
+/// `n` requests to `frontend`, one after another: the share each version
+/// answered, in percent; panics on any failed request.
+pub fn shares(frontend: SocketAddr, n: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut counts: std::collections::BTreeMap<String, u32> = Default::default();
+    for _ in 0..n {
+        let (status, version, body) = http_get(frontend, "/").unwrap();
+        assert_eq!(status, 200, "{version}: {body}");
+        *counts.entry(version).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(v, c)| (v, f64::from(c) * 100.0 / f64::from(n)))
+        .collect()
+}
+
+/// Panics if any request a [`Load`] saw failed across the weight changes.
+pub fn no_failure(seen: &std::collections::BTreeMap<String, (u64, u64)>) {
+    assert!(
+        seen.values().all(|(_, errors)| *errors == 0),
+        "requests failed across the weight changes: {seen:?}"
+    );
+}
