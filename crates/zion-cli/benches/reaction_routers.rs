@@ -112,14 +112,13 @@ fn spec(p: &Ports, path: Path, after_ms: u64) -> String {
             error_rate,
             10,
         ),
-        // Judged on Prometheus alone: the spec must name an access log,
-        // but this nginx writes none, so Zion counts no requests of its own
-        // (and `min_requests` is 0).
+        // Judged on Prometheus alone: no access log, so Zion counts no
+        // requests of its own (and `min_requests` is 0).
         Path::NginxPrometheus => (
             format!(
                 "providers:\n  edge: {{ nginx: {{ config: nginx.conf }} }}\n  prom: {{ prometheus: {{ url: \"http://{prom}\", timeout: 900ms }} }}\n"
             ),
-            "{ nginx: { provider: edge, upstream: web, include: up/web.conf, access_log: not-written.json } }".to_owned(),
+            "{ nginx: { provider: edge, upstream: web, include: up/web.conf } }".to_owned(),
             format!(
                 "[ {{ name: errors, prometheus: {{ provider: prom, query: '{ERROR_RATIO}' }}, max: 0.01 }} ]"
             ),

@@ -69,7 +69,7 @@ impl RouterSettings {
                         },
                         upstream: n.upstream.clone(),
                         include: base.join(&n.include),
-                        access_log: base.join(&n.access_log),
+                        access_log: n.access_log.as_ref().map(|l| base.join(l)),
                     })
                 }),
         }

@@ -315,8 +315,10 @@ pub struct NginxTarget {
     pub include: String,
     /// The JSON access log (`log_format zion`) of the server that proxies
     /// to the upstream, which Zion tails for the versions' requests,
-    /// errors and latencies; relative as `include`.
-    pub access_log: String,
+    /// errors and latencies; relative as `include`. Without it Zion sees
+    /// no request: only external checks (Prometheus, web, exec) judge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<String>,
 }
 
 impl TargetSpec {

@@ -106,7 +106,7 @@ impl TestNginx {
             },
             upstream: "web".into(),
             include: self.path("up/web.conf"),
-            access_log: self.path("logs/web.json"),
+            access_log: Some(self.path("logs/web.json")),
         }
     }
 }

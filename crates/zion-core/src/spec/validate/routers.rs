@@ -3,7 +3,8 @@
 //! the router that it, as Zion drives it, cannot do (mirroring and header
 //! and cookie rules on both; sticky sessions on nginx; latency percentiles
 //! on HAProxy unless its provider receives HAProxy's request log over
-//! `syslog`): `zion lint` refuses those with the path and the reason.
+//! `syslog`; any built-in check on nginx unless Zion reads its access
+//! log): `zion lint` refuses those with the path and the reason.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +27,8 @@ pub(super) fn routers(
         let (mut haproxy, mut nginx) = (false, false);
         // A target whose HAProxy sends Zion no request log: no latencies.
         let mut without_log: Option<(&str, &str)> = None;
+        // A target whose nginx access log Zion does not read: no requests.
+        let mut unseen: Option<&str> = None;
         for (env, target) in &svc.targets {
             let (key, provider, fits, example) = match &target.router {
                 TargetRouter::Builtin => continue,
@@ -44,6 +47,9 @@ pub(super) fn routers(
                 }
                 TargetRouter::Nginx(n) => {
                     nginx = true;
+                    if n.access_log.is_none() && unseen.is_none() {
+                        unseen = Some(env);
+                    }
                     let here = format!("{p}.targets.{env}.nginx");
                     if let Some(first) = upstreams.get(&(n.provider.as_str(), n.upstream.as_str()))
                     {
@@ -107,6 +113,61 @@ pub(super) fn routers(
         }
         if nginx {
             nginx_limits(r, &p, svc);
+        }
+        if let Some(env) = unseen {
+            checks_without_access_log(r, &p, raw.get(i), svc, env);
+        }
+    }
+}
+
+/// Built-in checks, and the statistical judge (whose samples are the
+/// requests Zion sees), of a service whose target `env` goes through an
+/// nginx whose access log Zion does not read: Zion would see no request,
+/// and every round would wait on traffic that never comes.
+fn checks_without_access_log(
+    r: &mut Report,
+    p: &str,
+    raw: Option<&RawService>,
+    svc: &ServiceSpec,
+    env: &str,
+) {
+    let reason = format!(
+        "target {env} is routed by nginx without `access_log`, so Zion sees none of its \
+         requests; set `services[..].targets.{env}.nginx.access_log` to the JSON access log \
+         (`access_log <file> zion;` with Zion's `log_format zion`, see the nginx router's \
+         documentation)"
+    );
+    if !svc.analysis.judge.is_thresholds() {
+        r.add(
+            format!("{p}.analysis.judge"),
+            format!("{reason}, or judge with thresholds on external checks only"),
+        );
+    }
+    let written = raw
+        .and_then(|s| s.analysis.as_ref())
+        .is_some_and(|a| a.checks.is_some());
+    for (k, check) in svc.analysis.checks.iter().enumerate() {
+        // External sources (Prometheus, web, exec) do not need the log.
+        let Some(metric) = check.metric() else {
+            continue;
+        };
+        if written {
+            r.add(
+                format!("{p}.analysis.checks[{k}]"),
+                format!(
+                    "{reason}, or replace this check ({}) by a Prometheus, web or exec one",
+                    metric.name()
+                ),
+            );
+        } else {
+            r.add(
+                format!("{p}.analysis.checks"),
+                format!(
+                    "{reason}, or write `checks:` with Prometheus, web or exec checks only: \
+                     the default checks are built-in ones"
+                ),
+            );
+            break;
         }
     }
 }

@@ -169,9 +169,9 @@ fn a_target_routed_by_a_declared_nginx_parses() {
                 n.provider.as_str(),
                 n.upstream.as_str(),
                 n.include.as_str(),
-                n.access_log.as_str()
+                n.access_log.as_deref()
             ),
-            ("edge", "web", "up/web.conf", "logs/web.json")
+            ("edge", "web", "up/web.conf", Some("logs/web.json"))
         ),
         other => panic!("{other:?}"),
     }
@@ -199,7 +199,10 @@ fn bad_nginx_settings_name_their_path() {
         "not an nginx upstream name",
     );
     has("services[0].targets.production.nginx.include", "missing");
-    has("services[0].targets.production.nginx.access_log", "missing");
+    has(
+        "services[0].analysis.checks[0]",
+        "without `access_log`, so Zion sees none of its requests",
+    );
     has(
         "services[0].targets.production.nginx.provider",
         "`prom` is not a nginx entry",
@@ -246,6 +249,50 @@ fn what_nginx_cannot_express_is_refused_and_latency_checks_are_kept() {
         );
     }
     assert_eq!(errs.len(), 3, "latency checks are fine: {errs:?}");
+}
+
+#[test]
+fn without_an_access_log_only_external_checks_judge_nginx_targets() {
+    let target = "{ nginx: { provider: edge, upstream: web, include: up/web.conf } }";
+    let prom = format!("{NGINX}\n  prom: {{ prometheus: {{ url: http://127.0.0.1:9090 }} }}");
+    let external = "    analysis:\n      checks:\n        - { name: ok, prometheus: { provider: prom, query: 'up' }, min: 1 }\n";
+    let fine = parse_spec(&spec(&prom, target, external)).unwrap();
+    match &fine.services[0].targets["production"].router {
+        TargetRouter::Nginx(n) => assert_eq!(n.access_log, None),
+        other => panic!("{other:?}"),
+    }
+    // The default checks are built-in ones: refused once, saying so.
+    let defaults = errors(&spec(NGINX, target, ""));
+    assert_eq!(defaults.len(), 1, "{defaults:?}");
+    assert_eq!(defaults[0].0, "services[0].analysis.checks");
+    assert!(defaults[0].1.contains("default checks"), "{defaults:?}");
+    // A written built-in check beside an external one, and the judge.
+    let mixed = format!(
+        "{external}        - {{ metric: error_rate, max: 0.01 }}\n      judge: mann_whitney\n"
+    );
+    let errs = errors(&spec(&prom, target, &mixed));
+    let paths: Vec<&str> = errs.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "services[0].analysis.judge",
+            "services[0].analysis.checks[1]"
+        ],
+        "{errs:?}"
+    );
+    assert!(errs[1].1.contains("(error_rate)"), "{errs:?}");
+    // An empty log path is an error of its own.
+    let empty = errors(&spec(
+        NGINX,
+        "{ nginx: { provider: edge, upstream: web, include: a, access_log: '' } }",
+        CHECKS,
+    ));
+    assert!(
+        empty.iter().any(
+            |(p, m)| p == "services[0].targets.production.nginx.access_log" && m.contains("empty")
+        ),
+        "{empty:?}"
+    );
 }
 
 #[test]
