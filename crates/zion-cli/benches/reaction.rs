@@ -16,11 +16,9 @@
 //! Run: `cargo bench -p zion-cli --bench reaction`.
 
 mod support;
-use support::{free, wait_phase};
+use support::{free, secs, wait_phase};
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
@@ -46,12 +44,6 @@ services:
     )
 }
 
-#[derive(Default)]
-struct Seen {
-    first_error: Option<SystemTime>,
-    last_canary: Option<SystemTime>,
-}
-
 /// How the canary's traffic is ended: by Zion on a fault, or by an operator.
 #[derive(Clone, Copy, PartialEq)]
 enum Ending {
@@ -74,44 +66,13 @@ async fn one_run(ending: Ending) -> (f64, f64) {
     let yaml = spec(api, target, after_ms);
     let (running, client) = support::start_with_stable(yaml, dir.path()).await;
 
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let (seen, stop) = (seen.clone(), stop.clone());
-        tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            let mut tick = tokio::time::interval(Duration::from_millis(5));
-            while !stop.load(Ordering::Relaxed) {
-                tick.tick().await;
-                let (http, seen) = (http.clone(), seen.clone());
-                tokio::spawn(async move {
-                    if let Ok(r) = http.get(format!("http://{target}/")).send().await {
-                        let now = SystemTime::now();
-                        if r.headers().get("x-version").is_some_and(|v| v == "2.0") {
-                            let mut s = seen.lock().unwrap();
-                            s.last_canary = Some(now);
-                            if r.status().is_server_error() {
-                                s.first_error.get_or_insert(now);
-                            }
-                        }
-                    }
-                });
-            }
-        })
-    };
-    let d = client
-        .post(
-            "/deployments",
-            &json!({"service": "web", "environment": "bench", "version": "2.0"}),
-        )
-        .await
-        .unwrap();
-    let id = d["id"].as_i64().unwrap();
+    let load = support::Load::start(target);
+    let id = support::deploy(&client, "2.0").await;
     let mut aborted_at = None;
     if ending == Ending::Abort {
         // Aborted once the canary has served for a while.
         loop {
-            let serving = seen.lock().unwrap().last_canary.is_some();
+            let serving = load.seen().last_canary.is_some();
             if serving {
                 break;
             }
@@ -126,28 +87,17 @@ async fn one_run(ending: Ending) -> (f64, f64) {
     }
     let d = wait_phase(&client, id, &["rolled_back", "succeeded", "failed"]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    let _ = load.await;
+    let s = load.stop().await;
     running.shutdown().await;
     assert_eq!(
         d["phase"], "rolled_back",
         "the faulty canary was not rolled back: {d}"
     );
-    let rollback: SystemTime = d["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["to_phase"] == "rolling_back")
-        .and_then(|e| e["at"].as_str()?.parse::<jiff::Timestamp>().ok())
-        .map(SystemTime::from)
-        .unwrap();
-    let s = seen.lock().unwrap();
+    let rollback = support::rolled_back_at(&d);
     let visible = match ending {
         Ending::Fault { .. } => s.first_error.expect("no 5xx seen from the canary"),
         Ending::Abort => aborted_at.expect("the abort was sent"),
     };
-    let secs =
-        |a: SystemTime, b: SystemTime| b.duration_since(a).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     (
         secs(visible, rollback),
         secs(visible, s.last_canary.unwrap_or(rollback)),

@@ -27,11 +27,6 @@ mod support;
 use support::{engines, free, wait_phase};
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
-
-use serde_json::json;
 
 const RUNS: usize = 5;
 const ZION: &str = env!("CARGO_BIN_EXE_zion");
@@ -177,40 +172,10 @@ async fn one_run(path: Path, after_ms: u64) -> f64 {
     let _prometheus = (path == Path::NginxPrometheus)
         .then(|| engines::prometheus(d, ports.prometheus, ports.api, &running.admin_token));
 
-    let first_error: Arc<Mutex<Option<SystemTime>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let (first_error, stop) = (first_error.clone(), stop.clone());
-        tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            let mut tick = tokio::time::interval(Duration::from_millis(5));
-            while !stop.load(Ordering::Relaxed) {
-                tick.tick().await;
-                let (http, first_error) = (http.clone(), first_error.clone());
-                tokio::spawn(async move {
-                    if let Ok(r) = http.get(format!("http://{target}/")).send().await {
-                        let now = SystemTime::now();
-                        if r.headers().get("x-version").is_some_and(|v| v == "2.0")
-                            && r.status().is_server_error()
-                        {
-                            first_error.lock().unwrap().get_or_insert(now);
-                        }
-                    }
-                });
-            }
-        })
-    };
-    let d = client
-        .post(
-            "/deployments",
-            &json!({"service": "web", "environment": "bench", "version": "2.0"}),
-        )
-        .await
-        .unwrap();
-    let id = d["id"].as_i64().unwrap();
+    let load = support::Load::start(target);
+    let id = support::deploy(&client, "2.0").await;
     let d = wait_phase(&client, id, &["rolled_back", "succeeded", "failed"]).await;
-    stop.store(true, Ordering::Relaxed);
-    let _ = load.await;
+    let seen = load.stop().await;
     running.shutdown().await;
     drop(router);
     assert_eq!(
@@ -219,22 +184,8 @@ async fn one_run(path: Path, after_ms: u64) -> f64 {
         "{}: not rolled back: {d}",
         path.name()
     );
-    let rollback: SystemTime = d["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["to_phase"] == "rolling_back")
-        .and_then(|e| e["at"].as_str()?.parse::<jiff::Timestamp>().ok())
-        .map(SystemTime::from)
-        .unwrap();
-    let visible = first_error
-        .lock()
-        .unwrap()
-        .expect("no 5xx seen from the canary");
-    rollback
-        .duration_since(visible)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    let visible = seen.first_error.expect("no 5xx seen from the canary");
+    support::secs(visible, support::rolled_back_at(&d))
 }
 
 fn main() {
