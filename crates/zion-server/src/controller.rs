@@ -355,7 +355,14 @@ async fn reconcile_target(
     // A version that could not be started (or is still being scaled
     // down) is tried again at the next tick, whatever the state says.
     let mut settled = true;
+    // A router that refused the split may still send requests to the
+    // versions the split left out: they are not stopped until it applies
+    // it (a last step at 100% succeeds before the router has applied it).
+    let mut traffic_refused = false;
     for action in actions {
+        if traffic_refused && matches!(action, Action::StopVersion { .. }) {
+            continue;
+        }
         if let Action::StartVersion { version, replicas } = &action {
             let key = key(&svc.name, env, version);
             settled &= !app.targets.stopping.contains(&key);
@@ -367,7 +374,10 @@ async fn reconcile_target(
         } else {
             // A router that refused keeps the target due: tried again at
             // the next tick, its reason on the target's status.
-            settled &= act(app, svc, env, action).await;
+            let is_traffic = matches!(action, Action::SetTraffic { .. });
+            let done = act(app, svc, env, action).await;
+            traffic_refused |= is_traffic && !done;
+            settled &= done;
         }
     }
     if !settled {

@@ -276,6 +276,64 @@ fn a_configuration_nginx_refuses_is_reported_and_traffic_stays_on_stable() {
     assert_eq!(p.deployment(id)["canary_weight"], 10);
 }
 
+#[test]
+fn a_last_step_nginx_refuses_keeps_the_old_version_running_until_it_is_applied() {
+    let mut p = Project::with_spec(|api, _| spec(api));
+    let n = Nginx::start(p.dir.path());
+    p.start();
+    let since = n.reloads().0;
+    let out = p.zion(&["deploy", "web", "1.0", "--env", "staging", "--wait"]);
+    assert!(out.status.success(), "{}\n{}", describe(&out), p.log());
+    n.wait_weight("1.0", 100, since);
+    let since = n.reloads().0;
+    let d = p.json(&["deploy", "web", "2.0", "--env", "staging"]);
+    let id = d["id"].as_i64().unwrap();
+    n.wait_weight("2.0", 10, since);
+    // The include is written before `nginx -t` and the reload: wait until
+    // nginx routes by it.
+    eventually(Duration::from_secs(10), "2.0 answering", || {
+        shares(n.frontend, 100).contains_key("2.0").then_some(())
+    });
+    let at_10 = n.include();
+
+    // nginx refuses every change from now on; promoted through 50% to the
+    // last step (100%), the deployment succeeds as the plan says, but
+    // nginx still sends 90% to 1.0: 1.0 must keep running and serving.
+    let clash = p.dir.path().join("up/clash.conf");
+    std::fs::write(&clash, "upstream web { server 127.0.0.1:1; }\n").unwrap();
+    p.json(&["promote", &id.to_string()]);
+    eventually(Duration::from_secs(30), "the router's reason", || {
+        Some(p.target_status()).filter(|t| t["router_error"].is_string())
+    });
+    p.json(&["promote", &id.to_string()]);
+    p.wait_for(id, Duration::from_secs(30), "2.0 succeeded", |d| {
+        d["phase"] == "succeeded"
+    });
+    // Past the controller's drain, several ticks: nothing stopped 1.0.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(n.include(), at_10, "{}\n{}", p.deployment(id), p.log());
+    let seen = shares(n.frontend, 200);
+    assert!(
+        seen.get("1.0").is_some_and(|s| *s > 50.0),
+        "1.0 stopped while nginx still routes to it: {seen:?}\n{}",
+        p.log()
+    );
+
+    // The clash gone: 2.0 takes all traffic, then 1.0 stops.
+    let reloads = n.reloads().0;
+    std::fs::remove_file(&clash).unwrap();
+    n.wait_weight("2.0", 100, reloads);
+    assert_eq!(
+        shares(n.frontend, 50),
+        BTreeMap::from([("2.0".into(), 100.0)])
+    );
+    eventually(Duration::from_secs(20), "1.0 stopped", || {
+        let t = p.target_status();
+        let running = t["versions"].as_array().cloned().unwrap_or_default();
+        (!running.iter().any(|v| v["version"] == "1.0")).then_some(())
+    });
+}
+
 /// nginx's program: on the PATH, else where Debian puts it (/usr/sbin is
 /// off a plain user's PATH).
 fn nginx_program() -> PathBuf {

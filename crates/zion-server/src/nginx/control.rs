@@ -127,16 +127,7 @@ fn one_change_at_a_time(config: &Path) -> Arc<tokio::sync::Mutex<()>> {
 /// What nginx said went wrong: its `[emerg]` and `[alert]` lines (the
 /// `[warn]` and "test failed" ones say nothing more), else all it said.
 pub fn complaint(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(|l| l.trim().trim_start_matches("nginx: "))
-        .filter(|l| {
-            l.starts_with("[emerg]") || l.starts_with("[alert]") || l.starts_with("[error]")
-        })
-        // As a plain user nginx first fails to open its built-in error
-        // log, and goes on with the configuration's: not the reason.
-        .filter(|l| !l.contains("could not open error log file"))
-        .collect();
+    let lines: Vec<String> = stderr.lines().filter_map(level_and_message).collect();
     if lines.is_empty() {
         let all = stderr.trim();
         if all.is_empty() {
@@ -147,6 +138,31 @@ pub fn complaint(stderr: &str) -> String {
     } else {
         lines.join("; ")
     }
+}
+
+/// An `[emerg]`, `[alert]` or `[error]` line as `[level] message`: without
+/// the `nginx: ` prefix of its terminal form, nor the time and `pid#tid: `
+/// of its error-log form (written to stderr when the configuration names
+/// an error log), so that the same reason reads the same every time.
+fn level_and_message(line: &str) -> Option<String> {
+    let at = ["[emerg]", "[alert]", "[error]"]
+        .iter()
+        .filter_map(|level| line.find(level))
+        .min()?;
+    let (level, rest) = line[at..].split_at(line[at..].find(']')? + 1);
+    let rest = rest.trim_start();
+    // `1234#1234: message`.
+    let rest = match rest.split_once(": ") {
+        Some((ids, message))
+            if !ids.is_empty() && ids.chars().all(|c| c.is_ascii_digit() || c == '#') =>
+        {
+            message
+        }
+        _ => rest,
+    };
+    // As a plain user nginx first fails to open its built-in error log,
+    // and goes on with the configuration's: not the reason.
+    (!rest.contains("could not open error log file")).then(|| format!("{level} {}", rest.trim()))
 }
 
 /// The program to run: a path as given; a bare name on the PATH, else
@@ -198,6 +214,14 @@ mod tests {
         assert_eq!(
             complaint(stderr),
             "[emerg] duplicate upstream \"web\" in /tmp/x/up.conf:2"
+        );
+        // The error-log form nginx writes to stderr when the configuration
+        // names an error log: the same reason, without time and pids.
+        assert_eq!(
+            complaint(
+                "2026/12/03 12:09:42 [emerg] 4964#4964: duplicate upstream \"web\" in /x/up.conf:2\n"
+            ),
+            "[emerg] duplicate upstream \"web\" in /x/up.conf:2"
         );
         assert_eq!(complaint("something odd\n"), "something odd");
         assert_eq!(complaint(""), "no message");

@@ -34,6 +34,9 @@ use crate::routers::{News, RouterState};
 const MAX_WEIGHT: u16 = 1000;
 /// How often the access log is read.
 const TAIL_EVERY: Duration = Duration::from_millis(500);
+/// How long an upstream nginx refused is not tried again: the controller
+/// asks at every tick while the step is held, and each try runs `nginx -t`.
+const RETRY_REFUSED_AFTER: Duration = Duration::from_secs(2);
 
 /// Where one target's upstream and access log are, and the nginx that
 /// runs them.
@@ -61,6 +64,14 @@ pub struct NginxRouter {
     /// The include text nginx runs, as this process last applied it: the
     /// same split again needs no reload.
     applied: tokio::sync::Mutex<Option<String>>,
+    /// The last include text nginx refused, when, and why.
+    refused: Mutex<Option<Refused>>,
+}
+
+struct Refused {
+    text: String,
+    at: std::time::Instant,
+    why: String,
 }
 
 impl NginxRouter {
@@ -70,6 +81,7 @@ impl NginxRouter {
             servers: Mutex::new(HashMap::new()),
             state: RouterState::default(),
             applied: tokio::sync::Mutex::new(None),
+            refused: Mutex::new(None),
         })
     }
 
@@ -108,17 +120,37 @@ impl NginxRouter {
             }
         }
         let text = include::render(&self.settings.upstream, &servers);
+        let recently_refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .filter(|r| r.text == text && r.at.elapsed() < RETRY_REFUSED_AFTER)
+            .map(|r| r.why.clone());
         let result = if applied.as_deref() == Some(text.as_str()) {
             Ok(())
+        } else if let Some(why) = recently_refused {
+            Err(why)
         } else {
             let r = self
                 .settings
                 .nginx
                 .apply(&self.settings.include, &text)
                 .await;
-            // After a failure nginx runs the previous text, as before.
-            if r.is_ok() {
-                *applied = Some(text);
+            let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+            match &r {
+                // After a failure nginx runs the previous text, as before.
+                Ok(()) => {
+                    *applied = Some(text);
+                    *refused = None;
+                }
+                Err(why) => {
+                    *refused = Some(Refused {
+                        text,
+                        at: std::time::Instant::now(),
+                        why: why.clone(),
+                    })
+                }
             }
             r
         };
