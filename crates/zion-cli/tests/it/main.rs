@@ -15,6 +15,7 @@ mod gates;
 mod governance;
 mod grpc_health;
 mod haproxy;
+mod hook_steps;
 mod hooks;
 mod hostile;
 mod judge;
