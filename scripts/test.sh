@@ -18,6 +18,13 @@ install() {
 
 # The process-workload tests run small Python HTTP servers as replicas.
 need python3 || install python3
+# The gRPC health probe's tests run a real gRPC server in Python (grpcio and
+# its grpc.health.v1 servicer), from PyPI: Debian packages no
+# grpcio-health-checking.
+if ! python3 -c 'import grpc, grpc_health.v1.health' 2>/dev/null; then
+  python3 -m pip --version >/dev/null 2>&1 || install python3-pip
+  python3 -m pip install --quiet --break-system-packages grpcio grpcio-health-checking
+fi
 # The metric-source tests start a real Prometheus scraping a test service.
 need prometheus || install prometheus
 # The report tests open the HTML report in headless Chromium (/usr/bin/chromium).

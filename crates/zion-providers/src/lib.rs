@@ -1,7 +1,7 @@
 //! `zion-providers` holds Zion's adapters to the world outside the domain:
 //! today, workloads run as local processes (spawned, supervised, restarted
 //! and stopped per version) and the health probes that judge them (HTTP, TCP,
-//! exec), plus the CPU and memory figures read from `/proc`. It is not the
+//! exec, gRPC), plus the CPU and memory figures read from `/proc`. It is not the
 //! controller: it never decides what should run, it only makes what the
 //! controller asks for true and reports what it observes. Persistence of the
 //! records that let a restarted Zion find leftover processes is behind the

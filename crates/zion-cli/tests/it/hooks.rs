@@ -59,19 +59,19 @@ services:
     )
 }
 
-fn deploy(p: &Project, version: &str) -> i64 {
+pub(crate) fn deploy(p: &Project, version: &str) -> i64 {
     let d = p.json(&["deploy", "web", version, "--env", "staging"]);
     d["id"].as_i64().unwrap_or_else(|| panic!("{d}"))
 }
 
-fn settled(p: &Project, id: i64) -> Value {
+pub(crate) fn settled(p: &Project, id: i64) -> Value {
     p.wait_for(id, Duration::from_secs(60), "the deployment to end", |d| {
         ["succeeded", "rolled_back", "failed"].contains(&d["phase"].as_str().unwrap_or(""))
     })
 }
 
 /// The reasons of `d`'s events, in order.
-fn reasons(d: &Value) -> Vec<String> {
+pub(crate) fn reasons(d: &Value) -> Vec<String> {
     d["events"]
         .as_array()
         .unwrap()

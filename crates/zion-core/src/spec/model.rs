@@ -225,6 +225,9 @@ pub enum Probe {
     Tcp,
     /// The command exits 0 (`{port}`/`{version}` substituted).
     Exec(Vec<String>),
+    /// The standard `grpc.health.v1.Health/Check` call over HTTP/2
+    /// cleartext answers SERVING for `service` (empty: the server as a whole).
+    Grpc { service: String },
 }
 
 /// One service in one environment.

@@ -220,6 +220,7 @@ pub(super) mod keys {
         "post_rollout",
         "on_rollback",
     ];
+    pub const GRPC_PROBE: &[&str] = &["service"];
     pub const HOOK: &[&str] = &["exec", "http", "timeout", "retries"];
     pub const HTTP_HOOK: &[&str] = &["url", "method", "secret_env", "secret_file"];
     pub const WORKLOAD: &[&str] = &["process"];
@@ -228,6 +229,7 @@ pub(super) mod keys {
         "http",
         "tcp",
         "exec",
+        "grpc",
         "interval",
         "timeout",
         "start_timeout",
@@ -549,9 +551,18 @@ pub(super) struct RawHealth {
     pub http: Option<Text>,
     pub tcp: Option<bool>,
     pub exec: Option<Vec<Text>>,
+    pub grpc: Option<RawGrpcProbe>,
     pub interval: Option<Text>,
     pub timeout: Option<Text>,
     pub start_timeout: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].health.grpc`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawGrpcProbe {
+    pub service: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -912,6 +923,10 @@ mod tests {
             (
                 "health",
                 unknown_keys_of::<RawHealth>(keys::HEALTH, |r| r.unknown),
+            ),
+            (
+                "grpc_probe",
+                unknown_keys_of::<RawGrpcProbe>(keys::GRPC_PROBE, |r| r.unknown),
             ),
             (
                 "target",

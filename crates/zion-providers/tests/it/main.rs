@@ -2,6 +2,7 @@
 //! Python HTTP server (steerable through its environment) and `/bin/sh`.
 
 mod adopt;
+mod grpc_probes;
 mod lifecycle;
 mod probes;
 mod reap;

@@ -9,7 +9,8 @@ use super::{Report, at, text};
 use crate::duration::format_duration;
 use crate::spec::ranges;
 use crate::spec::raw::{
-    RawHaproxyTarget, RawHealth, RawNginxTarget, RawProcess, RawService, Targets, Text, keys,
+    RawGrpcProbe, RawHaproxyTarget, RawHealth, RawNginxTarget, RawProcess, RawService, Targets,
+    Text, keys,
 };
 use crate::spec::{
     HaproxyTarget, HealthSpec, NginxTarget, Probe, ProcessSpec, ServiceSpec, Strategy,
@@ -202,6 +203,27 @@ fn process_spec(r: &mut Report, p: &str, raw: &RawProcess) -> ProcessSpec {
     }
 }
 
+/// `health.grpc`: the service name the Check call asks about, empty for the
+/// server as a whole (what `grpc.health.v1` calls the overall health).
+fn grpc_probe(r: &mut Report, p: &str, raw: &RawGrpcProbe) -> Probe {
+    r.unknown(p, &raw.unknown, keys::GRPC_PROBE);
+    let service = raw
+        .service
+        .as_ref()
+        .map(|t| t.0.clone())
+        .unwrap_or_default();
+    if service.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        r.add(
+            at(p, "service"),
+            format!(
+                "`{service}` is not a gRPC service name: write its full name without spaces, \
+                 e.g. helloworld.Greeter, or leave it out for the server's overall health"
+            ),
+        );
+    }
+    Probe::Grpc { service }
+}
+
 fn health(r: &mut Report, p: &str, raw: &RawHealth) -> HealthSpec {
     r.unknown(p, &raw.unknown, keys::HEALTH);
     let mut probes: Vec<(&str, Probe)> = Vec::new();
@@ -239,12 +261,15 @@ fn health(r: &mut Report, p: &str, raw: &RawHealth) -> HealthSpec {
             Probe::Exec(cmd.iter().map(|t| t.0.clone()).collect()),
         ));
     }
+    if let Some(grpc) = &raw.grpc {
+        probes.push(("grpc", grpc_probe(r, &at(p, "grpc"), grpc)));
+    }
     if probes.len() > 1 {
         let found: Vec<&str> = probes.iter().map(|(n, _)| *n).collect();
         r.add(
             p,
             format!(
-                "choose one probe: http, tcp or exec (found {})",
+                "choose one probe: http, tcp, exec or grpc (found {})",
                 found.join(" and ")
             ),
         );

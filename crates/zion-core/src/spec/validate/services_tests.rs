@@ -102,7 +102,7 @@ fn health_rules() {
     assert_error(
         &service("health: { http: /h, tcp: true }"),
         "services[0].health",
-        "choose one probe: http, tcp or exec (found http and tcp)",
+        "choose one probe: http, tcp, exec or grpc (found http and tcp)",
     );
     assert_error(
         &service("health: { http: healthz }"),
@@ -160,6 +160,44 @@ fn health_rules() {
             .health
             .probe,
         Probe::Tcp
+    );
+}
+
+#[test]
+fn grpc_probe_names_a_service_or_none() {
+    let probe = |yaml: &str| valid(&service(yaml)).services[0].health.probe.clone();
+    assert_eq!(
+        probe("health: { grpc: {} }"),
+        Probe::Grpc {
+            service: String::new()
+        }
+    );
+    assert_eq!(
+        probe("health: { grpc: { service: helloworld.Greeter } }"),
+        Probe::Grpc {
+            service: "helloworld.Greeter".into()
+        }
+    );
+    assert_eq!(
+        probe("health: { grpc: { service: \"\" } }"),
+        Probe::Grpc {
+            service: String::new()
+        }
+    );
+    assert_error(
+        &service("health: { grpc: { service: \"hello world\" } }"),
+        "services[0].health.grpc.service",
+        "is not a gRPC service name",
+    );
+    assert_error(
+        &service("health: { grpc: { name: x } }"),
+        "services[0].health.grpc.name",
+        "keys allowed here: service",
+    );
+    assert_error(
+        &service("health: { tcp: true, grpc: {} }"),
+        "services[0].health",
+        "(found tcp and grpc)",
     );
 }
 

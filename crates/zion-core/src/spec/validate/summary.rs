@@ -127,6 +127,8 @@ fn service_lines(spec: &Spec, svc: &ServiceSpec) -> Vec<String> {
         Probe::Http(path) => format!("http {path}"),
         Probe::Tcp => "tcp".to_owned(),
         Probe::Exec(cmd) => format!("exec {}", cmd.join(" ")),
+        Probe::Grpc { service } if service.is_empty() => "grpc (overall)".to_owned(),
+        Probe::Grpc { service } => format!("grpc {service}"),
     };
     let mut head = format!(
         "  {}: {}, {} replica(s), health {probe} every {}",

@@ -60,6 +60,22 @@ fn summary_shows_the_chosen_strategy_and_special_steps() {
 }
 
 #[test]
+fn summary_names_the_grpc_service_probed() {
+    let named = summary(&valid(&service(
+        "health: { grpc: { service: helloworld.Greeter }, interval: 2s, timeout: 1s }",
+    )));
+    assert!(
+        named.contains("health grpc helloworld.Greeter every 2s"),
+        "{named}"
+    );
+    let overall = summary(&valid(&service("health: { grpc: {} }")));
+    assert!(
+        overall.contains("health grpc (overall) every 1s"),
+        "{overall}"
+    );
+}
+
+#[test]
 fn summary_shows_gates_and_audit_origin() {
     let yaml = format!(
         "audit: {{ origin: zion/ci }}\n{}",

@@ -1,5 +1,9 @@
 //! Health probes against one replica on 127.0.0.1: HTTP GET, TCP connect,
-//! or a command's exit status. Each returns why it failed, for operators.
+//! a command's exit status, or gRPC's standard health check (`grpc.rs`, its
+//! bytes in `grpc_wire.rs`). Each returns why it failed, for operators.
+
+mod grpc;
+mod grpc_wire;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -54,6 +58,13 @@ pub(crate) async fn check(
             }
         }
         Probe::Exec(cmd) => run_command(cmd, port, timeout, exec).await,
+        Probe::Grpc { service } => tokio::time::timeout(timeout, grpc::check(port, service))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "gRPC health Check on port {port} timed out after {timeout:?}"
+                ))
+            }),
     }
 }
 
