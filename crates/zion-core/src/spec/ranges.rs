@@ -275,3 +275,5 @@ mod tests {
         }
     }
 }
+/// `notifications.timeout`: one delivery attempt.
+pub(super) const NOTIFY_TIMEOUT: Range = range(100 * MS, 10 * MINUTE);
