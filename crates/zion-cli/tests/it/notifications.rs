@@ -34,6 +34,20 @@ struct Receiver {
 
 impl Receiver {
     fn start(fail_first: usize) -> Receiver {
+        Receiver::answering(move |_, n| {
+            if n <= fail_first {
+                ("500 Internal Server Error", "down for now".to_owned())
+            } else {
+                ("200 OK", "ok".to_owned())
+            }
+        })
+    }
+
+    /// A receiver whose answer to the `n`th request (1-based) is
+    /// `answer(request, n)`: a status line and a body.
+    fn answering(
+        answer: impl Fn(&Got, usize) -> (&'static str, String) + Send + 'static,
+    ) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let got: Arc<Mutex<Vec<Got>>> = Default::default();
@@ -46,18 +60,14 @@ impl Receiver {
                 };
                 let n = {
                     let mut log = log.lock().unwrap();
-                    log.push(request);
+                    log.push(request.clone());
                     log.len()
                 };
-                let (status, answer) = if n <= fail_first {
-                    ("500 Internal Server Error", "down for now")
-                } else {
-                    ("200 OK", "ok")
-                };
+                let (status, body) = answer(&request, n);
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                    answer.len()
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
                 );
             }
         });
@@ -480,4 +490,182 @@ fn a_dead_receiver_does_not_slow_a_rollout() {
         "with a dead receiver {with_dead:.2} s, without {without:.2} s"
     );
     drop(blackhole);
+}
+
+/// PagerDuty's Events API cannot be reached from the tests (and is https):
+/// a local receiver stands in at `api_url`, checked for what the Events API
+/// v2 documents.
+#[test]
+fn pagerduty_gets_a_trigger_then_a_resolve_under_one_dedup_key_for_an_incident() {
+    let pd = Receiver::start(0);
+    let addr = pd.addr;
+    let mut p = Project::with_spec(|api, target| {
+        format!(
+            r#"server: {{ listen: {api}, data_dir: state }}
+environments:
+  - name: production
+services:
+  - name: web
+    workload:
+      process:
+        command: ["{ZION}", "demo-app", "--port", "{{port}}", "--version", "{{version}}"]
+    health: {{ http: /healthz, interval: 300ms, timeout: 250ms, start_timeout: 20s }}
+    targets:
+      production: {{ listen: {target} }}
+    canary:
+      # 50% held until promoted: no traffic needed.
+      steps: [{{ weight: 50 }}, {{ weight: 100 }}]
+notifications:
+  receivers:
+    on-call: {{ pagerduty: {{ routing_key_env: ZION_TEST_PD_KEY, api_url: "http://{addr}" }} }}
+  subscriptions:
+    - {{ receiver: on-call, events: [incident.opened, incident.resolved], services: [web] }}
+"#
+        )
+    });
+    p.env
+        .push(("ZION_TEST_PD_KEY".into(), "R0UTINGKEY0123456789".into()));
+    p.start();
+    let deploy_prod = |version: &str| {
+        let d = p.json(&["deploy", "web", version, "--env", "production"]);
+        d["id"].as_i64().unwrap()
+    };
+    let first = deploy_prod("1.0");
+    p.wait_for(first, Duration::from_secs(60), "1.0 live", |d| {
+        d["phase"] == "succeeded"
+    });
+    let id = deploy_prod("2.0");
+    p.wait_for(id, Duration::from_secs(30), "the canary at 50%", |d| {
+        d["canary_weight"] == 50
+    });
+    let out = p.zion(&["abort", &id.to_string()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    p.wait_for(id, Duration::from_secs(30), "rolled back", |d| {
+        d["phase"] == "rolled_back"
+    });
+    let incident = p.json(&["incident", "list"])[0]["id"].as_i64().unwrap();
+    let out = p.zion(&["incident", "resolve", &incident.to_string()]);
+    assert!(out.status.success(), "{}", describe(&out));
+
+    let got = eventually(
+        Duration::from_secs(30),
+        "the trigger and the resolve",
+        || {
+            let got = pd.got();
+            (got.len() >= 2).then_some(got)
+        },
+    );
+    let events: Vec<Value> = got
+        .iter()
+        .map(|g| {
+            assert_eq!(g.path, "/v2/enqueue");
+            serde_json::from_str(&g.body).unwrap()
+        })
+        .collect();
+    let key = format!("zion/incident/{incident}");
+    assert_eq!(events[0]["event_action"], "trigger", "{events:?}");
+    assert_eq!(events[0]["routing_key"], "R0UTINGKEY0123456789");
+    assert_eq!(events[0]["dedup_key"], key);
+    assert_eq!(events[0]["payload"]["severity"], "critical");
+    assert_eq!(events[0]["payload"]["source"], "zion/web/production");
+    assert!(
+        events[0]["payload"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("deployment {id} of 2.0 rolled back")),
+        "{events:?}"
+    );
+    assert_eq!(events[1]["event_action"], "resolve", "{events:?}");
+    assert_eq!(events[1]["dedup_key"], key);
+    assert_eq!(events[1]["routing_key"], "R0UTINGKEY0123456789");
+    let listed = p.zion(&["notifications", "--output", "json"]);
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains("R0UTINGKEY"));
+    assert!(!p.log().contains("R0UTINGKEY"));
+}
+
+/// GitHub's API cannot be reached from the tests (and is https): a local
+/// receiver stands in at `api_url`, answering the pull requests of a
+/// commit as GitHub's REST API does.
+#[test]
+fn github_gets_the_approval_request_on_the_pull_request_of_the_commit_or_as_an_issue() {
+    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+    let gh = Receiver::answering(|g, _| {
+        if g.path == format!("/repos/acme/web/commits/{SHA}/pulls") {
+            ("200 OK", r#"[{"number": 12, "state": "open"}]"#.to_owned())
+        } else if g.path.starts_with("/repos/acme/web/commits/") {
+            ("200 OK", "[]".to_owned())
+        } else {
+            ("201 Created", r#"{"id": 1}"#.to_owned())
+        }
+    });
+    let addr = gh.addr;
+    let mut p = Project::with_spec(|api, target| {
+        spec(api, target, STEPS, &[], "20s").replace(
+            "  - name: staging\n",
+            "  - name: staging\n    approvals: { required: 1, roles: [approver] }\n",
+        ) + &format!(
+            "notifications:
+  receivers:
+    repo: {{ github: {{ repo: acme/web, token_env: ZION_TEST_GH_TOKEN, api_url: \"http://{addr}\" }} }}
+  subscriptions:
+    - {{ receiver: repo, events: [approval.requested] }}
+"
+        )
+    });
+    p.env
+        .push(("ZION_TEST_GH_TOKEN".into(), "ghp_t0ken".into()));
+    p.start();
+    let with_commit = p.json(&["deploy", "web", "1.0", "--env", "staging", "--commit", SHA])["id"]
+        .as_i64()
+        .unwrap();
+    let got = eventually(
+        Duration::from_secs(30),
+        "the comment on the pull request",
+        || {
+            let got = gh.got();
+            (got.len() >= 2).then_some(got)
+        },
+    );
+    assert_eq!(got[0].path, format!("/repos/acme/web/commits/{SHA}/pulls"));
+    assert_eq!(got[0].headers["authorization"], "Bearer ghp_t0ken");
+    assert_eq!(got[1].path, "/repos/acme/web/issues/12/comments");
+    let comment: Value = serde_json::from_str(&got[1].body).unwrap();
+    let text = comment["body"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("`/approve {with_commit}`")),
+        "{text}"
+    );
+    assert!(text.contains("waits for approval"), "{text}");
+
+    // Without a commit: an issue.
+    let bob = p.token("bob", "approver");
+    let out = p.zion_as(
+        &bob,
+        &["reject", &with_commit.to_string(), "--comment", "next"],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let without = p.json(&["deploy", "web", "1.1", "--env", "staging"])["id"]
+        .as_i64()
+        .unwrap();
+    let got = eventually(Duration::from_secs(30), "the issue", || {
+        let got = gh.got();
+        (got.len() >= 3).then_some(got)
+    });
+    assert_eq!(got[2].path, "/repos/acme/web/issues");
+    let issue: Value = serde_json::from_str(&got[2].body).unwrap();
+    assert!(
+        issue["title"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("deployment {without}")),
+        "{issue}"
+    );
+    assert!(
+        issue["body"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("`/reject {without} <reason>`")),
+        "{issue}"
+    );
+    assert!(!p.log().contains("ghp_t0ken"));
 }

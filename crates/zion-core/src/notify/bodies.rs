@@ -1,6 +1,6 @@
 //! Each channel's message body for one event: Slack's Block Kit with its
 //! text fallback (and Approve / Reject buttons on an approval request), a
-//! webhook's JSON, a PagerDuty Events API v2 event.
+//! webhook's JSON, a PagerDuty Events API v2 event, a GitHub comment.
 
 use serde_json::{Value, json};
 
@@ -151,4 +151,22 @@ pub(super) fn pagerduty(event: NotifyEvent, o: &Occurrence<'_>) -> Value {
         });
     }
     body
+}
+
+/// A GitHub comment (or issue): its title and Markdown body. An approval
+/// request says how to answer it with the `/approve ID` and `/reject ID`
+/// comments Zion already accepts (`POST /api/v1/webhooks/github`).
+pub(super) fn github(event: NotifyEvent, o: &Occurrence<'_>) -> Value {
+    let summary = summary(event, o);
+    let mut body = format!("**Zion**: {summary}");
+    if let (NotifyEvent::ApprovalRequested, Some(id)) = (event, deployment_id(o)) {
+        body.push_str(&format!(
+            "\n\nComment `/approve {id}` to approve it, or `/reject {id} <reason>` to reject it."
+        ));
+    }
+    json!({
+        "title": summary,
+        "body": body,
+        "deployment": deployment_id(o),
+    })
 }

@@ -42,7 +42,7 @@ impl Occurrence<'_> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub receiver: String,
-    /// `slack`, `webhook` or `pagerduty`.
+    /// `slack`, `webhook`, `pagerduty` or `github`.
     pub channel: &'static str,
     pub event: NotifyEvent,
     /// The body as sent, but for what comes from the environment at
@@ -74,6 +74,7 @@ pub fn messages(spec: &NotificationsSpec, o: &Occurrence<'_>) -> Vec<Message> {
             Receiver::Slack(_) => bodies::slack(event, o),
             Receiver::Webhook(_) => bodies::webhook(event, o),
             Receiver::Pagerduty(_) => bodies::pagerduty(event, o),
+            Receiver::Github(_) => bodies::github(event, o),
         };
         out.push(Message {
             receiver: s.receiver.clone(),

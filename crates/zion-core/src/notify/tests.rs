@@ -5,7 +5,8 @@ use serde_json::json;
 
 use super::*;
 use crate::spec::{
-    NotificationsSpec, PagerdutyReceiver, Receiver, SlackReceiver, Subscription, WebhookReceiver,
+    GithubReceiver, NotificationsSpec, PagerdutyReceiver, Receiver, SlackReceiver, Subscription,
+    WebhookReceiver,
 };
 
 fn spec(subscriptions: Vec<Subscription>) -> NotificationsSpec {
@@ -27,6 +28,14 @@ fn spec(subscriptions: Vec<Subscription>) -> NotificationsSpec {
         "pager".to_owned(),
         Receiver::Pagerduty(PagerdutyReceiver {
             routing_key_env: "PD".into(),
+            api_url: "http://127.0.0.1:9".into(),
+        }),
+    );
+    receivers.insert(
+        "repo".to_owned(),
+        Receiver::Github(GithubReceiver {
+            repo: "acme/web".into(),
+            token_env: "GH".into(),
             api_url: "http://127.0.0.1:9".into(),
         }),
     );
@@ -270,4 +279,27 @@ fn retries_back_off_exponentially_up_to_the_cap_then_give_up() {
     assert_eq!(wait(29), Some(300_000));
     assert_eq!(wait(30), None, "max attempts spent");
     assert_eq!(retry_at(1, 1, now), None);
+}
+
+#[test]
+fn a_github_approval_request_says_how_to_answer_it() {
+    let s = spec(vec![sub(
+        "repo",
+        &[NotifyEvent::ApprovalRequested],
+        &[],
+        &[],
+    )]);
+    let d = transition("pending", "awaiting_approval", "production");
+    let out = messages(
+        &s,
+        &occurrence(AuditAction::DeploymentTransition, "deployment/7", &d),
+    );
+    assert_eq!(out[0].channel, "github");
+    let body = &out[0].body;
+    assert_eq!(body["deployment"], 7);
+    let text = body["body"].as_str().unwrap();
+    assert!(
+        text.contains("`/approve 7`") && text.contains("`/reject 7 <reason>`"),
+        "{text}"
+    );
 }

@@ -58,6 +58,9 @@ pub enum Receiver {
     Webhook(WebhookReceiver),
     /// PagerDuty's Events API v2.
     Pagerduty(PagerdutyReceiver),
+    /// A GitHub repository: a comment on the pull request of the
+    /// deployment's commit, or a new issue.
+    Github(GithubReceiver),
 }
 
 impl Receiver {
@@ -67,6 +70,7 @@ impl Receiver {
             Receiver::Slack(_) => "slack",
             Receiver::Webhook(_) => "webhook",
             Receiver::Pagerduty(_) => "pagerduty",
+            Receiver::Github(_) => "github",
         }
     }
 }
@@ -99,6 +103,21 @@ pub struct PagerdutyReceiver {
 
 impl PagerdutyReceiver {
     pub const DEFAULT_API_URL: &'static str = "https://events.pagerduty.com";
+}
+
+/// `receivers.<name>.github`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GithubReceiver {
+    /// `owner/name`.
+    pub repo: String,
+    /// The variable holding a token that may comment and open issues.
+    pub token_env: String,
+    /// Where GitHub's REST API is. Default [`GithubReceiver::DEFAULT_API_URL`].
+    pub api_url: String,
+}
+
+impl GithubReceiver {
+    pub const DEFAULT_API_URL: &'static str = "https://api.github.com";
 }
 
 /// `subscriptions[i]`: these events of these services in these

@@ -192,7 +192,8 @@ pub(super) mod keys {
         "max_attempts",
         "timeout",
     ];
-    pub const RECEIVER: &[&str] = &["slack", "webhook", "pagerduty"];
+    pub const RECEIVER: &[&str] = &["slack", "webhook", "pagerduty", "github"];
+    pub const GITHUB_RECEIVER: &[&str] = &["repo", "token_env", "api_url"];
     pub const SLACK_RECEIVER: &[&str] = &["url_env"];
     pub const WEBHOOK_RECEIVER: &[&str] = &["url", "secret_env"];
     pub const PAGERDUTY_RECEIVER: &[&str] = &["routing_key_env", "api_url"];
@@ -342,6 +343,16 @@ pub(super) struct RawReceiver {
     pub slack: Option<RawSlackReceiver>,
     pub webhook: Option<RawWebhookReceiver>,
     pub pagerduty: Option<RawPagerdutyReceiver>,
+    pub github: Option<RawGithubReceiver>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawGithubReceiver {
+    pub repo: Option<Text>,
+    pub token_env: Option<Text>,
+    pub api_url: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -1106,6 +1117,10 @@ mod tests {
             (
                 "subscription",
                 unknown_keys_of::<RawSubscription>(keys::SUBSCRIPTION, |r| r.unknown),
+            ),
+            (
+                "github_receiver",
+                unknown_keys_of::<RawGithubReceiver>(keys::GITHUB_RECEIVER, |r| r.unknown),
             ),
             (
                 "slack_approvals",

@@ -10,8 +10,10 @@
 //! `X-Zion-Delivery: <outbox id>`, the same on every attempt, so that a
 //! receiver drops a duplicate sent again after a crash between the send
 //! and its record. One module per channel builds its request
-//! (`webhook.rs`, `slack.rs`, `pagerduty.rs`); `send.rs` sends it.
+//! (`webhook.rs`, `slack.rs`, `pagerduty.rs`; `github.rs` finds the pull
+//! request first); `send.rs` sends it.
 
+mod github;
 mod pagerduty;
 mod send;
 mod slack;
@@ -73,6 +75,7 @@ async fn deliver(app: Arc<App>, spec: Arc<NotificationsSpec>, row: OutboxRow) {
             "receiver `{}` is no longer in the spec's notifications.receivers",
             row.receiver
         ))),
+        Some(Receiver::Github(g)) => github::deliver(&app, g, &row, spec.timeout).await,
         Some(receiver) => match request(&row.receiver, receiver, &row) {
             Ok(request) => send::send(&row.receiver, request, spec.timeout).await,
             Err(failure) => Err(failure),
@@ -115,14 +118,23 @@ fn request(name: &str, receiver: &Receiver, row: &OutboxRow) -> Result<Request, 
         Receiver::Slack(s) => slack::request(name, s, row)?,
         Receiver::Webhook(w) => webhook::request(w, row)?,
         Receiver::Pagerduty(p) => pagerduty::request(name, p, row)?,
+        Receiver::Github(_) => {
+            return Err(Failure::Permanent(
+                "a GitHub receiver is delivered by github::deliver".to_owned(),
+            ));
+        }
     };
-    request
-        .headers
-        .push(("x-zion-delivery".to_owned(), row.id.to_string()));
-    request
-        .headers
-        .push(("x-zion-event".to_owned(), row.event.clone()));
+    request.headers.extend(delivery_headers(row));
     Ok(request)
+}
+
+/// The headers every delivery of `row` carries: its idempotency key, the
+/// same on every attempt, and its event.
+fn delivery_headers(row: &OutboxRow) -> [(String, String); 2] {
+    [
+        ("x-zion-delivery".to_owned(), row.id.to_string()),
+        ("x-zion-event".to_owned(), row.event.clone()),
+    ]
 }
 
 /// The value of the environment variable `var`, which a receiver names

@@ -30,6 +30,16 @@ impl Failure {
 
 /// POSTs `request`: a 2xx answer is delivered, anything else a failure.
 pub(super) async fn send(name: &str, request: Request, timeout: Duration) -> Result<(), Failure> {
+    exchange(name, "POST", request, timeout).await.map(|_| ())
+}
+
+/// Sends `request` with `method`: the body of a 2xx answer, or a failure.
+pub(super) async fn exchange(
+    name: &str,
+    method: &str,
+    request: Request,
+    timeout: Duration,
+) -> Result<bytes::Bytes, Failure> {
     if request.url.starts_with("https://") {
         return Err(Failure::Transient(format!(
             "receiver `{name}`: https is not supported yet; give an http:// URL, e.g. through a local TLS-terminating proxy"
@@ -37,16 +47,9 @@ pub(super) async fn send(name: &str, request: Request, timeout: Duration) -> Res
     }
     let url = request.url.clone();
     let hide = |text: String| text.replace(&url, "<the receiver's URL>");
-    match crate::sources::http::send(
-        "POST",
-        &request.url,
-        &request.headers,
-        Some(request.body),
-        timeout,
-    )
-    .await
-    {
-        Ok((status, _)) if (200..300).contains(&status) => Ok(()),
+    let body = (method != "GET").then_some(request.body);
+    match crate::sources::http::send(method, &request.url, &request.headers, body, timeout).await {
+        Ok((status, answer)) if (200..300).contains(&status) => Ok(answer),
         Ok((status, answer)) => {
             let answer = String::from_utf8_lossy(&answer);
             let answer: String = answer.chars().take(200).collect();

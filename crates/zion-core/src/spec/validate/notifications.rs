@@ -8,8 +8,8 @@ use super::{Report, at, text};
 use crate::notify::NotifyEvent;
 use crate::spec::raw::{RawNotifications, RawReceiver, RawSubscription, Text, keys};
 use crate::spec::{
-    NotificationsSpec, PagerdutyReceiver, Receiver, SlackApprovals, SlackReceiver, Subscription,
-    WebhookReceiver, ranges,
+    GithubReceiver, NotificationsSpec, PagerdutyReceiver, Receiver, SlackApprovals, SlackReceiver,
+    Subscription, WebhookReceiver, ranges,
 };
 
 /// `notifications:`, given the declared services and environments.
@@ -118,13 +118,15 @@ fn receiver(r: &mut Report, p: &str, raw: &RawReceiver) -> Option<Receiver> {
         raw.slack.is_some(),
         raw.webhook.is_some(),
         raw.pagerduty.is_some(),
+        raw.github.is_some(),
     ];
     if kinds.iter().filter(|k| **k).count() != 1 {
         r.add(
             p,
             "name exactly one kind: `slack: { url_env: ZION_SLACK_WEBHOOK }`, \
-             `webhook: { url: http://127.0.0.1:9000/zion }` or \
-             `pagerduty: { routing_key_env: ZION_PAGERDUTY_KEY }`",
+             `webhook: { url: http://127.0.0.1:9000/zion }`, \
+             `pagerduty: { routing_key_env: ZION_PAGERDUTY_KEY }` or \
+             `github: { repo: owner/name, token_env: ZION_GITHUB_TOKEN }`",
         );
         return None;
     }
@@ -150,6 +152,43 @@ fn receiver(r: &mut Report, p: &str, raw: &RawReceiver) -> Option<Receiver> {
         return Some(Receiver::Webhook(WebhookReceiver {
             url: url?,
             secret_env,
+        }));
+    }
+    if let Some(g) = &raw.github {
+        let p = at(p, "github");
+        r.unknown(&p, &g.unknown, keys::GITHUB_RECEIVER);
+        let repo = match text(g.repo.as_ref()).map(str::trim) {
+            Some(repo)
+                if repo.split('/').count() == 2
+                    && repo.split('/').all(|part| {
+                        !part.is_empty()
+                            && part
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                    }) =>
+            {
+                Some(repo.to_owned())
+            }
+            other => {
+                r.add(
+                    at(&p, "repo"),
+                    format!(
+                        "`{}` is not a repository: write `owner/name`, e.g. `acme/web`",
+                        other.unwrap_or("")
+                    ),
+                );
+                None
+            }
+        };
+        let token_env = required_env(r, &p, "token_env", g.token_env.as_ref());
+        let api_url = match &g.api_url {
+            None => Some(GithubReceiver::DEFAULT_API_URL.to_owned()),
+            Some(url) => http_url(r, &at(&p, "api_url"), Some(url), "http://127.0.0.1:9000"),
+        };
+        return Some(Receiver::Github(GithubReceiver {
+            repo: repo?,
+            token_env: token_env?,
+            api_url: api_url?,
         }));
     }
     let d = raw.pagerduty.as_ref()?;

@@ -15,6 +15,7 @@ fn receivers_subscriptions_and_slack_users_are_read() {
     chat: { slack: { url_env: ZION_SLACK_WEBHOOK } }
     hook: { webhook: { url: http://127.0.0.1:9000/zion, secret_env: HOOK_SECRET } }
     pager: { pagerduty: { routing_key_env: PD_KEY } }
+    repo: { github: { repo: acme/web, token_env: GH_TOKEN } }
   subscriptions:
     - { receiver: chat, events: [approval.requested, deployment.succeeded, alert.firing], environments: [production] }
     - { receiver: pager, events: [incident.opened, incident.resolved], services: [web] }
@@ -24,7 +25,8 @@ fn receivers_subscriptions_and_slack_users_are_read() {
 ",
     ))
     .notifications;
-    assert_eq!(s.receivers.len(), 3);
+    assert_eq!(s.receivers.len(), 4);
+    assert_eq!(s.receivers["repo"].channel(), "github");
     assert_eq!(s.receivers["chat"].channel(), "slack");
     let Receiver::Pagerduty(pd) = &s.receivers["pager"] else {
         panic!("{:?}", s.receivers["pager"]);
