@@ -112,3 +112,63 @@ pub fn parse_press(body: &[u8]) -> Result<Press, String> {
         deployment_id,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"8f742231b10e8888abcd99yyyzzz85a5";
+
+    /// Slack's own worked example (its "Verifying requests" guide).
+    #[test]
+    fn slacks_documented_example_verifies_and_a_changed_byte_does_not() {
+        let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+        let signature = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+        let now = 1_531_420_618;
+        assert_eq!(
+            verify(SECRET, Some("1531420618"), Some(signature), body, now),
+            Ok(())
+        );
+        let mut changed = body.to_vec();
+        changed[6] = b'X';
+        assert_eq!(
+            verify(SECRET, Some("1531420618"), Some(signature), &changed, now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(SECRET, Some("1531420618"), Some(signature), body, now + 301),
+            Err(SignatureError::Stale(301))
+        );
+        assert_eq!(
+            verify(SECRET, None, Some(signature), body, now),
+            Err(SignatureError::NoTimestamp)
+        );
+        assert_eq!(
+            verify(SECRET, Some("1531420618"), Some("sha256=ab"), body, now),
+            Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_press_names_its_user_decision_and_deployment() {
+        let payload = r#"{"type":"block_actions","user":{"id":"U1"},"actions":[{"action_id":"zion_reject","value":"42"}]}"#;
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", payload)
+            .finish();
+        assert_eq!(
+            parse_press(body.as_bytes()),
+            Ok(Press {
+                user: "U1".into(),
+                kind: DecisionKind::Reject,
+                deployment_id: 42,
+            })
+        );
+        let other = body.replace("zion_reject", "something_else");
+        assert!(
+            parse_press(other.as_bytes())
+                .unwrap_err()
+                .contains("something_else")
+        );
+        assert!(parse_press(b"text=hello").unwrap_err().contains("payload"));
+    }
+}
