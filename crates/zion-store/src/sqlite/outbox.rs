@@ -45,8 +45,20 @@ impl OutboxStore for SqliteStore {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         const DURING: &str = "claiming notifications to deliver";
         let mut conn = self.conn();
-        let tx = begin(&mut conn, DURING)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Most passes find nothing due: a plain read says so without
+        // taking the write lock the journal's commits need.
+        let due: Vec<i64> = query_all(
+            &conn,
+            &tables::sqlite(OUTBOX_CLAIMABLE),
+            params![time_text(now), limit],
+            DURING,
+            |row| row.get(0).map_err(db(DURING)),
+        )?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tx = begin(&mut conn, DURING)?;
         let ids: Vec<i64> = query_all(
             &tx,
             &tables::sqlite(OUTBOX_CLAIMABLE),
