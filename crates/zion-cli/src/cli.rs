@@ -405,6 +405,10 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: IncidentCmd,
     },
+    /// The notifications outbox: each message's receiver, event and state
+    /// (pending, delivered, retrying with its attempts and next try, given
+    /// up) and its last error, newest first.
+    Notifications,
     /// Past deployments, newest first.
     History {
         service: Option<String>,

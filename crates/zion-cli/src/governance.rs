@@ -1,7 +1,8 @@
 //! `zion approve|reject|approvals|incident`: the governance commands.
 
 use zion_core::api::{
-    AwaitingApproval, CommandRequest, DeploymentView, IncidentView, ResolveIncident,
+    AwaitingApproval, CommandRequest, DeploymentView, IncidentView, NotificationView,
+    ResolveIncident,
 };
 
 use crate::cli::{Global, IncidentCmd, Output};
@@ -133,6 +134,47 @@ pub async fn incident(g: &Global, cmd: IncidentCmd) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// `zion notifications`.
+pub async fn notifications(g: &Global) -> Result<(), Failure> {
+    let list: Vec<NotificationView> = Client::new(g)?.get_view("/notifications").await?;
+    match g.output {
+        Output::Json => println!("{}", render::json(&list)),
+        Output::Text => print!("{}", notifications_table(&list)),
+    }
+    Ok(())
+}
+
+fn notifications_table(list: &[NotificationView]) -> String {
+    if list.is_empty() {
+        return "no notifications\n".into();
+    }
+    let mut out = String::new();
+    for n in list {
+        let state = match (n.state.as_str(), n.next_attempt_at) {
+            ("delivered", _) => {
+                format!("delivered {}", n.delivered_at.map(when).unwrap_or_default())
+            }
+            ("retrying", Some(next)) => {
+                format!(
+                    "retrying (attempt {} failed), next {}",
+                    n.attempts,
+                    when(next)
+                )
+            }
+            ("given_up", _) => format!("given up after {} attempts", n.attempts),
+            (other, _) => other.to_owned(),
+        };
+        out.push_str(&format!(
+            "#{} {} ({}) {} {}: {}\n",
+            n.id, n.receiver, n.channel, n.event, n.subject, state
+        ));
+        if let Some(e) = &n.last_error {
+            out.push_str(&format!("    last error: {e}\n"));
+        }
+    }
+    out
 }
 
 /// `2026-11-22T03:12:01.123Z` → `2026-11-22 03:12:01`.

@@ -51,6 +51,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Approvals => governance::approvals(g).await,
         Cmd::Token { cmd } => token::run(g, cmd).await,
         Cmd::Incident { cmd } => governance::incident(g, cmd).await,
+        Cmd::Notifications => governance::notifications(g).await,
         Cmd::Audit { cmd } => audit::run(g, cmd).await,
         Cmd::Compliance { cmd } => audit::compliance(g, cmd).await,
         Cmd::History {

@@ -18,6 +18,7 @@ pub mod import;
 pub mod incident;
 pub mod judge;
 pub mod metrics;
+pub mod notify;
 pub mod principal;
 pub mod rollout;
 pub mod server_weights;

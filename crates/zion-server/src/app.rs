@@ -75,6 +75,7 @@ impl App {
                 environments: Vec::new(),
                 services: Vec::new(),
                 providers: Default::default(),
+                notifications: Default::default(),
                 audit: Default::default(),
             })),
             targets,
@@ -191,6 +192,7 @@ impl App {
     /// Puts `spec` in force and lets the controller and the lease loop
     /// see it at once.
     fn put_spec(&self, spec: Spec, sha: String) {
+        self.journal.audit.set_notifications(&spec.notifications);
         *self.spec.write().expect("spec lock") = Arc::new(spec);
         *self.spec_sha.lock().unwrap_or_else(PoisonError::into_inner) = Some(sha);
         self.wake.notify_one();

@@ -13,9 +13,11 @@ use zion_audit::{
     Checkpoint, Entry, Frontier, Hash, NodeReader, NoteError, Signer, VerifiedPrefix, Verifier,
     consistency_proof, frontier_ids, root_at, verify_consistency,
 };
+use zion_core::notify::{self, Occurrence};
+use zion_core::spec::NotificationsSpec;
 use zion_store::{
-    AuditAppend, AuditBuilder, AuditCheckpoint, AuditNode, AuditRow, AuditTail, GroupAudit, Store,
-    StoreError,
+    AuditAppend, AuditBuilder, AuditCheckpoint, AuditNode, AuditRow, AuditTail, GroupAudit,
+    NewOutboxRow, Store, StoreError,
 };
 
 use crate::StartError;
@@ -143,6 +145,9 @@ pub struct AuditLog {
     /// The prefix the last successful verification established, and when
     /// the log was last verified from entry 0 (see [`Self::verified`]).
     verified: Mutex<Verified>,
+    /// The spec's `notifications:` in force: the messages each appended
+    /// entry implies are written to the outbox with it.
+    notifications: std::sync::RwLock<Arc<NotificationsSpec>>,
 }
 
 /// What verifications established so far.
@@ -239,6 +244,7 @@ impl AuditLog {
             signer,
             origin,
             verified: Mutex::new(Verified::default()),
+            notifications: Default::default(),
             state: Mutex::new(State {
                 frontier,
                 signed,
@@ -285,6 +291,53 @@ impl AuditLog {
     /// was signed.
     pub fn broken(&self) -> Option<String> {
         self.state().broken.clone()
+    }
+
+    /// Puts the spec's `notifications:` in force for the entries appended
+    /// from now on.
+    pub fn set_notifications(&self, spec: &NotificationsSpec) {
+        *self
+            .notifications
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(spec.clone());
+    }
+
+    /// The outbox rows `entries` imply under the notifications in force
+    /// (decided by `zion_core::notify`).
+    fn outbox_of(&self, entries: &[Entry], records: &[(Timestamp, &Record)]) -> Vec<NewOutboxRow> {
+        let spec = self
+            .notifications
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if spec.subscriptions.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (e, (at, r)) in entries.iter().zip(records) {
+            let occurrence = Occurrence {
+                index: e.seq,
+                time: *at,
+                actor: &r.actor,
+                action: r.action,
+                subject: &r.subject,
+                details: &r.details,
+            };
+            out.extend(
+                notify::messages(&spec, &occurrence)
+                    .into_iter()
+                    .map(|m| NewOutboxRow {
+                        receiver: m.receiver,
+                        channel: m.channel.to_owned(),
+                        event: m.event.as_str().to_owned(),
+                        subject: r.subject.clone(),
+                        audit_index: e.seq,
+                        body: m.body.to_string(),
+                        created_at: *at,
+                    }),
+            );
+        }
+        out
     }
 
     /// The verifier key (`<name>+<hint>+<key>`).
@@ -714,6 +767,7 @@ impl AuditLog {
         let checkpoint = Checkpoint::new(self.origin.clone(), new_size, new_root)
             .map_err(|e| AuditError::Inconsistent(e.to_string()))?;
         let append = AuditAppend {
+            outbox: self.outbox_of(&entries, records),
             rows: entries
                 .iter()
                 .zip(records)

@@ -287,6 +287,20 @@ impl App {
     }
 
     /// The principal whose token is mapped to GitHub login `login`.
+    /// The principal of the live token named `name`, if any (a Slack
+    /// user's, through `notifications.slack.users`).
+    pub fn principal_named(&self, name: &str) -> Result<Option<Principal>, ApiError> {
+        Ok(self
+            .store
+            .tokens()?
+            .into_iter()
+            .find(|t| t.name == name && t.revoked_at.is_none())
+            .map(|t| Principal {
+                name: t.name,
+                role: t.role,
+            }))
+    }
+
     pub fn principal_of_github(&self, login: &str) -> Result<Option<Principal>, ApiError> {
         Ok(self.store.token_by_github(login)?.map(|t| Principal {
             name: t.name,

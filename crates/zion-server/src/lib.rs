@@ -19,6 +19,8 @@ mod http;
 mod journal;
 mod leases;
 pub mod nginx;
+mod notify;
+pub mod slack;
 pub use journal::Journal;
 mod operations;
 mod prechecks;
@@ -382,6 +384,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
             routes_changed,
             rx.clone(),
         )),
+        tokio::spawn(notify::run(app.clone(), rx.clone())),
         tokio::spawn(controller::run(app.clone(), opts.tick, rx)),
     ];
     #[cfg(feature = "simulated")]

@@ -46,6 +46,7 @@ fn run(total: u64, batch: u64) -> f64 {
         let grown = append(&frontier, &leaves);
         let checkpoint = Checkpoint::new("zion/bench", end, grown.frontier.root()).unwrap();
         let batch_rows = AuditAppend {
+            outbox: Vec::new(),
             rows: entries
                 .iter()
                 .map(|e| AuditRow {

@@ -85,6 +85,7 @@ fn build(path: &Path, signer: &Signer) -> (Vec<Hash>, f64) {
             .collect();
         bytes += rows.iter().map(|r| r.entry.len()).sum::<usize>();
         let batch_rows = AuditAppend {
+            outbox: Vec::new(),
             rows,
             nodes: grown
                 .nodes

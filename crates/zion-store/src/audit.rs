@@ -171,6 +171,8 @@ pub struct AuditAppend {
     pub rows: Vec<AuditRow>,
     pub nodes: Vec<AuditNode>,
     pub checkpoint: Option<AuditCheckpoint>,
+    /// The notifications these entries imply, written with them.
+    pub outbox: Vec<crate::NewOutboxRow>,
 }
 
 impl AuditAppend {

@@ -9,7 +9,8 @@
 //! [`HistoryStore`] (history imported from other tools) and
 //! [`ProcessStore`] (running processes) and [`LeaseStore`] (which replica
 //! drives each target, fenced by an epoch), [`DataPlaneStore`] (the
-//! routes and traffic the replicas share), and [`Database`] says where the
+//! routes and traffic the replicas share), [`OutboxStore`] (the
+//! notifications waiting to be delivered), and [`Database`] says where the
 //! state is and when another process changed it. Every change of a deployment is
 //! written in one transaction and guarded by its revision, so a lost update
 //! or a half-written change cannot happen. It is not a cache, a query engine
@@ -29,6 +30,7 @@ mod history;
 mod incidents;
 mod leases;
 mod migrations;
+mod outbox;
 mod postgres;
 mod processes;
 mod specs;
@@ -50,6 +52,7 @@ pub use history::{HistoryFilter, HistoryStore, ImportBatch, ImportOutcome, Impor
 pub use incidents::{Incident, IncidentChange, IncidentFilter, IncidentStore, NewIncident};
 pub use leases::{Fence, Lease, LeaseStore, ReplicaBeat};
 pub use migrations::SCHEMA_VERSION;
+pub use outbox::{NewOutboxRow, OutboxRow, OutboxState, OutboxStore};
 pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresStore, redacted_url};
 pub use processes::{ProcessStore, StoredProcess};
 pub use specs::{SpecStore, StoredSpec};
@@ -74,6 +77,7 @@ pub trait Store:
     + ProcessStore
     + LeaseStore
     + DataPlaneStore
+    + OutboxStore
     + Database
     + 'static
 {
@@ -89,6 +93,7 @@ impl<T> Store for T where
         + ProcessStore
         + LeaseStore
         + DataPlaneStore
+        + OutboxStore
         + Database
         + 'static
 {

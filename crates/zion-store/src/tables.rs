@@ -19,8 +19,8 @@ use crate::codec::{
 };
 use crate::data_plane::{PublishedRoute, RouteListener, TrafficBucket};
 use crate::{
-    AuditCheckpoint, ImportedDeploymentRow, Incident, StoreError, StoredAuditEntry, StoredProcess,
-    StoredSpec, TokenRecord,
+    AuditCheckpoint, ImportedDeploymentRow, Incident, OutboxRow, OutboxState, StoreError,
+    StoredAuditEntry, StoredProcess, StoredSpec, TokenRecord,
 };
 
 /// A row as the readers below need it: a column by name, as one of the
@@ -489,5 +489,52 @@ pub(crate) fn bucket(row: &(impl StoredRow + ?Sized)) -> Result<TrafficBucket, S
         requests: narrow(row.int("requests")?, "a bucket's requests")?,
         errors: narrow(row.int("errors")?, "a bucket's errors")?,
         latency: row.bytes("latency")?.to_vec(),
+    })
+}
+
+// ---- the notifications outbox ----------------------------------------------
+
+/// Every column [`outbox_row`] reads.
+pub(crate) const OUTBOX_COLUMNS: &str = "id, receiver, channel, event, subject, audit_index, \
+     body, created_at, state, attempts, next_at, last_error, delivered_at";
+
+/// The columns a new row is written to, in the order of both drivers'
+/// parameters; `id` is assigned by the database.
+pub(crate) const OUTBOX_INSERT: &str = "INSERT INTO outbox (receiver, channel, event, subject, \
+     audit_index, body, created_at, state, next_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $7)";
+
+/// The open rows a claim may take: each receiver's oldest open row, when
+/// due (`$1`: now) and not claimed; at most `$2`, oldest first.
+pub(crate) const OUTBOX_CLAIMABLE: &str = "SELECT o.id FROM outbox o \
+     WHERE o.state IN ('pending', 'retrying') AND o.next_at <= $1 \
+     AND (o.claimed_until IS NULL OR o.claimed_until <= $1) \
+     AND o.id = (SELECT MIN(p.id) FROM outbox p WHERE p.receiver = o.receiver \
+                 AND p.state IN ('pending', 'retrying')) \
+     ORDER BY o.id LIMIT $2";
+
+pub(crate) const OUTBOX_DELIVERED: &str = "UPDATE outbox SET state = 'delivered', \
+     delivered_at = $2, claimed_until = NULL WHERE id = $1";
+
+/// `$3`: when to try again, NULL to give up.
+pub(crate) const OUTBOX_FAILED: &str = "UPDATE outbox SET attempts = attempts + 1, \
+     last_error = $2, claimed_until = NULL, \
+     state = CASE WHEN CAST($3 AS TEXT) IS NULL THEN 'given_up' ELSE 'retrying' END, \
+     next_at = COALESCE(CAST($3 AS TEXT), next_at) WHERE id = $1";
+
+pub(crate) fn outbox_row(row: &(impl StoredRow + ?Sized)) -> Result<OutboxRow, StoreError> {
+    Ok(OutboxRow {
+        id: row.int("id")?,
+        receiver: row.text("receiver")?.to_owned(),
+        channel: row.text("channel")?.to_owned(),
+        event: row.text("event")?.to_owned(),
+        subject: row.text("subject")?.to_owned(),
+        audit_index: narrow(row.int("audit_index")?, "outbox audit_index")?,
+        body: row.text("body")?.to_owned(),
+        created_at: parse_time(row.text("created_at")?, "outbox created_at")?,
+        state: OutboxState::parse(row.text("state")?)?,
+        attempts: narrow(row.int("attempts")?, "outbox attempts")?,
+        next_at: parse_time(row.text("next_at")?, "outbox next_at")?,
+        last_error: row.opt_text("last_error")?.map(str::to_owned),
+        delivered_at: parse_opt_time(row.opt_text("delivered_at")?, "outbox delivered_at")?,
     })
 }

@@ -22,6 +22,7 @@ mod judge;
 mod metric_sources;
 mod nginx;
 mod no_traffic;
+mod notifications;
 mod postgres;
 mod processes;
 mod promises;

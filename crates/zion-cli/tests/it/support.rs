@@ -38,6 +38,8 @@ pub struct Project {
     pub api: SocketAddr,
     pub target: SocketAddr,
     pub up: Option<Child>,
+    /// Variables set in `zion up`'s environment (secrets the spec names).
+    pub env: Vec<(String, String)>,
     /// Held while `zion up` runs: see [`MACHINE`].
     machine: Option<std::sync::RwLockReadGuard<'static, ()>>,
 }
@@ -122,6 +124,7 @@ impl Project {
             api,
             target,
             up: None,
+            env: Vec::new(),
             machine: None,
         }
     }
@@ -138,6 +141,7 @@ impl Project {
             api,
             target,
             up: None,
+            env: Vec::new(),
             machine: None,
         }
     }
@@ -204,7 +208,8 @@ impl Project {
         up.args(["up", "-f"])
             .arg(self.spec_path())
             .env("ZION_LOG", "info")
-            .env_remove("ZION_TEST_CLOCK_FILE");
+            .env_remove("ZION_TEST_CLOCK_FILE")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         if self.clock_file().exists() {
             up.env("ZION_TEST_CLOCK_FILE", self.clock_file());
         }

@@ -7,6 +7,7 @@
 mod audit;
 mod deployment;
 mod governance;
+mod notifications;
 mod replicas;
 mod requests;
 mod target;
@@ -28,6 +29,7 @@ pub use audit::{
     ConsistencyProof, InclusionProof, TreeHead, VerificationFailed, Verified,
 };
 pub use governance::{GithubDelivery, IncidentView, ResolveIncident};
+pub use notifications::NotificationView;
 pub use tokens::{CreateToken, CreatedToken, RevokedToken, TokenView};
 
 /// For an `Option<Option<T>>` field: a key given as `null` is `Some(None)`

@@ -3,6 +3,7 @@
 mod artifact;
 pub mod hooks;
 mod model;
+mod notifications;
 mod providers;
 mod ranges;
 mod raw;
@@ -14,6 +15,7 @@ mod yaml_error;
 pub use artifact::artifact_path;
 pub use hooks::{Hook, HookAction, HooksSpec, HttpHook};
 pub use model::*;
+pub use notifications::*;
 pub use providers::*;
 pub use sources::*;
 pub use validate::{SpecError, SpecErrors, parse_spec, summary};

@@ -12,6 +12,7 @@ use crate::judge::Judge;
 use crate::metrics::Metric;
 
 use super::hooks::HooksSpec;
+use super::notifications::NotificationsSpec;
 use super::providers::Provider;
 use super::sources::CheckSource;
 
@@ -29,6 +30,9 @@ pub struct Spec {
     /// without any reads as before.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub providers: BTreeMap<String, Provider>,
+    /// `notifications:`. Left out of the JSON when empty.
+    #[serde(default, skip_serializing_if = "NotificationsSpec::is_empty")]
+    pub notifications: NotificationsSpec,
 }
 
 /// `server:`: where the API listens and where state lives.

@@ -56,6 +56,8 @@ pub(super) const SOURCE_TIMEOUT: Range = range(100 * MS, 10 * MINUTE);
 /// A hook's `timeout`, per attempt: a smoke test or a migration may take
 /// minutes; an hour is a hung one.
 pub(super) const HOOK_TIMEOUT: Range = range(100 * MS, HOUR);
+/// `notifications.timeout`: one delivery attempt.
+pub(super) const NOTIFY_TIMEOUT: Range = range(100 * MS, 10 * MINUTE);
 
 impl Range {
     /// Why `d` (written `written`) is outside the range, or None.

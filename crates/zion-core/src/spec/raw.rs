@@ -177,7 +177,28 @@ impl<'de> Deserialize<'de> for Unknown {
 /// The keys each mapping accepts, for "did you mean" hints. Kept beside the
 /// structs they describe; a unit test checks every one of them parses.
 pub(super) mod keys {
-    pub const SPEC: &[&str] = &["server", "audit", "environments", "services", "providers"];
+    pub const SPEC: &[&str] = &[
+        "server",
+        "audit",
+        "environments",
+        "services",
+        "providers",
+        "notifications",
+    ];
+    pub const NOTIFICATIONS: &[&str] = &[
+        "receivers",
+        "subscriptions",
+        "slack",
+        "max_attempts",
+        "timeout",
+    ];
+    pub const RECEIVER: &[&str] = &["slack", "webhook", "pagerduty", "github"];
+    pub const GITHUB_RECEIVER: &[&str] = &["repo", "token_env", "api_url"];
+    pub const SLACK_RECEIVER: &[&str] = &["url_env"];
+    pub const WEBHOOK_RECEIVER: &[&str] = &["url", "secret_env"];
+    pub const PAGERDUTY_RECEIVER: &[&str] = &["routing_key_env", "api_url"];
+    pub const SUBSCRIPTION: &[&str] = &["receiver", "events", "services", "environments"];
+    pub const SLACK_APPROVALS: &[&str] = &["signing_secret_env", "users"];
     pub const HAPROXY_PROVIDER: &[&str] = &["socket", "syslog"];
     pub const HAPROXY_TARGET: &[&str] = &["provider", "backend"];
     pub const NGINX_PROVIDER: &[&str] = &["binary", "config"];
@@ -301,6 +322,82 @@ pub(super) struct RawSpec {
     pub environments: Option<Vec<RawEnvironment>>,
     pub services: Option<Vec<RawService>>,
     pub providers: Option<BTreeMap<String, RawProvider>>,
+    pub notifications: Option<RawNotifications>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `notifications:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawNotifications {
+    pub receivers: Option<BTreeMap<String, RawReceiver>>,
+    pub subscriptions: Option<Vec<RawSubscription>>,
+    pub slack: Option<RawSlackApprovals>,
+    pub max_attempts: Option<Text>,
+    pub timeout: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `notifications.receivers.<name>`: one key naming its kind.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawReceiver {
+    pub slack: Option<RawSlackReceiver>,
+    pub webhook: Option<RawWebhookReceiver>,
+    pub pagerduty: Option<RawPagerdutyReceiver>,
+    pub github: Option<RawGithubReceiver>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawGithubReceiver {
+    pub repo: Option<Text>,
+    pub token_env: Option<Text>,
+    pub api_url: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawSlackReceiver {
+    pub url_env: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawWebhookReceiver {
+    pub url: Option<Text>,
+    pub secret_env: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawPagerdutyReceiver {
+    pub routing_key_env: Option<Text>,
+    pub api_url: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `notifications.subscriptions[i]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawSubscription {
+    pub receiver: Option<Text>,
+    pub events: Option<Vec<Text>>,
+    pub services: Option<Vec<Text>>,
+    pub environments: Option<Vec<Text>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `notifications.slack`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawSlackApprovals {
+    pub signing_secret_env: Option<Text>,
+    pub users: Option<BTreeMap<String, Text>>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -1011,6 +1108,38 @@ mod tests {
             (
                 "nginx_target",
                 unknown_keys_of::<RawNginxTarget>(keys::NGINX_TARGET, |r| r.unknown),
+            ),
+            (
+                "notifications",
+                unknown_keys_of::<RawNotifications>(keys::NOTIFICATIONS, |r| r.unknown),
+            ),
+            (
+                "receiver",
+                unknown_keys_of::<RawReceiver>(keys::RECEIVER, |r| r.unknown),
+            ),
+            (
+                "slack_receiver",
+                unknown_keys_of::<RawSlackReceiver>(keys::SLACK_RECEIVER, |r| r.unknown),
+            ),
+            (
+                "webhook_receiver",
+                unknown_keys_of::<RawWebhookReceiver>(keys::WEBHOOK_RECEIVER, |r| r.unknown),
+            ),
+            (
+                "pagerduty_receiver",
+                unknown_keys_of::<RawPagerdutyReceiver>(keys::PAGERDUTY_RECEIVER, |r| r.unknown),
+            ),
+            (
+                "subscription",
+                unknown_keys_of::<RawSubscription>(keys::SUBSCRIPTION, |r| r.unknown),
+            ),
+            (
+                "github_receiver",
+                unknown_keys_of::<RawGithubReceiver>(keys::GITHUB_RECEIVER, |r| r.unknown),
+            ),
+            (
+                "slack_approvals",
+                unknown_keys_of::<RawSlackApprovals>(keys::SLACK_APPROVALS, |r| r.unknown),
             ),
         ];
         for (what, unknown) in cases {

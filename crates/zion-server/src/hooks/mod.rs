@@ -15,6 +15,9 @@
 mod exec;
 mod http;
 
+/// The `X-Zion-Signature` of a body, shared with the notifications.
+pub(crate) use http::sign;
+
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;

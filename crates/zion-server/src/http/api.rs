@@ -54,6 +54,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/whoami", get(whoami))
         .merge(crate::http::tokens::routes())
         .merge(crate::http::governance_api::routes())
+        .merge(crate::http::notifications_api::routes())
         .merge(crate::http::audit_api::routes())
         .merge(crate::http::report_api::routes())
         .merge(crate::http::metrics_api::routes())

@@ -8,5 +8,6 @@ mod extract;
 mod governance_api;
 pub(crate) mod listener;
 mod metrics_api;
+mod notifications_api;
 mod report_api;
 mod tokens;

@@ -67,6 +67,9 @@ impl App {
                     zion_core::audit::AuditAction::from(kind),
                     format!("deployment/{id}"),
                     serde_json::json!({
+                        "service": d.service,
+                        "environment": d.environment,
+                        "version": d.version,
                         "decision": kind.name(),
                         "comment": comment,
                         "via": via,

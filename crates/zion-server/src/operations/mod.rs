@@ -22,6 +22,7 @@ mod discovery;
 mod import;
 mod incidents;
 mod metrics;
+mod notifications;
 mod report;
 mod rollback;
 mod views;

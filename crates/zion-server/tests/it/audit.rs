@@ -209,6 +209,7 @@ async fn a_change_whose_entry_is_refused_does_not_happen() {
     r.app
         .store
         .append_audit(&AuditAppend {
+            outbox: Vec::new(),
             rows: vec![AuditRow {
                 index: size,
                 time: Timestamp::now(),

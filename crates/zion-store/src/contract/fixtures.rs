@@ -214,6 +214,7 @@ pub fn audit_row(index: u64, action: &str, subject: &str) -> AuditRow {
 /// and a checkpoint of the new size.
 pub fn audit_batch(from: u64, to: u64) -> AuditAppend {
     AuditAppend {
+        outbox: Vec::new(),
         rows: (from..to)
             .map(|i| audit_row(i, "test.append", "thing/1"))
             .collect(),

@@ -25,6 +25,7 @@ pub mod fixtures;
 pub mod history;
 pub mod incidents;
 pub mod leases;
+pub mod outbox;
 pub mod processes;
 pub mod rounds;
 pub mod specs;
@@ -117,6 +118,10 @@ macro_rules! contract_tests {
                 traffic_reads_a_window_without_the_readers_own,
                 a_bad_flush_writes_nothing,
             ]
+            outbox [
+                rows_are_written_with_their_entries_or_not_at_all,
+                claims_go_in_order_per_receiver_one_in_flight_per_row,
+            ]
         }
     };
     (@areas ($fresh:expr) $($area:ident [$($name:ident),* $(,)?])*) => {
@@ -151,6 +156,7 @@ mod tests {
             ("history", include_str!("history.rs")),
             ("incidents", include_str!("incidents.rs")),
             ("leases", include_str!("leases.rs")),
+            ("outbox", include_str!("outbox.rs")),
             ("processes", include_str!("processes.rs")),
             ("rounds", include_str!("rounds.rs")),
             ("specs", include_str!("specs.rs")),

@@ -109,7 +109,7 @@ pub(crate) fn write(s: &mut Session<'_>, append: &AuditAppend) -> Result<(), Sto
             DURING,
         )?;
     }
-    Ok(())
+    super::outbox::write_rows(s, &append.outbox)
 }
 
 /// Drops the current latest checkpoint when it is not the first of its UTC

@@ -34,6 +34,7 @@ mod history;
 mod incidents;
 mod leases;
 mod listen;
+mod outbox;
 mod processes;
 mod rounds;
 mod specs;
@@ -61,6 +62,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_leases.sql"),
     include_str!("../../migrations/postgres/0003_process_host.sql"),
     include_str!("../../migrations/postgres/0004_data_plane.sql"),
+    include_str!("../../migrations/postgres/0005_reserved.sql"),
+    include_str!("../../migrations/postgres/0006_outbox.sql"),
 ];
 
 /// The schema version this code writes on PostgreSQL.

@@ -75,7 +75,7 @@ pub(crate) fn write(tx: &Transaction<'_>, append: &AuditAppend) -> Result<(), St
         )
         .map_err(db(DURING))?;
     }
-    Ok(())
+    super::outbox::write_rows(tx, &append.outbox)
 }
 
 /// The stored checkpoints that a new one makes redundant.

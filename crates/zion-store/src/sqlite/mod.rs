@@ -11,6 +11,7 @@ mod deployments;
 mod history;
 mod incidents;
 mod leases;
+mod outbox;
 mod processes;
 mod rounds;
 mod specs;

@@ -15,6 +15,7 @@ mod audit;
 mod environments;
 mod hooks;
 mod judge;
+mod notifications;
 mod providers;
 mod rollout;
 mod routers;
@@ -124,6 +125,12 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
     let raw_services = raw.services.as_deref().unwrap_or(&[]);
     let services = services(&mut r, raw_services, &env_names);
     routers::routers(&mut r, raw_services, &services, &providers);
+    let service_names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+    let notifications = raw
+        .notifications
+        .as_ref()
+        .map(|n| notifications::notifications(&mut r, n, &service_names, &env_names))
+        .unwrap_or_default();
     r.check_listeners();
     if r.errors.is_empty() {
         Ok(Spec {
@@ -132,6 +139,7 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
             environments,
             services,
             providers,
+            notifications,
         })
     } else {
         Err(SpecErrors(r.errors))

@@ -48,6 +48,7 @@ pub fn summary(spec: &Spec) -> String {
     for svc in &spec.services {
         out.extend(service_lines(spec, svc));
     }
+    out.extend(notification_lines(&spec.notifications));
     out.join("\n")
 }
 
@@ -310,3 +311,38 @@ fn short(d: Duration) -> String {
 #[cfg(test)]
 #[path = "summary_tests.rs"]
 mod tests;
+
+/// `notifications:`: each receiver's kind and events (never a secret: only
+/// the names of the variables holding them are in the spec).
+fn notification_lines(n: &crate::spec::NotificationsSpec) -> Vec<String> {
+    if n.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![format!(
+        "notifications ({} receivers, up to {} attempts each, {} timeout):",
+        n.receivers.len(),
+        n.max_attempts,
+        crate::duration::format_duration(n.timeout)
+    )];
+    for (name, receiver) in &n.receivers {
+        let events: Vec<&str> = n
+            .subscriptions
+            .iter()
+            .filter(|s| &s.receiver == name)
+            .flat_map(|s| s.events.iter().map(|e| e.as_str()))
+            .collect();
+        let events = if events.is_empty() {
+            "no subscription".to_owned()
+        } else {
+            events.join(", ")
+        };
+        out.push(format!("  {name}: {}, {events}", receiver.channel()));
+    }
+    if let Some(slack) = &n.slack {
+        out.push(format!(
+            "  Slack approvals: {} users mapped",
+            slack.users.len()
+        ));
+    }
+    out
+}

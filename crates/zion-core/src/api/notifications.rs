@@ -1,0 +1,31 @@
+//! `GET /api/v1/notifications`: the outbox, newest first, as
+//! `zion notifications` shows it. Holds no secret: receivers by name.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationView {
+    /// The delivery's idempotency key (`X-Zion-Delivery`).
+    pub id: i64,
+    /// The receiver's name in `notifications.receivers`.
+    pub receiver: String,
+    /// `slack`, `webhook` or `pagerduty`.
+    pub channel: String,
+    /// `deployment.succeeded`…
+    pub event: String,
+    /// `deployment/7`, `incident/3`.
+    pub subject: String,
+    /// The audit entry that implied it.
+    pub audit_index: u64,
+    /// `pending`, `retrying`, `delivered` or `given_up`.
+    pub state: String,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When it is tried next (pending or retrying only).
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+}

@@ -1,0 +1,2 @@
+-- Reserved: the number of another change's migration, kept so that the
+-- next one applies in its place. Changes nothing.

@@ -1,0 +1,108 @@
+//! [`OutboxStore`]: notifications ride in the audit append that implies
+//! them, are claimed in order per receiver, one delivery in flight per row.
+
+use super::fixtures::{audit_batch as batch, t};
+use crate::{AuditStore, NewOutboxRow, OutboxState, OutboxStore};
+
+fn message(receiver: &str, audit_index: u64, body: &str) -> NewOutboxRow {
+    NewOutboxRow {
+        receiver: receiver.into(),
+        channel: "webhook".into(),
+        event: "deployment.succeeded".into(),
+        subject: format!("deployment/{audit_index}"),
+        audit_index,
+        body: body.into(),
+        created_at: t(audit_index as i64),
+    }
+}
+
+/// Rows come with their append and read back exactly; an append refused
+/// (it does not continue the log) writes none of its rows.
+pub fn rows_are_written_with_their_entries_or_not_at_all<S: AuditStore + OutboxStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
+    let mut first = batch(0, 2);
+    first.outbox = vec![
+        message("ops", 0, r#"{"n":0}"#),
+        message("ops", 1, r#"{"n":1}"#),
+    ];
+    store.append_audit(&first).unwrap();
+    // A gap: refused whole, its row with it.
+    let mut gap = batch(5, 6);
+    gap.outbox = vec![message("ops", 5, r#"{"n":5}"#)];
+    assert!(store.append_audit(&gap).is_err());
+    let rows = store.outbox(10).unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let newest = &rows[0];
+    assert!(newest.id > rows[1].id, "newest first");
+    assert_eq!(newest.body, r#"{"n":1}"#);
+    assert_eq!(newest.audit_index, 1);
+    assert_eq!(newest.receiver, "ops");
+    assert_eq!(newest.channel, "webhook");
+    assert_eq!(newest.event, "deployment.succeeded");
+    assert_eq!(newest.subject, "deployment/1");
+    assert_eq!(newest.state, OutboxState::Pending);
+    assert_eq!(newest.attempts, 0);
+    assert_eq!(newest.created_at, t(1));
+    assert_eq!(newest.next_at, t(1));
+    assert_eq!(newest.last_error, None);
+    assert_eq!(newest.delivered_at, None);
+}
+
+/// A claim takes each receiver's oldest open row only, when due and not
+/// claimed; a failed row waits for its retry and holds its receiver's
+/// later rows back; a delivered or given-up row lets the next one go.
+pub fn claims_go_in_order_per_receiver_one_in_flight_per_row<S: AuditStore + OutboxStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
+    let mut append = batch(0, 3);
+    append.outbox = vec![
+        message("a", 0, "a0"),
+        message("b", 0, "b0"),
+        message("a", 1, "a1"),
+        message("a", 2, "a2"),
+    ];
+    store.append_audit(&append).unwrap();
+    let now = t(10);
+    let claimed = store.claim_outbox(now, t(20), 10).unwrap();
+    let bodies: Vec<&str> = claimed.iter().map(|r| r.body.as_str()).collect();
+    assert_eq!(bodies, ["a0", "b0"], "the oldest open row of each receiver");
+    // Claimed: not taken again before the claim lapses.
+    assert!(store.claim_outbox(t(15), t(25), 10).unwrap().is_empty());
+    let (a0, b0) = (claimed[0].id, claimed[1].id);
+    store
+        .outbox_failed(a0, "answered 500", Some(t(30)))
+        .unwrap();
+    store.outbox_delivered(b0, t(16)).unwrap();
+    // a0 waits for its retry, and a1 waits for a0.
+    assert!(store.claim_outbox(t(29), t(40), 10).unwrap().is_empty());
+    let again = store.claim_outbox(t(30), t(40), 10).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, a0);
+    assert_eq!(again[0].state, OutboxState::Retrying);
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(again[0].last_error.as_deref(), Some("answered 500"));
+    // Given up: the receiver's next row goes on.
+    store.outbox_failed(a0, "answered 500 again", None).unwrap();
+    let next = store.claim_outbox(t(31), t(41), 10).unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].body, "a1");
+    // A claim that lapsed (its sender died) is claimed again.
+    let retaken = store.claim_outbox(t(41), t(51), 10).unwrap();
+    assert_eq!(retaken.len(), 1);
+    assert_eq!(retaken[0].body, "a1");
+    let all = store.outbox(10).unwrap();
+    let by_body = |b: &str| all.iter().find(|r| r.body == b).unwrap().clone();
+    assert_eq!(by_body("a0").state, OutboxState::GivenUp);
+    assert_eq!(by_body("a0").attempts, 2);
+    assert_eq!(by_body("b0").state, OutboxState::Delivered);
+    assert_eq!(by_body("b0").delivered_at, Some(t(16)));
+    assert_eq!(by_body("a2").state, OutboxState::Pending);
+    // At most `limit` rows.
+    let mut more = batch(3, 4);
+    more.outbox = vec![message("c", 3, "c0"), message("d", 3, "d0")];
+    store.append_audit(&more).unwrap();
+    assert_eq!(store.claim_outbox(t(60), t(70), 1).unwrap().len(), 1);
+}
