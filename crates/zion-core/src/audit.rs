@@ -73,6 +73,15 @@ audit_actions! {
     AuthRefused => "auth.refused",
     /// Actions refused to an authenticated principal (403) in one minute.
     AuthForbidden => "auth.forbidden",
+    /// An SLO's burn-rate alert (page or ticket) started firing, with its
+    /// severity, burn rates and windows and the budget left.
+    SloAlertFiring => "slo.alert_firing",
+    /// An SLO's alert stopped firing (its burn rates fell back), or its
+    /// budget is no longer spent.
+    SloAlertResolved => "slo.alert_resolved",
+    /// An SLO's error budget is spent: the `error_budget` pre-check now
+    /// refuses its target's non-hotfix deployments.
+    ErrorBudgetExhausted => "slo.budget_exhausted",
 }
 
 /// One audit entry to append, as a decision leaves it: who caused the

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod principal;
 pub mod rollout;
 pub mod server_weights;
+pub mod slo;
 pub mod sources;
 pub mod spec;
 pub mod spread;

@@ -29,6 +29,10 @@ pub struct Spec {
     /// without any reads as before.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub providers: BTreeMap<String, Provider>,
+    /// `slos:`: service level objectives. Left out of the JSON when empty,
+    /// so a spec without any reads as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slos: Vec<super::SloSpec>,
 }
 
 /// `server:`: where the API listens and where state lives.

@@ -177,7 +177,25 @@ impl<'de> Deserialize<'de> for Unknown {
 /// The keys each mapping accepts, for "did you mean" hints. Kept beside the
 /// structs they describe; a unit test checks every one of them parses.
 pub(super) mod keys {
-    pub const SPEC: &[&str] = &["server", "audit", "environments", "services", "providers"];
+    pub const SPEC: &[&str] = &[
+        "server",
+        "audit",
+        "environments",
+        "services",
+        "providers",
+        "slos",
+    ];
+    pub const SLO: &[&str] = &[
+        "name",
+        "service",
+        "environment",
+        "objective",
+        "window",
+        "sli",
+        "threshold",
+        "budgeting",
+        "retention",
+    ];
     pub const HAPROXY_PROVIDER: &[&str] = &["socket", "syslog"];
     pub const HAPROXY_TARGET: &[&str] = &["provider", "backend"];
     pub const NGINX_PROVIDER: &[&str] = &["binary", "config"];
@@ -299,6 +317,23 @@ pub(super) struct RawSpec {
     pub environments: Option<Vec<RawEnvironment>>,
     pub services: Option<Vec<RawService>>,
     pub providers: Option<BTreeMap<String, RawProvider>>,
+    pub slos: Option<Vec<RawSlo>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `slos[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawSlo {
+    pub name: Option<Text>,
+    pub service: Option<Text>,
+    pub environment: Option<Text>,
+    pub objective: Option<Text>,
+    pub window: Option<Text>,
+    pub sli: Option<Text>,
+    pub threshold: Option<Text>,
+    pub budgeting: Option<Text>,
+    pub retention: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -997,6 +1032,7 @@ mod tests {
                 "nginx_target",
                 unknown_keys_of::<RawNginxTarget>(keys::NGINX_TARGET, |r| r.unknown),
             ),
+            ("slo", unknown_keys_of::<RawSlo>(keys::SLO, |r| r.unknown)),
         ];
         for (what, unknown) in cases {
             assert_eq!(unknown, vec!["not_a_key"], "{what}");

@@ -168,7 +168,7 @@ fn gates(r: &mut Report, p: &str, raw: &RawGates) -> Option<QualityGates> {
 
 /// A share written as a percentage (`80%`, `99.5%`) or as a ratio from 0 to
 /// 1 (`0.8`, like the analysis checks' error rates), as a ratio.
-fn parse_share(text: &str) -> Result<f64, String> {
+pub(super) fn parse_share(text: &str) -> Result<f64, String> {
     let t = text.trim();
     let number = |n: &str| n.trim().parse::<f64>().ok().filter(|v| v.is_finite());
     if let Some(n) = t.strip_suffix('%') {

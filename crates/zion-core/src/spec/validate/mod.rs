@@ -20,6 +20,7 @@ mod rollout;
 mod routers;
 mod server;
 mod services;
+mod slos;
 mod summary;
 #[cfg(test)]
 mod test_support;
@@ -124,6 +125,7 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
     let raw_services = raw.services.as_deref().unwrap_or(&[]);
     let services = services(&mut r, raw_services, &env_names);
     routers::routers(&mut r, raw_services, &services, &providers);
+    let slos = slos::slos(&mut r, raw.slos.as_deref().unwrap_or(&[]), &services);
     r.check_listeners();
     if r.errors.is_empty() {
         Ok(Spec {
@@ -132,6 +134,7 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
             environments,
             services,
             providers,
+            slos,
         })
     } else {
         Err(SpecErrors(r.errors))
