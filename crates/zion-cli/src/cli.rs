@@ -149,6 +149,15 @@ pub enum TokenCmd {
     Revoke { name: String },
 }
 
+/// `zion slo …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SloCmd {
+    /// Prometheus recording and alerting rules for the spec's SLOs, with
+    /// Sloth's names, over the metrics Zion's /metrics exports; read from
+    /// the spec alone, no server needed.
+    Rules,
+}
+
 /// `zion compliance …`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum ComplianceCmd {
@@ -399,6 +408,11 @@ pub enum Cmd {
     Audit {
         #[command(subcommand)]
         cmd: AuditCmd,
+    },
+    /// Service level objectives: Prometheus rules for them.
+    Slo {
+        #[command(subcommand)]
+        cmd: SloCmd,
     },
     /// Incidents: opened when a production deployment rolls back.
     Incident {

@@ -76,6 +76,7 @@ impl App {
                 services: Vec::new(),
                 providers: Default::default(),
                 audit: Default::default(),
+                slos: Vec::new(),
             })),
             targets,
             wake: Default::default(),

@@ -31,6 +31,7 @@ mod leases;
 mod migrations;
 mod postgres;
 mod processes;
+mod slos;
 mod specs;
 mod sqlite;
 mod tables;
@@ -52,6 +53,7 @@ pub use leases::{Fence, Lease, LeaseStore, ReplicaBeat};
 pub use migrations::SCHEMA_VERSION;
 pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresStore, redacted_url};
 pub use processes::{ProcessStore, StoredProcess};
+pub use slos::SloStore;
 pub use specs::{SpecStore, StoredSpec};
 pub use sqlite::SqliteStore;
 pub use tokens::{TokenRecord, TokenStore};
@@ -74,6 +76,7 @@ pub trait Store:
     + ProcessStore
     + LeaseStore
     + DataPlaneStore
+    + SloStore
     + Database
     + 'static
 {
@@ -89,6 +92,7 @@ impl<T> Store for T where
         + ProcessStore
         + LeaseStore
         + DataPlaneStore
+        + SloStore
         + Database
         + 'static
 {

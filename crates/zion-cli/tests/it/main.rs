@@ -28,5 +28,6 @@ mod report;
 mod resources;
 mod restart;
 mod routing;
+mod slo;
 mod strategies;
 mod tokens;

@@ -35,7 +35,6 @@ impl Counts {
     pub fn sli(&self) -> Option<f64> {
         self.error_ratio().map(|e| 1.0 - e)
     }
-
 }
 
 impl std::ops::Add for Counts {

@@ -27,6 +27,7 @@ pub mod incidents;
 pub mod leases;
 pub mod processes;
 pub mod rounds;
+pub mod slos;
 pub mod specs;
 pub mod tokens;
 
@@ -117,6 +118,11 @@ macro_rules! contract_tests {
                 traffic_reads_a_window_without_the_readers_own,
                 a_bad_flush_writes_nothing,
             ]
+            slos [
+                sli_rows_round_trip_by_slo_and_start,
+                roll_up_keeps_every_count,
+                alert_states_are_replaced,
+            ]
         }
     };
     (@areas ($fresh:expr) $($area:ident [$($name:ident),* $(,)?])*) => {
@@ -153,6 +159,7 @@ mod tests {
             ("leases", include_str!("leases.rs")),
             ("processes", include_str!("processes.rs")),
             ("rounds", include_str!("rounds.rs")),
+            ("slos", include_str!("slos.rs")),
             ("specs", include_str!("specs.rs")),
             ("tokens", include_str!("tokens.rs")),
         ];

@@ -36,6 +36,7 @@ mod leases;
 mod listen;
 mod processes;
 mod rounds;
+mod slos;
 mod specs;
 mod tokens;
 
@@ -61,6 +62,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_leases.sql"),
     include_str!("../../migrations/postgres/0003_process_host.sql"),
     include_str!("../../migrations/postgres/0004_data_plane.sql"),
+    include_str!("../../migrations/postgres/0005_slos.sql"),
 ];
 
 /// The schema version this code writes on PostgreSQL.

@@ -13,6 +13,7 @@ mod incidents;
 mod leases;
 mod processes;
 mod rounds;
+mod slos;
 mod specs;
 mod tokens;
 
