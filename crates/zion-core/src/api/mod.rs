@@ -9,6 +9,7 @@ mod deployment;
 mod governance;
 mod replicas;
 mod requests;
+mod slo;
 mod target;
 mod tokens;
 
@@ -21,6 +22,7 @@ pub use requests::{
     CommandRequest, DeployRequest, ErrorBody, ErrorDetail, ImportSummary, RollbackRequest,
     SpecApplied, SpecView, WhoAmI,
 };
+pub use slo::{SloView, rows_since};
 pub use target::{RunningVersion, TargetView, VersionRole};
 
 pub use audit::{

@@ -117,12 +117,12 @@ pub const BURN_PAIRS: [BurnPair; 4] = [
 ];
 
 /// One pair as read now.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairReading {
     pub alert: AlertKind,
     pub factor: f64,
-    pub long_window: &'static str,
-    pub short_window: &'static str,
+    pub long_window: String,
+    pub short_window: String,
     pub long_burn: f64,
     pub short_burn: f64,
     pub firing: bool,
@@ -139,8 +139,8 @@ pub fn readings(slo: &SloSpec, rows: &[SliRow], now: Timestamp) -> Vec<PairReadi
             PairReading {
                 alert: p.alert,
                 factor: p.factor,
-                long_window: p.long_name,
-                short_window: p.short_name,
+                long_window: p.long_name.to_owned(),
+                short_window: p.short_name.to_owned(),
                 long_burn,
                 short_burn,
                 firing: long_burn > p.factor && short_burn > p.factor,
