@@ -152,6 +152,9 @@ pub enum TokenCmd {
 /// `zion slo …`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum SloCmd {
+    /// Every SLO: objective, SLI over its window, budget left, burn rates
+    /// of the alert windows, alerts firing.
+    Status,
     /// Prometheus recording and alerting rules for the spec's SLOs, with
     /// Sloth's names, over the metrics Zion's /metrics exports; read from
     /// the spec alone, no server needed.
@@ -409,7 +412,7 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: AuditCmd,
     },
-    /// Service level objectives: Prometheus rules for them.
+    /// Service level objectives: their status now, and Prometheus rules.
     Slo {
         #[command(subcommand)]
         cmd: SloCmd,

@@ -51,7 +51,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Reject { id, comment } => governance::decide(g, id, "reject", comment).await,
         Cmd::Approvals => governance::approvals(g).await,
         Cmd::Token { cmd } => token::run(g, cmd).await,
-        Cmd::Slo { cmd } => slo::run(g, cmd),
+        Cmd::Slo { cmd } => slo::run(g, cmd).await,
         Cmd::Incident { cmd } => governance::incident(g, cmd).await,
         Cmd::Audit { cmd } => audit::run(g, cmd).await,
         Cmd::Compliance { cmd } => audit::compliance(g, cmd).await,

@@ -1,16 +1,105 @@
-//! `zion slo …`: the spec's service level objectives. `rules` writes
-//! their Prometheus rules from the spec file alone.
+//! `zion slo …`: the spec's service level objectives. `status` asks the
+//! server for each SLO now; `rules` writes their Prometheus rules from the
+//! spec file alone.
 
+use zion_core::api::SloView;
+use zion_core::slo::policy::percent;
 use zion_core::slo::rules;
 use zion_core::spec::parse_spec;
 
-use crate::cli::{Global, SloCmd};
+use crate::cli::{Global, Output, SloCmd};
+use crate::client::Client;
 use crate::exit::Failure;
+use crate::render;
 
-pub fn run(g: &Global, cmd: SloCmd) -> Result<(), Failure> {
+pub async fn run(g: &Global, cmd: SloCmd) -> Result<(), Failure> {
     match cmd {
+        SloCmd::Status => status(g).await,
         SloCmd::Rules => rules_command(g),
     }
+}
+
+async fn status(g: &Global) -> Result<(), Failure> {
+    let slos: Vec<SloView> = Client::new(g)?.get_view("/slos").await?;
+    if g.output == Output::Json {
+        println!("{}", render::json(&slos));
+        return Ok(());
+    }
+    if slos.is_empty() {
+        println!("no SLO is declared: add `slos:` to the spec");
+        return Ok(());
+    }
+    for s in &slos {
+        for line in lines(s) {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// One SLO as `zion slo status` prints it.
+fn lines(s: &SloView) -> Vec<String> {
+    let sli = match s.threshold_ms {
+        Some(ms) => format!("latency under {ms}ms"),
+        None => s.sli.clone(),
+    };
+    let now = s
+        .sli_now
+        .map(percent_short)
+        .unwrap_or_else(|| "no events yet".to_owned());
+    let burns: Vec<String> = s
+        .burn_rates
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{} {:.1}x/{:.1}x (>{}x)",
+                r.long_window, r.short_window, r.long_burn, r.short_burn, r.factor
+            )
+        })
+        .collect();
+    let firing: Vec<String> = s
+        .firing()
+        .map(|a| {
+            format!(
+                "{} ({}) since {}",
+                a.alert.name(),
+                a.alert.severity().name(),
+                a.since
+            )
+        })
+        .collect();
+    vec![
+        format!(
+            "{}: {} {sli} over {}, by {}",
+            s.id,
+            percent(s.objective),
+            s.window,
+            s.budgeting.replace('_', " ")
+        ),
+        format!(
+            "  SLI now {now} ({} good of {}), budget left {}, burn rate {:.2}x",
+            s.good,
+            s.total,
+            percent_short(s.budget.remaining),
+            s.budget.burn_rate
+        ),
+        format!("  burn rates: {}", burns.join(", ")),
+        format!(
+            "  alerts firing: {}",
+            if firing.is_empty() {
+                "none".to_owned()
+            } else {
+                firing.join(", ")
+            }
+        ),
+    ]
+}
+
+/// A ratio as a percentage to three decimals at most.
+fn percent_short(ratio: f64) -> String {
+    let text = format!("{:.3}", ratio * 100.0);
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}%")
 }
 
 fn rules_command(g: &Global) -> Result<(), Failure> {

@@ -26,6 +26,7 @@ mod registry;
 mod routers;
 #[cfg(feature = "simulated")]
 pub mod simulated;
+mod slos;
 mod sources;
 mod targets;
 mod telemetry;
@@ -382,6 +383,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
             routes_changed,
             rx.clone(),
         )),
+        tokio::spawn(slos::run(app.clone(), rx.clone())),
         tokio::spawn(controller::run(app.clone(), opts.tick, rx)),
     ];
     #[cfg(feature = "simulated")]

@@ -2,6 +2,7 @@
 //! `promtool` checks them.
 
 use std::process::Command;
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -104,4 +105,112 @@ fn a_latency_threshold_between_buckets_is_refused_by_name() {
     assert!(err.contains("SLO web/staging/fast"), "{err}");
     assert!(err.contains("250ms"), "{err}");
     assert!(out.stdout.is_empty());
+}
+
+fn firing(slo: &serde_json::Value, alert: &str) -> bool {
+    slo["alerts"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|s| s["alert"] == alert && s["firing"] == true))
+}
+
+fn entries(p: &Project, action: &str) -> Vec<serde_json::Value> {
+    p.json(&["audit", "log", "--action", action])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry"]["details"].clone())
+        .collect()
+}
+
+#[test]
+fn a_failing_version_pages_spends_its_budget_and_stops_releases_until_break_glass() {
+    let mut p = Project::with_spec(|api, target| {
+        let base = spec(
+            api,
+            target,
+            "        - { weight: 100 }",
+            &["1.0:errors=1"],
+            "10s",
+        )
+        .replace(
+            "  - name: staging\n",
+            "  - name: staging\n    checks: [error_budget]\n",
+        );
+        format!(
+            "{base}slos:\n  - {{ name: availability, service: web, environment: staging, objective: 99.9% }}\n"
+        )
+    });
+    p.set_clock(0);
+    p.start();
+    let out = p.zion(&["deploy", "web", "1.0", "--env", "staging", "--wait"]);
+    assert!(out.status.success(), "{}", describe(&out));
+
+    // Every request to 1.0 fails: 1000 times the budget's pace.
+    for _ in 0..40 {
+        let (status, _, _) = http_get(p.target, "/").unwrap();
+        assert_eq!(status, 500);
+    }
+    let slo = eventually(Duration::from_secs(30), "the page alert to fire", || {
+        let all = p.json(&["slo", "status"]);
+        let s = all[0].clone();
+        (firing(&s, "page") && s["total"] == 40).then_some(s)
+    });
+    assert_eq!(slo["id"], "web/staging/availability");
+    assert_eq!(slo["good"], 0);
+    assert!(
+        slo["budget"]["remaining"].as_f64().unwrap() < -998.0,
+        "{slo}"
+    );
+    assert!(firing(&slo, "budget_exhausted"), "{slo}");
+    let text = String::from_utf8(p.zion(&["slo", "status"]).stdout).unwrap();
+    assert!(text.contains("alerts firing: "), "{text}");
+    assert!(text.contains("page (critical)"), "{text}");
+    let fired = entries(&p, "slo.alert_firing");
+    let page = fired
+        .iter()
+        .find(|d| d["alert"] == "page")
+        .expect("a page entry");
+    assert_eq!(page["severity"], "critical");
+    assert_eq!(page["slo"], "web/staging/availability");
+    assert_eq!(page["burn_rates"][0]["long_window"], "1h");
+    assert!(
+        page["burn_rates"][0]["short_burn"].as_f64().unwrap() > 14.4,
+        "{page}"
+    );
+    assert_eq!(entries(&p, "slo.budget_exhausted").len(), 1);
+
+    // The error-budget policy: no release while the budget is spent.
+    let out = p.zion(&["deploy", "web", "2.0", "--env", "staging"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let said = describe(&out);
+    assert!(
+        said.contains("SLO web/staging/availability (99.9% objective) has"),
+        "{said}"
+    );
+    assert!(said.contains("of its error budget left"), "{said}");
+    // Break glass passes, and is recorded on the deployment.
+    let d = p.json(&[
+        "deploy",
+        "web",
+        "2.0",
+        "--env",
+        "staging",
+        "--break-glass",
+        "fix for the outage",
+    ]);
+    assert_eq!(d["break_glass"]["reason"], "fix for the outage", "{d}");
+
+    // No more errors: once the 30m window (the 6x pair's short one) holds
+    // none, the page resolves; the budget stays spent.
+    p.advance_clock(31 * 60);
+    let slo = eventually(Duration::from_secs(30), "the page alert to resolve", || {
+        let s = p.json(&["slo", "status"])[0].clone();
+        (!firing(&s, "page")).then_some(s)
+    });
+    assert!(firing(&slo, "budget_exhausted"), "{slo}");
+    let resolved = entries(&p, "slo.alert_resolved");
+    assert!(
+        resolved.iter().any(|d| d["alert"] == "page"),
+        "{resolved:?}"
+    );
 }

@@ -161,6 +161,9 @@ pub enum PreCheck {
     ServiceHealth,
     Dependencies,
     Artifact,
+    /// The error-budget policy: refused while an SLO of the target has
+    /// spent its budget (hotfixes and rollbacks pass).
+    ErrorBudget,
 }
 
 /// One service.
@@ -581,6 +584,7 @@ spec_names!(PreCheck {
     ServiceHealth => "service_health",
     Dependencies => "dependencies",
     Artifact => "artifact",
+    ErrorBudget => "error_budget",
 });
 
 #[cfg(test)]

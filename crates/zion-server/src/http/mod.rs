@@ -9,4 +9,5 @@ mod governance_api;
 pub(crate) mod listener;
 mod metrics_api;
 mod report_api;
+mod slo_api;
 mod tokens;

@@ -27,12 +27,13 @@ const ROLES: [(&str, Role); 4] = [
     ("admin", Role::Admin),
 ];
 
-const PRE_CHECKS: [(&str, PreCheck); 5] = [
+const PRE_CHECKS: [(&str, PreCheck); 6] = [
     ("deployment_window", PreCheck::DeploymentWindow),
     ("no_open_incident", PreCheck::NoOpenIncident),
     ("service_health", PreCheck::ServiceHealth),
     ("dependencies", PreCheck::Dependencies),
     ("artifact", PreCheck::Artifact),
+    ("error_budget", PreCheck::ErrorBudget),
 ];
 
 pub(super) fn environments(
