@@ -4,10 +4,11 @@
 
 use zion_core::api::SloView;
 use zion_core::slo::policy::percent;
+use zion_core::slo::report::SloReport;
 use zion_core::slo::rules;
 use zion_core::spec::parse_spec;
 
-use crate::cli::{Global, Output, SloCmd};
+use crate::cli::{Global, HistoryFormat, Output, SloCmd, SloPeriodArg};
 use crate::client::Client;
 use crate::exit::Failure;
 use crate::render;
@@ -15,6 +16,7 @@ use crate::render;
 pub async fn run(g: &Global, cmd: SloCmd) -> Result<(), Failure> {
     match cmd {
         SloCmd::Status => status(g).await,
+        SloCmd::Report { period, format } => report(g, period, format).await,
         SloCmd::Rules => rules_command(g),
     }
 }
@@ -100,6 +102,29 @@ fn percent_short(ratio: f64) -> String {
     let text = format!("{:.3}", ratio * 100.0);
     let text = text.trim_end_matches('0').trim_end_matches('.');
     format!("{text}%")
+}
+
+async fn report(g: &Global, period: SloPeriodArg, format: HistoryFormat) -> Result<(), Failure> {
+    let name = match period {
+        SloPeriodArg::Day => "day",
+        SloPeriodArg::Week => "week",
+        SloPeriodArg::Month => "month",
+    };
+    let report: SloReport = Client::new(g)?
+        .get_view(&format!("/slos/report?period={name}"))
+        .await?;
+    let format = if g.output == Output::Json {
+        HistoryFormat::Json
+    } else {
+        format
+    };
+    let text = match format {
+        HistoryFormat::Json => format!("{}\n", zion_report::render_slo_json(&report)),
+        HistoryFormat::Md => zion_report::render_slo_markdown(&report),
+        HistoryFormat::Html => zion_report::render_slo_html(&report),
+    };
+    print!("{text}");
+    Ok(())
 }
 
 fn rules_command(g: &Global) -> Result<(), Failure> {

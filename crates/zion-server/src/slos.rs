@@ -24,6 +24,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 use zion_core::api::{SloView, rows_since};
 use zion_core::audit::{AuditAction, Record};
+use zion_core::slo::report::{Period, SloReport};
 use zion_core::slo::rows::floor;
 use zion_core::slo::{self, AlertState, Counts, SliRow, Transition};
 use zion_core::spec::{Sli, SloSpec};
@@ -261,6 +262,27 @@ fn entry(slo: &SloSpec, view: &SloView, t: Transition) -> Record {
 }
 
 impl App {
+    /// Every SLO of the spec over the last `period`, from the recorded rows.
+    pub(crate) fn slo_report(&self, period: Period) -> Result<SloReport, zion_store::StoreError> {
+        let until = self.clock.now();
+        let since = slo::report::since(period, until);
+        let slos = self
+            .spec()
+            .slos
+            .iter()
+            .map(|s| {
+                let rows = self.store.sli_rows(&s.id(), since)?;
+                Ok(slo::report::slo_period(s, &rows, period, until))
+            })
+            .collect::<Result<Vec<_>, zion_store::StoreError>>()?;
+        Ok(SloReport {
+            period,
+            since,
+            until,
+            slos,
+        })
+    }
+
     /// Every SLO of the spec as it stands now, from the recorded rows.
     pub(crate) fn slo_views(&self) -> Result<Vec<SloView>, zion_store::StoreError> {
         let now = self.clock.now();

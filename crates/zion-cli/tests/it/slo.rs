@@ -179,6 +179,29 @@ fn a_failing_version_pages_spends_its_budget_and_stops_releases_until_break_glas
     );
     assert_eq!(entries(&p, "slo.budget_exhausted").len(), 1);
 
+    // The day's report: the figures in Markdown and JSON, a chart in HTML.
+    let md = String::from_utf8(p.zion(&["slo", "report", "--period", "day"]).stdout).unwrap();
+    assert!(md.starts_with("# SLO report"), "{md}");
+    assert!(md.contains("## web/staging/availability"), "{md}");
+    assert!(md.contains("- **Good events**: 0 of 40"), "{md}");
+    let html = p.zion(&["slo", "report", "--period", "week", "--format", "html"]);
+    let html = String::from_utf8(html.stdout).unwrap();
+    assert!(
+        html.contains("<figure id=\"chart-slo-web-staging-availability\">\n<svg"),
+        "{html}"
+    );
+    // Self-contained: nothing fetched.
+    assert!(
+        !html.contains("<script") && !html.contains(" src="),
+        "{html}"
+    );
+    let json = p.json(&["slo", "report", "--period", "month"]);
+    assert_eq!(json["period"], "month");
+    assert_eq!(json["slos"][0]["total"], 40);
+    assert_eq!(json["slos"][0]["buckets"].as_array().unwrap().len(), 30);
+    let bad = p.zion(&["slo", "report", "--period", "year"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+
     // The error-budget policy: no release while the budget is spent.
     let out = p.zion(&["deploy", "web", "2.0", "--env", "staging"]);
     assert!(!out.status.success(), "{}", describe(&out));

@@ -16,6 +16,7 @@
 pub mod alerts;
 pub mod budget;
 pub mod policy;
+pub mod report;
 pub mod rows;
 pub mod rules;
 pub mod window;
