@@ -168,7 +168,7 @@ mod tests {
     /// The names entries have been written with since the log began. Signed
     /// entries keep them for life: a rename here would make old entries
     /// unreadable to the reports, so this list only ever grows.
-    const WRITTEN: [(AuditAction, &str); 13] = [
+    const WRITTEN: [(AuditAction, &str); 16] = [
         (AuditAction::SpecApply, "spec.apply"),
         (AuditAction::DeploymentCreate, "deployment.create"),
         (AuditAction::DeploymentTransition, "deployment.transition"),
@@ -182,6 +182,9 @@ mod tests {
         (AuditAction::TokenRevoke, "token.revoke"),
         (AuditAction::AuthRefused, "auth.refused"),
         (AuditAction::AuthForbidden, "auth.forbidden"),
+        (AuditAction::SloAlertFiring, "slo.alert_firing"),
+        (AuditAction::SloAlertResolved, "slo.alert_resolved"),
+        (AuditAction::ErrorBudgetExhausted, "slo.budget_exhausted"),
     ];
 
     #[test]
@@ -219,7 +222,7 @@ mod tests {
             let text = e.to_string();
             assert!(text.contains(&format!("`{bad}`")), "{text}");
             assert!(text.contains("deployment.create, "), "{text}");
-            assert!(text.ends_with("auth.forbidden"), "{text}");
+            assert!(text.ends_with("slo.budget_exhausted"), "{text}");
             let json = serde_json::Value::String(bad.to_string());
             let e = serde_json::from_value::<AuditAction>(json).unwrap_err();
             assert!(e.to_string().contains("is not an audit action"), "{e}");

@@ -122,6 +122,7 @@ macro_rules! contract_tests {
                 sli_rows_round_trip_by_slo_and_start,
                 roll_up_keeps_every_count,
                 alert_states_are_replaced,
+                alert_states_are_written_with_their_entries_or_not_at_all,
             ]
         }
     };

@@ -6,7 +6,8 @@ use jiff::{SignedDuration, Timestamp};
 use zion_core::slo::rows::roll_up;
 use zion_core::slo::{AlertKind, AlertState, Counts, SliRow};
 
-use crate::{SloStore, StoreError};
+use super::fixtures::audit_about as about;
+use crate::{AuditStore, SloStore, StoreError};
 
 const SLO: &str = "web/production/availability";
 const OTHER: &str = "web/staging/availability";
@@ -104,4 +105,32 @@ pub fn alert_states_are_replaced<S: SloStore>(fresh: impl Fn() -> S) {
     assert_eq!(states.len(), 2, "{states:?}");
     assert!(states.contains(&page(false, 3)) && states.contains(&exhausted));
     assert_eq!(store.slo_alerts(OTHER).unwrap(), vec![page(true, 4)]);
+}
+
+/// Alert states ride in the transaction of their audit entries: entries
+/// that do not continue the log write neither.
+pub fn alert_states_are_written_with_their_entries_or_not_at_all<S: SloStore + AuditStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
+    let page = AlertState {
+        alert: AlertKind::Page,
+        firing: true,
+        since: at(1),
+    };
+    let subject = format!("slo/{SLO}");
+    let err = store
+        .set_slo_alerts(SLO, &[page], Some(&about(7, 8, &subject)))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::AuditOutOfOrder { size: 0, first: 7 }),
+        "{err}"
+    );
+    assert!(store.slo_alerts(SLO).unwrap().is_empty());
+    assert_eq!(store.audit_size().unwrap(), 0);
+    store
+        .set_slo_alerts(SLO, &[page], Some(&about(0, 1, &subject)))
+        .unwrap();
+    assert_eq!(store.slo_alerts(SLO).unwrap(), vec![page]);
+    assert_eq!(store.audit_size().unwrap(), 1);
 }
