@@ -8,7 +8,8 @@
 //!
 //! HTML sections carry stable ids (`summary`, `environments`, `types`,
 //! `frequency`, `success`, `speed`, `rollbacks`, `approvals`,
-//! `quality-gates`, `dora`, `trends`, `audit`), as do the charts
+//! `quality-gates`, `dora`, `trends`, `slos` when the spec declares SLOs,
+//! `audit`), as do the charts
 //! (`chart-per-day`, `chart-success-month`, `chart-duration-month`,
 //! `chart-duration-histogram`), which appear when their section has data.
 

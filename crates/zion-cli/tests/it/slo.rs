@@ -199,6 +199,16 @@ fn a_failing_version_pages_spends_its_budget_and_stops_releases_until_break_glas
     assert_eq!(json["period"], "month");
     assert_eq!(json["slos"][0]["total"], 40);
     assert_eq!(json["slos"][0]["buckets"].as_array().unwrap().len(), 30);
+    // The delivery report has an SLO section.
+    let delivery = String::from_utf8(p.zion(&["report", "--since", "1d"]).stdout).unwrap();
+    assert!(
+        delivery.contains("## Service level objectives"),
+        "{delivery}"
+    );
+    assert!(
+        delivery.contains("| web/staging/availability | 99.9% | 0% | 0 of 40 |"),
+        "{delivery}"
+    );
     let bad = p.zion(&["slo", "report", "--period", "year"]);
     assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
 

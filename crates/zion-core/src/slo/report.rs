@@ -125,6 +125,31 @@ pub fn slo_period(slo: &SloSpec, rows: &[SliRow], period: Period, until: Timesta
     }
 }
 
+/// One SLO over any span, for the delivery report's SLO section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloSummary {
+    pub id: String,
+    pub objective: f64,
+    pub good: u64,
+    pub total: u64,
+    pub sli: Option<f64>,
+    /// The budget of the span's events alone.
+    pub budget: Budget,
+}
+
+/// `slo` over `[since, until)` from its rows (sorted by start).
+pub fn summary(slo: &SloSpec, rows: &[SliRow], since: Timestamp, until: Timestamp) -> SloSummary {
+    let counts = rows::counts(rows, since, until, slo.budgeting);
+    SloSummary {
+        id: slo.id(),
+        objective: slo.objective,
+        good: counts.good,
+        total: counts.total,
+        sli: counts.sli(),
+        budget: Budget::of(slo.objective, counts),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -172,6 +197,8 @@ mod tests {
             "{p:?}"
         );
         assert_eq!(Period::from_name("week"), Some(Period::Week));
+        let s = summary(&slo, &rows, start, start + SignedDuration::from_hours(3));
+        assert_eq!((s.good, s.total), (18_000 - 300, 18_000));
         assert_eq!(
             slo_period(&slo, &rows, Period::Week, until).buckets.len(),
             7

@@ -85,23 +85,26 @@ impl Document {
             "Total deployments: {}",
             text::count(r.total_deployments)
         ));
+        let mut sections = vec![
+            summary(r),
+            environments(r),
+            types(r),
+            frequency(r),
+            success(r),
+            speed(r),
+            rollbacks(r),
+            approvals(r),
+            quality_gates(r),
+            dora(r),
+            trends(r),
+        ];
+        // Only when the spec declares SLOs.
+        sections.extend(slo::delivery_section(r));
+        sections.push(audit(r));
         Document {
             title: "Deployment report".to_string(),
             lead,
-            sections: vec![
-                summary(r),
-                environments(r),
-                types(r),
-                frequency(r),
-                success(r),
-                speed(r),
-                rollbacks(r),
-                approvals(r),
-                quality_gates(r),
-                dora(r),
-                trends(r),
-                audit(r),
-            ],
+            sections,
         }
     }
 }

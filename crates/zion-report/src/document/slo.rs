@@ -128,3 +128,45 @@ fn slo_section(s: &SloPeriod, period: Period) -> Section {
         ],
     }
 }
+
+/// The delivery report's SLO section: each SLO over the report's period.
+/// None when the spec declares no SLO.
+pub(crate) fn delivery_section(r: &zion_core::delivery::Report) -> Option<Section> {
+    let slos = r.slos.as_ref()?;
+    let rows: Vec<Vec<String>> = slos
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.clone(),
+                objective_text(s.objective),
+                or_no_data(s.sli, sli_text),
+                format!("{} of {}", count(s.good), count(s.total)),
+                if s.total == 0 {
+                    "no data".to_string()
+                } else {
+                    sli_text(s.budget.remaining)
+                },
+            ]
+        })
+        .collect();
+    let blocks = if rows.is_empty() {
+        Vec::new()
+    } else {
+        vec![
+            Block::Table(Table {
+                headers: vec!["SLO", "objective", "SLI", "good", "budget left"],
+                rows,
+            }),
+            Block::Note(
+                "Over the report's period and its events alone; `zion slo status` shows each \
+                 SLO over its own window."
+                    .into(),
+            ),
+        ]
+    };
+    Some(Section {
+        id: "slos".into(),
+        title: "Service level objectives".into(),
+        blocks,
+    })
+}
