@@ -149,6 +149,34 @@ pub enum TokenCmd {
     Revoke { name: String },
 }
 
+/// The period of `zion slo report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SloPeriodArg {
+    Day,
+    Week,
+    Month,
+}
+
+/// `zion slo …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SloCmd {
+    /// Every SLO: objective, SLI over its window, budget left, burn rates
+    /// of the alert windows, alerts firing.
+    Status,
+    /// Each SLO over the last day, week or month: SLI, budget, and the SLI
+    /// per hour (day) or per day (week, month), with a chart in HTML.
+    Report {
+        #[arg(long, value_enum, default_value = "day")]
+        period: SloPeriodArg,
+        #[arg(long, value_enum, default_value = "md")]
+        format: HistoryFormat,
+    },
+    /// Prometheus recording and alerting rules for the spec's SLOs, with
+    /// Sloth's names, over the metrics Zion's /metrics exports; read from
+    /// the spec alone, no server needed.
+    Rules,
+}
+
 /// `zion compliance …`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum ComplianceCmd {
@@ -399,6 +427,11 @@ pub enum Cmd {
     Audit {
         #[command(subcommand)]
         cmd: AuditCmd,
+    },
+    /// Service level objectives: their status now, and Prometheus rules.
+    Slo {
+        #[command(subcommand)]
+        cmd: SloCmd,
     },
     /// Incidents: opened when a production deployment rolls back.
     Incident {

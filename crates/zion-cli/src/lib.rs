@@ -16,6 +16,7 @@ mod history;
 mod judge_rounds;
 mod render;
 mod rounds;
+mod slo;
 mod token;
 mod wait;
 
@@ -50,6 +51,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Reject { id, comment } => governance::decide(g, id, "reject", comment).await,
         Cmd::Approvals => governance::approvals(g).await,
         Cmd::Token { cmd } => token::run(g, cmd).await,
+        Cmd::Slo { cmd } => slo::run(g, cmd).await,
         Cmd::Incident { cmd } => governance::incident(g, cmd).await,
         Cmd::Notifications => governance::notifications(g).await,
         Cmd::Audit { cmd } => audit::run(g, cmd).await,

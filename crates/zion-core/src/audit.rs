@@ -73,6 +73,15 @@ audit_actions! {
     AuthRefused => "auth.refused",
     /// Actions refused to an authenticated principal (403) in one minute.
     AuthForbidden => "auth.forbidden",
+    /// An SLO's burn-rate alert (page or ticket) started firing, with its
+    /// severity, burn rates and windows and the budget left.
+    SloAlertFiring => "slo.alert_firing",
+    /// An SLO's alert stopped firing (its burn rates fell back), or its
+    /// budget is no longer spent.
+    SloAlertResolved => "slo.alert_resolved",
+    /// An SLO's error budget is spent: the `error_budget` pre-check now
+    /// refuses its target's non-hotfix deployments.
+    ErrorBudgetExhausted => "slo.budget_exhausted",
 }
 
 /// One audit entry to append, as a decision leaves it: who caused the
@@ -159,7 +168,7 @@ mod tests {
     /// The names entries have been written with since the log began. Signed
     /// entries keep them for life: a rename here would make old entries
     /// unreadable to the reports, so this list only ever grows.
-    const WRITTEN: [(AuditAction, &str); 13] = [
+    const WRITTEN: [(AuditAction, &str); 16] = [
         (AuditAction::SpecApply, "spec.apply"),
         (AuditAction::DeploymentCreate, "deployment.create"),
         (AuditAction::DeploymentTransition, "deployment.transition"),
@@ -173,6 +182,9 @@ mod tests {
         (AuditAction::TokenRevoke, "token.revoke"),
         (AuditAction::AuthRefused, "auth.refused"),
         (AuditAction::AuthForbidden, "auth.forbidden"),
+        (AuditAction::SloAlertFiring, "slo.alert_firing"),
+        (AuditAction::SloAlertResolved, "slo.alert_resolved"),
+        (AuditAction::ErrorBudgetExhausted, "slo.budget_exhausted"),
     ];
 
     #[test]
@@ -210,7 +222,7 @@ mod tests {
             let text = e.to_string();
             assert!(text.contains(&format!("`{bad}`")), "{text}");
             assert!(text.contains("deployment.create, "), "{text}");
-            assert!(text.ends_with("auth.forbidden"), "{text}");
+            assert!(text.ends_with("slo.budget_exhausted"), "{text}");
             let json = serde_json::Value::String(bad.to_string());
             let e = serde_json::from_value::<AuditAction>(json).unwrap_err();
             assert!(e.to_string().contains("is not an audit action"), "{e}");

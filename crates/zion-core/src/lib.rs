@@ -1,6 +1,6 @@
 //! `zion-core` is Zion's domain: the spec model and its validation, the
 //! deployment state machine, analysis, governance (approvals, deployment
-//! windows and freezes, pre-check gating), and (later) SLO and DORA math.
+//! windows and freezes, pre-check gating), SLO and DORA math.
 //! It is pure: no I/O, no async, no clock — the current time is always
 //! passed in. It is not a server, a store or a proxy; those live in the
 //! other crates and call into this one.
@@ -22,6 +22,7 @@ pub mod notify;
 pub mod principal;
 pub mod rollout;
 pub mod server_weights;
+pub mod slo;
 pub mod sources;
 pub mod spec;
 pub mod spread;

@@ -2,6 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The upper bounds of the built-in proxy's exported latency buckets
+/// (`zion_request_duration_seconds`), in seconds (Prometheus's default
+/// buckets: 5 ms to 10 s); slower requests count in `+Inf` only. A latency
+/// SLI's Prometheus rules read the bucket of its threshold.
+pub const LATENCY_BOUNDS_SECONDS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// A built-in metric name as written in the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -67,7 +67,7 @@ pub(crate) fn render(doc: &Document) -> String {
             out,
             "<section id=\"{}\">\n<h2>{}</h2>",
             section.id,
-            esc(section.title)
+            esc(&section.title)
         );
         if section.blocks.is_empty() {
             let _ = writeln!(out, "<p class=\"empty\">{NO_DATA_SECTION}</p>");

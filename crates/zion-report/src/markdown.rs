@@ -11,7 +11,7 @@ pub(crate) fn render(doc: &Document) -> String {
         out.push_str("  \n");
     }
     for section in &doc.sections {
-        out.push_str(&format!("\n## {}\n\n", esc(section.title)));
+        out.push_str(&format!("\n## {}\n\n", esc(&section.title)));
         if section.blocks.is_empty() {
             out.push_str(NO_DATA_SECTION);
             out.push('\n');

@@ -28,6 +28,7 @@ mod registry;
 mod routers;
 #[cfg(feature = "simulated")]
 pub mod simulated;
+mod slos;
 mod sources;
 mod targets;
 mod telemetry;
@@ -385,6 +386,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
             rx.clone(),
         )),
         tokio::spawn(notify::run(app.clone(), rx.clone())),
+        tokio::spawn(slos::run(app.clone(), rx.clone())),
         tokio::spawn(controller::run(app.clone(), opts.tick, rx)),
     ];
     #[cfg(feature = "simulated")]

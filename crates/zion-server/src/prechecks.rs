@@ -81,6 +81,7 @@ impl PreChecks<'_> {
                         PreCheck::NoOpenIncident => self.incident_check(subject),
                         PreCheck::ServiceHealth => self.health_check(subject),
                         PreCheck::Dependencies => self.dependencies_check(subject),
+                        PreCheck::ErrorBudget => self.error_budget_check(subject, now),
                         PreCheck::Artifact => unreachable!("handled above"),
                     };
                     PreCheckResult {
@@ -125,6 +126,34 @@ impl PreChecks<'_> {
                 .await
                 .results,
         )
+    }
+
+    /// The error-budget policy: no feature release while an SLO of the
+    /// target has spent its budget (`zion_core::slo::policy`).
+    fn error_budget_check(&self, subject: &Subject<'_>, now: Timestamp) -> (bool, String) {
+        if let Some(why) = admission::skip(PreCheck::ErrorBudget, subject.kind) {
+            return (true, format!("skipped: {why}"));
+        }
+        let mut budgets = Vec::new();
+        for slo in self.spec.slos.iter().filter(|s| {
+            s.service == subject.service.name && s.environment == subject.environment.name
+        }) {
+            let id = slo.id();
+            let rows = match self
+                .store
+                .sli_rows(&id, zion_core::api::rows_since(slo, now))
+            {
+                Ok(rows) => rows,
+                Err(e) => return (false, format!("cannot read SLO {id}'s SLI: {e}")),
+            };
+            let view = zion_core::api::SloView::build(slo, &rows, &[], now);
+            budgets.push(zion_core::slo::policy::SloBudget {
+                slo: id,
+                objective: slo.objective,
+                budget: view.budget,
+            });
+        }
+        zion_core::slo::policy::error_budget(&budgets)
     }
 
     fn incident_check(&self, subject: &Subject<'_>) -> (bool, String) {

@@ -33,6 +33,7 @@ mod migrations;
 mod outbox;
 mod postgres;
 mod processes;
+mod slos;
 mod specs;
 mod sqlite;
 mod tables;
@@ -55,6 +56,7 @@ pub use migrations::SCHEMA_VERSION;
 pub use outbox::{NewOutboxRow, OutboxRow, OutboxState, OutboxStore};
 pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresStore, redacted_url};
 pub use processes::{ProcessStore, StoredProcess};
+pub use slos::SloStore;
 pub use specs::{SpecStore, StoredSpec};
 pub use sqlite::SqliteStore;
 pub use tokens::{TokenRecord, TokenStore};
@@ -78,6 +80,7 @@ pub trait Store:
     + LeaseStore
     + DataPlaneStore
     + OutboxStore
+    + SloStore
     + Database
     + 'static
 {
@@ -94,6 +97,7 @@ impl<T> Store for T where
         + LeaseStore
         + DataPlaneStore
         + OutboxStore
+        + SloStore
         + Database
         + 'static
 {

@@ -13,7 +13,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_leases.sql"),
     include_str!("../migrations/0008_process_host.sql"),
     include_str!("../migrations/0009_data_plane.sql"),
-    include_str!("../migrations/0010_reserved.sql"),
+    include_str!("../migrations/0010_slos.sql"),
     include_str!("../migrations/0011_outbox.sql"),
 ];
 

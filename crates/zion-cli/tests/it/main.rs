@@ -31,5 +31,6 @@ mod report;
 mod resources;
 mod restart;
 mod routing;
+mod slo;
 mod strategies;
 mod tokens;

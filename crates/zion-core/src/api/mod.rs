@@ -10,6 +10,7 @@ mod governance;
 mod notifications;
 mod replicas;
 mod requests;
+mod slo;
 mod target;
 mod tokens;
 
@@ -22,6 +23,7 @@ pub use requests::{
     CommandRequest, DeployRequest, ErrorBody, ErrorDetail, ImportSummary, RollbackRequest,
     SpecApplied, SpecView, WhoAmI,
 };
+pub use slo::{SloView, rows_since};
 pub use target::{RunningVersion, TargetView, VersionRole};
 
 pub use audit::{

@@ -452,6 +452,7 @@ pub fn build_report(
         trends,
         audit: None,
         refusals: None,
+        slos: None,
     }
 }
 

@@ -83,6 +83,11 @@ pub struct Report {
     /// entries: requests that never became deployments.
     #[serde(default)]
     pub refusals: Option<PolicyRefusals>,
+    /// Filled by the caller from the recorded SLI rows: each SLO of the
+    /// spec (within the filters) over the period. None when the spec
+    /// declares none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slos: Option<Vec<crate::slo::report::SloSummary>>,
 }
 
 /// The audit log's verification as the report shows it: whether it held,

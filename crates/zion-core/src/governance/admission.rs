@@ -72,11 +72,15 @@ impl Refusal {
     }
 }
 
-/// Rollbacks and hotfixes are how an incident or an unhealthy stable gets
-/// fixed: the checks that look for trouble must not block the remedy.
-/// Returns why `check` is skipped for `kind`, if it is.
+/// Rollbacks and hotfixes are how an incident, an unhealthy stable or a
+/// spent error budget gets fixed: the checks that look for trouble must
+/// not block the remedy. Returns why `check` is skipped for `kind`, if it
+/// is.
 pub fn skip(check: PreCheck, kind: DeploymentType) -> Option<&'static str> {
-    if !matches!(check, PreCheck::NoOpenIncident | PreCheck::ServiceHealth) {
+    if !matches!(
+        check,
+        PreCheck::NoOpenIncident | PreCheck::ServiceHealth | PreCheck::ErrorBudget
+    ) {
         return None;
     }
     match kind {

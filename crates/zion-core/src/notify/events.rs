@@ -112,6 +112,9 @@ pub fn event_of(action: AuditAction, details: &Value) -> Option<NotifyEvent> {
         }
         AuditAction::IncidentOpen => Some(NotifyEvent::IncidentOpened),
         AuditAction::IncidentResolve => Some(NotifyEvent::IncidentResolved),
+        AuditAction::SloAlertFiring => Some(NotifyEvent::AlertFiring),
+        AuditAction::SloAlertResolved => Some(NotifyEvent::AlertResolved),
+        AuditAction::ErrorBudgetExhausted => Some(NotifyEvent::BudgetExhausted),
         AuditAction::SpecApply
         | AuditAction::DeploymentRefused
         | AuditAction::HistoryImport

@@ -33,6 +33,10 @@ pub struct Spec {
     /// `notifications:`. Left out of the JSON when empty.
     #[serde(default, skip_serializing_if = "NotificationsSpec::is_empty")]
     pub notifications: NotificationsSpec,
+    /// `slos:`: service level objectives. Left out of the JSON when empty,
+    /// so a spec without any reads as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slos: Vec<super::SloSpec>,
 }
 
 /// `server:`: where the API listens and where state lives.
@@ -161,6 +165,9 @@ pub enum PreCheck {
     ServiceHealth,
     Dependencies,
     Artifact,
+    /// The error-budget policy: refused while an SLO of the target has
+    /// spent its budget (hotfixes and rollbacks pass).
+    ErrorBudget,
 }
 
 /// One service.
@@ -586,6 +593,7 @@ spec_names!(PreCheck {
     ServiceHealth => "service_health",
     Dependencies => "dependencies",
     Artifact => "artifact",
+    ErrorBudget => "error_budget",
 });
 
 #[cfg(test)]

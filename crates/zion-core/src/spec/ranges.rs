@@ -59,6 +59,12 @@ pub(super) const HOOK_TIMEOUT: Range = range(100 * MS, HOUR);
 /// `notifications.timeout`: one delivery attempt.
 pub(super) const NOTIFY_TIMEOUT: Range = range(100 * MS, 10 * MINUTE);
 
+/// `slos[].threshold`: a latency SLI's bound on one request.
+pub(super) const SLO_THRESHOLD: Range = range(MS, 10 * MINUTE);
+/// `slos[].retention`: at least the longest alert window (3 days), so
+/// every burn rate reads one-minute rows; at most a year of them.
+pub(super) const SLO_RETENTION: Range = range(3 * DAY, 366 * DAY);
+
 impl Range {
     /// Why `d` (written `written`) is outside the range, or None.
     pub fn refuse(&self, d: Duration, written: &str) -> Option<String> {

@@ -199,6 +199,19 @@ pub(super) mod keys {
     pub const PAGERDUTY_RECEIVER: &[&str] = &["routing_key_env", "api_url"];
     pub const SUBSCRIPTION: &[&str] = &["receiver", "events", "services", "environments"];
     pub const SLACK_APPROVALS: &[&str] = &["signing_secret_env", "users"];
+        "slos",
+    ];
+    pub const SLO: &[&str] = &[
+        "name",
+        "service",
+        "environment",
+        "objective",
+        "window",
+        "sli",
+        "threshold",
+        "budgeting",
+        "retention",
+    ];
     pub const HAPROXY_PROVIDER: &[&str] = &["socket", "syslog"];
     pub const HAPROXY_TARGET: &[&str] = &["provider", "backend"];
     pub const NGINX_PROVIDER: &[&str] = &["binary", "config"];
@@ -323,6 +336,7 @@ pub(super) struct RawSpec {
     pub services: Option<Vec<RawService>>,
     pub providers: Option<BTreeMap<String, RawProvider>>,
     pub notifications: Option<RawNotifications>,
+    pub slos: Option<Vec<RawSlo>>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -398,6 +412,18 @@ pub(super) struct RawSubscription {
 pub(super) struct RawSlackApprovals {
     pub signing_secret_env: Option<Text>,
     pub users: Option<BTreeMap<String, Text>>,
+/// `slos[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawSlo {
+    pub name: Option<Text>,
+    pub service: Option<Text>,
+    pub environment: Option<Text>,
+    pub objective: Option<Text>,
+    pub window: Option<Text>,
+    pub sli: Option<Text>,
+    pub threshold: Option<Text>,
+    pub budgeting: Option<Text>,
+    pub retention: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -1141,6 +1167,7 @@ mod tests {
                 "slack_approvals",
                 unknown_keys_of::<RawSlackApprovals>(keys::SLACK_APPROVALS, |r| r.unknown),
             ),
+            ("slo", unknown_keys_of::<RawSlo>(keys::SLO, |r| r.unknown)),
         ];
         for (what, unknown) in cases {
             assert_eq!(unknown, vec!["not_a_key"], "{what}");

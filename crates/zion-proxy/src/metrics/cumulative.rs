@@ -8,11 +8,9 @@ use std::sync::PoisonError;
 
 use super::TrafficMetrics;
 
-/// The upper bounds of the latency buckets, in seconds (Prometheus's
-/// default buckets: 5 ms to 10 s); slower requests count in `+Inf` only.
-pub const LATENCY_BOUNDS_SECONDS: [f64; 11] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+/// The upper bounds of the latency buckets, in seconds; the core keeps
+/// them, since the SLOs' Prometheus rules are written over them.
+pub use zion_core::metrics::LATENCY_BOUNDS_SECONDS;
 
 /// The same bounds in microseconds, as requests are recorded.
 const BOUNDS_US: [u64; 11] = [

@@ -8,6 +8,7 @@ use zion_core::delivery::report::Report;
 
 use crate::text::{self, or_no_data};
 
+pub(crate) mod slo;
 mod wording;
 use wording::*;
 
@@ -23,8 +24,8 @@ pub(crate) struct Document {
 
 /// One `<section>`; no blocks means no data.
 pub(crate) struct Section {
-    pub id: &'static str,
-    pub title: &'static str,
+    pub id: String,
+    pub title: String,
     pub blocks: Vec<Block>,
 }
 
@@ -43,7 +44,7 @@ pub(crate) struct Table {
 }
 
 pub(crate) struct Chart {
-    pub id: &'static str,
+    pub id: String,
     pub title: String,
     pub bars: Vec<Bar>,
     /// How axis values read.
@@ -84,23 +85,26 @@ impl Document {
             "Total deployments: {}",
             text::count(r.total_deployments)
         ));
+        let mut sections = vec![
+            summary(r),
+            environments(r),
+            types(r),
+            frequency(r),
+            success(r),
+            speed(r),
+            rollbacks(r),
+            approvals(r),
+            quality_gates(r),
+            dora(r),
+            trends(r),
+        ];
+        // Only when the spec declares SLOs.
+        sections.extend(slo::delivery_section(r));
+        sections.push(audit(r));
         Document {
             title: "Deployment report".to_string(),
             lead,
-            sections: vec![
-                summary(r),
-                environments(r),
-                types(r),
-                frequency(r),
-                success(r),
-                speed(r),
-                rollbacks(r),
-                approvals(r),
-                quality_gates(r),
-                dora(r),
-                trends(r),
-                audit(r),
-            ],
+            sections,
         }
     }
 }
@@ -162,7 +166,11 @@ fn calendar_days(days: u64) -> String {
 }
 
 fn section(id: &'static str, title: &'static str, blocks: Vec<Block>) -> Section {
-    Section { id, title, blocks }
+    Section {
+        id: id.into(),
+        title: title.into(),
+        blocks,
+    }
 }
 
 fn summary(r: &Report) -> Section {
@@ -310,7 +318,7 @@ fn frequency(r: &Report) -> Section {
         fact("Days in period", days_text(f.days, f.length_days)),
     ])];
     blocks.push(Block::Chart(Chart {
-        id: "chart-per-day",
+        id: "chart-per-day".into(),
         title: "Deployments per day".to_string(),
         bars: f
             .per_day
@@ -367,7 +375,7 @@ fn success(r: &Report) -> Section {
     let mut blocks = vec![Block::Facts(facts)];
     if let Some(trends) = &r.trends {
         blocks.push(Block::Chart(Chart {
-            id: "chart-success-month",
+            id: "chart-success-month".into(),
             title: "Success rate per month".to_string(),
             bars: trends
                 .iter()
@@ -404,7 +412,7 @@ fn speed(r: &Report) -> Section {
         fact("95th percentile", text::duration(s.p95_seconds)),
     ];
     let chart = Chart {
-        id: "chart-duration-histogram",
+        id: "chart-duration-histogram".into(),
         title: "Duration distribution".to_string(),
         bars: s
             .histogram
@@ -684,7 +692,7 @@ fn trends(r: &Report) -> Section {
     let mut dora_headers = vec!["Month"];
     dora_headers.extend(DORA_HEADERS);
     let chart = Chart {
-        id: "chart-duration-month",
+        id: "chart-duration-month".into(),
         title: "Mean duration per month".to_string(),
         bars: trends
             .iter()

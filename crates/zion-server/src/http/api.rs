@@ -58,6 +58,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(crate::http::audit_api::routes())
         .merge(crate::http::report_api::routes())
         .merge(crate::http::metrics_api::routes())
+        .merge(crate::http::slo_api::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             count_forbidden,

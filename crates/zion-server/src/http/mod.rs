@@ -10,4 +10,5 @@ pub(crate) mod listener;
 mod metrics_api;
 mod notifications_api;
 mod report_api;
+mod slo_api;
 mod tokens;

@@ -88,10 +88,37 @@ fn build(app: &App, query: &ReportQuery) -> Result<Report, ApiError> {
     for i in app.store.imported_incidents(&every_target)? {
         report.imported_incident(i);
     }
-    Ok(report.finish(refusals(app, query)?, Some(audit_summary(app)?)))
+    let mut report = report.finish(refusals(app, query)?, Some(audit_summary(app)?));
+    report.slos = slos(app, query)?;
+    Ok(report)
 }
 
 /// The requests the policy refused in the period, from the audit log.
+/// Each SLO of the spec within the query's filters over its period.
+fn slos(
+    app: &App,
+    query: &ReportQuery,
+) -> Result<Option<Vec<zion_core::slo::report::SloSummary>>, ApiError> {
+    let spec = app.spec();
+    let mut out = Vec::new();
+    for slo in spec.slos.iter().filter(|s| {
+        query.service.as_ref().is_none_or(|v| *v == s.service)
+            && query
+                .environment
+                .as_ref()
+                .is_none_or(|v| *v == s.environment)
+    }) {
+        let rows = app.store.sli_rows(&slo.id(), query.since)?;
+        out.push(zion_core::slo::report::summary(
+            slo,
+            &rows,
+            query.since,
+            query.until,
+        ));
+    }
+    Ok((!spec.slos.is_empty()).then_some(out))
+}
+
 fn refusals(
     app: &App,
     query: &ReportQuery,

@@ -28,6 +28,7 @@ pub mod leases;
 pub mod outbox;
 pub mod processes;
 pub mod rounds;
+pub mod slos;
 pub mod specs;
 pub mod tokens;
 
@@ -122,6 +123,12 @@ macro_rules! contract_tests {
                 rows_are_written_with_their_entries_or_not_at_all,
                 claims_go_in_order_per_receiver_one_in_flight_per_row,
             ]
+            slos [
+                sli_rows_round_trip_by_slo_and_start,
+                roll_up_keeps_every_count,
+                alert_states_are_replaced,
+                alert_states_are_written_with_their_entries_or_not_at_all,
+            ]
         }
     };
     (@areas ($fresh:expr) $($area:ident [$($name:ident),* $(,)?])*) => {
@@ -159,6 +166,7 @@ mod tests {
             ("outbox", include_str!("outbox.rs")),
             ("processes", include_str!("processes.rs")),
             ("rounds", include_str!("rounds.rs")),
+            ("slos", include_str!("slos.rs")),
             ("specs", include_str!("specs.rs")),
             ("tokens", include_str!("tokens.rs")),
         ];

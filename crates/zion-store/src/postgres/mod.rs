@@ -37,6 +37,7 @@ mod listen;
 mod outbox;
 mod processes;
 mod rounds;
+mod slos;
 mod specs;
 mod tokens;
 
@@ -62,7 +63,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_leases.sql"),
     include_str!("../../migrations/postgres/0003_process_host.sql"),
     include_str!("../../migrations/postgres/0004_data_plane.sql"),
-    include_str!("../../migrations/postgres/0005_reserved.sql"),
+    include_str!("../../migrations/postgres/0005_slos.sql"),
     include_str!("../../migrations/postgres/0006_outbox.sql"),
 ];
 

@@ -75,6 +75,8 @@ fn rounds_written_before_runs_existed_count_one_each() {
              DROP TABLE route_revision;
              DROP TABLE traffic_buckets;
              DROP TABLE outbox;
+             DROP TABLE slo_rows;
+             DROP TABLE slo_alerts;
              PRAGMA user_version = 5;",
         )
         .unwrap();

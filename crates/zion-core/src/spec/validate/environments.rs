@@ -27,12 +27,13 @@ const ROLES: [(&str, Role); 4] = [
     ("admin", Role::Admin),
 ];
 
-const PRE_CHECKS: [(&str, PreCheck); 5] = [
+const PRE_CHECKS: [(&str, PreCheck); 6] = [
     ("deployment_window", PreCheck::DeploymentWindow),
     ("no_open_incident", PreCheck::NoOpenIncident),
     ("service_health", PreCheck::ServiceHealth),
     ("dependencies", PreCheck::Dependencies),
     ("artifact", PreCheck::Artifact),
+    ("error_budget", PreCheck::ErrorBudget),
 ];
 
 pub(super) fn environments(
@@ -168,7 +169,7 @@ fn gates(r: &mut Report, p: &str, raw: &RawGates) -> Option<QualityGates> {
 
 /// A share written as a percentage (`80%`, `99.5%`) or as a ratio from 0 to
 /// 1 (`0.8`, like the analysis checks' error rates), as a ratio.
-fn parse_share(text: &str) -> Result<f64, String> {
+pub(super) fn parse_share(text: &str) -> Result<f64, String> {
     let t = text.trim();
     let number = |n: &str| n.trim().parse::<f64>().ok().filter(|v| v.is_finite());
     if let Some(n) = t.strip_suffix('%') {

@@ -21,6 +21,7 @@ mod rollout;
 mod routers;
 mod server;
 mod services;
+mod slos;
 mod summary;
 #[cfg(test)]
 mod test_support;
@@ -131,6 +132,7 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
         .as_ref()
         .map(|n| notifications::notifications(&mut r, n, &service_names, &env_names))
         .unwrap_or_default();
+    let slos = slos::slos(&mut r, raw.slos.as_deref().unwrap_or(&[]), &services);
     r.check_listeners();
     if r.errors.is_empty() {
         Ok(Spec {
@@ -140,6 +142,7 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
             services,
             providers,
             notifications,
+            slos,
         })
     } else {
         Err(SpecErrors(r.errors))

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use crate::governance::quality::QualityGates;
 use crate::spec::{
-    Batch, Bound, CanaryStep, Check, EnvironmentSpec, MatchRule, Probe, ServiceSpec, Spec,
-    Strategy, TargetSpec,
+    Batch, Bound, CanaryStep, Check, EnvironmentSpec, MatchRule, Probe, ServiceSpec, Sli, SloSpec,
+    SloWindow, Spec, Strategy, TargetSpec,
 };
 
 /// A one-screen human summary of a validated spec, for `zion lint`.
@@ -49,7 +49,31 @@ pub fn summary(spec: &Spec) -> String {
         out.extend(service_lines(spec, svc));
     }
     out.extend(notification_lines(&spec.notifications));
+    if !spec.slos.is_empty() {
+        out.push(format!("slos ({}):", spec.slos.len()));
+        for slo in &spec.slos {
+            out.push(format!("  {}", slo_line(slo)));
+        }
+    }
     out.join("\n")
+}
+
+/// `web/production/availability: 99.9% availability over 30d, budget by events`.
+fn slo_line(slo: &SloSpec) -> String {
+    let sli = match slo.sli {
+        Sli::Availability => "availability".to_owned(),
+        Sli::Latency { threshold } => format!("latency under {}", short(threshold)),
+    };
+    let window = match slo.window {
+        SloWindow::Rolling { days } => format!("{days}d"),
+        SloWindow::CalendarMonth => "the calendar month".to_owned(),
+    };
+    format!(
+        "{}: {} {sli} over {window}, budget by {}",
+        slo.id(),
+        crate::slo::policy::percent(slo.objective),
+        slo.budgeting.name().replace('_', " ")
+    )
 }
 
 fn environment_line(env: &EnvironmentSpec) -> String {

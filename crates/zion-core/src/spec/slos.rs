@@ -1,0 +1,91 @@
+//! `slos:`: service level objectives, one per entry, each for one target
+//! (a service in an environment). The model only; what the figures mean
+//! (budget, burn rates, alerts) is `crate::slo`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One SLO: `slos[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloSpec {
+    /// Unique within its target; a DNS label (`availability`).
+    pub name: String,
+    pub service: String,
+    pub environment: String,
+    /// The share of good events (or minutes) aimed at, as a ratio
+    /// (`99.9%` is 0.999); strictly between 0 and 1.
+    pub objective: f64,
+    pub window: SloWindow,
+    pub sli: Sli,
+    /// Default `events`.
+    pub budgeting: Budgeting,
+    /// How long one-minute rows are kept before they are rolled up into
+    /// hourly rows. Default 7 days; at least 3 days, the longest alert
+    /// window, so that every burn rate is read at one-minute resolution.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub retention: Duration,
+}
+
+impl SloSpec {
+    /// `service/environment/name`, unique in a spec: how the SLO is named
+    /// in the store, the API, audit entries and commands.
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.service, self.environment, self.name)
+    }
+}
+
+/// The period the objective is measured over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SloWindow {
+    /// The last `days` days up to now (`window: 30d`).
+    Rolling { days: u32 },
+    /// The current calendar month, in UTC (`window: month`).
+    CalendarMonth,
+}
+
+/// What counts as a good event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sli {
+    /// Requests through the built-in proxy that were not answered 5xx
+    /// (nor failed to be forwarded).
+    Availability,
+    /// Requests through the built-in proxy answered within `threshold`.
+    Latency {
+        #[serde(with = "crate::duration::serde_duration")]
+        threshold: Duration,
+    },
+}
+
+impl Sli {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Sli::Availability => "availability",
+            Sli::Latency { .. } => "latency",
+        }
+    }
+}
+
+/// How the budget is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Budgeting {
+    /// Bad events over all events (`budgeting: events`, the default).
+    Events,
+    /// Bad minutes over the window's minutes (`budgeting: time_slices`):
+    /// a minute is bad when its share of good events is below the
+    /// objective; a minute without traffic is good (nothing failed). At
+    /// 99.9% over 30 days the budget is 43.2 minutes.
+    TimeSlices,
+}
+
+impl Budgeting {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Budgeting::Events => "events",
+            Budgeting::TimeSlices => "time_slices",
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! `slos:`: each SLO names a declared target (a service with a target in
+//! the environment), an objective strictly between 0% and 100%, a window
+//! (`30d` or `month`), an SLI the built-in proxy measures, and how its
+//! budget is counted. SLIs Zion does not measure yet (synthetic probes,
+//! Prometheus queries) are refused with the reason, not accepted and
+//! ignored.
+
+use std::time::Duration;
+
+use super::environments::parse_share;
+use super::{Report, at, text};
+use crate::duration::parse_duration;
+use crate::spec::raw::{RawSlo, Text, keys};
+use crate::spec::{Budgeting, ServiceSpec, Sli, SloSpec, SloWindow, ranges};
+
+/// One-minute rows are kept a week by default, then rolled up hourly.
+const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The longest rolling window: a quarter.
+const MAX_WINDOW_DAYS: u32 = 90;
+
+const BUDGETING: [(&str, Budgeting); 2] = [
+    ("events", Budgeting::Events),
+    ("time_slices", Budgeting::TimeSlices),
+];
+
+pub(super) fn slos(r: &mut Report, list: &[RawSlo], services: &[ServiceSpec]) -> Vec<SloSpec> {
+    let mut out = Vec::new();
+    let mut ids: Vec<(String, usize)> = Vec::new();
+    for (i, raw) in list.iter().enumerate() {
+        let p = format!("slos[{i}]");
+        let before = r.errors.len();
+        let slo = slo(r, &p, raw, services);
+        if r.errors.len() != before {
+            continue;
+        }
+        let id = slo.id();
+        if let Some((_, j)) = ids.iter().find(|(other, _)| *other == id) {
+            r.add(
+                at(&p, "name"),
+                format!("SLO `{id}` is already declared at slos[{j}]: give each SLO of a target its own name"),
+            );
+            continue;
+        }
+        ids.push((id, i));
+        out.push(slo);
+    }
+    out
+}
+
+fn slo(r: &mut Report, p: &str, raw: &RawSlo, services: &[ServiceSpec]) -> SloSpec {
+    r.unknown(p, &raw.unknown, keys::SLO);
+    let name = r.name(&at(p, "name"), raw.name.as_ref(), "SLO");
+    let (service, environment) = target(r, p, raw, services);
+    let objective = objective(r, &at(p, "objective"), raw.objective.as_ref());
+    let window = window(r, &at(p, "window"), raw.window.as_ref());
+    let sli = sli(r, p, raw);
+    let budgeting = match text(raw.budgeting.as_ref()) {
+        None => Budgeting::Events,
+        Some(b) => r
+            .choice(&at(p, "budgeting"), b, "budgeting", &BUDGETING)
+            .unwrap_or(Budgeting::Events),
+    };
+    let retention = r.duration(
+        &at(p, "retention"),
+        raw.retention.as_ref(),
+        DEFAULT_RETENTION,
+        ranges::SLO_RETENTION,
+    );
+    SloSpec {
+        name,
+        service,
+        environment,
+        objective,
+        window,
+        sli,
+        budgeting,
+        retention,
+    }
+}
+
+/// `service` and `environment`: a declared service with a target there.
+fn target(r: &mut Report, p: &str, raw: &RawSlo, services: &[ServiceSpec]) -> (String, String) {
+    let mut required = |key: &str, value: Option<&Text>, example: &str| match value {
+        Some(v) => v.0.clone(),
+        None => {
+            r.add(
+                at(p, key),
+                format!("missing: every SLO names its {key}, e.g. `{key}: {example}`"),
+            );
+            String::new()
+        }
+    };
+    let service = required("service", raw.service.as_ref(), "web");
+    let environment = required("environment", raw.environment.as_ref(), "production");
+    if service.is_empty() || environment.is_empty() {
+        return (service, environment);
+    }
+    let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+    if !r.reference(&at(p, "service"), &service, &names, "service") {
+        return (service, environment);
+    }
+    let declared = services
+        .iter()
+        .find(|s| s.name == service)
+        .map(|s| s.targets.keys().cloned().collect::<Vec<_>>());
+    if let Some(envs) = declared
+        && !envs.contains(&environment)
+    {
+        r.add(
+            at(p, "environment"),
+            format!(
+                "service `{service}` has no target in `{environment}`: an SLO measures a \
+                 target; use one of {} or add `targets.{environment}` to the service",
+                envs.join(", ")
+            ),
+        );
+    }
+    (service, environment)
+}
+
+fn objective(r: &mut Report, p: &str, raw: Option<&Text>) -> f64 {
+    let Some(raw) = raw else {
+        r.add(
+            p,
+            "missing: write the share of good events aimed at, e.g. `objective: 99.9%`",
+        );
+        return 0.0;
+    };
+    match parse_share(raw.as_str()) {
+        Err(message) => {
+            r.add(p, message);
+            0.0
+        }
+        Ok(v) if v <= 0.0 || v >= 1.0 => {
+            r.add(
+                p,
+                format!(
+                    "`{raw}` leaves no sensible budget: an objective lies strictly between 0% \
+                     and 100%, e.g. 99.9%"
+                ),
+            );
+            0.0
+        }
+        Ok(v) => v,
+    }
+}
+
+fn window(r: &mut Report, p: &str, raw: Option<&Text>) -> SloWindow {
+    const HINT: &str =
+        "write a rolling number of days such as `30d`, or `month` for the calendar month (UTC)";
+    let Some(raw) = raw else {
+        return SloWindow::Rolling { days: 30 };
+    };
+    let t = raw.as_str().trim();
+    if t == "month" {
+        return SloWindow::CalendarMonth;
+    }
+    let days = parse_duration(t).ok().and_then(|d| {
+        let secs = d.as_secs();
+        (d.subsec_nanos() == 0 && secs % 86_400 == 0).then_some(secs / 86_400)
+    });
+    match days {
+        Some(days) if (1..=u64::from(MAX_WINDOW_DAYS)).contains(&days) => {
+            SloWindow::Rolling { days: days as u32 }
+        }
+        Some(_) => {
+            r.add(
+                p,
+                format!("`{t}` is out of range: use 1d to {MAX_WINDOW_DAYS}d, or `month`"),
+            );
+            SloWindow::Rolling { days: 30 }
+        }
+        None => {
+            r.add(p, format!("`{t}` is not a window: {HINT}"));
+            SloWindow::Rolling { days: 30 }
+        }
+    }
+}
+
+/// `sli` (default `availability`) and, for `latency`, its `threshold`.
+fn sli(r: &mut Report, p: &str, raw: &RawSlo) -> Sli {
+    let kind = text(raw.sli.as_ref()).unwrap_or("availability");
+    let threshold = || raw.threshold.as_ref();
+    match kind {
+        "availability" => {
+            if threshold().is_some() {
+                r.add(
+                    at(p, "threshold"),
+                    "only a latency SLI has a threshold: remove it, or write `sli: latency`",
+                );
+            }
+            Sli::Availability
+        }
+        "latency" => match threshold() {
+            None => {
+                r.add(
+                    at(p, "threshold"),
+                    "missing: a latency SLI counts requests faster than a threshold, e.g. \
+                     `threshold: 200ms`",
+                );
+                Sli::Availability
+            }
+            Some(t) => r
+                .opt_duration(&at(p, "threshold"), Some(t), ranges::SLO_THRESHOLD)
+                .map(|threshold| Sli::Latency { threshold })
+                .unwrap_or(Sli::Availability),
+        },
+        "probe" | "prometheus" => {
+            r.add(
+                at(p, "sli"),
+                format!(
+                    "`{kind}` SLIs are not measured yet: use `availability` or `latency`, \
+                     which the built-in proxy measures"
+                ),
+            );
+            Sli::Availability
+        }
+        other => {
+            r.choice(
+                &at(p, "sli"),
+                other,
+                "SLI",
+                &[("availability", ()), ("latency", ())],
+            );
+            Sli::Availability
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "slos_tests.rs"]
+mod tests;

@@ -1,0 +1,302 @@
+//! SLO measurement: the replica of `zion up` that drives a target records
+//! its SLOs' SLI rows (so two replicas never count one request twice),
+//! and evaluates their alerts, writing each transition (firing, resolved,
+//! budget exhausted) through the journal as an audit entry with the
+//! alert's new state. The arithmetic is `zion_core::slo`'s.
+//!
+//! Every second, the requests the target's built-in listener completed
+//! since the last pass are added to the row of the current minute of the
+//! server's clock (the traffic itself is stamped in real time; only the
+//! row it lands in follows the clock, so a test moving the clock moves the
+//! rows). The alerts are evaluated every few seconds and whenever the
+//! clock's minute changes; one-minute rows older than the SLO's retention
+//! are rolled up hourly once an hour.
+//!
+//! Measured from this replica's listener only: on PostgreSQL with several
+//! replicas of `zion up`, the requests the others forward are not counted
+//! yet (they are in the data plane's traffic buckets).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::watch;
+use zion_core::api::{SloView, rows_since};
+use zion_core::audit::{AuditAction, Record};
+use zion_core::slo::report::{Period, SloReport};
+use zion_core::slo::rows::floor;
+use zion_core::slo::{self, AlertState, Counts, SliRow, Transition};
+use zion_core::spec::{Sli, SloSpec};
+use zion_proxy::{SecondBucket, TrafficMetrics, decode_latency};
+
+use crate::app::App;
+use crate::audit::AuditError;
+use crate::targets::TargetId;
+
+/// How often the listeners' completed seconds are read.
+const TICK: Duration = Duration::from_secs(1);
+/// How often the alerts are evaluated within one minute of the clock.
+const EVALUATE_EVERY: Duration = Duration::from_secs(5);
+
+/// Runs until shutdown.
+pub(crate) async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let mut recorder = Recorder::default();
+    let mut every = tokio::time::interval(TICK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        recorder.pass(&app).await;
+    }
+}
+
+/// What one SLO's recording has reached on this replica.
+struct Progress {
+    /// The first second not read yet.
+    next_second: u64,
+    /// The clock's minute being filled, and its counts so far.
+    minute: Timestamp,
+    counts: Counts,
+    evaluated: Option<(Timestamp, std::time::Instant)>,
+    rolled_up: Option<Timestamp>,
+}
+
+#[derive(Default)]
+struct Recorder {
+    slos: HashMap<String, Progress>,
+}
+
+impl Recorder {
+    async fn pass(&mut self, app: &App) {
+        let spec = app.spec();
+        if spec.slos.is_empty() {
+            return;
+        }
+        let metrics: HashMap<TargetId, Arc<TrafficMetrics>> =
+            app.targets.all_metrics().await.into_iter().collect();
+        let real = SystemTime::now();
+        let now = app.clock.now();
+        for slo in &spec.slos {
+            let id = slo.id();
+            let target = TargetId::new(&slo.service, &slo.environment);
+            let Some(traffic) = metrics.get(&target).filter(|_| app.leases.drives(&target)) else {
+                // Driven elsewhere: its driver records it.
+                self.slos.remove(&id);
+                continue;
+            };
+            let progress = self.slos.entry(id.clone()).or_insert_with(|| Progress {
+                next_second: unix_secs(real),
+                minute: Timestamp::MIN,
+                counts: Counts::default(),
+                evaluated: None,
+                rolled_up: None,
+            });
+            if let Err(e) = record(app, slo, traffic, progress, real, now) {
+                tracing::warn!(slo = %id, error = %e, "cannot record the SLO's SLI");
+                continue;
+            }
+            if let Err(e) = evaluate(app, slo, progress, now).await {
+                tracing::warn!(slo = %id, error = %e, "cannot evaluate the SLO's alerts");
+            }
+        }
+    }
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Adds the seconds completed since the last pass to the clock minute's
+/// row, and rolls up old rows once an hour.
+fn record(
+    app: &App,
+    slo: &SloSpec,
+    traffic: &TrafficMetrics,
+    progress: &mut Progress,
+    real: SystemTime,
+    now: Timestamp,
+) -> Result<(), zion_store::StoreError> {
+    let id = slo.id();
+    let minute = floor(now, 60);
+    if minute != progress.minute {
+        // A minute recorded before (by this replica before a restart, or
+        // by the target's last driver) is added to, not replaced.
+        let earlier = app.store.sli_rows(&id, minute)?;
+        progress.counts = earlier
+            .iter()
+            .find(|r| r.start == minute && r.minutes == 1)
+            .map(SliRow::counts)
+            .unwrap_or_default();
+        progress.minute = minute;
+    }
+    let buckets = traffic.completed_buckets(progress.next_second, real);
+    progress.next_second = progress.next_second.max(unix_secs(real));
+    let seen = counts(slo, &buckets);
+    if seen.total > 0 {
+        progress.counts = progress.counts + seen;
+        app.store.record_sli(
+            &id,
+            &[SliRow::minute(minute, progress.counts, slo.objective)],
+        )?;
+    }
+    let hour = floor(now, 3600);
+    if progress.rolled_up != Some(hour) {
+        let retention = SignedDuration::try_from(slo.retention).unwrap_or(SignedDuration::ZERO);
+        let before = floor(now.checked_sub(retention).unwrap_or(Timestamp::MIN), 3600);
+        app.store.roll_up_sli(&id, before)?;
+        progress.rolled_up = Some(hour);
+    }
+    Ok(())
+}
+
+/// The good and all events of some seconds, by the SLO's SLI.
+fn counts(slo: &SloSpec, buckets: &[SecondBucket]) -> Counts {
+    buckets.iter().fold(Counts::default(), |acc, b| {
+        let seen = match slo.sli {
+            Sli::Availability => Counts::new(b.requests.saturating_sub(b.errors), b.requests),
+            // Requests counted without latencies (an HAProxy target read
+            // from its statistics) cannot be judged, so they are left out.
+            Sli::Latency { threshold } => match decode_latency(&b.latency) {
+                Ok(h) if !h.is_empty() => {
+                    let limit = u64::try_from(threshold.as_micros()).unwrap_or(u64::MAX);
+                    Counts::new(h.count_between(0, limit), h.len())
+                }
+                _ => Counts::default(),
+            },
+        };
+        acc + seen
+    })
+}
+
+/// Evaluates the alerts when due, committing any transition.
+async fn evaluate(
+    app: &App,
+    slo: &SloSpec,
+    progress: &mut Progress,
+    now: Timestamp,
+) -> Result<(), AuditError> {
+    let minute = floor(now, 60);
+    let due = match progress.evaluated {
+        None => true,
+        Some((m, at)) => m != minute || at.elapsed() >= EVALUATE_EVERY,
+    };
+    if !due {
+        return Ok(());
+    }
+    progress.evaluated = Some((minute, std::time::Instant::now()));
+    let id = slo.id();
+    let rows = app.store.sli_rows(&id, rows_since(slo, now))?;
+    let recorded = app.store.slo_alerts(&id)?;
+    let view = SloView::build(slo, &rows, &recorded, now);
+    let firing = slo::alerts::firing(&view.burn_rates, &view.budget);
+    let changes = slo::alerts::transitions(&recorded, &firing);
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let states: Vec<AlertState> = changes
+        .iter()
+        .map(|t| AlertState {
+            alert: t.alert(),
+            firing: matches!(t, Transition::Firing(_)),
+            since: now,
+        })
+        .collect();
+    let records: Vec<Record> = changes.iter().map(|t| entry(slo, &view, *t)).collect();
+    for t in &changes {
+        tracing::warn!(slo = %id, alert = t.alert().name(), firing = matches!(t, Transition::Firing(_)), "SLO alert");
+    }
+    app.journal
+        .commit_with(&records, now, |store, audit| {
+            store
+                .set_slo_alerts(&id, &states, audit)
+                .map_err(AuditError::from)
+        })
+        .await
+}
+
+/// The audit entry of one transition: the SLO, its target, the alert and
+/// its severity, the burn rates of the alert's windows and the budget
+/// left.
+fn entry(slo: &SloSpec, view: &SloView, t: Transition) -> Record {
+    let alert = t.alert();
+    let action = match t {
+        Transition::Firing(slo::AlertKind::BudgetExhausted) => AuditAction::ErrorBudgetExhausted,
+        Transition::Firing(_) => AuditAction::SloAlertFiring,
+        Transition::Resolved(_) => AuditAction::SloAlertResolved,
+    };
+    let burn_rates: Vec<_> = view
+        .burn_rates
+        .iter()
+        .filter(|r| r.alert == alert)
+        .map(|r| {
+            serde_json::json!({
+                "factor": r.factor,
+                "long_window": r.long_window,
+                "long_burn": r.long_burn,
+                "short_window": r.short_window,
+                "short_burn": r.short_burn,
+            })
+        })
+        .collect();
+    Record::new(
+        "controller",
+        action,
+        // One subject per alert of the SLO: a notifier's trouble (a
+        // PagerDuty dedup key) is one alert, resolved by that alert alone.
+        format!("slo/{}/{}", slo.id(), alert.name()),
+        serde_json::json!({
+            "slo": slo.id(),
+            "service": slo.service,
+            "environment": slo.environment,
+            "alert": alert.name(),
+            "severity": alert.severity().name(),
+            "objective": slo.objective,
+            "burn_rates": burn_rates,
+            "budget_remaining": view.budget.remaining,
+        }),
+    )
+}
+
+impl App {
+    /// Every SLO of the spec over the last `period`, from the recorded rows.
+    pub(crate) fn slo_report(&self, period: Period) -> Result<SloReport, zion_store::StoreError> {
+        let until = self.clock.now();
+        let since = slo::report::since(period, until);
+        let slos = self
+            .spec()
+            .slos
+            .iter()
+            .map(|s| {
+                let rows = self.store.sli_rows(&s.id(), since)?;
+                Ok(slo::report::slo_period(s, &rows, period, until))
+            })
+            .collect::<Result<Vec<_>, zion_store::StoreError>>()?;
+        Ok(SloReport {
+            period,
+            since,
+            until,
+            slos,
+        })
+    }
+
+    /// Every SLO of the spec as it stands now, from the recorded rows.
+    pub(crate) fn slo_views(&self) -> Result<Vec<SloView>, zion_store::StoreError> {
+        let now = self.clock.now();
+        self.spec()
+            .slos
+            .iter()
+            .map(|slo| {
+                let id = slo.id();
+                let rows = self.store.sli_rows(&id, rows_since(slo, now))?;
+                let alerts = self.store.slo_alerts(&id)?;
+                Ok(SloView::build(slo, &rows, &alerts, now))
+            })
+            .collect()
+    }
+}

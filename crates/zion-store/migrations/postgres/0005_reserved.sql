@@ -1,2 +1,0 @@
--- Reserved: the number of another change's migration, kept so that the
--- next one applies in its place. Changes nothing.
