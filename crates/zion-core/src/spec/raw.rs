@@ -184,6 +184,7 @@ pub(super) mod keys {
         "services",
         "providers",
         "notifications",
+        "slos",
     ];
     pub const NOTIFICATIONS: &[&str] = &[
         "receivers",
@@ -199,8 +200,6 @@ pub(super) mod keys {
     pub const PAGERDUTY_RECEIVER: &[&str] = &["routing_key_env", "api_url"];
     pub const SUBSCRIPTION: &[&str] = &["receiver", "events", "services", "environments"];
     pub const SLACK_APPROVALS: &[&str] = &["signing_secret_env", "users"];
-        "slos",
-    ];
     pub const SLO: &[&str] = &[
         "name",
         "service",
@@ -412,6 +411,10 @@ pub(super) struct RawSubscription {
 pub(super) struct RawSlackApprovals {
     pub signing_secret_env: Option<Text>,
     pub users: Option<BTreeMap<String, Text>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
 /// `slos[]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(super) struct RawSlo {
