@@ -47,7 +47,14 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
     headers.remove(&KEEP_ALIVE);
     headers.remove(&PROXY_CONNECTION);
-    headers.remove(TE);
+    // `TE: trailers` says the client takes trailers, which gRPC servers
+    // require to be told (it is the only TE value HTTP/2 allows).
+    if headers
+        .remove(TE)
+        .is_some_and(|te| te.as_bytes().trim_ascii().eq_ignore_ascii_case(b"trailers"))
+    {
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+    }
     headers.remove(TRANSFER_ENCODING);
     if upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
@@ -106,7 +113,7 @@ mod tests {
             ("connection", "close"),
             ("keep-alive", "timeout=5"),
             ("x-secret", "1"),
-            ("te", "trailers"),
+            ("te", "gzip"),
             ("transfer-encoding", "chunked"),
             ("proxy-connection", "keep-alive"),
             ("upgrade", "websocket"),
@@ -115,6 +122,13 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, vec!["accept"]);
+    }
+
+    #[test]
+    fn te_trailers_passes_for_grpc() {
+        let mut h = map(&[("te", "trailers"), ("content-type", "application/grpc")]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h["te"], "trailers");
     }
 
     #[test]

@@ -12,24 +12,24 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue, SET_COOKIE};
+use http::header::{CONTENT_TYPE, HOST, HeaderValue, SET_COOKIE};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
+use crate::UpstreamProtocol;
 use crate::client_body::{ClientBody, ClientFault};
 use crate::error::ProxyError;
+use crate::grpc::{self, GrpcBody};
 use crate::headers;
-use crate::http2::{H2_PREFACE, http2_refusal};
 use crate::metrics::{InFlight, TrafficMetrics};
 use crate::mirror::{self, MirrorTarget, Mirrors, X_ZION_MIRROR};
 use crate::route::{Picker, Route, Table};
@@ -48,9 +48,11 @@ const IN_FLIGHT_AFTER: Duration = Duration::from_millis(500);
 /// does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// What the proxy answers: the upstream's body (pooled connection or
-/// upgrade), or one it wrote itself.
-type ProxyBody = Either<Either<UpstreamBody, Incoming>, Full<Bytes>>;
+/// What the proxy answers: the upstream's body (pooled connection, a gRPC
+/// call's watched for its status, or upgrade), or one it wrote itself.
+type ProxyBody = Either<Either<Answered, GrpcBody<Answered>>, Full<Bytes>>;
+/// The upstream's body: a pooled connection's, or an upgrade's.
+type Answered = Either<UpstreamBody, Incoming>;
 
 /// Lifecycle signal from the handle to the accept loop, connections, tunnels
 /// and mirrored requests.
@@ -280,24 +282,25 @@ async fn serve_connection(
     if let Err(err) = stream.set_nodelay(true) {
         debug!(%err, "set_nodelay failed");
     }
-    let Some(stream) = refuse_http2(stream).await else {
-        return;
-    };
     let ctx = Arc::new(ConnContext {
         shared,
         client_ip: HeaderValue::try_from(peer.ip().to_canonical().to_string())
             .expect("an IP address is a valid header value"),
     });
     let service = service_fn(move |req| handle(Arc::clone(&ctx), req));
-    let conn = http1::Builder::new()
+    // HTTP/1.1, or HTTP/2 when the client opens with its preface (h2c
+    // with prior knowledge), on the same listener.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         // Head and body copied into one buffer and sent with a plain write:
         // the kernel takes that more cheaply than a writev of the pieces,
         // and the copy costs less than the difference.
-        .writev(false)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
+        .writev(false);
+    builder.http2().timer(TokioTimer::new());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     let mut conn = pin!(conn);
     let probe = state.clone();
     let mut changed = pin!(state.changed());
@@ -339,17 +342,19 @@ async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let shared = &ctx.shared;
-    let upgrade = headers::wants_upgrade(req.headers());
-    let (version, endpoint, set_cookie, mirror_to, timeout) = {
+    let (version, endpoint, set_cookie, mirror_to, timeout, protocol, upgrade) = {
         let table = shared.table.load();
+        let protocol = table.route.upstream_protocol;
+        // A protocol switch is HTTP/1.1's, end to end.
+        let upgrade = protocol == UpstreamProtocol::Http1 && headers::wants_upgrade(req.headers());
         let Some(pick) = shared.picker.pick(&table, req.headers()) else {
             return Ok(plain(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no healthy upstream for this target\n",
             ));
         };
-        // A tunnel cannot be copied.
-        let mirror_to = (pick.stable && !upgrade)
+        // A tunnel cannot be copied; copies go out over HTTP/1.1 only.
+        let mirror_to = (pick.stable && !upgrade && protocol == UpstreamProtocol::Http1)
             .then(|| shared.picker.mirror(&table))
             .flatten()
             .map(|(pool, endpoint)| MirrorTarget {
@@ -362,11 +367,21 @@ async fn handle(
             pick.set_cookie.cloned(),
             mirror_to,
             table.route.response_timeout,
+            protocol,
+            upgrade,
         )
     };
 
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
+    if parts.version == Version::HTTP_2 && !parts.headers.contains_key(HOST) {
+        // HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in Host.
+        if let Some(authority) = parts.uri.authority() {
+            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                parts.headers.insert(HOST, host);
+            }
+        }
+    }
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
     headers::add_forwarding(&mut parts.headers, &ctx.client_ip);
     parts.headers.remove(&X_ZION_MIRROR);
@@ -405,7 +420,7 @@ async fn handle(
                 }
             }
         };
-        let answer = forward(shared, &version, &endpoint, req);
+        let answer = forward(shared, &version, &endpoint, protocol, req);
         let (result, flight) = watched(shared, &version, started, deadline, answer).await;
         // Sent once stable has answered, so the copy takes nothing from the
         // original's time (the client sees stable's answer whatever the copy
@@ -415,18 +430,24 @@ async fn handle(
         }
         (result.map(|resp| resp.map(Either::Left)), fault, flight)
     };
-    // Counted when answered: as a request that was in flight, or plainly.
-    let count = |error: bool, latency: Duration| match flight {
-        Some(flight) => flight.finish(error, latency, SystemTime::now()),
-        None => shared
-            .metrics
-            .record(&version, error, latency, SystemTime::now()),
-    };
+    let mut flight = flight;
     let latency = started.elapsed();
-    let mut resp = match result {
+    let resp = match result {
         Ok(mut resp) => {
             let status = resp.status();
-            count(status.is_server_error(), latency);
+            // A gRPC call's outcome is its grpc-status: in the head of a
+            // trailers-only answer, else in the trailers that end the body.
+            let grpc_head = grpc::is_grpc(resp.headers()).then(|| grpc::failed(resp.headers()));
+            if let Some(None) = grpc_head {
+                if status == StatusCode::OK {
+                    let settle = settle_later(shared, &version, flight.take(), started);
+                    let resp =
+                        resp.map(|body| Either::Left(Either::Right(GrpcBody::new(body, settle))));
+                    return Ok(with_cookie(resp, set_cookie));
+                }
+            }
+            let error = status.is_server_error() || grpc_head.flatten().unwrap_or(false);
+            count(shared, &version, flight.take(), error, latency);
             let switching = status == StatusCode::SWITCHING_PROTOCOLS;
             if switching {
                 if let Some(client_upgrade) = client_upgrade {
@@ -439,7 +460,7 @@ async fn handle(
                 }
             }
             headers::strip_hop_by_hop(resp.headers_mut(), switching && upgrade);
-            resp.map(Either::Left)
+            resp.map(|body| Either::Left(Either::Left(body)))
         }
         // The client's own doing: not the version's error.
         Err(Miss::Failed(err)) if fault.happened() => {
@@ -455,7 +476,7 @@ async fn handle(
             ));
         }
         Err(miss) => {
-            count(true, latency);
+            count(shared, &version, flight.take(), true, latency);
             if let Some(n) = shared.upstream_failures.hit(Instant::now()) {
                 warn!(version = %version, error = %miss, requests = n, "upstream request failed (rate-limited: requests counts them since the last line)");
             }
@@ -468,11 +489,47 @@ async fn handle(
             }
         }
     };
+    Ok(with_cookie(resp, set_cookie))
+}
+
+fn with_cookie(
+    mut resp: Response<ProxyBody>,
+    set_cookie: Option<HeaderValue>,
+) -> Response<ProxyBody> {
     if let Some(cookie) = set_cookie {
         // Appended: the upstream may set cookies of its own.
         resp.headers_mut().append(SET_COOKIE, cookie);
     }
-    Ok(resp)
+    resp
+}
+
+/// Counts a request once answered: as one that was in flight, or plainly.
+fn count(shared: &Shared, version: &str, flight: Option<InFlight>, error: bool, latency: Duration) {
+    match flight {
+        Some(flight) => flight.finish(error, latency, SystemTime::now()),
+        None => shared
+            .metrics
+            .record(version, error, latency, SystemTime::now()),
+    }
+}
+
+/// Counts a gRPC call once its status is known (its latency then the
+/// whole call's).
+fn settle_later(
+    shared: &Shared,
+    version: &Arc<str>,
+    flight: Option<InFlight>,
+    started: Instant,
+) -> grpc::Settle {
+    let metrics = Arc::clone(&shared.metrics);
+    let version = Arc::clone(version);
+    Box::new(move |error| {
+        let latency = started.elapsed();
+        match flight {
+            Some(flight) => flight.finish(error, latency, SystemTime::now()),
+            None => metrics.record(&version, error, latency, SystemTime::now()),
+        }
+    })
 }
 
 /// Why a request got no answer from its replica.
@@ -522,10 +579,11 @@ async fn forward(
     shared: &Shared,
     version: &str,
     endpoint: &Arc<Endpoint>,
+    protocol: UpstreamProtocol,
     req: Request<OutBody>,
 ) -> Result<Response<UpstreamBody>, Miss> {
     let sent = Instant::now();
-    let answer = match endpoint.request(req).await {
+    let answer = match send(endpoint, protocol, req).await {
         Ok(resp) => Ok(resp),
         Err(Failed {
             error,
@@ -545,11 +603,24 @@ async fn forward(
                 .metrics
                 .record(version, true, sent.elapsed(), SystemTime::now());
             debug!(%version, from = %endpoint.addr, to = %other.addr, %error, "connection failed; sending the request to another replica");
-            other.request(req).await.map_err(|failed| failed.error)
+            send(&other, protocol, req)
+                .await
+                .map_err(|failed| failed.error)
         }
         Err(failed) => Err(failed.error),
     };
     answer.map_err(Miss::Failed)
+}
+
+async fn send(
+    endpoint: &Arc<Endpoint>,
+    protocol: UpstreamProtocol,
+    req: Request<OutBody>,
+) -> Result<Response<UpstreamBody>, Failed> {
+    match protocol {
+        UpstreamProtocol::Http1 => endpoint.request(req).await,
+        UpstreamProtocol::H2c => endpoint.request_h2(req).await,
+    }
 }
 
 /// The answer to a request whose body the client failed to send: a 400 (a
@@ -564,34 +635,6 @@ fn client_fault(shared: &Shared, err: &dyn std::fmt::Display) -> Response<ProxyB
         StatusCode::BAD_REQUEST,
         "the request body was malformed or cut short\n",
     )
-}
-
-/// Answers a client that opens with HTTP/2's preface with HTTP/2's own
-/// refusal (see [`crate::http2`]) and closes; any other connection comes
-/// back untouched (its bytes were only peeked at) for hyper to serve.
-async fn refuse_http2(mut stream: TcpStream) -> Option<TcpStream> {
-    let mut first = [0u8; 24];
-    let peeked = tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await;
-    let n = match peeked {
-        Ok(Ok(n)) => n,
-        // Nothing came in time, or the peer is gone: hyper says the rest.
-        _ => return Some(stream),
-    };
-    // "PRI" opens no HTTP/1.1 request a server could serve, only the preface.
-    if n < 3 || !H2_PREFACE.starts_with(&first[..n.min(H2_PREFACE.len())]) {
-        return Some(stream);
-    }
-    let mut preface = [0u8; 24];
-    let read = tokio::time::timeout(HEADER_READ_TIMEOUT, stream.read_exact(&mut preface)).await;
-    if matches!(read, Ok(Ok(_))) {
-        let refusal = http2_refusal(
-            b"this Zion listener does not speak HTTP/2 yet: send HTTP/1.1 (curl: drop --http2-prior-knowledge)",
-        );
-        let _ = stream.write_all(&refusal).await;
-        let _ = stream.shutdown().await;
-    }
-    debug!("refused an HTTP/2 prior-knowledge connection");
-    None
 }
 
 /// Copies bytes both ways between an upgraded client and upstream until

@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::HeaderMap;
 use http::header::HeaderValue;
 use tracing::warn;
-use zion_core::spec::MatchRule;
+use zion_core::spec::{MatchRule, UpstreamProtocol};
 
 use crate::rules::{self, Rule, STICKY_COOKIE};
 
@@ -63,6 +63,9 @@ pub struct Route {
     /// How long a replica may take to answer (its response head): then the
     /// client gets a 504 and the version an error.
     pub response_timeout: Duration,
+    /// How requests go to the replicas: HTTP/1.1 (pooled keep-alive
+    /// connections) or h2c (one multiplexed HTTP/2 connection per replica).
+    pub upstream_protocol: UpstreamProtocol,
 }
 
 impl Default for Route {
@@ -75,6 +78,7 @@ impl Default for Route {
             sticky: false,
             mirror_percent: 0,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            upstream_protocol: UpstreamProtocol::Http1,
         }
     }
 }
@@ -113,6 +117,12 @@ impl Route {
     /// This route copying `mirror_percent` percent of stable's requests to the canary.
     pub fn with_mirror(mut self, mirror_percent: u8) -> Self {
         self.mirror_percent = mirror_percent;
+        self
+    }
+
+    /// This route speaking `protocol` to the replicas.
+    pub fn with_upstream_protocol(mut self, protocol: UpstreamProtocol) -> Self {
+        self.upstream_protocol = protocol;
         self
     }
 

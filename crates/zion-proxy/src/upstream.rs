@@ -97,10 +97,13 @@ pub(crate) struct Endpoint {
     /// connection is served by the reactor of the thread that opened it, so
     /// it is only reused from that thread.
     idle: Box<[Mutex<VecDeque<Lease>>]>,
+    /// The replica's HTTP/2 connection when the route says h2c (see
+    /// [`crate::upstream_h2`]): one, multiplexed, shared by every thread.
+    pub(crate) h2: Mutex<Option<hyper::client::conn::http2::SendRequest<OutBody>>>,
 }
 
 /// A connection in use by one request, or waiting in the pool.
-struct Lease {
+pub(crate) struct Lease {
     sender: http1::SendRequest<OutBody>,
     /// None once the connection finished (peer closed, `Connection: close`,
     /// error): it must not go back to the pool.
@@ -183,6 +186,7 @@ impl Endpoint {
             idle: (0..Workers::slots())
                 .map(|_| Mutex::new(VecDeque::new()))
                 .collect(),
+            h2: Mutex::new(None),
         }
     }
 
@@ -200,7 +204,7 @@ impl Endpoint {
             // on a new connection (RFC 9110 §9.2.2), as other proxies do.
             let replay = (bodyless && req.method().is_idempotent()).then(|| copy_head(&req));
             match lease.send(req).await {
-                Ok((resp, lease)) => return Ok(self.wrap(resp, lease)),
+                Ok((resp, lease)) => return Ok(self.wrap(resp, Some(lease))),
                 // Never written: a new connection is safe for any request.
                 Err((err, Some(unsent))) => {
                     debug!(addr = %self.addr, %err, "pooled connection unusable; reconnecting");
@@ -225,7 +229,7 @@ impl Endpoint {
             }
         };
         match lease.send(req).await {
-            Ok((resp, lease)) => Ok(self.wrap(resp, lease)),
+            Ok((resp, lease)) => Ok(self.wrap(resp, Some(lease))),
             Err((err, _)) => Err(self.http_err(err).into()),
         }
     }
@@ -256,23 +260,29 @@ impl Endpoint {
             .map_err(|source| self.http_err(source))
     }
 
-    fn http_err(&self, source: hyper::Error) -> UpstreamError {
+    pub(crate) fn http_err(&self, source: hyper::Error) -> UpstreamError {
         UpstreamError::Http {
             addr: self.addr,
             source,
         }
     }
 
-    fn ensure_host(&self, headers: &mut HeaderMap) {
+    pub(crate) fn ensure_host(&self, headers: &mut HeaderMap) {
         if !headers.contains_key(HOST) {
             headers.insert(HOST, self.host.clone());
         }
     }
 
-    fn wrap(self: &Arc<Self>, resp: Response<Incoming>, lease: Lease) -> Response<UpstreamBody> {
+    /// The response whose body drives `lease`'s connection (None: a
+    /// connection driven by a task of its own, HTTP/2's).
+    pub(crate) fn wrap(
+        self: &Arc<Self>,
+        resp: Response<Incoming>,
+        lease: Option<Lease>,
+    ) -> Response<UpstreamBody> {
         resp.map(|incoming| UpstreamBody {
             incoming,
-            lease: Some(lease),
+            lease,
             endpoint: Arc::clone(self),
             finished: false,
         })
@@ -319,7 +329,7 @@ impl Endpoint {
         }
     }
 
-    async fn connect_tcp(&self) -> Result<TcpStream, UpstreamError> {
+    pub(crate) async fn connect_tcp(&self) -> Result<TcpStream, UpstreamError> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.addr))
             .await
             .map_err(|_| UpstreamError::ConnectTimeout { addr: self.addr })?

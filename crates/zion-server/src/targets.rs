@@ -462,6 +462,7 @@ impl Targets {
             sticky: rules.sticky,
             mirror_percent: rules.mirror_percent,
             response_timeout: response_timeout(svc, env),
+            upstream_protocol: upstream_protocol(svc, env),
         };
         self.set_route(&id, RouteListener::Main, route).await;
         Ok(())
@@ -472,6 +473,7 @@ impl Targets {
         let route = Route {
             stable: pool(&self.workloads, svc, env, version),
             response_timeout: response_timeout(svc, env),
+            upstream_protocol: upstream_protocol(svc, env),
             ..Route::default()
         };
         self.set_route(
@@ -522,6 +524,12 @@ fn pool(
 }
 
 /// How long the target's proxy gives a replica to answer.
+fn upstream_protocol(svc: &ServiceSpec, env: &str) -> zion_proxy::UpstreamProtocol {
+    svc.targets
+        .get(env)
+        .map_or_else(Default::default, |t| t.upstream_protocol)
+}
+
 fn response_timeout(svc: &ServiceSpec, env: &str) -> std::time::Duration {
     svc.targets
         .get(env)

@@ -247,6 +247,37 @@ pub struct TargetSpec {
         default = "TargetSpec::default_response_timeout"
     )]
     pub response_timeout: Duration,
+    /// How the built-in proxy speaks to the target's replicas. Default
+    /// HTTP/1.1 (not written, so a target that does not say reads as before).
+    #[serde(default, skip_serializing_if = "UpstreamProtocol::is_http1")]
+    pub upstream_protocol: UpstreamProtocol,
+}
+
+/// `targets.<env>.upstream_protocol`: the protocol between the built-in
+/// proxy and the replicas, whatever the clients speak to the proxy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 over pooled keep-alive connections.
+    #[default]
+    Http1,
+    /// HTTP/2 in clear text with prior knowledge, one multiplexed
+    /// connection per replica (gRPC services).
+    H2c,
+}
+
+impl UpstreamProtocol {
+    pub fn is_http1(&self) -> bool {
+        matches!(self, UpstreamProtocol::Http1)
+    }
+
+    /// As the spec spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamProtocol::Http1 => "http1",
+            UpstreamProtocol::H2c => "h2c",
+        }
+    }
 }
 
 /// The router that splits a target's traffic between versions.

@@ -232,7 +232,14 @@ pub(super) mod keys {
         "timeout",
         "start_timeout",
     ];
-    pub const TARGET: &[&str] = &["listen", "preview", "response_timeout", "haproxy", "nginx"];
+    pub const TARGET: &[&str] = &[
+        "listen",
+        "preview",
+        "response_timeout",
+        "upstream_protocol",
+        "haproxy",
+        "nginx",
+    ];
     pub const CANARY: &[&str] = &["steps", "sticky"];
     pub const STEP: &[&str] = &["weight", "mirror", "pause", "match"];
     pub const MATCH: &[&str] = &["header", "cookie", "equals", "regex"];
@@ -586,6 +593,7 @@ pub(super) struct RawTarget {
     pub listen: Option<Text>,
     pub preview: Option<Text>,
     pub response_timeout: Option<Text>,
+    pub upstream_protocol: Option<Text>,
     pub haproxy: Option<RawHaproxyTarget>,
     pub nginx: Option<RawNginxTarget>,
     #[serde(flatten)]

@@ -3,6 +3,8 @@
 
 mod faults;
 mod forwarding;
+mod grpc;
+mod http2;
 mod lifecycle;
 mod matching;
 mod metrics;

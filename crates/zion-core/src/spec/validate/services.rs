@@ -13,7 +13,7 @@ use crate::spec::raw::{
 };
 use crate::spec::{
     HaproxyTarget, HealthSpec, NginxTarget, Probe, ProcessSpec, ServiceSpec, Strategy,
-    TargetRouter, TargetSpec, WorkloadSpec,
+    TargetRouter, TargetSpec, UpstreamProtocol, WorkloadSpec,
 };
 
 // Defaults, as documented on the model.
@@ -391,6 +391,16 @@ fn targets(
                 ),
             );
         }
+        let upstream_protocol = upstream_protocol(r, &tp, target.upstream_protocol.as_ref());
+        if let (Some(_), Some(engine)) = (&target.upstream_protocol, engine) {
+            r.add(
+                at(&tp, "upstream_protocol"),
+                format!(
+                    "{engine} speaks to the replicas of a target it routes as its own \
+                     configuration says: set it there and remove this key"
+                ),
+            );
+        }
         out.insert(
             env.0.clone(),
             TargetSpec {
@@ -398,6 +408,7 @@ fn targets(
                 preview,
                 router,
                 response_timeout,
+                upstream_protocol,
             },
         );
     }
@@ -522,6 +533,24 @@ fn response_timeout(r: &mut Report, tp: &str, raw: Option<&Text>) -> Duration {
     let path = at(tp, "response_timeout");
     let default = TargetSpec::DEFAULT_RESPONSE_TIMEOUT;
     r.duration(&path, raw, default, ranges::RESPONSE_TIMEOUT)
+}
+
+/// `targets.<env>.upstream_protocol`: `http1` (the default) or `h2c`.
+fn upstream_protocol(r: &mut Report, tp: &str, raw: Option<&Text>) -> UpstreamProtocol {
+    match text(raw) {
+        None | Some("http1") => UpstreamProtocol::Http1,
+        Some("h2c") => UpstreamProtocol::H2c,
+        Some(other) => {
+            r.add(
+                at(tp, "upstream_protocol"),
+                format!(
+                    "unknown protocol {other:?}: use `http1` (HTTP/1.1, the default) or `h2c` \
+                     (HTTP/2 in clear text, e.g. for gRPC replicas)"
+                ),
+            );
+            UpstreamProtocol::Http1
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::spec::Probe;
 use crate::spec::validate::test_support::*;
+use crate::spec::{Probe, UpstreamProtocol};
 
 #[test]
 fn services_may_be_empty() {
@@ -200,6 +200,29 @@ fn targets_rules() {
         &with_service("targets: { staging: { listen: 127.0.0.1:8080, preview: \"[::1]:0\" } }"),
         "services[0].targets.staging.preview",
         "port 0",
+    );
+}
+
+#[test]
+fn upstream_protocol_defaults_to_http1_and_names_its_choices() {
+    let spec = valid(&with_service(
+        "targets: { staging: { listen: 127.0.0.1:8080 } }",
+    ));
+    assert_eq!(
+        spec.services[0].targets["staging"].upstream_protocol,
+        UpstreamProtocol::Http1
+    );
+    let spec = valid(&with_service(
+        "targets: { staging: { listen: 127.0.0.1:8080, upstream_protocol: h2c } }",
+    ));
+    assert_eq!(
+        spec.services[0].targets["staging"].upstream_protocol,
+        UpstreamProtocol::H2c
+    );
+    assert_error(
+        &with_service("targets: { staging: { listen: 127.0.0.1:8080, upstream_protocol: h3 } }"),
+        "services[0].targets.staging.upstream_protocol",
+        "unknown protocol \"h3\": use `http1`",
     );
 }
 
