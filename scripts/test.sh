@@ -44,6 +44,10 @@ need haproxy || [ -x /usr/sbin/haproxy ] || install haproxy
 # bookworm) in the foreground on free ports with every file in a temporary
 # folder, never the system service; it too is in /usr/sbin.
 need nginx || [ -x /usr/sbin/nginx ] || install nginx
+# The gRPC rollout's test runs a Python grpcio service as the replicas and a
+# grpcio client calling it through the proxy over HTTP/2.
+python3 -c 'import grpc' 2>/dev/null ||
+  python3 -m pip install --quiet --break-system-packages grpcio grpcio-health-checking
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
