@@ -65,7 +65,11 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 
 /// Adds `X-Forwarded-For` (the client appended to any earlier hops),
 /// `X-Forwarded-Proto` and, when absent, `X-Forwarded-Host`.
-pub(crate) fn add_forwarding(headers: &mut HeaderMap, client_ip: &HeaderValue) {
+pub(crate) fn add_forwarding(
+    headers: &mut HeaderMap,
+    client_ip: &HeaderValue,
+    proto: &HeaderValue,
+) {
     // The parser sized the map for the fields it read: grow it once, not per field.
     headers.reserve(3);
     let mut earlier = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
@@ -82,8 +86,8 @@ pub(crate) fn add_forwarding(headers: &mut HeaderMap, client_ip: &HeaderValue) {
         HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client_ip.clone())
     };
     headers.insert(X_FORWARDED_FOR.clone(), xff);
-    // This listener speaks plain HTTP only, so a client-sent value would be a lie.
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    // What this listener speaks: a client-sent value would be a lie.
+    headers.insert(X_FORWARDED_PROTO.clone(), proto.clone());
     if !headers.contains_key(&X_FORWARDED_HOST) {
         if let Some(host) = headers.get(HOST).cloned() {
             headers.insert(X_FORWARDED_HOST.clone(), host);
@@ -161,7 +165,7 @@ mod tests {
     fn forwarding_fields() {
         let ip = HeaderValue::from_static("127.0.0.1");
         let mut h = map(&[("host", "shop.example:8080")]);
-        add_forwarding(&mut h, &ip);
+        add_forwarding(&mut h, &ip, &HeaderValue::from_static("http"));
         assert_eq!(h["x-forwarded-for"], "127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "shop.example:8080");
@@ -173,7 +177,7 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("x-forwarded-host", "front.example"),
         ]);
-        add_forwarding(&mut h, &ip);
+        add_forwarding(&mut h, &ip, &HeaderValue::from_static("http"));
         assert_eq!(
             h.get_all("x-forwarded-for").iter().collect::<Vec<_>>(),
             vec!["203.0.113.7, 198.51.100.2, 192.0.2.1, 127.0.0.1"]

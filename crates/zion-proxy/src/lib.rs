@@ -15,7 +15,10 @@
 //! no version; a request that has waited 500 ms counts in flight in the
 //! windows it spans.
 //!
-//! It is not a general-purpose reverse proxy: no TLS, no HTTP/2 upgrade
+//! A listener may terminate TLS (`tls`: rustls, SNI, ALPN `h2` and
+//! `http/1.1`, certificates reloaded when their files change).
+//!
+//! It is not a general-purpose reverse proxy: no client certificates, no HTTP/2 upgrade
 //! from HTTP/1.1 (`Upgrade: h2c`), no path routing, no caching, and no retries of failed requests beyond two:
 //! an idempotent bodyless request is sent once more when a replica closed
 //! the kept-alive connection it went out on, and an idempotent request
@@ -36,6 +39,7 @@ mod proxy;
 mod route;
 mod rules;
 mod throttle;
+mod tls;
 mod upstream;
 mod upstream_h2;
 mod workers;
@@ -49,6 +53,7 @@ pub use metrics::{
 pub use proxy::TargetProxy;
 pub use route::{DEFAULT_RESPONSE_TIMEOUT, Pool, Route};
 pub use rules::STICKY_COOKIE;
+pub use tls::{TlsCertificate, TlsSettings};
 /// A rule of [`Route::matches`]: the spec's own type.
 pub use zion_core::spec::MatchRule;
 /// [`Route::upstream_protocol`]: the spec's own type.

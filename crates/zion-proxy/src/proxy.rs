@@ -34,6 +34,7 @@ use crate::metrics::{InFlight, TrafficMetrics};
 use crate::mirror::{self, MirrorTarget, Mirrors, X_ZION_MIRROR};
 use crate::route::{Picker, Route, Table};
 use crate::throttle::Throttle;
+use crate::tls::{Tls, TlsSettings};
 use crate::upstream::{Endpoint, Failed, OutBody, UpstreamBody, UpstreamError, streamed};
 use crate::workers::Workers;
 
@@ -79,6 +80,8 @@ struct Shared {
     /// Rate limits for lines that could otherwise come once per request.
     client_faults: Throttle,
     upstream_failures: Throttle,
+    /// The listener's TLS, None for clear text.
+    tls: Option<Tls>,
 }
 
 /// What a request handler needs: the listener's state and its client's address.
@@ -86,6 +89,8 @@ struct ConnContext {
     shared: Arc<Shared>,
     /// Formatted once per connection, cloned (cheaply) per request.
     client_ip: HeaderValue,
+    /// `X-Forwarded-Proto`: `https` on a TLS listener, else `http`.
+    proto: &'static HeaderValue,
 }
 
 /// One listener of one target: routes its traffic per the current [`Route`].
@@ -112,11 +117,24 @@ impl TargetProxy {
         addr: SocketAddr,
         metrics: Arc<TrafficMetrics>,
     ) -> Result<TargetProxy, ProxyError> {
+        TargetProxy::bind_with(addr, metrics, None).await
+    }
+
+    /// [`TargetProxy::bind`], terminating TLS with `tls` when given (its
+    /// files are read first, and again whenever they change).
+    pub async fn bind_with(
+        addr: SocketAddr,
+        metrics: Arc<TrafficMetrics>,
+        tls: Option<TlsSettings>,
+    ) -> Result<TargetProxy, ProxyError> {
+        let (state, state_rx) = watch::channel(RunState::Running);
+        let tls = tls
+            .map(|settings| Tls::start(settings, state_rx.clone()))
+            .transpose()?;
         let bind_err = |source| ProxyError::Bind { addr, source };
         let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
         let local_addr = listener.local_addr().map_err(bind_err)?;
 
-        let (state, state_rx) = watch::channel(RunState::Running);
         let shared = Arc::new(Shared {
             table: ArcSwap::from_pointee(Table::new(Route::default(), |addr| {
                 Arc::new(Endpoint::new(addr))
@@ -128,6 +146,7 @@ impl TargetProxy {
             state: state_rx.clone(),
             client_faults: Throttle::default(),
             upstream_failures: Throttle::default(),
+            tls,
         });
         let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), state_rx));
         info!(%local_addr, "proxy listening");
@@ -270,7 +289,7 @@ async fn serve_connection(
     stream: std::net::TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    mut state: watch::Receiver<RunState>,
+    state: watch::Receiver<RunState>,
 ) {
     let stream = match TcpStream::from_std(stream) {
         Ok(stream) => stream,
@@ -282,10 +301,38 @@ async fn serve_connection(
     if let Err(err) = stream.set_nodelay(true) {
         debug!(%err, "set_nodelay failed");
     }
+    let Some(tls) = &shared.tls else {
+        return serve_http(TokioIo::new(stream), peer, &HTTP, shared, state).await;
+    };
+    // The handshake, like a request head, must come within the head-read
+    // timeout (slow-loris guard).
+    let accepted = tokio::time::timeout(HEADER_READ_TIMEOUT, tls.acceptor.accept(stream)).await;
+    match accepted {
+        Ok(Ok(stream)) => serve_http(TokioIo::new(stream), peer, &HTTPS, shared, state).await,
+        Ok(Err(err)) => debug!(%peer, %err, "TLS handshake failed"),
+        Err(_) => debug!(%peer, "TLS handshake not finished in time"),
+    }
+}
+
+static HTTP: HeaderValue = HeaderValue::from_static("http");
+static HTTPS: HeaderValue = HeaderValue::from_static("https");
+
+/// Serves HTTP/1.1 or HTTP/2 on one client connection (in clear or
+/// decrypted) until it ends or the proxy stops.
+async fn serve_http<I>(
+    io: I,
+    peer: SocketAddr,
+    proto: &'static HeaderValue,
+    shared: Arc<Shared>,
+    mut state: watch::Receiver<RunState>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     let ctx = Arc::new(ConnContext {
         shared,
         client_ip: HeaderValue::try_from(peer.ip().to_canonical().to_string())
             .expect("an IP address is a valid header value"),
+        proto,
     });
     let service = service_fn(move |req| handle(Arc::clone(&ctx), req));
     // HTTP/1.1, or HTTP/2 when the client opens with its preface (h2c
@@ -300,7 +347,7 @@ async fn serve_connection(
         // and the copy costs less than the difference.
         .writev(false);
     builder.http2().timer(TokioTimer::new());
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let conn = builder.serve_connection_with_upgrades(io, service);
     let mut conn = pin!(conn);
     let probe = state.clone();
     let mut changed = pin!(state.changed());
@@ -383,7 +430,7 @@ async fn handle(
         }
     }
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-    headers::add_forwarding(&mut parts.headers, &ctx.client_ip);
+    headers::add_forwarding(&mut parts.headers, &ctx.client_ip, ctx.proto);
     parts.headers.remove(&X_ZION_MIRROR);
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
         // Absolute-form from a client that treats us as a forward proxy:

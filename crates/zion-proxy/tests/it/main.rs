@@ -12,3 +12,4 @@ mod mirroring;
 mod routing;
 mod sticky;
 mod support;
+mod tls;
