@@ -15,7 +15,7 @@ use zion_core::deployment::TrafficRules;
 use zion_core::metrics::WindowMetrics;
 use zion_core::spec::{ServiceSpec, Spec};
 use zion_providers::VersionKey;
-use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
+use zion_proxy::{Pool, Route, TargetProxy, TlsCertificate, TlsSettings, TrafficMetrics};
 use zion_store::RouteListener;
 
 use crate::StartError;
@@ -44,6 +44,8 @@ pub struct TargetRuntime {
     /// The HAProxy backend or nginx upstream that routes the target
     /// instead of a listener.
     pub router: Option<ExternalRouter>,
+    /// The listeners' TLS as the spec asks for it (paths resolved).
+    pub tls: Option<TlsSettings>,
 }
 
 /// What the spec asks of one target's routing: the built-in listener and
@@ -54,6 +56,7 @@ struct Wanted {
     listen: Option<SocketAddr>,
     preview: Option<SocketAddr>,
     router: Option<RouterSettings>,
+    tls: Option<TlsSettings>,
 }
 
 impl Wanted {
@@ -63,7 +66,7 @@ impl Wanted {
             (Some(settings), Some(r)) => r.is(settings),
             _ => false,
         };
-        router && self.listen == rt.listen && self.preview == rt.preview_addr
+        router && self.listen == rt.listen && self.preview == rt.preview_addr && self.tls == rt.tls
     }
 }
 
@@ -184,6 +187,7 @@ impl Targets {
                         listen: t.listen.map(on_host),
                         preview: t.preview.map(on_host),
                         router: RouterSettings::of(spec, &t.router, &base, &on_host),
+                        tls: t.tls.as_ref().map(|tls| tls_settings(tls, &base)),
                     },
                 );
             }
@@ -215,6 +219,7 @@ impl Targets {
                 listen,
                 preview: preview_addr,
                 router,
+                tls,
             } = want;
             let metrics = Arc::new(TrafficMetrics::new());
             if let Some(settings) = router {
@@ -246,6 +251,7 @@ impl Targets {
                         preview: None,
                         metrics,
                         router: Some(router),
+                        tls: None,
                     },
                 );
                 continue;
@@ -272,15 +278,16 @@ impl Targets {
                         preview: None,
                         metrics,
                         router: None,
+                        tls,
                     },
                 );
                 continue;
             }
-            let proxy = TargetProxy::bind(addr, metrics.clone())
+            let proxy = TargetProxy::bind_with(addr, metrics.clone(), tls.clone())
                 .await
                 .map_err(|e| bind_err(addr, e))?;
             let preview = match preview_addr {
-                Some(p) => match TargetProxy::bind(p, metrics.clone()).await {
+                Some(p) => match TargetProxy::bind_with(p, metrics.clone(), tls.clone()).await {
                     Ok(proxy) => Some(proxy),
                     Err(e) => {
                         proxy.shutdown().await;
@@ -299,6 +306,7 @@ impl Targets {
                     preview,
                     metrics,
                     router: None,
+                    tls,
                 },
             );
         }
@@ -524,6 +532,21 @@ fn pool(
 }
 
 /// How long the target's proxy gives a replica to answer.
+/// The spec's `tls` with its files resolved against the spec's folder.
+fn tls_settings(tls: &zion_core::spec::TargetTls, base: &std::path::Path) -> TlsSettings {
+    TlsSettings {
+        certificates: tls
+            .certificates
+            .iter()
+            .map(|c| TlsCertificate {
+                names: c.names.clone(),
+                cert: base.join(&c.cert),
+                key: base.join(&c.key),
+            })
+            .collect(),
+    }
+}
+
 fn upstream_protocol(svc: &ServiceSpec, env: &str) -> zion_proxy::UpstreamProtocol {
     svc.targets
         .get(env)

@@ -251,6 +251,29 @@ pub struct TargetSpec {
     /// HTTP/1.1 (not written, so a target that does not say reads as before).
     #[serde(default, skip_serializing_if = "UpstreamProtocol::is_http1")]
     pub upstream_protocol: UpstreamProtocol,
+    /// TLS on the built-in listener (and its preview listener).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TargetTls>,
+}
+
+/// `targets.<env>.tls`: the certificates a listener terminates TLS with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetTls {
+    /// At least one; the first also serves clients that ask for no name
+    /// or for a name none lists.
+    pub certificates: Vec<TlsCertificateSpec>,
+}
+
+/// One certificate of `targets.<env>.tls.certificates`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsCertificateSpec {
+    /// The host names (SNI) it is chosen for; `*.example.com` covers one label.
+    pub names: Vec<String>,
+    /// PEM certificate chain, leaf first, as written: a relative path is
+    /// resolved by the caller against the spec file's folder.
+    pub cert: String,
+    /// PEM private key, relative as `cert`.
+    pub key: String,
 }
 
 /// `targets.<env>.upstream_protocol`: the protocol between the built-in

@@ -180,6 +180,8 @@ pub(super) mod keys {
     pub const SPEC: &[&str] = &["server", "audit", "environments", "services", "providers"];
     pub const HAPROXY_PROVIDER: &[&str] = &["socket", "syslog"];
     pub const HAPROXY_TARGET: &[&str] = &["provider", "backend"];
+    pub const TLS: &[&str] = &["certificates"];
+    pub const TLS_CERTIFICATE: &[&str] = &["names", "cert", "key"];
     pub const NGINX_PROVIDER: &[&str] = &["binary", "config"];
     pub const NGINX_TARGET: &[&str] = &["provider", "upstream", "include", "access_log"];
     pub const SERVER: &[&str] = &["listen", "data_dir", "database", "github"];
@@ -237,6 +239,7 @@ pub(super) mod keys {
         "preview",
         "response_timeout",
         "upstream_protocol",
+        "tls",
         "haproxy",
         "nginx",
     ];
@@ -365,6 +368,24 @@ pub(super) struct RawBasicAuth {
 pub(super) struct RawHaproxyTarget {
     pub provider: Option<Text>,
     pub backend: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].targets.<env>.tls`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawTls {
+    pub certificates: Option<Vec<RawTlsCertificate>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].targets.<env>.tls.certificates[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawTlsCertificate {
+    pub names: Option<Vec<Text>>,
+    pub cert: Option<Text>,
+    pub key: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -594,6 +615,7 @@ pub(super) struct RawTarget {
     pub preview: Option<Text>,
     pub response_timeout: Option<Text>,
     pub upstream_protocol: Option<Text>,
+    pub tls: Option<RawTls>,
     pub haproxy: Option<RawHaproxyTarget>,
     pub nginx: Option<RawNginxTarget>,
     #[serde(flatten)]

@@ -23,6 +23,7 @@ mod services;
 mod summary;
 #[cfg(test)]
 mod test_support;
+mod tls;
 
 pub use summary::summary;
 

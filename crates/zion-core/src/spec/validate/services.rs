@@ -401,6 +401,19 @@ fn targets(
                 ),
             );
         }
+        let tls = target
+            .tls
+            .as_ref()
+            .and_then(|raw| super::tls::tls(r, &at(&tp, "tls"), raw));
+        if let (Some(_), Some(engine)) = (&target.tls, engine) {
+            r.add(
+                at(&tp, "tls"),
+                format!(
+                    "{engine} terminates TLS itself for a target it routes: set the \
+                     certificates in its configuration and remove this key"
+                ),
+            );
+        }
         out.insert(
             env.0.clone(),
             TargetSpec {
@@ -409,6 +422,7 @@ fn targets(
                 router,
                 response_timeout,
                 upstream_protocol,
+                tls,
             },
         );
     }

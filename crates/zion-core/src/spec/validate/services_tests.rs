@@ -227,6 +227,43 @@ fn upstream_protocol_defaults_to_http1_and_names_its_choices() {
 }
 
 #[test]
+fn tls_lists_certificates_with_their_names() {
+    let spec = valid(&with_service(
+        "targets: { staging: { listen: 127.0.0.1:8443, tls: { certificates: [\
+         { names: [Shop.example, '*.shop.example'], cert: a.crt, key: a.key },\
+         { names: [admin.example], cert: /etc/b.crt, key: /etc/b.key }] } } }",
+    ));
+    let tls = spec.services[0].targets["staging"].tls.clone().unwrap();
+    assert_eq!(tls.certificates.len(), 2);
+    assert_eq!(
+        tls.certificates[0].names,
+        ["shop.example", "*.shop.example"]
+    );
+    assert_eq!(tls.certificates[1].key, "/etc/b.key");
+    assert_error(
+        &with_service(
+            "targets: { staging: { listen: 127.0.0.1:8443, tls: { certificates: [] } } }",
+        ),
+        "services[0].targets.staging.tls.certificates",
+        "missing: list at least one certificate",
+    );
+    assert_error(
+        &with_service(
+            "targets: { staging: { listen: 127.0.0.1:8443, tls: { certificates: [{ cert: a.crt, key: a.key }] } } }",
+        ),
+        "services[0].targets.staging.tls.certificates[0].names",
+        "missing: the host names",
+    );
+    assert_error(
+        &with_service(
+            "targets: { staging: { listen: 127.0.0.1:8443, tls: { certificates: [{ names: ['a b'], cert: a.crt }] } } }",
+        ),
+        "services[0].targets.staging.tls.certificates[0].key",
+        "missing: the private key file",
+    );
+}
+
+#[test]
 fn response_timeout_has_a_default_and_a_range() {
     let spec = valid(&with_service(
         "targets: { staging: { listen: 127.0.0.1:8080 } }",
