@@ -50,8 +50,11 @@ pub use metrics::{
     LATENCY_BOUNDS_SECONDS, MirrorStats, SecondBucket, TrafficMetrics, VersionTotals,
     decode_latency, encode_latency, window_seconds,
 };
-pub use proxy::TargetProxy;
-pub use route::{DEFAULT_RESPONSE_TIMEOUT, Pool, Route};
+pub use proxy::{
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_BYTES, ListenerSettings,
+    TargetProxy,
+};
+pub use route::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, Pool, Route};
 pub use rules::STICKY_COOKIE;
 pub use tls::{TlsCertificate, TlsSettings};
 /// A rule of [`Route::matches`]: the spec's own type.

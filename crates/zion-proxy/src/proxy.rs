@@ -40,8 +40,16 @@ use crate::workers::Workers;
 
 /// How long `shutdown` waits for in-flight requests before cutting them off.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Clients must send their request head within this (slow-loris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A listener's limits when the spec does not say: a client's request head
+/// (and its TLS handshake) within 30 s of the connection's start or of the
+/// previous answer, else the connection closes (slow-loris guard, and the
+/// end of an idle keep-alive connection); a head of at most 64 KiB, else 431;
+/// at most 10,000 connections at once, else 503.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// hyper's smallest read buffer, hence the smallest head limit on HTTP/1.1.
+const MIN_HEADER_BYTES: usize = 8192;
 /// A request answered within this is counted when answered; one still
 /// waiting is counted as in flight from then on (see [`watched`]).
 const IN_FLIGHT_AFTER: Duration = Duration::from_millis(500);
@@ -66,6 +74,32 @@ pub(crate) enum RunState {
     Stopped,
 }
 
+/// How one listener treats its clients (see the defaults above).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSettings {
+    /// TLS termination, None for clear text.
+    pub tls: Option<TlsSettings>,
+    /// A request head must arrive within this of the connection's start or
+    /// of the previous answer; the connection closes otherwise (an idle
+    /// keep-alive connection included).
+    pub header_timeout: Duration,
+    /// The largest request head (431 beyond; at least 8 KiB on HTTP/1.1).
+    pub max_header_bytes: usize,
+    /// Connections served at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for ListenerSettings {
+    fn default() -> Self {
+        ListenerSettings {
+            tls: None,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
 /// State shared by every connection of one listener.
 struct Shared {
     table: ArcSwap<Table<Arc<Endpoint>>>,
@@ -82,6 +116,9 @@ struct Shared {
     upstream_failures: Throttle,
     /// The listener's TLS, None for clear text.
     tls: Option<Tls>,
+    header_timeout: Duration,
+    max_header_bytes: usize,
+    max_connections: usize,
 }
 
 /// What a request handler needs: the listener's state and its client's address.
@@ -117,18 +154,19 @@ impl TargetProxy {
         addr: SocketAddr,
         metrics: Arc<TrafficMetrics>,
     ) -> Result<TargetProxy, ProxyError> {
-        TargetProxy::bind_with(addr, metrics, None).await
+        TargetProxy::bind_with(addr, metrics, ListenerSettings::default()).await
     }
 
-    /// [`TargetProxy::bind`], terminating TLS with `tls` when given (its
-    /// files are read first, and again whenever they change).
+    /// [`TargetProxy::bind`] with `settings`: its limits, and TLS when
+    /// given (its files are read first, and again whenever they change).
     pub async fn bind_with(
         addr: SocketAddr,
         metrics: Arc<TrafficMetrics>,
-        tls: Option<TlsSettings>,
+        settings: ListenerSettings,
     ) -> Result<TargetProxy, ProxyError> {
         let (state, state_rx) = watch::channel(RunState::Running);
-        let tls = tls
+        let tls = settings
+            .tls
             .map(|settings| Tls::start(settings, state_rx.clone()))
             .transpose()?;
         let bind_err = |source| ProxyError::Bind { addr, source };
@@ -137,7 +175,7 @@ impl TargetProxy {
 
         let shared = Arc::new(Shared {
             table: ArcSwap::from_pointee(Table::new(Route::default(), |addr| {
-                Arc::new(Endpoint::new(addr))
+                Arc::new(Endpoint::new(addr, Route::default().connect_timeout))
             })),
             endpoints: Mutex::new(HashMap::new()),
             picker: Picker::default(),
@@ -147,6 +185,9 @@ impl TargetProxy {
             client_faults: Throttle::default(),
             upstream_failures: Throttle::default(),
             tls,
+            header_timeout: settings.header_timeout,
+            max_header_bytes: settings.max_header_bytes.max(MIN_HEADER_BYTES),
+            max_connections: settings.max_connections.max(1),
         });
         let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), state_rx));
         info!(%local_addr, "proxy listening");
@@ -181,12 +222,16 @@ impl TargetProxy {
             .endpoints
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let connect_timeout = route.connect_timeout;
         let table = Table::new(route, |addr| {
-            Arc::clone(
-                endpoints
-                    .entry(addr)
-                    .or_insert_with(|| Arc::new(Endpoint::new(addr))),
-            )
+            let endpoint = endpoints
+                .entry(addr)
+                .or_insert_with(|| Arc::new(Endpoint::new(addr, connect_timeout)));
+            if endpoint.connect_timeout != connect_timeout {
+                // A new timeout: a new endpoint (its pool starts empty).
+                *endpoint = Arc::new(Endpoint::new(addr, connect_timeout));
+            }
+            Arc::clone(endpoint)
         });
         {
             let route = &table.route;
@@ -244,6 +289,11 @@ async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if conns.len() >= shared.max_connections {
+                        // Counted against no version: the listener's limit.
+                        tokio::spawn(refuse_connection(stream, Arc::clone(&shared)));
+                        continue;
+                    }
                     // Moved to a worker's reactor: deregistered here first.
                     let stream = match stream.into_std() {
                         Ok(stream) => stream,
@@ -306,7 +356,7 @@ async fn serve_connection(
     };
     // The handshake, like a request head, must come within the head-read
     // timeout (slow-loris guard).
-    let accepted = tokio::time::timeout(HEADER_READ_TIMEOUT, tls.acceptor.accept(stream)).await;
+    let accepted = tokio::time::timeout(shared.header_timeout, tls.acceptor.accept(stream)).await;
     match accepted {
         Ok(Ok(stream)) => serve_http(TokioIo::new(stream), peer, &HTTPS, shared, state).await,
         Ok(Err(err)) => debug!(%peer, %err, "TLS handshake failed"),
@@ -328,6 +378,7 @@ async fn serve_http<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let (header_timeout, max_header_bytes) = (shared.header_timeout, shared.max_header_bytes);
     let ctx = Arc::new(ConnContext {
         shared,
         client_ip: HeaderValue::try_from(peer.ip().to_canonical().to_string())
@@ -341,12 +392,17 @@ async fn serve_http<I>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_timeout)
+        // A longer head is answered 431 by hyper.
+        .max_buf_size(max_header_bytes)
         // Head and body copied into one buffer and sent with a plain write:
         // the kernel takes that more cheaply than a writev of the pieces,
         // and the copy costs less than the difference.
         .writev(false);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
     let conn = builder.serve_connection_with_upgrades(io, service);
     let mut conn = pin!(conn);
     let probe = state.clone();
@@ -532,6 +588,10 @@ async fn handle(
                     StatusCode::GATEWAY_TIMEOUT,
                     "upstream did not answer in time\n",
                 ),
+                Miss::Failed(err) if err.timed_out() => plain(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream did not accept a connection in time\n",
+                ),
                 Miss::Failed(_) => plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
             }
         }
@@ -682,6 +742,32 @@ fn client_fault(shared: &Shared, err: &dyn std::fmt::Display) -> Response<ProxyB
         StatusCode::BAD_REQUEST,
         "the request body was malformed or cut short\n",
     )
+}
+
+/// Answers a connection over the listener's limit with a 503 and closes it.
+async fn refuse_connection(mut stream: TcpStream, shared: Arc<Shared>) {
+    use tokio::io::AsyncWriteExt;
+    if let Some(n) = shared.client_faults.hit(Instant::now()) {
+        warn!(
+            connections = n,
+            limit = shared.max_connections,
+            "connections over the listener's max_connections answered 503 (rate-limited)"
+        );
+    }
+    if shared.tls.is_some() {
+        // No HTTP can be said before a handshake: closed.
+        return;
+    }
+    let body = "too many connections to this target; try again shortly\n";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 /// Copies bytes both ways between an upgraded client and upstream until

@@ -38,6 +38,10 @@ impl Pool {
 /// users waiting half a minute is failing them.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a replica may take to accept a connection when a route does
+/// not say: then the client gets a 504 and the version an error.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How one target splits its traffic. The default routes nothing (every
 /// request is answered 503).
 ///
@@ -66,6 +70,8 @@ pub struct Route {
     /// How requests go to the replicas: HTTP/1.1 (pooled keep-alive
     /// connections) or h2c (one multiplexed HTTP/2 connection per replica).
     pub upstream_protocol: UpstreamProtocol,
+    /// How long a replica may take to accept a connection.
+    pub connect_timeout: Duration,
 }
 
 impl Default for Route {
@@ -79,6 +85,7 @@ impl Default for Route {
             mirror_percent: 0,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             upstream_protocol: UpstreamProtocol::Http1,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -123,6 +130,12 @@ impl Route {
     /// This route speaking `protocol` to the replicas.
     pub fn with_upstream_protocol(mut self, protocol: UpstreamProtocol) -> Self {
         self.upstream_protocol = protocol;
+        self
+    }
+
+    /// This route giving replicas `timeout` to accept a connection.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
         self
     }
 

@@ -28,8 +28,6 @@ use tracing::debug;
 use crate::client_body::ClientBody;
 use crate::workers::Workers;
 
-/// A replica that does not accept within this is treated as down.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections older than this are closed rather than reused: replicas
 /// drop idle keep-alive connections after timeouts of their own, and a
 /// request sent on a connection the peer is closing fails.
@@ -61,13 +59,21 @@ pub(crate) enum UpstreamError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot connect to {addr}: no answer within {CONNECT_TIMEOUT:?}")]
-    ConnectTimeout { addr: SocketAddr },
+    #[error("cannot connect to {addr}: no answer within {after:?}")]
+    ConnectTimeout { addr: SocketAddr, after: Duration },
     #[error("request to {addr} failed: {source}")]
     Http {
         addr: SocketAddr,
         source: hyper::Error,
     },
+}
+
+impl UpstreamError {
+    /// Whether the replica never answered in time (504) rather than
+    /// refused or broke the exchange (502).
+    pub(crate) fn timed_out(&self) -> bool {
+        matches!(self, UpstreamError::ConnectTimeout { .. })
+    }
 }
 
 /// A request that could not be forwarded: why, and the request itself when
@@ -91,6 +97,9 @@ impl From<UpstreamError> for Failed {
 #[derive(Debug)]
 pub(crate) struct Endpoint {
     pub(crate) addr: SocketAddr,
+    /// A replica that does not accept within this is treated as down (the
+    /// route's `connect_timeout`).
+    pub(crate) connect_timeout: Duration,
     /// For requests that came without a Host field (HTTP/1.0 clients).
     host: HeaderValue,
     /// Idle connections per worker thread (see [`Workers::slot`]): a
@@ -178,9 +187,10 @@ impl Lease {
 }
 
 impl Endpoint {
-    pub(crate) fn new(addr: SocketAddr) -> Endpoint {
+    pub(crate) fn new(addr: SocketAddr, connect_timeout: Duration) -> Endpoint {
         Endpoint {
             addr,
+            connect_timeout,
             host: HeaderValue::try_from(addr.to_string())
                 .expect("a socket address is a valid header value"),
             idle: (0..Workers::slots())
@@ -330,9 +340,12 @@ impl Endpoint {
     }
 
     pub(crate) async fn connect_tcp(&self) -> Result<TcpStream, UpstreamError> {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.addr))
+        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
             .await
-            .map_err(|_| UpstreamError::ConnectTimeout { addr: self.addr })?
+            .map_err(|_| UpstreamError::ConnectTimeout {
+                addr: self.addr,
+                after: self.connect_timeout,
+            })?
             .map_err(|source| UpstreamError::Connect {
                 addr: self.addr,
                 source,

@@ -420,6 +420,9 @@ struct StoredRoute {
     /// Absent from routes published before it existed: HTTP/1.1.
     #[serde(default, skip_serializing_if = "UpstreamProtocol::is_http1")]
     upstream_protocol: UpstreamProtocol,
+    /// Absent from routes published before it existed: the default.
+    #[serde(default)]
+    connect_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -445,6 +448,9 @@ fn encode_route(route: &Route) -> String {
         mirror_percent: route.mirror_percent,
         response_timeout_ms: u64::try_from(route.response_timeout.as_millis()).unwrap_or(u64::MAX),
         upstream_protocol: route.upstream_protocol,
+        connect_timeout_ms: Some(
+            u64::try_from(route.connect_timeout.as_millis()).unwrap_or(u64::MAX),
+        ),
     };
     serde_json::to_string(&stored).expect("a route always serializes")
 }
@@ -461,6 +467,9 @@ fn decode_route(text: &str) -> Result<Route, String> {
         mirror_percent: stored.mirror_percent,
         response_timeout: Duration::from_millis(stored.response_timeout_ms),
         upstream_protocol: stored.upstream_protocol,
+        connect_timeout: stored
+            .connect_timeout_ms
+            .map_or(zion_proxy::DEFAULT_CONNECT_TIMEOUT, Duration::from_millis),
     })
 }
 

@@ -254,6 +254,39 @@ pub struct TargetSpec {
     /// TLS on the built-in listener (and its preview listener).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TargetTls>,
+    /// The built-in listener's timeouts and limits.
+    #[serde(default)]
+    pub limits: TargetLimits,
+}
+
+/// `targets.<env>.limits`: what the built-in listener allows its clients
+/// and waits for from the replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetLimits {
+    /// A replica that does not accept a connection within this: 504, the
+    /// version's error.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub connect_timeout: Duration,
+    /// A client's request head (and TLS handshake) must arrive within this
+    /// of the connection's start or of the previous answer, else the
+    /// connection closes (an idle keep-alive connection too).
+    #[serde(with = "crate::duration::serde_duration")]
+    pub header_timeout: Duration,
+    /// The largest request head: 431 beyond (at least 8 KiB).
+    pub max_header_bytes: u64,
+    /// Connections served at once: one more is answered 503 and closed.
+    pub max_connections: u64,
+}
+
+impl Default for TargetLimits {
+    fn default() -> Self {
+        TargetLimits {
+            connect_timeout: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
+            max_connections: 10_000,
+        }
+    }
 }
 
 /// `targets.<env>.tls`: the certificates a listener terminates TLS with.

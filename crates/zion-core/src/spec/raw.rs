@@ -181,6 +181,12 @@ pub(super) mod keys {
     pub const HAPROXY_PROVIDER: &[&str] = &["socket", "syslog"];
     pub const HAPROXY_TARGET: &[&str] = &["provider", "backend"];
     pub const TLS: &[&str] = &["certificates"];
+    pub const LIMITS: &[&str] = &[
+        "connect_timeout",
+        "header_timeout",
+        "max_header_bytes",
+        "max_connections",
+    ];
     pub const TLS_CERTIFICATE: &[&str] = &["names", "cert", "key"];
     pub const NGINX_PROVIDER: &[&str] = &["binary", "config"];
     pub const NGINX_TARGET: &[&str] = &["provider", "upstream", "include", "access_log"];
@@ -240,6 +246,7 @@ pub(super) mod keys {
         "response_timeout",
         "upstream_protocol",
         "tls",
+        "limits",
         "haproxy",
         "nginx",
     ];
@@ -368,6 +375,17 @@ pub(super) struct RawBasicAuth {
 pub(super) struct RawHaproxyTarget {
     pub provider: Option<Text>,
     pub backend: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].targets.<env>.limits`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawLimits {
+    pub connect_timeout: Option<Text>,
+    pub header_timeout: Option<Text>,
+    pub max_header_bytes: Option<i64>,
+    pub max_connections: Option<i64>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -616,6 +634,7 @@ pub(super) struct RawTarget {
     pub response_timeout: Option<Text>,
     pub upstream_protocol: Option<Text>,
     pub tls: Option<RawTls>,
+    pub limits: Option<RawLimits>,
     pub haproxy: Option<RawHaproxyTarget>,
     pub nginx: Option<RawNginxTarget>,
     #[serde(flatten)]

@@ -6,6 +6,7 @@ mod forwarding;
 mod grpc;
 mod http2;
 mod lifecycle;
+mod limits;
 mod matching;
 mod metrics;
 mod mirroring;

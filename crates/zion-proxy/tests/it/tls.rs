@@ -18,7 +18,9 @@ use rustls_pki_types::pem::PemObject;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-use zion_proxy::{Route, TargetProxy, TlsCertificate, TlsSettings, TrafficMetrics};
+use zion_proxy::{
+    ListenerSettings, Route, TargetProxy, TlsCertificate, TlsSettings, TrafficMetrics,
+};
 
 use crate::support::{Upstream, within};
 
@@ -157,7 +159,11 @@ async fn sni_chooses_the_certificate_and_a_swap_on_disk_keeps_open_connections()
             },
         ],
     };
-    let proxy = TargetProxy::bind_with("127.0.0.1:0".parse().unwrap(), metrics, Some(settings))
+    let settings = ListenerSettings {
+        tls: Some(settings),
+        ..ListenerSettings::default()
+    };
+    let proxy = TargetProxy::bind_with("127.0.0.1:0".parse().unwrap(), metrics, settings)
         .await
         .unwrap();
     proxy.set_route(Route::stable_only(up.pool("1.0")));
@@ -246,7 +252,10 @@ async fn a_key_that_does_not_match_its_certificate_is_refused_with_its_path() {
     let err = TargetProxy::bind_with(
         "127.0.0.1:0".parse().unwrap(),
         Arc::new(TrafficMetrics::new()),
-        Some(settings),
+        ListenerSettings {
+            tls: Some(settings),
+            ..ListenerSettings::default()
+        },
     )
     .await
     .unwrap_err()

@@ -15,6 +15,7 @@ mod audit;
 mod environments;
 mod hooks;
 mod judge;
+mod limits;
 mod providers;
 mod rollout;
 mod routers;

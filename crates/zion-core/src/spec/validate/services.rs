@@ -414,6 +414,16 @@ fn targets(
                 ),
             );
         }
+        let limits = super::limits::limits(r, &at(&tp, "limits"), target.limits.as_ref());
+        if let (Some(_), Some(engine)) = (&target.limits, engine) {
+            r.add(
+                at(&tp, "limits"),
+                format!(
+                    "{engine}'s own timeouts and limits apply to a target it routes: set them \
+                     in its configuration and remove this key"
+                ),
+            );
+        }
         out.insert(
             env.0.clone(),
             TargetSpec {
@@ -423,6 +433,7 @@ fn targets(
                 response_timeout,
                 upstream_protocol,
                 tls,
+                limits,
             },
         );
     }

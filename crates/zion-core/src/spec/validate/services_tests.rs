@@ -264,6 +264,37 @@ fn tls_lists_certificates_with_their_names() {
 }
 
 #[test]
+fn limits_have_defaults_and_ranges() {
+    let spec = valid(&with_service(
+        "targets: { staging: { listen: 127.0.0.1:8080 } }",
+    ));
+    let limits = spec.services[0].targets["staging"].limits;
+    assert_eq!(limits.connect_timeout, Duration::from_secs(5));
+    assert_eq!(limits.header_timeout, Duration::from_secs(30));
+    assert_eq!(limits.max_header_bytes, 65536);
+    assert_eq!(limits.max_connections, 10_000);
+    let spec = valid(&with_service(
+        "targets: { staging: { listen: 127.0.0.1:8080, limits: { connect_timeout: 1s, \
+         header_timeout: 10s, max_header_bytes: 16384, max_connections: 500 } } }",
+    ));
+    let limits = spec.services[0].targets["staging"].limits;
+    assert_eq!(limits.connect_timeout, Duration::from_secs(1));
+    assert_eq!(limits.max_connections, 500);
+    assert_error(
+        &with_service(
+            "targets: { staging: { listen: 127.0.0.1:8080, limits: { max_header_bytes: 100 } } }",
+        ),
+        "services[0].targets.staging.limits.max_header_bytes",
+        "100 is out of range: use 8192 to 1048576",
+    );
+    assert_error(
+        &with_service("targets: { staging: { listen: 127.0.0.1:8080, limits: { idle: 1s } } }"),
+        "services[0].targets.staging.limits.idle",
+        "",
+    );
+}
+
+#[test]
 fn response_timeout_has_a_default_and_a_range() {
     let spec = valid(&with_service(
         "targets: { staging: { listen: 127.0.0.1:8080 } }",
