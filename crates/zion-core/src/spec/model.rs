@@ -254,8 +254,9 @@ pub struct TargetSpec {
     /// TLS on the built-in listener (and its preview listener).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TargetTls>,
-    /// The built-in listener's timeouts and limits.
-    #[serde(default)]
+    /// The built-in listener's timeouts and limits (not written when the
+    /// defaults, so a target that does not say reads as before).
+    #[serde(default, skip_serializing_if = "TargetLimits::is_default")]
     pub limits: TargetLimits,
 }
 
@@ -276,6 +277,12 @@ pub struct TargetLimits {
     pub max_header_bytes: u64,
     /// Connections served at once: one more is answered 503 and closed.
     pub max_connections: u64,
+}
+
+impl TargetLimits {
+    pub fn is_default(&self) -> bool {
+        *self == TargetLimits::default()
+    }
 }
 
 impl Default for TargetLimits {
