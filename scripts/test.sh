@@ -20,7 +20,8 @@ install() {
 need python3 || install python3
 # The gRPC health probe's tests run a real gRPC server in Python (grpcio and
 # its grpc.health.v1 servicer), from PyPI: Debian packages no
-# grpcio-health-checking.
+# grpcio-health-checking. The gRPC rollout's test runs a grpcio service as
+# the replicas and a grpcio client calling it through the proxy over HTTP/2.
 if ! python3 -c 'import grpc, grpc_health.v1.health' 2>/dev/null; then
   python3 -m pip --version >/dev/null 2>&1 || install python3-pip
   python3 -m pip install --quiet --break-system-packages grpcio grpcio-health-checking

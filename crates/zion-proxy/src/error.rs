@@ -15,6 +15,9 @@ pub enum ProxyError {
         #[source]
         source: io::Error,
     },
+    /// A certificate or key of the listener's TLS could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl ProxyError {
@@ -23,6 +26,7 @@ impl ProxyError {
     pub fn cause(&self) -> String {
         match self {
             ProxyError::Bind { source, .. } => bind_hint(source),
+            ProxyError::Tls(reason) => reason.clone(),
         }
     }
 }

@@ -47,7 +47,14 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
     headers.remove(&KEEP_ALIVE);
     headers.remove(&PROXY_CONNECTION);
-    headers.remove(TE);
+    // `TE: trailers` says the client takes trailers, which gRPC servers
+    // require to be told (it is the only TE value HTTP/2 allows).
+    if headers
+        .remove(TE)
+        .is_some_and(|te| te.as_bytes().trim_ascii().eq_ignore_ascii_case(b"trailers"))
+    {
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+    }
     headers.remove(TRANSFER_ENCODING);
     if upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
@@ -58,7 +65,11 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 
 /// Adds `X-Forwarded-For` (the client appended to any earlier hops),
 /// `X-Forwarded-Proto` and, when absent, `X-Forwarded-Host`.
-pub(crate) fn add_forwarding(headers: &mut HeaderMap, client_ip: &HeaderValue) {
+pub(crate) fn add_forwarding(
+    headers: &mut HeaderMap,
+    client_ip: &HeaderValue,
+    proto: &HeaderValue,
+) {
     // The parser sized the map for the fields it read: grow it once, not per field.
     headers.reserve(3);
     let mut earlier = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
@@ -75,8 +86,8 @@ pub(crate) fn add_forwarding(headers: &mut HeaderMap, client_ip: &HeaderValue) {
         HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client_ip.clone())
     };
     headers.insert(X_FORWARDED_FOR.clone(), xff);
-    // This listener speaks plain HTTP only, so a client-sent value would be a lie.
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    // What this listener speaks: a client-sent value would be a lie.
+    headers.insert(X_FORWARDED_PROTO.clone(), proto.clone());
     if !headers.contains_key(&X_FORWARDED_HOST) {
         if let Some(host) = headers.get(HOST).cloned() {
             headers.insert(X_FORWARDED_HOST.clone(), host);
@@ -106,7 +117,7 @@ mod tests {
             ("connection", "close"),
             ("keep-alive", "timeout=5"),
             ("x-secret", "1"),
-            ("te", "trailers"),
+            ("te", "gzip"),
             ("transfer-encoding", "chunked"),
             ("proxy-connection", "keep-alive"),
             ("upgrade", "websocket"),
@@ -115,6 +126,13 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, vec!["accept"]);
+    }
+
+    #[test]
+    fn te_trailers_passes_for_grpc() {
+        let mut h = map(&[("te", "trailers"), ("content-type", "application/grpc")]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h["te"], "trailers");
     }
 
     #[test]
@@ -147,7 +165,7 @@ mod tests {
     fn forwarding_fields() {
         let ip = HeaderValue::from_static("127.0.0.1");
         let mut h = map(&[("host", "shop.example:8080")]);
-        add_forwarding(&mut h, &ip);
+        add_forwarding(&mut h, &ip, &HeaderValue::from_static("http"));
         assert_eq!(h["x-forwarded-for"], "127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "shop.example:8080");
@@ -159,7 +177,7 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("x-forwarded-host", "front.example"),
         ]);
-        add_forwarding(&mut h, &ip);
+        add_forwarding(&mut h, &ip, &HeaderValue::from_static("http"));
         assert_eq!(
             h.get_all("x-forwarded-for").iter().collect::<Vec<_>>(),
             vec!["203.0.113.7, 198.51.100.2, 192.0.2.1, 127.0.0.1"]

@@ -1,6 +1,6 @@
-//! HTTP/2 spoken to an HTTP/1.1 listener. Until Zion speaks HTTP/2, a client
-//! that opens with HTTP/2's connection preface (prior knowledge, h2c) gets
-//! HTTP/2's own answer for this (RFC 9113 §3.4, §6.8): the server's preface
+//! HTTP/2 spoken to an HTTP/1.1-only listener (the API's: targets' listeners
+//! serve HTTP/2). A client that opens with HTTP/2's connection preface
+//! (prior knowledge, h2c) gets HTTP/2's own answer for this (RFC 9113 §3.4, §6.8): the server's preface
 //! (an empty SETTINGS frame), then GOAWAY with HTTP_1_1_REQUIRED, its debug
 //! data saying what to do. Without it the client would see the connection
 //! closed without a word.

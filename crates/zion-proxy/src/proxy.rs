@@ -12,35 +12,44 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue, SET_COOKIE};
+use http::header::{CONTENT_TYPE, HOST, HeaderValue, SET_COOKIE};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
+use crate::UpstreamProtocol;
 use crate::client_body::{ClientBody, ClientFault};
 use crate::error::ProxyError;
+use crate::grpc::{self, GrpcBody};
 use crate::headers;
-use crate::http2::{H2_PREFACE, http2_refusal};
 use crate::metrics::{InFlight, TrafficMetrics};
 use crate::mirror::{self, MirrorTarget, Mirrors, X_ZION_MIRROR};
 use crate::route::{Picker, Route, Table};
 use crate::throttle::Throttle;
+use crate::tls::{Tls, TlsSettings};
 use crate::upstream::{Endpoint, Failed, OutBody, UpstreamBody, UpstreamError, streamed};
 use crate::workers::Workers;
 
 /// How long `shutdown` waits for in-flight requests before cutting them off.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Clients must send their request head within this (slow-loris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A listener's limits when the spec does not say: a client's request head
+/// (and its TLS handshake) within 30 s of the connection's start or of the
+/// previous answer, else the connection closes (slow-loris guard, and the
+/// end of an idle keep-alive connection); a head of at most 64 KiB, else 431;
+/// at most 10,000 connections at once, else 503.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// hyper's smallest read buffer, hence the smallest head limit on HTTP/1.1.
+const MIN_HEADER_BYTES: usize = 8192;
 /// A request answered within this is counted when answered; one still
 /// waiting is counted as in flight from then on (see [`watched`]).
 const IN_FLIGHT_AFTER: Duration = Duration::from_millis(500);
@@ -48,9 +57,11 @@ const IN_FLIGHT_AFTER: Duration = Duration::from_millis(500);
 /// does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// What the proxy answers: the upstream's body (pooled connection or
-/// upgrade), or one it wrote itself.
-type ProxyBody = Either<Either<UpstreamBody, Incoming>, Full<Bytes>>;
+/// What the proxy answers: the upstream's body (pooled connection, a gRPC
+/// call's watched for its status, or upgrade), or one it wrote itself.
+type ProxyBody = Either<Either<Answered, GrpcBody<Answered>>, Full<Bytes>>;
+/// The upstream's body: a pooled connection's, or an upgrade's.
+type Answered = Either<UpstreamBody, Incoming>;
 
 /// Lifecycle signal from the handle to the accept loop, connections, tunnels
 /// and mirrored requests.
@@ -61,6 +72,32 @@ pub(crate) enum RunState {
     Draining,
     /// Everything ends now, upgraded tunnels included.
     Stopped,
+}
+
+/// How one listener treats its clients (see the defaults above).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSettings {
+    /// TLS termination, None for clear text.
+    pub tls: Option<TlsSettings>,
+    /// A request head must arrive within this of the connection's start or
+    /// of the previous answer; the connection closes otherwise (an idle
+    /// keep-alive connection included).
+    pub header_timeout: Duration,
+    /// The largest request head (431 beyond; at least 8 KiB on HTTP/1.1).
+    pub max_header_bytes: usize,
+    /// Connections served at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for ListenerSettings {
+    fn default() -> Self {
+        ListenerSettings {
+            tls: None,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
 }
 
 /// State shared by every connection of one listener.
@@ -77,6 +114,11 @@ struct Shared {
     /// Rate limits for lines that could otherwise come once per request.
     client_faults: Throttle,
     upstream_failures: Throttle,
+    /// The listener's TLS, None for clear text.
+    tls: Option<Tls>,
+    header_timeout: Duration,
+    max_header_bytes: usize,
+    max_connections: usize,
 }
 
 /// What a request handler needs: the listener's state and its client's address.
@@ -84,6 +126,8 @@ struct ConnContext {
     shared: Arc<Shared>,
     /// Formatted once per connection, cloned (cheaply) per request.
     client_ip: HeaderValue,
+    /// `X-Forwarded-Proto`: `https` on a TLS listener, else `http`.
+    proto: &'static HeaderValue,
 }
 
 /// One listener of one target: routes its traffic per the current [`Route`].
@@ -110,14 +154,28 @@ impl TargetProxy {
         addr: SocketAddr,
         metrics: Arc<TrafficMetrics>,
     ) -> Result<TargetProxy, ProxyError> {
+        TargetProxy::bind_with(addr, metrics, ListenerSettings::default()).await
+    }
+
+    /// [`TargetProxy::bind`] with `settings`: its limits, and TLS when
+    /// given (its files are read first, and again whenever they change).
+    pub async fn bind_with(
+        addr: SocketAddr,
+        metrics: Arc<TrafficMetrics>,
+        settings: ListenerSettings,
+    ) -> Result<TargetProxy, ProxyError> {
+        let (state, state_rx) = watch::channel(RunState::Running);
+        let tls = settings
+            .tls
+            .map(|settings| Tls::start(settings, state_rx.clone()))
+            .transpose()?;
         let bind_err = |source| ProxyError::Bind { addr, source };
         let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
         let local_addr = listener.local_addr().map_err(bind_err)?;
 
-        let (state, state_rx) = watch::channel(RunState::Running);
         let shared = Arc::new(Shared {
             table: ArcSwap::from_pointee(Table::new(Route::default(), |addr| {
-                Arc::new(Endpoint::new(addr))
+                Arc::new(Endpoint::new(addr, Route::default().connect_timeout))
             })),
             endpoints: Mutex::new(HashMap::new()),
             picker: Picker::default(),
@@ -126,6 +184,10 @@ impl TargetProxy {
             state: state_rx.clone(),
             client_faults: Throttle::default(),
             upstream_failures: Throttle::default(),
+            tls,
+            header_timeout: settings.header_timeout,
+            max_header_bytes: settings.max_header_bytes.max(MIN_HEADER_BYTES),
+            max_connections: settings.max_connections.max(1),
         });
         let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), state_rx));
         info!(%local_addr, "proxy listening");
@@ -160,12 +222,16 @@ impl TargetProxy {
             .endpoints
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let connect_timeout = route.connect_timeout;
         let table = Table::new(route, |addr| {
-            Arc::clone(
-                endpoints
-                    .entry(addr)
-                    .or_insert_with(|| Arc::new(Endpoint::new(addr))),
-            )
+            let endpoint = endpoints
+                .entry(addr)
+                .or_insert_with(|| Arc::new(Endpoint::new(addr, connect_timeout)));
+            if endpoint.connect_timeout != connect_timeout {
+                // A new timeout: a new endpoint (its pool starts empty).
+                *endpoint = Arc::new(Endpoint::new(addr, connect_timeout));
+            }
+            Arc::clone(endpoint)
         });
         {
             let route = &table.route;
@@ -223,6 +289,11 @@ async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if conns.len() >= shared.max_connections {
+                        // Counted against no version: the listener's limit.
+                        tokio::spawn(refuse_connection(stream, Arc::clone(&shared)));
+                        continue;
+                    }
                     // Moved to a worker's reactor: deregistered here first.
                     let stream = match stream.into_std() {
                         Ok(stream) => stream,
@@ -268,7 +339,7 @@ async fn serve_connection(
     stream: std::net::TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    mut state: watch::Receiver<RunState>,
+    state: watch::Receiver<RunState>,
 ) {
     let stream = match TcpStream::from_std(stream) {
         Ok(stream) => stream,
@@ -280,24 +351,59 @@ async fn serve_connection(
     if let Err(err) = stream.set_nodelay(true) {
         debug!(%err, "set_nodelay failed");
     }
-    let Some(stream) = refuse_http2(stream).await else {
-        return;
+    let Some(tls) = &shared.tls else {
+        return serve_http(TokioIo::new(stream), peer, &HTTP, shared, state).await;
     };
+    // The handshake, like a request head, must come within the head-read
+    // timeout (slow-loris guard).
+    let accepted = tokio::time::timeout(shared.header_timeout, tls.acceptor.accept(stream)).await;
+    match accepted {
+        Ok(Ok(stream)) => serve_http(TokioIo::new(stream), peer, &HTTPS, shared, state).await,
+        Ok(Err(err)) => debug!(%peer, %err, "TLS handshake failed"),
+        Err(_) => debug!(%peer, "TLS handshake not finished in time"),
+    }
+}
+
+static HTTP: HeaderValue = HeaderValue::from_static("http");
+static HTTPS: HeaderValue = HeaderValue::from_static("https");
+
+/// Serves HTTP/1.1 or HTTP/2 on one client connection (in clear or
+/// decrypted) until it ends or the proxy stops.
+async fn serve_http<I>(
+    io: I,
+    peer: SocketAddr,
+    proto: &'static HeaderValue,
+    shared: Arc<Shared>,
+    mut state: watch::Receiver<RunState>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (header_timeout, max_header_bytes) = (shared.header_timeout, shared.max_header_bytes);
     let ctx = Arc::new(ConnContext {
         shared,
         client_ip: HeaderValue::try_from(peer.ip().to_canonical().to_string())
             .expect("an IP address is a valid header value"),
+        proto,
     });
     let service = service_fn(move |req| handle(Arc::clone(&ctx), req));
-    let conn = http1::Builder::new()
+    // HTTP/1.1, or HTTP/2 when the client opens with its preface (h2c
+    // with prior knowledge), on the same listener.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_timeout)
+        // A longer head is answered 431 by hyper.
+        .max_buf_size(max_header_bytes)
         // Head and body copied into one buffer and sent with a plain write:
         // the kernel takes that more cheaply than a writev of the pieces,
         // and the copy costs less than the difference.
-        .writev(false)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
+        .writev(false);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
+    let conn = builder.serve_connection_with_upgrades(io, service);
     let mut conn = pin!(conn);
     let probe = state.clone();
     let mut changed = pin!(state.changed());
@@ -339,17 +445,19 @@ async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let shared = &ctx.shared;
-    let upgrade = headers::wants_upgrade(req.headers());
-    let (version, endpoint, set_cookie, mirror_to, timeout) = {
+    let (version, endpoint, set_cookie, mirror_to, timeout, protocol, upgrade) = {
         let table = shared.table.load();
+        let protocol = table.route.upstream_protocol;
+        // A protocol switch is HTTP/1.1's, end to end.
+        let upgrade = protocol == UpstreamProtocol::Http1 && headers::wants_upgrade(req.headers());
         let Some(pick) = shared.picker.pick(&table, req.headers()) else {
             return Ok(plain(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no healthy upstream for this target\n",
             ));
         };
-        // A tunnel cannot be copied.
-        let mirror_to = (pick.stable && !upgrade)
+        // A tunnel cannot be copied; copies go out over HTTP/1.1 only.
+        let mirror_to = (pick.stable && !upgrade && protocol == UpstreamProtocol::Http1)
             .then(|| shared.picker.mirror(&table))
             .flatten()
             .map(|(pool, endpoint)| MirrorTarget {
@@ -362,13 +470,23 @@ async fn handle(
             pick.set_cookie.cloned(),
             mirror_to,
             table.route.response_timeout,
+            protocol,
+            upgrade,
         )
     };
 
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
+    if parts.version == Version::HTTP_2 && !parts.headers.contains_key(HOST) {
+        // HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in Host.
+        if let Some(authority) = parts.uri.authority() {
+            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                parts.headers.insert(HOST, host);
+            }
+        }
+    }
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-    headers::add_forwarding(&mut parts.headers, &ctx.client_ip);
+    headers::add_forwarding(&mut parts.headers, &ctx.client_ip, ctx.proto);
     parts.headers.remove(&X_ZION_MIRROR);
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
         // Absolute-form from a client that treats us as a forward proxy:
@@ -405,7 +523,7 @@ async fn handle(
                 }
             }
         };
-        let answer = forward(shared, &version, &endpoint, req);
+        let answer = forward(shared, &version, &endpoint, protocol, req);
         let (result, flight) = watched(shared, &version, started, deadline, answer).await;
         // Sent once stable has answered, so the copy takes nothing from the
         // original's time (the client sees stable's answer whatever the copy
@@ -415,18 +533,24 @@ async fn handle(
         }
         (result.map(|resp| resp.map(Either::Left)), fault, flight)
     };
-    // Counted when answered: as a request that was in flight, or plainly.
-    let count = |error: bool, latency: Duration| match flight {
-        Some(flight) => flight.finish(error, latency, SystemTime::now()),
-        None => shared
-            .metrics
-            .record(&version, error, latency, SystemTime::now()),
-    };
+    let mut flight = flight;
     let latency = started.elapsed();
-    let mut resp = match result {
+    let resp = match result {
         Ok(mut resp) => {
             let status = resp.status();
-            count(status.is_server_error(), latency);
+            // A gRPC call's outcome is its grpc-status: in the head of a
+            // trailers-only answer, else in the trailers that end the body.
+            let grpc_head = grpc::is_grpc(resp.headers()).then(|| grpc::failed(resp.headers()));
+            if let Some(None) = grpc_head {
+                if status == StatusCode::OK {
+                    let settle = settle_later(shared, &version, flight.take(), started);
+                    let resp =
+                        resp.map(|body| Either::Left(Either::Right(GrpcBody::new(body, settle))));
+                    return Ok(with_cookie(resp, set_cookie));
+                }
+            }
+            let error = status.is_server_error() || grpc_head.flatten().unwrap_or(false);
+            count(shared, &version, flight.take(), error, latency);
             let switching = status == StatusCode::SWITCHING_PROTOCOLS;
             if switching {
                 if let Some(client_upgrade) = client_upgrade {
@@ -439,7 +563,7 @@ async fn handle(
                 }
             }
             headers::strip_hop_by_hop(resp.headers_mut(), switching && upgrade);
-            resp.map(Either::Left)
+            resp.map(|body| Either::Left(Either::Left(body)))
         }
         // The client's own doing: not the version's error.
         Err(Miss::Failed(err)) if fault.happened() => {
@@ -455,7 +579,7 @@ async fn handle(
             ));
         }
         Err(miss) => {
-            count(true, latency);
+            count(shared, &version, flight.take(), true, latency);
             if let Some(n) = shared.upstream_failures.hit(Instant::now()) {
                 warn!(version = %version, error = %miss, requests = n, "upstream request failed (rate-limited: requests counts them since the last line)");
             }
@@ -464,15 +588,55 @@ async fn handle(
                     StatusCode::GATEWAY_TIMEOUT,
                     "upstream did not answer in time\n",
                 ),
+                Miss::Failed(err) if err.timed_out() => plain(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream did not accept a connection in time\n",
+                ),
                 Miss::Failed(_) => plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
             }
         }
     };
+    Ok(with_cookie(resp, set_cookie))
+}
+
+fn with_cookie(
+    mut resp: Response<ProxyBody>,
+    set_cookie: Option<HeaderValue>,
+) -> Response<ProxyBody> {
     if let Some(cookie) = set_cookie {
         // Appended: the upstream may set cookies of its own.
         resp.headers_mut().append(SET_COOKIE, cookie);
     }
-    Ok(resp)
+    resp
+}
+
+/// Counts a request once answered: as one that was in flight, or plainly.
+fn count(shared: &Shared, version: &str, flight: Option<InFlight>, error: bool, latency: Duration) {
+    match flight {
+        Some(flight) => flight.finish(error, latency, SystemTime::now()),
+        None => shared
+            .metrics
+            .record(version, error, latency, SystemTime::now()),
+    }
+}
+
+/// Counts a gRPC call once its status is known (its latency then the
+/// whole call's).
+fn settle_later(
+    shared: &Shared,
+    version: &Arc<str>,
+    flight: Option<InFlight>,
+    started: Instant,
+) -> grpc::Settle {
+    let metrics = Arc::clone(&shared.metrics);
+    let version = Arc::clone(version);
+    Box::new(move |error| {
+        let latency = started.elapsed();
+        match flight {
+            Some(flight) => flight.finish(error, latency, SystemTime::now()),
+            None => metrics.record(&version, error, latency, SystemTime::now()),
+        }
+    })
 }
 
 /// Why a request got no answer from its replica.
@@ -522,10 +686,11 @@ async fn forward(
     shared: &Shared,
     version: &str,
     endpoint: &Arc<Endpoint>,
+    protocol: UpstreamProtocol,
     req: Request<OutBody>,
 ) -> Result<Response<UpstreamBody>, Miss> {
     let sent = Instant::now();
-    let answer = match endpoint.request(req).await {
+    let answer = match send(endpoint, protocol, req).await {
         Ok(resp) => Ok(resp),
         Err(Failed {
             error,
@@ -545,11 +710,24 @@ async fn forward(
                 .metrics
                 .record(version, true, sent.elapsed(), SystemTime::now());
             debug!(%version, from = %endpoint.addr, to = %other.addr, %error, "connection failed; sending the request to another replica");
-            other.request(req).await.map_err(|failed| failed.error)
+            send(&other, protocol, req)
+                .await
+                .map_err(|failed| failed.error)
         }
         Err(failed) => Err(failed.error),
     };
     answer.map_err(Miss::Failed)
+}
+
+async fn send(
+    endpoint: &Arc<Endpoint>,
+    protocol: UpstreamProtocol,
+    req: Request<OutBody>,
+) -> Result<Response<UpstreamBody>, Failed> {
+    match protocol {
+        UpstreamProtocol::Http1 => endpoint.request(req).await,
+        UpstreamProtocol::H2c => endpoint.request_h2(req).await,
+    }
 }
 
 /// The answer to a request whose body the client failed to send: a 400 (a
@@ -566,32 +744,30 @@ fn client_fault(shared: &Shared, err: &dyn std::fmt::Display) -> Response<ProxyB
     )
 }
 
-/// Answers a client that opens with HTTP/2's preface with HTTP/2's own
-/// refusal (see [`crate::http2`]) and closes; any other connection comes
-/// back untouched (its bytes were only peeked at) for hyper to serve.
-async fn refuse_http2(mut stream: TcpStream) -> Option<TcpStream> {
-    let mut first = [0u8; 24];
-    let peeked = tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await;
-    let n = match peeked {
-        Ok(Ok(n)) => n,
-        // Nothing came in time, or the peer is gone: hyper says the rest.
-        _ => return Some(stream),
-    };
-    // "PRI" opens no HTTP/1.1 request a server could serve, only the preface.
-    if n < 3 || !H2_PREFACE.starts_with(&first[..n.min(H2_PREFACE.len())]) {
-        return Some(stream);
-    }
-    let mut preface = [0u8; 24];
-    let read = tokio::time::timeout(HEADER_READ_TIMEOUT, stream.read_exact(&mut preface)).await;
-    if matches!(read, Ok(Ok(_))) {
-        let refusal = http2_refusal(
-            b"this Zion listener does not speak HTTP/2 yet: send HTTP/1.1 (curl: drop --http2-prior-knowledge)",
+/// Answers a connection over the listener's limit with a 503 and closes it.
+async fn refuse_connection(mut stream: TcpStream, shared: Arc<Shared>) {
+    use tokio::io::AsyncWriteExt;
+    if let Some(n) = shared.client_faults.hit(Instant::now()) {
+        warn!(
+            connections = n,
+            limit = shared.max_connections,
+            "connections over the listener's max_connections answered 503 (rate-limited)"
         );
-        let _ = stream.write_all(&refusal).await;
-        let _ = stream.shutdown().await;
     }
-    debug!("refused an HTTP/2 prior-knowledge connection");
-    None
+    if shared.tls.is_some() {
+        // No HTTP can be said before a handshake: closed.
+        return;
+    }
+    let body = "too many connections to this target; try again shortly\n";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 /// Copies bytes both ways between an upgraded client and upstream until

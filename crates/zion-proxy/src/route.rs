@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::HeaderMap;
 use http::header::HeaderValue;
 use tracing::warn;
-use zion_core::spec::MatchRule;
+use zion_core::spec::{MatchRule, UpstreamProtocol};
 
 use crate::rules::{self, Rule, STICKY_COOKIE};
 
@@ -38,6 +38,10 @@ impl Pool {
 /// users waiting half a minute is failing them.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a replica may take to accept a connection when a route does
+/// not say: then the client gets a 504 and the version an error.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How one target splits its traffic. The default routes nothing (every
 /// request is answered 503).
 ///
@@ -63,6 +67,11 @@ pub struct Route {
     /// How long a replica may take to answer (its response head): then the
     /// client gets a 504 and the version an error.
     pub response_timeout: Duration,
+    /// How requests go to the replicas: HTTP/1.1 (pooled keep-alive
+    /// connections) or h2c (one multiplexed HTTP/2 connection per replica).
+    pub upstream_protocol: UpstreamProtocol,
+    /// How long a replica may take to accept a connection.
+    pub connect_timeout: Duration,
 }
 
 impl Default for Route {
@@ -75,6 +84,8 @@ impl Default for Route {
             sticky: false,
             mirror_percent: 0,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            upstream_protocol: UpstreamProtocol::Http1,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -113,6 +124,18 @@ impl Route {
     /// This route copying `mirror_percent` percent of stable's requests to the canary.
     pub fn with_mirror(mut self, mirror_percent: u8) -> Self {
         self.mirror_percent = mirror_percent;
+        self
+    }
+
+    /// This route speaking `protocol` to the replicas.
+    pub fn with_upstream_protocol(mut self, protocol: UpstreamProtocol) -> Self {
+        self.upstream_protocol = protocol;
+        self
+    }
+
+    /// This route giving replicas `timeout` to accept a connection.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
         self
     }
 

@@ -28,8 +28,6 @@ use tracing::debug;
 use crate::client_body::ClientBody;
 use crate::workers::Workers;
 
-/// A replica that does not accept within this is treated as down.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections older than this are closed rather than reused: replicas
 /// drop idle keep-alive connections after timeouts of their own, and a
 /// request sent on a connection the peer is closing fails.
@@ -61,13 +59,21 @@ pub(crate) enum UpstreamError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot connect to {addr}: no answer within {CONNECT_TIMEOUT:?}")]
-    ConnectTimeout { addr: SocketAddr },
+    #[error("cannot connect to {addr}: no answer within {after:?}")]
+    ConnectTimeout { addr: SocketAddr, after: Duration },
     #[error("request to {addr} failed: {source}")]
     Http {
         addr: SocketAddr,
         source: hyper::Error,
     },
+}
+
+impl UpstreamError {
+    /// Whether the replica never answered in time (504) rather than
+    /// refused or broke the exchange (502).
+    pub(crate) fn timed_out(&self) -> bool {
+        matches!(self, UpstreamError::ConnectTimeout { .. })
+    }
 }
 
 /// A request that could not be forwarded: why, and the request itself when
@@ -91,16 +97,22 @@ impl From<UpstreamError> for Failed {
 #[derive(Debug)]
 pub(crate) struct Endpoint {
     pub(crate) addr: SocketAddr,
+    /// A replica that does not accept within this is treated as down (the
+    /// route's `connect_timeout`).
+    pub(crate) connect_timeout: Duration,
     /// For requests that came without a Host field (HTTP/1.0 clients).
     host: HeaderValue,
     /// Idle connections per worker thread (see [`Workers::slot`]): a
     /// connection is served by the reactor of the thread that opened it, so
     /// it is only reused from that thread.
     idle: Box<[Mutex<VecDeque<Lease>>]>,
+    /// The replica's HTTP/2 connection when the route says h2c (see
+    /// [`crate::upstream_h2`]): one, multiplexed, shared by every thread.
+    pub(crate) h2: Mutex<Option<hyper::client::conn::http2::SendRequest<OutBody>>>,
 }
 
 /// A connection in use by one request, or waiting in the pool.
-struct Lease {
+pub(crate) struct Lease {
     sender: http1::SendRequest<OutBody>,
     /// None once the connection finished (peer closed, `Connection: close`,
     /// error): it must not go back to the pool.
@@ -175,14 +187,16 @@ impl Lease {
 }
 
 impl Endpoint {
-    pub(crate) fn new(addr: SocketAddr) -> Endpoint {
+    pub(crate) fn new(addr: SocketAddr, connect_timeout: Duration) -> Endpoint {
         Endpoint {
             addr,
+            connect_timeout,
             host: HeaderValue::try_from(addr.to_string())
                 .expect("a socket address is a valid header value"),
             idle: (0..Workers::slots())
                 .map(|_| Mutex::new(VecDeque::new()))
                 .collect(),
+            h2: Mutex::new(None),
         }
     }
 
@@ -200,7 +214,7 @@ impl Endpoint {
             // on a new connection (RFC 9110 §9.2.2), as other proxies do.
             let replay = (bodyless && req.method().is_idempotent()).then(|| copy_head(&req));
             match lease.send(req).await {
-                Ok((resp, lease)) => return Ok(self.wrap(resp, lease)),
+                Ok((resp, lease)) => return Ok(self.wrap(resp, Some(lease))),
                 // Never written: a new connection is safe for any request.
                 Err((err, Some(unsent))) => {
                     debug!(addr = %self.addr, %err, "pooled connection unusable; reconnecting");
@@ -225,7 +239,7 @@ impl Endpoint {
             }
         };
         match lease.send(req).await {
-            Ok((resp, lease)) => Ok(self.wrap(resp, lease)),
+            Ok((resp, lease)) => Ok(self.wrap(resp, Some(lease))),
             Err((err, _)) => Err(self.http_err(err).into()),
         }
     }
@@ -256,23 +270,29 @@ impl Endpoint {
             .map_err(|source| self.http_err(source))
     }
 
-    fn http_err(&self, source: hyper::Error) -> UpstreamError {
+    pub(crate) fn http_err(&self, source: hyper::Error) -> UpstreamError {
         UpstreamError::Http {
             addr: self.addr,
             source,
         }
     }
 
-    fn ensure_host(&self, headers: &mut HeaderMap) {
+    pub(crate) fn ensure_host(&self, headers: &mut HeaderMap) {
         if !headers.contains_key(HOST) {
             headers.insert(HOST, self.host.clone());
         }
     }
 
-    fn wrap(self: &Arc<Self>, resp: Response<Incoming>, lease: Lease) -> Response<UpstreamBody> {
+    /// The response whose body drives `lease`'s connection (None: a
+    /// connection driven by a task of its own, HTTP/2's).
+    pub(crate) fn wrap(
+        self: &Arc<Self>,
+        resp: Response<Incoming>,
+        lease: Option<Lease>,
+    ) -> Response<UpstreamBody> {
         resp.map(|incoming| UpstreamBody {
             incoming,
-            lease: Some(lease),
+            lease,
             endpoint: Arc::clone(self),
             finished: false,
         })
@@ -319,10 +339,13 @@ impl Endpoint {
         }
     }
 
-    async fn connect_tcp(&self) -> Result<TcpStream, UpstreamError> {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.addr))
+    pub(crate) async fn connect_tcp(&self) -> Result<TcpStream, UpstreamError> {
+        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
             .await
-            .map_err(|_| UpstreamError::ConnectTimeout { addr: self.addr })?
+            .map_err(|_| UpstreamError::ConnectTimeout {
+                addr: self.addr,
+                after: self.connect_timeout,
+            })?
             .map_err(|source| UpstreamError::Connect {
                 addr: self.addr,
                 source,

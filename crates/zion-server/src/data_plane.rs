@@ -31,7 +31,7 @@ use tokio::sync::{Notify, watch};
 use zion_core::judge::Samples;
 use zion_core::metrics::WindowMetrics;
 use zion_core::spec::MatchRule;
-use zion_proxy::{Pool, Route, SecondBucket, TrafficMetrics};
+use zion_proxy::{Pool, Route, SecondBucket, TrafficMetrics, UpstreamProtocol};
 use zion_store::{RouteListener, Store, TrafficBucket, TrafficQuery};
 
 use crate::App;
@@ -417,6 +417,12 @@ struct StoredRoute {
     sticky: bool,
     mirror_percent: u8,
     response_timeout_ms: u64,
+    /// Absent from routes published before it existed: HTTP/1.1.
+    #[serde(default, skip_serializing_if = "UpstreamProtocol::is_http1")]
+    upstream_protocol: UpstreamProtocol,
+    /// Absent from routes published before it existed: the default.
+    #[serde(default)]
+    connect_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -441,6 +447,10 @@ fn encode_route(route: &Route) -> String {
         sticky: route.sticky,
         mirror_percent: route.mirror_percent,
         response_timeout_ms: u64::try_from(route.response_timeout.as_millis()).unwrap_or(u64::MAX),
+        upstream_protocol: route.upstream_protocol,
+        connect_timeout_ms: Some(
+            u64::try_from(route.connect_timeout.as_millis()).unwrap_or(u64::MAX),
+        ),
     };
     serde_json::to_string(&stored).expect("a route always serializes")
 }
@@ -456,6 +466,10 @@ fn decode_route(text: &str) -> Result<Route, String> {
         sticky: stored.sticky,
         mirror_percent: stored.mirror_percent,
         response_timeout: Duration::from_millis(stored.response_timeout_ms),
+        upstream_protocol: stored.upstream_protocol,
+        connect_timeout: stored
+            .connect_timeout_ms
+            .map_or(zion_proxy::DEFAULT_CONNECT_TIMEOUT, Duration::from_millis),
     })
 }
 

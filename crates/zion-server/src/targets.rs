@@ -15,7 +15,9 @@ use zion_core::deployment::TrafficRules;
 use zion_core::metrics::WindowMetrics;
 use zion_core::spec::{ServiceSpec, Spec};
 use zion_providers::VersionKey;
-use zion_proxy::{Pool, Route, TargetProxy, TrafficMetrics};
+use zion_proxy::{
+    ListenerSettings, Pool, Route, TargetProxy, TlsCertificate, TlsSettings, TrafficMetrics,
+};
 use zion_store::RouteListener;
 
 use crate::StartError;
@@ -44,6 +46,8 @@ pub struct TargetRuntime {
     /// The HAProxy backend or nginx upstream that routes the target
     /// instead of a listener.
     pub router: Option<ExternalRouter>,
+    /// The listeners' TLS (paths resolved) and limits as the spec asks.
+    pub settings: ListenerSettings,
 }
 
 /// What the spec asks of one target's routing: the built-in listener and
@@ -54,6 +58,7 @@ struct Wanted {
     listen: Option<SocketAddr>,
     preview: Option<SocketAddr>,
     router: Option<RouterSettings>,
+    settings: ListenerSettings,
 }
 
 impl Wanted {
@@ -63,7 +68,10 @@ impl Wanted {
             (Some(settings), Some(r)) => r.is(settings),
             _ => false,
         };
-        router && self.listen == rt.listen && self.preview == rt.preview_addr
+        router
+            && self.listen == rt.listen
+            && self.preview == rt.preview_addr
+            && self.settings == rt.settings
     }
 }
 
@@ -184,6 +192,14 @@ impl Targets {
                         listen: t.listen.map(on_host),
                         preview: t.preview.map(on_host),
                         router: RouterSettings::of(spec, &t.router, &base, &on_host),
+                        settings: ListenerSettings {
+                            tls: t.tls.as_ref().map(|tls| tls_settings(tls, &base)),
+                            header_timeout: t.limits.header_timeout,
+                            max_header_bytes: usize::try_from(t.limits.max_header_bytes)
+                                .unwrap_or(usize::MAX),
+                            max_connections: usize::try_from(t.limits.max_connections)
+                                .unwrap_or(usize::MAX),
+                        },
                     },
                 );
             }
@@ -215,13 +231,14 @@ impl Targets {
                 listen,
                 preview: preview_addr,
                 router,
+                settings,
             } = want;
             let metrics = Arc::new(TrafficMetrics::new());
-            if let Some(settings) = router {
+            if let Some(router_settings) = router {
                 // No listener of Zion's: the router's own takes the
                 // requests, and its statistics or request log (HAProxy)
                 // or its access log (nginx) are the target's traffic.
-                let log = match settings.syslog() {
+                let log = match router_settings.syslog() {
                     Some(addr) => Some(self.request_log(addr).await.map_err(|e| {
                         StartError::Proxy {
                             service: id.service.clone(),
@@ -235,7 +252,7 @@ impl Targets {
                     })?),
                     None => None,
                 };
-                let router = settings.start(&metrics, log);
+                let router = router_settings.start(&metrics, log);
                 tracing::info!(service = %id.service, environment = %id.environment, router = router.engine(), "target routed by an external router");
                 targets.insert(
                     id,
@@ -246,6 +263,7 @@ impl Targets {
                         preview: None,
                         metrics,
                         router: Some(router),
+                        settings,
                     },
                 );
                 continue;
@@ -272,15 +290,17 @@ impl Targets {
                         preview: None,
                         metrics,
                         router: None,
+                        settings,
                     },
                 );
                 continue;
             }
-            let proxy = TargetProxy::bind(addr, metrics.clone())
+            let proxy = TargetProxy::bind_with(addr, metrics.clone(), settings.clone())
                 .await
                 .map_err(|e| bind_err(addr, e))?;
             let preview = match preview_addr {
-                Some(p) => match TargetProxy::bind(p, metrics.clone()).await {
+                Some(p) => match TargetProxy::bind_with(p, metrics.clone(), settings.clone()).await
+                {
                     Ok(proxy) => Some(proxy),
                     Err(e) => {
                         proxy.shutdown().await;
@@ -299,6 +319,7 @@ impl Targets {
                     preview,
                     metrics,
                     router: None,
+                    settings,
                 },
             );
         }
@@ -462,6 +483,8 @@ impl Targets {
             sticky: rules.sticky,
             mirror_percent: rules.mirror_percent,
             response_timeout: response_timeout(svc, env),
+            upstream_protocol: upstream_protocol(svc, env),
+            connect_timeout: connect_timeout(svc, env),
         };
         self.set_route(&id, RouteListener::Main, route).await;
         Ok(())
@@ -472,6 +495,8 @@ impl Targets {
         let route = Route {
             stable: pool(&self.workloads, svc, env, version),
             response_timeout: response_timeout(svc, env),
+            upstream_protocol: upstream_protocol(svc, env),
+            connect_timeout: connect_timeout(svc, env),
             ..Route::default()
         };
         self.set_route(
@@ -522,6 +547,35 @@ fn pool(
 }
 
 /// How long the target's proxy gives a replica to answer.
+/// The spec's `tls` with its files resolved against the spec's folder.
+fn tls_settings(tls: &zion_core::spec::TargetTls, base: &std::path::Path) -> TlsSettings {
+    TlsSettings {
+        certificates: tls
+            .certificates
+            .iter()
+            .map(|c| TlsCertificate {
+                names: c.names.clone(),
+                cert: base.join(&c.cert),
+                key: base.join(&c.key),
+            })
+            .collect(),
+    }
+}
+
+fn connect_timeout(svc: &ServiceSpec, env: &str) -> std::time::Duration {
+    svc.targets
+        .get(env)
+        .map_or(zion_proxy::DEFAULT_CONNECT_TIMEOUT, |t| {
+            t.limits.connect_timeout
+        })
+}
+
+fn upstream_protocol(svc: &ServiceSpec, env: &str) -> zion_proxy::UpstreamProtocol {
+    svc.targets
+        .get(env)
+        .map_or_else(Default::default, |t| t.upstream_protocol)
+}
+
 fn response_timeout(svc: &ServiceSpec, env: &str) -> std::time::Duration {
     svc.targets
         .get(env)

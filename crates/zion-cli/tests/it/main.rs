@@ -13,6 +13,7 @@ mod datadir;
 mod exit_codes;
 mod gates;
 mod governance;
+mod grpc;
 mod grpc_health;
 mod haproxy;
 mod hook_steps;

@@ -261,6 +261,100 @@ pub struct TargetSpec {
         default = "TargetSpec::default_response_timeout"
     )]
     pub response_timeout: Duration,
+    /// How the built-in proxy speaks to the target's replicas. Default
+    /// HTTP/1.1 (not written, so a target that does not say reads as before).
+    #[serde(default, skip_serializing_if = "UpstreamProtocol::is_http1")]
+    pub upstream_protocol: UpstreamProtocol,
+    /// TLS on the built-in listener (and its preview listener).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TargetTls>,
+    /// The built-in listener's timeouts and limits (not written when the
+    /// defaults, so a target that does not say reads as before).
+    #[serde(default, skip_serializing_if = "TargetLimits::is_default")]
+    pub limits: TargetLimits,
+}
+
+/// `targets.<env>.limits`: what the built-in listener allows its clients
+/// and waits for from the replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetLimits {
+    /// A replica that does not accept a connection within this: 504, the
+    /// version's error.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub connect_timeout: Duration,
+    /// A client's request head (and TLS handshake) must arrive within this
+    /// of the connection's start or of the previous answer, else the
+    /// connection closes (an idle keep-alive connection too).
+    #[serde(with = "crate::duration::serde_duration")]
+    pub header_timeout: Duration,
+    /// The largest request head: 431 beyond (at least 8 KiB).
+    pub max_header_bytes: u64,
+    /// Connections served at once: one more is answered 503 and closed.
+    pub max_connections: u64,
+}
+
+impl TargetLimits {
+    pub fn is_default(&self) -> bool {
+        *self == TargetLimits::default()
+    }
+}
+
+impl Default for TargetLimits {
+    fn default() -> Self {
+        TargetLimits {
+            connect_timeout: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// `targets.<env>.tls`: the certificates a listener terminates TLS with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetTls {
+    /// At least one; the first also serves clients that ask for no name
+    /// or for a name none lists.
+    pub certificates: Vec<TlsCertificateSpec>,
+}
+
+/// One certificate of `targets.<env>.tls.certificates`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsCertificateSpec {
+    /// The host names (SNI) it is chosen for; `*.example.com` covers one label.
+    pub names: Vec<String>,
+    /// PEM certificate chain, leaf first, as written: a relative path is
+    /// resolved by the caller against the spec file's folder.
+    pub cert: String,
+    /// PEM private key, relative as `cert`.
+    pub key: String,
+}
+
+/// `targets.<env>.upstream_protocol`: the protocol between the built-in
+/// proxy and the replicas, whatever the clients speak to the proxy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 over pooled keep-alive connections.
+    #[default]
+    Http1,
+    /// HTTP/2 in clear text with prior knowledge, one multiplexed
+    /// connection per replica (gRPC services).
+    H2c,
+}
+
+impl UpstreamProtocol {
+    pub fn is_http1(&self) -> bool {
+        matches!(self, UpstreamProtocol::Http1)
+    }
+
+    /// As the spec spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamProtocol::Http1 => "http1",
+            UpstreamProtocol::H2c => "h2c",
+        }
+    }
 }
 
 /// The router that splits a target's traffic between versions.

@@ -48,6 +48,12 @@ pub(super) const APPROVAL_TIMEOUT: Range = range(SECOND, 30 * DAY);
 /// `targets.<env>.response_timeout`: under 100 ms fails healthy versions
 /// on a busy machine; beyond an hour, users have long given up.
 pub(super) const RESPONSE_TIMEOUT: Range = range(100 * MS, HOUR);
+/// `targets.<env>.limits.connect_timeout`: a replica on the same network
+/// accepts in milliseconds; a minute is a dead one.
+pub(super) const CONNECT_TIMEOUT: Range = range(10 * MS, MINUTE);
+/// `targets.<env>.limits.header_timeout`: also how long an idle
+/// keep-alive connection stays open.
+pub(super) const HEADER_TIMEOUT: Range = range(100 * MS, HOUR);
 /// `analysis.inconclusive_limit`: how long a rollout may see too little
 /// traffic before it pauses.
 pub(super) const INCONCLUSIVE_LIMIT: Range = range(SECOND, DAY);

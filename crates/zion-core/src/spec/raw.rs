@@ -213,6 +213,14 @@ pub(super) mod keys {
     ];
     pub const HAPROXY_PROVIDER: &[&str] = &["socket", "syslog"];
     pub const HAPROXY_TARGET: &[&str] = &["provider", "backend"];
+    pub const TLS: &[&str] = &["certificates"];
+    pub const LIMITS: &[&str] = &[
+        "connect_timeout",
+        "header_timeout",
+        "max_header_bytes",
+        "max_connections",
+    ];
+    pub const TLS_CERTIFICATE: &[&str] = &["names", "cert", "key"];
     pub const NGINX_PROVIDER: &[&str] = &["binary", "config"];
     pub const NGINX_TARGET: &[&str] = &["provider", "upstream", "include", "access_log"];
     pub const SERVER: &[&str] = &["listen", "data_dir", "database", "github"];
@@ -267,7 +275,16 @@ pub(super) mod keys {
         "timeout",
         "start_timeout",
     ];
-    pub const TARGET: &[&str] = &["listen", "preview", "response_timeout", "haproxy", "nginx"];
+    pub const TARGET: &[&str] = &[
+        "listen",
+        "preview",
+        "response_timeout",
+        "upstream_protocol",
+        "tls",
+        "limits",
+        "haproxy",
+        "nginx",
+    ];
     pub const CANARY: &[&str] = &["steps", "sticky"];
     pub const STEP: &[&str] = &["weight", "mirror", "pause", "match"];
     pub const MATCH: &[&str] = &["header", "cookie", "equals", "regex"];
@@ -486,6 +503,35 @@ pub(super) struct RawBasicAuth {
 pub(super) struct RawHaproxyTarget {
     pub provider: Option<Text>,
     pub backend: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].targets.<env>.limits`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawLimits {
+    pub connect_timeout: Option<Text>,
+    pub header_timeout: Option<Text>,
+    pub max_header_bytes: Option<i64>,
+    pub max_connections: Option<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].targets.<env>.tls`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawTls {
+    pub certificates: Option<Vec<RawTlsCertificate>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `services[].targets.<env>.tls.certificates[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawTlsCertificate {
+    pub names: Option<Vec<Text>>,
+    pub cert: Option<Text>,
+    pub key: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -723,6 +769,9 @@ pub(super) struct RawTarget {
     pub listen: Option<Text>,
     pub preview: Option<Text>,
     pub response_timeout: Option<Text>,
+    pub upstream_protocol: Option<Text>,
+    pub tls: Option<RawTls>,
+    pub limits: Option<RawLimits>,
     pub haproxy: Option<RawHaproxyTarget>,
     pub nginx: Option<RawNginxTarget>,
     #[serde(flatten)]

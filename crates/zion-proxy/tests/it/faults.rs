@@ -184,30 +184,3 @@ async fn an_idempotent_request_whose_connection_failed_goes_to_another_replica()
     statuses.sort();
     assert_eq!(statuses, ["200", "502"]);
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_http2_client_is_told_to_use_http_1_1_not_hung_up_on() {
-    let up = Upstream::start("stable").await;
-    let (proxy, metrics) = proxy().await;
-    proxy.set_route(Route::stable_only(up.pool("1.0")));
-    let mut stream = TcpStream::connect(proxy.local_addr()).await.unwrap();
-    stream
-        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    within(stream.read_to_end(&mut answer)).await.unwrap();
-    // HTTP/2's own refusal: an empty SETTINGS frame, then GOAWAY with
-    // HTTP_1_1_REQUIRED (0xd) and a message for the user.
-    assert!(answer.len() > 26, "{answer:?}");
-    assert_eq!(&answer[..9], &[0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
-    assert_eq!(answer[9 + 3], 0x7, "a GOAWAY frame");
-    assert_eq!(&answer[9 + 9 + 4..9 + 9 + 8], &[0, 0, 0, 0xd]);
-    let text = String::from_utf8_lossy(&answer[9 + 9 + 8..]);
-    assert!(text.contains("send HTTP/1.1"), "{text}");
-    assert_eq!(up.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
-    assert_eq!(metrics.totals("1.0"), (0, 0));
-    // HTTP/1.1 on the same listener goes on as ever.
-    let reply = get(&client(), proxy.local_addr(), "/").await;
-    assert_eq!(reply.status, StatusCode::OK);
-}

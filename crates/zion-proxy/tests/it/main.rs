@@ -3,10 +3,14 @@
 
 mod faults;
 mod forwarding;
+mod grpc;
+mod http2;
 mod lifecycle;
+mod limits;
 mod matching;
 mod metrics;
 mod mirroring;
 mod routing;
 mod sticky;
 mod support;
+mod tls;

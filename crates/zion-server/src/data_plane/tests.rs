@@ -252,7 +252,9 @@ fn a_route_reads_back_as_published() {
         name: "x-canary".to_owned(),
         value: "1".to_owned(),
     }])
-    .with_response_timeout(Duration::from_millis(1500));
+    .with_response_timeout(Duration::from_millis(1500))
+    .with_upstream_protocol(zion_proxy::UpstreamProtocol::H2c)
+    .with_connect_timeout(Duration::from_millis(250));
     assert_eq!(decode_route(&encode_route(&route)).unwrap(), route);
     assert_eq!(
         decode_route(&encode_route(&Route::default())).unwrap(),

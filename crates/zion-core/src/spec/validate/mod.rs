@@ -15,6 +15,7 @@ mod audit;
 mod environments;
 mod hooks;
 mod judge;
+mod limits;
 mod notifications;
 mod providers;
 mod rollout;
@@ -25,6 +26,7 @@ mod slos;
 mod summary;
 #[cfg(test)]
 mod test_support;
+mod tls;
 
 pub use summary::summary;
 

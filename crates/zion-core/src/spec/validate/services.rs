@@ -14,7 +14,7 @@ use crate::spec::raw::{
 };
 use crate::spec::{
     HaproxyTarget, HealthSpec, NginxTarget, Probe, ProcessSpec, ServiceSpec, Strategy,
-    TargetRouter, TargetSpec, WorkloadSpec,
+    TargetRouter, TargetSpec, UpstreamProtocol, WorkloadSpec,
 };
 
 // Defaults, as documented on the model.
@@ -416,6 +416,39 @@ fn targets(
                 ),
             );
         }
+        let upstream_protocol = upstream_protocol(r, &tp, target.upstream_protocol.as_ref());
+        if let (Some(_), Some(engine)) = (&target.upstream_protocol, engine) {
+            r.add(
+                at(&tp, "upstream_protocol"),
+                format!(
+                    "{engine} speaks to the replicas of a target it routes as its own \
+                     configuration says: set it there and remove this key"
+                ),
+            );
+        }
+        let tls = target
+            .tls
+            .as_ref()
+            .and_then(|raw| super::tls::tls(r, &at(&tp, "tls"), raw));
+        if let (Some(_), Some(engine)) = (&target.tls, engine) {
+            r.add(
+                at(&tp, "tls"),
+                format!(
+                    "{engine} terminates TLS itself for a target it routes: set the \
+                     certificates in its configuration and remove this key"
+                ),
+            );
+        }
+        let limits = super::limits::limits(r, &at(&tp, "limits"), target.limits.as_ref());
+        if let (Some(_), Some(engine)) = (&target.limits, engine) {
+            r.add(
+                at(&tp, "limits"),
+                format!(
+                    "{engine}'s own timeouts and limits apply to a target it routes: set them \
+                     in its configuration and remove this key"
+                ),
+            );
+        }
         out.insert(
             env.0.clone(),
             TargetSpec {
@@ -423,6 +456,9 @@ fn targets(
                 preview,
                 router,
                 response_timeout,
+                upstream_protocol,
+                tls,
+                limits,
             },
         );
     }
@@ -554,6 +590,24 @@ fn response_timeout(r: &mut Report, tp: &str, raw: Option<&Text>) -> Duration {
     let path = at(tp, "response_timeout");
     let default = TargetSpec::DEFAULT_RESPONSE_TIMEOUT;
     r.duration(&path, raw, default, ranges::RESPONSE_TIMEOUT)
+}
+
+/// `targets.<env>.upstream_protocol`: `http1` (the default) or `h2c`.
+fn upstream_protocol(r: &mut Report, tp: &str, raw: Option<&Text>) -> UpstreamProtocol {
+    match text(raw) {
+        None | Some("http1") => UpstreamProtocol::Http1,
+        Some("h2c") => UpstreamProtocol::H2c,
+        Some(other) => {
+            r.add(
+                at(tp, "upstream_protocol"),
+                format!(
+                    "unknown protocol {other:?}: use `http1` (HTTP/1.1, the default) or `h2c` \
+                     (HTTP/2 in clear text, e.g. for gRPC replicas)"
+                ),
+            );
+            UpstreamProtocol::Http1
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::spec::Probe;
 use crate::spec::validate::test_support::*;
+use crate::spec::{Probe, UpstreamProtocol};
 
 #[test]
 fn services_may_be_empty() {
@@ -238,6 +238,97 @@ fn targets_rules() {
         &with_service("targets: { staging: { listen: 127.0.0.1:8080, preview: \"[::1]:0\" } }"),
         "services[0].targets.staging.preview",
         "port 0",
+    );
+}
+
+#[test]
+fn upstream_protocol_defaults_to_http1_and_names_its_choices() {
+    let spec = valid(&with_service(
+        "targets: { staging: { listen: 127.0.0.1:8080 } }",
+    ));
+    assert_eq!(
+        spec.services[0].targets["staging"].upstream_protocol,
+        UpstreamProtocol::Http1
+    );
+    let spec = valid(&with_service(
+        "targets: { staging: { listen: 127.0.0.1:8080, upstream_protocol: h2c } }",
+    ));
+    assert_eq!(
+        spec.services[0].targets["staging"].upstream_protocol,
+        UpstreamProtocol::H2c
+    );
+    assert_error(
+        &with_service("targets: { staging: { listen: 127.0.0.1:8080, upstream_protocol: h3 } }"),
+        "services[0].targets.staging.upstream_protocol",
+        "unknown protocol \"h3\": use `http1`",
+    );
+}
+
+#[test]
+fn tls_lists_certificates_with_their_names() {
+    let spec = valid(&with_service(
+        "targets: { staging: { listen: 127.0.0.1:8443, tls: { certificates: [\
+         { names: [Shop.example, '*.shop.example'], cert: a.crt, key: a.key },\
+         { names: [admin.example], cert: /etc/b.crt, key: /etc/b.key }] } } }",
+    ));
+    let tls = spec.services[0].targets["staging"].tls.clone().unwrap();
+    assert_eq!(tls.certificates.len(), 2);
+    assert_eq!(
+        tls.certificates[0].names,
+        ["shop.example", "*.shop.example"]
+    );
+    assert_eq!(tls.certificates[1].key, "/etc/b.key");
+    assert_error(
+        &with_service(
+            "targets: { staging: { listen: 127.0.0.1:8443, tls: { certificates: [] } } }",
+        ),
+        "services[0].targets.staging.tls.certificates",
+        "missing: list at least one certificate",
+    );
+    assert_error(
+        &with_service(
+            "targets: { staging: { listen: 127.0.0.1:8443, tls: { certificates: [{ cert: a.crt, key: a.key }] } } }",
+        ),
+        "services[0].targets.staging.tls.certificates[0].names",
+        "missing: the host names",
+    );
+    assert_error(
+        &with_service(
+            "targets: { staging: { listen: 127.0.0.1:8443, tls: { certificates: [{ names: ['a b'], cert: a.crt }] } } }",
+        ),
+        "services[0].targets.staging.tls.certificates[0].key",
+        "missing: the private key file",
+    );
+}
+
+#[test]
+fn limits_have_defaults_and_ranges() {
+    let spec = valid(&with_service(
+        "targets: { staging: { listen: 127.0.0.1:8080 } }",
+    ));
+    let limits = spec.services[0].targets["staging"].limits;
+    assert_eq!(limits.connect_timeout, Duration::from_secs(5));
+    assert_eq!(limits.header_timeout, Duration::from_secs(30));
+    assert_eq!(limits.max_header_bytes, 65536);
+    assert_eq!(limits.max_connections, 10_000);
+    let spec = valid(&with_service(
+        "targets: { staging: { listen: 127.0.0.1:8080, limits: { connect_timeout: 1s, \
+         header_timeout: 10s, max_header_bytes: 16384, max_connections: 500 } } }",
+    ));
+    let limits = spec.services[0].targets["staging"].limits;
+    assert_eq!(limits.connect_timeout, Duration::from_secs(1));
+    assert_eq!(limits.max_connections, 500);
+    assert_error(
+        &with_service(
+            "targets: { staging: { listen: 127.0.0.1:8080, limits: { max_header_bytes: 100 } } }",
+        ),
+        "services[0].targets.staging.limits.max_header_bytes",
+        "100 is out of range: use 8192 to 1048576",
+    );
+    assert_error(
+        &with_service("targets: { staging: { listen: 127.0.0.1:8080, limits: { idle: 1s } } }"),
+        "services[0].targets.staging.limits.idle",
+        "",
     );
 }
 
