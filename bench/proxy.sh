@@ -43,6 +43,7 @@ SLOW_MS=${SLOW_MS:-300}
 MODE=${MODE:-nginx}
 case $MODE in nginx | features) ;; *) printf 'error: MODE must be nginx or features, not %s\n' "$MODE" >&2; exit 2 ;; esac
 STABLE_WEIGHT=$((100 - WEIGHT))
+KEEPALIVE=$(( CONNECTIONS > 64 ? CONNECTIONS : 64 ))
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -155,10 +156,15 @@ http {
     upstream backends {
         server $STABLE weight=$STABLE_WEIGHT;
         server $CANARY weight=$WEIGHT;
-        keepalive 64;
+        # As many idle connections to the backends as clients, as Zion's
+        # pool keeps: with fewer, nginx opens and closes a backend
+        # connection for most requests at high connection counts.
+        keepalive $KEEPALIVE;
     }
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+        # As deep an accept queue as the proxies' (tokio's 1,024; nginx's
+        # default is 511).
+        listen 127.0.0.1:$NGINX_PORT backlog=1024;
         location / {
             proxy_pass http://backends;
             proxy_http_version 1.1;
