@@ -355,12 +355,9 @@ async fn reconcile_target(
     // A version that could not be started (or is still being scaled
     // down) is tried again at the next tick, whatever the state says.
     let mut settled = true;
-    // A router that refused the split may still send requests to the
-    // versions the split left out: they are not stopped until it applies
-    // it (a last step at 100% succeeds before the router has applied it).
     let mut traffic_refused = false;
     for action in actions {
-        if traffic_refused && matches!(action, Action::StopVersion { .. }) {
+        if traffic_refused && !rollout::runs_while_traffic_refused(&action) {
             continue;
         }
         if let Action::StartVersion { version, replicas } = &action {

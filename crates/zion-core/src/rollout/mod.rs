@@ -40,7 +40,7 @@ mod target;
 pub use blue_green::{PreviewSeen, check_promotable, retained_version};
 pub use command::{Command, CommandError, command};
 pub use requeue::{Requeue, requeue};
-pub use target::desired_target;
+pub use target::{desired_target, runs_while_traffic_refused};
 
 /// The actor recorded for Zion's own decisions.
 pub const CONTROLLER: &str = "controller";

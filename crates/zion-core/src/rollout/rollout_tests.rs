@@ -818,3 +818,33 @@ fn external_readings_judge_the_round_only_when_one_is_due() {
     d = run(&d, &reading(Outcome::Value(1.0)), t(21));
     assert_eq!(d.phase, Phase::RollingBack, "{:?}", d.reason);
 }
+
+#[test]
+fn versions_left_out_of_a_refused_split_keep_running() {
+    // 2.0 has just succeeded at 100%: 1.0 is stopped only once the router
+    // has applied the split that leaves it out.
+    let actions = desired_target(Some("2.0"), 2, None, None, &["1.0".into(), "2.0".into()]);
+    let (waiting, going_on): (Vec<&Action>, Vec<&Action>) =
+        actions.iter().partition(|a| !runs_while_traffic_refused(a));
+    assert_eq!(
+        waiting,
+        vec![&Action::StopVersion {
+            version: "1.0".into()
+        }]
+    );
+    assert!(
+        going_on
+            .iter()
+            .any(|a| matches!(a, Action::SetTraffic { .. }))
+    );
+    assert!(
+        going_on
+            .iter()
+            .any(|a| matches!(a, Action::StartVersion { .. }))
+    );
+    assert!(
+        going_on
+            .iter()
+            .any(|a| matches!(a, Action::SetPreview { .. }))
+    );
+}

@@ -103,6 +103,16 @@ pub fn desired_target(
     actions
 }
 
+/// Whether `action`, from [`desired_target`], still runs in a pass over a
+/// target whose router has just refused the traffic's change. Stopping a
+/// version waits: a router that refused the split may still send requests
+/// to the versions the split leaves out (a last step at 100% succeeds
+/// before the router has applied it), so they keep running until it
+/// applies it. Starting versions and the preview go on.
+pub fn runs_while_traffic_refused(action: &Action) -> bool {
+    !matches!(action, Action::StopVersion { .. })
+}
+
 /// Replicas of the old and the new version a progressing deployment wants.
 fn replica_counts(d: &Deployment, stable_replicas: u32) -> (u32, u32) {
     match (&d.plan, &d.previous_version) {
