@@ -61,34 +61,8 @@ fn good_version_is_promoted_and_faulty_one_rolled_back() {
     );
 
     // A faulty canary (50% errors): rolled back, exit 1, stable untouched.
-    let load = Load::start(p.target);
-    let out = p.zion(&["deploy", "web", "3.0", "--env", "staging", "--wait"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("rolled_back"),
-        "{}",
-        describe(&out)
-    );
-    let seen = load.finish();
-    assert!(
-        seen.get("3.0").is_some_and(|c| c.1 > 0),
-        "the faulty version got no traffic: {seen:?}"
-    );
-    let history = p.json(&["history", "web", "--env", "staging"]);
-    let bad = &history.as_array().unwrap()[0];
-    assert_eq!(
-        (bad["version"].as_str(), bad["phase"].as_str()),
-        (Some("3.0"), Some("rolled_back"))
-    );
-    assert_eq!(bad["canary_weight"], 0);
-    let d = p.deployment(bad["id"].as_i64().unwrap());
-    let failed = d["rounds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["verdict"] == "fail")
-        .expect("a failed round");
-    assert!(failed["canary"]["errors"].as_u64().unwrap() > 0, "{failed}");
+    let (d, _) = faulty_version_rolled_back(&p, p.target, "3.0");
+    assert_eq!(d["canary_weight"], 0);
     let rb = d["events"]
         .as_array()
         .unwrap()

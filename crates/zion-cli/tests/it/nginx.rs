@@ -196,29 +196,7 @@ fn a_canary_through_nginx_follows_each_step_and_a_faulty_one_is_rolled_back() {
 
     // A faulty version (half its answers 500), judged on nginx's access
     // log: rolled back on its own.
-    let load = Load::start(n.frontend);
-    let out = p.zion(&["deploy", "web", "3.0", "--env", "staging", "--wait"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}\n{}",
-        describe(&out),
-        p.log()
-    );
-    let seen = load.finish();
-    eprintln!("requests during the faulty canary: {seen:?}");
-    assert!(seen.get("3.0").is_some_and(|c| c.1 > 0), "{seen:?}");
-    let history = p.json(&["history", "web", "--env", "staging"]);
-    let bad = &history.as_array().unwrap()[0];
-    assert_eq!(bad["phase"], "rolled_back", "{bad}");
-    let d = p.deployment(bad["id"].as_i64().unwrap());
-    let failed = d["rounds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["verdict"] == "fail")
-        .expect("a failed round");
-    assert!(failed["canary"]["errors"].as_u64().unwrap() > 0, "{failed}");
+    faulty_version_rolled_back(&p, n.frontend, "3.0");
     eventually(Duration::from_secs(10), "3.0 out of nginx", || {
         let text = n.include();
         (!text.contains("version 3.0") || text.contains("# version 3.0: 0%")).then_some(())

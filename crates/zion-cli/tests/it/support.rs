@@ -544,3 +544,51 @@ pub fn no_failure(seen: &std::collections::BTreeMap<String, (u64, u64)>) {
         "requests failed across the weight changes: {seen:?}"
     );
 }
+
+/// Deploys the faulty `version` of web to staging while a load runs
+/// through `frontend`, and checks that it is rolled back on its own
+/// (`zion deploy --wait` exits 1) after it got some traffic and failed a
+/// round on its errors. Returns the deployment and its first failed round.
+pub fn faulty_version_rolled_back(
+    p: &Project,
+    frontend: SocketAddr,
+    version: &str,
+) -> (Value, Value) {
+    let load = Load::start(frontend);
+    let out = p.zion(&["deploy", "web", version, "--env", "staging", "--wait"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        describe(&out),
+        p.log()
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("rolled_back"),
+        "{}",
+        describe(&out)
+    );
+    let seen = load.finish();
+    eprintln!("requests during the faulty canary: {seen:?}");
+    assert!(
+        seen.get(version).is_some_and(|c| c.1 > 0),
+        "the faulty version answered no error: {seen:?}"
+    );
+    let history = p.json(&["history", "web", "--env", "staging"]);
+    let bad = history.as_array().unwrap()[0].clone();
+    assert_eq!(
+        (bad["version"].as_str(), bad["phase"].as_str()),
+        (Some(version), Some("rolled_back")),
+        "{bad}"
+    );
+    let d = p.deployment(bad["id"].as_i64().unwrap());
+    let failed = d["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["verdict"] == "fail")
+        .expect("a failed round")
+        .clone();
+    assert!(failed["canary"]["errors"].as_u64().unwrap() > 0, "{failed}");
+    (d, failed)
+}
