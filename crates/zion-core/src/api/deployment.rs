@@ -59,7 +59,10 @@ pub struct DeploymentView {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Preview>, required = false))]
     pub preview: Option<Option<Preview>>,
-    /// Rolling beside a stable version: its batches.
+    /// Rolling beside a stable version: its batches. (Not in the OpenAPI
+    /// schema: a flattened optional struct has no JSON Schema that
+    /// validates both ways; its fields are those of `RollingView`.)
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub rolling: Option<RollingView>,
     /// When a run of inconclusive rounds will pause it, if it goes on.

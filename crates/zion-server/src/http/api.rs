@@ -260,7 +260,8 @@ async fn list_deployments(
         service: q.service,
         environment: q.environment,
         since,
-        limit: q.limit,
+        // More than the store can count is all of them.
+        limit: q.limit.map(|l| l.min(usize::try_from(i64::MAX).unwrap_or(usize::MAX))),
         finished_since: None,
     };
     Ok(Json(app.deployment_views(&filter)?))
@@ -337,7 +338,7 @@ enum CommandName {
     path = "/api/v1/deployments/{id}/{command}",
     params(
         ("id" = i64, Path, description = "The deployment's id", minimum = 1),
-        ("command" = CommandName, Path, description = "What to do"),
+        ("command" = inline(CommandName), Path, description = "What to do"),
     ),
     request_body(content = Option<CommandRequest>, description = "May be left out"),
     responses(
