@@ -261,7 +261,9 @@ async fn list_deployments(
         environment: q.environment,
         since,
         // More than the store can count is all of them.
-        limit: q.limit.map(|l| l.min(usize::try_from(i64::MAX).unwrap_or(usize::MAX))),
+        limit: q
+            .limit
+            .map(|l| l.min(usize::try_from(i64::MAX).unwrap_or(usize::MAX))),
         finished_since: None,
     };
     Ok(Json(app.deployment_views(&filter)?))

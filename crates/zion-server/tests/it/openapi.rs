@@ -12,7 +12,10 @@ use crate::support::{free, request, start_spec};
 /// Routes registered outside the `OpenApiRouter` on purpose, by path
 /// prefix, with why they are not in the document.
 const UNDOCUMENTED: &[(&str, &str)] = &[
-    ("/ui", "the web console: HTML pages for a browser, not the JSON API"),
+    (
+        "/ui",
+        "the web console: HTML pages for a browser, not the JSON API",
+    ),
     ("/status", "the public status page: HTML, not the JSON API"),
 ];
 
@@ -147,7 +150,10 @@ async fn every_route_is_in_the_document_and_every_documented_route_answers() {
     // Routes registered with `OpenApiRouter::routes` are in the document by
     // construction; any other registration must be a listed exception.
     let mut plain = Vec::new();
-    plain_registrations(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut plain);
+    plain_registrations(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut plain,
+    );
     for (file, path) in plain {
         assert!(
             UNDOCUMENTED
