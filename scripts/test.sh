@@ -26,6 +26,11 @@ if ! python3 -c 'import grpc, grpc_health.v1.health' 2>/dev/null; then
   python3 -m pip --version >/dev/null 2>&1 || install python3-pip
   python3 -m pip install --quiet --break-system-packages grpcio grpcio-health-checking
 fi
+# The API's OpenAPI test runs schemathesis (PyPI) against a real `zion up`.
+if ! command -v st >/dev/null 2>&1; then
+  python3 -m pip --version >/dev/null 2>&1 || install python3-pip
+  python3 -m pip install --quiet --break-system-packages schemathesis
+fi
 # The metric-source tests start a real Prometheus scraping a test service.
 need prometheus || install prometheus
 # The report tests open the HTML report in headless Chromium (/usr/bin/chromium).

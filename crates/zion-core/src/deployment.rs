@@ -15,6 +15,7 @@ pub use plan::{BlueGreenPlan, CanaryPlan, Plan, PlanCommon, PlanKind, PlanStep, 
 
 /// Where a deployment is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Pending,
@@ -91,6 +92,7 @@ impl std::fmt::Display for Phase {
 
 /// Why a deployment was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentType {
     Feature,
@@ -136,6 +138,7 @@ pub struct TrafficRules {
 /// told apart further for a direct plan (a target's first version, a
 /// rollback, or neither), so messages can say which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Rollout {
     /// The target's first version: all traffic once healthy.

@@ -49,6 +49,7 @@ pub use app::App;
 pub use clock::{Clock, TEST_CLOCK_FILE};
 pub use error::ApiError;
 pub use http::listener::ApiLimits;
+pub use http::openapi::document as openapi_document;
 pub use leases::DEFAULT_LEASE_TTL;
 
 /// The environment variable whose PostgreSQL URL wins over

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 /// One entry of the log, as `GET /api/v1/audit/entries` lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntryView {
     /// The entry's canonical JSON, as stored: what is hashed and signed.
     pub canonical: String,
@@ -25,6 +26,7 @@ pub struct AuditEntryView {
 
 /// What one audit entry says (the fields of `zion_audit::Entry`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntryFields {
     /// The audit action's name (`deployment.create`…).
     pub action: String,
@@ -40,6 +42,7 @@ pub struct AuditEntryFields {
 /// `GET /api/v1/audit/verify`: the log verified from entry 0, or where it
 /// failed. Both answers carry `ok`, so a reader can tell them apart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum AuditVerification {
     Verified(Verified),
@@ -48,6 +51,7 @@ pub enum AuditVerification {
 
 /// Every entry and every kept checkpoint verified.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Verified {
     /// How many signed checkpoints are kept.
     pub checkpoints: usize,
@@ -65,6 +69,7 @@ pub struct Verified {
 
 /// The log does not verify.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerificationFailed {
     pub error: String,
     /// The first bad entry, when one is to blame.
@@ -95,6 +100,7 @@ impl AuditVerification {
 
 /// A signed tree head: its size and root (hex).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TreeHead {
     pub root: String,
     pub size: u64,
@@ -103,6 +109,7 @@ pub struct TreeHead {
 /// `GET /api/v1/audit/proof/{index}`: an inclusion proof, with the signed
 /// note of the tree it is in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InclusionProof {
     /// The signed checkpoint at `tree_size`.
     pub checkpoint: String,
@@ -116,6 +123,7 @@ pub struct InclusionProof {
 /// `GET /api/v1/audit/consistency`: a consistency proof between two tree
 /// sizes, with both roots and the signed notes at those sizes, where kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsistencyProof {
     pub new_checkpoint: Option<String>,
     pub new_root: String,
@@ -128,6 +136,7 @@ pub struct ConsistencyProof {
 
 /// `GET /api/v1/audit/checkpoint`: the latest signed checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckpointView {
     /// The signed note, as a verifier reads it.
     pub note: String,
@@ -137,6 +146,7 @@ pub struct CheckpointView {
 
 /// `GET /api/v1/audit/key`: the key that verifies the checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditKey {
     pub origin: String,
     pub verifier_key: String,

@@ -16,6 +16,7 @@ use crate::metrics::WindowMetrics;
 /// A deployment: its recorded fields (but its revision) and its plan, with
 /// each strategy's progress worked out so readers need not decode the plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentView {
     pub id: i64,
     pub service: String,
@@ -35,9 +36,13 @@ pub struct DeploymentView {
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
     pub reason: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub plan: Plan,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub progress: Progress,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub gate: Gate,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub evidence: Option<Evidence>,
     pub commit: Option<String>,
     pub committed_at: Option<Timestamp>,
@@ -52,8 +57,12 @@ pub struct DeploymentView {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "super::present"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Preview>, required = false))]
     pub preview: Option<Option<Preview>>,
-    /// Rolling beside a stable version: its batches.
+    /// Rolling beside a stable version: its batches. (Not in the OpenAPI
+    /// schema: a flattened optional struct has no JSON Schema that
+    /// validates both ways; its fields are those of `RollingView`.)
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub rolling: Option<RollingView>,
     /// When a run of inconclusive rounds will pause it, if it goes on.
@@ -67,6 +76,7 @@ pub struct DeploymentView {
 
 /// A blue-green preview's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Preview {
     /// The new version is starting; the preview answers 503 until it is ready.
@@ -86,6 +96,7 @@ impl Preview {
 
 /// A rolling deployment's batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RollingView {
     /// The current batch, 1-based.
     pub batch: u32,
@@ -98,6 +109,7 @@ pub struct RollingView {
 
 /// Where a deployment's approvals stand.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApprovalsView {
     pub required: u32,
     /// Who approved, in order.
@@ -109,6 +121,7 @@ pub struct ApprovalsView {
 
 /// A deployment with its events and analysis rounds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentDetail {
     #[serde(flatten)]
     pub deployment: DeploymentView,
@@ -119,6 +132,7 @@ pub struct DeploymentDetail {
 /// A deployment waiting for approvals, as `GET /api/v1/approvals` lists
 /// it for the caller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AwaitingApproval {
     #[serde(flatten)]
     pub deployment: DeploymentView,
@@ -132,6 +146,7 @@ pub struct AwaitingApproval {
 
 /// One recorded change of a deployment; `step` is 1-based.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventView {
     pub at: Timestamp,
     pub from_phase: Phase,
@@ -145,17 +160,22 @@ pub struct EventView {
 /// One analysis round (or a run of identical inconclusive ones); `step`
 /// is 1-based.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoundView {
     pub deployment_id: i64,
     pub number: u32,
     pub at: Timestamp,
     pub step: Option<u32>,
     pub canary_weight: u8,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub canary: WindowMetrics,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub stable: Option<WindowMetrics>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub checks: Vec<CheckResult>,
     /// The statistical judge's figures, when it judged the round.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub judge: Option<JudgeReport>,
     pub verdict: Verdict,
     pub summary: String,

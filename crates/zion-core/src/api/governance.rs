@@ -12,6 +12,7 @@ use super::DeploymentView;
 
 /// A record that a target is impaired, as listed and as resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentView {
     /// The deployment that caused it, if any.
     pub deployment_id: Option<i64>,
@@ -31,6 +32,7 @@ pub struct IncidentView {
 
 /// `POST /api/v1/incidents/{id}/resolve`'s body (optional as a whole).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ResolveIncident {
     /// Why or how, added to the resolution.
@@ -41,6 +43,7 @@ pub struct ResolveIncident {
 /// The answer to a GitHub delivery: the decision it recorded, or why it
 /// was ignored (an event or comment that is not a command).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GithubDelivery {
     /// The deployment as the decision left it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

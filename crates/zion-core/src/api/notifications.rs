@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// One outbox row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationView {
     /// The delivery's idempotency key (`X-Zion-Delivery`).
     pub id: i64,

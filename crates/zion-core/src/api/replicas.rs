@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// One replica of Zion (one `zion up`) that shares the database.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplicaView {
     /// Its id: its data directory's (`replica.id` there).
     pub id: String,

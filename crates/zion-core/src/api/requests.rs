@@ -12,6 +12,7 @@ use crate::spec::{Role, Spec, Strategy};
 /// `POST /api/v1/deployments`: a version to deploy on a target. Fields left
 /// empty are not written, so a request says only what its caller chose.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
     pub service: String,
@@ -35,6 +36,7 @@ pub struct DeployRequest {
     /// Release evidence (test results, coverage, findings) that the
     /// environment's quality gates judge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub evidence: Option<Evidence>,
     /// The commit the version was built from (hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +68,7 @@ impl DeployRequest {
 /// `POST /api/v1/rollback`: back to `to`, else to the last version that
 /// succeeded on the target before its stable one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
     pub service: String,
@@ -80,6 +83,7 @@ pub struct RollbackRequest {
 /// `POST /api/v1/deployments/{id}/{command}` (promote, pause, resume,
 /// abort, approve, reject); the body may be left out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     /// Promote: all the way to 100% rather than to the next step.
@@ -92,6 +96,7 @@ pub struct CommandRequest {
 
 /// `PUT /api/v1/spec`'s answer: the spec now in force, counted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SpecApplied {
     pub applied: bool,
     pub environments: usize,
@@ -117,6 +122,7 @@ impl SpecApplied {
 /// `GET /api/v1/spec`: the spec last applied, every field None before any.
 /// (Fields in the order the answer has always had: by name.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SpecView {
     pub applied_at: Option<Timestamp>,
     pub applied_by: Option<String>,
@@ -127,6 +133,7 @@ pub struct SpecView {
 
 /// `GET /api/v1/whoami`: the caller as the server knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WhoAmI {
     pub name: String,
     pub role: Role,
@@ -134,6 +141,7 @@ pub struct WhoAmI {
 
 /// Every error answer: `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
@@ -141,6 +149,7 @@ pub struct ErrorBody {
 /// What went wrong: a stable code (`not_found`, `conflict`,
 /// `quality_gates_failed`…) and a message that says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
@@ -149,6 +158,7 @@ pub struct ErrorDetail {
 /// `POST /api/v1/import`'s answer: what one import added. (Fields in the
 /// order the answer has always had: by name.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportSummary {
     pub deployments_added: u64,
     /// None when every record was imported before: nothing changed.

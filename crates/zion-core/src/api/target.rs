@@ -9,6 +9,7 @@ use super::DeploymentView;
 /// One target: its listeners, its stable version, its active deployment
 /// and the versions running.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TargetView {
     pub service: String,
     pub environment: String,
@@ -36,6 +37,7 @@ pub struct TargetView {
 
 /// A version with running replicas on a target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunningVersion {
     pub version: String,
     pub role: VersionRole,
@@ -54,6 +56,7 @@ pub struct RunningVersion {
 
 /// Whether a running version is the stable one or the one rolling out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VersionRole {
     Stable,

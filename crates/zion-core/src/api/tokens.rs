@@ -12,6 +12,7 @@ use crate::spec::Role;
 
 /// A token as `GET /api/v1/tokens` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenView {
     pub created_at: Timestamp,
     /// The GitHub login whose `/approve` comments act as this principal.
@@ -25,6 +26,7 @@ pub struct TokenView {
 /// `POST /api/v1/tokens`'s answer: the new token with its secret, shown
 /// this once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     pub created_at: Timestamp,
     pub github: Option<String>,
@@ -37,6 +39,7 @@ pub struct CreatedToken {
 /// `POST /api/v1/tokens`'s body. The role is a name, checked by the server
 /// so that an unknown one is answered with the list of roles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     pub name: String,
@@ -47,6 +50,7 @@ pub struct CreateToken {
 
 /// `DELETE /api/v1/tokens/{name}`'s answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokedToken {
     /// The revoked token's name.
     pub revoked: String,

@@ -14,6 +14,7 @@ use crate::spec::{Batch, Check, HooksSpec, MatchRule, ServiceSpec, Strategy};
 /// JSON, the store and the report. `direct` is a target's first version and
 /// a rollback: start, wait for health, switch all traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PlanKind {
     Direct,

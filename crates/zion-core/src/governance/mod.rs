@@ -116,6 +116,7 @@ pub struct Decision {
 
 /// An admin's override, with the reason they had to give.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BreakGlass {
     pub by: String,
     pub reason: String,

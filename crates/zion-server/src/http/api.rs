@@ -7,14 +7,16 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use jiff::Timestamp;
 use serde::Deserialize;
 use tokio::sync::watch;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zion_core::api::{
-    CommandRequest, DeployRequest, DeploymentDetail, DeploymentView, ReplicaView, RollbackRequest,
-    SpecApplied, SpecView, TargetView, WhoAmI,
+    CommandRequest, DeployRequest, DeploymentDetail, DeploymentView, ErrorBody, ReplicaView,
+    RollbackRequest, SpecApplied, SpecView, TargetView, WhoAmI,
 };
 use zion_core::governance::DecisionKind;
 use zion_core::rollout::Command;
@@ -36,22 +38,21 @@ pub(crate) async fn serve(
     crate::http::listener::serve(router(app), listener, limits, shutdown).await;
 }
 
-/// Every route.
-pub fn router(app: Arc<App>) -> Router {
-    let routes = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/api/v1/deployments",
-            get(list_deployments).post(create_deployment),
-        )
-        .route("/api/v1/deployments/{id}", get(get_deployment))
-        .route("/api/v1/deployments/{id}/{command}", post(command))
-        .route("/api/v1/rollback", post(rollback))
-        .route("/api/v1/services", get(services))
-        .route("/api/v1/replicas", get(replicas))
-        .route("/api/v1/history", get(list_deployments))
-        .route("/api/v1/spec", put(put_spec).get(get_spec))
-        .route("/api/v1/whoami", get(whoami))
+/// Every route the OpenAPI document describes: each `routes!` both
+/// registers its handlers and adds their `#[utoipa::path]` to the document.
+pub(crate) fn documented_routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::with_openapi(crate::http::openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(crate::http::openapi::openapi_json))
+        .routes(routes!(list_deployments, create_deployment))
+        .routes(routes!(get_deployment))
+        .routes(routes!(command))
+        .routes(routes!(rollback))
+        .routes(routes!(services))
+        .routes(routes!(replicas))
+        .routes(routes!(history))
+        .routes(routes!(put_spec, get_spec))
+        .routes(routes!(whoami))
         .merge(crate::http::tokens::routes())
         .merge(crate::http::governance_api::routes())
         .merge(crate::http::notifications_api::routes())
@@ -59,6 +60,12 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(crate::http::report_api::routes())
         .merge(crate::http::metrics_api::routes())
         .merge(crate::http::slo_api::routes())
+}
+
+/// Every route.
+pub fn router(app: Arc<App>) -> Router {
+    let (routes, _document) = documented_routes().split_for_parts();
+    let routes = routes
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             count_forbidden,
@@ -75,6 +82,17 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .fallback_service(routes)
         .layer(axum::middleware::from_fn(json_errors))
+}
+
+/// Whether this process answers; no token needed.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    security(()),
+    responses((status = 200, description = "The server answers", content_type = "text/plain", body = String))
+)]
+async fn healthz() -> &'static str {
+    "ok"
 }
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme is
@@ -177,13 +195,18 @@ pub(crate) fn require(p: &Principal, perm: Permission, what: &str) -> Result<(),
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Only this service's deployments.
     service: Option<String>,
+    /// Only this environment's (`env` is accepted too).
     #[serde(alias = "env")]
     environment: Option<String>,
+    /// Created since: `30d`, `24h` (ago), a date `2026-11-01` or an RFC 3339 time.
     since: Option<String>,
+    /// At most this many, newest first.
     limit: Option<usize>,
 }
 
@@ -210,6 +233,18 @@ pub(crate) fn parse_since(text: &str, now: Timestamp) -> Result<Timestamp, ApiEr
     )))
 }
 
+/// Deployments, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The deployments, newest first", body = Vec<DeploymentView>),
+        (status = 400, description = "A query parameter is not valid", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn list_deployments(
     State(app): AppState,
     Auth(p): Auth,
@@ -225,12 +260,31 @@ async fn list_deployments(
         service: q.service,
         environment: q.environment,
         since,
-        limit: q.limit,
+        // More than the store can count is all of them.
+        limit: q
+            .limit
+            .map(|l| l.min(usize::try_from(i64::MAX).unwrap_or(usize::MAX))),
         finished_since: None,
     };
     Ok(Json(app.deployment_views(&filter)?))
 }
 
+/// Deploys a version on a target (the target's strategy unless the body names one).
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments",
+    request_body = DeployRequest,
+    responses(
+        (status = 201, description = "The deployment, created", body = DeploymentView),
+        (status = 400, description = "The body is not valid JSON or not what this route takes", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        (status = 404, description = "No such service or environment in the spec", body = ErrorBody),
+        (status = 409, description = "Refused by the environment's policy or the target's state; the code says which rule", body = ErrorBody),
+        (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
+    )
+)]
 async fn create_deployment(
     State(app): AppState,
     Auth(p): Auth,
@@ -242,6 +296,21 @@ async fn create_deployment(
     Ok((StatusCode::CREATED, Json(DeploymentView::of(&d))))
 }
 
+/// A deployment with its events and analysis rounds.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/{id}",
+    params(
+        ("id" = i64, Path, description = "The deployment's id", minimum = 1),
+    ),
+    responses(
+        (status = 200, description = "The deployment", body = DeploymentDetail),
+        (status = 400, description = "The id is not a positive number", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        (status = 404, description = "No such deployment", body = ErrorBody),
+    )
+)]
 async fn get_deployment(
     State(app): AppState,
     Auth(p): Auth,
@@ -251,6 +320,40 @@ async fn get_deployment(
     Ok(Json(app.deployment_detail(parse_id(&id)?)?))
 }
 
+/// The commands a deployment takes (only documented: the path segment
+/// is read as text so an unknown one is answered with the list).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum CommandName {
+    Promote,
+    Pause,
+    Resume,
+    Abort,
+    Approve,
+    Reject,
+}
+
+/// Promotes, pauses, resumes, aborts, approves or rejects a deployment.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/{command}",
+    params(
+        ("id" = i64, Path, description = "The deployment's id", minimum = 1),
+        ("command" = inline(CommandName), Path, description = "What to do"),
+    ),
+    request_body(content = Option<CommandRequest>, description = "May be left out"),
+    responses(
+        (status = 200, description = "The deployment as the command left it", body = DeploymentView),
+        (status = 400, description = "The id is not a positive number, or the body is not valid", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        (status = 404, description = "No such deployment, or no such command", body = ErrorBody),
+        (status = 409, description = "Refused by the environment's policy or the target's state; the code says which rule", body = ErrorBody),
+        (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
+    )
+)]
 async fn command(
     State(app): AppState,
     Auth(p): Auth,
@@ -289,6 +392,22 @@ async fn command(
     Ok(Json(DeploymentView::of(&d)))
 }
 
+/// Rolls a target back to a version that succeeded there.
+#[utoipa::path(
+    post,
+    path = "/api/v1/rollback",
+    request_body = RollbackRequest,
+    responses(
+        (status = 201, description = "The rollback deployment, created", body = DeploymentView),
+        (status = 400, description = "The body is not valid JSON or not what this route takes", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        (status = 404, description = "No such target, or no version to go back to", body = ErrorBody),
+        (status = 409, description = "Refused by the environment's policy or the target's state; the code says which rule", body = ErrorBody),
+        (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
+    )
+)]
 async fn rollback(
     State(app): AppState,
     Auth(p): Auth,
@@ -300,16 +419,70 @@ async fn rollback(
     Ok((StatusCode::CREATED, Json(DeploymentView::of(&d))))
 }
 
+/// Every target: listeners, stable version, active deployment, versions running.
+#[utoipa::path(
+    get,
+    path = "/api/v1/services",
+    responses(
+        (status = 200, description = "The targets", body = Vec<TargetView>),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Vec<TargetView>>, ApiError> {
     require(&p, Permission::Read, "read services")?;
     Ok(Json(app.target_views().await?))
 }
 
+/// The replicas of Zion that share the database.
+#[utoipa::path(
+    get,
+    path = "/api/v1/replicas",
+    responses(
+        (status = 200, description = "The replicas", body = Vec<ReplicaView>),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn replicas(State(app): AppState, Auth(p): Auth) -> Result<Json<Vec<ReplicaView>>, ApiError> {
     require(&p, Permission::Read, "read the replicas")?;
     Ok(Json(app.replica_views()?))
 }
 
+/// Deployments, newest first (as `GET /api/v1/deployments`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/history",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The deployments, newest first", body = Vec<DeploymentView>),
+        (status = 400, description = "A query parameter is not valid", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
+async fn history(
+    app: AppState,
+    auth: Auth,
+    query: ApiQuery<ListQuery>,
+) -> Result<Json<Vec<DeploymentView>>, ApiError> {
+    list_deployments(app, auth, query).await
+}
+
+/// Applies a spec (YAML); one that does not parse or lint changes nothing.
+#[utoipa::path(
+    put,
+    path = "/api/v1/spec",
+    request_body(content = String, content_type = "application/yaml", description = "The spec, as YAML"),
+    responses(
+        (status = 200, description = "The spec now in force", body = SpecApplied),
+        (status = 400, description = "The spec is not valid (code `invalid_spec`); nothing changed", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        (status = 409, description = "The spec could not be applied; nothing changed", body = ErrorBody),
+        (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
+    )
+)]
 async fn put_spec(
     State(app): AppState,
     Auth(p): Auth,
@@ -336,11 +509,30 @@ async fn put_spec(
     Ok(Json(applied))
 }
 
+/// The spec last applied.
+#[utoipa::path(
+    get,
+    path = "/api/v1/spec",
+    responses(
+        (status = 200, description = "The spec last applied; every field null before any", body = SpecView),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn get_spec(State(app): AppState, Auth(p): Auth) -> Result<Json<SpecView>, ApiError> {
     require(&p, Permission::Read, "read the spec")?;
     Ok(Json(app.spec_view()?))
 }
 
+/// The caller as the server knows it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/whoami",
+    responses(
+        (status = 200, description = "The caller's name and role", body = WhoAmI),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+    )
+)]
 async fn whoami(Auth(p): Auth) -> Json<WhoAmI> {
     Json(WhoAmI {
         name: p.name,

@@ -5,13 +5,16 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zion_core::api::{
-    AuditEntryView, AuditKey, AuditVerification, CheckpointView, ConsistencyProof, InclusionProof,
+    AuditEntryView, AuditKey, AuditVerification, CheckpointView, ConsistencyProof, ErrorBody,
+    InclusionProof,
 };
 use zion_store::AuditFilter;
 
@@ -24,29 +27,46 @@ use crate::http::extract::ApiQuery;
 type AppState = State<Arc<App>>;
 
 /// The audit routes, merged into the API router.
-pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/audit/entries", get(entries))
-        .route("/api/v1/audit/verify", get(verify))
-        .route("/api/v1/audit/proof/{index}", get(proof))
-        .route("/api/v1/audit/consistency", get(consistency))
-        .route("/api/v1/audit/checkpoint", get(checkpoint))
-        .route("/api/v1/audit/key", get(key))
-        .route("/api/v1/compliance", get(compliance))
+pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(entries))
+        .routes(routes!(verify))
+        .routes(routes!(proof))
+        .routes(routes!(consistency))
+        .routes(routes!(checkpoint))
+        .routes(routes!(key))
+        .routes(routes!(compliance))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct EntriesQuery {
+    /// Recorded since: `30d`, `24h` (ago), a date or an RFC 3339 time.
     since: Option<String>,
+    /// Only entries of this action (`deployment.create`…).
     action: Option<String>,
+    /// Only entries about this subject (`deployment/7`…).
     subject: Option<String>,
+    /// From this 0-based index on.
     from: Option<u64>,
+    /// At most this many (1,000 by default, 100,000 at most).
     limit: Option<usize>,
 }
 
 /// Entries, oldest first, each with its index and its canonical bytes as
 /// text (what is hashed), plus the parsed entry.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/entries",
+    params(EntriesQuery),
+    responses(
+        (status = 200, description = "The entries, oldest first", body = Vec<AuditEntryView>),
+        (status = 400, description = "A query parameter is not valid", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn entries(
     State(app): AppState,
     Auth(p): Auth,
@@ -62,7 +82,9 @@ async fn entries(
         since,
         action: q.action,
         subject: q.subject,
-        from_index: q.from,
+        // No entry lies beyond the largest index the store can hold:
+        // asking from past it is an empty answer, not a store error.
+        from_index: q.from.map(|f| f.min(i64::MAX.unsigned_abs())),
         limit: Some(q.limit.unwrap_or(1000).min(100_000)),
     };
     Ok(Json(app.audit_entries(&filter)?))
@@ -70,6 +92,15 @@ async fn entries(
 
 /// Recomputes every leaf hash and the root, and checks every stored
 /// checkpoint's signature and consistency. 200 either way; `ok` says.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/verify",
+    responses(
+        (status = 200, description = "The verification, whether it passed (`ok`) or not", body = AuditVerification),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn verify(State(app): AppState, Auth(p): Auth) -> Result<Json<AuditVerification>, ApiError> {
     require(&p, Permission::Read, "verify the audit log")?;
     // Minutes of hashing must not hold a runtime thread.
@@ -79,14 +110,27 @@ async fn verify(State(app): AppState, Auth(p): Auth) -> Result<Json<AuditVerific
     Ok(Json(out))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ComplianceQuery {
+    /// Over entries since: `30d`, `24h` (ago), a date or an RFC 3339 time.
     since: Option<String>,
 }
 
 /// The compliance report, from the audit entries alone, with the log's
 /// verification.
+#[utoipa::path(
+    get,
+    path = "/api/v1/compliance",
+    params(ComplianceQuery),
+    responses(
+        (status = 200, description = "The compliance report", body = Object),
+        (status = 400, description = "A query parameter is not valid", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn compliance(
     State(app): AppState,
     Auth(p): Auth,
@@ -107,14 +151,31 @@ async fn compliance(
     Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ProofQuery {
+    /// The tree's size (the latest checkpoint's by default).
     size: Option<u64>,
 }
 
 /// An inclusion proof of entry `index` in the tree of `size` entries (the
 /// latest checkpoint's size by default), with that checkpoint's note.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/proof/{index}",
+    params(
+        ("index" = u64, Path, description = "The entry's 0-based index"),
+        ProofQuery,
+    ),
+    responses(
+        (status = 200, description = "The inclusion proof, with the checkpoint at that size", body = InclusionProof),
+        (status = 400, description = "The index or size is not valid, or the index is not in the tree", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        (status = 404, description = "No checkpoint at that size yet", body = ErrorBody),
+    )
+)]
 async fn proof(
     State(app): AppState,
     Auth(p): Auth,
@@ -125,14 +186,28 @@ async fn proof(
     Ok(Json(app.audit_proof(index, q.size)?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ConsistencyQuery {
+    /// The older tree's size.
     old: u64,
+    /// The newer tree's size.
     new: u64,
 }
 
 /// A consistency proof between two tree sizes, with both roots.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/consistency",
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "The consistency proof, with both roots", body = ConsistencyProof),
+        (status = 400, description = "The sizes are missing, not numbers, or not 0 < old <= new <= the log's size", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn consistency(
     State(app): AppState,
     Auth(p): Auth,
@@ -143,12 +218,31 @@ async fn consistency(
 }
 
 /// The latest signed checkpoint.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/checkpoint",
+    responses(
+        (status = 200, description = "The latest signed checkpoint", body = CheckpointView),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        (status = 404, description = "No checkpoint signed yet", body = ErrorBody),
+    )
+)]
 async fn checkpoint(State(app): AppState, Auth(p): Auth) -> Result<Json<CheckpointView>, ApiError> {
     require(&p, Permission::Read, "read audit checkpoints")?;
     Ok(Json(app.audit_checkpoint()?))
 }
 
 /// The key that verifies the checkpoints.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/key",
+    responses(
+        (status = 200, description = "The verifier key and the log's origin", body = AuditKey),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn key(State(app): AppState, Auth(p): Auth) -> Result<Json<AuditKey>, ApiError> {
     require(&p, Permission::Read, "read the audit key")?;
     Ok(Json(AuditKey {

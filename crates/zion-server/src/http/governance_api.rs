@@ -4,15 +4,17 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zion_core::api::{
-    AwaitingApproval, DeploymentView, GithubDelivery, IncidentView, ResolveIncident,
+    AwaitingApproval, DeploymentView, ErrorBody, GithubDelivery, IncidentView, ResolveIncident,
 };
 use zion_core::spec::SecretSource;
 use zion_store::IncidentFilter;
@@ -27,16 +29,25 @@ use crate::http::extract::{ApiJson, ApiQuery};
 type AppState = State<Arc<App>>;
 
 /// The governance routes, merged into the API router.
-pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/approvals", get(approvals))
-        .route("/api/v1/incidents", get(incidents))
-        .route("/api/v1/incidents/{id}/resolve", post(resolve_incident))
-        .route("/api/v1/webhooks/github", post(github_webhook))
+pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(approvals))
+        .routes(routes!(incidents))
+        .routes(routes!(resolve_incident))
+        .routes(routes!(github_webhook))
 }
 
 /// Deployments waiting for approvals, each saying whether the caller may
 /// give one (and if not, why).
+#[utoipa::path(
+    get,
+    path = "/api/v1/approvals",
+    responses(
+        (status = 200, description = "Deployments waiting for approvals", body = Vec<AwaitingApproval>),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn approvals(
     State(app): AppState,
     Auth(p): Auth,
@@ -45,16 +56,32 @@ async fn approvals(
     Ok(Json(app.awaiting_approval(&p)?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct IncidentQuery {
+    /// Only this service's incidents.
     service: Option<String>,
+    /// Only this environment's (`env` is accepted too).
     #[serde(alias = "env")]
     environment: Option<String>,
+    /// Resolved incidents too (only open ones by default).
     #[serde(default)]
     all: bool,
 }
 
+/// Incidents, open ones unless `all`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents",
+    params(IncidentQuery),
+    responses(
+        (status = 200, description = "The incidents", body = Vec<IncidentView>),
+        (status = 400, description = "A query parameter is not valid", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn incidents(
     State(app): AppState,
     Auth(p): Auth,
@@ -69,6 +96,23 @@ async fn incidents(
     Ok(Json(app.incidents(&filter)?))
 }
 
+/// Resolves an open incident.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{id}/resolve",
+    params(("id" = i64, Path, description = "The incident's id", minimum = 1)),
+    request_body(content = Option<ResolveIncident>, description = "May be left out"),
+    responses(
+        (status = 200, description = "The incident, resolved", body = IncidentView),
+        (status = 400, description = "The id is not a positive number, or the body is not valid", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 409, description = "The incident is already resolved", body = ErrorBody),
+        (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
+    )
+)]
 async fn resolve_incident(
     State(app): AppState,
     Auth(p): Auth,
@@ -124,6 +168,28 @@ fn webhook_secret(app: &App) -> Result<Vec<u8>, ApiError> {
 /// `POST /api/v1/webhooks/github`: authenticated by its HMAC signature,
 /// not by a bearer token; the comment's author acts through the principal
 /// mapped to their GitHub login.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/github",
+    description = "GitHub's `issue_comment` deliveries: `/approve ID` and `/reject ID` comments. \
+                   Authenticated by GitHub's HMAC signature (`X-Hub-Signature-256`) with the \
+                   spec's webhook secret, not by a bearer token.",
+    security(()),
+    request_body(content = Object, description = "GitHub's delivery, as GitHub sends it"),
+    params(
+        ("X-Hub-Signature-256" = String, Header, description = "`sha256=` and the body's HMAC"),
+        ("X-GitHub-Event" = Option<String>, Header, description = "The event's name"),
+    ),
+    responses(
+        (status = 200, description = "The decision was recorded", body = GithubDelivery),
+        (status = 202, description = "Not a command: ignored, and why", body = GithubDelivery),
+        (status = 401, description = "The signature is missing or wrong; nothing was recorded", body = ErrorBody),
+        (status = 403, description = "The comment's author is not mapped to a principal, or may not decide", body = ErrorBody),
+        (status = 404, description = "The webhook is not configured, or no such deployment", body = ErrorBody),
+        (status = 409, description = "The decision was refused by the environment's rules", body = ErrorBody),
+        (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
+    )
+)]
 async fn github_webhook(
     State(app): AppState,
     headers: HeaderMap,

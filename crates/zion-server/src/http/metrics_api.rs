@@ -7,12 +7,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Json;
 use axum::extract::{MatchedPath, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use zion_core::api::ErrorBody;
 
 use crate::app::App;
 use crate::auth::Permission;
@@ -22,12 +24,26 @@ use crate::http::exposition;
 use crate::operations::DiscoveryGroup;
 
 /// The routes a Prometheus reads.
-pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/api/v1/sd/replicas", get(replicas))
+pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(metrics))
+        .routes(routes!(replicas))
 }
 
+/// Zion's own metrics, for Prometheus.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    responses(
+        (status = 200, description = "The metrics: OpenMetrics text when the client accepts it, else Prometheus' classic text format",
+         content(
+             (String = "text/plain"),
+             (String = "application/openmetrics-text"),
+         )),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn metrics(
     State(app): State<Arc<App>>,
     Auth(p): Auth,
@@ -51,6 +67,16 @@ async fn metrics(
         .into_response())
 }
 
+/// The replica processes, for Prometheus' `http_sd_configs`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sd/replicas",
+    responses(
+        (status = 200, description = "One group per target and version", body = Vec<DiscoveryGroup>),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn replicas(
     State(app): State<Arc<App>>,
     Auth(p): Auth,

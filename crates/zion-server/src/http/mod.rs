@@ -9,6 +9,7 @@ mod governance_api;
 pub(crate) mod listener;
 mod metrics_api;
 mod notifications_api;
+pub(crate) mod openapi;
 mod report_api;
 mod slo_api;
 mod tokens;

@@ -4,13 +4,15 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Serialize;
-use zion_core::api::NotificationView;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use zion_core::api::{ErrorBody, NotificationView};
 
 use crate::app::App;
 use crate::auth::Permission;
@@ -21,12 +23,22 @@ use crate::slack;
 type AppState = State<Arc<App>>;
 
 /// The notifications' routes, merged into the API router.
-pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/notifications", get(notifications))
-        .route("/api/v1/slack/interactions", post(slack_interaction))
+pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(notifications))
+        .routes(routes!(slack_interaction))
 }
 
+/// The notifications' outbox, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notifications",
+    responses(
+        (status = 200, description = "The outbox", body = Vec<NotificationView>),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn notifications(
     State(app): AppState,
     Auth(p): Auth,
@@ -36,7 +48,7 @@ async fn notifications(
 }
 
 /// What Slack shows the user who pressed a button.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct SlackAnswer {
     text: String,
     response_type: &'static str,
@@ -46,6 +58,30 @@ struct SlackAnswer {
 /// not by a bearer token; the Slack user acts as the principal
 /// `notifications.slack.users` maps them to, under that principal's role
 /// and the environment's approval rules.
+#[utoipa::path(
+    post,
+    path = "/api/v1/slack/interactions",
+    description = "Slack's interactivity requests: the Approve and Reject buttons of an approval \
+                   request. Authenticated by Slack's request signature (`X-Slack-Signature`, \
+                   `X-Slack-Request-Timestamp`) with the spec's signing secret, not by a bearer \
+                   token.",
+    security(()),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+                 description = "Slack's form, with its `payload`"),
+    params(
+        ("X-Slack-Signature" = String, Header, description = "`v0=` and the HMAC of the request"),
+        ("X-Slack-Request-Timestamp" = String, Header, description = "Unix seconds; five minutes at most old"),
+    ),
+    responses(
+        (status = 200, description = "The decision was recorded; what Slack shows", body = SlackAnswer),
+        (status = 400, description = "The form is not a button press; nothing was recorded", body = ErrorBody),
+        (status = 401, description = "The signature is missing, wrong or too old; nothing was recorded", body = ErrorBody),
+        (status = 403, description = "The Slack user is not mapped to a principal, or may not decide", body = ErrorBody),
+        (status = 404, description = "Slack approvals are not configured, or no such deployment", body = ErrorBody),
+        (status = 409, description = "The decision was refused by the environment's rules", body = ErrorBody),
+        (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
+    )
+)]
 async fn slack_interaction(
     State(app): AppState,
     headers: HeaderMap,

@@ -6,13 +6,15 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use zion_core::api::ImportSummary;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use zion_core::api::{ErrorBody, ImportSummary};
 use zion_core::delivery::{Report, ReportQuery, report_period};
 
 use crate::app::App;
@@ -27,25 +29,44 @@ type AppState = State<Arc<App>>;
 const IMPORT_LIMIT: usize = 2 << 30;
 
 /// The report and import routes, merged into the API router.
-pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new().route("/api/v1/report", get(report)).route(
-        "/api/v1/import",
-        post(import).layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
-    )
+pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
+    let (schemas, paths, import) = routes!(import);
+    OpenApiRouter::new().routes(routes!(report)).routes((
+        schemas,
+        paths,
+        import.layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
+    ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ReportParams {
+    /// The period's start: a duration ago (`30d`), a date or an RFC 3339 time (30 days ago by default).
     since: Option<String>,
+    /// The period's end (now by default).
     until: Option<String>,
+    /// Only this environment (`env` is accepted too).
     #[serde(alias = "env")]
     environment: Option<String>,
+    /// Only this service.
     service: Option<String>,
+    /// The time zone of days and weeks: an IANA name or an offset (UTC by default).
     tz: Option<String>,
 }
 
 /// The report over the asked period (default: the last 30 days), in JSON.
+#[utoipa::path(
+    get,
+    path = "/api/v1/report",
+    params(ReportParams),
+    responses(
+        (status = 200, description = "The delivery report", body = Object),
+        (status = 400, description = "A query parameter is not valid", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn report(
     State(app): AppState,
     Auth(p): Auth,
@@ -87,14 +108,29 @@ fn time_zone(name: &str) -> Result<TimeZone, ApiError> {
     )))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ImportParams {
     /// The file's name, for the record.
     source: Option<String>,
 }
 
 /// Stores JSON lines of history; the body is the file as it is.
+#[utoipa::path(
+    post,
+    path = "/api/v1/import",
+    params(ImportParams),
+    request_body(content = String, content_type = "application/x-ndjson",
+                 description = "History records, one JSON object a line"),
+    responses(
+        (status = 200, description = "What the import added", body = ImportSummary),
+        (status = 400, description = "A line is not a valid record (naming it); nothing was stored", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
+    )
+)]
 async fn import(
     State(app): AppState,
     Auth(p): Auth,

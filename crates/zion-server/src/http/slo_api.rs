@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
-use zion_core::api::SloView;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use zion_core::api::{ErrorBody, SloView};
 use zion_core::slo::report::{Period, SloReport};
 
 use crate::app::App;
@@ -16,19 +18,32 @@ use crate::http::api::{Auth, require};
 use crate::http::extract::ApiQuery;
 
 /// The SLO routes, merged into the API router.
-pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/slos", get(slos))
-        .route("/api/v1/slos/report", get(report))
+pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(slos))
+        .routes(routes!(report))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ReportQuery {
+    /// `day` (the default), `week` or `month`.
     period: Option<String>,
 }
 
 /// Each SLO over the last day, week or month (`?period=`, default day).
+#[utoipa::path(
+    get,
+    path = "/api/v1/slos/report",
+    params(ReportQuery),
+    responses(
+        (status = 200, description = "Each SLO over the period", body = Object),
+        (status = 400, description = "A query parameter is not valid", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn report(
     State(app): State<Arc<App>>,
     Auth(p): Auth,
@@ -46,6 +61,15 @@ async fn report(
 }
 
 /// Each SLO: objective, SLI and budget over its window, burn rates, alerts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/slos",
+    responses(
+        (status = 200, description = "Every SLO of the spec now", body = Vec<SloView>),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn slos(State(app): State<Arc<App>>, Auth(p): Auth) -> Result<Json<Vec<SloView>>, ApiError> {
     require(&p, Permission::Read, "read SLOs")?;
     Ok(Json(app.slo_views()?))

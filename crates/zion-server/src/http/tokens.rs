@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
-use zion_core::api::{CreateToken, CreatedToken, RevokedToken, TokenView};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use zion_core::api::{CreateToken, CreatedToken, ErrorBody, RevokedToken, TokenView};
 
 use crate::app::App;
 use crate::auth::Permission;
@@ -18,12 +19,27 @@ use crate::http::api::{Auth, require};
 use crate::http::extract::ApiJson;
 
 /// The tokens routes.
-pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/tokens", get(list).post(create))
-        .route("/api/v1/tokens/{name}", delete(revoke))
+pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
 }
 
+/// Creates a token for a named principal; its secret is answered this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    request_body = CreateToken,
+    responses(
+        (status = 201, description = "The new token, with its secret", body = CreatedToken),
+        (status = 400, description = "The body is not valid, or names an unknown role", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        (status = 409, description = "A live token already has this name", body = ErrorBody),
+        (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
+    )
+)]
 async fn create(
     State(app): State<Arc<App>>,
     Auth(p): Auth,
@@ -41,6 +57,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// Every token, without secrets.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    responses(
+        (status = 200, description = "The tokens", body = Vec<TokenView>),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+    )
+)]
 async fn list(
     State(app): State<Arc<App>>,
     Auth(p): Auth,
@@ -49,6 +75,18 @@ async fn list(
     Ok(Json(app.tokens()?))
 }
 
+/// Revokes a live token.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{name}",
+    params(("name" = String, Path, description = "The token's name")),
+    responses(
+        (status = 200, description = "The token was revoked", body = RevokedToken),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        (status = 404, description = "No live token has this name", body = ErrorBody),
+    )
+)]
 async fn revoke(
     State(app): State<Arc<App>>,
     Auth(p): Auth,

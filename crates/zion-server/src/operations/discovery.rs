@@ -12,7 +12,7 @@ use crate::error::ApiError;
 
 /// One version's replicas: a target group of Prometheus's HTTP service
 /// discovery (`[{"targets": ["host:port"…], "labels": {…}}]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DiscoveryGroup {
     pub targets: Vec<String>,
     pub labels: BTreeMap<String, String>,

@@ -10,4 +10,5 @@ mod governance;
 mod http;
 mod liveness;
 mod metrics;
+mod openapi;
 mod tokens;
