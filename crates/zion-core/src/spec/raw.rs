@@ -208,9 +208,11 @@ pub(super) mod keys {
         "window",
         "sli",
         "threshold",
+        "probe",
         "budgeting",
         "retention",
     ];
+    pub const SLO_PROBE: &[&str] = &["url", "tcp", "interval", "timeout"];
     pub const HAPROXY_PROVIDER: &[&str] = &["socket", "syslog"];
     pub const HAPROXY_TARGET: &[&str] = &["provider", "backend"];
     pub const TLS: &[&str] = &["certificates"];
@@ -442,8 +444,20 @@ pub(super) struct RawSlo {
     pub window: Option<Text>,
     pub sli: Option<Text>,
     pub threshold: Option<Text>,
+    pub probe: Option<RawSloProbe>,
     pub budgeting: Option<Text>,
     pub retention: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `slos[].probe`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawSloProbe {
+    pub url: Option<Text>,
+    pub tcp: Option<Text>,
+    pub interval: Option<Text>,
+    pub timeout: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
