@@ -64,6 +64,8 @@ pub(super) const SOURCE_TIMEOUT: Range = range(100 * MS, 10 * MINUTE);
 pub(super) const HOOK_TIMEOUT: Range = range(100 * MS, HOUR);
 /// `notifications.timeout`: one delivery attempt.
 pub(super) const NOTIFY_TIMEOUT: Range = range(100 * MS, 10 * MINUTE);
+/// `notifications.retention`: how long closed outbox rows are kept.
+pub(super) const NOTIFY_RETENTION: Range = range(MINUTE, 366 * DAY);
 
 /// `slos[].threshold`: a latency SLI's bound on one request.
 pub(super) const SLO_THRESHOLD: Range = range(MS, 10 * MINUTE);

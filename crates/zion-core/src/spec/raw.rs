@@ -192,6 +192,7 @@ pub(super) mod keys {
         "slack",
         "max_attempts",
         "timeout",
+        "retention",
     ];
     pub const RECEIVER: &[&str] = &["slack", "webhook", "pagerduty", "github"];
     pub const GITHUB_RECEIVER: &[&str] = &["repo", "token_env", "api_url"];
@@ -367,6 +368,7 @@ pub(super) struct RawNotifications {
     pub slack: Option<RawSlackApprovals>,
     pub max_attempts: Option<Text>,
     pub timeout: Option<Text>,
+    pub retention: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
