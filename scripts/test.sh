@@ -33,6 +33,9 @@ if ! command -v st >/dev/null 2>&1; then
 fi
 # The metric-source tests start a real Prometheus scraping a test service.
 need prometheus || install prometheus
+# The TLS tests (the proxy's listeners, https notification receivers) make
+# their certificates with openssl's CLI.
+need openssl || install openssl
 # The report tests open the HTML report in headless Chromium (/usr/bin/chromium).
 need chromium || install chromium
 # The PostgreSQL store's tests start throwaway clusters with initdb and pg_ctl

@@ -30,6 +30,8 @@ use zion_core::slo::{self, AlertState, Counts, SliRow, Transition};
 use zion_core::spec::{Sli, SloSpec};
 use zion_proxy::{SecondBucket, TrafficMetrics, decode_latency};
 
+mod probe;
+
 use crate::app::App;
 use crate::audit::AuditError;
 use crate::targets::TargetId;
@@ -65,6 +67,8 @@ struct Progress {
     counts: Counts,
     evaluated: Option<(Timestamp, std::time::Instant)>,
     rolled_up: Option<Timestamp>,
+    /// A probe SLI's probing.
+    prober: probe::Prober,
 }
 
 #[derive(Default)]
@@ -85,19 +89,32 @@ impl Recorder {
         for slo in &spec.slos {
             let id = slo.id();
             let target = TargetId::new(&slo.service, &slo.environment);
-            let Some(traffic) = metrics.get(&target).filter(|_| app.leases.drives(&target)) else {
+            // A probe SLI needs no listener; the others read the target's.
+            let traffic = metrics.get(&target);
+            let measured = matches!(slo.sli, Sli::Probe(_)) || traffic.is_some();
+            if !measured || !app.leases.drives(&target) {
                 // Driven elsewhere: its driver records it.
                 self.slos.remove(&id);
                 continue;
-            };
+            }
             let progress = self.slos.entry(id.clone()).or_insert_with(|| Progress {
                 next_second: unix_secs(real),
                 minute: Timestamp::MIN,
                 counts: Counts::default(),
                 evaluated: None,
                 rolled_up: None,
+                prober: probe::Prober::default(),
             });
-            if let Err(e) = record(app, slo, traffic, progress, real, now) {
+            let seen = match (&slo.sli, traffic) {
+                (Sli::Probe(p), _) => progress.prober.poll(&id, p),
+                (_, Some(traffic)) => {
+                    let buckets = traffic.completed_buckets(progress.next_second, real);
+                    progress.next_second = progress.next_second.max(unix_secs(real));
+                    counts(slo, &buckets)
+                }
+                (_, None) => Counts::default(),
+            };
+            if let Err(e) = record(app, slo, seen, progress, now) {
                 tracing::warn!(slo = %id, error = %e, "cannot record the SLO's SLI");
                 continue;
             }
@@ -112,14 +129,13 @@ fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Adds the seconds completed since the last pass to the clock minute's
-/// row, and rolls up old rows once an hour.
+/// Adds the events seen since the last pass to the clock minute's row,
+/// and rolls up old rows once an hour.
 fn record(
     app: &App,
     slo: &SloSpec,
-    traffic: &TrafficMetrics,
+    seen: Counts,
     progress: &mut Progress,
-    real: SystemTime,
     now: Timestamp,
 ) -> Result<(), zion_store::StoreError> {
     let id = slo.id();
@@ -135,9 +151,6 @@ fn record(
             .unwrap_or_default();
         progress.minute = minute;
     }
-    let buckets = traffic.completed_buckets(progress.next_second, real);
-    progress.next_second = progress.next_second.max(unix_secs(real));
-    let seen = counts(slo, &buckets);
     if seen.total > 0 {
         progress.counts = progress.counts + seen;
         app.store.record_sli(
@@ -158,7 +171,7 @@ fn record(
 /// The good and all events of some seconds, by the SLO's SLI.
 fn counts(slo: &SloSpec, buckets: &[SecondBucket]) -> Counts {
     buckets.iter().fold(Counts::default(), |acc, b| {
-        let seen = match slo.sli {
+        let seen = match &slo.sli {
             Sli::Availability => Counts::new(b.requests.saturating_sub(b.errors), b.requests),
             // Requests counted without latencies (an HAProxy target read
             // from its statistics) cannot be judged, so they are left out.
@@ -169,6 +182,8 @@ fn counts(slo: &SloSpec, buckets: &[SecondBucket]) -> Counts {
                 }
                 _ => Counts::default(),
             },
+            // Counted by its prober, never from traffic.
+            Sli::Probe(_) => Counts::default(),
         };
         acc + seen
     })

@@ -46,6 +46,11 @@ pub trait OutboxStore: Send + Sync {
 
     /// The newest `limit` rows, newest first.
     fn outbox(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
+
+    /// Deletes the rows closed before `before`: delivered then, or given
+    /// up after an attempt due then. Open rows (pending, retrying) stay
+    /// whatever their age. How many went.
+    fn prune_outbox(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// One message to write with an audit append.

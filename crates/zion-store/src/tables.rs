@@ -512,6 +512,11 @@ pub(crate) const OUTBOX_CLAIMABLE: &str = "SELECT o.id FROM outbox o \
                  AND p.state IN ('pending', 'retrying')) \
      ORDER BY o.id LIMIT $2";
 
+/// A given-up row's `next_at` is when its last attempt was due.
+pub(crate) const OUTBOX_PRUNE: &str = "DELETE FROM outbox \
+     WHERE (state = 'delivered' AND delivered_at < $1) \
+     OR (state = 'given_up' AND next_at < $1)";
+
 pub(crate) const OUTBOX_DELIVERED: &str = "UPDATE outbox SET state = 'delivered', \
      delivered_at = $2, claimed_until = NULL WHERE id = $1";
 

@@ -24,6 +24,7 @@ mod metric_sources;
 mod nginx;
 mod no_traffic;
 mod notifications;
+mod notifications_https;
 mod openapi;
 mod postgres;
 mod processes;

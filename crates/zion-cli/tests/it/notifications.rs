@@ -669,3 +669,63 @@ fn github_gets_the_approval_request_on_the_pull_request_of_the_commit_or_as_an_i
     );
     assert!(!p.log().contains("ghp_t0ken"));
 }
+
+#[test]
+fn delivered_rows_older_than_the_retention_are_pruned_and_open_ones_stay() {
+    let ok = Receiver::start(0);
+    let down = Receiver::start(usize::MAX);
+    let (ok_addr, down_addr) = (ok.addr, down.addr);
+    let mut p = Project::with_spec(|api, target| {
+        format!(
+            "{}notifications:
+  receivers:
+    ok: {{ webhook: {{ url: http://{ok_addr}/zion }} }}
+    down: {{ webhook: {{ url: http://{down_addr}/zion }} }}
+  subscriptions:
+    - {{ receiver: ok, events: [deployment.requested] }}
+    - {{ receiver: down, events: [deployment.requested] }}
+  max_attempts: 100
+  retention: 1h
+",
+            spec(api, target, STEPS, &[], "20s")
+        )
+    });
+    p.set_clock(0);
+    p.start();
+    deploy(&p, "1.0");
+    let states = |p: &Project| -> BTreeMap<String, String> {
+        p.json(&["notifications"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["receiver"].as_str().unwrap().to_owned(),
+                    r["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    eventually(
+        Duration::from_secs(30),
+        "one delivered, one retrying",
+        || {
+            let s = states(&p);
+            (s.get("ok").map(String::as_str) == Some("delivered")
+                && s.get("down").map(String::as_str) == Some("retrying"))
+            .then_some(())
+        },
+    );
+    // Within the retention: kept (the sender prunes every 10 s).
+    p.advance_clock(30 * 60);
+    std::thread::sleep(Duration::from_secs(11));
+    assert_eq!(states(&p).len(), 2);
+    // Beyond it: the delivered row goes; the open one stays, however old.
+    p.advance_clock(60 * 60);
+    let s = eventually(Duration::from_secs(30), "the delivered row pruned", || {
+        let s = states(&p);
+        (!s.contains_key("ok")).then_some(s)
+    });
+    assert_eq!(s.get("down").map(String::as_str), Some("retrying"), "{s:?}");
+    assert_eq!(ok.got().len(), 1);
+}

@@ -247,3 +247,78 @@ fn a_failing_version_pages_spends_its_budget_and_stops_releases_until_break_glas
         "{resolved:?}"
     );
 }
+
+/// An HTTP server answering its `n`th request (1-based) with
+/// `status(n)`, counting them.
+fn flipping(
+    status: impl Fn(usize) -> u16 + Send + 'static,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+            let code = status(n);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {code} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    (addr, served)
+}
+
+#[test]
+fn a_probe_sli_counts_each_probe_and_its_budget_moves_as_computed_by_hand() {
+    // Probes 1-4 pass, 5 and 6 fail (500), every later one passes.
+    let (health, served) = flipping(|n| if (5..=6).contains(&n) { 500 } else { 200 });
+    let mut p = Project::with_spec(|api, target| {
+        slo_spec(
+            api,
+            target,
+            &format!(
+                "  - name: up\n    service: web\n    environment: staging\n    objective: 50%\n    \
+                 sli: probe\n    probe: {{ url: \"http://{health}/healthz\", interval: 1s, timeout: 1s }}\n"
+            ),
+        )
+    });
+    p.start();
+    let slo = eventually(Duration::from_secs(60), "eight probes recorded", || {
+        let s = p.json(&["slo", "status"])[0].clone();
+        (s["total"].as_u64().unwrap_or(0) >= 8).then_some(s)
+    });
+    let total = slo["total"].as_u64().unwrap();
+    let served = served.load(std::sync::atomic::Ordering::SeqCst) as u64;
+    // Each probe one event: the one in flight may not be recorded yet.
+    assert!(
+        total == served || total + 1 == served,
+        "{total} of {served}: {slo}"
+    );
+    assert_eq!(slo["sli"], "probe");
+    // Two bad events of `total`; at 50% the budget is half the events.
+    assert_eq!(slo["good"].as_u64().unwrap(), total - 2, "{slo}");
+    let t = total as f64;
+    let sli = slo["sli_now"].as_f64().unwrap();
+    assert!((sli - (t - 2.0) / t).abs() < 1e-9, "{slo}");
+    let remaining = slo["budget"]["remaining"].as_f64().unwrap();
+    assert!((remaining - (1.0 - (2.0 / t) / 0.5)).abs() < 1e-9, "{slo}");
+
+    // `zion slo rules` leaves a probe SLI out (Prometheus has no series of it).
+    let rules = p.zion(&["slo", "rules"]);
+    assert!(rules.status.success(), "{}", describe(&rules));
+    assert_eq!(String::from_utf8_lossy(&rules.stdout), "groups: []\n");
+    p.stop(nix::sys::signal::Signal::SIGTERM);
+}

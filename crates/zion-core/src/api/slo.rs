@@ -56,9 +56,9 @@ impl SloView {
             environment: slo.environment.clone(),
             name: slo.name.clone(),
             sli: slo.sli.name().to_owned(),
-            threshold_ms: match slo.sli {
+            threshold_ms: match &slo.sli {
                 Sli::Latency { threshold } => u64::try_from(threshold.as_millis()).ok(),
-                Sli::Availability => None,
+                Sli::Availability | Sli::Probe(_) => None,
             },
             objective: slo.objective,
             window: match slo.window {

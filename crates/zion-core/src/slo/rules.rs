@@ -27,10 +27,15 @@ const WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 /// The rules file for `slos`, or why an SLO cannot be written as rules.
 pub fn export(slos: &[SloSpec]) -> Result<String, String> {
     let mut out = String::from("groups:\n");
-    if slos.is_empty() {
+    // A probe SLI is measured by Zion itself: Prometheus has no series of it.
+    let exported: Vec<&SloSpec> = slos
+        .iter()
+        .filter(|s| !matches!(s.sli, Sli::Probe(_)))
+        .collect();
+    if exported.is_empty() {
         return Ok("groups: []\n".to_owned());
     }
-    for slo in slos {
+    for slo in exported {
         let ratio = error_ratio_query(slo)?;
         let labels = Labels::of(slo);
         sli_group(&mut out, slo, &labels, &ratio);
@@ -105,7 +110,13 @@ fn error_ratio_query(slo: &SloSpec) -> Result<String, String> {
         "service=\"{}\", environment=\"{}\"",
         slo.service, slo.environment
     );
-    match slo.sli {
+    match &slo.sli {
+        Sli::Probe(_) => Err(format!(
+            "SLO {}: a probe SLI is measured by Zion, not exported to Prometheus; \
+             leave it out of the rules, or measure the same check with Prometheus's \
+             blackbox exporter",
+            slo.id()
+        )),
         Sli::Availability => Ok(format!(
             "sum(rate(zion_request_errors_total{{{target}}}[{{window}}])) / \
              sum(rate(zion_requests_total{{{target}}}[{{window}}]))"

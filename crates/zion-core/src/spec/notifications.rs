@@ -24,11 +24,29 @@ pub struct NotificationsSpec {
     /// How long one attempt may take. Default 5s.
     #[serde(with = "crate::duration::serde_duration")]
     pub timeout: Duration,
+    /// How long a delivered or given-up row stays in the outbox (and in
+    /// `zion notifications`). Default 7 days. Written in a recorded spec
+    /// only when set otherwise, so a spec without it reads back as before.
+    #[serde(
+        with = "crate::duration::serde_duration",
+        default = "NotificationsSpec::default_retention",
+        skip_serializing_if = "NotificationsSpec::is_default_retention"
+    )]
+    pub retention: Duration,
 }
 
 impl NotificationsSpec {
     pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+    fn default_retention() -> Duration {
+        Self::DEFAULT_RETENTION
+    }
+
+    fn is_default_retention(d: &Duration) -> bool {
+        *d == Self::DEFAULT_RETENTION
+    }
 
     /// True when nothing is configured.
     pub fn is_empty(&self) -> bool {
@@ -44,6 +62,7 @@ impl Default for NotificationsSpec {
             slack: None,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             timeout: Self::DEFAULT_TIMEOUT,
+            retention: Self::DEFAULT_RETENTION,
         }
     }
 }

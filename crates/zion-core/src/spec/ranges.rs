@@ -64,9 +64,15 @@ pub(super) const SOURCE_TIMEOUT: Range = range(100 * MS, 10 * MINUTE);
 pub(super) const HOOK_TIMEOUT: Range = range(100 * MS, HOUR);
 /// `notifications.timeout`: one delivery attempt.
 pub(super) const NOTIFY_TIMEOUT: Range = range(100 * MS, 10 * MINUTE);
+/// `notifications.retention`: how long closed outbox rows are kept.
+pub(super) const NOTIFY_RETENTION: Range = range(MINUTE, 366 * DAY);
 
 /// `slos[].threshold`: a latency SLI's bound on one request.
 pub(super) const SLO_THRESHOLD: Range = range(MS, 10 * MINUTE);
+/// `slos[].probe.interval`: seed 004 probes every 15 minutes; a second is
+/// the finest the SLO recorder ticks at, a day the coarsest that still
+/// gives a daily report a figure.
+pub(super) const SLO_PROBE_INTERVAL: Range = range(SECOND, DAY);
 /// `slos[].retention`: at least the longest alert window (3 days), so
 /// every burn rate reads one-minute rows; at most a year of them.
 pub(super) const SLO_RETENTION: Range = range(3 * DAY, 366 * DAY);

@@ -192,6 +192,7 @@ pub(super) mod keys {
         "slack",
         "max_attempts",
         "timeout",
+        "retention",
     ];
     pub const RECEIVER: &[&str] = &["slack", "webhook", "pagerduty", "github"];
     pub const GITHUB_RECEIVER: &[&str] = &["repo", "token_env", "api_url"];
@@ -208,9 +209,11 @@ pub(super) mod keys {
         "window",
         "sli",
         "threshold",
+        "probe",
         "budgeting",
         "retention",
     ];
+    pub const SLO_PROBE: &[&str] = &["url", "tcp", "interval", "timeout"];
     pub const HAPROXY_PROVIDER: &[&str] = &["socket", "syslog"];
     pub const HAPROXY_TARGET: &[&str] = &["provider", "backend"];
     pub const TLS: &[&str] = &["certificates"];
@@ -365,6 +368,7 @@ pub(super) struct RawNotifications {
     pub slack: Option<RawSlackApprovals>,
     pub max_attempts: Option<Text>,
     pub timeout: Option<Text>,
+    pub retention: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -442,8 +446,20 @@ pub(super) struct RawSlo {
     pub window: Option<Text>,
     pub sli: Option<Text>,
     pub threshold: Option<Text>,
+    pub probe: Option<RawSloProbe>,
     pub budgeting: Option<Text>,
     pub retention: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `slos[].probe`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawSloProbe {
+    pub url: Option<Text>,
+    pub tcp: Option<Text>,
+    pub interval: Option<Text>,
+    pub timeout: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

@@ -46,7 +46,7 @@ pub enum SloWindow {
 }
 
 /// What counts as a good event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sli {
     /// Requests through the built-in proxy that were not answered 5xx
@@ -57,6 +57,36 @@ pub enum Sli {
         #[serde(with = "crate::duration::serde_duration")]
         threshold: Duration,
     },
+    /// Synthetic probes on an interval, each one event, good when it
+    /// passes (`sli: probe`).
+    Probe(SloProbe),
+}
+
+/// `slos[].probe`: what a probe SLI checks and how often.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SloProbe {
+    pub check: ProbeCheck,
+    #[serde(with = "crate::duration::serde_duration")]
+    pub interval: Duration,
+    /// One probe's deadline; at most the interval.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub timeout: Duration,
+}
+
+impl SloProbe {
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+}
+
+/// One probe: passes on a 2xx or 3xx answer (`url`), or when a TCP
+/// connection opens (`tcp`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeCheck {
+    /// `GET url` (`http://` or `https://`).
+    Http(String),
+    /// `host:port`.
+    Tcp(String),
 }
 
 impl Sli {
@@ -64,6 +94,7 @@ impl Sli {
         match self {
             Sli::Availability => "availability",
             Sli::Latency { .. } => "latency",
+            Sli::Probe(_) => "probe",
         }
     }
 }

@@ -34,6 +34,9 @@ use send::{Failure, Request};
 const POLL: Duration = Duration::from_millis(200);
 /// Rows claimed at once (each for a different receiver).
 const CLAIM_LIMIT: usize = 64;
+/// How often delivered and given-up rows older than
+/// `notifications.retention` are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
 /// How long a claim outlives an attempt's timeout: the time to record
 /// its result. A sender that died lets its rows go after that.
 const CLAIM_MARGIN: Duration = Duration::from_secs(2);
@@ -42,6 +45,7 @@ const CLAIM_MARGIN: Duration = Duration::from_secs(2);
 pub(crate) async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(POLL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pruned: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = every.tick() => {}
@@ -55,6 +59,10 @@ pub(crate) async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         let hold = jiff::SignedDuration::try_from(spec.timeout + CLAIM_MARGIN)
             .unwrap_or(jiff::SignedDuration::MAX);
         let until = now.saturating_add(hold).unwrap_or(jiff::Timestamp::MAX);
+        if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned = Some(std::time::Instant::now());
+            prune(&app, &spec, now);
+        }
         let rows = match app.store.claim_outbox(now, until, CLAIM_LIMIT) {
             Ok(rows) => rows,
             Err(e) => {
@@ -65,6 +73,20 @@ pub(crate) async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         for row in rows {
             tokio::spawn(deliver(app.clone(), spec.clone(), row));
         }
+    }
+}
+
+/// Deletes the rows closed (delivered or given up) more than
+/// `notifications.retention` ago; open rows stay whatever their age.
+fn prune(app: &App, spec: &NotificationsSpec, now: jiff::Timestamp) {
+    let keep = jiff::SignedDuration::try_from(spec.retention).unwrap_or(jiff::SignedDuration::MAX);
+    let before = now.checked_sub(keep).unwrap_or(jiff::Timestamp::MIN);
+    match app.store.prune_outbox(before) {
+        Ok(0) => {}
+        Ok(gone) => {
+            tracing::info!(rows = gone, %before, "old notifications pruned from the outbox")
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot prune the notifications outbox"),
     }
 }
 

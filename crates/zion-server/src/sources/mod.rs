@@ -6,6 +6,7 @@
 mod exec;
 pub(crate) mod http;
 pub(crate) mod prometheus;
+mod tls;
 mod web;
 
 use std::path::Path;

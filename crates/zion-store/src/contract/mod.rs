@@ -122,6 +122,7 @@ macro_rules! contract_tests {
             outbox [
                 rows_are_written_with_their_entries_or_not_at_all,
                 claims_go_in_order_per_receiver_one_in_flight_per_row,
+                pruning_deletes_only_rows_closed_before_the_cutoff,
             ]
             slos [
                 sli_rows_round_trip_by_slo_and_start,

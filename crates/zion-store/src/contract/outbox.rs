@@ -106,3 +106,52 @@ pub fn claims_go_in_order_per_receiver_one_in_flight_per_row<S: AuditStore + Out
     store.append_audit(&more).unwrap();
     assert_eq!(store.claim_outbox(t(60), t(70), 1).unwrap().len(), 1);
 }
+
+/// Pruning deletes the rows delivered, or given up after an attempt due,
+/// before the cutoff; open rows stay however old, and so do rows closed
+/// at or after it.
+pub fn pruning_deletes_only_rows_closed_before_the_cutoff<S: AuditStore + OutboxStore>(
+    fresh: impl Fn() -> S,
+) {
+    let store = fresh();
+    let mut append = batch(0, 4);
+    append.outbox = vec![
+        message("old-delivered", 0, "d0"),
+        message("new-delivered", 1, "d1"),
+        message("old-given-up", 2, "g0"),
+        message("still-open", 3, "o0"),
+    ];
+    store.append_audit(&append).unwrap();
+    let claimed = store.claim_outbox(t(10), t(20), 10).unwrap();
+    let id = |body: &str| claimed.iter().find(|r| r.body == body).unwrap().id;
+    store.outbox_delivered(id("d0"), t(11)).unwrap();
+    store.outbox_delivered(id("d1"), t(100)).unwrap();
+    // Given up: its last attempt was due at t(2), when it was written.
+    store.outbox_failed(id("g0"), "answered 500", None).unwrap();
+    store
+        .outbox_failed(id("o0"), "answered 500", Some(t(30)))
+        .unwrap();
+
+    assert_eq!(
+        store.prune_outbox(t(11)).unwrap(),
+        1,
+        "g0 only: d0 is at the cutoff"
+    );
+    assert_eq!(store.prune_outbox(t(50)).unwrap(), 1, "d0");
+    let left: Vec<String> = store
+        .outbox(10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(left, ["o0", "d1"]);
+    // An open row is never pruned, however old.
+    assert_eq!(store.prune_outbox(t(1_000)).unwrap(), 1, "d1");
+    let left: Vec<String> = store
+        .outbox(10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(left, ["o0"]);
+}

@@ -6,7 +6,9 @@
 
 use super::{PostgresStore, Session, args};
 use crate::codec::{time_text, widen};
-use crate::tables::{self, OUTBOX_CLAIMABLE, OUTBOX_COLUMNS, OUTBOX_DELIVERED, OUTBOX_FAILED};
+use crate::tables::{
+    self, OUTBOX_CLAIMABLE, OUTBOX_COLUMNS, OUTBOX_DELIVERED, OUTBOX_FAILED, OUTBOX_PRUNE,
+};
 use crate::{NewOutboxRow, OutboxRow, OutboxStore, StoreError};
 
 /// Writes `rows` in the session's transaction (an audit append's); the
@@ -72,6 +74,12 @@ impl OutboxStore for PostgresStore {
         self.session(DURING)?
             .execute(OUTBOX_DELIVERED, args![id, time_text(at)], DURING)?;
         Ok(())
+    }
+
+    fn prune_outbox(&self, before: jiff::Timestamp) -> Result<u64, StoreError> {
+        const DURING: &str = "pruning the outbox";
+        self.session(DURING)?
+            .execute(OUTBOX_PRUNE, args![time_text(before)], DURING)
     }
 
     fn outbox_failed(

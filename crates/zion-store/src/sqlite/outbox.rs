@@ -8,6 +8,7 @@ use super::{SqliteStore, begin, db, query_all};
 use crate::codec::{time_text, widen};
 use crate::tables::{
     self, OUTBOX_CLAIMABLE, OUTBOX_COLUMNS, OUTBOX_DELIVERED, OUTBOX_FAILED, OUTBOX_INSERT,
+    OUTBOX_PRUNE,
 };
 use crate::{NewOutboxRow, OutboxRow, OutboxStore, StoreError};
 
@@ -113,6 +114,14 @@ impl OutboxStore for SqliteStore {
             )
             .map_err(db("recording a failed notification"))?;
         Ok(())
+    }
+
+    fn prune_outbox(&self, before: jiff::Timestamp) -> Result<u64, StoreError> {
+        let gone = self
+            .conn()
+            .execute(&tables::sqlite(OUTBOX_PRUNE), params![time_text(before)])
+            .map_err(db("pruning the outbox"))?;
+        Ok(gone as u64)
     }
 
     fn outbox(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {

@@ -55,7 +55,7 @@ fn bad_hooks_are_refused_with_their_path() {
     assert_error(
         &service("hooks: { post_step: [{ http: { url: ftp://x } }] }"),
         "services[0].hooks.post_step[0].http.url",
-        "is not an http:// URL",
+        "is not an http:// or https:// URL",
     );
     assert_error(
         &service("hooks: { on_rollback: [{ exec: [./a], timeout: 0s }] }"),

@@ -87,12 +87,19 @@ pub(super) fn notifications(
         NotificationsSpec::DEFAULT_TIMEOUT,
         ranges::NOTIFY_TIMEOUT,
     );
+    let retention = r.duration(
+        &at(P, "retention"),
+        raw.retention.as_ref(),
+        NotificationsSpec::DEFAULT_RETENTION,
+        ranges::NOTIFY_RETENTION,
+    );
     NotificationsSpec {
         receivers,
         subscriptions,
         slack,
         max_attempts,
         timeout,
+        retention,
     }
 }
 

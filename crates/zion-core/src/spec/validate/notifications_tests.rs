@@ -22,6 +22,7 @@ fn receivers_subscriptions_and_slack_users_are_read() {
   slack: { signing_secret_env: SLACK_SIGNING_SECRET, users: { U024BE7LH: alice } }
   max_attempts: 3
   timeout: 2s
+  retention: 30d
 ",
     ))
     .notifications;
@@ -44,6 +45,7 @@ fn receivers_subscriptions_and_slack_users_are_read() {
     assert_eq!(s.slack.as_ref().unwrap().users["U024BE7LH"], "alice");
     assert_eq!(s.max_attempts, 3);
     assert_eq!(s.timeout, std::time::Duration::from_secs(2));
+    assert_eq!(s.retention, std::time::Duration::from_secs(30 * 86_400));
     assert_eq!(
         valid(DESIGN_EXAMPLE).notifications,
         NotificationsSpec::default()
@@ -81,6 +83,7 @@ fn mistakes_name_their_key() {
         "notifications.subscriptions[0].environments[0]",
         "unknown environment `prod`",
     );
+    assert_error(&spec("  retention: 10s\n"), "notifications.retention", "");
     assert_error(
         &spec("  max_attempts: 0\n"),
         "notifications.max_attempts",

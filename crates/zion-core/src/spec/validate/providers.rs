@@ -239,7 +239,7 @@ pub(super) fn env_var(r: &mut Report, p: &str, var: &str) -> Option<String> {
     Some(var.to_string())
 }
 
-/// An `http://host[:port][/path]` URL (templates allowed in the path),
+/// An `http(s)://host[:port][/path]` URL (templates allowed in the path),
 /// without a trailing slash.
 pub(super) fn http_url(
     r: &mut Report,
@@ -248,28 +248,27 @@ pub(super) fn http_url(
     example: &str,
 ) -> Option<String> {
     let Some(url) = text(raw).map(str::trim) else {
-        r.add(p, format!("missing: give an http:// URL, e.g. `{example}`"));
+        r.add(
+            p,
+            format!("missing: give an http:// or https:// URL, e.g. `{example}`"),
+        );
         return None;
     };
-    let host = url.strip_prefix("http://").map(|rest| {
-        let end = rest.find(['/', '?']).unwrap_or(rest.len());
-        &rest[..end]
-    });
+    let host = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .map(|rest| {
+            let end = rest.find(['/', '?']).unwrap_or(rest.len());
+            &rest[..end]
+        });
     match host {
         Some(h) if !h.is_empty() && !h.contains(char::is_whitespace) => {
             Some(url.trim_end_matches('/').to_string())
         }
-        _ if url.starts_with("https://") => {
-            r.add(
-                p,
-                format!("`{url}`: https is not supported yet; use http://, e.g. through a local TLS-terminating proxy"),
-            );
-            None
-        }
         _ => {
             r.add(
                 p,
-                format!("`{url}` is not an http:// URL with a host, e.g. `{example}`"),
+                format!("`{url}` is not an http:// or https:// URL with a host, e.g. `{example}`"),
             );
             None
         }

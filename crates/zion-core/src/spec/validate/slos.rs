@@ -1,17 +1,17 @@
 //! `slos:`: each SLO names a declared target (a service with a target in
 //! the environment), an objective strictly between 0% and 100%, a window
 //! (`30d` or `month`), an SLI the built-in proxy measures, and how its
-//! budget is counted. SLIs Zion does not measure yet (synthetic probes,
-//! Prometheus queries) are refused with the reason, not accepted and
-//! ignored.
+//! budget is counted. A probe SLI names its check (`url` or `tcp`) and
+//! interval. SLIs Zion does not measure yet (Prometheus queries) are
+//! refused with the reason, not accepted and ignored.
 
 use std::time::Duration;
 
 use super::environments::parse_share;
 use super::{Report, at, text};
 use crate::duration::parse_duration;
-use crate::spec::raw::{RawSlo, Text, keys};
-use crate::spec::{Budgeting, ServiceSpec, Sli, SloSpec, SloWindow, ranges};
+use crate::spec::raw::{RawSlo, RawSloProbe, Text, keys};
+use crate::spec::{Budgeting, ProbeCheck, ServiceSpec, Sli, SloProbe, SloSpec, SloWindow, ranges};
 
 /// One-minute rows are kept a week by default, then rolled up hourly.
 const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -181,6 +181,12 @@ fn window(r: &mut Report, p: &str, raw: Option<&Text>) -> SloWindow {
 fn sli(r: &mut Report, p: &str, raw: &RawSlo) -> Sli {
     let kind = text(raw.sli.as_ref()).unwrap_or("availability");
     let threshold = || raw.threshold.as_ref();
+    if raw.probe.is_some() && kind != "probe" {
+        r.add(
+            at(p, "probe"),
+            "only a probe SLI has a probe: remove it, or write `sli: probe`",
+        );
+    }
     match kind {
         "availability" => {
             if threshold().is_some() {
@@ -205,13 +211,24 @@ fn sli(r: &mut Report, p: &str, raw: &RawSlo) -> Sli {
                 .map(|threshold| Sli::Latency { threshold })
                 .unwrap_or(Sli::Availability),
         },
-        "probe" | "prometheus" => {
+        "probe" => match raw.probe.as_ref() {
+            None => {
+                r.add(
+                    at(p, "probe"),
+                    "missing: a probe SLI names what to check, e.g. \
+                     `probe: { url: \"https://web.example.com/healthz\", interval: 15m }`",
+                );
+                Sli::Availability
+            }
+            Some(probe) => slo_probe(r, &at(p, "probe"), probe)
+                .map(Sli::Probe)
+                .unwrap_or(Sli::Availability),
+        },
+        "prometheus" => {
             r.add(
                 at(p, "sli"),
-                format!(
-                    "`{kind}` SLIs are not measured yet: use `availability` or `latency`, \
-                     which the built-in proxy measures"
-                ),
+                "`prometheus` SLIs are not measured yet: use `availability` or `latency`, \
+                 which the built-in proxy measures, or `probe`",
             );
             Sli::Availability
         }
@@ -220,9 +237,84 @@ fn sli(r: &mut Report, p: &str, raw: &RawSlo) -> Sli {
                 &at(p, "sli"),
                 other,
                 "SLI",
-                &[("availability", ()), ("latency", ())],
+                &[("availability", ()), ("latency", ()), ("probe", ())],
             );
             Sli::Availability
+        }
+    }
+}
+
+/// `probe`: a `url` or a `tcp` address, an `interval` and a `timeout`.
+fn slo_probe(r: &mut Report, p: &str, raw: &RawSloProbe) -> Option<SloProbe> {
+    r.unknown(p, &raw.unknown, keys::SLO_PROBE);
+    let check = match (raw.url.as_ref(), raw.tcp.as_ref()) {
+        (Some(url), None) => super::providers::http_url(
+            r,
+            &at(p, "url"),
+            Some(url),
+            "https://web.example.com/healthz",
+        )
+        .map(ProbeCheck::Http),
+        (None, Some(addr)) => tcp_address(r, &at(p, "tcp"), addr.as_str()).map(ProbeCheck::Tcp),
+        (Some(_), Some(_)) => {
+            r.add(
+                p,
+                "give either `url` (an HTTP probe) or `tcp` (a TCP connect), not both",
+            );
+            None
+        }
+        (None, None) => {
+            r.add(
+                p,
+                "missing: give `url` (an HTTP GET that passes on 2xx or 3xx) or `tcp` \
+                 (`host:port`, passes when a connection opens)",
+            );
+            None
+        }
+    };
+    let interval = r.duration(
+        &at(p, "interval"),
+        raw.interval.as_ref(),
+        SloProbe::DEFAULT_INTERVAL,
+        ranges::SLO_PROBE_INTERVAL,
+    );
+    let timeout = r.duration(
+        &at(p, "timeout"),
+        raw.timeout.as_ref(),
+        SloProbe::DEFAULT_TIMEOUT.min(interval),
+        ranges::SOURCE_TIMEOUT,
+    );
+    if timeout > interval {
+        r.add(
+            at(p, "timeout"),
+            format!(
+                "a probe's timeout ({}) is longer than its interval ({}): probes would \
+                 overlap; shorten the timeout or lengthen the interval",
+                crate::duration::format_duration(timeout),
+                crate::duration::format_duration(interval)
+            ),
+        );
+    }
+    Some(SloProbe {
+        check: check?,
+        interval,
+        timeout,
+    })
+}
+
+/// `host:port` with a port number.
+fn tcp_address(r: &mut Report, p: &str, addr: &str) -> Option<String> {
+    let addr = addr.trim();
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|n| n > 0) => {
+            Some(addr.to_owned())
+        }
+        _ => {
+            r.add(
+                p,
+                format!("`{addr}` is not `host:port`, e.g. `db.example.com:5432`"),
+            );
+            None
         }
     }
 }

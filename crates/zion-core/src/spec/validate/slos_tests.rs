@@ -3,11 +3,37 @@
 use std::time::Duration;
 
 use crate::spec::validate::test_support::*;
-use crate::spec::{Budgeting, Sli, SloWindow};
+use crate::spec::{Budgeting, ProbeCheck, Sli, SloProbe, SloWindow};
 
 /// The one-service spec (target `web/staging`) with `slos` appended.
 fn with_slos(slos: &str) -> String {
     format!("{}slos:\n{}", service(""), indent(slos, 2))
+}
+
+#[test]
+fn a_probe_sli_is_read_with_its_check_and_interval() {
+    let spec = valid(&with_slos(
+        "- { name: up, service: web, environment: staging, objective: 99.9%, sli: probe,\n\
+         \x20   probe: { url: 'https://web.example.com/healthz', interval: 15m } }\n\
+         - { name: db, service: web, environment: staging, objective: 99%, sli: probe,\n\
+         \x20   probe: { tcp: '127.0.0.1:5432', interval: 5s, timeout: 1s } }\n",
+    ));
+    assert_eq!(
+        spec.slos[0].sli,
+        Sli::Probe(SloProbe {
+            check: ProbeCheck::Http("https://web.example.com/healthz".into()),
+            interval: Duration::from_secs(900),
+            timeout: Duration::from_secs(10),
+        })
+    );
+    assert_eq!(
+        spec.slos[1].sli,
+        Sli::Probe(SloProbe {
+            check: ProbeCheck::Tcp("127.0.0.1:5432".into()),
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(1),
+        })
+    );
 }
 
 #[test]
@@ -107,8 +133,43 @@ fn objectives_windows_and_slis_are_checked() {
     );
     assert_error(
         &slo("objective: 99%, sli: probe"),
+        "slos[0].probe",
+        "missing",
+    );
+    assert_error(
+        &slo("objective: 99%, sli: prometheus"),
         "slos[0].sli",
         "not measured yet",
+    );
+    assert_error(
+        &slo("objective: 99%, probe: { tcp: 'x:1' }"),
+        "slos[0].probe",
+        "only a probe SLI",
+    );
+    assert_error(
+        &slo("objective: 99%, sli: probe, probe: { interval: 1m }"),
+        "slos[0].probe",
+        "give `url`",
+    );
+    assert_error(
+        &slo("objective: 99%, sli: probe, probe: { url: 'ftp://x', interval: 1m }"),
+        "slos[0].probe.url",
+        "not an http:// or https:// URL",
+    );
+    assert_error(
+        &slo("objective: 99%, sli: probe, probe: { tcp: 'db', interval: 1m }"),
+        "slos[0].probe.tcp",
+        "is not `host:port`",
+    );
+    assert_error(
+        &slo("objective: 99%, sli: probe, probe: { tcp: 'db:1', interval: 10s, timeout: 20s }"),
+        "slos[0].probe.timeout",
+        "longer than its interval",
+    );
+    assert_error(
+        &slo("objective: 99%, sli: probe, probe: { tcp: 'db:1', interval: 500ms }"),
+        "slos[0].probe.interval",
+        "",
     );
     assert_error(
         &slo("objective: 99%, sli: uptime"),

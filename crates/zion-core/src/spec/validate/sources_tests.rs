@@ -137,9 +137,9 @@ fn wrong_sources_are_named_with_their_path() {
             "`{{port}}` is not a template variable",
         ),
         (
-            "{ name: a, web: { url: 'https://x/s', json_path: $.a }, min: 1 }",
+            "{ name: a, web: { url: 'ftp://x/s', json_path: $.a }, min: 1 }",
             "web.url",
-            "https is not supported yet",
+            "is not an http:// or https:// URL",
         ),
         (
             "{ name: a, web: { url: 'http://x/s' }, min: 1 }",
@@ -200,7 +200,7 @@ fn wrong_providers_are_named_with_their_path() {
     assert_error(
         &with("p: { prometheus: { url: 'ftp://x' } }"),
         "providers.p.prometheus.url",
-        "not an http:// URL",
+        "not an http:// or https:// URL",
     );
     assert_error(
         &with("p: { graphite: { url: 'http://x' } }"),

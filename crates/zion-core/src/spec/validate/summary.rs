@@ -60,9 +60,10 @@ pub fn summary(spec: &Spec) -> String {
 
 /// `web/production/availability: 99.9% availability over 30d, budget by events`.
 fn slo_line(slo: &SloSpec) -> String {
-    let sli = match slo.sli {
+    let sli = match &slo.sli {
         Sli::Availability => "availability".to_owned(),
-        Sli::Latency { threshold } => format!("latency under {}", short(threshold)),
+        Sli::Latency { threshold } => format!("latency under {}", short(*threshold)),
+        Sli::Probe(p) => format!("probe every {}", short(p.interval)),
     };
     let window = match slo.window {
         SloWindow::Rolling { days } => format!("{days}d"),
