@@ -43,7 +43,10 @@ const SIGFIG: u8 = 2;
 /// without them its rounds would see no traffic at all and never judge it.
 #[derive(Debug, Default)]
 pub struct TrafficMetrics {
-    versions: RwLock<HashMap<String, Arc<Mutex<Series>>>>,
+    /// Looked up on every request. Keyed by the spec's version names (no
+    /// client chooses them), so a fast hash without flooding protection
+    /// serves: SipHash cost more than the rest of the lookup.
+    versions: RwLock<HashMap<String, Arc<Mutex<Series>>, foldhash::fast::RandomState>>,
     mirror: MirrorCounters,
 }
 
