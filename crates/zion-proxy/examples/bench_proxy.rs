@@ -5,16 +5,25 @@
 //! each version received and the peak resident memory on stderr, and shuts
 //! down.
 //!
+//! With `--tls-cert FILE --tls-key FILE` the listener terminates TLS with
+//! that certificate; with `--upstream h2c` the replicas are reached over
+//! HTTP/2 in clear text (a gRPC service).
+//!
 //! Usage: bench_proxy --stable ADDR --canary ADDR [--weight 5] [--listen 127.0.0.1:0]
 //!        [--sticky] [--match-header NAME=VALUE]... [--mirror PERCENT]
+//!        [--tls-cert FILE --tls-key FILE] [--upstream http1|h2c]
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use tokio::signal::unix::{SignalKind, signal};
-use zion_proxy::{MatchRule, Pool, Route, TargetProxy, TrafficMetrics};
+use zion_proxy::{
+    ListenerSettings, MatchRule, Pool, Route, TargetProxy, TlsCertificate, TlsSettings,
+    TrafficMetrics, UpstreamProtocol,
+};
 
 struct Args {
     listen: SocketAddr,
@@ -24,12 +33,15 @@ struct Args {
     sticky: bool,
     matches: Vec<MatchRule>,
     mirror: u8,
+    tls: Option<TlsSettings>,
+    upstream: UpstreamProtocol,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut listen = "127.0.0.1:0".parse()?;
     let (mut stable, mut canary, mut weight) = (None, None, 5);
     let (mut sticky, mut matches, mut mirror) = (false, Vec::new(), 0);
+    let (mut cert, mut key, mut upstream) = (None, None, UpstreamProtocol::Http1);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--sticky" {
@@ -45,6 +57,15 @@ fn parse_args() -> anyhow::Result<Args> {
             "--canary" => canary = Some(value.parse()?),
             "--weight" => weight = value.parse()?,
             "--mirror" => mirror = value.parse()?,
+            "--tls-cert" => cert = Some(PathBuf::from(value)),
+            "--tls-key" => key = Some(PathBuf::from(value)),
+            "--upstream" => {
+                upstream = match value.as_str() {
+                    "http1" => UpstreamProtocol::Http1,
+                    "h2c" => UpstreamProtocol::H2c,
+                    other => bail!("--upstream {other}: use http1 or h2c"),
+                }
+            }
             "--match-header" => {
                 let (name, value) = value
                     .split_once('=')
@@ -57,6 +78,17 @@ fn parse_args() -> anyhow::Result<Args> {
             other => bail!("unknown flag {other}"),
         }
     }
+    let tls = match (cert, key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(TlsSettings {
+            certificates: vec![TlsCertificate {
+                names: vec!["localhost".to_owned()],
+                cert,
+                key,
+            }],
+        }),
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
     Ok(Args {
         listen,
         stable: stable.context("--stable ADDR is required")?,
@@ -65,6 +97,8 @@ fn parse_args() -> anyhow::Result<Args> {
         sticky,
         matches,
         mirror,
+        tls,
+        upstream,
     })
 }
 
@@ -74,7 +108,11 @@ fn parse_args() -> anyhow::Result<Args> {
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let metrics = Arc::new(TrafficMetrics::new());
-    let proxy = TargetProxy::bind(args.listen, Arc::clone(&metrics)).await?;
+    let settings = ListenerSettings {
+        tls: args.tls,
+        ..ListenerSettings::default()
+    };
+    let proxy = TargetProxy::bind_with(args.listen, Arc::clone(&metrics), settings).await?;
     proxy.set_route(
         Route::split(
             Pool::new("stable", vec![args.stable]),
@@ -83,7 +121,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_sticky(args.sticky)
         .with_matches(args.matches)
-        .with_mirror(args.mirror),
+        .with_mirror(args.mirror)
+        .with_upstream_protocol(args.upstream),
     );
     {
         let mut stdout = std::io::stdout().lock();

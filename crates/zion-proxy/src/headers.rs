@@ -29,6 +29,11 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 /// `Upgrade` field and a `Connection: upgrade` are kept so the switch can
 /// happen end to end.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Most messages carry none of these fields: one pass over the names, a
+    // comparison each, costs less than a hashed removal per field.
+    if !upgrade && !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if headers.contains_key(CONNECTION) {
         // Fields named in Connection are hop-by-hop too. Collected first
         // because the map cannot change while its values are borrowed.
@@ -63,6 +68,17 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
+/// The fields [`strip_hop_by_hop`] removes or rewrites whatever the
+/// message's `Connection` names.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    *name == CONNECTION
+        || *name == KEEP_ALIVE
+        || *name == PROXY_CONNECTION
+        || *name == TE
+        || *name == TRANSFER_ENCODING
+        || *name == UPGRADE
+}
+
 /// Adds `X-Forwarded-For` (the client appended to any earlier hops),
 /// `X-Forwarded-Proto` and, when absent, `X-Forwarded-Host`.
 pub(crate) fn add_forwarding(
@@ -72,26 +88,36 @@ pub(crate) fn add_forwarding(
 ) {
     // The parser sized the map for the fields it read: grow it once, not per field.
     headers.reserve(3);
-    let mut earlier = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
-    let xff = if earlier.peek().is_none() {
-        client_ip.clone()
-    } else {
+    // One pass over the fields, a comparison each, instead of a hashed
+    // lookup per name.
+    let (mut forwarded_for, mut forwarded_host, mut host) = (false, false, None);
+    for (name, value) in headers.iter() {
+        if *name == X_FORWARDED_FOR {
+            forwarded_for = true;
+        } else if *name == X_FORWARDED_HOST {
+            forwarded_host = true;
+        } else if *name == HOST {
+            host = Some(value);
+        }
+    }
+    let host = host.filter(|_| !forwarded_host).cloned();
+    let xff = if forwarded_for {
         let mut joined: Vec<u8> = Vec::with_capacity(64);
-        for v in earlier {
+        for v in headers.get_all(&X_FORWARDED_FOR) {
             joined.extend_from_slice(v.as_bytes());
             joined.extend_from_slice(b", ");
         }
         joined.extend_from_slice(client_ip.as_bytes());
         // Every part was already a valid header value, and ", " is too.
         HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client_ip.clone())
+    } else {
+        client_ip.clone()
     };
     headers.insert(X_FORWARDED_FOR.clone(), xff);
     // What this listener speaks: a client-sent value would be a lie.
     headers.insert(X_FORWARDED_PROTO.clone(), proto.clone());
-    if !headers.contains_key(&X_FORWARDED_HOST) {
-        if let Some(host) = headers.get(HOST).cloned() {
-            headers.insert(X_FORWARDED_HOST.clone(), host);
-        }
+    if let Some(host) = host {
+        headers.insert(X_FORWARDED_HOST.clone(), host);
     }
 }
 
@@ -126,6 +152,30 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, vec!["accept"]);
+    }
+
+    #[test]
+    fn each_hop_field_alone_is_found_and_end_to_end_fields_stay() {
+        for hop in [
+            "keep-alive",
+            "proxy-connection",
+            "te",
+            "transfer-encoding",
+            "upgrade",
+        ] {
+            let mut h = map(&[
+                ("accept", "*/*"),
+                (hop, "x"),
+                ("content-type", "text/plain"),
+            ]);
+            strip_hop_by_hop(&mut h, false);
+            let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+            assert_eq!(names, vec!["accept", "content-type"], "{hop} was kept");
+        }
+        let mut h = map(&[("accept", "*/*"), ("x-forwarded-for", "192.0.2.1")]);
+        let before = h.clone();
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h, before);
     }
 
     #[test]

@@ -43,7 +43,10 @@ const SIGFIG: u8 = 2;
 /// without them its rounds would see no traffic at all and never judge it.
 #[derive(Debug, Default)]
 pub struct TrafficMetrics {
-    versions: RwLock<HashMap<String, Arc<Mutex<Series>>>>,
+    /// Looked up on every request. Keyed by the spec's version names (no
+    /// client chooses them), so a fast hash without flooding protection
+    /// serves: SipHash cost more than the rest of the lookup.
+    versions: RwLock<HashMap<String, Arc<Mutex<Series>>, foldhash::fast::RandomState>>,
     mirror: MirrorCounters,
 }
 
@@ -108,6 +111,40 @@ impl Drop for InFlight {
     }
 }
 
+/// One version's metrics, resolved once: what the request path records
+/// into, so an answered request costs no map lookup.
+#[derive(Debug, Clone)]
+pub(crate) struct VersionMetrics(Arc<Mutex<Series>>);
+
+impl VersionMetrics {
+    /// As [`TrafficMetrics::record`], for this version.
+    pub(crate) fn record(&self, error: bool, latency: Duration, at: SystemTime) {
+        record_into(&self.0, error, latency, at);
+    }
+
+    /// As [`TrafficMetrics::begin`], for this version.
+    pub(crate) fn begin(&self, at: SystemTime) -> InFlight {
+        let started_ms = unix_millis(at);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take_off(started_ms);
+        InFlight {
+            series: Arc::clone(&self.0),
+            started_ms,
+            done: false,
+        }
+    }
+}
+
+fn record_into(series: &Mutex<Series>, error: bool, latency: Duration, at: SystemTime) {
+    let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    series
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .record(unix_secs(at), error, latency_us);
+}
+
 fn new_histogram() -> Histogram<u32> {
     Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG)
         .expect("constant histogram bounds are valid")
@@ -131,23 +168,15 @@ impl TrafficMetrics {
     /// Counts one request of `version` that got its response headers after
     /// `latency`, at time `at`; `error` for 5xx answers and failed upstreams.
     pub fn record(&self, version: &str, error: bool, latency: Duration, at: SystemTime) {
-        let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        let second = unix_secs(at);
         {
-            // The common case, on every request: no Arc to count.
+            // The common case: no Arc to count.
             let versions = self.versions.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(series) = versions.get(version) {
-                series
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .record(second, error, latency_us);
+                record_into(series, error, latency, at);
                 return;
             }
         }
-        self.series(version)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record(second, error, latency_us);
+        record_into(&self.series(version), error, latency, at);
     }
 
     /// Counts `requests` of `version` answered in the second of `at`,
@@ -165,17 +194,13 @@ impl TrafficMetrics {
     /// Counts a request of `version` sent at `at` as in flight until the
     /// returned guard is finished or dropped.
     pub fn begin(&self, version: &str, at: SystemTime) -> InFlight {
-        let series = self.series(version);
-        let started_ms = unix_millis(at);
-        series
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take_off(started_ms);
-        InFlight {
-            series,
-            started_ms,
-            done: false,
-        }
+        self.version(version).begin(at)
+    }
+
+    /// A handle recording under `version` with no lookup, for a route to
+    /// keep beside the pool it picks (the series created on first use).
+    pub(crate) fn version(&self, version: &str) -> VersionMetrics {
+        VersionMetrics(self.series(version))
     }
 
     /// The series of `version`, created on first use.
@@ -284,7 +309,9 @@ impl TrafficMetrics {
         }
     }
 
-    /// Drops everything recorded for `version` (it left the target).
+    /// Drops everything recorded for `version` (it left the target). A
+    /// route's pool resolves its version's metrics once, at its first
+    /// request: forget a version only once no route of the listener serves it.
     pub fn forget(&self, version: &str) {
         self.versions
             .write()

@@ -30,7 +30,7 @@ use crate::client_body::{ClientBody, ClientFault};
 use crate::error::ProxyError;
 use crate::grpc::{self, GrpcBody};
 use crate::headers;
-use crate::metrics::{InFlight, TrafficMetrics};
+use crate::metrics::{InFlight, TrafficMetrics, VersionMetrics};
 use crate::mirror::{self, MirrorTarget, Mirrors, X_ZION_MIRROR};
 use crate::route::{Picker, Route, Table};
 use crate::throttle::Throttle;
@@ -445,7 +445,7 @@ async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let shared = &ctx.shared;
-    let (version, endpoint, set_cookie, mirror_to, timeout, protocol, upgrade) = {
+    let (version, metrics, endpoint, set_cookie, mirror_to, timeout, protocol, upgrade) = {
         let table = shared.table.load();
         let protocol = table.route.upstream_protocol;
         // A protocol switch is HTTP/1.1's, end to end.
@@ -466,6 +466,7 @@ async fn handle(
             });
         (
             Arc::clone(&pick.pool.version),
+            pick.pool.metrics(&shared.metrics).clone(),
             Arc::clone(pick.endpoint),
             pick.set_cookie.cloned(),
             mirror_to,
@@ -510,7 +511,7 @@ async fn handle(
                 .map(|resp| resp.map(Either::Right))
                 .map_err(Miss::Failed)
         };
-        let (answer, flight) = watched(shared, &version, started, deadline, answer).await;
+        let (answer, flight) = watched(&metrics, started, deadline, answer).await;
         (answer, ClientFault::default(), flight)
     } else {
         let (body, fault) = ClientBody::watch(body);
@@ -524,7 +525,7 @@ async fn handle(
             }
         };
         let answer = forward(shared, &version, &endpoint, protocol, req);
-        let (result, flight) = watched(shared, &version, started, deadline, answer).await;
+        let (result, flight) = watched(&metrics, started, deadline, answer).await;
         // Sent once stable has answered, so the copy takes nothing from the
         // original's time (the client sees stable's answer whatever the copy
         // does).
@@ -543,14 +544,14 @@ async fn handle(
             let grpc_head = grpc::is_grpc(resp.headers()).then(|| grpc::failed(resp.headers()));
             if let Some(None) = grpc_head {
                 if status == StatusCode::OK {
-                    let settle = settle_later(shared, &version, flight.take(), started);
+                    let settle = settle_later(&metrics, flight.take(), started);
                     let resp =
                         resp.map(|body| Either::Left(Either::Right(GrpcBody::new(body, settle))));
                     return Ok(with_cookie(resp, set_cookie));
                 }
             }
             let error = status.is_server_error() || grpc_head.flatten().unwrap_or(false);
-            count(shared, &version, flight.take(), error, latency);
+            count(&metrics, flight.take(), error, latency);
             let switching = status == StatusCode::SWITCHING_PROTOCOLS;
             if switching {
                 if let Some(client_upgrade) = client_upgrade {
@@ -579,7 +580,7 @@ async fn handle(
             ));
         }
         Err(miss) => {
-            count(shared, &version, flight.take(), true, latency);
+            count(&metrics, flight.take(), true, latency);
             if let Some(n) = shared.upstream_failures.hit(Instant::now()) {
                 warn!(version = %version, error = %miss, requests = n, "upstream request failed (rate-limited: requests counts them since the last line)");
             }
@@ -611,32 +612,22 @@ fn with_cookie(
 }
 
 /// Counts a request once answered: as one that was in flight, or plainly.
-fn count(shared: &Shared, version: &str, flight: Option<InFlight>, error: bool, latency: Duration) {
+fn count(metrics: &VersionMetrics, flight: Option<InFlight>, error: bool, latency: Duration) {
     match flight {
         Some(flight) => flight.finish(error, latency, SystemTime::now()),
-        None => shared
-            .metrics
-            .record(version, error, latency, SystemTime::now()),
+        None => metrics.record(error, latency, SystemTime::now()),
     }
 }
 
 /// Counts a gRPC call once its status is known (its latency then the
 /// whole call's).
 fn settle_later(
-    shared: &Shared,
-    version: &Arc<str>,
+    metrics: &VersionMetrics,
     flight: Option<InFlight>,
     started: Instant,
 ) -> grpc::Settle {
-    let metrics = Arc::clone(&shared.metrics);
-    let version = Arc::clone(version);
-    Box::new(move |error| {
-        let latency = started.elapsed();
-        match flight {
-            Some(flight) => flight.finish(error, latency, SystemTime::now()),
-            None => metrics.record(&version, error, latency, SystemTime::now()),
-        }
-    })
+    let metrics = metrics.clone();
+    Box::new(move |error| count(&metrics, flight, error, started.elapsed()))
 }
 
 /// Why a request got no answer from its replica.
@@ -654,8 +645,7 @@ enum Miss {
 /// answered sooner costs no bookkeeping and is counted when answered. The
 /// guard comes back for the caller to finish.
 async fn watched<T>(
-    shared: &Shared,
-    version: &str,
+    metrics: &VersionMetrics,
     started: Instant,
     deadline: Instant,
     answer: impl Future<Output = Result<T, Miss>>,
@@ -670,7 +660,7 @@ async fn watched<T>(
     let since = SystemTime::now()
         .checked_sub(started.elapsed())
         .unwrap_or_else(SystemTime::now);
-    let flight = shared.metrics.begin(version, since);
+    let flight = metrics.begin(since);
     let answered = tokio::time::timeout_at(deadline.into(), answer)
         .await
         .unwrap_or(Err(Miss::TimedOut));

@@ -3,8 +3,8 @@
 //! (match rules, sticky cookie, weighted split, mirror share).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::HeaderMap;
@@ -12,6 +12,7 @@ use http::header::HeaderValue;
 use tracing::warn;
 use zion_core::spec::{MatchRule, UpstreamProtocol};
 
+use crate::metrics::{TrafficMetrics, VersionMetrics};
 use crate::rules::{self, Rule, STICKY_COOKIE};
 
 /// The healthy replicas of one version.
@@ -155,9 +156,17 @@ pub(crate) struct Upstreams<E> {
     /// the version cannot be put in a cookie.
     cookie: Option<HeaderValue>,
     endpoints: Vec<E>,
+    /// The version's metrics, resolved at the pool's first request (not
+    /// before: a version shows in the metrics once it served).
+    metrics: OnceLock<VersionMetrics>,
 }
 
 impl<E> Upstreams<E> {
+    /// The metrics this pool's requests count in, among `all`.
+    pub(crate) fn metrics(&self, all: &TrafficMetrics) -> &VersionMetrics {
+        self.metrics.get_or_init(|| all.version(&self.version))
+    }
+
     /// An endpoint other than the one `is_failed` picks out (the one after
     /// it, so retries spread), for trying a request again elsewhere; None
     /// when the pool has no other.
@@ -183,6 +192,7 @@ impl<E> Upstreams<E> {
             version: Arc::from(pool.version.as_str()),
             cookie: rules::sticky_cookie(&pool.version),
             endpoints: pool.endpoints.iter().map(|addr| make(*addr)).collect(),
+            metrics: OnceLock::new(),
         })
     }
 }
