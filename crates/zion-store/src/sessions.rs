@@ -6,8 +6,7 @@ use crate::StoreError;
 
 /// Why a session was refused when its hash is taken (a secret of 256
 /// random bits repeating is a broken random source, not a user's error).
-pub(crate) const TAKEN: &str =
-    "another session already has this secret's hash; sign in again";
+pub(crate) const TAKEN: &str = "another session already has this secret's hash; sign in again";
 
 /// Console sessions: a browser signed in with an API token. Kept in the
 /// store so that every replica of `zion up` on one database honours them

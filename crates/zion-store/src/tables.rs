@@ -19,8 +19,8 @@ use crate::codec::{
 };
 use crate::data_plane::{PublishedRoute, RouteListener, TrafficBucket};
 use crate::{
-    AuditCheckpoint, ImportedDeploymentRow, Incident, OutboxRow, OutboxState, StoreError,
-    SessionRecord, StoredAuditEntry, StoredProcess, StoredSpec, TokenRecord,
+    AuditCheckpoint, ImportedDeploymentRow, Incident, OutboxRow, OutboxState, SessionRecord,
+    StoreError, StoredAuditEntry, StoredProcess, StoredSpec, TokenRecord,
 };
 
 /// A row as the readers below need it: a column by name, as one of the

@@ -28,9 +28,9 @@ impl SessionStore for PostgresStore {
         )?;
         match inserted {
             Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Invalid(
-                crate::sessions::TAKEN.to_string(),
-            )),
+            Err(e) if is_unique_violation(&e) => {
+                Err(StoreError::Invalid(crate::sessions::TAKEN.to_string()))
+            }
             Err(e) => Err(session.error(DURING, e)),
         }
     }
