@@ -159,26 +159,36 @@ fn bound(b: &Bound) -> (String, Option<f64>) {
     }
 }
 
+/// A check's figure over the rounds: what its bound says, the value its
+/// line is drawn at, and the canary's value each round.
+struct Series {
+    said: String,
+    line: Option<f64>,
+    values: Vec<Option<f64>>,
+}
+
 fn rounds(rounds: &[RoundView]) -> Markup {
-    // Each check's figure over the rounds, in the order checks first appear.
-    let mut by_check: BTreeMap<String, (String, Option<f64>, Vec<Option<f64>>)> = BTreeMap::new();
+    // Each check's figure over the rounds, by the check's name.
+    let mut by_check: BTreeMap<String, Series> = BTreeMap::new();
     for (i, r) in rounds.iter().enumerate() {
         for c in &r.checks {
             let (said, line) = bound(&c.bound);
-            let entry = by_check
-                .entry(c.name.clone())
-                .or_insert_with(|| (said, line, vec![None; rounds.len()]));
-            entry.2[i] = c.canary;
+            let entry = by_check.entry(c.name.clone()).or_insert_with(|| Series {
+                said,
+                line,
+                values: vec![None; rounds.len()],
+            });
+            entry.values[i] = c.canary;
         }
     }
     html! {
         section #rounds {
             h2 { "Analysis rounds" }
             @if rounds.is_empty() { p { "No analysis round yet." } }
-            @for (name, (said, _, values)) in &by_check {
+            @for (name, series) in &by_check {
                 figure.check data-check=(name) {
-                    figcaption { (name) ": canary per round, bound " (said) }
-                    (trusted(charts::figure(values, by_check[name].1)))
+                    figcaption { (name) ": canary per round, bound " (series.said) }
+                    (trusted(charts::figure(&series.values, series.line)))
                 }
             }
             @if !rounds.is_empty() {
