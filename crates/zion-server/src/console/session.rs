@@ -113,6 +113,14 @@ pub(crate) fn find(app: &App, headers: &HeaderMap, touch: bool) -> Result<Found,
     }))
 }
 
+/// The principal of a live session, if these headers carry its cookie.
+pub(crate) fn principal(app: &App, headers: &HeaderMap) -> Option<Principal> {
+    match find(app, headers, false) {
+        Ok(Found::Live(s)) => Some(s.principal),
+        _ => None,
+    }
+}
+
 /// The session cookie's value, if the request has one.
 pub(crate) fn cookie(headers: &HeaderMap) -> Option<&str> {
     headers

@@ -152,15 +152,29 @@ async fn count_forbidden(
         .and_then(|v| v.to_str().ok())
         .and_then(bearer)
         .map(str::to_string);
+    // Without a bearer token, the console's session cookie may have
+    // authenticated the request.
+    let mut cookies = axum::http::HeaderMap::new();
+    if token.is_none() {
+        for v in req.headers().get_all(axum::http::header::COOKIE) {
+            cookies.append(axum::http::header::COOKIE, v.clone());
+        }
+    }
     let response = next.run(req).await;
-    if response.status() == StatusCode::FORBIDDEN
-        && let Some(token) = token
-        && let Ok(Lookup::Live(p)) = lookup(app.store.as_ref(), &token)
-    {
-        app.refused(Refusal::Forbidden {
-            principal: p.name,
-            route,
-        });
+    if response.status() == StatusCode::FORBIDDEN {
+        let principal = match &token {
+            Some(token) => match lookup(app.store.as_ref(), token) {
+                Ok(Lookup::Live(p)) => Some(p),
+                _ => None,
+            },
+            None => crate::console::session::principal(&app, &cookies),
+        };
+        if let Some(p) = principal {
+            app.refused(Refusal::Forbidden {
+                principal: p.name,
+                route,
+            });
+        }
     }
     response
 }
