@@ -8,6 +8,7 @@ mod apply;
 mod audit;
 mod bad_input;
 mod canary;
+mod console;
 mod crashes;
 mod datadir;
 mod exit_codes;

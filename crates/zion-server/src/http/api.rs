@@ -62,10 +62,12 @@ pub(crate) fn documented_routes() -> OpenApiRouter<Arc<App>> {
         .merge(crate::http::slo_api::routes())
 }
 
-/// Every route.
+/// Every route: the documented API and the web console's pages (HTML, not
+/// part of the document).
 pub fn router(app: Arc<App>) -> Router {
     let (routes, _document) = documented_routes().split_for_parts();
     let routes = routes
+        .merge(crate::console::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             count_forbidden,
@@ -110,6 +112,14 @@ impl FromRequestParts<Arc<App>> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        // The web console's pages call the API with their session cookie.
+        if !parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+            && let Some(p) = crate::console::session::api_principal(app, parts)?
+        {
+            return Ok(Auth(p));
+        }
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -161,15 +171,29 @@ async fn count_forbidden(
         .and_then(|v| v.to_str().ok())
         .and_then(bearer)
         .map(str::to_string);
+    // Without a bearer token, the console's session cookie may have
+    // authenticated the request.
+    let mut cookies = axum::http::HeaderMap::new();
+    if token.is_none() {
+        for v in req.headers().get_all(axum::http::header::COOKIE) {
+            cookies.append(axum::http::header::COOKIE, v.clone());
+        }
+    }
     let response = next.run(req).await;
-    if response.status() == StatusCode::FORBIDDEN
-        && let Some(token) = token
-        && let Ok(Lookup::Live(p)) = lookup(app.store.as_ref(), &token)
-    {
-        app.refused(Refusal::Forbidden {
-            principal: p.name,
-            route,
-        });
+    if response.status() == StatusCode::FORBIDDEN {
+        let principal = match &token {
+            Some(token) => match lookup(app.store.as_ref(), token) {
+                Ok(Lookup::Live(p)) => Some(p),
+                _ => None,
+            },
+            None => crate::console::session::principal(&app, &cookies),
+        };
+        if let Some(p) = principal {
+            app.refused(Refusal::Forbidden {
+                principal: p.name,
+                route,
+            });
+        }
     }
     response
 }

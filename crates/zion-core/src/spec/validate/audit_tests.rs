@@ -56,3 +56,24 @@ fn audit_origin_rules() {
         "did you mean `audit`?",
     );
 }
+
+#[test]
+fn console_status_page_is_off_unless_turned_on() {
+    let spec = |console: &str| {
+        format!("console: {console}\nenvironments: [{{ name: staging }}]\nservices: []\n")
+    };
+    assert!(!valid(&with_env("")).console.status_page);
+    assert!(!valid(&spec("{}")).console.status_page);
+    let on = valid(&spec("{ status_page: true }"));
+    assert!(on.console.status_page);
+    assert!(
+        crate::spec::summary(&on).contains("console: public status page on /status"),
+        "{}",
+        crate::spec::summary(&on)
+    );
+    assert_error(
+        &spec("{ status_pages: true }"),
+        "console.status_pages",
+        "status_page",
+    );
+}

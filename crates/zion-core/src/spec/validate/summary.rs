@@ -22,6 +22,9 @@ pub fn summary(spec: &Spec) -> String {
     if let Some(origin) = &spec.audit.origin {
         out.push(format!("audit: log origin {origin}"));
     }
+    if spec.console.status_page {
+        out.push("console: public status page on /status".to_string());
+    }
     for (name, provider) in &spec.providers {
         if let Some(h) = provider.haproxy() {
             let log = h
