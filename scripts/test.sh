@@ -28,8 +28,10 @@ if ! python3 -c 'import grpc, grpc_health.v1.health' 2>/dev/null; then
 fi
 # The metric-source tests start a real Prometheus scraping a test service.
 need prometheus || install prometheus
-# The report tests open the HTML report in headless Chromium (/usr/bin/chromium).
+# The report tests open the HTML report in headless Chromium (/usr/bin/chromium);
+# the web console's tests drive it through ChromeDriver.
 need chromium || install chromium
+need chromedriver || install chromium-driver
 # The PostgreSQL store's tests start throwaway clusters with initdb and pg_ctl
 # (found on PATH or in Debian's /usr/lib/postgresql/*/bin).
 have_postgres() {
