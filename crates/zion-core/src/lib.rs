@@ -22,6 +22,7 @@ pub mod notify;
 pub mod principal;
 pub mod rollout;
 pub mod server_weights;
+pub mod session;
 pub mod slo;
 pub mod sources;
 pub mod spec;

@@ -77,6 +77,7 @@ impl App {
                 providers: Default::default(),
                 notifications: Default::default(),
                 audit: Default::default(),
+                console: Default::default(),
                 slos: Vec::new(),
             })),
             targets,

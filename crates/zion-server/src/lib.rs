@@ -8,6 +8,8 @@ mod app;
 pub mod audit;
 pub mod auth;
 mod clock;
+mod console;
+pub use console::render_overview;
 mod controller;
 pub mod data_plane;
 pub mod datadir;

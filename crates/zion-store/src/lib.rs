@@ -10,7 +10,8 @@
 //! [`ProcessStore`] (running processes) and [`LeaseStore`] (which replica
 //! drives each target, fenced by an epoch), [`DataPlaneStore`] (the
 //! routes and traffic the replicas share), [`OutboxStore`] (the
-//! notifications waiting to be delivered), and [`Database`] says where the
+//! notifications waiting to be delivered), [`SessionStore`] (the web
+//! console's sign-ins), and [`Database`] says where the
 //! state is and when another process changed it. Every change of a deployment is
 //! written in one transaction and guarded by its revision, so a lost update
 //! or a half-written change cannot happen. It is not a cache, a query engine
@@ -33,6 +34,7 @@ mod migrations;
 mod outbox;
 mod postgres;
 mod processes;
+mod sessions;
 mod slos;
 mod specs;
 mod sqlite;
@@ -56,6 +58,7 @@ pub use migrations::SCHEMA_VERSION;
 pub use outbox::{NewOutboxRow, OutboxRow, OutboxState, OutboxStore};
 pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresStore, redacted_url};
 pub use processes::{ProcessStore, StoredProcess};
+pub use sessions::{SessionRecord, SessionStore};
 pub use slos::SloStore;
 pub use specs::{SpecStore, StoredSpec};
 pub use sqlite::SqliteStore;
@@ -81,6 +84,7 @@ pub trait Store:
     + DataPlaneStore
     + OutboxStore
     + SloStore
+    + SessionStore
     + Database
     + 'static
 {
@@ -98,6 +102,7 @@ impl<T> Store for T where
         + DataPlaneStore
         + OutboxStore
         + SloStore
+        + SessionStore
         + Database
         + 'static
 {

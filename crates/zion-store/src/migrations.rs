@@ -15,6 +15,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_data_plane.sql"),
     include_str!("../migrations/0010_slos.sql"),
     include_str!("../migrations/0011_outbox.sql"),
+    include_str!("../migrations/0012_sessions.sql"),
 ];
 
 /// The schema version this code writes (the number of migrations it knows).

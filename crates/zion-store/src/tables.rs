@@ -19,8 +19,8 @@ use crate::codec::{
 };
 use crate::data_plane::{PublishedRoute, RouteListener, TrafficBucket};
 use crate::{
-    AuditCheckpoint, ImportedDeploymentRow, Incident, OutboxRow, OutboxState, StoreError,
-    StoredAuditEntry, StoredProcess, StoredSpec, TokenRecord,
+    AuditCheckpoint, ImportedDeploymentRow, Incident, OutboxRow, OutboxState, SessionRecord,
+    StoreError, StoredAuditEntry, StoredProcess, StoredSpec, TokenRecord,
 };
 
 /// A row as the readers below need it: a column by name, as one of the
@@ -536,5 +536,33 @@ pub(crate) fn outbox_row(row: &(impl StoredRow + ?Sized)) -> Result<OutboxRow, S
         next_at: parse_time(row.text("next_at")?, "outbox next_at")?,
         last_error: row.opt_text("last_error")?.map(str::to_owned),
         delivered_at: parse_opt_time(row.opt_text("delivered_at")?, "outbox delivered_at")?,
+    })
+}
+
+// ---- console sessions ------------------------------------------------------
+
+/// Every column [`session`] reads, and what a session is written to.
+pub(crate) const SESSION_COLUMNS: &str =
+    "hash_hex, token_hash, csrf_token, created_at, expires_at, last_seen_at";
+
+pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions (hash_hex, token_hash, csrf_token, \
+     created_at, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Times are fixed-width UTC text (see `codec`), so comparing the text
+/// compares the times.
+pub(crate) const TOUCH_SESSION: &str =
+    "UPDATE sessions SET last_seen_at = $2 WHERE hash_hex = $1 AND last_seen_at < $2";
+
+pub(crate) const DELETE_STALE_SESSIONS: &str =
+    "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2";
+
+pub(crate) fn session(row: &(impl StoredRow + ?Sized)) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        hash_hex: row.text("hash_hex")?.to_owned(),
+        token_hash: row.text("token_hash")?.to_owned(),
+        csrf_token: row.text("csrf_token")?.to_owned(),
+        created_at: parse_time(row.text("created_at")?, "session created_at")?,
+        expires_at: parse_time(row.text("expires_at")?, "session expires_at")?,
+        last_seen_at: parse_time(row.text("last_seen_at")?, "session last_seen_at")?,
     })
 }

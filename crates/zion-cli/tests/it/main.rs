@@ -11,6 +11,7 @@ mod apply;
 mod audit;
 mod bad_input;
 mod canary;
+mod console;
 mod crashes;
 mod datadir;
 mod exit_codes;

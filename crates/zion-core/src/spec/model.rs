@@ -23,6 +23,10 @@ pub struct Spec {
     /// `audit:`; every key optional.
     #[serde(default)]
     pub audit: AuditSpec,
+    /// `console:`: what the web console serves. Left out of the JSON when
+    /// every key is at its default, so a spec without it reads as before.
+    #[serde(default, skip_serializing_if = "ConsoleSpec::is_default")]
+    pub console: ConsoleSpec,
     pub environments: Vec<EnvironmentSpec>,
     pub services: Vec<ServiceSpec>,
     /// `providers:`: external engines by name, which checks read from and
@@ -65,6 +69,21 @@ pub struct AuditSpec {
     /// None: the server picks one from its host name.
     #[serde(default)]
     pub origin: Option<String>,
+}
+
+/// `console:`: what the web console serves beside the signed-in pages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleSpec {
+    /// Whether `/status`, the public status page (read-only, no sign-in),
+    /// is served; off by default.
+    #[serde(default)]
+    pub status_page: bool,
+}
+
+impl ConsoleSpec {
+    pub fn is_default(&self) -> bool {
+        self == &ConsoleSpec::default()
+    }
 }
 
 /// `server.github:`. The secret itself is never written in the spec (any

@@ -180,6 +180,7 @@ pub(super) mod keys {
     pub const SPEC: &[&str] = &[
         "server",
         "audit",
+        "console",
         "environments",
         "services",
         "providers",
@@ -237,6 +238,7 @@ pub(super) mod keys {
     pub const GATES: &[&str] = &["tests_passed", "coverage", "findings"];
     pub const FINDINGS: &[&str] = &["error", "warning", "note", "none"];
     pub const AUDIT: &[&str] = &["origin"];
+    pub const CONSOLE: &[&str] = &["status_page"];
     pub const APPROVALS: &[&str] = &["required", "roles", "prevent_self_approval", "timeout"];
     pub const WINDOWS: &[&str] = &["timezone", "allow", "freeze"];
     pub const FREEZE: &[&str] = &["from", "to", "reason"];
@@ -348,6 +350,7 @@ pub(super) mod keys {
 pub(super) struct RawSpec {
     pub server: Option<RawServer>,
     pub audit: Option<RawAudit>,
+    pub console: Option<RawConsole>,
     pub environments: Option<Vec<RawEnvironment>>,
     pub services: Option<Vec<RawService>>,
     pub providers: Option<BTreeMap<String, RawProvider>>,
@@ -607,6 +610,14 @@ pub(super) struct RawFindings {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(super) struct RawAudit {
     pub origin: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `console:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawConsole {
+    pub status_page: Option<bool>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -1070,6 +1081,10 @@ mod tests {
             (
                 "audit",
                 unknown_keys_of::<RawAudit>(keys::AUDIT, |r| r.unknown),
+            ),
+            (
+                "console",
+                unknown_keys_of::<RawConsole>(keys::CONSOLE, |r| r.unknown),
             ),
             (
                 "approvals",

@@ -59,6 +59,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(crate::http::report_api::routes())
         .merge(crate::http::metrics_api::routes())
         .merge(crate::http::slo_api::routes())
+        .merge(crate::console::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             count_forbidden,
@@ -92,6 +93,14 @@ impl FromRequestParts<Arc<App>> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        // The web console's pages call the API with their session cookie.
+        if !parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+            && let Some(p) = crate::console::session::api_principal(app, parts)?
+        {
+            return Ok(Auth(p));
+        }
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)

@@ -28,6 +28,7 @@ pub mod leases;
 pub mod outbox;
 pub mod processes;
 pub mod rounds;
+pub mod sessions;
 pub mod slos;
 pub mod specs;
 pub mod tokens;
@@ -129,6 +130,10 @@ macro_rules! contract_tests {
                 alert_states_are_replaced,
                 alert_states_are_written_with_their_entries_or_not_at_all,
             ]
+            sessions [
+                sessions_are_created_found_touched_and_deleted,
+                stale_sessions_are_deleted_and_live_ones_kept,
+            ]
         }
     };
     (@areas ($fresh:expr) $($area:ident [$($name:ident),* $(,)?])*) => {
@@ -169,6 +174,7 @@ mod tests {
             ("slos", include_str!("slos.rs")),
             ("specs", include_str!("specs.rs")),
             ("tokens", include_str!("tokens.rs")),
+            ("sessions", include_str!("sessions.rs")),
         ];
         let mut properties = 0;
         for (area, source) in areas {

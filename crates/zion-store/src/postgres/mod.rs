@@ -37,6 +37,7 @@ mod listen;
 mod outbox;
 mod processes;
 mod rounds;
+mod sessions;
 mod slos;
 mod specs;
 mod tokens;
@@ -65,6 +66,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_data_plane.sql"),
     include_str!("../../migrations/postgres/0005_slos.sql"),
     include_str!("../../migrations/postgres/0006_outbox.sql"),
+    include_str!("../../migrations/postgres/0007_sessions.sql"),
 ];
 
 /// The schema version this code writes on PostgreSQL.

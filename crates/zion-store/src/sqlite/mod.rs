@@ -14,6 +14,7 @@ mod leases;
 mod outbox;
 mod processes;
 mod rounds;
+mod sessions;
 mod slos;
 mod specs;
 mod tokens;

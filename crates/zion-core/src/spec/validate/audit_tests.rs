@@ -56,3 +56,18 @@ fn audit_origin_rules() {
         "did you mean `audit`?",
     );
 }
+
+#[test]
+fn console_status_page_is_off_unless_turned_on() {
+    let spec = |console: &str| {
+        format!("console: {console}\nenvironments: [{{ name: staging }}]\nservices: []\n")
+    };
+    assert!(!valid(&with_env("")).console.status_page);
+    assert!(!valid(&spec("{}")).console.status_page);
+    assert!(valid(&spec("{ status_page: true }")).console.status_page);
+    assert_error(
+        &spec("{ status_pages: true }"),
+        "console.status_pages",
+        "status_page",
+    );
+}

@@ -34,9 +34,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::Spec;
 use super::ranges::Range;
 use super::raw::{self, RawSpec, Text, Unknown, keys};
+use super::{ConsoleSpec, Spec};
 use crate::duration::parse_duration;
 use crate::text::excerpt;
 use audit::audit;
@@ -118,6 +118,16 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
         .as_ref()
         .map(|a| audit(&mut r, a))
         .unwrap_or_default();
+    let console = raw
+        .console
+        .as_ref()
+        .map(|c| {
+            r.unknown("console", &c.unknown, keys::CONSOLE);
+            ConsoleSpec {
+                status_page: c.status_page.unwrap_or(false),
+            }
+        })
+        .unwrap_or_default();
     let environments = environments(
         &mut r,
         raw.environments.as_deref().unwrap_or(&[]),
@@ -140,6 +150,7 @@ fn validate(raw: &RawSpec) -> Result<Spec, SpecErrors> {
         Ok(Spec {
             server,
             audit,
+            console,
             environments,
             services,
             providers,

@@ -1,0 +1,13 @@
+-- The web console's sessions: the hash of the cookie's secret, the hash of
+-- the API token signed in with (its principal and role are read from the
+-- token each time, so a revoked token ends its sessions), the CSRF token
+-- of the session and its expiry. Shared by every replica of `zion up`.
+CREATE TABLE sessions (
+    hash_hex     TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    token_hash   TEXT COLLATE "C" NOT NULL,
+    csrf_token   TEXT COLLATE "C" NOT NULL,
+    created_at   TEXT COLLATE "C" NOT NULL,
+    expires_at   TEXT COLLATE "C" NOT NULL,
+    last_seen_at TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
