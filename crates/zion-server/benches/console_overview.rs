@@ -36,7 +36,9 @@ fn filled() -> SqliteStore {
         next.step = Some(0);
         next.canary_weight = 20;
         next.started_at = Some(t(30));
-        store.record(&next, &[], &[]).expect("the canary's first step");
+        store
+            .record(&next, &[], &[])
+            .expect("the canary's first step");
     }
     store
 }
@@ -93,8 +95,14 @@ fn main() {
     }
     let (reads, renders, whole) = (median(reads), median(renders), median(whole));
     println!("console overview, {TARGETS} targets, median of {RUNS} runs ({bytes} bytes of HTML):");
-    println!("  store reads (views):   {:>8.2} ms", reads.as_secs_f64() * 1e3);
-    println!("  render (maud):         {:>8.2} ms", renders.as_secs_f64() * 1e3);
+    println!(
+        "  store reads (views):   {:>8.2} ms",
+        reads.as_secs_f64() * 1e3
+    );
+    println!(
+        "  render (maud):         {:>8.2} ms",
+        renders.as_secs_f64() * 1e3
+    );
     println!(
         "  server time per render {:>8.2} ms = {:.3} × the 100 ms goal",
         whole.as_secs_f64() * 1e3,

@@ -151,7 +151,10 @@ impl Browser {
     }
 
     pub fn url(&self) -> String {
-        self.cmd("GET", "/url", None).as_str().unwrap_or_default().to_string()
+        self.cmd("GET", "/url", None)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The first element matching a CSS selector, if any.
@@ -196,7 +199,12 @@ impl Browser {
     }
 
     /// Waits up to `limit` until `f` returns Some.
-    pub fn until<T>(&self, limit: Duration, what: &str, mut f: impl FnMut(&Browser) -> Option<T>) -> T {
+    pub fn until<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut f: impl FnMut(&Browser) -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(v) = f(self) {
@@ -219,7 +227,11 @@ impl Browser {
     }
 
     pub fn click(&self, e: &Element) {
-        self.cmd("POST", &format!("/element/{}/click", e.id()), Some(json!({})));
+        self.cmd(
+            "POST",
+            &format!("/element/{}/click", e.id()),
+            Some(json!({})),
+        );
     }
 
     pub fn type_into(&self, e: &Element, text: &str) {
@@ -265,12 +277,6 @@ impl Browser {
         );
     }
 
-    /// Accepts the page's `confirm()` or `alert()`, if one is open.
-    pub fn accept_dialog(&self) -> bool {
-        let path = format!("/session/{}/alert/accept", self.session);
-        self.call("POST", &path, Some(json!({}))).is_ok()
-    }
-
     pub fn resize(&self, width: u32, height: u32) {
         self.cmd(
             "POST",
@@ -303,11 +309,6 @@ impl Element {
         self.0["element-6066-11e4-a52e-4f735466cecf"]
             .as_str()
             .unwrap_or_else(|| panic!("not an element reference: {}", self.0))
-    }
-
-    /// The element as a script argument.
-    pub fn arg(&self) -> Value {
-        self.0.clone()
     }
 }
 
