@@ -36,8 +36,10 @@ need prometheus || install prometheus
 # The TLS tests (the proxy's listeners, https notification receivers) make
 # their certificates with openssl's CLI.
 need openssl || install openssl
-# The report tests open the HTML report in headless Chromium (/usr/bin/chromium).
+# The report tests open the HTML report in headless Chromium (/usr/bin/chromium);
+# the web console's tests drive it through ChromeDriver.
 need chromium || install chromium
+need chromedriver || install chromium-driver
 # The PostgreSQL store's tests start throwaway clusters with initdb and pg_ctl
 # (found on PATH or in Debian's /usr/lib/postgresql/*/bin).
 have_postgres() {

@@ -3,6 +3,9 @@
 //! built-in proxy, and the CLI as a user runs it.
 
 mod support;
+mod webdriver;
+
+mod console_browser;
 
 mod apply;
 mod audit;
