@@ -17,6 +17,7 @@ const UNDOCUMENTED: &[(&str, &str)] = &[
         "the web console: HTML pages for a browser, not the JSON API",
     ),
     ("/status", "the public status page: HTML, not the JSON API"),
+    ("/", "a redirect to the web console's overview"),
 ];
 
 fn yaml() -> String {
