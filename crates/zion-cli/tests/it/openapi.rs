@@ -56,6 +56,11 @@ fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
             // generated), and every later answer would be a 401.
             "--exclude-path",
             "/api/v1/tokens/{name}",
+            // An import is JSON lines (`application/x-ndjson`), a body
+            // schemathesis has no serializer for: its fuzzing phase reports
+            // an error instead of testing it. `import` tests send real ones.
+            "--exclude-path",
+            "/api/v1/import",
         ])
         .current_dir(p.dir.path())
         .stdout(Stdio::piped())

@@ -213,12 +213,28 @@ impl Project {
         if self.clock_file().exists() {
             up.env("ZION_TEST_CLOCK_FILE", self.clock_file());
         }
-        let child = up.stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        let mut child = up.stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        // A server that stopped at once says why in its log; one that never
+        // answers shows how far it got.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if http_get(self.api, "/healthz").is_ok_and(|(s, _, _)| s == 200) {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "zion up exited ({status}) before its API answered:\n{}",
+                    self.log()
+                );
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("zion up's API did not answer within 30 s:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         self.up = Some(child);
-        let api = self.api;
-        eventually(Duration::from_secs(30), "the API to answer", || {
-            http_get(api, "/healthz").ok().filter(|(s, _, _)| *s == 200)
-        });
     }
 
     /// The server's log so far (for assertion messages).

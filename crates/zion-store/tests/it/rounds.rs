@@ -77,6 +77,7 @@ fn rounds_written_before_runs_existed_count_one_each() {
              DROP TABLE outbox;
              DROP TABLE slo_rows;
              DROP TABLE slo_alerts;
+             DROP TABLE sessions;
              PRAGMA user_version = 5;",
         )
         .unwrap();
