@@ -265,8 +265,7 @@ pub(crate) fn parse_since(text: &str, now: Timestamp) -> Result<Timestamp, ApiEr
     responses(
         (status = 200, description = "The deployments, newest first", body = Vec<DeploymentView>),
         (status = 400, description = "A query parameter is not valid", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn list_deployments(
@@ -301,8 +300,7 @@ async fn list_deployments(
     responses(
         (status = 201, description = "The deployment, created", body = DeploymentView),
         (status = 400, description = "The body is not valid JSON or not what this route takes", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
         (status = 404, description = "No such service or environment in the spec", body = ErrorBody),
         (status = 409, description = "Refused by the environment's policy or the target's state; the code says which rule", body = ErrorBody),
         (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
@@ -330,8 +328,7 @@ async fn create_deployment(
     responses(
         (status = 200, description = "The deployment", body = DeploymentDetail),
         (status = 400, description = "The id is not a positive number", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
         (status = 404, description = "No such deployment", body = ErrorBody),
     )
 )]
@@ -370,8 +367,7 @@ enum CommandName {
     responses(
         (status = 200, description = "The deployment as the command left it", body = DeploymentView),
         (status = 400, description = "The id is not a positive number, or the body is not valid", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
         (status = 404, description = "No such deployment, or no such command", body = ErrorBody),
         (status = 409, description = "Refused by the environment's policy or the target's state; the code says which rule", body = ErrorBody),
         (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
@@ -424,8 +420,7 @@ async fn command(
     responses(
         (status = 201, description = "The rollback deployment, created", body = DeploymentView),
         (status = 400, description = "The body is not valid JSON or not what this route takes", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
         (status = 404, description = "No such target, or no version to go back to", body = ErrorBody),
         (status = 409, description = "Refused by the environment's policy or the target's state; the code says which rule", body = ErrorBody),
         (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
@@ -449,8 +444,7 @@ async fn rollback(
     path = "/api/v1/services",
     responses(
         (status = 200, description = "The targets", body = Vec<TargetView>),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Vec<TargetView>>, ApiError> {
@@ -464,8 +458,7 @@ async fn services(State(app): AppState, Auth(p): Auth) -> Result<Json<Vec<Target
     path = "/api/v1/replicas",
     responses(
         (status = 200, description = "The replicas", body = Vec<ReplicaView>),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn replicas(State(app): AppState, Auth(p): Auth) -> Result<Json<Vec<ReplicaView>>, ApiError> {
@@ -481,8 +474,7 @@ async fn replicas(State(app): AppState, Auth(p): Auth) -> Result<Json<Vec<Replic
     responses(
         (status = 200, description = "The deployments, newest first", body = Vec<DeploymentView>),
         (status = 400, description = "A query parameter is not valid", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn history(
@@ -501,8 +493,7 @@ async fn history(
     responses(
         (status = 200, description = "The spec now in force", body = SpecApplied),
         (status = 400, description = "The spec is not valid (code `invalid_spec`); nothing changed", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
         (status = 409, description = "The spec could not be applied; nothing changed", body = ErrorBody),
         (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
     )
@@ -539,8 +530,7 @@ async fn put_spec(
     path = "/api/v1/spec",
     responses(
         (status = 200, description = "The spec last applied; every field null before any", body = SpecView),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn get_spec(State(app): AppState, Auth(p): Auth) -> Result<Json<SpecView>, ApiError> {

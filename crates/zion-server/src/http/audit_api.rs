@@ -63,8 +63,7 @@ struct EntriesQuery {
     responses(
         (status = 200, description = "The entries, oldest first", body = Vec<AuditEntryView>),
         (status = 400, description = "A query parameter is not valid", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn entries(
@@ -97,8 +96,7 @@ async fn entries(
     path = "/api/v1/audit/verify",
     responses(
         (status = 200, description = "The verification, whether it passed (`ok`) or not", body = AuditVerification),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn verify(State(app): AppState, Auth(p): Auth) -> Result<Json<AuditVerification>, ApiError> {
@@ -127,8 +125,7 @@ struct ComplianceQuery {
     responses(
         (status = 200, description = "The compliance report", body = Object),
         (status = 400, description = "A query parameter is not valid", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn compliance(
@@ -171,8 +168,7 @@ struct ProofQuery {
     responses(
         (status = 200, description = "The inclusion proof, with the checkpoint at that size", body = InclusionProof),
         (status = 400, description = "The index or size is not valid, or the index is not in the tree", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
         (status = 404, description = "No checkpoint at that size yet", body = ErrorBody),
     )
 )]
@@ -204,8 +200,7 @@ struct ConsistencyQuery {
     responses(
         (status = 200, description = "The consistency proof, with both roots", body = ConsistencyProof),
         (status = 400, description = "The sizes are missing, not numbers, or not 0 < old <= new <= the log's size", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn consistency(
@@ -223,8 +218,7 @@ async fn consistency(
     path = "/api/v1/audit/checkpoint",
     responses(
         (status = 200, description = "The latest signed checkpoint", body = CheckpointView),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
         (status = 404, description = "No checkpoint signed yet", body = ErrorBody),
     )
 )]
@@ -239,8 +233,7 @@ async fn checkpoint(State(app): AppState, Auth(p): Auth) -> Result<Json<Checkpoi
     path = "/api/v1/audit/key",
     responses(
         (status = 200, description = "The verifier key and the log's origin", body = AuditKey),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn key(State(app): AppState, Auth(p): Auth) -> Result<Json<AuditKey>, ApiError> {

@@ -44,8 +44,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
     path = "/api/v1/approvals",
     responses(
         (status = 200, description = "Deployments waiting for approvals", body = Vec<AwaitingApproval>),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn approvals(
@@ -78,8 +77,7 @@ struct IncidentQuery {
     responses(
         (status = 200, description = "The incidents", body = Vec<IncidentView>),
         (status = 400, description = "A query parameter is not valid", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn incidents(
@@ -105,8 +103,7 @@ async fn incidents(
     responses(
         (status = 200, description = "The incident, resolved", body = IncidentView),
         (status = 400, description = "The id is not a positive number, or the body is not valid", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
         (status = 404, description = "No such incident", body = ErrorBody),
         (status = 409, description = "The incident is already resolved", body = ErrorBody),
         (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),

@@ -14,7 +14,6 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use zion_core::api::ErrorBody;
 
 use crate::app::App;
 use crate::auth::Permission;
@@ -40,8 +39,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
              (String = "text/plain"),
              (String = "application/openmetrics-text"),
          )),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn metrics(
@@ -73,8 +71,7 @@ async fn metrics(
     path = "/api/v1/sd/replicas",
     responses(
         (status = 200, description = "One group per target and version", body = Vec<DiscoveryGroup>),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn replicas(

@@ -35,8 +35,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
     path = "/api/v1/notifications",
     responses(
         (status = 200, description = "The outbox", body = Vec<NotificationView>),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn notifications(

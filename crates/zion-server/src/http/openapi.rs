@@ -17,6 +17,20 @@ use zion_core::api::ErrorBody;
 /// The name of the bearer scheme in the document's components.
 pub(crate) const BEARER: &str = "bearer";
 
+/// What every route that takes a token may answer besides its own: 401
+/// for no token or a bad one, 403 for a role that may not. An operation
+/// lists it after its own responses, `responses((status = 200, …), Refusals)`.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its derive is used: the document's description.
+pub(crate) enum Refusals {
+    /// No token, or an unknown or revoked one
+    #[response(status = 401)]
+    Unauthenticated(ErrorBody),
+    /// The caller's role may not do this
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+}
+
 /// The document's fixed parts; the paths come from the router.
 #[derive(OpenApi)]
 #[openapi(

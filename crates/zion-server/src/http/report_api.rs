@@ -63,8 +63,7 @@ struct ReportParams {
     responses(
         (status = 200, description = "The delivery report", body = Object),
         (status = 400, description = "A query parameter is not valid", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn report(
@@ -126,8 +125,7 @@ struct ImportParams {
     responses(
         (status = 200, description = "What the import added", body = ImportSummary),
         (status = 400, description = "A line is not a valid record (naming it); nothing was stored", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
         (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
     )
 )]

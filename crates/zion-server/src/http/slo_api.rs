@@ -40,8 +40,7 @@ struct ReportQuery {
     responses(
         (status = 200, description = "Each SLO over the period", body = Object),
         (status = 400, description = "A query parameter is not valid", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn report(
@@ -66,8 +65,7 @@ async fn report(
     path = "/api/v1/slos",
     responses(
         (status = 200, description = "Every SLO of the spec now", body = Vec<SloView>),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn slos(State(app): State<Arc<App>>, Auth(p): Auth) -> Result<Json<Vec<SloView>>, ApiError> {

@@ -33,8 +33,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
     responses(
         (status = 201, description = "The new token, with its secret", body = CreatedToken),
         (status = 400, description = "The body is not valid, or names an unknown role", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
         (status = 409, description = "A live token already has this name", body = ErrorBody),
         (status = 413, description = "The body is larger than the route accepts", body = ErrorBody),
         (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
@@ -63,8 +62,7 @@ async fn create(
     path = "/api/v1/tokens",
     responses(
         (status = 200, description = "The tokens", body = Vec<TokenView>),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
     )
 )]
 async fn list(
@@ -82,8 +80,7 @@ async fn list(
     params(("name" = String, Path, description = "The token's name")),
     responses(
         (status = 200, description = "The token was revoked", body = RevokedToken),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        crate::http::openapi::Refusals,
         (status = 404, description = "No live token has this name", body = ErrorBody),
     )
 )]

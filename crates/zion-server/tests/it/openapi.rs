@@ -103,6 +103,7 @@ async fn the_document_is_openapi_3_1_and_every_ref_resolves() {
     .iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))
     .collect();
+    let mut forbidding = 0;
     for (method, path) in operations(&served) {
         let op = &served["paths"][&path][method.to_lowercase()];
         let anonymous = op["security"] == serde_json::json!([{}]);
@@ -113,7 +114,26 @@ async fn the_document_is_openapi_3_1_and_every_ref_resolves() {
             op["security"]
         );
         assert!(op["responses"]["200"].is_object() || op["responses"]["201"].is_object());
+        // A route that takes a token says what a bad one gets, with the
+        // error body (the shared `Refusals`, or its own).
+        if !anonymous {
+            let body = &op["responses"]["401"]["content"]["application/json"]["schema"]["$ref"];
+            assert_eq!(
+                body, "#/components/schemas/ErrorBody",
+                "{method} {path}: its 401 {}",
+                op["responses"]["401"]
+            );
+        }
+        if op["responses"]["403"].is_object() {
+            forbidding += 1;
+            let body = &op["responses"]["403"]["content"]["application/json"]["schema"]["$ref"];
+            assert_eq!(body, "#/components/schemas/ErrorBody", "{method} {path}");
+        }
     }
+    assert!(
+        forbidding >= 25,
+        "only {forbidding} operations document a 403"
+    );
     r.shutdown().await;
 }
 
