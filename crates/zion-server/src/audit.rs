@@ -302,6 +302,45 @@ impl AuditLog {
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(spec.clone());
     }
 
+    /// The outbox rows saying the log failed its verification at `index`
+    /// (when an entry was found bad) for `reason`, under the
+    /// notifications in force (decided by `zion_core::notify`).
+    pub fn verification_failed_rows(
+        &self,
+        time: Timestamp,
+        index: Option<u64>,
+        reason: &str,
+    ) -> Vec<NewOutboxRow> {
+        let spec = self
+            .notifications
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        notify::verification_failed(&spec, time, index, reason)
+            .into_iter()
+            .map(|m| NewOutboxRow {
+                receiver: m.receiver,
+                channel: m.channel.to_owned(),
+                event: m.event.as_str().to_owned(),
+                subject: notify::AUDIT_SUBJECT.to_owned(),
+                audit_index: index.unwrap_or(0),
+                body: m.body.to_string(),
+                created_at: time,
+            })
+            .collect()
+    }
+
+    /// Whether a subscription asks for `event`: what the scheduled
+    /// verification of the log waits on.
+    pub fn subscribed(&self, event: notify::NotifyEvent) -> bool {
+        self.notifications
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .subscriptions
+            .iter()
+            .any(|s| s.events.contains(&event))
+    }
+
     /// The outbox rows `entries` imply under the notifications in force
     /// (decided by `zion_core::notify`).
     fn outbox_of(&self, entries: &[Entry], records: &[(Timestamp, &Record)]) -> Vec<NewOutboxRow> {
@@ -319,7 +358,7 @@ impl AuditLog {
                 index: e.seq,
                 time: *at,
                 actor: &r.actor,
-                action: r.action,
+                action: Some(r.action),
                 subject: &r.subject,
                 details: &r.details,
             };

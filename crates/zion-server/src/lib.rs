@@ -6,6 +6,7 @@
 
 mod app;
 pub mod audit;
+mod audit_watch;
 pub mod auth;
 mod clock;
 mod console;
@@ -389,6 +390,7 @@ pub async fn start(opts: ServerOptions) -> Result<Running, StartError> {
             rx.clone(),
         )),
         tokio::spawn(notify::run(app.clone(), rx.clone())),
+        tokio::spawn(audit_watch::run(app.clone(), rx.clone())),
         tokio::spawn(slos::run(app.clone(), rx.clone())),
         tokio::spawn(controller::run(app.clone(), opts.tick, rx)),
     ];

@@ -11,9 +11,12 @@ use crate::StoreError;
 /// The outbox's storage.
 ///
 /// Every implementation keeps these:
-/// - **Written with their entries.** Rows come only with an audit append
+/// - **Written with their entries.** Rows come with an audit append
 ///   ([`crate::AuditAppend::outbox`]), in its transaction: an append that
-///   is refused writes none of its rows.
+///   is refused writes none of its rows. The one exception is what no
+///   entry can record, the log failing its verification
+///   ([`OutboxStore::enqueue_outbox`]), written once per receiver, event,
+///   subject and index.
 /// - **In order per receiver.** [`OutboxStore::claim_outbox`] returns, for
 ///   each receiver, only its oldest row still open (pending or retrying),
 ///   and only when that row is due and not claimed: a receiver's later
@@ -43,6 +46,13 @@ pub trait OutboxStore: Send + Sync {
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError>;
+
+    /// Writes `rows` without an audit entry (the log's own verification
+    /// failing: a log found broken takes no entry), each unless a row of
+    /// the same receiver, event, subject and audit index is stored already,
+    /// so that a failure found again notifies no one twice. Ordered with
+    /// the audit appends, as their rows are. How many were written.
+    fn enqueue_outbox(&self, rows: &[NewOutboxRow]) -> Result<u64, StoreError>;
 
     /// The newest `limit` rows, newest first.
     fn outbox(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;

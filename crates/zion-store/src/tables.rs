@@ -503,6 +503,10 @@ pub(crate) const OUTBOX_COLUMNS: &str = "id, receiver, channel, event, subject, 
 pub(crate) const OUTBOX_INSERT: &str = "INSERT INTO outbox (receiver, channel, event, subject, \
      audit_index, body, created_at, state, next_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $7)";
 
+/// Whether a row of this receiver, event, subject and audit index exists.
+pub(crate) const OUTBOX_WRITTEN: &str = "SELECT COUNT(*) AS n FROM outbox \
+     WHERE receiver = $1 AND event = $2 AND subject = $3 AND audit_index = $4";
+
 /// The open rows a claim may take: each receiver's oldest open row, when
 /// due (`$1`: now) and not claimed; at most `$2`, oldest first.
 pub(crate) const OUTBOX_CLAIMABLE: &str = "SELECT o.id FROM outbox o \

@@ -729,3 +729,81 @@ fn delivered_rows_older_than_the_retention_are_pruned_and_open_ones_stay() {
     assert_eq!(s.get("down").map(String::as_str), Some("retrying"), "{s:?}");
     assert_eq!(ok.got().len(), 1);
 }
+
+#[test]
+fn a_log_altered_in_the_database_is_told_once_to_subscribers_of_audit_verification_failed() {
+    let hook = Receiver::start(0);
+    let addr = hook.addr;
+    let mut p = Project::with_spec(|api, target| {
+        format!(
+            "{}notifications:
+  receivers:
+    security: {{ webhook: {{ url: http://{addr}/zion }} }}
+  subscriptions:
+    # A log-wide event: the service filter does not narrow it.
+    - {{ receiver: security, events: [audit.verification_failed], services: [web] }}
+",
+            spec(api, target, STEPS, &[], "20s")
+        )
+    });
+    p.set_clock(0);
+    p.start();
+    settled(&p, deploy(&p, "1.0"));
+    // The scheduled verification has read the log whole at least once.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(p.zion(&["audit", "verify"]).status.success());
+    assert!(hook.got().is_empty());
+
+    // Entry 1 (the deployment's creation) altered in the database file.
+    let db = rusqlite::Connection::open(p.data_dir().join("zion.db")).unwrap();
+    let entry: Vec<u8> = db
+        .query_row("SELECT entry FROM audit_entries WHERE idx = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let altered = String::from_utf8(entry)
+        .unwrap()
+        .replacen("\"actor\":\"", "\"actor\":\"x", 1);
+    db.execute(
+        "UPDATE audit_entries SET entry = ?1 WHERE idx = 1",
+        [altered.as_bytes()],
+    )
+    .unwrap();
+    drop(db);
+
+    // What was appended since was verified already, so the minute's
+    // check of the new part finds nothing; the hourly whole read does.
+    p.advance_clock(60);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(hook.got().is_empty(), "{:?}", hook.got());
+    p.advance_clock(60 * 60);
+    let got = eventually(Duration::from_secs(30), "the failure told", || {
+        let got = hook.got();
+        (!got.is_empty()).then_some(got)
+    });
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["event"], "audit.verification_failed", "{body}");
+    assert_eq!(body["audit_index"], 1, "{body}");
+    assert_eq!(body["subject"], "audit", "{body}");
+    let summary = body["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("the audit log failed its verification at entry 1: "),
+        "{summary}"
+    );
+
+    // Found again, by hand and by the next hour: told no more.
+    let out = p.zion(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    p.advance_clock(60 * 60);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(hook.got().len(), 1, "{:?}", hook.got());
+    let rows = p.json(&["notifications"]);
+    let told: Vec<&Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["event"] == "audit.verification_failed")
+        .collect();
+    assert_eq!(told.len(), 1, "{rows}");
+    assert_eq!(told[0]["state"], "delivered", "{rows}");
+}

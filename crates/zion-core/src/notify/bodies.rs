@@ -14,6 +14,16 @@ pub const REJECT_ACTION: &str = "zion_reject";
 /// One line saying what happened, e.g. `web 1.2 in production: succeeded
 /// (deployment 7)`.
 fn summary(event: NotifyEvent, o: &Occurrence<'_>) -> String {
+    if event == NotifyEvent::AuditVerificationFailed {
+        let at = match o.details.get("index").and_then(Value::as_u64) {
+            Some(i) => format!(" at entry {i}"),
+            None => String::new(),
+        };
+        return format!(
+            "the audit log failed its verification{at}: {}",
+            o.detail("reason").unwrap_or("no reason given")
+        );
+    }
     let service = o.detail("service").unwrap_or("?");
     let environment = o.detail("environment").unwrap_or("?");
     let version = o

@@ -19,14 +19,17 @@ use serde_json::Value;
 use crate::audit::AuditAction;
 use crate::spec::{NotificationsSpec, Receiver};
 
-/// A committed audit entry, as the log numbered it.
+/// What happened: a committed audit entry, as the log numbered it, or the
+/// log's own verification failing (which no entry can record).
 #[derive(Debug, Clone, Copy)]
 pub struct Occurrence<'a> {
-    /// Its index in the log.
+    /// Its index in the log (for a failed verification, the first entry
+    /// found bad).
     pub index: u64,
     pub time: Timestamp,
     pub actor: &'a str,
-    pub action: AuditAction,
+    /// The entry's action; None for a failed verification.
+    pub action: Option<AuditAction>,
     /// `deployment/7`, `incident/3`.
     pub subject: &'a str,
     pub details: &'a Value,
@@ -53,16 +56,55 @@ pub struct Message {
 /// The messages `o` implies: one per receiver whose subscriptions match
 /// its event, service and environment (a receiver matched twice gets one).
 pub fn messages(spec: &NotificationsSpec, o: &Occurrence<'_>) -> Vec<Message> {
-    let Some(event) = event_of(o.action, o.details) else {
-        return Vec::new();
+    match o.action.and_then(|a| event_of(a, o.details)) {
+        Some(event) => messages_of(spec, event, o, false),
+        None => Vec::new(),
+    }
+}
+
+/// The subject of the messages saying the audit log failed verification.
+pub const AUDIT_SUBJECT: &str = "audit";
+
+/// The messages saying the audit log failed its verification at `time`:
+/// at entry `index` when one was found bad, for `reason`. A log found
+/// broken takes no new entry, so this is the one event that is not an
+/// audit entry. It concerns the whole log, so a subscription's service
+/// and environment filters do not narrow it.
+pub fn verification_failed(
+    spec: &NotificationsSpec,
+    time: Timestamp,
+    index: Option<u64>,
+    reason: &str,
+) -> Vec<Message> {
+    let details = serde_json::json!({ "index": index, "reason": reason });
+    let o = Occurrence {
+        index: index.unwrap_or(0),
+        time,
+        actor: "zion",
+        action: None,
+        subject: AUDIT_SUBJECT,
+        details: &details,
     };
+    messages_of(spec, NotifyEvent::AuditVerificationFailed, &o, true)
+}
+
+/// One message per receiver whose subscriptions name `event` and, unless
+/// the event is `log_wide`, match `o`'s service and environment.
+fn messages_of(
+    spec: &NotificationsSpec,
+    event: NotifyEvent,
+    o: &Occurrence<'_>,
+    log_wide: bool,
+) -> Vec<Message> {
     let (service, environment) = (o.detail("service"), o.detail("environment"));
     let mut out: Vec<Message> = Vec::new();
     for s in &spec.subscriptions {
         let matches = s.events.contains(&event)
-            && (s.services.is_empty()
+            && (log_wide
+                || s.services.is_empty()
                 || service.is_some_and(|x| s.services.iter().any(|y| y == x)))
-            && (s.environments.is_empty()
+            && (log_wide
+                || s.environments.is_empty()
                 || environment.is_some_and(|x| s.environments.iter().any(|y| y == x)));
         if !matches || out.iter().any(|m| m.receiver == s.receiver) {
             continue;

@@ -72,7 +72,7 @@ fn occurrence<'a>(
         index: 41,
         time: at(0),
         actor: "controller",
-        action,
+        action: Some(action),
         subject,
         details,
     }
@@ -301,5 +301,41 @@ fn a_github_approval_request_says_how_to_answer_it() {
     assert!(
         text.contains("`/approve 7`") && text.contains("`/reject 7 <reason>`"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_failed_verification_reaches_every_subscriber_of_it_whatever_their_filters() {
+    let s = spec(vec![
+        sub(
+            "hook",
+            &[NotifyEvent::AuditVerificationFailed],
+            &["web"],
+            &["p"],
+        ),
+        sub("pager", &[NotifyEvent::AuditVerificationFailed], &[], &[]),
+        sub("chat", &[NotifyEvent::DeploymentSucceeded], &[], &[]),
+    ]);
+    let got = verification_failed(&s, at(5), Some(3), "entry 3's hash differs");
+    let receivers: Vec<&str> = got.iter().map(|m| m.receiver.as_str()).collect();
+    assert_eq!(receivers, ["hook", "pager"]);
+    let hook = &got[0].body;
+    assert_eq!(hook["event"], "audit.verification_failed");
+    assert_eq!(hook["audit_index"], 3);
+    assert_eq!(hook["subject"], AUDIT_SUBJECT);
+    assert_eq!(hook["action"], serde_json::Value::Null);
+    assert_eq!(
+        hook["summary"],
+        "the audit log failed its verification at entry 3: entry 3's hash differs"
+    );
+    let pager = &got[1].body;
+    assert_eq!(pager["event_action"], "trigger");
+    assert_eq!(pager["payload"]["severity"], "critical");
+    assert_eq!(pager["dedup_key"], "zion/audit");
+    // No entry was found bad (a checkpoint did not verify): no index.
+    let got = verification_failed(&s, at(5), None, "the latest checkpoint does not verify");
+    assert_eq!(
+        got[0].body["summary"],
+        "the audit log failed its verification: the latest checkpoint does not verify"
     );
 }

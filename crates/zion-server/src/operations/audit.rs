@@ -197,8 +197,31 @@ impl App {
             }
             Err((err, index)) => {
                 self.journal.audit.verification_failed();
-                Ok(AuditVerification::failed(err.to_string(), index))
+                let reason = err.to_string();
+                self.notify_verification_failed(index, &reason);
+                Ok(AuditVerification::failed(reason, index))
             }
+        }
+    }
+
+    /// Tells the receivers subscribed to `audit.verification_failed` that
+    /// the log failed at `index` (once per failure: the outbox keeps one
+    /// row per receiver and index, whichever replica finds it, however
+    /// often). A log found broken takes no entry, so this is written
+    /// without one.
+    fn notify_verification_failed(&self, index: Option<u64>, reason: &str) {
+        tracing::error!(index, %reason, "the audit log failed its verification");
+        let rows = self
+            .journal
+            .audit
+            .verification_failed_rows(self.clock.now(), index, reason);
+        if rows.is_empty() {
+            return;
+        }
+        match self.store.enqueue_outbox(&rows) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(messages = n, "audit.verification_failed queued"),
+            Err(e) => tracing::error!(error = %e, "audit.verification_failed could not be queued"),
         }
     }
 

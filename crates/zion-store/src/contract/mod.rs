@@ -124,6 +124,7 @@ macro_rules! contract_tests {
                 rows_are_written_with_their_entries_or_not_at_all,
                 claims_go_in_order_per_receiver_one_in_flight_per_row,
                 pruning_deletes_only_rows_closed_before_the_cutoff,
+                rows_without_an_entry_are_written_once,
             ]
             slos [
                 sli_rows_round_trip_by_slo_and_start,

@@ -155,3 +155,43 @@ pub fn pruning_deletes_only_rows_closed_before_the_cutoff<S: AuditStore + Outbox
         .collect();
     assert_eq!(left, ["o0"]);
 }
+
+/// A row written without an entry (the log failing its verification) is
+/// written once per receiver, event, subject and index, however often it
+/// is offered, and is claimed after the rows appended before it.
+pub fn rows_without_an_entry_are_written_once<S: AuditStore + OutboxStore>(fresh: impl Fn() -> S) {
+    let store = fresh();
+    let mut first = batch(0, 1);
+    first.outbox = vec![message("ops", 0, r#"{"n":0}"#)];
+    store.append_audit(&first).unwrap();
+    let failed = |receiver: &str, index: u64| NewOutboxRow {
+        event: "audit.verification_failed".into(),
+        subject: "audit".into(),
+        ..message(receiver, index, r#"{"failed":true}"#)
+    };
+    let offered = [failed("ops", 0), failed("pager", 0), failed("ops", 0)];
+    assert_eq!(store.enqueue_outbox(&offered).unwrap(), 2);
+    assert_eq!(store.enqueue_outbox(&offered).unwrap(), 0, "found again");
+    // Another index is another failure.
+    assert_eq!(store.enqueue_outbox(&[failed("ops", 3)]).unwrap(), 1);
+    let rows = store.outbox(10).unwrap();
+    let events: Vec<(&str, &str, u64)> = rows
+        .iter()
+        .rev()
+        .map(|r| (r.receiver.as_str(), r.event.as_str(), r.audit_index))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("ops", "deployment.succeeded", 0),
+            ("ops", "audit.verification_failed", 0),
+            ("pager", "audit.verification_failed", 0),
+            ("ops", "audit.verification_failed", 3),
+        ]
+    );
+    // In order per receiver: the appended row goes first.
+    let claimed = store.claim_outbox(t(100), t(130), 10).unwrap();
+    let ops = claimed.iter().find(|r| r.receiver == "ops").unwrap();
+    assert_eq!(ops.event, "deployment.succeeded");
+    assert!(store.enqueue_outbox(&[]).unwrap() == 0);
+}

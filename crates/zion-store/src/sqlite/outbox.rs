@@ -8,7 +8,7 @@ use super::{SqliteStore, begin, db, query_all};
 use crate::codec::{time_text, widen};
 use crate::tables::{
     self, OUTBOX_CLAIMABLE, OUTBOX_COLUMNS, OUTBOX_DELIVERED, OUTBOX_FAILED, OUTBOX_INSERT,
-    OUTBOX_PRUNE,
+    OUTBOX_PRUNE, OUTBOX_WRITTEN,
 };
 use crate::{NewOutboxRow, OutboxRow, OutboxStore, StoreError};
 
@@ -122,6 +122,34 @@ impl OutboxStore for SqliteStore {
             .execute(&tables::sqlite(OUTBOX_PRUNE), params![time_text(before)])
             .map_err(db("pruning the outbox"))?;
         Ok(gone as u64)
+    }
+
+    fn enqueue_outbox(&self, rows: &[NewOutboxRow]) -> Result<u64, StoreError> {
+        const DURING: &str = "writing notifications to the outbox";
+        let mut conn = self.conn();
+        // The write lock at once: no append or other enqueue in between.
+        let tx = begin(&mut conn, DURING)?;
+        let mut new = Vec::new();
+        for r in rows {
+            let n: i64 = tx
+                .query_row(
+                    &tables::sqlite(OUTBOX_WRITTEN),
+                    params![
+                        r.receiver,
+                        r.event,
+                        r.subject,
+                        widen(r.audit_index, "outbox audit index")?
+                    ],
+                    |row| row.get(0),
+                )
+                .map_err(db(DURING))?;
+            if n == 0 && !new.contains(r) {
+                new.push(r.clone());
+            }
+        }
+        write_rows(&tx, &new)?;
+        tx.commit().map_err(db(DURING))?;
+        Ok(new.len() as u64)
     }
 
     fn outbox(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
