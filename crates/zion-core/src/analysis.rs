@@ -33,6 +33,7 @@ impl Verdict {
 
 /// One check's figures and verdict within a round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckResult {
     /// The check's name (records from before metric sources: empty, and
     /// the metric names it).

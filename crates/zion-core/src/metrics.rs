@@ -12,6 +12,7 @@ pub const LATENCY_BOUNDS_SECONDS: [f64; 11] = [
 
 /// A built-in metric name as written in the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// 5xx responses and failed upstream connections over all requests.
@@ -80,6 +81,7 @@ impl std::fmt::Display for Metric {
 /// What one version did over one window. Latencies are None when the window
 /// holds no request; health/cpu/memory are None when nothing was sampled.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WindowMetrics {
     /// Window length in seconds (for rates).
     pub window_secs: f64,

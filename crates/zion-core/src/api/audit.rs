@@ -57,6 +57,7 @@ pub struct Verified {
     pub checkpoints: usize,
     pub entries: u64,
     /// When the log was last verified from entry 0.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub last_full_verification: Timestamp,
     pub latest_checkpoint: Option<TreeHead>,
     /// Always true.
@@ -140,6 +141,7 @@ pub struct ConsistencyProof {
 pub struct CheckpointView {
     /// The signed note, as a verifier reads it.
     pub note: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub signed_at: Timestamp,
     pub size: u64,
 }

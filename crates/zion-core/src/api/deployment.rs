@@ -32,8 +32,11 @@ pub struct DeploymentView {
     pub steps: usize,
     pub canary_weight: u8,
     pub requested_by: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub started_at: Option<Timestamp>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub finished_at: Option<Timestamp>,
     pub reason: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
@@ -42,9 +45,9 @@ pub struct DeploymentView {
     pub progress: Progress,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub gate: Gate,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub evidence: Option<Evidence>,
     pub commit: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub committed_at: Option<Timestamp>,
     /// The plan's kind (`direct` for a first version and a rollback alike).
     pub strategy: PlanKind,
@@ -66,6 +69,7 @@ pub struct DeploymentView {
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub rolling: Option<RollingView>,
     /// When a run of inconclusive rounds will pause it, if it goes on.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub inconclusive_pause_at: Option<Timestamp>,
     /// Marked at the top level so no reader can miss it.
     pub break_glass: Option<BreakGlass>,
@@ -116,6 +120,7 @@ pub struct ApprovalsView {
     pub given: Vec<String>,
     /// What is still missing, in words; None once approved.
     pub still_needed: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<Timestamp>,
 }
 
@@ -148,6 +153,7 @@ pub struct AwaitingApproval {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventView {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     pub from_phase: Phase,
     pub to_phase: Phase,
@@ -164,23 +170,21 @@ pub struct EventView {
 pub struct RoundView {
     pub deployment_id: i64,
     pub number: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     pub step: Option<u32>,
     pub canary_weight: u8,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub canary: WindowMetrics,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub stable: Option<WindowMetrics>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub checks: Vec<CheckResult>,
     /// The statistical judge's figures, when it judged the round.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub judge: Option<JudgeReport>,
     pub verdict: Verdict,
     pub summary: String,
     pub count: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_at: Option<Timestamp>,
 }
 

@@ -18,6 +18,7 @@ pub struct IncidentView {
     pub deployment_id: Option<i64>,
     pub environment: String,
     pub id: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub opened_at: Timestamp,
     /// The actor who opened it (`controller`, or a principal).
     pub opened_by: String,
@@ -25,6 +26,7 @@ pub struct IncidentView {
     pub reason: String,
     /// How it was resolved, in words; set with `resolved_at`.
     pub resolution: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub resolved_at: Option<Timestamp>,
     pub resolved_by: Option<String>,
     pub service: String,

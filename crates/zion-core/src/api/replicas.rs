@@ -11,6 +11,7 @@ pub struct ReplicaView {
     /// Its id: its data directory's (`replica.id` there).
     pub id: String,
     /// Its last heartbeat, by the database's clock.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub last_heartbeat: Timestamp,
     /// Seconds since that heartbeat when the list was read.
     pub heartbeat_age_seconds: f64,

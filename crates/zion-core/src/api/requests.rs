@@ -36,13 +36,13 @@ pub struct DeployRequest {
     /// Release evidence (test results, coverage, findings) that the
     /// environment's quality gates judge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub evidence: Option<Evidence>,
     /// The commit the version was built from (hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
     /// When that commit was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub committed_at: Option<Timestamp>,
 }
 
@@ -124,6 +124,7 @@ impl SpecApplied {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SpecView {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub applied_at: Option<Timestamp>,
     pub applied_by: Option<String>,
     /// The YAML's SHA-256, hex.

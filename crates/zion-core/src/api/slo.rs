@@ -34,13 +34,10 @@ pub struct SloView {
     /// Good and all events (or minutes) over the window so far.
     pub good: u64,
     pub total: u64,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub budget: Budget,
     /// Each alert pair's burn rates now.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub burn_rates: Vec<alerts::PairReading>,
     /// The alerts' recorded states (an alert never fired is not listed).
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub alerts: Vec<AlertState>,
 }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// The release evidence attached to one deployment; each kind is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evidence {
     #[serde(default)]
     pub tests: Option<TestSummary>,
@@ -31,6 +32,7 @@ impl Evidence {
 /// Test results: every test case counted once, in exactly one outcome
 /// (`total = passed + failed + errors + skipped`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestSummary {
     pub total: u64,
     pub passed: u64,
@@ -59,6 +61,7 @@ impl TestSummary {
 
 /// Line coverage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CoverageSummary {
     /// Instrumented (coverable) lines.
     pub lines_total: u64,
@@ -117,6 +120,7 @@ impl fmt::Display for FindingLevel {
 
 /// Security or lint findings counted by level.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FindingCounts {
     pub error: u64,
     pub warning: u64,

@@ -9,6 +9,7 @@ use super::settings::{Direction, JudgedMetric, SampleMetric};
 
 /// A metric's classification, as Kayenta names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Classification {
     Pass,
@@ -34,6 +35,7 @@ impl Classification {
 
 /// One metric's figures and classification within a round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MetricJudgement {
     pub metric: SampleMetric,
     pub group: String,

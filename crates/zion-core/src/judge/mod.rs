@@ -58,6 +58,7 @@ impl Samples {
 /// What the judge found in one round: every metric's figures and the
 /// score with the bounds it was held to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JudgeReport {
     pub score: f64,
     pub pass: f64,

@@ -84,6 +84,7 @@ impl MannWhitney {
 
 /// What a judged metric's samples are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SampleMetric {
     /// One sample per request: its latency in milliseconds.

@@ -42,6 +42,7 @@ impl Severity {
 
 /// The alerts an SLO has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// Fast burn: someone must look now.
@@ -118,6 +119,7 @@ pub const BURN_PAIRS: [BurnPair; 4] = [
 
 /// One pair as read now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PairReading {
     pub alert: AlertKind,
     pub factor: f64,
@@ -163,6 +165,7 @@ pub fn firing(readings: &[PairReading], budget: &Budget) -> Vec<AlertKind> {
 
 /// An alert's recorded state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertState {
     pub alert: AlertKind,
     pub firing: bool,

@@ -56,6 +56,7 @@ pub fn burn_rate(objective: f64, counts: Counts) -> f64 {
 
 /// An SLO's budget over its window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Budget {
     /// The ratio of events the objective allows to be bad (`1 − objective`).
     pub allowed_ratio: f64,

@@ -639,6 +639,7 @@ impl TryFrom<StoredCheck> for Check {
 
 /// Exactly one bound per check.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Bound {
     Max(f64),
