@@ -120,6 +120,26 @@ fn same_figure(html_value: Option<String>, json: &Value, what: &str) {
     }
 }
 
+/// What a live stream sends until `needle` is in it (or 10 s pass).
+fn stream_until(addr: SocketAddr, path: &str, cookie: &str, needle: &str) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\r\n");
+    s.write_all(request.as_bytes()).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 8192];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => panic!(
+                "the stream ended without {needle}: {}",
+                String::from_utf8_lossy(&seen)
+            ),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
 fn signed_in(p: &Project, token: &str) -> String {
     let (status, location, cookie, body) =
         call(p.api, "POST", "/ui/login", "", &format!("token={token}"));
@@ -254,6 +274,14 @@ fn history_report_and_slo_pages_show_what_the_cli_shows() {
         transitions.contains("data-firing=\"true\""),
         "{transitions}"
     );
+    // The page's live stream sends the SLO's figures now.
+    let sent = stream_until(
+        p.api,
+        "/ui/events?page=slos",
+        &cookie,
+        "slo-web--staging--availability--now",
+    );
+    assert!(sent.contains("event: fragment"), "{sent}");
 
     // The report over a fixed period, the page against the CLI's JSON.
     let until = jiff::Timestamp::now()

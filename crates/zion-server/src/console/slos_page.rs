@@ -4,7 +4,10 @@
 //! the budget left over a day, week or month from the same report as
 //! `GET /api/v1/slos/report` (`App::slo_report`), drawn as a line, and
 //! the alerts' recent transitions from the audit log, where the journal
-//! records each one.
+//! records each one. Each SLO's figures now are a fragment the live
+//! stream replaces when they change (as the overview's budgets: one read
+//! of the SLOs' rows per poll); the chart and the transitions are
+//! rendered at load.
 
 use std::sync::Arc;
 
@@ -98,7 +101,7 @@ fn page(who: &SignedIn, slos: &[SloView], report: &SloReport, transitions: &[Fac
     layout::page(
         "SLOs and alerts",
         Some(who),
-        None,
+        Some("/ui/events?page=slos"),
         html! {
             form.filters #slo-period method="get" action="/ui/slos" {
                 div.field {
@@ -128,6 +131,33 @@ fn card(s: &SloView, over: Option<&SloPeriod>, period: Period) -> Markup {
     html! {
         article.card id=(card_id(&s.id)) data-slo=(s.id) {
             h2 { (s.service) " " span.env { (s.environment) } " " (s.name) }
+            (now(s))
+            @if let Some(p) = over {
+                figure.budget data-buckets=(p.buckets.len()) {
+                    figcaption { "Budget left over the last " (period.name()) ", counting its events from its start" }
+                    (trusted(charts::budget(&budget_left(p))))
+                }
+            }
+        }
+    }
+}
+
+/// Every SLO's part that the live stream replaces, as (element id, HTML).
+pub(crate) fn fragments(slos: &[SloView]) -> Vec<(String, String)> {
+    slos.iter()
+        .map(|s| (now_id(&s.id), now(s).into_string()))
+        .collect()
+}
+
+/// The element id of an SLO's figures now.
+fn now_id(id: &str) -> String {
+    format!("{}--now", card_id(id))
+}
+
+/// An SLO's figures now: what the live stream keeps up to date.
+fn now(s: &SloView) -> Markup {
+    html! {
+        div.now id=(now_id(&s.id)) {
             dl {
                 dt { "Objective" } dd data-field="objective" data-value=(exact(s.objective)) { (percent(s.objective)) }
                 dt { "SLI" }
@@ -165,12 +195,6 @@ fn card(s: &SloView, over: Option<&SloPeriod>, period: Period) -> Markup {
                             }
                         }
                     }
-                }
-            }
-            @if let Some(p) = over {
-                figure.budget data-buckets=(p.buckets.len()) {
-                    figcaption { "Budget left over the last " (period.name()) ", counting its events from its start" }
-                    (trusted(charts::budget(&budget_left(p))))
                 }
             }
         }
