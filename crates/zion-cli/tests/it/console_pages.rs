@@ -392,3 +392,62 @@ fn history_report_and_slo_pages_show_what_the_cli_shows() {
         "the form again: {body}"
     );
 }
+
+/// The three pages in a real headless Chromium: nothing wider than a
+/// phone's screen (375 px) or a desktop's, and every control labelled.
+#[test]
+fn the_pages_fit_a_phone_and_label_every_control() {
+    use crate::webdriver::Browser;
+
+    let mut p = project();
+    p.start();
+    let file = p.dir.path().join("history.jsonl");
+    std::fs::write(&file, HISTORY).unwrap();
+    assert!(p.zion(&["import", file.to_str().unwrap()]).status.success());
+    let out = p.zion(&["deploy", "web", "1.0", "--env", "staging", "--wait"]);
+    assert!(out.status.success(), "{}\n{}", describe(&out), p.log());
+    let viewer = p.token("vic", "viewer");
+
+    let b = Browser::start(1280, 900);
+    b.goto(&format!("http://{}/ui/login", p.api));
+    let field = b.wait("#token", Duration::from_secs(20));
+    b.type_into(&field, &viewer);
+    let submit = b.wait("form button[type=submit]", Duration::from_secs(20));
+    b.click(&submit);
+    b.wait("#principal", Duration::from_secs(20));
+    for (name, path) in [
+        ("history", "/ui/history"),
+        ("report", "/ui/report?since=2026-02-25"),
+        ("slos", "/ui/slos?period=month"),
+    ] {
+        b.goto(&format!("http://{}{path}", p.api));
+        b.wait("main h1", Duration::from_secs(20));
+        for (w, h) in [(375, 800), (1280, 900)] {
+            b.resize(w, h);
+            b.screenshot(&format!("{name}-{w}"));
+            let over = b.exec(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+                vec![],
+            );
+            assert_eq!(
+                over.as_i64(),
+                Some(0),
+                "{name} overflows sideways at {w} px"
+            );
+        }
+        let unlabelled = b.exec(
+            r#"return [...document.querySelectorAll('a[href], button, input, select')]
+                .filter(e => e.type !== 'hidden' && e.getClientRects().length > 0)
+                .filter(e => !((e.labels && [...e.labels].some(l => l.textContent.trim()))
+                    || (['A', 'BUTTON'].includes(e.tagName) && e.textContent.trim())
+                    || (e.getAttribute('aria-label') || '').trim()))
+                .map(e => e.outerHTML.slice(0, 120))"#,
+            vec![],
+        );
+        assert_eq!(
+            unlabelled,
+            serde_json::json!([]),
+            "{name}: controls without a label"
+        );
+    }
+}
