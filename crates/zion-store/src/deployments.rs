@@ -164,6 +164,9 @@ pub struct DeploymentFilter {
     /// Only deployments still running, or that finished at or after this
     /// instant (what a report over a period needs of them).
     pub finished_since: Option<Timestamp>,
+    /// Only deployments whose id is below this one: the page after the
+    /// one that ended with it, newest first.
+    pub before: Option<i64>,
     /// At most this many (the newest).
     pub limit: Option<usize>,
 }

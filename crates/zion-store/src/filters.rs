@@ -66,6 +66,9 @@ pub(crate) fn deployments(filter: &DeploymentFilter) -> Result<Query, StoreError
             time_text(since),
         );
     }
+    if let Some(before) = filter.before {
+        c.bind("id < {}", before);
+    }
     let mut rest = "ORDER BY id DESC".to_owned();
     if let Some(limit) = filter.limit {
         c.values.push(widen(limit, "limit")?.into());
@@ -125,6 +128,7 @@ mod tests {
             environment: None,
             since: Some(jiff::Timestamp::UNIX_EPOCH),
             finished_since: None,
+            before: None,
             limit: Some(5),
         };
         let (sql, values) = deployments(&filter).unwrap();

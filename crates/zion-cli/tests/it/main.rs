@@ -12,6 +12,7 @@ mod audit;
 mod bad_input;
 mod canary;
 mod console;
+mod console_pages;
 mod crashes;
 mod datadir;
 mod exit_codes;

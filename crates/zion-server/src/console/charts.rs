@@ -19,12 +19,17 @@ fn scale(v: f64, lo: f64, hi: f64, start: f64, len: f64) -> f64 {
 }
 
 fn frame(label: &str, body: &str, y_max: &str) -> String {
+    frame_between(label, body, y_max, "0")
+}
+
+/// The axes, labelled `y_max` at the top and `y_min` at the bottom.
+fn frame_between(label: &str, body: &str, y_max: &str, y_min: &str) -> String {
     format!(
         "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{label}\" \
          preserveAspectRatio=\"none\">\
          <line class=\"axis\" x1=\"{PAD}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\"/>\
          <line class=\"axis\" x1=\"{PAD}\" y1=\"{PAD}\" x2=\"{PAD}\" y2=\"{b}\"/>\
-         <text x=\"2\" y=\"{t}\">{y_max}</text><text x=\"2\" y=\"{b}\">0</text>{body}</svg>",
+         <text x=\"2\" y=\"{t}\">{y_max}</text><text x=\"2\" y=\"{b}\">{y_min}</text>{body}</svg>",
         b = H - PAD,
         r = W - 5.0,
         t = PAD + 4.0,
@@ -96,6 +101,42 @@ pub(crate) fn figure(values: &[Option<f64>], bound: Option<f64>) -> String {
     )
 }
 
+/// The share of an error budget left (1.0: all of it) after each of
+/// equal spans of time, as a line from the first span to the last. The
+/// axis reaches down to the lowest value or 0, but no further than −100%
+/// (an overspent budget is drawn at the bottom), with a line at 0.
+pub(crate) fn budget(left: &[f64]) -> String {
+    let lo = left.iter().copied().fold(0.0_f64, f64::min).max(-1.0);
+    let hi = 1.0;
+    let n = left.len().max(2) - 1;
+    let y_of = |v: f64| scale(v.clamp(lo, hi), lo, hi, H - PAD, -(H - 2.0 * PAD));
+    let mut body = String::new();
+    if lo < 0.0 {
+        let y = y_of(0.0);
+        write!(
+            body,
+            "<line class=\"bound\" x1=\"{PAD}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\"/>",
+            W - 5.0
+        )
+        .expect("writing to a String");
+    }
+    let mut path = String::new();
+    for (i, v) in left.iter().enumerate() {
+        let x = scale(i as f64, 0.0, n as f64, PAD + 10.0, W - 2.0 * PAD);
+        let y = y_of(*v);
+        let step = if i == 0 { 'M' } else { 'L' };
+        write!(path, "{step}{x:.1},{y:.1} ").expect("writing to a String");
+    }
+    write!(body, "<path class=\"series\" d=\"{}\"/>", path.trim_end())
+        .expect("writing to a String");
+    frame_between(
+        "error budget left over time",
+        &body,
+        "100%",
+        &super::layout::percent(lo),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +161,17 @@ mod tests {
             "a round without data has no point"
         );
         assert!(svg.contains("class=\"bound\""));
+    }
+
+    #[test]
+    fn a_budget_line_falls_to_its_lowest_and_overspending_is_clamped() {
+        let svg = budget(&[1.0, 0.5, 0.0]);
+        assert!(svg.contains("M40.0,30.0 "), "starts full at the top: {svg}");
+        assert!(svg.contains(">0.0%</text>"), "the axis ends at 0: {svg}");
+        assert!(!svg.contains("class=\"bound\""), "no zero line: {svg}");
+        let svg = budget(&[1.0, -998.0]);
+        assert!(svg.contains(">-100.0%</text>"), "{svg}");
+        assert!(svg.contains("L580.0,130.0"), "drawn at the bottom: {svg}");
+        assert!(svg.contains("class=\"bound\""), "a line at 0: {svg}");
     }
 }

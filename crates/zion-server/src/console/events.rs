@@ -36,6 +36,7 @@ pub(crate) struct Which {
 #[derive(Debug, Clone, Copy)]
 enum Source {
     Overview,
+    Slos,
     Deployment(i64),
 }
 
@@ -51,6 +52,7 @@ async fn fragments(
             let slos = app.slo_views()?;
             super::overview::fragments(&targets, &slos)
         }
+        Source::Slos => super::slos_page::fragments(&app.slo_views()?),
         Source::Deployment(id) => {
             let d = app.deployment_detail(id)?;
             vec![(
@@ -79,10 +81,11 @@ pub(crate) async fn stream(
 ) -> Response {
     let source = match (which.page.as_deref(), which.deployment) {
         (Some("overview"), None) => Source::Overview,
+        (Some("slos"), None) => Source::Slos,
         (None, Some(id)) => Source::Deployment(id),
         _ => {
             return ApiError::bad_request(
-                "the stream takes `?page=overview` or `?deployment=<id>`",
+                "the stream takes `?page=overview`, `?page=slos` or `?deployment=<id>`",
             )
             .into_response();
         }

@@ -34,6 +34,9 @@ pub(crate) fn page(
                         nav aria-label="Console" {
                             a href="/ui/" { "Overview" }
                             a href="/ui/approvals" { "Approvals" }
+                            a href="/ui/history" { "History" }
+                            a href="/ui/report" { "Report" }
+                            a href="/ui/slos" { "SLOs" }
                         }
                         form.signout method="post" action="/ui/logout" {
                             span #principal data-role=(s.principal.role.name()) {

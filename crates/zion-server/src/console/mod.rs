@@ -9,10 +9,14 @@ mod approvals_page;
 mod charts;
 mod deployment_page;
 mod events;
+mod format;
+mod history_page;
 mod layout;
 mod login;
 mod overview;
+mod report_page;
 pub(crate) mod session;
+mod slos_page;
 mod status_page;
 
 use std::sync::Arc;
@@ -44,6 +48,9 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/ui/assets/console.js", get(script))
         .route("/ui/assets/console.css", get(style))
         .route("/status", get(status))
+        .route("/ui/history", get(history_page::show))
+        .route("/ui/report", get(report_page::show))
+        .route("/ui/slos", get(slos_page::show))
 }
 
 /// The overview's body for these targets, as HTML (the benchmark's

@@ -287,7 +287,7 @@ async fn list_deployments(
         limit: q
             .limit
             .map(|l| l.min(usize::try_from(i64::MAX).unwrap_or(usize::MAX))),
-        finished_since: None,
+        ..DeploymentFilter::default()
     };
     Ok(Json(app.deployment_views(&filter)?))
 }

@@ -4,12 +4,12 @@
 pub(crate) mod api;
 mod audit_api;
 mod exposition;
-mod extract;
+pub(crate) mod extract;
 mod governance_api;
 pub(crate) mod listener;
 mod metrics_api;
 mod notifications_api;
 pub(crate) mod openapi;
-mod report_api;
+pub(crate) mod report_api;
 mod slo_api;
 mod tokens;

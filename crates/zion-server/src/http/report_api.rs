@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -72,24 +73,56 @@ async fn report(
     ApiQuery(q): ApiQuery<ReportParams>,
 ) -> Result<Json<Report>, ApiError> {
     require(&p, Permission::Read, "read the deployment report")?;
-    let now = app.clock.now();
-    let tz = match q.tz.as_deref() {
+    let query = report_query(
+        ReportAsked {
+            since: q.since.as_deref(),
+            until: q.until.as_deref(),
+            environment: q.environment,
+            service: q.service,
+            tz: q.tz.as_deref(),
+        },
+        app.clock.now(),
+    )?;
+    Ok(Json(report_of(app, query).await?))
+}
+
+/// A report's period and filters as a caller wrote them (the API's query
+/// string, the console's form).
+pub(crate) struct ReportAsked<'a> {
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+    pub environment: Option<String>,
+    pub service: Option<String>,
+    pub tz: Option<&'a str>,
+}
+
+/// The query a report is built for: the period (30 days up to `now` by
+/// default) in its time zone (UTC by default), or what is wrong with it.
+pub(crate) fn report_query(
+    asked: ReportAsked<'_>,
+    now: Timestamp,
+) -> Result<ReportQuery, ApiError> {
+    let tz = match asked.tz {
         None | Some("UTC" | "utc") => TimeZone::UTC,
         Some(name) => time_zone(name)?,
     };
-    let (since, until) = report_period(q.since.as_deref(), q.until.as_deref(), &tz, now)
-        .map_err(ApiError::bad_request)?;
-    let query = ReportQuery {
+    let (since, until) =
+        report_period(asked.since, asked.until, &tz, now).map_err(ApiError::bad_request)?;
+    Ok(ReportQuery {
         since,
         until,
-        environment: q.environment,
-        service: q.service,
+        environment: asked.environment,
+        service: asked.service,
         tz,
-    };
-    let out = tokio::task::spawn_blocking(move || app.report(&query))
+    })
+}
+
+/// The report of `query`, built off the async threads (seconds over
+/// millions of records).
+pub(crate) async fn report_of(app: Arc<App>, query: ReportQuery) -> Result<Report, ApiError> {
+    tokio::task::spawn_blocking(move || app.report(&query))
         .await
-        .map_err(|e| ApiError::internal(format!("the report stopped: {e}")))??;
-    Ok(Json(out))
+        .map_err(|e| ApiError::internal(format!("the report stopped: {e}")))?
 }
 
 /// A zone by IANA name (`Europe/Paris`) or fixed offset (`+02:00`).

@@ -397,7 +397,8 @@ fn ids(list: &[Deployment]) -> Vec<i64> {
 }
 
 /// `deployments` filters by service, environment, creation time (inclusive,
-/// to the nanosecond), finishing time and limit, newest first.
+/// to the nanosecond), finishing time, an id to list below and limit,
+/// newest first.
 pub fn deployments_filter_and_order_newest_first<S: DeploymentStore>(fresh: impl Fn() -> S) {
     let store = fresh();
     let a = finished(&store, "web", "staging", "1", 0, Phase::Succeeded);
@@ -417,7 +418,7 @@ pub fn deployments_filter_and_order_newest_first<S: DeploymentStore>(fresh: impl
                 environment: env.map(String::from),
                 since,
                 limit,
-                finished_since: None,
+                ..DeploymentFilter::default()
             })
             .unwrap())
     };
@@ -437,6 +438,22 @@ pub fn deployments_filter_and_order_newest_first<S: DeploymentStore>(fresh: impl
     assert_eq!(filter(None, None, None, Some(2)), vec![e, d]);
     assert_eq!(filter(None, None, None, Some(0)), Vec::<i64>::new());
     assert_eq!(filter(Some("web"), None, Some(t(5)), Some(2)), vec![e, d]);
+    // Below an id: the next page of a list newest first, with the other
+    // filters and the limit.
+    let before = |service: Option<&str>, id, limit| {
+        ids(&store
+            .deployments(&DeploymentFilter {
+                service: service.map(String::from),
+                before: Some(id),
+                limit,
+                ..DeploymentFilter::default()
+            })
+            .unwrap())
+    };
+    assert_eq!(before(None, e, Some(2)), vec![d, c]);
+    assert_eq!(before(None, c, Some(2)), vec![b, a]);
+    assert_eq!(before(Some("web"), d, None), vec![b, a]);
+    assert_eq!(before(None, a, None), Vec::<i64>::new());
     // Finished at or after an instant, or still running (e): what a
     // report's period reads.
     let finished_since = |at| {
