@@ -34,6 +34,7 @@ pub(crate) fn page(
                         nav aria-label="Console" {
                             a href="/ui/" { "Overview" }
                             a href="/ui/approvals" { "Approvals" }
+                            a href="/ui/audit" { "Audit log" }
                         }
                         form.signout method="post" action="/ui/logout" {
                             span #principal data-role=(s.principal.role.name()) {

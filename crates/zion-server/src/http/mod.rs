@@ -4,7 +4,7 @@
 pub(crate) mod api;
 mod audit_api;
 mod exposition;
-mod extract;
+pub(crate) mod extract;
 mod governance_api;
 pub(crate) mod listener;
 mod metrics_api;
