@@ -168,7 +168,7 @@ fn listing(entries: &[AuditEntryView], hashes: &[Option<String>], w: Window) -> 
                                     td { (e.index) }
                                     @match &e.entry {
                                         Some(f) => {
-                                            td { (f.time) } td { (f.actor) } td { (f.action) } td { (f.subject) }
+                                            td { (shown_time(&f.time)) } td { (f.actor) } td { (f.action) } td { (f.subject) }
                                         }
                                         None => { td colspan="4" { "Not an entry: the stored bytes do not parse (verification names it)." } }
                                     }
@@ -186,6 +186,15 @@ fn listing(entries: &[AuditEntryView], hashes: &[Option<String>], w: Window) -> 
             }
         }
     }
+}
+
+/// An entry's signed time as the other pages show times (to the second,
+/// UTC); as signed when it does not read as a time.
+fn shown_time(signed: &str) -> String {
+    signed
+        .parse::<jiff::Timestamp>()
+        .map(layout::time)
+        .unwrap_or_else(|_| signed.to_string())
 }
 
 #[cfg(test)]
