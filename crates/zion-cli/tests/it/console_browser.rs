@@ -16,8 +16,8 @@ use crate::support::*;
 use crate::webdriver::{Browser, TAB};
 
 const PHONE: (u32, u32) = (375, 800);
-const DESKTOP: (u32, u32) = (1280, 900);
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const DESKTOP: (u32, u32) = (1280, 900);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// `web` in `production`, where each deployment waits for one approval
 /// that its requester may not give. Each canary step is held until
@@ -72,7 +72,13 @@ fn url(p: &Project, path: &str) -> String {
 }
 
 fn sign_in(b: &Browser, p: &Project, token: &str, who: &str) {
-    b.goto(&url(p, "/ui/login"));
+    sign_in_at(b, p.api, token, who);
+}
+
+/// Signs in with `token` on the console at `api`; asserts the page then
+/// names `who`.
+pub(crate) fn sign_in_at(b: &Browser, api: SocketAddr, token: &str, who: &str) {
+    b.goto(&format!("http://{api}/ui/login"));
     let field = b.wait("#token", WAIT);
     b.type_into(&field, token);
     let submit = b.wait("form button[type=submit]", WAIT);
@@ -87,7 +93,7 @@ fn sign_in(b: &Browser, p: &Project, token: &str, who: &str) {
 
 /// Clicks an action's button and confirms it in the page's dialog; the
 /// message the page then shows.
-fn act(b: &Browser, action: &str) -> String {
+pub(crate) fn act(b: &Browser, action: &str) -> String {
     let button = b.wait(&format!("button[data-action={action}]"), WAIT);
     b.exec(
         "window.__zionMessage = document.getElementById('message').textContent; return 1",
@@ -107,7 +113,7 @@ fn act(b: &Browser, action: &str) -> String {
 }
 
 /// A field of the overview's card for web/production.
-fn card_attr(b: &Browser, field: &str, attr: &str) -> Option<String> {
+pub(crate) fn card_attr(b: &Browser, field: &str, attr: &str) -> Option<String> {
     let v = b.exec(
         "const e = document.querySelector(`[data-target=\"web/production\"] [data-field=\"${arguments[0]}\"]`); \
          return e ? e.getAttribute(arguments[1]) : null",
