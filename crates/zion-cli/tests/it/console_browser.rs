@@ -93,7 +93,7 @@ pub(crate) fn sign_in_at(b: &Browser, api: SocketAddr, token: &str, who: &str) {
 
 /// Clicks an action's button and confirms it in the page's dialog; the
 /// message the page then shows.
-pub(crate) fn act(b: &Browser, action: &str) -> String {
+fn act(b: &Browser, action: &str) -> String {
     let button = b.wait(&format!("button[data-action={action}]"), WAIT);
     b.exec(
         "window.__zionMessage = document.getElementById('message').textContent; return 1",

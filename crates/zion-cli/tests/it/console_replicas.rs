@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::console_browser::{DESKTOP, WAIT, act, card_attr, sign_in_at};
+use crate::console_browser::{DESKTOP, WAIT, card_attr, sign_in_at};
 use crate::replicas::Fleet;
-use crate::support::ZION;
+use crate::support::{ZION, describe};
 use crate::webdriver::Browser;
 
 const A: usize = 0;
@@ -48,11 +48,67 @@ fn token(f: &Fleet, name: &str, role: &str) -> String {
     t["token"].as_str().unwrap().to_string()
 }
 
-/// A CLI command through replica `i` as the holder of `token`.
+/// A CLI command through replica `i` as the holder of `token`. A change
+/// that met the driving replica's own write (409 `conflict`: "try again")
+/// is sent again, as its message asks.
 fn as_on(f: &Fleet, i: usize, token: &str, args: &[&str]) -> Value {
     let mut all = args.to_vec();
-    all.extend(["--token", token]);
-    f.json(i, &all)
+    all.extend(["--token", token, "--output", "json"]);
+    for _ in 0..5 {
+        let out = f.zion(i, &all);
+        if out.status.success() {
+            return serde_json::from_slice(&out.stdout).unwrap();
+        }
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains("\"conflict\""),
+            "zion {args:?} on replica {i}: {}\n{}",
+            describe(&out),
+            f.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!(
+        "zion {args:?} on replica {i} met a conflict five times\n{}",
+        f.logs()
+    );
+}
+
+/// Clicks an action's button as it is at the moment of the click and
+/// confirms it in the page's dialog; the message the page then shows. The
+/// live stream may swap the part holding the button between finding it
+/// and clicking it (the other replica's writes show there), so the button
+/// is found and clicked in one step in the page.
+fn act_live(b: &Browser, action: &str) -> String {
+    b.wait(&format!("button[data-action={action}]"), WAIT);
+    b.exec(
+        "window.__zionMessage = document.getElementById('message').textContent; \
+         document.querySelector(`button[data-action=\"${arguments[0]}\"]`).click(); return 1",
+        vec![json!(action)],
+    );
+    let ok = b.wait("#confirm[open] #confirm-ok", WAIT);
+    b.click(&ok);
+    b.until(WAIT, &format!("the answer to {action}"), |b| {
+        let m = b.exec(
+            "const m = document.getElementById('message').textContent; \
+             return m && m !== window.__zionMessage ? m : null",
+            vec![],
+        );
+        m.as_str().map(str::to_string)
+    })
+}
+
+/// Approves from the page, again if the API answered that the deployment
+/// changed at the same time (the page shows its message; a person clicks
+/// again).
+fn approve_on_page(b: &Browser) -> String {
+    for _ in 0..5 {
+        let said = act_live(b, "approve");
+        if !said.contains("try again") {
+            return said;
+        }
+    }
+    panic!("the approval met a conflict five times");
 }
 
 fn at(f: &Fleet, i: usize, path: &str) -> String {
@@ -87,6 +143,9 @@ fn two_replicas_on_postgresql_serve_one_console() {
         &["deploy", "web", "1.0", "--env", "production"],
     );
     let first = first["id"].as_i64().unwrap();
+    wait_phase(&f, first, "1.0 awaits its approval", |d| {
+        d["phase"] == "awaiting_approval"
+    });
     as_on(&f, B, &alice, &["approve", &first.to_string()]);
     wait_phase(&f, first, "1.0 succeeds", |d| d["phase"] == "succeeded");
 
@@ -115,7 +174,7 @@ fn two_replicas_on_postgresql_serve_one_console() {
     });
     a.goto(&at(&f, A, &format!("/ui/deployments/{id}")));
     a.wait("[data-deployment]", WAIT);
-    let said = act(&a, "approve");
+    let said = act_live(&a, "approve");
     assert!(
         said.to_lowercase().contains("approv"),
         "the requester's approval is refused with the API's reason: {said}"
@@ -127,7 +186,7 @@ fn two_replicas_on_postgresql_serve_one_console() {
     sign_in_at(&b, f.apis[B], &alice, "alice");
     b.goto(&at(&f, B, "/ui/approvals"));
     b.wait(&format!("#approval-{id}"), WAIT);
-    let said = act(&b, "approve");
+    let said = approve_on_page(&b);
     assert!(said.contains("done"), "alice's approval on B: {said}");
     let approved = Instant::now();
     let phase = a.until(WAIT, "A's page to leave awaiting_approval", |a| {
