@@ -430,7 +430,7 @@ fn verify_the_audit_log(b: &Browser, p: &Project) {
 
 /// A GET from the signed-in page, as a download link makes it:
 /// `{status, disposition, base64}` of the answer.
-fn download(b: &Browser, path: &str) -> Value {
+pub(crate) fn download(b: &Browser, path: &str) -> Value {
     b.exec(
         r#"window.__zionGet = null;
         fetch(arguments[0], {credentials: 'same-origin'})

@@ -3,14 +3,15 @@
 //! replica A is honoured by replica B (sessions live in the store); the
 //! requester's approval is refused on A; a second principal approves on
 //! B, and A's deployment page shows it live; a promote through B moves
-//! the canary on A's overview without a reload.
+//! the canary on A's overview without a reload; B's audit page verifies
+//! and exports the log both wrote.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::console_browser::{DESKTOP, WAIT, card_attr, sign_in_at};
+use crate::console_browser::{DESKTOP, WAIT, card_attr, download, sign_in_at};
 use crate::replicas::Fleet;
 use crate::support::{ZION, describe};
 use crate::webdriver::Browser;
@@ -225,4 +226,27 @@ fn two_replicas_on_postgresql_serve_one_console() {
         "A's overview was reloaded"
     );
     assert_eq!(f.phase(B, id)["canary_weight"], 50);
+
+    // B's audit page verifies the log both replicas wrote to PostgreSQL,
+    // and exports it.
+    a.goto(&at(&f, B, "/ui/audit"));
+    a.wait("#audit-table", WAIT);
+    a.click(&a.wait("#verify-run", WAIT));
+    let page = a.until(WAIT, "the verification's answer on B's page", |a| {
+        let v = a.exec(
+            "const r = document.getElementById('verify-result'); \
+             return r.dataset.ok ? {ok: r.dataset.ok, entries: Number(r.dataset.entries)} : null",
+            vec![],
+        );
+        (!v.is_null()).then_some(v)
+    });
+    assert_eq!(page["ok"], "true", "{page}");
+    let cli = f.json(A, &["audit", "verify"]);
+    let (shown, verified) = (page["entries"].as_u64(), cli["entries"].as_u64());
+    assert!(
+        shown > Some(0) && shown <= verified,
+        "B's page verified {shown:?} entries, the CLI through A {verified:?} a moment later"
+    );
+    let bundle = download(&a, "/api/v1/audit/export");
+    assert_eq!(bundle["status"], 200, "{bundle}");
 }
