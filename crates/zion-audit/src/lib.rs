@@ -6,6 +6,7 @@
 //! anything itself — a store keeps the nodes and implements [`NodeReader`]
 //! — and it does not decide what gets recorded.
 
+pub mod archive;
 pub mod bundle;
 pub mod canonical;
 pub mod checkpoint;
@@ -20,6 +21,7 @@ pub mod verify;
 #[cfg(test)]
 mod test_support;
 
+pub use archive::bundle_archive;
 pub use bundle::{
     Bundle, BundleError, BundleWriter, verify_bundle, verify_bundle_with, write_bundle,
 };

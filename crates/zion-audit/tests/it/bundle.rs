@@ -3,10 +3,11 @@
 use std::path::Path;
 
 use serde_json::json;
+use zion_audit::archive::ARCHIVE_DIR;
 use zion_audit::bundle::{Bundle, CHECKPOINT_FILE, ENTRIES_FILE, KEY_FILE};
 use zion_audit::{
-    BundleError, Checkpoint, Entry, MemoryTree, NoteError, Signer, VerifyError, verify_bundle,
-    verify_bundle_with, write_bundle,
+    BundleError, Checkpoint, Entry, MemoryTree, NoteError, Signer, VerifyError, bundle_archive,
+    verify_bundle, verify_bundle_with, write_bundle,
 };
 
 struct Fixture {
@@ -215,4 +216,27 @@ fn io_and_format_errors() {
         verify_bundle(tmp.path()),
         Err(BundleError::Key { .. })
     ));
+}
+
+#[test]
+fn an_unpacked_archive_is_a_bundle_that_verifies() {
+    let f = fixture(9);
+    let bytes = bundle_archive(&f.entries, &f.note, &f.signer.verifier_key()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    tar::Archive::new(bytes.as_slice())
+        .unpack(tmp.path())
+        .unwrap();
+    let dir = tmp.path().join(ARCHIVE_DIR);
+    assert_eq!(lines(&dir).len(), 9);
+    let report = verify_bundle_with(&dir, &f.signer.verifier()).unwrap();
+    assert_eq!(report.entries, 9);
+}
+
+#[test]
+fn an_archive_refuses_an_entry_with_a_line_break() {
+    let err = bundle_archive([b"{\n}".as_slice()], "note", "k").unwrap_err();
+    assert!(
+        matches!(err, BundleError::EntryHasNewline { index: 0 }),
+        "{err}"
+    );
 }

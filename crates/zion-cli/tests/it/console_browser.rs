@@ -3,19 +3,21 @@
 //! watched step by step without a reload, an approval refused to its
 //! requester and given by a second principal, an abort, what a viewer may
 //! not do, the CSRF token, keyboard navigation and labels, and no
-//! horizontal overflow at a phone's width or a desktop's.
+//! horizontal overflow at a phone's width or a desktop's, and the audit
+//! log verified, its proofs and export bundle downloaded, from its page.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::support::*;
 use crate::webdriver::{Browser, TAB};
 
 const PHONE: (u32, u32) = (375, 800);
-const DESKTOP: (u32, u32) = (1280, 900);
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const DESKTOP: (u32, u32) = (1280, 900);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// `web` in `production`, where each deployment waits for one approval
 /// that its requester may not give. Each canary step is held until
@@ -70,7 +72,13 @@ fn url(p: &Project, path: &str) -> String {
 }
 
 fn sign_in(b: &Browser, p: &Project, token: &str, who: &str) {
-    b.goto(&url(p, "/ui/login"));
+    sign_in_at(b, p.api, token, who);
+}
+
+/// Signs in with `token` on the console at `api`; asserts the page then
+/// names `who`.
+pub(crate) fn sign_in_at(b: &Browser, api: SocketAddr, token: &str, who: &str) {
+    b.goto(&format!("http://{api}/ui/login"));
     let field = b.wait("#token", WAIT);
     b.type_into(&field, token);
     let submit = b.wait("form button[type=submit]", WAIT);
@@ -105,7 +113,7 @@ fn act(b: &Browser, action: &str) -> String {
 }
 
 /// A field of the overview's card for web/production.
-fn card_attr(b: &Browser, field: &str, attr: &str) -> Option<String> {
+pub(crate) fn card_attr(b: &Browser, field: &str, attr: &str) -> Option<String> {
     let v = b.exec(
         "const e = document.querySelector(`[data-target=\"web/production\"] [data-field=\"${arguments[0]}\"]`); \
          return e ? e.getAttribute(arguments[1]) : null",
@@ -296,6 +304,150 @@ fn a_release_through_the_console() {
     p.wait_for(id, WAIT, "rolled back", |d| {
         d["phase"] != "progressing" && d["phase"] != "rolling_back"
     });
+
+    verify_the_audit_log(&b, &p);
+}
+
+/// The audit log's page: checked for width and keyboard, its Verify button
+/// answers with the tree `zion audit verify` reports, its proof link gives
+/// the leaf hash the page shows, and its export bundle downloads as an
+/// attachment that verifies offline.
+fn verify_the_audit_log(b: &Browser, p: &Project) {
+    b.goto(&url(p, "/ui/audit"));
+    b.wait("#audit-table", WAIT);
+    check_widths(b, "audit");
+    check_keyboard(b, "audit");
+
+    // The page lists the newest entry first.
+    let listed = b.exec(
+        "const s = document.getElementById('entries').dataset.size; \
+         const r = document.querySelector('#audit-table tbody tr'); \
+         return {size: Number(s), index: Number(r.dataset.index), \
+                 hash: r.querySelector('code.hash').textContent, \
+                 proof: r.querySelector('a.proof').getAttribute('href')}",
+        vec![],
+    );
+    let newest = listed["index"].as_u64().unwrap();
+    assert_eq!(listed["size"].as_u64(), Some(newest + 1), "{listed}");
+    assert_eq!(
+        listed["proof"],
+        format!("/api/v1/audit/proof/{newest}"),
+        "{listed}"
+    );
+    b.wait("#export-link", WAIT);
+    assert_eq!(
+        b.exec(
+            "return document.getElementById('export-link').getAttribute('href')",
+            vec![]
+        ),
+        "/api/v1/audit/export"
+    );
+
+    // Verify on the page, between two runs of the CLI: when the log did
+    // not grow meanwhile, the page's tree is exactly the CLI's.
+    let mut attempts = 0;
+    let (page, cli) = loop {
+        attempts += 1;
+        let before = p.json(&["audit", "verify"]);
+        b.exec(
+            "delete document.getElementById('verify-result').dataset.ok; return 1",
+            vec![],
+        );
+        b.click(&b.wait("#verify-run", WAIT));
+        let page = b.until(WAIT, "the verification's answer on the page", |b| {
+            let v = b.exec(
+                "const r = document.getElementById('verify-result'); \
+                 return r.dataset.ok ? {ok: r.dataset.ok, entries: r.dataset.entries, \
+                   size: r.dataset.size, root: r.dataset.root, text: r.textContent} : null",
+                vec![],
+            );
+            (!v.is_null()).then_some(v)
+        });
+        let after = p.json(&["audit", "verify"]);
+        if before["entries"] == after["entries"] || attempts == 3 {
+            break (page, after);
+        }
+    };
+    assert_eq!(page["ok"], "true", "the page's verification: {page}");
+    let entries = cli["entries"].as_u64().unwrap().to_string();
+    assert_eq!(page["entries"], entries, "page {page}, CLI {cli}");
+    assert_eq!(page["size"], entries, "the signed tree head: {page}");
+    assert_eq!(page["root"], cli["root"], "page {page}, CLI {cli}");
+    let text = page["text"].as_str().unwrap();
+    assert!(
+        text.contains("signature") || text.contains("Signatures"),
+        "{text}"
+    );
+
+    // The proof link, fetched with the session's cookie: the leaf hash the
+    // page showed.
+    let proof = download(b, &format!("/api/v1/audit/proof/{newest}"));
+    assert_eq!(proof["status"], 200, "{proof}");
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(proof["base64"].as_str().unwrap())
+        .unwrap();
+    let proof_json: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(proof_json["leaf_hash"], listed["hash"], "{proof_json}");
+
+    // The export bundle: an attachment, which unpacks into a bundle that
+    // `zion audit verify --bundle` checks with the server's key.
+    let bundle = download(b, "/api/v1/audit/export");
+    assert_eq!(bundle["status"], 200, "{bundle}");
+    let disposition = bundle["disposition"].as_str().unwrap_or_default();
+    assert!(
+        disposition.starts_with("attachment; filename=\"zion-audit-")
+            && disposition.ends_with(".tar\""),
+        "{disposition}"
+    );
+    let tar = p.dir.path().join("export.tar");
+    std::fs::write(
+        &tar,
+        base64::engine::general_purpose::STANDARD
+            .decode(bundle["base64"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let out = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(p.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let key = p.json(&["audit", "key"]);
+    let dir = p.dir.path().join("zion-audit-bundle");
+    let out = p.zion(&[
+        "audit",
+        "verify",
+        "--bundle",
+        dir.to_str().unwrap(),
+        "--key",
+        key["verifier_key"].as_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+/// A GET from the signed-in page, as a download link makes it:
+/// `{status, disposition, base64}` of the answer.
+pub(crate) fn download(b: &Browser, path: &str) -> Value {
+    b.exec(
+        r#"window.__zionGet = null;
+        fetch(arguments[0], {credentials: 'same-origin'})
+          .then(async r => {
+            const bytes = new Uint8Array(await r.arrayBuffer());
+            let s = '';
+            for (const x of bytes) s += String.fromCharCode(x);
+            window.__zionGet = {status: r.status, disposition: r.headers.get('content-disposition'), base64: btoa(s)};
+          })
+          .catch(e => { window.__zionGet = {status: 0, disposition: String(e), base64: ''}; });
+        return 1"#,
+        vec![json!(path)],
+    );
+    b.until(WAIT, "the download's answer", |b| {
+        let v = b.exec("return window.__zionGet", vec![]);
+        (!v.is_null()).then_some(v)
+    })
 }
 
 #[test]

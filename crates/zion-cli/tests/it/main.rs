@@ -6,6 +6,7 @@ mod support;
 mod webdriver;
 
 mod console_browser;
+mod console_replicas;
 
 mod apply;
 mod audit;

@@ -25,9 +25,9 @@ const LEASE: &str = "3s";
 const LEASE_SECS: u64 = 3;
 
 /// Replicas of `zion up` sharing one spec and one database.
-struct Fleet {
+pub(crate) struct Fleet {
     dir: tempfile::TempDir,
-    apis: Vec<SocketAddr>,
+    pub(crate) apis: Vec<SocketAddr>,
     /// The port every replica binds `web/staging` on, each on its address.
     port: u16,
     ups: Vec<Option<Child>>,
@@ -51,11 +51,25 @@ impl Fleet {
         lease: &'static str,
         edit: impl Fn(String) -> String,
     ) -> Fleet {
+        Fleet::with_yaml(n, lease, |api, target| {
+            edit(spec(api, target, steps, &[], "20s"))
+        })
+    }
+
+    /// A fleet of `n` on a new database of the shared cluster, with the
+    /// spec `make` writes for the first replica's API address and the
+    /// targets' address (its `server:` in block style, with `data_dir:
+    /// state`, to which the database's URL is added).
+    pub(crate) fn with_yaml(
+        n: usize,
+        lease: &'static str,
+        make: impl FnOnce(SocketAddr, SocketAddr) -> String,
+    ) -> Fleet {
         let url = TestCluster::shared().new_database();
         let dir = tempfile::tempdir().unwrap();
         let apis: Vec<SocketAddr> = (0..n).map(|_| free_addr()).collect();
         let target = free_addr();
-        let yaml = edit(spec(apis[0], target, steps, &[], "20s")).replace(
+        let yaml = make(apis[0], target).replace(
             "  data_dir: state\n",
             &format!("  data_dir: state\n  database: {url}\n"),
         );
@@ -100,7 +114,7 @@ impl Fleet {
         std::fs::read_to_string(self.log_path(i)).unwrap_or_default()
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         (0..self.ups.len())
             .map(|i| format!("--- replica {} ---\n{}", i + 1, self.log(i)))
             .collect()
@@ -146,7 +160,7 @@ impl Fleet {
     }
 
     /// A CLI command through replica `i`'s API.
-    fn zion(&self, i: usize, args: &[&str]) -> Output {
+    pub(crate) fn zion(&self, i: usize, args: &[&str]) -> Output {
         Command::new(ZION)
             .args(args)
             .arg("-f")
@@ -159,7 +173,7 @@ impl Fleet {
             .unwrap()
     }
 
-    fn json(&self, i: usize, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, i: usize, args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.extend(["--output", "json"]);
         let out = self.zion(i, &all);
@@ -182,7 +196,12 @@ impl Fleet {
     }
 
     /// [`eventually`], with every replica's log when it times out.
-    fn eventually<T>(&self, limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    pub(crate) fn eventually<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> T {
         let start = Instant::now();
         loop {
             if let Some(v) = f() {
@@ -215,7 +234,7 @@ impl Fleet {
         })
     }
 
-    fn phase(&self, ask: usize, id: i64) -> Value {
+    pub(crate) fn phase(&self, ask: usize, id: i64) -> Value {
         self.json(ask, &["get", &id.to_string()])
     }
 }

@@ -37,6 +37,7 @@ pub(crate) fn page(
                             a href="/ui/history" { "History" }
                             a href="/ui/report" { "Report" }
                             a href="/ui/slos" { "SLOs" }
+                            a href="/ui/audit" { "Audit log" }
                         }
                         form.signout method="post" action="/ui/logout" {
                             span #principal data-role=(s.principal.role.name()) {

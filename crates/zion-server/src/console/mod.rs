@@ -6,6 +6,7 @@
 //! which enforces roles as for any caller.
 
 mod approvals_page;
+mod audit_page;
 mod charts;
 mod deployment_page;
 mod events;
@@ -33,6 +34,7 @@ use session::Page;
 
 const SCRIPT: &str = include_str!("assets/console.js");
 const STYLE: &str = include_str!("assets/console.css");
+const AUDIT_SCRIPT: &str = include_str!("assets/audit.js");
 
 /// The console's routes, merged into the API's router.
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -47,6 +49,8 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/ui/approvals", get(approvals))
         .route("/ui/assets/console.js", get(script))
         .route("/ui/assets/console.css", get(style))
+        .route("/ui/audit", get(audit_page::show))
+        .route("/ui/assets/audit.js", get(audit_script))
         .route("/status", get(status))
         .route("/ui/history", get(history_page::show))
         .route("/ui/report", get(report_page::show))
@@ -66,6 +70,14 @@ async fn script() -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         SCRIPT,
+    )
+        .into_response()
+}
+
+async fn audit_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        AUDIT_SCRIPT,
     )
         .into_response()
 }

@@ -1,12 +1,14 @@
 //! The audit routes: the log's entries, its verification, inclusion and
 //! consistency proofs, the latest signed checkpoint and the verifier key,
-//! and the compliance report. Each parses, authorizes, calls the reads in
+//! the export bundle as one download, and the compliance report. Each parses, authorizes, calls the reads in
 //! `operations/audit.rs` and answers a view of `zion_core::api`.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
@@ -35,6 +37,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(consistency))
         .routes(routes!(checkpoint))
         .routes(routes!(key))
+        .routes(routes!(export))
         .routes(routes!(compliance))
 }
 
@@ -242,4 +245,36 @@ async fn key(State(app): AppState, Auth(p): Auth) -> Result<Json<AuditKey>, ApiE
         origin: app.journal.audit.origin().to_string(),
         verifier_key: app.journal.audit.verifier_key(),
     }))
+}
+
+/// The export bundle as a tar archive, to download: `entries.jsonl`,
+/// `checkpoint` and `verifier.key` in a folder `zion-audit-bundle`, which
+/// `zion audit verify --bundle` checks once unpacked. The entries are the
+/// ones the latest checkpoint covers.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/export",
+    responses(
+        (status = 200, description = "The bundle, as an attachment named `zion-audit-<size>.tar`", content_type = "application/x-tar", body = String),
+        crate::http::openapi::Refusals,
+        (status = 404, description = "No checkpoint signed yet", body = ErrorBody),
+    )
+)]
+async fn export(State(app): AppState, Auth(p): Auth) -> Result<Response, ApiError> {
+    require(&p, Permission::Read, "export the audit log")?;
+    // Reading and packing every entry must not hold a runtime thread.
+    let (size, archive) = tokio::task::spawn_blocking(move || app.audit_export())
+        .await
+        .map_err(|e| ApiError::internal(format!("the export stopped: {e}")))??;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"zion-audit-{size}.tar\""),
+            ),
+        ],
+        archive,
+    )
+        .into_response())
 }

@@ -46,6 +46,48 @@ impl App {
             .collect())
     }
 
+    /// The stored leaf hash of each of these entries, hex (None for an
+    /// index past the log's end): read from the tree, not recomputed.
+    pub fn audit_leaf_hashes(&self, indexes: &[u64]) -> Result<Vec<Option<String>>, ApiError> {
+        let ids: Vec<(u8, u64)> = indexes.iter().map(|i| (0, *i)).collect();
+        Ok(self
+            .store
+            .audit_nodes(&ids)?
+            .iter()
+            .map(|h| h.as_ref().map(to_hex))
+            .collect())
+    }
+
+    /// The export bundle as one tar archive (what `zion audit export`
+    /// writes as a folder): every entry the latest checkpoint covers, that
+    /// checkpoint and the verifier key; with the checkpoint's size. Built
+    /// in memory: `zion audit export` streams a large log instead.
+    pub fn audit_export(&self) -> Result<(u64, Vec<u8>), ApiError> {
+        let checkpoint = self.audit_checkpoint()?;
+        let size = checkpoint.size;
+        let mut lines = Vec::new();
+        // Only the entries the checkpoint covers: later ones are not
+        // signed yet. Read in pages, as the CLI does.
+        while (lines.len() as u64) < size {
+            let from = lines.len() as u64;
+            let page = self.store.audit_entries(&AuditFilter {
+                from_index: Some(from),
+                limit: Some(usize::try_from((size - from).min(10_000)).unwrap_or(10_000)),
+                ..AuditFilter::default()
+            })?;
+            if page.is_empty() {
+                return Err(ApiError::internal(format!(
+                    "the store has no entry from index {from} although the checkpoint covers {size}"
+                )));
+            }
+            lines.extend(page.into_iter().map(|e| e.entry));
+        }
+        let key = self.journal.audit.verifier_key();
+        let archive = zion_audit::bundle_archive(&lines, &checkpoint.note, &key)
+            .map_err(|e| ApiError::internal(format!("the export bundle: {e}")))?;
+        Ok((size, archive))
+    }
+
     /// The entries `filter` selects, parsed for the reports that read them
     /// (an entry that does not parse is the verifier's to report, not theirs;
     /// an action this version does not know is read as none).
