@@ -102,16 +102,24 @@ fn call(
 
 /// Signs in with `token`; the answer and the `Cookie` header to send.
 fn sign_in(addr: SocketAddr, token: &str) -> (Answer, String) {
+    let (nonce, fields) = console_login_form(addr);
     let a = call(
         addr,
         "POST",
         "/ui/login",
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        &format!("token={token}"),
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &nonce),
+        ],
+        &format!("{fields}token={token}"),
     );
+    // The session's cookie; a refused sign-in sets only a new form's.
     let cookie = a
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next())
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .filter_map(|(_, v)| v.split(';').next())
+        .find(|c| c.starts_with("zion_session="))
         .unwrap_or("")
         .to_string();
     (a, cookie)
@@ -171,6 +179,30 @@ fn sign_in_roles_csrf_sign_out_revocation_and_escaping() {
         "the token was logged"
     );
 
+    // A form posted from elsewhere (no nonce, or another browser's):
+    // refused, whatever the token, so no page can sign a browser in.
+    let (_, fields) = console_login_form(p.api);
+    for cookie in ["", "zion_login=0123"] {
+        let a = call(
+            p.api,
+            "POST",
+            "/ui/login",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Cookie", cookie),
+            ],
+            &format!("{fields}token={operator}"),
+        );
+        assert_eq!(a.status, 403, "{}", a.body);
+        assert!(
+            a.body.contains("was not shown to this browser"),
+            "{}",
+            a.body
+        );
+        let set = a.header("set-cookie").unwrap_or("");
+        assert!(!set.contains("zion_session="), "{set}");
+    }
+
     // The right one: a strict, HttpOnly cookie; Secure behind TLS.
     let (a, op) = sign_in(p.api, &operator);
     assert_eq!((a.status, a.header("location")), (303, Some("/ui/")));
@@ -181,6 +213,7 @@ fn sign_in_roles_csrf_sign_out_revocation_and_escaping() {
     assert!(!set.contains("Secure"), "plain HTTP: {set}");
     assert!(!set.contains(&operator), "the cookie is not the token");
     assert!(!p.log().contains(&operator), "the token was logged");
+    let (nonce, fields) = console_login_form(p.api);
     let tls = call(
         p.api,
         "POST",
@@ -188,8 +221,9 @@ fn sign_in_roles_csrf_sign_out_revocation_and_escaping() {
         &[
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("X-Forwarded-Proto", "https"),
+            ("Cookie", &nonce),
         ],
-        &format!("token={operator}"),
+        &format!("{fields}token={operator}"),
     );
     assert!(tls.header("set-cookie").unwrap().contains("; Secure"));
 

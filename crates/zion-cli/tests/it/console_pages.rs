@@ -141,8 +141,14 @@ fn stream_until(addr: SocketAddr, path: &str, cookie: &str, needle: &str) -> Str
 }
 
 fn signed_in(p: &Project, token: &str) -> String {
-    let (status, location, cookie, body) =
-        call(p.api, "POST", "/ui/login", "", &format!("token={token}"));
+    let (nonce, fields) = console_login_form(p.api);
+    let (status, location, cookie, body) = call(
+        p.api,
+        "POST",
+        "/ui/login",
+        &nonce,
+        &format!("{fields}token={token}"),
+    );
     assert_eq!((status, location.as_str()), (303, "/ui/"), "{body}");
     cookie.split(';').next().unwrap().to_string()
 }

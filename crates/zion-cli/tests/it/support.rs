@@ -608,3 +608,20 @@ pub fn faulty_version_rolled_back(
     assert!(failed["canary"]["errors"].as_u64().unwrap() > 0, "{failed}");
     (d, failed)
 }
+
+/// A fresh sign-in form of the web console: the `zion_login=<nonce>`
+/// cookie it came with, and the form's body fields before the token
+/// (`login_csrf=<nonce>&`).
+pub fn console_login_form(addr: SocketAddr) -> (String, String) {
+    let form = http_request(addr, "/ui/login", &[]).unwrap();
+    let cookie = form
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("zion_login="))
+        .unwrap_or_else(|| panic!("the sign-in form sets no nonce cookie: {form:?}"))
+        .clone();
+    let key = r#"name="login_csrf" value=""#;
+    let at = form.body.find(key).expect("the form holds its nonce") + key.len();
+    let nonce = &form.body[at..at + form.body[at..].find('"').unwrap()];
+    (cookie, format!("login_csrf={nonce}&"))
+}

@@ -123,13 +123,18 @@ pub(crate) fn principal(app: &App, headers: &HeaderMap) -> Option<Principal> {
 
 /// The session cookie's value, if the request has one.
 pub(crate) fn cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie_named(headers, COOKIE)
+}
+
+/// The value of the cookie `name`, if the request has one.
+fn cookie_named<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim())
         .filter(|v| !v.is_empty())
 }
@@ -152,6 +157,36 @@ pub(crate) fn set_cookie(secret: &str, headers: &HeaderMap) -> String {
         "{COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={lifetime}{}",
         if over_tls(headers) { "; Secure" } else { "" }
     )
+}
+
+/// The cookie that ties a sign-in form to the browser it was shown to.
+pub(crate) const LOGIN_COOKIE: &str = "zion_login";
+
+/// A new sign-in form's nonce and the `Set-Cookie` value that holds it.
+/// The form sends the nonce back in a field and the browser in the
+/// cookie; a page of another site can make a browser post the form, but
+/// can neither read nor set the cookie, so it cannot sign a victim in to
+/// its own account (login CSRF).
+pub(crate) fn login_nonce(headers: &HeaderMap) -> Result<(String, String), ApiError> {
+    let nonce = secret()?;
+    let cookie = format!(
+        "{LOGIN_COOKIE}={nonce}; HttpOnly; SameSite=Strict; Path=/ui/login; Max-Age=3600{}",
+        if over_tls(headers) { "; Secure" } else { "" }
+    );
+    Ok((nonce, cookie))
+}
+
+/// Whether a sign-in form's `sent` nonce is the one its browser holds.
+pub(crate) fn login_nonce_matches(headers: &HeaderMap, sent: Option<&str>) -> bool {
+    match cookie_named(headers, LOGIN_COOKIE) {
+        Some(held) => zion_core::session::csrf_matches(held, sent),
+        None => false,
+    }
+}
+
+/// The `Set-Cookie` value that makes the browser forget the form's nonce.
+pub(crate) fn clear_login_cookie() -> String {
+    format!("{LOGIN_COOKIE}=; HttpOnly; SameSite=Strict; Path=/ui/login; Max-Age=0")
 }
 
 /// The `Set-Cookie` value that makes the browser forget it.
