@@ -21,10 +21,13 @@ pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// `web` in `production`, where each deployment waits for one approval
 /// that its requester may not give. Each canary step is held until
-/// promoted, so the tests move it without sending traffic.
-fn spec(api: SocketAddr, target: SocketAddr) -> String {
+/// promoted, so the tests move it without sending traffic. (`server:` in
+/// block style: the replicas' test adds its database's URL under it.)
+pub(crate) fn spec(api: SocketAddr, target: SocketAddr) -> String {
     format!(
-        r#"server: {{ listen: {api}, data_dir: state }}
+        r#"server:
+  listen: {api}
+  data_dir: state
 environments:
   - name: production
     approvals: {{ required: 1, roles: [approver, admin], prevent_self_approval: true, timeout: 1h }}

@@ -6,43 +6,17 @@
 //! the canary on A's overview without a reload; B's audit page verifies
 //! and exports the log both wrote.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::console_browser::{DESKTOP, WAIT, card_attr, download, sign_in_at};
+use crate::console_browser::{DESKTOP, WAIT, card_attr, download, sign_in_at, spec};
 use crate::replicas::Fleet;
-use crate::support::{ZION, describe};
+use crate::support::describe;
 use crate::webdriver::Browser;
 
 const A: usize = 0;
 const B: usize = 1;
-
-/// `web` in `production`, each deployment waiting for one approval its
-/// requester may not give, each canary step held until promoted.
-fn spec(api: SocketAddr, target: SocketAddr) -> String {
-    format!(
-        r#"server:
-  listen: {api}
-  data_dir: state
-environments:
-  - name: production
-    approvals: {{ required: 1, roles: [approver, admin], prevent_self_approval: true, timeout: 1h }}
-services:
-  - name: web
-    workload:
-      process:
-        command: ["{ZION}", "demo-app", "--port", "{{port}}", "--version", "{{version}}"]
-        replicas: 1
-    health: {{ http: /healthz, interval: 300ms, timeout: 250ms, start_timeout: 20s }}
-    targets:
-      production: {{ listen: {target} }}
-    canary:
-      steps: [{{ weight: 20 }}, {{ weight: 50 }}, {{ weight: 100 }}]
-"#
-    )
-}
 
 fn token(f: &Fleet, name: &str, role: &str) -> String {
     let t = f.json(A, &["token", "create", name, "--role", role]);
