@@ -58,7 +58,7 @@ impl SloView {
             sli: slo.sli.name().to_owned(),
             threshold_ms: match &slo.sli {
                 Sli::Latency { threshold } => u64::try_from(threshold.as_millis()).ok(),
-                Sli::Availability | Sli::Probe(_) => None,
+                Sli::Availability | Sli::Probe(_) | Sli::Prometheus(_) => None,
             },
             objective: slo.objective,
             window: match slo.window {
