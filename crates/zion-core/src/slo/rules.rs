@@ -389,7 +389,9 @@ mod tests {
         };
         let yaml = export(&[slo(Sli::Prometheus(good))]).unwrap();
         assert!(
-            yaml.contains(r#""1 - ((sum(rate(ok[3d])))\n/\n(sum(rate(http_requests_total[3d]))))""#),
+            yaml.contains(
+                r#""1 - ((sum(rate(ok[3d])))\n/\n(sum(rate(http_requests_total[3d]))))""#
+            ),
             "{yaml}"
         );
     }

@@ -295,5 +295,9 @@ fn a_prometheus_sli_is_checked() {
         "- {{ name: a, service: web, environment: staging, objective: 99%,\n\
          \x20   prometheus: {{ provider: prom, bad: '{ok}', total: '{ok}' }} }}\n"
     ));
-    assert_error(&with_slos_only, "slos[0].prometheus", "only a prometheus SLI");
+    assert_error(
+        &with_slos_only,
+        "slos[0].prometheus",
+        "only a prometheus SLI",
+    );
 }
