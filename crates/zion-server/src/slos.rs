@@ -10,7 +10,9 @@
 //! row it lands in follows the clock, so a test moving the clock moves the
 //! rows). The alerts are evaluated every few seconds and whenever the
 //! clock's minute changes; one-minute rows older than the SLO's retention
-//! are rolled up hourly once an hour.
+//! are rolled up hourly once an hour. A probe SLI is counted by its
+//! probes (`probe.rs`), a prometheus SLI by its queries, one whole minute
+//! at a time (`prometheus.rs`).
 //!
 //! Measured from this replica's listener only: on PostgreSQL with several
 //! replicas of `zion up`, the requests the others forward are not counted

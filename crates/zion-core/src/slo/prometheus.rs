@@ -32,7 +32,7 @@ pub fn minute_counts(events: &SloEvents, events_rate: f64, total_rate: f64) -> O
     let count = |rate: f64| -> Option<u64> {
         let n = (rate * 60.0).round();
         // Within u64 and not negative: a rate is never either on a sane query.
-        (n.is_finite() && n >= 0.0 && n < 1e18).then_some(n as u64)
+        (0.0..1e18).contains(&n).then_some(n as u64)
     };
     let total = count(total_rate)?;
     let seen = count(events_rate)?;
