@@ -14,9 +14,14 @@
 //! probes (`probe.rs`), a prometheus SLI by its queries, one whole minute
 //! at a time (`prometheus.rs`).
 //!
-//! Measured from this replica's listener only: on PostgreSQL with several
-//! replicas of `zion up`, the requests the others forward are not counted
-//! yet (they are in the data plane's traffic buckets).
+//! On PostgreSQL with several replicas of `zion up`, each forwards part of
+//! a target's traffic: the driver adds the other replicas' one-second
+//! buckets (the data plane's, every version, never its own, which it reads
+//! from its listener) once each second is [`OTHERS_GRACE`] old. Others
+//! flush a second within `SETTLE + FLUSH_EVERY` (about 1.25 s) of its end,
+//! so the grace leaves room for a slow flush; a bucket written later than
+//! that is not counted. Each second is read once (a watermark per SLO), so
+//! nothing is counted twice; a new driver starts from its own start.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,6 +46,11 @@ use crate::targets::TargetId;
 
 /// How often the listeners' completed seconds are read.
 const TICK: Duration = Duration::from_secs(1);
+/// How long after a second ends the other replicas' buckets of it are
+/// read (see the module's doc).
+const OTHERS_GRACE: u64 = 5;
+const _: () = assert!(OTHERS_GRACE > crate::data_plane::OTHERS_BEHIND);
+
 /// How often the alerts are evaluated within one minute of the clock.
 const EVALUATE_EVERY: Duration = Duration::from_secs(5);
 
@@ -63,8 +73,10 @@ pub(crate) async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
 
 /// What one SLO's recording has reached on this replica.
 struct Progress {
-    /// The first second not read yet.
+    /// The first second not read yet, of this replica's listener and of
+    /// the other replicas' buckets.
     next_second: u64,
+    next_others_second: u64,
     /// The clock's minute being filled, and its counts so far.
     minute: Timestamp,
     counts: Counts,
@@ -136,6 +148,7 @@ impl Recorder {
             }
             let progress = self.slos.entry(id.clone()).or_insert_with(|| Progress {
                 next_second: unix_secs(real),
+                next_others_second: unix_secs(real),
                 minute: Timestamp::MIN,
                 counts: Counts::default(),
                 evaluated: None,
@@ -158,7 +171,7 @@ impl Recorder {
                 (_, Some(traffic)) => {
                     let buckets = traffic.completed_buckets(progress.next_second, real);
                     progress.next_second = progress.next_second.max(unix_secs(real));
-                    counts(slo, &buckets)
+                    counts(slo, &buckets) + others(app, &target, slo, progress, real)
                 }
                 (_, None) => Counts::default(),
             };
@@ -269,6 +282,33 @@ fn roll_up(
         progress.rolled_up = Some(hour);
     }
     Ok(())
+}
+
+/// The other replicas' events of the seconds that are [`OTHERS_GRACE`]
+/// old and not read yet (none without a shared data plane).
+fn others(
+    app: &App,
+    target: &TargetId,
+    slo: &SloSpec,
+    progress: &mut Progress,
+    real: SystemTime,
+) -> Counts {
+    let Some(plane) = app.targets.data_plane() else {
+        return Counts::default();
+    };
+    let Some(last) = unix_secs(real).checked_sub(OTHERS_GRACE) else {
+        return Counts::default();
+    };
+    if last < progress.next_others_second {
+        return Counts::default();
+    }
+    match plane.others_seconds(target, progress.next_others_second, last) {
+        Some(buckets) => {
+            progress.next_others_second = last + 1;
+            counts(slo, &buckets)
+        }
+        None => Counts::default(),
+    }
 }
 
 /// The good and all events of some seconds, by the SLO's SLI.
