@@ -70,7 +70,7 @@ fn lines(s: &SloView) -> Vec<String> {
             )
         })
         .collect();
-    vec![
+    let mut out = vec![
         format!(
             "{}: {} {sli} over {}, by {}",
             s.id,
@@ -94,7 +94,25 @@ fn lines(s: &SloView) -> Vec<String> {
                 firing.join(", ")
             }
         ),
-    ]
+    ];
+    if let Some(m) = &s.measurement {
+        out.push(measurement_line(m));
+    }
+    out
+}
+
+/// How a prometheus SLI's measurement stands: the last minute measured and,
+/// when stale or failing, why.
+fn measurement_line(m: &zion_core::api::SliMeasurement) -> String {
+    let last = m
+        .last_minute
+        .map_or_else(|| "none yet".to_owned(), |t| t.to_string());
+    let state = if m.stale { "STALE, " } else { "" };
+    let mut line = format!("  measurement: {state}last minute measured {last}");
+    if let (Some(error), Some(minute)) = (&m.error, m.error_minute) {
+        line.push_str(&format!("; minute {minute} not measured: {error}"));
+    }
+    line
 }
 
 /// A ratio as a percentage to three decimals at most.

@@ -45,6 +45,8 @@ pub struct App {
     pub(crate) api_counts: crate::telemetry::ApiCounts,
     /// The lifecycle hooks this replica runs.
     pub(crate) hooks: crate::hooks::HookRunner,
+    /// How this replica's prometheus SLIs are measured, as shown.
+    pub(crate) slo_measurements: crate::slos::Measurements,
 }
 
 impl App {
@@ -86,6 +88,7 @@ impl App {
             leases,
             api_counts: Default::default(),
             hooks: Default::default(),
+            slo_measurements: Default::default(),
         }
     }
 

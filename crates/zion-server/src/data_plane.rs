@@ -255,6 +255,46 @@ impl DataPlane {
         }
     }
 
+    /// The other replicas' buckets of every version of `id` whose second
+    /// is within `first..=last`, as this replica's proxy counts them; None
+    /// when the store is not shared (there are no others) or cannot be
+    /// read (the caller tries the same seconds again).
+    pub(crate) fn others_seconds(
+        &self,
+        id: &TargetId,
+        first: u64,
+        last: u64,
+    ) -> Option<Vec<SecondBucket>> {
+        if !self.shared {
+            return None;
+        }
+        let query = TrafficQuery {
+            service: &id.service,
+            environment: &id.environment,
+            version: None,
+            first_second: first,
+            last_second: last,
+            excluding_replica: &self.replica,
+        };
+        match self.store.traffic(&query) {
+            Ok(rows) => Some(
+                rows.into_iter()
+                    .map(|b| SecondBucket {
+                        version: b.version,
+                        second: b.second,
+                        requests: b.requests,
+                        errors: b.errors,
+                        latency: b.latency,
+                    })
+                    .collect(),
+            ),
+            Err(e) => {
+                tracing::warn!(target = %id, error = %e, "could not read the other replicas' traffic for the SLOs; trying again");
+                None
+            }
+        }
+    }
+
     /// The other replicas' buckets of `version` on `id` over the window
     /// [`OTHERS_BEHIND`] seconds before the one ending at `end`, each
     /// labelled with the second of this window it stands for, so that the
@@ -274,7 +314,7 @@ impl DataPlane {
         let query = TrafficQuery {
             service: &id.service,
             environment: &id.environment,
-            version,
+            version: Some(version),
             first_second: first.saturating_sub(OTHERS_BEHIND),
             last_second: last.saturating_sub(OTHERS_BEHIND),
             excluding_replica: &self.replica,

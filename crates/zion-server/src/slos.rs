@@ -10,27 +10,35 @@
 //! row it lands in follows the clock, so a test moving the clock moves the
 //! rows). The alerts are evaluated every few seconds and whenever the
 //! clock's minute changes; one-minute rows older than the SLO's retention
-//! are rolled up hourly once an hour.
+//! are rolled up hourly once an hour. A probe SLI is counted by its
+//! probes (`probe.rs`), a prometheus SLI by its queries, one whole minute
+//! at a time (`prometheus.rs`).
 //!
-//! Measured from this replica's listener only: on PostgreSQL with several
-//! replicas of `zion up`, the requests the others forward are not counted
-//! yet (they are in the data plane's traffic buckets).
+//! On PostgreSQL with several replicas of `zion up`, each forwards part of
+//! a target's traffic: the driver adds the other replicas' one-second
+//! buckets (the data plane's, every version, never its own, which it reads
+//! from its listener) once each second is [`OTHERS_GRACE`] old. Others
+//! flush a second within `SETTLE + FLUSH_EVERY` (about 1.25 s) of its end,
+//! so the grace leaves room for a slow flush; a bucket written later than
+//! that is not counted. Each second is read once (a watermark per SLO), so
+//! nothing is counted twice; a new driver starts from its own start.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
-use zion_core::api::{SloView, rows_since};
+use zion_core::api::{SliMeasurement, SloView, rows_since};
 use zion_core::audit::{AuditAction, Record};
 use zion_core::slo::report::{Period, SloReport};
 use zion_core::slo::rows::floor;
 use zion_core::slo::{self, AlertState, Counts, SliRow, Transition};
-use zion_core::spec::{Sli, SloSpec};
+use zion_core::spec::{Provider, Sli, SloPrometheus, SloSpec};
 use zion_proxy::{SecondBucket, TrafficMetrics, decode_latency};
 
 mod probe;
+mod prometheus;
 
 use crate::app::App;
 use crate::audit::AuditError;
@@ -38,6 +46,11 @@ use crate::targets::TargetId;
 
 /// How often the listeners' completed seconds are read.
 const TICK: Duration = Duration::from_secs(1);
+/// How long after a second ends the other replicas' buckets of it are
+/// read (see the module's doc).
+const OTHERS_GRACE: u64 = 5;
+const _: () = assert!(OTHERS_GRACE > crate::data_plane::OTHERS_BEHIND);
+
 /// How often the alerts are evaluated within one minute of the clock.
 const EVALUATE_EVERY: Duration = Duration::from_secs(5);
 
@@ -60,8 +73,10 @@ pub(crate) async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
 
 /// What one SLO's recording has reached on this replica.
 struct Progress {
-    /// The first second not read yet.
+    /// The first second not read yet, of this replica's listener and of
+    /// the other replicas' buckets.
     next_second: u64,
+    next_others_second: u64,
     /// The clock's minute being filled, and its counts so far.
     minute: Timestamp,
     counts: Counts,
@@ -69,6 +84,38 @@ struct Progress {
     rolled_up: Option<Timestamp>,
     /// A probe SLI's probing.
     prober: probe::Prober,
+    /// A prometheus SLI's minutes.
+    minutes: prometheus::Minutes,
+}
+
+/// What this replica knows of its prometheus SLIs' measurement, by SLO id:
+/// the last minute recorded and the last failure.
+#[derive(Default)]
+pub(crate) struct Measurements(Mutex<HashMap<String, Measured>>);
+
+#[derive(Default, Clone)]
+struct Measured {
+    last_minute: Option<Timestamp>,
+    error: Option<(Timestamp, String)>,
+}
+
+impl Measurements {
+    fn update(&self, id: &str, f: impl FnOnce(&mut Measured)) {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(all.entry(id.to_owned()).or_default());
+    }
+
+    fn forget(&self, id: &str) {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        all.remove(id);
+    }
+
+    /// The measurement of `id` as shown, if this replica measures it.
+    fn view(&self, id: &str, now: Timestamp) -> Option<SliMeasurement> {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        all.get(id)
+            .map(|m| SliMeasurement::new(m.last_minute, m.error.clone(), now))
+    }
 }
 
 #[derive(Default)]
@@ -91,26 +138,40 @@ impl Recorder {
             let target = TargetId::new(&slo.service, &slo.environment);
             // A probe SLI needs no listener; the others read the target's.
             let traffic = metrics.get(&target);
-            let measured = matches!(slo.sli, Sli::Probe(_)) || traffic.is_some();
+            let measured =
+                matches!(slo.sli, Sli::Probe(_) | Sli::Prometheus(_)) || traffic.is_some();
             if !measured || !app.leases.drives(&target) {
                 // Driven elsewhere: its driver records it.
                 self.slos.remove(&id);
+                app.slo_measurements.forget(&id);
                 continue;
             }
             let progress = self.slos.entry(id.clone()).or_insert_with(|| Progress {
                 next_second: unix_secs(real),
+                next_others_second: unix_secs(real),
                 minute: Timestamp::MIN,
                 counts: Counts::default(),
                 evaluated: None,
                 rolled_up: None,
                 prober: probe::Prober::default(),
+                minutes: prometheus::Minutes::default(),
             });
+            if let Sli::Prometheus(q) = &slo.sli {
+                if let Err(e) = record_queried(app, slo, q, progress, now) {
+                    tracing::warn!(slo = %id, error = %e, "cannot record the SLO's SLI");
+                    continue;
+                }
+                if let Err(e) = evaluate(app, slo, progress, now).await {
+                    tracing::warn!(slo = %id, error = %e, "cannot evaluate the SLO's alerts");
+                }
+                continue;
+            }
             let seen = match (&slo.sli, traffic) {
                 (Sli::Probe(p), _) => progress.prober.poll(&id, p),
                 (_, Some(traffic)) => {
                     let buckets = traffic.completed_buckets(progress.next_second, real);
                     progress.next_second = progress.next_second.max(unix_secs(real));
-                    counts(slo, &buckets)
+                    counts(slo, &buckets) + others(app, &target, slo, progress, real)
                 }
                 (_, None) => Counts::default(),
             };
@@ -158,6 +219,61 @@ fn record(
             &[SliRow::minute(minute, progress.counts, slo.objective)],
         )?;
     }
+    roll_up(app, slo, progress, now)
+}
+
+/// Records the minute a prometheus SLI's queries measured since the last
+/// pass, if any, in place of any row of that minute (its counts are the
+/// whole minute's), and rolls up old rows once an hour. A failed minute
+/// records nothing and is kept to be shown.
+fn record_queried(
+    app: &App,
+    slo: &SloSpec,
+    q: &SloPrometheus,
+    progress: &mut Progress,
+    now: Timestamp,
+) -> Result<(), zion_store::StoreError> {
+    let id = slo.id();
+    let spec = app.spec();
+    let provider = spec
+        .providers
+        .get(&q.provider)
+        .and_then(Provider::prometheus);
+    let last_recorded = || {
+        let since = now.checked_sub(SignedDuration::from_hours(2)).ok()?;
+        let rows = app.store.sli_rows(&id, since).ok()?;
+        rows.iter().rev().find(|r| r.minutes == 1).map(|r| r.start)
+    };
+    match progress
+        .minutes
+        .poll(q, provider, &app.base_dir, now, last_recorded)
+    {
+        None => {}
+        Some((minute, Ok(counts))) => {
+            if counts.total > 0 {
+                app.store
+                    .record_sli(&id, &[SliRow::minute(minute, counts, slo.objective)])?;
+            }
+            app.slo_measurements
+                .update(&id, |m| m.last_minute = Some(minute));
+        }
+        Some((minute, Err(why))) => {
+            tracing::warn!(slo = %id, minute = %minute, error = %why, "SLO minute not measured: nothing recorded for it");
+            app.slo_measurements
+                .update(&id, |m| m.error = Some((minute, why)));
+        }
+    }
+    roll_up(app, slo, progress, now)
+}
+
+/// Rolls up the rows older than the SLO's retention, once an hour.
+fn roll_up(
+    app: &App,
+    slo: &SloSpec,
+    progress: &mut Progress,
+    now: Timestamp,
+) -> Result<(), zion_store::StoreError> {
+    let id = slo.id();
     let hour = floor(now, 3600);
     if progress.rolled_up != Some(hour) {
         let retention = SignedDuration::try_from(slo.retention).unwrap_or(SignedDuration::ZERO);
@@ -166,6 +282,33 @@ fn record(
         progress.rolled_up = Some(hour);
     }
     Ok(())
+}
+
+/// The other replicas' events of the seconds that are [`OTHERS_GRACE`]
+/// old and not read yet (none without a shared data plane).
+fn others(
+    app: &App,
+    target: &TargetId,
+    slo: &SloSpec,
+    progress: &mut Progress,
+    real: SystemTime,
+) -> Counts {
+    let Some(plane) = app.targets.data_plane() else {
+        return Counts::default();
+    };
+    let Some(last) = unix_secs(real).checked_sub(OTHERS_GRACE) else {
+        return Counts::default();
+    };
+    if last < progress.next_others_second {
+        return Counts::default();
+    }
+    match plane.others_seconds(target, progress.next_others_second, last) {
+        Some(buckets) => {
+            progress.next_others_second = last + 1;
+            counts(slo, &buckets)
+        }
+        None => Counts::default(),
+    }
 }
 
 /// The good and all events of some seconds, by the SLO's SLI.
@@ -182,8 +325,8 @@ fn counts(slo: &SloSpec, buckets: &[SecondBucket]) -> Counts {
                 }
                 _ => Counts::default(),
             },
-            // Counted by its prober, never from traffic.
-            Sli::Probe(_) => Counts::default(),
+            // Counted by its prober or its queries, never from traffic.
+            Sli::Probe(_) | Sli::Prometheus(_) => Counts::default(),
         };
         acc + seen
     })
@@ -310,7 +453,11 @@ impl App {
                 let id = slo.id();
                 let rows = self.store.sli_rows(&id, rows_since(slo, now))?;
                 let alerts = self.store.slo_alerts(&id)?;
-                Ok(SloView::build(slo, &rows, &alerts, now))
+                let mut view = SloView::build(slo, &rows, &alerts, now);
+                if matches!(slo.sli, Sli::Prometheus(_)) {
+                    view.measurement = self.slo_measurements.view(&id, now);
+                }
+                Ok(view)
             })
             .collect()
     }

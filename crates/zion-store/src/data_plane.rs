@@ -39,10 +39,10 @@ pub trait DataPlaneStore: Send + Sync {
     /// Writes one flush of a replica's buckets, in one transaction.
     fn record_traffic(&self, buckets: &[TrafficBucket]) -> Result<(), StoreError>;
 
-    /// The buckets of one version of a target whose second is within
-    /// `first_second..=last_second`, of every replica but
+    /// The buckets of one version (or every version) of a target whose
+    /// second is within `first_second..=last_second`, of every replica but
     /// `excluding_replica` (the reader's own, which it holds in memory),
-    /// by second then replica.
+    /// by second, replica and version.
     fn traffic(&self, query: &TrafficQuery<'_>) -> Result<Vec<TrafficBucket>, StoreError>;
 
     /// Deletes every bucket older than `before_second`; returns how many.
@@ -110,7 +110,8 @@ pub struct TrafficBucket {
 pub struct TrafficQuery<'a> {
     pub service: &'a str,
     pub environment: &'a str,
-    pub version: &'a str,
+    /// None: every version (what an SLO counts).
+    pub version: Option<&'a str>,
     pub first_second: u64,
     pub last_second: u64,
     pub excluding_replica: &'a str,
@@ -161,9 +162,10 @@ pub(crate) mod sql {
 
     pub const TRAFFIC: &str = "SELECT replica, service, environment, version, second, \
          requests, errors, latency FROM traffic_buckets \
-         WHERE service = $1 AND environment = $2 AND version = $3 \
+         WHERE service = $1 AND environment = $2 \
+         AND (CAST($3 AS TEXT) IS NULL OR version = $3) \
          AND second >= $4 AND second <= $5 AND replica <> $6 \
-         ORDER BY second, replica";
+         ORDER BY second, replica, version";
 
     pub const PRUNE: &str = "DELETE FROM traffic_buckets WHERE second < $1";
 }

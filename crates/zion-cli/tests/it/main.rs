@@ -41,5 +41,6 @@ mod resources;
 mod restart;
 mod routing;
 mod slo;
+mod slo_prometheus;
 mod strategies;
 mod tokens;

@@ -51,12 +51,12 @@ scrape_configs:
 
 /// A Prometheus on `addr` keeping its data in `dir/prometheus`; stopped
 /// when dropped.
-struct Prometheus {
+pub(crate) struct Prometheus {
     child: Child,
 }
 
 impl Prometheus {
-    fn start(dir: &Path, addr: SocketAddr) -> Prometheus {
+    pub(crate) fn start(dir: &Path, addr: SocketAddr) -> Prometheus {
         let binary = ["/usr/bin/prometheus", "prometheus"]
             .into_iter()
             .find(|b| Command::new(b).arg("--version").output().is_ok())
@@ -83,7 +83,7 @@ impl Prometheus {
         Prometheus { child }
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

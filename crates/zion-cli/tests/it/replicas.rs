@@ -505,3 +505,47 @@ fn a_blue_green_promote_sent_to_a_replica_that_does_not_drive_the_target_is_appl
             .then_some(())
     });
 }
+
+/// An SLO of a target that two replicas forward for counts every request
+/// either forwarded, once: the driver adds the other replica's one-second
+/// buckets to its own listener's.
+#[test]
+fn an_slo_counts_the_requests_of_every_replica_once() {
+    let fleet = Fleet::with_spec(2, "        - { weight: 100 }", LEASE, |yaml| {
+        let faulty = yaml.replace(
+            "\"{version}\"]",
+            "\"{version}\", \"--fault\", \"1.0:errors=0.25\"]",
+        );
+        format!(
+            "{faulty}slos:\n  - {{ name: availability, service: web, environment: staging, objective: 50% }}\n"
+        )
+    });
+    let driver = fleet.first_rollout(Duration::from_secs(1));
+    let (mut sent, mut failed) = (0u64, 0u64);
+    for i in 0..2 {
+        for _ in 0..40 {
+            let (status, _, _) = http_get(fleet.target(i), "/").unwrap();
+            sent += 1;
+            failed += u64::from(status >= 500);
+        }
+    }
+    assert!(failed > 0, "the faulty version answered no 5xx");
+    let counted = |s: &Value| (s["good"].as_u64(), s["total"].as_u64());
+    let slo = fleet.eventually(
+        Duration::from_secs(30),
+        "both replicas' requests counted",
+        || {
+            let s = fleet.json(driver, &["slo", "status"])[0].clone();
+            (s["total"].as_u64() >= Some(sent)).then_some(s)
+        },
+    );
+    assert_eq!(counted(&slo), (Some(sent - failed), Some(sent)), "{slo}");
+    // Nothing is counted twice as more seconds are read.
+    std::thread::sleep(Duration::from_secs(8));
+    let later = fleet.json(driver, &["slo", "status"])[0].clone();
+    assert_eq!(
+        counted(&later),
+        (Some(sent - failed), Some(sent)),
+        "{later}"
+    );
+}

@@ -12,7 +12,7 @@ fn slo_spec(api: std::net::SocketAddr, target: std::net::SocketAddr, slos: &str)
 }
 
 /// promtool, from Debian's prometheus package (scripts/test.sh installs it).
-fn promtool() -> String {
+pub(crate) fn promtool() -> String {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join("promtool"))

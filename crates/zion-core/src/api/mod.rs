@@ -23,7 +23,7 @@ pub use requests::{
     CommandRequest, DeployRequest, ErrorBody, ErrorDetail, ImportSummary, RollbackRequest,
     SpecApplied, SpecView, WhoAmI,
 };
-pub use slo::{SloView, rows_since};
+pub use slo::{SliMeasurement, SloView, rows_since};
 pub use target::{RunningVersion, TargetView, VersionRole};
 
 pub use audit::{

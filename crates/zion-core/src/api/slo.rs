@@ -39,6 +39,54 @@ pub struct SloView {
     pub burn_rates: Vec<alerts::PairReading>,
     /// The alerts' recorded states (an alert never fired is not listed).
     pub alerts: Vec<AlertState>,
+    /// A prometheus SLI's measurement, as the replica answering knows it
+    /// (the one driving the target measures it; None elsewhere and for
+    /// the other SLIs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub measurement: Option<SliMeasurement>,
+}
+
+/// How a measured-by-query SLI stands: the last minute recorded, the last
+/// failure, and whether the rows lag behind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SliMeasurement {
+    /// The start of the last minute measured.
+    pub last_minute: Option<Timestamp>,
+    /// Why the last minute that failed was not recorded, and that minute.
+    pub error: Option<String>,
+    pub error_minute: Option<Timestamp>,
+    /// No minute was measured within the last [`SliMeasurement::STALE_AFTER`]
+    /// (a query failing, or Prometheus unreachable): the SLI and budget
+    /// shown leave those minutes out, they do not count them good.
+    pub stale: bool,
+}
+
+impl SliMeasurement {
+    /// A minute is measured a little after it ends; two more missing mean
+    /// the measurement is stale.
+    pub const STALE_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_secs(180);
+
+    pub fn new(
+        last_minute: Option<Timestamp>,
+        error: Option<(Timestamp, String)>,
+        now: Timestamp,
+    ) -> SliMeasurement {
+        let stale = match last_minute {
+            None => error.is_some(),
+            Some(m) => now.duration_since(m) > Self::STALE_AFTER,
+        };
+        let (error_minute, error) = match error {
+            Some((m, e)) => (Some(m), Some(e)),
+            None => (None, None),
+        };
+        SliMeasurement {
+            last_minute,
+            error,
+            error_minute,
+            stale,
+        }
+    }
 }
 
 impl SloView {
@@ -55,7 +103,7 @@ impl SloView {
             sli: slo.sli.name().to_owned(),
             threshold_ms: match &slo.sli {
                 Sli::Latency { threshold } => u64::try_from(threshold.as_millis()).ok(),
-                Sli::Availability | Sli::Probe(_) => None,
+                Sli::Availability | Sli::Probe(_) | Sli::Prometheus(_) => None,
             },
             objective: slo.objective,
             window: match slo.window {
@@ -69,6 +117,7 @@ impl SloView {
             budget: Budget::of(slo.objective, counts),
             burn_rates: alerts::readings(slo, rows, now),
             alerts: alerts.to_vec(),
+            measurement: None,
         }
     }
 

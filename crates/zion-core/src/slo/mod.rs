@@ -12,10 +12,13 @@
 //!   transitions (firing, resolved) from the last recorded state.
 //! - `policy`: the `error_budget` pre-check's decision.
 //! - `rules`: Prometheus recording and alerting rules, Sloth's names.
+//! - `prometheus`: a prometheus SLI's queries with their window filled in,
+//!   and a minute's counts from the rates they answer.
 
 pub mod alerts;
 pub mod budget;
 pub mod policy;
+pub mod prometheus;
 pub mod report;
 pub mod rows;
 pub mod rules;

@@ -9,7 +9,10 @@
 //! proxy: `zion_requests_total` and `zion_request_errors_total`
 //! (availability) and the buckets of `zion_request_duration_seconds`
 //! (latency: the threshold must be one of the buckets' bounds, or
-//! Prometheus cannot count the requests under it). A calendar-month SLO is
+//! Prometheus cannot count the requests under it). A prometheus SLI's
+//! ratio is written from its own queries, as Sloth writes its events SLIs:
+//! `(bad) / (total)`, or `1 - ((good) / (total))`, with `{{.window}}`
+//! filled by each window. A calendar-month SLO is
 //! written with a 30-day period, the rolling window PromQL can compute.
 //!
 //! Every text value is written as a JSON string, which YAML reads as a
@@ -18,8 +21,9 @@
 use std::fmt::Write as _;
 
 use super::alerts::{AlertKind, BURN_PAIRS};
+use super::prometheus;
 use crate::metrics::LATENCY_BOUNDS_SECONDS;
-use crate::spec::{Sli, SloSpec, SloWindow};
+use crate::spec::{Sli, SloEvents, SloPrometheus, SloSpec, SloWindow};
 
 /// The alert windows, shortest first, each recorded as a ratio rule.
 const WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
@@ -117,6 +121,7 @@ fn error_ratio_query(slo: &SloSpec) -> Result<String, String> {
              blackbox exporter",
             slo.id()
         )),
+        Sli::Prometheus(q) => Ok(queries_ratio(q)),
         Sli::Availability => Ok(format!(
             "sum(rate(zion_request_errors_total{{{target}}}[{{window}}])) / \
              sum(rate(zion_requests_total{{{target}}}[{{window}}]))"
@@ -145,6 +150,17 @@ fn error_ratio_query(slo: &SloSpec) -> Result<String, String> {
                  sum(rate(zion_request_duration_seconds_count{{{target}}}[{{window}}])))"
             ))
         }
+    }
+}
+
+/// A prometheus SLI's error ratio from its own queries, `{window}` where
+/// Sloth's `{{.window}}` was.
+fn queries_ratio(q: &SloPrometheus) -> String {
+    let window = |query: &str| query.replace(prometheus::WINDOW, "{window}");
+    let total = window(&q.total);
+    match &q.events {
+        SloEvents::Bad(bad) => format!("({})\n/\n({total})", window(bad)),
+        SloEvents::Good(good) => format!("1 - (({})\n/\n({total}))", window(good)),
     }
 }
 
@@ -348,5 +364,35 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("web/production/availability"), "{err}");
         assert!(err.contains("200ms") && err.contains("250ms"), "{err}");
+    }
+
+    #[test]
+    fn a_prometheus_sli_is_written_from_its_queries() {
+        let bad = SloPrometheus {
+            provider: "prom".into(),
+            events: SloEvents::Bad(
+                r#"sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))"#.into(),
+            ),
+            total: "sum(rate(http_requests_total[{{.window}}]))".into(),
+        };
+        let yaml = export(&[slo(Sli::Prometheus(bad.clone()))]).unwrap();
+        assert!(
+            yaml.contains(
+                r#""(sum(rate(http_requests_total{code=~\"5..\"}[30m])))\n/\n(sum(rate(http_requests_total[30m])))""#
+            ),
+            "{yaml}"
+        );
+        assert!(!yaml.contains("{{.window}}"), "{yaml}");
+        let good = SloPrometheus {
+            events: SloEvents::Good("sum(rate(ok[{{.window}}]))".into()),
+            ..bad
+        };
+        let yaml = export(&[slo(Sli::Prometheus(good))]).unwrap();
+        assert!(
+            yaml.contains(
+                r#""1 - ((sum(rate(ok[3d])))\n/\n(sum(rate(http_requests_total[3d]))))""#
+            ),
+            "{yaml}"
+        );
     }
 }

@@ -211,10 +211,12 @@ pub(super) mod keys {
         "sli",
         "threshold",
         "probe",
+        "prometheus",
         "budgeting",
         "retention",
     ];
     pub const SLO_PROBE: &[&str] = &["url", "tcp", "interval", "timeout"];
+    pub const SLO_PROMETHEUS: &[&str] = &["provider", "good", "bad", "total"];
     pub const HAPROXY_PROVIDER: &[&str] = &["socket", "syslog"];
     pub const HAPROXY_TARGET: &[&str] = &["provider", "backend"];
     pub const TLS: &[&str] = &["certificates"];
@@ -450,8 +452,20 @@ pub(super) struct RawSlo {
     pub sli: Option<Text>,
     pub threshold: Option<Text>,
     pub probe: Option<RawSloProbe>,
+    pub prometheus: Option<RawSloPrometheus>,
     pub budgeting: Option<Text>,
     pub retention: Option<Text>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `slos[].prometheus`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct RawSloPrometheus {
+    pub provider: Option<Text>,
+    pub good: Option<Text>,
+    pub bad: Option<Text>,
+    pub total: Option<Text>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -1251,6 +1265,10 @@ mod tests {
                 unknown_keys_of::<RawSlackApprovals>(keys::SLACK_APPROVALS, |r| r.unknown),
             ),
             ("slo", unknown_keys_of::<RawSlo>(keys::SLO, |r| r.unknown)),
+            (
+                "slo_prometheus",
+                unknown_keys_of::<RawSloPrometheus>(keys::SLO_PROMETHEUS, |r| r.unknown),
+            ),
         ];
         for (what, unknown) in cases {
             assert_eq!(unknown, vec!["not_a_key"], "{what}");

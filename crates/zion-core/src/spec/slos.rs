@@ -60,6 +60,31 @@ pub enum Sli {
     /// Synthetic probes on an interval, each one event, good when it
     /// passes (`sli: probe`).
     Probe(SloProbe),
+    /// Good (or bad) and total events counted by two PromQL queries to a
+    /// `prometheus` provider (`sli: prometheus`), as Sloth's SLIs are.
+    Prometheus(SloPrometheus),
+}
+
+/// `slos[].prometheus`: the provider and the queries, each a rate per
+/// second over `{{.window}}` (Sloth's placeholder), which Zion fills.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SloPrometheus {
+    /// A provider of kind `prometheus` in `providers:`.
+    pub provider: String,
+    /// The good or the bad events' query.
+    pub events: SloEvents,
+    /// All events' query.
+    pub total: String,
+}
+
+/// Which events a prometheus SLI's first query counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SloEvents {
+    /// `good:`, e.g. requests not answered 5xx.
+    Good(String),
+    /// `bad:`, e.g. requests answered 5xx (Sloth's `error_query`).
+    Bad(String),
 }
 
 /// `slos[].probe`: what a probe SLI checks and how often.
@@ -95,6 +120,7 @@ impl Sli {
             Sli::Availability => "availability",
             Sli::Latency { .. } => "latency",
             Sli::Probe(_) => "probe",
+            Sli::Prometheus(_) => "prometheus",
         }
     }
 }

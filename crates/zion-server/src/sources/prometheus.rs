@@ -18,8 +18,19 @@ pub(crate) async fn query(p: &PrometheusProvider, base_dir: &Path, query: &str) 
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
+    query_at(p, base_dir, query, now).await
+}
+
+/// Runs `query` (already rendered) as of `time`, in seconds since the
+/// epoch.
+pub(crate) async fn query_at(
+    p: &PrometheusProvider,
+    base_dir: &Path,
+    query: &str,
+    time: f64,
+) -> Outcome {
     let url = format!(
-        "{}/api/v1/query?query={}&time={now:.3}",
+        "{}/api/v1/query?query={}&time={time:.3}",
         p.url,
         http::encode(query)
     );

@@ -143,7 +143,7 @@ pub fn traffic_reads_a_window_without_the_readers_own<S: DataPlaneStore>(fresh: 
     let query = |excluding: &'static str, first: u64, last: u64| TrafficQuery {
         service: "web",
         environment: "production",
-        version: "1.0",
+        version: Some("1.0"),
         first_second: first,
         last_second: last,
         excluding_replica: excluding,
@@ -157,6 +157,20 @@ pub fn traffic_reads_a_window_without_the_readers_own<S: DataPlaneStore>(fresh: 
         vec![
             bucket("a", "1.0", 100, 10),
             bucket("a", "1.0", 101, 11),
+            bucket("c", "1.0", 101, 30)
+        ]
+    );
+
+    // Every version: what an SLO counts.
+    let every = TrafficQuery {
+        version: None,
+        ..query("a", 100, 101)
+    };
+    assert_eq!(
+        store.traffic(&every).unwrap(),
+        vec![
+            bucket("b", "1.0", 100, 20),
+            bucket("b", "2.0", 100, 7),
             bucket("c", "1.0", 101, 30)
         ]
     );
@@ -201,7 +215,7 @@ pub fn a_bad_flush_writes_nothing<S: DataPlaneStore>(fresh: impl Fn() -> S) {
     let all = TrafficQuery {
         service: "web",
         environment: "production",
-        version: "1.0",
+        version: Some("1.0"),
         first_second: 0,
         last_second: 100,
         excluding_replica: "",

@@ -130,7 +130,7 @@ impl DataPlaneStore for PostgresStore {
             args![
                 q.service.to_owned(),
                 q.environment.to_owned(),
-                q.version.to_owned(),
+                q.version.map(str::to_owned),
                 first,
                 last,
                 q.excluding_replica.to_owned()

@@ -2,16 +2,20 @@
 //! the environment), an objective strictly between 0% and 100%, a window
 //! (`30d` or `month`), an SLI the built-in proxy measures, and how its
 //! budget is counted. A probe SLI names its check (`url` or `tcp`) and
-//! interval. SLIs Zion does not measure yet (Prometheus queries) are
-//! refused with the reason, not accepted and ignored.
+//! interval. A prometheus SLI names a `prometheus` provider and two
+//! queries, good (or bad) and total, each with Sloth's `{{.window}}`.
 
 use std::time::Duration;
 
 use super::environments::parse_share;
 use super::{Report, at, text};
 use crate::duration::parse_duration;
-use crate::spec::raw::{RawSlo, RawSloProbe, Text, keys};
-use crate::spec::{Budgeting, ProbeCheck, ServiceSpec, Sli, SloProbe, SloSpec, SloWindow, ranges};
+use crate::slo::prometheus::WINDOW;
+use crate::spec::raw::{RawSlo, RawSloProbe, RawSloPrometheus, Text, keys};
+use crate::spec::{
+    Budgeting, ProbeCheck, ServiceSpec, Sli, SloEvents, SloProbe, SloPrometheus, SloSpec,
+    SloWindow, ranges,
+};
 
 /// One-minute rows are kept a week by default, then rolled up hourly.
 const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -187,6 +191,12 @@ fn sli(r: &mut Report, p: &str, raw: &RawSlo) -> Sli {
             "only a probe SLI has a probe: remove it, or write `sli: probe`",
         );
     }
+    if raw.prometheus.is_some() && kind != "prometheus" {
+        r.add(
+            at(p, "prometheus"),
+            "only a prometheus SLI has queries: remove `prometheus`, or write `sli: prometheus`",
+        );
+    }
     match kind {
         "availability" => {
             if threshold().is_some() {
@@ -224,20 +234,31 @@ fn sli(r: &mut Report, p: &str, raw: &RawSlo) -> Sli {
                 .map(Sli::Probe)
                 .unwrap_or(Sli::Availability),
         },
-        "prometheus" => {
-            r.add(
-                at(p, "sli"),
-                "`prometheus` SLIs are not measured yet: use `availability` or `latency`, \
-                 which the built-in proxy measures, or `probe`",
-            );
-            Sli::Availability
-        }
+        "prometheus" => match raw.prometheus.as_ref() {
+            None => {
+                r.add(
+                    at(p, "prometheus"),
+                    "missing: a prometheus SLI names its provider and queries, e.g. \
+                     `prometheus: { provider: prom, bad: 'sum(rate(http_requests_total{code=~\"5..\"}[{{.window}}]))', \
+                     total: 'sum(rate(http_requests_total[{{.window}}]))' }`",
+                );
+                Sli::Availability
+            }
+            Some(q) => slo_prometheus(r, &at(p, "prometheus"), q)
+                .map(Sli::Prometheus)
+                .unwrap_or(Sli::Availability),
+        },
         other => {
             r.choice(
                 &at(p, "sli"),
                 other,
                 "SLI",
-                &[("availability", ()), ("latency", ()), ("probe", ())],
+                &[
+                    ("availability", ()),
+                    ("latency", ()),
+                    ("probe", ()),
+                    ("prometheus", ()),
+                ],
             );
             Sli::Availability
         }
@@ -300,6 +321,116 @@ fn slo_probe(r: &mut Report, p: &str, raw: &RawSloProbe) -> Option<SloProbe> {
         interval,
         timeout,
     })
+}
+
+/// `prometheus`: a declared `prometheus` provider, `good` or `bad`, and
+/// `total`, each a query with `{{.window}}`.
+fn slo_prometheus(r: &mut Report, p: &str, raw: &RawSloPrometheus) -> Option<SloPrometheus> {
+    r.unknown(p, &raw.unknown, keys::SLO_PROMETHEUS);
+    let provider = slo_provider(r, &at(p, "provider"), raw.provider.as_ref());
+    let events = match (raw.good.as_ref(), raw.bad.as_ref()) {
+        (Some(good), None) => query(r, &at(p, "good"), good).map(SloEvents::Good),
+        (None, Some(bad)) => query(r, &at(p, "bad"), bad).map(SloEvents::Bad),
+        (Some(_), Some(_)) => {
+            r.add(
+                p,
+                "give either `good` (the good events' query) or `bad` (the bad events'), not \
+                 both: the other is the total less it",
+            );
+            None
+        }
+        (None, None) => {
+            r.add(
+                p,
+                "missing: give `good` or `bad`, a query of the good (or bad) events' rate, \
+                 e.g. `bad: 'sum(rate(http_requests_total{code=~\"5..\"}[{{.window}}]))'`",
+            );
+            None
+        }
+    };
+    let total = match raw.total.as_ref() {
+        Some(t) => query(r, &at(p, "total"), t),
+        None => {
+            r.add(
+                at(p, "total"),
+                "missing: give the query of all events' rate, e.g. \
+                 `total: 'sum(rate(http_requests_total[{{.window}}]))'`",
+            );
+            None
+        }
+    };
+    Some(SloPrometheus {
+        provider: provider?,
+        events: events?,
+        total: total?,
+    })
+}
+
+/// A provider declared under `providers:` whose kind is `prometheus`.
+fn slo_provider(r: &mut Report, p: &str, raw: Option<&Text>) -> Option<String> {
+    let name = match text(raw).map(str::trim) {
+        None | Some("") => {
+            r.add(
+                p,
+                "missing: name a prometheus provider declared under `providers:`, e.g. \
+                 `provider: prom`",
+            );
+            return None;
+        }
+        Some(name) => name.to_owned(),
+    };
+    match r.providers.get(&name).copied() {
+        None => {
+            let declared: Vec<String> = r.providers.keys().cloned().collect();
+            let list = if declared.is_empty() {
+                "none is declared: add one, e.g. `providers: { prom: { prometheus: { url: \
+                 http://127.0.0.1:9090 } } }`"
+                    .to_owned()
+            } else {
+                format!("declared: {}", declared.join(", "))
+            };
+            r.add(p, format!("`{name}` is not a provider; {list}"));
+            None
+        }
+        Some(Some(kind)) if kind != "prometheus" => {
+            r.add(
+                p,
+                format!("`{name}` is a {kind} provider; a prometheus SLI needs a prometheus one"),
+            );
+            None
+        }
+        Some(_) => Some(name),
+    }
+}
+
+/// One query: not empty, with Sloth's `{{.window}}` (Zion fills it with
+/// `1m` to measure each minute).
+fn query(r: &mut Report, p: &str, raw: &Text) -> Option<String> {
+    let q = raw.as_str().trim();
+    if q.is_empty() {
+        r.add(
+            p,
+            "empty: write a PromQL query of the events' rate per second, e.g. \
+             `sum(rate(http_requests_total[{{.window}}]))`",
+        );
+        return None;
+    }
+    if !q.contains(WINDOW) {
+        let hint = if q.contains("{{window}}") || q.contains("{{ .window }}") {
+            "write it as Sloth does, `{{.window}}`"
+        } else {
+            "write the range as `[{{.window}}]`, e.g. `sum(rate(http_requests_total[{{.window}}]))`"
+        };
+        r.add(
+            p,
+            format!(
+                "`{q}` has no `{{{{.window}}}}`: Zion measures each minute by filling it with \
+                 `1m`; {hint}"
+            ),
+        );
+        return None;
+    }
+    Some(q.to_owned())
 }
 
 /// `host:port` with a port number.

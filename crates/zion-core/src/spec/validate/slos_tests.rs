@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::spec::validate::test_support::*;
-use crate::spec::{Budgeting, ProbeCheck, Sli, SloProbe, SloWindow};
+use crate::spec::{Budgeting, ProbeCheck, Sli, SloEvents, SloProbe, SloPrometheus, SloWindow};
 
 /// The one-service spec (target `web/staging`) with `slos` appended.
 fn with_slos(slos: &str) -> String {
@@ -138,8 +138,8 @@ fn objectives_windows_and_slis_are_checked() {
     );
     assert_error(
         &slo("objective: 99%, sli: prometheus"),
-        "slos[0].sli",
-        "not measured yet",
+        "slos[0].prometheus",
+        "missing",
     );
     assert_error(
         &slo("objective: 99%, probe: { tcp: 'x:1' }"),
@@ -200,4 +200,104 @@ fn two_slos_of_one_target_need_two_names() {
          - { name: a, service: web, environment: staging, objective: 95% }\n",
     );
     assert_error(&yaml, "slos[1].name", "already declared at slos[0]");
+}
+
+/// The one-service spec with a `prom` provider and one prometheus SLO of
+/// `queries` (the inside of `prometheus: { … }`).
+fn with_prometheus_slo(queries: &str) -> String {
+    format!(
+        "providers:\n  prom: {{ prometheus: {{ url: 'http://127.0.0.1:9090' }} }}\n{}",
+        with_slos(&format!(
+            "- {{ name: a, service: web, environment: staging, objective: 99%, sli: prometheus,\n\
+             \x20   prometheus: {{ {queries} }} }}\n"
+        ))
+    )
+}
+
+#[test]
+fn a_prometheus_sli_is_read_with_its_provider_and_queries() {
+    let spec = valid(&with_prometheus_slo(
+        r#"provider: prom, bad: 'sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))', total: 'sum(rate(http_requests_total[{{.window}}]))'"#,
+    ));
+    assert_eq!(
+        spec.slos[0].sli,
+        Sli::Prometheus(SloPrometheus {
+            provider: "prom".into(),
+            events: SloEvents::Bad(
+                r#"sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))"#.into()
+            ),
+            total: "sum(rate(http_requests_total[{{.window}}]))".into(),
+        })
+    );
+    let good = valid(&with_prometheus_slo(
+        "provider: prom, good: 'sum(rate(ok[{{.window}}]))', total: 'sum(rate(all[{{.window}}]))'",
+    ));
+    assert!(matches!(
+        &good.slos[0].sli,
+        Sli::Prometheus(SloPrometheus { events: SloEvents::Good(q), .. }) if q == "sum(rate(ok[{{.window}}]))"
+    ));
+}
+
+#[test]
+fn a_prometheus_sli_is_checked() {
+    let ok = "sum(rate(all[{{.window}}]))";
+    let cases = [
+        (
+            format!("provider: prom, total: '{ok}'"),
+            "slos[0].prometheus",
+            "give `good` or `bad`",
+        ),
+        (
+            format!("provider: prom, good: '{ok}', bad: '{ok}', total: '{ok}'"),
+            "slos[0].prometheus",
+            "not both",
+        ),
+        (
+            format!("provider: prom, bad: '{ok}'"),
+            "slos[0].prometheus.total",
+            "missing",
+        ),
+        (
+            format!("bad: '{ok}', total: '{ok}'"),
+            "slos[0].prometheus.provider",
+            "missing",
+        ),
+        (
+            format!("provider: grafana, bad: '{ok}', total: '{ok}'"),
+            "slos[0].prometheus.provider",
+            "`grafana` is not a provider; declared: prom",
+        ),
+        (
+            format!("provider: prom, bad: 'sum(rate(errors[5m]))', total: '{ok}'"),
+            "slos[0].prometheus.bad",
+            "has no `{{.window}}`",
+        ),
+        (
+            format!("provider: prom, bad: '{ok}', total: 'sum(rate(all[{{{{window}}}}]))'"),
+            "slos[0].prometheus.total",
+            "write it as Sloth does",
+        ),
+        (
+            format!("provider: prom, bad: '  ', total: '{ok}'"),
+            "slos[0].prometheus.bad",
+            "empty",
+        ),
+        (
+            format!("provider: prom, bad: '{ok}', total: '{ok}', error_query: x"),
+            "slos[0].prometheus.error_query",
+            "unknown key",
+        ),
+    ];
+    for (queries, path, message) in cases {
+        assert_error(&with_prometheus_slo(&queries), path, message);
+    }
+    let with_slos_only = with_slos(&format!(
+        "- {{ name: a, service: web, environment: staging, objective: 99%,\n\
+         \x20   prometheus: {{ provider: prom, bad: '{ok}', total: '{ok}' }} }}\n"
+    ));
+    assert_error(
+        &with_slos_only,
+        "slos[0].prometheus",
+        "only a prometheus SLI",
+    );
 }

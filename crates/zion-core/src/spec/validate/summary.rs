@@ -67,6 +67,7 @@ fn slo_line(slo: &SloSpec) -> String {
         Sli::Availability => "availability".to_owned(),
         Sli::Latency { threshold } => format!("latency under {}", short(*threshold)),
         Sli::Probe(p) => format!("probe every {}", short(p.interval)),
+        Sli::Prometheus(q) => format!("prometheus queries to `{}`", q.provider),
     };
     let window = match slo.window {
         SloWindow::Rolling { days } => format!("{days}d"),
