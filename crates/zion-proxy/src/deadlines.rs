@@ -82,6 +82,11 @@ impl Future for Deadline {
             if !entry.waker.will_wake(cx.waker()) {
                 entry.waker = cx.waker().clone();
             }
+            if !b.ticking {
+                // Its ticker ended with the runtime it ran on.
+                b.ticking = true;
+                tokio::spawn(tick(board));
+            }
             return Poll::Pending;
         }
         let board = &boards()[Workers::slot()];
@@ -138,17 +143,27 @@ struct Ticking(&'static Mutex<Board>);
 
 impl Drop for Ticking {
     fn drop(&mut self) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .ticking = false;
+        let mut b = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        b.ticking = false;
+        // Deadlines still armed start a ticker on their own runtime when
+        // polled again (a board shared by threads outside the workers may
+        // outlive the runtime its ticker ran on).
+        for entry in b.entries.iter_mut().flatten() {
+            entry.waker.wake_by_ref();
+        }
     }
 }
 
 /// Wakes the board's due deadlines every tick until it has been idle for
 /// [`IDLE_TICKS`].
-async fn tick(board: &'static Mutex<Board>) {
+/// The guard is made before the future, so that a ticker dropped before it
+/// ever ran still clears the flag.
+fn tick(board: &'static Mutex<Board>) -> impl Future<Output = ()> + Send {
     let ticking = Ticking(board);
+    ticker(board, ticking)
+}
+
+async fn ticker(board: &'static Mutex<Board>, ticking: Ticking) {
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut idle = 0;
