@@ -13,6 +13,10 @@
 //! `CALLS_PER_S P50_MS P99_MS FAILED`, counting calls that succeeded (a
 //! call failed when its HTTP status, its grpc-status or its echo was
 //! wrong, or the connection broke; the first failure is told on stderr).
+//! A connection the server closes (nginx ends one after 1,000 calls, with
+//! GOAWAY) is opened again; a call it refused before taking it (it never
+//! got a response head) is made once more on the new connection, as gRPC
+//! clients do, and counts as failed only if that fails too.
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -137,11 +141,23 @@ struct Tally {
     failed: u64,
 }
 
-/// One unary call; Err says what was wrong with it.
-async fn one_call(
-    sender: &mut hyper::client::conn::http2::SendRequest<Full<Bytes>>,
-    uri: &http::Uri,
-) -> Result<(), String> {
+/// Why a call failed: before any response (the connection may have been
+/// closed under it), or in its answer.
+enum Failure {
+    Unanswered(String),
+    Answered(String),
+}
+
+impl Failure {
+    fn into_message(self) -> String {
+        match self {
+            Failure::Unanswered(message) | Failure::Answered(message) => message,
+        }
+    }
+}
+
+/// One unary call.
+async fn one_call(sender: &mut Sender, uri: &http::Uri) -> Result<(), Failure> {
     let req = Request::post(uri.clone())
         .header(CONTENT_TYPE, "application/grpc")
         .header("te", "trailers")
@@ -150,27 +166,110 @@ async fn one_call(
     let resp = sender
         .send_request(req)
         .await
-        .map_err(|err| format!("request failed: {err}"))?;
+        .map_err(|err| Failure::Unanswered(format!("request failed: {err}")))?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(format!("HTTP status {status}"));
+        return Err(Failure::Answered(format!("HTTP status {status}")));
     }
     let collected = resp
         .into_body()
         .collect()
         .await
-        .map_err(|err| format!("body failed: {err}"))?;
+        .map_err(|err| Failure::Answered(format!("body failed: {err}")))?;
     let grpc_status = collected
         .trailers()
         .and_then(|t| t.get("grpc-status"))
         .cloned();
     if grpc_status.as_ref().is_none_or(|s| s != "0") {
-        return Err(format!("grpc-status {grpc_status:?}"));
+        return Err(Failure::Answered(format!("grpc-status {grpc_status:?}")));
     }
     if collected.to_bytes() != MESSAGE {
-        return Err("the echo differs from the message sent".to_owned());
+        return Err(Failure::Answered(
+            "the echo differs from the message sent".to_owned(),
+        ));
     }
     Ok(())
+}
+
+type Sender = hyper::client::conn::http2::SendRequest<Full<Bytes>>;
+
+/// One h2c connection shared by several streams, opened again when the
+/// server closes it. `generation` counts the openings, so that of several
+/// streams finding the same connection closed only the first reopens it.
+struct Channel {
+    target: SocketAddr,
+    current: tokio::sync::Mutex<(u64, Sender)>,
+}
+
+impl Channel {
+    async fn open(target: SocketAddr) -> anyhow::Result<Channel> {
+        let sender = connect(target).await?;
+        Ok(Channel {
+            target,
+            current: tokio::sync::Mutex::new((0, sender)),
+        })
+    }
+
+    /// The connection in use and its generation.
+    async fn get(&self) -> (u64, Sender) {
+        let current = self.current.lock().await;
+        (current.0, current.1.clone())
+    }
+
+    /// A new connection in place of generation `seen`, unless another
+    /// stream replaced it already.
+    async fn reopen(&self, seen: u64) -> anyhow::Result<(u64, Sender)> {
+        let mut current = self.current.lock().await;
+        if current.0 == seen {
+            current.1 = connect(self.target).await?;
+            current.0 += 1;
+        }
+        Ok((current.0, current.1.clone()))
+    }
+}
+
+async fn connect(target: SocketAddr) -> anyhow::Result<Sender> {
+    let stream = TcpStream::connect(target)
+        .await
+        .with_context(|| format!("connecting to {target}"))?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// One call on `channel`, reopening it first when the server closed it, and
+/// made again once on a new connection when it got no answer because its
+/// connection was closed.
+async fn call_on(
+    channel: &Channel,
+    held: &mut (u64, Sender),
+    uri: &http::Uri,
+) -> Result<(), String> {
+    if held.1.is_closed() {
+        *held = channel
+            .reopen(held.0)
+            .await
+            .map_err(|err| err.to_string())?;
+    }
+    match one_call(&mut held.1, uri).await {
+        Err(Failure::Unanswered(first)) => {
+            // Told apart from a server that answers nothing at all: the
+            // connection must be closed or closing.
+            if !held.1.is_closed() && held.1.ready().await.is_ok() {
+                return Err(first);
+            }
+            *held = channel
+                .reopen(held.0)
+                .await
+                .map_err(|err| err.to_string())?;
+            one_call(&mut held.1, uri)
+                .await
+                .map_err(Failure::into_message)
+        }
+        other => other.map_err(Failure::into_message),
+    }
 }
 
 async fn call(load: Load) -> anyhow::Result<()> {
@@ -183,17 +282,11 @@ async fn call(load: Load) -> anyhow::Result<()> {
     let (measure_from, end) = (start + load.warmup, start + load.warmup + load.duration);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..load.connections {
-        let stream = TcpStream::connect(load.target)
-            .await
-            .with_context(|| format!("connecting to {}", load.target))?;
-        stream.set_nodelay(true)?;
-        let (sender, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                .await?;
-        tokio::spawn(conn);
+        let channel = Arc::new(Channel::open(load.target).await?);
         for _ in 0..load.streams {
-            let (mut sender, uri, tally) = (sender.clone(), uri.clone(), Arc::clone(&tally));
+            let (channel, uri, tally) = (Arc::clone(&channel), uri.clone(), Arc::clone(&tally));
             tasks.spawn(async move {
+                let mut held = channel.get().await;
                 let mut own =
                     Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
                 let (mut failed, mut first_error) = (0, None);
@@ -202,7 +295,7 @@ async fn call(load: Load) -> anyhow::Result<()> {
                     if began >= end {
                         break;
                     }
-                    let result = one_call(&mut sender, &uri).await;
+                    let result = call_on(&channel, &mut held, &uri).await;
                     if began < measure_from {
                         continue;
                     }
@@ -214,7 +307,8 @@ async fn call(load: Load) -> anyhow::Result<()> {
                         Err(err) => {
                             failed += 1;
                             first_error.get_or_insert(err);
-                            // A broken connection fails at once: do not spin.
+                            // A server that fails every call fails at once:
+                            // do not spin.
                             tokio::time::sleep(Duration::from_millis(10)).await;
                         }
                     }

@@ -29,8 +29,10 @@
 //! counts what happened.
 
 mod client_body;
+mod deadlines;
 mod error;
 mod grpc;
+mod head_timeout;
 mod headers;
 pub mod http2;
 mod metrics;

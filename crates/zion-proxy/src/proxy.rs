@@ -20,6 +20,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -27,8 +28,10 @@ use tracing::{debug, info, warn};
 
 use crate::UpstreamProtocol;
 use crate::client_body::{ClientBody, ClientFault};
+use crate::deadlines::Deadline;
 use crate::error::ProxyError;
 use crate::grpc::{self, GrpcBody};
+use crate::head_timeout::{self, Reclaimable};
 use crate::headers;
 use crate::metrics::{InFlight, TrafficMetrics, VersionMetrics};
 use crate::mirror::{self, MirrorTarget, Mirrors, X_ZION_MIRROR};
@@ -42,8 +45,8 @@ use crate::workers::Workers;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// A listener's limits when the spec does not say: a client's request head
 /// (and its TLS handshake) within 30 s of the connection's start or of the
-/// previous answer, else the connection closes (slow-loris guard, and the
-/// end of an idle keep-alive connection); a head of at most 64 KiB, else 431;
+/// previous answer, else 408 if part of a head came, and the connection
+/// closes (slow-loris guard, and the end of an idle keep-alive connection); a head of at most 64 KiB, else 431;
 /// at most 10,000 connections at once, else 503.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -80,8 +83,9 @@ pub struct ListenerSettings {
     /// TLS termination, None for clear text.
     pub tls: Option<TlsSettings>,
     /// A request head must arrive within this of the connection's start or
-    /// of the previous answer; the connection closes otherwise (an idle
-    /// keep-alive connection included).
+    /// of the previous answer; otherwise a client that sent part of one is
+    /// answered 408, and the connection closes (an idle keep-alive
+    /// connection's too, without an answer).
     pub header_timeout: Duration,
     /// The largest request head (431 beyond; at least 8 KiB on HTTP/1.1).
     pub max_header_bytes: usize,
@@ -352,13 +356,13 @@ async fn serve_connection(
         debug!(%err, "set_nodelay failed");
     }
     let Some(tls) = &shared.tls else {
-        return serve_http(TokioIo::new(stream), peer, &HTTP, shared, state).await;
+        return serve_http(stream, peer, &HTTP, shared, state).await;
     };
     // The handshake, like a request head, must come within the head-read
     // timeout (slow-loris guard).
     let accepted = tokio::time::timeout(shared.header_timeout, tls.acceptor.accept(stream)).await;
     match accepted {
-        Ok(Ok(stream)) => serve_http(TokioIo::new(stream), peer, &HTTPS, shared, state).await,
+        Ok(Ok(stream)) => serve_http(stream, peer, &HTTPS, shared, state).await,
         Ok(Err(err)) => debug!(%peer, %err, "TLS handshake failed"),
         Err(_) => debug!(%peer, "TLS handshake not finished in time"),
     }
@@ -369,15 +373,18 @@ static HTTPS: HeaderValue = HeaderValue::from_static("https");
 
 /// Serves HTTP/1.1 or HTTP/2 on one client connection (in clear or
 /// decrypted) until it ends or the proxy stops.
-async fn serve_http<I>(
-    io: I,
+async fn serve_http<S>(
+    stream: S,
     peer: SocketAddr,
     proto: &'static HeaderValue,
     shared: Arc<Shared>,
     mut state: watch::Receiver<RunState>,
 ) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Comes back when hyper is done with it, for a 408 (see head_timeout).
+    let (stream, returned) = Reclaimable::new(stream);
+    let io = TokioIo::new(stream);
     let (header_timeout, max_header_bytes) = (shared.header_timeout, shared.max_header_bytes);
     let ctx = Arc::new(ConnContext {
         shared,
@@ -403,38 +410,50 @@ async fn serve_http<I>(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
-    let conn = builder.serve_connection_with_upgrades(io, service);
-    let mut conn = pin!(conn);
-    let probe = state.clone();
-    let mut changed = pin!(state.changed());
-    let mut registered: Option<Waker> = None;
-    let stopping = poll_fn(|cx| {
-        if let Poll::Ready(result) = conn.as_mut().poll(cx) {
-            return Poll::Ready(Some(result));
-        }
-        // Polling the watch takes its lock, once per wake-up of every
-        // connection. It needs polling only to register this task's waker,
-        // and again once the value changed.
-        let stale = registered.as_ref().is_none_or(|w| !w.will_wake(cx.waker()));
-        if stale || probe.has_changed().unwrap_or(true) {
-            registered = Some(cx.waker().clone());
-            if changed.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
+    // In a block of its own: the connection, and the socket it holds, are
+    // dropped at its end.
+    let result = {
+        let conn = builder.serve_connection_with_upgrades(io, service);
+        let mut conn = pin!(conn);
+        let probe = state.clone();
+        let mut changed = pin!(state.changed());
+        let mut registered: Option<Waker> = None;
+        let stopping = poll_fn(|cx| {
+            if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+                return Poll::Ready(Some(result));
             }
-        }
-        Poll::Pending
-    })
-    .await;
-    let result = match stopping {
-        Some(result) => result,
-        None => {
-            // Finishes the request in progress, then closes instead of
-            // waiting for another one.
-            conn.as_mut().graceful_shutdown();
-            conn.await
+            // Polling the watch takes its lock, once per wake-up of every
+            // connection. It needs polling only to register this task's waker,
+            // and again once the value changed.
+            let stale = registered.as_ref().is_none_or(|w| !w.will_wake(cx.waker()));
+            if stale || probe.has_changed().unwrap_or(true) {
+                registered = Some(cx.waker().clone());
+                if changed.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match stopping {
+            Some(result) => result,
+            None => {
+                // Finishes the request in progress, then closes instead of
+                // waiting for another one.
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
         }
     };
     if let Err(err) = result {
+        let head_timed_out = err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout);
+        if head_timed_out && head_timeout::answer_timed_out(&returned).await {
+            // Counted against no version: no request reached one.
+            debug!(%peer, "request head not received in time; answered 408");
+            return;
+        }
         debug!(%peer, %err, "client connection ended with an error");
     }
 }
@@ -652,10 +671,22 @@ async fn watched<T>(
 ) -> (Result<T, Miss>, Option<InFlight>) {
     let mut answer = pin!(answer);
     let watch_from = (started + IN_FLIGHT_AFTER).min(deadline);
-    tokio::select! {
-        biased;
-        answered = &mut answer => return (answered, None),
-        () = tokio::time::sleep_until(watch_from.into()) => {}
+    if watch_from < started + IN_FLIGHT_AFTER {
+        // A response timeout shorter than the watch: on time, not a tick late.
+        tokio::select! {
+            biased;
+            answered = &mut answer => return (answered, None),
+            () = tokio::time::sleep_until(watch_from.into()) => {}
+        }
+    } else {
+        tokio::select! {
+            biased;
+            answered = &mut answer => return (answered, None),
+            // Coarse: a request may start counting in flight a tick late;
+            // a timer per request would cost more than the rest of the
+            // watch.
+            () = Deadline::at(watch_from) => {}
+        }
     }
     let since = SystemTime::now()
         .checked_sub(started.elapsed())

@@ -5,11 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::StatusCode;
+use http::{Request, StatusCode};
+use http_body_util::Full;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use zion_proxy::{ListenerSettings, Route, TargetProxy, TrafficMetrics};
 
+use crate::http2::h2c;
 use crate::support::{Upstream, client, get, read_head, within};
 
 async fn proxy_with(settings: ListenerSettings) -> (TargetProxy, Arc<TrafficMetrics>) {
@@ -110,7 +112,35 @@ async fn a_connection_over_max_connections_is_503_and_no_versions_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_head_or_an_idle_keep_alive_past_header_timeout_is_closed() {
+async fn an_http2_head_over_max_header_bytes_is_431_and_no_versions_error() {
+    let up = Upstream::start("stable").await;
+    let (proxy, metrics) = proxy_with(ListenerSettings {
+        max_header_bytes: 8192,
+        ..ListenerSettings::default()
+    })
+    .await;
+    proxy.set_route(Route::stable_only(up.pool("1.0")));
+    let mut sender = h2c(proxy.local_addr()).await;
+    let req = Request::get("http://shop.example/")
+        .header("x-big", "x".repeat(20_000))
+        .body(Full::default())
+        .unwrap();
+    // HTTP/2 answers a header list over the size the listener announced
+    // (SETTINGS_MAX_HEADER_LIST_SIZE) with 431 on that stream alone.
+    let resp = within(sender.send_request(req)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(metrics.totals("1.0"), (0, 0));
+    // The same connection serves the next request, a head under the limit.
+    let req = Request::get("http://shop.example/")
+        .body(Full::default())
+        .unwrap();
+    let resp = within(sender.send_request(req)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(metrics.totals("1.0"), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_a_head_past_header_timeout_is_408_and_no_versions_error() {
     let up = Upstream::start("stable").await;
     let (proxy, metrics) = proxy_with(ListenerSettings {
         header_timeout: Duration::from_millis(300),
@@ -118,15 +148,53 @@ async fn a_head_or_an_idle_keep_alive_past_header_timeout_is_closed() {
     })
     .await;
     proxy.set_route(Route::stable_only(up.pool("1.0")));
-    // Half a head, then nothing: closed.
+    // On a new connection.
     let mut slow = TcpStream::connect(proxy.local_addr()).await.unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nhost: a\r\n")
         .await
         .unwrap();
-    let mut rest = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
-    assert!(closed.is_ok(), "a slow head was never cut off");
-    // A kept-alive connection left idle: closed too.
+    let mut answer = String::new();
+    within(slow.read_to_string(&mut answer)).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("connection: close\r\n"), "{answer}");
+    assert!(answer.ends_with("did not arrive in time\n"), "{answer}");
+    // On a kept-alive connection, after an answer.
+    let mut kept = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    kept.write_all(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let head = within(read_head(&mut kept)).await.unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .expect("a sized answer")
+        .parse()
+        .unwrap();
+    let mut body = vec![0u8; length];
+    within(kept.read_exact(&mut body)).await.unwrap();
+    kept.write_all(b"GET / HTTP/1.1\r\nho").await.unwrap();
+    let mut answer = String::new();
+    within(kept.read_to_string(&mut answer)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(metrics.totals("1.0"), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_past_header_timeout_is_closed_without_a_word() {
+    let up = Upstream::start("stable").await;
+    let (proxy, metrics) = proxy_with(ListenerSettings {
+        header_timeout: Duration::from_millis(300),
+        ..ListenerSettings::default()
+    })
+    .await;
+    proxy.set_route(Route::stable_only(up.pool("1.0")));
+    // A kept-alive connection left idle after its answer: closed, with
+    // nothing after the answer (a client reusing it then would take a 408
+    // as its request's answer).
     let mut idle = TcpStream::connect(proxy.local_addr()).await.unwrap();
     idle.write_all(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
         .await
@@ -139,5 +207,7 @@ async fn a_head_or_an_idle_keep_alive_past_header_timeout_is_closed() {
         closed.is_ok(),
         "an idle keep-alive connection was never closed"
     );
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(!rest.contains("408"), "{rest}");
     assert_eq!(metrics.totals("1.0"), (1, 0));
 }
