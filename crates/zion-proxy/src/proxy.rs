@@ -356,6 +356,15 @@ async fn serve_connection(
         debug!(%err, "set_nodelay failed");
     }
     let Some(tls) = &shared.tls else {
+        // hyper-util's auto server waits for the first bytes (to tell
+        // HTTP/1.1 from HTTP/2) before hyper's head-read timer starts: a
+        // connection that sends nothing is closed here, or it would hold
+        // a slot until `max_connections` (slow-loris guard).
+        match tokio::time::timeout(shared.header_timeout, stream.readable()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return debug!(%peer, %err, "connection failed before its request"),
+            Err(_) => return debug!(%peer, "no request within the head-read timeout; closed"),
+        }
         return serve_http(stream, peer, &HTTP, shared, state).await;
     };
     // The handshake, like a request head, must come within the head-read

@@ -157,22 +157,30 @@ fn a_prometheus_sli_records_each_minute_pages_on_a_burst_and_shows_a_dead_promet
         let s = status(&p);
         (s["total"].as_u64().unwrap_or(0) > 0).then_some(s)
     });
-    // One minute: 1000 events, 20 bad, by hand.
+    // One minute: 1000 events, 20 bad. Prometheus stamps a sample with
+    // the scrape's start, and the exporter reads its counters a moment
+    // later (more on a loaded machine), so the minute's counts are within
+    // a few events of the rates set, not exact.
     assert_eq!(first["sli"], "prometheus", "{first}");
-    assert_eq!(first["total"].as_u64(), Some(1000), "{first}");
-    assert_eq!(first["good"].as_u64(), Some(980), "{first}");
+    let total = first["total"].as_u64().unwrap();
+    let good = first["good"].as_u64().unwrap();
+    assert!((970..=1030).contains(&total), "{first}");
+    let bad_ratio = (total - good) as f64 / total as f64;
+    assert!((bad_ratio - 0.02).abs() < 0.003, "{first}");
     assert!(
-        (first["sli_now"].as_f64().unwrap() - 0.98).abs() < 1e-12,
+        (first["sli_now"].as_f64().unwrap() - good as f64 / total as f64).abs() < 1e-12,
         "{first}"
     );
-    // Budget: (3% − 2%) / 3% left; the burn rate 2% / 3%.
+    // Budget, from the recorded counts: (3% − bad) / 3% left, the burn
+    // rate bad / 3% (about 1/3 and 2/3).
     let budget = &first["budget"];
+    let burn = bad_ratio / 0.03;
     assert!(
-        (budget["remaining"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9,
+        (budget["remaining"].as_f64().unwrap() - (1.0 - burn)).abs() < 1e-9,
         "{first}"
     );
     assert!(
-        (budget["burn_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9,
+        (budget["burn_rate"].as_f64().unwrap() - burn).abs() < 1e-9,
         "{first}"
     );
     assert!(!firing(&first, "page"), "{first}");

@@ -211,3 +211,34 @@ async fn an_idle_keep_alive_past_header_timeout_is_closed_without_a_word() {
     assert!(!rest.contains("408"), "{rest}");
     assert_eq!(metrics.totals("1.0"), (1, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sends_nothing_is_closed_after_header_timeout() {
+    let up = Upstream::start("stable").await;
+    let (proxy, metrics) = proxy_with(ListenerSettings {
+        header_timeout: Duration::from_millis(300),
+        ..ListenerSettings::default()
+    })
+    .await;
+    proxy.set_route(Route::stable_only(up.pool("1.0")));
+    let started = std::time::Instant::now();
+    let mut silent = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a silent connection was never closed");
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "closed before its timeout: {:?}",
+        started.elapsed()
+    );
+    // A client that is merely slow to start still gets its answer.
+    let mut late = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    late.write_all(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let head = within(read_head(&mut late)).await.unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(metrics.totals("1.0"), (1, 0));
+}
