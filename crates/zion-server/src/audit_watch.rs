@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use zion_core::notify::NotifyEvent;
 
 use crate::app::App;
+use crate::ticker::Ticker;
 
 /// How often the clock's minute is looked at.
 const TICK: Duration = Duration::from_secs(1);
@@ -20,19 +21,11 @@ const TICK: Duration = Duration::from_secs(1);
 const WHOLE_EVERY_MINUTES: i64 = 60;
 
 /// Runs until shutdown.
-pub(crate) async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    let mut every = tokio::time::interval(TICK);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+pub(crate) async fn run(app: Arc<App>, shutdown: watch::Receiver<bool>) {
+    let mut ticker = Ticker::new(TICK, shutdown);
     let mut checked_minute: Option<i64> = None;
     let mut whole_minute: Option<i64> = None;
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+    while ticker.tick().await {
         if !app
             .journal
             .audit

@@ -36,6 +36,7 @@ use zion_store::{RouteListener, Store, TrafficBucket, TrafficQuery};
 
 use crate::App;
 use crate::targets::{TargetId, Targets};
+use crate::ticker::Ticker;
 
 /// Whether this replica of `zion up` owns a target (holds its lease) now.
 pub type Owned = Arc<dyn Fn(&TargetId) -> bool + Send + Sync>;
@@ -409,22 +410,14 @@ pub async fn follow_routes<T: AsRef<Targets> + Send + Sync + 'static>(
 /// (returns at once when the store is not shared).
 pub async fn flush_traffic<T: AsRef<Targets> + Send + Sync + 'static>(
     host: Arc<T>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let targets: &Targets = (*host).as_ref();
     let Some(plane) = targets.data_plane().filter(|p| p.shared) else {
         return;
     };
-    let mut every = tokio::time::interval(FLUSH_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+    let mut ticker = Ticker::new(FLUSH_EVERY, shutdown);
+    while ticker.tick().await {
         let metrics = targets.all_metrics().await;
         plane.flush(&metrics, SystemTime::now());
     }

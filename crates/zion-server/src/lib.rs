@@ -35,6 +35,7 @@ mod slos;
 mod sources;
 mod targets;
 mod telemetry;
+mod ticker;
 pub mod workloads;
 
 use std::net::{IpAddr, SocketAddr};

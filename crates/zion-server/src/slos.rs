@@ -43,6 +43,7 @@ mod prometheus;
 use crate::app::App;
 use crate::audit::AuditError;
 use crate::targets::TargetId;
+use crate::ticker::Ticker;
 
 /// How often the listeners' completed seconds are read.
 const TICK: Duration = Duration::from_secs(1);
@@ -55,18 +56,10 @@ const _: () = assert!(OTHERS_GRACE > crate::data_plane::OTHERS_BEHIND);
 const EVALUATE_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs until shutdown.
-pub(crate) async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(app: Arc<App>, shutdown: watch::Receiver<bool>) {
     let mut recorder = Recorder::default();
-    let mut every = tokio::time::interval(TICK);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+    let mut ticker = Ticker::new(TICK, shutdown);
+    while ticker.tick().await {
         recorder.pass(&app).await;
     }
 }

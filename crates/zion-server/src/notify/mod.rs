@@ -28,6 +28,7 @@ use zion_core::spec::{NotificationsSpec, Receiver};
 use zion_store::OutboxRow;
 
 use crate::app::App;
+use crate::ticker::Ticker;
 use send::{Failure, Request};
 
 /// How often the outbox is read for due rows.
@@ -42,18 +43,10 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10);
 const CLAIM_MARGIN: Duration = Duration::from_secs(2);
 
 /// Delivers due outbox rows until shutdown.
-pub(crate) async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    let mut every = tokio::time::interval(POLL);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+pub(crate) async fn run(app: Arc<App>, shutdown: watch::Receiver<bool>) {
+    let mut ticker = Ticker::new(POLL, shutdown);
     let mut pruned: Option<std::time::Instant> = None;
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+    while ticker.tick().await {
         let spec = Arc::new(app.spec().notifications.clone());
         let now = app.clock.now();
         let hold = jiff::SignedDuration::try_from(spec.timeout + CLAIM_MARGIN)
