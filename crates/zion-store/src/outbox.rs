@@ -82,6 +82,15 @@ pub struct NewOutboxRow {
     pub created_at: Timestamp,
 }
 
+impl NewOutboxRow {
+    /// What a row written without an entry is written once per
+    /// ([`OutboxStore::enqueue_outbox`]): its receiver, event, subject and
+    /// audit index.
+    pub(crate) fn once_key(&self) -> (&str, &str, &str, u64) {
+        (&self.receiver, &self.event, &self.subject, self.audit_index)
+    }
+}
+
 /// Where a row stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxState {

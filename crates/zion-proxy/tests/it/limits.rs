@@ -26,6 +26,19 @@ async fn proxy_with(settings: ListenerSettings) -> (TargetProxy, Arc<TrafficMetr
     (proxy, metrics)
 }
 
+/// A stable `1.0` behind a listener whose request heads must arrive
+/// within 300 ms (keep the upstream: dropping it stops it).
+async fn stable_with_header_timeout() -> (Upstream, TargetProxy, Arc<TrafficMetrics>) {
+    let up = Upstream::start("stable").await;
+    let (proxy, metrics) = proxy_with(ListenerSettings {
+        header_timeout: Duration::from_millis(300),
+        ..ListenerSettings::default()
+    })
+    .await;
+    proxy.set_route(Route::stable_only(up.pool("1.0")));
+    (up, proxy, metrics)
+}
+
 /// An address whose connections are never accepted: a listener with a
 /// backlog of one whose queue is full, so the kernel drops further SYNs
 /// (what a replica too busy to accept looks like). The guard keeps it so.
@@ -141,13 +154,7 @@ async fn an_http2_head_over_max_header_bytes_is_431_and_no_versions_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_a_head_past_header_timeout_is_408_and_no_versions_error() {
-    let up = Upstream::start("stable").await;
-    let (proxy, metrics) = proxy_with(ListenerSettings {
-        header_timeout: Duration::from_millis(300),
-        ..ListenerSettings::default()
-    })
-    .await;
-    proxy.set_route(Route::stable_only(up.pool("1.0")));
+    let (_up, proxy, metrics) = stable_with_header_timeout().await;
     // On a new connection.
     let mut slow = TcpStream::connect(proxy.local_addr()).await.unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nhost: a\r\n")
@@ -185,13 +192,7 @@ async fn half_a_head_past_header_timeout_is_408_and_no_versions_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_keep_alive_past_header_timeout_is_closed_without_a_word() {
-    let up = Upstream::start("stable").await;
-    let (proxy, metrics) = proxy_with(ListenerSettings {
-        header_timeout: Duration::from_millis(300),
-        ..ListenerSettings::default()
-    })
-    .await;
-    proxy.set_route(Route::stable_only(up.pool("1.0")));
+    let (_up, proxy, metrics) = stable_with_header_timeout().await;
     // A kept-alive connection left idle after its answer: closed, with
     // nothing after the answer (a client reusing it then would take a 408
     // as its request's answer).
@@ -214,13 +215,7 @@ async fn an_idle_keep_alive_past_header_timeout_is_closed_without_a_word() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_sends_nothing_is_closed_after_header_timeout() {
-    let up = Upstream::start("stable").await;
-    let (proxy, metrics) = proxy_with(ListenerSettings {
-        header_timeout: Duration::from_millis(300),
-        ..ListenerSettings::default()
-    })
-    .await;
-    proxy.set_route(Route::stable_only(up.pool("1.0")));
+    let (_up, proxy, metrics) = stable_with_header_timeout().await;
     let started = std::time::Instant::now();
     let mut silent = TcpStream::connect(proxy.local_addr()).await.unwrap();
     let mut rest = Vec::new();

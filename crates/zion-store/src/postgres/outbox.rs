@@ -116,7 +116,11 @@ impl OutboxStore for PostgresStore {
                 ],
                 DURING,
             )?;
-            if super::col::<i64>(&row, "n")? == 0 && !new.contains(r) {
+            if super::col::<i64>(&row, "n")? == 0
+                && !new
+                    .iter()
+                    .any(|n: &NewOutboxRow| n.once_key() == r.once_key())
+            {
                 new.push(r.clone());
             }
         }

@@ -143,7 +143,11 @@ impl OutboxStore for SqliteStore {
                     |row| row.get(0),
                 )
                 .map_err(db(DURING))?;
-            if n == 0 && !new.contains(r) {
+            if n == 0
+                && !new
+                    .iter()
+                    .any(|n: &NewOutboxRow| n.once_key() == r.once_key())
+            {
                 new.push(r.clone());
             }
         }
