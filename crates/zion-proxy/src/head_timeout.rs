@@ -146,10 +146,16 @@ pub(crate) async fn answer_timed_out<S: AsyncWrite + Unpin>(returned: &Returned<
     let Some((mut io, true)) = taken else {
         return false;
     };
+    answer(&mut io).await;
+    true
+}
+
+/// Tells a client whose request head did not arrive in time so, and closes
+/// its connection.
+pub(crate) async fn answer<S: AsyncWrite + Unpin>(io: &mut S) {
     let _ = tokio::time::timeout(ANSWER_TIMEOUT, async {
         let _ = io.write_all(ANSWER).await;
         let _ = io.shutdown().await;
     })
     .await;
-    true
 }

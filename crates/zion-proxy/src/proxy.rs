@@ -1,17 +1,21 @@
 //! One target's listener: accepts clients, picks a pool per request, forwards
-//! over pooled upstream connections and records the outcome.
+//! over pooled upstream connections and records the outcome. Plain HTTP/1.1
+//! goes through the [`relay`]; the rest through hyper.
+
+pub(crate) mod relay;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, HOST, HeaderValue, SET_COOKIE};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
@@ -40,6 +44,7 @@ use crate::throttle::Throttle;
 use crate::tls::{Tls, TlsSettings};
 use crate::upstream::{Endpoint, Failed, OutBody, UpstreamBody, UpstreamError, streamed};
 use crate::workers::Workers;
+use relay::prefixed::Prefixed;
 
 /// How long `shutdown` waits for in-flight requests before cutting them off.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -355,23 +360,26 @@ async fn serve_connection(
     if let Err(err) = stream.set_nodelay(true) {
         debug!(%err, "set_nodelay failed");
     }
-    let Some(tls) = &shared.tls else {
-        // hyper-util's auto server waits for the first bytes (to tell
-        // HTTP/1.1 from HTTP/2) before hyper's head-read timer starts: a
-        // connection that sends nothing is closed here, or it would hold
-        // a slot until `max_connections` (slow-loris guard).
-        match tokio::time::timeout(shared.header_timeout, stream.readable()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => return debug!(%peer, %err, "connection failed before its request"),
-            Err(_) => return debug!(%peer, "no request within the head-read timeout; closed"),
-        }
-        return serve_http(stream, peer, &HTTP, shared, state).await;
+    let ctx = Arc::new(ConnContext {
+        client_ip: HeaderValue::try_from(peer.ip().to_canonical().to_string())
+            .expect("an IP address is a valid header value"),
+        proto: if shared.tls.is_some() { &HTTPS } else { &HTTP },
+        shared,
+    });
+    let Some(tls) = &ctx.shared.tls else {
+        // The relay reads the first request head itself, within the
+        // head-read timeout (slow-loris guard), and hands HTTP/2 to hyper.
+        return relay_then_hyper(stream, peer, ctx, state).await;
     };
     // The handshake, like a request head, must come within the head-read
     // timeout (slow-loris guard).
-    let accepted = tokio::time::timeout(shared.header_timeout, tls.acceptor.accept(stream)).await;
+    let accepted =
+        tokio::time::timeout(ctx.shared.header_timeout, tls.acceptor.accept(stream)).await;
     match accepted {
-        Ok(Ok(stream)) => serve_http(stream, peer, &HTTPS, shared, state).await,
+        Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+            serve_http(Prefixed::new(BytesMut::new(), stream), peer, ctx, state).await;
+        }
+        Ok(Ok(stream)) => relay_then_hyper(stream, peer, ctx, state).await,
         Ok(Err(err)) => debug!(%peer, %err, "TLS handshake failed"),
         Err(_) => debug!(%peer, "TLS handshake not finished in time"),
     }
@@ -380,13 +388,61 @@ async fn serve_connection(
 static HTTP: HeaderValue = HeaderValue::from_static("http");
 static HTTPS: HeaderValue = HeaderValue::from_static("https");
 
+/// Serves a connection by the relay, then by hyper if the relay hands it
+/// over. Once the proxy drains, the relay closes the connection between
+/// requests.
+async fn relay_then_hyper<S>(
+    stream: S,
+    peer: SocketAddr,
+    ctx: Arc<ConnContext>,
+    state: watch::Receiver<RunState>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let draining = AtomicBool::new(false);
+    let ended = {
+        let relayed = relay::serve(stream, &ctx, &draining);
+        let mut relayed = pin!(relayed);
+        let mut watching = state.clone();
+        let probe = state.clone();
+        let mut changed = pin!(watching.changed());
+        let mut registered: Option<Waker> = None;
+        poll_fn(|cx| {
+            if let Poll::Ready(ended) = relayed.as_mut().poll(cx) {
+                return Poll::Ready(ended);
+            }
+            if draining.load(Ordering::Relaxed) {
+                return Poll::Pending;
+            }
+            // As in serve_http: the watch is polled only to register this
+            // task's waker, and again once its value changed.
+            let stale = registered.as_ref().is_none_or(|w| !w.will_wake(cx.waker()));
+            if stale || probe.has_changed().unwrap_or(true) {
+                registered = Some(cx.waker().clone());
+                if changed.as_mut().poll(cx).is_ready() {
+                    draining.store(true, Ordering::Relaxed);
+                    // Told at once: an idle connection closes now.
+                    return relayed.as_mut().poll(cx);
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    };
+    if let relay::Ended::Handover(stream) = ended {
+        if draining.load(Ordering::Relaxed) {
+            return;
+        }
+        serve_http(stream, peer, ctx, state).await;
+    }
+}
+
 /// Serves HTTP/1.1 or HTTP/2 on one client connection (in clear or
 /// decrypted) until it ends or the proxy stops.
 async fn serve_http<S>(
-    stream: S,
+    stream: Prefixed<S>,
     peer: SocketAddr,
-    proto: &'static HeaderValue,
-    shared: Arc<Shared>,
+    ctx: Arc<ConnContext>,
     mut state: watch::Receiver<RunState>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -394,13 +450,8 @@ async fn serve_http<S>(
     // Comes back when hyper is done with it, for a 408 (see head_timeout).
     let (stream, returned) = Reclaimable::new(stream);
     let io = TokioIo::new(stream);
-    let (header_timeout, max_header_bytes) = (shared.header_timeout, shared.max_header_bytes);
-    let ctx = Arc::new(ConnContext {
-        shared,
-        client_ip: HeaderValue::try_from(peer.ip().to_canonical().to_string())
-            .expect("an IP address is a valid header value"),
-        proto,
-    });
+    let (header_timeout, max_header_bytes) =
+        (ctx.shared.header_timeout, ctx.shared.max_header_bytes);
     let service = service_fn(move |req| handle(Arc::clone(&ctx), req));
     // HTTP/1.1, or HTTP/2 when the client opens with its preface (h2c
     // with prior knowledge), on the same listener.

@@ -211,6 +211,12 @@ pub(crate) struct Table<E> {
 }
 
 impl<E> Table<E> {
+    /// Whether the split alone decides where a request goes: no header
+    /// rules, sticky sessions or mirroring, which need the request's fields.
+    pub(crate) fn weights_only(&self) -> bool {
+        self.rules.is_empty() && !self.sticky && self.mirror == 0
+    }
+
     /// The pool serving `version`, if the route has one.
     pub(crate) fn pool_of(&self, version: &str) -> Option<&Upstreams<E>> {
         [&self.stable, &self.canary]

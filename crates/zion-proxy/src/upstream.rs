@@ -66,6 +66,16 @@ pub(crate) enum UpstreamError {
         addr: SocketAddr,
         source: hyper::Error,
     },
+    #[error("request to {addr} failed: {source}")]
+    Io {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("request to {addr} failed: {problem}")]
+    Response {
+        addr: SocketAddr,
+        problem: crate::proxy::relay::head::BadResponse,
+    },
 }
 
 impl UpstreamError {
@@ -101,7 +111,7 @@ pub(crate) struct Endpoint {
     /// route's `connect_timeout`).
     pub(crate) connect_timeout: Duration,
     /// For requests that came without a Host field (HTTP/1.0 clients).
-    host: HeaderValue,
+    pub(crate) host: HeaderValue,
     /// Idle connections per worker thread (see [`Workers::slot`]): a
     /// connection is served by the reactor of the thread that opened it, so
     /// it is only reused from that thread.
@@ -109,6 +119,8 @@ pub(crate) struct Endpoint {
     /// The replica's HTTP/2 connection when the route says h2c (see
     /// [`crate::upstream_h2`]): one, multiplexed, shared by every thread.
     pub(crate) h2: Mutex<Option<hyper::client::conn::http2::SendRequest<OutBody>>>,
+    /// The relay's idle connections (see [`crate::proxy::relay`]).
+    pub(crate) relay_idle: crate::proxy::relay::pool::Idle,
 }
 
 /// A connection in use by one request, or waiting in the pool.
@@ -197,6 +209,7 @@ impl Endpoint {
                 .map(|_| Mutex::new(VecDeque::new()))
                 .collect(),
             h2: Mutex::new(None),
+            relay_idle: crate::proxy::relay::pool::Idle::new(),
         }
     }
 
