@@ -33,8 +33,8 @@ use crate::workers::Workers;
 /// request sent on a connection the peer is closing fails.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Idle connections kept per replica and worker thread; more are closed
-/// when returned.
-const MAX_IDLE: usize = 256;
+/// when returned (as many as a busy listener's clients may need at once).
+const MAX_IDLE: usize = 1024;
 
 /// What is sent upstream: the client's body streamed through, or one held
 /// in memory (empty for bodyless requests, which can then be repeated; the

@@ -114,6 +114,7 @@ where
                 .picker
                 .pick(&table, &HeaderMap::new())
                 .map(|pick| Routed {
+                    started,
                     version: Arc::clone(&pick.pool.version),
                     metrics: pick.pool.metrics(&shared.metrics).clone(),
                     endpoint: Arc::clone(pick.endpoint),
@@ -200,7 +201,16 @@ where
         );
         // Back to the pool of the replica that answered (another than the
         // one picked when its connection failed).
-        let sent = pass_body(&mut io, conn, &response, &mut answer, &endpoint).await;
+        let reusable = pass_body(&mut io, conn, &response, &mut answer, &endpoint).await;
+        let done = Instant::now();
+        let sent = match reusable {
+            Passed::Reusable(conn) => {
+                endpoint.relay_idle.checkin(conn, done);
+                true
+            }
+            Passed::Sent => true,
+            Passed::Broken => false,
+        };
         if !sent || exchange.close || response.framing == Framing::UntilClose {
             let _ = io.shutdown().await;
             return Ended::Closed;
@@ -208,12 +218,13 @@ where
         if draining.load(Ordering::Relaxed) && buf.is_empty() {
             return Ended::Closed;
         }
-        head_by = Instant::now() + shared.header_timeout;
+        head_by = done + shared.header_timeout;
     }
 }
 
 /// Where one request goes.
 struct Routed {
+    started: Instant,
     version: Arc<str>,
     metrics: VersionMetrics,
     endpoint: Arc<Endpoint>,
@@ -291,7 +302,7 @@ impl Exchange<'_> {
         answer: &mut Vec<u8>,
     ) -> Result<Result<(Conn, ResponseHead, Arc<Endpoint>), ClientGone>, Miss> {
         let mut endpoint = Arc::clone(&routed.endpoint);
-        let mut conn = match endpoint.relay_idle.checkout() {
+        let mut conn = match endpoint.relay_idle.checkout(routed.started) {
             Some(conn) => conn,
             None => match connect(&endpoint).await {
                 Ok(conn) => conn,
@@ -433,17 +444,25 @@ async fn connect(endpoint: &Endpoint) -> Result<Conn, UpstreamError> {
     endpoint.connect_tcp().await.map(Conn::new)
 }
 
-/// Writes the response head in `answer` and the body after it from `conn`,
-/// then keeps `conn` for the next request when it can carry one. False
-/// when the client connection cannot go on (a write failed, or the body
-/// could not be followed).
+/// How an answer went to the client.
+enum Passed {
+    /// Whole, and the upstream connection can carry another request.
+    Reusable(Conn),
+    /// Whole; the upstream connection closes.
+    Sent,
+    /// The client connection cannot go on: a write failed, or the body
+    /// could not be followed.
+    Broken,
+}
+
+/// Writes the response head in `answer` and the body after it from `conn`.
 async fn pass_body<S: AsyncWrite + Unpin>(
     client: &mut S,
     mut conn: Conn,
     response: &ResponseHead,
     answer: &mut Vec<u8>,
     endpoint: &Endpoint,
-) -> bool {
+) -> Passed {
     let mut head = Some(answer);
     let ended = match response.framing {
         Framing::Empty => write_parts(client, &mut head, &[]).await,
@@ -500,10 +519,11 @@ async fn pass_body<S: AsyncWrite + Unpin>(
     };
     // Bytes after the body are no answer to anything: the connection is
     // broken, as is one that closes.
-    if ended && !response.upstream_closes && conn.buf.is_empty() {
-        endpoint.relay_idle.checkin(conn);
+    match ended {
+        true if !response.upstream_closes && conn.buf.is_empty() => Passed::Reusable(conn),
+        true => Passed::Sent,
+        false => Passed::Broken,
     }
-    ended
 }
 
 /// Reads more of a body into the connection's buffer; false at its end or

@@ -13,8 +13,10 @@ use crate::workers::Workers;
 /// Idle connections older than this are closed rather than reused (as the
 /// hyper pool's: replicas close idle connections after timeouts of their own).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Idle connections kept per replica and worker thread.
-const MAX_IDLE: usize = 256;
+/// Idle connections kept per replica and worker thread: as many as a busy
+/// listener's clients may need at once, or each request beyond them opens
+/// and closes a connection.
+const MAX_IDLE: usize = 1024;
 /// Read buffer of a new connection; grows for larger heads.
 const BUFFER: usize = 8 * 1024;
 
@@ -51,8 +53,8 @@ impl Idle {
     }
 
     /// The most recently used idle connection that still looks open: this
-    /// thread's first, then another's.
-    pub(crate) fn checkout(&self) -> Option<Conn> {
+    /// thread's first, then another's (`now`: the request's start).
+    pub(crate) fn checkout(&self, now: Instant) -> Option<Conn> {
         let home = Workers::slot();
         let slots = self.0.len();
         for slot in (0..slots).map(|k| (home + k) % slots) {
@@ -62,7 +64,7 @@ impl Idle {
                     .unwrap_or_else(PoisonError::into_inner)
                     .pop();
                 let Some(conn) = popped else { break };
-                if conn.since.elapsed() > IDLE_TIMEOUT {
+                if now.saturating_duration_since(conn.since) > IDLE_TIMEOUT {
                     continue;
                 }
                 // Nothing may arrive on an idle connection: bytes or an end
@@ -80,15 +82,16 @@ impl Idle {
         None
     }
 
-    /// Keeps `conn` for a later request (the buffer must be empty).
-    pub(crate) fn checkin(&self, mut conn: Conn) {
+    /// Keeps `conn` for a later request (the buffer must be empty), idle
+    /// from `now`.
+    pub(crate) fn checkin(&self, mut conn: Conn, now: Instant) {
         debug_assert!(conn.buf.is_empty());
         let mut idle = self.0[conn.slot]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if idle.len() < MAX_IDLE {
             conn.reused = true;
-            conn.since = Instant::now();
+            conn.since = now;
             idle.push(conn);
         }
     }
