@@ -3,6 +3,7 @@
 
 mod faults;
 mod forwarding;
+mod framing;
 mod grpc;
 mod http2;
 mod lifecycle;
