@@ -24,7 +24,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -376,8 +376,19 @@ async fn serve_connection(
     let accepted =
         tokio::time::timeout(ctx.shared.header_timeout, tls.acceptor.accept(stream)).await;
     match accepted {
-        Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
-            serve_http(Prefixed::new(BytesMut::new(), stream), peer, ctx, state).await;
+        Ok(Ok(mut stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+            // hyper's HTTP/2 server waits for the client's preface without a
+            // timer: its first bytes are read here, within the head-read
+            // timeout (the relay does the same for HTTP/1.1).
+            let mut first = BytesMut::with_capacity(1024);
+            let read = tokio::time::timeout(ctx.shared.header_timeout, stream.read_buf(&mut first));
+            match read.await {
+                Ok(Ok(n)) if n > 0 => {
+                    serve_http(Prefixed::new(first, stream), peer, ctx, state).await;
+                }
+                Ok(_) => debug!(%peer, "connection closed before its preface"),
+                Err(_) => debug!(%peer, "no HTTP/2 preface within the head-read timeout; closed"),
+            }
         }
         Ok(Ok(stream)) => relay_then_hyper(stream, peer, ctx, state).await,
         Ok(Err(err)) => debug!(%peer, %err, "TLS handshake failed"),

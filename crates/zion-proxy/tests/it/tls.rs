@@ -1,11 +1,13 @@
 //! TLS on a target's listener: the certificate chosen by the client's SNI,
 //! HTTP/2 or HTTP/1.1 by ALPN, and a certificate swapped on disk taken by new
-//! handshakes while a connection opened before keeps working.
+//! handshakes while a connection opened before keeps working; a connection
+//! silent after its handshake closed.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
@@ -15,6 +17,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -264,4 +267,61 @@ async fn a_key_that_does_not_match_its_certificate_is_refused_with_its_path() {
     let key_text = std::fs::read_to_string(&b_key).unwrap();
     let secret = key_text.lines().nth(1).unwrap();
     assert!(!err.contains(secret), "the key's text leaked: {err}");
+}
+
+/// A client that finishes its handshake and then sends nothing holds a
+/// connection: it is closed after `header_timeout`, whichever protocol ALPN
+/// chose (slow-loris guard), while a client that speaks in time is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_silent_after_its_handshake_is_closed_after_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path(), "a", "a.test");
+    let up = Upstream::start("stable").await;
+    let settings = ListenerSettings {
+        tls: Some(TlsSettings {
+            certificates: vec![TlsCertificate {
+                names: vec!["a.test".into()],
+                cert,
+                key,
+            }],
+        }),
+        header_timeout: Duration::from_millis(300),
+        ..ListenerSettings::default()
+    };
+    let proxy = TargetProxy::bind_with(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(TrafficMetrics::new()),
+        settings,
+    )
+    .await
+    .unwrap();
+    proxy.set_route(Route::stable_only(up.pool("1.0")));
+    for alpn in [&[][..], &[&b"http/1.1"[..]], &[&b"h2"[..]]] {
+        let started = Instant::now();
+        let (mut silent, _) = connect(proxy.local_addr(), "a.test", alpn).await;
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut rest)).await;
+        assert!(
+            closed.is_ok(),
+            "ALPN {alpn:?}: a silent connection was never closed"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "ALPN {alpn:?}: closed before its timeout: {:?}",
+            started.elapsed()
+        );
+        if alpn != [&b"h2"[..]] {
+            assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+        }
+    }
+    // A client that speaks within the timeout is answered.
+    let (mut talking, _) = connect(proxy.local_addr(), "a.test", &[b"http/1.1"]).await;
+    talking
+        .write_all(b"GET / HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    within(talking.read_to_string(&mut answer)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
