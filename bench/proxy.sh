@@ -243,9 +243,9 @@ EOF
 nginx_proxy_server() {
     cat <<EOF
     server {
-        # As deep an accept queue as the proxies' (tokio's 1,024; nginx's
+        # As deep an accept queue as Zion's (4,096; nginx's
         # default is 511).
-        listen $1 backlog=1024;
+        listen $1 backlog=4096;
         ssl_certificate $WORK/tls/cert.pem;
         ssl_certificate_key $WORK/tls/key.pem;
         ssl_protocols TLSv1.3;
@@ -290,7 +290,7 @@ daemon off;" "$(nginx_proxy_server "127.0.0.1:$NGINX_PORT")
 $(nginx_proxy_server "127.0.0.1:$NGINX_TLS_PORT ssl http2")
 $(nginx_proxy_server "127.0.0.1:$NGINX_H2C_PORT http2")
     server {
-        listen 127.0.0.1:$NGINX_GRPC_PORT http2 backlog=1024;
+        listen 127.0.0.1:$NGINX_GRPC_PORT http2 backlog=4096;
         location / { grpc_pass grpc://grpc_server; }
     }"
     run_nginx "$WORK/nginx"

@@ -19,7 +19,6 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 async fn ok(delay: Duration) -> Result<Response<Full<Bytes>>, Infallible> {
     if !delay.is_zero() {
@@ -52,7 +51,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut stdout = std::io::stdout().lock();
     for (addr, delay) in addrs {
-        let listener = TcpListener::bind(addr).await?;
+        // A deep accept queue: a proxy that opens its upstream connections
+        // in a burst (a thousand clients arriving at once) must not wait on
+        // SYNs sent again.
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(4096)?;
         writeln!(stdout, "{}", listener.local_addr()?)?;
         tokio::spawn(async move {
             loop {

@@ -25,7 +25,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
@@ -179,7 +179,7 @@ impl TargetProxy {
             .map(|settings| Tls::start(settings, state_rx.clone()))
             .transpose()?;
         let bind_err = |source| ProxyError::Bind { addr, source };
-        let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+        let listener = listen(addr).map_err(bind_err)?;
         let local_addr = listener.local_addr().map_err(bind_err)?;
 
         let shared = Arc::new(Shared {
@@ -285,6 +285,26 @@ impl Drop for TargetProxy {
             task.abort();
         }
     }
+}
+
+/// Connections the kernel completes and holds for the accept loop. Clients
+/// open connections in bursts (a load balancer's or a test's pool all at
+/// once); beyond this queue the kernel drops them and each waits a second
+/// for its SYN to be sent again. tokio's default is 1,024; Linux caps it at
+/// `net.core.somaxconn` (4,096 by default).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr`, as `TcpListener::bind` makes one
+/// (`SO_REUSEADDR`), with a deeper queue.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn accept_loop(
