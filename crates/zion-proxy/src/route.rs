@@ -7,13 +7,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use http::HeaderMap;
 use http::header::HeaderValue;
 use tracing::warn;
 use zion_core::spec::{MatchRule, UpstreamProtocol};
 
 use crate::metrics::{TrafficMetrics, VersionMetrics};
-use crate::rules::{self, Rule, STICKY_COOKIE};
+use crate::rules::{self, Fields, Rule, STICKY_COOKIE};
 
 /// The healthy replicas of one version.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -211,10 +210,9 @@ pub(crate) struct Table<E> {
 }
 
 impl<E> Table<E> {
-    /// Whether the split alone decides where a request goes: no header
-    /// rules, sticky sessions or mirroring, which need the request's fields.
-    pub(crate) fn weights_only(&self) -> bool {
-        self.rules.is_empty() && !self.sticky && self.mirror == 0
+    /// Whether some requests are copied to the canary (mirroring).
+    pub(crate) fn mirrors(&self) -> bool {
+        self.mirror > 0
     }
 
     /// The pool serving `version`, if the route has one.
@@ -283,10 +281,10 @@ pub(crate) struct Picker {
 impl Picker {
     /// The pool and endpoint for the next request, whose fields are
     /// `headers`; None when nothing can serve it.
-    pub(crate) fn pick<'t, E>(
+    pub(crate) fn pick<'t, E, F: Fields + ?Sized>(
         &self,
         table: &'t Table<E>,
-        headers: &HeaderMap,
+        headers: &F,
     ) -> Option<Pick<'t, E>> {
         let (to_canary, assigned) = match (&table.stable, &table.canary) {
             (None, None) => return None,
@@ -340,7 +338,11 @@ impl Picker {
 
 /// Whether the client's sticky cookie sends it to the canary (Some(true)) or
 /// to stable (Some(false)); None without a cookie naming either version.
-fn pinned<E>(headers: &HeaderMap, stable: &Upstreams<E>, canary: &Upstreams<E>) -> Option<bool> {
+fn pinned<E, F: Fields + ?Sized>(
+    headers: &F,
+    stable: &Upstreams<E>,
+    canary: &Upstreams<E>,
+) -> Option<bool> {
     rules::cookies(headers, STICKY_COOKIE.as_bytes()).find_map(|v| {
         if v == stable.version.as_bytes() {
             Some(false)
@@ -364,6 +366,8 @@ fn canary_turn(n: u64, weight: u64) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderMap;
+
     use super::*;
 
     fn compile(route: Route) -> Table<SocketAddr> {

@@ -8,6 +8,28 @@ use regex::bytes::Regex;
 use tracing::warn;
 use zion_core::spec::MatchRule;
 
+/// A request's header fields as the rules read them: a hyper request's
+/// map, or the fields httparse found in a head the relay read.
+pub(crate) trait Fields {
+    /// The values of every field named `name` (given in lower case; names
+    /// compare case-insensitively), in order.
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a;
+}
+
+impl Fields for HeaderMap {
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.get_all(name).into_iter().map(HeaderValue::as_bytes)
+    }
+}
+
+impl Fields for [httparse::Header<'_>] {
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.iter()
+            .filter(move |field| field.name.eq_ignore_ascii_case(name))
+            .map(|field| field.value)
+    }
+}
+
 /// The cookie that pins a client to a version on a sticky route.
 pub const STICKY_COOKIE: &str = "zion_version";
 
@@ -53,17 +75,15 @@ impl Rule {
     /// Whether a request with `headers` matches. A field sent several times
     /// matches when any of its values does; a regex matches anywhere in the
     /// value unless it is anchored (`^…$`).
-    pub(crate) fn matches(&self, headers: &HeaderMap) -> bool {
+    pub(crate) fn matches<F: Fields + ?Sized>(&self, fields: &F) -> bool {
         match self {
-            Rule::HeaderEquals { name, value } => headers
-                .get_all(name)
-                .iter()
-                .any(|v| v.as_bytes() == &**value),
-            Rule::HeaderRegex { name, regex } => headers
-                .get_all(name)
-                .iter()
-                .any(|v| regex.is_match(v.as_bytes())),
-            Rule::CookieEquals { name, value } => cookies(headers, name).any(|v| v == &**value),
+            Rule::HeaderEquals { name, value } => {
+                fields.values(name.as_str()).any(|v| v == &**value)
+            }
+            Rule::HeaderRegex { name, regex } => {
+                fields.values(name.as_str()).any(|v| regex.is_match(v))
+            }
+            Rule::CookieEquals { name, value } => cookies(fields, name).any(|v| v == &**value),
         }
     }
 }
@@ -86,14 +106,13 @@ pub(crate) fn compile_all(rules: &[MatchRule]) -> Vec<Rule> {
 /// The values of cookie `name` in the request's `Cookie` fields, in order
 /// (`a=1; b=2`, over as many fields as the client sent). A value in double
 /// quotes is given without them.
-pub(crate) fn cookies<'h>(
-    headers: &'h HeaderMap,
+pub(crate) fn cookies<'h, F: Fields + ?Sized>(
+    fields: &'h F,
     name: &'h [u8],
 ) -> impl Iterator<Item = &'h [u8]> + 'h {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .flat_map(|field| field.as_bytes().split(|b| *b == b';'))
+    fields
+        .values(COOKIE.as_str())
+        .flat_map(|field| field.split(|b| *b == b';'))
         .filter_map(move |pair| {
             let pair = pair.trim_ascii();
             let eq = pair.iter().position(|b| *b == b'=')?;

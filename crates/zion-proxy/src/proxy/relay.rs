@@ -2,22 +2,22 @@
 //! middle, from the client's socket to a pooled upstream socket and back.
 //!
 //! Most traffic through a target is the simplest kind: a keep-alive HTTP/1.1
-//! request with no body or a `Content-Length` one, on a route that splits by
-//! weight only. For those, hyper on both sides (a server towards the
-//! client, a client towards the replica, a channel between its request
-//! sender and its connection, header maps built and encoded again) cost
-//! twice nginx's instructions per request. The relay parses the client's
-//! head with httparse (hyper's parser), writes the upstream's head straight
-//! from it, parses the answer's head the same way and passes bodies through
-//! as they come, with their framing checked (see [`chunked`]).
+//! request with no body or a `Content-Length` one. For those, hyper on both
+//! sides (a server towards the client, a client towards the replica, a
+//! channel between its request sender and its connection, header maps built
+//! and encoded again) cost twice nginx's instructions per request. The relay
+//! parses the client's head with httparse (hyper's parser), routes it from
+//! its fields (header rules, a sticky cookie, the split), writes the
+//! upstream's head straight from it, parses the answer's head the same way
+//! and passes bodies through as they come, with their framing checked (see
+//! [`chunked`]).
 //!
 //! Everything else goes to hyper, which serves the connection from that
 //! request on, with the bytes already read (see [`prefixed`]): a malformed or
-//! unusual head (see [`head`]), HTTP/2, routes with header rules, sticky
-//! sessions or mirroring, h2c replicas, a head over the size limit. A
-//! request relayed is recorded, timed out and answered on failure as the
-//! hyper path does (502, 504, 408; counted against the version only when
-//! the version caused it).
+//! unusual head (see [`head`]), HTTP/2, routes that mirror requests, h2c
+//! replicas, a head over the size limit. A request relayed is recorded,
+//! timed out and answered on failure as the hyper path does (502, 504, 408;
+//! counted against the version only when the version caused it).
 
 pub(crate) mod chunked;
 pub(crate) mod head;
@@ -32,7 +32,7 @@ use std::task::Poll;
 use std::time::{Instant, SystemTime};
 
 use bytes::{Buf, BytesMut};
-use http::HeaderMap;
+use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::{debug, info, warn};
 
@@ -73,15 +73,31 @@ where
     let mut head_by = Instant::now() + shared.header_timeout;
     loop {
         // A complete head, or the reason there is none.
-        let request = loop {
+        let (request, routed) = loop {
             if !buf.is_empty() {
-                match head::parse_request(
-                    &buf,
-                    ctx.client_ip.as_bytes(),
-                    ctx.proto.as_bytes(),
-                    &mut out,
-                ) {
-                    head::Request::Relay(request) => break request,
+                let table = shared.table.load();
+                if table.route.upstream_protocol != UpstreamProtocol::Http1 || table.mirrors() {
+                    // Copies and h2c replicas are hyper's.
+                    return Ended::Handover(Prefixed::new(buf, io));
+                }
+                // Where the request goes, decided from its fields once its
+                // head is whole (header rules, a sticky cookie, the split).
+                let route = |fields: &[httparse::Header<'_>]| {
+                    let started = Instant::now();
+                    shared.picker.pick(&table, fields).map(|pick| Routed {
+                        started,
+                        version: Arc::clone(&pick.pool.version),
+                        metrics: pick.pool.metrics(&shared.metrics).clone(),
+                        endpoint: Arc::clone(pick.endpoint),
+                        deadline: started + table.route.response_timeout,
+                        set_cookie: pick.set_cookie.cloned(),
+                    })
+                };
+                let client_ip = ctx.client_ip.as_bytes();
+                match head::parse_request(&buf, client_ip, ctx.proto.as_bytes(), &mut out, route) {
+                    head::Request::Relay(request, routed) => break (request, routed),
+                    // hyper answers what the relay does not take, a 503
+                    // when nothing can serve included.
                     head::Request::Handover => return Ended::Handover(Prefixed::new(buf, io)),
                     head::Request::Partial if buf.len() >= shared.max_header_bytes => {
                         // hyper reads on and answers 431.
@@ -104,27 +120,7 @@ where
                 }
             }
         };
-        let started = Instant::now();
-        let routed = {
-            let table = shared.table.load();
-            if table.route.upstream_protocol != UpstreamProtocol::Http1 || !table.weights_only() {
-                return Ended::Handover(Prefixed::new(buf, io));
-            }
-            shared
-                .picker
-                .pick(&table, &HeaderMap::new())
-                .map(|pick| Routed {
-                    started,
-                    version: Arc::clone(&pick.pool.version),
-                    metrics: pick.pool.metrics(&shared.metrics).clone(),
-                    endpoint: Arc::clone(pick.endpoint),
-                    deadline: started + table.route.response_timeout,
-                })
-        };
-        let Some(routed) = routed else {
-            // hyper answers 503, as for any request nothing can serve.
-            return Ended::Handover(Prefixed::new(buf, io));
-        };
+        let started = routed.started;
         head::finish_request(&mut out, &request, routed.endpoint.host.as_bytes());
         buf.advance(request.len);
         // The body bytes that came with the head go in the same write.
@@ -135,6 +131,7 @@ where
         buf.advance(with_head);
         let mut exchange = Exchange {
             request: &request,
+            set_cookie: routed.set_cookie.as_ref().map(HeaderValue::as_bytes),
             rest: request.body - with_head as u64,
             client_done: request.body == with_head as u64,
             streamed: false,
@@ -165,6 +162,7 @@ where
                     "408 Request Timeout",
                     "the request body stopped arriving\n",
                     true,
+                    routed.set_cookie.as_ref(),
                 )
                 .await;
                 return Ended::Closed;
@@ -185,7 +183,11 @@ where
                 // A body not read to its end cannot be told from the next
                 // request: the connection closes then.
                 let close = exchange.close || !exchange.client_done;
-                if write_plain(&mut io, status, body, close).await.is_err() || close {
+                if write_plain(&mut io, status, body, close, routed.set_cookie.as_ref())
+                    .await
+                    .is_err()
+                    || close
+                {
                     return Ended::Closed;
                 }
                 head_by = Instant::now() + shared.header_timeout;
@@ -229,6 +231,8 @@ struct Routed {
     metrics: VersionMetrics,
     endpoint: Arc<Endpoint>,
     deadline: Instant,
+    /// A sticky route's assignment, sent back with the answer.
+    set_cookie: Option<HeaderValue>,
 }
 
 /// The client went away (or broke its request body) mid-request.
@@ -276,6 +280,8 @@ async fn read_head<S: AsyncRead + Unpin>(
 /// One request's trip to its replica and back to a response head.
 struct Exchange<'r> {
     request: &'r RequestHead,
+    /// A sticky route's assignment, sent back with the answer.
+    set_cookie: Option<&'r [u8]>,
     /// Body bytes still to read from the client.
     rest: u64,
     client_done: bool,
@@ -393,7 +399,8 @@ impl Exchange<'_> {
         // The response head; interim (1xx) answers are dropped.
         loop {
             if !conn.buf.is_empty() {
-                match head::parse_response(&conn.buf, self.request, self.close, answer) {
+                let (request, close, set_cookie) = (self.request, self.close, self.set_cookie);
+                match head::parse_response(&conn.buf, request, close, set_cookie, answer) {
                     Ok(head::Response::Partial) => {}
                     Ok(head::Response::Interim(len)) => {
                         conn.buf.advance(len);
@@ -556,17 +563,29 @@ async fn write_parts<S: AsyncWrite + Unpin>(
     result.is_ok()
 }
 
-/// Writes an answer of the proxy's own.
+/// Writes an answer of the proxy's own (with a sticky route's assignment,
+/// as the hyper path's answers carry it).
 async fn write_plain<S: AsyncWrite + Unpin>(
     client: &mut S,
     status: &str,
     body: &str,
     close: bool,
+    set_cookie: Option<&HeaderValue>,
 ) -> std::io::Result<()> {
-    let answer = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n{}\r\n{body}",
-        body.len(),
-        if close { "connection: close\r\n" } else { "" }
-    );
-    client.write_all(answer.as_bytes()).await
+    let mut answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if let Some(cookie) = set_cookie {
+        answer.extend_from_slice(b"set-cookie: ");
+        answer.extend_from_slice(cookie.as_bytes());
+        answer.extend_from_slice(b"\r\n");
+    }
+    if close {
+        answer.extend_from_slice(b"connection: close\r\n");
+    }
+    answer.extend_from_slice(b"\r\n");
+    answer.extend_from_slice(body.as_bytes());
+    client.write_all(&answer).await
 }

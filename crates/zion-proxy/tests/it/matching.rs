@@ -5,7 +5,7 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use zion_proxy::{MatchRule, Route};
 
-use crate::support::{Upstream, client, proxy, send, tally_with};
+use crate::support::{Upstream, client, proxy, send, tally_with, within};
 
 fn header_equals(name: &str, value: &str) -> MatchRule {
     MatchRule::HeaderEquals {
@@ -164,4 +164,83 @@ async fn matching_requests_fall_back_to_stable_without_a_canary() {
     );
     let counts = tally_with(proxy.local_addr(), 20, &[("x-team", "blue")]).await;
     assert_eq!(counts.get("stable"), Some(&20), "{counts:?}");
+}
+
+/// Read the answers on a kept-alive connection: each head's `x-version`,
+/// then its body, `n` times.
+async fn versions_on(stream: &mut tokio::net::TcpStream, n: usize) -> Vec<String> {
+    use tokio::io::AsyncReadExt;
+    let mut versions = Vec::new();
+    let mut pending = Vec::new();
+    while versions.len() < n {
+        let mut chunk = [0u8; 4096];
+        let got = within(stream.read(&mut chunk)).await.unwrap();
+        assert!(got > 0, "closed after {versions:?}");
+        pending.extend_from_slice(&chunk[..got]);
+        // Each answer: a head, then a body of content-length bytes.
+        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&pending[..end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if pending.len() < end + 4 + length {
+                break;
+            }
+            let version = head
+                .lines()
+                .find_map(|l| l.strip_prefix("x-version: "))
+                .unwrap_or("?")
+                .to_owned();
+            versions.push(version);
+            pending.drain(..end + 4 + length);
+        }
+    }
+    versions
+}
+
+/// A kept-alive connection that began on a plain split goes on when the
+/// route gains a header rule: its next requests, pipelined, are routed by
+/// the rule. When mirroring starts, hyper's path takes the connection over
+/// with the bytes already read, pipelined requests included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_kept_alive_across_a_new_rule_is_routed_by_it() {
+    use tokio::io::AsyncWriteExt;
+    let stable = Upstream::start("stable").await;
+    let canary = Upstream::start("canary").await;
+    let (proxy, _) = proxy().await;
+    proxy.set_route(Route::split(stable.pool("1.0"), canary.pool("1.1"), 0));
+    let mut conn = tokio::net::TcpStream::connect(proxy.local_addr())
+        .await
+        .unwrap();
+    let get = |team: &str| format!("GET / HTTP/1.1\r\nhost: a\r\nx-team: {team}\r\n\r\n");
+    conn.write_all(get("blue").as_bytes()).await.unwrap();
+    assert_eq!(versions_on(&mut conn, 1).await, ["stable"]);
+
+    proxy.set_route(
+        Route::split(stable.pool("1.0"), canary.pool("1.1"), 0)
+            .with_matches(vec![header_equals("X-Team", "blue")]),
+    );
+    let pipelined = format!("{}{}{}", get("blue"), get("red"), get("blue"));
+    conn.write_all(pipelined.as_bytes()).await.unwrap();
+    assert_eq!(
+        versions_on(&mut conn, 3).await,
+        ["canary", "stable", "canary"]
+    );
+
+    proxy.set_route(
+        Route::split(stable.pool("1.0"), canary.pool("1.1"), 0)
+            .with_matches(vec![header_equals("X-Team", "blue")])
+            .with_mirror(100),
+    );
+    conn.write_all(pipelined.as_bytes()).await.unwrap();
+    assert_eq!(
+        versions_on(&mut conn, 3).await,
+        ["canary", "stable", "canary"]
+    );
+    // The stable request was copied to the canary (mirroring is hyper's).
+    crate::support::eventually("the copy reached the canary", || {
+        canary.requests.load(std::sync::atomic::Ordering::SeqCst) == 5
+    })
+    .await;
 }

@@ -51,23 +51,27 @@ pub(crate) struct RequestHead {
 
 /// What a look at the client's buffer found.
 #[derive(Debug)]
-pub(crate) enum Request {
+pub(crate) enum Request<R> {
     /// The head is not complete yet.
     Partial,
-    Relay(RequestHead),
+    /// Taken, and routed to `R`.
+    Relay(RequestHead, R),
     /// Not the relay's to take: hyper serves the connection from here.
     Handover,
 }
 
 /// Parses the request head at the start of `buf` and, when the relay takes
-/// it, writes its rewritten head (hop-by-hop fields dropped, forwarding
-/// fields added) into `out`.
-pub(crate) fn parse_request(
+/// it, asks `route` where it goes (from its fields: header rules, a sticky
+/// cookie) and writes its rewritten head (hop-by-hop fields dropped,
+/// forwarding fields added) into `out`. A request `route` finds no place
+/// for is handed over.
+pub(crate) fn parse_request<R>(
     buf: &[u8],
     client_ip: &[u8],
     proto: &[u8],
     out: &mut Vec<u8>,
-) -> Request {
+    route: impl FnOnce(&[Header<'_>]) -> Option<R>,
+) -> Request<R> {
     let mut fields = [const { MaybeUninit::<Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     let len =
@@ -84,6 +88,7 @@ pub(crate) fn parse_request(
     if method == "CONNECT" || !is_origin_form(target) {
         return Request::Handover;
     }
+    let fields: &[Header<'_>] = req.headers;
 
     out.clear();
     out.extend_from_slice(method.as_bytes());
@@ -97,7 +102,7 @@ pub(crate) fn parse_request(
     let mut forwarded_host = false;
     // Earlier hops' X-Forwarded-For values, joined in order.
     let mut forwarded_for: Option<Vec<u8>> = None;
-    for field in req.headers.iter() {
+    for field in fields {
         let (name, value) = (field.name.as_bytes(), field.value);
         // Most fields are none of these: one length check rules most out.
         match name.len() {
@@ -151,17 +156,23 @@ pub(crate) fn parse_request(
     if let (Some(host), false) = (host, forwarded_host) {
         push_field(out, b"x-forwarded-host", host);
     }
-    Request::Relay(RequestHead {
-        len,
-        body: body.unwrap_or(0),
-        close,
-        head: method == "HEAD",
-        idempotent: matches!(
-            method,
-            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
-        ),
-        has_host: host.is_some(),
-    })
+    let Some(routed) = route(fields) else {
+        return Request::Handover;
+    };
+    Request::Relay(
+        RequestHead {
+            len,
+            body: body.unwrap_or(0),
+            close,
+            head: method == "HEAD",
+            idempotent: matches!(
+                method,
+                "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+            ),
+            has_host: host.is_some(),
+        },
+        routed,
+    )
 }
 
 /// Ends a head [`parse_request`] wrote: `Host` when the client sent none
@@ -213,11 +224,14 @@ pub(crate) const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
 /// Parses the response head at the start of `buf` and, once complete,
 /// writes the head the client gets into `out` (`close` adds
-/// `Connection: close`: the client's connection ends after it).
+/// `Connection: close`: the client's connection ends after it;
+/// `set_cookie`, a sticky route's assignment, is added after the
+/// upstream's own).
 pub(crate) fn parse_response(
     buf: &[u8],
     request: &RequestHead,
     close: bool,
+    set_cookie: Option<&[u8]>,
     out: &mut Vec<u8>,
 ) -> Result<Response, BadResponse> {
     let mut fields = [const { MaybeUninit::<Header<'_>>::uninit() }; MAX_HEADERS];
@@ -314,6 +328,9 @@ pub(crate) fn parse_response(
     };
     if framing == Framing::UntilClose {
         upstream_closes = true;
+    }
+    if let Some(cookie) = set_cookie {
+        push_field(out, b"set-cookie", cookie);
     }
     if close || framing == Framing::UntilClose {
         out.extend_from_slice(b"connection: close\r\n");

@@ -2,8 +2,8 @@ use super::*;
 
 fn relay(raw: &[u8]) -> (RequestHead, String) {
     let mut out = Vec::new();
-    match parse_request(raw, b"10.0.0.9", b"http", &mut out) {
-        Request::Relay(head) => {
+    match parse_request(raw, b"10.0.0.9", b"http", &mut out, |_| Some(())) {
+        Request::Relay(head, ()) => {
             finish_request(&mut out, &head, b"127.0.0.1:9000");
             (head, String::from_utf8(out).expect("ascii head"))
         }
@@ -13,7 +13,7 @@ fn relay(raw: &[u8]) -> (RequestHead, String) {
 
 fn handed_over(raw: &[u8]) -> bool {
     matches!(
-        parse_request(raw, b"10.0.0.9", b"http", &mut Vec::new()),
+        parse_request(raw, b"10.0.0.9", b"http", &mut Vec::new(), |_| Some(())),
         Request::Handover
     )
 }
@@ -91,7 +91,7 @@ fn a_partial_head_waits_for_more() {
     let mut out = Vec::new();
     for raw in [&b"GET / HT"[..], b"GET / HTTP/1.1\r\nHost: a\r\n"] {
         assert!(matches!(
-            parse_request(raw, b"1", b"http", &mut out),
+            parse_request(raw, b"1", b"http", &mut out, |_| Some(())),
             Request::Partial
         ));
     }
@@ -120,7 +120,7 @@ fn respond(
         has_host: true,
     };
     let mut out = Vec::new();
-    match parse_response(raw, &request, close, &mut out)? {
+    match parse_response(raw, &request, close, None, &mut out)? {
         Response::Final(head) => Ok((head, String::from_utf8(out).expect("ascii head"))),
         other => panic!("not final: {other:?}"),
     }
@@ -255,8 +255,53 @@ fn interim_answers_are_told_apart() {
         has_host: true,
     };
     let raw = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n";
-    match parse_response(raw, &request, false, &mut Vec::new()) {
+    match parse_response(raw, &request, false, None, &mut Vec::new()) {
         Ok(Response::Interim(len)) => assert_eq!(len, 40),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn the_route_sees_the_fields_and_a_request_without_one_is_handed_over() {
+    let raw = b"GET / HTTP/1.1\r\nX-Team: blue\r\nCookie: a=1; zion_version=2.0\r\n\r\n";
+    let mut out = Vec::new();
+    let seen = parse_request(raw, b"1", b"http", &mut out, |fields| {
+        Some(
+            fields
+                .iter()
+                .map(|f| format!("{}={}", f.name, String::from_utf8_lossy(f.value)))
+                .collect::<Vec<_>>(),
+        )
+    });
+    match seen {
+        Request::Relay(_, fields) => {
+            assert_eq!(fields, ["X-Team=blue", "Cookie=a=1; zion_version=2.0"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let nowhere = parse_request(raw, b"1", b"http", &mut out, |_| None::<()>);
+    assert!(matches!(nowhere, Request::Handover));
+}
+
+#[test]
+fn a_sticky_assignment_is_added_to_the_answer() {
+    let request = RequestHead {
+        len: 0,
+        body: 0,
+        close: false,
+        head: false,
+        idempotent: true,
+        has_host: true,
+    };
+    let mut out = Vec::new();
+    let cookie = b"zion_version=2.0; Path=/; HttpOnly; SameSite=Lax";
+    let raw = b"HTTP/1.1 200 OK\r\nSet-Cookie: own=1\r\nContent-Length: 0\r\n\r\n";
+    assert!(matches!(
+        parse_response(raw, &request, false, Some(cookie), &mut out),
+        Ok(Response::Final(_))
+    ));
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "HTTP/1.1 200 OK\r\nSet-Cookie: own=1\r\nContent-Length: 0\r\nset-cookie: zion_version=2.0; Path=/; HttpOnly; SameSite=Lax\r\n\r\n"
+    );
 }
