@@ -11,6 +11,7 @@ mod limits;
 mod matching;
 mod metrics;
 mod mirroring;
+mod relay_stream;
 mod routing;
 mod sticky;
 mod support;
