@@ -483,7 +483,11 @@ async fn serve_http<S>(
     let io = TokioIo::new(stream);
     let (header_timeout, max_header_bytes) =
         (ctx.shared.header_timeout, ctx.shared.max_header_bytes);
-    let service = service_fn(move |req| handle(Arc::clone(&ctx), req));
+    // Boxed: hyper moves each request's future into a task of its own (an
+    // HTTP/2 stream's) or its connection's state; inline, the forwarding
+    // state (a few KiB) would be copied with it each time, which costs more
+    // than the allocation.
+    let service = service_fn(move |req| Box::pin(handle(Arc::clone(&ctx), req)));
     // HTTP/1.1, or HTTP/2 when the client opens with its preface (h2c
     // with prior knowledge), on the same listener.
     let mut builder = auto::Builder::new(TokioExecutor::new());
