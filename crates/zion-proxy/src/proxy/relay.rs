@@ -25,7 +25,7 @@ pub(crate) mod pool;
 pub(crate) mod prefixed;
 
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
@@ -71,6 +71,7 @@ where
     let mut out = Vec::with_capacity(1024);
     let mut answer = Vec::with_capacity(1024);
     let mut head_by = Instant::now() + shared.header_timeout;
+    let mut head_timer: Option<Deadline> = None;
     loop {
         // A complete head, or the reason there is none.
         let (request, routed) = loop {
@@ -106,7 +107,7 @@ where
                     head::Request::Partial => {}
                 }
             }
-            match read_head(&mut io, &mut buf, head_by, draining).await {
+            match read_head(&mut io, &mut buf, head_by, &mut head_timer, draining).await {
                 HeadRead::More => {}
                 HeadRead::Closed => return Ended::Closed,
                 HeadRead::TimedOut => {
@@ -251,11 +252,9 @@ async fn read_head<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut BytesMut,
     by: Instant,
+    timer: &mut Option<Deadline>,
     draining: &AtomicBool,
 ) -> HeadRead {
-    // Most heads are read at once: the coarse timer is armed only when a
-    // read has to wait.
-    let mut timer: Option<Deadline> = None;
     poll_fn(|cx| {
         if buf.is_empty() && draining.load(Ordering::Relaxed) {
             return Poll::Ready(HeadRead::Closed);
@@ -268,9 +267,18 @@ async fn read_head<S: AsyncRead + Unpin>(
             Poll::Ready(Ok(_)) => return Poll::Ready(HeadRead::More),
             Poll::Pending => {}
         }
-        let timer = timer.get_or_insert_with(|| Deadline::at(by));
-        if pin!(timer).poll(cx).is_ready() {
-            return Poll::Ready(HeadRead::TimedOut);
+        // One coarse timer per connection, not one per request: armed for
+        // an earlier request's moment, it fires early and is armed again
+        // for this one's, at most once per header_timeout.
+        let t = timer.get_or_insert_with(|| Deadline::at(by));
+        if Pin::new(&mut *t).poll(cx).is_ready() {
+            if Instant::now() >= by {
+                return Poll::Ready(HeadRead::TimedOut);
+            }
+            *t = Deadline::at(by);
+            if Pin::new(t).poll(cx).is_ready() {
+                return Poll::Ready(HeadRead::TimedOut);
+            }
         }
         Poll::Pending
     })

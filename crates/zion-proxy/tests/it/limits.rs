@@ -237,3 +237,29 @@ async fn a_connection_that_sends_nothing_is_closed_after_header_timeout() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(metrics.totals("1.0"), (1, 0));
 }
+
+/// header_timeout counts from the last answer, not from the connection's
+/// start: a connection busy for many times the timeout stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_connection_outlives_header_timeout() {
+    let (_up, proxy, metrics) = stable_with_header_timeout().await;
+    let mut busy = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answered = 0;
+    // Four times the 300 ms timeout, a request every 100 ms.
+    while started.elapsed() < Duration::from_millis(1200) {
+        busy.write_all(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let head = within(read_head(&mut busy))
+            .await
+            .expect("answered, not closed");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let mut body = [0u8; 6];
+        within(busy.read_exact(&mut body)).await.unwrap();
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answered >= 8, "{answered}");
+    assert_eq!(metrics.totals("1.0"), (answered, 0));
+}
