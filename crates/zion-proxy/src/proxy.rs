@@ -625,7 +625,7 @@ async fn handle(
                 .map(|resp| resp.map(Either::Right))
                 .map_err(Miss::Failed)
         };
-        let (answer, flight) = watched(&metrics, started, deadline, answer).await;
+        let (answer, flight) = watched(&metrics, started, deadline, &mut None, answer).await;
         (answer, ClientFault::default(), flight)
     } else {
         let (body, fault) = ClientBody::watch(body);
@@ -639,7 +639,7 @@ async fn handle(
             }
         };
         let answer = forward(shared, &version, &endpoint, protocol, req);
-        let (result, flight) = watched(&metrics, started, deadline, answer).await;
+        let (result, flight) = watched(&metrics, started, deadline, &mut None, answer).await;
         // Sent once stable has answered, so the copy takes nothing from the
         // original's time (the client sees stable's answer whatever the copy
         // does).
@@ -758,10 +758,16 @@ enum Miss {
 /// it started, so a version that hangs shows in every window it spans; one
 /// answered sooner costs no bookkeeping and is counted when answered. The
 /// guard comes back for the caller to finish.
+///
+/// `timer` is the coarse timer this waits on: a connection that keeps one
+/// across its requests arms it again only when it fires before this
+/// request's moment (at most once per [`IN_FLIGHT_AFTER`]), not once per
+/// request.
 async fn watched<T>(
     metrics: &VersionMetrics,
     started: Instant,
     deadline: Instant,
+    timer: &mut Option<Deadline>,
     answer: impl Future<Output = Result<T, Miss>>,
 ) -> (Result<T, Miss>, Option<InFlight>) {
     let mut answer = pin!(answer);
@@ -774,13 +780,24 @@ async fn watched<T>(
             () = tokio::time::sleep_until(watch_from.into()) => {}
         }
     } else {
+        // Coarse: a request may start counting in flight a tick late; a
+        // timer per request would cost more than the rest of the watch.
+        let watch = poll_fn(|cx| {
+            let t = timer.get_or_insert_with(|| Deadline::at(watch_from));
+            if std::pin::Pin::new(&mut *t).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Instant::now() >= watch_from {
+                return Poll::Ready(());
+            }
+            // Armed for an earlier request's moment: again for this one's.
+            *t = Deadline::at(watch_from);
+            std::pin::Pin::new(t).poll(cx)
+        });
         tokio::select! {
             biased;
             answered = &mut answer => return (answered, None),
-            // Coarse: a request may start counting in flight a tick late;
-            // a timer per request would cost more than the rest of the
-            // watch.
-            () = Deadline::at(watch_from) => {}
+            () = watch => {}
         }
     }
     let since = SystemTime::now()

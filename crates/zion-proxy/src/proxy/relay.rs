@@ -72,6 +72,8 @@ where
     let mut answer = Vec::with_capacity(1024);
     let mut head_by = Instant::now() + shared.header_timeout;
     let mut head_timer: Option<Deadline> = None;
+    // When the connection's request in flight starts counting as such.
+    let mut flight_timer: Option<Deadline> = None;
     loop {
         // A complete head, or the reason there is none.
         let (request, routed) = loop {
@@ -143,6 +145,7 @@ where
             &routed.metrics,
             started,
             routed.deadline,
+            &mut flight_timer,
             exchange.run(ctx, &routed, &out, &mut io, &mut buf, &mut answer),
         )
         .await;

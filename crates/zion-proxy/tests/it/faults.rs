@@ -184,3 +184,36 @@ async fn an_idempotent_request_whose_connection_failed_goes_to_another_replica()
     statuses.sort();
     assert_eq!(statuses, ["200", "502"]);
 }
+
+/// A later request on a kept-alive connection counts in flight too: the
+/// connection's coarse timer, left from an earlier request, is armed again
+/// for the request waiting now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_request_on_a_kept_alive_connection_counts_in_flight() {
+    let up = Upstream::start("slow").await;
+    let (proxy, metrics) = proxy().await;
+    proxy.set_route(Route::stable_only(up.pool("2.0")));
+    let mut conn = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    conn.write_all(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let head = within(read_head(&mut conn)).await.unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut body = [0u8; 4];
+    within(conn.read_exact(&mut body)).await.unwrap();
+    // Idle past the first request's moment, then a request that waits.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    conn.write_all(b"GET /sleep/3000 HTTP/1.1\r\nhost: a\r\n\r\n")
+        .await
+        .unwrap();
+    eventually("the second request reached the replica", || {
+        up.requests.load(std::sync::atomic::Ordering::SeqCst) == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(metrics.totals("2.0"), (1, 0), "only the first one answered");
+    let w = window(&metrics, "2.0");
+    assert_eq!(w.requests, 2, "the waiting request counts: {w:?}");
+    let p99 = w.latency_p99_ms.expect("latencies");
+    assert!(p99 >= 1000.0, "waited at least 1.2 s so far, p99 {p99} ms");
+}
