@@ -68,8 +68,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// What the proxy answers: the upstream's body (pooled connection, a gRPC
 /// call's watched for its status, or upgrade), or one it wrote itself.
 type ProxyBody = Either<Either<Answered, GrpcBody<Answered>>, Full<Bytes>>;
-/// The upstream's body: a pooled connection's, or an upgrade's.
-type Answered = Either<UpstreamBody, Incoming>;
+/// The upstream's body: a replica's, or an upgrade's.
+type Answered = Either<Upstream, Incoming>;
+/// A replica's body: read by the relay's connection (HTTP/1.1), or by
+/// hyper's HTTP/2 client (h2c).
+type Upstream = Either<UpstreamBody, relay::forward::RelayBody>;
 
 /// Lifecycle signal from the handle to the accept loop, connections, tunnels
 /// and mirrored requests.
@@ -821,7 +824,7 @@ async fn forward(
     endpoint: &Arc<Endpoint>,
     protocol: UpstreamProtocol,
     req: Request<OutBody>,
-) -> Result<Response<UpstreamBody>, Miss> {
+) -> Result<Response<Upstream>, Miss> {
     let sent = Instant::now();
     let answer = match send(endpoint, protocol, req).await {
         Ok(resp) => Ok(resp),
@@ -856,10 +859,15 @@ async fn send(
     endpoint: &Arc<Endpoint>,
     protocol: UpstreamProtocol,
     req: Request<OutBody>,
-) -> Result<Response<UpstreamBody>, Failed> {
+) -> Result<Response<Upstream>, Failed> {
     match protocol {
-        UpstreamProtocol::Http1 => endpoint.request(req).await,
-        UpstreamProtocol::H2c => endpoint.request_h2(req).await,
+        UpstreamProtocol::Http1 => relay::forward::send(endpoint, req)
+            .await
+            .map(|resp| resp.map(Either::Right)),
+        UpstreamProtocol::H2c => endpoint
+            .request_h2(req)
+            .await
+            .map(|resp| resp.map(Either::Left)),
     }
 }
 

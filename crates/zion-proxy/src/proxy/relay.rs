@@ -20,6 +20,7 @@
 //! counted against the version only when the version caused it).
 
 pub(crate) mod chunked;
+pub(crate) mod forward;
 pub(crate) mod head;
 pub(crate) mod pool;
 pub(crate) mod prefixed;

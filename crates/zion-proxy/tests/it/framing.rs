@@ -1258,3 +1258,130 @@ async fn bytes_past_the_upstreams_length_are_never_an_answer() {
         "the connection with surplus bytes was reused: {received:?}"
     );
 }
+
+// HTTP/2 clients: hyper reads their requests, the relay's connections carry
+// them to the HTTP/1.1 replica, and the answer's HTTP/1.1 framing is decoded
+// into HTTP/2 frames.
+
+/// An HTTP/2 client's GET of `path`: status, body, trailers.
+async fn h2_get(
+    sender: &mut hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    method: &str,
+    path: &str,
+) -> (u16, Vec<u8>, Option<http::HeaderMap>) {
+    use http_body_util::BodyExt;
+    let req = http::Request::builder()
+        .method(method)
+        .uri(format!("http://x{path}"))
+        .body(http_body_util::Full::default())
+        .unwrap();
+    let resp = within(sender.send_request(req)).await.unwrap();
+    let status = resp.status().as_u16();
+    let collected = within(resp.into_body().collect()).await.unwrap();
+    let trailers = collected.trailers().cloned();
+    (status, collected.to_bytes().to_vec(), trailers)
+}
+
+/// Chunked (with its trailer), length-delimited, close-delimited, HEAD and
+/// 204 answers each reach an HTTP/2 client whole, stream after stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_clients_get_each_http1_framing_decoded() {
+    let up = Recorder::start(|r: &Received| {
+        let path = r.request_line().split(' ').nth(1).unwrap_or("/").to_owned();
+        match path.as_str() {
+            "/chunked" => Reply::Send(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;e=1\r\nhello\r\n6\r\n world\r\n0\r\nx-sum: 11\r\n\r\n".to_vec(),
+            ),
+            "/close" => Reply::SendAndClose(b"HTTP/1.1 200 OK\r\n\r\nuntil the end".to_vec()),
+            "/head" => Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".to_vec()),
+            "/none" => Reply::Send(b"HTTP/1.1 204 No Content\r\n\r\n".to_vec()),
+            "/both" => Reply::Send(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec(),
+            ),
+            _ => Reply::Send(ok("plain")),
+        }
+    })
+    .await;
+    let proxy = up.behind_proxy().await;
+    let mut h2 = crate::http2::h2c(proxy.local_addr()).await;
+    for _ in 0..2 {
+        let (status, body, trailers) = h2_get(&mut h2, "GET", "/chunked").await;
+        assert_eq!((status, body.as_slice()), (200, &b"hello world"[..]));
+        assert_eq!(trailers.expect("trailers")["x-sum"], "11");
+        assert_eq!(h2_get(&mut h2, "GET", "/plain").await.1, b"plain");
+        assert_eq!(h2_get(&mut h2, "GET", "/close").await.1, b"until the end");
+        let (status, body, _) = h2_get(&mut h2, "HEAD", "/head").await;
+        assert_eq!((status, body.len()), (200, 0));
+        assert_eq!(h2_get(&mut h2, "GET", "/none").await.0, 204);
+        assert_eq!(h2_get(&mut h2, "GET", "/both").await.0, 502);
+    }
+}
+
+/// An HTTP/2 client's body of unknown length goes to the replica chunked,
+/// its trailers after it, and arrives whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_body_without_length_reaches_the_replica_chunked() {
+    use http_body_util::BodyExt;
+    let up = Recorder::start(|_| Reply::Send(ok("got it"))).await;
+    let proxy = up.behind_proxy().await;
+    let stream = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    let (mut h2, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let req = http::Request::post("http://x/upload")
+        .body(Frames(rx))
+        .unwrap();
+    let sent = tokio::spawn(async move {
+        let data = |b: &'static [u8]| hyper::body::Frame::data(bytes::Bytes::from_static(b));
+        tx.send(data(b"first ")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.send(data(b"second")).await.unwrap();
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-check", "42".parse().unwrap());
+        tx.send(hyper::body::Frame::trailers(trailers))
+            .await
+            .unwrap();
+    });
+    let resp = within(h2.send_request(req)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = within(resp.into_body().collect()).await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"got it");
+    within(sent).await.unwrap();
+    let seen = up.received();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0]
+            .head
+            .to_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{}",
+        seen[0].head
+    );
+    assert_eq!(seen[0].body, b"first second");
+    assert!(
+        seen[0].trailers.contains("x-check: 42"),
+        "{}",
+        seen[0].trailers
+    );
+    assert!(seen[0].complete);
+}
+
+/// A request body sent frame by frame, with no length known in advance.
+struct Frames(tokio::sync::mpsc::Receiver<hyper::body::Frame<bytes::Bytes>>);
+
+impl hyper::body::Body for Frames {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|frame| frame.map(Ok))
+    }
+}

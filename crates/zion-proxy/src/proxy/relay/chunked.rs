@@ -7,6 +7,9 @@
 //! bare LF or CR), sizes have at most 16 hex digits (httparse's limit), and
 //! size lines and trailers are bounded.
 
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
 /// A size line (with its extensions) longer than this is refused.
 const MAX_SIZE_LINE: usize = 4096;
 /// Trailer fields, all together, longer than this are refused.
@@ -107,6 +110,92 @@ impl Chunked {
                         }
                         State::Trailers(seen + line)
                     };
+                }
+            }
+        }
+    }
+}
+
+/// A chunked body's next part, decoded (for a client that is not sent the
+/// chunks as they are: an HTTP/2 one).
+#[derive(Debug)]
+pub(crate) enum Piece {
+    Data(Bytes),
+    Trailers(HeaderMap),
+    /// The body ended (its trailers, if any, came before).
+    End,
+    /// More bytes are needed.
+    More,
+}
+
+impl Chunked {
+    /// Takes the next part off the front of `buf`, its framing consumed.
+    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Piece, Malformed> {
+        loop {
+            match self.state {
+                State::Done => return Ok(Piece::End),
+                State::Data(n) => {
+                    if buf.is_empty() {
+                        return Ok(Piece::More);
+                    }
+                    let take = usize::try_from(n).unwrap_or(usize::MAX).min(buf.len());
+                    let left = n - take as u64;
+                    self.state = if left == 0 {
+                        State::DataEnd
+                    } else {
+                        State::Data(left)
+                    };
+                    return Ok(Piece::Data(buf.split_to(take).freeze()));
+                }
+                State::DataEnd | State::Size => {
+                    // Framing only: the same checks as a pass-through's.
+                    let before = self.state;
+                    let framing = match before {
+                        State::DataEnd => buf.len().min(2),
+                        _ => match line(buf, MAX_SIZE_LINE)? {
+                            Some(n) => n,
+                            None => return Ok(Piece::More),
+                        },
+                    };
+                    let used = self.scan(&buf[..framing])?;
+                    buf.advance(used);
+                    if self.state == before {
+                        return Ok(Piece::More);
+                    }
+                }
+                State::Trailers(_) => {
+                    // The whole trailer block, up to its blank line.
+                    let mut end = 0;
+                    loop {
+                        let Some(n) = line(&buf[end..], MAX_TRAILERS.saturating_sub(end))? else {
+                            return Ok(Piece::More);
+                        };
+                        end += n;
+                        if n == 2 {
+                            break;
+                        }
+                    }
+                    let block = buf.split_to(end);
+                    self.state = State::Done;
+                    if end == 2 {
+                        return Ok(Piece::End);
+                    }
+                    let mut fields = [httparse::EMPTY_HEADER; 64];
+                    let Ok(httparse::Status::Complete((_, fields))) =
+                        httparse::parse_headers(&block, &mut fields)
+                    else {
+                        return Err(Malformed);
+                    };
+                    let mut trailers = HeaderMap::new();
+                    for field in fields {
+                        if let (Ok(name), Ok(value)) = (
+                            HeaderName::from_bytes(field.name.as_bytes()),
+                            HeaderValue::from_bytes(field.value),
+                        ) {
+                            trailers.append(name, value);
+                        }
+                    }
+                    return Ok(Piece::Trailers(trailers));
                 }
             }
         }
@@ -214,6 +303,52 @@ mod tests {
         let mut ext = b"1;".to_vec();
         ext.extend(std::iter::repeat_n(b'a', MAX_SIZE_LINE));
         assert_eq!(follow(&[&ext[..]]), Err(Malformed));
+    }
+
+    /// Decodes `parts` one after another as reads would bring them.
+    fn decode(parts: &[&[u8]]) -> Result<(Vec<u8>, Option<HeaderMap>, bool), Malformed> {
+        let mut c = Chunked::new();
+        let mut buf = BytesMut::new();
+        let (mut data, mut trailers) = (Vec::new(), None);
+        for part in parts {
+            buf.extend_from_slice(part);
+            loop {
+                match c.decode(&mut buf)? {
+                    Piece::Data(d) => data.extend_from_slice(&d),
+                    Piece::Trailers(t) => trailers = Some(t),
+                    Piece::End => return Ok((data, trailers, true)),
+                    Piece::More => break,
+                }
+            }
+        }
+        Ok((data, trailers, false))
+    }
+
+    #[test]
+    fn decoding_gives_the_data_and_trailers_wherever_the_body_is_cut() {
+        let body: &[u8] = b"a\r\n0123456789\r\n3;x=1\r\nabc\r\n0\r\nx-sum: 7\r\n\r\n";
+        for cut in 0..body.len() {
+            for cut2 in cut..body.len() {
+                let (data, trailers, done) =
+                    decode(&[&body[..cut], &body[cut..cut2], &body[cut2..]]).expect("valid");
+                assert!(done, "cut at {cut}/{cut2}");
+                assert_eq!(data, b"0123456789abc", "cut at {cut}/{cut2}");
+                assert_eq!(trailers.expect("trailers")["x-sum"], "7");
+            }
+        }
+        assert_eq!(decode(&[b"0\r\n\r\n"]).unwrap(), (Vec::new(), None, true));
+        for bad in [
+            &b"zz\r\nab\r\n"[..],
+            b"4\r\nRustXX",
+            b"4\nRust",
+            b"0\r\nno colon\r\n\r\n",
+        ] {
+            assert!(
+                decode(&[bad]).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

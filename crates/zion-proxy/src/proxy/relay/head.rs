@@ -234,6 +234,52 @@ pub(crate) fn parse_response(
     set_cookie: Option<&[u8]>,
     out: &mut Vec<u8>,
 ) -> Result<Response, BadResponse> {
+    out.clear();
+    let response = read_response(buf, request.head, &mut HeadBytes(out))?;
+    if let Response::Final(head) = &response {
+        if let Some(cookie) = set_cookie {
+            push_field(out, b"set-cookie", cookie);
+        }
+        if close || head.framing == Framing::UntilClose {
+            out.extend_from_slice(b"connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(response)
+}
+
+/// Where a response head's parts go once it is whole and checked: its
+/// status, then each end-to-end field (hop-by-hop ones are left out).
+pub(crate) trait ResponseSink {
+    fn status(&mut self, status: u16, reason: &[u8]);
+    fn field(&mut self, name: &[u8], value: &[u8]);
+}
+
+/// The client's head as bytes, status line first.
+struct HeadBytes<'o>(&'o mut Vec<u8>);
+
+impl ResponseSink for HeadBytes<'_> {
+    fn status(&mut self, status: u16, reason: &[u8]) {
+        self.0.extend_from_slice(b"HTTP/1.1 ");
+        self.0.extend_from_slice(&status_digits(status));
+        self.0.push(b' ');
+        self.0.extend_from_slice(reason);
+        self.0.extend_from_slice(b"\r\n");
+    }
+
+    fn field(&mut self, name: &[u8], value: &[u8]) {
+        push_field(self.0, name, value);
+    }
+}
+
+/// Parses the response head at the start of `buf` (the answer to a HEAD
+/// request when `head_request`) and, once it is whole, hands its status
+/// and end-to-end fields to `sink`; says how its body is framed.
+pub(crate) fn read_response(
+    buf: &[u8],
+    head_request: bool,
+    sink: &mut impl ResponseSink,
+) -> Result<Response, BadResponse> {
     let mut fields = [const { MaybeUninit::<Header<'_>>::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
     let len = match ParserConfig::default().parse_response_with_uninit_headers(
@@ -258,12 +304,7 @@ pub(crate) fn parse_response(
         return Ok(Response::Interim(len));
     }
 
-    out.clear();
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(&status_digits(status));
-    out.push(b' ');
-    out.extend_from_slice(resp.reason.unwrap_or_default().as_bytes());
-    out.extend_from_slice(b"\r\n");
+    sink.status(status, resp.reason.unwrap_or_default().as_bytes());
 
     let mut length: Option<u64> = None;
     let mut chunked = None;
@@ -314,10 +355,10 @@ pub(crate) fn parse_response(
         if named.is_some_and(|named| has_token(named, name)) {
             continue;
         }
-        push_field(out, name, value);
+        sink.field(name, value);
     }
 
-    let no_body = request.head || status == 204 || status == 304;
+    let no_body = head_request || status == 204 || status == 304;
     let framing = match (no_body, chunked, length) {
         (true, _, _) => Framing::Empty,
         (false, Some(_), Some(_)) => return Err(BadResponse::Framing),
@@ -329,13 +370,6 @@ pub(crate) fn parse_response(
     if framing == Framing::UntilClose {
         upstream_closes = true;
     }
-    if let Some(cookie) = set_cookie {
-        push_field(out, b"set-cookie", cookie);
-    }
-    if close || framing == Framing::UntilClose {
-        out.extend_from_slice(b"connection: close\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
     Ok(Response::Final(ResponseHead {
         len,
         status,
