@@ -134,7 +134,11 @@ impl MirrorCopy {
 /// to the end so the connection can carry the next request.
 async fn exchange(req: Request<OutBody>, target: &MirrorTarget, metrics: &TrafficMetrics) {
     let started = Instant::now();
-    let answer = tokio::time::timeout(MIRROR_TIMEOUT, target.endpoint.request(req)).await;
+    let answer = tokio::time::timeout(
+        MIRROR_TIMEOUT,
+        crate::proxy::relay::forward::send(&target.endpoint, req),
+    )
+    .await;
     let answer = answer.map(|sent| sent.map_err(|failed| failed.error));
     let resp = match answer {
         Ok(Ok(resp)) => Some(resp),

@@ -42,7 +42,7 @@ use crate::mirror::{self, MirrorTarget, Mirrors, X_ZION_MIRROR};
 use crate::route::{Picker, Route, Table};
 use crate::throttle::Throttle;
 use crate::tls::{Tls, TlsSettings};
-use crate::upstream::{Endpoint, Failed, OutBody, UpstreamBody, UpstreamError, streamed};
+use crate::upstream::{Endpoint, Failed, OutBody, UpstreamError, streamed};
 use crate::workers::Workers;
 use relay::prefixed::Prefixed;
 
@@ -72,7 +72,7 @@ type ProxyBody = Either<Either<Answered, GrpcBody<Answered>>, Full<Bytes>>;
 type Answered = Either<Upstream, Incoming>;
 /// A replica's body: read by the relay's connection (HTTP/1.1), or by
 /// hyper's HTTP/2 client (h2c).
-type Upstream = Either<UpstreamBody, relay::forward::RelayBody>;
+type Upstream = Either<Incoming, relay::forward::RelayBody>;
 
 /// Lifecycle signal from the handle to the accept loop, connections, tunnels
 /// and mirrored requests.

@@ -1,7 +1,7 @@
 //! HTTP/2 in clear text (prior knowledge) to the replicas of a target whose
 //! route says `h2c`, as gRPC services want.
 //!
-//! Unlike HTTP/1.1's pool, a replica has one connection that carries every
+//! Unlike HTTP/1.1's pool (the relay's), a replica has one connection that carries every
 //! request at once, so it is shared by all threads and driven by a task of
 //! its own (a stream's frames belong to whoever reads them, not to one
 //! request's task). A connection that closed (the replica restarted, a
@@ -16,7 +16,9 @@ use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tracing::debug;
 
-use crate::upstream::{Endpoint, Failed, OutBody, UpstreamBody, UpstreamError};
+use hyper::body::Incoming;
+
+use crate::upstream::{Endpoint, Failed, OutBody, UpstreamError};
 
 impl Endpoint {
     /// Forwards `req` over the replica's HTTP/2 connection (opened when
@@ -24,11 +26,11 @@ impl Endpoint {
     pub(crate) async fn request_h2(
         self: &Arc<Self>,
         req: Request<OutBody>,
-    ) -> Result<Response<UpstreamBody>, Failed> {
+    ) -> Result<Response<Incoming>, Failed> {
         let mut req = self.as_h2(req);
         if let Some(mut sender) = self.open_sender() {
             match sender.try_send_request(req).await {
-                Ok(resp) => return Ok(self.wrap(resp, None)),
+                Ok(resp) => return Ok(resp),
                 // Never sent (the connection closed meanwhile): a new
                 // connection is safe for any request.
                 Err(mut err) => match err.take_message() {
@@ -52,7 +54,6 @@ impl Endpoint {
         sender
             .send_request(req)
             .await
-            .map(|resp| self.wrap(resp, None))
             .map_err(|err| self.http_err(err).into())
     }
 
