@@ -111,14 +111,7 @@ fn respond(
     head_request: bool,
     close: bool,
 ) -> Result<(ResponseHead, String), BadResponse> {
-    let request = RequestHead {
-        len: 0,
-        body: 0,
-        close,
-        head: head_request,
-        idempotent: true,
-        has_host: true,
-    };
+    let request = asked(close, head_request);
     let mut out = Vec::new();
     match parse_response(raw, &request, close, None, &mut out)? {
         Response::Final(head) => Ok((head, String::from_utf8(out).expect("ascii head"))),
@@ -246,14 +239,7 @@ fn http_1_0_upstreams_close_unless_kept_alive() {
 
 #[test]
 fn interim_answers_are_told_apart() {
-    let request = RequestHead {
-        len: 0,
-        body: 0,
-        close: false,
-        head: false,
-        idempotent: true,
-        has_host: true,
-    };
+    let request = asked(false, false);
     let raw = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n";
     match parse_response(raw, &request, false, None, &mut Vec::new()) {
         Ok(Response::Interim(len)) => assert_eq!(len, 40),
@@ -285,14 +271,7 @@ fn the_route_sees_the_fields_and_a_request_without_one_is_handed_over() {
 
 #[test]
 fn a_sticky_assignment_is_added_to_the_answer() {
-    let request = RequestHead {
-        len: 0,
-        body: 0,
-        close: false,
-        head: false,
-        idempotent: true,
-        has_host: true,
-    };
+    let request = asked(false, false);
     let mut out = Vec::new();
     let cookie = b"zion_version=2.0; Path=/; HttpOnly; SameSite=Lax";
     let raw = b"HTTP/1.1 200 OK\r\nSet-Cookie: own=1\r\nContent-Length: 0\r\n\r\n";
@@ -304,4 +283,16 @@ fn a_sticky_assignment_is_added_to_the_answer() {
         String::from_utf8(out).unwrap(),
         "HTTP/1.1 200 OK\r\nSet-Cookie: own=1\r\nContent-Length: 0\r\nset-cookie: zion_version=2.0; Path=/; HttpOnly; SameSite=Lax\r\n\r\n"
     );
+}
+
+/// A bodyless GET (or HEAD) the answer is parsed for.
+fn asked(close: bool, head: bool) -> RequestHead {
+    RequestHead {
+        len: 0,
+        body: 0,
+        close,
+        head,
+        idempotent: true,
+        has_host: true,
+    }
 }
