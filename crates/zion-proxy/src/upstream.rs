@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use crate::client_body::ClientBody;
+use crate::workers::Workers;
 
 /// What is sent upstream: the client's body streamed through, or one held
 /// in memory (empty for bodyless requests, which can then be repeated; the
@@ -94,9 +95,9 @@ pub(crate) struct Endpoint {
     pub(crate) connect_timeout: Duration,
     /// For requests that came without a Host field (HTTP/1.0 clients).
     pub(crate) host: HeaderValue,
-    /// The replica's HTTP/2 connection when the route says h2c (see
-    /// [`crate::upstream_h2`]): one, multiplexed, shared by every thread.
-    pub(crate) h2: Mutex<Option<hyper::client::conn::http2::SendRequest<OutBody>>>,
+    /// The replica's HTTP/2 connections when the route says h2c (see
+    /// [`crate::upstream_h2`]): one per worker thread, multiplexed.
+    pub(crate) h2: Box<[Mutex<Option<hyper::client::conn::http2::SendRequest<OutBody>>>]>,
     /// The relay's idle connections (see [`crate::proxy::relay`]).
     pub(crate) relay_idle: crate::proxy::relay::pool::Idle,
 }
@@ -108,7 +109,7 @@ impl Endpoint {
             connect_timeout,
             host: HeaderValue::try_from(addr.to_string())
                 .expect("a socket address is a valid header value"),
-            h2: Mutex::new(None),
+            h2: (0..Workers::slots()).map(|_| Mutex::new(None)).collect(),
             relay_idle: crate::proxy::relay::pool::Idle::new(),
         }
     }

@@ -1,11 +1,13 @@
 //! HTTP/2 in clear text (prior knowledge) to the replicas of a target whose
 //! route says `h2c`, as gRPC services want.
 //!
-//! Unlike HTTP/1.1's pool (the relay's), a replica has one connection that carries every
-//! request at once, so it is shared by all threads and driven by a task of
-//! its own (a stream's frames belong to whoever reads them, not to one
-//! request's task). A connection that closed (the replica restarted, a
-//! GOAWAY) is replaced by the next request.
+//! Unlike HTTP/1.1's pool (the relay's), a replica has one connection per
+//! worker thread that carries all of that thread's requests at once, driven
+//! by a task of its own on that thread (a stream's frames belong to whoever
+//! reads them, not to one request's task); one connection shared by every
+//! thread would wake a task on another thread for each answer. A
+//! connection that closed (the replica restarted, a GOAWAY) is replaced by
+//! the next request.
 
 use std::sync::{Arc, PoisonError};
 
@@ -19,6 +21,7 @@ use tracing::debug;
 use hyper::body::Incoming;
 
 use crate::upstream::{Endpoint, Failed, OutBody, UpstreamError};
+use crate::workers::Workers;
 
 impl Endpoint {
     /// Forwards `req` over the replica's HTTP/2 connection (opened when
@@ -82,9 +85,12 @@ impl Endpoint {
         req
     }
 
-    /// A sender on the replica's connection, if it has one still open.
+    /// A sender on this thread's connection to the replica, if it has one
+    /// still open.
     fn open_sender(&self) -> Option<http2::SendRequest<OutBody>> {
-        let mut slot = self.h2.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.h2[Workers::slot()]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match slot.as_ref() {
             Some(sender) if !sender.is_closed() => Some(sender.clone()),
             Some(_) => {
@@ -110,7 +116,9 @@ impl Endpoint {
                 debug!(%addr, %err, "upstream HTTP/2 connection ended with an error");
             }
         });
-        *self.h2.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender.clone());
+        *self.h2[Workers::slot()]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(sender.clone());
         Ok(sender)
     }
 }
