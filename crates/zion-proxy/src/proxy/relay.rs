@@ -19,7 +19,9 @@
 //! timed out and answered on failure as the hyper path does (502, 504, 408;
 //! counted against the version only when the version caused it).
 
+mod answer;
 pub(crate) mod chunked;
+mod exchange;
 pub(crate) mod forward;
 pub(crate) mod head;
 pub(crate) mod pool;
@@ -30,7 +32,7 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use http::HeaderValue;
@@ -42,16 +44,16 @@ use crate::UpstreamProtocol;
 use crate::deadlines::Deadline;
 use crate::head_timeout;
 use crate::metrics::VersionMetrics;
-use crate::upstream::{Endpoint, UpstreamError};
-use chunked::Chunked;
-use head::{Framing, RequestHead, ResponseHead};
-use pool::Conn;
+use crate::upstream::Endpoint;
+use answer::{Passed, pass_body, write_plain};
+use exchange::Exchange;
+use head::Framing;
 use prefixed::Prefixed;
 
 /// A client's read buffer; grows up to the head limit for larger heads.
-const CLIENT_BUFFER: usize = 8 * 1024;
+pub(super) const CLIENT_BUFFER: usize = 8 * 1024;
 /// Body bytes carried per read and write when a body is not in the buffer.
-const BODY_CHUNK: usize = 16 * 1024;
+pub(super) const BODY_CHUNK: usize = 16 * 1024;
 
 /// How the relay let go of a connection.
 pub(super) enum Ended<S> {
@@ -230,7 +232,7 @@ where
 }
 
 /// Where one request goes.
-struct Routed {
+pub(super) struct Routed {
     started: Instant,
     version: Arc<str>,
     metrics: VersionMetrics,
@@ -242,7 +244,7 @@ struct Routed {
 
 /// The client went away (or broke its request body) mid-request.
 #[derive(Debug)]
-struct ClientGone;
+pub(super) struct ClientGone;
 
 enum HeadRead {
     More,
@@ -287,317 +289,4 @@ async fn read_head<S: AsyncRead + Unpin>(
         Poll::Pending
     })
     .await
-}
-
-/// One request's trip to its replica and back to a response head.
-struct Exchange<'r> {
-    request: &'r RequestHead,
-    /// A sticky route's assignment, sent back with the answer.
-    set_cookie: Option<&'r [u8]>,
-    /// Body bytes still to read from the client.
-    rest: u64,
-    client_done: bool,
-    /// Body bytes beyond the head's write were sent: the request can no
-    /// longer be sent again whole.
-    streamed: bool,
-    close: bool,
-}
-
-impl Exchange<'_> {
-    /// Sends the head in `out` (with the body bytes that came with it) and
-    /// the rest of the body, and reads the response head, whose rewritten
-    /// form lands in `answer`. A connection from the pool that turns out
-    /// closed is replaced by a new one when that is safe: nothing of the
-    /// body was read from the client yet, and the replica saw nothing or
-    /// the request is safe to repeat.
-    async fn run<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        ctx: &ConnContext,
-        routed: &Routed,
-        out: &[u8],
-        client: &mut S,
-        client_buf: &mut BytesMut,
-        answer: &mut Vec<u8>,
-    ) -> Result<Result<(Conn, ResponseHead, Arc<Endpoint>), ClientGone>, Miss> {
-        let mut endpoint = Arc::clone(&routed.endpoint);
-        let mut conn = match endpoint.relay_idle.checkout(routed.started) {
-            Some(conn) => conn,
-            None => match connect(&endpoint).await {
-                Ok(conn) => conn,
-                Err(err) if self.request.idempotent => {
-                    // As the hyper path: once to another replica of the
-                    // same version, the failure still counted.
-                    let other = {
-                        let table = ctx.shared.table.load();
-                        table
-                            .pool_of(&routed.version)
-                            .and_then(|pool| pool.other_than(|e| e.addr == endpoint.addr))
-                            .map(Arc::clone)
-                    };
-                    let Some(other) = other else {
-                        return Err(Miss::Failed(err));
-                    };
-                    routed
-                        .metrics
-                        .record(true, Default::default(), SystemTime::now());
-                    debug!(version = %routed.version, from = %endpoint.addr, to = %other.addr, %err, "connection failed; sending the request to another replica");
-                    endpoint = other;
-                    connect(&endpoint).await.map_err(Miss::Failed)?
-                }
-                Err(err) => return Err(Miss::Failed(err)),
-            },
-        };
-        loop {
-            let reused = conn.reused;
-            let outcome = self
-                .attempt(&endpoint, &mut conn, out, client, client_buf, answer)
-                .await;
-            match outcome {
-                Attempt::Answered(response) => return Ok(Ok((conn, response, endpoint))),
-                Attempt::ClientGone => return Ok(Err(ClientGone)),
-                Attempt::Failed { error, unseen } => {
-                    let again = reused
-                        && !self.streamed
-                        && (unseen || (self.request.idempotent && self.request.body == 0));
-                    if !again {
-                        return Err(Miss::Failed(error));
-                    }
-                    debug!(addr = %endpoint.addr, %error, "pooled connection closed; sending the request on a new one");
-                    conn = connect(&endpoint).await.map_err(Miss::Failed)?;
-                }
-            }
-        }
-    }
-
-    async fn attempt<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        endpoint: &Endpoint,
-        conn: &mut Conn,
-        out: &[u8],
-        client: &mut S,
-        client_buf: &mut BytesMut,
-        answer: &mut Vec<u8>,
-    ) -> Attempt {
-        let failed = |source: std::io::Error, unseen: bool| Attempt::Failed {
-            error: UpstreamError::Io {
-                addr: endpoint.addr,
-                source,
-            },
-            unseen,
-        };
-        if let Err(err) = conn.stream.write_all(out).await {
-            return failed(err, true);
-        }
-        // The rest of the body, from the client as it comes.
-        while self.rest > 0 {
-            self.streamed = true;
-            if client_buf.is_empty() {
-                client_buf.reserve(BODY_CHUNK);
-                match client.read_buf(client_buf).await {
-                    Ok(0) | Err(_) => return Attempt::ClientGone,
-                    Ok(_) => {}
-                }
-            }
-            let n = usize::try_from(self.rest)
-                .unwrap_or(usize::MAX)
-                .min(client_buf.len());
-            if let Err(err) = conn.stream.write_all(&client_buf[..n]).await {
-                return failed(err, false);
-            }
-            client_buf.advance(n);
-            self.rest -= n as u64;
-        }
-        self.client_done = true;
-        // The response head; interim (1xx) answers are dropped.
-        loop {
-            if !conn.buf.is_empty() {
-                let (request, close, set_cookie) = (self.request, self.close, self.set_cookie);
-                match head::parse_response(&conn.buf, request, close, set_cookie, answer) {
-                    Ok(head::Response::Partial) => {}
-                    Ok(head::Response::Interim(len)) => {
-                        conn.buf.advance(len);
-                        continue;
-                    }
-                    Ok(head::Response::Final(response)) => {
-                        conn.buf.advance(response.len);
-                        return Attempt::Answered(response);
-                    }
-                    Err(problem) => {
-                        return Attempt::Failed {
-                            error: UpstreamError::Response {
-                                addr: endpoint.addr,
-                                problem,
-                            },
-                            unseen: false,
-                        };
-                    }
-                }
-            }
-            if conn.buf.capacity() - conn.buf.len() < 1024 {
-                conn.buf.reserve(CLIENT_BUFFER);
-            }
-            match conn.stream.read_buf(&mut conn.buf).await {
-                Ok(0) => {
-                    // Closed before the answer: on a pooled connection,
-                    // most likely closed while idle; sent again if safe to.
-                    return failed(std::io::ErrorKind::UnexpectedEof.into(), false);
-                }
-                Ok(_) => {}
-                Err(err) => return failed(err, false),
-            }
-        }
-    }
-}
-
-enum Attempt {
-    Answered(ResponseHead),
-    ClientGone,
-    /// `unseen`: the replica cannot have acted on the request.
-    Failed {
-        error: UpstreamError,
-        unseen: bool,
-    },
-}
-
-async fn connect(endpoint: &Endpoint) -> Result<Conn, UpstreamError> {
-    endpoint.connect_tcp().await.map(Conn::new)
-}
-
-/// How an answer went to the client.
-enum Passed {
-    /// Whole, and the upstream connection can carry another request.
-    Reusable(Conn),
-    /// Whole; the upstream connection closes.
-    Sent,
-    /// The client connection cannot go on: a write failed, or the body
-    /// could not be followed.
-    Broken,
-}
-
-/// Writes the response head in `answer` and the body after it from `conn`.
-async fn pass_body<S: AsyncWrite + Unpin>(
-    client: &mut S,
-    mut conn: Conn,
-    response: &ResponseHead,
-    answer: &mut Vec<u8>,
-    endpoint: &Endpoint,
-) -> Passed {
-    let mut head = Some(answer);
-    let ended = match response.framing {
-        Framing::Empty => write_parts(client, &mut head, &[]).await,
-        Framing::Length(mut left) => loop {
-            let n = usize::try_from(left)
-                .unwrap_or(usize::MAX)
-                .min(conn.buf.len());
-            if n > 0 || head.is_some() {
-                if !write_parts(client, &mut head, &conn.buf[..n]).await {
-                    break false;
-                }
-                conn.buf.advance(n);
-                left -= n as u64;
-            }
-            if left == 0 {
-                break true;
-            }
-            if !fill(&mut conn).await {
-                break false;
-            }
-        },
-        Framing::Chunked => {
-            let mut chunked = Chunked::new();
-            loop {
-                let Ok(n) = chunked.scan(&conn.buf) else {
-                    debug!(addr = %endpoint.addr, "malformed chunked body from upstream; closing");
-                    break false;
-                };
-                if n > 0 || head.is_some() {
-                    if !write_parts(client, &mut head, &conn.buf[..n]).await {
-                        break false;
-                    }
-                    conn.buf.advance(n);
-                }
-                if chunked.done() {
-                    break true;
-                }
-                if !fill(&mut conn).await {
-                    break false;
-                }
-            }
-        }
-        Framing::UntilClose => loop {
-            let n = conn.buf.len();
-            if !write_parts(client, &mut head, &conn.buf[..n]).await {
-                break false;
-            }
-            conn.buf.advance(n);
-            if !fill(&mut conn).await {
-                // The end of the body is the end of the connection.
-                break true;
-            }
-        },
-    };
-    // Bytes after the body are no answer to anything: the connection is
-    // broken, as is one that closes.
-    match ended {
-        true if !response.upstream_closes && conn.buf.is_empty() => Passed::Reusable(conn),
-        true => Passed::Sent,
-        false => Passed::Broken,
-    }
-}
-
-/// Reads more of a body into the connection's buffer; false at its end or
-/// on an error.
-async fn fill(conn: &mut Conn) -> bool {
-    if conn.buf.capacity() - conn.buf.len() < 1024 {
-        conn.buf.reserve(BODY_CHUNK);
-    }
-    matches!(conn.stream.read_buf(&mut conn.buf).await, Ok(n) if n > 0)
-}
-
-/// Writes the head (on its first call) and `body` to the client, in one
-/// write when the body is small.
-async fn write_parts<S: AsyncWrite + Unpin>(
-    client: &mut S,
-    head: &mut Option<&mut Vec<u8>>,
-    body: &[u8],
-) -> bool {
-    let result = match head.take() {
-        Some(h) if body.len() <= BODY_CHUNK => {
-            h.extend_from_slice(body);
-            client.write_all(h).await
-        }
-        Some(h) => match client.write_all(h).await {
-            Ok(()) => client.write_all(body).await,
-            Err(err) => Err(err),
-        },
-        None => client.write_all(body).await,
-    };
-    result.is_ok()
-}
-
-/// Writes an answer of the proxy's own (with a sticky route's assignment,
-/// as the hyper path's answers carry it).
-async fn write_plain<S: AsyncWrite + Unpin>(
-    client: &mut S,
-    status: &str,
-    body: &str,
-    close: bool,
-    set_cookie: Option<&HeaderValue>,
-) -> std::io::Result<()> {
-    let mut answer = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if let Some(cookie) = set_cookie {
-        answer.extend_from_slice(b"set-cookie: ");
-        answer.extend_from_slice(cookie.as_bytes());
-        answer.extend_from_slice(b"\r\n");
-    }
-    if close {
-        answer.extend_from_slice(b"connection: close\r\n");
-    }
-    answer.extend_from_slice(b"\r\n");
-    answer.extend_from_slice(body.as_bytes());
-    client.write_all(&answer).await
 }

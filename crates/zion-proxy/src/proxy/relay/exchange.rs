@@ -1,0 +1,190 @@
+//! One relayed request's trip to its replica and back to a response head:
+//! a pooled connection (or a new one, or another replica's when the first
+//! cannot be reached), the head and body written, interim answers dropped.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tracing::debug;
+
+use super::head::{self, RequestHead, ResponseHead};
+use super::pool::Conn;
+use super::{BODY_CHUNK, CLIENT_BUFFER, ClientGone, Routed};
+use crate::proxy::{ConnContext, Miss};
+use crate::upstream::{Endpoint, UpstreamError};
+
+/// One request's trip to its replica and back to a response head.
+pub(super) struct Exchange<'r> {
+    pub(super) request: &'r RequestHead,
+    /// A sticky route's assignment, sent back with the answer.
+    pub(super) set_cookie: Option<&'r [u8]>,
+    /// Body bytes still to read from the client.
+    pub(super) rest: u64,
+    pub(super) client_done: bool,
+    /// Body bytes beyond the head's write were sent: the request can no
+    /// longer be sent again whole.
+    pub(super) streamed: bool,
+    pub(super) close: bool,
+}
+
+impl Exchange<'_> {
+    /// Sends the head in `out` (with the body bytes that came with it) and
+    /// the rest of the body, and reads the response head, whose rewritten
+    /// form lands in `answer`. A connection from the pool that turns out
+    /// closed is replaced by a new one when that is safe: nothing of the
+    /// body was read from the client yet, and the replica saw nothing or
+    /// the request is safe to repeat.
+    pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        ctx: &ConnContext,
+        routed: &Routed,
+        out: &[u8],
+        client: &mut S,
+        client_buf: &mut BytesMut,
+        answer: &mut Vec<u8>,
+    ) -> Result<Result<(Conn, ResponseHead, Arc<Endpoint>), ClientGone>, Miss> {
+        let mut endpoint = Arc::clone(&routed.endpoint);
+        let mut conn = match endpoint.relay_idle.checkout(routed.started) {
+            Some(conn) => conn,
+            None => match connect(&endpoint).await {
+                Ok(conn) => conn,
+                Err(err) if self.request.idempotent => {
+                    // As the hyper path: once to another replica of the
+                    // same version, the failure still counted.
+                    let other = {
+                        let table = ctx.shared.table.load();
+                        table
+                            .pool_of(&routed.version)
+                            .and_then(|pool| pool.other_than(|e| e.addr == endpoint.addr))
+                            .map(Arc::clone)
+                    };
+                    let Some(other) = other else {
+                        return Err(Miss::Failed(err));
+                    };
+                    routed
+                        .metrics
+                        .record(true, Default::default(), SystemTime::now());
+                    debug!(version = %routed.version, from = %endpoint.addr, to = %other.addr, %err, "connection failed; sending the request to another replica");
+                    endpoint = other;
+                    connect(&endpoint).await.map_err(Miss::Failed)?
+                }
+                Err(err) => return Err(Miss::Failed(err)),
+            },
+        };
+        loop {
+            let reused = conn.reused;
+            let outcome = self
+                .attempt(&endpoint, &mut conn, out, client, client_buf, answer)
+                .await;
+            match outcome {
+                Attempt::Answered(response) => return Ok(Ok((conn, response, endpoint))),
+                Attempt::ClientGone => return Ok(Err(ClientGone)),
+                Attempt::Failed { error, unseen } => {
+                    let again = reused
+                        && !self.streamed
+                        && (unseen || (self.request.idempotent && self.request.body == 0));
+                    if !again {
+                        return Err(Miss::Failed(error));
+                    }
+                    debug!(addr = %endpoint.addr, %error, "pooled connection closed; sending the request on a new one");
+                    conn = connect(&endpoint).await.map_err(Miss::Failed)?;
+                }
+            }
+        }
+    }
+
+    async fn attempt<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        endpoint: &Endpoint,
+        conn: &mut Conn,
+        out: &[u8],
+        client: &mut S,
+        client_buf: &mut BytesMut,
+        answer: &mut Vec<u8>,
+    ) -> Attempt {
+        let failed = |source: std::io::Error, unseen: bool| Attempt::Failed {
+            error: UpstreamError::Io {
+                addr: endpoint.addr,
+                source,
+            },
+            unseen,
+        };
+        if let Err(err) = conn.stream.write_all(out).await {
+            return failed(err, true);
+        }
+        // The rest of the body, from the client as it comes.
+        while self.rest > 0 {
+            self.streamed = true;
+            if client_buf.is_empty() {
+                client_buf.reserve(BODY_CHUNK);
+                match client.read_buf(client_buf).await {
+                    Ok(0) | Err(_) => return Attempt::ClientGone,
+                    Ok(_) => {}
+                }
+            }
+            let n = usize::try_from(self.rest)
+                .unwrap_or(usize::MAX)
+                .min(client_buf.len());
+            if let Err(err) = conn.stream.write_all(&client_buf[..n]).await {
+                return failed(err, false);
+            }
+            client_buf.advance(n);
+            self.rest -= n as u64;
+        }
+        self.client_done = true;
+        // The response head; interim (1xx) answers are dropped.
+        loop {
+            if !conn.buf.is_empty() {
+                let (request, close, set_cookie) = (self.request, self.close, self.set_cookie);
+                match head::parse_response(&conn.buf, request, close, set_cookie, answer) {
+                    Ok(head::Response::Partial) => {}
+                    Ok(head::Response::Interim(len)) => {
+                        conn.buf.advance(len);
+                        continue;
+                    }
+                    Ok(head::Response::Final(response)) => {
+                        conn.buf.advance(response.len);
+                        return Attempt::Answered(response);
+                    }
+                    Err(problem) => {
+                        return Attempt::Failed {
+                            error: UpstreamError::Response {
+                                addr: endpoint.addr,
+                                problem,
+                            },
+                            unseen: false,
+                        };
+                    }
+                }
+            }
+            if conn.buf.capacity() - conn.buf.len() < 1024 {
+                conn.buf.reserve(CLIENT_BUFFER);
+            }
+            match conn.stream.read_buf(&mut conn.buf).await {
+                Ok(0) => {
+                    // Closed before the answer: on a pooled connection,
+                    // most likely closed while idle; sent again if safe to.
+                    return failed(std::io::ErrorKind::UnexpectedEof.into(), false);
+                }
+                Ok(_) => {}
+                Err(err) => return failed(err, false),
+            }
+        }
+    }
+}
+
+enum Attempt {
+    Answered(ResponseHead),
+    ClientGone,
+    /// `unseen`: the replica cannot have acted on the request.
+    Failed {
+        error: UpstreamError,
+        unseen: bool,
+    },
+}
+
+async fn connect(endpoint: &Endpoint) -> Result<Conn, UpstreamError> {
+    endpoint.connect_tcp().await.map(Conn::new)
+}
