@@ -39,7 +39,8 @@ use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::{debug, info, warn};
 
-use super::{ConnContext, Miss, count, watched};
+use super::ConnContext;
+use super::waiting::{Miss, count, watched};
 use crate::UpstreamProtocol;
 use crate::deadlines::Deadline;
 use crate::head_timeout;

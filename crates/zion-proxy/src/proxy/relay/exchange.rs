@@ -12,7 +12,8 @@ use tracing::debug;
 use super::head::{self, RequestHead, ResponseHead};
 use super::pool::Conn;
 use super::{BODY_CHUNK, CLIENT_BUFFER, ClientGone, Routed};
-use crate::proxy::{ConnContext, Miss};
+use crate::proxy::ConnContext;
+use crate::proxy::waiting::Miss;
 use crate::upstream::{Endpoint, UpstreamError};
 
 /// One request's trip to its replica and back to a response head.
