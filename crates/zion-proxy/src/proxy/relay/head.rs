@@ -235,8 +235,15 @@ pub(crate) fn parse_response(
     out: &mut Vec<u8>,
 ) -> Result<Response, BadResponse> {
     out.clear();
-    let response = read_response(buf, request.head, &mut HeadBytes(out))?;
+    let mut sink = HeadBytes { out, dated: false };
+    let response = read_response(buf, request.head, &mut sink)?;
+    let dated = sink.dated;
     if let Response::Final(head) = &response {
+        if !dated {
+            // RFC 9110 §6.6.1: a recipient with a clock forwarding a
+            // response without Date adds one, the time it was received.
+            DATE.with_borrow_mut(|date| push_field(out, b"date", date.now()));
+        }
         if let Some(cookie) = set_cookie {
             push_field(out, b"set-cookie", cookie);
         }
@@ -255,20 +262,51 @@ pub(crate) trait ResponseSink {
     fn field(&mut self, name: &[u8], value: &[u8]);
 }
 
-/// The client's head as bytes, status line first.
-struct HeadBytes<'o>(&'o mut Vec<u8>);
+/// The client's head as bytes, status line first; whether the replica
+/// sent a Date.
+struct HeadBytes<'o> {
+    out: &'o mut Vec<u8>,
+    dated: bool,
+}
 
 impl ResponseSink for HeadBytes<'_> {
     fn status(&mut self, status: u16, reason: &[u8]) {
-        self.0.extend_from_slice(b"HTTP/1.1 ");
-        self.0.extend_from_slice(&status_digits(status));
-        self.0.push(b' ');
-        self.0.extend_from_slice(reason);
-        self.0.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(b"HTTP/1.1 ");
+        self.out.extend_from_slice(&status_digits(status));
+        self.out.push(b' ');
+        self.out.extend_from_slice(reason);
+        self.out.extend_from_slice(b"\r\n");
     }
 
     fn field(&mut self, name: &[u8], value: &[u8]) {
-        push_field(self.0, name, value);
+        self.dated |= name.eq_ignore_ascii_case(b"date");
+        push_field(self.out, name, value);
+    }
+}
+
+thread_local! {
+    /// The current second as an HTTP-date, written again when it changes.
+    static DATE: std::cell::RefCell<CachedDate> = const {
+        std::cell::RefCell::new(CachedDate { second: 0, text: String::new() })
+    };
+}
+
+struct CachedDate {
+    second: u64,
+    text: String,
+}
+
+impl CachedDate {
+    fn now(&mut self) -> &[u8] {
+        let now = std::time::SystemTime::now();
+        let second = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if second != self.second || self.text.is_empty() {
+            self.second = second;
+            self.text = httpdate::fmt_http_date(now);
+        }
+        self.text.as_bytes()
     }
 }
 

@@ -212,7 +212,7 @@ fn response_framing_follows_rfc_9112() {
 #[test]
 fn the_clients_head_drops_hop_by_hop_fields() {
     let (head, out) = respond(
-        b"HTTP/1.1 200 Fine\r\nConnection: x-hop, close\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nContent-Length: 2\r\nX-Version: 2\r\n\r\nok",
+        b"HTTP/1.1 200 Fine\r\nConnection: x-hop, close\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nContent-Length: 2\r\nX-Version: 2\r\nDate: Thu, 03 Dec 2026 10:00:00 GMT\r\n\r\nok",
         false,
         false,
     )
@@ -221,10 +221,18 @@ fn the_clients_head_drops_hop_by_hop_fields() {
     assert_eq!(head.status, 200);
     assert_eq!(
         out,
-        "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\nX-Version: 2\r\n\r\n"
+        "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\nX-Version: 2\r\nDate: Thu, 03 Dec 2026 10:00:00 GMT\r\n\r\n"
     );
-    let (_, out) = respond(b"HTTP/1.0 503 Busy\r\n\r\n", false, true).expect("valid");
-    assert_eq!(out, "HTTP/1.1 503 Busy\r\nconnection: close\r\n\r\n");
+    let (_, out) = respond(
+        b"HTTP/1.0 503 Busy\r\ndate: Thu, 03 Dec 2026 10:00:00 GMT\r\n\r\n",
+        false,
+        true,
+    )
+    .expect("valid");
+    assert_eq!(
+        out,
+        "HTTP/1.1 503 Busy\r\ndate: Thu, 03 Dec 2026 10:00:00 GMT\r\nconnection: close\r\n\r\n"
+    );
 }
 
 #[test]
@@ -274,14 +282,14 @@ fn a_sticky_assignment_is_added_to_the_answer() {
     let request = asked(false, false);
     let mut out = Vec::new();
     let cookie = b"zion_version=2.0; Path=/; HttpOnly; SameSite=Lax";
-    let raw = b"HTTP/1.1 200 OK\r\nSet-Cookie: own=1\r\nContent-Length: 0\r\n\r\n";
+    let raw = b"HTTP/1.1 200 OK\r\nSet-Cookie: own=1\r\nContent-Length: 0\r\nDate: Thu, 03 Dec 2026 10:00:00 GMT\r\n\r\n";
     assert!(matches!(
         parse_response(raw, &request, false, Some(cookie), &mut out),
         Ok(Response::Final(_))
     ));
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "HTTP/1.1 200 OK\r\nSet-Cookie: own=1\r\nContent-Length: 0\r\nset-cookie: zion_version=2.0; Path=/; HttpOnly; SameSite=Lax\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nSet-Cookie: own=1\r\nContent-Length: 0\r\nDate: Thu, 03 Dec 2026 10:00:00 GMT\r\nset-cookie: zion_version=2.0; Path=/; HttpOnly; SameSite=Lax\r\n\r\n"
     );
 }
 
@@ -295,4 +303,35 @@ fn asked(close: bool, head: bool) -> RequestHead {
         idempotent: true,
         has_host: true,
     }
+}
+
+#[test]
+fn an_answer_without_date_gets_the_time_it_was_received() {
+    let before = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    let (_, out) = respond(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        false,
+        false,
+    )
+    .expect("valid");
+    let date = out
+        .lines()
+        .find_map(|l| l.strip_prefix("date: "))
+        .unwrap_or_else(|| panic!("no date in {out:?}"));
+    let when = httpdate::parse_http_date(date).expect("an HTTP-date");
+    assert!(
+        when >= before && when <= std::time::SystemTime::now(),
+        "{date}"
+    );
+    // The replica's own is kept, and not doubled.
+    let (_, out) = respond(
+        b"HTTP/1.1 200 OK\r\nDATE: Thu, 03 Dec 2026 10:00:00 GMT\r\nContent-Length: 0\r\n\r\n",
+        false,
+        false,
+    )
+    .expect("valid");
+    assert_eq!(
+        out,
+        "HTTP/1.1 200 OK\r\nDATE: Thu, 03 Dec 2026 10:00:00 GMT\r\nContent-Length: 0\r\n\r\n"
+    );
 }
