@@ -9,7 +9,7 @@ mod waiting;
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Poll, Waker};
@@ -108,6 +108,19 @@ struct Shared {
     header_timeout: Duration,
     max_header_bytes: usize,
     max_connections: usize,
+}
+
+impl Shared {
+    /// Another replica of `version` than the one at `failed`, for a request
+    /// whose connection could not be made (as nginx's
+    /// `proxy_next_upstream error`); None when the pool has no other.
+    fn other_replica(&self, version: &str, failed: SocketAddr) -> Option<Arc<Endpoint>> {
+        let table = self.table.load();
+        table
+            .pool_of(version)
+            .and_then(|pool| pool.other_than(|e| e.addr == failed))
+            .map(Arc::clone)
+    }
 }
 
 /// What a request handler needs: the listener's state and its client's address.
@@ -414,31 +427,15 @@ async fn relay_then_hyper<S>(
     let ended = {
         let relayed = relay::serve(stream, &ctx, &draining);
         let mut relayed = pin!(relayed);
-        let mut watching = state.clone();
-        let probe = state.clone();
-        let mut changed = pin!(watching.changed());
-        let mut registered: Option<Waker> = None;
-        poll_fn(|cx| {
-            if let Poll::Ready(ended) = relayed.as_mut().poll(cx) {
-                return Poll::Ready(ended);
+        match until_stopping(relayed.as_mut(), &state).await {
+            Some(ended) => ended,
+            None => {
+                // Told at once: an idle connection closes now, one with a
+                // request in progress after its answer.
+                draining.store(true, Ordering::Relaxed);
+                relayed.await
             }
-            if draining.load(Ordering::Relaxed) {
-                return Poll::Pending;
-            }
-            // As in serve_http: the watch is polled only to register this
-            // task's waker, and again once its value changed.
-            let stale = registered.as_ref().is_none_or(|w| !w.will_wake(cx.waker()));
-            if stale || probe.has_changed().unwrap_or(true) {
-                registered = Some(cx.waker().clone());
-                if changed.as_mut().poll(cx).is_ready() {
-                    draining.store(true, Ordering::Relaxed);
-                    // Told at once: an idle connection closes now.
-                    return relayed.as_mut().poll(cx);
-                }
-            }
-            Poll::Pending
-        })
-        .await
+        }
     };
     if let relay::Ended::Handover(stream) = ended {
         if draining.load(Ordering::Relaxed) {
@@ -446,6 +443,35 @@ async fn relay_then_hyper<S>(
         }
         serve_http(stream, peer, ctx, state).await;
     }
+}
+
+/// Runs `work` until it ends (`Some` of its output), or until the proxy
+/// stops running (`None`, `work` left for the caller to wind down).
+async fn until_stopping<F: Future>(
+    mut work: Pin<&mut F>,
+    state: &watch::Receiver<RunState>,
+) -> Option<F::Output> {
+    let probe = state.clone();
+    let mut watching = state.clone();
+    let mut changed = pin!(watching.changed());
+    let mut registered: Option<Waker> = None;
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        // Polling the watch takes its lock, once per wake-up of every
+        // connection. It needs polling only to register this task's waker,
+        // and again once the value changed.
+        let stale = registered.as_ref().is_none_or(|w| !w.will_wake(cx.waker()));
+        if stale || probe.has_changed().unwrap_or(true) {
+            registered = Some(cx.waker().clone());
+            if changed.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Answers a connection over the listener's limit with a 503 and closes it.

@@ -3,11 +3,9 @@
 //! [`handle`], upgrades tunnelled, the proxy's own answers.
 
 use std::convert::Infallible;
-use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
@@ -26,7 +24,7 @@ use tracing::{debug, info, warn};
 use super::relay;
 use super::relay::prefixed::Prefixed;
 use super::waiting::{Miss, count, watched};
-use super::{ConnContext, RunState, Shared};
+use super::{ConnContext, RunState, Shared, until_stopping};
 use crate::UpstreamProtocol;
 use crate::client_body::{ClientBody, ClientFault};
 use crate::grpc::{self, GrpcBody};
@@ -53,7 +51,7 @@ pub(super) async fn serve_http<S>(
     stream: Prefixed<S>,
     peer: SocketAddr,
     ctx: Arc<ConnContext>,
-    mut state: watch::Receiver<RunState>,
+    state: watch::Receiver<RunState>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -89,26 +87,7 @@ pub(super) async fn serve_http<S>(
     let result = {
         let conn = builder.serve_connection_with_upgrades(io, service);
         let mut conn = pin!(conn);
-        let probe = state.clone();
-        let mut changed = pin!(state.changed());
-        let mut registered: Option<Waker> = None;
-        let stopping = poll_fn(|cx| {
-            if let Poll::Ready(result) = conn.as_mut().poll(cx) {
-                return Poll::Ready(Some(result));
-            }
-            // Polling the watch takes its lock, once per wake-up of every
-            // connection. It needs polling only to register this task's waker,
-            // and again once the value changed.
-            let stale = registered.as_ref().is_none_or(|w| !w.will_wake(cx.waker()));
-            if stale || probe.has_changed().unwrap_or(true) {
-                registered = Some(cx.waker().clone());
-                if changed.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(None);
-                }
-            }
-            Poll::Pending
-        })
-        .await;
+        let stopping = until_stopping(conn.as_mut(), &state).await;
         match stopping {
             Some(result) => result,
             None => {
@@ -334,14 +313,7 @@ async fn forward(
             error,
             unsent: Some(req),
         }) if req.method().is_idempotent() => {
-            let other = {
-                let table = shared.table.load();
-                table
-                    .pool_of(version)
-                    .and_then(|pool| pool.other_than(|e| e.addr == endpoint.addr))
-                    .map(Arc::clone)
-            };
-            let Some(other) = other else {
+            let Some(other) = shared.other_replica(version, endpoint.addr) else {
                 return Err(Miss::Failed(error));
             };
             shared

@@ -52,7 +52,7 @@ use head::Framing;
 use prefixed::Prefixed;
 
 /// A client's read buffer; grows up to the head limit for larger heads.
-pub(super) const CLIENT_BUFFER: usize = 8 * 1024;
+const CLIENT_BUFFER: usize = 8 * 1024;
 /// Body bytes carried per read and write when a body is not in the buffer.
 pub(super) const BODY_CHUNK: usize = 16 * 1024;
 
@@ -140,12 +140,10 @@ where
             request: &request,
             set_cookie: routed.set_cookie.as_ref().map(HeaderValue::as_bytes),
             rest: request.body - with_head as u64,
-            client_done: request.body == with_head as u64,
-            streamed: false,
             close: request.close,
         };
 
-        let (result, flight) = watched(
+        let (result, mut flight) = watched(
             &routed.metrics,
             started,
             routed.deadline,
@@ -153,7 +151,6 @@ where
             exchange.run(ctx, &routed, &out, &mut io, &mut buf, &mut answer),
         )
         .await;
-        let mut flight = flight;
         let (conn, response, endpoint) = match result {
             Ok(Ok(answered)) => answered,
             Ok(Err(ClientGone)) => {
@@ -161,7 +158,7 @@ where
                 // answer.
                 return Ended::Closed;
             }
-            Err(Miss::TimedOut) if !exchange.client_done => {
+            Err(Miss::TimedOut) if !exchange.client_done() => {
                 if let Some(n) = shared.client_faults.hit(Instant::now()) {
                     info!(version = %routed.version, requests = n, "client stopped sending its request body; answered 408, not counted against the version (rate-limited)");
                 }
@@ -190,7 +187,7 @@ where
                 };
                 // A body not read to its end cannot be told from the next
                 // request: the connection closes then.
-                let close = exchange.close || !exchange.client_done;
+                let close = exchange.close || !exchange.client_done();
                 if write_plain(&mut io, status, body, close, routed.set_cookie.as_ref())
                     .await
                     .is_err()

@@ -9,9 +9,9 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::debug;
 
-use super::head::{self, RequestHead, ResponseHead};
-use super::pool::Conn;
-use super::{BODY_CHUNK, CLIENT_BUFFER, ClientGone, Routed};
+use super::head::{AnswerHead, RequestHead, ResponseHead};
+use super::pool::{Conn, HeadFailed};
+use super::{BODY_CHUNK, ClientGone, Routed};
 use crate::proxy::ConnContext;
 use crate::proxy::waiting::Miss;
 use crate::upstream::{Endpoint, UpstreamError};
@@ -23,14 +23,16 @@ pub(super) struct Exchange<'r> {
     pub(super) set_cookie: Option<&'r [u8]>,
     /// Body bytes still to read from the client.
     pub(super) rest: u64,
-    pub(super) client_done: bool,
-    /// Body bytes beyond the head's write were sent: the request can no
-    /// longer be sent again whole.
-    pub(super) streamed: bool,
     pub(super) close: bool,
 }
 
 impl Exchange<'_> {
+    /// Whether the client's body was read whole (a request cut short can
+    /// not be told from the next one).
+    pub(super) fn client_done(&self) -> bool {
+        self.rest == 0
+    }
+
     /// Sends the head in `out` (with the body bytes that came with it) and
     /// the rest of the body, and reads the response head, whose rewritten
     /// form lands in `answer`. A connection from the pool that turns out
@@ -47,32 +49,24 @@ impl Exchange<'_> {
         answer: &mut Vec<u8>,
     ) -> Result<Result<(Conn, ResponseHead, Arc<Endpoint>), ClientGone>, Miss> {
         let mut endpoint = Arc::clone(&routed.endpoint);
-        let mut conn = match endpoint.relay_idle.checkout(routed.started) {
-            Some(conn) => conn,
-            None => match connect(&endpoint).await {
-                Ok(conn) => conn,
-                Err(err) if self.request.idempotent => {
-                    // As the hyper path: once to another replica of the
-                    // same version, the failure still counted.
-                    let other = {
-                        let table = ctx.shared.table.load();
-                        table
-                            .pool_of(&routed.version)
-                            .and_then(|pool| pool.other_than(|e| e.addr == endpoint.addr))
-                            .map(Arc::clone)
-                    };
-                    let Some(other) = other else {
-                        return Err(Miss::Failed(err));
-                    };
-                    routed
-                        .metrics
-                        .record(true, Default::default(), SystemTime::now());
-                    debug!(version = %routed.version, from = %endpoint.addr, to = %other.addr, %err, "connection failed; sending the request to another replica");
-                    endpoint = other;
-                    connect(&endpoint).await.map_err(Miss::Failed)?
-                }
-                Err(err) => return Err(Miss::Failed(err)),
-            },
+        let mut conn = match Conn::open(&endpoint, routed.started).await {
+            Ok(conn) => conn,
+            Err(err) if self.request.idempotent => {
+                // As the hyper path: once to another replica of the same
+                // version, the failure still counted.
+                let Some(other) = ctx.shared.other_replica(&routed.version, endpoint.addr) else {
+                    return Err(Miss::Failed(err));
+                };
+                routed
+                    .metrics
+                    .record(true, Default::default(), SystemTime::now());
+                debug!(version = %routed.version, from = %endpoint.addr, to = %other.addr, %err, "connection failed; sending the request to another replica");
+                endpoint = other;
+                Conn::open(&endpoint, routed.started)
+                    .await
+                    .map_err(Miss::Failed)?
+            }
+            Err(err) => return Err(Miss::Failed(err)),
         };
         loop {
             let reused = conn.reused;
@@ -83,14 +77,20 @@ impl Exchange<'_> {
                 Attempt::Answered(response) => return Ok(Ok((conn, response, endpoint))),
                 Attempt::ClientGone => return Ok(Err(ClientGone)),
                 Attempt::Failed { error, unseen } => {
-                    let again = reused
-                        && !self.streamed
-                        && (unseen || (self.request.idempotent && self.request.body == 0));
+                    // Only before any body byte beyond the head's write was
+                    // taken from the client: `unseen` is a failed first
+                    // write, and a repeatable request has no body.
+                    let again =
+                        reused && (unseen || (self.request.idempotent && self.request.body == 0));
                     if !again {
                         return Err(Miss::Failed(error));
                     }
                     debug!(addr = %endpoint.addr, %error, "pooled connection closed; sending the request on a new one");
-                    conn = connect(&endpoint).await.map_err(Miss::Failed)?;
+                    conn = endpoint
+                        .connect_tcp()
+                        .await
+                        .map(Conn::new)
+                        .map_err(Miss::Failed)?;
                 }
             }
         }
@@ -117,7 +117,6 @@ impl Exchange<'_> {
         }
         // The rest of the body, from the client as it comes.
         while self.rest > 0 {
-            self.streamed = true;
             if client_buf.is_empty() {
                 client_buf.reserve(BODY_CHUNK);
                 match client.read_buf(client_buf).await {
@@ -134,44 +133,22 @@ impl Exchange<'_> {
             client_buf.advance(n);
             self.rest -= n as u64;
         }
-        self.client_done = true;
-        // The response head; interim (1xx) answers are dropped.
-        loop {
-            if !conn.buf.is_empty() {
-                let (request, close, set_cookie) = (self.request, self.close, self.set_cookie);
-                match head::parse_response(&conn.buf, request, close, set_cookie, answer) {
-                    Ok(head::Response::Partial) => {}
-                    Ok(head::Response::Interim(len)) => {
-                        conn.buf.advance(len);
-                        continue;
-                    }
-                    Ok(head::Response::Final(response)) => {
-                        conn.buf.advance(response.len);
-                        return Attempt::Answered(response);
-                    }
-                    Err(problem) => {
-                        return Attempt::Failed {
-                            error: UpstreamError::Response {
-                                addr: endpoint.addr,
-                                problem,
-                            },
-                            unseen: false,
-                        };
-                    }
-                }
+        let mut head = AnswerHead::new(answer);
+        match conn.read_response_head(self.request.head, &mut head).await {
+            Ok(response) => {
+                head.finish(&response, self.close, self.set_cookie);
+                Attempt::Answered(response)
             }
-            if conn.buf.capacity() - conn.buf.len() < 1024 {
-                conn.buf.reserve(CLIENT_BUFFER);
-            }
-            match conn.stream.read_buf(&mut conn.buf).await {
-                Ok(0) => {
-                    // Closed before the answer: on a pooled connection,
-                    // most likely closed while idle; sent again if safe to.
-                    return failed(std::io::ErrorKind::UnexpectedEof.into(), false);
-                }
-                Ok(_) => {}
-                Err(err) => return failed(err, false),
-            }
+            Err(HeadFailed::Bad(problem)) => Attempt::Failed {
+                error: UpstreamError::Response {
+                    addr: endpoint.addr,
+                    problem,
+                },
+                unseen: false,
+            },
+            // Closed before the answer: on a pooled connection most likely
+            // closed while idle, and sent again if safe to.
+            Err(HeadFailed::Io { source, .. }) => failed(source, false),
         }
     }
 }
@@ -184,8 +161,4 @@ enum Attempt {
         error: UpstreamError,
         unseen: bool,
     },
-}
-
-async fn connect(endpoint: &Endpoint) -> Result<Conn, UpstreamError> {
-    endpoint.connect_tcp().await.map(Conn::new)
 }

@@ -9,7 +9,7 @@
 //! connection, a task wake-up through it, and its own encoding and parsing
 //! on every request; this way a request from an HTTP/2 client costs a fifth
 //! less. What the answer's framing allows is checked as the relay checks
-//! it (see [`head::read_response`]).
+//! it (see [`super::head::read_response`]).
 
 use std::pin::{Pin, pin};
 use std::sync::Arc;
@@ -24,8 +24,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
 
 use super::chunked::{Chunked, Piece};
-use super::head::{self, BadResponse, Framing, ResponseSink};
-use super::pool::Conn;
+use super::head::{BadResponse, Framing, ResponseSink, push_field};
+use super::pool::{Conn, HeadFailed};
 use crate::upstream::{Endpoint, Failed, OutBody, UpstreamError};
 
 /// Sends `req` to `endpoint` and waits for the response head. A request
@@ -37,18 +37,14 @@ pub(crate) async fn send(
     mut req: Request<OutBody>,
 ) -> Result<Response<RelayBody>, Failed> {
     endpoint.ensure_host(req.headers_mut());
-    let started = std::time::Instant::now();
-    let mut conn = match endpoint.relay_idle.checkout(started) {
-        Some(conn) => conn,
-        None => match endpoint.connect_tcp().await {
-            Ok(stream) => Conn::new(stream),
-            Err(error) => {
-                return Err(Failed {
-                    error,
-                    unsent: Some(req),
-                });
-            }
-        },
+    let mut conn = match Conn::open(endpoint, std::time::Instant::now()).await {
+        Ok(conn) => conn,
+        Err(error) => {
+            return Err(Failed {
+                error,
+                unsent: Some(req),
+            });
+        }
     };
     let head_request = req.method() == http::Method::HEAD;
     let repeatable = req.body().is_end_stream() && req.method().is_idempotent();
@@ -69,20 +65,12 @@ pub(crate) async fn send(
     }
 }
 
-/// How the body follows the head on the wire.
-enum Outgoing {
-    /// As it comes, `Content-Length` said how long.
-    Plain(OutBody),
-    /// Chunk by chunk (no length known), trailers at the end.
-    Chunked(OutBody),
-}
-
-impl Outgoing {
-    fn body(self) -> OutBody {
-        match self {
-            Outgoing::Plain(b) | Outgoing::Chunked(b) => b,
-        }
-    }
+/// A request's body and how it follows the head on the wire.
+struct Outgoing {
+    body: OutBody,
+    /// Chunk by chunk with trailers at the end (no length known), rather
+    /// than as it comes (`Content-Length` said how long).
+    chunked: bool,
 }
 
 /// The request's head as HTTP/1.1 bytes, and its body when it has one.
@@ -102,23 +90,15 @@ fn encode_head(req: Request<OutBody>) -> (Vec<u8>, Option<Outgoing>) {
     for (name, value) in &parts.headers {
         push_field(&mut out, name.as_str().as_bytes(), value.as_bytes());
     }
-    let body = if body.is_end_stream() {
-        None
-    } else if parts.headers.contains_key(CONTENT_LENGTH) {
-        Some(Outgoing::Plain(body))
-    } else {
-        push_field(&mut out, b"transfer-encoding", b"chunked");
-        Some(Outgoing::Chunked(body))
-    };
+    let body = (!body.is_end_stream()).then(|| {
+        let chunked = !parts.headers.contains_key(CONTENT_LENGTH);
+        if chunked {
+            push_field(&mut out, b"transfer-encoding", b"chunked");
+        }
+        Outgoing { body, chunked }
+    });
     out.extend_from_slice(b"\r\n");
     (out, body)
-}
-
-fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
 
 enum Exchanged {
@@ -179,9 +159,7 @@ async fn exchange(
         return Err(upstream(err, false));
     }
     // Taken once: a request with a body is never sent twice.
-    if let Some(outgoing) = body.take() {
-        let chunked = matches!(outgoing, Outgoing::Chunked(_));
-        let mut body = outgoing.body();
+    if let Some(Outgoing { mut body, chunked }) = body.take() {
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|err| {
                 Exchanged::BodyFailed(UpstreamError::Io {
@@ -227,7 +205,7 @@ async fn exchange(
     read_head(endpoint, conn, head_request).await
 }
 
-/// Reads the response head off `conn`; interim (1xx) answers are dropped.
+/// Reads the response head off `conn`.
 async fn read_head(
     endpoint: &Endpoint,
     conn: &mut Conn,
@@ -240,54 +218,25 @@ async fn read_head(
         },
         answered: true,
     };
-    loop {
-        if !conn.buf.is_empty() {
-            let mut sink = Fields::default();
-            match head::read_response(&conn.buf, head_request, &mut sink).map_err(bad)? {
-                head::Response::Partial => {}
-                head::Response::Interim(len) => {
-                    let _ = conn.buf.split_to(len);
-                    continue;
-                }
-                head::Response::Final(response) => {
-                    let _ = conn.buf.split_to(response.len);
-                    let status = StatusCode::from_u16(response.status)
-                        .map_err(|_| bad(BadResponse::Malformed))?;
-                    return Ok(Answered {
-                        status,
-                        headers: sink.headers,
-                        framing: response.framing,
-                        upstream_closes: response.upstream_closes,
-                    });
-                }
-            }
+    let mut fields = Fields::default();
+    let response = match conn.read_response_head(head_request, &mut fields).await {
+        Ok(response) => response,
+        Err(HeadFailed::Bad(problem)) => return Err(bad(problem)),
+        Err(HeadFailed::Io { source, answered }) => {
+            let error = UpstreamError::Io {
+                addr: endpoint.addr,
+                source,
+            };
+            return Err(Exchanged::Upstream { error, answered });
         }
-        if conn.buf.capacity() - conn.buf.len() < 1024 {
-            conn.buf.reserve(8 * 1024);
-        }
-        let answered = !conn.buf.is_empty();
-        match conn.stream.read_buf(&mut conn.buf).await {
-            Ok(0) => {
-                return Err(Exchanged::Upstream {
-                    error: UpstreamError::Io {
-                        addr: endpoint.addr,
-                        source: std::io::ErrorKind::UnexpectedEof.into(),
-                    },
-                    answered,
-                });
-            }
-            Ok(_) => {}
-            Err(source) => {
-                return Err(Exchanged::Upstream {
-                    error: UpstreamError::Io {
-                        addr: endpoint.addr,
-                        source,
-                    },
-                    answered,
-                });
-            }
-        }
-    }
+    };
+    let status = StatusCode::from_u16(response.status).map_err(|_| bad(BadResponse::Malformed))?;
+    Ok(Answered {
+        status,
+        headers: fields.headers,
+        framing: response.framing,
+        upstream_closes: response.upstream_closes,
+    })
 }
 
 /// A response head's fields as a header map.

@@ -222,39 +222,6 @@ pub(crate) enum Response {
 /// The largest response head taken from an upstream.
 pub(crate) const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
-/// Parses the response head at the start of `buf` and, once complete,
-/// writes the head the client gets into `out` (`close` adds
-/// `Connection: close`: the client's connection ends after it;
-/// `set_cookie`, a sticky route's assignment, is added after the
-/// upstream's own).
-pub(crate) fn parse_response(
-    buf: &[u8],
-    request: &RequestHead,
-    close: bool,
-    set_cookie: Option<&[u8]>,
-    out: &mut Vec<u8>,
-) -> Result<Response, BadResponse> {
-    out.clear();
-    let mut sink = HeadBytes { out, dated: false };
-    let response = read_response(buf, request.head, &mut sink)?;
-    let dated = sink.dated;
-    if let Response::Final(head) = &response {
-        if !dated {
-            // RFC 9110 §6.6.1: a recipient with a clock forwarding a
-            // response without Date adds one, the time it was received.
-            DATE.with_borrow_mut(|date| push_field(out, b"date", date.now()));
-        }
-        if let Some(cookie) = set_cookie {
-            push_field(out, b"set-cookie", cookie);
-        }
-        if close || head.framing == Framing::UntilClose {
-            out.extend_from_slice(b"connection: close\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-    Ok(response)
-}
-
 /// Where a response head's parts go once it is whole and checked: its
 /// status, then each end-to-end field (hop-by-hop ones are left out).
 pub(crate) trait ResponseSink {
@@ -262,14 +229,43 @@ pub(crate) trait ResponseSink {
     fn field(&mut self, name: &[u8], value: &[u8]);
 }
 
-/// The client's head as bytes, status line first; whether the replica
-/// sent a Date.
-struct HeadBytes<'o> {
+/// The head the client gets, written as the replica's is read: the status
+/// line and the end-to-end fields (as a [`ResponseSink`]), then what the
+/// proxy adds ([`AnswerHead::finish`]).
+pub(crate) struct AnswerHead<'o> {
     out: &'o mut Vec<u8>,
+    /// Whether the replica sent a Date.
     dated: bool,
 }
 
-impl ResponseSink for HeadBytes<'_> {
+impl<'o> AnswerHead<'o> {
+    pub(crate) fn new(out: &'o mut Vec<u8>) -> AnswerHead<'o> {
+        out.clear();
+        AnswerHead { out, dated: false }
+    }
+
+    /// Ends the head of `response`: a Date when the replica sent none, a
+    /// sticky route's assignment after the replica's own cookies, and
+    /// `Connection: close` when the client's connection ends after it
+    /// (`close`, or a body that runs to the replica's close).
+    pub(crate) fn finish(self, response: &ResponseHead, close: bool, set_cookie: Option<&[u8]>) {
+        let out = self.out;
+        if !self.dated {
+            // RFC 9110 §6.6.1: a recipient with a clock forwarding a
+            // response without Date adds one, the time it was received.
+            DATE.with_borrow_mut(|date| push_field(out, b"date", date.now()));
+        }
+        if let Some(cookie) = set_cookie {
+            push_field(out, b"set-cookie", cookie);
+        }
+        if close || response.framing == Framing::UntilClose {
+            out.extend_from_slice(b"connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+impl ResponseSink for AnswerHead<'_> {
     fn status(&mut self, status: u16, reason: &[u8]) {
         self.out.extend_from_slice(b"HTTP/1.1 ");
         self.out.extend_from_slice(&status_digits(status));
@@ -422,7 +418,7 @@ fn status_digits(status: u16) -> [u8; 3] {
     [digit(status / 100), digit(status / 10), digit(status)]
 }
 
-fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+pub(crate) fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);

@@ -1,5 +1,22 @@
 use super::*;
 
+/// The client's head for the answer at the start of `raw`, as the relay
+/// writes it (the replica's head read, then what the proxy adds).
+fn parse_response(
+    raw: &[u8],
+    request: &RequestHead,
+    close: bool,
+    set_cookie: Option<&[u8]>,
+    out: &mut Vec<u8>,
+) -> Result<Response, BadResponse> {
+    let mut answer = AnswerHead::new(out);
+    let response = read_response(raw, request.head, &mut answer)?;
+    if let Response::Final(head) = &response {
+        answer.finish(head, close, set_cookie);
+    }
+    Ok(response)
+}
+
 fn relay(raw: &[u8]) -> (RequestHead, String) {
     let mut out = Vec::new();
     match parse_request(raw, b"10.0.0.9", b"http", &mut out, |_| Some(())) {

@@ -6,9 +6,12 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
+use super::head::{self, BadResponse, ResponseHead, ResponseSink};
+use crate::upstream::{Endpoint, UpstreamError};
 use crate::workers::Workers;
 
 /// Idle connections older than this are closed rather than reused (as the
@@ -33,7 +36,66 @@ pub(crate) struct Conn {
     slot: usize,
 }
 
+/// Why a response head did not come.
+#[derive(Debug)]
+pub(crate) enum HeadFailed {
+    /// The replica answered something that cannot be relayed.
+    Bad(BadResponse),
+    /// The connection failed or closed; `answered` once any byte of an
+    /// answer had come.
+    Io {
+        source: std::io::Error,
+        answered: bool,
+    },
+}
+
 impl Conn {
+    /// This thread's idle connection to `endpoint` (`now`: the request's
+    /// start), else a new one.
+    pub(crate) async fn open(endpoint: &Endpoint, now: Instant) -> Result<Conn, UpstreamError> {
+        match endpoint.relay_idle.checkout(now) {
+            Some(conn) => Ok(conn),
+            None => endpoint.connect_tcp().await.map(Conn::new),
+        }
+    }
+
+    /// Reads the next response head (to a HEAD request when
+    /// `head_request`) into `sink`; interim (1xx) answers are dropped, as
+    /// hyper's client drops them.
+    pub(crate) async fn read_response_head(
+        &mut self,
+        head_request: bool,
+        sink: &mut impl ResponseSink,
+    ) -> Result<ResponseHead, HeadFailed> {
+        loop {
+            if !self.buf.is_empty() {
+                match head::read_response(&self.buf, head_request, sink).map_err(HeadFailed::Bad)? {
+                    head::Response::Partial => {}
+                    head::Response::Interim(len) => {
+                        self.buf.advance(len);
+                        continue;
+                    }
+                    head::Response::Final(response) => {
+                        self.buf.advance(response.len);
+                        return Ok(response);
+                    }
+                }
+            }
+            if self.buf.capacity() - self.buf.len() < 1024 {
+                self.buf.reserve(BUFFER);
+            }
+            let answered = !self.buf.is_empty();
+            match self.stream.read_buf(&mut self.buf).await {
+                Ok(0) => {
+                    let source = std::io::ErrorKind::UnexpectedEof.into();
+                    return Err(HeadFailed::Io { source, answered });
+                }
+                Ok(_) => {}
+                Err(source) => return Err(HeadFailed::Io { source, answered }),
+            }
+        }
+    }
+
     pub(crate) fn new(stream: TcpStream) -> Conn {
         Conn {
             stream,
