@@ -14,11 +14,10 @@ use std::sync::{Arc, PoisonError};
 use http::header::HOST;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
+use hyper::body::Incoming;
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tracing::debug;
-
-use hyper::body::Incoming;
 
 use crate::upstream::{Endpoint, Failed, OutBody, UpstreamError};
 use crate::workers::Workers;

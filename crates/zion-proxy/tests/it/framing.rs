@@ -1385,3 +1385,44 @@ impl hyper::body::Body for Frames {
         self.0.poll_recv(cx).map(|frame| frame.map(Ok))
     }
 }
+
+/// The same for requests hyper reads (an HTTP/2 client here): a GET on a
+/// pooled connection the upstream closes is sent again on a new one; a
+/// POST is never sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_clients_request_on_a_closed_pooled_connection_replays_only_what_is_safe() {
+    let up = Recorder::start(|r| {
+        if r.nth == 1 {
+            Reply::Hangup
+        } else {
+            names_the_request(r)
+        }
+    })
+    .await;
+    let proxy = up.behind_proxy().await;
+    let mut h2 = crate::http2::h2c(proxy.local_addr()).await;
+    for path in ["/1", "/2"] {
+        let (status, body, _) = h2_get(&mut h2, "GET", path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(body, format!("GET {path} HTTP/1.1").as_bytes());
+    }
+    let post = http::Request::post("http://x/3")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"hi")))
+        .unwrap();
+    let resp = within(h2.send_request(post)).await.unwrap();
+    assert_eq!(resp.status(), 502);
+    let seen: Vec<(usize, usize, String)> = up
+        .received()
+        .iter()
+        .map(|r| (r.conn, r.nth, r.request_line().to_owned()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (0, 0, "GET /1 HTTP/1.1".to_owned()),
+            (0, 1, "GET /2 HTTP/1.1".to_owned()),
+            (1, 0, "GET /2 HTTP/1.1".to_owned()),
+            (1, 1, "POST /3 HTTP/1.1".to_owned()),
+        ]
+    );
+}

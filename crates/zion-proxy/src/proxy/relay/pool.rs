@@ -1,5 +1,6 @@
-//! The relay's idle upstream connections: plain sockets, kept per replica
-//! and worker thread (a socket is served by the reactor of the thread that
+//! The relay's upstream connections: plain sockets to a replica, opened or
+//! taken idle, read for response heads, and kept idle per replica and
+//! worker thread (a socket is served by the reactor of the thread that
 //! opened it, and only that thread takes it again), most recently used
 //! first.
 
@@ -14,8 +15,9 @@ use super::head::{self, BadResponse, ResponseHead, ResponseSink};
 use crate::upstream::{Endpoint, UpstreamError};
 use crate::workers::Workers;
 
-/// Idle connections older than this are closed rather than reused (as the
-/// hyper pool's: replicas close idle connections after timeouts of their own).
+/// Idle connections older than this are closed rather than reused:
+/// replicas close idle connections after timeouts of their own, and a
+/// request sent on one the replica is closing fails.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Idle connections kept per replica and worker thread: as many as a busy
 /// listener's clients may need at once, or each request beyond them opens
